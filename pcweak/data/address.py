@@ -1,0 +1,61 @@
+"""Scene addresses ``DATASET:PATH`` -> ``Scene`` (the entry point ``pcweak.load_scene``).
+
+``scannet:<root>/scans/scene0000_00``, ``s3dis:<root>/Area_1/office_1``,
+``kitti:<root>/training/000000``, ``ply:<file.ply>``, ``npz:<file.npz>``,
+``synthetic:<seed>`` (indoor room) and ``synthetic-lidar:<seed>`` (KITTI-like frame).
+A bare path is accepted when its kind is unambiguous (``.ply``, ``.npz``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import AddressError
+from ..scene import Scene
+
+DATASETS = ("scannet", "s3dis", "kitti", "ply", "npz", "synthetic", "synthetic-lidar")
+
+
+def parse_address(address: str) -> tuple[str, str]:
+    """Split ``DATASET:PATH``; bare ``.ply``/``.npz`` paths get their kind from the suffix."""
+    address = str(address)
+    if ":" in address:
+        kind, rest = address.split(":", 1)
+        if kind in DATASETS:
+            return kind, rest
+    suffix = Path(address).suffix.lower()
+    if suffix in (".ply", ".npz"):
+        return suffix[1:], address
+    raise AddressError(f"scene address {address!r}: expected DATASET:PATH with DATASET one of {', '.join(DATASETS)}")
+
+
+def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
+    """Load a scene from an address; points come in the file's own order (no subsampling).
+
+    Extra keyword arguments go to the reader (e.g. ``axis_alignment=`` for ScanNet v1,
+    ``n_frames=`` for synthetic rooms)."""
+    kind, rest = parse_address(str(address))
+    if kind == "scannet":
+        from .scannet import read_scannet
+        return read_scannet(rest, **kwargs)
+    if kind == "s3dis":
+        from .s3dis import read_s3dis
+        return read_s3dis(rest, **kwargs)
+    if kind == "kitti":
+        from .kitti import read_kitti
+        return read_kitti(rest, **kwargs)
+    if kind == "ply":
+        from .ply import read_ply
+        return read_ply(rest, **kwargs)
+    if kind == "npz":
+        return Scene.load(rest)
+    try:
+        seed = int(rest)
+    except ValueError:
+        raise AddressError(f"scene address {address!r}: the seed must be an integer") from None
+    if kind == "synthetic":
+        from .synthetic_indoor import synthetic_room
+        return synthetic_room(seed, **kwargs)
+    from .synthetic_lidar import synthetic_lidar
+    return synthetic_lidar(seed, **kwargs)

@@ -1,0 +1,108 @@
+"""Generic PLY point clouds / meshes (``ply:<file>``) with optional per-vertex label fields.
+
+Recognised vertex properties: ``x y z`` (required); ``red green blue`` (uint8 0-255, or floats
+in [0,1]); ``nx ny nz``; ``intensity``/``scalar_intensity``/``reflectance``; semantic labels in
+``label``/``semantic``/``class``/``scalar_label``; ``instance``/``instance_id``/
+``scalar_instance``; ``segment``. Faces, when present, give normals. A header comment
+``pcweak_classes <name>,<name>,...`` (written by pcweak's exporters) names the classes;
+otherwise labels are named ``class_<i>``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ReaderError
+from ..geometry import vertex_normals
+from ..scene import Scene
+
+SEMANTIC_FIELDS = ("label", "semantic", "class", "scalar_label")
+INSTANCE_FIELDS = ("instance", "instance_id", "scalar_instance")
+INTENSITY_FIELDS = ("intensity", "scalar_intensity", "reflectance")
+
+
+def _first(names: tuple[str, ...], have: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in have), None)
+
+
+def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
+    """Read a PLY file into a ``Scene`` (vertex order preserved)."""
+    from plyfile import PlyData
+    path = Path(path)
+    if not path.is_file():
+        raise ReaderError(f"{path}: file not found")
+    try:
+        ply = PlyData.read(str(path))
+        v = ply["vertex"].data
+    except Exception as e:
+        raise ReaderError(f"{path}: not a readable PLY file ({type(e).__name__}: {e})") from e
+    have = v.dtype.names
+    if not all(k in have for k in "xyz"):
+        raise ReaderError(f"{path}: vertex element has no x/y/z properties (has {list(have)})")
+    coord = np.stack([v["x"], v["y"], v["z"]], 1).astype(np.float64)
+    if len(coord) == 0:
+        raise ReaderError(f"{path}: no vertices (empty point cloud)")
+    bad = ~np.isfinite(coord).all(1)
+    if bad.any():
+        raise ReaderError(f"{path}: {int(bad.sum())} vertices have NaN/inf coordinates (first at index {int(np.argmax(bad))})")
+    color = None
+    if all(k in have for k in ("red", "green", "blue")):
+        rgb = np.stack([v["red"], v["green"], v["blue"]], 1)
+        color = rgb.astype(np.float32) / (255.0 if rgb.dtype.kind in "iu" else 1.0)
+    normal = None
+    if all(k in have for k in ("nx", "ny", "nz")):
+        normal = np.stack([v["nx"], v["ny"], v["nz"]], 1).astype(np.float32)
+    elif "face" in ply and len(ply["face"].data):
+        fd = ply["face"].data
+        faces = np.vstack(fd[fd.dtype.names[0]]).astype(np.int64)
+        if faces.shape[1] == 3:
+            normal = vertex_normals(coord, faces)
+    inten = _first(INTENSITY_FIELDS, have)
+    sem_f, ins_f = _first(SEMANTIC_FIELDS, have), _first(INSTANCE_FIELDS, have)
+    semantic = np.asarray(v[sem_f]).astype(np.int64) if sem_f else None
+    if classes is None:
+        for c in ply.comments:
+            if c.startswith("pcweak_classes "):
+                classes = tuple(x for x in c[len("pcweak_classes "):].split(","))
+        if classes is None and semantic is not None:
+            classes = tuple(f"class_{i}" for i in range(int(semantic.max()) + 1 if len(semantic) else 0))
+    return Scene(name=path.stem, coord=coord.astype(np.float32), classes=classes or (), color=color, normal=normal,
+                 intensity=np.asarray(v[inten], np.float32) if inten else None, semantic=semantic,
+                 instance=np.asarray(v[ins_f]).astype(np.int64) if ins_f else None,
+                 segment=np.asarray(v["segment"]).astype(np.int64) if "segment" in have else None,
+                 meta={"dataset": "ply", "source": str(path)})
+
+
+def write_ply(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarray] | None = None) -> Path:
+    """Write ``scene`` as a binary PLY with colour, normals, ``label``/``instance``/``segment``
+    and any extra per-point scalar ``fields`` (e.g. ``confidence``) that CloudCompare and
+    MeshLab read. Written atomically."""
+    from plyfile import PlyData, PlyElement
+    from ..npzio import atomic_write_bytes
+    import io
+    cols: list[tuple[str, np.ndarray, str]] = [("x", scene.coord[:, 0], "f4"), ("y", scene.coord[:, 1], "f4"), ("z", scene.coord[:, 2], "f4")]
+    if scene.color is not None:
+        rgb = np.round(scene.color * 255).astype(np.uint8)
+        cols += [("red", rgb[:, 0], "u1"), ("green", rgb[:, 1], "u1"), ("blue", rgb[:, 2], "u1")]
+    if scene.normal is not None:
+        cols += [("nx", scene.normal[:, 0], "f4"), ("ny", scene.normal[:, 1], "f4"), ("nz", scene.normal[:, 2], "f4")]
+    if scene.intensity is not None:
+        cols.append(("intensity", scene.intensity, "f4"))
+    for name in ("semantic", "instance", "segment"):
+        val = getattr(scene, name)
+        if val is not None:
+            cols.append(("label" if name == "semantic" else name, val, "i4"))
+    for k, val in (fields or {}).items():
+        val = np.asarray(val)
+        if len(val) != scene.num_points:
+            raise ValueError(f"write_ply field {k!r}: length {len(val)} != {scene.num_points} points")
+        cols.append((k, val, "i4" if val.dtype.kind in "iub" else "f4"))
+    arr = np.zeros(scene.num_points, dtype=[(n, t) for n, _, t in cols])
+    for n, val, _ in cols:
+        arr[n] = val
+    comments = [f"pcweak_classes {','.join(scene.classes)}"] if scene.classes else []
+    buf = io.BytesIO()
+    PlyData([PlyElement.describe(arr, "vertex")], text=False, comments=comments).write(buf)
+    return atomic_write_bytes(path, buf.getvalue())

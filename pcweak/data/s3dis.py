@@ -1,0 +1,113 @@
+"""S3DIS reader: ``Area_N/<room>/Annotations/<class>_<i>.txt`` (lines ``x y z r g b``).
+
+Points are the concatenation of the annotation files in natural order (``chair_2`` before
+``chair_10``), one instance per file; that order is the scene's point order. Known defects of
+the real release are survived with a warning: non-numeric characters inside a line
+(``Area_5/hallway_6/Annotations/ceiling_1.txt``), duplicated files named ``<name> (1).txt``
+(skipped), and the ``stairs`` class outside the 13 (mapped to ``clutter``).
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ReaderError
+from ..scene import Scene
+from .classes import S3DIS13, S3DIS_ALIASES
+
+_NUM = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _natural_key(p: Path):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.stem)]
+
+
+def read_xyzrgb(path: Path) -> np.ndarray:
+    """(P,6) float32 of one S3DIS text file; malformed lines are repaired or dropped with a warning."""
+    data = path.read_bytes()
+    try:
+        arr = np.array(data.split(), dtype=np.float32)
+        if arr.size % 6 == 0:
+            return arr.reshape(-1, 6)
+    except ValueError:
+        pass
+    rows, repaired, dropped = [], 0, 0
+    for ln, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            vals = [float(x) for x in parts]
+        except ValueError:
+            vals = [float(m) for m in _NUM.findall(line)]
+            repaired += 1
+        if len(vals) != 6:
+            dropped += 1
+            continue
+        rows.append(vals)
+    if repaired or dropped:
+        warnings.warn(f"{path}: {repaired} malformed line(s) repaired, {dropped} dropped")
+    if not rows:
+        raise ReaderError(f"{path}: no valid 'x y z r g b' lines")
+    return np.array(rows, np.float32)
+
+
+def read_s3dis(room_dir: str | os.PathLike) -> Scene:
+    """Read ``<root>/Area_N/<room>`` into a ``Scene`` with the 13 S3DIS classes and instances."""
+    d = Path(room_dir)
+    ann = d / "Annotations"
+    if not ann.is_dir():
+        raise ReaderError(f"{d}: no Annotations/ folder (expected Area_N/<room>/Annotations/<class>_<i>.txt)")
+    files = sorted(ann.glob("*.txt"), key=_natural_key)
+    dup = [f for f in files if re.search(r" \(\d+\)$", f.stem)]
+    if dup:
+        warnings.warn(f"{ann}: skipping duplicated annotation files {[f.name for f in dup]}")
+        files = [f for f in files if f not in dup]
+    if not files:
+        raise ReaderError(f"{ann}: no annotation files")
+    xyzrgb, sem, inst, names = [], [], [], []
+    for k, f in enumerate(files):
+        cls = f.stem.split("_")[0]
+        cls = S3DIS_ALIASES.get(cls, cls)
+        if cls not in S3DIS13:
+            warnings.warn(f"{f}: class {cls!r} is not one of the 13 S3DIS classes; points left unlabelled")
+        a = read_xyzrgb(f)
+        xyzrgb.append(a)
+        sem.append(np.full(len(a), S3DIS13.index(cls) if cls in S3DIS13 else -1, np.int64))
+        inst.append(np.full(len(a), k, np.int64))
+        names.append(f.stem)
+    a = np.concatenate(xyzrgb)
+    if not np.isfinite(a).all():
+        raise ReaderError(f"{ann}: NaN/inf values in the point files")
+    rgb = a[:, 3:6]
+    if rgb.max() > 255 or rgb.min() < 0:
+        raise ReaderError(f"{ann}: colours outside 0-255")
+    area = d.parent.name
+    return Scene(name=f"{area}_{d.name}", coord=a[:, :3], classes=S3DIS13, color=rgb / 255.0,
+                 semantic=np.concatenate(sem), instance=np.concatenate(inst),
+                 extras={"instance_file": np.array(names, dtype=np.str_)},
+                 meta={"dataset": "s3dis", "source": str(d)})
+
+
+def write_s3dis(scene: Scene, root: str | os.PathLike, area: str = "Area_1", room: str | None = None) -> Path:
+    """Write ``scene`` (S3DIS classes, instances) as ``<root>/<area>/<room>/`` text files."""
+    room = room or scene.name
+    d = Path(root) / area / room
+    (d / "Annotations").mkdir(parents=True, exist_ok=True)
+    rgb = np.round(scene.color * 255) if scene.color is not None else np.full((scene.num_points, 3), 128.0)
+    counters: dict[str, int] = {}
+    lines_all = []
+    for k in np.unique(scene.instance):
+        m = scene.instance == k
+        cls = scene.classes[int(np.bincount(np.maximum(scene.semantic[m], 0)).argmax())]
+        counters[cls] = counters.get(cls, 0) + 1
+        block = np.hstack([scene.coord[m], rgb[m]])
+        text = "\n".join(f"{x:.3f} {y:.3f} {z:.3f} {int(r)} {int(g)} {int(b)}" for x, y, z, r, g, b in block) + "\n"
+        (d / "Annotations" / f"{cls}_{counters[cls]}.txt").write_text(text)
+        lines_all.append(text)
+    (d / f"{room}.txt").write_text("".join(lines_all))
+    return d

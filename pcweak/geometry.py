@@ -1,0 +1,112 @@
+"""Box and mesh geometry shared by readers, simulators and labellers (numpy, float64 inside).
+
+Boxes are ``[cx, cy, cz, dx, dy, dz, yaw]``: centre, full sizes along the box's own x/y/z,
+rotation ``yaw`` (rad) about +z.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def rot_z(yaw: float) -> np.ndarray:
+    """(3,3) rotation about +z."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def to_box_frame(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(N,3) points expressed in the frame of one box (centre at 0, axes along its sizes)."""
+    p = np.asarray(points, np.float64) - np.asarray(box[:3], np.float64)
+    c, s = np.cos(box[6]), np.sin(box[6])
+    x = p[:, 0] * c + p[:, 1] * s
+    y = -p[:, 0] * s + p[:, 1] * c
+    return np.stack([x, y, p[:, 2]], axis=1)
+
+
+def points_in_boxes(points: np.ndarray, boxes: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """(N,M) bool: point n lies inside box m (inflated by ``margin`` metres on every side)."""
+    points = np.asarray(points, np.float64)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 7)
+    out = np.zeros((len(points), len(boxes)), dtype=bool)
+    for m, b in enumerate(boxes):
+        # cheap bounding-sphere cull before the exact test
+        r = 0.5 * np.linalg.norm(b[3:6]) + margin
+        near = np.abs(points - b[:3]).max(axis=1) <= r
+        if not near.any():
+            continue
+        loc = to_box_frame(points[near], b)
+        half = b[3:6] / 2 + margin
+        out[near, m] = (np.abs(loc) <= half).all(axis=1)
+    return out
+
+
+def box_corners(boxes: np.ndarray) -> np.ndarray:
+    """(M,8,3) corners; bottom face first (counter-clockwise seen from above), then top."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 7)
+    unit = np.array([[1, 1, -1], [-1, 1, -1], [-1, -1, -1], [1, -1, -1],
+                     [1, 1, 1], [-1, 1, 1], [-1, -1, 1], [1, -1, 1]], np.float64) / 2
+    out = np.empty((len(boxes), 8, 3))
+    for m, b in enumerate(boxes):
+        out[m] = (unit * b[3:6]) @ rot_z(b[6]).T + b[:3]
+    return out
+
+
+def aabb_box(points: np.ndarray) -> np.ndarray:
+    """(7,) float64 axis-aligned box tightly around (N,3) points (yaw 0)."""
+    lo, hi = points.min(0), points.max(0)
+    return np.concatenate([(lo + hi) / 2, hi - lo, [0.0]])
+
+
+def oriented_box(points: np.ndarray) -> np.ndarray:
+    """(7,) float64 z-upright box of minimum footprint area around (N,3) points.
+
+    Rotating calipers over the 2D convex hull of the xy projection; yaw in (-pi/2, pi/2].
+    """
+    pts = np.asarray(points, np.float64)
+    if len(pts) < 3:
+        return aabb_box(pts)
+    from scipy.spatial import ConvexHull, QhullError
+    xy = pts[:, :2]
+    try:
+        hull = xy[ConvexHull(xy).vertices]
+    except (QhullError, ValueError):
+        return aabb_box(pts)
+    edges = np.diff(np.vstack([hull, hull[:1]]), axis=0)
+    angles = np.unique(np.mod(np.arctan2(edges[:, 1], edges[:, 0]), np.pi / 2))
+    best = None
+    for a in angles:
+        c, s = np.cos(a), np.sin(a)
+        rx = hull[:, 0] * c + hull[:, 1] * s
+        ry = -hull[:, 0] * s + hull[:, 1] * c
+        area = (rx.max() - rx.min()) * (ry.max() - ry.min())
+        if best is None or area < best[0] - 1e-12:
+            best = (area, a, rx.min(), rx.max(), ry.min(), ry.max())
+    _, a, x0, x1, y0, y1 = best
+    cx_l, cy_l = (x0 + x1) / 2, (y0 + y1) / 2
+    c, s = np.cos(a), np.sin(a)
+    cx, cy = cx_l * c - cy_l * s, cx_l * s + cy_l * c
+    z0, z1 = pts[:, 2].min(), pts[:, 2].max()
+    dx, dy, yaw = x1 - x0, y1 - y0, a
+    if yaw > np.pi / 4:  # keep yaw in (-pi/4, pi/4] by swapping the axes
+        dx, dy, yaw = dy, dx, yaw - np.pi / 2
+    return np.array([cx, cy, (z0 + z1) / 2, dx, dy, z1 - z0, yaw])
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(N,3) float32 unit normals: area-weighted mean of adjacent face normals.
+
+    ``faces`` (F,3) int. Vertices in no face get (0,0,0)."""
+    v = np.asarray(vertices, np.float64)
+    f = np.asarray(faces, np.int64)
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])  # length = 2 * area
+    vn = np.zeros_like(v)
+    for k in range(3):
+        for d in range(3):
+            vn[:, d] += np.bincount(f[:, k], weights=fn[:, d], minlength=len(v))
+    norm = np.linalg.norm(vn, axis=1, keepdims=True)
+    return np.where(norm > 0, vn / np.maximum(norm, 1e-30), 0.0).astype(np.float32)
+
+
+def apply_transform(points: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """(N,3) points under a (4,4) homogeneous transform, float64."""
+    return np.asarray(points, np.float64) @ T[:3, :3].T + T[:3, 3]

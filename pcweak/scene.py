@@ -1,0 +1,562 @@
+"""The data model: ``Scene``, ``Frame``, ``KittiCalib``, ``WeakLabels``, ``PseudoLabels``.
+
+Construction validates shapes, dtypes, ranges and finiteness and raises ``SceneError`` naming
+the field. Every class saves to and loads from one ``.npz`` (see README, "File formats"),
+round-tripping every field; files are written atomically and deterministically.
+
+Conventions: coordinates in metres, float32; labels int64 with -1 = unlabelled/ignored;
+``classes[i]`` names label ``i``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import SceneError
+from .npzio import load_npz, save_npz
+
+ArrayLike = Any
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _to_numpy(value: ArrayLike) -> np.ndarray:
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor without importing torch
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def check_float(owner: str, name: str, value: ArrayLike, shape: Sequence[int | None],
+                dtype: Any = np.float32, finite: bool = True) -> np.ndarray:
+    """Return ``value`` as a float array of ``shape`` (None = any length) or raise SceneError.
+
+    Integer and float inputs are accepted; bool, complex, strings and objects are refused.
+    """
+    arr = _to_numpy(value)
+    if arr.dtype.kind not in "fiu":
+        raise SceneError(f"{owner}.{name}: dtype {arr.dtype} cannot be cast safely to {np.dtype(dtype)}")
+    _check_shape(owner, name, arr, shape)
+    out = arr.astype(dtype, copy=False)
+    if finite and out.size and not np.isfinite(out).all():
+        bad = int((~np.isfinite(out)).reshape(len(out), -1).any(axis=1).sum()) if out.ndim else 1
+        raise SceneError(f"{owner}.{name}: {bad} entries are NaN or infinite")
+    return out
+
+
+def check_int(owner: str, name: str, value: ArrayLike, shape: Sequence[int | None],
+              low: int | None = None, high: int | None = None, dtype: Any = np.int64) -> np.ndarray:
+    """Return ``value`` as an int64 array of ``shape`` with values in ``[low, high)`` or raise.
+
+    Float arrays are refused even when integral (labels stored as floats usually hide a bug);
+    unsigned and narrower signed integers are widened.
+    """
+    arr = _to_numpy(value)
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise SceneError(f"{owner}.{name}: dtype {arr.dtype} cannot be cast safely to int64 (labels and indices must be integers)")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise SceneError(f"{owner}.{name}: uint64 values overflow int64")
+    _check_shape(owner, name, arr, shape)
+    out = arr.astype(dtype, copy=False)
+    if out.size:
+        lo, hi = int(out.min()), int(out.max())
+        if low is not None and lo < low:
+            raise SceneError(f"{owner}.{name}: value {lo} is below the allowed minimum {low}")
+        if high is not None and hi >= high:
+            raise SceneError(f"{owner}.{name}: value {hi} is out of range (must be < {high})")
+    return out
+
+
+def _check_shape(owner: str, name: str, arr: np.ndarray, shape: Sequence[int | None]) -> None:
+    ok = arr.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, arr.shape))
+    if not ok:
+        want = "(" + ",".join("*" if s is None else str(s) for s in shape) + ")"
+        raise SceneError(f"{owner}.{name}: shape {tuple(arr.shape)} does not match the expected {want}")
+
+
+def _opt(fn: Callable[..., np.ndarray], owner: str, name: str, value: ArrayLike | None, *a: Any, **kw: Any):
+    return None if value is None else fn(owner, name, value, *a, **kw)
+
+
+def _str_array(values: Sequence[str]) -> np.ndarray:
+    return np.array(list(values), dtype=np.str_) if len(values) else np.zeros(0, dtype="<U1")
+
+
+# ----------------------------------------------------------------------------- camera / calib
+
+
+class Frame:
+    """One posed RGB-D (or RGB) view of a scene.
+
+    Attributes:
+        name: frame stem (``"120"`` for ``color/120.jpg``).
+        pose: (4,4) float64 camera-to-world (camera: x right, y down, z forward).
+        intrinsics: (3,3) float64 pinhole matrix of the *depth* image (of the colour image
+            when the frame has no depth).
+        color_intrinsics: (3,3) float64 of the colour image when its resolution differs, else None.
+        image: (H,W,3) uint8 RGB or None; depth: (h,w) float32 metres, 0 = no measurement, or None.
+    Images may be given as arrays or as zero-argument loaders (read lazily, not cached), so a
+    scene with thousands of frames stays small in memory.
+    """
+
+    def __init__(self, name: str, pose: ArrayLike, intrinsics: ArrayLike,
+                 image: np.ndarray | Callable[[], np.ndarray] | None = None,
+                 depth: np.ndarray | Callable[[], np.ndarray] | None = None,
+                 color_intrinsics: ArrayLike | None = None) -> None:
+        owner = f"Frame[{name}]"
+        self.name = str(name)
+        self.pose = check_float(owner, "pose", pose, (4, 4), np.float64)
+        self.intrinsics = check_float(owner, "intrinsics", intrinsics, (3, 3), np.float64)
+        self.color_intrinsics = _opt(check_float, owner, "color_intrinsics", color_intrinsics, (3, 3), np.float64)
+        self._image = image
+        self._depth = depth
+
+    @property
+    def image(self) -> np.ndarray | None:
+        img = self._image() if callable(self._image) else self._image
+        if img is not None:
+            img = np.asarray(img)
+            if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+                raise SceneError(f"Frame[{self.name}].image: expected (H,W,3) uint8, got {img.shape} {img.dtype}")
+        return img
+
+    @property
+    def depth(self) -> np.ndarray | None:
+        d = self._depth() if callable(self._depth) else self._depth
+        if d is not None:
+            d = np.asarray(d, dtype=np.float32)
+            if d.ndim != 2:
+                raise SceneError(f"Frame[{self.name}].depth: expected (H,W), got {d.shape}")
+        return d
+
+    @property
+    def has_depth(self) -> bool:
+        return self._depth is not None
+
+    def world_to_camera(self) -> np.ndarray:
+        """(4,4) float64 inverse of ``pose``."""
+        return np.linalg.inv(self.pose)
+
+    def __repr__(self) -> str:
+        return f"Frame({self.name!r})"
+
+
+@dataclass
+class KittiCalib:
+    """KITTI calibration: ``P2`` (3,4), ``R0_rect`` (3,3), ``Tr_velo_to_cam`` (3,4), float64."""
+
+    P2: np.ndarray
+    R0_rect: np.ndarray
+    Tr_velo_to_cam: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.P2 = check_float("calib", "P2", self.P2, (3, 4), np.float64)
+        self.R0_rect = check_float("calib", "R0_rect", self.R0_rect, (3, 3), np.float64)
+        self.Tr_velo_to_cam = check_float("calib", "Tr_velo_to_cam", self.Tr_velo_to_cam, (3, 4), np.float64)
+
+    def velo_to_rect_matrix(self) -> np.ndarray:
+        """(4,4) float64: homogeneous LiDAR -> rectified camera 0."""
+        R0 = np.eye(4)
+        R0[:3, :3] = self.R0_rect
+        Tr = np.eye(4)
+        Tr[:3] = self.Tr_velo_to_cam
+        return R0 @ Tr
+
+    def lidar_to_rect(self, pts: np.ndarray) -> np.ndarray:
+        """(N,3) LiDAR -> (N,3) rectified camera coordinates (float64)."""
+        M = self.velo_to_rect_matrix()
+        return np.asarray(pts, np.float64) @ M[:3, :3].T + M[:3, 3]
+
+    def rect_to_lidar(self, pts: np.ndarray) -> np.ndarray:
+        """(N,3) rectified camera -> (N,3) LiDAR coordinates (float64)."""
+        M = np.linalg.inv(self.velo_to_rect_matrix())
+        return np.asarray(pts, np.float64) @ M[:3, :3].T + M[:3, 3]
+
+    def lidar_to_image(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Project (N,3) LiDAR points into image_2: returns uv (N,2) float64 and depth (N,)."""
+        rect = self.lidar_to_rect(pts)
+        uvw = rect @ self.P2[:, :3].T + self.P2[:, 3]
+        depth = uvw[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uv = uvw[:, :2] / depth[:, None]
+        return uv, depth
+
+    def camera_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """image_2 as a pinhole camera in the LiDAR frame: (K (3,3), camera-to-LiDAR pose (4,4)).
+
+        P2 = K [I | t] up to the stereo baseline, so t = K^-1 P2[:, 3].
+        """
+        K = self.P2[:, :3].copy()
+        t = np.linalg.solve(K, self.P2[:, 3])
+        cam_from_rect = np.eye(4)
+        cam_from_rect[:3, 3] = t
+        cam_from_velo = cam_from_rect @ self.velo_to_rect_matrix()
+        return K, np.linalg.inv(cam_from_velo)
+
+
+# ----------------------------------------------------------------------------- Scene
+
+
+@dataclass(eq=False)
+class Scene:
+    """One point cloud with whatever annotation its dataset has.
+
+    Shapes/dtypes: ``coord`` (N,3) float32 m; ``color`` (N,3) float32 in [0,1]; ``normal`` (N,3)
+    float32; ``intensity`` (N,) float32; ``semantic``/``instance``/``segment`` (N,) int64 (-1 =
+    none); ``boxes`` (M,7) float32 ``[cx,cy,cz,dx,dy,dz,yaw]``; ``box_labels`` (M,) int64;
+    ``axis_alignment`` (4,4) float64 (already applied to ``coord``); ``extras`` dataset-specific
+    arrays (e.g. KITTI ``box_truncated``); ``meta`` JSON-serialisable info.
+    """
+
+    name: str
+    coord: np.ndarray
+    classes: tuple[str, ...] = ()
+    color: np.ndarray | None = None
+    normal: np.ndarray | None = None
+    intensity: np.ndarray | None = None
+    semantic: np.ndarray | None = None
+    instance: np.ndarray | None = None
+    segment: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    box_labels: np.ndarray | None = None
+    frames: list[Frame] = field(default_factory=list)
+    calib: KittiCalib | None = None
+    axis_alignment: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        o = f"Scene[{self.name}]"
+        self.classes = tuple(str(c) for c in self.classes)
+        self.coord = check_float(o, "coord", self.coord, (None, 3))
+        n = len(self.coord)
+        if n == 0:
+            raise SceneError(f"{o}.coord: the point cloud is empty")
+        c = len(self.classes)
+        self.color = _opt(check_float, o, "color", self.color, (n, 3))
+        if self.color is not None and (self.color.min() < 0 or self.color.max() > 1):
+            raise SceneError(f"{o}.color: values must lie in [0,1] (got {self.color.min():.3g}..{self.color.max():.3g}; divide 0-255 colours by 255)")
+        self.normal = _opt(check_float, o, "normal", self.normal, (n, 3))
+        self.intensity = _opt(check_float, o, "intensity", self.intensity, (n,))
+        if self.semantic is not None and c == 0:
+            raise SceneError(f"{o}.classes: semantic labels are given but the class list is empty")
+        self.semantic = _opt(check_int, o, "semantic", self.semantic, (n,), -1, c)
+        self.instance = _opt(check_int, o, "instance", self.instance, (n,), -1)
+        self.segment = _opt(check_int, o, "segment", self.segment, (n,), -1)
+        self.boxes = _opt(check_float, o, "boxes", self.boxes, (None, 7))
+        if self.boxes is not None and len(self.boxes) and (self.boxes[:, 3:6] < 0).any():
+            raise SceneError(f"{o}.boxes: box sizes dx,dy,dz must be non-negative")
+        m = None if self.boxes is None else len(self.boxes)
+        if self.box_labels is not None and m is None:
+            raise SceneError(f"{o}.box_labels: given without boxes")
+        self.box_labels = _opt(check_int, o, "box_labels", self.box_labels, (m,), -1, max(c, 1) if c else None)
+        if self.boxes is not None and self.box_labels is None:
+            self.box_labels = np.full(m, -1, np.int64)
+        self.axis_alignment = _opt(check_float, o, "axis_alignment", self.axis_alignment, (4, 4), np.float64)
+        for f in self.frames:
+            if not isinstance(f, Frame):
+                raise SceneError(f"{o}.frames: expected Frame objects, got {type(f).__name__}")
+        self.extras = {str(k): _to_numpy(v) for k, v in self.extras.items()}
+        json.dumps(self.meta)  # must be serialisable
+
+    @property
+    def num_points(self) -> int:
+        return len(self.coord)
+
+    # -- npz I/O
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """All fields as a flat dict of arrays (the scene ``.npz`` layout)."""
+        out: dict[str, np.ndarray] = {"name": np.array(self.name), "coord": self.coord,
+                                      "classes": _str_array(self.classes),
+                                      "meta": np.array(json.dumps(self.meta, sort_keys=True))}
+        for k in ("color", "normal", "intensity", "semantic", "instance", "segment", "boxes",
+                  "box_labels", "axis_alignment"):
+            v = getattr(self, k)
+            if v is not None:
+                out[k] = v
+        if self.frames:
+            out["frame_name"] = _str_array([f.name for f in self.frames])
+            out["frame_pose"] = np.stack([f.pose for f in self.frames])
+            out["frame_intrinsics"] = np.stack([f.intrinsics for f in self.frames])
+            for i, f in enumerate(self.frames):
+                if f.color_intrinsics is not None:
+                    out[f"frame{i}_color_intrinsics"] = f.color_intrinsics
+                img, dep = f.image, f.depth
+                if img is not None:
+                    out[f"frame{i}_image"] = img
+                if dep is not None:
+                    out[f"frame{i}_depth"] = dep
+        if self.calib is not None:
+            out["calib_P2"] = self.calib.P2
+            out["calib_R0_rect"] = self.calib.R0_rect
+            out["calib_Tr_velo_to_cam"] = self.calib.Tr_velo_to_cam
+        for k, v in self.extras.items():
+            out[f"extra_{k}"] = v
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the scene to one ``.npz`` atomically."""
+        return save_npz(path, self.to_arrays())
+
+    @classmethod
+    def from_arrays(cls, d: Mapping[str, np.ndarray], source: str = "<arrays>") -> "Scene":
+        if "coord" not in d:
+            raise SceneError(f"{source}: no 'coord' array (not a pcweak scene file)")
+        frames = []
+        if "frame_name" in d:
+            for i, nm in enumerate(d["frame_name"]):
+                frames.append(Frame(str(nm), d["frame_pose"][i], d["frame_intrinsics"][i],
+                                    image=d.get(f"frame{i}_image"), depth=d.get(f"frame{i}_depth"),
+                                    color_intrinsics=d.get(f"frame{i}_color_intrinsics")))
+        calib = None
+        if "calib_P2" in d:
+            calib = KittiCalib(d["calib_P2"], d["calib_R0_rect"], d["calib_Tr_velo_to_cam"])
+        kw = {k: d[k] for k in ("color", "normal", "intensity", "semantic", "instance", "segment",
+                                 "boxes", "box_labels", "axis_alignment") if k in d}
+        return cls(name=str(d["name"]) if "name" in d else Path(source).stem, coord=d["coord"],
+                   classes=tuple(str(c) for c in d.get("classes", ())), frames=frames, calib=calib,
+                   extras={k[6:]: v for k, v in d.items() if k.startswith("extra_")},
+                   meta=json.loads(str(d["meta"])) if "meta" in d else {}, **kw)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Scene":
+        return cls.from_arrays(load_npz(path), str(path))
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-serialisable overview (what ``pcweak info`` prints)."""
+        s: dict[str, Any] = {"name": self.name, "points": self.num_points,
+                             "fields": [k for k in ("color", "normal", "intensity", "semantic", "instance", "segment")
+                                        if getattr(self, k) is not None],
+                             "bounds_min": [round(float(v), 3) for v in self.coord.min(0)],
+                             "bounds_max": [round(float(v), 3) for v in self.coord.max(0)],
+                             "classes": list(self.classes)}
+        if self.semantic is not None:
+            ids, cnt = np.unique(self.semantic[self.semantic >= 0], return_counts=True)
+            s["classes_present"] = {self.classes[i]: int(n) for i, n in zip(ids, cnt)}
+            s["labelled_fraction"] = round(float((self.semantic >= 0).mean()), 4)
+        if self.instance is not None:
+            s["instances"] = int(len(np.unique(self.instance[self.instance >= 0])))
+        if self.segment is not None:
+            s["segments"] = int(len(np.unique(self.segment[self.segment >= 0])))
+        if self.boxes is not None:
+            names = self.extras.get("box_type")
+            objs = []
+            for i, b in enumerate(self.boxes):
+                lab = int(self.box_labels[i])
+                cls_name = str(names[i]) if names is not None else (self.classes[lab] if lab >= 0 else "unknown")
+                objs.append({"class": cls_name, "label": lab, "box": [round(float(v), 3) for v in b]})
+            s["boxes"] = objs
+        s["frames"] = len(self.frames)
+        if self.calib is not None:
+            s["calib"] = True
+        if self.meta:
+            s["meta"] = self.meta
+        return s
+
+
+# ----------------------------------------------------------------------------- weak labels
+
+_WEAK_KEYS = ("point_index", "point_semantic", "point_instance", "box", "box_semantic", "scene_tags",
+              "box2d", "box2d_semantic", "box2d_frame", "mask2d", "mask2d_frame")
+
+
+@dataclass(eq=False)
+class WeakLabels:
+    """Cheap annotation of one scene; any subset of the fields may be present.
+
+    ``point_index`` (K,) int64 into the scene's points, with ``point_semantic`` / ``point_instance``
+    (K,) int64; ``box`` (M,7) float32 with ``box_semantic`` (M,); ``scene_tags`` (C,) bool;
+    ``box2d`` (B,4) float32 ``[x1,y1,x2,y2]`` pixels with ``box2d_semantic``/``box2d_frame`` (B,)
+    int64 (frame = index into ``Scene.frames``); ``mask2d`` (F,H,W) int32 label maps (0 = none)
+    with ``mask2d_frame`` (F,) int64. ``num_points`` and ``classes`` describe the scene the labels
+    belong to and let the indices be checked.
+    """
+
+    scene: str = ""
+    num_points: int | None = None
+    classes: tuple[str, ...] = ()
+    point_index: np.ndarray | None = None
+    point_semantic: np.ndarray | None = None
+    point_instance: np.ndarray | None = None
+    box: np.ndarray | None = None
+    box_semantic: np.ndarray | None = None
+    scene_tags: np.ndarray | None = None
+    box2d: np.ndarray | None = None
+    box2d_semantic: np.ndarray | None = None
+    box2d_frame: np.ndarray | None = None
+    mask2d: np.ndarray | None = None
+    mask2d_frame: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        o = f"WeakLabels[{self.scene}]"
+        self.classes = tuple(str(c) for c in self.classes)
+        c = len(self.classes) or None
+        n = self.num_points
+        self.point_index = _opt(check_int, o, "point_index", self.point_index, (None,), 0, n)
+        k = None if self.point_index is None else len(self.point_index)
+        for name in ("point_semantic", "point_instance"):
+            v = getattr(self, name)
+            if v is not None and k is None:
+                raise SceneError(f"{o}.{name}: given without point_index")
+            hi = c if name == "point_semantic" else None
+            setattr(self, name, _opt(check_int, o, name, v, (k,), -1, hi))
+        self.box = _opt(check_float, o, "box", self.box, (None, 7))
+        m = None if self.box is None else len(self.box)
+        if self.box_semantic is not None and m is None:
+            raise SceneError(f"{o}.box_semantic: given without box")
+        self.box_semantic = _opt(check_int, o, "box_semantic", self.box_semantic, (m,), -1, c)
+        if self.scene_tags is not None:
+            t = _to_numpy(self.scene_tags)
+            if t.dtype != np.bool_:
+                raise SceneError(f"{o}.scene_tags: dtype {t.dtype}; expected bool (one flag per class)")
+            _check_shape(o, "scene_tags", t, (c,))
+            self.scene_tags = t
+        self.box2d = _opt(check_float, o, "box2d", self.box2d, (None, 4))
+        b = None if self.box2d is None else len(self.box2d)
+        self.box2d_semantic = _opt(check_int, o, "box2d_semantic", self.box2d_semantic, (b,), -1, c)
+        self.box2d_frame = _opt(check_int, o, "box2d_frame", self.box2d_frame, (b,), 0)
+        if self.mask2d is not None:
+            self.mask2d = check_int(o, "mask2d", self.mask2d, (None, None, None), 0, dtype=np.int32)
+            if self.mask2d_frame is None:
+                raise SceneError(f"{o}.mask2d_frame: required with mask2d (frame index of each mask map)")
+            self.mask2d_frame = check_int(o, "mask2d_frame", self.mask2d_frame, (len(self.mask2d),), 0)
+
+    def check_against(self, scene: Scene) -> None:
+        """Raise SceneError when these labels cannot belong to ``scene``."""
+        o = f"WeakLabels[{self.scene}]"
+        if self.num_points is not None and self.num_points != scene.num_points:
+            raise SceneError(f"{o}.num_points: {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
+        if self.point_index is not None and len(self.point_index) and self.point_index.max() >= scene.num_points:
+            raise SceneError(f"{o}.point_index: index {int(self.point_index.max())} out of range for {scene.num_points} points")
+        if self.classes and scene.classes and self.classes != scene.classes:
+            raise SceneError(f"{o}.classes: class list differs from scene {scene.name!r}")
+        for name in ("box2d_frame", "mask2d_frame"):
+            v = getattr(self, name)
+            if v is not None and len(v) and v.max() >= len(scene.frames):
+                raise SceneError(f"{o}.{name}: frame {int(v.max())} out of range ({len(scene.frames)} frames)")
+
+    def kinds(self) -> list[str]:
+        """Which kinds of weak label are present."""
+        return [k for k, f in (("points", "point_index"), ("boxes", "box"), ("tags", "scene_tags"),
+                               ("boxes2d", "box2d"), ("masks2d", "mask2d")) if getattr(self, f) is not None]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {k: getattr(self, k) for k in _WEAK_KEYS if getattr(self, k) is not None}
+        out["scene"] = np.array(self.scene)
+        out["classes"] = _str_array(self.classes)
+        out["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
+        if self.num_points is not None:
+            out["num_points"] = np.array(self.num_points, np.int64)
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return save_npz(path, self.to_arrays())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "WeakLabels":
+        d = load_npz(path)
+        unknown = set(d) - set(_WEAK_KEYS) - {"scene", "classes", "meta", "num_points"}
+        if unknown:
+            raise SceneError(f"{path}: unknown WeakLabels keys {sorted(unknown)}")
+        try:
+            return cls(scene=str(d.get("scene", "")),
+                       num_points=int(d["num_points"]) if "num_points" in d else None,
+                       classes=tuple(str(c) for c in d.get("classes", ())),
+                       meta=json.loads(str(d["meta"])) if "meta" in d else {},
+                       **{k: d[k] for k in _WEAK_KEYS if k in d})
+        except SceneError as e:
+            raise SceneError(f"{path}: {e}") from e
+
+
+# ----------------------------------------------------------------------------- pseudo labels
+
+
+@dataclass(eq=False)
+class PseudoLabels:
+    """Dense labels produced by a labeller, aligned with the scene's points.
+
+    ``semantic``/``instance`` (N,) int64 (-1 = none); ``confidence`` (N,) float32 in [0,1];
+    ``method`` name and ``params`` (JSON string); detection: ``box`` (M,7) float32,
+    ``box_semantic`` (M,) int64, ``box_confidence`` (M,) float32; ``extras`` per-point or
+    per-box arrays a labeller adds (e.g. ``gp_mean``).
+    """
+
+    semantic: np.ndarray
+    instance: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    method: str = ""
+    params: str = "{}"
+    classes: tuple[str, ...] = ()
+    box: np.ndarray | None = None
+    box_semantic: np.ndarray | None = None
+    box_confidence: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        o = "PseudoLabels"
+        self.classes = tuple(str(c) for c in self.classes)
+        c = len(self.classes) or None
+        self.semantic = check_int(o, "semantic", self.semantic, (None,), -1, c)
+        n = len(self.semantic)
+        self.instance = check_int(o, "instance", np.full(n, -1) if self.instance is None else self.instance, (n,), -1)
+        conf = np.where(self.semantic >= 0, 1.0, 0.0) if self.confidence is None else self.confidence
+        self.confidence = check_float(o, "confidence", conf, (n,))
+        if n and (self.confidence.min() < 0 or self.confidence.max() > 1):
+            raise SceneError(f"{o}.confidence: values must lie in [0,1]")
+        if not isinstance(self.params, str):
+            self.params = json.dumps(self.params, sort_keys=True, default=str)
+        try:
+            json.loads(self.params)
+        except json.JSONDecodeError as e:
+            raise SceneError(f"{o}.params: not valid JSON ({e})") from e
+        self.box = _opt(check_float, o, "box", self.box, (None, 7))
+        m = None if self.box is None else len(self.box)
+        self.box_semantic = _opt(check_int, o, "box_semantic", self.box_semantic, (m,), -1, c)
+        self.box_confidence = _opt(check_float, o, "box_confidence", self.box_confidence, (m,))
+        self.extras = {str(k): _to_numpy(v) for k, v in self.extras.items()}
+
+    @property
+    def num_points(self) -> int:
+        return len(self.semantic)
+
+    def check_against(self, scene: Scene) -> None:
+        if self.num_points != scene.num_points:
+            raise SceneError(f"PseudoLabels.semantic: length {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {"semantic": self.semantic, "instance": self.instance, "confidence": self.confidence,
+               "method": np.array(self.method), "params": np.array(self.params),
+               "classes": _str_array(self.classes)}
+        for k in ("box", "box_semantic", "box_confidence"):
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
+        for k, v in self.extras.items():
+            if k in out:
+                raise SceneError(f"PseudoLabels.extras: key {k!r} clashes with a standard field")
+            out[k] = v
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return save_npz(path, self.to_arrays())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "PseudoLabels":
+        d = load_npz(path)
+        if "semantic" not in d:
+            raise SceneError(f"{path}: no 'semantic' array (not a PseudoLabels file)")
+        std = {"semantic", "instance", "confidence", "method", "params", "classes", "box", "box_semantic", "box_confidence"}
+        try:
+            return cls(semantic=d["semantic"], instance=d.get("instance"), confidence=d.get("confidence"),
+                       method=str(d.get("method", "")), params=str(d.get("params", "{}")),
+                       classes=tuple(str(c) for c in d.get("classes", ())),
+                       box=d.get("box"), box_semantic=d.get("box_semantic"), box_confidence=d.get("box_confidence"),
+                       extras={k: v for k, v in d.items() if k not in std})
+        except SceneError as e:
+            raise SceneError(f"{path}: {e}") from e

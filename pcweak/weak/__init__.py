@@ -1,0 +1,36 @@
+"""Weak-label simulators: cheap labels drawn from ground truth, seeded and reproducible.
+
+``points``, ``clicks``, ``boxes``, ``masks2d``, ``boxes2d``, ``scene_tags``; ``simulate`` picks
+one by name (what ``pcweak simulate --weak KIND`` calls).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..scene import Scene, WeakLabels
+from .boxes import boxes, boxes2d
+from .masks2d import masks2d
+from .points import _need, clicks, points
+
+
+def scene_tags(scene: Scene, min_points: int = 1, seed: int = 0) -> WeakLabels:
+    """(C,) bool: which classes occur in the scene (at least ``min_points`` labelled points)."""
+    _need(scene, "semantic")
+    counts = np.bincount(scene.semantic[scene.semantic >= 0], minlength=len(scene.classes))
+    return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes,
+                      scene_tags=counts >= min_points, meta={"kind": "tags", "min_points": int(min_points)})
+
+
+KINDS = {"points": points, "clicks": clicks, "boxes": boxes, "masks2d": masks2d, "boxes2d": boxes2d, "tags": scene_tags}
+
+
+def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabels:
+    """Simulate weak labels of ``kind`` (one of ``KINDS``) for ``scene``."""
+    if kind not in KINDS:
+        raise ValueError(f"--weak {kind!r}: expected one of {', '.join(KINDS)}")
+    return KINDS[kind](scene, seed=seed, **kwargs)
+
+
+__all__ = ["points", "clicks", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "KINDS"]

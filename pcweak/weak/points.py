@@ -1,0 +1,90 @@
+"""Sparse point labels and instance clicks drawn from a scene's ground truth (seeded)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import SceneError
+from ..scene import Scene, WeakLabels
+
+
+def _need(scene: Scene, *fields: str) -> None:
+    for f in fields:
+        if getattr(scene, f) is None:
+            raise SceneError(f"scene {scene.name!r}: has no {f} labels to simulate weak labels from")
+
+
+def points(scene: Scene, count: int | None = None, ratio: float | None = None, seed: int = 0,
+           stratified: bool = False) -> WeakLabels:
+    """Label ``count`` points (or ``ratio`` of the labelled points, at least one).
+
+    Uniform (default): a uniform random sample of the GT-labelled points, as in ScanNet's
+    Data-Efficient "LA" benchmark. Stratified: the budget is spread as evenly as possible over
+    the classes present (each class's points sampled uniformly), so rare classes get seeds.
+    """
+    _need(scene, "semantic")
+    if (count is None) == (ratio is None):
+        raise ValueError("points(): give exactly one of count= or ratio=")
+    labelled = np.flatnonzero(scene.semantic >= 0)
+    if count is None:
+        if not 0 < ratio <= 1:
+            raise ValueError(f"points(): ratio must be in (0, 1], got {ratio}")
+        count = max(1, int(round(ratio * len(labelled))))
+    if count < 1:
+        raise ValueError(f"points(): count must be >= 1, got {count}")
+    count = min(count, len(labelled))
+    rng = np.random.default_rng(seed)
+    if not stratified:
+        idx = rng.choice(labelled, size=count, replace=False)
+    else:
+        classes = np.unique(scene.semantic[labelled])
+        pools = {c: rng.permutation(labelled[scene.semantic[labelled] == c]) for c in classes}
+        take = {c: 0 for c in classes}
+        left = count
+        while left:
+            open_ = [c for c in classes if take[c] < len(pools[c])]
+            share = max(1, left // len(open_))
+            for c in open_:
+                k = min(share, len(pools[c]) - take[c], left)
+                take[c] += k
+                left -= k
+                if not left:
+                    break
+        idx = np.concatenate([pools[c][: take[c]] for c in classes])
+    idx = np.sort(idx)
+    return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes, point_index=idx,
+                      point_semantic=scene.semantic[idx],
+                      point_instance=None if scene.instance is None else scene.instance[idx],
+                      meta={"kind": "points", "count": int(count), "stratified": bool(stratified), "seed": int(seed)})
+
+
+def clicks(scene: Scene, per_instance: int = 1, seed: int = 0, interior_quantile: float = 0.5,
+           classes: tuple[int, ...] | None = None) -> WeakLabels:
+    """``per_instance`` clicks on every GT instance, each near the instance's interior.
+
+    A click is drawn uniformly among the instance's points whose distance to the nearest point
+    of another instance (or of unlabelled space) is above the ``interior_quantile`` of that
+    distance within the instance — as an annotator clicks the middle of an object, not its
+    boundary. ``classes`` restricts clicks to some class ids (default: all).
+    """
+    _need(scene, "semantic", "instance")
+    from scipy.spatial import cKDTree
+    rng = np.random.default_rng(seed)
+    inst_ids = np.unique(scene.instance[scene.instance >= 0])
+    chosen = []
+    for k in inst_ids:
+        m = np.flatnonzero(scene.instance == k)
+        sem = scene.semantic[m]
+        if (sem < 0).all() or (classes is not None and int(np.bincount(sem[sem >= 0]).argmax()) not in classes):
+            continue
+        m = m[sem >= 0]
+        other = np.flatnonzero(scene.instance != k)
+        if len(other):
+            d, _ = cKDTree(scene.coord[other]).query(scene.coord[m], k=1, workers=-1)
+        else:
+            d = np.linalg.norm(scene.coord[m] - scene.coord[m].mean(0), axis=1).max() - np.linalg.norm(scene.coord[m] - scene.coord[m].mean(0), axis=1)
+        inner = m[d >= np.quantile(d, interior_quantile)]
+        chosen.append(rng.choice(inner, size=min(per_instance, len(inner)), replace=False))
+    idx = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+    return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes, point_index=idx,
+                      point_semantic=scene.semantic[idx], point_instance=scene.instance[idx],
+                      meta={"kind": "clicks", "per_instance": int(per_instance), "seed": int(seed)})

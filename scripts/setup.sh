@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One-shot set-up used by `make demo` and `make test`: system libraries that Open3D needs,
+# a virtual environment in .venv, PyTorch (CPU build unless a GPU is present), and pcweak.
+# Idempotent: a second run only checks. Environment knobs:
+#   PCWEAK_GPU=1|0          force the GPU / CPU install path (default: GPU iff nvidia-smi works)
+#   PCWEAK_SPCONV=spconv-cu120   spconv wheel for the GPU path (default spconv-cu120)
+#   PCWEAK_TORCH_INDEX=URL  extra index for torch wheels (e.g. PyTorch's CPU index off this network)
+#   PCWEAK_SKIP_APT=1       never call apt-get (Open3D features then skip with a clear reason)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PY=${PYTHON:-python3}
+
+apt_packages=(libusb-1.0-0 libvulkan1 mesa-vulkan-drivers libgomp1)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] && [ "${PCWEAK_SKIP_APT:-0}" != 1 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "[setup] installing system libraries for Open3D: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
+    echo "[setup] installing system libraries for Open3D with sudo: ${missing[*]}"
+    sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "[setup] WARNING: missing system libraries ${missing[*]}; Open3D viewing/rendering will be unavailable" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+PIP="$VENV/bin/python -m pip"
+stamp="$VENV/.pcweak-installed"
+want="$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "[setup] environment up to date ($VENV)"; exit 0
+fi
+
+gpu=${PCWEAK_GPU:-}
+if [ -z "$gpu" ]; then
+  if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then gpu=1; else gpu=0; fi
+fi
+extra=()
+[ -n "${PCWEAK_TORCH_INDEX:-}" ] && extra=(--extra-index-url "$PCWEAK_TORCH_INDEX")
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  echo "[setup] installing torch==2.13.0 ($([ "$gpu" = 1 ] && echo 'GPU build' || echo 'CPU build'))"
+  $PIP install -q "${extra[@]}" torch==2.13.0
+fi
+if [ "$gpu" = 1 ]; then
+  $PIP install -q -e ".[dev]" "${PCWEAK_SPCONV:-spconv-cu120}"
+else
+  $PIP install -q -e ".[dev,cpu]"
+fi
+echo "$want" > "$stamp"
+echo "[setup] done: $($VENV/bin/python -c 'import torch;print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")')"
