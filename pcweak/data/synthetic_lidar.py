@@ -56,7 +56,7 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
     """A SYNTHETIC KITTI-like LiDAR frame as a ``Scene`` (classes Car, Pedestrian, Cyclist, background).
 
     Boxes are ``[cx,cy,cz,l,w,h,yaw]`` in the LiDAR frame; ``semantic`` labels every point
-    (background = 3), ``instance`` is the box index for object points.
+    (background = 3) by box membership as KITTI does, ``instance`` is the box index.
     """
     r = np.random.default_rng(seed)
     ground = -SENSOR_HEIGHT
@@ -83,7 +83,8 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
                 footprints.append(fp)
                 R = rot_z(yaw)
                 wparts = [np.concatenate([R @ p[:3] + [x, y, ground], p[3:6], [yaw]]) for p in parts]
-                box = np.array([x, y, ground + h / 2, l, w, h, yaw])
+                # annotators' boxes enclose the object with a few cm to spare (bottom on the ground)
+                box = np.array([x, y, ground + (h + 0.03) / 2, l + 0.06, w + 0.06, h + 0.03, yaw])
                 objects.append((cls, box, wparts))
                 break
     # background: facades on both sides of the street and a few poles
@@ -126,6 +127,10 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
     class_idx = {c: i for i, c in enumerate(KITTI_CLASSES)}
     boxes = np.array([b for _, b, _ in objects]).reshape(-1, 7)
     box_labels = np.array([class_idx[c] for c, _, _ in objects], np.int64)
+    # labels follow KITTI's convention: a point belongs to the object whose box contains it
+    # (ground points under a car included), everything else is background
+    inside = points_in_boxes(pts, boxes) if len(boxes) else np.zeros((len(pts), 0), bool)
+    owner = np.where(inside.any(1), inside.argmax(1), -1)
     semantic = np.where(owner >= 0, box_labels[np.maximum(owner, 0)] if len(box_labels) else 3, class_idx["background"])
     scene = Scene(name=f"synthetic_lidar_{seed}", coord=pts.astype(np.float32), classes=KITTI_CLASSES,
                   intensity=intensity.astype(np.float32), semantic=semantic, instance=owner.astype(np.int64),

@@ -1,0 +1,41 @@
+"""Shared fixtures. Real-data tests read ../shared/data and skip with a reason when it is absent."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test with the reason it is missing."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"real sample data not present at {p} (a fresh clone has no ../shared/data)")
+    return p
+
+
+@functools.lru_cache(maxsize=None)
+def _room(seed: int, n_frames: int):
+    from pcweak.data.synthetic_indoor import synthetic_room
+    return synthetic_room(seed, n_frames=n_frames)
+
+
+@functools.lru_cache(maxsize=None)
+def _lidar(seed: int):
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    return synthetic_lidar(seed)
+
+
+@pytest.fixture
+def room():
+    """A synthetic room with 4 frames (cached: treat as read-only)."""
+    return _room(3, 4)
+
+
+@pytest.fixture
+def lidar():
+    """A synthetic LiDAR frame (cached: treat as read-only)."""
+    return _lidar(5)
