@@ -2,6 +2,7 @@
 
     pcweak info SCENE                      JSON summary of a scene
     pcweak simulate SCENE --weak KIND ...  weak labels drawn from ground truth -> weak.npz
+    pcweak bench NAME --json               a benchmark, printing one JSON object
     pcweak demo                            the main job on the built-in synthetic scene
 """
 from __future__ import annotations
@@ -61,6 +62,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+    from .bench import BENCHES
+    mod = importlib.import_module(BENCHES[args.name])
+    kw = dict(kv.split("=", 1) for kv in args.param)
+    kw = {k: type_of(v) for k, v in kw.items()}
+    result = mod.run(**kw)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+def type_of(v: str) -> Any:
+    """Parse a ``--param`` value: int, float, bool, JSON, else the string."""
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    if v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pcweak", description="Weakly supervised 3D point-cloud toolkit.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -89,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
     s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
     s.set_defaults(func=cmd_simulate)
+
+    from .bench import BENCHES
+    b = sub.add_parser("bench", help="run a benchmark and print one JSON object")
+    b.add_argument("name", choices=sorted(BENCHES))
+    b.add_argument("--json", action="store_true", help="compact one-line JSON")
+    b.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a benchmark size, e.g. n_support=100000")
+    b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="run the main job on the built-in synthetic scene (no data needed)")
     d.add_argument("--out", default="demo_output", help="folder for the demo's files")

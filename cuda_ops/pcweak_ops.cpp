@@ -1,0 +1,691 @@
+// pcweak point-cloud ops: CPU implementations (OpenMP, spatial hash grid) and the torch
+// bindings. CUDA kernels live in pcweak_ops_cuda.cu behind plain C launchers; they are linked
+// in only when the extension is built with -DPCWEAK_WITH_CUDA.
+//
+// Conventions (shared with pcweak/ops/reference.py, which the tests compare against):
+//  * batches are concatenated; offset (B,) int64 holds cumulative point counts;
+//  * squared distances are dx*dx + dy*dy + dz*dz evaluated in the input precision
+//    (compiled with -ffp-contract=off so no FMA changes the rounding);
+//  * neighbours are ordered by (dist2, index): ties go to the smaller index.
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifdef PCWEAK_WITH_CUDA
+#include "pcweak_ops_cuda.h"
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace {
+
+constexpr int kAxisBits = 21;
+constexpr int64_t kAxisCells = int64_t(1) << kAxisBits;
+
+inline int64_t pack(int64_t x, int64_t y, int64_t z) { return (x << (2 * kAxisBits)) | (y << kAxisBits) | z; }
+
+// Open-addressing hash map int64 key -> int64 value (keys are >= 0; -1 marks empty).
+struct HashMap {
+  std::vector<int64_t> keys, vals;
+  int64_t mask = 0;
+  explicit HashMap(int64_t expected) {
+    int64_t cap = 16;
+    while (cap < 2 * expected + 1) cap <<= 1;
+    keys.assign(cap, -1);
+    vals.assign(cap, -1);
+    mask = cap - 1;
+  }
+  static inline uint64_t mix(uint64_t k) {
+    k ^= k >> 33; k *= 0xff51afd7ed558ccdULL; k ^= k >> 33; k *= 0xc4ceb9fe1a85ec53ULL; k ^= k >> 33;
+    return k;
+  }
+  // returns the slot; inserted tells whether the key was new
+  inline int64_t insert(int64_t key, int64_t val, bool* inserted) {
+    int64_t s = int64_t(mix(uint64_t(key)) & uint64_t(mask));
+    while (true) {
+      if (keys[s] == key) { *inserted = false; return s; }
+      if (keys[s] == -1) { keys[s] = key; vals[s] = val; *inserted = true; return s; }
+      s = (s + 1) & mask;
+    }
+  }
+  inline int64_t find(int64_t key) const {
+    int64_t s = int64_t(mix(uint64_t(key)) & uint64_t(mask));
+    while (true) {
+      if (keys[s] == key) return vals[s];
+      if (keys[s] == -1) return -1;
+      s = (s + 1) & mask;
+    }
+  }
+};
+
+// Uniform grid over one batch's support points: points bucketed by cell with a counting sort.
+template <typename scalar_t>
+struct Grid {
+  double origin[3];
+  double cell;
+  int64_t dims[3];
+  std::vector<int64_t> order;       // support indices (global), grouped by cell
+  std::vector<int64_t> cell_start;  // per occupied cell: [start, end) into order
+  std::vector<int64_t> cell_end;
+  HashMap map{1};
+
+  Grid(const scalar_t* pts, int64_t begin, int64_t end, double cell_size) {
+    const int64_t n = end - begin;
+    double lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};
+    if (n > 0) {
+      for (int a = 0; a < 3; ++a) lo[a] = hi[a] = double(pts[begin * 3 + a]);
+      for (int64_t i = begin; i < end; ++i)
+        for (int a = 0; a < 3; ++a) {
+          double v = double(pts[i * 3 + a]);
+          lo[a] = std::min(lo[a], v);
+          hi[a] = std::max(hi[a], v);
+        }
+    }
+    double ext = 0;
+    for (int a = 0; a < 3; ++a) ext = std::max(ext, hi[a] - lo[a]);
+    // keep the cell count per axis inside the key's range
+    cell = std::max(cell_size, ext / double(kAxisCells - 4));
+    if (!(cell > 0)) cell = 1.0;
+    for (int a = 0; a < 3; ++a) {
+      origin[a] = lo[a];
+      dims[a] = int64_t(std::floor((hi[a] - lo[a]) / cell)) + 1;
+    }
+    map = HashMap(n + 1);
+    std::vector<int64_t> cell_of(n);
+    std::vector<int64_t> count;
+    for (int64_t i = 0; i < n; ++i) {
+      const scalar_t* p = pts + (begin + i) * 3;
+      int64_t key = pack(coord(p[0], 0), coord(p[1], 1), coord(p[2], 2));
+      bool inserted;
+      int64_t s = map.insert(key, int64_t(count.size()), &inserted);
+      if (inserted) count.push_back(0);
+      int64_t c = map.vals[s];
+      cell_of[i] = c;
+      count[c]++;
+    }
+    cell_start.resize(count.size());
+    cell_end.resize(count.size());
+    int64_t acc = 0;
+    for (size_t c = 0; c < count.size(); ++c) { cell_start[c] = acc; acc += count[c]; cell_end[c] = cell_start[c]; }
+    order.resize(n);
+    for (int64_t i = 0; i < n; ++i) order[cell_end[cell_of[i]]++] = begin + i;
+  }
+  inline int64_t coord(double v, int a) const { return int64_t(std::floor((v - origin[a]) / cell)); }
+  inline int64_t lookup(int64_t x, int64_t y, int64_t z) const {
+    if (x < 0 || y < 0 || z < 0 || x >= kAxisCells || y >= kAxisCells || z >= kAxisCells) return -1;
+    return map.find(pack(x, y, z));
+  }
+};
+
+template <typename scalar_t>
+struct Cand {
+  scalar_t d2;
+  int64_t idx;
+};
+template <typename scalar_t>
+inline bool less(const Cand<scalar_t>& a, const Cand<scalar_t>& b) { return a.d2 < b.d2 || (a.d2 == b.d2 && a.idx < b.idx); }
+
+// Bounded max-heap keeping the k smallest candidates under (d2, idx) order.
+template <typename scalar_t>
+struct TopK {
+  std::vector<Cand<scalar_t>> h;
+  int64_t k;
+  explicit TopK(int64_t k_) : k(k_) { h.reserve(k_); }
+  static bool cmp(const Cand<scalar_t>& a, const Cand<scalar_t>& b) { return less(a, b); }
+  inline void push(scalar_t d2, int64_t idx) {
+    Cand<scalar_t> c{d2, idx};
+    if (int64_t(h.size()) < k) { h.push_back(c); std::push_heap(h.begin(), h.end(), cmp); }
+    else if (less(c, h.front())) { std::pop_heap(h.begin(), h.end(), cmp); h.back() = c; std::push_heap(h.begin(), h.end(), cmp); }
+  }
+  inline bool full() const { return int64_t(h.size()) == k; }
+  inline scalar_t worst() const { return h.front().d2; }
+};
+
+template <typename scalar_t>
+inline scalar_t dist2(const scalar_t* a, const scalar_t* b) {
+  scalar_t dx = a[0] - b[0], dy = a[1] - b[1], dz = a[2] - b[2];
+  return dx * dx + dy * dy + dz * dz;
+}
+
+void check_points(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.dim() == 2 && t.size(1) == 3, name, " must be (N,3), got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kFloat64, name, " must be float32 or float64");
+}
+
+// Minimum squared distance from point f (in cell units) to cell (x,y,z), in cell units.
+inline double cell_min_d2(const double* f, int64_t x, int64_t y, int64_t z) {
+  const int64_t c[3] = {x, y, z};
+  double s = 0;
+  for (int a = 0; a < 3; ++a) {
+    double d = 0;
+    if (f[a] < double(c[a])) d = double(c[a]) - f[a];
+    else if (f[a] > double(c[a] + 1)) d = f[a] - double(c[a] + 1);
+    s += d * d;
+  }
+  return s;
+}
+
+template <typename scalar_t>
+void neighbours_cpu(const torch::Tensor& support, const torch::Tensor& query, const torch::Tensor& s_off,
+                    const torch::Tensor& q_off, int64_t k, double radius, bool use_radius,
+                    torch::Tensor& idx, torch::Tensor& d2out) {
+  const scalar_t* S = support.data_ptr<scalar_t>();
+  const scalar_t* Q = query.data_ptr<scalar_t>();
+  const int64_t* so = s_off.data_ptr<int64_t>();
+  const int64_t* qo = q_off.data_ptr<int64_t>();
+  int64_t* I = idx.data_ptr<int64_t>();
+  scalar_t* D = d2out.data_ptr<scalar_t>();
+  const int64_t B = s_off.size(0);
+  const scalar_t r2 = scalar_t(radius * radius);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t s0 = b ? so[b - 1] : 0, s1 = so[b];
+    const int64_t q0 = b ? qo[b - 1] : 0, q1 = qo[b];
+    if (q1 <= q0 || s1 <= s0 || k == 0) continue;
+    double cell;
+    if (use_radius) {
+      // half-radius cells: the cells a radius-sphere touches cover ~3x less volume than 27 r-cells
+      cell = std::max(radius * 1.0001 / 2.0, 1e-12);
+    } else {
+      double lo[3], hi[3];
+      for (int a = 0; a < 3; ++a) lo[a] = hi[a] = double(S[s0 * 3 + a]);
+      for (int64_t i = s0; i < s1; ++i)
+        for (int a = 0; a < 3; ++a) { double v = S[i * 3 + a]; lo[a] = std::min(lo[a], v); hi[a] = std::max(hi[a], v); }
+      double vol = 1.0, ext_max = 0;
+      int flat = 0;
+      for (int a = 0; a < 3; ++a) ext_max = std::max(ext_max, hi[a] - lo[a]);
+      for (int a = 0; a < 3; ++a) {
+        double e = hi[a] - lo[a];
+        if (e < 1e-3 * ext_max) { flat++; e = 1.0; }
+        vol *= e;
+      }
+      // about k/4 points per cell, for a volume or a surface (scans sample 2D surfaces)
+      const double n = double(s1 - s0), per = std::max(1.0, double(std::min<int64_t>(k, s1 - s0)) / 4.0);
+      cell = flat >= 1 ? std::sqrt(vol * per / n) : std::cbrt(vol * per / n);
+      cell = std::max(cell, ext_max * 1e-6);
+      if (!(cell > 0)) cell = 1.0;
+    }
+    Grid<scalar_t> g(S, s0, s1, cell);
+    const int64_t ns = s1 - s0;
+    // support coordinates in cell order: scanning a cell reads contiguous memory
+    std::vector<scalar_t> SP(ns * 3);
+    for (int64_t j = 0; j < ns; ++j)
+      for (int a = 0; a < 3; ++a) SP[j * 3 + a] = S[g.order[j] * 3 + a];
+    const int64_t ncells = int64_t(g.cell_start.size());
+    // queries grouped by cell: the neighbour-cell lookups are done once per group
+    const int64_t nq = q1 - q0;
+    std::vector<std::pair<int64_t, int64_t>> qk(nq);
+#pragma omp parallel for
+    for (int64_t i = 0; i < nq; ++i) {
+      const scalar_t* q = Q + (q0 + i) * 3;
+      int64_t c[3];
+      for (int a = 0; a < 3; ++a) c[a] = int64_t(std::floor((double(q[a]) - g.origin[a]) / g.cell));
+      // cells outside the key range get a key of their own (they are looked up by coordinates)
+      bool in = true;
+      for (int a = 0; a < 3; ++a) in = in && c[a] >= 0 && c[a] < kAxisCells;
+      qk[i] = {in ? pack(c[0], c[1], c[2]) : -1 - i, q0 + i};
+    }
+    std::sort(qk.begin(), qk.end());
+    std::vector<int64_t> gstart;
+    for (int64_t i = 0; i < nq; ++i)
+      if (i == 0 || qk[i].first != qk[i - 1].first) gstart.push_back(i);
+    gstart.push_back(nq);
+    const int64_t ngroups = int64_t(gstart.size()) - 1;
+    const int64_t near = use_radius ? 2 : 1;  // Chebyshev reach of the cached neighbour block
+#pragma omp parallel
+    {
+      TopK<scalar_t> top(k);
+      std::vector<int64_t> nb_cell;     // occupied cells of the cached block
+      std::vector<int64_t> nb_xyz;      // their integer coordinates
+#pragma omp for schedule(dynamic, 16)
+      for (int64_t gi = 0; gi < ngroups; ++gi) {
+        const int64_t a0 = gstart[gi], a1 = gstart[gi + 1];
+        int64_t c[3];
+        {
+          const scalar_t* q = Q + qk[a0].second * 3;
+          for (int a = 0; a < 3; ++a) c[a] = int64_t(std::floor((double(q[a]) - g.origin[a]) / g.cell));
+        }
+        nb_cell.clear();
+        nb_xyz.clear();
+        // R = 0 first, then the shell R = 1 (then R = 2 for ball queries): kNN fills up early
+        for (int64_t R = 0; R <= near; ++R)
+          for (int64_t dx = -R; dx <= R; ++dx)
+            for (int64_t dy = -R; dy <= R; ++dy)
+              for (int64_t dz = -R; dz <= R; ++dz) {
+                if (std::max(std::llabs(dx), std::max(std::llabs(dy), std::llabs(dz))) != R) continue;
+                const int64_t cid = g.lookup(c[0] + dx, c[1] + dy, c[2] + dz);
+                if (cid < 0) continue;
+                nb_cell.push_back(cid);
+                nb_xyz.push_back(c[0] + dx); nb_xyz.push_back(c[1] + dy); nb_xyz.push_back(c[2] + dz);
+              }
+        for (int64_t a = a0; a < a1; ++a) {
+          const int64_t qi = qk[a].second;
+          const scalar_t* q = Q + qi * 3;
+          double f[3];
+          for (int ax = 0; ax < 3; ++ax) f[ax] = (double(q[ax]) - g.origin[ax]) / g.cell;
+          top.h.clear();
+          // conservative culling: skip a cell only when its nearest point is clearly too far
+          const double r_cells2 = use_radius ? (radius / g.cell) * (radius / g.cell) * (1.0 + 1e-6) + 1e-12 : 0.0;
+          auto scan = [&](int64_t cid) {
+            for (int64_t j = g.cell_start[cid]; j < g.cell_end[cid]; ++j) {
+              const scalar_t d = dist2(q, SP.data() + j * 3);
+              if (!use_radius || d <= r2) top.push(d, g.order[j]);
+            }
+          };
+          auto worst_cells2 = [&]() { return double(top.worst()) / (g.cell * g.cell) * (1.0 + 1e-6) + 1e-12; };
+          for (size_t t = 0; t < nb_cell.size(); ++t) {
+            const double md = cell_min_d2(f, nb_xyz[3 * t], nb_xyz[3 * t + 1], nb_xyz[3 * t + 2]);
+            if ((use_radius && md > r_cells2) || (top.full() && md > worst_cells2())) continue;
+            scan(nb_cell[t]);
+          }
+          if (!use_radius) {
+            // anything outside the cached block is at least this far (cells)
+            auto outside = [&](int64_t R) {
+              double lb = std::numeric_limits<double>::infinity();
+              for (int ax = 0; ax < 3; ++ax) lb = std::min(lb, std::min(f[ax] - double(c[ax] - R), double(c[ax] + R + 1) - f[ax]));
+              return lb * g.cell;
+            };
+            int64_t rmax = 0;
+            for (int ax = 0; ax < 3; ++ax) rmax = std::max(rmax, std::max(c[ax], g.dims[ax] - 1 - c[ax]));
+            bool brute = false;
+            for (int64_t R = near; R <= rmax; ++R) {
+              if (R > near) {
+                const int64_t side = 2 * R + 1;
+                if (R > 3 && side * side * side > 8 * ncells + 64) { brute = true; break; }  // sparse: scan all
+                for (int64_t dx = -R; dx <= R; ++dx)
+                  for (int64_t dy = -R; dy <= R; ++dy) {
+                    const bool edge = (std::llabs(dx) == R || std::llabs(dy) == R);
+                    for (int64_t dz = -R; dz <= R; dz += (edge ? 1 : 2 * R)) {
+                      const int64_t cid = g.lookup(c[0] + dx, c[1] + dy, c[2] + dz);
+                      if (cid >= 0 && !(top.full() && cell_min_d2(f, c[0] + dx, c[1] + dy, c[2] + dz) > worst_cells2())) scan(cid);
+                    }
+                  }
+              }
+              if (top.full()) {
+                const double lb = outside(R);
+                if (double(top.worst()) < lb * lb * (1.0 - 1e-9)) break;  // strictly closer than the rest
+              }
+            }
+            if (brute) {
+              top.h.clear();
+              for (int64_t j = 0; j < ns; ++j) top.push(dist2(q, SP.data() + j * 3), g.order[j]);
+            }
+          }
+          std::sort(top.h.begin(), top.h.end(), TopK<scalar_t>::cmp);
+          for (size_t j = 0; j < top.h.size(); ++j) { I[qi * k + j] = top.h[j].idx; D[qi * k + j] = top.h[j].d2; }
+        }
+      }
+    }
+  }
+}
+
+std::vector<torch::Tensor> neighbours(torch::Tensor support, torch::Tensor query, torch::Tensor s_off,
+                                      torch::Tensor q_off, int64_t k, double radius, bool use_radius) {
+  check_points(support, "support");
+  check_points(query, "query");
+  TORCH_CHECK(support.scalar_type() == query.scalar_type(), "support and query must share a dtype");
+  TORCH_CHECK(s_off.size(0) == q_off.size(0), "support_offset and query_offset must have the same length");
+  support = support.contiguous();
+  query = query.contiguous();
+  s_off = s_off.to(torch::kInt64).contiguous();
+  q_off = q_off.to(torch::kInt64).contiguous();
+  auto idx = torch::full({query.size(0), k}, -1, query.options().dtype(torch::kInt64));
+  auto d2 = torch::full({query.size(0), k}, std::numeric_limits<double>::infinity(), query.options());
+#ifdef PCWEAK_WITH_CUDA
+  if (support.is_cuda()) {
+    auto stream = at::cuda::getCurrentCUDAStream();
+    if (support.scalar_type() == torch::kFloat32)
+      pcweak_cuda_neighbours_f32(support.data_ptr<float>(), query.data_ptr<float>(), s_off.data_ptr<int64_t>(),
+                                 q_off.data_ptr<int64_t>(), s_off.size(0), query.size(0), k, float(radius * radius),
+                                 use_radius, idx.data_ptr<int64_t>(), d2.data_ptr<float>(), stream);
+    else
+      pcweak_cuda_neighbours_f64(support.data_ptr<double>(), query.data_ptr<double>(), s_off.data_ptr<int64_t>(),
+                                 q_off.data_ptr<int64_t>(), s_off.size(0), query.size(0), k, radius * radius,
+                                 use_radius, idx.data_ptr<int64_t>(), d2.data_ptr<double>(), stream);
+    return {idx, d2};
+  }
+#endif
+  TORCH_CHECK(!support.is_cuda(), "pcweak ops were built without CUDA");
+  AT_DISPATCH_FLOATING_TYPES(support.scalar_type(), "neighbours_cpu", [&] {
+    neighbours_cpu<scalar_t>(support, query, s_off, q_off, k, radius, use_radius, idx, d2);
+  });
+  return {idx, d2};
+}
+
+// ---------------------------------------------------------------------------------- voxelize
+// Returns grid (V,3) int32 relative to each batch's min corner, inverse (N,), counts (V,),
+// voxel offset (B,). Voxels sorted by (batch, x, y, z).
+// Stable LSD radix sort of (key, payload) pairs on the low `bits` bits, 2-pass-per-digit
+// parallel counting sort (per-thread histograms keep it stable and race-free).
+void radix_sort_pairs(std::vector<uint64_t>& key, std::vector<int64_t>& val, int bits) {
+  const int64_t n = int64_t(key.size());
+  std::vector<uint64_t> k2(n);
+  std::vector<int64_t> v2(n);
+  const int digit = 11, nb = 1 << digit;
+  int nthreads = 1;
+#ifdef _OPENMP
+  nthreads = omp_get_max_threads();
+#endif
+  std::vector<int64_t> hist(size_t(nthreads) * nb);
+  for (int shift = 0; shift < bits; shift += digit) {
+    std::fill(hist.begin(), hist.end(), 0);
+#pragma omp parallel num_threads(nthreads)
+    {
+      int t = 0;
+#ifdef _OPENMP
+      t = omp_get_thread_num();
+#endif
+      const int64_t lo = n * t / nthreads, hi = n * (t + 1) / nthreads;
+      int64_t* h = hist.data() + size_t(t) * nb;
+      for (int64_t i = lo; i < hi; ++i) h[(key[i] >> shift) & (nb - 1)]++;
+#pragma omp barrier
+#pragma omp single
+      {
+        int64_t acc = 0;
+        for (int d = 0; d < nb; ++d)
+          for (int tt = 0; tt < nthreads; ++tt) {
+            int64_t c = hist[size_t(tt) * nb + d];
+            hist[size_t(tt) * nb + d] = acc;
+            acc += c;
+          }
+      }
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t pos = h[(key[i] >> shift) & (nb - 1)]++;
+        k2[pos] = key[i];
+        v2[pos] = val[i];
+      }
+    }
+    key.swap(k2);
+    val.swap(v2);
+  }
+}
+
+// Voxels of each scene: grid (V,3) int32 relative to the scene's min corner, inverse (N,),
+// counts (V,), voxel offset (B,). Voxels sorted by (scene, x, y, z), like torch.unique.
+std::vector<torch::Tensor> voxelize_cpu(torch::Tensor coord, double voxel, torch::Tensor offset) {
+  check_points(coord, "coord");
+  TORCH_CHECK(!coord.is_cuda(), "voxelize_cpu expects CPU tensors");
+  TORCH_CHECK(voxel > 0, "voxel_size must be > 0");
+  coord = coord.to(torch::kFloat64).contiguous();
+  offset = offset.to(torch::kInt64).contiguous();
+  const double* P = coord.data_ptr<double>();
+  const int64_t* off = offset.data_ptr<int64_t>();
+  const int64_t N = coord.size(0), B = offset.size(0);
+  constexpr int64_t axis = int64_t(1) << 18;
+  // per-point voxel coordinates, and per-scene extents for a compact mixed-radix key
+  std::vector<int32_t> gxyz(size_t(N) * 3);
+  int64_t dims[3] = {1, 1, 1};
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t s = b ? off[b - 1] : 0, e = off[b];
+    if (e <= s) continue;
+    double lo[3] = {P[s * 3], P[s * 3 + 1], P[s * 3 + 2]};
+    for (int64_t i = s; i < e; ++i)
+      for (int a = 0; a < 3; ++a) lo[a] = std::min(lo[a], P[i * 3 + a]);
+    int64_t mx[3] = {0, 0, 0};
+#pragma omp parallel for reduction(max : mx[:3])
+    for (int64_t i = s; i < e; ++i)
+      for (int a = 0; a < 3; ++a) {
+        const int64_t g = int64_t(std::floor((P[i * 3 + a] - lo[a]) / voxel));
+        gxyz[size_t(i) * 3 + a] = int32_t(std::min(g, axis));
+        mx[a] = std::max(mx[a], g);
+      }
+    for (int a = 0; a < 3; ++a) {
+      TORCH_CHECK(mx[a] < axis, "voxelize: scene ", b, " spans more than 262144 voxels along an axis; use a larger voxel_size");
+      dims[a] = std::max(dims[a], mx[a] + 1);
+    }
+  }
+  // key = ((b * DX + x) * DY + y) * DZ + z: ordered like (b, x, y, z), and only as wide as needed
+  std::vector<int64_t> sb(N);
+  for (int64_t b = 0, i = 0; b < B; ++b)
+    for (; i < off[b]; ++i) sb[i] = b;
+  std::vector<uint64_t> keys(N);
+  std::vector<int64_t> pid(N);
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; ++i) {
+    const int32_t* g = gxyz.data() + size_t(i) * 3;
+    keys[i] = ((uint64_t(sb[i]) * dims[0] + g[0]) * dims[1] + g[1]) * dims[2] + g[2];
+    pid[i] = i;
+  }
+  const long double span = (long double)std::max<int64_t>(B, 1) * dims[0] * dims[1] * dims[2];
+  TORCH_CHECK(span < 1.8e19L, "voxelize: too many voxels for a 64-bit key");
+  int bits = 1;
+  while (bits < 64 && (long double)(uint64_t(1) << bits) < span) ++bits;
+  radix_sort_pairs(keys, pid, bits);
+  auto inverse = torch::empty({N}, torch::kInt64);
+  int64_t* inv = inverse.data_ptr<int64_t>();
+  std::vector<int64_t> first;  // position of each voxel's first point in sorted order
+  first.reserve(N / 4 + 1);
+  for (int64_t j = 0; j < N; ++j) {
+    if (j == 0 || keys[j] != keys[j - 1]) first.push_back(j);
+    inv[pid[j]] = int64_t(first.size()) - 1;
+  }
+  const int64_t V = int64_t(first.size());
+  auto grid = torch::empty({V, 3}, torch::kInt32);
+  auto counts = torch::empty({V}, torch::kInt64);
+  auto voff = torch::zeros({B}, torch::kInt64);
+  int32_t* G = grid.data_ptr<int32_t>();
+  int64_t* cnt = counts.data_ptr<int64_t>();
+  int64_t* vo = voff.data_ptr<int64_t>();
+  for (int64_t v = 0; v < V; ++v) {
+    const int64_t p = pid[first[v]];
+    for (int a = 0; a < 3; ++a) G[v * 3 + a] = gxyz[size_t(p) * 3 + a];
+    cnt[v] = (v + 1 < V ? first[v + 1] : N) - first[v];
+    vo[sb[p]] += 1;
+  }
+  for (int64_t b = 1; b < B; ++b) vo[b] += vo[b - 1];
+  return {grid, inverse, counts, voff};
+}
+
+// ---------------------------------------------------------------------------------- scatter
+// reduce: 0 sum, 1 mean, 2 max, 3 min. src (N,C), index (N,). Returns out (G,C), arg (G,C)
+// (max/min: winning row, first one on ties, -1 for empty groups), count (G,).
+template <typename scalar_t>
+void scatter_cpu_impl(const torch::Tensor& src, const torch::Tensor& index, int64_t G, int reduce,
+                      torch::Tensor& out, torch::Tensor& arg, torch::Tensor& count) {
+  const int64_t N = src.size(0), C = src.size(1);
+  const scalar_t* S = src.data_ptr<scalar_t>();
+  const int64_t* I = index.data_ptr<int64_t>();
+  scalar_t* O = out.data_ptr<scalar_t>();
+  int64_t* A = arg.data_ptr<int64_t>();
+  int64_t* K = count.data_ptr<int64_t>();
+  for (int64_t i = 0; i < N; ++i) K[I[i]]++;
+  int nthreads = 1;
+#ifdef _OPENMP
+  nthreads = omp_get_max_threads();
+#endif
+  // Partition the channels among threads (no write conflicts, deterministic); with fewer
+  // channels than threads, partition the groups instead (each thread scans all rows).
+  const bool by_channel = C >= nthreads;
+  const int64_t parts = by_channel ? std::min<int64_t>(C, nthreads) : std::min<int64_t>(G, nthreads);
+#pragma omp parallel for schedule(static, 1)
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t c0 = by_channel ? C * p / parts : 0, c1 = by_channel ? C * (p + 1) / parts : C;
+    const int64_t g0 = by_channel ? 0 : G * p / parts, g1 = by_channel ? G : G * (p + 1) / parts;
+    if (reduce <= 1) {
+      for (int64_t i = 0; i < N; ++i) {
+        const int64_t g = I[i];
+        if (g < g0 || g >= g1) continue;
+        const scalar_t* s = S + i * C;
+        scalar_t* o = O + g * C;
+        for (int64_t c = c0; c < c1; ++c) o[c] += s[c];
+      }
+      if (reduce == 1)
+        for (int64_t g = g0; g < g1; ++g)
+          if (K[g] > 1)
+            for (int64_t c = c0; c < c1; ++c) O[g * C + c] /= scalar_t(K[g]);
+    } else {
+      const bool is_max = reduce == 2;
+      for (int64_t i = 0; i < N; ++i) {
+        const int64_t g = I[i];
+        if (g < g0 || g >= g1) continue;
+        const scalar_t* s = S + i * C;
+        scalar_t* o = O + g * C;
+        int64_t* a = A + g * C;
+        for (int64_t c = c0; c < c1; ++c) {
+          const scalar_t v = s[c];
+          if (a[c] < 0 || (is_max ? v > o[c] : v < o[c])) { o[c] = v; a[c] = i; }
+        }
+      }
+    }
+  }
+}
+
+std::vector<torch::Tensor> scatter_fwd(torch::Tensor src, torch::Tensor index, int64_t dim_size, int64_t reduce) {
+  TORCH_CHECK(src.dim() == 2, "scatter: src must be (N,C)");
+  TORCH_CHECK(index.dim() == 1 && index.size(0) == src.size(0), "scatter: index must be (N,) matching src");
+  src = src.contiguous();
+  index = index.to(torch::kInt64).contiguous();
+  auto out = torch::zeros({dim_size, src.size(1)}, src.options());
+  auto arg = torch::full({dim_size, src.size(1)}, -1, src.options().dtype(torch::kInt64));
+  auto count = torch::zeros({dim_size}, src.options().dtype(torch::kInt64));
+#ifdef PCWEAK_WITH_CUDA
+  if (src.is_cuda()) {
+    auto stream = at::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "scatter_cuda", [&] {
+      if (std::is_same<scalar_t, float>::value)
+        pcweak_cuda_scatter_f32((const float*)src.data_ptr(), index.data_ptr<int64_t>(), src.size(0), src.size(1), dim_size,
+                                int(reduce), (float*)out.data_ptr(), arg.data_ptr<int64_t>(), count.data_ptr<int64_t>(), stream);
+      else
+        pcweak_cuda_scatter_f64((const double*)src.data_ptr(), index.data_ptr<int64_t>(), src.size(0), src.size(1), dim_size,
+                                int(reduce), (double*)out.data_ptr(), arg.data_ptr<int64_t>(), count.data_ptr<int64_t>(), stream);
+    });
+    return {out, arg, count};
+  }
+#endif
+  if (index.numel()) {
+    TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < dim_size,
+                "scatter: index values must lie in [0, dim_size)");
+  }
+  AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "scatter_cpu", [&] {
+    scatter_cpu_impl<scalar_t>(src, index, dim_size, int(reduce), out, arg, count);
+  });
+  return {out, arg, count};
+}
+
+// Gradient of max/min w.r.t. src: grad_src[arg[g,c], c] = grad_out[g,c].
+template <typename scalar_t>
+void scatter_arg_bwd_impl(const scalar_t* go, const int64_t* A, int64_t G, int64_t C, scalar_t* gs) {
+#pragma omp parallel for
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t r = A[g * C + c];
+      if (r >= 0) gs[r * C + c] = go[g * C + c];  // each (row, c) wins at most one group
+    }
+}
+
+torch::Tensor scatter_arg_bwd(torch::Tensor grad_out, torch::Tensor arg, int64_t n) {
+  grad_out = grad_out.contiguous();
+  arg = arg.contiguous();
+  auto grad = torch::zeros({n, grad_out.size(1)}, grad_out.options());
+#ifdef PCWEAK_WITH_CUDA
+  if (grad_out.is_cuda()) {
+    auto valid = arg.ge(0);
+    auto rows = arg.clamp_min(0);
+    grad.scatter_add_(0, rows, grad_out * valid.to(grad_out.scalar_type()));
+    return grad;
+  }
+#endif
+  AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "scatter_arg_bwd", [&] {
+    scatter_arg_bwd_impl<scalar_t>(grad_out.data_ptr<scalar_t>(), arg.data_ptr<int64_t>(), grad_out.size(0),
+                                   grad_out.size(1), grad.data_ptr<scalar_t>());
+  });
+  return grad;
+}
+
+// ---------------------------------------------------------------------------------- FPS
+template <typename scalar_t>
+void fps_cpu_impl(const scalar_t* P, const int64_t* off, const int64_t* new_off, int64_t B, int64_t* out) {
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t s = b ? off[b - 1] : 0, e = off[b];
+    const int64_t o0 = b ? new_off[b - 1] : 0, o1 = new_off[b];
+    const int64_t n = e - s, m = o1 - o0;
+    if (m <= 0 || n <= 0) continue;
+    std::vector<scalar_t> mind(n, std::numeric_limits<scalar_t>::infinity());
+    int64_t cur = 0;
+    out[o0] = s;
+    for (int64_t t = 1; t < m; ++t) {
+      const scalar_t* c = P + (s + cur) * 3;
+      scalar_t best = -1;
+      int64_t besti = 0;
+#pragma omp parallel
+      {
+        scalar_t lb = -1;
+        int64_t li = 0;
+#pragma omp for nowait
+        for (int64_t i = 0; i < n; ++i) {
+          scalar_t d = dist2(P + (s + i) * 3, c);
+          if (d < mind[i]) mind[i] = d;
+          if (mind[i] > lb) { lb = mind[i]; li = i; }
+        }
+#pragma omp critical
+        {
+          if (lb > best || (lb == best && li < besti)) { best = lb; besti = li; }
+        }
+      }
+      cur = besti;
+      out[o0 + t] = s + cur;
+    }
+  }
+}
+
+torch::Tensor fps(torch::Tensor coord, torch::Tensor offset, torch::Tensor new_offset) {
+  check_points(coord, "coord");
+  coord = coord.contiguous();
+  offset = offset.to(torch::kInt64).contiguous().cpu();
+  new_offset = new_offset.to(torch::kInt64).contiguous().cpu();
+  const int64_t B = offset.size(0);
+  const int64_t M = B ? new_offset[B - 1].item<int64_t>() : 0;
+#ifdef PCWEAK_WITH_CUDA
+  if (coord.is_cuda()) {
+    auto out = torch::empty({M}, coord.options().dtype(torch::kInt64));
+    auto off_d = offset.to(coord.device()), noff_d = new_offset.to(coord.device());
+    auto tmp = torch::full({coord.size(0)}, std::numeric_limits<float>::infinity(), coord.options().dtype(torch::kFloat32));
+    auto stream = at::cuda::getCurrentCUDAStream();
+    auto c32 = coord.to(torch::kFloat32).contiguous();
+    pcweak_cuda_fps_f32(c32.data_ptr<float>(), off_d.data_ptr<int64_t>(), noff_d.data_ptr<int64_t>(), B,
+                        tmp.data_ptr<float>(), out.data_ptr<int64_t>(), stream);
+    return out;
+  }
+#endif
+  auto out = torch::empty({M}, torch::kInt64);
+  AT_DISPATCH_FLOATING_TYPES(coord.scalar_type(), "fps_cpu", [&] {
+    fps_cpu_impl<scalar_t>(coord.data_ptr<scalar_t>(), offset.data_ptr<int64_t>(), new_offset.data_ptr<int64_t>(), B,
+                           out.data_ptr<int64_t>());
+  });
+  return out;
+}
+
+int64_t num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+bool with_cuda() {
+#ifdef PCWEAK_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("neighbours", &neighbours, "ball query / kNN (support, query, s_off, q_off, k, radius, use_radius)");
+  m.def("voxelize", &voxelize_cpu, "voxelize (coord, voxel_size, offset) -> grid, inverse, counts, voxel_offset");
+  m.def("scatter_fwd", &scatter_fwd, "scatter (src, index, dim_size, reduce) -> out, arg, count");
+  m.def("scatter_arg_bwd", &scatter_arg_bwd, "max/min backward (grad_out, arg, n)");
+  m.def("fps", &fps, "farthest point sampling (coord, offset, new_offset)");
+  m.def("num_threads", &num_threads);
+  m.def("with_cuda", &with_cuda);
+}

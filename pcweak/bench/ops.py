@@ -1,0 +1,117 @@
+"""``pcweak bench ops``: the compiled ops against scipy's cKDTree, torch_scatter, native torch
+and the pure-torch reference, on the same ScanNet-like inputs in the same run.
+
+Inputs: a synthetic room surface-sampled to ~1M points (ScanNet-like density), 250k queries
+(support points with 1 cm jitter), radius 0.1 m, k = 32; scatter of 1M x 32 float32 into 50k
+groups. Ratios are other/pcweak times (> 1 means pcweak is faster).
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import best_of, machine
+
+
+def run(n_support: int = 1_000_000, n_query: int = 250_000, radius: float = 0.1, k: int = 32,
+        scatter_rows: int = 1_000_000, scatter_channels: int = 32, scatter_groups: int = 50_000,
+        repeat: int = 3, seed: int = 0) -> dict[str, Any]:
+    from scipy.spatial import cKDTree
+
+    from .. import ops
+    from ..data.synthetic_indoor import synthetic_room
+    from ..ops import extension, reference
+
+    res: dict[str, Any] = {"bench": "ops", "machine": machine(), "backend": extension.backend()}
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    room = synthetic_room(seed, density=14000.0 * n_support / 1_150_000, n_frames=0)
+    pts = room.coord[rng.permutation(room.num_points)[:n_support]]
+    qry = (pts[rng.choice(len(pts), n_query, replace=False)] + rng.normal(0, 0.01, (n_query, 3))).astype(np.float32)
+    S, Q = torch.from_numpy(np.ascontiguousarray(pts)), torch.from_numpy(qry)
+    res["inputs"] = {"support": len(S), "query": len(Q), "radius": radius, "k": k, "make_s": round(time.perf_counter() - t0, 2)}
+
+    # -- ball query / knn: pcweak (grid built inside the call) vs cKDTree (build + query)
+    t_bq, bq = best_of(lambda: ops.ball_query(S, Q, radius, k), repeat)
+    t_knn, kn = best_of(lambda: ops.knn(S, Q, k), repeat)
+
+    def kd_ball():
+        tree = cKDTree(pts)
+        return tree.query(qry, k=k, distance_upper_bound=radius, workers=-1)
+
+    def kd_knn():
+        tree = cKDTree(pts)
+        return tree.query(qry, k=k, workers=-1)
+    t_kd_bq, (kd_d, kd_i) = best_of(kd_ball, repeat)
+    t_kd_knn, _ = best_of(kd_knn, repeat)
+    t_build, _ = best_of(lambda: cKDTree(pts), repeat)
+    # same neighbour sets as cKDTree (its padding index is len(pts))
+    kd_i = np.where(kd_i >= len(pts), -1, kd_i)
+    agree = float((np.sort(kd_i, 1) == np.sort(bq.idx.numpy(), 1)).all(1).mean())
+    # the torch reference is brute force: time it on a slice of the queries and scale
+    nref = 256  # brute force over 1M points: 32 queries at a time stay under 0.5 GB
+    off_s, off_q = torch.tensor([len(S)]), torch.tensor([nref])
+    t_ref, _ = best_of(lambda: reference.neighbours(S, Q[:nref], off_s, off_q, k, radius, chunk=32), 1)
+    t_ref_full = t_ref * len(Q) / nref
+    res["ball_query"] = {"pcweak_s": round(t_bq, 4), "ckdtree_s": round(t_kd_bq, 4), "ckdtree_build_s": round(t_build, 4),
+                         "reference_s_extrapolated": round(t_ref_full, 2), "reference_measured_queries": nref,
+                         "pcweak_queries_per_s": round(len(Q) / t_bq), "same_sets_as_ckdtree": agree,
+                         "mean_neighbours": round(float((bq.idx >= 0).sum(1).float().mean()), 2)}
+    res["knn"] = {"pcweak_s": round(t_knn, 4), "ckdtree_s": round(t_kd_knn, 4), "pcweak_queries_per_s": round(len(Q) / t_knn)}
+    res["ball_query_vs_ckdtree"] = round(t_kd_bq / t_bq, 2)
+    res["knn_vs_ckdtree"] = round(t_kd_knn / t_knn, 2)
+    res["ball_query_vs_reference"] = round(t_ref_full / t_bq, 1)
+    del kn
+
+    # -- scatter max + argmax, forward + backward
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randn(scatter_rows, scatter_channels, generator=g)
+    index = torch.randint(0, scatter_groups, (scatter_rows,), generator=g)
+    grad = torch.randn(scatter_groups, scatter_channels, generator=g)
+
+    def ours():
+        x = src.detach().requires_grad_(True)
+        out, arg = ops.scatter(x, index, scatter_groups, "max")
+        out.backward(grad)
+        return arg
+
+    def native():  # amax has no argmax; backward through scatter_reduce's own rule
+        x = src.detach().requires_grad_(True)
+        out = torch.zeros(scatter_groups, scatter_channels).scatter_reduce(0, index[:, None].expand_as(x), x, "amax", include_self=False)
+        out.backward(grad)
+        return out
+    t_ours, arg = best_of(ours, repeat)
+    t_native, _ = best_of(native, repeat)
+    res["scatter_max"] = {"pcweak_fwd_bwd_s": round(t_ours, 4), "torch_scatter_reduce_amax_fwd_bwd_s": round(t_native, 4),
+                          "shape": [scatter_rows, scatter_channels, scatter_groups]}
+    res["scatter_max_vs_native_amax"] = round(t_native / t_ours, 2)
+    if importlib.util.find_spec("torch_scatter") is not None:
+        import torch_scatter
+
+        def ts():
+            x = src.detach().requires_grad_(True)
+            out, a = torch_scatter.scatter_max(x, index, dim=0, dim_size=scatter_groups)
+            out.backward(grad)
+            return a
+        t_ts, a_ts = best_of(ts, repeat)
+        res["scatter_max"]["torch_scatter_fwd_bwd_s"] = round(t_ts, 4)
+        res["scatter_max_vs_torch_scatter"] = round(t_ts / t_ours, 2)
+    else:
+        res["scatter_max_vs_torch_scatter"] = None
+        res["scatter_max"]["torch_scatter"] = "not installed (optional; pip install torch-scatter to compare)"
+
+    # -- voxelize 2 cm vs torch.unique
+    t_vox, vox = best_of(lambda: ops.voxelize(S, 0.02), repeat)
+    t_uni, _ = best_of(lambda: reference.voxelize(S, 0.02, torch.tensor([len(S)])), repeat)
+    res["voxelize"] = {"pcweak_s": round(t_vox, 4), "torch_unique_s": round(t_uni, 4), "voxels": int(len(vox.counts))}
+    res["voxelize_vs_torch_unique"] = round(t_uni / t_vox, 2)
+
+    # -- farthest point sampling 100k -> 1024
+    sub = S[:100_000]
+    t_fps, _ = best_of(lambda: ops.fps(sub, 1024), 1)
+    res["fps"] = {"pcweak_s": round(t_fps, 4), "points": len(sub), "samples": 1024}
+    return res

@@ -1,0 +1,90 @@
+"""Build-on-first-use of the compiled ops in ``cuda_ops/`` and the backend switch.
+
+The C++ (CPU, OpenMP) source is compiled with ``torch.utils.cpp_extension.load`` into a cache
+folder (``$PCWEAK_CACHE`` or ``~/.cache/pcweak``, one sub-folder per source hash and torch
+version) the first time an op runs; later runs load the cached module. The CUDA kernels are
+added only where torch has CUDA. ``PCWEAK_OPS=reference`` forces the pure-torch reference,
+``PCWEAK_OPS=compiled`` makes a failed build an error instead of a warning.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+SRC_DIR = Path(__file__).resolve().parents[2] / "cuda_ops"
+_state: dict[str, object] = {}
+
+
+def mode() -> str:
+    m = os.environ.get("PCWEAK_OPS", "auto").lower()
+    if m not in ("auto", "reference", "compiled"):
+        raise ValueError(f"PCWEAK_OPS={m!r}: expected auto, reference or compiled")
+    return m
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("PCWEAK_CACHE", Path.home() / ".cache" / "pcweak"))
+    return base / "ops"
+
+
+def _sources(with_cuda: bool) -> list[Path]:
+    srcs = [SRC_DIR / "pcweak_ops.cpp"]
+    if with_cuda:
+        srcs.append(SRC_DIR / "pcweak_ops_cuda.cu")
+    return srcs
+
+
+def build(verbose: bool = False) -> ModuleType:
+    """Compile (or load from the cache) the extension; raises on failure."""
+    from torch.utils.cpp_extension import load
+    with_cuda = torch.cuda.is_available() and torch.version.cuda is not None
+    srcs = _sources(with_cuda)
+    missing = [s for s in srcs if not s.is_file()]
+    if missing:
+        raise FileNotFoundError(f"pcweak ops sources not found: {missing} (is cuda_ops/ next to the pcweak package?)")
+    h = hashlib.sha1()
+    for s in srcs + [SRC_DIR / "pcweak_ops_cuda.h"]:
+        h.update(s.read_bytes())
+    h.update(torch.__version__.encode())
+    tag = h.hexdigest()[:12] + ("_cuda" if with_cuda else "_cpu")
+    out = cache_dir() / tag
+    out.mkdir(parents=True, exist_ok=True)
+    flags = ["-O3", "-fopenmp", "-ffp-contract=off"]
+    kw = dict(name=f"pcweak_ops_{tag}", sources=[str(s) for s in srcs], build_directory=str(out),
+              extra_cflags=flags + (["-DPCWEAK_WITH_CUDA"] if with_cuda else []), extra_ldflags=["-fopenmp"],
+              verbose=verbose)
+    if with_cuda:
+        kw["extra_cuda_cflags"] = ["-O3", "--fmad=false", "-DPCWEAK_WITH_CUDA"]
+        kw["extra_include_paths"] = [str(SRC_DIR)]
+    return load(**kw)
+
+
+def compiled() -> ModuleType | None:
+    """The compiled module, or None when the reference must be used (warns once on failure)."""
+    m = mode()
+    if m == "reference":
+        return None
+    if "module" in _state:
+        return _state["module"]  # type: ignore[return-value]
+    if "error" in _state and m == "auto":
+        return None
+    try:
+        _state["module"] = build()
+        return _state["module"]  # type: ignore[return-value]
+    except Exception as e:  # a toolchain problem must not make pcweak unusable
+        _state["error"] = e
+        if m == "compiled":
+            raise RuntimeError(f"PCWEAK_OPS=compiled but building cuda_ops failed: {e}") from e
+        warnings.warn(f"pcweak: compiling cuda_ops failed ({type(e).__name__}: {str(e)[:300]}); "
+                      "using the pure-torch reference ops (set PCWEAK_OPS=reference to silence this)")
+        return None
+
+
+def backend() -> str:
+    """``"compiled"`` or ``"reference"``: what the ops use now."""
+    return "compiled" if compiled() is not None else "reference"
