@@ -213,6 +213,17 @@ void neighbours_cpu(const torch::Tensor& support, const torch::Tensor& query, co
       if (!(cell > 0)) cell = 1.0;
     }
     Grid<scalar_t> g(S, s0, s1, cell);
+    if (!use_radius) {
+      // the bounding box overstates the volume of clustered data (rooms far apart, LiDAR):
+      // shrink the cells until the occupied ones hold about the intended number of points
+      const double target = std::max(1.0, double(std::min<int64_t>(k, s1 - s0)) / 4.0);
+      for (int it = 0; it < 6; ++it) {
+        const double per = double(s1 - s0) / double(std::max<size_t>(g.cell_start.size(), 1));
+        if (per <= 3.0 * target) break;
+        cell *= std::max(0.1, std::sqrt(target / per));  // surfaces: points per cell ~ cell^2
+        g = Grid<scalar_t>(S, s0, s1, cell);
+      }
+    }
     const int64_t ns = s1 - s0;
     // support coordinates in cell order: scanning a cell reads contiguous memory
     std::vector<scalar_t> SP(ns * 3);
@@ -662,6 +673,62 @@ torch::Tensor fps(torch::Tensor coord, torch::Tensor offset, torch::Tensor new_o
   return out;
 }
 
+// ---------------------------------------------------------------------------------- FH segmentation
+// Felzenszwalb-Huttenlocher graph segmentation. Edges must come sorted by weight (ascending).
+// Two components merge over an edge when its weight is at most min(Int(A) + c/|A|, Int(B) + c/|B|);
+// then components smaller than min_size are merged along the remaining edges in weight order.
+// Returns a component id per node, numbered by first occurrence (deterministic).
+struct DisjointSet {
+  std::vector<int64_t> parent, size;
+  std::vector<double> thresh;
+  DisjointSet(int64_t n, double c) : parent(n), size(n, 1), thresh(n, c) {
+    for (int64_t i = 0; i < n; ++i) parent[i] = i;
+  }
+  int64_t find(int64_t x) {
+    while (parent[x] != x) { parent[x] = parent[parent[x]]; x = parent[x]; }
+    return x;
+  }
+  int64_t join(int64_t a, int64_t b) {  // the smaller index stays the root: deterministic
+    if (size[a] < size[b] || (size[a] == size[b] && b < a)) std::swap(a, b);
+    parent[b] = a;
+    size[a] += size[b];
+    return a;
+  }
+};
+
+torch::Tensor fh_segment(torch::Tensor u, torch::Tensor v, torch::Tensor w, int64_t n, double c, int64_t min_size) {
+  u = u.to(torch::kInt64).contiguous();
+  v = v.to(torch::kInt64).contiguous();
+  w = w.to(torch::kFloat64).contiguous();
+  const int64_t E = u.size(0);
+  const int64_t* U = u.data_ptr<int64_t>();
+  const int64_t* V = v.data_ptr<int64_t>();
+  const double* W = w.data_ptr<double>();
+  DisjointSet ds(n, c);
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t a = ds.find(U[e]), b = ds.find(V[e]);
+    if (a == b) continue;
+    if (W[e] <= ds.thresh[a] && W[e] <= ds.thresh[b]) {
+      int64_t r = ds.join(a, b);
+      ds.thresh[r] = W[e] + c / double(ds.size[r]);
+    }
+  }
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t a = ds.find(U[e]), b = ds.find(V[e]);
+    if (a != b && (ds.size[a] < min_size || ds.size[b] < min_size)) ds.join(a, b);
+  }
+  auto out = torch::empty({n}, torch::kInt64);
+  int64_t* O = out.data_ptr<int64_t>();
+  std::vector<int64_t> label(n, -1);
+  int64_t next = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = ds.find(i);
+    if (label[r] < 0) label[r] = next++;
+    O[i] = label[r];
+  }
+  return out;
+}
+
 int64_t num_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -686,6 +753,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("scatter_fwd", &scatter_fwd, "scatter (src, index, dim_size, reduce) -> out, arg, count");
   m.def("scatter_arg_bwd", &scatter_arg_bwd, "max/min backward (grad_out, arg, n)");
   m.def("fps", &fps, "farthest point sampling (coord, offset, new_offset)");
+  m.def("fh_segment", &fh_segment, "Felzenszwalb-Huttenlocher segmentation (u, v, w sorted, n, c, min_size)");
   m.def("num_threads", &num_threads);
   m.def("with_cuda", &with_cuda);
 }

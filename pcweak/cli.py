@@ -2,6 +2,8 @@
 
     pcweak info SCENE                      JSON summary of a scene
     pcweak simulate SCENE --weak KIND ...  weak labels drawn from ground truth -> weak.npz
+    pcweak label SCENE --weak W -o OUT     pseudo-labels from weak labels (folders: resumable)
+    pcweak evaluate SCENE --pseudo P       score pseudo-labels against ground truth
     pcweak bench NAME --json               a benchmark, printing one JSON object
     pcweak demo                            the main job on the built-in synthetic scene
 """
@@ -53,6 +55,59 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(json.dumps({"output": str(args.output), "scene": scene.name, "kinds": weak.kinds(),
                       **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box),
                                                      ("boxes2d", weak.box2d), ("mask_frames", weak.mask2d)) if v is not None}}))
+    return 0
+
+
+def _params(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for kv in items:
+        if "=" not in kv:
+            raise SystemExit(f"pcweak: --param expects KEY=VALUE, got {kv!r}")
+        k, v = kv.split("=", 1)
+        out[k] = type_of(v)
+    return out
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    from .data.address import load_scene
+    from .data.collection import enumerate_scenes
+    from .pseudo.labelling import label_scene
+    from .scene import PseudoLabels, WeakLabels
+    params = _params(args.param)
+    scenes = enumerate_scenes(args.scene)
+    single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).endswith(".npz")
+    weak_path = Path(args.weak)
+    done = skipped = 0
+    bar = tqdm(scenes, desc=f"label[{args.method}]", unit="scene", disable=single or not sys.stderr.isatty() and len(scenes) < 2)
+    for name, address in bar:
+        out = Path(args.output) if single else Path(args.output) / f"{name}.npz"
+        if out.exists() and not args.overwrite:
+            try:
+                PseudoLabels.load(out)
+                skipped += 1
+                continue
+            except PcweakError:
+                pass  # a damaged earlier output is redone
+        wfile = weak_path if weak_path.is_file() else weak_path / f"{name}.npz"
+        if not wfile.is_file():
+            raise FileNotFoundError(f"--weak: no weak-label file for scene {name!r} at {wfile}")
+        scene = load_scene(address, **_reader_kwargs(args))
+        pseudo = label_scene(scene, WeakLabels.load(wfile), args.method, **params)
+        pseudo.save(out)
+        done += 1
+        bar.set_postfix(scene=name)
+    print(json.dumps({"labelled": done, "skipped_existing": skipped, "output": str(args.output), "method": args.method}))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data.address import load_scene
+    from .evaluation import evaluate
+    from .scene import PseudoLabels
+    scene = load_scene(args.scene, **_reader_kwargs(args))
+    rep = evaluate(scene, PseudoLabels.load(args.pseudo))
+    print(json.dumps(rep, indent=None if args.json else 2, default=float))
     return 0
 
 
@@ -117,6 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
     s.set_defaults(func=cmd_simulate)
 
+    lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
+    lb.add_argument("scene", help=addr_help + "; or a folder of scenes")
+    lb.add_argument("--weak", required=True, help="weak-label .npz, or a folder of <scene>.npz for a folder of scenes")
+    lb.add_argument("--method", default="propagate", help="propagate (default) or nearest")
+    lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller parameter, e.g. alpha=0.95")
+    lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
+    lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")
+    lb.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
+    lb.set_defaults(func=cmd_label)
+
+    ev = sub.add_parser("evaluate", help="score pseudo-labels against a scene's ground truth")
+    ev.add_argument("scene", help=addr_help)
+    ev.add_argument("--pseudo", required=True, help="pseudo-label .npz")
+    ev.add_argument("--json", action="store_true", help="compact one-line JSON")
+    ev.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
+    ev.set_defaults(func=cmd_evaluate)
+
     from .bench import BENCHES
     b = sub.add_parser("bench", help="run a benchmark and print one JSON object")
     b.add_argument("name", choices=sorted(BENCHES))
@@ -139,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PcweakError as e:
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -64,7 +64,8 @@ def clouds(draw):
         return p + far
     support, query = pts(sum(s_counts)), pts(sum(q_counts))
     if sum(s_counts) and sum(q_counts) and draw(st.booleans()):
-        query[: min(3, len(query))] = support[: min(3, len(query))]  # queries on support points
+        m = min(3, len(query), len(support))
+        query[:m] = support[:m]  # queries on support points
     so = torch.tensor(np.cumsum(s_counts), dtype=torch.int64)
     qo = torch.tensor(np.cumsum(q_counts), dtype=torch.int64)
     return support, query, so, qo

@@ -439,3 +439,32 @@ def _triangulate_segments(scene: Scene) -> np.ndarray:
     return np.concatenate(tris) if tris else np.zeros((0, 3), np.int64)
 
 
+
+
+def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
+    """A scene from mmdetection3d/votenet's ScanNet export (``<scene>_vert_all.npy`` (N,6)
+    aligned xyz + rgb 0-255, ``_sem_label_all.npy`` NYU40 ids, ``_ins_label_all.npy`` 1-based
+    instance ids), mapped to the ScanNet-20 classes; no over-segmentation or normals."""
+    d = Path(folder)
+    p = d / f"{scene}_vert_all.npy"
+    if not p.is_file():
+        raise ReaderError(f"{p}: file not found")
+    v = np.load(p)
+    if v.ndim != 2 or v.shape[1] < 6:
+        raise ReaderError(f"{p}: expected (N,6) x y z r g b, got {v.shape}")
+    sem = ins = None
+    if (d / f"{scene}_sem_label_all.npy").is_file():
+        lut = np.full(256, -1, np.int64)
+        for nyu in range(256):
+            lut[nyu] = nyu40_to_scannet20(nyu)
+        raw = np.load(d / f"{scene}_sem_label_all.npy").astype(np.int64)
+        if len(raw) != len(v):
+            raise ReaderError(f"{d / f'{scene}_sem_label_all.npy'}: {len(raw)} labels for {len(v)} points")
+        sem = lut[np.clip(raw, 0, 255)]
+    if (d / f"{scene}_ins_label_all.npy").is_file():
+        i = np.load(d / f"{scene}_ins_label_all.npy").astype(np.int64)
+        if len(i) != len(v):
+            raise ReaderError(f"{d / f'{scene}_ins_label_all.npy'}: {len(i)} labels for {len(v)} points")
+        ins = np.where(i > 0, i - 1, -1)
+    return Scene(name=scene, coord=v[:, :3], classes=SCANNET20, color=v[:, 3:6] / 255.0, semantic=sem, instance=ins,
+                 meta={"dataset": "scannet-export", "source": str(d)})

@@ -1,0 +1,125 @@
+"""``pcweak bench propagate``: pseudo-label quality and cost of propagation vs nearest-seed.
+
+Scenes: the real ScanNet scenes of ../shared/data (v2 per-vertex labels of scene0000_00/01/02;
+scene0000_00 also with its own over-segmentation and mesh normals), synthetic rooms, and the
+real KITTI frames. Budgets: 20/50/100/200 labelled points per scene (uniform and stratified) and
+one click per instance. Separately: a 1M-point synthetic room with 200 seeds, timed in a fresh
+process so its peak memory is its own.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import machine
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def _scenes(shared: Path, n_synthetic: int) -> dict[str, list]:
+    from ..data.address import load_scene
+    from ..data.scannet import read_scannet_export
+    from ..data.synthetic_indoor import synthetic_room
+    out: dict[str, list] = {"scannet": [], "synthetic": [], "kitti": []}
+    exp = shared / "scannet" / "scannet_train_instance_data"
+    if exp.is_dir():
+        for name in ("scene0000_00", "scene0000_01", "scene0000_02"):
+            s = read_scannet_export(exp, name)
+            raw = shared / "scannet" / "scans" / name
+            if raw.is_dir():  # same vertices: take the real over-segmentation and mesh normals
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    r = load_scene(f"scannet:{raw}", frames=False, axis_alignment=shared / "scannet" / "infos" / f"{name}.json")
+                s.segment, s.normal = r.segment, r.normal
+            out["scannet"].append(s)
+    for seed in range(n_synthetic):
+        out["synthetic"].append(synthetic_room(100 + seed, n_frames=0))
+    kd = shared / "kitti" / "training" / "velodyne"
+    if kd.is_dir():
+        for f in sorted(kd.glob("*.bin")):
+            s = load_scene(f"kitti:{kd.parent / f.stem}")
+            out["kitti"].append(s)
+    return out
+
+
+def _one_million(seed: int) -> dict[str, Any]:
+    """Run in a child process: 1M points, 200 seeds, propagation time and peak RSS."""
+    code = f"""
+import json, resource, time, numpy as np
+from pcweak.data.synthetic_indoor import synthetic_room
+from pcweak import weak
+from pcweak.pseudo import propagate
+s = synthetic_room({seed}, density=12200.0, n_frames=0)
+w = weak.points(s, count=200, seed=0)
+from pcweak.ops.extension import compiled; compiled()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+p = propagate(s.coord, w.point_index, w.point_semantic, color=s.color, normal=s.normal, num_classes=len(s.classes))
+dt = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from pcweak.metrics import semantic_report
+print(json.dumps({{"points": s.num_points, "seeds": 200, "seconds": round(dt, 2), "peak_rss_gb": round(peak / 2**20, 3),
+                  "rss_before_gb": round(base / 2**20, 3), "miou": round(semantic_report(s.semantic, p.semantic, s.classes)["miou"], 4)}}))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    if r.returncode:
+        return {"error": r.stderr[-2000:]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run(budgets: tuple[int, ...] = (20, 50, 100, 200), seeds: int = 2, n_synthetic: int = 2, one_million: bool = True,
+        shared: str | None = None) -> dict[str, Any]:
+    from .. import weak
+    from ..metrics import semantic_report
+    from ..pseudo import nearest_seed, propagate
+    root = Path(shared) if shared else SHARED
+    res: dict[str, Any] = {"bench": "propagate", "machine": machine(), "data": str(root), "results": {}}
+    data = _scenes(root, n_synthetic)
+    for dset, scenes in data.items():
+        if not scenes:
+            res["results"][dset] = "not available (no ../shared/data)"
+            continue
+        table: dict[str, Any] = {}
+        settings = [(f"{b}pts", dict(count=b, stratified=False)) for b in budgets]
+        settings += [(f"{b}pts_stratified", dict(count=b, stratified=True)) for b in budgets if b == 200]
+        settings += [("clicks", None)]
+        for name, kw in settings:
+            rows = {"nearest": [], "propagate": []}
+            times = {"nearest": [], "propagate": []}
+            for s in scenes:
+                if kw is None and s.instance is None:
+                    continue
+                for seed in range(seeds):
+                    w = weak.points(s, seed=seed, **kw) if kw else weak.clicks(s, seed=seed)
+                    for m in rows:
+                        t = time.perf_counter()
+                        if m == "nearest":
+                            p = nearest_seed(s.coord, w.point_index, w.point_semantic)
+                        else:
+                            p = propagate(s.coord, w.point_index, w.point_semantic, color=s.color, normal=s.normal,
+                                          segment=s.segment, num_classes=len(s.classes))
+                        times[m].append(time.perf_counter() - t)
+                        rows[m].append(semantic_report(s.semantic, p.semantic, s.classes)["miou"])
+            if rows["nearest"]:
+                table[name] = {m: round(float(np.mean(v)), 4) for m, v in rows.items()}
+                table[name]["gain_points"] = round(100 * (table[name]["propagate"] - table[name]["nearest"]), 1)
+                table[name]["seconds_per_scene"] = {m: round(float(np.mean(v)), 3) for m, v in times.items()}
+        res["results"][dset] = {"scenes": [s.name for s in scenes], "miou": table}
+    sc = res["results"].get("scannet")
+    if isinstance(sc, dict):
+        t = sc["miou"]
+        res["targets_scannet"] = {
+            "200pts_propagate_miou": t.get("200pts", {}).get("propagate"), "target_200pts": 0.75,
+            "200pts_gain_points": t.get("200pts", {}).get("gain_points"), "target_gain_points": 15,
+            "clicks_propagate_miou": t.get("clicks", {}).get("propagate"), "target_clicks": 0.60}
+    if one_million:
+        res["one_million"] = _one_million(7)
+        res["one_million"]["targets"] = {"seconds": 10, "peak_gb": 4}
+    return res

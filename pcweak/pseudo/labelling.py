@@ -1,0 +1,39 @@
+"""One entry point for every labeller: ``label_scene(scene, weak, method, **params)``."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import SceneError
+from ..scene import PseudoLabels, Scene, WeakLabels
+from .propagate import nearest_seed, propagate
+
+
+def _points(weak: WeakLabels, method: str):
+    if weak.point_index is None or weak.point_semantic is None:
+        raise SceneError(f"--method {method}: the weak labels have no labelled points (point_index/point_semantic)")
+    return weak.point_index, weak.point_semantic
+
+
+def _propagate(scene: Scene, weak: WeakLabels, **params: Any) -> PseudoLabels:
+    idx, lab = _points(weak, "propagate")
+    return propagate(scene.coord, idx, lab, color=scene.color, normal=scene.normal, segment=scene.segment,
+                     seed_instance=weak.point_instance, classes=scene.classes, num_classes=len(scene.classes) or None,
+                     **params)
+
+
+def _nearest(scene: Scene, weak: WeakLabels, **params: Any) -> PseudoLabels:
+    idx, lab = _points(weak, "nearest")
+    return nearest_seed(scene.coord, idx, lab, seed_instance=weak.point_instance, classes=scene.classes, **params)
+
+
+METHODS: dict[str, Callable[..., PseudoLabels]] = {"propagate": _propagate, "nearest": _nearest}
+
+
+def label_scene(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: Any) -> PseudoLabels:
+    """Dense pseudo-labels for ``scene`` from ``weak`` with the labeller ``method``."""
+    if method not in METHODS:
+        raise ValueError(f"--method {method!r}: expected one of {', '.join(sorted(METHODS))}")
+    weak.check_against(scene)
+    out = METHODS[method](scene, weak, **params)
+    out.check_against(scene)
+    return out

@@ -1,0 +1,280 @@
+"""Label propagation from sparse seeds: random walks with restart over a superpoint graph.
+
+Semantic: label spreading (Zhou et al. 2004) — F <- alpha * S F + (1 - alpha) * Y with
+S = D^-1/2 W D^-1/2 — iterated with sparse products; per-node class probabilities are the
+normalised rows of F, confidence their maximum, nodes the walk never reaches get -1.
+Instance: one walk per clicked instance; after every step the walks' probabilities are
+renormalised across instances at each node (RWSeg's competition); a node joins the winning
+instance when its probability passes ``instance_threshold`` and the instance's class agrees
+with the node's semantic label.
+
+The graph's nodes are superpoints (the scene's own or Felzenszwalb-Huttenlocher ones) or
+points; edges join nodes whose points are kNN neighbours, with affinity
+exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |df|^2/sf^2).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import SceneError
+from ..scene import PseudoLabels
+from .superpoints import estimate_normals, felzenszwalb, knn_graph
+
+
+def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
+    if x is None:
+        return None
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x)
+    return a.astype(dtype) if dtype is not None else a
+
+
+def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.ndarray | None,
+                  normal: np.ndarray | None, feat: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Mean position/colour/feature per node and the dominant normal direction (principal axis
+    of the sum of n n^T, so unoriented normals do not cancel)."""
+    cnt = np.bincount(node, minlength=n_nodes).astype(np.float64)
+    inv = 1.0 / np.maximum(cnt, 1)
+
+    def mean(a):
+        return np.stack([np.bincount(node, weights=a[:, d], minlength=n_nodes) for d in range(a.shape[1])], 1) * inv[:, None]
+    out = {"count": cnt, "coord": mean(coord.astype(np.float64))}
+    if color is not None:
+        out["color"] = mean(color.astype(np.float64))
+    if feat is not None:
+        out["feat"] = mean(feat.astype(np.float64))
+    if normal is not None:
+        nn = normal.astype(np.float64)
+        M = np.stack([np.bincount(node, weights=nn[:, i] * nn[:, j], minlength=n_nodes) for i in range(3) for j in range(3)], 1)
+        _, vec = np.linalg.eigh(M.reshape(-1, 3, 3) + 1e-12 * np.eye(3))
+        out["normal"] = vec[:, :, -1]
+    return out
+
+
+def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndarray], k: int = 10,
+                   w_dist: float = 1.0, w_color: float = 1.0, w_normal: float = 1.0, w_feat: float = 1.0,
+                   sigma_dist: float | None = None, sigma_color: float = 0.15, sigma_normal: float = 0.2,
+                   sigma_feat: float | None = None, contact_power: float = 0.0,
+                   edges: tuple[np.ndarray, np.ndarray] | None = None) -> sp.csr_matrix:
+    """Symmetric (nodes x nodes) affinity matrix over nodes whose points are kNN neighbours
+    (``edges`` reuses a point kNN graph from ``knn_graph``)."""
+    n_nodes = len(feats["count"])
+    u, v = edges if edges is not None else knn_graph(coord, k)[:2]
+    a, b = node[u], node[v]
+    keep = a != b
+    a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    pair, contact = np.unique(a.astype(np.int64) * n_nodes + b, return_counts=True)
+    a, b = pair // n_nodes, pair % n_nodes
+    if len(a) == 0:
+        return sp.csr_matrix((n_nodes, n_nodes))
+    c = feats["coord"]
+    d2 = ((c[a] - c[b]) ** 2).sum(1)
+    sd2 = (sigma_dist ** 2) if sigma_dist else max(float(np.median(d2)), 1e-12)
+    e = w_dist * d2 / sd2
+    if "color" in feats and w_color:
+        e += w_color * ((feats["color"][a] - feats["color"][b]) ** 2).sum(1) / sigma_color ** 2
+    if "normal" in feats and w_normal:
+        e += w_normal * (1.0 - np.abs((feats["normal"][a] * feats["normal"][b]).sum(1))) / sigma_normal
+    if "feat" in feats and w_feat:
+        df = ((feats["feat"][a] - feats["feat"][b]) ** 2).sum(1)
+        sf2 = sigma_feat ** 2 if sigma_feat else max(float(np.median(df)), 1e-12)
+        e += w_feat * df / sf2
+    w = np.exp(-e)
+    if contact_power:
+        # a long shared border binds harder than a few touching points (chair legs on a floor)
+        size = np.sqrt(np.minimum(feats["count"][a], feats["count"][b]))
+        w = w * np.minimum(contact / np.maximum(size, 1.0), 1.0) ** contact_power
+    W = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n_nodes, n_nodes))
+    return W.tocsr()
+
+
+def _spread(W: sp.csr_matrix, Y: np.ndarray, alpha: float, iterations: int, compete: bool = False,
+            tol: float = 1e-7) -> np.ndarray:
+    """Iterate F <- alpha S F + (1 - alpha) Y (S symmetric-normalised); with ``compete``, rows
+    are renormalised across columns after every step."""
+    deg = np.asarray(W.sum(1)).ravel()
+    dinv = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1e-300)), 0.0)
+    S = sp.diags(dinv) @ W @ sp.diags(dinv)
+    S = S.tocsr()
+    F = Y.copy()
+    base = (1 - alpha) * Y
+    for _ in range(iterations):
+        Fn = alpha * (S @ F) + base
+        if compete:
+            s = Fn.sum(1, keepdims=True)
+            Fn = np.where(s > 0, Fn / np.maximum(s, 1e-300), 0.0)
+        if np.abs(Fn - F).max() < tol * max(np.abs(Fn).max(), 1e-300):
+            F = Fn
+            break
+        F = Fn
+    return F
+
+
+def _harmonic(W: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
+    """Absorbing random walk (Grady's random walker / Zhu's harmonic function): for every
+    unseeded node, the probability that a walk started there reaches a seed of each class
+    first; solves L_uu F_u = W_us Y_s per connected component. Seeded nodes keep Y."""
+    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.linalg import spsolve
+    n = W.shape[0]
+    seeded = Y.sum(1) > 0
+    F = np.zeros_like(Y)
+    F[seeded] = Y[seeded] / Y[seeded].sum(1, keepdims=True)
+    ncomp, comp = connected_components(W, directed=False)
+    has_seed = np.bincount(comp[seeded], minlength=ncomp) > 0
+    u = np.flatnonzero(~seeded & has_seed[comp])
+    if len(u) == 0:
+        return F
+    s = np.flatnonzero(seeded)
+    deg = np.asarray(W.sum(1)).ravel()
+    L_uu = (sp.diags(deg[u]) - W[u][:, u]).tocsc()
+    rhs = W[u][:, s] @ F[s]
+    sol = spsolve(L_uu, rhs)
+    F[u] = np.asarray(sol).reshape(len(u), -1)
+    return np.clip(F, 0.0, None)
+
+
+def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None, normal: Any = None,
+              segment: Any = None, seed_instance: Any = None, features: Any = None, num_classes: int | None = None,
+              classes: tuple[str, ...] = (), superpoints: bool = True, k: int = 10, alpha: float = 0.9,
+              iterations: int = 300, w_dist: float = 1.0, w_color: float = 1.0, w_normal: float = 1.0, w_feat: float = 1.0,
+              sigma_dist: float | None = None, sigma_color: float = 0.1, sigma_normal: float = 0.1,
+              sigma_feat: float | None = None, instance_threshold: float = 0.5, min_confidence: float = 0.0,
+              sp_c: float = 0.05, sp_min_size: int = 30, sp_color_weight: float = 0.5, solver: str = "spread",
+              contact_power: float = 0.0) -> PseudoLabels:
+    """Dense pseudo-labels from a few labelled points.
+
+    Args:
+        coord: (N,3) float points (numpy or torch, as every array here).
+        seed_index: (K,) int indices of the labelled points; seed_label: (K,) int classes.
+        color: (N,3) in [0,1]; normal: (N,3) (estimated when missing and needed);
+        segment: (N,) int over-segmentation to propagate on (else FH superpoints when
+            ``superpoints``, else single points); seed_instance: (K,) int instance ids of
+            clicks (enables instance propagation); features: (N,F) learned features.
+        alpha: restart weight (closer to 1 = farther reach); iterations: max sparse products.
+        solver: ``"spread"`` (label spreading, default) or ``"harmonic"`` (absorbing random
+            walker, one sparse solve); contact_power: > 0 weights superpoint edges by the
+            length of their shared border.
+        min_confidence: nodes below it get -1 (trade coverage for accuracy).
+    Returns:
+        PseudoLabels with semantic, instance, confidence (max class probability) and
+        ``extras['margin']`` (top-1 minus top-2 probability).
+    """
+    coord = _np(coord, "coord", np.float32)
+    if coord is None or coord.ndim != 2 or coord.shape[1] != 3 or len(coord) == 0:
+        raise SceneError(f"propagate: coord must be a non-empty (N,3) array, got {None if coord is None else coord.shape}")
+    if not np.isfinite(coord).all():
+        raise SceneError("propagate: coord contains NaN or infinite values")
+    n = len(coord)
+    seed_index = _np(seed_index, "seed_index").astype(np.int64).reshape(-1)
+    seed_label = _np(seed_label, "seed_label").astype(np.int64).reshape(-1)
+    if len(seed_index) != len(seed_label):
+        raise SceneError(f"propagate: seed_index has {len(seed_index)} entries but seed_label has {len(seed_label)}")
+    if len(seed_index) and (seed_index.min() < 0 or seed_index.max() >= n):
+        raise SceneError(f"propagate: seed_index values must lie in [0, {n})")
+    ok = seed_label >= 0
+    seed_index, seed_label = seed_index[ok], seed_label[ok]
+    seed_instance = None if seed_instance is None else _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
+    C = num_classes or (len(classes) if classes else (int(seed_label.max()) + 1 if len(seed_label) else 1))
+    color = _np(color, "color", np.float32)
+    normal = _np(normal, "normal", np.float32)
+    feat = _np(features, "features", np.float32)
+    for name, arr in (("color", color), ("normal", normal), ("features", feat)):
+        if arr is not None and len(arr) != n:
+            raise SceneError(f"propagate: {name} has {len(arr)} rows but coord has {n}")
+    if normal is None and (w_normal or superpoints):
+        normal = estimate_normals(coord)
+    edges = knn_graph(coord, k)[:2]  # one point graph for the superpoints and the affinities
+    if segment is not None:
+        seg = _np(segment, "segment").astype(np.int64).reshape(-1)
+        if len(seg) != n:
+            raise SceneError(f"propagate: segment has {len(seg)} entries but coord has {n}")
+        _, node = np.unique(seg, return_inverse=True)
+    elif superpoints:
+        node = felzenszwalb(coord, normal, color, k=k, c=sp_c, min_size=sp_min_size, color_weight=sp_color_weight, edges=edges)
+    else:
+        node = np.arange(n)
+    node = node.ravel()
+    n_nodes = int(node.max()) + 1
+    params = dict(superpoints=bool(superpoints), k=k, alpha=alpha, iterations=iterations, w_dist=w_dist, w_color=w_color,
+                  w_normal=w_normal, w_feat=w_feat, sigma_dist=sigma_dist, sigma_color=sigma_color,
+                  sigma_normal=sigma_normal, instance_threshold=instance_threshold, min_confidence=min_confidence,
+                  nodes=n_nodes, seeds=int(len(seed_index)), used_segment=segment is not None)
+    feats = node_features(node, n_nodes, coord, color, normal, feat)
+    W = affinity_graph(coord, node, feats, k=k, w_dist=w_dist, w_color=w_color, w_normal=w_normal, w_feat=w_feat,
+                       sigma_dist=sigma_dist, sigma_color=sigma_color, sigma_normal=sigma_normal, sigma_feat=sigma_feat,
+                       contact_power=contact_power, edges=edges)
+    Y = np.zeros((n_nodes, C))
+    np.add.at(Y, (node[seed_index], seed_label), 1.0)
+    if solver not in ("spread", "harmonic"):
+        raise ValueError(f"propagate: solver must be 'spread' or 'harmonic', got {solver!r}")
+    F = _spread(W, Y, alpha, iterations) if solver == "spread" else _harmonic(W, Y)
+    mass = F.sum(1)
+    reached = mass > 1e-12
+    P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
+    # seed nodes keep their own vote
+    seeded = Y.sum(1) > 0
+    P[seeded] = Y[seeded] / Y[seeded].sum(1, keepdims=True)
+    top2 = np.sort(P, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((n_nodes, 1)), P], 1)
+    conf = top2[:, -1]
+    margin = top2[:, -1] - top2[:, -2]
+    lab = np.where(reached | seeded, P.argmax(1), -1)
+    lab = np.where(conf >= min_confidence, lab, -1)
+    inst_node = np.full(n_nodes, -1, np.int64)
+    if seed_instance is not None and len(seed_instance):
+        ids, inv = np.unique(seed_instance, return_inverse=True)
+        keep = ids >= 0
+        Yi = np.zeros((n_nodes, len(ids)))
+        np.add.at(Yi, (node[seed_index], inv), 1.0)
+        Yi = Yi[:, keep]
+        ids = ids[keep]
+        if len(ids):
+            inst_class = np.array([np.bincount(seed_label[seed_instance == i]).argmax() for i in ids])
+            Fi = _spread(W, Yi, alpha, iterations, compete=True)
+            best = Fi.argmax(1)
+            pbest = Fi[np.arange(n_nodes), best]
+            ok_i = (pbest >= instance_threshold) & (inst_class[best] == lab)
+            inst_node = np.where(ok_i, ids[best], -1)
+            inst_node[Yi.sum(1) > 0] = ids[Yi.argmax(1)][Yi.sum(1) > 0]
+    semantic = lab[node]
+    confidence = np.where(semantic >= 0, conf[node], 0.0).astype(np.float32)
+    instance = inst_node[node]
+    # a labelled point keeps its own label, whatever its superpoint's vote says
+    semantic[seed_index] = seed_label
+    confidence[seed_index] = 1.0
+    if seed_instance is not None:
+        instance[seed_index] = seed_instance
+    return PseudoLabels(semantic=semantic, instance=instance, confidence=confidence,
+                        method="propagate", params=json.dumps(params, sort_keys=True, default=str), classes=tuple(classes),
+                        extras={"margin": margin[node].astype(np.float32), "superpoint": node.astype(np.int64)})
+
+
+def nearest_seed(coord: Any, seed_index: Any, seed_label: Any, *, seed_instance: Any = None, classes: tuple[str, ...] = (),
+                 k_vote: int = 5) -> PseudoLabels:
+    """Baseline: every point takes the class (and instance) of its nearest seed; confidence is
+    the share of its ``k_vote`` nearest seeds that agree."""
+    import torch
+    from .. import ops
+    coord = _np(coord, "coord", np.float32)
+    seed_index = _np(seed_index, "seed_index").astype(np.int64).reshape(-1)
+    seed_label = _np(seed_label, "seed_label").astype(np.int64).reshape(-1)
+    ok = seed_label >= 0
+    seed_index, seed_label = seed_index[ok], seed_label[ok]
+    n = len(coord)
+    if len(seed_index) == 0:
+        return PseudoLabels(semantic=np.full(n, -1), method="nearest", classes=tuple(classes))
+    sup = torch.from_numpy(coord[seed_index])
+    nb = ops.knn(sup, torch.from_numpy(coord), min(k_vote, len(seed_index))).idx.numpy()
+    lab = seed_label[nb[:, 0]]
+    conf = (seed_label[np.maximum(nb, 0)] == lab[:, None]).mean(1)
+    inst = np.full(n, -1, np.int64)
+    if seed_instance is not None:
+        si = _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
+        inst = si[nb[:, 0]]
+    return PseudoLabels(semantic=lab, instance=inst, confidence=conf.astype(np.float32), method="nearest",
+                        params=json.dumps({"k_vote": k_vote}), classes=tuple(classes))

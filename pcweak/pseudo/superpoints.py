@@ -1,0 +1,118 @@
+"""Superpoints (over-segmentation) for any cloud.
+
+``scene_superpoints`` uses the dataset's own over-segmentation when the scene has one
+(ScanNet's ``segs.json``) and otherwise computes a Felzenszwalb-Huttenlocher segmentation on a
+kNN graph whose edge weight combines normal and colour differences. The union-find runs in the
+compiled ops extension (a pure-Python fallback exists); edges are sorted stably, so the result
+is deterministic.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..scene import Scene
+
+
+def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undirected kNN graph: unique edges (u < v) as int64 arrays and their lengths (float64)."""
+    from .. import ops
+    c = torch.from_numpy(np.ascontiguousarray(coord, dtype=np.float32))
+    nb = ops.knn(c, c, k + 1)
+    idx = nb.idx[:, 1:].numpy()
+    n = len(coord)
+    u = np.repeat(np.arange(n), k)
+    v = idx.reshape(-1)
+    ok = (v >= 0) & (v != u)
+    u, v = u[ok], v[ok]
+    # each undirected edge once: keep i->j when i < j, or when i > j and i is not among j's
+    # neighbours (then j->i was never listed); O(E k) instead of sorting all edge keys
+    back = (idx[np.maximum(v, 0)] == u[:, None]).any(1)
+    keep = (u < v) | ~back
+    u, v = u[keep], v[keep]
+    u, v = np.minimum(u, v), np.maximum(u, v)
+    d = np.linalg.norm(coord[u].astype(np.float64) - coord[v], axis=1)
+    return u, v, d
+
+
+def estimate_normals(coord: np.ndarray, k: int = 16) -> np.ndarray:
+    """(N,3) float32 unit normals from PCA of each point's k nearest neighbours (unoriented)."""
+    from .. import ops
+    c = torch.from_numpy(np.ascontiguousarray(coord, dtype=np.float32))
+    idx = ops.knn(c, c, k).idx
+    idx = torch.where(idx >= 0, idx, torch.arange(len(c))[:, None])
+    nb = c[idx].double()
+    nb = nb - nb.mean(1, keepdim=True)
+    cov = nb.transpose(1, 2) @ nb
+    _, vec = torch.linalg.eigh(cov)
+    return vec[:, :, 0].float().numpy()
+
+
+def _fh_python(u, v, w, n, c, min_size):
+    parent = list(range(n))
+    size = [1] * n
+    th = [c] * n
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def join(a, b):
+        if size[a] < size[b] or (size[a] == size[b] and b < a):
+            a, b = b, a
+        parent[b] = a
+        size[a] += size[b]
+        return a
+    for a0, b0, we in zip(u.tolist(), v.tolist(), w.tolist()):
+        a, b = find(a0), find(b0)
+        if a != b and we <= th[a] and we <= th[b]:
+            r = join(a, b)
+            th[r] = we + c / size[r]
+    for a0, b0 in zip(u.tolist(), v.tolist()):
+        a, b = find(a0), find(b0)
+        if a != b and (size[a] < min_size or size[b] < min_size):
+            join(a, b)
+    roots = np.array([find(i) for i in range(n)])
+    _, first = np.unique(roots, return_index=True)
+    order = np.argsort(first)
+    remap = np.empty(len(first), np.int64)
+    remap[order] = np.arange(len(first))
+    return remap[np.searchsorted(np.unique(roots), roots)]
+
+
+def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.ndarray | None = None,
+                 k: int = 10, c: float = 0.05, min_size: int = 30, color_weight: float = 0.5,
+                 edges: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """(N,) int64 superpoint ids: FH segmentation on the kNN graph.
+
+    Edge weight = (1 - |n_u . n_v|) + ``color_weight`` * ||rgb_u - rgb_v|| (colours in [0,1]).
+    ``c`` is FH's scale parameter (larger -> larger superpoints); components smaller than
+    ``min_size`` points are merged into a neighbour. Normals are estimated when not given.
+    ``edges`` (u, v) reuses a kNN graph already built with ``knn_graph``."""
+    coord = np.asarray(coord, np.float32)
+    n = len(coord)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if normal is None:
+        normal = estimate_normals(coord)
+    u, v = edges if edges is not None else knn_graph(coord, k)[:2]
+    w = 1.0 - np.abs((normal[u].astype(np.float64) * normal[v]).sum(1))
+    if color is not None:
+        w = w + color_weight * np.linalg.norm(color[u].astype(np.float64) - color[v], axis=1)
+    order = np.argsort(w, kind="stable")
+    u, v, w = u[order], v[order], w[order]
+    from ..ops.extension import compiled
+    mod = compiled()
+    if mod is not None:
+        return mod.fh_segment(torch.from_numpy(u), torch.from_numpy(v), torch.from_numpy(w), n, float(c), int(min_size)).numpy()
+    return _fh_python(u, v, w, n, c, min_size)
+
+
+def scene_superpoints(scene: Scene, **params) -> np.ndarray:
+    """The scene's own over-segmentation when it has one, else ``felzenszwalb`` on its points."""
+    if scene.segment is not None and not params.get("recompute", False):
+        return scene.segment
+    params.pop("recompute", None)
+    return felzenszwalb(scene.coord, scene.normal, scene.color, **params)

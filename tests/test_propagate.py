@@ -1,0 +1,118 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import pcweak
+from pcweak import SceneError, weak
+from pcweak.cli import main
+from pcweak.evaluation import evaluate
+from pcweak.metrics import semantic_report
+from pcweak.pseudo import nearest_seed, propagate
+from pcweak.pseudo.superpoints import _fh_python, felzenszwalb, knn_graph
+
+
+def test_propagation_beats_nearest_seed(room):
+    w = weak.points(room, count=100, seed=0, stratified=True)
+    p = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, normal=room.normal,
+                  num_classes=len(room.classes))
+    q = nearest_seed(room.coord, w.point_index, w.point_semantic)
+    mp = semantic_report(room.semantic, p.semantic, room.classes)["miou"]
+    mq = semantic_report(room.semantic, q.semantic, room.classes)["miou"]
+    assert mp > mq + 0.1, (mp, mq)
+    # seeds keep their labels; confidences are probabilities
+    np.testing.assert_array_equal(p.semantic[w.point_index], w.point_semantic)
+    assert 0 <= p.confidence.min() and p.confidence.max() <= 1
+    # higher confidence means more often right
+    lab = p.semantic >= 0
+    right = p.semantic[lab] == room.semantic[lab]
+    hi = p.confidence[lab] > np.median(p.confidence[lab])
+    assert right[hi].mean() >= right[~hi].mean()
+
+
+def test_api_accepts_torch_and_is_deterministic(room):
+    w = weak.points(room, count=50, seed=1)
+    a = propagate(torch.from_numpy(room.coord), torch.from_numpy(w.point_index), torch.from_numpy(w.point_semantic),
+                  color=torch.from_numpy(room.color), segment=room.segment, num_classes=20)
+    b = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, segment=room.segment, num_classes=20)
+    np.testing.assert_array_equal(a.semantic, b.semantic)
+    assert pcweak.PseudoLabels is type(a) and a.method == "propagate" and json.loads(a.params)["alpha"] == 0.9
+
+
+def test_unreached_nodes_get_no_label(room):
+    # two far-apart copies of the room; seeds only in the first
+    coord = np.concatenate([room.coord, room.coord + 1000])
+    w = weak.points(room, count=40, seed=0)
+    p = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=np.concatenate([room.segment, room.segment + room.segment.max() + 1]))
+    assert (p.semantic[room.num_points:] == -1).all() and (p.confidence[room.num_points:] == 0).all()
+    assert (p.semantic[: room.num_points] >= 0).mean() > 0.95
+
+
+def test_instance_competition_from_clicks(room):
+    w = weak.clicks(room, seed=0)
+    p = propagate(room.coord, w.point_index, w.point_semantic, seed_instance=w.point_instance, color=room.color,
+                  normal=room.normal, segment=room.segment, num_classes=20)
+    rep = evaluate(room, p)
+    assert rep["instance"]["ap50"] > 0.5 and rep["instance"]["mean_best_iou"] > 0.5
+    # every instance id is one of the clicked instances, and agrees with the semantic label
+    ids = set(np.unique(p.instance[p.instance >= 0]).tolist())
+    assert ids <= set(w.point_instance.tolist())
+    for i in ids:
+        cls = w.point_semantic[w.point_instance == i][0]
+        assert (p.semantic[p.instance == i] == cls).all()
+
+
+def test_harmonic_solver_and_errors(room):
+    w = weak.points(room, count=80, seed=0, stratified=True)
+    p = propagate(room.coord, w.point_index, w.point_semantic, segment=room.segment, color=room.color, num_classes=20, solver="harmonic")
+    assert semantic_report(room.semantic, p.semantic, room.classes)["miou"] > 0.4
+    with pytest.raises(SceneError, match=r"seed_index has 2 entries but seed_label has 3"):
+        propagate(room.coord, [1, 2], [0, 1, 2])
+    with pytest.raises(SceneError, match=r"color has 3 rows but coord has"):
+        propagate(room.coord, [1], [0], color=np.zeros((3, 3)))
+    with pytest.raises(SceneError, match=r"coord contains NaN"):
+        propagate(np.array([[0, 0, np.nan]] * 4), [0], [0])
+    with pytest.raises(ValueError, match=r"solver must be"):
+        propagate(room.coord, [1], [0], segment=room.segment, solver="magic")
+
+
+def test_superpoints_compiled_equals_python_and_respect_instances(room):
+    sub = room.coord[:3000]
+    u, v, _ = knn_graph(sub, 8)
+    w = np.random.default_rng(0).random(len(u))
+    order = np.argsort(w, kind="stable")
+    from pcweak.ops.extension import compiled
+    import torch as t
+    mod = compiled()
+    a = mod.fh_segment(t.from_numpy(u[order]), t.from_numpy(v[order]), t.from_numpy(w[order]), 3000, 0.5, 10).numpy()
+    b = _fh_python(u[order], v[order], w[order], 3000, 0.5, 10)
+    np.testing.assert_array_equal(a, b)
+    sp = felzenszwalb(room.coord, room.normal, room.color)
+    np.testing.assert_array_equal(sp, felzenszwalb(room.coord, room.normal, room.color))
+    purity = sum(np.bincount(room.instance[sp == s]).max() for s in np.unique(sp)) / room.num_points
+    assert purity > 0.9 and 100 < len(np.unique(sp)) < room.num_points / 20
+
+
+def test_label_and_evaluate_cli_with_resume(tmp_path, room, capsys):
+    scenes, weaks, out = tmp_path / "scenes", tmp_path / "weak", tmp_path / "pseudo"
+    for i, seed in enumerate((0, 1)):
+        s = pcweak.Scene.from_arrays({**room.to_arrays(), "name": np.array(f"room{i}")})
+        s.save(scenes / f"room{i}.npz")
+        weak.points(s, count=60, seed=seed).save(weaks / f"room{i}.npz")
+    assert main(["label", str(scenes), "--weak", str(weaks), "-o", str(out), "--param", "alpha=0.95"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"labelled": 2, "skipped_existing": 0, "output": str(out), "method": "propagate"}
+    (out / "room1.npz").unlink()
+    assert main(["label", str(scenes), "--weak", str(weaks), "-o", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 1
+    assert json.loads(pcweak.PseudoLabels.load(out / "room0.npz").params)["alpha"] == 0.95
+    assert main(["evaluate", f"npz:{scenes / 'room0.npz'}", "--pseudo", str(out / "room0.npz"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    for key in ("miou", "per_class_iou", "accuracy_labelled", "coverage", "ece", "instance"):
+        assert key in rep
+    # pseudo labels for another scene are refused
+    other = tmp_path / "o.npz"
+    pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(other)
+    assert main(["evaluate", f"npz:{scenes / 'room0.npz'}", "--pseudo", str(other)]) == 2
+    assert "length 5 but scene" in capsys.readouterr().err
+    assert main(["label", f"npz:{scenes / 'room0.npz'}", "--weak", str(weaks / 'room0.npz'), "--method", "nope", "-o", str(tmp_path / "x.npz")]) == 2
