@@ -13,7 +13,19 @@ from .errors import AddressError, PcweakError, ReaderError, SceneError
 from .scene import Frame, KittiCalib, PseudoLabels, Scene, WeakLabels
 
 __version__ = "0.1.0"
-__all__ = ["load_scene", "Scene", "Frame", "KittiCalib", "WeakLabels", "PseudoLabels",
+
+
+def propagate(*args, **kwargs):
+    """Dense pseudo-labels from sparse point labels; see ``pcweak.pseudo.propagate.propagate``."""
+    from .pseudo.propagate import propagate as _p
+    return _p(*args, **kwargs)
+
+
+def gp_box_labels(scene, boxes, box_labels, **params):
+    """Instance pseudo-labels from 3D boxes with GP classifiers; see ``pcweak.pseudo.gp_boxes``."""
+    from .pseudo.gp_boxes import gp_box_labels as _g
+    return _g(scene, boxes, box_labels, **params)
+__all__ = ["load_scene", "propagate", "gp_box_labels", "Scene", "Frame", "KittiCalib", "WeakLabels", "PseudoLabels",
            "PcweakError", "SceneError", "ReaderError", "AddressError", "__version__"]
 
 

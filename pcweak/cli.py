@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
     lb.add_argument("scene", help=addr_help + "; or a folder of scenes")
     lb.add_argument("--weak", required=True, help="weak-label .npz, or a folder of <scene>.npz for a folder of scenes")
-    lb.add_argument("--method", default="propagate", help="propagate (default) or nearest")
+    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes or smallest-box")
     lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller parameter, e.g. alpha=0.95")
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")

@@ -26,7 +26,24 @@ def _nearest(scene: Scene, weak: WeakLabels, **params: Any) -> PseudoLabels:
     return nearest_seed(scene.coord, idx, lab, seed_instance=weak.point_instance, classes=scene.classes, **params)
 
 
-METHODS: dict[str, Callable[..., PseudoLabels]] = {"propagate": _propagate, "nearest": _nearest}
+def _boxes(weak: WeakLabels, method: str):
+    if weak.box is None or weak.box_semantic is None:
+        raise SceneError(f"--method {method}: the weak labels have no 3D boxes (box/box_semantic)")
+    return weak.box, weak.box_semantic
+
+
+def _gp_boxes(scene: Scene, weak: WeakLabels, **params: Any) -> PseudoLabels:
+    from .gp_boxes import gp_box_labels
+    return gp_box_labels(scene, *_boxes(weak, "gp-boxes"), **params)
+
+
+def _smallest_box(scene: Scene, weak: WeakLabels, **params: Any) -> PseudoLabels:
+    from .gp_boxes import smallest_box_labels
+    return smallest_box_labels(scene, *_boxes(weak, "smallest-box"), **params)
+
+
+METHODS: dict[str, Callable[..., PseudoLabels]] = {"propagate": _propagate, "nearest": _nearest, "gp-boxes": _gp_boxes,
+                                                   "smallest-box": _smallest_box}
 
 
 def label_scene(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: Any) -> PseudoLabels:

@@ -1,0 +1,78 @@
+"""``pcweak bench gp``: box-supervised instance pseudo-labels, GP vs smallest box, and the cost
+of batched GP fitting vs one pair at a time.
+
+Real scenes: ScanNet scene0000_00/01/02 (v2 labels; tight boxes of every instance except wall
+and floor; scene0000_00 with its own over-segmentation, the others with FH superpoints).
+Synthetic: rooms whose furniture boxes overlap (chairs under tables, objects against shelves).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import machine
+from .propagate import SHARED, _scenes
+
+
+def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0) -> dict[str, Any]:
+    from .. import weak
+    from ..evaluation import evaluate
+    from ..pseudo.gp_boxes import gp_box_labels, smallest_box_labels
+    data = _scenes(Path(shared) if shared else SHARED, n_synthetic)
+    res: dict[str, Any] = {"bench": "gp", "machine": machine(), "results": {}}
+    timing = None
+    for dset in ("scannet", "synthetic"):
+        rows = []
+        for s in data[dset]:
+            w = weak.boxes(s, seed=seed)
+            t = time.perf_counter()
+            p = gp_box_labels(s, w.box, w.box_semantic, seed=seed)
+            t_gp = time.perf_counter() - t
+            q = smallest_box_labels(s, w.box, w.box_semantic)
+            ep, eq = evaluate(s, p)["instance"], evaluate(s, q)["instance"]
+            info = json.loads(p.params)
+            rows.append({"scene": s.name, "boxes": len(w.box), "pairs": info["pairs"], "gp_superpoints": info["gp_superpoints"],
+                         "gp_mean_best_iou": ep["mean_best_iou"], "smallest_box_mean_best_iou": eq["mean_best_iou"],
+                         "gp_ap50": ep["ap50"], "smallest_box_ap50": eq["ap50"], "gp_seconds": round(t_gp, 2)})
+            if timing is None or info["pairs"] > timing[1]:
+                timing = (s, info["pairs"], w)
+        if rows:
+            res["results"][dset] = {"scenes": rows,
+                                    "mean_best_iou": {"gp": round(float(np.mean([r["gp_mean_best_iou"] for r in rows])), 4),
+                                                      "smallest_box": round(float(np.mean([r["smallest_box_mean_best_iou"] for r in rows])), 4)}}
+    if timing is not None:
+        s, _, w = timing
+        t = time.perf_counter()
+        gp_box_labels(s, w.box, w.box_semantic, batched=True)
+        t_b = time.perf_counter() - t
+        t = time.perf_counter()
+        gp_box_labels(s, w.box, w.box_semantic, batched=False)
+        t_l = time.perf_counter() - t
+        res["timing_scene"] = {"scene": s.name, "pairs": timing[1], "batched_s": round(t_b, 2), "loop_s": round(t_l, 2)}
+        res["timing_scene"]["batched_vs_loop"] = round(t_l / t_b, 2)
+    # 40 boxes: a synthetic room with enough furniture, boxes jittered so that many overlap
+    from ..data.synthetic_indoor import synthetic_room
+    for sd in range(20):
+        room = synthetic_room(1000 + sd, n_frames=0)
+        wb = weak.boxes(room, noise=0.05, seed=seed)
+        if len(wb.box) >= 12:
+            break
+    boxes = np.concatenate([wb.box] * int(np.ceil(40 / len(wb.box))))[:40].copy()
+    # shifted copies of the originals overlap them partially: many ambiguous superpoints
+    boxes[len(wb.box):, 0] += 0.35 * boxes[len(wb.box):, 3]
+    labels = np.concatenate([wb.box_semantic] * int(np.ceil(40 / len(wb.box))))[:40]
+    t = time.perf_counter()
+    p = gp_box_labels(room, boxes, labels)
+    t40 = time.perf_counter() - t
+    t = time.perf_counter()
+    gp_box_labels(room, boxes, labels, batched=False)
+    t40_loop = time.perf_counter() - t
+    res["forty_boxes"] = {"scene": room.name, "points": room.num_points, "boxes": 40, "pairs": json.loads(p.params)["pairs"],
+                          "seconds": round(t40, 2), "loop_seconds": round(t40_loop, 2), "target_seconds": 5}
+    res["batched_vs_loop"] = round(t40_loop / t40, 2)
+    res["targets"] = {"real_mean_best_iou": 0.85, "above_smallest_box": True, "batched_vs_loop": 10}
+    return res

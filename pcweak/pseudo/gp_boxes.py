@@ -1,0 +1,274 @@
+"""Box-supervised instance pseudo-labels with Gaussian-process classifiers (after GaPro).
+
+1. Superpoints (the scene's own, else Felzenszwalb-Huttenlocher) are assigned to the boxes that
+   contain (nearly) all of their points (``inside_fraction``; boxes may be oriented).
+2. In exactly one box -> that box, confidence 1. In none -> no instance (semantic -1, or
+   ``background_label``). Nested boxes: the shared region goes to the inner box.
+3. Every other overlapping pair gets a variational GP classifier (gpytorch ``ApproximateGP``,
+   RBF kernel with learned lengthscales, Bernoulli likelihood) trained on the superpoints that
+   belong to only one of the two boxes — features: mean position (pair-normalised), colour and
+   |normal| — and predicting the shared superpoints: p = Phi(mu / sqrt(1 + var)), confidence
+   max(p, 1 - p); mu and var are kept per point (``gp_mean``, ``gp_var``; NaN where no GP decided).
+   All pairs of a scene are fitted together in gpytorch batch mode; ``gp_box_labels_many``
+   labels several scenes in parallel processes.
+4. Whatever remains (superpoints in three or more non-nested boxes) goes to the smallest box,
+   which is also the baseline method ``smallest_box_labels``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import SceneError
+from ..geometry import box_corners, points_in_boxes
+from ..scene import PseudoLabels, Scene
+from .superpoints import scene_superpoints
+
+
+def _check_boxes(scene: Scene, boxes: Any, box_labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    b = np.asarray(boxes, np.float64).reshape(-1, 7)
+    lab = np.asarray(box_labels, np.int64).reshape(-1)
+    if len(b) != len(lab):
+        raise SceneError(f"gp_box_labels: {len(b)} boxes but {len(lab)} box labels")
+    if not np.isfinite(b).all() or (b[:, 3:6] <= 0).any():
+        raise SceneError("gp_box_labels: boxes must be finite with positive sizes")
+    if scene.classes and len(lab) and (lab.max() >= len(scene.classes) or lab.min() < -1):
+        raise SceneError(f"gp_box_labels: box labels must lie in [-1, {len(scene.classes)})")
+    return b, lab
+
+
+def box_membership(scene: Scene, boxes: np.ndarray, node: np.ndarray, inside_fraction: float = 0.9,
+                   margin: float = 0.02) -> np.ndarray:
+    """(S,M) bool: superpoint s lies in box m when at least ``inside_fraction`` of its points do."""
+    n_nodes = int(node.max()) + 1
+    inside = points_in_boxes(scene.coord, boxes, margin=margin)
+    cnt = np.bincount(node, minlength=n_nodes).astype(np.float64)
+    frac = np.stack([np.bincount(node, weights=inside[:, m], minlength=n_nodes) for m in range(len(boxes))], 1) / np.maximum(cnt, 1)[:, None]
+    return frac >= inside_fraction - 1e-9
+
+
+def nested(boxes: np.ndarray, margin: float = 0.02) -> np.ndarray:
+    """(M,M) bool: box i lies inside box j (all corners, with ``margin``), i != j."""
+    M = len(boxes)
+    out = np.zeros((M, M), bool)
+    if M == 0:
+        return out
+    corners = box_corners(boxes)
+    for i in range(M):
+        out[i] = points_in_boxes(corners[i], boxes, margin=margin).all(0)
+    np.fill_diagonal(out, False)
+    return out
+
+
+def _volumes(boxes: np.ndarray) -> np.ndarray:
+    return boxes[:, 3] * boxes[:, 4] * boxes[:, 5]
+
+
+def _node_features(scene: Scene, node: np.ndarray) -> np.ndarray:
+    """(S,D) float64: mean xyz, mean rgb (if any), mean |normal| (if any) per superpoint."""
+    n_nodes = int(node.max()) + 1
+    cnt = np.maximum(np.bincount(node, minlength=n_nodes), 1).astype(np.float64)
+    cols = [scene.coord.astype(np.float64)]
+    if scene.color is not None:
+        cols.append(scene.color.astype(np.float64))
+    if scene.normal is not None:
+        cols.append(np.abs(scene.normal.astype(np.float64)))
+    X = np.concatenate(cols, 1)
+    return np.stack([np.bincount(node, weights=X[:, d], minlength=n_nodes) for d in range(X.shape[1])], 1) / cnt[:, None]
+
+
+class _PairGP:
+    """Builds a (batched) variational GP classifier; gpytorch is imported lazily."""
+
+    @staticmethod
+    def make(inducing: torch.Tensor):
+        import gpytorch
+
+        class Model(gpytorch.models.ApproximateGP):
+            def __init__(self, z: torch.Tensor) -> None:
+                batch = z.shape[:-2]
+                dist = gpytorch.variational.CholeskyVariationalDistribution(z.shape[-2], batch_shape=batch)
+                strat = gpytorch.variational.VariationalStrategy(self, z, dist, learn_inducing_locations=True)
+                super().__init__(strat)
+                self.mean_module = gpytorch.means.ConstantMean(batch_shape=batch)
+                self.covar_module = gpytorch.kernels.ScaleKernel(
+                    gpytorch.kernels.RBFKernel(batch_shape=batch, ard_num_dims=z.shape[-1]), batch_shape=batch)
+
+            def forward(self, x):
+                return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+        return Model(inducing)
+
+
+def fit_predict_pairs(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, iterations: int = 120,
+                      n_inducing: int = 24, lr: float = 0.05, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit P GP classifiers at once (gpytorch batch mode) and predict.
+
+    Args: train_x (P,n,D), train_y (P,n) in {0,1}, test_x (P,T,D); float32.
+    Returns: latent mean and variance at the test inputs, (P,T) each."""
+    import gpytorch
+    torch.manual_seed(seed)
+    P, n, D = train_x.shape
+    m = min(n_inducing, n)
+    z = train_x[:, torch.linspace(0, n - 1, m).long(), :].clone()
+    model = _PairGP.make(z)
+    lik = gpytorch.likelihoods.BernoulliLikelihood()
+    model.train()
+    lik.train()
+    opt = torch.optim.Adam(list(model.parameters()) + list(lik.parameters()), lr=lr)
+    mll = gpytorch.mlls.VariationalELBO(lik, model, num_data=n)
+    for _ in range(iterations):
+        opt.zero_grad()
+        loss = -mll(model(train_x), train_y).sum()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad(), gpytorch.settings.fast_pred_var():
+        f = model(test_x)
+        return f.mean, f.variance
+
+
+def _pair_data(X: np.ndarray, own: dict[int, np.ndarray], shared: dict[tuple[int, int], np.ndarray],
+               pairs: list[tuple[int, int]], boxes: np.ndarray, n_per_class: int, rng: np.random.Generator):
+    """Balanced, fixed-size training sets per pair (sampled with replacement) and padded tests."""
+    D = X.shape[1]
+    T = max(len(shared[p]) for p in pairs)
+    tx = np.zeros((len(pairs), 2 * n_per_class, D))
+    ty = np.zeros((len(pairs), 2 * n_per_class))
+    qx = np.zeros((len(pairs), T, D))
+    for i, (a, b) in enumerate(pairs):
+        centre = (boxes[a, :3] + boxes[b, :3]) / 2
+        scale = max(float(np.linalg.norm(np.maximum(boxes[a, 3:6], boxes[b, 3:6]))), 1e-3)
+
+        def norm(F: np.ndarray) -> np.ndarray:
+            F = F.copy()
+            F[:, :3] = (F[:, :3] - centre) / scale
+            return F
+        sa = rng.choice(own[a], n_per_class, replace=len(own[a]) < n_per_class)
+        sb = rng.choice(own[b], n_per_class, replace=len(own[b]) < n_per_class)
+        tx[i] = norm(X[np.concatenate([sa, sb])])
+        ty[i, :n_per_class] = 1.0
+        q = shared[(a, b)]
+        qx[i, :len(q)] = norm(X[q])
+    f = lambda a: torch.from_numpy(a).float()  # noqa: E731
+    return f(tx), f(ty), f(qx)
+
+
+def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction: float = 0.9, margin: float = 0.02,
+                  background_label: int | None = None, batched: bool = True, iterations: int = 200, n_per_class: int = 64,
+                  n_inducing: int = 24, seed: int = 0, use_gp: bool = True,
+                  superpoint_params: dict[str, Any] | None = None, lr: float = 0.1) -> PseudoLabels:
+    """Instance and semantic pseudo-labels from 3D boxes (see the module docstring).
+
+    Args:
+        scene: the cloud (its ``segment`` is used as superpoints when present).
+        boxes: (M,7) ``[cx,cy,cz,dx,dy,dz,yaw]``; box_labels: (M,) class ids.
+        inside_fraction: share of a superpoint's points that must lie in a box.
+        margin: metres by which boxes are inflated for the inside test.
+        background_label: class for superpoints in no box (default -1, unlabelled).
+        batched: fit all pairs in one batched GP (False: one pair at a time, for comparison).
+        use_gp: False gives the smallest-box baseline.
+        superpoint_params: ``felzenszwalb`` parameters when the scene has no segmentation.
+    Returns:
+        PseudoLabels (instance = box index) with ``extras`` ``gp_mean``/``gp_var`` per point.
+    """
+    b, lab = _check_boxes(scene, boxes, box_labels)
+    node = scene_superpoints(scene, **(superpoint_params or {}))
+    _, node = np.unique(node, return_inverse=True)
+    node = node.ravel()
+    n_nodes = int(node.max()) + 1
+    M = len(b)
+    inst = np.full(n_nodes, -1, np.int64)
+    conf = np.zeros(n_nodes)
+    gmean = np.full(n_nodes, np.nan)
+    gvar = np.full(n_nodes, np.nan)
+    stats = {"boxes": M, "superpoints": n_nodes, "pairs": 0, "gp_superpoints": 0, "smallest_box_superpoints": 0}
+    if M:
+        member = box_membership(scene, b, node, inside_fraction, margin)
+        vol = _volumes(b)
+        nest = nested(b, margin)
+        k = member.sum(1)
+        one = k == 1
+        inst[one] = member[one].argmax(1)
+        conf[one] = 1.0
+        # nested boxes: drop every box that contains another box of the same superpoint's set
+        amb = np.flatnonzero(k > 1)
+        sets: dict[int, list[int]] = {}
+        for s in amb:
+            cand = list(np.flatnonzero(member[s]))
+            # strictly nested only: two (near-)identical boxes contain each other and both stay
+            cand = [i for i in cand if not any(nest[j, i] and not nest[i, j] for j in cand if j != i)]
+            if len(cand) == 1:
+                inst[s], conf[s] = cand[0], 1.0
+            else:
+                sets[s] = cand
+        pairs_nodes: dict[tuple[int, int], list[int]] = {}
+        rest = []
+        for s, cand in sets.items():
+            if len(cand) == 2 and use_gp:
+                pairs_nodes.setdefault((min(cand), max(cand)), []).append(s)
+            else:
+                rest.append(s)
+        own = {i: np.flatnonzero(member[:, i] & one) for i in range(M)}
+        pairs = [p for p in sorted(pairs_nodes) if len(own[p[0]]) and len(own[p[1]])]
+        rest += [s for p in pairs_nodes if p not in pairs for s in pairs_nodes[p]]
+        if pairs:
+            X = _node_features(scene, node)
+            shared = {p: np.array(pairs_nodes[p]) for p in pairs}
+            rng = np.random.default_rng(seed)
+            tx, ty, qx = _pair_data(X, own, shared, pairs, b, n_per_class, rng)
+            if batched:
+                mu, var = fit_predict_pairs(tx, ty, qx, iterations, n_inducing, lr=lr, seed=seed)
+            else:
+                outs = [fit_predict_pairs(tx[i:i + 1], ty[i:i + 1], qx[i:i + 1], iterations, n_inducing, lr=lr, seed=seed)
+                        for i in range(len(pairs))]
+                mu, var = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+            mu, var = mu.double().numpy(), var.double().numpy()
+            for i, (a, c) in enumerate(pairs):
+                q = shared[(a, c)]
+                m_, v_ = mu[i, :len(q)], var[i, :len(q)]
+                p = 0.5 * (1 + np.vectorize(math.erf)(m_ / np.sqrt(1 + v_) / math.sqrt(2)))
+                inst[q] = np.where(p >= 0.5, a, c)
+                conf[q] = np.maximum(p, 1 - p)
+                gmean[q], gvar[q] = m_, v_
+            stats["pairs"] = len(pairs)
+            stats["gp_superpoints"] = int(sum(len(v) for v in shared.values()))
+        for s in rest:
+            cand = sets[s]
+            inst[s] = cand[int(np.argmin(vol[cand]))]
+            conf[s] = 1.0 / len(cand)
+        stats["smallest_box_superpoints"] = len(rest)
+    sem_node = np.where(inst >= 0, lab[np.maximum(inst, 0)] if M else -1, -1 if background_label is None else background_label)
+    conf = np.where(inst >= 0, conf, 1.0 if background_label is not None else 0.0)
+    params = dict(inside_fraction=inside_fraction, margin=margin, background_label=background_label, batched=batched,
+                  iterations=iterations, n_per_class=n_per_class, n_inducing=n_inducing, seed=seed, **stats)
+    return PseudoLabels(semantic=sem_node[node], instance=inst[node], confidence=conf[node].astype(np.float32),
+                        method="gp-boxes" if use_gp else "smallest-box", params=json.dumps(params, sort_keys=True),
+                        classes=scene.classes, box=b.astype(np.float32), box_semantic=lab,
+                        box_confidence=np.ones(M, np.float32),
+                        extras={"gp_mean": gmean[node].astype(np.float32), "gp_var": gvar[node].astype(np.float32)})
+
+
+def smallest_box_labels(scene: Scene, boxes: Any, box_labels: Any, **params: Any) -> PseudoLabels:
+    """Baseline: a superpoint in several boxes goes to the smallest one (nested rule included)."""
+    params.pop("use_gp", None)
+    return gp_box_labels(scene, boxes, box_labels, use_gp=False, **params)
+
+
+def _one(args: tuple[Scene, np.ndarray, np.ndarray, dict]) -> PseudoLabels:
+    torch.set_num_threads(1)
+    scene, b, l, kw = args
+    return gp_box_labels(scene, b, l, **kw)
+
+
+def gp_box_labels_many(items: Sequence[tuple[Scene, Any, Any]], workers: int = 2, **params: Any) -> list[PseudoLabels]:
+    """Label several scenes in parallel processes (one torch thread each)."""
+    jobs = [(s, np.asarray(b), np.asarray(l), params) for s, b, l in items]
+    if workers <= 1 or len(jobs) < 2:
+        return [_one(j) for j in jobs]
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        return list(ex.map(_one, jobs))
