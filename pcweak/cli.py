@@ -106,8 +106,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
     from .scene import PseudoLabels
     scene = load_scene(args.scene, **_reader_kwargs(args))
-    rep = evaluate(scene, PseudoLabels.load(args.pseudo))
+    pseudo = PseudoLabels.load(args.pseudo)
+    rep = evaluate(scene, pseudo)
+    if args.plots:
+        from .viz.plots import write_plots
+        rep["plots"] = [str(p) for p in write_plots(scene, pseudo, args.plots, rep)]
     print(json.dumps(rep, indent=None if args.json else 2, default=float))
+    return 0
+
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    from .data.address import load_scene
+    from .scene import PseudoLabels, WeakLabels
+    scene = load_scene(args.scene, **_reader_kwargs(args))
+    pseudo = PseudoLabels.load(args.pseudo) if args.pseudo else None
+    weak = WeakLabels.load(args.weak) if args.weak else None
+    done = False
+    if args.export:
+        from .data.ply import write_ply
+        fields = {}
+        if pseudo is not None:
+            fields = {"pseudo_label": pseudo.semantic, "pseudo_instance": pseudo.instance, "confidence": pseudo.confidence}
+        print(f"[viz] PLY with scalar fields {['label', 'instance'] + list(fields)} -> {write_ply(scene, args.export, fields)}")
+        done = True
+    if args.png:
+        from .viz.render import render_png
+        print(f"[viz] rendered -> {render_png(scene, args.png, pseudo, weak, args.color_by, args.views)}")
+        done = True
+    if not done:
+        from .viz import show
+        show(scene, pseudo, weak, args.color_by)
     return 0
 
 
@@ -187,7 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pseudo", required=True, help="pseudo-label .npz")
     ev.add_argument("--json", action="store_true", help="compact one-line JSON")
     ev.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
+    ev.add_argument("--plots", help="folder for a per-class IoU bar chart and a confusion matrix (PNG)")
     ev.set_defaults(func=cmd_evaluate)
+
+    vz = sub.add_parser("viz", help="look at a scene and its labels: Open3D window, headless PNG, PLY export")
+    vz.add_argument("scene", help=addr_help)
+    vz.add_argument("--pseudo", help="pseudo-label .npz")
+    vz.add_argument("--weak", help="weak-label .npz (seed points drawn as spheres, boxes as lines)")
+    vz.add_argument("--color-by", choices=["semantic", "instance", "confidence", "error", "rgb"],
+                    help="one layer (default: GT | pseudo | error side by side when both exist)")
+    vz.add_argument("--png", help="render headless into this PNG instead of opening a window")
+    vz.add_argument("--views", type=int, default=4, help="views in the PNG grid")
+    vz.add_argument("--export", help="write a PLY with label / instance / confidence scalar fields (CloudCompare, MeshLab)")
+    vz.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
+    vz.set_defaults(func=cmd_viz)
 
     from .bench import BENCHES
     b = sub.add_parser("bench", help="run a benchmark and print one JSON object")
@@ -211,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PcweakError as e:
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -48,6 +48,14 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0) -> dict:
         report["pseudo_labels"][method] = {"file": str(path), "miou": round(ev["miou"], 4), "coverage": round(ev["coverage"], 4),
                                            "ece": round(ev["ece"], 4)}
         print(f"[demo] pseudo-labels ({method:9s}) from 200 points: mIoU {ev['miou']:.3f} -> {path}")
+    try:
+        from .viz.render import render_png
+        png = render_png(scene, out_dir / "pseudo_labels.png", label_scene(scene, w, "propagate"), w, views=2)
+        report["png"] = str(png)
+        print(f"[demo] look at the pseudo-labels (GT | pseudo | error, 2 views): {png}")
+    except RuntimeError as e:  # no renderer on this machine
+        report["png"] = f"not rendered: {e}"
+        print(f"[demo] PNG not rendered: {e}")
     report["seconds"] = round(time.time() - t0, 2)
     print(json.dumps(report, indent=2))
     return report

@@ -1,0 +1,69 @@
+"""Colour layers of a scene: what the viewer and the PNG renderer draw."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import colors as C
+
+
+@dataclass
+class Layers:
+    """Per-point colour layers (N,3) uint8 by name, seed points (K,) and boxes to draw.
+
+    ``boxes`` maps a layer name ("gt boxes", "pseudo boxes") to ((M,7) boxes, (M,3) uint8 colours).
+    ``legend`` lists (name, colour) of the classes shown."""
+
+    coord: np.ndarray
+    point_layers: dict[str, np.ndarray] = field(default_factory=dict)
+    seeds: np.ndarray | None = None
+    seed_colors: np.ndarray | None = None
+    boxes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    legend: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)
+
+
+def error_colors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Red where the pseudo-label differs from a GT label (unlabelled pseudo points included),
+    light grey where it agrees, dark grey where GT is unlabelled."""
+    out = np.tile(C.IGNORED, (len(gt), 1))
+    lab = gt >= 0
+    out[lab & (pred == gt)] = C.CORRECT
+    out[lab & (pred != gt)] = C.ERROR
+    return out
+
+
+def build_layers(scene, pseudo=None, weak=None) -> Layers:
+    """All layers available for ``scene`` with optional ``PseudoLabels`` and ``WeakLabels``."""
+    pal = C.palette_for(scene.classes)
+    L = Layers(coord=scene.coord)
+    if scene.color is not None:
+        L.point_layers["rgb"] = (np.clip(scene.color, 0, 1) * 255).astype(np.uint8)
+    elif scene.intensity is not None:
+        L.point_layers["rgb"] = C.heat(scene.intensity / max(float(scene.intensity.max()), 1e-6))
+    if scene.semantic is not None:
+        L.point_layers["gt"] = C.label_colors(scene.semantic, pal)
+    if scene.instance is not None:
+        L.point_layers["gt instance"] = C.instance_colors(scene.instance)
+    shown = set() if scene.semantic is None else set(np.unique(scene.semantic[scene.semantic >= 0]).tolist())
+    if pseudo is not None:
+        pseudo.check_against(scene)
+        L.point_layers["semantic"] = C.label_colors(pseudo.semantic, pal)
+        L.point_layers["instance"] = C.instance_colors(pseudo.instance)
+        L.point_layers["confidence"] = C.heat(pseudo.confidence)
+        if scene.semantic is not None:
+            L.point_layers["error"] = error_colors(scene.semantic, pseudo.semantic)
+        shown |= set(np.unique(pseudo.semantic[pseudo.semantic >= 0]).tolist())
+        if pseudo.box is not None and len(pseudo.box):
+            L.boxes["pseudo boxes"] = (pseudo.box, C.label_colors(pseudo.box_semantic, pal))
+    if scene.boxes is not None and len(scene.boxes):
+        L.boxes["gt boxes"] = (scene.boxes, C.label_colors(scene.box_labels, pal))
+    if weak is not None:
+        weak.check_against(scene)
+        if weak.point_index is not None:
+            L.seeds = weak.point_index
+            L.seed_colors = C.label_colors(weak.point_semantic if weak.point_semantic is not None else np.full(len(weak.point_index), -1), pal)
+        if weak.box is not None and len(weak.box):
+            L.boxes["weak boxes"] = (weak.box, C.label_colors(weak.box_semantic, pal))
+    L.legend = [(scene.classes[i], tuple(int(v) for v in pal[i])) for i in sorted(shown) if i < len(pal)]
+    return L
