@@ -64,7 +64,7 @@ def test_color_by_layers_and_weak_seeds(tmp_path, room, lidar):
         _render(room, tmp_path / "x.png", color_by="error")
 
 
-def test_cli_viz_export_and_plots(tmp_path, room, capsys):
+def test_cli_viz_export_and_plots(tmp_path, room, capsys, monkeypatch):
     room.save(tmp_path / "r.npz")
     w = weak.points(room, count=80, seed=0)
     w.save(tmp_path / "w.npz")
@@ -76,10 +76,13 @@ def test_cli_viz_export_and_plots(tmp_path, room, capsys):
         assert f in v.data.dtype.names
     assert main(["evaluate", f"npz:{tmp_path / 'r.npz'}", "--pseudo", str(tmp_path / "p.npz"), "--plots", str(tmp_path / "plots"), "--json"]) == 0
     for name in ("per_class_iou.png", "confusion.png"):
-        im = Image.open(tmp_path / "plots" / name)
-        assert im.size[0] > 200 and im.size[1] > 200
+        with Image.open(tmp_path / "plots" / name) as im:
+            assert im.size[0] > 200 and im.size[1] > 200
     capsys.readouterr()
-    assert main(["viz", f"npz:{tmp_path / 'r.npz'}"]) == 2 or True  # no display: clear error (or a window where one exists)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["viz", f"npz:{tmp_path / 'r.npz'}"]) == 2
+    assert "no display: use --png out.png" in capsys.readouterr().err
 
 
 def test_packages_listed_for_install():
