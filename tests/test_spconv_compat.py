@@ -84,3 +84,23 @@ def test_strided_and_inverse_conv_against_dense():
     torch.testing.assert_close(f1.grad, f2.grad, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(_dense_weight(down.weight.grad), wd.grad, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(up.weight.grad.permute(4, 0, 1, 2, 3), wu.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_convolution_is_deterministic_with_threads():
+    """spconv's own CPU gather/scatter race on 2 threads; the compat module's do not."""
+    torch.set_num_threads(max(2, torch.get_num_threads()))
+    idx, feats = _input(3)
+    feats.requires_grad_(True)
+    sub = spconv.SubMConv3d(3, 5, 3, padding=1, bias=False)
+    down = spconv.SparseConv3d(3, 4, 3, stride=2, padding=1, bias=False)
+
+    def run():
+        feats.grad = None
+        x = spconv.SparseConvTensor(feats, idx, [D, D, D], 2)
+        a, b = sub(x).features, down(x).features
+        (a.sum() + b.sum()).backward()
+        return a.detach(), b.detach(), feats.grad.clone()
+    ref = run()
+    for _ in range(150):
+        for r, o in zip(ref, run()):
+            assert torch.equal(r, o)

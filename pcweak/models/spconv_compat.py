@@ -13,6 +13,11 @@ spconv's CPU build has two gaps:
    column-major tensor (``torch.nonzero(...).int()`` is one) silently builds a corrupt
    rulebook. ``SparseConvTensor`` is made to store contiguous copies.
 
+4. spconv's CPU ``gather_cpu`` / ``scatter_add_cpu`` kernels race with more than one thread:
+   about one forward or backward in a hundred returns wrong features on 2 cores. The CPU
+   convolution (gather -> matmul -> scatter-add per kernel offset) gets numpy replacements;
+   within one kernel offset the row indices are unique, so ``out[idx] += rows`` is exact.
+
 ``apply()`` is idempotent and runs when ``pcweak.models`` is imported. The fix is proven by
 ``tests/test_spconv_compat.py`` (forward and gradients against dense ``torch.nn.functional.conv3d``).
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
 _APPLIED = False
@@ -47,6 +53,26 @@ def _conv_forward_shim(original):
     return _conv_forward
 
 
+class _SafeCpuOps:
+    """Proxy of spconv's ``SpconvOps`` whose CPU gather and scatter-add are race-free numpy."""
+
+    def __init__(self, original) -> None:
+        self._original = original
+
+    def __getattr__(self, name):
+        return getattr(self._original, name)
+
+    @staticmethod
+    def gather_cpu(out, src, indices) -> None:
+        idx = indices.numpy_view()
+        np.take(src.numpy_view(), idx, axis=0, out=out.numpy_view()[: len(idx)])
+
+    @staticmethod
+    def scatter_add_cpu(out, src, indices) -> None:
+        idx = indices.numpy_view()
+        out.numpy_view()[idx] += src.numpy_view()[: len(idx)]  # idx unique within a kernel offset
+
+
 def apply() -> bool:
     """Patch spconv (if installed); returns whether spconv is available."""
     global _APPLIED
@@ -69,6 +95,8 @@ def apply() -> bool:
             init(self, features.contiguous(), indices.contiguous(), *args, **kwargs)
         __init__.__pcweak_patched__ = True
         core.SparseConvTensor.__init__ = __init__
+    if not isinstance(ops.SpconvOps, _SafeCpuOps):
+        ops.SpconvOps = _SafeCpuOps(ops.SpconvOps)
     cls = conv.SparseConvolution
     if not getattr(cls._conv_forward, "__pcweak_patched__", False):
         cls._conv_forward = _conv_forward_shim(cls._conv_forward)
