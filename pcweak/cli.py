@@ -5,6 +5,7 @@
     pcweak label SCENE --weak W -o OUT     pseudo-labels from weak labels (folders: resumable)
     pcweak evaluate SCENE --pseudo P       score pseudo-labels against ground truth
     pcweak bench NAME --json               a benchmark, printing one JSON object
+    pcweak fit|validate|test|predict --config configs/X.yaml   training (LightningCLI)
     pcweak demo                            the main job on the built-in synthetic scene
 """
 from __future__ import annotations
@@ -76,6 +77,14 @@ def cmd_label(args: argparse.Namespace) -> int:
     from .scene import PseudoLabels, WeakLabels
     params = _params(args.param)
     scenes = enumerate_scenes(args.scene)
+    if args.method == "model":
+        if not args.ckpt:
+            raise SystemExit("pcweak label: --method model needs --ckpt CHECKPOINT")
+        from .tasks.self_training import predict_pseudo_labels
+        print(json.dumps(predict_pseudo_labels(args.ckpt, scenes, args.output, overwrite=args.overwrite, **params)))
+        return 0
+    if args.weak is None:
+        raise SystemExit(f"pcweak label: --method {args.method} needs --weak")
     single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).endswith(".npz")
     weak_path = Path(args.weak)
     done = skipped = 0
@@ -141,7 +150,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
-    run_demo(out_dir=Path(args.out), seed=args.seed)
+    run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs)
     return 0
 
 
@@ -202,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
     lb.add_argument("scene", help=addr_help + "; or a folder of scenes")
-    lb.add_argument("--weak", required=True, help="weak-label .npz, or a folder of <scene>.npz for a folder of scenes")
-    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes or smallest-box")
+    lb.add_argument("--weak", help="weak-label .npz, or a folder of <scene>.npz for a folder of scenes")
+    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, or model (self-training)")
+    lb.add_argument("--ckpt", help="--method model: a checkpoint of pcweak fit")
     lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller parameter, e.g. alpha=0.95")
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")
@@ -240,11 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the main job on the built-in synthetic scene (no data needed)")
     d.add_argument("--out", default="demo_output", help="folder for the demo's files")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--epochs", type=int, default=30, help="training epochs of each demo run (0 skips training)")
     d.set_defaults(func=cmd_demo)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from .training import TRAIN_COMMANDS
+    if argv and argv[0] in TRAIN_COMMANDS:
+        from .training import run_lightning_cli
+        return int(run_lightning_cli(argv))
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default")
     try:

@@ -1,0 +1,279 @@
+"""LightningDataModule: scenes -> augmented, voxelised, collated sparse batches.
+
+Supervision modes (``supervision``):
+  ``full``           every GT label (the upper bound)
+  ``points``         a few labelled points per scene (files in ``weak_dir`` named ``<scene>.npz``,
+                     else simulated with ``weak.points(count=points)``, seeded per scene)
+  ``pseudo``         dense pseudo-labels (files in ``pseudo_dir``; made by ``pseudo_method``
+                     during ``prepare_data`` when missing, resumable), weighted by confidence
+  ``points+pseudo``  both
+Validation and test always score against the scenes' GT labels on the original points.
+
+A batch (``collate``) holds per voxel ``grid_coord`` (V,3) int32, ``batch`` (V,), ``feat`` (V,F),
+``seed_label`` / ``pseudo_label`` (V,) int64, ``pseudo_weight`` (V,); per point ``inverse`` (N,)
+(voxel of each point), ``point_label`` (N,) GT, ``offset`` (B,) cumulative point counts,
+``names``; and the same voxel fields prefixed ``v2_`` for the second view when two views are on.
+"""
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import AddressError
+from ..scene import PseudoLabels, Scene, WeakLabels
+from .transforms import Augment, features, region_mask, voxel_labels, voxelize_sample
+
+SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
+
+
+def _scene_seed(name: str, seed: int) -> int:
+    return (zlib.crc32(name.encode()) + 7919 * seed) % (2 ** 31)
+
+
+def weak_for(scene: Scene, name: str, weak_dir: str | Path | None, kind: str, points: int, ratio: float | None,
+             seed: int) -> WeakLabels:
+    """The scene's weak labels: ``weak_dir/<name>.npz`` when it exists, else simulated
+    (``kind`` points/clicks/boxes), seeded per scene so every worker and run agree."""
+    wf = Path(weak_dir) / f"{name}.npz" if weak_dir else None
+    if wf is not None and wf.is_file():
+        w = WeakLabels.load(wf)
+        w.check_against(scene)
+        return w
+    from .. import weak
+    s = _scene_seed(name, seed)
+    if kind == "points":
+        return weak.points(scene, seed=s, **({"ratio": ratio} if ratio else {"count": points}))
+    if kind == "clicks":
+        return weak.clicks(scene, seed=s)
+    if kind == "boxes":
+        return weak.boxes(scene, seed=s)
+    raise ValueError(f"weak_kind: expected points, clicks or boxes, got {kind!r}")
+
+
+class SceneDataset(Dataset):
+    """Scenes (addresses) with their training targets; one item = one (augmented) scene."""
+
+    def __init__(self, scenes: Sequence[tuple[str, str]], supervision: str = "full", weak_dir: str | None = None,
+                 pseudo_dir: str | None = None, points: int = 200, voxel_size: float = 0.05,
+                 points_ratio: float | None = None, weak_kind: str = "points",
+                 feature_names: Sequence[str] = ("color", "normal"), augment: Augment | None = None,
+                 two_views: bool = False, region_mask_grid: int = 0, seed: int = 0, train: bool = True) -> None:
+        if supervision not in SUPERVISION:
+            raise ValueError(f"supervision: expected one of {SUPERVISION}, got {supervision!r}")
+        self.scenes = list(scenes)
+        self.supervision = supervision
+        self.weak_dir = Path(weak_dir) if weak_dir else None
+        self.pseudo_dir = Path(pseudo_dir) if pseudo_dir else None
+        self.points = points
+        self.points_ratio = points_ratio
+        self.weak_kind = weak_kind
+        self.voxel_size = voxel_size
+        self.feature_names = tuple(feature_names)
+        self.augment = augment
+        self.two_views = two_views
+        self.region_mask_grid = region_mask_grid
+        self.seed = seed
+        self.train = train
+        self._cache: dict[str, Scene] = {}
+        self._draws = 0
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def scene(self, i: int) -> Scene:
+        name, addr = self.scenes[i]
+        if name not in self._cache:
+            from .address import load_scene
+            self._cache[name] = load_scene(addr)
+        return self._cache[name]
+
+    def targets(self, i: int, scene: Scene) -> dict[str, np.ndarray]:
+        name = self.scenes[i][0]
+        n = scene.num_points
+        seed = np.full(n, -1, np.int64)
+        pseudo = np.full(n, -1, np.int64)
+        pconf = np.zeros(n, np.float32)
+        if self.train and self.supervision == "full":
+            seed = scene.semantic.copy()
+        if self.train and "points" in self.supervision:
+            w = weak_for(scene, name, self.weak_dir, self.weak_kind, self.points, self.points_ratio, self.seed)
+            if w.point_index is None:
+                raise ValueError(f"supervision {self.supervision!r} needs labelled points; the weak labels of {name!r} have none")
+            seed[w.point_index] = w.point_semantic
+        if self.train and "pseudo" in self.supervision:
+            pf = self.pseudo_dir / f"{name}.npz" if self.pseudo_dir else None
+            if pf is None or not pf.is_file():
+                raise FileNotFoundError(f"pseudo_dir: no pseudo-labels for scene {name!r} at {pf} (set pseudo_method to make them)")
+            p = PseudoLabels.load(pf)
+            p.check_against(scene)
+            pseudo, pconf = p.semantic, p.confidence
+        return {"seed": seed, "pseudo": pseudo, "pconf": pconf}
+
+    def _view(self, s: dict, rng: np.random.Generator, mask: bool) -> dict[str, torch.Tensor]:
+        v = self.augment(s, rng) if (self.augment is not None and self.train) else s
+        if mask and v.get("color") is not None:
+            m = region_mask(v["coord"], rng, grid=self.region_mask_grid)
+            v = dict(v)
+            v["color"] = np.where(m[:, None], 0.0, v["color"]).astype(np.float32)
+        out = voxelize_sample(v["coord"], features(v, self.feature_names), self.voxel_size)
+        nv = len(out["grid_coord"])
+        out["seed_label"], _ = voxel_labels(out["inverse"], s["seed"], nv)
+        out["pseudo_label"], out["pseudo_weight"] = voxel_labels(out["inverse"], s["pseudo"], nv, s["pconf"])
+        return out
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        scene = self.scene(i)
+        s = {"coord": scene.coord, "color": scene.color, "normal": scene.normal, "intensity": scene.intensity}
+        s.update(self.targets(i, scene))
+        rng = np.random.default_rng([self.seed, torch.initial_seed() % (2 ** 31), i, self._draws])
+        self._draws += 1
+        item = self._view(s, rng, mask=False)
+        if self.two_views and self.train:
+            for k, v in self._view(s, rng, mask=self.region_mask_grid > 0).items():
+                item[f"v2_{k}"] = v
+        item["point_label"] = torch.from_numpy(scene.semantic if scene.semantic is not None else np.full(scene.num_points, -1))
+        item["name"] = self.scenes[i][0]
+        return item
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Concatenate scenes: voxel fields with a batch index, inverse maps shifted per scene."""
+    out: dict[str, Any] = {"names": [it["name"] for it in items], "batch_size": len(items)}
+    for prefix in ("", "v2_"):
+        if f"{prefix}grid_coord" not in items[0]:
+            continue
+        nv = [len(it[f"{prefix}grid_coord"]) for it in items]
+        shift = np.concatenate([[0], np.cumsum(nv)[:-1]])
+        out[f"{prefix}grid_coord"] = torch.cat([it[f"{prefix}grid_coord"] for it in items])
+        out[f"{prefix}batch"] = torch.cat([torch.full((n,), b, dtype=torch.long) for b, n in enumerate(nv)])
+        for k in ("feat", "seed_label", "pseudo_label", "pseudo_weight"):
+            out[f"{prefix}{k}"] = torch.cat([it[f"{prefix}{k}"] for it in items])
+        out[f"{prefix}inverse"] = torch.cat([it[f"{prefix}inverse"] + int(s) for it, s in zip(items, shift)])
+    out["point_label"] = torch.cat([it["point_label"] for it in items])
+    out["offset"] = torch.cumsum(torch.tensor([len(it["point_label"]) for it in items]), 0)
+    return out
+
+
+class PointDataModule(L.LightningDataModule):
+    """Scenes of one dataset with a weak-supervision mode (see the module docstring).
+
+    Args:
+        dataset: ``synthetic`` (procedural rooms, made in ``cache_dir``), ``scannet``
+            (``root`` with ``scans/`` and split lists), ``s3dis`` (``root`` with ``Area_N/``),
+            or ``folder`` (``root`` holding scene files; ``train_scenes``/``val_scenes`` name them).
+        train_scenes / val_scenes: scene names (ScanNet: names or a split .txt file).
+        synthetic_train / synthetic_val: number of procedural scenes.
+        points / points_ratio: simulated labelled points per scene (count, or a ratio such as
+            0.001 for 0.1 %); weak_kind: ``points``, ``clicks`` (one per instance) or ``boxes``
+            (for box labellers) when weak labels are simulated rather than read from ``weak_dir``.
+        pseudo_method: labeller run in ``prepare_data`` for scenes without pseudo-labels.
+        voxel_size: 0.02 for ScanNet, 0.05 for S3DIS (metres).
+        feature_names: per-point input features ("color", "normal", "intensity").
+    """
+
+    def __init__(self, dataset: str = "synthetic", root: str | None = None, train_scenes: list[str] | str | None = None,
+                 val_scenes: list[str] | str | None = None, synthetic_train: int = 6, synthetic_val: int = 2,
+                 supervision: str = "points", points: int = 200, points_ratio: float | None = None,
+                 weak_kind: str = "points", weak_dir: str | None = None, pseudo_dir: str | None = None,
+                 pseudo_method: str | None = None, pseudo_params: dict | None = None, voxel_size: float = 0.05,
+                 feature_names: list[str] = ["color", "normal"], batch_size: int = 2, num_workers: int = 0,
+                 two_views: bool = False, region_mask_grid: int = 0, augment: bool = True, seed: int = 0,
+                 cache_dir: str = "outputs/cache", s3dis_val_area: str = "Area_5") -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cache_dir = Path(cache_dir)
+        tag = f"{weak_kind}{points_ratio or points}"
+        self.pseudo_dir = pseudo_dir or (str(self.cache_dir / f"pseudo_{dataset}_{pseudo_method}_{tag}_{seed}") if pseudo_method else None)
+        self._train: list[tuple[str, str]] = []
+        self._val: list[tuple[str, str]] = []
+
+    # -- scene lists
+    def _names(self, v, default: list[str]) -> list[str]:
+        if v is None:
+            return default
+        if isinstance(v, str):
+            p = Path(v) if Path(v).is_file() else (Path(self.hparams.root or ".") / v)
+            if not p.is_file():
+                raise FileNotFoundError(f"scene list {v!r} not found")
+            return [l.strip() for l in p.read_text().splitlines() if l.strip()]
+        return list(v)
+
+    def scene_lists(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        h = self.hparams
+        if h.dataset == "synthetic":
+            d = self.cache_dir / "synthetic"
+            tr = [(f"synthetic_{1000 + i}", f"npz:{d / f'synthetic_{1000 + i}.npz'}") for i in range(h.synthetic_train)]
+            va = [(f"synthetic_{2000 + i}", f"npz:{d / f'synthetic_{2000 + i}.npz'}") for i in range(h.synthetic_val)]
+            return tr, va
+        if not h.root:
+            raise AddressError(f"data.root is required for dataset {h.dataset!r}")
+        root = Path(h.root)
+        if h.dataset == "scannet":
+            tr = self._names(h.train_scenes, [])
+            va = self._names(h.val_scenes, [])
+            return [(n, f"scannet:{root / 'scans' / n}") for n in tr], [(n, f"scannet:{root / 'scans' / n}") for n in va]
+        if h.dataset == "s3dis":
+            rooms = sorted(p for p in root.glob("Area_*/*") if (p / "Annotations").is_dir())
+            pairs = [(f"{p.parent.name}_{p.name}", f"s3dis:{p}") for p in rooms]
+            return [x for x in pairs if not x[0].startswith(h.s3dis_val_area + "_")], [x for x in pairs if x[0].startswith(h.s3dis_val_area + "_")]
+        if h.dataset == "folder":
+            from .collection import enumerate_scenes
+            allp = dict(enumerate_scenes(str(root)))
+            tr = self._names(h.train_scenes, sorted(allp))
+            va = self._names(h.val_scenes, [])
+            return [(n, allp[n]) for n in tr], [(n, allp[n]) for n in va]
+        raise ValueError(f"data.dataset: expected synthetic, scannet, s3dis or folder, got {h.dataset!r}")
+
+    def prepare_data(self) -> None:
+        """Make what is missing (synthetic scenes, pseudo-labels); skips what exists."""
+        h = self.hparams
+        tr, va = self.scene_lists()
+        if h.dataset == "synthetic":
+            from .synthetic_indoor import synthetic_room
+            for name, addr in tr + va:
+                p = Path(addr.split(":", 1)[1])
+                if not p.is_file():
+                    synthetic_room(int(name.rsplit("_", 1)[1]), n_frames=0).save(p)
+        if h.pseudo_method and "pseudo" in h.supervision:
+            from tqdm import tqdm
+            from .address import load_scene
+            from ..pseudo.labelling import label_scene
+            out = Path(self.pseudo_dir)
+            todo = [(n, a) for n, a in tr if not (out / f"{n}.npz").is_file()]
+            for name, addr in tqdm(todo, desc=f"pseudo-labels[{h.pseudo_method}]", unit="scene", disable=not todo):
+                scene = load_scene(addr)
+                w = weak_for(scene, name, h.weak_dir, h.weak_kind, h.points, h.points_ratio, h.seed)
+                label_scene(scene, w, h.pseudo_method, **(h.pseudo_params or {})).save(out / f"{name}.npz")
+
+    def setup(self, stage: str | None = None) -> None:
+        self._train, self._val = self.scene_lists()
+
+    def _dataset(self, scenes, train: bool) -> SceneDataset:
+        h = self.hparams
+        return SceneDataset(scenes, h.supervision, h.weak_dir, self.pseudo_dir, h.points, h.voxel_size, h.points_ratio,
+                            h.weak_kind, h.feature_names, Augment() if (h.augment and train) else None,
+                            h.two_views and train, h.region_mask_grid, h.seed, train)
+
+    def _loader(self, scenes, train: bool, shuffle: bool) -> DataLoader:
+        g = torch.Generator().manual_seed(self.hparams.seed)
+        return DataLoader(self._dataset(scenes, train), batch_size=self.hparams.batch_size if train else 1, shuffle=shuffle,
+                          num_workers=self.hparams.num_workers, collate_fn=collate, generator=g,
+                          persistent_workers=self.hparams.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self._train, True, True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self._val, False, False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self._val, False, False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self._train + self._val, False, False)

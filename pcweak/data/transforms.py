@@ -1,0 +1,89 @@
+"""Point-cloud augmentations and voxelisation (numpy in, numpy/torch out), all seeded.
+
+A sample is a dict of per-point arrays: ``coord`` (N,3) float32, ``color`` (N,3) float32 in
+[0,1], ``normal`` (N,3) float32, and label arrays; augmentations change the geometric and
+colour fields only, so labels stay aligned with the original points.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Augment:
+    """Rotation about z, flips, scaling, jitter and colour jitter (train only)."""
+
+    rotate: float = np.pi          # max |angle| about z (rad)
+    flip: bool = True              # random flips of x and y
+    scale: tuple[float, float] = (0.9, 1.1)
+    jitter: float = 0.005          # std (m), clipped at 4 std
+    color_jitter: float = 0.05     # std of additive colour noise; brightness/contrast +-10 %
+
+    def __call__(self, s: dict, rng: np.random.Generator) -> dict:
+        s = dict(s)
+        c = s["coord"].astype(np.float32)
+        centre = (c.max(0) + c.min(0)) / 2
+        c = c - centre
+        a = rng.uniform(-self.rotate, self.rotate)
+        R = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]], np.float32)
+        if self.flip:
+            R = R @ np.diag([rng.choice([-1, 1]), rng.choice([-1, 1]), 1]).astype(np.float32)
+        k = rng.uniform(*self.scale)
+        c = (c @ R.T) * k
+        if self.jitter:
+            c = c + np.clip(rng.normal(0, self.jitter, c.shape), -4 * self.jitter, 4 * self.jitter).astype(np.float32)
+        s["coord"] = (c + centre).astype(np.float32)
+        if s.get("normal") is not None:
+            s["normal"] = (s["normal"] @ R.T).astype(np.float32)
+        if s.get("color") is not None and self.color_jitter:
+            col = s["color"] * rng.uniform(0.9, 1.1) + rng.uniform(-0.1, 0.1)
+            col = (col - col.mean()) * rng.uniform(0.9, 1.1) + col.mean()
+            s["color"] = np.clip(col + rng.normal(0, self.color_jitter, col.shape), 0, 1).astype(np.float32)
+        return s
+
+
+def region_mask(coord: np.ndarray, rng: np.random.Generator, grid: int = 4, ratio: float = 0.75) -> np.ndarray:
+    """CPCM's RegionMask: (N,) bool, True for points in a random ``ratio`` of the cells of a
+    ``grid``^3 quantile grid (equal-count bins per axis)."""
+    cells = np.zeros(len(coord), np.int64)
+    for d in range(3):
+        edges = np.quantile(coord[:, d], np.linspace(0, 1, grid + 1)[1:-1])
+        cells = cells * grid + np.searchsorted(edges, coord[:, d], side="right")
+    chosen = rng.permutation(grid ** 3)[: int(round(ratio * grid ** 3))]
+    return np.isin(cells, chosen)
+
+
+def features(s: dict, use: tuple[str, ...]) -> np.ndarray:
+    """(N,F) float32 input features from the named fields (missing ones are zeros)."""
+    n = len(s["coord"])
+    parts = []
+    for name in use:
+        width = 1 if name == "intensity" else 3
+        v = s.get(name)
+        parts.append(np.zeros((n, width), np.float32) if v is None else np.asarray(v, np.float32).reshape(n, width))
+    return np.concatenate(parts, 1) if parts else np.zeros((n, 0), np.float32)
+
+
+def voxelize_sample(coord: np.ndarray, feat: np.ndarray, voxel_size: float) -> dict:
+    """Mean features per voxel; returns grid_coord (V,3) int32, feat (V,F), inverse (N,) int64."""
+    from .. import ops
+    c = torch.from_numpy(np.ascontiguousarray(coord, np.float32))
+    v = ops.voxelize(c, voxel_size)
+    f = ops.scatter(torch.from_numpy(feat), v.inverse, len(v.counts), "mean") if feat.shape[1] else torch.zeros((len(v.counts), 0))
+    return {"grid_coord": v.grid_coord, "feat": f.float(), "inverse": v.inverse}
+
+
+def voxel_labels(inverse: torch.Tensor, labels: np.ndarray, n_vox: int, weight: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Label of each voxel: the labelled point with the highest weight wins (ties: first point);
+    voxels without labelled points get -1. Returns (V,) int64 labels and (V,) float32 weights."""
+    from .. import ops
+    lab = torch.from_numpy(np.asarray(labels, np.int64))
+    w = torch.ones(len(lab)) if weight is None else torch.from_numpy(np.asarray(weight, np.float32))
+    score = torch.where(lab >= 0, w.float() + 1.0, torch.zeros_like(w, dtype=torch.float32))  # labelled beats unlabelled
+    best, arg = ops.scatter(score, inverse, n_vox, "max")
+    ok = (arg >= 0) & (best > 0)
+    out = torch.where(ok, lab[arg.clamp(min=0)], torch.full_like(arg, -1))
+    return out, torch.where(ok, w[arg.clamp(min=0)].float(), torch.zeros(n_vox))

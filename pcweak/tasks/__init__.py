@@ -1,0 +1,4 @@
+"""LightningModules: semantic segmentation from weak labels."""
+from .semantic import SemanticSegmentation
+
+__all__ = ["SemanticSegmentation"]

@@ -1,0 +1,50 @@
+"""Self-training: a trained model turns scenes into new pseudo-labels (``Trainer.predict``, so it
+runs under any Lightning strategy), which a config can train the next round on
+(``data.supervision: pseudo`` with ``data.pseudo_dir`` pointing at the output folder)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+
+def predict_pseudo_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], out: str | Path, overwrite: bool = False,
+                          accelerator: str = "auto", devices: int | str = "auto", strategy: str = "auto",
+                          voxel_size: float | None = None, feature_names: Sequence[str] | None = None,
+                          min_confidence: float = 0.0) -> dict[str, Any]:
+    """Label ``scenes`` ((name, address) pairs) with the model in ``ckpt``; one
+    ``<out>/<name>.npz`` per scene (``out`` may be a file for a single scene). Scenes already
+    done are skipped unless ``overwrite``. Voxel size and input features default to the ones
+    the checkpoint was trained with."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from ..data.datamodule import SceneDataset, collate
+    from ..scene import PseudoLabels
+    from .semantic import SemanticSegmentation
+    ckpt = Path(ckpt)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"--ckpt: checkpoint {ckpt} not found")
+    meta = torch.load(ckpt, map_location="cpu", weights_only=False)
+    dm = meta.get("datamodule_hyper_parameters", {}) or {}
+    model = SemanticSegmentation.load_from_checkpoint(ckpt, map_location="cpu")
+    single = str(out).endswith(".npz") and len(scenes) == 1
+    target = (lambda name: Path(out)) if single else (lambda name: Path(out) / f"{name}.npz")
+    todo = [s for s in scenes if overwrite or not target(s[0]).is_file()]
+    if todo:
+        ds = SceneDataset(todo, "full", voxel_size=voxel_size or dm.get("voxel_size", 0.05),
+                          feature_names=feature_names or dm.get("feature_names", ("color", "normal")), train=False)
+        loader = DataLoader(ds, batch_size=1, collate_fn=collate)
+        trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, logger=False,
+                            enable_checkpointing=False, enable_model_summary=False)
+        names = tuple(model.hparams.class_names or ())
+        for batch in trainer.predict(model, loader):
+            for p in batch:
+                sem = p["semantic"].astype("int64")
+                conf = p["confidence"].astype("float32")
+                sem[conf < min_confidence] = -1
+                PseudoLabels(semantic=sem, confidence=conf, method="model", classes=names,
+                             params=json.dumps({"ckpt": str(ckpt), "min_confidence": min_confidence})).save(target(p["name"]))
+    return {"labelled": len(todo), "skipped_existing": len(scenes) - len(todo), "output": str(out), "method": "model"}
