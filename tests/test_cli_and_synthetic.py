@@ -39,12 +39,18 @@ def test_simulate_and_errors(tmp_path, capsys):
         run(["simulate", "synthetic:1", "--weak", "points", "-o", str(out)], capsys)
 
 
+@pytest.mark.slow
 def test_console_script_demo(tmp_path):
+    """The whole demo, with one training epoch per run (make demo trains 30)."""
     exe = [sys.executable, "-m", "pcweak.cli"]
-    r = subprocess.run(exe + ["demo", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    r = subprocess.run(exe + ["demo", "--out", str(tmp_path), "--epochs", "1"], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert "synthetic room (procedural, not a real scan)" in r.stdout
     assert (tmp_path / "weak_points200.npz").is_file()
+    for run in ("a_points200", "b_points200+propagation", "c_full_labels"):
+        assert f"trained {run}" in r.stdout
+    png = tmp_path / "pseudo_labels.png"
+    assert png.is_file() or "PNG not rendered" in r.stdout
 
 
 def test_synthetic_room_is_deterministic_and_consistent():

@@ -10,8 +10,8 @@ Supervision modes (``supervision``):
 Validation and test always score against the scenes' GT labels on the original points.
 
 A batch (``collate``) holds per voxel ``grid_coord`` (V,3) int32, ``batch`` (V,), ``feat`` (V,F),
-``seed_label`` / ``pseudo_label`` (V,) int64, ``pseudo_weight`` (V,); per point ``inverse`` (N,)
-(voxel of each point), ``point_label`` (N,) GT, ``offset`` (B,) cumulative point counts,
+``seed_label`` / ``pseudo_label`` / ``instance_label`` (V,) int64, ``pseudo_weight`` (V,); per point
+``inverse`` (N,) (voxel of each point), ``point_label`` / ``point_instance`` (N,) GT, ``offset`` (B,) cumulative point counts,
 ``names``; and the same voxel fields prefixed ``v2_`` for the second view when two views are on.
 """
 from __future__ import annotations
@@ -99,13 +99,18 @@ class SceneDataset(Dataset):
         seed = np.full(n, -1, np.int64)
         pseudo = np.full(n, -1, np.int64)
         pconf = np.zeros(n, np.float32)
+        inst = np.full(n, -1, np.int64)
         if self.train and self.supervision == "full":
             seed = scene.semantic.copy()
+            if scene.instance is not None:
+                inst = scene.instance.copy()
         if self.train and "points" in self.supervision:
             w = weak_for(scene, name, self.weak_dir, self.weak_kind, self.points, self.points_ratio, self.seed)
             if w.point_index is None:
                 raise ValueError(f"supervision {self.supervision!r} needs labelled points; the weak labels of {name!r} have none")
             seed[w.point_index] = w.point_semantic
+            if w.point_instance is not None:
+                inst[w.point_index] = w.point_instance
         if self.train and "pseudo" in self.supervision:
             pf = self.pseudo_dir / f"{name}.npz" if self.pseudo_dir else None
             if pf is None or not pf.is_file():
@@ -113,7 +118,9 @@ class SceneDataset(Dataset):
             p = PseudoLabels.load(pf)
             p.check_against(scene)
             pseudo, pconf = p.semantic, p.confidence
-        return {"seed": seed, "pseudo": pseudo, "pconf": pconf}
+            if (p.instance >= 0).any():
+                inst = p.instance
+        return {"seed": seed, "pseudo": pseudo, "pconf": pconf, "inst": inst}
 
     def _view(self, s: dict, rng: np.random.Generator, mask: bool) -> dict[str, torch.Tensor]:
         v = self.augment(s, rng) if (self.augment is not None and self.train) else s
@@ -125,6 +132,7 @@ class SceneDataset(Dataset):
         nv = len(out["grid_coord"])
         out["seed_label"], _ = voxel_labels(out["inverse"], s["seed"], nv)
         out["pseudo_label"], out["pseudo_weight"] = voxel_labels(out["inverse"], s["pseudo"], nv, s["pconf"])
+        out["instance_label"], _ = voxel_labels(out["inverse"], s["inst"], nv)
         return out
 
     def __getitem__(self, i: int) -> dict[str, Any]:
@@ -138,6 +146,7 @@ class SceneDataset(Dataset):
             for k, v in self._view(s, rng, mask=self.region_mask_grid > 0).items():
                 item[f"v2_{k}"] = v
         item["point_label"] = torch.from_numpy(scene.semantic if scene.semantic is not None else np.full(scene.num_points, -1))
+        item["point_instance"] = torch.from_numpy(scene.instance if scene.instance is not None else np.full(scene.num_points, -1))
         item["name"] = self.scenes[i][0]
         return item
 
@@ -152,10 +161,11 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
         shift = np.concatenate([[0], np.cumsum(nv)[:-1]])
         out[f"{prefix}grid_coord"] = torch.cat([it[f"{prefix}grid_coord"] for it in items])
         out[f"{prefix}batch"] = torch.cat([torch.full((n,), b, dtype=torch.long) for b, n in enumerate(nv)])
-        for k in ("feat", "seed_label", "pseudo_label", "pseudo_weight"):
+        for k in ("feat", "seed_label", "pseudo_label", "pseudo_weight", "instance_label"):
             out[f"{prefix}{k}"] = torch.cat([it[f"{prefix}{k}"] for it in items])
         out[f"{prefix}inverse"] = torch.cat([it[f"{prefix}inverse"] + int(s) for it, s in zip(items, shift)])
     out["point_label"] = torch.cat([it["point_label"] for it in items])
+    out["point_instance"] = torch.cat([it["point_instance"] for it in items])
     out["offset"] = torch.cumsum(torch.tensor([len(it["point_label"]) for it in items]), 0)
     return out
 

@@ -1,4 +1,5 @@
-"""LightningModules: semantic segmentation from weak labels."""
+"""LightningModules: semantic and instance segmentation from weak labels."""
+from .instance import InstanceSegmentation
 from .semantic import SemanticSegmentation
 
-__all__ = ["SemanticSegmentation"]
+__all__ = ["SemanticSegmentation", "InstanceSegmentation"]

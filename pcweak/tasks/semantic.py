@@ -70,7 +70,7 @@ class SemanticSegmentation(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         h = self.hparams
-        logits = self(batch)
+        logits = batch["_logits"] if "_logits" in batch else self(batch)
         total = logits.new_zeros(())
         logs = {}
         if h.loss_seed and (batch["seed_label"] >= 0).any():
@@ -106,7 +106,7 @@ class SemanticSegmentation(L.LightningModule):
 
     # -- evaluation on the original points
     def _accumulate(self, batch: dict[str, Any]) -> None:
-        logits = self(batch)
+        logits = batch["_logits"] if "_logits" in batch else self(batch)
         pred = logits.argmax(1)[batch["inverse"]]
         gt = batch["point_label"]
         C = self.hparams.num_classes

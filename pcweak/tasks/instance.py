@@ -1,0 +1,145 @@
+"""Instance segmentation from weak labels: semantic + offset heads, clustering of shifted points.
+
+Training targets come from the data module's per-voxel ``instance_label`` (GT instances, GP box
+pseudo-labels or propagated clicks) and semantic labels. Each voxel regresses the offset to its
+instance's centroid (in voxel units; L1 + direction loss). At inference the voxels predicted as
+"thing" classes are shifted by their offsets and grouped: ``ops.ball_query`` links shifted voxels
+of the same predicted class within ``cluster_radius`` voxels, connected components become
+proposals (at least ``min_voxels``) with score = mean class probability. AP is computed on the
+original points with the ScanNet protocol.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import ops
+from ..metrics import from_labels, instance_ap
+from ..models.sparse_unet import SpUNet
+from .semantic import SemanticSegmentation
+
+
+def cluster_shifted(shifted: torch.Tensor, sem: torch.Tensor, prob: torch.Tensor, batch: torch.Tensor, things: torch.Tensor,
+                    radius: float, min_voxels: int, k: int = 16) -> tuple[torch.Tensor, dict[int, int], dict[int, float]]:
+    """Group shifted voxels into proposals; returns (V,) instance ids (-1 = none), class and score per id."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    V = len(shifted)
+    inst = torch.full((V,), -1, dtype=torch.long)
+    cls: dict[int, int] = {}
+    score: dict[int, float] = {}
+    cand = torch.nonzero(things[sem] if len(sem) else torch.zeros(0, dtype=torch.bool)).squeeze(1)
+    if len(cand) == 0:
+        return inst, cls, score
+    # one "scene" per (batch, class): neighbours never join different scenes or classes
+    key = batch[cand] * (len(things) + 1) + sem[cand]
+    order = torch.argsort(key, stable=True)
+    cand, key = cand[order], key[order]
+    _, counts = torch.unique_consecutive(key, return_counts=True)
+    off = torch.cumsum(counts, 0)
+    pts = shifted[cand].float().contiguous()
+    nb = ops.ball_query(pts, pts, radius, k, off, off).idx
+    rows = torch.arange(len(cand))[:, None].expand_as(nb)
+    ok = nb >= 0
+    g = coo_matrix((np.ones(int(ok.sum())), (rows[ok].numpy(), nb[ok].numpy())), shape=(len(cand), len(cand)))
+    n, comp = connected_components(g, directed=False)
+    comp = torch.from_numpy(comp)
+    sizes = torch.bincount(comp, minlength=n)
+    next_id = 0
+    for c in torch.nonzero(sizes >= min_voxels).squeeze(1).tolist():
+        members = cand[comp == c]
+        inst[members] = next_id
+        cl = int(sem[members[0]])
+        cls[next_id] = cl
+        score[next_id] = float(prob[members, cl].mean())
+        next_id += 1
+    return inst, cls, score
+
+
+class InstanceSegmentation(SemanticSegmentation):
+    """SpUNet with semantic and offset heads (PointGroup-style), trained from weak labels.
+
+    Args (besides ``SemanticSegmentation``'s):
+        stuff_classes: class ids that are not instances (ScanNet: wall 0, floor 1).
+        loss_offset: weight of the offset losses; cluster_radius: grouping radius (voxels);
+        min_voxels: smallest proposal; ap_min_points: ScanNet AP's minimum region size.
+    """
+
+    def __init__(self, num_classes: int = 20, in_channels: int = 6, class_names: list[str] | None = None,
+                 backbone: dict | None = None, loss_seed: float = 1.0, loss_pseudo: float = 0.0, loss_consistency: float = 0.0,
+                 loss_regionmask: float = 0.0, rampup_epochs: float = 0.0, lr: float = 0.002, weight_decay: float = 1e-4,
+                 consistency_points: int = 50_000, stuff_classes: list[int] = [0, 1], loss_offset: float = 1.0,
+                 cluster_radius: float = 1.5, min_voxels: int = 10, ap_min_points: int = 100) -> None:
+        super().__init__(num_classes, in_channels, class_names, backbone, loss_seed, loss_pseudo, loss_consistency,
+                         loss_regionmask, rampup_epochs, lr, weight_decay, consistency_points)
+        self.save_hyperparameters()
+        self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, extra_head=3, **(backbone or {}))
+        things = torch.ones(num_classes, dtype=torch.bool)
+        things[list(stuff_classes)] = False
+        self.register_buffer("things", things, persistent=False)
+        self._scenes: list = []
+
+    def forward(self, batch: dict[str, Any], prefix: str = "") -> torch.Tensor:
+        return self.forward_both(batch, prefix)[0]
+
+    def forward_both(self, batch: dict[str, Any], prefix: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(batch[f"{prefix}feat"], batch[f"{prefix}grid_coord"], batch[f"{prefix}batch"], batch["batch_size"])
+
+    @staticmethod
+    def offset_targets(grid: torch.Tensor, batch: torch.Tensor, inst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(V,3) centroid - voxel (voxel units) and (V,) mask of voxels with an instance."""
+        ok = inst >= 0
+        tgt = torch.zeros(len(grid), 3, dtype=torch.float32, device=grid.device)
+        if ok.any():
+            key = batch[ok] * (int(inst.max()) + 1) + inst[ok]
+            _, group = torch.unique(key, return_inverse=True)
+            cen = ops.scatter(grid[ok].float(), group, int(group.max()) + 1, "mean")
+            tgt[ok] = cen[group] - grid[ok].float()
+        return tgt, ok
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        logits, offset = self.forward_both(batch)
+        total = super().training_step({**batch, "_logits": logits}, batch_idx)
+        tgt, ok = self.offset_targets(batch["grid_coord"], batch["batch"], batch["instance_label"])
+        if ok.any() and self.hparams.loss_offset:
+            l1 = (offset[ok] - tgt[ok]).abs().sum(1).mean()
+            cos = -(F.normalize(offset[ok], dim=1) * F.normalize(tgt[ok], dim=1)).sum(1)
+            has_dir = tgt[ok].norm(dim=1) > 1e-6
+            l_dir = cos[has_dir].mean() if has_dir.any() else offset.new_zeros(())
+            l_off = l1 + l_dir
+            total = total + self.hparams.loss_offset * l_off
+            self.log("train/loss_offset", l_off, batch_size=batch["batch_size"])
+        return total
+
+    def _accumulate(self, batch: dict[str, Any]) -> None:
+        logits, offset = self.forward_both(batch)
+        super()._accumulate({**batch, "_logits": logits})
+        prob = logits.softmax(1)
+        sem = prob.argmax(1)
+        shifted = batch["grid_coord"].float() + offset
+        inst, cls, score = cluster_shifted(shifted.cpu(), sem.cpu(), prob.cpu(), batch["batch"].cpu(), self.things.cpu(),
+                                           self.hparams.cluster_radius, self.hparams.min_voxels)
+        inv = batch["inverse"].cpu()
+        start = 0
+        for end in batch["offset"].tolist():
+            p_inst = inst[inv[start:end]].numpy()
+            p_sem = sem.cpu()[inv[start:end]].numpy()
+            self._scenes.append(from_labels(batch["point_label"][start:end].cpu().numpy(), batch["point_instance"][start:end].cpu().numpy(),
+                                            p_sem, p_inst, None))
+            for k in np.unique(p_inst[p_inst >= 0]):
+                self._scenes[-1].pred_class[int(k)] = cls[int(k)]
+                self._scenes[-1].pred_score[int(k)] = score[int(k)]
+            start = end
+
+    def _report(self, stage: str) -> None:
+        super()._report(stage)
+        names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
+        stuff = [names[i] for i in self.hparams.stuff_classes]
+        if self._scenes:
+            r = instance_ap(self._scenes, names, ignore=stuff, min_region_size=self.hparams.ap_min_points)
+            for k in ("ap", "ap50", "ap25"):
+                self.log(f"{stage}/{k}", float(np.nan_to_num(r[k])), sync_dist=True)
+        self._scenes = []
