@@ -102,6 +102,9 @@ def cmd_label(args: argparse.Namespace) -> int:
         if not wfile.is_file():
             raise FileNotFoundError(f"--weak: no weak-label file for scene {name!r} at {wfile}")
         scene = load_scene(address, **_reader_kwargs(args))
+        if args.masks:
+            per_scene = Path(args.masks) / name
+            params["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
         pseudo = label_scene(scene, WeakLabels.load(wfile), args.method, **params)
         pseudo.save(out)
         done += 1
@@ -212,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
     lb.add_argument("scene", help=addr_help + "; or a folder of scenes")
     lb.add_argument("--weak", help="weak-label .npz, or a folder of <scene>.npz for a folder of scenes")
-    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, or model (self-training)")
+    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, lift-masks, or model (self-training)")
     lb.add_argument("--ckpt", help="--method model: a checkpoint of pcweak fit")
+    lb.add_argument("--masks", help="--method lift-masks: folder of per-frame 2D masks (<frame>.png/.npy, optional scores.npy); "
+                                    "a folder of scenes uses <masks>/<scene>/; default: the masks in --weak")
     lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller parameter, e.g. alpha=0.95")
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")

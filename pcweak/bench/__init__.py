@@ -39,4 +39,4 @@ def timer() -> Iterator[dict[str, float]]:
     d["s"] = time.perf_counter() - t
 
 
-BENCHES = {"ops": "pcweak.bench.ops", "propagate": "pcweak.bench.propagate", "gp": "pcweak.bench.gp", "train": "pcweak.bench.train"}
+BENCHES = {"ops": "pcweak.bench.ops", "propagate": "pcweak.bench.propagate", "gp": "pcweak.bench.gp", "train": "pcweak.bench.train", "lift": "pcweak.bench.lift"}

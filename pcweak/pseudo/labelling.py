@@ -42,7 +42,18 @@ def _smallest_box(scene: Scene, weak: WeakLabels, **params: Any) -> PseudoLabels
     return smallest_box_labels(scene, *_boxes(weak, "smallest-box"), **params)
 
 
-METHODS: dict[str, Callable[..., PseudoLabels]] = {"propagate": _propagate, "nearest": _nearest, "gp-boxes": _gp_boxes,
+def _lift_masks(scene: Scene, weak: WeakLabels, masks: str | None = None, **params: Any) -> PseudoLabels:
+    from .lift_masks import lift_masks
+    from .mask_sources import load_mask_folder, masks_from_weak
+    if masks:
+        maps, scores = load_mask_folder(masks, scene)
+    else:
+        maps, scores = masks_from_weak(weak), None
+    return lift_masks(scene, maps, point_index=weak.point_index, point_label=weak.point_semantic, mask_scores=scores,
+                      scene_tags=weak.scene_tags, **params)
+
+
+METHODS: dict[str, Callable[..., PseudoLabels]] = {"lift-masks": _lift_masks, "propagate": _propagate, "nearest": _nearest, "gp-boxes": _gp_boxes,
                                                    "smallest-box": _smallest_box}
 
 

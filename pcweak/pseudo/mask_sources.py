@@ -1,0 +1,99 @@
+"""Where 2D masks come from: a folder on disk, SAM (when installed), or simulation from GT.
+
+Folder layout (one file per frame, named by the frame's stem; the mask of ``color/120.jpg``
+is ``120.png``)::
+
+    masks/120.png      uint16 (H,W) label map, 0 = no mask, 1..m = masks   (or 120.npy, any int)
+    masks/scores.npy   optional (total masks, C) float class scores, rows in frame order
+                       (the scene's frame order) then mask id 1..m of each frame
+
+Frames without a mask file are simply not used.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ReaderError
+from ..scene import Scene, WeakLabels
+
+
+def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, np.ndarray]], np.ndarray | None]:
+    """(frame index, label map) pairs for the scene's frames that have a mask file, and the
+    optional scores."""
+    from PIL import Image
+    d = Path(folder)
+    if not d.is_dir():
+        raise ReaderError(f"--masks: folder {d} not found")
+    out = []
+    for i, f in enumerate(scene.frames):
+        png, npy = d / f"{f.name}.png", d / f"{f.name}.npy"
+        try:
+            if png.is_file():
+                with Image.open(png) as im:
+                    lm = np.asarray(im)
+            elif npy.is_file():
+                lm = np.load(npy)
+            else:
+                continue
+        except (OSError, ValueError) as e:
+            raise ReaderError(f"{png if png.is_file() else npy}: unreadable mask ({e})") from e
+        if lm.ndim != 2 or lm.dtype.kind not in "iu":
+            raise ReaderError(f"{png if png.is_file() else npy}: expected an (H,W) integer label map, got {lm.shape} {lm.dtype}")
+        out.append((i, lm.astype(np.int64)))
+    if not out:
+        raise ReaderError(f"--masks: no mask file in {d} matches a frame of {scene.name!r} (expected e.g. {scene.frames[0].name if scene.frames else 'N'}.png)")
+    scores = np.load(d / "scores.npy") if (d / "scores.npy").is_file() else None
+    return out, scores
+
+
+def write_mask_folder(folder: str | Path, scene: Scene, masks: list[tuple[int, np.ndarray]], scores: np.ndarray | None = None) -> Path:
+    """Write masks in the folder layout above (uint16 PNG per frame)."""
+    from PIL import Image
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    for i, lm in masks:
+        if lm.max() > 65535:
+            raise ValueError(f"frame {scene.frames[i].name}: more than 65535 masks do not fit a uint16 PNG")
+        Image.fromarray(lm.astype(np.uint16)).save(d / f"{scene.frames[i].name}.png")
+    if scores is not None:
+        np.save(d / "scores.npy", np.asarray(scores, np.float32))
+    return d
+
+
+def masks_from_weak(weak: WeakLabels) -> list[tuple[int, np.ndarray]]:
+    """The 2D masks stored in a weak-label file (e.g. simulated with ``weak.masks2d``)."""
+    if weak.mask2d is None:
+        raise ReaderError("weak labels hold no 2D masks (mask2d); pass --masks DIR")
+    return [(int(f), m) for f, m in zip(weak.mask2d_frame, weak.mask2d)]
+
+
+def sam_masks(scene: Scene, checkpoint: str | Path, model_type: str = "vit_b", frames: list[int] | None = None,
+              device: str = "cpu", **generator_kwargs: Any) -> list[tuple[int, np.ndarray]]:
+    """Masks from Segment Anything's automatic mask generator on each frame's colour image.
+
+    Needs the ``segment_anything`` package (and its torchvision dependency) and a local
+    checkpoint; weights are never downloaded. Larger masks are painted first, so smaller ones
+    stay on top; ids 1..m per frame."""
+    try:
+        from segment_anything import SamAutomaticMaskGenerator, sam_model_registry
+    except ImportError as e:
+        raise ImportError(f"SAM masks need the segment_anything package ({e}); or pass precomputed masks with --masks DIR") from e
+    ck = Path(checkpoint)
+    if not ck.is_file():
+        raise FileNotFoundError(f"SAM checkpoint {ck} not found (weights are not downloaded)")
+    sam = sam_model_registry[model_type](checkpoint=str(ck)).to(device)
+    gen = SamAutomaticMaskGenerator(sam, **generator_kwargs)
+    out = []
+    for i in (range(len(scene.frames)) if frames is None else frames):
+        img = scene.frames[i].image
+        if img is None:
+            continue
+        anns = sorted(gen.generate(img), key=lambda a: -a["area"])
+        lm = np.zeros(img.shape[:2], np.int64)
+        for j, a in enumerate(anns, 1):
+            lm[a["segmentation"]] = j
+        out.append((i, lm))
+    return out
