@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
     lb.add_argument("scene", help=addr_help + "; or a folder of scenes")
     lb.add_argument("--weak", help="weak-label .npz, or a folder of <scene>.npz for a folder of scenes")
-    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, lift-masks, or model (self-training)")
+    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, lift-masks, boxes2d-frustum, or model (self-training)")
     lb.add_argument("--ckpt", help="--method model: a checkpoint of pcweak fit")
     lb.add_argument("--masks", help="--method lift-masks: folder of per-frame 2D masks (<frame>.png/.npy, optional scores.npy); "
                                     "a folder of scenes uses <masks>/<scene>/; default: the masks in --weak")

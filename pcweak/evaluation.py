@@ -38,4 +38,8 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int | None = N
         inst = instance_ap([from_labels(scene.semantic, scene.instance, pseudo.semantic, pseudo.instance, pseudo.confidence)],
                            scene.classes, ignore=stuff_classes(scene.classes), min_region_size=min_region_size)
         rep["instance"] = {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in inst.items()}
+    if pseudo.box is not None and scene.boxes is not None:
+        from .pseudo.frustum_boxes import box_quality
+        keep = scene.box_labels >= 0
+        rep["boxes"] = box_quality(pseudo.box, scene.boxes[keep])
     return rep

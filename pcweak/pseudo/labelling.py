@@ -53,7 +53,14 @@ def _lift_masks(scene: Scene, weak: WeakLabels, masks: str | None = None, **para
                       scene_tags=weak.scene_tags, **params)
 
 
-METHODS: dict[str, Callable[..., PseudoLabels]] = {"lift-masks": _lift_masks, "propagate": _propagate, "nearest": _nearest, "gp-boxes": _gp_boxes,
+def _frustum(scene: Scene, weak: WeakLabels, **params: Any) -> PseudoLabels:
+    from .frustum_boxes import frustum_boxes
+    if weak.box2d is None:
+        raise SceneError("--method boxes2d-frustum: the weak labels have no 2D boxes (box2d)")
+    return frustum_boxes(scene, weak.box2d, weak.box2d_semantic, weak.box2d_frame, **params)
+
+
+METHODS: dict[str, Callable[..., PseudoLabels]] = {"boxes2d-frustum": _frustum, "lift-masks": _lift_masks, "propagate": _propagate, "nearest": _nearest, "gp-boxes": _gp_boxes,
                                                    "smallest-box": _smallest_box}
 
 

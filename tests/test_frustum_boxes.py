@@ -1,0 +1,49 @@
+import json
+
+import numpy as np
+import pytest
+
+import pcweak
+from pcweak import weak
+from pcweak.cli import main
+from pcweak.metrics.kitti import box_iou
+from pcweak.pseudo.frustum_boxes import box_quality, fit_box, frustum_boxes
+
+from .conftest import shared_path
+
+
+def test_fit_box_completes_a_partial_car_away_from_the_sensor():
+    # the rear face of a car 30 m ahead: a 1.6 m segment across the viewing ray
+    y = np.linspace(-0.8, 0.8, 12)
+    pts = np.stack([np.full(12, 30.0), y, np.full(12, -1.0)], 1)
+    b = fit_box(pts, "Car", ground_z=-1.73)
+    assert b[3] == pytest.approx(3.9) and b[4] == pytest.approx(1.6, abs=0.05)
+    assert abs(np.cos(b[6])) > 0.99  # heading along the ray (x)
+    assert b[0] > 30.0 + 1.5  # grown away from the sensor
+    assert b[2] - b[5] / 2 == pytest.approx(-1.73)
+
+
+def test_synthetic_frames(lidar):
+    w = weak.boxes2d(lidar, use_annotated=False)
+    p = frustum_boxes(lidar, w.box2d, w.box2d_semantic, w.box2d_frame)
+    q = box_quality(p.box, lidar.boxes)
+    assert q["pseudo"] >= 0.8 * len(w.box2d)
+    assert np.median(q["iou_bev"]) > 0.4
+    # points inside the pseudo boxes carry their class
+    assert ((p.semantic >= 0) & (p.semantic < 3)).sum() > 100
+
+
+@pytest.mark.realdata
+def test_real_frame_000001_car(tmp_path, capsys):
+    root = shared_path("kitti", "training")
+    s = pcweak.load_scene(f"kitti:{root}/000001")
+    weak.boxes2d(s).save(tmp_path / "b2.npz")
+    assert main(["label", f"kitti:{root}/000001", "--weak", str(tmp_path / "b2.npz"), "--method", "boxes2d-frustum",
+                 "-o", str(tmp_path / "p.npz")]) == 0
+    capsys.readouterr()
+    p = pcweak.PseudoLabels.load(tmp_path / "p.npz")
+    car = s.boxes[list(s.extras["box_type"]).index("Car")]
+    assert box_iou(p.box, car[None], "bev").max() >= 0.5
+    assert main(["evaluate", f"kitti:{root}/000001", "--pseudo", str(tmp_path / "p.npz"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["boxes"]["gt"] == 2 and rep["boxes"]["pseudo"] == 2
