@@ -18,6 +18,7 @@ def run_lightning_cli(argv: Sequence[str], run: bool = True):
     from lightning.pytorch.cli import LightningCLI
 
     import pcweak.data.datamodule  # noqa: F401  (importable class paths)
+    import pcweak.data.lidar_datamodule  # noqa: F401
     import pcweak.tasks  # noqa: F401
 
     import sys

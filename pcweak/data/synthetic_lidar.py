@@ -138,6 +138,20 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
                   extras={"box_type": np.array([c for c, _, _ in objects], dtype=np.str_).reshape(-1)},
                   meta={"dataset": "synthetic", "synthetic": True, "seed": int(seed), "lidar": True})
     K, pose = DEFAULT_CALIB.camera_pose()
+    # KITTI-style per-box annotation: projected 2D boxes (clipped), no occlusion/truncation flags
+    from ..camera import project
+    from ..geometry import box_corners
+    bb = []
+    for corners in box_corners(boxes):
+        uv, z = project(corners, K, pose)
+        if (z <= 0.1).any():
+            bb.append([-1.0, -1.0, -1.0, -1.0])
+            continue
+        lo = np.clip(uv.min(0), 0, [IMAGE_SIZE[1] - 1, IMAGE_SIZE[0] - 1])
+        hi = np.clip(uv.max(0), 0, [IMAGE_SIZE[1] - 1, IMAGE_SIZE[0] - 1])
+        bb.append([lo[0], lo[1], hi[0], hi[1]])
+    scene.extras.update({"box_bbox2d": np.array(bb, np.float32).reshape(-1, 4), "box_occluded": np.zeros(len(boxes), np.int64),
+                         "box_truncated": np.zeros(len(boxes), np.float32), "dontcare_bbox2d": np.zeros((0, 4), np.float32)})
     colours = np.array([[0.8, 0.1, 0.1], [0.1, 0.6, 0.9], [0.9, 0.7, 0.1]])
     obj_colour = np.array([colours[class_idx[c]] for c, _, _ in objects]).reshape(-1, 3)
     part_colour = np.array([obj_colour[o] if o >= 0 else [0.55, 0.55, 0.5] for o in part_owner])

@@ -1,5 +1,6 @@
-"""LightningModules: semantic and instance segmentation from weak labels."""
+"""LightningModules: semantic and instance segmentation, and 3D detection, from weak labels."""
+from .detection import Detection
 from .instance import InstanceSegmentation
 from .semantic import SemanticSegmentation
 
-__all__ = ["SemanticSegmentation", "InstanceSegmentation"]
+__all__ = ["SemanticSegmentation", "InstanceSegmentation", "Detection"]

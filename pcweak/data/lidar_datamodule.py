@@ -1,0 +1,151 @@
+"""LiDAR frames for detection: synthetic KITTI-like frames or a KITTI split, with weak targets.
+
+Weak modes (``weak_mode``): ``full`` (every GT box), ``clicks`` (one BEV centre click per
+object, N(0, ``click_noise``) m; sizes/yaw regressed only from ``box_fraction`` of the objects,
+WS3D), ``boxes2d`` (pseudo boxes from the image boxes, ``frustum_boxes``), ``clusters``
+(cluster-level labels for every object — the centroid of its points — plus accurate boxes for
+``box_fraction`` of them, MixSup). Each item carries ``centres`` (M,3) + ``centre_class`` for the
+heatmap, and ``reg_boxes`` (R,7) + ``reg_class`` for the regression targets.
+"""
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..geometry import points_in_boxes
+
+PC_RANGE = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
+
+
+class LidarDataset(Dataset):
+    def __init__(self, scenes: list[tuple[str, str]], voxel_size=(0.1, 0.1, 0.2), pc_range=PC_RANGE, weak_mode: str = "full",
+                 box_fraction: float = 0.1, click_noise: float = 0.3, seed: int = 0, train: bool = True, augment: bool = True) -> None:
+        if weak_mode not in ("full", "clicks", "boxes2d", "clusters"):
+            raise ValueError(f"weak_mode: expected full, clicks, boxes2d or clusters, got {weak_mode!r}")
+        self.scenes, self.vs, self.rng_seed = scenes, np.asarray(voxel_size, np.float64), seed
+        self.pc = np.asarray(pc_range, np.float64)
+        self.mode, self.frac, self.noise, self.train, self.augment = weak_mode, box_fraction, click_noise, train, augment
+        self._cache: dict[str, Any] = {}
+
+    def grid(self) -> tuple[int, int, int]:
+        return tuple(int(round(v)) for v in (self.pc[3:] - self.pc[:3]) / self.vs)
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def _targets(self, name: str, scene) -> dict[str, np.ndarray]:
+        keep = scene.box_labels >= 0
+        boxes, cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
+        if not self.train or self.mode == "full":
+            return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls}
+        rng = np.random.default_rng(zlib.crc32(name.encode()) + self.rng_seed)
+        accurate = rng.random(len(boxes)) < self.frac
+        if self.mode == "clicks":
+            c = boxes[:, :3] + np.concatenate([rng.normal(0, self.noise, (len(boxes), 2)), np.zeros((len(boxes), 1))], 1)
+            return {"centres": c, "centre_class": cls, "reg_boxes": boxes[accurate], "reg_class": cls[accurate]}
+        if self.mode == "clusters":
+            inside = points_in_boxes(scene.coord, boxes)
+            cen = np.array([scene.coord[inside[:, k]].mean(0) if inside[:, k].any() else boxes[k, :3] for k in range(len(boxes))]).reshape(-1, 3)
+            return {"centres": cen, "centre_class": cls, "reg_boxes": boxes[accurate], "reg_class": cls[accurate]}
+        from .. import weak
+        from ..pseudo.frustum_boxes import frustum_boxes
+        w = weak.boxes2d(scene)
+        p = frustum_boxes(scene, w.box2d, w.box2d_semantic, w.box2d_frame)
+        pb = p.box.astype(np.float64)
+        return {"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic}
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        name, addr = self.scenes[i]
+        if name not in self._cache:
+            from .address import load_scene
+            s = load_scene(addr)
+            self._cache[name] = (s, self._targets(name, s))
+        scene, t = self._cache[name]
+        pts = np.concatenate([scene.coord, (scene.intensity if scene.intensity is not None else np.zeros(scene.num_points))[:, None]], 1).astype(np.float64)
+        t = {k: np.array(v, copy=True) for k, v in t.items()}
+        if self.train and self.augment:  # random flip about the x axis (the camera looks along x)
+            rng = np.random.default_rng([self.rng_seed, torch.initial_seed() % (2 ** 31), i])
+            if rng.random() < 0.5:
+                pts[:, 1] *= -1
+                t["centres"][:, 1] *= -1
+                t["reg_boxes"][:, 1] *= -1
+                t["reg_boxes"][:, 6] *= -1
+        lo, hi = self.pc[:3], self.pc[3:]
+        m = ((pts[:, :3] >= lo) & (pts[:, :3] < hi)).all(1)
+        pts = pts[m]
+        from .. import ops
+        # anisotropic voxels (x, y, z sizes differ): integer coordinates per axis, then group
+        g = np.floor((pts[:, :3] - lo) / self.vs).astype(np.int64)
+        key = (g[:, 0] * self.grid()[1] + g[:, 1]) * self.grid()[2] + g[:, 2]
+        uk, inv = np.unique(key, return_inverse=True)
+        inv_t = torch.from_numpy(inv.ravel())
+        feat = ops.scatter(torch.from_numpy(pts).float(), inv_t, len(uk), "mean")
+        coord = torch.from_numpy(np.stack([uk // (self.grid()[1] * self.grid()[2]), (uk // self.grid()[2]) % self.grid()[1], uk % self.grid()[2]], 1))
+        return {"name": name, "feat": feat, "coord": coord, **{k: torch.from_numpy(np.asarray(x)) for k, x in t.items()}}
+
+
+def collate_lidar(items: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"names": [it["name"] for it in items], "batch_size": len(items)}
+    out["feat"] = torch.cat([it["feat"] for it in items])
+    out["coord"] = torch.cat([it["coord"] for it in items])
+    out["batch"] = torch.cat([torch.full((len(it["feat"]),), b, dtype=torch.long) for b, it in enumerate(items)])
+    for k in ("centres", "centre_class", "reg_boxes", "reg_class"):
+        out[k] = [it[k] for it in items]
+    return out
+
+
+class LidarDataModule(L.LightningDataModule):
+    """``dataset``: ``synthetic`` (procedural frames made in ``cache_dir``) or ``kitti``
+    (``root``/training with ``train_ids`` / ``val_ids``)."""
+
+    def __init__(self, dataset: str = "synthetic", root: str | None = None, train_ids: list[str] | None = None,
+                 val_ids: list[str] | None = None, synthetic_train: int = 8, synthetic_val: int = 2, weak_mode: str = "full",
+                 box_fraction: float = 0.1, click_noise: float = 0.3, voxel_size: list[float] = [0.1, 0.1, 0.2],
+                 batch_size: int = 2, num_workers: int = 0, seed: int = 0, cache_dir: str = "outputs/cache") -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+    def scene_lists(self):
+        h = self.hparams
+        if h.dataset == "synthetic":
+            d = Path(h.cache_dir) / "synthetic_lidar"
+            mk = lambda i: (f"synthetic_lidar_{i}", f"npz:{d / f'synthetic_lidar_{i}.npz'}")  # noqa: E731
+            return [mk(3000 + i) for i in range(h.synthetic_train)], [mk(4000 + i) for i in range(h.synthetic_val)]
+        if h.dataset == "kitti":
+            split = Path(h.root) / "training"
+            return [(i, f"kitti:{split / i}") for i in (h.train_ids or [])], [(i, f"kitti:{split / i}") for i in (h.val_ids or [])]
+        raise ValueError(f"data.dataset: expected synthetic or kitti, got {h.dataset!r}")
+
+    def prepare_data(self) -> None:
+        if self.hparams.dataset == "synthetic":
+            from .synthetic_lidar import synthetic_lidar
+            for name, addr in sum(self.scene_lists(), []):
+                p = Path(addr.split(":", 1)[1])
+                if not p.is_file():
+                    s = synthetic_lidar(int(name.rsplit("_", 1)[1]))
+                    from ..scene import Frame  # keep the camera (the frustum mode projects), not its image
+                    s.frames = [Frame(f.name, f.pose, f.intrinsics) for f in s.frames]
+                    s.save(p)
+
+    def setup(self, stage: str | None = None) -> None:
+        self._train, self._val = self.scene_lists()
+
+    def _ds(self, scenes, train):
+        h = self.hparams
+        return LidarDataset(scenes, h.voxel_size, PC_RANGE, h.weak_mode if train else "full", h.box_fraction, h.click_noise, h.seed, train)
+
+    def train_dataloader(self):
+        return DataLoader(self._ds(self._train, True), batch_size=self.hparams.batch_size, shuffle=True, collate_fn=collate_lidar,
+                          num_workers=self.hparams.num_workers, generator=torch.Generator().manual_seed(self.hparams.seed))
+
+    def val_dataloader(self):
+        return DataLoader(self._ds(self._val, False), batch_size=1, collate_fn=collate_lidar, num_workers=self.hparams.num_workers)
+
+    def test_dataloader(self):
+        return self.val_dataloader()

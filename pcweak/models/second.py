@@ -1,0 +1,56 @@
+"""SECOND-style sparse voxel backbone -> bird's-eye-view map -> anchor-free centre head.
+
+Voxels (mean x, y, z, intensity) -> submanifold stem -> three strided sparse stages (x8 in
+x/y) -> dense BEV map (channels x height folded) -> 2D convs -> per-class centre heatmap and
+regression (sub-cell offset 2, z 1, log size 3, sin/cos yaw 2) per BEV cell.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from . import spconv_compat
+
+spconv_compat.apply()
+import spconv.pytorch as spconv  # noqa: E402
+
+
+def _block(cin: int, cout: int, stride: int, key: str):
+    conv = (spconv.SparseConv3d(cin, cout, 3, stride=stride, padding=1, bias=False, indice_key=key) if stride > 1
+            else spconv.SubMConv3d(cin, cout, 3, padding=1, bias=False, indice_key=key))
+    return spconv.SparseSequential(conv, nn.BatchNorm1d(cout), nn.ReLU(inplace=True))
+
+
+class SecondCenter(nn.Module):
+    """``grid`` (nx, ny, nz) voxels over the range; output stride 8 in x and y."""
+
+    def __init__(self, grid: Sequence[int], in_channels: int = 4, num_classes: int = 3,
+                 channels: Sequence[int] = (16, 32, 64, 64), bev_channels: int = 128) -> None:
+        super().__init__()
+        self.grid = tuple(int(g) for g in grid)
+        c0, c1, c2, c3 = channels
+        self.sparse = spconv.SparseSequential(
+            _block(in_channels, c0, 1, "s0"), _block(c0, c0, 1, "s0"),
+            _block(c0, c1, 2, "d1"), _block(c1, c1, 1, "s1"),
+            _block(c1, c2, 2, "d2"), _block(c2, c2, 1, "s2"),
+            _block(c2, c3, 2, "d3"), _block(c3, c3, 1, "s3"))
+        nz = self.grid[2]
+        for _ in range(3):
+            nz = (nz - 1) // 2 + 1
+        self.bev = nn.Sequential(nn.Conv2d(c3 * nz, bev_channels, 3, padding=1, bias=False), nn.BatchNorm2d(bev_channels), nn.ReLU(inplace=True),
+                                 nn.Conv2d(bev_channels, bev_channels, 3, padding=1, bias=False), nn.BatchNorm2d(bev_channels), nn.ReLU(inplace=True))
+        self.heatmap = nn.Conv2d(bev_channels, num_classes, 1)
+        self.reg = nn.Conv2d(bev_channels, 8, 1)
+        nn.init.constant_(self.heatmap.bias, -2.19)  # prior 0.1 (CenterNet)
+
+    def forward(self, feat: torch.Tensor, coord: torch.Tensor, batch: torch.Tensor, batch_size: int):
+        """feat (V,C), coord (V,3) int voxel (x,y,z), batch (V,) -> heatmap logits (B,K,Y,X), reg (B,8,Y,X)."""
+        nx, ny, nz = self.grid
+        idx = torch.stack([batch, coord[:, 2], coord[:, 1], coord[:, 0]], 1).int().contiguous()
+        x = spconv.SparseConvTensor(feat.contiguous(), idx, [nz, ny, nx], batch_size)
+        d = self.sparse(x).dense()  # (B, C, Z', Y', X')
+        B, C, Z, Y, X = d.shape
+        m = self.bev(d.reshape(B, C * Z, Y, X))
+        return self.heatmap(m), self.reg(m)

@@ -1,0 +1,164 @@
+"""3D detection from weak labels (KITTI classes): SECOND-style backbone + centre head.
+
+Heatmap targets are Gaussians (radius from the object size, CenterPoint) at the weak centres of
+every object; regression (offset, z, log size, yaw) is learned only at the centres of the boxes
+the weak mode provides (all, 10 %, or pseudo boxes). Decoding: 3x3 max-pool peaks, top-K, then
+rotated NMS in bird's-eye view. ``test`` prints KITTI AP (BEV/3D, R40/R11) as JSON.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.lidar_datamodule import PC_RANGE
+from ..metrics.kitti import KittiFrame, box_iou, kitti_ap
+from ..models.second import SecondCenter
+
+CLASSES = ("Car", "Pedestrian", "Cyclist")
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss on Gaussian heatmaps."""
+    p = logits.sigmoid().clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1).float()
+    neg = 1 - pos
+    pos_loss = (torch.log(p) * (1 - p) ** 2 * pos).sum()
+    neg_loss = (torch.log(1 - p) * p ** 2 * (1 - target) ** 4 * neg).sum()
+    return -(pos_loss + neg_loss) / pos.sum().clamp_min(1)
+
+
+def rotated_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by greedy NMS on bird's-eye-view rotated IoU."""
+    order = np.argsort(-scores)
+    keep = []
+    while len(order):
+        i = order[0]
+        keep.append(i)
+        if len(order) == 1:
+            break
+        ov = box_iou(boxes[i:i + 1], boxes[order[1:]], "bev")[0]
+        order = order[1:][ov <= iou]
+    return np.array(keep, np.int64)
+
+
+class Detection(L.LightningModule):
+    def __init__(self, voxel_size: list[float] = [0.1, 0.1, 0.2], channels: list[int] = [16, 32, 64, 64], bev_channels: int = 128,
+                 lr: float = 0.003, weight_decay: float = 1e-4, score_threshold: float = 0.1, nms_iou: float = 0.1,
+                 max_detections: int = 50, loss_reg: float = 2.0) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.pc = np.asarray(PC_RANGE)
+        self.vs = np.asarray(voxel_size, np.float64)
+        grid = tuple(int(round(v)) for v in (self.pc[3:] - self.pc[:3]) / self.vs)
+        self.model = SecondCenter(grid, 4, len(CLASSES), channels, bev_channels)
+        self.stride = 8
+        self.cell = self.vs[:2] * self.stride
+        self._frames: list[KittiFrame] = []
+
+    def forward(self, batch):
+        return self.model(batch["feat"], batch["coord"], batch["batch"], batch["batch_size"])
+
+    def _targets(self, batch, shape):
+        B, K, Y, X = shape
+        hm = torch.zeros(shape)
+        reg_t, reg_idx = [], []
+        yy, xx = torch.meshgrid(torch.arange(Y, dtype=torch.float32), torch.arange(X, dtype=torch.float32), indexing="ij")
+        for b in range(B):
+            for c, cls in zip(batch["centres"][b].numpy(), batch["centre_class"][b].numpy()):
+                gx, gy = (c[0] - self.pc[0]) / self.cell[0], (c[1] - self.pc[1]) / self.cell[1]
+                if not (0 <= gx < X and 0 <= gy < Y) or cls < 0:
+                    continue
+                sigma = 1.0 if cls else 0.7
+                g = torch.exp(-((xx - math.floor(gx)) ** 2 + (yy - math.floor(gy)) ** 2) / (2 * sigma ** 2))
+                hm[b, cls] = torch.maximum(hm[b, cls], g)
+            for box in batch["reg_boxes"][b].numpy():
+                gx, gy = (box[0] - self.pc[0]) / self.cell[0], (box[1] - self.pc[1]) / self.cell[1]
+                if not (0 <= gx < X and 0 <= gy < Y):
+                    continue
+                ix, iy = int(gx), int(gy)
+                reg_idx.append((b, iy, ix))
+                reg_t.append([gx - ix, gy - iy, box[2], *np.log(np.maximum(box[3:6], 1e-3)), math.sin(box[6]), math.cos(box[6])])
+        return hm, reg_idx, torch.tensor(reg_t, dtype=torch.float32).reshape(-1, 8)
+
+    def training_step(self, batch, batch_idx):
+        heat, reg = self(batch)
+        hm, idx, rt = self._targets(batch, tuple(heat.shape))
+        loss_hm = focal_loss(heat, hm.to(heat.device))
+        loss = loss_hm
+        if idx:
+            b, y, x = (torch.tensor(v, device=reg.device) for v in zip(*idx))
+            pred = reg[b, :, y, x]
+            loss_reg = F.l1_loss(pred, rt.to(pred.device))
+            loss = loss + self.hparams.loss_reg * loss_reg
+            self.log("train/loss_reg", loss_reg, batch_size=batch["batch_size"])
+        self.log("train/loss_heatmap", loss_hm, batch_size=batch["batch_size"])
+        self.log("loss", loss, prog_bar=True, batch_size=batch["batch_size"], logger=False)
+        return loss
+
+    def decode(self, heat: torch.Tensor, reg: torch.Tensor) -> list[dict[str, np.ndarray]]:
+        h = self.hparams
+        prob = heat.sigmoid()
+        peaks = prob * (F.max_pool2d(prob, 3, 1, 1) == prob)
+        out = []
+        for b in range(prob.shape[0]):
+            K, Y, X = prob.shape[1:]
+            sc, flat = peaks[b].reshape(-1).topk(min(h.max_detections, K * Y * X))
+            ok = sc > h.score_threshold
+            sc, flat = sc[ok], flat[ok]
+            cls = (flat // (Y * X)).cpu().numpy()
+            y = ((flat % (Y * X)) // X).cpu().numpy()
+            x = (flat % X).cpu().numpy()
+            r = reg[b, :, y, x].T.detach().cpu().numpy().reshape(-1, 8)
+            cx = self.pc[0] + (x + r[:, 0]) * self.cell[0]
+            cy = self.pc[1] + (y + r[:, 1]) * self.cell[1]
+            size = np.exp(np.clip(r[:, 3:6], -3, 3))
+            boxes = np.stack([cx, cy, r[:, 2], size[:, 0], size[:, 1], size[:, 2], np.arctan2(r[:, 6], r[:, 7])], 1).reshape(-1, 7)
+            scores = sc.cpu().numpy()
+            keep = []
+            for c in np.unique(cls):
+                m = np.flatnonzero(cls == c)
+                keep += list(m[rotated_nms(boxes[m], scores[m], h.nms_iou)])
+            keep = np.array(sorted(keep), np.int64)
+            out.append({"box": boxes[keep], "score": scores[keep], "label": cls[keep]})
+        return out
+
+    def _eval_step(self, batch):
+        heat, reg = self(batch)
+        for b, det in enumerate(self.decode(heat, reg)):
+            gt = batch["reg_boxes"][b].numpy()
+            n = len(gt)
+            gt_cls = batch["reg_class"][b].numpy()
+            self._frames.append(KittiFrame(gt_box=gt, gt_type=[CLASSES[c] for c in gt_cls], gt_bbox2d=np.tile([0, 0, 10, 100.0], (n, 1)),
+                                           gt_occluded=np.zeros(n), gt_truncated=np.zeros(n), det_box=det["box"],
+                                           det_type=[CLASSES[c] for c in det["label"]], det_score=det["score"]))
+
+    def _report(self, stage: str, print_json: bool = False) -> None:
+        ap = kitti_ap(self._frames)
+        self._frames = []
+        for mode in ("bev", "3d"):
+            for cls in CLASSES:
+                v = ap[mode][cls]["moderate"]["R40"]
+                self.log(f"{stage}/{mode}_{cls}_moderate_R40", float(np.nan_to_num(v)))
+        if print_json:
+            print(json.dumps({"kitti_ap": ap}, default=float))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self):
+        self._report("val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self):
+        self._report("test", print_json=True)
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
