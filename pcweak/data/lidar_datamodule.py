@@ -58,7 +58,10 @@ class LidarDataset(Dataset):
         w = weak.boxes2d(scene)
         p = frustum_boxes(scene, w.box2d, w.box2d_semantic, w.box2d_frame)
         pb = p.box.astype(np.float64)
-        return {"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic}
+        f = scene.frames[0]
+        P = f.intrinsics @ np.linalg.inv(f.pose)[:3]  # LiDAR -> image_2 pixels
+        return {"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
+                "reg_box2d": w.box2d[p.extras["box2d_index"]].astype(np.float64), "proj": P}
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         name, addr = self.scenes[i]
@@ -71,7 +74,7 @@ class LidarDataset(Dataset):
         t = {k: np.array(v, copy=True) for k, v in t.items()}
         if self.train and self.augment:  # random flip about the x axis (the camera looks along x)
             rng = np.random.default_rng([self.rng_seed, torch.initial_seed() % (2 ** 31), i])
-            if rng.random() < 0.5:
+            if rng.random() < 0.5 and "proj" not in t:  # (a flip would break the camera geometry)
                 pts[:, 1] *= -1
                 t["centres"][:, 1] *= -1
                 t["reg_boxes"][:, 1] *= -1
@@ -90,13 +93,27 @@ class LidarDataset(Dataset):
         return {"name": name, "feat": feat, "coord": coord, **{k: torch.from_numpy(np.asarray(x)) for k, x in t.items()}}
 
 
+def target_quality(scene, targets: dict[str, np.ndarray]) -> dict[str, Any]:
+    """How good a weak mode's targets are against the scene's GT boxes: centre error of the
+    heatmap targets, and 3D / BEV IoU and recall at 3D IoU 0.5 / 0.7 of the regression boxes."""
+    from ..pseudo.frustum_boxes import box_quality
+    keep = scene.box_labels >= 0
+    gt = scene.boxes[keep].astype(np.float64)
+    c = np.asarray(targets["centres"]).reshape(-1, 3)
+    err = [float(np.linalg.norm(c[:, :2] - g[:2], axis=1).min()) if len(c) else float("inf") for g in gt]
+    q = box_quality(np.asarray(targets["reg_boxes"]), gt)
+    q.update({"centre_error_m": [round(e, 3) for e in err], "objects_with_box_targets": int(len(targets["reg_boxes"]))})
+    return q
+
+
 def collate_lidar(items: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"names": [it["name"] for it in items], "batch_size": len(items)}
     out["feat"] = torch.cat([it["feat"] for it in items])
     out["coord"] = torch.cat([it["coord"] for it in items])
     out["batch"] = torch.cat([torch.full((len(it["feat"]),), b, dtype=torch.long) for b, it in enumerate(items)])
-    for k in ("centres", "centre_class", "reg_boxes", "reg_class"):
-        out[k] = [it[k] for it in items]
+    for k in ("centres", "centre_class", "reg_boxes", "reg_class", "reg_box2d", "proj"):
+        if k in items[0]:
+            out[k] = [it[k] for it in items]
     return out
 
 
@@ -135,6 +152,16 @@ class LidarDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         self._train, self._val = self.scene_lists()
+
+    def quality_report(self) -> dict[str, Any]:
+        """``target_quality`` of the training targets of every training scene."""
+        ds = self._ds(self.scene_lists()[0], True)
+        out = {}
+        for i, (name, _) in enumerate(ds.scenes):
+            ds[i]
+            scene, t = ds._cache[name]
+            out[name] = target_quality(scene, t)
+        return out
 
     def _ds(self, scenes, train):
         h = self.hparams

@@ -110,7 +110,7 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
         raise SceneError(f"scene {scene.name!r}: no camera frame to project into (KITTI needs calib and image_2)")
     from scipy.spatial import cKDTree
     tree = cKDTree(scene.coord[:, :2])
-    boxes, sem, conf, counts = [], [], [], []
+    boxes, sem, conf, counts, source = [], [], [], [], []
     sensor = np.zeros(3)
     for k in range(len(b2)):
         f = scene.frames[int(frm[k])]
@@ -141,6 +141,7 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
         gz = float(np.median(local_ground(scene.coord, obj, ground_radius, tree=tree)))
         boxes.append(fit_box(obj, cls, gz, sensor))
         sem.append(lab[k])
+        source.append(k)
         counts.append(len(obj))
         conf.append(float(1 - np.exp(-len(obj) / 30.0)))
     B = np.array(boxes, np.float64).reshape(-1, 7)
@@ -156,7 +157,7 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
         instance[hit] = first[hit]
     return PseudoLabels(semantic=semantic, instance=instance, confidence=np.where(instance >= 0, np.asarray(conf + [0])[instance], 0.5).astype(np.float32),
                         method="boxes2d-frustum", classes=scene.classes, box=B.astype(np.float32), box_semantic=np.asarray(sem, np.int64),
-                        box_confidence=np.asarray(conf, np.float32),
+                        box_confidence=np.asarray(conf, np.float32), extras={"box2d_index": np.asarray(source, np.int64)},
                         params=json.dumps({"shrink": shrink, "ground_tol": ground_tol, "ground_radius": ground_radius, "cluster_radius": cluster_radius,
                                            "object_points": counts}))
 

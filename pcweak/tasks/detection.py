@@ -50,7 +50,7 @@ def rotated_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray
 class Detection(L.LightningModule):
     def __init__(self, voxel_size: list[float] = [0.1, 0.1, 0.2], channels: list[int] = [16, 32, 64, 64], bev_channels: int = 128,
                  lr: float = 0.003, weight_decay: float = 1e-4, score_threshold: float = 0.1, nms_iou: float = 0.1,
-                 max_detections: int = 50, loss_reg: float = 2.0) -> None:
+                 max_detections: int = 50, loss_reg: float = 2.0, loss_giou2d: float = 1.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.pc = np.asarray(PC_RANGE)
@@ -67,7 +67,7 @@ class Detection(L.LightningModule):
     def _targets(self, batch, shape):
         B, K, Y, X = shape
         hm = torch.zeros(shape)
-        reg_t, reg_idx = [], []
+        reg_t, reg_idx, reg_src = [], [], []
         yy, xx = torch.meshgrid(torch.arange(Y, dtype=torch.float32), torch.arange(X, dtype=torch.float32), indexing="ij")
         for b in range(B):
             for c, cls in zip(batch["centres"][b].numpy(), batch["centre_class"][b].numpy()):
@@ -77,18 +77,19 @@ class Detection(L.LightningModule):
                 sigma = 1.0 if cls else 0.7
                 g = torch.exp(-((xx - math.floor(gx)) ** 2 + (yy - math.floor(gy)) ** 2) / (2 * sigma ** 2))
                 hm[b, cls] = torch.maximum(hm[b, cls], g)
-            for box in batch["reg_boxes"][b].numpy():
+            for k, box in enumerate(batch["reg_boxes"][b].numpy()):
                 gx, gy = (box[0] - self.pc[0]) / self.cell[0], (box[1] - self.pc[1]) / self.cell[1]
                 if not (0 <= gx < X and 0 <= gy < Y):
                     continue
                 ix, iy = int(gx), int(gy)
                 reg_idx.append((b, iy, ix))
+                reg_src.append((b, k))
                 reg_t.append([gx - ix, gy - iy, box[2], *np.log(np.maximum(box[3:6], 1e-3)), math.sin(box[6]), math.cos(box[6])])
-        return hm, reg_idx, torch.tensor(reg_t, dtype=torch.float32).reshape(-1, 8)
+        return hm, reg_idx, torch.tensor(reg_t, dtype=torch.float32).reshape(-1, 8), reg_src
 
     def training_step(self, batch, batch_idx):
         heat, reg = self(batch)
-        hm, idx, rt = self._targets(batch, tuple(heat.shape))
+        hm, idx, rt, src = self._targets(batch, tuple(heat.shape))
         loss_hm = focal_loss(heat, hm.to(heat.device))
         loss = loss_hm
         if idx:
@@ -97,9 +98,48 @@ class Detection(L.LightningModule):
             loss_reg = F.l1_loss(pred, rt.to(pred.device))
             loss = loss + self.hparams.loss_reg * loss_reg
             self.log("train/loss_reg", loss_reg, batch_size=batch["batch_size"])
+            if "reg_box2d" in batch and self.hparams.loss_giou2d:
+                l2d = self.projection_loss(pred, b, y, x, batch, src)
+                loss = loss + self.hparams.loss_giou2d * l2d
+                self.log("train/loss_giou2d", l2d, batch_size=batch["batch_size"])
         self.log("train/loss_heatmap", loss_hm, batch_size=batch["batch_size"])
         self.log("loss", loss, prog_bar=True, batch_size=batch["batch_size"], logger=False)
         return loss
+
+    def boxes_from_reg(self, r: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable (R,7) boxes from regression outputs (R,8) at BEV cells (y, x)."""
+        cx = self.pc[0] + (x.float() + r[:, 0]) * float(self.cell[0])
+        cy = self.pc[1] + (y.float() + r[:, 1]) * float(self.cell[1])
+        size = torch.exp(r[:, 3:6].clamp(-3, 3))
+        return torch.cat([cx[:, None], cy[:, None], r[:, 2:3], size, torch.atan2(r[:, 6], r[:, 7])[:, None]], 1)
+
+    def projection_loss(self, pred: torch.Tensor, b: torch.Tensor, y: torch.Tensor, x: torch.Tensor, batch,
+                        src: list[tuple[int, int]]) -> torch.Tensor:
+        """VG-W3D's output-level 2D-3D constraint: GIoU between the image box of the projected
+        predicted 3D box and the annotated 2D box."""
+        boxes = self.boxes_from_reg(pred, y, x)
+        unit = torch.tensor([[1, 1, -1], [-1, 1, -1], [-1, -1, -1], [1, -1, -1], [1, 1, 1], [-1, 1, 1], [-1, -1, 1], [1, -1, 1]],
+                            dtype=boxes.dtype, device=boxes.device) / 2
+        c, s = torch.cos(boxes[:, 6]), torch.sin(boxes[:, 6])
+        local = unit[None] * boxes[:, None, 3:6]
+        wx = local[..., 0] * c[:, None] - local[..., 1] * s[:, None] + boxes[:, None, 0]
+        wy = local[..., 0] * s[:, None] + local[..., 1] * c[:, None] + boxes[:, None, 1]
+        wz = local[..., 2] + boxes[:, None, 2]
+        pts = torch.stack([wx, wy, wz, torch.ones_like(wx)], -1)  # (R,8,4)
+        target = torch.stack([torch.as_tensor(batch["reg_box2d"][i][k], dtype=boxes.dtype) for i, k in src]).to(boxes.device)
+        P = torch.stack([torch.as_tensor(batch["proj"][int(i)], dtype=boxes.dtype) for i in b.tolist()]).to(boxes.device)
+        uvw = torch.einsum("rij,rkj->rki", P, pts)
+        uv = uvw[..., :2] / uvw[..., 2:3].clamp_min(0.1)
+        pb = torch.cat([uv.min(1).values, uv.max(1).values], 1)
+        ix = (torch.minimum(pb[:, 2], target[:, 2]) - torch.maximum(pb[:, 0], target[:, 0])).clamp_min(0)
+        iy = (torch.minimum(pb[:, 3], target[:, 3]) - torch.maximum(pb[:, 1], target[:, 1])).clamp_min(0)
+        inter = ix * iy
+        area = lambda q: (q[:, 2] - q[:, 0]).clamp_min(0) * (q[:, 3] - q[:, 1]).clamp_min(0)  # noqa: E731
+        union = area(pb) + area(target) - inter
+        hull = (torch.maximum(pb[:, 2], target[:, 2]) - torch.minimum(pb[:, 0], target[:, 0])) * \
+               (torch.maximum(pb[:, 3], target[:, 3]) - torch.minimum(pb[:, 1], target[:, 1]))
+        giou = inter / union.clamp_min(1e-6) - (hull - union) / hull.clamp_min(1e-6)
+        return (1 - giou).mean()
 
     def decode(self, heat: torch.Tensor, reg: torch.Tensor) -> list[dict[str, np.ndarray]]:
         h = self.hparams
