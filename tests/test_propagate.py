@@ -79,7 +79,7 @@ def test_harmonic_solver_and_errors(room):
 
 def test_superpoints_compiled_equals_python_and_respect_instances(room):
     sub = room.coord[:3000]
-    u, v, _ = knn_graph(sub, 8)
+    u, v = knn_graph(sub, 8)
     w = np.random.default_rng(0).random(len(u))
     order = np.argsort(w, kind="stable")
     from pcweak.ops.extension import compiled

@@ -178,10 +178,3 @@ def _render_image(K: np.ndarray, pose: np.ndarray, part_boxes: np.ndarray, part_
     rgb += np.random.default_rng(seed + 7).normal(0, 0.015, rgb.shape)
     return (np.clip(rgb, 0, 1).reshape(h, w, 3) * 255 + 0.5).astype(np.uint8)
 
-
-def points_in_scene_boxes(scene: Scene) -> np.ndarray:
-    """(N,) int64 index of the box each point lies in (-1 = none)."""
-    if scene.boxes is None or not len(scene.boxes):
-        return np.full(scene.num_points, -1, np.int64)
-    inside = points_in_boxes(scene.coord, scene.boxes)
-    return np.where(inside.any(1), inside.argmax(1), -1)

@@ -26,34 +26,6 @@ from ..scene import PseudoLabels, Scene
 PRIORS = {"Car": (3.9, 1.6, 1.56), "Pedestrian": (0.8, 0.6, 1.73), "Cyclist": (1.76, 0.6, 1.73)}
 
 
-def ground_plane(coord: np.ndarray, iters: int = 300, tol: float = 0.12, seed: int = 0) -> tuple[np.ndarray, float]:
-    """RANSAC plane n.x + d = 0 (n unit, n_z > 0) over the lowest 30 % of the points."""
-    rng = np.random.default_rng(seed)
-    low = coord[coord[:, 2] <= np.quantile(coord[:, 2], 0.3)].astype(np.float64)
-    best, best_n = None, -1
-    for _ in range(iters):
-        p = low[rng.choice(len(low), 3, replace=False)]
-        n = np.cross(p[1] - p[0], p[2] - p[0])
-        if np.linalg.norm(n) < 1e-9:
-            continue
-        n /= np.linalg.norm(n)
-        if abs(n[2]) < 0.9:  # roughly horizontal only
-            continue
-        n = n if n[2] > 0 else -n
-        d = -n @ p[0]
-        cnt = int((np.abs(low @ n + d) < tol).sum())
-        if cnt > best_n:
-            best, best_n = (n, d), cnt
-    if best is None:
-        return np.array([0.0, 0.0, 1.0]), -float(np.quantile(coord[:, 2], 0.05))
-    n, d = best
-    inl = low[np.abs(low @ n + d) < tol]  # least-squares refit on the inliers
-    c = inl.mean(0)
-    _, _, vt = np.linalg.svd(inl - c, full_matrices=False)
-    n = vt[2] if vt[2][2] > 0 else -vt[2]
-    return n, float(-n @ c)
-
-
 def local_ground(coord: np.ndarray, query: np.ndarray, radius: float = 3.0, quantile: float = 0.05, tree=None) -> np.ndarray:
     """(Q,) ground height under each query point: the ``quantile`` of z among scan points within
     ``radius`` m in bird's-eye view (the query's own z where it has no neighbour)."""

@@ -64,7 +64,7 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
     """Symmetric (nodes x nodes) affinity matrix over nodes whose points are kNN neighbours
     (``edges`` reuses a point kNN graph from ``knn_graph``)."""
     n_nodes = len(feats["count"])
-    u, v = edges if edges is not None else knn_graph(coord, k)[:2]
+    u, v = edges if edges is not None else knn_graph(coord, k)
     a, b = node[u], node[v]
     keep = a != b
     a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
@@ -189,7 +189,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             raise SceneError(f"propagate: {name} has {len(arr)} rows but coord has {n}")
     if normal is None and (w_normal or superpoints):
         normal = estimate_normals(coord)
-    edges = knn_graph(coord, k)[:2]  # one point graph for the superpoints and the affinities
+    edges = knn_graph(coord, k)  # one point graph for the superpoints and the affinities
     if segment is not None:
         seg = _np(segment, "segment").astype(np.int64).reshape(-1)
         if len(seg) != n:

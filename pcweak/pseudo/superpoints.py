@@ -14,8 +14,8 @@ import torch
 from ..scene import Scene
 
 
-def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Undirected kNN graph: unique edges (u < v) as int64 arrays and their lengths (float64)."""
+def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected kNN graph: unique edges (u < v) as two (E,) int64 arrays."""
     from .. import ops
     c = torch.from_numpy(np.ascontiguousarray(coord, dtype=np.float32))
     nb = ops.knn(c, c, k + 1)
@@ -30,9 +30,7 @@ def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nda
     back = (idx[np.maximum(v, 0)] == u[:, None]).any(1)
     keep = (u < v) | ~back
     u, v = u[keep], v[keep]
-    u, v = np.minimum(u, v), np.maximum(u, v)
-    d = np.linalg.norm(coord[u].astype(np.float64) - coord[v], axis=1)
-    return u, v, d
+    return np.minimum(u, v), np.maximum(u, v)
 
 
 def estimate_normals(coord: np.ndarray, k: int = 16) -> np.ndarray:
@@ -97,7 +95,7 @@ def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.
         return np.zeros(0, np.int64)
     if normal is None:
         normal = estimate_normals(coord)
-    u, v = edges if edges is not None else knn_graph(coord, k)[:2]
+    u, v = edges if edges is not None else knn_graph(coord, k)
     w = 1.0 - np.abs((normal[u].astype(np.float64) * normal[v]).sum(1))
     if color is not None:
         w = w + color_weight * np.linalg.norm(color[u].astype(np.float64) - color[v], axis=1)
