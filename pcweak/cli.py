@@ -161,9 +161,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
     from .bench import BENCHES
     mod = importlib.import_module(BENCHES[args.name])
-    kw = dict(kv.split("=", 1) for kv in args.param)
-    kw = {k: type_of(v) for k, v in kw.items()}
-    result = mod.run(**kw)
+    result = mod.run(**_params(args.param))
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

@@ -145,9 +145,9 @@ def read_kitti(frame_path: str | os.PathLike) -> Scene:
     if calib is not None:
         K, pose = calib.camera_pose()
         if img_path.is_file():
-            from .scannet import _image_loader, _image_size
-            w, h = _image_size(img_path)
-            frames.append(Frame("image_2", pose, K, image=_image_loader(img_path)))
+            from .images import image_loader, image_size
+            w, h = image_size(img_path)
+            frames.append(Frame("image_2", pose, K, image=image_loader(img_path)))
             if semantic is not None:
                 uv, z = calib.lidar_to_image(pts[:, :3])
                 with np.errstate(invalid="ignore"):

@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import ReaderError
 from ..geometry import aabb_box, apply_transform, vertex_normals
 from ..scene import Frame, Scene, WeakLabels
+from .images import depth_loader, image_loader, image_size
 from .classes import SCANNET20, SCANNET_STUFF, nyu40_to_scannet20
 
 TSV_V2 = "scannetv2-labels.combined.tsv"
@@ -221,34 +222,6 @@ def _read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise ReaderError(f"{path}: expected a {shape[0]}x{shape[1]} matrix ({e})") from e
 
 
-def _image_loader(path: Path):
-    def load() -> np.ndarray:
-        from PIL import Image
-        try:
-            with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"))
-        except OSError as e:
-            raise ReaderError(f"{path}: unreadable image ({e})") from e
-    return load
-
-
-def _depth_loader(path: Path, scale: float = 1000.0):
-    def load() -> np.ndarray:
-        from PIL import Image
-        try:
-            with Image.open(path) as im:
-                return np.asarray(im, dtype=np.float32) / scale
-        except OSError as e:
-            raise ReaderError(f"{path}: unreadable depth image ({e})") from e
-    return load
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-    with Image.open(path) as im:
-        return im.size  # (w, h)
-
-
 def _read_frames(d: Path, A: np.ndarray | None, step: int) -> list[Frame]:
     """SensReader export (``color/ depth/ pose/ intrinsic/``) or ``<root>/posed_images/<scene>/``."""
     name = d.name
@@ -286,14 +259,14 @@ def _read_frames(d: Path, A: np.ndarray | None, step: int) -> list[Frame]:
         K = Kd
         if dp is not None and K is None:
             # depth and colour cameras are registered: scale the colour matrix to the depth size
-            (wc, hc), (wd, hd) = _image_size(cp), _image_size(dp)
+            (wc, hc), (wd, hd) = image_size(cp), image_size(dp)
             K = Kc.copy()
             K[0] *= wd / wc
             K[1] *= hd / hc
         if dp is None:
             K = Kc
-        frames.append(Frame(stem, pose, K, image=_image_loader(cp) if cp is not None else None,
-                            depth=_depth_loader(dp) if dp is not None else None,
+        frames.append(Frame(stem, pose, K, image=image_loader(cp) if cp is not None else None,
+                            depth=depth_loader(dp) if dp is not None else None,
                             color_intrinsics=Kc if (dp is not None and Kc is not None) else None))
     if skipped:
         warnings.warn(f"{d}: skipped {len(skipped)} frames with invalid (non-finite) poses: {skipped[:10]}{' ...' if len(skipped) > 10 else ''}")

@@ -17,12 +17,12 @@
 from __future__ import annotations
 
 import json
-import math
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+from scipy.special import ndtr
 
 from ..errors import SceneError
 from ..geometry import box_corners, points_in_boxes
@@ -231,7 +231,7 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
             for i, (a, c) in enumerate(pairs):
                 q = shared[(a, c)]
                 m_, v_ = mu[i, :len(q)], var[i, :len(q)]
-                p = 0.5 * (1 + np.vectorize(math.erf)(m_ / np.sqrt(1 + v_) / math.sqrt(2)))
+                p = ndtr(m_ / np.sqrt(1 + v_))  # Phi(mu / sqrt(1 + var))
                 inst[q] = np.where(p >= 0.5, a, c)
                 conf[q] = np.maximum(p, 1 - p)
                 gmean[q], gvar[q] = m_, v_
