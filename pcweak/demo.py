@@ -73,8 +73,9 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0, train_epochs: i
     from .pseudo.labelling import label_scene
     w = WeakLabels.load(out_dir / "weak_points200.npz")
     report["pseudo_labels"] = {}
+    pseudo_by_method = {}
     for method in ("nearest", "propagate"):
-        pseudo = label_scene(scene, w, method)
+        pseudo = pseudo_by_method[method] = label_scene(scene, w, method)
         path = pseudo.save(out_dir / f"pseudo_{method}.npz")
         ev = evaluate(scene, pseudo)
         report["pseudo_labels"][method] = {"file": str(path), "miou": round(ev["miou"], 4), "coverage": round(ev["coverage"], 4),
@@ -82,7 +83,7 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0, train_epochs: i
         print(f"[demo] pseudo-labels ({method:9s}) from 200 points: mIoU {ev['miou']:.3f} -> {path}")
     try:
         from .viz.render import render_png
-        png = render_png(scene, out_dir / "pseudo_labels.png", label_scene(scene, w, "propagate"), w, views=2)
+        png = render_png(scene, out_dir / "pseudo_labels.png", pseudo_by_method["propagate"], w, views=2)
         report["png"] = str(png)
         print(f"[demo] look at the pseudo-labels (GT | pseudo | error, 2 views): {png}")
     except RuntimeError as e:  # no renderer on this machine

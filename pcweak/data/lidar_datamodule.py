@@ -85,11 +85,12 @@ class LidarDataset(Dataset):
         from .. import ops
         # anisotropic voxels (x, y, z sizes differ): integer coordinates per axis, then group
         g = np.floor((pts[:, :3] - lo) / self.vs).astype(np.int64)
-        key = (g[:, 0] * self.grid()[1] + g[:, 1]) * self.grid()[2] + g[:, 2]
+        _, ny, nz = self.grid()
+        key = (g[:, 0] * ny + g[:, 1]) * nz + g[:, 2]
         uk, inv = np.unique(key, return_inverse=True)
         inv_t = torch.from_numpy(inv.ravel())
         feat = ops.scatter(torch.from_numpy(pts).float(), inv_t, len(uk), "mean")
-        coord = torch.from_numpy(np.stack([uk // (self.grid()[1] * self.grid()[2]), (uk // self.grid()[2]) % self.grid()[1], uk % self.grid()[2]], 1))
+        coord = torch.from_numpy(np.stack([uk // (ny * nz), (uk // nz) % ny, uk % nz], 1))
         return {"name": name, "feat": feat, "coord": coord, **{k: torch.from_numpy(np.asarray(x)) for k, x in t.items()}}
 
 

@@ -84,9 +84,13 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
     tree = cKDTree(scene.coord[:, :2])
     boxes, sem, conf, counts, source = [], [], [], [], []
     sensor = np.zeros(3)
+    projected: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each frame's projection of the scan, once
     for k in range(len(b2)):
-        f = scene.frames[int(frm[k])]
-        uv, z = project(scene.coord, f.intrinsics, f.pose)
+        fi = int(frm[k])
+        if fi not in projected:
+            f = scene.frames[fi]
+            projected[fi] = project(scene.coord, f.intrinsics, f.pose)
+        uv, z = projected[fi]
         x1, y1, x2, y2 = b2[k]
         dx, dy = shrink * (x2 - x1), shrink * (y2 - y1)
         inside = (z > 0.5) & (uv[:, 0] >= x1 + dx) & (uv[:, 0] <= x2 - dx) & (uv[:, 1] >= y1 + dy) & (uv[:, 1] <= y2 - dy)
