@@ -88,3 +88,48 @@ def test_errors_and_cli(tmp_path, room, capsys):
     capsys.readouterr()
     assert main(["label", f"npz:{tmp_path / 'r.npz'}", "--weak", str(tmp_path / "p.npz"), "--method", "gp-boxes", "-o", str(tmp_path / "x.npz")]) == 2
     assert "the weak labels have no 3D boxes" in capsys.readouterr().err
+
+
+def _wall_corner_scene():
+    """Floor (z=0) and wall (x=0) planes, a cabinet (a 0.5 m cube) standing against the wall,
+    a door flush with the wall; normals exact, one superpoint per 10 cm cell and surface."""
+    rng = np.random.default_rng(3)
+    floor = np.c_[rng.uniform(0, 4, (6000, 2)), np.zeros(6000)]
+    wall = np.c_[np.zeros(5000), rng.uniform(0, 4, 5000), rng.uniform(0, 2.5, 5000)]
+    # cabinet against the wall: front face at x=0.5, top at z=0.5, y in [1, 1.5]
+    front = np.c_[np.full(800, 0.5), rng.uniform(1, 1.5, 800), rng.uniform(0, 0.5, 800)]
+    top = np.c_[rng.uniform(0, 0.5, 800), rng.uniform(1, 1.5, 800), np.full(800, 0.5)]
+    door = np.c_[np.full(800, 0.01), rng.uniform(2.5, 3.3, 800), rng.uniform(0, 2.0, 800)]
+    keep = ~((wall[:, 1] > 2.5) & (wall[:, 1] < 3.3) & (wall[:, 2] < 2.0))  # the door replaces the wall there
+    wall = wall[keep]
+    parts = [floor, wall, front, top, door]
+    normals = [(0, 0, 1), (1, 0, 0), (1, 0, 0), (0, 0, 1), (1, 0, 0)]
+    coord = np.concatenate(parts).astype(np.float32)
+    normal = np.concatenate([np.tile(n, (len(p), 1)) for p, n in zip(parts, normals)]).astype(np.float32)
+    part = np.repeat(np.arange(5), [len(p) for p in parts])
+    cell = np.floor(coord / 0.1).astype(np.int64)
+    seg = np.unique(np.c_[part, cell], axis=0, return_inverse=True)[1].ravel()
+    inst = np.array([-1, -1, 0, 0, 1])[part]
+    s = Scene(name="corner", coord=coord, normal=normal, segment=seg, classes=("cabinet", "door"),
+              semantic=np.where(inst >= 0, inst, -1), instance=inst)
+    boxes = np.array([[0.25, 1.25, 0.25, 0.5, 0.5, 0.5, 0], [0.01, 2.9, 1.0, 0.04, 0.8, 2.0, 0]])
+    return s, boxes, part
+
+
+def test_wall_and_floor_inside_boxes_go_to_no_box():
+    from pcweak.pseudo.structure import structure_in_boxes
+    s, boxes, part = _wall_corner_scene()
+    flagged = structure_in_boxes(s.coord, s.normal, boxes)
+    in_cab = (np.abs(s.coord - boxes[0, :3]) <= 0.27).all(1)
+    # the slabs of wall and floor inside the cabinet's box are structure, the cabinet is not
+    assert flagged[in_cab & (part <= 1)].mean() > 0.95
+    assert not flagged[part >= 2].any()  # cabinet faces and the door flush with the wall keep their points
+    p = gp_box_labels(s, boxes, [0, 1])
+    assert (p.instance[part <= 1] == -1).mean() > 0.99
+    assert (p.instance[part == 4] == 1).all() and (p.instance[(part == 2) | (part == 3)] == 0).mean() > 0.99
+    q = gp_box_labels(s, boxes, [0, 1], structure=False)  # without it the box takes the wall and floor
+    assert (q.instance[in_cab & (part <= 1)] == 0).mean() > 0.8
+    m = np.zeros(s.num_points, bool)
+    assert (gp_box_labels(s, boxes, [0, 1], structure=m).instance == q.instance).all()
+    with pytest.raises(SceneError, match="structure mask has 3 entries"):
+        gp_box_labels(s, boxes, [0, 1], structure=np.zeros(3, bool))
