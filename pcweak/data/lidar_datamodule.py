@@ -42,7 +42,15 @@ class LidarDataset(Dataset):
     def _targets(self, name: str, scene) -> dict[str, np.ndarray]:
         keep = scene.box_labels >= 0
         boxes, cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
-        if not self.train or self.mode == "full":
+        if not self.train:  # evaluation: every GT box with its KITTI difficulty fields
+            ex = scene.extras or {}
+            n = len(scene.boxes)
+            get = lambda k, default: np.asarray(ex[k])[keep] if k in ex and len(ex[k]) == n else default  # noqa: E731
+            return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls,
+                    "gt_bbox2d": get("box_bbox2d", np.tile([0, 0, 10, 100.0], (len(boxes), 1))),
+                    "gt_occluded": get("box_occluded", np.zeros(len(boxes), np.int64)),
+                    "gt_truncated": get("box_truncated", np.zeros(len(boxes)))}
+        if self.mode == "full":
             return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls}
         rng = np.random.default_rng(zlib.crc32(name.encode()) + self.rng_seed)
         accurate = rng.random(len(boxes)) < self.frac
@@ -63,6 +71,27 @@ class LidarDataset(Dataset):
         return {"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
                 "reg_box2d": w.box2d[p.extras["box2d_index"]].astype(np.float64), "proj": P}
 
+    @staticmethod
+    def _augment(pts: np.ndarray, t: dict[str, np.ndarray]) -> None:
+        """SECOND's global augmentation, in place: flip about the x axis (p = 0.5), rotation
+        about z in [-pi/4, pi/4], scaling in [0.95, 1.05]. Drawn from torch's generator, which
+        Lightning seeds and which differs per step and per worker (a numpy generator seeded per
+        item would repeat the same draw every epoch)."""
+        flip, ang, scale = torch.rand(3).tolist()
+        ang, scale = (ang - 0.5) * np.pi / 2, 0.95 + 0.1 * scale
+        boxes, cen = t["reg_boxes"], t["centres"]
+        if flip < 0.5:
+            for a in (pts, boxes, cen):
+                a[:, 1] *= -1
+            boxes[:, 6] *= -1
+        c, s = np.cos(ang), np.sin(ang)
+        R = np.array([[c, -s], [s, c]])
+        for a in (pts, boxes, cen):
+            a[:, :2] = a[:, :2] @ R.T
+            a[:, :3] *= scale
+        boxes[:, 3:6] *= scale
+        boxes[:, 6] = (boxes[:, 6] + ang + np.pi) % (2 * np.pi) - np.pi
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         name, addr = self.scenes[i]
         if name not in self._cache:
@@ -72,13 +101,8 @@ class LidarDataset(Dataset):
         scene, t = self._cache[name]
         pts = np.concatenate([scene.coord, (scene.intensity if scene.intensity is not None else np.zeros(scene.num_points))[:, None]], 1).astype(np.float64)
         t = {k: np.array(v, copy=True) for k, v in t.items()}
-        if self.train and self.augment:  # random flip about the x axis (the camera looks along x)
-            rng = np.random.default_rng([self.rng_seed, torch.initial_seed() % (2 ** 31), i])
-            if rng.random() < 0.5 and "proj" not in t:  # (a flip would break the camera geometry)
-                pts[:, 1] *= -1
-                t["centres"][:, 1] *= -1
-                t["reg_boxes"][:, 1] *= -1
-                t["reg_boxes"][:, 6] *= -1
+        if self.train and self.augment and "proj" not in t:  # (it would break the camera geometry)
+            self._augment(pts, t)
         lo, hi = self.pc[:3], self.pc[3:]
         m = ((pts[:, :3] >= lo) & (pts[:, :3] < hi)).all(1)
         pts = pts[m]
@@ -112,7 +136,7 @@ def collate_lidar(items: list[dict[str, Any]]) -> dict[str, Any]:
     out["feat"] = torch.cat([it["feat"] for it in items])
     out["coord"] = torch.cat([it["coord"] for it in items])
     out["batch"] = torch.cat([torch.full((len(it["feat"]),), b, dtype=torch.long) for b, it in enumerate(items)])
-    for k in ("centres", "centre_class", "reg_boxes", "reg_class", "reg_box2d", "proj"):
+    for k in ("centres", "centre_class", "reg_boxes", "reg_class", "reg_box2d", "proj", "gt_bbox2d", "gt_occluded", "gt_truncated"):
         if k in items[0]:
             out[k] = [it[k] for it in items]
     return out
@@ -125,7 +149,8 @@ class LidarDataModule(L.LightningDataModule):
     def __init__(self, dataset: str = "synthetic", root: str | None = None, train_ids: list[str] | None = None,
                  val_ids: list[str] | None = None, synthetic_train: int = 8, synthetic_val: int = 2, weak_mode: str = "full",
                  box_fraction: float = 0.1, click_noise: float = 0.3, voxel_size: list[float] = [0.1, 0.1, 0.2],
-                 batch_size: int = 2, num_workers: int = 0, seed: int = 0, cache_dir: str = "outputs/cache") -> None:
+                 batch_size: int = 2, num_workers: int = 0, seed: int = 0, cache_dir: str = "outputs/cache",
+                 augment: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters()
 
@@ -166,7 +191,8 @@ class LidarDataModule(L.LightningDataModule):
 
     def _ds(self, scenes, train):
         h = self.hparams
-        return LidarDataset(scenes, h.voxel_size, PC_RANGE, h.weak_mode if train else "full", h.box_fraction, h.click_noise, h.seed, train)
+        return LidarDataset(scenes, h.voxel_size, PC_RANGE, h.weak_mode if train else "full", h.box_fraction, h.click_noise, h.seed, train,
+                            h.augment)
 
     def train_dataloader(self):
         return DataLoader(self._ds(self._train, True), batch_size=self.hparams.batch_size, shuffle=True, collate_fn=collate_lidar,

@@ -122,6 +122,15 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
     incid = np.abs((normal * dirs).sum(1))
     base = np.where(use_ground, 0.25, np.where(owner >= 0, 0.45, 0.3))
     intensity = np.clip(base * (0.5 + 0.5 * incid) + r.normal(0, 0.05, len(t)), 0, 0.99)
+    # KITTI-style occlusion from the LiDAR: share of the rays that would hit an object if it
+    # stood alone (its angular window only) whose first return is that object
+    occluded = np.full(len(objects), 3, np.int64)
+    for k, (_, _, ps) in enumerate(objects):
+        alone_t, _, _ = cast_boxes(origin, dirs, np.array(ps), max_t=80.0)
+        alone = np.isfinite(alone_t) & (alone_t < t_ground)
+        if alone.any():
+            seen = (owner[alone] == k).mean()
+            occluded[k] = 0 if seen >= 0.8 else 1 if seen >= 0.4 else 2 if seen > 0 else 3
     pts, owner, intensity = pts[valid], owner[valid], intensity[valid]
 
     class_idx = {c: i for i, c in enumerate(KITTI_CLASSES)}
@@ -138,20 +147,24 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
                   extras={"box_type": np.array([c for c, _, _ in objects], dtype=np.str_).reshape(-1)},
                   meta={"dataset": "synthetic", "synthetic": True, "seed": int(seed), "lidar": True})
     K, pose = DEFAULT_CALIB.camera_pose()
-    # KITTI-style per-box annotation: projected 2D boxes (clipped), no occlusion/truncation flags
+    # KITTI-style per-box annotation: projected 2D boxes (clipped to the image), truncation (share
+    # of the unclipped 2D box outside the image; 1 behind the camera) and occlusion (above)
     from ..camera import project
     from ..geometry import box_corners
-    bb = []
+    bb, trunc = [], []
     for corners in box_corners(boxes):
         uv, z = project(corners, K, pose)
         if (z <= 0.1).any():
             bb.append([-1.0, -1.0, -1.0, -1.0])
+            trunc.append(1.0)
             continue
         lo = np.clip(uv.min(0), 0, [IMAGE_SIZE[1] - 1, IMAGE_SIZE[0] - 1])
         hi = np.clip(uv.max(0), 0, [IMAGE_SIZE[1] - 1, IMAGE_SIZE[0] - 1])
         bb.append([lo[0], lo[1], hi[0], hi[1]])
-    scene.extras.update({"box_bbox2d": np.array(bb, np.float32).reshape(-1, 4), "box_occluded": np.zeros(len(boxes), np.int64),
-                         "box_truncated": np.zeros(len(boxes), np.float32), "dontcare_bbox2d": np.zeros((0, 4), np.float32)})
+        full = np.prod(np.maximum(uv.max(0) - uv.min(0), 1e-6))
+        trunc.append(float(1 - np.prod(np.maximum(hi - lo, 0)) / full))
+    scene.extras.update({"box_bbox2d": np.array(bb, np.float32).reshape(-1, 4), "box_occluded": occluded,
+                         "box_truncated": np.array(trunc, np.float32).reshape(-1), "dontcare_bbox2d": np.zeros((0, 4), np.float32)})
     colours = np.array([[0.8, 0.1, 0.1], [0.1, 0.6, 0.9], [0.9, 0.7, 0.1]])
     obj_colour = np.array([colours[class_idx[c]] for c, _, _ in objects]).reshape(-1, 3)
     part_colour = np.array([obj_colour[o] if o >= 0 else [0.55, 0.55, 0.5] for o in part_owner])

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Sequence
 
@@ -272,12 +273,14 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
             shared = {p: np.array(pairs_nodes[p]) for p in pairs}
             rng = np.random.default_rng(seed)
             tx, ty, qx = _pair_data(X, own, shared, pairs, b, n_per_class, rng)
+            t_fit = time.perf_counter()
             if batched:
                 mu, var = fit_predict_pairs(tx, ty, qx, iterations, n_inducing, lr=lr, seed=seed)
             else:
                 outs = [fit_predict_pairs(tx[i:i + 1], ty[i:i + 1], qx[i:i + 1], iterations, n_inducing, lr=lr, seed=seed)
                         for i in range(len(pairs))]
                 mu, var = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+            stats["gp_fit_seconds"] = round(time.perf_counter() - t_fit, 3)
             mu, var = mu.double().numpy(), var.double().numpy()
             for i, (a, c) in enumerate(pairs):
                 q = shared[(a, c)]

@@ -174,8 +174,9 @@ class Detection(L.LightningModule):
             gt = batch["reg_boxes"][b].numpy()
             n = len(gt)
             gt_cls = batch["reg_class"][b].numpy()
-            self._frames.append(KittiFrame(gt_box=gt, gt_type=[CLASSES[c] for c in gt_cls], gt_bbox2d=np.tile([0, 0, 10, 100.0], (n, 1)),
-                                           gt_occluded=np.zeros(n), gt_truncated=np.zeros(n), det_box=det["box"],
+            fields = {k: batch[k][b].numpy() if k in batch else v for k, v in
+                      (("gt_bbox2d", np.tile([0, 0, 10, 100.0], (n, 1))), ("gt_occluded", np.zeros(n)), ("gt_truncated", np.zeros(n)))}
+            self._frames.append(KittiFrame(gt_box=gt, gt_type=[CLASSES[c] for c in gt_cls], **fields, det_box=det["box"],
                                            det_type=[CLASSES[c] for c in det["label"]], det_score=det["score"]))
 
     def _report(self, stage: str, print_json: bool = False) -> None:
