@@ -1,14 +1,17 @@
 """Box-supervised instance pseudo-labels with Gaussian-process classifiers (after GaPro).
 
-1. Superpoints (the scene's own, else Felzenszwalb-Huttenlocher) are assigned to the boxes that
-   contain (nearly) all of their points (``inside_fraction``; boxes may be oriented).
+1. Superpoints (the scene's own, else fine Felzenszwalb-Huttenlocher) are assigned to the boxes
+   that contain (nearly) all of their points (``inside_fraction``; boxes may be oriented). Wall
+   and floor surface inside a box (``structure.structure_in_boxes``, decided per superpoint)
+   belongs to no box and does not count towards the share.
 2. In exactly one box -> that box, confidence 1. In none -> no instance (semantic -1, or
    ``background_label``). Nested boxes: the shared region goes to the inner box.
 3. Every other overlapping pair gets a variational GP classifier (gpytorch ``ApproximateGP``,
    RBF kernel with learned lengthscales, Bernoulli likelihood) trained on the superpoints that
-   belong to only one of the two boxes — features: mean position (pair-normalised), colour and
-   |normal| — and predicting the shared superpoints: p = Phi(mu / sqrt(1 + var)), confidence
-   max(p, 1 - p); mu and var are kept per point (``gp_mean``, ``gp_var``; NaN where no GP decided).
+   belong to only one of the two boxes (those nearest to the shared region) — features: mean
+   position (pair-normalised), colour and |normal| — and predicting the shared superpoints:
+   p = Phi(mu / sqrt(1 + var)), confidence max(p, 1 - p); mu and var are kept per point
+   (``gp_mean``, ``gp_var``; NaN where no GP decided).
    All pairs of a scene are fitted together in gpytorch batch mode; ``gp_box_labels_many``
    labels several scenes in parallel processes.
 4. Whatever remains (superpoints in three or more non-nested boxes) goes to the smallest box,
