@@ -43,9 +43,9 @@ class LidarDataset(Dataset):
         keep = scene.box_labels >= 0
         boxes, cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
         if not self.train:  # evaluation: every GT box with its KITTI difficulty fields
+            # a scene without KITTI annotation fields: every box 100 px tall, unoccluded, untruncated
             ex = scene.extras or {}
-            n = len(scene.boxes)
-            get = lambda k, default: np.asarray(ex[k])[keep] if k in ex and len(ex[k]) == n else default  # noqa: E731
+            get = lambda k, default: np.asarray(ex[k])[keep] if k in ex else default  # noqa: E731
             return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls,
                     "gt_bbox2d": get("box_bbox2d", np.tile([0, 0, 10, 100.0], (len(boxes), 1))),
                     "gt_occluded": get("box_occluded", np.zeros(len(boxes), np.int64)),

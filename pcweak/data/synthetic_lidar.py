@@ -123,12 +123,16 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
     base = np.where(use_ground, 0.25, np.where(owner >= 0, 0.45, 0.3))
     intensity = np.clip(base * (0.5 + 0.5 * incid) + r.normal(0, 0.05, len(t)), 0, 0.99)
     # KITTI-style occlusion from the LiDAR: share of the rays that would hit an object if it
-    # stood alone (its angular window only) whose first return is that object
+    # stood alone whose first return is that object; only the rays in the cone around the
+    # object's bounding sphere are cast (its parts lie inside its box)
     occluded = np.full(len(objects), 3, np.int64)
-    for k, (_, _, ps) in enumerate(objects):
-        alone_t, _, _ = cast_boxes(origin, dirs, np.array(ps), max_t=80.0)
-        alone = np.isfinite(alone_t) & (alone_t < t_ground)
-        if alone.any():
+    for k, (_, box, ps) in enumerate(objects):
+        dist, radius = np.linalg.norm(box[:3]), 0.5 * np.linalg.norm(box[3:6])
+        cone = np.flatnonzero(dirs @ box[:3] >= dist * np.sqrt(max(1 - (radius / dist) ** 2, 0.0))) if dist > radius \
+            else np.arange(len(dirs))
+        alone_t, _, _ = cast_boxes(origin, dirs[cone], np.array(ps), max_t=80.0)
+        alone = cone[np.isfinite(alone_t) & (alone_t < t_ground[cone])]
+        if len(alone):
             seen = (owner[alone] == k).mean()
             occluded[k] = 0 if seen >= 0.8 else 1 if seen >= 0.4 else 2 if seen > 0 else 3
     pts, owner, intensity = pts[valid], owner[valid], intensity[valid]

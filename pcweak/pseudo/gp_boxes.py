@@ -69,18 +69,16 @@ def box_membership(scene: Scene, boxes: np.ndarray, node: np.ndarray, inside_fra
     Args: node (N,) superpoint id per point; structural (N,) bool wall/floor points, which
     belong to no box.
     Returns: member (S,M) bool — superpoint s lies in box m when at least ``inside_fraction`` of
-    its non-structural points do (of all its points when it has none) — and eligible (N,M) bool,
-    the points each box may take."""
+    its non-structural points do; one with none lies in no box — and eligible (N,M) bool, the
+    points each box may take (inside it and not structural)."""
     n_nodes = int(node.max()) + 1
     inside = points_in_boxes(scene.coord, boxes, margin=margin)
     struct = np.zeros(len(node), bool) if structural is None else np.asarray(structural, bool)
     eligible = inside & ~struct[:, None]
     plain = np.bincount(node, weights=~struct, minlength=n_nodes)
-    cnt = np.where(plain > 0, plain, np.bincount(node, minlength=n_nodes))
-    count_w = np.where(plain[node] > 0, ~struct, True).astype(np.float64)  # points that count towards the share
-    frac = np.stack([np.bincount(node, weights=count_w * inside[:, m], minlength=n_nodes) for m in range(len(boxes))], 1)
-    frac /= np.maximum(cnt, 1)[:, None]
-    return frac >= inside_fraction - 1e-9, eligible
+    frac = np.stack([np.bincount(node, weights=eligible[:, m], minlength=n_nodes) for m in range(len(boxes))], 1)
+    frac /= np.maximum(plain, 1)[:, None]
+    return (frac >= inside_fraction - 1e-9) & (plain > 0)[:, None], eligible
 
 
 def nested(boxes: np.ndarray, margin: float = 0.02) -> np.ndarray:
@@ -300,7 +298,7 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
             conf[s] = 1.0 / len(cand)
         stats["smallest_box_superpoints"] = len(rest)
     inst_pt = inst[node]
-    if M:  # structural points of a superpoint go to no box
+    if M:  # a box takes only its eligible points: structural ones and those outside it go to no box
         ok = eligible[np.arange(len(node)), np.maximum(inst_pt, 0)]
         inst_pt = np.where(ok, inst_pt, -1)
     bg = -1 if background_label is None else background_label

@@ -172,10 +172,9 @@ class Detection(L.LightningModule):
         heat, reg = self(batch)
         for b, det in enumerate(self.decode(heat, reg)):
             gt = batch["reg_boxes"][b].numpy()
-            n = len(gt)
             gt_cls = batch["reg_class"][b].numpy()
-            fields = {k: batch[k][b].numpy() if k in batch else v for k, v in
-                      (("gt_bbox2d", np.tile([0, 0, 10, 100.0], (n, 1))), ("gt_occluded", np.zeros(n)), ("gt_truncated", np.zeros(n)))}
+            # difficulty fields come with every evaluation item (LidarDataset, train=False)
+            fields = {k: batch[k][b].numpy() for k in ("gt_bbox2d", "gt_occluded", "gt_truncated")}
             self._frames.append(KittiFrame(gt_box=gt, gt_type=[CLASSES[c] for c in gt_cls], **fields, det_box=det["box"],
                                            det_type=[CLASSES[c] for c in det["label"]], det_score=det["score"]))
 
