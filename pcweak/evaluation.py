@@ -43,3 +43,30 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int | None = N
         keep = scene.box_labels >= 0
         rep["boxes"] = box_quality(pseudo.box, scene.boxes[keep])
     return rep
+
+
+def superpoint_oracle(scene: Scene, segment: np.ndarray) -> PseudoLabels:
+    """The best labels any superpoint-level labeller can give: every superpoint takes the GT
+    instance (and class) of the majority of its points (-1 where that majority is unlabelled).
+    ``evaluate`` of it is the upper bound that the over-segmentation sets.
+
+    Args: segment (N,) int superpoint id per point."""
+    if scene.semantic is None or scene.instance is None:
+        raise SceneError(f"scene {scene.name!r}: superpoint_oracle needs ground-truth semantic and instance labels")
+    seg = np.asarray(segment).reshape(-1)
+    if len(seg) != scene.num_points:
+        raise SceneError(f"superpoint_oracle: segment has {len(seg)} entries for {scene.num_points} points")
+    _, node = np.unique(seg, return_inverse=True)
+    node = node.ravel()
+    gt = np.where(scene.semantic >= 0, scene.instance, -1).astype(np.int64)
+    _, g = np.unique(gt, return_inverse=True)  # 0 = unlabelled when present
+    g = g.ravel()
+    counts = np.zeros((int(node.max()) + 1, int(g.max()) + 1))
+    np.add.at(counts, (node, g), 1.0)
+    win = counts.argmax(1)[node]  # per point, its superpoint's majority GT group
+    first = np.zeros(int(g.max()) + 1, np.int64)
+    first[g[::-1]] = np.arange(len(g))[::-1]  # a point of each group
+    rep = first[win]
+    inst, sem = gt[rep], np.where(gt[rep] >= 0, scene.semantic[rep], -1)
+    return PseudoLabels(semantic=sem, instance=inst, confidence=np.ones(len(seg), np.float32), method="superpoint-oracle",
+                        classes=scene.classes)

@@ -133,3 +133,23 @@ def test_wall_and_floor_inside_boxes_go_to_no_box():
     assert (gp_box_labels(s, boxes, [0, 1], structure=m).instance == q.instance).all()
     with pytest.raises(SceneError, match="structure mask has 3 entries"):
         gp_box_labels(s, boxes, [0, 1], structure=np.zeros(3, bool))
+
+
+def test_superpoint_oracle_is_the_bound_of_superpoint_labels(room):
+    from pcweak.evaluation import superpoint_oracle
+    # the synthetic room's own segments never cross instances: the bound is perfect
+    own = evaluate(room, superpoint_oracle(room, room.segment))["instance"]
+    assert own["mean_best_iou"] == pytest.approx(1.0)
+    # coarse 1 m cells merge objects with their surroundings: a lower bound
+    cells = np.unique(np.floor(room.coord / 1.0).astype(np.int64), axis=0, return_inverse=True)[1].ravel()
+    oracle = superpoint_oracle(room, cells)
+    assert evaluate(room, oracle)["instance"]["mean_best_iou"] < 0.9
+    # every cell carries one label: its majority GT instance
+    for c in np.unique(cells)[:50]:
+        m = cells == c
+        assert len(np.unique(oracle.instance[m])) == 1
+        gt = np.where(room.semantic[m] >= 0, room.instance[m], -1)
+        vals, cnt = np.unique(gt, return_counts=True)
+        assert oracle.instance[m][0] == vals[cnt.argmax()]
+    with pytest.raises(SceneError, match="segment has 3 entries"):
+        superpoint_oracle(room, np.zeros(3, int))

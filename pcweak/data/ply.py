@@ -51,14 +51,26 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     if all(k in have for k in ("red", "green", "blue")):
         rgb = np.stack([v["red"], v["green"], v["blue"]], 1)
         color = rgb.astype(np.float32) / (255.0 if rgb.dtype.kind in "iu" else 1.0)
-    normal = None
+    normal = faces = None
+    if "face" in ply and len(ply["face"].data):
+        fd = ply["face"].data
+        try:
+            faces = np.vstack(fd[fd.dtype.names[0]]).astype(np.int64)
+        except ValueError:
+            faces = None  # polygons of mixed size: not a triangle mesh
+        if faces is not None and (faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= len(coord)):
+            faces = None
     if all(k in have for k in ("nx", "ny", "nz")):
         normal = np.stack([v["nx"], v["ny"], v["nz"]], 1).astype(np.float32)
-    elif "face" in ply and len(ply["face"].data):
-        fd = ply["face"].data
-        faces = np.vstack(fd[fd.dtype.names[0]]).astype(np.int64)
-        if faces.shape[1] == 3:
-            normal = vertex_normals(coord, faces)
+    elif faces is not None:
+        normal = vertex_normals(coord, faces)
+    segment = np.asarray(v["segment"]).astype(np.int64) if "segment" in have else None
+    meta = {"dataset": "ply", "source": str(path)}
+    if segment is None and faces is not None:
+        # a triangle mesh: ScanNet's segmentator on its edges (better than a kNN graph's FH)
+        from ..pseudo.superpoints import mesh_segments
+        segment = mesh_segments(coord, faces)
+        meta["segment_source"] = "mesh_segments"
     inten = _first(INTENSITY_FIELDS, have)
     sem_f, ins_f = _first(SEMANTIC_FIELDS, have), _first(INSTANCE_FIELDS, have)
     semantic = np.asarray(v[sem_f]).astype(np.int64) if sem_f else None
@@ -71,8 +83,7 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     return Scene(name=path.stem, coord=coord.astype(np.float32), classes=classes or (), color=color, normal=normal,
                  intensity=np.asarray(v[inten], np.float32) if inten else None, semantic=semantic,
                  instance=np.asarray(v[ins_f]).astype(np.int64) if ins_f else None,
-                 segment=np.asarray(v["segment"]).astype(np.int64) if "segment" in have else None,
-                 meta={"dataset": "ply", "source": str(path)})
+                 segment=segment, meta=meta)
 
 
 def write_ply(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarray] | None = None) -> Path:

@@ -204,11 +204,16 @@ def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str 
             bl.append(obj_sem[k])
         boxes = np.array(bx, np.float32).reshape(-1, 7)
         box_labels = np.array(bl, np.int64)
+    meta = {"dataset": "scannet", "source": str(d), "axis_aligned": A is not None}
+    if segment is None and faces is not None:
+        # no segs.json: the same algorithm on the same mesh (ScanNet's segmentator)
+        from ..pseudo.superpoints import mesh_segments
+        segment = mesh_segments(xyz, faces)
+        meta["segment_source"] = "mesh_segments"
     frame_list = _read_frames(d, A, frame_step) if frames else []
     return Scene(name=name, coord=xyz.astype(np.float32), classes=SCANNET20, color=rgb, normal=normal,
                  semantic=semantic, instance=instance, segment=segment, boxes=boxes, box_labels=box_labels,
-                 frames=frame_list, axis_alignment=A, extras=extras,
-                 meta={"dataset": "scannet", "source": str(d), "axis_aligned": A is not None})
+                 frames=frame_list, axis_alignment=A, extras=extras, meta=meta)
 
 
 def _stem_key(p: Path):

@@ -146,7 +146,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
               sigma_dist: float | None = None, sigma_color: float = 0.1, sigma_normal: float = 0.1,
               sigma_feat: float | None = None, instance_threshold: float = 0.5, min_confidence: float = 0.0,
               sp_c: float = 0.05, sp_min_size: int = 30, sp_color_weight: float = 0.5, solver: str = "spread",
-              contact_power: float = 0.0) -> PseudoLabels:
+              contact_power: float = 0.0, class_balance: float = 0.3) -> PseudoLabels:
     """Dense pseudo-labels from a few labelled points.
 
     Args:
@@ -160,6 +160,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         solver: ``"spread"`` (label spreading, default) or ``"harmonic"`` (absorbing random
             walker, one sparse solve); contact_power: > 0 weights superpoint edges by the
             length of their shared border.
+        class_balance: seed mass of each class is divided by (its seed count)^class_balance,
+            so that a class with many seeds does not drown a rare one (class mass
+            normalisation, Zhu et al. 2003; 0 = off).
         min_confidence: nodes below it get -1 (trade coverage for accuracy).
     Returns:
         PseudoLabels with semantic, instance, confidence (max class probability) and
@@ -204,13 +207,15 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     params = dict(superpoints=bool(superpoints), k=k, alpha=alpha, iterations=iterations, w_dist=w_dist, w_color=w_color,
                   w_normal=w_normal, w_feat=w_feat, sigma_dist=sigma_dist, sigma_color=sigma_color,
                   sigma_normal=sigma_normal, instance_threshold=instance_threshold, min_confidence=min_confidence,
-                  nodes=n_nodes, seeds=int(len(seed_index)), used_segment=segment is not None)
+                  nodes=n_nodes, seeds=int(len(seed_index)), used_segment=segment is not None, class_balance=class_balance)
     feats = node_features(node, n_nodes, coord, color, normal, feat)
     W = affinity_graph(coord, node, feats, k=k, w_dist=w_dist, w_color=w_color, w_normal=w_normal, w_feat=w_feat,
                        sigma_dist=sigma_dist, sigma_color=sigma_color, sigma_normal=sigma_normal, sigma_feat=sigma_feat,
                        contact_power=contact_power, edges=edges)
     Y = np.zeros((n_nodes, C))
     np.add.at(Y, (node[seed_index], seed_label), 1.0)
+    if class_balance:
+        Y = Y / np.maximum(Y.sum(0, keepdims=True), 1.0) ** class_balance
     if solver not in ("spread", "harmonic"):
         raise ValueError(f"propagate: solver must be 'spread' or 'harmonic', got {solver!r}")
     F = _spread(W, Y, alpha, iterations) if solver == "spread" else _harmonic(W, Y)

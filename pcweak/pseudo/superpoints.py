@@ -2,9 +2,10 @@
 
 ``scene_superpoints`` uses the dataset's own over-segmentation when the scene has one
 (ScanNet's ``segs.json``) and otherwise computes a Felzenszwalb-Huttenlocher segmentation on a
-kNN graph whose edge weight combines normal and colour differences. The union-find runs in the
-compiled ops extension (a pure-Python fallback exists); edges are sorted stably, so the result
-is deterministic.
+kNN graph whose edge weight combines normal and colour differences. ``mesh_segments`` is
+ScanNet's own segmentator algorithm (FH on the mesh's edges, normal-only weights, convex edges
+cheap) for clouds that come with triangles. The union-find runs in the compiled ops extension
+(a pure-Python fallback exists); edges are sorted stably, so the result is deterministic.
 """
 from __future__ import annotations
 
@@ -99,13 +100,73 @@ def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.
     w = 1.0 - np.abs((normal[u].astype(np.float64) * normal[v]).sum(1))
     if color is not None:
         w = w + color_weight * np.linalg.norm(color[u].astype(np.float64) - color[v], axis=1)
+    return segment_graph(u, v, w, n, c, min_size)
+
+
+def segment_graph(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int, c: float, min_size: int) -> np.ndarray:
+    """(n,) int64 component ids (numbered by first vertex) of FH's graph segmentation.
+
+    Args: u, v (E,) int64 edge ends; w (E,) float64 weights; c FH's scale; components
+    smaller than ``min_size`` vertices are merged along the cheapest edges afterwards."""
     order = np.argsort(w, kind="stable")
-    u, v, w = u[order], v[order], w[order]
+    u, v, w = (np.ascontiguousarray(a[order]) for a in (np.asarray(u, np.int64), np.asarray(v, np.int64), np.asarray(w, np.float64)))
     from ..ops.extension import compiled
     mod = compiled()
     if mod is not None:
         return mod.fh_segment(torch.from_numpy(u), torch.from_numpy(v), torch.from_numpy(w), n, float(c), int(min_size)).numpy()
     return _fh_python(u, v, w, n, c, min_size)
+
+
+def mesh_edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique undirected edges (u < v) of a triangle mesh: two (E,) int64 arrays.
+
+    Args: faces (F,3) int vertex indices."""
+    f = np.asarray(faces, np.int64).reshape(-1, 3)
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    e = np.sort(e, axis=1)
+    e = e[e[:, 0] != e[:, 1]]
+    e = np.unique(e, axis=0)
+    return e[:, 0], e[:, 1]
+
+
+def _mean_unit_face_normal(p: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """(N,3) float64: per vertex, the mean of its faces' unit normals (zero if in no face)."""
+    fn = np.cross(p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]])
+    fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-30)
+    out = np.zeros_like(p)
+    cnt = np.zeros(len(p))
+    for k in range(3):
+        cnt += np.bincount(f[:, k], minlength=len(p))
+        for d in range(3):
+            out[:, d] += np.bincount(f[:, k], weights=fn[:, d], minlength=len(p))
+    return out / np.maximum(cnt, 1)[:, None]
+
+
+def mesh_segments(vertices: np.ndarray, faces: np.ndarray, k_thresh: float = 0.01, min_verts: int = 20,
+                  normal: np.ndarray | None = None) -> np.ndarray:
+    """(N,) int64 segment ids of a triangle mesh, by ScanNet's segmentator algorithm.
+
+    FH on the mesh's edges with weight 1 - n_a . n_b of the vertex normals, squared
+    when the edge is convex (n_b . (p_b - p_a) > 0), scale ``k_thresh``; segments with fewer
+    than ``min_verts`` vertices are merged. ScanNet's defaults (0.01, 20) made its
+    ``segs.json`` files, on which its instance annotation is defined.
+
+    Args: vertices (N,3) float; faces (F,3) int; normal (N,3) oriented vertex normals
+    (default: as ScanNet, the mean of the adjacent faces' unit normals, not renormalised, so
+    it is shorter at creases)."""
+    from ..errors import SceneError
+    p = np.asarray(vertices, np.float64)
+    f = np.asarray(faces, np.int64).reshape(-1, 3)
+    if len(f) and (f.min() < 0 or f.max() >= len(p)):
+        raise SceneError(f"mesh_segments: face indices must lie in [0, {len(p)})")
+    nrm = _mean_unit_face_normal(p, f) if normal is None else np.asarray(normal, np.float64)
+    u, v = mesh_edges(f)
+    d = p[v] - p[u]
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    w = 1.0 - (nrm[u] * nrm[v]).sum(1)
+    convex = (nrm[v] * d).sum(1) > 0
+    w = np.where(convex, w * w, w)
+    return segment_graph(u, v, w, len(p), k_thresh, min_verts)
 
 
 def scene_superpoints(scene: Scene, **params) -> np.ndarray:
