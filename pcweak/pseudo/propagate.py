@@ -10,7 +10,8 @@ with the node's semantic label.
 
 The graph's nodes are superpoints (the scene's own or Felzenszwalb-Huttenlocher ones) or
 points; edges join nodes whose points are kNN neighbours, with affinity
-exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |df|^2/sf^2).
+exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |df|^2/sf^2
+- w_fpfh |dh|^2/sh^2), h the nodes' mean FPFH descriptors (``descriptors.fpfh_features``).
 """
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
 
 
 def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.ndarray | None,
-                  normal: np.ndarray | None, feat: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Mean position/colour/feature per node and the dominant normal direction (principal axis
-    of the sum of n n^T, so unoriented normals do not cancel)."""
+                  normal: np.ndarray | None, feat: np.ndarray | None, fpfh: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Mean position/colour/feature/FPFH per node and the dominant normal direction (principal
+    axis of the sum of n n^T, so unoriented normals do not cancel)."""
     cnt = np.bincount(node, minlength=n_nodes).astype(np.float64)
     inv = 1.0 / np.maximum(cnt, 1)
 
@@ -48,6 +49,8 @@ def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.n
         out["color"] = mean(color.astype(np.float64))
     if feat is not None:
         out["feat"] = mean(feat.astype(np.float64))
+    if fpfh is not None:
+        out["fpfh"] = mean(fpfh.astype(np.float64))
     if normal is not None:
         nn = normal.astype(np.float64)
         M = np.stack([np.bincount(node, weights=nn[:, i] * nn[:, j], minlength=n_nodes) for i in range(3) for j in range(3)], 1)
@@ -60,7 +63,8 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
                    w_dist: float = 1.0, w_color: float = 1.0, w_normal: float = 1.0, w_feat: float = 1.0,
                    sigma_dist: float | None = None, sigma_color: float = 0.15, sigma_normal: float = 0.2,
                    sigma_feat: float | None = None, contact_power: float = 0.0,
-                   edges: tuple[np.ndarray, np.ndarray] | None = None) -> sp.csr_matrix:
+                   edges: tuple[np.ndarray, np.ndarray] | None = None, w_fpfh: float = 0.0,
+                   sigma_fpfh: float | None = 0.1) -> sp.csr_matrix:
     """Symmetric (nodes x nodes) affinity matrix over nodes whose points are kNN neighbours
     (``edges`` reuses a point kNN graph from ``knn_graph``)."""
     n_nodes = len(feats["count"])
@@ -80,10 +84,11 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
         e += w_color * ((feats["color"][a] - feats["color"][b]) ** 2).sum(1) / sigma_color ** 2
     if "normal" in feats and w_normal:
         e += w_normal * (1.0 - np.abs((feats["normal"][a] * feats["normal"][b]).sum(1))) / sigma_normal
-    if "feat" in feats and w_feat:
-        df = ((feats["feat"][a] - feats["feat"][b]) ** 2).sum(1)
-        sf2 = sigma_feat ** 2 if sigma_feat else max(float(np.median(df)), 1e-12)
-        e += w_feat * df / sf2
+    for key, wk, sk in (("feat", w_feat, sigma_feat), ("fpfh", w_fpfh, sigma_fpfh)):
+        if key in feats and wk:  # squared distance over its median unless a sigma is given
+            df = ((feats[key][a] - feats[key][b]) ** 2).sum(1)
+            sf2 = sk ** 2 if sk else max(float(np.median(df)), 1e-12)
+            e += wk * df / sf2
     w = np.exp(-e)
     if contact_power:
         # a long shared border binds harder than a few touching points (chair legs on a floor)
@@ -146,7 +151,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
               sigma_dist: float | None = None, sigma_color: float = 0.1, sigma_normal: float = 0.1,
               sigma_feat: float | None = None, instance_threshold: float = 0.5, min_confidence: float = 0.0,
               sp_c: float = 0.05, sp_min_size: int = 30, sp_color_weight: float = 0.5, solver: str = "spread",
-              contact_power: float = 0.0, class_balance: float = 0.3) -> PseudoLabels:
+              contact_power: float = 0.0, class_balance: float = 0.3, w_fpfh: float = 3.0,
+              fpfh_radius: float = 0.1, fpfh_voxel: float = 0.03, sigma_fpfh: float | None = 0.1) -> PseudoLabels:
     """Dense pseudo-labels from a few labelled points.
 
     Args:
@@ -160,6 +166,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         solver: ``"spread"`` (label spreading, default) or ``"harmonic"`` (absorbing random
             walker, one sparse solve); contact_power: > 0 weights superpoint edges by the
             length of their shared border.
+        w_fpfh: weight of the FPFH descriptor distance (``descriptors.fpfh_features`` with
+            ``fpfh_radius`` metres on ``fpfh_voxel`` voxels) in the affinity, scaled by
+            ``sigma_fpfh`` (None: the median over the graph's edges); 0 = off.
         class_balance: seed mass of each class is divided by (its seed count)^class_balance,
             so that a class with many seeds does not drown a rare one (class mass
             normalisation, Zhu et al. 2003; 0 = off).
@@ -190,7 +199,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     for name, arr in (("color", color), ("normal", normal), ("features", feat)):
         if arr is not None and len(arr) != n:
             raise SceneError(f"propagate: {name} has {len(arr)} rows but coord has {n}")
-    if normal is None and (w_normal or superpoints):
+    if normal is None and (w_normal or superpoints or w_fpfh):
         normal = estimate_normals(coord)
     edges = knn_graph(coord, k)  # one point graph for the superpoints and the affinities
     if segment is not None:
@@ -207,11 +216,16 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     params = dict(superpoints=bool(superpoints), k=k, alpha=alpha, iterations=iterations, w_dist=w_dist, w_color=w_color,
                   w_normal=w_normal, w_feat=w_feat, sigma_dist=sigma_dist, sigma_color=sigma_color,
                   sigma_normal=sigma_normal, instance_threshold=instance_threshold, min_confidence=min_confidence,
-                  nodes=n_nodes, seeds=int(len(seed_index)), used_segment=segment is not None, class_balance=class_balance)
-    feats = node_features(node, n_nodes, coord, color, normal, feat)
+                  nodes=n_nodes, seeds=int(len(seed_index)), used_segment=segment is not None, class_balance=class_balance,
+                  w_fpfh=w_fpfh, fpfh_radius=fpfh_radius, fpfh_voxel=fpfh_voxel, sigma_fpfh=sigma_fpfh)
+    fpfh = None
+    if w_fpfh:
+        from .descriptors import fpfh_features
+        fpfh = fpfh_features(coord, normal, radius=fpfh_radius, voxel=fpfh_voxel)
+    feats = node_features(node, n_nodes, coord, color, normal, feat, fpfh)
     W = affinity_graph(coord, node, feats, k=k, w_dist=w_dist, w_color=w_color, w_normal=w_normal, w_feat=w_feat,
                        sigma_dist=sigma_dist, sigma_color=sigma_color, sigma_normal=sigma_normal, sigma_feat=sigma_feat,
-                       contact_power=contact_power, edges=edges)
+                       contact_power=contact_power, edges=edges, w_fpfh=w_fpfh, sigma_fpfh=sigma_fpfh)
     Y = np.zeros((n_nodes, C))
     np.add.at(Y, (node[seed_index], seed_label), 1.0)
     if class_balance:
