@@ -152,7 +152,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
               sigma_feat: float | None = None, instance_threshold: float = 0.5, min_confidence: float = 0.0,
               sp_c: float = 0.05, sp_min_size: int = 30, sp_color_weight: float = 0.5, solver: str = "spread",
               contact_power: float = 0.0, class_balance: float = 0.3, w_fpfh: float = 3.0,
-              fpfh_radius: float = 0.1, fpfh_voxel: float = 0.03, sigma_fpfh: float | None = 0.1) -> PseudoLabels:
+              fpfh_radius: float = 0.1, fpfh_voxel: float = 0.03, sigma_fpfh: float | None = 0.1,
+              sp_color_max_normal_diff: float | None = 1e-6) -> PseudoLabels:
     """Dense pseudo-labels from a few labelled points.
 
     Args:
@@ -162,6 +163,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         segment: (N,) int over-segmentation to propagate on (else FH superpoints when
             ``superpoints``, else single points); seed_instance: (K,) int instance ids of
             clicks (enables instance propagation); features: (N,F) learned features.
+        sp_c, sp_min_size, sp_color_weight, sp_color_max_normal_diff: ``felzenszwalb``'s
+            parameters when superpoints are computed.
         alpha: restart weight (closer to 1 = farther reach); iterations: max sparse products.
         solver: ``"spread"`` (label spreading, default) or ``"harmonic"`` (absorbing random
             walker, one sparse solve); contact_power: > 0 weights superpoint edges by the
@@ -208,7 +211,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             raise SceneError(f"propagate: segment has {len(seg)} entries but coord has {n}")
         _, node = np.unique(seg, return_inverse=True)
     elif superpoints:
-        node = felzenszwalb(coord, normal, color, k=k, c=sp_c, min_size=sp_min_size, color_weight=sp_color_weight, edges=edges)
+        node = felzenszwalb(coord, normal, color, k=k, c=sp_c, min_size=sp_min_size, color_weight=sp_color_weight, edges=edges,
+                            color_max_normal_diff=sp_color_max_normal_diff)
     else:
         node = np.arange(n)
     node = node.ravel()

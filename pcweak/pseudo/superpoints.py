@@ -2,7 +2,8 @@
 
 ``scene_superpoints`` uses the dataset's own over-segmentation when the scene has one
 (ScanNet's ``segs.json``) and otherwise computes a Felzenszwalb-Huttenlocher segmentation on a
-kNN graph whose edge weight combines normal and colour differences. ``mesh_segments`` is
+kNN graph whose edge weight is the normal difference, with colour deciding between surfaces
+whose normals agree exactly. ``mesh_segments`` is
 ScanNet's own segmentator algorithm (FH on the mesh's edges, normal-only weights, convex edges
 cheap) for clouds that come with triangles. The union-find runs in the compiled ops extension
 (a pure-Python fallback exists); edges are sorted stably, so the result is deterministic.
@@ -27,9 +28,13 @@ def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     ok = (v >= 0) & (v != u)
     u, v = u[ok], v[ok]
     # each undirected edge once: keep i->j when i < j, or when i > j and i is not among j's
-    # neighbours (then j->i was never listed); O(E k) instead of sorting all edge keys
-    back = (idx[np.maximum(v, 0)] == u[:, None]).any(1)
-    keep = (u < v) | ~back
+    # neighbours (then j->i was never listed); only the i > j half is looked up, in int32
+    # (1M points, k=10: 0.6 s instead of 3.7 s for all edges in int64, or sorting edge keys)
+    keep = u < v
+    cand = np.flatnonzero(~keep)
+    small = np.int32 if n < 2**31 else np.int64
+    back = (idx.astype(small)[v[cand]] == u[cand, None].astype(small)).any(1)
+    keep[cand[~back]] = True
     u, v = u[keep], v[keep]
     return np.minimum(u, v), np.maximum(u, v)
 
@@ -83,10 +88,20 @@ def _fh_python(u, v, w, n, c, min_size):
 
 def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.ndarray | None = None,
                  k: int = 10, c: float = 0.05, min_size: int = 30, color_weight: float = 0.5,
-                 edges: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                 edges: tuple[np.ndarray, np.ndarray] | None = None,
+                 color_max_normal_diff: float | None = 1e-6) -> np.ndarray:
     """(N,) int64 superpoint ids: FH segmentation on the kNN graph.
 
-    Edge weight = (1 - |n_u . n_v|) + ``color_weight`` * ||rgb_u - rgb_v|| (colours in [0,1]).
+    Edge weight = (1 - |n_u . n_v|) + ``color_weight`` * ||rgb_u - rgb_v|| (colours in [0,1]),
+    the colour term only on edges whose normal difference 1 - |n_u . n_v| is at most
+    ``color_max_normal_diff`` (None: on every edge). Colour thus splits what the normals cannot
+    (coplanar objects of synthetic or CAD clouds, whose normals agree exactly), while measured
+    scans, whose normals never agree that closely, are cut by their normals alone, as ScanNet's
+    segmentator does. Measured on the real ScanNet points of scene0000_01/02 (mean of 4 draws),
+    colour on every edge lowered propagation from 200 points from 0.677/0.611 to 0.630/0.567
+    mIoU and from one click per instance from 0.562/0.544 to 0.458/0.448; without colour, a
+    noiseless synthetic room of 1M points merged into 114 superpoints and propagation fell
+    from 0.859 to 0.548.
     ``c`` is FH's scale parameter (larger -> larger superpoints); components smaller than
     ``min_size`` points are merged into a neighbour. Normals are estimated when not given.
     ``edges`` (u, v) reuses a kNN graph already built with ``knn_graph``."""
@@ -98,8 +113,9 @@ def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.
         normal = estimate_normals(coord)
     u, v = edges if edges is not None else knn_graph(coord, k)
     w = 1.0 - np.abs((normal[u].astype(np.float64) * normal[v]).sum(1))
-    if color is not None:
-        w = w + color_weight * np.linalg.norm(color[u].astype(np.float64) - color[v], axis=1)
+    if color is not None and color_weight:
+        dc = color_weight * np.linalg.norm(color[u].astype(np.float64) - color[v], axis=1)
+        w = w + (dc if color_max_normal_diff is None else np.where(w <= color_max_normal_diff, dc, 0.0))
     return segment_graph(u, v, w, n, c, min_size)
 
 
