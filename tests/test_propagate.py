@@ -47,7 +47,30 @@ def test_unreached_nodes_get_no_label(room):
     w = weak.points(room, count=40, seed=0)
     p = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=np.concatenate([room.segment, room.segment + room.segment.max() + 1]))
     assert (p.semantic[room.num_points:] == -1).all() and (p.confidence[room.num_points:] == 0).all()
-    assert (p.semantic[: room.num_points] >= 0).mean() > 0.95
+    assert (p.semantic[: room.num_points] >= 0).mean() > 0.97
+    # min_reach leaves weakly reached nodes out too; bridge joins the copies so both are labelled
+    far = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=np.concatenate([room.segment, room.segment + room.segment.max() + 1]), min_reach=1e-3)
+    assert (far.semantic[: room.num_points] >= 0).mean() < (p.semantic[: room.num_points] >= 0).mean()
+    both = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=np.concatenate([room.segment, room.segment + room.segment.max() + 1]), bridge=True)
+    assert (both.semantic >= 0).mean() > 0.97
+
+
+def test_bridge_edges_join_every_piece():
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from pcweak.pseudo.propagate import bridge_edges
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(-50, 50, (40, 3))
+    pts = (centres[:, None, :] + rng.normal(0, 0.1, (40, 5, 3))).reshape(-1, 3)
+    # each piece a chain of its own 5 nodes
+    a = np.array([5 * i + j for i in range(40) for j in range(4)])
+    b = a + 1
+    ba, bb = bridge_edges(pts, a, b)
+    n = len(pts)
+    u, v = np.concatenate([a, ba]), np.concatenate([b, bb])
+    assert connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n)), directed=False)[0] == 1
+    assert len(ba) == 39 and (ba < bb).all() and (ba // 5 != bb // 5).all()  # a spanning tree of the pieces
+    assert len(bridge_edges(pts[:5], a[:4], b[:4])[0]) == 0
 
 
 def test_instance_competition_from_clicks(room):

@@ -2,7 +2,8 @@
 
 Semantic: label spreading (Zhou et al. 2004) — F <- alpha * S F + (1 - alpha) * Y with
 S = D^-1/2 W D^-1/2 — iterated with sparse products; per-node class probabilities are the
-normalised rows of F, confidence their maximum, nodes the walk never reaches get -1.
+normalised rows of F, confidence their maximum, nodes the walk never reaches get -1
+(``min_reach``; ``bridge`` joins the pieces of the graph so that every node is reached).
 Instance: one walk per clicked instance; after every step the walks' probabilities are
 renormalised across instances at each node (RWSeg's competition); a node joins the winning
 instance when its probability passes ``instance_threshold`` and the instance's class agrees
@@ -64,9 +65,11 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
                    sigma_dist: float | None = None, sigma_color: float = 0.15, sigma_normal: float = 0.2,
                    sigma_feat: float | None = None, contact_power: float = 0.0,
                    edges: tuple[np.ndarray, np.ndarray] | None = None, w_fpfh: float = 0.0,
-                   sigma_fpfh: float | None = 0.1) -> sp.csr_matrix:
+                   sigma_fpfh: float | None = 0.1, bridge: bool = False) -> sp.csr_matrix:
     """Symmetric (nodes x nodes) affinity matrix over nodes whose points are kNN neighbours
-    (``edges`` reuses a point kNN graph from ``knn_graph``)."""
+    (``edges`` reuses a point kNN graph from ``knn_graph``); with ``bridge``, the pieces of
+    that graph are joined by ``bridge_edges`` (their affinity falls with their length, down to
+    ``BRIDGE_MIN_AFFINITY``)."""
     n_nodes = len(feats["count"])
     u, v = edges if edges is not None else knn_graph(coord, k)
     a, b = node[u], node[v]
@@ -74,9 +77,15 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
     a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
     pair, contact = np.unique(a.astype(np.int64) * n_nodes + b, return_counts=True)
     a, b = pair // n_nodes, pair % n_nodes
+    c = feats["coord"]
+    n_bridge = 0
+    if bridge:
+        ba, bb = bridge_edges(c, a, b)
+        n_bridge = len(ba)
+        a, b = np.concatenate([a, ba]), np.concatenate([b, bb])
+        contact = np.concatenate([contact, np.ones(n_bridge, contact.dtype)])
     if len(a) == 0:
         return sp.csr_matrix((n_nodes, n_nodes))
-    c = feats["coord"]
     d2 = ((c[a] - c[b]) ** 2).sum(1)
     sd2 = (sigma_dist ** 2) if sigma_dist else max(float(np.median(d2)), 1e-12)
     e = w_dist * d2 / sd2
@@ -94,8 +103,60 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
         # a long shared border binds harder than a few touching points (chair legs on a floor)
         size = np.sqrt(np.minimum(feats["count"][a], feats["count"][b]))
         w = w * np.minimum(contact / np.maximum(size, 1.0), 1.0) ** contact_power
+    if n_bridge:  # a long bridge is weak but never cut (exp underflows past ~25 median lengths)
+        w[len(w) - n_bridge:] = np.maximum(w[len(w) - n_bridge:], BRIDGE_MIN_AFFINITY)
     W = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n_nodes, n_nodes))
     return W.tocsr()
+
+
+BRIDGE_MIN_AFFINITY = 1e-6
+
+
+def bridge_edges(centroid: np.ndarray, a: np.ndarray, b: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Edges that join the connected pieces of a graph into one (Boruvka on node centroids):
+    each round, every piece gains an edge from its node nearest to another piece to that
+    node. A sparse LiDAR sweep breaks into thousands of pieces (rings far from the sensor),
+    which a walk from the seeds would otherwise never reach.
+
+    Args: centroid (S,3) float node positions; a, b (E,) int64 existing edges.
+    Returns: two (B,) int64 arrays of new edges (a < b)."""
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+    n = len(centroid)
+    out_a, out_b = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    if n < 2:
+        return out_a[0], out_b[0]
+    tree = cKDTree(centroid)
+    ea, eb = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    while True:
+        adj = sp.coo_matrix((np.ones(len(ea)), (ea, eb)), shape=(n, n))
+        ncomp, comp = connected_components(adj, directed=False)
+        if ncomp == 1:
+            break
+        kk = min(k, n)
+        while True:  # widen the search until every piece sees another one
+            d, j = tree.query(centroid, kk)
+            d, j = d.reshape(n, -1), j.reshape(n, -1)
+            other = comp[j] != comp[:, None]
+            if other.any(1).any() or kk == n:
+                break
+            kk = min(4 * kk, n)
+        first = np.where(other.any(1), other.argmax(1), -1)
+        has = first >= 0
+        dist = np.where(has, d[np.arange(n), np.maximum(first, 0)], np.inf)
+        # per piece, its node with the shortest way out
+        order = np.lexsort((dist, comp))
+        lead = order[np.r_[True, comp[order][1:] != comp[order][:-1]]]
+        lead = lead[has[lead]]
+        if len(lead) == 0:
+            break
+        u, v = lead, j[lead, first[lead]]
+        key = np.unique(np.minimum(u, v) * n + np.maximum(u, v))
+        u, v = key // n, key % n
+        out_a.append(u)
+        out_b.append(v)
+        ea, eb = np.concatenate([ea, u]), np.concatenate([eb, v])
+    return np.concatenate(out_a), np.concatenate(out_b)
 
 
 def _spread(W: sp.csr_matrix, Y: np.ndarray, alpha: float, iterations: int, compete: bool = False,
@@ -153,7 +214,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
               sp_c: float = 0.05, sp_min_size: int = 30, sp_color_weight: float = 0.5, solver: str = "spread",
               contact_power: float = 0.0, class_balance: float = 0.3, w_fpfh: float = 3.0,
               fpfh_radius: float = 0.1, fpfh_voxel: float = 0.03, sigma_fpfh: float | None = 0.1,
-              sp_color_max_normal_diff: float | None = 1e-6) -> PseudoLabels:
+              sp_color_max_normal_diff: float | None = 1e-6, bridge: bool = False,
+              min_reach: float = 0.0) -> PseudoLabels:
     """Dense pseudo-labels from a few labelled points.
 
     Args:
@@ -176,6 +238,13 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             so that a class with many seeds does not drown a rare one (class mass
             normalisation, Zhu et al. 2003; 0 = off).
         min_confidence: nodes below it get -1 (trade coverage for accuracy).
+        min_reach: nodes whose walk mass (sum of F over classes) is at most this are unreached
+            and get -1; 0 = only nodes no walk can reach (another piece of the graph). Seeds
+            of every class (points, or clicks on stuff too) want 0: on the real KITTI frames,
+            20 points 0.481 mIoU vs 0.397 with 1e-12. Clicks on objects alone want far points
+            left out: KITTI clicks 0.246 with 1e-12 vs 0.074.
+        bridge: join the pieces of the graph (``bridge_edges``), so that every node is
+            reached (KITTI 20 points 0.498, 200 points 0.698 vs 0.686 without).
     Returns:
         PseudoLabels with semantic, instance, confidence (max class probability) and
         ``extras['margin']`` (top-1 minus top-2 probability).
@@ -221,7 +290,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
                   w_normal=w_normal, w_feat=w_feat, sigma_dist=sigma_dist, sigma_color=sigma_color,
                   sigma_normal=sigma_normal, instance_threshold=instance_threshold, min_confidence=min_confidence,
                   nodes=n_nodes, seeds=int(len(seed_index)), used_segment=segment is not None, class_balance=class_balance,
-                  w_fpfh=w_fpfh, fpfh_radius=fpfh_radius, fpfh_voxel=fpfh_voxel, sigma_fpfh=sigma_fpfh)
+                  w_fpfh=w_fpfh, fpfh_radius=fpfh_radius, fpfh_voxel=fpfh_voxel, sigma_fpfh=sigma_fpfh,
+                  min_reach=min_reach, bridge=bridge)
     fpfh = None
     if w_fpfh:
         from .descriptors import fpfh_features
@@ -229,7 +299,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     feats = node_features(node, n_nodes, coord, color, normal, feat, fpfh)
     W = affinity_graph(coord, node, feats, k=k, w_dist=w_dist, w_color=w_color, w_normal=w_normal, w_feat=w_feat,
                        sigma_dist=sigma_dist, sigma_color=sigma_color, sigma_normal=sigma_normal, sigma_feat=sigma_feat,
-                       contact_power=contact_power, edges=edges, w_fpfh=w_fpfh, sigma_fpfh=sigma_fpfh)
+                       contact_power=contact_power, edges=edges, w_fpfh=w_fpfh, sigma_fpfh=sigma_fpfh, bridge=bridge)
     Y = np.zeros((n_nodes, C))
     np.add.at(Y, (node[seed_index], seed_label), 1.0)
     if class_balance:
@@ -238,7 +308,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise ValueError(f"propagate: solver must be 'spread' or 'harmonic', got {solver!r}")
     F = _spread(W, Y, alpha, iterations) if solver == "spread" else _harmonic(W, Y)
     mass = F.sum(1)
-    reached = mass > 1e-12
+    reached = mass > min_reach
     P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
     # seed nodes keep their own vote
     seeded = Y.sum(1) > 0
