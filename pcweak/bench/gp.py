@@ -22,7 +22,9 @@ from . import machine
 from .propagate import SHARED, _scenes
 
 
-def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats: int = 3) -> dict[str, Any]:
+def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats: int = 3,
+        iterations: int = 200) -> dict[str, Any]:
+    """``iterations``: GP optimiser steps (``gp_box_labels``' default; fewer only for smoke tests)."""
     from .. import weak
     from ..evaluation import evaluate
     from ..evaluation import superpoint_oracle
@@ -34,7 +36,7 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
     def row(s, segments: str) -> tuple[dict[str, Any], Any]:
         w = weak.boxes(s, seed=seed)
         t = time.perf_counter()
-        p = gp_box_labels(s, w.box, w.box_semantic, seed=seed)
+        p = gp_box_labels(s, w.box, w.box_semantic, seed=seed, iterations=iterations)
         t_gp = time.perf_counter() - t
         q = smallest_box_labels(s, w.box, w.box_semantic)
         ep, eq = evaluate(s, p)["instance"], evaluate(s, q)["instance"]
@@ -69,7 +71,7 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         for _ in range(repeats):  # alternated, the best of each kept (as timeit): load only adds time
             for batched in (True, False):
                 t = time.perf_counter()
-                p = gp_box_labels(s, w.box, w.box_semantic, batched=batched)
+                p = gp_box_labels(s, w.box, w.box_semantic, batched=batched, iterations=iterations)
                 runs[batched].append((json.loads(p.params)["gp_fit_seconds"], time.perf_counter() - t))
         fb, fl = min(r[0] for r in runs[True]), min(r[0] for r in runs[False])
         t_b, t_l = min(r[1] for r in runs[True]), min(r[1] for r in runs[False])
@@ -91,10 +93,10 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
     boxes[len(wb.box):, 0] += 0.35 * boxes[len(wb.box):, 3]
     labels = np.concatenate([wb.box_semantic] * int(np.ceil(40 / len(wb.box))))[:40]
     t = time.perf_counter()
-    p = gp_box_labels(room, boxes, labels)
+    p = gp_box_labels(room, boxes, labels, iterations=iterations)
     t40 = time.perf_counter() - t
     t = time.perf_counter()
-    gp_box_labels(room, boxes, labels, batched=False)
+    gp_box_labels(room, boxes, labels, batched=False, iterations=iterations)
     t40_loop = time.perf_counter() - t
     res["forty_boxes"] = {"scene": room.name, "points": room.num_points, "boxes": 40, "pairs": json.loads(p.params)["pairs"],
                           "seconds": round(t40, 2), "loop_seconds": round(t40_loop, 2), "target_seconds": 5}

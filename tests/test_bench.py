@@ -1,0 +1,27 @@
+"""The benchmarks run end to end on what a fresh clone has (synthetic scenes only), so that a
+change cannot break ``pcweak bench`` unnoticed; their figures are measured elsewhere."""
+import json
+
+from pcweak.cli import main
+
+
+def test_bench_propagate_on_synthetic_rooms(tmp_path, capsys):
+    args = ["bench", "propagate", "--json", "--param", "budgets=[100]", "--param", "seeds=1", "--param", "n_synthetic=1",
+            "--param", "one_million=false", "--param", f"shared={tmp_path}"]
+    assert main(args) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["results"]["scannet"].startswith("not available") and r["results"]["kitti"].startswith("not available")
+    row = r["results"]["synthetic"]["miou"]["100pts"]
+    assert row["propagate"] > row["nearest"] + 0.1 and set(row["seconds_per_scene"]) == {"nearest", "propagate"}
+    assert r["machine"]["cores"] >= 1 and "one_million" not in r
+
+
+def test_bench_gp_on_synthetic_rooms(tmp_path, capsys):
+    assert main(["bench", "gp", "--json", "--param", "n_synthetic=1", "--param", "repeats=1", "--param", "iterations=20",
+                 "--param", f"shared={tmp_path}"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "scannet" not in r["results"] and len(r["results"]["synthetic"]["scenes"]) == 1
+    for row in r["results"]["synthetic"]["scenes"]:
+        assert row["superpoint_upper_bound"] >= max(row["gp_mean_best_iou"], row["smallest_box_mean_best_iou"]) - 1e-9
+    assert r["batched_vs_loop"] > 1 and r["timing_scene"]["repeats"] == 1
+    assert r["forty_boxes"]["boxes"] == 40 and r["forty_boxes"]["seconds"] > 0
