@@ -115,8 +115,9 @@ BRIDGE_MIN_AFFINITY = 1e-6
 def bridge_edges(centroid: np.ndarray, a: np.ndarray, b: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Edges that join the connected pieces of a graph into one (Boruvka on node centroids):
     each round, every piece gains an edge from its node nearest to another piece to that
-    node. A sparse LiDAR sweep breaks into thousands of pieces (rings far from the sensor),
-    which a walk from the seeds would otherwise never reach.
+    node. A sparse LiDAR sweep breaks into pieces (the real KITTI frames: 36-83 pieces of
+    about 1,100 superpoints, rings far from the sensor), which a walk from the seeds would
+    otherwise never reach; an indoor scan is one piece.
 
     Args: centroid (S,3) float node positions; a, b (E,) int64 existing edges.
     Returns: two (B,) int64 arrays of new edges (a < b)."""
