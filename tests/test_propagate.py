@@ -45,13 +45,14 @@ def test_unreached_nodes_get_no_label(room):
     # two far-apart copies of the room; seeds only in the first
     coord = np.concatenate([room.coord, room.coord + 1000])
     w = weak.points(room, count=40, seed=0)
-    p = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=np.concatenate([room.segment, room.segment + room.segment.max() + 1]))
+    twice = np.concatenate([room.segment, room.segment + room.segment.max() + 1])
+    p = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice)
     assert (p.semantic[room.num_points:] == -1).all() and (p.confidence[room.num_points:] == 0).all()
     assert (p.semantic[: room.num_points] >= 0).mean() > 0.97
     # min_reach leaves weakly reached nodes out too; bridge joins the copies so both are labelled
-    far = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=np.concatenate([room.segment, room.segment + room.segment.max() + 1]), min_reach=1e-3)
+    far = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice, min_reach=1e-3)
     assert (far.semantic[: room.num_points] >= 0).mean() < (p.semantic[: room.num_points] >= 0).mean()
-    both = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=np.concatenate([room.segment, room.segment + room.segment.max() + 1]), bridge=True)
+    both = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice, bridge=True)
     assert (both.semantic >= 0).mean() > 0.97
 
 
@@ -99,6 +100,8 @@ def test_harmonic_solver_and_errors(room):
         propagate(np.array([[0, 0, np.nan]] * 4), [0], [0])
     with pytest.raises(ValueError, match=r"solver must be"):
         propagate(room.coord, [1], [0], segment=room.segment, solver="magic")
+    with pytest.raises(ValueError, match=r"min_reach must be >= 0"):
+        propagate(room.coord, [1], [0], segment=room.segment, min_reach=-1.0)
 
 
 def test_superpoints_compiled_equals_python_and_respect_instances(room):

@@ -135,7 +135,7 @@ def bridge_edges(centroid: np.ndarray, a: np.ndarray, b: np.ndarray, k: int = 8)
         if ncomp == 1:
             break
         kk = min(k, n)
-        while True:  # widen the search until every piece sees another one
+        while True:  # widen the search until some node sees another piece
             d, j = tree.query(centroid, kk)
             d, j = d.reshape(n, -1), j.reshape(n, -1)
             other = comp[j] != comp[:, None]
@@ -262,6 +262,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_index has {len(seed_index)} entries but seed_label has {len(seed_label)}")
     if len(seed_index) and (seed_index.min() < 0 or seed_index.max() >= n):
         raise SceneError(f"propagate: seed_index values must lie in [0, {n})")
+    if not min_reach >= 0:  # a negative threshold would label nodes no walk reached
+        raise ValueError(f"propagate: min_reach must be >= 0, got {min_reach}")
     ok = seed_label >= 0
     seed_index, seed_label = seed_index[ok], seed_label[ok]
     seed_instance = None if seed_instance is None else _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
