@@ -111,8 +111,14 @@ def _node_features(scene: Scene, node: np.ndarray) -> np.ndarray:
     return np.stack([np.bincount(node, weights=X[:, d], minlength=n_nodes) for d in range(X.shape[1])], 1) / cnt[:, None]
 
 
+# Gauss-Hermite nodes for the ELBO's expected log-likelihood: log Phi is smooth, and 10 nodes
+# agree with gpytorch's 20 to < 1e-3 nats per point (tested) at half the cost.
+QUADRATURE_NODES = 10
+
+
 class _PairGP:
-    """Builds a (batched) variational GP classifier; gpytorch is imported lazily."""
+    """Builds a (batched) variational GP classifier and its likelihood; gpytorch is imported
+    lazily."""
 
     @staticmethod
     def make(inducing: torch.Tensor):
@@ -132,6 +138,23 @@ class _PairGP:
                 return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
         return Model(inducing)
 
+    @staticmethod
+    def likelihood(nodes: int = QUADRATURE_NODES):
+        """gpytorch's Bernoulli (probit) likelihood, whose ELBO term E_q[log Phi((2y-1) f)] uses
+        ``torch.special.log_ndtr`` (one fused op; gpytorch's masked log_normal_cdf was a quarter
+        of a batched fit's time) on ``nodes`` Gauss-Hermite nodes."""
+        import gpytorch
+
+        class Probit(gpytorch.likelihoods.BernoulliLikelihood):
+            def __init__(self) -> None:
+                super().__init__()
+                self.quadrature = gpytorch.utils.quadrature.GaussHermiteQuadrature1D(num_locs=nodes)
+
+            def expected_log_prob(self, observations: torch.Tensor, function_dist, *args: Any, **kwargs: Any) -> torch.Tensor:
+                sign = observations.mul(2).sub(1)  # {0,1} -> {-1,1}
+                return self.quadrature(lambda f: torch.special.log_ndtr(f.mul(sign)), function_dist)
+        return Probit()
+
 
 def fit_predict_pairs(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, iterations: int = 120,
                       n_inducing: int = 24, lr: float = 0.05, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,7 +168,7 @@ def fit_predict_pairs(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torc
     m = min(n_inducing, n)
     z = train_x[:, torch.linspace(0, n - 1, m).long(), :].clone()
     model = _PairGP.make(z)
-    lik = gpytorch.likelihoods.BernoulliLikelihood()
+    lik = _PairGP.likelihood()
     model.train()
     lik.train()
     opt = torch.optim.Adam(list(model.parameters()) + list(lik.parameters()), lr=lr)
@@ -197,7 +220,7 @@ def _pair_data(X: np.ndarray, own: dict[int, np.ndarray], shared: dict[tuple[int
 
 
 def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction: float = 0.9, margin: float = 0.02,
-                  background_label: int | None = None, batched: bool = True, iterations: int = 200, n_per_class: int = 64,
+                  background_label: int | None = None, batched: bool = True, iterations: int = 200, n_per_class: int = 48,
                   n_inducing: int = 24, seed: int = 0, use_gp: bool = True,
                   superpoint_params: dict[str, Any] | None = None, lr: float = 0.1,
                   structure: bool | Any = True) -> PseudoLabels:
@@ -211,6 +234,9 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
         background_label: class for superpoints in no box (default -1, unlabelled).
         batched: fit all pairs in one batched GP (False: one pair at a time, for comparison).
         use_gp: False gives the smallest-box baseline.
+        n_per_class: training superpoints per box of a pair, those nearest to the shared region
+            (real ScanNet, mean best IoU over seeds 0-2: 0.790 with 48, 0.783 with 64, whose
+            batched fit costs a third more); n_inducing: inducing points per GP.
         superpoint_params: ``felzenszwalb`` parameters when the scene has no segmentation
             (default ``FINE_SUPERPOINTS``).
         structure: True finds the wall and floor surface inside boxes (``structure_points``) and
