@@ -71,10 +71,10 @@ def _params(items: list[str]) -> dict[str, Any]:
 
 def cmd_label(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    from .data.address import load_scene
     from .data.collection import enumerate_scenes
-    from .pseudo.labelling import label_scene
-    from .scene import PseudoLabels, WeakLabels
+    from .parallel import process_map
+    from .pseudo.labelling import LabelJob, run_label_job
+    from .scene import PseudoLabels
     params = _params(args.param)
     scenes = enumerate_scenes(args.scene)
     if args.method == "model":
@@ -85,11 +85,13 @@ def cmd_label(args: argparse.Namespace) -> int:
         return 0
     if args.weak is None:
         raise SystemExit(f"pcweak label: --method {args.method} needs --weak")
+    if args.workers < 1:
+        raise SystemExit(f"pcweak label: --workers must be at least 1, got {args.workers}")
     single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).endswith(".npz")
     weak_path = Path(args.weak)
-    done = skipped = 0
-    bar = tqdm(scenes, desc=f"label[{args.method}]", unit="scene", disable=single or not sys.stderr.isatty() and len(scenes) < 2)
-    for name, address in bar:
+    jobs: list[LabelJob] = []
+    skipped = 0
+    for name, address in scenes:
         out = Path(args.output) if single else Path(args.output) / f"{name}.npz"
         if out.exists() and not args.overwrite:
             try:
@@ -101,15 +103,18 @@ def cmd_label(args: argparse.Namespace) -> int:
         wfile = weak_path if weak_path.is_file() else weak_path / f"{name}.npz"
         if not wfile.is_file():
             raise FileNotFoundError(f"--weak: no weak-label file for scene {name!r} at {wfile}")
-        scene = load_scene(address, **_reader_kwargs(args))
+        kw = dict(params)
         if args.masks:
             per_scene = Path(args.masks) / name
-            params["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
-        pseudo = label_scene(scene, WeakLabels.load(wfile), args.method, **params)
-        pseudo.save(out)
-        done += 1
+            kw["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
+        jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, _reader_kwargs(args)))
+    bar = tqdm(total=len(jobs), desc=f"label[{args.method}]", unit="scene",
+               disable=single or not sys.stderr.isatty() and len(scenes) < 2)
+    for _, name in process_map(run_label_job, jobs, args.workers):
+        bar.update(1)
         bar.set_postfix(scene=name)
-    print(json.dumps({"labelled": done, "skipped_existing": skipped, "output": str(args.output), "method": args.method}))
+    bar.close()
+    print(json.dumps({"labelled": len(jobs), "skipped_existing": skipped, "output": str(args.output), "method": args.method}))
     return 0
 
 
@@ -220,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller parameter, e.g. alpha=0.95")
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")
+    lb.add_argument("--workers", type=int, default=1, help="scenes labelled at once in worker processes (the CPU threads are shared)")
     lb.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
     lb.set_defaults(func=cmd_label)
 

@@ -76,6 +76,18 @@ def test_probit_likelihood_matches_gpytorch_bernoulli():
     assert torch.allclose(g1, g2, atol=2e-3, rtol=1e-3)
 
 
+def test_many_scenes_in_parallel_equal_one_at_a_time():
+    from pcweak.pseudo.gp_boxes import gp_box_labels_many
+    items = [_two_blobs(o) for o in (0.25, 0.15)]
+    # this process runs torch's thread pool before the workers start
+    one = [gp_box_labels(s, b, lab, seed=0, iterations=60) for s, b, lab in items]
+    many = gp_box_labels_many(items, workers=2, seed=0, iterations=60)
+    for p, q in zip(many, one):
+        assert json.loads(p.params)["pairs"] == 1
+        assert np.array_equal(p.instance, q.instance)
+        assert np.allclose(p.extras["gp_mean"], q.extras["gp_mean"], atol=1e-3, equal_nan=True)
+
+
 def test_nested_boxes_give_the_shared_region_to_the_inner_box():
     b = np.array([[0, 0, 0, 2, 2, 2, 0], [0.2, 0, 0, 0.5, 0.5, 0.5, 0.3], [0, 0, 0, 2, 2, 2, 0]])
     n = nested(b)

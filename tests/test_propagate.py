@@ -141,6 +141,23 @@ def test_fh_superpoints_on_real_scannet_points():
     assert score[1e-6] > score[None] + 0.05 and score[1e-6] > 0.5
 
 
+def test_label_cli_workers_label_scenes_in_parallel_as_one_process_does(tmp_path, room, capsys):
+    scenes, weaks = tmp_path / "scenes", tmp_path / "weak"
+    for i in range(3):
+        s = pcweak.Scene.from_arrays({**room.to_arrays(), "name": np.array(f"room{i}")})
+        s.save(scenes / f"room{i}.npz")
+        weak.points(s, count=60, seed=i).save(weaks / f"room{i}.npz")
+    args = ["label", str(scenes), "--weak", str(weaks), "--param", "alpha=0.95"]
+    assert main(args + ["-o", str(tmp_path / "one"), "--workers", "1"]) == 0
+    assert main(args + ["-o", str(tmp_path / "two"), "--workers", "2"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["labelled"] == 3
+    for i in range(3):
+        a, b = (pcweak.PseudoLabels.load(tmp_path / d / f"room{i}.npz") for d in ("one", "two"))
+        assert np.array_equal(a.semantic, b.semantic) and np.allclose(a.confidence, b.confidence, atol=1e-6)
+    with pytest.raises(SystemExit, match="--workers"):
+        main(args + ["-o", str(tmp_path / "x"), "--workers", "0"])
+
+
 def test_label_and_evaluate_cli_with_resume(tmp_path, room, capsys):
     scenes, weaks, out = tmp_path / "scenes", tmp_path / "weak", tmp_path / "pseudo"
     for i, seed in enumerate((0, 1)):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
@@ -348,15 +347,16 @@ def smallest_box_labels(scene: Scene, boxes: Any, box_labels: Any, **params: Any
 
 
 def _one(args: tuple[Scene, np.ndarray, np.ndarray, dict]) -> PseudoLabels:
-    torch.set_num_threads(1)
     scene, b, l, kw = args
     return gp_box_labels(scene, b, l, **kw)
 
 
 def gp_box_labels_many(items: Sequence[tuple[Scene, Any, Any]], workers: int = 2, **params: Any) -> list[PseudoLabels]:
-    """Label several scenes in parallel processes (one torch thread each)."""
+    """Label several ``(scene, boxes, box_labels)`` in parallel processes (``parallel.process_map``:
+    the CPU threads are shared among the workers); results in the order of ``items``."""
+    from ..parallel import process_map
     jobs = [(s, np.asarray(b), np.asarray(l), params) for s, b, l in items]
-    if workers <= 1 or len(jobs) < 2:
-        return [_one(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as ex:
-        return list(ex.map(_one, jobs))
+    out: list[Any] = [None] * len(jobs)
+    for i, p in process_map(_one, jobs, workers):
+        out[i] = p
+    return out

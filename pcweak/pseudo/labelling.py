@@ -1,6 +1,7 @@
 """One entry point for every labeller: ``label_scene(scene, weak, method, **params)``."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import SceneError
@@ -72,3 +73,24 @@ def label_scene(scene: Scene, weak: WeakLabels, method: str = "propagate", **par
     out = METHODS[method](scene, weak, **params)
     out.check_against(scene)
     return out
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    """One scene of ``pcweak label``: read ``address`` and the ``weak`` file, label with
+    ``method`` and write ``output`` (atomically)."""
+    name: str
+    address: str
+    weak: str
+    output: str
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    reader: dict[str, Any] = field(default_factory=dict)
+
+
+def run_label_job(job: LabelJob) -> str:
+    """Do ``job`` (in this process or a worker of ``parallel.process_map``); returns its name."""
+    from ..data.address import load_scene
+    scene = load_scene(job.address, **job.reader)
+    label_scene(scene, WeakLabels.load(job.weak), job.method, **job.params).save(job.output)
+    return job.name
