@@ -88,6 +88,40 @@ def test_many_scenes_in_parallel_equal_one_at_a_time():
         assert np.allclose(p.extras["gp_mean"], q.extras["gp_mean"], atol=1e-3, equal_nan=True)
 
 
+def test_fixed_prior_mean_decides_only_far_from_the_data():
+    import torch
+    g = torch.Generator().manual_seed(0)
+    tx = torch.randn(2, 40, 3, generator=g)
+    ty = (tx[..., 0] > 0).float()
+    qx = torch.cat([torch.full((2, 1, 3), 30.0), tx[:, :5]], 1)  # one far query, then training inputs
+    prior = torch.tensor([3.0, -2.0])
+    mu, _ = fit_predict_pairs(tx, ty, qx, iterations=80, prior_mean=prior)
+    assert torch.allclose(mu[:, 0], prior, atol=1e-3)
+    assert ((mu[:, 1:] > 0) == (qx[:, 1:, 0] > 0)).all()  # the labels win where there are data
+    free, _ = fit_predict_pairs(tx, ty, qx, iterations=80)
+    assert free[:, 0].abs().max() < 1.0
+
+
+def test_volume_prior_favours_the_smaller_box_where_features_are_silent():
+    # two boxes share a slab of points whose features match neither side's training points
+    rng = np.random.default_rng(0)
+    a = rng.uniform([0, 0, 0], [1, 1, 1], (400, 3))
+    b = rng.uniform([1.2, 0, 0], [4, 1, 1], (1200, 3))
+    mid = rng.uniform([1.0, 0, 0], [1.2, 1, 1], (80, 3))
+    coord = np.concatenate([a, b, mid]).astype(np.float32)
+    color = np.concatenate([np.tile([0.9, 0.1, 0.1], (400, 1)), np.tile([0.1, 0.1, 0.9], (1200, 1)),
+                            np.tile([0.1, 0.9, 0.1], (80, 1))]).astype(np.float32)
+    seg = np.floor(coord[:, 0] / 0.1).astype(np.int64) * 100 + np.floor(coord[:, 1] / 0.5).astype(np.int64) * 10 + np.floor(coord[:, 2] / 0.5).astype(np.int64)
+    s = Scene(name="slab", coord=coord, color=color, segment=seg, classes=("small", "big"))
+    boxes = np.array([[0.6, 0.5, 0.5, 1.2, 1, 1, 0], [2.5, 0.5, 0.5, 3.0, 1, 1, 0]])
+    slab = slice(1600, 1680)
+    p = gp_box_labels(s, boxes, [0, 1], seed=0, structure=False, volume_prior=4.0)
+    assert json.loads(p.params)["pairs"] == 1
+    assert (p.instance[slab] == 0).mean() > 0.9  # the smaller box, as the prior says
+    q = gp_box_labels(s, boxes, [0, 1], seed=0, structure=False, volume_prior=0.0)
+    assert np.nanmean(p.extras["gp_mean"][slab]) > np.nanmean(q.extras["gp_mean"][slab]) + 1.0
+
+
 def test_nested_boxes_give_the_shared_region_to_the_inner_box():
     b = np.array([[0, 0, 0, 2, 2, 2, 0], [0.2, 0, 0, 0.5, 0.5, 0.5, 0.3], [0, 0, 0, 2, 2, 2, 0]])
     n = nested(b)
