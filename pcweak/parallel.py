@@ -17,9 +17,9 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
                 threads: int | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, fn(items[index]))`` in completion order.
 
-    ``fn`` must be a module-level function and items picklable. ``workers <= 1`` (or a single
+    ``fn`` must be a module-level function and items picklable. ``workers == 1`` (or a single
     item) runs in this process, in order. ``threads``: torch threads per worker (default: the
-    CPUs divided among the workers). An exception in ``fn`` is raised here, after the items
+    CPUs this process may use, divided among the workers). An exception in ``fn`` is raised here, after the items
     already finished were yielded."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -28,7 +28,8 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
             yield i, fn(it)
         return
     workers = min(workers, len(items))
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = threads or max(1, cpus // workers)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(threads,)) as ex:
         futures = {ex.submit(fn, it): i for i, it in enumerate(items)}
         try:
