@@ -17,11 +17,13 @@ def test_bench_propagate_on_synthetic_rooms(tmp_path, capsys):
 
 
 def test_bench_gp_on_synthetic_rooms(tmp_path, capsys):
-    assert main(["bench", "gp", "--json", "--param", "n_synthetic=1", "--param", "repeats=1", "--param", "iterations=20",
+    assert main(["bench", "gp", "--json", "--param", "n_synthetic=2", "--param", "repeats=1", "--param", "iterations=20",
                  "--param", f"shared={tmp_path}"]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert "scannet" not in r["results"] and len(r["results"]["synthetic"]["scenes"]) == 1
+    assert "scannet" not in r["results"] and len(r["results"]["synthetic"]["scenes"]) == 2
     for row in r["results"]["synthetic"]["scenes"]:
         assert row["superpoint_upper_bound"] >= max(row["gp_mean_best_iou"], row["smallest_box_mean_best_iou"]) - 1e-9
     assert r["batched_vs_loop"] > 1 and r["timing_scene"]["repeats"] == 1
     assert r["forty_boxes"]["boxes"] == 40 and r["forty_boxes"]["seconds"] > 0
+    par = r["parallel_scenes"]
+    assert len(par["scenes"]) == 2 and par["same_instances"] and par["parallel_s"] > 0

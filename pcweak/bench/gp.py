@@ -81,6 +81,19 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
                                "call_batched_vs_loop": round(t_l / t_b, 2)}
         # the ratio: GP fitting, batched vs one pair at a time (the rest of the call is shared)
         res["batched_vs_loop"] = round(fl / fb, 2)
+    # several scenes in parallel processes (the CPU threads shared) vs one after another
+    jobs = [(s, *(lambda w: (w.box, w.box_semantic))(weak.boxes(s, seed=seed))) for s in (data["scannet"] or data["synthetic"])]
+    if len(jobs) >= 2:
+        from ..pseudo.gp_boxes import gp_box_labels_many
+        t = time.perf_counter()
+        one = [gp_box_labels(s, b, l, seed=seed, iterations=iterations) for s, b, l in jobs]
+        t_seq = time.perf_counter() - t
+        t = time.perf_counter()
+        many = gp_box_labels_many(jobs, workers=2, seed=seed, iterations=iterations)
+        t_par = time.perf_counter() - t
+        res["parallel_scenes"] = {"scenes": [s.name for s, _, _ in jobs], "workers": 2, "sequential_s": round(t_seq, 2),
+                                  "parallel_s": round(t_par, 2), "speedup": round(t_seq / t_par, 2),
+                                  "same_instances": all(bool(np.array_equal(a.instance, b.instance)) for a, b in zip(one, many))}
     # 40 boxes: a synthetic room with enough furniture, boxes jittered so that many overlap
     from ..data.synthetic_indoor import synthetic_room
     for sd in range(20):
