@@ -9,7 +9,8 @@
 3. Every other overlapping pair gets a variational GP classifier (gpytorch ``ApproximateGP``,
    RBF kernel with learned lengthscales, Bernoulli likelihood) trained on the superpoints that
    belong to only one of the two boxes (those nearest to the shared region) — features: mean
-   position (pair-normalised), colour and |normal| — and predicting the shared superpoints:
+   position (pair-normalised), colour and |normal| (estimated when the scene has none) — and
+   predicting the shared superpoints:
    p = Phi(mu / sqrt(1 + var)), confidence max(p, 1 - p); mu and var are kept per point
    (``gp_mean``, ``gp_var``; NaN where no GP decided). Each GP's prior mean leans towards the
    smaller box (``volume_prior``), so the baseline's rule decides only where the data are silent.
@@ -99,7 +100,8 @@ def _volumes(boxes: np.ndarray) -> np.ndarray:
 
 
 def _node_features(scene: Scene, node: np.ndarray) -> np.ndarray:
-    """(S,D) float64: mean xyz, mean rgb (if any), mean |normal| (if any) per superpoint."""
+    """(S,D) float64: mean xyz, mean rgb (if any), mean |normal| (if any; ``gp_box_labels``
+    estimates them) per superpoint."""
     n_nodes = int(node.max()) + 1
     cnt = np.maximum(np.bincount(node, minlength=n_nodes), 1).astype(np.float64)
     cols = [scene.coord.astype(np.float64)]
@@ -254,6 +256,10 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
         PseudoLabels (instance = box index) with ``extras`` ``gp_mean``/``gp_var`` per point.
     """
     b, lab = _check_boxes(scene, boxes, box_labels)
+    if scene.normal is None:  # estimated once, for the superpoints, the structure test and the GP features
+        from dataclasses import replace
+        from .superpoints import estimate_normals
+        scene = replace(scene, normal=estimate_normals(scene.coord))
     node = scene_superpoints(scene, **(FINE_SUPERPOINTS if superpoint_params is None else superpoint_params))
     _, node = np.unique(node, return_inverse=True)
     node = node.ravel()
