@@ -89,6 +89,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         raise SystemExit(f"pcweak label: --workers must be at least 1, got {args.workers}")
     single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).endswith(".npz")
     weak_path = Path(args.weak)
+    reader = _reader_kwargs(args)
     jobs: list[LabelJob] = []
     skipped = 0
     for name, address in scenes:
@@ -107,7 +108,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         if args.masks:
             per_scene = Path(args.masks) / name
             kw["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
-        jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, _reader_kwargs(args)))
+        jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, reader))
     bar = tqdm(total=len(jobs), desc=f"label[{args.method}]", unit="scene",
                disable=single or not sys.stderr.isatty() and len(scenes) < 2)
     for _, name in process_map(run_label_job, jobs, args.workers):

@@ -19,8 +19,8 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
 
     ``fn`` must be a module-level function and items picklable. ``workers == 1`` (or a single
     item) runs in this process, in order. ``threads``: torch threads per worker (default: the
-    CPUs this process may use, divided among the workers). An exception in ``fn`` is raised here, after the items
-    already finished were yielded."""
+    CPUs this process may use, divided among the workers). An exception in ``fn`` is raised
+    here, after the items already finished were yielded."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if workers == 1 or len(items) < 2:

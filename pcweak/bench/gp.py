@@ -82,7 +82,8 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         # the ratio: GP fitting, batched vs one pair at a time (the rest of the call is shared)
         res["batched_vs_loop"] = round(fl / fb, 2)
     # several scenes in parallel processes (the CPU threads shared) vs one after another
-    jobs = [(s, *(lambda w: (w.box, w.box_semantic))(weak.boxes(s, seed=seed))) for s in (data["scannet"] or data["synthetic"])]
+    scenes = data["scannet"] or data["synthetic"]
+    jobs = [(s, w.box, w.box_semantic) for s, w in zip(scenes, (weak.boxes(s, seed=seed) for s in scenes))]
     if len(jobs) >= 2:
         from ..pseudo.gp_boxes import gp_box_labels_many
         t = time.perf_counter()
