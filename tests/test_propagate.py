@@ -104,6 +104,72 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], segment=room.segment, min_reach=-1.0)
 
 
+def _corner_room(step: float = 0.04):
+    """A 4 x 4 x 2.5 m room with a 0.6 x 1.0 x 0.9 m cabinet in the corner x = 0, y = 0; one
+    segment per face: 0 floor, 1-4 walls (x=0, y=0, x=4, y=4), 5 cabinet front (x=0.6), 6 side
+    (y=1), 7 top. Normals along the face axes with mixed signs, as unoriented estimates are."""
+    g = lambda a, b: np.arange(a + step / 2, b, step)  # noqa: E731
+    faces = [(2, 0.0, (0, 4), (0, 4)), (0, 0.0, (0, 4), (0, 2.5)), (1, 0.0, (0, 4), (0, 2.5)), (0, 4.0, (0, 4), (0, 2.5)),
+             (1, 4.0, (0, 4), (0, 2.5)), (0, 0.6, (0, 1.0), (0, 0.9)), (1, 1.0, (0, 0.6), (0, 0.9)), (2, 0.9, (0, 0.6), (0, 1.0))]
+    pts, seg, nrm = [], [], []
+    for i, (axis, value, u, v) in enumerate(faces):
+        U, V = np.meshgrid(g(*u), g(*v), indexing="ij")
+        P = np.zeros((U.size, 3))
+        other = [d for d in range(3) if d != axis]
+        P[:, axis], P[:, other[0]], P[:, other[1]] = value, U.ravel(), V.ravel()
+        N = np.zeros_like(P)
+        N[:, axis] = 1.0 if i % 2 else -1.0
+        pts.append(P), seg.append(np.full(len(P), i)), nrm.append(N)
+    P, S, N = np.concatenate(pts), np.concatenate(seg), np.concatenate(nrm)
+    keep = ~((P[:, 0] < 0.6 - 1e-6) & (P[:, 1] < 1.0 - 1e-6) & (P[:, 2] < 0.9 - 1e-6))  # not inside the cabinet
+    return P[keep].astype(np.float32), N[keep].astype(np.float32), S[keep]
+
+
+def test_convex_creases_join_the_faces_of_an_object():
+    from pcweak.pseudo.propagate import edge_convexity, node_features, orient_normals
+    P, N, S = _corner_room()
+    f = node_features(S, 8, P, None, N, None)
+    n = orient_normals(f["coord"], f["normal"], P)
+    expected = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    np.testing.assert_allclose(n, expected, atol=1e-6)  # floor up, walls and cabinet faces into the room
+    a, b = np.array([5, 5, 6, 5, 6, 1]), np.array([6, 7, 7, 0, 1, 0])
+    conv = edge_convexity(f["coord"], n, a, b)
+    assert (conv[:3] > 0.5).all() and (conv[3:] < -0.5).all(), conv  # cabinet edges convex; cabinet-floor/wall, wall-floor concave
+    # one click on the cabinet front: the convex creases carry it over the side and the top,
+    # which without the convexity term go to the wall
+    label = np.array([0, 1, 1, 1, 1, 2, 2, 2])  # floor, wall, cabinet
+    rng = np.random.default_rng(0)
+    seeds = np.concatenate([rng.choice(np.flatnonzero(S == s), 3 if s < 5 else 1, replace=False) for s in range(6)])
+    faces = {}
+    for factor in (0.1, 1.0):
+        p = propagate(P, seeds, label[S[seeds]], normal=N, segment=S, num_classes=3, convex_factor=factor, w_fpfh=0)
+        faces[factor] = [int(np.bincount(p.semantic[S == s], minlength=3).argmax()) for s in range(8)]
+    assert faces[0.1] == label.tolist()
+    assert faces[1.0][6:] == [1, 1]
+
+
+def test_geodesic_solver_cuts_at_the_weak_edge():
+    import scipy.sparse as sp
+    from pcweak.pseudo.propagate import _geodesic
+    # a chain 0-1-...-9 with one weak link 6-7, and node 10 on its own; seeds: 0 (class 0), 9 (class 1)
+    w = np.ones(9)
+    w[6] = 1e-4
+    W = sp.coo_matrix((np.r_[w, w], (np.r_[np.arange(9), np.arange(1, 10)], np.r_[np.arange(1, 10), np.arange(9)])), shape=(11, 11)).tocsr()
+    Y = np.zeros((11, 2))
+    Y[0, 0] = Y[9, 1] = 1
+    F = _geodesic(W, Y, hop=1.0, temperature=1.0)
+    assert F[:7].argmax(1).tolist() == [0] * 7 and F[7:10].argmax(1).tolist() == [1] * 3
+    np.testing.assert_allclose(F[:10].sum(1), 1.0)
+    assert (F[10] == 0).all()  # unreachable
+    assert F[6, 0] < F[1, 0]  # less sure near the cut, where the other seed is less far
+    # through the API: labels, unreached -1, confidences in [0, 1]
+    P, N, S = _corner_room()
+    seeds = np.array([np.flatnonzero(S == s)[0] for s in range(8)])
+    p = propagate(P, seeds, np.array([0, 1, 1, 1, 1, 2, 2, 2]), normal=N, segment=S, num_classes=3, solver="geodesic", w_fpfh=0)
+    assert (p.semantic == np.array([0, 1, 1, 1, 1, 2, 2, 2])[S]).all()
+    assert 0 <= p.confidence.min() and p.confidence.max() <= 1 and json.loads(p.params)["solver"] == "geodesic"
+
+
 def test_superpoints_compiled_equals_python_and_respect_instances(room):
     sub = room.coord[:3000]
     u, v = knn_graph(sub, 8)

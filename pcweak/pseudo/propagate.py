@@ -12,7 +12,9 @@ with the node's semantic label.
 The graph's nodes are superpoints (the scene's own or Felzenszwalb-Huttenlocher ones) or
 points; edges join nodes whose points are kNN neighbours, with affinity
 exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |df|^2/sf^2
-- w_fpfh |dh|^2/sh^2), h the nodes' mean FPFH descriptors (``descriptors.fpfh_features``).
+- w_fpfh |dh|^2/sh^2), h the nodes' mean FPFH descriptors (``descriptors.fpfh_features``);
+the normal term of a convex crease (``edge_convexity``) is scaled by ``convex_factor``.
+``solver="geodesic"`` labels each node with the class of its cheapest path from a seed instead.
 """
 from __future__ import annotations
 
@@ -65,11 +67,13 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
                    sigma_dist: float | None = None, sigma_color: float = 0.15, sigma_normal: float = 0.2,
                    sigma_feat: float | None = None, contact_power: float = 0.0,
                    edges: tuple[np.ndarray, np.ndarray] | None = None, w_fpfh: float = 0.0,
-                   sigma_fpfh: float | None = 0.1, bridge: bool = False) -> sp.csr_matrix:
+                   sigma_fpfh: float | None = 0.1, bridge: bool = False, convex_factor: float = 1.0,
+                   convex_threshold: float = 0.1) -> sp.csr_matrix:
     """Symmetric (nodes x nodes) affinity matrix over nodes whose points are kNN neighbours
     (``edges`` reuses a point kNN graph from ``knn_graph``); with ``bridge``, the pieces of
     that graph are joined by ``bridge_edges`` (their affinity falls with their length, down to
-    ``BRIDGE_MIN_AFFINITY``)."""
+    ``BRIDGE_MIN_AFFINITY``). The normal term of an edge whose ``edge_convexity`` passes
+    ``convex_threshold`` is scaled by ``convex_factor`` (1 = convexity ignored)."""
     n_nodes = len(feats["count"])
     u, v = edges if edges is not None else knn_graph(coord, k)
     a, b = node[u], node[v]
@@ -92,7 +96,11 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
     if "color" in feats and w_color:
         e += w_color * ((feats["color"][a] - feats["color"][b]) ** 2).sum(1) / sigma_color ** 2
     if "normal" in feats and w_normal:
-        e += w_normal * (1.0 - np.abs((feats["normal"][a] * feats["normal"][b]).sum(1))) / sigma_normal
+        crease = w_normal * (1.0 - np.abs((feats["normal"][a] * feats["normal"][b]).sum(1))) / sigma_normal
+        if convex_factor != 1.0:  # a convex crease joins two faces of one object
+            convex = edge_convexity(c, orient_normals(c, feats["normal"], coord), a, b) > convex_threshold
+            crease = np.where(convex, convex_factor * crease, crease)
+        e += crease
     for key, wk, sk in (("feat", w_feat, sigma_feat), ("fpfh", w_fpfh, sigma_fpfh)):
         if key in feats and wk:  # squared distance over its median unless a sigma is given
             df = ((feats[key][a] - feats[key][b]) ** 2).sum(1)
@@ -110,6 +118,39 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
 
 
 BRIDGE_MIN_AFFINITY = 1e-6
+
+# Horizontal faces lower than this above the floor face up (floor, seats, tables, cabinet
+# tops); higher ones face down (ceiling).
+UPWARD_FACES_BELOW = 2.0
+
+
+def orient_normals(centroid: np.ndarray, normal: np.ndarray, coord: np.ndarray) -> np.ndarray:
+    """Signs for unoriented node normals, as seen from inside the scene: a horizontal face
+    (|n_z| > 0.8) lower than ``UPWARD_FACES_BELOW`` metres above the floor (the 1st percentile
+    of z) faces up, every other face towards the scene's centre (median x, y, z). Right for
+    walls, floors and the room-facing sides of furniture, which is what a scan sees (on the
+    real KITTI frames, facing the sensor instead changed nothing).
+
+    Args: centroid (S,3), normal (S,3) unit node normals of either sign; coord (N,3) points.
+    Returns: (S,3) float64 oriented normals."""
+    n = np.asarray(normal, np.float64).copy()
+    centre = np.median(coord, 0)
+    flip = (n * (centre - centroid)).sum(1) < 0
+    n[flip] *= -1
+    floor = np.percentile(coord[:, 2], 1)
+    up = (np.abs(n[:, 2]) > 0.8) & (centroid[:, 2] - floor < UPWARD_FACES_BELOW)
+    n[up] *= np.sign(n[up, 2])[:, None]
+    return n
+
+
+def edge_convexity(centroid: np.ndarray, oriented_normal: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(E,) float (n_a - n_b) . (c_a - c_b) / |c_a - c_b| for edges a-b (the local convexity
+    criterion of LCCP, Stein et al. 2014): > 0 where the two faces bend away from each other (a
+    box's front and side), < 0 where they meet in a valley (a cabinet against a wall, a chair on
+    the floor), about 0 on a flat surface."""
+    d = centroid[a] - centroid[b]
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    return ((oriented_normal[a] - oriented_normal[b]) * d).sum(1)
 
 
 def bridge_edges(centroid: np.ndarray, a: np.ndarray, b: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -206,6 +247,29 @@ def _harmonic(W: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
     return np.clip(F, 0.0, None)
 
 
+def _geodesic(W: sp.csr_matrix, Y: np.ndarray, hop: float, temperature: float) -> np.ndarray:
+    """Geodesic nearest seed: per class, the cheapest path from any of its seed nodes (Dijkstra,
+    edge cost -log(affinity) + ``hop``), so a long object with one seed is reached across its
+    smooth inside while a boundary costs as much as its weak edge says, however close it is.
+
+    Args: W (S,S) affinities; Y (S,C) seed mass (> 0 where a node holds a seed of a class).
+    Returns: (S,C) float64 soft assignment exp(-(D_c - D_min) / temperature), rows summing to 1;
+    zero rows for nodes no seed can reach."""
+    from scipy.sparse.csgraph import dijkstra
+    n, C = Y.shape
+    Wc = W.tocoo()
+    cost = sp.csr_matrix((-np.log(np.maximum(Wc.data, 1e-300)) + hop, (Wc.row, Wc.col)), shape=W.shape)
+    D = np.full((n, C), np.inf)
+    for c in np.flatnonzero(Y.sum(0) > 0):
+        D[:, c] = dijkstra(cost, directed=False, indices=np.flatnonzero(Y[:, c] > 0), min_only=True)
+    dmin = D.min(1, keepdims=True)
+    reached = np.isfinite(dmin[:, 0])
+    F = np.zeros((n, C))
+    E = np.exp(-(D[reached] - dmin[reached]) / temperature)
+    F[reached] = E / E.sum(1, keepdims=True)
+    return F
+
+
 def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None, normal: Any = None,
               segment: Any = None, seed_instance: Any = None, features: Any = None, num_classes: int | None = None,
               classes: tuple[str, ...] = (), superpoints: bool = True, k: int = 10, alpha: float = 0.9,
@@ -216,7 +280,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
               contact_power: float = 0.0, class_balance: float = 0.3, w_fpfh: float = 3.0,
               fpfh_radius: float = 0.1, fpfh_voxel: float = 0.03, sigma_fpfh: float | None = 0.1,
               sp_color_max_normal_diff: float | None = 1e-6, bridge: bool = False,
-              min_reach: float = 0.0) -> PseudoLabels:
+              min_reach: float = 0.0, geodesic_hop: float = 3.0, geodesic_temperature: float = 12.0,
+              convex_factor: float = 0.1, convex_threshold: float = 0.1) -> PseudoLabels:
     """Dense pseudo-labels from a few labelled points.
 
     Args:
@@ -229,12 +294,18 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         sp_c, sp_min_size, sp_color_weight, sp_color_max_normal_diff: ``felzenszwalb``'s
             parameters when superpoints are computed.
         alpha: restart weight (closer to 1 = farther reach); iterations: max sparse products.
-        solver: ``"spread"`` (label spreading, default) or ``"harmonic"`` (absorbing random
-            walker, one sparse solve); contact_power: > 0 weights superpoint edges by the
+        solver: ``"spread"`` (label spreading, default), ``"harmonic"`` (absorbing random
+            walker, one sparse solve) or ``"geodesic"`` (``_geodesic``: per class the cheapest
+            path from a seed, edge cost -log(affinity) + ``geodesic_hop``; confidence from
+            exp(-cost gap / ``geodesic_temperature``), whose default 12 gave the lowest ECE on
+            real ScanNet); contact_power: > 0 weights superpoint edges by the
             length of their shared border.
         w_fpfh: weight of the FPFH descriptor distance (``descriptors.fpfh_features`` with
             ``fpfh_radius`` metres on ``fpfh_voxel`` voxels) in the affinity, scaled by
             ``sigma_fpfh`` (None: the median over the graph's edges); 0 = off.
+        convex_factor: scale of the normal term on convex creases (``edge_convexity`` of
+            ``orient_normals`` above ``convex_threshold``), which join faces of one object;
+            1 = off (real ScanNet, 5 draws: 200 points 0.684 vs 0.666, clicks 0.587 vs 0.563).
         class_balance: seed mass of each class is divided by (its seed count)^class_balance,
             so that a class with many seeds does not drown a rare one (class mass
             normalisation, Zhu et al. 2003; 0 = off).
@@ -294,7 +365,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
                   sigma_normal=sigma_normal, instance_threshold=instance_threshold, min_confidence=min_confidence,
                   nodes=n_nodes, seeds=int(len(seed_index)), used_segment=segment is not None, class_balance=class_balance,
                   w_fpfh=w_fpfh, fpfh_radius=fpfh_radius, fpfh_voxel=fpfh_voxel, sigma_fpfh=sigma_fpfh,
-                  min_reach=min_reach, bridge=bridge)
+                  min_reach=min_reach, bridge=bridge, solver=solver, geodesic_hop=geodesic_hop,
+                  geodesic_temperature=geodesic_temperature, convex_factor=convex_factor,
+                  convex_threshold=convex_threshold)
     fpfh = None
     if w_fpfh:
         from .descriptors import fpfh_features
@@ -302,14 +375,20 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     feats = node_features(node, n_nodes, coord, color, normal, feat, fpfh)
     W = affinity_graph(coord, node, feats, k=k, w_dist=w_dist, w_color=w_color, w_normal=w_normal, w_feat=w_feat,
                        sigma_dist=sigma_dist, sigma_color=sigma_color, sigma_normal=sigma_normal, sigma_feat=sigma_feat,
-                       contact_power=contact_power, edges=edges, w_fpfh=w_fpfh, sigma_fpfh=sigma_fpfh, bridge=bridge)
+                       contact_power=contact_power, edges=edges, w_fpfh=w_fpfh, sigma_fpfh=sigma_fpfh, bridge=bridge,
+                       convex_factor=convex_factor, convex_threshold=convex_threshold)
     Y = np.zeros((n_nodes, C))
     np.add.at(Y, (node[seed_index], seed_label), 1.0)
     if class_balance:
         Y = Y / np.maximum(Y.sum(0, keepdims=True), 1.0) ** class_balance
-    if solver not in ("spread", "harmonic"):
-        raise ValueError(f"propagate: solver must be 'spread' or 'harmonic', got {solver!r}")
-    F = _spread(W, Y, alpha, iterations) if solver == "spread" else _harmonic(W, Y)
+    if solver == "spread":
+        F = _spread(W, Y, alpha, iterations)
+    elif solver == "harmonic":
+        F = _harmonic(W, Y)
+    elif solver == "geodesic":
+        F = _geodesic(W, Y, geodesic_hop, geodesic_temperature)
+    else:
+        raise ValueError(f"propagate: solver must be 'spread', 'harmonic' or 'geodesic', got {solver!r}")
     mass = F.sum(1)
     reached = mass > min_reach
     P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
