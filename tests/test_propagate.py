@@ -102,6 +102,12 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], segment=room.segment, solver="magic")
     with pytest.raises(ValueError, match=r"min_reach must be >= 0"):
         propagate(room.coord, [1], [0], segment=room.segment, min_reach=-1.0)
+    with pytest.raises(ValueError, match=r"geodesic_temperature must be > 0"):
+        propagate(room.coord, [1], [0], segment=room.segment, solver="geodesic", geodesic_temperature=0.0)
+    with pytest.raises(ValueError, match=r"geodesic_hop >= 0, got 12.0 and -1"):
+        propagate(room.coord, [1], [0], segment=room.segment, solver="geodesic", geodesic_hop=-1.0)
+    with pytest.raises(ValueError, match=r"convex_factor must be >= 0"):
+        propagate(room.coord, [1], [0], segment=room.segment, convex_factor=-0.5)
 
 
 def _corner_room(step: float = 0.04):

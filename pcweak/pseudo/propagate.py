@@ -335,6 +335,14 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_index values must lie in [0, {n})")
     if not min_reach >= 0:  # a negative threshold would label nodes no walk reached
         raise ValueError(f"propagate: min_reach must be >= 0, got {min_reach}")
+    # checked before the superpoints and the graph are built, not after
+    if solver not in ("spread", "harmonic", "geodesic"):
+        raise ValueError(f"propagate: solver must be 'spread', 'harmonic' or 'geodesic', got {solver!r}")
+    if not geodesic_temperature > 0 or not geodesic_hop >= 0:  # Dijkstra needs costs >= 0
+        raise ValueError(f"propagate: geodesic_temperature must be > 0 and geodesic_hop >= 0, "
+                         f"got {geodesic_temperature} and {geodesic_hop}")
+    if not convex_factor >= 0:  # a negative factor would make convex creases stronger than flat ground
+        raise ValueError(f"propagate: convex_factor must be >= 0, got {convex_factor}")
     ok = seed_label >= 0
     seed_index, seed_label = seed_index[ok], seed_label[ok]
     seed_instance = None if seed_instance is None else _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
@@ -385,10 +393,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         F = _spread(W, Y, alpha, iterations)
     elif solver == "harmonic":
         F = _harmonic(W, Y)
-    elif solver == "geodesic":
-        F = _geodesic(W, Y, geodesic_hop, geodesic_temperature)
     else:
-        raise ValueError(f"propagate: solver must be 'spread', 'harmonic' or 'geodesic', got {solver!r}")
+        F = _geodesic(W, Y, geodesic_hop, geodesic_temperature)
     mass = F.sum(1)
     reached = mass > min_reach
     P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
