@@ -108,6 +108,8 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], segment=room.segment, solver="geodesic", geodesic_hop=-1.0)
     with pytest.raises(ValueError, match=r"convex_factor must be >= 0"):
         propagate(room.coord, [1], [0], segment=room.segment, convex_factor=-0.5)
+    with pytest.raises(ValueError, match=r"floor_links must be >= 0, .* got -1, 0.08 and 0.3"):
+        propagate(room.coord, [1], [0], segment=room.segment, floor_links=-1)
 
 
 def _corner_room(step: float = 0.04):
@@ -152,6 +154,60 @@ def test_convex_creases_join_the_faces_of_an_object():
         faces[factor] = [int(np.bincount(p.semantic[S == s], minlength=3).argmax()) for s in range(8)]
     assert faces[0.1] == label.tolist()
     assert faces[1.0][6:] == [1, 1]
+
+
+def test_floor_edges_carry_the_floor_seed_across_an_unscanned_gap():
+    """A floor in two pieces (a 0.4 m strip between them unscanned, as under a threshold or a
+    bed), a 0.4 m box (a toilet) on the small piece, one seed on each object: without floor
+    edges the small piece reaches only the toilet and takes its label."""
+    from pcweak.pseudo.propagate import floor_edges, node_features
+    step = 0.04
+    g = lambda a, b: np.arange(a + step / 2, b, step)  # noqa: E731
+    X, Y = np.meshgrid(g(0, 5), g(0, 3), indexing="ij")
+    floor = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
+    floor = floor[(floor[:, 0] < 3.0) | ((floor[:, 0] > 3.4) & (floor[:, 1] < 1.2))]  # piece A, gap, piece B
+    box_lo, box_hi = np.array([4.0, 0.3, 0.0]), np.array([4.4, 0.9, 0.4])
+    floor = floor[~((floor[:, 0] > box_lo[0]) & (floor[:, 0] < box_hi[0]) & (floor[:, 1] > box_lo[1]) & (floor[:, 1] < box_hi[1]))]
+    up = np.where(np.arange(len(floor)) % 3 == 0, -1.0, 1.0)  # unoriented, as estimated normals are
+    pts, nrm = [floor], [np.stack([np.zeros(len(floor)), np.zeros(len(floor)), up], 1)]
+    for axis in range(3):  # the box's faces, no underside
+        for side in ((0, 1) if axis < 2 else (1,)):
+            u, v = [d for d in range(3) if d != axis]
+            U, V = np.meshgrid(g(box_lo[u], box_hi[u]), g(box_lo[v], box_hi[v]), indexing="ij")
+            P = np.zeros((U.size, 3))
+            P[:, axis], P[:, u], P[:, v] = (box_lo, box_hi)[side][axis], U.ravel(), V.ravel()
+            N = np.zeros_like(P)
+            N[:, axis] = 1.0
+            pts.append(P), nrm.append(N)
+    P, N = np.concatenate(pts).astype(np.float32), np.concatenate(nrm).astype(np.float32)
+    on_floor = np.zeros(len(P), bool)
+    on_floor[:len(floor)] = True
+    # segments: 0.5 m floor patches, one per box face
+    face = np.concatenate([np.full(len(q), i) for i, q in enumerate(pts)])
+    seg = np.where(on_floor, (P[:, 0] // 0.5) * 10 + P[:, 1] // 0.5, 1000 + face).astype(np.int64)
+    label = np.where(on_floor, 0, 1)  # floor, toilet
+    piece_b = on_floor & (P[:, 0] > 3.2)
+    seeds = np.array([int(np.argmin(np.abs(P - [1.0, 1.5, 0.0]).sum(1))), int(np.argmin(np.abs(P - [4.2, 0.6, 0.4]).sum(1)))])
+    _, node = np.unique(seg, return_inverse=True)
+    f = node_features(node, node.max() + 1, P, None, N, None)
+    a, b = floor_edges(f["coord"], f["normal"], P, k=6)
+    floor_nodes = np.unique(node[on_floor])
+    assert set(np.concatenate([a, b]).tolist()) <= set(floor_nodes.tolist())  # the box's top is not floor
+    assert (a < b).all() and len(np.unique(a * 10_000 + b)) == len(a)
+    assert np.isin(node[piece_b], np.concatenate([a, b])).all()
+    # normals that all face down (oriented ones) mark an underside, which is not floor
+    down = np.where(on_floor[:, None], np.abs(N) * -1, N)
+    g = node_features(node, node.max() + 1, P, None, down, None)
+    assert len(floor_edges(g["coord"], g["normal"], P, k=6, facing_z=g["facing_z"])[0]) == 0
+    share = {}
+    # convexity off: this toy scene's centre is far from the box, whose far side orient_normals
+    # would turn into the box, making its crease with the floor look convex
+    for links in (6, 0):
+        p = propagate(P, seeds, label[seeds], normal=N, segment=seg, num_classes=2, w_fpfh=0, floor_links=links,
+                      convex_factor=1.0)
+        share[links] = float((p.semantic[piece_b] == 0).mean())
+        assert (p.semantic[~on_floor] == 1).mean() > 0.9  # the box stays a toilet either way
+    assert share[6] > 0.9 and share[0] < 0.1, share
 
 
 def test_geodesic_solver_cuts_at_the_weak_edge():

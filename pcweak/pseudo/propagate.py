@@ -13,7 +13,8 @@ The graph's nodes are superpoints (the scene's own or Felzenszwalb-Huttenlocher 
 points; edges join nodes whose points are kNN neighbours, with affinity
 exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |df|^2/sf^2
 - w_fpfh |dh|^2/sh^2), h the nodes' mean FPFH descriptors (``descriptors.fpfh_features``);
-the normal term of a convex crease (``edge_convexity``) is scaled by ``convex_factor``.
+the normal term of a convex crease (``edge_convexity``) is scaled by ``convex_factor``; nodes
+of the floor are also joined to their nearest floor nodes (``floor_edges``).
 ``solver="geodesic"`` labels each node with the class of its cheapest path from a seed instead.
 """
 from __future__ import annotations
@@ -40,8 +41,9 @@ def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
 
 def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.ndarray | None,
                   normal: np.ndarray | None, feat: np.ndarray | None, fpfh: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Mean position/colour/feature/FPFH per node and the dominant normal direction (principal
-    axis of the sum of n n^T, so unoriented normals do not cancel)."""
+    """Mean position/colour/feature/FPFH per node, the dominant normal direction (principal
+    axis of the sum of n n^T, so unoriented normals do not cancel) and ``facing_z``, the mean
+    signed n_z (an underside's oriented normals give about -1)."""
     cnt = np.bincount(node, minlength=n_nodes).astype(np.float64)
     inv = 1.0 / np.maximum(cnt, 1)
 
@@ -59,6 +61,7 @@ def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.n
         M = np.stack([np.bincount(node, weights=nn[:, i] * nn[:, j], minlength=n_nodes) for i in range(3) for j in range(3)], 1)
         _, vec = np.linalg.eigh(M.reshape(-1, 3, 3) + 1e-12 * np.eye(3))
         out["normal"] = vec[:, :, -1]
+        out["facing_z"] = mean(nn[:, 2:3])[:, 0]  # signed: about -1 where given normals all face down
     return out
 
 
@@ -68,12 +71,16 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
                    sigma_feat: float | None = None, contact_power: float = 0.0,
                    edges: tuple[np.ndarray, np.ndarray] | None = None, w_fpfh: float = 0.0,
                    sigma_fpfh: float | None = 0.1, bridge: bool = False, convex_factor: float = 1.0,
-                   convex_threshold: float = 0.1) -> sp.csr_matrix:
+                   convex_threshold: float = 0.1, floor_links: int = 0, floor_band: float = 0.08,
+                   floor_color_weight: float = 0.3) -> sp.csr_matrix:
     """Symmetric (nodes x nodes) affinity matrix over nodes whose points are kNN neighbours
     (``edges`` reuses a point kNN graph from ``knn_graph``); with ``bridge``, the pieces of
     that graph are joined by ``bridge_edges`` (their affinity falls with their length, down to
     ``BRIDGE_MIN_AFFINITY``). The normal term of an edge whose ``edge_convexity`` passes
-    ``convex_threshold`` is scaled by ``convex_factor`` (1 = convexity ignored)."""
+    ``convex_threshold`` is scaled by ``convex_factor`` (1 = convexity ignored). With
+    ``floor_links`` > 0, ``floor_edges`` joins each floor node to that many nearest floor nodes,
+    with ``floor_color_weight`` times the colour term alone (an edge already there keeps the
+    larger affinity)."""
     n_nodes = len(feats["count"])
     u, v = edges if edges is not None else knn_graph(coord, k)
     a, b = node[u], node[v]
@@ -114,7 +121,17 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
     if n_bridge:  # a long bridge is weak but never cut (exp underflows past ~25 median lengths)
         w[len(w) - n_bridge:] = np.maximum(w[len(w) - n_bridge:], BRIDGE_MIN_AFFINITY)
     W = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n_nodes, n_nodes))
-    return W.tocsr()
+    W = W.tocsr()
+    if floor_links and "normal" in feats:
+        fa, fb = floor_edges(c, feats["normal"], coord, floor_links, floor_band, feats.get("facing_z"))
+        if len(fa):
+            fw = np.ones(len(fa))
+            if "color" in feats and w_color:
+                fw = np.exp(-floor_color_weight * w_color * ((feats["color"][fa] - feats["color"][fb]) ** 2).sum(1) / sigma_color ** 2)
+            F = sp.coo_matrix((np.concatenate([fw, fw]), (np.concatenate([fa, fb]), np.concatenate([fb, fa]))),
+                              shape=(n_nodes, n_nodes))
+            W = W.maximum(F.tocsr()).tocsr()
+    return W
 
 
 BRIDGE_MIN_AFFINITY = 1e-6
@@ -151,6 +168,39 @@ def edge_convexity(centroid: np.ndarray, oriented_normal: np.ndarray, a: np.ndar
     d = centroid[a] - centroid[b]
     d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
     return ((oriented_normal[a] - oriented_normal[b]) * d).sum(1)
+
+
+def floor_edges(centroid: np.ndarray, normal: np.ndarray, coord: np.ndarray, k: int = 6,
+                band: float = 0.08, facing_z: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Edges between the floor's nodes, however far apart the graph puts them: each floor node
+    (horizontal, |n_z| > 0.9, centroid within ``band`` metres of the floor level, the 1st
+    percentile of z as in ``orient_normals``) joins its ``k`` nearest floor nodes. The floor is
+    one surface: a bathroom floor seen through a door, or the floor between a bed and a desk,
+    is closer along the graph to the toilet or the desk clicked next to it than to the floor's
+    seeds; these edges let the floor's seeds reach all of it (real ScanNet, one click per
+    instance: 0.606 vs 0.583 mIoU).
+
+    A node whose points' normals all face down (``facing_z`` < -0.9, possible only with
+    oriented normals) is the underside of something resting on the floor, not floor: a scan
+    never sees one, but box-sampled synthetic rooms have them.
+
+    Args: centroid (S,3) float node positions; normal (S,3) unit node normals (either sign);
+    coord (N,3) the points; z is up; facing_z (S,) mean signed n_z of each node's points.
+    Returns: two (E,) int64 arrays of node pairs (a < b), without repeats."""
+    from scipy.spatial import cKDTree
+    floor = np.percentile(coord[:, 2], 1)
+    ok = (np.abs(normal[:, 2]) > 0.9) & (np.abs(centroid[:, 2] - floor) < band)
+    if facing_z is not None:
+        ok &= facing_z > -0.9
+    sel = np.flatnonzero(ok)
+    if len(sel) < 2 or k < 1:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    _, j = cKDTree(centroid[sel, :2]).query(centroid[sel, :2], min(k + 1, len(sel)))
+    a = np.repeat(sel, j.shape[1] - 1)
+    b = sel[j[:, 1:].ravel()]
+    key = np.unique(np.minimum(a, b) * len(centroid) + np.maximum(a, b))
+    key = key[key // len(centroid) != key % len(centroid)]
+    return key // len(centroid), key % len(centroid)
 
 
 def bridge_edges(centroid: np.ndarray, a: np.ndarray, b: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -281,7 +331,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
               fpfh_radius: float = 0.1, fpfh_voxel: float = 0.03, sigma_fpfh: float | None = 0.1,
               sp_color_max_normal_diff: float | None = 1e-6, bridge: bool = False,
               min_reach: float = 0.0, geodesic_hop: float = 3.0, geodesic_temperature: float = 12.0,
-              convex_factor: float = 0.1, convex_threshold: float = 0.1) -> PseudoLabels:
+              convex_factor: float = 0.1, convex_threshold: float = 0.1, floor_links: int = 6,
+              floor_band: float = 0.08, floor_color_weight: float = 0.3) -> PseudoLabels:
     """Dense pseudo-labels from a few labelled points.
 
     Args:
@@ -306,6 +357,12 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         convex_factor: scale of the normal term on convex creases (``edge_convexity`` of
             ``orient_normals`` above ``convex_threshold``), which join faces of one object;
             1 = off (real ScanNet, 5 draws: 200 points 0.684 vs 0.666, clicks 0.587 vs 0.563).
+        floor_links, floor_band, floor_color_weight: ``floor_edges`` joins each floor node
+            (within ``floor_band`` metres of the floor level; z up) to its ``floor_links``
+            nearest floor nodes, their affinity ``floor_color_weight`` times the colour term
+            alone (floor tiles and boards differ), so that the floor's seeds reach all of the
+            floor; 0 links = off (real ScanNet, draws 0-1: 200 points 0.699 vs 0.680, clicks
+            0.606 vs 0.583; held-out draws 2-4: 0.703 vs 0.686, 0.622 vs 0.590).
         class_balance: seed mass of each class is divided by (its seed count)^class_balance,
             so that a class with many seeds does not drown a rare one (class mass
             normalisation, Zhu et al. 2003; 0 = off).
@@ -341,6 +398,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     if not geodesic_temperature > 0 or not geodesic_hop >= 0:  # Dijkstra needs costs >= 0
         raise ValueError(f"propagate: geodesic_temperature must be > 0 and geodesic_hop >= 0, "
                          f"got {geodesic_temperature} and {geodesic_hop}")
+    if not floor_links >= 0 or not floor_band > 0 or not floor_color_weight >= 0:
+        raise ValueError(f"propagate: floor_links must be >= 0, floor_band > 0 and floor_color_weight >= 0, "
+                         f"got {floor_links}, {floor_band} and {floor_color_weight}")
     if not convex_factor >= 0:  # a negative factor would make convex creases stronger than flat ground
         raise ValueError(f"propagate: convex_factor must be >= 0, got {convex_factor}")
     ok = seed_label >= 0
@@ -375,7 +435,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
                   w_fpfh=w_fpfh, fpfh_radius=fpfh_radius, fpfh_voxel=fpfh_voxel, sigma_fpfh=sigma_fpfh,
                   min_reach=min_reach, bridge=bridge, solver=solver, geodesic_hop=geodesic_hop,
                   geodesic_temperature=geodesic_temperature, convex_factor=convex_factor,
-                  convex_threshold=convex_threshold)
+                  convex_threshold=convex_threshold, floor_links=floor_links, floor_band=floor_band,
+                  floor_color_weight=floor_color_weight)
     fpfh = None
     if w_fpfh:
         from .descriptors import fpfh_features
@@ -384,7 +445,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     W = affinity_graph(coord, node, feats, k=k, w_dist=w_dist, w_color=w_color, w_normal=w_normal, w_feat=w_feat,
                        sigma_dist=sigma_dist, sigma_color=sigma_color, sigma_normal=sigma_normal, sigma_feat=sigma_feat,
                        contact_power=contact_power, edges=edges, w_fpfh=w_fpfh, sigma_fpfh=sigma_fpfh, bridge=bridge,
-                       convex_factor=convex_factor, convex_threshold=convex_threshold)
+                       convex_factor=convex_factor, convex_threshold=convex_threshold, floor_links=floor_links,
+                       floor_band=floor_band, floor_color_weight=floor_color_weight)
     Y = np.zeros((n_nodes, C))
     np.add.at(Y, (node[seed_index], seed_label), 1.0)
     if class_balance:
