@@ -108,6 +108,8 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], segment=room.segment, solver="geodesic", geodesic_hop=-1.0)
     with pytest.raises(ValueError, match=r"convex_factor must be >= 0"):
         propagate(room.coord, [1], [0], segment=room.segment, convex_factor=-0.5)
+    with pytest.raises(ValueError, match=r"split_below must lie in \[0, 1\], got 2"):
+        propagate(room.coord, [1], [0], segment=room.segment, split_below=2)
     with pytest.raises(ValueError, match=r"floor_links must be >= 0, .* got -1, 0.08 and 0.3"):
         propagate(room.coord, [1], [0], segment=room.segment, floor_links=-1)
 
@@ -208,6 +210,39 @@ def test_floor_edges_carry_the_floor_seed_across_an_unscanned_gap():
         share[links] = float((p.semantic[piece_b] == 0).mean())
         assert (p.semantic[~on_floor] == 1).mean() > 0.9  # the box stays a toilet either way
     assert share[6] > 0.9 and share[0] < 0.1, share
+
+
+def test_a_seed_on_a_straddling_superpoint_seeds_only_its_own_surface():
+    """Floor patches of 0.5 m; the patch in front of a box also holds the foot (lowest 10 cm) of
+    the box's face, as FH superpoints often do. A click on that foot must not hand the box's
+    class to the patch (a seeded node keeps its seeds' vote)."""
+    from pcweak.pseudo.propagate import split_seed_surfaces
+    step = 0.04
+    g = lambda a, b: np.arange(a + step / 2, b, step)  # noqa: E731
+    X, Y = np.meshgrid(g(0, 4), g(0, 3), indexing="ij")
+    floor = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
+    floor = floor[~((floor[:, 0] > 3.0) & (floor[:, 1] > 1.0) & (floor[:, 1] < 2.0))]  # under the box
+    Yb, Zb = np.meshgrid(g(1.0, 2.0), g(0, 0.6), indexing="ij")
+    face = np.stack([np.full(Yb.size, 3.0), Yb.ravel(), Zb.ravel()], 1)  # the box's face x = 3
+    P = np.concatenate([floor, face]).astype(np.float32)
+    N = np.concatenate([np.tile([0, 0, 1.0], (len(floor), 1)), np.tile([1.0, 0, 0], (len(face), 1))]).astype(np.float32)
+    patch_id = lambda x, y: (np.floor(x / 0.5) * 10 + np.floor(y / 0.5)).astype(np.int64)  # noqa: E731
+    seg = np.concatenate([patch_id(floor[:, 0], floor[:, 1]),
+                          np.where(face[:, 2] < 0.1, patch_id(face[:, 0] - 0.01, face[:, 1]), 1000)])
+    _, seg = np.unique(seg, return_inverse=True)
+    click_box = len(floor) + int(np.argmin(np.abs(face - [3.0, 1.25, 0.05]).sum(1)))
+    click_floor = int(np.argmin(np.abs(floor - [2.25, 1.25, 0.0]).sum(1)))  # the next patch
+    patch = (seg == seg[click_box]) & (N[:, 2] > 0)  # the floor part of the straddling superpoint
+    out = split_seed_surfaces(P, N, seg, np.array([click_box, click_floor]))
+    foot = (seg == seg[click_box]) & (N[:, 0] > 0)
+    assert len(np.unique(out[foot])) == 1 and out[foot][0] == seg.max() + 1  # carved out
+    assert (out[~foot] == seg[~foot]).all()  # nothing else moves
+    p = {}
+    for below in (0.3, 0.0):
+        p[below] = propagate(P, [click_box, click_floor], [1, 0], normal=N, segment=seg, num_classes=2, w_fpfh=0,
+                             split_below=below).semantic
+    assert (p[0.3][patch] == 0).all() and (p[0.0][patch] == 1).all()
+    assert (p[0.3][len(floor):][face[:, 2] > 0.15] == 1).all()  # the box keeps its face
 
 
 def test_geodesic_solver_cuts_at_the_weak_edge():
