@@ -98,6 +98,10 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], color=np.zeros((3, 3)))
     with pytest.raises(SceneError, match=r"coord contains NaN"):
         propagate(np.array([[0, 0, np.nan]] * 4), [0], [0])
+    bad = room.normal.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(SceneError, match=r"normal contains NaN or infinite values"):
+        propagate(room.coord, [1], [0], normal=bad)
     with pytest.raises(ValueError, match=r"solver must be"):
         propagate(room.coord, [1], [0], segment=room.segment, solver="magic")
     with pytest.raises(ValueError, match=r"min_reach must be >= 0"):

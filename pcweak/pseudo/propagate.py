@@ -462,6 +462,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     for name, arr in (("color", color), ("normal", normal), ("features", feat)):
         if arr is not None and len(arr) != n:
             raise SceneError(f"propagate: {name} has {len(arr)} rows but coord has {n}")
+        if arr is not None and not np.isfinite(arr).all():  # would spread NaN affinities silently
+            raise SceneError(f"propagate: {name} contains NaN or infinite values")
     if normal is None and (w_normal or superpoints or w_fpfh):
         normal = estimate_normals(coord)
     edges = knn_graph(coord, k)  # one point graph for the superpoints and the affinities
