@@ -118,22 +118,29 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], segment=room.segment, floor_links=-1)
 
 
+def _face(axis: int, value: float, u: tuple[float, float], v: tuple[float, float], step: float = 0.04):
+    """Grid samples of the rectangle where coordinate ``axis`` is ``value`` and the other two
+    axes (in order) span ``u`` and ``v``: points (M,3) and normals (M,3) along +axis."""
+    g = lambda a, b: np.arange(a + step / 2, b, step)  # noqa: E731
+    U, V = np.meshgrid(g(*u), g(*v), indexing="ij")
+    P = np.zeros((U.size, 3))
+    other = [d for d in range(3) if d != axis]
+    P[:, axis], P[:, other[0]], P[:, other[1]] = value, U.ravel(), V.ravel()
+    N = np.zeros_like(P)
+    N[:, axis] = 1.0
+    return P, N
+
+
 def _corner_room(step: float = 0.04):
     """A 4 x 4 x 2.5 m room with a 0.6 x 1.0 x 0.9 m cabinet in the corner x = 0, y = 0; one
     segment per face: 0 floor, 1-4 walls (x=0, y=0, x=4, y=4), 5 cabinet front (x=0.6), 6 side
     (y=1), 7 top. Normals along the face axes with mixed signs, as unoriented estimates are."""
-    g = lambda a, b: np.arange(a + step / 2, b, step)  # noqa: E731
     faces = [(2, 0.0, (0, 4), (0, 4)), (0, 0.0, (0, 4), (0, 2.5)), (1, 0.0, (0, 4), (0, 2.5)), (0, 4.0, (0, 4), (0, 2.5)),
              (1, 4.0, (0, 4), (0, 2.5)), (0, 0.6, (0, 1.0), (0, 0.9)), (1, 1.0, (0, 0.6), (0, 0.9)), (2, 0.9, (0, 0.6), (0, 1.0))]
     pts, seg, nrm = [], [], []
     for i, (axis, value, u, v) in enumerate(faces):
-        U, V = np.meshgrid(g(*u), g(*v), indexing="ij")
-        P = np.zeros((U.size, 3))
-        other = [d for d in range(3) if d != axis]
-        P[:, axis], P[:, other[0]], P[:, other[1]] = value, U.ravel(), V.ravel()
-        N = np.zeros_like(P)
-        N[:, axis] = 1.0 if i % 2 else -1.0
-        pts.append(P), seg.append(np.full(len(P), i)), nrm.append(N)
+        P, N = _face(axis, value, u, v, step)
+        pts.append(P), seg.append(np.full(len(P), i)), nrm.append(N if i % 2 else -N)
     P, S, N = np.concatenate(pts), np.concatenate(seg), np.concatenate(nrm)
     keep = ~((P[:, 0] < 0.6 - 1e-6) & (P[:, 1] < 1.0 - 1e-6) & (P[:, 2] < 0.9 - 1e-6))  # not inside the cabinet
     return P[keep].astype(np.float32), N[keep].astype(np.float32), S[keep]
@@ -167,10 +174,7 @@ def test_floor_edges_carry_the_floor_seed_across_an_unscanned_gap():
     bed), a 0.4 m box (a toilet) on the small piece, one seed on each object: without floor
     edges the small piece reaches only the toilet and takes its label."""
     from pcweak.pseudo.propagate import floor_edges, node_features
-    step = 0.04
-    g = lambda a, b: np.arange(a + step / 2, b, step)  # noqa: E731
-    X, Y = np.meshgrid(g(0, 5), g(0, 3), indexing="ij")
-    floor = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
+    floor = _face(2, 0.0, (0, 5), (0, 3))[0]
     floor = floor[(floor[:, 0] < 3.0) | ((floor[:, 0] > 3.4) & (floor[:, 1] < 1.2))]  # piece A, gap, piece B
     box_lo, box_hi = np.array([4.0, 0.3, 0.0]), np.array([4.4, 0.9, 0.4])
     floor = floor[~((floor[:, 0] > box_lo[0]) & (floor[:, 0] < box_hi[0]) & (floor[:, 1] > box_lo[1]) & (floor[:, 1] < box_hi[1]))]
@@ -179,11 +183,7 @@ def test_floor_edges_carry_the_floor_seed_across_an_unscanned_gap():
     for axis in range(3):  # the box's faces, no underside
         for side in ((0, 1) if axis < 2 else (1,)):
             u, v = [d for d in range(3) if d != axis]
-            U, V = np.meshgrid(g(box_lo[u], box_hi[u]), g(box_lo[v], box_hi[v]), indexing="ij")
-            P = np.zeros((U.size, 3))
-            P[:, axis], P[:, u], P[:, v] = (box_lo, box_hi)[side][axis], U.ravel(), V.ravel()
-            N = np.zeros_like(P)
-            N[:, axis] = 1.0
+            P, N = _face(axis, (box_lo, box_hi)[side][axis], (box_lo[u], box_hi[u]), (box_lo[v], box_hi[v]))
             pts.append(P), nrm.append(N)
     P, N = np.concatenate(pts).astype(np.float32), np.concatenate(nrm).astype(np.float32)
     on_floor = np.zeros(len(P), bool)
@@ -221,13 +221,9 @@ def test_a_seed_on_a_straddling_superpoint_seeds_only_its_own_surface():
     the box's face, as FH superpoints often do. A click on that foot must not hand the box's
     class to the patch (a seeded node keeps its seeds' vote)."""
     from pcweak.pseudo.propagate import split_seed_surfaces
-    step = 0.04
-    g = lambda a, b: np.arange(a + step / 2, b, step)  # noqa: E731
-    X, Y = np.meshgrid(g(0, 4), g(0, 3), indexing="ij")
-    floor = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
+    floor = _face(2, 0.0, (0, 4), (0, 3))[0]
     floor = floor[~((floor[:, 0] > 3.0) & (floor[:, 1] > 1.0) & (floor[:, 1] < 2.0))]  # under the box
-    Yb, Zb = np.meshgrid(g(1.0, 2.0), g(0, 0.6), indexing="ij")
-    face = np.stack([np.full(Yb.size, 3.0), Yb.ravel(), Zb.ravel()], 1)  # the box's face x = 3
+    face = _face(0, 3.0, (1.0, 2.0), (0, 0.6))[0]  # the box's face x = 3
     P = np.concatenate([floor, face]).astype(np.float32)
     N = np.concatenate([np.tile([0, 0, 1.0], (len(floor), 1)), np.tile([1.0, 0, 0], (len(face), 1))]).astype(np.float32)
     patch_id = lambda x, y: (np.floor(x / 0.5) * 10 + np.floor(y / 0.5)).astype(np.int64)  # noqa: E731

@@ -89,6 +89,13 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
     pair, contact = np.unique(a.astype(np.int64) * n_nodes + b, return_counts=True)
     a, b = pair // n_nodes, pair % n_nodes
     c = feats["coord"]
+
+    def colour_term(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return w_color * ((feats["color"][a] - feats["color"][b]) ** 2).sum(1) / sigma_color ** 2
+
+    def symmetric(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
+        return sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                             shape=(n_nodes, n_nodes)).tocsr()
     n_bridge = 0
     if bridge:
         ba, bb = bridge_edges(c, a, b)
@@ -101,7 +108,7 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
     sd2 = (sigma_dist ** 2) if sigma_dist else max(float(np.median(d2)), 1e-12)
     e = w_dist * d2 / sd2
     if "color" in feats and w_color:
-        e += w_color * ((feats["color"][a] - feats["color"][b]) ** 2).sum(1) / sigma_color ** 2
+        e += colour_term(a, b)
     if "normal" in feats and w_normal:
         crease = w_normal * (1.0 - np.abs((feats["normal"][a] * feats["normal"][b]).sum(1))) / sigma_normal
         if convex_factor != 1.0:  # a convex crease joins two faces of one object
@@ -120,21 +127,22 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
         w = w * np.minimum(contact / np.maximum(size, 1.0), 1.0) ** contact_power
     if n_bridge:  # a long bridge is weak but never cut (exp underflows past ~25 median lengths)
         w[len(w) - n_bridge:] = np.maximum(w[len(w) - n_bridge:], BRIDGE_MIN_AFFINITY)
-    W = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n_nodes, n_nodes))
-    W = W.tocsr()
+    W = symmetric(a, b, w)
     if floor_links and "normal" in feats:
         fa, fb = floor_edges(c, feats["normal"], coord, floor_links, floor_band, feats.get("facing_z"))
         if len(fa):
-            fw = np.ones(len(fa))
-            if "color" in feats and w_color:
-                fw = np.exp(-floor_color_weight * w_color * ((feats["color"][fa] - feats["color"][fb]) ** 2).sum(1) / sigma_color ** 2)
-            F = sp.coo_matrix((np.concatenate([fw, fw]), (np.concatenate([fa, fb]), np.concatenate([fb, fa]))),
-                              shape=(n_nodes, n_nodes))
-            W = W.maximum(F.tocsr()).tocsr()
+            fw = np.exp(-floor_color_weight * colour_term(fa, fb)) if "color" in feats and w_color else np.ones(len(fa))
+            W = W.maximum(symmetric(fa, fb, fw)).tocsr()
     return W
 
 
 BRIDGE_MIN_AFFINITY = 1e-6
+
+
+def floor_level(coord: np.ndarray) -> float:
+    """The floor's height: the 1st percentile of z of the (N,3) points (z up; robust to a few
+    points below the floor)."""
+    return float(np.percentile(coord[:, 2], 1))
 
 # Horizontal faces lower than this above the floor face up (floor, seats, tables, cabinet
 # tops); higher ones face down (ceiling).
@@ -143,8 +151,7 @@ UPWARD_FACES_BELOW = 2.0
 
 def orient_normals(centroid: np.ndarray, normal: np.ndarray, coord: np.ndarray) -> np.ndarray:
     """Signs for unoriented node normals, as seen from inside the scene: a horizontal face
-    (|n_z| > 0.8) lower than ``UPWARD_FACES_BELOW`` metres above the floor (the 1st percentile
-    of z) faces up, every other face towards the scene's centre (median x, y, z). Right for
+    (|n_z| > 0.8) lower than ``UPWARD_FACES_BELOW`` metres above ``floor_level`` faces up, every other face towards the scene's centre (median x, y, z). Right for
     walls, floors and the room-facing sides of furniture, which is what a scan sees (on the
     real KITTI frames, facing the sensor instead changed nothing).
 
@@ -154,8 +161,7 @@ def orient_normals(centroid: np.ndarray, normal: np.ndarray, coord: np.ndarray) 
     centre = np.median(coord, 0)
     flip = (n * (centre - centroid)).sum(1) < 0
     n[flip] *= -1
-    floor = np.percentile(coord[:, 2], 1)
-    up = (np.abs(n[:, 2]) > 0.8) & (centroid[:, 2] - floor < UPWARD_FACES_BELOW)
+    up = (np.abs(n[:, 2]) > 0.8) & (centroid[:, 2] - floor_level(coord) < UPWARD_FACES_BELOW)
     n[up] *= np.sign(n[up, 2])[:, None]
     return n
 
@@ -173,8 +179,7 @@ def edge_convexity(centroid: np.ndarray, oriented_normal: np.ndarray, a: np.ndar
 def floor_edges(centroid: np.ndarray, normal: np.ndarray, coord: np.ndarray, k: int = 6,
                 band: float = 0.08, facing_z: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Edges between the floor's nodes, however far apart the graph puts them: each floor node
-    (horizontal, |n_z| > 0.9, centroid within ``band`` metres of the floor level, the 1st
-    percentile of z as in ``orient_normals``) joins its ``k`` nearest floor nodes. The floor is
+    (horizontal, |n_z| > 0.9, centroid within ``band`` metres of ``floor_level``) joins its ``k`` nearest floor nodes. The floor is
     one surface, but furniture and unscanned strips cut it into pieces, and a piece between a
     bed and a desk is closer along the graph to them than to the floor's seeds; these edges let
     the floor's seeds reach all of it (real ScanNet, one click per instance: 0.606 vs 0.583
@@ -188,8 +193,7 @@ def floor_edges(centroid: np.ndarray, normal: np.ndarray, coord: np.ndarray, k: 
     coord (N,3) the points; z is up; facing_z (S,) mean signed n_z of each node's points.
     Returns: two (E,) int64 arrays of node pairs (a < b), without repeats."""
     from scipy.spatial import cKDTree
-    floor = np.percentile(coord[:, 2], 1)
-    ok = (np.abs(normal[:, 2]) > 0.9) & (np.abs(centroid[:, 2] - floor) < band)
+    ok = (np.abs(normal[:, 2]) > 0.9) & (np.abs(centroid[:, 2] - floor_level(coord)) < band)
     if facing_z is not None:
         ok &= facing_z > -0.9
     sel = np.flatnonzero(ok)
@@ -227,11 +231,13 @@ def split_seed_surfaces(coord: np.ndarray, normal: np.ndarray, node: np.ndarray,
     nxt = int(node.max()) + 1
     for i in np.unique(seed_index):
         j = node[i]
+        if out[i] != j:  # already carved out with an earlier seed
+            continue
         members = order[bounds[j]:bounds[j + 1]]
         nn = normal[members].astype(np.float64)
         _, vec = np.linalg.eigh(nn.T @ nn)
         ns = normal[i].astype(np.float64)
-        if abs(vec[:, -1] @ ns) >= below or out[i] != j:
+        if abs(vec[:, -1] @ ns) >= below:
             continue
         same = members[np.abs(nn @ ns) >= agree]
         if len(same) == len(members) or i not in same:
@@ -460,9 +466,11 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     normal = _np(normal, "normal", np.float32)
     feat = _np(features, "features", np.float32)
     for name, arr in (("color", color), ("normal", normal), ("features", feat)):
-        if arr is not None and len(arr) != n:
+        if arr is None:
+            continue
+        if len(arr) != n:
             raise SceneError(f"propagate: {name} has {len(arr)} rows but coord has {n}")
-        if arr is not None and not np.isfinite(arr).all():  # would spread NaN affinities silently
+        if not np.isfinite(arr).all():  # would spread NaN affinities silently
             raise SceneError(f"propagate: {name} contains NaN or infinite values")
     if normal is None and (w_normal or superpoints or w_fpfh):
         normal = estimate_normals(coord)
