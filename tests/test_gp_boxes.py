@@ -149,6 +149,8 @@ def test_errors_and_cli(tmp_path, room, capsys):
         gp_box_labels(room, np.ones((2, 7)), [0])
     with pytest.raises(SceneError, match=r"positive sizes"):
         gp_box_labels(room, np.zeros((1, 7)), [0])
+    with pytest.raises(SceneError, match=r"boxes must be an \(M,7\) array .* got shape \(2, 6\)"):
+        gp_box_labels(room, np.ones((2, 6)), [0, 0])  # reshaped to (M,7) it used to be misread silently
     room.save(tmp_path / "r.npz")
     weak.boxes(room).save(tmp_path / "b.npz")
     weak.points(room, count=10).save(tmp_path / "p.npz")

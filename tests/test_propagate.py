@@ -102,6 +102,10 @@ def test_harmonic_solver_and_errors(room):
     bad[5, 1] = np.nan
     with pytest.raises(SceneError, match=r"normal contains NaN or infinite values"):
         propagate(room.coord, [1], [0], normal=bad)
+    with pytest.raises(SceneError, match=r"color values must lie in \[0,1\] \(got 0\.\.255; divide 0-255 colours by 255\)"):
+        propagate(room.coord, [1], [0], color=np.where(np.arange(room.num_points)[:, None] % 2, 255.0, 0.0) * np.ones(3))
+    with pytest.raises(SceneError, match=r"seed_label holds class 7 but there are only 5 classes \(num_classes\)"):
+        propagate(room.coord, [1, 2], [0, 7], num_classes=5)
     with pytest.raises(ValueError, match=r"solver must be"):
         propagate(room.coord, [1], [0], segment=room.segment, solver="magic")
     with pytest.raises(ValueError, match=r"min_reach must be >= 0"):

@@ -462,6 +462,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     seed_index, seed_label = seed_index[ok], seed_label[ok]
     seed_instance = None if seed_instance is None else _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
     C = num_classes or (len(classes) if classes else (int(seed_label.max()) + 1 if len(seed_label) else 1))
+    if len(seed_label) and seed_label.max() >= C:
+        raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
+                         f"({'num_classes' if num_classes else 'len(classes)'})")
     color = _np(color, "color", np.float32)
     normal = _np(normal, "normal", np.float32)
     feat = _np(features, "features", np.float32)
@@ -472,6 +475,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             raise SceneError(f"propagate: {name} has {len(arr)} rows but coord has {n}")
         if not np.isfinite(arr).all():  # would spread NaN affinities silently
             raise SceneError(f"propagate: {name} contains NaN or infinite values")
+    if color is not None and (color.min() < 0 or color.max() > 1):  # 0-255 colours underflow every affinity
+        raise SceneError(f"propagate: color values must lie in [0,1] (got {color.min():.3g}..{color.max():.3g}; "
+                         "divide 0-255 colours by 255)")
     if normal is None and (w_normal or superpoints or w_fpfh):
         normal = estimate_normals(coord)
     edges = knn_graph(coord, k)  # one point graph for the superpoints and the affinities
