@@ -73,9 +73,11 @@ def cmd_label(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from .data.collection import enumerate_scenes
     from .parallel import process_map
-    from .pseudo.labelling import LabelJob, run_label_job
+    from .pseudo.labelling import LabelJob, check_params, run_label_job
     from .scene import PseudoLabels
     params = _params(args.param)
+    if args.method != "model":
+        check_params(args.method, params)  # once, before any scene is read
     scenes = enumerate_scenes(args.scene)
     if args.method == "model":
         if not args.ckpt:
@@ -273,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(run_lightning_cli(argv))
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default")
+    # gpytorch's dependencies script functions at import; the deprecation is theirs, not the user's
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
     try:
         return int(args.func(args) or 0)
     except PcweakError as e:

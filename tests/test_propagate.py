@@ -347,3 +347,25 @@ def test_label_and_evaluate_cli_with_resume(tmp_path, room, capsys):
     assert main(["evaluate", f"npz:{scenes / 'room0.npz'}", "--pseudo", str(other)]) == 2
     assert "length 5 but scene" in capsys.readouterr().err
     assert main(["label", f"npz:{scenes / 'room0.npz'}", "--weak", str(weaks / 'room0.npz'), "--method", "nope", "-o", str(tmp_path / "x.npz")]) == 2
+
+
+def test_label_parameters_are_checked_before_any_scene_is_read(tmp_path, room, capsys):
+    from pcweak.pseudo.labelling import check_params
+    w = tmp_path / "w.npz"
+    weak.points(room, count=20, seed=0).save(w)
+    missing = f"npz:{tmp_path / 'not_written_yet.npz'}"  # the scene is never read: the parameter fails first
+    for param, err in (("alpha=abc", "--param alpha='abc': propagate expects a number (default 0.9)"),
+                       ("k=10.5", "--param k=10.5: propagate expects an integer (default 10)"),
+                       ("bridge=1", "--param bridge=1: propagate expects true or false (default False)"),
+                       ("nosuch=1", "--param nosuch: propagate has no parameter 'nosuch'; it takes alpha, bridge,")):
+        assert main(["label", missing, "--weak", str(w), "-o", str(tmp_path / "x.npz"), "--param", param]) == 2
+        assert err in capsys.readouterr().err
+    # names the labeller fills from the scene and the weak labels are not parameters
+    with pytest.raises(ValueError, match=r"--param color: propagate has no parameter 'color'"):
+        check_params("propagate", {"color": 1.0})
+    with pytest.raises(ValueError, match=r"--param use_gp: smallest-box has no parameter"):
+        check_params("smallest-box", {"use_gp": True})
+    # accepted: numbers for floats, null where None is allowed, JSON dicts, the wrapper's own names
+    check_params("propagate", {"alpha": 1, "sigma_dist": None, "bridge": True, "solver": "harmonic"})
+    check_params("gp-boxes", {"superpoint_params": {"c": 0.01}, "iterations": 20})
+    check_params("lift-masks", {"masks": "dir", "fallback": None})

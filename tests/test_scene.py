@@ -1,3 +1,5 @@
+import gc
+import warnings
 import json
 
 import numpy as np
@@ -109,9 +111,20 @@ def test_npz_is_byte_deterministic_and_atomic(tmp_path):
 
 def test_corrupt_npz_is_reported(tmp_path):
     bad = tmp_path / "bad.npz"
-    bad.write_bytes(b"not a zip")
+    bad.write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(ReaderError, match=r"bad.npz: not a readable .npz file"):
         Scene.load(bad)
+    with warnings.catch_warnings(record=True) as seen:  # the file handle is closed, not leaked
+        warnings.simplefilter("always")
+        try:
+            load_npz(bad)
+        except ReaderError:
+            pass
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(ReaderError, match=r"one.npy: not a readable .npz file \(a single .npy array"):
+        Scene.load(tmp_path / "one.npy")
     with pytest.raises(ReaderError, match=r"missing.npz: file not found"):
         WeakLabels.load(tmp_path / "missing.npz")
     save_npz(tmp_path / "other.npz", {"x": np.zeros(2)})

@@ -65,10 +65,59 @@ METHODS: dict[str, Callable[..., PseudoLabels]] = {"boxes2d-frustum": _frustum, 
                                                    "smallest-box": _smallest_box}
 
 
-def label_scene(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: Any) -> PseudoLabels:
-    """Dense pseudo-labels for ``scene`` from ``weak`` with the labeller ``method``."""
+def _target(method: str) -> tuple[Callable[..., Any], set[str], set[str]]:
+    """The function whose keyword arguments ``method`` forwards, the names its wrapper fills
+    from the scene and the weak labels, and extra names the wrapper itself takes."""
+    if method in ("gp-boxes", "smallest-box"):
+        from .gp_boxes import gp_box_labels
+        return gp_box_labels, {"scene", "boxes", "box_labels"} | ({"use_gp"} if method == "smallest-box" else set()), set()
+    if method == "lift-masks":
+        from .lift_masks import lift_masks
+        return lift_masks, {"scene", "point_index", "point_label", "mask_scores", "scene_tags"}, {"masks"}
+    if method == "boxes2d-frustum":
+        from .frustum_boxes import frustum_boxes
+        return frustum_boxes, {"scene", "box2d", "box2d_semantic", "box2d_frame"}, set()
+    seeds = {"coord", "seed_index", "seed_label", "seed_instance", "classes"}
+    if method == "nearest":
+        return nearest_seed, seeds, set()
+    return propagate, seeds | {"color", "normal", "segment", "num_classes"}, set()
+
+
+def check_params(method: str, params: dict[str, Any]) -> None:
+    """Raise ValueError for a labeller parameter that ``method`` does not take, or whose value
+    has the wrong type for its default (a number, a bool, a string), before any scene is read."""
+    import inspect
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: expected one of {', '.join(sorted(METHODS))}")
+    fn, filled, extra = _target(method)
+    sig = {n: q for n, q in inspect.signature(fn).parameters.items()
+           if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY) and n not in filled}
+    for key, value in params.items():
+        if key in extra:
+            continue
+        if key not in sig:
+            raise ValueError(f"--param {key}: {method} has no parameter {key!r}; it takes {', '.join(sorted(set(sig) | extra))}")
+        default, note = sig[key].default, str(sig[key].annotation)
+        if value is None and "None" in note:
+            continue
+        if isinstance(default, bool):
+            ok, want = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        elif isinstance(default, str):
+            ok, want = isinstance(value, str), "a string"
+        else:
+            ok, want = True, ""
+        if not ok:
+            raise ValueError(f"--param {key}={value!r}: {method} expects {want} (default {default!r})")
+
+
+def label_scene(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: Any) -> PseudoLabels:
+    """Dense pseudo-labels for ``scene`` from ``weak`` with the labeller ``method`` (``params``
+    are checked by ``check_params``)."""
+    check_params(method, params)
     weak.check_against(scene)
     out = METHODS[method](scene, weak, **params)
     out.check_against(scene)
