@@ -168,8 +168,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
     from .bench import BENCHES
+    from .params import check_kwargs
     mod = importlib.import_module(BENCHES[args.name])
-    result = mod.run(**_params(args.param))
+    params = _params(args.param)
+    check_kwargs(mod.run, params, f"bench {args.name}")
+    result = mod.run(**params)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

@@ -31,3 +31,10 @@ def test_bench_gp_on_synthetic_rooms(tmp_path, capsys):
     assert r["forty_boxes"]["boxes"] == 40 and r["forty_boxes"]["seconds"] > 0
     par = r["parallel_scenes"]
     assert len(par["scenes"]) == 2 and par["same_instances"] and par["parallel_s"] > 0
+
+
+def test_bench_parameters_are_checked_before_the_benchmark_runs(capsys):
+    assert main(["bench", "gp", "--param", "nosuch=1"]) == 2
+    assert "--param nosuch: bench gp has no parameter 'nosuch'; it takes iterations, n_synthetic, repeats, seed, shared" in capsys.readouterr().err
+    assert main(["bench", "gp", "--param", "repeats=1.5"]) == 2
+    assert "--param repeats=1.5: bench gp expects an integer (default 3)" in capsys.readouterr().err

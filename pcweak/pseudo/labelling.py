@@ -85,33 +85,12 @@ def _target(method: str) -> tuple[Callable[..., Any], set[str], set[str]]:
 
 def check_params(method: str, params: dict[str, Any]) -> None:
     """Raise ValueError for a labeller parameter that ``method`` does not take, or whose value
-    has the wrong type for its default (a number, a bool, a string), before any scene is read."""
-    import inspect
+    has the wrong type for its default (``params.check_kwargs``), before any scene is read."""
+    from ..params import check_kwargs
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: expected one of {', '.join(sorted(METHODS))}")
     fn, filled, extra = _target(method)
-    sig = {n: q for n, q in inspect.signature(fn).parameters.items()
-           if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY) and n not in filled}
-    for key, value in params.items():
-        if key in extra:
-            continue
-        if key not in sig:
-            raise ValueError(f"--param {key}: {method} has no parameter {key!r}; it takes {', '.join(sorted(set(sig) | extra))}")
-        default, note = sig[key].default, str(sig[key].annotation)
-        if value is None and "None" in note:
-            continue
-        if isinstance(default, bool):
-            ok, want = isinstance(value, bool), "true or false"
-        elif isinstance(default, int):
-            ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
-        elif isinstance(default, float):
-            ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-        elif isinstance(default, str):
-            ok, want = isinstance(value, str), "a string"
-        else:
-            ok, want = True, ""
-        if not ok:
-            raise ValueError(f"--param {key}={value!r}: {method} expects {want} (default {default!r})")
+    check_kwargs(fn, params, method, filled, extra)
 
 
 def label_scene(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: Any) -> PseudoLabels:
