@@ -70,3 +70,49 @@ def superpoint_oracle(scene: Scene, segment: np.ndarray) -> PseudoLabels:
     inst, sem = gt[rep], np.where(gt[rep] >= 0, scene.semantic[rep], -1)
     return PseudoLabels(semantic=sem, instance=inst, confidence=np.ones(len(seg), np.float32), method="superpoint-oracle",
                         classes=scene.classes)
+
+
+def box_oracle(scene: Scene, segment: np.ndarray, boxes: np.ndarray, box_labels: np.ndarray,
+               margin: float = 0.02) -> PseudoLabels:
+    """The best labels a superpoint-level box labeller can give knowing only the boxes: each
+    GT instance belongs to the smallest box holding at least 90% of its points (its own tight
+    box); stuff (``stuff_classes``: wall and floor) belongs to no box, as a perfect
+    ``structure_points`` would have it; any other point in a box (an object without a box of its
+    own, an unlabelled point) goes to the smallest box that holds it, since nothing in the boxes
+    tells it from the boxed object around it. Every superpoint takes the majority target of its
+    points, and a box keeps only the points inside it.
+    ``evaluate`` of it bounds ``gp_box_labels`` and the smallest-box rule on these superpoints.
+
+    Args: segment (N,) int superpoint ids; boxes (M,7); box_labels (M,) class ids.
+    Returns: PseudoLabels with instance = box index."""
+    from .geometry import points_in_boxes
+    if scene.semantic is None or scene.instance is None:
+        raise SceneError(f"scene {scene.name!r}: box_oracle needs ground-truth semantic and instance labels")
+    seg = np.asarray(segment).reshape(-1)
+    if len(seg) != scene.num_points:
+        raise SceneError(f"box_oracle: segment has {len(seg)} entries for {scene.num_points} points")
+    b = np.asarray(boxes, np.float64).reshape(-1, 7)
+    lab = np.asarray(box_labels, np.int64).reshape(-1)
+    n = scene.num_points
+    inside = points_in_boxes(scene.coord, b, margin=margin)
+    vol = b[:, 3] * b[:, 4] * b[:, 5]
+    stuff = np.isin(scene.semantic, [scene.classes.index(c) for c in stuff_classes(scene.classes) if c in scene.classes])
+    target = np.full(n, -1, np.int64)
+    for k in np.unique(scene.instance[(scene.instance >= 0) & ~stuff]):
+        m = scene.instance == k
+        holds = np.flatnonzero(inside[m].mean(0) >= 0.9) if len(b) else np.zeros(0, np.int64)
+        if len(holds):
+            target[m] = holds[np.argmin(vol[holds])]
+    rest = np.flatnonzero((target < 0) & ~stuff & inside.any(1)) if len(b) else np.zeros(0, np.int64)
+    if len(rest):
+        target[rest] = np.argmin(np.where(inside[rest], vol[None, :], np.inf), 1)
+    _, node = np.unique(seg, return_inverse=True)
+    node = node.ravel()
+    counts = np.zeros((int(node.max()) + 1, len(b) + 1))
+    np.add.at(counts, (node, target + 1), 1.0)
+    inst = (counts.argmax(1) - 1)[node]
+    if len(b):
+        inst = np.where((inst >= 0) & inside[np.arange(n), np.maximum(inst, 0)], inst, -1)
+    sem = np.where(inst >= 0, lab[np.maximum(inst, 0)] if len(b) else -1, -1)
+    return PseudoLabels(semantic=sem, instance=inst, confidence=np.ones(n, np.float32), method="box-oracle",
+                        classes=scene.classes)

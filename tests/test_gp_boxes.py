@@ -227,3 +227,36 @@ def test_superpoint_oracle_is_the_bound_of_superpoint_labels(room):
         assert oracle.instance[m][0] == vals[cnt.argmax()]
     with pytest.raises(SceneError, match="segment has 3 entries"):
         superpoint_oracle(room, np.zeros(3, int))
+
+
+def test_box_oracle_gives_what_only_the_boxes_can_tell():
+    from pcweak.data.classes import SCANNET20
+    from pcweak.evaluation import box_oracle
+    rng = np.random.default_rng(0)
+
+    def cube(lo, hi, k):
+        return rng.uniform(lo, hi, (k, 3))
+    wall = np.c_[np.zeros(300), rng.uniform(0, 2, 300), rng.uniform(0, 2, 300)]  # x = 0, inside the cabinet's box
+    cabinet = cube([0.05, 0.2, 0.0], [0.6, 1.0, 1.0], 400)
+    vase = cube([0.2, 0.4, 0.5], [0.4, 0.6, 0.8], 100)  # an object with no box, inside the cabinet's box
+    chair = cube([1.5, 0.0, 0.0], [2.0, 0.5, 0.8], 300)
+    coord = np.concatenate([wall, cabinet, vase, chair]).astype(np.float32)
+    cls = {c: SCANNET20.index(c) for c in ("wall", "cabinet", "chair")}
+    sem = np.r_[np.full(300, cls["wall"]), np.full(400, cls["cabinet"]), np.full(100, -1), np.full(300, cls["chair"])]
+    inst = np.r_[np.full(300, 0), np.full(400, 1), np.full(100, 2), np.full(300, 3)]
+    s = Scene(name="oracle", coord=coord, classes=SCANNET20, semantic=sem, instance=inst)
+    boxes = np.array([[0.3, 0.6, 0.5, 0.62, 0.82, 1.02, 0.0], [1.75, 0.25, 0.4, 0.52, 0.52, 0.82, 0.0]])
+    p = box_oracle(s, np.arange(s.num_points), boxes, [cls["cabinet"], cls["chair"]], margin=0.0)
+    assert (p.instance[300:700] == 0).all() and (p.instance[800:] == 1).all()
+    assert (p.instance[700:800] == 0).all()  # the vase: nothing in the boxes tells it from the cabinet
+    assert (p.instance[:300] == -1).all() and (p.semantic[:300] == -1).all()  # wall: no box, even inside one
+    assert (p.semantic[300:800] == cls["cabinet"]).all()
+    # superpoints: each takes its majority target; one straddling cabinet and chair goes whole to the cabinet ...
+    seg = np.arange(s.num_points)
+    seg[300:700] = 300
+    seg[800:810] = 300
+    q = box_oracle(s, seg, boxes, [cls["cabinet"], cls["chair"]], margin=0.0)
+    # ... but a box keeps only the points inside it: the chair's ten points go to no box
+    assert (q.instance[300:700] == 0).all() and (q.instance[800:810] == -1).all() and (q.instance[810:] == 1).all()
+    with pytest.raises(SceneError, match="segment has 3 entries"):
+        box_oracle(s, np.zeros(3, int), boxes, [0, 1])

@@ -5,7 +5,9 @@ Real scenes: ScanNet scene0000_00/01/02 (v2 labels; tight boxes of every instanc
 and floor; scene0000_00 with its own over-segmentation, the others with FH superpoints).
 Synthetic: rooms whose furniture boxes overlap (chairs under tables, objects against shelves).
 Every row also gives ``superpoint_upper_bound``: the score of the best superpoint-level labels
-(``evaluation.superpoint_oracle``). ScanNet's instances are unions of its own segments, so
+(``evaluation.superpoint_oracle``), and ``box_information_bound``: the best a superpoint-level
+labeller can do knowing only the boxes (``evaluation.box_oracle``: objects without a box of
+their own and unlabelled points inside a box cannot be told from it). ScanNet's instances are unions of its own segments, so
 scene0000_00 is also labelled with ``mesh_segments`` of its mesh (ScanNet's algorithm,
 re-run): how the method fares on real segments that are not the annotation's own.
 """
@@ -27,7 +29,7 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
     """``iterations``: GP optimiser steps (``gp_box_labels``' default; fewer only for smoke tests)."""
     from .. import weak
     from ..evaluation import evaluate
-    from ..evaluation import superpoint_oracle
+    from ..evaluation import box_oracle, superpoint_oracle
     from ..pseudo.gp_boxes import FINE_SUPERPOINTS, gp_box_labels, smallest_box_labels
     from ..pseudo.superpoints import felzenszwalb
     data = _scenes(Path(shared) if shared else SHARED, n_synthetic)
@@ -43,10 +45,11 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         info = json.loads(p.params)
         node = s.segment if s.segment is not None else felzenszwalb(s.coord, s.normal, s.color, **FINE_SUPERPOINTS)
         bound = evaluate(s, superpoint_oracle(s, node))["instance"]["mean_best_iou"]
+        box_bound = evaluate(s, box_oracle(s, node, w.box, w.box_semantic))["instance"]["mean_best_iou"]
         return {"scene": s.name, "segments": segments, "superpoints": info["superpoints"], "boxes": len(w.box),
                 "pairs": info["pairs"], "gp_superpoints": info["gp_superpoints"],
                 "gp_mean_best_iou": ep["mean_best_iou"], "smallest_box_mean_best_iou": eq["mean_best_iou"],
-                "superpoint_upper_bound": bound, "gp_ap50": ep["ap50"], "smallest_box_ap50": eq["ap50"],
+                "superpoint_upper_bound": bound, "box_information_bound": box_bound, "gp_ap50": ep["ap50"], "smallest_box_ap50": eq["ap50"],
                 "gp_seconds": round(t_gp, 2)}, w
     for dset in ("scannet", "synthetic"):
         rows = []
@@ -58,7 +61,8 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         if rows:
             res["results"][dset] = {"scenes": rows,
                                     "mean_best_iou": {"gp": round(float(np.mean([r["gp_mean_best_iou"] for r in rows])), 4),
-                                                      "smallest_box": round(float(np.mean([r["smallest_box_mean_best_iou"] for r in rows])), 4)}}
+                                                      "smallest_box": round(float(np.mean([r["smallest_box_mean_best_iou"] for r in rows])), 4),
+                                                      "box_information_bound": round(float(np.mean([r["box_information_bound"] for r in rows])), 4)}}
     mesh = (Path(shared) if shared else SHARED) / "scannet" / "scans" / "scene0000_00" / "scene0000_00_vh_clean_2.ply"
     if mesh.is_file() and data["scannet"] and data["scannet"][0].name == "scene0000_00":
         from dataclasses import replace
