@@ -45,19 +45,24 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int | None = N
     return rep
 
 
+def _oracle_nodes(scene: Scene, segment: np.ndarray, who: str) -> np.ndarray:
+    """(N,) int64 superpoint ids renumbered 0..S-1, after checking that ``scene`` has GT
+    semantic and instance labels and ``segment`` one entry per point."""
+    if scene.semantic is None or scene.instance is None:
+        raise SceneError(f"scene {scene.name!r}: {who} needs ground-truth semantic and instance labels")
+    seg = np.asarray(segment).reshape(-1)
+    if len(seg) != scene.num_points:
+        raise SceneError(f"{who}: segment has {len(seg)} entries for {scene.num_points} points")
+    return np.unique(seg, return_inverse=True)[1].ravel()
+
+
 def superpoint_oracle(scene: Scene, segment: np.ndarray) -> PseudoLabels:
     """The best labels any superpoint-level labeller can give: every superpoint takes the GT
     instance (and class) of the majority of its points (-1 where that majority is unlabelled).
     ``evaluate`` of it is the upper bound that the over-segmentation sets.
 
     Args: segment (N,) int superpoint id per point."""
-    if scene.semantic is None or scene.instance is None:
-        raise SceneError(f"scene {scene.name!r}: superpoint_oracle needs ground-truth semantic and instance labels")
-    seg = np.asarray(segment).reshape(-1)
-    if len(seg) != scene.num_points:
-        raise SceneError(f"superpoint_oracle: segment has {len(seg)} entries for {scene.num_points} points")
-    _, node = np.unique(seg, return_inverse=True)
-    node = node.ravel()
+    node = _oracle_nodes(scene, segment, "superpoint_oracle")
     gt = np.where(scene.semantic >= 0, scene.instance, -1).astype(np.int64)
     _, g = np.unique(gt, return_inverse=True)  # 0 = unlabelled when present
     g = g.ravel()
@@ -68,7 +73,7 @@ def superpoint_oracle(scene: Scene, segment: np.ndarray) -> PseudoLabels:
     first[g[::-1]] = np.arange(len(g))[::-1]  # a point of each group
     rep = first[win]
     inst, sem = gt[rep], np.where(gt[rep] >= 0, scene.semantic[rep], -1)
-    return PseudoLabels(semantic=sem, instance=inst, confidence=np.ones(len(seg), np.float32), method="superpoint-oracle",
+    return PseudoLabels(semantic=sem, instance=inst, confidence=np.ones(len(node), np.float32), method="superpoint-oracle",
                         classes=scene.classes)
 
 
@@ -86,33 +91,28 @@ def box_oracle(scene: Scene, segment: np.ndarray, boxes: np.ndarray, box_labels:
     Args: segment (N,) int superpoint ids; boxes (M,7); box_labels (M,) class ids.
     Returns: PseudoLabels with instance = box index."""
     from .geometry import points_in_boxes
-    if scene.semantic is None or scene.instance is None:
-        raise SceneError(f"scene {scene.name!r}: box_oracle needs ground-truth semantic and instance labels")
-    seg = np.asarray(segment).reshape(-1)
-    if len(seg) != scene.num_points:
-        raise SceneError(f"box_oracle: segment has {len(seg)} entries for {scene.num_points} points")
+    node = _oracle_nodes(scene, segment, "box_oracle")
     b = np.asarray(boxes, np.float64).reshape(-1, 7)
     lab = np.asarray(box_labels, np.int64).reshape(-1)
     n = scene.num_points
-    inside = points_in_boxes(scene.coord, b, margin=margin)
+    inside = points_in_boxes(scene.coord, b, margin=margin)  # (N,M)
     vol = b[:, 3] * b[:, 4] * b[:, 5]
     stuff = np.isin(scene.semantic, [scene.classes.index(c) for c in stuff_classes(scene.classes) if c in scene.classes])
     target = np.full(n, -1, np.int64)
     for k in np.unique(scene.instance[(scene.instance >= 0) & ~stuff]):
         m = scene.instance == k
-        holds = np.flatnonzero(inside[m].mean(0) >= 0.9) if len(b) else np.zeros(0, np.int64)
+        holds = np.flatnonzero(inside[m].mean(0) >= 0.9)
         if len(holds):
             target[m] = holds[np.argmin(vol[holds])]
-    rest = np.flatnonzero((target < 0) & ~stuff & inside.any(1)) if len(b) else np.zeros(0, np.int64)
+    rest = np.flatnonzero((target < 0) & ~stuff & inside.any(1))
     if len(rest):
         target[rest] = np.argmin(np.where(inside[rest], vol[None, :], np.inf), 1)
-    _, node = np.unique(seg, return_inverse=True)
-    node = node.ravel()
     counts = np.zeros((int(node.max()) + 1, len(b) + 1))
     np.add.at(counts, (node, target + 1), 1.0)
     inst = (counts.argmax(1) - 1)[node]
-    if len(b):
-        inst = np.where((inst >= 0) & inside[np.arange(n), np.maximum(inst, 0)], inst, -1)
-    sem = np.where(inst >= 0, lab[np.maximum(inst, 0)] if len(b) else -1, -1)
+    boxed = np.flatnonzero(inst >= 0)
+    inst[boxed[~inside[boxed, inst[boxed]]]] = -1  # a box keeps only the points inside it
+    sem = np.full(n, -1, np.int64)
+    sem[inst >= 0] = lab[inst[inst >= 0]]
     return PseudoLabels(semantic=sem, instance=inst, confidence=np.ones(n, np.float32), method="box-oracle",
                         classes=scene.classes)

@@ -25,10 +25,19 @@ ArrayLike = Any
 # ----------------------------------------------------------------------------- validation
 
 
-def _to_numpy(value: ArrayLike) -> np.ndarray:
+def to_numpy(value: ArrayLike) -> np.ndarray:
+    """``value`` as a numpy array; torch tensors are detached and moved to the CPU."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor without importing torch
         value = value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+def check_color_range(where: str, color: np.ndarray) -> None:
+    """Raise SceneError unless the (N,3) colours lie in [0,1]; ``where`` starts the message
+    (0-255 colours would underflow every colour affinity)."""
+    if color.size and (color.min() < 0 or color.max() > 1):
+        raise SceneError(f"{where} values must lie in [0,1] (got {color.min():.3g}..{color.max():.3g}; "
+                         "divide 0-255 colours by 255)")
 
 
 def check_float(owner: str, name: str, value: ArrayLike, shape: Sequence[int | None],
@@ -37,7 +46,7 @@ def check_float(owner: str, name: str, value: ArrayLike, shape: Sequence[int | N
 
     Integer and float inputs are accepted; bool, complex, strings and objects are refused.
     """
-    arr = _to_numpy(value)
+    arr = to_numpy(value)
     if arr.dtype.kind not in "fiu":
         raise SceneError(f"{owner}.{name}: dtype {arr.dtype} cannot be cast safely to {np.dtype(dtype)}")
     _check_shape(owner, name, arr, shape)
@@ -55,7 +64,7 @@ def check_int(owner: str, name: str, value: ArrayLike, shape: Sequence[int | Non
     Float arrays are refused even when integral (labels stored as floats usually hide a bug);
     unsigned and narrower signed integers are widened.
     """
-    arr = _to_numpy(value)
+    arr = to_numpy(value)
     if arr.dtype.kind == "b":
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
@@ -240,8 +249,8 @@ class Scene:
             raise SceneError(f"{o}.coord: the point cloud is empty")
         c = len(self.classes)
         self.color = _opt(check_float, o, "color", self.color, (n, 3))
-        if self.color is not None and (self.color.min() < 0 or self.color.max() > 1):
-            raise SceneError(f"{o}.color: values must lie in [0,1] (got {self.color.min():.3g}..{self.color.max():.3g}; divide 0-255 colours by 255)")
+        if self.color is not None:
+            check_color_range(f"{o}.color:", self.color)
         self.normal = _opt(check_float, o, "normal", self.normal, (n, 3))
         self.intensity = _opt(check_float, o, "intensity", self.intensity, (n,))
         if self.semantic is not None and c == 0:
@@ -262,7 +271,7 @@ class Scene:
         for f in self.frames:
             if not isinstance(f, Frame):
                 raise SceneError(f"{o}.frames: expected Frame objects, got {type(f).__name__}")
-        self.extras = {str(k): _to_numpy(v) for k, v in self.extras.items()}
+        self.extras = {str(k): to_numpy(v) for k, v in self.extras.items()}
         json.dumps(self.meta)  # must be serialisable
 
     @property
@@ -413,7 +422,7 @@ class WeakLabels:
             raise SceneError(f"{o}.box_semantic: given without box")
         self.box_semantic = _opt(check_int, o, "box_semantic", self.box_semantic, (m,), -1, c)
         if self.scene_tags is not None:
-            t = _to_numpy(self.scene_tags)
+            t = to_numpy(self.scene_tags)
             if t.dtype != np.bool_:
                 raise SceneError(f"{o}.scene_tags: dtype {t.dtype}; expected bool (one flag per class)")
             _check_shape(o, "scene_tags", t, (c,))
@@ -520,7 +529,7 @@ class PseudoLabels:
         m = None if self.box is None else len(self.box)
         self.box_semantic = _opt(check_int, o, "box_semantic", self.box_semantic, (m,), -1, c)
         self.box_confidence = _opt(check_float, o, "box_confidence", self.box_confidence, (m,))
-        self.extras = {str(k): _to_numpy(v) for k, v in self.extras.items()}
+        self.extras = {str(k): to_numpy(v) for k, v in self.extras.items()}
 
     @property
     def num_points(self) -> int:

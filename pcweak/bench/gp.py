@@ -7,9 +7,10 @@ Synthetic: rooms whose furniture boxes overlap (chairs under tables, objects aga
 Every row also gives ``superpoint_upper_bound``: the score of the best superpoint-level labels
 (``evaluation.superpoint_oracle``), and ``box_information_bound``: the best a superpoint-level
 labeller can do knowing only the boxes (``evaluation.box_oracle``: objects without a box of
-their own and unlabelled points inside a box cannot be told from it). ScanNet's instances are unions of its own segments, so
-scene0000_00 is also labelled with ``mesh_segments`` of its mesh (ScanNet's algorithm,
-re-run): how the method fares on real segments that are not the annotation's own.
+their own and unlabelled points inside a box cannot be told from it). ScanNet's instances are
+unions of its own segments, so scene0000_00 is also labelled with ``mesh_segments`` of its
+mesh (ScanNet's algorithm, re-run): how the method fares on real segments that are not the
+annotation's own.
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from scipy.special import ndtr
 
 from ..errors import SceneError
 from ..geometry import box_corners, points_in_boxes
-from ..scene import PseudoLabels, Scene
+from ..scene import PseudoLabels, Scene, to_numpy
 from .superpoints import scene_superpoints
 
 
@@ -43,12 +43,12 @@ FINE_SUPERPOINTS = {"c": 0.005, "min_size": 10}
 
 
 def _check_boxes(scene: Scene, boxes: Any, box_labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    b = np.asarray(boxes.detach().cpu() if hasattr(boxes, "detach") else boxes, np.float64)
+    b = to_numpy(boxes).astype(np.float64)
     if b.size == 0:
         b = b.reshape(0, 7)
     if b.ndim != 2 or b.shape[1] != 7:
         raise SceneError(f"gp_box_labels: boxes must be an (M,7) array [cx,cy,cz,dx,dy,dz,yaw], got shape {b.shape}")
-    lab = np.asarray(box_labels.detach().cpu() if hasattr(box_labels, "detach") else box_labels, np.int64).reshape(-1)
+    lab = to_numpy(box_labels).astype(np.int64).reshape(-1)
     if len(b) != len(lab):
         raise SceneError(f"gp_box_labels: {len(b)} boxes but {len(lab)} box labels")
     if not np.isfinite(b).all() or (b[:, 3:6] <= 0).any():

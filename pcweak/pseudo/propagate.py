@@ -26,16 +26,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import SceneError
-from ..scene import PseudoLabels
+from ..scene import PseudoLabels, check_color_range, to_numpy
 from .superpoints import estimate_normals, felzenszwalb, knn_graph
 
 
 def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
     if x is None:
         return None
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x)
+    a = to_numpy(x)
     return a.astype(dtype) if dtype is not None else a
 
 
@@ -475,9 +473,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             raise SceneError(f"propagate: {name} has {len(arr)} rows but coord has {n}")
         if not np.isfinite(arr).all():  # would spread NaN affinities silently
             raise SceneError(f"propagate: {name} contains NaN or infinite values")
-    if color is not None and (color.min() < 0 or color.max() > 1):  # 0-255 colours underflow every affinity
-        raise SceneError(f"propagate: color values must lie in [0,1] (got {color.min():.3g}..{color.max():.3g}; "
-                         "divide 0-255 colours by 255)")
+    if color is not None:
+        check_color_range("propagate: color", color)
     if normal is None and (w_normal or superpoints or w_fpfh):
         normal = estimate_normals(coord)
     edges = knn_graph(coord, k)  # one point graph for the superpoints and the affinities
