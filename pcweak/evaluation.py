@@ -56,6 +56,32 @@ def _oracle_nodes(scene: Scene, segment: np.ndarray, who: str) -> np.ndarray:
     return np.unique(seg, return_inverse=True)[1].ravel()
 
 
+def seeded_class_oracle(scene: Scene, segment: np.ndarray, seed_label: np.ndarray) -> np.ndarray:
+    """The labels of a superpoint-level labeller that knows which classes hold a seed and is
+    otherwise perfect: every superpoint takes the most frequent GT class among the seeded
+    classes of its points (-1 where it holds none of them). Its mIoU is about the best a
+    propagation over ``segment`` from seeds of these classes can reach (majority votes, not an
+    exact mIoU optimum); classes without a seed score 0.
+
+    Args: segment (N,) int superpoint id per point; seed_label (K,) int classes of the seeds.
+    Returns: (N,) int64 classes."""
+    if scene.semantic is None:
+        raise SceneError(f"scene {scene.name!r}: seeded_class_oracle needs ground-truth semantic labels")
+    seg = np.asarray(segment).reshape(-1)
+    if len(seg) != scene.num_points:
+        raise SceneError(f"seeded_class_oracle: segment has {len(seg)} entries for {scene.num_points} points")
+    node = np.unique(seg, return_inverse=True)[1].ravel()
+    m = scene.semantic >= 0
+    counts = np.zeros((int(node.max()) + 1, len(scene.classes)))
+    np.add.at(counts, (node[m], scene.semantic[m]), 1.0)
+    seeded = np.zeros(len(scene.classes), bool)
+    lab = np.asarray(seed_label, np.int64).reshape(-1)
+    seeded[lab[lab >= 0]] = True  # -1: an ignored seed
+    counts[:, ~seeded] = -1.0
+    best = counts.argmax(1)
+    return np.where(counts.max(1) > 0, best, -1)[node].astype(np.int64)
+
+
 def superpoint_oracle(scene: Scene, segment: np.ndarray) -> PseudoLabels:
     """The best labels any superpoint-level labeller can give: every superpoint takes the GT
     instance (and class) of the majority of its points (-1 where that majority is unlabelled).

@@ -13,6 +13,12 @@ def test_bench_propagate_on_synthetic_rooms(tmp_path, capsys):
     assert r["results"]["scannet"].startswith("not available") and r["results"]["kitti"].startswith("not available")
     row = r["results"]["synthetic"]["miou"]["100pts"]
     assert row["propagate"] > row["nearest"] + 0.1 and set(row["seconds_per_scene"]) == {"nearest", "propagate"}
+    # the largest budget's per-scene rows: the rooms have their own segments, so also the mIoU without them
+    (name, one), = r["results"]["synthetic"]["per_scene_100pts"].items()
+    assert name == r["results"]["synthetic"]["scenes"][0] and one["propagate"] == row["propagate"]
+    assert set(one) == {"propagate", "seeded_class_ceiling", "points_only", "points_only_seeded_class_ceiling"}
+    assert 0 < one["points_only"] <= one["points_only_seeded_class_ceiling"] + 0.02 <= 1.02
+    assert one["seeded_class_ceiling"] >= one["propagate"] - 0.02  # seeds keep their label, so not strict
     assert r["machine"]["cores"] >= 1 and "one_million" not in r
 
 

@@ -369,3 +369,27 @@ def test_label_parameters_are_checked_before_any_scene_is_read(tmp_path, room, c
     check_params("propagate", {"alpha": 1, "sigma_dist": None, "bridge": True, "solver": "harmonic"})
     check_params("gp-boxes", {"superpoint_params": {"c": 0.01}, "iterations": 20})
     check_params("lift-masks", {"masks": "dir", "fallback": None})
+
+
+def test_seeded_class_oracle_labels_superpoints_with_their_best_seeded_class():
+    from pcweak.data.classes import SCANNET20
+    from pcweak.evaluation import seeded_class_oracle
+    from pcweak.scene import Scene
+    wall, door, chair = (SCANNET20.index(c) for c in ("wall", "door", "chair"))
+    sem = np.r_[np.full(6, wall), np.full(4, door), np.full(5, chair), np.full(3, -1)]
+    s = Scene(name="oracle", coord=np.random.default_rng(0).normal(size=(18, 3)).astype(np.float32),
+              classes=SCANNET20, semantic=sem)
+    # superpoint 0: 6 wall + 2 door; 1: 2 door + 2 chair; 2: 3 chair + 3 unlabelled
+    seg = np.r_[np.zeros(8), np.ones(4), np.full(6, 2)].astype(int)
+    # every class seeded: each superpoint takes its majority labelled class (ties: the lower id)
+    full = seeded_class_oracle(s, seg, [wall, door, chair])
+    assert (full[:8] == wall).all() and (full[8:12] == min(door, chair)).all() and (full[12:] == chair).all()
+    # no seed on the door: superpoint 1 goes to the chair, and the door scores 0
+    no_door = seeded_class_oracle(s, seg, [wall, chair, -1])
+    assert (no_door[8:12] == chair).all()
+    assert semantic_report(sem, no_door, SCANNET20)["per_class_iou"]["door"] == 0.0
+    # only the door seeded: superpoints without a door point get no label
+    only_door = seeded_class_oracle(s, seg, [door])
+    assert (only_door[:12] == door).all() and (only_door[12:] == -1).all()
+    with pytest.raises(SceneError, match="segment has 3 entries"):
+        seeded_class_oracle(s, np.zeros(3, int), [wall])
