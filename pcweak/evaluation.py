@@ -45,11 +45,11 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int | None = N
     return rep
 
 
-def _oracle_nodes(scene: Scene, segment: np.ndarray, who: str) -> np.ndarray:
+def _oracle_nodes(scene: Scene, segment: np.ndarray, who: str, instances: bool = True) -> np.ndarray:
     """(N,) int64 superpoint ids renumbered 0..S-1, after checking that ``scene`` has GT
-    semantic and instance labels and ``segment`` one entry per point."""
-    if scene.semantic is None or scene.instance is None:
-        raise SceneError(f"scene {scene.name!r}: {who} needs ground-truth semantic and instance labels")
+    semantic (and, with ``instances``, instance) labels and ``segment`` one entry per point."""
+    if scene.semantic is None or (instances and scene.instance is None):
+        raise SceneError(f"scene {scene.name!r}: {who} needs ground-truth semantic{' and instance' if instances else ''} labels")
     seg = np.asarray(segment).reshape(-1)
     if len(seg) != scene.num_points:
         raise SceneError(f"{who}: segment has {len(seg)} entries for {scene.num_points} points")
@@ -65,12 +65,7 @@ def seeded_class_oracle(scene: Scene, segment: np.ndarray, seed_label: np.ndarra
 
     Args: segment (N,) int superpoint id per point; seed_label (K,) int classes of the seeds.
     Returns: (N,) int64 classes."""
-    if scene.semantic is None:
-        raise SceneError(f"scene {scene.name!r}: seeded_class_oracle needs ground-truth semantic labels")
-    seg = np.asarray(segment).reshape(-1)
-    if len(seg) != scene.num_points:
-        raise SceneError(f"seeded_class_oracle: segment has {len(seg)} entries for {scene.num_points} points")
-    node = np.unique(seg, return_inverse=True)[1].ravel()
+    node = _oracle_nodes(scene, segment, "seeded_class_oracle", instances=False)
     m = scene.semantic >= 0
     counts = np.zeros((int(node.max()) + 1, len(scene.classes)))
     np.add.at(counts, (node[m], scene.semantic[m]), 1.0)

@@ -393,3 +393,5 @@ def test_seeded_class_oracle_labels_superpoints_with_their_best_seeded_class():
     assert (only_door[:12] == door).all() and (only_door[12:] == -1).all()
     with pytest.raises(SceneError, match="segment has 3 entries"):
         seeded_class_oracle(s, np.zeros(3, int), [wall])
+    with pytest.raises(SceneError, match="needs ground-truth semantic labels"):
+        seeded_class_oracle(Scene(name="bare", coord=s.coord, classes=SCANNET20), seg, [wall])
