@@ -4,29 +4,32 @@ Python API::
 
     import pcweak
     scene = pcweak.load_scene("synthetic:0")              # or scannet:/s3dis:/kitti:/ply:/npz:
-    weak = pcweak.weak.points(scene, count=200, seed=0)   # simulate cheap labels
+    weak = pcweak.simulate(scene, "points", count=200, seed=0)   # cheap labels from ground truth
+    pseudo = pcweak.label(scene, weak, "propagate", **{"graph.sigma_color": 0.1})
+    print(pcweak.evaluate(scene, pseudo)["miou"])
 """
 from __future__ import annotations
 
 from .data.address import load_scene
 from .errors import AddressError, PcweakError, ReaderError, SceneError
+from .metrics.evaluate import evaluate
+from .pseudo.propagate import PropagateConfig, propagate
+from .pseudo.registry import label
 from .scene import Frame, KittiCalib, PseudoLabels, Scene, WeakLabels
+from .segment.superpoints import felzenszwalb as superpoints
 
 __version__ = "0.1.0"
 
 
-def propagate(*args, **kwargs):
-    """Dense pseudo-labels from sparse point labels; see ``pcweak.pseudo.propagate.propagate``."""
-    from .pseudo.propagate import propagate as _p
-    return _p(*args, **kwargs)
+def simulate(scene: Scene, kind: str = "points", seed: int = 0, **params) -> WeakLabels:
+    """Weak labels of ``kind`` (points, clicks, boxes, boxes2d, masks2d) drawn from ``scene``'s
+    ground truth, reproducibly from ``seed``; see ``pcweak.weak.simulate``."""
+    from .weak import simulate as _simulate
+    return _simulate(scene, kind, seed=seed, **params)
 
 
-def gp_box_labels(scene, boxes, box_labels, **params):
-    """Instance pseudo-labels from 3D boxes with GP classifiers; see ``pcweak.pseudo.gp_boxes``."""
-    from .pseudo.gp_boxes import gp_box_labels as _g
-    return _g(scene, boxes, box_labels, **params)
-__all__ = ["load_scene", "propagate", "gp_box_labels", "Scene", "Frame", "KittiCalib", "WeakLabels", "PseudoLabels",
-           "PcweakError", "SceneError", "ReaderError", "AddressError", "__version__"]
+__all__ = ["load_scene", "simulate", "label", "evaluate", "propagate", "PropagateConfig", "superpoints", "Scene", "Frame",
+           "KittiCalib", "WeakLabels", "PseudoLabels", "PcweakError", "SceneError", "ReaderError", "AddressError", "__version__"]
 
 
 def __getattr__(name: str):  # lazy subpackages: pcweak.weak, ...

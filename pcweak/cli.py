@@ -73,7 +73,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from .data.collection import enumerate_scenes
     from .parallel import process_map
-    from .pseudo.labelling import LabelJob, check_params, run_label_job
+    from .label_jobs import LabelJob, run_label_job
+    from .pseudo.registry import check_params
     from .scene import PseudoLabels
     params = _params(args.param)
     if args.method != "model":
@@ -82,7 +83,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.method == "model":
         if not args.ckpt:
             raise SystemExit("pcweak label: --method model needs --ckpt CHECKPOINT")
-        from .tasks.self_training import predict_pseudo_labels
+        from .train.self_training import predict_pseudo_labels
         print(json.dumps(predict_pseudo_labels(args.ckpt, scenes, args.output, overwrite=args.overwrite, **params)))
         return 0
     if args.weak is None:
@@ -123,7 +124,7 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.address import load_scene
-    from .evaluation import evaluate
+    from .metrics.evaluate import evaluate
     from .scene import PseudoLabels
     scene = load_scene(args.scene, **_reader_kwargs(args))
     pseudo = PseudoLabels.load(args.pseudo)
@@ -228,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--ckpt", help="--method model: a checkpoint of pcweak fit")
     lb.add_argument("--masks", help="--method lift-masks: folder of per-frame 2D masks (<frame>.png/.npy, optional scores.npy); "
                                     "a folder of scenes uses <masks>/<scene>/; default: the masks in --weak")
-    lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller parameter, e.g. alpha=0.95")
+    lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller setting, e.g. graph.sigma_color=0.1 or solver.name=harmonic (an unknown name lists them all)")
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")
     lb.add_argument("--workers", type=int, default=1, help="scenes labelled at once in worker processes (the CPU threads are shared)")
@@ -272,9 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from .training import TRAIN_COMMANDS
+    from .train.lightning_cli import TRAIN_COMMANDS
     if argv and argv[0] in TRAIN_COMMANDS:
-        from .training import run_lightning_cli
+        from .train.lightning_cli import run_lightning_cli
         return int(run_lightning_cli(argv))
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default")

@@ -4,7 +4,7 @@ Generate a procedural room, simulate every kind of weak label, round-trip the fi
 labelled points into dense pseudo-labels (propagation vs nearest seed), render them to a PNG,
 then train a small SparseUNet on CPU for a few minutes three ways with the same budget — (a)
 200 points per scene, (b) 200 points + propagation pseudo-labels, (c) full labels — and print
-the validation mIoU of each. It grows as labellers, training and viewing land.
+the validation mIoU of each.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ DEMO_RUNS = {  # same model, data and budget; only the supervision differs
 def train_demo(out_dir: Path, epochs: int) -> dict:
     """Train configs/demo.yaml three ways on CPU and return the best val mIoU of each."""
     import torch
-    from .training import run_lightning_cli
+    from .train.lightning_cli import run_lightning_cli
     results = {}
     for name, extra in DEMO_RUNS.items():
         t = time.time()
@@ -69,13 +69,13 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0, train_epochs: i
                                                                ("boxes2d", w2.box2d), ("mask_frames", w2.mask2d)) if v is not None}}
         print(f"[demo] weak labels {name:9s} -> {path}")
     # dense pseudo-labels from the 200 labelled points, against the nearest-seed baseline
-    from .evaluation import evaluate
-    from .pseudo.labelling import label_scene
+    from .metrics.evaluate import evaluate
+    from .pseudo.registry import label
     w = WeakLabels.load(out_dir / "weak_points200.npz")
     report["pseudo_labels"] = {}
     pseudo_by_method = {}
     for method in ("nearest", "propagate"):
-        pseudo = pseudo_by_method[method] = label_scene(scene, w, method)
+        pseudo = pseudo_by_method[method] = label(scene, w, method)
         path = pseudo.save(out_dir / f"pseudo_{method}.npz")
         ev = evaluate(scene, pseudo)
         report["pseudo_labels"][method] = {"file": str(path), "miou": round(ev["miou"], 4), "coverage": round(ev["coverage"], 4),

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# KITTI detection's crop of a LiDAR sweep, metres in the LiDAR frame (x forward, y left, z up):
+# x_min, y_min, z_min, x_max, y_max, z_max.
+KITTI_PC_RANGE: tuple[float, ...] = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
+
 
 def rot_z(yaw: float) -> np.ndarray:
     """(3,3) rotation about +z."""

@@ -35,3 +35,90 @@ def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, fil
             ok, want = True, ""
         if not ok:
             raise ValueError(f"--param {key}={value!r}: {owner} expects {want} (default {default!r})")
+
+
+def _fits(value: Any, kind: Any) -> tuple[bool, str]:
+    """Whether ``value`` (parsed from JSON or given in Python) fits the annotation ``kind``."""
+    import types
+    import typing
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        opts = typing.get_args(kind)
+        results = [_fits(value, o) for o in opts]
+        return any(ok for ok, _ in results), " or ".join(w for _, w in results)
+    if kind is type(None):
+        return value is None, "null"
+    if kind is Any:
+        return True, "anything"
+    if kind is bool:
+        return isinstance(value, bool), "true or false"
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool), "an integer"
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    if kind is str:
+        return isinstance(value, str), "a string"
+    if origin in (list, tuple) or kind in (list, tuple):
+        return isinstance(value, (list, tuple)), "a list"
+    if origin is dict or kind is dict:
+        return isinstance(value, dict), "a mapping"
+    return True, str(kind)
+
+
+def config_names(cls: type) -> list[str]:
+    """Every settable name of the config dataclass ``cls``, nested ones dotted (``graph.k``)."""
+    import dataclasses
+    import typing
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            out += [f"{f.name}.{n}" for n in config_names(kind)]
+        else:
+            out.append(f.name)
+    return out
+
+
+def build_config(cls: type, params: dict[str, Any] | None, owner: str) -> Any:
+    """An instance of the (possibly nested) config dataclass ``cls`` from ``params``: nested
+    mappings (``{"graph": {"k": 8}}``) or dotted names (``{"graph.k": 8}``); a value that is
+    already a ``cls`` passes through. Unknown names and values of the wrong type raise
+    ValueError naming ``--param NAME`` and ``owner``; range checks are the dataclasses' own
+    ``__post_init__``, so every value is checked before any work runs."""
+    import dataclasses
+    import typing
+    if isinstance(params, cls):
+        return params
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, d: dict[str, Any]) -> None:
+        for k, v in d.items():
+            name = f"{prefix}{k}"
+            if isinstance(v, dict) and any(n.startswith(name + ".") for n in config_names(cls)):
+                walk(name + ".", v)
+            else:
+                flat[name] = v
+    walk("", dict(params or {}))
+    names = config_names(cls)
+    for key in flat:
+        if key not in names:
+            raise ValueError(f"--param {key}: {owner} has no parameter {key!r}; it takes {', '.join(names)}")
+
+    def make(c: type, prefix: str) -> Any:
+        hints = typing.get_type_hints(c)
+        kw = {}
+        for f in dataclasses.fields(c):
+            name, kind = prefix + f.name, hints[f.name]
+            if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+                kw[f.name] = make(kind, name + ".")
+            elif name in flat:
+                ok, want = _fits(flat[name], kind)
+                if not ok:
+                    raise ValueError(f"--param {name}={flat[name]!r}: {owner} expects {want} (default {f.default!r})")
+                kw[f.name] = flat[name]
+        try:
+            return c(**kw)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{owner}: {e}") from e
+    return make(cls, "")

@@ -492,7 +492,11 @@ class PseudoLabels:
     """Dense labels produced by a labeller, aligned with the scene's points.
 
     ``semantic``/``instance`` (N,) int64 (-1 = none); ``confidence`` (N,) float32 in [0,1];
-    ``method`` name and ``params`` (JSON string); detection: ``box`` (M,7) float32,
+    ``method`` name, ``params`` (JSON string: the labeller's full config, enough to make the
+    same file again with ``pcweak.label(scene, weak, method, **json.loads(params))``) and
+    ``stats`` (JSON string: what the run found, e.g. node counts); ``timing`` seconds per step
+    of the run that made it (kept in memory only, so that a file depends on its inputs alone);
+    detection: ``box`` (M,7) float32,
     ``box_semantic`` (M,) int64, ``box_confidence`` (M,) float32; ``extras`` per-point or
     per-box arrays a labeller adds (e.g. ``gp_mean``).
     """
@@ -502,11 +506,13 @@ class PseudoLabels:
     confidence: np.ndarray | None = None
     method: str = ""
     params: str = "{}"
+    stats: str = "{}"
     classes: tuple[str, ...] = ()
     box: np.ndarray | None = None
     box_semantic: np.ndarray | None = None
     box_confidence: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         o = "PseudoLabels"
@@ -519,12 +525,15 @@ class PseudoLabels:
         self.confidence = check_float(o, "confidence", conf, (n,))
         if n and (self.confidence.min() < 0 or self.confidence.max() > 1):
             raise SceneError(f"{o}.confidence: values must lie in [0,1]")
-        if not isinstance(self.params, str):
-            self.params = json.dumps(self.params, sort_keys=True, default=str)
-        try:
-            json.loads(self.params)
-        except json.JSONDecodeError as e:
-            raise SceneError(f"{o}.params: not valid JSON ({e})") from e
+        for name in ("params", "stats"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                value = json.dumps(value, sort_keys=True, default=str)
+                setattr(self, name, value)
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as e:
+                raise SceneError(f"{o}.{name}: not valid JSON ({e})") from e
         self.box = _opt(check_float, o, "box", self.box, (None, 7))
         m = None if self.box is None else len(self.box)
         self.box_semantic = _opt(check_int, o, "box_semantic", self.box_semantic, (m,), -1, c)
@@ -541,7 +550,7 @@ class PseudoLabels:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {"semantic": self.semantic, "instance": self.instance, "confidence": self.confidence,
-               "method": np.array(self.method), "params": np.array(self.params),
+               "method": np.array(self.method), "params": np.array(self.params), "stats": np.array(self.stats),
                "classes": _str_array(self.classes)}
         for k in ("box", "box_semantic", "box_confidence"):
             if getattr(self, k) is not None:
@@ -560,10 +569,10 @@ class PseudoLabels:
         d = load_npz(path)
         if "semantic" not in d:
             raise SceneError(f"{path}: no 'semantic' array (not a PseudoLabels file)")
-        std = {"semantic", "instance", "confidence", "method", "params", "classes", "box", "box_semantic", "box_confidence"}
+        std = {"semantic", "instance", "confidence", "method", "params", "stats", "classes", "box", "box_semantic", "box_confidence"}
         try:
             return cls(semantic=d["semantic"], instance=d.get("instance"), confidence=d.get("confidence"),
-                       method=str(d.get("method", "")), params=str(d.get("params", "{}")),
+                       method=str(d.get("method", "")), params=str(d.get("params", "{}")), stats=str(d.get("stats", "{}")),
                        classes=tuple(str(c) for c in d.get("classes", ())),
                        box=d.get("box"), box_semantic=d.get("box_semantic"), box_confidence=d.get("box_confidence"),
                        extras={k: v for k, v in d.items() if k not in std})

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pcweak import SceneError
-from pcweak.pseudo.descriptors import fpfh_features
+from pcweak.segment.descriptors import fpfh_features
 
 
 def _corner(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ import pcweak
 from pcweak import weak
 from pcweak.cli import main
 from pcweak.metrics.kitti import box_iou
-from pcweak.pseudo.frustum_boxes import box_quality, fit_box, frustum_boxes
+from pcweak.metrics.boxes import box_quality
+from pcweak.pseudo.frustum_boxes import fit_box, frustum_boxes
 
 from .conftest import shared_path
 

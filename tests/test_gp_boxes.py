@@ -5,7 +5,7 @@ import pytest
 
 from pcweak import SceneError, weak
 from pcweak.cli import main
-from pcweak.evaluation import evaluate
+from pcweak.metrics.evaluate import evaluate
 from pcweak.pseudo.gp_boxes import fit_predict_pairs, gp_box_labels, nested, smallest_box_labels
 from pcweak.scene import PseudoLabels, Scene
 
@@ -32,7 +32,7 @@ def test_overlap_resolved_by_gp_and_uncertainty_kept():
     decided = ~np.isnan(p.extras["gp_mean"])
     assert decided.sum() > 0 and np.isfinite(p.extras["gp_var"][decided]).all()
     assert (p.confidence[decided] >= 0.5).all() and (p.confidence[~decided] == 1).all()
-    info = json.loads(p.params)
+    info = json.loads(p.stats)
     assert info["pairs"] == 1 and info["gp_superpoints"] > 0
     # the baseline gives the shared region to one box only
     q = smallest_box_labels(s, boxes, lab)
@@ -83,7 +83,7 @@ def test_many_scenes_in_parallel_equal_one_at_a_time():
     one = [gp_box_labels(s, b, lab, seed=0, iterations=60) for s, b, lab in items]
     many = gp_box_labels_many(items, workers=2, seed=0, iterations=60)
     for p, q in zip(many, one):
-        assert json.loads(p.params)["pairs"] == 1
+        assert json.loads(p.stats)["pairs"] == 1
         assert np.array_equal(p.instance, q.instance)
         # workers run fewer torch threads: float sums in another order (0.01 of |mu| ~ 3 seen)
         assert np.allclose(p.extras["gp_mean"], q.extras["gp_mean"], atol=0.05, equal_nan=True)
@@ -117,7 +117,7 @@ def test_volume_prior_favours_the_smaller_box_where_features_are_silent():
     boxes = np.array([[0.6, 0.5, 0.5, 1.2, 1, 1, 0], [2.5, 0.5, 0.5, 3.0, 1, 1, 0]])
     slab = slice(1600, 1680)
     p = gp_box_labels(s, boxes, [0, 1], seed=0, structure=False, volume_prior=4.0)
-    assert json.loads(p.params)["pairs"] == 1
+    assert json.loads(p.stats)["pairs"] == 1
     assert (p.instance[slab] == 0).mean() > 0.9  # the smaller box, as the prior says
     q = gp_box_labels(s, boxes, [0, 1], seed=0, structure=False, volume_prior=0.0)
     assert np.nanmean(p.extras["gp_mean"][slab]) > np.nanmean(q.extras["gp_mean"][slab]) + 1.0
@@ -161,7 +161,7 @@ def test_errors_and_cli(tmp_path, room, capsys):
         assert p.method == method and "gp_mean" in p.extras and len(p.extras["gp_var"]) == room.num_points
     capsys.readouterr()
     assert main(["label", f"npz:{tmp_path / 'r.npz'}", "--weak", str(tmp_path / "p.npz"), "--method", "gp-boxes", "-o", str(tmp_path / "x.npz")]) == 2
-    assert "the weak labels have no 3D boxes" in capsys.readouterr().err
+    assert "--method gp-boxes: the weak labels have no box; gp-boxes needs box, box_semantic" in capsys.readouterr().err
 
 
 def _wall_corner_scene():
@@ -191,7 +191,7 @@ def _wall_corner_scene():
 
 
 def test_wall_and_floor_inside_boxes_go_to_no_box():
-    from pcweak.pseudo.structure import structure_in_boxes
+    from pcweak.segment.structure import structure_in_boxes
     s, boxes, part = _wall_corner_scene()
     flagged = structure_in_boxes(s.coord, s.normal, boxes)
     in_cab = (np.abs(s.coord - boxes[0, :3]) <= 0.27).all(1)
@@ -210,7 +210,7 @@ def test_wall_and_floor_inside_boxes_go_to_no_box():
 
 
 def test_superpoint_oracle_is_the_bound_of_superpoint_labels(room):
-    from pcweak.evaluation import superpoint_oracle
+    from pcweak.bench.oracles import superpoint_oracle
     # the synthetic room's own segments never cross instances: the bound is perfect
     own = evaluate(room, superpoint_oracle(room, room.segment))["instance"]
     assert own["mean_best_iou"] == pytest.approx(1.0)
@@ -230,8 +230,8 @@ def test_superpoint_oracle_is_the_bound_of_superpoint_labels(room):
 
 
 def test_box_oracle_gives_what_only_the_boxes_can_tell():
-    from pcweak.data.classes import SCANNET20
-    from pcweak.evaluation import box_oracle
+    from pcweak.classes import SCANNET20
+    from pcweak.bench.oracles import box_oracle
     rng = np.random.default_rng(0)
 
     def cube(lo, hi, k):

@@ -48,7 +48,7 @@ def test_one_object_across_views_is_one_segment(room):
         m = ok & (room.instance == k)
         if m.sum() > 2000 and p.extras["views"][m].mean() >= 2:
             assert np.bincount(p.instance[m]).max() / m.sum() > 0.8
-    assert json.loads(p.params)["segments"] < 2 * len(np.unique(room.instance))
+    assert json.loads(p.stats)["segments"] < 2 * len(np.unique(room.instance))
 
 
 def test_conflicting_labels_vote_and_lower_confidence(room):
@@ -93,7 +93,7 @@ def test_invalid_pose_frames_are_skipped(room):
     scene.frames[1] = Frame(bad.name, pose, bad.intrinsics, depth=bad.depth)
     with pytest.warns(UserWarning, match=r"skipped 1 frames with invalid poses"):
         p = lift_masks(scene, maps, fallback=None)
-    assert json.loads(p.params)["skipped_frames"] == 1
+    assert json.loads(p.stats)["skipped_frames"] == 1
 
 
 def test_mask_folder_roundtrip_cli_and_sam_gap(tmp_path, room, capsys):

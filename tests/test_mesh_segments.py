@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pcweak import SceneError
-from pcweak.pseudo.superpoints import mesh_edges, mesh_segments
+from pcweak.segment.superpoints import mesh_edges, mesh_segments
 from tests.conftest import shared_path
 
 

@@ -7,10 +7,10 @@ import torch
 import pcweak
 from pcweak import SceneError, weak
 from pcweak.cli import main
-from pcweak.evaluation import evaluate
+from pcweak.metrics.evaluate import evaluate
 from pcweak.metrics import semantic_report
 from pcweak.pseudo import nearest_seed, propagate
-from pcweak.pseudo.superpoints import _fh_python, felzenszwalb, knn_graph
+from pcweak.segment.superpoints import _fh_python, felzenszwalb, knn_graph
 from tests.conftest import shared_path
 
 
@@ -38,7 +38,7 @@ def test_api_accepts_torch_and_is_deterministic(room):
                   color=torch.from_numpy(room.color), segment=room.segment, num_classes=20)
     b = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, segment=room.segment, num_classes=20)
     np.testing.assert_array_equal(a.semantic, b.semantic)
-    assert pcweak.PseudoLabels is type(a) and a.method == "propagate" and json.loads(a.params)["alpha"] == 0.9
+    assert pcweak.PseudoLabels is type(a) and a.method == "propagate" and json.loads(a.params)["solver"]["alpha"] == 0.9
 
 
 def test_unreached_nodes_get_no_label(room):
@@ -50,9 +50,9 @@ def test_unreached_nodes_get_no_label(room):
     assert (p.semantic[room.num_points:] == -1).all() and (p.confidence[room.num_points:] == 0).all()
     assert (p.semantic[: room.num_points] >= 0).mean() > 0.97
     # min_reach leaves weakly reached nodes out too; bridge joins the copies so both are labelled
-    far = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice, min_reach=1e-3)
+    far = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice, config={"solver.min_reach": 1e-3})
     assert (far.semantic[: room.num_points] >= 0).mean() < (p.semantic[: room.num_points] >= 0).mean()
-    both = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice, bridge=True)
+    both = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice, config={"graph.bridge": True})
     assert (both.semantic >= 0).mean() > 0.97
 
 
@@ -90,7 +90,7 @@ def test_instance_competition_from_clicks(room):
 
 def test_harmonic_solver_and_errors(room):
     w = weak.points(room, count=80, seed=0, stratified=True)
-    p = propagate(room.coord, w.point_index, w.point_semantic, segment=room.segment, color=room.color, num_classes=20, solver="harmonic")
+    p = propagate(room.coord, w.point_index, w.point_semantic, segment=room.segment, color=room.color, num_classes=20, config={"solver.name": "harmonic"})
     assert semantic_report(room.semantic, p.semantic, room.classes)["miou"] > 0.4
     with pytest.raises(SceneError, match=r"seed_index has 2 entries but seed_label has 3"):
         propagate(room.coord, [1, 2], [0, 1, 2])
@@ -106,20 +106,20 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], color=np.where(np.arange(room.num_points)[:, None] % 2, 255.0, 0.0) * np.ones(3))
     with pytest.raises(SceneError, match=r"seed_label holds class 7 but there are only 5 classes \(num_classes\)"):
         propagate(room.coord, [1, 2], [0, 7], num_classes=5)
-    with pytest.raises(ValueError, match=r"solver must be"):
-        propagate(room.coord, [1], [0], segment=room.segment, solver="magic")
+    with pytest.raises(ValueError, match=r"propagate: solver.name must be one of"):
+        propagate(room.coord, [1], [0], segment=room.segment, config={"solver.name": "magic"})
     with pytest.raises(ValueError, match=r"min_reach must be >= 0"):
-        propagate(room.coord, [1], [0], segment=room.segment, min_reach=-1.0)
+        propagate(room.coord, [1], [0], segment=room.segment, config={"solver.min_reach": -1.0})
     with pytest.raises(ValueError, match=r"geodesic_temperature must be > 0"):
-        propagate(room.coord, [1], [0], segment=room.segment, solver="geodesic", geodesic_temperature=0.0)
+        propagate(room.coord, [1], [0], segment=room.segment, config={"solver.name": "geodesic", "solver.geodesic_temperature": 0.0})
     with pytest.raises(ValueError, match=r"geodesic_hop >= 0, got 12.0 and -1"):
-        propagate(room.coord, [1], [0], segment=room.segment, solver="geodesic", geodesic_hop=-1.0)
+        propagate(room.coord, [1], [0], segment=room.segment, config={"solver.name": "geodesic", "solver.geodesic_hop": -1.0})
     with pytest.raises(ValueError, match=r"convex_factor must be >= 0"):
-        propagate(room.coord, [1], [0], segment=room.segment, convex_factor=-0.5)
+        propagate(room.coord, [1], [0], segment=room.segment, config={"graph.convex_factor": -0.5})
     with pytest.raises(ValueError, match=r"split_below must lie in \[0, 1\], got 2"):
-        propagate(room.coord, [1], [0], segment=room.segment, split_below=2)
+        propagate(room.coord, [1], [0], segment=room.segment, config={"partition.split_below": 2})
     with pytest.raises(ValueError, match=r"floor_links must be >= 0, .* got -1, 0.08 and 0.3"):
-        propagate(room.coord, [1], [0], segment=room.segment, floor_links=-1)
+        propagate(room.coord, [1], [0], segment=room.segment, config={"graph.floor_links": -1})
 
 
 def _face(axis: int, value: float, u: tuple[float, float], v: tuple[float, float], step: float = 0.04):
@@ -167,7 +167,7 @@ def test_convex_creases_join_the_faces_of_an_object():
     seeds = np.concatenate([rng.choice(np.flatnonzero(S == s), 3 if s < 5 else 1, replace=False) for s in range(6)])
     faces = {}
     for factor in (0.1, 1.0):
-        p = propagate(P, seeds, label[S[seeds]], normal=N, segment=S, num_classes=3, convex_factor=factor, w_fpfh=0)
+        p = propagate(P, seeds, label[S[seeds]], normal=N, segment=S, num_classes=3, config={"graph.convex_factor": factor, "graph.w_fpfh": 0})
         faces[factor] = [int(np.bincount(p.semantic[S == s], minlength=3).argmax()) for s in range(8)]
     assert faces[0.1] == label.tolist()
     assert faces[1.0][6:] == [1, 1]
@@ -213,8 +213,7 @@ def test_floor_edges_carry_the_floor_seed_across_an_unscanned_gap():
     # convexity off: this toy scene's centre is far from the box, whose far side orient_normals
     # would turn into the box, making its crease with the floor look convex
     for links in (6, 0):
-        p = propagate(P, seeds, label[seeds], normal=N, segment=seg, num_classes=2, w_fpfh=0, floor_links=links,
-                      convex_factor=1.0)
+        p = propagate(P, seeds, label[seeds], normal=N, segment=seg, num_classes=2, config={"graph.convex_factor": 1.0, "graph.floor_links": links, "graph.w_fpfh": 0})
         share[links] = float((p.semantic[piece_b] == 0).mean())
         assert (p.semantic[~on_floor] == 1).mean() > 0.9  # the box stays a toilet either way
     assert share[6] > 0.9 and share[0] < 0.1, share
@@ -243,8 +242,7 @@ def test_a_seed_on_a_straddling_superpoint_seeds_only_its_own_surface():
     assert (out[~foot] == seg[~foot]).all()  # nothing else moves
     p = {}
     for below in (0.3, 0.0):
-        p[below] = propagate(P, [click_box, click_floor], [1, 0], normal=N, segment=seg, num_classes=2, w_fpfh=0,
-                             split_below=below).semantic
+        p[below] = propagate(P, [click_box, click_floor], [1, 0], normal=N, segment=seg, num_classes=2, config={"partition.split_below": below, "graph.w_fpfh": 0}).semantic
     assert (p[0.3][patch] == 0).all() and (p[0.0][patch] == 1).all()
     assert (p[0.3][len(floor):][face[:, 2] > 0.15] == 1).all()  # the box keeps its face
 
@@ -266,9 +264,9 @@ def test_geodesic_solver_cuts_at_the_weak_edge():
     # through the API: labels, unreached -1, confidences in [0, 1]
     P, N, S = _corner_room()
     seeds = np.array([np.flatnonzero(S == s)[0] for s in range(8)])
-    p = propagate(P, seeds, np.array([0, 1, 1, 1, 1, 2, 2, 2]), normal=N, segment=S, num_classes=3, solver="geodesic", w_fpfh=0)
+    p = propagate(P, seeds, np.array([0, 1, 1, 1, 1, 2, 2, 2]), normal=N, segment=S, num_classes=3, config={"solver.name": "geodesic", "graph.w_fpfh": 0})
     assert (p.semantic == np.array([0, 1, 1, 1, 1, 2, 2, 2])[S]).all()
-    assert 0 <= p.confidence.min() and p.confidence.max() <= 1 and json.loads(p.params)["solver"] == "geodesic"
+    assert 0 <= p.confidence.min() and p.confidence.max() <= 1 and json.loads(p.params)["solver"]["name"] == "geodesic"
 
 
 def test_superpoints_compiled_equals_python_and_respect_instances(room):
@@ -314,7 +312,7 @@ def test_label_cli_workers_label_scenes_in_parallel_as_one_process_does(tmp_path
         s = pcweak.Scene.from_arrays({**room.to_arrays(), "name": np.array(f"room{i}")})
         s.save(scenes / f"room{i}.npz")
         weak.points(s, count=60, seed=i).save(weaks / f"room{i}.npz")
-    args = ["label", str(scenes), "--weak", str(weaks), "--param", "alpha=0.95"]
+    args = ["label", str(scenes), "--weak", str(weaks), "--param", "solver.alpha=0.95"]
     assert main(args + ["-o", str(tmp_path / "one"), "--workers", "1"]) == 0
     assert main(args + ["-o", str(tmp_path / "two"), "--workers", "2"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["labelled"] == 3
@@ -331,12 +329,12 @@ def test_label_and_evaluate_cli_with_resume(tmp_path, room, capsys):
         s = pcweak.Scene.from_arrays({**room.to_arrays(), "name": np.array(f"room{i}")})
         s.save(scenes / f"room{i}.npz")
         weak.points(s, count=60, seed=seed).save(weaks / f"room{i}.npz")
-    assert main(["label", str(scenes), "--weak", str(weaks), "-o", str(out), "--param", "alpha=0.95"]) == 0
+    assert main(["label", str(scenes), "--weak", str(weaks), "-o", str(out), "--param", "solver.alpha=0.95"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"labelled": 2, "skipped_existing": 0, "output": str(out), "method": "propagate"}
     (out / "room1.npz").unlink()
     assert main(["label", str(scenes), "--weak", str(weaks), "-o", str(out)]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 1
-    assert json.loads(pcweak.PseudoLabels.load(out / "room0.npz").params)["alpha"] == 0.95
+    assert json.loads(pcweak.PseudoLabels.load(out / "room0.npz").params)["solver"]["alpha"] == 0.95
     assert main(["evaluate", f"npz:{scenes / 'room0.npz'}", "--pseudo", str(out / "room0.npz"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     for key in ("miou", "per_class_iou", "accuracy_labelled", "coverage", "ece", "instance"):
@@ -350,14 +348,16 @@ def test_label_and_evaluate_cli_with_resume(tmp_path, room, capsys):
 
 
 def test_label_parameters_are_checked_before_any_scene_is_read(tmp_path, room, capsys):
-    from pcweak.pseudo.labelling import check_params
+    from pcweak.pseudo.registry import check_params
     w = tmp_path / "w.npz"
     weak.points(room, count=20, seed=0).save(w)
     missing = f"npz:{tmp_path / 'not_written_yet.npz'}"  # the scene is never read: the parameter fails first
-    for param, err in (("alpha=abc", "--param alpha='abc': propagate expects a number (default 0.9)"),
-                       ("k=10.5", "--param k=10.5: propagate expects an integer (default 10)"),
-                       ("bridge=1", "--param bridge=1: propagate expects true or false (default False)"),
-                       ("nosuch=1", "--param nosuch: propagate has no parameter 'nosuch'; it takes alpha, bridge,")):
+    for param, err in (("solver.alpha=abc", "--param solver.alpha='abc': propagate expects a number (default 0.9)"),
+                       ("graph.k=10.5", "--param graph.k=10.5: propagate expects an integer (default 10)"),
+                       ("graph.bridge=1", "--param graph.bridge=1: propagate expects true or false (default False)"),
+                       ("solver.alpha=1.5", "solver.alpha must lie in (0, 1)"),
+                       ("alpha=0.9", "--param alpha: propagate has no parameter 'alpha'; it takes partition.method,"),
+                       ("nosuch=1", "--param nosuch: propagate has no parameter 'nosuch'; it takes partition.method,")):
         assert main(["label", missing, "--weak", str(w), "-o", str(tmp_path / "x.npz"), "--param", param]) == 2
         assert err in capsys.readouterr().err
     # names the labeller fills from the scene and the weak labels are not parameters
@@ -366,14 +366,14 @@ def test_label_parameters_are_checked_before_any_scene_is_read(tmp_path, room, c
     with pytest.raises(ValueError, match=r"--param use_gp: smallest-box has no parameter"):
         check_params("smallest-box", {"use_gp": True})
     # accepted: numbers for floats, null where None is allowed, JSON dicts, the wrapper's own names
-    check_params("propagate", {"alpha": 1, "sigma_dist": None, "bridge": True, "solver": "harmonic"})
+    check_params("propagate", {"solver.alpha": 0.5, "graph.sigma_dist": None, "graph.bridge": True, "solver": {"name": "harmonic"}})
     check_params("gp-boxes", {"superpoint_params": {"c": 0.01}, "iterations": 20})
     check_params("lift-masks", {"masks": "dir", "fallback": None})
 
 
 def test_seeded_class_oracle_labels_superpoints_with_their_best_seeded_class():
-    from pcweak.data.classes import SCANNET20
-    from pcweak.evaluation import seeded_class_oracle
+    from pcweak.classes import SCANNET20
+    from pcweak.bench.oracles import seeded_class_oracle
     from pcweak.scene import Scene
     wall, door, chair = (SCANNET20.index(c) for c in ("wall", "door", "chair"))
     sem = np.r_[np.full(6, wall), np.full(4, door), np.full(5, chair), np.full(3, -1)]

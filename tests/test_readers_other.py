@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import pcweak
-from pcweak.data.classes import S3DIS13
+from pcweak.classes import S3DIS13
 from pcweak.data.ply import read_ply, write_ply
 from pcweak.data.s3dis import read_s3dis
 from pcweak.errors import AddressError, ReaderError

@@ -106,7 +106,7 @@ def test_real_scannet_v1_scene_against_v2_export():
     assert len(np.unique(s.instance[s.instance >= 0])) == 55
     # v1 annotation through the tsv vs the v2 per-vertex labels (README: 68.8% same NYU40 class
     # over all vertices; on vertices both label, the ScanNet-20 classes agree far more often)
-    from pcweak.data.classes import nyu40_to_scannet20
+    from pcweak.classes import nyu40_to_scannet20
     v2 = np.array([nyu40_to_scannet20(x) for x in np.load(shared_path("scannet", "scannet_train_instance_data", "scene0000_00_sem_label_all.npy"))])
     both = (v2 >= 0) & (s.semantic >= 0)
     assert both.mean() > 0.6 and (v2[both] == s.semantic[both]).mean() > 0.85

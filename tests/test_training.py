@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from pcweak.cli import main
-from pcweak.data.datamodule import PointDataModule, SceneDataset
-from pcweak.data.transforms import region_mask, voxel_labels
+from pcweak.train.datamodule import PointDataModule, SceneDataset
+from pcweak.train.transforms import region_mask, voxel_labels
 from pcweak.scene import PseudoLabels
-from pcweak.tasks.semantic import js_divergence, rampup
+from pcweak.tasks.losses import js_divergence, rampup
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "configs" / "demo.yaml")
@@ -29,6 +29,40 @@ def test_losses_and_helpers():
     inv = torch.tensor([0, 0, 1, 1, 2])
     lab, w = voxel_labels(inv, np.array([-1, 3, 2, 5, -1]), 3, np.array([1.0, 0.2, 0.3, 0.9, 1.0]))
     assert lab.tolist() == [3, 5, -1] and w.tolist() == pytest.approx([0.2, 0.9, 0.0])
+
+
+def test_loss_objects_compose_without_hidden_batch_keys():
+    import torch.nn.functional as F
+    from pcweak.tasks.losses import (LossInputs, OffsetLoss, PseudoCE, RegionMask, SeedCE, TwoViewConsistency, compose,
+                                     weak_losses)
+    torch.manual_seed(0)
+    logits = torch.randn(6, 3, requires_grad=True)
+    batch = {"seed_label": torch.tensor([0, -1, 2, -1, -1, -1]), "pseudo_label": torch.tensor([1, 1, -1, 0, -1, -1]),
+             "pseudo_weight": torch.tensor([1.0, 0.5, 0.0, 0.25, 0.0, 0.0])}
+    out = LossInputs(logits, batch)
+    assert SeedCE()(out).item() == pytest.approx(F.cross_entropy(logits[[0, 2]], torch.tensor([0, 2])).item())
+    ce = F.cross_entropy(logits[[0, 1, 3]], torch.tensor([1, 1, 0]), reduction="none")
+    assert PseudoCE()(out).item() == pytest.approx(((ce * torch.tensor([1.0, 0.5, 0.25])).sum() / 1.75).item())
+    assert SeedCE()(LossInputs(logits, {**batch, "seed_label": torch.full((6,), -1)})) is None
+    assert TwoViewConsistency()(out) is None  # no second view: nothing to compare
+    # compose: weights, the ramp on consistency-type losses only, a log per applied loss
+    other = torch.randn(6, 3)
+    two = LossInputs(logits, batch, second_view=lambda: (logits, other))
+    losses = [SeedCE(2.0), TwoViewConsistency(3.0)]
+    total, logs = compose(losses, two, ramp=0.5)
+    assert set(logs) == {"train/loss_seed", "train/loss_consistency"}
+    assert total.item() == pytest.approx(2.0 * logs["train/loss_seed"].item() + 1.5 * logs["train/loss_consistency"].item())
+    # RegionMask: the masked (second) view learns from the first, which gets no gradient from it
+    view2 = torch.randn(6, 3, requires_grad=True)
+    RegionMask()(LossInputs(logits, batch, second_view=lambda: (logits, view2))).backward()
+    assert logits.grad is None and view2.grad is not None
+    assert [type(x).__name__ for x in weak_losses(1.0, 0.0, 1.0, 0.0)] == ["SeedCE", "TwoViewConsistency"]
+    # offsets: a voxel at its instance's centre has no direction term
+    grid = torch.tensor([[0, 0, 0], [2, 0, 0]])
+    b = {"grid_coord": grid, "batch": torch.zeros(2, dtype=torch.long), "instance_label": torch.tensor([0, 0])}
+    from pcweak.tasks.instance import offset_targets_of_batch
+    exact = OffsetLoss(offset_targets_of_batch)(LossInputs(logits[:2], b, offset=torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]])))
+    assert exact.item() == pytest.approx(-1.0)  # L1 0, cosine -1
 
 
 def _dm(tmp_path, **kw):
@@ -102,11 +136,18 @@ def test_every_config_parses(config, capsys):
     with pytest.raises(SystemExit) as e:
         main(["fit", "--config", str(ROOT / config), "--print_config"])
     assert e.value.code in (0, None)
-    assert "class_path: pcweak" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "class_path: pcweak" in out
+    linked = out.splitlines()[0]
+    if "kitti" in config:
+        assert linked.endswith("voxel_size, pc_range")
+    else:  # the printed model section holds the data's facts
+        assert linked.endswith("class_names, num_classes, in_channels" + (", stuff_classes" if "boxes" in config else ""))
+        assert ("num_classes: 13" if "s3dis" in config else "num_classes: 20") in out
 
 
 def test_instance_task_trains_and_reports_ap(tmp_path, monkeypatch, capsys):
-    from pcweak.tasks.instance import InstanceSegmentation, cluster_shifted
+    from pcweak.tasks.instance import cluster_shifted, offset_targets
     # clustering: two tight groups of shifted voxels of one thing class -> two proposals
     shifted = torch.cat([torch.zeros(20, 3), torch.full((20, 3), 10.0)]) + 0.1 * torch.rand(40, 3)
     sem = torch.full((40,), 2)
@@ -117,7 +158,7 @@ def test_instance_task_trains_and_reports_ap(tmp_path, monkeypatch, capsys):
     assert len(cls) == 2 and cls == {0: 2, 1: 2} and score[0] == pytest.approx(0.8)
     assert len(set(inst[:20].tolist())) == 1 and inst[0] != inst[20]
     grid = torch.tensor([[0, 0, 0], [2, 0, 0], [10, 10, 10]])
-    tgt, ok = InstanceSegmentation.offset_targets(grid, torch.zeros(3, dtype=torch.long), torch.tensor([0, 0, -1]))
+    tgt, ok = offset_targets(grid, torch.zeros(3, dtype=torch.long), torch.tensor([0, 0, -1]))
     assert ok.tolist() == [True, True, False] and tgt[0].tolist() == [1.0, 0.0, 0.0] and tgt[1].tolist() == [-1.0, 0.0, 0.0]
     # one epoch through LightningCLI with full instance labels
     monkeypatch.chdir(tmp_path)
@@ -126,3 +167,36 @@ def test_instance_task_trains_and_reports_ap(tmp_path, monkeypatch, capsys):
                  "--model.init_args.ap_min_points", "10", "--data.init_args.supervision", "full"]) == 0
     metrics = next(tmp_path.glob("outputs/demo/points200/version_*/metrics.csv")).read_text()
     assert "val/ap50" in metrics and "train/loss_offset" in metrics
+
+
+# what each dataset's model must be built with (the old configs' hand-written values)
+EXPECTED_FACTS = {"scannet": (20, 6, [0, 1]), "s3dis": (13, 3, [0, 1, 2]), "demo": (20, 6, [0, 1])}
+
+
+@pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")))
+def test_configs_state_each_fact_once_and_the_model_takes_it_from_the_data(config, tmp_path, monkeypatch):
+    """No config restates the class list, the number of classes or of input channels, or (KITTI)
+    the voxel size under ``model``; the CLI links them from the datamodule."""
+    import yaml
+
+    from pcweak.classes import S3DIS13, SCANNET20
+    from pcweak.train.lightning_cli import run_lightning_cli
+    model = yaml.safe_load((ROOT / config).read_text())["model"].get("init_args", {})
+    assert not {"num_classes", "in_channels", "class_names", "voxel_size", "pc_range", "stuff_classes"} & set(model)
+    monkeypatch.chdir(tmp_path)
+    cli = run_lightning_cli(["--config", str(ROOT / config), "--trainer.logger", "false", "--trainer.callbacks", "[]"], run=False)
+    h = cli.model.hparams
+    if "kitti" in config:
+        assert list(h.voxel_size) == list(cli.datamodule.hparams.voxel_size) and list(h.pc_range) == list(cli.datamodule.pc_range)
+        return
+    n, c, stuff = EXPECTED_FACTS[Path(config).parent.name if "/" in config.replace("configs/", "") else "demo"]
+    assert h.num_classes == n and h.in_channels == c and list(h.class_names) == list(S3DIS13 if n == 13 else SCANNET20)
+    if "stuff_classes" in h:
+        assert list(h.stuff_classes) == stuff
+
+
+def test_a_model_fact_that_contradicts_the_data_is_refused(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["fit", "--config", DEMO, "--model.init_args.num_classes", "13", "--print_config"])
+    assert e.value.code == 2
+    assert "model.init_args.num_classes=13 contradicts the data" in capsys.readouterr().err

@@ -5,8 +5,8 @@ Real scenes: ScanNet scene0000_00/01/02 (v2 labels; tight boxes of every instanc
 and floor; scene0000_00 with its own over-segmentation, the others with FH superpoints).
 Synthetic: rooms whose furniture boxes overlap (chairs under tables, objects against shelves).
 Every row also gives ``superpoint_upper_bound``: the score of the best superpoint-level labels
-(``evaluation.superpoint_oracle``), and ``box_information_bound``: the best a superpoint-level
-labeller can do knowing only the boxes (``evaluation.box_oracle``: objects without a box of
+(``oracles.superpoint_oracle``), and ``box_information_bound``: the best a superpoint-level
+labeller can do knowing only the boxes (``oracles.box_oracle``: objects without a box of
 their own and unlabelled points inside a box cannot be told from it). ScanNet's instances are
 unions of its own segments, so scene0000_00 is also labelled with ``mesh_segments`` of its
 mesh (ScanNet's algorithm, re-run): how the method fares on real segments that are not the
@@ -29,21 +29,23 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         iterations: int = 200) -> dict[str, Any]:
     """``iterations``: GP optimiser steps (``gp_box_labels``' default; fewer only for smoke tests)."""
     from .. import weak
-    from ..evaluation import evaluate
-    from ..evaluation import box_oracle, superpoint_oracle
-    from ..pseudo.gp_boxes import FINE_SUPERPOINTS, gp_box_labels, smallest_box_labels
-    from ..pseudo.superpoints import felzenszwalb
+    from ..metrics.evaluate import evaluate
+    from .oracles import box_oracle, superpoint_oracle
+    from dataclasses import replace
+    from ..pseudo.gp_boxes import FINE_SUPERPOINTS, gp_box_labels
+    from ..pseudo.registry import label
+    from ..segment.superpoints import felzenszwalb
     data = _scenes(Path(shared) if shared else SHARED, n_synthetic)
     res: dict[str, Any] = {"bench": "gp", "machine": machine(), "results": {}}
     timing = None
     def row(s, segments: str) -> tuple[dict[str, Any], Any]:
         w = weak.boxes(s, seed=seed)
         t = time.perf_counter()
-        p = gp_box_labels(s, w.box, w.box_semantic, seed=seed, iterations=iterations)
+        p = label(s, w, "gp-boxes", seed=seed, iterations=iterations)
         t_gp = time.perf_counter() - t
-        q = smallest_box_labels(s, w.box, w.box_semantic)
+        q = label(s, w, "smallest-box")
         ep, eq = evaluate(s, p)["instance"], evaluate(s, q)["instance"]
-        info = json.loads(p.params)
+        info = json.loads(p.stats)
         node = s.segment if s.segment is not None else felzenszwalb(s.coord, s.normal, s.color, **FINE_SUPERPOINTS)
         bound = evaluate(s, superpoint_oracle(s, node))["instance"]["mean_best_iou"]
         box_bound = evaluate(s, box_oracle(s, node, w.box, w.box_semantic))["instance"]["mean_best_iou"]
@@ -66,7 +68,6 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
                                                       "box_information_bound": round(float(np.mean([r["box_information_bound"] for r in rows])), 4)}}
     mesh = (Path(shared) if shared else SHARED) / "scannet" / "scans" / "scene0000_00" / "scene0000_00_vh_clean_2.ply"
     if mesh.is_file() and data["scannet"] and data["scannet"][0].name == "scene0000_00":
-        from dataclasses import replace
         from ..data.ply import read_ply
         s0 = replace(data["scannet"][0], segment=read_ply(mesh).segment)  # the reader runs mesh_segments
         res["results"]["scannet_mesh_segments"] = row(s0, "mesh_segments")[0]
@@ -76,8 +77,8 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         for _ in range(repeats):  # alternated, the best of each kept (as timeit): load only adds time
             for batched in (True, False):
                 t = time.perf_counter()
-                p = gp_box_labels(s, w.box, w.box_semantic, batched=batched, iterations=iterations)
-                runs[batched].append((json.loads(p.params)["gp_fit_seconds"], time.perf_counter() - t))
+                p = label(s, w, "gp-boxes", batched=batched, iterations=iterations)
+                runs[batched].append((p.timing["gp_fit_seconds"], time.perf_counter() - t))
         fb, fl = min(r[0] for r in runs[True]), min(r[0] for r in runs[False])
         t_b, t_l = min(r[1] for r in runs[True]), min(r[1] for r in runs[False])
         res["timing_scene"] = {"scene": s.name, "pairs": timing[1], "repeats": repeats, "fit_batched_s": fb, "fit_loop_s": fl,
@@ -92,7 +93,7 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
     if len(jobs) >= 2:
         from ..pseudo.gp_boxes import gp_box_labels_many
         t = time.perf_counter()
-        one = [gp_box_labels(s, b, l, seed=seed, iterations=iterations) for s, b, l in jobs]
+        one = [gp_box_labels(s, b, l, seed=seed, iterations=iterations) for s, b, l in jobs]  # the same call, one by one
         t_seq = time.perf_counter() - t
         t = time.perf_counter()
         many = gp_box_labels_many(jobs, workers=2, seed=seed, iterations=iterations)
@@ -111,13 +112,14 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
     # shifted copies of the originals overlap them partially: many ambiguous superpoints
     boxes[len(wb.box):, 0] += 0.35 * boxes[len(wb.box):, 3]
     labels = np.concatenate([wb.box_semantic] * int(np.ceil(40 / len(wb.box))))[:40]
+    w40 = replace(wb, box=boxes.astype(np.float32), box_semantic=labels)
     t = time.perf_counter()
-    p = gp_box_labels(room, boxes, labels, iterations=iterations)
+    p = label(room, w40, "gp-boxes", iterations=iterations)
     t40 = time.perf_counter() - t
     t = time.perf_counter()
-    gp_box_labels(room, boxes, labels, batched=False, iterations=iterations)
+    label(room, w40, "gp-boxes", batched=False, iterations=iterations)
     t40_loop = time.perf_counter() - t
-    res["forty_boxes"] = {"scene": room.name, "points": room.num_points, "boxes": 40, "pairs": json.loads(p.params)["pairs"],
+    res["forty_boxes"] = {"scene": room.name, "points": room.num_points, "boxes": 40, "pairs": json.loads(p.stats)["pairs"],
                           "seconds": round(t40, 2), "loop_seconds": round(t40_loop, 2), "target_seconds": 5}
     res["targets"] = {"real_mean_best_iou": 0.85, "above_smallest_box": True, "batched_vs_loop": 10}
     return res

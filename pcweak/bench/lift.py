@@ -19,8 +19,10 @@ def run(scenes: int = 2, frames: int = 12, points: int = 20, seed: int = 0) -> d
     from .. import weak
     from ..data.synthetic_indoor import synthetic_room
     from ..metrics import semantic_report
-    from ..pseudo import propagate
-    from ..pseudo.lift_masks import lift_masks
+    import tempfile
+    from dataclasses import replace
+    from ..pseudo.mask_sources import write_mask_folder
+    from ..pseudo.registry import label
     rows = {"propagation": [], "masks+points": [], "masks+vlm": []}
     cov = {k: [] for k in rows}
     rng = np.random.default_rng(seed)
@@ -45,13 +47,11 @@ def run(scenes: int = 2, frames: int = 12, points: int = 20, seed: int = 0) -> d
                 scores.append(row)
         scores = np.array(scores).reshape(-1, len(s.classes))
         tags = weak.scene_tags(s).scene_tags
-        outs = {
-            "propagation": propagate(s.coord, w.point_index, w.point_semantic, color=s.color, normal=s.normal,
-                                     segment=s.segment, num_classes=len(s.classes)),
-            "masks+points": lift_masks(s, maps, point_index=w.point_index, point_label=w.point_semantic),
-            "masks+vlm": lift_masks(s, maps, point_index=w.point_index, point_label=w.point_semantic, mask_scores=scores,
-                                    scene_tags=tags),
-        }
+        wm = replace(w, mask2d=m.mask2d, mask2d_frame=m.mask2d_frame)
+        with tempfile.TemporaryDirectory() as vlm:  # the VLM's scores travel as a user's would: a mask folder
+            write_mask_folder(vlm, s, maps, scores)
+            outs = {"propagation": label(s, w, "propagate"), "masks+points": label(s, wm, "lift-masks"),
+                    "masks+vlm": label(s, replace(w, scene_tags=tags), "lift-masks", masks=vlm)}
         for k, p in outs.items():
             r = semantic_report(s.semantic, p.semantic, s.classes)
             rows[k].append(r["miou"])
@@ -59,10 +59,9 @@ def run(scenes: int = 2, frames: int = 12, points: int = 20, seed: int = 0) -> d
     # timing: ~200k points, 640x480 frames
     big = synthetic_room(400, density=2600.0, n_frames=4, frame_size=(480, 640))
     mb = weak.masks2d(big, seed=seed)
-    maps = list(zip(mb.mask2d_frame.tolist(), mb.mask2d))
     t = time.perf_counter()
-    lift_masks(big, maps, fallback=None)
-    per_frame = (time.perf_counter() - t) / len(maps)
+    label(big, mb, "lift-masks", fallback=None)
+    per_frame = (time.perf_counter() - t) / len(mb.mask2d)
     return {"bench": "lift", "machine": machine(), "scenes": scenes, "frames_per_scene": frames, "points_per_scene": points,
             "miou": {k: round(float(np.mean(v)), 4) for k, v in rows.items()},
             "coverage": {k: round(float(np.mean(v)), 4) for k, v in cov.items()},

@@ -4,7 +4,7 @@ Scenes: the real ScanNet scenes of ../shared/data (v2 per-vertex labels of scene
 scene0000_00 also with its own over-segmentation and mesh normals), synthetic rooms, and the
 real KITTI frames. Budgets: 20/50/100/200 labelled points per scene (uniform and stratified) and
 one click per instance. At the largest budget, each scene's own row (``per_scene_200pts``): its
-mIoU, the ceiling its superpoints set (``evaluation.seeded_class_oracle``) and, for a scene with
+mIoU, the ceiling its superpoints set (``oracles.seeded_class_oracle``) and, for a scene with
 its own over-segmentation, the mIoU from the same seeds without it (FH superpoints on estimated
 normals, as ScanNet scans shipped without mesh and segments get). Separately: a 1M-point
 synthetic room with 200 seeds, timed in a fresh process so its peak memory is its own.
@@ -56,16 +56,17 @@ def _one_million(seed: int) -> dict[str, Any]:
     """Run in a child process: 1M points, 200 seeds, propagation time and peak RSS."""
     code = f"""
 import json, resource, time, numpy as np
+from dataclasses import replace
 from pcweak.data.synthetic_indoor import synthetic_room
 from pcweak import weak
-from pcweak.pseudo import propagate
+from pcweak.pseudo.registry import label
 s = synthetic_room({seed}, density=12200.0, n_frames=0)
-w = weak.points(s, count=200, seed=0)
+w = replace(weak.points(s, count=200, seed=0), point_instance=None)
 from pcweak.ops.extension import compiled; compiled()
 import open3d  # noqa: F401  (imports are paid once per process, not per scene)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
-p = propagate(s.coord, w.point_index, w.point_semantic, color=s.color, normal=s.normal, num_classes=len(s.classes))
+p = label(replace(s, segment=None), w, "propagate")  # FH superpoints, as a bare scan gets
 dt = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 from pcweak.metrics import semantic_report
@@ -84,16 +85,17 @@ def _scene_breakdown(acc: dict[str, list[float]], s: Any, w: Any, p: Any, miou_p
     that propagation used) and, for a scene with its own over-segmentation, ``points_only``:
     propagation from the same seeds on FH superpoints with estimated normals, as a scene without
     a mesh gets (real ScanNet: 2 of the 3 samples), and its ``points_only_seeded_class_ceiling``."""
-    from ..evaluation import seeded_class_oracle
+    from dataclasses import replace
+    from .oracles import seeded_class_oracle
     from ..metrics import semantic_report
-    from ..pseudo import propagate
+    from ..pseudo.registry import label
 
     def miou(pred: np.ndarray) -> float:
         return semantic_report(s.semantic, pred, s.classes)["miou"]
     acc.setdefault("propagate", []).append(miou_p)
     acc.setdefault("seeded_class_ceiling", []).append(miou(seeded_class_oracle(s, p.extras["superpoint"], w.point_semantic)))
     if s.segment is not None:
-        q = propagate(s.coord, w.point_index, w.point_semantic, color=s.color, num_classes=len(s.classes))
+        q = label(replace(s, segment=None, normal=None), w, "propagate")
         acc.setdefault("points_only", []).append(miou(q.semantic))
         acc.setdefault("points_only_seeded_class_ceiling", []).append(
             miou(seeded_class_oracle(s, q.extras["superpoint"], w.point_semantic)))
@@ -103,7 +105,9 @@ def run(budgets: tuple[int, ...] = (20, 50, 100, 200), seeds: int = 2, n_synthet
         shared: str | None = None) -> dict[str, Any]:
     from .. import weak
     from ..metrics import semantic_report
-    from ..pseudo import nearest_seed, propagate
+    from dataclasses import replace
+
+    from ..pseudo.registry import label
     root = Path(shared) if shared else SHARED
     res: dict[str, Any] = {"bench": "propagate", "machine": machine(), "data": str(root), "results": {}}
     data = _scenes(root, n_synthetic)
@@ -125,13 +129,12 @@ def run(budgets: tuple[int, ...] = (20, 50, 100, 200), seeds: int = 2, n_synthet
                     continue
                 for seed in range(seeds):
                     w = weak.points(s, seed=seed, **kw) if kw else weak.clicks(s, seed=seed)
+                    w = replace(w, point_instance=None)  # semantic labels are scored: no instance walks
                     for m in rows:
                         t = time.perf_counter()
-                        if m == "nearest":
-                            p = nearest_seed(s.coord, w.point_index, w.point_semantic)
-                        else:
-                            p = p_prop = propagate(s.coord, w.point_index, w.point_semantic, color=s.color,
-                                                   normal=s.normal, segment=s.segment, num_classes=len(s.classes))
+                        p = label(s, w, m)
+                        if m == "propagate":
+                            p_prop = p
                         times[m].append(time.perf_counter() - t)
                         rows[m].append(semantic_report(s.semantic, p.semantic, s.classes)["miou"])
                     if name == top:

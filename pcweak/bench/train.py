@@ -15,7 +15,7 @@ from . import machine
 def run(points: int = 100_000, voxel_size: float = 0.02, layers: str = "spunet14", steps: int = 5, warmup: int = 1,
         seed: int = 0) -> dict[str, Any]:
     from ..data.synthetic_indoor import synthetic_room
-    from ..data.transforms import features, voxelize_sample
+    from ..train.transforms import features, voxelize_sample
     from ..models.sparse_unet import SpUNet
     room = synthetic_room(seed, density=900.0 * points / 70_000, n_frames=0)
     idx = np.random.default_rng(seed).permutation(room.num_points)[:points]

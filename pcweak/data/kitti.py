@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..scene import Frame, KittiCalib, Scene
-from .classes import KITTI_CLASSES
+from ..classes import KITTI_CLASSES
 
 _LABEL_FIELDS = 15
 

@@ -68,7 +68,7 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     meta = {"dataset": "ply", "source": str(path)}
     if segment is None and faces is not None:
         # a triangle mesh: ScanNet's segmentator on its edges (better than a kNN graph's FH)
-        from ..pseudo.superpoints import mesh_segments
+        from ..segment.superpoints import mesh_segments
         segment = mesh_segments(coord, faces)
         meta["segment_source"] = "mesh_segments"
     inten = _first(INTENSITY_FIELDS, have)

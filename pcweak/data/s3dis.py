@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..scene import Scene
-from .classes import S3DIS13, S3DIS_ALIASES
+from ..classes import S3DIS13, S3DIS_ALIASES
 
 _NUM = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 

@@ -32,7 +32,7 @@ from ..errors import ReaderError
 from ..geometry import aabb_box, apply_transform, vertex_normals
 from ..scene import Frame, Scene, WeakLabels
 from .images import depth_loader, image_loader, image_size
-from .classes import SCANNET20, SCANNET_STUFF, nyu40_to_scannet20
+from ..classes import SCANNET20, SCANNET_STUFF, nyu40_to_scannet20
 
 TSV_V2 = "scannetv2-labels.combined.tsv"
 TSV_V1 = "scannet-labels.combined.tsv"
@@ -207,7 +207,7 @@ def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str 
     meta = {"dataset": "scannet", "source": str(d), "axis_aligned": A is not None}
     if segment is None and faces is not None:
         # no segs.json: the same algorithm on the same mesh (ScanNet's segmentator)
-        from ..pseudo.superpoints import mesh_segments
+        from ..segment.superpoints import mesh_segments
         segment = mesh_segments(xyz, faces)
         meta["segment_source"] = "mesh_segments"
     frame_list = _read_frames(d, A, frame_step) if frames else []
@@ -326,7 +326,7 @@ def write_scannet(scene: Scene, root: str | os.PathLike, axis_alignment: np.ndar
     from plyfile import PlyData, PlyElement
     if scene.segment is None or scene.instance is None or scene.semantic is None:
         raise ValueError("write_scannet needs semantic, instance and segment labels")
-    from .classes import SCANNET20_NYU40_IDS
+    from ..classes import SCANNET20_NYU40_IDS
     root = Path(root)
     d = root / "scans" / scene.name
     d.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..geometry import points_in_boxes, rot_z
 from ..scene import Frame, Scene
-from .classes import SCANNET20
+from ..classes import SCANNET20
 from .raycast import cast_boxes, look_at, pixel_rays
 
 C = {n: i for i, n in enumerate(SCANNET20)}

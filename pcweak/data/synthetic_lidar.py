@@ -13,7 +13,7 @@ import numpy as np
 
 from ..geometry import points_in_boxes, rot_z
 from ..scene import Frame, KittiCalib, Scene
-from .classes import KITTI_CLASSES
+from ..classes import KITTI_CLASSES
 from .raycast import cast_boxes, cast_plane_z, pixel_rays
 
 SENSOR_HEIGHT = 1.73

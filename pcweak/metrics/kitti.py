@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..classes import KITTI_OBJECT_CLASSES
 from ..geometry import rot_z
 
 OVERLAP = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
@@ -159,7 +160,7 @@ def _frame_stats(f: KittiFrame, cls: str, diff: str, mode: str) -> tuple[list[tu
     return out, int((gt_state == 1).sum())
 
 
-def kitti_ap(frames: list[KittiFrame], classes: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist")) -> dict:
+def kitti_ap(frames: list[KittiFrame], classes: tuple[str, ...] = KITTI_OBJECT_CLASSES) -> dict:
     """{mode: {class: {difficulty: {"R40": AP, "R11": AP}}}} in percent, modes ``bev`` and ``3d``;
     NaN where a class has no ground truth at that difficulty."""
     res: dict = {}

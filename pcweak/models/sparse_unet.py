@@ -46,7 +46,8 @@ class SpUNet(nn.Module):
 
     Args:
         in_channels: feature channels per voxel (e.g. 6 for rgb + normal, 3 for rgb).
-        num_classes: output classes; ``embed_channels`` > 0 adds a second head (e.g. offsets).
+        num_classes: output classes; ``extra_head`` > 0 adds a second head
+            with that many outputs per voxel (instance offsets: 3).
         base_channels / channels: stem width and the 8 stage widths (4 down, 4 up).
         layers: residual blocks per stage, or a preset name in ``PRESETS``.
     """

@@ -1,6 +1,6 @@
 """The one place where pcweak patches spconv 2.x so that it works on a CPU-only torch.
 
-spconv's CPU build has two gaps:
+spconv's CPU build has four problems:
 
 1. Backward (and the hash tables) ask ``torch.cuda.current_stream()`` for a stream handle, which
    fails when torch has no CUDA. The CPU kernels ignore the stream, so we hand them the default
@@ -8,11 +8,9 @@ spconv's CPU build has two gaps:
 2. In eval mode spconv fuses the bias into the convolution kernel, and its CPU kernels refuse
    that ("cpu don't support act and bias"). On CPU tensors we run the convolution without the
    bias and add it to the output features, exactly what training mode does.
-
 3. spconv reads ``indices`` and ``features`` as contiguous memory without checking; a
    column-major tensor (``torch.nonzero(...).int()`` is one) silently builds a corrupt
    rulebook. ``SparseConvTensor`` is made to store contiguous copies.
-
 4. spconv's CPU ``gather_cpu`` / ``scatter_add_cpu`` kernels race with more than one thread:
    about one forward or backward in a hundred returns wrong features on 2 cores. The CPU
    convolution (gather -> matmul -> scatter-add per kernel offset) gets numpy replacements;

@@ -134,19 +134,6 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
     return PseudoLabels(semantic=semantic, instance=instance, confidence=np.where(instance >= 0, np.asarray(conf + [0])[instance], 0.5).astype(np.float32),
                         method="boxes2d-frustum", classes=scene.classes, box=B.astype(np.float32), box_semantic=np.asarray(sem, np.int64),
                         box_confidence=np.asarray(conf, np.float32), extras={"box2d_index": np.asarray(source, np.int64)},
-                        params=json.dumps({"shrink": shrink, "ground_tol": ground_tol, "ground_radius": ground_radius, "cluster_radius": cluster_radius,
-                                           "object_points": counts}))
-
-
-def box_quality(pred: np.ndarray, gt: np.ndarray) -> dict[str, Any]:
-    """Pseudo boxes vs GT boxes: best 3D / BEV IoU per GT and recall at 3D IoU 0.5 / 0.7."""
-    from ..metrics.kitti import box_iou
-    gt = np.asarray(gt, np.float64).reshape(-1, 7)
-    pred = np.asarray(pred, np.float64).reshape(-1, 7)
-    if len(gt) == 0:
-        return {"gt": 0}
-    iou3 = box_iou(gt, pred, "3d").max(1) if len(pred) else np.zeros(len(gt))
-    ioub = box_iou(gt, pred, "bev").max(1) if len(pred) else np.zeros(len(gt))
-    return {"gt": len(gt), "pseudo": len(pred), "iou3d": [round(float(v), 4) for v in iou3],
-            "iou_bev": [round(float(v), 4) for v in ioub], "mean_iou3d": float(iou3.mean()),
-            "recall_0.5": float((iou3 >= 0.5).mean()), "recall_0.7": float((iou3 >= 0.7).mean())}
+                        params=json.dumps({"shrink": shrink, "ground_tol": ground_tol, "ground_radius": ground_radius,
+                                           "cluster_radius": cluster_radius, "min_points": min_points, "seed": seed}, sort_keys=True),
+                        stats=json.dumps({"object_points": counts}))

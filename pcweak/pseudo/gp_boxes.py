@@ -33,12 +33,11 @@ from scipy.special import ndtr
 from ..errors import SceneError
 from ..geometry import box_corners, points_in_boxes
 from ..scene import PseudoLabels, Scene, to_numpy
-from .superpoints import scene_superpoints
+from ..segment.superpoints import scene_superpoints, segment_mean
 
 
 # The boxes give each object's extent; superpoints only need to be pure, so they are finer than
-# propagation's (on the real ScanNet scenes without their own segments, box-labelled: mean best
-# IoU 0.68-0.70 with c=0.01 / min_size=20, 0.73-0.74 with these).
+# propagation's (docs/results.md has the measurement).
 FINE_SUPERPOINTS = {"c": 0.005, "min_size": 10}
 
 
@@ -61,8 +60,8 @@ def _check_boxes(scene: Scene, boxes: Any, box_labels: Any) -> tuple[np.ndarray,
 def structure_points(scene: Scene, boxes: np.ndarray, margin: float = 0.02, **params: Any) -> np.ndarray:
     """(N,) bool: wall and floor points inside the boxes (``structure.structure_in_boxes``;
     normals estimated when the scene has none)."""
-    from .structure import structure_in_boxes
-    from .superpoints import estimate_normals
+    from ..segment.structure import structure_in_boxes
+    from ..segment.superpoints import estimate_normals
     normal = scene.normal if scene.normal is not None else estimate_normals(scene.coord)
     return structure_in_boxes(scene.coord, normal, boxes, margin=margin, **params)
 
@@ -106,15 +105,12 @@ def _volumes(boxes: np.ndarray) -> np.ndarray:
 def _node_features(scene: Scene, node: np.ndarray) -> np.ndarray:
     """(S,D) float64: mean xyz, mean rgb (if any), mean |normal| (if any; ``gp_box_labels``
     estimates them) per superpoint."""
-    n_nodes = int(node.max()) + 1
-    cnt = np.maximum(np.bincount(node, minlength=n_nodes), 1).astype(np.float64)
     cols = [scene.coord.astype(np.float64)]
     if scene.color is not None:
         cols.append(scene.color.astype(np.float64))
     if scene.normal is not None:
         cols.append(np.abs(scene.normal.astype(np.float64)))
-    X = np.concatenate(cols, 1)
-    return np.stack([np.bincount(node, weights=X[:, d], minlength=n_nodes) for d in range(X.shape[1])], 1) / cnt[:, None]
+    return segment_mean(node, int(node.max()) + 1, np.concatenate(cols, 1))
 
 
 # Gauss-Hermite nodes for the ELBO's expected log-likelihood: log Phi is smooth, and 10 nodes
@@ -245,13 +241,11 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
         background_label: class for superpoints in no box (default -1, unlabelled).
         batched: fit all pairs in one batched GP (False: one pair at a time, for comparison).
         use_gp: False gives the smallest-box baseline.
-        n_per_class: training superpoints per box of a pair, those nearest to the shared region
-            (real ScanNet, mean best IoU over seeds 0-2: 0.790 with 48, 0.783 with 64, whose
-            batched fit costs a third more); n_inducing: inducing points per GP.
+        n_per_class: training superpoints per box of a pair, those nearest to the shared region;
+            n_inducing: inducing points per GP.
         volume_prior: beta of each pair GP's prior mean beta * log(V_other / V_box), fixed: where
             the superpoint features say little, the smaller box is favoured as in the baseline,
-            and evidence overrides it (real ScanNet mean best IoU over GP seeds 0-2: 0.794 with
-            1 vs 0.790 with 0, a learned constant; scene0000_00 with mesh_segments 0.820 vs 0.799).
+            and evidence overrides it; 0 = a learned constant.
         superpoint_params: ``felzenszwalb`` parameters when the scene has no segmentation
             (default ``FINE_SUPERPOINTS``).
         structure: True finds the wall and floor surface inside boxes (``structure_points``) and
@@ -262,7 +256,7 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
     b, lab = _check_boxes(scene, boxes, box_labels)
     if scene.normal is None:  # estimated once, for the superpoints, the structure test and the GP features
         from dataclasses import replace
-        from .superpoints import estimate_normals
+        from ..segment.superpoints import estimate_normals
         scene = replace(scene, normal=estimate_normals(scene.coord))
     node = scene_superpoints(scene, **(FINE_SUPERPOINTS if superpoint_params is None else superpoint_params))
     _, node = np.unique(node, return_inverse=True)
@@ -274,6 +268,7 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
     gmean = np.full(n_nodes, np.nan)
     gvar = np.full(n_nodes, np.nan)
     stats = {"boxes": M, "superpoints": n_nodes, "pairs": 0, "gp_superpoints": 0, "smallest_box_superpoints": 0}
+    timing: dict[str, float] = {}
     if M:
         if structure is True:
             # decided per superpoint (majority), so a pure object superpoint never loses points
@@ -330,7 +325,7 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
                                           prior_mean=None if pm is None else pm[i:i + 1])
                         for i in range(len(pairs))]
                 mu, var = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
-            stats["gp_fit_seconds"] = round(time.perf_counter() - t_fit, 3)
+            timing["gp_fit_seconds"] = round(time.perf_counter() - t_fit, 3)
             mu, var = mu.double().numpy(), var.double().numpy()
             for i, (a, c) in enumerate(pairs):
                 q = shared[(a, c)]
@@ -355,13 +350,15 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
     conf_pt = np.where(inst_pt >= 0, conf[node], 1.0 if background_label is not None else 0.0)
     gmean, gvar = np.where(inst_pt >= 0, gmean[node], np.nan), np.where(inst_pt >= 0, gvar[node], np.nan)
     params = dict(inside_fraction=inside_fraction, margin=margin, background_label=background_label, batched=batched,
-                  iterations=iterations, n_per_class=n_per_class, n_inducing=n_inducing, seed=seed,
-                  structure=structure if isinstance(structure, bool) else "mask", volume_prior=volume_prior, **stats)
+                  iterations=iterations, n_per_class=n_per_class, n_inducing=n_inducing, seed=seed, use_gp=use_gp,
+                  superpoint_params=superpoint_params, lr=lr, volume_prior=volume_prior,
+                  structure=structure if isinstance(structure, bool) else "mask")
     return PseudoLabels(semantic=sem_pt, instance=inst_pt, confidence=conf_pt.astype(np.float32),
                         method="gp-boxes" if use_gp else "smallest-box", params=json.dumps(params, sort_keys=True),
+                        stats=json.dumps(stats, sort_keys=True),
                         classes=scene.classes, box=b.astype(np.float32), box_semantic=lab,
                         box_confidence=np.ones(M, np.float32),
-                        extras={"gp_mean": gmean.astype(np.float32), "gp_var": gvar.astype(np.float32)})
+                        extras={"gp_mean": gmean.astype(np.float32), "gp_var": gvar.astype(np.float32)}, timing=timing)
 
 
 def smallest_box_labels(scene: Scene, boxes: Any, box_labels: Any, **params: Any) -> PseudoLabels:

@@ -180,19 +180,21 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
     semantic = np.where(instance >= 0, seg_class[np.maximum(instance, 0)], -1)
     confidence = np.where(semantic >= 0, seg_conf[np.maximum(instance, 0)] * vote_conf, 0.0)
     params = dict(abs_tol=abs_tol, rel_tol=rel_tol, min_points=min_points, merge_overlap=merge_overlap, fallback=fallback,
-                  frames=len(masks), skipped_frames=len(skipped), masks=int(len(live)), segments=int(n_seg),
-                  seeded_segments=int((source == 1).sum()), vlm_segments=int((source == 2).sum()))
+                  propagate_params=propagate_params)
+    stats = dict(frames=len(masks), skipped_frames=len(skipped), lifted_masks=int(len(live)), segments=int(n_seg),
+                 seeded_segments=int((source == 1).sum()), vlm_segments=int((source == 2).sum()))
     if fallback == "propagate" and point_index is not None and len(point_index) and (semantic < 0).any():
         from .propagate import propagate
         prop = propagate(scene.coord, point_index, point_label, color=scene.color, normal=scene.normal, segment=scene.segment,
-                         num_classes=C, classes=scene.classes, **(propagate_params or {}))
+                         num_classes=C, classes=scene.classes, config=propagate_params)
         fill = (semantic < 0) & (prop.semantic >= 0)
         semantic = np.where(fill, prop.semantic, semantic)
         confidence = np.where(fill, 0.5 * prop.confidence, confidence)
-        params["filled_by_propagation"] = int(fill.sum())
+        stats["filled_by_propagation"] = int(fill.sum())
     if point_index is not None and len(point_index):
         semantic[np.asarray(point_index)] = np.asarray(point_label)
         confidence[np.asarray(point_index)] = 1.0
     return PseudoLabels(semantic=semantic, instance=instance, confidence=np.clip(confidence, 0, 1).astype(np.float32),
-                        method="lift-masks", params=json.dumps(params, sort_keys=True), classes=scene.classes,
+                        method="lift-masks", params=json.dumps(params, sort_keys=True), stats=json.dumps(stats, sort_keys=True),
+                        classes=scene.classes,
                         extras={"views": views.astype(np.int32)})

@@ -1,13 +1,16 @@
-"""Label propagation from sparse seeds: random walks with restart over a superpoint graph.
+"""Label propagation from sparse seeds over a superpoint graph, in four configured stages
+(``PropagateConfig``): partition -> node features -> affinity graph -> solver.
 
 Semantic: label spreading (Zhou et al. 2004) — F <- alpha * S F + (1 - alpha) * Y with
 S = D^-1/2 W D^-1/2 — iterated with sparse products; per-node class probabilities are the
-normalised rows of F, confidence their maximum, nodes the walk never reaches get -1
-(``min_reach``; ``bridge`` joins the pieces of the graph so that every node is reached).
+normalised rows of F, confidence their maximum; nodes the walk never reaches get -1
+(``solver.min_reach``; ``graph.bridge`` joins the pieces of the graph so that every node is
+reached). ``solver.name="harmonic"`` solves the absorbing random walk instead, ``"geodesic"``
+labels each node with the class of its cheapest path from a seed.
 Instance: one walk per clicked instance; after every step the walks' probabilities are
 renormalised across instances at each node (RWSeg's competition); a node joins the winning
-instance when its probability passes ``instance_threshold`` and the instance's class agrees
-with the node's semantic label.
+instance when its probability passes ``solver.instance_threshold`` and the instance's class
+agrees with the node's semantic label.
 
 The graph's nodes are superpoints (the scene's own or Felzenszwalb-Huttenlocher ones) or
 points; edges join nodes whose points are kNN neighbours, with affinity
@@ -15,11 +18,11 @@ exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |d
 - w_fpfh |dh|^2/sh^2), h the nodes' mean FPFH descriptors (``descriptors.fpfh_features``);
 the normal term of a convex crease (``edge_convexity``) is scaled by ``convex_factor``; nodes
 of the floor are also joined to their nearest floor nodes (``floor_edges``).
-``solver="geodesic"`` labels each node with the class of its cheapest path from a seed instead.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,7 +30,130 @@ import scipy.sparse as sp
 
 from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
-from .superpoints import estimate_normals, felzenszwalb, knn_graph
+from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, segment_mean
+
+SOLVERS = ("spread", "harmonic", "geodesic")
+PARTITIONS = ("fh", "points")
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """Stage 1, the graph's nodes. ``method``: ``"fh"`` Felzenszwalb-Huttenlocher superpoints
+    on the kNN graph (``felzenszwalb``'s ``c``, ``min_size``, ``color_weight``,
+    ``color_max_normal_diff``) or ``"points"`` (every point its own node); a scene's own
+    over-segmentation (``segment``) replaces either. ``split_below``: a seed whose normal and
+    its node's dominant normal disagree (|cos| below it) seeds only its own surface, carved out
+    of the node (``split_seed_surfaces``); 0 = off."""
+    method: str = "fh"
+    c: float = 0.05
+    min_size: int = 30
+    color_weight: float = 0.5
+    color_max_normal_diff: float | None = 1e-6
+    split_below: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.method not in PARTITIONS:
+            raise ValueError(f"partition.method must be one of {PARTITIONS}, got {self.method!r}")
+        if not 0 <= self.split_below <= 1:
+            raise ValueError(f"partition.split_below must lie in [0, 1], got {self.split_below}")
+        if not self.c > 0 or not self.min_size >= 1:
+            raise ValueError(f"partition.c must be > 0 and partition.min_size >= 1, got {self.c} and {self.min_size}")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Stage 2, per-node descriptors: mean FPFH (``descriptors.fpfh_features``, ``fpfh_radius``
+    metres on ``fpfh_voxel`` voxels), computed only when ``graph.w_fpfh`` > 0."""
+    fpfh_radius: float = 0.1
+    fpfh_voxel: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not self.fpfh_radius > 0 or not self.fpfh_voxel > 0:
+            raise ValueError(f"features.fpfh_radius and features.fpfh_voxel must be > 0, got {self.fpfh_radius} and {self.fpfh_voxel}")
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """Stage 3, the affinity graph (``affinity_graph``): nodes whose points are among each
+    other's ``k`` nearest neighbours are joined with affinity exp(-sum of weighted, scaled
+    squared differences); a sigma of None scales by the median over the graph's edges.
+    ``convex_factor`` scales the normal term on convex creases (1 = off); ``floor_links`` joins
+    each floor node to that many nearest floor nodes (0 = off); ``bridge`` joins the graph's
+    pieces so that every node is reached; ``contact_power`` > 0 weights an edge by the length
+    of the shared border."""
+    k: int = 10
+    w_dist: float = 1.0
+    w_color: float = 1.0
+    w_normal: float = 1.0
+    w_feat: float = 1.0
+    w_fpfh: float = 3.0
+    sigma_dist: float | None = None
+    sigma_color: float = 0.1
+    sigma_normal: float = 0.1
+    sigma_feat: float | None = None
+    sigma_fpfh: float | None = 0.1
+    contact_power: float = 0.0
+    convex_factor: float = 0.1
+    convex_threshold: float = 0.1
+    floor_links: int = 6
+    floor_band: float = 0.08
+    floor_color_weight: float = 0.3
+    bridge: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.k >= 1:
+            raise ValueError(f"graph.k must be >= 1, got {self.k}")
+        if not self.convex_factor >= 0:  # a negative factor would make convex creases stronger than flat ground
+            raise ValueError(f"graph.convex_factor must be >= 0, got {self.convex_factor}")
+        if not self.floor_links >= 0 or not self.floor_band > 0 or not self.floor_color_weight >= 0:
+            raise ValueError(f"graph.floor_links must be >= 0, graph.floor_band > 0 and graph.floor_color_weight >= 0, "
+                             f"got {self.floor_links}, {self.floor_band} and {self.floor_color_weight}")
+        for name in ("sigma_dist", "sigma_color", "sigma_normal", "sigma_feat", "sigma_fpfh"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"graph.{name} must be > 0 (or null for the median), got {v}")
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """Stage 4, from seeds to labels. ``name``: ``"spread"`` (label spreading, ``alpha`` the
+    restart weight, at most ``iterations`` sparse products), ``"harmonic"`` (absorbing random
+    walker, one sparse solve) or ``"geodesic"`` (per class the cheapest path from a seed, edge
+    cost -log(affinity) + ``geodesic_hop``, confidence exp(-cost gap / ``geodesic_temperature``)).
+    ``class_balance``: each class's seed mass is divided by its seed count to this power (0 =
+    off). Nodes whose walk mass is at most ``min_reach``, or whose confidence is below
+    ``min_confidence``, get -1. A node joins a clicked instance when that instance's walk
+    probability passes ``instance_threshold`` and its class agrees."""
+    name: str = "spread"
+    alpha: float = 0.9
+    iterations: int = 300
+    class_balance: float = 0.3
+    min_confidence: float = 0.0
+    min_reach: float = 0.0
+    geodesic_hop: float = 3.0
+    geodesic_temperature: float = 12.0
+    instance_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.name not in SOLVERS:
+            raise ValueError(f"solver.name must be one of {SOLVERS}, got {self.name!r}")
+        if not self.min_reach >= 0:  # a negative threshold would label nodes no walk reached
+            raise ValueError(f"solver.min_reach must be >= 0, got {self.min_reach}")
+        if not self.geodesic_temperature > 0 or not self.geodesic_hop >= 0:  # Dijkstra needs costs >= 0
+            raise ValueError(f"solver.geodesic_temperature must be > 0 and solver.geodesic_hop >= 0, "
+                             f"got {self.geodesic_temperature} and {self.geodesic_hop}")
+        if not 0 < self.alpha < 1 or not self.iterations >= 1:
+            raise ValueError(f"solver.alpha must lie in (0, 1) and solver.iterations be >= 1, got {self.alpha} and {self.iterations}")
+
+
+@dataclass(frozen=True)
+class PropagateConfig:
+    """Every setting of ``propagate``, one stage each; ``dataclasses.asdict`` of it is what a
+    ``PseudoLabels`` made by propagation records in ``params``."""
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
 
 
 def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
@@ -43,11 +169,10 @@ def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.n
     axis of the sum of n n^T, so unoriented normals do not cancel) and ``facing_z``, the mean
     signed n_z (an underside's oriented normals give about -1)."""
     cnt = np.bincount(node, minlength=n_nodes).astype(np.float64)
-    inv = 1.0 / np.maximum(cnt, 1)
 
     def mean(a):
-        return np.stack([np.bincount(node, weights=a[:, d], minlength=n_nodes) for d in range(a.shape[1])], 1) * inv[:, None]
-    out = {"count": cnt, "coord": mean(coord.astype(np.float64))}
+        return segment_mean(node, n_nodes, a)
+    out = {"count": cnt, "coord": mean(coord)}
     if color is not None:
         out["color"] = mean(color.astype(np.float64))
     if feat is not None:
@@ -63,22 +188,22 @@ def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.n
     return out
 
 
-def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndarray], k: int = 10,
-                   w_dist: float = 1.0, w_color: float = 1.0, w_normal: float = 1.0, w_feat: float = 1.0,
-                   sigma_dist: float | None = None, sigma_color: float = 0.15, sigma_normal: float = 0.2,
-                   sigma_feat: float | None = None, contact_power: float = 0.0,
-                   edges: tuple[np.ndarray, np.ndarray] | None = None, w_fpfh: float = 0.0,
-                   sigma_fpfh: float | None = 0.1, bridge: bool = False, convex_factor: float = 1.0,
-                   convex_threshold: float = 0.1, floor_links: int = 0, floor_band: float = 0.08,
-                   floor_color_weight: float = 0.3) -> sp.csr_matrix:
+def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndarray], config: GraphConfig = GraphConfig(),
+                   edges: tuple[np.ndarray, np.ndarray] | None = None) -> sp.csr_matrix:
     """Symmetric (nodes x nodes) affinity matrix over nodes whose points are kNN neighbours
-    (``edges`` reuses a point kNN graph from ``knn_graph``); with ``bridge``, the pieces of
-    that graph are joined by ``bridge_edges`` (their affinity falls with their length, down to
-    ``BRIDGE_MIN_AFFINITY``). The normal term of an edge whose ``edge_convexity`` passes
-    ``convex_threshold`` is scaled by ``convex_factor`` (1 = convexity ignored). With
+    (``edges`` reuses a point kNN graph from ``knn_graph``, else ``config.k`` neighbours); with
+    ``bridge``, the pieces of that graph are joined by ``bridge_edges`` (their affinity falls
+    with their length, down to ``BRIDGE_MIN_AFFINITY``). The normal term of an edge whose
+    ``edge_convexity`` passes ``convex_threshold`` is scaled by ``convex_factor``. With
     ``floor_links`` > 0, ``floor_edges`` joins each floor node to that many nearest floor nodes,
     with ``floor_color_weight`` times the colour term alone (an edge already there keeps the
-    larger affinity)."""
+    larger affinity).
+
+    Args: coord (N,3) points; node (N,) int64 node ids; feats from ``node_features``.
+    Returns: (S,S) float64 CSR matrix."""
+    g = config
+    k, w_dist, w_color, w_normal, w_feat, w_fpfh = g.k, g.w_dist, g.w_color, g.w_normal, g.w_feat, g.w_fpfh
+    sigma_dist, sigma_color, sigma_normal, sigma_feat, sigma_fpfh = g.sigma_dist, g.sigma_color, g.sigma_normal, g.sigma_feat, g.sigma_fpfh
     n_nodes = len(feats["count"])
     u, v = edges if edges is not None else knn_graph(coord, k)
     a, b = node[u], node[v]
@@ -95,7 +220,7 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
         return sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
                              shape=(n_nodes, n_nodes)).tocsr()
     n_bridge = 0
-    if bridge:
+    if g.bridge:
         ba, bb = bridge_edges(c, a, b)
         n_bridge = len(ba)
         a, b = np.concatenate([a, ba]), np.concatenate([b, bb])
@@ -109,9 +234,9 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
         e += colour_term(a, b)
     if "normal" in feats and w_normal:
         crease = w_normal * (1.0 - np.abs((feats["normal"][a] * feats["normal"][b]).sum(1))) / sigma_normal
-        if convex_factor != 1.0:  # a convex crease joins two faces of one object
-            convex = edge_convexity(c, orient_normals(c, feats["normal"], coord), a, b) > convex_threshold
-            crease = np.where(convex, convex_factor * crease, crease)
+        if g.convex_factor != 1.0:  # a convex crease joins two faces of one object
+            convex = edge_convexity(c, orient_normals(c, feats["normal"], coord), a, b) > g.convex_threshold
+            crease = np.where(convex, g.convex_factor * crease, crease)
         e += crease
     for key, wk, sk in (("feat", w_feat, sigma_feat), ("fpfh", w_fpfh, sigma_fpfh)):
         if key in feats and wk:  # squared distance over its median unless a sigma is given
@@ -119,17 +244,17 @@ def affinity_graph(coord: np.ndarray, node: np.ndarray, feats: dict[str, np.ndar
             sf2 = sk ** 2 if sk else max(float(np.median(df)), 1e-12)
             e += wk * df / sf2
     w = np.exp(-e)
-    if contact_power:
+    if g.contact_power:
         # a long shared border binds harder than a few touching points (chair legs on a floor)
         size = np.sqrt(np.minimum(feats["count"][a], feats["count"][b]))
-        w = w * np.minimum(contact / np.maximum(size, 1.0), 1.0) ** contact_power
+        w = w * np.minimum(contact / np.maximum(size, 1.0), 1.0) ** g.contact_power
     if n_bridge:  # a long bridge is weak but never cut (exp underflows past ~25 median lengths)
         w[len(w) - n_bridge:] = np.maximum(w[len(w) - n_bridge:], BRIDGE_MIN_AFFINITY)
     W = symmetric(a, b, w)
-    if floor_links and "normal" in feats:
-        fa, fb = floor_edges(c, feats["normal"], coord, floor_links, floor_band, feats.get("facing_z"))
+    if g.floor_links and "normal" in feats:
+        fa, fb = floor_edges(c, feats["normal"], coord, g.floor_links, g.floor_band, feats.get("facing_z"))
         if len(fa):
-            fw = np.exp(-floor_color_weight * colour_term(fa, fb)) if "color" in feats and w_color else np.ones(len(fa))
+            fw = np.exp(-g.floor_color_weight * colour_term(fa, fb)) if "color" in feats and w_color else np.ones(len(fa))
             W = W.maximum(symmetric(fa, fb, fw)).tocsr()
     return W
 
@@ -180,8 +305,7 @@ def floor_edges(centroid: np.ndarray, normal: np.ndarray, coord: np.ndarray, k: 
     (horizontal, |n_z| > 0.9, centroid within ``band`` metres of ``floor_level``) joins its ``k`` nearest floor nodes. The floor is
     one surface, but furniture and unscanned strips cut it into pieces, and a piece between a
     bed and a desk is closer along the graph to them than to the floor's seeds; these edges let
-    the floor's seeds reach all of it (real ScanNet, one click per instance: 0.606 vs 0.583
-    mIoU).
+    the floor's seeds reach all of it (figures: docs/results.md).
 
     A node whose points' normals all face down (``facing_z`` < -0.9, possible only with
     oriented normals) is the underside of something resting on the floor, not floor: a scan
@@ -367,68 +491,18 @@ def _geodesic(W: sp.csr_matrix, Y: np.ndarray, hop: float, temperature: float) -
     return F
 
 
-def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None, normal: Any = None,
-              segment: Any = None, seed_instance: Any = None, features: Any = None, num_classes: int | None = None,
-              classes: tuple[str, ...] = (), superpoints: bool = True, k: int = 10, alpha: float = 0.9,
-              iterations: int = 300, w_dist: float = 1.0, w_color: float = 1.0, w_normal: float = 1.0, w_feat: float = 1.0,
-              sigma_dist: float | None = None, sigma_color: float = 0.1, sigma_normal: float = 0.1,
-              sigma_feat: float | None = None, instance_threshold: float = 0.5, min_confidence: float = 0.0,
-              sp_c: float = 0.05, sp_min_size: int = 30, sp_color_weight: float = 0.5, solver: str = "spread",
-              contact_power: float = 0.0, class_balance: float = 0.3, w_fpfh: float = 3.0,
-              fpfh_radius: float = 0.1, fpfh_voxel: float = 0.03, sigma_fpfh: float | None = 0.1,
-              sp_color_max_normal_diff: float | None = 1e-6, bridge: bool = False,
-              min_reach: float = 0.0, geodesic_hop: float = 3.0, geodesic_temperature: float = 12.0,
-              convex_factor: float = 0.1, convex_threshold: float = 0.1, floor_links: int = 6,
-              floor_band: float = 0.08, floor_color_weight: float = 0.3, split_below: float = 0.3) -> PseudoLabels:
-    """Dense pseudo-labels from a few labelled points.
+def propagate_config(config: PropagateConfig | dict[str, Any] | None = None) -> PropagateConfig:
+    """``config`` as a ``PropagateConfig``: None gives the defaults; a mapping may be nested
+    (``{"graph": {"k": 8}}``) or dotted (``{"graph.k": 8}``). Unknown names, wrong types and
+    out-of-range values raise ValueError here, before any work."""
+    from ..params import build_config
+    return build_config(PropagateConfig, config, "propagate")
 
-    Args:
-        coord: (N,3) float points (numpy or torch, as every array here).
-        seed_index: (K,) int indices of the labelled points; seed_label: (K,) int classes.
-        color: (N,3) in [0,1]; normal: (N,3) (estimated when missing and needed);
-        segment: (N,) int over-segmentation to propagate on (else FH superpoints when
-            ``superpoints``, else single points); seed_instance: (K,) int instance ids of
-            clicks (enables instance propagation); features: (N,F) learned features.
-        sp_c, sp_min_size, sp_color_weight, sp_color_max_normal_diff: ``felzenszwalb``'s
-            parameters when superpoints are computed.
-        alpha: restart weight (closer to 1 = farther reach); iterations: max sparse products.
-        solver: ``"spread"`` (label spreading, default), ``"harmonic"`` (absorbing random
-            walker, one sparse solve) or ``"geodesic"`` (``_geodesic``: per class the cheapest
-            path from a seed, edge cost -log(affinity) + ``geodesic_hop``; confidence from
-            exp(-cost gap / ``geodesic_temperature``), whose default 12 gave the lowest ECE on
-            real ScanNet); contact_power: > 0 weights superpoint edges by the
-            length of their shared border.
-        w_fpfh: weight of the FPFH descriptor distance (``descriptors.fpfh_features`` with
-            ``fpfh_radius`` metres on ``fpfh_voxel`` voxels) in the affinity, scaled by
-            ``sigma_fpfh`` (None: the median over the graph's edges); 0 = off.
-        convex_factor: scale of the normal term on convex creases (``edge_convexity`` of
-            ``orient_normals`` above ``convex_threshold``), which join faces of one object;
-            1 = off (real ScanNet, 5 draws: 200 points 0.684 vs 0.666, clicks 0.587 vs 0.563).
-        floor_links, floor_band, floor_color_weight: ``floor_edges`` joins each floor node
-            (within ``floor_band`` metres of the floor level; z up) to its ``floor_links``
-            nearest floor nodes, their affinity ``floor_color_weight`` times the colour term
-            alone (floor tiles and boards differ), so that the floor's seeds reach all of the
-            floor; 0 links = off (real ScanNet, draws 0-1: 200 points 0.699 vs 0.680, clicks
-            0.606 vs 0.583; held-out draws 2-4: 0.703 vs 0.686, 0.622 vs 0.590).
-        split_below: a seed whose normal and its node's dominant normal disagree (|cos| below
-            this) seeds only its own surface, carved out of the node (``split_seed_surfaces``);
-            0 = off (5 draws: real ScanNet clicks 0.623 vs 0.615, 200 points 0.702 either way,
-            20 points 0.265 vs 0.276; real KITTI, 200 stratified points, 0.787 vs 0.706).
-        class_balance: seed mass of each class is divided by (its seed count)^class_balance,
-            so that a class with many seeds does not drown a rare one (class mass
-            normalisation, Zhu et al. 2003; 0 = off).
-        min_confidence: nodes below it get -1 (trade coverage for accuracy).
-        min_reach: nodes whose walk mass (sum of F over classes) is at most this are unreached
-            and get -1; 0 = only nodes no walk can reach (another piece of the graph). Seeds
-            of every class (points, or clicks on stuff too) want 0: on the real KITTI frames,
-            20 points 0.481 mIoU vs 0.397 with 1e-12. Clicks on objects alone want far points
-            left out: KITTI clicks 0.246 with 1e-12 vs 0.074.
-        bridge: join the pieces of the graph (``bridge_edges``), so that every node is
-            reached (KITTI 20 points 0.498, 200 points 0.698 vs 0.686 without).
-    Returns:
-        PseudoLabels with semantic, instance, confidence (max class probability) and
-        ``extras['margin']`` (top-1 minus top-2 probability).
-    """
+
+def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: Any, color: Any, normal: Any,
+                  features: Any, segment: Any) -> dict[str, np.ndarray | None]:
+    """The inputs of ``propagate`` as numpy arrays, checked (shapes, finiteness, colour range);
+    seeds labelled -1 are dropped."""
     coord = _np(coord, "coord", np.float32)
     if coord is None or coord.ndim != 2 or coord.shape[1] != 3 or len(coord) == 0:
         raise SceneError(f"propagate: coord must be a non-empty (N,3) array, got {None if coord is None else coord.shape}")
@@ -441,89 +515,108 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_index has {len(seed_index)} entries but seed_label has {len(seed_label)}")
     if len(seed_index) and (seed_index.min() < 0 or seed_index.max() >= n):
         raise SceneError(f"propagate: seed_index values must lie in [0, {n})")
-    if not min_reach >= 0:  # a negative threshold would label nodes no walk reached
-        raise ValueError(f"propagate: min_reach must be >= 0, got {min_reach}")
-    # checked before the superpoints and the graph are built, not after
-    if solver not in ("spread", "harmonic", "geodesic"):
-        raise ValueError(f"propagate: solver must be 'spread', 'harmonic' or 'geodesic', got {solver!r}")
-    if not geodesic_temperature > 0 or not geodesic_hop >= 0:  # Dijkstra needs costs >= 0
-        raise ValueError(f"propagate: geodesic_temperature must be > 0 and geodesic_hop >= 0, "
-                         f"got {geodesic_temperature} and {geodesic_hop}")
-    if not 0 <= split_below <= 1:
-        raise ValueError(f"propagate: split_below must lie in [0, 1], got {split_below}")
-    if not floor_links >= 0 or not floor_band > 0 or not floor_color_weight >= 0:
-        raise ValueError(f"propagate: floor_links must be >= 0, floor_band > 0 and floor_color_weight >= 0, "
-                         f"got {floor_links}, {floor_band} and {floor_color_weight}")
-    if not convex_factor >= 0:  # a negative factor would make convex creases stronger than flat ground
-        raise ValueError(f"propagate: convex_factor must be >= 0, got {convex_factor}")
     ok = seed_label >= 0
-    seed_index, seed_label = seed_index[ok], seed_label[ok]
-    seed_instance = None if seed_instance is None else _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
-    C = num_classes or (len(classes) if classes else (int(seed_label.max()) + 1 if len(seed_label) else 1))
-    if len(seed_label) and seed_label.max() >= C:
-        raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
-                         f"({'num_classes' if num_classes else 'len(classes)'})")
-    color = _np(color, "color", np.float32)
-    normal = _np(normal, "normal", np.float32)
-    feat = _np(features, "features", np.float32)
-    for name, arr in (("color", color), ("normal", normal), ("features", feat)):
-        if arr is None:
-            continue
-        if len(arr) != n:
-            raise SceneError(f"propagate: {name} has {len(arr)} rows but coord has {n}")
-        if not np.isfinite(arr).all():  # would spread NaN affinities silently
-            raise SceneError(f"propagate: {name} contains NaN or infinite values")
-    if color is not None:
-        check_color_range("propagate: color", color)
-    if normal is None and (w_normal or superpoints or w_fpfh):
-        normal = estimate_normals(coord)
-    edges = knn_graph(coord, k)  # one point graph for the superpoints and the affinities
+    out: dict[str, np.ndarray | None] = {"coord": coord, "seed_index": seed_index[ok], "seed_label": seed_label[ok]}
+    out["seed_instance"] = None if seed_instance is None else _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
+    for name, arr in (("color", color), ("normal", normal), ("features", features)):
+        a = _np(arr, name, np.float32)
+        if a is not None:
+            if len(a) != n:
+                raise SceneError(f"propagate: {name} has {len(a)} rows but coord has {n}")
+            if not np.isfinite(a).all():  # would spread NaN affinities silently
+                raise SceneError(f"propagate: {name} contains NaN or infinite values")
+        out[name] = a
+    if out["color"] is not None:
+        check_color_range("propagate: color", out["color"])
+    seg = None
     if segment is not None:
         seg = _np(segment, "segment").astype(np.int64).reshape(-1)
         if len(seg) != n:
             raise SceneError(f"propagate: segment has {len(seg)} entries but coord has {n}")
-        _, node = np.unique(seg, return_inverse=True)
-    elif superpoints:
-        node = felzenszwalb(coord, normal, color, k=k, c=sp_c, min_size=sp_min_size, color_weight=sp_color_weight, edges=edges,
-                            color_max_normal_diff=sp_color_max_normal_diff)
+    out["segment"] = seg
+    return out
+
+
+def partition_nodes(coord: np.ndarray, normal: np.ndarray | None, color: np.ndarray | None, segment: np.ndarray | None,
+                    seed_index: np.ndarray, edges: tuple[np.ndarray, np.ndarray], config: PartitionConfig,
+                    k: int) -> np.ndarray:
+    """Stage 1: (N,) int64 node id per point, 0..S-1 (the scene's ``segment`` renumbered, FH
+    superpoints on the kNN ``edges`` or single points), with seeds' own surfaces carved out."""
+    if segment is not None:
+        node = np.unique(segment, return_inverse=True)[1]
+    elif config.method == "fh":
+        node = felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=config.min_size, color_weight=config.color_weight,
+                            edges=edges, color_max_normal_diff=config.color_max_normal_diff)
     else:
-        node = np.arange(n)
-    node = node.ravel()
-    if split_below > 0 and normal is not None:
-        node = split_seed_surfaces(coord, normal, node, seed_index, split_below)
+        node = np.arange(len(coord))
+    node = np.asarray(node).ravel()
+    if config.split_below > 0 and normal is not None:
+        node = split_seed_surfaces(coord, normal, node, seed_index, config.split_below)
+    return node
+
+
+def solve(W: sp.csr_matrix, Y: np.ndarray, config: SolverConfig) -> np.ndarray:
+    """Stage 4: (S,C) float64 walk mass per node and class from the (S,C) seed mass ``Y``
+    (already class-balanced) on the affinities ``W``."""
+    if config.name == "spread":
+        return _spread(W, Y, config.alpha, config.iterations)
+    if config.name == "harmonic":
+        return _harmonic(W, Y)
+    return _geodesic(W, Y, config.geodesic_hop, config.geodesic_temperature)
+
+
+def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None, normal: Any = None,
+              segment: Any = None, seed_instance: Any = None, features: Any = None, classes: tuple[str, ...] = (),
+              num_classes: int | None = None, config: PropagateConfig | dict[str, Any] | None = None) -> PseudoLabels:
+    """Dense pseudo-labels from a few labelled points, through four configured stages:
+    partition (superpoints) -> node features -> affinity graph -> solver.
+
+    Args:
+        coord: (N,3) float points, metres (numpy or torch, as every array here).
+        seed_index: (K,) int indices of the labelled points; seed_label: (K,) int classes
+            (-1 = ignored seed).
+        color: (N,3) float in [0,1]; normal: (N,3) (estimated when missing and needed).
+        segment: (N,) int over-segmentation to use as the graph's nodes (else ``config.partition``).
+        seed_instance: (K,) int instance ids of clicks (enables instance propagation).
+        features: (N,F) float learned per-point features (the graph's ``w_feat`` term).
+        classes: class names (recorded; their count is the number of classes unless ``num_classes``).
+        num_classes: number of classes C (default len(classes), else max seed label + 1).
+        config: a ``PropagateConfig``, or a mapping of its settings (``propagate_config``).
+    Returns:
+        PseudoLabels: semantic (N,) int64, instance (N,) int64 (-1 without clicks), confidence
+        (N,) float32 (max class probability); ``params`` = asdict(config), ``stats`` node and
+        seed counts; ``extras['margin']`` (top-1 minus top-2 probability) and
+        ``extras['superpoint']`` (node id per point).
+    """
+    cfg = propagate_config(config)
+    x = _check_arrays(coord, seed_index, seed_label, seed_instance, color, normal, features, segment)
+    coord, seed_index, seed_label, seed_instance = x["coord"], x["seed_index"], x["seed_label"], x["seed_instance"]
+    color, normal, feat, seg = x["color"], x["normal"], x["features"], x["segment"]
+    C = num_classes or (len(classes) if classes else (int(seed_label.max()) + 1 if len(seed_label) else 1))
+    if len(seed_label) and seed_label.max() >= C:
+        raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
+                         f"({'num_classes' if num_classes else 'len(classes)'})")
+    g = cfg.graph
+    if normal is None and (g.w_normal or cfg.partition.method == "fh" or g.w_fpfh):
+        normal = estimate_normals(coord)
+    edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
+    node = partition_nodes(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k)
     n_nodes = int(node.max()) + 1
-    params = dict(superpoints=bool(superpoints), k=k, alpha=alpha, iterations=iterations, w_dist=w_dist, w_color=w_color,
-                  w_normal=w_normal, w_feat=w_feat, sigma_dist=sigma_dist, sigma_color=sigma_color,
-                  sigma_normal=sigma_normal, instance_threshold=instance_threshold, min_confidence=min_confidence,
-                  nodes=n_nodes, seeds=int(len(seed_index)), used_segment=segment is not None, class_balance=class_balance,
-                  w_fpfh=w_fpfh, fpfh_radius=fpfh_radius, fpfh_voxel=fpfh_voxel, sigma_fpfh=sigma_fpfh,
-                  min_reach=min_reach, bridge=bridge, solver=solver, geodesic_hop=geodesic_hop,
-                  geodesic_temperature=geodesic_temperature, convex_factor=convex_factor,
-                  convex_threshold=convex_threshold, floor_links=floor_links, floor_band=floor_band,
-                  floor_color_weight=floor_color_weight, split_below=split_below)
     fpfh = None
-    if w_fpfh:
-        from .descriptors import fpfh_features
-        fpfh = fpfh_features(coord, normal, radius=fpfh_radius, voxel=fpfh_voxel)
+    if g.w_fpfh:
+        from ..segment.descriptors import fpfh_features
+        fpfh = fpfh_features(coord, normal, radius=cfg.features.fpfh_radius, voxel=cfg.features.fpfh_voxel)
     feats = node_features(node, n_nodes, coord, color, normal, feat, fpfh)
-    W = affinity_graph(coord, node, feats, k=k, w_dist=w_dist, w_color=w_color, w_normal=w_normal, w_feat=w_feat,
-                       sigma_dist=sigma_dist, sigma_color=sigma_color, sigma_normal=sigma_normal, sigma_feat=sigma_feat,
-                       contact_power=contact_power, edges=edges, w_fpfh=w_fpfh, sigma_fpfh=sigma_fpfh, bridge=bridge,
-                       convex_factor=convex_factor, convex_threshold=convex_threshold, floor_links=floor_links,
-                       floor_band=floor_band, floor_color_weight=floor_color_weight)
+    W = affinity_graph(coord, node, feats, g, edges=edges)
+    s = cfg.solver
     Y = np.zeros((n_nodes, C))
     seed_node = node[seed_index]
     np.add.at(Y, (seed_node, seed_label), 1.0)
-    if class_balance:
-        Y = Y / np.maximum(Y.sum(0, keepdims=True), 1.0) ** class_balance
-    if solver == "spread":
-        F = _spread(W, Y, alpha, iterations)
-    elif solver == "harmonic":
-        F = _harmonic(W, Y)
-    else:
-        F = _geodesic(W, Y, geodesic_hop, geodesic_temperature)
+    if s.class_balance:
+        Y = Y / np.maximum(Y.sum(0, keepdims=True), 1.0) ** s.class_balance
+    F = solve(W, Y, s)
     mass = F.sum(1)
-    reached = mass > min_reach
+    reached = mass > s.min_reach
     P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
     # seed nodes keep their own vote
     seeded = Y.sum(1) > 0
@@ -532,23 +625,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     conf = top2[:, -1]
     margin = top2[:, -1] - top2[:, -2]
     lab = np.where(reached | seeded, P.argmax(1), -1)
-    lab = np.where(conf >= min_confidence, lab, -1)
-    inst_node = np.full(n_nodes, -1, np.int64)
-    if seed_instance is not None and len(seed_instance):
-        ids, inv = np.unique(seed_instance, return_inverse=True)
-        keep = ids >= 0
-        Yi = np.zeros((n_nodes, len(ids)))
-        np.add.at(Yi, (seed_node, inv), 1.0)
-        Yi = Yi[:, keep]
-        ids = ids[keep]
-        if len(ids):
-            inst_class = np.array([np.bincount(seed_label[seed_instance == i]).argmax() for i in ids])
-            Fi = _spread(W, Yi, alpha, iterations, compete=True)
-            best = Fi.argmax(1)
-            pbest = Fi[np.arange(n_nodes), best]
-            ok_i = (pbest >= instance_threshold) & (inst_class[best] == lab)
-            inst_node = np.where(ok_i, ids[best], -1)
-            inst_node[Yi.sum(1) > 0] = ids[Yi.argmax(1)][Yi.sum(1) > 0]
+    lab = np.where(conf >= s.min_confidence, lab, -1)
+    inst_node = _instance_walk(W, node, seed_node, seed_label, seed_instance, lab, s)
     semantic = lab[node]
     confidence = np.where(semantic >= 0, conf[node], 0.0).astype(np.float32)
     instance = inst_node[node]
@@ -557,9 +635,37 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     confidence[seed_index] = 1.0
     if seed_instance is not None:
         instance[seed_index] = seed_instance
-    return PseudoLabels(semantic=semantic, instance=instance, confidence=confidence,
-                        method="propagate", params=json.dumps(params, sort_keys=True, default=str), classes=tuple(classes),
+    stats = {"nodes": n_nodes, "seeds": int(len(seed_index)), "used_segment": seg is not None}
+    return PseudoLabels(semantic=semantic, instance=instance, confidence=confidence, method="propagate",
+                        params=json.dumps(asdict(cfg), sort_keys=True), stats=json.dumps(stats, sort_keys=True),
+                        classes=tuple(classes),
                         extras={"margin": margin[node].astype(np.float32), "superpoint": node.astype(np.int64)})
+
+
+def _instance_walk(W: sp.csr_matrix, node: np.ndarray, seed_node: np.ndarray, seed_label: np.ndarray,
+                   seed_instance: np.ndarray | None, lab: np.ndarray, s: SolverConfig) -> np.ndarray:
+    """(S,) int64 instance id per node (-1 = none): one competing walk per clicked instance
+    (RWSeg); a node joins the winner when its probability passes ``s.instance_threshold`` and
+    the instance's class equals the node's semantic label ``lab``."""
+    n_nodes = W.shape[0]
+    inst_node = np.full(n_nodes, -1, np.int64)
+    if seed_instance is None or not len(seed_instance):
+        return inst_node
+    ids, inv = np.unique(seed_instance, return_inverse=True)
+    keep = ids >= 0
+    Yi = np.zeros((n_nodes, len(ids)))
+    np.add.at(Yi, (seed_node, inv), 1.0)
+    Yi = Yi[:, keep]
+    ids = ids[keep]
+    if len(ids):
+        inst_class = np.array([np.bincount(seed_label[seed_instance == i]).argmax() for i in ids])
+        Fi = _spread(W, Yi, s.alpha, s.iterations, compete=True)
+        best = Fi.argmax(1)
+        pbest = Fi[np.arange(n_nodes), best]
+        ok_i = (pbest >= s.instance_threshold) & (inst_class[best] == lab)
+        inst_node = np.where(ok_i, ids[best], -1)
+        inst_node[Yi.sum(1) > 0] = ids[Yi.argmax(1)][Yi.sum(1) > 0]
+    return inst_node
 
 
 def nearest_seed(coord: Any, seed_index: Any, seed_label: Any, *, seed_instance: Any = None, classes: tuple[str, ...] = (),

@@ -1,7 +1,7 @@
 """3D detection from weak labels (KITTI classes): SECOND-style backbone + centre head.
 
-Heatmap targets are Gaussians (radius from the object size, CenterPoint) at the weak centres of
-every object; regression (offset, z, log size, yaw) is learned only at the centres of the boxes
+Heatmap targets are Gaussians of fixed width (sigma 1 BEV cell for Pedestrian and Cyclist,
+0.7 for Car, whatever the object's size) at the weak centres of every object; regression (offset, z, log size, yaw) is learned only at the centres of the boxes
 the weak mode provides (all, 10 %, or pseudo boxes). Decoding: 3x3 max-pool peaks, top-K, then
 rotated NMS in bird's-eye view. ``test`` prints KITTI AP (BEV/3D, R40/R11) as JSON.
 """
@@ -16,11 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.lidar_datamodule import PC_RANGE
+from ..classes import KITTI_OBJECT_CLASSES
+from ..geometry import KITTI_PC_RANGE
 from ..metrics.kitti import KittiFrame, box_iou, kitti_ap
 from ..models.second import SecondCenter
 
-CLASSES = ("Car", "Pedestrian", "Cyclist")
+CLASSES = KITTI_OBJECT_CLASSES
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -50,10 +51,11 @@ def rotated_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray
 class Detection(L.LightningModule):
     def __init__(self, voxel_size: list[float] = [0.1, 0.1, 0.2], channels: list[int] = [16, 32, 64, 64], bev_channels: int = 128,
                  lr: float = 0.003, weight_decay: float = 1e-4, score_threshold: float = 0.1, nms_iou: float = 0.1,
-                 max_detections: int = 50, loss_reg: float = 2.0, loss_giou2d: float = 1.0) -> None:
+                 max_detections: int = 50, loss_reg: float = 2.0, loss_giou2d: float = 1.0,
+                 pc_range: list[float] = list(KITTI_PC_RANGE)) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.pc = np.asarray(PC_RANGE)
+        self.pc = np.asarray(pc_range, np.float64)
         self.vs = np.asarray(voxel_size, np.float64)
         grid = tuple(int(round(v)) for v in (self.pc[3:] - self.pc[:3]) / self.vs)
         self.model = SecondCenter(grid, 4, len(CLASSES), channels, bev_channels)
@@ -152,13 +154,9 @@ class Detection(L.LightningModule):
             ok = sc > h.score_threshold
             sc, flat = sc[ok], flat[ok]
             cls = (flat // (Y * X)).cpu().numpy()
-            y = ((flat % (Y * X)) // X).cpu().numpy()
-            x = (flat % X).cpu().numpy()
-            r = reg[b, :, y, x].T.detach().cpu().numpy().reshape(-1, 8)
-            cx = self.pc[0] + (x + r[:, 0]) * self.cell[0]
-            cy = self.pc[1] + (y + r[:, 1]) * self.cell[1]
-            size = np.exp(np.clip(r[:, 3:6], -3, 3))
-            boxes = np.stack([cx, cy, r[:, 2], size[:, 0], size[:, 1], size[:, 2], np.arctan2(r[:, 6], r[:, 7])], 1).reshape(-1, 7)
+            y, x = (flat % (Y * X)) // X, flat % X
+            r = reg[b, :, y, x].T.detach().reshape(-1, 8)
+            boxes = self.boxes_from_reg(r, y, x).cpu().double().numpy().reshape(-1, 7)
             scores = sc.cpu().numpy()
             keep = []
             for c in np.unique(cls):

@@ -14,12 +14,30 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .. import ops
 from ..metrics import from_labels, instance_ap
 from ..models.sparse_unet import SpUNet
+from .losses import LossInputs, OffsetLoss
 from .semantic import SemanticSegmentation
+
+
+def offset_targets(grid: torch.Tensor, batch: torch.Tensor, inst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(V,3) float32 instance centroid minus voxel (voxel units) and (V,) bool mask of the voxels
+    with an instance, from (V,3) ``grid`` coordinates, (V,) ``batch`` ids and (V,) ``inst`` ids."""
+    ok = inst >= 0
+    tgt = torch.zeros(len(grid), 3, dtype=torch.float32, device=grid.device)
+    if ok.any():
+        key = batch[ok] * (int(inst.max()) + 1) + inst[ok]
+        _, group = torch.unique(key, return_inverse=True)
+        cen = ops.scatter(grid[ok].float(), group, int(group.max()) + 1, "mean")
+        tgt[ok] = cen[group] - grid[ok].float()
+    return tgt, ok
+
+
+def offset_targets_of_batch(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``offset_targets`` of a collated batch (its ``grid_coord``, ``batch``, ``instance_label``)."""
+    return offset_targets(batch["grid_coord"], batch["batch"], batch["instance_label"])
 
 
 def cluster_shifted(shifted: torch.Tensor, sem: torch.Tensor, prob: torch.Tensor, batch: torch.Tensor, things: torch.Tensor,
@@ -80,6 +98,8 @@ class InstanceSegmentation(SemanticSegmentation):
         things = torch.ones(num_classes, dtype=torch.bool)
         things[list(stuff_classes)] = False
         self.register_buffer("things", things, persistent=False)
+        if loss_offset:
+            self.losses.append(OffsetLoss(offset_targets_of_batch, loss_offset))
         self._scenes: list = []
 
     def forward(self, batch: dict[str, Any], prefix: str = "") -> torch.Tensor:
@@ -88,35 +108,13 @@ class InstanceSegmentation(SemanticSegmentation):
     def forward_both(self, batch: dict[str, Any], prefix: str = "") -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(batch[f"{prefix}feat"], batch[f"{prefix}grid_coord"], batch[f"{prefix}batch"], batch["batch_size"])
 
-    @staticmethod
-    def offset_targets(grid: torch.Tensor, batch: torch.Tensor, inst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(V,3) centroid - voxel (voxel units) and (V,) mask of voxels with an instance."""
-        ok = inst >= 0
-        tgt = torch.zeros(len(grid), 3, dtype=torch.float32, device=grid.device)
-        if ok.any():
-            key = batch[ok] * (int(inst.max()) + 1) + inst[ok]
-            _, group = torch.unique(key, return_inverse=True)
-            cen = ops.scatter(grid[ok].float(), group, int(group.max()) + 1, "mean")
-            tgt[ok] = cen[group] - grid[ok].float()
-        return tgt, ok
-
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def loss_inputs(self, batch: dict[str, Any]) -> LossInputs:
         logits, offset = self.forward_both(batch)
-        total = super().training_step({**batch, "_logits": logits}, batch_idx)
-        tgt, ok = self.offset_targets(batch["grid_coord"], batch["batch"], batch["instance_label"])
-        if ok.any() and self.hparams.loss_offset:
-            l1 = (offset[ok] - tgt[ok]).abs().sum(1).mean()
-            cos = -(F.normalize(offset[ok], dim=1) * F.normalize(tgt[ok], dim=1)).sum(1)
-            has_dir = tgt[ok].norm(dim=1) > 1e-6
-            l_dir = cos[has_dir].mean() if has_dir.any() else offset.new_zeros(())
-            l_off = l1 + l_dir
-            total = total + self.hparams.loss_offset * l_off
-            self.log("train/loss_offset", l_off, batch_size=batch["batch_size"])
-        return total
+        return self._loss_inputs(batch, logits, offset)
 
     def _accumulate(self, batch: dict[str, Any]) -> None:
         logits, offset = self.forward_both(batch)
-        super()._accumulate({**batch, "_logits": logits})
+        self._accumulate_semantic(batch, logits)
         prob = logits.softmax(1)
         sem = prob.argmax(1)
         shifted = batch["grid_coord"].float() + offset

@@ -1,47 +1,25 @@
 """Semantic segmentation from weak labels (LightningModule).
 
-Losses, each switched on by a weight in the YAML config:
-  ``loss_seed``        cross-entropy on labelled (seed) voxels
-  ``loss_pseudo``      confidence-weighted cross-entropy on pseudo-labels (any labeller's npz)
-  ``loss_consistency`` Jensen-Shannon divergence between two augmented views, matched through
-                       the original points (each point's voxel in either view)
-  ``loss_regionmask``  CPCM's masked consistency: the second view has the colour of a random
-                       75 % of the cells of a quantile grid masked (``data.region_mask_grid``)
-Consistency-type losses ramp up over ``rampup_epochs`` (exp(-5 (1 - t)^2)). Metrics are computed
-on the original points through the voxel inverse map.
+The losses (``tasks.losses``), each switched on by a weight in the YAML config:
+  ``loss_seed``        ``SeedCE``: cross-entropy on labelled (seed) voxels
+  ``loss_pseudo``      ``PseudoCE``: confidence-weighted cross-entropy on pseudo-labels
+  ``loss_consistency`` ``TwoViewConsistency``: Jensen-Shannon divergence between two augmented
+                       views, matched through the original points
+  ``loss_regionmask``  ``RegionMask``: CPCM's masked consistency (``data.region_mask_grid``)
+Consistency-type losses ramp up over ``rampup_epochs``. Metrics are computed on the original
+points through the voxel inverse map.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..metrics import iou_from_confusion
 from ..models.sparse_unet import SpUNet
-
-
-def js_divergence(logits_a: torch.Tensor, logits_b: torch.Tensor, detach_b: bool = False) -> torch.Tensor:
-    """Mean Jensen-Shannon divergence between rows of two logit tensors (natural log)."""
-    pa, pb = logits_a.softmax(1), logits_b.softmax(1)
-    if detach_b:
-        pb = pb.detach()
-    m = 0.5 * (pa + pb)
-    lm = m.clamp_min(1e-8).log()
-    kl_a = (pa * (pa.clamp_min(1e-8).log() - lm)).sum(1)
-    kl_b = (pb * (pb.clamp_min(1e-8).log() - lm)).sum(1)
-    return (0.5 * (kl_a + kl_b)).mean()
-
-
-def rampup(epoch: float, epochs: float) -> float:
-    """Sigmoid-shaped ramp from 0 to 1 over ``epochs`` (1 afterwards)."""
-    if epochs <= 0:
-        return 1.0
-    t = min(max(epoch / epochs, 0.0), 1.0)
-    return float(math.exp(-5.0 * (1.0 - t) ** 2))
+from .losses import LossInputs, compose, rampup, weak_losses
 
 
 class SemanticSegmentation(L.LightningModule):
@@ -63,42 +41,34 @@ class SemanticSegmentation(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, **(backbone or {}))
+        self.losses = weak_losses(loss_seed, loss_pseudo, loss_consistency, loss_regionmask)
         self.register_buffer("_confusion", torch.zeros(num_classes, num_classes + 1, dtype=torch.long), persistent=False)
 
     def forward(self, batch: dict[str, Any], prefix: str = "") -> torch.Tensor:
         return self.model(batch[f"{prefix}feat"], batch[f"{prefix}grid_coord"], batch[f"{prefix}batch"], batch["batch_size"])
 
+    def loss_inputs(self, batch: dict[str, Any]) -> LossInputs:
+        """The network's outputs for ``batch`` as the losses see them."""
+        return self._loss_inputs(batch, self(batch))
+
+    def _loss_inputs(self, batch: dict[str, Any], logits: torch.Tensor, offset: torch.Tensor | None = None) -> LossInputs:
+        """``LossInputs`` around the first view's (V,C) ``logits``; the second view (when the
+        batch has one and a loss needs it) is run on first use, on at most
+        ``consistency_points`` sampled points."""
+        second = None
+        if "v2_feat" in batch and any(loss.ramps for loss in self.losses):
+            def second():
+                logits2 = self(batch, "v2_")
+                n = len(batch["inverse"])
+                cap = self.hparams.consistency_points
+                take = torch.randperm(n, device=logits.device)[:cap] if n > cap else torch.arange(n, device=logits.device)
+                return logits[batch["inverse"][take]], logits2[batch["v2_inverse"][take]]
+        return LossInputs(logits, batch, offset=offset, second_view=second)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        h = self.hparams
-        logits = batch["_logits"] if "_logits" in batch else self(batch)
-        total = logits.new_zeros(())
-        logs = {}
-        if h.loss_seed and (batch["seed_label"] >= 0).any():
-            l_seed = F.cross_entropy(logits, batch["seed_label"], ignore_index=-1)
-            total = total + h.loss_seed * l_seed
-            logs["train/loss_seed"] = l_seed
-        if h.loss_pseudo:
-            lab = batch["pseudo_label"]
-            ok = lab >= 0
-            if ok.any():
-                w = batch["pseudo_weight"][ok]
-                l_ps = (F.cross_entropy(logits[ok], lab[ok], reduction="none") * w).sum() / w.sum().clamp_min(1e-6)
-                total = total + h.loss_pseudo * l_ps
-                logs["train/loss_pseudo"] = l_ps
-        if (h.loss_consistency or h.loss_regionmask) and "v2_feat" in batch:
-            logits2 = self(batch, "v2_")
-            n = len(batch["inverse"])
-            take = torch.randperm(n, device=logits.device)[: h.consistency_points] if n > h.consistency_points else torch.arange(n, device=logits.device)
-            a, b = logits[batch["inverse"][take]], logits2[batch["v2_inverse"][take]]
-            r = rampup(self.current_epoch + batch_idx / max(self.trainer.num_training_batches, 1), h.rampup_epochs)
-            if h.loss_consistency:
-                l_c = js_divergence(a, b)
-                total = total + r * h.loss_consistency * l_c
-                logs["train/loss_consistency"] = l_c
-            if h.loss_regionmask:  # the masked view learns from the unmasked one
-                l_m = js_divergence(b, a, detach_b=True)
-                total = total + r * h.loss_regionmask * l_m
-                logs["train/loss_regionmask"] = l_m
+        out = self.loss_inputs(batch)
+        ramp = rampup(self.current_epoch + batch_idx / max(self.trainer.num_training_batches, 1), self.hparams.rampup_epochs)
+        total, logs = compose(self.losses, out, ramp)
         logs["train/loss"] = total
         self.log_dict(logs, batch_size=batch["batch_size"], prog_bar=False)
         self.log("loss", total, prog_bar=True, batch_size=batch["batch_size"], logger=False)
@@ -106,7 +76,10 @@ class SemanticSegmentation(L.LightningModule):
 
     # -- evaluation on the original points
     def _accumulate(self, batch: dict[str, Any]) -> None:
-        logits = batch["_logits"] if "_logits" in batch else self(batch)
+        self._accumulate_semantic(batch, self(batch))
+
+    def _accumulate_semantic(self, batch: dict[str, Any], logits: torch.Tensor) -> None:
+        """Adds the batch's point predictions (argmax of the (V,C) voxel ``logits``) to the confusion."""
         pred = logits.argmax(1)[batch["inverse"]]
         gt = batch["point_label"]
         C = self.hparams.num_classes

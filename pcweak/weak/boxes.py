@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..classes import stuff_classes
 from ..geometry import aabb_box, box_corners, oriented_box
 from ..scene import Scene, WeakLabels
 from .points import _need
 
 
-def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple[str, ...] = ("wall", "floor", "ceiling", "background"),
+def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple[str, ...] | None = None,
           noise: float = 0.0, min_points: int = 5, source: str = "auto") -> WeakLabels:
     """One tight box per GT instance (class = the instance's majority class).
 
-    Instances of the ``exclude`` classes get no box. ``axis_aligned=False`` fits the z-upright
+    Instances of the ``exclude`` classes get no box (default: ``classes.stuff_classes``, the
+    surfaces and background of the scene's class list). ``axis_aligned=False`` fits the z-upright
     box of minimum footprint. ``noise`` (m) perturbs centres and sizes with N(0, noise): boxes
     drawn by people are not tight. ``source``: ``"instances"`` (tight around the GT instance
     points, as ScanNet's GT boxes are), ``"scene"`` (the annotated ``scene.boxes``, as for
@@ -20,6 +22,8 @@ def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple
     or without instances, else instances).
     """
     rng = np.random.default_rng(seed)
+    if exclude is None:
+        exclude = stuff_classes(scene.classes)
     if source not in ("auto", "instances", "scene"):
         raise ValueError(f"boxes(): source must be auto, instances or scene, got {source!r}")
     if source == "auto":

@@ -16,6 +16,14 @@ import torch
 from ..scene import Scene
 
 
+def segment_mean(node: np.ndarray, n_nodes: int, values: np.ndarray) -> np.ndarray:
+    """(S,D) float64 mean of the (N,D) ``values`` over the points of each of the ``n_nodes``
+    nodes (``node`` (N,) int ids in 0..S-1); 0 for a node without points."""
+    v = np.asarray(values, np.float64).reshape(len(node), -1)
+    cnt = np.maximum(np.bincount(node, minlength=n_nodes), 1).astype(np.float64)
+    return np.stack([np.bincount(node, weights=v[:, d], minlength=n_nodes) for d in range(v.shape[1])], 1) / cnt[:, None]
+
+
 def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Undirected kNN graph: unique edges (u < v) as two (E,) int64 arrays."""
     from .. import ops
@@ -97,11 +105,8 @@ def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.
     ``color_max_normal_diff`` (None: on every edge). Colour thus splits what the normals cannot
     (coplanar objects of synthetic or CAD clouds, whose normals agree exactly), while measured
     scans, whose normals never agree that closely, are cut by their normals alone, as ScanNet's
-    segmentator does. Measured on the real ScanNet points of scene0000_01/02 (mean of 4 draws),
-    colour on every edge lowered propagation from 200 points from 0.677/0.611 to 0.630/0.567
-    mIoU and from one click per instance from 0.562/0.544 to 0.458/0.448; without colour, a
-    noiseless synthetic room of 1M points merged into 114 superpoints and propagation fell
-    from 0.859 to 0.548.
+    segmentator does (docs/results.md: colour on every edge costs real scans dearly, and no
+    colour at all merges a noiseless synthetic room into a few superpoints).
     ``c`` is FH's scale parameter (larger -> larger superpoints); components smaller than
     ``min_size`` points are merged into a neighbour. Normals are estimated when not given.
     ``edges`` (u, v) reuses a kNN graph already built with ``knn_graph``."""

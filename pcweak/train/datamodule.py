@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import AddressError
 from ..scene import PseudoLabels, Scene, WeakLabels
-from .transforms import Augment, features, region_mask, voxel_labels, voxelize_sample
+from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
 SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
 
@@ -89,7 +89,7 @@ class SceneDataset(Dataset):
     def scene(self, i: int) -> Scene:
         name, addr = self.scenes[i]
         if name not in self._cache:
-            from .address import load_scene
+            from ..data.address import load_scene
             self._cache[name] = load_scene(addr)
         return self._cache[name]
 
@@ -202,6 +202,37 @@ class PointDataModule(L.LightningDataModule):
         self.pseudo_dir = pseudo_dir or (str(self.cache_dir / f"pseudo_{dataset}_{pseudo_method}_{tag}_{seed}") if pseudo_method else None)
         self._train: list[tuple[str, str]] = []
         self._val: list[tuple[str, str]] = []
+        if supervision not in SUPERVISION:
+            raise ValueError(f"data.supervision: expected one of {SUPERVISION}, got {supervision!r}")
+        self.in_channels = feature_width(feature_names)
+
+    # -- facts the model is built from (linked into model.init_args by the CLI)
+    @property
+    def class_names(self) -> list[str]:
+        """The dataset's class list (label i = class_names[i]); a folder of scenes takes the
+        first training scene's."""
+        from ..classes import S3DIS13, SCANNET20
+        h = self.hparams
+        if h.dataset in ("synthetic", "scannet"):
+            return list(SCANNET20)
+        if h.dataset == "s3dis":
+            return list(S3DIS13)
+        from ..data.address import load_scene
+        tr, _ = self.scene_lists()
+        if not tr:
+            raise ValueError("data.dataset folder: no training scene to take the class list from")
+        return list(load_scene(tr[0][1]).classes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def stuff_class_ids(self) -> list[int]:
+        """Ids of the classes that are not instances (``classes.stuff_classes``)."""
+        from ..classes import stuff_classes
+        names = self.class_names
+        return [names.index(c) for c in stuff_classes(tuple(names))]
 
     # -- scene lists
     def _names(self, v, default: list[str]) -> list[str]:
@@ -233,7 +264,7 @@ class PointDataModule(L.LightningDataModule):
             pairs = [(f"{p.parent.name}_{p.name}", f"s3dis:{p}") for p in rooms]
             return [x for x in pairs if not x[0].startswith(h.s3dis_val_area + "_")], [x for x in pairs if x[0].startswith(h.s3dis_val_area + "_")]
         if h.dataset == "folder":
-            from .collection import enumerate_scenes
+            from ..data.collection import enumerate_scenes
             allp = dict(enumerate_scenes(str(root)))
             tr = self._names(h.train_scenes, sorted(allp))
             va = self._names(h.val_scenes, [])
@@ -245,21 +276,21 @@ class PointDataModule(L.LightningDataModule):
         h = self.hparams
         tr, va = self.scene_lists()
         if h.dataset == "synthetic":
-            from .synthetic_indoor import synthetic_room
+            from ..data.synthetic_indoor import synthetic_room
             for name, addr in tr + va:
                 p = Path(addr.split(":", 1)[1])
                 if not p.is_file():
                     synthetic_room(int(name.rsplit("_", 1)[1]), n_frames=0).save(p)
         if h.pseudo_method and "pseudo" in h.supervision:
             from tqdm import tqdm
-            from .address import load_scene
-            from ..pseudo.labelling import label_scene
+            from ..data.address import load_scene
+            from ..pseudo.registry import label
             out = Path(self.pseudo_dir)
             todo = [(n, a) for n, a in tr if not (out / f"{n}.npz").is_file()]
             for name, addr in tqdm(todo, desc=f"pseudo-labels[{h.pseudo_method}]", unit="scene", disable=not todo):
                 scene = load_scene(addr)
                 w = weak_for(scene, name, h.weak_dir, h.weak_kind, h.points, h.points_ratio, h.seed)
-                label_scene(scene, w, h.pseudo_method, **(h.pseudo_params or {})).save(out / f"{name}.npz")
+                label(scene, w, h.pseudo_method, **(h.pseudo_params or {})).save(out / f"{name}.npz")
 
     def setup(self, stage: str | None = None) -> None:
         self._train, self._val = self.scene_lists()

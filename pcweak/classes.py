@@ -18,6 +18,8 @@ S3DIS13: tuple[str, ...] = (
 )
 # Annotation file prefixes outside the 13 classes and what they become.
 S3DIS_ALIASES: dict[str, str] = {"stairs": "clutter"}
+# Classes that are not objects in S3DIS instance segmentation.
+S3DIS_STUFF: tuple[str, ...] = ("ceiling", "floor", "wall")
 
 KITTI_CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist", "background")
 KITTI_OBJECT_CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist")
@@ -26,3 +28,18 @@ KITTI_OBJECT_CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist")
 def nyu40_to_scannet20(nyu40: int) -> int:
     """NYU40 id -> ScanNet-20 label (-1 when the id is not one of the 20)."""
     return NYU40_TO_SCANNET20.get(int(nyu40), -1)
+
+
+# Names that are surfaces or background, not objects, in any other class list.
+GENERIC_STUFF: tuple[str, ...] = ("wall", "floor", "ceiling", "background")
+
+
+def stuff_classes(classes: tuple[str, ...]) -> tuple[str, ...]:
+    """Classes of ``classes`` that are not object instances in their benchmark: ScanNet's wall
+    and floor, S3DIS's ceiling, floor and wall, KITTI's background; for any other list, those
+    of ``GENERIC_STUFF`` it holds."""
+    if tuple(classes) == SCANNET20:
+        return SCANNET_STUFF
+    if tuple(classes) == S3DIS13:
+        return S3DIS_STUFF
+    return tuple(c for c in GENERIC_STUFF if c in classes)

@@ -1,48 +1,14 @@
-"""``evaluate(scene, pseudo)``: how good are pseudo-labels against a scene's ground truth."""
+"""Oracles: the best labels a labeller restricted to a partition (and to what its weak labels
+tell) could give, computed from ground truth. Benchmarks quote them as ceilings next to each
+labeller's figure."""
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
-from .data.classes import SCANNET20, SCANNET_STUFF, S3DIS13
-from .errors import SceneError
-from .metrics import expected_calibration_error, from_labels, instance_ap, semantic_report
-from .scene import PseudoLabels, Scene
-
-
-def stuff_classes(classes: tuple[str, ...]) -> tuple[str, ...]:
-    """Classes that are not instances in the benchmark (ScanNet: wall, floor)."""
-    if tuple(classes) == SCANNET20:
-        return SCANNET_STUFF
-    if tuple(classes) == S3DIS13:
-        return ("ceiling", "floor", "wall")
-    return ("background",) if "background" in classes else ()
-
-
-def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int | None = None) -> dict[str, Any]:
-    """Semantic mIoU / per-class IoU (unlabelled pseudo points count as wrong), accuracy on the
-    labelled subset, coverage, ECE of ``confidence``, and — when the scene has instances —
-    ScanNet instance AP/AP50/AP25 plus the mean IoU of each GT instance with its best mask."""
-    if scene.semantic is None:
-        raise SceneError(f"scene {scene.name!r}: has no ground-truth semantic labels to evaluate against")
-    pseudo.check_against(scene)
-    rep: dict[str, Any] = {"scene": scene.name, "method": pseudo.method, "points": scene.num_points}
-    rep.update(semantic_report(scene.semantic, pseudo.semantic, scene.classes))
-    m = (scene.semantic >= 0) & (pseudo.semantic >= 0)
-    rep["ece"] = expected_calibration_error(pseudo.confidence[m], pseudo.semantic[m] == scene.semantic[m])
-    rep["coverage_all_points"] = float((pseudo.semantic >= 0).mean())
-    if scene.instance is not None and (pseudo.instance >= 0).any():
-        if min_region_size is None:
-            min_region_size = 100 if scene.num_points > 20000 else 10
-        inst = instance_ap([from_labels(scene.semantic, scene.instance, pseudo.semantic, pseudo.instance, pseudo.confidence)],
-                           scene.classes, ignore=stuff_classes(scene.classes), min_region_size=min_region_size)
-        rep["instance"] = {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in inst.items()}
-    if pseudo.box is not None and scene.boxes is not None:
-        from .pseudo.frustum_boxes import box_quality
-        keep = scene.box_labels >= 0
-        rep["boxes"] = box_quality(pseudo.box, scene.boxes[keep])
-    return rep
+from ..classes import stuff_classes
+from ..errors import SceneError
+from ..geometry import points_in_boxes
+from ..scene import PseudoLabels, Scene
 
 
 def _oracle_nodes(scene: Scene, segment: np.ndarray, who: str, instances: bool = True) -> np.ndarray:
@@ -111,7 +77,6 @@ def box_oracle(scene: Scene, segment: np.ndarray, boxes: np.ndarray, box_labels:
 
     Args: segment (N,) int superpoint ids; boxes (M,7); box_labels (M,) class ids.
     Returns: PseudoLabels with instance = box index."""
-    from .geometry import points_in_boxes
     node = _oracle_nodes(scene, segment, "box_oracle")
     b = np.asarray(boxes, np.float64).reshape(-1, 7)
     lab = np.asarray(box_labels, np.int64).reshape(-1)

@@ -21,9 +21,9 @@ def predict_pseudo_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], o
     import lightning as L
     from torch.utils.data import DataLoader
 
-    from ..data.datamodule import SceneDataset, collate
+    from .datamodule import SceneDataset, collate
     from ..scene import PseudoLabels
-    from .semantic import SemanticSegmentation
+    from ..tasks.semantic import SemanticSegmentation
     ckpt = Path(ckpt)
     if not ckpt.is_file():
         raise FileNotFoundError(f"--ckpt: checkpoint {ckpt} not found")

@@ -1,4 +1,4 @@
-"""Looking at pseudo-labels (importable as ``pcweak.viz``).
+"""Looking at pseudo-labels.
 
 ``layers`` builds the colour layers of a scene (RGB, GT, pseudo-labels, confidence, error, seeds,
 boxes); ``render_png`` draws them headless with Open3D's OffscreenRenderer into one image (a
@@ -13,6 +13,6 @@ __all__ = ["palette_for", "Layers", "build_layers", "render_png", "show"]
 
 
 def show(*args, **kwargs):
-    """Interactive window (needs a display); see ``viz.window.show``."""
+    """Interactive window (needs a display); see ``pcweak.viz.window.show``."""
     from .window import show as _show
     return _show(*args, **kwargs)

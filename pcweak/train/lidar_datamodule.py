@@ -18,13 +18,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..geometry import points_in_boxes
+from ..geometry import KITTI_PC_RANGE, points_in_boxes
 
-PC_RANGE = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
 
 
 class LidarDataset(Dataset):
-    def __init__(self, scenes: list[tuple[str, str]], voxel_size=(0.1, 0.1, 0.2), pc_range=PC_RANGE, weak_mode: str = "full",
+    def __init__(self, scenes: list[tuple[str, str]], voxel_size=(0.1, 0.1, 0.2), pc_range=KITTI_PC_RANGE, weak_mode: str = "full",
                  box_fraction: float = 0.1, click_noise: float = 0.3, seed: int = 0, train: bool = True, augment: bool = True) -> None:
         if weak_mode not in ("full", "clicks", "boxes2d", "clusters"):
             raise ValueError(f"weak_mode: expected full, clicks, boxes2d or clusters, got {weak_mode!r}")
@@ -62,9 +61,9 @@ class LidarDataset(Dataset):
             cen = np.array([scene.coord[inside[:, k]].mean(0) if inside[:, k].any() else boxes[k, :3] for k in range(len(boxes))]).reshape(-1, 3)
             return {"centres": cen, "centre_class": cls, "reg_boxes": boxes[accurate], "reg_class": cls[accurate]}
         from .. import weak
-        from ..pseudo.frustum_boxes import frustum_boxes
+        from ..pseudo.registry import label
         w = weak.boxes2d(scene)
-        p = frustum_boxes(scene, w.box2d, w.box2d_semantic, w.box2d_frame)
+        p = label(scene, w, "boxes2d-frustum")
         pb = p.box.astype(np.float64)
         f = scene.frames[0]
         P = f.intrinsics @ np.linalg.inv(f.pose)[:3]  # LiDAR -> image_2 pixels
@@ -95,7 +94,7 @@ class LidarDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         name, addr = self.scenes[i]
         if name not in self._cache:
-            from .address import load_scene
+            from ..data.address import load_scene
             s = load_scene(addr)
             self._cache[name] = (s, self._targets(name, s))
         scene, t = self._cache[name]
@@ -121,7 +120,7 @@ class LidarDataset(Dataset):
 def target_quality(scene, targets: dict[str, np.ndarray]) -> dict[str, Any]:
     """How good a weak mode's targets are against the scene's GT boxes: centre error of the
     heatmap targets, and 3D / BEV IoU and recall at 3D IoU 0.5 / 0.7 of the regression boxes."""
-    from ..pseudo.frustum_boxes import box_quality
+    from ..metrics.boxes import box_quality
     keep = scene.box_labels >= 0
     gt = scene.boxes[keep].astype(np.float64)
     c = np.asarray(targets["centres"]).reshape(-1, 3)
@@ -150,9 +149,13 @@ class LidarDataModule(L.LightningDataModule):
                  val_ids: list[str] | None = None, synthetic_train: int = 8, synthetic_val: int = 2, weak_mode: str = "full",
                  box_fraction: float = 0.1, click_noise: float = 0.3, voxel_size: list[float] = [0.1, 0.1, 0.2],
                  batch_size: int = 2, num_workers: int = 0, seed: int = 0, cache_dir: str = "outputs/cache",
-                 augment: bool = True) -> None:
+                 augment: bool = True, pc_range: list[float] = list(KITTI_PC_RANGE)) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if len(voxel_size) != 3 or len(pc_range) != 6:
+            raise ValueError(f"data.voxel_size needs 3 values and data.pc_range 6, got {voxel_size} and {pc_range}")
+        # facts the detector is built from (linked into model.init_args by the CLI)
+        self.voxel_size, self.pc_range = [float(v) for v in voxel_size], [float(v) for v in pc_range]
 
     def scene_lists(self):
         h = self.hparams
@@ -167,7 +170,7 @@ class LidarDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.hparams.dataset == "synthetic":
-            from .synthetic_lidar import synthetic_lidar
+            from ..data.synthetic_lidar import synthetic_lidar
             for name, addr in sum(self.scene_lists(), []):
                 p = Path(addr.split(":", 1)[1])
                 if not p.is_file():
@@ -191,7 +194,7 @@ class LidarDataModule(L.LightningDataModule):
 
     def _ds(self, scenes, train):
         h = self.hparams
-        return LidarDataset(scenes, h.voxel_size, PC_RANGE, h.weak_mode if train else "full", h.box_fraction, h.click_noise, h.seed, train,
+        return LidarDataset(scenes, h.voxel_size, h.pc_range, h.weak_mode if train else "full", h.box_fraction, h.click_noise, h.seed, train,
                             h.augment)
 
     def train_dataloader(self):

@@ -7,6 +7,7 @@ colour fields only, so labels stay aligned with the original points.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -56,12 +57,23 @@ def region_mask(coord: np.ndarray, rng: np.random.Generator, grid: int = 4, rati
     return np.isin(cells, chosen)
 
 
+FEATURE_WIDTH: dict[str, int] = {"color": 3, "normal": 3, "intensity": 1}
+
+
+def feature_width(names: Sequence[str]) -> int:
+    """Input channels F that ``features`` gives for ``names``; ValueError for an unknown name."""
+    bad = [n for n in names if n not in FEATURE_WIDTH]
+    if bad:
+        raise ValueError(f"feature_names: unknown {bad}; expected names from {sorted(FEATURE_WIDTH)}")
+    return sum(FEATURE_WIDTH[n] for n in names)
+
+
 def features(s: dict, use: tuple[str, ...]) -> np.ndarray:
     """(N,F) float32 input features from the named fields (missing ones are zeros)."""
     n = len(s["coord"])
     parts = []
     for name in use:
-        width = 1 if name == "intensity" else 3
+        width = FEATURE_WIDTH[name]
         v = s.get(name)
         parts.append(np.zeros((n, width), np.float32) if v is None else np.asarray(v, np.float32).reshape(n, width))
     return np.concatenate(parts, 1) if parts else np.zeros((n, 0), np.float32)

@@ -33,7 +33,7 @@ def generic_palette(n: int) -> np.ndarray:
 
 def palette_for(classes: tuple[str, ...]) -> np.ndarray:
     """(C,3) uint8 colours of a class list."""
-    from pcweak.data.classes import KITTI_CLASSES, S3DIS13, SCANNET20
+    from pcweak.classes import KITTI_CLASSES, S3DIS13, SCANNET20
     classes = tuple(classes)
     if classes == SCANNET20:
         return SCANNET20_COLORS

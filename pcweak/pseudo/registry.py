@@ -1,0 +1,167 @@
+"""The labellers behind one entry: ``label(scene, weak, method, **params) -> PseudoLabels``.
+
+Each ``Labeller`` names the weak labels it consumes (WeakLabels fields that must be present),
+what it fills in the PseudoLabels, and its config dataclass, whose defaults are the only ones.
+``params`` are checked against that dataclass (names, types, ranges) before any work runs, and
+the result's ``params`` is ``dataclasses.asdict`` of the config: ``label`` with those params
+makes the same file again, byte for byte.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import SceneError
+from ..scene import PseudoLabels, Scene, WeakLabels
+
+
+def signature_config(fn: Callable[..., Any], name: str, skip: set[str]) -> type:
+    """A frozen config dataclass with one field per keyword parameter of ``fn`` not in ``skip``
+    (the inputs the labeller's wrapper fills from the scene and the weak labels), with ``fn``'s
+    own defaults and annotations, so that the defaults are written once, in ``fn``."""
+    import typing
+    hints = typing.get_type_hints(fn)
+    fields = []
+    for p in inspect.signature(fn).parameters.values():
+        if p.name in skip or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.default is p.empty:
+            continue
+        fields.append((p.name, hints.get(p.name, Any), dataclasses.field(default=p.default)))
+    return dataclasses.make_dataclass(name, fields, frozen=True)
+
+
+@dataclass(frozen=True)
+class Labeller:
+    """One labeller: ``run(scene, weak, config)`` returns PseudoLabels; ``consumes`` are the
+    WeakLabels fields it needs, ``fills`` the PseudoLabels fields it writes, ``config`` its
+    settings' dataclass; ``replaced_by`` maps a consumed field to the config setting that
+    supplies it instead (lift-masks' ``masks`` folder stands for ``mask2d``)."""
+    name: str
+    run: Callable[[Scene, WeakLabels, Any], PseudoLabels]
+    config: type
+    consumes: tuple[str, ...]
+    fills: tuple[str, ...]
+    summary: str
+    replaced_by: tuple[tuple[str, str], ...] = ()
+
+    def make_config(self, params: dict[str, Any] | Any | None = None) -> Any:
+        from ..params import build_config
+        return build_config(self.config, params, self.name)
+
+    def check_weak(self, weak: WeakLabels, config: Any) -> None:
+        """SceneError naming the missing field when ``weak`` lacks what this labeller consumes."""
+        instead = dict(self.replaced_by)
+        for need in self.consumes:
+            if getattr(weak, need, None) is None and getattr(config, instead.get(need, ""), None) is None:
+                alt = f" (or --param {instead[need]}=...)" if need in instead else ""
+                raise SceneError(f"--method {self.name}: the weak labels have no {need}{alt}; "
+                                 f"{self.name} needs {', '.join(self.consumes)}")
+
+
+LABELLERS: dict[str, Labeller] = {}
+
+
+def register(labeller: Labeller) -> Labeller:
+    LABELLERS[labeller.name] = labeller
+    return labeller
+
+
+def get_labeller(method: str) -> Labeller:
+    """The registered labeller ``method``; ValueError listing the others when there is none."""
+    _register_all()
+    if method not in LABELLERS:
+        raise ValueError(f"--method {method!r}: expected one of {', '.join(sorted(LABELLERS))}")
+    return LABELLERS[method]
+
+
+def check_params(method: str, params: dict[str, Any]) -> Any:
+    """The config of ``method`` built from ``params``; ValueError for an unknown method, name,
+    wrong type or out-of-range value, before any scene is read."""
+    return get_labeller(method).make_config(params)
+
+
+def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: Any) -> PseudoLabels:
+    """Dense pseudo-labels for ``scene`` from ``weak`` with the labeller ``method``.
+
+    ``params`` set the labeller's config: nested mappings or dotted names for propagation's
+    stages (``graph={"sigma_color": 0.1}`` or ``**{"graph.sigma_color": 0.1}``). The result's
+    ``params`` is the full config (``dataclasses.asdict``); what the run found (counts) is in
+    ``stats``."""
+    lab = get_labeller(method)
+    cfg = lab.make_config(params)
+    weak.check_against(scene)
+    lab.check_weak(weak, cfg)
+    out = lab.run(scene, weak, cfg)
+    out.check_against(scene)
+    out.method = method
+    out.params = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    return out
+
+
+_REGISTERED = False
+
+
+def _register_all() -> None:
+    """Register the built-in labellers (imported here, on first use: gpytorch is slow to load)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    _REGISTERED = True
+    from .frustum_boxes import frustum_boxes
+    from .gp_boxes import gp_box_labels
+    from .lift_masks import lift_masks
+    from .mask_sources import load_mask_folder, masks_from_weak
+    from .propagate import PropagateConfig, nearest_seed, propagate
+
+    def run_propagate(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        return propagate(scene.coord, weak.point_index, weak.point_semantic, color=scene.color, normal=scene.normal,
+                         segment=scene.segment, seed_instance=weak.point_instance, classes=scene.classes,
+                         num_classes=len(scene.classes) or None, config=cfg)
+
+    def run_nearest(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        return nearest_seed(scene.coord, weak.point_index, weak.point_semantic, seed_instance=weak.point_instance,
+                            classes=scene.classes, **dataclasses.asdict(cfg))
+
+    def run_gp(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        return gp_box_labels(scene, weak.box, weak.box_semantic, **dataclasses.asdict(cfg))
+
+    def run_smallest(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        return gp_box_labels(scene, weak.box, weak.box_semantic, use_gp=False, **dataclasses.asdict(cfg))
+
+    def run_lift(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        kw = dataclasses.asdict(cfg)
+        folder = kw.pop("masks")
+        maps, scores = load_mask_folder(folder, scene) if folder else (masks_from_weak(weak), None)
+        return lift_masks(scene, maps, point_index=weak.point_index, point_label=weak.point_semantic, mask_scores=scores,
+                          scene_tags=weak.scene_tags, **kw)
+
+    def run_frustum(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        return frustum_boxes(scene, weak.box2d, weak.box2d_semantic, weak.box2d_frame, **dataclasses.asdict(cfg))
+
+    seeds = ("point_index", "point_semantic")
+    boxes = ("box", "box_semantic")
+    gp_skip = {"scene", "boxes", "box_labels", "structure"}
+    lift_cfg = signature_config(lift_masks, "LiftMasksConfig", {"scene", "masks", "point_index", "point_label",
+                                                                  "mask_scores", "scene_tags"})
+    lift_cfg = dataclasses.make_dataclass(
+        "LiftMasksConfig", [("masks", str | None, dataclasses.field(default=None))], bases=(lift_cfg,), frozen=True)
+    for lab in (
+        Labeller("propagate", run_propagate, PropagateConfig, seeds, ("semantic", "instance", "confidence"),
+                 "random walks from labelled points (and clicks) over a superpoint graph"),
+        Labeller("nearest", run_nearest, signature_config(nearest_seed, "NearestConfig",
+                                                          {"coord", "seed_index", "seed_label", "seed_instance", "classes"}),
+                 seeds, ("semantic", "instance", "confidence"), "every point takes its nearest seed's label (baseline)"),
+        Labeller("gp-boxes", run_gp, signature_config(gp_box_labels, "GPBoxConfig", gp_skip), boxes,
+                 ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps decided by GP classifiers"),
+        Labeller("smallest-box", run_smallest, signature_config(gp_box_labels, "SmallestBoxConfig", gp_skip | {"use_gp"}),
+                 boxes, ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps go to the smallest box (baseline)"),
+        Labeller("lift-masks", run_lift, lift_cfg, ("mask2d",), ("semantic", "confidence"),
+                 "2D masks lifted onto the points through depth, then propagation", (("mask2d", "masks"),)),
+        Labeller("boxes2d-frustum", run_frustum,
+                 signature_config(frustum_boxes, "FrustumConfig", {"scene", "box2d", "box2d_semantic", "box2d_frame"}),
+                 ("box2d", "box2d_semantic"), ("box", "semantic", "instance", "confidence"),
+                 "2D image boxes: a 3D box fitted to the points in each box's frustum"),
+    ):
+        register(lab)

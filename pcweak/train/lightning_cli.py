@@ -1,0 +1,102 @@
+"""``pcweak fit|validate|test|predict`` through LightningCLI (``--print_config`` works).
+
+Configs name the model and data classes with ``class_path`` (see ``configs/``); any option can
+be overridden on the command line, e.g. ``--trainer.max_epochs 20 --trainer.devices 2
+--trainer.strategy ddp``; ``--ckpt_path last.ckpt`` resumes.
+
+The data side states each fact once and the model takes it from there (``LINKS``): the class
+list, the number of classes and of input channels, the stuff classes, and for LiDAR the voxel
+size and point-cloud range. A config never restates them under ``model``; a model whose class
+has no such parameter simply does not receive it.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+TRAIN_COMMANDS = ("fit", "validate", "test", "predict")
+
+# datamodule attribute -> model init argument, filled in when the command line is parsed
+LINKS: tuple[tuple[str, str], ...] = (
+    ("class_names", "class_names"),
+    ("num_classes", "num_classes"),
+    ("in_channels", "in_channels"),
+    ("stuff_class_ids", "stuff_classes"),
+    ("voxel_size", "voxel_size"),
+    ("pc_range", "pc_range"),
+)
+
+
+def link_data_facts(config) -> list[str]:
+    """Set ``config.model.init_args`` from the datamodule that ``config.data`` describes: each
+    ``LINKS`` attribute of the datamodule goes to the model parameter of that name, where the
+    model's class takes one (a detector takes no class list, a segmenter no point-cloud range).
+    ``config`` is one subcommand's parsed namespace. Returns the model parameters set.
+    ValueError when the model is given a value other than its default that contradicts the data."""
+    import inspect
+
+    from jsonargparse import Namespace
+    from jsonargparse.typing import import_object
+    data, model = config.get("data"), config.get("model")
+    if data is None or model is None or not data.get("class_path") or not model.get("class_path"):
+        return []
+    args = data.get("init_args") or Namespace()
+    datamodule = import_object(data.class_path)(**args.as_dict())
+    takes = inspect.signature(import_object(model.class_path).__init__).parameters
+    if model.get("init_args") is None:
+        model.init_args = Namespace()
+    done = []
+    for source, target in LINKS:
+        value = getattr(datamodule, source, None)
+        if target not in takes or value is None:
+            continue
+        value = list(value) if isinstance(value, tuple) else value
+        given, default = model.init_args.get(target), takes[target].default
+        if given is not None and given != default and given != value:
+            raise ValueError(f"model.init_args.{target}={given!r} contradicts the data ({data.class_path}: {value!r}); "
+                             f"it is taken from the data, so leave it out of the model's arguments")
+        model.init_args[target] = value
+        done.append(target)
+    return done
+
+
+def _cli_class():
+    from lightning.pytorch.cli import LightningCLI
+
+    class PcweakCLI(LightningCLI):
+        """LightningCLI whose model takes the dataset's facts from the datamodule (``LINKS``);
+        ``--print_config`` prints the config with them filled in."""
+
+        def parse_arguments(self, parser, args) -> None:
+            import sys
+            argv = list(sys.argv[1:] if args is None else args)
+            printing = [a for a in argv if a == "--print_config" or a.startswith("--print_config=")]
+            self.config = parser.parse_args([a for a in argv if a not in printing])
+            sub = self.config.get("subcommand")
+            try:
+                linked = link_data_facts(self.config[sub] if sub else self.config)
+            except (ValueError, FileNotFoundError) as e:
+                parser.error(str(e))
+            if printing:
+                import yaml
+                full = yaml.safe_load(parser.dump(self.config, skip_check=True))
+                print(f"# model.init_args linked from the datamodule: {', '.join(linked) or 'none'}")
+                print(yaml.safe_dump(full[sub] if sub else full, sort_keys=False), end="")
+                raise SystemExit(0)
+    return PcweakCLI
+
+
+def run_lightning_cli(argv: Sequence[str], run: bool = True):
+    """Run LightningCLI on ``argv`` (``fit --config ...``); with ``run=False`` return the CLI
+    object with model, datamodule and trainer built (``argv`` then has no subcommand)."""
+    import lightning as L
+    import pcweak.train.datamodule  # noqa: F401  (importable class paths)
+    import pcweak.train.lidar_datamodule  # noqa: F401
+    import pcweak.tasks  # noqa: F401
+
+    import sys
+    argv = list(argv)
+    from_sys = run and argv == sys.argv[1:]
+    cli = _cli_class()(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                       args=None if from_sys else argv, save_config_kwargs={"overwrite": True}, seed_everything_default=0,
+                       parser_kwargs={"description": "pcweak training (LightningCLI)"}, run=run)
+    return 0 if run else cli
