@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -63,7 +64,7 @@ def _params(items: list[str]) -> dict[str, Any]:
     out = {}
     for kv in items:
         if "=" not in kv:
-            raise SystemExit(f"pcweak: --param expects KEY=VALUE, got {kv!r}")
+            raise ValueError(f"--param expects NAME=VALUE, got {kv!r}")
         k, v = kv.split("=", 1)
         out[k] = type_of(v)
     return out
@@ -73,37 +74,30 @@ def cmd_label(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from .data.collection import enumerate_scenes
     from .parallel import process_map
-    from .label_jobs import LabelJob, run_label_job
+    from .label_jobs import LabelJob, is_current, job_fingerprint, remove_stale_temporaries, run_label_job
     from .pseudo.registry import check_params
-    from .scene import PseudoLabels
     params = _params(args.param)
+    # every argument is checked before any scene is read
     if args.method != "model":
-        check_params(args.method, params)  # once, before any scene is read
+        check_params(args.method, params)
+    if args.method == "model" and not args.ckpt:
+        raise ValueError("--method model needs --ckpt CHECKPOINT")
+    if args.method != "model" and args.weak is None:
+        raise ValueError(f"--method {args.method} needs --weak")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     scenes = enumerate_scenes(args.scene)
     if args.method == "model":
-        if not args.ckpt:
-            raise SystemExit("pcweak label: --method model needs --ckpt CHECKPOINT")
         from .train.self_training import predict_pseudo_labels
         print(json.dumps(predict_pseudo_labels(args.ckpt, scenes, args.output, overwrite=args.overwrite, **params)))
         return 0
-    if args.weak is None:
-        raise SystemExit(f"pcweak label: --method {args.method} needs --weak")
-    if args.workers < 1:
-        raise SystemExit(f"pcweak label: --workers must be at least 1, got {args.workers}")
-    single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).endswith(".npz")
+    single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).lower().endswith(".npz")
     weak_path = Path(args.weak)
     reader = _reader_kwargs(args)
     jobs: list[LabelJob] = []
-    skipped = 0
+    skipped = redone = 0
     for name, address in scenes:
         out = Path(args.output) if single else Path(args.output) / f"{name}.npz"
-        if out.exists() and not args.overwrite:
-            try:
-                PseudoLabels.load(out)
-                skipped += 1
-                continue
-            except PcweakError:
-                pass  # a damaged earlier output is redone
         wfile = weak_path if weak_path.is_file() else weak_path / f"{name}.npz"
         if not wfile.is_file():
             raise FileNotFoundError(f"--weak: no weak-label file for scene {name!r} at {wfile}")
@@ -111,14 +105,22 @@ def cmd_label(args: argparse.Namespace) -> int:
         if args.masks:
             per_scene = Path(args.masks) / name
             kw["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
-        jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, reader))
+        fp = job_fingerprint(address, str(wfile), args.method, kw, reader)
+        remove_stale_temporaries(out)
+        if out.exists() and not args.overwrite:
+            if is_current(out, fp):
+                skipped += 1
+                continue
+            redone += 1  # made from other inputs (or damaged): label again
+        jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, reader, fp))
     bar = tqdm(total=len(jobs), desc=f"label[{args.method}]", unit="scene",
                disable=single or not sys.stderr.isatty() and len(scenes) < 2)
     for _, name in process_map(run_label_job, jobs, args.workers):
         bar.update(1)
         bar.set_postfix(scene=name)
     bar.close()
-    print(json.dumps({"labelled": len(jobs), "skipped_existing": skipped, "output": str(args.output), "method": args.method}))
+    print(json.dumps({"labelled": len(jobs), "skipped_existing": skipped, "redone_other_inputs": redone,
+                      "output": str(args.output), "method": args.method}))
     return 0
 
 
@@ -271,22 +273,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings reach CLI users as one plain line, without source paths."""
+    print(f"pcweak: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from .train.lightning_cli import TRAIN_COMMANDS
+    debug = os.environ.get("PCWEAK_DEBUG", "") not in ("", "0")
     if argv and argv[0] in TRAIN_COMMANDS:
         from .train.lightning_cli import run_lightning_cli
-        return int(run_lightning_cli(argv))
+        try:
+            return int(run_lightning_cli(argv))
+        except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as e:
+            if debug:
+                raise
+            print(f"pcweak {argv[0]}: error: {e} (PCWEAK_DEBUG=1 shows where)", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default")
+    warnings.showwarning = _plain_warning
     # gpytorch's dependencies script functions at import; the deprecation is theirs, not the user's
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
     try:
         return int(args.func(args) or 0)
-    except PcweakError as e:
-        print(f"pcweak {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, RuntimeError) as e:
+        if debug:
+            raise
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)
         return 2
 

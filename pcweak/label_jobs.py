@@ -1,18 +1,32 @@
 """``pcweak label`` jobs: read a scene and its weak labels, label, write the output atomically.
 Lives above the readers and the labellers because it wires the two (a labeller never reads
-files)."""
+files).
+
+Each output records a fingerprint of what made it: the scene's identity (its address and the
+size, modification time and, for single files, content hash of its source files), the weak
+file's hash, the method, the full labeller config, the reader options and pcweak's version.
+A resumed ``pcweak label`` skips an existing output only when its fingerprint equals the job's;
+an output made from other inputs is labelled again.
+"""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .scene import WeakLabels
+from .scene import PseudoLabels, WeakLabels
+
+HASH_FILES_UP_TO = 1 << 30  # bytes: a larger source file is identified by size and time alone
 
 
 @dataclass(frozen=True)
 class LabelJob:
     """One scene of ``pcweak label``: read ``address`` and the ``weak`` file, label with
-    ``method`` and ``params`` and write ``output`` (atomically)."""
+    ``method`` and ``params`` and write ``output`` (atomically), stamped with ``fingerprint``."""
     name: str
     address: str
     weak: str
@@ -20,6 +34,86 @@ class LabelJob:
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     reader: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = "{}"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files_of(address: str) -> list[Path]:
+    """The files a scene address reads (a file; a folder's files; KITTI's per-frame files)."""
+    from .data.address import parse_address
+    kind, rest = parse_address(address)
+    if kind in ("synthetic", "synthetic-lidar"):
+        return []
+    p = Path(rest)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        return sorted(f for f in p.rglob("*") if f.is_file())
+    if kind == "kitti":  # <root>/training/<id>: velodyne/<id>.bin, label_2/<id>.txt, calib/<id>.txt, image_2/<id>.png
+        return sorted(f for f in p.parent.glob(f"*/{p.name}.*") if f.is_file())
+    return []
+
+
+def files_identity(files: list[Path]) -> dict[str, Any]:
+    """Size and modification time of each of ``files`` hashed together, and the SHA-256 of the
+    content when there is one file of up to ``HASH_FILES_UP_TO`` bytes."""
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    ident: dict[str, Any] = {"files": len(files), "stat_sha256": h.hexdigest()}
+    if len(files) == 1 and files[0].stat().st_size <= HASH_FILES_UP_TO:
+        ident["sha256"] = file_sha256(files[0])
+    return ident
+
+
+def scene_identity(address: str) -> dict[str, Any]:
+    """What identifies the scene an address reads: the address and ``files_identity`` of its
+    source files."""
+    return {"address": address, **files_identity(_files_of(address))}
+
+
+def job_fingerprint(address: str, weak: str, method: str, params: dict[str, Any], reader: dict[str, Any]) -> str:
+    """The JSON fingerprint of one labelling job (see the module docstring)."""
+    from . import __version__
+    from .pseudo.registry import check_params
+    config = dataclasses.asdict(check_params(method, params))
+    fp = {"scene": scene_identity(address), "weak_sha256": file_sha256(weak), "method": method, "params": config,
+          "reader": {k: str(v) for k, v in sorted(reader.items())}, "pcweak": __version__}
+    masks = config.get("masks")
+    if masks and Path(masks).is_dir():
+        fp["masks"] = files_identity(sorted(f for f in Path(masks).rglob("*") if f.is_file()))
+    return json.dumps(fp, sort_keys=True)
+
+
+def is_current(output: str | os.PathLike, fingerprint: str) -> bool:
+    """True when ``output`` is a readable PseudoLabels file made by a job with ``fingerprint``."""
+    from .errors import PcweakError
+    try:
+        return PseudoLabels.load(output).fingerprint == fingerprint
+    except PcweakError:
+        return False  # a damaged earlier output is redone
+
+
+def remove_stale_temporaries(output: str | os.PathLike) -> int:
+    """Delete the temporary files that a killed writer of ``output`` left next to it
+    (``npzio.atomic_write_bytes`` names them ``.<name>.<random>.tmp``); returns how many."""
+    out = Path(output)
+    n = 0
+    for f in out.parent.glob(f".{out.name}.*.tmp"):
+        try:
+            f.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n
 
 
 def run_label_job(job: LabelJob) -> str:
@@ -27,5 +121,7 @@ def run_label_job(job: LabelJob) -> str:
     from .data.address import load_scene
     from .pseudo.registry import label
     scene = load_scene(job.address, **job.reader)
-    label(scene, WeakLabels.load(job.weak), job.method, **job.params).save(job.output)
+    out = label(scene, WeakLabels.load(job.weak), job.method, **job.params)
+    out.fingerprint = job.fingerprint
+    out.save(job.output)
     return job.name

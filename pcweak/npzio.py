@@ -21,6 +21,12 @@ from .errors import ReaderError
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file + rename). Creates parent folders."""
     path = Path(path)
@@ -30,6 +36,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; an output gets the usual mode
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -61,11 +68,39 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
     return atomic_write_bytes(path, npz_bytes(arrays))
 
 
-def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read every array of an npz into memory; corrupt or missing files raise ReaderError."""
+def npz_members(path: str | os.PathLike) -> dict[str, int]:
+    """Member name (without ``.npy``) -> declared uncompressed size in bytes, read from the
+    zip's directory alone (nothing is decompressed); ReaderError for a missing or corrupt file."""
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        if f.read(6) == b"\x93NUMPY":
+            raise ReaderError(f"{path}: not a readable .npz file (a single .npy array, not an npz archive)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return {i.filename[:-4] if i.filename.endswith(".npy") else i.filename: i.file_size for i in zf.infolist()}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ReaderError(f"{path}: not a readable .npz file ({e})") from e
+
+
+def load_npz(path: str | os.PathLike, allowed: set[str] | frozenset[str] | None = None,
+             max_bytes: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Read every array of an npz into memory; corrupt or missing files raise ReaderError.
+
+    ``allowed``: the member names the caller accepts; any other is refused before anything is
+    decompressed (an unknown member may be a deflate bomb). ``max_bytes``: per member, the most
+    uncompressed bytes it may declare (checked from the zip's directory, before decompressing)."""
+    path = Path(path)
+    members = npz_members(path)
+    if allowed is not None:
+        unknown = sorted(set(members) - set(allowed))
+        if unknown:
+            raise ReaderError(f"{path}: unknown keys {unknown}; expected some of {sorted(allowed)}")
+    for name, limit in (max_bytes or {}).items():
+        if members.get(name, 0) > limit:
+            raise ReaderError(f"{path}: key {name!r} declares {members[name]} bytes, more than the {limit} its "
+                              f"shape allows")
     try:
         with open(path, "rb") as f:  # ours to close: np.load leaks its own handle when the zip is corrupt
             z = np.load(f, allow_pickle=False)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .errors import SceneError
-from .npzio import load_npz, save_npz
+from .npzio import load_npz, npz_members, save_npz
 
 ArrayLike = Any
 
@@ -331,7 +331,7 @@ class Scene:
         return cls(name=str(d["name"]) if "name" in d else Path(source).stem, coord=d["coord"],
                    classes=tuple(str(c) for c in d.get("classes", ())), frames=frames, calib=calib,
                    extras={k[6:]: v for k, v in d.items() if k.startswith("extra_")},
-                   meta=json.loads(str(d["meta"])) if "meta" in d else {}, **kw)
+                   meta=_meta(d, source), **kw)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Scene":
@@ -470,18 +470,48 @@ class WeakLabels:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "WeakLabels":
-        d = load_npz(path)
-        unknown = set(d) - set(_WEAK_KEYS) - {"scene", "classes", "meta", "num_points"}
+        # names are checked before anything is decompressed, and per-point arrays may not
+        # declare more entries than the scene has points
+        allowed = set(_WEAK_KEYS) | {"scene", "classes", "meta", "num_points"}
+        members = npz_members(path)
+        unknown = sorted(set(members) - allowed)
         if unknown:
-            raise SceneError(f"{path}: unknown WeakLabels keys {sorted(unknown)}")
+            raise SceneError(f"{path}: unknown WeakLabels keys {unknown}")
+        limits = {}
+        if "num_points" in members:
+            n = _num_points_of(path)
+            limits = {k: 256 + 8 * n for k in ("point_index", "point_semantic", "point_instance")}
+        d = load_npz(path, allowed, limits)
         try:
             return cls(scene=str(d.get("scene", "")),
                        num_points=int(d["num_points"]) if "num_points" in d else None,
                        classes=tuple(str(c) for c in d.get("classes", ())),
-                       meta=json.loads(str(d["meta"])) if "meta" in d else {},
-                       **{k: d[k] for k in _WEAK_KEYS if k in d})
+                       meta=_meta(d, str(path)), **{k: d[k] for k in _WEAK_KEYS if k in d})
         except SceneError as e:
             raise SceneError(f"{path}: {e}") from e
+
+
+def _meta(d: dict[str, np.ndarray], source: str) -> dict[str, Any]:
+    """The ``meta`` member of a scene or weak-label file: a JSON object (SceneError otherwise)."""
+    if "meta" not in d:
+        return {}
+    try:
+        meta = json.loads(str(d["meta"]))
+    except json.JSONDecodeError as e:
+        raise SceneError(f"{source}: 'meta' is not JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise SceneError(f"{source}: 'meta' is a JSON {type(meta).__name__}, expected an object")
+    return meta
+
+
+def _num_points_of(path: str | os.PathLike) -> int:
+    """The ``num_points`` member of a weak-label npz, read alone (a few bytes)."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open("num_points.npy") as f:
+            return int(np.lib.format.read_array(f, allow_pickle=False))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, TypeError) as e:
+        raise SceneError(f"{path}: num_points is not a readable integer ({e})") from e
 
 
 # ----------------------------------------------------------------------------- pseudo labels
@@ -494,7 +524,8 @@ class PseudoLabels:
     ``semantic``/``instance`` (N,) int64 (-1 = none); ``confidence`` (N,) float32 in [0,1];
     ``method`` name, ``params`` (JSON string: the labeller's full config, enough to make the
     same file again with ``pcweak.label(scene, weak, method, **json.loads(params))``) and
-    ``stats`` (JSON string: what the run found, e.g. node counts); ``timing`` seconds per step
+    ``stats`` (JSON string: what the run found, e.g. node counts), ``fingerprint`` (JSON string:
+    the inputs of the ``pcweak label`` job that wrote the file); ``timing`` seconds per step
     of the run that made it (kept in memory only, so that a file depends on its inputs alone);
     detection: ``box`` (M,7) float32,
     ``box_semantic`` (M,) int64, ``box_confidence`` (M,) float32; ``extras`` per-point or
@@ -507,6 +538,7 @@ class PseudoLabels:
     method: str = ""
     params: str = "{}"
     stats: str = "{}"
+    fingerprint: str = "{}"
     classes: tuple[str, ...] = ()
     box: np.ndarray | None = None
     box_semantic: np.ndarray | None = None
@@ -525,7 +557,7 @@ class PseudoLabels:
         self.confidence = check_float(o, "confidence", conf, (n,))
         if n and (self.confidence.min() < 0 or self.confidence.max() > 1):
             raise SceneError(f"{o}.confidence: values must lie in [0,1]")
-        for name in ("params", "stats"):
+        for name in ("params", "stats", "fingerprint"):
             value = getattr(self, name)
             if not isinstance(value, str):
                 value = json.dumps(value, sort_keys=True, default=str)
@@ -551,6 +583,7 @@ class PseudoLabels:
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {"semantic": self.semantic, "instance": self.instance, "confidence": self.confidence,
                "method": np.array(self.method), "params": np.array(self.params), "stats": np.array(self.stats),
+               "fingerprint": np.array(self.fingerprint),
                "classes": _str_array(self.classes)}
         for k in ("box", "box_semantic", "box_confidence"):
             if getattr(self, k) is not None:
@@ -569,10 +602,12 @@ class PseudoLabels:
         d = load_npz(path)
         if "semantic" not in d:
             raise SceneError(f"{path}: no 'semantic' array (not a PseudoLabels file)")
-        std = {"semantic", "instance", "confidence", "method", "params", "stats", "classes", "box", "box_semantic", "box_confidence"}
+        std = {"semantic", "instance", "confidence", "method", "params", "stats", "fingerprint", "classes", "box",
+               "box_semantic", "box_confidence"}
         try:
             return cls(semantic=d["semantic"], instance=d.get("instance"), confidence=d.get("confidence"),
                        method=str(d.get("method", "")), params=str(d.get("params", "{}")), stats=str(d.get("stats", "{}")),
+                       fingerprint=str(d.get("fingerprint", "{}")),
                        classes=tuple(str(c) for c in d.get("classes", ())),
                        box=d.get("box"), box_semantic=d.get("box_semantic"), box_confidence=d.get("box_confidence"),
                        extras={k: v for k, v in d.items() if k not in std})

@@ -319,8 +319,8 @@ def test_label_cli_workers_label_scenes_in_parallel_as_one_process_does(tmp_path
     for i in range(3):
         a, b = (pcweak.PseudoLabels.load(tmp_path / d / f"room{i}.npz") for d in ("one", "two"))
         assert np.array_equal(a.semantic, b.semantic) and np.allclose(a.confidence, b.confidence, atol=1e-6)
-    with pytest.raises(SystemExit, match="--workers"):
-        main(args + ["-o", str(tmp_path / "x"), "--workers", "0"])
+    assert main(args + ["-o", str(tmp_path / "x"), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
 
 
 def test_label_and_evaluate_cli_with_resume(tmp_path, room, capsys):
@@ -330,10 +330,12 @@ def test_label_and_evaluate_cli_with_resume(tmp_path, room, capsys):
         s.save(scenes / f"room{i}.npz")
         weak.points(s, count=60, seed=seed).save(weaks / f"room{i}.npz")
     assert main(["label", str(scenes), "--weak", str(weaks), "-o", str(out), "--param", "solver.alpha=0.95"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"labelled": 2, "skipped_existing": 0, "output": str(out), "method": "propagate"}
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "labelled": 2, "skipped_existing": 0, "redone_other_inputs": 0, "output": str(out), "method": "propagate"}
     (out / "room1.npz").unlink()
-    assert main(["label", str(scenes), "--weak", str(weaks), "-o", str(out)]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 1
+    assert main(["label", str(scenes), "--weak", str(weaks), "-o", str(out), "--param", "solver.alpha=0.95"]) == 0
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rep["skipped_existing"] == 1 and rep["labelled"] == 1
     assert json.loads(pcweak.PseudoLabels.load(out / "room0.npz").params)["solver"]["alpha"] == 0.95
     assert main(["evaluate", f"npz:{scenes / 'room0.npz'}", "--pseudo", str(out / "room0.npz"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)

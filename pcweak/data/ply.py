@@ -27,8 +27,25 @@ def _first(names: tuple[str, ...], have: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in have), None)
 
 
+def _labels(path: Path, field: str, values: np.ndarray, ignore_255: bool) -> np.ndarray:
+    """(N,) int64 labels from a PLY property: float values must be whole numbers (ReaderError
+    otherwise, naming the file and the property); with ``ignore_255``, 255 in an unsigned 8-bit
+    property is the common "unlabelled" value and becomes -1."""
+    a = np.asarray(values)
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all() or (a != np.round(a)).any():
+            bad = int(np.flatnonzero(~np.isfinite(a) | (a != np.round(a)))[0])
+            raise ReaderError(f"{path}: property {field!r} holds a non-integer label ({a[bad]} at vertex {bad})")
+    out = a.astype(np.int64)
+    if ignore_255 and a.dtype == np.uint8:
+        out[a == 255] = -1
+    return out
+
+
 def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
-    """Read a PLY file into a ``Scene`` (vertex order preserved)."""
+    """Read a PLY file into a ``Scene`` (vertex order preserved). Labels are whole numbers;
+    255 in an unsigned 8-bit label property means unlabelled (-1). A face that refers to a
+    missing vertex is an error."""
     from plyfile import PlyData
     path = Path(path)
     if not path.is_file():
@@ -58,13 +75,17 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
             faces = np.vstack(fd[fd.dtype.names[0]]).astype(np.int64)
         except ValueError:
             faces = None  # polygons of mixed size: not a triangle mesh
-        if faces is not None and (faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= len(coord)):
-            faces = None
+        if faces is not None and faces.shape[1] != 3:
+            faces = None  # not a triangle mesh: read as a point cloud
+        elif faces is not None and (faces.min() < 0 or faces.max() >= len(coord)):
+            bad = int(np.flatnonzero((faces < 0).any(1) | (faces >= len(coord)).any(1))[0])
+            raise ReaderError(f"{path}: face {bad} refers to vertex {faces[bad].tolist()}, outside [0, {len(coord)}) "
+                              f"(a corrupt mesh)")
     if all(k in have for k in ("nx", "ny", "nz")):
         normal = np.stack([v["nx"], v["ny"], v["nz"]], 1).astype(np.float32)
     elif faces is not None:
         normal = vertex_normals(coord, faces)
-    segment = np.asarray(v["segment"]).astype(np.int64) if "segment" in have else None
+    segment = _labels(path, "segment", v["segment"], ignore_255=False) if "segment" in have else None
     meta = {"dataset": "ply", "source": str(path)}
     if segment is None and faces is not None:
         # a triangle mesh: ScanNet's segmentator on its edges (better than a kNN graph's FH)
@@ -73,7 +94,8 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         meta["segment_source"] = "mesh_segments"
     inten = _first(INTENSITY_FIELDS, have)
     sem_f, ins_f = _first(SEMANTIC_FIELDS, have), _first(INSTANCE_FIELDS, have)
-    semantic = np.asarray(v[sem_f]).astype(np.int64) if sem_f else None
+    semantic = _labels(path, sem_f, v[sem_f], ignore_255=True) if sem_f else None
+    instance = _labels(path, ins_f, v[ins_f], ignore_255=False) if ins_f else None
     if classes is None:
         for c in ply.comments:
             if c.startswith("pcweak_classes "):
@@ -82,7 +104,7 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
             classes = tuple(f"class_{i}" for i in range(int(semantic.max()) + 1 if len(semantic) else 0))
     return Scene(name=path.stem, coord=coord.astype(np.float32), classes=classes or (), color=color, normal=normal,
                  intensity=np.asarray(v[inten], np.float32) if inten else None, semantic=semantic,
-                 instance=np.asarray(v[ins_f]).astype(np.int64) if ins_f else None,
+                 instance=instance,
                  segment=segment, meta=meta)
 
 

@@ -29,9 +29,12 @@ def _natural_key(p: Path):
 def read_xyzrgb(path: Path) -> np.ndarray:
     """(P,6) float32 of one S3DIS text file; malformed lines are repaired or dropped with a warning."""
     data = path.read_bytes()
+    lines = [ln for ln in data.splitlines() if ln.strip()]
     try:
         arr = np.array(data.split(), dtype=np.float32)
-        if arr.size % 6 == 0:
+        # every line six numbers: a total divisible by six alone would re-flow a file of
+        # three-column or ragged lines into rows whose colours are coordinates
+        if arr.size == 6 * len(lines) and all(len(ln.split()) == 6 for ln in lines):
             return arr.reshape(-1, 6)
     except ValueError:
         pass
@@ -52,7 +55,7 @@ def read_xyzrgb(path: Path) -> np.ndarray:
     if repaired or dropped:
         warnings.warn(f"{path}: {repaired} malformed line(s) repaired, {dropped} dropped")
     if not rows:
-        raise ReaderError(f"{path}: no valid 'x y z r g b' lines")
+        raise ReaderError(f"{path}: no valid 'x y z r g b' lines (expected six numbers per line)")
     return np.array(rows, np.float32)
 
 

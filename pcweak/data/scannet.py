@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReaderError
+from ..safe_load import numpy_load, torch_load
 from ..geometry import aabb_box, apply_transform, vertex_normals
 from ..scene import Frame, Scene, WeakLabels
 from .images import depth_loader, image_loader, image_size
@@ -120,8 +121,31 @@ def _scene_txt_alignment(scene_dir: Path, name: str) -> np.ndarray | None:
 def _load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ReaderError(f"{path}: not readable JSON ({e})") from e
+
+
+def _json_field(path: Path, key: str, kind: type) -> Any:
+    """``json[key]`` of a JSON file whose top level must be an object holding ``key`` of type
+    ``kind``; ReaderError naming the file and the key otherwise."""
+    doc = _load_json(path)
+    if not isinstance(doc, dict):
+        raise ReaderError(f"{path}: the top level is a {type(doc).__name__}, expected an object with {key!r}")
+    if key not in doc:
+        raise ReaderError(f"{path}: no {key!r} key (has {sorted(doc)[:10]})")
+    if not isinstance(doc[key], kind):
+        raise ReaderError(f"{path}: {key!r} is a {type(doc[key]).__name__}, expected a {kind.__name__}")
+    return doc[key]
+
+
+def _int_list(path: Path, values: Any, what: str) -> np.ndarray:
+    """(K,) int64 from a JSON list of integers; ReaderError naming ``what`` for anything else
+    (a float such as 3.5, a string, a nested list)."""
+    if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        bad = next((v for v in values if not isinstance(v, int) or isinstance(v, bool)), values) \
+            if isinstance(values, list) else values
+        raise ReaderError(f"{path}: {what} must be a list of integers (found {bad!r})")
+    return np.asarray(values, np.int64).reshape(-1)
 
 
 def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str | None = None,
@@ -163,7 +187,7 @@ def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str 
     segment = semantic = instance = boxes = box_labels = None
     seg_path = d / f"{name}_vh_clean_2.0.010000.segs.json"
     if seg_path.is_file():
-        seg = np.asarray(_load_json(seg_path).get("segIndices", []), np.int64)
+        seg = _int_list(seg_path, _json_field(seg_path, "segIndices", list), "segIndices")
         if len(seg) != n:
             raise ReaderError(f"{seg_path}: segIndices has {len(seg)} entries but the mesh has {n} vertices")
         _, segment = np.unique(seg, return_inverse=True)
@@ -174,15 +198,26 @@ def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str 
         if segment is None:
             raise ReaderError(f"{seg_path}: needed with {agg_path.name} to map objects to vertices")
         label_map = load_label_map(d)
-        groups = _load_json(agg_path).get("segGroups", [])
+        groups = _json_field(agg_path, "segGroups", list)
         seg_to_obj = {}
-        obj_sem, raw_names = [], []
+        obj_sem, raw_names, missing = [], [], {}
+        present = set(np.unique(seg).tolist())
         for k, g in enumerate(groups):
+            if not isinstance(g, dict):
+                raise ReaderError(f"{agg_path}: segGroups[{k}] is a {type(g).__name__}, expected an object")
             raw = str(g.get("label", "")).strip().lower()
             raw_names.append(raw)
             obj_sem.append(nyu40_to_scannet20(label_map.get(raw, 0)))
-            for s in g.get("segments", []):
+            segs = _int_list(agg_path, g.get("segments", []), f"segGroups[{k}].segments")
+            gone = [int(s) for s in segs if int(s) not in present]
+            if gone:
+                missing[k] = gone
+            for s in segs:
                 seg_to_obj[int(s)] = k
+        for k, gone in missing.items():
+            warnings.warn(f"{agg_path}: object {k} ({raw_names[k]!r}) names segments {gone[:5]}"
+                          f"{' ...' if len(gone) > 5 else ''} that {seg_path.name} does not have; "
+                          f"{'the object has no points' if len(gone) == len(groups[k].get('segments', [])) else 'its other segments are kept'}")
         inst_of_seg = np.full(int(seg.max()) + 1, -1, np.int64)
         for s, k in seg_to_obj.items():
             if 0 <= s < len(inst_of_seg):
@@ -280,8 +315,9 @@ def _read_frames(d: Path, A: np.ndarray | None, step: int) -> list[Frame]:
 
 def read_limited_annotation(path: str | os.PathLike, scene: Scene) -> WeakLabels:
     """ScanNet Data-Efficient limited annotation (``points20`` .. ``points200``: a dict scene name
-    -> point indices, saved with ``torch.save``; .json/.npz/.npy dicts are accepted too) as
-    ``WeakLabels`` whose point classes come from ``scene.semantic``."""
+    -> point indices, saved with ``torch.save``; .json and .npz dicts are accepted too) as
+    ``WeakLabels`` whose point classes come from ``scene.semantic``. Nothing in the file is
+    unpickled (``safe_load``)."""
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: limited-annotation file not found")
@@ -292,10 +328,11 @@ def read_limited_annotation(path: str | os.PathLike, scene: Scene) -> WeakLabels
             with np.load(path) as z:
                 table = {k: z[k] for k in z.files}
         elif path.suffix == ".npy":
-            table = np.load(path, allow_pickle=True).item()
+            table = numpy_load(path, "limited annotation")
         else:
-            import torch
-            table = torch.load(path, map_location="cpu", weights_only=False)
+            table = torch_load(path, "limited annotation")
+    except ReaderError:
+        raise
     except Exception as e:
         raise ReaderError(f"{path}: cannot read limited-annotation dict ({type(e).__name__}: {e})") from e
     if not isinstance(table, dict):

@@ -1,15 +1,25 @@
 """Build-on-first-use of the compiled ops in ``cuda_ops/`` and the backend switch.
 
-The C++ (CPU, OpenMP) source is compiled with ``torch.utils.cpp_extension.load`` into a cache
-folder (``$PCWEAK_CACHE`` or ``~/.cache/pcweak``, one sub-folder per source hash and torch
-version) the first time an op runs; later runs load the cached module. The CUDA kernels are
-added only where torch has CUDA. ``PCWEAK_OPS=reference`` forces the pure-torch reference,
-``PCWEAK_OPS=compiled`` makes a failed build an error instead of a warning.
+The C++ (CPU, OpenMP) source is compiled with ``torch.utils.cpp_extension.load`` the first time
+an op runs; the library lands in a cache folder (``$PCWEAK_CACHE`` or ``~/.cache/pcweak``, one
+sub-folder per source hash and torch version) and later runs import it directly. The CUDA
+kernels are added only where torch has CUDA. ``PCWEAK_OPS=reference`` forces the pure-torch
+reference, ``PCWEAK_OPS=compiled`` makes a failed build an error instead of a warning.
+
+No process ever waits on another: a ready library is imported without torch's build lock, and
+a build runs in a private temporary folder whose library is then renamed into place atomically
+(``os.replace``). A process killed mid-build leaves only its own temporary folder, which later
+builds remove; two processes building at once each finish, and the last rename wins (the same
+bytes).
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import shutil
+import tempfile
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -54,14 +64,51 @@ def build(verbose: bool = False) -> ModuleType:
     tag = h.hexdigest()[:12] + ("_cuda" if with_cuda else "_cpu")
     out = cache_dir() / tag
     out.mkdir(parents=True, exist_ok=True)
+    name = f"pcweak_ops_{tag}"
+    library = out / f"{name}.so"
+    if library.is_file():
+        return _import_library(name, library)
+    _remove_stale_builds(out)
     flags = ["-O3", "-fopenmp", "-ffp-contract=off"]
-    kw = dict(name=f"pcweak_ops_{tag}", sources=[str(s) for s in srcs], build_directory=str(out),
-              extra_cflags=flags + (["-DPCWEAK_WITH_CUDA"] if with_cuda else []), extra_ldflags=["-fopenmp"],
-              verbose=verbose)
-    if with_cuda:
-        kw["extra_cuda_cflags"] = ["-O3", "--fmad=false", "-DPCWEAK_WITH_CUDA"]
-        kw["extra_include_paths"] = [str(SRC_DIR)]
-    return load(**kw)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=out) as tmp:
+        kw = dict(name=name, sources=[str(s) for s in srcs], build_directory=tmp,
+                  extra_cflags=flags + (["-DPCWEAK_WITH_CUDA"] if with_cuda else []), extra_ldflags=["-fopenmp"],
+                  verbose=verbose)
+        if with_cuda:
+            kw["extra_cuda_cflags"] = ["-O3", "--fmad=false", "-DPCWEAK_WITH_CUDA"]
+            kw["extra_include_paths"] = [str(SRC_DIR)]
+        module = load(**kw)
+        os.replace(Path(tmp) / f"{name}.so", library)  # atomic: never a half-written library
+    return module
+
+
+def _import_library(name: str, library: Path) -> ModuleType:
+    """Import the built extension ``library`` as module ``name`` (no build step, no lock)."""
+    import sys
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, library)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{library}: not an importable extension")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+STALE_BUILD_SECONDS = 3600.0
+
+
+def _remove_stale_builds(out: Path) -> None:
+    """Remove private build folders that killed processes left in ``out`` (older than an hour:
+    a live build is never that old)."""
+    now = time.time()
+    for d in out.glob(".build-*"):
+        try:
+            if now - d.stat().st_mtime > STALE_BUILD_SECONDS:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def compiled() -> ModuleType | None:

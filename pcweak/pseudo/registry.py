@@ -18,10 +18,15 @@ from ..errors import SceneError
 from ..scene import PseudoLabels, Scene, WeakLabels
 
 
-def signature_config(fn: Callable[..., Any], name: str, skip: set[str]) -> type:
+Check = tuple[Callable[[Any], bool], str]
+
+
+def signature_config(fn: Callable[..., Any], name: str, skip: set[str], checks: dict[str, Check] | None = None) -> type:
     """A frozen config dataclass with one field per keyword parameter of ``fn`` not in ``skip``
     (the inputs the labeller's wrapper fills from the scene and the weak labels), with ``fn``'s
-    own defaults and annotations, so that the defaults are written once, in ``fn``."""
+    own defaults and annotations, so that the defaults are written once, in ``fn``.
+    ``checks`` maps a field to (predicate, what it wants): a value failing it raises
+    ValueError when the config is made, before any work."""
     import typing
     hints = typing.get_type_hints(fn)
     fields = []
@@ -29,7 +34,26 @@ def signature_config(fn: Callable[..., Any], name: str, skip: set[str]) -> type:
         if p.name in skip or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.default is p.empty:
             continue
         fields.append((p.name, hints.get(p.name, Any), dataclasses.field(default=p.default)))
-    return dataclasses.make_dataclass(name, fields, frozen=True)
+    rules = dict(checks or {})
+
+    def post_init(self: Any) -> None:
+        for key, (ok, want) in rules.items():
+            value = getattr(self, key)
+            if not ok(value):
+                raise ValueError(f"{key} must be {want}, got {value!r}")
+    return dataclasses.make_dataclass(name, fields, frozen=True, namespace={"__post_init__": post_init})
+
+
+def _positive(v: Any) -> bool:
+    return v is not None and v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return v is not None and v >= 0
+
+
+def _fraction(v: Any) -> bool:
+    return v is not None and 0 < v <= 1
 
 
 @dataclass(frozen=True)
@@ -143,24 +167,37 @@ def _register_all() -> None:
     seeds = ("point_index", "point_semantic")
     boxes = ("box", "box_semantic")
     gp_skip = {"scene", "boxes", "box_labels", "structure"}
+    gp_checks: dict[str, Check] = {"iterations": (_positive, "an integer >= 1"), "n_per_class": (_positive, "an integer >= 1"),
+                                   "n_inducing": (_positive, "an integer >= 1"), "lr": (_positive, "> 0"),
+                                   "inside_fraction": (_fraction, "a fraction in (0, 1]"), "margin": (_non_negative, ">= 0"),
+                                   "volume_prior": (_non_negative, ">= 0")}
     lift_cfg = signature_config(lift_masks, "LiftMasksConfig", {"scene", "masks", "point_index", "point_label",
-                                                                  "mask_scores", "scene_tags"})
+                                                                  "mask_scores", "scene_tags"},
+                                {"abs_tol": (_non_negative, "metres >= 0"), "rel_tol": (_non_negative, ">= 0"),
+                                 "min_points": (_positive, "an integer >= 1"),
+                                 "merge_overlap": (_fraction, "a fraction in (0, 1]"),
+                                 "fallback": (lambda v: v in (None, "propagate"), "null or 'propagate'")})
     lift_cfg = dataclasses.make_dataclass(
         "LiftMasksConfig", [("masks", str | None, dataclasses.field(default=None))], bases=(lift_cfg,), frozen=True)
     for lab in (
         Labeller("propagate", run_propagate, PropagateConfig, seeds, ("semantic", "instance", "confidence"),
                  "random walks from labelled points (and clicks) over a superpoint graph"),
         Labeller("nearest", run_nearest, signature_config(nearest_seed, "NearestConfig",
-                                                          {"coord", "seed_index", "seed_label", "seed_instance", "classes"}),
+                                                          {"coord", "seed_index", "seed_label", "seed_instance", "classes"},
+                                                          {"k_vote": (_positive, "an integer >= 1")}),
                  seeds, ("semantic", "instance", "confidence"), "every point takes its nearest seed's label (baseline)"),
-        Labeller("gp-boxes", run_gp, signature_config(gp_box_labels, "GPBoxConfig", gp_skip), boxes,
+        Labeller("gp-boxes", run_gp, signature_config(gp_box_labels, "GPBoxConfig", gp_skip, gp_checks), boxes,
                  ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps decided by GP classifiers"),
-        Labeller("smallest-box", run_smallest, signature_config(gp_box_labels, "SmallestBoxConfig", gp_skip | {"use_gp"}),
+        Labeller("smallest-box", run_smallest, signature_config(gp_box_labels, "SmallestBoxConfig", gp_skip | {"use_gp"},
+                                                                gp_checks),
                  boxes, ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps go to the smallest box (baseline)"),
         Labeller("lift-masks", run_lift, lift_cfg, ("mask2d",), ("semantic", "confidence"),
                  "2D masks lifted onto the points through depth, then propagation", (("mask2d", "masks"),)),
         Labeller("boxes2d-frustum", run_frustum,
-                 signature_config(frustum_boxes, "FrustumConfig", {"scene", "box2d", "box2d_semantic", "box2d_frame"}),
+                 signature_config(frustum_boxes, "FrustumConfig", {"scene", "box2d", "box2d_semantic", "box2d_frame"},
+                                  {"shrink": (lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5)"),
+                                   "ground_tol": (_non_negative, "metres >= 0"), "ground_radius": (_positive, "metres > 0"),
+                                   "cluster_radius": (_positive, "metres > 0"), "min_points": (_positive, "an integer >= 1")}),
                  ("box2d", "box2d_semantic"), ("box", "semantic", "instance", "confidence"),
                  "2D image boxes: a 3D box fitted to the points in each box's frustum"),
     ):

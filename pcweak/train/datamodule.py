@@ -30,6 +30,33 @@ from ..scene import PseudoLabels, Scene, WeakLabels
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
 SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
+DATASETS = ("synthetic", "scannet", "s3dis", "folder")
+WEAK_KINDS = ("points", "clicks", "boxes")
+
+
+def check_point_data_args(h: Any) -> None:
+    """ValueError naming the ``data.`` setting that is out of range, before any scene is read."""
+    def need(ok: bool, key: str, want: str) -> None:
+        if not ok:
+            raise ValueError(f"data.{key}: expected {want}, got {getattr(h, key)!r}")
+    need(h.dataset in DATASETS, "dataset", f"one of {DATASETS}")
+    need(h.supervision in SUPERVISION, "supervision", f"one of {SUPERVISION}")
+    need(h.weak_kind in WEAK_KINDS, "weak_kind", f"one of {WEAK_KINDS}")
+    need(isinstance(h.points, int) and h.points >= 1, "points", "an integer >= 1")
+    need(h.points_ratio is None or 0 < h.points_ratio <= 1, "points_ratio", "a fraction in (0, 1]")
+    need(h.voxel_size > 0, "voxel_size", "metres > 0")
+    need(h.batch_size >= 1, "batch_size", "an integer >= 1")
+    need(h.num_workers >= 0, "num_workers", "an integer >= 0")
+    need(h.synthetic_train >= 1 and h.synthetic_val >= 0, "synthetic_train", "at least one training room")
+    need(h.region_mask_grid >= 0, "region_mask_grid", "an integer >= 0")
+    need("pseudo" not in h.supervision or h.pseudo_method or h.pseudo_dir, "pseudo_method",
+         "a labeller (or data.pseudo_dir) for pseudo supervision")
+    if h.pseudo_method:  # the labeller and its settings, checked now rather than in prepare_data
+        from ..pseudo.registry import check_params
+        try:
+            check_params(h.pseudo_method, dict(h.pseudo_params or {}))
+        except ValueError as e:
+            raise ValueError(f"data.pseudo_method / data.pseudo_params: {e}") from None
 
 
 def _scene_seed(name: str, seed: int) -> int:
@@ -202,8 +229,7 @@ class PointDataModule(L.LightningDataModule):
         self.pseudo_dir = pseudo_dir or (str(self.cache_dir / f"pseudo_{dataset}_{pseudo_method}_{tag}_{seed}") if pseudo_method else None)
         self._train: list[tuple[str, str]] = []
         self._val: list[tuple[str, str]] = []
-        if supervision not in SUPERVISION:
-            raise ValueError(f"data.supervision: expected one of {SUPERVISION}, got {supervision!r}")
+        check_point_data_args(self.hparams)
         self.in_channels = feature_width(feature_names)
 
     # -- facts the model is built from (linked into model.init_args by the CLI)

@@ -22,11 +22,14 @@ from ..geometry import KITTI_PC_RANGE, points_in_boxes
 
 
 
+WEAK_MODES = ("full", "clicks", "boxes2d", "clusters")
+
+
 class LidarDataset(Dataset):
     def __init__(self, scenes: list[tuple[str, str]], voxel_size=(0.1, 0.1, 0.2), pc_range=KITTI_PC_RANGE, weak_mode: str = "full",
                  box_fraction: float = 0.1, click_noise: float = 0.3, seed: int = 0, train: bool = True, augment: bool = True) -> None:
-        if weak_mode not in ("full", "clicks", "boxes2d", "clusters"):
-            raise ValueError(f"weak_mode: expected full, clicks, boxes2d or clusters, got {weak_mode!r}")
+        if weak_mode not in WEAK_MODES:
+            raise ValueError(f"weak_mode: expected one of {WEAK_MODES}, got {weak_mode!r}")
         self.scenes, self.vs, self.rng_seed = scenes, np.asarray(voxel_size, np.float64), seed
         self.pc = np.asarray(pc_range, np.float64)
         self.mode, self.frac, self.noise, self.train, self.augment = weak_mode, box_fraction, click_noise, train, augment
@@ -152,8 +155,17 @@ class LidarDataModule(L.LightningDataModule):
                  augment: bool = True, pc_range: list[float] = list(KITTI_PC_RANGE)) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if len(voxel_size) != 3 or len(pc_range) != 6:
-            raise ValueError(f"data.voxel_size needs 3 values and data.pc_range 6, got {voxel_size} and {pc_range}")
+        if len(voxel_size) != 3 or len(pc_range) != 6 or min(voxel_size) <= 0:
+            raise ValueError(f"data.voxel_size needs 3 values > 0 and data.pc_range 6, got {voxel_size} and {pc_range}")
+        for ok, key, want in ((dataset in ("synthetic", "kitti"), "dataset", "synthetic or kitti"),
+                              (weak_mode in WEAK_MODES, "weak_mode", f"one of {WEAK_MODES}"),
+                              (0 <= box_fraction <= 1, "box_fraction", "a fraction in [0, 1]"),
+                              (click_noise >= 0, "click_noise", "metres >= 0"),
+                              (batch_size >= 1, "batch_size", "an integer >= 1"),
+                              (num_workers >= 0, "num_workers", "an integer >= 0"),
+                              (dataset != "kitti" or root, "root", "the KITTI folder (holding training/)")):
+            if not ok:
+                raise ValueError(f"data.{key}: expected {want}, got {self.hparams[key]!r}")
         # facts the detector is built from (linked into model.init_args by the CLI)
         self.voxel_size, self.pc_range = [float(v) for v in voxel_size], [float(v) for v in pc_range]
 

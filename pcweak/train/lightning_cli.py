@@ -72,10 +72,7 @@ def _cli_class():
             printing = [a for a in argv if a == "--print_config" or a.startswith("--print_config=")]
             self.config = parser.parse_args([a for a in argv if a not in printing])
             sub = self.config.get("subcommand")
-            try:
-                linked = link_data_facts(self.config[sub] if sub else self.config)
-            except (ValueError, FileNotFoundError) as e:
-                parser.error(str(e))
+            linked = link_data_facts(self.config[sub] if sub else self.config)  # ValueError: pcweak's one-line error
             if printing:
                 import yaml
                 full = yaml.safe_load(parser.dump(self.config, skip_check=True))

@@ -24,10 +24,9 @@ def predict_pseudo_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], o
     from .datamodule import SceneDataset, collate
     from ..scene import PseudoLabels
     from ..tasks.semantic import SemanticSegmentation
+    from ..safe_load import torch_load
     ckpt = Path(ckpt)
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"--ckpt: checkpoint {ckpt} not found")
-    meta = torch.load(ckpt, map_location="cpu", weights_only=False)
+    meta = torch_load(ckpt, "--ckpt")  # checked before Lightning reads it again
     dm = meta.get("datamodule_hyper_parameters", {}) or {}
     model = SemanticSegmentation.load_from_checkpoint(ckpt, map_location="cpu")
     single = str(out).endswith(".npz") and len(scenes) == 1

@@ -1,0 +1,72 @@
+"""Loading files users download without running code from them.
+
+``torch.load`` unpickles: a crafted checkpoint can run code before anything is checked. Here
+every torch file is read with ``weights_only=True`` (tensors, numbers, strings, lists, dicts),
+with a short allow-list of the plain types that Lightning checkpoints and ScanNet's
+Data-Efficient annotation files really hold (numpy arrays, Lightning's ``AttributeDict``).
+A file that needs anything else is refused with a message naming the type; ``.npy`` files are
+read with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import ReaderError
+
+
+def _allowed_globals() -> list[Any]:
+    """The plain types allowed besides torch's own: numpy arrays and scalars' dtypes (under
+    numpy 1's and 2's module names, as files written by either name them) and Lightning's
+    ``AttributeDict`` of hyper-parameters."""
+    import numpy as np
+    from numpy._core.multiarray import _reconstruct, scalar
+    allowed: list[Any] = [np.ndarray, np.dtype, _reconstruct, scalar,
+                          (_reconstruct, "numpy.core.multiarray._reconstruct"), (scalar, "numpy.core.multiarray.scalar")]
+    allowed += [type(np.dtype(t)) for t in ("int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64",
+                                             "float16", "float32", "float64", "bool")]
+    try:
+        from lightning.fabric.utilities.data import AttributeDict
+        allowed.append(AttributeDict)
+    except ImportError:  # pragma: no cover
+        pass
+    return allowed
+
+
+def torch_load(path: str | os.PathLike, what: str) -> Any:
+    """``torch.load(path)`` without unpickling code: ReaderError naming ``what`` (the argument
+    or kind of file) when the file is missing, unreadable, or holds an object of a type that
+    is not plain data."""
+    import pickle
+
+    import torch
+    path = Path(path)
+    if not path.is_file():
+        raise ReaderError(f"{what}: {path} not found")
+    try:
+        with torch.serialization.safe_globals(_allowed_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        import re
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        kind = f"an object of type {found.group(1)}" if found else "an object that is not plain data"
+        raise ReaderError(f"{what}: {path} holds {kind}; pcweak does not load it, since loading it could run "
+                          f"code. Re-save the file with tensors, arrays and plain Python values only") from e
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
+        raise ReaderError(f"{what}: {path} is not a readable torch file ({type(e).__name__}: {str(e)[:300]})") from e
+
+
+def numpy_load(path: str | os.PathLike, what: str) -> Any:
+    """``np.load(path)`` with ``allow_pickle=False``; an object array (a pickled dict, as some
+    ``.npy`` annotation files are) is refused with a message saying how to convert it."""
+    import numpy as np
+    path = Path(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise ReaderError(f"{what}: {path} holds pickled Python objects, which pcweak will not load since "
+                          f"loading them could run code; save the dict as .json, .npz or a torch file of "
+                          f"tensors instead") from e
+    except OSError as e:
+        raise ReaderError(f"{what}: {path} is not a readable .npy file ({e})") from e

@@ -1,0 +1,614 @@
+"""Hostile and mistaken inputs: each is refused with one message naming the file or setting
+(exit 2, no traceback) or read as documented; none silently changes data. The table at the end
+is the bulk; the named tests prove one fix each (stale output, code execution from files,
+silent misreads, memory, unclear errors)."""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import pcweak
+from pcweak import weak
+from pcweak.cli import main
+from pcweak.data.synthetic_indoor import synthetic_room
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = str(ROOT / "configs" / "demo.yaml")
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A small synthetic room (cached for the module: treat as read-only)."""
+    return synthetic_room(5, density=150.0, n_frames=2, frame_size=(60, 80))
+
+
+@pytest.fixture
+def files(tmp_path, small):
+    """A scene file, its points and box weak labels, in ``tmp_path``."""
+    scene = tmp_path / "room.npz"
+    small.save(scene)
+    weak.points(small, count=30, seed=0).save(tmp_path / "points.npz")
+    weak.boxes(small, seed=0).save(tmp_path / "boxes.npz")
+    return tmp_path
+
+
+def refused(argv: list[str], capsys, *needles: str) -> str:
+    """Run the CLI; it must exit 2 with one message holding every needle and no traceback."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, f"exit {code}: {err[-1500:]}"
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in err, f"{n!r} not in {err[-1500:]!r}"
+    return err
+
+
+# ---------------------------------------------------------------------------- stale output
+
+
+def test_stale_output_is_relabelled_not_served(files, small, capsys):
+    """An existing output is skipped only when made from the same inputs; another weak file,
+    method, parameter or scene relabels it."""
+    out = files / "p.npz"
+    base = ["label", f"npz:{files / 'room.npz'}", "-o", str(out)]
+    assert main(base + ["--weak", str(files / "points.npz")]) == 0
+    first = out.read_bytes()
+    capsys.readouterr()
+    assert main(base + ["--weak", str(files / "points.npz")]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped_existing"] == 1 and out.read_bytes() == first
+    weak.points(small, count=30, seed=1).save(files / "other.npz")
+    for extra in (["--weak", str(files / "other.npz")], ["--weak", str(files / "points.npz"), "--method", "nearest"],
+                  ["--weak", str(files / "points.npz"), "--param", "solver.alpha=0.8"]):
+        before = out.read_bytes()
+        assert main(base + extra) == 0
+        rep = json.loads(capsys.readouterr().out)
+        assert rep["skipped_existing"] == 0 and rep["redone_other_inputs"] == 1 and out.read_bytes() != before
+    fp = json.loads(pcweak.PseudoLabels.load(out).fingerprint)
+    assert fp["params"]["solver"]["alpha"] == 0.8 and fp["method"] == "propagate" and len(fp["weak_sha256"]) == 64
+    # the same scene file rewritten (another scene at the same path) is another input too
+    other = synthetic_room(6, density=150.0, n_frames=0)
+    weak.points(other, count=30, seed=0).save(files / "points6.npz")
+    other.save(files / "room.npz")
+    assert main(base + ["--weak", str(files / "points6.npz"), "--param", "solver.alpha=0.8"]) == 0
+    assert pcweak.PseudoLabels.load(out).num_points == other.num_points
+
+
+# ---------------------------------------------------------------------------- code execution
+
+
+class _Payload:
+    """Unpickling this writes a marker file: proof that code from a data file ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def test_code_execution_from_a_checkpoint_is_refused(files, capsys):
+    marker = files / "pwned"
+    torch.save({"state_dict": {}, "hyper_parameters": _Payload(str(marker))}, files / "evil.ckpt")
+    refused(["label", f"npz:{files / 'room.npz'}", "--method", "model", "--ckpt", str(files / "evil.ckpt"),
+             "-o", str(files / "out.npz")], capsys, "--ckpt", "evil.ckpt", "could run code")
+    assert not marker.exists()
+
+
+def test_code_execution_from_annotation_files_is_refused(tmp_path, small):
+    from pcweak.data.scannet import read_limited_annotation
+    from pcweak.errors import ReaderError
+    marker = tmp_path / "pwned"
+    torch.save({small.name: _Payload(str(marker))}, tmp_path / "points20.pth")
+    with pytest.raises(ReaderError, match="points20.pth holds an object of type .*could run code"):
+        read_limited_annotation(tmp_path / "points20.pth", small)
+    np.save(tmp_path / "points20.npy", np.array({small.name: _Payload(str(marker))}, dtype=object), allow_pickle=True)
+    with pytest.raises(ReaderError, match="points20.npy holds pickled Python objects"):
+        read_limited_annotation(tmp_path / "points20.npy", small)
+    assert not marker.exists()
+    # the real files' plain content still loads
+    torch.save({small.name: np.arange(5), "other": torch.arange(3)}, tmp_path / "plain.pth")
+    assert read_limited_annotation(tmp_path / "plain.pth", small).point_index.tolist() == [0, 1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------------------- silent misreads
+
+
+def test_silent_misread_of_s3dis_columns(tmp_path):
+    from pcweak.data.s3dis import read_s3dis
+    from pcweak.errors import ReaderError
+    room = tmp_path / "Area_1" / "office_1" / "Annotations"
+    room.mkdir(parents=True)
+    (room / "chair_1.txt").write_text("1 2 3\n4 5 6\n7 8 9\n10 11 12\n")  # 12 numbers: divisible by six
+    with pytest.raises(ReaderError, match="chair_1.txt: no valid 'x y z r g b' lines"):
+        read_s3dis(room.parent)
+    (room / "chair_1.txt").write_text("1 2 3 10 20 30\n4 5 6 10 20 30 99\n7 8 9 10 20\n1 1 1 1 1 1\n")  # ragged, 24 numbers
+    with pytest.warns(UserWarning, match="2 dropped"):
+        s = read_s3dis(room.parent)
+    assert s.coord.tolist() == [[1, 2, 3], [1, 1, 1]]  # the good lines, nothing re-flowed
+
+
+def test_silent_misread_of_scannet_aggregation(tmp_path, small):
+    from pcweak.data.scannet import read_scannet, write_scannet
+    d = write_scannet(small, tmp_path)
+    agg = next(d.glob("*.aggregation.json"))
+    doc = json.loads(agg.read_text())
+    k = next(i for i, g in enumerate(doc["segGroups"]) if len(g["segments"]) >= 1)
+    kept = list(doc["segGroups"][k]["segments"])
+    doc["segGroups"][k]["segments"] = kept + [10 ** 6]  # a segment segs.json does not have
+    agg.write_text(json.dumps(doc))
+    with pytest.warns(UserWarning, match=rf"object {k} .*names segments \[1000000\] .*its other segments are kept"):
+        s = read_scannet(d, frames=False)
+    assert (s.instance == k).sum() > 0  # the object keeps its real segments
+
+
+def test_silent_misread_of_ply_labels_and_faces(tmp_path):
+    from plyfile import PlyData, PlyElement
+
+    from pcweak.data.ply import read_ply
+    from pcweak.errors import ReaderError
+
+    def write(name, label_type, labels, faces=None):
+        v = np.zeros(4, dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("label", label_type)])
+        v["x"] = [0, 1, 0, 1]
+        v["y"] = [0, 0, 1, 1]
+        v["label"] = labels
+        els = [PlyElement.describe(v, "vertex")]
+        if faces is not None:
+            f = np.zeros(len(faces), dtype=[("vertex_indices", "i4", (3,))])
+            f["vertex_indices"] = faces
+            els.append(PlyElement.describe(f, "face"))
+        PlyData(els).write(str(tmp_path / name))
+        return tmp_path / name
+    with pytest.raises(ReaderError, match=r"property 'label' holds a non-integer label \(1.5 at vertex 1\)"):
+        read_ply(write("f.ply", "f4", [1, 1.5, 2, 0]))
+    s = read_ply(write("u.ply", "u1", [1, 255, 2, 0]))
+    assert s.semantic.tolist() == [1, -1, 2, 0] and len(s.classes) == 3  # 255 = unlabelled, not class 255
+    with pytest.raises(ReaderError, match=r"face 1 refers to vertex \[1, 2, 9\], outside \[0, 4\)"):
+        read_ply(write("m.ply", "i4", [0, 1, 1, 0], faces=[[0, 1, 2], [1, 2, 9]]))
+
+
+# ---------------------------------------------------------------------------- memory
+
+
+def test_memory_of_a_deflate_bomb_is_never_spent(tmp_path, small):
+    """A small weak file with a huge deflated extra member is refused from the zip directory."""
+    path = tmp_path / "bomb.npz"
+    weak.points(small, count=10, seed=0).save(path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("junk.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (600_000_000,)})
+            zeros = bytes(1 << 24)
+            for _ in range(600_000_000 // len(zeros) + 1):
+                f.write(zeros)
+    assert path.stat().st_size < 2_000_000
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(pcweak.SceneError, match=r"unknown WeakLabels keys \['junk'\]"):
+        pcweak.WeakLabels.load(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing was inflated
+
+
+def test_memory_declared_sizes_are_checked_against_the_scene(tmp_path, small):
+    path = tmp_path / "big.npz"
+    w = weak.points(small, count=10, seed=0)
+    arrays = w.to_arrays()
+    arrays["point_index"] = np.zeros(small.num_points * 4, np.int64)  # more entries than the scene has points
+    from pcweak.npzio import save_npz
+    save_npz(path, arrays)
+    with pytest.raises(pcweak.ReaderError, match=r"key 'point_index' declares \d+ bytes, more than"):
+        pcweak.WeakLabels.load(path)
+
+
+# ---------------------------------------------------------------------------- the table
+
+
+def _npz(path: Path, **arrays) -> Path:
+    from pcweak.npzio import save_npz
+    save_npz(path, arrays)
+    return path
+
+
+def _scene_arrays(small) -> dict:
+    return small.to_arrays()
+
+
+CASES = []
+
+
+def case(name: str):
+    def add(fn):
+        CASES.append(pytest.param(fn, id=name))
+        return fn
+    return add
+
+
+@case("reader-missing-npz")
+def _(t, s):
+    return ["info", f"npz:{t / 'nope.npz'}"], ["nope.npz", "not found"]
+
+
+@case("reader-npz-not-a-zip")
+def _(t, s):
+    (t / "x.npz").write_text("hello")
+    return ["info", f"npz:{t / 'x.npz'}"], ["x.npz", "not a readable .npz"]
+
+
+@case("reader-npz-without-coord")
+def _(t, s):
+    return ["info", f"npz:{_npz(t / 'x.npz', name=np.array('a'))}"], ["x.npz", "no 'coord'"]
+
+
+@case("reader-npz-nan-coord")
+def _(t, s):
+    a = _scene_arrays(s)
+    a["coord"] = a["coord"].copy()
+    a["coord"][3, 1] = np.nan
+    return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["coord"]
+
+
+@case("reader-npz-meta-not-json")
+def _(t, s):
+    a = _scene_arrays(s)
+    a["meta"] = np.array("{not json")
+    return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["x.npz", "'meta' is not JSON"]
+
+
+@case("reader-npz-meta-a-list")
+def _(t, s):
+    a = _scene_arrays(s)
+    a["meta"] = np.array("[1, 2]")
+    return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["x.npz", "'meta' is a JSON list, expected an object"]
+
+
+@case("reader-npz-label-outside-classes")
+def _(t, s):
+    a = _scene_arrays(s)
+    a["semantic"] = a["semantic"].copy()
+    a["semantic"][0] = 99
+    return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["semantic"]
+
+
+@case("reader-npz-wrong-length")
+def _(t, s):
+    a = _scene_arrays(s)
+    a["instance"] = a["instance"][:-3]
+    return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["instance"]
+
+
+@case("reader-unknown-dataset")
+def _(t, s):
+    return ["info", "foo:bar"], ["foo:bar", "expected DATASET:PATH"]
+
+
+@case("reader-synthetic-seed-not-integer")
+def _(t, s):
+    return ["info", "synthetic:abc"], ["seed must be an integer"]
+
+
+@case("reader-ply-not-ply")
+def _(t, s):
+    (t / "x.ply").write_text("nonsense")
+    return ["info", f"ply:{t / 'x.ply'}"], ["x.ply", "not a readable PLY"]
+
+
+@case("reader-kitti-missing-scan")
+def _(t, s):
+    (t / "training" / "velodyne").mkdir(parents=True)
+    return ["info", f"kitti:{t / 'training' / '000007'}"], ["000007.bin", "not found"]
+
+
+@case("reader-kitti-bad-scan-size")
+def _(t, s):
+    (t / "training" / "velodyne").mkdir(parents=True)
+    (t / "training" / "velodyne" / "000007.bin").write_bytes(b"\0" * 10)
+    return ["info", f"kitti:{t / 'training' / '000007'}"], ["000007.bin", "not a whole number"]
+
+
+@case("reader-scannet-segs-top-level-list")
+def _(t, s):
+    from pcweak.data.scannet import write_scannet
+    d = write_scannet(s, t)
+    next(d.glob("*.segs.json")).write_text("[1, 2, 3]")
+    return ["info", f"scannet:{d}"], ["segs.json", "the top level is a list"]
+
+
+@case("reader-scannet-segs-not-integers")
+def _(t, s):
+    from pcweak.data.scannet import write_scannet
+    d = write_scannet(s, t)
+    f = next(d.glob("*.segs.json"))
+    doc = json.loads(f.read_text())
+    doc["segIndices"][0] = 2.5
+    f.write_text(json.dumps(doc))
+    return ["info", f"scannet:{d}"], ["segs.json", "segIndices must be a list of integers (found 2.5)"]
+
+
+@case("reader-scannet-aggregation-wrong-shape")
+def _(t, s):
+    from pcweak.data.scannet import write_scannet
+    d = write_scannet(s, t)
+    next(d.glob("*.aggregation.json")).write_text(json.dumps({"segGroups": {"a": 1}}))
+    return ["info", f"scannet:{d}"], ["aggregation.json", "'segGroups' is a dict, expected a list"]
+
+
+@case("reader-scannet-aggregation-segment-not-integer")
+def _(t, s):
+    from pcweak.data.scannet import write_scannet
+    d = write_scannet(s, t)
+    f = next(d.glob("*.aggregation.json"))
+    doc = json.loads(f.read_text())
+    doc["segGroups"][0]["segments"] = ["7"]
+    f.write_text(json.dumps(doc))
+    return ["info", f"scannet:{d}"], ["aggregation.json", "segGroups[0].segments must be a list of integers"]
+
+
+@case("reader-scannet-segs-not-json")
+def _(t, s):
+    from pcweak.data.scannet import write_scannet
+    d = write_scannet(s, t)
+    next(d.glob("*.segs.json")).write_text("{oops")
+    return ["info", f"scannet:{d}"], ["segs.json", "not readable JSON"]
+
+
+@case("weak-unknown-key")
+def _(t, s):
+    a = weak.points(s, count=5, seed=0).to_arrays()
+    a["extra"] = np.zeros(3)
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
+        ["w.npz", "unknown WeakLabels keys ['extra']"]
+
+
+@case("weak-not-an-npz")
+def _(t, s):
+    (t / "w.npz").write_bytes(b"PK\x03\x04 broken")
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "w.npz"), "-o", str(t / "o.npz")], ["w.npz"]
+
+
+@case("weak-meta-not-json")
+def _(t, s):
+    a = weak.points(s, count=5, seed=0).to_arrays()
+    a["meta"] = np.array("{")
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
+        ["w.npz", "'meta' is not JSON"]
+
+
+@case("weak-for-another-scene")
+def _(t, s):
+    other = synthetic_room(8, density=150.0, n_frames=0)
+    weak.points(other, count=5, seed=0).save(t / "w.npz")
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "w.npz"), "-o", str(t / "o.npz")], ["points"]
+
+
+@case("weak-index-out-of-range")
+def _(t, s):
+    a = weak.points(s, count=5, seed=0).to_arrays()
+    a["point_index"] = a["point_index"].copy()
+    a["point_index"][0] = s.num_points + 5
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
+        ["point_index"]
+
+
+@case("weak-class-outside-list")
+def _(t, s):
+    a = weak.points(s, count=5, seed=0).to_arrays()
+    a["point_semantic"] = a["point_semantic"].copy()
+    a["point_semantic"][0] = 77
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
+        ["point_semantic"]
+
+
+@case("weak-missing-what-the-labeller-consumes")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "--method", "gp-boxes",
+            "-o", str(t / "o.npz")], ["--method gp-boxes: the weak labels have no box"]
+
+
+@case("weak-file-missing")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "none.npz"), "-o", str(t / "o.npz")], \
+        ["--weak", "none.npz"]
+
+
+@case("label-param-graph-k-zero")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--param", "graph.k=0"], ["graph.k must be >= 1"]
+
+
+@case("label-param-alpha-out-of-range")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--param", "solver.alpha=1.5"], ["solver.alpha must lie in (0, 1)"]
+
+
+@case("label-param-unknown-solver")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--param", "solver.name=magic"], ["solver.name must be one of"]
+
+
+@case("label-param-gp-iterations-zero")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "boxes.npz"), "--method", "gp-boxes",
+            "-o", str(t / "o.npz"), "--param", "iterations=0"], ["iterations must be an integer >= 1, got 0"]
+
+
+@case("label-param-gp-inside-fraction")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "boxes.npz"), "--method", "gp-boxes",
+            "-o", str(t / "o.npz"), "--param", "inside_fraction=1.5"], ["inside_fraction must be a fraction"]
+
+
+@case("label-param-nearest-k-vote")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "--method", "nearest",
+            "-o", str(t / "o.npz"), "--param", "k_vote=0"], ["k_vote must be an integer >= 1"]
+
+
+@case("label-param-lift-fallback")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "--method", "lift-masks",
+            "-o", str(t / "o.npz"), "--param", "fallback=maybe"], ["fallback must be null or 'propagate'"]
+
+
+@case("label-param-frustum-shrink")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "--method", "boxes2d-frustum",
+            "-o", str(t / "o.npz"), "--param", "shrink=0.7"], ["shrink must be a fraction in [0, 0.5)"]
+
+
+@case("label-param-unknown-name")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--param", "alpha=0.5"], ["--param alpha: propagate has no parameter 'alpha'; it takes partition.method"]
+
+
+@case("label-param-wrong-type")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--param", "graph.bridge=maybe"], ["--param graph.bridge='maybe': propagate expects true or false"]
+
+
+@case("label-param-without-equals")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--param", "graph.k"], ["--param expects NAME=VALUE, got 'graph.k'"]
+
+
+@case("label-unknown-method")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--method", "magic"], ["--method 'magic': expected one of"]
+
+
+@case("label-workers-zero")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--workers", "0"], ["--workers must be at least 1"]
+
+
+@case("label-model-checkpoint-missing")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--method", "model", "--ckpt", str(t / "none.ckpt"),
+            "-o", str(t / "o.npz")], ["--ckpt", "none.ckpt", "not found"]
+
+
+@case("label-model-checkpoint-not-torch")
+def _(t, s):
+    (t / "bad.ckpt").write_bytes(b"not a checkpoint")
+    return ["label", f"npz:{t / 'room.npz'}", "--method", "model", "--ckpt", str(t / "bad.ckpt"),
+            "-o", str(t / "o.npz")], ["--ckpt", "bad.ckpt"]
+
+
+@case("evaluate-pseudo-for-another-scene")
+def _(t, s):
+    pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")
+    return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "p.npz")], ["length 5 but scene"]
+
+
+@case("evaluate-pseudo-not-pseudo-labels")
+def _(t, s):
+    return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "points.npz")], \
+        ["points.npz", "no 'semantic' array"]
+
+
+@case("viz-pseudo-for-another-scene")
+def _(t, s):
+    pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")
+    return ["viz", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "p.npz"), "--png", str(t / "o.png")], \
+        ["length 5 but scene"]
+
+
+@case("viz-weak-for-another-scene")
+def _(t, s):
+    other = synthetic_room(8, density=150.0, n_frames=0)
+    weak.points(other, count=5, seed=0).save(t / "w.npz")
+    return ["viz", f"npz:{t / 'room.npz'}", "--weak", str(t / "w.npz"), "--png", str(t / "o.png")], ["points"]
+
+
+@case("viz-pseudo-missing")
+def _(t, s):
+    return ["viz", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "none.npz"), "--png", str(t / "o.png")], \
+        ["none.npz", "not found"]
+
+
+@case("train-supervision-typo")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--data.init_args.supervision", "pointz"], \
+        ["data.supervision: expected one of", "pointz"]
+
+
+@case("train-points-negative")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--data.init_args.points", "-5"], ["data.points: expected an integer >= 1, got -5"]
+
+
+@case("train-voxel-size-zero")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--data.init_args.voxel_size", "0"], ["data.voxel_size: expected metres > 0"]
+
+
+@case("train-unknown-pseudo-method")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--data.init_args.supervision", "pseudo", "--data.init_args.pseudo_method", "magic"], \
+        ["data.pseudo_method / data.pseudo_params", "'magic'"]
+
+
+@case("train-bad-pseudo-param")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--data.init_args.supervision", "pseudo", "--data.init_args.pseudo_method",
+            "propagate", "--data.init_args.pseudo_params", '{"graph.k": -1}'], ["graph.k must be >= 1"]
+
+
+@case("train-model-contradicts-data")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--model.init_args.in_channels", "4"], \
+        ["model.init_args.in_channels=4 contradicts the data"]
+
+
+@case("train-kitti-weak-mode-typo")
+def _(t, s):
+    return ["fit", "--config", str(ROOT / "configs" / "kitti" / "clicks.yaml"), "--data.init_args.weak_mode", "click"], \
+        ["data.weak_mode: expected one of"]
+
+
+@case("train-unknown-feature")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--data.init_args.feature_names", "[color, depth]"], \
+        ["feature_names: unknown ['depth']"]
+
+
+@pytest.mark.parametrize("make", CASES)
+def test_unclear_errors_become_one_clear_refusal(make, files, small, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    argv, needles = make(files, small)
+    refused(argv, capsys, *needles)
+
+
+def test_the_table_is_large_enough():
+    assert len(CASES) >= 40
+
+
+def test_outputs_keep_the_users_file_mode_and_an_upper_case_suffix(files, capsys):
+    old = os.umask(0o022)
+    try:
+        out = files / "P.NPZ"
+        assert main(["label", f"npz:{files / 'room.npz'}", "--weak", str(files / "points.npz"), "-o", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert out.is_file() and (out.stat().st_mode & 0o777) == 0o644
+
+
+def test_warnings_reach_cli_users_as_one_plain_line(tmp_path, capsys):
+    room = tmp_path / "Area_1" / "office_1" / "Annotations"
+    room.mkdir(parents=True)
+    (room / "chair_1.txt").write_text("1 2 3 10 20 30\n4 5 6 10 20\n1 1 1 1 1 1\n")
+    assert main(["info", f"s3dis:{room.parent}", "--compact"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("pcweak: warning: ") and err.count("\n") == 1 and ".py:" not in err

@@ -1,0 +1,120 @@
+"""kill -9 in the middle of a job: no partial output, no live process, no lock that blocks the
+next call, and the re-run gives the same bytes as an uninterrupted run."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pcweak import weak
+from pcweak.data.synthetic_indoor import synthetic_room
+
+PCWEAK = [sys.executable, "-m", "pcweak.cli"]
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = {int(c) for c in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += list(kids - out)
+            out |= kids
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    d = tmp_path_factory.mktemp("scenes")
+    for i in range(4):
+        s = synthetic_room(40 + i, density=400.0, n_frames=0)
+        s.save(d / "scenes" / f"room{i}.npz")
+        weak.points(s, count=80, seed=i).save(d / "weak" / f"room{i}.npz")
+    ref = d / "reference"
+    subprocess.run(PCWEAK + ["label", str(d / "scenes"), "--weak", str(d / "weak"), "-o", str(ref)], check=True,
+                   capture_output=True, timeout=600)
+    return d
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the workers")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_orphans_and_partial_files_after_kill_9_mid_label(scenes, tmp_path, workers):
+    out = tmp_path / "out"
+    args = PCWEAK + ["label", str(scenes / "scenes"), "--weak", str(scenes / "weak"), "-o", str(out),
+                     "--workers", str(workers)]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    kids: set[int] = set()
+    while time.time() < deadline and p.poll() is None:  # wait until the work is under way
+        kids |= _children(p.pid)
+        if (workers == 1 or len(kids) >= workers) and (out.is_dir() or time.time() > deadline - 290):
+            break
+        time.sleep(0.2)
+    assert p.poll() is None, "the job finished before it could be killed"
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.2)
+    assert not [k for k in kids if _alive(k)], "workers outlived their parent"
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not list(out.glob(".*.tmp")) and not list(out.glob("*.tmp"))
+    for ref in sorted((scenes / "reference").glob("*.npz")):
+        assert (out / ref.name).read_bytes() == ref.read_bytes(), ref.name
+
+
+def test_hang_on_a_stale_ops_lock_never_happens(tmp_path):
+    """A process killed while torch's extension loader held the cache's lock leaves the lock
+    file behind; loading the built library must not wait on it."""
+    from pcweak.ops import extension
+    lib = extension.compiled()
+    if lib is None:
+        pytest.skip("the compiled ops are not available on this machine (reference backend)")
+    src = Path(lib.__file__).parent
+    cache = tmp_path / "cache" / "ops" / src.name
+    cache.mkdir(parents=True)
+    shutil.copy(lib.__file__, cache / Path(lib.__file__).name)
+    (cache / "lock").write_text("")  # what a killed build leaves
+    (cache / ".build-old").mkdir()
+    (cache / ".build-old" / "lock").write_text("")
+    env = {**os.environ, "PCWEAK_CACHE": str(tmp_path / "cache"), "PCWEAK_OPS": "compiled"}
+    r = subprocess.run([sys.executable, "-c", "from pcweak.ops.extension import backend; print(backend())"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "compiled", r.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_kill_9_during_the_first_build_of_the_ops(tmp_path):
+    """Killed while compiling into an empty cache: the next call builds again and succeeds."""
+    env = {**os.environ, "PCWEAK_CACHE": str(tmp_path / "cache"), "PCWEAK_OPS": "compiled"}
+    code = "from pcweak.ops.extension import backend; print(backend())"
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "cache").rglob(".build-*")):
+        time.sleep(0.2)
+    time.sleep(2.0)  # the compiler is running now
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0 and r.stdout.strip().endswith("compiled"), r.stderr[-2000:]
+    assert len(list((tmp_path / "cache").rglob("*.so"))) == 1
