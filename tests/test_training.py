@@ -127,6 +127,13 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert out["labelled"] == 1
     p = PseudoLabels.load(tmp_path / "st" / "synthetic_2000.npz")
     assert p.method == "model" and (p.semantic >= 0).all() and 0 < p.confidence.min() <= p.confidence.max() <= 1
+    # resume: the same checkpoint and settings skip the scene; another checkpoint labels it again
+    label = ["label", f"npz:{scene}", "--method", "model", "-o", str(tmp_path / "st")]
+    assert main(label + ["--ckpt", str(newest)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 1
+    assert main(label + ["--ckpt", str(last[0])]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["labelled"] == 1
+    assert json.loads(PseudoLabels.load(tmp_path / "st" / "synthetic_2000.npz").params)["ckpt"] == str(last[0])
     csv = list(tmp_path.glob("outputs/demo/points200/version_*/metrics.csv"))
     assert csv and "val/miou" in csv[0].read_text()
 
