@@ -4,6 +4,7 @@
     pcweak simulate SCENE --weak KIND ...  weak labels drawn from ground truth -> weak.npz
     pcweak label SCENE --weak W -o OUT     pseudo-labels from weak labels (folders: resumable)
     pcweak evaluate SCENE --pseudo P       score pseudo-labels against ground truth
+    pcweak evaluate kitti:R --detections D KITTI AP of result files, as the devkit
     pcweak bench NAME --json               a benchmark, printing one JSON object
     pcweak fit|validate|test|predict --config configs/X.yaml   training (LightningCLI)
     pcweak demo                            the main job on the built-in synthetic scene
@@ -125,6 +126,13 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if (args.pseudo is None) == (args.detections is None):
+        raise ValueError("give --pseudo FILE (score pseudo-labels of one scene) or --detections DIR "
+                         "(score KITTI result files of a kitti:<root>/training split), not both")
+    if args.detections is not None:
+        return _evaluate_kitti_results(args)
+    if args.ids:
+        raise ValueError("--ids goes with --detections (the frames of a KITTI split to score)")
     from .data.address import load_scene
     from .metrics.evaluate import evaluate
     from .scene import PseudoLabels
@@ -135,6 +143,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from .viz.plots import write_plots
         rep["plots"] = [str(p) for p in write_plots(scene, pseudo, args.plots, rep)]
     print(json.dumps(rep, indent=None if args.json else 2, default=float))
+    return 0
+
+
+def _evaluate_kitti_results(args: argparse.Namespace) -> int:
+    """``pcweak evaluate kitti:<root>/training --detections DIR [--ids FILE]``: the devkit's AP."""
+    from .data.address import parse_address
+    from .metrics.kitti import evaluate_result_files, read_ids, result_folder
+    kind, path = parse_address(args.scene)
+    split = Path(path)
+    if kind != "kitti" or not (split / "label_2").is_dir():
+        raise ValueError(f"{args.scene}: --detections needs kitti:<root>/training, a KITTI split folder holding label_2/")
+    det_dir = result_folder(args.detections)
+    ids = read_ids(args.ids) if args.ids else None
+    if ids is not None:
+        missing = [i for i in ids if not (det_dir / f"{i}.txt").is_file()]
+        if missing:
+            raise ValueError(f"{det_dir / (missing[0] + '.txt')}: no result file for frame {missing[0]} listed in {args.ids} "
+                             f"({len(missing)} of {len(ids)} missing; write an empty file for a frame without detections)")
+    print(f"pcweak evaluate: scoring {len(ids) if ids is not None else len(list(det_dir.glob('*.txt')))} frames "
+          "(2d, bev, 3d)", file=sys.stderr)
+    res = evaluate_result_files(split / "label_2", det_dir, ids,
+                                progress=lambda m: print(f"pcweak evaluate: {m} ...", file=sys.stderr))
+    print(json.dumps(res, indent=None if args.json else 2, default=float))
     return 0
 
 
@@ -238,9 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
     lb.set_defaults(func=cmd_label)
 
-    ev = sub.add_parser("evaluate", help="score pseudo-labels against a scene's ground truth")
-    ev.add_argument("scene", help=addr_help)
-    ev.add_argument("--pseudo", required=True, help="pseudo-label .npz")
+    ev = sub.add_parser("evaluate", help="score pseudo-labels against a scene's ground truth, or KITTI result files as the devkit does")
+    ev.add_argument("scene", help=addr_help + "; with --detections: kitti:<root>/training")
+    ev.add_argument("--pseudo", help="pseudo-label .npz")
+    ev.add_argument("--detections", help="folder of KITTI result files <frame id>.txt (or its data/ subfolder): "
+                    "2D / BEV / 3D AP, easy / moderate / hard, R11 and R40, as KITTI's devkit")
+    ev.add_argument("--ids", help="with --detections: file of frame ids to score, one per line (default: every result file)")
     ev.add_argument("--json", action="store_true", help="compact one-line JSON")
     ev.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
     ev.add_argument("--plots", help="folder for a per-class IoU bar chart and a confusion matrix (PNG)")

@@ -114,3 +114,64 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def apply_transform(points: np.ndarray, T: np.ndarray) -> np.ndarray:
     """(N,3) points under a (4,4) homogeneous transform, float64."""
     return np.asarray(points, np.float64) @ T[:3, :3].T + T[:3, 3]
+
+
+def bev_corners(box: np.ndarray) -> np.ndarray:
+    """(4,2) counter-clockwise bird's-eye footprint of a LiDAR box ``[cx,cy,cz,dx,dy,dz,yaw]``."""
+    h = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], np.float64) * box[3:5] / 2
+    return h @ rot_z(box[6])[:2, :2].T + box[:2]
+
+
+def _clip_left(poly: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sutherland-Hodgman step: the part of ``poly`` left of the directed edge a->b."""
+    if len(poly) == 0:
+        return poly
+    out = []
+    side = (b[0] - a[0]) * (poly[:, 1] - a[1]) - (b[1] - a[1]) * (poly[:, 0] - a[0])
+    for i in range(len(poly)):
+        j = (i + 1) % len(poly)
+        if side[i] >= 0:
+            out.append(poly[i])
+        if (side[i] >= 0) != (side[j] >= 0):
+            t = side[i] / (side[i] - side[j])
+            out.append(poly[i] + t * (poly[j] - poly[i]))
+    return np.array(out).reshape(-1, 2)
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """Area of a simple polygon (K,2)."""
+    if len(poly) < 3:
+        return 0.0
+    x, y = poly[:, 0], poly[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def convex_intersection(pa: np.ndarray, pb: np.ndarray) -> float:
+    """Area shared by two convex counter-clockwise polygons (exact clipping, no rasterising)."""
+    poly = pa
+    for i in range(len(pb)):
+        poly = _clip_left(poly, pb[i], pb[(i + 1) % len(pb)])
+    return polygon_area(poly)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray, mode: str = "bev") -> np.ndarray:
+    """(A,B) IoU of LiDAR boxes (M,7) ``[cx,cy,cz,dx,dy,dz,yaw]``: ``bev`` footprint IoU or
+    ``3d`` volume IoU (z extents overlap on the box centres +- dz/2)."""
+    a = np.asarray(a, np.float64).reshape(-1, 7)
+    b = np.asarray(b, np.float64).reshape(-1, 7)
+    out = np.zeros((len(a), len(b)))
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            if np.linalg.norm(x[:2] - y[:2]) > 0.5 * (np.linalg.norm(x[3:5]) + np.linalg.norm(y[3:5])):
+                continue
+            inter = convex_intersection(bev_corners(x), bev_corners(y))
+            if inter <= 0:
+                continue
+            if mode == "bev":
+                union = x[3] * x[4] + y[3] * y[4] - inter
+            else:
+                zo = max(0.0, min(x[2] + x[5] / 2, y[2] + y[5] / 2) - max(x[2] - x[5] / 2, y[2] - y[5] / 2))
+                inter = inter * zo
+                union = x[3] * x[4] * x[5] + y[3] * y[4] * y[5] - inter
+            out[i, j] = inter / union if union > 0 else 0.0
+    return out

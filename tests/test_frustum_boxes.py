@@ -6,7 +6,7 @@ import pytest
 import pcweak
 from pcweak import weak
 from pcweak.cli import main
-from pcweak.metrics.kitti import box_iou
+from pcweak.geometry import box_iou
 from pcweak.metrics.boxes import box_quality
 from pcweak.pseudo.frustum_boxes import fit_box, frustum_boxes
 

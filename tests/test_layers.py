@@ -23,6 +23,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # the data model and shared helpers sit below every layer
     "pcweak.scene": ("pcweak.data", "pcweak.segment", "pcweak.weak", "pcweak.pseudo", "pcweak.train", "pcweak.tasks"),
     "pcweak.geometry": ("pcweak.data", "pcweak.segment", "pcweak.weak", "pcweak.pseudo", "pcweak.train", "pcweak.tasks"),
+    "pcweak.kitti_objects": ("pcweak.data", "pcweak.segment", "pcweak.weak", "pcweak.pseudo", "pcweak.train", "pcweak.tasks",
+                             "pcweak.metrics"),
     "pcweak.classes": ("pcweak.data", "pcweak.segment", "pcweak.weak", "pcweak.pseudo", "pcweak.train", "pcweak.tasks"),
 }
 

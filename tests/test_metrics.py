@@ -42,18 +42,7 @@ def test_instance_ap_perfect_and_missed():
     assert r["ap50"] == pytest.approx(2 / 3)
 
 
-def test_instance_ap_thresholds():
-    # prediction covers 4 of 10 GT points plus 2 others: IoU = 4/12 = 0.33 -> counts at 0.25 only
-    gt = [0] * 10 + [-1] * 2
-    pred = [0] * 4 + [-1] * 6 + [0] * 2
-    r = instance_ap([_scene(gt, pred)], ("obj",), min_region_size=1)
-    assert r["ap25"] == pytest.approx(1.0) and r["ap50"] == 0.0 and r["ap"] == 0.0
-    # a false positive ranked above the true positive lowers AP50 below 1
-    gt = [0] * 10 + [-1] * 10
-    pred = [0] * 10 + [1] * 10
-    score = np.array([0.5] * 10 + [0.9] * 10)
-    r = instance_ap([_scene(gt, pred, score=score)], ("obj",), min_region_size=1)
-    assert 0 < r["ap50"] < 1
+def test_instance_ap_wrong_class_and_ignored_classes():
     # wrong class never matches; ignored classes do not count
     r = instance_ap([_scene([0] * 10, [0] * 10, gt_sem=[0] * 10, pred_sem=[1] * 10)], ("x", "y"), min_region_size=1)
     assert r["per_class"]["x"]["ap50"] == 0.0
@@ -61,7 +50,87 @@ def test_instance_ap_thresholds():
     assert np.isnan(r["ap"])
 
 
-def test_min_region_size_drops_small_predictions():
-    gt = [0] * 5
-    r = instance_ap([_scene(gt, gt)], ("obj",), min_region_size=10)
-    assert r["ap50"] == 0.0
+# ScanNet's evaluate_semantic_instance.py rules, each on a scene built by hand (expected values
+# worked out from the rules in pcweak/metrics/instance.py's docstring). Classes: wall (stuff,
+# so void), chair, table; predictions and GT instances of >= 100 points unless stated.
+ROOM = ("wall", "chair", "table")
+WALL, CHAIR, TABLE = 0, 1, 2
+
+
+def _room(parts, scores):
+    """parts: (gt_class, gt_instance, pred_class, pred_instance, count) runs of points."""
+    cols = [np.concatenate([np.full(n, row[i]) for *row, n in parts]) for i in range(4)]
+    gt_sem, gt_inst, pred_sem, pred_inst = (c.astype(np.int64) for c in cols)
+    conf = np.array([scores.get(int(k), 1.0) if k >= 0 else 0.0 for k in pred_inst])
+    return from_labels(gt_sem, gt_inst, pred_sem, pred_inst, conf)
+
+
+def _ap_of(parts, scores, cls="chair"):
+    r = instance_ap([_room(parts, scores)], ROOM, ignore=("wall",))
+    return r["per_class"][cls]
+
+
+def test_void_ignore():
+    # chair GT 200 pts found by pred 0 (0.9); pred 1 (0.95, chair) lies on 150 wall points: its
+    # points are all void, so it is ignored at every threshold -> AP 1 (counting it: 0.25)
+    parts = [(CHAIR, 0, CHAIR, 0, 200), (WALL, 5, CHAIR, 1, 150)]
+    assert _ap_of(parts, {0: 0.9, 1: 0.95}) == {"ap": 1.0, "ap50": 1.0, "ap25": 1.0}
+    # pred 1 on 60 wall + 90 table points: void share 0.4 -> ignored at 0.25 (0.4 > 0.25),
+    # a false positive above the true positive at 0.5..0.9 (0.4 <= t) -> AP 0.25 there
+    parts = [(CHAIR, 0, CHAIR, 0, 200), (WALL, 5, CHAIR, 1, 60), (TABLE, 7, CHAIR, 1, 90)]
+    assert _ap_of(parts, {0: 0.9, 1: 0.95}) == {"ap": 0.25, "ap50": 0.25, "ap25": 1.0}
+
+
+def test_small_ground_truth_is_not_counted():
+    # chair GT 0 (200 pts) found by pred 0; chair GT 1 has 50 pts (< 100): not a miss; pred 1 =
+    # those 50 + 60 wall points (IoU 0.45) is neither a hit nor a false positive -> AP 1
+    parts = [(CHAIR, 0, CHAIR, 0, 200), (CHAIR, 1, CHAIR, 1, 50), (WALL, 5, CHAIR, 1, 60)]
+    assert _ap_of(parts, {0: 0.9, 1: 0.95}) == {"ap": 1.0, "ap50": 1.0, "ap25": 1.0}
+    # a prediction under 100 points is dropped: the 200-point chair it covers is a miss
+    parts = [(CHAIR, 0, CHAIR, 0, 99), (CHAIR, 0, -1, -1, 101)]
+    assert _ap_of(parts, {}) == {"ap": 0.0, "ap50": 0.0, "ap25": 0.0}
+
+
+def test_iou_threshold_is_strict():
+    # pred 0 covers 100 of a 200-point chair: IoU exactly 0.5 is not above 0.5 -> a miss and a
+    # false positive at 0.5 (AP 0), a hit at 0.25 (AP 1)
+    parts = [(CHAIR, 0, CHAIR, 0, 100), (CHAIR, 0, -1, -1, 100)]
+    assert _ap_of(parts, {0: 0.9}) == {"ap": 0.0, "ap50": 0.0, "ap25": 1.0}
+
+
+def test_ground_truth_driven_greedy_matching():
+    # chair A (250 pts) and chair B (100 pts); pred 0 (0.9) = 100 pts of A + all of B; pred 1
+    # (0.8) = the other 150 pts of A. At 0.25, A (first) takes pred 0 (IoU 0.29), pred 1 is A's
+    # second match -> a false positive at 0.8, and B (IoU 0.5 with the taken pred 0) is missed:
+    # AP25 0.5. At 0.5, A takes pred 1 (0.6), B misses (0.5 is not above 0.5), pred 0 is a false
+    # positive at 0.9 above the hit at 0.8: AP 0.125 at 0.5 and 0.55; from 0.6 on (0.6 is not
+    # above 0.6) nothing matches: AP over 0.50:0.95 = 0.25 / 9.
+    parts = [(CHAIR, 0, CHAIR, 0, 100), (CHAIR, 1, CHAIR, 0, 100), (CHAIR, 0, CHAIR, 1, 150)]
+    got = _ap_of(parts, {0: 0.9, 1: 0.8})
+    assert got["ap25"] == 0.5 and got["ap50"] == 0.125 and got["ap"] == round(0.25 / 9, 4)
+
+
+def test_class_without_prediction_scores_zero_and_without_gt_is_left_out():
+    parts = [(CHAIR, 0, CHAIR, 0, 200), (TABLE, 1, -1, -1, 150)]
+    r = instance_ap([_room(parts, {0: 0.9})], ROOM, ignore=("wall",))
+    assert r["per_class"]["table"]["ap50"] == 0.0 and r["ap50"] == 0.5
+    # a table predicted where no table exists: no table GT -> the class is left out
+    parts = [(CHAIR, 0, CHAIR, 0, 200), (WALL, 1, TABLE, 1, 150)]
+    r = instance_ap([_room(parts, {0: 0.9})], ROOM, ignore=("wall",))
+    assert "table" not in r["per_class"] and r["ap50"] == 1.0
+
+
+def test_prediction_of_a_stuff_class_is_skipped():
+    # a "wall" instance covering the chair is not an evaluated prediction: the chair is missed
+    parts = [(CHAIR, 0, WALL, 0, 200)]
+    assert _ap_of(parts, {0: 0.9}) == {"ap": 0.0, "ap50": 0.0, "ap25": 0.0}
+
+
+def test_semantic_class_predicted_but_absent_scores_zero():
+    # c is predicted on a labelled point but absent from the ground truth: IoU 0, in the mean
+    r = semantic_report(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2]), CLS)
+    assert r["per_class_iou"] == {"a": 1.0, "b": 0.5, "c": 0.0}
+    assert r["miou"] == pytest.approx(0.5)
+    # predicted only on unlabelled points (gt -1): not counted, c left out
+    r = semantic_report(np.array([0, 0, 1, -1]), np.array([0, 0, 1, 2]), CLS)
+    assert "c" not in r["per_class_iou"] and r["miou"] == 1.0

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ReaderError
-from ..scene import Frame, KittiCalib, Scene
 from ..classes import KITTI_CLASSES
+from ..errors import ReaderError
+from ..kitti_objects import KittiObjects, camera_to_lidar_boxes, objects_from_lidar, read_objects, write_objects
+from ..scene import Frame, KittiCalib, Scene
 
-_LABEL_FIELDS = 15
+KITTI_IMAGE_SIZE = (375, 1242)  # (height, width) of most of KITTI's image_2
 
 
 def read_calib(path: str | os.PathLike) -> KittiCalib:
@@ -44,58 +45,14 @@ def read_calib(path: str | os.PathLike) -> KittiCalib:
         raise ReaderError(f"{path}: missing or malformed P2 / R0_rect / Tr_velo_to_cam ({e})") from e
 
 
-def read_labels(path: str | os.PathLike) -> list[dict]:
-    path = Path(path)
-    objs = []
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) < _LABEL_FIELDS:
-            raise ReaderError(f"{path}:{ln}: expected {_LABEL_FIELDS} fields, got {len(parts)}")
-        try:
-            v = [float(x) for x in parts[1:_LABEL_FIELDS]]
-        except ValueError as e:
-            raise ReaderError(f"{path}:{ln}: non-numeric field ({e})") from e
-        objs.append({"type": parts[0], "truncated": v[0], "occluded": int(v[1]), "alpha": v[2],
-                     "bbox": v[3:7], "hwl": v[7:10], "loc": v[10:13], "ry": v[13],
-                     "score": float(parts[15]) if len(parts) > 15 else None})
-    return objs
-
-
-def camera_boxes_to_lidar(objs: list[dict], calib: KittiCalib) -> np.ndarray:
-    """(M,7) float64 LiDAR boxes from label_2 objects."""
-    out = []
-    for o in objs:
-        h, w, l = o["hwl"]
-        c = np.array(o["loc"], np.float64) - [0.0, h / 2, 0.0]  # camera y points down
-        cl = calib.rect_to_lidar(c[None])[0]
-        # heading (object x axis) through the exact rect -> LiDAR rotation, not just -ry - pi/2
-        head = calib.rect_to_lidar(np.array([[np.cos(o["ry"]), 0.0, -np.sin(o["ry"])]]) + c)[0] - cl
-        yaw = np.arctan2(head[1], head[0])
-        out.append([cl[0], cl[1], cl[2], l, w, h, yaw])
-    return np.array(out, np.float64).reshape(-1, 7)
-
-
-def lidar_boxes_to_camera(boxes: np.ndarray, calib: KittiCalib) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inverse of ``camera_boxes_to_lidar``: (M,3) location (bottom centre), (M,3) h w l, (M,) rotation_y.
-    Exact inverse, including the small rotations in Tr_velo_to_cam and R0_rect."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 7)
-    c = calib.lidar_to_rect(boxes[:, :3])
-    loc = c + np.stack([np.zeros(len(c)), boxes[:, 5] / 2, np.zeros(len(c))], 1)
-    head = calib.lidar_to_rect(boxes[:, :3] + np.stack([np.cos(boxes[:, 6]), np.sin(boxes[:, 6]), np.zeros(len(c))], 1)) - c
-    ry = np.arctan2(-head[:, 2], head[:, 0])
-    return loc, boxes[:, [5, 4, 3]], ry
-
-
-def points_in_camera_boxes(rect: np.ndarray, objs: list[dict]) -> np.ndarray:
+def points_in_camera_boxes(rect: np.ndarray, objs: KittiObjects) -> np.ndarray:
     """(N,M) bool, KITTI's own test in the rectified camera frame: in the box frame (rotation_y
     about camera y) |x| <= l/2, |z| <= w/2 and -h <= y - y0 <= 0."""
     out = np.zeros((len(rect), len(objs)), bool)
-    for m, o in enumerate(objs):
-        h, w, l = o["hwl"]
-        p = rect - np.asarray(o["loc"], np.float64)
-        cs, sn = np.cos(o["ry"]), np.sin(o["ry"])
+    for m in range(len(objs)):
+        h, w, l = objs.hwl[m]
+        p = rect - objs.loc[m]
+        cs, sn = np.cos(objs.ry[m]), np.sin(objs.ry[m])
         x = p[:, 0] * cs - p[:, 2] * sn
         z = p[:, 0] * sn + p[:, 2] * cs
         out[:, m] = (np.abs(x) <= l / 2) & (np.abs(z) <= w / 2) & (p[:, 1] <= 0) & (p[:, 1] >= -h)
@@ -125,28 +82,30 @@ def read_kitti(frame_path: str | os.PathLike) -> Scene:
     if label_path.is_file():
         if calib is None:
             raise ReaderError(f"{calib_path}: calibration file missing (needed to place label_2 boxes in the LiDAR frame)")
-        objs = read_labels(label_path)
-        care = [o for o in objs if o["type"] != "DontCare"]
-        dont = [o for o in objs if o["type"] == "DontCare"]
-        boxes = camera_boxes_to_lidar(care, calib)
-        box_labels = np.array([KITTI_CLASSES.index(o["type"]) if o["type"] in KITTI_CLASSES[:3] else -1 for o in care], np.int64)
-        extras = {"box_type": np.array([o["type"] for o in care], dtype=np.str_).reshape(-1),
-                  "box_truncated": np.array([o["truncated"] for o in care], np.float32),
-                  "box_occluded": np.array([o["occluded"] for o in care], np.int64),
-                  "box_alpha": np.array([o["alpha"] for o in care], np.float32),
-                  "box_bbox2d": np.array([o["bbox"] for o in care], np.float32).reshape(-1, 4),
-                  "dontcare_bbox2d": np.array([o["bbox"] for o in dont], np.float32).reshape(-1, 4)}
+        objs = read_objects(label_path)
+        dontcare = objs.type == "DontCare"
+        care, dont = objs.select(~dontcare), objs.select(dontcare)
+        boxes = camera_to_lidar_boxes(care.loc, care.hwl, care.ry, calib)
+        box_labels = np.array([KITTI_CLASSES.index(t) if t in KITTI_CLASSES[:3] else -1 for t in care.type], np.int64)
+        extras = {"box_type": care.type.astype(np.str_).reshape(-1),
+                  "box_truncated": care.truncated.astype(np.float32),
+                  "box_occluded": care.occluded.astype(np.int64),
+                  "box_alpha": care.alpha.astype(np.float32),
+                  "box_bbox2d": care.bbox.astype(np.float32).reshape(-1, 4),
+                  "dontcare_bbox2d": dont.bbox.astype(np.float32).reshape(-1, 4)}
         inside = points_in_camera_boxes(calib.lidar_to_rect(pts[:, :3]), care)
         instance = np.where(inside.any(1), inside.argmax(1), -1).astype(np.int64)
         lab = np.where(instance >= 0, box_labels[np.maximum(instance, 0)] if len(box_labels) else -1, KITTI_CLASSES.index("background"))
         semantic = lab
     frames = []
+    image_hw = KITTI_IMAGE_SIZE
     img_path = split / "image_2" / f"{fid}.png"
     if calib is not None:
         K, pose = calib.camera_pose()
         if img_path.is_file():
             from .images import image_loader, image_size
             w, h = image_size(img_path)
+            image_hw = (int(h), int(w))
             frames.append(Frame("image_2", pose, K, image=image_loader(img_path)))
             if semantic is not None:
                 uv, z = calib.lidar_to_image(pts[:, :3])
@@ -159,14 +118,13 @@ def read_kitti(frame_path: str | os.PathLike) -> Scene:
     return Scene(name=fid, coord=pts[:, :3], classes=KITTI_CLASSES, intensity=pts[:, 3], semantic=semantic,
                  instance=instance, boxes=None if boxes is None else boxes.astype(np.float32), box_labels=box_labels,
                  frames=frames, calib=calib, extras=extras,
-                 meta={"dataset": "kitti", "source": str(p)})
+                 meta={"dataset": "kitti", "source": str(p), "image_size": list(image_hw)})
 
 
 def write_kitti(scene: Scene, split_dir: str | os.PathLike, frame_id: str = "000000") -> Path:
     """Write ``scene`` (LiDAR frame, boxes, calib, image_2 frame) in KITTI's layout under
     ``split_dir`` (e.g. ``root/training``). 2D boxes are the projected 3D boxes."""
     from PIL import Image
-    from ..geometry import box_corners
     if scene.calib is None:
         raise ValueError("write_kitti needs scene.calib")
     d = Path(split_dir)
@@ -182,26 +140,46 @@ def write_kitti(scene: Scene, split_dir: str | os.PathLike, frame_id: str = "000
               "Tr_imu_to_velo: " + " ".join(f"{x:.12e}" for x in Tr_imu.ravel())]
     (d / "calib" / f"{frame_id}.txt").write_text("\n".join(lines) + "\n")
     img = scene.frames[0].image if scene.frames else None
-    h, w = (img.shape[:2] if img is not None else (375, 1242))
     if img is not None:
         Image.fromarray(img).save(d / "image_2" / f"{frame_id}.png")
-    out = []
-    if scene.boxes is not None and len(scene.boxes):
-        types = scene.extras.get("box_type")
-        loc, hwl, ry = lidar_boxes_to_camera(scene.boxes, c)
-        corners = box_corners(scene.boxes).reshape(-1, 3)
-        uv, z = c.lidar_to_image(corners)
-        uv, z = uv.reshape(-1, 8, 2), z.reshape(-1, 8)
-        for k in range(len(scene.boxes)):
-            t = str(types[k]) if types is not None else scene.classes[int(scene.box_labels[k])]
-            front = z[k] > 0.1
-            if front.any():
-                x1, y1 = np.clip(uv[k, front].min(0), 0, [w - 1, h - 1])
-                x2, y2 = np.clip(uv[k, front].max(0), 0, [w - 1, h - 1])
-            else:
-                x1 = y1 = x2 = y2 = -1.0
-            alpha = ry[k] - np.arctan2(loc[k, 0], loc[k, 2])
-            out.append(f"{t} 0.00 0 {alpha:.2f} {x1:.2f} {y1:.2f} {x2:.2f} {y2:.2f} "
-                       f"{hwl[k, 0]:.2f} {hwl[k, 1]:.2f} {hwl[k, 2]:.2f} {loc[k, 0]:.2f} {loc[k, 1]:.2f} {loc[k, 2]:.2f} {ry[k]:.2f}")
-    (d / "label_2" / f"{frame_id}.txt").write_text("\n".join(out) + ("\n" if out else ""))
+    objs = ground_truth_objects(scene, projected=True)
+    write_objects(d / "label_2" / f"{frame_id}.txt", objs.select(objs.type != "DontCare"))
     return d / "velodyne" / f"{frame_id}.bin"
+
+
+def image_size_of(scene: Scene) -> tuple[int, int]:
+    """(height, width) of the scene's image_2, from its metadata; KITTI's usual 375 x 1242 when unknown."""
+    hw = (scene.meta or {}).get("image_size")
+    return (int(hw[0]), int(hw[1])) if hw is not None else KITTI_IMAGE_SIZE
+
+
+def ground_truth_objects(scene: Scene, projected: bool = False) -> KittiObjects:
+    """The scene's KITTI ground truth as the devkit reads it (every type, DontCare regions):
+    its ``label_2`` file as is when the scene was read from one, otherwise made from the scene's
+    LiDAR boxes through its calibration, with the 2D boxes, occlusion and truncation of
+    ``extras`` (``projected``: 2D boxes projected from the 3D boxes instead)."""
+    src = (scene.meta or {}).get("source")
+    if src and (scene.meta or {}).get("dataset") == "kitti" and not projected:
+        label = Path(src).parent / "label_2" / f"{Path(src).name}.txt"
+        if label.is_file():
+            return read_objects(label)
+    if scene.calib is None:
+        raise ReaderError(f"scene {scene.name!r}: no KITTI calibration, so its boxes have no camera-frame form")
+    ex = scene.extras or {}
+    n = 0 if scene.boxes is None else len(scene.boxes)
+    types = ex.get("box_type")
+    if types is None:
+        types = [scene.classes[int(c)] if c >= 0 else "DontCare" for c in (scene.box_labels if n else [])]
+    get = lambda k: None if (projected and k == "box_bbox2d") or k not in ex else np.asarray(ex[k])  # noqa: E731
+    objs = objects_from_lidar(np.zeros((0, 7)) if n == 0 else scene.boxes, types, scene.calib, image_size_of(scene),
+                              truncated=get("box_truncated"), occluded=get("box_occluded"), bbox=get("box_bbox2d"))
+    dc = np.asarray(ex.get("dontcare_bbox2d", np.zeros((0, 4))), np.float64).reshape(-1, 4)
+    if len(dc):
+        k = len(dc)
+        dcs = KittiObjects(type=np.array(["DontCare"] * k), truncated=-np.ones(k), occluded=-np.ones(k, np.int64),
+                           alpha=np.full(k, -10.0), bbox=dc, hwl=-np.ones((k, 3)), loc=np.full((k, 3), -1000.0),
+                           ry=np.full(k, -10.0))
+        objs = KittiObjects(*(np.concatenate([a, b]) for a, b in zip(
+            (objs.type, objs.truncated, objs.occluded, objs.alpha, objs.bbox, objs.hwl, objs.loc, objs.ry),
+            (dcs.type, dcs.truncated, dcs.occluded, dcs.alpha, dcs.bbox, dcs.hwl, dcs.loc, dcs.ry))))
+    return objs

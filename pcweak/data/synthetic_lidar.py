@@ -149,7 +149,7 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
                   intensity=intensity.astype(np.float32), semantic=semantic, instance=owner.astype(np.int64),
                   boxes=boxes.astype(np.float32), box_labels=box_labels, calib=DEFAULT_CALIB,
                   extras={"box_type": np.array([c for c, _, _ in objects], dtype=np.str_).reshape(-1)},
-                  meta={"dataset": "synthetic", "synthetic": True, "seed": int(seed), "lidar": True})
+                  meta={"dataset": "synthetic", "synthetic": True, "seed": int(seed), "lidar": True, "image_size": list(IMAGE_SIZE)})
     K, pose = DEFAULT_CALIB.camera_pose()
     # KITTI-style per-box annotation: projected 2D boxes (clipped to the image), truncation (share
     # of the unclipped 2D box outside the image; 1 behind the camera) and occlusion (above)

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .kitti import box_iou
+from ..geometry import box_iou
 
 
 def box_quality(pred: np.ndarray, gt: np.ndarray) -> dict[str, Any]:

@@ -10,14 +10,16 @@ from ..errors import SceneError
 from ..scene import PseudoLabels, Scene
 from .boxes import box_quality
 from .calibration import expected_calibration_error
-from .instance import from_labels, instance_ap
+from .instance import MIN_REGION_SIZE, from_labels, instance_ap
 from .semantic import semantic_report
 
 
-def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int | None = None) -> dict[str, Any]:
+def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int = MIN_REGION_SIZE) -> dict[str, Any]:
     """Semantic mIoU / per-class IoU (unlabelled pseudo points count as wrong), accuracy on the
     labelled subset, coverage, ECE of ``confidence``, and — when the scene has instances —
-    ScanNet instance AP/AP50/AP25 plus the mean IoU of each GT instance with its best mask."""
+    ScanNet instance AP/AP50/AP25 by the benchmark's rules (``metrics.instance``; instances and
+    predictions under ``min_region_size`` points, ScanNet's 100, do not count) plus the mean IoU
+    of each counted GT instance with its best mask."""
     if scene.semantic is None:
         raise SceneError(f"scene {scene.name!r}: has no ground-truth semantic labels to evaluate against")
     pseudo.check_against(scene)
@@ -27,8 +29,6 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int | None = N
     rep["ece"] = expected_calibration_error(pseudo.confidence[m], pseudo.semantic[m] == scene.semantic[m])
     rep["coverage_all_points"] = float((pseudo.semantic >= 0).mean())
     if scene.instance is not None and (pseudo.instance >= 0).any():
-        if min_region_size is None:
-            min_region_size = 100 if scene.num_points > 20000 else 10
         inst = instance_ap([from_labels(scene.semantic, scene.instance, pseudo.semantic, pseudo.instance, pseudo.confidence)],
                            scene.classes, ignore=stuff_classes(scene.classes), min_region_size=min_region_size)
         rep["instance"] = {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in inst.items()}

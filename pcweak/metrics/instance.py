@@ -1,10 +1,34 @@
-"""ScanNet instance-segmentation AP (the benchmark's protocol, per class then averaged).
+"""ScanNet instance-segmentation AP, by the rules of the benchmark's evaluator.
 
-For each class and IoU threshold, predicted instances (sorted by score) are matched greedily
-to unmatched ground-truth instances of the same class with IoU >= threshold; AP integrates
-the precision/recall curve as ScanNet's ``evaluate_semantic_instance.py`` does. AP averages
-thresholds 0.50:0.95 (step 0.05); AP50 and AP25 use 0.5 and 0.25. Predictions smaller than
-``min_region_size`` points are dropped (ScanNet: 100).
+The rules below are those of ScanNet's ``BenchmarkScripts/3d_evaluation/evaluate_semantic_instance.py``
+(function named in brackets); ``tests/test_metrics.py`` checks each one on a scene built by hand.
+
+- Ground truth: an instance is a (class, instance id) pair of points whose class is one of the
+  evaluated classes (``assign_instances_for_scan`` / ``util_3d.get_instances``). Every other point
+  (stuff classes such as wall and floor, unannotated points, points without an instance id) is
+  *void*.
+- Predictions: a predicted instance of a class outside the evaluated ones is skipped; one with
+  fewer than ``min_region_size`` points (ScanNet: 100) is skipped (``assign_instances_for_scan``).
+  Predictions are taken in ascending id order, which stands in for the order of the lines of a
+  submission file: the matching below is greedy in that order.
+- Minimum GT size: ground-truth instances with fewer than ``min_region_size`` points are left
+  out of the count, and a prediction that overlaps one of them by more than the threshold is
+  neither a true nor a false positive (``evaluate_matches``, "filter groups in ground truth" and
+  "small ground truth instances").
+- Matching (``evaluate_matches``), per IoU threshold ``t`` (0.50:0.95 step 0.05, and 0.25):
+  ground-truth instances in ascending id order take, among the predictions of their class that
+  overlap them and are not yet taken, the first with IoU *strictly* above ``t``; a second
+  prediction above ``t`` for an already-matched instance is a false positive with the lower of
+  the two scores (the instance keeps the higher). An instance with no prediction above ``t`` is
+  a miss.
+- Void-ignore: a prediction matched to no instance is a false positive only when the share of its
+  points that are void, or in instances too small to count, is at most ``t``
+  (``proportion_ignore <= overlap_th``); otherwise it is ignored. Since pseudo-labels label every
+  point, a pseudo-instance that spills onto walls or unannotated points is the normal case.
+- AP integrates the precision/recall curve over unique scores as the script does; a class with
+  ground truth and no prediction scores 0; one without ground truth is left out (NaN). AP
+  averages the classes' APs at 0.50:0.95 (``compute_averages``: mean over every finite
+  class x threshold entry), AP50 and AP25 the classes' APs at 0.5 and 0.25.
 """
 from __future__ import annotations
 
@@ -14,6 +38,7 @@ from typing import Sequence
 import numpy as np
 
 THRESHOLDS = np.append(np.arange(0.5, 0.95, 0.05), 0.25)
+MIN_REGION_SIZE = 100  # ScanNet's opt.min_region_sizes
 
 
 @dataclass
@@ -47,7 +72,11 @@ def from_labels(gt_semantic, gt_instance, pred_semantic, pred_instance, confiden
 
 
 def _ap(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> float:
-    """ScanNet's integration of the precision/recall curve."""
+    """The evaluator's integration of the precision/recall curve: one point per unique score
+    (everything scored at least that high), an artificial (recall 0, precision 1) end, and
+    trapezoid-like step widths from the recall neighbours. ``tp`` flags the scored entries
+    (matched instances and false positives); ``n_gt`` counts every counted instance, so the
+    misses enter the recall."""
     if n_gt == 0:
         return float("nan")
     if len(scores) == 0:
@@ -55,7 +84,7 @@ def _ap(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> float:
     order = np.argsort(scores, kind="stable")
     y_true, y_score = tp[order], scores[order]
     cum = np.cumsum(y_true)
-    uniq_scores, uniq_idx = np.unique(y_score, return_index=True)
+    _, uniq_idx = np.unique(y_score, return_index=True)
     n_examples, n_true = len(y_score), cum[-1]
     hard_fn = n_gt - n_true
     precision = np.zeros(len(uniq_idx) + 1)
@@ -73,63 +102,118 @@ def _ap(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> float:
     return float(np.dot(precision, steps))
 
 
+@dataclass
+class _Matched:
+    """One scene's overlaps, computed once for every threshold."""
+
+    gt_class: np.ndarray      # (G,) class of each GT instance, ascending (class, id)
+    gt_size: np.ndarray       # (G,) points
+    pred_class: np.ndarray    # (P,) class of each kept prediction, ascending id
+    pred_size: np.ndarray     # (P,) points
+    pred_score: np.ndarray    # (P,)
+    pred_void: np.ndarray     # (P,) points on void
+    inter: np.ndarray         # (G, P) shared points (zero across classes)
+    iou: np.ndarray           # (G, P)
+
+
+def _match_scene(sc: SceneInstances, valid: list[int], min_region_size: int) -> _Matched:
+    sem, inst = np.asarray(sc.gt_semantic), np.asarray(sc.gt_instance)
+    if sem.shape != inst.shape or sem.shape != np.shape(sc.pred_instance):
+        raise ValueError(f"instance AP: gt_semantic {sem.shape}, gt_instance {inst.shape} and pred_instance "
+                         f"{np.shape(sc.pred_instance)} must have one entry per point")
+    thing = np.isin(sem, valid) & (inst >= 0)
+    pairs = np.stack([sem[thing], inst[thing]], 1)
+    keys, gt_of_thing = np.unique(pairs, axis=0, return_inverse=True) if len(pairs) else (np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
+    gt_index = np.full(len(sem), -1, np.int64)
+    gt_index[thing] = gt_of_thing.ravel()
+    G = len(keys)
+    pred_ids = [k for k in sorted(sc.pred_class) if sc.pred_class[k] in valid]
+    pred_instance = np.asarray(sc.pred_instance)
+    remap = {k: j for j, k in enumerate(pred_ids)}
+    p_index = np.array([remap.get(int(k), -1) for k in pred_instance], np.int64) if len(pred_ids) else np.full(len(sem), -1, np.int64)
+    sizes = np.bincount(p_index[p_index >= 0], minlength=len(pred_ids))
+    keep = np.flatnonzero(sizes >= min_region_size)
+    new = np.full(len(pred_ids) + 1, -1, np.int64)
+    new[keep] = np.arange(len(keep))
+    p_index = new[p_index]  # -1 stays -1 through new[-1]
+    P = len(keep)
+    both = (gt_index >= 0) & (p_index >= 0)
+    inter = np.bincount(gt_index[both] * P + p_index[both], minlength=G * P).reshape(G, P)
+    pcls = np.array([sc.pred_class[pred_ids[j]] for j in keep], np.int64)
+    inter[keys[:, 0][:, None] != pcls[None, :]] = 0  # a prediction is compared with GT of its class only
+    void = p_index[gt_index < 0]
+    gt_size = np.bincount(gt_index[gt_index >= 0], minlength=G)
+    iou = inter / np.maximum(gt_size[:, None] + sizes[keep][None, :] - inter, 1)
+    return _Matched(gt_class=keys[:, 0].astype(np.int64), gt_size=gt_size, iou=iou,
+                    pred_class=pcls, pred_size=sizes[keep], pred_void=np.bincount(void[void >= 0], minlength=P),
+                    pred_score=np.array([float(sc.pred_score.get(pred_ids[j], 1.0)) for j in keep]), inter=inter)
+
+
+def _class_entries(m: _Matched, c: int, t: float, min_region_size: int, visited: np.ndarray) -> tuple[list[float], list[float], int]:
+    """True-positive flags and scores of class ``c`` in one scene at threshold ``t``, and the
+    number of counted GT instances; ``visited`` marks predictions already taken (updated)."""
+    gts = np.flatnonzero((m.gt_class == c) & (m.gt_size >= min_region_size))
+    preds = np.flatnonzero(m.pred_class == c)
+    iou = m.iou
+    flags, scores = [], []
+    for g in gts:
+        best = None
+        for p in np.flatnonzero(m.inter[g] > 0):
+            if visited[p] or not iou[g, p] > t:
+                continue
+            if best is None:
+                best = m.pred_score[p]
+                visited[p] = True
+            else:  # a second prediction for this instance: the lower score is a false positive
+                flags.append(0.0)
+                scores.append(min(best, m.pred_score[p]))
+                best = max(best, m.pred_score[p])
+        if best is not None:
+            flags.append(1.0)
+            scores.append(best)
+    small = m.gt_size < min_region_size
+    for p in preds:
+        if (iou[:, p] > t).any():
+            continue
+        ignored = m.pred_void[p] + m.inter[small, p].sum()
+        if ignored / m.pred_size[p] <= t:
+            flags.append(0.0)
+            scores.append(m.pred_score[p])
+    return flags, scores, len(gts)
+
+
 def instance_ap(scenes: Sequence[SceneInstances], classes: Sequence[str], ignore: Sequence[str] = (),
-                min_region_size: int = 100) -> dict:
-    """AP, AP50, AP25 averaged over the classes (except ``ignore``) that have GT instances,
-    plus per-class values and the mean IoU of each GT instance with its best predicted mask."""
+                min_region_size: int = MIN_REGION_SIZE) -> dict:
+    """AP, AP50, AP25 over the classes except ``ignore`` (the module docstring gives the rules),
+    per-class values, and the mean IoU of each counted GT instance with its best predicted mask."""
     valid = [c for c, n in enumerate(classes) if n not in ignore]
-    per = {c: {t: ([], [], 0) for t in THRESHOLDS} for c in valid}  # tp flags, scores, n_gt
-    best_ious = []
-    for sc in scenes:
-        gts = {}
-        for k in np.unique(sc.gt_instance[sc.gt_instance >= 0]):
-            m = sc.gt_instance == k
-            s = sc.gt_semantic[m]
-            s = s[s >= 0]
-            if len(s):
-                gts[int(k)] = (int(np.bincount(s).argmax()), m)
-        preds = {k: (sc.pred_class[k], sc.pred_instance == k, sc.pred_score.get(k, 1.0))
-                 for k in sc.pred_class if (sc.pred_instance == k).sum() >= min_region_size}
-        # IoU table
-        gk, pk = list(gts), list(preds)
-        iou = np.zeros((len(gk), len(pk)))
-        for i, g in enumerate(gk):
-            gm = gts[g][1]
-            for j, p in enumerate(pk):
-                inter = np.count_nonzero(gm & preds[p][1])
-                if inter:
-                    iou[i, j] = inter / np.count_nonzero(gm | preds[p][1])
-        for i, g in enumerate(gk):
-            if gts[g][0] in valid:
-                best_ious.append(float(iou[i].max()) if len(pk) else 0.0)
-        for c in valid:
-            gi = [i for i, g in enumerate(gk) if gts[g][0] == c]
-            pj = [j for j, p in enumerate(pk) if preds[pk[j]][0] == c]
-            pj.sort(key=lambda j: -preds[pk[j]][2])
-            for t in THRESHOLDS:
-                tps, scs, n = per[c][t]
-                used = set()
-                for j in pj:
-                    cand = [(iou[i, j], i) for i in gi if i not in used and iou[i, j] >= t - 1e-12]
-                    if cand:
-                        used.add(max(cand)[1])
-                        tps.append(1.0)
-                    else:
-                        tps.append(0.0)
-                    scs.append(preds[pk[j]][2])
-                per[c][t] = (tps, scs, n + len(gi))
-    res: dict = {"per_class": {}}
+    matched = [_match_scene(sc, valid, min_region_size) for sc in scenes]
     table = np.full((len(valid), len(THRESHOLDS)), np.nan)
+    for b, t in enumerate(THRESHOLDS):
+        visited = [np.zeros(len(m.pred_class), bool) for m in matched]
+        for a, c in enumerate(valid):
+            flags, scores, n_gt, has_pred = [], [], 0, False
+            for m, vis in zip(matched, visited):
+                f, s, n = _class_entries(m, c, float(t), min_region_size, vis)
+                flags += f
+                scores += s
+                n_gt += n
+                has_pred |= bool((m.pred_class == c).any())
+            if n_gt:
+                table[a, b] = _ap(np.array(flags), np.array(scores), n_gt) if has_pred else 0.0
+    best_ious = []
+    for m in matched:
+        for g in np.flatnonzero(m.gt_size >= min_region_size):
+            best_ious.append(float(m.iou[g].max()) if m.iou.shape[1] else 0.0)
+    res: dict = {"per_class": {}}
     for a, c in enumerate(valid):
-        for b, t in enumerate(THRESHOLDS):
-            tps, scs, n = per[c][t]
-            table[a, b] = _ap(np.array(tps), np.array(scs), n)
         if np.isfinite(table[a]).any():
-            res["per_class"][classes[c]] = {"ap": round(float(np.nanmean(table[a, :-1])), 4),
+            res["per_class"][classes[c]] = {"ap": round(float(np.mean(table[a, :-1])), 4),
                                             "ap50": round(float(table[a, 0]), 4), "ap25": round(float(table[a, -1]), 4)}
     has = np.isfinite(table[:, 0])
-    res["ap"] = float(np.nanmean(table[has, :-1])) if has.any() else float("nan")
-    res["ap50"] = float(np.nanmean(table[has, 0])) if has.any() else float("nan")
-    res["ap25"] = float(np.nanmean(table[has, -1])) if has.any() else float("nan")
+    res["ap"] = float(np.mean(table[has, :-1])) if has.any() else float("nan")
+    res["ap50"] = float(np.mean(table[has, 0])) if has.any() else float("nan")
+    res["ap25"] = float(np.mean(table[has, -1])) if has.any() else float("nan")
     res["mean_best_iou"] = float(np.mean(best_ious)) if best_ious else float("nan")
+    res["min_region_size"] = int(min_region_size)
     return res

@@ -1,201 +1,325 @@
-"""KITTI 3D-detection AP (BEV and 3D; easy / moderate / hard; R40 and R11) on the CPU.
+"""KITTI object-detection AP (2D, bird's-eye view, 3D; easy / moderate / hard; R11 and R40) and
+AOS, by the rules of KITTI's C++ devkit ``evaluate_object_3d_offline.cpp``.
 
-Rotated-box overlaps are exact convex-polygon clipping in numpy (no numba, numpy >= 2 works).
-Protocol, as KITTI's devkit: a ground truth counts for a difficulty when its 2D box height,
-occlusion and truncation pass that difficulty (min height 40/25/25 px, occlusion <= 0/1/2,
-truncation <= 0.15/0.30/0.50); ground truths of the class that fail it, and of the neighbouring
-classes (Van for Car, Person_sitting for Pedestrian), are ignored, as are detections matched to
-them; detections inside DontCare regions and detections whose 2D box is lower than the minimum
-height are ignored. Overlap thresholds Car 0.7, Pedestrian 0.5, Cyclist 0.5. Precision is
-interpolated (max precision at recall >= r) and averaged over 40 recall positions 1/40..1 (R40)
-or 11 positions 0..1 (R11). The PR curve is built over every detection score (the devkit samples
-41 score thresholds; results agree to within sampling).
+Inputs are camera-frame objects as in ``label_2`` and result files (``pcweak.kitti_objects``).
+The rules, with the devkit function each mirrors (``tests/test_kitti_ap.py`` checks each one on
+frames built by hand):
+
+- Ground truth (``cleanData``): an object of the evaluated class counts when its 2D box is at
+  least 40 / 25 / 25 px tall, occlusion <= 0 / 1 / 2 and truncation <= 0.15 / 0.30 / 0.50 (easy /
+  moderate / hard); one that fails, and the neighbouring class (Van for Car, Person_sitting for
+  Pedestrian), is *ignored*: a detection may take it without being a true or a false positive.
+  Class names compare case-insensitively. Other classes play no part.
+- Detections (``cleanData``): one whose 2D box height, truncated to whole pixels, is below the
+  difficulty's minimum is *short*, whatever its class; otherwise one of another class plays no part.
+- Matching (``computeStatistics``), per score threshold: ground-truth objects in file order each
+  take, among the detections not yet taken and scored at or above the threshold, the one with the
+  largest overlap above 0.7 (Car) / 0.5 (Pedestrian, Cyclist) (the same thresholds for 2D, BEV and
+  3D); a short detection only when no other qualifies. A counted object taken by a regular
+  detection is a true positive; taken by a short one, it is neither a hit nor a miss, though it
+  stays in the number of objects; not taken, a miss. A regular detection left untaken is a false
+  positive unless more than that threshold of its own area lies in a DontCare region (``criterion
+  0``). DontCare regions carry no 3D box (their location is -1000), so they take away false
+  positives in the 2D metric only.
+- Recall sampling (``getThresholds``): the scores of the true positives (each object taking the
+  highest-scored qualifying detection) are sorted; a score is kept as a threshold when its recall
+  ``(i+1)/n`` is at least as close to the next of the 41 recall steps 0, 1/40, .., 1 as the
+  following score's. Precision is evaluated at each kept threshold, into 41 slots (zero past the
+  last), then made non-increasing from the right (``eval_class``). With fewer than 40 objects
+  every true positive is a threshold of its own, so AP cannot reach 100 there: the devkit's own
+  behaviour, kept.
+- AP (the devkit's printout): R11 = sum of the slots 0, 4, .., 40 / 11; R40 = sum of slots 1..40 / 40;
+  in percent. AOS (2D only, when no detection has alpha = -10) does the same with the summed
+  orientation similarity ``(1 + cos(alpha_gt - alpha_det)) / 2`` of the true positives over
+  ``tp + fp``.
+- A class with no counted object at a difficulty gives NaN (the devkit would print 0).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import os
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..classes import KITTI_OBJECT_CLASSES
-from ..geometry import rot_z
+from ..errors import ReaderError
+from ..geometry import convex_intersection, polygon_area
+from ..kitti_objects import KittiObjects, read_objects
 
-OVERLAP = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
-NEIGHBOUR = {"Car": ("Van",), "Pedestrian": ("Person_sitting",), "Cyclist": ()}
+MIN_OVERLAP = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
+NEIGHBOUR = {"car": "van", "pedestrian": "person_sitting"}
 DIFFICULTY = {"easy": (40, 0, 0.15), "moderate": (25, 1, 0.30), "hard": (25, 2, 0.50)}
+METRICS = ("2d", "bev", "3d")
+N_SAMPLE_PTS = 41
 
 
-def bev_corners(box: np.ndarray) -> np.ndarray:
-    """(4,2) counter-clockwise footprint of a box ``[cx,cy,cz,dx,dy,dz,yaw]``."""
-    h = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], np.float64) * box[3:5] / 2
-    return h @ rot_z(box[6])[:2, :2].T + box[:2]
+# ---------------------------------------------------------------- overlaps
+def footprint(loc: np.ndarray, hwl: np.ndarray, ry: float) -> np.ndarray:
+    """(4,2) bird's-eye corners (camera x, z) of a box, counter-clockwise."""
+    h, w, l = hwl
+    c, s = math.cos(ry), math.sin(ry)
+    x = np.array([l, l, -l, -l]) / 2
+    z = np.array([w, -w, -w, w]) / 2
+    pts = np.stack([c * x + s * z + loc[0], -s * x + c * z + loc[2]], 1)
+    area2 = np.dot(pts[:, 0], np.roll(pts[:, 1], -1)) - np.dot(pts[:, 1], np.roll(pts[:, 0], -1))
+    return pts if area2 >= 0 else pts[::-1]
 
 
-def _clip(poly: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Sutherland-Hodgman: keep the part of ``poly`` left of the directed edge a->b."""
-    if len(poly) == 0:
-        return poly
-    out = []
-    side = (b[0] - a[0]) * (poly[:, 1] - a[1]) - (b[1] - a[1]) * (poly[:, 0] - a[0])
-    for i in range(len(poly)):
-        j = (i + 1) % len(poly)
-        p, q, sp_, sq = poly[i], poly[j], side[i], side[j]
-        if sp_ >= 0:
-            out.append(p)
-        if (sp_ >= 0) != (sq >= 0):
-            t = sp_ / (sp_ - sq)
-            out.append(p + t * (q - p))
-    return np.array(out).reshape(-1, 2)
-
-
-def polygon_area(poly: np.ndarray) -> float:
-    if len(poly) < 3:
-        return 0.0
-    x, y = poly[:, 0], poly[:, 1]
-    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def bev_intersection(a: np.ndarray, b: np.ndarray) -> float:
-    pa, pb = bev_corners(a), bev_corners(b)
-    poly = pa
-    for i in range(4):
-        poly = _clip(poly, pb[i], pb[(i + 1) % 4])
-    return polygon_area(poly)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray, mode: str = "bev") -> np.ndarray:
-    """(A,B) IoU of rotated boxes (M,7): ``bev`` footprint IoU or ``3d`` volume IoU."""
-    a = np.asarray(a, np.float64).reshape(-1, 7)
-    b = np.asarray(b, np.float64).reshape(-1, 7)
-    out = np.zeros((len(a), len(b)))
-    for i, x in enumerate(a):
-        for j, y in enumerate(b):
-            if np.linalg.norm(x[:2] - y[:2]) > 0.5 * (np.linalg.norm(x[3:5]) + np.linalg.norm(y[3:5])):
+def overlap(det: KittiObjects, ref: KittiObjects, metric: str, criterion: int = -1) -> np.ndarray:
+    """(D, R) overlaps of detections with reference objects (ground truth or DontCare regions):
+    ``criterion`` -1 IoU, 0 share of the detection's area (``imageBoxOverlap``,
+    ``groundBoxOverlap``, ``box3DOverlap``)."""
+    out = np.zeros((len(det), len(ref)))
+    if not len(det) or not len(ref):
+        return out
+    if metric == "2d":
+        a, b = det.bbox[:, None, :], ref.bbox[None, :, :]
+        w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+        h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+        inter = np.where((w > 0) & (h > 0), w * h, 0.0)
+        area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+        area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            o = inter / (area_a + area_b - inter) if criterion == -1 else inter / area_a
+        return np.where(inter > 0, o, 0.0)
+    fd = [footprint(det.loc[i], det.hwl[i], det.ry[i]) for i in range(len(det))]
+    fr = [footprint(ref.loc[j], ref.hwl[j], ref.ry[j]) for j in range(len(ref))]
+    rd = [0.5 * math.hypot(*det.hwl[i, 1:]) for i in range(len(det))]
+    rr = [0.5 * math.hypot(*ref.hwl[j, 1:]) for j in range(len(ref))]
+    for i in range(len(det)):
+        for j in range(len(ref)):
+            if math.hypot(det.loc[i, 0] - ref.loc[j, 0], det.loc[i, 2] - ref.loc[j, 2]) > rd[i] + rr[j]:
                 continue
-            inter = bev_intersection(x, y)
+            inter = convex_intersection(fd[i], fr[j])
             if inter <= 0:
                 continue
-            if mode == "bev":
-                union = x[3] * x[4] + y[3] * y[4] - inter
+            ad, ar = polygon_area(fd[i]), polygon_area(fr[j])
+            if metric == "bev":
+                o = inter / (ad + ar - inter) if criterion == -1 else inter / ad
             else:
-                zo = max(0.0, min(x[2] + x[5] / 2, y[2] + y[5] / 2) - max(x[2] - x[5] / 2, y[2] - y[5] / 2))
-                inter = inter * zo
-                union = x[3] * x[4] * x[5] + y[3] * y[4] * y[5] - inter
-            out[i, j] = inter / union if union > 0 else 0.0
+                dh, rh = det.hwl[i, 0], ref.hwl[j, 0]
+                dy, ry_ = det.loc[i, 1], ref.loc[j, 1]
+                inter *= max(0.0, min(dy, ry_) - max(dy - dh, ry_ - rh))
+                vd, vr = dh * det.hwl[i, 1] * det.hwl[i, 2], rh * ref.hwl[j, 1] * ref.hwl[j, 2]
+                denom = vd + vr - inter if criterion == -1 else vd
+                o = inter / denom if denom else 0.0
+            out[i, j] = o
     return out
 
 
-@dataclass
-class KittiFrame:
-    """One frame's ground truth and detections (LiDAR-frame boxes ``[cx,cy,cz,l,w,h,yaw]``).
+# ---------------------------------------------------------------- the devkit's counting
+class _Frame:
+    """One frame for one class and difficulty: what ``cleanData`` decides, with the overlaps."""
 
-    ``gt_type`` names (incl. Van, Person_sitting, ...); ``gt_bbox2d`` (G,4) image boxes;
-    ``gt_occluded`` (G,), ``gt_truncated`` (G,); ``dontcare`` (D,4) image regions;
-    detections: ``det_box`` (K,7), ``det_type`` names, ``det_score`` (K,), ``det_bbox2d`` (K,4)
-    (optional; without it the height filter and DontCare test are skipped for detections)."""
+    def __init__(self, gt: KittiObjects, det: KittiObjects, cls: str, diff: str, ov: np.ndarray, ov_dc: np.ndarray,
+                 dc: np.ndarray, min_overlap: float) -> None:
+        min_h, max_occ, max_trunc = DIFFICULTY[diff]
+        c = cls.lower()
+        self.ignored_gt = np.full(len(gt), -1, np.int64)
+        for i, t in enumerate(gt.type):
+            t = t.lower()
+            height = gt.bbox[i, 3] - gt.bbox[i, 1]
+            bad = gt.occluded[i] > max_occ or gt.truncated[i] > max_trunc or height < min_h
+            if t == c and not bad:
+                self.ignored_gt[i] = 0
+            elif t == c or NEIGHBOUR.get(c) == t:
+                self.ignored_gt[i] = 1
+        self.n_gt = int((self.ignored_gt == 0).sum())
+        heights = np.trunc(np.abs(det.bbox[:, 1] - det.bbox[:, 3]))  # the devkit's int32_t
+        self.ignored_det = np.where(heights < min_h, 1, np.where(np.char.lower(det.type.astype(str)) == c, 0, -1)).astype(np.int64)
+        self.score = det.score
+        self.alpha_det, self.alpha_gt = det.alpha, gt.alpha
+        self.relevant = np.flatnonzero(self.ignored_det != -1)
+        # candidates per ground truth: relevant detections above the overlap threshold, in order
+        self.cand = [[(int(j), float(ov[j, i])) for j in self.relevant if ov[j, i] > min_overlap] if self.ignored_gt[i] != -1 else []
+                     for i in range(len(gt))]
+        self.dc_hit = [np.flatnonzero(ov_dc[:, k] > min_overlap) for k in range(len(dc))]
 
-    gt_box: np.ndarray
-    gt_type: list[str]
-    gt_bbox2d: np.ndarray
-    gt_occluded: np.ndarray
-    gt_truncated: np.ndarray
-    det_box: np.ndarray
-    det_type: list[str]
-    det_score: np.ndarray
-    det_bbox2d: np.ndarray | None = None
-    dontcare: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
-
-
-def _iou2d_inside(det: np.ndarray, region: np.ndarray) -> float:
-    """Fraction of the detection's 2D box inside a DontCare region (devkit: > 0.5 ignores)."""
-    ix = max(0.0, min(det[2], region[2]) - max(det[0], region[0]))
-    iy = max(0.0, min(det[3], region[3]) - max(det[1], region[1]))
-    area = max((det[2] - det[0]) * (det[3] - det[1]), 1e-9)
-    return ix * iy / area
-
-
-def _frame_stats(f: KittiFrame, cls: str, diff: str, mode: str) -> tuple[list[tuple[float, int]], int]:
-    min_h, max_occ, max_trunc = DIFFICULTY[diff]
-    gts = np.asarray(f.gt_box).reshape(-1, 7)
-    gt_state = []  # 1 valid, -1 ignored, 0 not this class
-    for k, t in enumerate(f.gt_type):
-        h = f.gt_bbox2d[k, 3] - f.gt_bbox2d[k, 1]
-        ok_diff = h >= min_h and f.gt_occluded[k] <= max_occ and f.gt_truncated[k] <= max_trunc
-        if t == cls:
-            gt_state.append(1 if ok_diff else -1)
-        elif t in NEIGHBOUR[cls]:
-            gt_state.append(-1)
-        else:
-            gt_state.append(0)
-    gt_state = np.array(gt_state, np.int64)
-    det_idx = [k for k, t in enumerate(f.det_type) if t == cls]
-    dets = np.asarray(f.det_box).reshape(-1, 7)[det_idx]
-    scores = np.asarray(f.det_score)[det_idx]
-    ignore_det = np.zeros(len(det_idx), bool)
-    if f.det_bbox2d is not None:
-        b2 = np.asarray(f.det_bbox2d)[det_idx]
-        for j, b in enumerate(b2):
-            if b[3] - b[1] < min_h or any(_iou2d_inside(b, r) > 0.5 for r in f.dontcare):
-                ignore_det[j] = True
-    cand = np.flatnonzero(gt_state != 0)
-    iou = box_iou(dets, gts[cand], mode) if len(dets) and len(cand) else np.zeros((len(dets), len(cand)))
-    thr = OVERLAP[cls]
-    used = np.zeros(len(cand), bool)
-    out = []
-    for j in np.argsort(-scores, kind="stable"):
-        best, bi = thr, -1
-        # prefer valid GTs, then ignored ones (a match to an ignored GT is not counted)
-        for pref in (1, -1):
-            for c in range(len(cand)):
-                if not used[c] and gt_state[cand[c]] == pref and iou[j, c] >= best:
-                    best, bi = iou[j, c], c
-            if bi >= 0:
-                break
-        if bi >= 0:
-            used[bi] = True
-            if gt_state[cand[bi]] == 1:
-                out.append((float(scores[j]), 1))
-        elif not ignore_det[j]:
-            out.append((float(scores[j]), 0))
-    return out, int((gt_state == 1).sum())
-
-
-def kitti_ap(frames: list[KittiFrame], classes: tuple[str, ...] = KITTI_OBJECT_CLASSES) -> dict:
-    """{mode: {class: {difficulty: {"R40": AP, "R11": AP}}}} in percent, modes ``bev`` and ``3d``;
-    NaN where a class has no ground truth at that difficulty."""
-    res: dict = {}
-    for mode in ("bev", "3d"):
-        res[mode] = {}
-        for cls in classes:
-            res[mode][cls] = {}
-            for diff in DIFFICULTY:
-                dets, n_gt = [], 0
-                for f in frames:
-                    d, g = _frame_stats(f, cls, diff, mode)
-                    dets += d
-                    n_gt += g
-                if n_gt == 0:
-                    res[mode][cls][diff] = {"R40": float("nan"), "R11": float("nan")}
+    def stats(self, compute_fp: bool, thresh: float = 0.0, aos: bool = False) -> tuple[int, int, int, list[float], float]:
+        """(tp, fp, fn, true-positive scores, orientation similarity or -1): ``computeStatistics``."""
+        assigned = np.zeros(len(self.score), bool)
+        below = self.score < thresh if compute_fp else np.zeros(len(self.score), bool)
+        tp = fn = 0
+        v: list[float] = []
+        delta: list[float] = []
+        for i, cands in enumerate(self.cand):
+            if self.ignored_gt[i] == -1:
+                continue
+            det_idx, found, max_ov, assigned_short = -1, False, 0.0, False
+            best_score = -1e7
+            for j, o in cands:
+                if assigned[j] or below[j]:
                     continue
-                dets.sort(key=lambda x: -x[0])
-                tp = np.cumsum([d[1] for d in dets]) if dets else np.zeros(0)
-                fp = np.cumsum([1 - d[1] for d in dets]) if dets else np.zeros(0)
-                recall = tp / n_gt if len(dets) else np.zeros(0)
-                precision = tp / np.maximum(tp + fp, 1) if len(dets) else np.zeros(0)
+                if not compute_fp:
+                    if self.score[j] > best_score:
+                        det_idx, best_score, found = j, self.score[j], True
+                elif (o > max_ov or assigned_short) and self.ignored_det[j] == 0:
+                    det_idx, max_ov, found, assigned_short = j, o, True, False
+                elif not found and self.ignored_det[j] == 1:
+                    det_idx, found, assigned_short = j, True, True
+            if not found:
+                if self.ignored_gt[i] == 0:
+                    fn += 1
+            elif self.ignored_gt[i] == 1 or self.ignored_det[det_idx] == 1:
+                assigned[det_idx] = True
+            else:
+                tp += 1
+                v.append(float(self.score[det_idx]))
+                if aos:
+                    delta.append(float(self.alpha_gt[i] - self.alpha_det[det_idx]))
+                assigned[det_idx] = True
+        if not compute_fp:
+            return tp, 0, fn, v, -1.0
+        regular = (self.ignored_det == 0) & ~below
+        fp = int((regular & ~assigned).sum())
+        for hits in self.dc_hit:
+            for j in hits:
+                if regular[j] and not assigned[j]:
+                    assigned[j] = True
+                    fp -= 1
+        similarity = -1.0
+        if aos and (tp or fp):
+            similarity = float(sum((1.0 + math.cos(d)) / 2.0 for d in delta))
+        return tp, fp, fn, v, similarity
 
-                def interp(points: np.ndarray) -> float:
-                    vals = [precision[recall >= r - 1e-12].max() if (recall >= r - 1e-12).any() else 0.0 for r in points]
-                    return float(100 * np.mean(vals))
-                res[mode][cls][diff] = {"R40": interp(np.linspace(1 / 40, 1, 40)), "R11": interp(np.linspace(0, 1, 11))}
+
+def recall_thresholds(scores: Sequence[float], n_gt: int) -> list[float]:
+    """The devkit's ``getThresholds``: the scores kept to sample 41 recall steps."""
+    v = sorted(scores, reverse=True)
+    out, current = [], 0.0
+    for i, s in enumerate(v):
+        left = (i + 1) / n_gt
+        right = (i + 2) / n_gt if i < len(v) - 1 else left
+        if (right - current) < (current - left) and i < len(v) - 1:
+            continue
+        out.append(s)
+        current += 1.0 / (N_SAMPLE_PTS - 1.0)
+    return out
+
+
+def _running_max(vals: list[float], n: int) -> list[float]:
+    """``vals[i] = max_element(vals[i:])`` for i < n, with C++'s comparison (NaN never wins)."""
+    out = list(vals)
+    for i in range(n):
+        best = vals[i]
+        for x in vals[i + 1:]:
+            if best < x:
+                best = x
+        out[i] = best
+    return out
+
+
+def _ap(vals: list[float]) -> dict[str, float]:
+    return {"R11": 100.0 * sum(vals[0::4]) / 11.0, "R40": 100.0 * sum(vals[1:]) / 40.0}
+
+
+def _eval_class(frames: list[_Frame], aos: bool) -> tuple[dict[str, float], dict[str, float] | None, int]:
+    n_gt = sum(f.n_gt for f in frames)
+    if n_gt == 0:
+        nan = {"R11": float("nan"), "R40": float("nan")}
+        return nan, (dict(nan) if aos else None), 0
+    v = [s for f in frames for s in f.stats(False)[3]]
+    thresholds = recall_thresholds(v, n_gt)
+    precision, orient = [0.0] * N_SAMPLE_PTS, [0.0] * N_SAMPLE_PTS
+    for t, th in enumerate(thresholds[:N_SAMPLE_PTS]):
+        tp = fp = 0
+        sim = 0.0
+        for f in frames:
+            a, b, _, _, s = f.stats(True, th, aos)
+            tp, fp = tp + a, fp + b
+            if s != -1:
+                sim += s
+        precision[t] = tp / (tp + fp) if tp + fp else float("nan")
+        orient[t] = sim / (tp + fp) if tp + fp else float("nan")
+    n = min(len(thresholds), N_SAMPLE_PTS)
+    return _ap(_running_max(precision, n)), (_ap(_running_max(orient, n)) if aos else None), n_gt
+
+
+def kitti_ap(gt: Sequence[KittiObjects], det: Sequence[KittiObjects], classes: Sequence[str] = KITTI_OBJECT_CLASSES,
+             metrics: Sequence[str] = METRICS, progress: Callable[[str], None] | None = None) -> dict:
+    """``{metric: {class: {difficulty: {"R11", "R40"}}}}`` in percent for ``metrics`` among 2d /
+    bev / 3d, plus ``aos`` (2D orientation, when every detection has an alpha), ``n_gt``
+    (counted objects per class and difficulty) and, where a count is below 40, ``notes``. ``gt[i]`` and ``det[i]`` are frame i's ground
+    truth (incl. DontCare, Van, ...) and detections (with scores). A metric is left out for a
+    class whose detections all lack what it needs (2D box x1 < 0; location -1000), as the devkit
+    does; a class with no detection at all scores 0."""
+    if len(gt) != len(det):
+        raise ValueError(f"kitti_ap: {len(gt)} ground-truth frames but {len(det)} detection frames")
+    for k, d in enumerate(det):
+        if d.score is None:
+            raise ValueError(f"kitti_ap: detections of frame {k} have no scores")
+    aos_ok = all((d.alpha != -10).all() for d in det)
+    res: dict = {m: {} for m in metrics}
+    res["n_gt"] = {}
+    if aos_ok and "2d" in metrics:
+        res["aos"] = {}
+    for m in metrics:
+        if progress:
+            progress(m)
+        ovs, dcs = [], []
+        for g, d in zip(gt, det):
+            dc = g.select(np.char.lower(g.type.astype(str)) == "dontcare")
+            ovs.append(overlap(d, g, m, -1))
+            dcs.append((dc, overlap(d, dc, m, 0)))
+        for cls in classes:
+            of_cls = [d.select(np.char.lower(d.type.astype(str)) == cls.lower()) for d in det]
+            need = {"2d": lambda o: (o.bbox[:, 0] >= 0).any(), "bev": lambda o: (o.loc[:, 0] != -1000).any(),
+                    "3d": lambda o: (o.loc[:, 1] != -1000).any()}[m]
+            if any(len(o) for o in of_cls) and not any(need(o) for o in of_cls if len(o)):
+                continue
+            res[m][cls] = {}
+            for diff in DIFFICULTY:
+                frames = [_Frame(g, d, cls, diff, ov, ovd, dc, MIN_OVERLAP[cls]) for g, d, ov, (dc, ovd) in zip(gt, det, ovs, dcs)]
+                ap, orient, n_gt = _eval_class(frames, aos_ok and m == "2d")
+                res[m][cls][diff] = ap
+                res["n_gt"].setdefault(cls, {})[diff] = n_gt
+                if orient is not None:
+                    res["aos"].setdefault(cls, {})[diff] = orient
+    small = sorted({f"{c} {d}: {n}" for c, per in res["n_gt"].items() for d, n in per.items() if 0 < n < N_SAMPLE_PTS - 1})
+    if small:
+        res["notes"] = [f"fewer than 40 counted objects ({', '.join(small)}): the devkit's recall sampling takes one threshold "
+                        "per true positive there, so AP stays below 100 even for perfect detections (R40 at most (n-1)/40)"]
     return res
 
 
-def frame_from_scene(scene, det_box=None, det_type=None, det_score=None, det_bbox2d=None) -> KittiFrame:
-    """A ``KittiFrame`` from a KITTI scene (its GT) and optional detections (default: none)."""
-    ex = scene.extras
-    return KittiFrame(gt_box=np.asarray(scene.boxes), gt_type=[str(t) for t in ex["box_type"]], gt_bbox2d=ex["box_bbox2d"],
-                      gt_occluded=ex["box_occluded"], gt_truncated=ex["box_truncated"],
-                      det_box=np.zeros((0, 7)) if det_box is None else np.asarray(det_box),
-                      det_type=[] if det_type is None else list(det_type),
-                      det_score=np.zeros(0) if det_score is None else np.asarray(det_score),
-                      det_bbox2d=det_bbox2d, dontcare=ex.get("dontcare_bbox2d", np.zeros((0, 4))))
+# ---------------------------------------------------------------- result folders
+def read_ids(path: str | os.PathLike) -> list[str]:
+    """Frame ids, one per line (KITTI's ImageSets/val.txt), blank lines skipped."""
+    p = Path(path)
+    if not p.is_file():
+        raise ReaderError(f"{p}: --ids file not found")
+    ids = [line.strip() for line in p.read_text().splitlines() if line.strip()]
+    if not ids:
+        raise ReaderError(f"{p}: no frame ids in it (one id per line, e.g. 000001)")
+    return ids
+
+
+def result_folder(path: str | os.PathLike) -> Path:
+    """The folder holding ``<id>.txt`` result files: ``path`` itself, or ``path/data`` (the devkit's layout)."""
+    p = Path(path)
+    if not p.is_dir():
+        raise ReaderError(f"{p}: detections folder not found")
+    if not any(p.glob("*.txt")) and (p / "data").is_dir():
+        p = p / "data"
+    if not any(p.glob("*.txt")):
+        raise ReaderError(f"{p}: no <frame id>.txt result files in it")
+    return p
+
+
+def evaluate_result_files(label_dir: str | os.PathLike, detections: str | os.PathLike, ids: Sequence[str] | None = None,
+                          classes: Sequence[str] = KITTI_OBJECT_CLASSES, progress: Callable[[str], None] | None = None) -> dict:
+    """Score a folder of KITTI result files against ``label_dir`` (``<root>/training/label_2``):
+    every ``<id>.txt`` of the folder, or the frames ``ids`` (each must have a result file, as
+    the devkit requires). Returns ``kitti_ap``'s dict plus ``frames`` and the folders used."""
+    label_dir, det_dir = Path(label_dir), result_folder(detections)
+    if not label_dir.is_dir():
+        raise ReaderError(f"{label_dir}: label_2 folder not found (expected <root>/training/label_2)")
+    if ids is None:
+        ids = sorted(p.stem for p in det_dir.glob("*.txt"))
+    gt = [read_objects(label_dir / f"{i}.txt") for i in ids]
+    det = [read_objects(det_dir / f"{i}.txt", results=True) for i in ids]
+    out = kitti_ap(gt, det, classes, progress=progress)
+    out.update({"frames": len(ids), "labels": str(label_dir), "detections": str(det_dir)})
+    return out

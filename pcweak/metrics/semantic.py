@@ -1,4 +1,11 @@
-"""Semantic segmentation metrics over ground-truth-labelled points."""
+"""Semantic segmentation metrics over ground-truth-labelled points.
+
+IoU follows ScanNet's ``evaluate_semantic_label.py`` (``get_iou``): only points whose ground truth
+is an evaluated class count; a prediction outside the classes (pcweak: -1, no label) is wrong
+for its point's class and a false positive for none; a class predicted on labelled points but
+absent from the ground truth scores IoU 0, and a class neither present nor predicted is left
+out (NaN). Confusions add up over scenes before the division, as the script does.
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -18,13 +25,14 @@ def confusion(gt: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
-    """(C,) IoU = TP / (TP + FP + FN); NaN for classes absent from the ground truth."""
+    """(C,) IoU = TP / (TP + FP + FN) from a ``confusion`` matrix; 0 for a class predicted but
+    absent from the ground truth, NaN for a class neither present nor predicted."""
     c = cm.shape[0]
     tp = np.diag(cm[:, :c]).astype(np.float64)
     gt_count = cm.sum(1)
     pred_count = cm[:, :c].sum(0)
     denom = gt_count + pred_count - tp
-    return np.where(gt_count > 0, tp / np.maximum(denom, 1), np.nan)
+    return np.where(denom > 0, tp / np.maximum(denom, 1), np.nan)
 
 
 def semantic_report(gt: np.ndarray, pred: np.ndarray, classes: Sequence[str]) -> dict:

@@ -3,12 +3,14 @@
 Heatmap targets are Gaussians of fixed width (sigma 1 BEV cell for Pedestrian and Cyclist,
 0.7 for Car, whatever the object's size) at the weak centres of every object; regression (offset, z, log size, yaw) is learned only at the centres of the boxes
 the weak mode provides (all, 10 %, or pseudo boxes). Decoding: 3x3 max-pool peaks, top-K, then
-rotated NMS in bird's-eye view. ``test`` prints KITTI AP (BEV/3D, R40/R11) as JSON.
+rotated NMS in bird's-eye view. ``test`` writes KITTI result files and prints their AP (2D / BEV /
+3D, R11 / R40, by the devkit's rules: ``metrics.kitti``) as JSON.
 """
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -17,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from ..classes import KITTI_OBJECT_CLASSES
-from ..geometry import KITTI_PC_RANGE
-from ..metrics.kitti import KittiFrame, box_iou, kitti_ap
+from ..geometry import KITTI_PC_RANGE, box_iou
+from ..kitti_objects import KittiObjects, objects_from_lidar, write_objects
+from ..metrics.kitti import evaluate_result_files, kitti_ap
 from ..models.second import SecondCenter
 
 CLASSES = KITTI_OBJECT_CLASSES
@@ -61,7 +64,7 @@ class Detection(L.LightningModule):
         self.model = SecondCenter(grid, 4, len(CLASSES), channels, bev_channels)
         self.stride = 8
         self.cell = self.vs[:2] * self.stride
-        self._frames: list[KittiFrame] = []
+        self._frames: list[tuple[str, KittiObjects, KittiObjects]] = []  # (frame, ground truth, detections)
 
     def forward(self, batch):
         return self.model(batch["feat"], batch["coord"], batch["batch"], batch["batch_size"])
@@ -169,19 +172,31 @@ class Detection(L.LightningModule):
     def _eval_step(self, batch):
         heat, reg = self(batch)
         for b, det in enumerate(self.decode(heat, reg)):
-            gt = batch["reg_boxes"][b].numpy()
-            gt_cls = batch["reg_class"][b].numpy()
-            # difficulty fields come with every evaluation item (LidarDataset, train=False)
-            fields = {k: batch[k][b].numpy() for k in ("gt_bbox2d", "gt_occluded", "gt_truncated")}
-            self._frames.append(KittiFrame(gt_box=gt, gt_type=[CLASSES[c] for c in gt_cls], **fields, det_box=det["box"],
-                                           det_type=[CLASSES[c] for c in det["label"]], det_score=det["score"]))
+            ev = batch["kitti"][b]  # train.lidar_datamodule.EvalFrame
+            objs = objects_from_lidar(det["box"], [CLASSES[c] for c in det["label"]], ev.calib, ev.image_size, scores=det["score"])
+            self._frames.append((batch["names"][b], ev.ground_truth, objs))
 
     def _report(self, stage: str, print_json: bool = False) -> None:
-        ap = kitti_ap(self._frames)
-        self._frames = []
+        """Validation: KITTI AP of the collected frames in memory. Test: the detections are
+        written as KITTI result files (``<log dir>/kitti_results/data/<frame>.txt``, beside the
+        ground truth they are scored against in ``label_2/``) and scored from those files by the
+        code behind ``pcweak evaluate kitti:... --detections``; the JSON line names the folder."""
+        frames, self._frames = self._frames, []
+        if not frames:
+            return
+        if print_json:
+            out = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "kitti_results"
+            names = [n for n, _, _ in frames]
+            for name, gt, det in frames:
+                write_objects(out / "label_2" / f"{name}.txt", gt)
+                write_objects(out / "data" / f"{name}.txt", det)
+            (out / "ids.txt").write_text("".join(f"{n}\n" for n in names))
+            ap = evaluate_result_files(out / "label_2", out / "data", names)
+        else:
+            ap = kitti_ap([g for _, g, _ in frames], [d for _, _, d in frames])
         for mode in ("bev", "3d"):
             for cls in CLASSES:
-                v = ap[mode][cls]["moderate"]["R40"]
+                v = ap[mode].get(cls, {}).get("moderate", {}).get("R40", float("nan"))
                 self.log(f"{stage}/{mode}_{cls}_moderate_R40", float(np.nan_to_num(v)))
         if print_json:
             print(json.dumps({"kitti_ap": ap}, default=float))

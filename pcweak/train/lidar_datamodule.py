@@ -19,10 +19,24 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..geometry import KITTI_PC_RANGE, points_in_boxes
+from ..kitti_objects import KittiObjects
+from ..scene import KittiCalib
 
 
 
 WEAK_MODES = ("full", "clicks", "boxes2d", "clusters")
+
+
+class EvalFrame:
+    """What detections of a frame are scored against: its KITTI ground truth (every type and
+    DontCare region, camera frame), and the calibration and image ``(height, width)`` that put
+    LiDAR-frame detections into the same form. A plain class (not a dataclass), so that
+    Lightning's batch transfer passes it through untouched."""
+
+    __slots__ = ("ground_truth", "calib", "image_size")
+
+    def __init__(self, ground_truth: KittiObjects, calib: KittiCalib, image_size: tuple[int, int]) -> None:
+        self.ground_truth, self.calib, self.image_size = ground_truth, calib, image_size
 
 
 class LidarDataset(Dataset):
@@ -44,15 +58,7 @@ class LidarDataset(Dataset):
     def _targets(self, name: str, scene) -> dict[str, np.ndarray]:
         keep = scene.box_labels >= 0
         boxes, cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
-        if not self.train:  # evaluation: every GT box with its KITTI difficulty fields
-            # a scene without KITTI annotation fields: every box 100 px tall, unoccluded, untruncated
-            ex = scene.extras or {}
-            get = lambda k, default: np.asarray(ex[k])[keep] if k in ex else default  # noqa: E731
-            return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls,
-                    "gt_bbox2d": get("box_bbox2d", np.tile([0, 0, 10, 100.0], (len(boxes), 1))),
-                    "gt_occluded": get("box_occluded", np.zeros(len(boxes), np.int64)),
-                    "gt_truncated": get("box_truncated", np.zeros(len(boxes)))}
-        if self.mode == "full":
+        if not self.train or self.mode == "full":  # (evaluation: the KITTI ground truth travels apart, see __getitem__)
             return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls}
         rng = np.random.default_rng(zlib.crc32(name.encode()) + self.rng_seed)
         accurate = rng.random(len(boxes)) < self.frac
@@ -99,8 +105,12 @@ class LidarDataset(Dataset):
         if name not in self._cache:
             from ..data.address import load_scene
             s = load_scene(addr)
-            self._cache[name] = (s, self._targets(name, s))
-        scene, t = self._cache[name]
+            kitti = None
+            if not self.train:  # what KITTI's devkit scores against: every object of the frame, in camera form
+                from ..data.kitti import ground_truth_objects, image_size_of
+                kitti = EvalFrame(ground_truth_objects(s), s.calib, image_size_of(s))
+            self._cache[name] = (s, self._targets(name, s), kitti)
+        scene, t, kitti = self._cache[name]
         pts = np.concatenate([scene.coord, (scene.intensity if scene.intensity is not None else np.zeros(scene.num_points))[:, None]], 1).astype(np.float64)
         t = {k: np.array(v, copy=True) for k, v in t.items()}
         if self.train and self.augment and "proj" not in t:  # (it would break the camera geometry)
@@ -117,7 +127,10 @@ class LidarDataset(Dataset):
         inv_t = torch.from_numpy(inv.ravel())
         feat = ops.scatter(torch.from_numpy(pts).float(), inv_t, len(uk), "mean")
         coord = torch.from_numpy(np.stack([uk // (ny * nz), (uk // nz) % ny, uk % nz], 1))
-        return {"name": name, "feat": feat, "coord": coord, **{k: torch.from_numpy(np.asarray(x)) for k, x in t.items()}}
+        item = {"name": name, "feat": feat, "coord": coord, **{k: torch.from_numpy(np.asarray(x)) for k, x in t.items()}}
+        if kitti is not None:
+            item["kitti"] = kitti
+        return item
 
 
 def target_quality(scene, targets: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -138,7 +151,7 @@ def collate_lidar(items: list[dict[str, Any]]) -> dict[str, Any]:
     out["feat"] = torch.cat([it["feat"] for it in items])
     out["coord"] = torch.cat([it["coord"] for it in items])
     out["batch"] = torch.cat([torch.full((len(it["feat"]),), b, dtype=torch.long) for b, it in enumerate(items)])
-    for k in ("centres", "centre_class", "reg_boxes", "reg_class", "reg_box2d", "proj", "gt_bbox2d", "gt_occluded", "gt_truncated"):
+    for k in ("centres", "centre_class", "reg_boxes", "reg_class", "reg_box2d", "proj", "kitti"):
         if k in items[0]:
             out[k] = [it[k] for it in items]
     return out
@@ -200,7 +213,7 @@ class LidarDataModule(L.LightningDataModule):
         out = {}
         for i, (name, _) in enumerate(ds.scenes):
             ds[i]
-            scene, t = ds._cache[name]
+            scene, t, _ = ds._cache[name]
             out[name] = target_quality(scene, t)
         return out
 
