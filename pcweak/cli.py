@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
 import os
 import sys
 import warnings
@@ -146,6 +148,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finite_or_null(obj: Any) -> Any:
+    """``obj`` with NaN / inf floats as None, so the JSON is strict (jq, browsers read it)."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def _evaluate_kitti_results(args: argparse.Namespace) -> int:
     """``pcweak evaluate kitti:<root>/training --detections DIR [--ids FILE]``: the devkit's AP."""
     from .data.address import parse_address
@@ -165,7 +178,7 @@ def _evaluate_kitti_results(args: argparse.Namespace) -> int:
           "(2d, bev, 3d)", file=sys.stderr)
     res = evaluate_result_files(split / "label_2", det_dir, ids,
                                 progress=lambda m: print(f"pcweak evaluate: {m} ...", file=sys.stderr))
-    print(json.dumps(res, indent=None if args.json else 2, default=float))
+    print(json.dumps(_finite_or_null(res), indent=None if args.json else 2, default=float))
     return 0
 
 
@@ -229,7 +242,7 @@ def type_of(v: str) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pcweak", description="Weakly supervised 3D point-cloud toolkit.")
     sub = p.add_subparsers(dest="command", required=True)
-    addr_help = "scene address: scannet:DIR, s3dis:DIR, kitti:DIR/training/ID, ply:FILE, npz:FILE, synthetic:SEED, synthetic-lidar:SEED"
+    addr_help = "scene address: scannet:DIR, scannet-export:DIR/SCENE, s3dis:DIR, kitti:DIR/training/ID, ply:FILE, npz:FILE, synthetic:SEED, synthetic-lidar:SEED"
 
     i = sub.add_parser("info", help="print a JSON summary of a scene")
     i.add_argument("scene", help=addr_help)
@@ -247,9 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--oriented", action="store_true", help="boxes: minimum-footprint oriented boxes instead of axis-aligned")
     s.add_argument("--noise", type=float, default=0.0, help="boxes: metres of N(0,noise) jitter; boxes2d: pixels")
     s.add_argument("--erosion", type=int, default=0, help="masks2d: boundary erosion in pixels")
-    s.add_argument("--merge-prob", type=float, default=0.0)
-    s.add_argument("--split-prob", type=float, default=0.0)
-    s.add_argument("--drop-prob", type=float, default=0.0)
+    s.add_argument("--merge-prob", type=float, default=0.0, help="masks2d: chance that a mask is merged with a neighbouring one (SAM-like under-segmentation)")
+    s.add_argument("--split-prob", type=float, default=0.0, help="masks2d: chance that a mask is cut in two (over-segmentation)")
+    s.add_argument("--drop-prob", type=float, default=0.0, help="masks2d: chance that a mask is missing")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
     s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
@@ -299,12 +312,25 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a benchmark size, e.g. n_support=100000")
     b.set_defaults(func=cmd_bench)
 
+    for name, what in (("fit", "train a model: pcweak fit --config configs/X.yaml (LightningCLI; --help there lists every option)"),
+                       ("validate", "score a checkpoint on the validation scenes (LightningCLI)"),
+                       ("test", "score a checkpoint on the test scenes; detection writes KITTI result files (LightningCLI)"),
+                       ("predict", "run a checkpoint on scenes (LightningCLI)")):
+        sub.add_parser(name, help=what, add_help=False)  # main() hands these to LightningCLI before parsing
     d = sub.add_parser("demo", help="run the main job on the built-in synthetic scene (no data needed)")
     d.add_argument("--out", default="demo_output", help="folder for the demo's files")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--epochs", type=int, default=30, help="training epochs of each demo run (0 skips training)")
     d.set_defaults(func=cmd_demo)
     return p
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommand names, in the order of ``pcweak --help``."""
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return list(a.choices)
+    return []
 
 
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -325,7 +351,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(f"pcweak {argv[0]}: error: {e} (PCWEAK_DEBUG=1 shows where)", file=sys.stderr)
             return 2
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if argv and not argv[0].startswith("-"):
+        known = _commands(parser)
+        if argv[0] not in known:
+            close = difflib.get_close_matches(argv[0], known, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            print(f"pcweak: error: unknown command '{argv[0]}'{hint} (commands: {', '.join(known)})", file=sys.stderr)
+            return 2
+    args = parser.parse_args(argv)
     warnings.simplefilter("default")
     warnings.showwarning = _plain_warning
     # gpytorch's dependencies script functions at import; the deprecation is theirs, not the user's

@@ -3,8 +3,9 @@
 Generate a procedural room, simulate every kind of weak label, round-trip the files, turn 200
 labelled points into dense pseudo-labels (propagation vs nearest seed), render them to a PNG,
 then train a small SparseUNet on CPU for a few minutes three ways with the same budget — (a)
-200 points per scene, (b) 200 points + propagation pseudo-labels, (c) full labels — and print
-the validation mIoU of each.
+200 points per scene, (b) 200 points + propagation pseudo-labels, (c) full labels. Each stage
+prints a progress line; the run ends with a short table and writes everything it measured to
+``<out>/report.json``.
 """
 from __future__ import annotations
 
@@ -26,30 +27,76 @@ DEMO_RUNS = {  # same model, data and budget; only the supervision differs
 }
 
 
+def _progress_callback(name: str, epochs: int):
+    """A Lightning callback printing one line per validation: epoch, val mIoU, elapsed time."""
+    import lightning as L
+
+    class Progress(L.Callback):
+        def __init__(self) -> None:
+            self.t0 = time.time()
+
+        def on_validation_epoch_end(self, trainer, pl_module) -> None:
+            m = trainer.callback_metrics.get("val/miou")
+            if trainer.sanity_checking or m is None:
+                return
+            print(f"[demo]   {name}: epoch {trainer.current_epoch + 1}/{epochs}, val mIoU {float(m):.3f}, "
+                  f"{time.time() - self.t0:.0f} s", flush=True)
+    return Progress()
+
+
 def train_demo(out_dir: Path, epochs: int) -> dict:
     """Train configs/demo.yaml three ways on CPU and return the best val mIoU of each."""
+    import logging
+    import warnings
+    import lightning.pytorch  # noqa: F401  (its import sets its loggers to INFO: quieten them after it)
     import torch
     from .train.lightning_cli import run_lightning_cli
+    for name in ("lightning.pytorch", "lightning.fabric"):  # no GPU/TPU banners, tips or "Seed set" lines
+        logging.getLogger(name).setLevel(logging.WARNING)
     results = {}
-    for name, extra in DEMO_RUNS.items():
+    for k, (name, extra) in enumerate(DEMO_RUNS.items(), 1):
         t = time.time()
-        loggers = [{"class_path": f"lightning.pytorch.loggers.{k}", "init_args": {"save_dir": str(out_dir / "train"), "name": name}}
-                   for k in ("CSVLogger", "TensorBoardLogger")]
-        cli = run_lightning_cli(["--config", str(DEMO_CONFIG), "--trainer.max_epochs", str(epochs),
-                                 "--data.init_args.cache_dir", str(out_dir / "cache"), "--trainer.logger", json.dumps(loggers),
-                                 *extra], run=False)
-        cli.trainer.fit(cli.model, cli.datamodule)
+        print(f"[demo] training {k}/{len(DEMO_RUNS)}: {name} ({epochs} epochs) ...", flush=True)
+        loggers = [{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(out_dir / "train"), "name": name}}]
+        with warnings.catch_warnings():  # third-party deprecation chatter is not the user's business
+            warnings.filterwarnings("ignore", module=r"(lightning|torch|spconv|pytorch_lightning)(\.|$)")
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            cli = run_lightning_cli(["--config", str(DEMO_CONFIG), "--trainer.max_epochs", str(epochs),
+                                     "--data.init_args.cache_dir", str(out_dir / "cache"), "--trainer.logger", json.dumps(loggers),
+                                     "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+                                     *extra], run=False)
+            cli.trainer.callbacks.append(_progress_callback(name, epochs))
+            cli.trainer.fit(cli.model, cli.datamodule)
         ckpt = cli.trainer.checkpoint_callback
         best = ckpt.best_model_score if ckpt is not None and ckpt.best_model_score is not None else cli.trainer.callback_metrics.get("val/miou")
         results[name] = {"val_miou": round(float(best), 4) if isinstance(best, (float, torch.Tensor)) else None,
                          "seconds": round(time.time() - t, 1), "checkpoint": str(ckpt.best_model_path) if ckpt else None}
-        print(f"[demo] trained {name:26s} best val mIoU {results[name]['val_miou']}  ({results[name]['seconds']} s)")
+        print(f"[demo] trained {name:26s} best val mIoU {results[name]['val_miou']}  ({results[name]['seconds']} s)", flush=True)
     return results
 
 
+def summary_table(report: dict) -> str:
+    """The few lines a demo run ends with: pseudo-label quality, the training rows, the files."""
+    rows = ["", "pcweak demo: synthetic room, 200 labelled points", "",
+            f"{'pseudo-labels from 200 points':34s} {'mIoU':>6s}  {'coverage':>8s}"]
+    for m, r in report.get("pseudo_labels", {}).items():
+        rows.append(f"  {m:32s} {r['miou']:6.3f}  {r['coverage']:8.3f}")
+    if report.get("training"):
+        rows += ["", f"{'training (same model, data, budget)':34s} {'val mIoU':>8s}  {'time':>7s}"]
+        for name, r in report["training"].items():
+            v = "-" if r["val_miou"] is None else f"{r['val_miou']:.3f}"
+            rows.append(f"  {name:32s} {v:>8s}  {r['seconds']:6.0f}s")
+    rows += ["", f"picture: {report.get('png')}", f"report:  {report.get('report')}",
+             f"total:   {report.get('seconds', 0):.0f} s", ""]
+    return "\n".join(rows)
+
+
 def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0, train_epochs: int = 30) -> dict:
+    from .npzio import atomic_write_bytes
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    steps = 4 + (1 if train_epochs else 0)
+    print(f"[demo] 1/{steps} building a synthetic room ...", flush=True)
     scene = synthetic_room(seed)
     scene_path = scene.save(out_dir / f"{scene.name}.npz")
     print(f"[demo] synthetic room (procedural, not a real scan): {scene.num_points} points, "
@@ -59,6 +106,7 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0, train_epochs: i
     weak_runs = {"points200": ("points", {"count": 200}), "clicks": ("clicks", {}), "boxes": ("boxes", {}),
                  "masks2d": ("masks2d", {"erosion": 1}), "boxes2d": ("boxes2d", {}), "tags": ("tags", {})}
     report["weak"] = {}
+    print(f"[demo] 2/{steps} simulating every kind of weak label ...", flush=True)
     for name, (kind, kw) in weak_runs.items():
         w = simulate(scene, kind, seed=seed, **kw)
         path = w.save(out_dir / f"weak_{name}.npz")
@@ -74,6 +122,7 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0, train_epochs: i
     w = WeakLabels.load(out_dir / "weak_points200.npz")
     report["pseudo_labels"] = {}
     pseudo_by_method = {}
+    print(f"[demo] 3/{steps} dense pseudo-labels from 200 points ...", flush=True)
     for method in ("nearest", "propagate"):
         pseudo = pseudo_by_method[method] = label(scene, w, method)
         path = pseudo.save(out_dir / f"pseudo_{method}.npz")
@@ -81,6 +130,7 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0, train_epochs: i
         report["pseudo_labels"][method] = {"file": str(path), "miou": round(ev["miou"], 4), "coverage": round(ev["coverage"], 4),
                                            "ece": round(ev["ece"], 4)}
         print(f"[demo] pseudo-labels ({method:9s}) from 200 points: mIoU {ev['miou']:.3f} -> {path}")
+    print(f"[demo] 4/{steps} rendering the pseudo-labels ...", flush=True)
     try:
         from .viz.render import render_png
         png = render_png(scene, out_dir / "pseudo_labels.png", pseudo_by_method["propagate"], w, views=2)
@@ -90,7 +140,10 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: int = 0, train_epochs: i
         report["png"] = f"not rendered: {e}"
         print(f"[demo] PNG not rendered: {e}")
     if train_epochs:
+        print(f"[demo] 5/{steps} training a small SparseUNet three ways on CPU ...", flush=True)
         report["training"] = train_demo(out_dir, train_epochs)
     report["seconds"] = round(time.time() - t0, 2)
-    print(json.dumps(report, indent=2))
+    report["report"] = str(out_dir / "report.json")
+    atomic_write_bytes(out_dir / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+    print(summary_table(report))
     return report

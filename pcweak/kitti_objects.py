@@ -14,14 +14,14 @@ metrics share one definition.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ReaderError
-from .scene import KittiCalib
+from .npzio import atomic_write_bytes
+from .scene import KittiCalib, summary_repr
 
 GT_FIELDS = 15
 RESULT_FIELDS = 16
@@ -43,6 +43,8 @@ class KittiObjects:
     loc: np.ndarray
     ry: np.ndarray
     score: np.ndarray | None = None
+
+    __repr__ = summary_repr
 
     def __len__(self) -> int:
         return len(self.type)
@@ -100,18 +102,8 @@ def format_objects(objs: KittiObjects) -> str:
 
 
 def write_objects(path: str | os.PathLike, objs: KittiObjects) -> Path:
-    """Write ``objs`` to ``path`` atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(format_objects(objs))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``objs`` to ``path`` atomically (temporary file + rename), with the umask's mode."""
+    return atomic_write_bytes(path, format_objects(objs).encode())
 
 
 def camera_to_lidar_boxes(loc: np.ndarray, hwl: np.ndarray, ry: np.ndarray, calib: KittiCalib) -> np.ndarray:

@@ -156,6 +156,28 @@ class Frame:
         return f"Frame({self.name!r})"
 
 
+def summary_repr(obj: Any) -> str:
+    """``Name(field=(N,3) float32, ..., name='x')``: shapes and dtypes instead of array contents,
+    lengths of lists and mappings, fields that are None left out (a dataclass's ``repr``)."""
+    from dataclasses import fields
+    parts = []
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if v is None:
+            continue
+        if isinstance(v, np.ndarray):
+            parts.append(f"{f.name}={tuple(v.shape)} {v.dtype}")
+        elif isinstance(v, (list, tuple)) and len(v) > 4:
+            parts.append(f"{f.name}=[{len(v)} items]")
+        elif isinstance(v, Mapping):
+            parts.append(f"{f.name}={{{len(v)} keys}}" if len(v) > 4 else f"{f.name}={{{', '.join(map(str, v))}}}")
+        elif isinstance(v, str) and len(v) > 60:
+            parts.append(f"{f.name}={v[:57]!r}...")
+        else:
+            parts.append(f"{f.name}={v!r}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
 @dataclass
 class KittiCalib:
     """KITTI calibration: ``P2`` (3,4), ``R0_rect`` (3,3), ``Tr_velo_to_cam`` (3,4), float64."""
@@ -222,6 +244,8 @@ class Scene:
     ``axis_alignment`` (4,4) float64 (already applied to ``coord``); ``extras`` dataset-specific
     arrays (e.g. KITTI ``box_truncated``); ``meta`` JSON-serialisable info.
     """
+
+    __repr__ = summary_repr
 
     name: str
     coord: np.ndarray
@@ -387,6 +411,8 @@ class WeakLabels:
     belong to and let the indices be checked.
     """
 
+    __repr__ = summary_repr
+
     scene: str = ""
     num_points: int | None = None
     classes: tuple[str, ...] = ()
@@ -531,6 +557,8 @@ class PseudoLabels:
     ``box_semantic`` (M,) int64, ``box_confidence`` (M,) float32; ``extras`` per-point or
     per-box arrays a labeller adds (e.g. ``gp_mean``).
     """
+
+    __repr__ = summary_repr
 
     semantic: np.ndarray
     instance: np.ndarray | None = None

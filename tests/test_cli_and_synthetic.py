@@ -51,6 +51,14 @@ def test_console_script_demo(tmp_path):
         assert f"trained {run}" in r.stdout
     png = tmp_path / "pseudo_labels.png"
     assert png.is_file() or "PNG not rendered" in r.stdout
+    # progress per stage, a short closing table (not a JSON dump), the full report in a file
+    for step in ("1/5", "2/5", "3/5", "4/5", "5/5"):
+        assert f"[demo] {step} " in r.stdout
+    tail = r.stdout[r.stdout.index("pcweak demo: synthetic room"):]
+    assert len(tail.splitlines()) < 20 and "c_full_labels" in tail and "report.json" in tail and "{" not in tail
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["training"]) == {"a_points200", "b_points200+propagation", "c_full_labels"}
+    assert "Warning" not in r.stdout + r.stderr and "GPU available" not in r.stdout + r.stderr
 
 
 def test_synthetic_room_is_deterministic_and_consistent():

@@ -232,6 +232,29 @@ def test_failed_build_warns_once_and_falls_back(monkeypatch):
     assert extension.backend() == "reference"
 
 
+def test_second_checkout_reuses_the_built_library(tmp_path, monkeypatch, capfd):
+    """The cache key holds what the library depends on, not where the sources lie: a second
+    checkout of the same sources imports the first one's library and never compiles."""
+    extension.build()  # this checkout's library (built once per environment)
+    other = tmp_path / "elsewhere" / "cuda_ops"
+    shutil.copytree(extension.SRC_DIR, other)
+    monkeypatch.setattr(extension, "SRC_DIR", other)
+    import torch.utils.cpp_extension as cpp
+
+    def no_compile(**kw):
+        raise AssertionError("the second checkout compiled the ops again")
+    monkeypatch.setattr(cpp, "load", no_compile)
+    capfd.readouterr()
+    assert extension.build() is not None
+    assert "compiling" not in capfd.readouterr().err
+    # a changed source is a different library: that one does compile, and says so first
+    (other / "pcweak_ops.cpp").write_text((other / "pcweak_ops.cpp").read_text() + "\n// changed\n")
+    monkeypatch.setenv("PCWEAK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(AssertionError, match="compiled the ops again"):
+        extension.build()
+    assert "pcweak: compiling the C++" in capfd.readouterr().err
+
+
 CU_FILES = sorted((Path(__file__).resolve().parents[1] / "cuda_ops").glob("*.cu"))
 
 

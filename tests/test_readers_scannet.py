@@ -108,6 +108,9 @@ def test_real_scannet_v1_scene_against_v2_export():
     # over all vertices; on vertices both label, the ScanNet-20 classes agree far more often)
     from pcweak.classes import nyu40_to_scannet20
     v2 = np.array([nyu40_to_scannet20(x) for x in np.load(shared_path("scannet", "scannet_train_instance_data", "scene0000_00_sem_label_all.npy"))])
+    # the same export through its documented address
+    e = pcweak.load_scene(f"scannet-export:{shared_path('scannet', 'scannet_train_instance_data')}/scene0000_00")
+    assert e.num_points == 81369 and (e.semantic == v2).all() and e.instance.max() + 1 == len(np.unique(e.instance[e.instance >= 0]))
     both = (v2 >= 0) & (s.semantic >= 0)
     assert both.mean() > 0.6 and (v2[both] == s.semantic[both]).mean() > 0.85
     assert np.linalg.norm(s.normal, axis=1).min() > 0.99

@@ -132,3 +132,13 @@ def test_corrupt_npz_is_reported(tmp_path):
         Scene.load(tmp_path / "other.npz")
     with pytest.raises(SceneError, match=r"unknown WeakLabels keys \['x'\]"):
         WeakLabels.load(tmp_path / "other.npz")
+
+
+def test_repr_summarises_instead_of_dumping_arrays():
+    import pcweak
+    s = pcweak.load_scene("synthetic:0", n_frames=0)
+    w = pcweak.simulate(s, "points", seed=0, count=20)
+    for obj, name in ((s, "Scene"), (w, "WeakLabels"), (pcweak.label(s, w, "nearest"), "PseudoLabels")):
+        r = repr(obj)
+        assert r.startswith(name + "(") and len(r) < 600 and "[[" not in r, r
+    assert f"coord=({s.num_points}, 3) float32" in repr(s) and "point_index=(20,) int64" in repr(w)

@@ -111,9 +111,16 @@ def _fit_args(tmp_path, epochs):
 
 def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
     assert main(["fit", *_fit_args(tmp_path, 1)]) == 0
     last = sorted(tmp_path.glob("outputs/**/last.ckpt"))
     assert last, "no checkpoint written"
+    # one run, one folder: CSV metrics, TensorBoard events and checkpoints together; its path printed
+    runs = sorted(p.name for p in (tmp_path / "outputs" / "demo" / "points200").iterdir())
+    assert runs == ["version_0"], runs
+    run = tmp_path / "outputs" / "demo" / "points200" / "version_0"
+    assert (run / "metrics.csv").is_file() and list(run.glob("events.out.tfevents.*")) and (run / "checkpoints" / "last.ckpt").is_file()
+    assert "pcweak fit: checkpoints in outputs/demo/points200/version_0/checkpoints (last: " in capsys.readouterr().err
     ck = torch.load(last[0], map_location="cpu", weights_only=False)
     assert ck["epoch"] == 0 and "datamodule_hyper_parameters" in ck
     assert main(["fit", *_fit_args(tmp_path, 2), "--ckpt_path", str(last[0])]) == 0  # resumes at epoch 1

@@ -97,3 +97,35 @@ def test_every_package_is_installed():
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "pcweak").rglob("__init__.py")}
     assert set(find_packages(root, include=tool["packages"]["find"]["include"])) == found
     assert {"pcweak.viz", "pcweak.segment", "pcweak.train"} <= found
+
+def test_seeds_stand_out_on_every_panel_and_the_cloud_fits(tmp_path, room):
+    from pcweak.viz.layers import build_layers
+    w = weak.points(room, count=40, seed=0)
+    p = PseudoLabels(semantic=room.semantic, classes=room.classes)
+    plain = np.asarray(Image.open(_render(room, tmp_path / "a.png", pseudo=p)))[:, :, :3]
+    marked = np.asarray(Image.open(_render(room, tmp_path / "b.png", pseudo=p, weak=w)))[:, :, :3]
+    for j in range(3):  # GT, pseudo-labels, error: black-ringed markers on each
+        assert _has(_panel(plain, j), (0, 0, 0)) == 0
+        assert _has(_panel(marked, j), (0, 0, 0)) > 100, j
+        tile = _panel(plain, j)
+        border = np.concatenate([tile[:2].reshape(-1, 3), tile[-2:].reshape(-1, 3), tile[:, :2].reshape(-1, 3), tile[:, -2:].reshape(-1, 3)])
+        assert (border == 255).all(), "the cloud is cut at the panel's edge"
+    names = [n for n, _ in build_layers(room, PseudoLabels(semantic=np.full(room.num_points, -1), classes=room.classes), w).extra_legend]
+    assert names[:2] == ["no label", "error: pseudo != GT"] and any(n.startswith("seed point") for n in names)
+    assert any("outline" in n for n in names)
+
+
+def test_lidar_frame_from_above_with_boxes_and_camera_image(tmp_path, lidar):
+    from pcweak.viz.colors import KITTI_COLORS
+    img = np.asarray(Image.open(_render(lidar, tmp_path / "k.png")))[:, :, :3]
+    assert img.shape[0] > TITLE_H + SIZE[1] + 50  # the camera image with projected boxes below the top view
+    top = _panel(img, 0)
+    car = KITTI_COLORS[0]
+    # every car box ahead of the sensor and within the view is an outline in the car colour:
+    # more car-coloured pixels than its points alone give
+    from pcweak.viz.render import bev_panel
+    bare = bev_panel(lidar.coord, np.tile(KITTI_COLORS[3], (lidar.num_points, 1)), [], SIZE)
+    boxed = bev_panel(lidar.coord, np.tile(KITTI_COLORS[3], (lidar.num_points, 1)),
+                      [(lidar.boxes, np.tile(car, (len(lidar.boxes), 1)), 2)], SIZE)
+    assert _has(bare, car) == 0 and _has(boxed, car) > 20 * int((lidar.boxes[:, 0] < 40).sum())
+    assert _has(top, car) > 0

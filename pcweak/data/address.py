@@ -2,7 +2,9 @@
 
 ``scannet:<root>/scans/scene0000_00``, ``s3dis:<root>/Area_1/office_1``,
 ``kitti:<root>/training/000000``, ``ply:<file.ply>``, ``npz:<file.npz>``,
-``synthetic:<seed>`` (indoor room) and ``synthetic-lidar:<seed>`` (KITTI-like frame).
+``synthetic:<seed>`` (indoor room), ``synthetic-lidar:<seed>`` (KITTI-like frame) and
+``scannet-export:<dir>/<scene>`` (the ``<scene>_vert_all.npy`` / ``_sem_label_all.npy`` /
+``_ins_label_all.npy`` export of mmdetection3d / VoteNet, e.g. ``scannet_train_instance_data``).
 A bare path is accepted when its kind is unambiguous (``.ply``, ``.npz``).
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from ..errors import AddressError
 from ..scene import Scene
 
-DATASETS = ("scannet", "s3dis", "kitti", "ply", "npz", "synthetic", "synthetic-lidar")
+DATASETS = ("scannet", "scannet-export", "s3dis", "kitti", "ply", "npz", "synthetic", "synthetic-lidar")
 
 
 def parse_address(address: str) -> tuple[str, str]:
@@ -39,6 +41,10 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     if kind == "scannet":
         from .scannet import read_scannet
         return read_scannet(rest, **kwargs)
+    if kind == "scannet-export":
+        from .scannet import read_scannet_export
+        path = Path(rest)
+        return read_scannet_export(path.parent, path.name, **kwargs)
     if kind == "s3dis":
         from .s3dis import read_s3dis
         return read_s3dis(rest, **kwargs)

@@ -178,6 +178,10 @@ def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str 
     A = _scene_txt_alignment(d, name)
     if A is None and axis_alignment is not None:
         A = read_axis_alignment(axis_alignment) if isinstance(axis_alignment, (str, os.PathLike)) else np.asarray(axis_alignment, np.float64)
+    elif A is None:
+        warnings.warn(f"{d / (name + '.txt')}: no axisAlignment (a ScanNet v1 scene?): the points stay in the raw scan frame, "
+                      "not aligned with the room's walls; pass --axis-align FILE (Python: axis_alignment=) with the matrix "
+                      "(e.g. mmdetection3d's infos/<scene>.json) to align them")
     normal = vertex_normals(xyz, faces) if faces is not None else None
     if A is not None:
         xyz = apply_transform(xyz, A)

@@ -297,11 +297,12 @@ def read_ids(path: str | os.PathLike) -> list[str]:
 
 
 def result_folder(path: str | os.PathLike) -> Path:
-    """The folder holding ``<id>.txt`` result files: ``path`` itself, or ``path/data`` (the devkit's layout)."""
+    """The folder holding ``<id>.txt`` result files: ``path/data`` when it holds some (the devkit's
+    layout, which also puts its own stats_*.txt in ``path``), else ``path`` itself."""
     p = Path(path)
     if not p.is_dir():
         raise ReaderError(f"{p}: detections folder not found")
-    if not any(p.glob("*.txt")) and (p / "data").is_dir():
+    if (p / "data").is_dir() and any((p / "data").glob("*.txt")):  # the devkit's <results>/data (stats files beside it)
         p = p / "data"
     if not any(p.glob("*.txt")):
         raise ReaderError(f"{p}: no <frame id>.txt result files in it")

@@ -2,7 +2,9 @@
 
 The C++ (CPU, OpenMP) source is compiled with ``torch.utils.cpp_extension.load`` the first time
 an op runs; the library lands in a cache folder (``$PCWEAK_CACHE`` or ``~/.cache/pcweak``, one
-sub-folder per source hash and torch version) and later runs import it directly. The CUDA
+sub-folder per build key: the sources' bytes, torch's version and CUDA version, the Python ABI and
+the machine; never a path) and later runs, from this checkout or any other with the same sources
+and environment, import it directly. The one build says so on stderr. The CUDA
 kernels are added only where torch has CUDA. ``PCWEAK_OPS=reference`` forces the pure-torch
 reference, ``PCWEAK_OPS=compiled`` makes a failed build an error instead of a warning.
 
@@ -57,11 +59,7 @@ def build(verbose: bool = False) -> ModuleType:
     missing = [s for s in srcs if not s.is_file()]
     if missing:
         raise FileNotFoundError(f"pcweak ops sources not found: {missing} (is cuda_ops/ next to the pcweak package?)")
-    h = hashlib.sha1()
-    for s in srcs + [SRC_DIR / "pcweak_ops_cuda.h"]:
-        h.update(s.read_bytes())
-    h.update(torch.__version__.encode())
-    tag = h.hexdigest()[:12] + ("_cuda" if with_cuda else "_cpu")
+    tag = build_key(srcs + [SRC_DIR / "pcweak_ops_cuda.h"], with_cuda)
     out = cache_dir() / tag
     out.mkdir(parents=True, exist_ok=True)
     name = f"pcweak_ops_{tag}"
@@ -69,6 +67,9 @@ def build(verbose: bool = False) -> ModuleType:
     if library.is_file():
         return _import_library(name, library)
     _remove_stale_builds(out)
+    import sys
+    print(f"pcweak: compiling the C++{'/CUDA' if with_cuda else ''} ops once for this environment (about 30 s); "
+          f"cached in {out}", file=sys.stderr, flush=True)
     flags = ["-O3", "-fopenmp", "-ffp-contract=off"]
     with tempfile.TemporaryDirectory(prefix=".build-", dir=out) as tmp:
         kw = dict(name=name, sources=[str(s) for s in srcs], build_directory=tmp,
@@ -80,6 +81,19 @@ def build(verbose: bool = False) -> ModuleType:
         module = load(**kw)
         os.replace(Path(tmp) / f"{name}.so", library)  # atomic: never a half-written library
     return module
+
+
+def build_key(files: list[Path], with_cuda: bool) -> str:
+    """What the library depends on, hashed: the files' bytes (not their paths), torch's version
+    and CUDA version, the Python ABI tag and the machine."""
+    import platform
+    import sys
+    h = hashlib.sha1()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    for part in (torch.__version__, str(torch.version.cuda), sys.implementation.cache_tag or "", platform.machine()):
+        h.update(b"\0" + part.encode())
+    return h.hexdigest()[:12] + ("_cuda" if with_cuda else "_cpu")
 
 
 def _import_library(name: str, library: Path) -> ModuleType:

@@ -79,7 +79,31 @@ def _cli_class():
                 print(f"# model.init_args linked from the datamodule: {', '.join(linked) or 'none'}")
                 print(yaml.safe_dump(full[sub] if sub else full, sort_keys=False), end="")
                 raise SystemExit(0)
+
+        def before_fit(self) -> None:
+            share_run_folder(self.trainer)
+
+        def after_fit(self) -> None:
+            import sys
+            cb = self.trainer.checkpoint_callback
+            if cb is not None and self.trainer.is_global_zero:
+                print(f"pcweak fit: checkpoints in {cb.dirpath} (last: {cb.last_model_path or 'none'}; "
+                      f"best: {cb.best_model_path or 'none'})", file=sys.stderr)
     return PcweakCLI
+
+
+def share_run_folder(trainer) -> None:
+    """Loggers of one run that write under the same folder (a CSV and a TensorBoard logger with
+    the same ``save_dir`` and ``name``) share the first one's version, so a run makes one
+    ``version_N`` folder holding metrics, events and checkpoints, not one folder per logger."""
+    loggers = list(trainer.loggers)
+    if len(loggers) < 2:
+        return
+    first = loggers[0]
+    root = getattr(first, "root_dir", None)
+    for lg in loggers[1:]:
+        if getattr(lg, "root_dir", None) == root and hasattr(lg, "_version"):
+            lg._version = first.version
 
 
 def run_lightning_cli(argv: Sequence[str], run: bool = True):

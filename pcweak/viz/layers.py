@@ -13,7 +13,9 @@ class Layers:
     """Per-point colour layers (N,3) uint8 by name, seed points (K,) and boxes to draw.
 
     ``boxes`` maps a layer name ("gt boxes", "pseudo boxes") to ((M,7) boxes, (M,3) uint8 colours).
-    ``legend`` lists (name, colour) of the classes shown."""
+    ``legend`` lists (name, colour) of the classes shown; ``extra_legend`` the other colours a
+    picture shows (no label, error / correct, seed markers, box outlines). ``lidar``: a LiDAR
+    frame (drawn from above)."""
 
     coord: np.ndarray
     point_layers: dict[str, np.ndarray] = field(default_factory=dict)
@@ -21,6 +23,8 @@ class Layers:
     seed_colors: np.ndarray | None = None
     boxes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     legend: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)
+    extra_legend: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)
+    lidar: bool = False
 
 
 def error_colors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -36,7 +40,8 @@ def error_colors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
 def build_layers(scene, pseudo=None, weak=None) -> Layers:
     """All layers available for ``scene`` with optional ``PseudoLabels`` and ``WeakLabels``."""
     pal = C.palette_for(scene.classes)
-    L = Layers(coord=scene.coord)
+    meta = scene.meta or {}
+    L = Layers(coord=scene.coord, lidar=bool(meta.get("lidar")) or meta.get("dataset") == "kitti")
     if scene.color is not None:
         L.point_layers["rgb"] = (np.clip(scene.color, 0, 1) * 255).astype(np.uint8)
     elif scene.intensity is not None:
@@ -66,4 +71,14 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
         if weak.box is not None and len(weak.box):
             L.boxes["weak boxes"] = (weak.box, C.label_colors(weak.box_semantic, pal))
     L.legend = [(scene.classes[i], tuple(int(v) for v in pal[i])) for i in sorted(shown) if i < len(pal)]
+    rgb = lambda c: tuple(int(v) for v in c)  # noqa: E731
+    unlabelled = (scene.semantic is not None and (scene.semantic < 0).any()) or (pseudo is not None and (pseudo.semantic < 0).any())
+    if unlabelled:
+        L.extra_legend.append(("no label", rgb(C.UNLABELLED)))
+    if "error" in L.point_layers:
+        L.extra_legend += [("error: pseudo != GT", rgb(C.ERROR)), ("correct", rgb(C.CORRECT)), ("GT unlabelled", rgb(C.IGNORED))]
+    if L.seeds is not None and len(L.seeds):
+        L.extra_legend.append(("seed point (class colour, black ring)", (0, 0, 0)))
+    for bname in L.boxes:
+        L.extra_legend.append((f"{bname}: outline in class colour", (255, 255, 255)))
     return L

@@ -1,8 +1,13 @@
 """Headless PNG rendering with Open3D's OffscreenRenderer (EGL/Vulkan; llvmpipe works).
 
-The image is a grid: one row per view (orbiting the scene), one column per panel (by default
-GT | pseudo-labels | error when both exist), panel titles on top and a class legend on the
-right. Written atomically."""
+The image is a grid: one row per view (orbiting the scene, the camera far enough back that the
+whole cloud fits), one column per panel (by default GT | pseudo-labels | error when both exist),
+panel titles on top and a legend on the right naming every colour shown (classes, no label,
+error / correct, seed markers, box outlines). Seed points are large black-ringed markers on every
+panel (depth-tested against the rendered scene). A LiDAR frame is drawn from above instead (x
+forward up the picture, 45 m ahead and 30 m to each side, orthographic, so a car at 30 m is a
+clear rectangle with its box outline), with the camera image and the projected boxes below when
+the frame has one. Written atomically."""
 from __future__ import annotations
 
 import io
@@ -11,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import colors as C
-from .geometry import box_lines, cloud, o3d, spheres
+from .geometry import box_lines, cloud, o3d
 from .layers import Layers, build_layers
 
 PANEL_TITLES = {"gt": "ground truth", "semantic": "pseudo-labels", "error": "error (red = pseudo != GT)",
@@ -38,65 +43,189 @@ def default_panels(L: Layers, color_by: str | None) -> list[str]:
     return [next(iter(L.point_layers))] if L.point_layers else []
 
 
-def _camera(coord: np.ndarray, view: int, views: int):
+FOV_DEG = 55.0
+BEV_AHEAD, BEV_HALF_WIDTH = 45.0, 30.0  # metres shown in the LiDAR bird's-eye view
+
+
+def _camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and eye of orbit view ``view``: the eye far enough back that the bounding sphere
+    of the cloud fits the vertical field of view (the narrower one in a landscape panel)."""
     lo, hi = coord.min(0), coord.max(0)
     centre = (lo + hi) / 2
-    ext = float(np.linalg.norm(hi - lo))
+    radius = 0.5 * float(np.linalg.norm(hi - lo))
+    dist = 1.04 * radius / np.sin(np.radians(FOV_DEG) / 2)
     az = 2 * np.pi * view / max(views, 1) + np.pi / 4
     el = np.radians(50 if views > 1 else 60)
-    eye = centre + ext * 1.0 * np.array([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)])
-    return centre, eye
+    return centre, centre + dist * np.array([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)])
+
+
+def bev_panel(coord: np.ndarray, colors: np.ndarray, boxes: list[tuple[np.ndarray, np.ndarray, int]], size: tuple[int, int],
+              seeds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """(H,W,3) uint8 orthographic top view of a LiDAR frame, drawn directly: x forward up the
+    picture (from 2 m behind the sensor to about ``BEV_AHEAD`` m), y to the left, points 2 px
+    (the highest on top), box footprints as outlines with a heading tick, seed markers on top.
+    ``boxes``: (boxes (M,7), colours (M,3), line width) per box layer."""
+    from PIL import Image, ImageDraw
+    from pcweak.geometry import bev_corners
+    w, h = size
+    scale = w / (2 * BEV_HALF_WIDTH)  # pixels per metre
+    x0 = -2.0
+    to_px = lambda xy: np.stack([w / 2 - xy[..., 1] * scale, h - (xy[..., 0] - x0) * scale], -1)  # noqa: E731
+    img = np.full((h, w, 3), 255, np.uint8)
+    uv = np.round(to_px(coord[:, :2])).astype(np.int64)
+    order = np.argsort(coord[:, 2], kind="stable")
+    for du in (0, 1):
+        for dv in (0, 1):
+            u, v = uv[order, 0] + du, uv[order, 1] + dv
+            ok = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+            img[v[ok], u[ok]] = colors[order][ok]
+    im = Image.fromarray(img)
+    d = ImageDraw.Draw(im)
+    for b, bc, width in boxes:
+        for k in range(len(b)):
+            bk = np.asarray(b[k], np.float64)
+            c = to_px(bev_corners(bk))
+            col = tuple(int(x) for x in bc[k])
+            d.line([tuple(p) for p in np.vstack([c, c[:1]])], fill=col, width=width)
+            front = to_px(bk[:2] + np.array([np.cos(bk[6]), np.sin(bk[6])]) * bk[3] / 2)
+            d.line([tuple(to_px(bk[:2])), tuple(front)], fill=col, width=width)
+    if seeds is not None:
+        _markers(d, to_px(seeds[0][:, :2]), seeds[1])
+    return np.asarray(im)
+
+
+def _markers(d, uv: np.ndarray, colors: np.ndarray, radius: int = 5) -> None:
+    """Seed markers: a black disc with the class colour inside."""
+    for (u, v), col in zip(uv, colors):
+        d.ellipse([u - radius, v - radius, u + radius, v + radius], fill=(0, 0, 0))
+        d.ellipse([u - radius + 2, v - radius + 2, u + radius - 2, v + radius - 2], fill=tuple(int(x) for x in col))
+
+
+def _visible_seeds(r, points: np.ndarray, size: tuple[int, int], tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel positions (K,2) of ``points`` in the renderer's current camera and whether each is
+    in view and not hidden behind the rendered scene (depth test against the depth image)."""
+    w, h = size
+    V = np.asarray(r.scene.camera.get_view_matrix())
+    P = np.asarray(r.scene.camera.get_projection_matrix())
+    view = np.c_[points, np.ones(len(points))] @ V.T
+    clip = view @ P.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndc = clip[:, :3] / clip[:, 3:4]
+    uv = np.stack([(ndc[:, 0] + 1) / 2 * w, (1 - ndc[:, 1]) / 2 * h], 1)
+    depth = np.asarray(r.render_to_depth_image(z_in_view_space=True))
+    ok = np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h) & (view[:, 2] < 0)
+    iu = np.clip(np.nan_to_num(uv[:, 0]).astype(np.int64), 0, w - 1)
+    iv = np.clip(np.nan_to_num(uv[:, 1]).astype(np.int64), 0, h - 1)
+    scene_depth = depth[iv, iu]
+    ok &= ~np.isfinite(scene_depth) | (-view[:, 2] <= scene_depth + tol)
+    return uv, ok
 
 
 def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int], point_size: float) -> np.ndarray:
-    """(views*H, panels*W, 3) uint8 grid."""
-    o = o3d()
+    """(views*H, panels*W, 3) uint8 grid; a LiDAR frame gets one row of top views."""
     w, h = size
+    has_seeds = L.seeds is not None and len(L.seeds) > 0
+    if L.lidar:
+        tiles = []
+        for name in panels:
+            boxes = [(b, bc, 3 if bname == "gt boxes" else 2) for bname, (b, bc) in L.boxes.items()
+                     if (name == "gt") == (bname == "gt boxes")]
+            seeds = (L.coord[L.seeds], L.seed_colors) if has_seeds else None
+            tiles.append(bev_panel(L.coord, L.point_layers[name], boxes, size, seeds))
+        return np.concatenate(tiles, 1)
+    from PIL import Image, ImageDraw
+    o = o3d()
     try:
         r = o.visualization.rendering.OffscreenRenderer(w, h)
     except Exception as e:
         raise RenderError(f"Open3D's offscreen renderer cannot start here ({e}); install libvulkan1 and mesa-vulkan-drivers (scripts/setup.sh does)") from e
     r.scene.set_background([1, 1, 1, 1])
     r.scene.view.set_post_processing(False)  # exact class colours, no tone mapping
-    mat = o.visualization.rendering.MaterialRecord()
+    R = o.visualization.rendering
+    mat = R.MaterialRecord()
     mat.shader = "defaultUnlit"
     mat.point_size = point_size
-    lmat = o.visualization.rendering.MaterialRecord()
+    lmat = R.MaterialRecord()
     lmat.shader = "unlitLine"
     lmat.line_width = 2.0
     ext = float(np.linalg.norm(L.coord.max(0) - L.coord.min(0)))
     grid = np.zeros((views * h, len(panels) * w, 3), np.uint8)
+    seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # view -> seed pixels, visible (the same on every panel)
     for j, name in enumerate(panels):
         r.scene.clear_geometry()
         r.scene.add_geometry("points", cloud(L.coord, L.point_layers[name]), mat)
-        if name in ("gt", "semantic", "instance") and L.seeds is not None and len(L.seeds):
-            r.scene.add_geometry("seeds", spheres(L.coord[L.seeds], L.seed_colors, radius=0.006 * ext), mat)
         for bname, (b, bc) in L.boxes.items():
             if (name == "gt" and bname == "gt boxes") or (name != "gt" and bname != "gt boxes"):
                 r.scene.add_geometry(bname, box_lines(b, bc), lmat)
         for i in range(views):
             centre, eye = _camera(L.coord, i, views)
-            r.setup_camera(55.0, centre.tolist(), eye.tolist(), [0.0, 0.0, 1.0])
-            grid[i * h:(i + 1) * h, j * w:(j + 1) * w] = np.asarray(r.render_to_image())[:, :, :3]
+            r.setup_camera(FOV_DEG, centre.tolist(), eye.tolist(), [0.0, 0.0, 1.0])
+            tile = np.asarray(r.render_to_image())[:, :, :3]
+            if has_seeds:
+                if i not in seen:
+                    seen[i] = _visible_seeds(r, L.coord[L.seeds].astype(np.float64), size, 0.01 * ext)
+                uv, ok = seen[i]
+                im = Image.fromarray(np.ascontiguousarray(tile))
+                _markers(ImageDraw.Draw(im), uv[ok], L.seed_colors[ok], radius=max(4, int(1.6 * point_size)))
+                tile = np.asarray(im)
+            grid[i * h:(i + 1) * h, j * w:(j + 1) * w] = tile
     return grid
 
 
-def compose(grid: np.ndarray, panels: list[str], legend: list[tuple[str, tuple[int, int, int]]], panel_w: int) -> "Image":
+def camera_image_with_boxes(scene, L: Layers) -> np.ndarray | None:
+    """The frame's first camera image with every box of ``L`` projected onto it (12 edges each,
+    in its class colour; GT boxes drawn wider), or None without an image."""
+    if not scene.frames or scene.frames[0].image is None:
+        return None
+    from PIL import Image, ImageDraw
+    from pcweak.camera import project
+    from pcweak.geometry import box_corners
+    f = scene.frames[0]
+    img = Image.fromarray(np.asarray(f.image)[:, :, :3].astype(np.uint8))
+    d = ImageDraw.Draw(img)
+    edges = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
+    for bname, (boxes, colors) in L.boxes.items():
+        if not len(boxes):
+            continue
+        uv, z = project(box_corners(boxes).reshape(-1, 3), f.intrinsics, f.pose)
+        uv, z = uv.reshape(-1, 8, 2), z.reshape(-1, 8)
+        for k in range(len(boxes)):
+            for a, b in edges:
+                if z[k, a] > 0.1 and z[k, b] > 0.1:
+                    d.line([tuple(uv[k, a]), tuple(uv[k, b])], fill=tuple(int(v) for v in colors[k]), width=3 if bname == "gt boxes" else 2)
+    return np.asarray(img)
+
+
+def compose(grid: np.ndarray, panels: list[str], legend: list[tuple[str, tuple[int, int, int]]], panel_w: int,
+            extra: list[tuple[str, tuple[int, int, int]]] = (), below: np.ndarray | None = None) -> "Image":
     from PIL import Image, ImageDraw
     title_h, row_h = 22, 18
-    leg_w = 190 if legend else 0
-    H = max(grid.shape[0] + title_h, title_h + row_h * (len(legend) + 2))
+    if below is not None:  # the camera image, scaled to the grid's width
+        im = Image.fromarray(below)
+        im = im.resize((grid.shape[1], max(1, round(im.height * grid.shape[1] / im.width))))
+        grid = np.concatenate([grid, np.asarray(im)[:, :, :3]], 0)
+    entries = list(legend) + ([("", None)] if legend and extra else []) + list(extra)
+    leg_w = 250 if entries else 0
+    H = max(grid.shape[0] + title_h, title_h + row_h * (len(entries) + 2))
     img = Image.new("RGB", (grid.shape[1] + leg_w, H), (255, 255, 255))
     img.paste(Image.fromarray(grid), (0, title_h))
     d = ImageDraw.Draw(img)
     for j, name in enumerate(panels):
         d.text((j * panel_w + 6, 4), PANEL_TITLES.get(name, name), fill=(0, 0, 0))
-    if legend:
+    if entries:
         x0 = grid.shape[1] + 10
-        d.text((x0, 4), "classes", fill=(0, 0, 0))
-        for k, (cname, col) in enumerate(legend):
+        d.text((x0, 4), "legend", fill=(0, 0, 0))
+        for k, (cname, col) in enumerate(entries):
+            if col is None:
+                continue
             y = title_h + k * row_h
-            d.rectangle([x0, y + 2, x0 + 14, y + 14], fill=tuple(col))
+            if cname.startswith("seed point"):
+                d.ellipse([x0, y + 1, x0 + 14, y + 15], fill=(0, 0, 0))
+                d.ellipse([x0 + 4, y + 5, x0 + 10, y + 11], fill=(200, 200, 200))
+            elif "outline" in cname:
+                d.rectangle([x0, y + 2, x0 + 14, y + 14], outline=(0, 0, 0), width=2)
+            else:
+                d.rectangle([x0, y + 2, x0 + 14, y + 14], fill=tuple(col))
             d.text((x0 + 20, y + 2), cname, fill=(0, 0, 0))
     return img
 
@@ -110,7 +239,8 @@ def render_png(scene, out: str | Path, pseudo=None, weak=None, color_by: str | N
     if not panels:
         raise ValueError(f"scene {scene.name!r}: nothing to colour by (no colours, labels or pseudo-labels)")
     grid = render_views(L, panels, max(1, int(views)), size, point_size)
-    img = compose(grid, panels, L.legend, size[0])
+    below = camera_image_with_boxes(scene, L) if L.lidar else None
+    img = compose(grid, panels, L.legend, size[0], L.extra_legend, below)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return atomic_write_bytes(out, buf.getvalue())
