@@ -162,20 +162,19 @@ def _finite_or_null(obj: Any) -> Any:
 def _evaluate_kitti_results(args: argparse.Namespace) -> int:
     """``pcweak evaluate kitti:<root>/training --detections DIR [--ids FILE]``: the devkit's AP."""
     from .data.address import parse_address
-    from .metrics.kitti import evaluate_result_files, read_ids, result_folder
+    from .metrics.kitti import evaluate_result_files, read_ids, result_folder, result_ids
     kind, path = parse_address(args.scene)
     split = Path(path)
     if kind != "kitti" or not (split / "label_2").is_dir():
         raise ValueError(f"{args.scene}: --detections needs kitti:<root>/training, a KITTI split folder holding label_2/")
     det_dir = result_folder(args.detections)
-    ids = read_ids(args.ids) if args.ids else None
-    if ids is not None:
+    ids = read_ids(args.ids) if args.ids else result_ids(det_dir)
+    if args.ids:
         missing = [i for i in ids if not (det_dir / f"{i}.txt").is_file()]
         if missing:
             raise ValueError(f"{det_dir / (missing[0] + '.txt')}: no result file for frame {missing[0]} listed in {args.ids} "
                              f"({len(missing)} of {len(ids)} missing; write an empty file for a frame without detections)")
-    print(f"pcweak evaluate: scoring {len(ids) if ids is not None else len(list(det_dir.glob('*.txt')))} frames "
-          "(2d, bev, 3d)", file=sys.stderr)
+    print(f"pcweak evaluate: scoring {len(ids)} frames (2d, bev, 3d)", file=sys.stderr)
     res = evaluate_result_files(split / "label_2", det_dir, ids,
                                 progress=lambda m: print(f"pcweak evaluate: {m} ...", file=sys.stderr))
     print(json.dumps(_finite_or_null(res), indent=None if args.json else 2, default=float))

@@ -14,7 +14,7 @@ metrics share one definition.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from .npzio import atomic_write_bytes
 from .scene import KittiCalib, summary_repr
 
 GT_FIELDS = 15
+IMAGE_SIZE = (375, 1242)  # (height, width) of most of KITTI's image_2
 RESULT_FIELDS = 16
 
 
@@ -55,10 +56,18 @@ class KittiObjects:
         return KittiObjects(np.zeros(0, np.str_), z, np.zeros(0, np.int64), z, np.zeros((0, 4)), np.zeros((0, 3)),
                             np.zeros((0, 3)), z, z.copy() if detections else None)
 
+    def _arrays(self) -> list[np.ndarray | None]:
+        return [getattr(self, f.name) for f in fields(self)]
+
     def select(self, keep: np.ndarray) -> "KittiObjects":
         """The objects at ``keep`` (bool mask or indices)."""
-        return KittiObjects(*(None if v is None else np.asarray(v)[keep] for v in
-                              (self.type, self.truncated, self.occluded, self.alpha, self.bbox, self.hwl, self.loc, self.ry, self.score)))
+        return KittiObjects(*(None if v is None else np.asarray(v)[keep] for v in self._arrays()))
+
+    def concat(self, other: "KittiObjects") -> "KittiObjects":
+        """These objects followed by ``other``'s (both detections, or both ground truth)."""
+        if (self.score is None) != (other.score is None):
+            raise ValueError("KittiObjects.concat: one side has scores (detections), the other not (ground truth)")
+        return KittiObjects(*(None if a is None else np.concatenate([a, b]) for a, b in zip(self._arrays(), other._arrays())))
 
 
 def read_objects(path: str | os.PathLike, results: bool = False) -> KittiObjects:

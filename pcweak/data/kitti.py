@@ -18,10 +18,9 @@ import numpy as np
 
 from ..classes import KITTI_CLASSES
 from ..errors import ReaderError
-from ..kitti_objects import KittiObjects, camera_to_lidar_boxes, objects_from_lidar, read_objects, write_objects
+from ..kitti_objects import IMAGE_SIZE, KittiObjects, camera_to_lidar_boxes, objects_from_lidar, read_objects, write_objects
 from ..scene import Frame, KittiCalib, Scene
 
-KITTI_IMAGE_SIZE = (375, 1242)  # (height, width) of most of KITTI's image_2
 
 
 def read_calib(path: str | os.PathLike) -> KittiCalib:
@@ -98,7 +97,7 @@ def read_kitti(frame_path: str | os.PathLike) -> Scene:
         lab = np.where(instance >= 0, box_labels[np.maximum(instance, 0)] if len(box_labels) else -1, KITTI_CLASSES.index("background"))
         semantic = lab
     frames = []
-    image_hw = KITTI_IMAGE_SIZE
+    image_hw = IMAGE_SIZE
     img_path = split / "image_2" / f"{fid}.png"
     if calib is not None:
         K, pose = calib.camera_pose()
@@ -150,7 +149,7 @@ def write_kitti(scene: Scene, split_dir: str | os.PathLike, frame_id: str = "000
 def image_size_of(scene: Scene) -> tuple[int, int]:
     """(height, width) of the scene's image_2, from its metadata; KITTI's usual 375 x 1242 when unknown."""
     hw = (scene.meta or {}).get("image_size")
-    return (int(hw[0]), int(hw[1])) if hw is not None else KITTI_IMAGE_SIZE
+    return (int(hw[0]), int(hw[1])) if hw is not None else IMAGE_SIZE
 
 
 def ground_truth_objects(scene: Scene, projected: bool = False) -> KittiObjects:
@@ -179,7 +178,5 @@ def ground_truth_objects(scene: Scene, projected: bool = False) -> KittiObjects:
         dcs = KittiObjects(type=np.array(["DontCare"] * k), truncated=-np.ones(k), occluded=-np.ones(k, np.int64),
                            alpha=np.full(k, -10.0), bbox=dc, hwl=-np.ones((k, 3)), loc=np.full((k, 3), -1000.0),
                            ry=np.full(k, -10.0))
-        objs = KittiObjects(*(np.concatenate([a, b]) for a, b in zip(
-            (objs.type, objs.truncated, objs.occluded, objs.alpha, objs.bbox, objs.hwl, objs.loc, objs.ry),
-            (dcs.type, dcs.truncated, dcs.occluded, dcs.alpha, dcs.bbox, dcs.hwl, dcs.loc, dcs.ry))))
+        objs = objs.concat(dcs)
     return objs

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kitti_objects import IMAGE_SIZE  # (height, width) of KITTI's image_2
 from ..geometry import points_in_boxes, rot_z
 from ..scene import Frame, KittiCalib, Scene
 from ..classes import KITTI_CLASSES
 from .raycast import cast_boxes, cast_plane_z, pixel_rays
 
 SENSOR_HEIGHT = 1.73
-IMAGE_SIZE = (375, 1242)  # (height, width) of KITTI's image_2
 
 DEFAULT_CALIB = KittiCalib(
     P2=np.array([[721.5377, 0.0, 609.5593, 44.85728], [0.0, 721.5377, 172.854, 0.2163791], [0.0, 0.0, 1.0, 0.002745884]]),

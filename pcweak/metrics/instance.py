@@ -128,9 +128,14 @@ def _match_scene(sc: SceneInstances, valid: list[int], min_region_size: int) -> 
     gt_index[thing] = gt_of_thing.ravel()
     G = len(keys)
     pred_ids = [k for k in sorted(sc.pred_class) if sc.pred_class[k] in valid]
-    pred_instance = np.asarray(sc.pred_instance)
-    remap = {k: j for j, k in enumerate(pred_ids)}
-    p_index = np.array([remap.get(int(k), -1) for k in pred_instance], np.int64) if len(pred_ids) else np.full(len(sem), -1, np.int64)
+    pred_instance = np.asarray(sc.pred_instance, np.int64)
+    # each point's position in pred_ids (ascending), -1 for points of no kept prediction
+    ids = np.array(pred_ids, np.int64)
+    if len(ids):
+        pos = np.minimum(np.searchsorted(ids, pred_instance), len(ids) - 1)
+        p_index = np.where(ids[pos] == pred_instance, pos, -1)
+    else:
+        p_index = np.full(len(sem), -1, np.int64)
     sizes = np.bincount(p_index[p_index >= 0], minlength=len(pred_ids))
     keep = np.flatnonzero(sizes >= min_region_size)
     new = np.full(len(pred_ids) + 1, -1, np.int64)

@@ -88,6 +88,7 @@ def overlap(det: KittiObjects, ref: KittiObjects, metric: str, criterion: int = 
     fr = [footprint(ref.loc[j], ref.hwl[j], ref.ry[j]) for j in range(len(ref))]
     rd = [0.5 * math.hypot(*det.hwl[i, 1:]) for i in range(len(det))]
     rr = [0.5 * math.hypot(*ref.hwl[j, 1:]) for j in range(len(ref))]
+    area_d, area_r = [polygon_area(f) for f in fd], [polygon_area(f) for f in fr]
     for i in range(len(det)):
         for j in range(len(ref)):
             if math.hypot(det.loc[i, 0] - ref.loc[j, 0], det.loc[i, 2] - ref.loc[j, 2]) > rd[i] + rr[j]:
@@ -95,7 +96,7 @@ def overlap(det: KittiObjects, ref: KittiObjects, metric: str, criterion: int = 
             inter = convex_intersection(fd[i], fr[j])
             if inter <= 0:
                 continue
-            ad, ar = polygon_area(fd[i]), polygon_area(fr[j])
+            ad, ar = area_d[i], area_r[j]
             if metric == "bev":
                 o = inter / (ad + ar - inter) if criterion == -1 else inter / ad
             else:
@@ -309,6 +310,11 @@ def result_folder(path: str | os.PathLike) -> Path:
     return p
 
 
+def result_ids(folder: Path) -> list[str]:
+    """The frame ids of the ``<id>.txt`` result files in ``folder``, sorted."""
+    return sorted(p.stem for p in folder.glob("*.txt"))
+
+
 def evaluate_result_files(label_dir: str | os.PathLike, detections: str | os.PathLike, ids: Sequence[str] | None = None,
                           classes: Sequence[str] = KITTI_OBJECT_CLASSES, progress: Callable[[str], None] | None = None) -> dict:
     """Score a folder of KITTI result files against ``label_dir`` (``<root>/training/label_2``):
@@ -318,7 +324,7 @@ def evaluate_result_files(label_dir: str | os.PathLike, detections: str | os.Pat
     if not label_dir.is_dir():
         raise ReaderError(f"{label_dir}: label_2 folder not found (expected <root>/training/label_2)")
     if ids is None:
-        ids = sorted(p.stem for p in det_dir.glob("*.txt"))
+        ids = result_ids(det_dir)
     gt = [read_objects(label_dir / f"{i}.txt") for i in ids]
     det = [read_objects(det_dir / f"{i}.txt", results=True) for i in ids]
     out = kitti_ap(gt, det, classes, progress=progress)
