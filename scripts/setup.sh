@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 
-apt_packages=(libusb-1.0-0 libvulkan1 mesa-vulkan-drivers libgomp1)
+# xvfb + xdotool: the interactive window runs and is tested under a virtual X server
+apt_packages=(libusb-1.0-0 libvulkan1 mesa-vulkan-drivers libgomp1 xvfb xdotool)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

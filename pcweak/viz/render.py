@@ -47,7 +47,7 @@ FOV_DEG = 55.0
 BEV_AHEAD, BEV_HALF_WIDTH = 45.0, 30.0  # metres shown in the LiDAR bird's-eye view
 
 
-def _camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, np.ndarray]:
+def orbit_camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, np.ndarray]:
     """Centre and eye of orbit view ``view``: the eye far enough back that the bounding sphere
     of the cloud fits the vertical field of view (the narrower one in a landscape panel)."""
     lo, hi = coord.min(0), coord.max(0)
@@ -158,7 +158,7 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
             if (name == "gt" and bname == "gt boxes") or (name != "gt" and bname != "gt boxes"):
                 r.scene.add_geometry(bname, box_lines(b, bc), lmat)
         for i in range(views):
-            centre, eye = _camera(L.coord, i, views)
+            centre, eye = orbit_camera(L.coord, i, views)
             r.setup_camera(FOV_DEG, centre.tolist(), eye.tolist(), [0.0, 0.0, 1.0])
             tile = np.asarray(r.render_to_image())[:, :, :3]
             if has_seeds:

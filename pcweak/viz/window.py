@@ -1,38 +1,162 @@
-"""Interactive inspection: an Open3D O3DVisualizer window with one toggleable geometry per layer
-(RGB, GT, pseudo-labels, instances, confidence heat-map, error, seed spheres, GT / pseudo / weak
-boxes) and the class legend as 3D labels. Needs a display."""
+"""Interactive inspection: an Open3D window with the cloud on the left and a side panel on the
+right — one radio button per colour layer (RGB, GT, GT instances, pseudo-labels, pseudo
+instances, confidence, error), a check box per overlay (seed spheres, GT / pseudo / weak boxes),
+and the legend naming every colour shown. Keys do the same: ``1``-``9`` pick a colour layer,
+``s`` / ``g`` / ``p`` / ``w`` toggle seeds / GT / pseudo / weak boxes, ``r`` resets the view,
+``q`` or Esc closes. Needs a display (an X server; Xvfb works)."""
 from __future__ import annotations
 
 import os
 
 import numpy as np
 
+from . import colors as C
 from .geometry import box_lines, cloud, o3d, spheres
-from .layers import build_layers
+from .layers import Layers, build_layers
+from .render import FOV_DEG, orbit_camera
+
+OVERLAY_KEYS = {"seeds": "s", "gt boxes": "g", "pseudo boxes": "p", "weak boxes": "w"}
+TITLES = {"rgb": "RGB / intensity", "gt": "GT classes", "gt instance": "GT instances", "semantic": "pseudo-labels",
+          "instance": "pseudo instances", "confidence": "confidence", "error": "error (pseudo vs GT)"}
+PANEL_EM = 19  # side panel width in font heights
+
+
+def first_layer(L: Layers, color_by: str | None) -> str:
+    """The colour layer shown first: ``color_by`` if it exists, else the pseudo-labels, else GT."""
+    for name in (color_by, "semantic", "gt"):
+        if name in L.point_layers:
+            return name
+    return next(iter(L.point_layers))
+
+
+def legend_rows(L: Layers) -> list[tuple[str, tuple[int, int, int] | None]]:
+    """(text, colour) rows of the window's legend: the classes shown, then every other colour
+    (no label, error / correct, confidence scale, seeds, box outlines); ``None`` for a heading."""
+    rows: list[tuple[str, tuple[int, int, int] | None]] = [("classes", None)] + list(L.legend)
+    rows.append(("other colours", None))
+    rows += [("seed: shaded sphere, class colour", rgb) if text.startswith("seed point") else (text, rgb)
+             for text, rgb in L.extra_legend]
+    if "confidence" in L.point_layers:
+        lo, hi = C.heat(np.array([0.0, 1.0]))
+        rows += [("confidence 0", tuple(int(v) for v in lo)), ("confidence 1", tuple(int(v) for v in hi))]
+    return rows
 
 
 def show(scene, pseudo=None, weak=None, color_by: str | None = None, point_size: int = 3) -> None:
+    """Open the window and block until it is closed."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise RuntimeError("no display: use --png out.png for a headless render")
     o = o3d()
+    gui, R = o.visualization.gui, o.visualization.rendering
     L = build_layers(scene, pseudo, weak)
-    gui = o.visualization.gui
     app = gui.Application.instance
     app.initialize()
-    w = o.visualization.O3DVisualizer(f"pcweak — {scene.name}", 1400, 900)
-    w.point_size = point_size
-    first = color_by if color_by in L.point_layers else ("semantic" if "semantic" in L.point_layers else next(iter(L.point_layers)))
+    win = app.create_window(f"pcweak — {scene.name}", 1400, 900)
+    em = win.theme.font_size
+
+    widget = gui.SceneWidget()
+    widget.scene = R.Open3DScene(win.renderer)
+    widget.scene.set_background([1.0, 1.0, 1.0, 1.0])
+    widget.scene.view.set_post_processing(False)  # exact class colours, no tone mapping
+    pmat = R.MaterialRecord()
+    pmat.shader, pmat.point_size = "defaultUnlit", float(point_size) * win.scaling
+    lmat = R.MaterialRecord()
+    lmat.shader, lmat.line_width = "unlitLine", 2.0 * win.scaling
+    smat = R.MaterialRecord()
+    smat.shader = "defaultLit"  # shaded spheres stand out from the flat-coloured points
+
+    names = list(L.point_layers)
+    shown = first_layer(L, color_by)
     for name, colors in L.point_layers.items():
-        w.add_geometry(name, cloud(L.coord, colors), is_visible=(name == first))
+        widget.scene.add_geometry(name, cloud(L.coord, colors), pmat)
+        widget.scene.show_geometry(name, name == shown)
     ext = float(np.linalg.norm(L.coord.max(0) - L.coord.min(0)))
+    overlays: list[str] = []
     if L.seeds is not None and len(L.seeds):
-        w.add_geometry("seeds", spheres(L.coord[L.seeds], L.seed_colors, 0.006 * ext))
+        balls = spheres(L.coord[L.seeds], L.seed_colors, 0.008 * ext)
+        balls.compute_vertex_normals()  # a lit mesh needs normals (without them the Vulkan view stays black)
+        widget.scene.add_geometry("seeds", balls, smat)
+        overlays.append("seeds")
     for bname, (b, bc) in L.boxes.items():
-        w.add_geometry(bname, box_lines(b, bc))
-    top = L.coord.max(0)
-    for k, (cname, _) in enumerate(L.legend):
-        w.add_3d_label((top + np.array([0.0, 0.0, 0.15 * (k + 1)])).tolist(), cname)
-    w.show_settings = True
-    w.reset_camera_to_default()
-    app.add_window(w)
+        widget.scene.add_geometry(bname, box_lines(b, bc), lmat)
+        overlays.append(bname)
+
+    def reset_view() -> None:
+        widget.setup_camera(FOV_DEG, widget.scene.bounding_box, widget.scene.bounding_box.get_center())
+        centre, eye = orbit_camera(L.coord, 0, 1)
+        widget.look_at(centre.tolist(), eye.tolist(), [0.0, 0.0, 1.0])
+
+    panel = gui.ScrollableVert(0.25 * em, gui.Margins(0.5 * em, 0.5 * em, 0.5 * em, 0.5 * em))
+    panel.add_child(gui.Label("Colour by  (keys 1-9)"))
+    radio = gui.RadioButton(gui.RadioButton.VERT)
+    radio.set_items([f"{k + 1}  {TITLES.get(n, n)}" if k < 9 else TITLES.get(n, n) for k, n in enumerate(names)])
+    radio.selected_index = names.index(shown)
+
+    def pick(index: int) -> None:
+        for k, n in enumerate(names):
+            widget.scene.show_geometry(n, k == index)
+        radio.selected_index = index
+        widget.force_redraw()
+
+    radio.set_on_selection_changed(lambda _value, index: pick(index))
+    panel.add_child(radio)
+    boxes = {}
+    if overlays:
+        panel.add_fixed(0.5 * em)
+        panel.add_child(gui.Label("Overlays"))
+        for name in overlays:
+            cb = gui.Checkbox(f"{OVERLAY_KEYS.get(name, ' ')}  {name}")
+            cb.checked = True
+            cb.set_on_checked(lambda on, name=name: (widget.scene.show_geometry(name, on), widget.force_redraw()))
+            panel.add_child(cb)
+            boxes[name] = cb
+    panel.add_fixed(0.5 * em)
+    panel.add_child(gui.Label("Legend"))
+    for text, rgb in legend_rows(L):
+        if rgb is None:
+            panel.add_child(gui.Label(text))
+            continue
+        row = gui.Horiz(0.5 * em)
+        swatch = gui.Button("    ")  # a Label's background is not drawn; a Button's is
+        swatch.horizontal_padding_em, swatch.vertical_padding_em = 0.2, 0.0
+        swatch.background_color = gui.Color(*(v / 255.0 for v in rgb))
+        row.add_child(swatch)
+        row.add_child(gui.Label(text))
+        panel.add_child(row)
+    panel.add_fixed(0.5 * em)
+    panel.add_child(gui.Label("r  reset view    q  close"))
+
+    def on_key(event) -> bool:
+        if event.type != gui.KeyEvent.Type.DOWN:
+            return False
+        key = int(event.key)
+        if int(gui.KeyName.ONE) <= key <= int(gui.KeyName.NINE) and key - int(gui.KeyName.ONE) < len(names):
+            pick(key - int(gui.KeyName.ONE))
+            return True
+        for name, letter in OVERLAY_KEYS.items():
+            if name in boxes and key == ord(letter):
+                cb = boxes[name]
+                cb.checked = not cb.checked
+                widget.scene.show_geometry(name, cb.checked)
+                widget.force_redraw()
+                return True
+        if key == ord("r"):
+            reset_view()
+            return True
+        if key in (ord("q"), int(gui.KeyName.ESCAPE)):
+            win.close()
+            return True
+        return False
+
+    def on_layout(_ctx) -> None:
+        r = win.content_rect
+        width = int(min(PANEL_EM * em, r.width // 2))
+        widget.frame = gui.Rect(r.x, r.y, r.width - width, r.height)
+        panel.frame = gui.Rect(r.get_right() - width, r.y, width, r.height)
+
+    win.set_on_layout(on_layout)
+    win.set_on_key(on_key)
+    win.add_child(widget)
+    win.add_child(panel)
+    reset_view()
     app.run()
