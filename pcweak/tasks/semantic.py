@@ -11,6 +11,7 @@ points through the voxel inverse map.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -31,7 +32,7 @@ class SemanticSegmentation(L.LightningModule):
         backbone: SpUNet keyword arguments (``layers``, ``channels``, ``base_channels``).
         loss_*: weights of the losses above (0 switches a loss off).
         rampup_epochs: epochs over which consistency-type losses reach their weight.
-        lr / weight_decay: AdamW; the learning rate follows a cosine schedule over the run.
+        lr / weight_decay: AdamW; one-cycle learning rate over the run's steps (``configure_optimizers``).
     """
 
     def __init__(self, num_classes: int = 20, in_channels: int = 6, class_names: list[str] | None = None,
@@ -129,7 +130,21 @@ class SemanticSegmentation(L.LightningModule):
         return out
 
     def configure_optimizers(self):
+        """AdamW under a one-cycle schedule stepped per batch (``one_cycle``): SparseUNet's usual
+        recipe; a short run (a few hundred steps) needs the warm-up and the per-step decay. The
+        schedule is recomputed from the run's step count, so a resumed run with more epochs
+        stretches it instead of running past its end."""
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        epochs = max(int(self.trainer.max_epochs or 1), 1) if self.trainer is not None else 1
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=self.hparams.lr * 0.01)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        steps = max(int(self.trainer.estimated_stepping_batches), 1) if self.trainer is not None else 1
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: one_cycle(step, steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def one_cycle(step: int, total: int, warmup: float = 0.1, start: float = 0.04, end: float = 1e-4) -> float:
+    """Learning-rate factor at ``step`` of ``total``: linear from ``start`` to 1 over the first
+    ``warmup`` fraction, then cosine down to ``end``; ``end`` past the last step."""
+    w = max(int(round(warmup * total)), 1)
+    if step < w:
+        return start + (1.0 - start) * step / w
+    t = min((step - w) / max(total - w, 1), 1.0)
+    return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * t))
