@@ -27,50 +27,15 @@ DEMO_RUNS = {  # same model, data and budget; only the supervision differs
 }
 
 
-def _progress_callback(name: str, epochs: int):
-    """A Lightning callback printing one line per validation: epoch, val mIoU, elapsed time."""
-    import lightning as L
-
-    class Progress(L.Callback):
-        def __init__(self) -> None:
-            self.t0 = time.time()
-
-        def on_validation_epoch_end(self, trainer, pl_module) -> None:
-            m = trainer.callback_metrics.get("val/miou")
-            if trainer.sanity_checking or m is None:
-                return
-            print(f"[demo]   {name}: epoch {trainer.current_epoch + 1}/{epochs}, val mIoU {float(m):.3f}, "
-                  f"{time.time() - self.t0:.0f} s", flush=True)
-    return Progress()
-
-
 def train_demo(out_dir: Path, epochs: int) -> dict:
     """Train configs/demo.yaml three ways on CPU and return the best val mIoU of each."""
-    import logging
-    import warnings
-    import lightning.pytorch  # noqa: F401  (its import sets its loggers to INFO: quieten them after it)
-    import torch
-    from .train.lightning_cli import run_lightning_cli
-    for name in ("lightning.pytorch", "lightning.fabric"):  # no GPU/TPU banners, tips or "Seed set" lines
-        logging.getLogger(name).setLevel(logging.WARNING)
+    from .train.runs import fit_run
     results = {}
     for k, (name, extra) in enumerate(DEMO_RUNS.items(), 1):
-        t = time.time()
         print(f"[demo] training {k}/{len(DEMO_RUNS)}: {name} ({epochs} epochs) ...", flush=True)
-        loggers = [{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(out_dir / "train"), "name": name}}]
-        with warnings.catch_warnings():  # third-party deprecation chatter is not the user's business
-            warnings.filterwarnings("ignore", module=r"(lightning|torch|spconv|pytorch_lightning)(\.|$)")
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            cli = run_lightning_cli(["--config", str(DEMO_CONFIG), "--trainer.max_epochs", str(epochs),
-                                     "--data.init_args.cache_dir", str(out_dir / "cache"), "--trainer.logger", json.dumps(loggers),
-                                     "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-                                     *extra], run=False)
-            cli.trainer.callbacks.append(_progress_callback(name, epochs))
-            cli.trainer.fit(cli.model, cli.datamodule)
-        ckpt = cli.trainer.checkpoint_callback
-        best = ckpt.best_model_score if ckpt is not None and ckpt.best_model_score is not None else cli.trainer.callback_metrics.get("val/miou")
-        results[name] = {"val_miou": round(float(best), 4) if isinstance(best, (float, torch.Tensor)) else None,
-                         "seconds": round(time.time() - t, 1), "checkpoint": str(ckpt.best_model_path) if ckpt else None}
+        _, r = fit_run(DEMO_CONFIG, ["--data.init_args.cache_dir", str(out_dir / "cache"), *extra], out_dir / "train", name,
+                       epochs, prefix="demo")
+        results[name] = {"val_miou": r["best_val_miou"], "seconds": r["seconds"], "checkpoint": r["checkpoint"]}
         print(f"[demo] trained {name:26s} best val mIoU {results[name]['val_miou']}  ({results[name]['seconds']} s)", flush=True)
     return results
 

@@ -1,6 +1,7 @@
 """The benchmarks run end to end on what a fresh clone has (synthetic scenes only), so that a
 change cannot break ``pcweak bench`` unnoticed; their figures are measured elsewhere."""
 import json
+import pytest
 
 from pcweak.cli import main
 
@@ -46,3 +47,25 @@ def test_bench_parameters_are_checked_before_the_benchmark_runs(capsys):
     assert "--param nosuch: bench gp has no parameter 'nosuch'; it takes iterations, n_synthetic, repeats, seed, shared" in capsys.readouterr().err
     assert main(["bench", "gp", "--param", "repeats=1.5"]) == 2
     assert "--param repeats=1.5: bench gp expects an integer (default 3)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_train_weak_runs_each_setting_and_scores_its_pseudo_labels(tmp_path, capsys):
+    """Plumbing on a tiny budget (one room, one epoch): every setting trains, pseudo-label sets
+    are scored against GT, ratios are taken against full labels, progress stays off stdout."""
+    args = ["bench", "train-weak", "--json", "--param", "train_rooms=1", "--param", "val_rooms=1", "--param", "epochs=1",
+            "--param", "voxel_size=0.2", "--param", "settings=full,points+propagate,self-training",
+            "--param", f"out={tmp_path}"]
+    assert main(args) == 0
+    cap = capsys.readouterr()
+    r = json.loads(cap.out)
+    assert "[bench] 3/3 self-training" in cap.err
+    s = r["settings"]
+    assert list(s) == ["full", "points+propagate", "self-training"] and r["steps"] == 1
+    assert s["full"]["ratio_to_full"] == 1.0 and s["full"]["pseudo_labels"] is None
+    for name in ("points+propagate", "self-training"):
+        q = s[name]["pseudo_labels"]
+        assert 0 < q["miou"] <= 1 and list(q["per_room"]) == ["synthetic_1000"]
+        assert s[name]["ratio_to_full"] == pytest.approx(s[name]["val_miou"] / s["full"]["val_miou"], abs=2e-3)
+    assert main(["bench", "train-weak", "--param", "settings=self-training"]) == 2  # needs its parent run
+    assert "points+propagate" in capsys.readouterr().err

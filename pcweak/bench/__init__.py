@@ -39,4 +39,5 @@ def timer() -> Iterator[dict[str, float]]:
     d["s"] = time.perf_counter() - t
 
 
-BENCHES = {"ops": "pcweak.bench.ops", "propagate": "pcweak.bench.propagate", "gp": "pcweak.bench.gp", "train": "pcweak.bench.train", "lift": "pcweak.bench.lift"}
+BENCHES = {"ops": "pcweak.bench.ops", "propagate": "pcweak.bench.propagate", "gp": "pcweak.bench.gp", "train": "pcweak.bench.train", "lift": "pcweak.bench.lift",
+           "train-weak": "pcweak.bench.train_weak"}

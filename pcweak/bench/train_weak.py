@@ -1,0 +1,92 @@
+"""``pcweak bench train-weak``: label efficiency end to end. One fixed split of synthetic rooms,
+the demo's model, schedule and step budget (configs/demo.yaml), trained with each kind of
+supervision; prints each setting's val mIoU (last epoch, and the best epoch), its ratio to full
+labels, its wall time, and for each pseudo-label set its own mIoU against the training rooms' GT.
+
+Settings: ``full``; ``points`` (200 labelled points per room, seeds only); ``points+propagate``
+(the same seeds plus propagation pseudo-labels); ``self-training`` (``points+propagate``'s final
+model labels the training rooms, the next model trains on the seeds plus those labels);
+``clicks+walk`` (one click per object, the instance walk's pseudo-labels); ``boxes+gp`` (a box per
+object, the GP labeller's pseudo-labels). Progress goes to stderr, the JSON to stdout."""
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import machine
+
+SETTINGS: dict[str, list[str]] = {
+    "full": ["--data.init_args.supervision", "full"],
+    "points": ["--data.init_args.supervision", "points"],
+    "points+propagate": ["--data.init_args.supervision", "points+pseudo", "--data.init_args.pseudo_method", "propagate",
+                         "--model.init_args.loss_pseudo", "1.0"],
+    "self-training": [],  # built from points+propagate's model (see run)
+    "clicks+walk": ["--data.init_args.supervision", "points+pseudo", "--data.init_args.weak_kind", "clicks",
+                    "--data.init_args.pseudo_method", "propagate", "--model.init_args.loss_pseudo", "1.0"],
+    "boxes+gp": ["--data.init_args.supervision", "pseudo", "--data.init_args.weak_kind", "boxes",
+                 "--data.init_args.pseudo_method", "gp-boxes", "--model.init_args.loss_pseudo", "1.0"],
+}
+
+
+def pseudo_quality(pseudo_dir: str | Path, scenes: list[tuple[str, str]]) -> dict[str, Any]:
+    """Mean and per-room mIoU of the pseudo-labels in ``pseudo_dir`` against the rooms' GT."""
+    from ..data.address import load_scene
+    from ..metrics.semantic import semantic_report
+    from ..scene import PseudoLabels
+    per = {}
+    for name, addr in scenes:
+        scene = load_scene(addr)
+        per[name] = round(semantic_report(scene.semantic, PseudoLabels.load(Path(pseudo_dir) / f"{name}.npz").semantic,
+                                          scene.classes)["miou"], 4)
+    vals = list(per.values())
+    return {"miou": round(float(np.mean(vals)), 4), "min": min(vals), "max": max(vals), "per_room": per}
+
+
+def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int = 4, epochs: int = 30,
+        voxel_size: float = 0.1, points: int = 200, seed: int = 0, out: str = "") -> dict[str, Any]:
+    from ..demo import DEMO_CONFIG
+    from ..train.runs import fit_run
+    from ..train.self_training import predict_pseudo_labels
+    chosen = [s.strip() for s in settings.split(",") if s.strip()]
+    bad = [s for s in chosen if s not in SETTINGS]
+    if bad:
+        raise ValueError(f"settings: unknown {bad}; choose from {list(SETTINGS)}")
+    if "self-training" in chosen and "points+propagate" not in chosen:
+        raise ValueError("settings: self-training starts from points+propagate's model; list both")
+    work = Path(out) if out else Path(tempfile.mkdtemp(prefix="pcweak-train-weak-"))
+    common = ["--data.init_args.cache_dir", str(work / "cache"), "--data.init_args.synthetic_train", str(train_rooms),
+              "--data.init_args.synthetic_val", str(val_rooms), "--data.init_args.voxel_size", str(voxel_size),
+              "--data.init_args.points", str(points), "--seed_everything", str(seed)]
+    t0 = time.time()
+    rows: dict[str, dict[str, Any]] = {}
+    order = [s for s in SETTINGS if s in chosen]
+    for k, name in enumerate(order, 1):
+        print(f"[bench] {k}/{len(order)} {name} ...", file=sys.stderr, flush=True)
+        extra = list(SETTINGS[name])
+        quality = None
+        if name == "self-training":
+            scenes = rows["points+propagate"]["_train_scenes"]
+            target = work / "self_training_pseudo"
+            with contextlib.redirect_stdout(sys.stderr):  # Lightning's predict bar: stdout is for the JSON
+                predict_pseudo_labels(rows["points+propagate"]["last_checkpoint"], scenes, target, accelerator="cpu", devices=1)
+            quality = pseudo_quality(target, scenes)
+            extra = ["--data.init_args.supervision", "points+pseudo", "--data.init_args.pseudo_dir", str(target),
+                     "--model.init_args.loss_pseudo", "1.0"]
+        cli, r = fit_run(DEMO_CONFIG, [*common, *extra], work / "runs", name, epochs, prefix="bench", stream=sys.stderr)
+        train_scenes = cli.datamodule.scene_lists()[0]
+        if quality is None and cli.datamodule.pseudo_dir and "pseudo" in cli.datamodule.hparams.supervision:
+            quality = pseudo_quality(cli.datamodule.pseudo_dir, train_scenes)
+        rows[name] = {**r, "pseudo_labels": quality, "_train_scenes": train_scenes}
+    full = rows.get("full", {}).get("val_miou")
+    for r in rows.values():
+        r.pop("_train_scenes")
+        r["ratio_to_full"] = round(r["val_miou"] / full, 3) if full and r["val_miou"] is not None else None
+    return {"bench": "train-weak", "machine": machine(), "config": str(DEMO_CONFIG), "train_rooms": train_rooms,
+            "val_rooms": val_rooms, "epochs": epochs, "steps": epochs * train_rooms, "voxel_size": voxel_size,
+            "points_per_room": points, "seed": seed, "settings": rows, "seconds": round(time.time() - t0, 1), "work_dir": str(work)}
