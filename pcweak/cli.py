@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import logging
 import math
 import os
 import sys
@@ -341,6 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from .train.lightning_cli import TRAIN_COMMANDS
     debug = os.environ.get("PCWEAK_DEBUG", "") not in ("", "0")
+    # torch's one-off advice to library authors ("is_fx_tracing will return true ..."), logged
+    # when spconv loads: not the user's business
+    logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
     if argv and argv[0] in TRAIN_COMMANDS:
         from .train.lightning_cli import run_lightning_cli
         try:

@@ -1,19 +1,26 @@
 """The README's commands work as written: every `pcweak` command of its sections on a synthetic
-scene runs, in order, in a fresh folder (real-data, training and window commands are covered
-by their own tests)."""
+scene runs, in order, in a fresh folder; the training commands run as written with a budget
+appended (one epoch, one or two scenes); real-data lines are covered by the reader tests and the
+window by tests/test_window.py."""
 from __future__ import annotations
 
 import re
 import shlex
 from pathlib import Path
 
+import pytest
 
 from pcweak.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def readme_commands() -> list[str]:
+TRAINING = ("fit", "validate", "test", "predict")
+
+
+def readme_commands(training: bool = False) -> list[str]:
+    """The README's `.venv/bin/pcweak` lines that need no downloaded data, in order: the
+    training lines when ``training``, the others otherwise."""
     text = README.read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     cmds = []
@@ -23,8 +30,8 @@ def readme_commands() -> list[str]:
             if not line.startswith(".venv/bin/pcweak "):
                 continue
             words = shlex.split(line)[1:]
-            if words[0] in ("fit", "validate", "test", "predict"):
-                continue  # training: tests/test_training.py and test_detection.py
+            if (words[0] in TRAINING) != training:
+                continue
             if any(w.startswith(("scannet:", "kitti:")) or "DATA/" in w or "/data/" in w for w in words):
                 continue  # real data: the reader tests
             if words[0] == "viz" and not {"--png", "--export"} & set(words):
@@ -47,3 +54,28 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
         assert code == 0, f"{line}\n{err[-2000:]}"
     assert (tmp_path / "out.png").is_file() and (tmp_path / "out.ply").is_file()
     assert (tmp_path / "plots").is_dir()
+
+
+INDOOR_BUDGET = ["--trainer.max_epochs", "1", "--data.init_args.synthetic_train", "1", "--data.init_args.synthetic_val", "1",
+                 "--trainer.enable_progress_bar", "false"]
+LIDAR_BUDGET = INDOOR_BUDGET + ["--data.init_args.num_workers", "0", "--data.init_args.batch_size", "1",
+                                "--data.init_args.voxel_size", "[0.1, 0.1, 0.2]"]
+
+
+@pytest.mark.slow
+def test_readme_training_commands_run_as_written_on_a_small_budget(tmp_path, monkeypatch, capsys):
+    cmds = readme_commands(training=True)
+    assert {c.split()[1] for c in cmds} >= {"fit", "validate", "test"} and any("--ckpt_path" in c for c in cmds)
+    (tmp_path / "configs").symlink_to(README.parent / "configs")  # the README's paths are from the repository root
+    monkeypatch.chdir(tmp_path)
+    for line in cmds:
+        words = shlex.split(line)[1:]
+        budget = LIDAR_BUDGET if any("kitti" in w for w in words) else INDOOR_BUDGET
+        try:
+            code = main(words + budget)
+        except SystemExit as e:  # --print_config prints and exits, as LightningCLI does in a shell
+            code = e.code or 0
+        err = capsys.readouterr().err
+        assert code == 0, f"{line}\n{err[-2000:]}"
+    assert (tmp_path / "outputs" / "demo" / "points200" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert list((tmp_path / "outputs" / "kitti" / "clicks").glob("version_*/kitti_results/ids.txt"))  # test's own run folder
