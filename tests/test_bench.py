@@ -62,6 +62,7 @@ def test_bench_train_weak_runs_each_setting_and_scores_its_pseudo_labels(tmp_pat
     assert "[bench] 3/3 self-training" in cap.err
     s = r["settings"]
     assert list(s) == ["full", "points+propagate", "self-training"] and r["steps"] == 1
+    assert s["full"]["val_miou"] < r["val_voxel_ceiling"] <= 1  # no model at 20 cm beats its voxels' majority
     assert s["full"]["ratio_to_full"] == 1.0 and s["full"]["pseudo_labels"] is None
     for name in ("points+propagate", "self-training"):
         q = s[name]["pseudo_labels"]
