@@ -19,22 +19,18 @@ from .weak import simulate
 
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
-DEMO_RUNS = {  # same model, data and budget; only the supervision differs
-    "a_points200": ["--data.init_args.supervision", "points"],
-    "b_points200+propagation": ["--data.init_args.supervision", "points+pseudo", "--data.init_args.pseudo_method", "propagate",
-                                "--model.init_args.loss_pseudo", "1.0"],
-    "c_full_labels": ["--data.init_args.supervision", "full"],
-}
+# same model, data and budget; only the supervision differs (train.runs.SUPERVISION_RUNS)
+DEMO_RUNS = {"a_points200": "points", "b_points200+propagation": "points+propagate", "c_full_labels": "full"}
 
 
 def train_demo(out_dir: Path, epochs: int) -> dict:
     """Train configs/demo.yaml three ways on CPU and return the best val mIoU of each."""
-    from .train.runs import fit_run
+    from .train.runs import SUPERVISION_RUNS, fit_run
     results = {}
-    for k, (name, extra) in enumerate(DEMO_RUNS.items(), 1):
+    for k, (name, setting) in enumerate(DEMO_RUNS.items(), 1):
         print(f"[demo] training {k}/{len(DEMO_RUNS)}: {name} ({epochs} epochs) ...", flush=True)
-        _, r = fit_run(DEMO_CONFIG, ["--data.init_args.cache_dir", str(out_dir / "cache"), *extra], out_dir / "train", name,
-                       epochs, prefix="demo")
+        _, r = fit_run(DEMO_CONFIG, ["--data.init_args.cache_dir", str(out_dir / "cache"), *SUPERVISION_RUNS[setting]],
+                       out_dir / "train", name, epochs, prefix="demo")
         results[name] = {"val_miou": r["best_val_miou"], "seconds": r["seconds"], "checkpoint": r["checkpoint"]}
         print(f"[demo] trained {name:26s} best val mIoU {results[name]['val_miou']}  ({results[name]['seconds']} s)", flush=True)
     return results

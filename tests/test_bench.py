@@ -70,3 +70,5 @@ def test_bench_train_weak_runs_each_setting_and_scores_its_pseudo_labels(tmp_pat
         assert s[name]["ratio_to_full"] == pytest.approx(s[name]["val_miou"] / s["full"]["val_miou"], abs=2e-3)
     assert main(["bench", "train-weak", "--param", "settings=self-training"]) == 2  # needs its parent run
     assert "points+propagate" in capsys.readouterr().err
+    assert main(["bench", "train-weak", "--param", "settings=,"]) == 2  # names no setting
+    assert "points+propagate" in capsys.readouterr().err

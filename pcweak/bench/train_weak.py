@@ -22,17 +22,8 @@ import numpy as np
 
 from . import machine
 
-SETTINGS: dict[str, list[str]] = {
-    "full": ["--data.init_args.supervision", "full"],
-    "points": ["--data.init_args.supervision", "points"],
-    "points+propagate": ["--data.init_args.supervision", "points+pseudo", "--data.init_args.pseudo_method", "propagate",
-                         "--model.init_args.loss_pseudo", "1.0"],
-    "self-training": [],  # built from points+propagate's model (see run)
-    "clicks+walk": ["--data.init_args.supervision", "points+pseudo", "--data.init_args.weak_kind", "clicks",
-                    "--data.init_args.pseudo_method", "propagate", "--model.init_args.loss_pseudo", "1.0"],
-    "boxes+gp": ["--data.init_args.supervision", "pseudo", "--data.init_args.weak_kind", "boxes",
-                 "--data.init_args.pseudo_method", "gp-boxes", "--model.init_args.loss_pseudo", "1.0"],
-}
+# the supervision settings in the order they run; self-training is built from points+propagate's model
+SETTINGS = ("full", "points", "points+propagate", "self-training", "clicks+walk", "boxes+gp")
 
 
 def pseudo_quality(pseudo_dir: str | Path, scenes: list[tuple[str, str]]) -> dict[str, Any]:
@@ -54,28 +45,26 @@ def voxel_ceiling(scenes: list[tuple[str, str]], voxel_size: float) -> float:
     ceiling of a model that predicts one class per voxel of ``voxel_size`` (the majority
     maximises point accuracy; for mIoU it is the practical bound, not a proven one)."""
     from ..data.address import load_scene
-    from ..metrics import iou_from_confusion
+    from ..metrics import confusion, iou_from_confusion
     from ..train.transforms import voxel_labels, voxelize_sample
-    cm = None
+    cm = 0
     for _, addr in scenes:
         scene = load_scene(addr)
         vox = voxelize_sample(scene.coord, np.zeros((scene.num_points, 0), np.float32), voxel_size)
         lab, _ = voxel_labels(vox["inverse"], scene.semantic, len(vox["grid_coord"]))
-        pred = lab[vox["inverse"]].numpy()
-        c = len(scene.classes)
-        cm = np.zeros((c, c + 1), np.int64) if cm is None else cm
-        k = scene.semantic >= 0
-        np.add.at(cm, (scene.semantic[k], np.where(pred[k] >= 0, pred[k], c)), 1)
+        cm = cm + confusion(scene.semantic, lab[vox["inverse"]].numpy(), len(scene.classes))
     return round(float(np.nanmean(iou_from_confusion(cm))), 4)
 
 
 def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int = 4, epochs: int = 30,
         voxel_size: float = 0.1, points: int = 200, seed: int = 0, out: str = "") -> dict[str, Any]:
     from ..demo import DEMO_CONFIG
-    from ..train.runs import fit_run
+    from ..train.runs import SUPERVISION_RUNS, fit_run
     from ..train.self_training import predict_pseudo_labels
     chosen = [s.strip() for s in settings.split(",") if s.strip()]
     bad = [s for s in chosen if s not in SETTINGS]
+    if not chosen:
+        raise ValueError(f"settings: name at least one of {list(SETTINGS)}")
     if bad:
         raise ValueError(f"settings: unknown {bad}; choose from {list(SETTINGS)}")
     if "self-training" in chosen and "points+propagate" not in chosen:
@@ -89,9 +78,10 @@ def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int
     order = [s for s in SETTINGS if s in chosen]
     for k, name in enumerate(order, 1):
         print(f"[bench] {k}/{len(order)} {name} ...", file=sys.stderr, flush=True)
-        extra = list(SETTINGS[name])
         quality = None
-        if name == "self-training":
+        if name != "self-training":
+            extra = SUPERVISION_RUNS[name]
+        else:
             scenes = rows["points+propagate"]["_train_scenes"]
             target = work / "self_training_pseudo"
             with contextlib.redirect_stdout(sys.stderr):  # Lightning's predict bar: stdout is for the JSON

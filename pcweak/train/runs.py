@@ -10,6 +10,19 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+# LightningCLI overrides of a semantic config that set its supervision (the demo's three rows
+# and the settings of ``pcweak bench train-weak``)
+SUPERVISION_RUNS: dict[str, list[str]] = {
+    "full": ["--data.init_args.supervision", "full"],
+    "points": ["--data.init_args.supervision", "points"],
+    "points+propagate": ["--data.init_args.supervision", "points+pseudo", "--data.init_args.pseudo_method", "propagate",
+                         "--model.init_args.loss_pseudo", "1.0"],
+    "clicks+walk": ["--data.init_args.supervision", "points+pseudo", "--data.init_args.weak_kind", "clicks",
+                    "--data.init_args.pseudo_method", "propagate", "--model.init_args.loss_pseudo", "1.0"],
+    "boxes+gp": ["--data.init_args.supervision", "pseudo", "--data.init_args.weak_kind", "boxes",
+                 "--data.init_args.pseudo_method", "gp-boxes", "--model.init_args.loss_pseudo", "1.0"],
+}
+
 
 def _progress_callback(prefix: str, name: str, epochs: int, stream: TextIO):
     """A Lightning callback printing one line per validation: epoch, val mIoU, elapsed time."""

@@ -92,10 +92,9 @@ def voxel_labels(inverse: torch.Tensor, labels: np.ndarray, n_vox: int, weight: 
     """Label of each voxel by a weighted vote of its labelled points: the label whose points'
     weights sum highest wins (ties: the smaller label); its weight is the mean weight of those
     points. Voxels without labelled points get -1 and weight 0. A vote rather than one
-    representative point: at 10 cm a voxel often holds two classes, and the majority is what
-    maximises point accuracy after the inverse map (one room, full labels: point mIoU ceiling
-    0.87 by majority against 0.79 by first point). Returns (V,) int64 labels, (V,) float32
-    weights."""
+    representative point: a coarse voxel often holds two classes, and the model predicts one
+    class per voxel, so the majority is the target that maximises point accuracy after the
+    inverse map. Returns (V,) int64 labels, (V,) float32 weights."""
     inv = np.asarray(inverse, np.int64)
     lab = np.asarray(labels, np.int64)
     w = np.ones(len(lab), np.float64) if weight is None else np.asarray(weight, np.float64)

@@ -98,18 +98,23 @@ def show(scene, pseudo=None, weak=None, color_by: str | None = None, point_size:
         radio.selected_index = index
         widget.force_redraw()
 
+    def show_overlay(name: str, on: bool) -> None:
+        checkboxes[name].checked = on
+        widget.scene.show_geometry(name, on)
+        widget.force_redraw()
+
     radio.set_on_selection_changed(lambda _value, index: pick(index))
     panel.add_child(radio)
-    boxes = {}
+    checkboxes = {}
     if overlays:
         panel.add_fixed(0.5 * em)
         panel.add_child(gui.Label("Overlays"))
         for name in overlays:
             cb = gui.Checkbox(f"{OVERLAY_KEYS.get(name, ' ')}  {name}")
             cb.checked = True
-            cb.set_on_checked(lambda on, name=name: (widget.scene.show_geometry(name, on), widget.force_redraw()))
+            cb.set_on_checked(lambda on, name=name: show_overlay(name, on))
             panel.add_child(cb)
-            boxes[name] = cb
+            checkboxes[name] = cb
     panel.add_fixed(0.5 * em)
     panel.add_child(gui.Label("Legend"))
     for text, rgb in legend_rows(L):
@@ -134,11 +139,8 @@ def show(scene, pseudo=None, weak=None, color_by: str | None = None, point_size:
             pick(key - int(gui.KeyName.ONE))
             return True
         for name, letter in OVERLAY_KEYS.items():
-            if name in boxes and key == ord(letter):
-                cb = boxes[name]
-                cb.checked = not cb.checked
-                widget.scene.show_geometry(name, cb.checked)
-                widget.force_redraw()
+            if name in checkboxes and key == ord(letter):
+                show_overlay(name, not checkboxes[name].checked)
                 return True
         if key == ord("r"):
             reset_view()
