@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -729,6 +730,67 @@ torch::Tensor fh_segment(torch::Tensor u, torch::Tensor v, torch::Tensor w, int6
   return out;
 }
 
+// Row gather / scatter-add for spconv's CPU convolution (gather -> matmul -> scatter-add per
+// kernel offset). out[i] = src[idx[i]] and out[idx[i]] += src[i] for i < len(idx). Rows are split
+// among threads by i; within one kernel offset spconv's output indices are unique, so no two
+// threads ever touch the same row of `out` and the scatter is exact and deterministic.
+template <typename scalar_t, typename index_t>
+void gather_rows_impl(scalar_t* out, const scalar_t* src, const index_t* idx, int64_t n, int64_t c) {
+  const size_t row_bytes = sizeof(scalar_t) * static_cast<size_t>(c);
+#pragma omp parallel for schedule(static) if (n * c > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * c, src + static_cast<int64_t>(idx[i]) * c, row_bytes);
+}
+
+template <typename scalar_t, typename index_t>
+void scatter_add_rows_impl(scalar_t* out, const scalar_t* src, const index_t* idx, int64_t n, int64_t c) {
+#pragma omp parallel for schedule(static) if (n * c > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) {
+    scalar_t* __restrict__ o = out + static_cast<int64_t>(idx[i]) * c;
+    const scalar_t* __restrict__ s = src + i * c;
+    for (int64_t j = 0; j < c; ++j) o[j] += s[j];
+  }
+}
+
+// The caller (pcweak/models/spconv_compat.py) hands spconv's own tensorview buffers over as
+// addresses: wrapping each of the ~1500 buffers of a training step as a torch tensor cost more
+// than the copies themselves. It checks contiguity, shapes and dtypes; here the indices are
+// range-checked before any row moves. dtype: 0 float32, 1 float64, 2 float16, 3 bfloat16.
+template <typename index_t>
+void check_index_range(const index_t* idx, int64_t n, int64_t limit) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad += (idx[i] < 0) | (idx[i] >= limit);
+  TORCH_CHECK(bad == 0, "rows ops: ", bad, " indices out of range [0, ", limit, ")");
+}
+
+template <bool scatter>
+void rows_op(int64_t out_addr, int64_t out_rows, int64_t src_addr, int64_t src_rows, int64_t idx_addr, int64_t n,
+             bool idx64, int64_t c, int64_t dtype) {
+  TORCH_CHECK(n >= 0 && c >= 0 && (scatter ? src_rows : out_rows) >= n, "rows ops: too few rows for ", n, " indices");
+  TORCH_CHECK(dtype >= 0 && dtype <= 3, "rows ops: unknown dtype code ", dtype);
+  if (n == 0 || c == 0) return;
+  const int64_t limit = scatter ? out_rows : src_rows;
+  if (idx64) check_index_range(reinterpret_cast<const int64_t*>(idx_addr), n, limit);
+  else check_index_range(reinterpret_cast<const int32_t*>(idx_addr), n, limit);
+  auto run = [&](auto zero) {
+    using scalar_t = decltype(zero);
+    auto* out = reinterpret_cast<scalar_t*>(out_addr);
+    auto* src = reinterpret_cast<const scalar_t*>(src_addr);
+    if (idx64) {
+      auto* idx = reinterpret_cast<const int64_t*>(idx_addr);
+      if (scatter) scatter_add_rows_impl(out, src, idx, n, c); else gather_rows_impl(out, src, idx, n, c);
+    } else {
+      auto* idx = reinterpret_cast<const int32_t*>(idx_addr);
+      if (scatter) scatter_add_rows_impl(out, src, idx, n, c); else gather_rows_impl(out, src, idx, n, c);
+    }
+  };
+  switch (dtype) {
+    case 0: run(float(0)); break;
+    case 1: run(double(0)); break;
+    case 2: run(at::Half(0)); break;
+    default: run(at::BFloat16(0)); break;
+  }
+}
+
 int64_t num_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -754,6 +816,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("scatter_arg_bwd", &scatter_arg_bwd, "max/min backward (grad_out, arg, n)");
   m.def("fps", &fps, "farthest point sampling (coord, offset, new_offset)");
   m.def("fh_segment", &fh_segment, "Felzenszwalb-Huttenlocher segmentation (u, v, w sorted, n, c, min_size)");
+  m.def("gather_rows", &rows_op<false>, "out[i] = src[idx[i]], i < n  (out, out_rows, src, src_rows, idx, n, idx64, C, dtype)");
+  m.def("scatter_add_rows", &rows_op<true>, "out[idx[i]] += src[i], i < n, idx unique  (same arguments)");
   m.def("num_threads", &num_threads);
   m.def("with_cuda", &with_cuda);
 }

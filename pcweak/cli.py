@@ -365,8 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("default")
     warnings.showwarning = _plain_warning
-    # gpytorch's dependencies script functions at import; the deprecation is theirs, not the user's
-    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
+    # third-party deprecations (gpytorch's dependencies scripting functions at import, spconv's
+    # build tools asking for the locale) are their authors' business, not the user's
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("default", category=DeprecationWarning, module=r"pcweak(\.|$)")
     try:
         return int(args.func(args) or 0)
     except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, RuntimeError) as e:

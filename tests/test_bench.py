@@ -72,3 +72,20 @@ def test_bench_train_weak_runs_each_setting_and_scores_its_pseudo_labels(tmp_pat
     assert "points+propagate" in capsys.readouterr().err
     assert main(["bench", "train-weak", "--param", "settings=,"]) == 2  # names no setting
     assert "points+propagate" in capsys.readouterr().err
+
+
+def test_bench_spconv_times_each_row_kernel_on_the_demo_step(tmp_path, capsys):
+    """One room, one epoch: each implementation trains its own copy; the race-free ones repeat
+    themselves bit for bit and agree with numpy exactly (spconv's own is timed, not checked)."""
+    args = ["bench", "spconv", "--json", "--param", "rooms=1", "--param", "epochs=1", "--param", "repeat_checks=2",
+            "--param", "kernels=pcweak,numpy", "--param", f"cache={tmp_path}"]
+    assert main(args) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["backbone"]["layers"] == "spunet14" and r["voxel_size"] == 0.1 and r["rooms"] == 1
+    for k in ("pcweak", "numpy"):
+        row = r["kernels"][k]
+        assert row["repeat_checks_differing"] == 0 and row["max_abs_diff_vs_numpy"] == 0.0
+        assert row["seconds_per_epoch"] > row["gather_seconds_per_epoch"] + row["scatter_add_seconds_per_epoch"] > 0
+    assert set(r["time_ratios"]) == {"numpy_over_pcweak", "pcweak_over_numpy"}
+    assert main(["bench", "spconv", "--param", "kernels=pcweak,cuda"]) == 2
+    assert "kernels: a comma-separated subset of ['pcweak', 'numpy', 'spconv']" in capsys.readouterr().err

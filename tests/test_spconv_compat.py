@@ -104,3 +104,48 @@ def test_cpu_convolution_is_deterministic_with_threads():
     for _ in range(150):
         for r, o in zip(ref, run()):
             assert torch.equal(r, o)
+
+
+def test_compiled_row_kernels_equal_numpy_and_repeat_on_large_inputs():
+    """Inputs large enough that the compiled kernels split rows among threads: features and
+    gradients equal numpy's bit for bit, run after run (the race the patch exists for)."""
+    from pcweak.models.spconv_compat import use_row_kernels
+    from pcweak.ops import backend
+    if backend() != "compiled":
+        pytest.skip("pcweak's compiled ops are not built (PCWEAK_OPS=reference)")
+    torch.set_num_threads(max(2, torch.get_num_threads()))
+    g = torch.Generator().manual_seed(5)
+    idx = (torch.rand(2, 40, 40, 40, generator=g) < 0.3).nonzero().int()
+    feats = torch.randn(len(idx), 32, generator=g).requires_grad_(True)
+    torch.manual_seed(0)
+    sub = spconv.SubMConv3d(32, 32, 3, padding=1, bias=False)
+    down = spconv.SparseConv3d(32, 16, 2, stride=2, bias=False)
+
+    def run():
+        feats.grad, sub.weight.grad, down.weight.grad = None, None, None
+        x = spconv.SparseConvTensor(feats, idx, [40, 40, 40], 2)
+        a = sub(x)
+        b = down(a)
+        (a.features.square().sum() + b.features.sum()).backward()
+        return a.features.detach(), b.features.detach(), feats.grad.clone(), sub.weight.grad.clone()
+    with use_row_kernels("numpy"):
+        ref = run()
+    with use_row_kernels("pcweak"):
+        for _ in range(5):
+            for r, o in zip(ref, run()):
+                assert torch.equal(r, o)
+
+
+def test_row_kernels_refuse_indices_out_of_range():
+    import numpy as np
+    import cumm.tensorview as tv
+    from pcweak.models.spconv_compat import _SafeCpuOps
+    if _SafeCpuOps._kernels() is None:
+        pytest.skip("pcweak's compiled ops are not built (PCWEAK_OPS=reference)")
+    src, out = np.ones((4, 3), np.float32), np.zeros((4, 3), np.float32)
+    _SafeCpuOps.gather_cpu(tv.from_numpy(out), tv.from_numpy(src), tv.from_numpy(np.array([3, 0], np.int32)))
+    assert out[:2].sum() == 6 and out[2:].sum() == 0
+    with pytest.raises(RuntimeError, match=r"1 indices out of range \[0, 4\)"):
+        _SafeCpuOps.gather_cpu(tv.from_numpy(out), tv.from_numpy(src), tv.from_numpy(np.array([0, 4], np.int32)))
+    with pytest.raises(RuntimeError, match="out of range"):
+        _SafeCpuOps.scatter_add_cpu(tv.from_numpy(out), tv.from_numpy(src), tv.from_numpy(np.array([-1], np.int64)))

@@ -13,15 +13,20 @@ spconv's CPU build has four problems:
    rulebook. ``SparseConvTensor`` is made to store contiguous copies.
 4. spconv's CPU ``gather_cpu`` / ``scatter_add_cpu`` kernels race with more than one thread:
    about one forward or backward in a hundred returns wrong features on 2 cores. The CPU
-   convolution (gather -> matmul -> scatter-add per kernel offset) gets numpy replacements;
-   within one kernel offset the row indices are unique, so ``out[idx] += rows`` is exact.
+   convolution (gather -> matmul -> scatter-add per kernel offset) gets race-free replacements:
+   pcweak's compiled row kernels (``cuda_ops/``, OpenMP over rows; within one kernel offset the
+   row indices are unique, so no two threads write one row), or numpy where the ops are not
+   built (``PCWEAK_OPS=reference``). ``pcweak bench spconv --json`` times both against spconv's
+   own kernels on a training step.
 
 ``apply()`` is idempotent and runs when ``pcweak.models`` is imported. The fix is proven by
 ``tests/test_spconv_compat.py`` (forward and gradients against dense ``torch.nn.functional.conv3d``).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -51,8 +56,36 @@ def _conv_forward_shim(original):
     return _conv_forward
 
 
+def _row_kernels():
+    """pcweak's compiled module when its row kernels can be used, else None (numpy then)."""
+    from ..ops.extension import compiled
+    mod = compiled()
+    return mod if mod is not None and hasattr(mod, "gather_rows") else None
+
+
+_ROW_DTYPES: dict[int, int] = {}  # tensorview dtype -> the kernels' code (0 f32, 1 f64, 2 f16, 3 bf16)
+_INDEX_DTYPES: dict[int, bool] = {}  # tensorview dtype -> whether 64-bit
+
+
+def _row_args(out, src, indices) -> tuple | None:
+    """The compiled kernels' arguments for tensorview buffers, or None where they do not apply."""
+    if not _ROW_DTYPES:
+        import cumm.tensorview as tv
+        _ROW_DTYPES.update({tv.float32: 0, tv.float64: 1, tv.float16: 2, tv.bfloat16: 3})
+        _INDEX_DTYPES.update({tv.int32: False, tv.int64: True})
+    code = _ROW_DTYPES.get(out.dtype)
+    if (code is None or src.dtype != out.dtype or indices.dtype not in _INDEX_DTYPES or out.ndim != 2 or src.ndim != 2
+            or indices.ndim != 1 or out.shape[1] != src.shape[1] or not (out.is_contiguous() and src.is_contiguous()
+                                                                       and indices.is_contiguous())):
+        return None
+    return (out.byte_pointer(), out.shape[0], src.byte_pointer(), src.shape[0], indices.byte_pointer(), indices.shape[0],
+            _INDEX_DTYPES[indices.dtype], out.shape[1], code)
+
+
 class _SafeCpuOps:
-    """Proxy of spconv's ``SpconvOps`` whose CPU gather and scatter-add are race-free numpy."""
+    """Proxy of spconv's ``SpconvOps`` whose CPU gather and scatter-add are race-free."""
+
+    kernels: object | None | bool = False  # False: not looked up yet
 
     def __init__(self, original) -> None:
         self._original = original
@@ -60,15 +93,55 @@ class _SafeCpuOps:
     def __getattr__(self, name):
         return getattr(self._original, name)
 
-    @staticmethod
-    def gather_cpu(out, src, indices) -> None:
+    @classmethod
+    def _kernels(cls):
+        if cls.kernels is False:
+            cls.kernels = _row_kernels()
+        return cls.kernels
+
+    @classmethod
+    def gather_cpu(cls, out, src, indices) -> None:
+        mod, args = cls._kernels(), None
+        if mod is not None and (args := _row_args(out, src, indices)) is not None:
+            mod.gather_rows(*args)
+            return
         idx = indices.numpy_view()
         np.take(src.numpy_view(), idx, axis=0, out=out.numpy_view()[: len(idx)])
 
-    @staticmethod
-    def scatter_add_cpu(out, src, indices) -> None:
+    @classmethod
+    def scatter_add_cpu(cls, out, src, indices) -> None:
+        mod, args = cls._kernels(), None
+        if mod is not None and (args := _row_args(out, src, indices)) is not None:
+            mod.scatter_add_rows(*args)
+            return
         idx = indices.numpy_view()
         out.numpy_view()[idx] += src.numpy_view()[: len(idx)]  # idx unique within a kernel offset
+
+
+ROW_KERNELS = ("pcweak", "numpy", "spconv")
+
+
+@contextlib.contextmanager
+def use_row_kernels(name: str) -> Iterator[None]:
+    """Run spconv's CPU convolutions with one gather/scatter-add implementation, for benchmarks:
+    ``pcweak`` (the compiled kernels; an error if they are not built), ``numpy``, or ``spconv``
+    (spconv's own kernels, which race on more than one thread: timing only, never training)."""
+    if name not in ROW_KERNELS:
+        raise ValueError(f"row kernels: expected one of {list(ROW_KERNELS)}, got {name!r}")
+    apply()
+    from spconv.pytorch import ops
+    proxy, before = ops.SpconvOps, _SafeCpuOps.kernels
+    if name == "pcweak" and _SafeCpuOps._kernels() is None:
+        raise RuntimeError("row kernels 'pcweak': pcweak's compiled ops are not available (PCWEAK_OPS=reference "
+                           "or no C++ compiler)")
+    try:
+        if name == "spconv":
+            ops.SpconvOps = proxy._original
+        elif name == "numpy":
+            _SafeCpuOps.kernels = None
+        yield
+    finally:
+        ops.SpconvOps, _SafeCpuOps.kernels = proxy, before
 
 
 def apply() -> bool:
