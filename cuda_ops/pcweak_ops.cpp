@@ -752,8 +752,8 @@ void scatter_add_rows_impl(scalar_t* out, const scalar_t* src, const index_t* id
 }
 
 // The caller (pcweak/models/spconv_compat.py) hands spconv's own tensorview buffers over as
-// addresses: wrapping each of the ~1500 buffers of a training step as a torch tensor cost more
-// than the copies themselves. It checks contiguity, shapes and dtypes; here the indices are
+// addresses: wrapping them as torch tensors cost about 20 us a call, and a training step of the
+// demo model makes some 3000 calls, most of them copying a few hundred rows. It checks contiguity, shapes and dtypes; here the indices are
 // range-checked before any row moves. dtype: 0 float32, 1 float64, 2 float16, 3 bfloat16.
 template <typename index_t>
 void check_index_range(const index_t* idx, int64_t n, int64_t limit) {

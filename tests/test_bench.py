@@ -63,6 +63,9 @@ def test_bench_train_weak_runs_each_setting_and_scores_its_pseudo_labels(tmp_pat
     s = r["settings"]
     assert list(s) == ["full", "points+propagate", "self-training"] and r["steps"] == 1
     assert s["full"]["val_miou"] < r["val_voxel_ceiling"] <= 1  # no model at 20 cm beats its voxels' majority
+    ceil, got = r["val_voxel_ceiling_per_class"], s["full"]["val_iou_per_class"]
+    assert "wall" in ceil and set(ceil) <= set(got)  # a class in the rooms is scored (predicted-only ones too)
+    assert r["val_voxel_ceiling"] == pytest.approx(sum(ceil.values()) / len(ceil), abs=1e-3)
     assert s["full"]["ratio_to_full"] == 1.0 and s["full"]["pseudo_labels"] is None
     for name in ("points+propagate", "self-training"):
         q = s[name]["pseudo_labels"]

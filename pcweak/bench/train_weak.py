@@ -40,20 +40,24 @@ def pseudo_quality(pseudo_dir: str | Path, scenes: list[tuple[str, str]]) -> dic
     return {"miou": round(float(np.mean(vals)), 4), "min": min(vals), "max": max(vals), "per_room": per}
 
 
-def voxel_ceiling(scenes: list[tuple[str, str]], voxel_size: float) -> float:
+def voxel_ceiling(scenes: list[tuple[str, str]], voxel_size: float) -> dict[str, Any]:
     """Point mIoU over ``scenes`` when every point takes its voxel's majority GT label: the
     ceiling of a model that predicts one class per voxel of ``voxel_size`` (the majority
-    maximises point accuracy; for mIoU it is the practical bound, not a proven one)."""
+    maximises point accuracy; for mIoU it is the practical bound, not a proven one).
+    ``{"miou", "per_class": {name: IoU}}`` over the classes present."""
     from ..data.address import load_scene
     from ..metrics import confusion, iou_from_confusion
     from ..train.transforms import voxel_labels, voxelize_sample
-    cm = 0
+    cm, classes = 0, None
     for _, addr in scenes:
         scene = load_scene(addr)
+        classes = scene.classes
         vox = voxelize_sample(scene.coord, np.zeros((scene.num_points, 0), np.float32), voxel_size)
         lab, _ = voxel_labels(vox["inverse"], scene.semantic, len(vox["grid_coord"]))
         cm = cm + confusion(scene.semantic, lab[vox["inverse"]].numpy(), len(scene.classes))
-    return round(float(np.nanmean(iou_from_confusion(cm))), 4)
+    iou = iou_from_confusion(cm)
+    return {"miou": round(float(np.nanmean(iou)), 4),
+            "per_class": {classes[c]: round(float(iou[c]), 4) for c in range(len(classes)) if np.isfinite(iou[c])}}
 
 
 def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int = 4, epochs: int = 30,
@@ -99,6 +103,8 @@ def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int
         r.pop("_train_scenes")
         r["ratio_to_full"] = round(r["val_miou"] / full, 3) if full and r["val_miou"] is not None else None
     val_scenes = cli.datamodule.scene_lists()[1]
+    ceiling = voxel_ceiling(val_scenes, voxel_size)
     return {"bench": "train-weak", "machine": machine(), "config": str(DEMO_CONFIG), "train_rooms": train_rooms,
-            "val_rooms": val_rooms, "val_voxel_ceiling": voxel_ceiling(val_scenes, voxel_size), "epochs": epochs, "steps": epochs * train_rooms, "voxel_size": voxel_size,
+            "val_rooms": val_rooms, "val_voxel_ceiling": ceiling["miou"],
+            "val_voxel_ceiling_per_class": ceiling["per_class"], "epochs": epochs, "steps": epochs * train_rooms, "voxel_size": voxel_size,
             "points_per_room": points, "seed": seed, "settings": rows, "seconds": round(time.time() - t0, 1), "work_dir": str(work)}

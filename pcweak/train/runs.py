@@ -46,7 +46,8 @@ def fit_run(config: str | Path, overrides: Sequence[str], log_dir: str | Path, n
     """Fit ``config`` with ``overrides`` (LightningCLI arguments) for ``epochs`` epochs, a CSV
     log in ``log_dir/name``, no progress bar; Lightning's banners and third-party warnings are
     silenced. Returns the CLI (model, datamodule, trainer) and ``{"val_miou": last epoch's,
-    "best_val_miou", "seconds", "checkpoint": best, "last_checkpoint"}``."""
+    "best_val_miou", "val_iou_per_class": last epoch's, "seconds", "checkpoint": best,
+    "last_checkpoint"}``."""
     import lightning.pytorch  # noqa: F401  (its import sets its loggers to INFO: quieten them after it)
     import torch
     from .lightning_cli import run_lightning_cli
@@ -67,6 +68,8 @@ def fit_run(config: str | Path, overrides: Sequence[str], log_dir: str | Path, n
     best = ckpt.best_model_score if ckpt is not None and ckpt.best_model_score is not None else last
     as_float = lambda v: round(float(v), 4) if isinstance(v, (float, torch.Tensor)) else None  # noqa: E731
     last_ckpt = Path(ckpt.dirpath) / "last.ckpt" if ckpt is not None and ckpt.dirpath else None
-    return cli, {"val_miou": as_float(last), "best_val_miou": as_float(best), "seconds": round(time.time() - t, 1),
+    per_class = {k.split("/iou_", 1)[1]: as_float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("val/iou_")}
+    return cli, {"val_miou": as_float(last), "best_val_miou": as_float(best), "val_iou_per_class": per_class,
+                 "seconds": round(time.time() - t, 1),
                  "checkpoint": str(ckpt.best_model_path) if ckpt else None,
                  "last_checkpoint": str(last_ckpt) if last_ckpt is not None and last_ckpt.is_file() else None}
