@@ -93,3 +93,17 @@ def test_kitti_errors(tmp_path, lidar):
     (split / "label_2" / "000005.txt").write_text("Car 0 0\n")
     with pytest.raises(ReaderError, match=r"label_2/000005.txt:1: expected 15 fields .*, got 3"):
         read_kitti(split / "000005")
+
+
+def test_ground_truth_of_a_box_outside_the_label_space_is_misc():
+    """A scene without KITTI types (a converted or synthetic frame) whose box has no class: the
+    devkit must see a real object ("Misc"), never a DontCare region with a 3D box."""
+    from pcweak.data.kitti import ground_truth_objects
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    s = synthetic_lidar(5)
+    s.extras = {k: v for k, v in (s.extras or {}).items() if k != "box_type"}
+    s.box_labels = s.box_labels.copy()
+    s.box_labels[0] = -1
+    objs = ground_truth_objects(s)
+    assert objs.type[0] == "Misc" and list(objs.type[1:len(s.boxes)]) == [s.classes[c] for c in s.box_labels[1:]]
+    assert (objs.hwl[0] > 0).all()  # a real 3D box

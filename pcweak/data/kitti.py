@@ -168,7 +168,9 @@ def ground_truth_objects(scene: Scene, projected: bool = False) -> KittiObjects:
     n = 0 if scene.boxes is None else len(scene.boxes)
     types = ex.get("box_type")
     if types is None:
-        types = [scene.classes[int(c)] if c >= 0 else "DontCare" for c in (scene.box_labels if n else [])]
+        # a box outside the label space is still a real object: KITTI's "Misc" (a DontCare with a 3D
+        # box would silently absorb BEV / 3D false positives near it)
+        types = [scene.classes[int(c)] if c >= 0 else "Misc" for c in (scene.box_labels if n else [])]
     get = lambda k: None if (projected and k == "box_bbox2d") or k not in ex else np.asarray(ex[k])  # noqa: E731
     objs = objects_from_lidar(np.zeros((0, 7)) if n == 0 else scene.boxes, types, scene.calib, image_size_of(scene),
                               truncated=get("box_truncated"), occluded=get("box_occluded"), bbox=get("box_bbox2d"))
