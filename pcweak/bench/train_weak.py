@@ -8,7 +8,8 @@ Settings: ``full``; ``points`` (200 labelled points per room, seeds only); ``poi
 (the same seeds plus propagation pseudo-labels); ``self-training`` (``points+propagate``'s final
 model labels the training rooms, the next model trains on the seeds plus those labels);
 ``clicks+walk`` (one click per object, the instance walk's pseudo-labels); ``boxes+gp`` (a box per
-object, the GP labeller's pseudo-labels). Progress goes to stderr, the JSON to stdout."""
+object, the GP labeller's pseudo-labels). ``point_head`` overrides the config's choice of
+per-point or per-voxel prediction. Progress goes to stderr, the JSON to stdout."""
 from __future__ import annotations
 
 import contextlib
@@ -61,10 +62,13 @@ def voxel_ceiling(scenes: list[tuple[str, str]], voxel_size: float) -> dict[str,
 
 
 def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int = 4, epochs: int = 30,
-        voxel_size: float = 0.1, points: int = 200, seed: int = 0, out: str = "") -> dict[str, Any]:
+        voxel_size: float = 0.1, points: int = 200, seed: int = 0, point_head: bool | None = None,
+        out: str = "") -> dict[str, Any]:
     from ..demo import DEMO_CONFIG
     from ..train.runs import SUPERVISION_RUNS, fit_run
     from ..train.self_training import predict_pseudo_labels
+    if point_head is not None and not isinstance(point_head, bool):
+        raise ValueError(f"point_head: true or false (or left out for the config's), got {point_head!r}")
     chosen = [s.strip() for s in settings.split(",") if s.strip()]
     bad = [s for s in chosen if s not in SETTINGS]
     if not chosen:
@@ -77,8 +81,11 @@ def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int
     common = ["--data.init_args.cache_dir", str(work / "cache"), "--data.init_args.synthetic_train", str(train_rooms),
               "--data.init_args.synthetic_val", str(val_rooms), "--data.init_args.voxel_size", str(voxel_size),
               "--data.init_args.points", str(points), "--seed_everything", str(seed)]
+    if point_head is not None:  # else the config's
+        common += ["--model.init_args.point_head", str(point_head).lower()]
     t0 = time.time()
     rows: dict[str, dict[str, Any]] = {}
+    val_scenes: list[tuple[str, str]] = []
     order = [s for s in SETTINGS if s in chosen]
     for k, name in enumerate(order, 1):
         print(f"[bench] {k}/{len(order)} {name} ...", file=sys.stderr, flush=True)
@@ -94,7 +101,10 @@ def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int
             extra = ["--data.init_args.supervision", "points+pseudo", "--data.init_args.pseudo_dir", str(target),
                      "--model.init_args.loss_pseudo", "1.0"]
         cli, r = fit_run(DEMO_CONFIG, [*common, *extra], work / "runs", name, epochs, prefix="bench", stream=sys.stderr)
-        train_scenes = cli.datamodule.scene_lists()[0]
+        train_scenes, run_val = cli.datamodule.scene_lists()
+        if rows and run_val != val_scenes:  # every setting is scored on the one split
+            raise RuntimeError(f"bench train-weak: setting {name!r} validated on other rooms than {order[0]!r}")
+        val_scenes = run_val
         if quality is None and cli.datamodule.pseudo_dir and "pseudo" in cli.datamodule.hparams.supervision:
             quality = pseudo_quality(cli.datamodule.pseudo_dir, train_scenes)
         rows[name] = {**r, "pseudo_labels": quality, "_train_scenes": train_scenes}
@@ -102,9 +112,9 @@ def run(settings: str = ",".join(SETTINGS), train_rooms: int = 8, val_rooms: int
     for r in rows.values():
         r.pop("_train_scenes")
         r["ratio_to_full"] = round(r["val_miou"] / full, 3) if full and r["val_miou"] is not None else None
-    val_scenes = cli.datamodule.scene_lists()[1]
     ceiling = voxel_ceiling(val_scenes, voxel_size)
     return {"bench": "train-weak", "machine": machine(), "config": str(DEMO_CONFIG), "train_rooms": train_rooms,
             "val_rooms": val_rooms, "val_voxel_ceiling": ceiling["miou"],
             "val_voxel_ceiling_per_class": ceiling["per_class"], "epochs": epochs, "steps": epochs * train_rooms, "voxel_size": voxel_size,
-            "points_per_room": points, "seed": seed, "settings": rows, "seconds": round(time.time() - t0, 1), "work_dir": str(work)}
+            "points_per_room": points, "seed": seed,
+            "point_head": bool(cli.model.point_head is not None), "settings": rows, "seconds": round(time.time() - t0, 1), "work_dir": str(work)}

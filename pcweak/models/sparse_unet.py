@@ -90,6 +90,14 @@ class SpUNet(nn.Module):
     def forward(self, feat: torch.Tensor, grid_coord: torch.Tensor, batch: torch.Tensor, batch_size: int):
         """feat (V,C) float, grid_coord (V,3) int, batch (V,) int -> logits (V,num_classes)
         (and the extra head's (V,E) output when configured)."""
+        x = self.features(feat, grid_coord, batch, batch_size)
+        logits = self.head(x)
+        if self.extra is not None:
+            return logits, self.extra(x)
+        return logits
+
+    def features(self, feat: torch.Tensor, grid_coord: torch.Tensor, batch: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """The last decoder stage's (V, out_channels) features, before the heads."""
         idx = torch.cat([batch[:, None], grid_coord], 1).int().contiguous()
         shape = (grid_coord.max(0).values + 1).tolist() if len(grid_coord) else [1, 1, 1]
         shape = [max(int(s), 16) + 16 - max(int(s), 16) % 16 for s in shape]  # room for four 2x downsamplings
@@ -105,7 +113,4 @@ class SpUNet(nn.Module):
             skip = skips.pop()
             x = x.replace_feature(torch.cat([x.features, skip.features], 1))
             x = dec(x)
-        logits = self.head(x.features)
-        if self.extra is not None:
-            return logits, self.extra(x.features)
-        return logits
+        return x.features

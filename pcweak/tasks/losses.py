@@ -40,7 +40,8 @@ def rampup(epoch: float, epochs: float) -> float:
 class LossInputs:
     """What the losses of one training step see.
 
-    ``logits`` (V,C) per voxel of the first view; ``batch`` the collated batch (``seed_label``,
+    ``logits`` (V,C) per voxel of the first view (or (N,C) per point, with ``batch``'s targets
+    per point and ``inverse`` the identity); ``batch`` the collated batch (``seed_label``,
     ``pseudo_label``, ``pseudo_weight``, ``instance_label``, ``inverse`` ...); ``offset`` (V,3)
     predicted centre offsets (instance tasks); ``second_view`` a function returning the (P,C)
     logits of the same P sampled points in view one and view two (None without a second view;
@@ -61,7 +62,8 @@ class LossInputs:
 
 @dataclass
 class SeedCE:
-    """Cross-entropy on the labelled (seed) voxels (``seed_label`` >= 0)."""
+    """Cross-entropy on the labelled (seed) voxels (``seed_label`` >= 0); on points when the
+    task predicts per point (its ``LossInputs`` then hold point logits and point targets)."""
     weight: float = 1.0
     name: str = "seed"
     ramps: bool = False

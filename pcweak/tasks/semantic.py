@@ -8,6 +8,9 @@ The losses (``tasks.losses``), each switched on by a weight in the YAML config:
   ``loss_regionmask``  ``RegionMask``: CPCM's masked consistency (``data.region_mask_grid``)
 Consistency-type losses ramp up over ``rampup_epochs``. Metrics are computed on the original
 points through the voxel inverse map.
+
+``point_head``: ``models.point_head.PointHead`` predicts per point, trained and scored on points
+(one class per voxel caps point mIoU at ``bench train-weak``'s ``val_voxel_ceiling``).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 
 from ..metrics import iou_from_confusion
+from ..models.point_head import PointHead
 from ..models.sparse_unet import SpUNet
 from .losses import LossInputs, compose, rampup, weak_losses
 
@@ -33,24 +37,53 @@ class SemanticSegmentation(L.LightningModule):
         loss_*: weights of the losses above (0 switches a loss off).
         rampup_epochs: epochs over which consistency-type losses reach their weight.
         lr / weight_decay: AdamW; one-cycle learning rate over the run's steps (``configure_optimizers``).
+        point_head: predict per point (above) instead of per voxel.
     """
 
     def __init__(self, num_classes: int = 20, in_channels: int = 6, class_names: list[str] | None = None,
                  backbone: dict | None = None, loss_seed: float = 1.0, loss_pseudo: float = 0.0,
                  loss_consistency: float = 0.0, loss_regionmask: float = 0.0, rampup_epochs: float = 0.0,
-                 lr: float = 0.002, weight_decay: float = 1e-4, consistency_points: int = 50_000) -> None:
+                 lr: float = 0.002, weight_decay: float = 1e-4, consistency_points: int = 50_000,
+                 point_head: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, **(backbone or {}))
+        self.point_head = PointHead(self.model.out_channels, in_channels, num_classes) if point_head else None
         self.losses = weak_losses(loss_seed, loss_pseudo, loss_consistency, loss_regionmask)
         self.register_buffer("_confusion", torch.zeros(num_classes, num_classes + 1, dtype=torch.long), persistent=False)
 
     def forward(self, batch: dict[str, Any], prefix: str = "") -> torch.Tensor:
         return self.model(batch[f"{prefix}feat"], batch[f"{prefix}grid_coord"], batch[f"{prefix}batch"], batch["batch_size"])
 
+    def point_logits(self, batch: dict[str, Any], prefix: str = "") -> torch.Tensor:
+        """(N,C) logits of the batch's original points: the point head's, or each point's voxel's."""
+        inverse = batch[f"{prefix}inverse"]
+        if self.point_head is None:
+            return self(batch, prefix)[inverse]
+        x = self.model.features(batch[f"{prefix}feat"], batch[f"{prefix}grid_coord"], batch[f"{prefix}batch"], batch["batch_size"])
+        return self.point_head(x, inverse, batch[f"{prefix}point_feat"])
+
     def loss_inputs(self, batch: dict[str, Any]) -> LossInputs:
-        """The network's outputs for ``batch`` as the losses see them."""
-        return self._loss_inputs(batch, self(batch))
+        """The network's outputs for ``batch`` as the losses see them (per point with the point
+        head: the batch's point targets stand in for the voxel ones)."""
+        if self.point_head is None:
+            return self._loss_inputs(batch, self(batch))
+        logits = self.point_logits(batch)
+        n = len(logits)
+        points = {**batch, "seed_label": batch["point_seed"], "pseudo_label": batch["point_pseudo"],
+                  "pseudo_weight": batch["point_pseudo_weight"], "instance_label": batch["point_instance_label"],
+                  "inverse": torch.arange(n, device=logits.device)}
+        second = None
+        if "v2_feat" in batch and any(loss.ramps for loss in self.losses):
+            def second():
+                take = self._consistency_sample(n, logits.device)
+                return logits[take], self.point_logits(batch, "v2_")[take]
+        return LossInputs(logits, points, second_view=second)
+
+    def _consistency_sample(self, n: int, device) -> torch.Tensor:
+        """At most ``consistency_points`` of ``n`` points, drawn at random."""
+        cap = self.hparams.consistency_points
+        return torch.randperm(n, device=device)[:cap] if n > cap else torch.arange(n, device=device)
 
     def _loss_inputs(self, batch: dict[str, Any], logits: torch.Tensor, offset: torch.Tensor | None = None) -> LossInputs:
         """``LossInputs`` around the first view's (V,C) ``logits``; the second view (when the
@@ -60,9 +93,7 @@ class SemanticSegmentation(L.LightningModule):
         if "v2_feat" in batch and any(loss.ramps for loss in self.losses):
             def second():
                 logits2 = self(batch, "v2_")
-                n = len(batch["inverse"])
-                cap = self.hparams.consistency_points
-                take = torch.randperm(n, device=logits.device)[:cap] if n > cap else torch.arange(n, device=logits.device)
+                take = self._consistency_sample(len(batch["inverse"]), logits.device)
                 return logits[batch["inverse"][take]], logits2[batch["v2_inverse"][take]]
         return LossInputs(logits, batch, offset=offset, second_view=second)
 
@@ -77,11 +108,12 @@ class SemanticSegmentation(L.LightningModule):
 
     # -- evaluation on the original points
     def _accumulate(self, batch: dict[str, Any]) -> None:
-        self._accumulate_semantic(batch, self(batch))
+        self._accumulate_semantic(batch, self.point_logits(batch), per_point=True)
 
-    def _accumulate_semantic(self, batch: dict[str, Any], logits: torch.Tensor) -> None:
-        """Adds the batch's point predictions (argmax of the (V,C) voxel ``logits``) to the confusion."""
-        pred = logits.argmax(1)[batch["inverse"]]
+    def _accumulate_semantic(self, batch: dict[str, Any], logits: torch.Tensor, per_point: bool = False) -> None:
+        """Adds the batch's point predictions to the confusion: the argmax of ``logits``, (N,C)
+        per point or (V,C) per voxel."""
+        pred = logits.argmax(1) if per_point else logits.argmax(1)[batch["inverse"]]
         gt = batch["point_label"]
         C = self.hparams.num_classes
         m = gt >= 0
@@ -121,7 +153,7 @@ class SemanticSegmentation(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """Per scene: point ``semantic`` (N,) and ``confidence`` (N,) (max softmax probability)."""
-        prob = self(batch).softmax(1)[batch["inverse"]]
+        prob = self.point_logits(batch).softmax(1)
         conf, lab = prob.max(1)
         out, start = [], 0
         for name, end in zip(batch["names"], batch["offset"].tolist()):

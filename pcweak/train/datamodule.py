@@ -172,6 +172,11 @@ class SceneDataset(Dataset):
         if self.two_views and self.train:
             for k, v in self._view(s, rng, mask=self.region_mask_grid > 0).items():
                 item[f"v2_{k}"] = v
+        # the training targets per point too, for a point head (the voxel fields are their votes)
+        item["point_seed"] = torch.from_numpy(s["seed"])
+        item["point_pseudo"] = torch.from_numpy(s["pseudo"])
+        item["point_pseudo_weight"] = torch.from_numpy(np.asarray(s["pconf"], np.float32))
+        item["point_instance_label"] = torch.from_numpy(s["inst"])
         item["point_label"] = torch.from_numpy(scene.semantic if scene.semantic is not None else np.full(scene.num_points, -1))
         item["point_instance"] = torch.from_numpy(scene.instance if scene.instance is not None else np.full(scene.num_points, -1))
         item["name"] = self.scenes[i][0]
@@ -188,9 +193,12 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
         shift = np.concatenate([[0], np.cumsum(nv)[:-1]])
         out[f"{prefix}grid_coord"] = torch.cat([it[f"{prefix}grid_coord"] for it in items])
         out[f"{prefix}batch"] = torch.cat([torch.full((n,), b, dtype=torch.long) for b, n in enumerate(nv)])
-        for k in ("feat", "seed_label", "pseudo_label", "pseudo_weight", "instance_label"):
+        for k in ("feat", "seed_label", "pseudo_label", "pseudo_weight", "instance_label", "point_feat"):
             out[f"{prefix}{k}"] = torch.cat([it[f"{prefix}{k}"] for it in items])
         out[f"{prefix}inverse"] = torch.cat([it[f"{prefix}inverse"] + int(s) for it, s in zip(items, shift)])
+    for k in ("point_seed", "point_pseudo", "point_pseudo_weight", "point_instance_label"):
+        if k in items[0]:
+            out[k] = torch.cat([it[k] for it in items])
     out["point_label"] = torch.cat([it["point_label"] for it in items])
     out["point_instance"] = torch.cat([it["point_instance"] for it in items])
     out["offset"] = torch.cumsum(torch.tensor([len(it["point_label"]) for it in items]), 0)

@@ -80,12 +80,17 @@ def features(s: dict, use: tuple[str, ...]) -> np.ndarray:
 
 
 def voxelize_sample(coord: np.ndarray, feat: np.ndarray, voxel_size: float) -> dict:
-    """Mean features per voxel; returns grid_coord (V,3) int32, feat (V,F), inverse (N,) int64."""
+    """Mean features per voxel; returns grid_coord (V,3) int32, feat (V,F), inverse (N,) int64
+    and point_feat (N, F + 3) float32: each point's own features and its offset from its
+    voxel's centre in voxel units (in [-0.5, 0.5)), what ``models.point_head`` reads."""
     from .. import ops
     c = torch.from_numpy(np.ascontiguousarray(coord, np.float32))
     v = ops.voxelize(c, voxel_size)
-    f = ops.scatter(torch.from_numpy(feat), v.inverse, len(v.counts), "mean") if feat.shape[1] else torch.zeros((len(v.counts), 0))
-    return {"grid_coord": v.grid_coord, "feat": f.float(), "inverse": v.inverse}
+    pf = torch.from_numpy(np.ascontiguousarray(feat, np.float32))
+    f = ops.scatter(pf, v.inverse, len(v.counts), "mean") if feat.shape[1] else torch.zeros((len(v.counts), 0))
+    rel = (c.double() - c.double().min(0).values) / voxel_size - v.grid_coord.double()[v.inverse] - 0.5 if len(c) else c.double()
+    offset = rel.clamp(-0.5, 0.5).float()  # float rounding at a voxel face
+    return {"grid_coord": v.grid_coord, "feat": f.float(), "inverse": v.inverse, "point_feat": torch.cat([pf, offset], 1)}
 
 
 def voxel_labels(inverse: torch.Tensor, labels: np.ndarray, n_vox: int, weight: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
