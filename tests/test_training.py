@@ -281,7 +281,7 @@ def test_point_head_fits_one_room_beyond_its_voxel_ceiling(tmp_path):
     inputs = model.loss_inputs(batch)
     assert torch.equal(inputs.batch["seed_label"], batch["point_label"])  # full labels, per point
     opt = torch.optim.AdamW(model.parameters(), lr=0.02)
-    for _ in range(100):
+    for _ in range(60):  # ~0.88 against a 0.80 ceiling here; 100 steps reach ~0.99
         total, _ = compose(model.losses, model.loss_inputs(batch), 1.0)
         opt.zero_grad()
         total.backward()
