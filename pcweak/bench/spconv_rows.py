@@ -75,11 +75,18 @@ class _RowTimer:
         self._ops.SpconvOps = self._saved
 
 
-def _forward_backward(model, batch) -> tuple[Any, list[Any]]:
+def _backward(model, batch):
+    """Zeroes the gradients, runs forward and the loss's backward; returns the logits."""
     import torch
     model.zero_grad(set_to_none=True)
     logits = model(batch)
     torch.nn.functional.cross_entropy(logits, batch["seed_label"], ignore_index=-1).backward()
+    return logits
+
+
+def _forward_backward(model, batch) -> tuple[Any, list[Any]]:
+    """Copies of one step's logits and gradients."""
+    logits = _backward(model, batch)
     return logits.detach().clone(), [p.grad.detach().clone() for p in model.parameters() if p.grad is not None]
 
 
@@ -126,9 +133,7 @@ def run(kernels: str = "pcweak,numpy,spconv", rooms: int = 8, epochs: int = 3, r
             with use_row_kernels(k), _RowTimer() as rt:
                 t = time.perf_counter()
                 for b in batches:
-                    r["opt"].zero_grad(set_to_none=True)
-                    logits = r["model"](b)
-                    torch.nn.functional.cross_entropy(logits, b["seed_label"], ignore_index=-1).backward()
+                    _backward(r["model"], b)
                     r["opt"].step()
                 r["epochs"].append(time.perf_counter() - t)
             for name, s in rt.seconds.items():

@@ -100,22 +100,26 @@ class _SafeCpuOps:
         return cls.kernels
 
     @classmethod
+    def _move_rows(cls, scatter: bool, out, src, indices) -> None:
+        """gather (out[i] = src[idx[i]]) or scatter-add (out[idx[i]] += src[i]) over i < len(idx)."""
+        mod = cls._kernels()
+        args = _row_args(out, src, indices) if mod is not None else None
+        if args is not None:
+            (mod.scatter_add_rows if scatter else mod.gather_rows)(*args)
+        elif scatter:
+            idx = indices.numpy_view()
+            out.numpy_view()[idx] += src.numpy_view()[: len(idx)]  # idx unique within a kernel offset
+        else:
+            idx = indices.numpy_view()
+            np.take(src.numpy_view(), idx, axis=0, out=out.numpy_view()[: len(idx)])
+
+    @classmethod
     def gather_cpu(cls, out, src, indices) -> None:
-        mod, args = cls._kernels(), None
-        if mod is not None and (args := _row_args(out, src, indices)) is not None:
-            mod.gather_rows(*args)
-            return
-        idx = indices.numpy_view()
-        np.take(src.numpy_view(), idx, axis=0, out=out.numpy_view()[: len(idx)])
+        cls._move_rows(False, out, src, indices)
 
     @classmethod
     def scatter_add_cpu(cls, out, src, indices) -> None:
-        mod, args = cls._kernels(), None
-        if mod is not None and (args := _row_args(out, src, indices)) is not None:
-            mod.scatter_add_rows(*args)
-            return
-        idx = indices.numpy_view()
-        out.numpy_view()[idx] += src.numpy_view()[: len(idx)]  # idx unique within a kernel offset
+        cls._move_rows(True, out, src, indices)
 
 
 ROW_KERNELS = ("pcweak", "numpy", "spconv")

@@ -114,7 +114,7 @@ class InstanceSegmentation(SemanticSegmentation):
 
     def _accumulate(self, batch: dict[str, Any]) -> None:
         logits, offset = self.forward_both(batch)
-        self._accumulate_semantic(batch, logits)
+        self._accumulate_semantic(batch, logits[batch["inverse"]])
         prob = logits.softmax(1)
         sem = prob.argmax(1)
         shifted = batch["grid_coord"].float() + offset

@@ -108,12 +108,11 @@ class SemanticSegmentation(L.LightningModule):
 
     # -- evaluation on the original points
     def _accumulate(self, batch: dict[str, Any]) -> None:
-        self._accumulate_semantic(batch, self.point_logits(batch), per_point=True)
+        self._accumulate_semantic(batch, self.point_logits(batch))
 
-    def _accumulate_semantic(self, batch: dict[str, Any], logits: torch.Tensor, per_point: bool = False) -> None:
-        """Adds the batch's point predictions to the confusion: the argmax of ``logits``, (N,C)
-        per point or (V,C) per voxel."""
-        pred = logits.argmax(1) if per_point else logits.argmax(1)[batch["inverse"]]
+    def _accumulate_semantic(self, batch: dict[str, Any], logits: torch.Tensor) -> None:
+        """Adds the argmax of the batch's (N,C) point ``logits`` to the confusion."""
+        pred = logits.argmax(1)
         gt = batch["point_label"]
         C = self.hparams.num_classes
         m = gt >= 0
