@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <queue>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #ifdef _OPENMP
@@ -730,6 +732,146 @@ torch::Tensor fh_segment(torch::Tensor u, torch::Tensor v, torch::Tensor w, int6
   return out;
 }
 
+// Greedy l0 (piecewise-constant) partition of a graph, coarse levels nested in fine ones.
+// Energy: sum over groups of sum_i ||x_i - mean_g||^2 + lambda * (weight of the edges cut).
+// Joining groups a and b raises the first term by w_a w_b / (w_a + w_b) ||m_a - m_b||^2 and
+// lowers the second by lambda * c_ab (c_ab the summed edge weight between them), so the join
+// pays when their ratio is at most lambda. Joins are made cheapest ratio first, up to each
+// level's lambda; then groups smaller than that level's minimum size join the neighbour with
+// the cheapest ratio, smallest group first.
+// The heap holds one live entry per adjacent pair (an entry is live while its version is the
+// pair's). A join re-prices only the pairs of the group with fewer neighbours (their edge
+// weights changed); the survivor's other pairs keep their entries, and an entry whose groups
+// changed since it was priced is re-priced when it reaches the top. So a join costs the
+// smaller neighbour list, not the larger (a wall absorbing thousands of fragments would
+// otherwise re-price its whole border each time), and the order is exact except where a
+// survivor's move brought an untouched neighbour closer. Ties go to the smaller (a, b): the
+// result is deterministic and equal to pcweak/segment/l0_partition.py's Python version.
+struct L0Entry {
+  double cost;
+  int64_t a, b;
+  uint64_t version;
+  uint32_t sa, sb;
+  bool operator<(const L0Entry& o) const {  // std::priority_queue pops the largest: invert
+    if (cost != o.cost) return cost > o.cost;
+    if (a != o.a) return a > o.a;
+    if (b != o.b) return b > o.b;
+    return version > o.version;
+  }
+};
+
+struct L0Link {
+  double c;
+  uint64_t version;
+};
+
+torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, torch::Tensor x, torch::Tensor lambdas,
+                           torch::Tensor min_sizes) {
+  u = u.to(torch::kInt64).contiguous();
+  v = v.to(torch::kInt64).contiguous();
+  c = c.to(torch::kFloat64).contiguous();
+  x = x.to(torch::kFloat64).contiguous();
+  lambdas = lambdas.to(torch::kFloat64).contiguous();
+  min_sizes = min_sizes.to(torch::kInt64).contiguous();
+  TORCH_CHECK(x.dim() == 2, "l0_partition: x must be (N,D)");
+  const int64_t n = x.size(0), D = x.size(1), E = u.size(0), L = lambdas.size(0);
+  TORCH_CHECK(v.size(0) == E && c.size(0) == E, "l0_partition: u, v, c must have one entry per edge");
+  TORCH_CHECK(min_sizes.size(0) == L, "l0_partition: one minimum size per level");
+  const int64_t* U = u.data_ptr<int64_t>();
+  const int64_t* V = v.data_ptr<int64_t>();
+  const double* C = c.data_ptr<double>();
+  for (int64_t e = 0; e < E; ++e)
+    TORCH_CHECK(U[e] >= 0 && U[e] < n && V[e] >= 0 && V[e] < n && C[e] > 0, "l0_partition: edge ", e, " has an end outside [0, ", n, ") or a weight <= 0");
+  std::vector<double> mean(x.data_ptr<double>(), x.data_ptr<double>() + n * D);
+  std::vector<double> wt(n, 1.0);
+  std::vector<int64_t> parent(n);
+  for (int64_t i = 0; i < n; ++i) parent[i] = i;
+  std::vector<uint32_t> stamp(n, 0);
+  std::vector<std::unordered_map<int64_t, L0Link>> adj(n);
+  for (int64_t e = 0; e < E; ++e) {
+    if (U[e] == V[e]) continue;
+    adj[U[e]][V[e]].c += C[e];
+    adj[V[e]][U[e]].c += C[e];
+  }
+  auto ratio = [&](int64_t a, int64_t b, double cab) {
+    const double* ma = &mean[a * D];
+    const double* mb = &mean[b * D];
+    double d2 = 0;
+    for (int64_t k = 0; k < D; ++k) { const double t = ma[k] - mb[k]; d2 += t * t; }
+    return wt[a] * wt[b] / (wt[a] + wt[b]) * d2 / cab;
+  };
+  std::priority_queue<L0Entry> heap;
+  uint64_t next_version = 0;
+  auto price = [&](int64_t a, int64_t b) {  // a fresh live entry for the pair (a, b)
+    const int64_t lo = std::min(a, b), hi = std::max(a, b);
+    L0Link& l = adj[lo][hi];
+    l.version = ++next_version;
+    adj[hi][lo].version = l.version;
+    heap.push({ratio(lo, hi, l.c), lo, hi, l.version, stamp[lo], stamp[hi]});
+  };
+  for (int64_t a = 0; a < n; ++a)
+    for (const auto& kv : adj[a]) if (a < kv.first) price(a, kv.first);
+  auto find = [&](int64_t i) {
+    while (parent[i] != i) { parent[i] = parent[parent[i]]; i = parent[i]; }
+    return i;
+  };
+  std::vector<std::pair<int64_t, double>> moved;
+  auto join = [&](int64_t a, int64_t b) {  // the group with more neighbours survives (a on ties)
+    if (adj[a].size() < adj[b].size()) std::swap(a, b);
+    const double wa = wt[a], wb = wt[b];
+    for (int64_t k = 0; k < D; ++k) mean[a * D + k] = (wa * mean[a * D + k] + wb * mean[b * D + k]) / (wa + wb);
+    wt[a] = wa + wb;
+    parent[b] = a;
+    ++stamp[a];
+    ++stamp[b];
+    adj[a].erase(b);
+    moved.clear();
+    for (const auto& kv : adj[b]) if (kv.first != a) moved.push_back({kv.first, kv.second.c});
+    std::unordered_map<int64_t, L0Link>().swap(adj[b]);
+    for (const auto& m : moved) {
+      auto& nb = adj[m.first];
+      nb.erase(b);
+      nb[a].c += m.second;
+      adj[a][m.first].c += m.second;
+    }
+    for (const auto& m : moved) price(a, m.first);
+    return a;
+  };
+  auto out = torch::empty({L, n}, torch::kInt64);
+  int64_t* O = out.data_ptr<int64_t>();
+  const double* LAM = lambdas.data_ptr<double>();
+  const int64_t* MS = min_sizes.data_ptr<int64_t>();
+  std::vector<std::pair<double, int64_t>> small;
+  for (int64_t l = 0; l < L; ++l) {
+    while (!heap.empty() && heap.top().cost <= LAM[l]) {
+      const L0Entry e = heap.top();
+      heap.pop();
+      if (parent[e.a] != e.a || parent[e.b] != e.b) continue;
+      const auto it = adj[e.a].find(e.b);
+      if (it == adj[e.a].end() || it->second.version != e.version) continue;
+      if (stamp[e.a] != e.sa || stamp[e.b] != e.sb) { price(e.a, e.b); continue; }
+      join(e.a, e.b);
+    }
+    small.clear();
+    for (int64_t i = 0; i < n; ++i)
+      if (parent[i] == i && wt[i] < double(MS[l])) small.push_back({wt[i], i});
+    std::sort(small.begin(), small.end());
+    for (const auto& p : small) {
+      const int64_t a = find(p.second);
+      if (wt[a] >= double(MS[l]) || adj[a].empty()) continue;
+      int64_t best = -1;
+      double bc = 0;
+      for (const auto& kv : adj[a]) {
+        const double r = ratio(a, kv.first, kv.second.c);
+        if (best < 0 || r < bc || (r == bc && kv.first < best)) { best = kv.first; bc = r; }
+      }
+      join(a, best);
+    }
+    for (int64_t i = 0; i < n; ++i) O[l * n + i] = find(i);
+  }
+  return out;
+}
+
 // Row gather / scatter-add for spconv's CPU convolution (gather -> matmul -> scatter-add per
 // kernel offset). out[i] = src[idx[i]] and out[idx[i]] += src[i] for i < len(idx). Rows are split
 // among threads by i; within one kernel offset spconv's output indices are unique, so no two
@@ -816,6 +958,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("scatter_arg_bwd", &scatter_arg_bwd, "max/min backward (grad_out, arg, n)");
   m.def("fps", &fps, "farthest point sampling (coord, offset, new_offset)");
   m.def("fh_segment", &fh_segment, "Felzenszwalb-Huttenlocher segmentation (u, v, w sorted, n, c, min_size)");
+  m.def("l0_partition", &l0_partition, "greedy l0 graph partition, nested levels (u, v, c, x, lambdas, min_sizes) -> (L, N) root ids");
   m.def("gather_rows", &rows_op<false>, "out[i] = src[idx[i]], i < n  (out, out_rows, src, src_rows, idx, n, idx64, C, dtype)");
   m.def("scatter_add_rows", &rows_op<true>, "out[idx[i]] += src[i], i < n, idx unique  (same arguments)");
   m.def("num_threads", &num_threads);

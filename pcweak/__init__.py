@@ -16,7 +16,7 @@ from .metrics.evaluate import evaluate
 from .pseudo.propagate import PropagateConfig, propagate
 from .pseudo.registry import label
 from .scene import Frame, KittiCalib, PseudoLabels, Scene, WeakLabels
-from .segment.superpoints import felzenszwalb as superpoints
+from .segment.superpoints import superpoints
 
 __version__ = "0.1.0"
 

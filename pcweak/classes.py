@@ -24,6 +24,20 @@ S3DIS_STUFF: tuple[str, ...] = ("ceiling", "floor", "wall")
 KITTI_CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist", "background")
 KITTI_OBJECT_CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist")
 
+# SemanticKITTI's 19 evaluated classes and its raw label ids -> their index (moving objects
+# count as their static class; unlabelled, outlier, other-structure and other-object are not
+# evaluated, -1), as its benchmark's learning map defines them.
+SEMANTICKITTI19: tuple[str, ...] = (
+    "car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist", "road",
+    "parking", "sidewalk", "other-ground", "building", "fence", "vegetation", "trunk", "terrain", "pole",
+    "traffic-sign",
+)
+SEMANTICKITTI_RAW_TO_19: dict[int, int] = {
+    10: 0, 11: 1, 13: 4, 15: 2, 16: 4, 18: 3, 20: 4, 30: 5, 31: 6, 32: 7, 40: 8, 44: 9, 48: 10, 49: 11, 50: 12,
+    51: 13, 60: 8, 70: 14, 71: 15, 72: 16, 80: 17, 81: 18, 252: 0, 253: 6, 254: 5, 255: 7, 256: 4, 257: 4,
+    258: 3, 259: 4,
+}
+
 
 def nyu40_to_scannet20(nyu40: int) -> int:
     """NYU40 id -> ScanNet-20 label (-1 when the id is not one of the 20)."""

@@ -107,3 +107,38 @@ def test_ground_truth_of_a_box_outside_the_label_space_is_misc():
     objs = ground_truth_objects(s)
     assert objs.type[0] == "Misc" and list(objs.type[1:len(s.boxes)]) == [s.classes[c] for c in s.box_labels[1:]]
     assert (objs.hwl[0] > 0).all()  # a real 3D box
+
+
+@pytest.mark.realdata
+def test_real_semantickitti_scan_matches_its_readme_counts():
+    seq = shared_path("semantickitti", "sequences", "00")
+    s = pcweak.load_scene(f"semantickitti:{seq}/000000")
+    assert s.num_points == 124668 and s.classes[0] == "car" and len(s.classes) == 19
+    counts = dict(zip(s.classes, np.bincount(s.semantic[s.semantic >= 0], minlength=19).tolist()))
+    # raw ids 40 road + 60 lane-marking -> road; 255 moving-motorcyclist -> motorcyclist
+    assert counts["car"] == 4234 and counts["road"] == 34228 + 1053 and counts["motorcyclist"] == 88
+    # 0 unlabelled, 1 outlier, 52 other-structure, 99 other-object are not evaluated
+    assert int((s.semantic < 0).sum()) == 2184 + 4 + 1471 + 1227
+    ids = np.unique(s.instance[s.instance >= 0])
+    assert ids.tolist() == list(range(len(ids))) and len(ids) >= 1 and (s.instance[s.semantic == 8] == -1).all()
+    assert all(len(np.unique(s.semantic[s.instance == i])) == 1 for i in ids)  # one class per instance
+
+
+def test_semantickitti_reader_on_a_written_scan(tmp_path):
+    seq = tmp_path / "sequences" / "05"
+    (seq / "velodyne").mkdir(parents=True)
+    (seq / "labels").mkdir()
+    pts = np.array([[1, 2, 0, 0.5], [3, 4, 0, 0.1], [5, 6, 1, 0.9], [7, 8, 1, 0.2]], np.float32)
+    pts.tofile(seq / "velodyne" / "000007.bin")
+    lab = np.array([10 | (3 << 16), 252 | (3 << 16), 40, 30 | (1 << 16)], np.uint32)
+    lab.tofile(seq / "labels" / "000007.label")
+    s = pcweak.load_scene(f"semantickitti:{seq}/000007")
+    assert s.name == "05_000007" and s.semantic.tolist() == [0, 0, 8, 5]
+    assert s.instance[0] == s.instance[1] >= 0 and s.instance[2] == -1
+    assert s.instance[3] >= 0 and s.instance[3] != s.instance[0]
+    np.testing.assert_array_equal(s.intensity, pts[:, 3])
+    lab[:3].tofile(seq / "labels" / "000007.label")
+    with pytest.raises(ReaderError, match="3 labels for 4 points"):
+        pcweak.load_scene(f"semantickitti:{seq}/000007")
+    with pytest.raises(ReaderError, match="LiDAR scan not found"):
+        pcweak.load_scene(f"semantickitti:{seq}/000008")

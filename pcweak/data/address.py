@@ -1,7 +1,8 @@
 """Scene addresses ``DATASET:PATH`` -> ``Scene`` (the entry point ``pcweak.load_scene``).
 
 ``scannet:<root>/scans/scene0000_00``, ``s3dis:<root>/Area_1/office_1``,
-``kitti:<root>/training/000000``, ``ply:<file.ply>``, ``npz:<file.npz>``,
+``kitti:<root>/training/000000``,
+``semantickitti:<root>/sequences/00/000000``, ``ply:<file.ply>``, ``npz:<file.npz>``,
 ``synthetic:<seed>`` (indoor room), ``synthetic-lidar:<seed>`` (KITTI-like frame) and
 ``scannet-export:<dir>/<scene>`` (the ``<scene>_vert_all.npy`` / ``_sem_label_all.npy`` /
 ``_ins_label_all.npy`` export of mmdetection3d / VoteNet, e.g. ``scannet_train_instance_data``).
@@ -16,7 +17,7 @@ from typing import Any
 from ..errors import AddressError
 from ..scene import Scene
 
-DATASETS = ("scannet", "scannet-export", "s3dis", "kitti", "ply", "npz", "synthetic", "synthetic-lidar")
+DATASETS = ("scannet", "scannet-export", "s3dis", "kitti", "semantickitti", "ply", "npz", "synthetic", "synthetic-lidar")
 
 
 def parse_address(address: str) -> tuple[str, str]:
@@ -51,6 +52,9 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     if kind == "kitti":
         from .kitti import read_kitti
         return read_kitti(rest, **kwargs)
+    if kind == "semantickitti":
+        from .semantickitti import read_semantickitti
+        return read_semantickitti(rest, **kwargs)
     if kind == "ply":
         from .ply import read_ply
         return read_ply(rest, **kwargs)

@@ -33,14 +33,16 @@ from ..scene import PseudoLabels, check_color_range, to_numpy
 from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, segment_mean
 
 SOLVERS = ("spread", "harmonic", "geodesic")
-PARTITIONS = ("fh", "points")
+PARTITIONS = ("fh", "l0", "points")
 
 
 @dataclass(frozen=True)
 class PartitionConfig:
     """Stage 1, the graph's nodes. ``method``: ``"fh"`` Felzenszwalb-Huttenlocher superpoints
     on the kNN graph (``felzenszwalb``'s ``c``, ``min_size``, ``color_weight``,
-    ``color_max_normal_diff``) or ``"points"`` (every point its own node); a scene's own
+    ``color_max_normal_diff``), ``"l0"`` the finest level of the l0 partition
+    (``segment.l0_partition``; ``l0_regularization`` and ``l0_min_size``, None for its
+    defaults) or ``"points"`` (every point its own node); a scene's own
     over-segmentation (``segment``) replaces either. ``split_below``: a seed whose normal and
     its node's dominant normal disagree (|cos| below it) seeds only its own surface, carved out
     of the node (``split_seed_surfaces``); 0 = off."""
@@ -49,6 +51,8 @@ class PartitionConfig:
     min_size: int = 30
     color_weight: float = 0.5
     color_max_normal_diff: float | None = 1e-6
+    l0_regularization: float | None = None
+    l0_min_size: int | None = None
     split_below: float = 0.3
 
     def __post_init__(self) -> None:
@@ -58,6 +62,9 @@ class PartitionConfig:
             raise ValueError(f"partition.split_below must lie in [0, 1], got {self.split_below}")
         if not self.c > 0 or not self.min_size >= 1:
             raise ValueError(f"partition.c must be > 0 and partition.min_size >= 1, got {self.c} and {self.min_size}")
+        if (self.l0_regularization is not None and not self.l0_regularization > 0) or (self.l0_min_size is not None and self.l0_min_size < 1):
+            raise ValueError(f"partition.l0_regularization must be > 0 and partition.l0_min_size >= 1, "
+                             f"got {self.l0_regularization} and {self.l0_min_size}")
 
 
 @dataclass(frozen=True)
@@ -541,12 +548,18 @@ def partition_nodes(coord: np.ndarray, normal: np.ndarray | None, color: np.ndar
                     seed_index: np.ndarray, edges: tuple[np.ndarray, np.ndarray], config: PartitionConfig,
                     k: int) -> np.ndarray:
     """Stage 1: (N,) int64 node id per point, 0..S-1 (the scene's ``segment`` renumbered, FH
-    superpoints on the kNN ``edges`` or single points), with seeds' own surfaces carved out."""
+    or l0 superpoints on the kNN ``edges``, or single points), with seeds' own surfaces carved out."""
     if segment is not None:
         node = np.unique(segment, return_inverse=True)[1]
     elif config.method == "fh":
         node = felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=config.min_size, color_weight=config.color_weight,
                             edges=edges, color_max_normal_diff=config.color_max_normal_diff)
+    elif config.method == "l0":
+        from ..segment.l0_partition import L0Config, l0_hierarchy
+        d = L0Config()
+        cfg = L0Config(regularization=(config.l0_regularization or d.regularization[0],),
+                       min_size=(config.l0_min_size or d.min_size[0],), k=k)
+        node = l0_hierarchy(coord, color, cfg, edges=edges)[0]
     else:
         node = np.arange(len(coord))
     node = np.asarray(node).ravel()

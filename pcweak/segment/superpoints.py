@@ -190,9 +190,55 @@ def mesh_segments(vertices: np.ndarray, faces: np.ndarray, k_thresh: float = 0.0
     return segment_graph(u, v, w, len(p), k_thresh, min_verts)
 
 
-def scene_superpoints(scene: Scene, **params) -> np.ndarray:
-    """The scene's own over-segmentation when it has one, else ``felzenszwalb`` on its points."""
+def scene_superpoints(scene: Scene, method: str = "fh", **params) -> np.ndarray:
+    """The scene's own over-segmentation when it has one (unless ``recompute=True``), else
+    ``superpoints`` of its points with ``method`` (colour, or LiDAR intensity, from
+    ``partition_color``; the scene's normals where it has them)."""
     if scene.segment is not None and not params.get("recompute", False):
         return scene.segment
     params.pop("recompute", None)
-    return felzenszwalb(scene.coord, scene.normal, scene.color, **params)
+    if method == "fh":
+        return felzenszwalb(scene.coord, scene.normal, scene.color, **params)
+    return superpoints(scene.coord, partition_color(scene), scene.normal, method=method, **params)
+
+
+def partition_color(scene: Scene) -> np.ndarray | None:
+    """What the l0 partition compares besides shape and position: the scene's colour (N,3) in
+    [0,1], else its LiDAR intensity as one channel, else None."""
+    if scene.color is not None:
+        return scene.color
+    if scene.intensity is not None:
+        return np.asarray(scene.intensity, np.float64).reshape(-1, 1)
+    return None
+
+SUPERPOINT_METHODS = ("l0", "fh", "mesh")
+
+
+def superpoint_hierarchy(coord: np.ndarray, color: np.ndarray | None = None, **params) -> np.ndarray:
+    """(L,N) int64 nested superpoint ids, finest level first: the l0 partition's levels
+    (``l0_partition.l0_hierarchy``; ``params`` are ``L0Config`` fields)."""
+    from .l0_partition import L0Config, l0_hierarchy
+    return l0_hierarchy(coord, color, L0Config.from_params(**params))
+
+
+def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.ndarray | None = None,
+                method: str = "l0", faces: np.ndarray | None = None, **params) -> np.ndarray:
+    """(N,) int64 superpoint ids of a cloud, numbered 0..S-1 by first point.
+
+    ``method``: ``"l0"`` (default) the finest level of the l0 partition over shape, colour,
+    position and elevation (``superpoint_hierarchy`` gives all levels; ``params`` are
+    ``L0Config`` fields), which follows objects on bare scans; ``"fh"`` Felzenszwalb-Huttenlocher
+    on the kNN graph (``felzenszwalb``'s parameters); ``"mesh"`` ScanNet's segmentator on a
+    triangle mesh (``faces`` (F,3) required; ``mesh_segments``' parameters).
+
+    Args: coord (N,3) float metres; color (N,3) float in [0,1] or None; normal (N,3) or None
+    (estimated where a method needs it)."""
+    if method not in SUPERPOINT_METHODS:
+        raise ValueError(f"superpoints: method must be one of {SUPERPOINT_METHODS}, got {method!r}")
+    if method == "l0":
+        return superpoint_hierarchy(coord, color, **params)[0]
+    if method == "fh":
+        return felzenszwalb(coord, normal, color, **params)
+    if faces is None:
+        raise ValueError("superpoints: method 'mesh' needs faces (F,3)")
+    return mesh_segments(coord, faces, normal=normal, **params)

@@ -1,0 +1,49 @@
+"""SemanticKITTI scans: ``<root>/sequences/<seq>/velodyne/<id>.bin`` (float32 x y z remission)
+with ``labels/<id>.label`` (uint32: semantic id in the lower 16 bits, instance id in the upper
+16), read as a ``Scene`` with the benchmark's 19 classes (``classes.SEMANTICKITTI19``)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..classes import SEMANTICKITTI19, SEMANTICKITTI_RAW_TO_19
+from ..errors import ReaderError
+from ..scene import Scene
+
+
+def read_semantickitti(scan_path: str | os.PathLike) -> Scene:
+    """Read ``<root>/sequences/<seq>/<id>`` (the sequence folder and the scan id, e.g.
+    ``data/semantickitti/sequences/00/000000``). Points keep their file order; remission becomes
+    ``intensity``. Without a label file the scene has no ground truth. Instances are numbered
+    per (class, instance id) pair, for classes that are things (ids from 10 to 32 and the
+    moving ones); -1 elsewhere."""
+    p = Path(scan_path)
+    seq, sid = p.parent, p.name
+    velo = seq / "velodyne" / f"{sid}.bin"
+    if not velo.is_file():
+        raise ReaderError(f"{velo}: LiDAR scan not found")
+    raw = np.fromfile(velo, dtype=np.float32)
+    if raw.size == 0 or raw.size % 4:
+        raise ReaderError(f"{velo}: size {raw.size * 4} bytes is not a whole number of (x,y,z,remission) float32 records")
+    pts = raw.reshape(-1, 4)
+    if not np.isfinite(pts).all():
+        raise ReaderError(f"{velo}: {int((~np.isfinite(pts).all(1)).sum())} points have NaN/inf values")
+    semantic = instance = None
+    lab_path = seq / "labels" / f"{sid}.label"
+    if lab_path.is_file():
+        lab = np.fromfile(lab_path, dtype=np.uint32)
+        if len(lab) != len(pts):
+            raise ReaderError(f"{lab_path}: {len(lab)} labels for {len(pts)} points in {velo}")
+        sem_raw = (lab & 0xFFFF).astype(np.int64)
+        lut = np.full(max(int(sem_raw.max()) + 1, 260), -1, np.int64)
+        for k, v in SEMANTICKITTI_RAW_TO_19.items():
+            lut[k] = v
+        semantic = lut[sem_raw]
+        thing = ((sem_raw >= 10) & (sem_raw <= 32)) | (sem_raw >= 252)
+        key = np.where(thing & (semantic >= 0), semantic * (1 << 16) + (lab >> 16).astype(np.int64), -1)
+        _, inv = np.unique(key, return_inverse=True)
+        instance = np.where(key >= 0, inv.ravel() - int((key < 0).any()), -1).astype(np.int64)
+    return Scene(name=f"{seq.name}_{sid}", coord=pts[:, :3], classes=SEMANTICKITTI19, intensity=pts[:, 3],
+                 semantic=semantic, instance=instance, meta={"dataset": "semantickitti", "source": str(p)})
