@@ -17,7 +17,8 @@ position all decide, and such objects get superpoints of their own (docs/results
 "Superpoints on bare points").
 
 The joining runs in the compiled ops (``cuda_ops/pcweak_ops.cpp: l0_partition``); the Python
-version below gives the same partition where they are not built, about 20x slower.
+version below gives the same partition where they are not built, some 30x slower
+(8,000 points: 12.5 s against 0.4 s, the pure-torch kNN included).
 """
 from __future__ import annotations
 
