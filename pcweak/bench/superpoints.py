@@ -4,12 +4,13 @@ Per scene and partition (FH as ``scene_superpoints`` computes it for a scene wit
 segments; every level of the l0 hierarchy): the majority-class oracle mIoU (every superpoint
 given its most frequent GT class, ``oracles.seeded_class_oracle`` with every class seeded), the
 superpoint count, the mean points per superpoint, and the seconds it took (normals and shape
-features included). Scenes: the real ScanNet samples as bare points (scene0000_00 also with
-ScanNet's own mesh segments, on which its labels were drawn, so 1.0 there is circular), the
-real KITTI frames (classes from the GT boxes), the real SemanticKITTI scan, and synthetic rooms.
-Last, the time per million points on a large synthetic room. ``targets`` checks the real-scans
-issue's bar: oracle >= 0.88 on each ScanNet sample with >= 20 points per superpoint, in < 10 s
-per 100k points.
+features included; l0's finest row holds the time of all its levels, made in one run).
+Scenes: the real ScanNet samples as bare points (scene0000_00 also with ScanNet's own mesh
+segments, on which its labels were drawn, so 1.0 there is circular), the real KITTI frames
+(classes from the GT boxes), the real SemanticKITTI scan, and synthetic rooms. Last, the time
+per million points on a large synthetic room. ``targets`` checks the real-scans issue's bar:
+oracle >= 0.88 on each ScanNet sample with >= 20 points per superpoint, in < 10 s per 100k
+points.
 """
 from __future__ import annotations
 
@@ -84,7 +85,6 @@ def run(n_synthetic: int = 3, shared: str | None = None, million: bool = True) -
         levels = superpoint_hierarchy(bare.coord, partition_color(bare))
         dt = time.perf_counter() - t
         r["l0"] = [_row(scene, lv, dt if i == 0 else None) for i, lv in enumerate(levels)]
-        r["l0_seconds_all_levels"] = round(dt, 2)
         if own is not None:
             r["own_segments"] = _row(scene, own, None)
         res["scenes"][scene.name] = r

@@ -58,21 +58,27 @@ def points_in_camera_boxes(rect: np.ndarray, objs: KittiObjects) -> np.ndarray:
     return out
 
 
+def read_velodyne(path: Path, fourth: str = "reflectance") -> np.ndarray:
+    """(N,4) float32 x, y, z, ``fourth`` of a KITTI-format LiDAR scan (``velodyne/<id>.bin``:
+    float32 records), refusing a missing, empty, truncated or non-finite file by name."""
+    if not path.is_file():
+        raise ReaderError(f"{path}: LiDAR scan not found")
+    raw = np.fromfile(path, dtype=np.float32)
+    if raw.size == 0 or raw.size % 4:
+        raise ReaderError(f"{path}: size {raw.size * 4} bytes is not a whole number of (x,y,z,{fourth}) float32 records")
+    pts = raw.reshape(-1, 4)
+    bad = ~np.isfinite(pts).all(1)
+    if bad.any():
+        raise ReaderError(f"{path}: {int(bad.sum())} points have NaN/inf values")
+    return pts
+
+
 def read_kitti(frame_path: str | os.PathLike) -> Scene:
     """Read ``<root>/training/<id>`` (or ``testing``) into a ``Scene``; ``frame_path`` names the
     split folder and the frame id, e.g. ``data/kitti/training/000001``."""
     p = Path(frame_path)
     split, fid = p.parent, p.name
-    velo = split / "velodyne" / f"{fid}.bin"
-    if not velo.is_file():
-        raise ReaderError(f"{velo}: LiDAR scan not found")
-    raw = np.fromfile(velo, dtype=np.float32)
-    if raw.size == 0 or raw.size % 4:
-        raise ReaderError(f"{velo}: size {raw.size * 4} bytes is not a whole number of (x,y,z,reflectance) float32 records")
-    pts = raw.reshape(-1, 4)
-    bad = ~np.isfinite(pts).all(1)
-    if bad.any():
-        raise ReaderError(f"{velo}: {int(bad.sum())} points have NaN/inf values")
+    pts = read_velodyne(split / "velodyne" / f"{fid}.bin")
     calib_path = split / "calib" / f"{fid}.txt"
     calib = read_calib(calib_path) if calib_path.is_file() else None
     label_path = split / "label_2" / f"{fid}.txt"

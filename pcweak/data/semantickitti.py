@@ -11,6 +11,7 @@ import numpy as np
 from ..classes import SEMANTICKITTI19, SEMANTICKITTI_RAW_TO_19
 from ..errors import ReaderError
 from ..scene import Scene
+from .kitti import read_velodyne
 
 
 def read_semantickitti(scan_path: str | os.PathLike) -> Scene:
@@ -22,14 +23,7 @@ def read_semantickitti(scan_path: str | os.PathLike) -> Scene:
     p = Path(scan_path)
     seq, sid = p.parent, p.name
     velo = seq / "velodyne" / f"{sid}.bin"
-    if not velo.is_file():
-        raise ReaderError(f"{velo}: LiDAR scan not found")
-    raw = np.fromfile(velo, dtype=np.float32)
-    if raw.size == 0 or raw.size % 4:
-        raise ReaderError(f"{velo}: size {raw.size * 4} bytes is not a whole number of (x,y,z,remission) float32 records")
-    pts = raw.reshape(-1, 4)
-    if not np.isfinite(pts).all():
-        raise ReaderError(f"{velo}: {int((~np.isfinite(pts).all(1)).sum())} points have NaN/inf values")
+    pts = read_velodyne(velo, "remission")
     semantic = instance = None
     lab_path = seq / "labels" / f"{sid}.label"
     if lab_path.is_file():

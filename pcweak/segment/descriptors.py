@@ -61,22 +61,13 @@ def shape_features(coord: np.ndarray, k: int = 30) -> np.ndarray:
     |n_z| of the normal (the smallest eigenvalue's direction): 1 on floors, 0 on walls."""
     import torch
 
-    from .. import ops
+    from .superpoints import neighbourhood_pca
     c = np.asarray(coord, np.float32)
     if c.ndim != 2 or c.shape[1] != 3:
         raise SceneError(f"shape_features: coord must be (N,3), got {c.shape}")
     if len(c) == 0:
         return np.zeros((0, 4), np.float32)
-    k = max(1, min(int(k), len(c)))
-    t = torch.from_numpy(np.ascontiguousarray(c))
-    out = np.empty((len(c), 4), np.float32)
-    for s in range(0, len(c), 1 << 18):  # bounded memory: (chunk, k, 3) float64 at a time
-        idx = ops.knn(t, t[s:s + (1 << 18)], k).idx
-        idx = torch.where(idx >= 0, idx, torch.arange(s, s + len(idx))[:, None])
-        nb = t[idx].double()
-        nb = nb - nb.mean(1, keepdim=True)
-        val, vec = torch.linalg.eigh(nb.transpose(1, 2) @ nb / k)  # ascending eigenvalues
-        l3, l2, l1 = (val[:, i].clamp_min(0) for i in range(3))
-        l1 = l1.clamp_min(1e-12)
-        out[s:s + len(idx)] = torch.stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, vec[:, 2, 0].abs()], 1).numpy()
-    return out
+    val, vec = neighbourhood_pca(c, max(1, min(int(k), len(c))))  # ascending eigenvalues
+    l3, l2, l1 = (val[:, i].clamp_min(0) for i in range(3))
+    l1 = l1.clamp_min(1e-12)
+    return torch.stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, vec[:, 2, 0].abs()], 1).float().numpy()

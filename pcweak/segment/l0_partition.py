@@ -124,7 +124,7 @@ def l0_hierarchy(coord: np.ndarray, color: np.ndarray | None = None, config: L0C
 
     Args: coord (N,3) float metres; color (N,C) float in [0,1] (RGB, or LiDAR intensity as
     C=1) or None; config: ``L0Config``; edges: a kNN graph from ``knn_graph`` to reuse."""
-    from .superpoints import knn_graph
+    from .superpoints import knn_graph, number_by_first_point
     config = config or L0Config()
     c = np.asarray(coord, np.float32)
     if c.ndim != 2 or c.shape[1] != 3:
@@ -149,15 +149,7 @@ def l0_hierarchy(coord: np.ndarray, color: np.ndarray | None = None, config: L0C
                                  torch.from_numpy(w), torch.from_numpy(x), torch.from_numpy(lam), torch.from_numpy(ms)).numpy()
     else:
         roots = l0_partition_python(u, v, w, x, lam, ms)
-    return np.stack([_first_order(r) for r in roots])
-
-
-def _first_order(root: np.ndarray) -> np.ndarray:
-    """Ids 0..S-1 numbered by each group's first point."""
-    _, first, inv = np.unique(root, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), np.int64)
-    rank[np.argsort(first)] = np.arange(len(first))
-    return rank[inv.ravel()]
+    return np.stack([number_by_first_point(r) for r in roots])
 
 
 def l0_partition_python(u: np.ndarray, v: np.ndarray, c: np.ndarray, x: np.ndarray, lambdas: np.ndarray,

@@ -47,17 +47,29 @@ def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(u, v), np.maximum(u, v)
 
 
-def estimate_normals(coord: np.ndarray, k: int = 16) -> np.ndarray:
-    """(N,3) float32 unit normals from PCA of each point's k nearest neighbours (unoriented)."""
+def neighbourhood_pca(coord: np.ndarray, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """PCA of each point's ``k`` nearest neighbours (itself included): (N,3) float64 eigenvalues
+    of their scatter matrix, ascending, and (N,3,3) eigenvectors as columns (column 0, the
+    smallest, is the unoriented normal). Computed 2^18 points at a time to bound memory."""
     from .. import ops
     c = torch.from_numpy(np.ascontiguousarray(coord, dtype=np.float32))
-    idx = ops.knn(c, c, k).idx
-    idx = torch.where(idx >= 0, idx, torch.arange(len(c))[:, None])
-    nb = c[idx].double()
-    nb = nb - nb.mean(1, keepdim=True)
-    cov = nb.transpose(1, 2) @ nb
-    _, vec = torch.linalg.eigh(cov)
-    return vec[:, :, 0].float().numpy()
+    vals, vecs = [], []
+    for s in range(0, len(c), 1 << 18):
+        idx = ops.knn(c, c[s:s + (1 << 18)], k).idx
+        idx = torch.where(idx >= 0, idx, torch.arange(s, s + len(idx))[:, None])
+        nb = c[idx].double()
+        nb = nb - nb.mean(1, keepdim=True)
+        val, vec = torch.linalg.eigh(nb.transpose(1, 2) @ nb)
+        vals.append(val)
+        vecs.append(vec)
+    if not vals:
+        return torch.zeros(0, 3, dtype=torch.float64), torch.zeros(0, 3, 3, dtype=torch.float64)
+    return torch.cat(vals), torch.cat(vecs)
+
+
+def estimate_normals(coord: np.ndarray, k: int = 16) -> np.ndarray:
+    """(N,3) float32 unit normals from PCA of each point's k nearest neighbours (unoriented)."""
+    return neighbourhood_pca(coord, k)[1][:, :, 0].float().numpy()
 
 
 def _fh_python(u, v, w, n, c, min_size):
@@ -86,12 +98,16 @@ def _fh_python(u, v, w, n, c, min_size):
         a, b = find(a0), find(b0)
         if a != b and (size[a] < min_size or size[b] < min_size):
             join(a, b)
-    roots = np.array([find(i) for i in range(n)])
-    _, first = np.unique(roots, return_index=True)
-    order = np.argsort(first)
-    remap = np.empty(len(first), np.int64)
-    remap[order] = np.arange(len(first))
-    return remap[np.searchsorted(np.unique(roots), roots)]
+    return number_by_first_point(np.array([find(i) for i in range(n)]))
+
+
+def number_by_first_point(group: np.ndarray) -> np.ndarray:
+    """(N,) int64 ids 0..S-1 for the (N,) group labels ``group`` (any ints), numbered in the
+    order of each group's first point, as the compiled partitions number theirs."""
+    _, first, inv = np.unique(group, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inv.ravel()]
 
 
 def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.ndarray | None = None,
@@ -210,6 +226,7 @@ def partition_color(scene: Scene) -> np.ndarray | None:
     if scene.intensity is not None:
         return np.asarray(scene.intensity, np.float64).reshape(-1, 1)
     return None
+
 
 SUPERPOINT_METHODS = ("l0", "fh", "mesh")
 
