@@ -128,6 +128,31 @@ def cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_masks(args: argparse.Namespace) -> int:
+    from .data.address import load_scene
+    from .pseudo.mask_models import sam_masks, vlm_mask_scores
+    from .pseudo.mask_sources import load_mask_folder, write_mask_folder
+    if (args.sam is None) == (args.masks is None):
+        raise ValueError("give --sam MODEL (make masks) or --masks DIR (score existing masks with --vlm), not both")
+    if args.masks is not None and args.vlm is None:
+        raise ValueError("--masks DIR needs --vlm MODEL (there is nothing else to do with existing masks)")
+    if args.points_per_side < 1 or args.frame_step < 1:
+        raise ValueError(f"--points-per-side and --frame-step must be >= 1, got {args.points_per_side} and {args.frame_step}")
+    scene = load_scene(args.scene, **_reader_kwargs(args))
+    if not scene.frames:
+        raise ValueError(f"{args.scene}: the scene has no RGB-D frames to make masks on")
+    if args.sam is not None:
+        maps = sam_masks(scene, args.sam, frames=list(range(0, len(scene.frames), args.frame_step)), device=args.device,
+                         points_per_side=args.points_per_side)
+    else:
+        maps, _ = load_mask_folder(args.masks, scene)
+    scores = vlm_mask_scores(scene, maps, args.vlm, device=args.device) if args.vlm else None
+    write_mask_folder(args.output, scene, maps, scores)
+    print(json.dumps({"output": str(args.output), "frames": len(maps), "masks": int(sum(int(m.max()) for _, m in maps)),
+                      "scores": None if scores is None else list(scores.shape)}))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if (args.pseudo is None) == (args.detections is None):
         raise ValueError("give --pseudo FILE (score pseudo-labels of one scene) or --detections DIR "
@@ -282,6 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
     lb.set_defaults(func=cmd_label)
 
+    mk = sub.add_parser("masks", help="2D masks of a scene's frames from SAM, class scores from a CLIP/SigLIP model (the models extra)")
+    mk.add_argument("scene", help=addr_help + " (with RGB-D frames)")
+    mk.add_argument("--sam", help="SAM model folder or Hugging Face name (e.g. facebook/sam-vit-base): make masks")
+    mk.add_argument("--masks", help="existing mask folder to score with --vlm instead")
+    mk.add_argument("--vlm", help="CLIP/SigLIP model folder or name (e.g. openai/clip-vit-base-patch32): scores.npy of each mask vs the scene's classes")
+    mk.add_argument("--points-per-side", type=int, default=32, help="SAM prompt grid (points per image side)")
+    mk.add_argument("--frame-step", type=int, default=1, help="use every n-th frame")
+    mk.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    mk.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
+    mk.add_argument("-o", "--output", required=True, type=Path, help="mask folder to write (<frame>.png, scores.npy): pcweak label --masks")
+    mk.set_defaults(func=cmd_masks)
+
     ev = sub.add_parser("evaluate", help="score pseudo-labels against a scene's ground truth, or KITTI result files as the devkit does")
     ev.add_argument("scene", help=addr_help + "; with --detections: kitti:<root>/training")
     ev.add_argument("--pseudo", help="pseudo-label .npz")
@@ -371,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("default", category=DeprecationWarning, module=r"pcweak(\.|$)")
     try:
         return int(args.func(args) or 0)
-    except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, RuntimeError) as e:
+    except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, RuntimeError, ImportError) as e:
         if debug:
             raise
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)

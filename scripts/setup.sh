@@ -52,9 +52,9 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   $PIP install -q "${extra[@]}" torch==2.13.0
 fi
 if [ "$gpu" = 1 ]; then
-  $PIP install -q -e ".[dev]" "${PCWEAK_SPCONV:-spconv-cu120}"
+  $PIP install -q -e ".[dev,models]" "${PCWEAK_SPCONV:-spconv-cu120}"
 else
-  $PIP install -q -e ".[dev,cpu]"
+  $PIP install -q -e ".[dev,cpu,models]"
 fi
 echo "$want" > "$stamp"
 echo "[setup] done: $($VENV/bin/python -c 'import torch;print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")')"

@@ -92,3 +92,14 @@ def test_bench_spconv_times_each_row_kernel_on_the_demo_step(tmp_path, capsys):
     assert set(r["time_ratios"]) == {"numpy_over_pcweak", "pcweak_over_numpy"}
     assert main(["bench", "spconv", "--param", "kernels=pcweak,cuda"]) == 2
     assert "kernels: a comma-separated subset of ['pcweak', 'numpy', 'spconv']" in capsys.readouterr().err
+
+
+def test_bench_lift_rows_per_scene(capsys):
+    assert main(["bench", "lift", "--json", "--param", "rooms=1", "--param", "frames=4", "--param", "draws=1",
+                 "--param", "shared=", "--param", "timing=false"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (name, row), = r["per_scene"].items()
+    assert name == "synthetic_room_300" and "timing" not in r
+    for k in ("propagation", "perfect_masks", "noisy_masks", "noisy_masks+scores", "perfect_instance_bound"):
+        assert 0.1 < row[k] <= 1 and row["spread"][k][0] <= row[k] <= row["spread"][k][1]
+    assert row["noisy_masks+scores"] > row["propagation"] + 0.1  # the scores name unseeded objects

@@ -451,10 +451,10 @@ def _(t, s):
             "-o", str(t / "o.npz"), "--param", "k_vote=0"], ["k_vote must be an integer >= 1"]
 
 
-@case("label-param-lift-fallback")
+@case("label-param-lift-mask-link")
 def _(t, s):
     return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "--method", "lift-masks",
-            "-o", str(t / "o.npz"), "--param", "fallback=maybe"], ["fallback must be null or 'propagate'"]
+            "-o", str(t / "o.npz"), "--param", "mask_link=2"], ["mask_link must be a fraction in [0, 1]"]
 
 
 @case("label-param-frustum-shrink")

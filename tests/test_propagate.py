@@ -370,7 +370,7 @@ def test_label_parameters_are_checked_before_any_scene_is_read(tmp_path, room, c
     # accepted: numbers for floats, null where None is allowed, JSON dicts, the wrapper's own names
     check_params("propagate", {"solver.alpha": 0.5, "graph.sigma_dist": None, "graph.bridge": True, "solver": {"name": "harmonic"}})
     check_params("gp-boxes", {"superpoint_params": {"c": 0.01}, "iterations": 20})
-    check_params("lift-masks", {"masks": "dir", "fallback": None})
+    check_params("lift-masks", {"masks": "dir", "propagate_params": None, "mask_cut": 0})
 
 
 def test_seeded_class_oracle_labels_superpoints_with_their_best_seeded_class():
@@ -397,3 +397,15 @@ def test_seeded_class_oracle_labels_superpoints_with_their_best_seeded_class():
         seeded_class_oracle(s, np.zeros(3, int), [wall])
     with pytest.raises(SceneError, match="needs ground-truth semantic labels"):
         seeded_class_oracle(Scene(name="bare", coord=s.coord, classes=SCANNET20), seg, [wall])
+
+
+def test_perfect_instance_bound_labels_unseeded_instances_by_the_nearest_seeded_one():
+    from pcweak.bench.oracles import perfect_instance_bound
+    from pcweak.scene import Scene
+    # four instances along x: 0 and 3 seeded (classes 1 and 2); 1 is nearer 0, 2 nearer 3
+    coord = np.repeat(np.array([[0.0, 0, 0], [1, 0, 0], [3, 0, 0], [4, 0, 0]]), 5, 0) + np.random.default_rng(0).normal(0, 0.01, (20, 3))
+    inst = np.repeat(np.arange(4), 5)
+    s = Scene(name="line", coord=coord.astype(np.float32), semantic=np.zeros(20, np.int64), instance=inst, classes=("a", "b", "c"))
+    out = perfect_instance_bound(s, np.array([0, 1, 15]), np.array([1, 1, 2]))
+    np.testing.assert_array_equal(out, np.repeat([1, 1, 2, 2], 5))
+    assert (perfect_instance_bound(s, np.array([0]), np.array([-1])) == -1).all()

@@ -1,68 +1,117 @@
-"""``pcweak bench lift``: 2D-mask lifting on synthetic rooms with rendered RGB-D frames.
+"""``pcweak bench lift``: 2D masks inside the propagation, per scene.
 
-Pseudo-label mIoU and coverage for 20 labelled points per scene: propagation alone, masks
-(simulated SAM-like masks: GT instances rendered with a depth test, 1 px erosion, 10 % splits,
-5 % drops) + points, and masks + simulated VLM class scores (the right class scored highest for
-70 % of the masks, a random class otherwise). Time per frame at 640x480 for ~200k points.
+Synthetic rooms with rendered RGB-D frames, and, where present, the real ScanNet scan
+scene0000_00 with its posed frames (``shared``, default ../shared/data, as ``bench propagate``). For each scene and
+``draws`` draws of ``points`` labelled points: propagation alone; lifting with perfect masks
+(GT instances rendered with a depth test, ids per frame); with noisy masks (``NOISY_MASKS``:
+1 px erosion, 10 % merges with a touching mask, 10 % splits, 5 % drops); noisy masks + class
+scores (simulated: the mask's majority GT class scored highest for 70 % of the masks, a random
+class otherwise); and the perfect-instance bound (``oracles.perfect_instance_bound``). Also the
+lifting time per 640x480 frame for ~200k points.
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
+import warnings
 from typing import Any
 
 import numpy as np
 
 from . import machine
 
+NOISY_MASKS = dict(erosion=1, merge_prob=0.1, split_prob=0.1, drop_prob=0.05)
+ROWS = ("propagation", "perfect_masks", "noisy_masks", "noisy_masks+scores", "perfect_instance_bound")
 
-def run(scenes: int = 2, frames: int = 12, points: int = 20, seed: int = 0) -> dict[str, Any]:
-    from .. import weak
+
+def simulated_scores(scene: Any, maps: list[tuple[int, np.ndarray]], right: float, rng: np.random.Generator) -> np.ndarray:
+    """(total masks, C) VLM-like scores: the mask's majority GT class gets +2 with probability
+    ``right``, a random class otherwise; N(0, 0.3) noise on every class."""
+    from ..camera import visible_points
+    rows = []
+    for fi, lm in maps:
+        vis, u, v = visible_points(scene.coord, scene.frames[fi])
+        lab = lm[v[vis], u[vis]]
+        sem = scene.semantic[vis]
+        for mid in range(1, int(lm.max()) + 1):
+            s = sem[(lab == mid) & (sem >= 0)]
+            c = int(np.bincount(s).argmax()) if len(s) else 0
+            if rng.random() > right:
+                c = int(rng.integers(len(scene.classes)))
+            row = rng.normal(0, 0.3, len(scene.classes))
+            row[c] += 2.0
+            rows.append(row)
+    return np.array(rows).reshape(-1, len(scene.classes))
+
+
+def _scenes(rooms: int, frames: int, shared: str | None) -> list[tuple[str, Any]]:
     from ..data.synthetic_indoor import synthetic_room
+    out = [(f"synthetic_room_{300 + i}", synthetic_room(300 + i, n_frames=frames)) for i in range(rooms)]
+    from .propagate import SHARED
+    scan = Path(shared or SHARED) / "scannet" / "scans" / "scene0000_00"
+    if shared != "" and scan.is_dir():  # shared="" leaves the real scan out
+        from ..data.address import load_scene
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out.append(("scene0000_00", load_scene(f"scannet:{scan}", frame_step=1)))
+    return out
+
+
+def run(rooms: int = 3, frames: int = 12, points: int = 20, draws: int = 2, shared: str | None = None, seed: int = 0,
+        right: float = 0.7, prior_weight: float | None = None, mask_link: float | None = None, mask_cut: float | None = None,
+        timing: bool = True) -> dict[str, Any]:
+    from .. import weak
     from ..metrics import semantic_report
-    import tempfile
-    from dataclasses import replace
-    from ..pseudo.mask_sources import write_mask_folder
-    from ..pseudo.registry import label
-    rows = {"propagation": [], "masks+points": [], "masks+vlm": []}
-    cov = {k: [] for k in rows}
-    rng = np.random.default_rng(seed)
-    for i in range(scenes):
-        s = synthetic_room(300 + i, n_frames=frames)
-        w = weak.points(s, count=points, seed=seed)
-        m = weak.masks2d(s, seed=seed, erosion=1, split_prob=0.1, drop_prob=0.05)
-        maps = list(zip(m.mask2d_frame.tolist(), m.mask2d))
-        # VLM scores: per mask, the majority GT class of its visible points, right 70 % of the time
-        from ..camera import visible_points
-        scores = []
-        for fi, lm in maps:
-            vis, u, v = visible_points(s.coord, s.frames[fi])
-            lab = lm[v[vis], u[vis]]
-            for mid in range(1, int(lm.max()) + 1):
-                sem = s.semantic[vis][lab == mid]
-                c = int(np.bincount(sem).argmax()) if len(sem) else 0
-                if rng.random() > 0.7:
-                    c = int(rng.integers(len(s.classes)))
-                row = rng.normal(0, 0.3, len(s.classes))
-                row[c] += 2.0
-                scores.append(row)
-        scores = np.array(scores).reshape(-1, len(s.classes))
-        tags = weak.scene_tags(s).scene_tags
-        wm = replace(w, mask2d=m.mask2d, mask2d_frame=m.mask2d_frame)
-        with tempfile.TemporaryDirectory() as vlm:  # the VLM's scores travel as a user's would: a mask folder
-            write_mask_folder(vlm, s, maps, scores)
-            outs = {"propagation": label(s, w, "propagate"), "masks+points": label(s, wm, "lift-masks"),
-                    "masks+vlm": label(s, replace(w, scene_tags=tags), "lift-masks", masks=vlm)}
-        for k, p in outs.items():
-            r = semantic_report(s.semantic, p.semantic, s.classes)
-            rows[k].append(r["miou"])
-            cov[k].append(r["coverage"])
-    # timing: ~200k points, 640x480 frames
-    big = synthetic_room(400, density=2600.0, n_frames=4, frame_size=(480, 640))
-    mb = weak.masks2d(big, seed=seed)
-    t = time.perf_counter()
-    label(big, mb, "lift-masks", fallback=None)
-    per_frame = (time.perf_counter() - t) / len(mb.mask2d)
-    return {"bench": "lift", "machine": machine(), "scenes": scenes, "frames_per_scene": frames, "points_per_scene": points,
-            "miou": {k: round(float(np.mean(v)), 4) for k, v in rows.items()},
-            "coverage": {k: round(float(np.mean(v)), 4) for k, v in cov.items()},
-            "timing": {"points": big.num_points, "frame_size": [480, 640], "seconds_per_frame": round(per_frame, 3), "target": 0.2}}
+    from ..pseudo.lift_masks import lift_masks
+    from ..pseudo.mask_sources import masks_from_weak
+    from ..pseudo.propagate import propagate
+    from .oracles import perfect_instance_bound
+    per_scene: dict[str, dict[str, Any]] = {}
+    trust = {k: v for k, v in dict(mask_link=mask_link, mask_cut=mask_cut).items() if v is not None}  # None: lift_masks' default
+    scored = {} if prior_weight is None else {"prior_weight": prior_weight}
+    for name, s in _scenes(rooms, frames, shared):
+        C = len(s.classes)
+        got: dict[str, list[float]] = {k: [] for k in ROWS}
+        t0 = time.perf_counter()
+        for d in range(draws):
+            w = weak.points(s, count=points, seed=seed + d)
+            pi, pl = w.point_index, w.point_semantic
+            rng = np.random.default_rng(seed + d)
+            perfect = masks_from_weak(weak.masks2d(s, seed=seed + d))
+            noisy = masks_from_weak(weak.masks2d(s, seed=seed + d, **NOISY_MASKS))
+            tags = weak.scene_tags(s).scene_tags
+            preds = {
+                "propagation": propagate(s.coord, pi, pl, color=s.color, normal=s.normal, segment=s.segment, num_classes=C).semantic,
+                "perfect_masks": lift_masks(s, perfect, point_index=pi, point_label=pl, **trust).semantic,
+                "noisy_masks": lift_masks(s, noisy, point_index=pi, point_label=pl, **trust).semantic,
+                "noisy_masks+scores": lift_masks(s, noisy, point_index=pi, point_label=pl, scene_tags=tags,
+                                                 mask_scores=simulated_scores(s, noisy, right, rng),
+                                                 **scored, **trust).semantic,
+                "perfect_instance_bound": perfect_instance_bound(s, pi, pl)}
+            for k, p in preds.items():
+                got[k].append(semantic_report(s.semantic, p, s.classes)["miou"])
+        per_scene[name] = {"points": s.num_points, "frames": len(s.frames), "seconds": round(time.perf_counter() - t0, 1),
+                           **{k: round(float(np.mean(v)), 4) for k, v in got.items()},
+                           "spread": {k: [round(float(min(v)), 4), round(float(max(v)), 4)] for k, v in got.items()}}
+        per_scene[name]["perfect_minus_propagation"] = round(per_scene[name]["perfect_masks"] - per_scene[name]["propagation"], 4)
+        per_scene[name]["noisy_minus_propagation"] = round(per_scene[name]["noisy_masks"] - per_scene[name]["propagation"], 4)
+    synth = [v for k, v in per_scene.items() if k.startswith("synthetic")]
+    out = {"bench": "lift", "machine": machine(), "frames_per_room": frames, "points_per_scene": points, "draws": draws,
+           "noisy_masks": NOISY_MASKS, "scores_right": right, "settings": {**trust, **scored}, "per_scene": per_scene,
+           "synthetic_mean": {k: round(float(np.mean([v[k] for v in synth])), 4) for k in ROWS} if synth else {}}
+    if timing:  # ~275k points, 4 frames of 640x480: lifting (walk included) beside the walk alone
+        from ..data.synthetic_indoor import synthetic_room
+        big = synthetic_room(400, density=2600.0, n_frames=4, frame_size=(480, 640))
+        mb = masks_from_weak(weak.masks2d(big, seed=seed))
+        wb = weak.points(big, count=points, seed=seed)
+        t = time.perf_counter()
+        lift_masks(big, mb, point_index=wb.point_index, point_label=wb.point_semantic)
+        lift_s = time.perf_counter() - t
+        t = time.perf_counter()
+        propagate(big.coord, wb.point_index, wb.point_semantic, color=big.color, normal=big.normal, segment=big.segment,
+                  num_classes=len(big.classes))
+        walk_s = time.perf_counter() - t
+        out["timing"] = {"points": big.num_points, "frames": len(mb), "frame_size": [480, 640], "lift_seconds": round(lift_s, 2),
+                         "propagation_alone_seconds": round(walk_s, 2),
+                         "mask_seconds_per_frame": round((lift_s - walk_s) / len(mb), 3)}
+    return out

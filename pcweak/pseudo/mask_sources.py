@@ -1,4 +1,5 @@
-"""Where 2D masks come from: a folder on disk, SAM (when installed), or simulation from GT.
+"""Where 2D masks come from: a folder on disk or the weak-label file (``mask_models`` makes them
+with SAM and scores them with a vision-language model).
 
 Folder layout (one file per frame, named by the frame's stem; the mask of ``color/120.jpg``
 is ``120.png``)::
@@ -12,8 +13,6 @@ Frames without a mask file are simply not used.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from ..errors import ReaderError
@@ -68,32 +67,3 @@ def masks_from_weak(weak: WeakLabels) -> list[tuple[int, np.ndarray]]:
     if weak.mask2d is None:
         raise ReaderError("weak labels hold no 2D masks (mask2d); pass --masks DIR")
     return [(int(f), m) for f, m in zip(weak.mask2d_frame, weak.mask2d)]
-
-
-def sam_masks(scene: Scene, checkpoint: str | Path, model_type: str = "vit_b", frames: list[int] | None = None,
-              device: str = "cpu", **generator_kwargs: Any) -> list[tuple[int, np.ndarray]]:
-    """Masks from Segment Anything's automatic mask generator on each frame's colour image.
-
-    Needs the ``segment_anything`` package (and its torchvision dependency) and a local
-    checkpoint; weights are never downloaded. Larger masks are painted first, so smaller ones
-    stay on top; ids 1..m per frame."""
-    try:
-        from segment_anything import SamAutomaticMaskGenerator, sam_model_registry
-    except ImportError as e:
-        raise ImportError(f"SAM masks need the segment_anything package ({e}); or pass precomputed masks with --masks DIR") from e
-    ck = Path(checkpoint)
-    if not ck.is_file():
-        raise FileNotFoundError(f"SAM checkpoint {ck} not found (weights are not downloaded)")
-    sam = sam_model_registry[model_type](checkpoint=str(ck)).to(device)
-    gen = SamAutomaticMaskGenerator(sam, **generator_kwargs)
-    out = []
-    for i in (range(len(scene.frames)) if frames is None else frames):
-        img = scene.frames[i].image
-        if img is None:
-            continue
-        anns = sorted(gen.generate(img), key=lambda a: -a["area"])
-        lm = np.zeros(img.shape[:2], np.int64)
-        for j, a in enumerate(anns, 1):
-            lm[a["segmentation"]] = j
-        out.append((i, lm))
-    return out

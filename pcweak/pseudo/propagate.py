@@ -580,7 +580,8 @@ def solve(W: sp.csr_matrix, Y: np.ndarray, config: SolverConfig) -> np.ndarray:
 
 def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None, normal: Any = None,
               segment: Any = None, seed_instance: Any = None, features: Any = None, classes: tuple[str, ...] = (),
-              num_classes: int | None = None, config: PropagateConfig | dict[str, Any] | None = None) -> PseudoLabels:
+              num_classes: int | None = None, config: PropagateConfig | dict[str, Any] | None = None,
+              mask_evidence: Any = None) -> PseudoLabels:
     """Dense pseudo-labels from a few labelled points, through four configured stages:
     partition (superpoints) -> node features -> affinity graph -> solver.
 
@@ -595,6 +596,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         classes: class names (recorded; their count is the number of classes unless ``num_classes``).
         num_classes: number of classes C (default len(classes), else max seed label + 1).
         config: a ``PropagateConfig``, or a mapping of its settings (``propagate_config``).
+        mask_evidence: a ``mask_views.MaskEvidence``: 2D masks re-weight the graph's edges and
+            their class scores add seed mass (``lift_masks``).
     Returns:
         PseudoLabels: semantic (N,) int64, instance (N,) int64 (-1 without clicks), confidence
         (N,) float32 (max class probability); ``params`` = asdict(config), ``stats`` node and
@@ -627,12 +630,19 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     np.add.at(Y, (seed_node, seed_label), 1.0)
     if s.class_balance:
         Y = Y / np.maximum(Y.sum(0, keepdims=True), 1.0) ** s.class_balance
+    prior = None
+    if mask_evidence is not None:
+        nm = mask_evidence.views.node_masks(node, n_nodes, mask_evidence.min_seen)
+        W = mask_evidence.reweight(W, nm)
+        prior = mask_evidence.prior(nm, C)
+    seeded = Y.sum(1) > 0
+    if prior is not None:
+        Y = Y + mask_evidence.prior_weight * np.where(seeded[:, None], 0.0, prior)
     F = solve(W, Y, s)
     mass = F.sum(1)
     reached = mass > s.min_reach
     P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
     # seed nodes keep their own vote
-    seeded = Y.sum(1) > 0
     P[seeded] = Y[seeded] / Y[seeded].sum(1, keepdims=True)
     top2 = np.sort(P, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((n_nodes, 1)), P], 1)
     conf = top2[:, -1]

@@ -176,7 +176,8 @@ def _register_all() -> None:
                                 {"abs_tol": (_non_negative, "metres >= 0"), "rel_tol": (_non_negative, ">= 0"),
                                  "min_points": (_positive, "an integer >= 1"),
                                  "merge_overlap": (_fraction, "a fraction in (0, 1]"),
-                                 "fallback": (lambda v: v in (None, "propagate"), "null or 'propagate'")})
+                                 "mask_link": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+                                 "mask_cut": (_non_negative, ">= 0"), "prior_weight": (_non_negative, ">= 0")})
     lift_cfg = dataclasses.make_dataclass(
         "LiftMasksConfig", [("masks", str | None, dataclasses.field(default=None))], bases=(lift_cfg,), frozen=True)
     for lab in (
@@ -192,7 +193,7 @@ def _register_all() -> None:
                                                                 gp_checks),
                  boxes, ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps go to the smallest box (baseline)"),
         Labeller("lift-masks", run_lift, lift_cfg, ("mask2d",), ("semantic", "confidence"),
-                 "2D masks lifted onto the points through depth, then propagation", (("mask2d", "masks"),)),
+                 "2D masks lifted through depth: they join and cut the propagation's graph, their class scores seed it", (("mask2d", "masks"),)),
         Labeller("boxes2d-frustum", run_frustum,
                  signature_config(frustum_boxes, "FrustumConfig", {"scene", "box2d", "box2d_semantic", "box2d_frame"},
                                   {"shrink": (lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5)"),

@@ -1,0 +1,181 @@
+"""What 2D masks say about a point graph: which points each view saw under which mask.
+
+``MaskViews`` holds, per usable frame, the scene points the frame's depth camera sees and the
+mask id under each (0 = seen, under no mask). ``MaskEvidence`` turns it into evidence for the
+label walk (``propagate(..., mask_evidence=...)``):
+
+- Grouping, per graph edge (a, b): in each frame where both nodes are seen (each by at least
+  ``min_seen`` points) and at least one lies under a mask, the two agree when the same mask
+  holds most of both. ``agree`` = agreeing frames / such frames, ``n`` = such frames. The
+  edge's affinity w becomes w^(1 - link * r * agree) * exp(-cut * r * (1 - agree)), with
+  r = n / (n + 1) the weight of the evidence: nodes one mask keeps covering are joined across
+  creases and colour changes, nodes the masks keep apart are cut. One frame's mistake (a merge
+  of two objects, a split) is outvoted by the frames that saw them right, which a union of
+  masks across frames is not.
+- Class evidence (optional): per-mask class scores (a vision-language model's), softmax per
+  mask, averaged over the frames whose majority mask covers the node; ``prior_weight`` times
+  it is added to the walk's seed mass, so unseeded objects get a class from the masks while
+  seeds still decide where they lie.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..camera import visible_points
+from ..errors import SceneError
+from ..scene import Frame, Scene
+
+
+def _scaled(frame: Frame, shape: tuple[int, int]) -> Frame:
+    """The frame seen at ``shape`` (H,W): depth resampled by nearest neighbour, K scaled."""
+    d = frame.depth
+    if d.shape == shape:
+        return frame
+    sy, sx = shape[0] / d.shape[0], shape[1] / d.shape[1]
+    K = frame.intrinsics.copy()
+    K[0] *= sx
+    K[1] *= sy
+    rows = np.minimum((np.arange(shape[0]) / sy).astype(int), d.shape[0] - 1)
+    cols = np.minimum((np.arange(shape[1]) / sx).astype(int), d.shape[1] - 1)
+    return Frame(frame.name, frame.pose, K, depth=d[rows][:, cols])
+
+
+def _valid_pose(pose: np.ndarray) -> bool:
+    R = pose[:3, :3]
+    return bool(np.isfinite(pose).all() and abs(np.linalg.det(R) - 1) < 1e-2 and np.allclose(pose[3], [0, 0, 0, 1], atol=1e-6))
+
+
+@dataclass
+class MaskViews:
+    """Per used frame k: ``points[k]`` (V_k,) int64 visible point indices, ``labels[k]`` (V_k,)
+    int64 mask id under each (0 = none), ``offset[k]`` the global id of the frame's mask 1 minus
+    one (global ids run over all frames' masks in order, the layout of ``scores.npy``).
+    ``frame[k]`` is the index into the given masks list; ``num_masks`` counts every mask id,
+    skipped frames' included; ``skipped`` names frames with invalid poses or no depth."""
+    num_points: int
+    points: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    offset: list[int] = field(default_factory=list)
+    frame: list[int] = field(default_factory=list)
+    num_masks: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_masks(cls, scene: Scene, masks: Sequence[tuple[int, np.ndarray]], abs_tol: float = 0.03,
+                   rel_tol: float = 0.02) -> "MaskViews":
+        """Project the scene into each masked frame (depth-tested, ``camera.visible_points``);
+        mask maps of another resolution than the depth map get scaled intrinsics."""
+        mv = cls(scene.num_points)
+        for k, (fi, label_map) in enumerate(masks):
+            if not 0 <= fi < len(scene.frames):
+                raise SceneError(f"masks: frame index {fi} out of range ({len(scene.frames)} frames)")
+            f = scene.frames[fi]
+            lm = np.asarray(label_map)
+            if lm.ndim != 2 or lm.dtype.kind not in "iu":
+                raise SceneError(f"masks: frame {f.name}: expected an (H,W) integer label map, got {lm.shape} {lm.dtype}")
+            top = int(lm.max()) if lm.size else 0
+            if not _valid_pose(f.pose) or f.depth is None:
+                mv.skipped.append(f.name)
+                mv.num_masks += top
+                continue
+            vis, u, v = visible_points(scene.coord, _scaled(f, lm.shape), abs_tol=abs_tol, rel_tol=rel_tol)
+            pts = np.flatnonzero(vis)
+            mv.points.append(pts)
+            mv.labels.append(lm[v[pts], u[pts]].astype(np.int64))
+            mv.offset.append(mv.num_masks - 1)
+            mv.frame.append(k)
+            mv.num_masks += top
+        if mv.skipped:
+            warnings.warn(f"lift_masks: skipped {len(mv.skipped)} frames with invalid poses or no depth: {mv.skipped[:10]}")
+        return mv
+
+    def membership(self, min_points: int = 1) -> sp.csr_matrix:
+        """(num_masks, N) 0/1 matrix: mask m holds point i; masks under ``min_points`` seen
+        points are left empty."""
+        rows, cols = [], []
+        for pts, lab, off in zip(self.points, self.labels, self.offset):
+            m = lab > 0
+            gid = lab[m] + off
+            cnt = np.bincount(gid, minlength=self.num_masks)
+            keep = cnt[gid] >= min_points
+            rows.append(gid[keep])
+            cols.append(pts[m][keep])
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(self.num_masks, self.num_points))
+
+    def node_masks(self, node: np.ndarray, n_nodes: int, min_seen: int = 3) -> np.ndarray:
+        """(F,S) int64: the mask id (global, 0-based) holding most of each node's seen points in
+        each used frame; -1 = the node is unmasked there (most of its seen points under no
+        mask), -2 = not seen by at least ``min_seen`` points."""
+        out = np.full((len(self.points), n_nodes), -2, np.int64)
+        for k, (pts, lab, off) in enumerate(zip(self.points, self.labels, self.offset)):
+            nd = node[pts]
+            top = int(lab.max()) + 1 if len(lab) else 1
+            key, cnt = np.unique(nd * top + lab, return_counts=True)
+            kn, kl = key // top, key % top
+            order = np.lexsort((cnt, kn))  # per node, its most frequent mask last
+            last = np.r_[kn[order][1:] != kn[order][:-1], True]
+            nn, ll = kn[order][last], kl[order][last]
+            seen = np.bincount(nd, minlength=n_nodes)[nn] >= min_seen
+            out[k, nn[seen]] = np.where(ll[seen] > 0, ll[seen] + off, -1)
+        return out
+
+
+@dataclass
+class MaskEvidence:
+    """Mask views plus how much the walk trusts them (see the module docstring; ``lift_masks``
+    holds the defaults). ``scores``: (num_masks, C) class scores, -inf for classes ruled out
+    (scene tags)."""
+    views: MaskViews
+    link: float
+    cut: float
+    prior_weight: float
+    scores: np.ndarray | None = None
+    min_seen: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.link <= 1 or not self.cut >= 0:
+            raise ValueError(f"mask link must lie in [0, 1] and mask cut be >= 0, got {self.link} and {self.cut}")
+        if not self.prior_weight >= 0:
+            raise ValueError(f"prior_weight must be >= 0, got {self.prior_weight}")
+
+    def edge_agreement(self, nm: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(agree, n) per edge (a, b) from ``MaskViews.node_masks``' (F,S) table ``nm``."""
+        ma, mb = nm[:, a], nm[:, b]
+        both = (ma > -2) & (mb > -2) & ((ma >= 0) | (mb >= 0))
+        n = both.sum(0)
+        agree = (both & (ma == mb)).sum(0) / np.maximum(n, 1)
+        return agree, n
+
+    def reweight(self, W: sp.csr_matrix, nm: np.ndarray) -> sp.csr_matrix:
+        """The affinity matrix with every edge's weight moved by its mask agreement."""
+        C = W.tocoo()
+        agree, n = self.edge_agreement(nm, C.row, C.col)
+        r = n / (n + 1.0)
+        logw = np.log(np.maximum(C.data, 1e-300)) * (1.0 - self.link * r * agree) - self.cut * r * (1.0 - agree)
+        return sp.csr_matrix((np.exp(logw), (C.row, C.col)), shape=W.shape)
+
+    def prior(self, nm: np.ndarray, num_classes: int) -> np.ndarray | None:
+        """(S,C) mean class probability of the masks covering each node (0 where none), or None
+        without scores."""
+        if self.scores is None or not self.prior_weight:
+            return None
+        sc = np.asarray(self.scores, np.float64)
+        finite = np.isfinite(sc).any(1)
+        p = np.zeros_like(sc)
+        mx = np.where(finite, np.max(np.where(np.isfinite(sc), sc, -np.inf), 1), 0.0)
+        p[finite] = np.exp(sc[finite] - mx[finite, None])
+        p /= np.maximum(p.sum(1, keepdims=True), 1e-300)
+        S = nm.shape[1]
+        total = np.zeros((S, num_classes))
+        for row in nm:
+            on = row >= 0
+            total[on] += p[row[on]]
+        cnt = (nm >= 0).sum(0)
+        return np.where(cnt[:, None] > 0, total / np.maximum(cnt, 1)[:, None], 0.0)

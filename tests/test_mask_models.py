@@ -1,0 +1,130 @@
+"""SAM and CLIP through transformers, on small randomly initialised models of the real
+architectures saved as a user's checkpoint folder would be: the plumbing from a model folder to
+masks per frame, scores per mask, and labels on the cloud."""
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from pcweak import weak
+from pcweak.cli import main
+from pcweak.pseudo.lift_masks import lift_masks
+from pcweak.pseudo.mask_sources import load_mask_folder, masks_from_weak
+
+
+
+def _byte_chars() -> list[str]:
+    """GPT-2 / CLIP byte-level BPE alphabet: one printable character per byte."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+@pytest.fixture(scope="module")
+def tiny_sam(tmp_path_factory):
+    import torch
+    from transformers import SamConfig, SamModel
+    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
+    d = tmp_path_factory.mktemp("sam")
+    cfg = SamConfig(vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8,
+                                       output_channels=16, window_size=4, global_attn_indexes=[1], num_pos_feats=8, mlp_dim=32),
+                    prompt_encoder_config=dict(hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4),
+                    mask_decoder_config=dict(hidden_size=16, mlp_dim=32, num_hidden_layers=2, num_attention_heads=2,
+                                             iou_head_hidden_dim=16))
+    torch.manual_seed(0)
+    SamModel(cfg).save_pretrained(d)
+    SamImageProcessorPil(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64}, mask_size={"longest_edge": 16},
+                         mask_pad_size={"height": 16, "width": 16}).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    import torch
+    from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    d = tmp_path_factory.mktemp("clip")
+    chars = _byte_chars()
+    vocab = {c: i for i, c in enumerate(chars)} | {c + "</w>": 256 + i for i, c in enumerate(chars)}
+    vocab |= {"<|startoftext|>": 512, "<|endoftext|>": 513}
+    (d / "vocab.json").write_text(json.dumps(vocab))
+    (d / "merges.txt").write_text("#version: 0.2\n")
+    CLIPTokenizer(str(d / "vocab.json"), str(d / "merges.txt")).save_pretrained(d)
+    cfg = CLIPConfig(text_config=dict(vocab_size=514, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, max_position_embeddings=77, bos_token_id=512, eos_token_id=513,
+                                      pad_token_id=513),
+                     vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                        image_size=32, patch_size=8), projection_dim=8)
+    torch.manual_seed(0)
+    CLIPModel(cfg).save_pretrained(d)
+    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(d)
+    return d
+
+
+def test_sam_masks_from_a_model_folder_lift_to_the_cloud(room, tiny_sam):
+    from pcweak.pseudo.mask_models import sam_masks
+    maps = sam_masks(room, tiny_sam, frames=[0, 2], points_per_side=4, pred_iou_thresh=-1e9, stability_score_thresh=-1,
+                     box_nms_thresh=0.9, min_area=1, progress=False)
+    assert [fi for fi, _ in maps] == [0, 2]
+    for fi, lm in maps:
+        assert lm.shape == room.frames[fi].image.shape[:2] and lm.dtype == np.int64
+        ids = np.unique(lm[lm > 0])
+        assert len(ids) >= 1 and np.array_equal(ids, np.arange(1, len(ids) + 1))  # 1..m, none hidden
+    p = lift_masks(room, maps, min_points=5)
+    assert (p.extras["views"] > 0).sum() > 1000 and (p.instance >= 0).sum() > 1000
+    # the thresholds act: nothing passes an impossible predicted IoU
+    none = sam_masks(room, tiny_sam, frames=[0], points_per_side=2, pred_iou_thresh=1e9, progress=False)
+    assert none[0][1].max() == 0
+
+
+def test_vlm_scores_from_a_model_folder_seed_the_walk(room, tiny_clip):
+    from pcweak.pseudo.mask_models import vlm_mask_scores
+    maps = masks_from_weak(weak.masks2d(room, seed=0))[:2]
+    scores = vlm_mask_scores(room, maps, tiny_clip, progress=False)
+    M, C = sum(int(m.max()) for _, m in maps), len(room.classes)
+    assert scores.shape == (M, C) and np.isfinite(scores).all()
+    present = [o + j - 1 for o, (_, m) in zip(np.cumsum([0] + [int(m.max()) for _, m in maps]), maps)
+               for j in np.unique(m[m > 0])]
+    assert (np.abs(scores[present]).sum(1) > 0).all()
+    np.testing.assert_allclose(vlm_mask_scores(room, maps, tiny_clip, progress=False), scores, rtol=1e-5)
+    # the scores alone (no labelled point) label what the masks cover, within the scene's tags
+    tags = np.zeros(C, bool)
+    tags[[0, 1, 5]] = True
+    p = lift_masks(room, maps, mask_scores=scores, scene_tags=tags)
+    lab = p.semantic[p.semantic >= 0]
+    assert len(lab) > 1000 and set(np.unique(lab)) <= {0, 1, 5}
+
+
+def test_masks_command_writes_a_folder_label_reads(room, tiny_sam, tiny_clip, tmp_path, capsys):
+    room.save(tmp_path / "r.npz")
+    assert main(["masks", f"npz:{tmp_path / 'r.npz'}", "--sam", str(tiny_sam), "--vlm", str(tiny_clip), "--points-per-side", "3",
+                 "--frame-step", "2", "-o", str(tmp_path / "m")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    maps, scores = load_mask_folder(tmp_path / "m", room)
+    assert out["frames"] == len(maps) == 2 and scores.shape == (out["masks"], len(room.classes))
+    weak.points(room, count=20, seed=0).save(tmp_path / "w.npz")
+    assert main(["label", f"npz:{tmp_path / 'r.npz'}", "--weak", str(tmp_path / "w.npz"), "--method", "lift-masks",
+                 "--masks", str(tmp_path / "m"), "-o", str(tmp_path / "p.npz")]) == 0
+
+
+def test_box_nms_keeps_the_best_of_overlapping_boxes():
+    import torch
+    from pcweak.pseudo.mask_models import box_nms
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [0, 0, 10, 9]], dtype=torch.float32)
+    keep = box_nms(boxes, torch.tensor([0.5, 0.9, 0.3, 0.8]), 0.7)
+    assert keep.tolist() == [1, 2]  # 0 and 3 overlap box 1 by > 0.7; 2 is apart
+
+
+def test_missing_transformers_names_the_extra(room, monkeypatch, tmp_path):
+    from pcweak.pseudo import mask_models
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(ImportError, match=r'the "models" extra of pcweak \(pip install -e "\.\[models\]"'):
+        mask_models.sam_masks(room, tmp_path)
+    room.save(tmp_path / "r.npz")
+    assert main(["masks", f"npz:{tmp_path / 'r.npz'}", "--sam", str(tmp_path), "-o", str(tmp_path / "m")]) != 0
