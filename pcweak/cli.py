@@ -128,27 +128,56 @@ def cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_stamp(model: str | None) -> Any:
+    """What identifies a model for resuming: a local folder's file names, sizes and times; a
+    Hub name as given."""
+    if model is None or not Path(model).is_dir():
+        return model
+    return {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(Path(model).iterdir()) if f.is_file()}
+
+
 def cmd_masks(args: argparse.Namespace) -> int:
     from .data.address import load_scene
-    from .pseudo.mask_models import sam_masks, vlm_mask_scores
-    from .pseudo.mask_sources import load_mask_folder, write_mask_folder
+    from .npzio import atomic_write_bytes
+    from .pseudo.mask_models import iter_sam_masks, vlm_mask_scores
+    from .pseudo.mask_sources import load_mask_folder, write_mask_file, write_mask_folder
     if (args.sam is None) == (args.masks is None):
         raise ValueError("give --sam MODEL (make masks) or --masks DIR (score existing masks with --vlm), not both")
     if args.masks is not None and args.vlm is None:
         raise ValueError("--masks DIR needs --vlm MODEL (there is nothing else to do with existing masks)")
     if args.points_per_side < 1 or args.frame_step < 1:
         raise ValueError(f"--points-per-side and --frame-step must be >= 1, got {args.points_per_side} and {args.frame_step}")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"-o {out}: exists and is not a folder")
     scene = load_scene(args.scene, **_reader_kwargs(args))
     if not scene.frames:
         raise ValueError(f"{args.scene}: the scene has no RGB-D frames to make masks on")
+    frames = list(range(0, len(scene.frames), args.frame_step))
+    settings = {"scene": args.scene, "frames": [scene.frames[i].name for i in frames], "sam": args.sam,
+                "sam_files": _model_stamp(args.sam), "points_per_side": args.points_per_side, "masks": args.masks,
+                "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm)}
+    manifest = out / "masks.json"
+    old = json.loads(manifest.read_text()) if manifest.is_file() else None
+    if old is not None and old != settings or old is None and out.is_dir() and any(out.glob("*.png")):
+        if not args.overwrite:
+            what = "masks made from other inputs or settings" if old is not None else "masks pcweak masks did not make"
+            changed = sorted(k for k in settings if old is None or old.get(k) != settings[k])
+            raise ValueError(f"-o {out}: holds {what} ({', '.join(changed)} differ); pass --overwrite or another folder")
+        for f in list(out.glob("*.png")) + [out / "scores.npy"]:
+            f.unlink(missing_ok=True)
+    atomic_write_bytes(manifest, json.dumps(settings, sort_keys=True).encode())
     if args.sam is not None:
-        maps = sam_masks(scene, args.sam, frames=list(range(0, len(scene.frames), args.frame_step)), device=args.device,
-                         points_per_side=args.points_per_side)
+        todo = [i for i in frames if not (out / f"{scene.frames[i].name}.png").is_file()]  # done frames are kept
+        for fi, lm in iter_sam_masks(scene, args.sam, frames=todo, device=args.device, points_per_side=args.points_per_side):
+            write_mask_file(out, scene, fi, lm)
+        maps, _ = load_mask_folder(out, scene)
     else:
         maps, _ = load_mask_folder(args.masks, scene)
+        maps = [(i, m) for i, m in maps if i in set(frames)]
     scores = vlm_mask_scores(scene, maps, args.vlm, device=args.device) if args.vlm else None
-    write_mask_folder(args.output, scene, maps, scores)
-    print(json.dumps({"output": str(args.output), "frames": len(maps), "masks": int(sum(int(m.max()) for _, m in maps)),
+    write_mask_folder(out, scene, maps if args.masks else [], scores)
+    print(json.dumps({"output": str(out), "frames": len(maps), "masks": int(sum(int(m.max()) for _, m in maps)),
                       "scores": None if scores is None else list(scores.shape)}))
     return 0
 
@@ -316,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--frame-step", type=int, default=1, help="use every n-th frame")
     mk.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     mk.add_argument("--axis-align", help="ScanNet v1 axis alignment file")
-    mk.add_argument("-o", "--output", required=True, type=Path, help="mask folder to write (<frame>.png, scores.npy): pcweak label --masks")
+    mk.add_argument("--overwrite", action="store_true", help="redo a folder made with other settings (default: refuse; same settings resume)")
+    mk.add_argument("-o", "--output", required=True, type=Path, help="mask folder to write (<frame>.png, scores.npy, masks.json): "
+                    "pcweak label --masks; an interrupted run resumes where it stopped")
     mk.set_defaults(func=cmd_masks)
 
     ev = sub.add_parser("evaluate", help="score pseudo-labels against a scene's ground truth, or KITTI result files as the devkit does")

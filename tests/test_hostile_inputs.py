@@ -445,6 +445,17 @@ def _(t, s):
             "-o", str(t / "o.npz"), "--param", "inside_fraction=1.5"], ["inside_fraction must be a fraction"]
 
 
+@case("masks-frame-step")
+def _(t, s):
+    return ["masks", f"npz:{t / 'nowhere.npz'}", "--sam", "facebook/sam-vit-base", "--frame-step", "0", "-o", str(t / "m")], \
+        ["--points-per-side and --frame-step must be >= 1"]
+
+
+@case("masks-nothing-to-do")
+def _(t, s):
+    return ["masks", f"npz:{t / 'nowhere.npz'}", "--masks", str(t), "-o", str(t / "m")], ["--masks DIR needs --vlm MODEL"]
+
+
 @case("label-param-nearest-k-vote")
 def _(t, s):
     return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "--method", "nearest",

@@ -113,6 +113,26 @@ def test_masks_command_writes_a_folder_label_reads(room, tiny_sam, tiny_clip, tm
                  "--masks", str(tmp_path / "m"), "-o", str(tmp_path / "p.npz")]) == 0
 
 
+def test_masks_command_resumes_and_refuses_other_settings(room, tiny_sam, tmp_path, capsys, monkeypatch):
+    from pcweak.pseudo import mask_models
+    room.save(tmp_path / "r.npz")
+    args = ["masks", f"npz:{tmp_path / 'r.npz'}", "--sam", str(tiny_sam), "--points-per-side", "2", "-o", str(tmp_path / "m")]
+    assert main(args) == 0
+    pngs = sorted((tmp_path / "m").glob("*.png"))
+    assert len(pngs) == len(room.frames) and (tmp_path / "m" / "masks.json").is_file()
+    first = pngs[0].read_bytes()
+    pngs[0].unlink()  # as if killed before the last frame
+    seen = []
+    real = mask_models.iter_sam_masks
+    monkeypatch.setattr(mask_models, "iter_sam_masks", lambda scene, model, frames, **kw: (seen.append(list(frames)), real(scene, model, frames, **kw))[1])
+    assert main(args) == 0
+    assert len(seen[0]) == 1 and pngs[0].read_bytes() == first  # only the missing frame, made again the same
+    assert main(args[:-4] + ["--points-per-side", "3", "-o", str(tmp_path / "m")]) == 2
+    assert "holds masks made from other inputs or settings (points_per_side differ); pass --overwrite" in capsys.readouterr().err
+    assert main(args[:-4] + ["--points-per-side", "3", "--overwrite", "-o", str(tmp_path / "m")]) == 0
+    assert len(seen) == 2 and len(seen[1]) == len(room.frames)
+
+
 def test_box_nms_keeps_the_best_of_overlapping_boxes():
     import torch
     from pcweak.pseudo.mask_models import box_nms

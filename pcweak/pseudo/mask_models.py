@@ -91,12 +91,18 @@ def _mask_boxes(masks: Any) -> Any:
     return torch.stack([x0, y0, x1 + 1, y1 + 1], 1).clamp(min=0).float()
 
 
-def sam_masks(scene: Scene, model: str | Path, frames: Sequence[int] | None = None, device: str = "cpu",
-              points_per_side: int = 32, points_per_batch: int = 16, pred_iou_thresh: float = 0.88,
-              stability_score_thresh: float = 0.95, stability_offset: float = 1.0, box_nms_thresh: float = 0.7,
-              min_area: int = 100, progress: bool = True) -> list[tuple[int, np.ndarray]]:
-    """(frame index, (H,W) int64 label map) for each frame with a colour image: SAM's automatic
-    masks (0 = no mask, 1..m), larger masks painted first so smaller ones stay on top.
+def sam_masks(scene: Scene, model: str | Path, frames: Sequence[int] | None = None, **kwargs: Any) -> list[tuple[int, np.ndarray]]:
+    """``iter_sam_masks`` collected in a list."""
+    return list(iter_sam_masks(scene, model, frames, **kwargs))
+
+
+def iter_sam_masks(scene: Scene, model: str | Path, frames: Sequence[int] | None = None, device: str = "cpu",
+                   points_per_side: int = 32, points_per_batch: int = 16, pred_iou_thresh: float = 0.88,
+                   stability_score_thresh: float = 0.95, stability_offset: float = 1.0, box_nms_thresh: float = 0.7,
+                   min_area: int = 100, progress: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, (H,W) int64 label map) for each frame with a colour image, one frame at a
+    time as it is done: SAM's automatic masks (0 = no mask, 1..m), larger masks painted first
+    so smaller ones stay on top.
 
     Args:
         model: a SAM model folder (``SamModel`` + its image processor config) or name, e.g.
@@ -111,14 +117,16 @@ def sam_masks(scene: Scene, model: str | Path, frames: Sequence[int] | None = No
     import torch
     from tqdm import tqdm
     tf = _transformers()
+    wanted = list(range(len(scene.frames)) if frames is None else frames)
+    todo = [i for i in wanted if scene.frames[i].image is not None]
+    if not todo:
+        if wanted:
+            raise ValueError(f"scene {scene.name!r}: no frame has a colour image for SAM")
+        return
     with _quiet():
         net = _load(tf.SamModel, model, "--sam").to(device).eval()
         from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
         proc = _load(SamImageProcessorPil, model, "--sam")
-    todo = [i for i in (range(len(scene.frames)) if frames is None else frames) if scene.frames[i].image is not None]
-    if not todo:
-        raise ValueError(f"scene {scene.name!r}: no frame has a colour image for SAM")
-    out = []
     for fi in tqdm(todo, desc="sam", unit="frame", disable=not progress):
         img = np.asarray(scene.frames[fi].image)
         H, W = img.shape[:2]
@@ -153,8 +161,7 @@ def sam_masks(scene: Scene, model: str | Path, frames: Sequence[int] | None = No
             remap = np.zeros(int(lm.max()) + 1, np.int64)
             remap[ids] = np.arange(1, len(ids) + 1)
             lm = remap[lm]
-        out.append((fi, lm))
-    return out
+        yield fi, lm
 
 
 def _crop(img: np.ndarray, mask: np.ndarray, context: float) -> np.ndarray:

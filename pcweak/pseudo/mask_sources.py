@@ -48,17 +48,31 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
     return out, scores
 
 
-def write_mask_folder(folder: str | Path, scene: Scene, masks: list[tuple[int, np.ndarray]], scores: np.ndarray | None = None) -> Path:
-    """Write masks in the folder layout above (uint16 PNG per frame)."""
+def write_mask_file(folder: str | Path, scene: Scene, frame: int, label_map: np.ndarray) -> Path:
+    """One frame's label map as ``<frame stem>.png`` (uint16), written atomically."""
+    import io
     from PIL import Image
+    from ..npzio import atomic_write_bytes
+    lm = np.asarray(label_map)
+    if lm.max(initial=0) > 65535:
+        raise ValueError(f"frame {scene.frames[frame].name}: more than 65535 masks do not fit a uint16 PNG")
+    buf = io.BytesIO()
+    Image.fromarray(lm.astype(np.uint16)).save(buf, format="PNG")
+    return atomic_write_bytes(Path(folder) / f"{scene.frames[frame].name}.png", buf.getvalue())
+
+
+def write_mask_folder(folder: str | Path, scene: Scene, masks: list[tuple[int, np.ndarray]], scores: np.ndarray | None = None) -> Path:
+    """Write masks in the folder layout above (uint16 PNG per frame), each file atomically."""
+    import io
+    from ..npzio import atomic_write_bytes
     d = Path(folder)
-    d.mkdir(parents=True, exist_ok=True)
     for i, lm in masks:
-        if lm.max() > 65535:
-            raise ValueError(f"frame {scene.frames[i].name}: more than 65535 masks do not fit a uint16 PNG")
-        Image.fromarray(lm.astype(np.uint16)).save(d / f"{scene.frames[i].name}.png")
+        write_mask_file(d, scene, i, lm)
     if scores is not None:
-        np.save(d / "scores.npy", np.asarray(scores, np.float32))
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(scores, np.float32), allow_pickle=False)
+        atomic_write_bytes(d / "scores.npy", buf.getvalue())
+    d.mkdir(parents=True, exist_ok=True)
     return d
 
 
