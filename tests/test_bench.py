@@ -103,3 +103,4 @@ def test_bench_lift_rows_per_scene(capsys):
     for k in ("propagation", "perfect_masks", "noisy_masks", "noisy_masks+scores", "perfect_instance_bound"):
         assert 0.1 < row[k] <= 1 and row["spread"][k][0] <= row[k] <= row["spread"][k][1]
     assert row["noisy_masks+scores"] > row["propagation"] + 0.1  # the scores name unseeded objects
+    assert 0.3 < row["coverage"] < 1 and row["perfect_instance_bound_seen"] > 0.1

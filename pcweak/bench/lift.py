@@ -6,8 +6,10 @@ scene0000_00 with its posed frames (``shared``, default ../shared/data, as ``ben
 (GT instances rendered with a depth test, ids per frame); with noisy masks (``NOISY_MASKS``:
 1 px erosion, 10 % merges with a touching mask, 10 % splits, 5 % drops); noisy masks + class
 scores (simulated: the mask's majority GT class scored highest for 70 % of the masks, a random
-class otherwise); and the perfect-instance bound (``oracles.perfect_instance_bound``). Also the
-lifting time per 640x480 frame for ~200k points.
+class otherwise); the perfect-instance bound (``oracles.perfect_instance_bound``), and that bound
+where the frames see (points under a perfect mask; propagation alone elsewhere), since masks
+cannot group what no frame shows; ``coverage``, the share of labelled points under a perfect
+mask. Also the lifting time per 640x480 frame for ~275k points.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ import numpy as np
 from . import machine
 
 NOISY_MASKS = dict(erosion=1, merge_prob=0.1, split_prob=0.1, drop_prob=0.05)
-ROWS = ("propagation", "perfect_masks", "noisy_masks", "noisy_masks+scores", "perfect_instance_bound")
+ROWS = ("propagation", "perfect_masks", "noisy_masks", "noisy_masks+scores", "perfect_instance_bound",
+        "perfect_instance_bound_seen", "coverage")
 
 
 def simulated_scores(scene: Any, maps: list[tuple[int, np.ndarray]], right: float, rng: np.random.Generator) -> np.ndarray:
@@ -80,14 +83,19 @@ def run(rooms: int = 3, frames: int = 12, points: int = 20, draws: int = 2, shar
             perfect = masks_from_weak(weak.masks2d(s, seed=seed + d))
             noisy = masks_from_weak(weak.masks2d(s, seed=seed + d, **NOISY_MASKS))
             tags = weak.scene_tags(s).scene_tags
+            alone = propagate(s.coord, pi, pl, color=s.color, normal=s.normal, segment=s.segment, num_classes=C).semantic
+            lifted = lift_masks(s, perfect, point_index=pi, point_label=pl, **trust)
+            bound = perfect_instance_bound(s, pi, pl)
             preds = {
-                "propagation": propagate(s.coord, pi, pl, color=s.color, normal=s.normal, segment=s.segment, num_classes=C).semantic,
-                "perfect_masks": lift_masks(s, perfect, point_index=pi, point_label=pl, **trust).semantic,
+                "propagation": alone,
+                "perfect_masks": lifted.semantic,
                 "noisy_masks": lift_masks(s, noisy, point_index=pi, point_label=pl, **trust).semantic,
                 "noisy_masks+scores": lift_masks(s, noisy, point_index=pi, point_label=pl, scene_tags=tags,
                                                  mask_scores=simulated_scores(s, noisy, right, rng),
                                                  **scored, **trust).semantic,
-                "perfect_instance_bound": perfect_instance_bound(s, pi, pl)}
+                "perfect_instance_bound": bound,
+                "perfect_instance_bound_seen": np.where(lifted.extras["views"] > 0, bound, alone)}
+            got["coverage"].append(float((lifted.extras["views"] > 0)[s.semantic >= 0].mean()))
             for k, p in preds.items():
                 got[k].append(semantic_report(s.semantic, p, s.classes)["miou"])
         per_scene[name] = {"points": s.num_points, "frames": len(s.frames), "seconds": round(time.perf_counter() - t0, 1),
