@@ -597,7 +597,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         num_classes: number of classes C (default len(classes), else max seed label + 1).
         config: a ``PropagateConfig``, or a mapping of its settings (``propagate_config``).
         mask_evidence: a ``mask_views.MaskEvidence``: 2D masks re-weight the graph's edges and
-            their class scores add seed mass (``lift_masks``).
+            their class scores add seed mass to unseeded nodes (``lift_masks``); with the
+            harmonic solver those nodes become absorbing with the scores' class mix.
     Returns:
         PseudoLabels: semantic (N,) int64, instance (N,) int64 (-1 without clicks), confidence
         (N,) float32 (max class probability); ``params`` = asdict(config), ``stats`` node and
