@@ -17,7 +17,9 @@ def test_bench_propagate_on_synthetic_rooms(tmp_path, capsys):
     # the largest budget's per-scene rows: the rooms have their own segments, so also the mIoU without them
     (name, one), = r["results"]["synthetic"]["per_scene_100pts"].items()
     assert name == r["results"]["synthetic"]["scenes"][0] and one["propagate"] == row["propagate"]
-    assert set(one) == {"propagate", "seeded_class_ceiling", "points_only", "points_only_seeded_class_ceiling"}
+    assert set(one) == {"propagate", "seeded_class_ceiling", "points_only", "points_only_seeded_class_ceiling", "ratio_to_ceiling",
+                        "points_only_ratio_to_ceiling"}
+    assert one["ratio_to_ceiling"] == round(one["propagate"] / one["seeded_class_ceiling"], 3)
     assert 0 < one["points_only"] <= one["points_only_seeded_class_ceiling"] + 0.02 <= 1.02
     assert one["seeded_class_ceiling"] >= one["propagate"] - 0.02  # seeds keep their label, so not strict
     assert r["machine"]["cores"] >= 1 and "one_million" not in r
@@ -32,6 +34,7 @@ def test_bench_gp_on_synthetic_rooms(tmp_path, capsys):
         assert row["superpoint_upper_bound"] >= max(row["gp_mean_best_iou"], row["smallest_box_mean_best_iou"]) - 1e-9
         # knowing less than the full GT, the box bound lies between the labellers and the superpoint bound
         assert row["smallest_box_mean_best_iou"] - 0.02 <= row["box_information_bound"] <= row["superpoint_upper_bound"] + 1e-9
+        assert row["gp_ratio_to_box_bound"] == round(row["gp_mean_best_iou"] / row["box_information_bound"], 3)
     # a ratio of timings, reported, not asserted (speed targets live in the benchmark; a busy
     # machine gave 0.87 for these 20-step fits)
     t = r["timing_scene"]

@@ -52,7 +52,9 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         return {"scene": s.name, "segments": segments, "superpoints": info["superpoints"], "boxes": len(w.box),
                 "pairs": info["pairs"], "gp_superpoints": info["gp_superpoints"],
                 "gp_mean_best_iou": ep["mean_best_iou"], "smallest_box_mean_best_iou": eq["mean_best_iou"],
-                "superpoint_upper_bound": bound, "box_information_bound": box_bound, "gp_ap50": ep["ap50"], "smallest_box_ap50": eq["ap50"],
+                "superpoint_upper_bound": bound, "box_information_bound": box_bound,
+                "gp_ratio_to_box_bound": round(ep["mean_best_iou"] / max(box_bound, 1e-9), 3),
+                "gp_ap50": ep["ap50"], "smallest_box_ap50": eq["ap50"],
                 "gp_seconds": round(t_gp, 2)}, w
     for dset in ("scannet", "synthetic"):
         rows = []
