@@ -148,3 +148,17 @@ def test_missing_transformers_names_the_extra(room, monkeypatch, tmp_path):
         mask_models.sam_masks(room, tmp_path)
     room.save(tmp_path / "r.npz")
     assert main(["masks", f"npz:{tmp_path / 'r.npz'}", "--sam", str(tmp_path), "-o", str(tmp_path / "m")]) != 0
+
+
+def test_bench_rows_from_models_and_a_frame_set_without_masks(room, tiny_sam, tiny_clip):
+    """bench lift's model rows run on the tiny models; with SAM's default thresholds a random
+    model keeps no mask, and lifting empty label maps is propagation alone."""
+    from pcweak.bench.lift import _model_rows
+    from pcweak.pseudo.propagate import propagate
+    from pcweak.metrics import semantic_report
+    r = _model_rows(room, str(tiny_sam), str(tiny_clip), 20, 1, 0, {}, {}, points_per_side=4)
+    assert r["masks_per_frame"] == 0 and set(r) >= {"sam_masks", "sam_masks+scores", "sam_seconds_per_frame"}
+    w = weak.points(room, count=20, seed=0)
+    alone = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, normal=room.normal,
+                      segment=room.segment, num_classes=len(room.classes))
+    assert r["sam_masks"] == round(semantic_report(room.semantic, alone.semantic, room.classes)["miou"], 4)

@@ -9,7 +9,8 @@ scores (simulated: the mask's majority GT class scored highest for 70 % of the m
 class otherwise); the perfect-instance bound (``oracles.perfect_instance_bound``), and that bound
 where the frames see (points under a perfect mask; propagation alone elsewhere), since masks
 cannot group what no frame shows; ``coverage``, the share of labelled points under a perfect
-mask. Also the lifting time per 640x480 frame for ~275k points.
+mask. Also the lifting time per 640x480 frame for ~275k points. With ``sam=MODEL`` (and
+``vlm=MODEL``), the real scan also gets rows from that SAM's masks (and those scores).
 """
 from __future__ import annotations
 
@@ -60,9 +61,36 @@ def _scenes(rooms: int, frames: int, shared: str | None) -> list[tuple[str, Any]
     return out
 
 
+def _model_rows(s: Any, sam: str, vlm: str | None, points: int, draws: int, seed: int, trust: dict, scored: dict,
+                points_per_side: int = 32) -> dict[str, Any]:
+    """A real scan's rows with SAM masks (and CLIP/SigLIP scores) from the given models: the
+    figures a user with checkpoints gets (``pcweak masks`` then ``label --method lift-masks``)."""
+    from .. import weak
+    from ..metrics import semantic_report
+    from ..pseudo.lift_masks import lift_masks
+    from ..pseudo.mask_models import sam_masks, vlm_mask_scores
+    t = time.perf_counter()
+    maps = sam_masks(s, sam, points_per_side=points_per_side, progress=False)
+    sam_s = time.perf_counter() - t
+    scores = vlm_mask_scores(s, maps, vlm, progress=False) if vlm else None
+    rows: dict[str, list[float]] = {"sam_masks": [], "sam_masks+scores": []} if vlm else {"sam_masks": []}
+    tags = weak.scene_tags(s).scene_tags
+    for d in range(draws):
+        w = weak.points(s, count=points, seed=seed + d)
+        rows["sam_masks"].append(semantic_report(s.semantic, lift_masks(s, maps, point_index=w.point_index,
+                                                                        point_label=w.point_semantic, **trust).semantic, s.classes)["miou"])
+        if vlm:
+            p = lift_masks(s, maps, point_index=w.point_index, point_label=w.point_semantic, mask_scores=scores, scene_tags=tags,
+                           **trust, **scored)
+            rows["sam_masks+scores"].append(semantic_report(s.semantic, p.semantic, s.classes)["miou"])
+    return {"sam": sam, "vlm": vlm, "sam_seconds_per_frame": round(sam_s / max(len(maps), 1), 2),
+            "masks_per_frame": round(float(np.mean([m.max() for _, m in maps])), 1),
+            **{k: round(float(np.mean(v)), 4) for k, v in rows.items()}}
+
+
 def run(rooms: int = 3, frames: int = 12, points: int = 20, draws: int = 2, shared: str | None = None, seed: int = 0,
         right: float = 0.7, prior_weight: float | None = None, mask_link: float | None = None, mask_cut: float | None = None,
-        timing: bool = True) -> dict[str, Any]:
+        timing: bool = True, sam: str | None = None, vlm: str | None = None, sam_points_per_side: int = 32) -> dict[str, Any]:
     from .. import weak
     from ..metrics import semantic_report
     from ..pseudo.lift_masks import lift_masks
@@ -101,6 +129,8 @@ def run(rooms: int = 3, frames: int = 12, points: int = 20, draws: int = 2, shar
         per_scene[name] = {"points": s.num_points, "frames": len(s.frames), "seconds": round(time.perf_counter() - t0, 1),
                            **{k: round(float(np.mean(v)), 4) for k, v in got.items()},
                            "spread": {k: [round(float(min(v)), 4), round(float(max(v)), 4)] for k, v in got.items()}}
+        if sam is not None and not name.startswith("synthetic"):
+            per_scene[name]["model_masks"] = _model_rows(s, sam, vlm, points, draws, seed, trust, scored, sam_points_per_side)
         per_scene[name]["perfect_minus_propagation"] = round(per_scene[name]["perfect_masks"] - per_scene[name]["propagation"], 4)
         per_scene[name]["noisy_minus_propagation"] = round(per_scene[name]["noisy_masks"] - per_scene[name]["propagation"], 4)
     synth = [v for k, v in per_scene.items() if k.startswith("synthetic")]
