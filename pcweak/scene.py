@@ -457,6 +457,11 @@ class WeakLabels:
         b = None if self.box2d is None else len(self.box2d)
         self.box2d_semantic = _opt(check_int, o, "box2d_semantic", self.box2d_semantic, (b,), -1, c)
         self.box2d_frame = _opt(check_int, o, "box2d_frame", self.box2d_frame, (b,), 0)
+        if b:
+            flat = np.flatnonzero(~((self.box2d[:, 2] > self.box2d[:, 0]) & (self.box2d[:, 3] > self.box2d[:, 1])))
+            if len(flat):
+                raise SceneError(f"{o}.box2d: box {int(flat[0])} {self.box2d[flat[0]].tolist()} is not [x1, y1, x2, y2] "
+                                 f"with x2 > x1 and y2 > y1")
         if self.mask2d is not None:
             self.mask2d = check_int(o, "mask2d", self.mask2d, (None, None, None), 0, dtype=np.int32)
             if self.mask2d_frame is None:
@@ -476,6 +481,21 @@ class WeakLabels:
             v = getattr(self, name)
             if v is not None and len(v) and v.max() >= len(scene.frames):
                 raise SceneError(f"{o}.{name}: frame {int(v.max())} out of range ({len(scene.frames)} frames)")
+        if self.box2d is not None and len(self.box2d) and self.box2d_frame is not None:
+            for f in np.unique(self.box2d_frame):
+                hw = (scene.meta or {}).get("image_size")
+                if hw is None:
+                    img = scene.frames[f].image
+                    hw = None if img is None else img.shape[:2]
+                if hw is None:
+                    continue
+                H, W = int(hw[0]), int(hw[1])
+                idx = np.flatnonzero(self.box2d_frame == f)
+                b = self.box2d[idx]
+                out = np.flatnonzero((b[:, 0] < -1) | (b[:, 1] < -1) | (b[:, 2] > W + 1) | (b[:, 3] > H + 1))
+                if len(out):  # a box of another frame or image size; 1 px of slack for rounding
+                    raise SceneError(f"{o}.box2d: box {int(idx[out[0]])} {b[out[0]].round(1).tolist()} lies outside frame "
+                                     f"{scene.frames[f].name}'s {W}x{H} image")
 
     def kinds(self) -> list[str]:
         """Which kinds of weak label are present."""

@@ -623,3 +623,22 @@ def test_warnings_reach_cli_users_as_one_plain_line(tmp_path, capsys):
     assert main(["info", f"s3dis:{room.parent}", "--compact"]) == 0
     err = capsys.readouterr().err
     assert err.startswith("pcweak: warning: ") and err.count("\n") == 1 and ".py:" not in err
+
+
+def test_image_boxes_that_do_not_fit_their_frame_are_refused(lidar, tmp_path, capsys):
+    """A 2D box outside its frame's image (another frame's, another camera's) or with its
+    corners swapped is named with its index before any labelling."""
+    from dataclasses import replace
+    lidar.save(tmp_path / "f.npz")
+    w = weak.boxes2d(lidar, use_annotated=False)
+    assert len(w.box2d) >= 2
+    H, W = lidar.frames[0].image.shape[:2]
+    far = w.box2d.copy()
+    far[1] = [W - 10, 5, W + 40, 30]
+    replace(w, box2d=far).save(tmp_path / "far.npz")
+    refused(["label", f"npz:{tmp_path / 'f.npz'}", "--weak", str(tmp_path / "far.npz"), "--method", "boxes2d-frustum",
+             "-o", str(tmp_path / "o.npz")], capsys, "box2d: box 1", f"lies outside frame {lidar.frames[0].name}'s {W}x{H} image")
+    swapped = w.box2d.copy()
+    swapped[0] = swapped[0][[2, 1, 0, 3]]
+    with pytest.raises(pcweak.SceneError, match=r"box2d: box 0 .* is not \[x1, y1, x2, y2\]"):
+        replace(w, box2d=swapped)

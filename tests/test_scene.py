@@ -88,7 +88,7 @@ def test_scene_roundtrip_every_field(tmp_path, room, lidar):
 def test_weak_and_pseudo_roundtrip(tmp_path):
     w = WeakLabels(scene="s", num_points=5, classes=CLS, point_index=[0, 3], point_semantic=[1, 2], point_instance=[4, -1],
                    box=np.ones((2, 7)), box_semantic=[0, 2], scene_tags=np.array([True, False, True]),
-                   box2d=np.ones((1, 4)), box2d_semantic=[1], box2d_frame=[0],
+                   box2d=np.array([[1.0, 1.0, 2.0, 3.0]]), box2d_semantic=[1], box2d_frame=[0],
                    mask2d=np.ones((2, 3, 4), np.int32), mask2d_frame=[0, 1], meta={"kind": "mixed"})
     w2 = WeakLabels.load(w.save(tmp_path / "w.npz"))
     for k, v in w.to_arrays().items():

@@ -67,17 +67,21 @@ def boxes2d(scene: Scene, seed: int = 0, noise_px: float = 0.0, use_annotated: b
     KITTI scenes with annotated 2D boxes (``extras['box_bbox2d']``) use them on frame 0 when
     ``use_annotated``; otherwise each 3D box (``scene.boxes``) is projected into every frame and
     clipped to the image; boxes behind the camera or smaller than ``min_size_px`` are dropped.
-    ``noise_px`` jitters the corners.
+    ``noise_px`` jitters the corners (then clipped to the image again).
     """
     _need(scene, "boxes")
     if not scene.frames:
         raise ValueError(f"scene {scene.name!r}: has no frames to draw image boxes in")
     rng = np.random.default_rng(seed)
-    out, lab, frm = [], [], []
+    out, lab, frm, size = [], [], [], []
     keep = scene.box_labels >= 0
     if use_annotated and "box_bbox2d" in scene.extras:
         bb = scene.extras["box_bbox2d"][keep]
         out, lab, frm = list(bb), list(scene.box_labels[keep]), [0] * int(keep.sum())
+        hw = (scene.meta or {}).get("image_size")
+        img = scene.frames[0].image if hw is None else None
+        hw = hw if hw is not None else (img.shape[:2] if img is not None else (np.inf, np.inf))
+        size = [hw] * len(out)
     else:
         from ..camera import project
         corners = box_corners(scene.boxes[keep])
@@ -102,9 +106,13 @@ def boxes2d(scene: Scene, seed: int = 0, noise_px: float = 0.0, use_annotated: b
                 out.append([x1, y1, x2, y2])
                 lab.append(l)
                 frm.append(fi)
+                size.append((h, w))
     b = np.array(out, np.float64).reshape(-1, 4)
     if noise_px > 0 and len(b):
         b += rng.normal(0, noise_px, b.shape)
+        hw = np.array(size, np.float64)
+        b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, hw[:, 1:2] - 1)
+        b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, hw[:, 0:1] - 1)
         b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + 1)
     return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes, box2d=b.astype(np.float32),
                       box2d_semantic=np.array(lab, np.int64), box2d_frame=np.array(frm, np.int64),
