@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -110,7 +111,10 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
     pl = np.zeros(0, np.int64) if point_label is None else np.asarray(point_label, np.int64).reshape(-1)
     n = scene.num_points
     semantic, confidence = np.full(n, -1, np.int64), np.zeros(n, np.float32)
-    if len(pi) or sc is not None:
+    if not len(pi) and sc is None:
+        warnings.warn("lift-masks: no labelled points and no class scores, so no semantic labels: only the masks' 3D "
+                      "segments (instance) are made; give points in --weak or scores.npy in --masks")
+    else:
         evidence = MaskEvidence(views, link=mask_link, cut=mask_cut, scores=sc, prior_weight=prior_weight)
         prop = propagate(scene.coord, pi, pl, color=scene.color, normal=scene.normal, segment=scene.segment,
                          num_classes=C, classes=scene.classes, config=propagate_params, mask_evidence=evidence)
