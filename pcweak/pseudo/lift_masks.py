@@ -76,7 +76,8 @@ def _segments(views: MaskViews, min_points: int, merge_overlap: float) -> tuple[
 def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_index: Any = None, point_label: Any = None,
                mask_scores: np.ndarray | None = None, scene_tags: np.ndarray | None = None, abs_tol: float = 0.03,
                rel_tol: float = 0.02, min_points: int = 20, merge_overlap: float = 0.5, mask_link: float = 1.0,
-               mask_cut: float = 2.0, prior_weight: float = 0.01, propagate_params: dict | None = None) -> PseudoLabels:
+               mask_cut: float = 2.0, prior_weight: float = 0.03, prior_agreement: float = 2.0,
+               propagate_params: dict | None = None) -> PseudoLabels:
     """Dense labels from 2D masks, labelled points and/or mask class scores (module docstring).
 
     Args:
@@ -89,6 +90,8 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
         mask_link / mask_cut: how far mask agreement joins, and disagreement cuts, a graph edge
             (``MaskEvidence``); 0 / 0 gives propagation alone.
         prior_weight: seed mass of the class scores on each superpoint they cover.
+        prior_agreement: power of the views' agreement on a superpoint's class that scales it
+            (a poor model's scores disagree across views and weigh less).
         propagate_params: settings of the walk (``propagate_config``).
     Returns:
         PseudoLabels with semantic (-1 everywhere without points and scores), instance (3D
@@ -115,12 +118,14 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
         warnings.warn("lift-masks: no labelled points and no class scores, so no semantic labels: only the masks' 3D "
                       "segments (instance) are made; give points in --weak or scores.npy in --masks")
     else:
-        evidence = MaskEvidence(views, link=mask_link, cut=mask_cut, scores=sc, prior_weight=prior_weight)
+        evidence = MaskEvidence(views, link=mask_link, cut=mask_cut, scores=sc, prior_weight=prior_weight,
+                                prior_agreement=prior_agreement)
         prop = propagate(scene.coord, pi, pl, color=scene.color, normal=scene.normal, segment=scene.segment,
                          num_classes=C, classes=scene.classes, config=propagate_params, mask_evidence=evidence)
         semantic, confidence = prop.semantic, prop.confidence
     params = dict(abs_tol=abs_tol, rel_tol=rel_tol, min_points=min_points, merge_overlap=merge_overlap, mask_link=mask_link,
-                  mask_cut=mask_cut, prior_weight=prior_weight, propagate_params=propagate_params)
+                  mask_cut=mask_cut, prior_weight=prior_weight, prior_agreement=prior_agreement,
+                  propagate_params=propagate_params)
     views_per_point = np.zeros(n, np.int32)
     for pts, lab in zip(views.points, views.labels):
         views_per_point[pts[lab > 0]] += 1

@@ -13,8 +13,8 @@ label walk (``propagate(..., mask_evidence=...)``):
   of two objects, a split) is outvoted by the frames that saw them right, which a union of
   masks across frames is not.
 - Class evidence (optional): per-mask class scores (a vision-language model's), softmax per
-  mask, averaged over the frames whose majority mask covers the node; ``prior_weight`` times
-  it is added to the walk's seed mass, so unseeded objects get a class from the masks while
+  mask, averaged over the frames whose majority mask covers the node and weighted by how many
+  frames do and how much they agree; ``prior_weight`` times it is added to the walk's seed mass, so unseeded objects get a class from the masks while
   seeds still decide where they lie.
 """
 from __future__ import annotations
@@ -136,14 +136,15 @@ class MaskEvidence:
     link: float
     cut: float
     prior_weight: float
+    prior_agreement: float
     scores: np.ndarray | None = None
     min_seen: int = 3
 
     def __post_init__(self) -> None:
         if not 0 <= self.link <= 1 or not self.cut >= 0:
             raise ValueError(f"mask link must lie in [0, 1] and mask cut be >= 0, got {self.link} and {self.cut}")
-        if not self.prior_weight >= 0:
-            raise ValueError(f"prior_weight must be >= 0, got {self.prior_weight}")
+        if not self.prior_weight >= 0 or not self.prior_agreement >= 0:
+            raise ValueError(f"prior_weight and prior_agreement must be >= 0, got {self.prior_weight} and {self.prior_agreement}")
 
     def edge_agreement(self, nm: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(agree, n) per edge (a, b) from ``MaskViews.node_masks``' (F,S) table ``nm``."""
@@ -162,8 +163,9 @@ class MaskEvidence:
         return sp.csr_matrix((np.exp(logw), (C.row, C.col)), shape=W.shape)
 
     def prior(self, nm: np.ndarray, num_classes: int) -> np.ndarray | None:
-        """(S,C) mean class probability of the masks covering each node (0 where none), or None
-        without scores."""
+        """(S,C) mean class probability of the masks covering each node over the v frames that
+        cover it, times v / (v + 1) and the mean's top probability to the power
+        ``prior_agreement`` (0 where no mask covers it), or None without scores."""
         if self.scores is None or not self.prior_weight:
             return None
         sc = np.asarray(self.scores, np.float64)
@@ -178,4 +180,6 @@ class MaskEvidence:
             on = row >= 0
             total[on] += p[row[on]]
         cnt = (nm >= 0).sum(0)
-        return np.where(cnt[:, None] > 0, total / np.maximum(cnt, 1)[:, None], 0.0)
+        mean = np.where(cnt[:, None] > 0, total / np.maximum(cnt, 1)[:, None], 0.0)
+        # trust grows with the views and with how much they agree (the mean's top probability)
+        return mean * (cnt / (cnt + 1.0))[:, None] * mean.max(1, keepdims=True) ** self.prior_agreement

@@ -177,7 +177,8 @@ def _register_all() -> None:
                                  "min_points": (_positive, "an integer >= 1"),
                                  "merge_overlap": (_fraction, "a fraction in (0, 1]"),
                                  "mask_link": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
-                                 "mask_cut": (_non_negative, ">= 0"), "prior_weight": (_non_negative, ">= 0")})
+                                 "mask_cut": (_non_negative, ">= 0"), "prior_weight": (_non_negative, ">= 0"),
+                                 "prior_agreement": (_non_negative, ">= 0")})
     lift_cfg = dataclasses.make_dataclass(
         "LiftMasksConfig", [("masks", str | None, dataclasses.field(default=None))], bases=(lift_cfg,), frozen=True)
     for lab in (
