@@ -174,7 +174,8 @@ def cmd_masks(args: argparse.Namespace) -> int:
         maps, _ = load_mask_folder(out, scene)
     else:
         maps, _ = load_mask_folder(args.masks, scene)
-        maps = [(i, m) for i, m in maps if i in set(frames)]
+        wanted = set(frames)
+        maps = [(i, m) for i, m in maps if i in wanted]
     scores = vlm_mask_scores(scene, maps, args.vlm, device=args.device) if args.vlm else None
     write_mask_folder(out, scene, maps if args.masks else [], scores)
     print(json.dumps({"output": str(out), "frames": len(maps), "masks": int(sum(int(m.max()) for _, m in maps)),

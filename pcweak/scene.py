@@ -302,6 +302,15 @@ class Scene:
     def num_points(self) -> int:
         return len(self.coord)
 
+    def frame_image_size(self, i: int) -> tuple[int, int] | None:
+        """(height, width) of frame ``i``'s colour image: the reader's ``meta['image_size']``
+        (KITTI's image_2) where it gives one, else the image's own shape; None without an image."""
+        hw = (self.meta or {}).get("image_size")
+        if hw is None:
+            img = self.frames[i].image
+            hw = None if img is None else img.shape[:2]
+        return None if hw is None else (int(hw[0]), int(hw[1]))
+
     # -- npz I/O
     def to_arrays(self) -> dict[str, np.ndarray]:
         """All fields as a flat dict of arrays (the scene ``.npz`` layout)."""
@@ -483,13 +492,10 @@ class WeakLabels:
                 raise SceneError(f"{o}.{name}: frame {int(v.max())} out of range ({len(scene.frames)} frames)")
         if self.box2d is not None and len(self.box2d) and self.box2d_frame is not None:
             for f in np.unique(self.box2d_frame):
-                hw = (scene.meta or {}).get("image_size")
-                if hw is None:
-                    img = scene.frames[f].image
-                    hw = None if img is None else img.shape[:2]
+                hw = scene.frame_image_size(int(f))
                 if hw is None:
                     continue
-                H, W = int(hw[0]), int(hw[1])
+                H, W = hw
                 idx = np.flatnonzero(self.box2d_frame == f)
                 b = self.box2d[idx]
                 out = np.flatnonzero((b[:, 0] < -1) | (b[:, 1] < -1) | (b[:, 2] > W + 1) | (b[:, 3] > H + 1))

@@ -78,10 +78,7 @@ def boxes2d(scene: Scene, seed: int = 0, noise_px: float = 0.0, use_annotated: b
     if use_annotated and "box_bbox2d" in scene.extras:
         bb = scene.extras["box_bbox2d"][keep]
         out, lab, frm = list(bb), list(scene.box_labels[keep]), [0] * int(keep.sum())
-        hw = (scene.meta or {}).get("image_size")
-        img = scene.frames[0].image if hw is None else None
-        hw = hw if hw is not None else (img.shape[:2] if img is not None else (np.inf, np.inf))
-        size = [hw] * len(out)
+        size = [scene.frame_image_size(0) or (np.inf, np.inf)] * len(out)
     else:
         from ..camera import project
         corners = box_corners(scene.boxes[keep])
