@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import json
 import logging
@@ -56,7 +57,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         kw.update(erosion=args.erosion, merge_prob=args.merge_prob, split_prob=args.split_prob, drop_prob=args.drop_prob)
     elif args.weak == "boxes2d":
         kw.update(noise_px=args.noise)
+    if args.with_boxes and args.weak not in ("clicks", "clusters"):
+        raise ValueError(f"--with-boxes goes with --weak clicks or clusters, not {args.weak}")
     weak = simulate(scene, args.weak, seed=args.seed, **kw)
+    if args.with_boxes:
+        b = simulate(scene, "boxes", seed=args.seed, axis_aligned=False)
+        weak = dataclasses.replace(weak, box=b.box, box_semantic=b.box_semantic, meta={**weak.meta, "boxed": True})
     weak.save(args.output)
     print(json.dumps({"output": str(args.output), "scene": scene.name, "kinds": weak.kinds(),
                       **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box),
@@ -79,7 +85,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     from .data.collection import enumerate_scenes
     from .parallel import process_map
     from .label_jobs import LabelJob, is_current, job_fingerprint, remove_stale_temporaries, run_label_job
-    from .pseudo.registry import check_params
+    from .pseudo.registry import check_params, get_labeller
     params = _params(args.param)
     # every argument is checked before any scene is read
     if args.method != "model":
@@ -100,11 +106,21 @@ def cmd_label(args: argparse.Namespace) -> int:
     reader = _reader_kwargs(args)
     jobs: list[LabelJob] = []
     skipped = redone = 0
+    wfiles = {}
     for name, address in scenes:
-        out = Path(args.output) if single else Path(args.output) / f"{name}.npz"
         wfile = weak_path if weak_path.is_file() else weak_path / f"{name}.npz"
         if not wfile.is_file():
             raise FileNotFoundError(f"--weak: no weak-label file for scene {name!r} at {wfile}")
+        wfiles[name] = wfile
+    if get_labeller(args.method).learns_geometry and "geometry" not in params:
+        from .label_jobs import learn_geometry
+        geometry, n = learn_geometry([(a, str(wfiles[nm])) for nm, a in scenes], reader)
+        params["geometry"] = geometry
+        print(f"pcweak label: object sizes from {sum(geometry['counts'].values())} boxes in {n} fully boxed frames "
+              f"(KITTI's means where none): {json.dumps(geometry['sizes'])}", file=sys.stderr)
+    for name, address in scenes:
+        out = Path(args.output) if single else Path(args.output) / f"{name}.npz"
+        wfile = wfiles[name]
         kw = dict(params)
         if args.masks:
             per_scene = Path(args.masks) / name
@@ -307,12 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="draw weak labels from a scene's ground truth")
     s.add_argument("scene", help=addr_help)
-    s.add_argument("--weak", required=True, choices=["points", "clicks", "boxes", "masks2d", "boxes2d", "tags"])
+    s.add_argument("--weak", required=True, choices=["points", "clicks", "clusters", "boxes", "masks2d", "boxes2d", "tags"])
     s.add_argument("--count", type=int, help="points: number of labelled points")
     s.add_argument("--ratio", type=float, help="points: fraction of labelled points (0.001 = 0.1%%)")
     s.add_argument("--stratified", action="store_true", help="points: spread the budget evenly over classes (default uniform)")
     s.add_argument("--per-instance", type=int, default=1, help="clicks: clicks per instance")
     s.add_argument("--oriented", action="store_true", help="boxes: minimum-footprint oriented boxes instead of axis-aligned")
+    s.add_argument("--with-boxes", action="store_true", help="clicks, clusters: also store the frame's oriented boxes (KITTI: its annotated boxes); this frame is one of the fully boxed ones that teach click-boxes and cluster-boxes the object sizes")
     s.add_argument("--noise", type=float, default=0.0, help="boxes: metres of N(0,noise) jitter; boxes2d: pixels")
     s.add_argument("--erosion", type=int, default=0, help="masks2d: boundary erosion in pixels")
     s.add_argument("--merge-prob", type=float, default=0.0, help="masks2d: chance that a mask is merged with a neighbouring one (SAM-like under-segmentation)")
@@ -326,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
     lb.add_argument("scene", help=addr_help + "; or a folder of scenes")
     lb.add_argument("--weak", help="weak-label .npz, or a folder of <scene>.npz for a folder of scenes")
-    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, lift-masks, boxes2d-frustum, or model (self-training)")
+    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, lift-masks, boxes2d-frustum, click-boxes, cluster-boxes, or model (self-training)")
     lb.add_argument("--ckpt", help="--method model: a checkpoint of pcweak fit")
     lb.add_argument("--masks", help="--method lift-masks: folder of per-frame 2D masks (<frame>.png/.npy, optional scores.npy); "
                                     "a folder of scenes uses <masks>/<scene>/; default: the masks in --weak")

@@ -125,3 +125,24 @@ def run_label_job(job: LabelJob) -> str:
     out.fingerprint = job.fingerprint
     out.save(job.output)
     return job.name
+
+
+def learn_geometry(pairs: list[tuple[str, str]], reader: dict[str, Any], progress: Any = None) -> tuple[dict[str, Any], int]:
+    """The ``BoxGeometry`` (its ``to_dict`` form) that the fully boxed frames among ``pairs``
+    (scene address, weak file) teach: ``object_boxes.learn_box_geometry`` on those whose weak
+    file holds boxes; returns it and how many frames taught it."""
+    from .data.address import load_scene
+    from .pseudo.object_boxes import learn_box_geometry
+    boxed = []
+    for address, wfile in pairs:
+        w = WeakLabels.load(wfile)
+        if w.box is not None and len(w.box):
+            boxed.append((address, w))
+    frames = []
+    for address, w in boxed:
+        scene = load_scene(address, **reader)
+        w.check_against(scene)
+        frames.append((scene, w))
+        if progress is not None:
+            progress(address)
+    return learn_box_geometry(frames).to_dict(), len(frames)

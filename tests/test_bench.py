@@ -107,3 +107,17 @@ def test_bench_lift_rows_per_scene(capsys):
         assert 0.1 < row[k] <= 1 and row["spread"][k][0] <= row[k] <= row["spread"][k][1]
     assert row["noisy_masks+scores"] > row["propagation"] + 0.1  # the scores name unseeded objects
     assert 0.3 < row["coverage"] < 1 and row["perfect_instance_bound_seen"] > 0.1
+
+
+def test_bench_pseudo_boxes_rows(capsys):
+    assert main(["bench", "pseudo-boxes", "--json", "--param", "frames=1", "--param", "boxed=1", "--param", "shared="]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "real_kitti" not in r and r["learned_sizes"]["counts"]["Car"] >= 1
+    rows = r["synthetic"]
+    assert set(rows) == {"click-boxes", "cluster-boxes", "boxes2d-frustum", "click_mean_box"}
+    car = {m: rows[m]["Car"] for m in rows}
+    # finding the points is all that click-boxes adds to cluster-boxes' task; a box at the
+    # click without the fit is far worse
+    assert car["cluster-boxes"]["mean_iou_bev"] >= car["click-boxes"]["mean_iou_bev"] - 0.02
+    assert car["click-boxes"]["mean_iou_bev"] > car["click_mean_box"]["mean_iou_bev"] + 0.15
+    assert 0 <= car["click-boxes"]["recall_bev_0.7"] <= 1 and car["click-boxes"]["cars_50_points"] >= 1

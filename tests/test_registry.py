@@ -26,12 +26,18 @@ def _weak_for(method, room, lidar):
         w = weak.points(room, count=20, seed=0)
         m = weak.masks2d(room, seed=0)
         return room, replace(w, mask2d=m.mask2d, mask2d_frame=m.mask2d_frame)
+    if method == "click-boxes":
+        return lidar, weak.clicks(lidar, seed=0)
+    if method == "cluster-boxes":
+        return lidar, weak.clusters(lidar)
     return lidar, weak.boxes2d(lidar, use_annotated=False)
 
 
 SETTINGS = {"propagate": {"graph.sigma_color": 0.12, "solver": {"alpha": 0.85}}, "nearest": {"k_vote": 3},
             "gp-boxes": {"iterations": 15, "lr": 0.05}, "smallest-box": {"margin": 0.03},
-            "lift-masks": {"min_points": 15, "propagate_params": {"graph.k": 8}}, "boxes2d-frustum": {"shrink": 0.08}}
+            "lift-masks": {"min_points": 15, "propagate_params": {"graph.k": 8}}, "boxes2d-frustum": {"shrink": 0.08},
+            "click-boxes": {"link_radius": 0.8, "geometry": {"sizes": {"Car": [4.0, 1.7, 1.5]}, "counts": {"Car": 3}}},
+            "cluster-boxes": {"trim": 0.02}}
 
 
 def test_every_registered_labeller_is_covered():
@@ -76,7 +82,7 @@ def test_a_missing_weak_field_names_the_field(room):
         pcweak.label(room, weak.points(room, count=5, seed=0), "gp-boxes")
     with pytest.raises(SceneError, match=r"--method lift-masks: the weak labels have no mask2d \(or --param masks=...\)"):
         pcweak.label(room, weak.points(room, count=5, seed=0), "lift-masks")
-    with pytest.raises(ValueError, match=r"--method 'nope': expected one of boxes2d-frustum, gp-boxes"):
+    with pytest.raises(ValueError, match=r"--method 'nope': expected one of boxes2d-frustum, click-boxes, cluster-boxes, gp-boxes"):
         check_params("nope", {})
 
 

@@ -34,5 +34,6 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int = MIN_REGI
         rep["instance"] = {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in inst.items()}
     if pseudo.box is not None and scene.boxes is not None:
         keep = scene.box_labels >= 0
-        rep["boxes"] = box_quality(pseudo.box, scene.boxes[keep])
+        rep["boxes"] = box_quality(pseudo.box, scene.boxes[keep], scene.box_labels[keep],
+                                   pseudo.box_semantic if pseudo.box_semantic is not None else None, scene.classes)
     return rep

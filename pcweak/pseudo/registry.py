@@ -61,7 +61,10 @@ class Labeller:
     """One labeller: ``run(scene, weak, config)`` returns PseudoLabels; ``consumes`` are the
     WeakLabels fields it needs, ``fills`` the PseudoLabels fields it writes, ``config`` its
     settings' dataclass; ``replaced_by`` maps a consumed field to the config setting that
-    supplies it instead (lift-masks' ``masks`` folder stands for ``mask2d``)."""
+    supplies it instead (lift-masks' ``masks`` folder stands for ``mask2d``); weak labels holding
+    all of ``or_fields`` need nothing else (a fully boxed frame for the box labellers of LiDAR
+    objects). ``learns_geometry``: its ``geometry`` setting is learned from the fully boxed frames
+    of a folder when not given (``label_jobs.learn_geometry``)."""
     name: str
     run: Callable[[Scene, WeakLabels, Any], PseudoLabels]
     config: type
@@ -69,6 +72,8 @@ class Labeller:
     fills: tuple[str, ...]
     summary: str
     replaced_by: tuple[tuple[str, str], ...] = ()
+    or_fields: tuple[str, ...] = ()
+    learns_geometry: bool = False
 
     def make_config(self, params: dict[str, Any] | Any | None = None) -> Any:
         from ..params import build_config
@@ -77,9 +82,12 @@ class Labeller:
     def check_weak(self, weak: WeakLabels, config: Any) -> None:
         """SceneError naming the missing field when ``weak`` lacks what this labeller consumes."""
         instead = dict(self.replaced_by)
+        if self.or_fields and all(getattr(weak, f, None) is not None for f in self.or_fields):
+            return
         for need in self.consumes:
             if getattr(weak, need, None) is None and getattr(config, instead.get(need, ""), None) is None:
                 alt = f" (or --param {instead[need]}=...)" if need in instead else ""
+                alt += f" (or {', '.join(self.or_fields)})" if self.or_fields else ""
                 raise SceneError(f"--method {self.name}: the weak labels have no {need}{alt}; "
                                  f"{self.name} needs {', '.join(self.consumes)}")
 
@@ -137,6 +145,8 @@ def _register_all() -> None:
     from .gp_boxes import gp_box_labels
     from .lift_masks import lift_masks
     from .mask_sources import load_mask_folder, masks_from_weak
+    from .object_boxes import click_boxes, cluster_boxes
+    from .box_fit import BoxGeometry
     from .propagate import PropagateConfig, nearest_seed, propagate
 
     def run_propagate(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
@@ -163,6 +173,31 @@ def _register_all() -> None:
 
     def run_frustum(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
         return frustum_boxes(scene, weak.box2d, weak.box2d_semantic, weak.box2d_frame, **dataclasses.asdict(cfg))
+
+    def run_clicks(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        return click_boxes(scene, weak, **dataclasses.asdict(cfg))
+
+    def run_clusters(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        return cluster_boxes(scene, weak, **dataclasses.asdict(cfg))
+
+    def _geometry_ok(v: Any) -> bool:
+        if v is None or isinstance(v, BoxGeometry):
+            return True
+        try:
+            BoxGeometry.from_dict(v)
+        except ValueError:
+            return False
+        return True
+
+    object_checks: dict[str, Check] = {
+        "geometry": (_geometry_ok, "None or {'sizes': {class: [length, width, height] in metres}, 'counts': {class: n}}"),
+        "ground_tol": (_non_negative, "metres >= 0"), "ground_radius": (_positive, "metres > 0"),
+        "link_radius": (_positive, "metres > 0"), "reach": (_positive, "> 0"), "min_points": (_positive, "an integer >= 1"),
+        "trim": (lambda v: v is not None and 0 <= v < 0.25, "a fraction in [0, 0.25)")}
+
+    def object_config(fn: Callable[..., Any], name: str) -> type:
+        keys = set(inspect.signature(fn).parameters)
+        return signature_config(fn, name, {"scene", "weak"}, {k: v for k, v in object_checks.items() if k in keys})
 
     seeds = ("point_index", "point_semantic")
     boxes = ("box", "box_semantic")
@@ -202,5 +237,13 @@ def _register_all() -> None:
                                    "cluster_radius": (_positive, "metres > 0"), "min_points": (_positive, "an integer >= 1")}),
                  ("box2d", "box2d_semantic"), ("box", "semantic", "instance", "confidence"),
                  "2D image boxes: a 3D box fitted to the points in each box's frustum"),
+        Labeller("click-boxes", run_clicks, object_config(click_boxes, "ClickBoxesConfig"), seeds,
+                 ("box", "semantic", "instance", "confidence"),
+                 "one click per LiDAR object: its points grown from the click, an amodal box with the learned sizes",
+                 or_fields=("box",), learns_geometry=True),
+        Labeller("cluster-boxes", run_clusters, object_config(cluster_boxes, "ClusterBoxesConfig"),
+                 seeds + ("point_instance",), ("box", "semantic", "instance", "confidence"),
+                 "cluster labels of LiDAR objects: an amodal box per cluster with the learned sizes",
+                 or_fields=("box",), learns_geometry=True),
     ):
         register(lab)

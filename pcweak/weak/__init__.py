@@ -1,6 +1,6 @@
 """Weak-label simulators: cheap labels drawn from ground truth, seeded and reproducible.
 
-``points``, ``clicks``, ``boxes``, ``masks2d``, ``boxes2d``, ``scene_tags``; ``simulate`` picks
+``points``, ``clicks``, ``clusters``, ``boxes``, ``masks2d``, ``boxes2d``, ``scene_tags``; ``simulate`` picks
 one by name (what ``pcweak simulate --weak KIND`` calls).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from ..scene import Scene, WeakLabels
 from .boxes import boxes, boxes2d
 from .masks2d import masks2d
-from .points import _need, clicks, points
+from .points import _need, clicks, clusters, points
 
 
 def scene_tags(scene: Scene, min_points: int = 1, seed: int = 0) -> WeakLabels:
@@ -23,7 +23,7 @@ def scene_tags(scene: Scene, min_points: int = 1, seed: int = 0) -> WeakLabels:
                       scene_tags=counts >= min_points, meta={"kind": "tags", "min_points": int(min_points)})
 
 
-KINDS = {"points": points, "clicks": clicks, "boxes": boxes, "masks2d": masks2d, "boxes2d": boxes2d, "tags": scene_tags}
+KINDS = {"points": points, "clicks": clicks, "clusters": clusters, "boxes": boxes, "masks2d": masks2d, "boxes2d": boxes2d, "tags": scene_tags}
 
 
 def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabels:
@@ -33,4 +33,4 @@ def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabel
     return KINDS[kind](scene, seed=seed, **kwargs)
 
 
-__all__ = ["points", "clicks", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "KINDS"]
+__all__ = ["points", "clicks", "clusters", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "KINDS"]

@@ -88,3 +88,24 @@ def clicks(scene: Scene, per_instance: int = 1, seed: int = 0, interior_quantile
     return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes, point_index=idx,
                       point_semantic=scene.semantic[idx], point_instance=scene.instance[idx],
                       meta={"kind": "clicks", "per_instance": int(per_instance), "seed": int(seed)})
+
+
+def clusters(scene: Scene, seed: int = 0, classes: tuple[int, ...] | None = None, min_points: int = 1) -> WeakLabels:
+    """Cluster-level labels (MixSup): every GT instance's points as one labelled cluster, as an
+    annotator who picks an object's cluster and names its class gives them. ``point_instance``
+    numbers the clusters; ``classes`` restricts them to some class ids (default: all)."""
+    _need(scene, "semantic", "instance")
+    idx, sem, inst = [], [], []
+    for k in np.unique(scene.instance[scene.instance >= 0]):
+        m = np.flatnonzero((scene.instance == k) & (scene.semantic >= 0))
+        if len(m) < min_points:
+            continue
+        c = int(np.bincount(scene.semantic[m]).argmax())
+        if classes is not None and c not in classes:
+            continue
+        idx.append(m)
+        sem.append(np.full(len(m), c, np.int64))
+        inst.append(np.full(len(m), len(inst), np.int64))
+    cat = (lambda a: np.concatenate(a) if a else np.zeros(0, np.int64))
+    return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes, point_index=cat(idx),
+                      point_semantic=cat(sem), point_instance=cat(inst), meta={"kind": "clusters", "seed": int(seed)})

@@ -1,0 +1,124 @@
+"""``pcweak bench pseudo-boxes``: how good the pseudo boxes of each weak mode are, before any
+detector sees them.
+
+Synthetic KITTI-like frames: the first ``boxed`` are the fully boxed frames that teach the object
+sizes (``learn_box_geometry``), the next ``frames`` are labelled and scored. The real shared KITTI
+frames (``shared``, default ../shared/data) are scored leave-one-frame-out: the other frames are
+the boxed ones. Rows: ``click-boxes`` (one click per object), ``cluster-boxes`` (each object's
+points given: the ceiling of click-boxes, whose only other loss is finding the points),
+``boxes2d-frustum`` (image boxes), and the baseline ``click_mean_box`` (a box of the class's
+learned size centred on the click, heading 0). Per class: mean BEV / 3D IoU of each GT box with
+its best pseudo box of its class, recall at BEV IoU 0.7 (Car) or 0.5 (Pedestrian, Cyclist), and
+for cars with >= 50 LiDAR points the share at BEV IoU >= 0.7.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import machine
+
+METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum", "click_mean_box")
+THRESHOLD = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
+
+
+def _real_frames(shared: str | None) -> list[str]:
+    from .propagate import SHARED
+    split = Path(shared or SHARED) / "kitti" / "training"
+    if shared == "" or not (split / "velodyne").is_dir():
+        return []
+    return [f"kitti:{split / f.stem}" for f in sorted((split / "velodyne").glob("*.bin"))]
+
+
+def _mean_box(scene, weak, geometry) -> tuple[np.ndarray, np.ndarray]:
+    boxes, sem = [], []
+    for i, c in zip(weak.point_index, weak.point_semantic):
+        L, W, H = geometry.size(scene.classes[c])
+        x, y, z = scene.coord[i]
+        boxes.append([x, y, z, L, W, H, 0.0])
+        sem.append(c)
+    return np.array(boxes, np.float64).reshape(-1, 7), np.array(sem, np.int64)
+
+
+def _score(scene, boxes: np.ndarray, sem: np.ndarray) -> dict[str, list[tuple[float, float, int]]]:
+    """Per class: (best BEV IoU, best 3D IoU, LiDAR points) of each GT box."""
+    from ..geometry import box_iou, points_in_boxes
+    keep = scene.box_labels >= 0
+    gt, gl = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
+    npts = points_in_boxes(scene.coord, gt).sum(0) if len(gt) else np.zeros(0, np.int64)
+    out: dict[str, list[tuple[float, float, int]]] = {}
+    for k in range(len(gt)):
+        m = sem == gl[k]
+        bev = box_iou(gt[k:k + 1], boxes[m], "bev")[0].max() if m.any() else 0.0
+        iou3 = box_iou(gt[k:k + 1], boxes[m], "3d")[0].max() if m.any() else 0.0
+        out.setdefault(scene.classes[gl[k]], []).append((float(bev), float(iou3), int(npts[k])))
+    return out
+
+
+def _label_all(scene, geometry) -> dict[str, Any]:
+    from .. import weak
+    from ..pseudo.registry import label
+    clicks = weak.clicks(scene, seed=0)
+    geo = geometry.to_dict()
+    out: dict[str, Any] = {}
+    for method, w in (("click-boxes", clicks), ("cluster-boxes", weak.clusters(scene)), ("boxes2d-frustum", weak.boxes2d(scene))):
+        t = time.perf_counter()
+        p = label(scene, w, method, **({} if method == "boxes2d-frustum" else {"geometry": geo}))
+        out[method] = (_score(scene, p.box.astype(np.float64), p.box_semantic), time.perf_counter() - t)
+    out["click_mean_box"] = (_score(scene, *_mean_box(scene, clicks, geometry)), 0.0)
+    return out
+
+
+def _summarise(scores: list[dict[str, list[tuple[float, float, int]]]], seconds: list[float]) -> dict[str, Any]:
+    per: dict[str, list[tuple[float, float, int]]] = {}
+    for s in scores:
+        for c, v in s.items():
+            per.setdefault(c, []).extend(v)
+    out: dict[str, Any] = {"seconds_per_frame": round(float(np.mean(seconds)), 3)}
+    for c, v in sorted(per.items()):
+        a = np.array(v, np.float64)
+        row = {"gt": len(a), "mean_iou_bev": round(float(a[:, 0].mean()), 4), "mean_iou3d": round(float(a[:, 1].mean()), 4),
+               f"recall_bev_{THRESHOLD.get(c, 0.5)}": round(float((a[:, 0] >= THRESHOLD.get(c, 0.5)).mean()), 4)}
+        if c == "Car":
+            dense = a[a[:, 2] >= 50]
+            row["cars_50_points"] = len(dense)
+            row["cars_50_points_bev_0.7"] = round(float((dense[:, 0] >= 0.7).mean()), 4) if len(dense) else None
+        out[c] = row
+    return out
+
+
+def run(frames: int = 12, boxed: int = 4, shared: str | None = None, seed: int = 0) -> dict[str, Any]:
+    from ..data.address import load_scene
+    from ..pseudo.object_boxes import learn_box_geometry
+    from .. import weak
+    t0 = time.perf_counter()
+    boxed_frames = [load_scene(f"synthetic-lidar:{seed + i}") for i in range(boxed)]
+    geo = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in boxed_frames)
+    got: dict[str, tuple[list, list]] = {m: ([], []) for m in METHODS}
+    for i in range(frames):
+        s = load_scene(f"synthetic-lidar:{seed + boxed + i}")
+        for m, (sc, secs) in _label_all(s, geo).items():
+            got[m][0].append(sc)
+            got[m][1].append(secs)
+    result: dict[str, Any] = {"bench": "pseudo-boxes", "machine": machine(), "synthetic_frames": frames, "boxed_frames": boxed,
+                              "learned_sizes": geo.to_dict(), "synthetic": {m: _summarise(*got[m]) for m in METHODS}}
+    real = _real_frames(shared)
+    if real:
+        scenes = {a: load_scene(a) for a in real}
+        per_frame: dict[str, Any] = {}
+        got = {m: ([], []) for m in METHODS}
+        for a in real:
+            others = [(scenes[b], weak.boxes(scenes[b], axis_aligned=False)) for b in real if b != a]
+            res = _label_all(scenes[a], learn_box_geometry(others))
+            per_frame[scenes[a].name] = {m: {c: [[round(x, 3) for x in t[:2]] + [t[2]] for t in v] for c, v in sc.items()}
+                                         for m, (sc, _) in res.items()}
+            for m, (sc, secs) in res.items():
+                got[m][0].append(sc)
+                got[m][1].append(secs)
+        result["real_kitti"] = {m: _summarise(*got[m]) for m in METHODS}
+        result["real_kitti_per_frame"] = per_frame  # per class: [BEV IoU, 3D IoU, LiDAR points] of each GT box
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
