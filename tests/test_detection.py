@@ -58,6 +58,31 @@ def test_projection_loss_and_target_quality(tmp_path):
     assert loss.item() > 0.01 and rt2.grad.abs().sum() > 0
 
 
+def test_click_and_cluster_modes_train_on_pseudo_boxes(tmp_path):
+    """A quarter of the frames keep their GT boxes and teach the sizes; every object of the
+    others gets a pseudo box (not only a centre), its regression weighted by its confidence."""
+    from pcweak.train.lidar_datamodule import LidarDataModule, boxed_frames, target_quality
+    names = [f"f{i}" for i in range(8)]
+    assert boxed_frames(names, 0.25, seed=3) == boxed_frames(names[::-1], 0.25, seed=3) and len(boxed_frames(names, 0.25)) == 2
+    assert len(boxed_frames(names, 0.01)) == 1 and boxed_frames(names, 0.0) == set()
+    for mode in ("clicks", "clusters"):
+        dm = LidarDataModule(synthetic_train=4, synthetic_val=1, weak_mode=mode, box_fraction=0.25, cache_dir=str(tmp_path))
+        dm.prepare_data()
+        dm.setup()
+        ds = dm._ds(dm._train, True)
+        assert len(ds.boxed) == 1 and ds.geometry()["counts"]["Car"] >= 1
+        for i, (name, _) in enumerate(ds.scenes):
+            ds[i]
+            scene, t, _ = ds._cache[name]
+            q = target_quality(scene, t)
+            w = np.asarray(t["reg_weight"])
+            if name in ds.boxed:
+                assert (w == 1).all() and q["recall_0.7"] == 1
+            else:
+                assert len(w) == len(t["reg_boxes"]) >= 0.6 * q["gt"] and 0 < w.max() <= 1 and w.min() >= 0
+                assert q["mean_iou_bev"] > 0.4 and np.allclose(t["centres"], t["reg_boxes"][:, :3])
+
+
 @pytest.mark.parametrize("mode", ["full", "clicks", "boxes2d", "clusters"])
 def test_each_weak_mode_trains_and_tests(mode, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -1,8 +1,9 @@
 """3D detection from weak labels (KITTI classes): SECOND-style backbone + centre head.
 
 Heatmap targets are Gaussians of fixed width (sigma 1 BEV cell for Pedestrian and Cyclist,
-0.7 for Car, whatever the object's size) at the weak centres of every object; regression (offset, z, log size, yaw) is learned only at the centres of the boxes
-the weak mode provides (all, 10 %, or pseudo boxes). Decoding: 3x3 max-pool peaks, top-K, then
+0.7 for Car, whatever the object's size) at the centres of every object's box; regression
+(offset, z, log size, yaw) is learned at the same centres, from GT boxes or, in the weak
+modes, pseudo boxes, each weighted by its confidence (``reg_weight``). Decoding: 3x3 max-pool peaks, top-K, then
 rotated NMS in bird's-eye view. ``test`` writes KITTI result files and prints their AP (2D / BEV /
 3D, R11 / R40, by the devkit's rules: ``metrics.kitti``) as JSON.
 """
@@ -100,7 +101,10 @@ class Detection(L.LightningModule):
         if idx:
             b, y, x = (torch.tensor(v, device=reg.device) for v in zip(*idx))
             pred = reg[b, :, y, x]
-            loss_reg = F.l1_loss(pred, rt.to(pred.device))
+            w = torch.tensor([float(batch["reg_weight"][i][k]) if "reg_weight" in batch else 1.0 for i, k in src],
+                             dtype=pred.dtype, device=pred.device)
+            per_box = (pred - rt.to(pred.device)).abs().mean(1)
+            loss_reg = (per_box * w).sum() / w.sum().clamp_min(1e-6)  # pseudo boxes count by their confidence
             loss = loss + self.hparams.loss_reg * loss_reg
             self.log("train/loss_reg", loss_reg, batch_size=batch["batch_size"])
             if "reg_box2d" in batch and self.hparams.loss_giou2d:

@@ -1,11 +1,13 @@
 """LiDAR frames for detection: synthetic KITTI-like frames or a KITTI split, with weak targets.
 
-Weak modes (``weak_mode``): ``full`` (every GT box), ``clicks`` (one BEV centre click per
-object, N(0, ``click_noise``) m; sizes/yaw regressed only from ``box_fraction`` of the objects,
-WS3D), ``boxes2d`` (pseudo boxes from the image boxes, ``frustum_boxes``), ``clusters``
-(cluster-level labels for every object — the centroid of its points — plus accurate boxes for
-``box_fraction`` of them, MixSup). Each item carries ``centres`` (M,3) + ``centre_class`` for the
-heatmap, and ``reg_boxes`` (R,7) + ``reg_class`` for the regression targets.
+Weak modes (``weak_mode``): ``full`` (every GT box); ``clicks`` (one click on each object, WS3D)
+and ``clusters`` (each object's points as a labelled cluster, MixSup): ``box_fraction`` of the
+training frames are fully boxed, they teach the class sizes (``learn_box_geometry``) and the
+other frames get a pseudo box for every object from ``click-boxes`` / ``cluster-boxes``;
+``boxes2d`` (pseudo boxes from the image boxes, ``boxes2d-frustum``, plus VG-W3D's projected-box
+loss). The detector then trains on the pseudo boxes as on GT boxes, the regression of each
+weighted by its confidence. Each item carries ``centres`` (M,3) + ``centre_class`` for the
+heatmap, and ``reg_boxes`` (R,7) + ``reg_class`` + ``reg_weight`` for the regression targets.
 """
 from __future__ import annotations
 
@@ -27,6 +29,16 @@ from ..scene import KittiCalib
 WEAK_MODES = ("full", "clicks", "boxes2d", "clusters")
 
 
+def boxed_frames(names: list[str], fraction: float, seed: int = 0) -> set[str]:
+    """The fully boxed share of the training frames: ``round(fraction * n)`` of them (at least
+    one when ``fraction`` > 0), drawn reproducibly from ``seed`` whatever the order of ``names``."""
+    if fraction <= 0 or not names:
+        return set()
+    k = max(1, int(round(fraction * len(names))))
+    order = sorted(names, key=lambda n: (zlib.crc32(f"{seed}:{n}".encode()), n))
+    return set(order[:k])
+
+
 class EvalFrame:
     """What detections of a frame are scored against: its KITTI ground truth (every type and
     DontCare region, camera frame), and the calibration and image ``(height, width)`` that put
@@ -41,12 +53,14 @@ class EvalFrame:
 
 class LidarDataset(Dataset):
     def __init__(self, scenes: list[tuple[str, str]], voxel_size=(0.1, 0.1, 0.2), pc_range=KITTI_PC_RANGE, weak_mode: str = "full",
-                 box_fraction: float = 0.1, click_noise: float = 0.3, seed: int = 0, train: bool = True, augment: bool = True) -> None:
+                 box_fraction: float = 0.1, seed: int = 0, train: bool = True, augment: bool = True) -> None:
         if weak_mode not in WEAK_MODES:
             raise ValueError(f"weak_mode: expected one of {WEAK_MODES}, got {weak_mode!r}")
         self.scenes, self.vs, self.rng_seed = scenes, np.asarray(voxel_size, np.float64), seed
         self.pc = np.asarray(pc_range, np.float64)
-        self.mode, self.frac, self.noise, self.train, self.augment = weak_mode, box_fraction, click_noise, train, augment
+        self.mode, self.frac, self.train, self.augment = weak_mode, box_fraction, train, augment
+        self.boxed = boxed_frames([n for n, _ in scenes], box_fraction, seed) if weak_mode in ("clicks", "clusters") else set()
+        self._geometry: dict[str, Any] | None = None
         self._cache: dict[str, Any] = {}
 
     def grid(self) -> tuple[int, int, int]:
@@ -55,28 +69,39 @@ class LidarDataset(Dataset):
     def __len__(self) -> int:
         return len(self.scenes)
 
+    def geometry(self) -> dict[str, Any]:
+        """The class sizes the fully boxed training frames teach (learned once)."""
+        if self._geometry is None:
+            from .. import weak
+            from ..data.address import load_scene
+            from ..pseudo.object_boxes import learn_box_geometry
+            frames = [load_scene(a) for n, a in self.scenes if n in self.boxed]
+            self._geometry = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in frames).to_dict()
+        return self._geometry
+
     def _targets(self, name: str, scene) -> dict[str, np.ndarray]:
         keep = scene.box_labels >= 0
         boxes, cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
-        if not self.train or self.mode == "full":  # (evaluation: the KITTI ground truth travels apart, see __getitem__)
-            return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls}
-        rng = np.random.default_rng(zlib.crc32(name.encode()) + self.rng_seed)
-        accurate = rng.random(len(boxes)) < self.frac
-        if self.mode == "clicks":
-            c = boxes[:, :3] + np.concatenate([rng.normal(0, self.noise, (len(boxes), 2)), np.zeros((len(boxes), 1))], 1)
-            return {"centres": c, "centre_class": cls, "reg_boxes": boxes[accurate], "reg_class": cls[accurate]}
-        if self.mode == "clusters":
-            inside = points_in_boxes(scene.coord, boxes)
-            cen = np.array([scene.coord[inside[:, k]].mean(0) if inside[:, k].any() else boxes[k, :3] for k in range(len(boxes))]).reshape(-1, 3)
-            return {"centres": cen, "centre_class": cls, "reg_boxes": boxes[accurate], "reg_class": cls[accurate]}
+        ones = np.ones(len(boxes))
+        if not self.train or self.mode == "full" or name in self.boxed:
+            # (evaluation: the KITTI ground truth travels apart, see __getitem__)
+            return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls, "reg_weight": ones}
         from .. import weak
         from ..pseudo.registry import label
+        if self.mode in ("clicks", "clusters"):
+            seed = zlib.crc32(name.encode()) + self.rng_seed
+            w = weak.clicks(scene, seed=seed) if self.mode == "clicks" else weak.clusters(scene, seed=seed)
+            p = label(scene, w, "click-boxes" if self.mode == "clicks" else "cluster-boxes", geometry=self.geometry())
+            pb = p.box.astype(np.float64)
+            return {"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
+                    "reg_weight": p.box_confidence.astype(np.float64)}
         w = weak.boxes2d(scene)
         p = label(scene, w, "boxes2d-frustum")
         pb = p.box.astype(np.float64)
         f = scene.frames[0]
         P = f.intrinsics @ np.linalg.inv(f.pose)[:3]  # LiDAR -> image_2 pixels
         return {"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
+                "reg_weight": p.box_confidence.astype(np.float64),
                 "reg_box2d": w.box2d[p.extras["box2d_index"]].astype(np.float64), "proj": P}
 
     @staticmethod
@@ -151,7 +176,7 @@ def collate_lidar(items: list[dict[str, Any]]) -> dict[str, Any]:
     out["feat"] = torch.cat([it["feat"] for it in items])
     out["coord"] = torch.cat([it["coord"] for it in items])
     out["batch"] = torch.cat([torch.full((len(it["feat"]),), b, dtype=torch.long) for b, it in enumerate(items)])
-    for k in ("centres", "centre_class", "reg_boxes", "reg_class", "reg_box2d", "proj", "kitti"):
+    for k in ("centres", "centre_class", "reg_boxes", "reg_class", "reg_weight", "reg_box2d", "proj", "kitti"):
         if k in items[0]:
             out[k] = [it[k] for it in items]
     return out
@@ -163,7 +188,7 @@ class LidarDataModule(L.LightningDataModule):
 
     def __init__(self, dataset: str = "synthetic", root: str | None = None, train_ids: list[str] | None = None,
                  val_ids: list[str] | None = None, synthetic_train: int = 8, synthetic_val: int = 2, weak_mode: str = "full",
-                 box_fraction: float = 0.1, click_noise: float = 0.3, voxel_size: list[float] = [0.1, 0.1, 0.2],
+                 box_fraction: float = 0.1, voxel_size: list[float] = [0.1, 0.1, 0.2],
                  batch_size: int = 2, num_workers: int = 0, seed: int = 0, cache_dir: str = "outputs/cache",
                  augment: bool = True, pc_range: list[float] = list(KITTI_PC_RANGE)) -> None:
         super().__init__()
@@ -173,7 +198,6 @@ class LidarDataModule(L.LightningDataModule):
         for ok, key, want in ((dataset in ("synthetic", "kitti"), "dataset", "synthetic or kitti"),
                               (weak_mode in WEAK_MODES, "weak_mode", f"one of {WEAK_MODES}"),
                               (0 <= box_fraction <= 1, "box_fraction", "a fraction in [0, 1]"),
-                              (click_noise >= 0, "click_noise", "metres >= 0"),
                               (batch_size >= 1, "batch_size", "an integer >= 1"),
                               (num_workers >= 0, "num_workers", "an integer >= 0"),
                               (dataset != "kitti" or root, "root", "the KITTI folder (holding training/)")):
@@ -219,7 +243,7 @@ class LidarDataModule(L.LightningDataModule):
 
     def _ds(self, scenes, train):
         h = self.hparams
-        return LidarDataset(scenes, h.voxel_size, h.pc_range, h.weak_mode if train else "full", h.box_fraction, h.click_noise, h.seed, train,
+        return LidarDataset(scenes, h.voxel_size, h.pc_range, h.weak_mode if train else "full", h.box_fraction, h.seed, train,
                             h.augment)
 
     def train_dataloader(self):
