@@ -121,3 +121,8 @@ def test_bench_pseudo_boxes_rows(capsys):
     assert car["cluster-boxes"]["mean_iou_bev"] >= car["click-boxes"]["mean_iou_bev"] - 0.02
     assert car["click-boxes"]["mean_iou_bev"] > car["click_mean_box"]["mean_iou_bev"] + 0.15
     assert 0 <= car["click-boxes"]["recall_bev_0.7"] <= 1 and car["click-boxes"]["cars_50_points"] >= 1
+
+
+def test_bench_detect_refuses_unknown_modes(capsys):
+    assert main(["bench", "detect", "--param", "modes=full,boxes"]) == 2
+    assert "modes: a comma-separated subset of ['full', 'clicks', 'boxes2d', 'clusters']" in capsys.readouterr().err

@@ -41,4 +41,5 @@ def timer() -> Iterator[dict[str, float]]:
 
 BENCHES = {"ops": "pcweak.bench.ops", "propagate": "pcweak.bench.propagate", "gp": "pcweak.bench.gp", "train": "pcweak.bench.train", "lift": "pcweak.bench.lift",
            "train-weak": "pcweak.bench.train_weak", "spconv": "pcweak.bench.spconv_rows",
-           "superpoints": "pcweak.bench.superpoints", "pseudo-boxes": "pcweak.bench.pseudo_boxes"}
+           "superpoints": "pcweak.bench.superpoints", "pseudo-boxes": "pcweak.bench.pseudo_boxes",
+           "detect": "pcweak.bench.detect"}
