@@ -173,8 +173,12 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
     obj_colour = np.array([colours[class_idx[c]] for c, _, _ in objects]).reshape(-1, 3)
     part_colour = np.array([obj_colour[o] if o >= 0 else [0.55, 0.55, 0.5] for o in part_owner])
 
-    def render() -> np.ndarray:
-        return _render_image(K, pose, part_boxes, part_colour, ground, seed)
+    drawn: list[np.ndarray] = []
+
+    def render() -> np.ndarray:  # drawn on first use (seconds), then kept: one image per frame
+        if not drawn:
+            drawn.append(_render_image(K, pose, part_boxes, part_colour, ground, seed))
+        return drawn[0].copy()
 
     scene.frames = [Frame(name="image_2", pose=pose, intrinsics=K, image=render)]
     return scene
