@@ -43,6 +43,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .weak import simulate
+    if args.with_boxes and args.weak not in ("clicks", "clusters"):
+        raise ValueError(f"--with-boxes goes with --weak clicks or clusters, not {args.weak}")
     scene = load_scene(args.scene, **_reader_kwargs(args))
     kw: dict[str, Any] = {}
     if args.weak == "points":
@@ -57,8 +59,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         kw.update(erosion=args.erosion, merge_prob=args.merge_prob, split_prob=args.split_prob, drop_prob=args.drop_prob)
     elif args.weak == "boxes2d":
         kw.update(noise_px=args.noise)
-    if args.with_boxes and args.weak not in ("clicks", "clusters"):
-        raise ValueError(f"--with-boxes goes with --weak clicks or clusters, not {args.weak}")
     weak = simulate(scene, args.weak, seed=args.seed, **kw)
     if args.with_boxes:
         b = simulate(scene, "boxes", seed=args.seed, axis_aligned=False)

@@ -45,16 +45,15 @@ def _mean_box(scene, weak, geometry) -> tuple[np.ndarray, np.ndarray]:
 
 def _score(scene, boxes: np.ndarray, sem: np.ndarray) -> dict[str, list[tuple[float, float, int]]]:
     """Per class: (best BEV IoU, best 3D IoU, LiDAR points) of each GT box."""
-    from ..geometry import box_iou, points_in_boxes
+    from ..geometry import points_in_boxes
+    from ..metrics.boxes import best_match_ious
     keep = scene.box_labels >= 0
     gt, gl = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
     npts = points_in_boxes(scene.coord, gt).sum(0) if len(gt) else np.zeros(0, np.int64)
+    iou3, bev = best_match_ious(boxes, gt, gl, sem)
     out: dict[str, list[tuple[float, float, int]]] = {}
     for k in range(len(gt)):
-        m = sem == gl[k]
-        bev = box_iou(gt[k:k + 1], boxes[m], "bev")[0].max() if m.any() else 0.0
-        iou3 = box_iou(gt[k:k + 1], boxes[m], "3d")[0].max() if m.any() else 0.0
-        out.setdefault(scene.classes[gl[k]], []).append((float(bev), float(iou3), int(npts[k])))
+        out.setdefault(scene.classes[gl[k]], []).append((float(bev[k]), float(iou3[k]), int(npts[k])))
     return out
 
 

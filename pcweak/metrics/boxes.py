@@ -18,6 +18,21 @@ def _summary(iou3: np.ndarray, ioub: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def best_match_ious(pred: np.ndarray, gt: np.ndarray, gt_class: np.ndarray | None = None,
+                    pred_class: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(G,) best 3D and (G,) best bird's-eye-view IoU of each GT box (G,7) with the pseudo boxes
+    (P,7), only those of its class when both class arrays are given; 0 where none matches."""
+    gt = np.asarray(gt, np.float64).reshape(-1, 7)
+    pred = np.asarray(pred, np.float64).reshape(-1, 7)
+    if not len(gt) or not len(pred):
+        return np.zeros(len(gt)), np.zeros(len(gt))
+    iou3, ioub = box_iou(gt, pred, "3d"), box_iou(gt, pred, "bev")
+    if gt_class is not None and pred_class is not None:
+        same = np.asarray(gt_class)[:, None] == np.asarray(pred_class)[None, :]
+        iou3, ioub = iou3 * same, ioub * same
+    return iou3.max(1), ioub.max(1)
+
+
 def box_quality(pred: np.ndarray, gt: np.ndarray, gt_class: np.ndarray | None = None, pred_class: np.ndarray | None = None,
                 classes: tuple[str, ...] = ()) -> dict[str, Any]:
     """Pseudo boxes (P,7) vs GT boxes (G,7), ``[x,y,z,l,w,h,yaw]`` in metres: each GT box's best
@@ -29,14 +44,8 @@ def box_quality(pred: np.ndarray, gt: np.ndarray, gt_class: np.ndarray | None = 
     pred = np.asarray(pred, np.float64).reshape(-1, 7)
     if len(gt) == 0:
         return {"gt": 0, "pseudo": len(pred)}
-    iou3 = box_iou(gt, pred, "3d") if len(pred) else np.zeros((len(gt), 0))
-    ioub = box_iou(gt, pred, "bev") if len(pred) else np.zeros((len(gt), 0))
     by_class = gt_class is not None and pred_class is not None
-    if by_class:
-        same = np.asarray(gt_class)[:, None] == np.asarray(pred_class)[None, :]
-        iou3, ioub = iou3 * same, ioub * same
-    best3 = iou3.max(1) if iou3.shape[1] else np.zeros(len(gt))
-    bestb = ioub.max(1) if ioub.shape[1] else np.zeros(len(gt))
+    best3, bestb = best_match_ious(pred, gt, gt_class, pred_class)
     out = {"pseudo": len(pred), **_summary(best3, bestb), "iou3d": [round(float(v), 4) for v in best3],
            "iou_bev": [round(float(v), 4) for v in bestb]}
     if by_class:

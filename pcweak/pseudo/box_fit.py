@@ -18,7 +18,7 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 
 from ..errors import SceneError
-from ..geometry import oriented_box
+from ..geometry import box_iou, oriented_box
 
 # Mean (length, width, height) in metres of KITTI's training boxes per class.
 KITTI_SIZE_PRIORS: dict[str, tuple[float, float, float]] = {
@@ -27,10 +27,8 @@ KITTI_SIZE_PRIORS: dict[str, tuple[float, float, float]] = {
 
 @dataclass(frozen=True)
 class BoxGeometry:
-    """Per-class box size (length, width, height) in metres, and how many boxes taught it.
-
-    ``prior_strength`` is how many boxes' worth of weight the defaults keep: a class seen in
-    ``n`` boxes gets ``(n * mean + prior_strength * default) / (n + prior_strength)``."""
+    """Per-class box size (length, width, height) in metres, and how many boxes taught it
+    (``fit_box_geometry``)."""
     sizes: dict[str, tuple[float, float, float]] = field(default_factory=lambda: dict(KITTI_SIZE_PRIORS))
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -81,7 +79,6 @@ def fit_box_geometry(objects: Iterable[BoxedObject], prior_strength: float = 5.0
     a box grows to the class size only where the object is seen in part, so a size a little
     under the mean costs less on small objects than it gains on partial views. Classes without a
     default and without boxes have no size (their boxes keep the visible extents)."""
-    from ..geometry import box_iou
     defaults = dict(KITTI_SIZE_PRIORS if defaults is None else defaults)
     objects = list(objects)
     acc: dict[str, list[np.ndarray]] = {}
@@ -143,12 +140,11 @@ def lshape_yaw(xy: np.ndarray, step_deg: float = 1.0, min_distance: float = 0.01
     return float(th[int(np.argmax(score))])
 
 
-def _extents(xy: np.ndarray, yaw: float, trim: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The ``trim`` and ``1 - trim`` quantiles (min and max at 0) of the (N,2) points along the
-    box axes (cos, sin) and (-sin, cos) of ``yaw``."""
+def _extents(xy: np.ndarray, yaw: float) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of the (N,2) points along the box axes (cos, sin) and (-sin, cos) of ``yaw``."""
     c, s = math.cos(yaw), math.sin(yaw)
     loc = xy @ np.array([[c, -s], [s, c]])
-    return np.quantile(loc, trim, axis=0), np.quantile(loc, 1 - trim, axis=0)
+    return loc.min(0), loc.max(0)
 
 
 def fit_box(pts: np.ndarray, cls: str, ground_z: float, sensor: np.ndarray = np.zeros(3),

@@ -146,7 +146,7 @@ def _register_all() -> None:
     from .lift_masks import lift_masks
     from .mask_sources import load_mask_folder, masks_from_weak
     from .object_boxes import click_boxes, cluster_boxes
-    from .box_fit import BoxGeometry
+    from .box_fit import check_geometry
     from .propagate import PropagateConfig, nearest_seed, propagate
 
     def run_propagate(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
@@ -181,11 +181,9 @@ def _register_all() -> None:
         return cluster_boxes(scene, weak, **dataclasses.asdict(cfg))
 
     def _geometry_ok(v: Any) -> bool:
-        if v is None or isinstance(v, BoxGeometry):
-            return True
         try:
-            BoxGeometry.from_dict(v)
-        except ValueError:
+            check_geometry(v)
+        except SceneError:
             return False
         return True
 

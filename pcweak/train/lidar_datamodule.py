@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..geometry import KITTI_PC_RANGE, points_in_boxes
+from ..geometry import KITTI_PC_RANGE
 from ..kitti_objects import KittiObjects
 from ..scene import KittiCalib
 
@@ -58,7 +58,7 @@ class LidarDataset(Dataset):
             raise ValueError(f"weak_mode: expected one of {WEAK_MODES}, got {weak_mode!r}")
         self.scenes, self.vs, self.rng_seed = scenes, np.asarray(voxel_size, np.float64), seed
         self.pc = np.asarray(pc_range, np.float64)
-        self.mode, self.frac, self.train, self.augment = weak_mode, box_fraction, train, augment
+        self.mode, self.train, self.augment = weak_mode, train, augment
         self.boxed = boxed_frames([n for n, _ in scenes], box_fraction, seed) if weak_mode in ("clicks", "clusters") else set()
         self._geometry: dict[str, Any] | None = None
         self._cache: dict[str, Any] = {}
@@ -73,9 +73,8 @@ class LidarDataset(Dataset):
         """The class sizes the fully boxed training frames teach (learned once)."""
         if self._geometry is None:
             from .. import weak
-            from ..data.address import load_scene
             from ..pseudo.object_boxes import learn_box_geometry
-            frames = [load_scene(a) for n, a in self.scenes if n in self.boxed]
+            frames = [self.entry(i)[0] for i, (n, _) in enumerate(self.scenes) if n in self.boxed]
             self._geometry = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in frames).to_dict()
         return self._geometry
 
@@ -125,7 +124,8 @@ class LidarDataset(Dataset):
         boxes[:, 3:6] *= scale
         boxes[:, 6] = (boxes[:, 6] + ang + np.pi) % (2 * np.pi) - np.pi
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def entry(self, i: int) -> tuple[Any, dict[str, np.ndarray], EvalFrame | None]:
+        """Frame ``i``'s scene, training targets and (evaluation) KITTI ground truth, made once."""
         name, addr = self.scenes[i]
         if name not in self._cache:
             from ..data.address import load_scene
@@ -135,7 +135,11 @@ class LidarDataset(Dataset):
                 from ..data.kitti import ground_truth_objects, image_size_of
                 kitti = EvalFrame(ground_truth_objects(s), s.calib, image_size_of(s))
             self._cache[name] = (s, self._targets(name, s), kitti)
-        scene, t, kitti = self._cache[name]
+        return self._cache[name]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        name = self.scenes[i][0]
+        scene, t, kitti = self.entry(i)
         pts = np.concatenate([scene.coord, (scene.intensity if scene.intensity is not None else np.zeros(scene.num_points))[:, None]], 1).astype(np.float64)
         t = {k: np.array(v, copy=True) for k, v in t.items()}
         if self.train and self.augment and "proj" not in t:  # (it would break the camera geometry)
@@ -203,6 +207,7 @@ class LidarDataModule(L.LightningDataModule):
                               (dataset != "kitti" or root, "root", "the KITTI folder (holding training/)")):
             if not ok:
                 raise ValueError(f"data.{key}: expected {want}, got {self.hparams[key]!r}")
+        self._train_ds: LidarDataset | None = None
         # facts the detector is built from (linked into model.init_args by the CLI)
         self.voxel_size, self.pc_range = [float(v) for v in voxel_size], [float(v) for v in pc_range]
 
@@ -231,13 +236,19 @@ class LidarDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self._train, self._val = self.scene_lists()
 
+    def train_dataset(self) -> LidarDataset:
+        """The training frames' dataset, made once: its scenes and (pseudo-)targets serve
+        ``quality_report`` and training alike."""
+        if self._train_ds is None:
+            self._train_ds = self._ds(self.scene_lists()[0], True)
+        return self._train_ds
+
     def quality_report(self) -> dict[str, Any]:
         """``target_quality`` of the training targets of every training scene."""
-        ds = self._ds(self.scene_lists()[0], True)
+        ds = self.train_dataset()
         out = {}
         for i, (name, _) in enumerate(ds.scenes):
-            ds[i]
-            scene, t, _ = ds._cache[name]
+            scene, t, _ = ds.entry(i)
             out[name] = target_quality(scene, t)
         return out
 
@@ -247,7 +258,7 @@ class LidarDataModule(L.LightningDataModule):
                             h.augment)
 
     def train_dataloader(self):
-        return DataLoader(self._ds(self._train, True), batch_size=self.hparams.batch_size, shuffle=True, collate_fn=collate_lidar,
+        return DataLoader(self.train_dataset(), batch_size=self.hparams.batch_size, shuffle=True, collate_fn=collate_lidar,
                           num_workers=self.hparams.num_workers, generator=torch.Generator().manual_seed(self.hparams.seed))
 
     def val_dataloader(self):
