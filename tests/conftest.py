@@ -39,3 +39,10 @@ def room():
 def lidar():
     """A synthetic LiDAR frame (cached: treat as read-only)."""
     return _lidar(5)
+
+
+@pytest.fixture(scope="session")
+def lidar_cache(tmp_path_factory):
+    """A LiDAR data module cache folder shared by the session: the synthetic frames
+    (``synthetic_lidar_<seed>.npz``) are made once, on first use, and only read after."""
+    return tmp_path_factory.mktemp("lidar_cache")

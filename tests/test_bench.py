@@ -126,3 +126,21 @@ def test_bench_pseudo_boxes_rows(capsys):
 def test_bench_detect_refuses_unknown_modes(capsys):
     assert main(["bench", "detect", "--param", "modes=full,boxes"]) == 2
     assert "modes: a comma-separated subset of ['full', 'clicks', 'boxes2d', 'clusters']" in capsys.readouterr().err
+    assert main(["bench", "detect", "--param", "rounds=-1"]) == 2
+    assert "rounds: an integer >= 0" in capsys.readouterr().err
+
+
+def test_bench_detect_scores_full_and_a_weak_mode_with_a_round(lidar_cache, capsys):
+    """The plumbing on a tiny budget: every mode trained and scored, the weak mode's round logged
+    with its targets' quality before and after, ratios to full present."""
+    assert main(["bench", "detect", "--json", "--param", "modes=full,clusters", "--param", "train=2", "--param", "val=1",
+                 "--param", "steps=4", "--param", "batch_size=1", "--param", "box_fraction=0.5", "--param", "voxel=[0.4,0.4,0.8]",
+                 "--param", "channels=[8,8,8]", "--param", "bev_channels=16", "--param", f"cache_dir={lidar_cache}",
+                 "--param", "shared="]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert set(r["modes"]) == {"full", "clusters"} and "real_kitti" not in r
+    full, weak = r["modes"]["full"], r["modes"]["clusters"]
+    assert "rounds" not in full and full["targets"] == {"mean_iou_bev": 1.0, "recall_bev_0.7": 1.0}
+    assert [x["step"] for x in weak["rounds"]] == [2] and weak["rounds"][0]["frames"] == 1
+    assert 0.4 < weak["targets"]["mean_iou_bev"] < 1 and "targets_after_rounds" in weak
+    assert set(weak["ratio_to_full"]["bev"]) == {"Car", "Pedestrian", "Cyclist"}

@@ -23,11 +23,11 @@ def test_nms_and_focal_loss():
     assert focal_loss(good, t) < focal_loss(torch.zeros(1, 1, 5, 5), t)
 
 
-def test_projection_loss_and_target_quality(tmp_path):
+def test_projection_loss_and_target_quality(lidar_cache):
     import torch
     from pcweak.train.lidar_datamodule import LidarDataModule, collate_lidar
     from pcweak.tasks.detection import Detection
-    dm = LidarDataModule(synthetic_train=1, synthetic_val=1, weak_mode="boxes2d", cache_dir=str(tmp_path))
+    dm = LidarDataModule(synthetic_train=1, synthetic_val=1, weak_mode="boxes2d", cache_dir=str(lidar_cache))
     dm.prepare_data()
     dm.setup()
     rep = dm.quality_report()
@@ -58,7 +58,7 @@ def test_projection_loss_and_target_quality(tmp_path):
     assert loss.item() > 0.01 and rt2.grad.abs().sum() > 0
 
 
-def test_click_and_cluster_modes_train_on_pseudo_boxes(tmp_path):
+def test_click_and_cluster_modes_train_on_pseudo_boxes(lidar_cache):
     """The boxed share of the frames keep their GT boxes and teach the sizes; every object of the
     others gets a pseudo box (not only a centre), its regression weighted by its confidence."""
     from pcweak.train.lidar_datamodule import LidarDataModule, boxed_frames, target_quality
@@ -66,14 +66,14 @@ def test_click_and_cluster_modes_train_on_pseudo_boxes(tmp_path):
     assert boxed_frames(names, 0.25, seed=3) == boxed_frames(names[::-1], 0.25, seed=3) and len(boxed_frames(names, 0.25)) == 2
     assert len(boxed_frames(names, 0.01)) == 1 and boxed_frames(names, 0.0) == set()
     for mode in ("clicks", "clusters"):
-        dm = LidarDataModule(synthetic_train=2, synthetic_val=1, weak_mode=mode, box_fraction=0.5, cache_dir=str(tmp_path))
+        dm = LidarDataModule(synthetic_train=2, synthetic_val=1, weak_mode=mode, box_fraction=0.5, cache_dir=str(lidar_cache))
         dm.prepare_data()
         dm.setup()
         ds = dm._ds(dm._train, True)
         assert len(ds.boxed) == 1 and ds.geometry()["counts"]["Car"] >= 1
         for i, (name, _) in enumerate(ds.scenes):
             ds[i]
-            scene, t, _ = ds._cache[name]
+            scene, t, _, _ = ds._cache[name]
             q = target_quality(scene, t)
             w = np.asarray(t["reg_weight"])
             if name in ds.boxed:
@@ -84,12 +84,12 @@ def test_click_and_cluster_modes_train_on_pseudo_boxes(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["full", "clicks", "boxes2d", "clusters"])
-def test_each_weak_mode_trains_and_tests(mode, tmp_path, monkeypatch, capsys):
+def test_each_weak_mode_trains_and_tests(mode, tmp_path, lidar_cache, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = ["--config", str(ROOT / "configs" / "kitti" / f"{mode}.yaml"), "--data.init_args.dataset", "synthetic",
             "--data.init_args.synthetic_train", "2", "--data.init_args.synthetic_val", "1", "--data.init_args.num_workers", "0",
             "--data.init_args.batch_size", "1", "--data.init_args.voxel_size", "[0.1, 0.1, 0.2]",
-            "--data.init_args.cache_dir", str(tmp_path / "cache"),
+            "--data.init_args.cache_dir", str(lidar_cache),
             "--trainer.accelerator", "cpu", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
     assert main(["fit", *args]) == 0
     ckpt = next(tmp_path.glob("outputs/kitti/**/last.ckpt"))
@@ -101,6 +101,18 @@ def test_each_weak_mode_trains_and_tests(mode, tmp_path, monkeypatch, capsys):
         for d in ("easy", "moderate", "hard"):
             v = ap[m]["Car"][d]["R40"]  # the validation frame has cars: AP is a number, however low
             assert v is not None and np.isfinite(v) and 0 <= v <= 100, (m, d, v)
+
+
+def test_backbone_stride_follows_its_stages():
+    import torch
+    from pcweak.tasks.detection import Detection
+    for channels, stride in (([8, 8, 8, 8], 8), ([8, 8, 8], 4)):
+        m = Detection(voxel_size=[0.4, 0.4, 0.8], channels=channels, bev_channels=8)
+        coord = torch.tensor([[10, 50, 2], [100, 10, 4]])
+        heat, reg = m.model(torch.ones(2, 4), coord, torch.zeros(2, dtype=torch.long), 1)
+        assert m.stride == stride and heat.shape[-2:] == (-(-200 // stride), -(-176 // stride)) and reg.shape[1] == 8
+    with pytest.raises(ValueError, match="channels"):
+        Detection(channels=[8])
 
 
 def test_augmentation_moves_points_and_boxes_together_and_varies():

@@ -89,6 +89,30 @@ def _summarise(scores: list[dict[str, list[tuple[float, float, int]]]], seconds:
     return out
 
 
+def real_kitti_quality(shared: str | None = None) -> dict[str, Any]:
+    """Pseudo-box quality on the real shared KITTI frames, leave-one-frame-out (the other frames
+    are the boxed ones): ``real_kitti`` per method and class, ``real_kitti_per_frame`` each GT
+    box's [BEV IoU, 3D IoU, LiDAR points]; empty where the frames are absent."""
+    from ..data.address import load_scene
+    from ..pseudo.object_boxes import learn_box_geometry
+    from .. import weak
+    real = _real_frames(shared)
+    if not real:
+        return {}
+    scenes = {a: load_scene(a) for a in real}
+    per_frame: dict[str, Any] = {}
+    got: dict[str, tuple[list, list]] = {m: ([], []) for m in METHODS}
+    for a in real:
+        others = [(scenes[b], weak.boxes(scenes[b], axis_aligned=False)) for b in real if b != a]
+        res = _label_all(scenes[a], learn_box_geometry(others))
+        per_frame[scenes[a].name] = {m: {c: [[round(x, 3) for x in t[:2]] + [t[2]] for t in v] for c, v in sc.items()}
+                                     for m, (sc, _) in res.items()}
+        for m, (sc, secs) in res.items():
+            got[m][0].append(sc)
+            got[m][1].append(secs)
+    return {"real_kitti": {m: _summarise(*got[m]) for m in METHODS}, "real_kitti_per_frame": per_frame}
+
+
 def run(frames: int = 12, boxed: int = 4, shared: str | None = None, seed: int = 0) -> dict[str, Any]:
     from ..data.address import load_scene
     from ..pseudo.object_boxes import learn_box_geometry
@@ -104,20 +128,6 @@ def run(frames: int = 12, boxed: int = 4, shared: str | None = None, seed: int =
             got[m][1].append(secs)
     result: dict[str, Any] = {"bench": "pseudo-boxes", "machine": machine(), "synthetic_frames": frames, "boxed_frames": boxed,
                               "learned_sizes": geo.to_dict(), "synthetic": {m: _summarise(*got[m]) for m in METHODS}}
-    real = _real_frames(shared)
-    if real:
-        scenes = {a: load_scene(a) for a in real}
-        per_frame: dict[str, Any] = {}
-        got = {m: ([], []) for m in METHODS}
-        for a in real:
-            others = [(scenes[b], weak.boxes(scenes[b], axis_aligned=False)) for b in real if b != a]
-            res = _label_all(scenes[a], learn_box_geometry(others))
-            per_frame[scenes[a].name] = {m: {c: [[round(x, 3) for x in t[:2]] + [t[2]] for t in v] for c, v in sc.items()}
-                                         for m, (sc, _) in res.items()}
-            for m, (sc, secs) in res.items():
-                got[m][0].append(sc)
-                got[m][1].append(secs)
-        result["real_kitti"] = {m: _summarise(*got[m]) for m in METHODS}
-        result["real_kitti_per_frame"] = per_frame  # per class: [BEV IoU, 3D IoU, LiDAR points] of each GT box
+    result.update(real_kitti_quality(shared))
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result

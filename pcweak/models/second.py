@@ -1,6 +1,6 @@
 """SECOND-style sparse voxel backbone -> bird's-eye-view map -> anchor-free centre head.
 
-Voxels (mean x, y, z, intensity) -> submanifold stem -> three strided sparse stages (x8 in
+Voxels (mean x, y, z, intensity) -> submanifold stem -> strided sparse stages (three: x8 in
 x/y) -> dense BEV map (channels x height folded) -> 2D convs -> per-class centre heatmap and
 regression (sub-cell offset 2, z 1, log size 3, sin/cos yaw 2) per BEV cell.
 """
@@ -24,21 +24,25 @@ def _block(cin: int, cout: int, stride: int, key: str):
 
 
 class SecondCenter(nn.Module):
-    """``grid`` (nx, ny, nz) voxels over the range; output stride 8 in x and y."""
+    """``grid`` (nx, ny, nz) voxels over the range. ``channels``: the stem's width, then one
+    strided stage (x2 in x, y and z) per further entry, so the output stride in x and y
+    (``stride``) is 2 ** (len(channels) - 1): 8 for SECOND's four widths, 4 for three."""
 
     def __init__(self, grid: Sequence[int], in_channels: int = 4, num_classes: int = 3,
                  channels: Sequence[int] = (16, 32, 64, 64), bev_channels: int = 128) -> None:
         super().__init__()
+        if len(channels) < 2:
+            raise ValueError(f"channels: the stem's width and at least one strided stage's, got {list(channels)}")
         self.grid = tuple(int(g) for g in grid)
-        c0, c1, c2, c3 = channels
-        self.sparse = spconv.SparseSequential(
-            _block(in_channels, c0, 1, "s0"), _block(c0, c0, 1, "s0"),
-            _block(c0, c1, 2, "d1"), _block(c1, c1, 1, "s1"),
-            _block(c1, c2, 2, "d2"), _block(c2, c2, 1, "s2"),
-            _block(c2, c3, 2, "d3"), _block(c3, c3, 1, "s3"))
+        blocks = [_block(in_channels, channels[0], 1, "s0"), _block(channels[0], channels[0], 1, "s0")]
+        for k in range(1, len(channels)):
+            blocks += [_block(channels[k - 1], channels[k], 2, f"d{k}"), _block(channels[k], channels[k], 1, f"s{k}")]
+        self.sparse = spconv.SparseSequential(*blocks)
+        self.stride = 2 ** (len(channels) - 1)
         nz = self.grid[2]
-        for _ in range(3):
+        for _ in range(len(channels) - 1):
             nz = (nz - 1) // 2 + 1
+        c3 = channels[-1]
         self.bev = nn.Sequential(nn.Conv2d(c3 * nz, bev_channels, 3, padding=1, bias=False), nn.BatchNorm2d(bev_channels), nn.ReLU(inplace=True),
                                  nn.Conv2d(bev_channels, bev_channels, 3, padding=1, bias=False), nn.BatchNorm2d(bev_channels), nn.ReLU(inplace=True))
         self.heatmap = nn.Conv2d(bev_channels, num_classes, 1)

@@ -8,7 +8,10 @@ from several clicks go to the nearest click. Clusters: the labelled points of ea
 the object's points (ground points dropped). Either way ``box_fit.fit_box`` turns the points
 into an amodal box with the class sizes of ``geometry`` (``fit_box_geometry`` on the boxed
 frames; KITTI's means without them). A weak file that holds boxes is a fully boxed frame: its
-boxes are the pseudo boxes, with confidence 1.
+boxes are the pseudo boxes, with confidence 1. Each box names its weak label in ``extras``:
+``click_index`` (the clicked point) or ``cluster`` (the position of its cluster among the sorted
+distinct ``point_instance`` ids), which self-training checks detections against
+(``pseudo.agreement``).
 """
 from __future__ import annotations
 
@@ -201,7 +204,8 @@ def cluster_boxes(scene: Scene, weak: WeakLabels, geometry: Any = None, *, groun
     groups, classes = cluster_objects(scene, weak, ground_tol, ground_radius, tree)
     boxes, sem, conf, counts, source = _fit_all(scene, groups, classes, geo, tree, ground_radius, min_points, trim)
     return boxes_to_pseudo(scene, np.array(boxes).reshape(-1, 7), np.array(sem, np.int64), np.array(conf), "cluster-boxes",
-                           params, {"clusters": len(groups), "boxes": len(boxes), "object_points": counts})
+                           params, {"clusters": len(groups), "boxes": len(boxes), "object_points": counts},
+                           {"cluster": np.asarray(source, np.int64)})
 
 
 def boxed_objects(scene: Scene, boxes: np.ndarray, box_semantic: np.ndarray, ground_tol: float = 0.2,

@@ -4,7 +4,10 @@ Heatmap targets are Gaussians of fixed width (sigma 1 BEV cell for Pedestrian an
 0.7 for Car, whatever the object's size) at the centres of every object's box; regression
 (offset, z, log size, yaw) is learned at the same centres, from GT boxes or, in the weak
 modes, pseudo boxes, each weighted by its confidence (``reg_weight``). Decoding: 3x3 max-pool peaks, top-K, then
-rotated NMS in bird's-eye view. ``test`` writes KITTI result files and prints their AP (2D / BEV /
+rotated NMS in bird's-eye view. Self-training (``self_training_rounds`` R > 0, ST3D-style within
+one run): after each of R equal parts of the run, the detector's detections on the training
+frames replace the pseudo boxes whose weak labels they agree with (``pseudo.agreement``).
+``test`` writes KITTI result files and prints their AP (2D / BEV /
 3D, R11 / R40, by the devkit's rules: ``metrics.kitti``) as JSON.
 """
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..geometry import KITTI_PC_RANGE, box_iou
 from ..kitti_objects import KittiObjects, objects_from_lidar, write_objects
 from ..metrics.kitti import evaluate_result_files, kitti_ap
 from ..models.second import SecondCenter
+from .schedule import adamw_one_cycle
 
 CLASSES = KITTI_OBJECT_CLASSES
 
@@ -56,16 +60,21 @@ class Detection(L.LightningModule):
     def __init__(self, voxel_size: list[float] = [0.1, 0.1, 0.2], channels: list[int] = [16, 32, 64, 64], bev_channels: int = 128,
                  lr: float = 0.003, weight_decay: float = 1e-4, score_threshold: float = 0.1, nms_iou: float = 0.1,
                  max_detections: int = 50, loss_reg: float = 2.0, loss_giou2d: float = 1.0,
-                 pc_range: list[float] = list(KITTI_PC_RANGE)) -> None:
+                 pc_range: list[float] = list(KITTI_PC_RANGE), self_training_rounds: int = 0,
+                 self_training_min_score: float = 0.3) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.pc = np.asarray(pc_range, np.float64)
         self.vs = np.asarray(voxel_size, np.float64)
         grid = tuple(int(round(v)) for v in (self.pc[3:] - self.pc[:3]) / self.vs)
         self.model = SecondCenter(grid, 4, len(CLASSES), channels, bev_channels)
-        self.stride = 8
+        self.stride = self.model.stride
         self.cell = self.vs[:2] * self.stride
         self._frames: list[tuple[str, KittiObjects, KittiObjects]] = []  # (frame, ground truth, detections)
+        if self_training_rounds < 0 or not 0 <= self_training_min_score <= 1:
+            raise ValueError("model.self_training_rounds: expected an integer >= 0 and model.self_training_min_score a "
+                             f"score in [0, 1], got {self_training_rounds!r} and {self_training_min_score!r}")
+        self.rounds_done: list[dict[str, int]] = []
 
     def forward(self, batch):
         return self.model(batch["feat"], batch["coord"], batch["batch"], batch["batch_size"])
@@ -205,6 +214,48 @@ class Detection(L.LightningModule):
         if print_json:
             print(json.dumps({"kitti_ap": ap}, default=float))
 
+    def _round_steps(self) -> list[int]:
+        """The optimiser steps after which a self-training round runs: R rounds split the run
+        into R + 1 equal parts."""
+        R = self.hparams.self_training_rounds
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        return sorted({max(1, total * r // (R + 1)) for r in range(1, R + 1)}) if R else []
+
+    def on_train_start(self) -> None:
+        # a resumed run lost its refined targets with the process: refine once with the restored model
+        if any(s <= self.trainer.global_step for s in self._round_steps()):
+            self.self_training_round()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.trainer.global_step in self._round_steps() and self.trainer.global_step not in [r["step"] for r in self.rounds_done]:
+            self.self_training_round()
+
+    @torch.no_grad()
+    def self_training_round(self) -> dict[str, int]:
+        """Detect on every training frame that has pseudo boxes (no augmentation) and let each
+        detection replace the pseudo box whose weak label it agrees with
+        (``LidarDataset.refine``). Returns and logs the step, frames and boxes replaced."""
+        from ..train.lidar_datamodule import collate_lidar
+        dm = self.trainer.datamodule
+        if not hasattr(dm, "train_dataset"):
+            raise ValueError("model.self_training_rounds needs the LiDAR data module (pcweak.train.lidar_datamodule)")
+        ds = dm.train_dataset()
+        was_training = self.training
+        self.eval()
+        replaced = boxes = 0
+        frames = ds.weak_frames()
+        for i in frames:
+            batch = collate_lidar([ds.item(i, augment=False)])
+            batch.update({k: batch[k].to(self.device) for k in ("feat", "coord", "batch")})
+            det = self.decode(*self(batch))[0]
+            replaced += ds.refine(i, det["box"], det["label"], det["score"], min_score=self.hparams.self_training_min_score)
+            boxes += len(ds.entry(i)[1]["reg_boxes"])
+        self.train(was_training)
+        row = {"step": int(self.trainer.global_step), "frames": len(frames), "boxes": boxes, "replaced": replaced}
+        self.rounds_done.append(row)
+        self.log("train/self_training_replaced", float(replaced), batch_size=1)
+        return row
+
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch)
 
@@ -218,4 +269,4 @@ class Detection(L.LightningModule):
         self._report("test", print_json=True)
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return adamw_one_cycle(self, self.hparams.lr, self.hparams.weight_decay)

@@ -14,7 +14,6 @@ points through the voxel inverse map.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -25,6 +24,7 @@ from ..metrics import iou_from_confusion
 from ..models.point_head import PointHead
 from ..models.sparse_unet import SpUNet
 from .losses import LossInputs, compose, rampup, weak_losses
+from .schedule import adamw_one_cycle
 
 
 class SemanticSegmentation(L.LightningModule):
@@ -161,21 +161,4 @@ class SemanticSegmentation(L.LightningModule):
         return out
 
     def configure_optimizers(self):
-        """AdamW under a one-cycle schedule stepped per batch (``one_cycle``): SparseUNet's usual
-        recipe; a short run (a few hundred steps) needs the warm-up and the per-step decay. The
-        schedule is recomputed from the run's step count, so a resumed run with more epochs
-        stretches it instead of running past its end."""
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        steps = max(int(self.trainer.estimated_stepping_batches), 1) if self.trainer is not None else 1
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: one_cycle(step, steps))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-def one_cycle(step: int, total: int, warmup: float = 0.1, start: float = 0.04, end: float = 1e-4) -> float:
-    """Learning-rate factor at ``step`` of ``total``: linear from ``start`` to 1 over the first
-    ``warmup`` fraction, then cosine down to ``end``; ``end`` past the last step."""
-    w = max(int(round(warmup * total)), 1)
-    if step < w:
-        return start + (1.0 - start) * step / w
-    t = min((step - w) / max(total - w, 1), 1.0)
-    return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * t))
+        return adamw_one_cycle(self, self.hparams.lr, self.hparams.weight_decay)

@@ -78,30 +78,59 @@ class LidarDataset(Dataset):
             self._geometry = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in frames).to_dict()
         return self._geometry
 
-    def _targets(self, name: str, scene) -> dict[str, np.ndarray]:
+    def _targets(self, name: str, scene) -> tuple[dict[str, np.ndarray], Any]:
+        """The frame's training targets, and the weak anchors of its pseudo boxes (None where the
+        targets are GT boxes)."""
         keep = scene.box_labels >= 0
         boxes, cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
         ones = np.ones(len(boxes))
         if not self.train or self.mode == "full" or name in self.boxed:
             # (evaluation: the KITTI ground truth travels apart, see __getitem__)
-            return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls, "reg_weight": ones}
+            return {"centres": boxes[:, :3], "centre_class": cls, "reg_boxes": boxes, "reg_class": cls, "reg_weight": ones}, None
         from .. import weak
+        from ..pseudo.agreement import WeakAnchors
         from ..pseudo.registry import label
         if self.mode in ("clicks", "clusters"):
             seed = zlib.crc32(name.encode()) + self.rng_seed
             w = weak.clicks(scene, seed=seed) if self.mode == "clicks" else weak.clusters(scene, seed=seed)
             p = label(scene, w, "click-boxes" if self.mode == "clicks" else "cluster-boxes", geometry=self.geometry())
+            if self.mode == "clicks":
+                anchors = WeakAnchors("clicks", clicks=scene.coord[p.extras["click_index"]].astype(np.float64))
+            else:
+                ok = (w.point_semantic >= 0) & (w.point_instance >= 0)
+                ids = np.unique(w.point_instance[ok])
+                anchors = WeakAnchors("clusters", clusters=[scene.coord[w.point_index[ok & (w.point_instance == ids[k])]].astype(np.float64)
+                                                            for k in p.extras["cluster"]])
             pb = p.box.astype(np.float64)
-            return {"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
-                    "reg_weight": p.box_confidence.astype(np.float64)}
+            return ({"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
+                     "reg_weight": p.box_confidence.astype(np.float64)}, anchors)
         w = weak.boxes2d(scene)
         p = label(scene, w, "boxes2d-frustum")
         pb = p.box.astype(np.float64)
         f = scene.frames[0]
         P = f.intrinsics @ np.linalg.inv(f.pose)[:3]  # LiDAR -> image_2 pixels
-        return {"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
-                "reg_weight": p.box_confidence.astype(np.float64),
-                "reg_box2d": w.box2d[p.extras["box2d_index"]].astype(np.float64), "proj": P}
+        box2d = w.box2d[p.extras["box2d_index"]].astype(np.float64)
+        return ({"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
+                 "reg_weight": p.box_confidence.astype(np.float64), "reg_box2d": box2d, "proj": P},
+                WeakAnchors("boxes2d", box2d=box2d, proj=P))
+
+    def weak_frames(self) -> list[int]:
+        """Indices of the frames whose targets are pseudo boxes (the ones self-training refines)."""
+        return [i for i in range(len(self)) if self.entry(i)[3] is not None]
+
+    def refine(self, i: int, det_boxes: np.ndarray, det_class: np.ndarray, det_score: np.ndarray, **thresholds: float) -> int:
+        """Self-training: frame ``i``'s pseudo boxes that agree with a detection (LiDAR frame, (D,7))
+        become that detection (``pseudo.agreement.replace_agreeing``); returns how many did. The
+        weak anchors stay those of the weak labels, so a round never drifts from them."""
+        from ..pseudo.agreement import replace_agreeing
+        scene, t, kitti, anchors = self.entry(i)
+        if anchors is None or not len(t["reg_boxes"]):
+            return 0
+        boxes, conf, replaced = replace_agreeing(t["reg_boxes"], t["reg_class"], t["reg_weight"], anchors, det_boxes, det_class,
+                                                 det_score, **thresholds)
+        t = {**t, "reg_boxes": boxes, "centres": boxes[:, :3].copy(), "reg_weight": conf}
+        self._cache[self.scenes[i][0]] = (scene, t, kitti, anchors)
+        return int(replaced.sum())
 
     @staticmethod
     def _augment(pts: np.ndarray, t: dict[str, np.ndarray]) -> None:
@@ -124,8 +153,9 @@ class LidarDataset(Dataset):
         boxes[:, 3:6] *= scale
         boxes[:, 6] = (boxes[:, 6] + ang + np.pi) % (2 * np.pi) - np.pi
 
-    def entry(self, i: int) -> tuple[Any, dict[str, np.ndarray], EvalFrame | None]:
-        """Frame ``i``'s scene, training targets and (evaluation) KITTI ground truth, made once."""
+    def entry(self, i: int) -> tuple[Any, dict[str, np.ndarray], EvalFrame | None, Any]:
+        """Frame ``i``'s scene, training targets, (evaluation) KITTI ground truth and (weak
+        modes) the weak anchors of its pseudo boxes, made once."""
         name, addr = self.scenes[i]
         if name not in self._cache:
             from ..data.address import load_scene
@@ -134,15 +164,21 @@ class LidarDataset(Dataset):
             if not self.train:  # what KITTI's devkit scores against: every object of the frame, in camera form
                 from ..data.kitti import ground_truth_objects, image_size_of
                 kitti = EvalFrame(ground_truth_objects(s), s.calib, image_size_of(s))
-            self._cache[name] = (s, self._targets(name, s), kitti)
+            targets, anchors = self._targets(name, s)
+            self._cache[name] = (s, targets, kitti, anchors)
         return self._cache[name]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.item(i, self.train and self.augment)
+
+    def item(self, i: int, augment: bool) -> dict[str, Any]:
+        """Frame ``i`` voxelised (``feat`` (V,4) mean x, y, z, intensity; ``coord`` (V,3) int voxel
+        x, y, z) with its targets, augmented (``_augment``) when asked and the camera allows."""
         name = self.scenes[i][0]
-        scene, t, kitti = self.entry(i)
+        scene, t, kitti, _ = self.entry(i)
         pts = np.concatenate([scene.coord, (scene.intensity if scene.intensity is not None else np.zeros(scene.num_points))[:, None]], 1).astype(np.float64)
         t = {k: np.array(v, copy=True) for k, v in t.items()}
-        if self.train and self.augment and "proj" not in t:  # (it would break the camera geometry)
+        if augment and "proj" not in t:  # (it would break the camera geometry)
             self._augment(pts, t)
         lo, hi = self.pc[:3], self.pc[3:]
         m = ((pts[:, :3] >= lo) & (pts[:, :3] < hi)).all(1)
@@ -248,7 +284,7 @@ class LidarDataModule(L.LightningDataModule):
         ds = self.train_dataset()
         out = {}
         for i, (name, _) in enumerate(ds.scenes):
-            scene, t, _ = ds.entry(i)
+            scene, t, _, _ = ds.entry(i)
             out[name] = target_quality(scene, t)
         return out
 
