@@ -134,6 +134,14 @@ def test_augmentation_moves_points_and_boxes_together_and_varies():
         assert np.allclose(t["centres"], t["reg_boxes"][:, :3]) and np.allclose(p[:, 3], pts[:, 3])
         draws.append(t["reg_boxes"][0].copy())
     assert len({tuple(np.round(d, 6)) for d in draws}) == 4  # a new draw every call (not per item index)
+    # the camera follows the points: an augmented box projects to the image box it had before
+    from pcweak.pseudo.agreement import projected_boxes
+    f = s.frames[0]
+    P = f.intrinsics @ np.linalg.inv(f.pose)[:3]
+    for _ in range(3):
+        t = {"reg_boxes": s.boxes[keep].astype(np.float64), "centres": s.boxes[keep, :3].astype(np.float64), "proj": P.copy()}
+        LidarDataset._augment(pts.copy(), t)
+        assert np.allclose(projected_boxes(t["reg_boxes"], t["proj"]), projected_boxes(s.boxes[keep], P), atol=1e-6)
 
 
 @pytest.mark.slow

@@ -135,7 +135,8 @@ class LidarDataset(Dataset):
     @staticmethod
     def _augment(pts: np.ndarray, t: dict[str, np.ndarray]) -> None:
         """SECOND's global augmentation, in place: flip about the x axis (p = 0.5), rotation
-        about z in [-pi/4, pi/4], scaling in [0.95, 1.05]. Drawn from torch's generator, which
+        about z in [-pi/4, pi/4], scaling in [0.95, 1.05]; a LiDAR-to-image ``proj`` (boxes2d)
+        moves with them, so every box keeps its image box. Drawn from torch's generator, which
         Lightning seeds and which differs per step and per worker (a numpy generator seeded per
         item would repeat the same draw every epoch)."""
         flip, ang, scale = torch.rand(3).tolist()
@@ -152,6 +153,11 @@ class LidarDataset(Dataset):
             a[:, :3] *= scale
         boxes[:, 3:6] *= scale
         boxes[:, 6] = (boxes[:, 6] + ang + np.pi) % (2 * np.pi) - np.pi
+        if "proj" in t:  # the camera sees the moved points where it saw the originals: P' = P A^-1
+            A = scale * np.block([[R, np.zeros((2, 1))], [np.zeros((1, 2)), np.ones((1, 1))]]) @ np.diag([1.0, -1.0 if flip < 0.5 else 1.0, 1.0])
+            inv = np.eye(4)
+            inv[:3, :3] = np.linalg.inv(A)
+            t["proj"] = np.asarray(t["proj"], np.float64) @ inv
 
     def entry(self, i: int) -> tuple[Any, dict[str, np.ndarray], EvalFrame | None, Any]:
         """Frame ``i``'s scene, training targets, (evaluation) KITTI ground truth and (weak
@@ -173,12 +179,12 @@ class LidarDataset(Dataset):
 
     def item(self, i: int, augment: bool) -> dict[str, Any]:
         """Frame ``i`` voxelised (``feat`` (V,4) mean x, y, z, intensity; ``coord`` (V,3) int voxel
-        x, y, z) with its targets, augmented (``_augment``) when asked and the camera allows."""
+        x, y, z) with its targets, augmented (``_augment``) when asked."""
         name = self.scenes[i][0]
         scene, t, kitti, _ = self.entry(i)
         pts = np.concatenate([scene.coord, (scene.intensity if scene.intensity is not None else np.zeros(scene.num_points))[:, None]], 1).astype(np.float64)
         t = {k: np.array(v, copy=True) for k, v in t.items()}
-        if augment and "proj" not in t:  # (it would break the camera geometry)
+        if augment:
             self._augment(pts, t)
         lo, hi = self.pc[:3], self.pc[3:]
         m = ((pts[:, :3] >= lo) & (pts[:, :3] < hi)).all(1)
