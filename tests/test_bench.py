@@ -136,7 +136,7 @@ def test_bench_detect_scores_full_and_a_weak_mode_with_a_round(lidar_cache, caps
     assert main(["bench", "detect", "--json", "--param", "modes=full,clusters", "--param", "train=2", "--param", "val=1",
                  "--param", "steps=4", "--param", "batch_size=1", "--param", "box_fraction=0.5", "--param", "voxel=[0.4,0.4,0.8]",
                  "--param", "channels=[8,8,8]", "--param", "bev_channels=16", "--param", f"cache_dir={lidar_cache}",
-                 "--param", "shared="]) == 0
+                 "--param", "rounds=1", "--param", "shared="]) == 0
     r = json.loads(capsys.readouterr().out)
     assert set(r["modes"]) == {"full", "clusters"} and "real_kitti" not in r
     full, weak = r["modes"]["full"], r["modes"]["clusters"]
