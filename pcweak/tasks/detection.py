@@ -235,7 +235,6 @@ class Detection(L.LightningModule):
         """Detect on every training frame that has pseudo boxes (no augmentation) and let each
         detection replace the pseudo box whose weak label it agrees with
         (``LidarDataset.refine``). Returns and logs the step, frames and boxes replaced."""
-        from ..train.lidar_datamodule import collate_lidar
         dm = self.trainer.datamodule
         if not hasattr(dm, "train_dataset"):
             raise ValueError("model.self_training_rounds needs the LiDAR data module (pcweak.train.lidar_datamodule)")
@@ -245,7 +244,7 @@ class Detection(L.LightningModule):
         replaced = boxes = 0
         frames = ds.weak_frames()
         for i in frames:
-            batch = collate_lidar([ds.item(i, augment=False)])
+            batch = ds.frame_batch(i)
             batch.update({k: batch[k].to(self.device) for k in ("feat", "coord", "batch")})
             det = self.decode(*self(batch))[0]
             replaced += ds.refine(i, det["box"], det["label"], det["score"], min_score=self.hparams.self_training_min_score)

@@ -118,6 +118,10 @@ class LidarDataset(Dataset):
         """Indices of the frames whose targets are pseudo boxes (the ones self-training refines)."""
         return [i for i in range(len(self)) if self.entry(i)[3] is not None]
 
+    def frame_batch(self, i: int) -> dict[str, Any]:
+        """Frame ``i`` alone as a batch, not augmented: what self-training detects on."""
+        return collate_lidar([self.item(i, augment=False)])
+
     def refine(self, i: int, det_boxes: np.ndarray, det_class: np.ndarray, det_score: np.ndarray, **thresholds: float) -> int:
         """Self-training: frame ``i``'s pseudo boxes that agree with a detection (LiDAR frame, (D,7))
         become that detection (``pseudo.agreement.replace_agreeing``); returns how many did. The
