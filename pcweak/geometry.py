@@ -154,6 +154,19 @@ def convex_intersection(pa: np.ndarray, pb: np.ndarray) -> float:
     return polygon_area(poly)
 
 
+def image_box_overlap(a: np.ndarray, b: np.ndarray, of_first: bool = False) -> np.ndarray:
+    """(A,B) overlap of axis-aligned image boxes ``x0, y0, x1, y1`` (pixels): IoU, or with
+    ``of_first`` the shared area as a share of the first box's (KITTI's DontCare criterion).
+    Boxes that do not overlap, or only along an edge, give 0."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lo, hi = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(-1)
+    area_a, area_b = ((q[:, 2] - q[:, 0]) * (q[:, 3] - q[:, 1]) for q in (a, b))
+    denom = np.broadcast_to(area_a[:, None], inter.shape) if of_first else area_a[:, None] + area_b[None] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(inter > 0, inter / denom, 0.0)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray, mode: str = "bev") -> np.ndarray:
     """(A,B) IoU of LiDAR boxes (M,7) ``[cx,cy,cz,dx,dy,dz,yaw]``: ``bev`` footprint IoU or
     ``3d`` volume IoU (z extents overlap on the box centres +- dz/2)."""

@@ -3,7 +3,7 @@ pseudo box's weak label (click held, cluster covered, image box matched)."""
 import numpy as np
 import pytest
 
-from pcweak.geometry import box_corners
+from pcweak.geometry import box_corners, image_box_overlap
 from pcweak.pseudo.agreement import WeakAnchors, agreement, projected_boxes, replace_agreeing
 
 CAR = np.array([[10.0, 2.0, -0.9, 4.0, 1.7, 1.5, 0.3], [20.0, -5.0, -0.9, 4.2, 1.8, 1.5, -1.0]])
@@ -54,6 +54,14 @@ def test_the_best_scoring_agreeing_detection_wins_and_serves_one_box():
     assert replaced.sum() == 1
 
 
+def test_image_box_overlap_iou_and_share_of_the_first():
+    a = np.array([[0.0, 0, 10, 10]])
+    b = np.array([[5.0, 0, 15, 10], [10.0, 0, 20, 10], [0, 0, 10, 10]])  # half over, edge only, same
+    assert np.allclose(image_box_overlap(a, b), [[50 / 150, 0.0, 1.0]])
+    assert np.allclose(image_box_overlap(a, b, of_first=True), [[0.5, 0.0, 1.0]])
+    assert image_box_overlap(a, np.zeros((0, 4))).shape == (1, 0)
+
+
 def test_projected_boxes_are_the_corner_hull_in_the_image():
     P = _proj()
     b = projected_boxes(CAR, P)
@@ -80,10 +88,11 @@ def test_refine_replaces_the_pseudo_boxes_of_weak_frames_that_detections_agree_w
     keep = scene.box_labels >= 0
     gt, gt_cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
     far = gt + np.array([0, 30.0, 0, 0, 0, 0, 0])
-    assert ds.refine(i, far, gt_cls, np.ones(len(gt))) == 0
-    n = ds.refine(i, gt, gt_cls, np.ones(len(gt)))
+    assert ds.refine(i, far, gt_cls, np.ones(len(gt)))[0] == 0
+    n, held = ds.refine(i, gt, gt_cls, np.ones(len(gt)))
+    assert held == len(t["reg_boxes"])
     after = target_quality(scene, ds.entry(i)[1])
     open_boxes = int((np.asarray(t["reg_weight"]) < 1).sum())  # (a box fitted to hundreds of points has confidence 1)
     assert open_boxes >= 2 and n >= 0.6 * open_boxes and after["mean_iou_bev"] > before["mean_iou_bev"]
     (j,) = set(range(2)) - {i}
-    assert ds.refine(j, far, gt_cls, np.ones(len(gt))) == 0 and ds.entry(j)[3] is None
+    assert ds.refine(j, far, gt_cls, np.ones(len(gt)))[0] == 0 and ds.entry(j)[3] is None

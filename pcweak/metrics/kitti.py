@@ -45,7 +45,7 @@ import numpy as np
 
 from ..classes import KITTI_OBJECT_CLASSES
 from ..errors import ReaderError
-from ..geometry import convex_intersection, polygon_area
+from ..geometry import convex_intersection, image_box_overlap, polygon_area
 from ..kitti_objects import KittiObjects, read_objects
 
 MIN_OVERLAP = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
@@ -75,15 +75,7 @@ def overlap(det: KittiObjects, ref: KittiObjects, metric: str, criterion: int = 
     if not len(det) or not len(ref):
         return out
     if metric == "2d":
-        a, b = det.bbox[:, None, :], ref.bbox[None, :, :]
-        w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
-        h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
-        inter = np.where((w > 0) & (h > 0), w * h, 0.0)
-        area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-        area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            o = inter / (area_a + area_b - inter) if criterion == -1 else inter / area_a
-        return np.where(inter > 0, o, 0.0)
+        return image_box_overlap(det.bbox, ref.bbox, of_first=criterion != -1)
     fd = [footprint(det.loc[i], det.hwl[i], det.ry[i]) for i in range(len(det))]
     fr = [footprint(ref.loc[j], ref.hwl[j], ref.ry[j]) for j in range(len(ref))]
     rd = [0.5 * math.hypot(*det.hwl[i, 1:]) for i in range(len(det))]

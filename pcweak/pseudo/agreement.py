@@ -8,7 +8,7 @@ A detection agrees with it when it has the box's class, scores at least ``min_sc
 
 - clicks: holds the clicked point (in its footprint, within its height);
 - clusters: holds at least ``cover`` of the cluster's points;
-- boxes2d: its eight corners project to an image box of IoU >= ``iou_2d`` with the annotated one.
+- boxes2d: its eight corners project to an image box of IoU >= ``iou_2d_min`` with the annotated one.
 
 Among agreeing detections the highest-scoring one replaces the pseudo box, and only when it
 scores above the pseudo box's own confidence (a box fitted to many points stays); its score
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import box_corners, points_in_boxes
+from ..geometry import box_corners, image_box_overlap, points_in_boxes
 
 ANCHOR_KINDS = ("clicks", "clusters", "boxes2d")
 
@@ -46,9 +46,6 @@ class WeakAnchors:
         if need is None or (self.kind == "boxes2d" and self.proj is None):
             raise ValueError(f"{self.kind} anchors need their {'projection and image boxes' if self.kind == 'boxes2d' else self.kind}")
 
-    def __len__(self) -> int:
-        return len({"clicks": self.clicks, "clusters": self.clusters, "boxes2d": self.box2d}[self.kind])
-
 
 def projected_boxes(boxes: np.ndarray, proj: np.ndarray) -> np.ndarray:
     """(D,4) image boxes ``x0, y0, x1, y1`` spanned by the projected corners of (D,7) LiDAR boxes
@@ -60,15 +57,6 @@ def projected_boxes(boxes: np.ndarray, proj: np.ndarray) -> np.ndarray:
     uvw = np.einsum("ij,dkj->dki", np.asarray(proj, np.float64), np.concatenate([c, np.ones(c.shape[:2] + (1,))], -1))
     uv = uvw[..., :2] / np.maximum(uvw[..., 2:3], 0.1)
     return np.concatenate([uv.min(1), uv.max(1)], 1)
-
-
-def iou_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(A,B) IoU of axis-aligned image boxes ``x0, y0, x1, y1``."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lo, hi = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(hi - lo, 0, None).prod(-1)
-    area = lambda q: np.clip(q[:, 2:] - q[:, :2], 0, None).prod(-1)  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
 
 
 def agreement(anchors: WeakAnchors, box_class: np.ndarray, det_boxes: np.ndarray, det_class: np.ndarray,
@@ -85,7 +73,7 @@ def agreement(anchors: WeakAnchors, box_class: np.ndarray, det_boxes: np.ndarray
         geo = np.stack([points_in_boxes(np.asarray(p, np.float64).reshape(-1, 3), det_boxes).mean(0) >= cover
                         if len(p) else np.zeros(len(det_boxes), bool) for p in anchors.clusters]).reshape(len(box_class), -1)
     else:
-        geo = iou_2d(anchors.box2d, projected_boxes(det_boxes, anchors.proj)) >= iou_2d_min
+        geo = image_box_overlap(anchors.box2d, projected_boxes(det_boxes, anchors.proj)) >= iou_2d_min
     return ok & geo
 
 

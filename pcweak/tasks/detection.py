@@ -247,8 +247,8 @@ class Detection(L.LightningModule):
             batch = ds.frame_batch(i)
             batch.update({k: batch[k].to(self.device) for k in ("feat", "coord", "batch")})
             det = self.decode(*self(batch))[0]
-            replaced += ds.refine(i, det["box"], det["label"], det["score"], min_score=self.hparams.self_training_min_score)
-            boxes += len(ds.entry(i)[1]["reg_boxes"])
+            swapped, held = ds.refine(i, det["box"], det["label"], det["score"], min_score=self.hparams.self_training_min_score)
+            replaced, boxes = replaced + swapped, boxes + held
         self.train(was_training)
         row = {"step": int(self.trainer.global_step), "frames": len(frames), "boxes": boxes, "replaced": replaced}
         self.rounds_done.append(row)

@@ -122,19 +122,21 @@ class LidarDataset(Dataset):
         """Frame ``i`` alone as a batch, not augmented: what self-training detects on."""
         return collate_lidar([self.item(i, augment=False)])
 
-    def refine(self, i: int, det_boxes: np.ndarray, det_class: np.ndarray, det_score: np.ndarray, **thresholds: float) -> int:
+    def refine(self, i: int, det_boxes: np.ndarray, det_class: np.ndarray, det_score: np.ndarray,
+               **thresholds: float) -> tuple[int, int]:
         """Self-training: frame ``i``'s pseudo boxes that agree with a detection (LiDAR frame, (D,7))
-        become that detection (``pseudo.agreement.replace_agreeing``); returns how many did. The
-        weak anchors stay those of the weak labels, so a round never drifts from them."""
+        become that detection (``pseudo.agreement.replace_agreeing``); returns (boxes replaced,
+        pseudo boxes of the frame). The weak anchors stay those of the weak labels, so a round
+        never drifts from them."""
         from ..pseudo.agreement import replace_agreeing
         scene, t, kitti, anchors = self.entry(i)
         if anchors is None or not len(t["reg_boxes"]):
-            return 0
+            return 0, len(t["reg_boxes"])
         boxes, conf, replaced = replace_agreeing(t["reg_boxes"], t["reg_class"], t["reg_weight"], anchors, det_boxes, det_class,
                                                  det_score, **thresholds)
         t = {**t, "reg_boxes": boxes, "centres": boxes[:, :3].copy(), "reg_weight": conf}
         self._cache[self.scenes[i][0]] = (scene, t, kitti, anchors)
-        return int(replaced.sum())
+        return int(replaced.sum()), len(boxes)
 
     @staticmethod
     def _augment(pts: np.ndarray, t: dict[str, np.ndarray]) -> None:
