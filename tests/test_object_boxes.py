@@ -11,7 +11,7 @@ from pcweak.cli import main
 from pcweak.data.kitti import write_kitti
 from pcweak.errors import SceneError
 from pcweak.geometry import box_iou, points_in_boxes
-from pcweak.pseudo.box_fit import BoxGeometry, fit_box, lshape_yaw
+from pcweak.pseudo.box_fit import BoxGeometry, fit_box, lshape_yaw, shrunk_size
 from pcweak.pseudo.object_boxes import click_boxes, cluster_boxes, learn_box_geometry
 from pcweak.pseudo.registry import check_params
 from pcweak.scene import Frame
@@ -61,13 +61,24 @@ def test_fit_box_keeps_a_car_seen_from_behind_straight():
 
 
 def test_sizes_learned_from_boxed_frames(geometry):
-    # the synthetic pedestrians are 0.41 m long and 0.61 m wide (KITTI's mean: 0.8 x 0.6)
+    # the synthetic pedestrians are 0.35 m long and 0.55 m wide (KITTI's mean: 0.8 x 0.6)
     L, W, H = geometry.size("Pedestrian")
     assert L < 0.6 and W > L
     assert geometry.counts["Car"] >= 8
     back = BoxGeometry.from_dict(json.loads(json.dumps(geometry.to_dict())))
     for c, size in geometry.sizes.items():
         assert back.size(c) == pytest.approx(size, abs=1e-3)
+
+
+def test_class_size_weighs_the_prior_by_the_boxes_spread():
+    prior = np.array([0.8, 0.6, 1.73])
+    agree = np.tile([0.35, 0.55, 1.7], (6, 1))  # six boxes of one size, far from the prior
+    assert shrunk_size(agree, prior)[0] < 0.45  # they outweigh it
+    assert shrunk_size(agree[:1], prior)[0] > 0.55  # one box does not
+    rng = np.random.default_rng(0)
+    scattered = np.column_stack([rng.uniform(0.2, 0.5, 6), np.full(6, 0.55), np.full(6, 1.7)])
+    assert shrunk_size(scattered, prior)[0] > shrunk_size(np.tile(scattered.mean(0), (6, 1)), prior)[0] + 0.05
+    assert shrunk_size(agree, None) == pytest.approx(agree[0])
 
 
 def test_click_boxes_fit_dense_cars(frames, geometry):

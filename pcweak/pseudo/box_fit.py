@@ -67,13 +67,36 @@ class BoxedObject(NamedTuple):
 FOOTPRINT_SCALES = (0.85, 0.9, 0.95, 1.0)
 
 
-def fit_box_geometry(objects: Iterable[BoxedObject], prior_strength: float = 5.0, scales: tuple[float, ...] = FOOTPRINT_SCALES,
+def shrunk_size(sizes: np.ndarray, prior: np.ndarray | None, prior_spread: float = 0.05, box_spread: float = 0.1,
+                pseudo_boxes: float = 2.0) -> np.ndarray:
+    """(3,) class size (m) from the (n,3) sizes of its boxes, shrunk towards ``prior`` (3,).
+
+    Normal-normal empirical Bayes per dimension: the class's true mean size is drawn around the
+    prior with standard deviation ``prior_spread`` x prior (how much datasets' class means differ),
+    each box around that mean with the class's spread s. The posterior mean weighs the prior like
+    s^2 / (prior_spread x prior)^2 boxes: boxes that agree among themselves outweigh the prior after
+    a few, scattered ones need many. s^2 is the boxes' variance pooled with ``box_spread`` x prior
+    (a typical within-class spread) counted as ``pseudo_boxes`` observations, so one box or boxes
+    of one size do not claim certainty. Without a prior: the boxes' mean."""
+    sizes = np.asarray(sizes, np.float64).reshape(-1, 3)
+    mean = sizes.mean(0)
+    if prior is None:
+        return mean
+    prior = np.asarray(prior, np.float64)
+    n = len(sizes)
+    ss = ((sizes - mean) ** 2).sum(0)
+    var = (pseudo_boxes * (box_spread * prior) ** 2 + ss) / (pseudo_boxes + n - 1)
+    w = var / (prior_spread * prior) ** 2  # the prior's weight, in boxes
+    return (n * mean + w * prior) / (n + w)
+
+
+def fit_box_geometry(objects: Iterable[BoxedObject], prior_spread: float = 0.05, scales: tuple[float, ...] = FOOTPRINT_SCALES,
                      min_objects: int = 5, defaults: dict[str, tuple[float, float, float]] | None = None,
                      sensor: np.ndarray = np.zeros(3)) -> BoxGeometry:
     """Class sizes learned from the objects of fully boxed frames.
 
-    Each class's size is its boxes' mean, shrunk towards ``defaults`` (KITTI's means) with the
-    weight of ``prior_strength`` boxes. Where at least ``min_objects`` of a class come with
+    Each class's size is its boxes' mean shrunk towards ``defaults`` (KITTI's means) by
+    ``shrunk_size``: the fewer and the more scattered the boxes, the nearer the default. Where at least ``min_objects`` of a class come with
     visible points, the footprint (length and width) is then scaled by the factor of ``scales``
     under which ``fit_box`` on those points best matches their boxes (mean bird's-eye-view IoU):
     a box grows to the class size only where the object is seen in part, so a size a little
@@ -86,13 +109,8 @@ def fit_box_geometry(objects: Iterable[BoxedObject], prior_strength: float = 5.0
         acc.setdefault(str(o.cls), []).append(np.asarray(o.box, np.float64)[3:6])
     sizes, counts = dict(defaults), {}
     for name, rows in acc.items():
-        r = np.asarray(rows)
-        n = len(r)
-        d = defaults.get(name)
-        mean = r.mean(0)
-        blended = mean if d is None else (n * mean + prior_strength * np.asarray(d)) / (n + prior_strength)
-        sizes[name] = tuple(float(x) for x in blended)
-        counts[name] = n
+        sizes[name] = tuple(float(x) for x in shrunk_size(np.asarray(rows), defaults.get(name), prior_spread))
+        counts[name] = len(rows)
     for name in acc:
         seen = [o for o in objects if o.cls == name and o.points is not None and len(o.points) >= 3]
         if len(seen) < min_objects:
