@@ -96,12 +96,13 @@ def fit_box_geometry(objects: Iterable[BoxedObject], prior_spread: float = 0.05,
     """Class sizes learned from the objects of fully boxed frames.
 
     Each class's size is its boxes' mean shrunk towards ``defaults`` (KITTI's means) by
-    ``shrunk_size``: the fewer and the more scattered the boxes, the nearer the default. Where at least ``min_objects`` of a class come with
-    visible points, the footprint (length and width) is then scaled by the factor of ``scales``
-    under which ``fit_box`` on those points best matches their boxes (mean bird's-eye-view IoU):
-    a box grows to the class size only where the object is seen in part, so a size a little
-    under the mean costs less on small objects than it gains on partial views. Classes without a
-    default and without boxes have no size (their boxes keep the visible extents)."""
+    ``shrunk_size``: the fewer and the more scattered the boxes, the nearer the default. Where at
+    least ``min_objects`` of a class come with visible points, the footprint (length and width) is
+    then scaled by the factor of ``scales`` under which ``fit_box`` on those points best matches
+    their boxes (mean bird's-eye-view IoU): a box grows to the class size only where the object is
+    seen in part, so a size a little under the mean costs less on small objects than it gains on
+    partial views. Classes without a default and without boxes have no size (their boxes keep the
+    visible extents)."""
     defaults = dict(KITTI_SIZE_PRIORS if defaults is None else defaults)
     objects = list(objects)
     acc: dict[str, list[np.ndarray]] = {}
