@@ -167,6 +167,30 @@ def image_box_overlap(a: np.ndarray, b: np.ndarray, of_first: bool = False) -> n
         return np.where(inter > 0, inter / denom, 0.0)
 
 
+def projected_hull(corners: np.ndarray, P: np.ndarray, image_size: tuple[int, int] | None = None,
+                   min_depth: float = 0.1) -> np.ndarray:
+    """(M,4) image boxes ``x0, y0, x1, y1`` (pixels) spanned by each set of 3D corners (M,K,3)
+    projected with the 3x4 matrix ``P`` (corners in P's source frame: LiDAR for a LiDAR-to-image
+    matrix, rectified camera for KITTI's ``P2``). Only corners deeper than ``min_depth`` metres
+    count; with ``image_size`` ``(height, width)`` the box is clipped to the image. A set with
+    no corner in front of the camera gives ``-1`` everywhere (an empty box: it overlaps nothing)."""
+    c = np.asarray(corners, np.float64)
+    c = c.reshape(-1, *c.shape[-2:]) if c.size else np.zeros((0, 8, 3))
+    out = np.full((len(c), 4), -1.0)
+    uvw = np.concatenate([c, np.ones(c.shape[:2] + (1,))], -1) @ np.asarray(P, np.float64).T
+    front = uvw[..., 2] > min_depth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = uvw[..., :2] / uvw[..., 2:3]
+    lo = np.where(front[..., None], uv, np.inf).min(1)
+    hi = np.where(front[..., None], uv, -np.inf).max(1)
+    if image_size is not None:
+        top = np.array([image_size[1] - 1, image_size[0] - 1], np.float64)
+        lo, hi = np.clip(lo, 0, top), np.clip(hi, 0, top)
+    seen = front.any(1)
+    out[seen] = np.concatenate([lo, hi], 1)[seen]
+    return out
+
+
 def box_iou(a: np.ndarray, b: np.ndarray, mode: str = "bev") -> np.ndarray:
     """(A,B) IoU of LiDAR boxes (M,7) ``[cx,cy,cz,dx,dy,dz,yaw]``: ``bev`` footprint IoU or
     ``3d`` volume IoU (z extents overlap on the box centres +- dz/2)."""

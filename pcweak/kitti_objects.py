@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ReaderError
+from .geometry import projected_hull
 from .npzio import atomic_write_bytes
 from .scene import KittiCalib, summary_repr
 
@@ -141,25 +142,14 @@ def image_boxes(loc: np.ndarray, hwl: np.ndarray, ry: np.ndarray, P2: np.ndarray
     """(M,4) image boxes of camera-frame 3D boxes: the corners in front of the camera (depth >
     0.1 m) projected with ``P2`` (3,4), their extent clipped to the image ``(height, width)``;
     ``-1`` everywhere for a box with no corner in front."""
-    h_img, w_img = image_size
-    out = np.full((len(loc), 4), -1.0)
     x = np.array([1, 1, -1, -1, 1, 1, -1, -1]) / 2
     z = np.array([1, -1, -1, 1, 1, -1, -1, 1]) / 2
     y = np.array([0, 0, 0, 0, -1, -1, -1, -1], np.float64)
-    for k in range(len(loc)):
-        h, w, l = hwl[k]
-        c, s = np.cos(ry[k]), np.sin(ry[k])
-        px, pz = l * x, w * z
-        pts = np.stack([c * px + s * pz + loc[k, 0], h * y + loc[k, 1], -s * px + c * pz + loc[k, 2], np.ones(8)], 1)
-        uvw = pts @ np.asarray(P2, np.float64).T
-        front = uvw[:, 2] > 0.1
-        if not front.any():
-            continue
-        uv = uvw[front, :2] / uvw[front, 2:3]
-        lo = np.clip(uv.min(0), 0, [w_img - 1, h_img - 1])
-        hi = np.clip(uv.max(0), 0, [w_img - 1, h_img - 1])
-        out[k] = [lo[0], lo[1], hi[0], hi[1]]
-    return out
+    loc, hwl, ry = (np.asarray(a, np.float64) for a in (loc, hwl, ry))
+    c, s = np.cos(ry)[:, None], np.sin(ry)[:, None]
+    px, pz = hwl[:, 2:3] * x, hwl[:, 1:2] * z
+    corners = np.stack([c * px + s * pz + loc[:, :1], hwl[:, :1] * y + loc[:, 1:2], -s * px + c * pz + loc[:, 2:3]], -1)
+    return projected_hull(corners, P2, image_size)
 
 
 def objects_from_lidar(boxes: np.ndarray, types: list[str] | np.ndarray, calib: KittiCalib, image_size: tuple[int, int],

@@ -3,7 +3,7 @@ pseudo box's weak label (click held, cluster covered, image box matched)."""
 import numpy as np
 import pytest
 
-from pcweak.geometry import box_corners, image_box_overlap
+from pcweak.geometry import box_corners, image_box_overlap, projected_hull
 from pcweak.pseudo.agreement import WeakAnchors, agreement, projected_boxes, replace_agreeing
 
 CAR = np.array([[10.0, 2.0, -0.9, 4.0, 1.7, 1.5, 0.3], [20.0, -5.0, -0.9, 4.2, 1.8, 1.5, -1.0]])
@@ -71,6 +71,22 @@ def test_projected_boxes_are_the_corner_hull_in_the_image():
     assert np.allclose(b[0], np.r_[uv.min(0), uv.max(0)]) and (b[:, 2:] > b[:, :2]).all()
     with pytest.raises(ValueError, match="boxes2d anchors need"):
         WeakAnchors("boxes2d", box2d=b)
+
+
+def test_projected_hull_keeps_corners_in_front_and_clips_to_the_image():
+    P = _proj()
+    straddling = np.array([[0.5, 0.0, 0.0, 3.0, 4.0, 1.0, 0.0]])  # LiDAR x from -1 to 2: partly behind the camera
+    behind = np.array([[-5.0, 0.0, 0.0, 2.0, 1.0, 1.0, 0.0]])
+    corners = box_corners(np.r_[straddling, behind])
+    free = projected_hull(corners, P)
+    front = corners[0][corners[0][:, 0] > 0.1]  # LiDAR x is the camera's depth here
+    uvw = np.c_[front, np.ones(len(front))] @ P.T
+    uv = uvw[:, :2] / uvw[:, 2:]
+    assert np.allclose(free[0], np.r_[uv.min(0), uv.max(0)])
+    assert (free[1] == -1).all() and image_box_overlap(free[1:], free).max() == 0  # wholly behind: overlaps nothing
+    clipped = projected_hull(corners, P, image_size=(360, 1200))
+    assert np.allclose(clipped[0], np.r_[np.clip(uv.min(0), 0, [1199, 359]), np.clip(uv.max(0), 0, [1199, 359])])
+    assert clipped[0, 0] == 0 and clipped[0, 2] == 1199  # 4 m wide at 2 m depth: wider than the view
 
 
 def test_refine_replaces_the_pseudo_boxes_of_weak_frames_that_detections_agree_with(lidar_cache):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import box_corners, image_box_overlap, points_in_boxes
+from ..geometry import box_corners, image_box_overlap, points_in_boxes, projected_hull
 
 ANCHOR_KINDS = ("clicks", "clusters", "boxes2d")
 
@@ -48,15 +48,10 @@ class WeakAnchors:
 
 
 def projected_boxes(boxes: np.ndarray, proj: np.ndarray) -> np.ndarray:
-    """(D,4) image boxes ``x0, y0, x1, y1`` spanned by the projected corners of (D,7) LiDAR boxes
-    (corners behind the camera are clamped to 0.1 m depth)."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 7)
-    if not len(boxes):
-        return np.zeros((0, 4))
-    c = box_corners(boxes)  # (D,8,3)
-    uvw = np.einsum("ij,dkj->dki", np.asarray(proj, np.float64), np.concatenate([c, np.ones(c.shape[:2] + (1,))], -1))
-    uv = uvw[..., :2] / np.maximum(uvw[..., 2:3], 0.1)
-    return np.concatenate([uv.min(1), uv.max(1)], 1)
+    """(D,4) image boxes ``x0, y0, x1, y1`` spanned by the corners of (D,7) LiDAR boxes in front
+    of the camera, projected with the 3x4 LiDAR-to-image matrix ``proj`` (not clipped: the
+    annotated 2D boxes are not either); -1 rows for boxes wholly behind it."""
+    return projected_hull(box_corners(boxes), proj)
 
 
 def agreement(anchors: WeakAnchors, box_class: np.ndarray, det_boxes: np.ndarray, det_class: np.ndarray,
