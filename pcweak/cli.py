@@ -87,11 +87,15 @@ def cmd_label(args: argparse.Namespace) -> int:
     from .label_jobs import LabelJob, is_current, job_fingerprint, remove_stale_temporaries, run_label_job
     from .pseudo.registry import check_params, get_labeller
     params = _params(args.param)
+    models = ("model", "model-walk")
     # every argument is checked before any scene is read
-    if args.method != "model":
+    if args.method == "model-walk":
+        from .pseudo.propagate import propagate_config
+        propagate_config(params)
+    elif args.method != "model":
         check_params(args.method, params)
-    if args.method == "model" and not args.ckpt:
-        raise ValueError("--method model needs --ckpt CHECKPOINT")
+    if args.method in models and not args.ckpt:
+        raise ValueError(f"--method {args.method} needs --ckpt CHECKPOINT")
     if args.method != "model" and args.weak is None:
         raise ValueError(f"--method {args.method} needs --weak")
     if args.workers < 1:
@@ -100,6 +104,10 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.method == "model":
         from .train.self_training import predict_pseudo_labels
         print(json.dumps(predict_pseudo_labels(args.ckpt, scenes, args.output, overwrite=args.overwrite, **params)))
+        return 0
+    if args.method == "model-walk":
+        from .train.self_training import model_walk_labels
+        print(json.dumps(model_walk_labels(args.ckpt, scenes, args.weak, args.output, params, overwrite=args.overwrite)))
         return 0
     single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).lower().endswith(".npz")
     weak_path = Path(args.weak)
@@ -343,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
     lb.add_argument("scene", help=addr_help + "; or a folder of scenes")
     lb.add_argument("--weak", help="weak-label .npz, or a folder of <scene>.npz for a folder of scenes")
-    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, lift-masks, boxes2d-frustum, click-boxes, cluster-boxes, or model (self-training)")
-    lb.add_argument("--ckpt", help="--method model: a checkpoint of pcweak fit")
+    lb.add_argument("--method", default="propagate", help="propagate (default), nearest, gp-boxes, smallest-box, lift-masks, boxes2d-frustum, click-boxes, cluster-boxes, "
+                    "or self-training: model (the model's labels) or model-walk (propagation from --weak whose graph also compares the model's class probabilities)")
+    lb.add_argument("--ckpt", help="--method model / model-walk: a checkpoint of pcweak fit")
     lb.add_argument("--masks", help="--method lift-masks: folder of per-frame 2D masks (<frame>.png/.npy, optional scores.npy); "
                                     "a folder of scenes uses <masks>/<scene>/; default: the masks in --weak")
     lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller setting, e.g. graph.sigma_color=0.1 or solver.name=harmonic (an unknown name lists them all)")

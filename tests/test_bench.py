@@ -73,6 +73,7 @@ def test_bench_train_weak_runs_each_setting_and_scores_its_pseudo_labels(tmp_pat
     for name in ("points+propagate", "self-training"):
         q = s[name]["pseudo_labels"]
         assert 0 < q["miou"] <= 1 and list(q["per_room"]) == ["synthetic_1000"]
+        assert q["miou"] == pytest.approx(q["per_room"]["synthetic_1000"], abs=1e-4) == q["per_room_mean"]  # one room: pooled = its own
         assert s[name]["ratio_to_full"] == pytest.approx(s[name]["val_miou"] / s["full"]["val_miou"], abs=2e-3)
     assert main(["bench", "train-weak", "--param", "settings=self-training"]) == 2  # needs its parent run
     assert "points+propagate" in capsys.readouterr().err

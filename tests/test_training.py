@@ -147,6 +147,34 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert json.loads(PseudoLabels.load(tmp_path / "st" / "synthetic_2000.npz").params)["ckpt"] == str(last[0])
     csv = list(tmp_path.glob("outputs/demo/points200/version_*/metrics.csv"))
     assert csv and "val/miou" in csv[0].read_text()
+    # model-walk: the walk from the weak points, with the model's class probabilities as its learned features
+    weak = tmp_path / "weak.npz"
+    assert main(["simulate", f"npz:{scene}", "--weak", "points", "--count", "100", "-o", str(weak)]) == 0
+    walk = ["label", f"npz:{scene}", "--method", "model-walk", "--ckpt", str(newest), "--weak", str(weak)]
+    assert main(walk + ["-o", str(tmp_path / "mw.npz")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["labelled"] == 1
+    got = PseudoLabels.load(tmp_path / "mw.npz")
+    from pcweak.data.address import load_scene
+    from pcweak.pseudo.registry import propagate_scene
+    from pcweak.scene import WeakLabels
+    from pcweak.train.self_training import _load_model, _predictions
+    room, w = load_scene(f"npz:{scene}"), WeakLabels.load(weak)
+    model, settings = _load_model(newest, None, None)
+    (_, pred), = _predictions(model, [("synthetic_2000", f"npz:{scene}")], settings, "cpu", 1, "auto")
+    want = propagate_scene(room, w, None, features=pred["prob"])
+    assert pred["prob"].shape == (room.num_points, 20) and np.allclose(pred["prob"].sum(1), 1, atol=1e-4)
+    assert got.method == "model-walk" and (got.semantic == want.semantic).all() and np.allclose(got.confidence, want.confidence)
+    assert (got.semantic[w.point_index] == w.point_semantic).all()  # every seed keeps its label
+    assert main(walk + ["-o", str(tmp_path / "mw.npz")]) == 0  # resumes
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 1
+    assert main(walk + ["-o", str(tmp_path / "mw.npz"), "--param", "graph.w_feat=0"]) == 2  # the model would be ignored
+    assert "graph.w_feat must be > 0" in capsys.readouterr().err
+    other = tmp_path / "other.npz"
+    assert main(["simulate", "synthetic:5", "--weak", "points", "--count", "50", "-o", str(other)]) == 0
+    capsys.readouterr()
+    assert main(walk[:-1] + [str(other), "-o", str(tmp_path / "mw2.npz")]) == 2  # weak labels of another scene
+    err = capsys.readouterr().err
+    assert str(other) in err and "Traceback" not in err and not (tmp_path / "mw2.npz").exists()
 
 
 @pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")))

@@ -114,6 +114,16 @@ def check_params(method: str, params: dict[str, Any]) -> Any:
     return get_labeller(method).make_config(params)
 
 
+def propagate_scene(scene: Scene, weak: WeakLabels, config: Any = None, features: Any = None) -> PseudoLabels:
+    """``propagate`` from ``weak``'s labelled points over ``scene`` (its colours, normals and own
+    segments when it has them); ``features`` (N,F) are learned per-point features for the
+    graph's ``w_feat`` term (a model's class probabilities in ``model_walk_labels``)."""
+    from .propagate import propagate
+    return propagate(scene.coord, weak.point_index, weak.point_semantic, color=scene.color, normal=scene.normal,
+                     segment=scene.segment, seed_instance=weak.point_instance, classes=scene.classes,
+                     num_classes=len(scene.classes) or None, features=features, config=config)
+
+
 def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: Any) -> PseudoLabels:
     """Dense pseudo-labels for ``scene`` from ``weak`` with the labeller ``method``.
 
@@ -147,12 +157,10 @@ def _register_all() -> None:
     from .mask_sources import load_mask_folder, masks_from_weak
     from .object_boxes import click_boxes, cluster_boxes
     from .box_fit import check_geometry
-    from .propagate import PropagateConfig, nearest_seed, propagate
+    from .propagate import PropagateConfig, nearest_seed
 
     def run_propagate(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
-        return propagate(scene.coord, weak.point_index, weak.point_semantic, color=scene.color, normal=scene.normal,
-                         segment=scene.segment, seed_instance=weak.point_instance, classes=scene.classes,
-                         num_classes=len(scene.classes) or None, config=cfg)
+        return propagate_scene(scene, weak, cfg)
 
     def run_nearest(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
         return nearest_seed(scene.coord, weak.point_index, weak.point_semantic, seed_instance=weak.point_instance,

@@ -151,12 +151,14 @@ class SemanticSegmentation(L.LightningModule):
         self._report("test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
-        """Per scene: point ``semantic`` (N,) and ``confidence`` (N,) (max softmax probability)."""
+        """Per scene: point ``semantic`` (N,) int64, ``confidence`` (N,) (max softmax probability)
+        and ``prob`` (N,C) float32, the class probabilities."""
         prob = self.point_logits(batch).softmax(1)
         conf, lab = prob.max(1)
         out, start = [], 0
         for name, end in zip(batch["names"], batch["offset"].tolist()):
-            out.append({"name": name, "semantic": lab[start:end].cpu().numpy(), "confidence": conf[start:end].cpu().numpy()})
+            out.append({"name": name, "semantic": lab[start:end].cpu().numpy(), "confidence": conf[start:end].cpu().numpy(),
+                        "prob": prob[start:end].float().cpu().numpy()})
             start = end
         return out
 

@@ -1,13 +1,60 @@
 """Self-training: a trained model turns scenes into new pseudo-labels (``Trainer.predict``, so it
 runs under any Lightning strategy), which a config can train the next round on
-(``data.supervision: pseudo`` with ``data.pseudo_dir`` pointing at the output folder)."""
+(``data.supervision: pseudo`` with ``data.pseudo_dir`` pointing at the output folder).
+
+Two ways: ``predict_pseudo_labels`` keeps the model's own argmax; ``model_walk_labels`` walks
+from the weak points again over a graph that also compares the model's class probabilities
+(the propagation's learned-feature term), as One Thing One Click iterates network and graph
+propagation: the model carries what it learned across scenes (the look of a sink), the walk
+keeps every seed's label and the scene's own boundaries.
+"""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
+
+
+def _load_model(ckpt: str | Path, voxel_size: float | None, feature_names: Sequence[str] | None) -> tuple[Any, dict[str, Any]]:
+    """The checkpoint's model and its input settings (voxel size and input features: the ones
+    it was trained with unless given); the checkpoint is checked before Lightning reads it."""
+    from ..label_jobs import file_sha256
+    from ..safe_load import torch_load
+    from ..tasks.semantic import SemanticSegmentation
+    meta = torch_load(ckpt, "--ckpt")
+    dm = meta.get("datamodule_hyper_parameters", {}) or {}
+    model = SemanticSegmentation.load_from_checkpoint(ckpt, map_location="cpu")
+    return model, {"ckpt_sha256": file_sha256(ckpt), "voxel_size": voxel_size or dm.get("voxel_size", 0.05),
+                   "feature_names": list(feature_names or dm.get("feature_names", ("color", "normal")))}
+
+
+def _predictions(model: Any, scenes: Sequence[tuple[str, str]], settings: dict[str, Any], accelerator: str,
+                 devices: int | str, strategy: str) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(scene, prediction) for each of ``scenes`` in turn, one scene in memory at a time; a
+    prediction holds ``semantic``, ``confidence`` and ``prob`` (``predict_step``)."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from .datamodule import SceneDataset, collate
+    trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, logger=False,
+                        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
+    for scene in scenes:
+        ds = SceneDataset([scene], "full", voxel_size=settings["voxel_size"], feature_names=settings["feature_names"],
+                          train=False)
+        (pred,), = trainer.predict(model, DataLoader(ds, batch_size=1, collate_fn=collate))
+        yield ds.scene(0), pred
+
+
+def _todo(scenes: Sequence[tuple[str, str]], out: str | Path, stamp: dict[str, str], overwrite: bool):
+    """The output path of each scene, and the scenes whose output is not current (made from the
+    same scene, checkpoint and settings; any other existing output is labelled again)."""
+    from ..label_jobs import is_current
+    single = str(out).lower().endswith(".npz") and len(scenes) == 1
+    target = (lambda name: Path(out)) if single else (lambda name: Path(out) / f"{name}.npz")
+    return target, [s for s in scenes if overwrite or not is_current(target(s[0]), stamp[s[0]])]
 
 
 def predict_pseudo_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], out: str | Path, overwrite: bool = False,
@@ -18,42 +65,76 @@ def predict_pseudo_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], o
     ``<out>/<name>.npz`` per scene (``out`` may be a file for a single scene). A scene whose
     output was made from the same scene, checkpoint (SHA-256) and settings is skipped unless
     ``overwrite``; any other existing output is labelled again. Voxel size and input features
-    default to the ones the checkpoint was trained with."""
-    import lightning as L
-    from torch.utils.data import DataLoader
-
-    from .datamodule import SceneDataset, collate
+    default to the ones the checkpoint was trained with; points below ``min_confidence`` get -1."""
     from ..scene import PseudoLabels
-    from ..tasks.semantic import SemanticSegmentation
     from .. import __version__
-    from ..label_jobs import file_sha256, is_current, scene_identity
-    from ..safe_load import torch_load
-    ckpt = Path(ckpt)
-    meta = torch_load(ckpt, "--ckpt")  # checked before Lightning reads it again
-    dm = meta.get("datamodule_hyper_parameters", {}) or {}
-    model = SemanticSegmentation.load_from_checkpoint(ckpt, map_location="cpu")
-    single = str(out).lower().endswith(".npz") and len(scenes) == 1
-    target = (lambda name: Path(out)) if single else (lambda name: Path(out) / f"{name}.npz")
-    settings = {"ckpt_sha256": file_sha256(ckpt), "min_confidence": min_confidence,
-                "voxel_size": voxel_size or dm.get("voxel_size", 0.05),
-                "feature_names": list(feature_names or dm.get("feature_names", ("color", "normal")))}
+    from ..label_jobs import scene_identity
+    model, settings = _load_model(ckpt, voxel_size, feature_names)
+    settings["min_confidence"] = min_confidence
     stamp = {name: json.dumps({"scene": scene_identity(address), "method": "model", "params": settings,
                                "pcweak": __version__}, sort_keys=True) for name, address in scenes}
-    # an existing output is kept only when the same checkpoint and settings made it from this scene
-    todo = [s for s in scenes if overwrite or not is_current(target(s[0]), stamp[s[0]])]
-    if todo:
-        ds = SceneDataset(todo, "full", voxel_size=settings["voxel_size"], feature_names=settings["feature_names"],
-                          train=False)
-        loader = DataLoader(ds, batch_size=1, collate_fn=collate)
-        trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, logger=False,
-                            enable_checkpointing=False, enable_model_summary=False)
-        names = tuple(model.hparams.class_names or ())
-        for batch in trainer.predict(model, loader):
-            for p in batch:
-                sem = p["semantic"].astype("int64")
-                conf = p["confidence"].astype("float32")
-                sem[conf < min_confidence] = -1
-                PseudoLabels(semantic=sem, confidence=conf, method="model", classes=names,
-                             params=json.dumps({"ckpt": str(ckpt), **settings}, sort_keys=True),
-                             fingerprint=stamp[p["name"]]).save(target(p["name"]))
+    target, todo = _todo(scenes, out, stamp, overwrite)
+    names = tuple(model.hparams.class_names or ())
+    for scene, p in _predictions(model, todo, settings, accelerator, devices, strategy):
+        sem = p["semantic"].astype("int64")
+        conf = p["confidence"].astype("float32")
+        sem[conf < min_confidence] = -1
+        PseudoLabels(semantic=sem, confidence=conf, method="model", classes=names,
+                     params=json.dumps({"ckpt": str(ckpt), **settings}, sort_keys=True),
+                     fingerprint=stamp[p["name"]]).save(target(p["name"]))
     return {"labelled": len(todo), "skipped_existing": len(scenes) - len(todo), "output": str(out), "method": "model"}
+
+
+def model_walk_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], weak: str | Path, out: str | Path,
+                      params: dict[str, Any] | None = None, overwrite: bool = False, accelerator: str = "auto",
+                      devices: int | str = "auto", strategy: str = "auto", voxel_size: float | None = None,
+                      feature_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Label ``scenes`` ((name, address) pairs) by propagation from their weak points
+    (``weak``: a folder of ``<name>.npz`` WeakLabels files, or one file for a single scene) over a
+    graph whose learned-feature term compares the model's (N,C) class probabilities
+    (``graph.w_feat`` > 0; the other settings as ``propagate``'s, from ``params``, dotted or
+    nested). One ``<out>/<name>.npz`` per scene (``out`` may be a file for a single scene),
+    ``method`` ``"model-walk"``. Resumes like ``predict_pseudo_labels``; the weak file's
+    SHA-256 is part of what an output must have been made from. Every argument and weak file
+    is checked before the model runs."""
+    from ..data.address import load_scene
+    from ..errors import SceneError
+    from ..scene import WeakLabels
+    from .. import __version__
+    from ..label_jobs import file_sha256, scene_identity
+    from ..pseudo.propagate import propagate_config
+    from ..pseudo.registry import propagate_scene
+    cfg = propagate_config(params)
+    if not cfg.graph.w_feat > 0:
+        raise ValueError(f"graph.w_feat must be > 0 for model-walk (the model's probabilities are that term), got {cfg.graph.w_feat}")
+    weak = Path(weak)
+    files = {name: weak if weak.is_file() else weak / f"{name}.npz" for name, _ in scenes}
+    for name, f in files.items():
+        if not f.is_file():
+            raise FileNotFoundError(f"--weak: no weak-label file for scene {name!r} at {f}")
+    model, settings = _load_model(ckpt, voxel_size, feature_names)
+    config = dataclasses.asdict(cfg)
+    stamp = {name: json.dumps({"scene": scene_identity(address), "weak_sha256": file_sha256(files[name]),
+                               "method": "model-walk", "params": config, "model": settings, "pcweak": __version__},
+                              sort_keys=True) for name, address in scenes}
+    target, todo = _todo(scenes, out, stamp, overwrite)
+    labels = {}
+    for name, address in todo:  # every weak file against its scene before the model runs
+        w = labels[name] = WeakLabels.load(files[name])
+        if w.point_index is None or not len(w.point_index):
+            raise ValueError(f"--weak: {files[name]} has no labelled points (model-walk propagates from them)")
+        scene = load_scene(address)
+        try:
+            w.check_against(scene)
+        except SceneError as e:
+            raise SceneError(f"--weak {files[name]}: {e}") from None
+        if scene.classes and len(scene.classes) != model.hparams.num_classes:
+            raise ValueError(f"--ckpt: the model predicts {model.hparams.num_classes} classes but scene {name!r} has "
+                             f"{len(scene.classes)}")
+    for scene, p in _predictions(model, todo, settings, accelerator, devices, strategy):
+        res = propagate_scene(scene, labels[p["name"]], cfg, features=p["prob"])
+        res.method = "model-walk"
+        res.params = json.dumps({"ckpt": str(ckpt), **settings, "propagate": config}, sort_keys=True)
+        res.fingerprint = stamp[p["name"]]
+        res.save(target(p["name"]))
+    return {"labelled": len(todo), "skipped_existing": len(scenes) - len(todo), "output": str(out), "method": "model-walk"}
