@@ -108,6 +108,7 @@ class SceneDataset(Dataset):
         self.seed = seed
         self.train = train
         self._cache: dict[str, Scene] = {}
+        self._weak: dict[str, WeakLabels] = {}
         self._draws = 0
 
     def __len__(self) -> int:
@@ -132,7 +133,9 @@ class SceneDataset(Dataset):
             if scene.instance is not None:
                 inst = scene.instance.copy()
         if self.train and "points" in self.supervision:
-            w = weak_for(scene, name, self.weak_dir, self.weak_kind, self.points, self.points_ratio, self.seed)
+            if name not in self._weak:  # the same every epoch; clicks cost a neighbour search per object
+                self._weak[name] = weak_for(scene, name, self.weak_dir, self.weak_kind, self.points, self.points_ratio, self.seed)
+            w = self._weak[name]
             if w.point_index is None:
                 raise ValueError(f"supervision {self.supervision!r} needs labelled points; the weak labels of {name!r} have none")
             seed[w.point_index] = w.point_semantic

@@ -34,14 +34,16 @@ def _load_model(ckpt: str | Path, voxel_size: float | None, feature_names: Seque
 def _predictions(model: Any, scenes: Sequence[tuple[str, str]], settings: dict[str, Any], accelerator: str,
                  devices: int | str, strategy: str) -> Iterator[tuple[Any, dict[str, Any]]]:
     """(scene, prediction) for each of ``scenes`` in turn, one scene in memory at a time; a
-    prediction holds ``semantic``, ``confidence`` and ``prob`` (``predict_step``)."""
+    prediction holds ``semantic``, ``confidence`` and ``prob`` (``predict_step``). A progress
+    bar on stderr counts the scenes."""
     import lightning as L
     from torch.utils.data import DataLoader
+    from tqdm import tqdm
 
     from .datamodule import SceneDataset, collate
     trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, logger=False,
                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
-    for scene in scenes:
+    for scene in tqdm(scenes, desc="label[model]", unit="scene", disable=not scenes):
         ds = SceneDataset([scene], "full", voxel_size=settings["voxel_size"], feature_names=settings["feature_names"],
                           train=False)
         (pred,), = trainer.predict(model, DataLoader(ds, batch_size=1, collate_fn=collate))
