@@ -87,14 +87,13 @@ def cmd_label(args: argparse.Namespace) -> int:
     from .label_jobs import LabelJob, is_current, job_fingerprint, remove_stale_temporaries, run_label_job
     from .pseudo.registry import check_params, get_labeller
     params = _params(args.param)
-    models = ("model", "model-walk")
     # every argument is checked before any scene is read
     if args.method == "model-walk":
         from .pseudo.propagate import propagate_config
         propagate_config(params)
     elif args.method != "model":
         check_params(args.method, params)
-    if args.method in models and not args.ckpt:
+    if args.method in ("model", "model-walk") and not args.ckpt:
         raise ValueError(f"--method {args.method} needs --ckpt CHECKPOINT")
     if args.method != "model" and args.weak is None:
         raise ValueError(f"--method {args.method} needs --weak")
