@@ -260,3 +260,57 @@ def test_box_oracle_gives_what_only_the_boxes_can_tell():
     assert (q.instance[300:700] == 0).all() and (q.instance[800:810] == -1).all() and (q.instance[810:] == 1).all()
     with pytest.raises(SceneError, match="segment has 3 entries"):
         box_oracle(s, np.zeros(3, int), boxes, [0, 1])
+
+
+def _room_with_table():
+    """A 4 x 4 x 2.5 m room (floor, ceiling, one wall at x = 0) and a table whose top (0.75 m) no
+    box covers and whose legs a box does; normals exact."""
+    rng = np.random.default_rng(1)
+    floor = np.c_[rng.uniform(0, 4, (800, 2)), np.zeros(800)]
+    ceiling = np.c_[rng.uniform(0, 4, (800, 2)), np.full(800, 2.5)]
+    wall = np.c_[np.zeros(600), rng.uniform(0, 4, 600), rng.uniform(0, 2.5, 600)]
+    top = np.c_[rng.uniform(2, 3, (200, 2)), np.full(200, 0.75)]
+    chair = np.c_[rng.uniform(1, 1.5, (200, 2)), rng.uniform(0.05, 0.9, 200)]
+    coord = np.concatenate([floor, ceiling, wall, top, chair]).astype(np.float32)
+    normal = np.concatenate([np.tile([0, 0, 1.0], (800, 1)), np.tile([0, 0, -1.0], (800, 1)), np.tile([1.0, 0, 0], (600, 1)),
+                             np.tile([0, 0, 1.0], (200, 1)), np.tile([0, 1.0, 0], (200, 1))]).astype(np.float32)
+    parts = np.repeat(np.arange(5), [800, 800, 600, 200, 200])
+    return coord, normal, parts
+
+
+def test_surface_classes_name_floor_wall_ceiling_by_geometry():
+    from pcweak.classes import KITTI_CLASSES, S3DIS13, SCANNET20
+    from pcweak.segment.structure import surface_classes
+    coord, normal, parts = _room_with_table()
+    s3 = surface_classes(coord, normal, S3DIS13)
+    want = {0: "floor", 1: "ceiling", 2: "wall"}
+    for part, name in want.items():
+        assert (s3[parts == part] == S3DIS13.index(name)).all(), name
+    assert (s3[parts == 3] == -1).all()  # a table top at neither level is no surface
+    sn = surface_classes(coord, normal, SCANNET20)
+    assert (sn[parts == 0] == SCANNET20.index("floor")).all() and (sn[parts == 2] == SCANNET20.index("wall")).all()
+    assert (sn[parts == 1] == -1).all()  # ScanNet-20 has no ceiling
+    assert (surface_classes(coord, normal, KITTI_CLASSES) == KITTI_CLASSES.index("background")).all()
+    assert (surface_classes(coord, normal, ("x", "y")) == -1).all()
+
+
+def test_box_labels_give_the_room_surfaces_outside_the_boxes():
+    from pcweak.classes import SCANNET20
+    coord, normal, parts = _room_with_table()
+    keep = parts != 1  # a ScanNet-like scan: no ceiling
+    coord, normal, parts = coord[keep], normal[keep], parts[keep]
+    chair = SCANNET20.index("chair")
+    truth = np.select([parts == 0, parts == 2, parts == 4], [1, 0, chair], -1)
+    s = Scene(name="room", coord=coord, normal=normal, classes=SCANNET20, semantic=truth,
+              instance=np.where(parts == 4, 0, -1), segment=np.arange(len(coord)))
+    box = np.array([[1.25, 1.25, 0.475, 0.52, 0.52, 0.87, 0.0]])
+    p = gp_box_labels(s, box, [chair], iterations=5)
+    assert (p.semantic[parts == 4] == chair).all() and (p.instance[parts == 4] == 0).all()
+    assert (p.semantic[parts == 0] == 1).all() and (p.semantic[parts == 2] == 0).all()
+    assert (p.instance[parts != 4] == -1).all() and (p.confidence[parts != 3] == 1).all()
+    assert (p.semantic[parts == 3] == -1).all() and (p.confidence[parts == 3] == 0).all()
+    assert json.loads(p.stats)["surface_points"] == int(((parts == 0) | (parts == 2)).sum())
+    q = gp_box_labels(s, box, [chair], iterations=5, stuff=False)
+    assert (q.semantic[parts != 4] == -1).all() and (q.semantic[parts == 4] == chair).all()
+    r = gp_box_labels(s, box, [chair], iterations=5, background_label=0)
+    assert (r.semantic[parts != 4] == 0).all()

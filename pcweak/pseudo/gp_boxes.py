@@ -4,8 +4,12 @@
    that contain (nearly) all of their points (``inside_fraction``; boxes may be oriented). Wall
    and floor surface inside a box (``structure.structure_in_boxes``, decided per superpoint)
    belongs to no box and does not count towards the share.
-2. In exactly one box -> that box, confidence 1. In none -> no instance (semantic -1, or
-   ``background_label``). Nested boxes: the shared region goes to the inner box.
+2. In exactly one box -> that box, confidence 1. In none -> no instance; its semantic label is
+   the room surface geometry says it is (``structure.surface_classes``: floor, wall, ceiling or
+   KITTI's background, -1 where none fits), as are the wall and floor slabs inside boxes —
+   boxes are drawn around objects only, and a semantic model trained on them must still learn
+   the surfaces. ``stuff=False`` leaves them -1; ``background_label`` gives them all one class.
+   Nested boxes: the shared region goes to the inner box.
 3. Every other overlapping pair gets a variational GP classifier (gpytorch ``ApproximateGP``,
    RBF kernel with learned lengthscales, Bernoulli likelihood) trained on the superpoints that
    belong to only one of the two boxes (those nearest to the shared region) — features: mean
@@ -33,6 +37,7 @@ from scipy.special import ndtr
 from ..errors import SceneError
 from ..geometry import box_corners, points_in_boxes
 from ..scene import PseudoLabels, Scene, to_numpy
+from ..segment.structure import surface_classes
 from ..segment.superpoints import scene_superpoints, segment_mean
 
 
@@ -230,7 +235,7 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
                   background_label: int | None = None, batched: bool = True, iterations: int = 200, n_per_class: int = 48,
                   n_inducing: int = 24, seed: int = 0, use_gp: bool = True,
                   superpoint_params: dict[str, Any] | None = None, lr: float = 0.1,
-                  structure: bool | Any = True, volume_prior: float = 1.0) -> PseudoLabels:
+                  structure: bool | Any = True, volume_prior: float = 1.0, stuff: bool = True) -> PseudoLabels:
     """Instance and semantic pseudo-labels from 3D boxes (see the module docstring).
 
     Args:
@@ -238,7 +243,10 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
         boxes: (M,7) ``[cx,cy,cz,dx,dy,dz,yaw]``; box_labels: (M,) class ids.
         inside_fraction: share of a superpoint's points that must lie in a box.
         margin: metres by which boxes are inflated for the inside test.
-        background_label: class for superpoints in no box (default -1, unlabelled).
+        background_label: one class for every point no box takes (default: ``stuff``'s rule).
+        stuff: points outside every box (inflated by ``margin``) and structural points inside
+            them take their surface class (``structure.surface_classes``), confidence 1; False
+            leaves them -1. Points inside a box that no box takes stay -1 either way.
         batched: fit all pairs in one batched GP (False: one pair at a time, for comparison).
         use_gp: False gives the smallest-box baseline.
         n_per_class: training superpoints per box of a pair, those nearest to the shared region;
@@ -345,13 +353,20 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
     if M:  # a box takes only its eligible points: structural ones and those outside it go to no box
         ok = eligible[np.arange(len(node)), np.maximum(inst_pt, 0)]
         inst_pt = np.where(ok, inst_pt, -1)
-    bg = -1 if background_label is None else background_label
+    if background_label is not None:
+        bg = np.full(len(node), background_label, np.int64)
+    elif stuff:
+        free = ~eligible.any(1) if M else np.ones(len(node), bool)  # outside every box, or structural
+        bg = np.where(free, surface_classes(scene.coord, scene.normal, scene.classes), -1)
+    else:
+        bg = np.full(len(node), -1, np.int64)
     sem_pt = np.where(inst_pt >= 0, lab[np.maximum(inst_pt, 0)] if M else -1, bg)
-    conf_pt = np.where(inst_pt >= 0, conf[node], 1.0 if background_label is not None else 0.0)
+    stats["surface_points"] = int(((inst_pt < 0) & (bg >= 0)).sum())
+    conf_pt = np.where(inst_pt >= 0, conf[node], (bg >= 0).astype(np.float64))
     gmean, gvar = np.where(inst_pt >= 0, gmean[node], np.nan), np.where(inst_pt >= 0, gvar[node], np.nan)
     params = dict(inside_fraction=inside_fraction, margin=margin, background_label=background_label, batched=batched,
                   iterations=iterations, n_per_class=n_per_class, n_inducing=n_inducing, seed=seed, use_gp=use_gp,
-                  superpoint_params=superpoint_params, lr=lr, volume_prior=volume_prior,
+                  superpoint_params=superpoint_params, lr=lr, volume_prior=volume_prior, stuff=stuff,
                   structure=structure if isinstance(structure, bool) else "mask")
     return PseudoLabels(semantic=sem_pt, instance=inst_pt, confidence=conf_pt.astype(np.float32),
                         method="gp-boxes" if use_gp else "smallest-box", params=json.dumps(params, sort_keys=True),

@@ -1,4 +1,4 @@
-"""Wall and floor surface inside object boxes.
+"""Wall and floor surface: inside object boxes, and the room's surface classes outside them.
 
 A tight box of furniture that stands against a wall or on the floor contains a slab of wall
 or floor; a box labeller that gives every point in a box to its object gives that slab to the
@@ -18,12 +18,16 @@ found from the cloud and the boxes alone, one box face at a time (box frame, z u
   vertical faces of a box thinner than ``thin`` metres along their normal are not tested, and a
   box whose slab points would be most of its points (more than ``flat_share``) keeps them.
 
+``surface_classes`` names the room's own surfaces from geometry alone: a box labeller knows
+the objects but not the wall, floor or ceiling, which a semantic model must still learn.
+
 Deterministic: only counting, no sampling.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..classes import stuff_classes
 from ..geometry import points_in_boxes, to_box_frame
 
 # (axis, sign) of the faces tested: four vertical sides and the bottom (ceilings rarely matter)
@@ -96,4 +100,52 @@ def structure_in_boxes(coord: np.ndarray, normal: np.ndarray, boxes: np.ndarray,
                 slab_all |= slab
         if slab_all.sum() <= flat_share * max(inside.sum(), 1):
             out[near[slab_all]] = True
+    return out
+
+
+def _level(z: np.ndarray, bin_width: float) -> float | None:
+    """The height (m) of the most populated ``bin_width`` slice of ``z``; None when empty."""
+    if not len(z):
+        return None
+    edges = np.arange(z.min(), z.max() + 2 * bin_width, bin_width)
+    hist, edges = np.histogram(z, bins=edges)
+    i = int(hist.argmax())
+    return float(np.median(z[(z >= edges[i]) & (z <= edges[i + 1])]))
+
+
+def surface_classes(coord: np.ndarray, normal: np.ndarray, classes: tuple[str, ...], *, max_angle_deg: float = 30.0,
+                    band: float = 0.1, bin_width: float = 0.05) -> np.ndarray:
+    """(N,) int64: each point's surface class by geometry, -1 where none fits.
+
+    Meant for the points that no object box took (``classes.stuff_classes`` are the candidates):
+    * floor — a horizontal point (normal within ``max_angle_deg`` of vertical) within ``band``
+      metres of the floor level, the most populated ``bin_width`` slice of horizontal points'
+      heights in the lower half of the cloud; ceiling likewise in the upper half;
+    * wall — any point that is not horizontal;
+    * background (a list whose only surface is ``background``, as KITTI's) — every point;
+    * a horizontal point at neither level (a shelf or table no box covers) stays -1.
+
+    Args: coord (N,3) float metres, z up; normal (N,3) float unit normals (sign ignored);
+    classes: the scene's class names (label i means ``classes[i]``).
+    """
+    coord = np.asarray(coord, np.float64).reshape(-1, 3)
+    normal = np.asarray(normal, np.float64).reshape(-1, 3)
+    out = np.full(len(coord), -1, np.int64)
+    stuff = stuff_classes(tuple(classes))
+    if not len(coord) or not stuff:
+        return out
+    index = {c: i for i, c in enumerate(classes)}
+    if stuff == ("background",):
+        out[:] = index["background"]
+        return out
+    flat = np.abs(normal[:, 2]) > np.cos(np.radians(max_angle_deg))
+    z = coord[:, 2]
+    middle = 0.5 * (z.min() + z.max())
+    if "wall" in stuff:
+        out[~flat] = index["wall"]
+    for name, half in (("floor", z < middle), ("ceiling", z >= middle)):
+        if name in stuff:
+            level = _level(z[flat & half], bin_width)
+            if level is not None:
+                out[flat & half & (np.abs(z - level) < band)] = index[name]
     return out
