@@ -48,3 +48,39 @@ def test_real_frame_000001_car(tmp_path, capsys):
     assert main(["evaluate", f"kitti:{root}/000001", "--pseudo", str(tmp_path / "p.npz"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["boxes"]["gt"] == 2 and rep["boxes"]["pseudo"] == 2
+
+
+def test_frustum_boxes_take_the_sizes_the_boxed_frames_teach(lidar, tmp_path, capsys):
+    """Synthetic pedestrians are narrower than KITTI's means (0.8 x 0.6 m): with the sizes a
+    boxed frame teaches they are fitted far better; a fully boxed frame keeps its own boxes."""
+    from pcweak.bench.pseudo_boxes import _score
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    from pcweak.pseudo.object_boxes import learn_box_geometry
+    boxed = [synthetic_lidar(i) for i in range(3)]
+    geo = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in boxed)
+    assert geo.size("Pedestrian")[0] < 0.6
+    w = weak.boxes2d(lidar)
+    prior = _score(lidar, *(lambda p: (p.box.astype(np.float64), p.box_semantic))(pcweak.label(lidar, w, "boxes2d-frustum")))
+    learned = _score(lidar, *(lambda p: (p.box.astype(np.float64), p.box_semantic))(
+        pcweak.label(lidar, w, "boxes2d-frustum", geometry=geo.to_dict())))
+    bev = {k: np.mean([t[0] for t in v["Pedestrian"]]) for k, v in (("prior", prior), ("learned", learned))}
+    assert bev["learned"] > bev["prior"] + 0.1, bev
+    full = weak.boxes2d(boxed[0])
+    full.box, full.box_semantic = boxed[0].boxes.astype(np.float32), boxed[0].box_labels
+    got = pcweak.label(boxed[0], full, "boxes2d-frustum")
+    assert np.array_equal(got.box, full.box) and (got.box_confidence == 1).all()
+
+
+def test_the_object_is_the_cluster_that_stays_inside_its_image_box(lidar):
+    """In this frame the largest cluster in the second car's frustum is another car in front of
+    it, which continues outside the image box; the car itself does not. Taking the largest
+    cluster (max_spill=1) boxes the wrong car."""
+    w = weak.boxes2d(lidar)
+    gt = lidar.boxes[lidar.box_labels >= 0].astype(np.float64)
+
+    def bev_of(p, k):
+        j = list(p.extras["box2d_index"]).index(k)
+        return box_iou(p.box[j:j + 1].astype(np.float64), gt[k:k + 1], "bev")[0, 0]
+    assert lidar.classes[lidar.box_labels[lidar.box_labels >= 0][1]] == "Car"
+    assert bev_of(pcweak.label(lidar, w, "boxes2d-frustum"), 1) >= 0.7
+    assert bev_of(pcweak.label(lidar, w, "boxes2d-frustum", max_spill=1.0), 1) < 0.1

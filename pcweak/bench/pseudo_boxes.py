@@ -65,7 +65,7 @@ def _label_all(scene, geometry) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for method, w in (("click-boxes", clicks), ("cluster-boxes", weak.clusters(scene)), ("boxes2d-frustum", weak.boxes2d(scene))):
         t = time.perf_counter()
-        p = label(scene, w, method, **({} if method == "boxes2d-frustum" else {"geometry": geo}))
+        p = label(scene, w, method, geometry=geo)
         out[method] = (_score(scene, p.box.astype(np.float64), p.box_semantic), time.perf_counter() - t)
     out["click_mean_box"] = (_score(scene, *_mean_box(scene, clicks, geometry)), 0.0)
     return out

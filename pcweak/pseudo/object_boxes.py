@@ -61,7 +61,8 @@ def boxes_to_pseudo(scene: Scene, boxes: np.ndarray, box_semantic: np.ndarray, b
                         params=json.dumps(params, sort_keys=True), stats=json.dumps(stats))
 
 
-def _given_boxes(scene: Scene, weak: WeakLabels, method: str, params: dict[str, Any]) -> PseudoLabels:
+def given_boxes(scene: Scene, weak: WeakLabels, method: str, params: dict[str, Any]) -> PseudoLabels:
+    """A fully boxed frame's own boxes (``weak.box``) as its pseudo-labels, confidence 1."""
     sem = weak.box_semantic if weak.box_semantic is not None else np.full(len(weak.box), -1, np.int64)
     return boxes_to_pseudo(scene, weak.box, sem, np.ones(len(weak.box), np.float32), method, params,
                            {"boxed_frame": True, "boxes": int(len(weak.box))})
@@ -153,7 +154,7 @@ def click_boxes(scene: Scene, weak: WeakLabels, geometry: Any = None, *, ground_
     params = {"ground_tol": ground_tol, "ground_radius": ground_radius, "link_radius": link_radius, "reach": reach,
               "min_points": min_points, "trim": trim, "geometry": None if geo is None else geo.to_dict()}
     if weak.box is not None:
-        return _given_boxes(scene, weak, "click-boxes", params)
+        return given_boxes(scene, weak, "click-boxes", params)
     if weak.point_index is None or weak.point_semantic is None:
         raise SceneError(f"weak labels of {scene.name!r}: click-boxes needs clicks (point_index, point_semantic) or boxes")
     from scipy.spatial import cKDTree
@@ -198,7 +199,7 @@ def cluster_boxes(scene: Scene, weak: WeakLabels, geometry: Any = None, *, groun
     params = {"ground_tol": ground_tol, "ground_radius": ground_radius, "min_points": min_points, "trim": trim,
               "geometry": None if geo is None else geo.to_dict()}
     if weak.box is not None:
-        return _given_boxes(scene, weak, "cluster-boxes", params)
+        return given_boxes(scene, weak, "cluster-boxes", params)
     from scipy.spatial import cKDTree
     tree = cKDTree(scene.coord[:, :2])
     groups, classes = cluster_objects(scene, weak, ground_tol, ground_radius, tree)

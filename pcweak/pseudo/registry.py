@@ -155,7 +155,7 @@ def _register_all() -> None:
     from .gp_boxes import gp_box_labels
     from .lift_masks import lift_masks
     from .mask_sources import load_mask_folder, masks_from_weak
-    from .object_boxes import click_boxes, cluster_boxes
+    from .object_boxes import click_boxes, cluster_boxes, given_boxes
     from .box_fit import check_geometry
     from .propagate import PropagateConfig, nearest_seed
 
@@ -180,6 +180,8 @@ def _register_all() -> None:
                           scene_tags=weak.scene_tags, **kw)
 
     def run_frustum(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
+        if weak.box is not None:  # a fully boxed frame: its boxes are the labels
+            return given_boxes(scene, weak, "boxes2d-frustum", dataclasses.asdict(cfg))
         return frustum_boxes(scene, weak.box2d, weak.box2d_semantic, weak.box2d_frame, **dataclasses.asdict(cfg))
 
     def run_clicks(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
@@ -240,9 +242,13 @@ def _register_all() -> None:
                  signature_config(frustum_boxes, "FrustumConfig", {"scene", "box2d", "box2d_semantic", "box2d_frame"},
                                   {"shrink": (lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5)"),
                                    "ground_tol": (_non_negative, "metres >= 0"), "ground_radius": (_positive, "metres > 0"),
-                                   "cluster_radius": (_positive, "metres > 0"), "min_points": (_positive, "an integer >= 1")}),
+                                   "cluster_radius": (_positive, "metres > 0"), "min_points": (_positive, "an integer >= 1"),
+                                   "geometry": object_checks["geometry"], "trim": object_checks["trim"],
+                                   "max_spill": (lambda v: v is not None and 0 <= v <= 1, "a share in [0, 1]"),
+                                   "pad": (_non_negative, ">= 0")}),
                  ("box2d", "box2d_semantic"), ("box", "semantic", "instance", "confidence"),
-                 "2D image boxes: a 3D box fitted to the points in each box's frustum"),
+                 "2D image boxes: a 3D box fitted to the points in each box's frustum, with the learned sizes",
+                 or_fields=("box",), learns_geometry=True),
         Labeller("click-boxes", run_clicks, object_config(click_boxes, "ClickBoxesConfig"), seeds,
                  ("box", "semantic", "instance", "confidence"),
                  "one click per LiDAR object: its points grown from the click, an amodal box with the learned sizes",

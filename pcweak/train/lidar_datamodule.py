@@ -105,7 +105,7 @@ class LidarDataset(Dataset):
             return ({"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
                      "reg_weight": p.box_confidence.astype(np.float64)}, anchors)
         w = weak.boxes2d(scene)
-        p = label(scene, w, "boxes2d-frustum")
+        p = label(scene, w, "boxes2d-frustum", geometry=self.geometry())
         pb = p.box.astype(np.float64)
         f = scene.frames[0]
         P = f.intrinsics @ np.linalg.inv(f.pose)[:3]  # LiDAR -> image_2 pixels
