@@ -10,7 +10,9 @@ labeller can do knowing only the boxes (``oracles.box_oracle``: objects without 
 their own and unlabelled points inside a box cannot be told from it). ScanNet's instances are
 unions of its own segments, so scene0000_00 is also labelled with ``mesh_segments`` of its
 mesh (ScanNet's algorithm, re-run): how the method fares on real segments that are not the
-annotation's own.
+annotation's own. Semantic labels too: ``gp_semantic_miou`` over the scene's classes, wall and
+floor included (``gp_surface_iou``: their IoU, from the surface rule), against
+``gp_semantic_miou_objects_only``, the same labels with only the boxes' points labelled.
 """
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         iterations: int = 200) -> dict[str, Any]:
     """``iterations``: GP optimiser steps (``gp_box_labels``' default; fewer only for smoke tests)."""
     from .. import weak
+    from ..classes import stuff_classes
     from ..metrics.evaluate import evaluate
+    from ..metrics.semantic import semantic_report
     from .oracles import box_oracle, superpoint_oracle
     from dataclasses import replace
     from ..pseudo.gp_boxes import FINE_SUPERPOINTS, gp_box_labels
@@ -44,7 +48,9 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         p = label(s, w, "gp-boxes", seed=seed, iterations=iterations)
         t_gp = time.perf_counter() - t
         q = label(s, w, "smallest-box")
-        ep, eq = evaluate(s, p)["instance"], evaluate(s, q)["instance"]
+        full = evaluate(s, p)
+        ep, eq = full["instance"], evaluate(s, q)["instance"]
+        objects_only = semantic_report(s.semantic, np.where(p.instance >= 0, p.semantic, -1), s.classes)
         info = json.loads(p.stats)
         node = s.segment if s.segment is not None else felzenszwalb(s.coord, s.normal, s.color, **FINE_SUPERPOINTS)
         bound = evaluate(s, superpoint_oracle(s, node))["instance"]["mean_best_iou"]
@@ -55,6 +61,9 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
                 "superpoint_upper_bound": bound, "box_information_bound": box_bound,
                 "gp_ratio_to_box_bound": round(ep["mean_best_iou"] / max(box_bound, 1e-9), 3),
                 "gp_ap50": ep["ap50"], "smallest_box_ap50": eq["ap50"],
+                "gp_semantic_miou": round(full["miou"], 4), "gp_semantic_miou_objects_only": round(objects_only["miou"], 4),
+                "gp_semantic_coverage": round(full["coverage"], 4),
+                "gp_surface_iou": {c: full["per_class_iou"].get(c) for c in stuff_classes(s.classes)},
                 "gp_seconds": round(t_gp, 2)}, w
     for dset in ("scannet", "synthetic"):
         rows = []
@@ -67,7 +76,11 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
             res["results"][dset] = {"scenes": rows,
                                     "mean_best_iou": {"gp": round(float(np.mean([r["gp_mean_best_iou"] for r in rows])), 4),
                                                       "smallest_box": round(float(np.mean([r["smallest_box_mean_best_iou"] for r in rows])), 4),
-                                                      "box_information_bound": round(float(np.mean([r["box_information_bound"] for r in rows])), 4)}}
+                                                      "box_information_bound": round(float(np.mean([r["box_information_bound"] for r in rows])), 4)},
+                                    "semantic_miou": {"gp": round(float(np.mean([r["gp_semantic_miou"] for r in rows])), 4),
+                                                      "gp_objects_only": round(float(np.mean([r["gp_semantic_miou_objects_only"] for r in rows])), 4),
+                                                      "min": min(r["gp_semantic_miou"] for r in rows),
+                                                      "max": max(r["gp_semantic_miou"] for r in rows)}}
     mesh = (Path(shared) if shared else SHARED) / "scannet" / "scans" / "scene0000_00" / "scene0000_00_vh_clean_2.ply"
     if mesh.is_file() and data["scannet"] and data["scannet"][0].name == "scene0000_00":
         from ..data.ply import read_ply
