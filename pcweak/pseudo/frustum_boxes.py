@@ -63,16 +63,18 @@ def _grow(coord: np.ndarray, tree: Any, members: np.ndarray, reach: float, link:
 
 
 def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: Any | None = None, geometry: Any = None, *,
-                  shrink: float = 0.05, ground_tol: float = 0.2, ground_radius: float = 3.0, cluster_radius: float = 0.6,
+                  shrink: float = 0.02, ground_tol: float = 0.2, ground_radius: float = 3.0, cluster_radius: float = 0.6,
                   min_points: int = 3, trim: float = 0.01, max_spill: float = 0.2, pad: float = 0.1,
                   seed: int = 0) -> PseudoLabels:
     """Pseudo 3D boxes (and per-point labels) from image boxes; see the module docstring.
 
     Args: box2d (B,4) ``[x1,y1,x2,y2]`` px in the frames given by ``box2d_frame`` (default 0),
     box2d_semantic (B,) class ids of ``scene.classes``. ``geometry``: a ``BoxGeometry`` or its
-    ``to_dict`` form (None: KITTI's mean sizes); ``trim`` as in ``click_boxes``. ``max_spill``
-    (share) and ``pad`` (share of the image box's width and height) choose the object among the
-    clusters. Boxes with fewer
+    ``to_dict`` form (None: KITTI's mean sizes); ``trim`` as in ``click_boxes``. ``shrink``: the
+    share of the image box's width and height cut from each side before the frustum is taken (an
+    edge pixel may be background; more cuts a car's outline, which turns its heading).
+    ``max_spill`` (share) and ``pad`` (share of the image box's width and height) choose the
+    object among the clusters. Boxes with fewer
     than ``min_points`` object points are dropped (their confidence would be 0). Distances in
     metres."""
     geo = check_geometry(geometry)
