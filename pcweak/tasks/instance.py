@@ -90,9 +90,9 @@ class InstanceSegmentation(SemanticSegmentation):
                  backbone: dict | None = None, loss_seed: float = 1.0, loss_pseudo: float = 0.0, loss_consistency: float = 0.0,
                  loss_regionmask: float = 0.0, rampup_epochs: float = 0.0, lr: float = 0.002, weight_decay: float = 1e-4,
                  consistency_points: int = 50_000, stuff_classes: list[int] = [0, 1], loss_offset: float = 1.0,
-                 cluster_radius: float = 1.5, min_voxels: int = 10, ap_min_points: int = 100, precise_bn: int = 16) -> None:
+                 cluster_radius: float = 1.5, min_voxels: int = 10, ap_min_points: int = 100) -> None:
         super().__init__(num_classes, in_channels, class_names, backbone, loss_seed, loss_pseudo, loss_consistency,
-                         loss_regionmask, rampup_epochs, lr, weight_decay, consistency_points, precise_bn=precise_bn)
+                         loss_regionmask, rampup_epochs, lr, weight_decay, consistency_points)
         self.save_hyperparameters()
         self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, extra_head=3, **(backbone or {}))
         things = torch.ones(num_classes, dtype=torch.bool)

@@ -22,7 +22,6 @@ import torch
 
 from ..metrics import iou_from_confusion
 from ..models.point_head import PointHead
-from ..models.precise_bn import recompute_batch_norm
 from ..models.sparse_unet import SpUNet
 from .losses import LossInputs, compose, rampup, weak_losses
 from .schedule import adamw_one_cycle
@@ -39,15 +38,13 @@ class SemanticSegmentation(L.LightningModule):
         rampup_epochs: epochs over which consistency-type losses reach their weight.
         lr / weight_decay: AdamW; one-cycle learning rate over the run's steps (``configure_optimizers``).
         point_head: predict per point (above) instead of per voxel.
-        precise_bn: training batches over which the batch norms' statistics are recomputed
-            before each validation during ``fit`` (0: keep the running averages).
     """
 
     def __init__(self, num_classes: int = 20, in_channels: int = 6, class_names: list[str] | None = None,
                  backbone: dict | None = None, loss_seed: float = 1.0, loss_pseudo: float = 0.0,
                  loss_consistency: float = 0.0, loss_regionmask: float = 0.0, rampup_epochs: float = 0.0,
                  lr: float = 0.002, weight_decay: float = 1e-4, consistency_points: int = 50_000,
-                 point_head: bool = False, precise_bn: int = 16) -> None:
+                 point_head: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, **(backbone or {}))
@@ -137,20 +134,6 @@ class SemanticSegmentation(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._confusion.zero_()
-        self._precise_batch_norm()
-
-    def _precise_batch_norm(self) -> None:
-        """Before each validation during ``fit``: the batch norms' statistics become the average
-        over ``precise_bn`` training batches under the current weights (``models.precise_bn``),
-        so the validated and checkpointed model does not depend on which rooms came last."""
-        trainer = self._trainer
-        if not self.hparams.precise_bn or trainer is None or trainer.sanity_checking or trainer.state.fn != "fit":
-            return
-        loader = trainer.train_dataloader
-        if not isinstance(loader, torch.utils.data.DataLoader):
-            return
-        batches = (self.transfer_batch_to_device(b, self.device, 0) for b in loader)
-        recompute_batch_norm(self, batches, self.point_logits, self.hparams.precise_bn)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._accumulate(batch)
