@@ -125,8 +125,9 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
         source.append(k)
         counts.append(len(obj))
         # more points, more trust; no cluster that stays within the image box halves it
-        conf.append(float(1 - np.exp(-len(obj) / 30.0)) * (0.5 if spill[best] > max_spill else 1.0))
-        spilled += int(spill[best] > max_spill)
+        outside = bool(spill[best] > max_spill)
+        conf.append(float(1 - np.exp(-len(obj) / 30.0)) * (0.5 if outside else 1.0))
+        spilled += outside
     params = {"shrink": shrink, "ground_tol": ground_tol, "ground_radius": ground_radius, "cluster_radius": cluster_radius,
               "min_points": min_points, "trim": trim, "max_spill": max_spill, "pad": pad, "seed": seed, "geometry": None if geo is None else geo.to_dict()}
     return boxes_to_pseudo(scene, np.array(boxes, np.float64).reshape(-1, 7), np.asarray(sem, np.int64), np.asarray(conf),
