@@ -177,6 +177,43 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert str(other) in err and "Traceback" not in err and not (tmp_path / "mw2.npz").exists()
 
 
+def test_ema_update_warms_up_and_leaves_counters():
+    from pcweak.train.weight_ema import WeightEMA, ema_update
+    avg, cur = torch.zeros(3), torch.ones(3)
+    assert torch.allclose(ema_update(avg, cur, torch.tensor(0), decay=0.99), torch.full((3,), 0.9))  # d = 1/10
+    assert torch.allclose(ema_update(avg, cur, torch.tensor(10_000), decay=0.99), torch.full((3,), 0.01))
+    counter = torch.tensor(7)
+    assert ema_update(torch.tensor(3), counter, torch.tensor(5)) is counter  # batch-norm step counts are not averaged
+    with pytest.raises(ValueError, match="decay"):
+        WeightEMA(decay=1.0)
+
+
+def test_weight_ema_is_what_is_validated_checkpointed_and_kept(tmp_path, monkeypatch):
+    """With the demo config's ``WeightEMA``: the logged validation is the averaged model's (a
+    plain validation of the checkpoint's weights, without the callback, scores the same), the
+    checkpoint's ``state_dict`` is the average and the model ends training holding it."""
+    import lightning as L
+    from pcweak.tasks.semantic import SemanticSegmentation
+    from pcweak.train.lightning_cli import run_lightning_cli
+    from pcweak.train.weight_ema import WeightEMA
+    monkeypatch.chdir(tmp_path)
+    cli = run_lightning_cli([*_fit_args(tmp_path, 2), "--trainer.logger", "false"], run=False)
+    ema = [c for c in cli.trainer.callbacks if isinstance(c, WeightEMA)]
+    assert ema, "configs/demo.yaml averages the weights"
+    cli.trainer.fit(cli.model, cli.datamodule)
+    logged = float(cli.trainer.callback_metrics["val/miou"])
+    ck = torch.load(cli.trainer.checkpoint_callback.dirpath + "/last.ckpt", map_location="cpu", weights_only=False)
+    kept = cli.model.state_dict()
+    assert all(torch.equal(ck["state_dict"][k], v) for k, v in kept.items())
+    assert any(not torch.equal(ck["current_model_state"][k], v) for k, v in kept.items() if v.is_floating_point())
+    fresh = SemanticSegmentation(**{k: v for k, v in cli.model.hparams.items() if not k.startswith("_")})
+    fresh.load_state_dict(ck["state_dict"])
+    plain = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False)
+    (scores,) = plain.validate(fresh, cli.datamodule, verbose=False)
+    assert abs(scores["val/miou"] - logged) < 1e-6, (scores["val/miou"], logged)
+
+
 @pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")))
 def test_every_config_parses(config, capsys):
     with pytest.raises(SystemExit) as e:

@@ -50,7 +50,9 @@ class SemanticSegmentation(L.LightningModule):
         self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, **(backbone or {}))
         self.point_head = PointHead(self.model.out_channels, in_channels, num_classes) if point_head else None
         self.losses = weak_losses(loss_seed, loss_pseudo, loss_consistency, loss_regionmask)
-        self.register_buffer("_confusion", torch.zeros(num_classes, num_classes + 1, dtype=torch.long), persistent=False)
+        # (C, C+1) counts, GT row x predicted column (the last column: ignored); a plain tensor, not a
+        # buffer, so that weight averaging (``train.weight_ema``) neither averages nor swaps it
+        self._confusion = torch.zeros(num_classes, num_classes + 1, dtype=torch.long)
 
     def forward(self, batch: dict[str, Any], prefix: str = "") -> torch.Tensor:
         return self.model(batch[f"{prefix}feat"], batch[f"{prefix}grid_coord"], batch[f"{prefix}batch"], batch["batch_size"])
@@ -117,7 +119,7 @@ class SemanticSegmentation(L.LightningModule):
         C = self.hparams.num_classes
         m = gt >= 0
         idx = gt[m] * (C + 1) + pred[m]
-        self._confusion += torch.bincount(idx, minlength=C * (C + 1)).view(C, C + 1)
+        self._confusion += torch.bincount(idx, minlength=C * (C + 1)).view(C, C + 1).cpu()
 
     def _report(self, stage: str) -> None:
         cm = self._confusion.cpu().numpy()
