@@ -48,16 +48,25 @@ def share(img: np.ndarray, rgb, tol: int = 6) -> float:
     return float((np.abs(img.astype(int) - np.asarray(rgb, int)).max(-1) <= tol).mean())
 
 
-def settle(disp: str, timeout: float = 60.0) -> np.ndarray:
-    """The screen once two grabs a second apart agree (llvmpipe renders slowly)."""
+def drawn(img: np.ndarray) -> bool:
+    """Whether ``img`` shows a drawn frame: no one colour covers 95 % of it (a window that is
+    mapped but not yet rendered is one flat colour, white or black)."""
+    flat = img.reshape(-1, 3).astype(np.int64)
+    codes = (flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2]
+    return np.bincount(np.unique(codes, return_inverse=True)[1]).max() < 0.95 * len(codes)
+
+
+def settle(disp: str, timeout: float = 180.0) -> np.ndarray:
+    """The screen once it shows a drawn frame (``drawn``) and two grabs a second apart agree
+    (llvmpipe renders slowly, more so when the suite's other tests share the cores)."""
     end, last = time.time() + timeout, None
     while time.time() < end:
         time.sleep(1.0)
         img = grab(disp)
-        if last is not None and np.array_equal(img, last) and img.std() > 0:
+        if last is not None and np.array_equal(img, last) and drawn(img):
             return img
         last = img
-    return last
+    pytest.fail(f"the window showed no steady drawn frame within {timeout:.0f} s (drawn: {drawn(last)})")
 
 
 @pytest.mark.slow
