@@ -104,13 +104,19 @@ def test_cluster_boxes_bound_click_boxes(frames, geometry):
     assert (_dense_car_ious(s, full) >= 0.7).mean() >= 0.7
 
 
-def test_boxed_frame_keeps_its_boxes(frames):
+@pytest.mark.parametrize("method,make", [("click-boxes", weak.clicks), ("cluster-boxes", weak.clusters),
+                                         ("boxes2d-frustum", weak.boxes2d)])
+def test_boxed_frame_keeps_its_boxes(frames, method, make):
+    """Every box labeller answers a fully boxed frame with its own boxes (``registry.label``),
+    whatever else its weak file holds; the same weak labels without the boxes are fitted."""
     s = frames[0]
     b = weak.boxes(s, axis_aligned=False)
-    w = weak.clicks(s)
+    w = make(s)
+    fitted = pcweak.label(s, w, method)
     w.box, w.box_semantic = b.box, b.box_semantic
-    p = pcweak.label(s, w, "click-boxes")
-    assert np.array_equal(p.box, b.box) and (p.box_confidence == 1).all()
+    p = pcweak.label(s, w, method)
+    assert np.array_equal(p.box, b.box) and (p.box_confidence == 1).all() and p.method == method
+    assert json.loads(p.stats)["boxed_frame"] and not np.array_equal(fitted.box, b.box)
 
 
 def test_bad_geometry_and_missing_clicks_are_named(frames):

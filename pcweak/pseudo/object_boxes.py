@@ -8,7 +8,8 @@ from several clicks go to the nearest click. Clusters: the labelled points of ea
 the object's points (ground points dropped). Either way ``box_fit.fit_box`` turns the points
 into an amodal box with the class sizes of ``geometry`` (``fit_box_geometry`` on the boxed
 frames; KITTI's means without them). A weak file that holds boxes is a fully boxed frame: its
-boxes are the pseudo boxes, with confidence 1. Each box names its weak label in ``extras``:
+boxes are the pseudo boxes, with confidence 1 (``given_boxes``, which ``registry.label`` calls
+for such a frame instead of the labeller, for every box labeller alike). Each box names its weak label in ``extras``:
 ``click_index`` (the clicked point) or ``cluster`` (the position of its cluster among the sorted
 distinct ``point_instance`` ids), which self-training checks detections against
 (``pseudo.agreement``).
@@ -153,8 +154,6 @@ def click_boxes(scene: Scene, weak: WeakLabels, geometry: Any = None, *, ground_
     geo = check_geometry(geometry)
     params = {"ground_tol": ground_tol, "ground_radius": ground_radius, "link_radius": link_radius, "reach": reach,
               "min_points": min_points, "trim": trim, "geometry": None if geo is None else geo.to_dict()}
-    if weak.box is not None:
-        return given_boxes(scene, weak, "click-boxes", params)
     if weak.point_index is None or weak.point_semantic is None:
         raise SceneError(f"weak labels of {scene.name!r}: click-boxes needs clicks (point_index, point_semantic) or boxes")
     from scipy.spatial import cKDTree
@@ -198,8 +197,6 @@ def cluster_boxes(scene: Scene, weak: WeakLabels, geometry: Any = None, *, groun
     geo = check_geometry(geometry)
     params = {"ground_tol": ground_tol, "ground_radius": ground_radius, "min_points": min_points, "trim": trim,
               "geometry": None if geo is None else geo.to_dict()}
-    if weak.box is not None:
-        return given_boxes(scene, weak, "cluster-boxes", params)
     from scipy.spatial import cKDTree
     tree = cKDTree(scene.coord[:, :2])
     groups, classes = cluster_objects(scene, weak, ground_tol, ground_radius, tree)

@@ -62,9 +62,10 @@ class Labeller:
     WeakLabels fields it needs, ``fills`` the PseudoLabels fields it writes, ``config`` its
     settings' dataclass; ``replaced_by`` maps a consumed field to the config setting that
     supplies it instead (lift-masks' ``masks`` folder stands for ``mask2d``); weak labels holding
-    all of ``or_fields`` need nothing else (a fully boxed frame for the box labellers of LiDAR
-    objects). ``learns_geometry``: its ``geometry`` setting is learned from the fully boxed frames
-    of a folder when not given (``label_jobs.learn_geometry``)."""
+    all of ``or_fields`` need nothing else: ``label`` answers them with ``given(scene, weak,
+    name, params)`` instead of ``run`` (a fully boxed frame's own boxes, for the box labellers
+    of LiDAR objects). ``learns_geometry``: its ``geometry`` setting is learned from the fully
+    boxed frames of a folder when not given (``label_jobs.learn_geometry``)."""
     name: str
     run: Callable[[Scene, WeakLabels, Any], PseudoLabels]
     config: type
@@ -73,7 +74,16 @@ class Labeller:
     summary: str
     replaced_by: tuple[tuple[str, str], ...] = ()
     or_fields: tuple[str, ...] = ()
+    given: Callable[[Scene, WeakLabels, str, dict[str, Any]], PseudoLabels] | None = None
     learns_geometry: bool = False
+
+    def __post_init__(self) -> None:
+        if bool(self.or_fields) != (self.given is not None):
+            raise ValueError(f"labeller {self.name!r}: or_fields and given come together")
+
+    def holds_or_fields(self, weak: WeakLabels) -> bool:
+        """Whether ``weak`` holds every one of ``or_fields`` (and so needs nothing else)."""
+        return bool(self.or_fields) and all(getattr(weak, f, None) is not None for f in self.or_fields)
 
     def make_config(self, params: dict[str, Any] | Any | None = None) -> Any:
         from ..params import build_config
@@ -82,7 +92,7 @@ class Labeller:
     def check_weak(self, weak: WeakLabels, config: Any) -> None:
         """SceneError naming the missing field when ``weak`` lacks what this labeller consumes."""
         instead = dict(self.replaced_by)
-        if self.or_fields and all(getattr(weak, f, None) is not None for f in self.or_fields):
+        if self.holds_or_fields(weak):
             return
         for need in self.consumes:
             if getattr(weak, need, None) is None and getattr(config, instead.get(need, ""), None) is None:
@@ -135,7 +145,10 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: A
     cfg = lab.make_config(params)
     weak.check_against(scene)
     lab.check_weak(weak, cfg)
-    out = lab.run(scene, weak, cfg)
+    if lab.holds_or_fields(weak):
+        out = lab.given(scene, weak, method, dataclasses.asdict(cfg))
+    else:
+        out = lab.run(scene, weak, cfg)
     out.check_against(scene)
     out.method = method
     out.params = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
@@ -180,8 +193,6 @@ def _register_all() -> None:
                           scene_tags=weak.scene_tags, **kw)
 
     def run_frustum(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
-        if weak.box is not None:  # a fully boxed frame: its boxes are the labels
-            return given_boxes(scene, weak, "boxes2d-frustum", dataclasses.asdict(cfg))
         return frustum_boxes(scene, weak.box2d, weak.box2d_semantic, weak.box2d_frame, **dataclasses.asdict(cfg))
 
     def run_clicks(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
@@ -248,14 +259,14 @@ def _register_all() -> None:
                                    "pad": (_non_negative, ">= 0")}),
                  ("box2d", "box2d_semantic"), ("box", "semantic", "instance", "confidence"),
                  "2D image boxes: a 3D box fitted to the points in each box's frustum, with the learned sizes",
-                 or_fields=("box",), learns_geometry=True),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True),
         Labeller("click-boxes", run_clicks, object_config(click_boxes, "ClickBoxesConfig"), seeds,
                  ("box", "semantic", "instance", "confidence"),
                  "one click per LiDAR object: its points grown from the click, an amodal box with the learned sizes",
-                 or_fields=("box",), learns_geometry=True),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True),
         Labeller("cluster-boxes", run_clusters, object_config(cluster_boxes, "ClusterBoxesConfig"),
                  seeds + ("point_instance",), ("box", "semantic", "instance", "confidence"),
                  "cluster labels of LiDAR objects: an amodal box per cluster with the learned sizes",
-                 or_fields=("box",), learns_geometry=True),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True),
     ):
         register(lab)
