@@ -178,12 +178,17 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
 
 
 def test_ema_update_warms_up_and_leaves_counters():
-    from pcweak.train.weight_ema import WeightEMA, ema_update
-    avg, cur = torch.zeros(3), torch.ones(3)
-    assert torch.allclose(ema_update(avg, cur, torch.tensor(0), decay=0.99), torch.full((3,), 0.9))  # d = 1/10
-    assert torch.allclose(ema_update(avg, cur, torch.tensor(10_000), decay=0.99), torch.full((3,), 0.01))
-    counter = torch.tensor(7)
-    assert ema_update(torch.tensor(3), counter, torch.tensor(5)) is counter  # batch-norm step counts are not averaged
+    from pcweak.train.weight_ema import WeightEMA, ema_update_
+
+    def updated(avg, cur, n):
+        avg = [a.clone() for a in avg]
+        ema_update_(avg, cur, torch.tensor(n), decay=0.99)
+        return avg
+    avg, cur = [torch.zeros(3), torch.zeros(2)], [torch.ones(3), torch.ones(2)]
+    assert all(torch.allclose(a, torch.full_like(a, 0.9)) for a in updated(avg, cur, 0))  # d = 1/10
+    assert all(torch.allclose(a, torch.full_like(a, 0.01)) for a in updated(avg, cur, 10_000))
+    counter = [torch.tensor(7)]
+    assert torch.equal(updated([torch.tensor(3)], counter, 5)[0], counter[0])  # batch-norm step counts are not averaged
     with pytest.raises(ValueError, match="decay"):
         WeightEMA(decay=1.0)
 

@@ -17,27 +17,30 @@ import torch
 from lightning.pytorch.callbacks import WeightAveraging
 
 
-def ema_update(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor, decay: float = 0.99,
-               warmup: float = 10.0) -> torch.Tensor:
-    """The next average of one tensor after ``num_averaged`` updates: ``d * averaged + (1 - d) *
-    current`` with ``d = min(decay, (1 + n) / (warmup + n))``, so the first updates follow the
-    weights closely and a short run is not weighted towards its initial weights (with a fixed
-    0.99, 240 steps still keep 9 % of the random initialisation). Integer tensors (batch-norm
-    step counters) take the current value."""
-    if not current.is_floating_point():
-        return current
+def ema_update_(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor,
+                decay: float = 0.99, warmup: float = 10.0) -> None:
+    """One update, in place, of a group of averaged tensors of one device and dtype (the
+    ``multi_avg_fn`` of ``torch.optim.swa_utils.AveragedModel``, which calls it per group) after
+    ``num_averaged`` updates: ``d * averaged + (1 - d) * current`` with ``d = min(decay, (1 + n)
+    / (warmup + n))``, so the first updates follow the weights closely and a short run is not
+    weighted towards its initial weights (with a fixed 0.99, 240 steps still keep 9 % of the
+    random initialisation). Integer tensors (batch-norm step counters) take the current value.
+    One scalar read and one fused lerp per group, not per tensor."""
+    if not current[0].is_floating_point():
+        torch._foreach_copy_(averaged, current)
+        return
     n = float(num_averaged)
     d = min(decay, (1.0 + n) / (warmup + n))
-    return averaged * d + current * (1.0 - d)
+    torch._foreach_lerp_(averaged, current, 1.0 - d)
 
 
 class WeightEMA(WeightAveraging):
-    """``WeightAveraging`` with ``ema_update`` after every optimiser step (parameters and
+    """``WeightAveraging`` with ``ema_update_`` after every optimiser step (parameters and
     buffers, so the batch-norm statistics are averaged with the weights that made them).
 
     Args:
         decay: the average's decay per step; 0.99 averages over roughly the last 100 steps.
-        warmup: steps over which the decay rises to ``decay`` (``ema_update``).
+        warmup: steps over which the decay rises to ``decay`` (``ema_update_``).
     """
 
     def __init__(self, decay: float = 0.99, warmup: float = 10.0, **kwargs: Any) -> None:
@@ -45,4 +48,4 @@ class WeightEMA(WeightAveraging):
             raise ValueError(f"WeightEMA decay: a number in (0, 1), got {decay!r}")
         if not warmup >= 1.0:
             raise ValueError(f"WeightEMA warmup: a number of steps >= 1, got {warmup!r}")
-        super().__init__(avg_fn=partial(ema_update, decay=float(decay), warmup=float(warmup)), **kwargs)
+        super().__init__(multi_avg_fn=partial(ema_update_, decay=float(decay), warmup=float(warmup)), **kwargs)
