@@ -51,9 +51,9 @@ def share(img: np.ndarray, rgb, tol: int = 6) -> float:
 def drawn(img: np.ndarray) -> bool:
     """Whether ``img`` shows a drawn frame: no one colour covers 95 % of it (a window that is
     mapped but not yet rendered is one flat colour, white or black)."""
-    flat = img.reshape(-1, 3).astype(np.int64)
-    codes = (flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2]
-    return np.bincount(np.unique(codes, return_inverse=True)[1]).max() < 0.95 * len(codes)
+    rgb = img.reshape(-1, 3).astype(np.int64)
+    _, counts = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2], return_counts=True)
+    return counts.max() < 0.95 * counts.sum()
 
 
 def settle(disp: str, timeout: float = 180.0) -> np.ndarray:

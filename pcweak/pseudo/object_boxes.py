@@ -9,10 +9,10 @@ the object's points (ground points dropped). Either way ``box_fit.fit_box`` turn
 into an amodal box with the class sizes of ``geometry`` (``fit_box_geometry`` on the boxed
 frames; KITTI's means without them). A weak file that holds boxes is a fully boxed frame: its
 boxes are the pseudo boxes, with confidence 1 (``given_boxes``, which ``registry.label`` calls
-for such a frame instead of the labeller, for every box labeller alike). Each box names its weak label in ``extras``:
-``click_index`` (the clicked point) or ``cluster`` (the position of its cluster among the sorted
-distinct ``point_instance`` ids), which self-training checks detections against
-(``pseudo.agreement``).
+for such a frame instead of the labeller, for every box labeller alike). Each box names its
+weak label in ``extras``: ``click_index`` (the clicked point) or ``cluster`` (the position of
+its cluster among the sorted distinct ``point_instance`` ids), which self-training checks
+detections against (``pseudo.agreement``).
 """
 from __future__ import annotations
 

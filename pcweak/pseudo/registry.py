@@ -145,13 +145,11 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: A
     cfg = lab.make_config(params)
     weak.check_against(scene)
     lab.check_weak(weak, cfg)
-    if lab.holds_or_fields(weak):
-        out = lab.given(scene, weak, method, dataclasses.asdict(cfg))
-    else:
-        out = lab.run(scene, weak, cfg)
+    settings = dataclasses.asdict(cfg)
+    out = lab.given(scene, weak, method, settings) if lab.holds_or_fields(weak) else lab.run(scene, weak, cfg)
     out.check_against(scene)
     out.method = method
-    out.params = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    out.params = json.dumps(settings, sort_keys=True)
     return out
 
 

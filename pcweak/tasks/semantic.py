@@ -122,7 +122,7 @@ class SemanticSegmentation(L.LightningModule):
         self._confusion += torch.bincount(idx, minlength=C * (C + 1)).view(C, C + 1).cpu()
 
     def _report(self, stage: str) -> None:
-        cm = self._confusion.cpu().numpy()
+        cm = self._confusion.numpy()
         iou = iou_from_confusion(cm)
         names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
         miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0
