@@ -153,12 +153,13 @@ def test_detector_learns_a_frame(tmp_path):
     from pcweak.metrics.kitti import kitti_ap
     from pcweak.tasks.detection import Detection
     L.seed_everything(0)
-    dm = LidarDataModule(synthetic_train=1, synthetic_val=1, voxel_size=[0.1, 0.1, 0.2], batch_size=1, augment=False,
+    # the bench's detector (0.8 m BEV cells): 0 AP after 40 steps, 100 after 100
+    dm = LidarDataModule(synthetic_train=1, synthetic_val=1, voxel_size=[0.2, 0.2, 0.4], batch_size=1, augment=False,
                          cache_dir=str(tmp_path))
     train = dm.scene_lists()[0]
     dm.scene_lists = lambda: (train, train)  # evaluate on the training frame
-    model = Detection(voxel_size=[0.1, 0.1, 0.2])
-    tr = L.Trainer(max_steps=150, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    model = Detection(voxel_size=[0.2, 0.2, 0.4], channels=[16, 32, 32], bev_channels=64)
+    tr = L.Trainer(max_steps=120, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                    num_sanity_val_steps=0, check_val_every_n_epoch=10 ** 6)
     tr.fit(model, dm)
     frames = []

@@ -26,11 +26,26 @@ def cast_boxes(origin: np.ndarray, dirs: np.ndarray, boxes: np.ndarray, max_t: f
     best_i = np.full(R, -1, np.int64)
     best_axis = np.zeros(R, np.int64)
     best_sign = np.ones(R)
+    inv_dd = 1.0 / np.maximum(np.einsum("ij,ij->i", dirs, dirs), 1e-300)
+    origin_arr = np.asarray(origin, np.float64)
+    one_origin = origin_arr.ndim == 1
     for m, b in enumerate(np.asarray(boxes, np.float64).reshape(-1, 7)):
+        # only the rays that pass within the box's bounding sphere can hit it (most rays miss most
+        # boxes); the slab test below runs on those alone, element by element as on all rays
+        if one_origin:
+            po_one = origin_arr - b[:3]
+            along, pp = dirs @ po_one, float(po_one @ po_one)
+        else:
+            po_all = o - b[:3]
+            along, pp = np.einsum("ij,ij->i", po_all, dirs), np.einsum("ij,ij->i", po_all, po_all)
+        radius2 = float((b[3:6] ** 2).sum() / 4) * (1 + 1e-6) + 1e-9
+        cand = np.flatnonzero((pp - along * along * inv_dd <= radius2) & ((along <= 0) | (pp <= radius2)))
+        if not len(cand):
+            continue
         c, s = np.cos(b[6]), np.sin(b[6])
-        po = o - b[:3]
+        po, dc = (np.broadcast_to(po_one, (len(cand), 3)) if one_origin else po_all[cand]), dirs[cand]
         ol = np.stack([po[:, 0] * c + po[:, 1] * s, -po[:, 0] * s + po[:, 1] * c, po[:, 2]], 1)
-        dl = np.stack([dirs[:, 0] * c + dirs[:, 1] * s, -dirs[:, 0] * s + dirs[:, 1] * c, dirs[:, 2]], 1)
+        dl = np.stack([dc[:, 0] * c + dc[:, 1] * s, -dc[:, 0] * s + dc[:, 1] * c, dc[:, 2]], 1)
         h = b[3:6] / 2
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = 1.0 / dl
@@ -41,16 +56,17 @@ def cast_boxes(origin: np.ndarray, dirs: np.ndarray, boxes: np.ndarray, max_t: f
         tlo = np.minimum(t1, t2)
         thi = np.maximum(t1, t2)
         axis = np.argmax(tlo, axis=1)
-        tmin = tlo[np.arange(R), axis]
+        tmin = tlo[np.arange(len(cand)), axis]
         tmax = thi.min(axis=1)
-        hit = (tmax >= tmin) & (tmin > eps) & (tmin < best_t) & (tmin <= max_t)
+        hit = (tmax >= tmin) & (tmin > eps) & (tmin < best_t[cand]) & (tmin <= max_t)
         if not hit.any():
             continue
-        best_t[hit] = tmin[hit]
-        best_i[hit] = m
-        best_axis[hit] = axis[hit]
+        ix = cand[hit]
+        best_t[ix] = tmin[hit]
+        best_i[ix] = m
+        best_axis[ix] = axis[hit]
         # the entry face is the -h side where the local direction is positive
-        best_sign[hit] = -np.sign(dl[hit, axis[hit]])
+        best_sign[ix] = -np.sign(dl[hit, axis[hit]])
     normal = np.zeros((R, 3))
     ok = best_i >= 0
     if ok.any():
