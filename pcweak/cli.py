@@ -121,9 +121,11 @@ def cmd_label(args: argparse.Namespace) -> int:
         wfiles[name] = wfile
     if get_labeller(args.method).learns_geometry and "geometry" not in params:
         from .label_jobs import learn_geometry
-        geometry, n = learn_geometry([(a, str(wfiles[nm])) for nm, a in scenes], reader)
+        geometry, n, source = learn_geometry([(a, str(wfiles[nm])) for nm, a in scenes], reader,
+                                             image_boxes=args.method == "boxes2d-frustum")
         params["geometry"] = geometry
-        print(f"pcweak label: object sizes from {sum(geometry['counts'].values())} boxes in {n} fully boxed frames "
+        where = "fully boxed frames" if source == "boxes" else "frames (no 3D box: footprints from how boxes project)"
+        print(f"pcweak label: object sizes from {sum(geometry['counts'].values())} {source} in {n} {where} "
               f"(KITTI's means where none): {json.dumps(geometry['sizes'])}", file=sys.stderr)
     for name, address in scenes:
         out = Path(args.output) if single else Path(args.output) / f"{name}.npz"

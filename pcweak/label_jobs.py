@@ -127,22 +127,31 @@ def run_label_job(job: LabelJob) -> str:
     return job.name
 
 
-def learn_geometry(pairs: list[tuple[str, str]], reader: dict[str, Any], progress: Any = None) -> tuple[dict[str, Any], int]:
-    """The ``BoxGeometry`` (its ``to_dict`` form) that the fully boxed frames among ``pairs``
-    (scene address, weak file) teach: ``object_boxes.learn_box_geometry`` on those whose weak
-    file holds boxes; returns it and how many frames taught it."""
+def learn_geometry(pairs: list[tuple[str, str]], reader: dict[str, Any], progress: Any = None,
+                   image_boxes: bool = False) -> tuple[dict[str, Any], int, str]:
+    """The ``BoxGeometry`` (its ``to_dict`` form) that the weak files of ``pairs`` (scene address,
+    weak file) teach, how many frames taught it, and from what: the fully boxed frames (those
+    whose weak file holds boxes: ``object_boxes.learn_box_geometry``), ``"boxes"``; where there is
+    none and ``image_boxes``, the image boxes of every frame
+    (``frustum_boxes.learn_sizes_from_image_boxes``), ``"image boxes"``."""
     from .data.address import load_scene
     from .pseudo.object_boxes import learn_box_geometry
-    boxed = []
-    for address, wfile in pairs:
-        w = WeakLabels.load(wfile)
-        if w.box is not None and len(w.box):
-            boxed.append((address, w))
-    frames = []
-    for address, w in boxed:
-        scene = load_scene(address, **reader)
-        w.check_against(scene)
-        frames.append((scene, w))
-        if progress is not None:
-            progress(address)
-    return learn_box_geometry(frames).to_dict(), len(frames)
+    weak = [(address, WeakLabels.load(wfile)) for address, wfile in pairs]
+    boxed = [(a, w) for a, w in weak if w.box is not None and len(w.box)]
+    if not boxed and image_boxes:
+        from .pseudo.frustum_boxes import learn_sizes_from_image_boxes
+        chosen = [(a, w) for a, w in weak if w.box2d is not None and len(w.box2d)]
+    else:
+        chosen = boxed
+
+    def frames():
+        for address, w in chosen:
+            scene = load_scene(address, **reader)
+            w.check_against(scene)
+            yield scene, w
+            if progress is not None:
+                progress(address)
+
+    if chosen is boxed:
+        return learn_box_geometry(list(frames())).to_dict(), len(chosen), "boxes"
+    return learn_sizes_from_image_boxes(frames()).to_dict(), len(chosen), "image boxes"

@@ -118,7 +118,8 @@ def test_bench_pseudo_boxes_rows(capsys):
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "real_kitti" not in r and r["learned_sizes"]["counts"]["Car"] >= 1
     rows = r["synthetic"]
-    assert set(rows) == {"click-boxes", "cluster-boxes", "boxes2d-frustum", "click_mean_box"}
+    assert set(rows) == {"click-boxes", "cluster-boxes", "boxes2d-frustum", "boxes2d-frustum-2d-only", "click_mean_box"}
+    assert set(r["sizes_from_image_boxes"]["sizes"]) >= {"Car", "Pedestrian", "Cyclist"}
     car = {m: rows[m]["Car"] for m in rows}
     # finding the points is all that click-boxes adds to cluster-boxes' task; a box at the
     # click without the fit is far worse

@@ -84,3 +84,42 @@ def test_the_object_is_the_cluster_that_stays_inside_its_image_box(lidar):
     assert lidar.classes[lidar.box_labels[lidar.box_labels >= 0][1]] == "Car"
     assert bev_of(pcweak.label(lidar, w, "boxes2d-frustum"), 1) >= 0.7
     assert bev_of(pcweak.label(lidar, w, "boxes2d-frustum", max_spill=1.0), 1) < 0.1
+
+
+def _pedestrians_only(w):
+    keep = w.box2d_semantic == 1  # synthetic-lidar classes: Car, Pedestrian, Cyclist
+    w.box2d, w.box2d_semantic, w.box2d_frame = w.box2d[keep], w.box2d_semantic[keep], w.box2d_frame[keep]
+    return w
+
+
+def test_image_boxes_alone_teach_the_pedestrian_footprint(lidar, tmp_path, capsys):
+    """No 3D box anywhere: KITTI's mean pedestrian (0.8 x 0.6 m) projects wider than the image
+    boxes of the synthetic ones (0.35 x 0.55 m), so the footprint learned from how fitted boxes
+    project shrinks towards theirs, and the frustum boxes of a frame it did not learn on follow.
+    ``pcweak label`` on a folder without boxed frames learns it the same way."""
+    from pcweak.bench.pseudo_boxes import _score
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    from pcweak.pseudo.frustum_boxes import learn_sizes_from_image_boxes
+    frames = [synthetic_lidar(3000 + i) for i in range(6)]
+    geo = learn_sizes_from_image_boxes((s, _pedestrians_only(weak.boxes2d(s))) for s in frames)
+    L, W, H = geo.size("Pedestrian")
+    assert geo.counts["Pedestrian"] >= 5 and L * W < 0.6 * 0.8 * 0.6 and H == pytest.approx(1.73), geo
+    assert geo.size("Car") == pytest.approx((3.9, 1.6, 1.56))  # no car image box: the prior stays
+    w = weak.boxes2d(lidar)
+    bev = {}
+    for name, g in (("prior", None), ("learned", geo.to_dict())):
+        p = pcweak.label(lidar, w, "boxes2d-frustum", geometry=g)
+        bev[name] = np.mean([t[0] for t in _score(lidar, p.box.astype(np.float64), p.box_semantic)["Pedestrian"]])
+    assert bev["learned"] > bev["prior"] + 0.15, bev
+    # the CLI on a folder of frames whose weak files hold image boxes only
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "w").mkdir()
+    for s in frames:
+        s.save(tmp_path / "scans" / f"{s.name}.npz")
+        _pedestrians_only(weak.boxes2d(s)).save(tmp_path / "w" / f"{s.name}.npz")
+    assert main(["label", str(tmp_path / "scans"), "--weak", str(tmp_path / "w"), "--method", "boxes2d-frustum",
+                 "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "image boxes in 6 frames" in err, err
+    saved = json.loads(pcweak.PseudoLabels.load(tmp_path / "out" / f"{frames[0].name}.npz").params)["geometry"]["sizes"]["Pedestrian"]
+    assert saved == pytest.approx([round(v, 4) for v in geo.size("Pedestrian")])

@@ -6,7 +6,9 @@ sizes (``learn_box_geometry``), the next ``frames`` are labelled and scored. The
 frames (``shared``, default ../shared/data) are scored leave-one-frame-out: the other frames are
 the boxed ones. Rows: ``click-boxes`` (one click per object), ``cluster-boxes`` (each object's
 points given: the ceiling of click-boxes, whose only other loss is finding the points),
-``boxes2d-frustum`` (image boxes), and the baseline ``click_mean_box`` (a box of the class's
+``boxes2d-frustum`` (image boxes), ``boxes2d-frustum-2d-only`` (the same with no 3D box anywhere:
+the class footprints learned from the image boxes of every frame, boxed ones included, by
+``learn_sizes_from_image_boxes``), and the baseline ``click_mean_box`` (a box of the class's
 learned size centred on the click, heading 0). Per class: mean BEV / 3D IoU of each GT box with
 its best pseudo box of its class, recall at BEV IoU 0.7 (Car) or 0.5 (Pedestrian, Cyclist), and
 for cars with >= 50 LiDAR points the share at BEV IoU >= 0.7.
@@ -21,7 +23,7 @@ import numpy as np
 
 from . import machine
 
-METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum", "click_mean_box")
+METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum", "boxes2d-frustum-2d-only", "click_mean_box")
 THRESHOLD = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
 
 
@@ -57,16 +59,19 @@ def _score(scene, boxes: np.ndarray, sem: np.ndarray) -> dict[str, list[tuple[fl
     return out
 
 
-def _label_all(scene, geometry) -> dict[str, Any]:
+def _label_all(scene, geometry, geometry_2d) -> dict[str, Any]:
+    """Every method's scores on ``scene``: sizes from the boxed frames (``geometry``) or, for the
+    2D-only row, from image boxes (``geometry_2d``)."""
     from .. import weak
     from ..pseudo.registry import label
     clicks = weak.clicks(scene, seed=0)
-    geo = geometry.to_dict()
     out: dict[str, Any] = {}
-    for method, w in (("click-boxes", clicks), ("cluster-boxes", weak.clusters(scene)), ("boxes2d-frustum", weak.boxes2d(scene))):
+    for row, method, w, geo in (("click-boxes", "click-boxes", clicks, geometry), ("cluster-boxes", "cluster-boxes", weak.clusters(scene), geometry),
+                                ("boxes2d-frustum", "boxes2d-frustum", weak.boxes2d(scene), geometry),
+                                ("boxes2d-frustum-2d-only", "boxes2d-frustum", weak.boxes2d(scene), geometry_2d)):
         t = time.perf_counter()
-        p = label(scene, w, method, geometry=geo)
-        out[method] = (_score(scene, p.box.astype(np.float64), p.box_semantic), time.perf_counter() - t)
+        p = label(scene, w, method, geometry=geo.to_dict())
+        out[row] = (_score(scene, p.box.astype(np.float64), p.box_semantic), time.perf_counter() - t)
     out["click_mean_box"] = (_score(scene, *_mean_box(scene, clicks, geometry)), 0.0)
     return out
 
@@ -91,7 +96,8 @@ def _summarise(scores: list[dict[str, list[tuple[float, float, int]]]], seconds:
 
 def real_kitti_quality(shared: str | None = None) -> dict[str, Any]:
     """Pseudo-box quality on the real shared KITTI frames, leave-one-frame-out (the other frames
-    are the boxed ones): ``real_kitti`` per method and class, ``real_kitti_per_frame`` each GT
+    are the boxed ones; the 2D-only row learns from the image boxes of all of them):
+    ``real_kitti`` per method and class, ``real_kitti_per_frame`` each GT
     box's [BEV IoU, 3D IoU, LiDAR points]; empty where the frames are absent."""
     from ..data.address import load_scene
     from ..pseudo.object_boxes import learn_box_geometry
@@ -100,11 +106,13 @@ def real_kitti_quality(shared: str | None = None) -> dict[str, Any]:
     if not real:
         return {}
     scenes = {a: load_scene(a) for a in real}
+    from ..pseudo.frustum_boxes import learn_sizes_from_image_boxes
+    geo_2d = learn_sizes_from_image_boxes((s, weak.boxes2d(s)) for s in scenes.values())
     per_frame: dict[str, Any] = {}
     got: dict[str, tuple[list, list]] = {m: ([], []) for m in METHODS}
     for a in real:
         others = [(scenes[b], weak.boxes(scenes[b], axis_aligned=False)) for b in real if b != a]
-        res = _label_all(scenes[a], learn_box_geometry(others))
+        res = _label_all(scenes[a], learn_box_geometry(others), geo_2d)
         per_frame[scenes[a].name] = {m: {c: [[round(x, 3) for x in t[:2]] + [t[2]] for t in v] for c, v in sc.items()}
                                      for m, (sc, _) in res.items()}
         for m, (sc, secs) in res.items():
@@ -120,14 +128,19 @@ def run(frames: int = 12, boxed: int = 4, shared: str | None = None, seed: int =
     t0 = time.perf_counter()
     boxed_frames = [load_scene(f"synthetic-lidar:{seed + i}") for i in range(boxed)]
     geo = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in boxed_frames)
+    from ..pseudo.frustum_boxes import learn_sizes_from_image_boxes
+    labelled = [load_scene(f"synthetic-lidar:{seed + boxed + i}") for i in range(frames)]
+    t2 = time.perf_counter()
+    geo_2d = learn_sizes_from_image_boxes((s, weak.boxes2d(s)) for s in boxed_frames + labelled)
+    learn_2d_s = time.perf_counter() - t2
     got: dict[str, tuple[list, list]] = {m: ([], []) for m in METHODS}
-    for i in range(frames):
-        s = load_scene(f"synthetic-lidar:{seed + boxed + i}")
-        for m, (sc, secs) in _label_all(s, geo).items():
+    for s in labelled:
+        for m, (sc, secs) in _label_all(s, geo, geo_2d).items():
             got[m][0].append(sc)
             got[m][1].append(secs)
     result: dict[str, Any] = {"bench": "pseudo-boxes", "machine": machine(), "synthetic_frames": frames, "boxed_frames": boxed,
-                              "learned_sizes": geo.to_dict(), "synthetic": {m: _summarise(*got[m]) for m in METHODS}}
+                              "learned_sizes": geo.to_dict(), "sizes_from_image_boxes": geo_2d.to_dict(),
+                              "sizes_from_image_boxes_seconds": round(learn_2d_s, 1), "synthetic": {m: _summarise(*got[m]) for m in METHODS}}
     result.update(real_kitti_quality(shared))
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result

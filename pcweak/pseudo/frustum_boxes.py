@@ -17,7 +17,7 @@ are those the fully boxed frames teach (``geometry``), as for click and cluster 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -62,21 +62,23 @@ def _grow(coord: np.ndarray, tree: Any, members: np.ndarray, reach: float, link:
     return near[np.isin(comp, comp[np.isin(near, members)])]
 
 
-def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: Any | None = None, geometry: Any = None, *,
-                  shrink: float = 0.02, ground_tol: float = 0.2, ground_radius: float = 3.0, cluster_radius: float = 0.6,
-                  min_points: int = 3, trim: float = 0.01, max_spill: float = 0.2, pad: float = 0.1,
-                  seed: int = 0) -> PseudoLabels:
-    """Pseudo 3D boxes (and per-point labels) from image boxes; see the module docstring.
+class FrustumObject(NamedTuple):
+    """The LiDAR object an image box holds: index of the image box, class name, the object's
+    (N,3) points above the ground, the ground height under it (m), its frame index, and whether
+    every cluster of its frustum spilled out of the image box (a less trusted choice)."""
+    box2d: int
+    cls: str
+    points: np.ndarray
+    ground_z: float
+    frame: int
+    spilled: bool
 
-    Args: box2d (B,4) ``[x1,y1,x2,y2]`` px in the frames given by ``box2d_frame`` (default 0),
-    box2d_semantic (B,) class ids of ``scene.classes``. ``geometry``: a ``BoxGeometry`` or its
-    ``to_dict`` form (None: KITTI's mean sizes); ``trim`` as in ``click_boxes``. ``shrink``: the
-    share of the image box's width and height cut from each side before the frustum is taken (an
-    edge pixel may be background; more cuts a car's outline, which turns its heading).
-    ``max_spill`` (share) and ``pad`` (share of the image box's width and height) choose the
-    object among the clusters. Boxes with fewer
-    than ``min_points`` object points are dropped (their confidence would be 0). Distances in
-    metres."""
+
+def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: Any | None = None, geometry: Any = None, *,
+                    shrink: float = 0.02, ground_tol: float = 0.2, ground_radius: float = 3.0, cluster_radius: float = 0.6,
+                    min_points: int = 3, max_spill: float = 0.2, pad: float = 0.1) -> Iterator[FrustumObject]:
+    """The object of each image box (those with fewer than ``min_points`` object points are
+    skipped); see the module docstring and ``frustum_boxes`` for the arguments."""
     geo = check_geometry(geometry)
     b2 = np.asarray(box2d, np.float64).reshape(-1, 4)
     lab = np.asarray(box2d_semantic, np.int64).reshape(-1)
@@ -85,9 +87,6 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
         raise SceneError(f"scene {scene.name!r}: no camera frame to project into (KITTI needs calib and image_2)")
     from scipy.spatial import cKDTree
     tree = cKDTree(scene.coord[:, :2])
-    boxes, sem, conf, counts, source = [], [], [], [], []
-    spilled = 0
-    sensor = np.zeros(3)
     projected: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each frame's projection of the scan, once
     for k in range(len(b2)):
         fi = int(frm[k])
@@ -120,15 +119,108 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
         if len(obj) < min_points:
             continue
         gz = float(np.median(ground_under(scene.coord, obj, tree, ground_radius)))
-        boxes.append(fit_box(obj, cls, gz, sensor, geometry=geo, trim=trim))
-        sem.append(lab[k])
-        source.append(k)
-        counts.append(len(obj))
+        yield FrustumObject(k, cls, obj, gz, fi, bool(spill[best] > max_spill))
+
+
+def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: Any | None = None, geometry: Any = None, *,
+                  shrink: float = 0.02, ground_tol: float = 0.2, ground_radius: float = 3.0, cluster_radius: float = 0.6,
+                  min_points: int = 3, trim: float = 0.01, max_spill: float = 0.2, pad: float = 0.1,
+                  seed: int = 0) -> PseudoLabels:
+    """Pseudo 3D boxes (and per-point labels) from image boxes; see the module docstring.
+
+    Args: box2d (B,4) ``[x1,y1,x2,y2]`` px in the frames given by ``box2d_frame`` (default 0),
+    box2d_semantic (B,) class ids of ``scene.classes``. ``geometry``: a ``BoxGeometry`` or its
+    ``to_dict`` form (None: KITTI's mean sizes); ``trim`` as in ``click_boxes``. ``shrink``: the
+    share of the image box's width and height cut from each side before the frustum is taken (an
+    edge pixel may be background; more cuts a car's outline, which turns its heading).
+    ``max_spill`` (share) and ``pad`` (share of the image box's width and height) choose the
+    object among the clusters. Boxes with fewer
+    than ``min_points`` object points are dropped (their confidence would be 0). Distances in
+    metres."""
+    geo = check_geometry(geometry)
+    boxes, sem, conf, counts, source = [], [], [], [], []
+    spilled = 0
+    sensor = np.zeros(3)
+    lab = np.asarray(box2d_semantic, np.int64).reshape(-1)
+    for o in frustum_objects(scene, box2d, box2d_semantic, box2d_frame, geo, shrink=shrink, ground_tol=ground_tol,
+                             ground_radius=ground_radius, cluster_radius=cluster_radius, min_points=min_points,
+                             max_spill=max_spill, pad=pad):
+        boxes.append(fit_box(o.points, o.cls, o.ground_z, sensor, geometry=geo, trim=trim))
+        sem.append(lab[o.box2d])
+        source.append(o.box2d)
+        counts.append(len(o.points))
         # more points, more trust; no cluster that stays within the image box halves it
-        outside = bool(spill[best] > max_spill)
-        conf.append(float(1 - np.exp(-len(obj) / 30.0)) * (0.5 if outside else 1.0))
-        spilled += outside
+        conf.append(float(1 - np.exp(-len(o.points) / 30.0)) * (0.5 if o.spilled else 1.0))
+        spilled += o.spilled
     params = {"shrink": shrink, "ground_tol": ground_tol, "ground_radius": ground_radius, "cluster_radius": cluster_radius,
               "min_points": min_points, "trim": trim, "max_spill": max_spill, "pad": pad, "seed": seed, "geometry": None if geo is None else geo.to_dict()}
     return boxes_to_pseudo(scene, np.array(boxes, np.float64).reshape(-1, 7), np.asarray(sem, np.int64), np.asarray(conf),
                            "boxes2d-frustum", params, {"object_points": counts, "spilled": spilled}, {"box2d_index": np.asarray(source, np.int64)})
+
+
+FOOTPRINT_GRID = tuple(np.round(np.arange(0.4, 1.31, 0.1), 2))
+
+
+def learn_sizes_from_image_boxes(frames: Iterable[tuple[Scene, Any]], geometry: Any = None, *, min_objects: int = 5,
+                                 min_points: int = 10, grid: tuple[float, ...] = FOOTPRINT_GRID, refine: float = 0.05,
+                                 tolerance: float = 0.005, border_px: float = 2.0, progress: Any = None,
+                                 **frustum_kw: Any) -> BoxGeometry:
+    """Class footprints that 2D image boxes teach, for frames that have no 3D box at all.
+
+    A 3D box of the right length and width, fitted to the object's points (``fit_box``), projects
+    onto the image box drawn around the object; one too long or too wide projects wider. So each
+    class's length and width are the multiples of the starting size (``geometry``'s, KITTI's means
+    by default) under which the boxes fitted to the objects of ``frustum_objects`` project best
+    onto their image boxes (mean image IoU): searched on ``grid`` x ``grid``, then in steps of
+    ``refine`` around the best, taking the pair nearest to (1, 1) among those within
+    ``tolerance`` of the best (a size the image boxes cannot tell apart stays the prior's). The
+    height stays the starting one (``fit_box`` takes the visible top and uses the class height
+    only as a floor, so image boxes say little about it). Only objects with ``min_points`` points
+    or more whose image box does not touch the image border (``border_px``: a truncated box hides
+    the extent) and whose cluster stayed inside it teach; classes with fewer than ``min_objects``
+    such objects keep the starting size. ``frames``: (scene, weak labels with ``box2d``) pairs;
+    ``frustum_kw``: ``frustum_objects``'s settings. ``counts`` of the result: the image boxes
+    that taught each class."""
+    from ..geometry import box_corners, image_box_overlap, projected_hull
+    geo = check_geometry(geometry) or BoxGeometry()
+    taught: dict[str, list[tuple[np.ndarray, float, np.ndarray, np.ndarray, tuple[int, int] | None]]] = {}
+    for scene, weak in frames:
+        if getattr(weak, "box2d", None) is None or not len(weak.box2d):
+            continue
+        b2 = np.asarray(weak.box2d, np.float64).reshape(-1, 4)
+        for o in frustum_objects(scene, b2, weak.box2d_semantic, weak.box2d_frame, geo, **frustum_kw):
+            hw = scene.frame_image_size(o.frame)
+            x1, y1, x2, y2 = b2[o.box2d]
+            inside = hw is None or (min(x1, y1) > border_px and x2 < hw[1] - 1 - border_px and y2 < hw[0] - 1 - border_px)
+            if o.spilled or len(o.points) < min_points or not inside:
+                continue
+            f = scene.frames[o.frame]
+            P = f.intrinsics @ np.linalg.inv(f.pose)[:3]  # scene -> pixels
+            taught.setdefault(o.cls, []).append((o.points, o.ground_z, b2[o.box2d], P, hw))
+        if progress is not None:
+            progress(scene.name)
+    sizes, counts = dict(geo.sizes), {}
+    sensor = np.zeros(3)
+    for cls, objs in sorted(taught.items()):
+        if len(objs) < min_objects or geo.size(cls) is None:
+            continue
+        L, W, H = geo.size(cls)
+        scores: dict[tuple[float, float], float] = {}
+
+        def score(pairs: list[tuple[float, float]]) -> None:
+            for a, b in pairs:
+                if (a, b) not in scores:
+                    g = BoxGeometry({cls: (L * a, W * b, H)})
+                    scores[(a, b)] = float(np.mean([
+                        image_box_overlap(projected_hull(box_corners(fit_box(pts, cls, gz, sensor, g)), P, hw), box)[0, 0]
+                        for pts, gz, box, P, hw in objs]))
+
+        score([(a, b) for a in grid for b in grid])
+        a0, b0 = max(scores, key=scores.get)
+        score([(round(a0 + i * refine, 3), round(b0 + j * refine, 3)) for i in (-1, 0, 1) for j in (-1, 0, 1)
+               if a0 + i * refine > 0 and b0 + j * refine > 0])
+        best = max(scores.values())
+        sl, sw = min((k for k, v in scores.items() if v >= best - tolerance), key=lambda k: abs(math.log(k[0])) + abs(math.log(k[1])))
+        sizes[cls] = (L * sl, W * sw, H)
+        counts[cls] = len(objs)
+    return BoxGeometry(sizes, counts)

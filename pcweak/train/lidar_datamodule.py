@@ -4,8 +4,9 @@ Weak modes (``weak_mode``): ``full`` (every GT box); ``clicks`` (one click on ea
 and ``clusters`` (each object's points as a labelled cluster, MixSup): ``box_fraction`` of the
 training frames are fully boxed, they teach the class sizes (``learn_box_geometry``) and the
 other frames get a pseudo box for every object from ``click-boxes`` / ``cluster-boxes``;
-``boxes2d`` (pseudo boxes from the image boxes, ``boxes2d-frustum``, plus VG-W3D's projected-box
-loss). The detector then trains on the pseudo boxes as on GT boxes, the regression of each
+``boxes2d`` (no 3D box at all: the image boxes teach the class footprints,
+``learn_sizes_from_image_boxes``, and give a pseudo box each, ``boxes2d-frustum``, plus VG-W3D's
+projected-box loss). The detector then trains on the pseudo boxes as on GT boxes, the regression of each
 weighted by its confidence. Each item carries ``centres`` (M,3) + ``centre_class`` for the
 heatmap, and ``reg_boxes`` (R,7) + ``reg_class`` + ``reg_weight`` for the regression targets.
 """
@@ -70,12 +71,21 @@ class LidarDataset(Dataset):
         return len(self.scenes)
 
     def geometry(self) -> dict[str, Any]:
-        """The class sizes the fully boxed training frames teach (learned once)."""
+        """The class sizes the weak labels teach (learned once): the fully boxed training frames'
+        boxes (clicks, clusters); for 2D image boxes, which come without any 3D box, the class
+        footprints under which fitted boxes project onto them
+        (``frustum_boxes.learn_sizes_from_image_boxes``)."""
         if self._geometry is None:
             from .. import weak
-            from ..pseudo.object_boxes import learn_box_geometry
-            frames = [self.entry(i)[0] for i, (n, _) in enumerate(self.scenes) if n in self.boxed]
-            self._geometry = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in frames).to_dict()
+            if self.mode == "boxes2d":
+                from ..data.address import load_scene
+                from ..pseudo.frustum_boxes import learn_sizes_from_image_boxes
+                scenes = (load_scene(addr) for _, addr in self.scenes)
+                self._geometry = learn_sizes_from_image_boxes((s, weak.boxes2d(s)) for s in scenes).to_dict()
+            else:
+                from ..pseudo.object_boxes import learn_box_geometry
+                frames = [self.entry(i)[0] for i, (n, _) in enumerate(self.scenes) if n in self.boxed]
+                self._geometry = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in frames).to_dict()
         return self._geometry
 
     def _targets(self, name: str, scene) -> tuple[dict[str, np.ndarray], Any]:
@@ -289,6 +299,8 @@ class LidarDataModule(L.LightningDataModule):
         ``quality_report`` and training alike."""
         if self._train_ds is None:
             self._train_ds = self._ds(self.scene_lists()[0], True)
+            if self.hparams.weak_mode != "full":
+                self._train_ds.geometry()  # once, here: loader workers inherit it
         return self._train_ds
 
     def quality_report(self) -> dict[str, Any]:
