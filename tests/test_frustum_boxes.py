@@ -123,3 +123,17 @@ def test_image_boxes_alone_teach_the_pedestrian_footprint(lidar, tmp_path, capsy
     assert "image boxes in 6 frames" in err, err
     saved = json.loads(pcweak.PseudoLabels.load(tmp_path / "out" / f"{frames[0].name}.npz").params)["geometry"]["sizes"]["Pedestrian"]
     assert saved == pytest.approx([round(v, 4) for v in geo.size("Pedestrian")])
+
+
+def test_a_car_the_image_border_cuts_is_still_the_object_of_its_image_box():
+    """A car 6 m ahead fills the image down to its lower border; its points continue below the
+    image, which is no sign of an occluder. Counting them as spill chose a car 30 m away in the
+    same frustum (BEV IoU 0 with this one)."""
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    s = synthetic_lidar(3004)
+    w = weak.boxes2d(s)
+    assert w.box2d[2][3] >= s.frame_image_size(0)[0] - 1.5  # touches the lower border
+    p = pcweak.label(s, w, "boxes2d-frustum")
+    j = list(p.extras["box2d_index"]).index(2)
+    gt = s.boxes[s.box_labels >= 0].astype(np.float64)
+    assert box_iou(p.box[j:j + 1].astype(np.float64), gt[2:3], "bev")[0, 0] >= 0.85

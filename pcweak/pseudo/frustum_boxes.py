@@ -7,12 +7,14 @@ on real roads); the rest is clustered (ball-query connected components). A frust
 whatever stands in front of the object or behind it, often more points than the object itself
 when the object is far or half hidden. So each cluster is grown in the whole scan (above-ground
 points within the class's footprint diagonal + 1 m, linked at ``cluster_radius``) and its
-*spill* is measured: the share of the grown points whose projection falls outside the image box
-(enlarged by ``pad``). The object lies within its own image box; an occluder or the background
-continues outside it. The object is the largest cluster with spill <= ``max_spill`` (nearest on
+*spill* is measured: the share of the grown points projecting into the image whose projection
+falls outside the image box (enlarged by ``pad``; beyond the image border, where an object the
+border cuts continues, nothing can be judged). The object lies within its own image box; an
+occluder or the background continues outside it. The object is the largest cluster with spill <= ``max_spill`` (nearest on
 ties; the largest of all when none qualifies, at half the confidence). ``box_fit.fit_box`` turns its points into an amodal box (L-shape heading, the
 class's size completing what the sensor does not see, standing on the ground); the class sizes
-are those the fully boxed frames teach (``geometry``), as for click and cluster boxes.
+are those the fully boxed frames teach (``geometry``), as for click and cluster boxes, or where
+no frame has 3D boxes, the footprints the image boxes teach (``learn_sizes_from_image_boxes``).
 """
 from __future__ import annotations
 
@@ -109,11 +111,14 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
         outer = (x1 - pad * (x2 - x1), y1 - pad * (y2 - y1), x2 + pad * (x2 - x1), y2 + pad * (y2 - y1))
         spill = np.ones(len(sizes))
         dist = np.zeros(len(sizes))
+        hw = scene.frame_image_size(fi)
+        image = (0.0, 0.0, float(hw[1] - 1), float(hw[0] - 1)) if hw is not None else (-np.inf, -np.inf, np.inf, np.inf)
         for i in np.flatnonzero(sizes >= min_points):
             members = idx[comp == i]
             dist[i] = np.linalg.norm(scene.coord[members].mean(0))
             grown = _grow(scene.coord, tree, members, reach, cluster_radius, ground_tol, ground_radius)
-            spill[i] = 1.0 - _in_image_box(uv[grown], z[grown], outer).mean()
+            seen = _in_image_box(uv[grown], z[grown], image)  # beyond the image border nothing can be judged
+            spill[i] = 1.0 - _in_image_box(uv[grown][seen], z[grown][seen], outer).mean() if seen.any() else 1.0
         best = int(np.lexsort((dist, -sizes, spill > max_spill))[0])
         obj = scene.coord[idx[comp == best]].astype(np.float64)
         if len(obj) < min_points:
