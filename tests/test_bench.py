@@ -146,6 +146,8 @@ def test_bench_detect_scores_full_and_a_weak_mode_with_a_round(lidar_cache, caps
     assert set(r["modes"]) == {"full", "clusters"} and "real_kitti" not in r
     full, weak = r["modes"]["full"], r["modes"]["clusters"]
     assert "rounds" not in full and full["targets"] == {"mean_iou_bev": 1.0, "recall_bev_0.7": 1.0}
+    assert full["targets_per_class"]["Car"]["mean_iou_bev"] == 1.0 and full["targets_per_class"]["Car"]["gt"] >= 1
+    assert all(0 <= q["mean_iou_bev"] <= 1 for q in weak["targets_per_class"].values())
     assert [x["step"] for x in weak["rounds"]] == [2] and weak["rounds"][0]["frames"] == 1
     assert 0.4 < weak["targets"]["mean_iou_bev"] < 1 and "targets_after_rounds" in weak
     assert set(weak["ratio_to_full"]["bev"]) == {"Car", "Pedestrian", "Cyclist"}
