@@ -83,7 +83,12 @@ def test_the_object_is_the_cluster_that_stays_inside_its_image_box(lidar):
         return box_iou(p.box[j:j + 1].astype(np.float64), gt[k:k + 1], "bev")[0, 0]
     assert lidar.classes[lidar.box_labels[lidar.box_labels >= 0][1]] == "Car"
     assert bev_of(pcweak.label(lidar, w, "boxes2d-frustum"), 1) >= 0.7
-    assert bev_of(pcweak.label(lidar, w, "boxes2d-frustum", max_spill=1.0), 1) < 0.1
+    # that car alone (the front car's own image box would otherwise keep its cluster)
+    keep = np.arange(len(w.box2d)) == 1
+    one = pcweak.WeakLabels(box2d=w.box2d[keep], box2d_semantic=w.box2d_semantic[keep], box2d_frame=w.box2d_frame[keep])
+    only = lambda p: box_iou(p.box.astype(np.float64), gt[1:2], "bev").max()  # noqa: E731
+    assert only(pcweak.label(lidar, one, "boxes2d-frustum")) >= 0.7
+    assert only(pcweak.label(lidar, one, "boxes2d-frustum", max_spill=1.0)) < 0.1
 
 
 def _pedestrians_only(w):
@@ -137,3 +142,18 @@ def test_a_car_the_image_border_cuts_is_still_the_object_of_its_image_box():
     j = list(p.extras["box2d_index"]).index(2)
     gt = s.boxes[s.box_labels >= 0].astype(np.float64)
     assert box_iou(p.box[j:j + 1].astype(np.float64), gt[2:3], "bev")[0, 0] >= 0.85
+
+
+def test_two_image_boxes_do_not_take_the_same_cluster():
+    """In this frame car 1 stands in front of car 3 (36 points) and its image box lies inside car
+    3's; both frustums' largest cluster is car 1. The box that car 1 fills keeps it, car 3's box
+    takes its next cluster."""
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    s = synthetic_lidar(3008)
+    w = weak.boxes2d(s)
+    p = pcweak.label(s, w, "boxes2d-frustum")
+    gt = s.boxes[s.box_labels >= 0].astype(np.float64)
+    src = list(p.extras["box2d_index"])
+    bev = box_iou(p.box.astype(np.float64), gt, "bev")
+    assert bev[src.index(1), 1] >= 0.9
+    assert bev[src.index(3), 1] < 0.1 and bev[src.index(3), 3] > 0.3

@@ -11,7 +11,10 @@ points within the class's footprint diagonal + 1 m, linked at ``cluster_radius``
 falls outside the image box (enlarged by ``pad``; beyond the image border, where an object the
 border cuts continues, nothing can be judged). The object lies within its own image box; an
 occluder or the background continues outside it. The object is the largest cluster with spill <= ``max_spill`` (nearest on
-ties; the largest of all when none qualifies, at half the confidence). ``box_fit.fit_box`` turns its points into an amodal box (L-shape heading, the
+ties; the largest of all when none qualifies, at half the confidence). One cluster is one object:
+where two image boxes would take the same cluster (an occluder whose own image box lies inside
+the occluded object's), the box whose area the cluster's projection fills best keeps it and the
+other takes its next choice. ``box_fit.fit_box`` turns its points into an amodal box (L-shape heading, the
 class's size completing what the sensor does not see, standing on the ground); the class sizes
 are those the fully boxed frames teach (``geometry``), as for click and cluster boxes, or where
 no frame has 3D boxes, the footprints the image boxes teach (``learn_sizes_from_image_boxes``).
@@ -27,6 +30,7 @@ import torch
 from .. import ops
 from ..camera import project
 from ..errors import SceneError
+from ..geometry import image_box_overlap
 from ..scene import PseudoLabels, Scene
 from .box_fit import BoxGeometry, check_geometry, fit_box
 from .object_boxes import boxes_to_pseudo, ground_under
@@ -90,6 +94,7 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
     from scipy.spatial import cKDTree
     tree = cKDTree(scene.coord[:, :2])
     projected: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each frame's projection of the scan, once
+    found: list[tuple[int, str, int, list[tuple[np.ndarray, float, int, float, float]]]] = []
     for k in range(len(b2)):
         fi = int(frm[k])
         if fi not in projected:
@@ -109,22 +114,39 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
         size = (geo or BoxGeometry()).size(cls)
         reach = (math.hypot(size[0], size[1]) if size is not None else 2.0) + 1.0
         outer = (x1 - pad * (x2 - x1), y1 - pad * (y2 - y1), x2 + pad * (x2 - x1), y2 + pad * (y2 - y1))
-        spill = np.ones(len(sizes))
-        dist = np.zeros(len(sizes))
         hw = scene.frame_image_size(fi)
         image = (0.0, 0.0, float(hw[1] - 1), float(hw[0] - 1)) if hw is not None else (-np.inf, -np.inf, np.inf, np.inf)
+        cands = []  # (members, spill, size, distance, how well the members' projection fills the image box)
         for i in np.flatnonzero(sizes >= min_points):
             members = idx[comp == i]
-            dist[i] = np.linalg.norm(scene.coord[members].mean(0))
             grown = _grow(scene.coord, tree, members, reach, cluster_radius, ground_tol, ground_radius)
             seen = _in_image_box(uv[grown], z[grown], image)  # beyond the image border nothing can be judged
-            spill[i] = 1.0 - _in_image_box(uv[grown][seen], z[grown][seen], outer).mean() if seen.any() else 1.0
-        best = int(np.lexsort((dist, -sizes, spill > max_spill))[0])
-        obj = scene.coord[idx[comp == best]].astype(np.float64)
-        if len(obj) < min_points:
-            continue
+            spill = 1.0 - _in_image_box(uv[grown][seen], z[grown][seen], outer).mean() if seen.any() else 1.0
+            span = np.concatenate([uv[members].min(0), uv[members].max(0)])
+            cands.append((members, float(spill), len(members), float(np.linalg.norm(scene.coord[members].mean(0))),
+                          float(image_box_overlap(span, b2[k])[0, 0])))
+        found.append((k, cls, fi, cands))
+    # one cluster is one object: where two image boxes would take the same cluster (an occluder
+    # whose own image box lies inside the occluded object's), the box it fills best keeps it and
+    # the other takes its next choice
+    claimed = np.zeros(scene.num_points, bool)
+
+    def order(cands):  # the choice rule: spill within max_spill, then largest, then nearest
+        return sorted(range(len(cands)), key=lambda i: (cands[i][1] > max_spill, -cands[i][2], cands[i][3]))
+    first = {k: (cands[order(cands)[0]][4] if cands else 0.0) for k, _, _, cands in found}
+    chosen: dict[int, tuple[str, int, np.ndarray, bool]] = {}
+    for k, cls, fi, cands in sorted(found, key=lambda t: -first[t[0]]):
+        for i in order(cands):
+            members = cands[i][0]
+            if claimed[members].mean() <= 0.5:
+                claimed[members] = True
+                chosen[k] = (cls, fi, members, cands[i][1] > max_spill)
+                break
+    for k in sorted(chosen):
+        cls, fi, members, spilled = chosen[k]
+        obj = scene.coord[members].astype(np.float64)
         gz = float(np.median(ground_under(scene.coord, obj, tree, ground_radius)))
-        yield FrustumObject(k, cls, obj, gz, fi, bool(spill[best] > max_spill))
+        yield FrustumObject(k, cls, obj, gz, fi, bool(spilled))
 
 
 def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: Any | None = None, geometry: Any = None, *,
@@ -186,7 +208,7 @@ def learn_sizes_from_image_boxes(frames: Iterable[tuple[Scene, Any]], geometry: 
     such objects keep the starting size. ``frames``: (scene, weak labels with ``box2d``) pairs;
     ``frustum_kw``: ``frustum_objects``'s settings. ``counts`` of the result: the image boxes
     that taught each class."""
-    from ..geometry import box_corners, image_box_overlap, projected_hull
+    from ..geometry import box_corners, projected_hull
     geo = check_geometry(geometry) or BoxGeometry()
     taught: dict[str, list[tuple[np.ndarray, float, np.ndarray, np.ndarray, tuple[int, int] | None]]] = {}
     for scene, weak in frames:
