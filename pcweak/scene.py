@@ -126,6 +126,11 @@ class Frame:
         self._image = image
         self._depth = depth
 
+    def projection(self) -> np.ndarray:
+        """(3,4) float64 matrix from scene coordinates to pixels of ``intrinsics``
+        (homogeneous: divide by the third row, the depth)."""
+        return self.intrinsics @ np.linalg.inv(self.pose)[:3]
+
     @property
     def image(self) -> np.ndarray | None:
         img = self._image() if callable(self._image) else self._image

@@ -35,20 +35,18 @@ def _mean_quality(report: dict[str, Any]) -> dict[str, float]:
 
 
 def _class_quality(dm: Any) -> dict[str, dict[str, float]]:
-    """Per class, over the training frames: each GT box's best bird's-eye-view IoU with a
-    training target of its class (mean, and recall at 0.7 for cars, 0.5 otherwise)."""
-    from ..metrics.boxes import best_match_ious
+    """Per class, over the training frames, scored as ``pcweak bench pseudo-boxes`` scores pseudo
+    boxes: each GT box's best BEV / 3D IoU with a training target of its class (means), recall at
+    BEV 0.7 (Car) or 0.5 (others)."""
+    from .pseudo_boxes import _score, _summarise
     ds = dm.train_dataset()
-    got: dict[str, list[float]] = {}
+    scores = []
     for i in range(len(ds)):
         scene, t, _, _ = ds.entry(i)
-        keep = scene.box_labels >= 0
-        gt, gl = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
-        _, bev = best_match_ious(np.asarray(t["reg_boxes"], np.float64).reshape(-1, 7), gt, gl, np.asarray(t["reg_class"]))
-        for c, v in zip(gl, bev):
-            got.setdefault(scene.classes[c], []).append(float(v))
-    return {c: {"gt": len(v), "mean_iou_bev": round(float(np.mean(v)), 4),
-                "recall_bev": round(float(np.mean(np.array(v) >= (0.7 if c == "Car" else 0.5))), 4)} for c, v in sorted(got.items())}
+        scores.append(_score(scene, np.asarray(t["reg_boxes"], np.float64).reshape(-1, 7), np.asarray(t["reg_class"])))
+    out = _summarise(scores, [0.0])
+    out.pop("seconds_per_frame")
+    return out
 
 
 def _train_and_score(mode: str, train: int, val: int, steps: int, batch_size: int, box_fraction: float, voxel: list[float],

@@ -64,11 +64,11 @@ def _label_all(scene, geometry, geometry_2d) -> dict[str, Any]:
     2D-only row, from image boxes (``geometry_2d``)."""
     from .. import weak
     from ..pseudo.registry import label
-    clicks = weak.clicks(scene, seed=0)
+    clicks, image_boxes = weak.clicks(scene, seed=0), weak.boxes2d(scene)
     out: dict[str, Any] = {}
     for row, method, w, geo in (("click-boxes", "click-boxes", clicks, geometry), ("cluster-boxes", "cluster-boxes", weak.clusters(scene), geometry),
-                                ("boxes2d-frustum", "boxes2d-frustum", weak.boxes2d(scene), geometry),
-                                ("boxes2d-frustum-2d-only", "boxes2d-frustum", weak.boxes2d(scene), geometry_2d)):
+                                ("boxes2d-frustum", "boxes2d-frustum", image_boxes, geometry),
+                                ("boxes2d-frustum-2d-only", "boxes2d-frustum", image_boxes, geometry_2d)):
         t = time.perf_counter()
         p = label(scene, w, method, geometry=geo.to_dict())
         out[row] = (_score(scene, p.box.astype(np.float64), p.box_semantic), time.perf_counter() - t)

@@ -125,22 +125,18 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
             span = np.concatenate([uv[members].min(0), uv[members].max(0)])
             cands.append((members, float(spill), len(members), float(np.linalg.norm(scene.coord[members].mean(0))),
                           float(image_box_overlap(span, b2[k])[0, 0])))
-        found.append((k, cls, fi, cands))
+        # the choice rule: spill within max_spill, then largest, then nearest
+        found.append((k, cls, fi, sorted(cands, key=lambda c: (c[1] > max_spill, -c[2], c[3]))))
     # one cluster is one object: where two image boxes would take the same cluster (an occluder
     # whose own image box lies inside the occluded object's), the box it fills best keeps it and
     # the other takes its next choice
     claimed = np.zeros(scene.num_points, bool)
-
-    def order(cands):  # the choice rule: spill within max_spill, then largest, then nearest
-        return sorted(range(len(cands)), key=lambda i: (cands[i][1] > max_spill, -cands[i][2], cands[i][3]))
-    first = {k: (cands[order(cands)[0]][4] if cands else 0.0) for k, _, _, cands in found}
     chosen: dict[int, tuple[str, int, np.ndarray, bool]] = {}
-    for k, cls, fi, cands in sorted(found, key=lambda t: -first[t[0]]):
-        for i in order(cands):
-            members = cands[i][0]
+    for k, cls, fi, cands in sorted(found, key=lambda t: -(t[3][0][4] if t[3] else 0.0)):
+        for members, spill, _, _, _ in cands:
             if claimed[members].mean() <= 0.5:
                 claimed[members] = True
-                chosen[k] = (cls, fi, members, cands[i][1] > max_spill)
+                chosen[k] = (cls, fi, members, spill > max_spill)
                 break
     for k in sorted(chosen):
         cls, fi, members, spilled = chosen[k]
@@ -212,7 +208,7 @@ def learn_sizes_from_image_boxes(frames: Iterable[tuple[Scene, Any]], geometry: 
     geo = check_geometry(geometry) or BoxGeometry()
     taught: dict[str, list[tuple[np.ndarray, float, np.ndarray, np.ndarray, tuple[int, int] | None]]] = {}
     for scene, weak in frames:
-        if getattr(weak, "box2d", None) is None or not len(weak.box2d):
+        if weak.box2d is None or not len(weak.box2d):
             continue
         b2 = np.asarray(weak.box2d, np.float64).reshape(-1, 4)
         for o in frustum_objects(scene, b2, weak.box2d_semantic, weak.box2d_frame, geo, **frustum_kw):
@@ -221,9 +217,7 @@ def learn_sizes_from_image_boxes(frames: Iterable[tuple[Scene, Any]], geometry: 
             inside = hw is None or (min(x1, y1) > border_px and x2 < hw[1] - 1 - border_px and y2 < hw[0] - 1 - border_px)
             if o.spilled or len(o.points) < min_points or not inside:
                 continue
-            f = scene.frames[o.frame]
-            P = f.intrinsics @ np.linalg.inv(f.pose)[:3]  # scene -> pixels
-            taught.setdefault(o.cls, []).append((o.points, o.ground_z, b2[o.box2d], P, hw))
+            taught.setdefault(o.cls, []).append((o.points, o.ground_z, b2[o.box2d], scene.frames[o.frame].projection(), hw))
         if progress is not None:
             progress(scene.name)
     sizes, counts = dict(geo.sizes), {}

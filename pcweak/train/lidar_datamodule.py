@@ -63,6 +63,7 @@ class LidarDataset(Dataset):
         self.boxed = boxed_frames([n for n, _ in scenes], box_fraction, seed) if weak_mode in ("clicks", "clusters") else set()
         self._geometry: dict[str, Any] | None = None
         self._cache: dict[str, Any] = {}
+        self._scenes: dict[str, Any] = {}
 
     def grid(self) -> tuple[int, int, int]:
         return tuple(int(round(v)) for v in (self.pc[3:] - self.pc[:3]) / self.vs)
@@ -78,10 +79,8 @@ class LidarDataset(Dataset):
         if self._geometry is None:
             from .. import weak
             if self.mode == "boxes2d":
-                from ..data.address import load_scene
                 from ..pseudo.frustum_boxes import learn_sizes_from_image_boxes
-                scenes = (load_scene(addr) for _, addr in self.scenes)
-                self._geometry = learn_sizes_from_image_boxes((s, weak.boxes2d(s)) for s in scenes).to_dict()
+                self._geometry = learn_sizes_from_image_boxes((s, weak.boxes2d(s)) for s in map(self.scene, range(len(self)))).to_dict()
             else:
                 from ..pseudo.object_boxes import learn_box_geometry
                 frames = [self.entry(i)[0] for i, (n, _) in enumerate(self.scenes) if n in self.boxed]
@@ -117,8 +116,7 @@ class LidarDataset(Dataset):
         w = weak.boxes2d(scene)
         p = label(scene, w, "boxes2d-frustum", geometry=self.geometry())
         pb = p.box.astype(np.float64)
-        f = scene.frames[0]
-        P = f.intrinsics @ np.linalg.inv(f.pose)[:3]  # LiDAR -> image_2 pixels
+        P = scene.frames[0].projection()  # LiDAR -> image_2 pixels
         box2d = w.box2d[p.extras["box2d_index"]].astype(np.float64)
         return ({"centres": pb[:, :3], "centre_class": p.box_semantic, "reg_boxes": pb, "reg_class": p.box_semantic,
                  "reg_weight": p.box_confidence.astype(np.float64), "reg_box2d": box2d, "proj": P},
@@ -175,13 +173,21 @@ class LidarDataset(Dataset):
             inv[:3, :3] = np.linalg.inv(A)
             t["proj"] = np.asarray(t["proj"], np.float64) @ inv
 
+    def scene(self, i: int) -> Any:
+        """Frame ``i``'s scene, read once (before its targets: the boxes2d sizes need every
+        training scene before any target is made)."""
+        name, addr = self.scenes[i]
+        if name not in self._scenes:
+            from ..data.address import load_scene
+            self._scenes[name] = load_scene(addr)
+        return self._scenes[name]
+
     def entry(self, i: int) -> tuple[Any, dict[str, np.ndarray], EvalFrame | None, Any]:
         """Frame ``i``'s scene, training targets, (evaluation) KITTI ground truth and (weak
         modes) the weak anchors of its pseudo boxes, made once."""
-        name, addr = self.scenes[i]
+        name = self.scenes[i][0]
         if name not in self._cache:
-            from ..data.address import load_scene
-            s = load_scene(addr)
+            s = self.scene(i)
             kitti = None
             if not self.train:  # what KITTI's devkit scores against: every object of the frame, in camera form
                 from ..data.kitti import ground_truth_objects, image_size_of
