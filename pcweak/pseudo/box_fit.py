@@ -68,16 +68,20 @@ FOOTPRINT_SCALES = (0.85, 0.9, 0.95, 1.0)
 
 
 def shrunk_size(sizes: np.ndarray, prior: np.ndarray | None, prior_spread: float = 0.05, box_spread: float = 0.1,
-                pseudo_boxes: float = 2.0) -> np.ndarray:
+                pseudo_boxes: float = 2.0, shift_spread: float = 0.5, shift_prob: float = 0.1) -> np.ndarray:
     """(3,) class size (m) from the (n,3) sizes of its boxes, shrunk towards ``prior`` (3,).
 
-    Normal-normal empirical Bayes per dimension: the class's true mean size is drawn around the
-    prior with standard deviation ``prior_spread`` x prior (how much datasets' class means differ),
-    each box around that mean with the class's spread s. The posterior mean weighs the prior like
-    s^2 / (prior_spread x prior)^2 boxes: boxes that agree among themselves outweigh the prior after
-    a few, scattered ones need many. s^2 is the boxes' variance pooled with ``box_spread`` x prior
-    (a typical within-class spread) counted as ``pseudo_boxes`` observations, so one box or boxes
-    of one size do not claim certainty. Without a prior: the boxes' mean."""
+    Empirical Bayes per dimension. Each box is drawn around the class's true mean size with the
+    class's spread s; the true mean is drawn around the prior from a mixture: within
+    ``prior_spread`` x prior (standard deviation) of it with probability 1 - ``shift_prob`` (the
+    user's boxes follow KITTI's conventions), or within ``shift_spread`` x prior (another dataset's
+    conventions: a walking person's box 0.4 m long where KITTI's are 0.8 m). The posterior mean
+    weighs the two components by how well each explains the boxes' mean; within each, the prior
+    counts as s^2 / spread^2 boxes. So a few boxes that agree among themselves far from the prior
+    outweigh it, one box far from it moves the size only part of the way, scattered boxes need many.
+    s^2 is the boxes' variance pooled with ``box_spread`` x prior (a typical within-class spread)
+    counted as ``pseudo_boxes`` observations, so one box or boxes of one size do not claim
+    certainty. Without a prior: the boxes' mean."""
     sizes = np.asarray(sizes, np.float64).reshape(-1, 3)
     mean = sizes.mean(0)
     if prior is None:
@@ -86,8 +90,17 @@ def shrunk_size(sizes: np.ndarray, prior: np.ndarray | None, prior_spread: float
     n = len(sizes)
     ss = ((sizes - mean) ** 2).sum(0)
     var = (pseudo_boxes * (box_spread * prior) ** 2 + ss) / (pseudo_boxes + n - 1)
-    w = var / (prior_spread * prior) ** 2  # the prior's weight, in boxes
-    return (n * mean + w * prior) / (n + w)
+    post, evidence = [], []
+    for spread, p in ((prior_spread, 1.0 - shift_prob), (shift_spread, shift_prob)):
+        tau2 = (spread * prior) ** 2
+        sd = np.sqrt(var / n + tau2)  # the boxes' mean around the prior under this component
+        evidence.append(np.log(p) - np.log(sd) - 0.5 * ((mean - prior) / sd) ** 2)
+        w = var / tau2  # the prior's weight, in boxes
+        post.append((n * mean + w * prior) / (n + w))
+    e = np.array(evidence)
+    r = np.exp(e - e.max(0))
+    r /= r.sum(0)
+    return (r * np.array(post)).sum(0)
 
 
 def fit_box_geometry(objects: Iterable[BoxedObject], prior_spread: float = 0.05, scales: tuple[float, ...] = FOOTPRINT_SCALES,
