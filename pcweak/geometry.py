@@ -49,10 +49,10 @@ def box_corners(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, np.float64).reshape(-1, 7)
     unit = np.array([[1, 1, -1], [-1, 1, -1], [-1, -1, -1], [1, -1, -1],
                      [1, 1, 1], [-1, 1, 1], [-1, -1, 1], [1, -1, 1]], np.float64) / 2
-    out = np.empty((len(boxes), 8, 3))
-    for m, b in enumerate(boxes):
-        out[m] = (unit * b[3:6]) @ rot_z(b[6]).T + b[:3]
-    return out
+    c, s = np.cos(boxes[:, 6]), np.sin(boxes[:, 6])
+    zero, one = np.zeros(len(boxes)), np.ones(len(boxes))
+    rot_t = np.stack([np.stack([c, s, zero], -1), np.stack([-s, c, zero], -1), np.stack([zero, zero, one], -1)], 1)  # rot_z(yaw).T
+    return np.matmul(unit[None] * boxes[:, None, 3:6], rot_t) + boxes[:, None, :3]
 
 
 def aabb_box(points: np.ndarray) -> np.ndarray:

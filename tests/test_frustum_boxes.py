@@ -44,7 +44,7 @@ def test_real_frame_000001_car(tmp_path, capsys):
     capsys.readouterr()
     p = pcweak.PseudoLabels.load(tmp_path / "p.npz")
     car = s.boxes[list(s.extras["box_type"]).index("Car")]
-    assert box_iou(p.box, car[None], "bev").max() >= 0.5
+    assert box_iou(p.box, car[None], "bev").max() >= 0.7  # 9 points at 60 m: the image box places it
     assert main(["evaluate", f"kitti:{root}/000001", "--pseudo", str(tmp_path / "p.npz"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["boxes"]["gt"] == 2 and rep["boxes"]["pseudo"] == 2
@@ -157,3 +157,56 @@ def test_two_image_boxes_do_not_take_the_same_cluster():
     bev = box_iou(p.box.astype(np.float64), gt, "bev")
     assert bev[src.index(1), 1] >= 0.9
     assert bev[src.index(3), 1] < 0.1 and bev[src.index(3), 3] > 0.3
+
+
+def _sparse_cars(s, most: int = 50):
+    """GT boxes (LiDAR frame) of the cars with 3 to ``most`` points above the ground, and those points."""
+    from pcweak.geometry import points_in_boxes
+    gt = s.boxes[s.box_labels >= 0].astype(np.float64)
+    cars = gt[s.box_labels[s.box_labels >= 0] == s.classes.index("Car")]
+    inside = points_in_boxes(s.coord, cars)
+    out = []
+    for k, b in enumerate(cars):
+        pts = s.coord[inside[:, k]].astype(np.float64)
+        pts = pts[pts[:, 2] > b[2] - b[5] / 2 + 0.2]
+        if 3 <= len(pts) <= most:
+            out.append((b, pts))
+    return out
+
+
+def test_match_image_box_moves_and_turns_a_sparse_car_onto_its_image_box():
+    """A car seen by a few points: a box of its size moved 0.6 m aside and turned 25 degrees is
+    brought back by matching its projection to the car's image box."""
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    from pcweak.geometry import box_corners, projected_hull
+    from pcweak.pseudo.frustum_boxes import match_image_box
+    s = synthetic_lidar(3001)
+    P, hw = s.frames[0].projection(), s.frame_image_size(0)
+    cars = _sparse_cars(s)
+    assert cars
+    for gt, pts in cars:
+        box2d = projected_hull(box_corners(gt), P, hw)[0]
+        start = gt.copy()
+        start[1] += 0.6
+        start[6] += np.radians(25)
+        m = match_image_box(start, pts, box2d, P, hw)
+        assert box_iou(start[None], gt[None], "bev")[0, 0] < 0.5
+        assert box_iou(m[None], gt[None], "bev")[0, 0] >= 0.8, (len(pts), m, gt)
+
+
+def test_frustum_boxes_of_sparse_cars_follow_their_image_boxes():
+    """Cars seen by fewer than 50 points: the fit alone leaves heading and position open; matching
+    the boxes that project poorly onto their image boxes fits them far better."""
+    from pcweak.bench.pseudo_boxes import _score
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    bev: dict[float, list[float]] = {0.0: [], 0.85: []}
+    for i in (3008, 3009, 3011):
+        s = synthetic_lidar(i)
+        w = weak.boxes2d(s)
+        sparse = [gt for gt, _ in _sparse_cars(s)]
+        for below in bev:
+            p = pcweak.label(s, w, "boxes2d-frustum", image_fit_below=below)
+            cars = p.box[p.box_semantic == s.classes.index("Car")].astype(np.float64)
+            bev[below] += [box_iou(cars, gt[None], "bev")[:, 0].max() if len(cars) else 0.0 for gt in sparse]
+    assert len(bev[0.0]) >= 5
+    assert np.mean(bev[0.85]) > np.mean(bev[0.0]) + 0.15, {k: np.round(v, 2) for k, v in bev.items()}

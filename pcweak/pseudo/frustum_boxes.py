@@ -18,6 +18,10 @@ other takes its next choice. ``box_fit.fit_box`` turns its points into an amodal
 class's size completing what the sensor does not see, standing on the ground); the class sizes
 are those the fully boxed frames teach (``geometry``), as for click and cluster boxes, or where
 no frame has 3D boxes, the footprints the image boxes teach (``learn_sizes_from_image_boxes``).
+Where that box projects poorly onto its image box (a far or half-hidden object: a few points
+leave heading and position open), ``match_image_box`` moves and turns it until its projection
+matches the image box (FGR's frustum constraint; KITTI's annotated image boxes match the
+projections of its 3D boxes at IoU 0.98-0.99 for cars).
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ import torch
 from .. import ops
 from ..camera import project
 from ..errors import SceneError
-from ..geometry import image_box_overlap
+from ..geometry import box_corners, image_box_overlap, projected_hull
 from ..scene import PseudoLabels, Scene
 from .box_fit import BoxGeometry, check_geometry, fit_box
 from .object_boxes import boxes_to_pseudo, ground_under
@@ -145,10 +149,37 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
         yield FrustumObject(k, cls, obj, gz, fi, bool(spilled))
 
 
+def match_image_box(box: np.ndarray, points: np.ndarray, box2d: np.ndarray, P: np.ndarray,
+                    image_size: tuple[int, int] | None, span: float = 1.0, step: float = 0.2, yaw_step_deg: float = 5.0,
+                    margin: float = 0.05) -> np.ndarray:
+    """(7,) the box of ``box``'s size, moved by up to ``span`` m in x and y (grid ``step``) and
+    turned to any heading (every ``yaw_step_deg`` degrees), that maximises the IoU of its
+    projection (``P``: 3x4 LiDAR-to-pixel matrix, clipped to ``image_size`` (height, width))
+    with ``box2d`` (4,) ``[x1,y1,x2,y2]`` px plus the share of the object's (N,3) ``points``
+    inside its footprint (enlarged by ``margin`` m): the image box fixes the extent the points
+    leave open, the points keep the box on the object."""
+    box = np.asarray(box, np.float64)
+    off = np.arange(-span, span + 1e-9, step)
+    yaw = box[6] + np.radians(np.arange(-90.0, 90.0, yaw_step_deg))
+    dx, dy, th = (a.ravel() for a in np.meshgrid(off, off, yaw, indexing="ij"))
+    cand = np.tile(box, (len(dx), 1))
+    cand[:, 0] += dx
+    cand[:, 1] += dy
+    cand[:, 6] = th
+    iou = image_box_overlap(projected_hull(box_corners(cand), P, image_size), np.asarray(box2d, np.float64))[:, 0]
+    c, s = np.cos(th)[:, None], np.sin(th)[:, None]
+    rx, ry = points[None, :, 0] - cand[:, None, 0], points[None, :, 1] - cand[:, None, 1]
+    inside = ((np.abs(rx * c + ry * s) <= cand[:, None, 3] / 2 + margin)
+              & (np.abs(ry * c - rx * s) <= cand[:, None, 4] / 2 + margin)).mean(1)
+    best = cand[int(np.argmax(iou + inside))]
+    best[6] = (best[6] + math.pi / 2) % math.pi - math.pi / 2
+    return best
+
+
 def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: Any | None = None, geometry: Any = None, *,
                   shrink: float = 0.02, ground_tol: float = 0.2, ground_radius: float = 3.0, cluster_radius: float = 0.6,
                   min_points: int = 3, trim: float = 0.01, max_spill: float = 0.2, pad: float = 0.1,
-                  seed: int = 0) -> PseudoLabels:
+                  image_fit_below: float = 0.85, image_fit_elongation: float = 1.5, seed: int = 0) -> PseudoLabels:
     """Pseudo 3D boxes (and per-point labels) from image boxes; see the module docstring.
 
     Args: box2d (B,4) ``[x1,y1,x2,y2]`` px in the frames given by ``box2d_frame`` (default 0),
@@ -157,18 +188,31 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
     share of the image box's width and height cut from each side before the frustum is taken (an
     edge pixel may be background; more cuts a car's outline, which turns its heading).
     ``max_spill`` (share) and ``pad`` (share of the image box's width and height) choose the
-    object among the clusters. Boxes with fewer
+    object among the clusters. A fitted box whose projection overlaps its image box at IoU below
+    ``image_fit_below`` is matched to it (``match_image_box``; 0 turns this off), for classes
+    whose footprint is at least ``image_fit_elongation`` times longer than wide: turning a
+    near-square footprint hardly changes its projection, so there the match would follow the
+    error of the box's height into depth instead (synthetic pedestrians: mean BEV IoU 0.58 ->
+    0.49 when matched). Boxes with fewer
     than ``min_points`` object points are dropped (their confidence would be 0). Distances in
     metres."""
     geo = check_geometry(geometry)
     boxes, sem, conf, counts, source = [], [], [], [], []
-    spilled = 0
+    spilled = matched = 0
     sensor = np.zeros(3)
     lab = np.asarray(box2d_semantic, np.int64).reshape(-1)
     for o in frustum_objects(scene, box2d, box2d_semantic, box2d_frame, geo, shrink=shrink, ground_tol=ground_tol,
                              ground_radius=ground_radius, cluster_radius=cluster_radius, min_points=min_points,
                              max_spill=max_spill, pad=pad):
-        boxes.append(fit_box(o.points, o.cls, o.ground_z, sensor, geometry=geo, trim=trim))
+        b = fit_box(o.points, o.cls, o.ground_z, sensor, geometry=geo, trim=trim)
+        size = (geo or BoxGeometry()).size(o.cls)
+        if image_fit_below > 0 and size is not None and max(size[:2]) >= image_fit_elongation * min(size[:2]):
+            P, hw = scene.frames[o.frame].projection(), scene.frame_image_size(o.frame)
+            b2 = np.asarray(box2d, np.float64).reshape(-1, 4)[o.box2d]
+            if image_box_overlap(projected_hull(box_corners(b), P, hw), b2)[0, 0] < image_fit_below:
+                b = match_image_box(b, o.points, b2, P, hw)
+                matched += 1
+        boxes.append(b)
         sem.append(lab[o.box2d])
         source.append(o.box2d)
         counts.append(len(o.points))
@@ -176,9 +220,10 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
         conf.append(float(1 - np.exp(-len(o.points) / 30.0)) * (0.5 if o.spilled else 1.0))
         spilled += o.spilled
     params = {"shrink": shrink, "ground_tol": ground_tol, "ground_radius": ground_radius, "cluster_radius": cluster_radius,
-              "min_points": min_points, "trim": trim, "max_spill": max_spill, "pad": pad, "seed": seed, "geometry": None if geo is None else geo.to_dict()}
+              "min_points": min_points, "trim": trim, "max_spill": max_spill, "pad": pad, "image_fit_below": image_fit_below,
+              "image_fit_elongation": image_fit_elongation, "seed": seed, "geometry": None if geo is None else geo.to_dict()}
     return boxes_to_pseudo(scene, np.array(boxes, np.float64).reshape(-1, 7), np.asarray(sem, np.int64), np.asarray(conf),
-                           "boxes2d-frustum", params, {"object_points": counts, "spilled": spilled}, {"box2d_index": np.asarray(source, np.int64)})
+                           "boxes2d-frustum", params, {"object_points": counts, "spilled": spilled, "matched_to_image_box": matched}, {"box2d_index": np.asarray(source, np.int64)})
 
 
 FOOTPRINT_GRID = tuple(np.round(np.arange(0.4, 1.31, 0.1), 2))
