@@ -158,7 +158,7 @@ def match_image_box(box: np.ndarray, points: np.ndarray, box2d: np.ndarray, P: n
     with ``box2d`` (4,) ``[x1,y1,x2,y2]`` px plus the share of the object's (N,3) ``points``
     inside its footprint (enlarged by ``margin`` m): the image box fixes the extent the points
     leave open, the points keep the box on the object."""
-    box = np.asarray(box, np.float64)
+    box, points = np.asarray(box, np.float64), np.asarray(points, np.float64)
     off = np.arange(-span, span + 1e-9, step)
     yaw = box[6] + np.radians(np.arange(-90.0, 90.0, yaw_step_deg))
     dx, dy, th = (a.ravel() for a in np.meshgrid(off, off, yaw, indexing="ij"))
@@ -192,8 +192,7 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
     ``image_fit_below`` is matched to it (``match_image_box``; 0 turns this off), for classes
     whose footprint is at least ``image_fit_elongation`` times longer than wide: turning a
     near-square footprint hardly changes its projection, so there the match would follow the
-    error of the box's height into depth instead (synthetic pedestrians: mean BEV IoU 0.58 ->
-    0.49 when matched). Boxes with fewer
+    error of the box's height into depth instead. Boxes with fewer
     than ``min_points`` object points are dropped (their confidence would be 0). Distances in
     metres."""
     geo = check_geometry(geometry)
