@@ -200,16 +200,20 @@ def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: An
     spilled = matched = 0
     sensor = np.zeros(3)
     lab = np.asarray(box2d_semantic, np.int64).reshape(-1)
+    b2 = np.asarray(box2d, np.float64).reshape(-1, 4)
+    projections: dict[int, np.ndarray] = {}  # each frame's scene-to-pixel matrix, once
     for o in frustum_objects(scene, box2d, box2d_semantic, box2d_frame, geo, shrink=shrink, ground_tol=ground_tol,
                              ground_radius=ground_radius, cluster_radius=cluster_radius, min_points=min_points,
                              max_spill=max_spill, pad=pad):
         b = fit_box(o.points, o.cls, o.ground_z, sensor, geometry=geo, trim=trim)
         size = (geo or BoxGeometry()).size(o.cls)
         if image_fit_below > 0 and size is not None and max(size[:2]) >= image_fit_elongation * min(size[:2]):
-            P, hw = scene.frames[o.frame].projection(), scene.frame_image_size(o.frame)
-            b2 = np.asarray(box2d, np.float64).reshape(-1, 4)[o.box2d]
-            if image_box_overlap(projected_hull(box_corners(b), P, hw), b2)[0, 0] < image_fit_below:
-                b = match_image_box(b, o.points, b2, P, hw)
+            if o.frame not in projections:
+                projections[o.frame] = scene.frames[o.frame].projection()
+            P = projections[o.frame]
+            hw = scene.frame_image_size(o.frame)
+            if image_box_overlap(projected_hull(box_corners(b), P, hw), b2[o.box2d])[0, 0] < image_fit_below:
+                b = match_image_box(b, o.points, b2[o.box2d], P, hw)
                 matched += 1
         boxes.append(b)
         sem.append(lab[o.box2d])
