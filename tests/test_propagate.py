@@ -409,3 +409,56 @@ def test_perfect_instance_bound_labels_unseeded_instances_by_the_nearest_seeded_
     out = perfect_instance_bound(s, np.array([0, 1, 15]), np.array([1, 1, 2]))
     np.testing.assert_array_equal(out, np.repeat([1, 1, 2, 2], 5))
     assert (perfect_instance_bound(s, np.array([0]), np.array([-1])) == -1).all()
+
+
+def test_common_refinement_cuts_where_any_member_cuts():
+    from pcweak.segment.ensemble import common_refinement
+    a = np.array([0, 0, 0, 1, 1, 1])
+    b = np.array([0, 0, 1, 1, 2, 2])
+    cells = common_refinement([a, b])
+    assert cells.tolist() == [0, 0, 1, 2, 3, 3]
+    np.testing.assert_array_equal(common_refinement([a]), a)
+
+
+@pytest.mark.parametrize("with_color", [True, False])
+def test_walks_on_several_partitions_outvote_the_walk_on_one(room, with_color):
+    """A bare room (its own segments dropped): the walk on the default ensemble of partitions
+    labels better than the walk on FH alone (measured, 200 points, draws 0-2: 0.78-0.85 against
+    0.70-0.78), and its labels are uniform over the cells the members agree on."""
+    from pcweak.segment.ensemble import FH_MEMBERS, L0_LEVELS, common_refinement
+    w = weak.points(room, count=200, seed=0)
+    color = room.color if with_color else None
+    out = {m: propagate(room.coord, w.point_index, w.point_semantic, color=color, num_classes=len(room.classes),
+                        config={"partition.method": m}) for m in ("fh", "ensemble")}
+    stats = json.loads(out["ensemble"].stats)
+    n_members = (len(FH_MEMBERS) if with_color else sum(m[1] is None for m in FH_MEMBERS)) + L0_LEVELS
+    assert stats["partitions"] == n_members and json.loads(out["fh"].stats)["partitions"] == 1
+    assert stats["nodes"] == json.loads(out["fh"].stats)["nodes"]  # the first member is plain FH
+    cells = out["ensemble"].extras["superpoint"]
+    assert stats["cells"] == cells.max() + 1 > stats["nodes"]
+    free = np.ones(room.num_points, bool)
+    free[w.point_index] = False  # a labelled point keeps its own label
+    for c in np.unique(cells[free])[:300]:
+        assert len(np.unique(out["ensemble"].semantic[free & (cells == c)])) == 1
+    miou = {m: semantic_report(room.semantic, p.semantic, room.classes)["miou"] for m, p in out.items()}
+    if with_color:
+        assert miou["ensemble"] > miou["fh"] + 0.05, miou
+    else:
+        assert miou["ensemble"] > miou["fh"], miou
+    # the FH settings still set the ensemble's scale: its first member is FH at partition.c
+    coarse = propagate(room.coord, w.point_index, w.point_semantic, color=color, num_classes=len(room.classes),
+                       config={"partition.c": 0.5})
+    assert json.loads(coarse.stats)["nodes"] < stats["nodes"]
+    assert common_refinement([cells]).max() == cells.max()
+
+
+def test_ensemble_labels_a_real_bare_scan_better_than_fh():
+    """scene0000_00's bare points (no mesh segments), 200 points, draw 0: measured 0.585 against
+    0.520 for the walk on FH alone (mean of draws 0-3: 0.653 against 0.609)."""
+    from pcweak.data.scannet import read_scannet_export
+    s = read_scannet_export(shared_path("scannet", "scannet_train_instance_data"), "scene0000_00")
+    w = weak.points(s, count=200, seed=0)
+    miou = {m: semantic_report(s.semantic, propagate(s.coord, w.point_index, w.point_semantic, color=s.color,
+                                                     num_classes=len(s.classes), config={"partition.method": m}).semantic,
+                               s.classes)["miou"] for m in ("fh", "ensemble")}
+    assert miou["ensemble"] > miou["fh"] + 0.03, miou

@@ -12,8 +12,9 @@ renormalised across instances at each node (RWSeg's competition); a node joins t
 instance when its probability passes ``solver.instance_threshold`` and the instance's class
 agrees with the node's semantic label.
 
-The graph's nodes are superpoints (the scene's own or Felzenszwalb-Huttenlocher ones) or
-points; edges join nodes whose points are kNN neighbours, with affinity
+The graph's nodes are superpoints (the scene's own, Felzenszwalb-Huttenlocher or l0 ones) or
+points; a scene without its own superpoints is walked on several partitions and the class
+probabilities averaged per point (``partition.method="ensemble"``). Edges join nodes whose points are kNN neighbours, with affinity
 exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |df|^2/sf^2
 - w_fpfh |dh|^2/sh^2), h the nodes' mean FPFH descriptors (``descriptors.fpfh_features``);
 the normal term of a convex crease (``edge_convexity``) is scaled by ``convex_factor``; nodes
@@ -30,23 +31,26 @@ import scipy.sparse as sp
 
 from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
+from ..segment.ensemble import common_refinement
 from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, segment_mean
 
 SOLVERS = ("spread", "harmonic", "geodesic")
-PARTITIONS = ("fh", "l0", "points")
+PARTITIONS = ("ensemble", "fh", "l0", "points")
 
 
 @dataclass(frozen=True)
 class PartitionConfig:
-    """Stage 1, the graph's nodes. ``method``: ``"fh"`` Felzenszwalb-Huttenlocher superpoints
-    on the kNN graph (``felzenszwalb``'s ``c``, ``min_size``, ``color_weight``,
-    ``color_max_normal_diff``), ``"l0"`` the finest level of the l0 partition
-    (``segment.l0_partition``; ``l0_regularization`` and ``l0_min_size``, None for its
-    defaults) or ``"points"`` (every point its own node); a scene's own
-    over-segmentation (``segment``) replaces either. ``split_below``: a seed whose normal and
+    """Stage 1, the graph's nodes. ``method``: ``"ensemble"`` (default) the walk on each of
+    several partitions (``segment.ensemble.partition_ensemble``: FH at multiples of ``c`` and
+    ``color_weight``, and two l0 levels), class probabilities averaged per point; ``"fh"``
+    Felzenszwalb-Huttenlocher superpoints on the kNN graph (``felzenszwalb``'s ``c``,
+    ``min_size``, ``color_weight``, ``color_max_normal_diff``), ``"l0"`` the finest level of
+    the l0 partition (``segment.l0_partition``; ``l0_regularization`` and ``l0_min_size``, None
+    for its defaults) or ``"points"`` (every point its own node); a scene's own
+    over-segmentation (``segment``) replaces any of them. ``split_below``: a seed whose normal and
     its node's dominant normal disagree (|cos| below it) seeds only its own surface, carved out
     of the node (``split_seed_surfaces``); 0 = off."""
-    method: str = "fh"
+    method: str = "ensemble"
     c: float = 0.05
     min_size: int = 30
     color_weight: float = 0.5
@@ -578,6 +582,54 @@ def solve(W: sp.csr_matrix, Y: np.ndarray, config: SolverConfig) -> np.ndarray:
     return _geodesic(W, Y, config.geodesic_hop, config.geodesic_temperature)
 
 
+@dataclass
+class ClassWalk:
+    """The semantic walk on one partition: ``prob`` (S,C) float64 class probabilities per node
+    (rows of seeded nodes are their seeds' class mix, rows of unreached nodes zero), ``reached``
+    (S,) bool (reached by the walk or seeded), ``seeded`` (S,) bool, ``W`` the (S,S) affinities."""
+    prob: np.ndarray
+    reached: np.ndarray
+    seeded: np.ndarray
+    W: sp.csr_matrix
+
+
+def _class_walk(coord: np.ndarray, node: np.ndarray, color: np.ndarray | None, normal: np.ndarray | None,
+                feat: np.ndarray | None, fpfh: np.ndarray | None, seed_index: np.ndarray, seed_label: np.ndarray, C: int,
+                cfg: PropagateConfig, edges: tuple[np.ndarray, np.ndarray], mask_evidence: Any) -> ClassWalk:
+    """Stages 2-4 on the partition ``node`` (N,) int64: node features, affinity graph, seed
+    mass (class-balanced, plus the masks' class scores on unseeded nodes) and the solver."""
+    n_nodes = int(node.max()) + 1
+    feats = node_features(node, n_nodes, coord, color, normal, feat, fpfh)
+    W = affinity_graph(coord, node, feats, cfg.graph, edges=edges)
+    s = cfg.solver
+    Y = np.zeros((n_nodes, C))
+    np.add.at(Y, (node[seed_index], seed_label), 1.0)
+    if s.class_balance:
+        Y = Y / np.maximum(Y.sum(0, keepdims=True), 1.0) ** s.class_balance
+    prior = None
+    if mask_evidence is not None:
+        nm = mask_evidence.views.node_masks(node, n_nodes, mask_evidence.min_seen)
+        W = mask_evidence.reweight(W, nm)
+        prior = mask_evidence.prior(nm, C)
+    seeded = Y.sum(1) > 0
+    if prior is not None:
+        Y = Y + mask_evidence.prior_weight * np.where(seeded[:, None], 0.0, prior)
+    F = solve(W, Y, s)
+    mass = F.sum(1)
+    reached = mass > s.min_reach
+    P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
+    P[seeded] = Y[seeded] / Y[seeded].sum(1, keepdims=True)  # seed nodes keep their own vote
+    return ClassWalk(prob=P, reached=reached | seeded, seeded=seeded, W=W)
+
+
+def _node_majority(node: np.ndarray, n_nodes: int, label: np.ndarray, C: int) -> np.ndarray:
+    """(S,) int64 the most frequent label >= 0 of each node's points (-1 where it has none)."""
+    ok = label >= 0
+    counts = np.zeros((n_nodes, C))
+    np.add.at(counts, (node[ok], label[ok]), 1.0)
+    return np.where(counts.max(1) > 0, counts.argmax(1), -1)
+
+
 def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None, normal: Any = None,
               segment: Any = None, seed_instance: Any = None, features: Any = None, classes: tuple[str, ...] = (),
               num_classes: int | None = None, config: PropagateConfig | dict[str, Any] | None = None,
@@ -602,8 +654,10 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     Returns:
         PseudoLabels: semantic (N,) int64, instance (N,) int64 (-1 without clicks), confidence
         (N,) float32 (max class probability); ``params`` = asdict(config), ``stats`` node and
-        seed counts; ``extras['margin']`` (top-1 minus top-2 probability) and
-        ``extras['superpoint']`` (node id per point).
+        seed counts (``nodes`` of the first partition, ``partitions``, ``cells``);
+        ``extras['margin']`` (top-1 minus top-2 probability) and
+        ``extras['superpoint']`` (per point, the id of the cell its labels are uniform over:
+        the node, or with several partitions their ``common_refinement``).
     """
     cfg = propagate_config(config)
     x = _check_arrays(coord, seed_index, seed_label, seed_instance, color, normal, features, segment)
@@ -614,56 +668,62 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
                          f"({'num_classes' if num_classes else 'len(classes)'})")
     g = cfg.graph
-    if normal is None and (g.w_normal or cfg.partition.method == "fh" or g.w_fpfh):
+    ensemble = seg is None and cfg.partition.method == "ensemble"
+    if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
         normal = estimate_normals(coord)
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
-    node = partition_nodes(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k)
-    n_nodes = int(node.max()) + 1
+    if ensemble:
+        from ..segment.ensemble import partition_ensemble
+        pc = cfg.partition
+        members = partition_ensemble(coord, normal, color, edges, c=pc.c, min_size=pc.min_size, color_weight=pc.color_weight,
+                                     color_max_normal_diff=pc.color_max_normal_diff)
+        members = [split_seed_surfaces(coord, normal, m, seed_index, pc.split_below) if pc.split_below > 0 else m
+                   for m in members]
+    else:
+        members = [partition_nodes(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k)]
     fpfh = None
     if g.w_fpfh:
         from ..segment.descriptors import fpfh_features
         fpfh = fpfh_features(coord, normal, radius=cfg.features.fpfh_radius, voxel=cfg.features.fpfh_voxel)
-    feats = node_features(node, n_nodes, coord, color, normal, feat, fpfh)
-    W = affinity_graph(coord, node, feats, g, edges=edges)
     s = cfg.solver
-    Y = np.zeros((n_nodes, C))
-    seed_node = node[seed_index]
-    np.add.at(Y, (seed_node, seed_label), 1.0)
-    if s.class_balance:
-        Y = Y / np.maximum(Y.sum(0, keepdims=True), 1.0) ** s.class_balance
-    prior = None
-    if mask_evidence is not None:
-        nm = mask_evidence.views.node_masks(node, n_nodes, mask_evidence.min_seen)
-        W = mask_evidence.reweight(W, nm)
-        prior = mask_evidence.prior(nm, C)
-    seeded = Y.sum(1) > 0
-    if prior is not None:
-        Y = Y + mask_evidence.prior_weight * np.where(seeded[:, None], 0.0, prior)
-    F = solve(W, Y, s)
-    mass = F.sum(1)
-    reached = mass > s.min_reach
-    P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
-    # seed nodes keep their own vote
-    P[seeded] = Y[seeded] / Y[seeded].sum(1, keepdims=True)
-    top2 = np.sort(P, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((n_nodes, 1)), P], 1)
-    conf = top2[:, -1]
-    margin = top2[:, -1] - top2[:, -2]
-    lab = np.where(reached | seeded, P.argmax(1), -1)
-    lab = np.where(conf >= s.min_confidence, lab, -1)
+    # the walk on every member; class probabilities averaged per point over the members that reach it
+    prob = np.zeros((len(coord), C))
+    votes = np.zeros(len(coord))
+    for i, node in enumerate(members):
+        walk = _class_walk(coord, node, color, normal, feat, fpfh, seed_index, seed_label, C, cfg, edges, mask_evidence)
+        ok = walk.reached[node]
+        prob[ok] += walk.prob[node[ok]]
+        votes += ok
+        if i == 0:
+            first = walk
+    reached_pt = votes > 0
+    prob = np.where(reached_pt[:, None], prob / np.maximum(votes, 1.0)[:, None], 0.0)
+    node, W, seed_node = members[0], first.W, members[0][seed_index]
+    n_nodes = int(node.max()) + 1
+    top2 = np.sort(prob, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((len(prob), 1)), prob], 1)
+    conf, margin = top2[:, -1], top2[:, -1] - top2[:, -2]
+    semantic = np.where(reached_pt & (conf >= s.min_confidence), prob.argmax(1), -1)
+    if len(members) == 1:
+        lab = np.where(first.reached | first.seeded, first.prob.argmax(1), -1)
+        lab = np.where(first.prob.max(1) >= s.min_confidence, lab, -1)
+        semantic = lab[node]
+    else:  # the instance walk runs on the first member: its nodes take their points' most frequent label
+        lab = _node_majority(node, n_nodes, semantic, C)
     inst_node = _instance_walk(W, node, seed_node, seed_label, seed_instance, lab, s)
-    semantic = lab[node]
-    confidence = np.where(semantic >= 0, conf[node], 0.0).astype(np.float32)
+    confidence = np.where(semantic >= 0, conf, 0.0).astype(np.float32)
     instance = inst_node[node]
     # a labelled point keeps its own label, whatever its superpoint's vote says
     semantic[seed_index] = seed_label
     confidence[seed_index] = 1.0
     if seed_instance is not None:
         instance[seed_index] = seed_instance
-    stats = {"nodes": n_nodes, "seeds": int(len(seed_index)), "used_segment": seg is not None}
+    cells = node if len(members) == 1 else common_refinement(members)
+    stats = {"nodes": n_nodes, "seeds": int(len(seed_index)), "used_segment": seg is not None, "partitions": len(members),
+             "cells": int(cells.max()) + 1}
     return PseudoLabels(semantic=semantic, instance=instance, confidence=confidence, method="propagate",
                         params=json.dumps(asdict(cfg), sort_keys=True), stats=json.dumps(stats, sort_keys=True),
                         classes=tuple(classes),
-                        extras={"margin": margin[node].astype(np.float32), "superpoint": node.astype(np.int64)})
+                        extras={"margin": margin.astype(np.float32), "superpoint": cells.astype(np.int64)})
 
 
 def _instance_walk(W: sp.csr_matrix, node: np.ndarray, seed_node: np.ndarray, seed_label: np.ndarray,
