@@ -14,7 +14,8 @@ agrees with the node's semantic label.
 
 The graph's nodes are superpoints (the scene's own, Felzenszwalb-Huttenlocher or l0 ones) or
 points; a scene without its own superpoints is walked on several partitions and the class
-probabilities averaged per point (``partition.method="ensemble"``). Edges join nodes whose points are kNN neighbours, with affinity
+probabilities averaged per point (``partition.method="ensemble"``). Edges join nodes whose
+points are kNN neighbours, with affinity
 exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |df|^2/sf^2
 - w_fpfh |dh|^2/sh^2), h the nodes' mean FPFH descriptors (``descriptors.fpfh_features``);
 the normal term of a convex crease (``edge_convexity``) is scaled by ``convex_factor``; nodes
@@ -31,7 +32,7 @@ import scipy.sparse as sp
 
 from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
-from ..segment.ensemble import common_refinement
+from ..segment.ensemble import common_refinement, partition_ensemble
 from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, segment_mean
 
 SOLVERS = ("spread", "harmonic", "geodesic")
@@ -673,7 +674,6 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         normal = estimate_normals(coord)
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
     if ensemble:
-        from ..segment.ensemble import partition_ensemble
         pc = cfg.partition
         members = partition_ensemble(coord, normal, color, edges, c=pc.c, min_size=pc.min_size, color_weight=pc.color_weight,
                                      color_max_normal_diff=pc.color_max_normal_diff)

@@ -6,9 +6,8 @@ normals merges coplanar objects with what they lie against, FH with colour on ev
 textured surfaces apart and joins same-coloured neighbours, the l0 partition groups by colour,
 shape and height but joins across creases. Their errors fall in different places, so a walk run
 on each and the class probabilities averaged per point labels better than the walk on any one
-of them (docs/results.md, "Label propagation": bare real ScanNet 0.650 -> 0.681 mean mIoU,
-synthetic rooms 0.659 -> 0.752). The members are fixed multiples of the FH settings the caller
-gives, so ``c`` still sets the scale.
+of them (docs/results.md, "Label propagation", with how the members were chosen). The members
+are fixed multiples of the FH settings the caller gives, so ``c`` still sets the scale.
 """
 from __future__ import annotations
 
