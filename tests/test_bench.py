@@ -24,6 +24,9 @@ def test_bench_propagate_on_synthetic_rooms(tmp_path, capsys):
     # without its segments the room is walked on several partitions, better than on FH alone
     assert one["points_only"] > one["points_only_fh"] + 0.03
     assert one["points_only_fh_ratio_to_ceiling"] == round(one["points_only_fh"] / one["points_only_fh_seeded_class_ceiling"], 3)
+    # clicks: each room also on its bare points, well above nearest seed
+    bare_clicks = r["results"]["synthetic"]["per_scene_clicks_bare"]
+    assert set(bare_clicks) == {name} and bare_clicks[name] > r["results"]["synthetic"]["miou"]["clicks"]["nearest"] + 0.1
     assert one["seeded_class_ceiling"] >= one["propagate"] - 0.02  # seeds keep their label, so not strict
     assert r["machine"]["cores"] >= 1 and "one_million" not in r
 
