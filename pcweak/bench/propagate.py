@@ -82,6 +82,13 @@ print(json.dumps({{"points": s.num_points, "seeds": 200, "seconds": round(dt, 2)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def _bare(s: Any) -> Any:
+    """The scene as a scan without mesh gets it: a scene with its own segments loses them and
+    their mesh normals; one without is returned as it is."""
+    from dataclasses import replace
+    return s if s.segment is None else replace(s, segment=None, normal=None)
+
+
 def _prefixed(key: str, name: str) -> str:
     """The per-scene key of ``name`` for the labelling ``key`` (bare for ``propagate``)."""
     return name if key == "propagate" else f"{key}_{name}"
@@ -89,23 +96,25 @@ def _prefixed(key: str, name: str) -> str:
 
 def _scene_breakdown(acc: dict[str, list[float]], s: Any, w: Any, p: Any, miou_p: float) -> None:
     """Adds one draw of a scene to ``acc``: ``propagate`` (``miou_p``, the mIoU of ``p``, already
-    computed by the caller), ``seeded_class_ceiling`` (``seeded_class_oracle`` on the superpoints
-    that propagation used) and, for a scene with its own over-segmentation, ``points_only``:
-    propagation from the same seeds on FH superpoints with estimated normals, as a scene without
-    a mesh gets (real ScanNet: 2 of the 3 samples), and its ``points_only_seeded_class_ceiling``."""
-    from dataclasses import replace
+    computed by the caller) and ``seeded_class_ceiling`` (``seeded_class_oracle`` on the cells its
+    labels are uniform over); for a scene with its own over-segmentation, ``points_only``:
+    propagation from the same seeds on the scene made bare (``_bare``: the default ensemble of
+    partitions on estimated normals, as a scan without a mesh gets; real ScanNet: 2 of the 3
+    samples); for every scene ``points_only_fh``, the walk on FH superpoints alone of the bare
+    scene. Each with its ``..._seeded_class_ceiling``."""
     from .oracles import seeded_class_oracle
     from ..metrics import semantic_report
     from ..pseudo.registry import label
 
     def miou(pred: np.ndarray) -> float:
         return semantic_report(s.semantic, pred, s.classes)["miou"]
+
     def add(key: str, q: Any, value: float | None = None) -> None:
         acc.setdefault(key, []).append(miou(q.semantic) if value is None else value)
         acc.setdefault(_prefixed(key, "seeded_class_ceiling"), []).append(
             miou(seeded_class_oracle(s, q.extras["superpoint"], w.point_semantic)))
     add("propagate", p, miou_p)
-    bare = s if s.segment is None else replace(s, segment=None, normal=None)
+    bare = _bare(s)
     if s.segment is not None:
         add("points_only", label(bare, w, "propagate"))
     # the walk on FH superpoints alone, the partition bare scans got before the ensemble
@@ -152,7 +161,7 @@ def run(budgets: tuple[int, ...] = (20, 50, 100, 200), seeds: int = 2, n_synthet
                     if name == top:
                         _scene_breakdown(per_scene[s.name], s, w, p_prop, rows["propagate"][-1])
                     if kw is None:  # each scene's clicks on its bare points (its own segments dropped)
-                        q = p_prop if s.segment is None else label(replace(s, segment=None, normal=None), w, "propagate")
+                        q = p_prop if s.segment is None else label(_bare(s), w, "propagate")
                         clicks_bare.setdefault(s.name, []).append(semantic_report(s.semantic, q.semantic, s.classes)["miou"])
             if rows["nearest"]:
                 table[name] = {m: round(float(np.mean(v)), 4) for m, v in rows.items()}

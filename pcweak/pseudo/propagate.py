@@ -549,28 +549,32 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
     return out
 
 
-def partition_nodes(coord: np.ndarray, normal: np.ndarray | None, color: np.ndarray | None, segment: np.ndarray | None,
-                    seed_index: np.ndarray, edges: tuple[np.ndarray, np.ndarray], config: PartitionConfig,
-                    k: int) -> np.ndarray:
-    """Stage 1: (N,) int64 node id per point, 0..S-1 (the scene's ``segment`` renumbered, FH
-    or l0 superpoints on the kNN ``edges``, or single points), with seeds' own surfaces carved out."""
+def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.ndarray | None, segment: np.ndarray | None,
+                      seed_index: np.ndarray, edges: tuple[np.ndarray, np.ndarray], config: PartitionConfig,
+                      k: int) -> list[np.ndarray]:
+    """Stage 1: the partitions the walk runs on, each (N,) int64 node id per point, 0..S-1: the
+    scene's ``segment`` renumbered, or the ensemble's members (``partition_ensemble``), FH or l0
+    superpoints on the kNN ``edges``, or single points; seeds' own surfaces carved out of each."""
     if segment is not None:
-        node = np.unique(segment, return_inverse=True)[1]
+        members = [np.unique(segment, return_inverse=True)[1]]
+    elif config.method == "ensemble":
+        members = partition_ensemble(coord, normal, color, edges, c=config.c, min_size=config.min_size,
+                                     color_weight=config.color_weight, color_max_normal_diff=config.color_max_normal_diff)
     elif config.method == "fh":
-        node = felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=config.min_size, color_weight=config.color_weight,
-                            edges=edges, color_max_normal_diff=config.color_max_normal_diff)
+        members = [felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=config.min_size, color_weight=config.color_weight,
+                                edges=edges, color_max_normal_diff=config.color_max_normal_diff)]
     elif config.method == "l0":
         from ..segment.l0_partition import L0Config, l0_hierarchy
         d = L0Config()
         cfg = L0Config(regularization=(config.l0_regularization or d.regularization[0],),
                        min_size=(config.l0_min_size or d.min_size[0],), k=k)
-        node = l0_hierarchy(coord, color, cfg, edges=edges)[0]
+        members = [l0_hierarchy(coord, color, cfg, edges=edges)[0]]
     else:
-        node = np.arange(len(coord))
-    node = np.asarray(node).ravel()
+        members = [np.arange(len(coord))]
+    members = [np.asarray(m).ravel() for m in members]
     if config.split_below > 0 and normal is not None:
-        node = split_seed_surfaces(coord, normal, node, seed_index, config.split_below)
-    return node
+        members = [split_seed_surfaces(coord, normal, m, seed_index, config.split_below) for m in members]
+    return members
 
 
 def solve(W: sp.csr_matrix, Y: np.ndarray, config: SolverConfig) -> np.ndarray:
@@ -587,10 +591,9 @@ def solve(W: sp.csr_matrix, Y: np.ndarray, config: SolverConfig) -> np.ndarray:
 class ClassWalk:
     """The semantic walk on one partition: ``prob`` (S,C) float64 class probabilities per node
     (rows of seeded nodes are their seeds' class mix, rows of unreached nodes zero), ``reached``
-    (S,) bool (reached by the walk or seeded), ``seeded`` (S,) bool, ``W`` the (S,S) affinities."""
+    (S,) bool (reached by the walk or seeded), ``W`` the (S,S) affinities."""
     prob: np.ndarray
     reached: np.ndarray
-    seeded: np.ndarray
     W: sp.csr_matrix
 
 
@@ -620,13 +623,13 @@ def _class_walk(coord: np.ndarray, node: np.ndarray, color: np.ndarray | None, n
     reached = mass > s.min_reach
     P = np.where(reached[:, None], F / np.maximum(mass, 1e-300)[:, None], 0.0)
     P[seeded] = Y[seeded] / Y[seeded].sum(1, keepdims=True)  # seed nodes keep their own vote
-    return ClassWalk(prob=P, reached=reached | seeded, seeded=seeded, W=W)
+    return ClassWalk(prob=P, reached=reached | seeded, W=W)
 
 
-def _node_majority(node: np.ndarray, n_nodes: int, label: np.ndarray, C: int) -> np.ndarray:
+def _node_majority(node: np.ndarray, n_nodes: int, label: np.ndarray) -> np.ndarray:
     """(S,) int64 the most frequent label >= 0 of each node's points (-1 where it has none)."""
     ok = label >= 0
-    counts = np.zeros((n_nodes, C))
+    counts = np.zeros((n_nodes, int(label.max()) + 1 if ok.any() else 1))
     np.add.at(counts, (node[ok], label[ok]), 1.0)
     return np.where(counts.max(1) > 0, counts.argmax(1), -1)
 
@@ -669,18 +672,10 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
                          f"({'num_classes' if num_classes else 'len(classes)'})")
     g = cfg.graph
-    ensemble = seg is None and cfg.partition.method == "ensemble"
     if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
         normal = estimate_normals(coord)
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
-    if ensemble:
-        pc = cfg.partition
-        members = partition_ensemble(coord, normal, color, edges, c=pc.c, min_size=pc.min_size, color_weight=pc.color_weight,
-                                     color_max_normal_diff=pc.color_max_normal_diff)
-        members = [split_seed_surfaces(coord, normal, m, seed_index, pc.split_below) if pc.split_below > 0 else m
-                   for m in members]
-    else:
-        members = [partition_nodes(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k)]
+    members = partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k)
     fpfh = None
     if g.w_fpfh:
         from ..segment.descriptors import fpfh_features
@@ -695,21 +690,15 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         prob[ok] += walk.prob[node[ok]]
         votes += ok
         if i == 0:
-            first = walk
+            W = walk.W  # the instance walk runs on the first member's graph
     reached_pt = votes > 0
     prob = np.where(reached_pt[:, None], prob / np.maximum(votes, 1.0)[:, None], 0.0)
-    node, W, seed_node = members[0], first.W, members[0][seed_index]
+    node = members[0]
     n_nodes = int(node.max()) + 1
     top2 = np.sort(prob, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((len(prob), 1)), prob], 1)
     conf, margin = top2[:, -1], top2[:, -1] - top2[:, -2]
     semantic = np.where(reached_pt & (conf >= s.min_confidence), prob.argmax(1), -1)
-    if len(members) == 1:
-        lab = np.where(first.reached | first.seeded, first.prob.argmax(1), -1)
-        lab = np.where(first.prob.max(1) >= s.min_confidence, lab, -1)
-        semantic = lab[node]
-    else:  # the instance walk runs on the first member: its nodes take their points' most frequent label
-        lab = _node_majority(node, n_nodes, semantic, C)
-    inst_node = _instance_walk(W, node, seed_node, seed_label, seed_instance, lab, s)
+    inst_node = _instance_walk(W, node, node[seed_index], seed_label, seed_instance, semantic, s)
     confidence = np.where(semantic >= 0, conf, 0.0).astype(np.float32)
     instance = inst_node[node]
     # a labelled point keeps its own label, whatever its superpoint's vote says
@@ -727,14 +716,16 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
 
 
 def _instance_walk(W: sp.csr_matrix, node: np.ndarray, seed_node: np.ndarray, seed_label: np.ndarray,
-                   seed_instance: np.ndarray | None, lab: np.ndarray, s: SolverConfig) -> np.ndarray:
+                   seed_instance: np.ndarray | None, semantic: np.ndarray, s: SolverConfig) -> np.ndarray:
     """(S,) int64 instance id per node (-1 = none): one competing walk per clicked instance
     (RWSeg); a node joins the winner when its probability passes ``s.instance_threshold`` and
-    the instance's class equals the node's semantic label ``lab``."""
+    the instance's class equals the node's semantic label, the most frequent of its points'
+    labels ``semantic`` (N,) int64."""
     n_nodes = W.shape[0]
     inst_node = np.full(n_nodes, -1, np.int64)
     if seed_instance is None or not len(seed_instance):
         return inst_node
+    lab = _node_majority(node, n_nodes, semantic)
     ids, inv = np.unique(seed_instance, return_inverse=True)
     keep = ids >= 0
     Yi = np.zeros((n_nodes, len(ids)))
