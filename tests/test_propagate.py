@@ -10,7 +10,7 @@ from pcweak.cli import main
 from pcweak.metrics.evaluate import evaluate
 from pcweak.metrics import semantic_report
 from pcweak.pseudo import nearest_seed, propagate
-from pcweak.segment.superpoints import _fh_python, felzenszwalb, knn_graph
+from pcweak.segment.superpoints import _fh_python, estimate_normals, felzenszwalb, knn_graph
 from tests.conftest import shared_path
 
 
@@ -42,17 +42,21 @@ def test_api_accepts_torch_and_is_deterministic(room):
 
 
 def test_unreached_nodes_get_no_label(room):
-    # two far-apart copies of the room; seeds only in the first
-    coord = np.concatenate([room.coord, room.coord + 1000])
-    w = weak.points(room, count=40, seed=0)
-    twice = np.concatenate([room.segment, room.segment + room.segment.max() + 1])
-    p = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice)
-    assert (p.semantic[room.num_points:] == -1).all() and (p.confidence[room.num_points:] == 0).all()
-    assert (p.semantic[: room.num_points] >= 0).mean() > 0.97
+    # two far-apart copies of (a third of) the room; seeds only in the first
+    keep = np.arange(0, room.num_points, 3)
+    one, seg = room.coord[keep], np.unique(room.segment[keep], return_inverse=True)[1]
+    n = len(keep)
+    coord = np.concatenate([one, one + 1000])
+    seeds = np.random.default_rng(0).choice(n, 40, replace=False)
+    labels = room.semantic[keep][seeds]
+    twice = np.concatenate([seg, seg + seg.max() + 1])
+    p = propagate(coord, seeds, labels, num_classes=20, segment=twice)
+    assert (p.semantic[n:] == -1).all() and (p.confidence[n:] == 0).all()
+    assert (p.semantic[:n] >= 0).mean() > 0.97
     # min_reach leaves weakly reached nodes out too; bridge joins the copies so both are labelled
-    far = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice, config={"solver.min_reach": 1e-3})
-    assert (far.semantic[: room.num_points] >= 0).mean() < (p.semantic[: room.num_points] >= 0).mean()
-    both = propagate(coord, w.point_index, w.point_semantic, num_classes=20, segment=twice, config={"graph.bridge": True})
+    far = propagate(coord, seeds, labels, num_classes=20, segment=twice, config={"solver.min_reach": 1e-3})
+    assert (far.semantic[:n] >= 0).mean() < (p.semantic[:n] >= 0).mean()
+    both = propagate(coord, seeds, labels, num_classes=20, segment=twice, config={"graph.bridge": True})
     assert (both.semantic >= 0).mean() > 0.97
 
 
@@ -296,12 +300,14 @@ def test_fh_superpoints_on_real_scannet_points():
     from pcweak.data.scannet import read_scannet_export
     s = read_scannet_export(shared_path("scannet", "scannet_train_instance_data"), "scene0000_01")
     clicks = [weak.clicks(s, seed=seed) for seed in (0, 1)]
+    normal = estimate_normals(s.coord)  # once, for the partitions and the walks
     score = {}
     for tol in (1e-6, None):
-        sp = felzenszwalb(s.coord, None, s.color, color_max_normal_diff=tol)
+        sp = felzenszwalb(s.coord, normal, s.color, color_max_normal_diff=tol)
         assert 300 < sp.max() + 1 < 2000
         score[tol] = np.mean([semantic_report(s.semantic, propagate(s.coord, w.point_index, w.point_semantic, color=s.color,
-                                                                    segment=sp, num_classes=len(s.classes)).semantic,
+                                                                    normal=normal, segment=sp,
+                                                                    num_classes=len(s.classes)).semantic,
                                               s.classes)["miou"] for w in clicks])
     assert score[1e-6] > score[None] + 0.05 and score[1e-6] > 0.5
 
@@ -420,19 +426,16 @@ def test_common_refinement_cuts_where_any_member_cuts():
     np.testing.assert_array_equal(common_refinement([a]), a)
 
 
-@pytest.mark.parametrize("with_color", [True, False])
-def test_walks_on_several_partitions_outvote_the_walk_on_one(room, with_color):
+def test_walks_on_several_partitions_outvote_the_walk_on_one(room):
     """A bare room (its own segments dropped): the walk on the default ensemble of partitions
     labels better than the walk on FH alone (measured, 200 points, draws 0-2: 0.78-0.85 against
     0.70-0.78), and its labels are uniform over the cells the members agree on."""
     from pcweak.segment.ensemble import FH_MEMBERS, L0_LEVELS, common_refinement
     w = weak.points(room, count=200, seed=0)
-    color = room.color if with_color else None
-    out = {m: propagate(room.coord, w.point_index, w.point_semantic, color=color, num_classes=len(room.classes),
+    out = {m: propagate(room.coord, w.point_index, w.point_semantic, color=room.color, num_classes=len(room.classes),
                         config={"partition.method": m}) for m in ("fh", "ensemble")}
     stats = json.loads(out["ensemble"].stats)
-    n_members = (len(FH_MEMBERS) if with_color else sum(m[1] is None for m in FH_MEMBERS)) + L0_LEVELS
-    assert stats["partitions"] == n_members and json.loads(out["fh"].stats)["partitions"] == 1
+    assert stats["partitions"] == len(FH_MEMBERS) + L0_LEVELS and json.loads(out["fh"].stats)["partitions"] == 1
     assert stats["nodes"] == json.loads(out["fh"].stats)["nodes"]  # the first member is plain FH
     cells = out["ensemble"].extras["superpoint"]
     assert stats["cells"] == cells.max() + 1 > stats["nodes"]
@@ -441,15 +444,26 @@ def test_walks_on_several_partitions_outvote_the_walk_on_one(room, with_color):
     for c in np.unique(cells[free])[:300]:
         assert len(np.unique(out["ensemble"].semantic[free & (cells == c)])) == 1
     miou = {m: semantic_report(room.semantic, p.semantic, room.classes)["miou"] for m, p in out.items()}
-    if with_color:
-        assert miou["ensemble"] > miou["fh"] + 0.05, miou
-    else:
-        assert miou["ensemble"] > miou["fh"], miou
-    # the FH settings still set the ensemble's scale: its first member is FH at partition.c
-    coarse = propagate(room.coord, w.point_index, w.point_semantic, color=color, num_classes=len(room.classes),
-                       config={"partition.c": 0.5})
-    assert json.loads(coarse.stats)["nodes"] < stats["nodes"]
+    assert miou["ensemble"] > miou["fh"] + 0.05, miou
     assert common_refinement([cells]).max() == cells.max()
+
+
+def test_the_ensemble_without_colour_and_at_another_scale(room):
+    """Without colour the colour members are left out (and the walk still gains on FH alone);
+    ``partition.c`` sets the ensemble's scale, its first member being FH at that ``c``. On a
+    third of the room's points, to stay quick."""
+    from pcweak.segment.ensemble import FH_MEMBERS, L0_LEVELS
+    keep = np.arange(0, room.num_points, 3)
+    coord, sem = room.coord[keep], room.semantic[keep]
+    seeds = np.random.default_rng(0).choice(len(keep), 150, replace=False)
+    run = {m: propagate(coord, seeds, sem[seeds], num_classes=len(room.classes), config={"partition.method": m})
+           for m in ("fh", "ensemble")}
+    stats = json.loads(run["ensemble"].stats)
+    assert stats["partitions"] == sum(m[1] is None for m in FH_MEMBERS) + L0_LEVELS
+    miou = {m: semantic_report(sem, p.semantic, room.classes)["miou"] for m, p in run.items()}
+    assert miou["ensemble"] > miou["fh"], miou
+    coarse = propagate(coord, seeds, sem[seeds], num_classes=len(room.classes), config={"partition.c": 0.5})
+    assert json.loads(coarse.stats)["nodes"] < stats["nodes"]
 
 
 def test_ensemble_labels_a_real_bare_scan_better_than_fh():
