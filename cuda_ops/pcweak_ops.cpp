@@ -16,7 +16,6 @@
 #include <limits>
 #include <queue>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #ifdef _OPENMP
@@ -740,8 +739,9 @@ torch::Tensor fh_segment(torch::Tensor u, torch::Tensor v, torch::Tensor w, int6
 // level's lambda; then groups smaller than that level's minimum size join the neighbour with
 // the cheapest ratio, smallest group first.
 // The heap holds one live entry per adjacent pair (an entry is live while its version is the
-// pair's). A join re-prices only the pairs of the group with fewer neighbours (their edge
-// weights changed); the survivor's other pairs keep their entries, and an entry whose groups
+// pair's), except pairs dearer than the last level's lambda, which could never be joined. A
+// join re-prices only the pairs of the group with fewer neighbours (their edge weights
+// changed); the survivor's other pairs keep their entries, and an entry whose groups
 // changed since it was priced is re-priced when it reaches the top. So a join costs the
 // smaller neighbour list, not the larger (a wall absorbing thousands of fragments would
 // otherwise re-price its whole border each time), and the order is exact except where a
@@ -749,20 +749,79 @@ torch::Tensor fh_segment(torch::Tensor u, torch::Tensor v, torch::Tensor w, int6
 // result is deterministic and equal to pcweak/segment/l0_partition.py's Python version.
 struct L0Entry {
   double cost;
-  int64_t a, b;
   uint64_t version;
+  int32_t a, b;
   uint32_t sa, sb;
-  bool operator<(const L0Entry& o) const {  // std::priority_queue pops the largest: invert
-    if (cost != o.cost) return cost > o.cost;
-    if (a != o.a) return a > o.a;
-    if (b != o.b) return b > o.b;
-    return version > o.version;
+  bool before(const L0Entry& o) const {  // the order entries leave the heap: cheapest, then (a, b)
+    if (cost != o.cost) return cost < o.cost;
+    if (a != o.a) return a < o.a;
+    if (b != o.b) return b < o.b;
+    return version < o.version;
   }
 };
 
+struct L0After {
+  bool operator()(const L0Entry& x, const L0Entry& y) const { return y.before(x); }
+};
+using L0Heap = std::priority_queue<L0Entry, std::vector<L0Entry>, L0After>;
+
+// One group's neighbours: neighbour id -> (summed edge weight c, version of the pair's live
+// heap entry). Open addressing with linear probing and tombstones, in place of a
+// std::unordered_map (a node allocated per entry): the joins are mostly these lookups. Results
+// do not depend on the iteration order (every choice made while iterating breaks ties by id).
 struct L0Link {
+  int64_t key;  // -1 empty, -2 erased
   double c;
   uint64_t version;
+};
+
+class L0Links {
+ public:
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  L0Link* find(int64_t k) {
+    if (slots_.empty()) return nullptr;
+    for (size_t i = slot(k);; i = (i + 1) & mask()) {
+      if (slots_[i].key == k) return &slots_[i];
+      if (slots_[i].key == -1) return nullptr;
+    }
+  }
+  // the entry of k, made with c = 0 and version 0 when absent (may move other entries)
+  L0Link& at(int64_t k) {
+    if (L0Link* l = find(k)) return *l;
+    if ((used_ + 1) * 4 > slots_.size() * 3) rehash();
+    size_t i = slot(k);
+    while (slots_[i].key >= 0) i = (i + 1) & mask();
+    if (slots_[i].key == -1) ++used_;
+    slots_[i] = {k, 0.0, 0};
+    ++n_;
+    return slots_[i];
+  }
+  void erase(int64_t k) {
+    if (L0Link* l = find(k)) { l->key = -2; --n_; }
+  }
+  void release() { std::vector<L0Link>().swap(slots_); n_ = used_ = 0; }
+  template <typename F> void each(F f) const {
+    for (const L0Link& l : slots_) if (l.key >= 0) f(l);
+  }
+
+ private:
+  size_t mask() const { return slots_.size() - 1; }
+  size_t slot(int64_t k) const {
+    return size_t((uint64_t(k) * 0x9E3779B97F4A7C15ull) >> 32) & mask();
+  }
+  void rehash() {  // room for twice the live entries, tombstones dropped
+    size_t cap = 8;
+    while (cap * 3 < (n_ + 1) * 2 * 4) cap *= 2;
+    std::vector<L0Link> old;
+    old.swap(slots_);
+    slots_.assign(cap, {-1, 0.0, 0});
+    n_ = used_ = 0;
+    for (const L0Link& l : old)
+      if (l.key >= 0) { at(l.key) = l; }
+  }
+  std::vector<L0Link> slots_;
+  size_t n_ = 0, used_ = 0;  // live entries; live + erased slots
 };
 
 torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, torch::Tensor x, torch::Tensor lambdas,
@@ -775,6 +834,7 @@ torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, to
   min_sizes = min_sizes.to(torch::kInt64).contiguous();
   TORCH_CHECK(x.dim() == 2, "l0_partition: x must be (N,D)");
   const int64_t n = x.size(0), D = x.size(1), E = u.size(0), L = lambdas.size(0);
+  TORCH_CHECK(n < (int64_t(1) << 31), "l0_partition: at most 2^31 - 1 points, got ", n);
   TORCH_CHECK(v.size(0) == E && c.size(0) == E, "l0_partition: u, v, c must have one entry per edge");
   TORCH_CHECK(min_sizes.size(0) == L, "l0_partition: one minimum size per level");
   const int64_t* U = u.data_ptr<int64_t>();
@@ -787,11 +847,11 @@ torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, to
   std::vector<int64_t> parent(n);
   for (int64_t i = 0; i < n; ++i) parent[i] = i;
   std::vector<uint32_t> stamp(n, 0);
-  std::vector<std::unordered_map<int64_t, L0Link>> adj(n);
+  std::vector<L0Links> adj(n);
   for (int64_t e = 0; e < E; ++e) {
     if (U[e] == V[e]) continue;
-    adj[U[e]][V[e]].c += C[e];
-    adj[V[e]][U[e]].c += C[e];
+    adj[U[e]].at(V[e]).c += C[e];
+    adj[V[e]].at(U[e]).c += C[e];
   }
   auto ratio = [&](int64_t a, int64_t b, double cab) {
     const double* ma = &mean[a * D];
@@ -800,17 +860,24 @@ torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, to
     for (int64_t k = 0; k < D; ++k) { const double t = ma[k] - mb[k]; d2 += t * t; }
     return wt[a] * wt[b] / (wt[a] + wt[b]) * d2 / cab;
   };
-  std::priority_queue<L0Entry> heap;
+  L0Heap heap;
+  const double max_lambda = L ? lambdas.data_ptr<double>()[L - 1] : 0.0;
   uint64_t next_version = 0;
   auto price = [&](int64_t a, int64_t b) {  // a fresh live entry for the pair (a, b)
     const int64_t lo = std::min(a, b), hi = std::max(a, b);
-    L0Link& l = adj[lo][hi];
+    L0Link& l = adj[lo].at(hi);
     l.version = ++next_version;
-    adj[hi][lo].version = l.version;
-    heap.push({ratio(lo, hi, l.c), lo, hi, l.version, stamp[lo], stamp[hi]});
+    adj[hi].at(lo).version = l.version;
+    const double cost = ratio(lo, hi, l.c);
+    if (cost <= max_lambda)  // dearer entries could never leave the heap: leave them out
+      heap.push({cost, l.version, int32_t(lo), int32_t(hi), stamp[lo], stamp[hi]});
   };
-  for (int64_t a = 0; a < n; ++a)
-    for (const auto& kv : adj[a]) if (a < kv.first) price(a, kv.first);
+  std::vector<int64_t> nbrs;
+  for (int64_t a = 0; a < n; ++a) {
+    nbrs.clear();
+    adj[a].each([&](const L0Link& l) { if (a < l.key) nbrs.push_back(l.key); });
+    for (const int64_t b : nbrs) price(a, b);
+  }
   auto find = [&](int64_t i) {
     while (parent[i] != i) { parent[i] = parent[parent[i]]; i = parent[i]; }
     return i;
@@ -826,13 +893,13 @@ torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, to
     ++stamp[b];
     adj[a].erase(b);
     moved.clear();
-    for (const auto& kv : adj[b]) if (kv.first != a) moved.push_back({kv.first, kv.second.c});
-    std::unordered_map<int64_t, L0Link>().swap(adj[b]);
+    adj[b].each([&](const L0Link& l) { if (l.key != a) moved.push_back({l.key, l.c}); });
+    adj[b].release();
     for (const auto& m : moved) {
       auto& nb = adj[m.first];
       nb.erase(b);
-      nb[a].c += m.second;
-      adj[a][m.first].c += m.second;
+      nb.at(a).c += m.second;
+      adj[a].at(m.first).c += m.second;
     }
     for (const auto& m : moved) price(a, m.first);
     return a;
@@ -847,8 +914,8 @@ torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, to
       const L0Entry e = heap.top();
       heap.pop();
       if (parent[e.a] != e.a || parent[e.b] != e.b) continue;
-      const auto it = adj[e.a].find(e.b);
-      if (it == adj[e.a].end() || it->second.version != e.version) continue;
+      const L0Link* it = adj[e.a].find(e.b);
+      if (it == nullptr || it->version != e.version) continue;
       if (stamp[e.a] != e.sa || stamp[e.b] != e.sb) { price(e.a, e.b); continue; }
       join(e.a, e.b);
     }
@@ -861,10 +928,10 @@ torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, to
       if (wt[a] >= double(MS[l]) || adj[a].empty()) continue;
       int64_t best = -1;
       double bc = 0;
-      for (const auto& kv : adj[a]) {
-        const double r = ratio(a, kv.first, kv.second.c);
-        if (best < 0 || r < bc || (r == bc && kv.first < best)) { best = kv.first; bc = r; }
-      }
+      adj[a].each([&](const L0Link& l) {
+        const double r = ratio(a, l.key, l.c);
+        if (best < 0 || r < bc || (r == bc && l.key < best)) { best = l.key; bc = r; }
+      });
       join(a, best);
     }
     for (int64_t i = 0; i < n; ++i) O[l * n + i] = find(i);
