@@ -10,6 +10,8 @@ A bare path is accepted when its kind is unambiguous (``.ply``, ``.npz``).
 """
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,8 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     """Load a scene from an address; points come in the file's own order (no subsampling).
 
     Extra keyword arguments go to the reader (e.g. ``axis_alignment=`` for ScanNet v1,
-    ``n_frames=`` for synthetic rooms)."""
+    ``n_frames=`` for synthetic rooms). Synthetic scenes are generated once per process and
+    handed out as copies."""
     kind, rest = parse_address(str(address))
     if kind == "scannet":
         from .scannet import read_scannet
@@ -64,8 +67,25 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
         seed = int(rest)
     except ValueError:
         raise AddressError(f"scene address {address!r}: the seed must be an integer") from None
+    try:
+        key = tuple(sorted(kwargs.items()))
+        hash(key)
+    except TypeError:  # unhashable reader arguments: made afresh
+        return _synthetic(kind, seed, kwargs)
+    return copy.deepcopy(_synthetic_cached(kind, seed, key))
+
+
+def _synthetic(kind: str, seed: int, kwargs: dict[str, Any]) -> Scene:
     if kind == "synthetic":
         from .synthetic_indoor import synthetic_room
         return synthetic_room(seed, **kwargs)
     from .synthetic_lidar import synthetic_lidar
     return synthetic_lidar(seed, **kwargs)
+
+
+@functools.lru_cache(maxsize=8)
+def _synthetic_cached(kind: str, seed: int, key: tuple[tuple[str, Any], ...]) -> Scene:
+    """A procedural scene made once per process (a room takes about 3 s; the generator is
+    deterministic in its arguments); ``load_scene`` hands out copies, so no caller's change
+    reaches another's scene."""
+    return _synthetic(kind, seed, dict(key))
