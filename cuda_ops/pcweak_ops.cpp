@@ -7,7 +7,10 @@
 //  * squared distances are dx*dx + dy*dy + dz*dz evaluated in the input precision
 //    (compiled with -ffp-contract=off so no FMA changes the rounding);
 //  * neighbours are ordered by (dist2, index): ties go to the smaller index.
-#include <torch/extension.h>
+// ATen and torch's pybind casters only: <torch/extension.h> (the C++ frontend, autograd, the
+// Python API) triples the compile time of this file and none of it is used here.
+#include <ATen/ATen.h>
+#include <torch/csrc/utils/pybind.h>
 
 #include <algorithm>
 #include <cmath>
@@ -157,9 +160,9 @@ inline scalar_t dist2(const scalar_t* a, const scalar_t* b) {
   return dx * dx + dy * dy + dz * dz;
 }
 
-void check_points(const torch::Tensor& t, const char* name) {
+void check_points(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.dim() == 2 && t.size(1) == 3, name, " must be (N,3), got ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kFloat64, name, " must be float32 or float64");
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name, " must be float32 or float64");
 }
 
 // Minimum squared distance from point f (in cell units) to cell (x,y,z), in cell units.
@@ -176,9 +179,9 @@ inline double cell_min_d2(const double* f, int64_t x, int64_t y, int64_t z) {
 }
 
 template <typename scalar_t>
-void neighbours_cpu(const torch::Tensor& support, const torch::Tensor& query, const torch::Tensor& s_off,
-                    const torch::Tensor& q_off, int64_t k, double radius, bool use_radius,
-                    torch::Tensor& idx, torch::Tensor& d2out) {
+void neighbours_cpu(const at::Tensor& support, const at::Tensor& query, const at::Tensor& s_off,
+                    const at::Tensor& q_off, int64_t k, double radius, bool use_radius,
+                    at::Tensor& idx, at::Tensor& d2out) {
   const scalar_t* S = support.data_ptr<scalar_t>();
   const scalar_t* Q = query.data_ptr<scalar_t>();
   const int64_t* so = s_off.data_ptr<int64_t>();
@@ -339,22 +342,22 @@ void neighbours_cpu(const torch::Tensor& support, const torch::Tensor& query, co
   }
 }
 
-std::vector<torch::Tensor> neighbours(torch::Tensor support, torch::Tensor query, torch::Tensor s_off,
-                                      torch::Tensor q_off, int64_t k, double radius, bool use_radius) {
+std::vector<at::Tensor> neighbours(at::Tensor support, at::Tensor query, at::Tensor s_off,
+                                      at::Tensor q_off, int64_t k, double radius, bool use_radius) {
   check_points(support, "support");
   check_points(query, "query");
   TORCH_CHECK(support.scalar_type() == query.scalar_type(), "support and query must share a dtype");
   TORCH_CHECK(s_off.size(0) == q_off.size(0), "support_offset and query_offset must have the same length");
   support = support.contiguous();
   query = query.contiguous();
-  s_off = s_off.to(torch::kInt64).contiguous();
-  q_off = q_off.to(torch::kInt64).contiguous();
-  auto idx = torch::full({query.size(0), k}, -1, query.options().dtype(torch::kInt64));
-  auto d2 = torch::full({query.size(0), k}, std::numeric_limits<double>::infinity(), query.options());
+  s_off = s_off.to(at::kLong).contiguous();
+  q_off = q_off.to(at::kLong).contiguous();
+  auto idx = at::full({query.size(0), k}, -1, query.options().dtype(at::kLong));
+  auto d2 = at::full({query.size(0), k}, std::numeric_limits<double>::infinity(), query.options());
 #ifdef PCWEAK_WITH_CUDA
   if (support.is_cuda()) {
     auto stream = at::cuda::getCurrentCUDAStream();
-    if (support.scalar_type() == torch::kFloat32)
+    if (support.scalar_type() == at::kFloat)
       pcweak_cuda_neighbours_f32(support.data_ptr<float>(), query.data_ptr<float>(), s_off.data_ptr<int64_t>(),
                                  q_off.data_ptr<int64_t>(), s_off.size(0), query.size(0), k, float(radius * radius),
                                  use_radius, idx.data_ptr<int64_t>(), d2.data_ptr<float>(), stream);
@@ -422,12 +425,12 @@ void radix_sort_pairs(std::vector<uint64_t>& key, std::vector<int64_t>& val, int
 
 // Voxels of each scene: grid (V,3) int32 relative to the scene's min corner, inverse (N,),
 // counts (V,), voxel offset (B,). Voxels sorted by (scene, x, y, z), like torch.unique.
-std::vector<torch::Tensor> voxelize_cpu(torch::Tensor coord, double voxel, torch::Tensor offset) {
+std::vector<at::Tensor> voxelize_cpu(at::Tensor coord, double voxel, at::Tensor offset) {
   check_points(coord, "coord");
   TORCH_CHECK(!coord.is_cuda(), "voxelize_cpu expects CPU tensors");
   TORCH_CHECK(voxel > 0, "voxel_size must be > 0");
-  coord = coord.to(torch::kFloat64).contiguous();
-  offset = offset.to(torch::kInt64).contiguous();
+  coord = coord.to(at::kDouble).contiguous();
+  offset = offset.to(at::kLong).contiguous();
   const double* P = coord.data_ptr<double>();
   const int64_t* off = offset.data_ptr<int64_t>();
   const int64_t N = coord.size(0), B = offset.size(0);
@@ -471,7 +474,7 @@ std::vector<torch::Tensor> voxelize_cpu(torch::Tensor coord, double voxel, torch
   int bits = 1;
   while (bits < 64 && (long double)(uint64_t(1) << bits) < span) ++bits;
   radix_sort_pairs(keys, pid, bits);
-  auto inverse = torch::empty({N}, torch::kInt64);
+  auto inverse = at::empty({N}, at::kLong);
   int64_t* inv = inverse.data_ptr<int64_t>();
   std::vector<int64_t> first;  // position of each voxel's first point in sorted order
   first.reserve(N / 4 + 1);
@@ -480,9 +483,9 @@ std::vector<torch::Tensor> voxelize_cpu(torch::Tensor coord, double voxel, torch
     inv[pid[j]] = int64_t(first.size()) - 1;
   }
   const int64_t V = int64_t(first.size());
-  auto grid = torch::empty({V, 3}, torch::kInt32);
-  auto counts = torch::empty({V}, torch::kInt64);
-  auto voff = torch::zeros({B}, torch::kInt64);
+  auto grid = at::empty({V, 3}, at::kInt);
+  auto counts = at::empty({V}, at::kLong);
+  auto voff = at::zeros({B}, at::kLong);
   int32_t* G = grid.data_ptr<int32_t>();
   int64_t* cnt = counts.data_ptr<int64_t>();
   int64_t* vo = voff.data_ptr<int64_t>();
@@ -500,8 +503,8 @@ std::vector<torch::Tensor> voxelize_cpu(torch::Tensor coord, double voxel, torch
 // reduce: 0 sum, 1 mean, 2 max, 3 min. src (N,C), index (N,). Returns out (G,C), arg (G,C)
 // (max/min: winning row, first one on ties, -1 for empty groups), count (G,).
 template <typename scalar_t>
-void scatter_cpu_impl(const torch::Tensor& src, const torch::Tensor& index, int64_t G, int reduce,
-                      torch::Tensor& out, torch::Tensor& arg, torch::Tensor& count) {
+void scatter_cpu_impl(const at::Tensor& src, const at::Tensor& index, int64_t G, int reduce,
+                      at::Tensor& out, at::Tensor& arg, at::Tensor& count) {
   const int64_t N = src.size(0), C = src.size(1);
   const scalar_t* S = src.data_ptr<scalar_t>();
   const int64_t* I = index.data_ptr<int64_t>();
@@ -550,14 +553,14 @@ void scatter_cpu_impl(const torch::Tensor& src, const torch::Tensor& index, int6
   }
 }
 
-std::vector<torch::Tensor> scatter_fwd(torch::Tensor src, torch::Tensor index, int64_t dim_size, int64_t reduce) {
+std::vector<at::Tensor> scatter_fwd(at::Tensor src, at::Tensor index, int64_t dim_size, int64_t reduce) {
   TORCH_CHECK(src.dim() == 2, "scatter: src must be (N,C)");
   TORCH_CHECK(index.dim() == 1 && index.size(0) == src.size(0), "scatter: index must be (N,) matching src");
   src = src.contiguous();
-  index = index.to(torch::kInt64).contiguous();
-  auto out = torch::zeros({dim_size, src.size(1)}, src.options());
-  auto arg = torch::full({dim_size, src.size(1)}, -1, src.options().dtype(torch::kInt64));
-  auto count = torch::zeros({dim_size}, src.options().dtype(torch::kInt64));
+  index = index.to(at::kLong).contiguous();
+  auto out = at::zeros({dim_size, src.size(1)}, src.options());
+  auto arg = at::full({dim_size, src.size(1)}, -1, src.options().dtype(at::kLong));
+  auto count = at::zeros({dim_size}, src.options().dtype(at::kLong));
 #ifdef PCWEAK_WITH_CUDA
   if (src.is_cuda()) {
     auto stream = at::cuda::getCurrentCUDAStream();
@@ -593,10 +596,10 @@ void scatter_arg_bwd_impl(const scalar_t* go, const int64_t* A, int64_t G, int64
     }
 }
 
-torch::Tensor scatter_arg_bwd(torch::Tensor grad_out, torch::Tensor arg, int64_t n) {
+at::Tensor scatter_arg_bwd(at::Tensor grad_out, at::Tensor arg, int64_t n) {
   grad_out = grad_out.contiguous();
   arg = arg.contiguous();
-  auto grad = torch::zeros({n, grad_out.size(1)}, grad_out.options());
+  auto grad = at::zeros({n, grad_out.size(1)}, grad_out.options());
 #ifdef PCWEAK_WITH_CUDA
   if (grad_out.is_cuda()) {
     auto valid = arg.ge(0);
@@ -648,26 +651,26 @@ void fps_cpu_impl(const scalar_t* P, const int64_t* off, const int64_t* new_off,
   }
 }
 
-torch::Tensor fps(torch::Tensor coord, torch::Tensor offset, torch::Tensor new_offset) {
+at::Tensor fps(at::Tensor coord, at::Tensor offset, at::Tensor new_offset) {
   check_points(coord, "coord");
   coord = coord.contiguous();
-  offset = offset.to(torch::kInt64).contiguous().cpu();
-  new_offset = new_offset.to(torch::kInt64).contiguous().cpu();
+  offset = offset.to(at::kLong).contiguous().cpu();
+  new_offset = new_offset.to(at::kLong).contiguous().cpu();
   const int64_t B = offset.size(0);
   const int64_t M = B ? new_offset[B - 1].item<int64_t>() : 0;
 #ifdef PCWEAK_WITH_CUDA
   if (coord.is_cuda()) {
-    auto out = torch::empty({M}, coord.options().dtype(torch::kInt64));
+    auto out = at::empty({M}, coord.options().dtype(at::kLong));
     auto off_d = offset.to(coord.device()), noff_d = new_offset.to(coord.device());
-    auto tmp = torch::full({coord.size(0)}, std::numeric_limits<float>::infinity(), coord.options().dtype(torch::kFloat32));
+    auto tmp = at::full({coord.size(0)}, std::numeric_limits<float>::infinity(), coord.options().dtype(at::kFloat));
     auto stream = at::cuda::getCurrentCUDAStream();
-    auto c32 = coord.to(torch::kFloat32).contiguous();
+    auto c32 = coord.to(at::kFloat).contiguous();
     pcweak_cuda_fps_f32(c32.data_ptr<float>(), off_d.data_ptr<int64_t>(), noff_d.data_ptr<int64_t>(), B,
                         tmp.data_ptr<float>(), out.data_ptr<int64_t>(), stream);
     return out;
   }
 #endif
-  auto out = torch::empty({M}, torch::kInt64);
+  auto out = at::empty({M}, at::kLong);
   AT_DISPATCH_FLOATING_TYPES(coord.scalar_type(), "fps_cpu", [&] {
     fps_cpu_impl<scalar_t>(coord.data_ptr<scalar_t>(), offset.data_ptr<int64_t>(), new_offset.data_ptr<int64_t>(), B,
                            out.data_ptr<int64_t>());
@@ -698,10 +701,10 @@ struct DisjointSet {
   }
 };
 
-torch::Tensor fh_segment(torch::Tensor u, torch::Tensor v, torch::Tensor w, int64_t n, double c, int64_t min_size) {
-  u = u.to(torch::kInt64).contiguous();
-  v = v.to(torch::kInt64).contiguous();
-  w = w.to(torch::kFloat64).contiguous();
+at::Tensor fh_segment(at::Tensor u, at::Tensor v, at::Tensor w, int64_t n, double c, int64_t min_size) {
+  u = u.to(at::kLong).contiguous();
+  v = v.to(at::kLong).contiguous();
+  w = w.to(at::kDouble).contiguous();
   const int64_t E = u.size(0);
   const int64_t* U = u.data_ptr<int64_t>();
   const int64_t* V = v.data_ptr<int64_t>();
@@ -719,7 +722,7 @@ torch::Tensor fh_segment(torch::Tensor u, torch::Tensor v, torch::Tensor w, int6
     int64_t a = ds.find(U[e]), b = ds.find(V[e]);
     if (a != b && (ds.size[a] < min_size || ds.size[b] < min_size)) ds.join(a, b);
   }
-  auto out = torch::empty({n}, torch::kInt64);
+  auto out = at::empty({n}, at::kLong);
   int64_t* O = out.data_ptr<int64_t>();
   std::vector<int64_t> label(n, -1);
   int64_t next = 0;
@@ -824,14 +827,14 @@ class L0Links {
   size_t n_ = 0, used_ = 0;  // live entries; live + erased slots
 };
 
-torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, torch::Tensor x, torch::Tensor lambdas,
-                           torch::Tensor min_sizes) {
-  u = u.to(torch::kInt64).contiguous();
-  v = v.to(torch::kInt64).contiguous();
-  c = c.to(torch::kFloat64).contiguous();
-  x = x.to(torch::kFloat64).contiguous();
-  lambdas = lambdas.to(torch::kFloat64).contiguous();
-  min_sizes = min_sizes.to(torch::kInt64).contiguous();
+at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, at::Tensor lambdas,
+                           at::Tensor min_sizes) {
+  u = u.to(at::kLong).contiguous();
+  v = v.to(at::kLong).contiguous();
+  c = c.to(at::kDouble).contiguous();
+  x = x.to(at::kDouble).contiguous();
+  lambdas = lambdas.to(at::kDouble).contiguous();
+  min_sizes = min_sizes.to(at::kLong).contiguous();
   TORCH_CHECK(x.dim() == 2, "l0_partition: x must be (N,D)");
   const int64_t n = x.size(0), D = x.size(1), E = u.size(0), L = lambdas.size(0);
   TORCH_CHECK(n < (int64_t(1) << 31), "l0_partition: at most 2^31 - 1 points, got ", n);
@@ -904,7 +907,7 @@ torch::Tensor l0_partition(torch::Tensor u, torch::Tensor v, torch::Tensor c, to
     for (const auto& m : moved) price(a, m.first);
     return a;
   };
-  auto out = torch::empty({L, n}, torch::kInt64);
+  auto out = at::empty({L, n}, at::kLong);
   int64_t* O = out.data_ptr<int64_t>();
   const double* LAM = lambdas.data_ptr<double>();
   const int64_t* MS = min_sizes.data_ptr<int64_t>();

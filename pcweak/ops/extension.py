@@ -80,6 +80,7 @@ def build(verbose: bool = False) -> ModuleType:
             kw["extra_include_paths"] = [str(SRC_DIR)]
         module = load(**kw)
         os.replace(Path(tmp) / f"{name}.so", library)  # atomic: never a half-written library
+    module.__file__ = str(library)  # the same file, renamed: its build folder is gone
     return module
 
 
