@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.special import ndtr
 
 from pcweak import SceneError, weak
 from pcweak.cli import main
@@ -103,8 +104,10 @@ def test_fixed_prior_mean_decides_only_far_from_the_data():
     assert free[:, 0].abs().max() < 1.0
 
 
-def test_volume_prior_favours_the_smaller_box_where_features_are_silent():
-    # two boxes share a slab of points whose features match neither side's training points
+def _two_boxes_sharing_a_slab(colour: bool, cell_y: float) -> tuple[Scene, np.ndarray]:
+    """A small box (400 points) and a large one (1,200) that share a slab of 80 points (the last
+    ones); with ``colour`` the slab's colour matches neither side. Superpoints: grid cells 0.1 m
+    along x, ``cell_y`` along y, 0.5 m along z."""
     rng = np.random.default_rng(0)
     a = rng.uniform([0, 0, 0], [1, 1, 1], (400, 3))
     b = rng.uniform([1.2, 0, 0], [4, 1, 1], (1200, 3))
@@ -112,9 +115,14 @@ def test_volume_prior_favours_the_smaller_box_where_features_are_silent():
     coord = np.concatenate([a, b, mid]).astype(np.float32)
     color = np.concatenate([np.tile([0.9, 0.1, 0.1], (400, 1)), np.tile([0.1, 0.1, 0.9], (1200, 1)),
                             np.tile([0.1, 0.9, 0.1], (80, 1))]).astype(np.float32)
-    seg = np.floor(coord[:, 0] / 0.1).astype(np.int64) * 100 + np.floor(coord[:, 1] / 0.5).astype(np.int64) * 10 + np.floor(coord[:, 2] / 0.5).astype(np.int64)
-    s = Scene(name="slab", coord=coord, color=color, segment=seg, classes=("small", "big"))
-    boxes = np.array([[0.6, 0.5, 0.5, 1.2, 1, 1, 0], [2.5, 0.5, 0.5, 3.0, 1, 1, 0]])
+    seg = np.floor(coord[:, 0] / 0.1).astype(np.int64) * 100 + np.floor(coord[:, 1] / cell_y).astype(np.int64) * 10 + np.floor(coord[:, 2] / 0.5).astype(np.int64)
+    s = Scene(name="slab", coord=coord, color=color if colour else None, segment=seg, classes=("small", "big"))
+    return s, np.array([[0.6, 0.5, 0.5, 1.2, 1, 1, 0], [2.5, 0.5, 0.5, 3.0, 1, 1, 0]])
+
+
+def test_volume_prior_favours_the_smaller_box_where_features_are_silent():
+    # two boxes share a slab of points whose features match neither side's training points
+    s, boxes = _two_boxes_sharing_a_slab(colour=True, cell_y=0.5)
     slab = slice(1600, 1680)
     p = gp_box_labels(s, boxes, [0, 1], seed=0, structure=False, volume_prior=4.0)
     assert json.loads(p.stats)["pairs"] == 1
@@ -122,6 +130,25 @@ def test_volume_prior_favours_the_smaller_box_where_features_are_silent():
     q = gp_box_labels(s, boxes, [0, 1], seed=0, structure=False, volume_prior=0.0)
     assert np.nanmean(p.extras["gp_mean"][slab]) > np.nanmean(q.extras["gp_mean"][slab]) + 1.0
 
+
+def test_an_unsure_gp_decision_goes_to_the_smaller_box():
+    # the slab without colour and a free prior: the GP decides its superpoints with mixed confidence
+    s, boxes = _two_boxes_sharing_a_slab(colour=False, cell_y=0.25)
+    seg = s.segment
+    kw = dict(seed=0, structure=False, volume_prior=0.0, iterations=60)
+    free = gp_box_labels(s, boxes, [0, 1], min_confidence=0.5, **kw)
+    decided = np.isfinite(free.extras["gp_mean"])
+    p = ndtr(free.extras["gp_mean"] / np.sqrt(1 + free.extras["gp_var"]))
+    tau = float(np.median(np.maximum(p, 1 - p)[decided]))  # half of the decided points fall below it
+    unsure = decided & (np.maximum(p, 1 - p) < tau)
+    assert unsure.any() and (decided & ~unsure).any() and (free.instance[unsure] == 1).any()
+    q = gp_box_labels(s, boxes, [0, 1], min_confidence=tau, **kw)
+    assert (q.instance[unsure] == 0).all() and np.allclose(q.confidence[unsure], 0.5)
+    np.testing.assert_array_equal(q.instance[~unsure], free.instance[~unsure])
+    assert json.loads(q.stats)["gp_unsure_superpoints"] == len(np.unique(seg[unsure]))
+    from pcweak.pseudo.registry import check_params
+    with pytest.raises(ValueError, match=r"gp-boxes: min_confidence must be a probability in \[0.5, 1\], got 0.3"):
+        check_params("gp-boxes", {"min_confidence": 0.3})
 
 def test_nested_boxes_give_the_shared_region_to_the_inner_box():
     b = np.array([[0, 0, 0, 2, 2, 2, 0], [0.2, 0, 0, 0.5, 0.5, 0.5, 0.3], [0, 0, 0, 2, 2, 2, 0]])

@@ -17,7 +17,9 @@
    predicting the shared superpoints:
    p = Phi(mu / sqrt(1 + var)), confidence max(p, 1 - p); mu and var are kept per point
    (``gp_mean``, ``gp_var``; NaN where no GP decided). Each GP's prior mean leans towards the
-   smaller box (``volume_prior``), so the baseline's rule decides only where the data are silent.
+   smaller box (``volume_prior``), so the baseline's rule decides only where the data are silent,
+   and a decision less sure than ``min_confidence`` goes to the smaller box as well: on bare
+   real scans the GP's unsure overrides of the prior are wrong more often than right.
    All pairs of a scene are fitted together in gpytorch batch mode; ``gp_box_labels_many``
    labels several scenes in parallel processes.
 4. Whatever remains (superpoints in three or more non-nested boxes) goes to the smallest box,
@@ -235,7 +237,8 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
                   background_label: int | None = None, batched: bool = True, iterations: int = 200, n_per_class: int = 48,
                   n_inducing: int = 24, seed: int = 0, use_gp: bool = True,
                   superpoint_params: dict[str, Any] | None = None, lr: float = 0.1,
-                  structure: bool | Any = True, volume_prior: float = 1.0, stuff: bool = True) -> PseudoLabels:
+                  structure: bool | Any = True, volume_prior: float = 1.0, min_confidence: float = 0.8,
+                  stuff: bool = True) -> PseudoLabels:
     """Instance and semantic pseudo-labels from 3D boxes (see the module docstring).
 
     Args:
@@ -254,6 +257,9 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
         volume_prior: beta of each pair GP's prior mean beta * log(V_other / V_box), fixed: where
             the superpoint features say little, the smaller box is favoured as in the baseline,
             and evidence overrides it; 0 = a learned constant.
+        min_confidence: a pair's superpoint whose GP decision is less sure than this,
+            max(p, 1 - p), goes to the smaller box of the pair, confidence 0.5 (0.5: the GP always
+            decides; docs/results.md has the measurement).
         superpoint_params: ``felzenszwalb`` parameters when the scene has no segmentation
             (default ``FINE_SUPERPOINTS``).
         structure: True finds the wall and floor surface inside boxes (``structure_points``) and
@@ -275,7 +281,8 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
     conf = np.zeros(n_nodes)
     gmean = np.full(n_nodes, np.nan)
     gvar = np.full(n_nodes, np.nan)
-    stats = {"boxes": M, "superpoints": n_nodes, "pairs": 0, "gp_superpoints": 0, "smallest_box_superpoints": 0}
+    stats = {"boxes": M, "superpoints": n_nodes, "pairs": 0, "gp_superpoints": 0, "gp_unsure_superpoints": 0,
+             "smallest_box_superpoints": 0}
     timing: dict[str, float] = {}
     if M:
         if structure is True:
@@ -339,8 +346,10 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
                 q = shared[(a, c)]
                 m_, v_ = mu[i, :len(q)], var[i, :len(q)]
                 p = ndtr(m_ / np.sqrt(1 + v_))  # Phi(mu / sqrt(1 + var))
-                inst[q] = np.where(p >= 0.5, a, c)
-                conf[q] = np.maximum(p, 1 - p)
+                sure = np.maximum(p, 1 - p) >= min_confidence
+                inst[q] = np.where(sure, np.where(p >= 0.5, a, c), a if vol[a] <= vol[c] else c)
+                conf[q] = np.where(sure, np.maximum(p, 1 - p), 0.5)
+                stats["gp_unsure_superpoints"] += int((~sure).sum())
                 gmean[q], gvar[q] = m_, v_
             stats["pairs"] = len(pairs)
             stats["gp_superpoints"] = int(sum(len(v) for v in shared.values()))
@@ -366,7 +375,8 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
     gmean, gvar = np.where(inst_pt >= 0, gmean[node], np.nan), np.where(inst_pt >= 0, gvar[node], np.nan)
     params = dict(inside_fraction=inside_fraction, margin=margin, background_label=background_label, batched=batched,
                   iterations=iterations, n_per_class=n_per_class, n_inducing=n_inducing, seed=seed, use_gp=use_gp,
-                  superpoint_params=superpoint_params, lr=lr, volume_prior=volume_prior, stuff=stuff,
+                  superpoint_params=superpoint_params, lr=lr, volume_prior=volume_prior,
+                  min_confidence=min_confidence, stuff=stuff,
                   structure=structure if isinstance(structure, bool) else "mask")
     return PseudoLabels(semantic=sem_pt, instance=inst_pt, confidence=conf_pt.astype(np.float32),
                         method="gp-boxes" if use_gp else "smallest-box", params=json.dumps(params, sort_keys=True),

@@ -222,7 +222,8 @@ def _register_all() -> None:
     gp_checks: dict[str, Check] = {"iterations": (_positive, "an integer >= 1"), "n_per_class": (_positive, "an integer >= 1"),
                                    "n_inducing": (_positive, "an integer >= 1"), "lr": (_positive, "> 0"),
                                    "inside_fraction": (_fraction, "a fraction in (0, 1]"), "margin": (_non_negative, ">= 0"),
-                                   "volume_prior": (_non_negative, ">= 0")}
+                                   "volume_prior": (_non_negative, ">= 0"),
+                                   "min_confidence": (lambda v: v is not None and 0.5 <= v <= 1, "a probability in [0.5, 1]")}
     lift_cfg = signature_config(lift_masks, "LiftMasksConfig", {"scene", "masks", "point_index", "point_label",
                                                                   "mask_scores", "scene_tags"},
                                 {"abs_tol": (_non_negative, "metres >= 0"), "rel_tol": (_non_negative, ">= 0"),
