@@ -27,7 +27,7 @@
 
 #ifdef PCWEAK_WITH_CUDA
 #include "pcweak_ops_cuda.h"
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 namespace {
@@ -356,7 +356,7 @@ std::vector<at::Tensor> neighbours(at::Tensor support, at::Tensor query, at::Ten
   auto d2 = at::full({query.size(0), k}, std::numeric_limits<double>::infinity(), query.options());
 #ifdef PCWEAK_WITH_CUDA
   if (support.is_cuda()) {
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     if (support.scalar_type() == at::kFloat)
       pcweak_cuda_neighbours_f32(support.data_ptr<float>(), query.data_ptr<float>(), s_off.data_ptr<int64_t>(),
                                  q_off.data_ptr<int64_t>(), s_off.size(0), query.size(0), k, float(radius * radius),
@@ -563,7 +563,7 @@ std::vector<at::Tensor> scatter_fwd(at::Tensor src, at::Tensor index, int64_t di
   auto count = at::zeros({dim_size}, src.options().dtype(at::kLong));
 #ifdef PCWEAK_WITH_CUDA
   if (src.is_cuda()) {
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "scatter_cuda", [&] {
       if (std::is_same<scalar_t, float>::value)
         pcweak_cuda_scatter_f32((const float*)src.data_ptr(), index.data_ptr<int64_t>(), src.size(0), src.size(1), dim_size,
@@ -663,7 +663,7 @@ at::Tensor fps(at::Tensor coord, at::Tensor offset, at::Tensor new_offset) {
     auto out = at::empty({M}, coord.options().dtype(at::kLong));
     auto off_d = offset.to(coord.device()), noff_d = new_offset.to(coord.device());
     auto tmp = at::full({coord.size(0)}, std::numeric_limits<float>::infinity(), coord.options().dtype(at::kFloat));
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     auto c32 = coord.to(at::kFloat).contiguous();
     pcweak_cuda_fps_f32(c32.data_ptr<float>(), off_d.data_ptr<int64_t>(), noff_d.data_ptr<int64_t>(), B,
                         tmp.data_ptr<float>(), out.data_ptr<int64_t>(), stream);

@@ -272,6 +272,27 @@ def test_cuda_sources_compile_with_nvcc(tmp_path, cu):
     assert len(CU_FILES) >= 1
 
 
+
+def test_the_cpp_sources_cuda_branch_type_checks(tmp_path):
+    """pcweak_ops.cpp as a CUDA build compiles it (-DPCWEAK_WITH_CUDA), type-checked against the
+    CUDA runtime headers; a CPU torch lacks the one header its CUDA build generates, which is
+    stubbed here."""
+    import sysconfig
+    from torch.utils.cpp_extension import CUDA_HOME, include_paths
+    cxx = shutil.which("c++")
+    cuda_inc = Path(CUDA_HOME or "/usr/local/cuda") / "include"
+    if cxx is None or not (cuda_inc / "cuda_runtime_api.h").is_file():
+        pytest.skip("no C++ compiler or CUDA runtime headers on this machine")
+    stub = tmp_path / "c10" / "cuda" / "impl"
+    stub.mkdir(parents=True)
+    (stub / "cuda_cmake_macros.h").write_text("#define C10_CUDA_BUILD_SHARED_LIBS\n")
+    src = Path(__file__).resolve().parents[1] / "cuda_ops" / "pcweak_ops.cpp"
+    inc = [f"-I{p}" for p in include_paths()] + [f"-I{tmp_path}", f"-I{cuda_inc}", f"-I{src.parent}",
+                                                  f"-I{sysconfig.get_paths()['include']}"]
+    r = subprocess.run([cxx, "-fsyntax-only", "-std=c++17", "-fopenmp", "-DPCWEAK_WITH_CUDA", "-DTORCH_EXTENSION_NAME=x",
+                        *inc, str(src)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (CI has none; run on a GPU machine)")
 def test_cuda_matches_cpu():
     g = torch.Generator().manual_seed(0)
