@@ -22,8 +22,8 @@
    real scans the GP's unsure overrides of the prior are wrong more often than right.
    All pairs of a scene are fitted together in gpytorch batch mode; ``gp_box_labels_many``
    labels several scenes in parallel processes.
-4. Whatever remains (superpoints in three or more non-nested boxes) goes to the smallest box,
-   which is also the baseline method ``smallest_box_labels``.
+4. Whatever remains (superpoints in three or more non-nested boxes, and the GP's unsure
+   decisions) goes to the smallest box, which is also the baseline method ``smallest_box_labels``.
 """
 from __future__ import annotations
 
@@ -258,8 +258,8 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
             the superpoint features say little, the smaller box is favoured as in the baseline,
             and evidence overrides it; 0 = a learned constant.
         min_confidence: a pair's superpoint whose GP decision is less sure than this,
-            max(p, 1 - p), goes to the smaller box of the pair, confidence 0.5 (0.5: the GP always
-            decides; docs/results.md has the measurement).
+            max(p, 1 - p), goes to the smaller box of the pair as in the baseline, confidence 0.5
+            (0.5: the GP always decides; docs/results.md has the measurement).
         superpoint_params: ``felzenszwalb`` parameters when the scene has no segmentation
             (default ``FINE_SUPERPOINTS``).
         structure: True finds the wall and floor surface inside boxes (``structure_points``) and
@@ -347,8 +347,9 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
                 m_, v_ = mu[i, :len(q)], var[i, :len(q)]
                 p = ndtr(m_ / np.sqrt(1 + v_))  # Phi(mu / sqrt(1 + var))
                 sure = np.maximum(p, 1 - p) >= min_confidence
-                inst[q] = np.where(sure, np.where(p >= 0.5, a, c), a if vol[a] <= vol[c] else c)
-                conf[q] = np.where(sure, np.maximum(p, 1 - p), 0.5)
+                inst[q[sure]] = np.where(p[sure] >= 0.5, a, c)
+                conf[q[sure]] = np.maximum(p, 1 - p)[sure]
+                rest += q[~sure].tolist()  # the smallest-box rule below decides the unsure ones
                 stats["gp_unsure_superpoints"] += int((~sure).sum())
                 gmean[q], gvar[q] = m_, v_
             stats["pairs"] = len(pairs)
