@@ -476,3 +476,35 @@ def test_ensemble_labels_a_real_bare_scan_better_than_fh():
                                                      num_classes=len(s.classes), config={"partition.method": m}).semantic,
                                s.classes)["miou"] for m in ("fh", "ensemble")}
     assert miou["ensemble"] > miou["fh"] + 0.03, miou
+
+
+def test_self_training_corrects_the_walk_where_the_descriptors_tell_the_classes_apart():
+    from pcweak.pseudo.refine import RefineConfig, refine_probabilities
+    rng = np.random.default_rng(0)
+    n = 900
+    truth = np.repeat([0, 1, 2], n // 3)
+    X = (np.eye(3)[truth] + 0.1 * rng.standard_normal((n, 3))).astype(np.float32)  # the descriptors say the class
+    prob = np.full((n, 4), 0.02)
+    prob[np.arange(n), truth] = 0.94  # the walk is sure and right on most points ...
+    wrong = rng.choice(np.arange(5, n), 120, replace=False)
+    prob[wrong] = 0.02
+    prob[wrong, truth[wrong]] = 0.44  # ... and unsure and wrong on some
+    prob[wrong, (truth[wrong] + 1) % 3] = 0.52
+    prob[:5] = 0.0  # points no walk reached
+    prob /= np.maximum(prob.sum(1, keepdims=True), 1e-300)
+    seeds = np.setdiff1d(np.arange(5, n, 50), wrong)
+    out = refine_probabilities(prob, X, seeds, truth[seeds], RefineConfig())
+    assert out.shape == prob.shape and np.allclose(out[5:].sum(1), 1.0)
+    assert (out[:5] == 0).all()
+    assert (prob[wrong].argmax(1) != truth[wrong]).all() and (out[wrong].argmax(1) == truth[wrong]).mean() > 0.9
+    keep = np.setdiff1d(np.arange(5, n), wrong)
+    assert (out[keep].argmax(1) == truth[keep]).all()
+    assert not out[:, 3].any() or out[:, 3].max() < 0.05  # a class no point holds stays out
+    np.testing.assert_array_equal(refine_probabilities(prob, X, seeds, truth[seeds], RefineConfig(method="none")), prob)
+
+
+@pytest.mark.parametrize("name,value", [("refine.method", "forest"), ("refine.margin", 1.5), ("refine.trees", 0)])
+def test_refine_settings_are_checked(name, value):
+    from pcweak.pseudo.propagate import propagate_config
+    with pytest.raises(ValueError, match=name):
+        propagate_config({name: value})

@@ -1,5 +1,6 @@
-"""Label propagation from sparse seeds over a superpoint graph, in four configured stages
-(``PropagateConfig``): partition -> node features -> affinity graph -> solver.
+"""Label propagation from sparse seeds over a superpoint graph, in five configured stages
+(``PropagateConfig``): partition -> node features -> affinity graph -> solver -> refine (a
+per-scene classifier trained on the walk's sure points, ``pseudo/refine.py``).
 
 Semantic: label spreading (Zhou et al. 2004) — F <- alpha * S F + (1 - alpha) * Y with
 S = D^-1/2 W D^-1/2 — iterated with sparse products; per-node class probabilities are the
@@ -34,6 +35,7 @@ from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
 from ..segment.ensemble import common_refinement, partition_ensemble
 from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, segment_mean
+from .refine import RefineConfig, point_descriptors, refine_probabilities
 
 SOLVERS = ("spread", "harmonic", "geodesic")
 PARTITIONS = ("ensemble", "fh", "l0", "points")
@@ -166,6 +168,7 @@ class PropagateConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
 
 
 def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
@@ -638,8 +641,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
               segment: Any = None, seed_instance: Any = None, features: Any = None, classes: tuple[str, ...] = (),
               num_classes: int | None = None, config: PropagateConfig | dict[str, Any] | None = None,
               mask_evidence: Any = None) -> PseudoLabels:
-    """Dense pseudo-labels from a few labelled points, through four configured stages:
-    partition (superpoints) -> node features -> affinity graph -> solver.
+    """Dense pseudo-labels from a few labelled points, through five configured stages:
+    partition (superpoints) -> node features -> affinity graph -> solver -> refine.
 
     Args:
         coord: (N,3) float points, metres (numpy or torch, as every array here).
@@ -693,6 +696,11 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             W = walk.W  # the instance walk runs on the first member's graph
     reached_pt = votes > 0
     prob = np.where(reached_pt[:, None], prob / np.maximum(votes, 1.0)[:, None], 0.0)
+    cells = members[0] if len(members) == 1 else common_refinement(members)
+    if cfg.refine.method != "none":
+        import torch
+        X = point_descriptors(coord, color, fpfh, floor_level(coord))
+        prob = refine_probabilities(prob, X, seed_index, seed_label, cfg.refine, cells=cells, threads=torch.get_num_threads())
     node = members[0]
     n_nodes = int(node.max()) + 1
     top2 = np.sort(prob, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((len(prob), 1)), prob], 1)
@@ -706,7 +714,6 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     confidence[seed_index] = 1.0
     if seed_instance is not None:
         instance[seed_index] = seed_instance
-    cells = node if len(members) == 1 else common_refinement(members)
     stats = {"nodes": n_nodes, "seeds": int(len(seed_index)), "used_segment": seg is not None, "partitions": len(members),
              "cells": int(cells.max()) + 1}
     return PseudoLabels(semantic=semantic, instance=instance, confidence=confidence, method="propagate",

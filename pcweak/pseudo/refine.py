@@ -1,0 +1,94 @@
+"""Self-training after the walk: a per-scene point classifier learns the walk's own sure labels
+and its class probabilities reweigh the walk's.
+
+The walk decides between neighbouring superpoints from their mean colour, normal and FPFH; it
+cannot use what a class looks like elsewhere in the room. A classifier trained on the points
+the walk labelled with a clear margin (``margin``; at most ``per_class`` of each class, plus
+the seeds) from per-point descriptors — CIELAB colour, height above the floor, local shape at
+two scales, FPFH — carries that across the scene: p'(c) is proportional to p(c) (q(c) + eps)
+with q the classifier's probabilities averaged over each cell the walk's probabilities are
+uniform over (so a superpoint keeps one label). Extremely randomised trees (scikit-learn's
+``ExtraTreesClassifier``) take the mixed, unscaled descriptors as they are; a small MLP trained
+the same way lowered the labels instead (docs/results.md has both).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+REFINE_METHODS = ("trees", "none")
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Stage 5, after the solver. ``method``: ``"trees"`` (the classifier above) or
+    ``"none"``. ``margin``: the top-1 minus top-2 probability a point needs to train it;
+    ``per_class``: at most that many such points per class; ``trees``, ``min_leaf``: the
+    forest's size and its leaves' minimum sample count; ``eps``: added to the classifier's
+    probabilities so that no class the walk found is ruled out; ``seed``: its randomness."""
+    method: str = "trees"
+    margin: float = 0.3
+    per_class: int = 1000
+    trees: int = 50
+    min_leaf: int = 3
+    eps: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in REFINE_METHODS:
+            raise ValueError(f"refine.method must be one of {REFINE_METHODS}, got {self.method!r}")
+        if not 0 <= self.margin < 1 or not self.eps > 0:
+            raise ValueError(f"refine.margin must lie in [0, 1) and refine.eps be > 0, got {self.margin} and {self.eps}")
+        if not self.per_class >= 1 or not self.trees >= 1 or not self.min_leaf >= 1:
+            raise ValueError(f"refine.per_class, refine.trees and refine.min_leaf must be >= 1, "
+                             f"got {self.per_class}, {self.trees} and {self.min_leaf}")
+
+
+def point_descriptors(coord: np.ndarray, color: np.ndarray | None, fpfh: np.ndarray | None, floor: float) -> np.ndarray:
+    """(N,D) float32 per-point descriptors: CIELAB / 100 of an RGB ``color`` (one channel as it
+    is), height above ``floor`` (m), linearity, planarity, scattering and verticality over 30
+    neighbours, the first three over 80, and the 33 FPFH bins when given."""
+    from ..segment.descriptors import shape_features
+    from ..segment.l0_partition import rgb_to_lab
+    cols = []
+    if color is not None:
+        cols.append(rgb_to_lab(color) if color.shape[1] == 3 else np.asarray(color, np.float64))
+    cols += [coord[:, 2:3].astype(np.float64) - floor, shape_features(coord, 30), shape_features(coord, 80)[:, :3]]
+    if fpfh is not None:
+        cols.append(fpfh)
+    return np.concatenate([np.asarray(c, np.float32) for c in cols], 1)
+
+
+def refine_probabilities(prob: np.ndarray, X: np.ndarray, seed_index: np.ndarray, seed_label: np.ndarray,
+                         config: RefineConfig, cells: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
+    """(N,C) float64 class probabilities reweighed by the classifier (rows the walk left at
+    zero stay zero; unchanged where fewer than two classes have training points).
+
+    Args: prob (N,C) the walk's probabilities; X (N,D) ``point_descriptors``; seed_index,
+    seed_label (K,) the labelled points; cells: (N,) int64 ids 0..S-1 of the cells the walk's
+    probabilities are uniform over — the classifier's probabilities are averaged over each
+    cell, so labels stay uniform there (None: per point); threads: the forest's workers."""
+    if config.method == "none" or not len(prob):
+        return prob
+    from sklearn.ensemble import ExtraTreesClassifier
+    C = prob.shape[1]
+    top2 = np.sort(prob, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((len(prob), 1)), prob], 1)
+    sure = np.flatnonzero(top2[:, 1] - top2[:, 0] > config.margin)
+    label = prob.argmax(1)
+    rng = np.random.default_rng(config.seed)
+    picks = [rng.permutation(sure[label[sure] == c])[:config.per_class] for c in np.unique(label[sure])]
+    train = np.concatenate(picks + [seed_index]).astype(np.int64)
+    y = np.concatenate([label[train[:len(train) - len(seed_index)]], seed_label]).astype(np.int64)
+    if len(np.unique(y)) < 2:
+        return prob
+    forest = ExtraTreesClassifier(config.trees, min_samples_leaf=config.min_leaf, n_jobs=max(1, threads),
+                                  random_state=config.seed).fit(X[train], y)
+    q = np.zeros_like(prob)
+    q[:, forest.classes_] = forest.predict_proba(X)
+    if cells is not None:
+        from ..segment.superpoints import segment_mean
+        q = segment_mean(cells, int(cells.max()) + 1, q)[cells]
+    out = prob * (q + config.eps)
+    total = out.sum(1, keepdims=True)
+    return np.where(total > 0, out / np.maximum(total, 1e-300), 0.0)
