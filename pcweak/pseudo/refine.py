@@ -6,8 +6,10 @@ cannot use what a class looks like elsewhere in the room. A classifier trained o
 the walk labelled with a clear margin (``margin``; at most ``per_class`` of each class, plus
 the seeds) from per-point descriptors — CIELAB colour, height above the floor, local shape at
 two scales, FPFH — carries that across the scene: p'(c) is proportional to p(c) (q(c) + eps)
-with q the classifier's probabilities averaged over each cell the walk's probabilities are
-uniform over (so a superpoint keeps one label). Extremely randomised trees (scikit-learn's
+over the classes the classifier was trained on (their total kept; other classes, which only
+2D masks' class scores may name, keep the walk's probability), q the classifier's probabilities
+averaged over each cell the walk's probabilities are uniform over (so a superpoint keeps one
+label). Extremely randomised trees (scikit-learn's
 ``ExtraTreesClassifier``) take the mixed, unscaled descriptors as they are; a small MLP trained
 the same way lowered the labels instead (docs/results.md has both).
 """
@@ -84,11 +86,15 @@ def refine_probabilities(prob: np.ndarray, X: np.ndarray, seed_index: np.ndarray
         return prob
     forest = ExtraTreesClassifier(config.trees, min_samples_leaf=config.min_leaf, n_jobs=max(1, threads),
                                   random_state=config.seed).fit(X[train], y)
-    q = np.zeros_like(prob)
-    q[:, forest.classes_] = forest.predict_proba(X)
+    known = forest.classes_
+    q = forest.predict_proba(X)
     if cells is not None:
         from ..segment.superpoints import segment_mean
         q = segment_mean(cells, int(cells.max()) + 1, q)[cells]
-    out = prob * (q + config.eps)
-    total = out.sum(1, keepdims=True)
-    return np.where(total > 0, out / np.maximum(total, 1e-300), 0.0)
+    # the forest redistributes each point's mass among the classes it was trained on; a class it
+    # never saw (one only 2D masks' class scores name, say) keeps the walk's probability
+    out = prob.copy()
+    part = prob[:, known] * (q + config.eps)
+    mass, total = prob[:, known].sum(1, keepdims=True), part.sum(1, keepdims=True)
+    out[:, known] = np.where(total > 0, part * mass / np.maximum(total, 1e-300), 0.0)
+    return out
