@@ -272,7 +272,6 @@ def test_cuda_sources_compile_with_nvcc(tmp_path, cu):
     assert len(CU_FILES) >= 1
 
 
-
 def test_the_cpp_sources_cuda_branch_type_checks(tmp_path):
     """pcweak_ops.cpp as a CUDA build compiles it (-DPCWEAK_WITH_CUDA), type-checked against the
     CUDA runtime headers; a CPU torch lacks the one header its CUDA build generates, which is
@@ -292,6 +291,7 @@ def test_the_cpp_sources_cuda_branch_type_checks(tmp_path):
     r = subprocess.run([cxx, "-fsyntax-only", "-std=c++17", "-fopenmp", "-DPCWEAK_WITH_CUDA", "-DTORCH_EXTENSION_NAME=x",
                         *inc, str(src)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
+
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (CI has none; run on a GPU machine)")
 def test_cuda_matches_cpu():

@@ -35,7 +35,7 @@ from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
 from ..segment.ensemble import common_refinement, partition_ensemble
 from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, segment_mean
-from .refine import RefineConfig, point_descriptors, refine_probabilities
+from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
 
 SOLVERS = ("spread", "harmonic", "geodesic")
 PARTITIONS = ("ensemble", "fh", "l0", "points")
@@ -703,7 +703,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         prob = refine_probabilities(prob, X, seed_index, seed_label, cfg.refine, cells=cells, threads=torch.get_num_threads())
     node = members[0]
     n_nodes = int(node.max()) + 1
-    top2 = np.sort(prob, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((len(prob), 1)), prob], 1)
+    top2 = top_two(prob)
     conf, margin = top2[:, -1], top2[:, -1] - top2[:, -2]
     semantic = np.where(reached_pt & (conf >= s.min_confidence), prob.argmax(1), -1)
     inst_node = _instance_walk(W, node, node[seed_index], seed_label, seed_instance, semantic, s)

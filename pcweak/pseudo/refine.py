@@ -47,6 +47,14 @@ class RefineConfig:
                              f"got {self.per_class}, {self.trees} and {self.min_leaf}")
 
 
+def top_two(prob: np.ndarray) -> np.ndarray:
+    """(N,2) the two largest of each row of (N,C) ``prob``, ascending (0 first when C is 1):
+    the walk's confidence is the last column, its margin the difference."""
+    if prob.shape[1] > 1:
+        return np.sort(prob, axis=1)[:, -2:]
+    return np.concatenate([np.zeros((len(prob), 1)), prob], 1)
+
+
 def point_descriptors(coord: np.ndarray, color: np.ndarray | None, fpfh: np.ndarray | None, floor: float) -> np.ndarray:
     """(N,D) float32 per-point descriptors: CIELAB / 100 of an RGB ``color`` (one channel as it
     is), height above ``floor`` (m), linearity, planarity, scattering and verticality over 30
@@ -74,8 +82,7 @@ def refine_probabilities(prob: np.ndarray, X: np.ndarray, seed_index: np.ndarray
     if config.method == "none" or not len(prob):
         return prob
     from sklearn.ensemble import ExtraTreesClassifier
-    C = prob.shape[1]
-    top2 = np.sort(prob, axis=1)[:, -2:] if C > 1 else np.concatenate([np.zeros((len(prob), 1)), prob], 1)
+    top2 = top_two(prob)
     sure = np.flatnonzero(top2[:, 1] - top2[:, 0] > config.margin)
     label = prob.argmax(1)
     rng = np.random.default_rng(config.seed)
