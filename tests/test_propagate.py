@@ -493,17 +493,39 @@ def test_self_training_corrects_the_walk_where_the_descriptors_tell_the_classes_
     prob[:5] = 0.0  # points no walk reached
     prob /= np.maximum(prob.sum(1, keepdims=True), 1e-300)
     seeds = np.setdiff1d(np.arange(5, n, 50), wrong)
-    out = refine_probabilities(prob, X, seeds, truth[seeds], RefineConfig())
+    out = refine_probabilities(prob, lambda i: X[i], seeds, truth[seeds], RefineConfig())
     assert out.shape == prob.shape and np.allclose(out[5:].sum(1), 1.0)
     assert (out[:5] == 0).all()
     assert (prob[wrong].argmax(1) != truth[wrong]).all() and (out[wrong].argmax(1) == truth[wrong]).mean() > 0.9
     keep = np.setdiff1d(np.arange(5, n), wrong)
     assert (out[keep].argmax(1) == truth[keep]).all()
     np.testing.assert_allclose(out[:, 3], prob[:, 3])  # a class the forest never saw keeps the walk's probability
-    np.testing.assert_array_equal(refine_probabilities(prob, X, seeds, truth[seeds], RefineConfig(method="none")), prob)
+    np.testing.assert_array_equal(refine_probabilities(prob, lambda i: X[i], seeds, truth[seeds], RefineConfig(method="none")), prob)
+    # over cells of 3 points the forest is asked about per_class points of each class, the seeds
+    # and per_cell points of each cell, and every cell gets one value
+    cells = np.arange(n) // 3
+    asked = []
+    out = refine_probabilities(prob, lambda i: asked.append(i) or X[i], seeds, truth[seeds],
+                               RefineConfig(per_cell=1, per_class=20), cells=cells)
+    assert len(asked) == 1 and len(asked[0]) <= 3 * 20 + len(seeds) + n // 3
+    r = out[6:, :3] / prob[6:, :3]  # (q + eps) up to a row's scale: one q per cell
+    r = (r / r.sum(1, keepdims=True)).reshape(-1, 3, 3)
+    np.testing.assert_allclose(r, np.repeat(r[:, :1], 3, 1))
 
 
-@pytest.mark.parametrize("name,value", [("refine.method", "forest"), ("refine.margin", 1.5), ("refine.trees", 0)])
+def test_per_cell_sampling_covers_every_cell_and_caps_each():
+    from pcweak.pseudo.refine import sample_per_cell
+    rng = np.random.default_rng(1)
+    cells = rng.integers(0, 40, 2000)
+    pick = sample_per_cell(cells, 5, rng)
+    count = np.bincount(cells[pick], minlength=40)
+    assert (count == np.minimum(np.bincount(cells, minlength=40), 5)).all()
+    assert (np.diff(pick) > 0).all()
+    np.testing.assert_array_equal(sample_per_cell(cells, 0, rng), np.arange(2000))
+
+
+@pytest.mark.parametrize("name,value", [("refine.method", "forest"), ("refine.margin", 1.5), ("refine.trees", 0),
+                                        ("refine.per_cell", -1)])
 def test_refine_settings_are_checked(name, value):
     from pcweak.pseudo.propagate import propagate_config
     with pytest.raises(ValueError, match=name):

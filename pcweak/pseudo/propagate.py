@@ -699,8 +699,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     cells = members[0] if len(members) == 1 else common_refinement(members)
     if cfg.refine.method != "none":
         import torch
-        X = point_descriptors(coord, color, fpfh, floor_level(coord))
-        prob = refine_probabilities(prob, X, seed_index, seed_label, cfg.refine, cells=cells, threads=torch.get_num_threads())
+        floor = floor_level(coord)
+        prob = refine_probabilities(prob, lambda index: point_descriptors(coord, color, fpfh, floor, index), seed_index,
+                                    seed_label, cfg.refine, cells=cells, threads=torch.get_num_threads())
     node = members[0]
     n_nodes = int(node.max()) + 1
     top2 = top_two(prob)

@@ -15,6 +15,7 @@ the same way lowered the labels instead (docs/results.md has both).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +29,16 @@ class RefineConfig:
     ``"none"``. ``margin``: the top-1 minus top-2 probability a point needs to train it;
     ``per_class``: at most that many such points per class; ``trees``, ``min_leaf``: the
     forest's size and its leaves' minimum sample count; ``eps``: added to the classifier's
-    probabilities so that no class the walk found is ruled out; ``seed``: its randomness."""
+    probabilities so that no class the walk found is ruled out; ``per_cell``: at most that many
+    points of each cell are classified, their mean standing for the cell (0: every point);
+    ``seed``: its randomness."""
     method: str = "trees"
     margin: float = 0.3
     per_class: int = 1000
     trees: int = 50
     min_leaf: int = 3
     eps: float = 1e-3
+    per_cell: int = 16
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -45,6 +49,8 @@ class RefineConfig:
         if not self.per_class >= 1 or not self.trees >= 1 or not self.min_leaf >= 1:
             raise ValueError(f"refine.per_class, refine.trees and refine.min_leaf must be >= 1, "
                              f"got {self.per_class}, {self.trees} and {self.min_leaf}")
+        if not self.per_cell >= 0:
+            raise ValueError(f"refine.per_cell must be >= 0, got {self.per_cell}")
 
 
 def top_two(prob: np.ndarray) -> np.ndarray:
@@ -55,30 +61,48 @@ def top_two(prob: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros((len(prob), 1)), prob], 1)
 
 
-def point_descriptors(coord: np.ndarray, color: np.ndarray | None, fpfh: np.ndarray | None, floor: float) -> np.ndarray:
-    """(N,D) float32 per-point descriptors: CIELAB / 100 of an RGB ``color`` (one channel as it
-    is), height above ``floor`` (m), linearity, planarity, scattering and verticality over 30
-    neighbours, the first three over 80, and the 33 FPFH bins when given."""
+def point_descriptors(coord: np.ndarray, color: np.ndarray | None, fpfh: np.ndarray | None, floor: float,
+                      index: np.ndarray | None = None) -> np.ndarray:
+    """(M,D) float32 descriptors of the points ``index`` (None: all N): CIELAB / 100 of an RGB
+    ``color`` (one channel as it is), height above ``floor`` (m), linearity, planarity,
+    scattering and verticality over 30 neighbours, the first three over 80, and the 33 FPFH
+    bins when given. Neighbourhoods are taken in the whole cloud."""
     from ..segment.descriptors import shape_features
     from ..segment.l0_partition import rgb_to_lab
+    at = slice(None) if index is None else np.asarray(index, np.int64)
     cols = []
     if color is not None:
-        cols.append(rgb_to_lab(color) if color.shape[1] == 3 else np.asarray(color, np.float64))
-    cols += [coord[:, 2:3].astype(np.float64) - floor, shape_features(coord, 30), shape_features(coord, 80)[:, :3]]
+        cols.append(rgb_to_lab(color[at]) if color.shape[1] == 3 else np.asarray(color[at], np.float64))
+    cols += [coord[at, 2:3].astype(np.float64) - floor, shape_features(coord, 30, index), shape_features(coord, 80, index)[:, :3]]
     if fpfh is not None:
-        cols.append(fpfh)
+        cols.append(fpfh[at])
     return np.concatenate([np.asarray(c, np.float32) for c in cols], 1)
 
 
-def refine_probabilities(prob: np.ndarray, X: np.ndarray, seed_index: np.ndarray, seed_label: np.ndarray,
-                         config: RefineConfig, cells: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
+def sample_per_cell(cells: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted (M,) int64 indices of at most ``m`` points drawn at random from each cell of the
+    (N,) ``cells`` ids (m = 0: every point)."""
+    if m == 0:
+        return np.arange(len(cells), dtype=np.int64)
+    order = np.lexsort((rng.random(len(cells)), cells))
+    run = cells[order]
+    rank = np.arange(len(order)) - np.searchsorted(run, run, "left")
+    return np.sort(order[rank < m]).astype(np.int64)
+
+
+def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.ndarray], seed_index: np.ndarray,
+                         seed_label: np.ndarray, config: RefineConfig, cells: np.ndarray | None = None,
+                         threads: int = 1) -> np.ndarray:
     """(N,C) float64 class probabilities reweighed by the classifier (rows the walk left at
     zero stay zero; unchanged where fewer than two classes have training points).
 
-    Args: prob (N,C) the walk's probabilities; X (N,D) ``point_descriptors``; seed_index,
-    seed_label (K,) the labelled points; cells: (N,) int64 ids 0..S-1 of the cells the walk's
-    probabilities are uniform over — the classifier's probabilities are averaged over each
-    cell, so labels stay uniform there (None: per point); threads: the forest's workers."""
+    Args: prob (N,C) the walk's probabilities; describe: maps (M,) int64 point indices to their
+    (M,D) descriptors (``point_descriptors``), asked once, for the training points and the
+    classified ones; seed_index, seed_label (K,) the labelled points; cells: (N,) int64 ids
+    0..S-1 of the cells the walk's probabilities are uniform over — the classifier's
+    probabilities are averaged over ``per_cell`` points of each cell and the mean given to the
+    whole cell, so labels stay uniform there (None: every point is its own cell); threads: the
+    forest's workers."""
     if config.method == "none" or not len(prob):
         return prob
     from sklearn.ensemble import ExtraTreesClassifier
@@ -91,13 +115,16 @@ def refine_probabilities(prob: np.ndarray, X: np.ndarray, seed_index: np.ndarray
     y = np.concatenate([label[train[:len(train) - len(seed_index)]], seed_label]).astype(np.int64)
     if len(np.unique(y)) < 2:
         return prob
+    shown = np.arange(len(prob), dtype=np.int64) if cells is None else sample_per_cell(cells, config.per_cell, rng)
+    asked, where = np.unique(np.concatenate([train, shown]), return_inverse=True)
+    X = describe(asked)
     forest = ExtraTreesClassifier(config.trees, min_samples_leaf=config.min_leaf, n_jobs=max(1, threads),
-                                  random_state=config.seed).fit(X[train], y)
+                                  random_state=config.seed).fit(X[where[:len(train)]], y)
     known = forest.classes_
-    q = forest.predict_proba(X)
+    q = forest.predict_proba(X[where[len(train):]])
     if cells is not None:
         from ..segment.superpoints import segment_mean
-        q = segment_mean(cells, int(cells.max()) + 1, q)[cells]
+        q = segment_mean(cells[shown], int(cells.max()) + 1, q)[cells]
     # the forest redistributes each point's mass among the classes it was trained on; a class it
     # never saw (one only 2D masks' class scores name, say) keeps the walk's probability
     out = prob.copy()

@@ -54,20 +54,21 @@ def fpfh_features(coord: np.ndarray, normal: np.ndarray | None = None, radius: f
     return F if inv is None else F[inv]
 
 
-def shape_features(coord: np.ndarray, k: int = 30) -> np.ndarray:
-    """(N,4) float32 local shape of each point's ``k`` nearest neighbours (itself included),
+def shape_features(coord: np.ndarray, k: int = 30, query: np.ndarray | None = None) -> np.ndarray:
+    """(M,4) float32 local shape of each point's ``k`` nearest neighbours (itself included),
     from the eigenvalues l1 >= l2 >= l3 of their covariance: linearity (l1 - l2) / l1,
     planarity (l2 - l3) / l1, scattering l3 / l1 (the three sum to 1), and verticality
-    |n_z| of the normal (the smallest eigenvalue's direction): 1 on floors, 0 on walls."""
+    |n_z| of the normal (the smallest eigenvalue's direction): 1 on floors, 0 on walls.
+    ``query``: (M,) int64 indices of the points to describe (None: all N, M = N)."""
     import torch
 
     from .superpoints import neighbourhood_pca
     c = np.asarray(coord, np.float32)
     if c.ndim != 2 or c.shape[1] != 3:
         raise SceneError(f"shape_features: coord must be (N,3), got {c.shape}")
-    if len(c) == 0:
+    if len(c) == 0 or (query is not None and len(query) == 0):
         return np.zeros((0, 4), np.float32)
-    val, vec = neighbourhood_pca(c, max(1, min(int(k), len(c))))  # ascending eigenvalues
+    val, vec = neighbourhood_pca(c, max(1, min(int(k), len(c))), query)  # ascending eigenvalues
     l3, l2, l1 = (val[:, i].clamp_min(0) for i in range(3))
     l1 = l1.clamp_min(1e-12)
     return torch.stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, vec[:, 2, 0].abs()], 1).float().numpy()

@@ -47,16 +47,19 @@ def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(u, v), np.maximum(u, v)
 
 
-def neighbourhood_pca(coord: np.ndarray, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """PCA of each point's ``k`` nearest neighbours (itself included): (N,3) float64 eigenvalues
-    of their scatter matrix, ascending, and (N,3,3) eigenvectors as columns (column 0, the
-    smallest, is the unoriented normal). Computed 2^18 points at a time to bound memory."""
+def neighbourhood_pca(coord: np.ndarray, k: int, query: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """PCA of each point's ``k`` nearest neighbours (itself included): (M,3) float64 eigenvalues
+    of their scatter matrix, ascending, and (M,3,3) eigenvectors as columns (column 0, the
+    smallest, is the unoriented normal). ``query``: (M,) int64 indices of the points to describe
+    (None: all N). Computed 2^18 points at a time to bound memory."""
     from .. import ops
     c = torch.from_numpy(np.ascontiguousarray(coord, dtype=np.float32))
+    q = torch.arange(len(c)) if query is None else torch.from_numpy(np.asarray(query, np.int64))
     vals, vecs = [], []
-    for s in range(0, len(c), 1 << 18):
-        idx = ops.knn(c, c[s:s + (1 << 18)], k).idx
-        idx = torch.where(idx >= 0, idx, torch.arange(s, s + len(idx))[:, None])
+    for s in range(0, len(q), 1 << 18):
+        qi = q[s:s + (1 << 18)]
+        idx = ops.knn(c, c[qi], k).idx
+        idx = torch.where(idx >= 0, idx, qi[:, None])
         nb = c[idx].double()
         nb = nb - nb.mean(1, keepdim=True)
         val, vec = torch.linalg.eigh(nb.transpose(1, 2) @ nb)
