@@ -152,8 +152,7 @@ def test_missing_transformers_names_the_extra(room, monkeypatch, tmp_path):
 
 def test_bench_rows_from_models_and_a_frame_set_without_masks(room, tiny_sam, tiny_clip):
     """bench lift's model rows run on the tiny models; with SAM's default thresholds a random
-    model keeps no mask, and lifting empty label maps is propagation alone (the forest off, as
-    lifting has it)."""
+    model keeps no mask, and lifting empty label maps is propagation alone."""
     from pcweak.bench.lift import _model_rows
     from pcweak.pseudo.propagate import propagate
     from pcweak.metrics import semantic_report
@@ -161,5 +160,5 @@ def test_bench_rows_from_models_and_a_frame_set_without_masks(room, tiny_sam, ti
     assert r["masks_per_frame"] == 0 and set(r) >= {"sam_masks", "sam_masks+scores", "sam_seconds_per_frame"}
     w = weak.points(room, count=20, seed=0)
     alone = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, normal=room.normal,
-                      segment=room.segment, num_classes=len(room.classes), config={"refine.method": "none"})
+                      segment=room.segment, num_classes=len(room.classes))
     assert r["sam_masks"] == round(semantic_report(room.semantic, alone.semantic, room.classes)["miou"], 4)

@@ -513,6 +513,30 @@ def test_self_training_corrects_the_walk_where_the_descriptors_tell_the_classes_
     np.testing.assert_allclose(r, np.repeat(r[:, :1], 3, 1))
 
 
+def test_a_class_the_walk_is_never_sure_of_still_trains_the_forest():
+    """Class 2 has no seed and only small margins (what 2D masks' class scores give the walk):
+    with ``top`` its most confident share trains the forest, which then takes back the points
+    the walk gave to class 0; with the margin alone the forest never sees class 2."""
+    from pcweak.pseudo.refine import RefineConfig, refine_probabilities
+    rng = np.random.default_rng(2)
+    n = 900
+    truth = np.repeat([0, 1, 2], n // 3)
+    X = (np.eye(3)[truth] + 0.1 * rng.standard_normal((n, 3))).astype(np.float32)
+    prob = np.full((n, 3), 0.03)
+    prob[np.arange(n), truth] = 0.94
+    two = np.flatnonzero(truth == 2)
+    prob[two] = [0.3, 0.2, 0.5] + 0.02 * rng.random((len(two), 3))  # right, margin ~0.2
+    wrong = two[::4]
+    prob[wrong] = [0.42, 0.2, 0.38]  # wrong, margin 0.04
+    prob /= prob.sum(1, keepdims=True)
+    seeds = np.arange(0, 600, 40)  # classes 0 and 1 only
+    args = (lambda i: X[i], seeds, truth[seeds])
+    alone = refine_probabilities(prob, *args, RefineConfig(top=0.0))
+    np.testing.assert_allclose(alone[:, 2], prob[:, 2])
+    out = refine_probabilities(prob, *args, RefineConfig(top=0.5))
+    assert (out[wrong].argmax(1) == 2).mean() > 0.9 and (out[truth < 2].argmax(1) == truth[truth < 2]).all()
+
+
 def test_per_cell_sampling_covers_every_cell_and_caps_each():
     from pcweak.pseudo.refine import sample_per_cell
     rng = np.random.default_rng(1)
@@ -525,7 +549,7 @@ def test_per_cell_sampling_covers_every_cell_and_caps_each():
 
 
 @pytest.mark.parametrize("name,value", [("refine.method", "forest"), ("refine.margin", 1.5), ("refine.trees", 0),
-                                        ("refine.per_cell", -1)])
+                                        ("refine.per_cell", -1), ("refine.top", 1.5)])
 def test_refine_settings_are_checked(name, value):
     from pcweak.pseudo.propagate import propagate_config
     with pytest.raises(ValueError, match=name):

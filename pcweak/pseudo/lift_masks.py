@@ -92,15 +92,12 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
         prior_weight: seed mass of the class scores on each superpoint they cover.
         prior_agreement: power of the views' agreement on a superpoint's class that scales it
             (a poor model's scores disagree across views and weigh less).
-        propagate_params: settings of the walk (``propagate_config``); its ``refine`` stage is
-            off here unless these turn it on (with 20 points it undid part of what the masks'
-            class scores add; docs/results.md).
+        propagate_params: settings of the walk (``propagate_config``).
     Returns:
         PseudoLabels with semantic (-1 everywhere without points and scores), instance (3D
         segment id), confidence (the walk's), and ``extras`` ``views`` (masks covering each point).
     """
-    from .propagate import PropagateConfig, propagate
-    walk = propagate_params if isinstance(propagate_params, PropagateConfig) else {"refine.method": "none", **(propagate_params or {})}
+    from .propagate import propagate
     C = len(scene.classes)
     views = MaskViews.from_masks(scene, masks, abs_tol=abs_tol, rel_tol=rel_tol)
     sc = None
@@ -124,7 +121,7 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
         evidence = MaskEvidence(views, link=mask_link, cut=mask_cut, scores=sc, prior_weight=prior_weight,
                                 prior_agreement=prior_agreement)
         prop = propagate(scene.coord, pi, pl, color=scene.color, normal=scene.normal, segment=scene.segment,
-                         num_classes=C, classes=scene.classes, config=walk, mask_evidence=evidence)
+                         num_classes=C, classes=scene.classes, config=propagate_params, mask_evidence=evidence)
         semantic, confidence = prop.semantic, prop.confidence
     params = dict(abs_tol=abs_tol, rel_tol=rel_tol, min_points=min_points, merge_overlap=merge_overlap, mask_link=mask_link,
                   mask_cut=mask_cut, prior_weight=prior_weight, prior_agreement=prior_agreement,

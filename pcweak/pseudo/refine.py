@@ -3,8 +3,10 @@ and its class probabilities reweigh the walk's.
 
 The walk decides between neighbouring superpoints from their mean colour, normal and FPFH; it
 cannot use what a class looks like elsewhere in the room. A classifier trained on the points
-the walk labelled with a clear margin (``margin``; at most ``per_class`` of each class, plus
-the seeds) from per-point descriptors — CIELAB colour, height above the floor, local shape at
+the walk labelled with a clear margin (above ``margin``, or among the ``top`` share of their
+class's margins, so that a class whose margins are all small — one that 2D masks' class
+scores, not seeds, put in the walk — still trains it; at most ``per_class`` of each class,
+plus the seeds) from per-point descriptors — CIELAB colour, height above the floor, local shape at
 two scales, FPFH — carries that across the scene: p'(c) is proportional to p(c) (q(c) + eps)
 over the classes the classifier was trained on (their total kept; other classes, which only
 2D masks' class scores may name, keep the walk's probability), q the classifier's probabilities
@@ -26,14 +28,16 @@ REFINE_METHODS = ("trees", "none")
 @dataclass(frozen=True)
 class RefineConfig:
     """Stage 5, after the solver. ``method``: ``"trees"`` (the classifier above) or
-    ``"none"``. ``margin``: the top-1 minus top-2 probability a point needs to train it;
-    ``per_class``: at most that many such points per class; ``trees``, ``min_leaf``: the
+    ``"none"``. ``margin``: the top-1 minus top-2 probability that lets a point train it;
+    ``top``: the share of each class's points, by margin, that train it whatever their margin
+    (0: only ``margin`` decides); ``per_class``: at most that many such points per class; ``trees``, ``min_leaf``: the
     forest's size and its leaves' minimum sample count; ``eps``: added to the classifier's
     probabilities so that no class the walk found is ruled out; ``per_cell``: at most that many
     points of each cell are classified, their mean standing for the cell (0: every point);
     ``seed``: its randomness."""
     method: str = "trees"
     margin: float = 0.3
+    top: float = 0.5
     per_class: int = 1000
     trees: int = 50
     min_leaf: int = 3
@@ -49,6 +53,8 @@ class RefineConfig:
         if not self.per_class >= 1 or not self.trees >= 1 or not self.min_leaf >= 1:
             raise ValueError(f"refine.per_class, refine.trees and refine.min_leaf must be >= 1, "
                              f"got {self.per_class}, {self.trees} and {self.min_leaf}")
+        if not 0 <= self.top <= 1:
+            raise ValueError(f"refine.top must lie in [0, 1], got {self.top}")
         if not self.per_cell >= 0:
             raise ValueError(f"refine.per_cell must be >= 0, got {self.per_cell}")
 
@@ -107,8 +113,15 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
         return prob
     from sklearn.ensemble import ExtraTreesClassifier
     top2 = top_two(prob)
-    sure = np.flatnonzero(top2[:, 1] - top2[:, 0] > config.margin)
+    marg = top2[:, 1] - top2[:, 0]
     label = prob.argmax(1)
+    reached = marg > 0
+    ok = reached & (marg > config.margin)
+    if config.top > 0:  # and each class's own most confident share, whatever scale its margins have
+        for c in np.unique(label[reached]):
+            m = reached & (label == c)
+            ok[m] |= marg[m] >= np.quantile(marg[m], 1 - config.top)
+    sure = np.flatnonzero(ok)
     rng = np.random.default_rng(config.seed)
     picks = [rng.permutation(sure[label[sure] == c])[:config.per_class] for c in np.unique(label[sure])]
     train = np.concatenate(picks + [seed_index]).astype(np.int64)
