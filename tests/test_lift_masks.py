@@ -72,9 +72,9 @@ def test_masks_agree_within_objects_and_apart_across_them(room):
 
 
 def test_masks_inside_the_walk(room):
-    """No mask trust is propagation alone. With a
-    click on every object, perfect masks carry each click over its whole object (+0.07 mIoU on
-    this room) and masks that merge, split and drop (one frame's mistakes) still help."""
+    """No mask trust is propagation alone. With a click on every object, perfect masks carry
+    each click over its whole object (+0.07 mIoU on this room) and masks that merge, split and
+    drop (one frame's mistakes) still help."""
     w = weak.clicks(room, seed=0)
     C = len(room.classes)
     alone = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, normal=room.normal,

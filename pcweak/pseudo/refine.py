@@ -4,16 +4,16 @@ and its class probabilities reweigh the walk's.
 The walk decides between neighbouring superpoints from their mean colour, normal and FPFH; it
 cannot use what a class looks like elsewhere in the room. A classifier trained on the points
 the walk labelled with a clear margin (above ``margin``, or among the ``top`` share of their
-class's margins, so that a class whose margins are all small — one that 2D masks' class
-scores, not seeds, put in the walk — still trains it; at most ``per_class`` of each class,
-plus the seeds) from per-point descriptors — CIELAB colour, height above the floor, local shape at
-two scales, FPFH — carries that across the scene: p'(c) is proportional to p(c) (q(c) + eps)
-over the classes the classifier was trained on (their total kept; other classes, which only
-2D masks' class scores may name, keep the walk's probability), q the classifier's probabilities
-averaged over each cell the walk's probabilities are uniform over (so a superpoint keeps one
-label). Extremely randomised trees (scikit-learn's
-``ExtraTreesClassifier``) take the mixed, unscaled descriptors as they are; a small MLP trained
-the same way lowered the labels instead (docs/results.md has both).
+class's margins, so that a class whose margins are all small — one that 2D masks' class scores,
+not seeds, put in the walk — still trains it; at most ``per_class`` of each class, plus the
+seeds) from per-point descriptors — CIELAB colour, height above the floor, local shape at two
+scales, FPFH — carries that across the scene: p'(c) is proportional to p(c) (q(c) + eps) over
+the classes the classifier was trained on (their total kept; other classes, which only 2D
+masks' class scores may name, keep the walk's probability), q the classifier's probabilities
+averaged over up to ``per_cell`` points of each cell the walk's probabilities are uniform over,
+and given to the whole cell (so a superpoint keeps one label). Extremely randomised trees
+(scikit-learn's ``ExtraTreesClassifier``) take the mixed, unscaled descriptors as they are; a
+small MLP trained the same way lowered the labels instead (docs/results.md has both).
 """
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ REFINE_METHODS = ("trees", "none")
 
 @dataclass(frozen=True)
 class RefineConfig:
-    """Stage 5, after the solver. ``method``: ``"trees"`` (the classifier above) or
-    ``"none"``. ``margin``: the top-1 minus top-2 probability that lets a point train it;
-    ``top``: the share of each class's points, by margin, that train it whatever their margin
-    (0: only ``margin`` decides); ``per_class``: at most that many such points per class; ``trees``, ``min_leaf``: the
-    forest's size and its leaves' minimum sample count; ``eps``: added to the classifier's
-    probabilities so that no class the walk found is ruled out; ``per_cell``: at most that many
-    points of each cell are classified, their mean standing for the cell (0: every point);
-    ``seed``: its randomness."""
+    """Stage 5, after the solver. ``method``: ``"trees"`` (the classifier above) or ``"none"``.
+    ``margin``: the top-1 minus top-2 probability that lets a point train it; ``top``: the
+    share of each class's points, by margin, that train it whatever their margin (0: only
+    ``margin`` decides); ``per_class``: at most that many such points per class; ``trees``,
+    ``min_leaf``: the forest's size and its leaves' minimum sample count; ``eps``: added to the
+    classifier's probabilities so that no class the walk found is ruled out; ``per_cell``: at
+    most that many points of each cell are classified, their mean standing for the cell (0:
+    every point); ``seed``: its randomness."""
     method: str = "trees"
     margin: float = 0.3
     top: float = 0.5
