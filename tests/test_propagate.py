@@ -537,6 +537,36 @@ def test_a_class_the_walk_is_never_sure_of_still_trains_the_forest():
     assert (out[wrong].argmax(1) == 2).mean() > 0.9 and (out[truth < 2].argmax(1) == truth[truth < 2]).all()
 
 
+def test_the_forest_decides_an_object_no_seed_lies_in():
+    """A group of class-1 points (one object, from 2D masks) that no seed lies in, and which the
+    walk gave to class 0 with certainty (masks cut its edges; a class-0 neighbour won it): with
+    ``groups`` the forest's mean over the group names it, without them the walk's certainty
+    stands; points outside unseeded groups are treated as without groups."""
+    from pcweak.pseudo.refine import RefineConfig, refine_probabilities
+    rng = np.random.default_rng(3)
+    n = 900
+    truth = np.repeat([0, 1, 2], n // 3)
+    X = (np.eye(3)[truth] + 0.1 * rng.standard_normal((n, 3))).astype(np.float32)
+    prob = np.full((n, 3), 1e-6)
+    prob[np.arange(n), truth] = 1.0
+    obj = np.arange(300, 360)  # class 1, walk says 0
+    prob[obj] = [1.0, 1e-6, 1e-6]
+    prob /= prob.sum(1, keepdims=True)
+    groups = np.full(n, -1)
+    groups[obj] = 7
+    groups[600:650] = 3  # a seeded object
+    seeds = np.r_[np.arange(0, 300, 30), np.arange(400, 600, 30), np.arange(600, 900, 30)]
+    args = (lambda i: X[i], seeds, truth[seeds], RefineConfig())
+    plain = refine_probabilities(prob, *args)
+    grouped = refine_probabilities(prob, *args, groups=groups)
+    assert (plain[obj].argmax(1) == 0).all()
+    assert (grouped[obj].argmax(1) == 1).all()
+    np.testing.assert_allclose(grouped[obj], np.repeat(grouped[obj][:1], len(obj), 0))  # one decision per object
+    rest = np.setdiff1d(np.arange(n), obj)
+    np.testing.assert_allclose(grouped[rest], plain[rest])
+    np.testing.assert_allclose(grouped.sum(1), prob.sum(1))
+
+
 def test_per_cell_sampling_covers_every_cell_and_caps_each():
     from pcweak.pseudo.refine import sample_per_cell
     rng = np.random.default_rng(1)

@@ -11,7 +11,10 @@
    keep them apart; a frame's merged or split mask is outvoted by the frames that saw the
    objects right. Per-mask class scores (a vision-language model's, restricted to the scene's
    tags) add seed mass to the superpoints they cover, so the walk decides unseeded objects from
-   both the seeds' reach and the masks' classes.
+   both the seeds' reach and the masks' classes. Without scores, the masks' 3D segments (step
+   3) no seed lies in are decided by the forest after the walk (``refine``), whose class
+   evidence from the seeded objects' look carries over, where the walk would give each the
+   class of whichever neighbour reaches it through the edges the masks cut.
 3. Instances: masks of different frames are joined (union-find) when, restricted to what both
    frames see, their overlap |A ∩ B| / min(|A ∩ vis_b|, |B ∩ vis_a|) reaches
    ``merge_overlap``; each point takes the 3D segment most of its masks belong to.
@@ -118,8 +121,12 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
         warnings.warn("lift-masks: no labelled points and no class scores, so no semantic labels: only the masks' 3D "
                       "segments (instance) are made; give points in --weak or scores.npy in --masks")
     else:
+        # without class scores, the forest after the walk decides the 3D segments no seed lies in;
+        # with them, the scores' seed mass does (the forest would override it); no mask trust
+        # (link = cut = 0) is propagation alone
+        grouped = sc is None and (mask_link > 0 or mask_cut > 0)
         evidence = MaskEvidence(views, link=mask_link, cut=mask_cut, scores=sc, prior_weight=prior_weight,
-                                prior_agreement=prior_agreement)
+                                prior_agreement=prior_agreement, groups=instance if grouped else None)
         prop = propagate(scene.coord, pi, pl, color=scene.color, normal=scene.normal, segment=scene.segment,
                          num_classes=C, classes=scene.classes, config=propagate_params, mask_evidence=evidence)
         semantic, confidence = prop.semantic, prop.confidence

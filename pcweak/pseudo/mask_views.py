@@ -131,7 +131,9 @@ class MaskViews:
 class MaskEvidence:
     """Mask views plus how much the walk trusts them (see the module docstring; ``lift_masks``
     holds the defaults). ``scores``: (num_masks, C) class scores, -inf for classes ruled out
-    (scene tags)."""
+    (scene tags). ``groups``: (N,) int64 3D segment per point (-1: none), handed to the forest
+    after the walk (``refine_probabilities``), which decides the class of those no seed lies in.
+    """
     views: MaskViews
     link: float
     cut: float
@@ -139,6 +141,7 @@ class MaskEvidence:
     prior_agreement: float
     scores: np.ndarray | None = None
     min_seen: int = 3
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.link <= 1 or not self.cut >= 0:

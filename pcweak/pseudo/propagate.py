@@ -657,7 +657,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         config: a ``PropagateConfig``, or a mapping of its settings (``propagate_config``).
         mask_evidence: a ``mask_views.MaskEvidence``: 2D masks re-weight the graph's edges and
             their class scores add seed mass to unseeded nodes (``lift_masks``); with the
-            harmonic solver those nodes become absorbing with the scores' class mix.
+            harmonic solver those nodes become absorbing with the scores' class mix; its
+            ``groups`` (the masks' 3D segments) go to the forest after the walk.
     Returns:
         PseudoLabels: semantic (N,) int64, instance (N,) int64 (-1 without clicks), confidence
         (N,) float32 (max class probability); ``params`` = asdict(config), ``stats`` node and
@@ -701,7 +702,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         import torch
         floor = floor_level(coord)
         prob = refine_probabilities(prob, lambda index: point_descriptors(coord, color, fpfh, floor, index), seed_index,
-                                    seed_label, cfg.refine, cells=cells, threads=torch.get_num_threads())
+                                    seed_label, cfg.refine, cells=cells, threads=torch.get_num_threads(),
+                                    groups=None if mask_evidence is None else mask_evidence.groups)
     node = members[0]
     n_nodes = int(node.max()) + 1
     top2 = top_two(prob)

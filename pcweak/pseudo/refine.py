@@ -11,7 +11,11 @@ scales, FPFH — carries that across the scene: p'(c) is proportional to p(c) (q
 the classes the classifier was trained on (their total kept; other classes, which only 2D
 masks' class scores may name, keep the walk's probability), q the classifier's probabilities
 averaged over up to ``per_cell`` points of each cell the walk's probabilities are uniform over,
-and given to the whole cell (so a superpoint keeps one label). Extremely randomised trees
+and given to the whole cell (so a superpoint keeps one label). Where points are known to
+form one object (``groups``: 2D masks' 3D segments) and no seed lies in it, the walk's
+probabilities there are only its neighbours' guess (masks cut the object's edges, so a
+neighbour's class wins it whole): the forest decides such a group alone, q averaged over the
+group times the classes the walk reached. Extremely randomised trees
 (scikit-learn's ``ExtraTreesClassifier``) take the mixed, unscaled descriptors as they are; a
 small MLP trained the same way lowered the labels instead (docs/results.md has both).
 """
@@ -98,7 +102,7 @@ def sample_per_cell(cells: np.ndarray, m: int, rng: np.random.Generator) -> np.n
 
 def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.ndarray], seed_index: np.ndarray,
                          seed_label: np.ndarray, config: RefineConfig, cells: np.ndarray | None = None,
-                         threads: int = 1) -> np.ndarray:
+                         threads: int = 1, groups: np.ndarray | None = None) -> np.ndarray:
     """(N,C) float64 class probabilities reweighed by the classifier (rows the walk left at
     zero stay zero; unchanged where fewer than two classes have training points).
 
@@ -108,7 +112,9 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
     0..S-1 of the cells the walk's probabilities are uniform over — the classifier's
     probabilities are averaged over ``per_cell`` points of each cell and the mean given to the
     whole cell, so labels stay uniform there (None: every point is its own cell); threads: the
-    forest's workers."""
+    forest's workers; groups: (N,) int64 object ids (-1: none) — in a group without a seed the
+    forest's probabilities, averaged over the group, decide among the classes the walk reached
+    (module docstring)."""
     if config.method == "none" or not len(prob):
         return prob
     from sklearn.ensemble import ExtraTreesClassifier
@@ -123,9 +129,9 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
             ok[m] |= marg[m] >= np.quantile(marg[m], 1 - config.top)
     sure = np.flatnonzero(ok)
     rng = np.random.default_rng(config.seed)
-    picks = [rng.permutation(sure[label[sure] == c])[:config.per_class] for c in np.unique(label[sure])]
-    train = np.concatenate(picks + [seed_index]).astype(np.int64)
-    y = np.concatenate([label[train[:len(train) - len(seed_index)]], seed_label]).astype(np.int64)
+    picks = sure[sample_per_cell(label[sure], config.per_class, rng)]
+    train = np.concatenate([picks, seed_index]).astype(np.int64)
+    y = np.concatenate([label[picks], seed_label]).astype(np.int64)
     if len(np.unique(y)) < 2:
         return prob
     shown = np.arange(len(prob), dtype=np.int64) if cells is None else sample_per_cell(cells, config.per_cell, rng)
@@ -140,8 +146,29 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
         q = segment_mean(cells[shown], int(cells.max()) + 1, q)[cells]
     # the forest redistributes each point's mass among the classes it was trained on; a class it
     # never saw (one only 2D masks' class scores name, say) keeps the walk's probability
+    walk = prob[:, known]
+    if groups is not None:
+        q, walk = _unseeded_groups(q, walk, np.asarray(groups, np.int64), seed_index[seed_label >= 0])
     out = prob.copy()
-    part = prob[:, known] * (q + config.eps)
+    part = walk * (q + config.eps)
     mass, total = prob[:, known].sum(1, keepdims=True), part.sum(1, keepdims=True)
     out[:, known] = np.where(total > 0, part * mass / np.maximum(total, 1e-300), 0.0)
     return out
+
+
+def _unseeded_groups(q: np.ndarray, walk: np.ndarray, groups: np.ndarray, seed_index: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(q, walk) with, on the points of every group (``groups`` >= 0) that holds none of
+    ``seed_index``, q replaced by its mean over the group and the walk's (N,K) probabilities by
+    an even share of each point's mass over the classes it reached."""
+    seeded = np.unique(groups[seed_index])
+    on = np.flatnonzero((groups >= 0) & ~np.isin(groups, seeded))
+    if not len(on):
+        return q, walk
+    from ..segment.superpoints import segment_mean
+    ids, inv = np.unique(groups[on], return_inverse=True)
+    q, walk = q.copy(), walk.copy()
+    q[on] = segment_mean(inv, len(ids), q[on])[inv]
+    reached = walk[on] > 0
+    walk[on] = np.where(reached, walk[on].sum(1, keepdims=True) / np.maximum(reached.sum(1, keepdims=True), 1), 0.0)
+    return q, walk
