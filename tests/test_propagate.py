@@ -565,6 +565,8 @@ def test_the_forest_decides_an_object_no_seed_lies_in():
     rest = np.setdiff1d(np.arange(n), obj)
     np.testing.assert_allclose(grouped[rest], plain[rest])
     np.testing.assert_allclose(grouped.sum(1), prob.sum(1))
+    with pytest.raises(ValueError, match="groups has 10 entries for 900 points"):
+        refine_probabilities(prob, *args, groups=groups[:10])
 
 
 def test_per_cell_sampling_covers_every_cell_and_caps_each():

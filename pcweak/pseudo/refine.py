@@ -115,6 +115,8 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
     forest's workers; groups: (N,) int64 object ids (-1: none) — in a group without a seed the
     forest's probabilities, averaged over the group, decide among the classes the walk reached
     (module docstring)."""
+    if groups is not None and len(groups) != len(prob):
+        raise ValueError(f"refine: groups has {len(groups)} entries for {len(prob)} points")
     if config.method == "none" or not len(prob):
         return prob
     from sklearn.ensemble import ExtraTreesClassifier
