@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..segment.superpoints import segment_mean
+
 REFINE_METHODS = ("trees", "none")
 
 
@@ -144,7 +146,6 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
     known = forest.classes_
     q = forest.predict_proba(X[where[len(train):]])
     if cells is not None:
-        from ..segment.superpoints import segment_mean
         q = segment_mean(cells[shown], int(cells.max()) + 1, q)[cells]
     # the forest redistributes each point's mass among the classes it was trained on; a class it
     # never saw (one only 2D masks' class scores name, say) keeps the walk's probability
@@ -167,7 +168,6 @@ def _unseeded_groups(q: np.ndarray, walk: np.ndarray, groups: np.ndarray, seed_i
     on = np.flatnonzero((groups >= 0) & ~np.isin(groups, seeded))
     if not len(on):
         return q, walk
-    from ..segment.superpoints import segment_mean
     ids, inv = np.unique(groups[on], return_inverse=True)
     q, walk = q.copy(), walk.copy()
     q[on] = segment_mean(inv, len(ids), q[on])[inv]
