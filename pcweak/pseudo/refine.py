@@ -150,11 +150,12 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
     # the forest redistributes each point's mass among the classes it was trained on; a class it
     # never saw (one only 2D masks' class scores name, say) keeps the walk's probability
     walk = prob[:, known]
+    mass = walk.sum(1, keepdims=True)  # each point's total over those classes, kept
     if groups is not None:
         q, walk = _unseeded_groups(q, walk, np.asarray(groups, np.int64), seed_index[seed_label >= 0])
     out = prob.copy()
     part = walk * (q + config.eps)
-    mass, total = prob[:, known].sum(1, keepdims=True), part.sum(1, keepdims=True)
+    total = part.sum(1, keepdims=True)
     out[:, known] = np.where(total > 0, part * mass / np.maximum(total, 1e-300), 0.0)
     return out
 
