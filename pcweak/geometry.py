@@ -111,6 +111,24 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.where(norm > 0, vn / np.maximum(norm, 1e-30), 0.0).astype(np.float32)
 
 
+def fit_height_plane(points: np.ndarray, iterations: int = 5, min_residual: float = 0.03) -> np.ndarray | None:
+    """(3,) float64 ``(a, b, c)`` of the plane z = a x + b y + c through the (M,3) ``points``
+    (metres), by least squares trimmed ``iterations`` times: each round keeps the points whose
+    residual is below max(``min_residual``, 2.5 x the median absolute residual), so a few
+    points off the plane (a chair leg's foot, a scanner's stray return) do not tilt it. None
+    for fewer than 3 points."""
+    p = np.asarray(points, np.float64).reshape(-1, 3)
+    sol = None
+    for _ in range(iterations):
+        if len(p) < 3:
+            break
+        A = np.c_[p[:, :2], np.ones(len(p))]
+        sol = np.linalg.lstsq(A, p[:, 2], rcond=None)[0]
+        r = np.abs(p[:, 2] - A @ sol)
+        p = p[r < max(min_residual, 2.5 * float(np.median(r)))]
+    return sol
+
+
 def apply_transform(points: np.ndarray, T: np.ndarray) -> np.ndarray:
     """(N,3) points under a (4,4) homogeneous transform, float64."""
     return np.asarray(points, np.float64) @ T[:3, :3].T + T[:3, 3]

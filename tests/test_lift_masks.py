@@ -78,7 +78,7 @@ def test_masks_inside_the_walk(room):
     w = weak.clicks(room, seed=0)
     C = len(room.classes)
     alone = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, normal=room.normal,
-                      segment=room.segment, num_classes=C)
+                      segment=room.segment, num_classes=C, classes=room.classes)
     off = lift_masks(room, _maps(room), point_index=w.point_index, point_label=w.point_semantic, mask_link=0, mask_cut=0)
     np.testing.assert_array_equal(off.semantic, alone.semantic)
 

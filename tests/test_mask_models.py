@@ -160,5 +160,5 @@ def test_bench_rows_from_models_and_a_frame_set_without_masks(room, tiny_sam, ti
     assert r["masks_per_frame"] == 0 and set(r) >= {"sam_masks", "sam_masks+scores", "sam_seconds_per_frame"}
     w = weak.points(room, count=20, seed=0)
     alone = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, normal=room.normal,
-                      segment=room.segment, num_classes=len(room.classes))
+                      segment=room.segment, num_classes=len(room.classes), classes=room.classes)
     assert r["sam_masks"] == round(semantic_report(room.semantic, alone.semantic, room.classes)["miou"], 4)

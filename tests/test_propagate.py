@@ -586,3 +586,51 @@ def test_refine_settings_are_checked(name, value):
     from pcweak.pseudo.propagate import propagate_config
     with pytest.raises(ValueError, match=name):
         propagate_config({name: value})
+
+
+def _table_on_a_tilted_floor(tilt_deg: float):
+    """A 5 x 4 m floor and a wall, tilted ``tilt_deg`` about y (a scan not quite levelled), and
+    a 1 x 0.8 x 0.75 m table (top and four sides) that no seed names: points, normals, classes
+    0 wall, 1 floor, 2 table."""
+    parts = [(_face(2, 0.0, (0, 5), (0, 4)), 1), (_face(0, 0.0, (0, 4), (0, 2.5)), 0), (_face(2, 0.75, (2.0, 3.0), (1.5, 2.3)), 2)]
+    for axis, value, u in ((0, 2.0, (1.5, 2.3)), (0, 3.0, (1.5, 2.3)), (1, 1.5, (2.0, 3.0)), (1, 2.3, (2.0, 3.0))):
+        parts.append((_face(axis, value, u, (0, 0.75)), 2))
+    P = np.concatenate([p[0][0] for p in parts])
+    N = np.concatenate([p[0][1] for p in parts])
+    gt = np.concatenate([np.full(len(p[0][0]), c) for p, c in zip(parts, [c for _, c in parts])])
+    t = np.radians(tilt_deg)
+    R = np.array([[np.cos(t), 0, -np.sin(t)], [0, 1, 0], [np.sin(t), 0, np.cos(t)]])
+    return (P @ R.T).astype(np.float32), (N @ R.T).astype(np.float32), gt
+
+
+def test_points_labelled_floor_above_the_floor_are_left_out():
+    """The table is reached only through the floor, so the walk calls it floor; its points more
+    than ``floor_band`` above the floor plane are left unlabelled, and the whole floor, 0.17 m
+    higher at one end than the other, keeps its label (the band is measured from the fitted
+    plane, not the lowest point). A scene that is not z-up (30 degrees) is left alone."""
+    from pcweak.pseudo.propagate import above_floor
+    classes = ("wall", "floor", "table")
+    for tilt, rule_acts in ((2.0, True), (30.0, False)):
+        P, N, gt = _table_on_a_tilted_floor(tilt)
+        rng = np.random.default_rng(0)
+        seeds = np.concatenate([rng.choice(np.flatnonzero(gt == c), 5, replace=False) for c in (1, 0)])
+        out = {band: propagate(P, seeds, gt[seeds], normal=N, classes=classes, config={"solver.floor_band": band}).semantic
+               for band in (None, 0.1)}
+        assert (out[None][gt == 2] == 1).mean() > 0.9  # the walk alone gives the table to the floor
+        if not rule_acts:
+            np.testing.assert_array_equal(out[0.1], out[None])
+            continue
+        assert (out[0.1][gt == 1] == 1).all()
+        assert (out[0.1][gt == 2] == -1).mean() > 0.8 and not (out[0.1][gt == 2] >= 2).any()
+        changed = out[0.1] != out[None]
+        assert (out[None][changed] == 1).all() and (out[0.1][changed] == -1).all()  # only floor labels are taken off
+        np.testing.assert_array_equal(out[0.1][seeds], gt[seeds])
+        height = P[:, 2] - (P[:, 0] * np.tan(np.radians(tilt)) + 0.0)  # the tilt raises +x, as R does
+        assert not ((out[0.1] == 1) & (height > 0.12)).any()
+    P, N, gt = _table_on_a_tilted_floor(2.0)
+    assert not above_floor(P, np.zeros(len(P), bool), 0.1).any()
+    # no class of that name: the rule does not apply
+    p = propagate(P, seeds, gt[seeds], normal=N, classes=("wall", "ground", "table"))
+    assert not (p.semantic == -1).any()
+    with pytest.raises(ValueError, match="solver.floor_band must be > 0"):
+        propagate(P, seeds, gt[seeds], normal=N, classes=classes, config={"solver.floor_band": 0})

@@ -111,7 +111,8 @@ def run(rooms: int = 3, frames: int = 12, points: int = 20, draws: int = 2, shar
             perfect = masks_from_weak(weak.masks2d(s, seed=seed + d))
             noisy = masks_from_weak(weak.masks2d(s, seed=seed + d, **NOISY_MASKS))
             tags = weak.scene_tags(s).scene_tags
-            alone = propagate(s.coord, pi, pl, color=s.color, normal=s.normal, segment=s.segment, num_classes=C).semantic
+            alone = propagate(s.coord, pi, pl, color=s.color, normal=s.normal, segment=s.segment, num_classes=C,
+                              classes=s.classes).semantic
             lifted = lift_masks(s, perfect, point_index=pi, point_label=pl, **trust)
             bound = perfect_instance_bound(s, pi, pl)
             preds = {
@@ -147,7 +148,7 @@ def run(rooms: int = 3, frames: int = 12, points: int = 20, draws: int = 2, shar
         lift_s = time.perf_counter() - t
         t = time.perf_counter()
         propagate(big.coord, wb.point_index, wb.point_semantic, color=big.color, normal=big.normal, segment=big.segment,
-                  num_classes=len(big.classes))
+                  num_classes=len(big.classes), classes=big.classes)
         walk_s = time.perf_counter() - t
         out["timing"] = {"points": big.num_points, "frames": len(mb), "frame_size": [480, 640], "lift_seconds": round(lift_s, 2),
                          "propagation_alone_seconds": round(walk_s, 2),

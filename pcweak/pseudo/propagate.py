@@ -136,7 +136,10 @@ class SolverConfig:
     cost -log(affinity) + ``geodesic_hop``, confidence exp(-cost gap / ``geodesic_temperature``)).
     ``class_balance``: each class's seed mass is divided by its seed count to this power (0 =
     off). Nodes whose walk mass is at most ``min_reach``, or whose confidence is below
-    ``min_confidence``, get -1. A node joins a clicked instance when that instance's walk
+    ``min_confidence``, get -1, and so does a point labelled ``floor`` (a class of that name)
+    more than ``floor_band`` metres above the floor (``above_floor``; None = off): furniture of a
+    class no seed names is otherwise taken by the floor, the room's largest flat class, and a
+    pseudo-label left out is better than a wrong one for the model trained on it. A node joins a clicked instance when that instance's walk
     probability passes ``instance_threshold`` and its class agrees."""
     name: str = "spread"
     alpha: float = 0.9
@@ -147,8 +150,11 @@ class SolverConfig:
     geodesic_hop: float = 3.0
     geodesic_temperature: float = 12.0
     instance_threshold: float = 0.5
+    floor_band: float | None = 0.1
 
     def __post_init__(self) -> None:
+        if self.floor_band is not None and not self.floor_band > 0:
+            raise ValueError(f"solver.floor_band must be > 0 metres (or null for off), got {self.floor_band}")
         if self.name not in SOLVERS:
             raise ValueError(f"solver.name must be one of {SOLVERS}, got {self.name!r}")
         if not self.min_reach >= 0:  # a negative threshold would label nodes no walk reached
@@ -281,6 +287,38 @@ def floor_level(coord: np.ndarray) -> float:
     """The floor's height: the 1st percentile of z of the (N,3) points (z up; robust to a few
     points below the floor)."""
     return float(np.percentile(coord[:, 2], 1))
+
+# Floor-labelled points within this many metres of ``floor_level`` (then of the plane fitted to
+# them) fit the floor plane of ``above_floor``; a plane tilted more than the angle is not a floor
+# (a scene that is not z-up), and then nothing is taken off the floor.
+FLOOR_SUPPORT = 0.3
+FLOOR_MAX_TILT_DEG = 10.0
+
+
+def above_floor(coord: np.ndarray, labelled_floor: np.ndarray, band: float) -> np.ndarray:
+    """(N,) bool: the points of ``labelled_floor`` (N,) bool that lie more than ``band`` metres
+    above the floor, a plane ``geometry.fit_height_plane`` fits to the labelled floor points near
+    the floor level (twice: near ``floor_level``, then near the first plane), so that a scan
+    whose floor is tilted a little or not quite at the lowest points is measured from its own
+    floor. All False when fewer than 3 points support the plane or it is tilted more than
+    ``FLOOR_MAX_TILT_DEG`` from horizontal. ``coord`` (N,3) metres, z up."""
+    from ..geometry import fit_height_plane
+    coord = np.asarray(coord, np.float64)
+    out = np.zeros(len(coord), bool)
+    if not labelled_floor.any():
+        return out
+    height = coord[:, 2] - floor_level(coord)
+    plane = None
+    for _ in range(2):
+        near = labelled_floor & (np.abs(height) < FLOOR_SUPPORT)
+        plane = fit_height_plane(coord[near])
+        if plane is None:
+            return out
+        height = coord[:, 2] - (coord[:, :2] @ plane[:2] + plane[2])
+    if np.degrees(np.arctan(np.hypot(plane[0], plane[1]))) > FLOOR_MAX_TILT_DEG:
+        return out
+    return labelled_floor & (height > band)
+
 
 # Horizontal faces lower than this above the floor face up (floor, seats, tables, cabinet
 # tops); higher ones face down (ceiling).
@@ -709,6 +747,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     top2 = top_two(prob)
     conf, margin = top2[:, -1], top2[:, -1] - top2[:, -2]
     semantic = np.where(reached_pt & (conf >= s.min_confidence), prob.argmax(1), -1)
+    if s.floor_band is not None and "floor" in classes:
+        semantic[above_floor(coord, semantic == list(classes).index("floor"), s.floor_band)] = -1
     inst_node = _instance_walk(W, node, node[seed_index], seed_label, seed_instance, semantic, s)
     confidence = np.where(semantic >= 0, conf, 0.0).astype(np.float32)
     instance = inst_node[node]
