@@ -139,8 +139,9 @@ class SolverConfig:
     ``min_confidence``, get -1, and so does a point labelled ``floor`` (a class of that name)
     more than ``floor_band`` metres above the floor (``above_floor``; None = off): furniture of a
     class no seed names is otherwise taken by the floor, the room's largest flat class, and a
-    pseudo-label left out is better than a wrong one for the model trained on it. A node joins a clicked instance when that instance's walk
-    probability passes ``instance_threshold`` and its class agrees."""
+    pseudo-label left out is better than a wrong one for the model trained on it. A node joins
+    a clicked instance when that instance's walk probability passes ``instance_threshold`` and
+    its class agrees."""
     name: str = "spread"
     alpha: float = 0.9
     iterations: int = 300
