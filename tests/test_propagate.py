@@ -595,9 +595,9 @@ def _table_on_a_tilted_floor(tilt_deg: float):
     parts = [(_face(2, 0.0, (0, 5), (0, 4)), 1), (_face(0, 0.0, (0, 4), (0, 2.5)), 0), (_face(2, 0.75, (2.0, 3.0), (1.5, 2.3)), 2)]
     for axis, value, u in ((0, 2.0, (1.5, 2.3)), (0, 3.0, (1.5, 2.3)), (1, 1.5, (2.0, 3.0)), (1, 2.3, (2.0, 3.0))):
         parts.append((_face(axis, value, u, (0, 0.75)), 2))
-    P = np.concatenate([p[0][0] for p in parts])
-    N = np.concatenate([p[0][1] for p in parts])
-    gt = np.concatenate([np.full(len(p[0][0]), c) for p, c in zip(parts, [c for _, c in parts])])
+    P = np.concatenate([face[0] for face, _ in parts])
+    N = np.concatenate([face[1] for face, _ in parts])
+    gt = np.concatenate([np.full(len(face[0]), c) for face, c in parts])
     t = np.radians(tilt_deg)
     R = np.array([[np.cos(t), 0, -np.sin(t)], [0, 1, 0], [np.sin(t), 0, np.cos(t)]])
     return (P @ R.T).astype(np.float32), (N @ R.T).astype(np.float32), gt
@@ -625,7 +625,7 @@ def test_points_labelled_floor_above_the_floor_are_left_out():
         changed = out[0.1] != out[None]
         assert (out[None][changed] == 1).all() and (out[0.1][changed] == -1).all()  # only floor labels are taken off
         np.testing.assert_array_equal(out[0.1][seeds], gt[seeds])
-        height = P[:, 2] - (P[:, 0] * np.tan(np.radians(tilt)) + 0.0)  # the tilt raises +x, as R does
+        height = P[:, 2] - P[:, 0] * np.tan(np.radians(tilt))  # the tilt raises +x, as R does
         assert not ((out[0.1] == 1) & (height > 0.12)).any()
     P, N, gt = _table_on_a_tilted_floor(2.0)
     assert not above_floor(P, np.zeros(len(P), bool), 0.1).any()

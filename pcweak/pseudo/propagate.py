@@ -309,7 +309,6 @@ def above_floor(coord: np.ndarray, labelled_floor: np.ndarray, band: float) -> n
     if not labelled_floor.any():
         return out
     height = coord[:, 2] - floor_level(coord)
-    plane = None
     for _ in range(2):
         near = labelled_floor & (np.abs(height) < FLOOR_SUPPORT)
         plane = fit_height_plane(coord[near])
