@@ -603,6 +603,53 @@ def _table_on_a_tilted_floor(tilt_deg: float):
     return (P @ R.T).astype(np.float32), (N @ R.T).astype(np.float32), gt
 
 
+def _room_with_a_platform():
+    """A 5 x 4 m floor, a wall, a 1 x 0.8 x 0.75 m table no seed names and, in the far corner, a
+    1.5 x 1.5 m platform 0.4 m high (top and two open sides labelled floor, as a stage or an
+    auditorium's tier is): points, normals, classes 0 wall, 1 floor, 2 table, and the platform's
+    top (bool)."""
+    parts = [(_face(2, 0.0, (0, 5), (0, 4)), 1), (_face(0, 0.0, (0, 4), (0, 2.5)), 0), (_face(2, 0.75, (2.0, 3.0), (1.5, 2.3)), 2),
+             (_face(2, 0.4, (3.5, 5.0), (2.5, 4.0)), 1), (_face(0, 3.5, (2.5, 4.0), (0, 0.4)), 1),
+             (_face(1, 2.5, (3.5, 5.0), (0, 0.4)), 1)]
+    for axis, value, u in ((0, 2.0, (1.5, 2.3)), (0, 3.0, (1.5, 2.3)), (1, 1.5, (2.0, 3.0)), (1, 2.3, (2.0, 3.0))):
+        parts.append((_face(axis, value, u, (0, 0.75)), 2))
+    P = np.concatenate([face[0] for face, _ in parts])
+    N = np.concatenate([face[1] for face, _ in parts])
+    gt = np.concatenate([np.full(len(face[0]), c) for face, c in parts])
+    top = np.zeros(len(P), bool)
+    start = sum(len(face[0]) for face, _ in parts[:3])
+    top[start:start + len(parts[3][0][0])] = True
+    return P.astype(np.float32), N.astype(np.float32), gt, top
+
+
+def test_a_raised_floor_a_seed_stands_on_keeps_its_label():
+    """The floor rule takes floor labels off furniture, not off a raised floor: a platform whose
+    top holds a seed labelled floor keeps its floor label (top and sides, the floor level the
+    seed stands on), while the table beside it, no higher than the platform's level plus the
+    band, is still left out; without a seed on it, the platform is left out too."""
+    from pcweak.pseudo.propagate import above_floor
+    P, N, gt, top = _room_with_a_platform()
+    rng = np.random.default_rng(0)
+    main_floor = (gt == 1) & (P[:, 2] < 0.01)
+    base = np.concatenate([rng.choice(np.flatnonzero(main_floor), 5, replace=False),
+                           rng.choice(np.flatnonzero(gt == 0), 5, replace=False)])
+    on_top = rng.choice(np.flatnonzero(top), 3, replace=False)
+    classes = ("wall", "floor", "table")
+    for seeds, kept in ((np.concatenate([base, on_top]), True), (base, False)):
+        sem = propagate(P, seeds, gt[seeds], normal=N, classes=classes).semantic
+        walk = propagate(P, seeds, gt[seeds], normal=N, classes=classes, config={"solver.floor_band": None}).semantic
+        assert (walk[top] == 1).all() and (walk[gt == 2] == 1).mean() > 0.9
+        assert (sem[gt == 2] == -1).mean() > 0.8
+        high_platform = top & ~np.isin(np.arange(len(P)), seeds)
+        assert (sem[high_platform] == 1).all() if kept else (sem[high_platform] == -1).all()
+    # the level is followed from its seed: a seed on the wall's foot keeps only what joins it
+    labelled = gt == 1
+    labelled[gt == 2] = True  # the table labelled floor, as the walk does
+    seed = np.flatnonzero(top)[:1]
+    out = above_floor(P, labelled, 0.1, seed)
+    assert not out[top].any() and out[gt == 2].mean() > 0.8
+
+
 def test_points_labelled_floor_above_the_floor_are_left_out():
     """The table is reached only through the floor, so the walk calls it floor; its points more
     than ``floor_band`` above the floor plane are left unlabelled, and the whole floor, 0.17 m

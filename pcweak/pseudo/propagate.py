@@ -137,7 +137,8 @@ class SolverConfig:
     ``class_balance``: each class's seed mass is divided by its seed count to this power (0 =
     off). Nodes whose walk mass is at most ``min_reach``, or whose confidence is below
     ``min_confidence``, get -1, and so does a point labelled ``floor`` (a class of that name)
-    more than ``floor_band`` metres above the floor (``above_floor``; None = off): furniture of a
+    more than ``floor_band`` metres above the floor (``above_floor``; None = off), unless it lies
+    on a raised floor level a seed labelled floor stands on (``raised_floor``): furniture of a
     class no seed names is otherwise taken by the floor, the room's largest flat class, and a
     pseudo-label left out is better than a wrong one for the model trained on it. A node joins
     a clicked instance when that instance's walk probability passes ``instance_threshold`` and
@@ -294,15 +295,21 @@ def floor_level(coord: np.ndarray) -> float:
 # (a scene that is not z-up), and then nothing is taken off the floor.
 FLOOR_SUPPORT = 0.3
 FLOOR_MAX_TILT_DEG = 10.0
+# A raised floor level (``raised_floor``) is followed from its seed through floor-labelled
+# neighbours at most this many metres apart (its FLOOR_NEIGHBOURS nearest).
+FLOOR_LINK = 0.1
+FLOOR_NEIGHBOURS = 8
 
 
-def above_floor(coord: np.ndarray, labelled_floor: np.ndarray, band: float) -> np.ndarray:
+def above_floor(coord: np.ndarray, labelled_floor: np.ndarray, band: float,
+                floor_seeds: np.ndarray | None = None) -> np.ndarray:
     """(N,) bool: the points of ``labelled_floor`` (N,) bool that lie more than ``band`` metres
     above the floor, a plane ``geometry.fit_height_plane`` fits to the labelled floor points near
     the floor level (twice: near ``floor_level``, then near the first plane), so that a scan
     whose floor is tilted a little or not quite at the lowest points is measured from its own
-    floor. All False when fewer than 3 points support the plane or it is tilted more than
-    ``FLOOR_MAX_TILT_DEG`` from horizontal. ``coord`` (N,3) metres, z up."""
+    floor; less the raised floor levels that ``floor_seeds`` (K,) int, points a person labelled
+    floor, stand on (``raised_floor``). All False when fewer than 3 points support the plane or
+    it is tilted more than ``FLOOR_MAX_TILT_DEG`` from horizontal. ``coord`` (N,3) metres, z up."""
     from ..geometry import fit_height_plane
     coord = np.asarray(coord, np.float64)
     out = np.zeros(len(coord), bool)
@@ -317,7 +324,36 @@ def above_floor(coord: np.ndarray, labelled_floor: np.ndarray, band: float) -> n
         height = coord[:, 2] - (coord[:, :2] @ plane[:2] + plane[2])
     if np.degrees(np.arctan(np.hypot(plane[0], plane[1]))) > FLOOR_MAX_TILT_DEG:
         return out
-    return labelled_floor & (height > band)
+    high = labelled_floor & (height > band)
+    if floor_seeds is not None and len(floor_seeds):
+        high &= ~raised_floor(coord, height, high, np.asarray(floor_seeds, np.int64), band)
+    return high
+
+
+def raised_floor(coord: np.ndarray, height: np.ndarray, high: np.ndarray, floor_seeds: np.ndarray,
+                 band: float) -> np.ndarray:
+    """(N,) bool: the floor levels above the floor plane that a seed labelled floor stands on (a
+    platform, a step, an auditorium's tier). For each of ``floor_seeds`` more than ``band``
+    above the plane (``height`` (N,) metres above it), the points of ``high`` (N,) bool within
+    ``band`` of the seed's height that are joined to it through neighbours at most
+    ``FLOOR_LINK`` apart; a strip of floor label on a wall's foot is joined to its own seeds
+    only, not to the furniture the rule is for."""
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+    keep = np.zeros(len(coord), bool)
+    for s in floor_seeds[height[floor_seeds] > band]:
+        if keep[s]:
+            continue
+        idx = np.flatnonzero((high | (np.arange(len(coord)) == s)) & (np.abs(height - height[s]) < band))
+        k = min(FLOOR_NEIGHBOURS + 1, len(idx))
+        dist, nb = cKDTree(coord[idx]).query(coord[idx], k=k, distance_upper_bound=FLOOR_LINK)
+        dist, nb = dist.reshape(len(idx), k), nb.reshape(len(idx), k)
+        ok = np.isfinite(dist)
+        rows = np.repeat(np.arange(len(idx)), k).reshape(len(idx), k)
+        graph = sp.coo_matrix((np.ones(int(ok.sum())), (rows[ok], nb[ok])), shape=(len(idx), len(idx)))
+        _, comp = connected_components(graph, directed=False)
+        keep[idx[comp == comp[np.searchsorted(idx, s)]]] = True
+    return keep
 
 
 # Horizontal faces lower than this above the floor face up (floor, seats, tables, cabinet
@@ -748,7 +784,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     conf, margin = top2[:, -1], top2[:, -1] - top2[:, -2]
     semantic = np.where(reached_pt & (conf >= s.min_confidence), prob.argmax(1), -1)
     if s.floor_band is not None and "floor" in classes:
-        semantic[above_floor(coord, semantic == list(classes).index("floor"), s.floor_band)] = -1
+        floor_class = list(classes).index("floor")
+        semantic[above_floor(coord, semantic == floor_class, s.floor_band, seed_index[seed_label == floor_class])] = -1
     inst_node = _instance_walk(W, node, node[seed_index], seed_label, seed_instance, semantic, s)
     confidence = np.where(semantic >= 0, conf, 0.0).astype(np.float32)
     instance = inst_node[node]
