@@ -603,6 +603,22 @@ def _table_on_a_tilted_floor(tilt_deg: float):
     return (P @ R.T).astype(np.float32), (N @ R.T).astype(np.float32), gt
 
 
+def test_a_scene_that_is_not_z_up_is_named_in_a_warning():
+    """Heights above the floor read z: a y-up scene (the same room turned) gets one warning naming
+    the cause, a z-up one none."""
+    import warnings
+    P, N, gt = _table_on_a_tilted_floor(0.0)
+    seeds = np.concatenate([np.flatnonzero(gt == c)[::400][:5] for c in (1, 0)])
+    classes = ("wall", "floor", "table")
+    R = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32)  # z-up to y-up
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        propagate(P, seeds, gt[seeds], normal=N, classes=classes, config={"refine.method": "none"})
+    assert not [w for w in caught if "face sideways" in str(w.message)]
+    with pytest.warns(UserWarning, match="points labelled floor face sideways.*z-up"):
+        propagate(P @ R.T, seeds, gt[seeds], normal=N @ R.T, classes=classes, config={"refine.method": "none"})
+
+
 def _room_with_a_platform():
     """A 5 x 4 m floor, a wall, a 1 x 0.8 x 0.75 m table no seed names and, in the far corner, a
     1.5 x 1.5 m platform 0.4 m high (top and two open sides labelled floor, as a stage or an

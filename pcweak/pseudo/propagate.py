@@ -301,6 +301,20 @@ FLOOR_LINK = 0.1
 FLOOR_NEIGHBOURS = 8
 
 
+def warn_if_not_z_up(normal: np.ndarray, floor_seeds: np.ndarray) -> None:
+    """A warning when most of the (K,) points labelled floor have (N,3) unit normals far from
+    the z axis (median |n_z| below 0.5): the scene is likely not z-up (a y-up PLY, say), and
+    every height-based step reads z. Silent with fewer than 3 floor points."""
+    floor_seeds = np.asarray(floor_seeds, np.int64)
+    if len(floor_seeds) < 3:
+        return
+    nz = float(np.median(np.abs(normal[floor_seeds, 2])))
+    if nz < 0.5:
+        import warnings
+        warnings.warn(f"propagate: the {len(floor_seeds)} points labelled floor face sideways (median |normal z| "
+                      f"{nz:.2f}); pcweak takes scenes z-up: turn the scene so that z points up", stacklevel=3)
+
+
 def above_floor(coord: np.ndarray, labelled_floor: np.ndarray, band: float,
                 floor_seeds: np.ndarray | None = None) -> np.ndarray:
     """(N,) bool: the points of ``labelled_floor`` (N,) bool that lie more than ``band`` metres
@@ -752,6 +766,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     g = cfg.graph
     if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
         normal = estimate_normals(coord)
+    if "floor" in classes and normal is not None:
+        warn_if_not_z_up(normal, seed_index[seed_label == list(classes).index("floor")])
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
     members = partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k)
     fpfh = None
