@@ -358,7 +358,9 @@ def raised_floor(coord: np.ndarray, height: np.ndarray, high: np.ndarray, floor_
     for s in floor_seeds[height[floor_seeds] > band]:
         if keep[s]:
             continue
-        idx = np.flatnonzero((high | (np.arange(len(coord)) == s)) & (np.abs(height - height[s]) < band))
+        level = high & (np.abs(height - height[s]) < band)
+        level[s] = True
+        idx = np.flatnonzero(level)
         k = min(FLOOR_NEIGHBOURS + 1, len(idx))
         dist, nb = cKDTree(coord[idx]).query(coord[idx], k=k, distance_upper_bound=FLOOR_LINK)
         dist, nb = dist.reshape(len(idx), k), nb.reshape(len(idx), k)
