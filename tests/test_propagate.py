@@ -677,8 +677,11 @@ def test_points_labelled_floor_above_the_floor_are_left_out():
         P, N, gt = _table_on_a_tilted_floor(tilt)
         rng = np.random.default_rng(0)
         seeds = np.concatenate([rng.choice(np.flatnonzero(gt == c), 5, replace=False) for c in (1, 0)])
-        out = {band: propagate(P, seeds, gt[seeds], normal=N, classes=classes, config={"solver.floor_band": band}).semantic
+        res = {band: propagate(P, seeds, gt[seeds], normal=N, classes=classes, config={"solver.floor_band": band})
                for band in (None, 0.1)}
+        out = {band: r.semantic for band, r in res.items()}
+        assert json.loads(res[0.1].stats)["floor_left_out"] == int((out[0.1] == -1).sum())
+        assert json.loads(res[None].stats)["floor_left_out"] == 0
         assert (out[None][gt == 2] == 1).mean() > 0.9  # the walk alone gives the table to the floor
         if not rule_acts:
             np.testing.assert_array_equal(out[0.1], out[None])

@@ -752,7 +752,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     Returns:
         PseudoLabels: semantic (N,) int64, instance (N,) int64 (-1 without clicks), confidence
         (N,) float32 (max class probability); ``params`` = asdict(config), ``stats`` node and
-        seed counts (``nodes`` of the first partition, ``partitions``, ``cells``);
+        seed counts (``nodes`` of the first partition, ``partitions``, ``cells``) and
+        ``floor_left_out``, the points the floor rule left unlabelled;
         ``extras['margin']`` (top-1 minus top-2 probability) and
         ``extras['superpoint']`` (per point, the id of the cell its labels are uniform over:
         the node, or with several partitions their ``common_refinement``).
@@ -801,9 +802,11 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     top2 = top_two(prob)
     conf, margin = top2[:, -1], top2[:, -1] - top2[:, -2]
     semantic = np.where(reached_pt & (conf >= s.min_confidence), prob.argmax(1), -1)
+    left_out = np.zeros(len(coord), bool)
     if s.floor_band is not None and "floor" in classes:
         floor_class = list(classes).index("floor")
-        semantic[above_floor(coord, semantic == floor_class, s.floor_band, seed_index[seed_label == floor_class])] = -1
+        left_out = above_floor(coord, semantic == floor_class, s.floor_band, seed_index[seed_label == floor_class])
+        semantic[left_out] = -1
     inst_node = _instance_walk(W, node, node[seed_index], seed_label, seed_instance, semantic, s)
     confidence = np.where(semantic >= 0, conf, 0.0).astype(np.float32)
     instance = inst_node[node]
@@ -812,8 +815,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     confidence[seed_index] = 1.0
     if seed_instance is not None:
         instance[seed_index] = seed_instance
+    left_out[seed_index] = False
     stats = {"nodes": n_nodes, "seeds": int(len(seed_index)), "used_segment": seg is not None, "partitions": len(members),
-             "cells": int(cells.max()) + 1}
+             "cells": int(cells.max()) + 1, "floor_left_out": int(left_out.sum())}
     return PseudoLabels(semantic=semantic, instance=instance, confidence=confidence, method="propagate",
                         params=json.dumps(asdict(cfg), sort_keys=True), stats=json.dumps(stats, sort_keys=True),
                         classes=tuple(classes),
