@@ -352,8 +352,6 @@ def raised_floor(coord: np.ndarray, height: np.ndarray, high: np.ndarray, floor_
     ``band`` of the seed's height that are joined to it through neighbours at most
     ``FLOOR_LINK`` apart; a strip of floor label on a wall's foot is joined to its own seeds
     only, not to the furniture the rule is for."""
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
     keep = np.zeros(len(coord), bool)
     for s in floor_seeds[height[floor_seeds] > band]:
         if keep[s]:
@@ -361,15 +359,28 @@ def raised_floor(coord: np.ndarray, height: np.ndarray, high: np.ndarray, floor_
         level = high & (np.abs(height - height[s]) < band)
         level[s] = True
         idx = np.flatnonzero(level)
-        k = min(FLOOR_NEIGHBOURS + 1, len(idx))
-        dist, nb = cKDTree(coord[idx]).query(coord[idx], k=k, distance_upper_bound=FLOOR_LINK)
-        dist, nb = dist.reshape(len(idx), k), nb.reshape(len(idx), k)
-        ok = np.isfinite(dist)
-        rows = np.repeat(np.arange(len(idx)), k).reshape(len(idx), k)
-        graph = sp.coo_matrix((np.ones(int(ok.sum())), (rows[ok], nb[ok])), shape=(len(idx), len(idx)))
-        _, comp = connected_components(graph, directed=False)
-        keep[idx[comp == comp[np.searchsorted(idx, s)]]] = True
+        keep[idx[_joined_to(coord[idx], int(np.searchsorted(idx, s)), FLOOR_LINK, FLOOR_NEIGHBOURS)]] = True
     return keep
+
+
+def _joined_to(coord: np.ndarray, start: int, radius: float, neighbours: int | None = None) -> np.ndarray:
+    """(M,) bool: the points of ``coord`` (M,3) joined to point ``start`` through chains of
+    neighbours at most ``radius`` metres apart: every such pair, or (``neighbours``) only each
+    point's that many nearest, which bounds the memory on a dense scan."""
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+    m = len(coord)
+    tree = cKDTree(coord)
+    if neighbours is None:
+        pairs = tree.query_pairs(radius, output_type="ndarray")
+        a, b = pairs[:, 0], pairs[:, 1]
+    else:
+        k = min(neighbours + 1, m)
+        dist, nb = tree.query(coord, k=k, distance_upper_bound=radius)
+        ok = np.isfinite(dist.reshape(m, k))
+        a, b = np.repeat(np.arange(m), k)[ok.ravel()], nb.reshape(m, k)[ok]
+    _, comp = connected_components(sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(m, m)), directed=False)
+    return comp == comp[start]
 
 
 # Horizontal faces lower than this above the floor face up (floor, seats, tables, cabinet
@@ -448,8 +459,6 @@ def split_seed_surfaces(coord: np.ndarray, normal: np.ndarray, node: np.ndarray,
     Args: coord (N,3); normal (N,3) unit normals (either sign); node (N,) int64 node ids
     0..S-1; seed_index (K,) int64.
     Returns: (N,) int64 node ids, new nodes numbered from S."""
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
     out = node.copy()
     if not len(seed_index) or not below > 0:
         return out
@@ -469,10 +478,7 @@ def split_seed_surfaces(coord: np.ndarray, normal: np.ndarray, node: np.ndarray,
         same = members[np.abs(nn @ ns) >= agree]
         if len(same) == len(members) or i not in same:
             continue
-        pairs = cKDTree(coord[same]).query_pairs(radius, output_type="ndarray")
-        adj = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(same), len(same)))
-        _, comp = connected_components(adj, directed=False)
-        part = same[comp == comp[np.flatnonzero(same == i)[0]]]
+        part = same[_joined_to(coord[same], int(np.flatnonzero(same == i)[0]), radius)]
         if len(part) < len(members):
             out[part] = nxt
             nxt += 1
@@ -769,8 +775,10 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     g = cfg.graph
     if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
         normal = estimate_normals(coord)
-    if "floor" in classes and normal is not None:
-        warn_if_not_z_up(normal, seed_index[seed_label == list(classes).index("floor")])
+    floor_class = list(classes).index("floor") if "floor" in classes else None
+    floor_seeds = seed_index[seed_label == floor_class] if floor_class is not None else None
+    if floor_seeds is not None and normal is not None:
+        warn_if_not_z_up(normal, floor_seeds)
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
     members = partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k)
     fpfh = None
@@ -803,9 +811,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     conf, margin = top2[:, -1], top2[:, -1] - top2[:, -2]
     semantic = np.where(reached_pt & (conf >= s.min_confidence), prob.argmax(1), -1)
     left_out = np.zeros(len(coord), bool)
-    if s.floor_band is not None and "floor" in classes:
-        floor_class = list(classes).index("floor")
-        left_out = above_floor(coord, semantic == floor_class, s.floor_band, seed_index[seed_label == floor_class])
+    if s.floor_band is not None and floor_class is not None:
+        left_out = above_floor(coord, semantic == floor_class, s.floor_band, floor_seeds)
         semantic[left_out] = -1
     inst_node = _instance_walk(W, node, node[seed_index], seed_label, seed_instance, semantic, s)
     confidence = np.where(semantic >= 0, conf, 0.0).astype(np.float32)
