@@ -700,3 +700,34 @@ def test_points_labelled_floor_above_the_floor_are_left_out():
     assert not (p.semantic == -1).any()
     with pytest.raises(ValueError, match="solver.floor_band must be > 0"):
         propagate(P, seeds, gt[seeds], normal=N, classes=classes, config={"solver.floor_band": 0})
+
+
+def test_a_sparser_cloud_gets_superpoints_of_the_same_smallest_area(room):
+    """Sizes in points hold at ``partition.reference_spacing`` (3 cm): on a sixth of the room's
+    points (about 4.5 cm apart) FH's smallest superpoint shrinks by (3 cm / spacing)^2 and some
+    superpoints are that small; at the room's own density (1.8 cm, denser than the reference)
+    and with the scaling off the count stays 30 and no superpoint holds fewer points."""
+    from pcweak.segment.superpoints import min_size_at, point_spacing
+    from scipy.spatial import cKDTree
+    sparse = np.arange(0, room.num_points, 6)
+
+    def run(keep, **config):
+        coord, sem = room.coord[keep], room.semantic[keep]
+        seeds = np.random.default_rng(0).choice(len(keep), 100, replace=False)
+        out = propagate(coord, seeds, sem[seeds], color=room.color[keep], num_classes=len(room.classes),
+                        config={"partition.method": "fh", "partition.split_below": 0, **config})
+        return json.loads(out.stats), np.bincount(out.extras["superpoint"])
+
+    spacing = point_spacing(room.coord[sparse])
+    exact = float(np.median(cKDTree(room.coord[sparse]).query(room.coord[sparse], k=2)[0][:, 1]))
+    assert abs(spacing - exact) < 0.002 and spacing > 0.035
+    stats, sizes = run(sparse)
+    assert stats["min_size"] == min_size_at(30, spacing, 0.03) == round(30 * (0.03 / spacing) ** 2) < 20
+    assert stats["point_spacing"] == round(spacing, 5)
+    assert sizes.min() >= stats["min_size"] and (sizes < 30).any()
+    stats, sizes = run(sparse, **{"partition.reference_spacing": None})
+    assert stats["min_size"] == 30 and "point_spacing" not in stats and sizes.min() >= 30
+    stats, _ = run(np.arange(room.num_points))
+    assert stats["min_size"] == 30 and stats["point_spacing"] < 0.03
+    with pytest.raises(ValueError, match="reference_spacing"):
+        run(sparse, **{"partition.reference_spacing": 0})

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
 from ..segment.ensemble import common_refinement, partition_ensemble
-from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, segment_mean
+from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing, segment_mean
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
 
 SOLVERS = ("spread", "harmonic", "geodesic")
@@ -52,7 +52,11 @@ class PartitionConfig:
     for its defaults) or ``"points"`` (every point its own node); a scene's own
     over-segmentation (``segment``) replaces any of them. ``split_below``: a seed whose normal and
     its node's dominant normal disagree (|cos| below it) seeds only its own surface, carved out
-    of the node (``split_seed_surfaces``); 0 = off."""
+    of the node (``split_seed_surfaces``); 0 = off. ``reference_spacing``: the sizes in points
+    (``min_size``, ``l0_min_size``, the ensemble's l0 levels) hold at this median point spacing
+    (metres; ScanNet's mesh vertices lie 2.9 cm apart, and the defaults were chosen there); on
+    a sparser cloud each shrinks by (reference_spacing / spacing)^2, so a superpoint keeps its
+    smallest area (``segment.superpoints.min_size_at``); None: counts as given."""
     method: str = "ensemble"
     c: float = 0.05
     min_size: int = 30
@@ -61,8 +65,11 @@ class PartitionConfig:
     l0_regularization: float | None = None
     l0_min_size: int | None = None
     split_below: float = 0.3
+    reference_spacing: float | None = 0.03
 
     def __post_init__(self) -> None:
+        if self.reference_spacing is not None and not self.reference_spacing > 0:
+            raise ValueError(f"partition.reference_spacing must be > 0 metres (or null for off), got {self.reference_spacing}")
         if self.method not in PARTITIONS:
             raise ValueError(f"partition.method must be one of {PARTITIONS}, got {self.method!r}")
         if not 0 <= self.split_below <= 1:
@@ -650,23 +657,30 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
 
 def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.ndarray | None, segment: np.ndarray | None,
                       seed_index: np.ndarray, edges: tuple[np.ndarray, np.ndarray], config: PartitionConfig,
-                      k: int) -> list[np.ndarray]:
+                      k: int, spacing: float = 0.0) -> list[np.ndarray]:
     """Stage 1: the partitions the walk runs on, each (N,) int64 node id per point, 0..S-1: the
     scene's ``segment`` renumbered, or the ensemble's members (``partition_ensemble``), FH or l0
-    superpoints on the kNN ``edges``, or single points; seeds' own surfaces carved out of each."""
+    superpoints on the kNN ``edges``, or single points; seeds' own surfaces carved out of each.
+    ``spacing``: the cloud's median point spacing (``point_spacing``), which scales the sizes in
+    points (``PartitionConfig.reference_spacing``)."""
+    from ..segment.l0_partition import L0Config
+    d = L0Config()
+
+    def size(n: int) -> int:
+        return min_size_at(n, spacing, config.reference_spacing)
     if segment is not None:
         members = [np.unique(segment, return_inverse=True)[1]]
     elif config.method == "ensemble":
-        members = partition_ensemble(coord, normal, color, edges, c=config.c, min_size=config.min_size,
-                                     color_weight=config.color_weight, color_max_normal_diff=config.color_max_normal_diff)
+        members = partition_ensemble(coord, normal, color, edges, c=config.c, min_size=size(config.min_size),
+                                     color_weight=config.color_weight, color_max_normal_diff=config.color_max_normal_diff,
+                                     l0_min_size=tuple(size(m) for m in d.min_size))
     elif config.method == "fh":
-        members = [felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=config.min_size, color_weight=config.color_weight,
+        members = [felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=size(config.min_size), color_weight=config.color_weight,
                                 edges=edges, color_max_normal_diff=config.color_max_normal_diff)]
     elif config.method == "l0":
-        from ..segment.l0_partition import L0Config, l0_hierarchy
-        d = L0Config()
+        from ..segment.l0_partition import l0_hierarchy
         cfg = L0Config(regularization=(config.l0_regularization or d.regularization[0],),
-                       min_size=(config.l0_min_size or d.min_size[0],), k=k)
+                       min_size=(size(config.l0_min_size or d.min_size[0]),), k=k)
         members = [l0_hierarchy(coord, color, cfg, edges=edges)[0]]
     else:
         members = [np.arange(len(coord))]
@@ -780,7 +794,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     if floor_seeds is not None and normal is not None:
         warn_if_not_z_up(normal, floor_seeds)
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
-    members = partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k)
+    spacing = point_spacing(coord) if seg is None and cfg.partition.reference_spacing is not None else 0.0
+    members = partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k, spacing)
     fpfh = None
     if g.w_fpfh:
         from ..segment.descriptors import fpfh_features
@@ -825,6 +840,10 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     left_out[seed_index] = False
     stats = {"nodes": n_nodes, "seeds": int(len(seed_index)), "used_segment": seg is not None, "partitions": len(members),
              "cells": int(cells.max()) + 1, "floor_left_out": int(left_out.sum())}
+    if seg is None:
+        stats["min_size"] = min_size_at(cfg.partition.min_size, spacing, cfg.partition.reference_spacing)
+        if spacing > 0:
+            stats["point_spacing"] = round(spacing, 5)
     return PseudoLabels(semantic=semantic, instance=instance, confidence=confidence, method="propagate",
                         params=json.dumps(asdict(cfg), sort_keys=True), stats=json.dumps(stats, sort_keys=True),
                         classes=tuple(classes),

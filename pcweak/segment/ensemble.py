@@ -24,14 +24,16 @@ L0_LEVELS = 2
 
 def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray | None,
                        edges: tuple[np.ndarray, np.ndarray], c: float = 0.05, min_size: int = 30,
-                       color_weight: float = 0.5, color_max_normal_diff: float | None = 1e-6) -> list[np.ndarray]:
+                       color_weight: float = 0.5, color_max_normal_diff: float | None = 1e-6,
+                       l0_min_size: tuple[int, ...] | None = None) -> list[np.ndarray]:
     """The member partitions of a cloud, each (N,) int64 ids 0..S-1; the first is plain FH at
     ``c`` (what ``partition.method="fh"`` gives). Members that would repeat another (colour
     members of a cloud without colour) are left out.
 
     Args: coord (N,3) float metres; normal (N,3); color (N,3) in [0,1], or (N,1) LiDAR
     intensity, or None; edges: the cloud's kNN graph (``knn_graph``); c, min_size,
-    color_weight, color_max_normal_diff: FH's settings (``felzenszwalb``)."""
+    color_weight, color_max_normal_diff: FH's settings (``felzenszwalb``); l0_min_size: the
+    l0 levels' smallest superpoints in points (None: ``L0Config``'s)."""
     from .l0_partition import L0Config, l0_hierarchy
     members = []
     for c_mult, w_mult in FH_MEMBERS:
@@ -41,7 +43,8 @@ def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray 
                                     color_weight=color_weight * (w_mult or 1.0),
                                     color_max_normal_diff=color_max_normal_diff if w_mult is None else None))
     d = L0Config()
-    levels = l0_hierarchy(coord, color, L0Config(regularization=d.regularization[:L0_LEVELS], min_size=d.min_size[:L0_LEVELS]),
+    levels = l0_hierarchy(coord, color, L0Config(regularization=d.regularization[:L0_LEVELS],
+                                                 min_size=(l0_min_size or d.min_size)[:L0_LEVELS]),
                           edges=edges)
     members.extend(levels)
     return members

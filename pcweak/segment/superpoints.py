@@ -47,6 +47,28 @@ def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(u, v), np.maximum(u, v)
 
 
+def point_spacing(coord: np.ndarray, sample: int = 20000) -> float:
+    """Median distance (metres) from a point to its nearest neighbour, over at most ``sample``
+    points taken evenly through the (N,3) cloud (0.0 for fewer than two points)."""
+    from scipy.spatial import cKDTree
+    coord = np.asarray(coord, np.float64)
+    if len(coord) < 2:
+        return 0.0
+    query = coord[np.linspace(0, len(coord) - 1, min(sample, len(coord))).astype(np.int64)]
+    return float(np.median(cKDTree(coord).query(query, k=2)[0][:, 1]))
+
+
+def min_size_at(min_size: int, spacing: float, reference: float | None) -> int:
+    """A superpoint's smallest size in points, ``min_size`` given at the point spacing
+    ``reference`` (metres), for a cloud of median spacing ``spacing``: on a sparser cloud the
+    same smallest area holds fewer points, (reference / spacing)^2 as many (at least 1); a
+    denser cloud keeps ``min_size`` (larger counts gained nothing there, docs/results.md);
+    ``reference`` None keeps it always."""
+    if reference is None or not spacing > reference:
+        return int(min_size)
+    return max(1, int(round(min_size * (reference / spacing) ** 2)))
+
+
 def neighbourhood_pca(coord: np.ndarray, k: int, query: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """PCA of each point's ``k`` nearest neighbours (itself included): (M,3) float64 eigenvalues
     of their scatter matrix, ascending, and (M,3,3) eigenvectors as columns (column 0, the
