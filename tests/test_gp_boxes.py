@@ -344,3 +344,24 @@ def test_box_labels_give_the_room_surfaces_outside_the_boxes():
     assert (q.semantic[parts != 4] == -1).all() and (q.semantic[parts == 4] == chair).all()
     r = gp_box_labels(s, box, [chair], iterations=5, background_label=0)
     assert (r.semantic[parts != 4] == 0).all()
+
+
+def test_fine_superpoints_keep_their_smallest_area_on_a_sparser_cloud(room):
+    """``gp_box_labels``' own superpoints: FH's ``min_size`` 10 holds at 3 cm spacing; on a sixth
+    of the room's points (about 3.8 cm apart) it shrinks by (3 cm / spacing)^2, and the labeller
+    partitions with it (its node count equals FH's at the scaled size); the full room (1.8 cm)
+    keeps 10."""
+    from dataclasses import replace
+    from pcweak.pseudo.gp_boxes import FINE_SUPERPOINTS, fine_superpoint_params
+    from pcweak.segment.superpoints import estimate_normals, felzenszwalb, point_spacing
+    assert fine_superpoint_params(room.coord) == FINE_SUPERPOINTS
+    keep = np.arange(0, room.num_points, 6)
+    s = Scene(name="sparse", coord=room.coord[keep], color=room.color[keep], classes=room.classes,
+              semantic=room.semantic[keep], instance=room.instance[keep])
+    s = replace(s, normal=estimate_normals(s.coord))
+    params = fine_superpoint_params(s.coord)
+    assert params["min_size"] == round(10 * (0.03 / point_spacing(s.coord)) ** 2) < 10 and params["c"] == FINE_SUPERPOINTS["c"]
+    w = weak.boxes(s)
+    p = gp_box_labels(s, w.box, w.box_semantic, iterations=20)
+    nodes = len(np.unique(felzenszwalb(s.coord, s.normal, s.color, **params)))
+    assert json.loads(p.stats)["superpoints"] == nodes > len(np.unique(felzenszwalb(s.coord, s.normal, s.color, **FINE_SUPERPOINTS)))

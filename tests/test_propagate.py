@@ -704,7 +704,7 @@ def test_points_labelled_floor_above_the_floor_are_left_out():
 
 def test_a_sparser_cloud_gets_superpoints_of_the_same_smallest_area(room):
     """Sizes in points hold at ``partition.reference_spacing`` (3 cm): on a sixth of the room's
-    points (about 4.5 cm apart) FH's smallest superpoint shrinks by (3 cm / spacing)^2 and some
+    points (about 3.8 cm apart) FH's smallest superpoint shrinks by (3 cm / spacing)^2 and some
     superpoints are that small; at the room's own density (1.8 cm, denser than the reference)
     and with the scaling off the count stays 30 and no superpoint holds fewer points."""
     from pcweak.segment.superpoints import min_size_at, point_spacing

@@ -36,7 +36,7 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
     from ..metrics.semantic import semantic_report
     from .oracles import box_oracle, superpoint_oracle
     from dataclasses import replace
-    from ..pseudo.gp_boxes import FINE_SUPERPOINTS, gp_box_labels
+    from ..pseudo.gp_boxes import fine_superpoint_params, gp_box_labels
     from ..pseudo.registry import label
     from ..segment.superpoints import felzenszwalb
     data = _scenes(Path(shared) if shared else SHARED, n_synthetic)
@@ -52,7 +52,7 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
         ep, eq = full["instance"], evaluate(s, q)["instance"]
         objects_only = semantic_report(s.semantic, np.where(p.instance >= 0, p.semantic, -1), s.classes)
         info = json.loads(p.stats)
-        node = s.segment if s.segment is not None else felzenszwalb(s.coord, s.normal, s.color, **FINE_SUPERPOINTS)
+        node = s.segment if s.segment is not None else felzenszwalb(s.coord, s.normal, s.color, **fine_superpoint_params(s.coord))
         bound = evaluate(s, superpoint_oracle(s, node))["instance"]["mean_best_iou"]
         box_bound = evaluate(s, box_oracle(s, node, w.box, w.box_semantic))["instance"]["mean_best_iou"]
         return {"scene": s.name, "segments": segments, "superpoints": info["superpoints"], "boxes": len(w.box),

@@ -40,12 +40,19 @@ from ..errors import SceneError
 from ..geometry import box_corners, points_in_boxes
 from ..scene import PseudoLabels, Scene, to_numpy
 from ..segment.structure import surface_classes
-from ..segment.superpoints import scene_superpoints, segment_mean
+from ..segment.superpoints import REFERENCE_SPACING, min_size_at, point_spacing, scene_superpoints, segment_mean
 
 
 # The boxes give each object's extent; superpoints only need to be pure, so they are finer than
-# propagation's (docs/results.md has the measurement).
+# propagation's (docs/results.md has the measurement); min_size in points at REFERENCE_SPACING.
 FINE_SUPERPOINTS = {"c": 0.005, "min_size": 10}
+
+
+def fine_superpoint_params(coord: np.ndarray) -> dict[str, Any]:
+    """``FINE_SUPERPOINTS`` for the (N,3) cloud ``coord``: on a cloud sparser than
+    ``REFERENCE_SPACING`` its ``min_size`` shrinks to keep the same smallest area
+    (``min_size_at``)."""
+    return {**FINE_SUPERPOINTS, "min_size": min_size_at(FINE_SUPERPOINTS["min_size"], point_spacing(coord), REFERENCE_SPACING)}
 
 
 def _check_boxes(scene: Scene, boxes: Any, box_labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +268,7 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
             max(p, 1 - p), goes to the smaller box of the pair as in the baseline, confidence 0.5
             (0.5: the GP always decides; docs/results.md has the measurement).
         superpoint_params: ``felzenszwalb`` parameters when the scene has no segmentation
-            (default ``FINE_SUPERPOINTS``).
+            (default ``fine_superpoint_params``: ``FINE_SUPERPOINTS`` at the cloud's spacing).
         structure: True finds the wall and floor surface inside boxes (``structure_points``) and
             keeps it out of them; False keeps every point in a box; or an (N,) bool mask.
     Returns:
@@ -272,7 +279,9 @@ def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction:
         from dataclasses import replace
         from ..segment.superpoints import estimate_normals
         scene = replace(scene, normal=estimate_normals(scene.coord))
-    node = scene_superpoints(scene, **(FINE_SUPERPOINTS if superpoint_params is None else superpoint_params))
+    if superpoint_params is None:
+        superpoint_params = FINE_SUPERPOINTS if scene.segment is not None else fine_superpoint_params(scene.coord)
+    node = scene_superpoints(scene, **superpoint_params)
     _, node = np.unique(node, return_inverse=True)
     node = node.ravel()
     n_nodes = int(node.max()) + 1

@@ -34,7 +34,8 @@ import scipy.sparse as sp
 from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
 from ..segment.ensemble import common_refinement, partition_ensemble
-from ..segment.superpoints import estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing, segment_mean
+from ..segment.superpoints import (REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
+                                   segment_mean)
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
 
 SOLVERS = ("spread", "harmonic", "geodesic")
@@ -65,7 +66,7 @@ class PartitionConfig:
     l0_regularization: float | None = None
     l0_min_size: int | None = None
     split_below: float = 0.3
-    reference_spacing: float | None = 0.03
+    reference_spacing: float | None = REFERENCE_SPACING
 
     def __post_init__(self) -> None:
         if self.reference_spacing is not None and not self.reference_spacing > 0:
