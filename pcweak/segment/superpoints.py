@@ -55,12 +55,12 @@ REFERENCE_SPACING = 0.03
 def point_spacing(coord: np.ndarray, sample: int = 20000) -> float:
     """Median distance (metres) from a point to its nearest neighbour, over at most ``sample``
     points taken evenly through the (N,3) cloud (0.0 for fewer than two points)."""
-    from scipy.spatial import cKDTree
-    coord = np.asarray(coord, np.float64)
+    from .. import ops
     if len(coord) < 2:
         return 0.0
-    query = coord[np.linspace(0, len(coord) - 1, min(sample, len(coord))).astype(np.int64)]
-    return float(np.median(cKDTree(coord).query(query, k=2)[0][:, 1]))
+    c = torch.from_numpy(np.ascontiguousarray(coord, dtype=np.float32))
+    query = c[torch.from_numpy(np.linspace(0, len(c) - 1, min(sample, len(c))).astype(np.int64))]
+    return float(np.median(np.sqrt(ops.knn(c, query, 2).dist2[:, 1].numpy().astype(np.float64))))
 
 
 def min_size_at(min_size: int, spacing: float, reference: float | None) -> int:
