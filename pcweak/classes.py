@@ -11,6 +11,13 @@ SCANNET20: tuple[str, ...] = (
 NYU40_TO_SCANNET20: dict[int, int] = {nyu: i for i, nyu in enumerate(SCANNET20_NYU40_IDS)}
 # Classes that are not objects in ScanNet's instance and detection benchmarks.
 SCANNET_STUFF: tuple[str, ...] = ("wall", "floor")
+# ScanNet's 18 detection classes as mmdetection3d names them in its infos (label i = index i),
+# and the two names that differ from ScanNet-20's.
+SCANNET18_MMDET3D: tuple[str, ...] = (
+    "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf", "picture", "counter",
+    "desk", "curtain", "refrigerator", "showercurtrain", "toilet", "sink", "bathtub", "garbagebin",
+)
+MMDET3D_TO_SCANNET20_NAMES: dict[str, str] = {"showercurtrain": "shower curtain", "garbagebin": "otherfurniture"}
 
 S3DIS13: tuple[str, ...] = (
     "ceiling", "floor", "wall", "beam", "column", "window", "door", "table", "chair", "sofa",

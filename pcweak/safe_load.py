@@ -5,7 +5,8 @@ every torch file is read with ``weights_only=True`` (tensors, numbers, strings, 
 with a short allow-list of the plain types that Lightning checkpoints and ScanNet's
 Data-Efficient annotation files really hold (numpy arrays, Lightning's ``AttributeDict``).
 A file that needs anything else is refused with a message naming the type; ``.npy`` files are
-read with ``allow_pickle=False``.
+read with ``allow_pickle=False``; plain pickles (mmdetection3d's infos) rebuild only plain data
+and numpy arrays.
 """
 from __future__ import annotations
 
@@ -70,3 +71,50 @@ def numpy_load(path: str | os.PathLike, what: str) -> Any:
                           f"tensors instead") from e
     except OSError as e:
         raise ReaderError(f"{what}: {path} is not a readable .npy file ({e})") from e
+
+
+def pickle_load(path: str | os.PathLike, what: str) -> Any:
+    """A plain pickle file (mmdetection3d's ``*_infos_*.pkl``) read without running code from it:
+    only dicts, lists, tuples, strings, numbers and numpy arrays are rebuilt (the globals of
+    ``_allowed_globals`` but Lightning's, numpy's ``_frombuffer``, ``codecs.encode`` and
+    ``OrderedDict``); any other global is refused with a ReaderError
+    naming it, as ``torch_load`` refuses one."""
+    import io
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise ReaderError(f"{what}: {path} not found")
+    allowed: dict[str, Any] = {}
+    for g in _allowed_globals():
+        if isinstance(g, tuple):
+            allowed[g[1]] = g[0]
+        elif getattr(g, "__module__", "").startswith("numpy"):
+            allowed[f"{g.__module__}.{g.__qualname__}"] = g
+            allowed[f"numpy.{g.__qualname__}"] = g  # pickles name np.ndarray and np.dtype from the top level
+    import codecs
+    import collections
+    # protocol 2 pickles carry arrays' bytes as latin-1 text re-encoded by codecs.encode
+    allowed.update({"_codecs.encode": codecs.encode, "collections.OrderedDict": collections.OrderedDict})
+    from numpy._core.numeric import _frombuffer  # protocol 5 rebuilds arrays from their buffer
+    allowed.update({"numpy._core.numeric._frombuffer": _frombuffer, "numpy.core.numeric._frombuffer": _frombuffer})
+
+    class _Plain(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            key = f"{module}.{name}"
+            if key not in allowed:
+                raise pickle.UnpicklingError(f"GLOBAL {key}")
+            return allowed[key]
+
+    try:
+        with open(path, "rb") as f:
+            return _Plain(io.BufferedReader(f)).load()
+    except pickle.UnpicklingError as e:
+        import re
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if found is None:
+            raise ReaderError(f"{what}: {path} is not a readable pickle file ({str(e)[:300]})") from e
+        raise ReaderError(f"{what}: {path} holds an object of type {found.group(1)}; pcweak does not load it, since "
+                          f"loading it could run code. Convert the file to JSON (dicts, lists, numbers) instead") from e
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as e:
+        raise ReaderError(f"{what}: {path} is not a readable pickle file ({type(e).__name__}: {str(e)[:300]})") from e

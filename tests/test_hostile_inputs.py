@@ -116,6 +116,18 @@ def test_code_execution_from_annotation_files_is_refused(tmp_path, small):
     assert read_limited_annotation(tmp_path / "plain.pth", small).point_index.tolist() == [0, 1, 2, 3, 4]
 
 
+def test_code_execution_from_mmdet3d_infos_is_refused(tmp_path, small, capsys):
+    import pickle
+    marker = tmp_path / "pwned"
+    (tmp_path / "points").mkdir()
+    np.hstack([small.coord, small.color * 255]).astype(np.float32).tofile(tmp_path / "points" / "scene0001_00.bin")
+    with open(tmp_path / "scannet_infos_train.pkl", "wb") as f:
+        pickle.dump([{"point_cloud": {"lidar_idx": "scene0001_00"}, "annos": _Payload(str(marker))}], f)
+    refused(["info", f"mmdet3d-scannet:{tmp_path}/scene0001_00"], capsys,
+            "scannet_infos_train.pkl holds an object of type pathlib", "could run code")
+    assert not marker.exists()
+
+
 # ---------------------------------------------------------------------------- silent misreads
 
 

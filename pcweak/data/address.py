@@ -5,7 +5,9 @@
 ``semantickitti:<root>/sequences/00/000000``, ``ply:<file.ply>``, ``npz:<file.npz>``,
 ``synthetic:<seed>`` (indoor room), ``synthetic-lidar:<seed>`` (KITTI-like frame) and
 ``scannet-export:<dir>/<scene>`` (the ``<scene>_vert_all.npy`` / ``_sem_label_all.npy`` /
-``_ins_label_all.npy`` export of mmdetection3d / VoteNet, e.g. ``scannet_train_instance_data``).
+``_ins_label_all.npy`` export of mmdetection3d / VoteNet, e.g. ``scannet_train_instance_data``),
+``mmdet3d-scannet:<root>/<scene>`` and ``mmdet3d-s3dis:<root>/<room>`` (mmdetection3d's processed
+``points/ semantic_mask/ instance_mask/`` layout, ``data/mmdet3d.py``).
 A bare path is accepted when its kind is unambiguous (``.ply``, ``.npz``).
 """
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 from ..errors import AddressError
 from ..scene import Scene
 
-DATASETS = ("scannet", "scannet-export", "s3dis", "kitti", "semantickitti", "ply", "npz", "synthetic", "synthetic-lidar")
+DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "s3dis", "kitti", "semantickitti", "ply", "npz",
+            "synthetic", "synthetic-lidar")
 
 
 def parse_address(address: str) -> tuple[str, str]:
@@ -49,6 +52,9 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
         from .scannet import read_scannet_export
         path = Path(rest)
         return read_scannet_export(path.parent, path.name, **kwargs)
+    if kind in ("mmdet3d-scannet", "mmdet3d-s3dis"):
+        from .mmdet3d import read_mmdet3d
+        return read_mmdet3d(rest, kind.split("-", 1)[1], **kwargs)
     if kind == "s3dis":
         from .s3dis import read_s3dis
         return read_s3dis(rest, **kwargs)

@@ -233,16 +233,7 @@ def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str 
         if unknown:
             warnings.warn(f"{agg_path}: categories not in the label tables, left unlabelled: {unknown}")
         extras["instance_raw_category"] = np.array(raw_names, dtype=np.str_).reshape(-1)
-        bx, bl = [], []
-        stuff = {SCANNET20.index(c) for c in SCANNET_STUFF}
-        for k in range(len(groups)):
-            m = instance == k
-            if m.sum() < 2 or obj_sem[k] < 0 or obj_sem[k] in stuff:
-                continue
-            bx.append(aabb_box(xyz[m]))
-            bl.append(obj_sem[k])
-        boxes = np.array(bx, np.float32).reshape(-1, 7)
-        box_labels = np.array(bl, np.int64)
+        boxes, box_labels = boxes_of_instances(xyz, instance, semantic)
     meta = {"dataset": "scannet", "source": str(d), "axis_aligned": A is not None}
     if segment is None and faces is not None:
         # no segs.json: the same algorithm on the same mesh (ScanNet's segmentator)
@@ -253,6 +244,26 @@ def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str 
     return Scene(name=name, coord=xyz.astype(np.float32), classes=SCANNET20, color=rgb, normal=normal,
                  semantic=semantic, instance=instance, segment=segment, boxes=boxes, box_labels=box_labels,
                  frames=frame_list, axis_alignment=A, extras=extras, meta=meta)
+
+
+def boxes_of_instances(xyz: np.ndarray, instance: np.ndarray, semantic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ScanNet's detection boxes from per-point labels: (M,7) float32 axis-aligned boxes (yaw 0)
+    around each instance of at least two points whose class (its points' majority ScanNet-20
+    label) is an object, not wall or floor, in instance-id order, and their (M,) int64 labels."""
+    stuff = {SCANNET20.index(c) for c in SCANNET_STUFF}
+    bx, bl = [], []
+    for k in np.unique(instance[instance >= 0]):
+        m = instance == k
+        sem = semantic[m]
+        sem = sem[sem >= 0]
+        if m.sum() < 2 or not len(sem):
+            continue
+        c = int(np.bincount(sem).argmax())
+        if c in stuff:
+            continue
+        bx.append(aabb_box(xyz[m]))
+        bl.append(c)
+    return np.array(bx, np.float32).reshape(-1, 7), np.array(bl, np.int64)
 
 
 def _stem_key(p: Path):
@@ -266,11 +277,12 @@ def _read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise ReaderError(f"{path}: expected a {shape[0]}x{shape[1]} matrix ({e})") from e
 
 
-def _read_frames(d: Path, A: np.ndarray | None, step: int) -> list[Frame]:
-    """SensReader export (``color/ depth/ pose/ intrinsic/``) or ``<root>/posed_images/<scene>/``."""
+def _read_frames(d: Path, A: np.ndarray | None, step: int, posed: Path | None = None) -> list[Frame]:
+    """SensReader export (``color/ depth/ pose/ intrinsic/``) or ``<root>/posed_images/<scene>/``
+    (``posed``: that folder, when it is not beside ``<root>/scans``)."""
     name = d.name
     items = []  # (stem, colour path, depth path, pose path)
-    if (d / "pose").is_dir():
+    if posed is None and (d / "pose").is_dir():
         for pp in sorted((d / "pose").glob("*.txt"), key=_stem_key):
             c = next((d / "color" / f"{pp.stem}{e}" for e in (".jpg", ".png") if (d / "color" / f"{pp.stem}{e}").is_file()), None)
             dp = d / "depth" / f"{pp.stem}.png"
@@ -278,7 +290,7 @@ def _read_frames(d: Path, A: np.ndarray | None, step: int) -> list[Frame]:
         Kc = _read_matrix(d / "intrinsic" / "intrinsic_color.txt", (4, 4))[:3, :3] if (d / "intrinsic" / "intrinsic_color.txt").is_file() else None
         Kd = _read_matrix(d / "intrinsic" / "intrinsic_depth.txt", (4, 4))[:3, :3] if (d / "intrinsic" / "intrinsic_depth.txt").is_file() else None
     else:
-        pd = d.parent.parent / "posed_images" / name
+        pd = posed if posed is not None else d.parent.parent / "posed_images" / name
         if not pd.is_dir():
             return []
         for pp in sorted(pd.glob("*.txt"), key=_stem_key):
@@ -460,6 +472,14 @@ def _triangulate_segments(scene: Scene) -> np.ndarray:
 
 
 
+def scannet20_of_nyu40(raw: np.ndarray) -> np.ndarray:
+    """(N,) int64 ScanNet-20 labels of (N,) NYU40 ids (-1 for 0, unannotated, and for ids
+    outside the 20)."""
+    lut = np.array([nyu40_to_scannet20(nyu) for nyu in range(256)], np.int64)
+    raw = np.asarray(raw, np.int64)
+    return np.where((raw >= 0) & (raw < 256), lut[np.clip(raw, 0, 255)], -1)
+
+
 def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
     """A scene from mmdetection3d/votenet's ScanNet export (``<scene>_vert_all.npy`` (N,6)
     aligned xyz + rgb 0-255, ``_sem_label_all.npy`` NYU40 ids, ``_ins_label_all.npy`` 1-based
@@ -473,13 +493,10 @@ def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
         raise ReaderError(f"{p}: expected (N,6) x y z r g b, got {v.shape}")
     sem = ins = None
     if (d / f"{scene}_sem_label_all.npy").is_file():
-        lut = np.full(256, -1, np.int64)
-        for nyu in range(256):
-            lut[nyu] = nyu40_to_scannet20(nyu)
         raw = np.load(d / f"{scene}_sem_label_all.npy").astype(np.int64)
         if len(raw) != len(v):
             raise ReaderError(f"{d / f'{scene}_sem_label_all.npy'}: {len(raw)} labels for {len(v)} points")
-        sem = lut[np.clip(raw, 0, 255)]
+        sem = scannet20_of_nyu40(raw)
     if (d / f"{scene}_ins_label_all.npy").is_file():
         i = np.load(d / f"{scene}_ins_label_all.npy").astype(np.int64)
         if len(i) != len(v):

@@ -1,0 +1,259 @@
+"""Reader of mmdetection3d's processed indoor layout (``tools/create_data.py scannet|s3dis``).
+
+Many groups keep ScanNet and S3DIS only in this form::
+
+    <root>/points/<scene>.bin         float32 (N,6) x y z r g b (0-255); ScanNet: the mesh's raw frame,
+                                      S3DIS: the room shifted so its lowest corner is the origin
+    <root>/semantic_mask/<scene>.bin  int64 (N,) ScanNet: NYU40 id (0 unannotated);
+                                      S3DIS: index into class_names.txt (the 13 classes)
+    <root>/instance_mask/<scene>.bin  int64 (N,) instance id, 0 = none
+    <root>/posed_images/<scene>/      ScanNet RGB-D frames (NNNNN.jpg / .png / .txt, intrinsic.txt)
+    <root>/*.pkl                      infos (ScanNet): axis_align_matrix and 3D boxes per scene, in
+                                      mmdetection3d's v1 (list of dicts) or v2 (``data_list``) form
+    <root>/infos/<scene>.json         the same per-scene entry as JSON
+    <root>/class_names.txt            S3DIS class order (also ``meta_data/class_names.txt``)
+
+Masks and infos are optional: a scene with points alone is a bare scene to label. ScanNet points
+are turned into the axis-aligned frame (``axis_alignment=`` or the infos), as the ``scannet:``
+reader does, and the infos' boxes (given in that frame) become ``Scene.boxes`` (without infos,
+boxes around the masks' object instances, as the ``scannet:`` reader makes them); infos are read
+without running code (``safe_load.pickle_load``).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..classes import MMDET3D_TO_SCANNET20_NAMES, S3DIS13, S3DIS_ALIASES, SCANNET18_MMDET3D, SCANNET20
+from ..errors import ReaderError
+from ..geometry import apply_transform
+from ..safe_load import pickle_load
+from ..scene import Scene
+from .scannet import _load_json, _read_frames, boxes_of_instances, read_axis_alignment, scannet20_of_nyu40
+
+MMDET3D_DATASETS = ("scannet", "s3dis")
+
+
+def _locate(path: str | os.PathLike) -> tuple[Path, str, Path]:
+    """(root, scene name, points file) of ``<root>/<scene>`` or ``<root>/points/<scene>.bin``."""
+    p = Path(path)
+    if p.suffix == ".bin":
+        root = p.parent.parent if p.parent.name == "points" else p.parent
+        return root, p.stem, p
+    return p.parent, p.name, p.parent / "points" / f"{p.name}.bin"
+
+
+def _read_bin(path: Path, dtype: type, width: int, what: str) -> np.ndarray:
+    """(N,width) array of a raw binary file of ``dtype``; ReaderError when its size is not a
+    whole number of rows."""
+    size = path.stat().st_size
+    row = np.dtype(dtype).itemsize * width
+    if size % row:
+        raise ReaderError(f"{path}: {size} bytes is not a whole number of {what} rows "
+                          f"({width} x {np.dtype(dtype).name}, {row} bytes each)")
+    return np.fromfile(path, dtype=dtype).reshape(-1, width)
+
+
+def _mask(root: Path, kind: str, scene: str, n: int) -> np.ndarray | None:
+    """(N,) int64 ``<root>/<kind>/<scene>.bin``, or None when absent."""
+    p = root / kind / f"{scene}.bin"
+    if not p.is_file():
+        return None
+    m = _read_bin(p, np.int64, 1, "int64").ravel()
+    if len(m) != n:
+        raise ReaderError(f"{p}: {len(m)} labels for {n} points in {root / 'points' / (scene + '.bin')} "
+                          f"(expected int64, one per point)")
+    return m
+
+
+@functools.lru_cache(maxsize=4)
+def _pickle_cached(path: str, mtime_ns: int, size: int) -> Any:
+    return pickle_load(path, "mmdetection3d infos")
+
+
+def _entry_scene(entry: dict[str, Any]) -> str | None:
+    """The scene an infos entry describes (v2: ``lidar_points.lidar_path``; v1: ``point_cloud.lidar_idx``
+    or ``pts_path``)."""
+    lp = entry.get("lidar_points")
+    if isinstance(lp, dict) and isinstance(lp.get("lidar_path"), str):
+        return Path(lp["lidar_path"]).stem
+    pc = entry.get("point_cloud")
+    if isinstance(pc, dict) and pc.get("lidar_idx") is not None:
+        return str(pc["lidar_idx"])
+    if isinstance(entry.get("pts_path"), str):
+        return Path(entry["pts_path"]).stem
+    return None
+
+
+def _boxes_of_entry(entry: dict[str, Any], categories: dict[int, str], source: Path) -> tuple[np.ndarray | None, list[str]]:
+    """Axis-aligned (K,6) boxes [cx,cy,cz,dx,dy,dz] and their class names from one infos entry
+    (v2 ``instances``; v1 ``annos.gt_boxes_upright_depth`` with ``name`` or ``class``)."""
+    if isinstance(entry.get("instances"), list):
+        rows, names = [], []
+        for k, inst in enumerate(entry["instances"]):
+            try:
+                rows.append(np.asarray(inst["bbox_3d"], np.float64).reshape(-1)[:6])
+                names.append(str(inst["class"]) if "class" in inst else categories[int(inst["bbox_label_3d"])])
+            except (KeyError, TypeError, ValueError) as e:
+                raise ReaderError(f"{source}: instances[{k}] lacks a 6-number bbox_3d and a known bbox_label_3d ({e!r})") from e
+        return (np.array(rows, np.float64).reshape(-1, 6) if rows else np.zeros((0, 6))), names
+    annos = entry.get("annos")
+    if isinstance(annos, dict) and int(annos.get("gt_num", 0)) > 0:
+        b = np.asarray(annos["gt_boxes_upright_depth"], np.float64).reshape(-1, 6)
+        if "name" in annos:
+            names = [str(x) for x in np.asarray(annos["name"]).reshape(-1)]
+        else:
+            names = [categories[int(c)] for c in np.asarray(annos["class"]).reshape(-1)]
+        return b, names
+    return None, []
+
+
+def _categories(meta: Any) -> dict[int, str]:
+    cats = meta.get("categories") if isinstance(meta, dict) else None
+    if isinstance(cats, dict):
+        return {int(v): str(k) for k, v in cats.items()}
+    return dict(enumerate(SCANNET18_MMDET3D))
+
+
+def read_infos(root: Path, scene: str) -> tuple[np.ndarray | None, np.ndarray | None, list[str], Path | None]:
+    """(axis_align_matrix (4,4) or None, boxes (K,6) or None, box class names, the file) of
+    ``scene`` from ``<root>/infos/<scene>.json`` or the first ``<root>/*.pkl`` that lists it."""
+    j = root / "infos" / f"{scene}.json"
+    candidates: list[tuple[Path, Any]] = []
+    if j.is_file():
+        doc = _load_json(j)
+        if not isinstance(doc, dict):
+            raise ReaderError(f"{j}: the top level is a {type(doc).__name__}, expected an infos entry (an object)")
+        candidates.append((j, (doc, dict(enumerate(doc.get("classes") or SCANNET18_MMDET3D)))))
+    else:
+        for p in sorted(root.glob("*.pkl")):
+            st = p.stat()
+            doc = _pickle_cached(str(p), st.st_mtime_ns, st.st_size)
+            entries = doc.get("data_list") if isinstance(doc, dict) else doc
+            if not isinstance(entries, list):
+                continue
+            cats = _categories(doc.get("metainfo") if isinstance(doc, dict) else None)
+            hit = next((e for e in entries if isinstance(e, dict) and _entry_scene(e) == scene), None)
+            if hit is not None:
+                candidates.append((p, (hit, cats)))
+                break
+    if not candidates:
+        return None, None, [], None
+    src, (entry, cats) = candidates[0]
+    A = entry.get("axis_align_matrix")
+    if A is None and isinstance(entry.get("annos"), dict):
+        A = entry["annos"].get("axis_align_matrix")
+    if A is not None:
+        try:
+            A = np.asarray(A, np.float64).reshape(4, 4)
+        except ValueError as e:
+            raise ReaderError(f"{src}: axis_align_matrix of {scene} is not 4x4 ({e})") from e
+        if not np.isfinite(A).all():
+            raise ReaderError(f"{src}: axis_align_matrix of {scene} has non-finite values")
+    boxes, names = _boxes_of_entry(entry, cats, src)
+    return A, boxes, names, src
+
+
+def _scannet_boxes(boxes: np.ndarray, names: list[str], src: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(K,7) float32 boxes with yaw 0 and (K,) ScanNet-20 labels of the infos' boxes."""
+    labels = []
+    for n in names:
+        c = MMDET3D_TO_SCANNET20_NAMES.get(n, n)
+        if c not in SCANNET20:
+            raise ReaderError(f"{src}: box class {n!r} is not a ScanNet detection class")
+        labels.append(SCANNET20.index(c))
+    if len(boxes) and (boxes[:, 3:6] < 0).any():
+        raise ReaderError(f"{src}: box sizes dx,dy,dz must be non-negative")
+    b7 = np.concatenate([boxes, np.zeros((len(boxes), 1))], 1).astype(np.float32)
+    return b7, np.array(labels, np.int64)
+
+
+def _s3dis_classes(root: Path) -> tuple[str, ...]:
+    """The class order of the S3DIS semantic masks: ``class_names.txt`` in ``<root>`` or
+    ``<root>/meta_data`` (aliases such as ``stairs`` mapped), else the 13 classes' own order."""
+    for p in (root / "class_names.txt", root / "meta_data" / "class_names.txt"):
+        if p.is_file():
+            names = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+            out = tuple(S3DIS_ALIASES.get(n, n) for n in names)
+            unknown = [n for n in out if n not in S3DIS13]
+            if unknown:
+                raise ReaderError(f"{p}: classes {unknown} are not S3DIS classes {S3DIS13}")
+            return out
+    return S3DIS13
+
+
+def read_mmdet3d(path: str | os.PathLike, dataset: str, axis_alignment: np.ndarray | str | os.PathLike | None = None,
+                 frames: bool = True, frame_step: int = 1) -> Scene:
+    """A scene of mmdetection3d's processed layout (module docstring).
+
+    Args:
+        path: ``<root>/<scene>`` or ``<root>/points/<scene>.bin``.
+        dataset: ``"scannet"`` (ScanNet-20 classes from NYU40 ids) or ``"s3dis"`` (13 classes).
+        axis_alignment: ScanNet: a (4,4) matrix or a file (``scannet.read_axis_alignment``)
+            that overrides the infos' matrix.
+        frames: ScanNet: read ``<root>/posed_images/<scene>/`` when present (lazily).
+        frame_step: keep every ``frame_step``-th frame.
+    """
+    if dataset not in MMDET3D_DATASETS:
+        raise ReaderError(f"mmdetection3d layout: dataset must be one of {MMDET3D_DATASETS}, got {dataset!r}")
+    root, name, pts = _locate(path)
+    if not pts.is_file():
+        raise ReaderError(f"{pts}: points file not found (expected mmdetection3d's <root>/points/<scene>.bin "
+                          f"for the address {path})")
+    a = _read_bin(pts, np.float32, 6, "x y z r g b float32")
+    if not len(a):
+        raise ReaderError(f"{pts}: no points")
+    if not np.isfinite(a).all():
+        raise ReaderError(f"{pts}: {int((~np.isfinite(a)).any(1).sum())} points have NaN/inf values")
+    rgb = a[:, 3:6]
+    if rgb.min() < 0 or rgb.max() > 255:
+        raise ReaderError(f"{pts}: colours outside 0-255 (columns 4-6 must be r g b)")
+    n = len(a)
+    sem_raw, ins_raw = _mask(root, "semantic_mask", name, n), _mask(root, "instance_mask", name, n)
+    instance = None if ins_raw is None else np.where(ins_raw > 0, ins_raw - 1, -1)
+    meta: dict[str, Any] = {"dataset": f"mmdet3d-{dataset}", "source": str(pts)}
+    xyz = a[:, :3].astype(np.float64)
+    if dataset == "s3dis":
+        order = _s3dis_classes(root)
+        semantic = None
+        if sem_raw is not None:
+            bad = (sem_raw < 0) | (sem_raw >= len(order))
+            if bad.any():
+                raise ReaderError(f"{root / 'semantic_mask' / (name + '.bin')}: {int(bad.sum())} labels outside 0..{len(order) - 1} "
+                                  f"(class_names: {len(order)} classes)")
+            semantic = np.array([S3DIS13.index(c) for c in order], np.int64)[sem_raw]
+        return Scene(name=name, coord=xyz.astype(np.float32), classes=S3DIS13, color=rgb / 255.0,
+                     semantic=semantic, instance=instance, meta=meta)
+
+    A_info, boxes, box_names, src = read_infos(root, name)
+    if axis_alignment is not None:
+        A = read_axis_alignment(axis_alignment) if isinstance(axis_alignment, (str, os.PathLike)) \
+            else np.asarray(axis_alignment, np.float64).reshape(4, 4)
+    else:
+        A = A_info
+    if A is None:
+        warnings.warn(f"{pts}: no axis alignment (no infos listing {name} in {root}): the points stay in the raw "
+                      "scan frame; pass --axis-align FILE (Python: axis_alignment=) to align them")
+        if boxes is not None and len(boxes):
+            warnings.warn(f"{src}: boxes are in the aligned frame, which is unknown here; boxes left out")
+            boxes = None
+    else:
+        xyz = apply_transform(xyz, A)
+    semantic = None if sem_raw is None else scannet20_of_nyu40(sem_raw)
+    box7 = box_labels = None
+    if boxes is not None:
+        box7, box_labels = _scannet_boxes(boxes, box_names, src)
+    elif semantic is not None and instance is not None:
+        box7, box_labels = boxes_of_instances(xyz, instance, semantic)
+    if src is not None:
+        meta["infos"] = str(src)
+    posed = root / "posed_images" / name
+    frame_list = _read_frames(posed, A, frame_step, posed=posed) if frames and posed.is_dir() else []
+    return Scene(name=name, coord=xyz.astype(np.float32), classes=SCANNET20, color=rgb / 255.0,
+                 semantic=semantic, instance=instance, boxes=box7, box_labels=box_labels,
+                 frames=frame_list, axis_alignment=A, meta=meta)

@@ -1,0 +1,167 @@
+"""mmdetection3d's processed ScanNet / S3DIS layout (``points/ semantic_mask/ instance_mask/``,
+infos as v1 or v2 pickles or JSON, ``posed_images/``): fixtures written here from a synthetic
+room, and the real files of ../shared/data that come in this layout."""
+from __future__ import annotations
+
+import json
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import pcweak
+from pcweak.classes import MMDET3D_TO_SCANNET20_NAMES, S3DIS13, SCANNET18_MMDET3D, SCANNET20, SCANNET20_NYU40_IDS
+from pcweak.data.mmdet3d import read_mmdet3d
+from pcweak.data.scannet import boxes_of_instances
+from pcweak.errors import ReaderError
+
+from .conftest import shared_path
+
+A = np.array([[np.cos(0.4), -np.sin(0.4), 0, 1.5], [np.sin(0.4), np.cos(0.4), 0, -2.0], [0, 0, 1, 0.05], [0, 0, 0, 1]])
+MMDET3D_NAME = {v: k for k, v in MMDET3D_TO_SCANNET20_NAMES.items()}
+
+
+def _write_scannet(root, room, name="scene0001_00"):
+    """``room`` written as mmdetection3d leaves it: raw-frame points (A's inverse applied), NYU40
+    semantic ids, 1-based instance ids; returns its boxes and their ScanNet-20 labels."""
+    for d in ("points", "semantic_mask", "instance_mask"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    raw = (np.c_[room.coord, np.ones(room.num_points)] @ np.linalg.inv(A).T)[:, :3]
+    np.hstack([raw, np.round(room.color * 255)]).astype(np.float32).tofile(root / "points" / f"{name}.bin")
+    nyu = np.array(SCANNET20_NYU40_IDS, np.int64)
+    np.where(room.semantic >= 0, nyu[np.maximum(room.semantic, 0)], 0).astype(np.int64).tofile(root / "semantic_mask" / f"{name}.bin")
+    np.where(room.instance >= 0, room.instance + 1, 0).astype(np.int64).tofile(root / "instance_mask" / f"{name}.bin")
+    return boxes_of_instances(room.coord.astype(np.float64), room.instance, room.semantic)
+
+
+def _names(labels):
+    return [MMDET3D_NAME.get(SCANNET20[c], SCANNET20[c]) for c in labels]
+
+
+def test_scannet_layout_with_v1_v2_and_json_infos(tmp_path, room):
+    boxes, labels = _write_scannet(tmp_path, room)
+    assert len(boxes) >= 3 and set(_names(labels)) <= set(SCANNET18_MMDET3D)
+    cls18 = np.array([SCANNET18_MMDET3D.index(n) for n in _names(labels)])
+    v1 = [{"point_cloud": {"num_features": 6, "lidar_idx": "scene0002_00"}, "annos": {"gt_num": 0}},
+          {"point_cloud": {"num_features": 6, "lidar_idx": "scene0001_00"}, "pts_path": "points/scene0001_00.bin",
+           "annos": {"gt_num": len(boxes), "gt_boxes_upright_depth": boxes[:, :6].astype(np.float64),
+                     "class": cls18, "name": np.array(_names(labels)), "axis_align_matrix": A}}]
+    v2 = {"metainfo": {"categories": {n: i for i, n in enumerate(SCANNET18_MMDET3D)}, "dataset": "scannet"},
+          "data_list": [{"lidar_points": {"num_pts_feats": 6, "lidar_path": "scene0001_00.bin"}, "axis_align_matrix": A.tolist(),
+                         "instances": [{"bbox_3d": b[:6].tolist(), "bbox_label_3d": int(c)} for b, c in zip(boxes, cls18)]}]}
+    entry = {"axis_align_matrix": A.tolist(), "instances": [{"bbox_3d": b[:6].tolist(), "bbox_label_3d": int(c), "class": n}
+                                                            for b, c, n in zip(boxes, cls18, _names(labels))]}
+    for kind, write in (("v1", lambda: pickle.dump(v1, open(tmp_path / "scannet_infos_train.pkl", "wb"), protocol=4)),
+                        ("v2", lambda: pickle.dump(v2, open(tmp_path / "scannet_infos_train.pkl", "wb"), protocol=5)),
+                        ("json", lambda: (tmp_path / "infos").mkdir() or
+                         (tmp_path / "infos" / "scene0001_00.json").write_text(json.dumps(entry)))):
+        (tmp_path / "scannet_infos_train.pkl").unlink(missing_ok=True)
+        write()
+        s = pcweak.load_scene(f"mmdet3d-scannet:{tmp_path}/scene0001_00")
+        assert s.name == "scene0001_00" and s.classes == SCANNET20, kind
+        np.testing.assert_allclose(s.coord, room.coord, atol=2e-4, err_msg=kind)
+        np.testing.assert_allclose(s.axis_alignment, A)
+        np.testing.assert_allclose(s.color, np.round(room.color * 255) / 255, atol=1e-6)
+        np.testing.assert_array_equal(s.semantic, room.semantic)
+        np.testing.assert_array_equal(s.instance, room.instance)
+        np.testing.assert_allclose(s.boxes, boxes, atol=1e-5, err_msg=kind)
+        np.testing.assert_array_equal(s.box_labels, labels)
+        assert s.meta["infos"].endswith(".json" if kind == "json" else ".pkl")
+    # the address may name the points file; an explicit matrix overrides the infos'
+    s = pcweak.load_scene(f"mmdet3d-scannet:{tmp_path}/points/scene0001_00.bin", axis_alignment=np.eye(4))
+    assert np.abs(s.coord - room.coord).max() > 0.5
+
+
+def test_scannet_layout_without_infos_or_masks(tmp_path, room):
+    boxes, labels = _write_scannet(tmp_path, room)
+    with pytest.warns(UserWarning, match="no axis alignment"):
+        s = read_mmdet3d(tmp_path / "scene0001_00", "scannet")
+    assert s.axis_alignment is None and np.abs(s.coord - room.coord).max() > 0.5  # raw frame
+    b, l = boxes_of_instances(s.coord.astype(np.float64), s.instance, s.semantic)  # boxes around the masks' objects
+    np.testing.assert_allclose(s.boxes, b)
+    np.testing.assert_array_equal(s.box_labels, labels)
+    s = read_mmdet3d(tmp_path / "scene0001_00", "scannet", axis_alignment=A)
+    np.testing.assert_allclose(s.boxes, boxes, atol=1e-4)
+    for d in ("semantic_mask", "instance_mask"):
+        (tmp_path / d / "scene0001_00.bin").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bare = read_mmdet3d(tmp_path / "scene0001_00", "scannet")
+    assert bare.semantic is None and bare.instance is None and bare.boxes is None and bare.num_points == room.num_points
+
+
+def _write_s3dis(root, n=60, order=S3DIS13):
+    rng = np.random.default_rng(1)
+    for d in ("points", "semantic_mask", "instance_mask"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    pts = np.hstack([rng.uniform(0, 4, (n, 3)), rng.integers(0, 256, (n, 3))]).astype(np.float32)
+    sem = rng.integers(0, len(order), n).astype(np.int64)
+    ins = rng.integers(0, 6, n).astype(np.int64)
+    pts.tofile(root / "points" / "Area_2_hallway_1.bin")
+    sem.tofile(root / "semantic_mask" / "Area_2_hallway_1.bin")
+    ins.tofile(root / "instance_mask" / "Area_2_hallway_1.bin")
+    (root / "class_names.txt").write_text("\n".join(order) + "\n")
+    return pts, sem, ins
+
+
+def test_s3dis_layout_reads_its_class_order_and_refuses_misfits(tmp_path):
+    order = tuple(reversed(S3DIS13))
+    pts, sem, ins = _write_s3dis(tmp_path, order=order)
+    s = pcweak.load_scene(f"mmdet3d-s3dis:{tmp_path}/Area_2_hallway_1")
+    assert s.classes == S3DIS13 and s.name == "Area_2_hallway_1"
+    assert [S3DIS13[c] for c in s.semantic] == [order[c] for c in sem]
+    np.testing.assert_array_equal(s.instance, np.where(ins > 0, ins - 1, -1))
+    np.testing.assert_allclose(s.coord, pts[:, :3])
+    sem[:-1].tofile(tmp_path / "semantic_mask" / "Area_2_hallway_1.bin")
+    with pytest.raises(ReaderError, match="semantic_mask/Area_2_hallway_1.bin: 59 labels for 60 points"):
+        read_mmdet3d(tmp_path / "Area_2_hallway_1", "s3dis")
+    np.full(60, 13, np.int64).tofile(tmp_path / "semantic_mask" / "Area_2_hallway_1.bin")
+    with pytest.raises(ReaderError, match="60 labels outside 0..12"):
+        read_mmdet3d(tmp_path / "Area_2_hallway_1", "s3dis")
+    (tmp_path / "points" / "Area_2_hallway_1.bin").write_bytes(pts.tobytes()[:-4])  # a cut-off last row
+    with pytest.raises(ReaderError, match="not a whole number of x y z r g b float32 rows"):
+        read_mmdet3d(tmp_path / "Area_2_hallway_1", "s3dis")
+    pts.tofile(tmp_path / "points" / "Area_2_hallway_1.bin")
+    (tmp_path / "class_names.txt").write_text("ceiling\nsky\n")
+    with pytest.raises(ReaderError, match=r"class_names.txt: classes \['sky'\]"):
+        read_mmdet3d(tmp_path / "Area_2_hallway_1", "s3dis")
+    with pytest.raises(ReaderError, match="points file not found"):
+        read_mmdet3d(tmp_path / "Area_9_none", "s3dis")
+
+
+@pytest.mark.realdata
+def test_real_scannet_points_infos_and_frames():
+    """scene0113_00 as mmdetection3d ships it: 4 boxes (3 chairs, a table) from its infos, each
+    holding 4.6k-5.6k aligned points, and 30 posed RGB-D frames whose depth lands on the points."""
+    s = pcweak.load_scene(f"mmdet3d-scannet:{shared_path('scannet', 'points', 'scene0113_00.bin')}")
+    assert s.num_points == 91598 and len(s.frames) == 30 and s.semantic is None
+    assert sorted(SCANNET20[c] for c in s.box_labels) == ["chair", "chair", "chair", "table"]
+    from pcweak.geometry import points_in_boxes
+    counts = points_in_boxes(s.coord, s.boxes).sum(0)
+    assert all(4500 <= c <= 5700 for c in counts), counts
+    from scipy.spatial import cKDTree
+    from pcweak.camera import backproject
+    f = s.frames[0]
+    xyz, _, _ = backproject(f.depth, f.intrinsics, f.pose, stride=8)
+    d, _ = cKDTree(s.coord).query(xyz)
+    assert len(xyz) > 1000 and np.median(d) < 0.03, np.median(d)
+
+
+@pytest.mark.realdata
+def test_real_mmdet3d_demo_points_and_s3dis_fragment():
+    """mmdetection3d's demo scene0000_00.bin is a subset of the scan's mesh vertices (raw frame,
+    no infos beside it); its S3DIS test fragment has 100 points in 19 instances."""
+    with pytest.warns(UserWarning, match="no axis alignment"):
+        demo = pcweak.load_scene(f"mmdet3d-scannet:{shared_path('scannet_points', 'scene0000_00.bin')}")
+    from pcweak.data.scannet import read_scannet
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = read_scannet(shared_path("scannet", "scans", "scene0000_00"), frames=False)  # raw frame
+    from scipy.spatial import cKDTree
+    d, i = cKDTree(full.coord).query(demo.coord)
+    assert demo.num_points == 40684 and d.max() < 1e-4
+    np.testing.assert_allclose(demo.color, full.color[i], atol=1e-6)
+    f = pcweak.load_scene(f"mmdet3d-s3dis:{shared_path('s3dis_fragment', 'points', 'Area_1_office_2.bin')}")
+    assert f.num_points == 100 and len(np.unique(f.instance)) == 19 and (f.instance >= 0).all()
+    assert np.bincount(f.semantic, minlength=13).tolist() == [19, 14, 39, 2, 2, 2, 6, 4, 2, 2, 3, 0, 5]
