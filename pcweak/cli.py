@@ -322,11 +322,11 @@ def type_of(v: str) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pcweak", description="Weakly supervised 3D point-cloud toolkit.")
     sub = p.add_subparsers(dest="command", required=True)
-    addr_help = "scene address: scannet:DIR, scannet-export:DIR/SCENE, mmdet3d-scannet:ROOT/SCENE, mmdet3d-s3dis:ROOT/ROOM, s3dis:DIR, kitti:DIR/training/ID, ply:FILE, npz:FILE, synthetic:SEED, synthetic-lidar:SEED"
+    addr_help = "scene address: scannet:DIR, scannet-export:DIR/SCENE, mmdet3d-scannet:ROOT/SCENE, mmdet3d-s3dis:ROOT/ROOM, pointcept-scannet:DIR, pointcept-s3dis:DIR, s3dis:DIR, kitti:DIR/training/ID, ply:FILE, npz:FILE, synthetic:SEED, synthetic-lidar:SEED"
 
     i = sub.add_parser("info", help="print a JSON summary of a scene")
     i.add_argument("scene", help=addr_help)
-    i.add_argument("--axis-align", help="ScanNet v1 or mmdetection3d points without infos: file with the 4x4 axis alignment (scene .txt, infos .json or a 4x4 matrix)")
+    i.add_argument("--axis-align", help="ScanNet v1, mmdetection3d points without infos or Pointcept ScanNet: file with the 4x4 axis alignment (scene .txt, infos .json or a 4x4 matrix)")
     i.add_argument("--compact", action="store_true", help="one-line JSON")
     i.set_defaults(func=cmd_info)
 
@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split-prob", type=float, default=0.0, help="masks2d: chance that a mask is cut in two (over-segmentation)")
     s.add_argument("--drop-prob", type=float, default=0.0, help="masks2d: chance that a mask is missing")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos)")
+    s.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
     s.set_defaults(func=cmd_simulate)
 
@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")
     lb.add_argument("--workers", type=int, default=1, help="scenes labelled at once in worker processes (the CPU threads are shared)")
-    lb.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos)")
+    lb.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     lb.set_defaults(func=cmd_label)
 
     mk = sub.add_parser("masks", help="2D masks of a scene's frames from SAM, class scores from a CLIP/SigLIP model (the models extra)")
@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--points-per-side", type=int, default=32, help="SAM prompt grid (points per image side)")
     mk.add_argument("--frame-step", type=int, default=1, help="use every n-th frame")
     mk.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    mk.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos)")
+    mk.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     mk.add_argument("--overwrite", action="store_true", help="redo a folder made with other settings (default: refuse; same settings resume)")
     mk.add_argument("-o", "--output", required=True, type=Path, help="mask folder to write (<frame>.png, scores.npy, masks.json): "
                     "pcweak label --masks; an interrupted run resumes where it stopped")
@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "2D / BEV / 3D AP, easy / moderate / hard, R11 and R40, as KITTI's devkit")
     ev.add_argument("--ids", help="with --detections: file of frame ids to score, one per line (default: every result file)")
     ev.add_argument("--json", action="store_true", help="compact one-line JSON")
-    ev.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos)")
+    ev.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     ev.add_argument("--plots", help="folder for a per-class IoU bar chart and a confusion matrix (PNG)")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     vz.add_argument("--png", help="render headless into this PNG instead of opening a window")
     vz.add_argument("--views", type=int, default=4, help="views in the PNG grid")
     vz.add_argument("--export", help="write a PLY with label / instance / confidence scalar fields (CloudCompare, MeshLab)")
-    vz.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos)")
+    vz.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     vz.set_defaults(func=cmd_viz)
 
     from .bench import BENCHES

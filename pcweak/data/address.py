@@ -7,7 +7,8 @@
 ``scannet-export:<dir>/<scene>`` (the ``<scene>_vert_all.npy`` / ``_sem_label_all.npy`` /
 ``_ins_label_all.npy`` export of mmdetection3d / VoteNet, e.g. ``scannet_train_instance_data``),
 ``mmdet3d-scannet:<root>/<scene>`` and ``mmdet3d-s3dis:<root>/<room>`` (mmdetection3d's processed
-``points/ semantic_mask/ instance_mask/`` layout, ``data/mmdet3d.py``).
+``points/ semantic_mask/ instance_mask/`` layout, ``data/mmdet3d.py``), ``pointcept-scannet:<dir>``
+and ``pointcept-s3dis:<dir>`` (Pointcept's folders of ``coord.npy`` ..., ``data/pointcept.py``).
 A bare path is accepted when its kind is unambiguous (``.ply``, ``.npz``).
 """
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any
 from ..errors import AddressError
 from ..scene import Scene
 
-DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "s3dis", "kitti", "semantickitti", "ply", "npz",
-            "synthetic", "synthetic-lidar")
+DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis", "s3dis",
+            "kitti", "semantickitti", "ply", "npz", "synthetic", "synthetic-lidar")
 
 
 def parse_address(address: str) -> tuple[str, str]:
@@ -55,6 +56,9 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     if kind in ("mmdet3d-scannet", "mmdet3d-s3dis"):
         from .mmdet3d import read_mmdet3d
         return read_mmdet3d(rest, kind.split("-", 1)[1], **kwargs)
+    if kind in ("pointcept-scannet", "pointcept-s3dis"):
+        from .pointcept import read_pointcept
+        return read_pointcept(rest, kind.split("-", 1)[1], **kwargs)
     if kind == "s3dis":
         from .s3dis import read_s3dis
         return read_s3dis(rest, **kwargs)
