@@ -77,8 +77,8 @@ def pickle_load(path: str | os.PathLike, what: str) -> Any:
     """A plain pickle file (mmdetection3d's ``*_infos_*.pkl``) read without running code from it:
     only dicts, lists, tuples, strings, numbers and numpy arrays are rebuilt (the globals of
     ``_allowed_globals`` but Lightning's, numpy's ``_frombuffer``, ``codecs.encode`` and
-    ``OrderedDict``); any other global is refused with a ReaderError
-    naming it, as ``torch_load`` refuses one."""
+    ``OrderedDict``); any other global is refused with a ReaderError naming it, as
+    ``torch_load`` refuses one."""
     import io
     import pickle
 

@@ -68,6 +68,11 @@ def test_scannet_layout_with_v1_v2_and_json_infos(tmp_path, room):
         np.testing.assert_allclose(s.boxes, boxes, atol=1e-5, err_msg=kind)
         np.testing.assert_array_equal(s.box_labels, labels)
         assert s.meta["infos"].endswith(".json" if kind == "json" else ".pkl")
+    # infos that list the scene without objects give it none, whatever the masks hold
+    (tmp_path / "infos" / "scene0001_00.json").unlink()
+    v1[1]["annos"] = {"gt_num": 0, "axis_align_matrix": A}
+    pickle.dump(v1, open(tmp_path / "scannet_infos_train.pkl", "wb"), protocol=4)
+    assert pcweak.load_scene(f"mmdet3d-scannet:{tmp_path}/scene0001_00").boxes.shape == (0, 7)
     # the address may name the points file; an explicit matrix overrides the infos'
     s = pcweak.load_scene(f"mmdet3d-scannet:{tmp_path}/points/scene0001_00.bin", axis_alignment=np.eye(4))
     assert np.abs(s.coord - room.coord).max() > 0.5

@@ -103,14 +103,21 @@ def _boxes_of_entry(entry: dict[str, Any], categories: dict[int, str], source: P
                 raise ReaderError(f"{source}: instances[{k}] lacks a 6-number bbox_3d and a known bbox_label_3d ({e!r})") from e
         return (np.array(rows, np.float64).reshape(-1, 6) if rows else np.zeros((0, 6))), names
     annos = entry.get("annos")
-    if isinstance(annos, dict) and int(annos.get("gt_num", 0)) > 0:
+    if not isinstance(annos, dict):
+        return None, []
+    if int(annos.get("gt_num", 0)) == 0:
+        return np.zeros((0, 6)), []  # a scene the infos list without objects
+    try:
         b = np.asarray(annos["gt_boxes_upright_depth"], np.float64).reshape(-1, 6)
         if "name" in annos:
             names = [str(x) for x in np.asarray(annos["name"]).reshape(-1)]
         else:
             names = [categories[int(c)] for c in np.asarray(annos["class"]).reshape(-1)]
-        return b, names
-    return None, []
+    except (KeyError, TypeError, ValueError) as e:
+        raise ReaderError(f"{source}: annos lacks (K,6) gt_boxes_upright_depth with a name or known class per box ({e!r})") from e
+    if len(names) != len(b):
+        raise ReaderError(f"{source}: {len(b)} boxes but {len(names)} class names")
+    return b, names
 
 
 def _categories(meta: Any) -> dict[int, str]:
