@@ -34,7 +34,7 @@ from ..errors import ReaderError
 from ..geometry import apply_transform
 from ..safe_load import pickle_load
 from ..scene import Scene
-from .scannet import _load_json, _read_frames, boxes_of_instances, read_axis_alignment, scannet20_of_nyu40
+from .scannet import _load_json, _read_frames, axis_alignment_of, axis_matrix, boxes_of_instances, scannet20_of_nyu40
 
 MMDET3D_DATASETS = ("scannet", "s3dis")
 
@@ -130,38 +130,32 @@ def _categories(meta: Any) -> dict[int, str]:
 def read_infos(root: Path, scene: str) -> tuple[np.ndarray | None, np.ndarray | None, list[str], Path | None]:
     """(axis_align_matrix (4,4) or None, boxes (K,6) or None, box class names, the file) of
     ``scene`` from ``<root>/infos/<scene>.json`` or the first ``<root>/*.pkl`` that lists it."""
-    j = root / "infos" / f"{scene}.json"
-    candidates: list[tuple[Path, Any]] = []
-    if j.is_file():
-        doc = _load_json(j)
-        if not isinstance(doc, dict):
-            raise ReaderError(f"{j}: the top level is a {type(doc).__name__}, expected an infos entry (an object)")
-        candidates.append((j, (doc, dict(enumerate(doc.get("classes") or SCANNET18_MMDET3D)))))
+    src: Path | None = root / "infos" / f"{scene}.json"
+    entry: Any = None
+    if src.is_file():
+        entry = _load_json(src)
+        if not isinstance(entry, dict):
+            raise ReaderError(f"{src}: the top level is a {type(entry).__name__}, expected an infos entry (an object)")
+        cats = dict(enumerate(entry.get("classes") or SCANNET18_MMDET3D))
     else:
+        src = None
         for p in sorted(root.glob("*.pkl")):
             st = p.stat()
             doc = _pickle_cached(str(p), st.st_mtime_ns, st.st_size)
             entries = doc.get("data_list") if isinstance(doc, dict) else doc
             if not isinstance(entries, list):
                 continue
-            cats = _categories(doc.get("metainfo") if isinstance(doc, dict) else None)
-            hit = next((e for e in entries if isinstance(e, dict) and _entry_scene(e) == scene), None)
-            if hit is not None:
-                candidates.append((p, (hit, cats)))
+            entry = next((e for e in entries if isinstance(e, dict) and _entry_scene(e) == scene), None)
+            if entry is not None:
+                src, cats = p, _categories(doc.get("metainfo") if isinstance(doc, dict) else None)
                 break
-    if not candidates:
+    if src is None:
         return None, None, [], None
-    src, (entry, cats) = candidates[0]
     A = entry.get("axis_align_matrix")
     if A is None and isinstance(entry.get("annos"), dict):
         A = entry["annos"].get("axis_align_matrix")
     if A is not None:
-        try:
-            A = np.asarray(A, np.float64).reshape(4, 4)
-        except ValueError as e:
-            raise ReaderError(f"{src}: axis_align_matrix of {scene} is not 4x4 ({e})") from e
-        if not np.isfinite(A).all():
-            raise ReaderError(f"{src}: axis_align_matrix of {scene} has non-finite values")
+        A = axis_matrix(A, f"{src}: axis_align_matrix of {scene}")
     boxes, names = _boxes_of_entry(entry, cats, src)
     return A, boxes, names, src
 
@@ -201,7 +195,7 @@ def read_mmdet3d(path: str | os.PathLike, dataset: str, axis_alignment: np.ndarr
     Args:
         path: ``<root>/<scene>`` or ``<root>/points/<scene>.bin``.
         dataset: ``"scannet"`` (ScanNet-20 classes from NYU40 ids) or ``"s3dis"`` (13 classes).
-        axis_alignment: ScanNet: a (4,4) matrix or a file (``scannet.read_axis_alignment``)
+        axis_alignment: ScanNet: a (4,4) matrix or a file (``scannet.axis_alignment_of``)
             that overrides the infos' matrix.
         frames: ScanNet: read ``<root>/posed_images/<scene>/`` when present (lazily).
         frame_step: keep every ``frame_step``-th frame.
@@ -238,11 +232,7 @@ def read_mmdet3d(path: str | os.PathLike, dataset: str, axis_alignment: np.ndarr
                      semantic=semantic, instance=instance, meta=meta)
 
     A_info, boxes, box_names, src = read_infos(root, name)
-    if axis_alignment is not None:
-        A = read_axis_alignment(axis_alignment) if isinstance(axis_alignment, (str, os.PathLike)) \
-            else np.asarray(axis_alignment, np.float64).reshape(4, 4)
-    else:
-        A = A_info
+    A = axis_alignment_of(axis_alignment) if axis_alignment is not None else A_info
     if A is None:
         warnings.warn(f"{pts}: no axis alignment (no infos listing {name} in {root}): the points stay in the raw "
                       "scan frame; pass --axis-align FILE (Python: axis_alignment=) to align them")

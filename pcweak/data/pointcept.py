@@ -12,7 +12,7 @@ for S3DIS ``<root>/Area_N/<room>/``::
 
 Arrays are read with ``allow_pickle=False``. ScanNet boxes are made around the instances of
 object classes, as the ``scannet:`` reader makes them; ``axis_alignment=`` (a matrix or a file
-that ``scannet.read_axis_alignment`` reads) turns ScanNet points into the aligned frame.
+that ``scannet.axis_alignment_of`` reads) turns ScanNet points into the aligned frame.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from ..errors import ReaderError
 from ..geometry import apply_transform
 from ..safe_load import numpy_load
 from ..scene import Scene
-from .scannet import boxes_of_instances, read_axis_alignment
+from .scannet import axis_alignment_of, boxes_of_instances
 
 POINTCEPT_DATASETS = ("scannet", "s3dis")
 
@@ -100,8 +100,7 @@ def read_pointcept(path: str | os.PathLike, dataset: str,
     boxes = box_labels = None
     if dataset == "scannet":
         if axis_alignment is not None:
-            A = read_axis_alignment(axis_alignment) if isinstance(axis_alignment, (str, os.PathLike)) \
-                else np.asarray(axis_alignment, np.float64).reshape(4, 4)
+            A = axis_alignment_of(axis_alignment)
             coord = apply_transform(coord, A)
             if normal is not None:
                 normal = normal @ A[:3, :3].T

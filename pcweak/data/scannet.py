@@ -103,12 +103,29 @@ def read_axis_alignment(path: str | os.PathLike) -> np.ndarray:
             m = np.array([float(x) for x in line.split("=", 1)[1].split()], np.float64)
         else:
             m = np.array(text.split(), np.float64)
-        m = m.reshape(4, 4)
     except (KeyError, ValueError, StopIteration) as e:
         raise ReaderError(f"{path}: no 4x4 axis-alignment matrix in it ({e})") from e
+    return axis_matrix(m, str(path))
+
+
+def axis_matrix(value: Any, where: str) -> np.ndarray:
+    """(4,4) float64 axis-alignment matrix of ``value`` (an array or nested list); ReaderError
+    starting with ``where`` when it is not 4x4 or not finite."""
+    try:
+        m = np.asarray(value, np.float64).reshape(4, 4)
+    except (TypeError, ValueError) as e:
+        raise ReaderError(f"{where}: no 4x4 axis-alignment matrix in it ({e})") from e
     if not np.isfinite(m).all():
-        raise ReaderError(f"{path}: axis-alignment matrix has non-finite values")
+        raise ReaderError(f"{where}: axis-alignment matrix has non-finite values")
     return m
+
+
+def axis_alignment_of(value: np.ndarray | str | os.PathLike) -> np.ndarray:
+    """The readers' ``axis_alignment=`` argument as a (4,4) matrix: a file
+    (``read_axis_alignment``) or a matrix."""
+    if isinstance(value, (str, os.PathLike)):
+        return read_axis_alignment(value)
+    return axis_matrix(value, "axis_alignment")
 
 
 def _scene_txt_alignment(scene_dir: Path, name: str) -> np.ndarray | None:
@@ -177,7 +194,7 @@ def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str 
 
     A = _scene_txt_alignment(d, name)
     if A is None and axis_alignment is not None:
-        A = read_axis_alignment(axis_alignment) if isinstance(axis_alignment, (str, os.PathLike)) else np.asarray(axis_alignment, np.float64)
+        A = axis_alignment_of(axis_alignment)
     elif A is None:
         warnings.warn(f"{d / (name + '.txt')}: no axisAlignment (a ScanNet v1 scene?): the points stay in the raw scan frame, "
                       "not aligned with the room's walls; pass --axis-align FILE (Python: axis_alignment=) with the matrix "
