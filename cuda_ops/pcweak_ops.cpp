@@ -1022,13 +1022,19 @@ bool with_cuda() {
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("neighbours", &neighbours, "ball query / kNN (support, query, s_off, q_off, k, radius, use_radius)");
+  // The long single-call kernels touch no Python object: they drop the GIL, so that a caller's
+  // other threads (another partition of the same cloud, say) run beside them.
+  const auto release = pybind11::call_guard<pybind11::gil_scoped_release>();
+  m.def("neighbours", &neighbours, "ball query / kNN (support, query, s_off, q_off, k, radius, use_radius)",
+        release);
   m.def("voxelize", &voxelize_cpu, "voxelize (coord, voxel_size, offset) -> grid, inverse, counts, voxel_offset");
   m.def("scatter_fwd", &scatter_fwd, "scatter (src, index, dim_size, reduce) -> out, arg, count");
   m.def("scatter_arg_bwd", &scatter_arg_bwd, "max/min backward (grad_out, arg, n)");
   m.def("fps", &fps, "farthest point sampling (coord, offset, new_offset)");
-  m.def("fh_segment", &fh_segment, "Felzenszwalb-Huttenlocher segmentation (u, v, w sorted, n, c, min_size)");
-  m.def("l0_partition", &l0_partition, "greedy l0 graph partition, nested levels (u, v, c, x, lambdas, min_sizes) -> (L, N) root ids");
+  m.def("fh_segment", &fh_segment, "Felzenszwalb-Huttenlocher segmentation (u, v, w sorted, n, c, min_size)",
+        release);
+  m.def("l0_partition", &l0_partition, "greedy l0 graph partition, nested levels (u, v, c, x, lambdas, min_sizes) -> (L, N) root ids",
+        release);
   m.def("gather_rows", &rows_op<false>, "out[i] = src[idx[i]], i < n  (out, out_rows, src, src_rows, idx, n, idx64, C, dtype)");
   m.def("scatter_add_rows", &rows_op<true>, "out[idx[i]] += src[i], i < n, idx unique  (same arguments)");
   m.def("num_threads", &num_threads);

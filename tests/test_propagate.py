@@ -448,6 +448,32 @@ def test_walks_on_several_partitions_outvote_the_walk_on_one(room):
     assert common_refinement([cells]).max() == cells.max()
 
 
+@pytest.mark.parametrize("ops", ["compiled", "reference"])
+def test_ensemble_members_are_the_partitions_each_setting_gives(room, monkeypatch, ops):
+    """The ensemble builds its members together (one sort for the FH scales of one weighting,
+    the l0 levels on a second thread); each must be exactly what ``felzenszwalb`` /
+    ``l0_hierarchy`` give with its settings alone, with colour and without, through the
+    compiled kernels (which release the GIL) and the Python reference."""
+    from pcweak.segment.ensemble import FH_MEMBERS, L0_LEVELS, partition_ensemble
+    from pcweak.segment.l0_partition import L0Config, l0_hierarchy
+    from pcweak.segment.superpoints import estimate_normals, felzenszwalb, knn_graph
+    monkeypatch.setenv("PCWEAK_OPS", ops)
+    keep = np.arange(0, room.num_points, 4 if ops == "compiled" else 16)
+    coord, color = room.coord[keep].astype(np.float32), room.color[keep]
+    normal, edges = estimate_normals(coord), knn_graph(coord, 10)
+    d = L0Config()
+    for col in (color, None):
+        members = partition_ensemble(coord, normal, col, edges, c=0.05, min_size=12)
+        alone = [felzenszwalb(coord, normal, col, c=0.05 * cm, min_size=12, edges=edges, color_weight=0.5 * (wm or 1.0),
+                              color_max_normal_diff=1e-6 if wm is None else None)
+                 for cm, wm in FH_MEMBERS if wm is None or col is not None]
+        alone += list(l0_hierarchy(coord, col, L0Config(regularization=d.regularization[:L0_LEVELS],
+                                                        min_size=d.min_size[:L0_LEVELS]), edges=edges))
+        assert len(members) == len(alone)
+        for m, a in zip(members, alone):
+            np.testing.assert_array_equal(m, a)
+
+
 def test_the_ensemble_without_colour_and_at_another_scale(room):
     """Without colour the colour members are left out (and the walk still gains on FH alone);
     ``partition.c`` sets the ensemble's scale, its first member being FH at that ``c``. On a

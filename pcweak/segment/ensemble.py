@@ -11,9 +11,11 @@ are fixed multiples of the FH settings the caller gives, so ``c`` still sets the
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from .superpoints import felzenszwalb
+from .superpoints import fh_edge_terms, fh_weights, segment_sorted, sort_edges
 
 # (multiple of c, multiple of color_weight) of the FH members; None: normals alone (the colour
 # term only where normals agree to ``color_max_normal_diff``), a number: colour on every edge
@@ -35,18 +37,34 @@ def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray 
     color_weight, color_max_normal_diff: FH's settings (``felzenszwalb``); l0_min_size: the
     l0 levels' smallest superpoints in points (None: ``L0Config``'s)."""
     from .l0_partition import L0Config, l0_hierarchy
+    d = L0Config()
+    l0_config = L0Config(regularization=d.regularization[:L0_LEVELS], min_size=(l0_min_size or d.min_size)[:L0_LEVELS])
+    # the l0 levels (most of the time on a large cloud, in a kernel that releases the GIL) are
+    # built on a second thread while the FH members are cut here: the same partitions, sooner
+    # where there is a second core
+    with ThreadPoolExecutor(1) as pool:
+        l0_levels = pool.submit(l0_hierarchy, coord, color, l0_config, edges=edges)
+        members = fh_members(normal, color, edges, len(coord), c, min_size, color_weight, color_max_normal_diff)
+        members.extend(l0_levels.result())
+    return members
+
+
+def fh_members(normal: np.ndarray, color: np.ndarray | None, edges: tuple[np.ndarray, np.ndarray], n: int,
+               c: float, min_size: int, color_weight: float, color_max_normal_diff: float | None) -> list[np.ndarray]:
+    """The ensemble's FH members (``FH_MEMBERS``), each (n,) int64 ids, as ``felzenszwalb``
+    with those settings gives them; members whose edge weights are the same (scales of one
+    weighting) share one sort of the edges."""
+    u, v = edges
+    terms = fh_edge_terms(normal, color, u, v)
+    sorted_edges: dict[float | None, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     members = []
     for c_mult, w_mult in FH_MEMBERS:
         if w_mult is not None and color is None:
             continue
-        members.append(felzenszwalb(coord, normal, color, c=c * c_mult, min_size=min_size, edges=edges,
-                                    color_weight=color_weight * (w_mult or 1.0),
-                                    color_max_normal_diff=color_max_normal_diff if w_mult is None else None))
-    d = L0Config()
-    levels = l0_hierarchy(coord, color, L0Config(regularization=d.regularization[:L0_LEVELS],
-                                                 min_size=(l0_min_size or d.min_size)[:L0_LEVELS]),
-                          edges=edges)
-    members.extend(levels)
+        if w_mult not in sorted_edges:
+            w = fh_weights(terms, color_weight * (w_mult or 1.0), color_max_normal_diff if w_mult is None else None)
+            sorted_edges[w_mult] = sort_edges(u, v, w)
+        members.append(segment_sorted(*sorted_edges[w_mult], n, c * c_mult, min_size))
     return members
 
 

@@ -163,11 +163,36 @@ def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.
     if normal is None:
         normal = estimate_normals(coord)
     u, v = edges if edges is not None else knn_graph(coord, k)
-    w = 1.0 - np.abs((normal[u].astype(np.float64) * normal[v]).sum(1))
-    if color is not None and color_weight:
-        dc = color_weight * np.linalg.norm(color[u].astype(np.float64) - color[v], axis=1)
-        w = w + (dc if color_max_normal_diff is None else np.where(w <= color_max_normal_diff, dc, 0.0))
+    w = fh_weights(fh_edge_terms(normal, color if color_weight else None, u, v), color_weight, color_max_normal_diff)
     return segment_graph(u, v, w, n, c, min_size)
+
+
+def fh_edge_terms(normal: np.ndarray, color: np.ndarray | None, u: np.ndarray,
+                  v: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The two terms of ``felzenszwalb``'s edge weight, (E,) float64 each: the normal
+    difference 1 - |n_u . n_v| and the colour distance ||rgb_u - rgb_v|| (None without colour)."""
+    dn = 1.0 - np.abs((normal[u].astype(np.float64) * normal[v]).sum(1))
+    dc = None if color is None else np.linalg.norm(color[u].astype(np.float64) - color[v], axis=1)
+    return dn, dc
+
+
+def fh_weights(terms: tuple[np.ndarray, np.ndarray | None], color_weight: float,
+               color_max_normal_diff: float | None) -> np.ndarray:
+    """(E,) float64 FH edge weights from ``fh_edge_terms``: the normal term plus
+    ``color_weight`` times the colour term, on edges whose normal term is at most
+    ``color_max_normal_diff`` (None: on every edge)."""
+    dn, dc = terms
+    if dc is None or not color_weight:
+        return dn
+    dc = color_weight * dc
+    return dn + (dc if color_max_normal_diff is None else np.where(dn <= color_max_normal_diff, dc, 0.0))
+
+
+def sort_edges(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The edges in ascending weight (a stable sort: ties keep their order), contiguous int64
+    ends and float64 weights, as ``segment_sorted`` takes them."""
+    order = np.argsort(w, kind="stable")
+    return tuple(np.ascontiguousarray(a[order]) for a in (np.asarray(u, np.int64), np.asarray(v, np.int64), np.asarray(w, np.float64)))
 
 
 def segment_graph(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int, c: float, min_size: int) -> np.ndarray:
@@ -175,8 +200,12 @@ def segment_graph(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int, c: float,
 
     Args: u, v (E,) int64 edge ends; w (E,) float64 weights; c FH's scale; components
     smaller than ``min_size`` vertices are merged along the cheapest edges afterwards."""
-    order = np.argsort(w, kind="stable")
-    u, v, w = (np.ascontiguousarray(a[order]) for a in (np.asarray(u, np.int64), np.asarray(v, np.int64), np.asarray(w, np.float64)))
+    return segment_sorted(*sort_edges(u, v, w), n, c, min_size)
+
+
+def segment_sorted(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int, c: float, min_size: int) -> np.ndarray:
+    """``segment_graph`` on edges already in ``sort_edges``' order (several scales ``c`` of one
+    graph then share one sort)."""
     from ..ops.extension import compiled
     mod = compiled()
     if mod is not None:
