@@ -4,7 +4,8 @@ files).
 
 Each output records a fingerprint of what made it: the scene's identity (its address and the
 size, modification time and, for single files, content hash of its source files), the weak
-file's hash, the method, the full labeller config, the reader options and pcweak's version.
+file's hash, the method, the full labeller config, the reader options (and the hash of a file
+one names) and pcweak's version.
 A resumed ``pcweak label`` skips an existing output only when its fingerprint equals the job's;
 an output made from other inputs is labelled again.
 """
@@ -45,22 +46,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _files_of(address: str) -> list[Path]:
-    """The files a scene address reads (a file; a folder's files; KITTI's per-frame files)."""
-    from .data.address import parse_address
-    kind, rest = parse_address(address)
-    if kind in ("synthetic", "synthetic-lidar"):
-        return []
-    p = Path(rest)
-    if p.is_file():
-        return [p]
-    if p.is_dir():
-        return sorted(f for f in p.rglob("*") if f.is_file())
-    if kind == "kitti":  # <root>/training/<id>: velodyne/<id>.bin, label_2/<id>.txt, calib/<id>.txt, image_2/<id>.png
-        return sorted(f for f in p.parent.glob(f"*/{p.name}.*") if f.is_file())
-    return []
-
-
 def files_identity(files: list[Path]) -> dict[str, Any]:
     """Size and modification time of each of ``files`` hashed together, and the SHA-256 of the
     content when there is one file of up to ``HASH_FILES_UP_TO`` bytes."""
@@ -77,7 +62,8 @@ def files_identity(files: list[Path]) -> dict[str, Any]:
 def scene_identity(address: str) -> dict[str, Any]:
     """What identifies the scene an address reads: the address and ``files_identity`` of its
     source files."""
-    return {"address": address, **files_identity(_files_of(address))}
+    from .data.address import source_files
+    return {"address": address, **files_identity(source_files(address))}
 
 
 def job_fingerprint(address: str, weak: str, method: str, params: dict[str, Any], reader: dict[str, Any]) -> str:
@@ -87,6 +73,11 @@ def job_fingerprint(address: str, weak: str, method: str, params: dict[str, Any]
     config = dataclasses.asdict(check_params(method, params))
     fp = {"scene": scene_identity(address), "weak_sha256": file_sha256(weak), "method": method, "params": config,
           "reader": {k: str(v) for k, v in sorted(reader.items())}, "pcweak": __version__}
+    # a reader option naming a file (``--axis-align FILE``) stands for the file's content
+    reader_files = {k: file_sha256(v) for k, v in sorted(reader.items())
+                    if isinstance(v, (str, os.PathLike)) and Path(v).is_file()}
+    if reader_files:
+        fp["reader_sha256"] = reader_files
     masks = config.get("masks")
     if masks and Path(masks).is_dir():
         fp["masks"] = files_identity(sorted(f for f in Path(masks).rglob("*") if f.is_file()))

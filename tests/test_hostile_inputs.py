@@ -79,6 +79,99 @@ def test_stale_output_is_relabelled_not_served(files, small, capsys):
     assert pcweak.PseudoLabels.load(out).num_points == other.num_points
 
 
+def _layouts(root: Path, room, lidar) -> dict[str, tuple[str, Path]]:
+    """``room`` (and the LiDAR frame ``lidar``) written in every on-disk layout pcweak reads:
+    kind -> (address, the file holding its points)."""
+    from pcweak.data.kitti import write_kitti
+    from pcweak.data.ply import write_ply
+    from pcweak.data.s3dis import write_s3dis
+    from pcweak.data.scannet import write_scannet
+    rgb = np.hstack([room.coord, np.round(room.color * 255)]).astype(np.float32)
+    out = {"npz": (f"npz:{root / 'room.npz'}", root / "room.npz"), "ply": (f"ply:{root / 'room.ply'}", root / "room.ply")}
+    room.save(root / "room.npz")
+    write_ply(room, root / "room.ply")
+    scan = write_scannet(room, root / "scannet")
+    out["scannet"] = (f"scannet:{scan}", scan / f"{scan.name}_vh_clean_2.ply")
+    (root / "export").mkdir()
+    np.save(root / "export" / "scene0002_00_vert_all.npy", rgb)
+    out["scannet-export"] = (f"scannet-export:{root / 'export' / 'scene0002_00'}", root / "export" / "scene0002_00_vert_all.npy")
+    for d in ("points", "semantic_mask"):
+        (root / "mmdet3d" / d).mkdir(parents=True)
+    rgb.tofile(root / "mmdet3d" / "points" / "scene0003_00.bin")
+    np.zeros(room.num_points, np.int64).tofile(root / "mmdet3d" / "semantic_mask" / "scene0003_00.bin")
+    out["mmdet3d-scannet"] = (f"mmdet3d-scannet:{root / 'mmdet3d' / 'scene0003_00'}",
+                              root / "mmdet3d" / "semantic_mask" / "scene0003_00.bin")
+    pc = root / "pointcept" / "scene0004_00"
+    pc.mkdir(parents=True)
+    np.save(pc / "coord.npy", room.coord.astype(np.float32))
+    np.save(pc / "color.npy", np.round(room.color * 255).astype(np.uint8))
+    out["pointcept-scannet"] = (f"pointcept-scannet:{pc}", pc / "coord.npy")
+    s3 = write_s3dis(room, root / "s3dis")
+    out["s3dis"] = (f"s3dis:{s3}", next((s3 / "Annotations").glob("*.txt")))
+    velo = write_kitti(lidar, root / "kitti" / "training")
+    out["kitti"] = (f"kitti:{root / 'kitti' / 'training' / '000000'}", root / "kitti" / "training" / "calib" / "000000.txt")
+    seq = root / "semantickitti" / "sequences" / "00"
+    (seq / "velodyne").mkdir(parents=True)
+    (seq / "labels").mkdir()
+    np.fromfile(velo, np.float32).tofile(seq / "velodyne" / "000000.bin")
+    np.full(lidar.num_points, 40, np.uint32).tofile(seq / "labels" / "000000.label")
+    out["semantickitti"] = (f"semantickitti:{seq / '000000'}", seq / "labels" / "000000.label")
+    return out
+
+
+def test_a_resumed_job_sees_a_changed_file_in_every_layout(tmp_path, small, capsys):
+    """Each layout's scene identity covers the files its reader opens, whatever the address
+    names (a folder, a file, or a scene id beside ``points/`` or ``velodyne/`` folders), so a
+    rewritten labels, points or calibration file makes the resumed job label again instead of
+    serving the old output."""
+    from pcweak.data.address import DATASETS, load_scene, source_files
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    from pcweak.label_jobs import scene_identity
+    layouts = _layouts(tmp_path, small, synthetic_lidar(0, azimuth_steps=300, beams=16))
+    assert set(layouts) == set(DATASETS) - {"synthetic", "synthetic-lidar", "mmdet3d-s3dis", "pointcept-s3dis"}
+    for kind, (address, changed) in layouts.items():
+        load_scene(address)  # the layout is a readable one
+        assert changed in source_files(address), (kind, source_files(address))
+        before = scene_identity(address)
+        with open(changed, "ab") as f:
+            f.write(b"\0")
+        assert scene_identity(address) != before, kind
+    assert source_files("synthetic:3") == []
+    # end to end: a points file rewritten in place under an mmdetection3d-style scene id
+    address, points = layouts["scannet-export"]
+    pts = np.hstack([small.coord, np.round(small.color * 255)]).astype(np.float32)
+    np.save(points, pts)
+    weak.points(small, count=20, seed=0).save(tmp_path / "w.npz")
+    base = ["label", address, "--weak", str(tmp_path / "w.npz"), "--method", "nearest", "-o", str(tmp_path / "p.npz")]
+    assert main(base) == 0 and main(base) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 1
+    np.save(points, pts[: len(pts) // 2])
+    assert main(base) == 2  # the weak labels now point past the halved cloud: refused, not served
+    assert "Traceback" not in capsys.readouterr().err
+    np.save(points, pts + np.float32(0.5))
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["redone_other_inputs"] == 1
+
+
+def test_an_axis_alignment_file_is_part_of_the_job(tmp_path, small, capsys):
+    """``--axis-align FILE``: another matrix in the same file relabels the scene."""
+    from pcweak.data.scannet import write_scannet
+    scan = write_scannet(small, tmp_path / "scannet")
+    (scan / f"{scan.name}.txt").unlink()  # no alignment of its own: the file given decides
+    weak.points(small, count=20, seed=0).save(tmp_path / "w.npz")
+    axis = tmp_path / "axis.txt"
+    np.savetxt(axis, np.eye(4))
+    base = ["label", f"scannet:{scan}", "--weak", str(tmp_path / "w.npz"), "--method", "nearest",
+            "--axis-align", str(axis), "-o", str(tmp_path / "p.npz")]
+    assert main(base) == 0 and main(base) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 1
+    shift = np.eye(4)
+    shift[:3, 3] = (1.0, 2.0, 0.0)
+    np.savetxt(axis, shift)
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["redone_other_inputs"] == 1
+
+
 # ---------------------------------------------------------------------------- code execution
 
 

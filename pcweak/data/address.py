@@ -99,3 +99,37 @@ def _synthetic_cached(kind: str, seed: int, key: tuple[tuple[str, Any], ...]) ->
     deterministic in its arguments); ``load_scene`` hands out copies, so no caller's change
     reaches another's scene."""
     return _synthetic(kind, seed, dict(key))
+
+
+def source_files(address: str | os.PathLike) -> list[Path]:
+    """The files a scene is read from, those that exist, sorted (a folder stands for every file
+    under it): what identifies the scene's content, so that a resumed job never serves output
+    made from other files (``label_jobs.scene_identity``). Generated scenes have none."""
+    kind, rest = parse_address(str(address))
+    p = Path(rest)
+    if kind in ("synthetic", "synthetic-lidar"):
+        return []
+    if kind == "scannet":
+        from .scannet import source_paths
+        paths = source_paths(p)
+    elif kind == "scannet-export":
+        from .scannet import export_paths
+        paths = export_paths(p.parent, p.name)
+    elif kind in ("mmdet3d-scannet", "mmdet3d-s3dis"):
+        from .mmdet3d import source_paths as mmdet3d_paths
+        paths = mmdet3d_paths(p)
+    elif kind == "kitti":
+        from .kitti import source_paths as kitti_paths
+        paths = kitti_paths(p)
+    elif kind == "semantickitti":
+        from .semantickitti import source_paths as semantickitti_paths
+        paths = semantickitti_paths(p)
+    else:  # ply / npz files, s3dis and pointcept folders
+        paths = [p]
+    files: set[Path] = set()
+    for q in paths:
+        if q.is_file():
+            files.add(q)
+        elif q.is_dir():
+            files.update(f for f in q.rglob("*") if f.is_file())
+    return sorted(files)

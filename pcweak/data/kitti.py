@@ -73,6 +73,14 @@ def read_velodyne(path: Path, fourth: str = "reflectance") -> np.ndarray:
     return pts
 
 
+def source_paths(frame_path: str | os.PathLike) -> list[Path]:
+    """The files ``read_kitti`` opens for ``<split>/<id>`` (those that exist or not)."""
+    p = Path(frame_path)
+    split, fid = p.parent, p.name
+    return [split / "velodyne" / f"{fid}.bin", split / "calib" / f"{fid}.txt", split / "label_2" / f"{fid}.txt",
+            split / "image_2" / f"{fid}.png"]
+
+
 def read_kitti(frame_path: str | os.PathLike) -> Scene:
     """Read ``<root>/training/<id>`` (or ``testing``) into a ``Scene``; ``frame_path`` names the
     split folder and the frame id, e.g. ``data/kitti/training/000001``."""

@@ -188,6 +188,16 @@ def _s3dis_classes(root: Path) -> tuple[str, ...]:
     return S3DIS13
 
 
+def source_paths(path: str | os.PathLike) -> list[Path]:
+    """The files and folders ``read_mmdet3d`` opens for ``<root>/<scene>`` (or the points
+    file): points, masks, infos (the scene's JSON and every ``<root>/*.pkl``), class names and
+    ``posed_images/<scene>``."""
+    root, name, points = _locate(path)
+    return [points, *(root / kind / f"{name}.bin" for kind in ("semantic_mask", "instance_mask")),
+            root / "infos" / f"{name}.json", *sorted(root.glob("*.pkl")), root / "class_names.txt",
+            root / "meta_data" / "class_names.txt", root / "posed_images" / name]
+
+
 def read_mmdet3d(path: str | os.PathLike, dataset: str, axis_alignment: np.ndarray | str | os.PathLike | None = None,
                  frames: bool = True, frame_step: int = 1) -> Scene:
     """A scene of mmdetection3d's processed layout (module docstring).

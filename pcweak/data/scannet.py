@@ -165,6 +165,14 @@ def _int_list(path: Path, values: Any, what: str) -> np.ndarray:
     return np.asarray(values, np.int64).reshape(-1)
 
 
+def source_paths(scene_dir: str | os.PathLike) -> list[Path]:
+    """The files and folders ``read_scannet`` opens for a scan folder: the folder itself, the
+    label tables it finds (``_find_meta``) and ``<root>/posed_images/<scene>``."""
+    d = Path(scene_dir)
+    tables = [_find_meta(d, name) for name in (TSV_V1, TSV_V2)]
+    return [d, *(t for t in tables if t is not None), d.parent.parent / "posed_images" / d.name]
+
+
 def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str | None = None,
                  frames: bool = True, frame_step: int = 1) -> Scene:
     """Read a ScanNet scene folder into a ``Scene`` (points in the mesh's vertex order).
@@ -495,6 +503,12 @@ def scannet20_of_nyu40(raw: np.ndarray) -> np.ndarray:
     lut = np.array([nyu40_to_scannet20(nyu) for nyu in range(256)], np.int64)
     raw = np.asarray(raw, np.int64)
     return np.where((raw >= 0) & (raw < 256), lut[np.clip(raw, 0, 255)], -1)
+
+
+def export_paths(folder: str | os.PathLike, scene: str) -> list[Path]:
+    """The files ``read_scannet_export`` opens for ``scene`` in ``folder``."""
+    d = Path(folder)
+    return [d / f"{scene}_{part}.npy" for part in ("vert_all", "sem_label_all", "ins_label_all")]
 
 
 def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:

@@ -14,6 +14,12 @@ from ..scene import Scene
 from .kitti import read_velodyne
 
 
+def source_paths(scan_path: str | os.PathLike) -> list[Path]:
+    """The files ``read_semantickitti`` opens for ``<sequence>/<id>``."""
+    p = Path(scan_path)
+    return [p.parent / "velodyne" / f"{p.name}.bin", p.parent / "labels" / f"{p.name}.label"]
+
+
 def read_semantickitti(scan_path: str | os.PathLike) -> Scene:
     """Read ``<root>/sequences/<seq>/<id>`` (the sequence folder and the scan id, e.g.
     ``data/semantickitti/sequences/00/000000``). Points keep their file order; remission becomes
