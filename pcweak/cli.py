@@ -179,7 +179,12 @@ def cmd_masks(args: argparse.Namespace) -> int:
     if not scene.frames:
         raise ValueError(f"{args.scene}: the scene has no RGB-D frames to make masks on")
     frames = list(range(0, len(scene.frames), args.frame_step))
-    settings = {"scene": args.scene, "frames": [scene.frames[i].name for i in frames], "sam": args.sam,
+    # the scene's files (its images among them) identify it; masks written inside its folder do not
+    from .data.address import source_files
+    from .label_jobs import files_identity
+    inside = out.resolve()
+    scene_files = files_identity([f for f in source_files(args.scene) if inside not in f.resolve().parents])
+    settings = {"scene": args.scene, "scene_files": scene_files, "frames": [scene.frames[i].name for i in frames], "sam": args.sam,
                 "sam_files": _model_stamp(args.sam), "points_per_side": args.points_per_side, "masks": args.masks,
                 "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm)}
     manifest = out / "masks.json"

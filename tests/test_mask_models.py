@@ -1,6 +1,7 @@
 """SAM and CLIP through transformers, on small randomly initialised models of the real
 architectures saved as a user's checkpoint folder would be: the plumbing from a model folder to
 masks per frame, scores per mask, and labels on the cloud."""
+import dataclasses
 import json
 import sys
 
@@ -131,6 +132,10 @@ def test_masks_command_resumes_and_refuses_other_settings(room, tiny_sam, tmp_pa
     assert "holds masks made from other inputs or settings (points_per_side differ); pass --overwrite" in capsys.readouterr().err
     assert main(args[:-4] + ["--points-per-side", "3", "--overwrite", "-o", str(tmp_path / "m")]) == 0
     assert len(seen) == 2 and len(seen[1]) == len(room.frames)
+    # another scene written at the same address is another input too
+    dataclasses.replace(room, color=1.0 - room.color).save(tmp_path / "r.npz")
+    assert main(args[:-4] + ["--points-per-side", "3", "-o", str(tmp_path / "m")]) == 2
+    assert "(scene_files differ)" in capsys.readouterr().err
 
 
 def test_box_nms_keeps_the_best_of_overlapping_boxes():

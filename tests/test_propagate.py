@@ -458,7 +458,7 @@ def test_ensemble_members_are_the_partitions_each_setting_gives(room, monkeypatc
     from pcweak.segment.l0_partition import L0Config, l0_hierarchy
     from pcweak.segment.superpoints import estimate_normals, felzenszwalb, knn_graph
     monkeypatch.setenv("PCWEAK_OPS", ops)
-    keep = np.arange(0, room.num_points, 4 if ops == "compiled" else 16)
+    keep = np.arange(0, room.num_points, 4 if ops == "compiled" else 24)
     coord, color = room.coord[keep].astype(np.float32), room.color[keep]
     normal, edges = estimate_normals(coord), knn_graph(coord, 10)
     d = L0Config()
