@@ -66,13 +66,19 @@ def scene_identity(address: str) -> dict[str, Any]:
     return {"address": address, **files_identity(source_files(address))}
 
 
-def job_fingerprint(address: str, weak: str, method: str, params: dict[str, Any], reader: dict[str, Any]) -> str:
-    """The JSON fingerprint of one labelling job (see the module docstring)."""
+def job_fingerprint(address: str, weak: str | dict[str, Any], method: str, params: dict[str, Any],
+                    reader: dict[str, Any]) -> str:
+    """The JSON fingerprint of one labelling job (see the module docstring). ``weak``: the weak
+    labels' file, or for labels simulated on the fly what draws them (kind, count, seed)."""
     from . import __version__
     from .pseudo.registry import check_params
     config = dataclasses.asdict(check_params(method, params))
-    fp = {"scene": scene_identity(address), "weak_sha256": file_sha256(weak), "method": method, "params": config,
+    fp = {"scene": scene_identity(address), "method": method, "params": config,
           "reader": {k: str(v) for k, v in sorted(reader.items())}, "pcweak": __version__}
+    if isinstance(weak, dict):
+        fp["weak_simulated"] = weak
+    else:
+        fp["weak_sha256"] = file_sha256(weak)
     # a reader option naming a file (``--axis-align FILE``) stands for the file's content
     reader_files = {k: file_sha256(v) for k, v in sorted(reader.items())
                     if isinstance(v, (str, os.PathLike)) and Path(v).is_file()}

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from pcweak import weak
 from pcweak.cli import main
+from pcweak.data.address import load_scene
 from pcweak.train.datamodule import PointDataModule, SceneDataset
 from pcweak.train.transforms import region_mask, voxel_labels
 from pcweak.scene import PseudoLabels
@@ -105,6 +107,21 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
     assert [f.stat().st_mtime_ns for f in files] == mtimes
     b = next(iter(dm.train_dataloader()))
     assert (b["pseudo_label"] >= 0).float().mean() > 0.5 and (b["pseudo_weight"] <= 1).all()
+    # other labeller settings into the same cache folder: the old labels are not served
+    dm2 = _dm(tmp_path, supervision="points+pseudo", pseudo_method="propagate", points=100,
+              pseudo_params={"solver.alpha": 0.5})
+    assert dm2.pseudo_dir == dm.pseudo_dir and [f.stat().st_mtime_ns for f in files] != mtimes
+    assert all(json.loads(PseudoLabels.load(f).params)["solver"]["alpha"] == 0.5 for f in files)
+    # weak labels from a folder instead of the simulation: made again from them
+    weak_dir = tmp_path / "weak"
+    weak_dir.mkdir()
+    for f in files:
+        weak.points(load_scene(f"npz:{tmp_path / 'cache' / 'synthetic' / f.name}"), count=40, seed=3).save(weak_dir / f.name)
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    dm3 = _dm(tmp_path, supervision="points+pseudo", pseudo_method="propagate", points=100,
+              pseudo_params={"solver.alpha": 0.5}, weak_dir=str(weak_dir))
+    assert [f.stat().st_mtime_ns for f in files] != mtimes
+    assert all(json.loads(PseudoLabels.load(f).stats)["seeds"] == 40 for f in files)
 
 
 def _fit_args(tmp_path, epochs):

@@ -5,7 +5,9 @@ Supervision modes (``supervision``):
   ``points``         a few labelled points per scene (files in ``weak_dir`` named ``<scene>.npz``,
                      else simulated with ``weak.points(count=points)``, seeded per scene)
   ``pseudo``         dense pseudo-labels (files in ``pseudo_dir``; made by ``pseudo_method``
-                     during ``prepare_data`` when missing, resumable), weighted by confidence
+                     during ``prepare_data`` when missing or made from other scene files, weak
+                     labels, settings or pcweak version, as ``pcweak label`` resumes), weighted
+                     by confidence
   ``points+pseudo``  both
 Validation and test always score against the scenes' GT labels on the original points.
 
@@ -322,12 +324,26 @@ class PointDataModule(L.LightningDataModule):
             from tqdm import tqdm
             from ..data.address import load_scene
             from ..pseudo.registry import label
+            from ..label_jobs import is_current, job_fingerprint
             out = Path(self.pseudo_dir)
-            todo = [(n, a) for n, a in tr if not (out / f"{n}.npz").is_file()]
+            # a file made from other scene files, weak labels, labeller settings or pcweak is made again
+            stamp = {n: job_fingerprint(a, self._weak_source(n), h.pseudo_method, h.pseudo_params or {}, {}) for n, a in tr}
+            todo = [(n, a) for n, a in tr if not is_current(out / f"{n}.npz", stamp[n])]
             for name, addr in tqdm(todo, desc=f"pseudo-labels[{h.pseudo_method}]", unit="scene", disable=not todo):
                 scene = load_scene(addr)
                 w = weak_for(scene, name, h.weak_dir, h.weak_kind, h.points, h.points_ratio, h.seed)
-                label(scene, w, h.pseudo_method, **(h.pseudo_params or {})).save(out / f"{name}.npz")
+                res = label(scene, w, h.pseudo_method, **(h.pseudo_params or {}))
+                res.fingerprint = stamp[name]
+                res.save(out / f"{name}.npz")
+
+    def _weak_source(self, name: str) -> str | dict[str, Any]:
+        """Where ``weak_for`` takes the scene's weak labels from: its file in ``weak_dir``, or
+        what the simulation draws them with."""
+        h = self.hparams
+        wf = Path(h.weak_dir) / f"{name}.npz" if h.weak_dir else None
+        if wf is not None and wf.is_file():
+            return str(wf)
+        return {"kind": h.weak_kind, "points": h.points, "ratio": h.points_ratio, "seed": _scene_seed(name, h.seed)}
 
     def setup(self, stage: str | None = None) -> None:
         self._train, self._val = self.scene_lists()
