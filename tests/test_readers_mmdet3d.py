@@ -241,3 +241,65 @@ def test_pointcept_s3dis_folder_and_its_refusals(tmp_path):
 def read_pointcept_(d):
     from pcweak.data.pointcept import read_pointcept
     return read_pointcept(d, "s3dis")
+
+
+# ---------------------------------------------------------------------------- folders of processed scenes
+
+
+def test_folders_of_processed_scenes_are_enumerated(tmp_path, room, capsys):
+    """A folder in each processed layout names its scenes as ``pcweak label`` and the ``folder``
+    datamodule take them: mmdetection3d's root (ScanNet scenes and S3DIS rooms side by side),
+    VoteNet exports, Pointcept's ScanNet splits and S3DIS areas, SemanticKITTI sequences; each
+    address reads, and a folder labels end to end."""
+    from pcweak import weak
+    from pcweak.cli import main
+    from pcweak.data.address import load_scene
+    from pcweak.data.collection import enumerate_scenes
+    from pcweak.data.kitti import write_kitti
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    mm = tmp_path / "mmdet3d"
+    for name in ("scene0001_00", "scene0002_00"):
+        _write_scannet(mm, room, name)
+    _write_s3dis(mm)
+    assert enumerate_scenes(str(mm)) == [("Area_2_hallway_1", f"mmdet3d-s3dis:{mm / 'Area_2_hallway_1'}"),
+                                         ("scene0001_00", f"mmdet3d-scannet:{mm / 'scene0001_00'}"),
+                                         ("scene0002_00", f"mmdet3d-scannet:{mm / 'scene0002_00'}")]
+    assert [a for _, a in enumerate_scenes(f"mmdet3d-scannet:{mm}")][0] == f"mmdet3d-scannet:{mm / 'Area_2_hallway_1'}"
+    ex = tmp_path / "export"
+    ex.mkdir()
+    np.save(ex / "scene0005_00_vert_all.npy", np.hstack([room.coord, room.color * 255]).astype(np.float32))
+    assert enumerate_scenes(str(ex)) == [("scene0005_00", f"scannet-export:{ex / 'scene0005_00'}")]
+    pc = tmp_path / "pointcept"
+    for split, name in (("train", "scene0001_00"), ("val", "scene0003_00")):
+        _write_pointcept(pc / "scannet" / split / name, room)
+    for area, name in (("Area_1", "office_1"), ("Area_5", "hallway_2")):
+        _write_pointcept(pc / "s3dis" / area / name, room, raw=False)
+        np.save(pc / "s3dis" / area / name / "segment.npy", np.zeros(room.num_points, np.int16))
+    assert enumerate_scenes(str(pc / "scannet")) == [("scene0001_00", f"pointcept-scannet:{pc / 'scannet' / 'train' / 'scene0001_00'}"),
+                                                     ("scene0003_00", f"pointcept-scannet:{pc / 'scannet' / 'val' / 'scene0003_00'}")]
+    assert enumerate_scenes(str(pc / "s3dis")) == [("Area_1_office_1", f"pointcept-s3dis:{pc / 's3dis' / 'Area_1' / 'office_1'}"),
+                                                   ("Area_5_hallway_2", f"pointcept-s3dis:{pc / 's3dis' / 'Area_5' / 'hallway_2'}")]
+    assert enumerate_scenes(str(pc / "s3dis" / "Area_1" / "office_1")) == [
+        ("Area_1_office_1", f"pointcept-s3dis:{pc / 's3dis' / 'Area_1' / 'office_1'}")]
+    sk = tmp_path / "semantickitti" / "sequences"
+    lidar = synthetic_lidar(0, azimuth_steps=200, beams=8)
+    for seq in ("00", "01"):
+        velo = write_kitti(lidar, tmp_path / "kitti" / "training")
+        (sk / seq / "velodyne").mkdir(parents=True)
+        np.fromfile(velo, np.float32).tofile(sk / seq / "velodyne" / "000007.bin")
+    assert enumerate_scenes(f"semantickitti:{sk.parent}") == [("00_000007", f"semantickitti:{sk / '00' / '000007'}"),
+                                                            ("01_000007", f"semantickitti:{sk / '01' / '000007'}")]
+    assert enumerate_scenes(f"semantickitti:{sk / '01'}") == [("01_000007", f"semantickitti:{sk / '01' / '000007'}")]
+    # every address reads, under the name the folder gave it
+    for folder in (str(mm), str(ex), str(pc / "scannet"), str(pc / "s3dis"), f"semantickitti:{sk.parent}"):
+        for name, address in enumerate_scenes(folder):
+            assert load_scene(address).name == name, address
+    # a folder labels end to end, one output per scene, named as the weak files are
+    wdir = tmp_path / "weak"
+    wdir.mkdir()
+    for name, address in enumerate_scenes(f"mmdet3d-scannet:{mm}")[1:]:
+        weak.points(load_scene(address), count=20, seed=0).save(wdir / f"{name}.npz")
+    (mm / "points" / "Area_2_hallway_1.bin").unlink()
+    assert main(["label", str(mm), "--weak", str(wdir), "--method", "nearest", "-o", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["labelled"] == 2
+    assert sorted(f.name for f in (tmp_path / "out").glob("*.npz")) == ["scene0001_00.npz", "scene0002_00.npz"]

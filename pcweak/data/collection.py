@@ -11,33 +11,70 @@ def _is_scannet_scene(d: Path) -> bool:
     return (d / f"{d.name}_vh_clean_2.ply").is_file()
 
 
+def _is_pointcept_scene(d: Path) -> bool:
+    return (d / "coord.npy").is_file()
+
+
 def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     """One scene address -> [(name, address)]; a folder -> every scene in it, sorted by name.
 
     Folders understood: ScanNet ``scans/`` (sub-folders with ``<name>_vh_clean_2.ply``), a KITTI
-    split (``velodyne/*.bin``), an S3DIS area (rooms with ``Annotations/``), and folders of
-    ``.npz`` / ``.ply`` scene files. ``DATASET:FOLDER`` forces the dataset."""
+    split (``velodyne/*.bin``), an S3DIS area (rooms with ``Annotations/``), mmdetection3d's
+    processed root (``points/*.bin``; ``Area_*`` names are S3DIS rooms), a folder of
+    mmdetection3d / VoteNet exports (``*_vert_all.npy``), Pointcept's split or area folders
+    (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
+    sequence or ``sequences/`` folder (with ``semantickitti:``), and folders of ``.npz`` /
+    ``.ply`` scene files. ``DATASET:FOLDER`` forces the dataset."""
     kind, path = None, arg
     if ":" in arg and arg.split(":", 1)[0] in DATASETS:
         kind, path = arg.split(":", 1)
     p = Path(path)
-    if not p.is_dir() or (kind in ("scannet", None) and _is_scannet_scene(p)) or (kind == "s3dis" and (p / "Annotations").is_dir()):
-        k, rest = parse_address(arg)
+    if (not p.is_dir() or (kind in ("scannet", None) and _is_scannet_scene(p)) or (kind == "s3dis" and (p / "Annotations").is_dir())
+            or (kind in (None, "pointcept-scannet", "pointcept-s3dis") and _is_pointcept_scene(p))):
+        k, rest = parse_address(arg) if kind or not _is_pointcept_scene(p) else (_pointcept_kind(p.parent), str(p))
         name = Path(rest).stem if k in ("npz", "ply") else Path(rest).name
+        if k == "pointcept-s3dis":
+            name = f"{Path(rest).parent.name}_{name}"
         return [(name, arg if ":" in arg else f"{k}:{rest}")]
-    out: list[tuple[str, str]] = []
+    out = _scenes_in(p, kind)
+    if not out:
+        raise AddressError(f"{p}: no scenes found (expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's "
+                           f"points/ folder, Pointcept scene folders, a SemanticKITTI sequence or .npz/.ply files)")
+    return sorted(out)
+
+
+def _pointcept_kind(folder: Path) -> str:
+    """S3DIS for an ``Area_*`` folder of Pointcept scenes, else ScanNet."""
+    return "pointcept-s3dis" if folder.name.startswith("Area_") else "pointcept-scannet"
+
+
+def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
+    if kind == "semantickitti":
+        seqs = p / "sequences" if (p / "sequences").is_dir() else p
+        seqs_list = [seqs] if (seqs / "velodyne").is_dir() else sorted(c for c in seqs.iterdir() if (c / "velodyne").is_dir())
+        return [(f"{q.name}_{f.stem}", f"semantickitti:{q / f.stem}") for q in seqs_list for f in (q / "velodyne").glob("*.bin")]
     if (p / "scans").is_dir():
         p = p / "scans"
+    if (p / "points").is_dir() and kind in (None, "mmdet3d-scannet", "mmdet3d-s3dis"):
+        return [(f.stem, f"{kind or ('mmdet3d-s3dis' if f.stem.startswith('Area_') else 'mmdet3d-scannet')}:{p / f.stem}")
+                for f in (p / "points").glob("*.bin")]
     if (p / "velodyne").is_dir():
-        out = [(f.stem, f"kitti:{p / f.stem}") for f in (p / "velodyne").glob("*.bin")]
-    else:
-        for c in p.iterdir():
-            if c.is_dir() and _is_scannet_scene(c):
-                out.append((c.name, f"scannet:{c}"))
-            elif c.is_dir() and (c / "Annotations").is_dir():
-                out.append((f"{p.name}_{c.name}", f"s3dis:{c}"))
-            elif c.suffix in (".npz", ".ply") and c.is_file():
-                out.append((c.stem, f"{c.suffix[1:]}:{c}"))
-    if not out:
-        raise AddressError(f"{p}: no scenes found (expected ScanNet scans, a KITTI split, S3DIS rooms or .npz/.ply files)")
-    return sorted(out)
+        return [(f.stem, f"kitti:{p / f.stem}") for f in (p / "velodyne").glob("*.bin")]
+    out: list[tuple[str, str]] = []
+    for c in p.iterdir():
+        if c.is_dir() and _is_scannet_scene(c):
+            out.append((c.name, f"scannet:{c}"))
+        elif c.is_dir() and (c / "Annotations").is_dir():
+            out.append((f"{p.name}_{c.name}", f"s3dis:{c}"))
+        elif c.is_dir() and _is_pointcept_scene(c):
+            k = kind if kind in ("pointcept-scannet", "pointcept-s3dis") else _pointcept_kind(p)
+            out.append((f"{p.name}_{c.name}" if k == "pointcept-s3dis" else c.name, f"{k}:{c}"))
+        elif c.name.endswith("_vert_all.npy") and c.is_file():
+            scene = c.name[: -len("_vert_all.npy")]
+            out.append((scene, f"scannet-export:{p / scene}"))
+        elif c.suffix in (".npz", ".ply") and c.is_file():
+            out.append((c.stem, f"{c.suffix[1:]}:{c}"))
+    if not out:  # a Pointcept root: its split or area folders hold the scenes
+        for c in sorted(c for c in p.iterdir() if c.is_dir() and any(_is_pointcept_scene(g) for g in c.iterdir() if g.is_dir())):
+            out += _scenes_in(c, kind)
+    return out
