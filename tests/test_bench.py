@@ -54,6 +54,19 @@ def test_bench_gp_on_synthetic_rooms(tmp_path, capsys):
     assert len(par["scenes"]) == 2 and par["same_instances"] and par["parallel_s"] > 0
 
 
+def test_bench_superpoints_prints_one_json_object(tmp_path, capsys):
+    """``--json``: stdout is the one JSON object (progress goes to stderr), with each level's
+    oracle and size."""
+    assert main(["bench", "superpoints", "--json", "--param", "n_synthetic=1", "--param", "million=false",
+                 "--param", f"shared={tmp_path}"]) == 0
+    out = capsys.readouterr()
+    r = json.loads(out.out)
+    (scene,) = r["scenes"].values()
+    assert len(scene["l0"]) == 3 and scene["l0"][0]["oracle_miou"] >= scene["l0"][-1]["oracle_miou"]
+    assert scene["l0"][0]["points_per_superpoint"] < scene["l0"][1]["points_per_superpoint"]
+    assert "fh" in out.err
+
+
 def test_bench_parameters_are_checked_before_the_benchmark_runs(capsys):
     assert main(["bench", "gp", "--param", "nosuch=1"]) == 2
     assert "--param nosuch: bench gp has no parameter 'nosuch'; it takes iterations, n_synthetic, repeats, seed, shared" in capsys.readouterr().err

@@ -14,6 +14,7 @@ points.
 """
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from dataclasses import replace
@@ -89,7 +90,7 @@ def run(n_synthetic: int = 3, shared: str | None = None, million: bool = True) -
             r["own_segments"] = _row(scene, own, None)
         res["scenes"][scene.name] = r
         print(f"{scene.name}: fh {r['fh']['oracle_miou']} ({r['fh']['points_per_superpoint']} pts/sp), "
-              f"l0 {[(x['oracle_miou'], x['points_per_superpoint']) for x in r['l0']]}", flush=True)
+              f"l0 {[(x['oracle_miou'], x['points_per_superpoint']) for x in r['l0']]}", flush=True, file=sys.stderr)
     if million:
         from ..data.synthetic_indoor import synthetic_room
         big = synthetic_room(7, density=12200.0, n_frames=0)
