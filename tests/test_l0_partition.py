@@ -145,3 +145,23 @@ def test_propagation_on_l0_nodes_labels_the_picture_that_fh_nodes_hide():
     assert ious["l0"] > 0.9 > 0.5 > ious["fh"], ious
     with pytest.raises(ValueError, match="l0_regularization must be > 0"):
         pcweak.propagate(coord, seeds, part[seeds], color=color, config={"partition.l0_regularization": 0.0})
+
+
+def test_superpoints_scale_their_sizes_to_a_sparser_cloud(room):
+    """``pcweak.superpoints`` on a cloud sparser than ScanNet's 3 cm: the sizes in points shrink
+    as in propagation's partitions (the same superpoints as those sizes given outright), and
+    ``reference_spacing=None`` keeps them as given."""
+    from pcweak.segment.superpoints import REFERENCE_SPACING, min_size_at, point_spacing
+    keep = np.arange(0, room.num_points, 16)
+    coord, color = room.coord[keep], room.color[keep]
+    spacing = point_spacing(coord)
+    assert spacing > 1.5 * REFERENCE_SPACING
+    scaled = tuple(min_size_at(m, spacing, REFERENCE_SPACING) for m in L0Config().min_size)
+    assert scaled < L0Config().min_size
+    np.testing.assert_array_equal(pcweak.superpoints(coord, color),
+                                  pcweak.superpoints(coord, color, reference_spacing=None, min_size=scaled))
+    np.testing.assert_array_equal(superpoint_hierarchy(coord, color, reference_spacing=None),
+                                  l0_hierarchy(coord, color, L0Config()))
+    fh = pcweak.superpoints(coord, color, method="fh", min_size=40)
+    np.testing.assert_array_equal(fh, felzenszwalb(coord, None, color, min_size=min_size_at(40, spacing, REFERENCE_SPACING)))
+    assert fh.max() > pcweak.superpoints(coord, color, method="fh", min_size=40, reference_spacing=None).max()

@@ -10,6 +10,8 @@ cheap) for clouds that come with triangles. The union-find runs in the compiled 
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -290,15 +292,26 @@ def partition_color(scene: Scene) -> np.ndarray | None:
 SUPERPOINT_METHODS = ("l0", "fh", "mesh")
 
 
-def superpoint_hierarchy(coord: np.ndarray, color: np.ndarray | None = None, **params) -> np.ndarray:
+def superpoint_hierarchy(coord: np.ndarray, color: np.ndarray | None = None,
+                         reference_spacing: float | None = REFERENCE_SPACING, **params) -> np.ndarray:
     """(L,N) int64 nested superpoint ids, finest level first: the l0 partition's levels
-    (``l0_partition.l0_hierarchy``; ``params`` are ``L0Config`` fields)."""
+    (``l0_partition.l0_hierarchy``; ``params`` are ``L0Config`` fields). ``reference_spacing``:
+    the median point spacing (metres) at which the levels' ``min_size`` hold; on a sparser
+    cloud they shrink to keep the same smallest area (``min_size_at``), as in the labellers'
+    partitions; None takes them as given."""
+    from dataclasses import replace
+
     from .l0_partition import L0Config, l0_hierarchy
-    return l0_hierarchy(coord, color, L0Config.from_params(**params))
+    config = L0Config.from_params(**params)
+    if reference_spacing is not None:
+        spacing = point_spacing(coord)
+        config = replace(config, min_size=tuple(min_size_at(m, spacing, reference_spacing) for m in config.min_size))
+    return l0_hierarchy(coord, color, config)
 
 
 def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.ndarray | None = None,
-                method: str = "l0", faces: np.ndarray | None = None, **params) -> np.ndarray:
+                method: str = "l0", faces: np.ndarray | None = None, reference_spacing: float | None = REFERENCE_SPACING,
+                **params) -> np.ndarray:
     """(N,) int64 superpoint ids of a cloud, numbered 0..S-1 by first point.
 
     ``method``: ``"l0"`` (default) the finest level of the l0 partition over shape, colour,
@@ -306,14 +319,20 @@ def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.n
     ``L0Config`` fields), which follows objects on bare scans; ``"fh"`` Felzenszwalb-Huttenlocher
     on the kNN graph (``felzenszwalb``'s parameters); ``"mesh"`` ScanNet's segmentator on a
     triangle mesh (``faces`` (F,3) required; ``mesh_segments``' parameters).
+    ``reference_spacing``: for ``"l0"`` and ``"fh"``, the median point spacing (metres) at
+    which sizes in points (``min_size``, given or default) hold; a sparser cloud gets them
+    scaled down (``min_size_at``), as propagation's partitions do; None takes them as given.
 
     Args: coord (N,3) float metres; color (N,3) float in [0,1] or None; normal (N,3) or None
     (estimated where a method needs it)."""
     if method not in SUPERPOINT_METHODS:
         raise ValueError(f"superpoints: method must be one of {SUPERPOINT_METHODS}, got {method!r}")
     if method == "l0":
-        return superpoint_hierarchy(coord, color, **params)[0]
+        return superpoint_hierarchy(coord, color, reference_spacing, **params)[0]
     if method == "fh":
+        if reference_spacing is not None:
+            size = params.pop("min_size", inspect.signature(felzenszwalb).parameters["min_size"].default)
+            params["min_size"] = min_size_at(size, point_spacing(coord), reference_spacing)
         return felzenszwalb(coord, normal, color, **params)
     if faces is None:
         raise ValueError("superpoints: method 'mesh' needs faces (F,3)")
