@@ -265,6 +265,13 @@ def test_folders_of_processed_scenes_are_enumerated(tmp_path, room, capsys):
                                          ("scene0001_00", f"mmdet3d-scannet:{mm / 'scene0001_00'}"),
                                          ("scene0002_00", f"mmdet3d-scannet:{mm / 'scene0002_00'}")]
     assert [a for _, a in enumerate_scenes(f"mmdet3d-scannet:{mm}")][0] == f"mmdet3d-scannet:{mm / 'Area_2_hallway_1'}"
+    # mmdetection3d's data/scannet holds the raw scans/ beside points/: the raw scans by default
+    from pcweak.data.scannet import write_scannet
+    scan = write_scannet(room, mm)
+    assert enumerate_scenes(str(mm)) == [(scan.name, f"scannet:{scan}")]
+    assert len(enumerate_scenes(f"mmdet3d-scannet:{mm}")) == 3
+    # a folder of bare points files, as mmdetection3d's demo ships them
+    assert enumerate_scenes(f"mmdet3d-scannet:{mm / 'points'}")[1] == ("scene0001_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0001_00.bin'}")
     ex = tmp_path / "export"
     ex.mkdir()
     np.save(ex / "scene0005_00_vert_all.npy", np.hstack([room.coord, room.color * 255]).astype(np.float32))
@@ -300,6 +307,6 @@ def test_folders_of_processed_scenes_are_enumerated(tmp_path, room, capsys):
     for name, address in enumerate_scenes(f"mmdet3d-scannet:{mm}")[1:]:
         weak.points(load_scene(address), count=20, seed=0).save(wdir / f"{name}.npz")
     (mm / "points" / "Area_2_hallway_1.bin").unlink()
-    assert main(["label", str(mm), "--weak", str(wdir), "--method", "nearest", "-o", str(tmp_path / "out")]) == 0
+    assert main(["label", f"mmdet3d-scannet:{mm}", "--weak", str(wdir), "--method", "nearest", "-o", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["labelled"] == 2
     assert sorted(f.name for f in (tmp_path / "out").glob("*.npz")) == ["scene0001_00.npz", "scene0002_00.npz"]

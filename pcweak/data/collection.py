@@ -20,7 +20,8 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
 
     Folders understood: ScanNet ``scans/`` (sub-folders with ``<name>_vh_clean_2.ply``), a KITTI
     split (``velodyne/*.bin``), an S3DIS area (rooms with ``Annotations/``), mmdetection3d's
-    processed root (``points/*.bin``; ``Area_*`` names are S3DIS rooms), a folder of
+    processed root (``points/*.bin``; ``Area_*`` names are S3DIS rooms; a root that also holds
+    the raw ``scans/`` lists those unless ``mmdet3d-scannet:`` is given), a folder of
     mmdetection3d / VoteNet exports (``*_vert_all.npy``), Pointcept's split or area folders
     (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
     sequence or ``sequences/`` folder (with ``semantickitti:``), and folders of ``.npz`` /
@@ -53,7 +54,9 @@ def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
         seqs = p / "sequences" if (p / "sequences").is_dir() else p
         seqs_list = [seqs] if (seqs / "velodyne").is_dir() else sorted(c for c in seqs.iterdir() if (c / "velodyne").is_dir())
         return [(f"{q.name}_{f.stem}", f"semantickitti:{q / f.stem}") for q in seqs_list for f in (q / "velodyne").glob("*.bin")]
-    if (p / "scans").is_dir():
+    if kind in ("mmdet3d-scannet", "mmdet3d-s3dis") and not (p / "points").is_dir():  # a folder of points files
+        return [(f.stem, f"{kind}:{f}") for f in p.glob("*.bin")]
+    if (p / "scans").is_dir() and kind in (None, "scannet"):  # mmdetection3d's root holds the raw scans too
         p = p / "scans"
     if (p / "points").is_dir() and kind in (None, "mmdet3d-scannet", "mmdet3d-s3dis"):
         return [(f.stem, f"{kind or ('mmdet3d-s3dis' if f.stem.startswith('Area_') else 'mmdet3d-scannet')}:{p / f.stem}")
