@@ -122,6 +122,13 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
               pseudo_params={"solver.alpha": 0.5}, weak_dir=str(weak_dir))
     assert [f.stat().st_mtime_ns for f in files] != mtimes
     assert all(json.loads(PseudoLabels.load(f).stats)["seeds"] == 40 for f in files)
+    # a file another labeller made (a model-walk round's output, say) is the user's: kept
+    from pcweak.pseudo.registry import label
+    scene = load_scene(f"npz:{tmp_path / 'cache' / 'synthetic' / files[0].name}")
+    label(scene, weak.points(scene, count=40, seed=3), "nearest").save(files[0])
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    dm3.prepare_data()
+    assert [f.stat().st_mtime_ns for f in files] == mtimes and PseudoLabels.load(files[0]).method == "nearest"
 
 
 def _fit_args(tmp_path, epochs):

@@ -6,8 +6,8 @@ Supervision modes (``supervision``):
                      else simulated with ``weak.points(count=points)``, seeded per scene)
   ``pseudo``         dense pseudo-labels (files in ``pseudo_dir``; made by ``pseudo_method``
                      during ``prepare_data`` when missing or made from other scene files, weak
-                     labels, settings or pcweak version, as ``pcweak label`` resumes), weighted
-                     by confidence
+                     labels, settings or pcweak version, as ``pcweak label`` resumes; a file
+                     another labeller made is kept), weighted by confidence
   ``points+pseudo``  both
 Validation and test always score against the scenes' GT labels on the original points.
 
@@ -83,6 +83,19 @@ def weak_for(scene: Scene, name: str, weak_dir: str | Path | None, kind: str, po
     if kind == "boxes":
         return weak.boxes(scene, seed=s)
     raise ValueError(f"weak_kind: expected points, clicks or boxes, got {kind!r}")
+
+
+def _needs_labels(path: Path, stamp: str, method: str) -> bool:
+    """Whether ``prepare_data`` must (re)make the pseudo-label file ``path``: it is missing or
+    unreadable, or ``method`` made it from other scene files, weak labels, settings or pcweak
+    version (its fingerprint is not ``stamp``). A file another labeller made (a ``pcweak label
+    --method model-walk`` folder given as ``pseudo_dir``, say) is the user's and kept."""
+    from ..errors import PcweakError
+    try:
+        made = PseudoLabels.load(path)
+    except (OSError, PcweakError):
+        return True
+    return made.method == method and made.fingerprint != stamp
 
 
 class SceneDataset(Dataset):
@@ -324,11 +337,10 @@ class PointDataModule(L.LightningDataModule):
             from tqdm import tqdm
             from ..data.address import load_scene
             from ..pseudo.registry import label
-            from ..label_jobs import is_current, job_fingerprint
+            from ..label_jobs import job_fingerprint
             out = Path(self.pseudo_dir)
-            # a file made from other scene files, weak labels, labeller settings or pcweak is made again
             stamp = {n: job_fingerprint(a, self._weak_source(n), h.pseudo_method, h.pseudo_params or {}, {}) for n, a in tr}
-            todo = [(n, a) for n, a in tr if not is_current(out / f"{n}.npz", stamp[n])]
+            todo = [(n, a) for n, a in tr if _needs_labels(out / f"{n}.npz", stamp[n], h.pseudo_method)]
             for name, addr in tqdm(todo, desc=f"pseudo-labels[{h.pseudo_method}]", unit="scene", disable=not todo):
                 scene = load_scene(addr)
                 w = weak_for(scene, name, h.weak_dir, h.weak_kind, h.points, h.points_ratio, h.seed)
