@@ -134,7 +134,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         if args.masks:
             per_scene = Path(args.masks) / name
             kw["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
-        fp = job_fingerprint(address, str(wfile), args.method, kw, reader)
+        fp = job_fingerprint(address, str(wfile), args.method, kw, reader, output=args.output)
         remove_stale_temporaries(out)
         if out.exists() and not args.overwrite:
             if is_current(out, fp):
@@ -180,10 +180,8 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.scene}: the scene has no RGB-D frames to make masks on")
     frames = list(range(0, len(scene.frames), args.frame_step))
     # the scene's files (its images among them) identify it; masks written inside its folder do not
-    from .data.address import source_files
-    from .label_jobs import files_identity
-    inside = out.resolve()
-    scene_files = files_identity([f for f in source_files(args.scene) if inside not in f.resolve().parents])
+    from .label_jobs import scene_identity
+    scene_files = {k: v for k, v in scene_identity(args.scene, exclude=out).items() if k != "address"}
     settings = {"scene": args.scene, "scene_files": scene_files, "frames": [scene.frames[i].name for i in frames], "sam": args.sam,
                 "sam_files": _model_stamp(args.sam), "points_per_side": args.points_per_side, "masks": args.masks,
                 "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm)}

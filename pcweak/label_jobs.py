@@ -59,21 +59,33 @@ def files_identity(files: list[Path]) -> dict[str, Any]:
     return ident
 
 
-def scene_identity(address: str) -> dict[str, Any]:
+def scene_identity(address: str, exclude: str | os.PathLike | None = None) -> dict[str, Any]:
     """What identifies the scene an address reads: the address and ``files_identity`` of its
-    source files."""
+    source files. ``exclude``: an output (file or folder) that may lie among them, e.g. pseudo-
+    labels written into a ScanNet scan's folder; it and its writer's temporary files are left
+    out, so writing it does not change the scene's identity."""
     from .data.address import source_files
-    return {"address": address, **files_identity(source_files(address))}
+    files = source_files(address)
+    if exclude is not None:
+        ex = Path(exclude).resolve()
+        tmp = (f".{ex.name}.", ".tmp")
+
+        def is_output(f: Path) -> bool:
+            r = f.resolve()
+            return r == ex or ex in r.parents or (r.parent == ex.parent and r.name.startswith(tmp[0]) and r.name.endswith(tmp[1]))
+        files = [f for f in files if not is_output(f)]
+    return {"address": address, **files_identity(files)}
 
 
 def job_fingerprint(address: str, weak: str | dict[str, Any], method: str, params: dict[str, Any],
-                    reader: dict[str, Any]) -> str:
+                    reader: dict[str, Any], output: str | os.PathLike | None = None) -> str:
     """The JSON fingerprint of one labelling job (see the module docstring). ``weak``: the weak
-    labels' file, or for labels simulated on the fly what draws them (kind, count, seed)."""
+    labels' file, or for labels simulated on the fly what draws them (kind, count, seed);
+    ``output``: where the job writes, left out of the scene's files (``scene_identity``)."""
     from . import __version__
     from .pseudo.registry import check_params
     config = dataclasses.asdict(check_params(method, params))
-    fp = {"scene": scene_identity(address), "method": method, "params": config,
+    fp = {"scene": scene_identity(address, output), "method": method, "params": config,
           "reader": {k: str(v) for k, v in sorted(reader.items())}, "pcweak": __version__}
     if isinstance(weak, dict):
         fp["weak_simulated"] = weak

@@ -154,7 +154,8 @@ def test_a_resumed_job_sees_a_changed_file_in_every_layout(tmp_path, small, caps
 
 
 def test_an_axis_alignment_file_is_part_of_the_job(tmp_path, small, capsys):
-    """``--axis-align FILE``: another matrix in the same file relabels the scene."""
+    """``--axis-align FILE``: another matrix in the same file relabels the scene. The output is
+    written into the scan's own folder, which must not make the scene look changed."""
     from pcweak.data.scannet import write_scannet
     scan = write_scannet(small, tmp_path / "scannet")
     (scan / f"{scan.name}.txt").unlink()  # no alignment of its own: the file given decides
@@ -162,7 +163,7 @@ def test_an_axis_alignment_file_is_part_of_the_job(tmp_path, small, capsys):
     axis = tmp_path / "axis.txt"
     np.savetxt(axis, np.eye(4))
     base = ["label", f"scannet:{scan}", "--weak", str(tmp_path / "w.npz"), "--method", "nearest",
-            "--axis-align", str(axis), "-o", str(tmp_path / "p.npz")]
+            "--axis-align", str(axis), "-o", str(scan / "pseudo.npz")]
     assert main(base) == 0 and main(base) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 1
     shift = np.eye(4)
