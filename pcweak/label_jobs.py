@@ -68,12 +68,8 @@ def scene_identity(address: str, exclude: str | os.PathLike | None = None) -> di
     files = source_files(address)
     if exclude is not None:
         ex = Path(exclude).resolve()
-        tmp = (f".{ex.name}.", ".tmp")
-
-        def is_output(f: Path) -> bool:
-            r = f.resolve()
-            return r == ex or ex in r.parents or (r.parent == ex.parent and r.name.startswith(tmp[0]) and r.name.endswith(tmp[1]))
-        files = [f for f in files if not is_output(f)]
+        temporaries = {t.resolve() for t in temporaries_of(ex)}
+        files = [f for f in files if not (f.resolve() == ex or ex in f.resolve().parents or f.resolve() in temporaries)]
     return {"address": address, **files_identity(files)}
 
 
@@ -111,12 +107,18 @@ def is_current(output: str | os.PathLike, fingerprint: str) -> bool:
         return False  # a damaged earlier output is redone
 
 
+def temporaries_of(output: str | os.PathLike) -> list[Path]:
+    """The temporary files of writers of ``output`` now beside it (``npzio.atomic_write_bytes``
+    names them ``.<name>.<random>.tmp``)."""
+    out = Path(output)
+    return sorted(out.parent.glob(f".{out.name}.*.tmp"))
+
+
 def remove_stale_temporaries(output: str | os.PathLike) -> int:
     """Delete the temporary files that a killed writer of ``output`` left next to it
-    (``npzio.atomic_write_bytes`` names them ``.<name>.<random>.tmp``); returns how many."""
-    out = Path(output)
+    (``temporaries_of``); returns how many."""
     n = 0
-    for f in out.parent.glob(f".{out.name}.*.tmp"):
+    for f in temporaries_of(output):
         try:
             f.unlink()
             n += 1

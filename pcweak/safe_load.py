@@ -79,7 +79,6 @@ def pickle_load(path: str | os.PathLike, what: str) -> Any:
     ``_allowed_globals`` but Lightning's, numpy's ``_frombuffer``, ``codecs.encode`` and
     ``OrderedDict``); any other global is refused with a ReaderError naming it, as
     ``torch_load`` refuses one."""
-    import io
     import pickle
 
     path = Path(path)
@@ -108,7 +107,7 @@ def pickle_load(path: str | os.PathLike, what: str) -> Any:
 
     try:
         with open(path, "rb") as f:
-            return _Plain(io.BufferedReader(f)).load()
+            return _Plain(f).load()
     except pickle.UnpicklingError as e:
         import re
         found = re.search(r"GLOBAL ([\w.]+)", str(e))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..errors import AddressError
 from .address import DATASETS, parse_address
+from .pointcept import scene_name as pointcept_scene_name
 
 
 def _is_scannet_scene(d: Path) -> bool:
@@ -33,9 +34,10 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     if (not p.is_dir() or (kind in ("scannet", None) and _is_scannet_scene(p)) or (kind == "s3dis" and (p / "Annotations").is_dir())
             or (kind in (None, "pointcept-scannet", "pointcept-s3dis") and _is_pointcept_scene(p))):
         k, rest = parse_address(arg) if kind or not _is_pointcept_scene(p) else (_pointcept_kind(p.parent), str(p))
-        name = Path(rest).stem if k in ("npz", "ply") else Path(rest).name
-        if k == "pointcept-s3dis":
-            name = f"{Path(rest).parent.name}_{name}"
+        if k in ("pointcept-scannet", "pointcept-s3dis"):
+            name = pointcept_scene_name(rest, k.split("-", 1)[1])
+        else:
+            name = Path(rest).stem if k in ("npz", "ply") else Path(rest).name
         return [(name, arg if ":" in arg else f"{k}:{rest}")]
     out = _scenes_in(p, kind)
     if not out:
@@ -71,7 +73,7 @@ def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
             out.append((f"{p.name}_{c.name}", f"s3dis:{c}"))
         elif c.is_dir() and _is_pointcept_scene(c):
             k = kind if kind in ("pointcept-scannet", "pointcept-s3dis") else _pointcept_kind(p)
-            out.append((f"{p.name}_{c.name}" if k == "pointcept-s3dis" else c.name, f"{k}:{c}"))
+            out.append((pointcept_scene_name(c, k.split("-", 1)[1]), f"{k}:{c}"))
         elif c.name.endswith("_vert_all.npy") and c.is_file():
             scene = c.name[: -len("_vert_all.npy")]
             out.append((scene, f"scannet-export:{p / scene}"))

@@ -37,6 +37,8 @@ from ..scene import Scene
 from .scannet import _load_json, _read_frames, axis_alignment_of, axis_matrix, boxes_of_instances, scannet20_of_nyu40
 
 MMDET3D_DATASETS = ("scannet", "s3dis")
+# where the S3DIS class order may lie, relative to the root, first found wins
+CLASS_NAME_FILES = ("class_names.txt", "meta_data/class_names.txt")
 
 
 def _locate(path: str | os.PathLike) -> tuple[Path, str, Path]:
@@ -177,7 +179,7 @@ def _scannet_boxes(boxes: np.ndarray, names: list[str], src: Path) -> tuple[np.n
 def _s3dis_classes(root: Path) -> tuple[str, ...]:
     """The class order of the S3DIS semantic masks: ``class_names.txt`` in ``<root>`` or
     ``<root>/meta_data`` (aliases such as ``stairs`` mapped), else the 13 classes' own order."""
-    for p in (root / "class_names.txt", root / "meta_data" / "class_names.txt"):
+    for p in (root / f for f in CLASS_NAME_FILES):
         if p.is_file():
             names = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
             out = tuple(S3DIS_ALIASES.get(n, n) for n in names)
@@ -194,8 +196,8 @@ def source_paths(path: str | os.PathLike) -> list[Path]:
     ``posed_images/<scene>``."""
     root, name, points = _locate(path)
     return [points, *(root / kind / f"{name}.bin" for kind in ("semantic_mask", "instance_mask")),
-            root / "infos" / f"{name}.json", *sorted(root.glob("*.pkl")), root / "class_names.txt",
-            root / "meta_data" / "class_names.txt", root / "posed_images" / name]
+            root / "infos" / f"{name}.json", *sorted(root.glob("*.pkl")), *(root / f for f in CLASS_NAME_FILES),
+            root / "posed_images" / name]
 
 
 def read_mmdet3d(path: str | os.PathLike, dataset: str, axis_alignment: np.ndarray | str | os.PathLike | None = None,

@@ -62,6 +62,13 @@ def _labels(d: Path, name: str, n: int, n_classes: int | None) -> np.ndarray | N
     return a
 
 
+def scene_name(path: str | os.PathLike, dataset: str) -> str:
+    """The name of the Pointcept scene folder ``path``: ScanNet ``scene0000_00``; S3DIS
+    ``Area_1_office_1``, since room names repeat across areas."""
+    d = Path(path)
+    return f"{d.parent.name}_{d.name}" if dataset == "s3dis" else d.name
+
+
 def read_pointcept(path: str | os.PathLike, dataset: str,
                    axis_alignment: np.ndarray | str | os.PathLike | None = None) -> Scene:
     """A Pointcept scene folder (module docstring).
@@ -106,11 +113,8 @@ def read_pointcept(path: str | os.PathLike, dataset: str,
                 normal = normal @ A[:3, :3].T
         if semantic is not None and instance is not None:
             boxes, box_labels = boxes_of_instances(coord, instance, semantic)
-        name = d.name
-    else:
-        name = f"{d.parent.name}_{d.name}"
     if normal is not None:
         length = np.linalg.norm(normal, axis=1, keepdims=True)
         normal = np.where(length > 0, normal / np.maximum(length, 1e-12), 0.0).astype(np.float32)
-    return Scene(name=name, coord=coord.astype(np.float32), classes=classes, color=color, normal=normal,
+    return Scene(name=scene_name(d, dataset), coord=coord.astype(np.float32), classes=classes, color=color, normal=normal,
                  semantic=semantic, instance=instance, boxes=boxes, box_labels=box_labels, axis_alignment=A, meta=meta)

@@ -65,12 +65,18 @@ def _scene_seed(name: str, seed: int) -> int:
     return (zlib.crc32(name.encode()) + 7919 * seed) % (2 ** 31)
 
 
+def weak_file(weak_dir: str | Path | None, name: str) -> Path | None:
+    """``weak_dir/<name>.npz`` when it exists, else None (the weak labels are simulated)."""
+    wf = Path(weak_dir) / f"{name}.npz" if weak_dir else None
+    return wf if wf is not None and wf.is_file() else None
+
+
 def weak_for(scene: Scene, name: str, weak_dir: str | Path | None, kind: str, points: int, ratio: float | None,
              seed: int) -> WeakLabels:
     """The scene's weak labels: ``weak_dir/<name>.npz`` when it exists, else simulated
     (``kind`` points/clicks/boxes), seeded per scene so every worker and run agree."""
-    wf = Path(weak_dir) / f"{name}.npz" if weak_dir else None
-    if wf is not None and wf.is_file():
+    wf = weak_file(weak_dir, name)
+    if wf is not None:
         w = WeakLabels.load(wf)
         w.check_against(scene)
         return w
@@ -352,8 +358,8 @@ class PointDataModule(L.LightningDataModule):
         """Where ``weak_for`` takes the scene's weak labels from: its file in ``weak_dir``, or
         what the simulation draws them with."""
         h = self.hparams
-        wf = Path(h.weak_dir) / f"{name}.npz" if h.weak_dir else None
-        if wf is not None and wf.is_file():
+        wf = weak_file(h.weak_dir, name)
+        if wf is not None:
             return str(wf)
         return {"kind": h.weak_kind, "points": h.points, "ratio": h.points_ratio, "seed": _scene_seed(name, h.seed)}
 
