@@ -131,6 +131,28 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
     assert [f.stat().st_mtime_ns for f in files] == mtimes and PseudoLabels.load(files[0]).method == "nearest"
 
 
+def test_cached_synthetic_scenes_of_another_generator_are_made_again(tmp_path):
+    from pcweak.data.synthetic_cache import generator_stamp
+    from pcweak.scene import Scene
+    dm = _dm(tmp_path)
+    files = sorted((tmp_path / "cache" / "synthetic").glob("*.npz"))
+    assert len(files) == 3 and all(Scene.load(f).meta["generator"] == generator_stamp() for f in files)
+    fresh = [f.read_bytes() for f in files]
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    dm.prepare_data()  # made by this generator: kept
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+    old = Scene.load(files[0])  # a room of an older generator (other points, its stamp)
+    old.coord = old.coord + 1.0
+    old.meta = {**old.meta, "generator": "0" * 16}
+    old.save(files[0])
+    unstamped = Scene.load(files[1])  # written before scenes were stamped
+    unstamped.meta = {k: v for k, v in unstamped.meta.items() if k != "generator"}
+    unstamped.save(files[1])
+    files[2].write_bytes(fresh[2][:1000])  # cut short
+    dm.prepare_data()
+    assert [f.read_bytes() for f in files] == fresh
+
+
 def _fit_args(tmp_path, epochs):
     return ["--config", DEMO, "--trainer.max_epochs", str(epochs), "--data.init_args.synthetic_train", "2",
             "--data.init_args.synthetic_val", "1", "--data.init_args.cache_dir", str(tmp_path / "cache"),

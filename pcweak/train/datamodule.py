@@ -330,15 +330,17 @@ class PointDataModule(L.LightningDataModule):
         raise ValueError(f"data.dataset: expected synthetic, scannet, s3dis or folder, got {h.dataset!r}")
 
     def prepare_data(self) -> None:
-        """Make what is missing (synthetic scenes, pseudo-labels); skips what exists."""
+        """Make what is missing (synthetic scenes, pseudo-labels), and what other inputs made:
+        synthetic scenes of another generator (``synthetic_cache``), pseudo-labels of other
+        scenes, weak labels or settings (their job fingerprint)."""
         h = self.hparams
         tr, va = self.scene_lists()
         if h.dataset == "synthetic":
+            from ..data.synthetic_cache import ensure_cached
             from ..data.synthetic_indoor import synthetic_room
             for name, addr in tr + va:
-                p = Path(addr.split(":", 1)[1])
-                if not p.is_file():
-                    synthetic_room(int(name.rsplit("_", 1)[1]), n_frames=0).save(p)
+                seed = int(name.rsplit("_", 1)[1])
+                ensure_cached(addr.split(":", 1)[1], lambda: synthetic_room(seed, n_frames=0))
         if h.pseudo_method and "pseudo" in h.supervision:
             from tqdm import tqdm
             from ..data.address import load_scene

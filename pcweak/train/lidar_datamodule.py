@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..geometry import KITTI_PC_RANGE
 from ..kitti_objects import KittiObjects
-from ..scene import KittiCalib
+from ..scene import Frame, KittiCalib, Scene
 
 
 
@@ -288,14 +288,17 @@ class LidarDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.hparams.dataset == "synthetic":
+            from ..data.synthetic_cache import ensure_cached
             from ..data.synthetic_lidar import synthetic_lidar
+
+            def make(seed: int) -> Scene:
+                s = synthetic_lidar(seed)
+                # keep the camera (the frustum mode projects), not its image
+                s.frames = [Frame(f.name, f.pose, f.intrinsics) for f in s.frames]
+                return s
             for name, addr in sum(self.scene_lists(), []):
-                p = Path(addr.split(":", 1)[1])
-                if not p.is_file():
-                    s = synthetic_lidar(int(name.rsplit("_", 1)[1]))
-                    from ..scene import Frame  # keep the camera (the frustum mode projects), not its image
-                    s.frames = [Frame(f.name, f.pose, f.intrinsics) for f in s.frames]
-                    s.save(p)
+                seed = int(name.rsplit("_", 1)[1])
+                ensure_cached(addr.split(":", 1)[1], lambda: make(seed))
 
     def setup(self, stage: str | None = None) -> None:
         self._train, self._val = self.scene_lists()
