@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <queue>
 #include <string>
 #include <vector>
 
@@ -742,7 +741,10 @@ at::Tensor fh_segment(at::Tensor u, at::Tensor v, at::Tensor w, int64_t n, doubl
 // level's lambda; then groups smaller than that level's minimum size join the neighbour with
 // the cheapest ratio, smallest group first.
 // The heap holds one live entry per adjacent pair (an entry is live while its version is the
-// pair's), except pairs dearer than the last level's lambda, which could never be joined. A
+// pair's) that the current level may join; pairs dearer than its lambda wait in a list that
+// joins the heap, dead entries dropped, when their level starts (so the heap, and each pop,
+// stays the size of one level's work: x1.8 on 1M points, docs/results.md), and pairs dearer
+// than the last level's lambda, which could never be joined, are left out. A
 // join re-prices only the pairs of the group with fewer neighbours (their edge weights
 // changed); the survivor's other pairs keep their entries, and an entry whose groups
 // changed since it was priced is re-priced when it reaches the top. So a join costs the
@@ -766,7 +768,6 @@ struct L0Entry {
 struct L0After {
   bool operator()(const L0Entry& x, const L0Entry& y) const { return y.before(x); }
 };
-using L0Heap = std::priority_queue<L0Entry, std::vector<L0Entry>, L0After>;
 
 // One group's neighbours: neighbour id -> (summed edge weight c, version of the pair's live
 // heap entry). Open addressing with linear probing and tombstones, in place of a
@@ -802,6 +803,11 @@ class L0Links {
   }
   void erase(int64_t k) {
     if (L0Link* l = find(k)) { l->key = -2; --n_; }
+  }
+  void reserve(size_t n) {  // room for n entries without a rehash (an empty table only)
+    size_t cap = 8;
+    while (cap * 3 < n * 4) cap *= 2;
+    if (n_ == 0 && cap > slots_.size()) slots_.assign(cap, {-1, 0.0, 0});
   }
   void release() { std::vector<L0Link>().swap(slots_); n_ = used_ = 0; }
   template <typename F> void each(F f) const {
@@ -851,6 +857,12 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
   for (int64_t i = 0; i < n; ++i) parent[i] = i;
   std::vector<uint32_t> stamp(n, 0);
   std::vector<L0Links> adj(n);
+  {  // each table sized once for its edges (an upper bound on its neighbours)
+    std::vector<uint32_t> degree(n, 0);
+    for (int64_t e = 0; e < E; ++e)
+      if (U[e] != V[e]) { ++degree[U[e]]; ++degree[V[e]]; }
+    for (int64_t i = 0; i < n; ++i) adj[i].reserve(degree[i]);
+  }
   for (int64_t e = 0; e < E; ++e) {
     if (U[e] == V[e]) continue;
     adj[U[e]].at(V[e]).c += C[e];
@@ -863,24 +875,32 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
     for (int64_t k = 0; k < D; ++k) { const double t = ma[k] - mb[k]; d2 += t * t; }
     return wt[a] * wt[b] / (wt[a] + wt[b]) * d2 / cab;
   };
-  L0Heap heap;
+  std::vector<L0Entry> heap, later;  // heap (std::push_heap order): what this level may join
+  const L0After after;
   const double max_lambda = L ? lambdas.data_ptr<double>()[L - 1] : 0.0;
+  double level_lambda = L ? lambdas.data_ptr<double>()[0] : 0.0;
+  bool heap_built = false;
   uint64_t next_version = 0;
-  auto price = [&](int64_t a, int64_t b) {  // a fresh live entry for the pair (a, b)
+  // a fresh live entry for the pair (a, b), given a's link to b and b's link to a
+  auto enter = [&](int64_t a, int64_t b, L0Link& ab, L0Link& ba) {
+    ab.version = ba.version = ++next_version;
     const int64_t lo = std::min(a, b), hi = std::max(a, b);
-    L0Link& l = adj[lo].at(hi);
-    l.version = ++next_version;
-    adj[hi].at(lo).version = l.version;
-    const double cost = ratio(lo, hi, l.c);
-    if (cost <= max_lambda)  // dearer entries could never leave the heap: leave them out
-      heap.push({cost, l.version, int32_t(lo), int32_t(hi), stamp[lo], stamp[hi]});
+    const double cost = ratio(lo, hi, ab.c);
+    if (cost > max_lambda) return;  // dearer entries could never be joined: leave them out
+    const L0Entry e{cost, ab.version, int32_t(lo), int32_t(hi), stamp[lo], stamp[hi]};
+    if (cost > level_lambda) { later.push_back(e); return; }
+    heap.push_back(e);
+    if (heap_built) std::push_heap(heap.begin(), heap.end(), after);
   };
+  auto price = [&](int64_t a, int64_t b) { enter(a, b, adj[a].at(b), adj[b].at(a)); };
   std::vector<int64_t> nbrs;
   for (int64_t a = 0; a < n; ++a) {
     nbrs.clear();
     adj[a].each([&](const L0Link& l) { if (a < l.key) nbrs.push_back(l.key); });
     for (const int64_t b : nbrs) price(a, b);
   }
+  std::make_heap(heap.begin(), heap.end(), after);
+  heap_built = true;
   auto find = [&](int64_t i) {
     while (parent[i] != i) { parent[i] = parent[parent[i]]; i = parent[i]; }
     return i;
@@ -901,10 +921,12 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
     for (const auto& m : moved) {
       auto& nb = adj[m.first];
       nb.erase(b);
-      nb.at(a).c += m.second;
-      adj[a].at(m.first).c += m.second;
+      L0Link& to_a = nb.at(a);  // in m's table: stays put while a's table grows
+      to_a.c += m.second;
+      L0Link& to_m = adj[a].at(m.first);
+      to_m.c += m.second;
+      enter(a, m.first, to_m, to_a);
     }
-    for (const auto& m : moved) price(a, m.first);
     return a;
   };
   auto out = at::empty({L, n}, at::kLong);
@@ -913,9 +935,22 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
   const int64_t* MS = min_sizes.data_ptr<int64_t>();
   std::vector<std::pair<double, int64_t>> small;
   for (int64_t l = 0; l < L; ++l) {
-    while (!heap.empty() && heap.top().cost <= LAM[l]) {
-      const L0Entry e = heap.top();
-      heap.pop();
+    if (l > 0) {  // this level's entries join the heap, dead ones dropped; dearer ones wait
+      level_lambda = LAM[l];
+      size_t keep = 0;
+      for (const L0Entry& e : later) {
+        if (parent[e.a] != e.a || parent[e.b] != e.b) continue;
+        const L0Link* it = adj[e.a].find(e.b);
+        if (it == nullptr || it->version != e.version) continue;
+        if (e.cost <= level_lambda) heap.push_back(e); else later[keep++] = e;
+      }
+      later.resize(keep);
+      std::make_heap(heap.begin(), heap.end(), after);
+    }
+    while (!heap.empty() && heap.front().cost <= LAM[l]) {
+      std::pop_heap(heap.begin(), heap.end(), after);
+      const L0Entry e = heap.back();
+      heap.pop_back();
       if (parent[e.a] != e.a || parent[e.b] != e.b) continue;
       const L0Link* it = adj[e.a].find(e.b);
       if (it == nullptr || it->version != e.version) continue;
