@@ -474,6 +474,30 @@ def test_ensemble_members_are_the_partitions_each_setting_gives(room, monkeypatc
             np.testing.assert_array_equal(m, a)
 
 
+def test_propagation_computes_shape_features_once_for_partition_and_forest(room, monkeypatch):
+    """The ensemble's l0 levels (started before the normals, on a second thread) and the forest
+    after the walk both describe points by their shape over 30 neighbours: one call computes
+    them once, and gives the labels the call without sharing gives, to the bit."""
+    import importlib
+    from pcweak.pseudo.propagate import propagate
+    desc = importlib.import_module("pcweak.segment.descriptors")
+    sup = importlib.import_module("pcweak.segment.superpoints")  # the package's `superpoints` is the function
+    keep = np.arange(0, room.num_points, 3)
+    coord, color = room.coord[keep], room.color[keep]
+    seeds = np.random.default_rng(0).choice(len(keep), 60, replace=False)
+    labels = room.semantic[keep][seeds]
+    calls = []
+    real = sup.neighbourhood_pca
+    monkeypatch.setattr(sup, "neighbourhood_pca", lambda c, k, query=None: calls.append(k) or real(c, k, query))
+    shared = propagate(coord, seeds, labels, color=color, classes=room.classes)
+    assert sorted(calls) == [16, 30, 80] and desc._shared is None  # normals, l0 and forest, forest
+    calls.clear()
+    alone = propagate.__wrapped__(coord, seeds, labels, color=color, classes=room.classes)
+    assert sorted(calls) == [16, 30, 30, 80]
+    np.testing.assert_array_equal(shared.semantic, alone.semantic)
+    np.testing.assert_array_equal(shared.confidence, alone.confidence)
+
+
 def test_the_ensemble_without_colour_and_at_another_scale(room):
     """Without colour the colour members are left out (and the walk still gains on FH alone);
     ``partition.c`` sets the ensemble's scale, its first member being FH at that ``c``. On a

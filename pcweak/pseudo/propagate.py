@@ -25,6 +25,7 @@ of the floor are also joined to their nearest floor nodes (``floor_edges``).
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,7 +34,8 @@ import scipy.sparse as sp
 
 from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
-from ..segment.ensemble import common_refinement, partition_ensemble
+from ..segment.descriptors import shares_shape_features
+from ..segment.ensemble import common_refinement, l0_members, partition_ensemble
 from ..segment.superpoints import (REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
                                    segment_mean)
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
@@ -658,12 +660,13 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
 
 def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.ndarray | None, segment: np.ndarray | None,
                       seed_index: np.ndarray, edges: tuple[np.ndarray, np.ndarray], config: PartitionConfig,
-                      k: int, spacing: float = 0.0) -> list[np.ndarray]:
+                      k: int, spacing: float = 0.0, l0_levels: Future | None = None) -> list[np.ndarray]:
     """Stage 1: the partitions the walk runs on, each (N,) int64 node id per point, 0..S-1: the
     scene's ``segment`` renumbered, or the ensemble's members (``partition_ensemble``), FH or l0
     superpoints on the kNN ``edges``, or single points; seeds' own surfaces carved out of each.
     ``spacing``: the cloud's median point spacing (``point_spacing``), which scales the sizes in
-    points (``PartitionConfig.reference_spacing``)."""
+    points (``PartitionConfig.reference_spacing``); ``l0_levels``: the ensemble's l0 members
+    already being built (a future of ``l0_members`` at ``l0_member_sizes``)."""
     from ..segment.l0_partition import L0Config
     d = L0Config()
 
@@ -674,7 +677,7 @@ def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.nd
     elif config.method == "ensemble":
         members = partition_ensemble(coord, normal, color, edges, c=config.c, min_size=size(config.min_size),
                                      color_weight=config.color_weight, color_max_normal_diff=config.color_max_normal_diff,
-                                     l0_min_size=tuple(size(m) for m in d.min_size))
+                                     l0_min_size=l0_member_sizes(config, spacing), l0_levels=l0_levels)
     elif config.method == "fh":
         members = [felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=size(config.min_size), color_weight=config.color_weight,
                                 edges=edges, color_max_normal_diff=config.color_max_normal_diff)]
@@ -689,6 +692,13 @@ def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.nd
     if config.split_below > 0 and normal is not None:
         members = [split_seed_surfaces(coord, normal, m, seed_index, config.split_below) for m in members]
     return members
+
+
+def l0_member_sizes(config: PartitionConfig, spacing: float) -> tuple[int, ...]:
+    """The smallest superpoints, in points, of the ensemble's l0 levels on a cloud of median
+    point spacing ``spacing`` (``L0Config``'s sizes scaled by ``min_size_at``)."""
+    from ..segment.l0_partition import L0Config
+    return tuple(min_size_at(m, spacing, config.reference_spacing) for m in L0Config().min_size)
 
 
 def solve(W: sp.csr_matrix, Y: np.ndarray, config: SolverConfig) -> np.ndarray:
@@ -748,6 +758,7 @@ def _node_majority(node: np.ndarray, n_nodes: int, label: np.ndarray) -> np.ndar
     return np.where(counts.max(1) > 0, counts.argmax(1), -1)
 
 
+@shares_shape_features
 def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None, normal: Any = None,
               segment: Any = None, seed_instance: Any = None, features: Any = None, classes: tuple[str, ...] = (),
               num_classes: int | None = None, config: PropagateConfig | dict[str, Any] | None = None,
@@ -788,15 +799,20 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
                          f"({'num_classes' if num_classes else 'len(classes)'})")
     g = cfg.graph
-    if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
-        normal = estimate_normals(coord)
-    floor_class = list(classes).index("floor") if "floor" in classes else None
-    floor_seeds = seed_index[seed_label == floor_class] if floor_class is not None else None
-    if floor_seeds is not None and normal is not None:
-        warn_if_not_z_up(normal, floor_seeds)
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
     spacing = point_spacing(coord) if seg is None and cfg.partition.reference_spacing is not None else 0.0
-    members = partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k, spacing)
+    # the ensemble's l0 levels need no normals: they are built on a second thread from here on
+    with ThreadPoolExecutor(1) as pool:
+        l0_levels = None
+        if seg is None and cfg.partition.method == "ensemble":
+            l0_levels = pool.submit(l0_members, coord, color, edges, l0_member_sizes(cfg.partition, spacing))
+        if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
+            normal = estimate_normals(coord)
+        floor_class = list(classes).index("floor") if "floor" in classes else None
+        floor_seeds = seed_index[seed_label == floor_class] if floor_class is not None else None
+        if floor_seeds is not None and normal is not None:
+            warn_if_not_z_up(normal, floor_seeds)
+        members = partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k, spacing, l0_levels)
     fpfh = None
     if g.w_fpfh:
         from ..segment.descriptors import fpfh_features

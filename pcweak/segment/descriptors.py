@@ -8,9 +8,42 @@ shared by its points), which bounds the cost on dense clouds.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import threading
+from typing import Any, Callable, TypeVar
+
 import numpy as np
 
 from ..errors import SceneError
+
+F = TypeVar("F", bound=Callable[..., Any])
+_shared_lock = threading.Lock()
+_shared: dict[tuple[Any, ...], np.ndarray] | None = None  # open while a ``shares_shape_features`` call runs
+_shared_depth = 0
+
+
+def shares_shape_features(fn: F) -> F:
+    """Decorates a function during whose call ``shape_features`` of a whole cloud is computed
+    once per (cloud, k), on any thread, and its rows reused by later calls, also those asking
+    for a subset of points (the rows are the same to the bit: each point's neighbourhood is its
+    own). Propagation's l0 partition and its forest both ask for k = 30; the memory is freed
+    when the outermost such call returns."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _shared, _shared_depth
+        with _shared_lock:
+            _shared_depth += 1
+            if _shared is None:
+                _shared = {}
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with _shared_lock:
+                _shared_depth -= 1
+                if not _shared_depth:
+                    _shared = None
+    return wrapper  # type: ignore[return-value]
 
 
 def fpfh_features(coord: np.ndarray, normal: np.ndarray | None = None, radius: float = 0.1, voxel: float | None = 0.03,
@@ -68,7 +101,19 @@ def shape_features(coord: np.ndarray, k: int = 30, query: np.ndarray | None = No
         raise SceneError(f"shape_features: coord must be (N,3), got {c.shape}")
     if len(c) == 0 or (query is not None and len(query) == 0):
         return np.zeros((0, 4), np.float32)
+    key = None
+    if _shared is not None:
+        key = (c.shape, int(k), hashlib.blake2b(np.ascontiguousarray(c).tobytes(), digest_size=16).digest())
+        with _shared_lock:
+            whole = None if _shared is None else _shared.get(key)
+        if whole is not None:
+            return whole.copy() if query is None else whole[np.asarray(query, np.int64)]
     val, vec = neighbourhood_pca(c, max(1, min(int(k), len(c))), query)  # ascending eigenvalues
     l3, l2, l1 = (val[:, i].clamp_min(0) for i in range(3))
     l1 = l1.clamp_min(1e-12)
-    return torch.stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, vec[:, 2, 0].abs()], 1).float().numpy()
+    out = torch.stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, vec[:, 2, 0].abs()], 1).float().numpy()
+    if key is not None and query is None:
+        with _shared_lock:
+            if _shared is not None:
+                _shared[key] = out.copy()
+    return out

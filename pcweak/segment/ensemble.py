@@ -11,7 +11,7 @@ are fixed multiples of the FH settings the caller gives, so ``c`` still sets the
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -24,10 +24,22 @@ FH_MEMBERS: tuple[tuple[float, float | None], ...] = ((1.0, None), (0.4, None), 
 L0_LEVELS = 2
 
 
+def l0_members(coord: np.ndarray, color: np.ndarray | None, edges: tuple[np.ndarray, np.ndarray],
+               l0_min_size: tuple[int, ...] | None = None) -> np.ndarray:
+    """(L0_LEVELS, N) int64: the ensemble's l0 members, the first levels of ``L0Config``'s
+    default hierarchy (``l0_min_size``: their smallest superpoints in points, None: the
+    config's) on the kNN ``edges``."""
+    from .l0_partition import L0Config, l0_hierarchy
+    d = L0Config()
+    config = L0Config(regularization=d.regularization[:L0_LEVELS], min_size=(l0_min_size or d.min_size)[:L0_LEVELS])
+    return l0_hierarchy(coord, color, config, edges=edges)
+
+
 def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray | None,
                        edges: tuple[np.ndarray, np.ndarray], c: float = 0.05, min_size: int = 30,
                        color_weight: float = 0.5, color_max_normal_diff: float | None = 1e-6,
-                       l0_min_size: tuple[int, ...] | None = None) -> list[np.ndarray]:
+                       l0_min_size: tuple[int, ...] | None = None,
+                       l0_levels: Future | None = None) -> list[np.ndarray]:
     """The member partitions of a cloud, each (N,) int64 ids 0..S-1; the first is plain FH at
     ``c`` (what ``partition.method="fh"`` gives). Members that would repeat another (colour
     members of a cloud without colour) are left out.
@@ -35,15 +47,15 @@ def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray 
     Args: coord (N,3) float metres; normal (N,3); color (N,3) in [0,1], or (N,1) LiDAR
     intensity, or None; edges: the cloud's kNN graph (``knn_graph``); c, min_size,
     color_weight, color_max_normal_diff: FH's settings (``felzenszwalb``); l0_min_size: the
-    l0 levels' smallest superpoints in points (None: ``L0Config``'s)."""
-    from .l0_partition import L0Config, l0_hierarchy
-    d = L0Config()
-    l0_config = L0Config(regularization=d.regularization[:L0_LEVELS], min_size=(l0_min_size or d.min_size)[:L0_LEVELS])
+    l0 levels' smallest superpoints in points (None: ``L0Config``'s); l0_levels: the l0
+    members already being built (a future of ``l0_members`` submitted by the caller, which
+    can then estimate the normals meanwhile), or None to build them here."""
     # the l0 levels (most of the time on a large cloud, in a kernel that releases the GIL) are
     # built on a second thread while the FH members are cut here: the same partitions, sooner
     # where there is a second core
     with ThreadPoolExecutor(1) as pool:
-        l0_levels = pool.submit(l0_hierarchy, coord, color, l0_config, edges=edges)
+        if l0_levels is None:
+            l0_levels = pool.submit(l0_members, coord, color, edges, l0_min_size)
         members = fh_members(normal, color, edges, len(coord), c, min_size, color_weight, color_max_normal_diff)
         members.extend(l0_levels.result())
     return members
