@@ -277,6 +277,8 @@ def cmd_viz(args: argparse.Namespace) -> int:
         fields = {}
         if pseudo is not None:
             fields = {"pseudo_label": pseudo.semantic, "pseudo_instance": pseudo.instance, "confidence": pseudo.confidence}
+            if "superpoint" in pseudo.extras:
+                fields["superpoint"] = pseudo.extras["superpoint"]
         print(f"[viz] PLY with scalar fields {['label', 'instance'] + list(fields)} -> {write_ply(scene, args.export, fields)}")
         done = True
     if args.png:
@@ -396,11 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     vz.add_argument("scene", help=addr_help)
     vz.add_argument("--pseudo", help="pseudo-label .npz")
     vz.add_argument("--weak", help="weak-label .npz (seed points drawn as spheres, boxes as lines)")
-    vz.add_argument("--color-by", choices=["semantic", "instance", "confidence", "error", "rgb"],
-                    help="one layer (default: GT | pseudo | error side by side when both exist)")
+    vz.add_argument("--color-by", choices=["semantic", "instance", "confidence", "error", "rgb", "superpoint"],
+                    help="one layer (default: GT | pseudo | error side by side when both exist); superpoint: the cells "
+                         "a propagation's labels are uniform over (its superpoints), else the scene's own segments")
     vz.add_argument("--png", help="render headless into this PNG instead of opening a window")
     vz.add_argument("--views", type=int, default=4, help="views in the PNG grid")
-    vz.add_argument("--export", help="write a PLY with label / instance / confidence scalar fields (CloudCompare, MeshLab)")
+    vz.add_argument("--export", help="write a PLY with label / instance / confidence (and a propagation's superpoint) scalar fields (CloudCompare, MeshLab)")
     vz.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     vz.set_defaults(func=cmd_viz)
 

@@ -64,6 +64,36 @@ def test_color_by_layers_and_weak_seeds(tmp_path, room, lidar):
         _render(room, tmp_path / "x.png", color_by="error")
 
 
+def test_superpoint_layer_shows_the_cells_behind_the_labels(tmp_path, room):
+    """``--color-by superpoint``: each cell a propagation's labels are uniform over in one
+    colour (a bare scene's: the partitions' common refinement); without such a file, the
+    scene's own segments; neither: one message saying what it needs."""
+    from dataclasses import replace
+
+    from pcweak.pseudo.registry import label
+    from pcweak.viz.colors import instance_colors
+
+    def share_in(img: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
+        """Of the panel's cloud pixels, the share drawn exactly in a colour of ``labels``' ids
+        (the rest are edges blended with the background), and how many such colours show."""
+        px = _panel(img, 0).reshape(-1, 3)
+        px = px[(px != 255).any(1)]
+        pal = np.unique(instance_colors(labels), axis=0)
+        code = lambda a: (a[:, 0].astype(np.int64) << 16) | (a[:, 1].astype(np.int64) << 8) | a[:, 2]  # noqa: E731
+        hit = np.isin(code(px), code(pal))
+        return float(hit.mean()), len(np.unique(code(px[hit])))
+    bare = replace(room, segment=None)
+    p = label(bare, weak.points(bare, count=50, seed=0), "propagate")
+    img = np.asarray(Image.open(_render(bare, tmp_path / "sp.png", pseudo=p, color_by="superpoint")))[:, :, :3]
+    share, shown = share_in(img, p.extras["superpoint"])
+    assert share > 0.3 and shown > 200  # a layer of labels or instances shows tens of colours
+    img = np.asarray(Image.open(_render(room, tmp_path / "seg.png", color_by="superpoint")))[:, :, :3]
+    share, shown = share_in(img, room.segment)
+    assert share > 0.3 and shown > 100
+    with pytest.raises(ValueError, match=r"--color-by superpoint: not available \(needs --pseudo made by propagation"):
+        _render(bare, tmp_path / "x.png", color_by="superpoint")
+
+
 def test_cli_viz_export_and_plots(tmp_path, room, capsys, monkeypatch):
     room.save(tmp_path / "r.npz")
     w = weak.points(room, count=80, seed=0)
@@ -72,7 +102,7 @@ def test_cli_viz_export_and_plots(tmp_path, room, capsys, monkeypatch):
     assert main(["viz", f"npz:{tmp_path / 'r.npz'}", "--pseudo", str(tmp_path / "p.npz"), "--export", str(tmp_path / "o.ply")]) == 0
     from plyfile import PlyData
     v = PlyData.read(str(tmp_path / "o.ply"))["vertex"]
-    for f in ("label", "instance", "pseudo_label", "pseudo_instance", "confidence"):
+    for f in ("label", "instance", "pseudo_label", "pseudo_instance", "confidence", "superpoint"):
         assert f in v.data.dtype.names
     assert main(["evaluate", f"npz:{tmp_path / 'r.npz'}", "--pseudo", str(tmp_path / "p.npz"), "--plots", str(tmp_path / "plots"), "--json"]) == 0
     for name in ("per_class_iou.png", "confusion.png"):

@@ -50,12 +50,17 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
         L.point_layers["gt"] = C.label_colors(scene.semantic, pal)
     if scene.instance is not None:
         L.point_layers["gt instance"] = C.instance_colors(scene.instance)
+    if scene.segment is not None:  # the scene's own over-segmentation (a mesh's segments)
+        L.point_layers["segment"] = C.instance_colors(scene.segment)
     shown = set() if scene.semantic is None else set(np.unique(scene.semantic[scene.semantic >= 0]).tolist())
     if pseudo is not None:
         pseudo.check_against(scene)
         L.point_layers["semantic"] = C.label_colors(pseudo.semantic, pal)
         L.point_layers["instance"] = C.instance_colors(pseudo.instance)
         L.point_layers["confidence"] = C.heat(pseudo.confidence)
+        cells = pseudo.extras.get("superpoint")
+        if cells is not None and len(cells) == len(pseudo.semantic):  # the cells propagation's labels are uniform over
+            L.point_layers["superpoint"] = C.instance_colors(np.asarray(cells, np.int64))
         if scene.semantic is not None:
             L.point_layers["error"] = error_colors(scene.semantic, pseudo.semantic)
         shown |= set(np.unique(pseudo.semantic[pseudo.semantic >= 0]).tolist())

@@ -20,20 +20,29 @@ from .geometry import box_lines, cloud, o3d
 from .layers import Layers, build_layers
 
 PANEL_TITLES = {"gt": "ground truth", "semantic": "pseudo-labels", "error": "error (red = pseudo != GT)",
-                "instance": "pseudo instances", "confidence": "confidence", "rgb": "colour", "gt instance": "GT instances"}
+                "instance": "pseudo instances", "confidence": "confidence", "rgb": "colour", "gt instance": "GT instances",
+                "segment": "scene segments", "superpoint": "pseudo-label cells (superpoints)"}
 
 
 class RenderError(RuntimeError):
     """The offscreen renderer cannot start on this machine."""
 
 
+# what each --color-by needs; "semantic" shows GT without --pseudo, "superpoint" the scene's own
+# segments without a pseudo-label file that holds its cells
+COLOR_BY_NEEDS = {"semantic": "--pseudo or GT labels", "instance": "--pseudo", "confidence": "--pseudo",
+                  "error": "--pseudo and GT labels", "rgb": "colours or intensity",
+                  "superpoint": "--pseudo made by propagation (its cells, extras['superpoint']) or a scene with its own segments"}
+
+
 def default_panels(L: Layers, color_by: str | None) -> list[str]:
     if color_by:
-        key = {"semantic": "semantic", "instance": "instance", "confidence": "confidence", "error": "error", "rgb": "rgb"}[color_by]
+        key = color_by
+        fallback = {"semantic": "gt", "superpoint": "segment"}.get(color_by)
+        if key not in L.point_layers and fallback in L.point_layers:
+            key = fallback
         if key not in L.point_layers:
-            key = "gt" if color_by == "semantic" and "gt" in L.point_layers else key
-        if key not in L.point_layers:
-            raise ValueError(f"--color-by {color_by}: not available (needs {'--pseudo and GT labels' if key == 'error' else '--pseudo' if key != 'rgb' else 'colours'})")
+            raise ValueError(f"--color-by {color_by}: not available (needs {COLOR_BY_NEEDS[color_by]})")
         return [key]
     if "semantic" in L.point_layers and "gt" in L.point_layers:
         return ["gt", "semantic", "error"]

@@ -1,6 +1,7 @@
 """Interactive inspection: an Open3D window with the cloud on the left and a side panel on the
-right — one radio button per colour layer (RGB, GT, GT instances, pseudo-labels, pseudo
-instances, confidence, error), a check box per overlay (seed spheres, GT / pseudo / weak boxes),
+right — one radio button per colour layer (RGB, GT, GT instances, the scene's own segments,
+pseudo-labels, pseudo instances, confidence, error, and the cells propagation's labels are
+uniform over: its superpoints, or their common refinement), a check box per overlay (seed spheres, GT / pseudo / weak boxes),
 and the legend naming every colour shown. Keys do the same: ``1``-``9`` pick a colour layer,
 ``s`` / ``g`` / ``p`` / ``w`` toggle seeds / GT / pseudo / weak boxes, ``r`` resets the view,
 ``q`` or Esc closes. Needs a display (an X server; Xvfb works)."""
@@ -17,13 +18,14 @@ from .render import FOV_DEG, orbit_camera
 
 OVERLAY_KEYS = {"seeds": "s", "gt boxes": "g", "pseudo boxes": "p", "weak boxes": "w"}
 TITLES = {"rgb": "RGB / intensity", "gt": "GT classes", "gt instance": "GT instances", "semantic": "pseudo-labels",
-          "instance": "pseudo instances", "confidence": "confidence", "error": "error (pseudo vs GT)"}
+          "instance": "pseudo instances", "confidence": "confidence", "error": "error (pseudo vs GT)",
+          "segment": "scene segments", "superpoint": "pseudo-label cells"}
 PANEL_EM = 19  # side panel width in font heights
 
 
 def first_layer(L: Layers, color_by: str | None) -> str:
     """The colour layer shown first: ``color_by`` if it exists, else the pseudo-labels, else GT."""
-    for name in (color_by, "semantic", "gt"):
+    for name in (color_by, {"superpoint": "segment"}.get(color_by or ""), "semantic", "gt"):
         if name in L.point_layers:
             return name
     return next(iter(L.point_layers))
