@@ -131,6 +131,30 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
     assert [f.stat().st_mtime_ns for f in files] == mtimes and PseudoLabels.load(files[0]).method == "nearest"
 
 
+def test_read_scenes_are_kept_within_the_memory_bound(tmp_path, monkeypatch):
+    """A dataset keeps read scenes up to its byte bound, the least recently used dropped first
+    (a full split is not held once per worker); what it serves does not depend on the bound."""
+    import pcweak.data.address as address
+    from pcweak.train.datamodule import scene_bytes
+    dm = _dm(tmp_path, synthetic_train=3)
+    scenes = dm.scene_lists()[0]
+    reads = []
+    real = address.load_scene
+    monkeypatch.setattr(address, "load_scene", lambda addr, **kw: reads.append(addr) or real(addr, **kw))
+    size = scene_bytes(real(scenes[0][1]))
+    small = SceneDataset(scenes, "points", voxel_size=0.1, train=False, cache_bytes=int(2.5 * size))
+    roomy = SceneDataset(scenes, "points", voxel_size=0.1, train=False)
+    for i in (0, 1, 2, 0, 2):
+        a, b = small[i], roomy[i]
+        for k in ("grid_coord", "feat", "seed_label", "point_label"):
+            np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
+        assert small._cache.bytes <= 2.5 * size * 1.2 and len(small._cache) <= 2
+    # the small one read room 0 again (dropped for room 2), kept room 2; the roomy one read each once
+    assert reads.count(scenes[0][1]) == 3 and reads.count(scenes[2][1]) == 2 and len(reads) == 7
+    with pytest.raises(ValueError, match="data.scene_cache_gb: expected GiB >= 0"):
+        _dm(tmp_path, scene_cache_gb=-1)
+
+
 def test_cached_synthetic_scenes_of_another_generator_are_made_again(tmp_path):
     from pcweak.data.synthetic_cache import generator_stamp
     from pcweak.scene import Scene

@@ -19,8 +19,9 @@ A batch (``collate``) holds per voxel ``grid_coord`` (V,3) int32, ``batch`` (V,)
 from __future__ import annotations
 
 import zlib
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import lightning as L
 import numpy as np
@@ -51,6 +52,7 @@ def check_point_data_args(h: Any) -> None:
     need(h.num_workers >= 0, "num_workers", "an integer >= 0")
     need(h.synthetic_train >= 1 and h.synthetic_val >= 0, "synthetic_train", "at least one training room")
     need(h.region_mask_grid >= 0, "region_mask_grid", "an integer >= 0")
+    need(h.scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0")
     need("pseudo" not in h.supervision or h.pseudo_method or h.pseudo_dir, "pseudo_method",
          "a labeller (or data.pseudo_dir) for pseudo supervision")
     if h.pseudo_method:  # the labeller and its settings, checked now rather than in prepare_data
@@ -104,14 +106,54 @@ def _needs_labels(path: Path, stamp: str, method: str) -> bool:
     return made.method == method and made.fingerprint != stamp
 
 
+def scene_bytes(scene: Scene) -> int:
+    """Bytes of a scene's in-memory arrays (points, labels, boxes; frames' images are read
+    lazily and not counted)."""
+    arrays = [getattr(scene, f) for f in ("coord", "color", "normal", "intensity", "semantic", "instance", "segment",
+                                          "boxes", "box_labels")]
+    return sum(a.nbytes for a in arrays if a is not None) + sum(np.asarray(v).nbytes for v in scene.extras.values())
+
+
+class SceneCache:
+    """Scenes by name, the least recently used dropped once they hold more than ``max_bytes``
+    (``scene_bytes``); the scene just added always stays. One per dataset and loader process:
+    a full ScanNet or S3DIS split does not fit in memory once per worker."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._scenes: OrderedDict[str, tuple[Scene, int]] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, name: str, load: Callable[[], Scene]) -> Scene:
+        if name in self._scenes:
+            self._scenes.move_to_end(name)
+            return self._scenes[name][0]
+        scene = load()
+        size = scene_bytes(scene)
+        self._scenes[name] = (scene, size)
+        self.bytes += size
+        while self.bytes > self.max_bytes and len(self._scenes) > 1:
+            _, (_, dropped) = self._scenes.popitem(last=False)
+            self.bytes -= dropped
+        return scene
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._scenes
+
+    def __len__(self) -> int:
+        return len(self._scenes)
+
+
 class SceneDataset(Dataset):
-    """Scenes (addresses) with their training targets; one item = one (augmented) scene."""
+    """Scenes (addresses) with their training targets; one item = one (augmented) scene. Read
+    scenes are kept in memory up to ``cache_bytes`` (``SceneCache``)."""
 
     def __init__(self, scenes: Sequence[tuple[str, str]], supervision: str = "full", weak_dir: str | None = None,
                  pseudo_dir: str | None = None, points: int = 200, voxel_size: float = 0.05,
                  points_ratio: float | None = None, weak_kind: str = "points",
                  feature_names: Sequence[str] = ("color", "normal"), augment: Augment | None = None,
-                 two_views: bool = False, region_mask_grid: int = 0, seed: int = 0, train: bool = True) -> None:
+                 two_views: bool = False, region_mask_grid: int = 0, seed: int = 0, train: bool = True,
+                 cache_bytes: int = 2 << 30) -> None:
         if supervision not in SUPERVISION:
             raise ValueError(f"supervision: expected one of {SUPERVISION}, got {supervision!r}")
         self.scenes = list(scenes)
@@ -128,7 +170,7 @@ class SceneDataset(Dataset):
         self.region_mask_grid = region_mask_grid
         self.seed = seed
         self.train = train
-        self._cache: dict[str, Scene] = {}
+        self._cache = SceneCache(cache_bytes)
         self._weak: dict[str, WeakLabels] = {}
         self._draws = 0
 
@@ -136,11 +178,9 @@ class SceneDataset(Dataset):
         return len(self.scenes)
 
     def scene(self, i: int) -> Scene:
+        from ..data.address import load_scene
         name, addr = self.scenes[i]
-        if name not in self._cache:
-            from ..data.address import load_scene
-            self._cache[name] = load_scene(addr)
-        return self._cache[name]
+        return self._cache.get(name, lambda: load_scene(addr))
 
     def targets(self, i: int, scene: Scene) -> dict[str, np.ndarray]:
         name = self.scenes[i][0]
@@ -244,6 +284,8 @@ class PointDataModule(L.LightningDataModule):
         pseudo_method: labeller run in ``prepare_data`` for scenes without pseudo-labels.
         voxel_size: 0.02 for ScanNet, 0.05 for S3DIS (metres).
         feature_names: per-point input features ("color", "normal", "intensity").
+        scene_cache_gb: read scenes kept in memory by each dataset in each loader process (the
+            least recently used dropped first), GiB; a split that fits is read once.
     """
 
     def __init__(self, dataset: str = "synthetic", root: str | None = None, train_scenes: list[str] | str | None = None,
@@ -253,7 +295,7 @@ class PointDataModule(L.LightningDataModule):
                  pseudo_method: str | None = None, pseudo_params: dict | None = None, voxel_size: float = 0.05,
                  feature_names: list[str] = ["color", "normal"], batch_size: int = 2, num_workers: int = 0,
                  two_views: bool = False, region_mask_grid: int = 0, augment: bool = True, seed: int = 0,
-                 cache_dir: str = "outputs/cache", s3dis_val_area: str = "Area_5") -> None:
+                 cache_dir: str = "outputs/cache", s3dis_val_area: str = "Area_5", scene_cache_gb: float = 2.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.cache_dir = Path(cache_dir)
@@ -372,7 +414,7 @@ class PointDataModule(L.LightningDataModule):
         h = self.hparams
         return SceneDataset(scenes, h.supervision, h.weak_dir, self.pseudo_dir, h.points, h.voxel_size, h.points_ratio,
                             h.weak_kind, h.feature_names, Augment() if (h.augment and train) else None,
-                            h.two_views and train, h.region_mask_grid, h.seed, train)
+                            h.two_views and train, h.region_mask_grid, h.seed, train, int(h.scene_cache_gb * 2**30))
 
     def _loader(self, scenes, train: bool, shuffle: bool) -> DataLoader:
         g = torch.Generator().manual_seed(self.hparams.seed)
