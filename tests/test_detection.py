@@ -61,7 +61,7 @@ def test_projection_loss_and_target_quality(lidar_cache):
 def test_click_and_cluster_modes_train_on_pseudo_boxes(lidar_cache):
     """The boxed share of the frames keep their GT boxes and teach the sizes; every object of the
     others gets a pseudo box (not only a centre), its regression weighted by its confidence."""
-    from pcweak.train.lidar_datamodule import LidarDataModule, boxed_frames, target_quality
+    from pcweak.train.lidar_datamodule import LidarDataModule, LidarDataset, boxed_frames, target_quality
     names = [f"f{i}" for i in range(8)]
     assert boxed_frames(names, 0.25, seed=3) == boxed_frames(names[::-1], 0.25, seed=3) and len(boxed_frames(names, 0.25)) == 2
     assert len(boxed_frames(names, 0.01)) == 1 and boxed_frames(names, 0.0) == set()
@@ -73,7 +73,7 @@ def test_click_and_cluster_modes_train_on_pseudo_boxes(lidar_cache):
         assert len(ds.boxed) == 1 and ds.geometry()["counts"]["Car"] >= 1
         for i, (name, _) in enumerate(ds.scenes):
             ds[i]
-            scene, t, _, _ = ds._cache[name]
+            scene, t, _, _ = ds.entry(i)
             q = target_quality(scene, t)
             w = np.asarray(t["reg_weight"])
             if name in ds.boxed:
@@ -81,6 +81,16 @@ def test_click_and_cluster_modes_train_on_pseudo_boxes(lidar_cache):
             else:
                 assert len(w) == len(t["reg_boxes"]) >= 0.6 * q["gt"] and 0 < w.max() <= 1 and w.min() >= 0
                 assert q["mean_iou_bev"] > 0.4 and np.allclose(t["centres"], t["reg_boxes"][:, :3])
+        # one frame's points in memory at a time: the same items, the targets made once and kept
+        # (self-training replaces them in place) while the points are read again
+        small = LidarDataset(ds.scenes, weak_mode=mode, box_fraction=0.5, augment=False, cache_bytes=1)
+        small._geometry = ds.geometry()
+        made = [small.entry(i)[1] for i in range(len(ds.scenes))]
+        assert len(small._scenes) == 1 and all(small.entry(i)[1] is made[i] for i in range(len(ds.scenes)))
+        for i in range(len(ds.scenes)):
+            a, b = small.item(i, augment=False), ds.item(i, augment=False)
+            for k in ("feat", "coord", "reg_boxes", "reg_weight"):
+                np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
 
 
 @pytest.mark.parametrize("mode", ["full", "clicks", "boxes2d", "clusters"])

@@ -135,7 +135,7 @@ def test_read_scenes_are_kept_within_the_memory_bound(tmp_path, monkeypatch):
     """A dataset keeps read scenes up to its byte bound, the least recently used dropped first
     (a full split is not held once per worker); what it serves does not depend on the bound."""
     import pcweak.data.address as address
-    from pcweak.train.datamodule import scene_bytes
+    from pcweak.train.scene_cache import scene_bytes
     dm = _dm(tmp_path, synthetic_train=3)
     scenes = dm.scene_lists()[0]
     reads = []

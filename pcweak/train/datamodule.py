@@ -19,9 +19,8 @@ A batch (``collate``) holds per voxel ``grid_coord`` (V,3) int32, ``batch`` (V,)
 from __future__ import annotations
 
 import zlib
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import lightning as L
 import numpy as np
@@ -30,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import AddressError
 from ..scene import PseudoLabels, Scene, WeakLabels
+from .scene_cache import SceneCache
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
 SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
@@ -104,44 +104,6 @@ def _needs_labels(path: Path, stamp: str, method: str) -> bool:
     except (OSError, PcweakError):
         return True
     return made.method == method and made.fingerprint != stamp
-
-
-def scene_bytes(scene: Scene) -> int:
-    """Bytes of a scene's in-memory arrays (points, labels, boxes; frames' images are read
-    lazily and not counted)."""
-    arrays = [getattr(scene, f) for f in ("coord", "color", "normal", "intensity", "semantic", "instance", "segment",
-                                          "boxes", "box_labels")]
-    return sum(a.nbytes for a in arrays if a is not None) + sum(np.asarray(v).nbytes for v in scene.extras.values())
-
-
-class SceneCache:
-    """Scenes by name, the least recently used dropped once they hold more than ``max_bytes``
-    (``scene_bytes``); the scene just added always stays. One per dataset and loader process:
-    a full ScanNet or S3DIS split does not fit in memory once per worker."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = int(max_bytes)
-        self._scenes: OrderedDict[str, tuple[Scene, int]] = OrderedDict()
-        self.bytes = 0
-
-    def get(self, name: str, load: Callable[[], Scene]) -> Scene:
-        if name in self._scenes:
-            self._scenes.move_to_end(name)
-            return self._scenes[name][0]
-        scene = load()
-        size = scene_bytes(scene)
-        self._scenes[name] = (scene, size)
-        self.bytes += size
-        while self.bytes > self.max_bytes and len(self._scenes) > 1:
-            _, (_, dropped) = self._scenes.popitem(last=False)
-            self.bytes -= dropped
-        return scene
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._scenes
-
-    def __len__(self) -> int:
-        return len(self._scenes)
 
 
 class SceneDataset(Dataset):

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..geometry import KITTI_PC_RANGE
 from ..kitti_objects import KittiObjects
 from ..scene import Frame, KittiCalib, Scene
+from .scene_cache import SceneCache
 
 
 
@@ -54,7 +55,8 @@ class EvalFrame:
 
 class LidarDataset(Dataset):
     def __init__(self, scenes: list[tuple[str, str]], voxel_size=(0.1, 0.1, 0.2), pc_range=KITTI_PC_RANGE, weak_mode: str = "full",
-                 box_fraction: float = 0.1, seed: int = 0, train: bool = True, augment: bool = True) -> None:
+                 box_fraction: float = 0.1, seed: int = 0, train: bool = True, augment: bool = True,
+                 cache_bytes: int = 2 << 30) -> None:
         if weak_mode not in WEAK_MODES:
             raise ValueError(f"weak_mode: expected one of {WEAK_MODES}, got {weak_mode!r}")
         self.scenes, self.vs, self.rng_seed = scenes, np.asarray(voxel_size, np.float64), seed
@@ -62,8 +64,8 @@ class LidarDataset(Dataset):
         self.mode, self.train, self.augment = weak_mode, train, augment
         self.boxed = boxed_frames([n for n, _ in scenes], box_fraction, seed) if weak_mode in ("clicks", "clusters") else set()
         self._geometry: dict[str, Any] | None = None
-        self._cache: dict[str, Any] = {}
-        self._scenes: dict[str, Any] = {}
+        self._cache: dict[str, Any] = {}  # name -> (targets, KITTI ground truth, weak anchors): small, kept
+        self._scenes = SceneCache(cache_bytes)  # the frames' points: within the bound
 
     def grid(self) -> tuple[int, int, int]:
         return tuple(int(round(v)) for v in (self.pc[3:] - self.pc[:3]) / self.vs)
@@ -143,7 +145,7 @@ class LidarDataset(Dataset):
         boxes, conf, replaced = replace_agreeing(t["reg_boxes"], t["reg_class"], t["reg_weight"], anchors, det_boxes, det_class,
                                                  det_score, **thresholds)
         t = {**t, "reg_boxes": boxes, "centres": boxes[:, :3].copy(), "reg_weight": conf}
-        self._cache[self.scenes[i][0]] = (scene, t, kitti, anchors)
+        self._cache[self.scenes[i][0]] = (t, kitti, anchors)
         return int(replaced.sum()), len(boxes)
 
     @staticmethod
@@ -174,27 +176,26 @@ class LidarDataset(Dataset):
             t["proj"] = np.asarray(t["proj"], np.float64) @ inv
 
     def scene(self, i: int) -> Any:
-        """Frame ``i``'s scene, read once (before its targets: the boxes2d sizes need every
-        training scene before any target is made)."""
+        """Frame ``i``'s scene, kept in memory while the dataset's scenes fit its byte bound
+        (``SceneCache``), else read again."""
+        from ..data.address import load_scene
         name, addr = self.scenes[i]
-        if name not in self._scenes:
-            from ..data.address import load_scene
-            self._scenes[name] = load_scene(addr)
-        return self._scenes[name]
+        return self._scenes.get(name, lambda: load_scene(addr))
 
     def entry(self, i: int) -> tuple[Any, dict[str, np.ndarray], EvalFrame | None, Any]:
         """Frame ``i``'s scene, training targets, (evaluation) KITTI ground truth and (weak
-        modes) the weak anchors of its pseudo boxes, made once."""
+        modes) the weak anchors of its pseudo boxes, made once (and kept: self-training replaces
+        the targets in place, ``refine``)."""
         name = self.scenes[i][0]
+        s = self.scene(i)
         if name not in self._cache:
-            s = self.scene(i)
             kitti = None
             if not self.train:  # what KITTI's devkit scores against: every object of the frame, in camera form
                 from ..data.kitti import ground_truth_objects, image_size_of
                 kitti = EvalFrame(ground_truth_objects(s), s.calib, image_size_of(s))
             targets, anchors = self._targets(name, s)
-            self._cache[name] = (s, targets, kitti, anchors)
-        return self._cache[name]
+            self._cache[name] = (targets, kitti, anchors)
+        return (s, *self._cache[name])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.item(i, self.train and self.augment)
@@ -252,13 +253,15 @@ def collate_lidar(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 class LidarDataModule(L.LightningDataModule):
     """``dataset``: ``synthetic`` (procedural frames made in ``cache_dir``) or ``kitti``
-    (``root``/training with ``train_ids`` / ``val_ids``)."""
+    (``root``/training with ``train_ids`` / ``val_ids``). ``scene_cache_gb``: frames' points kept
+    in memory by each dataset in each loader process (least recently used dropped first), GiB;
+    their targets are small and always kept."""
 
     def __init__(self, dataset: str = "synthetic", root: str | None = None, train_ids: list[str] | None = None,
                  val_ids: list[str] | None = None, synthetic_train: int = 8, synthetic_val: int = 2, weak_mode: str = "full",
                  box_fraction: float = 0.1, voxel_size: list[float] = [0.1, 0.1, 0.2],
                  batch_size: int = 2, num_workers: int = 0, seed: int = 0, cache_dir: str = "outputs/cache",
-                 augment: bool = True, pc_range: list[float] = list(KITTI_PC_RANGE)) -> None:
+                 augment: bool = True, pc_range: list[float] = list(KITTI_PC_RANGE), scene_cache_gb: float = 2.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         if len(voxel_size) != 3 or len(pc_range) != 6 or min(voxel_size) <= 0:
@@ -268,6 +271,7 @@ class LidarDataModule(L.LightningDataModule):
                               (0 <= box_fraction <= 1, "box_fraction", "a fraction in [0, 1]"),
                               (batch_size >= 1, "batch_size", "an integer >= 1"),
                               (num_workers >= 0, "num_workers", "an integer >= 0"),
+                              (scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0"),
                               (dataset != "kitti" or root, "root", "the KITTI folder (holding training/)")):
             if not ok:
                 raise ValueError(f"data.{key}: expected {want}, got {self.hparams[key]!r}")
@@ -324,7 +328,7 @@ class LidarDataModule(L.LightningDataModule):
     def _ds(self, scenes, train):
         h = self.hparams
         return LidarDataset(scenes, h.voxel_size, h.pc_range, h.weak_mode if train else "full", h.box_fraction, h.seed, train,
-                            h.augment)
+                            h.augment, int(h.scene_cache_gb * 2**30))
 
     def train_dataloader(self):
         return DataLoader(self.train_dataset(), batch_size=self.hparams.batch_size, shuffle=True, collate_fn=collate_lidar,
