@@ -110,6 +110,8 @@ def cmd_label(args: argparse.Namespace) -> int:
         return 0
     single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).lower().endswith(".npz")
     weak_path = Path(args.weak)
+    if not weak_path.exists():
+        raise FileNotFoundError(f"--weak {weak_path}: no such file or folder")
     reader = _reader_kwargs(args)
     jobs: list[LabelJob] = []
     skipped = redone = 0
@@ -142,6 +144,8 @@ def cmd_label(args: argparse.Namespace) -> int:
                 continue
             redone += 1  # made from other inputs (or damaged): label again
         jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, reader, fp))
+    if single and jobs:  # no bar for one scene: say what runs (a large scan takes a while)
+        print(f"pcweak label: {jobs[0].name} with {args.method} ...", file=sys.stderr, flush=True)
     bar = tqdm(total=len(jobs), desc=f"label[{args.method}]", unit="scene",
                disable=single or not sys.stderr.isatty() and len(scenes) < 2)
     for _, name in process_map(run_label_job, jobs, args.workers):

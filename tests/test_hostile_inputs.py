@@ -59,9 +59,10 @@ def test_stale_output_is_relabelled_not_served(files, small, capsys):
     base = ["label", f"npz:{files / 'room.npz'}", "-o", str(out)]
     assert main(base + ["--weak", str(files / "points.npz")]) == 0
     first = out.read_bytes()
-    capsys.readouterr()
+    assert "pcweak label: room with propagate ..." in capsys.readouterr().err  # one scene: what runs, no bar
     assert main(base + ["--weak", str(files / "points.npz")]) == 0
-    assert json.loads(capsys.readouterr().out)["skipped_existing"] == 1 and out.read_bytes() == first
+    got = capsys.readouterr()
+    assert json.loads(got.out)["skipped_existing"] == 1 and out.read_bytes() == first and "with propagate" not in got.err
     weak.points(small, count=30, seed=1).save(files / "other.npz")
     for extra in (["--weak", str(files / "other.npz")], ["--weak", str(files / "points.npz"), "--method", "nearest"],
                   ["--weak", str(files / "points.npz"), "--param", "solver.alpha=0.8"]):
@@ -468,6 +469,12 @@ def _(t, s):
     a["extra"] = np.zeros(3)
     return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
         ["w.npz", "unknown WeakLabels keys ['extra']"]
+
+
+@case("weak-missing")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "typo.npz"), "-o", str(t / "o.npz")], \
+        [f"--weak {t / 'typo.npz'}: no such file or folder"]
 
 
 @case("weak-not-an-npz")
