@@ -155,6 +155,42 @@ def test_read_scenes_are_kept_within_the_memory_bound(tmp_path, monkeypatch):
         _dm(tmp_path, scene_cache_gb=-1)
 
 
+def test_real_scenes_are_parsed_once_and_again_when_their_files_change(tmp_path, room, monkeypatch):
+    """``read_through``: a scene is parsed from its source files once, then loaded from its copy
+    (frames keep their cameras, not their images); a rewritten source is parsed again; an npz
+    scene is read as it is."""
+    from dataclasses import replace
+
+    import pcweak.data.address as address
+    from pcweak.data.scannet import write_scannet
+    from pcweak.train.scene_cache import read_through
+    scan = write_scannet(room, tmp_path / "data")
+    addr, copies = f"scannet:{scan}", tmp_path / "copies"
+    reads = []
+    real = address.load_scene
+    monkeypatch.setattr(address, "load_scene", lambda a, **kw: reads.append(a) or real(a, **kw))
+    first = read_through(copies, "r", addr)
+    again = read_through(copies, "r", addr)
+    direct = real(addr)
+    assert len(reads) == 1 and (copies / "r.npz").is_file()
+    for f in ("coord", "color", "normal", "semantic", "instance", "segment"):
+        np.testing.assert_array_equal(getattr(again, f), getattr(direct, f))
+        np.testing.assert_array_equal(getattr(first, f), getattr(direct, f))
+    assert len(again.frames) == len(direct.frames) == 4 and all(f.image is None for f in again.frames)
+    for a, b in zip(again.frames, direct.frames):
+        np.testing.assert_array_equal(a.pose, b.pose)
+    write_scannet(replace(room, coord=room.coord + 1.0), tmp_path / "data")  # the scan rewritten in place
+    moved = read_through(copies, "r", addr)
+    assert len(reads) == 2 and np.allclose(moved.coord, direct.coord + 1.0, atol=1e-4)
+    room.save(tmp_path / "room.npz")
+    read_through(copies, "n", f"npz:{tmp_path / 'room.npz'}")
+    assert not (copies / "n.npz").exists()
+    (tmp_path / "file").write_text("")  # a cache folder that cannot be made: parsed, with a warning
+    with pytest.warns(UserWarning, match="cannot keep a parsed copy"):
+        blocked = read_through(tmp_path / "file" / "copies", "r", addr)
+    np.testing.assert_array_equal(blocked.coord, moved.coord)
+
+
 def test_cached_synthetic_scenes_of_another_generator_are_made_again(tmp_path):
     from pcweak.data.synthetic_cache import generator_stamp
     from pcweak.scene import Scene

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import AddressError
 from ..scene import PseudoLabels, Scene, WeakLabels
-from .scene_cache import SceneCache
+from .scene_cache import SceneCache, read_through
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
 SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
@@ -108,14 +108,15 @@ def _needs_labels(path: Path, stamp: str, method: str) -> bool:
 
 class SceneDataset(Dataset):
     """Scenes (addresses) with their training targets; one item = one (augmented) scene. Read
-    scenes are kept in memory up to ``cache_bytes`` (``SceneCache``)."""
+    scenes are kept in memory up to ``cache_bytes`` (``SceneCache``) and, when ``disk_cache``
+    names a folder, as parsed copies there (``read_through``)."""
 
     def __init__(self, scenes: Sequence[tuple[str, str]], supervision: str = "full", weak_dir: str | None = None,
                  pseudo_dir: str | None = None, points: int = 200, voxel_size: float = 0.05,
                  points_ratio: float | None = None, weak_kind: str = "points",
                  feature_names: Sequence[str] = ("color", "normal"), augment: Augment | None = None,
                  two_views: bool = False, region_mask_grid: int = 0, seed: int = 0, train: bool = True,
-                 cache_bytes: int = 2 << 30) -> None:
+                 cache_bytes: int = 2 << 30, disk_cache: str | None = None) -> None:
         if supervision not in SUPERVISION:
             raise ValueError(f"supervision: expected one of {SUPERVISION}, got {supervision!r}")
         self.scenes = list(scenes)
@@ -133,6 +134,7 @@ class SceneDataset(Dataset):
         self.seed = seed
         self.train = train
         self._cache = SceneCache(cache_bytes)
+        self.disk_cache = disk_cache
         self._weak: dict[str, WeakLabels] = {}
         self._draws = 0
 
@@ -140,9 +142,8 @@ class SceneDataset(Dataset):
         return len(self.scenes)
 
     def scene(self, i: int) -> Scene:
-        from ..data.address import load_scene
         name, addr = self.scenes[i]
-        return self._cache.get(name, lambda: load_scene(addr))
+        return self._cache.get(name, lambda: read_through(self.disk_cache, name, addr))
 
     def targets(self, i: int, scene: Scene) -> dict[str, np.ndarray]:
         name = self.scenes[i][0]
@@ -247,7 +248,9 @@ class PointDataModule(L.LightningDataModule):
         voxel_size: 0.02 for ScanNet, 0.05 for S3DIS (metres).
         feature_names: per-point input features ("color", "normal", "intensity").
         scene_cache_gb: read scenes kept in memory by each dataset in each loader process (the
-            least recently used dropped first), GiB; a split that fits is read once.
+            least recently used dropped first), GiB; a split that fits is read once. Real
+            scenes are also kept parsed in ``cache_dir/scenes/<dataset>/`` (``read_through``),
+            so one dropped from memory is loaded again, not parsed again.
     """
 
     def __init__(self, dataset: str = "synthetic", root: str | None = None, train_scenes: list[str] | str | None = None,
@@ -376,7 +379,8 @@ class PointDataModule(L.LightningDataModule):
         h = self.hparams
         return SceneDataset(scenes, h.supervision, h.weak_dir, self.pseudo_dir, h.points, h.voxel_size, h.points_ratio,
                             h.weak_kind, h.feature_names, Augment() if (h.augment and train) else None,
-                            h.two_views and train, h.region_mask_grid, h.seed, train, int(h.scene_cache_gb * 2**30))
+                            h.two_views and train, h.region_mask_grid, h.seed, train, int(h.scene_cache_gb * 2**30),
+                            None if h.dataset == "synthetic" else str(self.cache_dir / "scenes" / h.dataset))
 
     def _loader(self, scenes, train: bool, shuffle: bool) -> DataLoader:
         g = torch.Generator().manual_seed(self.hparams.seed)

@@ -1,12 +1,17 @@
-"""Read scenes kept in memory by a training dataset, within a byte bound."""
+"""Read scenes kept by a training dataset: in memory within a byte bound (``SceneCache``), and
+on disk as parsed copies of their source files (``read_through``)."""
 from __future__ import annotations
 
+import hashlib
+import json
+import warnings
 from collections import OrderedDict
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..scene import Scene
+from ..scene import Frame, Scene
 
 
 def scene_bytes(scene: Scene) -> int:
@@ -45,3 +50,35 @@ class SceneCache:
 
     def __len__(self) -> int:
         return len(self._scenes)
+
+
+def read_through(folder: str | Path | None, name: str, address: str) -> Scene:
+    """The scene at ``address``, read once from its source files and afterwards from a copy in
+    ``folder`` (``<name>.npz``): parsing S3DIS text or a ScanNet mesh takes seconds a scene,
+    loading the copy a fraction of that, so an epoch that re-reads scenes dropped from memory
+    (``SceneCache``) does not parse them again. The copy holds the identity of the source
+    files (``label_jobs.scene_identity``: paths, sizes, times) and is made again when they
+    change; it keeps each frame's camera but not its images (training reads none). ``npz:``
+    addresses, and any address when ``folder`` is None, are read as they are."""
+    from ..data.address import load_scene
+    from ..errors import PcweakError
+    from ..label_jobs import scene_identity
+    if folder is None or address.startswith("npz:"):
+        return load_scene(address)
+    stamp = hashlib.sha256(json.dumps(scene_identity(address), sort_keys=True).encode()).hexdigest()[:16]
+    path = Path(folder) / f"{name}.npz"
+    if path.is_file():
+        try:
+            copy = Scene.load(path)
+            if copy.meta.get("read_through") == stamp:
+                return copy
+        except (OSError, PcweakError):
+            pass  # unreadable: made again below
+    scene = load_scene(address)
+    scene.frames = [Frame(f.name, f.pose, f.intrinsics, color_intrinsics=f.color_intrinsics) for f in scene.frames]
+    scene.meta = {**scene.meta, "read_through": stamp}
+    try:
+        scene.save(path)
+    except OSError as e:  # a read-only or full disk: train on, parsing each time
+        warnings.warn(f"{path}: cannot keep a parsed copy of {address} ({e}); it will be parsed on every read")
+    return scene
