@@ -69,6 +69,9 @@ def test_click_and_cluster_modes_train_on_pseudo_boxes(lidar_cache):
         dm = LidarDataModule(synthetic_train=2, synthetic_val=1, weak_mode=mode, box_fraction=0.5, cache_dir=str(lidar_cache))
         dm.prepare_data()
         dm.setup()
+        # every frame's pseudo boxes are made once, before loader workers start (each epoch
+        # starts new ones, which would make them again)
+        assert set(dm.train_dataset()._cache) == {n for n, _ in dm._train}
         ds = dm._ds(dm._train, True)
         assert len(ds.boxed) == 1 and ds.geometry()["counts"]["Car"] >= 1
         for i, (name, _) in enumerate(ds.scenes):

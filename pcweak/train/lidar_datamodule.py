@@ -309,11 +309,17 @@ class LidarDataModule(L.LightningDataModule):
 
     def train_dataset(self) -> LidarDataset:
         """The training frames' dataset, made once: its scenes and (pseudo-)targets serve
-        ``quality_report`` and training alike."""
+        ``quality_report`` and training alike. In a weak mode the class sizes and every frame's
+        pseudo boxes are made here, once, in this process: loader workers inherit them (they
+        are started afresh each epoch, and what one makes dies with it)."""
         if self._train_ds is None:
-            self._train_ds = self._ds(self.scene_lists()[0], True)
+            ds = self._train_ds = self._ds(self.scene_lists()[0], True)
             if self.hparams.weak_mode != "full":
-                self._train_ds.geometry()  # once, here: loader workers inherit it
+                from tqdm import tqdm
+                ds.geometry()
+                for i in tqdm(range(len(ds)), desc=f"targets[{self.hparams.weak_mode}]", unit="frame",
+                              disable=len(ds) < 2):
+                    ds.entry(i)
         return self._train_ds
 
     def quality_report(self) -> dict[str, Any]:
