@@ -700,6 +700,31 @@ struct DisjointSet {
   }
 };
 
+// (E,) int64 order of the float64 keys w, ascending and stable: numpy's argsort(kind="stable")
+// to the index (-0.0 equals 0.0, NaNs last in their order), by the radix sort above on the
+// keys' bits mapped to unsigned integers of the same order (about 10x numpy's merge sort on
+// FH's edge weights, docs/results.md).
+at::Tensor argsort_stable(at::Tensor w) {
+  w = w.to(at::kDouble).contiguous();
+  TORCH_CHECK(w.dim() == 1, "argsort_stable: expected a 1-D tensor");
+  const int64_t n = w.size(0);
+  const double* W = w.data_ptr<double>();
+  std::vector<uint64_t> key(n);
+  std::vector<int64_t> idx(n);
+  for (int64_t i = 0; i < n; ++i) {
+    double x = W[i] + 0.0;  // -0.0 -> 0.0
+    if (std::isnan(x)) x = std::numeric_limits<double>::quiet_NaN();  // one NaN, above +inf
+    uint64_t b;
+    std::memcpy(&b, &x, sizeof b);
+    key[i] = (b >> 63) ? ~b : (b | (uint64_t(1) << 63));
+    idx[i] = i;
+  }
+  radix_sort_pairs(key, idx, 64);
+  auto out = at::empty({n}, at::kLong);
+  std::memcpy(out.data_ptr<int64_t>(), idx.data(), size_t(n) * sizeof(int64_t));
+  return out;
+}
+
 at::Tensor fh_segment(at::Tensor u, at::Tensor v, at::Tensor w, int64_t n, double c, int64_t min_size) {
   u = u.to(at::kLong).contiguous();
   v = v.to(at::kLong).contiguous();
@@ -1066,6 +1091,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("scatter_fwd", &scatter_fwd, "scatter (src, index, dim_size, reduce) -> out, arg, count");
   m.def("scatter_arg_bwd", &scatter_arg_bwd, "max/min backward (grad_out, arg, n)");
   m.def("fps", &fps, "farthest point sampling (coord, offset, new_offset)");
+  m.def("argsort_stable", &argsort_stable, "stable ascending order of float64 keys, as numpy's argsort(kind='stable')",
+        release);
   m.def("fh_segment", &fh_segment, "Felzenszwalb-Huttenlocher segmentation (u, v, w sorted, n, c, min_size)",
         release);
   m.def("l0_partition", &l0_partition, "greedy l0 graph partition, nested levels (u, v, c, x, lambdas, min_sizes) -> (L, N) root ids",

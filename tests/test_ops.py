@@ -197,6 +197,17 @@ def test_fps_spreads_points(mod):
     assert d.min() > d2.min()
 
 
+def test_stable_argsort_is_numpys_to_the_index(mod):
+    """FH's edges are sorted by the compiled radix sort: the same order as numpy's stable
+    argsort, ties, signed zeros, infinities and NaNs included."""
+    rng = np.random.default_rng(0)
+    cases = [rng.random(1000), np.round(rng.random(100000), 3), rng.standard_normal(50000), np.zeros(10),
+             np.array([]), np.repeat(rng.random(300), 7),
+             np.array([0.0, -0.0, 1.0, -0.0, 0.0, np.nan, -np.inf, np.inf, -np.nan, 2.0, np.nan, -1e-300, 1e-300])]
+    for a in cases:
+        np.testing.assert_array_equal(mod.argsort_stable(torch.from_numpy(a)).numpy(), np.argsort(a, kind="stable"))
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"support: expected shape \(N,3\)"):
         ops.knn(torch.zeros(5, 2), torch.zeros(1, 3), 1)

@@ -192,8 +192,12 @@ def fh_weights(terms: tuple[np.ndarray, np.ndarray | None], color_weight: float,
 
 def sort_edges(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The edges in ascending weight (a stable sort: ties keep their order), contiguous int64
-    ends and float64 weights, as ``segment_sorted`` takes them."""
-    order = np.argsort(w, kind="stable")
+    ends and float64 weights, as ``segment_sorted`` takes them. The compiled ops' radix sort
+    gives numpy's stable order to the index, faster."""
+    from ..ops.extension import compiled
+    mod = compiled()
+    w = np.asarray(w, np.float64)
+    order = mod.argsort_stable(torch.from_numpy(w)).numpy() if mod is not None else np.argsort(w, kind="stable")
     return tuple(np.ascontiguousarray(a[order]) for a in (np.asarray(u, np.int64), np.asarray(v, np.int64), np.asarray(w, np.float64)))
 
 
