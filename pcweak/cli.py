@@ -145,7 +145,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             redone += 1  # made from other inputs (or damaged): label again
         jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, reader, fp))
     if single and jobs:  # no bar for one scene: say what runs (a large scan takes a while)
-        print(f"pcweak label: {jobs[0].name} with {args.method} ...", file=sys.stderr, flush=True)
+        print(f"pcweak label: {jobs[0].address} with {args.method} ...", file=sys.stderr, flush=True)
     bar = tqdm(total=len(jobs), desc=f"label[{args.method}]", unit="scene",
                disable=single or not sys.stderr.isatty() and len(scenes) < 2)
     for _, name in process_map(run_label_job, jobs, args.workers):

@@ -59,7 +59,7 @@ def test_stale_output_is_relabelled_not_served(files, small, capsys):
     base = ["label", f"npz:{files / 'room.npz'}", "-o", str(out)]
     assert main(base + ["--weak", str(files / "points.npz")]) == 0
     first = out.read_bytes()
-    assert "pcweak label: room with propagate ..." in capsys.readouterr().err  # one scene: what runs, no bar
+    assert f"pcweak label: npz:{files / 'room.npz'} with propagate ..." in capsys.readouterr().err  # one scene: what runs
     assert main(base + ["--weak", str(files / "points.npz")]) == 0
     got = capsys.readouterr()
     assert json.loads(got.out)["skipped_existing"] == 1 and out.read_bytes() == first and "with propagate" not in got.err
