@@ -88,7 +88,7 @@ def test_click_and_cluster_modes_train_on_pseudo_boxes(lidar_cache):
         # (self-training replaces them in place) while the points are read again
         small = LidarDataset(ds.scenes, weak_mode=mode, box_fraction=0.5, augment=False, cache_bytes=1)
         small._geometry = ds.geometry()
-        made = [small.entry(i)[1] for i in range(len(ds.scenes))]
+        made = [small.targets(i)[0] for i in range(len(ds.scenes))]
         assert len(small._scenes) == 1 and all(small.entry(i)[1] is made[i] for i in range(len(ds.scenes)))
         for i in range(len(ds.scenes)):
             a, b = small.item(i, augment=False), ds.item(i, augment=False)

@@ -85,7 +85,7 @@ class LidarDataset(Dataset):
                 self._geometry = learn_sizes_from_image_boxes((s, weak.boxes2d(s)) for s in map(self.scene, range(len(self)))).to_dict()
             else:
                 from ..pseudo.object_boxes import learn_box_geometry
-                frames = [self.entry(i)[0] for i, (n, _) in enumerate(self.scenes) if n in self.boxed]
+                frames = [self.scene(i) for i, (n, _) in enumerate(self.scenes) if n in self.boxed]
                 self._geometry = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in frames).to_dict()
         return self._geometry
 
@@ -126,7 +126,7 @@ class LidarDataset(Dataset):
 
     def weak_frames(self) -> list[int]:
         """Indices of the frames whose targets are pseudo boxes (the ones self-training refines)."""
-        return [i for i in range(len(self)) if self.entry(i)[3] is not None]
+        return [i for i in range(len(self)) if self.targets(i)[2] is not None]
 
     def frame_batch(self, i: int) -> dict[str, Any]:
         """Frame ``i`` alone as a batch, not augmented: what self-training detects on."""
@@ -139,7 +139,7 @@ class LidarDataset(Dataset):
         pseudo boxes of the frame). The weak anchors stay those of the weak labels, so a round
         never drifts from them."""
         from ..pseudo.agreement import replace_agreeing
-        scene, t, kitti, anchors = self.entry(i)
+        t, kitti, anchors = self.targets(i)
         if anchors is None or not len(t["reg_boxes"]):
             return 0, len(t["reg_boxes"])
         boxes, conf, replaced = replace_agreeing(t["reg_boxes"], t["reg_class"], t["reg_weight"], anchors, det_boxes, det_class,
@@ -182,20 +182,25 @@ class LidarDataset(Dataset):
         name, addr = self.scenes[i]
         return self._scenes.get(name, lambda: load_scene(addr))
 
-    def entry(self, i: int) -> tuple[Any, dict[str, np.ndarray], EvalFrame | None, Any]:
-        """Frame ``i``'s scene, training targets, (evaluation) KITTI ground truth and (weak
-        modes) the weak anchors of its pseudo boxes, made once (and kept: self-training replaces
-        the targets in place, ``refine``)."""
+    def targets(self, i: int) -> tuple[dict[str, np.ndarray], EvalFrame | None, Any]:
+        """Frame ``i``'s training targets, (evaluation) KITTI ground truth and (weak modes) the
+        weak anchors of its pseudo boxes, made once from its scene and kept (self-training
+        replaces the targets in place, ``refine``)."""
         name = self.scenes[i][0]
-        s = self.scene(i)
         if name not in self._cache:
+            s = self.scene(i)
             kitti = None
             if not self.train:  # what KITTI's devkit scores against: every object of the frame, in camera form
                 from ..data.kitti import ground_truth_objects, image_size_of
                 kitti = EvalFrame(ground_truth_objects(s), s.calib, image_size_of(s))
             targets, anchors = self._targets(name, s)
             self._cache[name] = (targets, kitti, anchors)
-        return (s, *self._cache[name])
+        return self._cache[name]
+
+    def entry(self, i: int) -> tuple[Any, dict[str, np.ndarray], EvalFrame | None, Any]:
+        """Frame ``i``'s scene with its ``targets``."""
+        t = self.targets(i)
+        return (self.scene(i), *t)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.item(i, self.train and self.augment)
@@ -319,7 +324,7 @@ class LidarDataModule(L.LightningDataModule):
                 ds.geometry()
                 for i in tqdm(range(len(ds)), desc=f"targets[{self.hparams.weak_mode}]", unit="frame",
                               disable=len(ds) < 2):
-                    ds.entry(i)
+                    ds.targets(i)
         return self._train_ds
 
     def quality_report(self) -> dict[str, Any]:
