@@ -153,6 +153,11 @@ class Frame:
     def has_depth(self) -> bool:
         return self._depth is not None
 
+    def camera(self) -> "Frame":
+        """This frame's camera (name, pose, intrinsics) without its images: what is kept of a
+        frame where only projections are needed (cached training scenes)."""
+        return Frame(self.name, self.pose, self.intrinsics, color_intrinsics=self.color_intrinsics)
+
     def world_to_camera(self) -> np.ndarray:
         """(4,4) float64 inverse of ``pose``."""
         return np.linalg.inv(self.pose)

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..geometry import KITTI_PC_RANGE
 from ..kitti_objects import KittiObjects
-from ..scene import Frame, KittiCalib, Scene
+from ..scene import KittiCalib, Scene
 from .scene_cache import SceneCache
 
 
@@ -303,7 +303,7 @@ class LidarDataModule(L.LightningDataModule):
             def make(seed: int) -> Scene:
                 s = synthetic_lidar(seed)
                 # keep the camera (the frustum mode projects), not its image
-                s.frames = [Frame(f.name, f.pose, f.intrinsics) for f in s.frames]
+                s.frames = [f.camera() for f in s.frames]
                 return s
             for name, addr in sum(self.scene_lists(), []):
                 seed = int(name.rsplit("_", 1)[1])

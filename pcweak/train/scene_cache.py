@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..scene import Frame, Scene
+from ..scene import Scene
 
 
 def scene_bytes(scene: Scene) -> int:
@@ -45,9 +45,6 @@ class SceneCache:
             self.bytes -= dropped
         return scene
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._scenes
-
     def __len__(self) -> int:
         return len(self._scenes)
 
@@ -75,7 +72,7 @@ def read_through(folder: str | Path | None, name: str, address: str) -> Scene:
         except (OSError, PcweakError):
             pass  # unreadable: made again below
     scene = load_scene(address)
-    scene.frames = [Frame(f.name, f.pose, f.intrinsics, color_intrinsics=f.color_intrinsics) for f in scene.frames]
+    scene.frames = [f.camera() for f in scene.frames]
     scene.meta = {**scene.meta, "read_through": stamp}
     try:
         scene.save(path)

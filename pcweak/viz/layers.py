@@ -8,6 +8,11 @@ import numpy as np
 from . import colors as C
 
 
+# the layer a --color-by name shows when its own is missing: GT for pseudo-labels, a scene's own
+# segments for a propagation's cells
+LAYER_FALLBACK = {"semantic": "gt", "superpoint": "segment"}
+
+
 @dataclass
 class Layers:
     """Per-point colour layers (N,3) uint8 by name, seed points (K,) and boxes to draw.

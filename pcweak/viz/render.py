@@ -17,7 +17,7 @@ import numpy as np
 
 from . import colors as C
 from .geometry import box_lines, cloud, o3d
-from .layers import Layers, build_layers
+from .layers import LAYER_FALLBACK, Layers, build_layers
 
 PANEL_TITLES = {"gt": "ground truth", "semantic": "pseudo-labels", "error": "error (red = pseudo != GT)",
                 "instance": "pseudo instances", "confidence": "confidence", "rgb": "colour", "gt instance": "GT instances",
@@ -38,7 +38,7 @@ COLOR_BY_NEEDS = {"semantic": "--pseudo or GT labels", "instance": "--pseudo", "
 def default_panels(L: Layers, color_by: str | None) -> list[str]:
     if color_by:
         key = color_by
-        fallback = {"semantic": "gt", "superpoint": "segment"}.get(color_by)
+        fallback = LAYER_FALLBACK.get(color_by)
         if key not in L.point_layers and fallback in L.point_layers:
             key = fallback
         if key not in L.point_layers:

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import colors as C
 from .geometry import box_lines, cloud, o3d, spheres
-from .layers import Layers, build_layers
+from .layers import LAYER_FALLBACK, Layers, build_layers
 from .render import FOV_DEG, orbit_camera
 
 OVERLAY_KEYS = {"seeds": "s", "gt boxes": "g", "pseudo boxes": "p", "weak boxes": "w"}
@@ -25,7 +25,7 @@ PANEL_EM = 19  # side panel width in font heights
 
 def first_layer(L: Layers, color_by: str | None) -> str:
     """The colour layer shown first: ``color_by`` if it exists, else the pseudo-labels, else GT."""
-    for name in (color_by, {"superpoint": "segment"}.get(color_by or ""), "semantic", "gt"):
+    for name in (color_by, LAYER_FALLBACK.get(color_by or ""), "semantic", "gt"):
         if name in L.point_layers:
             return name
     return next(iter(L.point_layers))
