@@ -1,5 +1,6 @@
 """spconv on a CPU-only torch, after pcweak.models.spconv_compat: forward and gradients of
 SubMConv3d, SparseConv3d and SparseInverseConv3d against dense torch.nn.functional.conv3d."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -149,3 +150,21 @@ def test_row_kernels_refuse_indices_out_of_range():
         _SafeCpuOps.gather_cpu(tv.from_numpy(out), tv.from_numpy(src), tv.from_numpy(np.array([0, 4], np.int32)))
     with pytest.raises(RuntimeError, match="out of range"):
         _SafeCpuOps.scatter_add_cpu(tv.from_numpy(out), tv.from_numpy(src), tv.from_numpy(np.array([-1], np.int64)))
+
+
+def test_to_dense_equals_spconv_dense_without_its_warning():
+    import warnings
+    from pcweak.models.second import to_dense
+    g = torch.Generator().manual_seed(0)
+    sites = torch.randperm(2 * 4 * 5 * 6, generator=g)[:40]
+    b, z, y, x = np.unravel_index(sites.numpy(), (2, 4, 5, 6))
+    idx = torch.from_numpy(np.stack([b, z, y, x], 1)).int()
+    feat = torch.randn(40, 3, generator=g, requires_grad=True)
+    t = spconv.SparseConvTensor(feat, idx, [4, 5, 6], 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = to_dense(t)
+    assert d.shape == (2, 3, 4, 5, 6)
+    assert torch.equal(d, t.dense())
+    d.sum().backward()
+    assert torch.equal(feat.grad, torch.ones_like(feat))

@@ -23,6 +23,16 @@ def _block(cin: int, cout: int, stride: int, key: str):
     return spconv.SparseSequential(conv, nn.BatchNorm1d(cout), nn.ReLU(inplace=True))
 
 
+def to_dense(x: "spconv.SparseConvTensor") -> torch.Tensor:
+    """``x`` as a dense (B, C, *spatial_shape) tensor, zeros where no site is active: what
+    spconv's ``.dense()`` gives, written with a tuple index (its own indexes with a list, which
+    torch warns about on every call)."""
+    f, idx = x.features, x.indices.long()
+    out = f.new_zeros((x.batch_size, *x.spatial_shape, f.shape[1]))
+    out[tuple(idx.unbind(1))] = f
+    return out.movedim(-1, 1).contiguous()
+
+
 class SecondCenter(nn.Module):
     """``grid`` (nx, ny, nz) voxels over the range. ``channels``: the stem's width, then one
     strided stage (x2 in x, y and z) per further entry, so the output stride in x and y
@@ -54,7 +64,7 @@ class SecondCenter(nn.Module):
         nx, ny, nz = self.grid
         idx = torch.stack([batch, coord[:, 2], coord[:, 1], coord[:, 0]], 1).int().contiguous()
         x = spconv.SparseConvTensor(feat.contiguous(), idx, [nz, ny, nx], batch_size)
-        d = self.sparse(x).dense()  # (B, C, Z', Y', X')
+        d = to_dense(self.sparse(x))  # (B, C, Z', Y', X')
         B, C, Z, Y, X = d.shape
         m = self.bev(d.reshape(B, C * Z, Y, X))
         return self.heatmap(m), self.reg(m)
