@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import AddressError
 from ..scene import PseudoLabels, Scene, WeakLabels
 from .scene_cache import SceneCache, read_through
+from .splits import SHOWN, SplitList, check_split, split_names
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
 SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
@@ -239,7 +240,9 @@ class PointDataModule(L.LightningDataModule):
         dataset: ``synthetic`` (procedural rooms, made in ``cache_dir``), ``scannet``
             (``root`` with ``scans/`` and split lists), ``s3dis`` (``root`` with ``Area_N/``),
             or ``folder`` (``root`` holding scene files; ``train_scenes``/``val_scenes`` name them).
-        train_scenes / val_scenes: scene names (ScanNet: names or a split .txt file).
+        train_scenes / val_scenes: scene names, or a split .txt file (one name a line; as
+            given or under ``root``). Every listed scene must be under ``root`` (ScanNet:
+            ``scans/<name>/``), checked before any is read; no validation scenes is allowed.
         synthetic_train / synthetic_val: number of procedural scenes.
         points / points_ratio: simulated labelled points per scene (count, or a ratio such as
             0.001 for 0.1 %); weak_kind: ``points``, ``clicks`` (one per instance) or ``boxes``
@@ -300,17 +303,10 @@ class PointDataModule(L.LightningDataModule):
         return [names.index(c) for c in stuff_classes(tuple(names))]
 
     # -- scene lists
-    def _names(self, v, default: list[str]) -> list[str]:
-        if v is None:
-            return default
-        if isinstance(v, str):
-            p = Path(v) if Path(v).is_file() else (Path(self.hparams.root or ".") / v)
-            if not p.is_file():
-                raise FileNotFoundError(f"scene list {v!r} not found")
-            return [l.strip() for l in p.read_text().splitlines() if l.strip()]
-        return list(v)
-
     def scene_lists(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(name, address) of the training and validation scenes, checked against ``root``:
+        ValueError naming the setting when there is no training scene or a listed one is not
+        there (``splits.check_split``)."""
         h = self.hparams
         if h.dataset == "synthetic":
             d = self.cache_dir / "synthetic"
@@ -320,20 +316,46 @@ class PointDataModule(L.LightningDataModule):
         if not h.root:
             raise AddressError(f"data.root is required for dataset {h.dataset!r}")
         root = Path(h.root)
+        if not root.is_dir():
+            raise AddressError(f"data.root {root}: no such folder")
+        names = {k: split_names(getattr(h, k), root, k) for k in ("train_scenes", "val_scenes")}
         if h.dataset == "scannet":
-            tr = self._names(h.train_scenes, [])
-            va = self._names(h.val_scenes, [])
-            return [(n, f"scannet:{root / 'scans' / n}") for n in tr], [(n, f"scannet:{root / 'scans' / n}") for n in va]
+            scans = root / "scans"
+            for k, required in (("train_scenes", True), ("val_scenes", False)):
+                check_split(names[k] or [], lambda n: (scans / n).is_dir(), k, f"{scans}/",
+                            "name the scenes you have, inline or in a .txt file (e.g. meta_data/scannetv2_train.txt)",
+                            required)
+            return ([(n, f"scannet:{scans / n}") for n in names["train_scenes"]],
+                    [(n, f"scannet:{scans / n}") for n in names["val_scenes"] or []])
         if h.dataset == "s3dis":
             rooms = sorted(p for p in root.glob("Area_*/*") if (p / "Annotations").is_dir())
             pairs = [(f"{p.parent.name}_{p.name}", f"s3dis:{p}") for p in rooms]
-            return [x for x in pairs if not x[0].startswith(h.s3dis_val_area + "_")], [x for x in pairs if x[0].startswith(h.s3dis_val_area + "_")]
+            tr = [x for x in pairs if not x[0].startswith(h.s3dis_val_area + "_")]
+            if not pairs:
+                from ..data.collection import enumerate_scenes
+                try:
+                    other = enumerate_scenes(str(root))
+                except AddressError:
+                    other = []
+                hint = (f"it holds {len(other)} scenes of another layout, which data.dataset folder reads" if other
+                        else f"S3DIS rooms are read from {root}/Area_N/<room>/Annotations/")
+            else:
+                hint = f"every room is in data.s3dis_val_area ({h.s3dis_val_area}), kept for validation"
+            check_split(tr, bool, f"root {root}", f"{root}", hint)
+            return tr, [x for x in pairs if x[0].startswith(h.s3dis_val_area + "_")]
         if h.dataset == "folder":
             from ..data.collection import enumerate_scenes
-            allp = dict(enumerate_scenes(str(root)))
-            tr = self._names(h.train_scenes, sorted(allp))
-            va = self._names(h.val_scenes, [])
-            return [(n, allp[n]) for n in tr], [(n, allp[n]) for n in va]
+            try:
+                allp = dict(enumerate_scenes(str(root)))
+            except AddressError as e:
+                raise AddressError(f"data.root: {e}") from None
+            if names["train_scenes"] is None:
+                names["train_scenes"] = SplitList(sorted(allp))
+            for k, required in (("train_scenes", True), ("val_scenes", False)):
+                held = ", ".join(sorted(allp)[:SHOWN]) + (", ..." if len(allp) > SHOWN else "")
+                check_split(names[k] or [], allp.__contains__, k, f"{root}",
+                            f"it holds {len(allp)} scenes ({held})" if allp else "it holds no scene pcweak reads", required)
+            return [(n, allp[n]) for n in names["train_scenes"]], [(n, allp[n]) for n in names["val_scenes"] or []]
         raise ValueError(f"data.dataset: expected synthetic, scannet, s3dis or folder, got {h.dataset!r}")
 
     def prepare_data(self) -> None:

@@ -24,11 +24,19 @@ from torch.utils.data import DataLoader, Dataset
 from ..geometry import KITTI_PC_RANGE
 from ..kitti_objects import KittiObjects
 from ..scene import KittiCalib, Scene
+from ..errors import AddressError
 from .scene_cache import SceneCache
+from .splits import SplitList, check_split, split_names
 
 
 
 WEAK_MODES = ("full", "clicks", "boxes2d", "clusters")
+
+
+def kitti_id(name: str) -> str:
+    """A KITTI frame id as its files are named: digits padded to six (YAML reads an unquoted
+    ``000003`` as the number 3)."""
+    return name.zfill(6) if name.isdigit() else name
 
 
 def boxed_frames(names: list[str], fraction: float, seed: int = 0) -> set[str]:
@@ -258,12 +266,14 @@ def collate_lidar(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 class LidarDataModule(L.LightningDataModule):
     """``dataset``: ``synthetic`` (procedural frames made in ``cache_dir``) or ``kitti``
-    (``root``/training with ``train_ids`` / ``val_ids``). ``scene_cache_gb``: frames' points kept
+    (``root``/training with ``train_ids`` / ``val_ids``: frame ids, or a split file as given or
+    under ``root``; by default ``root``/ImageSets/train.txt and val.txt where they exist; every
+    listed frame's ``velodyne/<id>.bin`` checked before any is read). ``scene_cache_gb``: frames' points kept
     in memory by each dataset in each loader process (least recently used dropped first), GiB;
     their targets are small and always kept."""
 
-    def __init__(self, dataset: str = "synthetic", root: str | None = None, train_ids: list[str] | None = None,
-                 val_ids: list[str] | None = None, synthetic_train: int = 8, synthetic_val: int = 2, weak_mode: str = "full",
+    def __init__(self, dataset: str = "synthetic", root: str | None = None, train_ids: list[str | int] | str | None = None,
+                 val_ids: list[str | int] | str | None = None, synthetic_train: int = 8, synthetic_val: int = 2, weak_mode: str = "full",
                  box_fraction: float = 0.1, voxel_size: list[float] = [0.1, 0.1, 0.2],
                  batch_size: int = 2, num_workers: int = 0, seed: int = 0, cache_dir: str = "outputs/cache",
                  augment: bool = True, pc_range: list[float] = list(KITTI_PC_RANGE), scene_cache_gb: float = 2.0) -> None:
@@ -291,8 +301,21 @@ class LidarDataModule(L.LightningDataModule):
             mk = lambda i: (f"synthetic_lidar_{i}", f"npz:{d / f'synthetic_lidar_{i}.npz'}")  # noqa: E731
             return [mk(3000 + i) for i in range(h.synthetic_train)], [mk(4000 + i) for i in range(h.synthetic_val)]
         if h.dataset == "kitti":
-            split = Path(h.root) / "training"
-            return [(i, f"kitti:{split / i}") for i in (h.train_ids or [])], [(i, f"kitti:{split / i}") for i in (h.val_ids or [])]
+            root = Path(h.root)
+            if not root.is_dir():
+                raise AddressError(f"data.root {root}: no such folder")
+            split = root / "training"
+            lists = []
+            for key, default, required in (("train_ids", "ImageSets/train.txt", True), ("val_ids", "ImageSets/val.txt", False)):
+                given = getattr(h, key)
+                if given is None and (root / default).is_file():
+                    given = default
+                ids = split_names(given, root, key) or SplitList()
+                ids[:] = [kitti_id(i) for i in ids]
+                check_split(ids, lambda i: (split / "velodyne" / f"{i}.bin").is_file(), key, f"{split / 'velodyne'}/",
+                            f"give frame ids (e.g. ['000000']) or a split file (e.g. {default})", required, "frames")
+                lists.append([(i, f"kitti:{split / i}") for i in ids])
+            return lists[0], lists[1]
         raise ValueError(f"data.dataset: expected synthetic or kitti, got {h.dataset!r}")
 
     def prepare_data(self) -> None:

@@ -1,0 +1,51 @@
+"""A training run's scene (or frame) lists: names given inline or in a split file, checked
+against what the dataset's root holds before any scene is read, so that a partial download or
+a mistyped root gives one error naming the setting instead of failing scenes into the run."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+SHOWN = 3  # missing names quoted in an error
+
+
+class SplitList(list):
+    """A list of names that remembers the split file it was read from (``source``, or None)."""
+
+    source: Path | None = None
+
+
+def split_names(value: Sequence[str] | str | None, root: str | Path | None, key: str) -> SplitList | None:
+    """The names ``value`` gives: a list of names as is, or a split file (one name a line, blank
+    lines skipped) found as given or under ``root``; None when ``value`` is None. ``key`` names
+    the setting (``data.<key>``) in the error for a split file found nowhere."""
+    if value is None:
+        return None
+    if isinstance(value, (str, Path)):
+        given = Path(value)
+        found = given if given.is_file() else (Path(root) / given if root is not None else None)
+        if found is None or not found.is_file():
+            where = f" nor under data.root {root}" if root is not None else ""
+            raise FileNotFoundError(f"data.{key}: split file {str(value)!r} not found as given{where}")
+        names = SplitList(line.strip() for line in found.read_text().splitlines() if line.strip())
+        names.source = found
+        return names
+    return SplitList(str(v) for v in value)
+
+
+def check_split(names: Sequence[str], present: Callable[[str], bool], key: str, where: str, hint: str,
+                required: bool = True, noun: str = "scenes") -> None:
+    """ValueError naming ``data.<key>`` when ``names`` is empty (and ``required``) or some of
+    them have no scene: ``present(name)`` says whether the root holds it, ``where`` says where
+    it was looked for, ``hint`` what to give instead, ``noun`` what the names are."""
+    source = getattr(names, "source", None)
+    listed = f" listed in {source}" if source is not None else ""
+    if not names:
+        if required:
+            raise ValueError(f"data.{key}: no {noun}{listed} to train on; {hint}")
+        return
+    missing = [n for n in names if not present(n)]
+    if missing:
+        shown = ", ".join(missing[:SHOWN]) + (", ..." if len(missing) > SHOWN else "")
+        raise ValueError(f"data.{key}: {len(missing)} of the {len(names)} {noun}{listed} are not in {where} "
+                         f"({shown}); {hint}")

@@ -1,0 +1,80 @@
+"""Training runs' scene and frame lists: split files as given or under the root, and one error
+naming the setting when a listed scene is not there, before any scene is read."""
+from __future__ import annotations
+
+import pytest
+
+from pcweak.train.datamodule import PointDataModule
+from pcweak.train.lidar_datamodule import LidarDataModule, kitti_id
+from pcweak.train.splits import check_split, split_names
+
+
+def test_split_names_reads_a_file_as_given_or_under_the_root(tmp_path, monkeypatch):
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "train.txt").write_text("a\n\n  b \n")
+    assert split_names("meta/train.txt", tmp_path, "train_scenes") == ["a", "b"]
+    monkeypatch.chdir(tmp_path / "meta")
+    names = split_names("train.txt", "/nonexistent", "train_scenes")
+    assert names == ["a", "b"] and names.source.name == "train.txt"
+    assert split_names(["x", 3], None, "k") == ["x", "3"] and split_names(None, tmp_path, "k") is None
+    with pytest.raises(FileNotFoundError, match=r"data.val_scenes: split file 'nope.txt' not found"):
+        split_names("nope.txt", tmp_path, "val_scenes")
+
+
+def test_check_split_names_what_is_missing():
+    check_split(["a"], {"a"}.__contains__, "k", "R", "hint")
+    check_split([], bool, "val", "R", "hint", required=False)
+    with pytest.raises(ValueError, match=r"data.k: no frames to train on; hint"):
+        check_split([], bool, "k", "R", "hint", noun="frames")
+    with pytest.raises(ValueError, match=r"data.k: 4 of the 5 scenes are not in R \(b, c, d, \.\.\.\); hint"):
+        check_split(list("abcde"), {"a"}.__contains__, "k", "R", "hint")
+
+
+def test_scannet_scenes_missing_from_the_root_are_named_before_any_is_read(tmp_path):
+    (tmp_path / "scans" / "scene0000_00").mkdir(parents=True)
+    (tmp_path / "meta_data").mkdir()
+    (tmp_path / "meta_data" / "train.txt").write_text("scene0000_00\nscene0001_00\nscene0002_00\n")
+    dm = PointDataModule(dataset="scannet", root=str(tmp_path), train_scenes="meta_data/train.txt", supervision="full")
+    with pytest.raises(ValueError, match=r"data.train_scenes: 2 of the 3 scenes listed in .*train.txt are not in .*scans/ "
+                                         r"\(scene0001_00, scene0002_00\)"):
+        dm.setup("fit")
+    dm = PointDataModule(dataset="scannet", root=str(tmp_path), train_scenes=["scene0000_00"], supervision="full")
+    tr, va = dm.scene_lists()
+    assert tr == [("scene0000_00", f"scannet:{tmp_path / 'scans' / 'scene0000_00'}")] and va == []
+    with pytest.raises(ValueError, match=r"data.train_scenes: no scenes to train on"):
+        PointDataModule(dataset="scannet", root=str(tmp_path), supervision="full").scene_lists()
+    with pytest.raises(ValueError, match=r"data.root .*nowhere: no such folder"):
+        PointDataModule(dataset="scannet", root=str(tmp_path / "nowhere"), train_scenes=["a"], supervision="full").scene_lists()
+
+
+def test_s3dis_and_folder_roots_without_the_scenes_asked_for(tmp_path):
+    from pcweak.data.synthetic_indoor import synthetic_room
+    synthetic_room(0, density=60.0, n_frames=0).save(tmp_path / "room_a.npz")
+    with pytest.raises(ValueError, match=r"data.root .*: no scenes to train on; it holds 1 scenes of another layout"):
+        PointDataModule(dataset="s3dis", root=str(tmp_path), supervision="full").scene_lists()
+    dm = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["room_b"])
+    with pytest.raises(ValueError, match=r"data.val_scenes: 1 of the 1 scenes are not in .* \(room_b\); it holds 1 scenes \(room_a\)"):
+        dm.scene_lists()
+    rooms = tmp_path / "s3dis" / "Area_5" / "office_1" / "Annotations"
+    rooms.mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"every room is in data.s3dis_val_area \(Area_5\)"):
+        PointDataModule(dataset="s3dis", root=str(tmp_path / "s3dis"), supervision="full").scene_lists()
+
+
+def test_kitti_frames_from_imagesets_by_default_ids_padded_and_checked(tmp_path):
+    velo = tmp_path / "training" / "velodyne"
+    velo.mkdir(parents=True)
+    for i in ("000000", "000003", "000007"):
+        (velo / f"{i}.bin").write_bytes(b"")
+    (tmp_path / "ImageSets").mkdir()
+    (tmp_path / "ImageSets" / "train.txt").write_text("000000\n000003\n")
+    (tmp_path / "ImageSets" / "val.txt").write_text("000007\n")
+    tr, va = LidarDataModule(dataset="kitti", root=str(tmp_path)).scene_lists()
+    assert [n for n, _ in tr] == ["000000", "000003"] and va == [("000007", f"kitti:{tmp_path / 'training' / '000007'}")]
+    tr, va = LidarDataModule(dataset="kitti", root=str(tmp_path), train_ids=[0, "3"], val_ids=[]).scene_lists()
+    assert [n for n, _ in tr] == ["000000", "000003"] and va == [] and kitti_id("7") == "000007"
+    with pytest.raises(ValueError, match=r"data.val_ids: 1 of the 2 frames are not in .*velodyne/ \(000001\)"):
+        LidarDataModule(dataset="kitti", root=str(tmp_path), val_ids=["000007", 1]).scene_lists()
+    (tmp_path / "ImageSets" / "train.txt").unlink()
+    with pytest.raises(ValueError, match=r"data.train_ids: no frames to train on; give frame ids"):
+        LidarDataModule(dataset="kitti", root=str(tmp_path)).scene_lists()
