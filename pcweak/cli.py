@@ -444,6 +444,15 @@ def _plain_warning(message, category, filename, lineno, file=None, line=None) ->
     print(f"pcweak: warning: {message}", file=file or sys.stderr)
 
 
+def _quiet_third_party_deprecations() -> None:
+    """Third-party deprecation notices (gpytorch's dependencies scripting functions at import,
+    spconv's build tools asking for the locale, Lightning calling torch's old pytree API) are
+    their authors' business, not the user's; pcweak's own still show."""
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+        warnings.filterwarnings("default", category=category, module=r"pcweak(\.|$)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from .train.lightning_cli import TRAIN_COMMANDS
@@ -453,6 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
     if argv and argv[0] in TRAIN_COMMANDS:
         from .train.lightning_cli import run_lightning_cli
+        _quiet_third_party_deprecations()
         try:
             return int(run_lightning_cli(argv))
         except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as e:
@@ -471,10 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("default")
     warnings.showwarning = _plain_warning
-    # third-party deprecations (gpytorch's dependencies scripting functions at import, spconv's
-    # build tools asking for the locale) are their authors' business, not the user's
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("default", category=DeprecationWarning, module=r"pcweak(\.|$)")
+    _quiet_third_party_deprecations()
     try:
         return int(args.func(args) or 0)
     except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, RuntimeError, ImportError) as e:

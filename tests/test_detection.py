@@ -114,6 +114,12 @@ def test_each_weak_mode_trains_and_tests(mode, tmp_path, lidar_cache, monkeypatc
         for d in ("easy", "moderate", "hard"):
             v = ap[m]["Car"][d]["R40"]  # the validation frame has cars: AP is a number, however low
             assert v is not None and np.isfinite(v) and 0 <= v <= 100, (m, d, v)
+    if mode == "full":  # predict writes the same KITTI result files as test
+        assert main(["predict", *args, "--ckpt_path", str(ckpt)]) == 0
+        tested = next(tmp_path.glob("outputs/kitti/**/kitti_results/data"))
+        predicted = next(tmp_path.glob("outputs/kitti/**/predictions"))
+        assert sorted(f.name for f in predicted.iterdir()) == sorted(f.name for f in tested.iterdir())
+        assert all((predicted / f.name).read_text() == f.read_text() for f in tested.iterdir())
 
 
 def test_backbone_stride_follows_its_stages():

@@ -238,12 +238,22 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert torch.load(newest, map_location="cpu", weights_only=False)["epoch"] == 1
     assert main(["validate", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest)]) == 0
     assert "val/miou" in capsys.readouterr().out
+    # predict: one label file per scene in the run's folder (one folder per run, as for fit)
+    before = set((tmp_path / "outputs" / "demo" / "points200").iterdir())
+    assert main(["predict", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest)]) == 0
+    (pred_run,) = set((tmp_path / "outputs" / "demo" / "points200").iterdir()) - before
+    assert f"pcweak predict: 3 predictions in {pred_run.relative_to(tmp_path)}/predictions" in capsys.readouterr().err
+    assert sorted(f.name for f in (pred_run / "predictions").iterdir()) == [
+        "synthetic_1000.npz", "synthetic_1001.npz", "synthetic_2000.npz"]
+    predicted = PseudoLabels.load(pred_run / "predictions" / "synthetic_2000.npz")
+    assert predicted.method == "model" and json.loads(predicted.params)["ckpt"] == str(newest)
     scene = tmp_path / "cache" / "synthetic" / "synthetic_2000.npz"
     assert main(["label", f"npz:{scene}", "--method", "model", "--ckpt", str(newest), "-o", str(tmp_path / "st")]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["labelled"] == 1
     p = PseudoLabels.load(tmp_path / "st" / "synthetic_2000.npz")
     assert p.method == "model" and (p.semantic >= 0).all() and 0 < p.confidence.min() <= p.confidence.max() <= 1
+    assert (p.semantic == predicted.semantic).all() and np.allclose(p.confidence, predicted.confidence)  # one model, two ways
     # resume: the same checkpoint and settings skip the scene; another checkpoint labels it again
     label = ["label", f"npz:{scene}", "--method", "model", "-o", str(tmp_path / "st")]
     assert main(label + ["--ckpt", str(newest)]) == 0
@@ -361,6 +371,17 @@ def test_instance_task_trains_and_reports_ap(tmp_path, monkeypatch, capsys):
                  "--model.init_args.ap_min_points", "10", "--data.init_args.supervision", "full"]) == 0
     metrics = next(tmp_path.glob("outputs/demo/points200/version_*/metrics.csv")).read_text()
     assert "val/ap50" in metrics and "train/loss_offset" in metrics
+    # predict: per point a proposal id, per proposal its class (its points' class) and score
+    ckpt = next(tmp_path.glob("outputs/demo/points200/version_0/checkpoints/last.ckpt"))
+    assert main(["predict", *_fit_args(tmp_path, 1), "--model", "pcweak.tasks.InstanceSegmentation",
+                 "--model.init_args.backbone", '{"layers": "spunet14", "base_channels": 16, "channels": [16, 32, 64, 96, 96, 64, 48, 48]}',
+                 "--ckpt_path", str(ckpt)]) == 0
+    p = PseudoLabels.load(next(tmp_path.glob("outputs/demo/points200/version_1/predictions/synthetic_2000.npz")))
+    k = len(p.extras["instance_class"])
+    assert p.instance.max() == k - 1 and len(p.extras["instance_score"]) == k
+    assert set(np.unique(p.instance[p.instance >= 0])) == set(range(k))
+    assert ((p.extras["instance_score"] > 0) & (p.extras["instance_score"] <= 1)).all()
+    assert not np.isin(p.extras["instance_class"], [0, 1]).any()  # wall and floor are not instances
 
 
 # what each dataset's model must be built with (the old configs' hand-written values)

@@ -182,12 +182,25 @@ class Detection(L.LightningModule):
             out.append({"box": boxes[keep], "score": scores[keep], "label": cls[keep]})
         return out
 
-    def _eval_step(self, batch):
+    def detections(self, batch) -> list[tuple[str, Any, KittiObjects]]:
+        """(frame name, its ``EvalFrame``, detections as KITTI objects in the camera frame) for
+        each frame of an evaluation batch."""
         heat, reg = self(batch)
+        out = []
         for b, det in enumerate(self.decode(heat, reg)):
             ev = batch["kitti"][b]  # train.lidar_datamodule.EvalFrame
             objs = objects_from_lidar(det["box"], [CLASSES[c] for c in det["label"]], ev.calib, ev.image_size, scores=det["score"])
-            self._frames.append((batch["names"][b], ev.ground_truth, objs))
+            out.append((batch["names"][b], ev, objs))
+        return out
+
+    def _eval_step(self, batch):
+        for name, ev, objs in self.detections(batch):
+            self._frames.append((name, ev.ground_truth, objs))
+
+    def predict_step(self, batch, batch_idx) -> list[dict[str, Any]]:
+        """Per frame: ``name`` and ``objects``, its detections as ``KittiObjects`` (what a KITTI
+        result file holds)."""
+        return [{"name": name, "objects": objs} for name, _, objs in self.detections(batch)]
 
     def _report(self, stage: str, print_json: bool = False) -> None:
         """Validation: KITTI AP of the collected frames in memory. Test: the detections are

@@ -112,14 +112,39 @@ class InstanceSegmentation(SemanticSegmentation):
         logits, offset = self.forward_both(batch)
         return self._loss_inputs(batch, logits, offset)
 
-    def _accumulate(self, batch: dict[str, Any]) -> None:
+    def _instances(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict, dict]:
+        """(V,C) voxel logits, (V,) predicted class, (V,) proposal id (-1: none) and each
+        proposal's class and score (``cluster_shifted``) of a batch."""
         logits, offset = self.forward_both(batch)
-        self._accumulate_semantic(batch, logits[batch["inverse"]])
         prob = logits.softmax(1)
         sem = prob.argmax(1)
         shifted = batch["grid_coord"].float() + offset
         inst, cls, score = cluster_shifted(shifted.cpu(), sem.cpu(), prob.cpu(), batch["batch"].cpu(), self.things.cpu(),
                                            self.hparams.cluster_radius, self.hparams.min_voxels)
+        return logits, sem, inst, cls, score
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        """``SemanticSegmentation.predict_step``'s per-scene fields plus ``instance`` (N,) int64,
+        each point's proposal (-1: none; ids per scene from 0, in the order of the proposals),
+        and per proposal ``instance_class`` (K,) int64 and ``instance_score`` (K,) float32 (its
+        voxels' mean probability of its class), as validation's AP scores them."""
+        logits, _, inst, cls, score = self._instances(batch)
+        point = logits[batch["inverse"]] if self.point_head is None else self.point_logits(batch)
+        out = self._scene_predictions(batch, point.softmax(1))
+        inv, start = batch["inverse"].cpu(), 0
+        for scene, end in zip(out, batch["offset"].tolist()):
+            p = inst[inv[start:end]].numpy().astype(np.int64)
+            ids = np.unique(p[p >= 0])
+            p[p >= 0] = np.searchsorted(ids, p[p >= 0])
+            scene["instance"] = p
+            scene["instance_class"] = np.array([cls[int(k)] for k in ids], np.int64)
+            scene["instance_score"] = np.array([score[int(k)] for k in ids], np.float32)
+            start = end
+        return out
+
+    def _accumulate(self, batch: dict[str, Any]) -> None:
+        logits, sem, inst, cls, score = self._instances(batch)
+        self._accumulate_semantic(batch, logits[batch["inverse"]])
         inv = batch["inverse"].cpu()
         start = 0
         for end in batch["offset"].tolist():

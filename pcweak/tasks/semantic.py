@@ -153,9 +153,13 @@ class SemanticSegmentation(L.LightningModule):
         self._report("test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
-        """Per scene: point ``semantic`` (N,) int64, ``confidence`` (N,) (max softmax probability)
-        and ``prob`` (N,C) float32, the class probabilities."""
-        prob = self.point_logits(batch).softmax(1)
+        """Per scene: ``name``, point ``semantic`` (N,) int64, ``confidence`` (N,) (max softmax
+        probability) and ``prob`` (N,C) float32, the class probabilities."""
+        return self._scene_predictions(batch, self.point_logits(batch).softmax(1))
+
+    @staticmethod
+    def _scene_predictions(batch: dict[str, Any], prob: torch.Tensor) -> list[dict[str, Any]]:
+        """``predict_step``'s per-scene dicts from the batch's (N,C) point probabilities."""
         conf, lab = prob.max(1)
         out, start = [], 0
         for name, end in zip(batch["names"], batch["offset"].tolist()):

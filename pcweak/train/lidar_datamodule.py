@@ -373,3 +373,6 @@ class LidarDataModule(L.LightningDataModule):
 
     def test_dataloader(self):
         return self.val_dataloader()
+
+    def predict_dataloader(self):
+        return self.val_dataloader()

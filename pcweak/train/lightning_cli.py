@@ -73,6 +73,8 @@ def _cli_class():
             self.config = parser.parse_args([a for a in argv if a not in printing])
             sub = self.config.get("subcommand")
             linked = link_data_facts(self.config[sub] if sub else self.config)  # ValueError: pcweak's one-line error
+            if sub == "predict" and self.config.predict.get("return_predictions") is None:
+                self.config.predict.return_predictions = False  # written per batch (PredictionWriter), not kept
             if printing:
                 import yaml
                 full = yaml.safe_load(parser.dump(self.config, skip_check=True))
@@ -82,6 +84,27 @@ def _cli_class():
 
         def before_fit(self) -> None:
             share_run_folder(self.trainer)
+
+        def before_validate(self) -> None:
+            evaluation_run(self.trainer)
+
+        def before_test(self) -> None:
+            evaluation_run(self.trainer)
+
+        def before_predict(self) -> None:
+            from pathlib import Path
+            from .predictions import PredictionWriter
+            evaluation_run(self.trainer)
+            folder = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions"
+            ckpt = self.config.predict.get("ckpt_path")
+            self.trainer.callbacks.append(PredictionWriter(folder, str(ckpt) if ckpt else None))
+
+        def after_predict(self) -> None:
+            import sys
+            from .predictions import PredictionWriter
+            for cb in self.trainer.callbacks:
+                if isinstance(cb, PredictionWriter) and self.trainer.is_global_zero:
+                    print(f"pcweak predict: {cb.written} predictions in {cb.folder}", file=sys.stderr)
 
         def after_fit(self) -> None:
             import sys
@@ -104,6 +127,15 @@ def share_run_folder(trainer) -> None:
     for lg in loggers[1:]:
         if getattr(lg, "root_dir", None) == root and hasattr(lg, "_version"):
             lg._version = first.version
+
+
+def evaluation_run(trainer) -> None:
+    """A validate / test / predict run: one run folder (``share_run_folder``), and quiet about
+    the checkpoint callback, which saves nothing outside ``fit`` and would warn that the
+    checkpoint it is handed lies in another run's folder (as a checkpoint to evaluate does)."""
+    import warnings
+    share_run_folder(trainer)
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from", category=UserWarning)
 
 
 def run_lightning_cli(argv: Sequence[str], run: bool = True):

@@ -49,3 +49,10 @@ class WeightEMA(WeightAveraging):
         if not warmup >= 1.0:
             raise ValueError(f"WeightEMA warmup: a number of steps >= 1, got {warmup!r}")
         super().__init__(multi_avg_fn=partial(ema_update_, decay=float(decay), warmup=float(warmup)), **kwargs)
+
+    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        """Outside ``fit`` (validate, test, predict) the checkpoint's ``state_dict`` already is
+        the average, which is what those should run: nothing to restore, nothing to warn about."""
+        if self._average_model is None:
+            return
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
