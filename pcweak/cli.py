@@ -5,6 +5,7 @@
     pcweak label SCENE --weak W -o OUT     pseudo-labels from weak labels (folders: resumable)
     pcweak evaluate SCENE --pseudo P       score pseudo-labels against ground truth
     pcweak evaluate kitti:R --detections D KITTI AP of result files, as the devkit
+    pcweak export LABELS --format F -o DIR ScanNet benchmark submission files
     pcweak bench NAME --json               a benchmark, printing one JSON object
     pcweak fit|validate|test|predict --config configs/X.yaml   training (LightningCLI)
     pcweak demo                            the main job on the built-in synthetic scene
@@ -269,6 +270,27 @@ def _evaluate_kitti_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    from .metrics.scannet_files import export_scannet
+    src = Path(args.labels)
+    if src.is_dir():
+        files = sorted(src.glob("*.npz"))
+        if not files:
+            raise ValueError(f"{src}: no label files (*.npz) in this folder")
+        if args.scene:
+            raise ValueError("--scene names the scene of a single label file; a folder's files are named <scene>.npz")
+    elif src.is_file():
+        files = [src]
+    else:
+        raise FileNotFoundError(f"{src}: no such label file or folder")
+    task = args.format.split("-", 1)[1]
+    progress = lambda x: tqdm(x, desc=f"export[{args.format}]", unit="scene", disable=len(files) < 2)  # noqa: E731
+    names = {files[0]: args.scene} if args.scene else None
+    print(json.dumps(export_scannet(files, args.output, task, progress, names)))
+    return 0
+
+
 def cmd_viz(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .scene import PseudoLabels, WeakLabels
@@ -397,6 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     ev.add_argument("--plots", help="folder for a per-class IoU bar chart and a confusion matrix (PNG)")
     ev.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser("export", help="write label files as ScanNet benchmark submission files")
+    ex.add_argument("labels", help="a label file (.npz, as pcweak label / predict write) or a folder of them, named <scene>.npz")
+    ex.add_argument("--format", required=True, choices=("scannet-semantic", "scannet-instance"),
+                    help="scannet-semantic: <scene>.txt with a NYU40 id per point; scannet-instance: <scene>.txt listing "
+                         "predicted_masks/<scene>_<k>.txt, NYU40 id and confidence per instance")
+    ex.add_argument("-o", "--output", required=True, type=Path, help="folder to write (the submission's root)")
+    ex.add_argument("--scene", help="the scene a single label file labels (default: the file's name without .npz)")
+    ex.set_defaults(func=cmd_export)
 
     vz = sub.add_parser("viz", help="look at a scene and its labels: Open3D window, headless PNG, PLY export")
     vz.add_argument("scene", help=addr_help)

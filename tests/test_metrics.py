@@ -134,3 +134,71 @@ def test_semantic_class_predicted_but_absent_scores_zero():
     # predicted only on unlabelled points (gt -1): not counted, c left out
     r = semantic_report(np.array([0, 0, 1, -1]), np.array([0, 0, 1, 2]), CLS)
     assert "c" not in r["per_class_iou"] and r["miou"] == 1.0
+
+
+def _read_scannet_semantic(path):
+    """The benchmark's semantic format, read as its evaluator reads it: one integer a line."""
+    return np.array([int(line) for line in path.read_text().split()], np.int64)
+
+
+def _read_scannet_instances(folder, scene, n):
+    """The benchmark's instance format: '<mask path> <label id> <confidence>' per line, each mask
+    file one 0/1 a line, paths relative to the submission's root."""
+    from pcweak.metrics.instance import SceneInstances  # noqa: F401  (only its fields are built here)
+    inst, cls, score = np.full(n, -1, np.int64), {}, {}
+    for j, line in enumerate((folder / f"{scene}.txt").read_text().splitlines()):
+        rel, label, conf = line.split()
+        mask = np.array([int(v) for v in (folder / rel).read_text().split()]) == 1
+        assert len(mask) == n and not (inst[mask] >= 0).any()
+        inst[mask], cls[j], score[j] = j, int(label), float(conf)
+    return inst, cls, score
+
+
+def test_scannet_submission_files_hold_what_evaluate_scores(tmp_path, room, capsys):
+    from dataclasses import replace
+
+    from pcweak import weak
+    from pcweak.classes import NYU40_TO_SCANNET20, SCANNET20_NYU40_IDS
+    from pcweak.cli import main
+    from pcweak.metrics.evaluate import evaluate
+    from pcweak.metrics.instance import SceneInstances
+    from pcweak.pseudo.registry import label
+    labels = label(room, weak.clicks(room, seed=0), "propagate")
+    labels.semantic[:50] = -1  # unlabelled points: written as 0, counted wrong
+    labels.save(tmp_path / "room.npz")
+    rep = evaluate(room, labels)
+    for fmt in ("scannet-semantic", "scannet-instance"):
+        assert main(["export", str(tmp_path / "room.npz"), "--format", fmt, "-o", str(tmp_path / fmt), "--scene", "scene9"]) == 0
+    sem = _read_scannet_semantic(tmp_path / "scannet-semantic" / "scene9.txt")
+    assert len(sem) == room.num_points and ((sem == 0) == (labels.semantic < 0)).all()
+    assert set(sem[sem > 0]) <= set(SCANNET20_NYU40_IDS)
+    back = np.array([NYU40_TO_SCANNET20.get(int(v), -1) for v in sem])
+    assert semantic_report(room.semantic, back, room.classes)["miou"] == pytest.approx(rep["miou"], abs=1e-12)
+    inst, cls, score = _read_scannet_instances(tmp_path / "scannet-instance", "scene9", room.num_points)
+    assert cls and not {1, 2} & set(cls.values())  # wall and floor are not submitted
+    got = instance_ap([SceneInstances(room.semantic, room.instance, inst, {k: NYU40_TO_SCANNET20[v] for k, v in cls.items()},
+                                      score)], room.classes, ignore=("wall", "floor"))
+    for k in ("ap", "ap50", "ap25"):
+        assert got[k] == pytest.approx(rep["instance"][k], abs=1e-4), k
+    # a model's own classes and scores for its proposals are written as given
+    given = replace(labels, extras={"instance_class": np.full(labels.instance.max() + 1, 4), "instance_score": np.linspace(
+        0.1, 0.9, labels.instance.max() + 1).astype(np.float32)})
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    given.save(folder / "scene7.npz")
+    labels.save(folder / "scene8.npz")
+    assert main(["export", str(folder), "--format", "scannet-instance", "-o", str(tmp_path / "dir")]) == 0
+    rows = [line.split() for line in (tmp_path / "dir" / "scene7.txt").read_text().splitlines()]
+    assert len(rows) == len(given.extras["instance_score"]) and {r[1] for r in rows} == {"5"}  # chair: NYU40 5
+    assert [float(r[2]) for r in rows] == pytest.approx(given.extras["instance_score"].tolist(), abs=1e-6)
+    assert (tmp_path / "dir" / "scene8.txt").read_text() == (tmp_path / "scannet-instance" / "scene9.txt").read_text().replace(
+        "scene9", "scene8")
+    # refused before anything is written: labels of another class list, --scene with a folder
+    replace(labels, classes=tuple(f"c{i}" for i in range(20))).save(folder / "other.npz")
+    capsys.readouterr()
+    assert main(["export", str(folder), "--format", "scannet-semantic", "-o", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "other.npz: ScanNet benchmark files need labels over ScanNet-20's classes" in err and "Traceback" not in err
+    assert not (tmp_path / "none").exists()
+    assert main(["export", str(folder), "--format", "scannet-semantic", "-o", str(tmp_path / "none"), "--scene", "x"]) == 2
+    assert "--scene names the scene of a single label file" in capsys.readouterr().err

@@ -57,6 +57,14 @@ class SceneInstances:
 def from_labels(gt_semantic, gt_instance, pred_semantic, pred_instance, confidence=None) -> SceneInstances:
     """Build ``SceneInstances`` from per-point predictions: an instance's class is the majority
     predicted class of its points, its score the mean confidence (1 without confidences)."""
+    cls, score = instance_classes(pred_semantic, pred_instance, confidence)
+    return SceneInstances(np.asarray(gt_semantic), np.asarray(gt_instance), np.asarray(pred_instance), cls, score)
+
+
+def instance_classes(pred_semantic, pred_instance, confidence=None) -> tuple[dict[int, int], dict[int, float]]:
+    """Class and score of each predicted instance id: the majority predicted class of its points
+    (an instance none of whose points has a class is left out) and their mean confidence (1
+    without confidences)."""
     pred_instance = np.asarray(pred_instance)
     cls, score = {}, {}
     conf = np.ones(len(pred_instance)) if confidence is None else np.asarray(confidence, np.float64)
@@ -68,7 +76,7 @@ def from_labels(gt_semantic, gt_instance, pred_semantic, pred_instance, confiden
             continue
         cls[int(k)] = int(np.bincount(s).argmax())
         score[int(k)] = float(conf[m].mean())
-    return SceneInstances(np.asarray(gt_semantic), np.asarray(gt_instance), pred_instance, cls, score)
+    return cls, score
 
 
 def _ap(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> float:

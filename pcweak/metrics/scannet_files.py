@@ -1,0 +1,109 @@
+"""ScanNet benchmark submission files from label files (the pseudo-label format that
+``pcweak label`` and ``pcweak predict`` write): what the benchmark's server and its
+``BenchmarkScripts/3d_evaluation`` scripts read.
+
+- Semantic labels: ``<scene>.txt``, one line per point with its NYU40 class id; a point with no
+  label is written as 0, which no evaluated class has, so it counts as wrong.
+- Instances: ``<scene>.txt``, one line per predicted instance, ``predicted_masks/<scene>_<k>.txt
+  <NYU40 id> <confidence>``, and each such mask file, one line per point, 1 inside the instance
+  and 0 elsewhere. An instance's class and confidence are the ones its model gave
+  (``instance_class`` / ``instance_score`` in the file's extras, as ``pcweak predict`` writes
+  them), else its points' majority class and mean confidence, the rule of ``metrics.instance``.
+  Instances of wall and floor, which the benchmark does not evaluate, are left out.
+
+The benchmark scores the vertices of each scan's ``*_vh_clean_2.ply`` in the mesh's order,
+which is the order of a ``scannet:`` scene's points; labels made on a scene read otherwise
+(an export, mmdetection3d's points) are in that scene's order instead.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..classes import SCANNET20, SCANNET20_NYU40_IDS, SCANNET_STUFF
+from ..errors import SceneError
+from ..npzio import atomic_write_bytes
+from ..scene import PseudoLabels
+from .instance import instance_classes
+
+TASKS = ("semantic", "instance")
+UNLABELLED_ID = 0  # NYU40 "unannotated": no evaluated class
+MASKS = "predicted_masks"
+
+
+def nyu40_ids(labels: PseudoLabels, source: str) -> np.ndarray:
+    """(C,) int64 NYU40 id of each class index of ``labels``; SceneError naming ``source``
+    unless its class list is ScanNet-20's."""
+    if tuple(labels.classes) != SCANNET20:
+        raise SceneError(f"{source}: ScanNet benchmark files need labels over ScanNet-20's classes, "
+                         f"got {list(labels.classes)[:5]}{' ...' if len(labels.classes) > 5 else ''}")
+    return np.asarray(SCANNET20_NYU40_IDS, np.int64)
+
+
+def semantic_ids(labels: PseudoLabels, source: str) -> np.ndarray:
+    """(N,) int64 NYU40 id per point (``UNLABELLED_ID`` where there is no label)."""
+    ids = nyu40_ids(labels, source)
+    return np.where(labels.semantic >= 0, ids[np.maximum(labels.semantic, 0)], UNLABELLED_ID)
+
+
+def instance_entries(labels: PseudoLabels, source: str) -> list[tuple[np.ndarray, int, float]]:
+    """(point mask (N,) bool, NYU40 id, confidence) of each instance to submit, in ascending
+    instance id order (the order the evaluator matches them in)."""
+    ids = nyu40_ids(labels, source)
+    stuff = {SCANNET20.index(c) for c in SCANNET_STUFF}
+    given = {k: labels.extras[k] for k in ("instance_class", "instance_score") if k in labels.extras}
+    derived_class, derived_score = instance_classes(labels.semantic, labels.instance, labels.confidence)
+    out = []
+    for k in np.unique(labels.instance[labels.instance >= 0]).tolist():
+        if len(given) == 2 and k < len(given["instance_class"]):
+            cls, score = int(given["instance_class"][k]), float(given["instance_score"][k])
+        elif k in derived_class:
+            cls, score = derived_class[k], derived_score[k]
+        else:
+            continue  # an instance none of whose points has a class
+        if cls in stuff or not 0 <= cls < len(ids):
+            continue
+        out.append((labels.instance == k, int(ids[cls]), score))
+    return out
+
+
+def write_semantic(labels: PseudoLabels, scene: str, folder: str | Path, source: str = "labels") -> Path:
+    """``<folder>/<scene>.txt`` (atomically)."""
+    lines = "\n".join(map(str, semantic_ids(labels, source).tolist())) + "\n"
+    return atomic_write_bytes(Path(folder) / f"{scene}.txt", lines.encode())
+
+
+def write_instances(labels: PseudoLabels, scene: str, folder: str | Path, source: str = "labels") -> list[Path]:
+    """``<folder>/<scene>.txt`` and its mask files under ``<folder>/predicted_masks/``; the
+    list is written last, so that an interrupted export leaves no list naming missing masks."""
+    folder = Path(folder)
+    rows, written = [], []
+    for j, (mask, nyu40, score) in enumerate(instance_entries(labels, source)):
+        rel = f"{MASKS}/{scene}_{j:03d}.txt"
+        written.append(atomic_write_bytes(folder / rel, ("\n".join("1" if m else "0" for m in mask.tolist()) + "\n").encode()))
+        rows.append(f"{rel} {nyu40} {score:.6f}")
+    written.append(atomic_write_bytes(folder / f"{scene}.txt", "".join(r + "\n" for r in rows).encode()))
+    return written
+
+
+def export_scannet(files: list[Path], folder: str | Path, task: str, progress=None,
+                   names: dict[Path, str] | None = None) -> dict[str, int | str]:
+    """Write ``task``'s benchmark files (``semantic`` or ``instance``) for each label file of
+    ``files`` into ``folder``, each under its scene's name (``names``, else the file's stem);
+    every file is read and checked before the first is written. ``progress``: a wrapper for
+    the loop (tqdm)."""
+    names = {f: (names or {}).get(f, f.stem) for f in files}
+    if task not in TASKS:
+        raise ValueError(f"--task: expected one of {TASKS}, got {task!r}")
+    labels = {}
+    for f in files:
+        labels[f] = PseudoLabels.load(f)
+        nyu40_ids(labels[f], str(f))
+    instances = 0
+    for f in (progress or (lambda x: x))(files):
+        if task == "semantic":
+            write_semantic(labels[f], names[f], folder, str(f))
+        else:
+            instances += len(write_instances(labels[f], names[f], folder, str(f))) - 1
+    return {"scenes": len(files), "task": task, "output": str(folder), **({"instances": instances} if task == "instance" else {})}
