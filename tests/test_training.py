@@ -382,6 +382,12 @@ def test_instance_task_trains_and_reports_ap(tmp_path, monkeypatch, capsys):
     assert set(np.unique(p.instance[p.instance >= 0])) == set(range(k))
     assert ((p.extras["instance_score"] > 0) & (p.extras["instance_score"] <= 1)).all()
     assert not np.isin(p.extras["instance_class"], [0, 1]).any()  # wall and floor are not instances
+    # label --method model reads the instance checkpoint and writes the same proposals
+    scene = tmp_path / "cache" / "synthetic" / "synthetic_2000.npz"
+    assert main(["label", f"npz:{scene}", "--method", "model", "--ckpt", str(ckpt), "-o", str(tmp_path / "inst.npz")]) == 0
+    q = PseudoLabels.load(tmp_path / "inst.npz")
+    assert (q.instance == p.instance).all() and (q.semantic == p.semantic).all()
+    assert (q.extras["instance_class"] == p.extras["instance_class"]).all()
 
 
 # what each dataset's model must be built with (the old configs' hand-written values)

@@ -33,9 +33,25 @@ class PredictionWriter(BasePredictionWriter):
             self.written += 1
 
     def _write_labels(self, pl_module: Any, p: dict[str, Any]) -> None:
-        from ..scene import PseudoLabels
-        extras = {k: p[k] for k in ("instance_class", "instance_score") if k in p}
         names = tuple(getattr(pl_module.hparams, "class_names", None) or ())
-        PseudoLabels(semantic=p["semantic"], confidence=p["confidence"], instance=p.get("instance"), method="model",
-                     classes=names, params=json.dumps({"ckpt": self.checkpoint}), extras=extras
-                     ).save(self.folder / f"{p['name']}.npz")
+        prediction_labels(p, names, {"ckpt": self.checkpoint}).save(self.folder / f"{p['name']}.npz")
+
+
+def prediction_labels(p: dict[str, Any], classes: Sequence[str], params: dict[str, Any],
+                      min_confidence: float = 0.0, fingerprint: str = "{}") -> Any:
+    """A segmentation model's prediction of one scene (``predict_step``'s dict: ``semantic``,
+    ``confidence``, and from an instance model ``instance``, ``instance_class``,
+    ``instance_score``) as ``PseudoLabels`` (method ``model``); points below ``min_confidence``
+    get no class (-1) and no instance."""
+    from ..scene import PseudoLabels
+    semantic = p["semantic"].astype("int64")
+    confidence = p["confidence"].astype("float32")
+    low = confidence < min_confidence
+    semantic[low] = -1
+    instance = None
+    if "instance" in p:
+        instance = p["instance"].astype("int64")
+        instance[low] = -1
+    extras = {k: p[k] for k in ("instance_class", "instance_score") if k in p}
+    return PseudoLabels(semantic=semantic, confidence=confidence, instance=instance, method="model", classes=tuple(classes),
+                        params=json.dumps(params, sort_keys=True), fingerprint=fingerprint, extras=extras)

@@ -18,15 +18,30 @@ from typing import Any, Iterator, Sequence
 import torch
 
 
+# the tasks whose checkpoints label scenes point by point: class path as LightningCLI saves it ->
+# the class's module and name (an allow-list: a checkpoint never names what gets imported)
+SEGMENTATION_TASKS = {
+    "pcweak.tasks.SemanticSegmentation": ("pcweak.tasks.semantic", "SemanticSegmentation"),
+    "pcweak.tasks.semantic.SemanticSegmentation": ("pcweak.tasks.semantic", "SemanticSegmentation"),
+    "pcweak.tasks.InstanceSegmentation": ("pcweak.tasks.instance", "InstanceSegmentation"),
+    "pcweak.tasks.instance.InstanceSegmentation": ("pcweak.tasks.instance", "InstanceSegmentation"),
+}
+
+
 def _load_model(ckpt: str | Path, voxel_size: float | None, feature_names: Sequence[str] | None) -> tuple[Any, dict[str, Any]]:
     """The checkpoint's model and its input settings (voxel size and input features: the ones
     it was trained with unless given); the checkpoint is checked before Lightning reads it."""
     from ..label_jobs import file_sha256
     from ..safe_load import torch_load
-    from ..tasks.semantic import SemanticSegmentation
+    import importlib
     meta = torch_load(ckpt, "--ckpt")
+    task = (meta.get("hyper_parameters", {}) or {}).get("_class_path") or "pcweak.tasks.SemanticSegmentation"
+    if task not in SEGMENTATION_TASKS:
+        raise ValueError(f"--ckpt {ckpt}: a {task} checkpoint; --method model and model-walk take a segmentation "
+                         f"model's (a detector writes its detections with pcweak predict / test --config ...)")
     dm = meta.get("datamodule_hyper_parameters", {}) or {}
-    model = SemanticSegmentation.load_from_checkpoint(ckpt, map_location="cpu")
+    module, name = SEGMENTATION_TASKS[task]
+    model = getattr(importlib.import_module(module), name).load_from_checkpoint(ckpt, map_location="cpu")
     return model, {"ckpt_sha256": file_sha256(ckpt), "voxel_size": voxel_size or dm.get("voxel_size", 0.05),
                    "feature_names": list(feature_names or dm.get("feature_names", ("color", "normal")))}
 
@@ -63,14 +78,16 @@ def predict_pseudo_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], o
                           accelerator: str = "auto", devices: int | str = "auto", strategy: str = "auto",
                           voxel_size: float | None = None, feature_names: Sequence[str] | None = None,
                           min_confidence: float = 0.0) -> dict[str, Any]:
-    """Label ``scenes`` ((name, address) pairs) with the model in ``ckpt``; one
-    ``<out>/<name>.npz`` per scene (``out`` may be a file for a single scene). A scene whose
+    """Label ``scenes`` ((name, address) pairs) with the model in ``ckpt`` (a semantic or an
+    instance segmentation model; an instance model's files also hold its proposals, as
+    ``pcweak predict`` writes them); one ``<out>/<name>.npz`` per scene (``out`` may be a file
+    for a single scene). A scene whose
     output was made from the same scene, checkpoint (SHA-256) and settings is skipped unless
     ``overwrite``; any other existing output is labelled again. Voxel size and input features
     default to the ones the checkpoint was trained with; points below ``min_confidence`` get -1."""
-    from ..scene import PseudoLabels
     from .. import __version__
     from ..label_jobs import scene_identity
+    from .predictions import prediction_labels
     model, settings = _load_model(ckpt, voxel_size, feature_names)
     settings["min_confidence"] = min_confidence
     stamp = {name: json.dumps({"scene": scene_identity(address), "method": "model", "params": settings,
@@ -78,12 +95,7 @@ def predict_pseudo_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], o
     target, todo = _todo(scenes, out, stamp, overwrite)
     names = tuple(model.hparams.class_names or ())
     for scene, p in _predictions(model, todo, settings, accelerator, devices, strategy):
-        sem = p["semantic"].astype("int64")
-        conf = p["confidence"].astype("float32")
-        sem[conf < min_confidence] = -1
-        PseudoLabels(semantic=sem, confidence=conf, method="model", classes=names,
-                     params=json.dumps({"ckpt": str(ckpt), **settings}, sort_keys=True),
-                     fingerprint=stamp[p["name"]]).save(target(p["name"]))
+        prediction_labels(p, names, {"ckpt": str(ckpt), **settings}, min_confidence, stamp[p["name"]]).save(target(p["name"]))
     return {"labelled": len(todo), "skipped_existing": len(scenes) - len(todo), "output": str(out), "method": "model"}
 
 
