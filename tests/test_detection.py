@@ -120,6 +120,25 @@ def test_each_weak_mode_trains_and_tests(mode, tmp_path, lidar_cache, monkeypatc
         predicted = next(tmp_path.glob("outputs/kitti/**/predictions"))
         assert sorted(f.name for f in predicted.iterdir()) == sorted(f.name for f in tested.iterdir())
         assert all((predicted / f.name).read_text() == f.read_text() for f in tested.iterdir())
+        # KITTI's unlabelled test split: every frame of root/testing gets a result file
+        import shutil
+        from pcweak.data.kitti import write_kitti
+        from pcweak.data.synthetic_lidar import synthetic_lidar
+        for i, seed in enumerate((4000, 5)):
+            write_kitti(synthetic_lidar(seed), tmp_path / "kitti" / "testing", f"{i:06d}")
+        shutil.rmtree(tmp_path / "kitti" / "testing" / "label_2")
+        testing = [*args, "--data.init_args.dataset", "kitti", "--data.init_args.root", str(tmp_path / "kitti"),
+                   "--data.init_args.predict_split", "testing", "--ckpt_path", str(ckpt)]
+        assert main(["predict", *testing]) == 0
+        out = max(tmp_path.glob("outputs/kitti/**/predictions"), key=lambda d: d.stat().st_mtime)
+        assert sorted(f.name for f in out.iterdir()) == ["000000.txt", "000001.txt"]
+        assert (out / "000000.txt").read_text() == (predicted / "synthetic_lidar_4000.txt").read_text()  # same frame
+        capsys.readouterr()
+        assert main(["predict", *testing, "--data.init_args.predict_ids", "[7]"]) == 2
+        assert "data.predict_ids: 1 of the 1 frames are not in" in capsys.readouterr().err
+        capsys.readouterr()  # a detector does not label points
+        assert main(["label", "synthetic:0", "--method", "model", "--ckpt", str(ckpt), "-o", str(tmp_path / "x.npz")]) == 2
+        assert "a pcweak.tasks.Detection checkpoint; --method model and model-walk take a segmentation" in capsys.readouterr().err
 
 
 def test_backbone_stride_follows_its_stages():

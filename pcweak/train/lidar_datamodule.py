@@ -100,8 +100,11 @@ class LidarDataset(Dataset):
     def _targets(self, name: str, scene) -> tuple[dict[str, np.ndarray], Any]:
         """The frame's training targets, and the weak anchors of its pseudo boxes (None where the
         targets are GT boxes)."""
-        keep = scene.box_labels >= 0
-        boxes, cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
+        if scene.boxes is None:  # an unlabelled frame (KITTI's testing split): nothing to train or score
+            boxes, cls = np.zeros((0, 7)), np.zeros(0, np.int64)
+        else:
+            keep = scene.box_labels >= 0
+            boxes, cls = scene.boxes[keep].astype(np.float64), scene.box_labels[keep]
         ones = np.ones(len(boxes))
         if not self.train or self.mode == "full" or name in self.boxed:
             # (evaluation: the KITTI ground truth travels apart, see __getitem__)
@@ -270,13 +273,16 @@ class LidarDataModule(L.LightningDataModule):
     under ``root``; by default ``root``/ImageSets/train.txt and val.txt where they exist; every
     listed frame's ``velodyne/<id>.bin`` checked before any is read). ``scene_cache_gb``: frames' points kept
     in memory by each dataset in each loader process (least recently used dropped first), GiB;
-    their targets are small and always kept."""
+    their targets are small and always kept. ``predict_split`` / ``predict_ids``: the frames
+    ``pcweak predict`` writes detections for (``predict_frames``: by default the validation
+    frames; ``testing`` without ids: every frame of KITTI's unlabelled test split)."""
 
     def __init__(self, dataset: str = "synthetic", root: str | None = None, train_ids: list[str | int] | str | None = None,
                  val_ids: list[str | int] | str | None = None, synthetic_train: int = 8, synthetic_val: int = 2, weak_mode: str = "full",
                  box_fraction: float = 0.1, voxel_size: list[float] = [0.1, 0.1, 0.2],
                  batch_size: int = 2, num_workers: int = 0, seed: int = 0, cache_dir: str = "outputs/cache",
-                 augment: bool = True, pc_range: list[float] = list(KITTI_PC_RANGE), scene_cache_gb: float = 2.0) -> None:
+                 augment: bool = True, pc_range: list[float] = list(KITTI_PC_RANGE), scene_cache_gb: float = 2.0,
+                 predict_split: str = "training", predict_ids: list[str | int] | str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         if len(voxel_size) != 3 or len(pc_range) != 6 or min(voxel_size) <= 0:
@@ -287,6 +293,7 @@ class LidarDataModule(L.LightningDataModule):
                               (batch_size >= 1, "batch_size", "an integer >= 1"),
                               (num_workers >= 0, "num_workers", "an integer >= 0"),
                               (scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0"),
+                              (predict_split in ("training", "testing"), "predict_split", "training or testing"),
                               (dataset != "kitti" or root, "root", "the KITTI folder (holding training/)")):
             if not ok:
                 raise ValueError(f"data.{key}: expected {want}, got {self.hparams[key]!r}")
@@ -332,7 +339,28 @@ class LidarDataModule(L.LightningDataModule):
                 seed = int(name.rsplit("_", 1)[1])
                 ensure_cached(addr.split(":", 1)[1], lambda: make(seed))
 
+    def predict_frames(self) -> list[tuple[str, str]]:
+        """The frames ``pcweak predict`` runs on: ``predict_ids`` (ids or a split file) of
+        ``root``/``predict_split``, every frame of that split when no ids are given for
+        ``testing`` (KITTI's benchmark frames, unlabelled), else the validation frames."""
+        h = self.hparams
+        if h.dataset != "kitti" or (h.predict_split == "training" and h.predict_ids is None):
+            return self.scene_lists()[1]
+        root = Path(h.root)
+        split = root / h.predict_split
+        velodyne = split / "velodyne"
+        ids = split_names(h.predict_ids, root, "predict_ids")
+        if ids is None:
+            ids = SplitList(sorted(p.stem for p in velodyne.glob("*.bin")))
+        ids[:] = [kitti_id(i) for i in ids]
+        check_split(ids, lambda i: (velodyne / f"{i}.bin").is_file(), "predict_ids", f"{velodyne}/",
+                    f"give frame ids or a split file of {split}'s frames", True, "frames", f"in {velodyne}/ to predict")
+        return [(i, f"kitti:{split / i}") for i in ids]
+
     def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":
+            self._predict = self.predict_frames()
+            return
         self._train, self._val = self.scene_lists()
 
     def train_dataset(self) -> LidarDataset:
@@ -375,4 +403,4 @@ class LidarDataModule(L.LightningDataModule):
         return self.val_dataloader()
 
     def predict_dataloader(self):
-        return self.val_dataloader()
+        return DataLoader(self._ds(self._predict, False), batch_size=1, collate_fn=collate_lidar, num_workers=self.hparams.num_workers)

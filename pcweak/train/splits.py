@@ -34,15 +34,16 @@ def split_names(value: Sequence[str] | str | None, root: str | Path | None, key:
 
 
 def check_split(names: Sequence[str], present: Callable[[str], bool], key: str, where: str, hint: str,
-                required: bool = True, noun: str = "scenes") -> None:
+                required: bool = True, noun: str = "scenes", purpose: str = "to train on") -> None:
     """ValueError naming ``data.<key>`` when ``names`` is empty (and ``required``) or some of
     them have no scene: ``present(name)`` says whether the root holds it, ``where`` says where
-    it was looked for, ``hint`` what to give instead, ``noun`` what the names are."""
+    it was looked for, ``hint`` what to give instead, ``noun`` what the names are and ``purpose``
+    what they are for."""
     source = getattr(names, "source", None)
     listed = f" listed in {source}" if source is not None else ""
     if not names:
         if required:
-            raise ValueError(f"data.{key}: no {noun}{listed} to train on; {hint}")
+            raise ValueError(f"data.{key}: no {noun}{listed} {purpose}; {hint}")
         return
     missing = [n for n in names if not present(n)]
     if missing:
