@@ -474,6 +474,29 @@ def test_ensemble_members_are_the_partitions_each_setting_gives(room, monkeypatc
             np.testing.assert_array_equal(m, a)
 
 
+def test_members_come_as_they_are_made_while_the_l0_levels_are_pending(room):
+    """With the l0 levels still being built, ``partition_members`` gives the FH members first,
+    without waiting, then the l0 levels once they are done: the same partitions, in the same
+    order, as when everything is built before the first is handed out."""
+    from concurrent.futures import Future
+    import importlib
+    P = importlib.import_module("pcweak.pseudo.propagate")
+    from pcweak.segment.ensemble import L0_LEVELS, l0_members
+    from pcweak.segment.superpoints import estimate_normals, knn_graph
+    keep = np.arange(0, room.num_points, 4)
+    coord, color = room.coord[keep].astype(np.float32), room.color[keep]
+    normal, edges = estimate_normals(coord), knn_graph(coord, 10)
+    cfg, seeds = P.PartitionConfig(), np.array([0, 100, 2000])
+    whole = list(P.partition_members(coord, normal, color, None, seeds, edges, cfg, 10, 0.02))
+    pending = Future()
+    stream = P.partition_members(coord, normal, color, None, seeds, edges, cfg, 10, 0.02, pending)
+    first = [next(stream) for _ in range(len(whole) - L0_LEVELS)]  # the FH members, l0 not done
+    assert not pending.done()
+    pending.set_result(l0_members(coord, color, edges, P.l0_member_sizes(cfg, 0.02)))
+    for got, want in zip(first + list(stream), whole, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_propagation_computes_shape_features_once_for_partition_and_forest(room, monkeypatch):
     """The ensemble's l0 levels (started before the normals, on a second thread) and the forest
     after the walk both describe points by their shape over 30 neighbours: one call computes

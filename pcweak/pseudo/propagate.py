@@ -25,8 +25,10 @@ of the floor are also joined to their nearest floor nodes (``floor_edges``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,7 @@ import scipy.sparse as sp
 from ..errors import SceneError
 from ..scene import PseudoLabels, check_color_range, to_numpy
 from ..segment.descriptors import shares_shape_features
-from ..segment.ensemble import common_refinement, l0_members, partition_ensemble
+from ..segment.ensemble import common_refinement, fh_members, l0_members, partition_ensemble
 from ..segment.superpoints import (REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
                                    segment_mean)
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
@@ -660,24 +662,31 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
 
 def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.ndarray | None, segment: np.ndarray | None,
                       seed_index: np.ndarray, edges: tuple[np.ndarray, np.ndarray], config: PartitionConfig,
-                      k: int, spacing: float = 0.0, l0_levels: Future | None = None) -> list[np.ndarray]:
-    """Stage 1: the partitions the walk runs on, each (N,) int64 node id per point, 0..S-1: the
-    scene's ``segment`` renumbered, or the ensemble's members (``partition_ensemble``), FH or l0
-    superpoints on the kNN ``edges``, or single points; seeds' own surfaces carved out of each.
-    ``spacing``: the cloud's median point spacing (``point_spacing``), which scales the sizes in
-    points (``PartitionConfig.reference_spacing``); ``l0_levels``: the ensemble's l0 members
-    already being built (a future of ``l0_members`` at ``l0_member_sizes``)."""
+                      k: int, spacing: float = 0.0, l0_levels: Future | None = None) -> Iterator[np.ndarray]:
+    """Stage 1: the partitions the walk runs on, one at a time, each (N,) int64 node id per
+    point, 0..S-1: the scene's ``segment`` renumbered, or the ensemble's members
+    (``partition_ensemble``), FH or l0 superpoints on the kNN ``edges``, or single points;
+    seeds' own surfaces carved out of each. ``spacing``: the cloud's median point spacing
+    (``point_spacing``), which scales the sizes in points (``PartitionConfig.reference_spacing``);
+    ``l0_levels``: the ensemble's l0 members already being built (a future of ``l0_members`` at
+    ``l0_member_sizes``), which then come after its FH members, as soon as they are done: a
+    caller can walk on the FH members meanwhile."""
     from ..segment.l0_partition import L0Config
     d = L0Config()
 
     def size(n: int) -> int:
         return min_size_at(n, spacing, config.reference_spacing)
+    members: Iterable[np.ndarray]
     if segment is not None:
         members = [np.unique(segment, return_inverse=True)[1]]
+    elif config.method == "ensemble" and l0_levels is not None:
+        fh = fh_members(normal, color, edges, len(coord), config.c, size(config.min_size), config.color_weight,
+                        config.color_max_normal_diff)
+        members = chain(fh, _when_done(l0_levels))
     elif config.method == "ensemble":
         members = partition_ensemble(coord, normal, color, edges, c=config.c, min_size=size(config.min_size),
                                      color_weight=config.color_weight, color_max_normal_diff=config.color_max_normal_diff,
-                                     l0_min_size=l0_member_sizes(config, spacing), l0_levels=l0_levels)
+                                     l0_min_size=l0_member_sizes(config, spacing))
     elif config.method == "fh":
         members = [felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=size(config.min_size), color_weight=config.color_weight,
                                 edges=edges, color_max_normal_diff=config.color_max_normal_diff)]
@@ -688,10 +697,16 @@ def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.nd
         members = [l0_hierarchy(coord, color, cfg, edges=edges)[0]]
     else:
         members = [np.arange(len(coord))]
-    members = [np.asarray(m).ravel() for m in members]
-    if config.split_below > 0 and normal is not None:
-        members = [split_seed_surfaces(coord, normal, m, seed_index, config.split_below) for m in members]
-    return members
+    for m in members:
+        m = np.asarray(m).ravel()
+        if config.split_below > 0 and normal is not None:
+            m = split_seed_surfaces(coord, normal, m, seed_index, config.split_below)
+        yield m
+
+
+def _when_done(levels: Future) -> Iterator[np.ndarray]:
+    """The members a future holds, waited for only when the first is asked for."""
+    yield from levels.result()
 
 
 def l0_member_sizes(config: PartitionConfig, spacing: float) -> tuple[int, ...]:
@@ -812,22 +827,24 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         floor_seeds = seed_index[seed_label == floor_class] if floor_class is not None else None
         if floor_seeds is not None and normal is not None:
             warn_if_not_z_up(normal, floor_seeds)
-        members = partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k, spacing, l0_levels)
-    fpfh = None
-    if g.w_fpfh:
-        from ..segment.descriptors import fpfh_features
-        fpfh = fpfh_features(coord, normal, radius=cfg.features.fpfh_radius, voxel=cfg.features.fpfh_voxel)
+        fpfh = None
+        if g.w_fpfh:
+            from ..segment.descriptors import fpfh_features
+            fpfh = fpfh_features(coord, normal, radius=cfg.features.fpfh_radius, voxel=cfg.features.fpfh_voxel)
+        # the walk on every member as it comes (the FH members' while the l0 levels are still
+        # being built); class probabilities averaged per point over the members that reach it
+        prob = np.zeros((len(coord), C))
+        votes = np.zeros(len(coord))
+        members = []
+        for node in partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k, spacing, l0_levels):
+            walk = _class_walk(coord, node, color, normal, feat, fpfh, seed_index, seed_label, C, cfg, edges, mask_evidence)
+            ok = walk.reached[node]
+            prob[ok] += walk.prob[node[ok]]
+            votes += ok
+            if not members:
+                W = walk.W  # the instance walk runs on the first member's graph
+            members.append(node)
     s = cfg.solver
-    # the walk on every member; class probabilities averaged per point over the members that reach it
-    prob = np.zeros((len(coord), C))
-    votes = np.zeros(len(coord))
-    for i, node in enumerate(members):
-        walk = _class_walk(coord, node, color, normal, feat, fpfh, seed_index, seed_label, C, cfg, edges, mask_evidence)
-        ok = walk.reached[node]
-        prob[ok] += walk.prob[node[ok]]
-        votes += ok
-        if i == 0:
-            W = walk.W  # the instance walk runs on the first member's graph
     reached_pt = votes > 0
     prob = np.where(reached_pt[:, None], prob / np.maximum(votes, 1.0)[:, None], 0.0)
     cells = members[0] if len(members) == 1 else common_refinement(members)
