@@ -183,6 +183,9 @@ def test_scannet_submission_files_hold_what_evaluate_scores(tmp_path, room, caps
     # a model's own classes and scores for its proposals are written as given
     given = replace(labels, extras={"instance_class": np.full(labels.instance.max() + 1, 4), "instance_score": np.linspace(
         0.1, 0.9, labels.instance.max() + 1).astype(np.float32)})
+    from pcweak.metrics.instance import label_file_instances
+    classes, scores = label_file_instances(given)  # what evaluate scores an instance model's file with
+    assert set(classes.values()) == {4} and scores[0] == pytest.approx(0.1) and label_file_instances(labels)[0] != classes
     folder = tmp_path / "labels"
     folder.mkdir()
     given.save(folder / "scene7.npz")

@@ -10,7 +10,7 @@ from ..errors import SceneError
 from ..scene import PseudoLabels, Scene
 from .boxes import box_quality
 from .calibration import expected_calibration_error
-from .instance import MIN_REGION_SIZE, from_labels, instance_ap
+from .instance import MIN_REGION_SIZE, SceneInstances, instance_ap, label_file_instances
 from .semantic import semantic_report
 
 
@@ -18,7 +18,8 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int = MIN_REGI
     """Semantic mIoU / per-class IoU (unlabelled pseudo points count as wrong), accuracy on the
     labelled subset, coverage, ECE of ``confidence``, and — when the scene has instances —
     ScanNet instance AP/AP50/AP25 by the benchmark's rules (``metrics.instance``; instances and
-    predictions under ``min_region_size`` points, ScanNet's 100, do not count) plus the mean IoU
+    predictions under ``min_region_size`` points, ScanNet's 100, do not count; each predicted
+    instance's class and score from ``label_file_instances``) plus the mean IoU
     of each counted GT instance with its best mask."""
     if scene.semantic is None:
         raise SceneError(f"scene {scene.name!r}: has no ground-truth semantic labels to evaluate against")
@@ -29,8 +30,8 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int = MIN_REGI
     rep["ece"] = expected_calibration_error(pseudo.confidence[m], pseudo.semantic[m] == scene.semantic[m])
     rep["coverage_all_points"] = float((pseudo.semantic >= 0).mean())
     if scene.instance is not None and (pseudo.instance >= 0).any():
-        inst = instance_ap([from_labels(scene.semantic, scene.instance, pseudo.semantic, pseudo.instance, pseudo.confidence)],
-                           scene.classes, ignore=stuff_classes(scene.classes), min_region_size=min_region_size)
+        found = SceneInstances(scene.semantic, scene.instance, pseudo.instance, *label_file_instances(pseudo))
+        inst = instance_ap([found], scene.classes, ignore=stuff_classes(scene.classes), min_region_size=min_region_size)
         rep["instance"] = {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in inst.items()}
     if pseudo.box is not None and scene.boxes is not None:
         keep = scene.box_labels >= 0

@@ -33,7 +33,7 @@ The rules below are those of ScanNet's ``BenchmarkScripts/3d_evaluation/evaluate
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -59,6 +59,19 @@ def from_labels(gt_semantic, gt_instance, pred_semantic, pred_instance, confiden
     predicted class of its points, its score the mean confidence (1 without confidences)."""
     cls, score = instance_classes(pred_semantic, pred_instance, confidence)
     return SceneInstances(np.asarray(gt_semantic), np.asarray(gt_instance), np.asarray(pred_instance), cls, score)
+
+
+def label_file_instances(labels: Any) -> tuple[dict[int, int], dict[int, float]]:
+    """Class and score of each instance of a label file (``PseudoLabels``): the ones its model
+    gave where it holds them (``extras`` ``instance_class`` / ``instance_score``, one per
+    instance id, as ``pcweak predict`` writes them), else ``instance_classes``'s rule."""
+    cls, score = instance_classes(labels.semantic, labels.instance, labels.confidence)
+    given_class, given_score = labels.extras.get("instance_class"), labels.extras.get("instance_score")
+    if given_class is not None and given_score is not None:
+        for k in np.unique(labels.instance[labels.instance >= 0]).tolist():
+            if k < min(len(given_class), len(given_score)):
+                cls[k], score[k] = int(given_class[k]), float(given_score[k])
+    return cls, score
 
 
 def instance_classes(pred_semantic, pred_instance, confidence=None) -> tuple[dict[int, int], dict[int, float]]:

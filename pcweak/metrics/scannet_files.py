@@ -6,9 +6,8 @@
   label is written as 0, which no evaluated class has, so it counts as wrong.
 - Instances: ``<scene>.txt``, one line per predicted instance, ``predicted_masks/<scene>_<k>.txt
   <NYU40 id> <confidence>``, and each such mask file, one line per point, 1 inside the instance
-  and 0 elsewhere. An instance's class and confidence are the ones its model gave
-  (``instance_class`` / ``instance_score`` in the file's extras, as ``pcweak predict`` writes
-  them), else its points' majority class and mean confidence, the rule of ``metrics.instance``.
+  and 0 elsewhere. An instance's class and confidence are those of ``metrics.instance.label_file_instances``:
+  the ones its model gave, else its points' majority class and mean confidence.
   Instances of wall and floor, which the benchmark does not evaluate, are left out.
 
 The benchmark scores the vertices of each scan's ``*_vh_clean_2.ply`` in the mesh's order,
@@ -25,7 +24,7 @@ from ..classes import SCANNET20, SCANNET20_NYU40_IDS, SCANNET_STUFF
 from ..errors import SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels
-from .instance import instance_classes
+from .instance import label_file_instances
 
 TASKS = ("semantic", "instance")
 UNLABELLED_ID = 0  # NYU40 "unannotated": no evaluated class
@@ -52,20 +51,9 @@ def instance_entries(labels: PseudoLabels, source: str) -> list[tuple[np.ndarray
     instance id order (the order the evaluator matches them in)."""
     ids = nyu40_ids(labels, source)
     stuff = {SCANNET20.index(c) for c in SCANNET_STUFF}
-    given = {k: labels.extras[k] for k in ("instance_class", "instance_score") if k in labels.extras}
-    derived_class, derived_score = instance_classes(labels.semantic, labels.instance, labels.confidence)
-    out = []
-    for k in np.unique(labels.instance[labels.instance >= 0]).tolist():
-        if len(given) == 2 and k < len(given["instance_class"]):
-            cls, score = int(given["instance_class"][k]), float(given["instance_score"][k])
-        elif k in derived_class:
-            cls, score = derived_class[k], derived_score[k]
-        else:
-            continue  # an instance none of whose points has a class
-        if cls in stuff or not 0 <= cls < len(ids):
-            continue
-        out.append((labels.instance == k, int(ids[cls]), score))
-    return out
+    classes, scores = label_file_instances(labels)  # an instance none of whose points has a class has none
+    return [(labels.instance == k, int(ids[c]), scores[k]) for k, c in sorted(classes.items())
+            if c not in stuff and 0 <= c < len(ids)]
 
 
 def write_semantic(labels: PseudoLabels, scene: str, folder: str | Path, source: str = "labels") -> Path:

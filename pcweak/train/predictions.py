@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from lightning.pytorch.callbacks import BasePredictionWriter
+
+if TYPE_CHECKING:
+    from ..scene import PseudoLabels
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -38,7 +41,7 @@ class PredictionWriter(BasePredictionWriter):
 
 
 def prediction_labels(p: dict[str, Any], classes: Sequence[str], params: dict[str, Any],
-                      min_confidence: float = 0.0, fingerprint: str = "{}") -> Any:
+                      min_confidence: float = 0.0, fingerprint: str = "{}") -> "PseudoLabels":
     """A segmentation model's prediction of one scene (``predict_step``'s dict: ``semantic``,
     ``confidence``, and from an instance model ``instance``, ``instance_class``,
     ``instance_score``) as ``PseudoLabels`` (method ``model``); points below ``min_confidence``
