@@ -129,6 +129,16 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
     mtimes = [f.stat().st_mtime_ns for f in files]
     dm3.prepare_data()
     assert [f.stat().st_mtime_ns for f in files] == mtimes and PseudoLabels.load(files[0]).method == "nearest"
+    # validate / test / predict read no pseudo-labels: none are made for them
+    from types import SimpleNamespace
+    dm4 = PointDataModule(**{**dict(dm3.hparams), "pseudo_params": {"solver.alpha": 0.25}})
+    for fn in ("validate", "test", "predict"):
+        dm4.trainer = SimpleNamespace(state=SimpleNamespace(fn=fn))
+        dm4.prepare_data()
+        assert [f.stat().st_mtime_ns for f in files] == mtimes
+    dm4.trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"))
+    dm4.prepare_data()
+    assert all(json.loads(PseudoLabels.load(f).params)["solver"]["alpha"] == 0.25 for f in files[1:])
 
 
 def test_read_scenes_are_kept_within_the_memory_bound(tmp_path, monkeypatch):

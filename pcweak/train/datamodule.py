@@ -361,16 +361,19 @@ class PointDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         """Make what is missing (synthetic scenes, pseudo-labels), and what other inputs made:
         synthetic scenes of another generator (``synthetic_cache``), pseudo-labels of other
-        scenes, weak labels or settings (their job fingerprint)."""
+        scenes, weak labels or settings (their job fingerprint). Pseudo-labels only for a fit
+        (or when called outside a trainer): validate, test and predict read none, and labelling
+        a training split can take hours."""
         h = self.hparams
         tr, va = self.scene_lists()
+        fitting = self.trainer is None or self.trainer.state.fn == "fit"
         if h.dataset == "synthetic":
             from ..data.synthetic_cache import ensure_cached
             from ..data.synthetic_indoor import synthetic_room
             for name, addr in tr + va:
                 seed = int(name.rsplit("_", 1)[1])
                 ensure_cached(addr.split(":", 1)[1], lambda: synthetic_room(seed, n_frames=0))
-        if h.pseudo_method and "pseudo" in h.supervision:
+        if h.pseudo_method and "pseudo" in h.supervision and fitting:
             from tqdm import tqdm
             from ..data.address import load_scene
             from ..pseudo.registry import label
