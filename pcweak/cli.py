@@ -36,8 +36,13 @@ def _reader_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .data.address import load_scene
-    scene = load_scene(args.scene, **_reader_kwargs(args))
-    print(json.dumps(scene.summary(), indent=None if args.compact else 2))
+    from .data.collection import enumerate_scenes, names_one_scene
+    if names_one_scene(args.scene):
+        out = load_scene(args.scene, **_reader_kwargs(args)).summary()
+    else:  # a folder: the scenes pcweak label would go through, as it names and reads them
+        scenes = enumerate_scenes(args.scene)
+        out = {"folder": args.scene, "scenes": len(scenes), "list": [{"name": n, "address": a} for n, a in scenes]}
+    print(json.dumps(out, indent=None if args.compact else 2))
     return 0
 
 
@@ -355,8 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     addr_help = "scene address: scannet:DIR, scannet-export:DIR/SCENE, mmdet3d-scannet:ROOT/SCENE, mmdet3d-s3dis:ROOT/ROOM, pointcept-scannet:DIR, pointcept-s3dis:DIR, s3dis:DIR, kitti:DIR/training/ID, semantickitti:DIR/sequences/SEQ/ID, ply:FILE, npz:FILE, synthetic:SEED, synthetic-lidar:SEED"
 
-    i = sub.add_parser("info", help="print a JSON summary of a scene")
-    i.add_argument("scene", help=addr_help)
+    i = sub.add_parser("info", help="print a JSON summary of a scene, or list the scenes of a folder")
+    i.add_argument("scene", help=addr_help + "; or a folder of scenes (as pcweak label takes): their names and addresses")
     i.add_argument("--axis-align", help="ScanNet v1, mmdetection3d points without infos or Pointcept ScanNet: file with the 4x4 axis alignment (scene .txt, infos .json or a 4x4 matrix)")
     i.add_argument("--compact", action="store_true", help="one-line JSON")
     i.set_defaults(func=cmd_info)

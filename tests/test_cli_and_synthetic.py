@@ -27,6 +27,23 @@ def test_info_kitti_000001(capsys):
     assert info["frames"] == 1 and info["calib"] is True
 
 
+def test_info_lists_the_scenes_of_a_folder(tmp_path, room, capsys):
+    from dataclasses import replace
+    from pcweak.data.scannet import write_scannet
+    for name in ("scene0002_00", "scene0001_00"):
+        write_scannet(replace(room, name=name), tmp_path / "data")
+    rc, out, _ = run(["info", str(tmp_path / "data"), "--compact"], capsys)
+    listing = json.loads(out)
+    assert rc == 0 and listing["scenes"] == 2
+    assert [e["name"] for e in listing["list"]] == ["scene0001_00", "scene0002_00"]
+    assert all(e["address"] == f"scannet:{tmp_path / 'data' / 'scans' / e['name']}" for e in listing["list"])
+    rc, out, _ = run(["info", listing["list"][0]["address"], "--compact"], capsys)  # one of them: its summary
+    assert rc == 0 and json.loads(out)["points"] == room.num_points
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run(["info", str(tmp_path / "empty")], capsys)
+    assert rc == 2 and "no scenes found" in err
+
+
 def test_simulate_and_errors(tmp_path, capsys):
     out = tmp_path / "w.npz"
     rc, text, _ = run(["simulate", "synthetic:1", "--weak", "points", "--count", "50", "--seed", "3", "-o", str(out)], capsys)

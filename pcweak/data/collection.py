@@ -27,12 +27,8 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
     sequence or ``sequences/`` folder (with ``semantickitti:``), and folders of ``.npz`` /
     ``.ply`` scene files. ``DATASET:FOLDER`` forces the dataset."""
-    kind, path = None, arg
-    if ":" in arg and arg.split(":", 1)[0] in DATASETS:
-        kind, path = arg.split(":", 1)
-    p = Path(path)
-    if (not p.is_dir() or (kind in ("scannet", None) and _is_scannet_scene(p)) or (kind == "s3dis" and (p / "Annotations").is_dir())
-            or (kind in (None, "pointcept-scannet", "pointcept-s3dis") and _is_pointcept_scene(p))):
+    kind, p = _dataset_and_path(arg)
+    if names_one_scene(arg):
         k, rest = parse_address(arg) if kind or not _is_pointcept_scene(p) else (_pointcept_kind(p.parent), str(p))
         if k in ("pointcept-scannet", "pointcept-s3dis"):
             name = pointcept_scene_name(rest, k.split("-", 1)[1])
@@ -44,6 +40,22 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
         raise AddressError(f"{p}: no scenes found (expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's "
                            f"points/ folder, Pointcept scene folders, a SemanticKITTI sequence or .npz/.ply files)")
     return sorted(out)
+
+
+def _dataset_and_path(arg: str) -> tuple[str | None, Path]:
+    """The dataset ``DATASET:PATH`` forces (None without one) and the path."""
+    if ":" in arg and arg.split(":", 1)[0] in DATASETS:
+        kind, path = arg.split(":", 1)
+        return kind, Path(path)
+    return None, Path(arg)
+
+
+def names_one_scene(arg: str) -> bool:
+    """Whether ``arg`` (an address, or a path) names one scene rather than a folder of scenes:
+    anything but a folder, or a ScanNet scan, S3DIS room or Pointcept scene folder."""
+    kind, p = _dataset_and_path(arg)
+    return (not p.is_dir() or (kind in ("scannet", None) and _is_scannet_scene(p)) or (kind == "s3dis" and (p / "Annotations").is_dir())
+            or (kind in (None, "pointcept-scannet", "pointcept-s3dis") and _is_pointcept_scene(p)))
 
 
 def _pointcept_kind(folder: Path) -> str:

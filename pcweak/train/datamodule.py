@@ -354,7 +354,7 @@ class PointDataModule(L.LightningDataModule):
             for k, required in (("train_scenes", True), ("val_scenes", False)):
                 held = ", ".join(sorted(allp)[:SHOWN]) + (", ..." if len(allp) > SHOWN else "")
                 check_split(names[k] or [], allp.__contains__, k, f"{root}",
-                            f"it holds {len(allp)} scenes ({held})" if allp else "it holds no scene pcweak reads", required)
+                            f"it holds {len(allp)} scenes ({held}; pcweak info {root} lists them)", required)
             return [(n, allp[n]) for n in names["train_scenes"]], [(n, allp[n]) for n in names["val_scenes"] or []]
         raise ValueError(f"data.dataset: expected synthetic, scannet, s3dis or folder, got {h.dataset!r}")
 
