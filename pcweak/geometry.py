@@ -1,4 +1,4 @@
-"""Box and mesh geometry shared by readers, simulators and labellers (numpy, float64 inside).
+"""Box, mesh and point geometry shared by readers, simulators and labellers (numpy, float64 inside).
 
 Boxes are ``[cx, cy, cz, dx, dy, dz, yaw]``: centre, full sizes along the box's own x/y/z,
 rotation ``yaw`` (rad) about +z.
@@ -230,3 +230,24 @@ def box_iou(a: np.ndarray, b: np.ndarray, mode: str = "bev") -> np.ndarray:
                 union = x[3] * x[4] * x[5] + y[3] * y[4] * y[5] - inter
             out[i, j] = inter / union if union > 0 else 0.0
     return out
+
+
+def joined_to(coord: np.ndarray, start: int, radius: float, neighbours: int | None = None) -> np.ndarray:
+    """(M,) bool: the points of ``coord`` (M,3) joined to point ``start`` through chains of
+    neighbours at most ``radius`` metres apart: every such pair, or (``neighbours``) only each
+    point's that many nearest, which bounds the memory on a dense scan."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+    m = len(coord)
+    tree = cKDTree(coord)
+    if neighbours is None:
+        pairs = tree.query_pairs(radius, output_type="ndarray")
+        a, b = pairs[:, 0], pairs[:, 1]
+    else:
+        k = min(neighbours + 1, m)
+        dist, nb = tree.query(coord, k=k, distance_upper_bound=radius)
+        ok = np.isfinite(dist.reshape(m, k))
+        a, b = np.repeat(np.arange(m), k)[ok.ravel()], nb.reshape(m, k)[ok]
+    _, comp = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(m, m)), directed=False)
+    return comp == comp[start]

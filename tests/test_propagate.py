@@ -155,7 +155,8 @@ def _corner_room(step: float = 0.04):
 
 
 def test_convex_creases_join_the_faces_of_an_object():
-    from pcweak.pseudo.propagate import edge_convexity, node_features, orient_normals
+    from pcweak.pseudo.propagate import node_features
+    from pcweak.pseudo.room_geometry import edge_convexity, orient_normals
     P, N, S = _corner_room()
     f = node_features(S, 8, P, None, N, None)
     n = orient_normals(f["coord"], f["normal"], P)
@@ -181,7 +182,8 @@ def test_floor_edges_carry_the_floor_seed_across_an_unscanned_gap():
     """A floor in two pieces (a 0.4 m strip between them unscanned, as under a threshold or a
     bed), a 0.4 m box (a toilet) on the small piece, one seed on each object: without floor
     edges the small piece reaches only the toilet and takes its label."""
-    from pcweak.pseudo.propagate import floor_edges, node_features
+    from pcweak.pseudo.propagate import node_features
+    from pcweak.pseudo.room_geometry import floor_edges
     floor = _face(2, 0.0, (0, 5), (0, 3))[0]
     floor = floor[(floor[:, 0] < 3.0) | ((floor[:, 0] > 3.4) & (floor[:, 1] < 1.2))]  # piece A, gap, piece B
     box_lo, box_hi = np.array([4.0, 0.3, 0.0]), np.array([4.4, 0.9, 0.4])
@@ -253,14 +255,14 @@ def test_a_seed_on_a_straddling_superpoint_seeds_only_its_own_surface():
 
 def test_geodesic_solver_cuts_at_the_weak_edge():
     import scipy.sparse as sp
-    from pcweak.pseudo.propagate import _geodesic
+    from pcweak.pseudo.solvers import geodesic
     # a chain 0-1-...-9 with one weak link 6-7, and node 10 on its own; seeds: 0 (class 0), 9 (class 1)
     w = np.ones(9)
     w[6] = 1e-4
     W = sp.coo_matrix((np.r_[w, w], (np.r_[np.arange(9), np.arange(1, 10)], np.r_[np.arange(1, 10), np.arange(9)])), shape=(11, 11)).tocsr()
     Y = np.zeros((11, 2))
     Y[0, 0] = Y[9, 1] = 1
-    F = _geodesic(W, Y, hop=1.0, temperature=1.0)
+    F = geodesic(W, Y, hop=1.0, temperature=1.0)
     assert F[:7].argmax(1).tolist() == [0] * 7 and F[7:10].argmax(1).tolist() == [1] * 3
     np.testing.assert_allclose(F[:10].sum(1), 1.0)
     assert (F[10] == 0).all()  # unreachable
@@ -716,7 +718,7 @@ def test_a_raised_floor_a_seed_stands_on_keeps_its_label():
     top holds a seed labelled floor keeps its floor label (top and sides, the floor level the
     seed stands on), while the table beside it, no higher than the platform's level plus the
     band, is still left out; without a seed on it, the platform is left out too."""
-    from pcweak.pseudo.propagate import above_floor
+    from pcweak.pseudo.room_geometry import above_floor
     P, N, gt, top = _room_with_a_platform()
     rng = np.random.default_rng(0)
     main_floor = (gt == 1) & (P[:, 2] < 0.01)
@@ -744,7 +746,7 @@ def test_points_labelled_floor_above_the_floor_are_left_out():
     than ``floor_band`` above the floor plane are left unlabelled, and the whole floor, 0.17 m
     higher at one end than the other, keeps its label (the band is measured from the fitted
     plane, not the lowest point). A scene that is not z-up (30 degrees) is left alone."""
-    from pcweak.pseudo.propagate import above_floor
+    from pcweak.pseudo.room_geometry import above_floor
     classes = ("wall", "floor", "table")
     for tilt, rule_acts in ((2.0, True), (30.0, False)):
         P, N, gt = _table_on_a_tilted_floor(tilt)
