@@ -78,3 +78,18 @@ def test_kitti_frames_from_imagesets_by_default_ids_padded_and_checked(tmp_path)
     (tmp_path / "ImageSets" / "train.txt").unlink()
     with pytest.raises(ValueError, match=r"data.train_ids: no frames to train on; give frame ids"):
         LidarDataModule(dataset="kitti", root=str(tmp_path)).scene_lists()
+
+
+def test_predict_scenes_of_scannet_come_from_scans_or_scans_test(tmp_path):
+    (tmp_path / "scans" / "scene0000_00").mkdir(parents=True)
+    (tmp_path / "scans_test" / "scene0707_00").mkdir(parents=True)
+    (tmp_path / "test.txt").write_text("scene0707_00\n")
+    dm = PointDataModule(dataset="scannet", root=str(tmp_path), train_scenes=["scene0000_00"], supervision="full",
+                         predict_scenes="test.txt")
+    assert dm.predict_list() == [("scene0707_00", f"scannet:{tmp_path / 'scans_test' / 'scene0707_00'}")]
+    dm = PointDataModule(dataset="scannet", root=str(tmp_path), train_scenes=["scene0000_00"], supervision="full")
+    assert dm.predict_list() == [("scene0000_00", f"scannet:{tmp_path / 'scans' / 'scene0000_00'}")]  # train + val
+    dm = PointDataModule(dataset="scannet", root=str(tmp_path), train_scenes=["scene0000_00"], supervision="full",
+                         predict_scenes=["scene0708_00"])
+    with pytest.raises(ValueError, match=r"data.predict_scenes: 1 of the 1 scenes are not in .*scans/ or scans_test/"):
+        dm.predict_list()

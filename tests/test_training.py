@@ -257,6 +257,12 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
         "synthetic_1000.npz", "synthetic_1001.npz", "synthetic_2000.npz"]
     predicted = PseudoLabels.load(pred_run / "predictions" / "synthetic_2000.npz")
     assert predicted.method == "model" and json.loads(predicted.params)["ckpt"] == str(newest)
+    assert main(["predict", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest), "--data.init_args.predict_scenes",
+                 "[synthetic_2000]"]) == 0  # the scenes named
+    assert "pcweak predict: 1 predictions in" in capsys.readouterr().err
+    assert main(["predict", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest), "--data.init_args.predict_scenes",
+                 "[synthetic_7]"]) == 2
+    assert "data.predict_scenes: 1 of the 1 scenes are not in the scenes of data.dataset synthetic" in capsys.readouterr().err
     scene = tmp_path / "cache" / "synthetic" / "synthetic_2000.npz"
     assert main(["label", f"npz:{scene}", "--method", "model", "--ckpt", str(newest), "-o", str(tmp_path / "st")]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -243,6 +243,8 @@ class PointDataModule(L.LightningDataModule):
         train_scenes / val_scenes: scene names, or a split .txt file (one name a line; as
             given or under ``root``). Every listed scene must be under ``root`` (ScanNet:
             ``scans/<name>/``), checked before any is read; no validation scenes is allowed.
+        predict_scenes: the scenes ``pcweak predict`` writes labels for (``predict_list``;
+            default: the training and validation scenes).
         synthetic_train / synthetic_val: number of procedural scenes.
         points / points_ratio: simulated labelled points per scene (count, or a ratio such as
             0.001 for 0.1 %); weak_kind: ``points``, ``clicks`` (one per instance) or ``boxes``
@@ -263,7 +265,8 @@ class PointDataModule(L.LightningDataModule):
                  pseudo_method: str | None = None, pseudo_params: dict | None = None, voxel_size: float = 0.05,
                  feature_names: list[str] = ["color", "normal"], batch_size: int = 2, num_workers: int = 0,
                  two_views: bool = False, region_mask_grid: int = 0, augment: bool = True, seed: int = 0,
-                 cache_dir: str = "outputs/cache", s3dis_val_area: str = "Area_5", scene_cache_gb: float = 2.0) -> None:
+                 cache_dir: str = "outputs/cache", s3dis_val_area: str = "Area_5", scene_cache_gb: float = 2.0,
+                 predict_scenes: list[str] | str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.cache_dir = Path(cache_dir)
@@ -397,7 +400,36 @@ class PointDataModule(L.LightningDataModule):
             return str(wf)
         return {"kind": h.weak_kind, "points": h.points, "ratio": h.points_ratio, "seed": _scene_seed(name, h.seed)}
 
+    def predict_list(self) -> list[tuple[str, str]]:
+        """(name, address) of the scenes ``pcweak predict`` runs on: ``predict_scenes`` (names
+        or a split file: ScanNet scans under ``scans/`` or, its unlabelled test scans,
+        ``scans_test/``; any scene of a ``folder``; S3DIS and synthetic scenes of the training
+        or validation lists), else the training and validation scenes."""
+        h = self.hparams
+        names = split_names(h.predict_scenes, h.root, "predict_scenes")
+        if names is None:
+            tr, va = self.scene_lists()
+            return tr + va
+        if h.dataset == "scannet":
+            root = Path(h.root)
+            where = lambda n: next((d / n for d in (root / "scans", root / "scans_test") if (d / n).is_dir()), None)  # noqa: E731
+            check_split(names, lambda n: where(n) is not None, "predict_scenes", f"{root}/scans/ or scans_test/",
+                        "name scans you have", True, "scenes", "to predict")
+            return [(n, f"scannet:{where(n)}") for n in names]
+        if h.dataset == "folder":  # any scene the folder holds
+            from ..data.collection import enumerate_scenes
+            known = dict(enumerate_scenes(str(h.root)))
+        else:
+            tr, va = self.scene_lists()
+            known = dict(tr + va)
+        check_split(names, known.__contains__, "predict_scenes", f"the scenes of data.dataset {h.dataset}",
+                    "name some it holds", True, "scenes", "to predict")
+        return [(n, known[n]) for n in names]
+
     def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":
+            self._predict = self.predict_list()
+            return
         self._train, self._val = self.scene_lists()
 
     def _dataset(self, scenes, train: bool) -> SceneDataset:
@@ -423,4 +455,4 @@ class PointDataModule(L.LightningDataModule):
         return self._loader(self._val, False, False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self._train + self._val, False, False)
+        return self._loader(self._predict, False, False)
