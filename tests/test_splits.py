@@ -93,3 +93,20 @@ def test_predict_scenes_of_scannet_come_from_scans_or_scans_test(tmp_path):
                          predict_scenes=["scene0708_00"])
     with pytest.raises(ValueError, match=r"data.predict_scenes: 1 of the 1 scenes are not in .*scans/ or scans_test/"):
         dm.predict_list()
+
+
+def test_validation_needs_no_training_scans(tmp_path):
+    from types import SimpleNamespace
+    (tmp_path / "scans" / "scene0011_00").mkdir(parents=True)
+    dm = PointDataModule(dataset="scannet", root=str(tmp_path), train_scenes=["scene0000_00"], val_scenes=["scene0011_00"],
+                         supervision="full")
+    with pytest.raises(ValueError, match=r"data.train_scenes: 1 of the 1 scenes are not in"):
+        dm.setup("fit")
+    for stage in ("validate", "test"):
+        dm.trainer = SimpleNamespace(state=SimpleNamespace(fn=stage))
+        dm.prepare_data()
+        dm.setup(stage)
+        assert dm._val == [("scene0011_00", f"scannet:{tmp_path / 'scans' / 'scene0011_00'}")]
+    dm.trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"))
+    with pytest.raises(ValueError, match=r"data.train_scenes"):
+        dm.prepare_data()

@@ -306,10 +306,12 @@ class PointDataModule(L.LightningDataModule):
         return [names.index(c) for c in stuff_classes(tuple(names))]
 
     # -- scene lists
-    def scene_lists(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    def scene_lists(self, check_train: bool = True) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """(name, address) of the training and validation scenes, checked against ``root``:
         ValueError naming the setting when there is no training scene or a listed one is not
-        there (``splits.check_split``)."""
+        there (``splits.check_split``). ``check_train`` False (validate, test: they read no
+        training scene) leaves the training list of a ScanNet or S3DIS root unchecked, so a
+        machine holding only the validation scenes can score a checkpoint."""
         h = self.hparams
         if h.dataset == "synthetic":
             d = self.cache_dir / "synthetic"
@@ -324,11 +326,13 @@ class PointDataModule(L.LightningDataModule):
         names = {k: split_names(getattr(h, k), root, k) for k in ("train_scenes", "val_scenes")}
         if h.dataset == "scannet":
             scans = root / "scans"
-            for k, required in (("train_scenes", True), ("val_scenes", False)):
+            for k, required in (("train_scenes", check_train), ("val_scenes", False)):
+                if k == "train_scenes" and not check_train:
+                    continue
                 check_split(names[k] or [], lambda n: (scans / n).is_dir(), k, f"{scans}/",
                             "name the scenes you have, inline or in a .txt file (e.g. meta_data/scannetv2_train.txt)",
                             required)
-            return ([(n, f"scannet:{scans / n}") for n in names["train_scenes"]],
+            return ([(n, f"scannet:{scans / n}") for n in names["train_scenes"] or []],
                     [(n, f"scannet:{scans / n}") for n in names["val_scenes"] or []])
         if h.dataset == "s3dis":
             rooms = sorted(p for p in root.glob("Area_*/*") if (p / "Annotations").is_dir())
@@ -344,7 +348,8 @@ class PointDataModule(L.LightningDataModule):
                         else f"S3DIS rooms are read from {root}/Area_N/<room>/Annotations/")
             else:
                 hint = f"every room is in data.s3dis_val_area ({h.s3dis_val_area}), kept for validation"
-            check_split(tr, bool, f"root {root}", f"{root}", hint)
+            if check_train:
+                check_split(tr, bool, f"root {root}", f"{root}", hint)
             return tr, [x for x in pairs if x[0].startswith(h.s3dis_val_area + "_")]
         if h.dataset == "folder":
             from ..data.collection import enumerate_scenes
@@ -368,8 +373,9 @@ class PointDataModule(L.LightningDataModule):
         (or when called outside a trainer): validate, test and predict read none, and labelling
         a training split can take hours."""
         h = self.hparams
-        tr, va = self.scene_lists()
-        fitting = self.trainer is None or self.trainer.state.fn == "fit"
+        stage = "fit" if self.trainer is None else self.trainer.state.fn
+        fitting = stage == "fit"
+        tr, va = self.scene_lists(check_train=fitting or (stage == "predict" and h.predict_scenes is None))
         if h.dataset == "synthetic":
             from ..data.synthetic_cache import ensure_cached
             from ..data.synthetic_indoor import synthetic_room
@@ -430,7 +436,7 @@ class PointDataModule(L.LightningDataModule):
         if stage == "predict":
             self._predict = self.predict_list()
             return
-        self._train, self._val = self.scene_lists()
+        self._train, self._val = self.scene_lists(check_train=stage not in ("validate", "test"))
 
     def _dataset(self, scenes, train: bool) -> SceneDataset:
         h = self.hparams
