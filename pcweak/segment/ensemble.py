@@ -11,7 +11,7 @@ are fixed multiples of the FH settings the caller gives, so ``c`` still sets the
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -38,8 +38,7 @@ def l0_members(coord: np.ndarray, color: np.ndarray | None, edges: tuple[np.ndar
 def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray | None,
                        edges: tuple[np.ndarray, np.ndarray], c: float = 0.05, min_size: int = 30,
                        color_weight: float = 0.5, color_max_normal_diff: float | None = 1e-6,
-                       l0_min_size: tuple[int, ...] | None = None,
-                       l0_levels: Future | None = None) -> list[np.ndarray]:
+                       l0_min_size: tuple[int, ...] | None = None) -> list[np.ndarray]:
     """The member partitions of a cloud, each (N,) int64 ids 0..S-1; the first is plain FH at
     ``c`` (what ``partition.method="fh"`` gives). Members that would repeat another (colour
     members of a cloud without colour) are left out.
@@ -47,15 +46,14 @@ def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray 
     Args: coord (N,3) float metres; normal (N,3); color (N,3) in [0,1], or (N,1) LiDAR
     intensity, or None; edges: the cloud's kNN graph (``knn_graph``); c, min_size,
     color_weight, color_max_normal_diff: FH's settings (``felzenszwalb``); l0_min_size: the
-    l0 levels' smallest superpoints in points (None: ``L0Config``'s); l0_levels: the l0
-    members already being built (a future of ``l0_members`` submitted by the caller, which
-    can then estimate the normals meanwhile), or None to build them here."""
+    l0 levels' smallest superpoints in points (None: ``L0Config``'s). A caller that can use
+    the time the l0 levels take (propagation: normals, FH members and their walks) submits
+    ``l0_members`` itself and calls ``fh_members``."""
     # the l0 levels (most of the time on a large cloud, in a kernel that releases the GIL) are
     # built on a second thread while the FH members are cut here: the same partitions, sooner
     # where there is a second core
     with ThreadPoolExecutor(1) as pool:
-        if l0_levels is None:
-            l0_levels = pool.submit(l0_members, coord, color, edges, l0_min_size)
+        l0_levels = pool.submit(l0_members, coord, color, edges, l0_min_size)
         members = fh_members(normal, color, edges, len(coord), c, min_size, color_weight, color_max_normal_diff)
         members.extend(l0_levels.result())
     return members
