@@ -83,7 +83,7 @@ def export_scannet(files: list[Path], folder: str | Path, task: str, progress=No
     the loop (tqdm)."""
     names = {f: (names or {}).get(f, f.stem) for f in files}
     if task not in TASKS:
-        raise ValueError(f"--task: expected one of {TASKS}, got {task!r}")
+        raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
     labels = {}
     for f in files:
         labels[f] = PseudoLabels.load(f)

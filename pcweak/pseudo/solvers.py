@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 
 def spread(W: sp.csr_matrix, Y: np.ndarray, alpha: float, iterations: int, compete: bool = False,
-            tol: float = 1e-7) -> np.ndarray:
+           tol: float = 1e-7) -> np.ndarray:
     """Iterate F <- alpha S F + (1 - alpha) Y (S symmetric-normalised); with ``compete``, rows
     are renormalised across columns after every step."""
     deg = np.asarray(W.sum(1)).ravel()

@@ -326,9 +326,7 @@ class PointDataModule(L.LightningDataModule):
         names = {k: split_names(getattr(h, k), root, k) for k in ("train_scenes", "val_scenes")}
         if h.dataset == "scannet":
             scans = root / "scans"
-            for k, required in (("train_scenes", check_train), ("val_scenes", False)):
-                if k == "train_scenes" and not check_train:
-                    continue
+            for k, required in ([("train_scenes", True)] if check_train else []) + [("val_scenes", False)]:
                 check_split(names[k] or [], lambda n: (scans / n).is_dir(), k, f"{scans}/",
                             "name the scenes you have, inline or in a .txt file (e.g. meta_data/scannetv2_train.txt)",
                             required)
@@ -359,8 +357,8 @@ class PointDataModule(L.LightningDataModule):
                 raise AddressError(f"data.root: {e}") from None
             if names["train_scenes"] is None:
                 names["train_scenes"] = SplitList(sorted(allp))
+            held = ", ".join(sorted(allp)[:SHOWN]) + (", ..." if len(allp) > SHOWN else "")
             for k, required in (("train_scenes", True), ("val_scenes", False)):
-                held = ", ".join(sorted(allp)[:SHOWN]) + (", ..." if len(allp) > SHOWN else "")
                 check_split(names[k] or [], allp.__contains__, k, f"{root}",
                             f"it holds {len(allp)} scenes ({held}; pcweak info {root} lists them)", required)
             return [(n, allp[n]) for n in names["train_scenes"]], [(n, allp[n]) for n in names["val_scenes"] or []]

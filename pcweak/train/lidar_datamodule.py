@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..geometry import KITTI_PC_RANGE
 from ..kitti_objects import KittiObjects
-from ..scene import KittiCalib, Scene
 from ..errors import AddressError
+from ..scene import KittiCalib, Scene
 from .scene_cache import SceneCache
 from .splits import SplitList, check_split, split_names
 
@@ -37,6 +37,14 @@ def kitti_id(name: str) -> str:
     """A KITTI frame id as its files are named: digits padded to six (YAML reads an unquoted
     ``000003`` as the number 3)."""
     return name.zfill(6) if name.isdigit() else name
+
+
+def frame_ids(value: list[str | int] | str | None, root: Path, key: str) -> SplitList | None:
+    """``splits.split_names`` for KITTI frame ids, each as ``kitti_id`` names its files."""
+    ids = split_names(value, root, key)
+    if ids is not None:
+        ids[:] = [kitti_id(i) for i in ids]
+    return ids
 
 
 def boxed_frames(names: list[str], fraction: float, seed: int = 0) -> set[str]:
@@ -317,8 +325,7 @@ class LidarDataModule(L.LightningDataModule):
                 given = getattr(h, key)
                 if given is None and (root / default).is_file():
                     given = default
-                ids = split_names(given, root, key) or SplitList()
-                ids[:] = [kitti_id(i) for i in ids]
+                ids = frame_ids(given, root, key) or SplitList()
                 check_split(ids, lambda i: (split / "velodyne" / f"{i}.bin").is_file(), key, f"{split / 'velodyne'}/",
                             f"give frame ids (e.g. ['000000']) or a split file (e.g. {default})", required, "frames")
                 lists.append([(i, f"kitti:{split / i}") for i in ids])
@@ -349,10 +356,9 @@ class LidarDataModule(L.LightningDataModule):
         root = Path(h.root)
         split = root / h.predict_split
         velodyne = split / "velodyne"
-        ids = split_names(h.predict_ids, root, "predict_ids")
+        ids = frame_ids(h.predict_ids, root, "predict_ids")
         if ids is None:
             ids = SplitList(sorted(p.stem for p in velodyne.glob("*.bin")))
-        ids[:] = [kitti_id(i) for i in ids]
         check_split(ids, lambda i: (velodyne / f"{i}.bin").is_file(), "predict_ids", f"{velodyne}/",
                     f"give frame ids or a split file of {split}'s frames", True, "frames", f"in {velodyne}/ to predict")
         return [(i, f"kitti:{split / i}") for i in ids]

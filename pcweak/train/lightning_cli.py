@@ -97,14 +97,13 @@ def _cli_class():
             evaluation_run(self.trainer)
             folder = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions"
             ckpt = self.config.predict.get("ckpt_path")
-            self.trainer.callbacks.append(PredictionWriter(folder, str(ckpt) if ckpt else None))
+            self.writer = PredictionWriter(folder, str(ckpt) if ckpt else None)
+            self.trainer.callbacks.append(self.writer)
 
         def after_predict(self) -> None:
             import sys
-            from .predictions import PredictionWriter
-            for cb in self.trainer.callbacks:
-                if isinstance(cb, PredictionWriter) and self.trainer.is_global_zero:
-                    print(f"pcweak predict: {cb.written} predictions in {cb.folder}", file=sys.stderr)
+            if self.trainer.is_global_zero:
+                print(f"pcweak predict: {self.writer.written} predictions in {self.writer.folder}", file=sys.stderr)
 
         def after_fit(self) -> None:
             import sys
