@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -806,3 +807,34 @@ def test_a_sparser_cloud_gets_superpoints_of_the_same_smallest_area(room):
     assert stats["min_size"] == 30 and stats["point_spacing"] < 0.03
     with pytest.raises(ValueError, match="reference_spacing"):
         run(sparse, **{"partition.reference_spacing": 0})
+
+
+def test_the_forest_leaves_the_processs_warning_filters_alone():
+    """scikit-learn's worker threads each enter ``warnings.catch_warnings()``, which races before
+    Python 3.14: with a tiny switch interval a forest on two threads leaves the filters replaced
+    by a partial list within a few fits (then warns once per tree). The forest after the walk
+    runs on one thread, so a labelling leaves a user's filters as they were and warns nothing."""
+    import sys
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1, 2], 1000)
+    coord = (rng.random((3000, 3)) * [1, 1, 0.05] + truth[:, None] * [1.2, 0, 0]).astype(np.float32)
+    color = (np.eye(3)[truth] * 0.6 + 0.2 + 0.05 * rng.standard_normal((3000, 3))).clip(0, 1).astype(np.float32)
+    seeds = np.arange(0, 3000, 50)
+    def run() -> None:
+        propagate(coord, seeds, truth[seeds], color=color, num_classes=3, config={"partition.method": "fh"})
+    run()  # the libraries it imports add filters of their own the first time
+    before, interval, threads = list(warnings.filters), sys.getswitchinterval(), torch.get_num_threads()
+    torch.set_num_threads(2)
+    sys.setswitchinterval(1e-6)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            inside = list(warnings.filters)
+            for _ in range(4):
+                run()
+                assert list(warnings.filters) == inside
+    finally:
+        sys.setswitchinterval(interval)
+        torch.set_num_threads(threads)
+    assert not [w for w in caught if "Parallel" in str(w.message)]
+    assert list(warnings.filters) == before

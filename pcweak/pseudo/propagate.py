@@ -623,10 +623,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     prob = np.where(reached_pt[:, None], prob / np.maximum(votes, 1.0)[:, None], 0.0)
     cells = members[0] if len(members) == 1 else common_refinement(members)
     if cfg.refine.method != "none":
-        import torch
         floor = floor_level(coord)
         prob = refine_probabilities(prob, lambda index: point_descriptors(coord, color, fpfh, floor, index), seed_index,
-                                    seed_label, cfg.refine, cells=cells, threads=torch.get_num_threads(),
+                                    seed_label, cfg.refine, cells=cells,
                                     groups=None if mask_evidence is None else mask_evidence.groups)
     node = members[0]
     n_nodes = int(node.max()) + 1

@@ -104,7 +104,7 @@ def sample_per_cell(cells: np.ndarray, m: int, rng: np.random.Generator) -> np.n
 
 def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.ndarray], seed_index: np.ndarray,
                          seed_label: np.ndarray, config: RefineConfig, cells: np.ndarray | None = None,
-                         threads: int = 1, groups: np.ndarray | None = None) -> np.ndarray:
+                         groups: np.ndarray | None = None) -> np.ndarray:
     """(N,C) float64 class probabilities reweighed by the classifier (rows the walk left at
     zero stay zero; unchanged where fewer than two classes have training points).
 
@@ -113,8 +113,7 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
     classified ones; seed_index, seed_label (K,) the labelled points; cells: (N,) int64 ids
     0..S-1 of the cells the walk's probabilities are uniform over — the classifier's
     probabilities are averaged over ``per_cell`` points of each cell and the mean given to the
-    whole cell, so labels stay uniform there (None: every point is its own cell); threads: the
-    forest's workers; groups: (N,) int64 object ids (-1: none) — in a group without a seed the
+    whole cell, so labels stay uniform there (None: every point is its own cell); groups: (N,) int64 object ids (-1: none) — in a group without a seed the
     forest's probabilities, averaged over the group, decide among the classes the walk reached
     (module docstring)."""
     if groups is not None and len(groups) != len(prob):
@@ -141,7 +140,11 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
     shown = np.arange(len(prob), dtype=np.int64) if cells is None else sample_per_cell(cells, config.per_cell, rng)
     asked, where = np.unique(np.concatenate([train, shown]), return_inverse=True)
     X = describe(asked)
-    forest = ExtraTreesClassifier(config.trees, min_samples_leaf=config.min_leaf, n_jobs=max(1, threads),
+    # one thread: scikit-learn's worker threads each enter warnings.catch_warnings(), which is not
+    # thread-safe before Python 3.14, and their race leaves the process's warning filters
+    # replaced by a partial list (then a warning per tree task, as CI once printed 450 times);
+    # the trees' threads saved ~0.6 s of a 1M-point propagation (docs/results.md)
+    forest = ExtraTreesClassifier(config.trees, min_samples_leaf=config.min_leaf, n_jobs=1,
                                   random_state=config.seed).fit(X[where[:len(train)]], y)
     known = forest.classes_
     q = forest.predict_proba(X[where[len(train):]])
