@@ -503,7 +503,8 @@ def test_members_come_as_they_are_made_while_the_l0_levels_are_pending(room):
 def test_propagation_computes_shape_features_once_for_partition_and_forest(room, monkeypatch):
     """The ensemble's l0 levels (started before the normals, on a second thread) and the forest
     after the walk both describe points by their shape over 30 neighbours: one call computes
-    them once, and gives the labels the call without sharing gives, to the bit."""
+    them once, from the one neighbour search that also gives the kNN graph and the normals,
+    and gives the labels the call without sharing gives, to the bit."""
     import importlib
     from pcweak.pseudo.propagate import propagate
     desc = importlib.import_module("pcweak.segment.descriptors")
@@ -512,14 +513,20 @@ def test_propagation_computes_shape_features_once_for_partition_and_forest(room,
     coord, color = room.coord[keep], room.color[keep]
     seeds = np.random.default_rng(0).choice(len(keep), 60, replace=False)
     labels = room.semantic[keep][seeds]
-    calls = []
-    real = sup.neighbourhood_pca
+    ops = importlib.import_module("pcweak.ops")
+    calls, searches = [], []
+    real, knn = sup.neighbourhood_pca, ops.knn
     monkeypatch.setattr(sup, "neighbourhood_pca", lambda c, k, query=None: calls.append(k) or real(c, k, query))
+    monkeypatch.setattr(ops, "knn", lambda s, q, k, *a: searches.append((k, len(q))) or knn(s, q, k, *a))
     shared = propagate(coord, seeds, labels, color=color, classes=room.classes)
     assert sorted(calls) == [16, 30, 80] and desc._shared is None  # normals, l0 and forest, forest
+    # one search of the whole cloud serves the graph (11 with itself), the normals (16) and the shape (30)
+    assert sorted(k for k, m in searches if m == len(coord) and k in (11, 16, 30)) == [30]
     calls.clear()
+    searches.clear()
     alone = propagate.__wrapped__(coord, seeds, labels, color=color, classes=room.classes)
     assert sorted(calls) == [16, 30, 30, 80]
+    assert sorted(k for k, m in searches if m == len(coord) and k in (11, 16, 30)) == [11, 16, 30]
     np.testing.assert_array_equal(shared.semantic, alone.semantic)
     np.testing.assert_array_equal(shared.confidence, alone.confidence)
 

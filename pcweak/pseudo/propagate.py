@@ -37,9 +37,10 @@ import scipy.sparse as sp
 from ..errors import SceneError
 from ..geometry import joined_to
 from ..scene import PseudoLabels, check_color_range, to_numpy
-from ..segment.descriptors import shares_shape_features
+from ..segment.descriptors import forget_neighbours, share_neighbours, shares_shape_features
 from ..segment.ensemble import common_refinement, fh_members, l0_members, partition_ensemble
-from ..segment.superpoints import (REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
+from ..segment.l0_partition import L0Config
+from ..segment.superpoints import (NORMAL_NEIGHBOURS, REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
                                    segment_mean)
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
 from .room_geometry import above_floor, edge_convexity, floor_edges, floor_level, orient_normals, warn_if_not_z_up
@@ -445,7 +446,6 @@ def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.nd
     ``l0_levels``: the ensemble's l0 members already being built (a future of ``l0_members`` at
     ``l0_member_sizes``), which then come after its FH members, as soon as they are done: a
     caller can walk on the FH members meanwhile."""
-    from ..segment.l0_partition import L0Config
     d = L0Config()
 
     def size(n: int) -> int:
@@ -486,7 +486,6 @@ def _when_done(levels: Future) -> Iterator[np.ndarray]:
 def l0_member_sizes(config: PartitionConfig, spacing: float) -> tuple[int, ...]:
     """The smallest superpoints, in points, of the ensemble's l0 levels on a cloud of median
     point spacing ``spacing`` (``L0Config``'s sizes scaled by ``min_size_at``)."""
-    from ..segment.l0_partition import L0Config
     return tuple(min_size_at(m, spacing, config.reference_spacing) for m in L0Config().min_size)
 
 
@@ -588,6 +587,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
                          f"({'num_classes' if num_classes else 'len(classes)'})")
     g = cfg.graph
+    if seg is None and cfg.partition.method == "ensemble":
+        # one neighbour search for the graph, the normals and the l0 levels' shape features
+        share_neighbours(coord, max(g.k + 1, NORMAL_NEIGHBOURS if normal is None else 0, L0Config().k_shape))
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
     spacing = point_spacing(coord) if seg is None and cfg.partition.reference_spacing is not None else 0.0
     # the ensemble's l0 levels need no normals: they are built on a second thread from here on
@@ -618,6 +620,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             if not members:
                 W = walk.W  # the instance walk runs on the first member's graph
             members.append(node)
+    forget_neighbours(coord)  # the graph, the normals and the l0 levels are made
     s = cfg.solver
     reached_pt = votes > 0
     prob = np.where(reached_pt[:, None], prob / np.maximum(votes, 1.0)[:, None], 0.0)

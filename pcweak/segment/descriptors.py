@@ -28,7 +28,8 @@ def shares_shape_features(fn: F) -> F:
     once per (cloud, k), on any thread, and its rows reused by later calls, also those asking
     for a subset of points (the rows are the same to the bit: each point's neighbourhood is its
     own). Propagation's l0 partition and its forest both ask for k = 30; the memory is freed
-    when the outermost such call returns."""
+    when the outermost such call returns. The call may also keep one neighbour table per cloud
+    (``share_neighbours``)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _shared, _shared_depth
@@ -44,6 +45,56 @@ def shares_shape_features(fn: F) -> F:
                 if not _shared_depth:
                     _shared = None
     return wrapper  # type: ignore[return-value]
+
+
+def _cloud_key(c: np.ndarray) -> tuple[Any, ...]:
+    """The identity of a float32 (N,3) cloud in the shared store: its shape and bytes' hash."""
+    return (c.shape, hashlib.blake2b(np.ascontiguousarray(c).tobytes(), digest_size=16).digest())
+
+
+def share_neighbours(coord: np.ndarray, k: int) -> None:
+    """Inside a ``shares_shape_features`` call: one search for the ``k`` nearest neighbours of
+    every point of the (N,3) cloud, kept for the call; a later search of the whole cloud for
+    j <= k neighbours (the kNN graph, normals, shape features: ``shared_neighbours``) takes its
+    first j columns instead of searching again. Ties are broken by index, so those columns are
+    that search's result to the bit. Outside such a call it does nothing; ``forget_neighbours``
+    drops the table before the call ends."""
+    import torch
+
+    from .. import ops
+    if _shared is None:
+        return
+    c = np.ascontiguousarray(coord, dtype=np.float32)
+    t = torch.from_numpy(c)
+    # int32 ids where they fit: half the memory of the (N,k) table
+    idx = ops.knn(t, t, max(1, min(int(k), len(c)))).idx.to(torch.int32 if len(c) < 2**31 else torch.int64)
+    with _shared_lock:
+        if _shared is not None:
+            _shared[("neighbours",) + _cloud_key(c)] = idx
+
+
+def forget_neighbours(coord: np.ndarray) -> None:
+    """Drops ``share_neighbours``' table of this (N,3) cloud (its readers are done), so that the
+    rest of the call runs without its memory."""
+    if _shared is None:
+        return
+    with _shared_lock:
+        if _shared is not None:
+            _shared.pop(("neighbours",) + _cloud_key(np.asarray(coord, np.float32)), None)
+
+
+def shared_neighbours(coord: np.ndarray, k: int) -> Any:
+    """(N,k) integer torch tensor (a view of the table, int32 below 2^31 points): each point's
+    ``k`` nearest neighbours (itself included) from ``share_neighbours``' table of this (N,3)
+    cloud (as float32), or None where no table with that many columns is kept."""
+    if _shared is None:
+        return None
+    key = ("neighbours",) + _cloud_key(np.asarray(coord, np.float32))
+    with _shared_lock:
+        idx = None if _shared is None else _shared.get(key)
+    if idx is None or idx.shape[1] < k:
+        return None
+    return idx[:, :k]
 
 
 def fpfh_features(coord: np.ndarray, normal: np.ndarray | None = None, radius: float = 0.1, voxel: float | None = 0.03,
@@ -103,7 +154,7 @@ def shape_features(coord: np.ndarray, k: int = 30, query: np.ndarray | None = No
         return np.zeros((0, 4), np.float32)
     key = None
     if _shared is not None:
-        key = (c.shape, int(k), hashlib.blake2b(np.ascontiguousarray(c).tobytes(), digest_size=16).digest())
+        key = (int(k),) + _cloud_key(c)
         with _shared_lock:
             whole = None if _shared is None else _shared.get(key)
         if whole is not None:

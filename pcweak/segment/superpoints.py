@@ -29,9 +29,10 @@ def segment_mean(node: np.ndarray, n_nodes: int, values: np.ndarray) -> np.ndarr
 def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Undirected kNN graph: unique edges (u < v) as two (E,) int64 arrays."""
     from .. import ops
+    from .descriptors import shared_neighbours
     c = torch.from_numpy(np.ascontiguousarray(coord, dtype=np.float32))
-    nb = ops.knn(c, c, k + 1)
-    idx = nb.idx[:, 1:].numpy()
+    table = shared_neighbours(coord, k + 1)
+    idx = (table.long() if table is not None else ops.knn(c, c, k + 1).idx)[:, 1:].numpy()
     n = len(coord)
     u = np.repeat(np.arange(n), k)
     v = idx.reshape(-1)
@@ -80,14 +81,17 @@ def neighbourhood_pca(coord: np.ndarray, k: int, query: np.ndarray | None = None
     """PCA of each point's ``k`` nearest neighbours (itself included): (M,3) float64 eigenvalues
     of their scatter matrix, ascending, and (M,3,3) eigenvectors as columns (column 0, the
     smallest, is the unoriented normal). ``query``: (M,) int64 indices of the points to describe
-    (None: all N). Computed 2^18 points at a time to bound memory."""
+    (None: all N). Computed 2^18 points at a time to bound memory; the neighbours come from
+    ``descriptors.share_neighbours``' table where one is kept for this cloud."""
     from .. import ops
+    from .descriptors import shared_neighbours
     c = torch.from_numpy(np.ascontiguousarray(coord, dtype=np.float32))
     q = torch.arange(len(c)) if query is None else torch.from_numpy(np.asarray(query, np.int64))
+    table = shared_neighbours(coord, k)
     vals, vecs = [], []
     for s in range(0, len(q), 1 << 18):
         qi = q[s:s + (1 << 18)]
-        idx = ops.knn(c, c[qi], k).idx
+        idx = table[qi].long() if table is not None else ops.knn(c, c[qi], k).idx
         idx = torch.where(idx >= 0, idx, qi[:, None])
         nb = c[idx].double()
         nb = nb - nb.mean(1, keepdim=True)
@@ -99,7 +103,10 @@ def neighbourhood_pca(coord: np.ndarray, k: int, query: np.ndarray | None = None
     return torch.cat(vals), torch.cat(vecs)
 
 
-def estimate_normals(coord: np.ndarray, k: int = 16) -> np.ndarray:
+NORMAL_NEIGHBOURS = 16  # the neighbourhood normals are estimated from
+
+
+def estimate_normals(coord: np.ndarray, k: int = NORMAL_NEIGHBOURS) -> np.ndarray:
     """(N,3) float32 unit normals from PCA of each point's k nearest neighbours (unoriented)."""
     return neighbourhood_pca(coord, k)[1][:, :, 0].float().numpy()
 
