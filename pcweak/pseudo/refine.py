@@ -113,9 +113,9 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
     classified ones; seed_index, seed_label (K,) the labelled points; cells: (N,) int64 ids
     0..S-1 of the cells the walk's probabilities are uniform over — the classifier's
     probabilities are averaged over ``per_cell`` points of each cell and the mean given to the
-    whole cell, so labels stay uniform there (None: every point is its own cell); groups: (N,) int64 object ids (-1: none) — in a group without a seed the
-    forest's probabilities, averaged over the group, decide among the classes the walk reached
-    (module docstring)."""
+    whole cell, so labels stay uniform there (None: every point is its own cell); groups: (N,)
+    int64 object ids (-1: none) — in a group without a seed the forest's probabilities, averaged
+    over the group, decide among the classes the walk reached (module docstring)."""
     if groups is not None and len(groups) != len(prob):
         raise ValueError(f"refine: groups has {len(groups)} entries for {len(prob)} points")
     if config.method == "none" or not len(prob):
@@ -141,9 +141,9 @@ def refine_probabilities(prob: np.ndarray, describe: Callable[[np.ndarray], np.n
     asked, where = np.unique(np.concatenate([train, shown]), return_inverse=True)
     X = describe(asked)
     # one thread: scikit-learn's worker threads each enter warnings.catch_warnings(), which is not
-    # thread-safe before Python 3.14, and their race leaves the process's warning filters
-    # replaced by a partial list (then a warning per tree task, as CI once printed 450 times);
-    # the trees' threads saved ~0.6 s of a 1M-point propagation (docs/results.md)
+    # thread-safe before Python 3.14, and their race can leave the caller's warning filters
+    # replaced by a partial list (then a warning per tree task); two threads would save ~0.6 s
+    # on a 1M-point room (docs/results.md)
     forest = ExtraTreesClassifier(config.trees, min_samples_leaf=config.min_leaf, n_jobs=1,
                                   random_state=config.seed).fit(X[where[:len(train)]], y)
     known = forest.classes_
