@@ -65,6 +65,22 @@ def test_hierarchy_levels_are_nested_and_coarsen():
         assert np.all(np.diff(first) > 0)  # numbered by first point
 
 
+def test_one_neighbour_search_serves_the_shape_features_and_the_graph(monkeypatch):
+    """The hierarchy searches the cloud once, for the larger of the graph's and the shape
+    features' neighbourhoods, and its levels are those of separate searches, to the bit."""
+    import importlib
+    ops = importlib.import_module("pcweak.ops")
+    coord, color, _ = _wall_with_picture(2, 3000)
+    searches, knn = [], ops.knn
+    monkeypatch.setattr(ops, "knn", lambda s, q, k, *a: searches.append(k) or knn(s, q, k, *a))
+    shared = l0_hierarchy(coord, color)
+    assert searches == [max(L0Config().k + 1, L0Config().k_shape)]
+    searches.clear()
+    alone = l0_hierarchy.__wrapped__(coord, color)
+    assert sorted(searches) == sorted([L0Config().k + 1, L0Config().k_shape])
+    np.testing.assert_array_equal(shared, alone)
+
+
 def test_compiled_partition_equals_the_python_version():
     from pcweak.ops.extension import compiled
     mod = compiled()

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import SceneError
+from .descriptors import share_neighbours, shares_shape_features
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def edge_weights(coord: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + d / max(float(d.mean()), 1e-12)) if len(d) else d
 
 
+@shares_shape_features
 def l0_hierarchy(coord: np.ndarray, color: np.ndarray | None = None, config: L0Config | None = None,
                  edges: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(L,N) int64 superpoint ids, level 0 the finest; each level's ids run 0..S-1 in order of
@@ -137,6 +139,8 @@ def l0_hierarchy(coord: np.ndarray, color: np.ndarray | None = None, config: L0C
         raise SceneError(f"l0 superpoints: color has {len(np.asarray(color))} rows for {n} points")
     if n < 4:
         return np.zeros((L, n), np.int64)
+    if edges is None:  # one neighbour search for the shape features and the graph
+        share_neighbours(c, max(config.k + 1, config.k_shape))
     x = partition_features(c, color, config)
     u, v = edges if edges is not None else knn_graph(c, min(config.k, n - 1))
     w = edge_weights(c, u, v)
