@@ -64,13 +64,17 @@ def from_labels(gt_semantic, gt_instance, pred_semantic, pred_instance, confiden
 def label_file_instances(labels: Any) -> tuple[dict[int, int], dict[int, float]]:
     """Class and score of each instance of a label file (``PseudoLabels``): the ones its model
     gave where it holds them (``extras`` ``instance_class`` / ``instance_score``, one per
-    instance id, as ``pcweak predict`` writes them), else ``instance_classes``'s rule."""
-    cls, score = instance_classes(labels.semantic, labels.instance, labels.confidence)
+    instance id, as ``pcweak predict`` writes them), else ``instance_classes``'s rule, which
+    only the instances without a given class are derived by."""
+    inst = np.asarray(labels.instance)
     given_class, given_score = labels.extras.get("instance_class"), labels.extras.get("instance_score")
+    given = np.zeros(0, np.int64)
     if given_class is not None and given_score is not None:
-        for k in np.unique(labels.instance[labels.instance >= 0]).tolist():
-            if k < min(len(given_class), len(given_score)):
-                cls[k], score[k] = int(given_class[k]), float(given_score[k])
+        ids = np.unique(inst[inst >= 0])
+        given = ids[ids < min(len(given_class), len(given_score))]
+    cls, score = instance_classes(labels.semantic, np.where(np.isin(inst, given), -1, inst), labels.confidence)
+    for k in given.tolist():
+        cls[k], score[k] = int(given_class[k]), float(given_score[k])
     return cls, score
 
 
