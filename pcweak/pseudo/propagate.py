@@ -587,8 +587,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
                          f"({'num_classes' if num_classes else 'len(classes)'})")
     g = cfg.graph
-    if seg is None and cfg.partition.method == "ensemble":
-        # one neighbour search for the graph, the normals and the l0 levels' shape features
+    shared_search = seg is None and cfg.partition.method == "ensemble"
+    if shared_search:  # one neighbour search for the graph, the normals and the l0 levels' shape features
         share_neighbours(coord, max(g.k + 1, NORMAL_NEIGHBOURS if normal is None else 0, L0Config().k_shape))
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
     spacing = point_spacing(coord) if seg is None and cfg.partition.reference_spacing is not None else 0.0
@@ -620,7 +620,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             if not members:
                 W = walk.W  # the instance walk runs on the first member's graph
             members.append(node)
-    forget_neighbours(coord)  # the graph, the normals and the l0 levels are made
+    if shared_search:  # the graph, the normals and the l0 levels are made
+        forget_neighbours(coord)
     s = cfg.solver
     reached_pt = votes > 0
     prob = np.where(reached_pt[:, None], prob / np.maximum(votes, 1.0)[:, None], 0.0)
