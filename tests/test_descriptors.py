@@ -40,3 +40,28 @@ def test_fpfh_estimates_normals_and_checks_shapes():
         fpfh_features(p, n[:10])
     with pytest.raises(SceneError, match="non-empty"):
         fpfh_features(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("width", [1, 3, 7, 8, 9, 33])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, bool])
+def test_segment_sums_are_the_same_bits_on_either_path(width, dtype, monkeypatch):
+    """Per-node sums (the walk's node features: FPFH's 33 columns, the normal tensor's 9) give
+    the same bits by a bincount per column and by one sparse product, so the width that picks
+    the faster path can never change a label."""
+    import importlib
+    sp_mod = importlib.import_module("pcweak.segment.superpoints")
+    r = np.random.default_rng(width)
+    n_nodes = 300
+    node = r.integers(0, n_nodes - 5, 20_000)  # the last five nodes hold no point
+    values = r.standard_normal((len(node), width)) * 10.0 ** r.integers(-6, 6, (1, width))
+    values = values.astype(dtype) if dtype is not bool else values > 0
+    expect = np.stack([np.bincount(node, weights=np.asarray(values[:, d], np.float64), minlength=n_nodes)
+                       for d in range(width)], 1)
+    for path_width in (1, 10 ** 6):  # every width on the sparse path, then every one on bincounts
+        monkeypatch.setattr(sp_mod, "SPARSE_SUM_WIDTH", path_width)
+        got = sp_mod.segment_sum(node, n_nodes, values)
+        assert got.dtype == np.float64 and got.shape == (n_nodes, width)
+        assert np.array_equal(got, expect)
+        mean = sp_mod.segment_mean(node, n_nodes, values)
+        assert not mean[-5:].any() and np.array_equal(mean[:-5], expect[:-5] / np.bincount(node, minlength=n_nodes)[:-5, None])
+    assert sp_mod.segment_sum(node, n_nodes, np.zeros((len(node), 0))).shape == (n_nodes, 0)

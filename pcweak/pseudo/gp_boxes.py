@@ -40,7 +40,7 @@ from ..errors import SceneError
 from ..geometry import box_corners, points_in_boxes
 from ..scene import PseudoLabels, Scene, to_numpy
 from ..segment.structure import surface_classes
-from ..segment.superpoints import REFERENCE_SPACING, min_size_at, point_spacing, scene_superpoints, segment_mean
+from ..segment.superpoints import REFERENCE_SPACING, min_size_at, point_spacing, scene_superpoints, segment_mean, segment_sum
 
 
 # The boxes give each object's extent; superpoints only need to be pure, so they are finer than
@@ -94,7 +94,7 @@ def box_membership(scene: Scene, boxes: np.ndarray, node: np.ndarray, inside_fra
     struct = np.zeros(len(node), bool) if structural is None else np.asarray(structural, bool)
     eligible = inside & ~struct[:, None]
     plain = np.bincount(node, weights=~struct, minlength=n_nodes)
-    frac = np.stack([np.bincount(node, weights=eligible[:, m], minlength=n_nodes) for m in range(len(boxes))], 1)
+    frac = segment_sum(node, n_nodes, eligible)
     frac /= np.maximum(plain, 1)[:, None]
     return (frac >= inside_fraction - 1e-9) & (plain > 0)[:, None], eligible
 

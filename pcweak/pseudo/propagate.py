@@ -41,7 +41,7 @@ from ..segment.descriptors import forget_neighbours, share_neighbours, shares_sh
 from ..segment.ensemble import common_refinement, fh_members, l0_members, partition_ensemble
 from ..segment.l0_partition import L0Config
 from ..segment.superpoints import (NORMAL_NEIGHBOURS, REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
-                                   segment_mean)
+                                   segment_mean, segment_sum)
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
 from .room_geometry import above_floor, edge_convexity, floor_edges, floor_level, orient_normals, warn_if_not_z_up
 from .solvers import geodesic, harmonic, spread
@@ -220,7 +220,7 @@ def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.n
         out["fpfh"] = mean(fpfh.astype(np.float64))
     if normal is not None:
         nn = normal.astype(np.float64)
-        M = np.stack([np.bincount(node, weights=nn[:, i] * nn[:, j], minlength=n_nodes) for i in range(3) for j in range(3)], 1)
+        M = segment_sum(node, n_nodes, (nn[:, :, None] * nn[:, None, :]).reshape(-1, 9))
         _, vec = np.linalg.eigh(M.reshape(-1, 3, 3) + 1e-12 * np.eye(3))
         out["normal"] = vec[:, :, -1]
         out["facing_z"] = mean(nn[:, 2:3])[:, 0]  # signed: about -1 where given normals all face down

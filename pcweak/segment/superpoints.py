@@ -18,12 +18,33 @@ import torch
 from ..scene import Scene
 
 
+SPARSE_SUM_WIDTH = 8  # from this many columns on, one sparse product sums them faster than a bincount each
+
+
+def segment_sum(node: np.ndarray, n_nodes: int, values: np.ndarray) -> np.ndarray:
+    """(S,D) float64 sum of the (N,D) ``values`` over the points of each of the ``n_nodes``
+    nodes (``node`` (N,) int ids in 0..S-1). Either way each node's sum adds its points in
+    index order from 0.0, so the two paths give the same bits: a bincount per column for
+    narrow ``values``, one (S,N) sparse product for wide ones (FPFH's 33 columns: about 2x
+    faster on 1M points, ``tests/test_superpoints.py``)."""
+    v = np.asarray(values).reshape(len(node), -1)
+    if v.shape[1] == 0:
+        return np.zeros((n_nodes, 0))
+    if v.shape[1] < SPARSE_SUM_WIDTH:
+        v = v.astype(np.float64, copy=False)
+        return np.stack([np.bincount(node, weights=v[:, d], minlength=n_nodes) for d in range(v.shape[1])], 1)
+    import scipy.sparse as sp
+    n = len(node)
+    # COO to CSR is a stable counting sort, so each row keeps its points in index order
+    m = sp.csr_matrix((np.ones(n), (node, np.arange(n))), shape=(n_nodes, n))
+    return np.asarray(m @ v.astype(np.float64, copy=False))
+
+
 def segment_mean(node: np.ndarray, n_nodes: int, values: np.ndarray) -> np.ndarray:
     """(S,D) float64 mean of the (N,D) ``values`` over the points of each of the ``n_nodes``
     nodes (``node`` (N,) int ids in 0..S-1); 0 for a node without points."""
-    v = np.asarray(values, np.float64).reshape(len(node), -1)
     cnt = np.maximum(np.bincount(node, minlength=n_nodes), 1).astype(np.float64)
-    return np.stack([np.bincount(node, weights=v[:, d], minlength=n_nodes) for d in range(v.shape[1])], 1) / cnt[:, None]
+    return segment_sum(node, n_nodes, values) / cnt[:, None]
 
 
 def knn_graph(coord: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
