@@ -519,13 +519,14 @@ def test_propagation_computes_shape_features_once_for_partition_and_forest(room,
     monkeypatch.setattr(sup, "neighbourhood_pca", lambda c, k, query=None: calls.append(k) or real(c, k, query))
     monkeypatch.setattr(ops, "knn", lambda s, q, k, *a: searches.append((k, len(q))) or knn(s, q, k, *a))
     shared = propagate(coord, seeds, labels, color=color, classes=room.classes)
-    assert sorted(calls) == [16, 30, 80] and desc._shared is None  # normals, l0 and forest, forest
+    # the scan-line probe (11, on a sample), normals, l0 and forest, forest
+    assert sorted(calls) == [11, 16, 30, 80] and desc._shared is None
     # one search of the whole cloud serves the graph (11 with itself), the normals (16) and the shape (30)
     assert sorted(k for k, m in searches if m == len(coord) and k in (11, 16, 30)) == [30]
     calls.clear()
     searches.clear()
     alone = propagate.__wrapped__(coord, seeds, labels, color=color, classes=room.classes)
-    assert sorted(calls) == [16, 30, 30, 80]
+    assert sorted(calls) == [11, 16, 30, 30, 80]
     assert sorted(k for k, m in searches if m == len(coord) and k in (11, 16, 30)) == [11, 16, 30]
     np.testing.assert_array_equal(shared.semantic, alone.semantic)
     np.testing.assert_array_equal(shared.confidence, alone.confidence)
@@ -845,3 +846,43 @@ def test_the_forest_leaves_the_processs_warning_filters_alone():
         torch.set_num_threads(threads)
     assert not [w for w in caught if "Parallel" in str(w.message)]
     assert list(warnings.filters) == before
+
+
+def _spinning_scan(n_az: int = 900, n_el: int = 32, sensor_height: float = 1.73, wall: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    """A spinning LiDAR's rings (elevations -24.8..2 degrees, the sensor at the origin) cast on a
+    ground plane and a round wall around it; class 0 ground, 1 wall."""
+    el = np.radians(np.linspace(-24.8, 2.0, n_el))[:, None]
+    az = np.linspace(0, 2 * np.pi, n_az, endpoint=False)[None, :]
+    el, az = np.broadcast_arrays(el, az)
+    d = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1).reshape(-1, 3)
+    t_wall = wall / np.hypot(d[:, 0], d[:, 1])
+    t_ground = np.where(d[:, 2] < 0, sensor_height / np.maximum(-d[:, 2], 1e-9), np.inf)
+    t = np.minimum(t_wall, t_ground)
+    return (d * t[:, None]).astype(np.float32), (t_wall < t_ground).astype(np.int64)
+
+
+def test_a_cloud_sampled_along_scan_lines_gets_the_larger_graph():
+    """A LiDAR's rings leave each point's nearest neighbours on its own ring (linear
+    neighbourhoods where the surface is a plane): propagation takes ``graph.k_scan_lines``
+    neighbours there, and keeps ``graph.k`` on a cloud of the same surfaces sampled evenly."""
+    from pcweak.segment.descriptors import SCAN_LINE_SHARE, scan_line_share
+    rings, label = _spinning_scan()
+    r = np.random.default_rng(0)
+    n_ground, n_wall = int((label == 0).sum()), int((label == 1).sum())
+    rho = 20.0 * np.sqrt(r.uniform(0, 1, n_ground))
+    phi, az = r.uniform(0, 2 * np.pi, n_ground), r.uniform(0, 2 * np.pi, n_wall)
+    even = np.concatenate([np.c_[rho * np.cos(phi), rho * np.sin(phi), np.full(n_ground, -1.73)],
+                           np.c_[20 * np.cos(az), 20 * np.sin(az), r.uniform(-1.73, 0.7, n_wall)]]).astype(np.float32)
+    assert scan_line_share(rings) > 3 * SCAN_LINE_SHARE
+    assert scan_line_share(even) < SCAN_LINE_SHARE / 10
+    assert scan_line_share(rings[:5]) == 0.0  # fewer points than a neighbourhood
+    for cloud, lab, lines in ((rings, label, True), (even, np.repeat([0, 1], [n_ground, n_wall]), False)):
+        seeds = np.concatenate([r.choice(np.flatnonzero(lab == c), 20, replace=False) for c in (0, 1)])
+        out = propagate(cloud, seeds, lab[seeds], classes=("ground", "wall"))
+        stats = json.loads(out.stats)
+        assert stats["scan_lines"] is lines and stats["graph_k"] == (40 if lines else 10)
+        assert (out.semantic == lab).mean() > 0.9
+        kept = propagate(cloud, seeds, lab[seeds], classes=("ground", "wall"), config={"graph.k_scan_lines": 10})
+        assert json.loads(kept.stats)["graph_k"] == 10 and json.loads(kept.stats)["scan_lines"] is False
+    with pytest.raises(ValueError, match="k_scan_lines"):
+        propagate(rings, seeds, lab[seeds], config={"graph.k_scan_lines": 0})

@@ -1,8 +1,9 @@
 """``pcweak bench propagate``: pseudo-label quality and cost of propagation vs nearest-seed.
 
 Scenes: the real ScanNet scenes of ../shared/data (v2 per-vertex labels of scene0000_00/01/02;
-scene0000_00 also with its own over-segmentation and mesh normals), synthetic rooms, and the
-real KITTI frames. Budgets: 20/50/100/200 labelled points per scene (uniform and stratified) and
+scene0000_00 also with its own over-segmentation and mesh normals), synthetic rooms, the
+real KITTI frames (classes from their boxes) and the real SemanticKITTI scans (their 19 classes,
+point by point; one click per thing instance, so clicks seed no ground or building there). Budgets: 20/50/100/200 labelled points per scene (uniform and stratified) and
 one click per instance. At the largest budget, each scene's own row (``per_scene_200pts``): its
 mIoU, the ceiling its superpoints set (``oracles.seeded_class_oracle`` on the cells its labels
 are uniform over), their ratio and, for a scene with its own over-segmentation, the same from
@@ -33,7 +34,7 @@ def _scenes(shared: Path, n_synthetic: int) -> dict[str, list]:
     from ..data.address import load_scene
     from ..data.scannet import read_scannet_export
     from ..data.synthetic_indoor import synthetic_room
-    out: dict[str, list] = {"scannet": [], "synthetic": [], "kitti": []}
+    out: dict[str, list] = {"scannet": [], "synthetic": [], "kitti": [], "semantickitti": []}
     exp = shared / "scannet" / "scannet_train_instance_data"
     if exp.is_dir():
         for name in ("scene0000_00", "scene0000_01", "scene0000_02"):
@@ -52,6 +53,11 @@ def _scenes(shared: Path, n_synthetic: int) -> dict[str, list]:
         for f in sorted(kd.glob("*.bin")):
             s = load_scene(f"kitti:{kd.parent / f.stem}")
             out["kitti"].append(s)
+    sk = shared / "semantickitti" / "sequences"
+    if sk.is_dir():
+        for f in sorted(sk.glob("*/velodyne/*.bin")):
+            if (f.parent.parent / "labels" / f"{f.stem}.label").is_file():
+                out["semantickitti"].append(load_scene(f"semantickitti:{f.parent.parent / f.stem}"))
     return out
 
 

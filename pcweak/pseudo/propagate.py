@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import chain
 from typing import Any
 
@@ -37,7 +37,8 @@ import scipy.sparse as sp
 from ..errors import SceneError
 from ..geometry import joined_to
 from ..scene import PseudoLabels, check_color_range, to_numpy
-from ..segment.descriptors import forget_neighbours, share_neighbours, shares_shape_features
+from ..segment.descriptors import (SCAN_LINE_SHARE, forget_neighbours, scan_line_share, share_neighbours,
+                                   shares_shape_features)
 from ..segment.ensemble import common_refinement, fh_members, l0_members, partition_ensemble
 from ..segment.l0_partition import L0Config
 from ..segment.superpoints import (NORMAL_NEIGHBOURS, REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
@@ -110,8 +111,12 @@ class GraphConfig:
     ``convex_factor`` scales the normal term on convex creases (1 = off); ``floor_links`` joins
     each floor node to that many nearest floor nodes (0 = off); ``bridge`` joins the graph's
     pieces so that every node is reached; ``contact_power`` > 0 weights an edge by the length
-    of the shared border."""
+    of the shared border. ``k_scan_lines`` replaces ``k`` on a cloud sampled along scan lines
+    (``descriptors.scan_line_share`` above ``SCAN_LINE_SHARE``: a spinning LiDAR's rings), whose
+    ``k`` nearest neighbours lie on the point's own ring and leave the rings unjoined; set it to
+    ``k`` to keep one graph for every cloud."""
     k: int = 10
+    k_scan_lines: int = 40
     w_dist: float = 1.0
     w_color: float = 1.0
     w_normal: float = 1.0
@@ -133,6 +138,8 @@ class GraphConfig:
     def __post_init__(self) -> None:
         if not self.k >= 1:
             raise ValueError(f"graph.k must be >= 1, got {self.k}")
+        if not self.k_scan_lines >= 1:
+            raise ValueError(f"graph.k_scan_lines must be >= 1, got {self.k_scan_lines}")
         if not self.convex_factor >= 0:  # a negative factor would make convex creases stronger than flat ground
             raise ValueError(f"graph.convex_factor must be >= 0, got {self.convex_factor}")
         if not self.floor_links >= 0 or not self.floor_band > 0 or not self.floor_color_weight >= 0:
@@ -586,6 +593,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     if len(seed_label) and seed_label.max() >= C:
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
                          f"({'num_classes' if num_classes else 'len(classes)'})")
+    scan_lines = cfg.graph.k_scan_lines != cfg.graph.k and scan_line_share(coord) > SCAN_LINE_SHARE
+    if scan_lines:  # a LiDAR's rings: more neighbours, so that the graph joins a ring to the next
+        cfg = replace(cfg, graph=replace(cfg.graph, k=cfg.graph.k_scan_lines))
     g = cfg.graph
     shared_search = seg is None and cfg.partition.method == "ensemble"
     if shared_search:  # one neighbour search for the graph, the normals and the l0 levels' shape features
@@ -650,6 +660,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         instance[seed_index] = seed_instance
     left_out[seed_index] = False
     stats = {"nodes": n_nodes, "seeds": int(len(seed_index)), "used_segment": seg is not None, "partitions": len(members),
+             "graph_k": g.k, "scan_lines": bool(scan_lines),
              "cells": int(cells.max()) + 1, "floor_left_out": int(left_out.sum())}
     if seg is None:
         stats["min_size"] = min_size_at(cfg.partition.min_size, spacing, cfg.partition.reference_spacing)
