@@ -26,7 +26,7 @@ def segment_sum(node: np.ndarray, n_nodes: int, values: np.ndarray) -> np.ndarra
     nodes (``node`` (N,) int ids in 0..S-1). Either way each node's sum adds its points in
     index order from 0.0, so the two paths give the same bits: a bincount per column for
     narrow ``values``, one (S,N) sparse product for wide ones (FPFH's 33 columns: about 2x
-    faster on 1M points, ``tests/test_superpoints.py``)."""
+    faster on 1M points; ``tests/test_descriptors.py`` checks both paths)."""
     v = np.asarray(values).reshape(len(node), -1)
     if v.shape[1] == 0:
         return np.zeros((n_nodes, 0))
