@@ -170,3 +170,19 @@ def test_bench_detect_scores_full_and_a_weak_mode_with_a_round(lidar_cache, caps
     assert [x["step"] for x in weak["rounds"]] == [2] and weak["rounds"][0]["frames"] == 1
     assert 0.4 < weak["targets"]["mean_iou_bev"] < 1 and "targets_after_rounds" in weak
     assert set(weak["ratio_to_full"]["bev"]) == {"Car", "Pedestrian", "Cyclist"}
+
+
+def test_the_benches_read_every_labelled_shared_lidar_scan(tmp_path):
+    """``bench propagate`` and ``bench superpoints`` take the real LiDAR scans through the
+    readers' own folder listing: every KITTI frame and every SemanticKITTI scan with a label
+    file, sorted by name; a folder without scans gives none."""
+    from pcweak.bench import shared_lidar_scenes
+    from tests.conftest import shared_path
+    root = shared_path()
+    got = shared_lidar_scenes(root)
+    kitti = sorted(f.stem for f in (root / "kitti" / "training" / "velodyne").glob("*.bin"))
+    sk = sorted(f"{f.parent.parent.name}_{f.stem}" for f in (root / "semantickitti" / "sequences").glob("*/labels/*.label"))
+    assert [s.name for s in got["kitti"]] == kitti and [s.name for s in got["semantickitti"]] == sk and sk
+    assert all(s.semantic is not None for scenes in got.values() for s in scenes)
+    (tmp_path / "semantickitti" / "sequences" / "00" / "velodyne").mkdir(parents=True)
+    assert shared_lidar_scenes(tmp_path) == {"kitti": [], "semantickitti": []}

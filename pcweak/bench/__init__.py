@@ -5,6 +5,7 @@ import os
 import platform
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 
@@ -37,6 +38,24 @@ def timer() -> Iterator[dict[str, float]]:
     t = time.perf_counter()
     yield d
     d["s"] = time.perf_counter() - t
+
+
+def shared_lidar_scenes(shared: Path) -> dict[str, list]:
+    """The real LiDAR scenes with ground truth under ``shared`` (../shared/data), read with
+    their addresses' readers and sorted by name: ``kitti`` (the KITTI training frames, classes
+    from their boxes) and ``semantickitti`` (the SemanticKITTI scans with a label file); an
+    empty list where there are none."""
+    from ..data.address import load_scene
+    from ..data.collection import enumerate_scenes
+    from ..errors import AddressError
+    out: dict[str, list] = {}
+    for kind, folder in (("kitti", shared / "kitti" / "training"), ("semantickitti", shared / "semantickitti" / "sequences")):
+        try:
+            scenes = [load_scene(address) for _, address in enumerate_scenes(f"{kind}:{folder}")] if folder.is_dir() else []
+        except AddressError:  # the folder holds no scans
+            scenes = []
+        out[kind] = [s for s in scenes if s.semantic is not None]
+    return out
 
 
 BENCHES = {"ops": "pcweak.bench.ops", "propagate": "pcweak.bench.propagate", "gp": "pcweak.bench.gp", "train": "pcweak.bench.train", "lift": "pcweak.bench.lift",

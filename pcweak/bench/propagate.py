@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import machine
+from . import machine, shared_lidar_scenes
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -34,7 +34,7 @@ def _scenes(shared: Path, n_synthetic: int) -> dict[str, list]:
     from ..data.address import load_scene
     from ..data.scannet import read_scannet_export
     from ..data.synthetic_indoor import synthetic_room
-    out: dict[str, list] = {"scannet": [], "synthetic": [], "kitti": [], "semantickitti": []}
+    out: dict[str, list] = {"scannet": [], "synthetic": []}
     exp = shared / "scannet" / "scannet_train_instance_data"
     if exp.is_dir():
         for name in ("scene0000_00", "scene0000_01", "scene0000_02"):
@@ -48,16 +48,7 @@ def _scenes(shared: Path, n_synthetic: int) -> dict[str, list]:
             out["scannet"].append(s)
     for seed in range(n_synthetic):
         out["synthetic"].append(synthetic_room(100 + seed, n_frames=0))
-    kd = shared / "kitti" / "training" / "velodyne"
-    if kd.is_dir():
-        for f in sorted(kd.glob("*.bin")):
-            s = load_scene(f"kitti:{kd.parent / f.stem}")
-            out["kitti"].append(s)
-    sk = shared / "semantickitti" / "sequences"
-    if sk.is_dir():
-        for f in sorted(sk.glob("*/velodyne/*.bin")):
-            if (f.parent.parent / "labels" / f"{f.stem}.label").is_file():
-                out["semantickitti"].append(load_scene(f"semantickitti:{f.parent.parent / f.stem}"))
+    out.update(shared_lidar_scenes(shared))
     return out
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import machine
+from . import machine, shared_lidar_scenes
 from .propagate import SHARED
 
 
@@ -44,14 +44,7 @@ def _scenes(shared: Path, n_synthetic: int) -> list[tuple[str, Any, np.ndarray |
                     warnings.simplefilter("ignore")
                     own = load_scene(f"scannet:{raw}", frames=False, axis_alignment=shared / "scannet" / "infos" / f"{name}.json").segment
             out.append(("scannet", s, own))
-    kd = shared / "kitti" / "training" / "velodyne"
-    if kd.is_dir():
-        for f in sorted(kd.glob("*.bin")):
-            out.append(("kitti", load_scene(f"kitti:{kd.parent / f.stem}"), None))
-    sk = shared / "semantickitti" / "sequences"
-    if sk.is_dir():
-        for f in sorted(sk.glob("*/velodyne/*.bin")):
-            out.append(("semantickitti", load_scene(f"semantickitti:{f.parent.parent / f.stem}"), None))
+    out += [(kind, s, None) for kind, scenes in shared_lidar_scenes(shared).items() for s in scenes]
     for seed in range(n_synthetic):
         out.append(("synthetic", synthetic_room(100 + seed, n_frames=0), None))
     return out
