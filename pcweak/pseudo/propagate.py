@@ -37,8 +37,8 @@ import scipy.sparse as sp
 from ..errors import SceneError
 from ..geometry import joined_to
 from ..scene import PseudoLabels, check_color_range, to_numpy
-from ..segment.descriptors import (SCAN_LINE_SHARE, forget_neighbours, scan_line_share, share_neighbours,
-                                   shares_shape_features)
+from ..segment.descriptors import (SCAN_LINE_NORMAL_NEIGHBOURS, SCAN_LINE_SHARE, forget_neighbours, scan_line_share,
+                                   share_neighbours, shares_shape_features)
 from ..segment.ensemble import common_refinement, fh_members, l0_members, partition_ensemble
 from ..segment.l0_partition import L0Config
 from ..segment.superpoints import (NORMAL_NEIGHBOURS, REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
@@ -579,8 +579,9 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     Returns:
         PseudoLabels: semantic (N,) int64, instance (N,) int64 (-1 without clicks), confidence
         (N,) float32 (max class probability); ``params`` = asdict(config), ``stats`` node and
-        seed counts (``nodes`` of the first partition, ``partitions``, ``cells``) and
-        ``floor_left_out``, the points the floor rule left unlabelled;
+        seed counts (``nodes`` of the first partition, ``partitions``, ``cells``),
+        ``graph_k``, ``scan_lines`` and ``normal_k`` (the neighbours estimated normals came from,
+        None when given) and ``floor_left_out``, the points the floor rule left unlabelled;
         ``extras['margin']`` (top-1 minus top-2 probability) and
         ``extras['superpoint']`` (per point, the id of the cell its labels are uniform over:
         the node, or with several partitions their ``common_refinement``).
@@ -594,21 +595,25 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
                          f"({'num_classes' if num_classes else 'len(classes)'})")
     scan_lines = cfg.graph.k_scan_lines != cfg.graph.k and scan_line_share(coord) > SCAN_LINE_SHARE
-    if scan_lines:  # a LiDAR's rings: more neighbours, so that the graph joins a ring to the next
+    normal_k = NORMAL_NEIGHBOURS
+    if scan_lines:  # a LiDAR's rings: more neighbours, so that the graph and the normals join a ring to the next
         cfg = replace(cfg, graph=replace(cfg.graph, k=cfg.graph.k_scan_lines))
+        normal_k = SCAN_LINE_NORMAL_NEIGHBOURS
     g = cfg.graph
     shared_search = seg is None and cfg.partition.method == "ensemble"
     if shared_search:  # one neighbour search for the graph, the normals and the l0 levels' shape features
-        share_neighbours(coord, max(g.k + 1, NORMAL_NEIGHBOURS if normal is None else 0, L0Config().k_shape))
+        share_neighbours(coord, max(g.k + 1, normal_k if normal is None else 0, L0Config().k_shape))
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
     spacing = point_spacing(coord) if seg is None and cfg.partition.reference_spacing is not None else 0.0
     # the ensemble's l0 levels need no normals: they are built on a second thread from here on
+    stats_normal_k = None  # the neighbours normals were estimated from (None: given, or not needed)
     with ThreadPoolExecutor(1) as pool:
         l0_levels = None
         if seg is None and cfg.partition.method == "ensemble":
             l0_levels = pool.submit(l0_members, coord, color, edges, l0_member_sizes(cfg.partition, spacing))
         if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
-            normal = estimate_normals(coord)
+            normal = estimate_normals(coord, normal_k)
+            stats_normal_k = normal_k
         floor_class = list(classes).index("floor") if "floor" in classes else None
         floor_seeds = seed_index[seed_label == floor_class] if floor_class is not None else None
         if floor_seeds is not None and normal is not None:
@@ -661,6 +666,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     left_out[seed_index] = False
     stats = {"nodes": n_nodes, "seeds": int(len(seed_index)), "used_segment": seg is not None, "partitions": len(members),
              "graph_k": g.k, "scan_lines": bool(scan_lines),
+             "normal_k": stats_normal_k,
              "cells": int(cells.max()) + 1, "floor_left_out": int(left_out.sum())}
     if seg is None:
         stats["min_size"] = min_size_at(cfg.partition.min_size, spacing, cfg.partition.reference_spacing)

@@ -104,6 +104,11 @@ def shared_neighbours(coord: np.ndarray, k: int) -> Any:
 # 0.29-0.51 (docs/results.md); a cloud above SCAN_LINE_SHARE is taken as scan lines.
 SCAN_LINE_LINEARITY = 0.9
 SCAN_LINE_SHARE = 0.1
+# Normals on scan lines: 16 neighbours lie mostly on one ring, so a ring's range noise tilts the
+# plane they fit (with 1 cm of noise a third of a ground ring's normals lean over 25 degrees);
+# 20 reach the rings on either side. Chosen by leave-one-scene-out over the LiDAR scans
+# (16 / 20 / 24 / 30 / 40; docs/results.md).
+SCAN_LINE_NORMAL_NEIGHBOURS = 20
 
 
 def scan_line_share(coord: np.ndarray, k: int = 11, sample: int = 5000) -> float:
