@@ -886,10 +886,11 @@ def test_a_cloud_sampled_along_scan_lines_gets_the_larger_graph():
         kept = propagate(cloud, seeds, lab[seeds], classes=("ground", "wall"), config={"graph.k_scan_lines": 10})
         kept_stats = json.loads(kept.stats)
         assert kept_stats["graph_k"] == 10 and kept_stats["scan_lines"] is False and kept_stats["normal_k"] == NORMAL_NEIGHBOURS
-    given = propagate(rings, seeds, lab[seeds], normal=np.tile([0.0, 0.0, 1.0], (len(rings), 1)))
+    seeds = np.concatenate([r.choice(np.flatnonzero(label == c), 20, replace=False) for c in (0, 1)])  # the rings' own
+    given = propagate(rings, seeds, label[seeds], normal=np.tile([0.0, 0.0, 1.0], (len(rings), 1)))
     assert json.loads(given.stats)["normal_k"] is None
     with pytest.raises(ValueError, match="k_scan_lines"):
-        propagate(rings, seeds, lab[seeds], config={"graph.k_scan_lines": 0})
+        propagate(rings, seeds, label[seeds], config={"graph.k_scan_lines": 0})
 
 
 def test_normals_on_scan_lines_reach_the_next_ring():
