@@ -2,8 +2,9 @@
 
 Scenes: the real ScanNet scenes of ../shared/data (v2 per-vertex labels of scene0000_00/01/02;
 scene0000_00 also with its own over-segmentation and mesh normals), synthetic rooms, the
-real KITTI frames (classes from their boxes) and the real SemanticKITTI scans (their 19 classes,
-point by point; one click per thing instance, so clicks seed no ground or building there). Budgets: 20/50/100/200 labelled points per scene (uniform and stratified) and
+real KITTI frames (classes from their boxes) and the real SemanticKITTI scans (their 19
+classes, point by point; one click per thing instance, so clicks seed no ground or building
+there). Budgets: 20/50/100/200 labelled points per scene (uniform and stratified) and
 one click per instance. At the largest budget, each scene's own row (``per_scene_200pts``): its
 mIoU, the ceiling its superpoints set (``oracles.seeded_class_oracle`` on the cells its labels
 are uniform over), their ratio and, for a scene with its own over-segmentation, the same from
