@@ -276,6 +276,29 @@ def test_geodesic_solver_cuts_at_the_weak_edge():
     assert 0 <= p.confidence.min() and p.confidence.max() <= 1 and json.loads(p.params)["solver"]["name"] == "geodesic"
 
 
+def test_harmonic_solver_solves_across_underflowed_affinities():
+    """Stored affinities that underflowed to 0 or near it (LiDAR scans give both) are weak
+    edges, not a singular system: the nodes behind them take what lies across them, and the
+    rest of the graph is solved as without them."""
+    import scipy.sparse as sp
+    from pcweak.pseudo.solvers import harmonic
+    # a chain 0-1-2-3 seeded at 0 (class 0) and 3 (class 1); node 4 joined to 2 only by a stored
+    # 0, and the pair 5-6 joined to 2 only by 1e-300; node 7 joined to nothing
+    a, b = np.array([0, 1, 2, 2, 2, 5]), np.array([1, 2, 3, 4, 5, 6])
+    w = np.array([1.0, 1.0, 1.0, 0.0, 1e-300, 1.0])
+    W = sp.csr_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(8, 8))
+    assert W.nnz == 12  # the zero is stored, as the affinity graph stores it
+    Y = np.zeros((8, 2))
+    Y[0, 0] = Y[3, 1] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "matrix is exactly singular"
+        F = harmonic(W, Y)
+    assert np.isfinite(F).all()
+    np.testing.assert_allclose(F[:4], [[1, 0], [2 / 3, 1 / 3], [1 / 3, 2 / 3], [0, 1]], atol=1e-8)
+    np.testing.assert_allclose(F[4:7], [[1 / 3, 2 / 3]] * 3, atol=1e-8)
+    assert (F[7] == 0).all()  # no edge at all: unreached
+
+
 def test_superpoints_compiled_equals_python_and_respect_instances(room):
     sub = room.coord[:3000]
     u, v = knn_graph(sub, 8)

@@ -30,13 +30,24 @@ def spread(W: sp.csr_matrix, Y: np.ndarray, alpha: float, iterations: int, compe
     return F
 
 
+# ``harmonic`` raises stored affinities below this to it: a piece of the graph joined to the
+# seeds only through a weaker edge leaves its linear system singular to double precision.
+HARMONIC_MIN_AFFINITY = 1e-10
+
+
 def harmonic(W: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
     """Absorbing random walk (Grady's random walker / Zhu's harmonic function): for every
     unseeded node, the probability that a walk started there reaches a seed of each class
-    first; solves L_uu F_u = W_us Y_s per connected component. Seeded nodes keep Y."""
+    first: (I - P_uu) F_u = P_us Y_s with P = D^-1 W, the walk's steps, over the pieces of the
+    graph that hold a seed. Seeded nodes keep Y; nodes in a piece without a seed get zero rows.
+    A stored affinity below ``HARMONIC_MIN_AFFINITY`` is raised to it: exp underflows on a long
+    or dissimilar edge (on LiDAR scans to 0 or 1e-323), and a piece joined to the seeds only
+    through such edges would make the system singular; raised, the piece takes what lies across
+    them, as ``spread`` and ``geodesic`` give it (a ``graph.bridge`` keeps every node reached)."""
     from scipy.sparse.csgraph import connected_components
     from scipy.sparse.linalg import spsolve
-    n = W.shape[0]
+    W = W.tocsr(copy=True)
+    W.data = np.maximum(W.data, HARMONIC_MIN_AFFINITY)
     seeded = Y.sum(1) > 0
     F = np.zeros_like(Y)
     F[seeded] = Y[seeded] / Y[seeded].sum(1, keepdims=True)
@@ -47,9 +58,9 @@ def harmonic(W: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
         return F
     s = np.flatnonzero(seeded)
     deg = np.asarray(W.sum(1)).ravel()
-    L_uu = (sp.diags(deg[u]) - W[u][:, u]).tocsc()
-    rhs = W[u][:, s] @ F[s]
-    sol = spsolve(L_uu, rhs)
+    step = sp.diags(1.0 / deg[u]) @ W[u]  # every node in u has an edge, so deg > 0
+    A = (sp.identity(len(u), format="csc") - step[:, u]).tocsc()
+    sol = spsolve(A, step[:, s] @ F[s])
     F[u] = np.asarray(sol).reshape(len(u), -1)
     return np.clip(F, 0.0, None)
 
