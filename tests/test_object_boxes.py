@@ -183,3 +183,27 @@ def test_a_weak_file_of_another_frame_is_refused_by_name(frames, tmp_path, capsy
                  "-o", str(tmp_path / "p.npz")]) == 2
     err = capsys.readouterr().err
     assert "num_points" in err and "Traceback" not in err
+
+
+def test_ground_heights_are_computed_once_per_cell(monkeypatch):
+    """Each 0.5 m cell's ground is ``local_ground`` at the cell's centre, asked of the scan once:
+    a second query over the same cells computes nothing and answers the same."""
+    from pcweak.pseudo import object_boxes
+    from pcweak.pseudo.box_fit import local_ground
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-10, 10, (20_000, 2))
+    coord = np.c_[xy, 0.3 + rng.normal(0, 0.02, len(xy))]  # flat ground at 0.3 m, 2 cm noise
+    asked = []
+    monkeypatch.setattr(object_boxes, "local_ground", lambda c, q, r, tree=None: asked.append(len(q)) or local_ground(c, q, r, tree=tree))
+    ground = object_boxes.GroundHeights(coord, radius=3.0, cell=0.5)
+    query = coord[rng.choice(len(coord), 500, replace=False)]
+    first = ground(query)
+    cells = np.unique(np.floor(query[:, :2] / 0.5), axis=0)
+    assert asked == [len(cells)]
+    centre = (np.floor(query[:, :2] / 0.5) + 0.5) * 0.5
+    np.testing.assert_array_equal(first, local_ground(coord, np.c_[centre, np.zeros(len(query))], 3.0))
+    np.testing.assert_array_equal(ground(query[::-1]), first[::-1])
+    assert asked == [len(cells)]  # nothing asked again
+    more = ground(coord[:50] + [0.25, 0.0, 0.0])  # partly new cells: only those are asked
+    assert len(asked) == 2 and 0 < asked[1] < 50 and np.isfinite(more).all()
+    assert 0.25 < float(np.median(first)) < 0.3  # the 5 % quantile: about 1.6 sigma under the ground

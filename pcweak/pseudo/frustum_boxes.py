@@ -37,7 +37,7 @@ from ..errors import SceneError
 from ..geometry import box_corners, image_box_overlap, projected_hull
 from ..scene import PseudoLabels, Scene
 from .box_fit import BoxGeometry, check_geometry, fit_box
-from .object_boxes import boxes_to_pseudo, ground_under
+from .object_boxes import GroundHeights, boxes_to_pseudo
 
 def _in_image_box(uv: np.ndarray, z: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """(N,) bool: projected points ``uv`` (N,2) px in front of the camera (depth ``z`` > 0.5 m)
@@ -60,13 +60,13 @@ def _components(points: np.ndarray, radius: float) -> np.ndarray:
                                 directed=False)[1]
 
 
-def _grow(coord: np.ndarray, tree: Any, members: np.ndarray, reach: float, link: float, ground_tol: float,
-          ground_radius: float) -> np.ndarray:
+def _grow(coord: np.ndarray, ground: GroundHeights, members: np.ndarray, reach: float, link: float,
+          ground_tol: float) -> np.ndarray:
     """Indices of the above-ground points within ``reach`` m (bird's-eye view) of the cluster
     ``members`` (point indices) that are linked to it at ``link`` m: the cluster as the whole
     scan, not only the frustum, shows it."""
-    near = np.asarray(tree.query_ball_point(coord[members, :2].mean(0), reach), np.int64)
-    near = near[coord[near, 2] - ground_under(coord, coord[near].astype(np.float64), tree, ground_radius) > ground_tol]
+    near = np.asarray(ground.tree.query_ball_point(coord[members, :2].mean(0), reach), np.int64)
+    near = near[coord[near, 2] - ground(coord[near].astype(np.float64)) > ground_tol]
     near = np.union1d(near, members)
     comp = _components(coord[near], link)
     return near[np.isin(comp, comp[np.isin(near, members)])]
@@ -95,8 +95,7 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
     frm = np.zeros(len(b2), np.int64) if box2d_frame is None else np.asarray(box2d_frame, np.int64).reshape(-1)
     if not scene.frames:
         raise SceneError(f"scene {scene.name!r}: no camera frame to project into (KITTI needs calib and image_2)")
-    from scipy.spatial import cKDTree
-    tree = cKDTree(scene.coord[:, :2])
+    ground = GroundHeights(scene.coord, ground_radius)
     projected: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each frame's projection of the scan, once
     found: list[tuple[int, str, int, list[tuple[np.ndarray, float, int, float, float]]]] = []
     for k in range(len(b2)):
@@ -108,7 +107,7 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
         x1, y1, x2, y2 = b2[k]
         dx, dy = shrink * (x2 - x1), shrink * (y2 - y1)
         idx = np.flatnonzero(_in_image_box(uv, z, (x1 + dx, y1 + dy, x2 - dx, y2 - dy)))
-        g = ground_under(scene.coord, scene.coord[idx].astype(np.float64), tree, ground_radius)
+        g = ground(scene.coord[idx].astype(np.float64))
         idx = idx[scene.coord[idx, 2] - g > ground_tol]
         if len(idx) < min_points:
             continue
@@ -123,7 +122,7 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
         cands = []  # (members, spill, size, distance, how well the members' projection fills the image box)
         for i in np.flatnonzero(sizes >= min_points):
             members = idx[comp == i]
-            grown = _grow(scene.coord, tree, members, reach, cluster_radius, ground_tol, ground_radius)
+            grown = _grow(scene.coord, ground, members, reach, cluster_radius, ground_tol)
             seen = _in_image_box(uv[grown], z[grown], image)  # beyond the image border nothing can be judged
             spill = 1.0 - _in_image_box(uv[grown][seen], z[grown][seen], outer).mean() if seen.any() else 1.0
             span = np.concatenate([uv[members].min(0), uv[members].max(0)])
@@ -145,7 +144,7 @@ def frustum_objects(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: 
     for k in sorted(chosen):
         cls, fi, members, spilled = chosen[k]
         obj = scene.coord[members].astype(np.float64)
-        gz = float(np.median(ground_under(scene.coord, obj, tree, ground_radius)))
+        gz = float(np.median(ground(obj)))
         yield FrustumObject(k, cls, obj, gz, fi, bool(spilled))
 
 

@@ -28,13 +28,32 @@ from ..scene import PseudoLabels, Scene, WeakLabels
 from .box_fit import BoxedObject, BoxGeometry, check_geometry, fit_box, fit_box_geometry, local_ground
 
 
-def ground_under(coord: np.ndarray, query: np.ndarray, tree: Any, radius: float = 3.0, cell: float = 0.5) -> np.ndarray:
-    """(Q,) local ground height (``box_fit.local_ground``) under each query point, evaluated once
-    per ``cell`` m bird's-eye-view cell of the queries."""
-    key = np.floor(query[:, :2] / cell).astype(np.int64)
-    uk, inv = np.unique(key, axis=0, return_inverse=True)
-    centres = np.concatenate([(uk + 0.5) * cell, np.zeros((len(uk), 1))], 1)
-    return local_ground(coord, centres, radius, tree=tree)[inv.ravel()]
+class GroundHeights:
+    """Local ground height (``box_fit.local_ground``, m) under points of one scan, evaluated at
+    the centre of each ``cell`` m bird's-eye-view cell and kept: the labellers ask about the same
+    cells again and again (each frustum, each grown cluster, each box's footprint; 3-5 times per
+    cell on a KITTI-like frame), so each cell is computed once per scan.
+
+    ``coord``: the scan's (N,3) points; ``tree``: a prebuilt ``cKDTree`` over ``coord[:, :2]``
+    (built here when None), which callers may share through ``.tree``."""
+
+    def __init__(self, coord: np.ndarray, radius: float = 3.0, cell: float = 0.5, tree: Any = None):
+        from scipy.spatial import cKDTree
+        self.coord, self.radius, self.cell = coord, float(radius), float(cell)
+        self.tree = cKDTree(coord[:, :2]) if tree is None else tree
+        self._known: dict[tuple[int, int], float] = {}
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        """(Q,) float64 ground height under each of the (Q,>=2) ``query`` points."""
+        key = np.floor(np.asarray(query, np.float64)[:, :2] / self.cell).astype(np.int64)
+        uk, inv = np.unique(key, axis=0, return_inverse=True)
+        cells = [(int(a), int(b)) for a, b in uk]
+        new = [i for i, c in enumerate(cells) if c not in self._known]
+        if new:
+            centres = np.concatenate([(uk[new] + 0.5) * self.cell, np.zeros((len(new), 1))], 1)
+            for i, z in zip(new, local_ground(self.coord, centres, self.radius, tree=self.tree)):
+                self._known[cells[i]] = float(z)
+        return np.array([self._known[c] for c in cells], np.float64)[inv.ravel()]
 
 
 def boxes_to_pseudo(scene: Scene, boxes: np.ndarray, box_semantic: np.ndarray, box_confidence: np.ndarray, method: str,
@@ -80,15 +99,15 @@ def _confidence(n_points: int, pts: np.ndarray, box: np.ndarray) -> float:
     return c
 
 
-def _fit_all(scene: Scene, groups: list[np.ndarray], classes: list[int], geometry: BoxGeometry | None, tree: Any,
-             ground_radius: float, min_points: int, trim: float) -> tuple[list[np.ndarray], list[int], list[float], list[int], list[int]]:
+def _fit_all(scene: Scene, groups: list[np.ndarray], classes: list[int], geometry: BoxGeometry | None,
+             ground: GroundHeights, min_points: int, trim: float) -> tuple[list[np.ndarray], list[int], list[float], list[int], list[int]]:
     boxes, sem, conf, counts, source = [], [], [], [], []
     for k, (idx, c) in enumerate(zip(groups, classes)):
         if len(idx) < min_points:
             continue
         pts = scene.coord[idx].astype(np.float64)
         name = scene.classes[c] if 0 <= c < len(scene.classes) else ""
-        gz = float(np.median(ground_under(scene.coord, pts, tree, ground_radius)))
+        gz = float(np.median(ground(pts)))
         b = fit_box(pts, name, gz, geometry=geometry, trim=trim)
         boxes.append(b)
         sem.append(int(c))
@@ -100,15 +119,17 @@ def _fit_all(scene: Scene, groups: list[np.ndarray], classes: list[int], geometr
 
 def click_objects(scene: Scene, click_index: np.ndarray, click_class: np.ndarray, geometry: BoxGeometry | None = None,
                   ground_tol: float = 0.2, ground_radius: float = 3.0, link_radius: float = 1.0, reach: float = 1.0,
-                  tree: Any = None, join_parts: bool = False) -> list[np.ndarray]:
+                  ground: GroundHeights | None = None, join_parts: bool = False) -> list[np.ndarray]:
     """The points of the object each click (a point index with its class id) is on: see the
-    module docstring. ``reach`` scales each class's search radius (its footprint diagonal)."""
+    module docstring. ``reach`` scales each class's search radius (its footprint diagonal);
+    ``ground``: the scan's ``GroundHeights`` (made with ``ground_radius`` when None)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
     geometry = geometry or BoxGeometry()
     coord = scene.coord
-    tree = cKDTree(coord[:, :2]) if tree is None else tree
+    ground = GroundHeights(coord, ground_radius) if ground is None else ground
+    tree = ground.tree
     clicks = np.asarray(click_index, np.int64)
     radius = []
     for c in np.asarray(click_class, np.int64):
@@ -119,7 +140,7 @@ def click_objects(scene: Scene, click_index: np.ndarray, click_class: np.ndarray
     cand = np.unique(np.concatenate(near + [clicks])) if len(clicks) else np.zeros(0, np.int64)
     if not len(cand):
         return []
-    g = ground_under(coord, coord[cand].astype(np.float64), tree, ground_radius)
+    g = ground(coord[cand].astype(np.float64))
     keep = (coord[cand, 2] - g > ground_tol) | np.isin(cand, clicks)
     cand = cand[keep]
     pos = {int(p): i for i, p in enumerate(cand)}
@@ -156,31 +177,30 @@ def click_boxes(scene: Scene, weak: WeakLabels, geometry: Any = None, *, ground_
               "min_points": min_points, "trim": trim, "geometry": None if geo is None else geo.to_dict()}
     if weak.point_index is None or weak.point_semantic is None:
         raise SceneError(f"weak labels of {scene.name!r}: click-boxes needs clicks (point_index, point_semantic) or boxes")
-    from scipy.spatial import cKDTree
-    tree = cKDTree(scene.coord[:, :2])
+    ground = GroundHeights(scene.coord, ground_radius)
     ok = weak.point_semantic >= 0
     idx, cls = weak.point_index[ok], weak.point_semantic[ok]
-    groups = click_objects(scene, idx, cls, geo, ground_tol, ground_radius, link_radius, reach, tree)
-    boxes, sem, conf, counts, source = _fit_all(scene, groups, list(cls), geo, tree, ground_radius, min_points, trim)
+    groups = click_objects(scene, idx, cls, geo, ground_tol, ground_radius, link_radius, reach, ground)
+    boxes, sem, conf, counts, source = _fit_all(scene, groups, list(cls), geo, ground, min_points, trim)
     return boxes_to_pseudo(scene, np.array(boxes).reshape(-1, 7), np.array(sem, np.int64), np.array(conf), "click-boxes", params,
                            {"clicks": int(len(idx)), "boxes": len(boxes), "object_points": counts},
                            {"click_index": np.asarray(idx[source], np.int64)})
 
 
 def cluster_objects(scene: Scene, weak: WeakLabels, ground_tol: float = 0.2, ground_radius: float = 3.0,
-                    tree: Any = None) -> tuple[list[np.ndarray], list[int]]:
-    """Each labelled cluster's (``point_instance``) above-ground points and majority class."""
+                    ground: GroundHeights | None = None) -> tuple[list[np.ndarray], list[int]]:
+    """Each labelled cluster's (``point_instance``) above-ground points and majority class;
+    ``ground``: the scan's ``GroundHeights`` (made with ``ground_radius`` when None)."""
     if weak.point_index is None or weak.point_semantic is None or weak.point_instance is None:
         raise SceneError(f"weak labels of {scene.name!r}: cluster-boxes needs cluster labels "
                          "(point_index, point_semantic, point_instance) or boxes")
-    from scipy.spatial import cKDTree
-    tree = cKDTree(scene.coord[:, :2]) if tree is None else tree
+    ground = GroundHeights(scene.coord, ground_radius) if ground is None else ground
     ok = (weak.point_semantic >= 0) & (weak.point_instance >= 0)
     idx, sem, inst = weak.point_index[ok], weak.point_semantic[ok], weak.point_instance[ok]
     groups, classes = [], []
     if not len(idx):
         return groups, classes
-    g = ground_under(scene.coord, scene.coord[idx].astype(np.float64), tree, ground_radius)
+    g = ground(scene.coord[idx].astype(np.float64))
     above = scene.coord[idx, 2] - g > ground_tol
     for k in np.unique(inst):
         m = inst == k
@@ -197,10 +217,9 @@ def cluster_boxes(scene: Scene, weak: WeakLabels, geometry: Any = None, *, groun
     geo = check_geometry(geometry)
     params = {"ground_tol": ground_tol, "ground_radius": ground_radius, "min_points": min_points, "trim": trim,
               "geometry": None if geo is None else geo.to_dict()}
-    from scipy.spatial import cKDTree
-    tree = cKDTree(scene.coord[:, :2])
-    groups, classes = cluster_objects(scene, weak, ground_tol, ground_radius, tree)
-    boxes, sem, conf, counts, source = _fit_all(scene, groups, classes, geo, tree, ground_radius, min_points, trim)
+    ground = GroundHeights(scene.coord, ground_radius)
+    groups, classes = cluster_objects(scene, weak, ground_tol, ground_radius, ground)
+    boxes, sem, conf, counts, source = _fit_all(scene, groups, classes, geo, ground, min_points, trim)
     return boxes_to_pseudo(scene, np.array(boxes).reshape(-1, 7), np.array(sem, np.int64), np.array(conf), "cluster-boxes",
                            params, {"clusters": len(groups), "boxes": len(boxes), "object_points": counts},
                            {"cluster": np.asarray(source, np.int64)})
@@ -209,8 +228,7 @@ def cluster_boxes(scene: Scene, weak: WeakLabels, geometry: Any = None, *, groun
 def boxed_objects(scene: Scene, boxes: np.ndarray, box_semantic: np.ndarray, ground_tol: float = 0.2,
                   ground_radius: float = 3.0) -> list[BoxedObject]:
     """The objects of a fully boxed frame, with their visible above-ground points."""
-    from scipy.spatial import cKDTree
-    tree = cKDTree(scene.coord[:, :2])
+    ground = GroundHeights(scene.coord, ground_radius)
     B = np.asarray(boxes, np.float64).reshape(-1, 7)
     inside = points_in_boxes(scene.coord, B) if len(B) else np.zeros((scene.num_points, 0), bool)
     out = []
@@ -220,7 +238,7 @@ def boxed_objects(scene: Scene, boxes: np.ndarray, box_semantic: np.ndarray, gro
         idx = np.flatnonzero(inside[:, k])
         pts, gz = None, float(B[k, 2] - B[k, 5] / 2)
         if len(idx):
-            g = ground_under(scene.coord, scene.coord[idx].astype(np.float64), tree, ground_radius)
+            g = ground(scene.coord[idx].astype(np.float64))
             idx = idx[scene.coord[idx, 2] - g > ground_tol]
             pts, gz = scene.coord[idx].astype(np.float64), float(np.median(g))
         out.append(BoxedObject(B[k], scene.classes[c], pts, gz))
