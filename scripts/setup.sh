@@ -61,8 +61,18 @@ fi
 # kept, so every process would compile torch again. pcweak itself is compiled too (an editable
 # install is not). -qq and `|| true` as pip does: a few packages ship files that are not Python 3
 # (templates, examples), which pip skips without failing.
-echo "[setup] byte-compiling the environment"
+# Beside it the C++ ops are built into pcweak's cache (~/.cache/pcweak or $PCWEAK_CACHE), so the
+# first pcweak command does not stop to compile them (about 40 s on 2 cores alone). A failed
+# build is not fatal: pcweak then warns and uses its pure-torch reference ops.
+echo "[setup] byte-compiling the environment and building pcweak's C++ ops (log: $VENV/ops-build.log)"
+"$VENV/bin/python" -c "from pcweak.ops.extension import backend; print('ops:', backend())" > "$VENV/ops-build.log" 2>&1 &
+ops_build=$!
 mapfile -t site < <("$VENV/bin/python" -c 'import sysconfig; p = sysconfig.get_paths(); print(p["purelib"]); print(p["platlib"])' | sort -u)
 "$VENV/bin/python" -m compileall -qq -j 0 "${site[@]}" pcweak || true
+if wait "$ops_build"; then
+  echo "[setup] $(tail -n 1 "$VENV/ops-build.log")"
+else
+  echo "[setup] WARNING: building the C++ ops failed (see $VENV/ops-build.log); pcweak will use its reference ops" >&2
+fi
 echo "$want" > "$stamp"
 echo "[setup] done: $($VENV/bin/python -c 'import torch;print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")')"
