@@ -34,13 +34,13 @@ class GroundHeights:
     cells again and again (each frustum, each grown cluster, each box's footprint; 3-5 times per
     cell on a KITTI-like frame), so each cell is computed once per scan.
 
-    ``coord``: the scan's (N,3) points; ``tree``: a prebuilt ``cKDTree`` over ``coord[:, :2]``
-    (built here when None), which callers may share through ``.tree``."""
+    ``coord``: the scan's (N,3) points; ``.tree``, the ``cKDTree`` over ``coord[:, :2]`` built
+    here, serves the callers' own bird's-eye-view queries too."""
 
-    def __init__(self, coord: np.ndarray, radius: float = 3.0, cell: float = 0.5, tree: Any = None):
+    def __init__(self, coord: np.ndarray, radius: float = 3.0, cell: float = 0.5):
         from scipy.spatial import cKDTree
         self.coord, self.radius, self.cell = coord, float(radius), float(cell)
-        self.tree = cKDTree(coord[:, :2]) if tree is None else tree
+        self.tree = cKDTree(coord[:, :2])
         self._known: dict[tuple[int, int], float] = {}
 
     def __call__(self, query: np.ndarray) -> np.ndarray:
