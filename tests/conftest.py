@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,28 @@ def lidar_cache(tmp_path_factory):
     """A LiDAR data module cache folder shared by the session: the synthetic frames
     (``synthetic_lidar_<seed>.npz``) are made once, on first use, and only read after."""
     return tmp_path_factory.mktemp("lidar_cache")
+
+
+@pytest.fixture
+def two_torch_threads():
+    """At least two torch threads for the test (the races it checks need them); the process's
+    count is back after it."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(2, before))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_left_as_found():
+    """A test that leaves torch on more threads than it found would slow every test after it in
+    its worker: ``make test`` runs one thread per worker, and two workers of two threads each on
+    two cores spend the extra time spinning (the one-room overfit took 220 s instead of 45)."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if before is not None and torch.get_num_threads() != before:
+        after = torch.get_num_threads()
+        torch.set_num_threads(before)
+        pytest.fail(f"the test left torch on {after} threads; it found {before}")

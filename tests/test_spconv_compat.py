@@ -87,9 +87,8 @@ def test_strided_and_inverse_conv_against_dense():
     torch.testing.assert_close(up.weight.grad.permute(4, 0, 1, 2, 3), wu.grad, rtol=1e-4, atol=1e-4)
 
 
-def test_cpu_convolution_is_deterministic_with_threads():
+def test_cpu_convolution_is_deterministic_with_threads(two_torch_threads):
     """spconv's own CPU gather/scatter race on 2 threads; the compat module's do not."""
-    torch.set_num_threads(max(2, torch.get_num_threads()))
     idx, feats = _input(3)
     feats.requires_grad_(True)
     sub = spconv.SubMConv3d(3, 5, 3, padding=1, bias=False)
@@ -107,14 +106,13 @@ def test_cpu_convolution_is_deterministic_with_threads():
             assert torch.equal(r, o)
 
 
-def test_compiled_row_kernels_equal_numpy_and_repeat_on_large_inputs():
+def test_compiled_row_kernels_equal_numpy_and_repeat_on_large_inputs(two_torch_threads):
     """Inputs large enough that the compiled kernels split rows among threads: features and
     gradients equal numpy's bit for bit, run after run (the race the patch exists for)."""
     from pcweak.models.spconv_compat import use_row_kernels
     from pcweak.ops import backend
     if backend() != "compiled":
         pytest.skip("pcweak's compiled ops are not built (PCWEAK_OPS=reference)")
-    torch.set_num_threads(max(2, torch.get_num_threads()))
     g = torch.Generator().manual_seed(5)
     idx = (torch.rand(2, 40, 40, 40, generator=g) < 0.3).nonzero().int()
     feats = torch.randn(len(idx), 32, generator=g).requires_grad_(True)
