@@ -89,7 +89,7 @@ def _params(items: list[str]) -> dict[str, Any]:
 def cmd_label(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from .data.collection import enumerate_scenes
-    from .parallel import process_map
+    from .parallel import WorkerDied, available_memory_gb, process_map
     from .label_jobs import LabelJob, is_current, job_fingerprint, remove_stale_temporaries, run_label_job
     from .pseudo.registry import check_params, get_labeller
     params = _params(args.param)
@@ -154,9 +154,22 @@ def cmd_label(args: argparse.Namespace) -> int:
         print(f"pcweak label: {jobs[0].address} with {args.method} ...", file=sys.stderr, flush=True)
     bar = tqdm(total=len(jobs), desc=f"label[{args.method}]", unit="scene",
                disable=single or not sys.stderr.isatty() and len(scenes) < 2)
-    for _, name in process_map(run_label_job, jobs, args.workers):
-        bar.update(1)
-        bar.set_postfix(scene=name)
+    try:
+        for _, name in process_map(run_label_job, jobs, args.workers):
+            bar.update(1)
+            bar.set_postfix(scene=name)
+    except WorkerDied as e:
+        bar.close()
+        left = [jobs[i].name for i in e.unfinished]
+        free = available_memory_gb()
+        kept = len(jobs) - len(left)
+        then = (f"the {kept} scene{'s' if kept > 1 else ''} labelled {'are' if kept > 1 else 'is'} kept, and the same "
+                "command with fewer --workers labels the rest") if kept else "the same command with fewer --workers labels them"
+        raise PcweakError(
+            f"a worker process was killed before it finished {len(left)} of the {len(jobs)} scenes "
+            f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}); most often the kernel kills it when memory "
+            f"runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now; propagation takes about "
+            f"2 GB per million points in each worker): {then}") from None
     bar.close()
     print(json.dumps({"labelled": len(jobs), "skipped_existing": skipped, "redone_other_inputs": redone,
                       "output": str(args.output), "method": args.method}))

@@ -118,3 +118,32 @@ def test_kill_9_during_the_first_build_of_the_ops(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, env=env)
     assert r.returncode == 0 and r.stdout.strip().endswith("compiled"), r.stderr[-2000:]
     assert len(list((tmp_path / "cache").rglob("*.so"))) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the workers")
+def test_a_worker_killed_mid_label_is_named_and_the_rerun_labels_the_rest(scenes, tmp_path):
+    """What the kernel's out-of-memory killer does to one worker of ``--workers 2``: one error
+    line that says which scenes are left and what to do, no traceback; the rerun resumes."""
+    out = tmp_path / "out"
+    args = PCWEAK + ["label", str(scenes / "scenes"), "--weak", str(scenes / "weak"), "-o", str(out), "--workers", "2"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    kids: set[int] = set()
+    while time.time() < deadline and p.poll() is None and len(kids) < 2:
+        kids = _children(p.pid)
+        time.sleep(0.2)
+    assert p.poll() is None and len(kids) >= 2, "the job finished before a worker could be killed"
+    time.sleep(1.0)  # under way: the workers have taken their first scenes
+    os.kill(min(kids), signal.SIGKILL)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 2, err[-2000:]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert "Traceback" not in err, err[-2000:]
+    assert lines[-1].startswith("pcweak label: error: a worker process was killed before it finished"), err[-2000:]
+    assert "fewer --workers" in lines[-1] and "room" in lines[-1]
+    left = int(lines[-1].split("before it finished ")[1].split(" of")[0])
+    assert 1 <= left <= 4 and len(list(out.glob("room*.npz"))) == 4 - left
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for ref in sorted((scenes / "reference").glob("*.npz")):
+        assert (out / ref.name).read_bytes() == ref.read_bytes(), ref.name

@@ -1,8 +1,11 @@
 import math
+import os
+import signal
+import time
 
 import pytest
 
-from pcweak.parallel import process_map
+from pcweak.parallel import WorkerDied, available_memory_gb, process_map
 
 
 def test_process_map_pairs_every_result_with_its_item():
@@ -17,3 +20,22 @@ def test_process_map_raises_a_workers_error_and_refuses_zero_workers():
         list(process_map(math.sqrt, [4.0, -1.0, 9.0], 2))
     with pytest.raises(ValueError, match="workers"):
         list(process_map(math.sqrt, [1.0], 0))
+
+
+def _killed_on_two(x: float) -> float:
+    if x == 2.0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.5)
+    return x
+
+
+def test_a_worker_killed_from_outside_names_the_items_left():
+    got = {}
+    with pytest.raises(WorkerDied) as e:
+        for i, r in process_map(_killed_on_two, [1.0, 2.0, 3.0, 4.0], 2):
+            got[i] = r
+    assert 1 in e.value.unfinished and not set(got) & set(e.value.unfinished)
+    assert sorted(set(got) | set(e.value.unfinished)) == [0, 1, 2, 3]
+    assert "killed" in str(e.value) and isinstance(e.value, RuntimeError)
+    free = available_memory_gb()
+    assert free is None or free > 0
