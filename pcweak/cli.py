@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -20,6 +21,7 @@ import logging
 import math
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -155,9 +157,10 @@ def cmd_label(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(jobs), desc=f"label[{args.method}]", unit="scene",
                disable=single or not sys.stderr.isatty() and len(scenes) < 2)
     try:
-        for _, name in process_map(run_label_job, jobs, args.workers):
-            bar.update(1)
-            bar.set_postfix(scene=name)
+        with _stage_lines("label") if single else contextlib.nullcontext():
+            for _, name in process_map(run_label_job, jobs, args.workers):
+                bar.update(1)
+                bar.set_postfix(scene=name)
     except WorkerDied as e:
         bar.close()
         left = [jobs[i].name for i in e.unfinished]
@@ -486,6 +489,31 @@ def _commands(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(a, argparse._SubParsersAction):
             return list(a.choices)
     return []
+
+
+@contextlib.contextmanager
+def _stage_lines(command: str) -> Any:
+    """While inside, pcweak's stage messages (its loggers' INFO records: "partition 3 (...) made
+    and walked") reach stderr as ``pcweak COMMAND: [  12.3 s] message``, so one long scene shows
+    where it is."""
+    start = time.perf_counter()
+
+    class Elapsed(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return f"pcweak {command}: [{time.perf_counter() - start:6.1f} s] {record.getMessage()}"
+
+    logger = logging.getLogger("pcweak")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Elapsed())
+    handler.setLevel(logging.INFO)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -355,6 +355,27 @@ def test_label_cli_workers_label_scenes_in_parallel_as_one_process_does(tmp_path
     assert "--workers must be at least 1" in capsys.readouterr().err
 
 
+def test_one_scene_label_shows_its_stages_and_a_folder_its_bar_only(tmp_path, room, capsys):
+    """A long single scene says where it is, one line per finished stage with the seconds so
+    far; a folder keeps to its progress bar; pcweak's logger is left as it was found."""
+    import logging
+    arrays = {k: v for k, v in room.to_arrays().items() if k not in ("segment", "normal")}  # bare: the ensemble
+    pcweak.Scene.from_arrays(arrays).save(tmp_path / "scenes" / "room.npz")
+    weak.points(pcweak.load_scene(f"npz:{tmp_path / 'scenes' / 'room.npz'}"), count=60, seed=0).save(tmp_path / "weak" / "room.npz")
+    logger = logging.getLogger("pcweak")
+    found = (list(logger.handlers), logger.level)
+    assert main(["label", f"npz:{tmp_path / 'scenes' / 'room.npz'}", "--weak", str(tmp_path / "weak" / "room.npz"),
+                 "-o", str(tmp_path / "one.npz")]) == 0
+    stages = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("pcweak label: [")]
+    assert "neighbour graph made" in stages[0] and "normals estimated" in stages[1], stages
+    assert sum("made and walked" in ln for ln in stages) == 7 and stages[-1].endswith("forest after the walk done")
+    seconds = [float(ln.split("[")[1].split(" s]")[0]) for ln in stages]
+    assert seconds == sorted(seconds)
+    assert (list(logger.handlers), logger.level) == found
+    assert main(["label", str(tmp_path / "scenes"), "--weak", str(tmp_path / "weak"), "-o", str(tmp_path / "out")]) == 0
+    assert "pcweak label: [" not in capsys.readouterr().err
+
+
 def test_label_and_evaluate_cli_with_resume(tmp_path, room, capsys):
     scenes, weaks, out = tmp_path / "scenes", tmp_path / "weak", tmp_path / "pseudo"
     for i, seed in enumerate((0, 1)):

@@ -19,6 +19,7 @@ label walk (``propagate(..., mask_evidence=...)``):
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -29,6 +30,8 @@ import scipy.sparse as sp
 from ..camera import visible_points
 from ..errors import SceneError
 from ..scene import Frame, Scene
+
+_log = logging.getLogger(__name__)
 
 
 def _scaled(frame: Frame, shape: tuple[int, int]) -> Frame:
@@ -90,6 +93,8 @@ class MaskViews:
             mv.offset.append(mv.num_masks - 1)
             mv.frame.append(k)
             mv.num_masks += top
+            if (k + 1) % max(10, -(-len(masks) // 10)) == 0 or k + 1 == len(masks):  # about ten lines
+                _log.info("masks projected into %d of %d frames", k + 1, len(masks))
         if mv.skipped:
             warnings.warn(f"lift_masks: skipped {len(mv.skipped)} frames with invalid poses or no depth: {mv.skipped[:10]}")
         return mv

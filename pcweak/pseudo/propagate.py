@@ -25,6 +25,7 @@ of the floor are also joined to their nearest floor nodes (``floor_edges``).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -46,6 +47,8 @@ from ..segment.superpoints import (NORMAL_NEIGHBOURS, REFERENCE_SPACING, estimat
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
 from .room_geometry import above_floor, edge_convexity, floor_edges, floor_level, orient_normals, warn_if_not_z_up
 from .solvers import geodesic, harmonic, spread
+
+_log = logging.getLogger(__name__)  # one line per finished stage (pcweak label shows them for one scene)
 
 SOLVERS = ("spread", "harmonic", "geodesic")
 PARTITIONS = ("ensemble", "fh", "l0", "points")
@@ -604,6 +607,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     if shared_search:  # one neighbour search for the graph, the normals and the l0 levels' shape features
         share_neighbours(coord, max(g.k + 1, normal_k if normal is None else 0, L0Config().k_shape))
     edges = knn_graph(coord, g.k)  # one point graph for the superpoints and the affinities
+    _log.info("%s points: neighbour graph made (%d neighbours)", f"{len(coord):,}", g.k)
     spacing = point_spacing(coord) if seg is None and cfg.partition.reference_spacing is not None else 0.0
     # the ensemble's l0 levels need no normals: they are built on a second thread from here on
     stats_normal_k = None  # the neighbours normals were estimated from (None: given, or not needed)
@@ -614,6 +618,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
             normal = estimate_normals(coord, normal_k)
             stats_normal_k = normal_k
+            _log.info("normals estimated")
         floor_class = list(classes).index("floor") if "floor" in classes else None
         floor_seeds = seed_index[seed_label == floor_class] if floor_class is not None else None
         if floor_seeds is not None and normal is not None:
@@ -622,6 +627,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         if g.w_fpfh:
             from ..segment.descriptors import fpfh_features
             fpfh = fpfh_features(coord, normal, radius=cfg.features.fpfh_radius, voxel=cfg.features.fpfh_voxel)
+            _log.info("FPFH descriptors computed")
         # the walk on every member as it comes (the FH members' while the l0 levels are still
         # being built); class probabilities averaged per point over the members that reach it
         prob = np.zeros((len(coord), C))
@@ -635,6 +641,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
             if not members:
                 W = walk.W  # the instance walk runs on the first member's graph
             members.append(node)
+            _log.info("partition %d (%s superpoints) made and walked", len(members), f"{walk.prob.shape[0]:,}")
     if shared_search:  # the graph, the normals and the l0 levels are made
         forget_neighbours(coord)
     s = cfg.solver
@@ -646,6 +653,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         prob = refine_probabilities(prob, lambda index: point_descriptors(coord, color, fpfh, floor, index), seed_index,
                                     seed_label, cfg.refine, cells=cells,
                                     groups=None if mask_evidence is None else mask_evidence.groups)
+        _log.info("forest after the walk done")
     node = members[0]
     n_nodes = int(node.max()) + 1
     top2 = top_two(prob)
