@@ -88,6 +88,9 @@ def _params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+LABEL_MEMORY_SHARE = 0.85  # of the memory available when pcweak label --workers N starts, what its scenes may hold
+
+
 def cmd_label(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from .data.collection import enumerate_scenes
@@ -158,7 +161,9 @@ def cmd_label(args: argparse.Namespace) -> int:
                disable=single or not sys.stderr.isatty() and len(scenes) < 2)
     try:
         with _stage_lines("label") if single else contextlib.nullcontext():
-            for _, name in process_map(run_label_job, jobs, args.workers):
+            free = available_memory_gb()  # shared out among the workers by each scene's need
+            budget = None if free is None else LABEL_MEMORY_SHARE * free * 2**30
+            for _, name in process_map(run_label_job, jobs, args.workers, memory=budget):
                 bar.update(1)
                 bar.set_postfix(scene=name)
     except WorkerDied as e:
@@ -168,11 +173,12 @@ def cmd_label(args: argparse.Namespace) -> int:
         kept = len(jobs) - len(left)
         then = (f"the {kept} scene{'s' if kept > 1 else ''} labelled {'are' if kept > 1 else 'is'} kept, and the same "
                 "command with fewer --workers labels the rest") if kept else "the same command with fewer --workers labels them"
+        per_million = get_labeller(args.method).bytes_per_point * 1e6 / 1e9
         raise PcweakError(
             f"a worker process was killed before it finished {len(left)} of the {len(jobs)} scenes "
             f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}); most often the kernel kills it when memory "
-            f"runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now; propagation takes about "
-            f"2 GB per million points in each worker): {then}") from None
+            f"runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now; {args.method} holds about "
+            f"{per_million:.1f} GB per million points of a scene): {then}") from None
     bar.close()
     print(json.dumps({"labelled": len(jobs), "skipped_existing": skipped, "redone_other_inputs": redone,
                       "output": str(args.output), "method": args.method}))

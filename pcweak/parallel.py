@@ -7,6 +7,8 @@ Workers die with their parent: on Linux each asks the kernel for SIGKILL when th
 behind."""
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -58,21 +60,49 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(threads: int, parent: int) -> None:
+_budget: tuple[Any, Any, float] | None = None  # in a worker of process_map(memory=...): (condition, bytes held, bytes in all)
+
+
+def _init_worker(threads: int, parent: int, budget: tuple[Any, Any, float] | None = None) -> None:
+    global _budget
     die_with_parent(parent)
+    _budget = budget
     import torch
     torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def memory_held(nbytes: float) -> Iterator[None]:
+    """Hold ``nbytes`` of the memory budget of ``process_map(..., memory=M)`` while inside:
+    wait while the other workers hold so much that ``nbytes`` would not fit, never while they
+    hold none (so one item larger than the budget still runs, alone). Outside such a worker,
+    nothing to wait for."""
+    if _budget is None:
+        yield
+        return
+    cond, held, total = _budget
+    with cond:
+        while held.value > 0 and held.value + nbytes > total:
+            cond.wait()
+        held.value += nbytes
+    try:
+        yield
+    finally:
+        with cond:
+            held.value -= nbytes
+            cond.notify_all()
+
+
 def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2,
-                threads: int | None = None) -> Iterator[tuple[int, Any]]:
+                threads: int | None = None, memory: float | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, fn(items[index]))`` in completion order.
 
     ``fn`` must be a module-level function and items picklable. ``workers == 1`` (or a single
     item) runs in this process, in order. ``threads``: torch threads per worker (default: the
     CPUs this process may use, divided among the workers). An exception in ``fn`` is raised
     here, after the items already finished were yielded; a worker killed from outside raises
-    ``WorkerDied`` naming the items left without a result."""
+    ``WorkerDied`` naming the items left without a result. ``memory``: bytes the workers may
+    hold at once, shared out by ``memory_held`` (which ``fn`` calls once it knows its need)."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if workers == 1 or len(items) < 2:
@@ -82,7 +112,12 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
     workers = min(workers, len(items))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = threads or max(1, cpus // workers)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(threads, os.getpid())) as ex:
+    budget = None
+    if memory is not None:
+        cond = multiprocessing.Condition()
+        budget = (cond, multiprocessing.Value("d", 0.0, lock=False), float(memory))
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                             initargs=(threads, os.getpid(), budget)) as ex:
         futures = {ex.submit(fn, it): i for i, it in enumerate(items)}
         finished: set[int] = set()
         try:

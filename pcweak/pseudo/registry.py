@@ -56,6 +56,9 @@ def _fraction(v: Any) -> bool:
     return v is not None and 0 < v <= 1
 
 
+PROPAGATE_BYTES_PER_POINT = 2050.0  # the ensemble, the walks and the forest on a bare 1.07M-point room: 2.2 GB
+
+
 @dataclass(frozen=True)
 class Labeller:
     """One labeller: ``run(scene, weak, config)`` returns PseudoLabels; ``consumes`` are the
@@ -65,7 +68,10 @@ class Labeller:
     all of ``or_fields`` need nothing else: ``label`` answers them with ``given(scene, weak,
     name, params)`` instead of ``run`` (a fully boxed frame's own boxes, for the box labellers
     of LiDAR objects). ``learns_geometry``: its ``geometry`` setting is learned from the fully
-    boxed frames of a folder when not given (``label_jobs.learn_geometry``)."""
+    boxed frames of a folder when not given (``label_jobs.learn_geometry``). ``bytes_per_point``:
+    the memory a run holds at its peak per point of the scene, beyond the process's own (measured
+    on a bare 1.07M-point room, docs/results.md; labellers not measured there take
+    propagation's), which ``pcweak label --workers`` budgets by."""
     name: str
     run: Callable[[Scene, WeakLabels, Any], PseudoLabels]
     config: type
@@ -76,6 +82,7 @@ class Labeller:
     or_fields: tuple[str, ...] = ()
     given: Callable[[Scene, WeakLabels, str, dict[str, Any]], PseudoLabels] | None = None
     learns_geometry: bool = False
+    bytes_per_point: float = PROPAGATE_BYTES_PER_POINT
 
     def __post_init__(self) -> None:
         if bool(self.or_fields) != (self.given is not None):
@@ -240,12 +247,15 @@ def _register_all() -> None:
         Labeller("nearest", run_nearest, signature_config(nearest_seed, "NearestConfig",
                                                           {"coord", "seed_index", "seed_label", "seed_instance", "classes"},
                                                           {"k_vote": (_positive, "an integer >= 1")}),
-                 seeds, ("semantic", "instance", "confidence"), "every point takes its nearest seed's label (baseline)"),
+                 seeds, ("semantic", "instance", "confidence"), "every point takes its nearest seed's label (baseline)",
+                 bytes_per_point=140.0),
         Labeller("gp-boxes", run_gp, signature_config(gp_box_labels, "GPBoxConfig", gp_skip, gp_checks), boxes,
-                 ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps decided by GP classifiers"),
+                 ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps decided by GP classifiers",
+                 bytes_per_point=590.0),
         Labeller("smallest-box", run_smallest, signature_config(gp_box_labels, "SmallestBoxConfig", gp_skip | {"use_gp"},
                                                                 gp_checks),
-                 boxes, ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps go to the smallest box (baseline)"),
+                 boxes, ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps go to the smallest box (baseline)",
+                 bytes_per_point=590.0),
         Labeller("lift-masks", run_lift, lift_cfg, ("mask2d",), ("semantic", "confidence"),
                  "2D masks lifted through depth: they join and cut the propagation's graph, their class scores seed it", (("mask2d", "masks"),)),
         Labeller("boxes2d-frustum", run_frustum,
