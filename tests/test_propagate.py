@@ -861,7 +861,7 @@ def test_a_sparser_cloud_gets_superpoints_of_the_same_smallest_area(room):
         run(sparse, **{"partition.reference_spacing": 0})
 
 
-def test_the_forest_leaves_the_processs_warning_filters_alone():
+def test_the_forest_leaves_the_processs_warning_filters_alone(two_torch_threads):
     """scikit-learn's worker threads each enter ``warnings.catch_warnings()``, which races before
     Python 3.14: with a tiny switch interval a forest on two threads leaves the filters replaced
     by a partial list within a few fits (then warns once per tree). The forest after the walk
@@ -875,8 +875,7 @@ def test_the_forest_leaves_the_processs_warning_filters_alone():
     def run() -> None:
         propagate(coord, seeds, truth[seeds], color=color, num_classes=3, config={"partition.method": "fh"})
     run()  # the libraries it imports add filters of their own the first time
-    before, interval, threads = list(warnings.filters), sys.getswitchinterval(), torch.get_num_threads()
-    torch.set_num_threads(2)
+    before, interval = list(warnings.filters), sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -887,7 +886,6 @@ def test_the_forest_leaves_the_processs_warning_filters_alone():
                 assert list(warnings.filters) == inside
     finally:
         sys.setswitchinterval(interval)
-        torch.set_num_threads(threads)
     assert not [w for w in caught if "Parallel" in str(w.message)]
     assert list(warnings.filters) == before
 
