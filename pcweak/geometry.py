@@ -232,22 +232,54 @@ def box_iou(a: np.ndarray, b: np.ndarray, mode: str = "bev") -> np.ndarray:
     return out
 
 
-def joined_to(coord: np.ndarray, start: int, radius: float, neighbours: int | None = None) -> np.ndarray:
-    """(M,) bool: the points of ``coord`` (M,3) joined to point ``start`` through chains of
-    neighbours at most ``radius`` metres apart: every such pair, or (``neighbours``) only each
-    point's that many nearest, which bounds the memory on a dense scan."""
+RADIUS_PAIRS_AT_ONCE = 1_000_000
+
+
+def _graph_components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(m,) int64 connected component of each of ``m`` nodes joined by the edges ``a``-``b``."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
+    g = coo_matrix((np.ones(len(a)), (a, b)), shape=(m, m))
+    return connected_components(g, directed=False)[1].astype(np.int64)
+
+
+def radius_components(coord: np.ndarray, radius: float, max_pairs: int = RADIUS_PAIRS_AT_ONCE) -> np.ndarray:
+    """(M,) int64 component of each point of ``coord`` (M,d): the connected components of the
+    graph linking every two points at most ``radius`` apart. That graph grows with the density
+    squared (a 1 m radius on a LiDAR object holds 10^3 pairs per point), so its pairs are
+    enumerated for blocks of points holding at most ``max_pairs`` of them, each block's joins
+    merged into the components so far: the memory stays bounded, the components are exact."""
     from scipy.spatial import cKDTree
     m = len(coord)
+    label = np.arange(m, dtype=np.int64)
+    if m < 2:
+        return label
     tree = cKDTree(coord)
-    if neighbours is None:
+    counts = np.asarray(tree.query_ball_point(coord, radius, return_length=True), np.int64)
+    if counts.sum() <= 2 * max_pairs:  # every pair at once (each is counted from both ends)
         pairs = tree.query_pairs(radius, output_type="ndarray")
-        a, b = pairs[:, 0], pairs[:, 1]
+        return _graph_components(m, pairs[:, 0], pairs[:, 1])
+    csum = np.cumsum(counts)
+    a = 0
+    while a < m:  # a block: the points a..b-1, their pairs within max_pairs (at least one point)
+        b = min(max(int(np.searchsorted(csum, (csum[a - 1] if a else 0) + max_pairs, side="right")), a + 1), m)
+        near = cKDTree(coord[a:b]).sparse_distance_matrix(tree, radius, output_type="ndarray")
+        label = _graph_components(m, label[near["i"].astype(np.int64) + a], label[near["j"].astype(np.int64)])[label]
+        a = b
+    return label
+
+
+def joined_to(coord: np.ndarray, start: int, radius: float, neighbours: int | None = None) -> np.ndarray:
+    """(M,) bool: the points of ``coord`` (M,3) joined to point ``start`` through chains of
+    neighbours at most ``radius`` metres apart: every such pair (``radius_components``), or
+    (``neighbours``) only each point's that many nearest."""
+    from scipy.spatial import cKDTree
+    m = len(coord)
+    if neighbours is None:
+        comp = radius_components(coord, radius)
     else:
         k = min(neighbours + 1, m)
-        dist, nb = tree.query(coord, k=k, distance_upper_bound=radius)
+        dist, nb = cKDTree(coord).query(coord, k=k, distance_upper_bound=radius)
         ok = np.isfinite(dist.reshape(m, k))
-        a, b = np.repeat(np.arange(m), k)[ok.ravel()], nb.reshape(m, k)[ok]
-    _, comp = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(m, m)), directed=False)
+        comp = _graph_components(m, np.repeat(np.arange(m), k)[ok.ravel()], nb.reshape(m, k)[ok])
     return comp == comp[start]

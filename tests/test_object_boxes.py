@@ -207,3 +207,30 @@ def test_ground_heights_are_computed_once_per_cell(monkeypatch):
     more = ground(coord[:50] + [0.25, 0.0, 0.0])  # partly new cells: only those are asked
     assert len(asked) == 2 and 0 < asked[1] < 50 and np.isfinite(more).all()
     assert 0.25 < float(np.median(first)) < 0.3  # the 5 % quantile: about 1.6 sigma under the ground
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    pairs = np.unique(np.stack([a, b], 1), axis=0)
+    return len(pairs) == len(np.unique(a)) == len(np.unique(b))
+
+
+@pytest.mark.parametrize("max_pairs", [1, 300, 5000, 10**9])
+def test_radius_components_in_blocks_are_the_radius_graphs_components(max_pairs):
+    """Blocks of at most ``max_pairs`` pairs (down to one point each) give the same components
+    as every pair at once: chains that run from block to block, dense blobs, lone points."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+    from pcweak.geometry import radius_components
+    rng = np.random.default_rng(0)
+    blobs = [rng.normal(c, 0.15, (150, 3)) for c in rng.uniform(-3, 3, (6, 3))]
+    chain = np.linspace([-4, -4, 0], [4, 4, 0], 60)  # spacing 0.19 m: one component through the blobs it meets
+    lone = rng.uniform(-8, 8, (40, 3)) + 10
+    coord = rng.permutation(np.concatenate(blobs + [chain, lone]))
+    pairs = cKDTree(coord).query_pairs(0.2, output_type="ndarray")
+    m = len(coord)
+    truth = connected_components(coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(m, m)), directed=False)[1]
+    got = radius_components(coord, 0.2, max_pairs=max_pairs)
+    assert got.dtype == np.int64 and got.shape == (m,)
+    assert 10 < len(np.unique(truth)) < m and _same_partition(got, truth)
+    assert len(radius_components(coord[:1], 0.2)) == 1 and len(radius_components(coord[:0], 0.2)) == 0

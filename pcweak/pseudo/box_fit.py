@@ -138,14 +138,18 @@ def fit_box_geometry(objects: Iterable[BoxedObject], prior_spread: float = 0.05,
     return BoxGeometry(sizes, counts)
 
 
+GROUND_QUERIES_AT_ONCE = 64
+
+
 def local_ground(coord: np.ndarray, query: np.ndarray, radius: float = 3.0, quantile: float = 0.05, tree=None) -> np.ndarray:
     """(Q,) ground height under each query point: the ``quantile`` of z among scan points within
     ``radius`` m in bird's-eye view (the query's own z where it has no neighbour)."""
     from scipy.spatial import cKDTree
     tree = cKDTree(coord[:, :2]) if tree is None else tree
     out = np.empty(len(query))
-    for i, nb in enumerate(tree.query_ball_point(query[:, :2], radius, workers=-1)):
-        out[i] = np.quantile(coord[nb, 2], quantile) if len(nb) else query[i, 2]
+    for a in range(0, len(query), GROUND_QUERIES_AT_ONCE):  # each answer a list of its 10^3-10^4 neighbours
+        for i, nb in enumerate(tree.query_ball_point(query[a:a + GROUND_QUERIES_AT_ONCE, :2], radius, workers=-1), a):
+            out[i] = np.quantile(coord[nb, 2], quantile) if len(nb) else query[i, 2]
     return out
 
 

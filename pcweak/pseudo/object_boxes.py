@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import SceneError
-from ..geometry import points_in_boxes
+from ..geometry import points_in_boxes, radius_components
 from ..scene import PseudoLabels, Scene, WeakLabels
 from .box_fit import BoxedObject, BoxGeometry, check_geometry, fit_box, fit_box_geometry, local_ground
 
@@ -123,9 +123,6 @@ def click_objects(scene: Scene, click_index: np.ndarray, click_class: np.ndarray
     """The points of the object each click (a point index with its class id) is on: see the
     module docstring. ``reach`` scales each class's search radius (its footprint diagonal);
     ``ground``: the scan's ``GroundHeights`` (made with ``ground_radius`` when None)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
     geometry = geometry or BoxGeometry()
     coord = scene.coord
     ground = GroundHeights(coord, ground_radius) if ground is None else ground
@@ -144,9 +141,7 @@ def click_objects(scene: Scene, click_index: np.ndarray, click_class: np.ndarray
     keep = (coord[cand, 2] - g > ground_tol) | np.isin(cand, clicks)
     cand = cand[keep]
     pos = {int(p): i for i, p in enumerate(cand)}
-    pairs = cKDTree(coord[cand]).query_pairs(link_radius, output_type="ndarray")
-    adj = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(cand), len(cand)))
-    _, comp = connected_components(adj, directed=False)
+    comp = radius_components(coord[cand], link_radius)
     owner = np.full(len(cand), -1, np.int64)
     best = np.full(len(cand), np.inf)
     comp_size = np.bincount(comp)
