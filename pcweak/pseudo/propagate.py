@@ -37,6 +37,7 @@ import scipy.sparse as sp
 
 from ..errors import SceneError
 from ..geometry import joined_to
+from ..parallel import return_freed_memory
 from ..scene import PseudoLabels, check_color_range, to_numpy
 from ..segment.descriptors import (SCAN_LINE_NORMAL_NEIGHBOURS, SCAN_LINE_SHARE, forget_neighbours, scan_line_share,
                                    share_neighbours, shares_shape_features)
@@ -627,6 +628,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         if g.w_fpfh:
             from ..segment.descriptors import fpfh_features
             fpfh = fpfh_features(coord, normal, radius=cfg.features.fpfh_radius, voxel=cfg.features.fpfh_voxel)
+            return_freed_memory()
             _log.info("FPFH descriptors computed")
         # the walk on every member as it comes (the FH members' while the l0 levels are still
         # being built); class probabilities averaged per point over the members that reach it
@@ -635,15 +637,18 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         members = []
         for node in partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k, spacing, l0_levels):
             walk = _class_walk(coord, node, color, normal, feat, fpfh, seed_index, seed_label, C, cfg, edges, mask_evidence)
-            ok = walk.reached[node]
+            ok, walk_nodes = walk.reached[node], walk.prob.shape[0]
             prob[ok] += walk.prob[node[ok]]
             votes += ok
             if not members:
                 W = walk.W  # the instance walk runs on the first member's graph
             members.append(node)
-            _log.info("partition %d (%s superpoints) made and walked", len(members), f"{walk.prob.shape[0]:,}")
+            del walk
+            return_freed_memory()  # a walk's graph and solver's pages, before the next partition's
+            _log.info("partition %d (%s superpoints) made and walked", len(members), f"{walk_nodes:,}")
     if shared_search:  # the graph, the normals and the l0 levels are made
         forget_neighbours(coord)
+    return_freed_memory()  # the l0 levels' thread has ended: its arena's free pages go back before the forest
     s = cfg.solver
     reached_pt = votes > 0
     prob = np.where(reached_pt[:, None], prob / np.maximum(votes, 1.0)[:, None], 0.0)
