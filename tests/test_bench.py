@@ -186,3 +186,38 @@ def test_the_benches_read_every_labelled_shared_lidar_scan(tmp_path):
     assert all(s.semantic is not None for scenes in got.values() for s in scenes)
     (tmp_path / "semantickitti" / "sequences" / "00" / "velodyne").mkdir(parents=True)
     assert shared_lidar_scenes(tmp_path) == {"kitti": [], "semantickitti": []}
+
+
+def test_bench_memory_measures_each_run_apart_in_a_fresh_process(capsys):
+    assert main(["bench", "memory", "--json", "--param", "methods=[\"nearest\", \"cluster-boxes\"]", "--param", "densities=[300, 900]",
+                 "--param", "azimuth_steps=600", "--param", "boxed=1", "--param", "frames=0", "--param", "shared="]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(x["method"], x["scene"]) for x in r["rows"]] == [
+        ("nearest", "synthetic_room_7_density_300"), ("nearest", "synthetic_room_7_density_900"),
+        ("cluster-boxes", "synthetic_lidar_0_azimuth_600")]
+    from pcweak.pseudo.registry import get_labeller
+    for x in r["rows"]:
+        assert x["peak_from"] == "VmHWM after clear_refs" and x["peak_gb"] >= x["rss_before_gb"] > 0.1
+        assert x["budgeted_gb"] == round(get_labeller(x["method"]).memory_bytes(x["points"]) / 2**30, 3)
+        if abs(x["held_gb"] - x["budgeted_gb"]) > 1e-3:  # rounded figures: the flag compares unrounded ones
+            assert x["covered"] == (x["held_gb"] < x["budgeted_gb"])
+    small, large = r["rows"][:2]
+    assert large["points"] > 2 * small["points"]
+    assert set(r["fit"]["nearest"]) == {"bytes_per_point", "fixed_mb", "budgeted_bytes_per_point", "budgeted_fixed_mb"}
+    assert set(r["fit"]["cluster-boxes"]) == {"budgeted_bytes_per_point", "budgeted_fixed_mb"}  # one size: no line
+    assert r["all_covered"] == all(x["covered"] for x in r["rows"])
+
+
+def test_the_memory_bench_peak_is_the_labellings_not_an_earlier_one():
+    """``bench memory`` resets the resident high-water mark after reading the scene: an earlier,
+    larger allocation must not show, a later one must."""
+    import numpy as np
+    from pcweak.bench.memory import _peak_reset, _status_kb
+    earlier = np.ones(300 * 2**20 // 8)  # 300 MiB, touched
+    del earlier
+    assert _peak_reset()
+    before = _status_kb("VmRSS")
+    assert _status_kb("VmHWM") - before < 50 * 2**10  # the 300 MiB are forgotten
+    later = np.ones(120 * 2**20 // 8)
+    assert _status_kb("VmHWM") - before > 100 * 2**10
+    del later

@@ -56,7 +56,11 @@ def _fraction(v: Any) -> bool:
     return v is not None and 0 < v <= 1
 
 
-PROPAGATE_BYTES_PER_POINT = 2050.0  # the ensemble, the walks and the forest on a bare 1.07M-point room: 2.2 GB
+# ``pcweak bench memory`` (docs/results.md): the line through a bare room of 132k and of 1.07M
+# points is 1,841 bytes per point + 265 MiB for propagation (the forest's training sample and
+# the kernels' buffers do not grow with the scene); the real scene0000_00 (81k points) holds 0.43 GiB
+PROPAGATE_BYTES_PER_POINT = 1950.0
+PROPAGATE_FIXED_BYTES = 400e6
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,10 @@ class Labeller:
     name, params)`` instead of ``run`` (a fully boxed frame's own boxes, for the box labellers
     of LiDAR objects). ``learns_geometry``: its ``geometry`` setting is learned from the fully
     boxed frames of a folder when not given (``label_jobs.learn_geometry``). ``bytes_per_point``:
-    the memory a run holds at its peak per point of the scene, beyond the process's own (measured
-    on a bare 1.07M-point room, docs/results.md; labellers not measured there take
-    propagation's), which ``pcweak label --workers`` budgets by."""
+    the memory a run holds at its peak per point of the scene, beyond what the process held
+    before it, and ``fixed_bytes`` what it holds whatever the scene's size: ``pcweak label
+    --workers`` budgets each scene by ``memory_bytes`` (the figures lie a little above ``pcweak
+    bench memory``'s line through two scene sizes; docs/results.md)."""
     name: str
     run: Callable[[Scene, WeakLabels, Any], PseudoLabels]
     config: type
@@ -83,6 +88,12 @@ class Labeller:
     given: Callable[[Scene, WeakLabels, str, dict[str, Any]], PseudoLabels] | None = None
     learns_geometry: bool = False
     bytes_per_point: float = PROPAGATE_BYTES_PER_POINT
+    fixed_bytes: float = PROPAGATE_FIXED_BYTES
+
+    def memory_bytes(self, points: int) -> float:
+        """The memory a run on a scene of ``points`` points holds at its peak, beyond what the
+        process held before it (bytes): ``fixed_bytes + bytes_per_point * points``."""
+        return self.fixed_bytes + self.bytes_per_point * points
 
     def __post_init__(self) -> None:
         if bool(self.or_fields) != (self.given is not None):
@@ -248,16 +259,17 @@ def _register_all() -> None:
                                                           {"coord", "seed_index", "seed_label", "seed_instance", "classes"},
                                                           {"k_vote": (_positive, "an integer >= 1")}),
                  seeds, ("semantic", "instance", "confidence"), "every point takes its nearest seed's label (baseline)",
-                 bytes_per_point=140.0),
+                 bytes_per_point=150.0, fixed_bytes=16e6),
         Labeller("gp-boxes", run_gp, signature_config(gp_box_labels, "GPBoxConfig", gp_skip, gp_checks), boxes,
                  ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps decided by GP classifiers",
-                 bytes_per_point=590.0),
+                 bytes_per_point=600.0, fixed_bytes=85e6),
         Labeller("smallest-box", run_smallest, signature_config(gp_box_labels, "SmallestBoxConfig", gp_skip | {"use_gp"},
                                                                 gp_checks),
                  boxes, ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps go to the smallest box (baseline)",
-                 bytes_per_point=590.0),
+                 bytes_per_point=640.0, fixed_bytes=35e6),
         Labeller("lift-masks", run_lift, lift_cfg, ("mask2d",), ("semantic", "confidence"),
-                 "2D masks lifted through depth: they join and cut the propagation's graph, their class scores seed it", (("mask2d", "masks"),)),
+                 "2D masks lifted through depth: they join and cut the propagation's graph, their class scores seed it", (("mask2d", "masks"),),
+                 bytes_per_point=2100.0, fixed_bytes=450e6),
         Labeller("boxes2d-frustum", run_frustum,
                  signature_config(frustum_boxes, "FrustumConfig", {"scene", "box2d", "box2d_semantic", "box2d_frame"},
                                   {"shrink": (lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5)"),
@@ -268,14 +280,14 @@ def _register_all() -> None:
                                    "pad": (_non_negative, ">= 0")}),
                  ("box2d", "box2d_semantic"), ("box", "semantic", "instance", "confidence"),
                  "2D image boxes: a 3D box fitted to the points in each box's frustum, with the learned sizes",
-                 or_fields=("box",), given=given_boxes, learns_geometry=True),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=400.0, fixed_bytes=35e6),
         Labeller("click-boxes", run_clicks, object_config(click_boxes, "ClickBoxesConfig"), seeds,
                  ("box", "semantic", "instance", "confidence"),
                  "one click per LiDAR object: its points grown from the click, an amodal box with the learned sizes",
-                 or_fields=("box",), given=given_boxes, learns_geometry=True),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=600.0, fixed_bytes=60e6),
         Labeller("cluster-boxes", run_clusters, object_config(cluster_boxes, "ClusterBoxesConfig"),
                  seeds + ("point_instance",), ("box", "semantic", "instance", "confidence"),
                  "cluster labels of LiDAR objects: an amodal box per cluster with the learned sizes",
-                 or_fields=("box",), given=given_boxes, learns_geometry=True),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=170.0, fixed_bytes=16e6),
     ):
         register(lab)
