@@ -181,3 +181,34 @@ def test_superpoints_scale_their_sizes_to_a_sparser_cloud(room):
     fh = pcweak.superpoints(coord, color, method="fh", min_size=40)
     np.testing.assert_array_equal(fh, felzenszwalb(coord, None, color, min_size=min_size_at(40, spacing, REFERENCE_SPACING)))
     assert fh.max() > pcweak.superpoints(coord, color, method="fh", min_size=40, reference_spacing=None).max()
+
+
+def test_features_and_edge_weights_in_blocks_are_the_same_bits(monkeypatch):
+    """The neighbourhood PCA (normals, shape features) and the l0 edge weights are computed in
+    blocks of points / edges to bound memory: blocks down to a few points give the same bits,
+    with and without a shared neighbour table, for all points and for a query."""
+    import sys
+    sup = sys.modules["pcweak.segment.superpoints"]
+    from pcweak.segment import l0_partition
+    from pcweak.segment.descriptors import share_neighbours, shares_shape_features
+    coord, color, _ = _wall_with_picture(3, 1200)
+    query = np.random.default_rng(0).choice(len(coord), 300, replace=False)
+    u, v = knn_graph(coord, 10)
+
+    @shares_shape_features
+    def shared(k: int, q):
+        share_neighbours(coord, k)
+        return sup.neighbourhood_pca(coord, k, q)
+
+    def everything():
+        out = [sup.neighbourhood_pca(coord, k, q) for k in (16, 30) for q in (None, query)]
+        out += [shared(30, None), shared(16, query)]
+        return [t.numpy() for pair in out for t in pair] + [edge_weights(coord, u, v)]
+
+    whole = everything()
+    monkeypatch.setattr(sup, "KNN_POINTS_AT_ONCE", 97)
+    monkeypatch.setattr(sup, "PCA_POINTS_AT_ONCE", 13)
+    monkeypatch.setattr(l0_partition, "EDGES_AT_ONCE", 101)
+    blocks = everything()
+    assert len(u) > 1000 and all(np.array_equal(a, b) for a, b in zip(whole, blocks))
+    assert np.allclose(whole[-1], 1 / (1 + np.linalg.norm(coord[u] - coord[v], axis=1) / np.linalg.norm(coord[u] - coord[v], axis=1).mean()))

@@ -98,11 +98,18 @@ def min_size_at(min_size: int, spacing: float, reference: float | None) -> int:
     return max(1, int(round(min_size * (reference / spacing) ** 2)))
 
 
+# points whose neighbours are searched at once, and, within them, whose neighbourhoods are
+# decomposed at once (their neighbours' float64 coordinates take k x 24 bytes per point: 47 MB
+# for 30 neighbours)
+KNN_POINTS_AT_ONCE = 1 << 18
+PCA_POINTS_AT_ONCE = 1 << 16
+
+
 def neighbourhood_pca(coord: np.ndarray, k: int, query: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """PCA of each point's ``k`` nearest neighbours (itself included): (M,3) float64 eigenvalues
     of their scatter matrix, ascending, and (M,3,3) eigenvectors as columns (column 0, the
     smallest, is the unoriented normal). ``query``: (M,) int64 indices of the points to describe
-    (None: all N). Computed 2^18 points at a time to bound memory; the neighbours come from
+    (None: all N). Computed in blocks of points to bound memory; the neighbours come from
     ``descriptors.share_neighbours``' table where one is kept for this cloud."""
     from .. import ops
     from .descriptors import shared_neighbours
@@ -110,15 +117,16 @@ def neighbourhood_pca(coord: np.ndarray, k: int, query: np.ndarray | None = None
     q = torch.arange(len(c)) if query is None else torch.from_numpy(np.asarray(query, np.int64))
     table = shared_neighbours(coord, k)
     vals, vecs = [], []
-    for s in range(0, len(q), 1 << 18):
-        qi = q[s:s + (1 << 18)]
-        idx = table[qi].long() if table is not None else ops.knn(c, c[qi], k).idx
-        idx = torch.where(idx >= 0, idx, qi[:, None])
-        nb = c[idx].double()
-        nb = nb - nb.mean(1, keepdim=True)
-        val, vec = torch.linalg.eigh(nb.transpose(1, 2) @ nb)
-        vals.append(val)
-        vecs.append(vec)
+    for s in range(0, len(q), KNN_POINTS_AT_ONCE):  # a search each: each builds its index of the cloud
+        qs = q[s:s + KNN_POINTS_AT_ONCE]
+        found = table[qs].long() if table is not None else ops.knn(c, c[qs], k).idx
+        found = torch.where(found >= 0, found, qs[:, None])
+        for t in range(0, len(qs), PCA_POINTS_AT_ONCE):
+            nb = c[found[t:t + PCA_POINTS_AT_ONCE]].double()
+            nb -= nb.mean(1, keepdim=True)
+            val, vec = torch.linalg.eigh(nb.transpose(1, 2) @ nb)
+            vals.append(val)
+            vecs.append(vec)
     if not vals:
         return torch.zeros(0, 3, dtype=torch.float64), torch.zeros(0, 3, 3, dtype=torch.float64)
     return torch.cat(vals), torch.cat(vecs)
