@@ -235,8 +235,9 @@ def box_iou(a: np.ndarray, b: np.ndarray, mode: str = "bev") -> np.ndarray:
 RADIUS_PAIRS_AT_ONCE = 1_000_000
 
 
-def _graph_components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(m,) int64 connected component of each of ``m`` nodes joined by the edges ``a``-``b``."""
+def graph_components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(m,) int64 connected component (ids 0..C-1) of each of ``m`` nodes joined by the edges
+    ``a``-``b`` ((E,) int node indices)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     g = coo_matrix((np.ones(len(a)), (a, b)), shape=(m, m))
@@ -258,13 +259,13 @@ def radius_components(coord: np.ndarray, radius: float, max_pairs: int = RADIUS_
     counts = np.asarray(tree.query_ball_point(coord, radius, return_length=True), np.int64)
     if counts.sum() <= 2 * max_pairs:  # every pair at once (each is counted from both ends)
         pairs = tree.query_pairs(radius, output_type="ndarray")
-        return _graph_components(m, pairs[:, 0], pairs[:, 1])
+        return graph_components(m, pairs[:, 0], pairs[:, 1])
     csum = np.cumsum(counts)
     a = 0
     while a < m:  # a block: the points a..b-1, their pairs within max_pairs (at least one point)
         b = min(max(int(np.searchsorted(csum, (csum[a - 1] if a else 0) + max_pairs, side="right")), a + 1), m)
         near = cKDTree(coord[a:b]).sparse_distance_matrix(tree, radius, output_type="ndarray")
-        label = _graph_components(m, label[near["i"].astype(np.int64) + a], label[near["j"].astype(np.int64)])[label]
+        label = graph_components(m, label[near["i"].astype(np.int64) + a], label[near["j"].astype(np.int64)])[label]
         a = b
     return label
 
@@ -281,5 +282,5 @@ def joined_to(coord: np.ndarray, start: int, radius: float, neighbours: int | No
         k = min(neighbours + 1, m)
         dist, nb = cKDTree(coord).query(coord, k=k, distance_upper_bound=radius)
         ok = np.isfinite(dist.reshape(m, k))
-        comp = _graph_components(m, np.repeat(np.arange(m), k)[ok.ravel()], nb.reshape(m, k)[ok])
+        comp = graph_components(m, np.repeat(np.arange(m), k)[ok.ravel()], nb.reshape(m, k)[ok])
     return comp == comp[start]

@@ -73,11 +73,11 @@ def test_freed_memory_of_a_finished_thread_goes_back_to_the_kernel():
     code = """
 import json, threading
 import numpy as np
+from pcweak.bench.memory import _status_kb
 from pcweak.parallel import return_freed_memory
 
 def resident_mib():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return _status_kb("VmRSS") / 1024
 
 def allocate_and_free():
     blocks = [np.ones(8000) for _ in range(4000)]  # 64 kB each, below malloc's mmap threshold: 250 MiB

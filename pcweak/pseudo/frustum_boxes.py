@@ -34,7 +34,7 @@ import torch
 from .. import ops
 from ..camera import project
 from ..errors import SceneError
-from ..geometry import box_corners, image_box_overlap, projected_hull
+from ..geometry import box_corners, graph_components, image_box_overlap, projected_hull
 from ..scene import PseudoLabels, Scene
 from .box_fit import BoxGeometry, check_geometry, fit_box
 from .object_boxes import GroundHeights, boxes_to_pseudo
@@ -49,15 +49,12 @@ def _in_image_box(uv: np.ndarray, z: np.ndarray, box: tuple[float, float, float,
 def _components(points: np.ndarray, radius: float) -> np.ndarray:
     """(N,) component id of each of ``points`` (N,3), linked within ``radius`` m (ball query, 32
     neighbours)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
     pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
     nb = ops.ball_query(pts, pts, radius, 32).idx.numpy()
     r = np.repeat(np.arange(len(points)), nb.shape[1])
     c = nb.ravel()
     ok = c >= 0
-    return connected_components(coo_matrix((np.ones(ok.sum()), (r[ok], c[ok])), shape=(len(points), len(points))),
-                                directed=False)[1]
+    return graph_components(len(points), r[ok], c[ok])
 
 
 def _grow(coord: np.ndarray, ground: GroundHeights, members: np.ndarray, reach: float, link: float,
