@@ -777,9 +777,11 @@ at::Tensor fh_segment(at::Tensor u, at::Tensor v, at::Tensor w, int64_t n, doubl
 // otherwise re-price its whole border each time), and the order is exact except where a
 // survivor's move brought an untouched neighbour closer. Ties go to the smaller (a, b): the
 // result is deterministic and equal to pcweak/segment/l0_partition.py's Python version.
+// x, when float64 and contiguous, is overwritten with the groups' means (no second copy of the
+// features; the caller hands over scratch).
 struct L0Entry {
   double cost;
-  uint64_t version;
+  uint32_t version;
   int32_t a, b;
   uint32_t sa, sb;
   bool before(const L0Entry& o) const {  // the order entries leave the heap: cheapest, then (a, b)
@@ -798,17 +800,20 @@ struct L0After {
 // heap entry). Open addressing with linear probing and tombstones, in place of a
 // std::unordered_map (a node allocated per entry): the joins are mostly these lookups. Results
 // do not depend on the iteration order (every choice made while iterating breaks ties by id).
+// 16 bytes a slot: ids fit 32 bits (n < 2^31), and a version counts the pricings of one pair
+// while both its groups live (the first, then at most two per join: one when a group joins
+// either end, one when that stale entry reaches the top), so fewer than 2^32.
 struct L0Link {
-  int64_t key;  // -1 empty, -2 erased
+  int32_t key;  // -1 empty, -2 erased
+  uint32_t version;
   double c;
-  uint64_t version;
 };
 
 class L0Links {
  public:
   size_t size() const { return n_; }
   bool empty() const { return n_ == 0; }
-  L0Link* find(int64_t k) {
+  L0Link* find(int32_t k) {
     if (slots_.empty()) return nullptr;
     for (size_t i = slot(k);; i = (i + 1) & mask()) {
       if (slots_[i].key == k) return &slots_[i];
@@ -816,23 +821,23 @@ class L0Links {
     }
   }
   // the entry of k, made with c = 0 and version 0 when absent (may move other entries)
-  L0Link& at(int64_t k) {
+  L0Link& at(int32_t k) {
     if (L0Link* l = find(k)) return *l;
-    if ((used_ + 1) * 4 > slots_.size() * 3) rehash();
+    if ((size_t(used_) + 1) * 4 > slots_.size() * 3) rehash();
     size_t i = slot(k);
     while (slots_[i].key >= 0) i = (i + 1) & mask();
     if (slots_[i].key == -1) ++used_;
-    slots_[i] = {k, 0.0, 0};
+    slots_[i] = {k, 0, 0.0};
     ++n_;
     return slots_[i];
   }
-  void erase(int64_t k) {
+  void erase(int32_t k) {
     if (L0Link* l = find(k)) { l->key = -2; --n_; }
   }
   void reserve(size_t n) {  // room for n entries without a rehash (an empty table only)
     size_t cap = 8;
     while (cap * 3 < n * 4) cap *= 2;
-    if (n_ == 0 && cap > slots_.size()) slots_.assign(cap, {-1, 0.0, 0});
+    if (n_ == 0 && cap > slots_.size()) slots_.assign(cap, {-1, 0, 0.0});
   }
   void release() { std::vector<L0Link>().swap(slots_); n_ = used_ = 0; }
   template <typename F> void each(F f) const {
@@ -841,21 +846,21 @@ class L0Links {
 
  private:
   size_t mask() const { return slots_.size() - 1; }
-  size_t slot(int64_t k) const {
+  size_t slot(int32_t k) const {
     return size_t((uint64_t(k) * 0x9E3779B97F4A7C15ull) >> 32) & mask();
   }
   void rehash() {  // room for twice the live entries, tombstones dropped
     size_t cap = 8;
-    while (cap * 3 < (n_ + 1) * 2 * 4) cap *= 2;
+    while (cap * 3 < (size_t(n_) + 1) * 2 * 4) cap *= 2;
     std::vector<L0Link> old;
     old.swap(slots_);
-    slots_.assign(cap, {-1, 0.0, 0});
+    slots_.assign(cap, {-1, 0, 0.0});
     n_ = used_ = 0;
     for (const L0Link& l : old)
       if (l.key >= 0) { at(l.key) = l; }
   }
   std::vector<L0Link> slots_;
-  size_t n_ = 0, used_ = 0;  // live entries; live + erased slots
+  uint32_t n_ = 0, used_ = 0;  // live entries; live + erased slots
 };
 
 at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, at::Tensor lambdas,
@@ -876,7 +881,7 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
   const double* C = c.data_ptr<double>();
   for (int64_t e = 0; e < E; ++e)
     TORCH_CHECK(U[e] >= 0 && U[e] < n && V[e] >= 0 && V[e] < n && C[e] > 0, "l0_partition: edge ", e, " has an end outside [0, ", n, ") or a weight <= 0");
-  std::vector<double> mean(x.data_ptr<double>(), x.data_ptr<double>() + n * D);
+  double* mean = x.data_ptr<double>();  // each group's mean, in x's rows (x is overwritten)
   std::vector<double> wt(n, 1.0);
   std::vector<int64_t> parent(n);
   for (int64_t i = 0; i < n; ++i) parent[i] = i;
@@ -905,15 +910,39 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
   const double max_lambda = L ? lambdas.data_ptr<double>()[L - 1] : 0.0;
   double level_lambda = L ? lambdas.data_ptr<double>()[0] : 0.0;
   bool heap_built = false;
-  uint64_t next_version = 0;
+  // An entry is dead once a group of its pair was absorbed or the pair was priced again; a
+  // dead entry stays dead. A list that is full drops its dead entries before it grows, and
+  // grows (doubles) only when more than half of it is live, so most of level 0's 6.3M
+  // re-priced entries on 1M points (82,928 live at its end) never take room, each entry is
+  // scanned O(1) times, and the order of the joins is unchanged (the live entries are the
+  // same; the heap is remade over them).
+  auto live = [&](const L0Entry& e) {
+    if (parent[e.a] != e.a || parent[e.b] != e.b) return false;
+    const L0Link* it = adj[e.a].find(e.b);
+    return it != nullptr && it->version == e.version;
+  };
+  uint64_t joins = 0;  // joins so far: a list scanned since the last join has nothing to drop
+  uint64_t heap_clean = 0, later_clean = 0;  // joins at the list's last scan
+  auto make_room = [&](std::vector<L0Entry>& list, uint64_t& clean, bool is_heap) {
+    if (list.size() < list.capacity() || clean == joins) return;
+    clean = joins;
+    list.erase(std::remove_if(list.begin(), list.end(), [&](const L0Entry& e) { return !live(e); }), list.end());
+    if (is_heap && heap_built) std::make_heap(list.begin(), list.end(), after);
+    if (list.size() * 2 > list.capacity()) list.reserve(list.capacity() * 2);
+  };
   // a fresh live entry for the pair (a, b), given a's link to b and b's link to a
   auto enter = [&](int64_t a, int64_t b, L0Link& ab, L0Link& ba) {
-    ab.version = ba.version = ++next_version;
+    ab.version = ba.version = std::max(ab.version, ba.version) + 1;  // the pair's next pricing
     const int64_t lo = std::min(a, b), hi = std::max(a, b);
     const double cost = ratio(lo, hi, ab.c);
     if (cost > max_lambda) return;  // dearer entries could never be joined: leave them out
     const L0Entry e{cost, ab.version, int32_t(lo), int32_t(hi), stamp[lo], stamp[hi]};
-    if (cost > level_lambda) { later.push_back(e); return; }
+    if (cost > level_lambda) {
+      make_room(later, later_clean, false);
+      later.push_back(e);
+      return;
+    }
+    make_room(heap, heap_clean, true);
     heap.push_back(e);
     if (heap_built) std::push_heap(heap.begin(), heap.end(), after);
   };
@@ -939,6 +968,7 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
     parent[b] = a;
     ++stamp[a];
     ++stamp[b];
+    ++joins;
     adj[a].erase(b);
     moved.clear();
     adj[b].each([&](const L0Link& l) { if (l.key != a) moved.push_back({l.key, l.c}); });
@@ -964,9 +994,7 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
       level_lambda = LAM[l];
       size_t keep = 0;
       for (const L0Entry& e : later) {
-        if (parent[e.a] != e.a || parent[e.b] != e.b) continue;
-        const L0Link* it = adj[e.a].find(e.b);
-        if (it == nullptr || it->version != e.version) continue;
+        if (!live(e)) continue;
         if (e.cost <= level_lambda) heap.push_back(e); else later[keep++] = e;
       }
       later.resize(keep);
@@ -976,9 +1004,7 @@ at::Tensor l0_partition(at::Tensor u, at::Tensor v, at::Tensor c, at::Tensor x, 
       std::pop_heap(heap.begin(), heap.end(), after);
       const L0Entry e = heap.back();
       heap.pop_back();
-      if (parent[e.a] != e.a || parent[e.b] != e.b) continue;
-      const L0Link* it = adj[e.a].find(e.b);
-      if (it == nullptr || it->version != e.version) continue;
+      if (!live(e)) continue;
       if (stamp[e.a] != e.sa || stamp[e.b] != e.sb) { price(e.a, e.b); continue; }
       join(e.a, e.b);
     }
@@ -1095,7 +1121,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         release);
   m.def("fh_segment", &fh_segment, "Felzenszwalb-Huttenlocher segmentation (u, v, w sorted, n, c, min_size)",
         release);
-  m.def("l0_partition", &l0_partition, "greedy l0 graph partition, nested levels (u, v, c, x, lambdas, min_sizes) -> (L, N) root ids",
+  m.def("l0_partition", &l0_partition, "greedy l0 graph partition, nested levels (u, v, c, x, lambdas, min_sizes) -> (L, N) root ids; "
+        "a float64 contiguous x is overwritten",
         release);
   m.def("gather_rows", &rows_op<false>, "out[i] = src[idx[i]], i < n  (out, out_rows, src, src_rows, idx, n, idx64, C, dtype)");
   m.def("scatter_add_rows", &rows_op<true>, "out[idx[i]] += src[i], i < n, idx unique  (same arguments)");

@@ -92,7 +92,7 @@ def test_compiled_partition_equals_the_python_version():
     u, v = knn_graph(coord, cfg.k)
     w = edge_weights(coord, u, v)
     lam, ms = np.array(cfg.regularization), np.array(cfg.min_size)
-    c = mod.l0_partition(torch.from_numpy(u), torch.from_numpy(v), torch.from_numpy(w), torch.from_numpy(x),
+    c = mod.l0_partition(torch.from_numpy(u), torch.from_numpy(v), torch.from_numpy(w), torch.from_numpy(x.copy()),
                          torch.from_numpy(lam), torch.from_numpy(ms)).numpy()
     p = l0_partition_python(u, v, w, x, lam, ms)
     assert np.array_equal(c, p) and len(np.unique(c[0])) > 20

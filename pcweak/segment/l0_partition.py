@@ -155,7 +155,7 @@ def l0_hierarchy(coord: np.ndarray, color: np.ndarray | None = None, config: L0C
     ms = np.asarray(config.min_size, np.int64)
     from ..ops.extension import compiled
     mod = compiled()
-    if mod is not None:
+    if mod is not None:  # the kernel keeps its group means in x's rows: x is not used after
         roots = mod.l0_partition(torch.from_numpy(np.asarray(u, np.int64)), torch.from_numpy(np.asarray(v, np.int64)),
                                  torch.from_numpy(w), torch.from_numpy(x), torch.from_numpy(lam), torch.from_numpy(ms)).numpy()
     else:
