@@ -50,10 +50,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .data.address import load_scene
-    from .weak import simulate
+    from .weak import check_settings, simulate
     if args.with_boxes and args.weak not in ("clicks", "clusters"):
         raise ValueError(f"--with-boxes goes with --weak clicks or clusters, not {args.weak}")
-    scene = load_scene(args.scene, **_reader_kwargs(args))
     kw: dict[str, Any] = {}
     if args.weak == "points":
         if (args.count is None) == (args.ratio is None):
@@ -67,6 +66,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         kw.update(erosion=args.erosion, merge_prob=args.merge_prob, split_prob=args.split_prob, drop_prob=args.drop_prob)
     elif args.weak == "boxes2d":
         kw.update(noise_px=args.noise)
+    check_settings(args.weak, **kw)  # before the scene is read
+    scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = simulate(scene, args.weak, seed=args.seed, **kw)
     if args.with_boxes:
         b = simulate(scene, "boxes", seed=args.seed, axis_aligned=False)
@@ -93,6 +94,7 @@ LABEL_MEMORY_SHARE = 0.85  # of the memory available when pcweak label --workers
 
 def cmd_label(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+    from .data.address import check_reader_options
     from .data.collection import enumerate_scenes
     from .parallel import WorkerDied, available_memory_gb, process_map
     from .label_jobs import LabelJob, is_current, job_fingerprint, remove_stale_temporaries, run_label_job
@@ -128,6 +130,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     skipped = redone = 0
     wfiles = {}
     for name, address in scenes:
+        check_reader_options(address, reader)
         wfile = weak_path if weak_path.is_file() else weak_path / f"{name}.npz"
         if not wfile.is_file():
             raise FileNotFoundError(f"--weak: no weak-label file for scene {name!r} at {wfile}")

@@ -630,6 +630,36 @@ def _(t, s):
             "-o", str(t / "o.npz")], ["--ckpt", "bad.ckpt"]
 
 
+@case("simulate-box-noise-nan-before-reading")
+def _(t, s):  # the scene does not exist: the setting is refused before it is read
+    return ["simulate", f"npz:{t / 'nope.npz'}", "--weak", "boxes", "--noise", "nan", "-o", str(t / "w.npz")], \
+        ["boxes: noise must be a number >= 0, got nan"]
+
+
+@case("simulate-merge-chance-above-one")
+def _(t, s):
+    return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "masks2d", "--merge-prob", "3", "-o", str(t / "w.npz")], \
+        ["masks2d: merge_prob must be a number in [0, 1], got 3.0"]
+
+
+@case("simulate-no-clicks-per-instance")
+def _(t, s):
+    return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "clicks", "--per-instance", "0", "-o", str(t / "w.npz")], \
+        ["clicks: per_instance must be an integer >= 1, got 0"]
+
+
+@case("simulate-axis-align-for-a-generated-room")
+def _(t, s):
+    return ["simulate", "synthetic:1", "--weak", "boxes", "--axis-align", str(t / "a.txt"), "-o", str(t / "w.npz")], \
+        ["'synthetic:1': a synthetic scene takes no axis_alignment"]
+
+
+@case("label-axis-align-for-an-npz-scene")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--axis-align", str(t / "a.txt")], ["a npz scene takes no axis_alignment (its reader takes no options)"]
+
+
 @case("evaluate-pseudo-for-another-scene")
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")

@@ -19,6 +19,31 @@ def test_same_seed_gives_byte_identical_files(tmp_path, room, kind, kw):
         assert c.read_bytes() != a.read_bytes()
 
 
+def _just_outside(bound):
+    """A value just outside ``bound`` (a ``weak.settings.Range``), of the setting's own type."""
+    if bound.integer:
+        return int(bound.low) - 1
+    return float(bound.low) if bound.low_open else float(bound.low) - 0.5
+
+
+@pytest.mark.parametrize("kind, name", [(k, n) for k, r in weak.SETTING_RANGES.items() for n in r])
+def test_every_simulator_setting_out_of_range_is_refused_before_drawing(room, kind, name):
+    """NaN, a value just below the range and (where bounded) one above it are each refused with
+    the simulator's and the setting's names; the room's labels are never drawn from them."""
+    bound = weak.SETTING_RANGES[kind][name]
+    bad = [float("nan"), _just_outside(bound)] + ([bound.high + 1] if bound.high != float("inf") else [])
+    if bound.integer:
+        bad.append(float(bound.low))  # a float where an integer is meant
+    for value in bad:
+        with pytest.raises(ValueError, match=f"{kind}: {name} must be"):
+            weak.simulate(room, kind, **{name: value})
+
+
+def test_masks_of_frames_the_scene_lacks_are_refused(room):
+    with pytest.raises(ValueError, match=r"frames must be indices in \[0, 4\)"):
+        weak.masks2d(room, frames=[0, 9])
+
+
 def test_points_uniform_and_stratified(room):
     w = weak.points(room, count=200, seed=0)
     assert len(np.unique(w.point_index)) == 200

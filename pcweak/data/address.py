@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
+import inspect
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import AddressError
 from ..scene import Scene
@@ -39,40 +41,60 @@ def parse_address(address: str) -> tuple[str, str]:
     raise AddressError(f"scene address {address!r}: expected DATASET:PATH with DATASET one of {', '.join(DATASETS)}")
 
 
+# kind -> (module under pcweak.data, reader, how many leading arguments the address fills)
+READERS: dict[str, tuple[str, str, int]] = {
+    "scannet": ("scannet", "read_scannet", 1), "scannet-export": ("scannet", "read_scannet_export", 2),
+    "mmdet3d-scannet": ("mmdet3d", "read_mmdet3d", 2), "mmdet3d-s3dis": ("mmdet3d", "read_mmdet3d", 2),
+    "pointcept-scannet": ("pointcept", "read_pointcept", 2), "pointcept-s3dis": ("pointcept", "read_pointcept", 2),
+    "s3dis": ("s3dis", "read_s3dis", 1), "kitti": ("kitti", "read_kitti", 1),
+    "semantickitti": ("semantickitti", "read_semantickitti", 1), "ply": ("ply", "read_ply", 1),
+    "synthetic": ("synthetic_indoor", "synthetic_room", 1), "synthetic-lidar": ("synthetic_lidar", "synthetic_lidar", 1),
+}
+
+
+def _reader(kind: str) -> tuple[Callable[..., Scene], int]:
+    if kind == "npz":
+        return Scene.load, 1
+    module, name, filled = READERS[kind]
+    return getattr(importlib.import_module(f".{module}", __package__), name), filled
+
+
+def reader_options(kind: str) -> list[str]:
+    """The keyword arguments the reader of scene addresses of ``kind`` takes (``load_scene``'s
+    extra arguments), e.g. ``axis_alignment`` for ``scannet``, ``n_frames`` for ``synthetic``."""
+    fn, filled = _reader(kind)
+    params = list(inspect.signature(fn).parameters.values())[filled:]
+    return [q.name for q in params if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
+
+
+def check_reader_options(address: str | os.PathLike, options: dict[str, Any]) -> None:
+    """Raise AddressError when the reader of ``address`` does not take one of ``options`` (an
+    ``--axis-align`` given for a KITTI frame, say), before anything is read."""
+    kind = parse_address(str(address))[0]
+    takes = reader_options(kind)
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise AddressError(f"scene address {str(address)!r}: a {kind} scene takes no {', '.join(unknown)} "
+                           f"(its reader takes {', '.join(takes) or 'no options'})")
+
+
 def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     """Load a scene from an address; points come in the file's own order (no subsampling).
 
     Extra keyword arguments go to the reader (e.g. ``axis_alignment=`` for ScanNet v1,
-    ``n_frames=`` for synthetic rooms). Synthetic scenes are generated once per process and
-    handed out as copies."""
+    ``n_frames=`` for synthetic rooms; ``reader_options`` lists them); one the address's reader
+    does not take is refused before anything is read. Synthetic scenes are generated once per
+    process and handed out as copies."""
+    check_reader_options(address, kwargs)
     kind, rest = parse_address(str(address))
-    if kind == "scannet":
-        from .scannet import read_scannet
-        return read_scannet(rest, **kwargs)
+    fn, _ = _reader(kind)
     if kind == "scannet-export":
-        from .scannet import read_scannet_export
         path = Path(rest)
-        return read_scannet_export(path.parent, path.name, **kwargs)
-    if kind in ("mmdet3d-scannet", "mmdet3d-s3dis"):
-        from .mmdet3d import read_mmdet3d
-        return read_mmdet3d(rest, kind.split("-", 1)[1], **kwargs)
-    if kind in ("pointcept-scannet", "pointcept-s3dis"):
-        from .pointcept import read_pointcept
-        return read_pointcept(rest, kind.split("-", 1)[1], **kwargs)
-    if kind == "s3dis":
-        from .s3dis import read_s3dis
-        return read_s3dis(rest, **kwargs)
-    if kind == "kitti":
-        from .kitti import read_kitti
-        return read_kitti(rest, **kwargs)
-    if kind == "semantickitti":
-        from .semantickitti import read_semantickitti
-        return read_semantickitti(rest, **kwargs)
-    if kind == "ply":
-        from .ply import read_ply
-        return read_ply(rest, **kwargs)
-    if kind == "npz":
-        return Scene.load(rest)
+        return fn(path.parent, path.name, **kwargs)
+    if kind in ("mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis"):
+        return fn(rest, kind.split("-", 1)[1], **kwargs)
+    if kind not in ("synthetic", "synthetic-lidar"):
+        return fn(rest, **kwargs)
     try:
         seed = int(rest)
     except ValueError:
@@ -86,11 +108,7 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
 
 
 def _synthetic(kind: str, seed: int, kwargs: dict[str, Any]) -> Scene:
-    if kind == "synthetic":
-        from .synthetic_indoor import synthetic_room
-        return synthetic_room(seed, **kwargs)
-    from .synthetic_lidar import synthetic_lidar
-    return synthetic_lidar(seed, **kwargs)
+    return _reader(kind)[0](seed, **kwargs)
 
 
 @functools.lru_cache(maxsize=8)

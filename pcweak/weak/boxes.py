@@ -7,6 +7,7 @@ from ..classes import stuff_classes
 from ..geometry import aabb_box, box_corners, oriented_box
 from ..scene import Scene, WeakLabels
 from .points import _need
+from .settings import check_settings
 
 
 def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple[str, ...] | None = None,
@@ -21,6 +22,7 @@ def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple
     KITTI, whose boxes are amodal), ``"auto"`` (scene boxes for scenes with a KITTI calibration
     or without instances, else instances).
     """
+    check_settings("boxes", noise=noise, min_points=min_points)
     rng = np.random.default_rng(seed)
     if exclude is None:
         exclude = stuff_classes(scene.classes)
@@ -69,6 +71,7 @@ def boxes2d(scene: Scene, seed: int = 0, noise_px: float = 0.0, use_annotated: b
     clipped to the image; boxes behind the camera or smaller than ``min_size_px`` are dropped.
     ``noise_px`` jitters the corners (then clipped to the image again).
     """
+    check_settings("boxes2d", noise_px=noise_px, min_size_px=min_size_px)
     _need(scene, "boxes")
     if not scene.frames:
         raise ValueError(f"scene {scene.name!r}: has no frames to draw image boxes in")

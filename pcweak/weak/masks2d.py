@@ -6,6 +6,7 @@ import numpy as np
 from ..camera import render_label_map
 from ..scene import Scene, WeakLabels
 from .points import _need
+from .settings import check_settings
 
 
 def masks2d(scene: Scene, seed: int = 0, frames: list[int] | None = None, erosion: int = 0,
@@ -19,9 +20,13 @@ def masks2d(scene: Scene, seed: int = 0, frames: list[int] | None = None, erosio
     with a touching mask; ``split_prob`` of cutting a mask in two along its principal axis;
     ``drop_prob`` of dropping a mask. Masks under ``min_pixels`` are dropped.
     """
+    check_settings("masks2d", erosion=erosion, merge_prob=merge_prob, split_prob=split_prob, drop_prob=drop_prob,
+                   min_pixels=min_pixels, max_dist=max_dist)
     _need(scene, "instance")
     if not scene.frames:
         raise ValueError(f"scene {scene.name!r}: has no frames to render masks in")
+    if frames is not None and any(not isinstance(f, (int, np.integer)) or not 0 <= f < len(scene.frames) for f in frames):
+        raise ValueError(f"masks2d(): frames must be indices in [0, {len(scene.frames)}) of {scene.name!r}'s frames, got {list(frames)}")
     from scipy import ndimage
     from scipy.spatial import cKDTree
     rng = np.random.default_rng(seed)

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..errors import SceneError
 from ..scene import Scene, WeakLabels
+from .settings import check_settings
 
 
 def _need(scene: Scene, *fields: str) -> None:
@@ -21,16 +22,13 @@ def points(scene: Scene, count: int | None = None, ratio: float | None = None, s
     Data-Efficient "LA" benchmark. Stratified: the budget is spread as evenly as possible over
     the classes present (each class's points sampled uniformly), so rare classes get seeds.
     """
-    _need(scene, "semantic")
     if (count is None) == (ratio is None):
         raise ValueError("points(): give exactly one of count= or ratio=")
+    check_settings("points", count=count, ratio=ratio)
+    _need(scene, "semantic")
     labelled = np.flatnonzero(scene.semantic >= 0)
     if count is None:
-        if not 0 < ratio <= 1:
-            raise ValueError(f"points(): ratio must be in (0, 1], got {ratio}")
         count = max(1, int(round(ratio * len(labelled))))
-    if count < 1:
-        raise ValueError(f"points(): count must be >= 1, got {count}")
     count = min(count, len(labelled))
     rng = np.random.default_rng(seed)
     if not stratified:
@@ -66,6 +64,7 @@ def clicks(scene: Scene, per_instance: int = 1, seed: int = 0, interior_quantile
     distance within the instance — as an annotator clicks the middle of an object, not its
     boundary. ``classes`` restricts clicks to some class ids (default: all).
     """
+    check_settings("clicks", per_instance=per_instance, interior_quantile=interior_quantile)
     _need(scene, "semantic", "instance")
     from scipy.spatial import cKDTree
     rng = np.random.default_rng(seed)
@@ -94,6 +93,7 @@ def clusters(scene: Scene, seed: int = 0, classes: tuple[int, ...] | None = None
     """Cluster-level labels (MixSup): every GT instance's points as one labelled cluster, as an
     annotator who picks an object's cluster and names its class gives them. ``point_instance``
     numbers the clusters; ``classes`` restricts them to some class ids (default: all)."""
+    check_settings("clusters", min_points=min_points)
     _need(scene, "semantic", "instance")
     idx, sem, inst = [], [], []
     for k in np.unique(scene.instance[scene.instance >= 0]):
