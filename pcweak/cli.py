@@ -324,6 +324,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_viz(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .scene import PseudoLabels, WeakLabels
+    if args.png:
+        from .viz.render import check_png_output
+        check_png_output(args.png, args.views)
     scene = load_scene(args.scene, **_reader_kwargs(args))
     pseudo = PseudoLabels.load(args.pseudo) if args.pseudo else None
     weak = WeakLabels.load(args.weak) if args.weak else None
@@ -360,6 +363,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     mod = importlib.import_module(BENCHES[args.name])
     params = _params(args.param)
     check_kwargs(mod.run, params, f"bench {args.name}")
+    shared = params.get("shared")
+    if isinstance(shared, str) and shared and not Path(shared).is_dir():  # "" leaves the real samples out
+        raise FileNotFoundError(f"--param shared={shared}: no such folder (the real samples, as ../shared/data; "
+                                f"shared= leaves them out)")
     result = mod.run(**params)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

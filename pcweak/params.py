@@ -2,7 +2,18 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterable
+import math
+import typing
+from typing import Annotated, Any, Callable, Iterable, NamedTuple
+
+
+class AtLeast(NamedTuple):
+    """``Annotated[int, AtLeast(1)]``: a parameter whose value (each value, for a list) must be
+    at least ``low``; ``check_kwargs`` enforces it."""
+    low: float
+
+
+Count = Annotated[int, AtLeast(1)]  # how many (rooms, draws, repeats, steps): at least one
 
 
 def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, filled: Iterable[str] = (),
@@ -20,6 +31,8 @@ def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, fil
             continue
         if key not in sig:
             raise ValueError(f"--param {key}: {owner} has no parameter {key!r}; it takes {', '.join(sorted(set(sig) | extra))}")
+        if _non_finite(value):
+            raise ValueError(f"--param {key}={value!r}: {owner} expects a finite number")
         default, note = sig[key].default, str(sig[key].annotation)
         if value is None and "None" in note:
             continue
@@ -35,6 +48,36 @@ def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, fil
             ok, want = True, ""
         if not ok:
             raise ValueError(f"--param {key}={value!r}: {owner} expects {want} (default {default!r})")
+        low = _lowest(fn, key)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if low is not None and any(isinstance(v, (int, float)) and v < low for v in values):
+            raise ValueError(f"--param {key}={value!r}: {owner} expects {'each' if values is value else 'a value'} >= {low:g}")
+
+
+def _lowest(fn: Callable[..., Any], name: str) -> float | None:
+    """The ``AtLeast`` bound of ``fn``'s parameter ``name`` (``Annotated[..., AtLeast(x)]``), if any;
+    None also where ``fn``'s annotations name what only a type checker imports (no bound can be
+    declared there: ``tests/test_bench.py`` checks every benchmark's resolve)."""
+    try:
+        hint = typing.get_type_hints(fn, include_extras=True).get(name)
+    except NameError:
+        return None
+    for meta in getattr(hint, "__metadata__", ()):
+        if isinstance(meta, AtLeast):
+            return meta.low
+    return None
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether ``value`` is, or holds (in a list, tuple or mapping), a NaN or infinite number: no
+    setting takes one (a NaN weight or scale would spread NaN through the results silently)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
 
 
 def _fits(value: Any, kind: Any) -> tuple[bool, str]:
@@ -114,6 +157,8 @@ def build_config(cls: type, params: dict[str, Any] | None, owner: str) -> Any:
                 kw[f.name] = make(kind, name + ".")
             elif name in flat:
                 ok, want = _fits(flat[name], kind)
+                if ok and _non_finite(flat[name]):
+                    ok, want = False, "a finite number"
                 if not ok:
                     raise ValueError(f"--param {name}={flat[name]!r}: {owner} expects {want} (default {f.default!r})")
                 kw[f.name] = flat[name]

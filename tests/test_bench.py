@@ -72,6 +72,23 @@ def test_bench_parameters_are_checked_before_the_benchmark_runs(capsys):
     assert "--param nosuch: bench gp has no parameter 'nosuch'; it takes iterations, n_synthetic, repeats, seed, shared" in capsys.readouterr().err
     assert main(["bench", "gp", "--param", "repeats=1.5"]) == 2
     assert "--param repeats=1.5: bench gp expects an integer (default 3)" in capsys.readouterr().err
+    assert main(["bench", "gp", "--param", "repeats=-1"]) == 2  # ran until min() of no repeats before
+    assert "--param repeats=-1: bench gp expects a value >= 1" in capsys.readouterr().err
+    assert main(["bench", "propagate", "--param", "budgets=[20, 0]"]) == 2
+    assert "--param budgets=[20, 0]: bench propagate expects each >= 1" in capsys.readouterr().err
+
+
+def test_every_benchmark_declares_its_counts_where_the_check_reads_them():
+    """Each bench's ``run`` annotations resolve (a name only a type checker imports would turn
+    the ``AtLeast`` bounds off), and each declares at least one count but superpoints."""
+    import importlib
+    import typing
+    from pcweak.bench import BENCHES
+    from pcweak.params import AtLeast
+    for name, module in BENCHES.items():
+        hints = typing.get_type_hints(importlib.import_module(module).run, include_extras=True)
+        bounded = [k for k, h in hints.items() if any(isinstance(m, AtLeast) for m in getattr(h, "__metadata__", ()))]
+        assert bounded or name == "superpoints", name
 
 
 @pytest.mark.slow

@@ -599,6 +599,24 @@ def _(t, s):
             "--param", "graph.bridge=maybe"], ["--param graph.bridge='maybe': propagate expects true or false"]
 
 
+@case("label-param-not-finite")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--param", "graph.sigma_color=inf"], ["--param graph.sigma_color=inf: propagate expects a finite number"]
+
+
+@case("label-param-negative-weight")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
+            "--param", "graph.w_color=-1"], ["graph.w_color must be >= 0"]
+
+
+@case("label-param-nan-for-a-labeller-without-config")
+def _(t, s):
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "boxes.npz"), "-o", str(t / "o.npz"),
+            "--method", "smallest-box", "--param", "margin=nan"], ["--param margin=nan"]
+
+
 @case("label-param-without-equals")
 def _(t, s):
     return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
@@ -658,6 +676,27 @@ def _(t, s):
 def _(t, s):
     return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
             "--axis-align", str(t / "a.txt")], ["a npz scene takes no axis_alignment (its reader takes no options)"]
+
+
+@case("viz-no-views")
+def _(t, s):  # the scene does not exist: the setting is refused before it is read
+    return ["viz", f"npz:{t / 'nope.npz'}", "--png", str(t / "v.png"), "--views", "0"], ["--views must be an integer >= 1"]
+
+
+@case("viz-png-named-otherwise")
+def _(t, s):
+    return ["viz", f"npz:{t / 'room.npz'}", "--png", str(t / "v.jpg")], ["v.jpg: the file name must end in .png"]
+
+
+@case("viz-png-is-a-folder")
+def _(t, s):
+    (t / "v.png").mkdir()
+    return ["viz", f"npz:{t / 'room.npz'}", "--png", str(t / "v.png")], ["v.png: is a folder"]
+
+
+@case("bench-shared-folder-missing")
+def _(t, s):
+    return ["bench", "superpoints", "--param", f"shared={t / 'nope'}"], ["--param shared=", "nope: no such folder"]
 
 
 @case("evaluate-pseudo-for-another-scene")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
+from ..params import Count
 
 MODES = ("full", "clicks", "clusters", "boxes2d")
 
@@ -88,9 +89,9 @@ def _train_and_score(mode: str, train: int, val: int, steps: int, batch_size: in
     return row
 
 
-def run(modes: str = ",".join(MODES), train: int = 16, val: int = 40, steps: int = 1000, batch_size: int = 2,
+def run(modes: str = ",".join(MODES), train: Count = 16, val: Count = 40, steps: Count = 1000, batch_size: Count = 2,
         box_fraction: float = 0.125, voxel: list[float] = [0.2, 0.2, 0.4], channels: list[int] = [16, 32, 32],
-        bev_channels: int = 64, lr: float = 0.003, rounds: int = 0, cache_dir: str = "outputs/bench_detect",
+        bev_channels: Count = 64, lr: float = 0.003, rounds: int = 0, cache_dir: str = "outputs/bench_detect",
         shared: str | None = None, seed: int = 0) -> dict[str, Any]:
     from ..train.lidar_datamodule import WEAK_MODES
     from .pseudo_boxes import real_kitti_quality

@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 
 from . import machine
+from ..params import Count
 from .propagate import SHARED, _scenes
 
 
-def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats: int = 3,
-        iterations: int = 200) -> dict[str, Any]:
+def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats: Count = 3,
+        iterations: Count = 200) -> dict[str, Any]:
     """``iterations``: GP optimiser steps (``gp_box_labels``' default; fewer only for smoke tests)."""
     from .. import weak
     from ..classes import stuff_classes

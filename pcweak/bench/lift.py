@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
+from ..params import Count
 
 NOISY_MASKS = dict(erosion=1, merge_prob=0.1, split_prob=0.1, drop_prob=0.05)
 ROWS = ("propagation", "perfect_masks", "noisy_masks", "noisy_masks+scores", "perfect_instance_bound",
@@ -88,9 +89,9 @@ def _model_rows(s: Any, sam: str, vlm: str | None, points: int, draws: int, seed
             **{k: round(float(np.mean(v)), 4) for k, v in rows.items()}}
 
 
-def run(rooms: int = 3, frames: int = 12, points: int = 20, draws: int = 2, shared: str | None = None, seed: int = 0,
+def run(rooms: int = 3, frames: Count = 12, points: Count = 20, draws: Count = 2, shared: str | None = None, seed: int = 0,
         right: float = 0.7, prior_weight: float | None = None, mask_link: float | None = None, mask_cut: float | None = None,
-        timing: bool = True, sam: str | None = None, vlm: str | None = None, sam_points_per_side: int = 32) -> dict[str, Any]:
+        timing: bool = True, sam: str | None = None, vlm: str | None = None, sam_points_per_side: Count = 32) -> dict[str, Any]:
     from .. import weak
     from ..metrics import semantic_report
     from ..pseudo.lift_masks import lift_masks

@@ -22,11 +22,12 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
 from . import machine, shared_lidar_scenes
+from ..params import AtLeast, Count
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -119,7 +120,7 @@ def _scene_breakdown(acc: dict[str, list[float]], s: Any, w: Any, p: Any, miou_p
     add("points_only_fh", label(bare, w, "propagate", **{"partition.method": "fh"}))
 
 
-def run(budgets: tuple[int, ...] = (20, 50, 100, 200), seeds: int = 2, n_synthetic: int = 2, one_million: bool = True,
+def run(budgets: Annotated[tuple[int, ...], AtLeast(1)] = (20, 50, 100, 200), seeds: Count = 2, n_synthetic: int = 2, one_million: bool = True,
         shared: str | None = None) -> dict[str, Any]:
     from .. import weak
     from ..metrics import semantic_report

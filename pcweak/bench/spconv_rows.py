@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
+from ..params import Count
 
 
 def _demo_model_args() -> dict[str, Any]:
@@ -90,7 +91,7 @@ def _forward_backward(model, batch) -> tuple[Any, list[Any]]:
     return logits.detach().clone(), [p.grad.detach().clone() for p in model.parameters() if p.grad is not None]
 
 
-def run(kernels: str = "pcweak,numpy,spconv", rooms: int = 8, epochs: int = 3, repeat_checks: int = 20,
+def run(kernels: str = "pcweak,numpy,spconv", rooms: Count = 8, epochs: Count = 3, repeat_checks: Count = 20,
         seed: int = 0, cache: str = "") -> dict[str, Any]:
     import torch
     from ..models.spconv_compat import ROW_KERNELS, use_row_kernels

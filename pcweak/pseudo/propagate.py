@@ -144,6 +144,9 @@ class GraphConfig:
             raise ValueError(f"graph.k must be >= 1, got {self.k}")
         if not self.k_scan_lines >= 1:
             raise ValueError(f"graph.k_scan_lines must be >= 1, got {self.k_scan_lines}")
+        for name in ("w_dist", "w_color", "w_normal", "w_feat", "w_fpfh", "contact_power"):
+            if not getattr(self, name) >= 0:  # a negative weight would join nodes the more they differ
+                raise ValueError(f"graph.{name} must be >= 0 (0 for off), got {getattr(self, name)}")
         if not self.convex_factor >= 0:  # a negative factor would make convex creases stronger than flat ground
             raise ValueError(f"graph.convex_factor must be >= 0, got {self.convex_factor}")
         if not self.floor_links >= 0 or not self.floor_band > 0 or not self.floor_color_weight >= 0:

@@ -239,15 +239,28 @@ def compose(grid: np.ndarray, panels: list[str], legend: list[tuple[str, tuple[i
     return img
 
 
+def check_png_output(out: str | Path, views: int) -> None:
+    """Raise ValueError unless ``out`` names a ``.png`` file that is not a folder and ``views``
+    (rows of the grid) is an integer >= 1: checked before a scene is read or drawn."""
+    if Path(out).suffix.lower() != ".png":
+        raise ValueError(f"--png {out}: the file name must end in .png (the image is written as PNG)")
+    if Path(out).is_dir():
+        raise ValueError(f"--png {out}: is a folder; give the PNG file to write")
+    if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+        raise ValueError(f"--views must be an integer >= 1 (rows of views in the PNG), got {views!r}")
+
+
 def render_png(scene, out: str | Path, pseudo=None, weak=None, color_by: str | None = None, views: int = 4,
                size: tuple[int, int] = (480, 360), point_size: float = 3.0) -> Path:
-    """Render ``scene`` (with optional pseudo and weak labels) headless into ``out`` (PNG)."""
+    """Render ``scene`` (with optional pseudo and weak labels) headless into ``out`` (PNG):
+    ``views`` rows of views (one row of top views for a LiDAR frame), a column per layer."""
     from pcweak.npzio import atomic_write_bytes
+    check_png_output(out, views)
     L = build_layers(scene, pseudo, weak)
     panels = default_panels(L, color_by)
     if not panels:
         raise ValueError(f"scene {scene.name!r}: nothing to colour by (no colours, labels or pseudo-labels)")
-    grid = render_views(L, panels, max(1, int(views)), size, point_size)
+    grid = render_views(L, panels, views, size, point_size)
     below = camera_image_with_boxes(scene, L) if L.lidar else None
     img = compose(grid, panels, L.legend, size[0], L.extra_legend, below)
     buf = io.BytesIO()
