@@ -321,6 +321,12 @@ def _npz(path: Path, **arrays) -> Path:
     return path
 
 
+def _label(t: Path, weak_file: Path, *extra: str, scene: str = "room.npz") -> list[str]:
+    """``pcweak label``'s arguments: the scene file ``t / scene`` with ``weak_file``, writing
+    ``t / o.npz``, then ``extra``."""
+    return ["label", f"npz:{t / scene}", "--weak", str(weak_file), "-o", str(t / "o.npz"), *extra]
+
+
 def _scene_arrays(small) -> dict:
     return small.to_arrays()
 
@@ -467,27 +473,27 @@ def _(t, s):
 def _(t, s):
     a = weak.points(s, count=5, seed=0).to_arrays()
     a["extra"] = np.zeros(3)
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
+    return _label(t, _npz(t / "w.npz", **a)), \
         ["w.npz", "unknown WeakLabels keys ['extra']"]
 
 
 @case("weak-missing")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "typo.npz"), "-o", str(t / "o.npz")], \
+    return _label(t, t / "typo.npz"), \
         [f"--weak {t / 'typo.npz'}: no such file or folder"]
 
 
 @case("weak-not-an-npz")
 def _(t, s):
     (t / "w.npz").write_bytes(b"PK\x03\x04 broken")
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "w.npz"), "-o", str(t / "o.npz")], ["w.npz"]
+    return _label(t, t / "w.npz"), ["w.npz"]
 
 
 @case("weak-meta-not-json")
 def _(t, s):
     a = weak.points(s, count=5, seed=0).to_arrays()
     a["meta"] = np.array("{")
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
+    return _label(t, _npz(t / "w.npz", **a)), \
         ["w.npz", "'meta' is not JSON"]
 
 
@@ -495,7 +501,7 @@ def _(t, s):
 def _(t, s):
     other = synthetic_room(8, density=150.0, n_frames=0)
     weak.points(other, count=5, seed=0).save(t / "w.npz")
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "w.npz"), "-o", str(t / "o.npz")], ["points"]
+    return _label(t, t / "w.npz"), ["points"]
 
 
 @case("weak-index-out-of-range")
@@ -503,7 +509,7 @@ def _(t, s):
     a = weak.points(s, count=5, seed=0).to_arrays()
     a["point_index"] = a["point_index"].copy()
     a["point_index"][0] = s.num_points + 5
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
+    return _label(t, _npz(t / "w.npz", **a)), \
         ["point_index"]
 
 
@@ -512,7 +518,7 @@ def _(t, s):
     a = weak.points(s, count=5, seed=0).to_arrays()
     a["point_semantic"] = a["point_semantic"].copy()
     a["point_semantic"][0] = 77
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(_npz(t / "w.npz", **a)), "-o", str(t / "o.npz")], \
+    return _label(t, _npz(t / "w.npz", **a)), \
         ["point_semantic"]
 
 
@@ -524,26 +530,25 @@ def _(t, s):
 
 @case("weak-file-missing")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "none.npz"), "-o", str(t / "o.npz")], \
+    return _label(t, t / "none.npz"), \
         ["--weak", "none.npz"]
 
 
 @case("label-param-graph-k-zero")
 def _(t, s):
-    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--param", "graph.k=0"], ["graph.k must be >= 1"]
+    return _label(t, t / "points.npz", "--param", "graph.k=0", scene="nowhere.npz"), ["graph.k must be >= 1"]
 
 
 @case("label-param-alpha-out-of-range")
 def _(t, s):
-    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--param", "solver.alpha=1.5"], ["solver.alpha must lie in (0, 1)"]
+    return _label(t, t / "points.npz", "--param", "solver.alpha=1.5", scene="nowhere.npz"), \
+        ["solver.alpha must lie in (0, 1)"]
 
 
 @case("label-param-unknown-solver")
 def _(t, s):
-    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--param", "solver.name=magic"], ["solver.name must be one of"]
+    return _label(t, t / "points.npz", "--param", "solver.name=magic", scene="nowhere.npz"), \
+        ["solver.name must be one of"]
 
 
 @case("label-param-gp-iterations-zero")
@@ -589,50 +594,45 @@ def _(t, s):
 
 @case("label-param-unknown-name")
 def _(t, s):
-    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--param", "alpha=0.5"], ["--param alpha: propagate has no parameter 'alpha'; it takes partition.method"]
+    return _label(t, t / "points.npz", "--param", "alpha=0.5", scene="nowhere.npz"), \
+        ["--param alpha: propagate has no parameter 'alpha'; it takes partition.method"]
 
 
 @case("label-param-wrong-type")
 def _(t, s):
-    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--param", "graph.bridge=maybe"], ["--param graph.bridge='maybe': propagate expects true or false"]
+    return _label(t, t / "points.npz", "--param", "graph.bridge=maybe", scene="nowhere.npz"), \
+        ["--param graph.bridge='maybe': propagate expects true or false"]
 
 
 @case("label-param-not-finite")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--param", "graph.sigma_color=inf"], ["--param graph.sigma_color=inf: propagate expects a finite number"]
+    return _label(t, t / "points.npz", "--param", "graph.sigma_color=inf"), \
+        ["--param graph.sigma_color=inf: propagate expects a finite number"]
 
 
 @case("label-param-negative-weight")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--param", "graph.w_color=-1"], ["graph.w_color must be >= 0"]
+    return _label(t, t / "points.npz", "--param", "graph.w_color=-1"), ["graph.w_color must be >= 0"]
 
 
 @case("label-param-nan-for-a-labeller-without-config")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "boxes.npz"), "-o", str(t / "o.npz"),
-            "--method", "smallest-box", "--param", "margin=nan"], ["--param margin=nan"]
+    return _label(t, t / "boxes.npz", "--method", "smallest-box", "--param", "margin=nan"), ["--param margin=nan"]
 
 
 @case("label-param-without-equals")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--param", "graph.k"], ["--param expects NAME=VALUE, got 'graph.k'"]
+    return _label(t, t / "points.npz", "--param", "graph.k"), ["--param expects NAME=VALUE, got 'graph.k'"]
 
 
 @case("label-unknown-method")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--method", "magic"], ["--method 'magic': expected one of"]
+    return _label(t, t / "points.npz", "--method", "magic"), ["--method 'magic': expected one of"]
 
 
 @case("label-workers-zero")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--workers", "0"], ["--workers must be at least 1"]
+    return _label(t, t / "points.npz", "--workers", "0"), ["--workers must be at least 1"]
 
 
 @case("label-model-checkpoint-missing")
@@ -674,8 +674,8 @@ def _(t, s):
 
 @case("label-axis-align-for-an-npz-scene")
 def _(t, s):
-    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "o.npz"),
-            "--axis-align", str(t / "a.txt")], ["a npz scene takes no axis_alignment (its reader takes no options)"]
+    return _label(t, t / "points.npz", "--axis-align", str(t / "a.txt")), \
+        ["a npz scene takes no axis_alignment (its reader takes no options)"]
 
 
 @case("viz-no-views")
