@@ -254,6 +254,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return _evaluate_kitti_results(args)
     if args.ids:
         raise ValueError("--ids goes with --detections (the frames of a KITTI split to score)")
+    if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
+        raise ValueError(f"--plots {args.plots}: is a file; give the folder to write the plots in")
     from .data.address import load_scene
     from .metrics.evaluate import evaluate
     from .scene import PseudoLabels
@@ -558,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_third_party_deprecations()
         try:
             return int(run_lightning_cli(argv))
-        except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as e:
+        except (PcweakError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError) as e:
             if debug:
                 raise
             print(f"pcweak {argv[0]}: error: {e} (PCWEAK_DEBUG=1 shows where)", file=sys.stderr)
@@ -577,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_third_party_deprecations()
     try:
         return int(args.func(args) or 0)
-    except (PcweakError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, RuntimeError, ImportError) as e:
+    except (PcweakError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, RuntimeError, ImportError) as e:
         if debug:
             raise
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)

@@ -699,6 +699,13 @@ def _(t, s):
     return ["bench", "superpoints", "--param", f"shared={t / 'nope'}"], ["--param shared=", "nope: no such folder"]
 
 
+@case("evaluate-plots-into-a-file")
+def _(t, s):
+    (t / "plots").write_text("")
+    return ["evaluate", f"npz:{t / 'nowhere.npz'}", "--pseudo", str(t / "p.npz"), "--plots", str(t / "plots")], \
+        ["plots: is a file; give the folder"]
+
+
 @case("evaluate-pseudo-for-another-scene")
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")
