@@ -6,14 +6,37 @@ import math
 import typing
 from typing import Annotated, Any, Callable, Iterable, NamedTuple
 
+import numpy as np
 
-class AtLeast(NamedTuple):
-    """``Annotated[int, AtLeast(1)]``: a parameter whose value (each value, for a list) must be
-    at least ``low``; ``check_kwargs`` enforces it."""
+
+class Range(NamedTuple):
+    """A numeric setting's allowed values: finite numbers from ``low`` (excluded when
+    ``low_open``) to ``high``, integers only when ``integer``. Declared in a signature as
+    ``Annotated[int, Range(1, integer=True)]`` (``check_kwargs`` enforces it on each value, each
+    element of a list) or listed in a table (the weak-label simulators' ``SETTING_RANGES``)."""
     low: float
+    high: float = math.inf
+    integer: bool = False
+    low_open: bool = False
+
+    def span(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+
+    def text(self) -> str:
+        return f"{'an integer' if self.integer else 'a number'} {self.span()}"
+
+    def holds(self, value: Any) -> bool:
+        kinds = (int, np.integer) if self.integer else (int, float, np.integer, np.floating)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(float(value)):
+            return False
+        v = float(value)
+        return (v > self.low if self.low_open else v >= self.low) and v <= self.high
 
 
-Count = Annotated[int, AtLeast(1)]  # how many (rooms, draws, repeats, steps): at least one
+COUNT_RANGE = Range(1, integer=True)
+Count = Annotated[int, COUNT_RANGE]  # how many (rooms, draws, repeats, steps): at least one
 
 
 def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, filled: Iterable[str] = (),
@@ -48,24 +71,21 @@ def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, fil
             ok, want = True, ""
         if not ok:
             raise ValueError(f"--param {key}={value!r}: {owner} expects {want} (default {default!r})")
-        low = _lowest(fn, key)
+        bound = declared_range(fn, key)
         values = value if isinstance(value, (list, tuple)) else [value]
-        if low is not None and any(isinstance(v, (int, float)) and v < low for v in values):
-            raise ValueError(f"--param {key}={value!r}: {owner} expects {'each' if values is value else 'a value'} >= {low:g}")
+        if bound is not None and not all(bound.holds(v) for v in values):
+            raise ValueError(f"--param {key}={value!r}: {owner} expects {'each' if values is value else 'a value'} {bound.span()}")
 
 
-def _lowest(fn: Callable[..., Any], name: str) -> float | None:
-    """The ``AtLeast`` bound of ``fn``'s parameter ``name`` (``Annotated[..., AtLeast(x)]``), if any;
-    None also where ``fn``'s annotations name what only a type checker imports (no bound can be
-    declared there: ``tests/test_bench.py`` checks every benchmark's resolve)."""
+def declared_range(fn: Callable[..., Any], name: str) -> Range | None:
+    """The ``Range`` of ``fn``'s parameter ``name`` (``Annotated[..., Range(...)]``), if any; None
+    also where ``fn``'s annotations name what only a type checker imports (no range can be
+    declared there: ``tests/test_bench.py`` checks that every benchmark's resolve)."""
     try:
         hint = typing.get_type_hints(fn, include_extras=True).get(name)
     except NameError:
         return None
-    for meta in getattr(hint, "__metadata__", ()):
-        if isinstance(meta, AtLeast):
-            return meta.low
-    return None
+    return next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Range)), None)
 
 
 def _non_finite(value: Any) -> bool:

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from . import machine, shared_lidar_scenes
-from ..params import AtLeast, Count
+from ..params import COUNT_RANGE, Count
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -120,7 +120,7 @@ def _scene_breakdown(acc: dict[str, list[float]], s: Any, w: Any, p: Any, miou_p
     add("points_only_fh", label(bare, w, "propagate", **{"partition.method": "fh"}))
 
 
-def run(budgets: Annotated[tuple[int, ...], AtLeast(1)] = (20, 50, 100, 200), seeds: Count = 2, n_synthetic: int = 2, one_million: bool = True,
+def run(budgets: Annotated[tuple[int, ...], COUNT_RANGE] = (20, 50, 100, 200), seeds: Count = 2, n_synthetic: int = 2, one_million: bool = True,
         shared: str | None = None) -> dict[str, Any]:
     from .. import weak
     from ..metrics import semantic_report

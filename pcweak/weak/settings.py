@@ -2,37 +2,9 @@
 checks its own on entry, and ``pcweak simulate`` checks them before it reads the scene."""
 from __future__ import annotations
 
-import math
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
-
-INF = math.inf
-
-
-class Range(NamedTuple):
-    """A setting's allowed values: finite numbers from ``low`` (excluded when ``low_open``) to
-    ``high``, integers only when ``integer``."""
-    low: float
-    high: float = INF
-    integer: bool = False
-    low_open: bool = False
-
-    def text(self) -> str:
-        what = "an integer" if self.integer else "a number"
-        if self.high == INF:
-            return f"{what} {'>' if self.low_open else '>='} {self.low:g}"
-        return f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
-
-    def holds(self, value: Any) -> bool:
-        kinds = (int, np.integer) if self.integer else (int, float, np.integer, np.floating)
-        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(float(value)):
-            return False
-        v = float(value)
-        return (v > self.low if self.low_open else v >= self.low) and v <= self.high
-
-
-COUNT = Range(1, integer=True)
+from ..params import COUNT_RANGE as COUNT, Range
 
 # simulator -> setting -> its range; units as the simulators' docstrings give them
 SETTING_RANGES: dict[str, dict[str, Range]] = {
