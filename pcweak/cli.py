@@ -365,10 +365,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     mod = importlib.import_module(BENCHES[args.name])
     params = _params(args.param)
     check_kwargs(mod.run, params, f"bench {args.name}")
-    shared = params.get("shared")
-    if isinstance(shared, str) and shared and not Path(shared).is_dir():  # "" leaves the real samples out
-        raise FileNotFoundError(f"--param shared={shared}: no such folder (the real samples, as ../shared/data; "
-                                f"shared= leaves them out)")
     result = mod.run(**params)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

@@ -238,3 +238,26 @@ def test_the_memory_bench_peak_is_the_labellings_not_an_earlier_one():
     later = np.ones(120 * 2**20 // 8)
     assert _status_kb("VmHWM") - before > 100 * 2**10
     del later
+
+
+def test_every_benchmark_refuses_a_missing_real_samples_folder_before_its_work(tmp_path, monkeypatch):
+    """``run(shared=...)`` naming no folder raises FileNotFoundError naming it, through the
+    Python API as through the CLI, instead of leaving the real scans out of the figures; the
+    synthetic scenes' makers are replaced so that any work done before the check fails the test."""
+    import importlib
+    import inspect
+    import pcweak.data.synthetic_indoor as indoor
+    from pcweak.bench import BENCHES, shared_root
+
+    def no_work(*a, **k):
+        raise AssertionError("work started before the shared folder was checked")
+    monkeypatch.setattr(indoor, "synthetic_room", no_work)
+    monkeypatch.setattr("pcweak.data.address.load_scene", no_work)
+    monkeypatch.setattr("pcweak.ops.extension.compiled", no_work)
+    missing = str(tmp_path / "nope")
+    taking = [n for n, m in BENCHES.items() if "shared" in inspect.signature(importlib.import_module(m).run).parameters]
+    assert set(taking) >= {"propagate", "gp", "superpoints", "lift", "memory", "pseudo-boxes", "detect"}
+    for name in taking:
+        with pytest.raises(FileNotFoundError, match=f"shared={missing}: no such folder"):
+            importlib.import_module(BENCHES[name]).run(shared=missing)
+    assert shared_root("") is None and shared_root(str(tmp_path)) == tmp_path

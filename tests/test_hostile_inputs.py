@@ -696,7 +696,7 @@ def _(t, s):
 
 @case("bench-shared-folder-missing")
 def _(t, s):
-    return ["bench", "superpoints", "--param", f"shared={t / 'nope'}"], ["--param shared=", "nope: no such folder"]
+    return ["bench", "superpoints", "--param", f"shared={t / 'nope'}"], ["shared=", "nope: no such folder"]
 
 
 @case("evaluate-plots-into-a-file")

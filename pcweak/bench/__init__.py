@@ -40,7 +40,25 @@ def timer() -> Iterator[dict[str, float]]:
     d["s"] = time.perf_counter() - t
 
 
-def shared_lidar_scenes(shared: Path) -> dict[str, list]:
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def shared_root(shared: str | None) -> Path | None:
+    """The folder of the real samples a benchmark reads: ``None`` means ../shared/data beside
+    the project where it exists, ``""`` leaves the real samples out (``None`` returned), any
+    other value must be an existing folder (FileNotFoundError naming it otherwise, before any
+    work), so that a mistyped path never silently drops the real scans from a figure."""
+    if shared is None:
+        return SHARED if SHARED.is_dir() else None
+    if shared == "":
+        return None
+    if not Path(shared).is_dir():
+        raise FileNotFoundError(f"shared={shared}: no such folder (the real samples, as ../shared/data; "
+                                f"shared= leaves them out)")
+    return Path(shared)
+
+
+def shared_lidar_scenes(shared: Path | None) -> dict[str, list]:
     """The real LiDAR scenes with ground truth under ``shared`` (../shared/data), read with
     their addresses' readers and sorted by name: ``kitti`` (the KITTI training frames, classes
     from their boxes) and ``semantickitti`` (the SemanticKITTI scans with a label file); an
@@ -48,7 +66,9 @@ def shared_lidar_scenes(shared: Path) -> dict[str, list]:
     from ..data.address import load_scene
     from ..data.collection import enumerate_scenes
     from ..errors import AddressError
-    out: dict[str, list] = {}
+    out: dict[str, list] = {"kitti": [], "semantickitti": []}
+    if shared is None:
+        return out
     for kind, folder in (("kitti", shared / "kitti" / "training"), ("semantickitti", shared / "semantickitti" / "sequences")):
         try:
             scenes = [load_scene(address) for _, address in enumerate_scenes(f"{kind}:{folder}")] if folder.is_dir() else []

@@ -94,7 +94,9 @@ def run(modes: str = ",".join(MODES), train: Count = 16, val: Count = 40, steps:
         bev_channels: Count = 64, lr: float = 0.003, rounds: int = 0, cache_dir: str = "outputs/bench_detect",
         shared: str | None = None, seed: int = 0) -> dict[str, Any]:
     from ..train.lidar_datamodule import WEAK_MODES
+    from . import shared_root
     from .pseudo_boxes import real_kitti_quality
+    root = shared_root(shared)  # a missing folder refused before the training
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
     bad = [m for m in chosen if m not in WEAK_MODES]
     if bad or not chosen:
@@ -116,4 +118,4 @@ def run(modes: str = ",".join(MODES), train: Count = 16, val: Count = 40, steps:
     return {"bench": "detect", "machine": machine(), "train_frames": train, "val_frames": val, "steps": steps,
             "batch_size": batch_size, "box_fraction": box_fraction, "voxel_size": voxel, "channels": channels,
             "bev_channels": bev_channels, "lr": lr, "self_training_rounds": rounds, "modes": rows,
-            **real_kitti_quality(shared), "seconds": round(time.perf_counter() - t0, 1)}
+            **real_kitti_quality(root), "seconds": round(time.perf_counter() - t0, 1)}

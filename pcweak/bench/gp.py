@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import machine
 from ..params import Count
-from .propagate import SHARED, _scenes
+from . import shared_root
+from .propagate import _scenes
 
 
 def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats: Count = 3,
@@ -40,7 +40,8 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
     from ..pseudo.gp_boxes import fine_superpoint_params, gp_box_labels
     from ..pseudo.registry import label
     from ..segment.superpoints import felzenszwalb
-    data = _scenes(Path(shared) if shared else SHARED, n_synthetic)
+    root = shared_root(shared)
+    data = _scenes(root, n_synthetic)
     res: dict[str, Any] = {"bench": "gp", "machine": machine(), "results": {}}
     timing = None
     def row(s, segments: str) -> tuple[dict[str, Any], Any]:
@@ -82,8 +83,8 @@ def run(n_synthetic: int = 3, shared: str | None = None, seed: int = 0, repeats:
                                                       "gp_objects_only": round(float(np.mean([r["gp_semantic_miou_objects_only"] for r in rows])), 4),
                                                       "min": min(r["gp_semantic_miou"] for r in rows),
                                                       "max": max(r["gp_semantic_miou"] for r in rows)}}
-    mesh = (Path(shared) if shared else SHARED) / "scannet" / "scans" / "scene0000_00" / "scene0000_00_vh_clean_2.ply"
-    if mesh.is_file() and data["scannet"] and data["scannet"][0].name == "scene0000_00":
+    mesh = root / "scannet" / "scans" / "scene0000_00" / "scene0000_00_vh_clean_2.ply" if root else None
+    if mesh and mesh.is_file() and data["scannet"] and data["scannet"][0].name == "scene0000_00":
         from ..data.ply import read_ply
         s0 = replace(data["scannet"][0], segment=read_ply(mesh).segment)  # the reader runs mesh_segments
         res["results"]["scannet_mesh_segments"] = row(s0, "mesh_segments")[0]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import machine
+from . import machine, shared_root
 from ..params import Count
 
 NOISY_MASKS = dict(erosion=1, merge_prob=0.1, split_prob=0.1, drop_prob=0.05)
@@ -49,12 +49,11 @@ def simulated_scores(scene: Any, maps: list[tuple[int, np.ndarray]], right: floa
     return np.array(rows).reshape(-1, len(scene.classes))
 
 
-def _scenes(rooms: int, frames: int, shared: str | None) -> list[tuple[str, Any]]:
+def _scenes(rooms: int, frames: int, root: Path | None) -> list[tuple[str, Any]]:
     from ..data.synthetic_indoor import synthetic_room
     out = [(f"synthetic_room_{300 + i}", synthetic_room(300 + i, n_frames=frames)) for i in range(rooms)]
-    from .propagate import SHARED
-    scan = Path(shared or SHARED) / "scannet" / "scans" / "scene0000_00"
-    if shared != "" and scan.is_dir():  # shared="" leaves the real scan out
+    scan = root / "scannet" / "scans" / "scene0000_00" if root else None
+    if scan and scan.is_dir():
         from ..data.address import load_scene
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -101,7 +100,7 @@ def run(rooms: int = 3, frames: Count = 12, points: Count = 20, draws: Count = 2
     per_scene: dict[str, dict[str, Any]] = {}
     trust = {k: v for k, v in dict(mask_link=mask_link, mask_cut=mask_cut).items() if v is not None}  # None: lift_masks' default
     scored = {} if prior_weight is None else {"prior_weight": prior_weight}
-    for name, s in _scenes(rooms, frames, shared):
+    for name, s in _scenes(rooms, frames, shared_root(shared)):
         C = len(s.classes)
         got: dict[str, list[float]] = {k: [] for k in ROWS}
         t0 = time.perf_counter()

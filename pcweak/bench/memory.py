@@ -197,7 +197,8 @@ def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, me
     is KITTI's, about 10^5 points); ``repeats``: runs per labeller and scene (a row keeps the
     largest and the least memory held); ``shared``: the folder of the real samples (default
     ../shared/data, "" for none), whose scans are measured too but left out of the line."""
-    from .propagate import SHARED
+    from . import shared_root
+    real = shared_root(shared)
     known = ROOM_METHODS + LIDAR_METHODS
     wanted = list(known) if methods is None else ([methods] if isinstance(methods, str) else list(methods))
     for m in wanted:
@@ -228,7 +229,6 @@ def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, me
                       f"{row['held_gb']} GB, {row['bytes_per_point']} bytes per point (budgeted {row['budgeted_gb']} GB)",
                       file=sys.stderr, flush=True)
 
-        real = None if shared == "" else Path(shared or SHARED)
         if any(m in ROOM_METHODS for m in wanted):
             for density in sizes:
                 measure(*_room_cases(density, frames if "lift-masks" in wanted else 0, seed), {})

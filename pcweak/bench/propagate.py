@@ -26,19 +26,16 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from . import machine, shared_lidar_scenes
+from . import machine, shared_lidar_scenes, shared_root
 from ..params import COUNT_RANGE, Count
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def _scenes(shared: Path, n_synthetic: int) -> dict[str, list]:
+def _scenes(shared: Path | None, n_synthetic: int) -> dict[str, list]:
     from ..data.address import load_scene
     from ..data.scannet import read_scannet_export
     from ..data.synthetic_indoor import synthetic_room
     out: dict[str, list] = {"scannet": [], "synthetic": []}
-    exp = shared / "scannet" / "scannet_train_instance_data"
-    if exp.is_dir():
+    exp = shared / "scannet" / "scannet_train_instance_data" if shared else None
+    if exp and exp.is_dir():
         for name in ("scene0000_00", "scene0000_01", "scene0000_02"):
             s = read_scannet_export(exp, name)
             raw = shared / "scannet" / "scans" / name
@@ -127,8 +124,8 @@ def run(budgets: Annotated[tuple[int, ...], COUNT_RANGE] = (20, 50, 100, 200), s
     from dataclasses import replace
 
     from ..pseudo.registry import label
-    root = Path(shared) if shared else SHARED
-    res: dict[str, Any] = {"bench": "propagate", "machine": machine(), "data": str(root), "results": {}}
+    root = shared_root(shared)
+    res: dict[str, Any] = {"bench": "propagate", "machine": machine(), "data": str(root) if root else None, "results": {}}
     data = _scenes(root, n_synthetic)
     for dset, scenes in data.items():
         if not scenes:

@@ -28,10 +28,9 @@ METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum", "boxes2d-frustum-2
 THRESHOLD = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
 
 
-def _real_frames(shared: str | None) -> list[str]:
-    from .propagate import SHARED
-    split = Path(shared or SHARED) / "kitti" / "training"
-    if shared == "" or not (split / "velodyne").is_dir():
+def _real_frames(root: Path | None) -> list[str]:
+    split = root / "kitti" / "training" if root else None
+    if split is None or not (split / "velodyne").is_dir():
         return []
     return [f"kitti:{split / f.stem}" for f in sorted((split / "velodyne").glob("*.bin"))]
 
@@ -95,15 +94,16 @@ def _summarise(scores: list[dict[str, list[tuple[float, float, int]]]], seconds:
     return out
 
 
-def real_kitti_quality(shared: str | None = None) -> dict[str, Any]:
+def real_kitti_quality(root: Path | None) -> dict[str, Any]:
     """Pseudo-box quality on the real shared KITTI frames, leave-one-frame-out (the other frames
     are the boxed ones; the 2D-only row learns from the image boxes of all of them):
     ``real_kitti`` per method and class, ``real_kitti_per_frame`` each GT
-    box's [BEV IoU, 3D IoU, LiDAR points]; empty where the frames are absent."""
+    box's [BEV IoU, 3D IoU, LiDAR points]; empty where the frames are absent. ``root``: the
+    real samples' folder (``bench.shared_root``), None for none."""
     from ..data.address import load_scene
     from ..pseudo.object_boxes import learn_box_geometry
     from .. import weak
-    real = _real_frames(shared)
+    real = _real_frames(root)
     if not real:
         return {}
     scenes = {a: load_scene(a) for a in real}
@@ -126,6 +126,8 @@ def run(frames: Count = 12, boxed: Count = 4, shared: str | None = None, seed: i
     from ..data.address import load_scene
     from ..pseudo.object_boxes import learn_box_geometry
     from .. import weak
+    from . import shared_root
+    root = shared_root(shared)
     t0 = time.perf_counter()
     boxed_frames = [load_scene(f"synthetic-lidar:{seed + i}") for i in range(boxed)]
     geo = learn_box_geometry((s, weak.boxes(s, axis_aligned=False)) for s in boxed_frames)
@@ -142,6 +144,6 @@ def run(frames: Count = 12, boxed: Count = 4, shared: str | None = None, seed: i
     result: dict[str, Any] = {"bench": "pseudo-boxes", "machine": machine(), "synthetic_frames": frames, "boxed_frames": boxed,
                               "learned_sizes": geo.to_dict(), "sizes_from_image_boxes": geo_2d.to_dict(),
                               "sizes_from_image_boxes_seconds": round(learn_2d_s, 1), "synthetic": {m: _summarise(*got[m]) for m in METHODS}}
-    result.update(real_kitti_quality(shared))
+    result.update(real_kitti_quality(root))
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result

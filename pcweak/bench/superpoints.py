@@ -24,17 +24,17 @@ from typing import Any
 import numpy as np
 
 from . import machine, shared_lidar_scenes
-from .propagate import SHARED
+from . import shared_root
 
 
-def _scenes(shared: Path, n_synthetic: int) -> list[tuple[str, Any, np.ndarray | None]]:
+def _scenes(shared: Path | None, n_synthetic: int) -> list[tuple[str, Any, np.ndarray | None]]:
     """(group, scene, own segments or None)."""
     from ..data.address import load_scene
     from ..data.scannet import read_scannet_export
     from ..data.synthetic_indoor import synthetic_room
     out: list[tuple[str, Any, np.ndarray | None]] = []
-    exp = shared / "scannet" / "scannet_train_instance_data"
-    if exp.is_dir():
+    exp = shared / "scannet" / "scannet_train_instance_data" if shared else None
+    if exp and exp.is_dir():
         for name in ("scene0000_00", "scene0000_01", "scene0000_02"):
             s = read_scannet_export(exp, name)
             own = None
@@ -67,10 +67,11 @@ def run(n_synthetic: int = 3, shared: str | None = None, million: bool = True) -
     """``million``: also time the l0 partition on a synthetic room of about a million points."""
     from ..segment.l0_partition import L0Config
     from ..segment.superpoints import partition_color, scene_superpoints, superpoint_hierarchy
+    root = shared_root(shared)
     res: dict[str, Any] = {"bench": "superpoints", "machine": machine(), "l0_config": L0Config().__dict__, "scenes": {}}
     from ..ops.extension import compiled
     compiled()  # built before any timing
-    for group, scene, own in _scenes(Path(shared) if shared else SHARED, n_synthetic):
+    for group, scene, own in _scenes(root, n_synthetic):
         bare = replace(scene, segment=None, normal=None)
         t = time.perf_counter()
         fh = scene_superpoints(bare, method="fh")
