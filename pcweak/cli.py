@@ -199,14 +199,16 @@ def _model_stamp(model: str | None) -> Any:
 def cmd_masks(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .npzio import atomic_write_bytes
-    from .pseudo.mask_models import iter_sam_masks, vlm_mask_scores
+    from .pseudo.mask_models import check_device, check_points_per_side, iter_sam_masks, vlm_mask_scores
     from .pseudo.mask_sources import load_mask_folder, write_mask_file, write_mask_folder
     if (args.sam is None) == (args.masks is None):
         raise ValueError("give --sam MODEL (make masks) or --masks DIR (score existing masks with --vlm), not both")
     if args.masks is not None and args.vlm is None:
         raise ValueError("--masks DIR needs --vlm MODEL (there is nothing else to do with existing masks)")
-    if args.points_per_side < 1 or args.frame_step < 1:
-        raise ValueError(f"--points-per-side and --frame-step must be >= 1, got {args.points_per_side} and {args.frame_step}")
+    if args.frame_step < 1:
+        raise ValueError(f"--frame-step must be >= 1, got {args.frame_step}")
+    check_points_per_side(args.points_per_side, "--points-per-side")
+    check_device(args.device, "--device")
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out}: exists and is not a folder")
@@ -221,8 +223,14 @@ def cmd_masks(args: argparse.Namespace) -> int:
                 "sam_files": _model_stamp(args.sam), "points_per_side": args.points_per_side, "masks": args.masks,
                 "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm)}
     manifest = out / "masks.json"
-    old = json.loads(manifest.read_text()) if manifest.is_file() else None
-    if old is not None and old != settings or old is None and out.is_dir() and any(out.glob("*.png")):
+    try:
+        old = json.loads(manifest.read_text()) if manifest.is_file() else None
+    except ValueError:  # unreadable: as a manifest of other settings
+        old = {}
+    made = out.is_dir() and (any(out.glob("*.png")) or (out / "scores.npy").is_file())
+    # a manifest with nothing made under it (a run that stopped before its first mask, say on
+    # a mistyped model) holds nothing to keep or to serve: the new settings replace it
+    if made and (old is None or old != settings):
         if not args.overwrite:
             what = "masks made from other inputs or settings" if old is not None else "masks pcweak masks did not make"
             changed = sorted(k for k in settings if old is None or old.get(k) != settings[k])
@@ -304,21 +312,23 @@ def _evaluate_kitti_results(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    from .metrics.scannet_files import export_scannet
+    from .metrics.scannet_files import check_scene_name, export_scannet
     src = Path(args.labels)
     if src.is_dir():
         files = sorted(src.glob("*.npz"))
         if not files:
             raise ValueError(f"{src}: no label files (*.npz) in this folder")
-        if args.scene:
+        if args.scene is not None:
             raise ValueError("--scene names the scene of a single label file; a folder's files are named <scene>.npz")
     elif src.is_file():
         files = [src]
     else:
         raise FileNotFoundError(f"{src}: no such label file or folder")
+    if args.scene is not None:
+        check_scene_name(args.scene, "--scene")
     task = args.format.split("-", 1)[1]
     progress = lambda x: tqdm(x, desc=f"export[{args.format}]", unit="scene", disable=len(files) < 2)  # noqa: E731
-    names = {files[0]: args.scene} if args.scene else None
+    names = {files[0]: args.scene} if args.scene is not None else None
     print(json.dumps(export_scannet(files, args.output, task, progress, names)))
     return 0
 
@@ -435,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--sam", help="SAM model folder or Hugging Face name (e.g. facebook/sam-vit-base): make masks")
     mk.add_argument("--masks", help="existing mask folder to score with --vlm instead")
     mk.add_argument("--vlm", help="CLIP/SigLIP model folder or name (e.g. openai/clip-vit-base-patch32): scores.npy of each mask vs the scene's classes")
-    mk.add_argument("--points-per-side", type=int, default=32, help="SAM prompt grid (points per image side)")
+    mk.add_argument("--points-per-side", type=int, default=32, help="SAM prompt grid (points per image side, at most 256)")
     mk.add_argument("--frame-step", type=int, default=1, help="use every n-th frame")
     mk.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     mk.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")

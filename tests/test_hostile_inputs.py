@@ -566,7 +566,19 @@ def _(t, s):
 @case("masks-frame-step")
 def _(t, s):
     return ["masks", f"npz:{t / 'nowhere.npz'}", "--sam", "facebook/sam-vit-base", "--frame-step", "0", "-o", str(t / "m")], \
-        ["--points-per-side and --frame-step must be >= 1"]
+        ["--frame-step must be >= 1"]
+
+
+@case("masks-device-missing")
+def _(t, s):  # failed inside the model's .to() after the scene was read
+    return ["masks", f"npz:{t / 'nowhere.npz'}", "--sam", "facebook/sam-vit-base", "--device", "banana", "-o", str(t / "m")], \
+        ["--device banana: not a torch device"]
+
+
+@case("masks-prompt-grid-huge")
+def _(t, s):  # 25 million prompts per frame: ran for days
+    return ["masks", f"npz:{t / 'nowhere.npz'}", "--sam", "facebook/sam-vit-base", "--points-per-side", "5000", "-o", str(t / "m")], \
+        ["--points-per-side must be an integer in [1, 256]", "got 5000"]
 
 
 @case("masks-nothing-to-do")
@@ -697,6 +709,39 @@ def _(t, s):
 @case("bench-shared-folder-missing")
 def _(t, s):
     return ["bench", "superpoints", "--param", f"shared={t / 'nope'}"], ["shared=", "nope: no such folder"]
+
+
+def _scannet_labels(t: Path) -> Path:
+    """A ScanNet-20 label file of five points, ``t / 'p.npz'``."""
+    from pcweak.classes import SCANNET20
+    pcweak.PseudoLabels(semantic=np.zeros(5, np.int64), classes=SCANNET20).save(t / "p.npz")
+    return t / "p.npz"
+
+
+@case("export-scene-name-leaves-the-folder")
+def _(t, s):  # wrote ../evil.txt beside the submission folder
+    return ["export", str(_scannet_labels(t)), "--format", "scannet-semantic", "-o", str(t / "sub"), "--scene", "../evil"], \
+        ["--scene", "'../evil' must be a plain file name"]
+
+
+@case("export-scene-name-empty")
+def _(t, s):  # was taken as no --scene
+    return ["export", str(_scannet_labels(t)), "--format", "scannet-semantic", "-o", str(t / "sub"), "--scene", ""], \
+        ["--scene", "'' must be a plain file name"]
+
+
+@case("export-output-is-a-file")
+def _(t, s):  # "[Errno 17] File exists" after the labels were read
+    (t / "sub").write_text("")
+    return ["export", str(_scannet_labels(t)), "--format", "scannet-instance", "-o", str(t / "sub")], \
+        ["sub: is a file; the submission's root must be a folder"]
+
+
+@case("export-labels-of-other-classes")
+def _(t, s):
+    pcweak.PseudoLabels(semantic=np.zeros(5, np.int64), classes=("Car", "Pedestrian")).save(t / "k.npz")
+    return ["export", str(t / "k.npz"), "--format", "scannet-semantic", "-o", str(t / "sub")], \
+        ["k.npz: ScanNet benchmark files need labels over ScanNet-20's classes"]
 
 
 @case("evaluate-plots-into-a-file")

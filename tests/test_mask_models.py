@@ -138,6 +138,46 @@ def test_masks_command_resumes_and_refuses_other_settings(room, tiny_sam, tmp_pa
     assert "(scene_files differ)" in capsys.readouterr().err
 
 
+def test_a_masks_run_that_made_nothing_does_not_hold_its_folder(room, tiny_sam, tmp_path, capsys, monkeypatch):
+    """A run stopped before its first mask (a model that fails to load, say) leaves a manifest
+    but no masks; the corrected run goes on without --overwrite. Once masks exist, other
+    settings are refused as before."""
+    from pcweak.pseudo import mask_models
+    room.save(tmp_path / "r.npz")
+    base = ["masks", f"npz:{tmp_path / 'r.npz'}", "--points-per-side", "2", "-o", str(tmp_path / "m")]
+
+    def fails(*a, **k):
+        raise FileNotFoundError("--sam: cannot load 'x' as a model folder")
+        yield
+    with monkeypatch.context() as m:
+        m.setattr(mask_models, "iter_sam_masks", fails)
+        assert main(base + ["--sam", "facebook/sam-vit-bse"]) == 2
+    assert (tmp_path / "m" / "masks.json").is_file() and not list((tmp_path / "m").glob("*.png"))
+    capsys.readouterr()
+    assert main(base + ["--sam", str(tiny_sam)]) == 0
+    assert len(list((tmp_path / "m").glob("*.png"))) == len(room.frames)
+    assert main(base + ["--sam", str(tiny_sam), "--frame-step", "2"]) == 2
+    assert "(frames differ)" in capsys.readouterr().err
+
+
+def test_masks_device_and_prompt_grid_are_checked_before_the_model_or_scene(room, tmp_path):
+    """A device this machine lacks or a prompt grid past 256 per side is refused on entry,
+    through the Python API (the CLI's cases are in the hostile-inputs table)."""
+    import torch
+    from pcweak.pseudo.mask_models import check_device, check_points_per_side, iter_sam_masks
+    check_device("cpu")
+    with pytest.raises(ValueError, match="device banana: not a torch device"):
+        check_device("banana")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device cuda: this torch has no CUDA device"):
+            next(iter_sam_masks(room, tmp_path / "no-model", device="cuda"))
+    for bad in (0, 257, 2.5, True):
+        with pytest.raises(ValueError, match=r"points_per_side must be an integer in \[1, 256\]"):
+            check_points_per_side(bad)
+    with pytest.raises(ValueError, match="points_per_side"):
+        next(iter_sam_masks(room, tmp_path / "no-model", points_per_side=1000))
+
+
 def test_box_nms_keeps_the_best_of_overlapping_boxes():
     import torch
     from pcweak.pseudo.mask_models import box_nms

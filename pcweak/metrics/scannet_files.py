@@ -56,6 +56,15 @@ def instance_entries(labels: PseudoLabels, source: str) -> list[tuple[np.ndarray
             if c not in stuff and 0 <= c < len(ids)]
 
 
+def check_scene_name(name: str, source: str) -> None:
+    """ValueError naming ``source`` unless ``name`` can be a file name inside the submission
+    folder: not empty, no "/" or "\\", not "." or ".." (a name such as ``../x`` would write
+    outside it)."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"{source}: scene name {name!r} must be a plain file name (as scene0707_00), "
+                         f"without a folder")
+
+
 def write_semantic(labels: PseudoLabels, scene: str, folder: str | Path, source: str = "labels") -> Path:
     """``<folder>/<scene>.txt`` (atomically)."""
     lines = "\n".join(map(str, semantic_ids(labels, source).tolist())) + "\n"
@@ -80,10 +89,16 @@ def export_scannet(files: list[Path], folder: str | Path, task: str, progress=No
     """Write ``task``'s benchmark files (``semantic`` or ``instance``) for each label file of
     ``files`` into ``folder``, each under its scene's name (``names``, else the file's stem);
     every file is read and checked before the first is written. ``progress``: a wrapper for
-    the loop (tqdm)."""
+    the loop (tqdm). A scene name must be a plain file name (no folder separator, not empty,
+    "." or ".."), so that every file lands inside ``folder``; ``folder`` must be a folder or not
+    yet exist. Both are checked before any label file is read."""
     names = {f: (names or {}).get(f, f.stem) for f in files}
     if task not in TASKS:
         raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
+    for f, name in names.items():
+        check_scene_name(name, str(f))
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise NotADirectoryError(f"{folder}: is a file; the submission's root must be a folder")
     labels = {}
     for f in files:
         labels[f] = PseudoLabels.load(f)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..scene import Scene
 
+MAX_POINTS_PER_SIDE = 256  # 65,536 prompts per image, 64 times SAM's default grid of 32 x 32
 EXTRA = 'the "models" extra of pcweak (pip install -e ".[models]", which installs transformers)'
 
 
@@ -47,6 +48,32 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         tf.logging.set_verbosity(level)
+
+
+def check_device(device: str, what: str = "device") -> None:
+    """ValueError naming ``what`` unless ``device`` is a torch device this machine has (``cpu``,
+    ``cuda``, ``cuda:1``, ``mps`` ...): checked before a model or a scene is read."""
+    import torch
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"{what} {device}: not a torch device (cpu, cuda, cuda:N, mps): {e}") from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{what} {device}: this torch has no CUDA device (a CPU build, or no GPU here); use cpu")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise ValueError(f"{what} {device}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 ...)")
+    elif d.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{what} {device}: MPS is not available here; use cpu")
+
+
+def check_points_per_side(points_per_side: int, what: str = "points_per_side") -> None:
+    """ValueError naming ``what`` unless 1 <= ``points_per_side`` <= ``MAX_POINTS_PER_SIDE``
+    (the prompts per image grow with its square)."""
+    if isinstance(points_per_side, bool) or not isinstance(points_per_side, (int, np.integer)) \
+            or not 1 <= points_per_side <= MAX_POINTS_PER_SIDE:
+        raise ValueError(f"{what} must be an integer in [1, {MAX_POINTS_PER_SIDE}] (its square is the prompts per "
+                         f"image; SAM's default is 32), got {points_per_side!r}")
 
 
 def _load(cls: Any, model: str | Path, what: str) -> Any:
@@ -116,6 +143,8 @@ def iter_sam_masks(scene: Scene, model: str | Path, frames: Sequence[int] | None
     """
     import torch
     from tqdm import tqdm
+    check_device(device)
+    check_points_per_side(points_per_side)
     tf = _transformers()
     wanted = list(range(len(scene.frames)) if frames is None else frames)
     todo = [i for i in wanted if scene.frames[i].image is not None]
@@ -192,6 +221,7 @@ def vlm_mask_scores(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], model
     """
     import torch
     from tqdm import tqdm
+    check_device(device)
     tf = _transformers()
     names = list(scene.classes if classes is None else classes)
     with _quiet():
