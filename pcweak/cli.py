@@ -50,7 +50,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .data.address import load_scene
-    from .weak import check_settings, simulate
+    from .params import check_ranges
+    from .weak import KINDS, simulate
     if args.with_boxes and args.weak not in ("clicks", "clusters"):
         raise ValueError(f"--with-boxes goes with --weak clicks or clusters, not {args.weak}")
     kw: dict[str, Any] = {}
@@ -66,7 +67,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         kw.update(erosion=args.erosion, merge_prob=args.merge_prob, split_prob=args.split_prob, drop_prob=args.drop_prob)
     elif args.weak == "boxes2d":
         kw.update(noise_px=args.noise)
-    check_settings(args.weak, **kw)  # before the scene is read
+    check_ranges(KINDS[args.weak], args.weak, kw)  # before the scene is read
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = simulate(scene, args.weak, seed=args.seed, **kw)
     if args.with_boxes:

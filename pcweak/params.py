@@ -1,6 +1,7 @@
 """Checking keyword parameters given as text (``--param KEY=VALUE``) against a function's signature."""
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import typing
@@ -12,8 +13,9 @@ import numpy as np
 class Range(NamedTuple):
     """A numeric setting's allowed values: finite numbers from ``low`` (excluded when
     ``low_open``) to ``high``, integers only when ``integer``. Declared in a signature as
-    ``Annotated[int, Range(1, integer=True)]`` (``check_kwargs`` enforces it on each value, each
-    element of a list) or listed in a table (the weak-label simulators' ``SETTING_RANGES``)."""
+    ``Annotated[int, Range(1, integer=True)]``: ``check_kwargs`` enforces it on each value (each
+    element of a list) given as ``--param``, ``check_ranges`` on a call's arguments (the
+    weak-label simulators, through ``ranges_checked``)."""
     low: float
     high: float = math.inf
     integer: bool = False
@@ -37,6 +39,8 @@ class Range(NamedTuple):
 
 COUNT_RANGE = Range(1, integer=True)
 Count = Annotated[int, COUNT_RANGE]  # how many (rooms, draws, repeats, steps): at least one
+Fraction = Annotated[float, Range(0, 1)]  # a share or a chance
+NonNegative = Annotated[float, Range(0)]  # a length or a noise scale
 
 
 def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, filled: Iterable[str] = (),
@@ -77,15 +81,52 @@ def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, fil
             raise ValueError(f"--param {key}={value!r}: {owner} expects {'each' if values is value else 'a value'} {bound.span()}")
 
 
-def declared_range(fn: Callable[..., Any], name: str) -> Range | None:
-    """The ``Range`` of ``fn``'s parameter ``name`` (``Annotated[..., Range(...)]``), if any; None
-    also where ``fn``'s annotations name what only a type checker imports (no range can be
-    declared there: ``tests/test_bench.py`` checks that every benchmark's resolve)."""
+def declared_ranges(fn: Callable[..., Any]) -> dict[str, Range]:
+    """The ``Range`` of each of ``fn``'s parameters that declares one
+    (``Annotated[..., Range(...)]``, the Annotated outermost: ``Annotated[int | None, ...]``);
+    empty also where ``fn``'s annotations name what only a type checker imports (no range can
+    be declared there: ``tests/test_bench.py`` checks that every benchmark's resolve)."""
     try:
-        hint = typing.get_type_hints(fn, include_extras=True).get(name)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except NameError:
-        return None
-    return next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Range)), None)
+        return {}
+    out = {}
+    for name, hint in hints.items():
+        bound = next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Range)), None)
+        if bound is not None and name != "return":
+            out[name] = bound
+    return out
+
+
+def declared_range(fn: Callable[..., Any], name: str) -> Range | None:
+    """The ``Range`` of ``fn``'s parameter ``name``, if it declares one."""
+    return declared_ranges(fn).get(name)
+
+
+def check_ranges(fn: Callable[..., Any], owner: str, values: dict[str, Any]) -> None:
+    """Raise ValueError ``"{owner}: {name} must be {range}, got {value}"`` for the first of
+    ``values`` (parameter name -> value) outside the range ``fn`` declares for it; None passes
+    (not given), as do names that declare none."""
+    bounds = declared_ranges(fn)
+    for name, value in values.items():
+        bound = bounds.get(name)
+        if bound is not None and value is not None and not bound.holds(value):
+            raise ValueError(f"{owner}: {name} must be {bound.text()}, got {value!r}")
+
+
+def ranges_checked(owner: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: each call of the function first checks its arguments against the ranges its
+    signature declares (``check_ranges``, ``owner`` naming it in the message), so no caller can
+    skip the check; the signature, annotations and docstring stay the function's own."""
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            check_ranges(fn, owner, sig.bind(*args, **kwargs).arguments)
+            return fn(*args, **kwargs)
+        return checked
+    return wrap
 
 
 def _non_finite(value: Any) -> bool:

@@ -4,6 +4,7 @@ import pytest
 from pcweak import SceneError, weak
 from pcweak.camera import visible_points
 from pcweak.geometry import points_in_boxes
+from pcweak.params import declared_ranges
 
 
 @pytest.mark.parametrize("kind, kw", [("points", {"count": 150}), ("points", {"ratio": 0.001, "stratified": True}),
@@ -20,17 +21,17 @@ def test_same_seed_gives_byte_identical_files(tmp_path, room, kind, kw):
 
 
 def _just_outside(bound):
-    """A value just outside ``bound`` (a ``weak.settings.Range``), of the setting's own type."""
+    """A value just outside ``bound`` (a ``params.Range``), of the setting's own type."""
     if bound.integer:
         return int(bound.low) - 1
     return float(bound.low) if bound.low_open else float(bound.low) - 0.5
 
 
-@pytest.mark.parametrize("kind, name", [(k, n) for k, r in weak.SETTING_RANGES.items() for n in r])
+@pytest.mark.parametrize("kind, name", [(k, n) for k, fn in weak.KINDS.items() for n in declared_ranges(fn)])
 def test_every_simulator_setting_out_of_range_is_refused_before_drawing(room, kind, name):
     """NaN, a value just below the range and (where bounded) one above it are each refused with
     the simulator's and the setting's names; the room's labels are never drawn from them."""
-    bound = weak.SETTING_RANGES[kind][name]
+    bound = declared_ranges(weak.KINDS[kind])[name]
     bad = [float("nan"), _just_outside(bound)] + ([bound.high + 1] if bound.high != float("inf") else [])
     if bound.integer:
         bad.append(float(bound.low))  # a float where an integer is meant

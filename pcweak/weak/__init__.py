@@ -12,13 +12,13 @@ import numpy as np
 from ..scene import Scene, WeakLabels
 from .boxes import boxes, boxes2d
 from .masks2d import masks2d
+from ..params import Count, ranges_checked
 from .points import _need, clicks, clusters, points
-from .settings import SETTING_RANGES, check_settings
 
 
-def scene_tags(scene: Scene, min_points: int = 1, seed: int = 0) -> WeakLabels:
+@ranges_checked("tags")
+def scene_tags(scene: Scene, min_points: Count = 1, seed: int = 0) -> WeakLabels:
     """(C,) bool: which classes occur in the scene (at least ``min_points`` labelled points)."""
-    check_settings("tags", min_points=min_points)
     _need(scene, "semantic")
     counts = np.bincount(scene.semantic[scene.semantic >= 0], minlength=len(scene.classes))
     return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes,
@@ -36,4 +36,4 @@ def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabel
 
 
 __all__ = ["points", "clicks", "clusters", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "KINDS",
-           "SETTING_RANGES", "check_settings"]
+           ]

@@ -5,13 +5,14 @@ import numpy as np
 
 from ..classes import stuff_classes
 from ..geometry import aabb_box, box_corners, oriented_box
+from ..params import Count, NonNegative, ranges_checked
 from ..scene import Scene, WeakLabels
 from .points import _need
-from .settings import check_settings
 
 
+@ranges_checked("boxes")
 def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple[str, ...] | None = None,
-          noise: float = 0.0, min_points: int = 5, source: str = "auto") -> WeakLabels:
+          noise: NonNegative = 0.0, min_points: Count = 5, source: str = "auto") -> WeakLabels:
     """One tight box per GT instance (class = the instance's majority class).
 
     Instances of the ``exclude`` classes get no box (default: ``classes.stuff_classes``, the
@@ -22,7 +23,6 @@ def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple
     KITTI, whose boxes are amodal), ``"auto"`` (scene boxes for scenes with a KITTI calibration
     or without instances, else instances).
     """
-    check_settings("boxes", noise=noise, min_points=min_points)
     rng = np.random.default_rng(seed)
     if exclude is None:
         exclude = stuff_classes(scene.classes)
@@ -62,8 +62,9 @@ def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple
                       box_semantic=lab, meta={"kind": "boxes", "axis_aligned": bool(axis_aligned), "noise": float(noise), "seed": int(seed)})
 
 
-def boxes2d(scene: Scene, seed: int = 0, noise_px: float = 0.0, use_annotated: bool = True,
-            min_size_px: float = 4.0) -> WeakLabels:
+@ranges_checked("boxes2d")
+def boxes2d(scene: Scene, seed: int = 0, noise_px: NonNegative = 0.0, use_annotated: bool = True,
+            min_size_px: NonNegative = 4.0) -> WeakLabels:
     """Image boxes ``[x1,y1,x2,y2]`` of the scene's objects in its frames.
 
     KITTI scenes with annotated 2D boxes (``extras['box_bbox2d']``) use them on frame 0 when
@@ -71,7 +72,6 @@ def boxes2d(scene: Scene, seed: int = 0, noise_px: float = 0.0, use_annotated: b
     clipped to the image; boxes behind the camera or smaller than ``min_size_px`` are dropped.
     ``noise_px`` jitters the corners (then clipped to the image again).
     """
-    check_settings("boxes2d", noise_px=noise_px, min_size_px=min_size_px)
     _need(scene, "boxes")
     if not scene.frames:
         raise ValueError(f"scene {scene.name!r}: has no frames to draw image boxes in")

@@ -1,17 +1,22 @@
 """Simulated 2D instance masks (what SAM-like models give) rendered from GT with a depth test."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from ..camera import render_label_map
+from ..params import Fraction, Range, ranges_checked
 from ..scene import Scene, WeakLabels
 from .points import _need
-from .settings import check_settings
+
+PIXELS = Range(0, integer=True)
 
 
-def masks2d(scene: Scene, seed: int = 0, frames: list[int] | None = None, erosion: int = 0,
-            merge_prob: float = 0.0, split_prob: float = 0.0, drop_prob: float = 0.0,
-            min_pixels: int = 20, max_dist: float = 0.05) -> WeakLabels:
+@ranges_checked("masks2d")
+def masks2d(scene: Scene, seed: int = 0, frames: list[int] | None = None, erosion: Annotated[int, PIXELS] = 0,
+            merge_prob: Fraction = 0.0, split_prob: Fraction = 0.0, drop_prob: Fraction = 0.0,
+            min_pixels: Annotated[int, PIXELS] = 20, max_dist: Annotated[float, Range(0, low_open=True)] = 0.05) -> WeakLabels:
     """One integer label map per frame (0 = no mask, 1..m = masks), from the GT instances.
 
     Each depth pixel takes the instance of the surface it sees (back-projection + nearest point
@@ -20,8 +25,6 @@ def masks2d(scene: Scene, seed: int = 0, frames: list[int] | None = None, erosio
     with a touching mask; ``split_prob`` of cutting a mask in two along its principal axis;
     ``drop_prob`` of dropping a mask. Masks under ``min_pixels`` are dropped.
     """
-    check_settings("masks2d", erosion=erosion, merge_prob=merge_prob, split_prob=split_prob, drop_prob=drop_prob,
-                   min_pixels=min_pixels, max_dist=max_dist)
     _need(scene, "instance")
     if not scene.frames:
         raise ValueError(f"scene {scene.name!r}: has no frames to render masks in")

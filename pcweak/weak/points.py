@@ -1,11 +1,13 @@
 """Sparse point labels and instance clicks drawn from a scene's ground truth (seeded)."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from ..errors import SceneError
+from ..params import COUNT_RANGE, Count, Fraction, Range, ranges_checked
 from ..scene import Scene, WeakLabels
-from .settings import check_settings
 
 
 def _need(scene: Scene, *fields: str) -> None:
@@ -14,7 +16,9 @@ def _need(scene: Scene, *fields: str) -> None:
             raise SceneError(f"scene {scene.name!r}: has no {f} labels to simulate weak labels from")
 
 
-def points(scene: Scene, count: int | None = None, ratio: float | None = None, seed: int = 0,
+@ranges_checked("points")
+def points(scene: Scene, count: Annotated[int | None, COUNT_RANGE] = None,
+           ratio: Annotated[float | None, Range(0, 1, low_open=True)] = None, seed: int = 0,
            stratified: bool = False) -> WeakLabels:
     """Label ``count`` points (or ``ratio`` of the labelled points, at least one).
 
@@ -24,7 +28,6 @@ def points(scene: Scene, count: int | None = None, ratio: float | None = None, s
     """
     if (count is None) == (ratio is None):
         raise ValueError("points(): give exactly one of count= or ratio=")
-    check_settings("points", count=count, ratio=ratio)
     _need(scene, "semantic")
     labelled = np.flatnonzero(scene.semantic >= 0)
     if count is None:
@@ -55,7 +58,8 @@ def points(scene: Scene, count: int | None = None, ratio: float | None = None, s
                       meta={"kind": "points", "count": int(count), "stratified": bool(stratified), "seed": int(seed)})
 
 
-def clicks(scene: Scene, per_instance: int = 1, seed: int = 0, interior_quantile: float = 0.5,
+@ranges_checked("clicks")
+def clicks(scene: Scene, per_instance: Count = 1, seed: int = 0, interior_quantile: Fraction = 0.5,
            classes: tuple[int, ...] | None = None) -> WeakLabels:
     """``per_instance`` clicks on every GT instance, each near the instance's interior.
 
@@ -64,7 +68,6 @@ def clicks(scene: Scene, per_instance: int = 1, seed: int = 0, interior_quantile
     distance within the instance — as an annotator clicks the middle of an object, not its
     boundary. ``classes`` restricts clicks to some class ids (default: all).
     """
-    check_settings("clicks", per_instance=per_instance, interior_quantile=interior_quantile)
     _need(scene, "semantic", "instance")
     from scipy.spatial import cKDTree
     rng = np.random.default_rng(seed)
@@ -89,11 +92,11 @@ def clicks(scene: Scene, per_instance: int = 1, seed: int = 0, interior_quantile
                       meta={"kind": "clicks", "per_instance": int(per_instance), "seed": int(seed)})
 
 
-def clusters(scene: Scene, seed: int = 0, classes: tuple[int, ...] | None = None, min_points: int = 1) -> WeakLabels:
+@ranges_checked("clusters")
+def clusters(scene: Scene, seed: int = 0, classes: tuple[int, ...] | None = None, min_points: Count = 1) -> WeakLabels:
     """Cluster-level labels (MixSup): every GT instance's points as one labelled cluster, as an
     annotator who picks an object's cluster and names its class gives them. ``point_instance``
     numbers the clusters; ``classes`` restricts them to some class ids (default: all)."""
-    check_settings("clusters", min_points=min_points)
     _need(scene, "semantic", "instance")
     idx, sem, inst = [], [], []
     for k in np.unique(scene.instance[scene.instance >= 0]):
