@@ -57,7 +57,7 @@ def test_segment_sums_are_the_same_bits_on_either_path(width, dtype, monkeypatch
     values = values.astype(dtype) if dtype is not bool else values > 0
     expect = np.stack([np.bincount(node, weights=np.asarray(values[:, d], np.float64), minlength=n_nodes)
                        for d in range(width)], 1)
-    for path_width in (1, 10 ** 6):  # every width on the sparse path, then every one on bincounts
+    for path_width in (1, 8, 10 ** 6):  # every width on the sparse path (widened 1 or 8 columns at a time), then on bincounts
         monkeypatch.setattr(sp_mod, "SPARSE_SUM_WIDTH", path_width)
         got = sp_mod.segment_sum(node, n_nodes, values)
         assert got.dtype == np.float64 and got.shape == (n_nodes, width)

@@ -231,7 +231,7 @@ def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.n
     if feat is not None:
         out["feat"] = mean(feat.astype(np.float64))
     if fpfh is not None:
-        out["fpfh"] = mean(fpfh.astype(np.float64))
+        out["fpfh"] = mean(fpfh)  # float32, widened a few columns at a time
     if normal is not None:
         nn = normal.astype(np.float64)
         M = segment_sum(node, n_nodes, (nn[:, :, None] * nn[:, None, :]).reshape(-1, 9))

@@ -26,7 +26,9 @@ def segment_sum(node: np.ndarray, n_nodes: int, values: np.ndarray) -> np.ndarra
     nodes (``node`` (N,) int ids in 0..S-1). Either way each node's sum adds its points in
     index order from 0.0, so the two paths give the same bits: a bincount per column for
     narrow ``values``, one (S,N) sparse product for wide ones (FPFH's 33 columns: about 2x
-    faster on 1M points; ``tests/test_descriptors.py`` checks both paths)."""
+    faster on 1M points; ``tests/test_descriptors.py`` checks both paths). Values that are not
+    float64 are widened ``SPARSE_SUM_WIDTH`` columns at a time, not all at once (FPFH's float32
+    columns: 64 MB per million points held instead of 264 MB; each column's sum is the same)."""
     v = np.asarray(values).reshape(len(node), -1)
     if v.shape[1] == 0:
         return np.zeros((n_nodes, 0))
@@ -37,7 +39,10 @@ def segment_sum(node: np.ndarray, n_nodes: int, values: np.ndarray) -> np.ndarra
     n = len(node)
     # COO to CSR is a stable counting sort, so each row keeps its points in index order
     m = sp.csr_matrix((np.ones(n), (node, np.arange(n))), shape=(n_nodes, n))
-    return np.asarray(m @ v.astype(np.float64, copy=False))
+    if v.dtype == np.float64:
+        return np.asarray(m @ v)
+    return np.concatenate([np.asarray(m @ v[:, j:j + SPARSE_SUM_WIDTH].astype(np.float64))
+                           for j in range(0, v.shape[1], SPARSE_SUM_WIDTH)], 1)
 
 
 def segment_mean(node: np.ndarray, n_nodes: int, values: np.ndarray) -> np.ndarray:
