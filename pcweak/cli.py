@@ -567,6 +567,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_third_party_deprecations()
         try:
             return int(run_lightning_cli(argv))
+        except argparse.ArgumentError as e:  # the config or an option: jsonargparse's message, without its usage dump
+            if debug:
+                raise
+            print(f"pcweak {argv[0]}: error: {e}\n(pcweak {argv[0]} --help lists every option)", file=sys.stderr)
+            return 2
         except (PcweakError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError) as e:
             if debug:
                 raise

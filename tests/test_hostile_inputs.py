@@ -43,7 +43,7 @@ def refused(argv: list[str], capsys, *needles: str) -> str:
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, f"exit {code}: {err[-1500:]}"
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "usage:" not in err  # one message, not a usage dump
     for n in needles:
         assert n in err, f"{n!r} not in {err[-1500:]!r}"
     return err
@@ -220,6 +220,24 @@ def test_code_execution_from_mmdet3d_infos_is_refused(tmp_path, small, capsys):
         pickle.dump([{"point_cloud": {"lidar_idx": "scene0001_00"}, "annos": _Payload(str(marker))}], f)
     refused(["info", f"mmdet3d-scannet:{tmp_path}/scene0001_00"], capsys,
             "scannet_infos_train.pkl holds an object of type pathlib", "could run code")
+    assert not marker.exists()
+
+
+def test_code_execution_from_a_training_config_is_refused(tmp_path, capsys):
+    """A downloaded config naming any importable callable as the data, a callback or through
+    a YAML tag is refused by the parser, never called."""
+    marker = tmp_path / "pwned"
+    configs = {
+        "data.yaml": (f"data:\n  class_path: os.system\n  init_args: {{command: 'touch {marker}'}}\n"
+                      "model:\n  class_path: pcweak.tasks.SemanticSegmentation\n",
+                      "os.system does not correspond to a subclass of LightningDataModule"),
+        "callback.yaml": (f"trainer:\n  callbacks:\n    - class_path: subprocess.Popen\n"
+                          f"      init_args: {{args: [touch, '{marker}']}}\n", 'Parser key "trainer.callbacks"'),
+        "tag.yaml": (f"model: !!python/object/apply:os.system ['touch {marker}']\n", "could not determine a constructor"),
+    }
+    for name, (text, needle) in configs.items():
+        (tmp_path / name).write_text(text)
+        refused(["fit", "--config", str(tmp_path / name), "--trainer.max_epochs", "0"], capsys, "pcweak fit: error:", needle)
     assert not marker.exists()
 
 
@@ -827,6 +845,16 @@ def _(t, s):
 def _(t, s):
     return ["fit", "--config", DEMO, "--data.init_args.feature_names", "[color, depth]"], \
         ["feature_names: unknown ['depth']"]
+
+
+@case("train-config-missing")
+def _(t, s):  # 40 lines of usage before jsonargparse's one line
+    return ["fit", "--config", str(t / "nope.yaml")], ["pcweak fit: error:", "nope.yaml"]
+
+
+@case("train-option-typo")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--trainer.max_epochz", "3"], ["unrecognized arguments: --trainer.max_epochz 3"]
 
 
 @pytest.mark.parametrize("make", CASES)

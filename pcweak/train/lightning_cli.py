@@ -150,5 +150,6 @@ def run_lightning_cli(argv: Sequence[str], run: bool = True):
     from_sys = run and argv == sys.argv[1:]
     cli = _cli_class()(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                        args=None if from_sys else argv, save_config_kwargs={"overwrite": True}, seed_everything_default=0,
-                       parser_kwargs={"description": "pcweak training (LightningCLI)"}, run=run)
+                       parser_kwargs={"description": "pcweak training (LightningCLI)", "exit_on_error": False,
+                                      **{c: {"exit_on_error": False} for c in TRAIN_COMMANDS}}, run=run)
     return 0 if run else cli
