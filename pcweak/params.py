@@ -105,13 +105,16 @@ def declared_range(fn: Callable[..., Any], name: str) -> Range | None:
 
 def check_ranges(fn: Callable[..., Any], owner: str, values: dict[str, Any]) -> None:
     """Raise ValueError ``"{owner}: {name} must be {range}, got {value}"`` for the first of
-    ``values`` (parameter name -> value) outside the range ``fn`` declares for it; None passes
-    (not given), as do names that declare none."""
+    ``values`` (parameter name -> value) outside the range ``fn`` declares for it, each element
+    of a list or tuple on its own; None passes (not given), as do names that declare none."""
     bounds = declared_ranges(fn)
     for name, value in values.items():
         bound = bounds.get(name)
-        if bound is not None and value is not None and not bound.holds(value):
-            raise ValueError(f"{owner}: {name} must be {bound.text()}, got {value!r}")
+        if bound is None or value is None:
+            continue
+        many = isinstance(value, (list, tuple))
+        if not all(bound.holds(v) for v in (value if many else [value])):
+            raise ValueError(f"{owner}: {name} must be {'each ' if many else ''}{bound.text()}, got {value!r}")
 
 
 def ranges_checked(owner: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

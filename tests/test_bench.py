@@ -91,6 +91,20 @@ def test_every_benchmark_declares_its_counts_where_the_check_reads_them():
         assert bounded or name == "superpoints", name
 
 
+def test_every_benchmark_checks_its_declared_ranges_on_a_python_call():
+    """``run(count=0)`` from Python is refused before any work with the bench's and the
+    parameter's names, as ``--param count=0`` is from the CLI (``params.ranges_checked``)."""
+    import importlib
+    from pcweak.bench import BENCHES
+    from pcweak.params import declared_ranges
+    for name, module in BENCHES.items():
+        run = importlib.import_module(module).run
+        for param, bound in declared_ranges(run).items():
+            bad = (20, 0) if param == "budgets" else 0
+            with pytest.raises(ValueError, match=f"bench {name}: {param} must be"):
+                run(**{param: bad})
+
+
 @pytest.mark.slow
 def test_bench_train_weak_runs_each_setting_and_scores_its_pseudo_labels(tmp_path, capsys):
     """Plumbing on a tiny budget (one room, one epoch): every setting trains, pseudo-label sets

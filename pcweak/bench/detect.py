@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
-from ..params import Count
+from ..params import Count, ranges_checked
 
 MODES = ("full", "clicks", "clusters", "boxes2d")
 
@@ -89,6 +89,7 @@ def _train_and_score(mode: str, train: int, val: int, steps: int, batch_size: in
     return row
 
 
+@ranges_checked("bench detect")
 def run(modes: str = ",".join(MODES), train: Count = 16, val: Count = 40, steps: Count = 1000, batch_size: Count = 2,
         box_fraction: float = 0.125, voxel: list[float] = [0.2, 0.2, 0.4], channels: list[int] = [16, 32, 32],
         bev_channels: Count = 64, lr: float = 0.003, rounds: int = 0, cache_dir: str = "outputs/bench_detect",

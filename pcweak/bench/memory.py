@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
-from ..params import Count
+from ..params import Count, ranges_checked
 
 ROOM_METHODS = ("propagate", "nearest", "gp-boxes", "smallest-box", "lift-masks")
 LIDAR_METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum")
@@ -185,6 +185,7 @@ def _real_lidar(shared: Path) -> list[tuple[Any, dict[str, Any]]]:
     return [(s, _lidar_weak(s))]
 
 
+@ranges_checked("bench memory")
 def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, methods: list[str] | str | None = None,
         seed: int = 7, azimuth_steps: list[int] | int = (900, 3600), lidar_seed: int = 0, boxed: Count = 4,
         repeats: Count = 1, shared: str | None = None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
-from ..params import Count
+from ..params import Count, ranges_checked
 
 
 def _demo_model_args() -> dict[str, Any]:
@@ -91,6 +91,7 @@ def _forward_backward(model, batch) -> tuple[Any, list[Any]]:
     return logits.detach().clone(), [p.grad.detach().clone() for p in model.parameters() if p.grad is not None]
 
 
+@ranges_checked("bench spconv")
 def run(kernels: str = "pcweak,numpy,spconv", rooms: Count = 8, epochs: Count = 3, repeat_checks: Count = 20,
         seed: int = 0, cache: str = "") -> dict[str, Any]:
     import torch

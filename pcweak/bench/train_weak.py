@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
-from ..params import Count
+from ..params import Count, ranges_checked
 
 # the supervision settings in the order they run; self-training is built from points+propagate's model
 SETTINGS = ("full", "points", "points+propagate", "self-training", "clicks+walk", "boxes+gp")
@@ -85,6 +85,7 @@ def _weak_files(scenes: list[tuple[str, str]], folder: Path, points: int, seed: 
     return folder
 
 
+@ranges_checked("bench train-weak")
 def run(settings: str = ",".join(SETTINGS), train_rooms: Count = 32, val_rooms: Count = 12, epochs: Count = 30,
         voxel_size: float = 0.1, points: Count = 200, seed: int = 0, point_head: bool | None = None,
         out: str = "") -> dict[str, Any]:
