@@ -201,7 +201,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .npzio import atomic_write_bytes
     from .pseudo.mask_models import check_device, check_points_per_side, iter_sam_masks, vlm_mask_scores
-    from .pseudo.mask_sources import load_mask_folder, write_mask_file, write_mask_folder
+    from .pseudo.mask_sources import MANIFEST, load_mask_folder, write_mask_file, write_mask_folder
     if (args.sam is None) == (args.masks is None):
         raise ValueError("give --sam MODEL (make masks) or --masks DIR (score existing masks with --vlm), not both")
     if args.masks is not None and args.vlm is None:
@@ -220,21 +220,23 @@ def cmd_masks(args: argparse.Namespace) -> int:
     # the scene's files (its images among them) identify it; masks written inside its folder do not
     from .label_jobs import scene_identity
     scene_files = {k: v for k, v in scene_identity(args.scene, exclude=out).items() if k != "address"}
-    settings = {"scene": args.scene, "scene_files": scene_files, "frames": [scene.frames[i].name for i in frames], "sam": args.sam,
+    settings = {"scene": args.scene, "scene_files": scene_files, "scene_name": scene.name, "num_points": scene.num_points,
+                "frames": [scene.frames[i].name for i in frames], "sam": args.sam,
                 "sam_files": _model_stamp(args.sam), "points_per_side": args.points_per_side, "masks": args.masks,
                 "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm)}
-    manifest = out / "masks.json"
+    manifest = out / MANIFEST
     try:
         old = json.loads(manifest.read_text()) if manifest.is_file() else None
     except ValueError:  # unreadable: as a manifest of other settings
-        old = {}
+        old = {k: None for k in settings}
     made = out.is_dir() and (any(out.glob("*.png")) or (out / "scores.npy").is_file())
-    # a manifest with nothing made under it (a run that stopped before its first mask, say on
-    # a mistyped model) holds nothing to keep or to serve: the new settings replace it
-    if made and (old is None or old != settings):
+    # a key an older manifest lacks reads as the same; a manifest with nothing made under it (a
+    # run that stopped before its first mask, say on a mistyped model) holds nothing to keep or
+    # to serve: the new settings replace it
+    changed = sorted(k for k in settings if old is None or old.get(k, settings[k]) != settings[k])
+    if made and changed:
         if not args.overwrite:
             what = "masks made from other inputs or settings" if old is not None else "masks pcweak masks did not make"
-            changed = sorted(k for k in settings if old is None or old.get(k) != settings[k])
             raise ValueError(f"-o {out}: holds {what} ({', '.join(changed)} differ); pass --overwrite or another folder")
         for f in list(out.glob("*.png")) + [out / "scores.npy"]:
             f.unlink(missing_ok=True)

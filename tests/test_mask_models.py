@@ -160,6 +160,32 @@ def test_a_masks_run_that_made_nothing_does_not_hold_its_folder(room, tiny_sam, 
     assert "(frames differ)" in capsys.readouterr().err
 
 
+def test_masks_made_for_another_scene_or_frame_are_refused_by_label(room, tiny_sam, tmp_path, capsys):
+    """A masks folder names the scene it was made on: labelling another scene whose frames share
+    its frame names and sizes with it is refused, as is a mask map of another width / height
+    ratio than its frame; a manifest of an older pcweak that names no scene still reads."""
+    from PIL import Image
+    room.save(tmp_path / "r.npz")
+    other = dataclasses.replace(room, coord=room.coord[:-10], color=room.color[:-10], semantic=room.semantic[:-10],
+                                instance=room.instance[:-10], segment=None, normal=None)
+    other.save(tmp_path / "o.npz")
+    m = tmp_path / "m"
+    assert main(["masks", f"npz:{tmp_path / 'r.npz'}", "--sam", str(tiny_sam), "--points-per-side", "2", "-o", str(m)]) == 0
+    weak.points(other, count=20, seed=0).save(tmp_path / "wo.npz")
+    label = ["label", "--method", "lift-masks", "--masks", str(m)]
+    assert main(label[:1] + [f"npz:{tmp_path / 'o.npz'}", "--weak", str(tmp_path / "wo.npz"), "-o", str(tmp_path / "p.npz")]
+                + label[1:]) == 2
+    assert f"made for scene {room.name!r} ({room.num_points} points), not" in capsys.readouterr().err
+    manifest = json.loads((m / "masks.json").read_text())
+    (m / "masks.json").write_text(json.dumps({k: v for k, v in manifest.items() if k not in ("scene_name", "num_points")}))
+    weak.points(room, count=20, seed=0).save(tmp_path / "w.npz")
+    mine = label[:1] + [f"npz:{tmp_path / 'r.npz'}", "--weak", str(tmp_path / "w.npz"), "-o", str(tmp_path / "q.npz")] + label[1:]
+    assert main(mine) == 0  # an older manifest
+    Image.fromarray(np.ones((10, 10), np.uint16)).save(m / f"{room.frames[0].name}.png")
+    assert main(mine + ["--overwrite"]) == 2
+    assert f"frame {room.frames[0].name}: a 10x10 mask map does not fit its" in capsys.readouterr().err
+
+
 def test_masks_device_and_prompt_grid_are_checked_before_the_model_or_scene(room, tmp_path):
     """A device this machine lacks or a prompt grid past 256 per side is refused on entry,
     through the Python API (the CLI's cases are in the hostile-inputs table)."""

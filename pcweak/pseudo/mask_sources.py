@@ -44,8 +44,27 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
         out.append((i, lm.astype(np.int64)))
     if not out:
         raise ReaderError(f"--masks: no mask file in {d} matches a frame of {scene.name!r} (expected e.g. {scene.frames[0].name if scene.frames else 'N'}.png)")
+    check_made_for(d, scene)
     scores = np.load(d / "scores.npy") if (d / "scores.npy").is_file() else None
     return out, scores
+
+
+MANIFEST = "masks.json"  # what `pcweak masks` made a folder from (cli.cmd_masks)
+
+
+def check_made_for(folder: Path, scene: Scene) -> None:
+    """ReaderError unless the folder's manifest, where it names one, names ``scene`` (its name
+    and number of points): masks made on another scene whose frames share names and sizes
+    (ScanNet's 0, 20, 40 ... at 640x480) would otherwise lift onto the wrong points."""
+    import json
+    try:
+        made = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return  # no manifest (masks made elsewhere) or an unreadable one: nothing to check
+    name, points = made.get("scene_name"), made.get("num_points")
+    if (name is not None and name != scene.name) or (points is not None and points != scene.num_points):
+        raise ReaderError(f"--masks {folder}: made for scene {name!r} ({points} points), not {scene.name!r} "
+                          f"({scene.num_points} points)")
 
 
 def write_mask_file(folder: str | Path, scene: Scene, frame: int, label_map: np.ndarray) -> Path:

@@ -34,11 +34,19 @@ from ..scene import Frame, Scene
 _log = logging.getLogger(__name__)
 
 
+ASPECT_TOLERANCE = 0.05  # ScanNet's colour (1296x968) and depth (640x480) images differ by 0.4 %
+
+
 def _scaled(frame: Frame, shape: tuple[int, int]) -> Frame:
-    """The frame seen at ``shape`` (H,W): depth resampled by nearest neighbour, K scaled."""
+    """The frame seen at ``shape`` (H,W): depth resampled by nearest neighbour, K scaled. A
+    mask map whose width / height ratio is not the depth map's (beyond ``ASPECT_TOLERANCE``)
+    was made for another camera or frame: SceneError naming the frame."""
     d = frame.depth
     if d.shape == shape:
         return frame
+    if abs((shape[1] / shape[0]) / (d.shape[1] / d.shape[0]) - 1) > ASPECT_TOLERANCE:
+        raise SceneError(f"masks: frame {frame.name}: a {shape[1]}x{shape[0]} mask map does not fit its "
+                         f"{d.shape[1]}x{d.shape[0]} depth image (another width / height ratio: made for another frame?)")
     sy, sx = shape[0] / d.shape[0], shape[1] / d.shape[1]
     K = frame.intrinsics.copy()
     K[0] *= sx
