@@ -342,6 +342,9 @@ def cmd_viz(args: argparse.Namespace) -> int:
     if args.png:
         from .viz.render import check_png_output
         check_png_output(args.png, args.views)
+    if args.export:
+        from .npzio import check_output_file
+        check_output_file(args.export, ".ply", "--export")
     scene = load_scene(args.scene, **_reader_kwargs(args))
     pseudo = PseudoLabels.load(args.pseudo) if args.pseudo else None
     weak = WeakLabels.load(args.weak) if args.weak else None

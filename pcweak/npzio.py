@@ -110,3 +110,14 @@ def load_npz(path: str | os.PathLike, allowed: set[str] | frozenset[str] | None 
                 return {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise ReaderError(f"{path}: not a readable .npz file ({e})") from e
+
+
+def check_output_file(out: str | os.PathLike, suffix: str, flag: str) -> None:
+    """ValueError naming ``flag`` unless ``out`` names a file ending in ``suffix`` (any case)
+    that is not a folder: checked before the work that writes it (bytes of one format under
+    another's name, or a folder where a file is meant, would otherwise fail or mislead after it)."""
+    p = Path(out)
+    if p.suffix.lower() != suffix:
+        raise ValueError(f"{flag} {out}: the file name must end in {suffix} (the file is written as {suffix[1:].upper()})")
+    if p.is_dir():
+        raise ValueError(f"{flag} {out}: is a folder; give the {suffix[1:].upper()} file to write")

@@ -718,6 +718,23 @@ def _(t, s):
     return ["viz", f"npz:{t / 'room.npz'}", "--png", str(t / "v.jpg")], ["v.jpg: the file name must end in .png"]
 
 
+@case("viz-export-into-a-folder")
+def _(t, s):  # "[Errno 21] Is a directory: '.v.h13r5z7e.tmp' -> 'v'" after the scene was read
+    (t / "v").mkdir()
+    return ["viz", f"npz:{t / 'nowhere.npz'}", "--export", str(t / "v")], ["--export", "the file name must end in .ply"]
+
+
+@case("viz-export-under-another-name")
+def _(t, s):  # wrote PLY bytes under a .txt name
+    return ["viz", f"npz:{t / 'nowhere.npz'}", "--export", str(t / "v.txt")], ["v.txt: the file name must end in .ply"]
+
+
+@case("viz-export-folder-named-ply")
+def _(t, s):
+    (t / "v.ply").mkdir()
+    return ["viz", f"npz:{t / 'nowhere.npz'}", "--export", str(t / "v.ply")], ["v.ply: is a folder; give the PLY file"]
+
+
 @case("viz-png-is-a-folder")
 def _(t, s):
     (t / "v.png").mkdir()

@@ -113,8 +113,9 @@ def write_ply(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
     and any extra per-point scalar ``fields`` (e.g. ``confidence``) that CloudCompare and
     MeshLab read. Written atomically."""
     from plyfile import PlyData, PlyElement
-    from ..npzio import atomic_write_bytes
+    from ..npzio import atomic_write_bytes, check_output_file
     import io
+    check_output_file(path, ".ply", "write_ply")
     cols: list[tuple[str, np.ndarray, str]] = [("x", scene.coord[:, 0], "f4"), ("y", scene.coord[:, 1], "f4"), ("z", scene.coord[:, 2], "f4")]
     if scene.color is not None:
         rgb = np.round(scene.color * 255).astype(np.uint8)

@@ -242,10 +242,8 @@ def compose(grid: np.ndarray, panels: list[str], legend: list[tuple[str, tuple[i
 def check_png_output(out: str | Path, views: int) -> None:
     """Raise ValueError unless ``out`` names a ``.png`` file that is not a folder and ``views``
     (rows of the grid) is an integer >= 1: checked before a scene is read or drawn."""
-    if Path(out).suffix.lower() != ".png":
-        raise ValueError(f"--png {out}: the file name must end in .png (the image is written as PNG)")
-    if Path(out).is_dir():
-        raise ValueError(f"--png {out}: is a folder; give the PNG file to write")
+    from pcweak.npzio import check_output_file
+    check_output_file(out, ".png", "--png")
     if isinstance(views, bool) or not isinstance(views, int) or views < 1:
         raise ValueError(f"--views must be an integer >= 1 (rows of views in the PNG), got {views!r}")
 
