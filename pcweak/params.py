@@ -36,6 +36,10 @@ class Range(NamedTuple):
         v = float(value)
         return (v > self.low if self.low_open else v >= self.low) and v <= self.high
 
+    def admits(self, value: Any) -> bool:
+        """``holds`` for a value, or for each element of a list or tuple."""
+        return all(self.holds(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+
 
 COUNT_RANGE = Range(1, integer=True)
 Count = Annotated[int, COUNT_RANGE]  # how many (rooms, draws, repeats, steps): at least one
@@ -76,9 +80,9 @@ def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, fil
         if not ok:
             raise ValueError(f"--param {key}={value!r}: {owner} expects {want} (default {default!r})")
         bound = declared_range(fn, key)
-        values = value if isinstance(value, (list, tuple)) else [value]
-        if bound is not None and not all(bound.holds(v) for v in values):
-            raise ValueError(f"--param {key}={value!r}: {owner} expects {'each' if values is value else 'a value'} {bound.span()}")
+        if bound is not None and not bound.admits(value):
+            many = isinstance(value, (list, tuple))
+            raise ValueError(f"--param {key}={value!r}: {owner} expects {'each' if many else 'a value'} {bound.span()}")
 
 
 def declared_ranges(fn: Callable[..., Any]) -> dict[str, Range]:
@@ -110,10 +114,8 @@ def check_ranges(fn: Callable[..., Any], owner: str, values: dict[str, Any]) -> 
     bounds = declared_ranges(fn)
     for name, value in values.items():
         bound = bounds.get(name)
-        if bound is None or value is None:
-            continue
-        many = isinstance(value, (list, tuple))
-        if not all(bound.holds(v) for v in (value if many else [value])):
+        if bound is not None and value is not None and not bound.admits(value):
+            many = isinstance(value, (list, tuple))
             raise ValueError(f"{owner}: {name} must be {'each ' if many else ''}{bound.text()}, got {value!r}")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import machine
+from . import machine, shared_root
 from ..params import Count, ranges_checked
 
 MODES = ("full", "clicks", "clusters", "boxes2d")
@@ -95,7 +95,6 @@ def run(modes: str = ",".join(MODES), train: Count = 16, val: Count = 40, steps:
         bev_channels: Count = 64, lr: float = 0.003, rounds: int = 0, cache_dir: str = "outputs/bench_detect",
         shared: str | None = None, seed: int = 0) -> dict[str, Any]:
     from ..train.lidar_datamodule import WEAK_MODES
-    from . import shared_root
     from .pseudo_boxes import real_kitti_quality
     root = shared_root(shared)  # a missing folder refused before the training
     chosen = [m.strip() for m in modes.split(",") if m.strip()]

@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import machine
+from . import machine, shared_root
 from ..params import Count, ranges_checked
-from . import shared_root
 from .propagate import _scenes
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from . import machine
+from . import machine, shared_root
 from ..params import Count, ranges_checked
 
 ROOM_METHODS = ("propagate", "nearest", "gp-boxes", "smallest-box", "lift-masks")
@@ -198,7 +198,6 @@ def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, me
     is KITTI's, about 10^5 points); ``repeats``: runs per labeller and scene (a row keeps the
     largest and the least memory held); ``shared``: the folder of the real samples (default
     ../shared/data, "" for none), whose scans are measured too but left out of the line."""
-    from . import shared_root
     real = shared_root(shared)
     known = ROOM_METHODS + LIDAR_METHODS
     wanted = list(known) if methods is None else ([methods] if isinstance(methods, str) else list(methods))

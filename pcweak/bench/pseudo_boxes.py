@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import machine
+from . import machine, shared_root
 from ..params import Count, ranges_checked
 
 METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum", "boxes2d-frustum-2d-only", "click_mean_box")
@@ -127,7 +127,6 @@ def run(frames: Count = 12, boxed: Count = 4, shared: str | None = None, seed: i
     from ..data.address import load_scene
     from ..pseudo.object_boxes import learn_box_geometry
     from .. import weak
-    from . import shared_root
     root = shared_root(shared)
     t0 = time.perf_counter()
     boxed_frames = [load_scene(f"synthetic-lidar:{seed + i}") for i in range(boxed)]

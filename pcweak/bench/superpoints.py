@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import machine, shared_lidar_scenes
-from . import shared_root
+from . import machine, shared_lidar_scenes, shared_root
 
 
 def _scenes(shared: Path | None, n_synthetic: int) -> list[tuple[str, Any, np.ndarray | None]]:

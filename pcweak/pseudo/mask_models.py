@@ -21,9 +21,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..params import Range
 from ..scene import Scene
 
 MAX_POINTS_PER_SIDE = 256  # 65,536 prompts per image, 64 times SAM's default grid of 32 x 32
+POINTS_PER_SIDE = Range(1, MAX_POINTS_PER_SIDE, integer=True)
 EXTRA = 'the "models" extra of pcweak (pip install -e ".[models]", which installs transformers)'
 
 
@@ -70,9 +72,8 @@ def check_device(device: str, what: str = "device") -> None:
 def check_points_per_side(points_per_side: int, what: str = "points_per_side") -> None:
     """ValueError naming ``what`` unless 1 <= ``points_per_side`` <= ``MAX_POINTS_PER_SIDE``
     (the prompts per image grow with its square)."""
-    if isinstance(points_per_side, bool) or not isinstance(points_per_side, (int, np.integer)) \
-            or not 1 <= points_per_side <= MAX_POINTS_PER_SIDE:
-        raise ValueError(f"{what} must be an integer in [1, {MAX_POINTS_PER_SIDE}] (its square is the prompts per "
+    if not POINTS_PER_SIDE.holds(points_per_side):
+        raise ValueError(f"{what} must be {POINTS_PER_SIDE.text()} (its square is the prompts per "
                          f"image; SAM's default is 32), got {points_per_side!r}")
 
 

@@ -26,6 +26,7 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
     d = Path(folder)
     if not d.is_dir():
         raise ReaderError(f"--masks: folder {d} not found")
+    check_made_for(d, scene)  # before any mask file is read
     out = []
     for i, f in enumerate(scene.frames):
         png, npy = d / f"{f.name}.png", d / f"{f.name}.npy"
@@ -44,7 +45,6 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
         out.append((i, lm.astype(np.int64)))
     if not out:
         raise ReaderError(f"--masks: no mask file in {d} matches a frame of {scene.name!r} (expected e.g. {scene.frames[0].name if scene.frames else 'N'}.png)")
-    check_made_for(d, scene)
     scores = np.load(d / "scores.npy") if (d / "scores.npy").is_file() else None
     return out, scores
 

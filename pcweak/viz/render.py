@@ -243,8 +243,9 @@ def check_png_output(out: str | Path, views: int) -> None:
     """Raise ValueError unless ``out`` names a ``.png`` file that is not a folder and ``views``
     (rows of the grid) is an integer >= 1: checked before a scene is read or drawn."""
     from pcweak.npzio import check_output_file
+    from pcweak.params import COUNT_RANGE
     check_output_file(out, ".png", "--png")
-    if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+    if not COUNT_RANGE.holds(views):
         raise ValueError(f"--views must be an integer >= 1 (rows of views in the PNG), got {views!r}")
 
 
