@@ -3,7 +3,8 @@
 # a virtual environment in .venv, PyTorch (CPU build unless a GPU is present), and pcweak.
 # Idempotent: a second run only checks. Environment knobs:
 #   PCWEAK_GPU=1|0          force the GPU / CPU install path (default: GPU iff nvidia-smi works)
-#   PCWEAK_SPCONV=spconv-cu120   spconv wheel for the GPU path (default spconv-cu120)
+#   PCWEAK_SPCONV=spconv-cu126   spconv wheel for the GPU path (default spconv-cu126: wheels for
+#                           Python 3.11 and 3.12; ran on an H200 with a CUDA 13 driver)
 #   PCWEAK_TORCH_INDEX=URL  extra index for torch wheels (e.g. PyTorch's CPU index off this network)
 #   PCWEAK_SKIP_APT=1       never call apt-get (Open3D features then skip with a clear reason)
 set -euo pipefail
@@ -52,7 +53,7 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   $PIP install -q --no-compile "${extra[@]}" torch==2.13.0
 fi
 if [ "$gpu" = 1 ]; then
-  $PIP install -q --no-compile -e ".[dev,models]" "${PCWEAK_SPCONV:-spconv-cu120}"
+  $PIP install -q --no-compile -e ".[dev,models]" "${PCWEAK_SPCONV:-spconv-cu126}"
 else
   $PIP install -q --no-compile -e ".[dev,cpu,models]"
 fi
