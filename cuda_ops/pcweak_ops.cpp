@@ -1051,24 +1051,29 @@ void scatter_add_rows_impl(scalar_t* out, const scalar_t* src, const index_t* id
 
 // The caller (pcweak/models/spconv_compat.py) hands spconv's own tensorview buffers over as
 // addresses: wrapping them as torch tensors cost about 20 us a call, and a training step of the
-// demo model makes some 3000 calls, most of them copying a few hundred rows. It checks contiguity, shapes and dtypes; here the indices are
-// range-checked before any row moves. dtype: 0 float32, 1 float64, 2 float16, 3 bfloat16.
+// demo model makes some 3000 calls, most of them copying a few hundred rows. It checks contiguity,
+// shapes and dtypes. dtype: 0 float32, 1 float64, 2 float16, 3 bfloat16.
+// Returns 0 once the rows have moved; otherwise nothing moves and it returns the number of indices
+// out of range (> 0), or -1 where the arguments cannot describe the buffers (a negative count,
+// fewer rows than indices, an unknown dtype code). The caller raises: no C++ exception leaves this
+// hot path (one thrown from the compiled ops crashed the process on a GPU machine's image,
+// docs/results.md "GPU machine").
 template <typename index_t>
-void check_index_range(const index_t* idx, int64_t n, int64_t limit) {
+int64_t count_out_of_range(const index_t* idx, int64_t n, int64_t limit) {
   int64_t bad = 0;
   for (int64_t i = 0; i < n; ++i) bad += (idx[i] < 0) | (idx[i] >= limit);
-  TORCH_CHECK(bad == 0, "rows ops: ", bad, " indices out of range [0, ", limit, ")");
+  return bad;
 }
 
 template <bool scatter>
-void rows_op(int64_t out_addr, int64_t out_rows, int64_t src_addr, int64_t src_rows, int64_t idx_addr, int64_t n,
-             bool idx64, int64_t c, int64_t dtype) {
-  TORCH_CHECK(n >= 0 && c >= 0 && (scatter ? src_rows : out_rows) >= n, "rows ops: too few rows for ", n, " indices");
-  TORCH_CHECK(dtype >= 0 && dtype <= 3, "rows ops: unknown dtype code ", dtype);
-  if (n == 0 || c == 0) return;
+int64_t rows_op(int64_t out_addr, int64_t out_rows, int64_t src_addr, int64_t src_rows, int64_t idx_addr, int64_t n,
+                bool idx64, int64_t c, int64_t dtype) {
+  if (n < 0 || c < 0 || (scatter ? src_rows : out_rows) < n || dtype < 0 || dtype > 3) return -1;
+  if (n == 0 || c == 0) return 0;
   const int64_t limit = scatter ? out_rows : src_rows;
-  if (idx64) check_index_range(reinterpret_cast<const int64_t*>(idx_addr), n, limit);
-  else check_index_range(reinterpret_cast<const int32_t*>(idx_addr), n, limit);
+  const int64_t bad = idx64 ? count_out_of_range(reinterpret_cast<const int64_t*>(idx_addr), n, limit)
+                            : count_out_of_range(reinterpret_cast<const int32_t*>(idx_addr), n, limit);
+  if (bad) return bad;
   auto run = [&](auto zero) {
     using scalar_t = decltype(zero);
     auto* out = reinterpret_cast<scalar_t*>(out_addr);
@@ -1087,6 +1092,7 @@ void rows_op(int64_t out_addr, int64_t out_rows, int64_t src_addr, int64_t src_r
     case 2: run(at::Half(0)); break;
     default: run(at::BFloat16(0)); break;
   }
+  return 0;
 }
 
 int64_t num_threads() {
@@ -1124,8 +1130,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("l0_partition", &l0_partition, "greedy l0 graph partition, nested levels (u, v, c, x, lambdas, min_sizes) -> (L, N) root ids; "
         "a float64 contiguous x is overwritten",
         release);
-  m.def("gather_rows", &rows_op<false>, "out[i] = src[idx[i]], i < n  (out, out_rows, src, src_rows, idx, n, idx64, C, dtype)");
-  m.def("scatter_add_rows", &rows_op<true>, "out[idx[i]] += src[i], i < n, idx unique  (same arguments)");
+  m.def("gather_rows", &rows_op<false>, "out[i] = src[idx[i]], i < n  (out, out_rows, src, src_rows, idx, n, idx64, C, dtype) "
+        "-> 0, or the count of indices out of range, or -1 for arguments that cannot describe the buffers");
+  m.def("scatter_add_rows", &rows_op<true>, "out[idx[i]] += src[i], i < n, idx unique  (same arguments and result)");
   m.def("num_threads", &num_threads);
   m.def("with_cuda", &with_cuda);
 }

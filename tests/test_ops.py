@@ -142,6 +142,25 @@ def test_voxelize_matches_torch_unique(mod, c, voxel):
         assert int(got.counts.sum()) == len(support)
 
 
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+def test_voxelize_refuses_a_scene_too_wide_before_any_kernel(mod, monkeypatch, backend):
+    """A scene 262144 voxels wide is refused in Python (the kernels never raise), whichever
+    backend runs; scenes far apart but each narrow enough are voxelized as usual."""
+    if backend == "reference":
+        monkeypatch.setenv("PCWEAK_OPS", "reference")
+    wide = torch.tensor([[0.0, 0.0, 0.0], [0.5, 2700.0, 0.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"voxelize: scene 0 spans more than 262144 voxels along an axis \(0.01 each\)"):
+        ops.voxelize(wide, 0.01)
+    with pytest.raises(ValueError, match="scene 1 spans more than 262144"):
+        ops.voxelize(torch.cat([wide[:1], wide]), 0.01, torch.tensor([1, 3]))
+    ok = wide.clone()
+    ok[1, 1] = 2621.43
+    assert len(ops.voxelize(ok, 0.01).counts) == 2
+    apart = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [5000.0, 5000.0, 5000.0], [5001.0, 5000.5, 5000.0]])
+    got = ops.voxelize(apart, 0.01, torch.tensor([2, 4]))
+    assert got.grid_coord.tolist() == [[0, 0, 0], [100, 100, 100], [0, 0, 0], [100, 50, 0]]
+
+
 @given(n=st.integers(0, 200), c=st.integers(1, 5), g=st.integers(1, 40), reduce=st.sampled_from(["sum", "mean", "max", "min"]),
        ties=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]), seed=st.integers(0, 10**6))
 @settings(**SETTINGS)

@@ -1,6 +1,6 @@
-"""The one place where pcweak patches spconv 2.x so that it works on a CPU-only torch.
+"""The one place where pcweak patches spconv 2.x so that its convolutions work on CPU tensors.
 
-spconv's CPU build has four problems:
+spconv's CPU build has four problems, and its CUDA builds a fifth:
 
 1. Backward (and the hash tables) ask ``torch.cuda.current_stream()`` for a stream handle, which
    fails when torch has no CUDA. The CPU kernels ignore the stream, so we hand them the default
@@ -18,9 +18,15 @@ spconv's CPU build has four problems:
    row indices are unique, so no two threads write one row), or numpy where the ops are not
    built (``PCWEAK_OPS=reference``). ``pcweak bench spconv --json`` times both against spconv's
    own kernels on a training step.
+5. A CUDA build of spconv (spconv-cu12x) gives new layers its implicit-GEMM algorithm, which has
+   no CPU kernels ("implicit gemm only support cuda"): a model made on a GPU machine cannot run on
+   CPU tensors there (CPU inference, the CPU tests). Both algorithms keep the weights in one layout
+   (KRSC), so on CPU tensors the layer runs with spconv's native algorithm for that call; CUDA
+   tensors keep the layer's own.
 
 ``apply()`` is idempotent and runs when ``pcweak.models`` is imported. The fix is proven by
-``tests/test_spconv_compat.py`` (forward and gradients against dense ``torch.nn.functional.conv3d``).
+``tests/test_spconv_compat.py`` (forward and gradients against dense ``torch.nn.functional.conv3d``,
+on CPU and, on a GPU machine, on CUDA).
 """
 from __future__ import annotations
 
@@ -45,13 +51,28 @@ def _stream_shim(original):
 
 
 def _conv_forward_shim(original):
-    @functools.wraps(original)
-    def _conv_forward(self, training, input, weight, bias, *args, **kwargs):
-        if (not training and bias is not None and not input.features.is_cuda
+    from spconv.constants import ALL_WEIGHT_IS_KRSC
+    from spconv.core import ConvAlgo
+
+    def cpu_forward(self, training, input, weight, bias, *args, **kwargs):
+        if (not training and bias is not None
                 and getattr(self, "act_type", None) is not None and str(self.act_type).endswith("None_")):
             out = original(self, training, input, weight, None, *args, **kwargs)
             return out.replace_feature(out.features + bias)
         return original(self, training, input, weight, bias, *args, **kwargs)
+
+    @functools.wraps(original)
+    def _conv_forward(self, training, input, weight, bias, *args, **kwargs):
+        if input.features.is_cuda:
+            return original(self, training, input, weight, bias, *args, **kwargs)
+        if self.algo == ConvAlgo.Native or not ALL_WEIGHT_IS_KRSC:
+            return cpu_forward(self, training, input, weight, bias, *args, **kwargs)
+        # a CUDA build's implicit-GEMM layer on CPU tensors: the same KRSC weights, native algorithm
+        saved, self.algo = self.algo, ConvAlgo.Native
+        try:
+            return cpu_forward(self, training, input, weight, bias, *args, **kwargs)
+        finally:
+            self.algo = saved
     _conv_forward.__pcweak_patched__ = True
     return _conv_forward
 
@@ -105,7 +126,12 @@ class _SafeCpuOps:
         mod = cls._kernels()
         args = _row_args(out, src, indices) if mod is not None else None
         if args is not None:
-            (mod.scatter_add_rows if scatter else mod.gather_rows)(*args)
+            status = (mod.scatter_add_rows if scatter else mod.gather_rows)(*args)
+            if status > 0:
+                limit = out.shape[0] if scatter else src.shape[0]
+                raise RuntimeError(f"rows ops: {status} indices out of range [0, {limit})")
+            if status < 0:
+                raise RuntimeError(f"rows ops: {len(indices)} indices do not fit buffers of {out.shape[0]} and {src.shape[0]} rows")
         elif scatter:
             idx = indices.numpy_view()
             out.numpy_view()[idx] += src.numpy_view()[: len(idx)]  # idx unique within a kernel offset

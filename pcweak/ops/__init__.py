@@ -99,6 +99,7 @@ def voxelize(coord, voxel_size: float, offset=None) -> Voxels:
     if not voxel_size > 0:
         raise ValueError(f"voxel_size must be > 0, got {voxel_size}")
     off = _offset(offset, coord.shape[0], "offset", coord.device)
+    reference.check_voxel_extent(coord, float(voxel_size), off)
     mod = compiled()
     if mod is None or coord.is_cuda:
         return Voxels(*reference.voxelize(coord, float(voxel_size), off))

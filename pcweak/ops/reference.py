@@ -49,17 +49,33 @@ def neighbours(support: torch.Tensor, query: torch.Tensor, support_offset: torch
     return idx, d2
 
 
+VOXEL_AXIS = 1 << 18  # voxels along one axis of one scene: the kernels' keys hold 18 bits a coordinate
+
+
+def check_voxel_extent(coord: torch.Tensor, voxel_size: float, offset: torch.Tensor) -> None:
+    """ValueError when a scene of ``coord`` (N,3) spans ``VOXEL_AXIS`` voxels or more along an
+    axis: checked before any kernel runs. One min/max over the whole cloud decides for nearly every
+    input; the scenes are looked at one by one only when the whole cloud is that wide."""
+    if coord.shape[0] == 0:
+        return
+    c = coord.double()
+    if bool(((c.amax(0) - c.amin(0)) / voxel_size < VOXEL_AXIS - 1).all()):
+        return
+    for b, (s, e) in enumerate(_segments(offset)):
+        if e > s and bool((torch.floor((c[s:e] - c[s:e].amin(0)) / voxel_size) >= VOXEL_AXIS).any()):
+            raise ValueError(f"voxelize: scene {b} spans more than {VOXEL_AXIS} voxels along an axis "
+                             f"({voxel_size:g} each); use a larger voxel_size")
+
+
 def voxelize(coord: torch.Tensor, voxel_size: float, offset: torch.Tensor):
     """Grid (V,3) int32 relative to each scene's min corner, inverse (N,), counts (V,), voxel
-    offset (B,); voxels sorted by (scene, x, y, z)."""
+    offset (B,); voxels sorted by (scene, x, y, z). Scenes must pass ``check_voxel_extent``."""
     c = coord.double()
     keys = torch.empty(c.shape[0], dtype=torch.int64, device=coord.device)
     for b, (s, e) in enumerate(_segments(offset)):
         if e <= s:
             continue
         g = torch.floor((c[s:e] - c[s:e].min(0).values) / voxel_size).long()
-        if (g >= 1 << 18).any():
-            raise ValueError(f"voxelize: scene {b} spans more than 262144 voxels along an axis; use a larger voxel_size")
         keys[s:e] = (b << 54) | (g[:, 0] << 36) | (g[:, 1] << 18) | g[:, 2]
     uniq, inverse, counts = torch.unique(keys, sorted=True, return_inverse=True, return_counts=True)
     m = (1 << 18) - 1

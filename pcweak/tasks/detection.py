@@ -85,14 +85,14 @@ class Detection(L.LightningModule):
         reg_t, reg_idx, reg_src = [], [], []
         yy, xx = torch.meshgrid(torch.arange(Y, dtype=torch.float32), torch.arange(X, dtype=torch.float32), indexing="ij")
         for b in range(B):
-            for c, cls in zip(batch["centres"][b].numpy(), batch["centre_class"][b].numpy()):
+            for c, cls in zip(batch["centres"][b].cpu().numpy(), batch["centre_class"][b].cpu().numpy()):
                 gx, gy = (c[0] - self.pc[0]) / self.cell[0], (c[1] - self.pc[1]) / self.cell[1]
                 if not (0 <= gx < X and 0 <= gy < Y) or cls < 0:
                     continue
                 sigma = 1.0 if cls else 0.7
                 g = torch.exp(-((xx - math.floor(gx)) ** 2 + (yy - math.floor(gy)) ** 2) / (2 * sigma ** 2))
                 hm[b, cls] = torch.maximum(hm[b, cls], g)
-            for k, box in enumerate(batch["reg_boxes"][b].numpy()):
+            for k, box in enumerate(batch["reg_boxes"][b].cpu().numpy()):
                 gx, gy = (box[0] - self.pc[0]) / self.cell[0], (box[1] - self.pc[1]) / self.cell[1]
                 if not (0 <= gx < X and 0 <= gy < Y):
                     continue
