@@ -568,6 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # when spconv loads: not the user's business
     logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
     if argv and argv[0] in TRAIN_COMMANDS:
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
         from .train.lightning_cli import run_lightning_cli
         _quiet_third_party_deprecations()
         try:
@@ -577,7 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(f"pcweak {argv[0]}: error: {e}\n(pcweak {argv[0]} --help lists every option)", file=sys.stderr)
             return 2
-        except (PcweakError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError) as e:
+        except (PcweakError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError,
+                MisconfigurationException) as e:  # the last: a trainer setting this machine cannot meet (accelerator, devices)
             if debug:
                 raise
             print(f"pcweak {argv[0]}: error: {e} (PCWEAK_DEBUG=1 shows where)", file=sys.stderr)

@@ -874,6 +874,13 @@ def _(t, s):
     return ["fit", "--config", DEMO, "--trainer.max_epochz", "3"], ["unrecognized arguments: --trainer.max_epochz 3"]
 
 
+@case("train-gpu-not-present")
+def _(t, s):  # Lightning's MisconfigurationException: a traceback before
+    # no seeding: its log line would reach a stream an earlier test's capture closed
+    return ["fit", "--config", DEMO, "--seed_everything", "false", "--trainer.accelerator", "gpu", "--trainer.devices", "[7]"], \
+        ["pcweak fit: error:", "gpu"]
+
+
 @pytest.mark.parametrize("make", CASES)
 def test_unclear_errors_become_one_clear_refusal(make, files, small, capsys, monkeypatch):
     monkeypatch.chdir(files)
