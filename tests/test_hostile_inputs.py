@@ -359,6 +359,16 @@ def case(name: str):
     return add
 
 
+@case("reader-synthetic-negative-seed")
+def _(t, s):  # numpy's "expected non-negative integer", naming nothing
+    return ["info", "synthetic:-1"], ["synthetic:-1", "the seed must be an integer >= 0"]
+
+
+@case("reader-address-without-path")
+def _(t, s):  # read the working folder
+    return ["info", "scannet:"], ["scene address 'scannet:': a path is missing after 'scannet:'"]
+
+
 @case("reader-missing-npz")
 def _(t, s):
     return ["info", f"npz:{t / 'nope.npz'}"], ["nope.npz", "not found"]

@@ -83,5 +83,5 @@ def test_addresses(tmp_path, room):
     assert pcweak.load_scene(str(p)).num_points == room.num_points
     with pytest.raises(AddressError, match=r"expected DATASET:PATH"):
         pcweak.load_scene("foo:bar")
-    with pytest.raises(AddressError, match=r"the seed must be an integer"):
+    with pytest.raises(AddressError, match=r"the seed must be an integer >= 0"):
         pcweak.load_scene("synthetic:abc")

@@ -34,6 +34,9 @@ def parse_address(address: str) -> tuple[str, str]:
     if ":" in address:
         kind, rest = address.split(":", 1)
         if kind in DATASETS:
+            if not rest.strip():  # a bare "scannet:" would read the working folder
+                what = "a seed" if kind.startswith("synthetic") else "a path"
+                raise AddressError(f"scene address {address!r}: {what} is missing after '{kind}:'")
             return kind, rest
     suffix = Path(address).suffix.lower()
     if suffix in (".ply", ".npz"):
@@ -98,7 +101,9 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     try:
         seed = int(rest)
     except ValueError:
-        raise AddressError(f"scene address {address!r}: the seed must be an integer") from None
+        seed = -1
+    if seed < 0:  # numpy's generators take seeds >= 0 (their own message names neither)
+        raise AddressError(f"scene address {address!r}: the seed must be an integer >= 0")
     try:
         key = tuple(sorted(kwargs.items()))
         hash(key)

@@ -45,7 +45,7 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
 def _dataset_and_path(arg: str) -> tuple[str | None, Path]:
     """The dataset ``DATASET:PATH`` forces (None without one) and the path."""
     if ":" in arg and arg.split(":", 1)[0] in DATASETS:
-        kind, path = arg.split(":", 1)
+        kind, path = parse_address(arg)
         return kind, Path(path)
     return None, Path(arg)
 
