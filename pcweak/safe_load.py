@@ -51,9 +51,14 @@ def torch_load(path: str | os.PathLike, what: str) -> Any:
     except pickle.UnpicklingError as e:
         import re
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
-        kind = f"an object of type {found.group(1)}" if found else "an object that is not plain data"
-        raise ReaderError(f"{what}: {path} holds {kind}; pcweak does not load it, since loading it could run "
-                          f"code. Re-save the file with tensors, arrays and plain Python values only") from e
+        if found is None:  # no type named: a damaged file or not a torch file at all
+            detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
+            raise ReaderError(f"{what}: {path} is not a torch file pcweak can read safely ("
+                              f"{detail.group(1).strip() if detail else type(e).__name__}): not a checkpoint, a "
+                              f"damaged one, or one holding more than tensors and plain values") from e
+        raise ReaderError(f"{what}: {path} holds an object of type {found.group(1)}; pcweak does not load it, since "
+                          f"loading it could run code. Re-save the file with tensors, arrays and plain Python values "
+                          f"only") from e
     except (RuntimeError, OSError, EOFError, ValueError) as e:
         raise ReaderError(f"{what}: {path} is not a readable torch file ({type(e).__name__}: {str(e)[:300]})") from e
 

@@ -195,6 +195,17 @@ def test_code_execution_from_a_checkpoint_is_refused(files, capsys):
     assert not marker.exists()
 
 
+def test_code_execution_from_a_training_checkpoint_is_refused(files, capsys):
+    """`pcweak fit / validate / test / predict --ckpt_path`: Lightning reads the file; pcweak reads
+    it first without unpickling code."""
+    marker = files / "pwned"
+    torch.save({"state_dict": {}, "hyper_parameters": _Payload(str(marker))}, files / "evil.ckpt")
+    for command in ("predict", "fit"):
+        refused([command, "--config", DEMO, "--ckpt_path", str(files / "evil.ckpt")], capsys,
+                "--ckpt_path", "evil.ckpt", "could run code")
+    assert not marker.exists()
+
+
 def test_code_execution_from_annotation_files_is_refused(tmp_path, small):
     from pcweak.data.scannet import read_limited_annotation
     from pcweak.errors import ReaderError
@@ -889,6 +900,18 @@ def _(t, s):  # Lightning's MisconfigurationException: a traceback before
     # no seeding: its log line would reach a stream an earlier test's capture closed
     return ["fit", "--config", DEMO, "--seed_everything", "false", "--trainer.accelerator", "gpu", "--trainer.devices", "[7]"], \
         ["pcweak fit: error:", "gpu"]
+
+
+@case("train-ckpt-missing")
+def _(t, s):
+    return ["predict", "--config", DEMO, "--ckpt_path", str(t / "none.ckpt")], ["--ckpt_path", "none.ckpt", "not found"]
+
+
+@case("train-ckpt-not-a-checkpoint")
+def _(t, s):  # Lightning's UnpicklingError traceback
+    (t / "bad.ckpt").write_bytes(b"not a checkpoint")
+    return ["validate", "--config", DEMO, f"--ckpt_path={t / 'bad.ckpt'}"], \
+        ["--ckpt_path", "bad.ckpt", "not a torch file pcweak can read safely"]
 
 
 @pytest.mark.parametrize("make", CASES)

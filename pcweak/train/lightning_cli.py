@@ -137,6 +137,21 @@ def evaluation_run(trainer) -> None:
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from", category=UserWarning)
 
 
+LIGHTNING_CKPT_WORDS = ("best", "last", "hpc", "registry")  # --ckpt_path values Lightning resolves itself
+
+
+def check_ckpt_path(argv: Sequence[str]) -> None:
+    """A ``--ckpt_path`` file on the command line is read once without unpickling code before
+    Lightning reads it: a missing, damaged or code-carrying checkpoint is one ReaderError naming
+    it (Lightning's own load ends in a traceback) and nothing in it runs."""
+    from ..safe_load import torch_load
+    for i, a in enumerate(argv):
+        value = argv[i + 1] if a == "--ckpt_path" and i + 1 < len(argv) else a.split("=", 1)[1] if a.startswith("--ckpt_path=") else None
+        if value is None or value.lower() in ("none", "null") or value in LIGHTNING_CKPT_WORDS or value.startswith("registry:"):
+            continue
+        torch_load(value, "--ckpt_path")
+
+
 def run_lightning_cli(argv: Sequence[str], run: bool = True):
     """Run LightningCLI on ``argv`` (``fit --config ...``); with ``run=False`` return the CLI
     object with model, datamodule and trainer built (``argv`` then has no subcommand)."""
@@ -147,6 +162,7 @@ def run_lightning_cli(argv: Sequence[str], run: bool = True):
 
     import sys
     argv = list(argv)
+    check_ckpt_path(argv)
     from_sys = run and argv == sys.argv[1:]
     cli = _cli_class()(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                        args=None if from_sys else argv, save_config_kwargs={"overwrite": True}, seed_everything_default=0,
