@@ -203,6 +203,8 @@ def test_code_execution_from_a_training_checkpoint_is_refused(files, capsys):
     for command in ("predict", "fit"):
         refused([command, "--config", DEMO, "--ckpt_path", str(files / "evil.ckpt")], capsys,
                 "--ckpt_path", "evil.ckpt", "could run code")
+    (files / "resume.yaml").write_text(f"ckpt_path: {files / 'evil.ckpt'}\n")  # named by a config instead
+    refused(["test", "--config", DEMO, "--config", str(files / "resume.yaml")], capsys, "evil.ckpt", "could run code")
     assert not marker.exists()
 
 

@@ -82,6 +82,11 @@ def _cli_class():
                 print(yaml.safe_dump(full[sub] if sub else full, sort_keys=False), end="")
                 raise SystemExit(0)
 
+        def _parse_ckpt_path(self) -> None:  # LightningCLI reads the checkpoint's hyper-parameters here
+            sub = self.config.get("subcommand")
+            check_ckpt_path(self.config[sub].get("ckpt_path") if sub else None)
+            super()._parse_ckpt_path()
+
         def before_fit(self) -> None:
             share_run_folder(self.trainer)
 
@@ -137,19 +142,20 @@ def evaluation_run(trainer) -> None:
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from", category=UserWarning)
 
 
-LIGHTNING_CKPT_WORDS = ("best", "last", "hpc", "registry")  # --ckpt_path values Lightning resolves itself
+LIGHTNING_CKPT_WORDS = ("best", "last", "hpc", "registry")  # ckpt_path values Lightning resolves itself
 
 
-def check_ckpt_path(argv: Sequence[str]) -> None:
-    """A ``--ckpt_path`` file on the command line is read once without unpickling code before
-    Lightning reads it: a missing, damaged or code-carrying checkpoint is one ReaderError naming
-    it (Lightning's own load ends in a traceback) and nothing in it runs."""
+def check_ckpt_path(ckpt_path: str | None) -> None:
+    """A ``ckpt_path`` file (the command line's or a config's) read once without unpickling code,
+    before Lightning reads it: a missing, damaged or code-carrying checkpoint is one ReaderError
+    naming it (Lightning's own load ends in a traceback) and nothing in it runs."""
     from ..safe_load import torch_load
-    for i, a in enumerate(argv):
-        value = argv[i + 1] if a == "--ckpt_path" and i + 1 < len(argv) else a.split("=", 1)[1] if a.startswith("--ckpt_path=") else None
-        if value is None or value.lower() in ("none", "null") or value in LIGHTNING_CKPT_WORDS or value.startswith("registry:"):
-            continue
-        torch_load(value, "--ckpt_path")
+    if ckpt_path is None:
+        return
+    value = str(ckpt_path)
+    if value in LIGHTNING_CKPT_WORDS or value.startswith("registry:"):
+        return
+    torch_load(value, "--ckpt_path")
 
 
 def run_lightning_cli(argv: Sequence[str], run: bool = True):
@@ -162,7 +168,6 @@ def run_lightning_cli(argv: Sequence[str], run: bool = True):
 
     import sys
     argv = list(argv)
-    check_ckpt_path(argv)
     from_sys = run and argv == sys.argv[1:]
     cli = _cli_class()(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                        args=None if from_sys else argv, save_config_kwargs={"overwrite": True}, seed_everything_default=0,
