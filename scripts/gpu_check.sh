@@ -4,7 +4,7 @@
 #   2. the compiled ops built with their CUDA kernels, and the CUDA tests (ops against the CPU
 #      kernels, spconv's CUDA convolutions against dense conv3d, nvcc on each .cu),
 #   3. `pcweak bench ops` on the GPU,
-#   4. a short `pcweak fit` of the demo config and of a KITTI config on the GPU.
+#   4. a short `pcweak fit` of the demo config and of a KITTI config on the GPU,
 #   5. a short `pcweak fit` of an instance-segmentation config (GP box pseudo-labels) on the GPU.
 # Prints one JSON object on stdout and writes it to gpu_check.json, beside logs.tar.gz (a log per
 # step), in $OUT (the device tool's output folder) or a temporary folder. Exit status 0 when every
@@ -79,9 +79,8 @@ log, result = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 steps = {}
 for line in (log / "steps.txt").read_text().splitlines():
     name, rc, sec = line.split()
-    steps[name] = {"ok": rc == "0", "exit": rc if rc == "skipped" else int(rc), "seconds": int(sec)}
-    if rc == "skipped":
-        steps[name] = {"ok": True, "skipped": "PCWEAK_PYTHON given: the machine's own torch, no set-up"}
+    steps[name] = ({"ok": True, "skipped": "PCWEAK_PYTHON given: the machine's own torch, no set-up"} if rc == "skipped"
+                   else {"ok": rc == "0", "exit": int(rc), "seconds": int(sec)})
 out = {"gpu_check": steps, "logs": str(result / "logs.tar.gz")}
 
 def last_json(name):

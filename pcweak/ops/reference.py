@@ -58,9 +58,9 @@ def check_voxel_extent(coord: torch.Tensor, voxel_size: float, offset: torch.Ten
     input; the scenes are looked at one by one only when the whole cloud is that wide."""
     if coord.shape[0] == 0:
         return
-    c = coord.double()
-    if bool(((c.amax(0) - c.amin(0)) / voxel_size < VOXEL_AXIS - 1).all()):
+    if bool(((coord.amax(0).double() - coord.amin(0).double()) / voxel_size < VOXEL_AXIS - 1).all()):
         return
+    c = coord.double()
     for b, (s, e) in enumerate(_segments(offset)):
         if e > s and bool((torch.floor((c[s:e] - c[s:e].amin(0)) / voxel_size) >= VOXEL_AXIS).any()):
             raise ValueError(f"voxelize: scene {b} spans more than {VOXEL_AXIS} voxels along an axis "
