@@ -297,10 +297,15 @@ def test_folders_of_processed_scenes_are_enumerated(tmp_path, room, capsys):
     assert enumerate_scenes(f"semantickitti:{sk.parent}") == [("00_000007", f"semantickitti:{sk / '00' / '000007'}"),
                                                             ("01_000007", f"semantickitti:{sk / '01' / '000007'}")]
     assert enumerate_scenes(f"semantickitti:{sk / '01'}") == [("01_000007", f"semantickitti:{sk / '01' / '000007'}")]
-    # every address reads, under the name the folder gave it
-    for folder in (str(mm), str(ex), str(pc / "scannet"), str(pc / "s3dis"), f"semantickitti:{sk.parent}"):
+    # every address reads, under the name the folder gave it, and is named so on its own too
+    # (a scene labelled alone finds the weak file its folder's job wrote, and writes where it would)
+    for folder in (str(mm), str(ex), str(pc / "scannet"), str(pc / "s3dis"), f"semantickitti:{sk.parent}",
+                   f"mmdet3d-scannet:{mm / 'points'}", str(tmp_path / "kitti" / "training")):
         for name, address in enumerate_scenes(folder):
             assert load_scene(address).name == name, address
+            assert enumerate_scenes(address) == [(name, address)]
+    for address in ("synthetic:3", "synthetic-lidar:0"):
+        assert enumerate_scenes(address) == [(load_scene(address).name, address)]
     # a folder labels end to end, one output per scene, named as the weak files are
     wdir = tmp_path / "weak"
     wdir.mkdir()

@@ -33,6 +33,8 @@ def test_s3dis_reader_survives_known_defects(tmp_path):
     assert "ceiling_1.txt: 1 malformed line(s) repaired" in msgs
     assert "skipping duplicated annotation files ['wall_3 (1).txt']" in msgs
     assert s.name == "Area_5_office_19" and s.classes == S3DIS13
+    from pcweak.data.collection import enumerate_scenes  # the room alone is named as its area's folder names it
+    assert enumerate_scenes(f"s3dis:{room}") == enumerate_scenes(str(room.parent)) == [(s.name, f"s3dis:{room}")]
     order = ["ceiling_1", "chair_2", "chair_10", "stairs_1", "wall_3"]  # natural order
     assert list(s.extras["instance_file"]) == order
     np.testing.assert_allclose(s.coord, np.vstack([blocks[n][:, :3] for n in order]), atol=1e-3)

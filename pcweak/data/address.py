@@ -90,6 +90,8 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     process and handed out as copies."""
     check_reader_options(address, kwargs)
     kind, rest = parse_address(str(address))
+    if kind in ("synthetic", "synthetic-lidar"):
+        seed = _seed(address, rest)
     fn, _ = _reader(kind)
     if kind == "scannet-export":
         path = Path(rest)
@@ -99,17 +101,41 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     if kind not in ("synthetic", "synthetic-lidar"):
         return fn(rest, **kwargs)
     try:
-        seed = int(rest)
-    except ValueError:
-        seed = -1
-    if seed < 0:  # numpy's generators take seeds >= 0 (their own message names neither)
-        raise AddressError(f"scene address {address!r}: the seed must be an integer >= 0")
-    try:
         key = tuple(sorted(kwargs.items()))
         hash(key)
     except TypeError:  # unhashable reader arguments: made afresh
         return _synthetic(kind, seed, kwargs)
     return copy.deepcopy(_synthetic_cached(kind, seed, key))
+
+
+def _seed(address: str | os.PathLike, rest: str) -> int:
+    """The seed of a ``synthetic:`` / ``synthetic-lidar:`` address (numpy's generators take
+    seeds >= 0, and their own message names neither the address nor the seed)."""
+    try:
+        seed = int(rest)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise AddressError(f"scene address {str(address)!r}: the seed must be an integer >= 0")
+    return seed
+
+
+def scene_name(address: str | os.PathLike) -> str:
+    """The name ``load_scene(address)`` gives its scene (``Scene.name``), from the address alone:
+    the name of a folder's scene in ``pcweak label``'s weak and output folders, whether the
+    folder or the one scene is given. ScanNet, VoteNet exports, mmdetection3d and KITTI: the
+    scene or frame (``scene0000_00``, ``000003``); S3DIS rooms ``Area_1_office_2``; SemanticKITTI
+    scans ``<sequence>_<scan>`` (``00_000000``); PLY and npz files their stem; generated scenes
+    ``synthetic_<seed>`` / ``synthetic_lidar_<seed>``."""
+    kind, rest = parse_address(str(address))
+    if kind in ("synthetic", "synthetic-lidar"):
+        return f"{kind.replace('-', '_')}_{_seed(address, rest)}"
+    p = Path(rest)
+    if kind in ("s3dis", "pointcept-s3dis", "semantickitti"):  # room and scan names repeat across areas, sequences
+        return f"{p.parent.name}_{p.name}"
+    if kind in ("ply", "npz") or (kind.startswith("mmdet3d") and p.suffix == ".bin"):
+        return p.stem
+    return p.name
 
 
 def _synthetic(kind: str, seed: int, kwargs: dict[str, Any]) -> Scene:

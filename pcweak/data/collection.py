@@ -4,8 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AddressError
-from .address import DATASETS, parse_address
-from .pointcept import scene_name as pointcept_scene_name
+from .address import DATASETS, parse_address, scene_name
 
 
 def _is_scannet_scene(d: Path) -> bool:
@@ -30,11 +29,8 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     kind, p = _dataset_and_path(arg)
     if names_one_scene(arg):
         k, rest = parse_address(arg) if kind or not _is_pointcept_scene(p) else (_pointcept_kind(p.parent), str(p))
-        if k in ("pointcept-scannet", "pointcept-s3dis"):
-            name = pointcept_scene_name(rest, k.split("-", 1)[1])
-        else:
-            name = Path(rest).stem if k in ("npz", "ply") else Path(rest).name
-        return [(name, arg if ":" in arg else f"{k}:{rest}")]
+        address = arg if ":" in arg else f"{k}:{rest}"
+        return [(scene_name(address), address)]
     out = _scenes_in(p, kind)
     if not out:
         raise AddressError(f"{p}: no scenes found (expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's "
@@ -64,34 +60,37 @@ def _pointcept_kind(folder: Path) -> str:
 
 
 def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
+    return [(scene_name(a), a) for a in _addresses_in(p, kind)]
+
+
+def _addresses_in(p: Path, kind: str | None) -> list[str]:
+    """The scene addresses of the folder ``p`` (``enumerate_scenes``), unsorted."""
     if kind == "semantickitti":
         seqs = p / "sequences" if (p / "sequences").is_dir() else p
         seqs_list = [seqs] if (seqs / "velodyne").is_dir() else sorted(c for c in seqs.iterdir() if (c / "velodyne").is_dir())
-        return [(f"{q.name}_{f.stem}", f"semantickitti:{q / f.stem}") for q in seqs_list for f in (q / "velodyne").glob("*.bin")]
+        return [f"semantickitti:{q / f.stem}" for q in seqs_list for f in (q / "velodyne").glob("*.bin")]
     if kind in ("mmdet3d-scannet", "mmdet3d-s3dis") and not (p / "points").is_dir():  # a folder of points files
-        return [(f.stem, f"{kind}:{f}") for f in p.glob("*.bin")]
+        return [f"{kind}:{f}" for f in p.glob("*.bin")]
     if (p / "scans").is_dir() and kind in (None, "scannet"):  # mmdetection3d's root holds the raw scans too
         p = p / "scans"
     if (p / "points").is_dir() and kind in (None, "mmdet3d-scannet", "mmdet3d-s3dis"):
-        return [(f.stem, f"{kind or ('mmdet3d-s3dis' if f.stem.startswith('Area_') else 'mmdet3d-scannet')}:{p / f.stem}")
+        return [f"{kind or ('mmdet3d-s3dis' if f.stem.startswith('Area_') else 'mmdet3d-scannet')}:{p / f.stem}"
                 for f in (p / "points").glob("*.bin")]
     if (p / "velodyne").is_dir():
-        return [(f.stem, f"kitti:{p / f.stem}") for f in (p / "velodyne").glob("*.bin")]
-    out: list[tuple[str, str]] = []
+        return [f"kitti:{p / f.stem}" for f in (p / "velodyne").glob("*.bin")]
+    out: list[str] = []
     for c in p.iterdir():
         if c.is_dir() and _is_scannet_scene(c):
-            out.append((c.name, f"scannet:{c}"))
+            out.append(f"scannet:{c}")
         elif c.is_dir() and (c / "Annotations").is_dir():
-            out.append((f"{p.name}_{c.name}", f"s3dis:{c}"))
+            out.append(f"s3dis:{c}")
         elif c.is_dir() and _is_pointcept_scene(c):
-            k = kind if kind in ("pointcept-scannet", "pointcept-s3dis") else _pointcept_kind(p)
-            out.append((pointcept_scene_name(c, k.split("-", 1)[1]), f"{k}:{c}"))
+            out.append(f"{kind if kind in ('pointcept-scannet', 'pointcept-s3dis') else _pointcept_kind(p)}:{c}")
         elif c.name.endswith("_vert_all.npy") and c.is_file():
-            scene = c.name[: -len("_vert_all.npy")]
-            out.append((scene, f"scannet-export:{p / scene}"))
+            out.append(f"scannet-export:{p / c.name[: -len('_vert_all.npy')]}")
         elif c.suffix in (".npz", ".ply") and c.is_file():
-            out.append((c.stem, f"{c.suffix[1:]}:{c}"))
+            out.append(f"{c.suffix[1:]}:{c}")
     if not out:  # a Pointcept root: its split or area folders hold the scenes
         for c in sorted(c for c in p.iterdir() if c.is_dir() and any(_is_pointcept_scene(g) for g in c.iterdir() if g.is_dir())):
-            out += _scenes_in(c, kind)
+            out += _addresses_in(c, kind)
     return out

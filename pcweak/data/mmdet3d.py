@@ -34,6 +34,7 @@ from ..errors import ReaderError
 from ..geometry import apply_transform
 from ..safe_load import pickle_load
 from ..scene import Scene
+from .address import scene_name
 from .scannet import _load_json, _read_frames, axis_alignment_of, axis_matrix, boxes_of_instances, scannet20_of_nyu40
 
 MMDET3D_DATASETS = ("scannet", "s3dis")
@@ -46,8 +47,8 @@ def _locate(path: str | os.PathLike) -> tuple[Path, str, Path]:
     p = Path(path)
     if p.suffix == ".bin":
         root = p.parent.parent if p.parent.name == "points" else p.parent
-        return root, p.stem, p
-    return p.parent, p.name, p.parent / "points" / f"{p.name}.bin"
+        return root, scene_name(f"mmdet3d-scannet:{p}"), p
+    return p.parent, scene_name(f"mmdet3d-scannet:{p}"), p.parent / "points" / f"{p.name}.bin"
 
 
 def _read_bin(path: Path, dtype: type, width: int, what: str) -> np.ndarray:

@@ -27,6 +27,7 @@ from ..errors import ReaderError
 from ..geometry import apply_transform
 from ..safe_load import numpy_load
 from ..scene import Scene
+from .address import scene_name
 from .scannet import axis_alignment_of, boxes_of_instances
 
 POINTCEPT_DATASETS = ("scannet", "s3dis")
@@ -60,13 +61,6 @@ def _labels(d: Path, name: str, n: int, n_classes: int | None) -> np.ndarray | N
         rng = f"-1..{high}" if high is not None else ">= -1"
         raise ReaderError(f"{d / (name + '.npy')}: {int(bad.sum())} values outside {rng} (e.g. {int(a[bad][0])})")
     return a
-
-
-def scene_name(path: str | os.PathLike, dataset: str) -> str:
-    """The name of the Pointcept scene folder ``path``: ScanNet ``scene0000_00``; S3DIS
-    ``Area_1_office_1``, since room names repeat across areas."""
-    d = Path(path)
-    return f"{d.parent.name}_{d.name}" if dataset == "s3dis" else d.name
 
 
 def read_pointcept(path: str | os.PathLike, dataset: str,
@@ -116,5 +110,5 @@ def read_pointcept(path: str | os.PathLike, dataset: str,
     if normal is not None:
         length = np.linalg.norm(normal, axis=1, keepdims=True)
         normal = np.where(length > 0, normal / np.maximum(length, 1e-12), 0.0).astype(np.float32)
-    return Scene(name=scene_name(d, dataset), coord=coord.astype(np.float32), classes=classes, color=color, normal=normal,
+    return Scene(name=scene_name(f"pointcept-{dataset}:{d}"), coord=coord.astype(np.float32), classes=classes, color=color, normal=normal,
                  semantic=semantic, instance=instance, boxes=boxes, box_labels=box_labels, axis_alignment=A, meta=meta)

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ReaderError
 from ..scene import Scene
 from ..classes import S3DIS13, S3DIS_ALIASES
+from .address import scene_name
 
 _NUM = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -89,8 +90,7 @@ def read_s3dis(room_dir: str | os.PathLike) -> Scene:
     rgb = a[:, 3:6]
     if rgb.max() > 255 or rgb.min() < 0:
         raise ReaderError(f"{ann}: colours outside 0-255")
-    area = d.parent.name
-    return Scene(name=f"{area}_{d.name}", coord=a[:, :3], classes=S3DIS13, color=rgb / 255.0,
+    return Scene(name=scene_name(f"s3dis:{d}"), coord=a[:, :3], classes=S3DIS13, color=rgb / 255.0,
                  semantic=np.concatenate(sem), instance=np.concatenate(inst),
                  extras={"instance_file": np.array(names, dtype=np.str_)},
                  meta={"dataset": "s3dis", "source": str(d)})

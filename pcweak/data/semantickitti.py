@@ -11,6 +11,7 @@ import numpy as np
 from ..classes import SEMANTICKITTI19, SEMANTICKITTI_RAW_TO_19
 from ..errors import ReaderError
 from ..scene import Scene
+from .address import scene_name
 from .kitti import read_velodyne
 
 
@@ -45,5 +46,5 @@ def read_semantickitti(scan_path: str | os.PathLike) -> Scene:
         key = np.where(thing & (semantic >= 0), semantic * (1 << 16) + (lab >> 16).astype(np.int64), -1)
         _, inv = np.unique(key, return_inverse=True)
         instance = np.where(key >= 0, inv.ravel() - int((key < 0).any()), -1).astype(np.int64)
-    return Scene(name=f"{seq.name}_{sid}", coord=pts[:, :3], classes=SEMANTICKITTI19, intensity=pts[:, 3],
+    return Scene(name=scene_name(f"semantickitti:{p}"), coord=pts[:, :3], classes=SEMANTICKITTI19, intensity=pts[:, 3],
                  semantic=semantic, instance=instance, meta={"dataset": "semantickitti", "source": str(p)})

@@ -17,6 +17,7 @@ import numpy as np
 from ..geometry import points_in_boxes, rot_z
 from ..scene import Frame, Scene
 from ..classes import SCANNET20
+from .address import scene_name
 from .raycast import cast_boxes, look_at, pixel_rays
 
 C = {n: i for i, n in enumerate(SCANNET20)}
@@ -319,7 +320,7 @@ def synthetic_room(seed: int = 0, density: float = 900.0, n_frames: int = 8,
     present = np.isin(obj_ids, np.unique(instance))
     obj_ids = [i for i, p in zip(obj_ids, present) if p]
     scene = Scene(
-        name=f"synthetic_{seed}", coord=coord.astype(np.float32), classes=SCANNET20,
+        name=scene_name(f"synthetic:{seed}"), coord=coord.astype(np.float32), classes=SCANNET20,
         color=color.astype(np.float32), normal=normal.astype(np.float32), semantic=semantic,
         instance=instance, segment=segment.ravel(),
         boxes=np.array([inst_box[i] for i in obj_ids], np.float32).reshape(-1, 7),

@@ -15,6 +15,7 @@ from ..kitti_objects import IMAGE_SIZE  # (height, width) of KITTI's image_2
 from ..geometry import points_in_boxes, rot_z
 from ..scene import Frame, KittiCalib, Scene
 from ..classes import KITTI_CLASSES
+from .address import scene_name
 from .raycast import cast_boxes, cast_plane_z, pixel_rays
 
 SENSOR_HEIGHT = 1.73
@@ -145,7 +146,7 @@ def synthetic_lidar(seed: int = 0, n_cars: tuple[int, int] = (4, 10), n_peds: tu
     inside = points_in_boxes(pts, boxes) if len(boxes) else np.zeros((len(pts), 0), bool)
     owner = np.where(inside.any(1), inside.argmax(1), -1)
     semantic = np.where(owner >= 0, box_labels[np.maximum(owner, 0)] if len(box_labels) else 3, class_idx["background"])
-    scene = Scene(name=f"synthetic_lidar_{seed}", coord=pts.astype(np.float32), classes=KITTI_CLASSES,
+    scene = Scene(name=scene_name(f"synthetic-lidar:{seed}"), coord=pts.astype(np.float32), classes=KITTI_CLASSES,
                   intensity=intensity.astype(np.float32), semantic=semantic, instance=owner.astype(np.int64),
                   boxes=boxes.astype(np.float32), box_labels=box_labels, calib=DEFAULT_CALIB,
                   extras={"box_type": np.array([c for c, _, _ in objects], dtype=np.str_).reshape(-1)},
