@@ -57,7 +57,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = {}
     if args.weak == "points":
         if (args.count is None) == (args.ratio is None):
-            raise SystemExit("pcweak simulate: --weak points needs exactly one of --count N or --ratio R")
+            raise ValueError("--weak points needs exactly one of --count N or --ratio R")
         kw.update(count=args.count, ratio=args.ratio, stratified=args.stratified)
     elif args.weak == "clicks":
         kw.update(per_instance=args.per_instance)
@@ -67,7 +67,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         kw.update(erosion=args.erosion, merge_prob=args.merge_prob, split_prob=args.split_prob, drop_prob=args.drop_prob)
     elif args.weak == "boxes2d":
         kw.update(noise_px=args.noise)
-    check_ranges(KINDS[args.weak], args.weak, kw)  # before the scene is read
+    check_ranges(KINDS[args.weak], args.weak, {**kw, "seed": args.seed})  # before the scene is read
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = simulate(scene, args.weak, seed=args.seed, **kw)
     if args.with_boxes:
@@ -370,6 +370,9 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
+    for flag, value in (("--seed", args.seed), ("--epochs", args.epochs)):  # run_demo's ranges, under the flags' names
+        if value < 0:
+            raise ValueError(f"{flag} must be an integer >= 0, got {value}")
     run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs)
     return 0
 

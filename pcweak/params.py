@@ -45,6 +45,7 @@ COUNT_RANGE = Range(1, integer=True)
 Count = Annotated[int, COUNT_RANGE]  # how many (rooms, draws, repeats, steps): at least one
 Fraction = Annotated[float, Range(0, 1)]  # a share or a chance
 NonNegative = Annotated[float, Range(0)]  # a length or a noise scale
+Seed = Annotated[int, Range(0, integer=True)]  # a random generator's seed: numpy's take integers >= 0
 
 
 def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, filled: Iterable[str] = (),

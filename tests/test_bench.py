@@ -100,7 +100,8 @@ def test_every_benchmark_checks_its_declared_ranges_on_a_python_call():
     for name, module in BENCHES.items():
         run = importlib.import_module(module).run
         for param, bound in declared_ranges(run).items():
-            bad = (20, 0) if param == "budgets" else 0
+            below = bound.low - 1  # Count 0, Seed -1
+            bad = (20, below) if param == "budgets" else below
             with pytest.raises(ValueError, match=f"bench {name}: {param} must be"):
                 run(**{param: bad})
 

@@ -52,8 +52,8 @@ def test_simulate_and_errors(tmp_path, capsys):
     assert rc == 2 and "velodyne/000000.bin: LiDAR scan not found" in err
     rc, _, err = run(["info", "weird:thing"], capsys)
     assert rc == 2 and "expected DATASET:PATH" in err
-    with pytest.raises(SystemExit):
-        run(["simulate", "synthetic:1", "--weak", "points", "-o", str(out)], capsys)
+    rc, _, err = run(["simulate", "synthetic:1", "--weak", "points", "-o", str(out)], capsys)
+    assert rc == 2 and "--weak points needs exactly one of --count N or --ratio R" in err
 
 
 @pytest.mark.slow

@@ -719,6 +719,40 @@ def _(t, s):
         ["clicks: per_instance must be an integer >= 1, got 0"]
 
 
+@case("simulate-negative-seed")
+def _(t, s):  # numpy's "expected non-negative integer", naming nothing, after the scene was read
+    return ["simulate", f"npz:{t / 'nowhere.npz'}", "--weak", "points", "--count", "5", "--seed", "-1", "-o", str(t / "w.npz")], \
+        ["points: seed must be an integer >= 0, got -1"]
+
+
+@case("simulate-points-without-a-budget")
+def _(t, s):  # exit 1, unlike every other refusal
+    return ["simulate", f"npz:{t / 'nowhere.npz'}", "--weak", "points", "-o", str(t / "w.npz")], \
+        ["--weak points needs exactly one of --count N or --ratio R"]
+
+
+@case("label-param-gp-negative-seed")
+def _(t, s):
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "boxes.npz"), "--method", "gp-boxes",
+            "-o", str(t / "o.npz"), "--param", "seed=-1"], ["gp-boxes: seed must be an integer >= 0, got -1"]
+
+
+@case("label-param-forest-negative-seed")
+def _(t, s):  # numpy's message after the walk had run
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "boxes.npz"), "-o", str(t / "o.npz"),
+            "--param", "refine.seed=-1"], ["refine.seed must be an integer >= 0, got -1"]
+
+
+@case("bench-negative-seed")
+def _(t, s):
+    return ["bench", "ops", "--param", "seed=-1"], ["--param seed=-1: bench ops expects a value >= 0"]
+
+
+@case("demo-negative-epochs")
+def _(t, s):
+    return ["demo", "--epochs", "-1", "--out", str(t / "demo")], ["--epochs must be an integer >= 0, got -1"]
+
+
 @case("simulate-axis-align-for-a-generated-room")
 def _(t, s):
     return ["simulate", "synthetic:1", "--weak", "boxes", "--axis-align", str(t / "a.txt"), "-o", str(t / "w.npz")], \
@@ -850,6 +884,11 @@ def _(t, s):
 @case("train-points-negative")
 def _(t, s):
     return ["fit", "--config", DEMO, "--data.init_args.points", "-5"], ["data.points: expected an integer >= 1, got -5"]
+
+
+@case("train-negative-seed")
+def _(t, s):  # numpy's message from the first training batch
+    return ["fit", "--config", DEMO, "--data.init_args.seed", "-1"], ["data.seed: expected an integer >= 0, got -1"]
 
 
 @case("train-voxel-size-zero")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import machine, shared_root
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 
 MODES = ("full", "clicks", "clusters", "boxes2d")
 
@@ -93,7 +93,7 @@ def _train_and_score(mode: str, train: int, val: int, steps: int, batch_size: in
 def run(modes: str = ",".join(MODES), train: Count = 16, val: Count = 40, steps: Count = 1000, batch_size: Count = 2,
         box_fraction: float = 0.125, voxel: list[float] = [0.2, 0.2, 0.4], channels: list[int] = [16, 32, 32],
         bev_channels: Count = 64, lr: float = 0.003, rounds: int = 0, cache_dir: str = "outputs/bench_detect",
-        shared: str | None = None, seed: int = 0) -> dict[str, Any]:
+        shared: str | None = None, seed: Seed = 0) -> dict[str, Any]:
     from ..train.lidar_datamodule import WEAK_MODES
     from .pseudo_boxes import real_kitti_quality
     root = shared_root(shared)  # a missing folder refused before the training

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import machine, shared_root
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 
 NOISY_MASKS = dict(erosion=1, merge_prob=0.1, split_prob=0.1, drop_prob=0.05)
 ROWS = ("propagation", "perfect_masks", "noisy_masks", "noisy_masks+scores", "perfect_instance_bound",
@@ -89,7 +89,7 @@ def _model_rows(s: Any, sam: str, vlm: str | None, points: int, draws: int, seed
 
 
 @ranges_checked("bench lift")
-def run(rooms: int = 3, frames: Count = 12, points: Count = 20, draws: Count = 2, shared: str | None = None, seed: int = 0,
+def run(rooms: int = 3, frames: Count = 12, points: Count = 20, draws: Count = 2, shared: str | None = None, seed: Seed = 0,
         right: float = 0.7, prior_weight: float | None = None, mask_link: float | None = None, mask_cut: float | None = None,
         timing: bool = True, sam: str | None = None, vlm: str | None = None, sam_points_per_side: Count = 32) -> dict[str, Any]:
     from .. import weak

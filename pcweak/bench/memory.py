@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import machine, shared_root
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 
 ROOM_METHODS = ("propagate", "nearest", "gp-boxes", "smallest-box", "lift-masks")
 LIDAR_METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum")
@@ -187,7 +187,7 @@ def _real_lidar(shared: Path) -> list[tuple[Any, dict[str, Any]]]:
 
 @ranges_checked("bench memory")
 def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, methods: list[str] | str | None = None,
-        seed: int = 7, azimuth_steps: list[int] | int = (900, 3600), lidar_seed: int = 0, boxed: Count = 4,
+        seed: Seed = 7, azimuth_steps: list[int] | int = (900, 3600), lidar_seed: Seed = 0, boxed: Count = 4,
         repeats: Count = 1, shared: str | None = None) -> dict[str, Any]:
     """Per labeller and scene size: points, seconds, resident memory before and at the peak and
     held between (GB), bytes per point, the budgeted memory (``Labeller.memory_bytes``) and

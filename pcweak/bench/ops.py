@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from . import best_of, machine
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 
 
 @ranges_checked("bench ops")
 def run(n_support: Count = 1_000_000, n_query: Count = 250_000, radius: float = 0.1, k: Count = 32,
         scatter_rows: Count = 1_000_000, scatter_channels: Count = 32, scatter_groups: Count = 50_000,
-        repeat: Count = 3, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+        repeat: Count = 3, seed: Seed = 0, device: str = "cpu") -> dict[str, Any]:
     from scipy.spatial import cKDTree
 
     from .. import ops

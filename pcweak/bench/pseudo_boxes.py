@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import machine, shared_root
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 
 METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum", "boxes2d-frustum-2d-only", "click_mean_box")
 THRESHOLD = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
@@ -123,7 +123,7 @@ def real_kitti_quality(root: Path | None) -> dict[str, Any]:
 
 
 @ranges_checked("bench pseudo-boxes")
-def run(frames: Count = 12, boxed: Count = 4, shared: str | None = None, seed: int = 0) -> dict[str, Any]:
+def run(frames: Count = 12, boxed: Count = 4, shared: str | None = None, seed: Seed = 0) -> dict[str, Any]:
     from ..data.address import load_scene
     from ..pseudo.object_boxes import learn_box_geometry
     from .. import weak

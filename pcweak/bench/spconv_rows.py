@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 
 
 def _demo_model_args() -> dict[str, Any]:
@@ -93,7 +93,7 @@ def _forward_backward(model, batch) -> tuple[Any, list[Any]]:
 
 @ranges_checked("bench spconv")
 def run(kernels: str = "pcweak,numpy,spconv", rooms: Count = 8, epochs: Count = 3, repeat_checks: Count = 20,
-        seed: int = 0, cache: str = "") -> dict[str, Any]:
+        seed: Seed = 0, cache: str = "") -> dict[str, Any]:
     import torch
     from ..models.spconv_compat import ROW_KERNELS, use_row_kernels
     from ..tasks.semantic import SemanticSegmentation

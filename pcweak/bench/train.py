@@ -10,12 +10,12 @@ import numpy as np
 import torch
 
 from . import machine
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 
 
 @ranges_checked("bench train")
 def run(points: Count = 100_000, voxel_size: float = 0.02, layers: str = "spunet14", steps: Count = 5, warmup: int = 1,
-        seed: int = 0) -> dict[str, Any]:
+        seed: Seed = 0) -> dict[str, Any]:
     from ..data.synthetic_indoor import synthetic_room
     from ..train.transforms import features, voxelize_sample
     from ..models.sparse_unet import SpUNet

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import machine
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 
 # the supervision settings in the order they run; self-training is built from points+propagate's model
 SETTINGS = ("full", "points", "points+propagate", "self-training", "clicks+walk", "boxes+gp")
@@ -87,7 +87,7 @@ def _weak_files(scenes: list[tuple[str, str]], folder: Path, points: int, seed: 
 
 @ranges_checked("bench train-weak")
 def run(settings: str = ",".join(SETTINGS), train_rooms: Count = 32, val_rooms: Count = 12, epochs: Count = 30,
-        voxel_size: float = 0.1, points: Count = 200, seed: int = 0, point_head: bool | None = None,
+        voxel_size: float = 0.1, points: Count = 200, seed: Seed = 0, point_head: bool | None = None,
         out: str = "") -> dict[str, Any]:
     from ..demo import DEMO_CONFIG
     from ..train.runs import SUPERVISION_RUNS, fit_run

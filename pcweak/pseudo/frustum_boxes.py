@@ -35,6 +35,7 @@ from .. import ops
 from ..camera import project
 from ..errors import SceneError
 from ..geometry import box_corners, graph_components, image_box_overlap, projected_hull
+from ..params import Seed
 from ..scene import PseudoLabels, Scene
 from .box_fit import BoxGeometry, check_geometry, fit_box
 from .object_boxes import GroundHeights, boxes_to_pseudo
@@ -175,7 +176,7 @@ def match_image_box(box: np.ndarray, points: np.ndarray, box2d: np.ndarray, P: n
 def frustum_boxes(scene: Scene, box2d: Any, box2d_semantic: Any, box2d_frame: Any | None = None, geometry: Any = None, *,
                   shrink: float = 0.02, ground_tol: float = 0.2, ground_radius: float = 3.0, cluster_radius: float = 0.6,
                   min_points: int = 3, trim: float = 0.01, max_spill: float = 0.2, pad: float = 0.1,
-                  image_fit_below: float = 0.85, image_fit_elongation: float = 1.5, seed: int = 0) -> PseudoLabels:
+                  image_fit_below: float = 0.85, image_fit_elongation: float = 1.5, seed: Seed = 0) -> PseudoLabels:
     """Pseudo 3D boxes (and per-point labels) from image boxes; see the module docstring.
 
     Args: box2d (B,4) ``[x1,y1,x2,y2]`` px in the frames given by ``box2d_frame`` (default 0),

@@ -37,6 +37,7 @@ from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
 from ..errors import SceneError
+from ..params import Seed
 from ..geometry import box_corners, points_in_boxes
 from ..scene import PseudoLabels, Scene, to_numpy
 from ..segment.structure import surface_classes
@@ -242,7 +243,7 @@ def _pair_data(X: np.ndarray, own: dict[int, np.ndarray], shared: dict[tuple[int
 
 def gp_box_labels(scene: Scene, boxes: Any, box_labels: Any, *, inside_fraction: float = 0.9, margin: float = 0.02,
                   background_label: int | None = None, batched: bool = True, iterations: int = 200, n_per_class: int = 48,
-                  n_inducing: int = 24, seed: int = 0, use_gp: bool = True,
+                  n_inducing: int = 24, seed: Seed = 0, use_gp: bool = True,
                   superpoint_params: dict[str, Any] | None = None, lr: float = 0.1,
                   structure: bool | Any = True, volume_prior: float = 1.0, min_confidence: float = 0.8,
                   stuff: bool = True) -> PseudoLabels:

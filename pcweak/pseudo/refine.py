@@ -63,6 +63,8 @@ class RefineConfig:
             raise ValueError(f"refine.top must lie in [0, 1], got {self.top}")
         if not self.per_cell >= 0:
             raise ValueError(f"refine.per_cell must be >= 0, got {self.per_cell}")
+        if not self.seed >= 0:
+            raise ValueError(f"refine.seed must be an integer >= 0, got {self.seed}")
 
 
 def top_two(prob: np.ndarray) -> np.ndarray:

@@ -25,16 +25,19 @@ def signature_config(fn: Callable[..., Any], name: str, skip: set[str], checks: 
     """A frozen config dataclass with one field per keyword parameter of ``fn`` not in ``skip``
     (the inputs the labeller's wrapper fills from the scene and the weak labels), with ``fn``'s
     own defaults and annotations, so that the defaults are written once, in ``fn``.
-    ``checks`` maps a field to (predicate, what it wants): a value failing it raises
-    ValueError when the config is made, before any work."""
+    ``checks`` maps a field to (predicate, what it wants), and a ``Range`` that ``fn`` declares
+    (``params.Seed``, say) is one too: a value failing it raises ValueError when the config is
+    made, before any work."""
     import typing
+    from ..params import declared_ranges
     hints = typing.get_type_hints(fn)
     fields = []
     for p in inspect.signature(fn).parameters.values():
         if p.name in skip or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.default is p.empty:
             continue
         fields.append((p.name, hints.get(p.name, Any), dataclasses.field(default=p.default)))
-    rules = dict(checks or {})
+    rules = {k: (r.admits, r.text()) for k, r in declared_ranges(fn).items() if k not in skip}
+    rules.update(checks or {})
 
     def post_init(self: Any) -> None:
         for key, (ok, want) in rules.items():

@@ -54,6 +54,7 @@ def check_point_data_args(h: Any) -> None:
     need(h.synthetic_train >= 1 and h.synthetic_val >= 0, "synthetic_train", "at least one training room")
     need(h.region_mask_grid >= 0, "region_mask_grid", "an integer >= 0")
     need(h.scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0")
+    need(h.seed >= 0, "seed", "an integer >= 0")
     need("pseudo" not in h.supervision or h.pseudo_method or h.pseudo_dir, "pseudo_method",
          "a labeller (or data.pseudo_dir) for pseudo supervision")
     if h.pseudo_method:  # the labeller and its settings, checked now rather than in prepare_data

@@ -301,6 +301,7 @@ class LidarDataModule(L.LightningDataModule):
                               (batch_size >= 1, "batch_size", "an integer >= 1"),
                               (num_workers >= 0, "num_workers", "an integer >= 0"),
                               (scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0"),
+                              (seed >= 0, "seed", "an integer >= 0"),
                               (predict_split in ("training", "testing"), "predict_split", "training or testing"),
                               (dataset != "kitti" or root, "root", "the KITTI folder (holding training/)")):
             if not ok:

@@ -12,12 +12,12 @@ import numpy as np
 from ..scene import Scene, WeakLabels
 from .boxes import boxes, boxes2d
 from .masks2d import masks2d
-from ..params import Count, ranges_checked
+from ..params import Count, Seed, ranges_checked
 from .points import _need, clicks, clusters, points
 
 
 @ranges_checked("tags")
-def scene_tags(scene: Scene, min_points: Count = 1, seed: int = 0) -> WeakLabels:
+def scene_tags(scene: Scene, min_points: Count = 1, seed: Seed = 0) -> WeakLabels:
     """(C,) bool: which classes occur in the scene (at least ``min_points`` labelled points)."""
     _need(scene, "semantic")
     counts = np.bincount(scene.semantic[scene.semantic >= 0], minlength=len(scene.classes))

@@ -5,13 +5,13 @@ import numpy as np
 
 from ..classes import stuff_classes
 from ..geometry import aabb_box, box_corners, oriented_box
-from ..params import Count, NonNegative, ranges_checked
+from ..params import Count, NonNegative, Seed, ranges_checked
 from ..scene import Scene, WeakLabels
 from .points import _need
 
 
 @ranges_checked("boxes")
-def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple[str, ...] | None = None,
+def boxes(scene: Scene, axis_aligned: bool = True, seed: Seed = 0, exclude: tuple[str, ...] | None = None,
           noise: NonNegative = 0.0, min_points: Count = 5, source: str = "auto") -> WeakLabels:
     """One tight box per GT instance (class = the instance's majority class).
 
@@ -63,7 +63,7 @@ def boxes(scene: Scene, axis_aligned: bool = True, seed: int = 0, exclude: tuple
 
 
 @ranges_checked("boxes2d")
-def boxes2d(scene: Scene, seed: int = 0, noise_px: NonNegative = 0.0, use_annotated: bool = True,
+def boxes2d(scene: Scene, seed: Seed = 0, noise_px: NonNegative = 0.0, use_annotated: bool = True,
             min_size_px: NonNegative = 4.0) -> WeakLabels:
     """Image boxes ``[x1,y1,x2,y2]`` of the scene's objects in its frames.
 

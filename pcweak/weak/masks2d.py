@@ -6,7 +6,7 @@ from typing import Annotated
 import numpy as np
 
 from ..camera import render_label_map
-from ..params import Fraction, Range, ranges_checked
+from ..params import Fraction, Range, Seed, ranges_checked
 from ..scene import Scene, WeakLabels
 from .points import _need
 
@@ -14,7 +14,7 @@ PIXELS = Range(0, integer=True)
 
 
 @ranges_checked("masks2d")
-def masks2d(scene: Scene, seed: int = 0, frames: list[int] | None = None, erosion: Annotated[int, PIXELS] = 0,
+def masks2d(scene: Scene, seed: Seed = 0, frames: list[int] | None = None, erosion: Annotated[int, PIXELS] = 0,
             merge_prob: Fraction = 0.0, split_prob: Fraction = 0.0, drop_prob: Fraction = 0.0,
             min_pixels: Annotated[int, PIXELS] = 20, max_dist: Annotated[float, Range(0, low_open=True)] = 0.05) -> WeakLabels:
     """One integer label map per frame (0 = no mask, 1..m = masks), from the GT instances.

@@ -6,7 +6,7 @@ from typing import Annotated
 import numpy as np
 
 from ..errors import SceneError
-from ..params import COUNT_RANGE, Count, Fraction, Range, ranges_checked
+from ..params import COUNT_RANGE, Count, Fraction, Range, Seed, ranges_checked
 from ..scene import Scene, WeakLabels
 
 
@@ -18,7 +18,7 @@ def _need(scene: Scene, *fields: str) -> None:
 
 @ranges_checked("points")
 def points(scene: Scene, count: Annotated[int | None, COUNT_RANGE] = None,
-           ratio: Annotated[float | None, Range(0, 1, low_open=True)] = None, seed: int = 0,
+           ratio: Annotated[float | None, Range(0, 1, low_open=True)] = None, seed: Seed = 0,
            stratified: bool = False) -> WeakLabels:
     """Label ``count`` points (or ``ratio`` of the labelled points, at least one).
 
@@ -59,7 +59,7 @@ def points(scene: Scene, count: Annotated[int | None, COUNT_RANGE] = None,
 
 
 @ranges_checked("clicks")
-def clicks(scene: Scene, per_instance: Count = 1, seed: int = 0, interior_quantile: Fraction = 0.5,
+def clicks(scene: Scene, per_instance: Count = 1, seed: Seed = 0, interior_quantile: Fraction = 0.5,
            classes: tuple[int, ...] | None = None) -> WeakLabels:
     """``per_instance`` clicks on every GT instance, each near the instance's interior.
 
@@ -93,7 +93,7 @@ def clicks(scene: Scene, per_instance: Count = 1, seed: int = 0, interior_quanti
 
 
 @ranges_checked("clusters")
-def clusters(scene: Scene, seed: int = 0, classes: tuple[int, ...] | None = None, min_points: Count = 1) -> WeakLabels:
+def clusters(scene: Scene, seed: Seed = 0, classes: tuple[int, ...] | None = None, min_points: Count = 1) -> WeakLabels:
     """Cluster-level labels (MixSup): every GT instance's points as one labelled cluster, as an
     annotator who picks an object's cluster and names its class gives them. ``point_instance``
     numbers the clusters; ``classes`` restricts them to some class ids (default: all)."""
