@@ -136,6 +136,16 @@ def test_bad_parameters_name_what_is_wrong():
         pcweak.superpoints(coord, color, method="mesh")
     with pytest.raises(pcweak.SceneError, match="color has 3 rows for 750 points"):
         l0_hierarchy(coord, color[:3])
+    # the arrays themselves, checked where they enter
+    with pytest.raises(pcweak.SceneError, match=r"superpoints: color values must lie in \[0,1\].*divide 0-255 colours by 255"):
+        pcweak.superpoints(coord, color * 255)  # would weigh colour 255 times over
+    with pytest.raises(pcweak.SceneError, match=r"superpoints.coord: shape \(750, 2\) does not match the expected \(\*,3\)"):
+        pcweak.superpoints(coord[:, :2])
+    with pytest.raises(pcweak.SceneError, match="superpoints.coord: 1 entries are NaN"):
+        pcweak.superpoints(np.where(np.arange(750)[:, None] == 7, np.nan, coord))
+    with pytest.raises(pcweak.SceneError, match=r"superpoints.color: shape \(3, 3\)"):
+        pcweak.superpoints(coord, color[:3])
+    assert len(pcweak.superpoints(coord, color[:, :1])) == 750  # a LiDAR intensity
 
 
 def test_bench_superpoints_scores_each_level_against_fh(tmp_path, capsys):

@@ -111,6 +111,8 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], color=np.where(np.arange(room.num_points)[:, None] % 2, 255.0, 0.0) * np.ones(3))
     with pytest.raises(SceneError, match=r"seed_label holds class 7 but there are only 5 classes \(num_classes\)"):
         propagate(room.coord, [1, 2], [0, 7], num_classes=5)
+    with pytest.raises(SceneError, match=r"propagate: 2 class names but num_classes 20"):  # was PseudoLabels' range error
+        propagate(room.coord, [1, 2], [0, 1], num_classes=20, classes=("wall", "floor"))
     with pytest.raises(ValueError, match=r"propagate: solver.name must be one of"):
         propagate(room.coord, [1], [0], segment=room.segment, config={"solver.name": "magic"})
     with pytest.raises(ValueError, match=r"min_reach must be >= 0"):

@@ -86,6 +86,16 @@ def test_a_missing_weak_field_names_the_field(room):
         check_params("nope", {})
 
 
+def test_label_names_what_it_takes_when_given_something_else(room):
+    """An address or a file name where a Scene or WeakLabels belongs: one TypeError saying what
+    to pass (it was an AttributeError from deep inside, naming neither)."""
+    w = weak.points(room, count=5, seed=0)
+    with pytest.raises(TypeError, match="expected a Scene and WeakLabels .*got str and WeakLabels"):
+        pcweak.label("synthetic:0", w)
+    with pytest.raises(TypeError, match="got Scene and NoneType"):
+        pcweak.label(room, None, "nearest")
+
+
 def test_cli_nested_param_spelling(tmp_path, room, capsys):
     s = tmp_path / "room.npz"
     room.save(s)

@@ -597,6 +597,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     x = _check_arrays(coord, seed_index, seed_label, seed_instance, color, normal, features, segment)
     coord, seed_index, seed_label, seed_instance = x["coord"], x["seed_index"], x["seed_label"], x["seed_instance"]
     color, normal, feat, seg = x["color"], x["normal"], x["features"], x["segment"]
+    if num_classes and classes and len(classes) != num_classes:
+        raise SceneError(f"propagate: {len(classes)} class names but num_classes {num_classes}")
     C = num_classes or (len(classes) if classes else (int(seed_label.max()) + 1 if len(seed_label) else 1))
     if len(seed_label) and seed_label.max() >= C:
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "

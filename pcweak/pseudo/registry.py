@@ -36,7 +36,8 @@ def signature_config(fn: Callable[..., Any], name: str, skip: set[str], checks: 
         if p.name in skip or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.default is p.empty:
             continue
         fields.append((p.name, hints.get(p.name, Any), dataclasses.field(default=p.default)))
-    rules = {k: (r.admits, r.text()) for k, r in declared_ranges(fn).items() if k not in skip}
+    names = {f[0] for f in fields}
+    rules = {k: (r.admits, r.text()) for k, r in declared_ranges(fn).items() if k in names}
     rules.update(checks or {})
 
     def post_init(self: Any) -> None:
@@ -162,6 +163,9 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: A
     stages (``graph={"sigma_color": 0.1}`` or ``**{"graph.sigma_color": 0.1}``). The result's
     ``params`` is the full config (``dataclasses.asdict``); what the run found (counts) is in
     ``stats``."""
+    if not isinstance(scene, Scene) or not isinstance(weak, WeakLabels):
+        raise TypeError(f"label(scene, weak): expected a Scene and WeakLabels (pcweak.load_scene(address), "
+                        f"WeakLabels.load(path) or pcweak.simulate), got {type(scene).__name__} and {type(weak).__name__}")
     lab = get_labeller(method)
     cfg = lab.make_config(params)
     weak.check_against(scene)

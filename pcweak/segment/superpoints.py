@@ -15,7 +15,8 @@ import inspect
 import numpy as np
 import torch
 
-from ..scene import Scene
+from ..errors import SceneError
+from ..scene import Scene, check_color_range, check_float, check_int
 
 
 SPARSE_SUM_WIDTH = 8  # from this many columns on, one sparse product sums them faster than a bincount each
@@ -368,10 +369,23 @@ def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.n
     which sizes in points (``min_size``, given or default) hold; a sparser cloud gets them
     scaled down (``min_size_at``), as propagation's partitions do; None takes them as given.
 
-    Args: coord (N,3) float metres; color (N,3) float in [0,1] or None; normal (N,3) or None
-    (estimated where a method needs it)."""
+    Args: coord (N,3) float metres; color (N,3) float in [0,1], (N,1) a LiDAR intensity, or
+    None; normal (N,3) or None (estimated where a method needs it); faces (F,3) int vertex
+    indices. Each is checked here (shape, finite values, colours in [0,1])."""
     if method not in SUPERPOINT_METHODS:
         raise ValueError(f"superpoints: method must be one of {SUPERPOINT_METHODS}, got {method!r}")
+    coord = check_float("superpoints", "coord", coord, (None, 3))  # the arrays as pcweak's scenes hold them
+    n = len(coord)
+    if color is not None:
+        color = check_float("superpoints", "color", color, (n, None))
+        if color.shape[1] not in (1, 3):
+            raise SceneError(f"superpoints.color: expected (N,3) colours or (N,1) intensities, got {color.shape[1]} columns")
+        if color.shape[1] == 3:
+            check_color_range("superpoints: color", color)
+    if normal is not None:
+        normal = check_float("superpoints", "normal", normal, (n, 3))
+    if faces is not None:
+        faces = check_int("superpoints", "faces", faces, (None, 3), 0, n)
     if method == "l0":
         return superpoint_hierarchy(coord, color, reference_spacing, **params)[0]
     if method == "fh":
