@@ -98,7 +98,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     from .data.address import check_reader_options
     from .data.collection import enumerate_scenes
     from .parallel import WorkerDied, available_memory_gb, process_map
-    from .label_jobs import LabelJob, is_current, job_fingerprint, remove_stale_temporaries, run_label_job
+    from .label_jobs import (LabelJob, is_current, job_fingerprint, label_job_outcome, remove_stale_temporaries,
+                             run_label_job)
     from .pseudo.registry import check_params, get_labeller
     params = _params(args.param)
     # every argument is checked before any scene is read
@@ -161,13 +162,19 @@ def cmd_label(args: argparse.Namespace) -> int:
         jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, reader, fp))
     if single and jobs:  # no bar for one scene: say what runs (a large scan takes a while)
         print(f"pcweak label: {jobs[0].address} with {args.method} ...", file=sys.stderr, flush=True)
+    failed: list[str] = []
     bar = tqdm(total=len(jobs), desc=f"label[{args.method}]", unit="scene",
                disable=single or not sys.stderr.isatty() and len(scenes) < 2)
     try:
         with _stage_lines("label") if single else contextlib.nullcontext():
             free = available_memory_gb()  # shared out among the workers by each scene's need
             budget = None if free is None else LABEL_MEMORY_SHARE * free * 2**30
-            for _, name in process_map(run_label_job, jobs, args.workers, memory=budget):
+            # one scene: its error is the command's; a folder: a refused scene is named at the
+            # end and the others are labelled
+            for _, result in process_map(run_label_job if single else label_job_outcome, jobs, args.workers, memory=budget):
+                name, problem = (result, None) if single else result
+                if problem is not None:
+                    failed.append(f"{name}: {problem}")
                 bar.update(1)
                 bar.set_postfix(scene=name)
     except WorkerDied as e:
@@ -184,8 +191,14 @@ def cmd_label(args: argparse.Namespace) -> int:
             f"runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now; {args.method} holds about "
             f"{per_million:.1f} GB per million points of a scene): {then}") from None
     bar.close()
-    print(json.dumps({"labelled": len(jobs), "skipped_existing": skipped, "redone_other_inputs": redone,
-                      "output": str(args.output), "method": args.method}))
+    print(json.dumps({"labelled": len(jobs) - len(failed), "skipped_existing": skipped, "redone_other_inputs": redone,
+                      **({"failed": len(failed)} if failed else {}), "output": str(args.output), "method": args.method}))
+    if failed:
+        rest = len(scenes) - len(failed)
+        raise PcweakError(f"{len(failed)} of the {len(scenes)} scenes could not be labelled ({'; '.join(failed[:5])}"
+                          f"{'; ...' if len(failed) > 5 else ''}); the other {rest} {'are' if rest != 1 else 'is'} labelled. "
+                          f"Fix or remove {'them' if len(failed) > 1 else 'it'} and run the same command again: "
+                          "it labels only what is missing")
     return 0
 
 

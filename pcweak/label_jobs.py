@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import PcweakError
 from .scene import PseudoLabels, WeakLabels
 
 HASH_FILES_UP_TO = 1 << 30  # bytes: a larger source file is identified by size and time alone
@@ -140,6 +141,20 @@ def run_label_job(job: LabelJob) -> str:
     out.fingerprint = job.fingerprint
     out.save(job.output)
     return job.name
+
+
+# what one scene's own files or weak labels can raise: in a folder, that scene is reported at the
+# end and the others are labelled (an error of pcweak's own code still stops the job)
+SCENE_ERRORS = (PcweakError, ValueError, OSError)
+
+
+def label_job_outcome(job: LabelJob) -> tuple[str, str | None]:
+    """``run_label_job`` for one scene of a folder: ``(name, None)`` when its output is written,
+    ``(name, message)`` when its scene or weak file is refused (``SCENE_ERRORS``)."""
+    try:
+        return run_label_job(job), None
+    except SCENE_ERRORS as e:
+        return job.name, str(e) or type(e).__name__
 
 
 def learn_geometry(pairs: list[tuple[str, str]], reader: dict[str, Any], progress: Any = None,

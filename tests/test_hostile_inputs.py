@@ -49,6 +49,33 @@ def refused(argv: list[str], capsys, *needles: str) -> str:
     return err
 
 
+# ---------------------------------------------------------------------------- a folder with one bad scene
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bad_scene_in_a_folder_is_named_and_the_others_are_labelled(tmp_path, small, capsys, workers):
+    """One damaged scene among three (a truncated npz) and one weak file for another scene: both
+    are named in one message at the end, exit 2, the good scene is written; once the files are
+    fixed the same command labels only those two."""
+    scenes, weaks, out = tmp_path / "scenes", tmp_path / "weak", tmp_path / "out"
+    for i in (1, 2, 3):
+        small.save(scenes / f"room{i}.npz")
+        weak.points(small, count=10, seed=i).save(weaks / f"room{i}.npz")
+    good = (scenes / "room2.npz").read_bytes()
+    (scenes / "room2.npz").write_bytes(good[:1000])
+    other = synthetic_room(6, density=150.0, n_frames=0)
+    weak.points(other, count=10, seed=0).save(weaks / "room3.npz")
+    args = ["label", str(scenes), "--weak", str(weaks), "-o", str(out), "--method", "nearest", "--workers", str(workers)]
+    err = refused(args, capsys, "2 of the 3 scenes could not be labelled (room2: ", "room2.npz: not a readable .npz file",
+                  "room3: ", "the other 1 is labelled", "run the same command again")
+    assert "room1:" not in err and sorted(p.name for p in out.iterdir()) == ["room1.npz"]
+    (scenes / "room2.npz").write_bytes(good)
+    weak.points(small, count=10, seed=3).save(weaks / "room3.npz")
+    assert main(args) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["labelled"] == 2 and rep["skipped_existing"] == 1 and "failed" not in rep
+
+
 # ---------------------------------------------------------------------------- stale output
 
 
