@@ -44,6 +44,33 @@ def visible_points(points: np.ndarray, frame: Frame, abs_tol: float = 0.03, rel_
     return mask, u, v
 
 
+DEPTH_SCALE_OFF = "the depth map reads {} times the points' distance (is the depth in metres?)"
+
+
+def why_unseen(points: np.ndarray, frame: Frame, depth: np.ndarray | None = None) -> tuple[str, float | None]:
+    """Why ``frame`` sees none of the (N,3) ``points`` (``visible_points`` found none), as the
+    likely mistake in words: no point in front of the camera inside its image (the pose is not
+    camera-to-world in the points' coordinates), the depth map a constant factor off the points'
+    depth (``DEPTH_SCALE_OFF``, with that factor, the median over the projected points, as the
+    second value; None otherwise), or the points hidden behind nearer depth readings."""
+    d = frame.depth if depth is None else depth
+    h, w = d.shape
+    uv, z = project(points, frame.intrinsics, frame.pose)
+    with np.errstate(invalid="ignore"):
+        u, v = np.floor(uv[:, 0] + 0.5), np.floor(uv[:, 1] + 0.5)
+        inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    if not inside.any():
+        return "no point lies in front of the camera inside its image (is the pose camera-to-world, in the scene's coordinates?)", None
+    dm = d[v[inside].astype(np.int64), u[inside].astype(np.int64)]
+    measured = dm > 0
+    if not measured.any():
+        return "the depth map has no reading where the points project", None
+    ratio = float(np.median(dm[measured] / z[inside][measured]))
+    if not 0.8 <= ratio <= 1.25:
+        return DEPTH_SCALE_OFF, ratio
+    return "every point that projects into the image lies behind a nearer depth reading", None
+
+
 def backproject(depth: np.ndarray, K: np.ndarray, pose: np.ndarray, stride: int = 1
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """World points of every valid depth pixel: returns (P,3) float64 points and their v, u."""

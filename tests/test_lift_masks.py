@@ -119,6 +119,29 @@ def test_invalid_pose_frames_are_skipped(room):
     assert json.loads(p.stats)["skipped_frames"] == 1
 
 
+def test_frames_that_see_nothing_are_named_with_the_likely_mistake(room):
+    """World-to-camera poses or depth in millimetres leave every frame seeing none of the
+    points: lifting then refused naming the mistake (it was an IndexError from deep inside the
+    walk, or with one such frame nothing at all); one such frame among good ones is a warning."""
+    maps = _maps(room)[:3]
+    w = pcweak.simulate(room, "points", count=10, seed=0)
+
+    def with_frames(pose=lambda p: p, depth=lambda d: d, only=None):
+        scene = pcweak.Scene.from_arrays(room.to_arrays())
+        scene.frames = [Frame(f.name, pose(f.pose) if only in (None, i) else f.pose, f.intrinsics,
+                              depth=depth(f.depth) if only in (None, i) else f.depth) for i, f in enumerate(room.frames)]
+        return scene
+    with pytest.raises(pcweak.SceneError, match=r"no frame sees any of the scene's points \(frames .*no point lies "
+                                                r"in front of the camera inside its image \(is the pose camera-to-world"):
+        lift_masks(with_frames(pose=np.linalg.inv), maps, point_index=w.point_index, point_label=w.point_semantic)
+    with pytest.raises(pcweak.SceneError, match=r"the depth map reads \d+(-\d+)? times the points' distance \(is the depth in metres"):
+        lift_masks(with_frames(depth=lambda d: d * 1000), maps, point_index=w.point_index, point_label=w.point_semantic)
+    with pytest.warns(UserWarning, match=r"lift_masks: 1 of 3 frames see none of the scene's points \(frame "):
+        p = lift_masks(with_frames(depth=lambda d: d * 1000, only=1), maps, point_index=w.point_index,
+                       point_label=w.point_semantic)
+    assert (p.extras["views"] > 0).mean() > 0.2
+
+
 def test_mask_folder_roundtrip_cli_and_sam_gap(tmp_path, room, capsys):
     maps = _maps(room)
     write_mask_folder(tmp_path / "masks", room, maps)

@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..camera import visible_points
+from ..camera import DEPTH_SCALE_OFF, visible_points, why_unseen
 from ..errors import SceneError
 from ..scene import Frame, Scene
 
@@ -61,6 +61,17 @@ def _valid_pose(pose: np.ndarray) -> bool:
     return bool(np.isfinite(pose).all() and abs(np.linalg.det(R) - 1) < 1e-2 and np.allclose(pose[3], [0, 0, 0, 1], atol=1e-6))
 
 
+def _unseen_text(why: str, frames: list[tuple[str, float | None]]) -> str:
+    """``frames 0, 10, ...: why`` for frames that see none of a scene's points (``why_unseen``),
+    a depth factor given as the range over them."""
+    names = [n for n, _ in frames]
+    head = f"frame{'s' if len(names) > 1 else ''} {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
+    if why == DEPTH_SCALE_OFF:
+        lo, hi = (f"{x:.3g}" if x < 100 else f"{x:.0f}" for x in (min(r for _, r in frames), max(r for _, r in frames)))
+        why = why.format(lo if lo == hi else f"{lo}-{hi}")
+    return f"{head}: {why}"
+
+
 @dataclass
 class MaskViews:
     """Per used frame k: ``points[k]`` (V_k,) int64 visible point indices, ``labels[k]`` (V_k,)
@@ -82,6 +93,7 @@ class MaskViews:
         """Project the scene into each masked frame (depth-tested, ``camera.visible_points``);
         mask maps of another resolution than the depth map get scaled intrinsics."""
         mv = cls(scene.num_points)
+        unseen: dict[str, list[tuple[str, float | None]]] = {}  # why -> (frame, depth ratio) that see none of the points
         for k, (fi, label_map) in enumerate(masks):
             if not 0 <= fi < len(scene.frames):
                 raise SceneError(f"masks: frame index {fi} out of range ({len(scene.frames)} frames)")
@@ -96,6 +108,9 @@ class MaskViews:
                 continue
             vis, u, v = visible_points(scene.coord, _scaled(f, lm.shape), abs_tol=abs_tol, rel_tol=rel_tol)
             pts = np.flatnonzero(vis)
+            if not len(pts):
+                why, ratio = why_unseen(scene.coord, f)
+                unseen.setdefault(why, []).append((f.name, ratio))
             mv.points.append(pts)
             mv.labels.append(lm[v[pts], u[pts]].astype(np.int64))
             mv.offset.append(mv.num_masks - 1)
@@ -105,6 +120,12 @@ class MaskViews:
                 _log.info("masks projected into %d of %d frames", k + 1, len(masks))
         if mv.skipped:
             warnings.warn(f"lift_masks: skipped {len(mv.skipped)} frames with invalid poses or no depth: {mv.skipped[:10]}")
+        if unseen:
+            n_unseen, used = sum(map(len, unseen.values())), len(mv.points)
+            why = "; ".join(_unseen_text(k, v) for k, v in sorted(unseen.items(), key=lambda kv: -len(kv[1])))
+            if n_unseen == used:  # nothing can be lifted: a mistake in the frames, not a view of empty space
+                raise SceneError(f"masks: no frame sees any of the scene's points ({why})")
+            warnings.warn(f"lift_masks: {n_unseen} of {used} frames see none of the scene's points ({why})")
         return mv
 
     def membership(self, min_points: int = 1) -> sp.csr_matrix:
@@ -128,8 +149,10 @@ class MaskViews:
         mask), -2 = not seen by at least ``min_seen`` points."""
         out = np.full((len(self.points), n_nodes), -2, np.int64)
         for k, (pts, lab, off) in enumerate(zip(self.points, self.labels, self.offset)):
+            if not len(pts):  # a frame that sees none of the scene's points
+                continue
             nd = node[pts]
-            top = int(lab.max()) + 1 if len(lab) else 1
+            top = int(lab.max()) + 1
             key, cnt = np.unique(nd * top + lab, return_counts=True)
             kn, kl = key // top, key % top
             order = np.lexsort((cnt, kn))  # per node, its most frequent mask last
