@@ -140,6 +140,12 @@ def test_frames_that_see_nothing_are_named_with_the_likely_mistake(room):
         p = lift_masks(with_frames(depth=lambda d: d * 1000, only=1), maps, point_index=w.point_index,
                        point_label=w.point_semantic)
     assert (p.extras["views"] > 0).mean() > 0.2
+    shifted = lambda pose: pose + np.pad(np.full((3, 1), 0.3 / np.sqrt(3)), ((0, 1), (3, 0)))  # noqa: E731 (0.3 m)
+    with pytest.warns(UserWarning, match=r"of the points that project onto the frames' depth readings only \d+ % agree"):
+        lift_masks(with_frames(pose=shifted), maps, point_index=w.point_index, point_label=w.point_semantic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # well posed: no word
+        lift_masks(with_frames(), maps, point_index=w.point_index, point_label=w.point_semantic)
 
 
 def test_mask_folder_roundtrip_cli_and_sam_gap(tmp_path, room, capsys):
