@@ -1,6 +1,8 @@
 """Pinhole projection, depth-tested visibility and label-map rendering for posed frames."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .scene import Frame
@@ -28,15 +30,28 @@ def visible_points(points: np.ndarray, frame: Frame, abs_tol: float = 0.03, rel_
     grows with depth, as depth noise does). Returns ``mask`` (N,) bool and the integer pixel
     ``u``, ``v`` (N,) int64 of every point (meaningful where ``mask``).
     """
-    return depth_test(points, frame, abs_tol, rel_tol, depth)[:3]
+    t = depth_test(points, frame, abs_tol, rel_tol, depth)
+    return t.visible, t.u, t.v
+
+
+class DepthTest(NamedTuple):
+    """``depth_test``'s result for N points: ``visible``, ``u``, ``v`` as ``visible_points``
+    gives them; ``measured`` (N,) bool: projected inside the image, in front of the camera, onto
+    a depth reading (a superset of the visible ones); ``z`` (N,) the points' depth in metres and
+    ``reading`` (N,) the depth map's value where they land (meaningful where ``measured``)."""
+    visible: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    measured: np.ndarray
+    z: np.ndarray
+    reading: np.ndarray
 
 
 def depth_test(points: np.ndarray, frame: Frame, abs_tol: float = 0.03, rel_tol: float = 0.02,
-               depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``visible_points``' mask, u and v, and (N,) bool ``measured``: the points that project
-    inside the image, in front of the camera, onto a depth reading (a superset of the visible
-    ones). Visible over measured is about a half or more in a well-posed frame of a room (the
-    rest lie behind nearer surfaces) and a few per cent where the pose is off by decimetres."""
+               depth: np.ndarray | None = None) -> DepthTest:
+    """``visible_points`` with what tells a well-posed frame from one that is not: visible over
+    measured is about a half or more in a well-posed frame of a room (the rest lie behind nearer
+    surfaces) and a few per cent where the pose is off by decimetres (``DepthTest``)."""
     d = frame.depth if depth is None else depth
     if d is None:
         raise ValueError(f"frame {frame.name}: no depth map; visibility needs depth")
@@ -50,32 +65,24 @@ def depth_test(points: np.ndarray, frame: Frame, abs_tol: float = 0.03, rel_tol:
     v = np.where(inside, v, 0).astype(np.int64)
     dm = d[v, u]
     measured = inside & (dm > 0)
-    mask = measured & (np.abs(dm - z) <= abs_tol + rel_tol * z)
-    return mask, u, v, measured
+    visible = measured & (np.abs(dm - z) <= abs_tol + rel_tol * z)
+    return DepthTest(visible, u, v, measured, z, dm)
 
 
 DEPTH_SCALE_OFF = "the depth map reads {} times the points' distance (is the depth in metres?)"
 
 
-def why_unseen(points: np.ndarray, frame: Frame, depth: np.ndarray | None = None) -> tuple[str, float | None]:
-    """Why ``frame`` sees none of the (N,3) ``points`` (``visible_points`` found none), as the
-    likely mistake in words: no point in front of the camera inside its image (the pose is not
-    camera-to-world in the points' coordinates), the depth map a constant factor off the points'
-    depth (``DEPTH_SCALE_OFF``, with that factor, the median over the projected points, as the
-    second value; None otherwise), or the points hidden behind nearer depth readings."""
-    d = frame.depth if depth is None else depth
-    h, w = d.shape
-    uv, z = project(points, frame.intrinsics, frame.pose)
-    with np.errstate(invalid="ignore"):
-        u, v = np.floor(uv[:, 0] + 0.5), np.floor(uv[:, 1] + 0.5)
-        inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    if not inside.any():
-        return "no point lies in front of the camera inside its image (is the pose camera-to-world, in the scene's coordinates?)", None
-    dm = d[v[inside].astype(np.int64), u[inside].astype(np.int64)]
-    measured = dm > 0
-    if not measured.any():
-        return "the depth map has no reading where the points project", None
-    ratio = float(np.median(dm[measured] / z[inside][measured]))
+def why_unseen(test: DepthTest) -> tuple[str, float | None]:
+    """Why a frame sees none of the points (``test.visible`` is empty), as the likely mistake in
+    words: no point lands on a depth reading in front of the camera inside its image (the pose is
+    not camera-to-world in the points' coordinates), the depth map a constant factor off the
+    points' depth (``DEPTH_SCALE_OFF``, with that factor, the median over the points that land on
+    a reading, as the second value; None otherwise), or the points behind nearer readings."""
+    m = test.measured
+    if not m.any():
+        return ("no point lands on a depth reading in front of the camera inside its image "
+                "(is the pose camera-to-world, in the scene's coordinates?)"), None
+    ratio = float(np.median(test.reading[m] / test.z[m]))
     if not 0.8 <= ratio <= 1.25:
         return DEPTH_SCALE_OFF, ratio
     return "every point that projects into the image lies behind a nearer depth reading", None

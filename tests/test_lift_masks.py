@@ -131,8 +131,8 @@ def test_frames_that_see_nothing_are_named_with_the_likely_mistake(room):
         scene.frames = [Frame(f.name, pose(f.pose) if only in (None, i) else f.pose, f.intrinsics,
                               depth=depth(f.depth) if only in (None, i) else f.depth) for i, f in enumerate(room.frames)]
         return scene
-    with pytest.raises(pcweak.SceneError, match=r"no frame sees any of the scene's points \(frames .*no point lies "
-                                                r"in front of the camera inside its image \(is the pose camera-to-world"):
+    with pytest.raises(pcweak.SceneError, match=r"no frame sees any of the scene's points \(frames .*no point lands on a "
+                                                r"depth reading in front of the camera inside its image \(is the pose camera-to-world"):
         lift_masks(with_frames(pose=np.linalg.inv), maps, point_index=w.point_index, point_label=w.point_semantic)
     with pytest.raises(pcweak.SceneError, match=r"the depth map reads \d+(-\d+)? times the points' distance \(is the depth in metres"):
         lift_masks(with_frames(depth=lambda d: d * 1000), maps, point_index=w.point_index, point_label=w.point_semantic)

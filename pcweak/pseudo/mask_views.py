@@ -115,12 +115,12 @@ class MaskViews:
                 mv.skipped.append(f.name)
                 mv.num_masks += top
                 continue
-            vis, u, v, measured = depth_test(scene.coord, _scaled(f, lm.shape), abs_tol=abs_tol, rel_tol=rel_tol)
-            pts = np.flatnonzero(vis)
-            if measured.sum() >= AGREEMENT_MIN_POINTS:
-                agreement.append(len(pts) / measured.sum())
+            test = depth_test(scene.coord, _scaled(f, lm.shape), abs_tol=abs_tol, rel_tol=rel_tol)
+            u, v, pts = test.u, test.v, np.flatnonzero(test.visible)
+            if test.measured.sum() >= AGREEMENT_MIN_POINTS:
+                agreement.append(len(pts) / test.measured.sum())
             if not len(pts):
-                why, ratio = why_unseen(scene.coord, f)
+                why, ratio = why_unseen(test)
                 unseen.setdefault(why, []).append((f.name, ratio))
             mv.points.append(pts)
             mv.labels.append(lm[v[pts], u[pts]].astype(np.int64))
