@@ -111,6 +111,10 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1], [0], color=np.where(np.arange(room.num_points)[:, None] % 2, 255.0, 0.0) * np.ones(3))
     with pytest.raises(SceneError, match=r"seed_label holds class 7 but there are only 5 classes \(num_classes\)"):
         propagate(room.coord, [1, 2], [0, 7], num_classes=5)
+    with pytest.raises(SceneError, match=r"propagate: seed_index must hold integers, got dtype float64"):
+        propagate(room.coord, [1.0, 2.7], [0, 1])  # 2.7 was cut to 2
+    with pytest.raises(SceneError, match=r"propagate: segment must hold integers, got dtype float32"):
+        propagate(room.coord, [1, 2], [0, 1], segment=room.segment.astype(np.float32))
     with pytest.raises(SceneError, match=r"propagate: 2 class names but num_classes 20"):  # was PseudoLabels' range error
         propagate(room.coord, [1, 2], [0, 1], num_classes=20, classes=("wall", "floor"))
     with pytest.raises(ValueError, match=r"propagate: solver.name must be one of"):

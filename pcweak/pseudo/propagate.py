@@ -216,6 +216,15 @@ def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
     return a.astype(dtype) if dtype is not None else a
 
 
+def _ints(x: Any, name: str, owner: str = "propagate") -> np.ndarray:
+    """``x`` as a flat int64 array; SceneError when it holds anything but integers (5.7 as an index
+    or a label would be cut to 5 without a word)."""
+    a = np.asarray(to_numpy(x))
+    if a.size and a.dtype.kind not in "iub":
+        raise SceneError(f"{owner}: {name} must hold integers, got dtype {a.dtype}")
+    return a.astype(np.int64).reshape(-1)
+
+
 def node_features(node: np.ndarray, n_nodes: int, coord: np.ndarray, color: np.ndarray | None,
                   normal: np.ndarray | None, feat: np.ndarray | None, fpfh: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Mean position/colour/feature/FPFH per node, the dominant normal direction (principal
@@ -421,15 +430,14 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
     if not np.isfinite(coord).all():
         raise SceneError("propagate: coord contains NaN or infinite values")
     n = len(coord)
-    seed_index = _np(seed_index, "seed_index").astype(np.int64).reshape(-1)
-    seed_label = _np(seed_label, "seed_label").astype(np.int64).reshape(-1)
+    seed_index, seed_label = _ints(seed_index, "seed_index"), _ints(seed_label, "seed_label")
     if len(seed_index) != len(seed_label):
         raise SceneError(f"propagate: seed_index has {len(seed_index)} entries but seed_label has {len(seed_label)}")
     if len(seed_index) and (seed_index.min() < 0 or seed_index.max() >= n):
         raise SceneError(f"propagate: seed_index values must lie in [0, {n})")
     ok = seed_label >= 0
     out: dict[str, np.ndarray | None] = {"coord": coord, "seed_index": seed_index[ok], "seed_label": seed_label[ok]}
-    out["seed_instance"] = None if seed_instance is None else _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
+    out["seed_instance"] = None if seed_instance is None else _ints(seed_instance, "seed_instance")[ok]
     for name, arr in (("color", color), ("normal", normal), ("features", features)):
         a = _np(arr, name, np.float32)
         if a is not None:
@@ -442,7 +450,7 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
         check_color_range("propagate: color", out["color"])
     seg = None
     if segment is not None:
-        seg = _np(segment, "segment").astype(np.int64).reshape(-1)
+        seg = _ints(segment, "segment")
         if len(seg) != n:
             raise SceneError(f"propagate: segment has {len(seg)} entries but coord has {n}")
     out["segment"] = seg
@@ -731,8 +739,7 @@ def nearest_seed(coord: Any, seed_index: Any, seed_label: Any, *, seed_instance:
     import torch
     from .. import ops
     coord = _np(coord, "coord", np.float32)
-    seed_index = _np(seed_index, "seed_index").astype(np.int64).reshape(-1)
-    seed_label = _np(seed_label, "seed_label").astype(np.int64).reshape(-1)
+    seed_index, seed_label = _ints(seed_index, "seed_index", "nearest"), _ints(seed_label, "seed_label", "nearest")
     ok = seed_label >= 0
     seed_index, seed_label = seed_index[ok], seed_label[ok]
     n = len(coord)
@@ -744,7 +751,7 @@ def nearest_seed(coord: Any, seed_index: Any, seed_label: Any, *, seed_instance:
     conf = (seed_label[np.maximum(nb, 0)] == lab[:, None]).mean(1)
     inst = np.full(n, -1, np.int64)
     if seed_instance is not None:
-        si = _np(seed_instance, "seed_instance").astype(np.int64).reshape(-1)[ok]
+        si = _ints(seed_instance, "seed_instance", "nearest")[ok]
         inst = si[nb[:, 0]]
     return PseudoLabels(semantic=lab, instance=inst, confidence=conf.astype(np.float32), method="nearest",
                         params=json.dumps({"k_vote": k_vote}), classes=tuple(classes))
