@@ -90,8 +90,6 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     process and handed out as copies."""
     check_reader_options(address, kwargs)
     kind, rest = parse_address(str(address))
-    if kind in ("synthetic", "synthetic-lidar"):
-        seed = _seed(address, rest)
     fn, _ = _reader(kind)
     if kind == "scannet-export":
         path = Path(rest)
@@ -100,6 +98,7 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
         return fn(rest, kind.split("-", 1)[1], **kwargs)
     if kind not in ("synthetic", "synthetic-lidar"):
         return fn(rest, **kwargs)
+    seed = _seed(address, rest)
     try:
         key = tuple(sorted(kwargs.items()))
         hash(key)

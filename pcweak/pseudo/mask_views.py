@@ -117,8 +117,9 @@ class MaskViews:
                 continue
             test = depth_test(scene.coord, _scaled(f, lm.shape), abs_tol=abs_tol, rel_tol=rel_tol)
             u, v, pts = test.u, test.v, np.flatnonzero(test.visible)
-            if test.measured.sum() >= AGREEMENT_MIN_POINTS:
-                agreement.append(len(pts) / test.measured.sum())
+            measured = int(test.measured.sum())
+            if measured >= AGREEMENT_MIN_POINTS:
+                agreement.append(len(pts) / measured)
             if not len(pts):
                 why, ratio = why_unseen(test)
                 unseen.setdefault(why, []).append((f.name, ratio))

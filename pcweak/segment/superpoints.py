@@ -300,7 +300,7 @@ def mesh_segments(vertices: np.ndarray, faces: np.ndarray, k_thresh: float = 0.0
     it is shorter at creases)."""
     from ..errors import SceneError
     p = np.asarray(vertices, np.float64)
-    f = np.asarray(faces, np.int64).reshape(-1, 3)
+    f = check_int("mesh_segments", "faces", faces, (None, 3))  # integers, (F,3)
     if len(f) and (f.min() < 0 or f.max() >= len(p)):
         raise SceneError(f"mesh_segments: face indices must lie in [0, {len(p)})")
     nrm = _mean_unit_face_normal(p, f) if normal is None else np.asarray(normal, np.float64)
@@ -371,7 +371,8 @@ def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.n
 
     Args: coord (N,3) float metres; color (N,3) float in [0,1], (N,1) a LiDAR intensity, or
     None; normal (N,3) or None (estimated where a method needs it); faces (F,3) int vertex
-    indices. Each is checked here (shape, finite values, colours in [0,1])."""
+    indices (checked by ``mesh_segments``). The arrays are checked here (shape, finite values,
+    colours in [0,1])."""
     if method not in SUPERPOINT_METHODS:
         raise ValueError(f"superpoints: method must be one of {SUPERPOINT_METHODS}, got {method!r}")
     coord = check_float("superpoints", "coord", coord, (None, 3))  # the arrays as pcweak's scenes hold them
@@ -384,8 +385,6 @@ def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.n
             check_color_range("superpoints: color", color)
     if normal is not None:
         normal = check_float("superpoints", "normal", normal, (n, 3))
-    if faces is not None:
-        faces = check_int("superpoints", "faces", faces, (None, 3), 0, n)
     if method == "l0":
         return superpoint_hierarchy(coord, color, reference_spacing, **params)[0]
     if method == "fh":
