@@ -8,7 +8,7 @@ from pcweak.cli import main
 
 def test_bench_propagate_on_synthetic_rooms(tmp_path, capsys):
     args = ["bench", "propagate", "--json", "--param", "budgets=[100]", "--param", "seeds=1", "--param", "n_synthetic=1",
-            "--param", "one_million=false", "--param", f"shared={tmp_path}"]
+            "--param", "one_million=false", "--param", "shared="]
     assert main(args) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert all(r["results"][d].startswith("not available") for d in ("scannet", "kitti", "semantickitti"))
@@ -33,7 +33,7 @@ def test_bench_propagate_on_synthetic_rooms(tmp_path, capsys):
 
 def test_bench_gp_on_synthetic_rooms(tmp_path, capsys):
     assert main(["bench", "gp", "--json", "--param", "n_synthetic=2", "--param", "repeats=1", "--param", "iterations=20",
-                 "--param", f"shared={tmp_path}"]) == 0
+                 "--param", "shared="]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "scannet" not in r["results"] and len(r["results"]["synthetic"]["scenes"]) == 2
     for row in r["results"]["synthetic"]["scenes"]:
@@ -58,7 +58,7 @@ def test_bench_superpoints_prints_one_json_object(tmp_path, capsys):
     """``--json``: stdout is the one JSON object (progress goes to stderr), with each level's
     oracle and size."""
     assert main(["bench", "superpoints", "--json", "--param", "n_synthetic=1", "--param", "million=false",
-                 "--param", f"shared={tmp_path}"]) == 0
+                 "--param", "shared="]) == 0
     out = capsys.readouterr()
     r = json.loads(out.out)
     (scene,) = r["scenes"].values()
@@ -275,4 +275,9 @@ def test_every_benchmark_refuses_a_missing_real_samples_folder_before_its_work(t
     for name in taking:
         with pytest.raises(FileNotFoundError, match=f"shared={missing}: no such folder"):
             importlib.import_module(BENCHES[name]).run(shared=missing)
-    assert shared_root("") is None and shared_root(str(tmp_path)) == tmp_path
+    assert shared_root("") is None
+    # the folder above the samples (or any folder without them) is refused too
+    with pytest.raises(FileNotFoundError, match=f"shared={tmp_path}: holds none of the real samples' folders"):
+        shared_root(str(tmp_path))
+    (tmp_path / "kitti").mkdir()
+    assert shared_root(str(tmp_path)) == tmp_path

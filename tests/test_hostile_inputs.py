@@ -830,6 +830,12 @@ def _(t, s):
     return ["bench", "superpoints", "--param", f"shared={t / 'nope'}"], ["shared=", "nope: no such folder"]
 
 
+@case("bench-shared-folder-above-the-samples")
+def _(t, s):
+    (t / "data" / "scannet").mkdir(parents=True)  # shared=t where t/data is meant
+    return ["bench", "propagate", "--param", f"shared={t}"], [f"shared={t}", "holds none of the real samples' folders"]
+
+
 def _scannet_labels(t: Path) -> Path:
     """A ScanNet-20 label file of five points, ``t / 'p.npz'``."""
     from pcweak.classes import SCANNET20

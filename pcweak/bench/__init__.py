@@ -41,13 +41,15 @@ def timer() -> Iterator[dict[str, float]]:
 
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_SAMPLES = ("scannet", "kitti", "semantickitti")  # the folders the benches read
 
 
 def shared_root(shared: str | None) -> Path | None:
     """The folder of the real samples a benchmark reads: ``None`` means ../shared/data beside
     the project where it exists, ``""`` leaves the real samples out (``None`` returned), any
-    other value must be an existing folder (FileNotFoundError naming it otherwise, before any
-    work), so that a mistyped path never silently drops the real scans from a figure."""
+    other value must be an existing folder holding at least one of ``SHARED_SAMPLES``
+    (FileNotFoundError naming it otherwise, before any work), so that a mistyped path, or the
+    folder above the samples, never silently drops the real scans from a figure."""
     if shared is None:
         return SHARED if SHARED.is_dir() else None
     if shared == "":
@@ -55,6 +57,9 @@ def shared_root(shared: str | None) -> Path | None:
     if not Path(shared).is_dir():
         raise FileNotFoundError(f"shared={shared}: no such folder (the real samples, as ../shared/data; "
                                 f"shared= leaves them out)")
+    if not any((Path(shared) / d).is_dir() for d in SHARED_SAMPLES):
+        raise FileNotFoundError(f"shared={shared}: holds none of the real samples' folders ({', '.join(SHARED_SAMPLES)}); "
+                                f"give the folder that holds them, as ../shared/data")
     return Path(shared)
 
 
