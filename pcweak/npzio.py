@@ -28,8 +28,12 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file + rename). Creates parent folders."""
+    """Write ``data`` to ``path`` atomically (temp file + rename). Creates parent folders;
+    IsADirectoryError naming ``path`` where it is a folder (before a temporary file is made
+    beside it, in the folder above)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; give the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

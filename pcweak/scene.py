@@ -677,3 +677,19 @@ class PseudoLabels:
                        extras={k: v for k, v in d.items() if k not in std})
         except SceneError as e:
             raise SceneError(f"{path}: {e}") from e
+
+
+_HOW_TO_MAKE = {Scene: "pcweak.load_scene(address)", WeakLabels: "WeakLabels.load(path) or pcweak.simulate",
+                PseudoLabels: "PseudoLabels.load(path) or pcweak.label"}
+
+
+def check_types(call: str, *args: tuple[Any, type]) -> None:
+    """TypeError naming ``call`` unless every ``(value, class)`` pair matches, saying what to pass
+    and how to make it: an address, a file name or an array where a Scene, WeakLabels or
+    PseudoLabels belongs would otherwise fail deep inside with an AttributeError naming neither."""
+    if all(isinstance(v, cls) for v, cls in args):
+        return
+    want = " and ".join(cls.__name__ for _, cls in args)
+    how = ", ".join(_HOW_TO_MAKE[cls] for _, cls in args)
+    got = " and ".join(type(v).__name__ for v, _ in args)
+    raise TypeError(f"{call}: expected a {want} ({how}), got {got}")

@@ -94,6 +94,16 @@ def test_label_names_what_it_takes_when_given_something_else(room):
         pcweak.label("synthetic:0", w)
     with pytest.raises(TypeError, match="got Scene and NoneType"):
         pcweak.label(room, None, "nearest")
+    # the other entries of the Python API alike
+    with pytest.raises(TypeError, match=r"simulate\(scene, kind\): expected a Scene \(pcweak.load_scene\(address\)\), got str"):
+        pcweak.simulate("synthetic:0", "points", count=5)
+    pseudo = pcweak.label(room, w, "nearest")
+    with pytest.raises(TypeError, match=r"evaluate\(scene, pseudo\): expected a Scene and PseudoLabels .*got Scene and WeakLabels"):
+        pcweak.evaluate(room, w)
+    with pytest.raises(TypeError, match="got str and PseudoLabels"):
+        pcweak.evaluate("synthetic:0", pseudo)
+    with pytest.raises(TypeError, match="got Scene and ndarray"):
+        pcweak.evaluate(room, pseudo.semantic)
 
 
 def test_cli_nested_param_spelling(tmp_path, room, capsys):

@@ -107,6 +107,11 @@ def test_npz_is_byte_deterministic_and_atomic(tmp_path):
     assert p1.read_bytes() == p2.read_bytes()
     assert load_npz(p1)["a"].shape == ()  # 0-d stays 0-d
     assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]
+    # a folder where the file belongs: named, and no temporary file left in the folder above
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"sub: is a folder; give the file to write"):
+        save_npz(tmp_path / "sub", arrays)
+    assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]
 
 
 def test_corrupt_npz_is_reported(tmp_path):

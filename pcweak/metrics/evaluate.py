@@ -7,7 +7,7 @@ import numpy as np
 
 from ..classes import stuff_classes
 from ..errors import SceneError
-from ..scene import PseudoLabels, Scene
+from ..scene import PseudoLabels, Scene, check_types
 from .boxes import box_quality
 from .calibration import expected_calibration_error
 from .instance import MIN_REGION_SIZE, SceneInstances, instance_ap, label_file_instances
@@ -21,6 +21,7 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int = MIN_REGI
     predictions under ``min_region_size`` points, ScanNet's 100, do not count; each predicted
     instance's class and score from ``label_file_instances``) plus the mean IoU
     of each counted GT instance with its best mask."""
+    check_types("evaluate(scene, pseudo)", (scene, Scene), (pseudo, PseudoLabels))
     if scene.semantic is None:
         raise SceneError(f"scene {scene.name!r}: has no ground-truth semantic labels to evaluate against")
     pseudo.check_against(scene)

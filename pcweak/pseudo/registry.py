@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import SceneError
-from ..scene import PseudoLabels, Scene, WeakLabels
+from ..scene import PseudoLabels, Scene, WeakLabels, check_types
 
 
 Check = tuple[Callable[[Any], bool], str]
@@ -163,9 +163,7 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: A
     stages (``graph={"sigma_color": 0.1}`` or ``**{"graph.sigma_color": 0.1}``). The result's
     ``params`` is the full config (``dataclasses.asdict``); what the run found (counts) is in
     ``stats``."""
-    if not isinstance(scene, Scene) or not isinstance(weak, WeakLabels):
-        raise TypeError(f"label(scene, weak): expected a Scene and WeakLabels (pcweak.load_scene(address), "
-                        f"WeakLabels.load(path) or pcweak.simulate), got {type(scene).__name__} and {type(weak).__name__}")
+    check_types("label(scene, weak)", (scene, Scene), (weak, WeakLabels))
     lab = get_labeller(method)
     cfg = lab.make_config(params)
     weak.check_against(scene)

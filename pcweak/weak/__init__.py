@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..scene import Scene, WeakLabels
+from ..scene import Scene, WeakLabels, check_types
 from .boxes import boxes, boxes2d
 from .masks2d import masks2d
 from ..params import Count, Seed, ranges_checked
@@ -30,6 +30,7 @@ KINDS = {"points": points, "clicks": clicks, "clusters": clusters, "boxes": boxe
 
 def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabels:
     """Simulate weak labels of ``kind`` (one of ``KINDS``) for ``scene``."""
+    check_types("simulate(scene, kind)", (scene, Scene))
     if kind not in KINDS:
         raise ValueError(f"--weak {kind!r}: expected one of {', '.join(KINDS)}")
     return KINDS[kind](scene, seed=seed, **kwargs)
