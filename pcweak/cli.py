@@ -563,8 +563,10 @@ def _stage_lines(command: str) -> Any:
 
 
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings reach CLI users as one plain line, without source paths."""
-    print(f"pcweak: warning: {message}", file=file or sys.stderr)
+    """Warnings reach CLI users as one plain line, without source paths, on a line of its own
+    when a progress bar is drawn (``tqdm.write`` moves the bar below it)."""
+    from tqdm import tqdm
+    tqdm.write(f"pcweak: warning: {message}", file=file or sys.stderr)
 
 
 def _quiet_third_party_deprecations() -> None:

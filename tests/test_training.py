@@ -270,6 +270,15 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     p = PseudoLabels.load(tmp_path / "st" / "synthetic_2000.npz")
     assert p.method == "model" and (p.semantic >= 0).all() and 0 < p.confidence.min() <= p.confidence.max() <= 1
     assert (p.semantic == predicted.semantic).all() and np.allclose(p.confidence, predicted.confidence)  # one model, two ways
+    # a scene without the normals the model reads: labelled, with one warning naming it and what it costs
+    from dataclasses import replace
+    bare = tmp_path / "bare.npz"
+    replace(load_scene(f"npz:{scene}"), normal=None).save(bare)
+    capsys.readouterr()
+    assert main(["label", f"npz:{bare}", "--method", "model", "--ckpt", str(newest), "-o", str(tmp_path / "bare_out")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("pcweak: warning: scene 'synthetic_2000' has no normal, which the model reads (feature_names ['color', "
+                     "'normal']): it is fed zeros there") == 1 and (tmp_path / "bare_out" / "bare.npz").is_file()
     # resume: the same checkpoint and settings skip the scene; another checkpoint labels it again
     label = ["label", f"npz:{scene}", "--method", "model", "-o", str(tmp_path / "st")]
     assert main(label + ["--ckpt", str(newest)]) == 0
@@ -286,7 +295,6 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert main(walk + ["-o", str(tmp_path / "mw.npz")]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["labelled"] == 1
     got = PseudoLabels.load(tmp_path / "mw.npz")
-    from pcweak.data.address import load_scene
     from pcweak.pseudo.registry import propagate_scene
     from pcweak.scene import WeakLabels
     from pcweak.train.self_training import _load_model, _predictions

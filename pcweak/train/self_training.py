@@ -52,17 +52,18 @@ def _predictions(model: Any, scenes: Sequence[tuple[str, str]], settings: dict[s
     prediction holds ``semantic``, ``confidence`` and ``prob`` (``predict_step``). A progress
     bar on stderr counts the scenes."""
     import lightning as L
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Subset
     from tqdm import tqdm
 
     from .datamodule import SceneDataset, collate
     trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, logger=False,
                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
-    for scene in tqdm(scenes, desc="label[model]", unit="scene", disable=not scenes):
-        ds = SceneDataset([scene], "full", voxel_size=settings["voxel_size"], feature_names=settings["feature_names"],
-                          train=False)
-        (pred,), = trainer.predict(model, DataLoader(ds, batch_size=1, collate_fn=collate))
-        yield ds.scene(0), pred
+    # one dataset (its warnings once per run), holding one scene at a time (cache of 0 bytes)
+    ds = SceneDataset(list(scenes), "full", voxel_size=settings["voxel_size"], feature_names=settings["feature_names"],
+                      train=False, cache_bytes=0)
+    for i in tqdm(range(len(scenes)), desc="label[model]", unit="scene", disable=not scenes):
+        (pred,), = trainer.predict(model, DataLoader(Subset(ds, [i]), batch_size=1, collate_fn=collate))
+        yield ds.scene(i), pred
 
 
 def _todo(scenes: Sequence[tuple[str, str]], out: str | Path, stamp: dict[str, str], overwrite: bool):
