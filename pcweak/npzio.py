@@ -125,3 +125,12 @@ def check_output_file(out: str | os.PathLike, suffix: str, flag: str) -> None:
         raise ValueError(f"{flag} {out}: the file name must end in {suffix} (the file is written as {suffix[1:].upper()})")
     if p.is_dir():
         raise ValueError(f"{flag} {out}: is a folder; give the {suffix[1:].upper()} file to write")
+
+
+def can_hold_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder or can be made one: its nearest existing part is a folder
+    (a cache folder named like a file, or under one, would fail at its first write)."""
+    for part in (Path(path), *Path(path).parents):
+        if part.exists():
+            return part.is_dir()
+    return True

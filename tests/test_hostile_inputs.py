@@ -929,6 +929,40 @@ def _(t, s):
     return ["fit", "--config", DEMO, "--data.init_args.voxel_size", "0"], ["data.voxel_size: expected metres > 0"]
 
 
+@case("train-learning-rate-negative")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--model.init_args.lr", "-0.01"], ["model.lr: expected a number > 0, got -0.01"]
+
+
+@case("train-loss-weight-negative")
+def _(t, s):  # trained by gradient ascent without a word
+    return ["fit", "--config", DEMO, "--model.init_args.loss_seed", "-1"], ["model.loss_seed: expected a number >= 0"]
+
+
+@case("train-every-loss-off")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--model.init_args.loss_seed", "0"], ["every loss weight is 0, so nothing would train"]
+
+
+@case("train-no-input-feature")
+def _(t, s):  # a division by zero inside the network
+    return ["fit", "--config", DEMO, "--data.init_args.feature_names", "[]"], \
+        ["model.in_channels: expected an integer >= 1, got 0", "data.feature_names"]
+
+
+@case("train-cache-dir-a-file")
+def _(t, s):
+    (t / "cache").write_text("")
+    return ["fit", "--config", DEMO, "--data.init_args.cache_dir", str(t / "cache" / "sub")], \
+        ["data.cache_dir: expected a folder (or where one can be made), not a file"]
+
+
+@case("train-detector-nms-iou-zero")
+def _(t, s):
+    return ["fit", "--config", str(ROOT / "configs" / "kitti" / "clicks.yaml"), "--data.init_args.dataset", "synthetic",
+            "--model.init_args.nms_iou", "0"], ["model.nms_iou: expected a number in (0, 1], got 0.0"]
+
+
 @case("train-unknown-pseudo-method")
 def _(t, s):
     return ["fit", "--config", DEMO, "--data.init_args.supervision", "pseudo", "--data.init_args.pseudo_method", "magic"], \

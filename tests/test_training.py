@@ -528,3 +528,22 @@ def test_point_head_fits_one_room_beyond_its_voxel_ceiling(tmp_path):
     ceiling = _miou(batch["point_label"], batch["seed_label"][batch["inverse"]], 20)  # each point its voxel's vote
     point_miou = _miou(batch["point_label"], pred, 20)
     assert point_miou > ceiling + 0.03, (point_miou, ceiling)
+
+
+def test_task_settings_out_of_range_are_refused_where_they_enter():
+    """The tasks' constructors (the Python API, and checkpoints read back) check their settings as
+    the training CLI does before anything is built: one ValueError naming the setting."""
+    from pcweak.tasks import Detection, InstanceSegmentation, SemanticSegmentation
+    with pytest.raises(ValueError, match=r"model.lr: expected a number > 0, got -0.1"):
+        SemanticSegmentation(lr=-0.1)
+    with pytest.raises(ValueError, match=r"model.loss_pseudo: expected a number >= 0, got nan"):
+        SemanticSegmentation(loss_pseudo=float("nan"))
+    with pytest.raises(ValueError, match=r"model.loss_seed/loss_pseudo/loss_consistency/loss_regionmask: every loss weight is 0"):
+        SemanticSegmentation(loss_seed=0.0)
+    with pytest.raises(ValueError, match=r"model.stuff_classes: expected class ids in \[0, 20\), got \[0, 20\]"):
+        InstanceSegmentation(stuff_classes=[0, 20])
+    InstanceSegmentation(loss_seed=0.0, loss_offset=1.0)  # the offset loss alone trains
+    with pytest.raises(ValueError, match=r"model.score_threshold: expected a number in \[0, 1\], got 2"):
+        Detection(score_threshold=2)
+    with pytest.raises(ValueError, match=r"model.self_training_rounds: expected an integer >= 0, got -1"):
+        Detection(self_training_rounds=-1)

@@ -27,6 +27,7 @@ from ..geometry import KITTI_PC_RANGE, box_iou
 from ..kitti_objects import KittiObjects, objects_from_lidar, write_objects
 from ..metrics.kitti import evaluate_result_files, kitti_ap
 from ..models.second import SecondCenter
+from .arg_checks import CHANNELS, COUNT, COUNT0, IOU, NON_NEGATIVE, POSITIVE, POSITIVE_EACH, SCORE, check_args
 from .schedule import adamw_one_cycle
 
 CLASSES = KITTI_OBJECT_CLASSES
@@ -64,6 +65,7 @@ class Detection(L.LightningModule):
                  self_training_min_score: float = 0.3) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.check_args(dict(self.hparams))
         self.pc = np.asarray(pc_range, np.float64)
         self.vs = np.asarray(voxel_size, np.float64)
         grid = tuple(int(round(v)) for v in (self.pc[3:] - self.pc[:3]) / self.vs)
@@ -71,10 +73,15 @@ class Detection(L.LightningModule):
         self.stride = self.model.stride
         self.cell = self.vs[:2] * self.stride
         self._frames: list[tuple[str, KittiObjects, KittiObjects]] = []  # (frame, ground truth, detections)
-        if self_training_rounds < 0 or not 0 <= self_training_min_score <= 1:
-            raise ValueError("model.self_training_rounds: expected an integer >= 0 and model.self_training_min_score a "
-                             f"score in [0, 1], got {self_training_rounds!r} and {self_training_min_score!r}")
         self.rounds_done: list[dict[str, int]] = []
+
+    @classmethod
+    def check_args(cls, values: dict[str, Any]) -> None:
+        """ValueError naming the first setting out of range (``tasks.arg_checks``); called by the
+        constructor and, before anything is built, by the training CLI."""
+        check_args(values, {"voxel_size": POSITIVE_EACH, "channels": CHANNELS, "bev_channels": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
+                            "score_threshold": SCORE, "nms_iou": IOU, "max_detections": COUNT, "loss_reg": NON_NEGATIVE,
+                            "loss_giou2d": NON_NEGATIVE, "self_training_rounds": COUNT0, "self_training_min_score": SCORE})
 
     def forward(self, batch):
         return self.model(batch["feat"], batch["coord"], batch["batch"], batch["batch_size"])

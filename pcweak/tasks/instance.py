@@ -18,6 +18,8 @@ import torch
 from .. import ops
 from ..metrics import from_labels, instance_ap
 from ..models.sparse_unet import SpUNet
+from .arg_checks import (COUNT, COUNT0, NON_NEGATIVE, POSITIVE, SEGMENTATION_LOSSES, SEGMENTATION_RULES, check_args,
+                         check_some_loss)
 from .losses import LossInputs, OffsetLoss
 from .semantic import SemanticSegmentation
 
@@ -94,6 +96,7 @@ class InstanceSegmentation(SemanticSegmentation):
         super().__init__(num_classes, in_channels, class_names, backbone, loss_seed, loss_pseudo, loss_consistency,
                          loss_regionmask, rampup_epochs, lr, weight_decay, consistency_points)
         self.save_hyperparameters()
+        self.check_args(dict(self.hparams))
         self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, extra_head=3, **(backbone or {}))
         things = torch.ones(num_classes, dtype=torch.bool)
         things[list(stuff_classes)] = False
@@ -101,6 +104,15 @@ class InstanceSegmentation(SemanticSegmentation):
         if loss_offset:
             self.losses.append(OffsetLoss(offset_targets_of_batch, loss_offset))
         self._scenes: list = []
+
+    @classmethod
+    def check_args(cls, values: dict[str, Any]) -> None:
+        check_args(values, {**SEGMENTATION_RULES, "loss_offset": NON_NEGATIVE, "cluster_radius": POSITIVE,
+                            "min_voxels": COUNT, "ap_min_points": COUNT0})
+        check_some_loss(values, SEGMENTATION_LOSSES + ("loss_offset",))
+        stuff, n = values.get("stuff_classes"), values.get("num_classes")
+        if stuff is not None and isinstance(n, int) and not all(isinstance(c, int) and 0 <= c < n for c in stuff):
+            raise ValueError(f"model.stuff_classes: expected class ids in [0, {n}), got {list(stuff)!r}")
 
     def forward(self, batch: dict[str, Any], prefix: str = "") -> torch.Tensor:
         return self.forward_both(batch, prefix)[0]

@@ -23,6 +23,7 @@ import torch
 from ..metrics import iou_from_confusion
 from ..models.point_head import PointHead
 from ..models.sparse_unet import SpUNet
+from .arg_checks import SEGMENTATION_LOSSES, SEGMENTATION_RULES, check_args, check_some_loss
 from .losses import LossInputs, compose, rampup, weak_losses
 from .schedule import adamw_one_cycle
 
@@ -47,12 +48,20 @@ class SemanticSegmentation(L.LightningModule):
                  point_head: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.check_args(dict(self.hparams))
         self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, **(backbone or {}))
         self.point_head = PointHead(self.model.out_channels, in_channels, num_classes) if point_head else None
         self.losses = weak_losses(loss_seed, loss_pseudo, loss_consistency, loss_regionmask)
         # (C, C+1) counts, GT row x predicted column (the last column: ignored); a plain tensor, not a
         # buffer, so that weight averaging (``train.weight_ema``) neither averages nor swaps it
         self._confusion = torch.zeros(num_classes, num_classes + 1, dtype=torch.long)
+
+    @classmethod
+    def check_args(cls, values: dict[str, Any]) -> None:
+        """ValueError naming the first setting out of range (``tasks.arg_checks``); called by the
+        constructor and, before anything is built, by the training CLI."""
+        check_args(values, SEGMENTATION_RULES)
+        check_some_loss(values, SEGMENTATION_LOSSES)
 
     def forward(self, batch: dict[str, Any], prefix: str = "") -> torch.Tensor:
         return self.model(batch[f"{prefix}feat"], batch[f"{prefix}grid_coord"], batch[f"{prefix}batch"], batch["batch_size"])

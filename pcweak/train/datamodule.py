@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import AddressError
 from ..scene import PseudoLabels, Scene, WeakLabels
 from .scene_cache import SceneCache, read_through
+from ..npzio import can_hold_folder
 from .splits import SHOWN, SplitList, check_split, split_names
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
@@ -55,6 +56,7 @@ def check_point_data_args(h: Any) -> None:
     need(h.synthetic_train >= 1 and h.synthetic_val >= 0, "synthetic_train", "at least one training room")
     need(h.region_mask_grid >= 0, "region_mask_grid", "an integer >= 0")
     need(h.scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0")
+    need(can_hold_folder(h.cache_dir), "cache_dir", "a folder (or where one can be made), not a file")
     need(h.seed >= 0, "seed", "an integer >= 0")
     need("pseudo" not in h.supervision or h.pseudo_method or h.pseudo_dir, "pseudo_method",
          "a labeller (or data.pseudo_dir) for pseudo supervision")

@@ -26,6 +26,7 @@ from ..kitti_objects import KittiObjects
 from ..errors import AddressError
 from ..scene import KittiCalib, Scene
 from .scene_cache import SceneCache
+from ..npzio import can_hold_folder
 from .splits import SplitList, check_split, split_names
 
 
@@ -301,6 +302,7 @@ class LidarDataModule(L.LightningDataModule):
                               (batch_size >= 1, "batch_size", "an integer >= 1"),
                               (num_workers >= 0, "num_workers", "an integer >= 0"),
                               (scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0"),
+                              (can_hold_folder(cache_dir), "cache_dir", "a folder (or where one can be made), not a file"),
                               (seed >= 0, "seed", "an integer >= 0"),
                               (predict_split in ("training", "testing"), "predict_split", "training or testing"),
                               (dataset != "kitti" or root, "root", "the KITTI folder (holding training/)")):
