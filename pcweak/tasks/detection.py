@@ -79,9 +79,10 @@ class Detection(L.LightningModule):
     def check_args(cls, values: dict[str, Any]) -> None:
         """ValueError naming the first setting out of range (``tasks.arg_checks``); called by the
         constructor and, before anything is built, by the training CLI."""
-        check_args(values, {"voxel_size": POSITIVE_EACH, "channels": CHANNELS, "bev_channels": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
-                            "score_threshold": SCORE, "nms_iou": IOU, "max_detections": COUNT, "loss_reg": NON_NEGATIVE,
-                            "loss_giou2d": NON_NEGATIVE, "self_training_rounds": COUNT0, "self_training_min_score": SCORE})
+        check_args(values, {"voxel_size": POSITIVE_EACH, "channels": CHANNELS, "bev_channels": COUNT, "lr": POSITIVE,
+                            "weight_decay": NON_NEGATIVE, "score_threshold": SCORE, "nms_iou": IOU, "max_detections": COUNT,
+                            "loss_reg": NON_NEGATIVE, "loss_giou2d": NON_NEGATIVE, "self_training_rounds": COUNT0,
+                            "self_training_min_score": SCORE})
 
     def forward(self, batch):
         return self.model(batch["feat"], batch["coord"], batch["batch"], batch["batch_size"])

@@ -29,9 +29,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import AddressError
+from ..npzio import can_hold_folder
 from ..scene import PseudoLabels, Scene, WeakLabels
 from .scene_cache import SceneCache, read_through
-from ..npzio import can_hold_folder
 from .splits import SHOWN, SplitList, check_split, split_names
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 

@@ -24,9 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 from ..geometry import KITTI_PC_RANGE
 from ..kitti_objects import KittiObjects
 from ..errors import AddressError
+from ..npzio import can_hold_folder
 from ..scene import KittiCalib, Scene
 from .scene_cache import SceneCache
-from ..npzio import can_hold_folder
 from .splits import SplitList, check_split, split_names
 
 
