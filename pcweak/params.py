@@ -5,7 +5,7 @@ import functools
 import inspect
 import math
 import typing
-from typing import Annotated, Any, Callable, Iterable, NamedTuple
+from typing import Annotated, Any, Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -200,6 +200,9 @@ def build_config(cls: type, params: dict[str, Any] | None, owner: str) -> Any:
     import typing
     if isinstance(params, cls):
         return params
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"{owner}: config must be a {cls.__name__} or a mapping of its settings (nested or dotted "
+                        f"names), got {type(params).__name__}")
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, d: dict[str, Any]) -> None:

@@ -117,6 +117,14 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1, 2], [0, 1], segment=room.segment.astype(np.float32))
     with pytest.raises(SceneError, match=r"propagate: 2 class names but num_classes 20"):  # was PseudoLabels' range error
         propagate(room.coord, [1, 2], [0, 1], num_classes=20, classes=("wall", "floor"))
+    with pytest.raises(SceneError, match=r"propagate: num_classes must be an integer >= 1 .*got 0"):  # was taken as None
+        propagate(room.coord, [1, 2], [0, 1], num_classes=0)
+    with pytest.raises(SceneError, match=r"propagate: 1 of the seed points are given twice with different labels \(seed_index 2"):
+        propagate(room.coord, [1, 2, 2], [0, 1, 3])  # was taken without a word
+    with pytest.raises(TypeError, match=r"propagate: config must be a PropagateConfig or a mapping .*got str"):
+        propagate(room.coord, [1, 2], [0, 1], config="fast")  # was "dictionary update sequence element #0"
+    with pytest.raises(TypeError, match=r"propagate: mask_evidence must be a pcweak.pseudo.mask_views.MaskEvidence"):
+        propagate(room.coord, [1, 2], [0, 1], mask_evidence=np.zeros(3))  # was an AttributeError inside the walk
     with pytest.raises(ValueError, match=r"propagate: solver.name must be one of"):
         propagate(room.coord, [1], [0], segment=room.segment, config={"solver.name": "magic"})
     with pytest.raises(ValueError, match=r"min_reach must be >= 0"):

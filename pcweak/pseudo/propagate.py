@@ -45,6 +45,7 @@ from ..segment.ensemble import common_refinement, fh_members, l0_members, partit
 from ..segment.l0_partition import L0Config
 from ..segment.superpoints import (NORMAL_NEIGHBOURS, REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
                                    segment_mean, segment_sum)
+from .mask_views import MaskEvidence
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
 from .room_geometry import above_floor, edge_convexity, floor_edges, floor_level, orient_normals, warn_if_not_z_up
 from .solvers import geodesic, harmonic, spread
@@ -436,6 +437,14 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
     if len(seed_index) and (seed_index.min() < 0 or seed_index.max() >= n):
         raise SceneError(f"propagate: seed_index values must lie in [0, {n})")
     ok = seed_label >= 0
+    first = np.unique(seed_index[ok], return_index=True)[1]
+    if len(first) < ok.sum():  # a point given twice: its labels must agree, or which one wins is arbitrary
+        by_point = np.full(n, -1, np.int64)
+        by_point[seed_index[ok][first]] = seed_label[ok][first]
+        clash = seed_index[ok][by_point[seed_index[ok]] != seed_label[ok]]
+        if len(clash):
+            raise SceneError(f"propagate: {len(np.unique(clash))} of the seed points are given twice with different "
+                             f"labels (seed_index {int(clash[0])} among them)")
     out: dict[str, np.ndarray | None] = {"coord": coord, "seed_index": seed_index[ok], "seed_label": seed_label[ok]}
     out["seed_instance"] = None if seed_instance is None else _ints(seed_instance, "seed_instance")[ok]
     for name, arr in (("color", color), ("normal", normal), ("features", features)):
@@ -605,6 +614,12 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     x = _check_arrays(coord, seed_index, seed_label, seed_instance, color, normal, features, segment)
     coord, seed_index, seed_label, seed_instance = x["coord"], x["seed_index"], x["seed_label"], x["seed_instance"]
     color, normal, feat, seg = x["color"], x["normal"], x["features"], x["segment"]
+    if mask_evidence is not None and not isinstance(mask_evidence, MaskEvidence):
+        raise TypeError(f"propagate: mask_evidence must be a pcweak.pseudo.mask_views.MaskEvidence (lift_masks makes "
+                        f"one), got {type(mask_evidence).__name__}")
+    if num_classes is not None and not (isinstance(num_classes, (int, np.integer)) and num_classes >= 1):
+        raise SceneError(f"propagate: num_classes must be an integer >= 1 (or None: from classes or the seeds), "
+                         f"got {num_classes!r}")
     if num_classes and classes and len(classes) != num_classes:
         raise SceneError(f"propagate: {len(classes)} class names but num_classes {num_classes}")
     C = num_classes or (len(classes) if classes else (int(seed_label.max()) + 1 if len(seed_label) else 1))
