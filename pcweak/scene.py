@@ -40,6 +40,15 @@ def check_color_range(where: str, color: np.ndarray) -> None:
                          "divide 0-255 colours by 255)")
 
 
+def clashing_seeds(index: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """The distinct points of ``index`` (K,) given more than once with different ``label`` (K,)
+    values, sorted: a point labelled twice two ways would be decided by the order of the arrays."""
+    order = np.lexsort((label, index))
+    i, lab = index[order], label[order]
+    same_point = i[1:] == i[:-1]
+    return np.unique(i[1:][same_point & (lab[1:] != lab[:-1])])
+
+
 def check_float(owner: str, name: str, value: ArrayLike, shape: Sequence[int | None],
                 dtype: Any = np.float32, finite: bool = True) -> np.ndarray:
     """Return ``value`` as a float array of ``shape`` (None = any length) or raise SceneError.
@@ -461,6 +470,11 @@ class WeakLabels:
                 raise SceneError(f"{o}.{name}: given without point_index")
             hi = c if name == "point_semantic" else None
             setattr(self, name, _opt(check_int, o, name, v, (k,), -1, hi))
+        if self.point_semantic is not None:
+            clash = clashing_seeds(self.point_index, self.point_semantic)
+            if len(clash):
+                raise SceneError(f"{o}.point_index: {len(clash)} points are labelled twice with different classes "
+                                 f"(point {int(clash[0])} among them)")
         self.box = _opt(check_float, o, "box", self.box, (None, 7))
         m = None if self.box is None else len(self.box)
         if self.box_semantic is not None and m is None:

@@ -54,6 +54,9 @@ def test_weak_validation():
         WeakLabels(scene="s", num_points=10, classes=CLS, point_index=[1, 2], point_semantic=[0, 1, 1])
     with pytest.raises(SceneError, match=r"point_semantic: value 3 is out of range"):
         WeakLabels(scene="s", num_points=10, classes=CLS, point_index=[1, 2], point_semantic=[0, 3])
+    with pytest.raises(SceneError, match=r"point_index: 1 points are labelled twice with different classes \(point 2 among"):
+        WeakLabels(scene="s", num_points=10, classes=CLS, point_index=[1, 2, 2, 1], point_semantic=[0, 1, 2, 0])
+    assert len(WeakLabels(scene="s", num_points=10, classes=CLS, point_index=[2, 2], point_semantic=[1, 1]).point_index) == 2
     with pytest.raises(SceneError, match=r"scene_tags: dtype int64; expected bool"):
         WeakLabels(classes=CLS, scene_tags=np.array([1, 0, 1]))
     with pytest.raises(SceneError, match=r"mask2d_frame: required with mask2d"):

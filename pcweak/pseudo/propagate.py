@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from ..errors import SceneError
 from ..geometry import joined_to
 from ..parallel import return_freed_memory
-from ..scene import PseudoLabels, check_color_range, to_numpy
+from ..scene import PseudoLabels, check_color_range, clashing_seeds, to_numpy
 from ..segment.descriptors import (SCAN_LINE_NORMAL_NEIGHBOURS, SCAN_LINE_SHARE, forget_neighbours, scan_line_share,
                                    share_neighbours, shares_shape_features)
 from ..segment.ensemble import common_refinement, fh_members, l0_members, partition_ensemble
@@ -437,14 +437,10 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
     if len(seed_index) and (seed_index.min() < 0 or seed_index.max() >= n):
         raise SceneError(f"propagate: seed_index values must lie in [0, {n})")
     ok = seed_label >= 0
-    first = np.unique(seed_index[ok], return_index=True)[1]
-    if len(first) < ok.sum():  # a point given twice: its labels must agree, or which one wins is arbitrary
-        by_point = np.full(n, -1, np.int64)
-        by_point[seed_index[ok][first]] = seed_label[ok][first]
-        clash = seed_index[ok][by_point[seed_index[ok]] != seed_label[ok]]
-        if len(clash):
-            raise SceneError(f"propagate: {len(np.unique(clash))} of the seed points are given twice with different "
-                             f"labels (seed_index {int(clash[0])} among them)")
+    clash = clashing_seeds(seed_index[ok], seed_label[ok])
+    if len(clash):
+        raise SceneError(f"propagate: {len(clash)} of the seed points are given twice with different labels "
+                         f"(seed_index {int(clash[0])} among them)")
     out: dict[str, np.ndarray | None] = {"coord": coord, "seed_index": seed_index[ok], "seed_label": seed_label[ok]}
     out["seed_instance"] = None if seed_instance is None else _ints(seed_instance, "seed_instance")[ok]
     for name, arr in (("color", color), ("normal", normal), ("features", features)):
