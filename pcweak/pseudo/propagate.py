@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from ..errors import SceneError
 from ..geometry import joined_to
 from ..parallel import return_freed_memory
+from ..params import COUNT_RANGE, build_config
 from ..scene import PseudoLabels, check_color_range, clashing_seeds, to_numpy
 from ..segment.descriptors import (SCAN_LINE_NORMAL_NEIGHBOURS, SCAN_LINE_SHARE, forget_neighbours, scan_line_share,
                                    share_neighbours, shares_shape_features)
@@ -417,7 +418,6 @@ def propagate_config(config: PropagateConfig | dict[str, Any] | None = None) -> 
     """``config`` as a ``PropagateConfig``: None gives the defaults; a mapping may be nested
     (``{"graph": {"k": 8}}``) or dotted (``{"graph.k": 8}``). Unknown names, wrong types and
     out-of-range values raise ValueError here, before any work."""
-    from ..params import build_config
     return build_config(PropagateConfig, config, "propagate")
 
 
@@ -613,7 +613,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     if mask_evidence is not None and not isinstance(mask_evidence, MaskEvidence):
         raise TypeError(f"propagate: mask_evidence must be a pcweak.pseudo.mask_views.MaskEvidence (lift_masks makes "
                         f"one), got {type(mask_evidence).__name__}")
-    if num_classes is not None and not (isinstance(num_classes, (int, np.integer)) and num_classes >= 1):
+    if num_classes is not None and not COUNT_RANGE.holds(num_classes):
         raise SceneError(f"propagate: num_classes must be an integer >= 1 (or None: from classes or the seeds), "
                          f"got {num_classes!r}")
     if num_classes and classes and len(classes) != num_classes:

@@ -298,7 +298,6 @@ def mesh_segments(vertices: np.ndarray, faces: np.ndarray, k_thresh: float = 0.0
     Args: vertices (N,3) float; faces (F,3) int; normal (N,3) oriented vertex normals
     (default: as ScanNet, the mean of the adjacent faces' unit normals, not renormalised, so
     it is shorter at creases)."""
-    from ..errors import SceneError
     p = np.asarray(vertices, np.float64)
     f = check_int("mesh_segments", "faces", faces, (None, 3))  # integers, (F,3)
     if len(f) and (f.min() < 0 or f.max() >= len(p)):

@@ -5,30 +5,26 @@ learning rate" after the trainer had started, an empty ``data.feature_names`` in
 zero inside the network, and a negative loss weight trained by gradient ascent without a word."""
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping, NamedTuple
 
-Rule = tuple[Callable[[Any], bool], str]
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+from ..params import COUNT_RANGE, Range
 
 
-def _integer(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+class Each(NamedTuple):
+    """A setting that is a non-empty list or tuple, every element within ``range``."""
+    range: Range
 
 
-POSITIVE: Rule = (lambda v: _number(v) and v > 0, "a number > 0")
-NON_NEGATIVE: Rule = (lambda v: _number(v) and v >= 0, "a number >= 0")
-SCORE: Rule = (lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]")
-IOU: Rule = (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]")
-COUNT: Rule = (lambda v: _integer(v) and v >= 1, "an integer >= 1")
-COUNT0: Rule = (lambda v: _integer(v) and v >= 0, "an integer >= 0")
-CHANNELS: Rule = (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_integer(c) and c >= 1 for c in v),
-                  "a list of integers >= 1")
-POSITIVE_EACH: Rule = (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_number(x) and x > 0 for x in v),
-                       "a list of numbers > 0")
+Rule = Range | Each
+
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+SCORE = Range(0, 1)
+IOU = Range(0, 1, low_open=True)
+COUNT = COUNT_RANGE
+COUNT0 = Range(0, integer=True)
+CHANNELS = Each(COUNT)
+POSITIVE_EACH = Each(POSITIVE)
 
 # the settings SemanticSegmentation and InstanceSegmentation share
 SEGMENTATION_RULES: dict[str, Rule] = {
@@ -43,9 +39,17 @@ HINTS = {"in_channels": " (the width of data.feature_names: name at least one in
 def check_args(values: Mapping[str, Any], rules: Mapping[str, Rule]) -> None:
     """ValueError ``model.<name>: expected ..., got ...`` for the first of ``values`` (setting
     name -> value) that breaks its rule; names without a rule, and rules without a value, pass."""
-    for key, (ok, want) in rules.items():
-        if key in values and not ok(values[key]):
-            raise ValueError(f"model.{key}: expected {want}, got {values[key]!r}{HINTS.get(key, '')}")
+    for key, rule in rules.items():
+        if key not in values:
+            continue
+        v = values[key]
+        if isinstance(rule, Each):
+            ok = isinstance(v, (list, tuple)) and len(v) > 0 and rule.range.admits(v)
+            want = f"a non-empty list, each {rule.range.text()}"
+        else:
+            ok, want = rule.holds(v), rule.text()
+        if not ok:
+            raise ValueError(f"model.{key}: expected {want}, got {v!r}{HINTS.get(key, '')}")
 
 
 def check_some_loss(values: Mapping[str, Any], names: tuple[str, ...]) -> None:
