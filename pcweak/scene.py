@@ -91,6 +91,25 @@ def check_int(owner: str, name: str, value: ArrayLike, shape: Sequence[int | Non
     return out
 
 
+def class_names(owner: str, classes: Sequence[str]) -> tuple[str, ...]:
+    """``classes`` as a tuple of names, label ``i`` named ``classes[i]``; SceneError naming
+    ``owner`` for a bare string (it would read as one class per letter) or a name given twice
+    (two labels that no reader, metric or picture could tell apart)."""
+    if isinstance(classes, (str, bytes)):
+        raise SceneError(f"{owner}.classes: a single string {classes!r}; give a list of class names")
+    names = tuple(str(c) for c in classes)
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise SceneError(f"{owner}.classes: {', '.join(map(repr, twice))} named twice; each label needs a name of its own")
+    return names
+
+
+def _few(names: Sequence[str], shown: int = 4) -> str:
+    """The first ``shown`` of ``names`` for a message, then how many more."""
+    more = f", ... {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _check_shape(owner: str, name: str, arr: np.ndarray, shape: Sequence[int | None]) -> None:
     ok = arr.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, arr.shape))
     if not ok:
@@ -285,7 +304,7 @@ class Scene:
 
     def __post_init__(self) -> None:
         o = f"Scene[{self.name}]"
-        self.classes = tuple(str(c) for c in self.classes)
+        self.classes = class_names(o, self.classes)
         self.coord = check_float(o, "coord", self.coord, (None, 3))
         n = len(self.coord)
         if n == 0:
@@ -367,8 +386,17 @@ class Scene:
 
     @classmethod
     def from_arrays(cls, d: Mapping[str, np.ndarray], source: str = "<arrays>") -> "Scene":
+        """The scene of ``Scene.to_arrays``' members; SceneError naming ``source`` (the file) when
+        they do not make one."""
         if "coord" not in d:
             raise SceneError(f"{source}: no 'coord' array (not a pcweak scene file)")
+        try:
+            return cls._from_arrays(d, source)
+        except SceneError as e:
+            raise SceneError(e.args[0] if str(e).startswith(source) else f"{source}: {e}") from e
+
+    @classmethod
+    def _from_arrays(cls, d: Mapping[str, np.ndarray], source: str) -> "Scene":
         frames = []
         if "frame_name" in d:
             for i, nm in enumerate(d["frame_name"]):
@@ -456,10 +484,11 @@ class WeakLabels:
     mask2d: np.ndarray | None = None
     mask2d_frame: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None  # the file the labels were read from, named in errors
 
     def __post_init__(self) -> None:
         o = f"WeakLabels[{self.scene}]"
-        self.classes = tuple(str(c) for c in self.classes)
+        self.classes = class_names(o, self.classes)
         c = len(self.classes) or None
         n = self.num_points
         self.point_index = _opt(check_int, o, "point_index", self.point_index, (None,), 0, n)
@@ -502,14 +531,15 @@ class WeakLabels:
             self.mask2d_frame = check_int(o, "mask2d_frame", self.mask2d_frame, (len(self.mask2d),), 0)
 
     def check_against(self, scene: Scene) -> None:
-        """Raise SceneError when these labels cannot belong to ``scene``."""
-        o = f"WeakLabels[{self.scene}]"
+        """Raise SceneError when these labels cannot belong to ``scene`` (naming their file)."""
+        o = f"{self.source + ': ' if self.source else ''}WeakLabels[{self.scene}]"
         if self.num_points is not None and self.num_points != scene.num_points:
             raise SceneError(f"{o}.num_points: {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
         if self.point_index is not None and len(self.point_index) and self.point_index.max() >= scene.num_points:
             raise SceneError(f"{o}.point_index: index {int(self.point_index.max())} out of range for {scene.num_points} points")
         if self.classes and scene.classes and self.classes != scene.classes:
-            raise SceneError(f"{o}.classes: class list differs from scene {scene.name!r}")
+            raise SceneError(f"{o}.classes: labels over {len(self.classes)} classes ({_few(self.classes)}) but scene "
+                             f"{scene.name!r} has {len(scene.classes)} ({_few(scene.classes)})")
         for name in ("box2d_frame", "mask2d_frame"):
             v = getattr(self, name)
             if v is not None and len(v) and v.max() >= len(scene.frames):
@@ -562,7 +592,7 @@ class WeakLabels:
             return cls(scene=str(d.get("scene", "")),
                        num_points=int(d["num_points"]) if "num_points" in d else None,
                        classes=tuple(str(c) for c in d.get("classes", ())),
-                       meta=_meta(d, str(path)), **{k: d[k] for k in _WEAK_KEYS if k in d})
+                       meta=_meta(d, str(path)), source=str(path), **{k: d[k] for k in _WEAK_KEYS if k in d})
         except SceneError as e:
             raise SceneError(f"{path}: {e}") from e
 
@@ -623,10 +653,11 @@ class PseudoLabels:
     box_confidence: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    source: str | None = None  # the file the labels were read from, named in errors
 
     def __post_init__(self) -> None:
         o = "PseudoLabels"
-        self.classes = tuple(str(c) for c in self.classes)
+        self.classes = class_names(o, self.classes)
         c = len(self.classes) or None
         self.semantic = check_int(o, "semantic", self.semantic, (None,), -1, c)
         n = len(self.semantic)
@@ -655,8 +686,15 @@ class PseudoLabels:
         return len(self.semantic)
 
     def check_against(self, scene: Scene) -> None:
+        """Raise SceneError when these labels cannot belong to ``scene`` (naming their file): another
+        point count, or labels over another class list (label i would be scored, drawn and trained
+        as the scene's class i)."""
+        o = f"{self.source + ': ' if self.source else ''}PseudoLabels"
         if self.num_points != scene.num_points:
-            raise SceneError(f"PseudoLabels.semantic: length {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
+            raise SceneError(f"{o}.semantic: length {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
+        if self.classes and scene.classes and self.classes != scene.classes:
+            raise SceneError(f"{o}.classes: labels over {len(self.classes)} classes ({_few(self.classes)}) but scene "
+                             f"{scene.name!r} has {len(scene.classes)} ({_few(scene.classes)})")
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {"semantic": self.semantic, "instance": self.instance, "confidence": self.confidence,
@@ -688,7 +726,7 @@ class PseudoLabels:
                        fingerprint=str(d.get("fingerprint", "{}")),
                        classes=tuple(str(c) for c in d.get("classes", ())),
                        box=d.get("box"), box_semantic=d.get("box_semantic"), box_confidence=d.get("box_confidence"),
-                       extras={k: v for k, v in d.items() if k not in std})
+                       extras={k: v for k, v in d.items() if k not in std}, source=str(path))
         except SceneError as e:
             raise SceneError(f"{path}: {e}") from e
 

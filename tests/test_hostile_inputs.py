@@ -455,6 +455,13 @@ def _(t, s):
     return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["semantic"]
 
 
+@case("reader-npz-class-named-twice")
+def _(t, s):
+    a = _scene_arrays(s)
+    a["classes"] = np.array(list(s.classes[:-1]) + [s.classes[0]])
+    return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["x.npz: Scene[", f"classes: {s.classes[0]!r} named twice"]
+
+
 @case("reader-npz-wrong-length")
 def _(t, s):
     a = _scene_arrays(s)
@@ -880,6 +887,13 @@ def _(t, s):
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")
     return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "p.npz")], ["length 5 but scene"]
+
+
+@case("evaluate-pseudo-over-other-classes")
+def _(t, s):
+    pcweak.PseudoLabels(semantic=np.zeros(s.num_points, np.int64), classes=("Car", "Pedestrian")).save(t / "p.npz")
+    return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "p.npz")], \
+        ["p.npz: PseudoLabels.classes: labels over 2 classes (Car, Pedestrian)"]
 
 
 @case("evaluate-pseudo-not-pseudo-labels")

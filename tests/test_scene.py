@@ -35,6 +35,8 @@ def small(**kw):
     (dict(boxes=np.zeros((2, 7)), box_labels=np.array([0, 5])), r"box_labels: value 5 is out of range"),
     (dict(boxes=np.zeros((2, 7)), box_labels=np.array([0])), r"box_labels: shape \(1,\) does not match the expected \(2\)"),
     (dict(classes=(), semantic=np.zeros(5, np.int64)), r"classes: semantic labels are given but the class list is empty"),
+    (dict(classes=("a", "b", "a")), r"classes: 'a' named twice; each label needs a name of its own"),
+    (dict(classes="abc"), r"classes: a single string 'abc'; give a list of class names"),
 ])
 def test_scene_validation_names_the_field(kw, msg):
     with pytest.raises(SceneError, match=msg):
@@ -74,6 +76,24 @@ def test_pseudo_validation():
     p = PseudoLabels(semantic=np.zeros(3, np.int64))
     with pytest.raises(SceneError, match=r"length 3 but scene 's' has 5 points"):
         p.check_against(small())
+    with pytest.raises(SceneError, match=r"PseudoLabels.classes: 'b' named twice"):
+        PseudoLabels(semantic=np.zeros(3, np.int64), classes=("a", "b", "b"))
+
+
+def test_labels_over_another_class_list_are_refused_naming_their_file(tmp_path):
+    """Label i of labels made over another class list would be scored, drawn and trained as the
+    scene's class i; labels without a class list (a bare array's) are taken as the scene's."""
+    scene = small()
+    other = ("a", "b", "d")
+    p = PseudoLabels(semantic=np.zeros(5, np.int64), classes=other).save(tmp_path / "p.npz")
+    with pytest.raises(SceneError, match=r"p.npz: PseudoLabels.classes: labels over 3 classes \(a, b, d\) but scene 's' "
+                                         r"has 3 \(a, b, c\)"):
+        PseudoLabels.load(p).check_against(scene)
+    w = WeakLabels(scene="s", num_points=5, classes=other, point_index=[1], point_semantic=[2]).save(tmp_path / "w.npz")
+    with pytest.raises(SceneError, match=r"w.npz: WeakLabels\[s\].classes: labels over 3 classes"):
+        WeakLabels.load(w).check_against(scene)
+    PseudoLabels(semantic=np.zeros(5, np.int64)).check_against(scene)
+    PseudoLabels(semantic=np.zeros(5, np.int64), classes=CLS).check_against(scene)
 
 
 def test_scene_roundtrip_every_field(tmp_path, room, lidar):
