@@ -12,6 +12,27 @@ import numpy as np
 KITTI_PC_RANGE: tuple[float, ...] = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
 
 
+def voxel_grid_problem(pc_range, voxel_size) -> str | None:
+    """What is wrong with a LiDAR crop ``pc_range`` [x_min, y_min, z_min, x_max, y_max, z_max]
+    (metres) cut into voxels of ``voxel_size`` [dx, dy, dz] (metres), or None when each axis
+    holds at least one voxel (its extent over its voxel, rounded, as the detector's grid counts);
+    an inverted or empty range gave the detector a grid of negative or zero size, which failed
+    deep inside the network's construction."""
+    try:
+        lo_hi, vs = np.asarray(pc_range, np.float64), np.asarray(voxel_size, np.float64)
+    except (TypeError, ValueError):
+        return f"numbers, got pc_range {pc_range!r} and voxel_size {voxel_size!r}"
+    if lo_hi.shape != (6,) or vs.shape != (3,) or not (np.isfinite(lo_hi).all() and np.isfinite(vs).all()):
+        return f"pc_range of 6 finite numbers and voxel_size of 3, got {list(pc_range)} and {list(voxel_size)}"
+    if (vs <= 0).any():
+        return f"voxel_size values > 0, got {vs.tolist()}"
+    short = [axis for axis, lo, hi, v in zip("xyz", lo_hi[:3], lo_hi[3:], vs) if round((hi - lo) / v) < 1]  # as the grid counts
+    if short:
+        return (f"pc_range [x_min, y_min, z_min, x_max, y_max, z_max] with each max above its min by at least one "
+                f"voxel ({vs.tolist()} m), got {lo_hi.tolist()} ({', '.join(short)} too short)")
+    return None
+
+
 def rot_z(yaw: float) -> np.ndarray:
     """(3,3) rotation about +z."""
     c, s = np.cos(yaw), np.sin(yaw)

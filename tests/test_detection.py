@@ -151,6 +151,11 @@ def test_backbone_stride_follows_its_stages():
         assert m.stride == stride and heat.shape[-2:] == (-(-200 // stride), -(-176 // stride)) and reg.shape[1] == 8
     with pytest.raises(ValueError, match="channels"):
         Detection(channels=[8])
+    with pytest.raises(ValueError, match=r"model.pc_range / model.voxel_size: .*\(z too short\)"):
+        Detection(voxel_size=[0.4, 0.4, 0.8], pc_range=[0, -40, -3, 70.4, 40, -2.7])
+    with pytest.raises(ValueError, match=r"6 finite numbers"):
+        Detection(voxel_size=[0.4, 0.4, 0.8], pc_range=[0, -40, -3, 70.4, 40, float("nan")])
+    Detection(voxel_size=[0.4, 0.4, 0.8], channels=[8, 8], bev_channels=8, pc_range=[0, -40, -3, 0.4, 40, -2.2])
 
 
 def test_augmentation_moves_points_and_boxes_together_and_varies():

@@ -977,6 +977,19 @@ def _(t, s):
             "--model.init_args.nms_iou", "0"], ["model.nms_iou: expected a number in (0, 1], got 0.0"]
 
 
+@case("train-lidar-range-inverted")
+def _(t, s):  # a grid of negative size inside the detector's construction
+    return ["fit", "--config", str(ROOT / "configs" / "kitti" / "clicks.yaml"), "--data.init_args.dataset", "synthetic",
+            "--data.init_args.pc_range", "[70.4, 40, 1, 0, -40, -3]"], \
+        ["data.pc_range / data.voxel_size: expected pc_range [x_min, y_min, z_min, x_max, y_max, z_max]", "x, y, z too short"]
+
+
+@case("train-lidar-no-training-frames")
+def _(t, s):  # "num_samples should be a positive integer value" once the trainer was up
+    return ["fit", "--config", str(ROOT / "configs" / "kitti" / "clicks.yaml"), "--data.init_args.dataset", "synthetic",
+            "--data.init_args.synthetic_train", "0"], ["data.synthetic_train: expected an integer >= 1, got 0"]
+
+
 @case("train-unknown-pseudo-method")
 def _(t, s):
     return ["fit", "--config", DEMO, "--data.init_args.supervision", "pseudo", "--data.init_args.pseudo_method", "magic"], \

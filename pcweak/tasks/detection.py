@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..classes import KITTI_OBJECT_CLASSES
-from ..geometry import KITTI_PC_RANGE, box_iou
+from ..geometry import KITTI_PC_RANGE, box_iou, voxel_grid_problem
 from ..kitti_objects import KittiObjects, objects_from_lidar, write_objects
 from ..metrics.kitti import evaluate_result_files, kitti_ap
 from ..models.second import SecondCenter
@@ -83,6 +83,9 @@ class Detection(L.LightningModule):
                             "weight_decay": NON_NEGATIVE, "score_threshold": SCORE, "nms_iou": IOU, "max_detections": COUNT,
                             "loss_reg": NON_NEGATIVE, "loss_giou2d": NON_NEGATIVE, "self_training_rounds": COUNT0,
                             "self_training_min_score": SCORE})
+        problem = "pc_range" in values and "voxel_size" in values and voxel_grid_problem(values["pc_range"], values["voxel_size"])
+        if problem:
+            raise ValueError(f"model.pc_range / model.voxel_size: expected {problem}")
 
     def forward(self, batch):
         return self.model(batch["feat"], batch["coord"], batch["batch"], batch["batch_size"])

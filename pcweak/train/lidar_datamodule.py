@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..geometry import KITTI_PC_RANGE
+from ..geometry import KITTI_PC_RANGE, voxel_grid_problem
 from ..kitti_objects import KittiObjects
 from ..errors import AddressError
 from ..npzio import can_hold_folder
@@ -294,12 +294,15 @@ class LidarDataModule(L.LightningDataModule):
                  predict_split: str = "training", predict_ids: list[str | int] | str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if len(voxel_size) != 3 or len(pc_range) != 6 or min(voxel_size) <= 0:
-            raise ValueError(f"data.voxel_size needs 3 values > 0 and data.pc_range 6, got {voxel_size} and {pc_range}")
+        problem = voxel_grid_problem(pc_range, voxel_size)
+        if problem:
+            raise ValueError(f"data.pc_range / data.voxel_size: expected {problem}")
         for ok, key, want in ((dataset in ("synthetic", "kitti"), "dataset", "synthetic or kitti"),
                               (weak_mode in WEAK_MODES, "weak_mode", f"one of {WEAK_MODES}"),
                               (0 <= box_fraction <= 1, "box_fraction", "a fraction in [0, 1]"),
                               (batch_size >= 1, "batch_size", "an integer >= 1"),
+                              (dataset != "synthetic" or synthetic_train >= 1, "synthetic_train", "an integer >= 1"),
+                              (synthetic_val >= 0, "synthetic_val", "an integer >= 0"),
                               (num_workers >= 0, "num_workers", "an integer >= 0"),
                               (scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0"),
                               (can_hold_folder(cache_dir), "cache_dir", "a folder (or where one can be made), not a file"),
