@@ -213,7 +213,7 @@ def _model_stamp(model: str | None) -> Any:
 def cmd_masks(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .npzio import atomic_write_bytes
-    from .pseudo.mask_models import check_device, check_points_per_side, iter_sam_masks, vlm_mask_scores
+    from .pseudo.mask_models import check_device, check_model_source, check_points_per_side, iter_sam_masks, vlm_mask_scores
     from .pseudo.mask_sources import MANIFEST, load_mask_folder, write_mask_file, write_mask_folder
     if (args.sam is None) == (args.masks is None):
         raise ValueError("give --sam MODEL (make masks) or --masks DIR (score existing masks with --vlm), not both")
@@ -226,6 +226,9 @@ def cmd_masks(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out}: exists and is not a folder")
+    for what, model in (("--sam", args.sam), ("--vlm", args.vlm)):  # before the scene and its images are read
+        if model is not None:
+            check_model_source(model, what)
     scene = load_scene(args.scene, **_reader_kwargs(args))
     if not scene.frames:
         raise ValueError(f"{args.scene}: the scene has no RGB-D frames to make masks on")

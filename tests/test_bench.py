@@ -80,7 +80,7 @@ def test_bench_parameters_are_checked_before_the_benchmark_runs(capsys):
 
 def test_every_benchmark_declares_its_counts_where_the_check_reads_them():
     """Each bench's ``run`` annotations resolve (a name only a type checker imports would turn
-    the ``Range`` bounds off), and each declares at least one count but superpoints."""
+    the ``Range`` bounds off), and each declares at least one count."""
     import importlib
     import typing
     from pcweak.bench import BENCHES
@@ -88,7 +88,7 @@ def test_every_benchmark_declares_its_counts_where_the_check_reads_them():
     for name, module in BENCHES.items():
         hints = typing.get_type_hints(importlib.import_module(module).run, include_extras=True)
         bounded = [k for k, h in hints.items() if any(isinstance(m, Range) for m in getattr(h, "__metadata__", ()))]
-        assert bounded or name == "superpoints", name
+        assert bounded, name
 
 
 def test_every_benchmark_checks_its_declared_ranges_on_a_python_call():

@@ -139,21 +139,22 @@ def test_masks_command_resumes_and_refuses_other_settings(room, tiny_sam, tmp_pa
 
 
 def test_a_masks_run_that_made_nothing_does_not_hold_its_folder(room, tiny_sam, tmp_path, capsys, monkeypatch):
-    """A run stopped before its first mask (a model that fails to load, say) leaves a manifest
-    but no masks; the corrected run goes on without --overwrite. Once masks exist, other
-    settings are refused as before."""
+    """A run stopped before its first mask (weights that fail to load, say) leaves a manifest
+    but no masks; the corrected run, with other settings, goes on without --overwrite. Once
+    masks exist, other settings are refused as before."""
     from pcweak.pseudo import mask_models
     room.save(tmp_path / "r.npz")
-    base = ["masks", f"npz:{tmp_path / 'r.npz'}", "--points-per-side", "2", "-o", str(tmp_path / "m")]
+    base = ["masks", f"npz:{tmp_path / 'r.npz'}", "-o", str(tmp_path / "m")]
 
     def fails(*a, **k):
         raise FileNotFoundError("--sam: cannot load 'x' as a model folder")
         yield
     with monkeypatch.context() as m:
         m.setattr(mask_models, "iter_sam_masks", fails)
-        assert main(base + ["--sam", "facebook/sam-vit-bse"]) == 2
+        assert main(base + ["--sam", str(tiny_sam), "--points-per-side", "3"]) == 2
     assert (tmp_path / "m" / "masks.json").is_file() and not list((tmp_path / "m").glob("*.png"))
     capsys.readouterr()
+    base += ["--points-per-side", "2"]
     assert main(base + ["--sam", str(tiny_sam)]) == 0
     assert len(list((tmp_path / "m").glob("*.png"))) == len(room.frames)
     assert main(base + ["--sam", str(tiny_sam), "--frame-step", "2"]) == 2
@@ -210,6 +211,36 @@ def test_box_nms_keeps_the_best_of_overlapping_boxes():
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [0, 0, 10, 9]], dtype=torch.float32)
     keep = box_nms(boxes, torch.tensor([0.5, 0.9, 0.3, 0.8]), 0.7)
     assert keep.tolist() == [1, 2]  # 0 and 3 overlap box 1 by > 0.7; 2 is apart
+
+
+def test_a_model_that_is_not_there_is_refused_before_the_scene_is_read(room, tmp_path, capsys, monkeypatch):
+    """`pcweak masks` and `bench lift` check their models' configurations first: a mistyped
+    model stops them before a scene (or the bench's other rows) is read."""
+    from pcweak.data import address
+    from pcweak.bench import lift
+
+    def no_reading(*a, **k):
+        raise AssertionError("the scene was read")
+    (tmp_path / "sam").mkdir()  # a folder without a model
+    monkeypatch.setattr(address, "load_scene", no_reading)
+    assert main(["masks", "npz:whatever.npz", "--sam", str(tmp_path / "sam"), "-o", str(tmp_path / "m")]) == 2
+    assert "--sam: cannot load" in capsys.readouterr().err
+    assert main(["masks", "npz:whatever.npz", "--sam", str(tmp_path / "none"), "-o", str(tmp_path / "m")]) == 2
+    assert f"--sam: model folder {tmp_path / 'none'} not found" in capsys.readouterr().err
+    monkeypatch.setattr(lift, "_scenes", no_reading)
+    with pytest.raises(FileNotFoundError, match="--param sam: cannot load"):
+        lift.run(sam=str(tmp_path / "sam"), shared=str(_fake_shared(tmp_path)))
+    with pytest.raises(ValueError, match="--param vlm: scores SAM's masks"):
+        lift.run(vlm=str(tmp_path / "sam"))
+    with pytest.raises(FileNotFoundError, match="which shared= leaves out"):
+        lift.run(sam=str(tmp_path / "sam"), shared="")
+
+
+def _fake_shared(tmp_path):
+    """A folder laid out as the real samples' (../shared/data), the real scan's folder empty."""
+    from pcweak.bench import lift
+    (tmp_path / "shared" / lift.REAL_SCAN).mkdir(parents=True)
+    return tmp_path / "shared"
 
 
 def test_missing_transformers_names_the_extra(room, monkeypatch, tmp_path):

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from . import machine, shared_root
-from ..params import Count, Seed, ranges_checked
+from ..params import Count, Count0, Seed, ranges_checked
 from .propagate import _scenes
 
 
 @ranges_checked("bench gp")
-def run(n_synthetic: int = 3, shared: str | None = None, seed: Seed = 0, repeats: Count = 3,
+def run(n_synthetic: Count0 = 3, shared: str | None = None, seed: Seed = 0, repeats: Count = 3,
         iterations: Count = 200) -> dict[str, Any]:
     """``iterations``: GP optimiser steps (``gp_box_labels``' default; fewer only for smoke tests)."""
     from .. import weak

@@ -17,14 +17,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
 from . import machine, shared_root
-from ..params import Count, Seed, ranges_checked
+from ..params import Count, Count0, Fraction, Range, Seed, ranges_checked
 
 NOISY_MASKS = dict(erosion=1, merge_prob=0.1, split_prob=0.1, drop_prob=0.05)
+REAL_SCAN = "scannet/scans/scene0000_00"  # under shared=: the real scan with posed frames
 ROWS = ("propagation", "perfect_masks", "noisy_masks", "noisy_masks+scores", "perfect_instance_bound",
         "perfect_instance_bound_seen", "coverage")
 
@@ -52,7 +53,7 @@ def simulated_scores(scene: Any, maps: list[tuple[int, np.ndarray]], right: floa
 def _scenes(rooms: int, frames: int, root: Path | None) -> list[tuple[str, Any]]:
     from ..data.synthetic_indoor import synthetic_room
     out = [(f"synthetic_room_{300 + i}", synthetic_room(300 + i, n_frames=frames)) for i in range(rooms)]
-    scan = root / "scannet" / "scans" / "scene0000_00" if root else None
+    scan = root / REAL_SCAN if root else None
     if scan and scan.is_dir():
         from ..data.address import load_scene
         with warnings.catch_warnings():
@@ -89,8 +90,9 @@ def _model_rows(s: Any, sam: str, vlm: str | None, points: int, draws: int, seed
 
 
 @ranges_checked("bench lift")
-def run(rooms: int = 3, frames: Count = 12, points: Count = 20, draws: Count = 2, shared: str | None = None, seed: Seed = 0,
-        right: float = 0.7, prior_weight: float | None = None, mask_link: float | None = None, mask_cut: float | None = None,
+def run(rooms: Count0 = 3, frames: Count = 12, points: Count = 20, draws: Count = 2, shared: str | None = None, seed: Seed = 0,
+        right: Fraction = 0.7, prior_weight: Annotated[float | None, Range(0)] = None,
+        mask_link: Annotated[float | None, Range(0, 1)] = None, mask_cut: Annotated[float | None, Range(0)] = None,
         timing: bool = True, sam: str | None = None, vlm: str | None = None, sam_points_per_side: Count = 32) -> dict[str, Any]:
     from .. import weak
     from ..metrics import semantic_report
@@ -98,10 +100,21 @@ def run(rooms: int = 3, frames: Count = 12, points: Count = 20, draws: Count = 2
     from ..pseudo.mask_sources import masks_from_weak
     from ..pseudo.propagate import propagate
     from .oracles import perfect_instance_bound
+    root = shared_root(shared)
+    if vlm is not None and sam is None:
+        raise ValueError("--param vlm: scores SAM's masks of the real scan; give sam= too")
+    if sam is not None:  # the model rows come last, after minutes of the other rows: their models are checked first
+        if not (root and (root / REAL_SCAN).is_dir()):
+            raise FileNotFoundError(f"--param sam: the model rows are the real scan's ({REAL_SCAN} under shared=), "
+                                    f"which {'is not there' if root else 'shared= leaves out'}")
+        from ..pseudo.mask_models import check_model_source
+        for what, model in (("sam", sam), ("vlm", vlm)):
+            if model is not None:
+                check_model_source(model, f"--param {what}")
     per_scene: dict[str, dict[str, Any]] = {}
     trust = {k: v for k, v in dict(mask_link=mask_link, mask_cut=mask_cut).items() if v is not None}  # None: lift_masks' default
     scored = {} if prior_weight is None else {"prior_weight": prior_weight}
-    for name, s in _scenes(rooms, frames, shared_root(shared)):
+    for name, s in _scenes(rooms, frames, root):
         C = len(s.classes)
         got: dict[str, list[float]] = {k: [] for k in ROWS}
         t0 = time.perf_counter()

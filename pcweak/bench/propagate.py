@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from . import machine, shared_lidar_scenes, shared_root
-from ..params import COUNT_RANGE, Count, ranges_checked
+from ..params import COUNT_RANGE, Count, Count0, ranges_checked
 
 def _scenes(shared: Path | None, n_synthetic: int) -> dict[str, list]:
     from ..data.address import load_scene
@@ -118,7 +118,7 @@ def _scene_breakdown(acc: dict[str, list[float]], s: Any, w: Any, p: Any, miou_p
 
 
 @ranges_checked("bench propagate")
-def run(budgets: Annotated[tuple[int, ...], COUNT_RANGE] = (20, 50, 100, 200), seeds: Count = 2, n_synthetic: int = 2, one_million: bool = True,
+def run(budgets: Annotated[tuple[int, ...], COUNT_RANGE] = (20, 50, 100, 200), seeds: Count = 2, n_synthetic: Count0 = 2, one_million: bool = True,
         shared: str | None = None) -> dict[str, Any]:
     from .. import weak
     from ..metrics import semantic_report

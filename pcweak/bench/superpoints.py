@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import machine, shared_lidar_scenes, shared_root
+from ..params import Count0, ranges_checked
 
 
 def _scenes(shared: Path | None, n_synthetic: int) -> list[tuple[str, Any, np.ndarray | None]]:
@@ -62,7 +63,8 @@ def _row(scene, seg: np.ndarray, seconds: float | None) -> dict[str, Any]:
     return row
 
 
-def run(n_synthetic: int = 3, shared: str | None = None, million: bool = True) -> dict[str, Any]:
+@ranges_checked("bench superpoints")
+def run(n_synthetic: Count0 = 3, shared: str | None = None, million: bool = True) -> dict[str, Any]:
     """``million``: also time the l0 partition on a synthetic room of about a million points."""
     from ..segment.l0_partition import L0Config
     from ..segment.superpoints import partition_color, scene_superpoints, superpoint_hierarchy

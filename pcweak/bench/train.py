@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from . import machine
-from ..params import Count, Seed, ranges_checked
+from ..params import Count, Count0, Seed, ranges_checked
 
 
 @ranges_checked("bench train")
-def run(points: Count = 100_000, voxel_size: float = 0.02, layers: str = "spunet14", steps: Count = 5, warmup: int = 1,
+def run(points: Count = 100_000, voxel_size: float = 0.02, layers: str = "spunet14", steps: Count = 5, warmup: Count0 = 1,
         seed: Seed = 0) -> dict[str, Any]:
     from ..data.synthetic_indoor import synthetic_room
     from ..train.transforms import features, voxelize_sample

@@ -77,15 +77,25 @@ def check_points_per_side(points_per_side: int, what: str = "points_per_side") -
                          f"image; SAM's default is 32), got {points_per_side!r}")
 
 
-def _load(cls: Any, model: str | Path, what: str) -> Any:
+def check_model_source(model: str | Path, what: str) -> None:
+    """Before any work: the models extra is installed and ``model`` (a folder or a Hugging Face
+    name) holds a readable model configuration (its config.json alone: no weights, no code);
+    FileNotFoundError naming ``what`` otherwise."""
+    tf = _transformers()
+    with _quiet():
+        _load(tf.AutoConfig, model, what, weights=False)
+
+
+def _load(cls: Any, model: str | Path, what: str, weights: bool = True) -> Any:
     p = Path(model)
     if not p.exists() and (p.is_absolute() or str(model).startswith(".")):
         raise FileNotFoundError(f"{what}: model folder {p} not found")
     try:
-        return cls.from_pretrained(str(model), use_safetensors=True, trust_remote_code=False)
-    except OSError as e:
+        return cls.from_pretrained(str(model), trust_remote_code=False, **({"use_safetensors": True} if weights else {}))
+    except (OSError, ValueError) as e:  # no such model; a folder without a model configuration
+        held = "with safetensors weights" if weights else "with a model configuration"
         raise FileNotFoundError(f"{what}: cannot load {model!r} as a model folder or Hugging Face name "
-                                f"with safetensors weights ({str(e).splitlines()[0]})") from e
+                                f"{held} ({str(e).splitlines()[0]})") from e
 
 
 def box_nms(boxes: Any, scores: Any, iou: float) -> Any:
