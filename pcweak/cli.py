@@ -112,9 +112,18 @@ def cmd_label(args: argparse.Namespace) -> int:
         raise ValueError(f"--method {args.method} needs --ckpt CHECKPOINT")
     if args.method != "model" and args.weak is None:
         raise ValueError(f"--method {args.method} needs --weak")
+    # an argument the method does not read would be dropped without a word
+    for given, option, readers in ((args.ckpt, "--ckpt", ("model", "model-walk")), (args.masks, "--masks", ("lift-masks",))):
+        if given is not None and args.method not in readers:
+            raise ValueError(f"{option} goes with --method {' or '.join(readers)}; --method {args.method} does not read it")
+    if args.method == "model" and args.weak is not None:
+        raise ValueError("--weak: --method model labels from the checkpoint alone; model-walk propagates from --weak")
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     scenes = enumerate_scenes(args.scene)
+    if len(scenes) > 1 and str(args.output).lower().endswith(".npz") and not Path(args.output).is_dir():
+        raise ValueError(f"-o {args.output}: {args.scene} holds {len(scenes)} scenes, written one <scene>.npz each; "
+                         f"give a folder")
     if args.method == "model":
         from .train.self_training import predict_pseudo_labels
         print(json.dumps(predict_pseudo_labels(args.ckpt, scenes, args.output, overwrite=args.overwrite, **params)))

@@ -722,6 +722,32 @@ def _(t, s):
     return _label(t, t / "points.npz", "--workers", "0"), ["--workers must be at least 1"]
 
 
+@case("label-checkpoint-for-a-method-without-a-model")
+def _(t, s):  # labelled by propagation, the checkpoint unread
+    return _label(t, t / "points.npz", "--ckpt", str(t / "last.ckpt")), \
+        ["--ckpt goes with --method model or model-walk; --method propagate does not read it"]
+
+
+@case("label-masks-for-a-method-without-masks")
+def _(t, s):  # "--param masks: propagate has no parameter 'masks'; it takes ..." and fifty names
+    return _label(t, t / "points.npz", "--masks", str(t)), ["--masks goes with --method lift-masks"]
+
+
+@case("label-weak-for-the-model-alone")
+def _(t, s):  # labelled by the model, the weak labels unread
+    return ["label", f"npz:{t / 'room.npz'}", "--method", "model", "--ckpt", str(t / "none.ckpt"), "--weak",
+            str(t / "points.npz"), "-o", str(t / "o.npz")], ["--weak: --method model labels from the checkpoint alone"]
+
+
+@case("label-one-file-for-a-folder-of-scenes")
+def _(t, s):  # a folder named out.npz, holding a file per scene
+    (t / "scenes").mkdir()
+    for i in range(2):
+        s.save(t / "scenes" / f"room{i}.npz")
+    return ["label", str(t / "scenes"), "--weak", str(t), "-o", str(t / "out.npz")], \
+        ["out.npz:", "holds 2 scenes, written one <scene>.npz each; give a folder"]
+
+
 @case("label-model-checkpoint-missing")
 def _(t, s):
     return ["label", f"npz:{t / 'room.npz'}", "--method", "model", "--ckpt", str(t / "none.ckpt"),
