@@ -48,25 +48,32 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# pcweak simulate's kind-specific options: the kinds that read each, and the simulator argument it
+# sets there (the simulators hold the defaults; an option left out is not passed)
+SIMULATE_OPTIONS: dict[str, dict[str, str]] = {
+    "count": {"points": "count"}, "ratio": {"points": "ratio"}, "stratified": {"points": "stratified"},
+    "per_instance": {"clicks": "per_instance"}, "oriented": {"boxes": "axis_aligned"},
+    "with_boxes": {"clicks": "", "clusters": ""}, "noise": {"boxes": "noise", "boxes2d": "noise_px"},
+    "erosion": {"masks2d": "erosion"}, "merge_prob": {"masks2d": "merge_prob"}, "split_prob": {"masks2d": "split_prob"},
+    "drop_prob": {"masks2d": "drop_prob"},
+}
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .params import check_ranges
     from .weak import KINDS, simulate
-    if args.with_boxes and args.weak not in ("clicks", "clusters"):
-        raise ValueError(f"--with-boxes goes with --weak clicks or clusters, not {args.weak}")
     kw: dict[str, Any] = {}
-    if args.weak == "points":
-        if (args.count is None) == (args.ratio is None):
-            raise ValueError("--weak points needs exactly one of --count N or --ratio R")
-        kw.update(count=args.count, ratio=args.ratio, stratified=args.stratified)
-    elif args.weak == "clicks":
-        kw.update(per_instance=args.per_instance)
-    elif args.weak == "boxes":
-        kw.update(axis_aligned=not args.oriented, noise=args.noise)
-    elif args.weak == "masks2d":
-        kw.update(erosion=args.erosion, merge_prob=args.merge_prob, split_prob=args.split_prob, drop_prob=args.drop_prob)
-    elif args.weak == "boxes2d":
-        kw.update(noise_px=args.noise)
+    for option, kinds in SIMULATE_OPTIONS.items():
+        value = getattr(args, option)
+        if value is None or value is False:  # not given
+            continue
+        if args.weak not in kinds:  # it would be dropped without a word
+            raise ValueError(f"--{option.replace('_', '-')} goes with --weak {' or '.join(kinds)}, not {args.weak}")
+        if kinds[args.weak]:
+            kw[kinds[args.weak]] = (not value) if option == "oriented" else value
+    if args.weak == "points" and ("count" in kw) == ("ratio" in kw):
+        raise ValueError("--weak points needs exactly one of --count N or --ratio R")
     check_ranges(KINDS[args.weak], args.weak, {**kw, "seed": args.seed})  # before the scene is read
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = simulate(scene, args.weak, seed=args.seed, **kw)
@@ -446,14 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--count", type=int, help="points: number of labelled points")
     s.add_argument("--ratio", type=float, help="points: fraction of labelled points (0.001 = 0.1%%)")
     s.add_argument("--stratified", action="store_true", help="points: spread the budget evenly over classes (default uniform)")
-    s.add_argument("--per-instance", type=int, default=1, help="clicks: clicks per instance")
+    s.add_argument("--per-instance", type=int, help="clicks: clicks per instance")
     s.add_argument("--oriented", action="store_true", help="boxes: minimum-footprint oriented boxes instead of axis-aligned")
     s.add_argument("--with-boxes", action="store_true", help="clicks, clusters: also store the frame's oriented boxes (KITTI: its annotated boxes); this frame is one of the fully boxed ones that teach click-boxes and cluster-boxes the object sizes")
-    s.add_argument("--noise", type=float, default=0.0, help="boxes: metres of N(0,noise) jitter; boxes2d: pixels")
-    s.add_argument("--erosion", type=int, default=0, help="masks2d: boundary erosion in pixels")
-    s.add_argument("--merge-prob", type=float, default=0.0, help="masks2d: chance that a mask is merged with a neighbouring one (SAM-like under-segmentation)")
-    s.add_argument("--split-prob", type=float, default=0.0, help="masks2d: chance that a mask is cut in two (over-segmentation)")
-    s.add_argument("--drop-prob", type=float, default=0.0, help="masks2d: chance that a mask is missing")
+    s.add_argument("--noise", type=float, help="boxes: metres of N(0,noise) jitter; boxes2d: pixels")
+    s.add_argument("--erosion", type=int, help="masks2d: boundary erosion in pixels")
+    s.add_argument("--merge-prob", type=float, help="masks2d: chance that a mask is merged with a neighbouring one (SAM-like under-segmentation)")
+    s.add_argument("--split-prob", type=float, help="masks2d: chance that a mask is cut in two (over-segmentation)")
+    s.add_argument("--drop-prob", type=float, help="masks2d: chance that a mask is missing")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")

@@ -785,6 +785,18 @@ def _(t, s):  # numpy's "expected non-negative integer", naming nothing, after t
         ["points: seed must be an integer >= 0, got -1"]
 
 
+@case("simulate-count-for-clicks")
+def _(t, s):  # one click per instance drawn, the count dropped without a word
+    return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "clicks", "--count", "50", "-o", str(t / "w.npz")], \
+        ["--count goes with --weak points, not clicks"]
+
+
+@case("simulate-mask-noise-for-boxes")
+def _(t, s):  # exact boxes drawn, the erosion dropped without a word
+    return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "boxes", "--erosion", "2", "-o", str(t / "w.npz")], \
+        ["--erosion goes with --weak masks2d, not boxes"]
+
+
 @case("simulate-points-without-a-budget")
 def _(t, s):  # exit 1, unlike every other refusal
     return ["simulate", f"npz:{t / 'nowhere.npz'}", "--weak", "points", "-o", str(t / "w.npz")], \
