@@ -371,6 +371,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_viz(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .scene import PseudoLabels, WeakLabels
+    # options only a picture reads, which would be dropped without a word
+    if args.views is not None and not args.png:
+        raise ValueError("--views goes with --png (the rows of its grid); the window shows one view you turn")
+    if args.export and not args.png:  # no window either: --export writes every label field and no seeds
+        for given, option in ((args.color_by, "--color-by"), (args.weak, "--weak")):
+            if given is not None:
+                raise ValueError(f"{option} goes with --png or the window; --export writes every label field, no seeds")
+    render_kw = {} if args.views is None else {"views": args.views}  # render_png holds the default
     if args.png:
         from .viz.render import check_png_output
         check_png_output(args.png, args.views)
@@ -392,7 +400,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
         done = True
     if args.png:
         from .viz.render import render_png
-        print(f"[viz] rendered -> {render_png(scene, args.png, pseudo, weak, args.color_by, args.views)}")
+        print(f"[viz] rendered -> {render_png(scene, args.png, pseudo, weak, args.color_by, **render_kw)}")
         done = True
     if not done:
         from .viz import show
@@ -523,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one layer (default: GT | pseudo | error side by side when both exist); superpoint: the cells "
                          "a propagation's labels are uniform over (its superpoints), else the scene's own segments")
     vz.add_argument("--png", help="render headless into this PNG instead of opening a window")
-    vz.add_argument("--views", type=int, default=4, help="views in the PNG grid")
+    vz.add_argument("--views", type=int, help="views in the PNG grid (default 4)")
     vz.add_argument("--export", help="write a PLY with label / instance / confidence (and a propagation's superpoint) scalar fields (CloudCompare, MeshLab)")
     vz.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     vz.set_defaults(func=cmd_viz)

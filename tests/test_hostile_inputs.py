@@ -842,6 +842,17 @@ def _(t, s):  # the scene does not exist: the setting is refused before it is re
     return ["viz", f"npz:{t / 'nope.npz'}", "--png", str(t / "v.png"), "--views", "0"], ["--views must be an integer >= 1"]
 
 
+@case("viz-views-without-a-png")
+def _(t, s):  # the PLY written, the views dropped without a word
+    return ["viz", f"npz:{t / 'room.npz'}", "--export", str(t / "v.ply"), "--views", "2"], ["--views goes with --png"]
+
+
+@case("viz-colour-for-an-export")
+def _(t, s):  # the PLY written with every field, the choice dropped without a word
+    return ["viz", f"npz:{t / 'room.npz'}", "--export", str(t / "v.ply"), "--color-by", "rgb"], \
+        ["--color-by goes with --png or the window; --export writes every label field"]
+
+
 @case("viz-png-named-otherwise")
 def _(t, s):
     return ["viz", f"npz:{t / 'room.npz'}", "--png", str(t / "v.jpg")], ["v.jpg: the file name must end in .png"]

@@ -239,13 +239,14 @@ def compose(grid: np.ndarray, panels: list[str], legend: list[tuple[str, tuple[i
     return img
 
 
-def check_png_output(out: str | Path, views: int) -> None:
+def check_png_output(out: str | Path, views: int | None = None) -> None:
     """Raise ValueError unless ``out`` names a ``.png`` file that is not a folder and ``views``
-    (rows of the grid) is an integer >= 1: checked before a scene is read or drawn."""
+    (rows of the grid; None: the default) is an integer >= 1: checked before a scene is read or
+    drawn."""
     from pcweak.npzio import check_output_file
     from pcweak.params import COUNT_RANGE
     check_output_file(out, ".png", "--png")
-    if not COUNT_RANGE.holds(views):
+    if views is not None and not COUNT_RANGE.holds(views):
         raise ValueError(f"--views must be an integer >= 1 (rows of views in the PNG), got {views!r}")
 
 
