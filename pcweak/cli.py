@@ -327,6 +327,9 @@ def _evaluate_kitti_results(args: argparse.Namespace) -> int:
     """``pcweak evaluate kitti:<root>/training --detections DIR [--ids FILE]``: the devkit's AP."""
     from .data.address import parse_address
     from .metrics.kitti import evaluate_result_files, read_ids, result_folder, result_ids
+    for given, option in ((args.plots, "--plots"), (args.axis_align, "--axis-align")):
+        if given is not None:  # would be dropped without a word
+            raise ValueError(f"{option} goes with --pseudo; KITTI result files are scored as the devkit scores them")
     kind, path = parse_address(args.scene)
     split = Path(path)
     if kind != "kitti" or not (split / "label_2").is_dir():

@@ -932,6 +932,13 @@ def _(t, s):
         ["plots: is a file; give the folder"]
 
 
+@case("evaluate-plots-for-kitti-results")
+def _(t, s):  # the devkit's figures printed, no plot made, without a word
+    (t / "det").mkdir()
+    return ["evaluate", "kitti:/nowhere/training", "--detections", str(t / "det"), "--plots", str(t / "plots")], \
+        ["--plots goes with --pseudo"]
+
+
 @case("evaluate-pseudo-for-another-scene")
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")
