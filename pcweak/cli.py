@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import inspect
 import json
 import logging
 import math
@@ -237,6 +238,10 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise ValueError("--masks DIR needs --vlm MODEL (there is nothing else to do with existing masks)")
     if args.frame_step < 1:
         raise ValueError(f"--frame-step must be >= 1, got {args.frame_step}")
+    if args.points_per_side is None:  # iter_sam_masks holds the default; the manifest records the value used
+        args.points_per_side = inspect.signature(iter_sam_masks).parameters["points_per_side"].default
+    elif args.sam is None:
+        raise ValueError("--points-per-side goes with --sam (SAM's prompt grid); --masks scores masks already made")
     check_points_per_side(args.points_per_side, "--points-per-side")
     check_device(args.device, "--device")
     out = Path(args.output)
@@ -497,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--sam", help="SAM model folder or Hugging Face name (e.g. facebook/sam-vit-base): make masks")
     mk.add_argument("--masks", help="existing mask folder to score with --vlm instead")
     mk.add_argument("--vlm", help="CLIP/SigLIP model folder or name (e.g. openai/clip-vit-base-patch32): scores.npy of each mask vs the scene's classes")
-    mk.add_argument("--points-per-side", type=int, default=32, help="SAM prompt grid (points per image side, at most 256)")
+    mk.add_argument("--points-per-side", type=int, help="SAM prompt grid (points per image side, at most 256; default 32)")
     mk.add_argument("--frame-step", type=int, default=1, help="use every n-th frame")
     mk.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     mk.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")

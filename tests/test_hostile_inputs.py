@@ -638,6 +638,12 @@ def _(t, s):
             "-o", str(t / "o.npz"), "--param", "inside_fraction=1.5"], ["inside_fraction must be a fraction"]
 
 
+@case("masks-prompt-grid-without-sam")
+def _(t, s):  # the existing masks scored, the grid dropped without a word
+    return ["masks", f"npz:{t / 'nowhere.npz'}", "--masks", str(t), "--vlm", "x", "--points-per-side", "8",
+            "-o", str(t / "m")], ["--points-per-side goes with --sam"]
+
+
 @case("masks-frame-step")
 def _(t, s):
     return ["masks", f"npz:{t / 'nowhere.npz'}", "--sam", "facebook/sam-vit-base", "--frame-step", "0", "-o", str(t / "m")], \
