@@ -5,6 +5,8 @@ rotation ``yaw`` (rad) about +z.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 # KITTI detection's crop of a LiDAR sweep, metres in the LiDAR frame (x forward, y left, z up):
@@ -12,7 +14,7 @@ import numpy as np
 KITTI_PC_RANGE: tuple[float, ...] = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
 
 
-def voxel_grid_problem(pc_range, voxel_size) -> str | None:
+def voxel_grid_problem(pc_range: Sequence[float], voxel_size: Sequence[float]) -> str | None:
     """What is wrong with a LiDAR crop ``pc_range`` [x_min, y_min, z_min, x_max, y_max, z_max]
     (metres) cut into voxels of ``voxel_size`` [dx, dy, dz] (metres), or None when each axis
     holds at least one voxel (its extent over its voxel, rounded, as the detector's grid counts);
