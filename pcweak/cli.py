@@ -126,6 +126,11 @@ def cmd_label(args: argparse.Namespace) -> int:
             raise ValueError(f"{option} goes with --method {' or '.join(readers)}; --method {args.method} does not read it")
     if args.method == "model" and args.weak is not None:
         raise ValueError("--weak: --method model labels from the checkpoint alone; model-walk propagates from --weak")
+    if args.method in ("model", "model-walk"):  # the model reads its scenes as training does: one process, no reader options
+        for given, option in ((args.workers != 1, "--workers"), (args.axis_align is not None, "--axis-align")):
+            if given:
+                raise ValueError(f"{option}: --method {args.method} reads its scenes as training does, in one process and "
+                                 f"without reader options; give it scenes that need none (or label with another method)")
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     scenes = enumerate_scenes(args.scene)

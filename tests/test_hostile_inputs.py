@@ -739,6 +739,14 @@ def _(t, s):  # "--param masks: propagate has no parameter 'masks'; it takes ...
     return _label(t, t / "points.npz", "--masks", str(t)), ["--masks goes with --method lift-masks"]
 
 
+@case("label-model-with-reader-options")
+def _(t, s):  # labelled by the model from the unaligned scene, the alignment dropped without a word
+    (t / "align.txt").write_text("axisAlignment = 1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1\n")
+    return ["label", f"scannet-export:{t / 'scene0000_00'}", "--method", "model", "--ckpt", str(t / "none.ckpt"),
+            "--axis-align", str(t / "align.txt"), "-o", str(t / "o.npz")], \
+        ["--axis-align: --method model reads its scenes as training does"]
+
+
 @case("label-weak-for-the-model-alone")
 def _(t, s):  # labelled by the model, the weak labels unread
     return ["label", f"npz:{t / 'room.npz'}", "--method", "model", "--ckpt", str(t / "none.ckpt"), "--weak",
