@@ -134,6 +134,15 @@ def test_bad_parameters_name_what_is_wrong():
         pcweak.superpoints(coord, color, method="slic")
     with pytest.raises(ValueError, match="needs faces"):
         pcweak.superpoints(coord, color, method="mesh")
+    # FH's and the mesh segmentator's settings, as l0's (c = -1 used to be taken)
+    with pytest.raises(ValueError, match=r"fh superpoints: unknown parameter\(s\) \['regularization'\]; known: \['k', 'c'"):
+        pcweak.superpoints(coord, color, method="fh", regularization=0.1)
+    with pytest.raises(ValueError, match="fh superpoints: c must be a number > 0, got -1"):
+        pcweak.superpoints(coord, color, method="fh", c=-1)
+    with pytest.raises(ValueError, match="fh superpoints: min_size must be an integer >= 1, got 0"):
+        pcweak.superpoints(coord, color, method="fh", min_size=0)
+    with pytest.raises(ValueError, match="mesh superpoints: k_thresh must be a number > 0"):
+        pcweak.superpoints(coord, color, method="mesh", faces=np.array([[0, 1, 2]]), k_thresh=0.0)
     with pytest.raises(pcweak.SceneError, match="color has 3 rows for 750 points"):
         l0_hierarchy(coord, color[:3])
     # the arrays themselves, checked where they enter

@@ -104,6 +104,8 @@ def test_label_names_what_it_takes_when_given_something_else(room):
         pcweak.evaluate("synthetic:0", pseudo)
     with pytest.raises(TypeError, match="got Scene and ndarray"):
         pcweak.evaluate(room, pseudo.semantic)
+    with pytest.raises(ValueError, match="evaluate: min_region_size must be an integer >= 0, got -5"):
+        pcweak.evaluate(room, pseudo, min_region_size=-5)  # taken as no size limit before
 
 
 def test_cli_nested_param_spelling(tmp_path, room, capsys):

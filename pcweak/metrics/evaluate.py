@@ -7,6 +7,7 @@ import numpy as np
 
 from ..classes import stuff_classes
 from ..errors import SceneError
+from ..params import Count0, ranges_checked
 from ..scene import PseudoLabels, Scene, check_types
 from .boxes import box_quality
 from .calibration import expected_calibration_error
@@ -14,7 +15,8 @@ from .instance import MIN_REGION_SIZE, SceneInstances, instance_ap, label_file_i
 from .semantic import semantic_report
 
 
-def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: int = MIN_REGION_SIZE) -> dict[str, Any]:
+@ranges_checked("evaluate")
+def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: Count0 = MIN_REGION_SIZE) -> dict[str, Any]:
     """Semantic mIoU / per-class IoU (unlabelled pseudo points count as wrong), accuracy on the
     labelled subset, coverage, ECE of ``confidence``, and — when the scene has instances —
     ScanNet instance AP/AP50/AP25 by the benchmark's rules (``metrics.instance``; instances and

@@ -11,11 +11,13 @@ cheap) for clouds that come with triangles. The union-find runs in the compiled 
 from __future__ import annotations
 
 import inspect
+from typing import Annotated
 
 import numpy as np
 import torch
 
 from ..errors import SceneError
+from ..params import Count, NonNegative, Range, check_ranges
 from ..scene import Scene, check_color_range, check_float, check_int
 
 
@@ -185,9 +187,9 @@ def number_by_first_point(group: np.ndarray) -> np.ndarray:
 
 
 def felzenszwalb(coord: np.ndarray, normal: np.ndarray | None = None, color: np.ndarray | None = None,
-                 k: int = 10, c: float = 0.05, min_size: int = 30, color_weight: float = 0.5,
-                 edges: tuple[np.ndarray, np.ndarray] | None = None,
-                 color_max_normal_diff: float | None = 1e-6) -> np.ndarray:
+                 k: Count = 10, c: Annotated[float, Range(0, low_open=True)] = 0.05, min_size: Count = 30,
+                 color_weight: NonNegative = 0.5, edges: tuple[np.ndarray, np.ndarray] | None = None,
+                 color_max_normal_diff: Annotated[float | None, Range(0)] = 1e-6) -> np.ndarray:
     """(N,) int64 superpoint ids: FH segmentation on the kNN graph.
 
     Edge weight = (1 - |n_u . n_v|) + ``color_weight`` * ||rgb_u - rgb_v|| (colours in [0,1]),
@@ -286,7 +288,8 @@ def _mean_unit_face_normal(p: np.ndarray, f: np.ndarray) -> np.ndarray:
     return out / np.maximum(cnt, 1)[:, None]
 
 
-def mesh_segments(vertices: np.ndarray, faces: np.ndarray, k_thresh: float = 0.01, min_verts: int = 20,
+def mesh_segments(vertices: np.ndarray, faces: np.ndarray, k_thresh: Annotated[float, Range(0, low_open=True)] = 0.01,
+                  min_verts: Count = 20,
                   normal: np.ndarray | None = None) -> np.ndarray:
     """(N,) int64 segment ids of a triangle mesh, by ScanNet's segmentator algorithm.
 
@@ -354,6 +357,11 @@ def superpoint_hierarchy(coord: np.ndarray, color: np.ndarray | None = None,
     return l0_hierarchy(coord, color, config)
 
 
+def _settings(fn, inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameters of ``fn`` but ``inputs`` (its arrays): what ``superpoints`` takes as ``params``."""
+    return tuple(p for p in inspect.signature(fn).parameters if p not in inputs)
+
+
 def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.ndarray | None = None,
                 method: str = "l0", faces: np.ndarray | None = None, reference_spacing: float | None = REFERENCE_SPACING,
                 **params) -> np.ndarray:
@@ -386,6 +394,12 @@ def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.n
         normal = check_float("superpoints", "normal", normal, (n, 3))
     if method == "l0":
         return superpoint_hierarchy(coord, color, reference_spacing, **params)[0]
+    fn, known = ((felzenszwalb, _settings(felzenszwalb, ("coord", "normal", "color", "edges"))) if method == "fh" else
+                 (mesh_segments, _settings(mesh_segments, ("vertices", "faces", "normal"))))
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(f"{method} superpoints: unknown parameter(s) {unknown}; known: {list(known)}")
+    check_ranges(fn, f"{method} superpoints", params)
     if method == "fh":
         if reference_spacing is not None:
             size = params.pop("min_size", inspect.signature(felzenszwalb).parameters["min_size"].default)
