@@ -423,9 +423,12 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
+    from .npzio import can_hold_folder
     for flag, value in (("--seed", args.seed), ("--epochs", args.epochs)):  # run_demo's ranges, under the flags' names
         if value < 0:
             raise ValueError(f"{flag} must be an integer >= 0, got {value}")
+    if not can_hold_folder(args.out):  # "[Errno 17] File exists" from inside otherwise
+        raise NotADirectoryError(f"--out {args.out}: is a file, or lies under one; give a folder for the demo's files")
     run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs)
     return 0
 

@@ -839,6 +839,12 @@ def _(t, s):
     return ["demo", "--epochs", "-1", "--out", str(t / "demo")], ["--epochs must be an integer >= 0, got -1"]
 
 
+@case("demo-out-a-file")
+def _(t, s):  # "[Errno 17] File exists"
+    (t / "out").write_text("")
+    return ["demo", "--out", str(t / "out")], ["--out", "is a file, or lies under one; give a folder"]
+
+
 @case("simulate-axis-align-for-a-generated-room")
 def _(t, s):
     return ["simulate", "synthetic:1", "--weak", "boxes", "--axis-align", str(t / "a.txt"), "-o", str(t / "w.npz")], \
