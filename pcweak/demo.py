@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
 
 from .data.synthetic_indoor import synthetic_room
-from .params import Range, Seed, ranges_checked
+from .params import Count0, Seed, ranges_checked
 from .scene import Scene, WeakLabels
 from .weak import simulate
 
@@ -56,7 +55,7 @@ def summary_table(report: dict) -> str:
 
 @ranges_checked("demo")
 def run_demo(out_dir: Path = Path("demo_output"), seed: Seed = 0,
-             train_epochs: Annotated[int, Range(0, integer=True)] = 30) -> dict:
+             train_epochs: Count0 = 30) -> dict:
     from .npzio import atomic_write_bytes
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

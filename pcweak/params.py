@@ -42,11 +42,12 @@ class Range(NamedTuple):
 
 
 COUNT_RANGE = Range(1, integer=True)
+COUNT0_RANGE = Range(0, integer=True)
 Count = Annotated[int, COUNT_RANGE]  # how many (rooms, draws, repeats, steps): at least one
-Count0 = Annotated[int, Range(0, integer=True)]  # how many, where none is a choice (generated rooms beside real scans)
+Count0 = Annotated[int, COUNT0_RANGE]  # how many, where none is a choice (generated rooms beside real scans)
 Fraction = Annotated[float, Range(0, 1)]  # a share or a chance
 NonNegative = Annotated[float, Range(0)]  # a length or a noise scale
-Seed = Annotated[int, Range(0, integer=True)]  # a random generator's seed: numpy's take integers >= 0
+Seed = Annotated[int, COUNT0_RANGE]  # a random generator's seed: numpy's take integers >= 0
 
 
 def check_kwargs(fn: Callable[..., Any], params: dict[str, Any], owner: str, filled: Iterable[str] = (),

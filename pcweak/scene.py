@@ -110,6 +110,19 @@ def _few(names: Sequence[str], shown: int = 4) -> str:
     return ", ".join(names[:shown]) + more
 
 
+def _from_file(source: str | None, owner: str) -> str:
+    """``owner`` as errors name labels: after the file they were read from, if any."""
+    return f"{source}: {owner}" if source else owner
+
+
+def _check_same_classes(owner: str, classes: tuple[str, ...], scene: "Scene") -> None:
+    """SceneError when labels over ``classes`` meet ``scene`` with another class list (label i
+    would be read as the scene's class i); an empty list on either side is taken as the other's."""
+    if classes and scene.classes and classes != scene.classes:
+        raise SceneError(f"{owner}.classes: labels over {len(classes)} classes ({_few(classes)}) but scene "
+                         f"{scene.name!r} has {len(scene.classes)} ({_few(scene.classes)})")
+
+
 def _check_shape(owner: str, name: str, arr: np.ndarray, shape: Sequence[int | None]) -> None:
     ok = arr.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, arr.shape))
     if not ok:
@@ -532,14 +545,12 @@ class WeakLabels:
 
     def check_against(self, scene: Scene) -> None:
         """Raise SceneError when these labels cannot belong to ``scene`` (naming their file)."""
-        o = f"{self.source + ': ' if self.source else ''}WeakLabels[{self.scene}]"
+        o = _from_file(self.source, f"WeakLabels[{self.scene}]")
         if self.num_points is not None and self.num_points != scene.num_points:
             raise SceneError(f"{o}.num_points: {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
         if self.point_index is not None and len(self.point_index) and self.point_index.max() >= scene.num_points:
             raise SceneError(f"{o}.point_index: index {int(self.point_index.max())} out of range for {scene.num_points} points")
-        if self.classes and scene.classes and self.classes != scene.classes:
-            raise SceneError(f"{o}.classes: labels over {len(self.classes)} classes ({_few(self.classes)}) but scene "
-                             f"{scene.name!r} has {len(scene.classes)} ({_few(scene.classes)})")
+        _check_same_classes(o, self.classes, scene)
         for name in ("box2d_frame", "mask2d_frame"):
             v = getattr(self, name)
             if v is not None and len(v) and v.max() >= len(scene.frames):
@@ -689,12 +700,10 @@ class PseudoLabels:
         """Raise SceneError when these labels cannot belong to ``scene`` (naming their file): another
         point count, or labels over another class list (label i would be scored, drawn and trained
         as the scene's class i)."""
-        o = f"{self.source + ': ' if self.source else ''}PseudoLabels"
+        o = _from_file(self.source, "PseudoLabels")
         if self.num_points != scene.num_points:
             raise SceneError(f"{o}.semantic: length {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
-        if self.classes and scene.classes and self.classes != scene.classes:
-            raise SceneError(f"{o}.classes: labels over {len(self.classes)} classes ({_few(self.classes)}) but scene "
-                             f"{scene.name!r} has {len(scene.classes)} ({_few(scene.classes)})")
+        _check_same_classes(o, self.classes, scene)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {"semantic": self.semantic, "instance": self.instance, "confidence": self.confidence,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, NamedTuple
 
-from ..params import COUNT_RANGE, Range
+from ..params import COUNT0_RANGE, COUNT_RANGE, Range
 
 
 class Each(NamedTuple):
@@ -22,7 +22,7 @@ NON_NEGATIVE = Range(0)
 SCORE = Range(0, 1)
 IOU = Range(0, 1, low_open=True)
 COUNT = COUNT_RANGE
-COUNT0 = Range(0, integer=True)
+COUNT0 = COUNT0_RANGE
 CHANNELS = Each(COUNT)
 POSITIVE_EACH = Each(POSITIVE)
 

@@ -6,11 +6,11 @@ from typing import Annotated
 import numpy as np
 
 from ..camera import render_label_map
-from ..params import Fraction, Range, Seed, ranges_checked
+from ..params import COUNT0_RANGE, Fraction, Range, Seed, ranges_checked
 from ..scene import Scene, WeakLabels
 from .points import _need
 
-PIXELS = Range(0, integer=True)
+PIXELS = COUNT0_RANGE
 
 
 @ranges_checked("masks2d")
