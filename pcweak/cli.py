@@ -632,6 +632,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
         from .train.lightning_cli import run_lightning_cli
+        warnings.simplefilter("default")
+        warnings.showwarning = _plain_warning
         _quiet_third_party_deprecations()
         try:
             return int(run_lightning_cli(argv))

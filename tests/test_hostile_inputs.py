@@ -1034,6 +1034,30 @@ def _(t, s):
     return ["fit", "--config", DEMO, "--model.init_args.loss_seed", "0"], ["every loss weight is 0, so nothing would train"]
 
 
+@case("train-consistency-without-two-views")
+def _(t, s):  # the loss skipped at every step: a run that trains without it
+    return ["fit", "--config", DEMO, "--model.init_args.loss_consistency", "1"], \
+        ["model.init_args.loss_consistency 1.0: data.two_views False gives no second view to compare"]
+
+
+@case("train-regionmask-without-mask")
+def _(t, s):  # an unmasked second view: the loss would be the consistency's
+    return ["fit", "--config", DEMO, "--model.init_args.loss_regionmask", "1", "--data.init_args.two_views", "true"], \
+        ["model.init_args.loss_regionmask 1.0: data.region_mask_grid 0 gives an unmasked second view"]
+
+
+@case("train-pseudo-loss-without-pseudo-labels")
+def _(t, s):
+    return ["fit", "--config", DEMO, "--model.init_args.loss_pseudo", "0.5"], \
+        ["model.init_args.loss_pseudo 0.5: data.supervision 'points' gives no pseudo-labels"]
+
+
+@case("train-simulated-boxes-for-points")
+def _(t, s):  # "needs labelled points" from the first batch, once the trainer was up
+    return ["fit", "--config", DEMO, "--data.init_args.weak_kind", "boxes"], \
+        ["data.weak_kind 'boxes': simulated boxes hold no labelled points, which data.supervision 'points' trains on"]
+
+
 @case("train-no-input-feature")
 def _(t, s):  # a division by zero inside the network
     return ["fit", "--config", DEMO, "--data.init_args.feature_names", "[]"], \

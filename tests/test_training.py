@@ -243,11 +243,28 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert "pcweak fit: checkpoints in outputs/demo/points200/version_0/checkpoints (last: " in capsys.readouterr().err
     ck = torch.load(last[0], map_location="cpu", weights_only=False)
     assert ck["epoch"] == 0 and "datamodule_hyper_parameters" in ck
+    capsys.readouterr()
     assert main(["fit", *_fit_args(tmp_path, 2), "--ckpt_path", str(last[0])]) == 0  # resumes at epoch 1
+    assert "model settings are used" not in capsys.readouterr().err  # the same config: nothing to say
     newest = max(tmp_path.glob("outputs/**/last.ckpt"), key=lambda p: p.stat().st_mtime)
     assert torch.load(newest, map_location="cpu", weights_only=False)["epoch"] == 1
-    assert main(["validate", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest)]) == 0
-    assert "val/miou" in capsys.readouterr().out
+    # a run from a checkpoint gets the checkpoint's model: a setting given otherwise is named, not used
+    assert main(["validate", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest), "--model.init_args.lr", "0.5"]) == 0
+    out, err = capsys.readouterr()
+    assert "val/miou" in out
+    assert (f"pcweak: warning: --ckpt_path {newest}: the checkpoint's model settings are used, not the config's: "
+            f"model.init_args.lr 0.02 (given 0.5)") in err
+    # data the checkpoint's model cannot read, or a model of another class: refused before a batch runs
+    assert main(["validate", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest), "--data.init_args.feature_names",
+                 "[color]"]) == 2
+    err = capsys.readouterr().err
+    assert ("the checkpoint's model was built for in_channels 6 (data.feature_names ['color', 'normal'] in its "
+            "training), but the data (pcweak.train.datamodule.PointDataModule, data.feature_names ['color']) gives 3") in err
+    assert "Traceback" not in err and "channel size mismatch" not in err
+    assert main(["validate", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest), "--model",
+                 "pcweak.tasks.InstanceSegmentation"]) == 2
+    assert ("a pcweak.tasks.SemanticSegmentation checkpoint, but the config's model is "
+            "pcweak.tasks.InstanceSegmentation") in capsys.readouterr().err
     # predict: one label file per scene in the run's folder (one folder per run, as for fit)
     before = set((tmp_path / "outputs" / "demo" / "points200").iterdir())
     assert main(["predict", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest)]) == 0
@@ -444,6 +461,83 @@ def test_a_model_fact_that_contradicts_the_data_is_refused(capsys):
     assert main(["fit", "--config", DEMO, "--model.init_args.num_classes", "13", "--print_config"]) == 2
     err = capsys.readouterr().err
     assert "pcweak fit: error: model.init_args.num_classes=13 contradicts the data" in err and "Traceback" not in err
+
+
+def test_a_checkpoint_built_for_other_data_is_refused():
+    """``--ckpt_path``: LightningCLI builds the checkpoint's model, so data of another class list
+    or LiDAR grid is refused naming the data setting, and other settings are named in a warning."""
+    from jsonargparse import Namespace
+
+    from pcweak.classes import S3DIS13, SCANNET20
+    from pcweak.train.config_checks import check_against_checkpoint
+
+    def config(data_class, data, model):
+        return Namespace(model=Namespace(class_path="pcweak.tasks.SemanticSegmentation", init_args=Namespace(**model)),
+                         data=Namespace(class_path=data_class, init_args=Namespace(**data)))
+
+    seg = {"hyper_parameters": {"_class_path": "pcweak.tasks.SemanticSegmentation", "class_names": list(SCANNET20),
+                                "num_classes": 20, "lr": 0.02, "backbone": {"layers": "spunet14", "channels": [16, 32]}},
+           "datamodule_hyper_parameters": {"dataset": "scannet"}}
+    same = config("pcweak.train.datamodule.PointDataModule", {"dataset": "scannet"},
+                  {"class_names": list(SCANNET20), "num_classes": 20, "lr": 0.02,
+                   "backbone": Namespace(layers="spunet14", channels=(16, 32))})
+    assert check_against_checkpoint(same, seg, "a.ckpt") == []  # a Namespace and a tuple read as the checkpoint's dict and list
+    with pytest.raises(ValueError, match=r"--ckpt_path a.ckpt: the checkpoint's model was built for class_names "
+                                         r"\['wall', .*\(data.dataset 'scannet' in its training\), but the data "
+                                         r"\(pcweak.train.datamodule.PointDataModule, data.dataset 's3dis'\) gives \['ceiling'"):
+        check_against_checkpoint(config("pcweak.train.datamodule.PointDataModule", {"dataset": "s3dis"},
+                                        {"class_names": list(S3DIS13), "num_classes": 13, "lr": 0.02}), seg, "a.ckpt")
+    with pytest.warns(UserWarning, match=r"model.init_args.backbone \{'layers': 'spunet14', 'channels': \[16, 32\]\} "
+                                         r"\(given \{'layers': 'spunet14', 'channels': \[8, 32\]\}\)"):
+        assert check_against_checkpoint(config("pcweak.train.datamodule.PointDataModule", {"dataset": "scannet"},
+                                               {"class_names": list(SCANNET20), "backbone": {"layers": "spunet14",
+                                                                                            "channels": [8, 32]}}),
+                                        seg, "a.ckpt") == ["backbone"]
+    lidar = {"hyper_parameters": {"_class_path": "pcweak.tasks.Detection", "voxel_size": [0.05, 0.05, 0.1]},
+             "datamodule_hyper_parameters": {"voxel_size": [0.05, 0.05, 0.1]}}
+    det = Namespace(model=Namespace(class_path="pcweak.tasks.detection.Detection",
+                                    init_args=Namespace(voxel_size=[0.1, 0.1, 0.2])),
+                    data=Namespace(class_path="pcweak.train.lidar_datamodule.LidarDataModule",
+                                   init_args=Namespace(voxel_size=[0.1, 0.1, 0.2])))
+    with pytest.raises(ValueError, match=r"built for voxel_size \[0.05, 0.05, 0.1\] \(data.voxel_size \[0.05, 0.05, 0.1\] "
+                                         r"in its training\), but the data .* gives \[0.1, 0.1, 0.2\]"):
+        check_against_checkpoint(det, lidar, "d.ckpt")
+
+
+@pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")))
+def test_every_shipped_config_trains_every_loss_it_sets(config, capsys):
+    """Each shipped config's losses have the data they read, and its data is read by a loss:
+    no refusal, no warning (``config_checks.check_losses_against_data``)."""
+    with pytest.raises(SystemExit) as done:  # --print_config prints and exits
+        main(["fit", "--config", str(ROOT / config), "--print_config"])
+    assert done.value.code == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err and "error" not in err, err
+
+
+def test_data_made_for_no_loss_is_named():
+    from jsonargparse import Namespace
+
+    from pcweak.train.config_checks import check_losses_against_data
+
+    def config(model, data):
+        return Namespace(model=Namespace(class_path="pcweak.tasks.SemanticSegmentation", init_args=Namespace(**model)),
+                         data=Namespace(class_path="pcweak.train.datamodule.PointDataModule", init_args=Namespace(**data)))
+    assert check_losses_against_data(config({"loss_seed": 1.0}, {"supervision": "points"})) == []
+    with pytest.raises(ValueError, match=r"model.init_args.loss_seed 1.0: data.supervision 'pseudo' gives no labelled "
+                                         r"points, so this loss would never apply"):
+        check_losses_against_data(config({"loss_seed": 1.0, "loss_pseudo": 1.0},
+                                         {"supervision": "pseudo", "pseudo_method": "propagate"}))
+    with pytest.warns(UserWarning) as seen:
+        said = check_losses_against_data(config({"loss_seed": 1.0}, {"supervision": "points", "two_views": True,
+                                                                    "pseudo_method": "propagate"}))
+    assert len(said) == len(seen) == 2
+    assert said[0].startswith("data.two_views true: a second view of every scene is made and no loss reads it")
+    assert said[1] == ("data.pseudo_method 'propagate': data.supervision 'points' reads no pseudo-labels, so the "
+                       "labeller does not run")
+    with pytest.warns(UserWarning, match=r"data.supervision 'points\+pseudo': pseudo-labels are read .* no loss reads them"):
+        check_losses_against_data(config({"loss_seed": 1.0, "loss_pseudo": 0.0},
+                                         {"supervision": "points+pseudo", "pseudo_method": "propagate"}))
 
 
 def _miou(gt: torch.Tensor, pred: torch.Tensor, classes: int) -> float:

@@ -15,14 +15,15 @@ from typing import Sequence
 
 TRAIN_COMMANDS = ("fit", "validate", "test", "predict")
 
-# datamodule attribute -> model init argument, filled in when the command line is parsed
-LINKS: tuple[tuple[str, str], ...] = (
-    ("class_names", "class_names"),
-    ("num_classes", "num_classes"),
-    ("in_channels", "in_channels"),
-    ("stuff_class_ids", "stuff_classes"),
-    ("voxel_size", "voxel_size"),
-    ("pc_range", "pc_range"),
+# datamodule attribute -> model init argument, filled in when the command line is parsed, and
+# the data setting it comes from (named when a checkpoint's model was built from another value)
+LINKS: tuple[tuple[str, str, str], ...] = (
+    ("class_names", "class_names", "dataset"),
+    ("num_classes", "num_classes", "dataset"),
+    ("in_channels", "in_channels", "feature_names"),
+    ("stuff_class_ids", "stuff_classes", "dataset"),
+    ("voxel_size", "voxel_size", "voxel_size"),
+    ("pc_range", "pc_range", "pc_range"),
 )
 
 
@@ -45,7 +46,7 @@ def link_data_facts(config) -> list[str]:
     if model.get("init_args") is None:
         model.init_args = Namespace()
     done = []
-    for source, target in LINKS:
+    for source, target, _ in LINKS:
         value = getattr(datamodule, source, None)
         if target not in takes or value is None:
             continue
@@ -94,18 +95,25 @@ def _cli_class():
             sub = self.config.get("subcommand")
             linked = link_data_facts(self.config[sub] if sub else self.config)  # ValueError: pcweak's one-line error
             check_model_settings(self.config[sub] if sub else self.config)
+            if sub == "fit":  # the losses against the data they train on (validate, test, predict train none)
+                from .config_checks import check_losses_against_data
+                check_losses_against_data(self.config[sub])
             if sub == "predict" and self.config.predict.get("return_predictions") is None:
                 self.config.predict.return_predictions = False  # written per batch (PredictionWriter), not kept
             if printing:
                 import yaml
-                full = yaml.safe_load(parser.dump(self.config, skip_check=True))
+                full = yaml.safe_load(parser.dump(self.config, skip_validation=True))
                 print(f"# model.init_args linked from the datamodule: {', '.join(linked) or 'none'}")
                 print(yaml.safe_dump(full[sub] if sub else full, sort_keys=False), end="")
                 raise SystemExit(0)
 
         def _parse_ckpt_path(self) -> None:  # LightningCLI reads the checkpoint's hyper-parameters here
             sub = self.config.get("subcommand")
-            check_ckpt_path(self.config[sub].get("ckpt_path") if sub else None)
+            ckpt_path = self.config[sub].get("ckpt_path") if sub else None
+            checkpoint = check_ckpt_path(ckpt_path)
+            if checkpoint is not None:
+                from .config_checks import check_against_checkpoint
+                check_against_checkpoint(self.config[sub], checkpoint, str(ckpt_path))
             super()._parse_ckpt_path()
 
         def before_fit(self) -> None:
@@ -166,17 +174,19 @@ def evaluation_run(trainer) -> None:
 LIGHTNING_CKPT_WORDS = ("best", "last", "hpc", "registry")  # ckpt_path values Lightning resolves itself
 
 
-def check_ckpt_path(ckpt_path: str | None) -> None:
+def check_ckpt_path(ckpt_path: str | None) -> dict | None:
     """A ``ckpt_path`` file (the command line's or a config's) read once without unpickling code,
     before Lightning reads it: a missing, damaged or code-carrying checkpoint is one ReaderError
-    naming it (Lightning's own load ends in a traceback) and nothing in it runs."""
+    naming it (Lightning's own load ends in a traceback) and nothing in it runs. Returns the
+    checkpoint (None without a file: no ``ckpt_path``, or a word Lightning resolves itself)."""
     from ..safe_load import torch_load
     if ckpt_path is None:
-        return
+        return None
     value = str(ckpt_path)
     if value in LIGHTNING_CKPT_WORDS or value.startswith("registry:"):
-        return
-    torch_load(value, "--ckpt_path")
+        return None
+    checkpoint = torch_load(value, "--ckpt_path")
+    return checkpoint if isinstance(checkpoint, dict) else None
 
 
 def run_lightning_cli(argv: Sequence[str], run: bool = True):

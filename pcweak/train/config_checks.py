@@ -1,0 +1,134 @@
+"""A parsed training config checked against itself and against the checkpoint it starts from,
+before anything is built: settings that would be dropped without a word, or meet a model that
+cannot read them, are a ValueError naming them (pcweak prints it as one line); settings that
+only cost time are named in a warning.
+
+``config`` below is one subcommand's parsed namespace (``fit``'s, ``validate``'s, ...), the
+data facts already linked into ``model.init_args`` (``lightning_cli.link_data_facts``).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .lightning_cli import LINKS
+
+
+def _plain(value):
+    """A config value as plain Python (jsonargparse Namespaces as dicts, tuples as lists), so a
+    config's value compares equal to the same value read back from a checkpoint."""
+    from jsonargparse import Namespace
+    if isinstance(value, Namespace):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def check_against_checkpoint(config, checkpoint: dict, ckpt_path: str) -> list[str]:
+    """The model a ``--ckpt_path`` run gets against the one the config describes. LightningCLI
+    builds the checkpoint's model (its class and every saved hyper-parameter replace the
+    config's), which the run must do to load the weights; so
+
+    * a checkpoint of another model class, or one built for other data (another class list,
+      number of input channels from ``data.feature_names``, voxel size or point-cloud range, the
+      facts ``LINKS`` takes from the data) is a ValueError naming both: the data would reach a
+      model that cannot read it (spconv's "channel size mismatch" deep in the first batch) or
+      whose outputs mean other classes;
+    * other model settings that differ (a learning rate, a backbone, a detector's thresholds)
+      are not used: one warning lists them with the checkpoint's values, which are.
+
+    ``config`` is one subcommand's parsed namespace, its data facts already linked into
+    ``model.init_args``. Returns the model settings whose given values are not used."""
+    hparams = dict(checkpoint.get("hyper_parameters") or {})
+    model = config.get("model")
+    if not hparams or model is None or not model.get("class_path"):
+        return []
+    ckpt_class = hparams.pop("_class_path", None)
+    hparams.pop("_instantiator", None)
+    if ckpt_class and ckpt_class.rsplit(".", 1)[-1] != str(model.class_path).rsplit(".", 1)[-1]:
+        raise ValueError(f"--ckpt_path {ckpt_path}: a {ckpt_class} checkpoint, but the config's model is "
+                         f"{model.class_path}; give the config the checkpoint was trained with")
+    given = _plain(model.get("init_args")) or {}
+    data_cls = (config.get("data") or {}).get("class_path", "the data")
+    data_args = _plain((config.get("data") or {}).get("init_args")) or {}
+    ckpt_data = checkpoint.get("datamodule_hyper_parameters") or {}
+    linked = {target: setting for _, target, setting in LINKS}
+    for target, source in linked.items():
+        if target in hparams and target in given and _plain(hparams[target]) != given[target]:
+            raise ValueError(f"--ckpt_path {ckpt_path}: the checkpoint's model was built for {target} "
+                             f"{_plain(hparams[target])!r} (data.{source} {ckpt_data.get(source, '?')!r} in its "
+                             f"training), but the data ({data_cls}, data.{source} {data_args.get(source, '?')!r}) "
+                             f"gives {given[target]!r}; give the data settings the model was trained with")
+    ignored = [k for k, v in hparams.items() if k in given and k not in linked and _plain(v) != given[k]]
+    if ignored:
+        warnings.warn(f"--ckpt_path {ckpt_path}: the checkpoint's model settings are used, not the config's: "
+                      + "; ".join(f"model.init_args.{k} {_plain(hparams[k])!r} (given {given[k]!r})" for k in ignored)
+                      + " (a run from a checkpoint continues or evaluates the model it holds)")
+    return ignored
+
+
+def _settings(section) -> dict[str, Any]:
+    """A config section's ``init_args`` over its class's defaults, as plain Python (the values
+    the class will be built with)."""
+    import inspect
+
+    from jsonargparse.typing import import_object
+    if section is None or not section.get("class_path"):
+        return {}
+    cls = import_object(section.class_path)
+    values = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+              if p.default is not inspect.Parameter.empty}
+    values.update(_plain(section.get("init_args")) or {})
+    return values
+
+
+# a loss weight above 0 -> what the data must give for that loss to apply (the batch keys it
+# reads), as (data setting, test, what the data gives otherwise)
+LOSS_NEEDS: dict[str, tuple[tuple[str, Any, str], ...]] = {
+    "loss_seed": (("supervision", lambda d: d["supervision"] != "pseudo", "no labelled points"),),
+    "loss_pseudo": (("supervision", lambda d: "pseudo" in d["supervision"], "no pseudo-labels"),),
+    "loss_consistency": (("two_views", lambda d: bool(d["two_views"]), "no second view to compare"),),
+    "loss_regionmask": (("two_views", lambda d: bool(d["two_views"]), "no second view to mask"),
+                        ("region_mask_grid", lambda d: d["region_mask_grid"] > 0,
+                         "an unmasked second view (the loss would be loss_consistency's)")),
+}
+
+
+def check_losses_against_data(config) -> list[str]:
+    """A segmentation model's loss weights against what its point data gives (``LOSS_NEEDS``):
+    a loss above 0 that the data gives nothing to (``loss_consistency`` without
+    ``data.two_views``, ``loss_pseudo`` without pseudo supervision, ``loss_seed`` with pseudo
+    supervision alone, ``loss_regionmask`` without a masked second view) would be skipped at
+    every step, leaving a run that trains without it: ValueError naming both settings.
+    Simulated boxes (``data.weak_kind boxes``, no ``weak_dir``) for supervision that trains on
+    labelled points would stop at the first batch: ValueError. Data made for no loss (a second
+    view, pseudo-labels read or made) only costs time: one warning each. Returns the warnings."""
+    model, data = _settings(config.get("model")), _settings(config.get("data"))
+    if "supervision" not in data or "loss_seed" not in model:
+        return []
+    for loss, needs in LOSS_NEEDS.items():
+        for setting, ok, otherwise in needs:
+            if model.get(loss, 0) > 0 and not ok(data):
+                raise ValueError(f"model.init_args.{loss} {model[loss]!r}: data.{setting} {data[setting]!r} gives "
+                                 f"{otherwise}, so this loss would never apply; set data.{setting} for it or "
+                                 f"model.init_args.{loss} 0")
+    if "points" in data["supervision"] and data.get("weak_kind") == "boxes" and not data.get("weak_dir"):
+        raise ValueError(f"data.weak_kind 'boxes': simulated boxes hold no labelled points, which data.supervision "
+                         f"{data['supervision']!r} trains on; use weak_kind points or clicks, or supervision pseudo "
+                         f"with a box labeller (data.pseudo_method)")
+    said = []
+    if data.get("two_views") and not (model.get("loss_consistency", 0) > 0 or model.get("loss_regionmask", 0) > 0):
+        said.append("data.two_views true: a second view of every scene is made and no loss reads it "
+                    "(model.init_args.loss_consistency and loss_regionmask are 0)")
+    if "pseudo" in data["supervision"] and not model.get("loss_pseudo", 0) > 0:
+        said.append(f"data.supervision {data['supervision']!r}: pseudo-labels are read (and made by "
+                    f"data.pseudo_method) and no loss reads them (model.init_args.loss_pseudo is 0)")
+    if data.get("pseudo_method") and "pseudo" not in data["supervision"]:
+        said.append(f"data.pseudo_method {data['pseudo_method']!r}: data.supervision {data['supervision']!r} reads no "
+                    f"pseudo-labels, so the labeller does not run")
+    for line in said:
+        warnings.warn(line)
+    return said
