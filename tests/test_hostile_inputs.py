@@ -1058,6 +1058,25 @@ def _(t, s):  # "needs labelled points" from the first batch, once the trainer w
         ["data.weak_kind 'boxes': simulated boxes hold no labelled points, which data.supervision 'points' trains on"]
 
 
+@case("train-segmenter-on-lidar-frames")
+def _(t, s):  # KeyError: 'inverse' from the first batch
+    return ["fit", "--config", str(ROOT / "configs" / "kitti" / "full.yaml"), "--model", "pcweak.tasks.SemanticSegmentation"], \
+        ["model pcweak.tasks.SemanticSegmentation trains on point clouds with point labels",
+         "the config's data is pcweak.train.lidar_datamodule.LidarDataModule"]
+
+
+@case("train-detector-on-rooms")
+def _(t, s):  # Lightning's "Error while merging hparams ... voxel_size"
+    return ["validate", "--config", DEMO, "--model", "pcweak.tasks.Detection"], \
+        ["model pcweak.tasks.Detection trains on LiDAR frames with boxes"]
+
+
+@case("train-self-training-over-full-boxes")
+def _(t, s):  # rounds that refine nothing
+    return ["fit", "--config", str(ROOT / "configs" / "kitti" / "full.yaml"), "--model.init_args.self_training_rounds", "2"], \
+        ["model.init_args.self_training_rounds 2: data.weak_mode 'full' gives no pseudo boxes to refine"]
+
+
 @case("train-no-input-feature")
 def _(t, s):  # a division by zero inside the network
     return ["fit", "--config", DEMO, "--data.init_args.feature_names", "[]"], \

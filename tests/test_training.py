@@ -507,7 +507,7 @@ def test_a_checkpoint_built_for_other_data_is_refused():
 @pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")))
 def test_every_shipped_config_trains_every_loss_it_sets(config, capsys):
     """Each shipped config's losses have the data they read, and its data is read by a loss:
-    no refusal, no warning (``config_checks.check_losses_against_data``)."""
+    no refusal, no warning (``config_checks.check_training_against_data``)."""
     with pytest.raises(SystemExit) as done:  # --print_config prints and exits
         main(["fit", "--config", str(ROOT / config), "--print_config"])
     assert done.value.code == 0
@@ -518,25 +518,34 @@ def test_every_shipped_config_trains_every_loss_it_sets(config, capsys):
 def test_data_made_for_no_loss_is_named():
     from jsonargparse import Namespace
 
-    from pcweak.train.config_checks import check_losses_against_data
+    from pcweak.train.config_checks import check_training_against_data
 
     def config(model, data):
         return Namespace(model=Namespace(class_path="pcweak.tasks.SemanticSegmentation", init_args=Namespace(**model)),
                          data=Namespace(class_path="pcweak.train.datamodule.PointDataModule", init_args=Namespace(**data)))
-    assert check_losses_against_data(config({"loss_seed": 1.0}, {"supervision": "points"})) == []
+    assert check_training_against_data(config({"loss_seed": 1.0}, {"supervision": "points"})) == []
     with pytest.raises(ValueError, match=r"model.init_args.loss_seed 1.0: data.supervision 'pseudo' gives no labelled "
                                          r"points, so this loss would never apply"):
-        check_losses_against_data(config({"loss_seed": 1.0, "loss_pseudo": 1.0},
+        check_training_against_data(config({"loss_seed": 1.0, "loss_pseudo": 1.0},
                                          {"supervision": "pseudo", "pseudo_method": "propagate"}))
     with pytest.warns(UserWarning) as seen:
-        said = check_losses_against_data(config({"loss_seed": 1.0}, {"supervision": "points", "two_views": True,
+        said = check_training_against_data(config({"loss_seed": 1.0}, {"supervision": "points", "two_views": True,
                                                                     "pseudo_method": "propagate"}))
     assert len(said) == len(seen) == 2
     assert said[0].startswith("data.two_views true: a second view of every scene is made and no loss reads it")
-    assert said[1] == ("data.pseudo_method 'propagate': data.supervision 'points' reads no pseudo-labels, so the "
-                       "labeller does not run")
+    assert said[1] == "data.pseudo_method 'propagate': data.supervision 'points' reads no pseudo-labels, so it is not used"
+    with pytest.warns(UserWarning) as seen:  # a fully supervised baseline run from a weak config
+        said = check_training_against_data(config({"loss_seed": 1.0}, {"supervision": "full", "weak_dir": "w",
+                                                                      "points_ratio": 0.001, "weak_kind": "clicks"}))
+    assert said == ["data.weak_dir 'w', data.points_ratio 0.001, data.weak_kind 'clicks': data.supervision 'full' reads "
+                    "no weak labels (every point's own label trains), so not used"]
+    with pytest.warns(UserWarning, match=r"data.points_ratio 0.001: simulated clicks are one per object"):
+        check_training_against_data(config({"loss_seed": 1.0}, {"supervision": "points", "points_ratio": 0.001,
+                                                                "weak_kind": "clicks"}))
+    assert check_training_against_data(config({"loss_seed": 0.0, "loss_pseudo": 1.0}, {  # the labeller reads them
+        "supervision": "pseudo", "pseudo_method": "gp-boxes", "weak_kind": "boxes"})) == []
     with pytest.warns(UserWarning, match=r"data.supervision 'points\+pseudo': pseudo-labels are read .* no loss reads them"):
-        check_losses_against_data(config({"loss_seed": 1.0, "loss_pseudo": 0.0},
+        check_training_against_data(config({"loss_seed": 1.0, "loss_pseudo": 0.0},
                                          {"supervision": "points+pseudo", "pseudo_method": "propagate"}))
 
 

@@ -70,6 +70,32 @@ def check_against_checkpoint(config, checkpoint: dict, ckpt_path: str) -> list[s
     return ignored
 
 
+# a task -> the data module whose batches it reads (subclasses included); a model or data
+# class of the user's own passes
+TASK_DATA: tuple[tuple[str, str, str], ...] = (
+    ("pcweak.tasks.semantic.SemanticSegmentation", "pcweak.train.datamodule.PointDataModule",
+     "point clouds with point labels (configs/demo.yaml, configs/scannet, configs/s3dis)"),
+    ("pcweak.tasks.detection.Detection", "pcweak.train.lidar_datamodule.LidarDataModule",
+     "LiDAR frames with boxes (configs/kitti)"),
+)
+
+
+def check_model_data_pair(config) -> None:
+    """ValueError when the model is a task that reads another data module's batches (a
+    segmenter given LiDAR frames ended in ``KeyError: 'inverse'`` from the first batch, a
+    detector given rooms in Lightning's "Error while merging hparams ... voxel_size")."""
+    from jsonargparse.typing import import_object
+    model, data = config.get("model"), config.get("data")
+    if model is None or data is None or not model.get("class_path") or not data.get("class_path"):
+        return
+    model_cls, data_cls = import_object(model.class_path), import_object(data.class_path)
+    for task, module, reads in TASK_DATA:
+        task_cls, module_cls = import_object(task), import_object(module)
+        if issubclass(model_cls, task_cls) and not issubclass(data_cls, module_cls):
+            raise ValueError(f"model {model.class_path} trains on {reads}, read by {module}; the config's data is "
+                             f"{data.class_path}")
+
+
 def _settings(section) -> dict[str, Any]:
     """A config section's ``init_args`` over its class's defaults, as plain Python (the values
     the class will be built with)."""
@@ -97,16 +123,22 @@ LOSS_NEEDS: dict[str, tuple[tuple[str, Any, str], ...]] = {
 }
 
 
-def check_losses_against_data(config) -> list[str]:
+def check_training_against_data(config) -> list[str]:
     """A segmentation model's loss weights against what its point data gives (``LOSS_NEEDS``):
     a loss above 0 that the data gives nothing to (``loss_consistency`` without
     ``data.two_views``, ``loss_pseudo`` without pseudo supervision, ``loss_seed`` with pseudo
     supervision alone, ``loss_regionmask`` without a masked second view) would be skipped at
-    every step, leaving a run that trains without it: ValueError naming both settings.
+    every step, leaving a run that trains without it: ValueError naming both settings; so are
+    a detector's self-training rounds over full boxes (nothing to refine).
     Simulated boxes (``data.weak_kind boxes``, no ``weak_dir``) for supervision that trains on
     labelled points would stop at the first batch: ValueError. Data made for no loss (a second
-    view, pseudo-labels read or made) only costs time: one warning each. Returns the warnings."""
+    view, pseudo-labels read or made) only costs time, and settings nothing in the run reads
+    (weak labels under full supervision, a points ratio for simulated clicks) are dropped: one
+    warning each. Returns the warnings."""
     model, data = _settings(config.get("model")), _settings(config.get("data"))
+    if model.get("self_training_rounds", 0) > 0 and data.get("weak_mode") == "full":
+        raise ValueError(f"model.init_args.self_training_rounds {model['self_training_rounds']}: data.weak_mode 'full' "
+                         f"gives no pseudo boxes to refine, so no round would change a target; set it 0 or a weak mode")
     if "supervision" not in data or "loss_seed" not in model:
         return []
     for loss, needs in LOSS_NEEDS.items():
@@ -126,9 +158,20 @@ def check_losses_against_data(config) -> list[str]:
     if "pseudo" in data["supervision"] and not model.get("loss_pseudo", 0) > 0:
         said.append(f"data.supervision {data['supervision']!r}: pseudo-labels are read (and made by "
                     f"data.pseudo_method) and no loss reads them (model.init_args.loss_pseudo is 0)")
-    if data.get("pseudo_method") and "pseudo" not in data["supervision"]:
-        said.append(f"data.pseudo_method {data['pseudo_method']!r}: data.supervision {data['supervision']!r} reads no "
-                    f"pseudo-labels, so the labeller does not run")
+    sup = data["supervision"]
+    for key in ("pseudo_method", "pseudo_dir"):
+        if data.get(key) and "pseudo" not in sup:
+            said.append(f"data.{key} {data[key]!r}: data.supervision {sup!r} reads no pseudo-labels, so it is not used")
+    # weak labels are read for labelled points, or by the labeller that makes pseudo-labels from them
+    reads_weak = "points" in sup or ("pseudo" in sup and bool(data.get("pseudo_method")))
+    unread = [f"data.{k} {data[k]!r}" for k in ("weak_dir", "points_ratio") if data.get(k) is not None]
+    unread += [f"data.weak_kind {data['weak_kind']!r}"] if data.get("weak_kind", "points") != "points" else []
+    if unread and not reads_weak:
+        said.append(f"{', '.join(unread)}: data.supervision {sup!r} reads no weak labels"
+                    + (" (every point's own label trains)" if sup == "full" else "") + ", so not used")
+    elif reads_weak and data.get("points_ratio") is not None and data.get("weak_kind") in ("clicks", "boxes"):
+        said.append(f"data.points_ratio {data['points_ratio']!r}: simulated {data['weak_kind']} are one per object, "
+                    f"so it is not used")
     for line in said:
         warnings.warn(line)
     return said
