@@ -1077,6 +1077,13 @@ def _(t, s):  # rounds that refine nothing
         ["model.init_args.self_training_rounds 2: data.weak_mode 'full' gives no pseudo boxes to refine"]
 
 
+@case("train-box-labeller-from-simulated-points")
+def _(t, s):  # "--method gp-boxes: the weak labels have no box" once the trainer was up, naming an option not given
+    return ["fit", "--config", DEMO, "--data.init_args.supervision", "pseudo", "--data.init_args.pseudo_method",
+            "gp-boxes", "--model.init_args.loss_seed", "0", "--model.init_args.loss_pseudo", "1"], \
+        ["data.pseudo_method 'gp-boxes' needs box in the weak labels, which data.weak_kind 'points' does not simulate"]
+
+
 @case("train-no-input-feature")
 def _(t, s):  # a division by zero inside the network
     return ["fit", "--config", DEMO, "--data.init_args.feature_names", "[]"], \

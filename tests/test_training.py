@@ -139,6 +139,16 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
     dm4.trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"))
     dm4.prepare_data()
     assert all(json.loads(PseudoLabels.load(f).params)["solver"]["alpha"] == 0.25 for f in files[1:])
+    # weak labels that lack what the labeller reads: refused before the first scene is labelled
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    with pytest.raises(ValueError, match=rf"data.weak_dir: {weak_dir / files[0].name} has no box, which "
+                                         r"data.pseudo_method 'gp-boxes' needs"):
+        _dm(tmp_path, supervision="pseudo", pseudo_method="gp-boxes", weak_dir=str(weak_dir))
+    with pytest.raises(ValueError, match=r"data.pseudo_method 'gp-boxes' needs box in the weak labels, which "
+                                         r"data.weak_kind 'clicks' does not simulate"):
+        PointDataModule(**{**dict(dm3.hparams), "weak_dir": None, "weak_kind": "clicks", "pseudo_method": "gp-boxes",
+                           "pseudo_params": None})
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
 
 
 def test_read_scenes_are_kept_within_the_memory_bound(tmp_path, monkeypatch):

@@ -111,17 +111,25 @@ class Labeller:
         from ..params import build_config
         return build_config(self.config, params, self.name)
 
-    def check_weak(self, weak: WeakLabels, config: Any) -> None:
-        """SceneError naming the missing field when ``weak`` lacks what this labeller consumes."""
+    def missing_weak(self, weak: WeakLabels, config: Any) -> str | None:
+        """The first field this labeller consumes that ``weak`` lacks and no setting of
+        ``config`` supplies (``replaced_by``), with what would do instead; None when nothing is
+        missing."""
         instead = dict(self.replaced_by)
         if self.holds_or_fields(weak):
-            return
+            return None
         for need in self.consumes:
             if getattr(weak, need, None) is None and getattr(config, instead.get(need, ""), None) is None:
                 alt = f" (or --param {instead[need]}=...)" if need in instead else ""
-                alt += f" (or {', '.join(self.or_fields)})" if self.or_fields else ""
-                raise SceneError(f"--method {self.name}: the weak labels have no {need}{alt}; "
-                                 f"{self.name} needs {', '.join(self.consumes)}")
+                return need + alt + (f" (or {', '.join(self.or_fields)})" if self.or_fields else "")
+        return None
+
+    def check_weak(self, weak: WeakLabels, config: Any) -> None:
+        """SceneError naming the missing field when ``weak`` lacks what this labeller consumes."""
+        missing = self.missing_weak(weak, config)
+        if missing is not None:
+            raise SceneError(f"--method {self.name}: the weak labels have no {missing}; "
+                             f"{self.name} needs {', '.join(self.consumes)}")
 
 
 LABELLERS: dict[str, Labeller] = {}

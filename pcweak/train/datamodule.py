@@ -66,6 +66,26 @@ def check_point_data_args(h: Any) -> None:
             check_params(h.pseudo_method, dict(h.pseudo_params or {}))
         except ValueError as e:
             raise ValueError(f"data.pseudo_method / data.pseudo_params: {e}") from None
+        if not h.weak_dir and "pseudo" in h.supervision:  # with weak_dir: per file, in prepare_data
+            check_simulated_weak_feeds(h.pseudo_method, h.pseudo_params, h.weak_kind)
+
+
+def check_simulated_weak_feeds(method: str, params: dict | None, kind: str) -> None:
+    """ValueError when the weak labels ``data.weak_kind`` simulates lack what ``data.pseudo_method``
+    consumes (gp-boxes from simulated points, propagate from simulated boxes), which would stop
+    at the first scene's labelling. The kind's fields are those of a simulation on a probe scene
+    of two 8-point objects, so they are the simulator's own."""
+    from ..pseudo.registry import get_labeller
+    from ..scene import Scene
+    rng = np.random.default_rng(0)
+    probe = Scene(name="probe", coord=np.concatenate([rng.random((8, 3)), rng.random((8, 3)) + 3]).astype(np.float32),
+                  semantic=np.repeat([0, 1], 8).astype(np.int64), instance=np.repeat([0, 1], 8).astype(np.int64),
+                  classes=("a", "b"))
+    labeller = get_labeller(method)
+    missing = labeller.missing_weak(weak_for(probe, "probe", None, kind, 4, None, 0), labeller.make_config(params or {}))
+    if missing is not None:
+        raise ValueError(f"data.pseudo_method {method!r} needs {missing} in the weak labels, which data.weak_kind "
+                         f"{kind!r} does not simulate; {method} needs {', '.join(labeller.consumes)}")
 
 
 def _scene_seed(name: str, seed: int) -> int:
@@ -408,12 +428,30 @@ class PointDataModule(L.LightningDataModule):
             out = Path(self.pseudo_dir)
             stamp = {n: job_fingerprint(a, self._weak_source(n), h.pseudo_method, h.pseudo_params or {}, {}) for n, a in tr}
             todo = [(n, a) for n, a in tr if _needs_labels(out / f"{n}.npz", stamp[n], h.pseudo_method)]
+            self._check_weak_feeds(todo)
             for name, addr in tqdm(todo, desc=f"pseudo-labels[{h.pseudo_method}]", unit="scene", disable=not todo):
                 scene = load_scene(addr)
                 w = weak_for(scene, name, h.weak_dir, h.weak_kind, h.points, h.points_ratio, h.seed)
                 res = label(scene, w, h.pseudo_method, **(h.pseudo_params or {}))
                 res.fingerprint = stamp[name]
                 res.save(out / f"{name}.npz")
+
+    def _check_weak_feeds(self, scenes: list[tuple[str, str]]) -> None:
+        """Every weak-label file of ``scenes`` in ``weak_dir`` (and the simulated kind, for
+        scenes without one) holds what ``pseudo_method`` consumes: ValueError naming the first
+        file that does not, before the first scene is labelled (labelling a split takes hours)."""
+        from ..pseudo.registry import get_labeller
+        h = self.hparams
+        labeller = get_labeller(h.pseudo_method)
+        config = labeller.make_config(h.pseudo_params or {})
+        files = [weak_file(h.weak_dir, name) for name, _ in scenes]
+        if None in files:
+            check_simulated_weak_feeds(h.pseudo_method, h.pseudo_params, h.weak_kind)
+        for f in filter(None, files):
+            missing = labeller.missing_weak(WeakLabels.load(f), config)
+            if missing is not None:
+                raise ValueError(f"data.weak_dir: {f} has no {missing}, which data.pseudo_method {h.pseudo_method!r} "
+                                 f"needs; {h.pseudo_method} needs {', '.join(labeller.consumes)}")
 
     def _weak_source(self, name: str) -> str | dict[str, Any]:
         """Where ``weak_for`` takes the scene's weak labels from: its file in ``weak_dir``, or
