@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import PcweakError
+from .npzio import check_writable
 
 
 def _reader_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -76,6 +77,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.weak == "points" and ("count" in kw) == ("ratio" in kw):
         raise ValueError("--weak points needs exactly one of --count N or --ratio R")
     check_ranges(KINDS[args.weak], args.weak, {**kw, "seed": args.seed})  # before the scene is read
+    check_writable(args.output, "-o")
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = simulate(scene, args.weak, seed=args.seed, **kw)
     if args.with_boxes:
@@ -133,6 +135,7 @@ def cmd_label(args: argparse.Namespace) -> int:
                                  f"without reader options; give it scenes that need none (or label with another method)")
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    check_writable(args.output, "-o")
     scenes = enumerate_scenes(args.scene)
     if len(scenes) > 1 and str(args.output).lower().endswith(".npz") and not Path(args.output).is_dir():
         raise ValueError(f"-o {args.output}: {args.scene} holds {len(scenes)} scenes, written one <scene>.npz each; "
@@ -252,6 +255,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out}: exists and is not a folder")
+    check_writable(out, "-o")
     for what, model in (("--sam", args.sam), ("--vlm", args.vlm)):  # before the scene and its images are read
         if model is not None:
             check_model_source(model, what)
@@ -309,6 +313,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--ids goes with --detections (the frames of a KITTI split to score)")
     if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise ValueError(f"--plots {args.plots}: is a file; give the folder to write the plots in")
+    if args.plots:
+        check_writable(args.plots, "--plots")
     from .data.address import load_scene
     from .metrics.evaluate import evaluate
     from .scene import PseudoLabels
@@ -374,6 +380,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{src}: no such label file or folder")
     if args.scene is not None:
         check_scene_name(args.scene, "--scene")
+    check_writable(args.output, "-o")
     task = args.format.split("-", 1)[1]
     progress = lambda x: tqdm(x, desc=f"export[{args.format}]", unit="scene", disable=len(files) < 2)  # noqa: E731
     names = {files[0]: args.scene} if args.scene is not None else None
@@ -429,6 +436,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag} must be an integer >= 0, got {value}")
     if not can_hold_folder(args.out):  # "[Errno 17] File exists" from inside otherwise
         raise NotADirectoryError(f"--out {args.out}: is a file, or lies under one; give a folder for the demo's files")
+    check_writable(args.out, "--out")
     run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs)
     return 0
 
@@ -642,8 +650,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(f"pcweak {argv[0]}: error: {e}\n(pcweak {argv[0]} --help lists every option)", file=sys.stderr)
             return 2
-        except (PcweakError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError,
-                MisconfigurationException) as e:  # the last: a trainer setting this machine cannot meet (accelerator, devices)
+        # OSError: a file missing, read-only or on a full disk; MisconfigurationException: a
+        # trainer setting this machine cannot meet (accelerator, devices)
+        except (PcweakError, ValueError, OSError, RuntimeError, MisconfigurationException) as e:
             if debug:
                 raise
             print(f"pcweak {argv[0]}: error: {e} (PCWEAK_DEBUG=1 shows where)", file=sys.stderr)
@@ -662,7 +671,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_third_party_deprecations()
     try:
         return int(args.func(args) or 0)
-    except (PcweakError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, RuntimeError, ImportError) as e:
+    # OSError: a file missing, read-only or on a full disk, each message naming the file
+    except (PcweakError, ValueError, OSError, RuntimeError, ImportError) as e:
         if debug:
             raise
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)

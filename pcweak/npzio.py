@@ -30,12 +30,16 @@ def _umask() -> int:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file + rename). Creates parent folders;
     IsADirectoryError naming ``path`` where it is a folder (before a temporary file is made
-    beside it, in the folder above)."""
+    beside it, in the folder above); any other OSError (a read-only folder, a full disk) names
+    ``path``, not the temporary file, which is removed."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; give the file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # named by the output, not by the temporary file beside it
+        raise type(e)(e.errno, f"cannot write {path} ({e.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -43,9 +47,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; an output gets the usual mode
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None:  # a full disk, say: name the output
+            raise type(e)(e.errno, f"cannot write {path} ({e.strerror})") from None
         raise
     return path
 
@@ -125,6 +131,20 @@ def check_output_file(out: str | os.PathLike, suffix: str, flag: str) -> None:
         raise ValueError(f"{flag} {out}: the file name must end in {suffix} (the file is written as {suffix[1:].upper()})")
     if p.is_dir():
         raise ValueError(f"{flag} {out}: is a folder; give the {suffix[1:].upper()} file to write")
+    check_writable(p, flag)
+
+
+def check_writable(path: str | os.PathLike, flag: str) -> None:
+    """ValueError naming ``flag`` when ``path`` (a file or folder to write, existing or not)
+    cannot be made where it is: the nearest existing folder at or above it is read-only (a
+    read-only mount, a folder without write permission for this user). Checked before the work
+    whose output it is; a write can still fail later (a full disk), which names the file."""
+    for part in (Path(path), *Path(path).parents):
+        if part.exists():
+            folder = part if part.is_dir() else part.parent  # a file is replaced by a rename in its folder
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise ValueError(f"{flag} {path}: cannot write into {folder} (read-only, or no write permission)")
+            return
 
 
 def can_hold_folder(path: str | os.PathLike) -> bool:

@@ -938,6 +938,12 @@ def _(t, s):  # "[Errno 17] File exists" after the labels were read
         ["sub: is a file; the submission's root must be a folder"]
 
 
+@case("export-semantic-labels-as-instances")
+def _(t, s):  # an empty instance submission, exit 0
+    return ["export", str(_scannet_labels(t)), "--format", "scannet-instance", "-o", str(t / "sub")], \
+        ["p.npz: no point has an instance", "--format scannet-semantic"]
+
+
 @case("export-labels-of-other-classes")
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64), classes=("Car", "Pedestrian")).save(t / "k.npz")
@@ -1194,6 +1200,51 @@ def test_outputs_keep_the_users_file_mode_and_an_upper_case_suffix(files, capsys
     finally:
         os.umask(old)
     assert out.is_file() and (out.stat().st_mode & 0o777) == 0o644
+
+
+def test_an_output_that_cannot_be_written_is_one_message_naming_it(files, capsys, monkeypatch):
+    """A read-only output folder is refused before the work (as ``os.access`` reports it: a
+    read-only mount, a folder without write permission; root passes permission bits, so the
+    test stands one in); a write failing later (a full disk) names the output, not the
+    temporary file, which is removed, and reaches the user as one line."""
+    import errno
+
+    import pcweak.npzio as npzio
+    ro = files / "ro"
+    ro.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(npzio.os, "access", lambda p, mode: Path(p) != ro and real_access(p, mode))
+    scene, points = f"npz:{files / 'room.npz'}", str(files / "points.npz")
+    for argv, flag in ((["simulate", scene, "--weak", "points", "--count", "5", "-o", str(ro / "w.npz")], "-o"),
+                       (["label", scene, "--weak", points, "-o", str(ro / "sub" / "p.npz")], "-o"),
+                       (["viz", scene, "--png", str(ro / "v.png")], "--png"),
+                       (["evaluate", scene, "--pseudo", points, "--plots", str(ro / "plots")], "--plots"),
+                       (["demo", "--out", str(ro / "demo")], "--out"),
+                       (["fit", "--config", DEMO, "--data.init_args.cache_dir", str(ro / "cache")], "data.cache_dir")):
+        refused(argv, capsys, f"{flag} {ro}", f"cannot write into {ro} (read-only, or no write permission)")
+    monkeypatch.setattr(npzio.os, "access", real_access)
+
+    def full_disk(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(npzio.os, "fdopen", lambda fd, mode: _Writer(fd, full_disk))
+    refused(["label", scene, "--weak", points, "-o", str(files / "full.npz")], capsys,
+            f"[Errno {errno.ENOSPC}] cannot write {files / 'full.npz'} (No space left on device)")
+    assert not list(files.glob(".full.npz.*")) and not (files / "full.npz").exists()
+
+
+class _Writer:
+    """A file object whose ``write`` calls ``fail`` (the full disk above)."""
+    def __init__(self, fd: int, fail) -> None:
+        self.fd, self.fail = fd, fail
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
+
+    def write(self, data: bytes) -> None:
+        self.fail(self.fd, data)
 
 
 def test_warnings_reach_cli_users_as_one_plain_line(tmp_path, capsys):

@@ -91,7 +91,8 @@ def export_scannet(files: list[Path], folder: str | Path, task: str, progress=No
     every file is read and checked before the first is written. ``progress``: a wrapper for
     the loop (tqdm). A scene name must be a plain file name (no folder separator, not empty,
     "." or ".."), so that every file lands inside ``folder``; ``folder`` must be a folder or not
-    yet exist. Both are checked before any label file is read."""
+    yet exist. Both are checked before any label file is read. For ``instance``, label files
+    none of which holds an instance (semantic labels) are refused: the submission would be empty."""
     names = {f: (names or {}).get(f, f.stem) for f in files}
     if task not in TASKS:
         raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
@@ -103,6 +104,12 @@ def export_scannet(files: list[Path], folder: str | Path, task: str, progress=No
     for f in files:
         labels[f] = PseudoLabels.load(f)
         nyu40_ids(labels[f], str(f))
+    if task == "instance" and not any((labels[f].instance >= 0).any() for f in files):
+        # one scene may have no instance; none in any is semantic labels given for an instance task
+        which = str(files[0]) if len(files) == 1 else f"none of the {len(files)} label files"
+        raise ValueError(f"{which}: no point has an instance (instance -1 everywhere, as semantic labels are), so the "
+                         f"instance submission would be empty; export them with --format scannet-semantic, or label "
+                         f"instances (gp-boxes from boxes, propagate from clicks, an instance model's predictions)")
     instances = 0
     for f in (progress or (lambda x: x))(files):
         if task == "semantic":

@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import AddressError
-from ..npzio import can_hold_folder
+from ..npzio import can_hold_folder, check_writable
 from ..scene import PseudoLabels, Scene, WeakLabels
 from .scene_cache import SceneCache, read_through
 from .splits import SHOWN, SplitList, check_split, split_names
@@ -57,6 +57,7 @@ def check_point_data_args(h: Any) -> None:
     need(h.region_mask_grid >= 0, "region_mask_grid", "an integer >= 0")
     need(h.scene_cache_gb >= 0, "scene_cache_gb", "GiB >= 0")
     need(can_hold_folder(h.cache_dir), "cache_dir", "a folder (or where one can be made), not a file")
+    check_writable(h.cache_dir, "data.cache_dir")
     need(h.seed >= 0, "seed", "an integer >= 0")
     need("pseudo" not in h.supervision or h.pseudo_method or h.pseudo_dir, "pseudo_method",
          "a labeller (or data.pseudo_dir) for pseudo supervision")

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..geometry import KITTI_PC_RANGE, voxel_grid_problem
 from ..kitti_objects import KittiObjects
 from ..errors import AddressError
-from ..npzio import can_hold_folder
+from ..npzio import can_hold_folder, check_writable
 from ..scene import KittiCalib, Scene
 from .scene_cache import SceneCache
 from .splits import SplitList, check_split, split_names
@@ -311,6 +311,7 @@ class LidarDataModule(L.LightningDataModule):
                               (dataset != "kitti" or root, "root", "the KITTI folder (holding training/)")):
             if not ok:
                 raise ValueError(f"data.{key}: expected {want}, got {self.hparams[key]!r}")
+        check_writable(cache_dir, "data.cache_dir")
         self._train_ds: LidarDataset | None = None
         # facts the detector is built from (linked into model.init_args by the CLI)
         self.voxel_size, self.pc_range = [float(v) for v in voxel_size], [float(v) for v in pc_range]
