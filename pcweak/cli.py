@@ -613,6 +613,23 @@ def _stage_lines(command: str) -> Any:
         logger.setLevel(level)
 
 
+# commands whose interrupted run the same command continues (finished outputs are kept)
+RESUMABLE = {"label": "labels only the scenes without a current output",
+             "masks": "makes only the frames without masks",
+             "fit": "makes only the pseudo-labels not yet made (a trainer interrupted stops by itself)"}
+
+
+def _interrupted(command: str, debug: bool) -> int:
+    """Ctrl-C: one line instead of a KeyboardInterrupt traceback, exit status 130 (128 + SIGINT,
+    as shells report it). Outputs are renamed into place whole, so none is left half-written."""
+    if debug:
+        raise KeyboardInterrupt
+    again = RESUMABLE.get(command)
+    print(f"\npcweak {command}: interrupted; every output written is whole" +
+          (f"; the same command {again}" if again else ""), file=sys.stderr)
+    return 130
+
+
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings reach CLI users as one plain line, without source paths, on a line of its own
     when a progress bar is drawn (``tqdm.write`` moves the bar below it)."""
@@ -645,6 +662,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_third_party_deprecations()
         try:
             return int(run_lightning_cli(argv))
+        except KeyboardInterrupt:  # outside the trainer's own handling (parsing, making pseudo-labels)
+            return _interrupted(argv[0], debug)
         except argparse.ArgumentError as e:  # the config or an option: jsonargparse's message, without its usage dump
             if debug:
                 raise
@@ -671,6 +690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_third_party_deprecations()
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return _interrupted(args.command, debug)
     # OSError: a file missing, read-only or on a full disk, each message naming the file
     except (PcweakError, ValueError, OSError, RuntimeError, ImportError) as e:
         if debug:

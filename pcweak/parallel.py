@@ -90,7 +90,11 @@ _budget: tuple[Any, Any, float] | None = None  # in a worker of process_map(memo
 
 def _init_worker(threads: int, parent: int, budget: tuple[Any, Any, float] | None = None) -> None:
     global _budget
+    import signal
     die_with_parent(parent)
+    # Ctrl-C reaches the whole process group: the parent decides (it stops the workers), so a
+    # worker neither prints its own traceback nor goes on to its next queued item
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _budget = budget
     import torch
     torch.set_num_threads(threads)
@@ -127,7 +131,10 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
     CPUs this process may use, divided among the workers). An exception in ``fn`` is raised
     here, after the items already finished were yielded; a worker killed from outside raises
     ``WorkerDied`` naming the items left without a result. ``memory``: bytes the workers may
-    hold at once, shared out by ``memory_held`` (which ``fn`` calls once it knows its need)."""
+    hold at once, shared out by ``memory_held`` (which ``fn`` calls once it knows its need).
+    KeyboardInterrupt (Ctrl-C; the workers ignore it) ends the workers at once and is raised
+    here: an output a worker was writing is not in place (``npzio.atomic_write_bytes`` renames
+    whole files into place; its hidden temporary is removed by the next ``pcweak label``)."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if workers == 1 or len(items) < 2:
@@ -153,7 +160,21 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
                     raise WorkerDied(sorted(set(futures.values()) - finished), len(items)) from None
                 finished.add(futures[f])
                 yield futures[f], result
-        except BaseException:
+        except BaseException as e:
             for f in futures:
                 f.cancel()
+            if isinstance(e, KeyboardInterrupt):  # stop now: the items running would finish unseen
+                _terminate_workers(ex)
             raise
+
+
+def _terminate_workers(ex: ProcessPoolExecutor) -> None:
+    """Ends ``ex``'s worker processes at once (SIGTERM), so leaving its ``with`` block does not
+    wait for the items they run; Python 3.14 has this as a method, older ones keep the
+    processes in ``_processes``."""
+    if hasattr(ex, "terminate_workers"):
+        ex.terminate_workers()
+        return
+    for proc in list((getattr(ex, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()

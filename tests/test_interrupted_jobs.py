@@ -1,5 +1,5 @@
-"""kill -9 in the middle of a job: no partial output, no live process, no lock that blocks the
-next call, and the re-run gives the same bytes as an uninterrupted run."""
+"""kill -9 (and Ctrl-C) in the middle of a job: no partial output, no live process, no lock that
+blocks the next call, and the re-run gives the same bytes as an uninterrupted run."""
 from __future__ import annotations
 
 import os
@@ -147,3 +147,69 @@ def test_a_worker_killed_mid_label_is_named_and_the_rerun_labels_the_rest(scenes
     assert r.returncode == 0, r.stderr[-2000:]
     for ref in sorted((scenes / "reference").glob("*.npz")):
         assert (out / ref.name).read_bytes() == ref.read_bytes(), ref.name
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the workers")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_mid_label_is_one_line_and_stops_the_workers(scenes, tmp_path, workers):
+    """Ctrl-C (SIGINT to the terminal's process group, parent and workers alike): one line that
+    says what to do, exit status 130, no traceback from the parent or a worker, no worker left
+    and none going on to its next scene; the rerun labels the rest as an uninterrupted run."""
+    out = tmp_path / "out"
+    args = PCWEAK + ["label", str(scenes / "scenes"), "--weak", str(scenes / "weak"), "-o", str(out),
+                     "--workers", str(workers)]
+    # a shell's background job ignores SIGINT; a terminal's foreground one does not
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 300
+    kids: set[int] = set()
+    while time.time() < deadline and p.poll() is None and len(kids) < (workers if workers > 1 else 0):
+        kids = _children(p.pid)
+        time.sleep(0.2)
+    time.sleep(1.5)  # under way: the first scenes are being labelled
+    assert p.poll() is None, "the job finished before it could be interrupted"
+    kids |= _children(p.pid)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    assert ("pcweak label: interrupted; every output written is whole; the same command labels only the scenes "
+            "without a current output") in err
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.2)
+    assert not [k for k in kids if _alive(k)], "workers outlived the interrupt"
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for ref in sorted((scenes / "reference").glob("*.npz")):
+        assert (out / ref.name).read_bytes() == ref.read_bytes(), ref.name
+
+
+def test_ctrl_c_mid_fit_saves_a_checkpoint_that_resumes(tmp_path):
+    """Ctrl-C during training: Lightning's graceful stop, then ``interrupted.ckpt`` beside the
+    run's checkpoints and the command to resume from it, which continues the step count."""
+    import torch
+    demo = str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    args = PCWEAK + ["fit", "--config", demo, "--trainer.max_epochs", "200", "--data.init_args.synthetic_train", "2",
+                     "--data.init_args.synthetic_val", "1", "--data.init_args.voxel_size", "0.1",
+                     "--data.init_args.cache_dir", str(tmp_path / "cache"), "--trainer.enable_progress_bar", "false"]
+    p = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    folder = tmp_path / "outputs" / "demo" / "points200" / "version_0" / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None and not (folder / "last.ckpt").is_file():
+        time.sleep(0.2)  # an epoch done: steps to resume from
+    assert p.poll() is None, "the fit ended before it could be interrupted"
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert "Traceback" not in err, err[-2000:]
+    saved = folder / "interrupted.ckpt"
+    assert "the same command with --ckpt_path outputs/demo/points200/version_0/checkpoints/interrupted.ckpt" in err
+    step = torch.load(saved, map_location="cpu", weights_only=False)["global_step"]
+    epoch = torch.load(saved, map_location="cpu", weights_only=False)["epoch"]
+    assert step >= 1
+    r = subprocess.run(args[:args.index("200")] + [str(epoch + 2)] + args[args.index("200") + 1:] +
+                       ["--ckpt_path", str(saved)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = tmp_path / "outputs" / "demo" / "points200" / "version_1" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] > step

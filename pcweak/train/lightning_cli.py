@@ -119,7 +119,9 @@ def _cli_class():
             super()._parse_ckpt_path()
 
         def before_fit(self) -> None:
+            from .interrupted_checkpoint import InterruptedCheckpoint
             share_run_folder(self.trainer)
+            self.trainer.callbacks.append(InterruptedCheckpoint())  # Ctrl-C: resume from where it stopped
 
         def before_validate(self) -> None:
             evaluation_run(self.trainer)
