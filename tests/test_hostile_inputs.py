@@ -1090,6 +1090,17 @@ def _(t, s):  # "--method gp-boxes: the weak labels have no box" once the traine
         ["data.pseudo_method 'gp-boxes' needs box in the weak labels, which data.weak_kind 'points' does not simulate"]
 
 
+@case("train-predict-without-a-checkpoint")
+def _(t, s):  # wrote a prediction per scene from random weights, exit 0
+    return ["predict", "--config", DEMO], ["--ckpt_path: pcweak predict needs the checkpoint of a trained model",
+                                           "random weights"]
+
+
+@case("train-validate-without-a-checkpoint")
+def _(t, s):  # scored random weights
+    return ["validate", "--config", DEMO], ["--ckpt_path: pcweak validate needs the checkpoint of a trained model"]
+
+
 @case("train-no-input-feature")
 def _(t, s):  # a division by zero inside the network
     return ["fit", "--config", DEMO, "--data.init_args.feature_names", "[]"], \

@@ -112,6 +112,10 @@ def _cli_class():
         def _parse_ckpt_path(self) -> None:  # LightningCLI reads the checkpoint's hyper-parameters here
             sub = self.config.get("subcommand")
             ckpt_path = self.config[sub].get("ckpt_path") if sub else None
+            if sub in ("validate", "test", "predict") and ckpt_path is None:
+                raise ValueError(f"--ckpt_path: pcweak {sub} needs the checkpoint of a trained model (a fit's "
+                                 f"checkpoints/last.ckpt, say); the model the config builds has random weights, so "
+                                 f"its {'predictions' if sub == 'predict' else 'scores'} would mean nothing")
             checkpoint = check_ckpt_path(ckpt_path)
             if checkpoint is not None:
                 from .config_checks import check_against_checkpoint
