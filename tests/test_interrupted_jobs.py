@@ -42,6 +42,22 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _wait_until_gone(kids: set[int], why: str) -> None:
+    """Every one of ``kids`` ends within 30 s; else the test fails with ``why``."""
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.2)
+    assert not [k for k in kids if _alive(k)], why
+
+
+def _rerun_gives_the_reference(args: list[str], out: Path, scenes: Path) -> None:
+    """The same command again succeeds and writes what an uninterrupted run wrote, byte for byte."""
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for ref in sorted((scenes / "reference").glob("*.npz")):
+        assert (out / ref.name).read_bytes() == ref.read_bytes(), ref.name
+
+
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     d = tmp_path_factory.mktemp("scenes")
@@ -72,15 +88,9 @@ def test_orphans_and_partial_files_after_kill_9_mid_label(scenes, tmp_path, work
     assert p.poll() is None, "the job finished before it could be killed"
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
-    deadline = time.time() + 30
-    while time.time() < deadline and any(_alive(k) for k in kids):
-        time.sleep(0.2)
-    assert not [k for k in kids if _alive(k)], "workers outlived their parent"
-    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    _wait_until_gone(kids, "workers outlived their parent")
+    _rerun_gives_the_reference(args, out, scenes)
     assert not list(out.glob(".*.tmp")) and not list(out.glob("*.tmp"))
-    for ref in sorted((scenes / "reference").glob("*.npz")):
-        assert (out / ref.name).read_bytes() == ref.read_bytes(), ref.name
 
 
 def test_hang_on_a_stale_ops_lock_never_happens(tmp_path):
@@ -143,10 +153,7 @@ def test_a_worker_killed_mid_label_is_named_and_the_rerun_labels_the_rest(scenes
     assert "fewer --workers" in lines[-1] and "room" in lines[-1]
     left = int(lines[-1].split("before it finished ")[1].split(" of")[0])
     assert 1 <= left <= 4 and len(list(out.glob("room*.npz"))) == 4 - left
-    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    for ref in sorted((scenes / "reference").glob("*.npz")):
-        assert (out / ref.name).read_bytes() == ref.read_bytes(), ref.name
+    _rerun_gives_the_reference(args, out, scenes)
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the workers")
@@ -175,14 +182,8 @@ def test_ctrl_c_mid_label_is_one_line_and_stops_the_workers(scenes, tmp_path, wo
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
     assert ("pcweak label: interrupted; every output written is whole; the same command labels only the scenes "
             "without a current output") in err
-    deadline = time.time() + 30
-    while time.time() < deadline and any(_alive(k) for k in kids):
-        time.sleep(0.2)
-    assert not [k for k in kids if _alive(k)], "workers outlived the interrupt"
-    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    for ref in sorted((scenes / "reference").glob("*.npz")):
-        assert (out / ref.name).read_bytes() == ref.read_bytes(), ref.name
+    _wait_until_gone(kids, "workers outlived the interrupt")
+    _rerun_gives_the_reference(args, out, scenes)
 
 
 def test_ctrl_c_mid_fit_saves_a_checkpoint_that_resumes(tmp_path):
