@@ -14,7 +14,7 @@ from typing import Any
 from .lightning_cli import LINKS
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A config value as plain Python (jsonargparse Namespaces as dicts, tuples as lists), so a
     config's value compares equal to the same value read back from a checkpoint."""
     from jsonargparse import Namespace
@@ -27,7 +27,7 @@ def _plain(value):
     return value
 
 
-def check_against_checkpoint(config, checkpoint: dict, ckpt_path: str) -> list[str]:
+def check_against_checkpoint(config: Any, checkpoint: dict, ckpt_path: str) -> list[str]:
     """The model a ``--ckpt_path`` run gets against the one the config describes. LightningCLI
     builds the checkpoint's model (its class and every saved hyper-parameter replace the
     config's), which the run must do to load the weights; so
@@ -80,7 +80,7 @@ TASK_DATA: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def check_model_data_pair(config) -> None:
+def check_model_data_pair(config: Any) -> None:
     """ValueError when the model is a task that reads another data module's batches (a
     segmenter given LiDAR frames ended in ``KeyError: 'inverse'`` from the first batch, a
     detector given rooms in Lightning's "Error while merging hparams ... voxel_size")."""
@@ -96,7 +96,7 @@ def check_model_data_pair(config) -> None:
                              f"{data.class_path}")
 
 
-def _settings(section) -> dict[str, Any]:
+def _settings(section: Any) -> dict[str, Any]:
     """A config section's ``init_args`` over its class's defaults, as plain Python (the values
     the class will be built with)."""
     import inspect
@@ -123,7 +123,7 @@ LOSS_NEEDS: dict[str, tuple[tuple[str, Any, str], ...]] = {
 }
 
 
-def check_training_against_data(config) -> list[str]:
+def check_training_against_data(config: Any) -> list[str]:
     """A segmentation model's loss weights against what its point data gives (``LOSS_NEEDS``):
     a loss above 0 that the data gives nothing to (``loss_consistency`` without
     ``data.two_views``, ``loss_pseudo`` without pseudo supervision, ``loss_seed`` with pseudo
