@@ -630,6 +630,19 @@ def _interrupted(command: str, debug: bool) -> int:
     return 130
 
 
+def _caused_by_interrupt(e: BaseException) -> bool:
+    """Whether ``e`` stands for a Ctrl-C: a compiled extension imported while it came (pybind11's
+    ImportError "initialization failed") raises its own error with the KeyboardInterrupt as
+    its cause."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings reach CLI users as one plain line, without source paths, on a line of its own
     when a progress bar is drawn (``tqdm.write`` moves the bar below it)."""
@@ -672,6 +685,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # OSError: a file missing, read-only or on a full disk; MisconfigurationException: a
         # trainer setting this machine cannot meet (accelerator, devices)
         except (PcweakError, ValueError, OSError, RuntimeError, MisconfigurationException) as e:
+            if _caused_by_interrupt(e):
+                return _interrupted(argv[0], debug)
             if debug:
                 raise
             print(f"pcweak {argv[0]}: error: {e} (PCWEAK_DEBUG=1 shows where)", file=sys.stderr)
@@ -694,6 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted(args.command, debug)
     # OSError: a file missing, read-only or on a full disk, each message naming the file
     except (PcweakError, ValueError, OSError, RuntimeError, ImportError) as e:
+        if _caused_by_interrupt(e):
+            return _interrupted(args.command, debug)
         if debug:
             raise
         print(f"pcweak {args.command}: error: {e}", file=sys.stderr)

@@ -1258,6 +1258,22 @@ class _Writer:
         self.fail(self.fd, data)
 
 
+def test_ctrl_c_while_an_extension_loads_is_an_interrupt(files, capsys, monkeypatch):
+    """Ctrl-C while a compiled extension is imported reaches pcweak as pybind11's ImportError
+    "initialization failed" caused by the KeyboardInterrupt: reported as the interrupt it is."""
+    import pcweak.data.address as address
+
+    def interrupted_import(*a, **k):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise ImportError("initialization failed") from e
+    monkeypatch.setattr(address, "load_scene", interrupted_import)
+    assert main(["info", f"npz:{files / 'room.npz'}"]) == 130
+    err = capsys.readouterr().err
+    assert "pcweak info: interrupted; every output written is whole" in err and "initialization failed" not in err
+
+
 def test_warnings_reach_cli_users_as_one_plain_line(tmp_path, capsys):
     room = tmp_path / "Area_1" / "office_1" / "Annotations"
     room.mkdir(parents=True)
