@@ -620,14 +620,17 @@ RESUMABLE = {"label": "labels only the scenes without a current output",
 
 
 def _interrupted(command: str, debug: bool) -> int:
-    """Ctrl-C: one line instead of a KeyboardInterrupt traceback, exit status 130 (128 + SIGINT,
-    as shells report it). Outputs are renamed into place whole, so none is left half-written."""
+    """Ctrl-C (or SIGTERM, ``_stop_on_sigterm``): one line instead of a KeyboardInterrupt
+    traceback, exit status 128 + the signal (130, 143), as shells report it. Outputs are renamed
+    into place whole, so none is left half-written."""
     if debug:
         raise KeyboardInterrupt
+    import signal
     again = RESUMABLE.get(command)
-    print(f"\npcweak {command}: interrupted; every output written is whole" +
-          (f"; the same command {again}" if again else ""), file=sys.stderr)
-    return 130
+    signum = _stopped_by or signal.SIGINT
+    print(f"\npcweak {command}: {'interrupted' if signum == signal.SIGINT else 'stopped by SIGTERM'}; every output "
+          f"written is whole" + (f"; the same command {again}" if again else ""), file=sys.stderr)
+    return 128 + signum
 
 
 def _caused_by_interrupt(e: BaseException) -> bool:
@@ -659,7 +662,25 @@ def _quiet_third_party_deprecations() -> None:
         warnings.filterwarnings("default", category=category, module=r"pcweak(\.|$)")
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (``kill``, ``timeout``, a batch scheduler ending or pre-empting a job) stops a
+    command as Ctrl-C does: its workers ended, one line, exit status 143, and a fit saves
+    ``interrupted.ckpt`` (otherwise Python dies at once, saying nothing and saving nothing)."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        global _stopped_by
+        _stopped_by = signum
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+
+
+_stopped_by: int | None = None  # the signal a _stop_on_sigterm handler turned into KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the console command (not a caller's main([...])): its process to stop
+        _stop_on_sigterm()
     argv = list(sys.argv[1:] if argv is None else argv)
     from .train.lightning_cli import TRAIN_COMMANDS
     debug = os.environ.get("PCWEAK_DEBUG", "") not in ("", "0")

@@ -95,6 +95,7 @@ def _init_worker(threads: int, parent: int, budget: tuple[Any, Any, float] | Non
     # Ctrl-C reaches the whole process group: the parent decides (it stops the workers), so a
     # worker neither prints its own traceback nor goes on to its next queued item
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: SIGTERM ends a worker
     _budget = budget
     import torch
     torch.set_num_threads(threads)

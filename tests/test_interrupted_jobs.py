@@ -157,11 +157,12 @@ def test_a_worker_killed_mid_label_is_named_and_the_rerun_labels_the_rest(scenes
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the workers")
-@pytest.mark.parametrize("workers", [1, 2])
-def test_ctrl_c_mid_label_is_one_line_and_stops_the_workers(scenes, tmp_path, workers):
-    """Ctrl-C (SIGINT to the terminal's process group, parent and workers alike): one line that
-    says what to do, exit status 130, no traceback from the parent or a worker, no worker left
-    and none going on to its next scene; the rerun labels the rest as an uninterrupted run."""
+@pytest.mark.parametrize("workers, sig", [(1, signal.SIGINT), (2, signal.SIGINT), (2, signal.SIGTERM)])
+def test_ctrl_c_mid_label_is_one_line_and_stops_the_workers(scenes, tmp_path, workers, sig):
+    """Ctrl-C (SIGINT to the terminal's process group, parent and workers alike), or SIGTERM to
+    the parent (``kill``, a batch scheduler): one line that says what to do, exit status 128 +
+    the signal, no traceback from the parent or a worker, no worker left and none going on to its
+    next scene; the rerun labels the rest as an uninterrupted run."""
     out = tmp_path / "out"
     args = PCWEAK + ["label", str(scenes / "scenes"), "--weak", str(scenes / "weak"), "-o", str(out),
                      "--workers", str(workers)]
@@ -177,11 +178,15 @@ def test_ctrl_c_mid_label_is_one_line_and_stops_the_workers(scenes, tmp_path, wo
         time.sleep(0.05)
     assert p.poll() is None, "the job finished before it could be interrupted"
     kids |= _children(p.pid)
-    os.killpg(p.pid, signal.SIGINT)
+    if sig == signal.SIGINT:
+        os.killpg(p.pid, sig)
+    else:
+        os.kill(p.pid, sig)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err[-2000:]
+    assert p.returncode == 128 + sig, err[-2000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
-    assert ("pcweak label: interrupted; every output written is whole; the same command labels only the scenes "
+    said = "interrupted" if sig == signal.SIGINT else "stopped by SIGTERM"
+    assert (f"pcweak label: {said}; every output written is whole; the same command labels only the scenes "
             "without a current output") in err
     _wait_until_gone(kids, "workers outlived the interrupt")
     _rerun_gives_the_reference(args, out, scenes)
