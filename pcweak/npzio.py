@@ -35,12 +35,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; give the file to write")
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:  # named by the output, not by the temporary file beside it
-        raise type(e)(e.errno, f"cannot write {path} ({e.strerror})") from None
-    try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -48,9 +46,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno is not None:  # a full disk, say: name the output
+        if isinstance(e, OSError) and e.errno is not None:  # a read-only folder, a full disk: name the output
             raise type(e)(e.errno, f"cannot write {path} ({e.strerror})") from None
         raise
     return path
@@ -139,18 +137,22 @@ def check_writable(path: str | os.PathLike, flag: str) -> None:
     cannot be made where it is: the nearest existing folder at or above it is read-only (a
     read-only mount, a folder without write permission for this user). Checked before the work
     whose output it is; a write can still fail later (a full disk), which names the file."""
-    for part in (Path(path), *Path(path).parents):
-        if part.exists():
-            folder = part if part.is_dir() else part.parent  # a file is replaced by a rename in its folder
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise ValueError(f"{flag} {path}: cannot write into {folder} (read-only, or no write permission)")
-            return
+    part = _nearest_existing(path)
+    if part is None:
+        return
+    folder = part if part.is_dir() else part.parent  # a file is replaced by a rename in its folder
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: cannot write into {folder} (read-only, or no write permission)")
+
+
+def _nearest_existing(path: str | os.PathLike) -> Path | None:
+    """``path`` or its nearest parent that exists (None where none does: a relative path whose
+    every part is still to be made)."""
+    return next((part for part in (Path(path), *Path(path).parents) if part.exists()), None)
 
 
 def can_hold_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder or can be made one: its nearest existing part is a folder
     (a cache folder named like a file, or under one, would fail at its first write)."""
-    for part in (Path(path), *Path(path).parents):
-        if part.exists():
-            return part.is_dir()
-    return True
+    part = _nearest_existing(path)
+    return part is None or part.is_dir()

@@ -111,6 +111,19 @@ def _settings(section: Any) -> dict[str, Any]:
     return values
 
 
+def check_model_settings(config: Any) -> None:
+    """The model's settings (its defaults, the config's and the command line's ``init_args``, the
+    data's facts linked in: ``_settings``) checked by the task's own ``check_args`` before
+    anything is built: ValueError naming the setting, which pcweak prints as one line."""
+    from jsonargparse.typing import import_object
+    model = config.get("model")
+    if model is None or not model.get("class_path"):
+        return
+    check = getattr(import_object(model.class_path), "check_args", None)
+    if check is not None:
+        check(_settings(model))
+
+
 # a loss weight above 0 -> what the data must give for that loss to apply (the batch keys it
 # reads), as (data setting, test, what the data gives otherwise)
 LOSS_NEEDS: dict[str, tuple[tuple[str, Any, str], ...]] = {

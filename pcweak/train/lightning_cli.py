@@ -60,26 +60,6 @@ def link_data_facts(config) -> list[str]:
     return done
 
 
-def check_model_settings(config) -> None:
-    """The model's settings (its defaults, the config's and the command line's ``init_args``, the
-    data's facts linked in) checked by the task's own ``check_args`` before anything is built:
-    ValueError naming the setting, which pcweak prints as one line."""
-    import inspect
-
-    from jsonargparse.typing import import_object
-    model = config.get("model")
-    if model is None or not model.get("class_path"):
-        return
-    cls = import_object(model.class_path)
-    check = getattr(cls, "check_args", None)
-    if check is None:
-        return
-    values = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
-              if p.default is not inspect.Parameter.empty}
-    values.update(model.init_args.as_dict() if model.get("init_args") else {})
-    check(values)
-
-
 def _cli_class():
     from lightning.pytorch.cli import LightningCLI
 
@@ -93,7 +73,7 @@ def _cli_class():
             printing = [a for a in argv if a == "--print_config" or a.startswith("--print_config=")]
             self.config = parser.parse_args([a for a in argv if a not in printing])
             sub = self.config.get("subcommand")
-            from .config_checks import check_model_data_pair
+            from .config_checks import check_model_data_pair, check_model_settings
             check_model_data_pair(self.config[sub] if sub else self.config)
             linked = link_data_facts(self.config[sub] if sub else self.config)  # ValueError: pcweak's one-line error
             check_model_settings(self.config[sub] if sub else self.config)
