@@ -619,14 +619,15 @@ RESUMABLE = {"label": "labels only the scenes without a current output",
              "fit": "makes only the pseudo-labels not yet made (a trainer interrupted stops by itself)"}
 
 
-def _interrupted(command: str, debug: bool) -> int:
+def _interrupted(command: str, debug: bool, in_trainer: bool = False) -> int:
     """Ctrl-C (or SIGTERM, ``_stop_on_sigterm``): one line instead of a KeyboardInterrupt
-    traceback, exit status 128 + the signal (130, 143), as shells report it. Outputs are renamed
-    into place whole, so none is left half-written."""
+    traceback, exit status 128 + the signal (130, 143), as shells report it, also where the
+    trainer stopped gracefully (``in_trainer``; Lightning itself would exit 1). Outputs are
+    renamed into place whole, so none is left half-written."""
     if debug:
         raise KeyboardInterrupt
     import signal
-    again = RESUMABLE.get(command)
+    again = None if in_trainer else RESUMABLE.get(command)
     signum = _stopped_by or signal.SIGINT
     print(f"\npcweak {command}: {'interrupted' if signum == signal.SIGINT else 'stopped by SIGTERM'}; every output "
           f"written is whole" + (f"; the same command {again}" if again else ""), file=sys.stderr)
@@ -698,6 +699,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(run_lightning_cli(argv))
         except KeyboardInterrupt:  # outside the trainer's own handling (parsing, making pseudo-labels)
             return _interrupted(argv[0], debug)
+        except SystemExit as e:
+            # the trainer's own handling: a graceful stop, then sys.exit(1) (InterruptedCheckpoint
+            # has said how a fit resumes)
+            if e.code == 1 and isinstance(e.__context__, KeyboardInterrupt):
+                return _interrupted(argv[0], debug, in_trainer=True)
+            raise
         except argparse.ArgumentError as e:  # the config or an option: jsonargparse's message, without its usage dump
             if debug:
                 raise

@@ -192,9 +192,11 @@ def test_ctrl_c_mid_label_is_one_line_and_stops_the_workers(scenes, tmp_path, wo
     _rerun_gives_the_reference(args, out, scenes)
 
 
-def test_ctrl_c_mid_fit_saves_a_checkpoint_that_resumes(tmp_path):
-    """Ctrl-C during training: Lightning's graceful stop, then ``interrupted.ckpt`` beside the
-    run's checkpoints and the command to resume from it, which continues the step count."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_mid_fit_saves_a_checkpoint_that_resumes(tmp_path, sig):
+    """Ctrl-C (or SIGTERM, a batch scheduler's) during training: Lightning's graceful stop, then
+    ``interrupted.ckpt`` beside the run's checkpoints, the command to resume from it, which
+    continues the step count, and the exit status of any interrupted command."""
     import torch
     demo = str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
     args = PCWEAK + ["fit", "--config", demo, "--trainer.max_epochs", "200", "--data.init_args.synthetic_train", "2",
@@ -207,14 +209,22 @@ def test_ctrl_c_mid_fit_saves_a_checkpoint_that_resumes(tmp_path):
     while time.time() < deadline and p.poll() is None and not (folder / "last.ckpt").is_file():
         time.sleep(0.2)  # an epoch done: steps to resume from
     assert p.poll() is None, "the fit ended before it could be interrupted"
-    os.killpg(p.pid, signal.SIGINT)
+    if sig == signal.SIGINT:
+        os.killpg(p.pid, sig)
+    else:
+        os.kill(p.pid, sig)
     _, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + sig, err[-2000:]  # as for any command, not Lightning's exit 1
     assert "Traceback" not in err, err[-2000:]
+    said = "interrupted" if sig == signal.SIGINT else "stopped by SIGTERM"
+    assert err.rstrip().endswith(f"pcweak fit: {said}; every output written is whole"), err[-2000:]
     saved = folder / "interrupted.ckpt"
     assert "the same command with --ckpt_path outputs/demo/points200/version_0/checkpoints/interrupted.ckpt" in err
     step = torch.load(saved, map_location="cpu", weights_only=False)["global_step"]
     epoch = torch.load(saved, map_location="cpu", weights_only=False)["epoch"]
     assert step >= 1
+    if sig != signal.SIGINT:
+        return  # resuming is the same either way
     r = subprocess.run(args[:args.index("200")] + [str(epoch + 2)] + args[args.index("200") + 1:] +
                        ["--ckpt_path", str(saved)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
