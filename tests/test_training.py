@@ -1,5 +1,6 @@
 """Training stack: losses, batches, LightningCLI fit/resume/validate, self-training, configs."""
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -557,6 +558,28 @@ def test_data_made_for_no_loss_is_named():
     with pytest.warns(UserWarning, match=r"data.supervision 'points\+pseudo': pseudo-labels are read .* no loss reads them"):
         check_training_against_data(config({"loss_seed": 1.0, "loss_pseudo": 0.0},
                                          {"supervision": "points+pseudo", "pseudo_method": "propagate"}))
+
+
+def test_a_boxed_share_for_a_lidar_mode_without_one_is_named():
+    """``box_fraction`` is read by the clicks and clusters modes only (a fully boxed share of
+    the frames teaches the class sizes); set for full or boxes2d it would be dropped."""
+    from jsonargparse import Namespace
+
+    from pcweak.train.config_checks import check_training_against_data
+
+    def config(**data):
+        return Namespace(model=Namespace(class_path="pcweak.tasks.Detection", init_args=Namespace(lr=0.003)),
+                         data=Namespace(class_path="pcweak.train.lidar_datamodule.LidarDataModule",
+                                        init_args=Namespace(**data)))
+    for mode, word in (("full", "every"), ("boxes2d", "no")):
+        with pytest.warns(UserWarning) as seen:
+            said = check_training_against_data(config(weak_mode=mode, box_fraction=0.3))
+        assert said == [f"data.box_fraction 0.3: data.weak_mode '{mode}' boxes {word} training frame (a boxed share "
+                        f"is for clicks or clusters), so it is not used"] and len(seen) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_training_against_data(config(weak_mode="full", box_fraction=0.1)) == []  # the default
+        assert check_training_against_data(config(weak_mode="clicks", box_fraction=0.3)) == []
 
 
 def _miou(gt: torch.Tensor, pred: torch.Tensor, classes: int) -> float:

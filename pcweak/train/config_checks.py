@@ -136,6 +136,22 @@ LOSS_NEEDS: dict[str, tuple[tuple[str, Any, str], ...]] = {
 }
 
 
+def _unread_lidar_settings(data: dict[str, Any]) -> list[str]:
+    """LiDAR data's ``box_fraction`` set (away from its default) for a weak mode that boxes no
+    share of the frames (``full`` boxes all, ``boxes2d`` none): one warning; returns it."""
+    import inspect
+
+    from .lidar_datamodule import BOXED_SHARE_MODES, LidarDataModule
+    default = inspect.signature(LidarDataModule.__init__).parameters["box_fraction"].default
+    if "box_fraction" not in data or data.get("weak_mode") in BOXED_SHARE_MODES or data["box_fraction"] == default:
+        return []
+    line = (f"data.box_fraction {data['box_fraction']!r}: data.weak_mode {data.get('weak_mode')!r} boxes "
+            f"{'every' if data.get('weak_mode') == 'full' else 'no'} training frame (a boxed share is for "
+            f"{' or '.join(BOXED_SHARE_MODES)}), so it is not used")
+    warnings.warn(line)
+    return [line]
+
+
 def check_training_against_data(config: Any) -> list[str]:
     """A segmentation model's loss weights against what its point data gives (``LOSS_NEEDS``):
     a loss above 0 that the data gives nothing to (``loss_consistency`` without
@@ -146,14 +162,14 @@ def check_training_against_data(config: Any) -> list[str]:
     Simulated boxes (``data.weak_kind boxes``, no ``weak_dir``) for supervision that trains on
     labelled points would stop at the first batch: ValueError. Data made for no loss (a second
     view, pseudo-labels read or made) only costs time, and settings nothing in the run reads
-    (weak labels under full supervision, a points ratio for simulated clicks) are dropped: one
-    warning each. Returns the warnings."""
+    (weak labels under full supervision, a points ratio for simulated clicks, a LiDAR boxed share
+    for a weak mode without one) are dropped: one warning each. Returns the warnings."""
     model, data = _settings(config.get("model")), _settings(config.get("data"))
     if model.get("self_training_rounds", 0) > 0 and data.get("weak_mode") == "full":
         raise ValueError(f"model.init_args.self_training_rounds {model['self_training_rounds']}: data.weak_mode 'full' "
                          f"gives no pseudo boxes to refine, so no round would change a target; set it 0 or a weak mode")
     if "supervision" not in data or "loss_seed" not in model:
-        return []
+        return _unread_lidar_settings(data)
     for loss, needs in LOSS_NEEDS.items():
         for setting, ok, otherwise in needs:
             if model.get(loss, 0) > 0 and not ok(data):

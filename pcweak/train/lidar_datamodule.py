@@ -32,6 +32,8 @@ from .splits import SplitList, check_split, split_names
 
 
 WEAK_MODES = ("full", "clicks", "boxes2d", "clusters")
+# the weak modes whose training frames are a fully boxed share (``box_fraction``) plus weak ones
+BOXED_SHARE_MODES = ("clicks", "clusters")
 
 
 def kitti_id(name: str) -> str:
@@ -79,7 +81,7 @@ class LidarDataset(Dataset):
         self.scenes, self.vs, self.rng_seed = scenes, np.asarray(voxel_size, np.float64), seed
         self.pc = np.asarray(pc_range, np.float64)
         self.mode, self.train, self.augment = weak_mode, train, augment
-        self.boxed = boxed_frames([n for n, _ in scenes], box_fraction, seed) if weak_mode in ("clicks", "clusters") else set()
+        self.boxed = boxed_frames([n for n, _ in scenes], box_fraction, seed) if weak_mode in BOXED_SHARE_MODES else set()
         self._geometry: dict[str, Any] | None = None
         self._cache: dict[str, Any] = {}  # name -> (targets, KITTI ground truth, weak anchors): small, kept
         self._scenes = SceneCache(cache_bytes)  # the frames' points: within the bound
