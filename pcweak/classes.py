@@ -30,6 +30,10 @@ S3DIS_STUFF: tuple[str, ...] = ("ceiling", "floor", "wall")
 
 KITTI_CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist", "background")
 KITTI_OBJECT_CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist")
+# Every object type of KITTI's label_2 files (its object devkit's readme); the evaluated classes
+# are among them.
+KITTI_OBJECT_TYPES: tuple[str, ...] = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist", "Tram",
+                                       "Misc", "DontCare")
 
 # SemanticKITTI's 19 evaluated classes and its raw label ids -> their index (moving objects
 # count as their static class; unlabelled, outlier, other-structure and other-object are not

@@ -198,3 +198,42 @@ def test_cli_evaluates_result_files(tmp_path, capsys):
     ids.write_text("999999\n")
     assert main(["evaluate", f"kitti:{root}", "--detections", str(results), "--ids", str(ids)]) == 2
     assert "999999.txt" in capsys.readouterr().err
+
+
+def test_result_writers_mistakes_are_named(tmp_path):
+    """Detections the devkit scores without a word but that cannot be what the writer meant: a
+    type none of KITTI's, a 2D box turned inside out (x, y, width, height for x1, y1, x2, y2),
+    dimensions of 0 or below. Each is one warning with its count and first file, and a note in
+    the result; what is legitimate (no 2D box, x1 = -1; a box clipped to the image's edge to
+    no width; a DontCare detection without dimensions) is not."""
+    labels, results = tmp_path / "label_2", tmp_path / "results"
+    labels.mkdir()
+    results.mkdir()
+    car = "0.00 0 -1.57 600.0 170.0 700.0 240.0 1.5 1.6 3.9 1.0 1.7 15.0 0.0"
+    (labels / "000000.txt").write_text(f"Car {car}\n")
+    (labels / "000001.txt").write_text(f"Car {car}\n")
+    (results / "000000.txt").write_text(
+        f"Car {car} 0.9\nVehicle {car} 0.8\nCar 0.00 0 -1.57 600.0 170.0 100.0 70.0 1.5 1.6 3.9 1.0 1.7 15.0 0.0 0.7\n"
+        f"Car 0 0 -1.57 -1 -1 -1 -1 1.5 1.6 3.9 5.0 1.7 20.0 0.0 0.6\n"          # no 2D box
+        f"Car 0 0 -1.57 1241.0 170.0 1241.0 240.0 1.5 1.6 3.9 30.0 1.7 15.0 0.0 0.5\n"  # clipped to the edge
+        f"DontCare 0 0 -10 10 10 50 50 -1 -1 -1 -1000 -1000 -1000 -10 0.4\n")
+    (results / "000001.txt").write_text(f"Vehicle {car} 0.8\n2 {car} 0.8\nCar {car.replace('1.6 3.9', '0 3.9')} 0.9\n")
+    with pytest.warns(UserWarning) as seen:
+        r = evaluate_result_files(labels, results)
+    lines = [str(w.message) for w in seen]
+    assert r["notes"][:len(lines)] == lines and len(lines) == 4, lines
+    assert lines[0].startswith(f"2 detections with type 'Vehicle' (first in {results / '000000.txt'}): none of "
+                               "KITTI's types (Car, Van, Truck, Pedestrian, Person_sitting, Cyclist, Tram, Misc, "
+                               "DontCare); the devkit counts such detections nowhere")
+    assert lines[1].startswith(f"1 detection with a 2D box whose x2 < x1 or y2 < y1 (x, y, width, height written for "
+                               f"x1, y1, x2, y2?) (first in {results / '000000.txt'})")
+    assert lines[2].startswith(f"1 detection with type '2' (first in {results / '000001.txt'})")
+    assert lines[3] == (f"1 detection with dimensions h w l of 0 or below (first in {results / '000001.txt'}): the "
+                        "bird's-eye and 3D overlaps of such a box mean nothing")
+    (results / "000001.txt").write_text(f"Car {car} 0.9\n")
+    (results / "000000.txt").write_text(f"Car {car} 0.9\nDontCare 0 0 -10 10 10 50 50 -1 -1 -1 -1000 -1000 -1000 -10 0.4\n")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        notes = evaluate_result_files(labels, results)["notes"]
+    assert len(notes) == 1 and notes[0].startswith("fewer than 40 counted objects")  # the recall sampling's alone

@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ..classes import KITTI_OBJECT_CLASSES
+from ..classes import KITTI_OBJECT_CLASSES, KITTI_OBJECT_TYPES
 from ..errors import ReaderError
 from ..geometry import convex_intersection, image_box_overlap, polygon_area
 from ..kitti_objects import KittiObjects, read_objects
@@ -307,6 +308,40 @@ def result_ids(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.txt"))
 
 
+def detections_that_count_nowhere(det: Sequence[KittiObjects], files: Sequence[Path],
+                                  classes: Sequence[str] = KITTI_OBJECT_CLASSES) -> list[str]:
+    """What a result writer got wrong that the devkit scores without a word, one line each with
+    the number of detections and the first file: a type that is none of KITTI's (``Vehicle``, a
+    class index: such a detection plays no part, so its class scores as if undetected); a 2D
+    box turned inside out (x2 < x1 or y2 < y1 where x1 >= 0 says one is given; a box clipped to
+    the image's edge may have no width, which is no mistake): it overlaps nothing, so it is
+    never a hit; dimensions ``h w l`` of zero or below for an evaluated class with a location
+    (its bird's-eye and 3D overlap mean nothing)."""
+    known = {t.lower() for t in KITTI_OBJECT_TYPES}
+    evaluated = {c.lower() for c in classes}
+    found: dict[str, list] = {}  # what -> [count, first file]
+
+    def note(what: str, n: int, file: Path) -> None:
+        if n:
+            entry = found.setdefault(what, [0, file])
+            entry[0] += n
+
+    for d, file in zip(det, files):
+        types = np.char.lower(d.type.astype(str))
+        for t in sorted({str(t) for t in d.type if str(t).lower() not in known}):
+            note(f"type {t!r}", int((d.type.astype(str) == t).sum()), file)
+        given = d.bbox[:, 0] >= 0
+        note("a 2D box whose x2 < x1 or y2 < y1 (x, y, width, height written for x1, y1, x2, y2?)",
+             int((given & ((d.bbox[:, 2] < d.bbox[:, 0]) | (d.bbox[:, 3] < d.bbox[:, 1]))).sum()), file)
+        placed = np.isin(types, list(evaluated)) & (d.loc[:, 0] != -1000)
+        note("dimensions h w l of 0 or below", int((placed & (d.hwl <= 0).any(1)).sum()), file)
+    why = {"type": f"none of KITTI's types ({', '.join(KITTI_OBJECT_TYPES)}); the devkit counts such detections nowhere",
+           "a 2D": "such a box overlaps nothing, so it is never a hit",
+           "dimensions": "the bird's-eye and 3D overlaps of such a box mean nothing"}
+    return [f"{n} detection{'s' if n > 1 else ''} with {what} (first in {file}): "
+            f"{next(v for k, v in why.items() if what.startswith(k))}" for what, (n, file) in found.items()]
+
+
 def evaluate_result_files(label_dir: str | os.PathLike, detections: str | os.PathLike, ids: Sequence[str] | None = None,
                           classes: Sequence[str] = KITTI_OBJECT_CLASSES, progress: Callable[[str], None] | None = None) -> dict:
     """Score a folder of KITTI result files against ``label_dir`` (``<root>/training/label_2``):
@@ -319,6 +354,11 @@ def evaluate_result_files(label_dir: str | os.PathLike, detections: str | os.Pat
         ids = result_ids(det_dir)
     gt = [read_objects(label_dir / f"{i}.txt") for i in ids]
     det = [read_objects(det_dir / f"{i}.txt", results=True) for i in ids]
+    suspicious = detections_that_count_nowhere(det, [det_dir / f"{i}.txt" for i in ids], classes)
+    for line in suspicious:
+        warnings.warn(line)
     out = kitti_ap(gt, det, classes, progress=progress)
+    if suspicious:
+        out["notes"] = suspicious + out.get("notes", [])
     out.update({"frames": len(ids), "labels": str(label_dir), "detections": str(det_dir)})
     return out
