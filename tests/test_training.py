@@ -683,3 +683,24 @@ def test_task_settings_out_of_range_are_refused_where_they_enter():
         Detection(score_threshold=2)
     with pytest.raises(ValueError, match=r"model.self_training_rounds: expected an integer >= 0, got -1"):
         Detection(self_training_rounds=-1)
+
+
+def test_point_head_model_has_no_voxel_classifier_and_loads_older_checkpoints(tmp_path):
+    """With the point head the network's voxel classifier would be trained by nothing (and stop
+    a distributed step), so it is not built; a checkpoint saved while it was still there (its
+    ``model.head.*`` weights beside the point head's) loads, by Lightning as by the model
+    labeller, with every other weight."""
+    import lightning as L
+    from pcweak.tasks.semantic import SemanticSegmentation
+    backbone = {"layers": "spunet14", "base_channels": 8, "channels": [8, 8, 8, 8, 8, 8, 8, 8]}
+    model = SemanticSegmentation(num_classes=5, in_channels=6, backbone=backbone, point_head=True)
+    assert model.model.head is None and not any(k.startswith("model.head.") for k in model.state_dict())
+    state = {k: v.clone() + 1 for k, v in model.state_dict().items()}
+    older = {**state, "model.head.weight": torch.zeros(5, 8), "model.head.bias": torch.zeros(5)}
+    ckpt = tmp_path / "older.ckpt"
+    torch.save({"state_dict": older, "hyper_parameters": dict(model.hparams),
+                "pytorch-lightning_version": L.__version__}, ckpt)
+    loaded = SemanticSegmentation.load_from_checkpoint(ckpt, map_location="cpu")
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert SemanticSegmentation(num_classes=5, in_channels=6, backbone=backbone).model.head is not None

@@ -46,7 +46,8 @@ class SpUNet(nn.Module):
 
     Args:
         in_channels: feature channels per voxel (e.g. 6 for rgb + normal, 3 for rgb).
-        num_classes: output classes; ``extra_head`` > 0 adds a second head
+        num_classes: output classes; 0 for no classifier (``forward`` then returns the
+            features, for a head of the caller's own); ``extra_head`` > 0 adds a second head
             with that many outputs per voxel (instance offsets: 3).
         base_channels / channels: stem width and the 8 stage widths (4 down, 4 up).
         layers: residual blocks per stage, or a preset name in ``PRESETS``.
@@ -84,14 +85,16 @@ class SpUNet(nn.Module):
             self.dec.append(spconv.SparseSequential(*blocks))
             prev = cout
         self.out_channels = prev
-        self.head = nn.Linear(prev, num_classes)
+        # no classifier without classes: a parameter no loss reaches stops a distributed (DDP) step
+        self.head = nn.Linear(prev, num_classes) if num_classes else None
         self.extra = nn.Sequential(nn.Linear(prev, prev), nn.BatchNorm1d(prev), nn.ReLU(inplace=True), nn.Linear(prev, extra_head)) if extra_head else None
 
     def forward(self, feat: torch.Tensor, grid_coord: torch.Tensor, batch: torch.Tensor, batch_size: int):
-        """feat (V,C) float, grid_coord (V,3) int, batch (V,) int -> logits (V,num_classes)
-        (and the extra head's (V,E) output when configured)."""
+        """feat (V,C) float, grid_coord (V,3) int, batch (V,) int -> logits (V,num_classes), or
+        the (V,out_channels) features without a classifier (and the extra head's (V,E) output
+        when configured)."""
         x = self.features(feat, grid_coord, batch, batch_size)
-        logits = self.head(x)
+        logits = self.head(x) if self.head is not None else x
         if self.extra is not None:
             return logits, self.extra(x)
         return logits

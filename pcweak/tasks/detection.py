@@ -27,6 +27,7 @@ from ..geometry import KITTI_PC_RANGE, box_iou, voxel_grid_problem
 from ..kitti_objects import KittiObjects, objects_from_lidar, write_objects
 from ..metrics.kitti import evaluate_result_files, kitti_ap
 from ..models.second import SecondCenter
+from .across_processes import from_first, joined
 from .arg_checks import CHANNELS, COUNT, COUNT0, IOU, NON_NEGATIVE, POSITIVE, POSITIVE_EACH, SCORE, check_args
 from .schedule import adamw_one_cycle
 
@@ -131,6 +132,8 @@ class Detection(L.LightningModule):
                 l2d = self.projection_loss(pred, b, y, x, batch, src)
                 loss = loss + self.hparams.loss_giou2d * l2d
                 self.log("train/loss_giou2d", l2d, batch_size=batch["batch_size"])
+        else:  # no box in the batch: the regression head still takes part, so that every process's
+            loss = loss + 0 * reg.sum()  # step reduces the same parameters (DDP)
         self.log("train/loss_heatmap", loss_hm, batch_size=batch["batch_size"])
         self.log("loss", loss, prog_bar=True, batch_size=batch["batch_size"], logger=False)
         return loss
@@ -218,25 +221,29 @@ class Detection(L.LightningModule):
         written as KITTI result files (``<log dir>/kitti_results/data/<frame>.txt``, beside the
         ground truth they are scored against in ``label_2/``) and scored from those files by the
         code behind ``pcweak evaluate kitti:... --detections``; the JSON line names the folder."""
-        frames, self._frames = self._frames, []
+        frames, self._frames = joined(self._frames), []  # every process's frames: one AP, on each
         if not frames:
             return
         if print_json:
+            ap = None
+            # on every process: the trainer's log_dir is itself a collective in a distributed run
             out = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "kitti_results"
-            names = [n for n, _, _ in frames]
-            for name, gt, det in frames:
-                write_objects(out / "label_2" / f"{name}.txt", gt)
-                write_objects(out / "data" / f"{name}.txt", det)
-            (out / "ids.txt").write_text("".join(f"{n}\n" for n in names))
-            ap = evaluate_result_files(out / "label_2", out / "data", names)
+            if self.trainer.is_global_zero:  # one writer of the files, one line printed
+                names = [n for n, _, _ in frames]
+                for name, gt, det in frames:
+                    write_objects(out / "label_2" / f"{name}.txt", gt)
+                    write_objects(out / "data" / f"{name}.txt", det)
+                (out / "ids.txt").write_text("".join(f"{n}\n" for n in names))
+                ap = evaluate_result_files(out / "label_2", out / "data", names)
+                print(json.dumps({"kitti_ap": ap}, default=float))
+            ap = from_first(ap)
         else:
             ap = kitti_ap([g for _, g, _ in frames], [d for _, _, d in frames])
         for mode in ("bev", "3d"):
             for cls in CLASSES:
                 v = ap[mode].get(cls, {}).get("moderate", {}).get("R40", float("nan"))
-                self.log(f"{stage}/{mode}_{cls}_moderate_R40", float(np.nan_to_num(v)))
-        if print_json:
-            print(json.dumps({"kitti_ap": ap}, default=float))
+                # the same value on every process: the mean over them changes nothing
+                self.log(f"{stage}/{mode}_{cls}_moderate_R40", float(np.nan_to_num(v)), sync_dist=True)
 
     def _round_steps(self) -> list[int]:
         """The optimiser steps after which a self-training round runs: R rounds split the run

@@ -18,6 +18,7 @@ import torch
 from .. import ops
 from ..metrics import from_labels, instance_ap
 from ..models.sparse_unet import SpUNet
+from .across_processes import joined
 from .arg_checks import (COUNT, COUNT0, NON_NEGATIVE, POSITIVE, SEGMENTATION_LOSSES, SEGMENTATION_RULES, check_args,
                          check_some_loss)
 from .losses import LossInputs, OffsetLoss
@@ -173,8 +174,9 @@ class InstanceSegmentation(SemanticSegmentation):
         super()._report(stage)
         names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
         stuff = [names[i] for i in self.hparams.stuff_classes]
-        if self._scenes:
-            r = instance_ap(self._scenes, names, ignore=stuff, min_region_size=self.hparams.ap_min_points)
+        scenes = joined(self._scenes)  # every process's scenes: one AP, on each
+        if scenes:
+            r = instance_ap(scenes, names, ignore=stuff, min_region_size=self.hparams.ap_min_points)
             for k in ("ap", "ap50", "ap25"):
                 self.log(f"{stage}/{k}", float(np.nan_to_num(r[k])), sync_dist=True)
         self._scenes = []

@@ -23,6 +23,7 @@ import torch
 from ..metrics import iou_from_confusion
 from ..models.point_head import PointHead
 from ..models.sparse_unet import SpUNet
+from .across_processes import summed
 from .arg_checks import SEGMENTATION_LOSSES, SEGMENTATION_RULES, check_args, check_some_loss
 from .losses import LossInputs, compose, rampup, weak_losses
 from .schedule import adamw_one_cycle
@@ -49,12 +50,21 @@ class SemanticSegmentation(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.check_args(dict(self.hparams))
-        self.model = SpUNet(in_channels=in_channels, num_classes=num_classes, **(backbone or {}))
+        # with the point head the network's own voxel classifier would be trained by nothing
+        self.model = SpUNet(in_channels=in_channels, num_classes=0 if point_head else num_classes, **(backbone or {}))
         self.point_head = PointHead(self.model.out_channels, in_channels, num_classes) if point_head else None
         self.losses = weak_losses(loss_seed, loss_pseudo, loss_consistency, loss_regionmask)
         # (C, C+1) counts, GT row x predicted column (the last column: ignored); a plain tensor, not a
         # buffer, so that weight averaging (``train.weight_ema``) neither averages nor swaps it
         self._confusion = torch.zeros(num_classes, num_classes + 1, dtype=torch.long)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A point-head checkpoint saved while the network still carried an untrained voxel
+        classifier (``model.head``) loads without it."""
+        if self.model.head is None:  # the weights and, from a fit with weight averaging, the trained ones
+            for state in (checkpoint.get("state_dict") or {}, checkpoint.get("current_model_state") or {}):
+                for key in [k for k in state if k.startswith("model.head.")]:
+                    del state[key]
 
     @classmethod
     def check_args(cls, values: dict[str, Any]) -> None:
@@ -131,7 +141,7 @@ class SemanticSegmentation(L.LightningModule):
         self._confusion += torch.bincount(idx, minlength=C * (C + 1)).view(C, C + 1).cpu()
 
     def _report(self, stage: str) -> None:
-        cm = self._confusion.numpy()
+        cm = summed(self._confusion, self.device).numpy()  # every process's scenes: one score, on each
         iou = iou_from_confusion(cm)
         names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
         miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import AddressError
 from ..npzio import can_hold_folder, check_writable
 from ..scene import PseudoLabels, Scene, WeakLabels
+from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache, read_through
 from .splits import SHOWN, SplitList, check_split, split_names
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
@@ -502,20 +503,22 @@ class PointDataModule(L.LightningDataModule):
                             h.two_views and train, h.region_mask_grid, h.seed, train, int(h.scene_cache_gb * 2**30),
                             None if h.dataset == "synthetic" else str(self.cache_dir / "scenes" / h.dataset))
 
-    def _loader(self, scenes, train: bool, shuffle: bool) -> DataLoader:
+    def _loader(self, scenes, train: bool, shuffle: bool, what: str = "training scenes") -> DataLoader:
         g = torch.Generator().manual_seed(self.hparams.seed)
-        return DataLoader(self._dataset(scenes, train), batch_size=self.hparams.batch_size if train else 1, shuffle=shuffle,
-                          num_workers=self.hparams.num_workers, collate_fn=collate, generator=g,
+        ds = self._dataset(scenes, train)
+        sampler = None if train else evaluation_sampler(ds, what)
+        return DataLoader(ds, batch_size=self.hparams.batch_size if train else 1, shuffle=shuffle and sampler is None,
+                          sampler=sampler, num_workers=self.hparams.num_workers, collate_fn=collate, generator=g,
                           persistent_workers=self.hparams.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self._train, True, True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._val, False, False)
+        return self._loader(self._val, False, False, "validation scenes")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self._val, False, False)
+        return self._loader(self._val, False, False, "test scenes")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self._predict, False, False)
+        return self._loader(self._predict, False, False, "scenes to predict")

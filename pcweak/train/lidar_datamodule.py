@@ -26,6 +26,7 @@ from ..kitti_objects import KittiObjects
 from ..errors import AddressError
 from ..npzio import can_hold_folder, check_writable
 from ..scene import KittiCalib, Scene
+from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache
 from .splits import SplitList, check_split, split_names
 
@@ -411,11 +412,16 @@ class LidarDataModule(L.LightningDataModule):
         return DataLoader(self.train_dataset(), batch_size=self.hparams.batch_size, shuffle=True, collate_fn=collate_lidar,
                           num_workers=self.hparams.num_workers, generator=torch.Generator().manual_seed(self.hparams.seed))
 
+    def _eval_loader(self, scenes, what: str) -> DataLoader:
+        ds = self._ds(scenes, False)
+        return DataLoader(ds, batch_size=1, sampler=evaluation_sampler(ds, what), collate_fn=collate_lidar,
+                          num_workers=self.hparams.num_workers)
+
     def val_dataloader(self):
-        return DataLoader(self._ds(self._val, False), batch_size=1, collate_fn=collate_lidar, num_workers=self.hparams.num_workers)
+        return self._eval_loader(self._val, "validation frames")
 
     def test_dataloader(self):
-        return self.val_dataloader()
+        return self._eval_loader(self._val, "test frames")
 
     def predict_dataloader(self):
-        return DataLoader(self._ds(self._predict, False), batch_size=1, collate_fn=collate_lidar, num_workers=self.hparams.num_workers)
+        return self._eval_loader(self._predict, "frames to predict")

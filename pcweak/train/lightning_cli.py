@@ -124,8 +124,10 @@ def _cli_class():
 
         def after_predict(self) -> None:
             import sys
+            from ..tasks.across_processes import joined
+            written = sum(joined([self.writer.written]))  # every process's (each predicts its share)
             if self.trainer.is_global_zero:
-                print(f"pcweak predict: {self.writer.written} predictions in {self.writer.folder}", file=sys.stderr)
+                print(f"pcweak predict: {written} predictions in {self.writer.folder}", file=sys.stderr)
 
         def after_fit(self) -> None:
             import sys
