@@ -1180,6 +1180,18 @@ def _(t, s):  # Lightning's MisconfigurationException: a traceback before
         ["pcweak fit: error:", "gpu"]
 
 
+@case("train-bfloat16")
+def _(t, s):  # spconv's "KeyError: torch.bfloat16" traceback at the first batch before
+    return ["fit", "--config", DEMO, "--trainer.precision", "bf16-mixed"], \
+        ["pcweak fit: error: trainer.precision 'bf16-mixed': spconv", "no bfloat16 kernels", "16-mixed on a GPU"]
+
+
+@case("train-float16-on-cpu")
+def _(t, s):  # Lightning turned it into bfloat16, then the same traceback
+    return ["validate", "--config", DEMO, "--trainer.precision", "16-mixed", "--trainer.accelerator", "cpu"], \
+        ["pcweak validate: error: trainer.precision '16-mixed' on the CPU", "use 32 on a CPU"]
+
+
 @case("train-ckpt-missing")
 def _(t, s):
     return ["predict", "--config", DEMO, "--ckpt_path", str(t / "none.ckpt")], ["--ckpt_path", "none.ckpt", "not found"]

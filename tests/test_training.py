@@ -357,6 +357,9 @@ def test_ema_update_warms_up_and_leaves_counters():
     assert all(torch.allclose(a, torch.full_like(a, 0.01)) for a in updated(avg, cur, 10_000))
     counter = [torch.tensor(7)]
     assert torch.equal(updated([torch.tensor(3)], counter, 5)[0], counter[0])  # batch-norm step counts are not averaged
+    # trainer.precision 64-true casts the model after the average was copied: "expected dtype float" before
+    wide = updated(avg, [torch.ones(3, dtype=torch.float64), torch.ones(2, dtype=torch.float64)], 0)
+    assert all(a.dtype == torch.float32 and torch.allclose(a, torch.full_like(a, 0.9)) for a in wide)
     with pytest.raises(ValueError, match="decay"):
         WeightEMA(decay=1.0)
 

@@ -124,6 +124,26 @@ def check_model_settings(config: Any) -> None:
         check(_settings(model))
 
 
+def check_precision(config: Any) -> None:
+    """``trainer.precision`` against spconv, which runs every sparse convolution and has float16
+    kernels (on GPUs) but no bfloat16 ones: bfloat16, and float16 AMP on a CPU (which Lightning
+    turns into bfloat16), would end in spconv's ``KeyError: torch.bfloat16`` at the first
+    batch. ValueError naming the setting."""
+    trainer = config.get("trainer")
+    if trainer is None or trainer.get("precision") is None:
+        return
+    precision, accelerator = str(trainer.get("precision")), str(trainer.get("accelerator") or "auto")
+    if "bf16" in precision:
+        raise ValueError(f"trainer.precision {precision!r}: spconv, which runs the sparse convolutions, has no bfloat16 "
+                         f"kernels; use 16-mixed on a GPU, or 32")
+    if precision.startswith("16"):
+        import torch
+        on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+        if on_cpu:
+            raise ValueError(f"trainer.precision {precision!r} on the CPU: Lightning runs it as bfloat16, for which "
+                             f"spconv (the sparse convolutions) has no kernels; use 32 on a CPU, 16-mixed on a GPU")
+
+
 # a loss weight above 0 -> what the data must give for that loss to apply (the batch keys it
 # reads), as (data setting, test, what the data gives otherwise)
 LOSS_NEEDS: dict[str, tuple[tuple[str, Any, str], ...]] = {

@@ -29,6 +29,8 @@ def ema_update_(averaged: list[torch.Tensor], current: list[torch.Tensor], num_a
     if not current[0].is_floating_point():
         torch._foreach_copy_(averaged, current)
         return
+    if current[0].dtype != averaged[0].dtype:  # the average was copied before the trainer cast the model (64-true)
+        current = [c.to(averaged[0].dtype) for c in current]
     n = float(num_averaged)
     d = min(decay, (1.0 + n) / (warmup + n))
     torch._foreach_lerp_(averaged, current, 1.0 - d)
