@@ -1192,6 +1192,13 @@ def _(t, s):  # Lightning turned it into bfloat16, then the same traceback
         ["pcweak validate: error: trainer.precision '16-mixed' on the CPU", "use 32 on a CPU"]
 
 
+@case("train-spawned-processes")
+def _(t, s):  # "Can't pickle local object '_cli_class.<locals>.PcweakCLI'" traceback before
+    return ["fit", "--config", DEMO, "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2",
+            "--trainer.accelerator", "cpu"], \
+        ["pcweak fit: error: trainer.strategy 'ddp_spawn': pcweak runs several devices with 'ddp'"]
+
+
 @case("train-ckpt-missing")
 def _(t, s):
     return ["predict", "--config", DEMO, "--ckpt_path", str(t / "none.ckpt")], ["--ckpt_path", "none.ckpt", "not found"]

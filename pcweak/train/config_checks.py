@@ -144,6 +144,26 @@ def check_precision(config: Any) -> None:
                              f"spconv (the sparse convolutions) has no kernels; use 32 on a CPU, 16-mixed on a GPU")
 
 
+# strategies whose processes are forked or spawned from the one the command started: the run's
+# outcome (checkpoint paths, prediction counts) stays in those children
+IN_PROCESS_LAUNCHES = ("spawn", "fork", "notebook")
+
+
+def check_strategy(config: Any) -> None:
+    """``trainer.strategy`` against how pcweak runs several devices: ``ddp`` starts the command
+    once per device and every process does the whole run; the spawn, fork and notebook
+    variants run the training in children of this process, which then reports what it did not
+    see (no checkpoint folder, 0 predictions) or cannot pickle the CLI at all. ValueError
+    naming the setting."""
+    trainer = config.get("trainer")
+    strategy = trainer.get("strategy") if trainer is not None else None
+    if isinstance(strategy, str) and any(word in strategy for word in IN_PROCESS_LAUNCHES):
+        plain = strategy.replace("_spawn", "").replace("_fork", "").replace("_notebook", "")
+        raise ValueError(f"trainer.strategy {strategy!r}: pcweak runs several devices with {plain!r}, one process per "
+                         f"device each started as this command (its spawned, forked or notebook variants keep the "
+                         f"run's results in child processes)")
+
+
 # a loss weight above 0 -> what the data must give for that loss to apply (the batch keys it
 # reads), as (data setting, test, what the data gives otherwise)
 LOSS_NEEDS: dict[str, tuple[tuple[str, Any, str], ...]] = {
