@@ -4,7 +4,8 @@
 #   2. the compiled ops built with their CUDA kernels, and the CUDA tests (ops against the CPU
 #      kernels, spconv's CUDA convolutions against dense conv3d, nvcc on each .cu),
 #   3. `pcweak bench ops` on the GPU,
-#   4. a short `pcweak fit` of the demo config and of a KITTI config on the GPU,
+#   4. a short `pcweak fit` of the demo config (in float32 and in float16 AMP, `16-mixed`, the
+#      precision the README offers on GPUs) and of a KITTI config on the GPU,
 #   5. a short `pcweak fit` of an instance-segmentation config (GP box pseudo-labels) on the GPU.
 # Prints one JSON object on stdout and writes it to gpu_check.json, beside logs.tar.gz (a log per
 # step), in $OUT (the device tool's output folder) or a temporary folder. Exit status 0 when every
@@ -61,6 +62,10 @@ step row_kernels 300 "$PY" -X faulthandler -m pytest -q -p no:cacheprovider -n 0
 run_dir=$(mktemp -d)
 step fit_demo 600 "$PY" -m pcweak.cli fit --config configs/demo.yaml --trainer.accelerator gpu --trainer.max_epochs 2 \
   --data.init_args.synthetic_train 2 --data.init_args.synthetic_val 1 --data.init_args.cache_dir "$run_dir/cache" \
+  --trainer.default_root_dir "$run_dir" --trainer.enable_progress_bar false
+step fit_demo_16_mixed 600 "$PY" -m pcweak.cli fit --config configs/demo.yaml --trainer.accelerator gpu \
+  --trainer.precision 16-mixed --trainer.max_epochs 1 --data.init_args.synthetic_train 2 \
+  --data.init_args.synthetic_val 1 --data.init_args.cache_dir "$run_dir/cache" \
   --trainer.default_root_dir "$run_dir" --trainer.enable_progress_bar false
 step fit_kitti 600 "$PY" -m pcweak.cli fit --config configs/kitti/clicks.yaml --trainer.accelerator gpu --trainer.max_epochs 1 \
   --data.init_args.dataset synthetic --data.init_args.synthetic_train 2 --data.init_args.synthetic_val 1 \
