@@ -1199,6 +1199,13 @@ def _(t, s):  # "Can't pickle local object '_cli_class.<locals>.PcweakCLI'" trac
         ["pcweak fit: error: trainer.strategy 'ddp_spawn': pcweak runs several devices with 'ddp'"]
 
 
+@case("train-fewer-scenes-than-processes")
+def _(t, s):  # DDP hung at the first validation before; then the refusal came once per process
+    return ["fit", "--config", DEMO, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator",
+            "cpu", "--data.init_args.synthetic_val", "1", "--data.init_args.cache_dir", str(t / "cache")], \
+        ["pcweak fit: error: validation scenes: 1 scene(s) for 2 processes", "run on fewer devices"]
+
+
 @case("train-ckpt-missing")
 def _(t, s):
     return ["predict", "--config", DEMO, "--ckpt_path", str(t / "none.ckpt")], ["--ckpt_path", "none.ckpt", "not found"]

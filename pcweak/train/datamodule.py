@@ -496,6 +496,10 @@ class PointDataModule(L.LightningDataModule):
             return
         self._train, self._val = self.scene_lists(check_train=stage not in ("validate", "test"))
 
+    def evaluation_scenes(self, stage: str) -> list[tuple[str, str]]:
+        """(name, address) of the scenes ``stage`` evaluates: those to predict, else validation's."""
+        return self.predict_list() if stage == "predict" else self.scene_lists(check_train=False)[1]
+
     def _dataset(self, scenes, train: bool) -> SceneDataset:
         h = self.hparams
         return SceneDataset(scenes, h.supervision, h.weak_dir, self.pseudo_dir, h.points, h.voxel_size, h.points_ratio,

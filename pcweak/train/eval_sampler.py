@@ -3,11 +3,30 @@ scene exactly once. Lightning's default for validation and test, a ``Distributed
 the processes' shares to one length with repeated scenes, which then count twice in the score."""
 from __future__ import annotations
 
-from typing import Sized
+from typing import Any, Sized
 
 from torch.utils.data import Sampler
 
 from ..tasks.across_processes import process_count
+
+
+def _check_share(count: int, world: int, what: str) -> None:
+    if 0 < count < world:
+        raise ValueError(f"{what}: {count} scene(s) for {world} processes (trainer.devices x num_nodes); each "
+                         f"process evaluates at least one, so give at least {world} or run on fewer devices")
+
+
+def check_evaluation_shares(trainer: Any, datamodule: Any, stage: str) -> None:
+    """Before a distributed run starts its processes: as many scenes to evaluate (validation
+    for fit / validate / test, the scenes to predict) as processes, so the refusal is one line
+    (``evaluation_sampler`` would raise it in every process). ``datamodule.evaluation_scenes``
+    lists them."""
+    from lightning.pytorch.strategies import DDPStrategy
+    world = trainer.num_devices * trainer.num_nodes
+    if world < 2 or not isinstance(trainer.strategy, DDPStrategy) or not hasattr(datamodule, "evaluation_scenes"):
+        return
+    what = {"predict": "scenes to predict", "test": "test scenes"}.get(stage, "validation scenes")
+    _check_share(len(datamodule.evaluation_scenes(stage)), world, what)
 
 
 def evaluation_sampler(dataset: Sized, what: str) -> Sampler | None:
@@ -18,8 +37,6 @@ def evaluation_sampler(dataset: Sized, what: str) -> Sampler | None:
     world = process_count()
     if world == 1:
         return None
-    if 0 < len(dataset) < world:
-        raise ValueError(f"{what}: {len(dataset)} scene(s) for {world} processes (trainer.devices x num_nodes); each "
-                         f"process evaluates at least one, so give at least {world} or run on fewer devices")
+    _check_share(len(dataset), world, what)
     from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
     return UnrepeatedDistributedSampler(dataset, shuffle=False)

@@ -379,6 +379,10 @@ class LidarDataModule(L.LightningDataModule):
             return
         self._train, self._val = self.scene_lists()
 
+    def evaluation_scenes(self, stage: str) -> list[tuple[str, str]]:
+        """(name, address) of the frames ``stage`` evaluates: those to predict, else validation's."""
+        return self.predict_frames() if stage == "predict" else self.scene_lists()[1]
+
     def train_dataset(self) -> LidarDataset:
         """The training frames' dataset, made once: its scenes and (pseudo-)targets serve
         ``quality_report`` and training alike. In a weak mode the class sizes and every frame's

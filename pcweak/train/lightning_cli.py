@@ -105,20 +105,22 @@ def _cli_class():
             super()._parse_ckpt_path()
 
         def before_fit(self) -> None:
+            from .eval_sampler import check_evaluation_shares
             from .interrupted_checkpoint import InterruptedCheckpoint
+            check_evaluation_shares(self.trainer, self.datamodule, "fit")
             share_run_folder(self.trainer)
             self.trainer.callbacks.append(InterruptedCheckpoint())  # Ctrl-C: resume from where it stopped
 
         def before_validate(self) -> None:
-            evaluation_run(self.trainer)
+            evaluation_run(self.trainer, self.datamodule, "validate")
 
         def before_test(self) -> None:
-            evaluation_run(self.trainer)
+            evaluation_run(self.trainer, self.datamodule, "test")
 
         def before_predict(self) -> None:
             from pathlib import Path
             from .predictions import PredictionWriter
-            evaluation_run(self.trainer)
+            evaluation_run(self.trainer, self.datamodule, "predict")
             folder = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions"
             ckpt = self.config.predict.get("ckpt_path")
             self.writer = PredictionWriter(folder, str(ckpt) if ckpt else None)
@@ -154,11 +156,15 @@ def share_run_folder(trainer) -> None:
             lg._version = first.version
 
 
-def evaluation_run(trainer) -> None:
-    """A validate / test / predict run: one run folder (``share_run_folder``), and quiet about
-    the checkpoint callback, which saves nothing outside ``fit`` and would warn that the
-    checkpoint it is handed lies in another run's folder (as a checkpoint to evaluate does)."""
+def evaluation_run(trainer, datamodule, stage: str) -> None:
+    """A validate / test / predict run: a scene for each process (``check_evaluation_shares``),
+    one run folder (``share_run_folder``), and quiet about the checkpoint callback, which saves
+    nothing outside ``fit`` and would warn that the checkpoint it is handed lies in another
+    run's folder (as a checkpoint to evaluate does)."""
     import warnings
+
+    from .eval_sampler import check_evaluation_shares
+    check_evaluation_shares(trainer, datamodule, stage)
     share_run_folder(trainer)
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from", category=UserWarning)
 
