@@ -629,9 +629,20 @@ def _interrupted(command: str, debug: bool, in_trainer: bool = False) -> int:
     import signal
     again = None if in_trainer else RESUMABLE.get(command)
     signum = _stopped_by or signal.SIGINT
-    print(f"\npcweak {command}: {'interrupted' if signum == signal.SIGINT else 'stopped by SIGTERM'}; every output "
-          f"written is whole" + (f"; the same command {again}" if again else ""), file=sys.stderr)
+    if _first_process():  # a distributed run's other processes stop alike: one line for all
+        said = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+        print(f"\npcweak {command}: {said}; every output written is whole"
+              + (f"; the same command {again}" if again else ""), file=sys.stderr)
     return 128 + signum
+
+
+def _first_process() -> bool:
+    """Whether this process is the first of a distributed run (or runs alone): Lightning starts
+    the others with ``LOCAL_RANK`` (and ``NODE_RANK`` on other machines), torchrun sets ``RANK``."""
+    env = os.environ
+    if env.get("RANK") is not None:
+        return env["RANK"] == "0"
+    return env.get("LOCAL_RANK", "0") == "0" and env.get("NODE_RANK", "0") == "0"
 
 
 def _caused_by_interrupt(e: BaseException) -> bool:

@@ -1,9 +1,12 @@
 """Training and evaluation in several processes (DDP; here two CPU processes over gloo, as one
 process per GPU would run): a fit runs through, and a score is the score of every scene, the
 same as one process gives, not a mean of per-process scores."""
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,33 @@ def test_two_processes_detect_as_one(tmp_path):
     pred = _run(["predict", *data, *TWO_PROCESSES, "--ckpt_path", str(ckpt)], tmp_path)
     assert pred.returncode == 0, pred.stderr[-3000:]
     assert re.search(r"pcweak predict: 3 predictions in \S+predictions", pred.stderr), pred.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX signals")
+def test_interrupting_a_two_process_fit_saves_once_and_stops(tmp_path):
+    """SIGINT to the first process of a two-process fit alone (``kill -INT``; the other trains
+    on): the checkpoint is written without waiting for the other process (Lightning's
+    ``save_checkpoint`` ends in a barrier, where the first waited forever), both stop, and the
+    interruption is one line, not one per process."""
+    args = PCWEAK + ["fit", "--config", str(ROOT / "configs" / "demo.yaml"), "--trainer.max_epochs", "200",
+                     "--data.init_args.synthetic_train", "2", "--data.init_args.synthetic_val", "2",
+                     "--data.init_args.voxel_size", "0.1", "--data.init_args.cache_dir", str(tmp_path / "cache"),
+                     "--trainer.enable_progress_bar", "false", *TWO_PROCESSES]
+    p = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    folder = tmp_path / "outputs" / "demo" / "points200" / "version_0" / "checkpoints"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and p.poll() is None and not (folder / "last.ckpt").is_file():
+            time.sleep(0.2)  # an epoch done: both processes training
+        assert p.poll() is None, "the fit ended before it could be interrupted"
+        time.sleep(1)
+        os.kill(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=90)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err[-3000:]
+    assert (folder / "interrupted.ckpt").is_file(), err[-3000:]
+    assert err.count("pcweak fit: interrupted; every output written is whole") == 1, err[-3000:]

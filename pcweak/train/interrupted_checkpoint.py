@@ -31,7 +31,12 @@ class InterruptedCheckpoint(Callback):
         cb = trainer.checkpoint_callback
         folder = Path(cb.dirpath) if cb is not None and cb.dirpath else Path(trainer.default_root_dir)
         self.saved = folder / self.FILENAME
-        trainer.save_checkpoint(self.saved, weights_only=False)  # optimiser and loops too: a run to resume
+        # optimiser and loops too: a run to resume. Not trainer.save_checkpoint, whose closing
+        # barrier waits for every process: in a distributed run a process the interrupt did not
+        # reach (`kill -INT` to the first alone) trains on in its own collective, and both wait
+        # forever. Each process's state is the same under DDP; the first writes it.
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        trainer.strategy.save_checkpoint(checkpoint, self.saved)  # written by the first process only
         if trainer.is_global_zero:
             print(f"pcweak fit: interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}; the same "
                   f"command with --ckpt_path {self.saved} resumes from there", file=sys.stderr)
