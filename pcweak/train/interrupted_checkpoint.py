@@ -35,8 +35,11 @@ class InterruptedCheckpoint(Callback):
         # barrier waits for every process: in a distributed run a process the interrupt did not
         # reach (`kill -INT` to the first alone) trains on in its own collective, and both wait
         # forever. Each process's state is the same under DDP; the first writes it.
-        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
-        trainer.strategy.save_checkpoint(checkpoint, self.saved)  # written by the first process only
+        dump = getattr(getattr(trainer, "_checkpoint_connector", None), "dump_checkpoint", None)  # Lightning 2.x
+        if dump is None:  # a Lightning without it: its public save (and barrier)
+            trainer.save_checkpoint(self.saved, weights_only=False)
+        else:
+            trainer.strategy.save_checkpoint(dump(weights_only=False), self.saved)  # by the first process only
         if trainer.is_global_zero:
             print(f"pcweak fit: interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}; the same "
                   f"command with --ckpt_path {self.saved} resumes from there", file=sys.stderr)
