@@ -54,18 +54,18 @@ def test_each_process_evaluates_its_own_scenes(monkeypatch):
     default pads the shares with repeats, which would count twice); fewer scenes than processes
     is one error naming them (a process without a scene would leave the others waiting)."""
     from pcweak.train import eval_sampler
-    assert eval_sampler.evaluation_sampler(range(3), "validation scenes") is None  # one process
+    assert eval_sampler.evaluation_sampler(range(3), "validate") is None  # one process
     monkeypatch.setattr(eval_sampler, "process_count", lambda: 2)
     import torch.distributed as dist
     monkeypatch.setattr(dist, "get_world_size", lambda *a: 2)
     shares = []
     for rank in (0, 1):
         monkeypatch.setattr(dist, "get_rank", lambda *a, r=rank: r)
-        shares.append(list(eval_sampler.evaluation_sampler(range(5), "validation scenes")))
+        shares.append(list(eval_sampler.evaluation_sampler(range(5), "validate")))
     assert shares == [[0, 2, 4], [1, 3]]
     with pytest.raises(ValueError, match=r"^validation scenes: 1 scene\(s\) for 2 processes \(trainer.devices x "
                                          r"num_nodes\); each process evaluates at least one, so give at least 2"):
-        eval_sampler.evaluation_sampler(range(1), "validation scenes")
+        eval_sampler.evaluation_sampler(range(1), "validate")
 
 
 @pytest.mark.slow

@@ -327,9 +327,10 @@ def detections_that_count_nowhere(det: Sequence[KittiObjects], files: Sequence[P
             entry[0] += n
 
     for d, file in zip(det, files):
-        types = np.char.lower(d.type.astype(str))
-        for t in sorted({str(t) for t in d.type if str(t).lower() not in known}):
-            note(f"type {t!r}", int((d.type.astype(str) == t).sum()), file)
+        names = d.type.astype(str)
+        types = np.char.lower(names)
+        for t in sorted({str(t) for t in names if t.lower() not in known}):
+            note(f"type {t!r}", int((names == t).sum()), file)
         given = d.bbox[:, 0] >= 0
         note("a 2D box whose x2 < x1 or y2 < y1 (x, y, width, height written for x1, y1, x2, y2?)",
              int((given & ((d.bbox[:, 2] < d.bbox[:, 0]) | (d.bbox[:, 3] < d.bbox[:, 1]))).sum()), file)

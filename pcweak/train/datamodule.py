@@ -507,22 +507,25 @@ class PointDataModule(L.LightningDataModule):
                             h.two_views and train, h.region_mask_grid, h.seed, train, int(h.scene_cache_gb * 2**30),
                             None if h.dataset == "synthetic" else str(self.cache_dir / "scenes" / h.dataset))
 
-    def _loader(self, scenes, train: bool, shuffle: bool, what: str = "training scenes") -> DataLoader:
+    def _loader(self, scenes, stage: str) -> DataLoader:
+        """Training batches shuffled (``stage`` fit), else one scene a batch in order, each
+        process of a distributed run on its own share (``evaluation_sampler``)."""
         g = torch.Generator().manual_seed(self.hparams.seed)
+        train = stage == "fit"
         ds = self._dataset(scenes, train)
-        sampler = None if train else evaluation_sampler(ds, what)
-        return DataLoader(ds, batch_size=self.hparams.batch_size if train else 1, shuffle=shuffle and sampler is None,
-                          sampler=sampler, num_workers=self.hparams.num_workers, collate_fn=collate, generator=g,
+        return DataLoader(ds, batch_size=self.hparams.batch_size if train else 1, shuffle=train,
+                          sampler=None if train else evaluation_sampler(ds, stage),
+                          num_workers=self.hparams.num_workers, collate_fn=collate, generator=g,
                           persistent_workers=self.hparams.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._train, True, True)
+        return self._loader(self._train, "fit")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._val, False, False, "validation scenes")
+        return self._loader(self._val, "validate")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self._val, False, False, "test scenes")
+        return self._loader(self._val, "test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self._predict, False, False, "scenes to predict")
+        return self._loader(self._predict, "predict")

@@ -10,8 +10,14 @@ from torch.utils.data import Sampler
 from ..tasks.across_processes import process_count
 
 
-def _check_share(count: int, world: int, what: str) -> None:
+# what each stage evaluates, as its refusal names it
+EVALUATED = {"fit": "validation scenes", "validate": "validation scenes", "test": "test scenes",
+             "predict": "scenes to predict"}
+
+
+def _check_share(count: int, world: int, stage: str) -> None:
     if 0 < count < world:
+        what = EVALUATED[stage]
         raise ValueError(f"{what}: {count} scene(s) for {world} processes (trainer.devices x num_nodes); each "
                          f"process evaluates at least one, so give at least {world} or run on fewer devices")
 
@@ -25,18 +31,17 @@ def check_evaluation_shares(trainer: Any, datamodule: Any, stage: str) -> None:
     world = trainer.num_devices * trainer.num_nodes
     if world < 2 or not isinstance(trainer.strategy, DDPStrategy) or not hasattr(datamodule, "evaluation_scenes"):
         return
-    what = {"predict": "scenes to predict", "test": "test scenes"}.get(stage, "validation scenes")
-    _check_share(len(datamodule.evaluation_scenes(stage)), world, what)
+    _check_share(len(datamodule.evaluation_scenes(stage)), world, stage)
 
 
-def evaluation_sampler(dataset: Sized, what: str) -> Sampler | None:
+def evaluation_sampler(dataset: Sized, stage: str) -> Sampler | None:
     """A sampler giving this process its share of ``dataset`` in order, none repeated (shares
-    differ by at most one scene), in a distributed run; None in a single process. ``what``
-    names the scenes in the error raised when there are fewer of them than processes (a process
-    without a scene would leave the others waiting for it at the epoch's end)."""
+    differ by at most one scene), in a distributed run; None in a single process. Fewer scenes
+    than processes is an error naming what ``stage`` evaluates (a process without a scene would
+    leave the others waiting for it at the epoch's end)."""
     world = process_count()
     if world == 1:
         return None
-    _check_share(len(dataset), world, what)
+    _check_share(len(dataset), world, stage)
     from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
     return UnrepeatedDistributedSampler(dataset, shuffle=False)

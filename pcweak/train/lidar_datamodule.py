@@ -416,16 +416,16 @@ class LidarDataModule(L.LightningDataModule):
         return DataLoader(self.train_dataset(), batch_size=self.hparams.batch_size, shuffle=True, collate_fn=collate_lidar,
                           num_workers=self.hparams.num_workers, generator=torch.Generator().manual_seed(self.hparams.seed))
 
-    def _eval_loader(self, scenes, what: str) -> DataLoader:
+    def _eval_loader(self, scenes, stage: str) -> DataLoader:
         ds = self._ds(scenes, False)
-        return DataLoader(ds, batch_size=1, sampler=evaluation_sampler(ds, what), collate_fn=collate_lidar,
+        return DataLoader(ds, batch_size=1, sampler=evaluation_sampler(ds, stage), collate_fn=collate_lidar,
                           num_workers=self.hparams.num_workers)
 
     def val_dataloader(self):
-        return self._eval_loader(self._val, "validation frames")
+        return self._eval_loader(self._val, "validate")
 
     def test_dataloader(self):
-        return self._eval_loader(self._val, "test frames")
+        return self._eval_loader(self._val, "test")
 
     def predict_dataloader(self):
-        return self._eval_loader(self._predict, "frames to predict")
+        return self._eval_loader(self._predict, "predict")

@@ -73,15 +73,16 @@ def _cli_class():
             printing = [a for a in argv if a == "--print_config" or a.startswith("--print_config=")]
             self.config = parser.parse_args([a for a in argv if a not in printing])
             sub = self.config.get("subcommand")
+            section = self.config[sub] if sub else self.config  # the subcommand's own settings
             from .config_checks import check_model_data_pair, check_model_settings, check_precision, check_strategy
-            check_model_data_pair(self.config[sub] if sub else self.config)
-            check_precision(self.config[sub] if sub else self.config)
-            check_strategy(self.config[sub] if sub else self.config)
-            linked = link_data_facts(self.config[sub] if sub else self.config)  # ValueError: pcweak's one-line error
-            check_model_settings(self.config[sub] if sub else self.config)
+            check_model_data_pair(section)
+            check_precision(section)
+            check_strategy(section)
+            linked = link_data_facts(section)  # ValueError: pcweak's one-line error
+            check_model_settings(section)
             if sub == "fit":  # the losses against the data they train on (validate, test, predict train none)
                 from .config_checks import check_training_against_data
-                check_training_against_data(self.config[sub])
+                check_training_against_data(section)
             if sub == "predict" and self.config.predict.get("return_predictions") is None:
                 self.config.predict.return_predictions = False  # written per batch (PredictionWriter), not kept
             if printing:
