@@ -72,3 +72,29 @@ def _torch_threads_left_as_found():
         after = torch.get_num_threads()
         torch.set_num_threads(before)
         pytest.fail(f"the test left torch on {after} threads; it found {before}")
+
+
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is at the time of the write."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@pytest.fixture(autouse=True)
+def _lightning_logs_reach_the_running_test():
+    """Lightning, when first imported, gives its loggers a handler bound to the ``sys.stderr`` of
+    that moment: inside a test using ``capsys``, a capture closed when that test ends. A later
+    test's Lightning record ("GPU available: ...") then printed "--- Logging error ---" and a
+    traceback into that test's stderr (the hostile-input table, run in one process). The handlers
+    are pointed at the running test's stderr instead."""
+    yield
+    import logging
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
+        for h in logging.getLogger(name).handlers:
+            if type(h) is logging.StreamHandler and not isinstance(h.stream, _CurrentStderr):
+                with h.lock:  # not setStream: it flushes the old stream, closed by now
+                    h.stream = _CurrentStderr()
