@@ -14,6 +14,35 @@ import numpy as np
 KITTI_PC_RANGE: tuple[float, ...] = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
 
 
+# float32 steps are at most 2**-10 m (about 1 mm) for magnitudes below 2**13 m; a georeferenced
+# scan (UTM eastings of 10^5-10^6 m, northings of 10^6-10^7 m) stored there would move its points
+# by 3 cm-1 m, so such coordinates are shifted toward the origin before they become float32
+FLOAT32_MILLIMETRE_RANGE_M = 8192.0
+# the shift is a multiple of this (metres), a round number a person can add back by hand
+COORD_SHIFT_STEP_M = 100.0
+
+
+def far_coordinate_shift(coord: np.ndarray) -> np.ndarray | None:
+    """(3,) float64 metres to subtract from ``coord`` (N,3), any float or int dtype, so that
+    float32 keeps its points to a millimetre; None when every coordinate lies within
+    ``FLOAT32_MILLIMETRE_RANGE_M`` of the origin already (or ``coord`` is empty). Each axis that
+    reaches that range is shifted by its midpoint rounded to ``COORD_SHIFT_STEP_M``; the others
+    by 0 (an airborne scan's heights of a few hundred metres stay as they are)."""
+    c = np.asarray(coord)
+    if c.size == 0 or c.ndim != 2 or c.shape[1] != 3:
+        return None
+    lo, hi = c.min(0).astype(np.float64), c.max(0).astype(np.float64)
+    far = np.maximum(np.abs(lo), np.abs(hi)) >= FLOAT32_MILLIMETRE_RANGE_M
+    if not far.any():
+        return None
+    return np.where(far, np.round((lo + hi) / 2 / COORD_SHIFT_STEP_M) * COORD_SHIFT_STEP_M, 0.0)
+
+
+def float32_step(magnitude: float) -> float:
+    """The distance (metres) between neighbouring float32 values at ``magnitude`` metres."""
+    return float(np.spacing(np.float32(abs(magnitude))))
+
+
 def voxel_grid_problem(pc_range: Sequence[float], voxel_size: Sequence[float]) -> str | None:
     """What is wrong with a LiDAR crop ``pc_range`` [x_min, y_min, z_min, x_max, y_max, z_max]
     (metres) cut into voxels of ``voxel_size`` [dx, dy, dz] (metres), or None when each axis

@@ -9,6 +9,7 @@ Conventions: coordinates in metres, float32; labels int64 with -1 = unlabelled/i
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -294,6 +295,10 @@ class Scene:
     none); ``boxes`` (M,7) float32 ``[cx,cy,cz,dx,dy,dz,yaw]``; ``box_labels`` (M,) int64;
     ``axis_alignment`` (4,4) float64 (already applied to ``coord``); ``extras`` dataset-specific
     arrays (e.g. KITTI ``box_truncated``); ``meta`` JSON-serialisable info.
+
+    ``coord`` given in float64 that reaches 8192 m from the origin (a georeferenced scan) is
+    shifted toward it, with ``boxes`` and the frames' poses, and ``meta['coord_shift']`` (3,)
+    holds the metres subtracted: float32 keeps millimetres only within that range.
     """
 
     __repr__ = summary_repr
@@ -318,6 +323,7 @@ class Scene:
     def __post_init__(self) -> None:
         o = f"Scene[{self.name}]"
         self.classes = class_names(o, self.classes)
+        self._shift_far_coordinates(o)
         self.coord = check_float(o, "coord", self.coord, (None, 3))
         n = len(self.coord)
         if n == 0:
@@ -348,6 +354,51 @@ class Scene:
                 raise SceneError(f"{o}.frames: expected Frame objects, got {type(f).__name__}")
         self.extras = {str(k): to_numpy(v) for k, v in self.extras.items()}
         json.dumps(self.meta)  # must be serialisable
+
+    def _shift_far_coordinates(self, o: str) -> None:
+        """Georeferenced coordinates (``geometry.far_coordinate_shift``) given with more precision
+        than float32 are moved toward the origin before they are stored in float32, with the
+        boxes and the frames' poses; the shift (metres, added up over repeated shifts) goes to
+        ``meta['coord_shift']``. Coordinates as far already in float32 lost their millimetres in
+        the file: a warning says how far apart their values lie."""
+        import warnings
+        from .geometry import FLOAT32_MILLIMETRE_RANGE_M, far_coordinate_shift, float32_step
+        raw = to_numpy(self.coord)
+        if raw.dtype.kind not in "fiu" or raw.ndim != 2 or raw.shape[-1:] != (3,) or not len(raw) \
+                or (raw.dtype.kind == "f" and not np.isfinite(raw).all()):
+            return  # check_float names what is wrong
+        shift = far_coordinate_shift(raw)
+        if shift is None:
+            return
+        reach = float(np.abs(raw).max())
+        if raw.dtype == np.float32:
+            warnings.warn(f"{o}.coord: float32 coordinates up to {reach:.0f} m from the origin, whose values lie "
+                          f"{float32_step(reach):.3g} m apart: the points moved by up to half that when they were "
+                          f"stored; keep such coordinates in float64 (pcweak then shifts them toward the origin)")
+            return
+        self.coord = raw.astype(np.float64) - shift
+        if self.boxes is not None:
+            b = to_numpy(self.boxes)
+            if b.dtype.kind in "fiu" and b.ndim == 2 and b.shape[1] == 7:
+                b = b.astype(np.float64)
+                b[:, :3] -= shift
+                self.boxes = b
+        moved = []
+        for f in self.frames:
+            if isinstance(f, Frame):
+                f = copy.copy(f)
+                f.pose = f.pose.copy()
+                f.pose[:3, 3] -= shift
+            moved.append(f)
+        self.frames = moved
+        total = shift + np.asarray(self.meta.get("coord_shift", (0.0, 0.0, 0.0)), np.float64)
+        self.meta = {**self.meta, "coord_shift": [float(v) for v in total]}
+        ext = float(np.abs(self.coord).max())
+        note = "" if ext < FLOAT32_MILLIMETRE_RANGE_M else \
+            f"; the scene spans {2 * ext:.0f} m, so its float32 values still lie {float32_step(ext):.3g} m apart at its edges"
+        warnings.warn(f"{o}.coord: coordinates up to {reach:.0f} m from the origin (georeferenced?) are shifted by "
+                      f"{[float(-v) + 0.0 for v in shift]} m to keep millimetres in float32 (scene.meta['coord_shift'] holds "
+                      f"what was subtracted); boxes that labellers write are in the shifted frame{note}")
 
     @property
     def num_points(self) -> int:

@@ -79,6 +79,53 @@ def test_ply_roundtrip_and_errors(tmp_path, room):
         read_ply(corrupt)
 
 
+UTM = np.array([500000.0, 4600000.0, 0.0])  # an easting and a northing; heights stay
+
+
+def test_georeferenced_coordinates_keep_their_millimetres(tmp_path, room):
+    """A scan in UTM coordinates (float64 in its PLY) is shifted toward the origin before float32
+    holds it, boxes and frame poses with it; pcweak writes it back at the file's coordinates.
+    Stored as float32 straight away its northings would lie 0.5 m apart."""
+    from plyfile import PlyData, PlyElement
+    far = room.coord.astype(np.float64) + UTM
+    arr = np.zeros(room.num_points, dtype=[("x", "f8"), ("y", "f8"), ("z", "f8"), ("label", "i4")])
+    arr["x"], arr["y"], arr["z"], arr["label"] = far[:, 0], far[:, 1], far[:, 2], room.semantic
+    PlyData([PlyElement.describe(arr, "vertex")]).write(str(tmp_path / "utm.ply"))
+    with pytest.warns(UserWarning, match=r"coord: coordinates up to 4600005 m from the origin \(georeferenced\?\) are "
+                                         r"shifted by \[-500000.0, -4600000.0, 0.0\] m"):
+        s = pcweak.load_scene(f"ply:{tmp_path / 'utm.ply'}")
+    assert s.meta["coord_shift"] == UTM.tolist()
+    np.testing.assert_allclose(s.coord, room.coord, atol=1e-6)
+    out = write_ply(s, tmp_path / "out.ply")
+    v = PlyData.read(str(out))["vertex"]
+    assert v["x"].dtype == np.float64
+    np.testing.assert_allclose(np.stack([v["x"], v["y"], v["z"]], 1), far, atol=1e-6)
+    with pytest.warns(UserWarning, match=r"shifted by"):
+        again = read_ply(out)
+    assert again.meta["coord_shift"] == UTM.tolist()
+    np.testing.assert_allclose(again.coord, room.coord, atol=1e-6)
+    # a scene saved shifted loads as it was, with no second shift
+    s.save(tmp_path / "s.npz")
+    back = pcweak.load_scene(f"npz:{tmp_path / 's.npz'}")
+    assert back.meta["coord_shift"] == UTM.tolist() and np.array_equal(back.coord, s.coord)
+
+    # boxes and camera poses move with the points: every frame projects each point where it did
+    moved = [pcweak.Frame(f.name, f.pose + np.pad(UTM[:, None], ((0, 1), (3, 0))), f.intrinsics, image=f.image, depth=f.depth)
+             for f in room.frames]
+    boxes = room.boxes.astype(np.float64) + np.r_[UTM, np.zeros(4)]
+    with pytest.warns(UserWarning, match=r"shifted by"):
+        t = Scene(name="utm", coord=far, classes=room.classes, boxes=boxes, frames=moved)
+    np.testing.assert_allclose(t.boxes, room.boxes, atol=1e-6)
+    for f, g in zip(t.frames, room.frames):
+        np.testing.assert_allclose(f.pose, g.pose, atol=1e-9)
+    assert moved[0].pose[0, 3] > 1e5  # the caller's frames are left as they were
+
+    # far coordinates that come as float32 already lost their millimetres: said, not shifted
+    with pytest.warns(UserWarning, match=r"float32 coordinates up to \d+ m from the origin, whose values lie 0.5 m apart"):
+        f32 = Scene(name="f32", coord=far.astype(np.float32))
+    assert "coord_shift" not in f32.meta
+
+
 def test_addresses(tmp_path, room):
     p = room.save(tmp_path / "r.npz")
     assert pcweak.load_scene(f"npz:{p}").num_points == room.num_points

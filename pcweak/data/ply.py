@@ -102,7 +102,7 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
                 classes = tuple(x for x in c[len("pcweak_classes "):].split(","))
         if classes is None and semantic is not None:
             classes = tuple(f"class_{i}" for i in range(int(semantic.max()) + 1 if len(semantic) else 0))
-    return Scene(name=path.stem, coord=coord.astype(np.float32), classes=classes or (), color=color, normal=normal,
+    return Scene(name=path.stem, coord=coord, classes=classes or (), color=color, normal=normal,
                  intensity=np.asarray(v[inten], np.float32) if inten else None, semantic=semantic,
                  instance=instance,
                  segment=segment, meta=meta)
@@ -111,12 +111,15 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
 def write_ply(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarray] | None = None) -> Path:
     """Write ``scene`` as a binary PLY with colour, normals, ``label``/``instance``/``segment``
     and any extra per-point scalar ``fields`` (e.g. ``confidence``) that CloudCompare and
-    MeshLab read. Written atomically."""
+    MeshLab read. Written atomically. A scene shifted on reading (``meta['coord_shift']``, a
+    georeferenced file) is written at its file's own coordinates, in float64."""
     from plyfile import PlyData, PlyElement
     from ..npzio import atomic_write_bytes, check_output_file
     import io
     check_output_file(path, ".ply", "write_ply")
-    cols: list[tuple[str, np.ndarray, str]] = [("x", scene.coord[:, 0], "f4"), ("y", scene.coord[:, 1], "f4"), ("z", scene.coord[:, 2], "f4")]
+    shift = scene.meta.get("coord_shift")  # a georeferenced scene: its file's own coordinates, in float64
+    xyz, kind = (scene.coord, "f4") if shift is None else (scene.coord.astype(np.float64) + np.asarray(shift, np.float64), "f8")
+    cols: list[tuple[str, np.ndarray, str]] = [("x", xyz[:, 0], kind), ("y", xyz[:, 1], kind), ("z", xyz[:, 2], kind)]
     if scene.color is not None:
         rgb = np.round(scene.color * 255).astype(np.uint8)
         cols += [("red", rgb[:, 0], "u1"), ("green", rgb[:, 1], "u1"), ("blue", rgb[:, 2], "u1")]
