@@ -96,6 +96,16 @@ def points_in_boxes(points: np.ndarray, boxes: np.ndarray, margin: float = 0.0) 
     return out
 
 
+def boxes_off_extent(boxes: np.ndarray, lo: np.ndarray, hi: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """(M,) bool: box m (``[cx, cy, cz, dx, dy, dz, yaw]``) lies wholly outside the axis-aligned
+    extent ``lo``..``hi`` (3,) grown by ``margin`` metres, judged by its bounding sphere (a box
+    that may touch the extent is not off it)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 7)
+    r = 0.5 * np.linalg.norm(b[:, 3:6], axis=1)[:, None] + margin
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    return ((b[:, :3] + r < lo) | (b[:, :3] - r > hi)).any(1)
+
+
 def box_corners(boxes: np.ndarray) -> np.ndarray:
     """(M,8,3) corners; bottom face first (counter-clockwise seen from above), then top."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 7)

@@ -515,6 +515,9 @@ class Scene:
 
 # ----------------------------------------------------------------------------- weak labels
 
+# a weak 3D box farther than this (metres) from every side of its scene's extent labels nothing
+BOX_REACH_MARGIN_M = 1.0
+
 _WEAK_KEYS = ("point_index", "point_semantic", "point_instance", "box", "box_semantic", "scene_tags",
               "box2d", "box2d_semantic", "box2d_frame", "mask2d", "mask2d_frame")
 
@@ -602,6 +605,7 @@ class WeakLabels:
         if self.point_index is not None and len(self.point_index) and self.point_index.max() >= scene.num_points:
             raise SceneError(f"{o}.point_index: index {int(self.point_index.max())} out of range for {scene.num_points} points")
         _check_same_classes(o, self.classes, scene)
+        self._check_boxes_reach(o, scene)
         for name in ("box2d_frame", "mask2d_frame"):
             v = getattr(self, name)
             if v is not None and len(v) and v.max() >= len(scene.frames):
@@ -618,6 +622,37 @@ class WeakLabels:
                 if len(out):  # a box of another frame or image size; 1 px of slack for rounding
                     raise SceneError(f"{o}.box2d: box {int(idx[out[0]])} {b[out[0]].round(1).tolist()} lies outside frame "
                                      f"{scene.frames[f].name}'s {W}x{H} image")
+
+    def _check_boxes_reach(self, o: str, scene: Scene) -> None:
+        """3D boxes that lie away from every point of ``scene`` (beyond ``BOX_REACH_MARGIN_M`` of
+        its extent) label nothing: all of them is a SceneError (boxes of another scene or frame),
+        some a warning with their count."""
+        if self.box is None or not len(self.box):
+            return
+        import warnings
+        from .geometry import boxes_off_extent
+        lo, hi = scene.coord.min(0), scene.coord.max(0)
+        off = boxes_off_extent(self.box, lo, hi, BOX_REACH_MARGIN_M)
+        if not off.any():
+            return
+        first = int(np.flatnonzero(off)[0])
+        where = f"box {first} is centred at {np.round(self.box[first, :3].astype(np.float64), 2).tolist()} m"
+        if not off.all():
+            warnings.warn(f"{o}.box: {int(off.sum())} of {len(off)} boxes lie away from the points of scene {scene.name!r} "
+                          f"({where}); they label nothing")
+            return
+        shift = scene.meta.get("coord_shift")
+        hint = ""
+        if shift is not None:
+            moved = self.box.astype(np.float64).copy()
+            moved[:, :3] -= np.asarray(shift, np.float64)
+            if not boxes_off_extent(moved, lo, hi, BOX_REACH_MARGIN_M).all():
+                hint = (f"; they lie where the file's coordinates are, but the scene was shifted by "
+                        f"{[float(-v) + 0.0 for v in shift]} m when read (meta['coord_shift']): subtract "
+                        f"{list(shift)} from the boxes' centres")
+        raise SceneError(f"{o}.box: none of the {len(off)} boxes reaches the points of scene {scene.name!r}, which span "
+                         f"{np.round(lo.astype(np.float64), 2).tolist()} to {np.round(hi.astype(np.float64), 2).tolist()} m "
+                         f"({where}): boxes of another scene or coordinate frame{hint or '?'}")
 
     def kinds(self) -> list[str]:
         """Which kinds of weak label are present."""

@@ -713,6 +713,16 @@ def _(t, s):
     return _label(t, t / "boxes.npz", "--method", "smallest-box", "--param", "margin=nan"), ["--param margin=nan"]
 
 
+@case("label-boxes-of-another-frame")
+def _(t, s):  # boxes 1 km away: gp-boxes labelled nothing without a word
+    w = pcweak.WeakLabels.load(t / "boxes.npz")
+    box = w.box.copy()
+    box[:, 0] += 1000.0
+    _npz(t / "far.npz", box=box, box_semantic=w.box_semantic, scene=np.array(w.scene), classes=np.array(w.classes))
+    return _label(t, t / "far.npz", "--method", "gp-boxes"), \
+        ["far.npz", "none of the", "boxes reaches the points of scene", "another scene or coordinate frame"]
+
+
 @case("label-param-without-equals")
 def _(t, s):
     return _label(t, t / "points.npz", "--param", "graph.k"), ["--param expects NAME=VALUE, got 'graph.k'"]

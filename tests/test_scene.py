@@ -96,6 +96,29 @@ def test_labels_over_another_class_list_are_refused_naming_their_file(tmp_path):
     PseudoLabels(semantic=np.zeros(5, np.int64), classes=CLS).check_against(scene)
 
 
+def test_weak_boxes_away_from_the_scene_are_named(tmp_path):
+    """Boxes none of which comes near the scene's points (another scene's, another frame's) are
+    refused naming the file; a few such boxes among others are a warning; boxes given at a
+    georeferenced file's coordinates while the scene was shifted get the shift to subtract."""
+    scene = small(n=20)  # points from (0, 1, 2) to (57, 58, 59) m
+    near = [10.0, 11.0, 12.0, 2.0, 2.0, 2.0, 0.0]
+    far = [1010.0, 11.0, 12.0, 2.0, 2.0, 2.0, 0.0]
+    WeakLabels(scene="s", box=[near], box_semantic=[0]).check_against(scene)
+    w = WeakLabels(scene="s", box=[far, far], box_semantic=[0, 1]).save(tmp_path / "w.npz")
+    with pytest.raises(SceneError, match=r"w.npz: WeakLabels\[s\].box: none of the 2 boxes reaches the points of scene 's', "
+                                         r"which span \[0.0, 1.0, 2.0\] to \[57.0, 58.0, 59.0\] m \(box 0 is centred at "
+                                         r"\[1010.0, 11.0, 12.0\] m\): boxes of another scene or coordinate frame\?"):
+        WeakLabels.load(w).check_against(scene)
+    with pytest.warns(UserWarning, match=r"box: 1 of 2 boxes lie away from the points of scene 's' \(box 1 is centred"):
+        WeakLabels(scene="s", box=[near, far], box_semantic=[0, 1]).check_against(scene)
+    with pytest.warns(UserWarning, match="shifted by"):
+        utm = small(n=20, coord=np.arange(60, dtype=np.float64).reshape(20, 3) + [500000.0, 0, 0])
+    with pytest.raises(SceneError, match=r"they lie where the file's coordinates are, but the scene was shifted by "
+                                         r"\[-500000.0, 0.0, 0.0\] m when read \(meta\['coord_shift'\]\): subtract "
+                                         r"\[500000.0, 0.0, 0.0\] from the boxes' centres"):
+        WeakLabels(scene="s", box=[[500010.0, 11.0, 12.0, 2.0, 2.0, 2.0, 0.0]], box_semantic=[0]).check_against(utm)
+
+
 def test_scene_roundtrip_every_field(tmp_path, room, lidar):
     for scene in (room, lidar):
         p = scene.save(tmp_path / f"{scene.name}.npz")
