@@ -38,6 +38,19 @@ def far_coordinate_shift(coord: np.ndarray) -> np.ndarray | None:
     return np.where(far, np.round((lo + hi) / 2 / COORD_SHIFT_STEP_M) * COORD_SHIFT_STEP_M, 0.0)
 
 
+def float32_near_origin(coord: np.ndarray) -> np.ndarray:
+    """``coord`` (N,3) as float32, moved by ``far_coordinate_shift`` first when it comes with more
+    precision than float32 and reaches beyond its millimetres: for the array-level functions whose
+    results depend on differences of positions only (graphs, partitions, nearest seeds; the shift
+    is a multiple of 100 m, so voxel grids of sizes dividing it fall on the same cells)."""
+    c = np.asarray(coord)
+    if c.dtype.kind in "fiu" and c.dtype != np.float32:
+        shift = far_coordinate_shift(c)
+        if shift is not None:
+            return (c.astype(np.float64) - shift).astype(np.float32)
+    return c.astype(np.float32)
+
+
 def float32_step(magnitude: float) -> float:
     """The distance (metres) between neighbouring float32 values at ``magnitude`` metres."""
     return float(np.spacing(np.float32(abs(magnitude))))

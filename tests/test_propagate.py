@@ -42,6 +42,22 @@ def test_api_accepts_torch_and_is_deterministic(room):
     assert pcweak.PseudoLabels is type(a) and a.method == "propagate" and json.loads(a.params)["solver"]["alpha"] == 0.9
 
 
+def test_array_functions_take_georeferenced_points(room):
+    """Points given in float64 at UTM coordinates label, partition and take nearest seeds as they
+    do at the origin (cast to float32 there, northings lie 0.5 m apart: propagation fell from 0.92
+    to 0.74 mIoU on synthetic:0, and its superpoints doubled)."""
+    w = weak.points(room, count=100, seed=0)
+    far = room.coord.astype(np.float64) + [500000.0, 4600000.0, 0.0]
+    miou = lambda p: semantic_report(room.semantic, p.semantic, room.classes)["miou"]  # noqa: E731
+    kw = dict(color=room.color, normal=room.normal, num_classes=len(room.classes))
+    here, there = propagate(room.coord, w.point_index, w.point_semantic, **kw), propagate(far, w.point_index, w.point_semantic, **kw)
+    assert abs(miou(here) - miou(there)) < 0.01, (miou(here), miou(there))
+    np.testing.assert_array_equal(nearest_seed(far, w.point_index, w.point_semantic).semantic,
+                                  nearest_seed(room.coord, w.point_index, w.point_semantic).semantic)
+    assert len(np.unique(pcweak.superpoints(far, room.color, room.normal))) == \
+        len(np.unique(pcweak.superpoints(room.coord, room.color, room.normal)))
+
+
 def test_unreached_nodes_get_no_label(room):
     # two far-apart copies of (a third of) the room; seeds only in the first
     keep = np.arange(0, room.num_points, 3)

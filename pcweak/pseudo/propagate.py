@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import SceneError
-from ..geometry import joined_to
+from ..geometry import float32_near_origin, joined_to
 from ..parallel import return_freed_memory
 from ..params import COUNT_RANGE, build_config
 from ..scene import PseudoLabels, check_color_range, clashing_seeds, to_numpy
@@ -216,6 +216,13 @@ def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
         return None
     a = to_numpy(x)
     return a.astype(dtype) if dtype is not None else a
+
+
+def _coord(x: Any) -> np.ndarray | None:
+    """Points as float32, georeferenced ones moved near the origin (``geometry.float32_near_origin``:
+    what is computed here depends on differences of positions only)."""
+    a = _np(x, "coord")
+    return None if a is None else float32_near_origin(a) if a.ndim == 2 and a.shape[1:] == (3,) else a.astype(np.float32)
 
 
 def _ints(x: Any, name: str, owner: str = "propagate") -> np.ndarray:
@@ -425,7 +432,7 @@ def _check_arrays(coord: Any, seed_index: Any, seed_label: Any, seed_instance: A
                   features: Any, segment: Any) -> dict[str, np.ndarray | None]:
     """The inputs of ``propagate`` as numpy arrays, checked (shapes, finiteness, colour range);
     seeds labelled -1 are dropped."""
-    coord = _np(coord, "coord", np.float32)
+    coord = _coord(coord)
     if coord is None or coord.ndim != 2 or coord.shape[1] != 3 or len(coord) == 0:
         raise SceneError(f"propagate: coord must be a non-empty (N,3) array, got {None if coord is None else coord.shape}")
     if not np.isfinite(coord).all():
@@ -749,7 +756,7 @@ def nearest_seed(coord: Any, seed_index: Any, seed_label: Any, *, seed_instance:
     the share of its ``k_vote`` nearest seeds that agree."""
     import torch
     from .. import ops
-    coord = _np(coord, "coord", np.float32)
+    coord = _coord(coord)
     seed_index, seed_label = _ints(seed_index, "seed_index", "nearest"), _ints(seed_label, "seed_label", "nearest")
     ok = seed_label >= 0
     seed_index, seed_label = seed_index[ok], seed_label[ok]

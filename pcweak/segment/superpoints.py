@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import SceneError
+from ..geometry import float32_near_origin
 from ..params import Count, NonNegative, Range, check_ranges
 from ..scene import Scene, check_color_range, check_float, check_int
 
@@ -382,7 +383,8 @@ def superpoints(coord: np.ndarray, color: np.ndarray | None = None, normal: np.n
     colours in [0,1])."""
     if method not in SUPERPOINT_METHODS:
         raise ValueError(f"superpoints: method must be one of {SUPERPOINT_METHODS}, got {method!r}")
-    coord = check_float("superpoints", "coord", coord, (None, 3))  # the arrays as pcweak's scenes hold them
+    coord = check_float("superpoints", "coord", coord, (None, 3), np.float64)
+    coord = float32_near_origin(coord)  # the arrays as pcweak's scenes hold them
     n = len(coord)
     if color is not None:
         color = check_float("superpoints", "color", color, (n, None))
