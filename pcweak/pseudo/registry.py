@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -176,6 +177,10 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: A
     cfg = lab.make_config(params)
     weak.check_against(scene)
     lab.check_weak(weak, cfg)
+    from ..segment.superpoints import units_problem
+    problem = units_problem(scene.coord)
+    if problem is not None:
+        warnings.warn(f"scene {scene.name!r}: {problem}")
     settings = dataclasses.asdict(cfg)
     out = lab.given(scene, weak, method, settings) if lab.holds_or_fields(weak) else lab.run(scene, weak, cfg)
     out.check_against(scene)

@@ -96,6 +96,23 @@ def point_spacing(coord: np.ndarray, sample: int = 20000) -> float:
     return float(np.median(np.sqrt(ops.knn(c, query, 2).dist2[:, 1].numpy().astype(np.float64))))
 
 
+# a median nearest-neighbour spacing above this (metres) is no scan in metres: indoor RGB-D and
+# vehicle LiDAR lie 1.8-3.5 cm apart (synthetic rooms and frames, ScanNet, KITTI, SemanticKITTI),
+# sparse airborne LiDAR under a metre; coordinates in millimetres or centimetres read as metres
+# lie 1.8-35 "metres" apart
+UNITS_SPACING_LIMIT_M = 1.5
+
+
+def units_problem(coord: np.ndarray) -> str | None:
+    """What suggests that (N,3) ``coord`` is not in metres (its median nearest-neighbour spacing
+    above ``UNITS_SPACING_LIMIT_M``), or None: every size and radius pcweak uses is in metres."""
+    spacing = point_spacing(coord)
+    if not spacing > UNITS_SPACING_LIMIT_M:
+        return None
+    return (f"its points lie a median {spacing:.3g} m from their nearest neighbours, where scans in metres lie 1-4 cm apart: "
+            f"pcweak reads coordinates in metres (from millimetres divide them by 1000, from centimetres by 100)")
+
+
 def min_size_at(min_size: int, spacing: float, reference: float | None) -> int:
     """A superpoint's smallest size in points, ``min_size`` given at the point spacing
     ``reference`` (metres), for a cloud of median spacing ``spacing``: on a sparser cloud the
