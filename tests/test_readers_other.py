@@ -79,6 +79,44 @@ def test_ply_roundtrip_and_errors(tmp_path, room):
         read_ply(corrupt)
 
 
+def test_ply_colours_in_the_forms_tools_write(tmp_path):
+    """8-bit channels, 16-bit ones (LAS-derived clouds), floats in [0,1] or 0-255, MeshLab's
+    ``diffuse_*`` names and PCL's packed ``rgb`` all read as the same colours in [0,1]; before,
+    float 0-255 channels stopped with an error naming no file and the other forms read as no
+    colour, without a word."""
+    from plyfile import PlyData, PlyElement
+    rng = np.random.default_rng(0)
+    n = 50
+    xyz = rng.random((n, 3))
+    u8 = rng.integers(0, 256, (n, 3))
+    u8[0], u8[1] = 255, 0  # the largest value present, so the 0-255 range is evident; a black point
+    want = (u8 / 255.0).astype(np.float32)
+
+    def write(name, props):
+        arr = np.zeros(n, dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")] + [(k, a.dtype.str) for k, a in props])
+        arr["x"], arr["y"], arr["z"] = xyz.T
+        for k, a in props:
+            arr[k] = a
+        PlyData([PlyElement.describe(arr, "vertex")]).write(str(tmp_path / name))
+        return read_ply(tmp_path / name)
+
+    channels = lambda names, values: list(zip(names, values.T))  # noqa: E731
+    packed = ((u8[:, 0] << 16) | (u8[:, 1] << 8) | u8[:, 2]).astype(np.uint32)
+    for name, props in (("u8.ply", channels(("red", "green", "blue"), u8.astype(np.uint8))),
+                        ("u16.ply", channels(("red", "green", "blue"), (u8 * 257).astype(np.uint16))),
+                        ("f1.ply", channels(("red", "green", "blue"), want)),
+                        ("f255.ply", channels(("red", "green", "blue"), u8.astype(np.float32))),
+                        ("diffuse.ply", channels(("diffuse_red", "diffuse_green", "diffuse_blue"), u8.astype(np.uint8))),
+                        ("pcl.ply", [("rgb", packed.view(np.float32))]),
+                        ("rgba.ply", [("rgba", packed | np.uint32(0xFF000000))])):
+        got = write(name, props).color
+        assert got is not None, name
+        np.testing.assert_allclose(got, want, atol=1e-6, err_msg=name)
+    with pytest.raises(ReaderError, match=r"neg.ply: colour properties \['red', 'green', 'blue'\] range -1..255; "
+                                          r"expected \[0,1\], \[0,255\] or \[0,65535\]"):
+        write("neg.ply", channels(("red", "green", "blue"), np.where(u8 == 0, -1, u8).astype(np.float32)))
+
+
 UTM = np.array([500000.0, 4600000.0, 0.0])  # an easting and a northing; heights stay
 
 

@@ -1,7 +1,8 @@
 """Generic PLY point clouds / meshes (``ply:<file>``) with optional per-vertex label fields.
 
-Recognised vertex properties: ``x y z`` (required); ``red green blue`` (uint8 0-255, or floats
-in [0,1]); ``nx ny nz``; ``intensity``/``scalar_intensity``/``reflectance``; semantic labels in
+Recognised vertex properties: ``x y z`` (required); colours as ``red green blue`` (or
+``diffuse_red ...``, ``r g b``: 8 or 16 bits, or floats in [0,1] or 0-255) or one packed
+``rgb``/``rgba`` (PCL's); ``nx ny nz``; ``intensity``/``scalar_intensity``/``reflectance``; semantic labels in
 ``label``/``semantic``/``class``/``scalar_label``; ``instance``/``instance_id``/
 ``scalar_instance``; ``segment``. Faces, when present, give normals. A header comment
 ``pcweak_classes <name>,<name>,...`` (written by pcweak's exporters) names the classes;
@@ -20,6 +21,8 @@ from ..scene import Scene
 
 SEMANTIC_FIELDS = ("label", "semantic", "class", "scalar_label")
 INSTANCE_FIELDS = ("instance", "instance_id", "scalar_instance")
+COLOR_FIELDS = (("red", "green", "blue"), ("diffuse_red", "diffuse_green", "diffuse_blue"), ("r", "g", "b"))
+PACKED_COLOR_FIELDS = ("rgb", "rgba")
 INTENSITY_FIELDS = ("intensity", "scalar_intensity", "reflectance")
 
 
@@ -40,6 +43,36 @@ def _labels(path: Path, field: str, values: np.ndarray, ignore_255: bool) -> np.
     if ignore_255 and a.dtype == np.uint8:
         out[a == 255] = -1
     return out
+
+
+def _colors(path: Path, v: np.ndarray, have: tuple[str, ...]) -> np.ndarray | None:
+    """(N,3) float32 colours in [0,1] from the vertex properties, or None: separate channels
+    (``COLOR_FIELDS``) of 8 or 16 bits, or floats in [0,1], [0,255] or [0,65535] (the range their
+    largest value falls in), or one packed ``rgb``/``rgba`` property (PCL's: 0x00RRGGBB in a
+    float32's or a uint32's bits). ReaderError naming the file for values none of those."""
+    names = next((f for f in COLOR_FIELDS if all(k in have for k in f)), None)
+    if names is not None:
+        rgb = np.stack([v[k] for k in names], 1)
+        top = float(rgb.max()) if rgb.size else 0.0
+        if rgb.dtype.kind == "f" and not np.isfinite(rgb).all():
+            raise ReaderError(f"{path}: colour properties {list(names)} hold NaN or infinite values")
+        scale = next((s for s in (1.0, 255.0, 65535.0) if top <= s), None)
+        if rgb.dtype.kind in "iu" and top <= 1.0:
+            scale = 255.0  # whole numbers 0 and 1 are dark 8-bit colours, not full intensities
+        if scale is None or (rgb.size and float(rgb.min()) < 0):
+            raise ReaderError(f"{path}: colour properties {list(names)} range {float(rgb.min()):g}..{top:g}; expected "
+                              f"[0,1], [0,255] or [0,65535]")
+        return (rgb.astype(np.float64) / scale).astype(np.float32)
+    packed = _first(PACKED_COLOR_FIELDS, have)
+    if packed is not None:
+        raw = np.ascontiguousarray(v[packed])
+        if raw.dtype.itemsize != 4:
+            raise ReaderError(f"{path}: packed colour property {packed!r} is {raw.dtype}; expected 4 bytes "
+                              f"(0x00RRGGBB as PCL writes it, in a float or an unsigned int)")
+        bits = raw.view(np.uint32).astype(np.int64)
+        rgb = np.stack([(bits >> 16) & 255, (bits >> 8) & 255, bits & 255], 1)
+        return (rgb / 255.0).astype(np.float32)
+    return None
 
 
 def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
@@ -64,10 +97,7 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     bad = ~np.isfinite(coord).all(1)
     if bad.any():
         raise ReaderError(f"{path}: {int(bad.sum())} vertices have NaN/inf coordinates (first at index {int(np.argmax(bad))})")
-    color = None
-    if all(k in have for k in ("red", "green", "blue")):
-        rgb = np.stack([v["red"], v["green"], v["blue"]], 1)
-        color = rgb.astype(np.float32) / (255.0 if rgb.dtype.kind in "iu" else 1.0)
+    color = _colors(path, v, have)
     normal = faces = None
     if "face" in ply and len(ply["face"].data):
         fd = ply["face"].data
