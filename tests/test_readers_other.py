@@ -117,6 +117,24 @@ def test_ply_colours_in_the_forms_tools_write(tmp_path):
         write("neg.ply", channels(("red", "green", "blue"), np.where(u8 == 0, -1, u8).astype(np.float32)))
 
 
+@pytest.mark.parametrize("names", [("X", "Y", "Z", "scalar_Intensity", "scalar_Label", "scalar_Instance"),  # CloudCompare
+                                   ("x", "y", "z", "intensity", "sem_class", "ins_class"),  # DALES
+                                   ("x", "y", "z", "Reflectance", "Classification", "instance")])
+def test_ply_label_and_intensity_properties_as_datasets_name_them(tmp_path, names):
+    """Labels under CloudCompare's ``scalar_Label`` (floats), DALES' ``sem_class``/``ins_class``
+    or a LAS ``Classification`` were read as an unlabelled cloud, without a word."""
+    from plyfile import PlyData, PlyElement
+    sem, ins = np.array([0, 2, 1, 2]), np.array([-1, 4, 5, 4])
+    arr = np.zeros(4, dtype=[(names[0], "f4"), (names[1], "f4"), (names[2], "f4"), (names[3], "f4"), (names[4], "f4"),
+                             (names[5], "i4")])
+    arr[names[0]] = np.arange(4)
+    arr[names[3]], arr[names[4]], arr[names[5]] = 0.25, sem, ins
+    PlyData([PlyElement.describe(arr, "vertex")]).write(str(tmp_path / "c.ply"))
+    s = read_ply(tmp_path / "c.ply")
+    assert s.semantic.tolist() == sem.tolist() and s.instance.tolist() == ins.tolist() and s.classes == ("class_0", "class_1", "class_2")
+    assert s.coord[:, 0].tolist() == [0, 1, 2, 3] and np.allclose(s.intensity, 0.25)
+
+
 UTM = np.array([500000.0, 4600000.0, 0.0])  # an easting and a northing; heights stay
 
 

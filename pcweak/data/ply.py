@@ -1,11 +1,11 @@
 """Generic PLY point clouds / meshes (``ply:<file>``) with optional per-vertex label fields.
 
-Recognised vertex properties: ``x y z`` (required); colours as ``red green blue`` (or
-``diffuse_red ...``, ``r g b``: 8 or 16 bits, or floats in [0,1] or 0-255) or one packed
-``rgb``/``rgba`` (PCL's); ``nx ny nz``; ``intensity``/``scalar_intensity``/``reflectance``; semantic labels in
-``label``/``semantic``/``class``/``scalar_label``; ``instance``/``instance_id``/
-``scalar_instance``; ``segment``. Faces, when present, give normals. A header comment
-``pcweak_classes <name>,<name>,...`` (written by pcweak's exporters) names the classes;
+Recognised vertex properties, whatever their case: ``x y z`` (required); colours as ``red green
+blue`` (or ``diffuse_red ...``, ``r g b``: 8 or 16 bits, or floats in [0,1] or 0-255) or one
+packed ``rgb``/``rgba`` (PCL's); ``nx ny nz``; an intensity (``INTENSITY_FIELDS``); semantic
+labels (``SEMANTIC_FIELDS``: ``label``, ``scalar_Label``, ``sem_class``, ``classification``, ...);
+instances (``INSTANCE_FIELDS``); ``segment``. Faces, when present, give normals. A header
+comment ``pcweak_classes <name>,<name>,...`` (written by pcweak's exporters) names the classes;
 otherwise labels are named ``class_<i>``.
 """
 from __future__ import annotations
@@ -19,11 +19,14 @@ from ..errors import ReaderError
 from ..geometry import vertex_normals
 from ..scene import Scene
 
-SEMANTIC_FIELDS = ("label", "semantic", "class", "scalar_label")
-INSTANCE_FIELDS = ("instance", "instance_id", "scalar_instance")
+# property names as lower case (a file's are matched whatever their case: CloudCompare writes
+# ``scalar_Label``); DALES names its labels ``sem_class`` / ``ins_class``, LAS-derived clouds
+# carry ``classification``
+SEMANTIC_FIELDS = ("label", "semantic", "class", "scalar_label", "sem_class", "classification", "scalar_classification")
+INSTANCE_FIELDS = ("instance", "instance_id", "scalar_instance", "ins_class")
 COLOR_FIELDS = (("red", "green", "blue"), ("diffuse_red", "diffuse_green", "diffuse_blue"), ("r", "g", "b"))
 PACKED_COLOR_FIELDS = ("rgb", "rgba")
-INTENSITY_FIELDS = ("intensity", "scalar_intensity", "reflectance")
+INTENSITY_FIELDS = ("intensity", "scalar_intensity", "reflectance", "remission")
 
 
 def _first(names: tuple[str, ...], have: tuple[str, ...]) -> str | None:
@@ -88,6 +91,10 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         v = ply["vertex"].data
     except Exception as e:
         raise ReaderError(f"{path}: not a readable PLY file ({type(e).__name__}: {e})") from e
+    original = {n.lower(): n for n in v.dtype.names}  # properties are matched whatever their case
+    if len(original) == len(v.dtype.names):
+        from numpy.lib import recfunctions
+        v = recfunctions.rename_fields(v, {n: n.lower() for n in v.dtype.names})
     have = v.dtype.names
     if not all(k in have for k in "xyz"):
         raise ReaderError(f"{path}: vertex element has no x/y/z properties (has {list(have)})")
@@ -124,8 +131,8 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         meta["segment_source"] = "mesh_segments"
     inten = _first(INTENSITY_FIELDS, have)
     sem_f, ins_f = _first(SEMANTIC_FIELDS, have), _first(INSTANCE_FIELDS, have)
-    semantic = _labels(path, sem_f, v[sem_f], ignore_255=True) if sem_f else None
-    instance = _labels(path, ins_f, v[ins_f], ignore_255=False) if ins_f else None
+    semantic = _labels(path, original.get(sem_f, sem_f), v[sem_f], ignore_255=True) if sem_f else None
+    instance = _labels(path, original.get(ins_f, ins_f), v[ins_f], ignore_255=False) if ins_f else None
     if classes is None:
         for c in ply.comments:
             if c.startswith("pcweak_classes "):
