@@ -304,13 +304,16 @@ def cmd_masks(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    if (args.pseudo is None) == (args.detections is None):
-        raise ValueError("give --pseudo FILE (score pseudo-labels of one scene) or --detections DIR "
-                         "(score KITTI result files of a kitti:<root>/training split), not both")
+    if sum(x is not None for x in (args.pseudo, args.detections, args.submission)) != 1:
+        raise ValueError("give one of --pseudo FILE (score pseudo-labels of one scene), --detections DIR (score KITTI "
+                         "result files of a kitti:<root>/training split) or --submission DIR (score ScanNet benchmark "
+                         "semantic files of a folder of scans)")
     if args.detections is not None:
         return _evaluate_kitti_results(args)
+    if args.submission is not None:
+        return _evaluate_scannet_files(args)
     if args.ids:
-        raise ValueError("--ids goes with --detections (the frames of a KITTI split to score)")
+        raise ValueError("--ids goes with --detections or --submission (the frames or scenes to score)")
     if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise ValueError(f"--plots {args.plots}: is a file; give the folder to write the plots in")
     if args.plots:
@@ -337,6 +340,45 @@ def _finite_or_null(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def _evaluate_scannet_files(args: argparse.Namespace) -> int:
+    """``pcweak evaluate SCANS --submission DIR [--ids FILE]``: mIoU of ScanNet benchmark
+    semantic files, the confusion summed over the scenes as the benchmark's script sums it."""
+    from tqdm import tqdm
+    from .data.address import load_scene
+    from .data.collection import enumerate_scenes
+    from .metrics.kitti import read_ids
+    from .metrics.scannet_files import semantic_files_report
+    if args.plots is not None:
+        raise ValueError("--plots goes with --pseudo; --submission scores a set of scenes")
+    folder = Path(args.submission)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--submission {folder}: no such folder (the benchmark files <scene>.txt)")
+    addresses = dict(enumerate_scenes(args.scene))
+    files = {p.stem: p for p in folder.glob("*.txt")}
+    if args.ids:
+        names = read_ids(args.ids, "scene0011_00")
+        unknown = [n for n in names if n not in addresses]
+        if unknown:
+            raise ValueError(f"--ids {args.ids}: {len(unknown)} scene(s) not in {args.scene}, e.g. {unknown[:3]}")
+        missing = [n for n in names if n not in files]
+        if missing:
+            raise ValueError(f"--submission {folder}: no file for {len(missing)} scene(s) of --ids, e.g. "
+                             f"{[m + '.txt' for m in missing[:3]]}")
+    else:
+        if not files:
+            raise ValueError(f"--submission {folder}: no <scene>.txt files in it")
+        names = sorted(files)
+        unknown = [n for n in names if n not in addresses]
+        if unknown:
+            raise ValueError(f"--submission {folder}: {len(unknown)} file(s) name scenes not in {args.scene}, e.g. "
+                             f"{[u + '.txt' for u in unknown[:3]]}")
+    kw = _reader_kwargs(args)
+    pairs = ((load_scene(addresses[n], **kw), files[n])
+             for n in tqdm(names, desc="evaluate", unit="scene", disable=len(names) < 2))
+    print(json.dumps(semantic_files_report(pairs), indent=None if args.json else 2, default=float))
+    return 0
 
 
 def _evaluate_kitti_results(args: argparse.Namespace) -> int:
@@ -532,7 +574,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pseudo", help="pseudo-label .npz")
     ev.add_argument("--detections", help="folder of KITTI result files <frame id>.txt (or its data/ subfolder): "
                     "2D / BEV / 3D AP, easy / moderate / hard, R11 and R40, as KITTI's devkit")
-    ev.add_argument("--ids", help="with --detections: file of frame ids to score, one per line (default: every result file)")
+    ev.add_argument("--submission", help="folder of ScanNet benchmark semantic files <scene>.txt, one NYU40 id per mesh "
+                    "vertex (pcweak export --format scannet-semantic, or any method's): mIoU over the scenes of the "
+                    "folder of scans given, as ScanNet's evaluate_semantic_label.py")
+    ev.add_argument("--ids", help="with --detections or --submission: file of frame / scene ids to score, one per line "
+                    "(default: every file)")
     ev.add_argument("--json", action="store_true", help="compact one-line JSON")
     ev.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     ev.add_argument("--plots", help="folder for a per-class IoU bar chart and a confusion matrix (PNG)")

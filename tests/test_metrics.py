@@ -205,3 +205,56 @@ def test_scannet_submission_files_hold_what_evaluate_scores(tmp_path, room, caps
     assert not (tmp_path / "none").exists()
     assert main(["export", str(folder), "--format", "scannet-semantic", "-o", str(tmp_path / "none"), "--scene", "x"]) == 2
     assert "--scene names the scene of a single label file" in capsys.readouterr().err
+
+
+def test_scannet_benchmark_files_are_scored_over_a_folder_of_scans(tmp_path, capsys):
+    """``pcweak evaluate SCANS --submission DIR``: the files ``pcweak export`` writes (any method's
+    in that format) score the mIoU of the confusion summed over the scenes, as ScanNet's
+    evaluate_semantic_label.py sums it; bad files are refused naming themselves."""
+    import json
+    import pcweak
+    from pcweak import weak
+    from pcweak.cli import main
+    from pcweak.data.synthetic_indoor import synthetic_room
+    from pcweak.metrics.semantic import confusion, report_from_confusion
+    scans, labels = tmp_path / "scans", tmp_path / "labels"
+    scans.mkdir()
+    labels.mkdir()
+    total = 0
+    for seed in (1, 2):
+        room = synthetic_room(seed, density=150.0, n_frames=0)
+        room.save(scans / f"{room.name}.npz")
+        p = pcweak.label(room, weak.points(room, count=30, seed=0), "nearest")
+        p.semantic[:7] = -1  # unlabelled points: NYU40 id 0, wrong for their class
+        p.save(labels / f"{room.name}.npz")
+        total = total + confusion(room.semantic, p.semantic, len(room.classes))
+    assert main(["export", str(labels), "--format", "scannet-semantic", "-o", str(tmp_path / "sub")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(scans), "--submission", str(tmp_path / "sub"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = report_from_confusion(total, room.classes)
+    assert got["scenes"] == 2 and got["miou"] == pytest.approx(want["miou"], abs=1e-12)
+    assert got["per_class_iou"] == want["per_class_iou"] and got["coverage"] < 1
+    ids = tmp_path / "ids.txt"
+    ids.write_text("synthetic_2\n")
+    assert main(["evaluate", str(scans), "--submission", str(tmp_path / "sub"), "--ids", str(ids), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scenes"] == 1
+
+    def refused(*needles, ids_file=None):
+        argv = ["evaluate", str(scans), "--submission", str(tmp_path / "sub")] + (["--ids", str(ids_file)] if ids_file else [])
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and all(n in err for n in needles), err
+    sub = tmp_path / "sub" / "synthetic_1.txt"
+    good = sub.read_bytes()
+    sub.write_bytes(good + b"5\n")
+    refused("synthetic_1.txt:", "labels but scene 'synthetic_1' has", "one line per vertex")
+    sub.write_bytes(good.replace(b"\n", b"\n2.5\n", 1))
+    refused("synthetic_1.txt: line 2 is not a NYU40 class id")
+    sub.write_bytes(good)
+    (tmp_path / "sub" / "scene0707_00.txt").write_text("1\n")
+    refused("1 file(s) name scenes not in", "scene0707_00.txt")
+    (tmp_path / "sub" / "scene0707_00.txt").unlink()
+    sub.unlink()
+    ids.write_text("synthetic_1\nsynthetic_2\n")
+    refused("no file for 1 scene(s) of --ids", "synthetic_1.txt", ids_file=ids)

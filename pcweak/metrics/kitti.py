@@ -279,14 +279,15 @@ def kitti_ap(gt: Sequence[KittiObjects], det: Sequence[KittiObjects], classes: S
 
 
 # ---------------------------------------------------------------- result folders
-def read_ids(path: str | os.PathLike) -> list[str]:
-    """Frame ids, one per line (KITTI's ImageSets/val.txt), blank lines skipped."""
+def read_ids(path: str | os.PathLike, example: str = "000001") -> list[str]:
+    """Frame or scene ids, one per line (KITTI's ImageSets/val.txt, ScanNet's
+    scannetv2_val.txt), blank lines skipped."""
     p = Path(path)
     if not p.is_file():
         raise ReaderError(f"{p}: --ids file not found")
     ids = [line.strip() for line in p.read_text().splitlines() if line.strip()]
     if not ids:
-        raise ReaderError(f"{p}: no frame ids in it (one id per line, e.g. 000001)")
+        raise ReaderError(f"{p}: no ids in it (one id per line, e.g. {example})")
     return ids
 
 

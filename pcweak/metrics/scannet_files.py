@@ -17,14 +17,16 @@ which is the order of a ``scannet:`` scene's points; labels made on a scene read
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
 
-from ..classes import SCANNET20, SCANNET20_NYU40_IDS, SCANNET_STUFF
-from ..errors import SceneError
+from ..classes import NYU40_TO_SCANNET20, SCANNET20, SCANNET20_NYU40_IDS, SCANNET_STUFF
+from ..errors import ReaderError, SceneError
 from ..npzio import atomic_write_bytes
-from ..scene import PseudoLabels
+from ..scene import PseudoLabels, Scene
 from .instance import label_file_instances
+from .semantic import confusion, report_from_confusion
 
 TASKS = ("semantic", "instance")
 UNLABELLED_ID = 0  # NYU40 "unannotated": no evaluated class
@@ -117,3 +119,42 @@ def export_scannet(files: list[Path], folder: str | Path, task: str, progress=No
         else:
             instances += len(write_instances(labels[f], names[f], folder, str(f))) - 1
     return {"scenes": len(files), "task": task, "output": str(folder), **({"instances": instances} if task == "instance" else {})}
+
+
+def read_semantic(path: str | Path, scene: str, num_points: int) -> np.ndarray:
+    """(N,) int64 ScanNet-20 class index per point from a benchmark semantic file (one NYU40 id
+    per line, the mesh's vertex order); an id of no evaluated class gives -1, which is wrong for
+    its point's class and a false positive for none, as ScanNet's ``evaluate_semantic_label.py``
+    counts it. ReaderError naming the file for a line that is not a whole number or a line count
+    other than ``num_points``."""
+    path = Path(path)
+    tokens = path.read_bytes().split()
+    try:
+        ids = np.array(tokens, dtype=np.int64)
+    except ValueError:
+        line = next(i for i, t in enumerate(path.read_bytes().splitlines(), 1) if not t.strip().lstrip(b"-").isdigit())
+        raise ReaderError(f"{path}: line {line} is not a NYU40 class id (one whole number per line)") from None
+    if len(ids) != num_points:
+        raise ReaderError(f"{path}: {len(ids)} labels but scene {scene!r} has {num_points} points (one line per vertex "
+                          f"of the scan's mesh, in its order)")
+    out = np.full(len(ids), -1, np.int64)
+    for nyu, idx in NYU40_TO_SCANNET20.items():
+        out[ids == nyu] = idx
+    return out
+
+
+def semantic_files_report(pairs: Iterable[tuple[Scene, Path]]) -> dict[str, Any]:
+    """mIoU, per-class IoU, accuracy and coverage of benchmark semantic files over scenes with
+    ScanNet-20 ground truth, the confusion summed over the scenes before the division (as the
+    benchmark's script sums it). ``pairs``: (scene, its file), read one at a time."""
+    total, scenes = None, 0
+    for scene, path in pairs:
+        if tuple(scene.classes) != SCANNET20 or scene.semantic is None:
+            raise SceneError(f"scene {scene.name!r}: ScanNet benchmark files are scored against ScanNet-20 labels; "
+                             f"the scene has {'no labels' if scene.semantic is None else f'classes {list(scene.classes)[:4]} ...'}")
+        cm = confusion(scene.semantic, read_semantic(path, scene.name, scene.num_points), len(SCANNET20))
+        total = cm if total is None else total + cm
+        scenes += 1
+    if total is None:
+        raise ValueError("no scene to score")
+    return {"task": "scannet-semantic", "scenes": scenes, **report_from_confusion(total, SCANNET20)}

@@ -38,8 +38,13 @@ def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
 def semantic_report(gt: np.ndarray, pred: np.ndarray, classes: Sequence[str]) -> dict:
     """mIoU and per-class IoU over all GT-labelled points (unlabelled predictions count as
     wrong), accuracy on the points that have a prediction, and coverage."""
+    return report_from_confusion(confusion(gt, pred, len(classes)), classes)
+
+
+def report_from_confusion(cm: np.ndarray, classes: Sequence[str]) -> dict:
+    """``semantic_report``'s figures from a ``confusion`` matrix (C, C+1), e.g. one summed over
+    scenes."""
     c = len(classes)
-    cm = confusion(gt, pred, c)
     iou = iou_from_confusion(cm)
     labelled = cm.sum()
     predicted = labelled - cm[:, c].sum()
