@@ -309,11 +309,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                          "result files of a kitti:<root>/training split) or --submission DIR (score ScanNet benchmark "
                          "semantic files of a folder of scans)")
     if args.detections is not None:
+        if args.format is not None:
+            raise ValueError("--format goes with --submission; KITTI result files have one format")
         return _evaluate_kitti_results(args)
     if args.submission is not None:
         return _evaluate_scannet_files(args)
     if args.ids:
         raise ValueError("--ids goes with --detections or --submission (the frames or scenes to score)")
+    if args.format is not None:
+        raise ValueError("--format goes with --submission (the kind of ScanNet benchmark files)")
     if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise ValueError(f"--plots {args.plots}: is a file; give the folder to write the plots in")
     if args.plots:
@@ -343,13 +347,14 @@ def _finite_or_null(obj: Any) -> Any:
 
 
 def _evaluate_scannet_files(args: argparse.Namespace) -> int:
-    """``pcweak evaluate SCANS --submission DIR [--ids FILE]``: mIoU of ScanNet benchmark
-    semantic files, the confusion summed over the scenes as the benchmark's script sums it."""
+    """``pcweak evaluate SCANS --submission DIR [--format F] [--ids FILE]``: mIoU of ScanNet
+    benchmark semantic files (the confusion summed over the scenes as the benchmark's script sums
+    it) or AP of instance files."""
     from tqdm import tqdm
     from .data.address import load_scene
     from .data.collection import enumerate_scenes
     from .metrics.kitti import read_ids
-    from .metrics.scannet_files import semantic_files_report
+    from .metrics.scannet_files import instance_files_report, semantic_files_report
     if args.plots is not None:
         raise ValueError("--plots goes with --pseudo; --submission scores a set of scenes")
     folder = Path(args.submission)
@@ -377,7 +382,8 @@ def _evaluate_scannet_files(args: argparse.Namespace) -> int:
     kw = _reader_kwargs(args)
     pairs = ((load_scene(addresses[n], **kw), files[n])
              for n in tqdm(names, desc="evaluate", unit="scene", disable=len(names) < 2))
-    print(json.dumps(semantic_files_report(pairs), indent=None if args.json else 2, default=float))
+    report = (instance_files_report if args.format == "scannet-instance" else semantic_files_report)(pairs)
+    print(json.dumps(_finite_or_null(report), indent=None if args.json else 2, default=float))
     return 0
 
 
@@ -574,9 +580,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pseudo", help="pseudo-label .npz")
     ev.add_argument("--detections", help="folder of KITTI result files <frame id>.txt (or its data/ subfolder): "
                     "2D / BEV / 3D AP, easy / moderate / hard, R11 and R40, as KITTI's devkit")
-    ev.add_argument("--submission", help="folder of ScanNet benchmark semantic files <scene>.txt, one NYU40 id per mesh "
-                    "vertex (pcweak export --format scannet-semantic, or any method's): mIoU over the scenes of the "
-                    "folder of scans given, as ScanNet's evaluate_semantic_label.py")
+    ev.add_argument("--submission", help="folder of ScanNet benchmark files <scene>.txt (pcweak export's, or any "
+                    "method's): mIoU or instance AP over the scenes of the folder of scans given, as ScanNet's "
+                    "evaluate_semantic_label.py / evaluate_semantic_instance.py")
+    ev.add_argument("--format", choices=("scannet-semantic", "scannet-instance"),
+                    help="with --submission: scannet-semantic (default; one NYU40 id per mesh vertex) or scannet-instance "
+                         "(a line '<mask file> <NYU40 id> <confidence>' per instance; masks may overlap)")
     ev.add_argument("--ids", help="with --detections or --submission: file of frame / scene ids to score, one per line "
                     "(default: every file)")
     ev.add_argument("--json", action="store_true", help="compact one-line JSON")

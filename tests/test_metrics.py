@@ -258,3 +258,52 @@ def test_scannet_benchmark_files_are_scored_over_a_folder_of_scans(tmp_path, cap
     sub.unlink()
     ids.write_text("synthetic_1\nsynthetic_2\n")
     refused("no file for 1 scene(s) of --ids", "synthetic_1.txt", ids_file=ids)
+
+
+def test_scannet_instance_files_are_scored_with_overlapping_masks(tmp_path, capsys):
+    """Instance submissions score as ``evaluate`` scores the label files they were exported from;
+    their masks may overlap (each is its own file), which a per-point instance id cannot hold: a
+    mask over two chairs scored above the one right mask is a false positive ahead of it."""
+    import json
+    import pcweak
+    from pcweak import weak
+    from pcweak.cli import main
+    from pcweak.classes import SCANNET20
+    from pcweak.data.synthetic_indoor import synthetic_room
+    scans, labels = tmp_path / "scans", tmp_path / "labels"
+    scans.mkdir()
+    labels.mkdir()
+    room = synthetic_room(3, density=150.0, n_frames=0)
+    room.save(scans / f"{room.name}.npz")
+    p = pcweak.label(room, weak.clicks(room, seed=0), "nearest")
+    p.save(labels / f"{room.name}.npz")
+    want = pcweak.evaluate(room, p)["instance"]
+    assert main(["export", str(labels), "--format", "scannet-instance", "-o", str(tmp_path / "sub")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(scans), "--submission", str(tmp_path / "sub"), "--format", "scannet-instance", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["scenes"] == 1 and [round(got[k], 4) for k in ("ap", "ap50", "ap25")] == [want[k] for k in ("ap", "ap50", "ap25")]
+
+    # two chairs of 150 points each; the right mask of the first (0.9) and one over both (0.95)
+    n = 400
+    sem = np.full(n, SCANNET20.index("floor"))
+    sem[:300] = SCANNET20.index("chair")
+    inst = np.where(np.arange(n) < 150, 0, np.where(np.arange(n) < 300, 1, -1))
+    scene = pcweak.Scene(name="two_chairs", coord=np.random.default_rng(0).random((n, 3)), classes=SCANNET20,
+                         semantic=sem, instance=inst)
+    d = tmp_path / "two"
+    (d / "scans").mkdir(parents=True)
+    (d / "sub" / "predicted_masks").mkdir(parents=True)
+    scene.save(d / "scans" / "two_chairs.npz")
+    (d / "sub" / "predicted_masks" / "a.txt").write_text("".join("1\n" if i < 150 else "0\n" for i in range(n)))
+    (d / "sub" / "predicted_masks" / "b.txt").write_text("".join("1\n" if i < 300 else "0\n" for i in range(n)))
+    ap50 = {}  # 5: chair's NYU40 id
+    for name, lines in (("right only", ["predicted_masks/a.txt 5 0.9"]),
+                        ("with the overlapping mask", ["predicted_masks/a.txt 5 0.9", "predicted_masks/b.txt 5 0.95"])):
+        (d / "sub" / "two_chairs.txt").write_text("".join(line + "\n" for line in lines))
+        assert main(["evaluate", str(d / "scans"), "--submission", str(d / "sub"), "--format", "scannet-instance", "--json"]) == 0
+        ap50[name] = json.loads(capsys.readouterr().out)["per_class"]["chair"]["ap50"]
+    assert ap50["right only"] == 0.5 and ap50["with the overlapping mask"] < 0.5, ap50
+    (d / "sub" / "two_chairs.txt").write_text("predicted_masks/c.txt 5 0.9\n")
+    assert main(["evaluate", str(d / "scans"), "--submission", str(d / "sub"), "--format", "scannet-instance"]) == 2
+    assert "two_chairs.txt: line 1: mask file" in capsys.readouterr().err

@@ -45,13 +45,25 @@ MIN_REGION_SIZE = 100  # ScanNet's opt.min_region_sizes
 class SceneInstances:
     """One scene's instances: per point GT ``gt_semantic``/``gt_instance`` and predicted
     ``pred_instance`` (N,) int64 (-1 = none), with a class ``pred_class`` and ``pred_score``
-    per predicted instance id (dicts id -> value)."""
+    per predicted instance id (dicts id -> value). Predicted masks that overlap (a benchmark
+    submission's mask files) are given as ``pred_pairs`` instead: (point index, instance id)
+    int64 arrays of equal length, a point once per mask holding it; ``pred_instance`` is then
+    None."""
 
     gt_semantic: np.ndarray
     gt_instance: np.ndarray
-    pred_instance: np.ndarray
+    pred_instance: np.ndarray | None
     pred_class: dict[int, int]
     pred_score: dict[int, float]
+    pred_pairs: tuple[np.ndarray, np.ndarray] | None = None
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(point index, instance id) of every point of every predicted instance."""
+        if self.pred_pairs is not None:
+            return np.asarray(self.pred_pairs[0], np.int64), np.asarray(self.pred_pairs[1], np.int64)
+        inst = np.asarray(self.pred_instance, np.int64)
+        points = np.flatnonzero(inst >= 0)
+        return points, inst[points]
 
 
 def from_labels(gt_semantic, gt_instance, pred_semantic, pred_instance, confidence=None) -> SceneInstances:
@@ -143,7 +155,7 @@ class _Matched:
 
 def _match_scene(sc: SceneInstances, valid: list[int], min_region_size: int) -> _Matched:
     sem, inst = np.asarray(sc.gt_semantic), np.asarray(sc.gt_instance)
-    if sem.shape != inst.shape or sem.shape != np.shape(sc.pred_instance):
+    if sem.shape != inst.shape or (sc.pred_pairs is None and sem.shape != np.shape(sc.pred_instance)):
         raise ValueError(f"instance AP: gt_semantic {sem.shape}, gt_instance {inst.shape} and pred_instance "
                          f"{np.shape(sc.pred_instance)} must have one entry per point")
     thing = np.isin(sem, valid) & (inst >= 0)
@@ -153,25 +165,26 @@ def _match_scene(sc: SceneInstances, valid: list[int], min_region_size: int) -> 
     gt_index[thing] = gt_of_thing.ravel()
     G = len(keys)
     pred_ids = [k for k in sorted(sc.pred_class) if sc.pred_class[k] in valid]
-    pred_instance = np.asarray(sc.pred_instance, np.int64)
-    # each point's position in pred_ids (ascending), -1 for points of no kept prediction
+    points, pred_of = sc.pairs()
+    # each (point, instance) pair's position in pred_ids (ascending), -1 for no kept prediction
     ids = np.array(pred_ids, np.int64)
     if len(ids):
-        pos = np.minimum(np.searchsorted(ids, pred_instance), len(ids) - 1)
-        p_index = np.where(ids[pos] == pred_instance, pos, -1)
+        pos = np.minimum(np.searchsorted(ids, pred_of), len(ids) - 1)
+        p_index = np.where(ids[pos] == pred_of, pos, -1)
     else:
-        p_index = np.full(len(sem), -1, np.int64)
+        p_index = np.full(len(points), -1, np.int64)
     sizes = np.bincount(p_index[p_index >= 0], minlength=len(pred_ids))
     keep = np.flatnonzero(sizes >= min_region_size)
     new = np.full(len(pred_ids) + 1, -1, np.int64)
     new[keep] = np.arange(len(keep))
     p_index = new[p_index]  # -1 stays -1 through new[-1]
     P = len(keep)
-    both = (gt_index >= 0) & (p_index >= 0)
-    inter = np.bincount(gt_index[both] * P + p_index[both], minlength=G * P).reshape(G, P)
+    g_of = gt_index[points]
+    both = (g_of >= 0) & (p_index >= 0)
+    inter = np.bincount(g_of[both] * P + p_index[both], minlength=G * P).reshape(G, P)
     pcls = np.array([sc.pred_class[pred_ids[j]] for j in keep], np.int64)
     inter[keys[:, 0][:, None] != pcls[None, :]] = 0  # a prediction is compared with GT of its class only
-    void = p_index[gt_index < 0]
+    void = p_index[g_of < 0]
     gt_size = np.bincount(gt_index[gt_index >= 0], minlength=G)
     iou = inter / np.maximum(gt_size[:, None] + sizes[keep][None, :] - inter, 1)
     return _Matched(gt_class=keys[:, 0].astype(np.int64), gt_size=gt_size, iou=iou,

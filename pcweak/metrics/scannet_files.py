@@ -25,7 +25,7 @@ from ..classes import NYU40_TO_SCANNET20, SCANNET20, SCANNET20_NYU40_IDS, SCANNE
 from ..errors import ReaderError, SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels, Scene
-from .instance import label_file_instances
+from .instance import SceneInstances, instance_ap, label_file_instances
 from .semantic import confusion, report_from_confusion
 
 TASKS = ("semantic", "instance")
@@ -121,6 +121,17 @@ def export_scannet(files: list[Path], folder: str | Path, task: str, progress=No
     return {"scenes": len(files), "task": task, "output": str(folder), **({"instances": instances} if task == "instance" else {})}
 
 
+def _whole_numbers(path: Path, what: str) -> np.ndarray:
+    """(L,) int64 of a file of one whole number per line; ReaderError naming the file and the
+    first line that is not one."""
+    data = path.read_bytes()
+    try:
+        return np.array(data.split(), dtype=np.int64)
+    except ValueError:
+        line = next(i for i, t in enumerate(data.splitlines(), 1) if not t.strip().lstrip(b"-").isdigit())
+        raise ReaderError(f"{path}: line {line} is not {what} (one whole number per line)") from None
+
+
 def read_semantic(path: str | Path, scene: str, num_points: int) -> np.ndarray:
     """(N,) int64 ScanNet-20 class index per point from a benchmark semantic file (one NYU40 id
     per line, the mesh's vertex order); an id of no evaluated class gives -1, which is wrong for
@@ -128,12 +139,7 @@ def read_semantic(path: str | Path, scene: str, num_points: int) -> np.ndarray:
     counts it. ReaderError naming the file for a line that is not a whole number or a line count
     other than ``num_points``."""
     path = Path(path)
-    tokens = path.read_bytes().split()
-    try:
-        ids = np.array(tokens, dtype=np.int64)
-    except ValueError:
-        line = next(i for i, t in enumerate(path.read_bytes().splitlines(), 1) if not t.strip().lstrip(b"-").isdigit())
-        raise ReaderError(f"{path}: line {line} is not a NYU40 class id (one whole number per line)") from None
+    ids = _whole_numbers(path, "a NYU40 class id")
     if len(ids) != num_points:
         raise ReaderError(f"{path}: {len(ids)} labels but scene {scene!r} has {num_points} points (one line per vertex "
                           f"of the scan's mesh, in its order)")
@@ -149,12 +155,71 @@ def semantic_files_report(pairs: Iterable[tuple[Scene, Path]]) -> dict[str, Any]
     benchmark's script sums it). ``pairs``: (scene, its file), read one at a time."""
     total, scenes = None, 0
     for scene, path in pairs:
-        if tuple(scene.classes) != SCANNET20 or scene.semantic is None:
-            raise SceneError(f"scene {scene.name!r}: ScanNet benchmark files are scored against ScanNet-20 labels; "
-                             f"the scene has {'no labels' if scene.semantic is None else f'classes {list(scene.classes)[:4]} ...'}")
+        _check_scannet20(scene)
         cm = confusion(scene.semantic, read_semantic(path, scene.name, scene.num_points), len(SCANNET20))
         total = cm if total is None else total + cm
         scenes += 1
     if total is None:
         raise ValueError("no scene to score")
     return {"task": "scannet-semantic", "scenes": scenes, **report_from_confusion(total, SCANNET20)}
+
+
+def read_instances(path: str | Path, scene: str, num_points: int) -> tuple[np.ndarray, np.ndarray, dict[int, int], dict[int, float]]:
+    """A benchmark instance file: (point index, mask number) pairs of every mask, and the
+    ScanNet-20 class and confidence of each mask number (its line, from 0, so that the masks keep
+    the file's order, which the evaluator matches in). Lines are ``<mask file> <NYU40 id>
+    <confidence>``, the mask file relative to ``path``'s folder with one 0 / non-0 per point;
+    masks of no evaluated class are skipped, as the evaluator skips them. ReaderError naming the
+    file for a malformed line, an absolute or missing mask file, or a mask of another length."""
+    path = Path(path)
+    points, numbers, classes, scores = [], [], {}, {}
+    for j, line in enumerate(path.read_text().splitlines()):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            rel, nyu, conf = parts[0], int(float(parts[1])), float(parts[2])
+        except ValueError:
+            raise ReaderError(f"{path}: line {j + 1} is not '<mask file> <NYU40 id> <confidence>': {line[:80]!r}") from None
+        if Path(rel).is_absolute():
+            raise ReaderError(f"{path}: line {j + 1}: mask file {rel} must be relative to the file's folder")
+        if nyu not in NYU40_TO_SCANNET20:
+            continue
+        mask_file = path.parent / rel
+        if not mask_file.is_file():
+            raise ReaderError(f"{path}: line {j + 1}: mask file {mask_file} not found")
+        mask = _whole_numbers(mask_file, "a mask value")
+        if len(mask) != num_points:
+            raise ReaderError(f"{mask_file}: {len(mask)} values but scene {scene!r} has {num_points} points (one line "
+                              f"per vertex of the scan's mesh, in its order)")
+        inside = np.flatnonzero(mask != 0)
+        points.append(inside)
+        numbers.append(np.full(len(inside), j, np.int64))
+        classes[j], scores[j] = NYU40_TO_SCANNET20[nyu], conf
+    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))  # noqa: E731
+    return cat(points), cat(numbers), classes, scores
+
+
+def instance_files_report(pairs: Iterable[tuple[Scene, Path]]) -> dict[str, Any]:
+    """AP, AP50, AP25 and per-class AP of benchmark instance files over scenes with ScanNet-20
+    ground truth (``metrics.instance``'s rules, masks that overlap included), wall and floor not
+    evaluated. ``pairs``: (scene, its file), read one at a time."""
+    found = []
+    for scene, path in pairs:
+        _check_scannet20(scene, instances=True)
+        points, numbers, classes, scores = read_instances(path, scene.name, scene.num_points)
+        found.append(SceneInstances(scene.semantic, scene.instance, None, classes, scores, pred_pairs=(points, numbers)))
+    if not found:
+        raise ValueError("no scene to score")
+    rep = instance_ap(found, SCANNET20, ignore=SCANNET_STUFF)
+    return {"task": "scannet-instance", "scenes": len(found), **rep}
+
+
+def _check_scannet20(scene: Scene, instances: bool = False) -> None:
+    """SceneError unless ``scene`` has ScanNet-20 ground truth (with instances, if asked)."""
+    lacks = "no labels" if scene.semantic is None else "no instances" if instances and scene.instance is None else None
+    if tuple(scene.classes) != SCANNET20 or lacks:
+        raise SceneError(f"scene {scene.name!r}: ScanNet benchmark files are scored against ScanNet-20 ground truth; "
+                         f"the scene has {lacks or f'classes {list(scene.classes)[:4]} ...'}")
