@@ -994,6 +994,33 @@ def _(t, s):
         ["points.npz", "no 'semantic' array"]
 
 
+@case("evaluate-format-without-submission")
+def _(t, s):  # the format of files not being read, dropped without a word
+    return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "p.npz"), "--format", "scannet-instance"], \
+        ["--format goes with --submission"]
+
+
+@case("evaluate-submission-of-scenes-over-other-classes")
+def _(t, s):
+    (t / "scans").mkdir()
+    pcweak.Scene(name="other", coord=np.random.default_rng(0).random((5, 3)), classes=("a", "b"),
+                 semantic=np.zeros(5, np.int64)).save(t / "scans" / "other.npz")
+    (t / "sub").mkdir()
+    (t / "sub" / "other.txt").write_text("1\n" * 5)
+    return ["evaluate", str(t / "scans"), "--submission", str(t / "sub")], \
+        ["scene 'other': ScanNet benchmark files are scored against ScanNet-20 ground truth"]
+
+
+@case("evaluate-submission-instance-line-malformed")
+def _(t, s):
+    (t / "scans").mkdir()
+    s.save(t / "scans" / "room.npz")
+    (t / "sub").mkdir()
+    (t / "sub" / "room.txt").write_text("predicted_masks/room_000.txt 5\n")
+    return ["evaluate", str(t / "scans"), "--submission", str(t / "sub"), "--format", "scannet-instance"], \
+        ["room.txt: line 1 is not '<mask file> <NYU40 id> <confidence>'"]
+
+
 @case("viz-pseudo-for-another-scene")
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")
