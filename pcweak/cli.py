@@ -307,7 +307,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if sum(x is not None for x in (args.pseudo, args.detections, args.submission)) != 1:
         raise ValueError("give one of --pseudo FILE (score pseudo-labels of one scene), --detections DIR (score KITTI "
                          "result files of a kitti:<root>/training split) or --submission DIR (score ScanNet benchmark "
-                         "semantic files of a folder of scans)")
+                         "files over a folder of scans)")
     if args.detections is not None:
         if args.format is not None:
             raise ValueError("--format goes with --submission; KITTI result files have one format")

@@ -127,9 +127,10 @@ def _whole_numbers(path: Path, what: str) -> np.ndarray:
     data = path.read_bytes()
     try:
         return np.array(data.split(), dtype=np.int64)
-    except ValueError:
-        line = next(i for i, t in enumerate(data.splitlines(), 1) if not t.strip().lstrip(b"-").isdigit())
-        raise ReaderError(f"{path}: line {line} is not {what} (one whole number per line)") from None
+    except (ValueError, OverflowError):
+        line = next((i for i, t in enumerate(data.splitlines(), 1) if not t.strip().lstrip(b"-+").isdigit()), None)
+        where = f"line {line} is not" if line is not None else "a line holds a number too large for"
+        raise ReaderError(f"{path}: {where} {what} (one whole number per line)") from None
 
 
 def read_semantic(path: str | Path, scene: str, num_points: int) -> np.ndarray:
