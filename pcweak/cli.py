@@ -318,6 +318,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--ids goes with --detections or --submission (the frames or scenes to score)")
     if args.format is not None:
         raise ValueError("--format goes with --submission (the kind of ScanNet benchmark files)")
+    from .data.collection import names_one_scene
+    if not names_one_scene(args.scene):
+        return _evaluate_label_folder(args)
     if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise ValueError(f"--plots {args.plots}: is a file; give the folder to write the plots in")
     if args.plots:
@@ -344,6 +347,40 @@ def _finite_or_null(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def _evaluate_label_folder(args: argparse.Namespace) -> int:
+    """``pcweak evaluate FOLDER --pseudo LABELS``: the label files ``pcweak label`` wrote for a
+    folder of scenes, scored together (``metrics.evaluate.evaluate_set``)."""
+    from tqdm import tqdm
+    from .data.address import load_scene
+    from .data.collection import enumerate_scenes
+    from .metrics.evaluate import evaluate_set
+    from .scene import PseudoLabels
+    if args.plots is not None:
+        raise ValueError("--plots goes with one scene's --pseudo file; a folder is scored as a set")
+    labels = Path(args.pseudo)
+    if not labels.is_dir():
+        raise ValueError(f"--pseudo {labels}: {args.scene} is a folder of scenes; give the folder of label files "
+                         f"<scene>.npz that pcweak label wrote for it (or one scene's address with one file)")
+    addresses = dict(enumerate_scenes(args.scene))
+    files = {p.stem: p for p in labels.glob("*.npz")}
+    if not files:
+        raise ValueError(f"--pseudo {labels}: no <scene>.npz label files in it")
+    unknown = sorted(n for n in files if n not in addresses)
+    if unknown:
+        raise ValueError(f"--pseudo {labels}: {len(unknown)} label file(s) name scenes not in {args.scene}, e.g. "
+                         f"{[u + '.npz' for u in unknown[:3]]}")
+    unlabelled = sorted(n for n in addresses if n not in files)
+    if unlabelled:
+        warnings.warn(f"--pseudo {labels}: {len(unlabelled)} of the {len(addresses)} scenes of {args.scene} have no label "
+                      f"file and are not scored, e.g. {unlabelled[:3]}")
+    names = sorted(files)
+    kw = _reader_kwargs(args)
+    pairs = ((load_scene(addresses[n], **kw), PseudoLabels.load(files[n]))
+             for n in tqdm(names, desc="evaluate", unit="scene", disable=len(names) < 2))
+    print(json.dumps(_finite_or_null(evaluate_set(pairs)), indent=None if args.json else 2, default=float))
+    return 0
 
 
 def _evaluate_scannet_files(args: argparse.Namespace) -> int:
@@ -577,7 +614,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="score pseudo-labels against a scene's ground truth, or KITTI result files as the devkit does")
     ev.add_argument("scene", help=addr_help + "; with --detections: kitti:<root>/training")
-    ev.add_argument("--pseudo", help="pseudo-label .npz")
+    ev.add_argument("--pseudo", help="pseudo-label .npz; with a folder of scenes, the folder of <scene>.npz that pcweak "
+                    "label wrote: mIoU from the confusion summed over the scenes, instance AP over all, each scene's mIoU")
     ev.add_argument("--detections", help="folder of KITTI result files <frame id>.txt (or its data/ subfolder): "
                     "2D / BEV / 3D AP, easy / moderate / hard, R11 and R40, as KITTI's devkit")
     ev.add_argument("--submission", help="folder of ScanNet benchmark files <scene>.txt (pcweak export's, or any "

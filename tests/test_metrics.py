@@ -307,3 +307,45 @@ def test_scannet_instance_files_are_scored_with_overlapping_masks(tmp_path, caps
     (d / "sub" / "two_chairs.txt").write_text("predicted_masks/c.txt 5 0.9\n")
     assert main(["evaluate", str(d / "scans"), "--submission", str(d / "sub"), "--format", "scannet-instance"]) == 2
     assert "two_chairs.txt: line 1: mask file" in capsys.readouterr().err
+
+
+def test_a_folder_of_label_files_is_scored_as_a_set(tmp_path, capsys):
+    """``pcweak evaluate FOLDER --pseudo LABELS``: what ``pcweak label FOLDER`` wrote, scored
+    together: mIoU from the summed confusion, instance AP over every scene at once, and each
+    scene's own mIoU beside them; scenes without a label file are named in a warning."""
+    import json
+    import pcweak
+    from pcweak import weak
+    from pcweak.cli import main
+    from pcweak.classes import stuff_classes
+    from pcweak.data.synthetic_indoor import synthetic_room
+    from pcweak.metrics.instance import label_file_instances
+    from pcweak.metrics.semantic import confusion, report_from_confusion
+    scans, labels = tmp_path / "scans", tmp_path / "labels"
+    scans.mkdir()
+    labels.mkdir()
+    total, found, per_scene = 0, [], {}
+    for seed in (4, 5, 6):
+        room = synthetic_room(seed, density=150.0, n_frames=0)
+        room.save(scans / f"{room.name}.npz")
+        if seed == 6:
+            continue  # a scene left unlabelled
+        p = pcweak.label(room, weak.clicks(room, seed=0), "nearest")
+        p.save(labels / f"{room.name}.npz")
+        total = total + confusion(room.semantic, p.semantic, len(room.classes))
+        found.append(from_labels(room.semantic, room.instance, p.semantic, p.instance))
+        found[-1].pred_class, found[-1].pred_score = label_file_instances(p)
+        per_scene[room.name] = pcweak.evaluate(room, p)["miou"]
+    assert main(["evaluate", str(scans), "--pseudo", str(labels), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "1 of the 3 scenes of" in err and "have no label file and are not scored, e.g. ['synthetic_6']" in err
+    got = json.loads(out)
+    assert got["scenes"] == 2 and got["miou"] == pytest.approx(report_from_confusion(total, room.classes)["miou"], abs=1e-12)
+    assert {r["scene"]: r["miou"] for r in got["per_scene"]} == pytest.approx(per_scene)
+    want = instance_ap(found, room.classes, ignore=stuff_classes(room.classes))
+    assert [got["instance"][k] for k in ("ap", "ap50", "ap25")] == [round(want[k], 4) for k in ("ap", "ap50", "ap25")]
+    (labels / "scene0707_00.npz").write_bytes((labels / "synthetic_4.npz").read_bytes())
+    assert main(["evaluate", str(scans), "--pseudo", str(labels)]) == 2
+    assert "1 label file(s) name scenes not in" in capsys.readouterr().err
+    assert main(["evaluate", str(scans), "--pseudo", str(labels / "synthetic_4.npz")]) == 2
+    assert "is a folder of scenes; give the folder of label files" in capsys.readouterr().err

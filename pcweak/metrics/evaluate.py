@@ -1,7 +1,7 @@
 """``evaluate(scene, pseudo)``: how good are pseudo-labels against a scene's ground truth."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from ..scene import PseudoLabels, Scene, check_types
 from .boxes import box_quality
 from .calibration import expected_calibration_error
 from .instance import MIN_REGION_SIZE, SceneInstances, instance_ap, label_file_instances
-from .semantic import semantic_report
+from .semantic import confusion, report_from_confusion, semantic_report
 
 
 @ranges_checked("evaluate")
@@ -40,4 +40,38 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: Count0 = MIN_R
         keep = scene.box_labels >= 0
         rep["boxes"] = box_quality(pseudo.box, scene.boxes[keep], scene.box_labels[keep],
                                    pseudo.box_semantic if pseudo.box_semantic is not None else None, scene.classes)
+    return rep
+
+
+def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: int = MIN_REGION_SIZE) -> dict[str, Any]:
+    """``evaluate``'s figures over a set of scenes of one class list, pooled as the benchmarks
+    pool them: mIoU and per-class IoU from the confusion summed over the scenes, instance AP over
+    every scene's instances at once; with each scene's own mIoU (``per_scene``), so that the
+    spread is seen beside the pooled figure. ``pairs``: (scene, its pseudo-labels), read one at a
+    time; SceneError for scenes over different class lists."""
+    total, classes, rows, found = None, None, [], []
+    for scene, pseudo in pairs:
+        check_types("evaluate_set(pairs)", (scene, Scene), (pseudo, PseudoLabels))
+        if scene.semantic is None:
+            raise SceneError(f"scene {scene.name!r}: has no ground-truth semantic labels to evaluate against")
+        pseudo.check_against(scene)
+        if classes is None:
+            classes = scene.classes
+        elif tuple(scene.classes) != tuple(classes):
+            raise SceneError(f"scene {scene.name!r}: classes {list(scene.classes)[:4]} ... differ from the other scenes' "
+                             f"{list(classes)[:4]} ...; a set is scored over one class list")
+        cm = confusion(scene.semantic, pseudo.semantic, len(classes))
+        total = cm if total is None else total + cm
+        rows.append({"scene": scene.name, "miou": report_from_confusion(cm, classes)["miou"]})
+        if scene.instance is not None and (pseudo.instance >= 0).any():
+            found.append(SceneInstances(scene.semantic, scene.instance, pseudo.instance, *label_file_instances(pseudo)))
+    if total is None:
+        raise ValueError("evaluate_set: no scene to score")
+    rep: dict[str, Any] = {"scenes": len(rows), **report_from_confusion(total, classes)}
+    per = np.array([r["miou"] for r in rows], np.float64)
+    rep["per_scene_miou"] = {"min": float(np.nanmin(per)), "median": float(np.nanmedian(per)), "max": float(np.nanmax(per))}
+    if found:
+        inst = instance_ap(found, classes, ignore=stuff_classes(classes), min_region_size=min_region_size)
+        rep["instance"] = {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in inst.items()}
+    rep["per_scene"] = rows
     return rep
