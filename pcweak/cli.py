@@ -739,10 +739,11 @@ def _first_process() -> bool:
 
 
 def _end_process_group() -> None:
-    """Close this process's part of a distributed run (a no-op alone). Left to the interpreter's
-    exit, gloo's threads were destroyed still joinable now and then: "terminate called without
-    an active exception" and exit status -6 (SIGABRT) after a two-process predict had written
-    every prediction."""
+    """Close this process's part of a distributed run that ended whole (a no-op alone). Left to
+    the interpreter's exit, gloo's threads were destroyed still joinable now and then: "terminate
+    called without an active exception" and exit status -6 (SIGABRT) after a two-process predict
+    had written every prediction. Not after an error or an interrupt: the other processes may
+    still be inside a collective, on which destroying an NCCL group can wait."""
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
@@ -810,7 +811,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _plain_warning
         _quiet_third_party_deprecations()
         try:
-            return int(run_lightning_cli(argv))
+            code = int(run_lightning_cli(argv))
+            _end_process_group()  # after a whole run only: torch can block on an NCCL group with work pending
+            return code
         except KeyboardInterrupt:  # outside the trainer's own handling (parsing, making pseudo-labels)
             return _interrupted(argv[0], debug)
         except SystemExit as e:
@@ -833,8 +836,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(f"pcweak {argv[0]}: error: {e} (PCWEAK_DEBUG=1 shows where)", file=sys.stderr)
             return 2
-        finally:
-            _end_process_group()
     parser = build_parser()
     if argv and not argv[0].startswith("-"):
         known = _commands(parser)
