@@ -349,12 +349,37 @@ def _finite_or_null(obj: Any) -> Any:
     return obj
 
 
+def _scene_files(args: argparse.Namespace, option: str, folder: Path, suffix: str, what: str,
+                 names: list[str] | None = None) -> tuple[dict[str, str], dict[str, Path], list[str]]:
+    """The scenes of ``args.scene`` (name -> address), the ``<scene><suffix>`` files of
+    ``folder`` (name -> path) given with ``option``, and the names to score: ``names`` (from
+    --ids), else every file's. A folder without such files, or ``what`` (e.g. "file(s)") naming
+    scenes not in ``args.scene``, is a ValueError."""
+    from .data.collection import enumerate_scenes
+    addresses = dict(enumerate_scenes(args.scene))
+    files = {p.stem: p for p in folder.glob(f"*{suffix}")}
+    if names is None:
+        if not files:
+            raise ValueError(f"{option} {folder}: no <scene>{suffix} {what.replace('(s)', 's')} in it")
+        names = sorted(files)
+        unknown = [n for n in names if n not in addresses]
+        if unknown:
+            raise ValueError(f"{option} {folder}: {len(unknown)} {what} name scenes not in {args.scene}, e.g. "
+                             f"{[u + suffix for u in unknown[:3]]}")
+    return addresses, files, names
+
+
+def _scenes_read_with(args: argparse.Namespace, names: list[str], addresses: dict[str, str], read: Any) -> Any:
+    """(scene, ``read(name)``) of each of ``names`` in turn, with a progress bar over two or more."""
+    from tqdm import tqdm
+    from .data.address import load_scene
+    kw = _reader_kwargs(args)
+    return ((load_scene(addresses[n], **kw), read(n)) for n in tqdm(names, desc="evaluate", unit="scene", disable=len(names) < 2))
+
+
 def _evaluate_label_folder(args: argparse.Namespace) -> int:
     """``pcweak evaluate FOLDER --pseudo LABELS``: the label files ``pcweak label`` wrote for a
     folder of scenes, scored together (``metrics.evaluate.evaluate_set``)."""
-    from tqdm import tqdm
-    from .data.address import load_scene
-    from .data.collection import enumerate_scenes
     from .metrics.evaluate import evaluate_set
     from .scene import PseudoLabels
     if args.plots is not None:
@@ -363,22 +388,12 @@ def _evaluate_label_folder(args: argparse.Namespace) -> int:
     if not labels.is_dir():
         raise ValueError(f"--pseudo {labels}: {args.scene} is a folder of scenes; give the folder of label files "
                          f"<scene>.npz that pcweak label wrote for it (or one scene's address with one file)")
-    addresses = dict(enumerate_scenes(args.scene))
-    files = {p.stem: p for p in labels.glob("*.npz")}
-    if not files:
-        raise ValueError(f"--pseudo {labels}: no <scene>.npz label files in it")
-    unknown = sorted(n for n in files if n not in addresses)
-    if unknown:
-        raise ValueError(f"--pseudo {labels}: {len(unknown)} label file(s) name scenes not in {args.scene}, e.g. "
-                         f"{[u + '.npz' for u in unknown[:3]]}")
+    addresses, files, names = _scene_files(args, "--pseudo", labels, ".npz", "label file(s)")
     unlabelled = sorted(n for n in addresses if n not in files)
     if unlabelled:
         warnings.warn(f"--pseudo {labels}: {len(unlabelled)} of the {len(addresses)} scenes of {args.scene} have no label "
                       f"file and are not scored, e.g. {unlabelled[:3]}")
-    names = sorted(files)
-    kw = _reader_kwargs(args)
-    pairs = ((load_scene(addresses[n], **kw), PseudoLabels.load(files[n]))
-             for n in tqdm(names, desc="evaluate", unit="scene", disable=len(names) < 2))
+    pairs = _scenes_read_with(args, names, addresses, lambda n: PseudoLabels.load(files[n]))
     print(json.dumps(_finite_or_null(evaluate_set(pairs)), indent=None if args.json else 2, default=float))
     return 0
 
@@ -387,9 +402,6 @@ def _evaluate_scannet_files(args: argparse.Namespace) -> int:
     """``pcweak evaluate SCANS --submission DIR [--format F] [--ids FILE]``: mIoU of ScanNet
     benchmark semantic files (the confusion summed over the scenes as the benchmark's script sums
     it) or AP of instance files."""
-    from tqdm import tqdm
-    from .data.address import load_scene
-    from .data.collection import enumerate_scenes
     from .metrics.kitti import read_ids
     from .metrics.scannet_files import instance_files_report, semantic_files_report
     if args.plots is not None:
@@ -397,10 +409,9 @@ def _evaluate_scannet_files(args: argparse.Namespace) -> int:
     folder = Path(args.submission)
     if not folder.is_dir():
         raise FileNotFoundError(f"--submission {folder}: no such folder (the benchmark files <scene>.txt)")
-    addresses = dict(enumerate_scenes(args.scene))
-    files = {p.stem: p for p in folder.glob("*.txt")}
+    ids = read_ids(args.ids, "scene0011_00") if args.ids else None
+    addresses, files, names = _scene_files(args, "--submission", folder, ".txt", "file(s)", ids)
     if args.ids:
-        names = read_ids(args.ids, "scene0011_00")
         unknown = [n for n in names if n not in addresses]
         if unknown:
             raise ValueError(f"--ids {args.ids}: {len(unknown)} scene(s) not in {args.scene}, e.g. {unknown[:3]}")
@@ -408,17 +419,7 @@ def _evaluate_scannet_files(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"--submission {folder}: no file for {len(missing)} scene(s) of --ids, e.g. "
                              f"{[m + '.txt' for m in missing[:3]]}")
-    else:
-        if not files:
-            raise ValueError(f"--submission {folder}: no <scene>.txt files in it")
-        names = sorted(files)
-        unknown = [n for n in names if n not in addresses]
-        if unknown:
-            raise ValueError(f"--submission {folder}: {len(unknown)} file(s) name scenes not in {args.scene}, e.g. "
-                             f"{[u + '.txt' for u in unknown[:3]]}")
-    kw = _reader_kwargs(args)
-    pairs = ((load_scene(addresses[n], **kw), files[n])
-             for n in tqdm(names, desc="evaluate", unit="scene", disable=len(names) < 2))
+    pairs = _scenes_read_with(args, names, addresses, files.__getitem__)
     report = (instance_files_report if args.format == "scannet-instance" else semantic_files_report)(pairs)
     print(json.dumps(_finite_or_null(report), indent=None if args.json else 2, default=float))
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -361,7 +362,6 @@ class Scene:
         boxes and the frames' poses; the shift (metres, added up over repeated shifts) goes to
         ``meta['coord_shift']``. Coordinates as far already in float32 lost their millimetres in
         the file: a warning says how far apart their values lie."""
-        import warnings
         from .geometry import FLOAT32_MILLIMETRE_RANGE_M, far_coordinate_shift, float32_step
         raw = to_numpy(self.coord)
         if raw.dtype.kind not in "fiu" or raw.ndim != 2 or raw.shape[-1:] != (3,) or not len(raw) \
@@ -629,7 +629,6 @@ class WeakLabels:
         some a warning with their count."""
         if self.box is None or not len(self.box):
             return
-        import warnings
         from .geometry import boxes_off_extent
         lo, hi = scene.coord.min(0), scene.coord.max(0)
         off = boxes_off_extent(self.box, lo, hi, BOX_REACH_MARGIN_M)
