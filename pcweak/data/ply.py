@@ -18,34 +18,8 @@ import numpy as np
 from ..errors import ReaderError
 from ..geometry import vertex_normals
 from ..scene import Scene
-
-# property names as lower case (a file's are matched whatever their case: CloudCompare writes
-# ``scalar_Label``); DALES names its labels ``sem_class`` / ``ins_class``, LAS-derived clouds
-# carry ``classification``
-SEMANTIC_FIELDS = ("label", "semantic", "class", "scalar_label", "sem_class", "classification", "scalar_classification")
-INSTANCE_FIELDS = ("instance", "instance_id", "scalar_instance", "ins_class")
-COLOR_FIELDS = (("red", "green", "blue"), ("diffuse_red", "diffuse_green", "diffuse_blue"), ("r", "g", "b"))
-PACKED_COLOR_FIELDS = ("rgb", "rgba")
-INTENSITY_FIELDS = ("intensity", "scalar_intensity", "reflectance", "remission")
-
-
-def _first(names: tuple[str, ...], have: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in have), None)
-
-
-def _labels(path: Path, field: str, values: np.ndarray, ignore_255: bool) -> np.ndarray:
-    """(N,) int64 labels from a PLY property: float values must be whole numbers (ReaderError
-    otherwise, naming the file and the property); with ``ignore_255``, 255 in an unsigned 8-bit
-    property is the common "unlabelled" value and becomes -1."""
-    a = np.asarray(values)
-    if a.dtype.kind == "f":
-        if not np.isfinite(a).all() or (a != np.round(a)).any():
-            bad = int(np.flatnonzero(~np.isfinite(a) | (a != np.round(a)))[0])
-            raise ReaderError(f"{path}: property {field!r} holds a non-integer label ({a[bad]} at vertex {bad})")
-    out = a.astype(np.int64)
-    if ignore_255 and a.dtype == np.uint8:
-        out[a == 255] = -1
-    return out
+from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, PACKED_COLOR_FIELDS, SEMANTIC_FIELDS,
+                           first_field, unit_colors, whole_labels)
 
 
 def _colors(path: Path, v: np.ndarray, have: tuple[str, ...]) -> np.ndarray | None:
@@ -55,18 +29,8 @@ def _colors(path: Path, v: np.ndarray, have: tuple[str, ...]) -> np.ndarray | No
     float32's or a uint32's bits). ReaderError naming the file for values none of those."""
     names = next((f for f in COLOR_FIELDS if all(k in have for k in f)), None)
     if names is not None:
-        rgb = np.stack([v[k] for k in names], 1)
-        top = float(rgb.max()) if rgb.size else 0.0
-        if rgb.dtype.kind == "f" and not np.isfinite(rgb).all():
-            raise ReaderError(f"{path}: colour properties {list(names)} hold NaN or infinite values")
-        scale = next((s for s in (1.0, 255.0, 65535.0) if top <= s), None)
-        if rgb.dtype.kind in "iu" and top <= 1.0:
-            scale = 255.0  # whole numbers 0 and 1 are dark 8-bit colours, not full intensities
-        if scale is None or (rgb.size and float(rgb.min()) < 0):
-            raise ReaderError(f"{path}: colour properties {list(names)} range {float(rgb.min()):g}..{top:g}; expected "
-                              f"[0,1], [0,255] or [0,65535]")
-        return (rgb.astype(np.float64) / scale).astype(np.float32)
-    packed = _first(PACKED_COLOR_FIELDS, have)
+        return unit_colors(path, np.stack([v[k] for k in names], 1), names)
+    packed = first_field(PACKED_COLOR_FIELDS, have)
     if packed is not None:
         raw = np.ascontiguousarray(v[packed])
         if raw.dtype.itemsize != 4:
@@ -122,17 +86,17 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         normal = np.stack([v["nx"], v["ny"], v["nz"]], 1).astype(np.float32)
     elif faces is not None:
         normal = vertex_normals(coord, faces)
-    segment = _labels(path, "segment", v["segment"], ignore_255=False) if "segment" in have else None
+    segment = whole_labels(path, "segment", v["segment"], ignore_255=False) if "segment" in have else None
     meta = {"dataset": "ply", "source": str(path)}
     if segment is None and faces is not None:
         # a triangle mesh: ScanNet's segmentator on its edges (better than a kNN graph's FH)
         from ..segment.superpoints import mesh_segments
         segment = mesh_segments(coord, faces)
         meta["segment_source"] = "mesh_segments"
-    inten = _first(INTENSITY_FIELDS, have)
-    sem_f, ins_f = _first(SEMANTIC_FIELDS, have), _first(INSTANCE_FIELDS, have)
-    semantic = _labels(path, original.get(sem_f, sem_f), v[sem_f], ignore_255=True) if sem_f else None
-    instance = _labels(path, original.get(ins_f, ins_f), v[ins_f], ignore_255=False) if ins_f else None
+    inten = first_field(INTENSITY_FIELDS, have)
+    sem_f, ins_f = first_field(SEMANTIC_FIELDS, have), first_field(INSTANCE_FIELDS, have)
+    semantic = whole_labels(path, original.get(sem_f, sem_f), v[sem_f], ignore_255=True) if sem_f else None
+    instance = whole_labels(path, original.get(ins_f, ins_f), v[ins_f], ignore_255=False) if ins_f else None
     if classes is None:
         for c in ply.comments:
             if c.startswith("pcweak_classes "):

@@ -1,0 +1,57 @@
+"""Per-point fields as point-cloud files name and store them: the property names that PLY and
+LAS readers look for, and the conversions they share (whole-number labels, colour channels of
+any common range to [0,1])."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import ReaderError
+
+# names as lower case (a file's are matched whatever their case: CloudCompare writes
+# ``scalar_Label``); DALES names its labels ``sem_class`` / ``ins_class``, LAS-derived clouds
+# carry ``classification``
+SEMANTIC_FIELDS = ("label", "semantic", "class", "scalar_label", "sem_class", "classification", "scalar_classification")
+INSTANCE_FIELDS = ("instance", "instance_id", "scalar_instance", "ins_class")
+COLOR_FIELDS = (("red", "green", "blue"), ("diffuse_red", "diffuse_green", "diffuse_blue"), ("r", "g", "b"))
+PACKED_COLOR_FIELDS = ("rgb", "rgba")
+INTENSITY_FIELDS = ("intensity", "scalar_intensity", "reflectance", "remission")
+COLOR_RANGES = (1.0, 255.0, 65535.0)  # floats in [0,1], 8-bit and 16-bit channels
+
+
+def first_field(names: tuple[str, ...], have: tuple[str, ...] | list[str]) -> str | None:
+    """The first of ``names`` that ``have`` holds, or None."""
+    return next((n for n in names if n in have), None)
+
+
+def whole_labels(path: str | os.PathLike, field: str, values: np.ndarray, ignore_255: bool) -> np.ndarray:
+    """(N,) int64 labels from a per-point field: float values must be whole numbers (ReaderError
+    otherwise, naming the file and the field); with ``ignore_255``, 255 in an unsigned 8-bit
+    field is the common "unlabelled" value and becomes -1."""
+    a = np.asarray(values)
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all() or (a != np.round(a)).any():
+            bad = int(np.flatnonzero(~np.isfinite(a) | (a != np.round(a)))[0])
+            raise ReaderError(f"{path}: property {field!r} holds a non-integer label ({a[bad]} at vertex {bad})")
+    out = a.astype(np.int64)
+    if ignore_255 and a.dtype == np.uint8:
+        out[a == 255] = -1
+    return out
+
+
+def unit_colors(path: str | os.PathLike, rgb: np.ndarray, names: list[str] | tuple[str, ...]) -> np.ndarray:
+    """(N,3) float32 colours in [0,1] from (N,3) channels ``names`` of 8 or 16 bits, or floats in
+    [0,1], [0,255] or [0,65535] (the range their largest value falls in; whole numbers no larger
+    than 1 are dark 8-bit colours). ReaderError naming the file for values none of those."""
+    rgb = np.asarray(rgb)
+    top = float(rgb.max()) if rgb.size else 0.0
+    if rgb.dtype.kind == "f" and not np.isfinite(rgb).all():
+        raise ReaderError(f"{path}: colour properties {list(names)} hold NaN or infinite values")
+    scale = next((s for s in COLOR_RANGES if top <= s), None)
+    if rgb.dtype.kind in "iu" and top <= 1.0:
+        scale = 255.0
+    if scale is None or (rgb.size and float(rgb.min()) < 0):
+        raise ReaderError(f"{path}: colour properties {list(names)} range {float(rgb.min()):g}..{top:g}; expected "
+                          f"[0,1], [0,255] or [0,65535]")
+    return (rgb.astype(np.float64) / scale).astype(np.float32)
