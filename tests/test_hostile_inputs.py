@@ -118,6 +118,11 @@ def _layouts(root: Path, room, lidar) -> dict[str, tuple[str, Path]]:
     out = {"npz": (f"npz:{root / 'room.npz'}", root / "room.npz"), "ply": (f"ply:{root / 'room.ply'}", root / "room.ply")}
     room.save(root / "room.npz")
     write_ply(room, root / "room.ply")
+    laspy = pytest.importorskip("laspy")
+    las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
+    las.x, las.y, las.z = room.coord.astype(np.float64).T
+    las.write(str(root / "room.laz"))
+    out["las"] = (f"las:{root / 'room.laz'}", root / "room.laz")
     scan = write_scannet(room, root / "scannet")
     out["scannet"] = (f"scannet:{scan}", scan / f"{scan.name}_vh_clean_2.ply")
     (root / "export").mkdir()
@@ -483,6 +488,23 @@ def _(t, s):
 def _(t, s):
     (t / "x.ply").write_text("nonsense")
     return ["info", f"ply:{t / 'x.ply'}"], ["x.ply", "not a readable PLY"]
+
+
+@case("reader-las-not-las")
+def _(t, s):  # a point cloud saved as text under a LAS name
+    (t / "x.laz").write_text("0 0 0\n1 1 1\n")
+    return ["label", str(t / "x.laz"), "--weak", str(t / "points.npz"), "-o", str(t / "o.npz")], ["x.laz", "not a readable LAS/LAZ file"]
+
+
+@case("reader-las-truncated")
+def _(t, s):  # a copy cut at a whole point record: laspy reads what is there, without a word
+    laspy = pytest.importorskip("laspy")
+    las = laspy.LasData(laspy.LasHeader(point_format=3, version="1.2"))
+    las.x, las.y, las.z = np.arange(10.0), np.zeros(10), np.zeros(10)
+    las.write(str(t / "full.las"))
+    raw = (t / "full.las").read_bytes()
+    (t / "cut.las").write_bytes(raw[:-2 * las.header.point_format.size])
+    return ["info", str(t / "cut.las")], ["cut.las", "holds 8 of the 10 points its header counts"]
 
 
 @case("reader-kitti-missing-scan")

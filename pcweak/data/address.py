@@ -2,14 +2,14 @@
 
 ``scannet:<root>/scans/scene0000_00``, ``s3dis:<root>/Area_1/office_1``,
 ``kitti:<root>/training/000000``,
-``semantickitti:<root>/sequences/00/000000``, ``ply:<file.ply>``, ``npz:<file.npz>``,
+``semantickitti:<root>/sequences/00/000000``, ``ply:<file.ply>``, ``las:<file.las|.laz>``, ``npz:<file.npz>``,
 ``synthetic:<seed>`` (indoor room), ``synthetic-lidar:<seed>`` (KITTI-like frame) and
 ``scannet-export:<dir>/<scene>`` (the ``<scene>_vert_all.npy`` / ``_sem_label_all.npy`` /
 ``_ins_label_all.npy`` export of mmdetection3d / VoteNet, e.g. ``scannet_train_instance_data``),
 ``mmdet3d-scannet:<root>/<scene>`` and ``mmdet3d-s3dis:<root>/<room>`` (mmdetection3d's processed
 ``points/ semantic_mask/ instance_mask/`` layout, ``data/mmdet3d.py``), ``pointcept-scannet:<dir>``
 and ``pointcept-s3dis:<dir>`` (Pointcept's folders of ``coord.npy`` ..., ``data/pointcept.py``).
-A bare path is accepted when its kind is unambiguous (``.ply``, ``.npz``).
+A bare path is accepted when its kind is unambiguous (``.ply``, ``.las``, ``.laz``, ``.npz``).
 """
 from __future__ import annotations
 
@@ -25,11 +25,14 @@ from ..errors import AddressError
 from ..scene import Scene
 
 DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis", "s3dis",
-            "kitti", "semantickitti", "ply", "npz", "synthetic", "synthetic-lidar")
+            "kitti", "semantickitti", "ply", "las", "npz", "synthetic", "synthetic-lidar")
+
+# a file suffix (lower case) -> the kind of a bare path with it
+FILE_KINDS = {".ply": "ply", ".las": "las", ".laz": "las", ".npz": "npz"}
 
 
 def parse_address(address: str) -> tuple[str, str]:
-    """Split ``DATASET:PATH``; bare ``.ply``/``.npz`` paths get their kind from the suffix."""
+    """Split ``DATASET:PATH``; bare ``.ply``/``.las``/``.laz``/``.npz`` paths get their kind from the suffix."""
     address = str(address)
     if ":" in address:
         kind, rest = address.split(":", 1)
@@ -38,9 +41,9 @@ def parse_address(address: str) -> tuple[str, str]:
                 what = "a seed" if kind.startswith("synthetic") else "a path"
                 raise AddressError(f"scene address {address!r}: {what} is missing after '{kind}:'")
             return kind, rest
-    suffix = Path(address).suffix.lower()
-    if suffix in (".ply", ".npz"):
-        return suffix[1:], address
+    kind = FILE_KINDS.get(Path(address).suffix.lower())
+    if kind is not None:
+        return kind, address
     raise AddressError(f"scene address {address!r}: expected DATASET:PATH with DATASET one of {', '.join(DATASETS)}")
 
 
@@ -50,7 +53,7 @@ READERS: dict[str, tuple[str, str, int]] = {
     "mmdet3d-scannet": ("mmdet3d", "read_mmdet3d", 2), "mmdet3d-s3dis": ("mmdet3d", "read_mmdet3d", 2),
     "pointcept-scannet": ("pointcept", "read_pointcept", 2), "pointcept-s3dis": ("pointcept", "read_pointcept", 2),
     "s3dis": ("s3dis", "read_s3dis", 1), "kitti": ("kitti", "read_kitti", 1),
-    "semantickitti": ("semantickitti", "read_semantickitti", 1), "ply": ("ply", "read_ply", 1),
+    "semantickitti": ("semantickitti", "read_semantickitti", 1), "ply": ("ply", "read_ply", 1), "las": ("las", "read_las", 1),
     "synthetic": ("synthetic_indoor", "synthetic_room", 1), "synthetic-lidar": ("synthetic_lidar", "synthetic_lidar", 1),
 }
 
@@ -124,7 +127,7 @@ def scene_name(address: str | os.PathLike) -> str:
     the name of a folder's scene in ``pcweak label``'s weak and output folders, whether the
     folder or the one scene is given. ScanNet, VoteNet exports, mmdetection3d and KITTI: the
     scene or frame (``scene0000_00``, ``000003``); S3DIS rooms ``Area_1_office_2``; SemanticKITTI
-    scans ``<sequence>_<scan>`` (``00_000000``); PLY and npz files their stem; generated scenes
+    scans ``<sequence>_<scan>`` (``00_000000``); PLY, LAS and npz files their stem; generated scenes
     ``synthetic_<seed>`` / ``synthetic_lidar_<seed>``."""
     kind, rest = parse_address(str(address))
     if kind in ("synthetic", "synthetic-lidar"):
@@ -132,7 +135,7 @@ def scene_name(address: str | os.PathLike) -> str:
     p = Path(rest)
     if kind in ("s3dis", "pointcept-s3dis", "semantickitti"):  # room and scan names repeat across areas, sequences
         return f"{p.parent.name}_{p.name}"
-    if kind in ("ply", "npz") or (kind.startswith("mmdet3d") and p.suffix == ".bin"):
+    if kind in FILE_KINDS.values() or (kind.startswith("mmdet3d") and p.suffix == ".bin"):
         return p.stem
     return p.name
 
@@ -172,7 +175,7 @@ def source_files(address: str | os.PathLike) -> list[Path]:
     elif kind == "semantickitti":
         from .semantickitti import source_paths as semantickitti_paths
         paths = semantickitti_paths(p)
-    else:  # ply / npz files, s3dis and pointcept folders
+    else:  # ply / las / npz files, s3dis and pointcept folders
         paths = [p]
     files: set[Path] = set()
     for q in paths:

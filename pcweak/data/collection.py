@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AddressError
-from .address import DATASETS, parse_address, scene_name
+from .address import DATASETS, FILE_KINDS, parse_address, scene_name
 
 
 def _is_scannet_scene(d: Path) -> bool:
@@ -25,7 +25,7 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     mmdetection3d / VoteNet exports (``*_vert_all.npy``), Pointcept's split or area folders
     (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
     sequence or ``sequences/`` folder (with ``semantickitti:``), and folders of ``.npz`` /
-    ``.ply`` scene files. ``DATASET:FOLDER`` forces the dataset."""
+    ``.ply`` / ``.las`` / ``.laz`` scene files. ``DATASET:FOLDER`` forces the dataset."""
     kind, p = _dataset_and_path(arg)
     if names_one_scene(arg):
         k, rest = parse_address(arg) if kind or not _is_pointcept_scene(p) else (_pointcept_kind(p.parent), str(p))
@@ -34,7 +34,7 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     out = _scenes_in(p, kind)
     if not out:
         raise AddressError(f"{p}: no scenes found (expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's "
-                           f"points/ folder, Pointcept scene folders, a SemanticKITTI sequence or .npz/.ply files)")
+                           f"points/ folder, Pointcept scene folders, a SemanticKITTI sequence or .npz/.ply/.las/.laz files)")
     return sorted(out)
 
 
@@ -88,8 +88,8 @@ def _addresses_in(p: Path, kind: str | None) -> list[str]:
             out.append(f"{kind if kind in ('pointcept-scannet', 'pointcept-s3dis') else _pointcept_kind(p)}:{c}")
         elif c.name.endswith("_vert_all.npy") and c.is_file():
             out.append(f"scannet-export:{p / c.name[: -len('_vert_all.npy')]}")
-        elif c.suffix in (".npz", ".ply") and c.is_file():
-            out.append(f"{c.suffix[1:]}:{c}")
+        elif c.suffix.lower() in FILE_KINDS and c.is_file():
+            out.append(f"{FILE_KINDS[c.suffix.lower()]}:{c}")
     if not out:  # a Pointcept root: its split or area folders hold the scenes
         for c in sorted(c for c in p.iterdir() if c.is_dir() and any(_is_pointcept_scene(g) for g in c.iterdir() if g.is_dir())):
             out += _addresses_in(c, kind)

@@ -1,0 +1,136 @@
+"""LAS / LAZ scans (``las:FILE``, laspy): the fields as LAS files carry them, georeferenced
+coordinates, class names from the Classification Lookup record, and the errors a cut or foreign
+file gets."""
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import pcweak
+from pcweak.data.las import read_las
+from pcweak.errors import ReaderError
+
+laspy = pytest.importorskip("laspy", reason="the las extra (laspy) is not installed")
+
+UTM = np.array([500000.0, 4600000.0, 120.0])
+
+
+def _write(path, coord, point_format=7, offsets=(0.0, 0.0, 0.0), **fields):
+    """A LAS/LAZ file (by the suffix) at millimetre scale; ``fields``: standard dimensions by name,
+    an ``extra`` dict of extra-bytes dimensions, ``lookup`` a Classification Lookup dict."""
+    h = laspy.LasHeader(point_format=point_format, version="1.4")
+    h.offsets, h.scales = np.asarray(offsets, np.float64), np.full(3, 0.001)
+    extra = fields.pop("extra", {})
+    for name, values in extra.items():
+        h.add_extra_dim(laspy.ExtraBytesParams(name=name, type=np.asarray(values).dtype))
+    lookup = fields.pop("lookup", None)
+    if lookup:
+        from laspy.vlrs.known import ClassificationLookupVlr
+        vlr = ClassificationLookupVlr()
+        for k, name in lookup.items():
+            vlr[k] = name
+        h.vlrs.append(vlr)
+    las = laspy.LasData(h)
+    las.x, las.y, las.z = coord[:, 0], coord[:, 1], coord[:, 2]
+    for name, values in {**fields, **extra}.items():
+        las[name] = values
+    las.write(str(path))
+    return path
+
+
+def test_las_fields_as_a_georeferenced_laz_carries_them(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 200
+    local = np.round(rng.random((n, 3)) * [30, 20, 5], 3)
+    rgb8 = rng.integers(0, 256, (n, 3))
+    rgb8[0] = 255
+    cls = rng.choice([2, 5, 6], n)
+    ins = np.where(cls == 6, rng.integers(0, 3, n), -1).astype(np.int32)
+    path = _write(tmp_path / "tile.laz", local + UTM, offsets=UTM.round(-3), red=rgb8[:, 0].astype(np.uint16),
+                  green=rgb8[:, 1].astype(np.uint16), blue=rgb8[:, 2].astype(np.uint16),
+                  intensity=(np.arange(n) * 300).astype(np.uint16), classification=cls.astype(np.uint8),
+                  extra={"Instance": ins}, lookup={2: "ground", 5: "high vegetation", 6: "building"})
+    with pytest.warns(UserWarning, match=r"shifted by \[-500000.0, -4600000.0, 0.0\] m"):
+        s = pcweak.load_scene(str(path))
+    assert s.name == "tile" and s.meta["dataset"] == "las" and s.meta["coord_shift"] == [500000.0, 4600000.0, 0.0]
+    np.testing.assert_allclose(s.coord, local + [0, 0, 120], atol=2e-5)  # millimetres kept, not 0.5 m steps
+    np.testing.assert_allclose(s.color, rgb8 / 255.0, atol=1e-6)  # 8-bit values in LAS's 16-bit fields
+    np.testing.assert_allclose(s.intensity, np.arange(n) * 300 / 65535.0, atol=1e-6)
+    assert s.semantic.tolist() == cls.tolist() and s.instance.tolist() == ins.tolist()
+    assert s.classes == ("class_0", "class_1", "ground", "class_3", "class_4", "high vegetation", "building")
+
+    # full 16-bit colour, and an extra-bytes label dimension over the classification
+    lab = rng.integers(-1, 4, n).astype(np.int16)
+    s16 = read_las(_write(tmp_path / "b.las", local, red=(rgb8[:, 0] * 257).astype(np.uint16),
+                          green=(rgb8[:, 1] * 257).astype(np.uint16), blue=(rgb8[:, 2] * 257).astype(np.uint16),
+                          classification=cls.astype(np.uint8), extra={"label": lab}))
+    np.testing.assert_allclose(s16.color, rgb8 / 255.0, atol=1e-6)
+    assert s16.semantic.tolist() == lab.tolist() and s16.classes == ("class_0", "class_1", "class_2", "class_3")
+    assert "coord_shift" not in s16.meta
+
+
+def test_las_without_labels_or_colour(tmp_path):
+    """A raw scan: every point 'never classified' (0) or 'unclassified' (1) reads as unlabelled;
+    a point format without colour, or its colour fields left at zero, as no colour."""
+    xyz = np.random.default_rng(1).random((50, 3)) * 10
+    for value in (0, 1):
+        s = read_las(_write(tmp_path / f"raw{value}.las", xyz, point_format=1,
+                            classification=np.full(50, value, np.uint8)))
+        assert s.semantic is None and s.classes == () and s.color is None
+    s = read_las(_write(tmp_path / "black.las", xyz, point_format=3, classification=np.repeat([0, 1], 25).astype(np.uint8)))
+    assert s.color is None and s.semantic.tolist() == [0] * 25 + [1] * 25  # 0 and 1 together: the file's classes
+    assert np.all(s.intensity == 0)
+
+
+def test_las_errors_name_the_file(tmp_path, monkeypatch):
+    xyz = np.random.default_rng(2).random((100, 3))
+    path = _write(tmp_path / "t.las", xyz, point_format=3)
+    raw = path.read_bytes()
+    size = laspy.read(str(path)).header.point_format.size
+    (tmp_path / "whole.las").write_bytes(raw[: -3 * size])  # three whole records short: laspy reads 97 points
+    with pytest.raises(ReaderError, match=r"whole.las: holds 97 of the 100 points its header counts \(a truncated file\?\)"):
+        read_las(tmp_path / "whole.las")
+    (tmp_path / "cut.las").write_bytes(raw[:-7])
+    with pytest.raises(ReaderError, match=r"cut.las: not a readable LAS/LAZ file"):
+        read_las(tmp_path / "cut.las")
+    (tmp_path / "cut.laz").write_bytes(_write(tmp_path / "t.laz", xyz).read_bytes()[:-20])
+    with pytest.raises(ReaderError, match=r"cut.laz: not a readable LAS/LAZ file"):
+        read_las(tmp_path / "cut.laz")
+    (tmp_path / "text.las").write_text("x y z\n0 0 0\n")
+    with pytest.raises(ReaderError, match=r"text.las: not a readable LAS/LAZ file"):
+        read_las(tmp_path / "text.las")
+    with pytest.raises(ReaderError, match=r"empty.las: no points"):
+        read_las(_write(tmp_path / "empty.las", np.zeros((0, 3))))
+    with pytest.raises(ReaderError, match=r"nowhere.laz: file not found"):
+        pcweak.load_scene(str(tmp_path / "nowhere.laz"))
+    monkeypatch.setitem(sys.modules, "laspy", None)  # the extra not installed
+    with pytest.raises(ReaderError, match=r't.las: reading LAS/LAZ files needs the "las" extra of pcweak'):
+        read_las(path)
+
+
+def test_a_folder_of_las_tiles_labelled_and_scored_from_the_cli(tmp_path, lidar, capsys):
+    """`pcweak info / simulate / label / evaluate` on LAS and LAZ tiles (suffixes in any case), one
+    of them in UTM: its pseudo-labels are those of the same tile at the origin."""
+    from pcweak.cli import main
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    coord = np.round(lidar.coord.astype(np.float64), 3)
+    fields = dict(intensity=np.round(lidar.intensity * 65535).astype(np.uint16), extra={"label": lidar.semantic.astype(np.int16)})
+    _write(folder / "near.LAZ", coord, point_format=1, **fields)
+    _write(folder / "far.las", coord + UTM, point_format=1, offsets=UTM, **fields)
+    assert main(["info", str(folder)]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["address"] for s in listed["list"]] == [f"las:{folder / 'far.las'}", f"las:{folder / 'near.LAZ'}"]
+    out = {}
+    for name, file in (("near", "near.LAZ"), ("far", "far.las")):
+        assert main(["simulate", str(folder / file), "--weak", "points", "--count", "200", "--seed", "0",
+                     "-o", str(tmp_path / f"w_{name}.npz")]) == 0
+        assert main(["label", str(folder / file), "--weak", str(tmp_path / f"w_{name}.npz"), "-o",
+                     str(tmp_path / f"p_{name}.npz")]) == 0
+        capsys.readouterr()
+        assert main(["evaluate", str(folder / file), "--pseudo", str(tmp_path / f"p_{name}.npz"), "--json"]) == 0
+        out[name] = json.loads(capsys.readouterr().out)
+        out[name]["semantic"] = np.load(tmp_path / f"p_{name}.npz")["semantic"]
+    assert np.mean(out["near"]["semantic"] == out["far"]["semantic"]) > 0.99
+    assert abs(out["near"]["miou"] - out["far"]["miou"]) < 0.01 and out["near"]["miou"] > 0.5
