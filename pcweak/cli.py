@@ -474,6 +474,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_FORMATS = (".ply", ".las", ".laz")  # what viz --export writes: PLY (CloudCompare, MeshLab), LAS / LAZ (GIS tools)
+
+
 def cmd_viz(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .scene import PseudoLabels, WeakLabels
@@ -490,7 +493,14 @@ def cmd_viz(args: argparse.Namespace) -> int:
         check_png_output(args.png, args.views)
     if args.export:
         from .npzio import check_output_file
-        check_output_file(args.export, ".ply", "--export")
+        suffix = Path(args.export).suffix.lower()
+        if suffix not in EXPORT_FORMATS:
+            raise ValueError(f"--export {args.export}: the file name must end in {', '.join(EXPORT_FORMATS)} (the format "
+                             f"it is written in)")
+        check_output_file(args.export, suffix, "--export")
+        if suffix != ".ply":
+            from .data.las import require_laspy
+            require_laspy(args.export)
     scene = load_scene(args.scene, **_reader_kwargs(args))
     pseudo = PseudoLabels.load(args.pseudo) if args.pseudo else None
     weak = WeakLabels.load(args.weak) if args.weak else None
@@ -502,7 +512,16 @@ def cmd_viz(args: argparse.Namespace) -> int:
             fields = {"pseudo_label": pseudo.semantic, "pseudo_instance": pseudo.instance, "confidence": pseudo.confidence}
             if "superpoint" in pseudo.extras:
                 fields["superpoint"] = pseudo.extras["superpoint"]
-        print(f"[viz] PLY with scalar fields {['label', 'instance'] + list(fields)} -> {write_ply(scene, args.export, fields)}")
+        written = [n for n, v in (("label", scene.semantic), ("instance", scene.instance), ("segment", scene.segment))
+                   if v is not None] + list(fields)
+        if suffix == ".ply":
+            print(f"[viz] PLY with scalar fields {written} -> {write_ply(scene, args.export, fields)}")
+        else:
+            from .data.las import write_las
+            by = "pseudo_label" if pseudo is not None else "label"
+            out = write_las(scene, args.export, fields, classify_by=by)
+            print(f"[viz] {suffix[1:].upper()} with extra dimensions {written}, "
+                  f"classification from {by} -> {out}")
         done = True
     if args.png:
         from .viz.render import render_png
@@ -650,7 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "a propagation's labels are uniform over (its superpoints), else the scene's own segments")
     vz.add_argument("--png", help="render headless into this PNG instead of opening a window")
     vz.add_argument("--views", type=int, help="views in the PNG grid (default 4)")
-    vz.add_argument("--export", help="write a PLY with label / instance / confidence (and a propagation's superpoint) scalar fields (CloudCompare, MeshLab)")
+    vz.add_argument("--export", help="write a PLY (CloudCompare, MeshLab) or LAS / LAZ file (GIS tools; the las extra) with "
+                    "label / instance / confidence (and a propagation's superpoint) fields; a LAS file's classification "
+                    "holds the pseudo-labels (else the ground truth)")
     vz.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     vz.set_defaults(func=cmd_viz)
 

@@ -134,3 +134,54 @@ def test_a_folder_of_las_tiles_labelled_and_scored_from_the_cli(tmp_path, lidar,
         out[name]["semantic"] = np.load(tmp_path / f"p_{name}.npz")["semantic"]
     assert np.mean(out["near"]["semantic"] == out["far"]["semantic"]) > 0.99
     assert abs(out["near"]["miou"] - out["far"]["miou"]) < 0.01 and out["near"]["miou"] > 0.5
+
+
+def test_write_las_round_trip_and_pseudo_labels_as_classification(tmp_path, room):
+    """``write_las`` (``viz --export out.laz``) keeps every field ``read_las`` reads back: points to
+    the millimetre, colour, labels, instances, superpoints and class names; the pseudo-labels
+    fill ``classification`` for GIS tools, and a file without ground truth reads them back as
+    its labels, unlabelled points as -1."""
+    from pcweak.data.las import write_las
+    for name in ("r.las", "r.LAZ"):
+        back = read_las(write_las(room, tmp_path / name))
+        np.testing.assert_allclose(back.coord, room.coord, atol=5.1e-4)
+        np.testing.assert_allclose(back.color, room.color, atol=1 / 65535)
+        for f in ("semantic", "instance", "segment"):
+            assert np.array_equal(getattr(back, f), getattr(room, f)), (name, f)
+        assert back.classes == room.classes
+    with pytest.warns(UserWarning, match="shifted by"):
+        far = pcweak.Scene(name="far", coord=room.coord.astype(np.float64) + UTM, classes=room.classes, semantic=room.semantic)
+    pseudo = np.where(np.arange(room.num_points) % 7 == 0, -1, room.semantic)
+    path = write_las(far, tmp_path / "far.laz", {"pseudo_label": pseudo, "confidence": np.full(room.num_points, 0.5)},
+                     classify_by="pseudo_label")
+    las = laspy.read(str(path))
+    assert np.asarray(las.x).min() > 4e5  # the file's own coordinates
+    codes = np.asarray(las.classification)
+    assert np.array_equal(codes, np.where(pseudo < 0, len(room.classes), pseudo))
+    assert np.asarray(las["pseudo_label"]).tolist() == pseudo.tolist() and np.allclose(las["confidence"], 0.5)
+    with pytest.warns(UserWarning, match="shifted by"):
+        again = read_las(path)
+    assert again.meta["coord_shift"] == far.meta["coord_shift"] and np.allclose(again.coord, far.coord, atol=5.1e-4)
+    assert again.semantic.tolist() == room.semantic.tolist()  # the ground truth's own dimension wins
+    bare = pcweak.Scene(name="bare", coord=room.coord, classes=room.classes)
+    got = read_las(write_las(bare, tmp_path / "bare.las", {"pseudo_label": pseudo}, classify_by="pseudo_label"))
+    assert got.semantic.tolist() == pseudo.tolist() and got.classes == room.classes
+    with pytest.raises(ValueError, match=r"classify_by='pseudo': not one of the fields"):
+        write_las(bare, tmp_path / "x.las", {"pseudo_label": pseudo}, classify_by="pseudo")
+
+
+def test_viz_exports_las_from_the_cli(tmp_path, room, capsys):
+    from pcweak import weak
+    from pcweak.cli import main
+    room.save(tmp_path / "room.npz")
+    weak.points(room, count=40, seed=0).save(tmp_path / "w.npz")
+    assert main(["label", str(tmp_path / "room.npz"), "--weak", str(tmp_path / "w.npz"), "-o", str(tmp_path / "p.npz")]) == 0
+    assert main(["viz", str(tmp_path / "room.npz"), "--pseudo", str(tmp_path / "p.npz"), "--export", str(tmp_path / "o.laz")]) == 0
+    assert "classification from pseudo_label" in capsys.readouterr().out
+    las = laspy.read(str(tmp_path / "o.laz"))
+    p = np.load(tmp_path / "p.npz")
+    assert np.array_equal(np.asarray(las["pseudo_label"]), p["semantic"])
+    assert np.array_equal(np.asarray(las.classification), np.where(p["semantic"] < 0, len(room.classes), p["semantic"]))
+    assert main(["viz", str(tmp_path / "room.npz"), "--export", str(tmp_path / "o.xyz")]) == 2
+    err = capsys.readouterr().err
+    assert "--export " in err and "must end in .ply, .las, .laz" in err

@@ -8,12 +8,15 @@ files whose values stay within 0-255 hold 8 bits); semantic labels from an extra
 named as ``point_fields.SEMANTIC_FIELDS`` names them (``label``, ``semantic``, ...), else from
 ``classification`` (its values as they are: benchmark LAS files number their own classes, 0
 included; a file whose every point is 0 "never classified" or 1 "unclassified" has no labels);
-instances from an extra-bytes dimension named as ``INSTANCE_FIELDS`` names them. Classification
-values take their names from the file's Classification Lookup record where it has one, others
-are named ``class_<i>``, unless ``classes`` is given. Points keep the file's order.
+instances from an extra-bytes dimension named as ``INSTANCE_FIELDS`` names them, superpoints
+from one named ``segment``. Classes are named by ``classes`` where given, else by the record
+``write_las`` keeps them in, else (labels from ``classification``) by the file's Classification
+Lookup record; others are ``class_<i>``. Points keep the file's order. ``write_las`` writes a
+scene and its pseudo-labels as LAS / LAZ.
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -25,9 +28,11 @@ from .point_fields import INSTANCE_FIELDS, SEMANTIC_FIELDS, first_field, unit_co
 
 EXTRA = 'the "las" extra of pcweak (pip install -e ".[las]", which installs laspy with its LAZ backend)'
 UNLABELLED_CLASSIFICATION = (0, 1)  # ASPRS "created, never classified" and "unclassified"
+CLASSES_VLR = ("pcweak", 0)  # (user id, record id) of the record holding pcweak's class names, comma-separated
 
 
-def _laspy(path: Path):
+def require_laspy(path: str | os.PathLike):
+    """The laspy module; ReaderError naming ``path`` and the extra to install where it is missing."""
     try:
         import laspy
     except ImportError as e:
@@ -56,6 +61,15 @@ def _lookup_names(las) -> dict[int, str]:
     return {k: d for k, d in names.items() if d and seen[d] == 1}
 
 
+def _pcweak_classes(las) -> tuple[str, ...] | None:
+    """The class names ``write_las`` keeps in its own record (``CLASSES_VLR``), or None."""
+    for vlr in las.header.vlrs:
+        if (vlr.user_id.rstrip("\0"), vlr.record_id) == CLASSES_VLR and hasattr(vlr, "record_data"):
+            text = bytes(vlr.record_data).decode("utf-8", "replace")
+            return tuple(text.split(",")) if text else ()
+    return None
+
+
 def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
     """Read a LAS or LAZ file into a ``Scene`` (see the module's docstring for the fields).
     ReaderError naming the file for a missing, unreadable or truncated file, one with no points,
@@ -63,7 +77,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: file not found")
-    laspy = _laspy(path)
+    laspy = require_laspy(path)
     try:
         las = laspy.read(str(path))
     except Exception as e:  # laspy's own errors, lazrs' RuntimeError, numpy's ValueError on a cut file
@@ -90,9 +104,93 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
             semantic = cls
     if ins_f is not None:
         instance = whole_labels(path, extra[ins_f], np.asarray(las[extra[ins_f]]), ignore_255=False)
+    segment = whole_labels(path, extra["segment"], np.asarray(las[extra["segment"]]), ignore_255=False) \
+        if "segment" in extra else None
+    if classes is None:
+        classes = _pcweak_classes(las)
+        if classes is not None and semantic is not None and sem_f is None:  # write_las's code for unlabelled
+            semantic = np.where(semantic == len(classes), -1, semantic)
     if classes is None and semantic is not None:
         names = _lookup_names(las) if sem_f is None else {}
         classes = tuple(names.get(i, f"class_{i}") for i in range(int(semantic.max()) + 1))
     meta = {"dataset": "las", "source": str(path), "las_point_format": int(las.header.point_format.id)}
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color,
-                 intensity=_intensity(las.intensity), semantic=semantic, instance=instance, meta=meta)
+                 intensity=_intensity(las.intensity), semantic=semantic, instance=instance, segment=segment, meta=meta)
+
+
+LAS_SCALES = (0.001, 0.01, 0.1)  # metres per integer step: millimetres while a scene spans under 4 km
+UNLABELLED_NAME = "unlabelled"
+
+
+def _class_codes(classes: tuple[str, ...], labels: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    """(N,) uint8 classification codes and the names of the Classification Lookup record: a
+    class's index is its code, an unlabelled point (-1) takes the code after the last class."""
+    n = len(classes)
+    codes = np.where(labels < 0, n, labels).astype(np.uint8)
+    names = {i: name.encode("ascii", "replace").decode()[:15] for i, name in enumerate(classes)}
+    names[n] = UNLABELLED_NAME
+    return codes, names
+
+
+def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarray] | None = None,
+              classify_by: str = "label") -> Path:
+    """Write ``scene`` as LAS 1.4, compressed where ``path`` ends in .laz; written atomically.
+
+    x y z in the file's own coordinates (a shifted scene's ``coord_shift`` added back) at
+    millimetre steps (centimetres and more beyond a 4 km span); RGB (16 bits) where the scene has
+    colour; intensity (16 bits); the label fields as extra-bytes dimensions that ``read_las``
+    reads back as they were: ``label``, ``instance``, ``segment`` from the scene, then
+    ``fields`` (whole numbers as int32, -1 unlabelled; others float32). The standard
+    ``classification`` holds the labels of ``classify_by`` (``label`` or one of ``fields``) for
+    GIS viewers, named by a Classification Lookup record (a class's index is its code, unlabelled
+    points the code after the last class); a scene of more than 254 classes leaves it 0."""
+    from ..npzio import atomic_write_bytes, check_output_file
+    p = Path(path)
+    check_output_file(p, p.suffix.lower() if p.suffix.lower() in (".las", ".laz") else ".las", "write_las")
+    laspy = require_laspy(p)
+    extra: dict[str, np.ndarray] = {}
+    for name, val in (("label", scene.semantic), ("instance", scene.instance), ("segment", scene.segment)):
+        if val is not None:
+            extra[name] = np.asarray(val)
+    for k, val in (fields or {}).items():
+        val = np.asarray(val)
+        if len(val) != scene.num_points:
+            raise ValueError(f"write_las field {k!r}: length {len(val)} != {scene.num_points} points")
+        extra[k] = val
+    if classify_by not in extra and classify_by != "label":
+        raise ValueError(f"write_las classify_by={classify_by!r}: not one of the fields {sorted(extra)}")
+    shift = np.asarray(scene.meta.get("coord_shift", (0.0, 0.0, 0.0)), np.float64)
+    xyz = scene.coord.astype(np.float64) + shift
+    lo, hi = xyz.min(0), xyz.max(0)
+    span = float((hi - lo).max())
+    scale = next((s for s in LAS_SCALES if span / s < 2 ** 31 - 1), LAS_SCALES[-1])
+    header = laspy.LasHeader(point_format=7 if scene.color is not None else 6, version="1.4")
+    header.offsets, header.scales = np.floor(lo), np.full(3, scale)
+    for k, val in extra.items():
+        header.add_extra_dim(laspy.ExtraBytesParams(name=k, type=np.int32 if val.dtype.kind in "iub" else np.float32))
+    classified = extra.get(classify_by)
+    if classified is not None and len(scene.classes) <= 254:
+        from laspy.vlrs.known import ClassificationLookupVlr
+        codes, names = _class_codes(scene.classes, classified)
+        lookup = ClassificationLookupVlr()
+        for code, name in names.items():
+            lookup[code] = name
+        header.vlrs.append(lookup)
+    if scene.classes:
+        header.vlrs.append(laspy.VLR(user_id=CLASSES_VLR[0], record_id=CLASSES_VLR[1], description="pcweak class names",
+                                     record_data=",".join(scene.classes).encode("utf-8")))
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    if scene.color is not None:
+        rgb = np.round(np.clip(scene.color, 0, 1) * 65535).astype(np.uint16)
+        las.red, las.green, las.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    if scene.intensity is not None:
+        inten = np.asarray(scene.intensity, np.float64)  # [0,1] as readers give it, else a file's raw values
+        las.intensity = np.round(np.clip(inten * 65535 if inten.max(initial=0) <= 1 else inten, 0, 65535)).astype(np.uint16)
+    if classified is not None and len(scene.classes) <= 254:
+        las.classification = codes
+    for k, val in extra.items():
+        las[k] = val.astype(np.int32 if val.dtype.kind in "iub" else np.float32)
+    buf = io.BytesIO()
+    las.write(buf, do_compress=p.suffix.lower() == ".laz")
+    return atomic_write_bytes(p, buf.getvalue())
