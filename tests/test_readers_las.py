@@ -185,3 +185,26 @@ def test_viz_exports_las_from_the_cli(tmp_path, room, capsys):
     assert main(["viz", str(tmp_path / "room.npz"), "--export", str(tmp_path / "o.xyz")]) == 2
     err = capsys.readouterr().err
     assert "--export " in err and "must end in .ply, .las, .laz" in err
+
+
+def test_an_export_keeps_the_tiles_coordinate_reference_system(tmp_path):
+    """A tile's CRS records (OGC WKT here) go to ``meta['las_crs']``, through a saved scene, and
+    into the LAS file ``write_las`` makes of it: a GIS places the pseudo-labels where the scan lies."""
+    from laspy.vlrs.known import WktCoordinateSystemVlr
+
+    from pcweak.data.las import write_las
+    wkt = 'PROJCS["WGS 84 / UTM zone 17N",GEOGCS["WGS 84"],AUTHORITY["EPSG","32617"]]'
+    h = laspy.LasHeader(point_format=6, version="1.4")
+    h.vlrs.append(WktCoordinateSystemVlr(wkt))
+    h.global_encoding.wkt = True
+    las = laspy.LasData(h)
+    las.x, las.y, las.z = np.arange(10.0) + 600000, np.arange(10.0) + 4800000, np.arange(10.0)
+    las.write(str(tmp_path / "crs.las"))
+    with pytest.warns(UserWarning, match="shifted by"):
+        s = read_las(tmp_path / "crs.las")
+    assert [r["record_id"] for r in s.meta["las_crs"]] == [2112]
+    s.save(tmp_path / "s.npz")
+    out = laspy.read(str(write_las(pcweak.Scene.load(tmp_path / "s.npz"), tmp_path / "out.laz")))
+    got = [v for v in out.header.vlrs if v.user_id == "LASF_Projection"]
+    assert len(got) == 1 and got[0].record_id == 2112 and got[0].string.rstrip("\0") == wkt and out.header.global_encoding.wkt
+    np.testing.assert_allclose(out.x, las.x)

@@ -11,11 +11,13 @@ included; a file whose every point is 0 "never classified" or 1 "unclassified" h
 instances from an extra-bytes dimension named as ``INSTANCE_FIELDS`` names them, superpoints
 from one named ``segment``. Classes are named by ``classes`` where given, else by the record
 ``write_las`` keeps them in, else (labels from ``classification``) by the file's Classification
-Lookup record; others are ``class_<i>``. Points keep the file's order. ``write_las`` writes a
+Lookup record; others are ``class_<i>``. The coordinate reference system records go to
+``meta['las_crs']``. Points keep the file's order. ``write_las`` writes a
 scene and its pseudo-labels as LAS / LAZ.
 """
 from __future__ import annotations
 
+import base64
 import io
 import os
 from pathlib import Path
@@ -28,6 +30,8 @@ from .point_fields import INSTANCE_FIELDS, SEMANTIC_FIELDS, first_field, unit_co
 
 EXTRA = 'the "las" extra of pcweak (pip install -e ".[las]", which installs laspy with its LAZ backend)'
 UNLABELLED_CLASSIFICATION = (0, 1)  # ASPRS "created, never classified" and "unclassified"
+CRS_USER_ID = "LASF_Projection"  # the user id of the records that hold a file's coordinate reference system
+WKT_RECORD_ID = 2112  # OGC WKT, which LAS 1.4's point formats 6-10 must use
 CLASSES_VLR = ("pcweak", 0)  # (user id, record id) of the record holding pcweak's class names, comma-separated
 
 
@@ -68,6 +72,19 @@ def _pcweak_classes(las) -> tuple[str, ...] | None:
             text = bytes(vlr.record_data).decode("utf-8", "replace")
             return tuple(text.split(",")) if text else ()
     return None
+
+
+def _crs_records(las) -> list[dict[str, object]]:
+    """The file's coordinate reference system as its ``LASF_Projection`` records hold it (GeoTIFF
+    keys, OGC WKT), each as {record_id, description, data (base64)}: what ``write_las`` copies
+    into the files it writes, so that a GIS places them where the scan lies."""
+    out: list[dict[str, object]] = []
+    for vlr in list(las.header.vlrs) + list(getattr(las, "evlrs", None) or []):
+        if vlr.user_id.rstrip("\0") == CRS_USER_ID:
+            data = vlr.record_data_bytes() if hasattr(vlr, "record_data_bytes") else bytes(vlr.record_data)
+            out.append({"record_id": int(vlr.record_id), "description": str(vlr.description).rstrip("\0"),
+                        "data": base64.b64encode(data).decode("ascii")})
+    return out
 
 
 def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
@@ -114,6 +131,9 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         names = _lookup_names(las) if sem_f is None else {}
         classes = tuple(names.get(i, f"class_{i}") for i in range(int(semantic.max()) + 1))
     meta = {"dataset": "las", "source": str(path), "las_point_format": int(las.header.point_format.id)}
+    crs = _crs_records(las)
+    if crs:
+        meta["las_crs"] = crs
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color,
                  intensity=_intensity(las.intensity), semantic=semantic, instance=instance, segment=segment, meta=meta)
 
@@ -143,7 +163,9 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
     ``fields`` (whole numbers as int32, -1 unlabelled; others float32). The standard
     ``classification`` holds the labels of ``classify_by`` (``label`` or one of ``fields``) for
     GIS viewers, named by a Classification Lookup record (a class's index is its code, unlabelled
-    points the code after the last class); a scene of more than 254 classes leaves it 0."""
+    points the code after the last class); a scene of more than 254 classes leaves it 0. A scene
+    read from a LAS file keeps its coordinate reference system records (``meta['las_crs']``),
+    which are written again."""
     from ..npzio import atomic_write_bytes, check_output_file
     p = Path(path)
     check_output_file(p, p.suffix.lower() if p.suffix.lower() in (".las", ".laz") else ".las", "write_las")
@@ -176,6 +198,11 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
         for code, name in names.items():
             lookup[code] = name
         header.vlrs.append(lookup)
+    for rec in scene.meta.get("las_crs", ()):  # the source file's coordinate reference system
+        header.vlrs.append(laspy.VLR(user_id=CRS_USER_ID, record_id=int(rec["record_id"]), description=str(rec["description"]),
+                                     record_data=base64.b64decode(str(rec["data"]))))
+        if int(rec["record_id"]) == WKT_RECORD_ID:
+            header.global_encoding.wkt = True
     if scene.classes:
         header.vlrs.append(laspy.VLR(user_id=CLASSES_VLR[0], record_id=CLASSES_VLR[1], description="pcweak class names",
                                      record_data=",".join(scene.classes).encode("utf-8")))
