@@ -403,7 +403,7 @@ def _evaluate_scannet_files(args: argparse.Namespace) -> int:
     benchmark semantic files (the confusion summed over the scenes as the benchmark's script sums
     it) or AP of instance files."""
     from .metrics.kitti import read_ids
-    from .metrics.scannet_files import instance_files_report, semantic_files_report
+    from .metrics.scannet_files import check_submission_files, instance_files_report, semantic_files_report
     if args.plots is not None:
         raise ValueError("--plots goes with --pseudo; --submission scores a set of scenes")
     folder = Path(args.submission)
@@ -419,6 +419,7 @@ def _evaluate_scannet_files(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"--submission {folder}: no file for {len(missing)} scene(s) of --ids, e.g. "
                              f"{[m + '.txt' for m in missing[:3]]}")
+    check_submission_files((files[n] for n in names), instances=args.format == "scannet-instance")  # before the scenes
     pairs = _scenes_read_with(args, names, addresses, files.__getitem__)
     report = (instance_files_report if args.format == "scannet-instance" else semantic_files_report)(pairs)
     print(json.dumps(_finite_or_null(report), indent=None if args.json else 2, default=float))

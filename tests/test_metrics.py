@@ -252,6 +252,14 @@ def test_scannet_benchmark_files_are_scored_over_a_folder_of_scans(tmp_path, cap
     sub.write_bytes(good.replace(b"\n", b"\n2.5\n", 1))
     refused("synthetic_1.txt: line 2 is not a NYU40 class id")
     sub.write_bytes(good)
+    # a bad file of the last scene is named before any scene is read (a damaged first scan would stop it there)
+    last, scan = tmp_path / "sub" / "synthetic_2.txt", scans / "synthetic_1.npz"
+    last_good, scan_good = last.read_bytes(), scan.read_bytes()
+    last.write_bytes(last_good.replace(b"\n", b"\nx\n", 1))
+    scan.write_bytes(b"not a scene")
+    refused("synthetic_2.txt: line 2 is not a NYU40 class id")
+    last.write_bytes(last_good)
+    scan.write_bytes(scan_good)
     (tmp_path / "sub" / "scene0707_00.txt").write_text("1\n")
     refused("1 file(s) name scenes not in", "scene0707_00.txt")
     (tmp_path / "sub" / "scene0707_00.txt").unlink()
@@ -305,6 +313,7 @@ def test_scannet_instance_files_are_scored_with_overlapping_masks(tmp_path, caps
         ap50[name] = json.loads(capsys.readouterr().out)["per_class"]["chair"]["ap50"]
     assert ap50["right only"] == 0.5 and ap50["with the overlapping mask"] < 0.5, ap50
     (d / "sub" / "two_chairs.txt").write_text("predicted_masks/c.txt 5 0.9\n")
+    (d / "scans" / "two_chairs.npz").write_bytes(b"not a scene")  # the missing mask is named before the scene is read
     assert main(["evaluate", str(d / "scans"), "--submission", str(d / "sub"), "--format", "scannet-instance"]) == 2
     assert "two_chairs.txt: line 1: mask file" in capsys.readouterr().err
 

@@ -17,7 +17,7 @@ which is the order of a ``scannet:`` scene's points; labels made on a scene read
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -165,15 +165,10 @@ def semantic_files_report(pairs: Iterable[tuple[Scene, Path]]) -> dict[str, Any]
     return {"task": "scannet-semantic", "scenes": scenes, **report_from_confusion(total, SCANNET20)}
 
 
-def read_instances(path: str | Path, scene: str, num_points: int) -> tuple[np.ndarray, np.ndarray, dict[int, int], dict[int, float]]:
-    """A benchmark instance file: (point index, mask number) pairs of every mask, and the
-    ScanNet-20 class and confidence of each mask number (its line, from 0, so that the masks keep
-    the file's order, which the evaluator matches in). Lines are ``<mask file> <NYU40 id>
-    <confidence>``, the mask file relative to ``path``'s folder with one 0 / non-0 per point;
-    masks of no evaluated class are skipped, as the evaluator skips them. ReaderError naming the
-    file for a malformed line, an absolute or missing mask file, or a mask of another length."""
-    path = Path(path)
-    points, numbers, classes, scores = [], [], {}, {}
+def _instance_lines(path: Path) -> Iterator[tuple[int, int, float, Path]]:
+    """(line number from 0, NYU40 id, confidence, mask file) of each mask of an evaluated class
+    in an instance file. ReaderError naming the file for a malformed line or an absolute or
+    missing mask file."""
     for j, line in enumerate(path.read_text().splitlines()):
         if not line.strip():
             continue
@@ -191,6 +186,31 @@ def read_instances(path: str | Path, scene: str, num_points: int) -> tuple[np.nd
         mask_file = path.parent / rel
         if not mask_file.is_file():
             raise ReaderError(f"{path}: line {j + 1}: mask file {mask_file} not found")
+        yield j, nyu, conf, mask_file
+
+
+def check_submission_files(paths: Iterable[Path], instances: bool = False) -> None:
+    """Before any scene is read: every semantic file holds whole numbers only, or every instance
+    file's lines are well formed and name mask files that exist (ReaderError naming the file and
+    line). Lengths are checked against each scene's points when it is scored."""
+    for path in paths:
+        if instances:
+            for _ in _instance_lines(Path(path)):
+                pass
+        else:
+            _whole_numbers(Path(path), "a NYU40 class id")
+
+
+def read_instances(path: str | Path, scene: str, num_points: int) -> tuple[np.ndarray, np.ndarray, dict[int, int], dict[int, float]]:
+    """A benchmark instance file: (point index, mask number) pairs of every mask, and the
+    ScanNet-20 class and confidence of each mask number (its line, from 0, so that the masks keep
+    the file's order, which the evaluator matches in). Lines are ``<mask file> <NYU40 id>
+    <confidence>``, the mask file relative to ``path``'s folder with one 0 / non-0 per point;
+    masks of no evaluated class are skipped, as the evaluator skips them. ReaderError naming the
+    file for a malformed line, an absolute or missing mask file, or a mask of another length."""
+    path = Path(path)
+    points, numbers, classes, scores = [], [], {}, {}
+    for j, nyu, conf, mask_file in _instance_lines(path):
         mask = _whole_numbers(mask_file, "a mask value")
         if len(mask) != num_points:
             raise ReaderError(f"{mask_file}: {len(mask)} values but scene {scene!r} has {num_points} points (one line "
