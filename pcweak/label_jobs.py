@@ -131,12 +131,16 @@ def remove_stale_temporaries(output: str | os.PathLike) -> int:
 def run_label_job(job: LabelJob) -> str:
     """Do ``job`` (in this process or a worker of ``parallel.process_map``); returns its name.
     Once the scene is read, the labelling waits for its share of the workers' memory budget
-    (the labeller's ``memory_bytes`` for the scene's points; ``parallel.memory_held``)."""
+    (the labeller's ``memory_bytes`` for the scene's points, and whether they lie along scan
+    lines; ``parallel.memory_held``)."""
     from .data.address import load_scene
     from .parallel import memory_held
     from .pseudo.registry import get_labeller, label
+    from .segment.descriptors import along_scan_lines
     scene = load_scene(job.address, **job.reader)
-    with memory_held(get_labeller(job.method).memory_bytes(scene.num_points)):
+    labeller = get_labeller(job.method)
+    scan_lines = labeller.scan_line_bytes_per_point is not None and along_scan_lines(scene.coord)
+    with memory_held(labeller.memory_bytes(scene.num_points, scan_lines)):
         out = label(scene, WeakLabels.load(job.weak), job.method, **job.params)
     out.fingerprint = job.fingerprint
     out.save(job.output)

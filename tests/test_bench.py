@@ -222,17 +222,18 @@ def test_the_benches_read_every_labelled_shared_lidar_scan(tmp_path):
 
 def test_bench_memory_measures_each_run_apart_in_a_fresh_process(capsys):
     assert main(["bench", "memory", "--json", "--param", "methods=[\"nearest\", \"cluster-boxes\"]", "--param", "densities=[300, 900]",
-                 "--param", "azimuth_steps=600", "--param", "boxed=1", "--param", "frames=0", "--param", "shared="]) == 0
+                 "--param", "azimuth_steps=900", "--param", "boxed=1", "--param", "frames=0", "--param", "shared="]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [(x["method"], x["scene"]) for x in r["rows"]] == [
         ("nearest", "synthetic_room_7_density_300"), ("nearest", "synthetic_room_7_density_900"),
-        ("cluster-boxes", "synthetic_lidar_0_azimuth_600")]
+        ("cluster-boxes", "synthetic_lidar_0_azimuth_900")]
     from pcweak.pseudo.registry import get_labeller
     for x in r["rows"]:
         assert x["peak_from"] == "VmHWM after clear_refs" and x["peak_gb"] >= x["rss_before_gb"] > 0.1
         assert x["budgeted_gb"] == round(get_labeller(x["method"]).memory_bytes(x["points"]) / 2**30, 3)
         if abs(x["held_gb"] - x["budgeted_gb"]) > 1e-3:  # rounded figures: the flag compares unrounded ones
             assert x["covered"] == (x["held_gb"] < x["budgeted_gb"])
+    assert [x["scan_lines"] for x in r["rows"]] == [False, False, True]  # a LiDAR frame's rings
     small, large = r["rows"][:2]
     assert large["points"] > 2 * small["points"]
     assert set(r["fit"]["nearest"]) == {"bytes_per_point", "fixed_mb", "budgeted_bytes_per_point", "budgeted_fixed_mb"}

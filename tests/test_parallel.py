@@ -97,3 +97,39 @@ print(json.dumps({"kept": kept, "ran": ran, "after": resident_mib() - start}))
     # of it goes back
     assert got["kept"] > 60 and got["ran"]
     assert got["after"] < min(40, got["kept"] / 3)
+
+
+def test_a_lidar_scan_is_budgeted_by_its_larger_graph(tmp_path, monkeypatch, room, lidar):
+    """Propagation joins 40 neighbours on scan lines, not 16, and holds about three times the
+    memory per point there (docs/results.md): ``pcweak label --workers`` budgets such a scan by
+    ``scan_line_bytes_per_point``; a room, and a labeller without the larger graph, as before."""
+    import contextlib
+
+    from pcweak import parallel, weak
+    from pcweak.label_jobs import LabelJob, run_label_job
+    from pcweak.pseudo import registry
+    held = []
+
+    class Budgeted(Exception):
+        pass
+
+    @contextlib.contextmanager
+    def recorded(need):
+        held.append(need)
+        yield
+
+    def stop(*args, **kwargs):  # the budget is what is tested: no labelling after it
+        raise Budgeted
+
+    monkeypatch.setattr(parallel, "memory_held", recorded)
+    monkeypatch.setattr(registry, "label", stop)
+    for scene, method in ((lidar, "propagate"), (room, "propagate"), (lidar, "nearest")):
+        scene.save(tmp_path / "s.npz")
+        weak.points(scene, count=40, seed=0).save(tmp_path / "w.npz")
+        with pytest.raises(Budgeted):
+            run_label_job(LabelJob("s", f"npz:{tmp_path / 's.npz'}", str(tmp_path / "w.npz"), str(tmp_path / "p.npz"), method))
+    prop, near = registry.get_labeller("propagate"), registry.get_labeller("nearest")
+    assert held == [prop.fixed_bytes + prop.scan_line_bytes_per_point * lidar.num_points,
+                    prop.fixed_bytes + prop.bytes_per_point * room.num_points,
+                    near.fixed_bytes + near.bytes_per_point * lidar.num_points]
+    assert prop.scan_line_bytes_per_point > 3 * prop.bytes_per_point

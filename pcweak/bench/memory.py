@@ -12,7 +12,7 @@ points for ``propagate`` and ``nearest``, tight boxes for ``gp-boxes`` and ``sma
 perfect 2D masks of every frame plus the 200 points for ``lift-masks``; and synthetic KITTI-like
 LiDAR frames of two sizes (900 and 3,600 columns, about 5 x 10^4 and 2 x 10^5 points; sizes
 learned from ``boxed`` other frames) for the LiDAR object labellers: one click per object,
-cluster labels, image boxes. Where the real samples are present (``shared``), ScanNet's
+cluster labels, image boxes; and for propagation, whose graph has more neighbours on scan lines. Where the real samples are present (``shared``), ScanNet's
 scene0000_00 bare with its posed frames and KITTI's first training frame too. The line through
 a labeller's two synthetic sizes splits what it holds into a fixed part and a part per point
 (``fit``); ``covered``: the budget (``Labeller.memory_bytes``) holds the measurement.
@@ -37,6 +37,7 @@ from ..params import Count, Seed, ranges_checked
 
 ROOM_METHODS = ("propagate", "nearest", "gp-boxes", "smallest-box", "lift-masks")
 LIDAR_METHODS = ("click-boxes", "cluster-boxes", "boxes2d-frustum")
+SCAN_LINE_METHODS = ("propagate",)  # measured on the LiDAR frames too: their scan lines give it a larger graph
 SEED_POINTS = 200
 
 
@@ -87,12 +88,15 @@ def _in_fresh_process(scene_path: Path, weak_path: Path, method: str, params: di
 
 def _row(scene: Any, method: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One labeller on one scene over its runs: the largest memory held (the peak depends on how
-    the labeller's threads interleave) and the smallest, against the budget."""
+    the labeller's threads interleave) and the smallest, against the budget (``scan_lines``: the
+    scene's points lie along scan lines, which a propagating labeller budgets apart)."""
     from ..pseudo.registry import get_labeller
+    from ..segment.descriptors import along_scan_lines
     held = [max(g["peak_kb"] - g["before_kb"], 0) * 1024 for g in runs]
     top = runs[int(np.argmax(held))]
-    budget = get_labeller(method).memory_bytes(scene.num_points)
-    return {"method": method, "scene": scene.name, "points": scene.num_points,
+    scan_lines = along_scan_lines(scene.coord)
+    budget = get_labeller(method).memory_bytes(scene.num_points, scan_lines)
+    return {"method": method, "scene": scene.name, "points": scene.num_points, "scan_lines": scan_lines,
             "seconds": round(min(g["seconds"] for g in runs), 1), "runs": len(runs),
             "rss_before_gb": round(top["before_kb"] / 2**20, 3), "peak_gb": round(top["peak_kb"] / 2**20, 3),
             "held_gb": round(max(held) / 2**30, 3), "held_gb_least": round(min(held) / 2**30, 3),
@@ -107,7 +111,8 @@ def _fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_size = sorted(rows, key=lambda r: r["points"])
     a, b = by_size[0], by_size[-1]
     lab = get_labeller(a["method"])
-    out: dict[str, Any] = {"budgeted_bytes_per_point": lab.bytes_per_point, "budgeted_fixed_mb": round(lab.fixed_bytes / 2**20)}
+    per_point = lab.scan_line_bytes_per_point if a["scan_lines"] and lab.scan_line_bytes_per_point else lab.bytes_per_point
+    out: dict[str, Any] = {"budgeted_bytes_per_point": per_point, "budgeted_fixed_mb": round(lab.fixed_bytes / 2**20)}
     if b["points"] > a["points"]:
         slope = (b["held_gb"] - a["held_gb"]) * 2**30 / (b["points"] - a["points"])
         out.update(bytes_per_point=round(slope), fixed_mb=round((a["held_gb"] * 2**30 - slope * a["points"]) / 2**20))
@@ -129,10 +134,11 @@ def _room_weak(scene: Any, masks: bool) -> dict[str, Any]:
 
 def _lidar_weak(frame: Any) -> dict[str, Any]:
     """Each LiDAR labeller's weak labels on ``frame``: one click per object, cluster labels,
-    image boxes."""
+    image boxes, and 200 labelled points for propagation (its graph on scan lines)."""
     from .. import weak
     return {"click-boxes": weak.clicks(frame, seed=0), "cluster-boxes": weak.clusters(frame),
-            "boxes2d-frustum": weak.boxes2d(frame)}
+            "boxes2d-frustum": weak.boxes2d(frame),
+            "propagate": replace(weak.points(frame, count=SEED_POINTS, seed=0), point_instance=None)}
 
 
 def _room_cases(density: float, frames: int, seed: int) -> tuple[Any, dict[str, Any]]:
@@ -192,7 +198,8 @@ def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, me
     """Per labeller and scene size: points, seconds, resident memory before and at the peak and
     held between (GB), bytes per point, the budgeted memory (``Labeller.memory_bytes``) and
     whether it covers the measurement; per labeller with two sizes, the line through them
-    (``fit``: fixed MB and bytes per point). ``methods``: a subset of ``ROOM_METHODS +
+    (``fit``: fixed MB and bytes per point; ``<method> (scan lines)`` the line through its
+    LiDAR frames, budgeted apart). ``methods``: a subset of ``ROOM_METHODS +
     LIDAR_METHODS`` (all by default); ``densities``: the rooms' surface samples per m^2 (1,500:
     about 130k points, 12,200: about 1.07M); ``azimuth_steps``: the LiDAR frames' columns (1,800
     is KITTI's, about 10^5 points); ``repeats``: runs per labeller and scene (a row keeps the
@@ -214,6 +221,7 @@ def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, me
         raise ValueError(f"bench memory: repeats: {repeats} is not an integer >= 1")
     if "lift-masks" in wanted and frames < 1:
         raise ValueError("bench memory: frames: lift-masks needs at least one rendered frame")
+    from ..pseudo.registry import get_labeller
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pcweak-bench-memory-") as tmp:
@@ -223,7 +231,8 @@ def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, me
                 if method not in wanted:
                     continue
                 weak_path = w.save(Path(tmp) / f"{method}.weak.npz")
-                row = _row(scene, method, [_in_fresh_process(scene_path, weak_path, method, params) for _ in range(repeats)])
+                given = params if get_labeller(method).learns_geometry else {}
+                row = _row(scene, method, [_in_fresh_process(scene_path, weak_path, method, given) for _ in range(repeats)])
                 rows.append(row)
                 print(f"{method} on {scene.name} ({scene.num_points} points): {row['seconds']} s, held "
                       f"{row['held_gb']} GB, {row['bytes_per_point']} bytes per point (budgeted {row['budgeted_gb']} GB)",
@@ -234,13 +243,18 @@ def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, me
                 measure(*_room_cases(density, frames if "lift-masks" in wanted else 0, seed), {})
             for scene, cases in _real_room(real) if real else []:
                 measure(scene, cases, {})
-        if any(m in LIDAR_METHODS for m in wanted):
-            params = {"geometry": _lidar_geometry(lidar_seed, boxed)}
+        if any(m in LIDAR_METHODS + SCAN_LINE_METHODS for m in wanted):
+            params = {"geometry": _lidar_geometry(lidar_seed, boxed)} if any(m in LIDAR_METHODS for m in wanted) else {}
             for steps in columns:
                 measure(*_lidar_cases(lidar_seed, steps), params)
             for scene, cases in _real_lidar(real) if real else []:
                 measure(scene, cases, params)
-    fit = {m: _fit([r for r in rows if r["method"] == m and r["scene"].startswith("synthetic")]) for m in wanted}
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["scene"].startswith("synthetic"):
+            apart = r["scan_lines"] and get_labeller(r["method"]).scan_line_bytes_per_point is not None
+            lines.setdefault(f"{r['method']} (scan lines)" if apart else r["method"], []).append(r)
+    fit = {key: _fit(group) for key, group in lines.items()}
     return {"bench": "memory", "machine": machine(), "densities": sizes, "frames": frames, "azimuth_steps": columns,
             "rows": rows, "fit": fit, "all_covered": all(r["covered"] for r in rows),
             "seconds": round(time.perf_counter() - t0, 1)}

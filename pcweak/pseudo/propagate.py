@@ -40,8 +40,8 @@ from ..geometry import float32_near_origin, joined_to
 from ..parallel import return_freed_memory
 from ..params import COUNT_RANGE, build_config
 from ..scene import PseudoLabels, check_color_range, clashing_seeds, to_numpy
-from ..segment.descriptors import (SCAN_LINE_NORMAL_NEIGHBOURS, SCAN_LINE_SHARE, forget_neighbours, scan_line_share,
-                                   share_neighbours, shares_shape_features)
+from ..segment.descriptors import (SCAN_LINE_NORMAL_NEIGHBOURS, along_scan_lines, forget_neighbours, share_neighbours,
+                                   shares_shape_features)
 from ..segment.ensemble import common_refinement, fh_members, l0_members, partition_ensemble
 from ..segment.l0_partition import L0Config
 from ..segment.superpoints import (NORMAL_NEIGHBOURS, REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
@@ -118,7 +118,7 @@ class GraphConfig:
     each floor node to that many nearest floor nodes (0 = off); ``bridge`` joins the graph's
     pieces so that every node is reached; ``contact_power`` > 0 weights an edge by the length
     of the shared border. ``k_scan_lines`` replaces ``k`` on a cloud sampled along scan lines
-    (``descriptors.scan_line_share`` above ``SCAN_LINE_SHARE``: a spinning LiDAR's rings), whose
+    (``descriptors.along_scan_lines``: a spinning LiDAR's rings), whose
     ``k`` nearest neighbours lie on the point's own ring and leave the rings unjoined; set it to
     ``k`` to keep one graph for every cloud."""
     k: int = 10
@@ -629,7 +629,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     if len(seed_label) and seed_label.max() >= C:
         raise SceneError(f"propagate: seed_label holds class {int(seed_label.max())} but there are only {C} classes "
                          f"({'num_classes' if num_classes else 'len(classes)'})")
-    scan_lines = cfg.graph.k_scan_lines != cfg.graph.k and scan_line_share(coord) > SCAN_LINE_SHARE
+    scan_lines = cfg.graph.k_scan_lines != cfg.graph.k and along_scan_lines(coord)
     normal_k = NORMAL_NEIGHBOURS
     if scan_lines:  # a LiDAR's rings: more neighbours, so that the graph and the normals join a ring to the next
         cfg = replace(cfg, graph=replace(cfg.graph, k=cfg.graph.k_scan_lines))

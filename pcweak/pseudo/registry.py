@@ -66,6 +66,10 @@ def _fraction(v: Any) -> bool:
 # the kernels' buffers do not grow with the scene); the real scene0000_00 (81k points) holds 0.43 GiB
 PROPAGATE_BYTES_PER_POINT = 1950.0
 PROPAGATE_FIXED_BYTES = 400e6
+# on a cloud sampled along scan lines (``descriptors.along_scan_lines``) propagation's graph has
+# 40 neighbours, not 16: ``pcweak bench memory``'s LiDAR frames, KITTI 000000 and up to 2M points
+# of tiled SemanticKITTI hold 5,400-6,000 bytes per point, their line 33 MiB + 5,374 (docs/results.md)
+PROPAGATE_SCAN_LINE_BYTES_PER_POINT = 6400.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,8 @@ class Labeller:
     the memory a run holds at its peak per point of the scene, beyond what the process held
     before it, and ``fixed_bytes`` what it holds whatever the scene's size: ``pcweak label
     --workers`` budgets each scene by ``memory_bytes`` (the figures lie a little above ``pcweak
-    bench memory``'s line through two scene sizes; docs/results.md)."""
+    bench memory``'s line through two scene sizes; docs/results.md); ``scan_line_bytes_per_point``:
+    the same on a cloud sampled along scan lines, for the labellers that propagate."""
     name: str
     run: Callable[[Scene, WeakLabels, Any], PseudoLabels]
     config: type
@@ -94,11 +99,15 @@ class Labeller:
     learns_geometry: bool = False
     bytes_per_point: float = PROPAGATE_BYTES_PER_POINT
     fixed_bytes: float = PROPAGATE_FIXED_BYTES
+    scan_line_bytes_per_point: float | None = None
 
-    def memory_bytes(self, points: int) -> float:
+    def memory_bytes(self, points: int, scan_lines: bool = False) -> float:
         """The memory a run on a scene of ``points`` points holds at its peak, beyond what the
-        process held before it (bytes): ``fixed_bytes + bytes_per_point * points``."""
-        return self.fixed_bytes + self.bytes_per_point * points
+        process held before it (bytes): ``fixed_bytes + bytes_per_point * points``, with
+        ``scan_line_bytes_per_point`` instead on a cloud sampled along scan lines where the
+        labeller has one (its graph has more neighbours there)."""
+        per_point = self.scan_line_bytes_per_point if scan_lines and self.scan_line_bytes_per_point else self.bytes_per_point
+        return self.fixed_bytes + per_point * points
 
     def __post_init__(self) -> None:
         if bool(self.or_fields) != (self.given is not None):
@@ -272,7 +281,8 @@ def _register_all() -> None:
         "LiftMasksConfig", [("masks", str | None, dataclasses.field(default=None))], bases=(lift_cfg,), frozen=True)
     for lab in (
         Labeller("propagate", run_propagate, PropagateConfig, seeds, ("semantic", "instance", "confidence"),
-                 "random walks from labelled points (and clicks) over a superpoint graph"),
+                 "random walks from labelled points (and clicks) over a superpoint graph",
+                 scan_line_bytes_per_point=PROPAGATE_SCAN_LINE_BYTES_PER_POINT),
         Labeller("nearest", run_nearest, signature_config(nearest_seed, "NearestConfig",
                                                           {"coord", "seed_index", "seed_label", "seed_instance", "classes"},
                                                           {"k_vote": (_positive, "an integer >= 1")}),
@@ -287,7 +297,8 @@ def _register_all() -> None:
                  bytes_per_point=640.0, fixed_bytes=35e6),
         Labeller("lift-masks", run_lift, lift_cfg, ("mask2d",), ("semantic", "confidence"),
                  "2D masks lifted through depth: they join and cut the propagation's graph, their class scores seed it", (("mask2d", "masks"),),
-                 bytes_per_point=2100.0, fixed_bytes=450e6),
+                 bytes_per_point=2100.0, fixed_bytes=450e6,
+                 scan_line_bytes_per_point=PROPAGATE_SCAN_LINE_BYTES_PER_POINT + 2100.0 - PROPAGATE_BYTES_PER_POINT),
         Labeller("boxes2d-frustum", run_frustum,
                  signature_config(frustum_boxes, "FrustumConfig", {"scene", "box2d", "box2d_semantic", "box2d_frame"},
                                   {"shrink": (lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5)"),

@@ -122,6 +122,13 @@ def scan_line_share(coord: np.ndarray, k: int = 11, sample: int = 5000) -> float
     return float(np.mean(shape_features(c, k, query)[:, 0] > SCAN_LINE_LINEARITY))
 
 
+def along_scan_lines(coord: np.ndarray) -> bool:
+    """Whether the (N,3) cloud was sampled along scan lines (a spinning LiDAR's rings): more
+    than ``SCAN_LINE_SHARE`` of its points lie on a line with their neighbours. Propagation
+    builds its graph with more neighbours on such a cloud, and budgets its memory by it."""
+    return scan_line_share(coord) > SCAN_LINE_SHARE
+
+
 def fpfh_features(coord: np.ndarray, normal: np.ndarray | None = None, radius: float = 0.1, voxel: float | None = 0.03,
                   max_nn: int = 30) -> np.ndarray:
     """(N,33) float32 FPFH descriptors, each row normalised to sum 1 (0 where no neighbour).
