@@ -507,6 +507,21 @@ def _(t, s):  # a copy cut at a whole point record: laspy reads what is there, w
     return ["info", str(t / "cut.las")], ["cut.las", "holds 8 of the 10 points its header counts"]
 
 
+@case("reader-las-longitude-latitude")
+def _(t, s):  # degrees as x / y: every neighbourhood in metres would span the whole tile
+    laspy = pytest.importorskip("laspy")
+    from laspy.vlrs.known import GeoKeyDirectoryVlr
+    header = laspy.LasHeader(point_format=1, version="1.2")
+    keys = GeoKeyDirectoryVlr()
+    keys.parse_record_data(np.array([1, 1, 0, 1, 1024, 0, 1, 2], "<u2").tobytes())  # model type: geographic
+    header.vlrs.append(keys)
+    header.scales = np.full(3, 1e-7)
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = -77 + np.arange(10) * 1e-5, 40 + np.arange(10) * 1e-5, np.arange(10.0)
+    las.write(str(t / "lonlat.las"))
+    return ["info", str(t / "lonlat.las")], ["lonlat.las", "longitude / latitude in degrees", "reproject"]
+
+
 @case("reader-kitti-missing-scan")
 def _(t, s):
     (t / "training" / "velodyne").mkdir(parents=True)

@@ -208,3 +208,58 @@ def test_an_export_keeps_the_tiles_coordinate_reference_system(tmp_path):
     got = [v for v in out.header.vlrs if v.user_id == "LASF_Projection"]
     assert len(got) == 1 and got[0].record_id == 2112 and got[0].string.rstrip("\0") == wkt and out.header.global_encoding.wkt
     np.testing.assert_allclose(out.x, las.x)
+
+
+FT_US = 1200 / 3937  # metres per US survey foot
+STATE_PLANE_FT = ('PROJCS["NAD83 / Pennsylvania South (ftUS)",GEOGCS["NAD83",DATUM["North_American_Datum_1983",'
+                  'SPHEROID["GRS 1980",6378137,298.257222101]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],'
+                  'PROJECTION["Lambert_Conformal_Conic_2SP"],UNIT["US survey foot",0.304800609601219,AUTHORITY["EPSG","9003"]],'
+                  'AXIS["Easting",EAST],AXIS["Northing",NORTH],AUTHORITY["EPSG","2272"]]')
+
+
+def _crs_tile(path, coord, wkt=None, geokeys=None):
+    from laspy.vlrs.known import GeoKeyDirectoryVlr, WktCoordinateSystemVlr
+    h = laspy.LasHeader(point_format=6 if wkt else 1, version="1.4" if wkt else "1.2")
+    h.offsets, h.scales = np.floor(coord.min(0)), np.full(3, 0.001)
+    if wkt:
+        h.vlrs.append(WktCoordinateSystemVlr(wkt))
+        h.global_encoding.wkt = True
+    if geokeys:
+        raw = np.array([1, 1, 0, len(geokeys)] + [v for k, val in geokeys.items() for v in (k, 0, 1, val)], "<u2").tobytes()
+        vlr = GeoKeyDirectoryVlr()
+        vlr.parse_record_data(raw)
+        h.vlrs.append(vlr)
+    las = laspy.LasData(h)
+    las.x, las.y, las.z = coord.T
+    las.write(str(path))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:.*to keep millimetres in float32")
+def test_a_tile_in_feet_is_read_in_metres_and_written_back_in_feet(tmp_path):
+    """A US state plane tile in survey feet (its WKT says so) was read as metres: every distance
+    3.28 times too long. Its points now come in metres, and an export gives the file's feet
+    back; GeoTIFF keys say the same for older files, and longitude / latitude is refused."""
+    from pcweak.data.crs_units import crs_units, wkt_units
+    from pcweak.data.las import write_las
+    rng = np.random.default_rng(3)
+    feet = np.round(rng.random((300, 3)) * [300, 200, 40] + [2_600_000, 230_000, 500], 3)
+    with pytest.warns(UserWarning, match=r"coordinates in US survey foot \(x, y\) and US survey foot \(z\) .* read as metres"):
+        s = read_las(_crs_tile(tmp_path / "ft.las", feet, wkt=STATE_PLANE_FT))
+    assert s.meta["las_units_m"] == pytest.approx([FT_US] * 3)
+    metres = s.coord.astype(np.float64) + s.meta.get("coord_shift", 0.0)
+    np.testing.assert_allclose(metres, feet * FT_US, atol=1e-3)
+    out = laspy.read(str(write_las(s, tmp_path / "out.laz")))
+    np.testing.assert_allclose(np.stack([out.x, out.y, out.z], 1), feet, atol=2e-3)
+    # GeoTIFF keys: projected in international feet (9002), no vertical unit: z takes x / y's
+    with pytest.warns(UserWarning, match=r"in foot \(x, y\) and foot \(z\)"):
+        g = read_las(_crs_tile(tmp_path / "keys.las", feet, geokeys={1024: 1, 3076: 9002}))
+    assert g.meta["las_units_m"] == [0.3048] * 3
+    # metres say nothing; a compound CRS with a vertical unit of its own scales z alone
+    assert "las_units_m" not in read_las(_crs_tile(tmp_path / "m.las", feet / 10, geokeys={1024: 1, 3076: 9001})).meta
+    compound = wkt_units('COMPD_CS["x",PROJCS["UTM",GEOGCS["WGS 84",UNIT["degree",0.0174]],UNIT["metre",1]],'
+                         'VERT_CS["NAVD88 height (ftUS)",VERT_DATUM["NAVD88",2005],UNIT["US survey foot",0.304800609601219]]]')
+    assert (compound.horizontal_m, compound.vertical_m) == (1.0, pytest.approx(FT_US)) and crs_units([]).horizontal_m is None
+    lonlat = np.column_stack([-77 + rng.random(50) * 0.01, 40 + rng.random(50) * 0.01, rng.random(50) * 30])
+    with pytest.raises(ReaderError, match=r"ll.las: x / y are longitude / latitude in degrees .* reproject the file"):
+        read_las(_crs_tile(tmp_path / "ll.las", lonlat, geokeys={1024: 2}))

@@ -1,9 +1,11 @@
 """ASPRS LAS / LAZ point clouds (``las:<file.las|.laz>``), read with laspy (the ``las`` extra).
 
 What is read: ``x y z`` in metres as the header's scale and offset give them (float64; a
-georeferenced scan is moved toward the origin by ``Scene``, ``meta['coord_shift']``); ``red green
-blue`` where the point format has them (8-bit values stored in the 16-bit fields, or full 16-bit;
-all zero reads as no colour); ``intensity`` scaled to [0,1] (the LAS standard stores 16 bits;
+georeferenced scan is moved toward the origin by ``Scene``, ``meta['coord_shift']``; feet, where
+the file's coordinate reference system says so, become metres, ``meta['las_units_m']``, and
+longitude / latitude degrees are refused: ``crs_units``); ``red green blue`` where the point
+format has them (8-bit values stored in the 16-bit fields, or full 16-bit; all zero reads as no
+colour); ``intensity`` scaled to [0,1] (the LAS standard stores 16 bits;
 files whose values stay within 0-255 hold 8 bits); semantic labels from an extra-bytes dimension
 named as ``point_fields.SEMANTIC_FIELDS`` names them (``label``, ``semantic``, ...), else from
 ``classification`` (its values as they are: benchmark LAS files number their own classes, 0
@@ -20,18 +22,19 @@ from __future__ import annotations
 import base64
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ReaderError
 from ..scene import Scene
+from .crs_units import WKT_RECORD_ID, crs_units
 from .point_fields import INSTANCE_FIELDS, SEMANTIC_FIELDS, first_field, unit_colors, whole_labels
 
 EXTRA = 'the "las" extra of pcweak (pip install -e ".[las]", which installs laspy with its LAZ backend)'
 UNLABELLED_CLASSIFICATION = (0, 1)  # ASPRS "created, never classified" and "unclassified"
 CRS_USER_ID = "LASF_Projection"  # the user id of the records that hold a file's coordinate reference system
-WKT_RECORD_ID = 2112  # OGC WKT, which LAS 1.4's point formats 6-10 must use
 CLASSES_VLR = ("pcweak", 0)  # (user id, record id) of the record holding pcweak's class names, comma-separated
 
 
@@ -87,6 +90,28 @@ def _crs_records(las) -> list[dict[str, object]]:
     return out
 
 
+def _metres_per_unit(path: Path, crs: list[dict[str, object]], coord: np.ndarray) -> np.ndarray | None:
+    """(3,) metres per unit of x, y, z where the file's CRS records put its coordinates in
+    other units than metres (feet: a US state plane tile), None where in metres or unsaid; z
+    takes x / y's unit where the records give none of its own. ReaderError for longitude /
+    latitude degrees, which no distance in metres applies to. A warning says what was scaled."""
+    units = crs_units(crs)
+    if units.geographic and np.abs(coord[:, 0]).max() <= 360 and np.abs(coord[:, 1]).max() <= 90:
+        raise ReaderError(f"{path}: x / y are longitude / latitude in degrees (a geographic coordinate reference system); "
+                          f"pcweak measures in metres: reproject the file to a projected one first (UTM, say: "
+                          f"pdal translate {path.name} out.laz reprojection --filters.reprojection.out_srs=EPSG:<code>)")
+    h = units.horizontal_m or 1.0
+    v = units.vertical_m or (units.horizontal_m or 1.0)
+    if h == 1.0 and v == 1.0:
+        return None
+    hname = units.horizontal_name or "metre"
+    vname = units.vertical_name or hname
+    warnings.warn(f"{path}: coordinates in {hname} (x, y) and {vname} (z) by its coordinate reference system are read "
+                  f"as metres (x {h:.9g}, z {v:.9g}); pcweak measures in metres, and writes LAS files back in the file's "
+                  f"units", stacklevel=3)
+    return np.array([h, h, v], np.float64)
+
+
 def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
     """Read a LAS or LAZ file into a ``Scene`` (see the module's docstring for the fields).
     ReaderError naming the file for a missing, unreadable or truncated file, one with no points,
@@ -105,6 +130,10 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     if n == 0:
         raise ReaderError(f"{path}: no points (empty point cloud)")
     coord = np.stack([np.asarray(las.x, np.float64), np.asarray(las.y, np.float64), np.asarray(las.z, np.float64)], 1)
+    crs = _crs_records(las)
+    to_metres = _metres_per_unit(path, crs, coord)
+    if to_metres is not None:
+        coord = coord * to_metres
     dims = list(las.point_format.dimension_names)
     extra = {d.lower(): d for d in las.point_format.extra_dimension_names}
     color = None
@@ -131,9 +160,10 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         names = _lookup_names(las) if sem_f is None else {}
         classes = tuple(names.get(i, f"class_{i}") for i in range(int(semantic.max()) + 1))
     meta = {"dataset": "las", "source": str(path), "las_point_format": int(las.header.point_format.id)}
-    crs = _crs_records(las)
     if crs:
         meta["las_crs"] = crs
+    if to_metres is not None:
+        meta["las_units_m"] = [float(v) for v in to_metres]
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color,
                  intensity=_intensity(las.intensity), semantic=semantic, instance=instance, segment=segment, meta=meta)
 
@@ -156,7 +186,8 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
               classify_by: str = "label") -> Path:
     """Write ``scene`` as LAS 1.4, compressed where ``path`` ends in .laz; written atomically.
 
-    x y z in the file's own coordinates (a shifted scene's ``coord_shift`` added back) at
+    x y z in the file's own coordinates and units (a shifted scene's ``coord_shift`` added back,
+    metres turned back into the feet of a file that had them, ``las_units_m``) at
     millimetre steps (centimetres and more beyond a 4 km span); RGB (16 bits) where the scene has
     colour; intensity (16 bits); the label fields as extra-bytes dimensions that ``read_las``
     reads back as they were: ``label``, ``instance``, ``segment`` from the scene, then
@@ -182,7 +213,8 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
     if classify_by not in extra and classify_by != "label":
         raise ValueError(f"write_las classify_by={classify_by!r}: not one of the fields {sorted(extra)}")
     shift = np.asarray(scene.meta.get("coord_shift", (0.0, 0.0, 0.0)), np.float64)
-    xyz = scene.coord.astype(np.float64) + shift
+    units = np.asarray(scene.meta.get("las_units_m", (1.0, 1.0, 1.0)), np.float64)  # a file in feet is written in feet
+    xyz = (scene.coord.astype(np.float64) + shift) / units
     lo, hi = xyz.min(0), xyz.max(0)
     span = float((hi - lo).max())
     scale = next((s for s in LAS_SCALES if span / s < 2 ** 31 - 1), LAS_SCALES[-1])
