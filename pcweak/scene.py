@@ -209,6 +209,21 @@ class Frame:
         return f"Frame({self.name!r})"
 
 
+SUMMARY_STRING_CHARS = 120  # longer strings in a summary's meta (a CRS record's base64, say) show their length
+
+
+def _shortened(value: Any) -> Any:
+    """``value`` (JSON: dicts, lists, strings, numbers) with strings over
+    ``SUMMARY_STRING_CHARS`` cut to their start and length."""
+    if isinstance(value, str) and len(value) > SUMMARY_STRING_CHARS:
+        return f"{value[:40]}... ({len(value):,} characters)"
+    if isinstance(value, dict):
+        return {k: _shortened(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shortened(v) for v in value]
+    return value
+
+
 def summary_repr(obj: Any) -> str:
     """``Name(field=(N,3) float32, ..., name='x')``: shapes and dtypes instead of array contents,
     lengths of lists and mappings, fields that are None left out (a dataclass's ``repr``)."""
@@ -509,7 +524,7 @@ class Scene:
         if self.calib is not None:
             s["calib"] = True
         if self.meta:
-            s["meta"] = self.meta
+            s["meta"] = _shortened(self.meta)
         return s
 
 

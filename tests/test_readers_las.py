@@ -246,15 +246,17 @@ def test_a_tile_in_feet_is_read_in_metres_and_written_back_in_feet(tmp_path):
     feet = np.round(rng.random((300, 3)) * [300, 200, 40] + [2_600_000, 230_000, 500], 3)
     with pytest.warns(UserWarning, match=r"coordinates in US survey foot \(x, y\) and US survey foot \(z\) .* read as metres"):
         s = read_las(_crs_tile(tmp_path / "ft.las", feet, wkt=STATE_PLANE_FT))
-    assert s.meta["las_units_m"] == pytest.approx([FT_US] * 3)
+    assert s.meta["las_units_m"] == pytest.approx([FT_US] * 3) and s.meta["crs"] == "NAD83 / Pennsylvania South (ftUS)"
+    shown = s.summary()["meta"]["las_crs"][0]["data"]  # pcweak info: the record's base64 cut to its length
+    assert shown.endswith(" characters)") and len(shown) < 80
     metres = s.coord.astype(np.float64) + s.meta.get("coord_shift", 0.0)
     np.testing.assert_allclose(metres, feet * FT_US, atol=1e-3)
     out = laspy.read(str(write_las(s, tmp_path / "out.laz")))
     np.testing.assert_allclose(np.stack([out.x, out.y, out.z], 1), feet, atol=2e-3)
     # GeoTIFF keys: projected in international feet (9002), no vertical unit: z takes x / y's
     with pytest.warns(UserWarning, match=r"in foot \(x, y\) and foot \(z\)"):
-        g = read_las(_crs_tile(tmp_path / "keys.las", feet, geokeys={1024: 1, 3076: 9002}))
-    assert g.meta["las_units_m"] == [0.3048] * 3
+        g = read_las(_crs_tile(tmp_path / "keys.las", feet, geokeys={1024: 1, 3072: 2272, 3076: 9002}))
+    assert g.meta["las_units_m"] == [0.3048] * 3 and g.meta["crs"] == "EPSG:2272"
     # metres say nothing; a compound CRS with a vertical unit of its own scales z alone
     assert "las_units_m" not in read_las(_crs_tile(tmp_path / "m.las", feet / 10, geokeys={1024: 1, 3076: 9001})).meta
     compound = wkt_units('COMPD_CS["x",PROJCS["UTM",GEOGCS["WGS 84",UNIT["degree",0.0174]],UNIT["metre",1]],'

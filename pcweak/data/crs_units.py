@@ -16,6 +16,7 @@ GEOKEYS_RECORD_ID = 34735  # the GeoTIFF key directory
 # GeoTIFF keys: the model type (2: geographic), the projected and the vertical linear unit
 MODEL_TYPE_KEY, PROJ_LINEAR_UNITS_KEY, VERTICAL_UNITS_KEY = 1024, 3076, 4099
 MODEL_GEOGRAPHIC = 2
+PROJECTED_CRS_KEY, GEOGRAPHIC_CRS_KEY, USER_DEFINED = 3072, 2048, 32767  # their EPSG codes; 32767: none
 # EPSG unit codes -> (name, metres per unit)
 EPSG_UNITS: dict[int, tuple[str, float]] = {9001: ("metre", 1.0), 9002: ("foot", 0.3048), 9003: ("US survey foot", 1200 / 3937),
                                            9005: ("Clarke's foot", 0.3047972654), 9036: ("kilometre", 1000.0)}
@@ -28,13 +29,14 @@ LENGTH_UNITS = ("UNIT", "LENGTHUNIT")
 @dataclass(frozen=True)
 class CrsUnits:
     """What a file's CRS records say of its coordinates: metres per horizontal and per vertical
-    unit (None where they do not say) with the units' names, and whether x / y are longitude /
-    latitude degrees."""
+    unit (None where they do not say) with the units' names, whether x / y are longitude /
+    latitude degrees, and the CRS's name (the WKT's, or ``EPSG:<code>`` from GeoTIFF keys)."""
     horizontal_m: float | None = None
     vertical_m: float | None = None
     horizontal_name: str = ""
     vertical_name: str = ""
     geographic: bool = False
+    name: str = ""
 
 
 def _wkt_tree(text: str) -> Any:
@@ -99,7 +101,8 @@ def wkt_units(text: str) -> CrsUnits:
     hname, h = _length_unit(proj)
     vname, v = _length_unit(vert)
     geographic = proj is None and _find(tree, GEOGRAPHIC) is not None
-    return CrsUnits(h, v, hname or "", vname or "", geographic)
+    name = tree[1][0] if isinstance(tree, list) and tree[1] and isinstance(tree[1][0], str) else ""
+    return CrsUnits(h, v, hname or "", vname or "", geographic, name)
 
 
 def geokey_units(data: bytes) -> CrsUnits:
@@ -113,7 +116,9 @@ def geokey_units(data: bytes) -> CrsUnits:
     direct = {int(k[0]): int(k[3]) for k in keys if k[1] == 0}  # location 0: the value is in the key itself
     hname, h = EPSG_UNITS.get(direct.get(PROJ_LINEAR_UNITS_KEY, -1), ("", None))
     vname, v = EPSG_UNITS.get(direct.get(VERTICAL_UNITS_KEY, -1), ("", None))
-    return CrsUnits(h, v, hname, vname, direct.get(MODEL_TYPE_KEY) == MODEL_GEOGRAPHIC)
+    code = direct.get(PROJECTED_CRS_KEY) or direct.get(GEOGRAPHIC_CRS_KEY)
+    name = f"EPSG:{code}" if code and code != USER_DEFINED else ""
+    return CrsUnits(h, v, hname, vname, direct.get(MODEL_TYPE_KEY) == MODEL_GEOGRAPHIC, name)
 
 
 def crs_units(records: list[dict[str, Any]]) -> CrsUnits:

@@ -14,7 +14,7 @@ instances from an extra-bytes dimension named as ``INSTANCE_FIELDS`` names them,
 from one named ``segment``. Classes are named by ``classes`` where given, else by the record
 ``write_las`` keeps them in, else (labels from ``classification``) by the file's Classification
 Lookup record; others are ``class_<i>``. The coordinate reference system records go to
-``meta['las_crs']``. Points keep the file's order. ``write_las`` writes a
+``meta['las_crs']``, its name to ``meta['crs']``. Points keep the file's order. ``write_las`` writes a
 scene and its pseudo-labels as LAS / LAZ.
 """
 from __future__ import annotations
@@ -162,6 +162,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     meta = {"dataset": "las", "source": str(path), "las_point_format": int(las.header.point_format.id)}
     if crs:
         meta["las_crs"] = crs
+        meta["crs"] = crs_units(crs).name or "unnamed"
     if to_metres is not None:
         meta["las_units_m"] = [float(v) for v in to_metres]
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color,
