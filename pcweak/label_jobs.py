@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,11 +129,27 @@ def remove_stale_temporaries(output: str | os.PathLike) -> int:
     return n
 
 
+def _warn_beyond_reach(job: LabelJob, points: int, scan_lines: bool, need: float) -> None:
+    """Warn, naming the scene and the figures, when labelling it needs more memory than this
+    process can count on (``parallel.memory_within_reach_gb``): the kernel may kill the run
+    part way, without a word of its own."""
+    from .parallel import memory_within_reach_gb
+    reach = memory_within_reach_gb()
+    if reach is None or need <= reach * 2**30:
+        return
+    split = ("pdal split --length 100 IN.laz OUT.laz cuts a tile into 100 m squares" if job.address.lower().endswith((".las", ".laz"))
+             else "label it in parts")
+    warnings.warn(f"scene {job.name!r}: {job.method} on its {points:,} points{' (along scan lines)' if scan_lines else ''} "
+                  f"needs about {need / 2**30:.1f} GiB, more than the {reach:.1f} GiB within reach; the kernel may stop the "
+                  f"run part way: {split}", stacklevel=2)
+
+
 def run_label_job(job: LabelJob) -> str:
     """Do ``job`` (in this process or a worker of ``parallel.process_map``); returns its name.
     Once the scene is read, the labelling waits for its share of the workers' memory budget
     (the labeller's ``memory_bytes`` for the scene's points, and whether they lie along scan
-    lines; ``parallel.memory_held``)."""
+    lines; ``parallel.memory_held``); a scene that needs more than that budget, or than the
+    memory available to a single process, is warned of before it starts."""
     from .data.address import load_scene
     from .parallel import memory_held
     from .pseudo.registry import get_labeller, label
@@ -140,7 +157,9 @@ def run_label_job(job: LabelJob) -> str:
     scene = load_scene(job.address, **job.reader)
     labeller = get_labeller(job.method)
     scan_lines = labeller.scan_line_bytes_per_point is not None and along_scan_lines(scene.coord)
-    with memory_held(labeller.memory_bytes(scene.num_points, scan_lines)):
+    need = labeller.memory_bytes(scene.num_points, scan_lines)
+    _warn_beyond_reach(job, scene.num_points, scan_lines, need)
+    with memory_held(need):
         out = label(scene, WeakLabels.load(job.weak), job.method, **job.params)
     out.fingerprint = job.fingerprint
     out.save(job.output)

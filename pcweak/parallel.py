@@ -101,6 +101,15 @@ def _init_worker(threads: int, parent: int, budget: tuple[Any, Any, float] | Non
     torch.set_num_threads(threads)
 
 
+def memory_within_reach_gb() -> float | None:
+    """The most memory one item can count on, in GiB: in a worker of ``process_map(...,
+    memory=M)`` the workers' budget (an item larger runs alone), elsewhere what the kernel has
+    available now; None where unknown."""
+    if _budget is not None:
+        return _budget[2] / 2**30
+    return available_memory_gb()
+
+
 @contextlib.contextmanager
 def memory_held(nbytes: float) -> Iterator[None]:
     """Hold ``nbytes`` of the memory budget of ``process_map(..., memory=M)`` while inside:

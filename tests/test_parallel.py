@@ -133,3 +133,33 @@ def test_a_lidar_scan_is_budgeted_by_its_larger_graph(tmp_path, monkeypatch, roo
                     prop.fixed_bytes + prop.bytes_per_point * room.num_points,
                     near.fixed_bytes + near.bytes_per_point * lidar.num_points]
     assert prop.scan_line_bytes_per_point > 3 * prop.bytes_per_point
+
+
+def test_a_scene_beyond_the_memory_within_reach_is_warned_of(tmp_path, monkeypatch, lidar):
+    """A tile that needs more memory than the machine has available was started and killed by
+    the kernel part way (a single process: "Killed", nothing else); ``pcweak label`` now says so
+    before it starts, with the figures."""
+    from pcweak import parallel, weak
+    from pcweak.label_jobs import LabelJob, run_label_job
+    from pcweak.pseudo import registry
+
+    class Started(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Started
+
+    monkeypatch.setattr(registry, "label", stop)
+    lidar.save(tmp_path / "s.npz")
+    weak.points(lidar, count=40, seed=0).save(tmp_path / "w.npz")
+    job = LabelJob("tile", f"npz:{tmp_path / 's.npz'}", str(tmp_path / "w.npz"), str(tmp_path / "p.npz"), "propagate")
+    monkeypatch.setattr(parallel, "available_memory_gb", lambda: 0.25)
+    with pytest.warns(UserWarning, match=r"scene 'tile': propagate on its [\d,]+ points \(along scan lines\) needs about "
+                                         r"[\d.]+ GiB, more than the 0.2 GiB within reach"), pytest.raises(Started):
+        run_label_job(job)
+    monkeypatch.setattr(parallel, "available_memory_gb", lambda: 64.0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(Started):
+            run_label_job(job)
