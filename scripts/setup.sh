@@ -53,9 +53,9 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   $PIP install -q --no-compile "${extra[@]}" torch==2.13.0
 fi
 if [ "$gpu" = 1 ]; then
-  $PIP install -q --no-compile -e ".[dev,models,las]" "${PCWEAK_SPCONV:-spconv-cu126}"
+  $PIP install -q --no-compile -e ".[dev,models,las,e57]" "${PCWEAK_SPCONV:-spconv-cu126}"
 else
-  $PIP install -q --no-compile -e ".[dev,cpu,models,las]"
+  $PIP install -q --no-compile -e ".[dev,cpu,models,las,e57]"
 fi
 # Byte-compile once, on every core: pip compiles file by file on one core (about 80 s of a
 # 3-minute install on 2 cores), and where PYTHONDONTWRITEBYTECODE is set nothing compiled later is

@@ -123,6 +123,12 @@ def _layouts(root: Path, room, lidar) -> dict[str, tuple[str, Path]]:
     las.x, las.y, las.z = room.coord.astype(np.float64).T
     las.write(str(root / "room.laz"))
     out["las"] = (f"las:{root / 'room.laz'}", root / "room.laz")
+    pye57 = pytest.importorskip("pye57")
+    e57 = pye57.E57(str(root / "room.e57"), mode="w")
+    xyz = room.coord.astype(np.float64)
+    e57.write_scan_raw({"cartesianX": xyz[:, 0], "cartesianY": xyz[:, 1], "cartesianZ": xyz[:, 2]})
+    e57.close()
+    out["e57"] = (f"e57:{root / 'room.e57'}", root / "room.e57")
     scan = write_scannet(room, root / "scannet")
     out["scannet"] = (f"scannet:{scan}", scan / f"{scan.name}_vh_clean_2.ply")
     (root / "export").mkdir()

@@ -2,14 +2,14 @@
 
 ``scannet:<root>/scans/scene0000_00``, ``s3dis:<root>/Area_1/office_1``,
 ``kitti:<root>/training/000000``,
-``semantickitti:<root>/sequences/00/000000``, ``ply:<file.ply>``, ``las:<file.las|.laz>``, ``npz:<file.npz>``,
+``semantickitti:<root>/sequences/00/000000``, ``ply:<file.ply>``, ``las:<file.las|.laz>``, ``e57:<file.e57>``, ``npz:<file.npz>``,
 ``synthetic:<seed>`` (indoor room), ``synthetic-lidar:<seed>`` (KITTI-like frame) and
 ``scannet-export:<dir>/<scene>`` (the ``<scene>_vert_all.npy`` / ``_sem_label_all.npy`` /
 ``_ins_label_all.npy`` export of mmdetection3d / VoteNet, e.g. ``scannet_train_instance_data``),
 ``mmdet3d-scannet:<root>/<scene>`` and ``mmdet3d-s3dis:<root>/<room>`` (mmdetection3d's processed
 ``points/ semantic_mask/ instance_mask/`` layout, ``data/mmdet3d.py``), ``pointcept-scannet:<dir>``
 and ``pointcept-s3dis:<dir>`` (Pointcept's folders of ``coord.npy`` ..., ``data/pointcept.py``).
-A bare path is accepted when its kind is unambiguous (``.ply``, ``.las``, ``.laz``, ``.npz``).
+A bare path is accepted when its kind is unambiguous (``.ply``, ``.las``, ``.laz``, ``.e57``, ``.npz``).
 """
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ from ..errors import AddressError
 from ..scene import Scene
 
 DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis", "s3dis",
-            "kitti", "semantickitti", "ply", "las", "npz", "synthetic", "synthetic-lidar")
+            "kitti", "semantickitti", "ply", "las", "e57", "npz", "synthetic", "synthetic-lidar")
 
 # a file suffix (lower case) -> the kind of a bare path with it
-FILE_KINDS = {".ply": "ply", ".las": "las", ".laz": "las", ".npz": "npz"}
+FILE_KINDS = {".ply": "ply", ".las": "las", ".laz": "las", ".e57": "e57", ".npz": "npz"}
 
 
 def parse_address(address: str) -> tuple[str, str]:
-    """Split ``DATASET:PATH``; bare ``.ply``/``.las``/``.laz``/``.npz`` paths get their kind from the suffix."""
+    """Split ``DATASET:PATH``; bare ``.ply``/``.las``/``.laz``/``.e57``/``.npz`` paths get their kind from the suffix."""
     address = str(address)
     if ":" in address:
         kind, rest = address.split(":", 1)
@@ -54,6 +54,7 @@ READERS: dict[str, tuple[str, str, int]] = {
     "pointcept-scannet": ("pointcept", "read_pointcept", 2), "pointcept-s3dis": ("pointcept", "read_pointcept", 2),
     "s3dis": ("s3dis", "read_s3dis", 1), "kitti": ("kitti", "read_kitti", 1),
     "semantickitti": ("semantickitti", "read_semantickitti", 1), "ply": ("ply", "read_ply", 1), "las": ("las", "read_las", 1),
+    "e57": ("e57", "read_e57", 1),
     "synthetic": ("synthetic_indoor", "synthetic_room", 1), "synthetic-lidar": ("synthetic_lidar", "synthetic_lidar", 1),
 }
 
@@ -127,7 +128,7 @@ def scene_name(address: str | os.PathLike) -> str:
     the name of a folder's scene in ``pcweak label``'s weak and output folders, whether the
     folder or the one scene is given. ScanNet, VoteNet exports, mmdetection3d and KITTI: the
     scene or frame (``scene0000_00``, ``000003``); S3DIS rooms ``Area_1_office_2``; SemanticKITTI
-    scans ``<sequence>_<scan>`` (``00_000000``); PLY, LAS and npz files their stem; generated scenes
+    scans ``<sequence>_<scan>`` (``00_000000``); PLY, LAS, E57 and npz files their stem; generated scenes
     ``synthetic_<seed>`` / ``synthetic_lidar_<seed>``."""
     kind, rest = parse_address(str(address))
     if kind in ("synthetic", "synthetic-lidar"):
@@ -175,7 +176,7 @@ def source_files(address: str | os.PathLike) -> list[Path]:
     elif kind == "semantickitti":
         from .semantickitti import source_paths as semantickitti_paths
         paths = semantickitti_paths(p)
-    else:  # ply / las / npz files, s3dis and pointcept folders
+    else:  # ply / las / e57 / npz files, s3dis and pointcept folders
         paths = [p]
     files: set[Path] = set()
     for q in paths:

@@ -25,7 +25,7 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     mmdetection3d / VoteNet exports (``*_vert_all.npy``), Pointcept's split or area folders
     (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
     sequence or ``sequences/`` folder (with ``semantickitti:``), and folders of ``.npz`` /
-    ``.ply`` / ``.las`` / ``.laz`` scene files. ``DATASET:FOLDER`` forces the dataset."""
+    ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` scene files. ``DATASET:FOLDER`` forces the dataset."""
     kind, p = _dataset_and_path(arg)
     if names_one_scene(arg):
         k, rest = parse_address(arg) if kind or not _is_pointcept_scene(p) else (_pointcept_kind(p.parent), str(p))
@@ -34,7 +34,7 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     out = _scenes_in(p, kind)
     if not out:
         raise AddressError(f"{p}: no scenes found (expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's "
-                           f"points/ folder, Pointcept scene folders, a SemanticKITTI sequence or .npz/.ply/.las/.laz files)")
+                           f"points/ folder, Pointcept scene folders, a SemanticKITTI sequence or .npz/.ply/.las/.laz/.e57 files)")
     return sorted(out)
 
 
