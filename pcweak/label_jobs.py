@@ -137,7 +137,7 @@ def _warn_beyond_reach(job: LabelJob, points: int, scan_lines: bool, need: float
     reach = memory_within_reach_gb()
     if reach is None or need <= reach * 2**30:
         return
-    split = ("pdal split --length 100 IN.laz OUT.laz cuts a tile into 100 m squares" if job.address.lower().endswith((".las", ".laz"))
+    split = ("pdal split --length 100 IN.laz OUT.laz cuts a tile into squares 100 of its units wide" if job.address.lower().endswith((".las", ".laz"))
              else "label it in parts")
     warnings.warn(f"scene {job.name!r}: {job.method} on its {points:,} points{' (along scan lines)' if scan_lines else ''} "
                   f"needs about {need / 2**30:.1f} GiB, more than the {reach:.1f} GiB within reach; the kernel may stop the "

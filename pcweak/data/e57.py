@@ -68,10 +68,10 @@ def read_e57(path: str | os.PathLike) -> Scene:
     except ImportError as e:
         raise ReaderError(f"{path}: reading E57 files needs {EXTRA}") from e
     coords, colors, intensities, scans = [], [], [], []
+    e57 = None
     try:
         e57 = pye57.E57(str(path))
-        count = e57.scan_count
-        for i in range(count):
+        for i in range(e57.scan_count):
             header = e57.get_header(i)
             data = e57.read_scan(i, intensity=True, colors=True, ignore_missing_fields=True, transform=True)
             xyz = np.stack([np.asarray(data[k], np.float64) for k in ("cartesianX", "cartesianY", "cartesianZ")], 1)
@@ -89,6 +89,9 @@ def read_e57(path: str | os.PathLike) -> Scene:
         raise
     except Exception as e:  # libE57Format's errors: a damaged or foreign file
         raise ReaderError(f"{path}: not a readable E57 file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    finally:
+        if e57 is not None:
+            e57.close()
     n = sum(len(c) for c in coords)
     if n == 0:
         raise ReaderError(f"{path}: no valid points in its {len(coords)} scan(s)")

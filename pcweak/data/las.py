@@ -169,7 +169,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
                  intensity=_intensity(las.intensity), semantic=semantic, instance=instance, segment=segment, meta=meta)
 
 
-LAS_SCALES = (0.001, 0.01, 0.1)  # metres per integer step: millimetres while a scene spans under 4 km
+LAS_SCALES = (0.001, 0.01, 0.1)  # file units per integer step: millimetres unless a scene spans over 2,000 km
 UNLABELLED_NAME = "unlabelled"
 
 
@@ -189,7 +189,8 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
 
     x y z in the file's own coordinates and units (a shifted scene's ``coord_shift`` added back,
     metres turned back into the feet of a file that had them, ``las_units_m``) at
-    millimetre steps (centimetres and more beyond a 4 km span); RGB (16 bits) where the scene has
+    millimetre steps (the 32-bit integers LAS stores, counted from the scene's corner, reach
+    2,147 km); RGB (16 bits) where the scene has
     colour; intensity (16 bits); the label fields as extra-bytes dimensions that ``read_las``
     reads back as they were: ``label``, ``instance``, ``segment`` from the scene, then
     ``fields`` (whole numbers as int32, -1 unlabelled; others float32). The standard
