@@ -975,3 +975,23 @@ def test_normals_on_scan_lines_reach_the_next_ring():
     upright = {k: float((np.abs(estimate_normals(noisy, k)[label == 0, 2]) > 0.9).mean())
                for k in (NORMAL_NEIGHBOURS, SCAN_LINE_NORMAL_NEIGHBOURS)}
     assert upright[NORMAL_NEIGHBOURS] < 0.8 and upright[SCAN_LINE_NORMAL_NEIGHBOURS] > 0.85, upright
+
+
+def test_knn_graph_is_every_neighbour_pair_once_in_any_block_size(lidar, monkeypatch):
+    """The undirected kNN graph holds each pair of neighbours once, u < v; looked up a few table
+    entries at a time (as a large cloud is, to bound the memory) it is the same graph."""
+    import importlib
+
+    import torch
+
+    from pcweak import ops
+    sp = importlib.import_module("pcweak.segment.superpoints")  # the module: the package exports a function of its name
+    c = lidar.coord[::7]
+    k = 12
+    idx = ops.knn(torch.from_numpy(c), torch.from_numpy(c), k + 1).idx[:, 1:].numpy()
+    pairs = {(min(i, j), max(i, j)) for i, row in enumerate(idx) for j in row.tolist() if j >= 0 and j != i}
+    u, v = knn_graph(c, k)
+    assert (u < v).all() and len(set(zip(u.tolist(), v.tolist()))) == len(u) and set(zip(u.tolist(), v.tolist())) == pairs
+    monkeypatch.setattr(sp, "GRAPH_LOOKUPS_AT_ONCE", 50)  # a handful of rows per block
+    u2, v2 = knn_graph(c, k)
+    assert np.array_equal(u, u2) and np.array_equal(v, v2)
