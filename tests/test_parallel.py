@@ -100,7 +100,7 @@ print(json.dumps({"kept": kept, "ran": ran, "after": resident_mib() - start}))
 
 
 def test_a_lidar_scan_is_budgeted_by_its_larger_graph(tmp_path, monkeypatch, room, lidar):
-    """Propagation joins 40 neighbours on scan lines, not 16, and holds more than twice the
+    """Propagation joins 40 neighbours on scan lines, not 10, and holds more than twice the
     memory per point there (docs/results.md): ``pcweak label --workers`` budgets such a scan by
     ``scan_line_bytes_per_point``; a room, and a labeller without the larger graph, as before."""
     import contextlib
