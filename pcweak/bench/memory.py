@@ -12,8 +12,9 @@ points for ``propagate`` and ``nearest``, tight boxes for ``gp-boxes`` and ``sma
 perfect 2D masks of every frame plus the 200 points for ``lift-masks``; and synthetic KITTI-like
 LiDAR frames of two sizes (900 and 3,600 columns, about 5 x 10^4 and 2 x 10^5 points; sizes
 learned from ``boxed`` other frames) for the LiDAR object labellers: one click per object,
-cluster labels, image boxes; and for propagation, whose graph has more neighbours on scan lines. Where the real samples are present (``shared``), ScanNet's
-scene0000_00 bare with its posed frames and KITTI's first training frame too. The line through
+cluster labels, image boxes; and for propagation, whose graph has more neighbours on scan
+lines. Where the real samples are present (``shared``), ScanNet's scene0000_00 bare with its
+posed frames and KITTI's first training frame too. The line through
 a labeller's two synthetic sizes splits what it holds into a fixed part and a part per point
 (``fit``); ``covered``: the budget (``Labeller.memory_bytes``) holds the measurement.
 """
@@ -111,8 +112,8 @@ def _fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_size = sorted(rows, key=lambda r: r["points"])
     a, b = by_size[0], by_size[-1]
     lab = get_labeller(a["method"])
-    per_point = lab.scan_line_bytes_per_point if a["scan_lines"] and lab.scan_line_bytes_per_point else lab.bytes_per_point
-    out: dict[str, Any] = {"budgeted_bytes_per_point": per_point, "budgeted_fixed_mb": round(lab.fixed_bytes / 2**20)}
+    out: dict[str, Any] = {"budgeted_bytes_per_point": lab.per_point_bytes(a["scan_lines"]),
+                           "budgeted_fixed_mb": round(lab.fixed_bytes / 2**20)}
     if b["points"] > a["points"]:
         slope = (b["held_gb"] - a["held_gb"]) * 2**30 / (b["points"] - a["points"])
         out.update(bytes_per_point=round(slope), fixed_mb=round((a["held_gb"] * 2**30 - slope * a["points"]) / 2**20))

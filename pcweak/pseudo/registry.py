@@ -102,13 +102,17 @@ class Labeller:
     fixed_bytes: float = PROPAGATE_FIXED_BYTES
     scan_line_bytes_per_point: float | None = None
 
+    def per_point_bytes(self, scan_lines: bool = False) -> float:
+        """The budget per point: ``scan_line_bytes_per_point`` on a cloud sampled along scan lines
+        where the labeller has one (its graph has more neighbours there), else ``bytes_per_point``."""
+        if scan_lines and self.scan_line_bytes_per_point is not None:
+            return self.scan_line_bytes_per_point
+        return self.bytes_per_point
+
     def memory_bytes(self, points: int, scan_lines: bool = False) -> float:
         """The memory a run on a scene of ``points`` points holds at its peak, beyond what the
-        process held before it (bytes): ``fixed_bytes + bytes_per_point * points``, with
-        ``scan_line_bytes_per_point`` instead on a cloud sampled along scan lines where the
-        labeller has one (its graph has more neighbours there)."""
-        per_point = self.scan_line_bytes_per_point if scan_lines and self.scan_line_bytes_per_point else self.bytes_per_point
-        return self.fixed_bytes + per_point * points
+        process held before it (bytes): ``fixed_bytes + per_point_bytes(scan_lines) * points``."""
+        return self.fixed_bytes + self.per_point_bytes(scan_lines) * points
 
     def __post_init__(self) -> None:
         if bool(self.or_fields) != (self.given is not None):
