@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pcweak.metrics import expected_calibration_error, from_labels, instance_ap, semantic_report
+from pcweak.metrics import expected_calibration_error, from_labels, instance_ap, match_instances, semantic_report
 
 CLS = ("a", "b", "c")
 
@@ -48,6 +48,26 @@ def test_instance_ap_wrong_class_and_ignored_classes():
     assert r["per_class"]["x"]["ap50"] == 0.0
     r = instance_ap([_scene([0] * 10, [0] * 10)], ("wall",), ignore=("wall",), min_region_size=1)
     assert np.isnan(r["ap"])
+
+
+def test_instance_ap_from_scenes_matched_as_they_come_equals_it_from_their_points():
+    """A set scored one scene at a time keeps each scene's overlaps (``match_instances``), not
+    its points: the AP is the same, and overlaps matched under other rules are refused."""
+    r = np.random.default_rng(0)
+    scenes = []
+    for _ in range(4):
+        gt = np.repeat(np.arange(6), 40)
+        pred = np.where(r.random(len(gt)) < 0.8, gt, r.integers(0, 6, len(gt)))
+        sem = np.repeat(r.integers(0, 3, 6), 40)
+        scenes.append(_scene(gt, pred, gt_sem=sem, pred_sem=sem, score=r.random(len(gt))))
+    whole = instance_ap(scenes, CLS, ignore=("a",), min_region_size=20)
+    matched = [match_instances(s, CLS, ignore=("a",), min_region_size=20) for s in scenes]
+    assert 0 < whole["ap"] < 1
+    assert instance_ap(matched, CLS, ignore=("a",), min_region_size=20) == whole
+    with pytest.raises(ValueError, match="min_region_size 20"):
+        instance_ap(matched, CLS, ignore=("a",), min_region_size=10)
+    with pytest.raises(ValueError, match="matched over classes"):
+        instance_ap(matched, CLS, min_region_size=20)
 
 
 # ScanNet's evaluate_semantic_instance.py rules, each on a scene built by hand (expected values

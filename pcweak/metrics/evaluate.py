@@ -11,7 +11,7 @@ from ..params import Count0, ranges_checked
 from ..scene import PseudoLabels, Scene, check_types
 from .boxes import box_quality
 from .calibration import expected_calibration_error
-from .instance import MIN_REGION_SIZE, SceneInstances, instance_ap, label_file_instances
+from .instance import MIN_REGION_SIZE, SceneInstances, instance_ap, label_file_instances, match_instances
 from .semantic import confusion, report_from_confusion, semantic_report
 
 
@@ -64,7 +64,9 @@ def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: i
         total = cm if total is None else total + cm
         rows.append({"scene": scene.name, "miou": report_from_confusion(cm, classes)["miou"]})
         if scene.instance is not None and (pseudo.instance >= 0).any():
-            found.append(SceneInstances(scene.semantic, scene.instance, pseudo.instance, *label_file_instances(pseudo)))
+            # matched now: the set keeps each scene's overlaps, not its points
+            found.append(match_instances(SceneInstances(scene.semantic, scene.instance, pseudo.instance, *label_file_instances(pseudo)),
+                                         classes, ignore=stuff_classes(classes), min_region_size=min_region_size))
     if total is None:
         raise ValueError("evaluate_set: no scene to score")
     rep: dict[str, Any] = {"scenes": len(rows), **report_from_confusion(total, classes)}

@@ -140,8 +140,10 @@ def _ap(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> float:
 
 
 @dataclass
-class _Matched:
-    """One scene's overlaps, computed once for every threshold."""
+class MatchedInstances:
+    """One scene's overlaps between ground-truth and predicted instances, computed once for every
+    threshold (``match_instances``): what ``instance_ap`` needs of a scene, without its points.
+    ``valid`` (the evaluated class ids) and ``min_region_size`` are those it was matched under."""
 
     gt_class: np.ndarray      # (G,) class of each GT instance, ascending (class, id)
     gt_size: np.ndarray       # (G,) points
@@ -151,9 +153,21 @@ class _Matched:
     pred_void: np.ndarray     # (P,) points on void
     inter: np.ndarray         # (G, P) shared points (zero across classes)
     iou: np.ndarray           # (G, P)
+    valid: tuple[int, ...]
+    min_region_size: int
 
 
-def _match_scene(sc: SceneInstances, valid: list[int], min_region_size: int) -> _Matched:
+def evaluated_classes(classes: Sequence[str], ignore: Sequence[str] = ()) -> tuple[int, ...]:
+    """The ids of the classes AP is computed over: every class of ``classes`` not in ``ignore``."""
+    return tuple(c for c, n in enumerate(classes) if n not in ignore)
+
+
+def match_instances(sc: SceneInstances, classes: Sequence[str], ignore: Sequence[str] = (),
+                    min_region_size: int = MIN_REGION_SIZE) -> MatchedInstances:
+    """``sc``'s overlaps for ``instance_ap`` (same ``classes``, ``ignore``, ``min_region_size``).
+    A caller scoring many scenes matches each as it is read and keeps only this, (G, P) tables,
+    instead of every scene's per-point arrays."""
+    valid = evaluated_classes(classes, ignore)
     sem, inst = np.asarray(sc.gt_semantic), np.asarray(sc.gt_instance)
     if sem.shape != inst.shape or (sc.pred_pairs is None and sem.shape != np.shape(sc.pred_instance)):
         raise ValueError(f"instance AP: gt_semantic {sem.shape}, gt_instance {inst.shape} and pred_instance "
@@ -187,12 +201,12 @@ def _match_scene(sc: SceneInstances, valid: list[int], min_region_size: int) -> 
     void = p_index[g_of < 0]
     gt_size = np.bincount(gt_index[gt_index >= 0], minlength=G)
     iou = inter / np.maximum(gt_size[:, None] + sizes[keep][None, :] - inter, 1)
-    return _Matched(gt_class=keys[:, 0].astype(np.int64), gt_size=gt_size, iou=iou,
+    return MatchedInstances(valid=valid, min_region_size=int(min_region_size), gt_class=keys[:, 0].astype(np.int64), gt_size=gt_size, iou=iou,
                     pred_class=pcls, pred_size=sizes[keep], pred_void=np.bincount(void[void >= 0], minlength=P),
                     pred_score=np.array([float(sc.pred_score.get(pred_ids[j], 1.0)) for j in keep]), inter=inter)
 
 
-def _class_entries(m: _Matched, c: int, t: float, min_region_size: int, visited: np.ndarray) -> tuple[list[float], list[float], int]:
+def _class_entries(m: MatchedInstances, c: int, t: float, min_region_size: int, visited: np.ndarray) -> tuple[list[float], list[float], int]:
     """True-positive flags and scores of class ``c`` in one scene at threshold ``t``, and the
     number of counted GT instances; ``visited`` marks predictions already taken (updated)."""
     gts = np.flatnonzero((m.gt_class == c) & (m.gt_size >= min_region_size))
@@ -225,12 +239,18 @@ def _class_entries(m: _Matched, c: int, t: float, min_region_size: int, visited:
     return flags, scores, len(gts)
 
 
-def instance_ap(scenes: Sequence[SceneInstances], classes: Sequence[str], ignore: Sequence[str] = (),
+def instance_ap(scenes: Sequence[SceneInstances | MatchedInstances], classes: Sequence[str], ignore: Sequence[str] = (),
                 min_region_size: int = MIN_REGION_SIZE) -> dict:
     """AP, AP50, AP25 over the classes except ``ignore`` (the module docstring gives the rules),
-    per-class values, and the mean IoU of each counted GT instance with its best predicted mask."""
-    valid = [c for c, n in enumerate(classes) if n not in ignore]
-    matched = [_match_scene(sc, valid, min_region_size) for sc in scenes]
+    per-class values, and the mean IoU of each counted GT instance with its best predicted mask.
+    ``scenes``: each scene's instances, or their overlaps already matched (``match_instances``
+    under the same classes, ``ignore`` and ``min_region_size``; ValueError otherwise)."""
+    valid = evaluated_classes(classes, ignore)
+    matched = [match_instances(sc, classes, ignore, min_region_size) if isinstance(sc, SceneInstances) else sc for sc in scenes]
+    for m in matched:
+        if m.valid != valid or m.min_region_size != min_region_size:
+            raise ValueError(f"instance AP: a scene was matched over classes {list(m.valid)} with min_region_size "
+                             f"{m.min_region_size}, but AP is asked over {list(valid)} with {min_region_size}")
     table = np.full((len(valid), len(THRESHOLDS)), np.nan)
     for b, t in enumerate(THRESHOLDS):
         visited = [np.zeros(len(m.pred_class), bool) for m in matched]

@@ -25,7 +25,7 @@ from ..classes import NYU40_TO_SCANNET20, SCANNET20, SCANNET20_NYU40_IDS, SCANNE
 from ..errors import ReaderError, SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels, Scene
-from .instance import SceneInstances, instance_ap, label_file_instances
+from .instance import SceneInstances, instance_ap, label_file_instances, match_instances
 from .semantic import confusion, report_from_confusion
 
 TASKS = ("semantic", "instance")
@@ -231,7 +231,8 @@ def instance_files_report(pairs: Iterable[tuple[Scene, Path]]) -> dict[str, Any]
     for scene, path in pairs:
         _check_scannet20(scene, instances=True)
         points, numbers, classes, scores = read_instances(path, scene.name, scene.num_points)
-        found.append(SceneInstances(scene.semantic, scene.instance, None, classes, scores, pred_pairs=(points, numbers)))
+        found.append(match_instances(SceneInstances(scene.semantic, scene.instance, None, classes, scores, pred_pairs=(points, numbers)),
+                                     SCANNET20, ignore=SCANNET_STUFF))  # the overlaps kept, not the scene's points
     if not found:
         raise ValueError("no scene to score")
     rep = instance_ap(found, SCANNET20, ignore=SCANNET_STUFF)

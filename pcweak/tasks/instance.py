@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import ops
-from ..metrics import from_labels, instance_ap
+from ..metrics import from_labels, instance_ap, match_instances
 from ..models.sparse_unet import SpUNet
 from .across_processes import joined
 from .arg_checks import (COUNT, COUNT0, NON_NEGATIVE, POSITIVE, SEGMENTATION_LOSSES, SEGMENTATION_RULES, check_args,
@@ -163,17 +163,23 @@ class InstanceSegmentation(SemanticSegmentation):
         for end in batch["offset"].tolist():
             p_inst = inst[inv[start:end]].numpy()
             p_sem = sem.cpu()[inv[start:end]].numpy()
-            self._scenes.append(from_labels(batch["point_label"][start:end].cpu().numpy(), batch["point_instance"][start:end].cpu().numpy(),
-                                            p_sem, p_inst, None))
+            found = from_labels(batch["point_label"][start:end].cpu().numpy(), batch["point_instance"][start:end].cpu().numpy(),
+                                p_sem, p_inst, None)
             for k in np.unique(p_inst[p_inst >= 0]):
-                self._scenes[-1].pred_class[int(k)] = cls[int(k)]
-                self._scenes[-1].pred_score[int(k)] = score[int(k)]
+                found.pred_class[int(k)] = cls[int(k)]
+                found.pred_score[int(k)] = score[int(k)]
+            names, stuff = self._ap_classes()  # matched now: the epoch keeps each scene's overlaps, not its points
+            self._scenes.append(match_instances(found, names, ignore=stuff, min_region_size=self.hparams.ap_min_points))
             start = end
+
+    def _ap_classes(self) -> tuple[list[str], list[str]]:
+        """The class names AP is computed over, and the stuff classes it leaves out."""
+        names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
+        return names, [names[i] for i in self.hparams.stuff_classes]
 
     def _report(self, stage: str) -> None:
         super()._report(stage)
-        names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
-        stuff = [names[i] for i in self.hparams.stuff_classes]
+        names, stuff = self._ap_classes()
         scenes = joined(self._scenes)  # every process's scenes: one AP, on each
         if scenes:
             r = instance_ap(scenes, names, ignore=stuff, min_region_size=self.hparams.ap_min_points)
