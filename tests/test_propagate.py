@@ -965,6 +965,36 @@ def test_a_cloud_sampled_along_scan_lines_gets_the_larger_graph():
         propagate(rings, seeds, label[seeds], config={"graph.k_scan_lines": 0})
 
 
+def test_the_l0_levels_cut_on_their_own_ten_neighbour_graph_along_scan_lines(monkeypatch):
+    """The 40-neighbour graph that joins a LiDAR's rings made the l0 levels take twice the time
+    of the rest of the walk without labelling better (docs/results.md): they are cut on a graph
+    of ``L0Config.k`` neighbours, the ensemble's and ``partition.method="l0"``'s alike."""
+    import importlib
+    from pcweak.segment import l0_partition
+    from pcweak.segment.superpoints import knn_graph
+    P = importlib.import_module("pcweak.pseudo.propagate")
+    rings, label = _spinning_scan()
+    seeds = np.concatenate([np.random.default_rng(0).choice(np.flatnonzero(label == c), 20, replace=False) for c in (0, 1)])
+    cut_on: list[int] = []
+    members, hierarchy = P.l0_members, l0_partition.l0_hierarchy
+
+    def spy_members(coord, color, edges, sizes=None):
+        cut_on.append(len(edges[0]))
+        return members(coord, color, edges, sizes)
+
+    def spy_hierarchy(coord, color=None, config=None, edges=None):
+        cut_on.append(len(edges[0]))
+        return hierarchy(coord, color, config, edges=edges)
+    monkeypatch.setattr(P, "l0_members", spy_members)
+    monkeypatch.setattr(l0_partition, "l0_hierarchy", spy_hierarchy)
+    ten, forty = len(knn_graph(rings, 10)[0]), len(knn_graph(rings, 40)[0])
+    for method in ("ensemble", "l0"):
+        cut_on.clear()
+        out = propagate(rings, seeds, label[seeds], classes=("ground", "wall"), config={"partition.method": method})
+        assert json.loads(out.stats)["graph_k"] == 40 and cut_on and set(cut_on) == {ten} and ten < forty / 2, (method, cut_on)
+        assert (out.semantic == label).mean() > 0.9
+
+
 def test_normals_on_scan_lines_reach_the_next_ring():
     """With 1 cm of range noise, normals fitted to a point's 16 nearest neighbours (mostly its own
     ring) lean over 25 degrees on a third of a spinning LiDAR's ground; the

@@ -120,7 +120,8 @@ class GraphConfig:
     of the shared border. ``k_scan_lines`` replaces ``k`` on a cloud sampled along scan lines
     (``descriptors.along_scan_lines``: a spinning LiDAR's rings), whose
     ``k`` nearest neighbours lie on the point's own ring and leave the rings unjoined; set it to
-    ``k`` to keep one graph for every cloud."""
+    ``k`` to keep one graph for every cloud. The l0 partitions are cut on ``L0Config.k``
+    neighbours whatever these are (``l0_edges``)."""
     k: int = 10
     k_scan_lines: int = 40
     w_dist: float = 1.0
@@ -494,15 +495,15 @@ def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.nd
     elif config.method == "ensemble":
         members = partition_ensemble(coord, normal, color, edges, c=config.c, min_size=size(config.min_size),
                                      color_weight=config.color_weight, color_max_normal_diff=config.color_max_normal_diff,
-                                     l0_min_size=l0_member_sizes(config, spacing))
+                                     l0_min_size=l0_member_sizes(config, spacing), l0_edges=l0_edges(coord, edges, k))
     elif config.method == "fh":
         members = [felzenszwalb(coord, normal, color, k=k, c=config.c, min_size=size(config.min_size), color_weight=config.color_weight,
                                 edges=edges, color_max_normal_diff=config.color_max_normal_diff)]
     elif config.method == "l0":
         from ..segment.l0_partition import l0_hierarchy
         cfg = L0Config(regularization=(config.l0_regularization or d.regularization[0],),
-                       min_size=(size(config.l0_min_size or d.min_size[0]),), k=k)
-        members = [l0_hierarchy(coord, color, cfg, edges=edges)[0]]
+                       min_size=(size(config.l0_min_size or d.min_size[0]),))
+        members = [l0_hierarchy(coord, color, cfg, edges=l0_edges(coord, edges, k))[0]]
     else:
         members = [np.arange(len(coord))]
     for m in members:
@@ -510,6 +511,23 @@ def partition_members(coord: np.ndarray, normal: np.ndarray | None, color: np.nd
         if config.split_below > 0 and normal is not None:
             m = split_seed_surfaces(coord, normal, m, seed_index, config.split_below)
         yield m
+
+
+def l0_edges(coord: np.ndarray, edges: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The graph l0 partitions are cut on: ``L0Config.k`` (10) nearest neighbours, i.e. the
+    point graph ``edges`` of ``k`` neighbours where ``k`` is that, else a graph of their own.
+    Along scan lines the point graph has ``graph.k_scan_lines`` (40) to join the rings, but the
+    l0 levels cut on it took twice the time of the rest of the walk and labelled no better
+    (docs/results.md, "the l0 levels on a graph of their own")."""
+    own = L0Config().k
+    return edges if k == own else knn_graph(coord, own)
+
+
+def l0_levels_built(coord: np.ndarray, color: np.ndarray | None, edges: tuple[np.ndarray, np.ndarray], k: int,
+                    sizes: tuple[int, ...]) -> np.ndarray:
+    """The ensemble's l0 members (``l0_members`` at ``sizes``) on ``l0_edges``; what
+    propagation builds on its second thread."""
+    return l0_members(coord, color, l0_edges(coord, edges, k), sizes)
 
 
 def _when_done(levels: Future) -> Iterator[np.ndarray]:
@@ -646,7 +664,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     with ThreadPoolExecutor(1) as pool:
         l0_levels = None
         if seg is None and cfg.partition.method == "ensemble":
-            l0_levels = pool.submit(l0_members, coord, color, edges, l0_member_sizes(cfg.partition, spacing))
+            l0_levels = pool.submit(l0_levels_built, coord, color, edges, g.k, l0_member_sizes(cfg.partition, spacing))
         if normal is None and (g.w_normal or cfg.partition.method in ("fh", "ensemble") or g.w_fpfh):
             normal = estimate_normals(coord, normal_k)
             stats_normal_k = normal_k

@@ -67,10 +67,10 @@ def _fraction(v: Any) -> bool:
 PROPAGATE_BYTES_PER_POINT = 1950.0
 PROPAGATE_FIXED_BYTES = 400e6
 # on a cloud sampled along scan lines (``descriptors.along_scan_lines``) propagation's graph has
-# 40 neighbours, not 10: ``pcweak bench memory``'s LiDAR frames and KITTI 000000 hold 3,600-4,800
-# bytes per point (their line 80 MiB + 3,182), up to 2M points of tiled SemanticKITTI 4,100-4,400
-# (docs/results.md)
-PROPAGATE_SCAN_LINE_BYTES_PER_POINT = 4400.0
+# 40 neighbours, not 10: ``pcweak bench memory``'s LiDAR frames and KITTI 000000 hold 2,500-4,400
+# bytes per point (their line 127 MiB + 1,892), 500k and 2M points of tiled SemanticKITTI 2,700
+# and 2,450 (docs/results.md)
+PROPAGATE_SCAN_LINE_BYTES_PER_POINT = 2500.0
 
 
 @dataclass(frozen=True)

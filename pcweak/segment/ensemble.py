@@ -38,7 +38,8 @@ def l0_members(coord: np.ndarray, color: np.ndarray | None, edges: tuple[np.ndar
 def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray | None,
                        edges: tuple[np.ndarray, np.ndarray], c: float = 0.05, min_size: int = 30,
                        color_weight: float = 0.5, color_max_normal_diff: float | None = 1e-6,
-                       l0_min_size: tuple[int, ...] | None = None) -> list[np.ndarray]:
+                       l0_min_size: tuple[int, ...] | None = None,
+                       l0_edges: tuple[np.ndarray, np.ndarray] | None = None) -> list[np.ndarray]:
     """The member partitions of a cloud, each (N,) int64 ids 0..S-1; the first is plain FH at
     ``c`` (what ``partition.method="fh"`` gives). Members that would repeat another (colour
     members of a cloud without colour) are left out.
@@ -46,14 +47,15 @@ def partition_ensemble(coord: np.ndarray, normal: np.ndarray, color: np.ndarray 
     Args: coord (N,3) float metres; normal (N,3); color (N,3) in [0,1], or (N,1) LiDAR
     intensity, or None; edges: the cloud's kNN graph (``knn_graph``); c, min_size,
     color_weight, color_max_normal_diff: FH's settings (``felzenszwalb``); l0_min_size: the
-    l0 levels' smallest superpoints in points (None: ``L0Config``'s). A caller that can use
+    l0 levels' smallest superpoints in points (None: ``L0Config``'s); l0_edges: the graph the
+    l0 levels are cut on, where it is not ``edges`` (None: ``edges``). A caller that can use
     the time the l0 levels take (propagation: normals, FH members and their walks) submits
     ``l0_members`` itself and calls ``fh_members``."""
     # the l0 levels (most of the time on a large cloud, in a kernel that releases the GIL) are
     # built on a second thread while the FH members are cut here: the same partitions, sooner
     # where there is a second core
     with ThreadPoolExecutor(1) as pool:
-        l0_levels = pool.submit(l0_members, coord, color, edges, l0_min_size)
+        l0_levels = pool.submit(l0_members, coord, color, edges if l0_edges is None else l0_edges, l0_min_size)
         members = fh_members(normal, color, edges, len(coord), c, min_size, color_weight, color_max_normal_diff)
         members.extend(l0_levels.result())
     return members
