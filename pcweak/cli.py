@@ -209,12 +209,14 @@ def cmd_label(args: argparse.Namespace) -> int:
         kept = len(jobs) - len(left)
         then = (f"the {kept} scene{'s' if kept > 1 else ''} labelled {'are' if kept > 1 else 'is'} kept, and the same "
                 "command with fewer --workers labels the rest") if kept else "the same command with fewer --workers labels them"
-        per_million = get_labeller(args.method).bytes_per_point * 1e6 / 1e9
+        lab = get_labeller(args.method)
+        per_million = f"{lab.per_point_bytes() / 1e3:.1f} GB per million points of a scene" + (
+            f" ({lab.per_point_bytes(True) / 1e3:.1f} along a LiDAR's scan lines)" if lab.scan_line_bytes_per_point else "")
         raise PcweakError(
             f"a worker process was killed before it finished {len(left)} of the {len(jobs)} scenes "
             f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}); most often the kernel kills it when memory "
             f"runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now; {args.method} holds about "
-            f"{per_million:.1f} GB per million points of a scene): {then}") from None
+            f"{per_million}): {then}") from None
     bar.close()
     print(json.dumps({"labelled": len(jobs) - len(failed), "skipped_existing": skipped, "redone_other_inputs": redone,
                       **({"failed": len(failed)} if failed else {}), "output": str(args.output), "method": args.method}))

@@ -151,6 +151,7 @@ def test_a_worker_killed_mid_label_is_named_and_the_rerun_labels_the_rest(scenes
     assert "Traceback" not in err, err[-2000:]
     assert lines[-1].startswith("pcweak label: error: a worker process was killed before it finished"), err[-2000:]
     assert "fewer --workers" in lines[-1] and "room" in lines[-1]
+    assert "GB per million points of a scene (2.5 along a LiDAR's scan lines)" in lines[-1]
     left = int(lines[-1].split("before it finished ")[1].split(" of")[0])
     assert 1 <= left <= 4 and len(list(out.glob("room*.npz"))) == 4 - left
     _rerun_gives_the_reference(args, out, scenes)
