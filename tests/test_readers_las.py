@@ -168,6 +168,14 @@ def test_write_las_round_trip_and_pseudo_labels_as_classification(tmp_path, room
     assert got.semantic.tolist() == pseudo.tolist() and got.classes == room.classes
     with pytest.raises(ValueError, match=r"classify_by='pseudo': not one of the fields"):
         write_las(bare, tmp_path / "x.las", {"pseudo_label": pseudo}, classify_by="pseudo")
+    # a field named as a dimension the file already has, or too long for the record, is refused
+    # before anything is written (laspy took a second "Intensity" without a word)
+    for field, needle in (("Intensity", "a standard LAS one"), ("label", "from the scene"), ("x" * 33, "1 to 32 bytes")):
+        with pytest.raises(ValueError, match=f"write_las field '{field}'.*{needle}"):
+            write_las(room, tmp_path / "clash.las", {field: pseudo})
+    assert not (tmp_path / "clash.las").exists()
+    odd = pcweak.Scene(name="odd", coord=room.coord, classes=("wall", "table, low") + room.classes[2:], semantic=room.semantic)
+    assert read_las(write_las(odd, tmp_path / "odd.las")).classes == odd.classes  # a comma inside a name
 
 
 def test_viz_exports_las_from_the_cli(tmp_path, room, capsys):

@@ -49,6 +49,18 @@ def test_s3dis_missing_annotations(tmp_path):
         read_s3dis(tmp_path)
 
 
+def test_class_names_holding_commas_survive_a_ply(tmp_path, room):
+    """The header names the classes comma-separated; a name with a comma (``"table, low"``) or a
+    line break would come back as other classes, so such a list is written as JSON, and files
+    written the old way read as before."""
+    from dataclasses import replace
+    odd = ("wall", "table, low", "door\nframe", "[x]") + room.classes[4:]
+    back = read_ply(write_ply(replace(room, classes=odd), tmp_path / "odd.ply"))
+    assert back.classes == odd
+    assert read_ply(write_ply(room, tmp_path / "plain.ply")).classes == room.classes
+    assert b"pcweak_classes " + ",".join(room.classes).encode() in (tmp_path / "plain.ply").read_bytes()
+
+
 def test_ply_roundtrip_and_errors(tmp_path, room):
     conf = np.linspace(0, 1, room.num_points).astype(np.float32)
     p = write_ply(room, tmp_path / "r.ply", fields={"confidence": conf})

@@ -30,12 +30,13 @@ import numpy as np
 from ..errors import ReaderError
 from ..scene import Scene
 from .crs_units import WKT_RECORD_ID, crs_units
-from .point_fields import INSTANCE_FIELDS, SEMANTIC_FIELDS, first_field, unit_colors, whole_labels
+from .point_fields import (INSTANCE_FIELDS, SEMANTIC_FIELDS, class_names_from_text, class_names_text, first_field, unit_colors,
+                           whole_labels)
 
 EXTRA = 'the "las" extra of pcweak (pip install -e ".[las]", which installs laspy with its LAZ backend)'
 UNLABELLED_CLASSIFICATION = (0, 1)  # ASPRS "created, never classified" and "unclassified"
 CRS_USER_ID = "LASF_Projection"  # the user id of the records that hold a file's coordinate reference system
-CLASSES_VLR = ("pcweak", 0)  # (user id, record id) of the record holding pcweak's class names, comma-separated
+CLASSES_VLR = ("pcweak", 0)  # (user id, record id) of the record holding pcweak's class names (point_fields.class_names_text)
 
 
 def require_laspy(path: str | os.PathLike):
@@ -73,7 +74,7 @@ def _pcweak_classes(las) -> tuple[str, ...] | None:
     for vlr in las.header.vlrs:
         if (vlr.user_id.rstrip("\0"), vlr.record_id) == CLASSES_VLR and hasattr(vlr, "record_data"):
             text = bytes(vlr.record_data).decode("utf-8", "replace")
-            return tuple(text.split(",")) if text else ()
+            return class_names_from_text(text)
     return None
 
 
@@ -171,6 +172,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
 
 LAS_SCALES = (0.001, 0.01, 0.1)  # file units per integer step: millimetres unless a scene spans over 2,000 km
 UNLABELLED_NAME = "unlabelled"
+LAS_NAME_BYTES = 32  # the longest name of an extra-bytes dimension (LAS 1.4's record holds 32 bytes)
 
 
 def _class_codes(classes: tuple[str, ...], labels: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
@@ -207,10 +209,16 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
     for name, val in (("label", scene.semantic), ("instance", scene.instance), ("segment", scene.segment)):
         if val is not None:
             extra[name] = np.asarray(val)
+    standard = {n.lower() for n in laspy.PointFormat(7).standard_dimension_names}
     for k, val in (fields or {}).items():
         val = np.asarray(val)
         if len(val) != scene.num_points:
             raise ValueError(f"write_las field {k!r}: length {len(val)} != {scene.num_points} points")
+        if k.lower() in standard or k in extra:
+            raise ValueError(f"write_las field {k!r}: the file already has a dimension of that name "
+                             f"({'a standard LAS one' if k.lower() in standard else 'from the scene'}); name the field otherwise")
+        if not k or len(k.encode("utf-8")) > LAS_NAME_BYTES:
+            raise ValueError(f"write_las field {k!r}: an extra-bytes dimension's name holds 1 to {LAS_NAME_BYTES} bytes")
         extra[k] = val
     if classify_by not in extra and classify_by != "label":
         raise ValueError(f"write_las classify_by={classify_by!r}: not one of the fields {sorted(extra)}")
@@ -239,7 +247,7 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
             header.global_encoding.wkt = True
     if scene.classes:
         header.vlrs.append(laspy.VLR(user_id=CLASSES_VLR[0], record_id=CLASSES_VLR[1], description="pcweak class names",
-                                     record_data=",".join(scene.classes).encode("utf-8")))
+                                     record_data=class_names_text(scene.classes).encode("utf-8")))
     las = laspy.LasData(header)
     las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     if scene.color is not None:

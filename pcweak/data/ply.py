@@ -5,7 +5,8 @@ blue`` (or ``diffuse_red ...``, ``r g b``: 8 or 16 bits, or floats in [0,1] or 0
 packed ``rgb``/``rgba`` (PCL's); ``nx ny nz``; an intensity (``INTENSITY_FIELDS``); semantic
 labels (``SEMANTIC_FIELDS``: ``label``, ``scalar_Label``, ``sem_class``, ``classification``, ...);
 instances (``INSTANCE_FIELDS``); ``segment``. Faces, when present, give normals. A header
-comment ``pcweak_classes <name>,<name>,...`` (written by pcweak's exporters) names the classes;
+comment ``pcweak_classes <name>,<name>,...`` (written by pcweak's exporters; a JSON list where a
+name holds a comma, ``point_fields.class_names_text``) names the classes;
 otherwise labels are named ``class_<i>``.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import ReaderError
 from ..geometry import vertex_normals
 from ..scene import Scene
 from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, PACKED_COLOR_FIELDS, SEMANTIC_FIELDS,
-                           first_field, unit_colors, whole_labels)
+                           class_names_from_text, class_names_text, first_field, unit_colors, whole_labels)
 
 
 def _colors(path: Path, v: np.ndarray, have: tuple[str, ...]) -> np.ndarray | None:
@@ -100,7 +101,7 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     if classes is None:
         for c in ply.comments:
             if c.startswith("pcweak_classes "):
-                classes = tuple(x for x in c[len("pcweak_classes "):].split(","))
+                classes = class_names_from_text(c[len("pcweak_classes "):])
         if classes is None and semantic is not None:
             classes = tuple(f"class_{i}" for i in range(int(semantic.max()) + 1 if len(semantic) else 0))
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color, normal=normal,
@@ -140,7 +141,7 @@ def write_ply(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
     arr = np.zeros(scene.num_points, dtype=[(n, t) for n, _, t in cols])
     for n, val, _ in cols:
         arr[n] = val
-    comments = [f"pcweak_classes {','.join(scene.classes)}"] if scene.classes else []
+    comments = [f"pcweak_classes {class_names_text(scene.classes)}"] if scene.classes else []
     buf = io.BytesIO()
     PlyData([PlyElement.describe(arr, "vertex")], text=False, comments=comments).write(buf)
     return atomic_write_bytes(path, buf.getvalue())

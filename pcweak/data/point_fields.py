@@ -1,8 +1,9 @@
 """Per-point fields as point-cloud files name and store them: the property names that PLY and
 LAS readers look for, and the conversions they share (whole-number labels, colour channels of
-any common range to [0,1])."""
+any common range to [0,1], the class names pcweak's writers keep in a file's header)."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -55,3 +56,25 @@ def unit_colors(path: str | os.PathLike, rgb: np.ndarray, names: list[str] | tup
         raise ReaderError(f"{path}: colour properties {list(names)} range {float(rgb.min()):g}..{top:g}; expected "
                           f"[0,1], [0,255] or [0,65535]")
     return (rgb.astype(np.float64) / scale).astype(np.float32)
+
+
+def class_names_text(classes: tuple[str, ...] | list[str]) -> str:
+    """One line naming ``classes`` for a file's header (a PLY comment, a LAS record): the names
+    joined by commas, as files before 2026-12-05 hold them; a JSON list where a name holds a
+    comma, a line break or starts the text with ``[``, which commas would not give back."""
+    names = [str(c) for c in classes]
+    if any("," in n or "\n" in n or "\r" in n for n in names) or (names and names[0].startswith("[")):
+        return json.dumps(names, ensure_ascii=False)
+    return ",".join(names)
+
+
+def class_names_from_text(text: str) -> tuple[str, ...]:
+    """The class names ``class_names_text`` wrote (either form)."""
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except ValueError:
+            names = None
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return tuple(names)
+    return tuple(text.split(",")) if text else ()
