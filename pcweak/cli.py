@@ -2,6 +2,7 @@
 
     pcweak info SCENE                      JSON summary of a scene
     pcweak simulate SCENE --weak KIND ...  weak labels drawn from ground truth -> weak.npz
+    pcweak import SCENE TABLE... -o W      weak labels clicked or boxed in another tool -> weak.npz
     pcweak label SCENE --weak W -o OUT     pseudo-labels from weak labels (folders: resumable)
     pcweak evaluate SCENE --pseudo P       score pseudo-labels against ground truth
     pcweak evaluate kitti:R --detections D KITTI AP of result files, as the devkit
@@ -87,6 +88,35 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(json.dumps({"output": str(args.output), "scene": scene.name, "kinds": weak.kinds(),
                       **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box),
                                                      ("boxes2d", weak.box2d), ("mask_frames", weak.mask2d)) if v is not None}}))
+    return 0
+
+
+def _class_list(value: str | None) -> tuple[str, ...] | None:
+    """``--classes``: names separated by commas, or a text file of one name per line."""
+    if value is None:
+        return None
+    path = Path(value)
+    names = path.read_text(encoding="utf-8-sig").splitlines() if path.is_file() else value.split(",")
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise ValueError(f"--classes {value!r}: no class names (names separated by commas, or a file of one per line)")
+    return tuple(names)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .data.address import load_scene
+    from .weak.from_tables import read_table, weak_from_tables
+    if not args.max_distance > 0:  # before the tables and the scene are read
+        raise ValueError(f"--max-distance must be > 0 metres, got {args.max_distance}")
+    classes = _class_list(args.classes)
+    check_writable(args.output, "-o")
+    tables = [read_table(f) for f in args.tables]  # every table read before the scene
+    scene = load_scene(args.scene, **_reader_kwargs(args))
+    weak = weak_from_tables(scene, tables, classes=classes, max_distance=args.max_distance, frame=args.frame)
+    weak.save(args.output)
+    print(json.dumps({"output": str(args.output), "scene": scene.name, "kinds": weak.kinds(),
+                      **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box)) if v is not None},
+                      **({"instances": len(set(weak.point_instance.tolist()) - {-1})} if weak.point_instance is not None else {})}))
     return 0
 
 
@@ -605,6 +635,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
     s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
     s.set_defaults(func=cmd_simulate)
+
+    from .weak.from_tables import FRAMES, MAX_DISTANCE_M
+    im = sub.add_parser("import", help="read weak labels made in another tool: clicked points and boxes as text tables")
+    im.add_argument("scene", help=addr_help)
+    im.add_argument("tables", nargs="+", type=Path, help="CSV / TSV / whitespace tables with a header: x,y,z (or index),class[,instance] "
+                    "for clicked points; cx,cy,cz,dx,dy,dz[,yaw],class for boxes; a class by name or index")
+    im.add_argument("--classes", help="the class list, where the scene has none: names separated by commas, or a file of one per line")
+    im.add_argument("--frame", choices=FRAMES, default=FRAMES[0],
+                    help="coordinates as the scene's file holds them (default: a LAS tile's own units and offsets, ScanNet's "
+                         "unaligned mesh), or as pcweak holds the scene's points")
+    im.add_argument("--max-distance", type=float, default=MAX_DISTANCE_M, help="metres: a clicked point farther from every point "
+                    f"of the scene is refused (default {MAX_DISTANCE_M:g})")
+    im.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
+    im.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
+    im.set_defaults(func=cmd_import)
 
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
     lb.add_argument("scene", help=addr_help + "; or a folder of scenes")

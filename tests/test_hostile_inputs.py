@@ -834,6 +834,28 @@ def _(t, s):  # the scene does not exist: the setting is refused before it is re
         ["boxes: noise must be a number >= 0, got nan"]
 
 
+@case("import-table-without-a-class-column")
+def _(t, s):  # a picking tool's list of coordinates, no class: nothing to seed
+    (t / "picked.txt").write_text("x y z\n0.1 0.2 0.3\n")
+    return ["import", f"npz:{t / 'room.npz'}", str(t / "picked.txt"), "-o", str(t / "w.npz")], \
+        ["picked.txt", "names no table pcweak reads", "x,y,z (or index) and class"]
+
+
+@case("import-clicks-of-another-frame")
+def _(t, s):  # clicks 100 m off: another scene or frame, snapped to whatever lies nearest
+    (t / "far.csv").write_text("x,y,z,class\n100,100,100,wall\n")
+    return ["import", f"npz:{t / 'room.npz'}", str(t / "far.csv"), "-o", str(t / "w.npz")], \
+        ["far.csv", "1 of 1 clicked points lie more than 0.1 m", "--frame scene"]
+
+
+@case("import-bare-scene-without-classes")
+def _(t, s):  # class names with no list to look them up in
+    (t / "idx.csv").write_text("index,class\n3,wall\n")
+    pcweak.Scene(name="bare", coord=s.coord).save(t / "bare.npz")
+    return ["import", f"npz:{t / 'bare.npz'}", str(t / "idx.csv"), "-o", str(t / "w.npz")], \
+        ["scene 'bare' names no classes: give the class list (--classes)"]
+
+
 @case("simulate-merge-chance-above-one")
 def _(t, s):
     return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "masks2d", "--merge-prob", "3", "-o", str(t / "w.npz")], \

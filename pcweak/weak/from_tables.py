@@ -1,0 +1,247 @@
+"""Weak labels made in another tool: clicked points and boxes from text tables, turned into a
+scene's ``WeakLabels`` (``pcweak import``).
+
+A table is CSV, semicolon-, tab- or whitespace-separated text whose first line (after blank
+lines and ``#`` comments) names its columns, in any order and case:
+
+- clicked points: ``x y z`` (metres, or the scene file's own units) or ``index`` (a point's
+  position in the scene's file, from 0), a ``class`` (or ``label``), and optionally an
+  ``instance`` (>= 0: the clicks of one object share it);
+- boxes: ``cx cy cz dx dy dz`` (centre and full sizes), optionally ``yaw`` (radians about z,
+  0 = sizes along x / y), and a ``class``.
+
+A class is a name of the scene's class list (exactly, else the one name equal to it up to case)
+or its index in that list. Clicked coordinates are snapped to the nearest point of the scene;
+one farther than ``max_distance`` metres is refused, since it belongs to another scene or
+another coordinate frame.
+
+Frames: ``frame="file"`` takes coordinates as the scene's file holds them, what an annotation
+tool that opened the file shows: pcweak turns them the way its reader turned the points (a LAS
+tile's feet to metres, ``meta['las_units_m']``; ScanNet's axis alignment, ``Scene.axis_alignment``;
+the shift toward the origin of a georeferenced scan, ``meta['coord_shift']``). ``frame="scene"``
+takes them as pcweak holds the scene's points (``pcweak viz --export`` of a scene that was
+neither aligned nor shifted)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ReaderError
+from ..scene import Scene, WeakLabels, clashing_seeds
+
+MAX_DISTANCE_M = 0.1  # a click this far from every point of the scene is refused
+FRAMES = ("file", "scene")
+POINT_COLUMNS = ("x", "y", "z")
+INDEX_COLUMN = "index"
+BOX_COLUMNS = ("cx", "cy", "cz", "dx", "dy", "dz")
+CLASS_COLUMNS = ("class", "label")
+INSTANCE_COLUMN = "instance"
+YAW_COLUMN = "yaw"
+DELIMITERS = (",", ";", "\t")  # the first the header line holds; none of them: whitespace
+
+
+@dataclass
+class Table:
+    """One annotation table: its lower-case ``columns``, the ``rows`` of text fields and the line
+    number (from 1) of each row in ``path``, for errors."""
+
+    path: Path
+    columns: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+    @property
+    def kind(self) -> str:
+        """``"points"`` or ``"boxes"``, from the columns."""
+        return "boxes" if all(c in self.columns for c in BOX_COLUMNS) else "points"
+
+    def column(self, name: str) -> list[str]:
+        i = self.columns.index(name)
+        return [r[i] for r in self.rows]
+
+    def numbers(self, names: tuple[str, ...] | list[str], integer: bool = False) -> np.ndarray:
+        """(R, len(names)) float64 (int64 with ``integer``) of those columns; ReaderError naming
+        the line and column of a value that is no (whole, finite) number."""
+        out = np.zeros((len(self.rows), len(names)), np.float64)
+        for j, name in enumerate(names):
+            for r, text in enumerate(self.column(name)):
+                try:
+                    v = float(text)
+                except ValueError:
+                    v = float("nan")
+                if not np.isfinite(v) or (integer and v != round(v)):
+                    raise ReaderError(f"{self.path}, line {self.lines[r]}: column {name!r} holds {text!r}, not "
+                                      f"{'a whole number' if integer else 'a finite number'}")
+                out[r, j] = v
+        return out.astype(np.int64) if integer else out
+
+
+def read_table(path: str | os.PathLike) -> Table:
+    """The columns and rows of an annotation table (module docstring); ReaderError naming the
+    file for one that cannot be read, has no header naming points or boxes and a class, names a
+    column twice, or has a row with another number of fields than the header."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ReaderError(f"{p}: not found") from None
+    except UnicodeDecodeError:
+        raise ReaderError(f"{p}: not UTF-8 text (a binary file?); a table is text with a header line naming its columns") from None
+    except OSError as e:
+        raise ReaderError(f"{p}: cannot be read ({e.strerror or e})") from None
+    numbered = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
+    numbered = [(i, ln) for i, ln in numbered if ln and not ln.startswith("#")]
+    if not numbered:
+        raise ReaderError(f"{p}: empty; a table starts with a header line naming its columns (x,y,z,class)")
+    header = numbered[0][1]
+    delimiter = next((d for d in DELIMITERS if d in header), None)
+
+    def fields(line: str) -> list[str]:
+        return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
+    columns = [c.lower() for c in fields(header)]
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise ReaderError(f"{p}: the header names {twice} more than once")
+    has_points = all(c in columns for c in POINT_COLUMNS) or INDEX_COLUMN in columns
+    has_boxes = all(c in columns for c in BOX_COLUMNS)
+    if has_points == has_boxes or not any(c in columns for c in CLASS_COLUMNS):
+        raise ReaderError(f"{p}: the header {fields(header)} names no table pcweak reads: clicked points need columns "
+                          f"x,y,z (or index) and class; boxes cx,cy,cz,dx,dy,dz (yaw optional) and class")
+    rows, lines = [], []
+    for i, ln in numbered[1:]:
+        f = fields(ln)
+        if len(f) != len(columns):
+            raise ReaderError(f"{p}, line {i}: {len(f)} fields where the header names {len(columns)} ({','.join(columns)})")
+        rows.append(f)
+        lines.append(i)
+    if not rows:
+        raise ReaderError(f"{p}: a header and no rows")
+    return Table(p, columns, rows, lines)
+
+
+def class_ids(table: Table, classes: tuple[str, ...]) -> np.ndarray:
+    """(R,) int64 class of each row: a name of ``classes`` (exactly, else the one equal up to
+    case) or an index into them; ReaderError naming the line for any other value."""
+    name = next(c for c in CLASS_COLUMNS if c in table.columns)
+    exact = {c: i for i, c in enumerate(classes)}
+    folded: dict[str, list[int]] = {}
+    for i, c in enumerate(classes):
+        folded.setdefault(c.lower(), []).append(i)
+    out = np.zeros(len(table.rows), np.int64)
+    for r, value in enumerate(table.column(name)):
+        if value in exact:
+            out[r] = exact[value]
+        elif len(folded.get(value.lower(), [])) == 1:
+            out[r] = folded[value.lower()][0]
+        elif value.lstrip("-").isdigit() and 0 <= int(value) < len(classes):
+            out[r] = int(value)
+        else:
+            few = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
+            raise ReaderError(f"{table.path}, line {table.lines[r]}: class {value!r} is none of the scene's "
+                              f"{len(classes)} classes ({few}) nor an index into them")
+    return out
+
+
+def to_scene_frame(scene: Scene, xyz: np.ndarray) -> np.ndarray:
+    """(R,3) float64 points of the scene's file frame in the frame pcweak holds the scene in:
+    the reader's units, axis alignment and shift, in that order (module docstring)."""
+    p = np.asarray(xyz, np.float64) * np.asarray(scene.meta.get("las_units_m", (1.0, 1.0, 1.0)), np.float64)
+    if scene.axis_alignment is not None:
+        a = np.asarray(scene.axis_alignment, np.float64)
+        p = p @ a[:3, :3].T + a[:3, 3]
+    return p - np.asarray(scene.meta.get("coord_shift", (0.0, 0.0, 0.0)), np.float64)
+
+
+def _snapped(scene: Scene, table: Table, max_distance: float, frame: str) -> np.ndarray:
+    """(R,) int64 scene point of each row of a points table: its ``index``, or the point nearest
+    its ``x y z``; ReaderError for an index out of range or a click beyond ``max_distance``."""
+    from scipy.spatial import cKDTree
+    n = scene.num_points
+    if INDEX_COLUMN in table.columns:
+        index = table.numbers([INDEX_COLUMN], integer=True)[:, 0]
+        bad = np.flatnonzero((index < 0) | (index >= n))
+        if len(bad):
+            raise ReaderError(f"{table.path}, line {table.lines[bad[0]]}: index {int(index[bad[0]])} is not a point of scene "
+                              f"{scene.name!r} (0 to {n - 1})")
+        return index
+    xyz = table.numbers(POINT_COLUMNS)
+    q = to_scene_frame(scene, xyz) if frame == "file" else xyz
+    dist, index = cKDTree(scene.coord.astype(np.float64)).query(q)
+    far = np.flatnonzero(dist > max_distance)
+    if len(far):
+        worst = int(far[np.argmax(dist[far])])
+        other = "scene" if frame == "file" else "file"
+        raise ReaderError(f"{table.path}: {len(far)} of {len(q)} clicked points lie more than {max_distance:g} m from every "
+                          f"point of scene {scene.name!r} (line {table.lines[worst]}: {dist[worst]:.3g} m); points of another "
+                          f"scene, or of another frame (--frame {other}), or clicked off the points (--max-distance)")
+    return index.astype(np.int64)
+
+
+def _boxes(scene: Scene, table: Table, frame: str) -> np.ndarray:
+    """(R,7) float32 ``[cx,cy,cz,dx,dy,dz,yaw]`` boxes of a boxes table in the scene's frame;
+    ReaderError for a size that is not positive."""
+    b = table.numbers(BOX_COLUMNS)
+    yaw = table.numbers([YAW_COLUMN])[:, 0] if YAW_COLUMN in table.columns else np.zeros(len(b))
+    bad = np.flatnonzero((b[:, 3:6] <= 0).any(1))
+    if len(bad):
+        raise ReaderError(f"{table.path}, line {table.lines[bad[0]]}: box sizes {b[bad[0], 3:6].tolist()} must be > 0")
+    if frame == "file":
+        b[:, :3] = to_scene_frame(scene, b[:, :3])
+        units = np.asarray(scene.meta.get("las_units_m", (1.0, 1.0, 1.0)), np.float64)
+        b[:, 3:6] *= units  # dx, dy in x / y's unit, dz in z's
+        if scene.axis_alignment is not None:
+            r = np.asarray(scene.axis_alignment, np.float64)[:3, :3]
+            if abs(r[2, 2] - 1.0) > 1e-6:  # boxes turn about z only
+                raise ReaderError(f"{table.path}: scene {scene.name!r} is aligned by a rotation that tilts z; boxes in its "
+                                  f"file's frame cannot follow it (give them in the scene's frame: --frame scene)")
+            yaw = yaw + np.arctan2(r[1, 0], r[0, 0])
+    return np.concatenate([b, yaw[:, None]], 1).astype(np.float32)
+
+
+def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...] | None = None,
+                     max_distance: float = MAX_DISTANCE_M, frame: str = "file") -> WeakLabels:
+    """``scene``'s weak labels from annotation ``tables`` (``read_table``; clicked points of all
+    of them pooled, boxes likewise). ``classes``: the class list where the scene has none
+    (ValueError where it has another one, or neither names any); ``max_distance`` metres;
+    ``frame`` ``"file"`` or ``"scene"`` (module docstring). ReaderError naming the file and line
+    for what cannot be read; a point given two classes is refused."""
+    if frame not in FRAMES:
+        raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
+    if not max_distance > 0:
+        raise ValueError(f"max_distance must be > 0 metres, got {max_distance}")
+    if classes and scene.classes and tuple(classes) != tuple(scene.classes):
+        raise ValueError(f"classes (--classes): {list(classes)[:6]} ... but scene {scene.name!r} has its own "
+                         f"{list(scene.classes)[:6]} ...; leave the list out")
+    names = tuple(scene.classes or classes or ())
+    if not names:
+        raise ValueError(f"scene {scene.name!r} names no classes: give the class list (--classes)")
+    index, label, instance, box, box_label = [], [], [], [], []
+    for t in tables:
+        ids = class_ids(t, names)
+        if t.kind == "points":
+            index.append(_snapped(scene, t, max_distance, frame))
+            label.append(ids)
+            instance.append(t.numbers([INSTANCE_COLUMN], integer=True)[:, 0] if INSTANCE_COLUMN in t.columns
+                            else np.full(len(ids), -1, np.int64))
+        else:
+            box.append(_boxes(scene, t, frame))
+            box_label.append(ids)
+    kw: dict = {}
+    if index:
+        idx, lab = np.concatenate(index), np.concatenate(label)
+        clash = clashing_seeds(idx, lab)
+        if len(clash):
+            raise ReaderError(f"{', '.join(str(t.path) for t in tables)}: {len(clash)} points of scene {scene.name!r} are given "
+                              f"two classes (point {int(clash[0])}: clicks that snapped to the same point?)")
+        inst = np.concatenate(instance)
+        _, first = np.unique(idx, return_index=True)  # a point clicked twice with one class: once
+        first.sort()
+        idx, lab, inst = idx[first], lab[first], inst[first]
+        kw.update(point_index=idx, point_semantic=lab, point_instance=inst if (inst >= 0).any() else None)
+    if box:
+        kw.update(box=np.concatenate(box), box_semantic=np.concatenate(box_label))
+    return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=names,
+                      meta={"imported_from": [str(t.path) for t in tables], "frame": frame}, **kw)

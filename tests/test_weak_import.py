@@ -1,0 +1,116 @@
+"""Weak labels made in another tool (``pcweak import``): clicked points and boxes from text
+tables, snapped to the scene in the frame its file holds."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import pcweak
+from pcweak.cli import main
+from pcweak.errors import ReaderError
+from pcweak.weak.from_tables import read_table, weak_from_tables
+
+
+def _clicks(path, scene, pick, xyz, sep=",", header=("x", "y", "z", "class", "instance")):
+    rows = [sep.join(header)]
+    for p, i in zip(xyz, pick):
+        rows.append(sep.join([f"{v:.4f}" for v in p] + [scene.classes[scene.semantic[i]], str(scene.instance[i])]))
+    path.write_text("# picked points\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_clicks_and_boxes_from_tables_label_the_scene_through_the_cli(tmp_path, room, capsys):
+    """Clicks written to a tenth of a millimetre come back as the points they were taken from,
+    with their classes and instances; boxes as given; the file labels the scene with `pcweak
+    label`."""
+    r = np.random.default_rng(0)
+    pick = r.choice(room.num_points, 40, replace=False)
+    clicks = _clicks(tmp_path / "clicks.csv", room, pick, room.coord[pick].astype(np.float64))  # to 0.05 mm
+    boxes = tmp_path / "boxes.tsv"
+    boxes.write_text("CX\tCY\tCZ\tDX\tDY\tDZ\tYaw\tLabel\n" + "".join(
+        "\t".join(f"{v:.5f}" for v in b) + f"\t{int(c)}\n" for b, c in zip(room.boxes, room.box_labels)))
+    room.save(tmp_path / "room.npz")
+    assert main(["import", f"npz:{tmp_path / 'room.npz'}", str(clicks), str(boxes), "-o", str(tmp_path / "w.npz")]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["points"] == 40 and said["boxes"] == len(room.boxes) and said["instances"] == len(set(room.instance[pick]) - {-1})
+    w = pcweak.WeakLabels.load(tmp_path / "w.npz")
+    assert sorted(w.point_index.tolist()) == sorted(pick.tolist())
+    order = np.argsort(w.point_index)
+    assert np.array_equal(w.point_semantic[order], room.semantic[np.sort(pick)])
+    assert np.array_equal(w.point_instance[order], room.instance[np.sort(pick)])
+    np.testing.assert_allclose(w.box, room.boxes, atol=1e-4)
+    assert np.array_equal(w.box_semantic, room.box_labels) and w.classes == room.classes
+    assert main(["label", f"npz:{tmp_path / 'room.npz'}", "--weak", str(tmp_path / "w.npz"), "-o", str(tmp_path / "p.npz")]) == 0
+    assert main(["evaluate", f"npz:{tmp_path / 'room.npz'}", "--pseudo", str(tmp_path / "p.npz"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["miou"] > 0.4
+
+
+def test_clicks_in_a_georeferenced_files_coordinates_snap_to_its_shifted_points(tmp_path, room):
+    """A LAS tile's annotator clicks in its own (UTM) coordinates; pcweak holds the scan shifted
+    toward the origin: the clicks follow the shift, and in the scene's frame they lie far off."""
+    utm = np.array([500000.0, 4600000.0, 120.0])
+    with pytest.warns(UserWarning, match="shifted by"):
+        far = pcweak.Scene(name="tile", coord=room.coord.astype(np.float64) + utm, classes=room.classes,
+                           semantic=room.semantic, instance=room.instance)
+    pick = np.arange(0, room.num_points, room.num_points // 25)
+    path = _clicks(tmp_path / "c.txt", room, pick, room.coord[pick].astype(np.float64) + utm, sep=" ")
+    w = weak_from_tables(far, [read_table(path)])
+    assert sorted(w.point_index.tolist()) == sorted(pick.tolist())
+    with pytest.raises(ReaderError, match=r"c.txt: 26 of 26 clicked points lie more than 0.1 m .*--frame file"):
+        weak_from_tables(far, [read_table(path)], frame="scene")
+
+
+def test_clicks_and_boxes_on_a_scannet_mesh_follow_its_axis_alignment(tmp_path, room):
+    """ScanNet's reader turns the mesh by its axis alignment; an annotator clicks on the mesh as
+    the file holds it: points and box centres turn with the scene, and a box's yaw by the turn."""
+    t = np.radians(30.0)
+    a = np.array([[np.cos(t), -np.sin(t), 0, 1.5], [np.sin(t), np.cos(t), 0, -2.0], [0, 0, 1, 0.1], [0, 0, 0, 1]])
+    aligned = pcweak.Scene(name="aligned", coord=room.coord, classes=room.classes, semantic=room.semantic, instance=room.instance,
+                           axis_alignment=a)
+    inv = np.linalg.inv(a)
+    pick = np.arange(7, room.num_points, room.num_points // 20)
+    raw = room.coord[pick].astype(np.float64) @ inv[:3, :3].T + inv[:3, 3]
+    box = tmp_path / "b.csv"
+    centre = np.array([1.0, 2.0, 0.5]) @ inv[:3, :3].T + inv[:3, 3]
+    box.write_text(f"cx,cy,cz,dx,dy,dz,yaw,class\n{centre[0]},{centre[1]},{centre[2]},1,2,0.5,0.1,chair\n")
+    w = weak_from_tables(aligned, [read_table(_clicks(tmp_path / "c.csv", room, pick, raw)), read_table(box)])
+    assert sorted(w.point_index.tolist()) == sorted(pick.tolist())
+    np.testing.assert_allclose(w.box[0], [1.0, 2.0, 0.5, 1, 2, 0.5, 0.1 + t], atol=1e-5)
+
+
+def test_a_bare_scene_takes_the_class_list_given(tmp_path, room):
+    """A scan without labels names no classes: the list comes with the tables (names or
+    indices), and a scene that has its own refuses another."""
+    bare = pcweak.Scene(name="bare", coord=room.coord)
+    path = tmp_path / "c.csv"
+    path.write_text("index;class\n5;Ground\n9;1\n9;tree\n")
+    w = weak_from_tables(bare, [read_table(path)], classes=("ground", "tree"))
+    assert w.point_index.tolist() == [5, 9] and w.point_semantic.tolist() == [0, 1] and w.point_instance is None
+    with pytest.raises(ValueError, match="names no classes"):
+        weak_from_tables(bare, [read_table(path)])
+    with pytest.raises(ValueError, match="has its own"):
+        weak_from_tables(room, [read_table(path)], classes=("ground", "tree"))
+    path.write_text("index;class\n5;ground\n5;tree\n")
+    with pytest.raises(ReaderError, match="1 points of scene 'bare' are given two classes"):
+        weak_from_tables(bare, [read_table(path)], classes=("ground", "tree"))
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("x,y,z\n1,2,3\n", "names no table pcweak reads"),
+    ("x,y,z,class\n1,2\n", "line 2: 2 fields where the header names 4"),
+    ("x,y,z,class\n1,2,oops,wall\n", "line 2: column 'z' holds 'oops'"),
+    ("index,class\n1.5,wall\n", "line 2: column 'index' holds '1.5', not a whole number"),
+    ("index,class\n1,sky\n", "line 2: class 'sky' is none of the scene's"),
+    ("index,class\n99999999,wall\n", "line 2: index 99999999 is not a point"),
+    ("cx,cy,cz,dx,dy,dz,class\n0,0,0,1,0,1,wall\n", "line 2: box sizes [1.0, 0.0, 1.0] must be > 0"),
+    ("x,x,y,z,class\n", "names ['x'] more than once"),
+    ("# nothing\n", "empty"),
+])
+def test_a_table_that_cannot_be_read_is_refused_naming_file_and_line(tmp_path, room, text, needle):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(ReaderError, match="t.csv") as e:
+        weak_from_tables(room, [read_table(path)])
+    assert needle in str(e.value)
