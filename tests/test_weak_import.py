@@ -95,6 +95,10 @@ def test_a_bare_scene_takes_the_class_list_given(tmp_path, room):
     path.write_text("index;class\n5;ground\n5;tree\n")
     with pytest.raises(ReaderError, match="1 points of scene 'bare' are given two classes"):
         weak_from_tables(bare, [read_table(path)], classes=("ground", "tree"))
+    tags = tmp_path / "tags.txt"  # the classes present, as lift-masks' class scores are restricted to them
+    tags.write_text("Tag\ncar\n0\n")
+    w = weak_from_tables(bare, [read_table(tags)], classes=("ground", "tree", "car"))
+    assert w.scene_tags.tolist() == [True, False, True] and w.point_index is None
 
 
 @pytest.mark.parametrize("text, needle", [
@@ -107,6 +111,8 @@ def test_a_bare_scene_takes_the_class_list_given(tmp_path, room):
     ("cx,cy,cz,dx,dy,dz,class\n0,0,0,1,0,1,wall\n", "line 2: box sizes [1.0, 0.0, 1.0] must be > 0"),
     ("x,x,y,z,class\n", "names ['x'] more than once"),
     ("# nothing\n", "empty"),
+    ("index,x,y,z,class\n1,0,0,0,wall\n", "names both index and x,y,z"),
+    ("tag,class\nwall,wall\n", "names no table pcweak reads"),
 ])
 def test_a_table_that_cannot_be_read_is_refused_naming_file_and_line(tmp_path, room, text, needle):
     path = tmp_path / "t.csv"

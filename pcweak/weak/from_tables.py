@@ -1,5 +1,5 @@
-"""Weak labels made in another tool: clicked points and boxes from text tables, turned into a
-scene's ``WeakLabels`` (``pcweak import``).
+"""Weak labels made in another tool: clicked points, boxes and scene tags from text tables,
+turned into a scene's ``WeakLabels`` (``pcweak import``).
 
 A table is CSV, semicolon-, tab- or whitespace-separated text whose first line (after blank
 lines and ``#`` comments) names its columns, in any order and case:
@@ -8,7 +8,8 @@ lines and ``#`` comments) names its columns, in any order and case:
   position in the scene's file, from 0), a ``class`` (or ``label``), and optionally an
   ``instance`` (>= 0: the clicks of one object share it);
 - boxes: ``cx cy cz dx dy dz`` (centre and full sizes), optionally ``yaw`` (radians about z,
-  0 = sizes along x / y), and a ``class``.
+  0 = sizes along x / y), and a ``class``;
+- scene tags: one column, ``tag``: the classes present in the scene.
 
 A class is a name of the scene's class list (exactly, else the one name equal to it up to case)
 or its index in that list. Clicked coordinates are snapped to the nearest point of the scene;
@@ -40,6 +41,7 @@ BOX_COLUMNS = ("cx", "cy", "cz", "dx", "dy", "dz")
 CLASS_COLUMNS = ("class", "label")
 INSTANCE_COLUMN = "instance"
 YAW_COLUMN = "yaw"
+TAG_COLUMN = "tag"
 DELIMITERS = (",", ";", "\t")  # the first the header line holds; none of them: whitespace
 
 
@@ -55,7 +57,9 @@ class Table:
 
     @property
     def kind(self) -> str:
-        """``"points"`` or ``"boxes"``, from the columns."""
+        """``"points"``, ``"boxes"`` or ``"tags"``, from the columns."""
+        if self.columns == [TAG_COLUMN]:
+            return "tags"
         return "boxes" if all(c in self.columns for c in BOX_COLUMNS) else "points"
 
     def column(self, name: str) -> list[str]:
@@ -105,11 +109,14 @@ def read_table(path: str | os.PathLike) -> Table:
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:
         raise ReaderError(f"{p}: the header names {twice} more than once")
-    has_points = all(c in columns for c in POINT_COLUMNS) or INDEX_COLUMN in columns
-    has_boxes = all(c in columns for c in BOX_COLUMNS)
-    if has_points == has_boxes or not any(c in columns for c in CLASS_COLUMNS):
+    has_xyz, has_index = all(c in columns for c in POINT_COLUMNS), INDEX_COLUMN in columns
+    has_boxes, has_tags = all(c in columns for c in BOX_COLUMNS), columns == [TAG_COLUMN]
+    if has_xyz and has_index:
+        raise ReaderError(f"{p}: the header names both index and x,y,z; a clicked point is one or the other: keep one")
+    if (has_xyz or has_index) + has_boxes + has_tags != 1 or not (has_tags or any(c in columns for c in CLASS_COLUMNS)):
         raise ReaderError(f"{p}: the header {fields(header)} names no table pcweak reads: clicked points need columns "
-                          f"x,y,z (or index) and class; boxes cx,cy,cz,dx,dy,dz (yaw optional) and class")
+                          f"x,y,z (or index) and class; boxes cx,cy,cz,dx,dy,dz (yaw optional) and class; scene tags "
+                          f"one column, tag")
     rows, lines = [], []
     for i, ln in numbered[1:]:
         f = fields(ln)
@@ -125,7 +132,7 @@ def read_table(path: str | os.PathLike) -> Table:
 def class_ids(table: Table, classes: tuple[str, ...]) -> np.ndarray:
     """(R,) int64 class of each row: a name of ``classes`` (exactly, else the one equal up to
     case) or an index into them; ReaderError naming the line for any other value."""
-    name = next(c for c in CLASS_COLUMNS if c in table.columns)
+    name = next(c for c in CLASS_COLUMNS + (TAG_COLUMN,) if c in table.columns)
     exact = {c: i for i, c in enumerate(classes)}
     folded: dict[str, list[int]] = {}
     for i, c in enumerate(classes):
@@ -218,10 +225,12 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
     names = tuple(scene.classes or classes or ())
     if not names:
         raise ValueError(f"scene {scene.name!r} names no classes: give the class list (--classes)")
-    index, label, instance, box, box_label = [], [], [], [], []
+    index, label, instance, box, box_label, tags = [], [], [], [], [], []
     for t in tables:
         ids = class_ids(t, names)
-        if t.kind == "points":
+        if t.kind == "tags":
+            tags.append(ids)
+        elif t.kind == "points":
             index.append(_snapped(scene, t, max_distance, frame))
             label.append(ids)
             instance.append(t.numbers([INSTANCE_COLUMN], integer=True)[:, 0] if INSTANCE_COLUMN in t.columns
@@ -243,5 +252,7 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
         kw.update(point_index=idx, point_semantic=lab, point_instance=inst if (inst >= 0).any() else None)
     if box:
         kw.update(box=np.concatenate(box), box_semantic=np.concatenate(box_label))
+    if tags:
+        kw.update(scene_tags=np.isin(np.arange(len(names)), np.concatenate(tags)))
     return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=names,
                       meta={"imported_from": [str(t.path) for t in tables], "frame": frame}, **kw)
