@@ -112,10 +112,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     check_writable(args.output, "-o")
     tables = [read_table(f) for f in args.tables]  # every table read before the scene
     scene = load_scene(args.scene, **_reader_kwargs(args))
-    weak = weak_from_tables(scene, tables, classes=classes, max_distance=args.max_distance, frame=args.frame)
+    weak = weak_from_tables(scene, tables, classes=classes, max_distance=args.max_distance, coords=args.coords)
     weak.save(args.output)
     print(json.dumps({"output": str(args.output), "scene": scene.name, "kinds": weak.kinds(),
-                      **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box)) if v is not None},
+                      **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box), ("boxes2d", weak.box2d))
+                         if v is not None},
                       **({"tags": [c for c, on in zip(weak.classes, weak.scene_tags) if on]} if weak.scene_tags is not None else {}),
                       **({"instances": len(set(weak.point_instance.tolist()) - {-1})} if weak.point_instance is not None else {})}))
     return 0
@@ -637,13 +638,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
     s.set_defaults(func=cmd_simulate)
 
-    from .weak.from_tables import FRAMES, MAX_DISTANCE_M
-    im = sub.add_parser("import", help="read weak labels made in another tool: clicked points, boxes and scene tags as text tables")
+    from .weak.from_tables import COORDINATES, MAX_DISTANCE_M
+    im = sub.add_parser("import", help="read weak labels made in another tool: clicked points, boxes, image boxes and scene tags as "
+                        "text tables")
     im.add_argument("scene", help=addr_help)
     im.add_argument("tables", nargs="+", type=Path, help="CSV / TSV / whitespace tables with a header: x,y,z (or index),class[,instance] "
-                    "for clicked points; cx,cy,cz,dx,dy,dz[,yaw],class for boxes; tag (one column) for scene tags; a class by name or index")
+                    "for clicked points; cx,cy,cz,dx,dy,dz[,yaw],class for boxes; x1,y1,x2,y2,class,frame for image boxes; tag (one "
+                    "column) for scene tags; a class by name or index")
     im.add_argument("--classes", help="the class list, where the scene has none: names separated by commas, or a file of one per line")
-    im.add_argument("--frame", choices=FRAMES, default=FRAMES[0],
+    im.add_argument("--coords", choices=COORDINATES, default=COORDINATES[0],
                     help="coordinates as the scene's file holds them (default: a LAS tile's own units and offsets, ScanNet's "
                          "unaligned mesh), or as pcweak holds the scene's points")
     im.add_argument("--max-distance", type=float, default=MAX_DISTANCE_M, help="metres: a clicked point farther from every point "

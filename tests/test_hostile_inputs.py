@@ -845,7 +845,7 @@ def _(t, s):  # a picking tool's list of coordinates, no class: nothing to seed
 def _(t, s):  # clicks 100 m off: another scene or frame, snapped to whatever lies nearest
     (t / "far.csv").write_text("x,y,z,class\n100,100,100,wall\n")
     return ["import", f"npz:{t / 'room.npz'}", str(t / "far.csv"), "-o", str(t / "w.npz")], \
-        ["far.csv", "1 of 1 clicked points lie more than 0.1 m", "--frame scene"]
+        ["far.csv", "1 of 1 clicked points lie more than 0.1 m", "--coords scene"]
 
 
 @case("import-bare-scene-without-classes")

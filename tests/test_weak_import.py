@@ -58,8 +58,8 @@ def test_clicks_in_a_georeferenced_files_coordinates_snap_to_its_shifted_points(
     path = _clicks(tmp_path / "c.txt", room, pick, room.coord[pick].astype(np.float64) + utm, sep=" ")
     w = weak_from_tables(far, [read_table(path)])
     assert sorted(w.point_index.tolist()) == sorted(pick.tolist())
-    with pytest.raises(ReaderError, match=r"c.txt: 26 of 26 clicked points lie more than 0.1 m .*--frame file"):
-        weak_from_tables(far, [read_table(path)], frame="scene")
+    with pytest.raises(ReaderError, match=r"c.txt: 26 of 26 clicked points lie more than 0.1 m .*--coords file"):
+        weak_from_tables(far, [read_table(path)], coords="scene")
 
 
 def test_clicks_and_boxes_on_a_scannet_mesh_follow_its_axis_alignment(tmp_path, room):
@@ -78,6 +78,29 @@ def test_clicks_and_boxes_on_a_scannet_mesh_follow_its_axis_alignment(tmp_path, 
     w = weak_from_tables(aligned, [read_table(_clicks(tmp_path / "c.csv", room, pick, raw)), read_table(box)])
     assert sorted(w.point_index.tolist()) == sorted(pick.tolist())
     np.testing.assert_allclose(w.box[0], [1.0, 2.0, 0.5, 1, 2, 0.5, 0.1 + t], atol=1e-5)
+
+
+def test_image_boxes_from_a_2d_detector_name_their_frames(tmp_path, room, lidar):
+    """Image boxes by frame name or index become ``box2d`` in those frames; a scene of one frame
+    (a KITTI frame's camera) needs no frame column, one of several does."""
+    path = tmp_path / "b2.csv"
+    f1 = room.frames[1].name
+    path.write_text(f"x1,y1,x2,y2,class,frame\n10,20,60,90,chair,{f1}\n5,5,40,30,wall,3\n")
+    w = weak_from_tables(room, [read_table(path)])
+    assert w.box2d.tolist() == [[10, 20, 60, 90], [5, 5, 40, 30]] and w.box2d_frame.tolist() == [1, 3]
+    assert [room.classes[c] for c in w.box2d_semantic] == ["chair", "wall"]
+    w.check_against(room)
+    path.write_text("x1 y1 x2 y2 class\n100 150 180 220 0\n")  # class 0: Car on the LiDAR frame, wall in the room
+    one = weak_from_tables(lidar, [read_table(path)])
+    assert one.box2d_frame.tolist() == [0] and len(lidar.frames) == 1
+    with pytest.raises(ReaderError, match="without a frame column, but scene .* has 4 frames"):
+        weak_from_tables(room, [read_table(path)])
+    path.write_text("x1,y1,x2,y2,class,frame\n10,20,60,90,chair,nope\n")
+    with pytest.raises(ReaderError, match="line 2: frame 'nope' is none of scene"):
+        weak_from_tables(room, [read_table(path)])
+    path.write_text("x1,y1,x2,y2,class,frame\n60,20,10,90,chair,0\n")
+    with pytest.raises(ReaderError, match=r"line 2: image box \[60.0, 20.0, 10.0, 90.0\] needs x1 < x2"):
+        weak_from_tables(room, [read_table(path)])
 
 
 def test_a_bare_scene_takes_the_class_list_given(tmp_path, room):

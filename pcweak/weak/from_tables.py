@@ -1,5 +1,5 @@
-"""Weak labels made in another tool: clicked points, boxes and scene tags from text tables,
-turned into a scene's ``WeakLabels`` (``pcweak import``).
+"""Weak labels made in another tool: clicked points, boxes, image boxes and scene tags from text
+tables, turned into a scene's ``WeakLabels`` (``pcweak import``).
 
 A table is CSV, semicolon-, tab- or whitespace-separated text whose first line (after blank
 lines and ``#`` comments) names its columns, in any order and case:
@@ -9,6 +9,8 @@ lines and ``#`` comments) names its columns, in any order and case:
   ``instance`` (>= 0: the clicks of one object share it);
 - boxes: ``cx cy cz dx dy dz`` (centre and full sizes), optionally ``yaw`` (radians about z,
   0 = sizes along x / y), and a ``class``;
+- image boxes: ``x1 y1 x2 y2`` (pixels of the frame's colour image), a ``class``, and a ``frame``
+  (its name, ``color/120.jpg``'s ``120``, or its index; optional for a scene of one frame);
 - scene tags: one column, ``tag``: the classes present in the scene.
 
 A class is a name of the scene's class list (exactly, else the one name equal to it up to case)
@@ -16,10 +18,10 @@ or its index in that list. Clicked coordinates are snapped to the nearest point 
 one farther than ``max_distance`` metres is refused, since it belongs to another scene or
 another coordinate frame.
 
-Frames: ``frame="file"`` takes coordinates as the scene's file holds them, what an annotation
+Coordinates: ``coords="file"`` takes them as the scene's file holds them, what an annotation
 tool that opened the file shows: pcweak turns them the way its reader turned the points (a LAS
 tile's feet to metres, ``meta['las_units_m']``; ScanNet's axis alignment, ``Scene.axis_alignment``;
-the shift toward the origin of a georeferenced scan, ``meta['coord_shift']``). ``frame="scene"``
+the shift toward the origin of a georeferenced scan, ``meta['coord_shift']``). ``coords="scene"``
 takes them as pcweak holds the scene's points (``pcweak viz --export`` of a scene that was
 neither aligned nor shifted)."""
 from __future__ import annotations
@@ -34,7 +36,7 @@ from ..errors import ReaderError
 from ..scene import Scene, WeakLabels, clashing_seeds
 
 MAX_DISTANCE_M = 0.1  # a click this far from every point of the scene is refused
-FRAMES = ("file", "scene")
+COORDINATES = ("file", "scene")  # the frames clicked coordinates and boxes may be given in
 POINT_COLUMNS = ("x", "y", "z")
 INDEX_COLUMN = "index"
 BOX_COLUMNS = ("cx", "cy", "cz", "dx", "dy", "dz")
@@ -42,6 +44,8 @@ CLASS_COLUMNS = ("class", "label")
 INSTANCE_COLUMN = "instance"
 YAW_COLUMN = "yaw"
 TAG_COLUMN = "tag"
+IMAGE_BOX_COLUMNS = ("x1", "y1", "x2", "y2")
+FRAME_COLUMN = "frame"
 DELIMITERS = (",", ";", "\t")  # the first the header line holds; none of them: whitespace
 
 
@@ -60,6 +64,8 @@ class Table:
         """``"points"``, ``"boxes"`` or ``"tags"``, from the columns."""
         if self.columns == [TAG_COLUMN]:
             return "tags"
+        if all(c in self.columns for c in IMAGE_BOX_COLUMNS):
+            return "boxes2d"
         return "boxes" if all(c in self.columns for c in BOX_COLUMNS) else "points"
 
     def column(self, name: str) -> list[str]:
@@ -111,12 +117,13 @@ def read_table(path: str | os.PathLike) -> Table:
         raise ReaderError(f"{p}: the header names {twice} more than once")
     has_xyz, has_index = all(c in columns for c in POINT_COLUMNS), INDEX_COLUMN in columns
     has_boxes, has_tags = all(c in columns for c in BOX_COLUMNS), columns == [TAG_COLUMN]
+    has_boxes2d = all(c in columns for c in IMAGE_BOX_COLUMNS)
     if has_xyz and has_index:
         raise ReaderError(f"{p}: the header names both index and x,y,z; a clicked point is one or the other: keep one")
-    if (has_xyz or has_index) + has_boxes + has_tags != 1 or not (has_tags or any(c in columns for c in CLASS_COLUMNS)):
+    if (has_xyz or has_index) + has_boxes + has_boxes2d + has_tags != 1 or not (has_tags or any(c in columns for c in CLASS_COLUMNS)):
         raise ReaderError(f"{p}: the header {fields(header)} names no table pcweak reads: clicked points need columns "
-                          f"x,y,z (or index) and class; boxes cx,cy,cz,dx,dy,dz (yaw optional) and class; scene tags "
-                          f"one column, tag")
+                          f"x,y,z (or index) and class; boxes cx,cy,cz,dx,dy,dz (yaw optional) and class; image boxes "
+                          f"x1,y1,x2,y2, class and frame; scene tags one column, tag")
     rows, lines = [], []
     for i, ln in numbered[1:]:
         f = fields(ln)
@@ -162,7 +169,7 @@ def to_scene_frame(scene: Scene, xyz: np.ndarray) -> np.ndarray:
     return p - np.asarray(scene.meta.get("coord_shift", (0.0, 0.0, 0.0)), np.float64)
 
 
-def _snapped(scene: Scene, table: Table, max_distance: float, frame: str) -> np.ndarray:
+def _snapped(scene: Scene, table: Table, max_distance: float, coords: str) -> np.ndarray:
     """(R,) int64 scene point of each row of a points table: its ``index``, or the point nearest
     its ``x y z``; ReaderError for an index out of range or a click beyond ``max_distance``."""
     from scipy.spatial import cKDTree
@@ -175,19 +182,19 @@ def _snapped(scene: Scene, table: Table, max_distance: float, frame: str) -> np.
                               f"{scene.name!r} (0 to {n - 1})")
         return index
     xyz = table.numbers(POINT_COLUMNS)
-    q = to_scene_frame(scene, xyz) if frame == "file" else xyz
+    q = to_scene_frame(scene, xyz) if coords == "file" else xyz
     dist, index = cKDTree(scene.coord.astype(np.float64)).query(q)
     far = np.flatnonzero(dist > max_distance)
     if len(far):
         worst = int(far[np.argmax(dist[far])])
-        other = "scene" if frame == "file" else "file"
+        other = "scene" if coords == "file" else "file"
         raise ReaderError(f"{table.path}: {len(far)} of {len(q)} clicked points lie more than {max_distance:g} m from every "
                           f"point of scene {scene.name!r} (line {table.lines[worst]}: {dist[worst]:.3g} m); points of another "
-                          f"scene, or of another frame (--frame {other}), or clicked off the points (--max-distance)")
+                          f"scene, or in another frame (--coords {other}), or clicked off the points (--max-distance)")
     return index.astype(np.int64)
 
 
-def _boxes(scene: Scene, table: Table, frame: str) -> np.ndarray:
+def _boxes(scene: Scene, table: Table, coords: str) -> np.ndarray:
     """(R,7) float32 ``[cx,cy,cz,dx,dy,dz,yaw]`` boxes of a boxes table in the scene's frame;
     ReaderError for a size that is not positive."""
     b = table.numbers(BOX_COLUMNS)
@@ -195,7 +202,7 @@ def _boxes(scene: Scene, table: Table, frame: str) -> np.ndarray:
     bad = np.flatnonzero((b[:, 3:6] <= 0).any(1))
     if len(bad):
         raise ReaderError(f"{table.path}, line {table.lines[bad[0]]}: box sizes {b[bad[0], 3:6].tolist()} must be > 0")
-    if frame == "file":
+    if coords == "file":
         b[:, :3] = to_scene_frame(scene, b[:, :3])
         units = np.asarray(scene.meta.get("las_units_m", (1.0, 1.0, 1.0)), np.float64)
         b[:, 3:6] *= units  # dx, dy in x / y's unit, dz in z's
@@ -203,20 +210,48 @@ def _boxes(scene: Scene, table: Table, frame: str) -> np.ndarray:
             r = np.asarray(scene.axis_alignment, np.float64)[:3, :3]
             if abs(r[2, 2] - 1.0) > 1e-6:  # boxes turn about z only
                 raise ReaderError(f"{table.path}: scene {scene.name!r} is aligned by a rotation that tilts z; boxes in its "
-                                  f"file's frame cannot follow it (give them in the scene's frame: --frame scene)")
+                                  f"file's frame cannot follow it (give them in the scene's frame: --coords scene)")
             yaw = yaw + np.arctan2(r[1, 0], r[0, 0])
     return np.concatenate([b, yaw[:, None]], 1).astype(np.float32)
 
 
+def _image_boxes(scene: Scene, table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """(R,4) float32 ``[x1,y1,x2,y2]`` pixel boxes of an image-boxes table and (R,) int64 the
+    index of each one's frame in ``scene.frames``; ReaderError for a frame the scene lacks or a
+    box whose corners are not ordered (its image bounds are checked where the labels meet the
+    scene, ``WeakLabels.check_against``)."""
+    b = table.numbers(IMAGE_BOX_COLUMNS)
+    bad = np.flatnonzero((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1]))
+    if len(bad):
+        raise ReaderError(f"{table.path}, line {table.lines[bad[0]]}: image box {b[bad[0]].tolist()} needs x1 < x2 and y1 < y2")
+    names = {f.name: i for i, f in enumerate(scene.frames)}
+    if FRAME_COLUMN not in table.columns:
+        if len(scene.frames) != 1:
+            raise ReaderError(f"{table.path}: image boxes without a frame column, but scene {scene.name!r} has "
+                              f"{len(scene.frames)} frames: name each box's frame")
+        return b.astype(np.float32), np.zeros(len(b), np.int64)
+    frame = np.zeros(len(b), np.int64)
+    for r, value in enumerate(table.column(FRAME_COLUMN)):
+        if value in names:
+            frame[r] = names[value]
+        elif value.isdigit() and int(value) < len(scene.frames):
+            frame[r] = int(value)
+        else:
+            few = ", ".join(list(names)[:8]) + (", ..." if len(names) > 8 else "")
+            raise ReaderError(f"{table.path}, line {table.lines[r]}: frame {value!r} is none of scene {scene.name!r}'s "
+                              f"{len(scene.frames)} frames ({few or 'none'}) nor an index into them")
+    return b.astype(np.float32), frame
+
+
 def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...] | None = None,
-                     max_distance: float = MAX_DISTANCE_M, frame: str = "file") -> WeakLabels:
+                     max_distance: float = MAX_DISTANCE_M, coords: str = "file") -> WeakLabels:
     """``scene``'s weak labels from annotation ``tables`` (``read_table``; clicked points of all
     of them pooled, boxes likewise). ``classes``: the class list where the scene has none
     (ValueError where it has another one, or neither names any); ``max_distance`` metres;
-    ``frame`` ``"file"`` or ``"scene"`` (module docstring). ReaderError naming the file and line
+    ``coords`` ``"file"`` or ``"scene"`` (module docstring). ReaderError naming the file and line
     for what cannot be read; a point given two classes is refused."""
-    if frame not in FRAMES:
-        raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
+    if coords not in COORDINATES:
+        raise ValueError(f"coords must be one of {COORDINATES}, got {coords!r}")
     if not max_distance > 0:
         raise ValueError(f"max_distance must be > 0 metres, got {max_distance}")
     if classes and scene.classes and tuple(classes) != tuple(scene.classes):
@@ -226,17 +261,23 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
     if not names:
         raise ValueError(f"scene {scene.name!r} names no classes: give the class list (--classes)")
     index, label, instance, box, box_label, tags = [], [], [], [], [], []
+    image_box, image_box_label, image_box_frame = [], [], []
     for t in tables:
         ids = class_ids(t, names)
         if t.kind == "tags":
             tags.append(ids)
+        elif t.kind == "boxes2d":
+            b2, f2 = _image_boxes(scene, t)
+            image_box.append(b2)
+            image_box_label.append(ids)
+            image_box_frame.append(f2)
         elif t.kind == "points":
-            index.append(_snapped(scene, t, max_distance, frame))
+            index.append(_snapped(scene, t, max_distance, coords))
             label.append(ids)
             instance.append(t.numbers([INSTANCE_COLUMN], integer=True)[:, 0] if INSTANCE_COLUMN in t.columns
                             else np.full(len(ids), -1, np.int64))
         else:
-            box.append(_boxes(scene, t, frame))
+            box.append(_boxes(scene, t, coords))
             box_label.append(ids)
     kw: dict = {}
     if index:
@@ -254,5 +295,8 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
         kw.update(box=np.concatenate(box), box_semantic=np.concatenate(box_label))
     if tags:
         kw.update(scene_tags=np.isin(np.arange(len(names)), np.concatenate(tags)))
+    if image_box:
+        kw.update(box2d=np.concatenate(image_box), box2d_semantic=np.concatenate(image_box_label),
+                  box2d_frame=np.concatenate(image_box_frame))
     return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=names,
-                      meta={"imported_from": [str(t.path) for t in tables], "frame": frame}, **kw)
+                      meta={"imported_from": [str(t.path) for t in tables], "coords": coords}, **kw)
