@@ -98,6 +98,9 @@ def test_image_boxes_from_a_2d_detector_name_their_frames(tmp_path, room, lidar)
     path.write_text("x1,y1,x2,y2,class,frame\n10,20,60,90,chair,nope\n")
     with pytest.raises(ReaderError, match="line 2: frame 'nope' is none of scene"):
         weak_from_tables(room, [read_table(path)])
+    path.write_text("x1,y1,x2,y2,class,frame\n10,20,9000,90,chair,0\n")  # a box of a larger image
+    with pytest.raises(pcweak.errors.SceneError, match="box2d: box 0 .* lies outside frame"):
+        weak_from_tables(room, [read_table(path)])
     path.write_text("x1,y1,x2,y2,class,frame\n60,20,10,90,chair,0\n")
     with pytest.raises(ReaderError, match=r"line 2: image box \[60.0, 20.0, 10.0, 90.0\] needs x1 < x2"):
         weak_from_tables(room, [read_table(path)])

@@ -218,8 +218,7 @@ def _boxes(scene: Scene, table: Table, coords: str) -> np.ndarray:
 def _image_boxes(scene: Scene, table: Table) -> tuple[np.ndarray, np.ndarray]:
     """(R,4) float32 ``[x1,y1,x2,y2]`` pixel boxes of an image-boxes table and (R,) int64 the
     index of each one's frame in ``scene.frames``; ReaderError for a frame the scene lacks or a
-    box whose corners are not ordered (its image bounds are checked where the labels meet the
-    scene, ``WeakLabels.check_against``)."""
+    box whose corners are not ordered (its image bounds: ``WeakLabels.check_against``)."""
     b = table.numbers(IMAGE_BOX_COLUMNS)
     bad = np.flatnonzero((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1]))
     if len(bad):
@@ -249,7 +248,9 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
     of them pooled, boxes likewise). ``classes``: the class list where the scene has none
     (ValueError where it has another one, or neither names any); ``max_distance`` metres;
     ``coords`` ``"file"`` or ``"scene"`` (module docstring). ReaderError naming the file and line
-    for what cannot be read; a point given two classes is refused."""
+    for what cannot be read; a point given two classes is refused, and so is what the scene
+    would refuse when labelled (``WeakLabels.check_against``: image boxes outside their image,
+    3D boxes none of which reaches the points)."""
     if coords not in COORDINATES:
         raise ValueError(f"coords must be one of {COORDINATES}, got {coords!r}")
     if not max_distance > 0:
@@ -298,5 +299,7 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
     if image_box:
         kw.update(box2d=np.concatenate(image_box), box2d_semantic=np.concatenate(image_box_label),
                   box2d_frame=np.concatenate(image_box_frame))
-    return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=names,
-                      meta={"imported_from": [str(t.path) for t in tables], "coords": coords}, **kw)
+    out = WeakLabels(scene=scene.name, num_points=scene.num_points, classes=names,
+                     meta={"imported_from": [str(t.path) for t in tables], "coords": coords}, **kw)
+    out.check_against(scene)  # what `pcweak label` would refuse (image boxes off their image, boxes off the points), now
+    return out
