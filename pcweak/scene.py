@@ -419,6 +419,15 @@ class Scene:
     def num_points(self) -> int:
         return len(self.coord)
 
+    def file_units_and_shift(self) -> tuple[np.ndarray, np.ndarray]:
+        """How the scene's file placed its points: (3,) float64 metres per file unit of x, y, z
+        (``meta['las_units_m']``, a LAS tile in feet; else 1) and (3,) float64 metres subtracted
+        toward the origin on reading (``meta['coord_shift']``; else 0). A file point p lies at
+        ``p * units - shift`` in ``coord``'s frame (after the reader's axis alignment, where it
+        has one); ``write_las`` writes ``(coord + shift) / units``."""
+        units = np.asarray(self.meta.get("las_units_m", (1.0, 1.0, 1.0)), np.float64)
+        return units, np.asarray(self.meta.get("coord_shift", (0.0, 0.0, 0.0)), np.float64)
+
     def frame_image_size(self, i: int) -> tuple[int, int] | None:
         """(height, width) of frame ``i``'s colour image: the reader's ``meta['image_size']``
         (KITTI's image_2) where it gives one, else the image's own shape; None without an image."""

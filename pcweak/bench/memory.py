@@ -87,15 +87,13 @@ def _in_fresh_process(scene_path: Path, weak_path: Path, method: str, params: di
         return pool.submit(_measure, str(scene_path), str(weak_path), method, json.dumps(params)).result()
 
 
-def _row(scene: Any, method: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _row(scene: Any, scan_lines: bool, method: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One labeller on one scene over its runs: the largest memory held (the peak depends on how
     the labeller's threads interleave) and the smallest, against the budget (``scan_lines``: the
     scene's points lie along scan lines, which a propagating labeller budgets apart)."""
     from ..pseudo.registry import get_labeller
-    from ..segment.descriptors import along_scan_lines
     held = [max(g["peak_kb"] - g["before_kb"], 0) * 1024 for g in runs]
     top = runs[int(np.argmax(held))]
-    scan_lines = along_scan_lines(scene.coord)
     budget = get_labeller(method).memory_bytes(scene.num_points, scan_lines)
     return {"method": method, "scene": scene.name, "points": scene.num_points, "scan_lines": scan_lines,
             "seconds": round(min(g["seconds"] for g in runs), 1), "runs": len(runs),
@@ -223,17 +221,19 @@ def run(densities: list[float] | float = (1500.0, 12200.0), frames: int = 12, me
     if "lift-masks" in wanted and frames < 1:
         raise ValueError("bench memory: frames: lift-masks needs at least one rendered frame")
     from ..pseudo.registry import get_labeller
+    from ..segment.descriptors import along_scan_lines
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pcweak-bench-memory-") as tmp:
         def measure(scene: Any, cases: dict[str, Any], params: dict[str, Any]) -> None:
             scene_path = scene.save(Path(tmp) / "scene.npz")
+            scan_lines = along_scan_lines(scene.coord)  # once per scene, for every labeller's budget
             for method, w in cases.items():
                 if method not in wanted:
                     continue
                 weak_path = w.save(Path(tmp) / f"{method}.weak.npz")
                 given = params if get_labeller(method).learns_geometry else {}
-                row = _row(scene, method, [_in_fresh_process(scene_path, weak_path, method, given) for _ in range(repeats)])
+                row = _row(scene, scan_lines, method, [_in_fresh_process(scene_path, weak_path, method, given) for _ in range(repeats)])
                 rows.append(row)
                 print(f"{method} on {scene.name} ({scene.num_points} points): {row['seconds']} s, held "
                       f"{row['held_gb']} GB, {row['bytes_per_point']} bytes per point (budgeted {row['budgeted_gb']} GB)",

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..scene import Scene
-from .crs_units import WKT_RECORD_ID, crs_units
+from .crs_units import WKT_RECORD_ID, CrsUnits, crs_units
 from .point_fields import (INSTANCE_FIELDS, SEMANTIC_FIELDS, class_names_from_text, class_names_text, first_field, unit_colors,
                            whole_labels)
 
@@ -91,12 +91,12 @@ def _crs_records(las) -> list[dict[str, object]]:
     return out
 
 
-def _metres_per_unit(path: Path, crs: list[dict[str, object]], coord: np.ndarray) -> np.ndarray | None:
-    """(3,) metres per unit of x, y, z where the file's CRS records put its coordinates in
-    other units than metres (feet: a US state plane tile), None where in metres or unsaid; z
-    takes x / y's unit where the records give none of its own. ReaderError for longitude /
-    latitude degrees, which no distance in metres applies to. A warning says what was scaled."""
-    units = crs_units(crs)
+def _metres_per_unit(path: Path, units: CrsUnits, coord: np.ndarray) -> np.ndarray | None:
+    """(3,) metres per unit of x, y, z where the file's CRS records (``units``) put its
+    coordinates in other units than metres (feet: a US state plane tile), None where in metres
+    or unsaid; z takes x / y's unit where the records give none of its own. ReaderError for
+    longitude / latitude degrees, which no distance in metres applies to. A warning says what
+    was scaled."""
     if units.geographic and np.abs(coord[:, 0]).max() <= 360 and np.abs(coord[:, 1]).max() <= 90:
         raise ReaderError(f"{path}: x / y are longitude / latitude in degrees (a geographic coordinate reference system); "
                           f"pcweak measures in metres: reproject the file to a projected one first (UTM, say: "
@@ -132,7 +132,8 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         raise ReaderError(f"{path}: no points (empty point cloud)")
     coord = np.stack([np.asarray(las.x, np.float64), np.asarray(las.y, np.float64), np.asarray(las.z, np.float64)], 1)
     crs = _crs_records(las)
-    to_metres = _metres_per_unit(path, crs, coord)
+    units = crs_units(crs)
+    to_metres = _metres_per_unit(path, units, coord)
     if to_metres is not None:
         coord = coord * to_metres
     dims = list(las.point_format.dimension_names)
@@ -163,7 +164,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     meta = {"dataset": "las", "source": str(path), "las_point_format": int(las.header.point_format.id)}
     if crs:
         meta["las_crs"] = crs
-        meta["crs"] = crs_units(crs).name or "unnamed"
+        meta["crs"] = units.name or "unnamed"
     if to_metres is not None:
         meta["las_units_m"] = [float(v) for v in to_metres]
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color,
@@ -222,8 +223,7 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
         extra[k] = val
     if classify_by not in extra and classify_by != "label":
         raise ValueError(f"write_las classify_by={classify_by!r}: not one of the fields {sorted(extra)}")
-    shift = np.asarray(scene.meta.get("coord_shift", (0.0, 0.0, 0.0)), np.float64)
-    units = np.asarray(scene.meta.get("las_units_m", (1.0, 1.0, 1.0)), np.float64)  # a file in feet is written in feet
+    units, shift = scene.file_units_and_shift()  # a file in feet is written in feet
     xyz = (scene.coord.astype(np.float64) + shift) / units
     lo, hi = xyz.min(0), xyz.max(0)
     span = float((hi - lo).max())

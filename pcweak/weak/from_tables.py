@@ -26,9 +26,12 @@ takes them as pcweak holds the scene's points (``pcweak viz --export`` of a scen
 neither aligned nor shifted)."""
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,22 +54,15 @@ DELIMITERS = (",", ";", "\t")  # the first the header line holds; none of them: 
 
 @dataclass
 class Table:
-    """One annotation table: its lower-case ``columns``, the ``rows`` of text fields and the line
-    number (from 1) of each row in ``path``, for errors."""
+    """One annotation table: its ``kind`` (``"points"``, ``"boxes"``, ``"boxes2d"`` or
+    ``"tags"``, as ``read_table`` told it from the header), its lower-case ``columns``, the
+    ``rows`` of text fields and the line number (from 1) of each row in ``path``, for errors."""
 
     path: Path
+    kind: str
     columns: list[str]
     rows: list[list[str]]
     lines: list[int]
-
-    @property
-    def kind(self) -> str:
-        """``"points"``, ``"boxes"`` or ``"tags"``, from the columns."""
-        if self.columns == [TAG_COLUMN]:
-            return "tags"
-        if all(c in self.columns for c in IMAGE_BOX_COLUMNS):
-            return "boxes2d"
-        return "boxes" if all(c in self.columns for c in BOX_COLUMNS) else "points"
 
     def column(self, name: str) -> list[str]:
         i = self.columns.index(name)
@@ -116,11 +112,12 @@ def read_table(path: str | os.PathLike) -> Table:
     if twice:
         raise ReaderError(f"{p}: the header names {twice} more than once")
     has_xyz, has_index = all(c in columns for c in POINT_COLUMNS), INDEX_COLUMN in columns
-    has_boxes, has_tags = all(c in columns for c in BOX_COLUMNS), columns == [TAG_COLUMN]
-    has_boxes2d = all(c in columns for c in IMAGE_BOX_COLUMNS)
     if has_xyz and has_index:
         raise ReaderError(f"{p}: the header names both index and x,y,z; a clicked point is one or the other: keep one")
-    if (has_xyz or has_index) + has_boxes + has_boxes2d + has_tags != 1 or not (has_tags or any(c in columns for c in CLASS_COLUMNS)):
+    kinds = [k for k, has in (("points", has_xyz or has_index), ("boxes", all(c in columns for c in BOX_COLUMNS)),
+                              ("boxes2d", all(c in columns for c in IMAGE_BOX_COLUMNS)), ("tags", columns == [TAG_COLUMN]))
+             if has]
+    if len(kinds) != 1 or not (kinds == ["tags"] or any(c in columns for c in CLASS_COLUMNS)):
         raise ReaderError(f"{p}: the header {fields(header)} names no table pcweak reads: clicked points need columns "
                           f"x,y,z (or index) and class; boxes cx,cy,cz,dx,dy,dz (yaw optional) and class; image boxes "
                           f"x1,y1,x2,y2, class and frame; scene tags one column, tag")
@@ -133,7 +130,7 @@ def read_table(path: str | os.PathLike) -> Table:
         lines.append(i)
     if not rows:
         raise ReaderError(f"{p}: a header and no rows")
-    return Table(p, columns, rows, lines)
+    return Table(p, kinds[0], columns, rows, lines)
 
 
 def class_ids(table: Table, classes: tuple[str, ...]) -> np.ndarray:
@@ -162,17 +159,18 @@ def class_ids(table: Table, classes: tuple[str, ...]) -> np.ndarray:
 def to_scene_frame(scene: Scene, xyz: np.ndarray) -> np.ndarray:
     """(R,3) float64 points of the scene's file frame in the frame pcweak holds the scene in:
     the reader's units, axis alignment and shift, in that order (module docstring)."""
-    p = np.asarray(xyz, np.float64) * np.asarray(scene.meta.get("las_units_m", (1.0, 1.0, 1.0)), np.float64)
+    units, shift = scene.file_units_and_shift()
+    p = np.asarray(xyz, np.float64) * units
     if scene.axis_alignment is not None:
         a = np.asarray(scene.axis_alignment, np.float64)
         p = p @ a[:3, :3].T + a[:3, 3]
-    return p - np.asarray(scene.meta.get("coord_shift", (0.0, 0.0, 0.0)), np.float64)
+    return p - shift
 
 
-def _snapped(scene: Scene, table: Table, max_distance: float, coords: str) -> np.ndarray:
+def _snapped(scene: Scene, table: Table, max_distance: float, coords: str, nearest: Callable[[], Any]) -> np.ndarray:
     """(R,) int64 scene point of each row of a points table: its ``index``, or the point nearest
-    its ``x y z``; ReaderError for an index out of range or a click beyond ``max_distance``."""
-    from scipy.spatial import cKDTree
+    its ``x y z`` (``nearest()``: the scene's k-d tree, built once for every table);
+    ReaderError for an index out of range or a click beyond ``max_distance``."""
     n = scene.num_points
     if INDEX_COLUMN in table.columns:
         index = table.numbers([INDEX_COLUMN], integer=True)[:, 0]
@@ -183,7 +181,7 @@ def _snapped(scene: Scene, table: Table, max_distance: float, coords: str) -> np
         return index
     xyz = table.numbers(POINT_COLUMNS)
     q = to_scene_frame(scene, xyz) if coords == "file" else xyz
-    dist, index = cKDTree(scene.coord.astype(np.float64)).query(q)
+    dist, index = nearest().query(q)
     far = np.flatnonzero(dist > max_distance)
     if len(far):
         worst = int(far[np.argmax(dist[far])])
@@ -204,8 +202,7 @@ def _boxes(scene: Scene, table: Table, coords: str) -> np.ndarray:
         raise ReaderError(f"{table.path}, line {table.lines[bad[0]]}: box sizes {b[bad[0], 3:6].tolist()} must be > 0")
     if coords == "file":
         b[:, :3] = to_scene_frame(scene, b[:, :3])
-        units = np.asarray(scene.meta.get("las_units_m", (1.0, 1.0, 1.0)), np.float64)
-        b[:, 3:6] *= units  # dx, dy in x / y's unit, dz in z's
+        b[:, 3:6] *= scene.file_units_and_shift()[0]  # dx, dy in x / y's unit, dz in z's
         if scene.axis_alignment is not None:
             r = np.asarray(scene.axis_alignment, np.float64)[:3, :3]
             if abs(r[2, 2] - 1.0) > 1e-6:  # boxes turn about z only
@@ -261,6 +258,8 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
     names = tuple(scene.classes or classes or ())
     if not names:
         raise ValueError(f"scene {scene.name!r} names no classes: give the class list (--classes)")
+    from scipy.spatial import cKDTree
+    nearest = functools.cache(lambda: cKDTree(scene.coord.astype(np.float64)))
     index, label, instance, box, box_label, tags = [], [], [], [], [], []
     image_box, image_box_label, image_box_frame = [], [], []
     for t in tables:
@@ -273,7 +272,7 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
             image_box_label.append(ids)
             image_box_frame.append(f2)
         elif t.kind == "points":
-            index.append(_snapped(scene, t, max_distance, coords))
+            index.append(_snapped(scene, t, max_distance, coords, nearest))
             label.append(ids)
             instance.append(t.numbers([INSTANCE_COLUMN], integer=True)[:, 0] if INSTANCE_COLUMN in t.columns
                             else np.full(len(ids), -1, np.int64))
