@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import PcweakError
-from .npzio import check_writable
+from .npzio import check_not_an_input, check_writable
 
 
 def _reader_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -37,6 +37,13 @@ def _reader_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "axis_align", None):
         kw["axis_alignment"] = args.axis_align
     return kw
+
+
+def _scene_inputs(address: str) -> list[tuple[str, Path]]:
+    """The files the reader of the scene at ``address`` names, as ``npzio.check_not_an_input``
+    takes them."""
+    from .data.address import source_files
+    return [(f"a file of scene {address}", f) for f in source_files(address, folders=False)]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -79,6 +86,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise ValueError("--weak points needs exactly one of --count N or --ratio R")
     check_ranges(KINDS[args.weak], args.weak, {**kw, "seed": args.seed})  # before the scene is read
     check_writable(args.output, "-o")
+    check_not_an_input(args.output, _scene_inputs(args.scene), "-o")
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = simulate(scene, args.weak, seed=args.seed, **kw)
     if args.with_boxes:
@@ -110,6 +118,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-distance must be > 0 metres, got {args.max_distance}")
     classes = _class_list(args.classes)
     check_writable(args.output, "-o")
+    check_not_an_input(args.output, _scene_inputs(args.scene) + [("a table", t) for t in args.tables], "-o")
     tables = [read_table(f) for f in args.tables]  # every table read before the scene
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = weak_from_tables(scene, tables, classes=classes, max_distance=args.max_distance, coords=args.coords)
@@ -209,6 +218,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         if args.masks:
             per_scene = Path(args.masks) / name
             kw["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
+        check_not_an_input(out, _scene_inputs(address) + [("the weak-label file", wfile)], "-o")
         fp = job_fingerprint(address, str(wfile), args.method, kw, reader, output=args.output)
         remove_stale_temporaries(out)
         if out.exists() and not args.overwrite:
@@ -533,6 +543,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
             raise ValueError(f"--export {args.export}: the file name must end in {', '.join(EXPORT_FORMATS)} (the format "
                              f"it is written in)")
         check_output_file(args.export, suffix, "--export")
+        check_not_an_input(args.export, _scene_inputs(args.scene), "--export")
         if suffix != ".ply":
             from .data.las import require_laspy
             require_laspy(args.export)

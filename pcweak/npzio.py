@@ -12,7 +12,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -143,6 +143,19 @@ def check_writable(path: str | os.PathLike, flag: str) -> None:
     folder = part if part.is_dir() else part.parent  # a file is replaced by a rename in its folder
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{flag} {path}: cannot write into {folder} (read-only, or no write permission)")
+
+
+def check_not_an_input(out: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike]], flag: str) -> None:
+    """ValueError naming ``flag`` when ``out`` is the same file as one of ``inputs`` (``(what,
+    path)`` pairs, e.g. ``("the scene's file", "room.npz")``): the write would replace what the
+    command reads, a pseudo-label file over its scene or its weak labels. Links count as the file
+    they name."""
+    if not Path(out).is_file():
+        return
+    for what, path in inputs:
+        if Path(path).is_file() and os.path.samefile(out, path):
+            raise ValueError(f"{flag} {out}: is {what}, which this command reads; writing there would replace it: "
+                             f"give another path")
 
 
 def _nearest_existing(path: str | os.PathLike) -> Path | None:

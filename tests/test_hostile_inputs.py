@@ -856,6 +856,27 @@ def _(t, s):  # class names with no list to look them up in
         ["scene 'bare' names no classes: give the class list (--classes)"]
 
 
+@case("label-output-over-its-own-scene")
+def _(t, s):  # the pseudo-labels would replace the scan they were made from
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "room.npz")], \
+        ["-o", "room.npz", "is a file of scene", "writing there would replace it"]
+
+
+@case("viz-export-over-its-own-ply")
+def _(t, s):
+    from pcweak.data.ply import write_ply
+    write_ply(s, t / "room.ply")
+    return ["viz", f"ply:{t / 'room.ply'}", "--export", str(t / "room.ply")], ["--export", "room.ply", "is a file of scene"]
+
+
+@case("viz-export-over-a-scannet-mesh")
+def _(t, s):  # a file of the scan's folder the reader names; other files there may be outputs
+    from pcweak.data.scannet import write_scannet
+    scan = write_scannet(s, t / "scannet")
+    return ["viz", f"scannet:{scan}", "--export", str(scan / f"{scan.name}_vh_clean_2.ply")], \
+        ["--export", "_vh_clean_2.ply", "is a file of scene"]
+
+
 @case("simulate-merge-chance-above-one")
 def _(t, s):
     return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "masks2d", "--merge-prob", "3", "-o", str(t / "w.npz")], \

@@ -146,3 +146,26 @@ def test_a_table_that_cannot_be_read_is_refused_naming_file_and_line(tmp_path, r
     with pytest.raises(ReaderError, match="t.csv") as e:
         weak_from_tables(room, [read_table(path)])
     assert needle in str(e.value)
+
+
+def test_an_output_that_is_one_of_the_inputs_is_refused_and_left_as_it_was(tmp_path, room, capsys):
+    """``-o`` naming the scene's own file (or a link to it), the weak labels read, or an
+    annotation table would replace what the command reads: refused before any work, the file
+    unchanged."""
+    scene, table = tmp_path / "room.npz", tmp_path / "c.csv"
+    room.save(scene)
+    table.write_text("index,class\n3,wall\n")
+    assert main(["import", f"npz:{scene}", str(table), "-o", str(tmp_path / "w.npz")]) == 0
+    (tmp_path / "link.npz").symlink_to(scene)
+    kept = {f: f.read_bytes() for f in (scene, table, tmp_path / "w.npz")}
+    for argv, what in [
+        (["label", f"npz:{scene}", "--weak", str(tmp_path / "w.npz"), "-o", str(scene)], "a file of scene"),
+        (["label", f"npz:{scene}", "--weak", str(tmp_path / "w.npz"), "-o", str(tmp_path / "link.npz")], "a file of scene"),
+        (["label", str(tmp_path / "room.npz"), "--weak", str(tmp_path / "w.npz"), "-o", str(tmp_path / "w.npz")],
+         "the weak-label file"),
+        (["simulate", f"npz:{scene}", "--weak", "points", "--count", "5", "-o", str(scene)], "a file of scene"),
+        (["import", f"npz:{scene}", str(table), "-o", str(table)], "a table"),
+    ]:
+        assert main(argv) == 2, argv
+        assert what in capsys.readouterr().err
+    assert all(f.read_bytes() == b for f, b in kept.items())

@@ -153,10 +153,13 @@ def _synthetic_cached(kind: str, seed: int, key: tuple[tuple[str, Any], ...]) ->
     return _synthetic(kind, seed, dict(key))
 
 
-def source_files(address: str | os.PathLike) -> list[Path]:
+def source_files(address: str | os.PathLike, folders: bool = True) -> list[Path]:
     """The files a scene is read from, those that exist, sorted (a folder stands for every file
     under it): what identifies the scene's content, so that a resumed job never serves output
-    made from other files (``label_jobs.scene_identity``). Generated scenes have none."""
+    made from other files (``label_jobs.scene_identity``). Generated scenes have none.
+    ``folders=False``: only the files the reader names (a scene file, a ScanNet scan's mesh and
+    label tables, a KITTI frame's files), not whatever else lies in its folders, where an
+    earlier output may be kept: what an output must not replace (``npzio.check_not_an_input``)."""
     kind, rest = parse_address(str(address))
     p = Path(rest)
     if kind in ("synthetic", "synthetic-lidar"):
@@ -182,6 +185,6 @@ def source_files(address: str | os.PathLike) -> list[Path]:
     for q in paths:
         if q.is_file():
             files.add(q)
-        elif q.is_dir():
+        elif q.is_dir() and folders:
             files.update(f for f in q.rglob("*") if f.is_file())
     return sorted(files)

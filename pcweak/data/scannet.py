@@ -166,11 +166,13 @@ def _int_list(path: Path, values: Any, what: str) -> np.ndarray:
 
 
 def source_paths(scene_dir: str | os.PathLike) -> list[Path]:
-    """The files and folders ``read_scannet`` opens for a scan folder: the folder itself, the
-    label tables it finds (``_find_meta``) and ``<root>/posed_images/<scene>``."""
+    """The files and folders ``read_scannet`` opens for a scan folder: the folder itself (and by
+    name its meshes), the label tables it finds (``_find_meta``) and
+    ``<root>/posed_images/<scene>``."""
     d = Path(scene_dir)
     tables = [_find_meta(d, name) for name in (TSV_V1, TSV_V2)]
-    return [d, *(t for t in tables if t is not None), d.parent.parent / "posed_images" / d.name]
+    meshes = [d / f"{d.name}_vh_clean_2.ply", d / f"{d.name}_vh_clean_2.labels.ply"]
+    return [d, *meshes, *(t for t in tables if t is not None), d.parent.parent / "posed_images" / d.name]
 
 
 def read_scannet(scene_dir: str | os.PathLike, axis_alignment: np.ndarray | str | None = None,
