@@ -2,7 +2,7 @@
 
     pcweak info SCENE                      JSON summary of a scene
     pcweak simulate SCENE --weak KIND ...  weak labels drawn from ground truth -> weak.npz
-    pcweak import SCENE TABLE... -o W      weak labels clicked or boxed in another tool -> weak.npz
+    pcweak import SCENE TABLE... -o W      weak labels from another tool's tables -> weak.npz (folders: resumable)
     pcweak label SCENE --weak W -o OUT     pseudo-labels from weak labels (folders: resumable)
     pcweak evaluate SCENE --pseudo P       score pseudo-labels against ground truth
     pcweak evaluate kitti:R --detections D KITTI AP of result files, as the devkit
@@ -112,12 +112,21 @@ def _class_list(value: str | None) -> tuple[str, ...] | None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .data.address import load_scene
-    from .weak.from_tables import read_table, weak_from_tables
+    from .data.collection import names_one_scene
     if not args.max_distance > 0:  # before the tables and the scene are read
         raise ValueError(f"--max-distance must be > 0 metres, got {args.max_distance}")
-    classes = _class_list(args.classes)
     check_writable(args.output, "-o")
+    if not names_one_scene(args.scene):
+        return _import_folder(args)
+    from .data.address import load_scene
+    from .weak.from_tables import read_table, weak_from_tables
+    if args.overwrite:
+        raise ValueError("--overwrite goes with a folder of scenes (it imports again the scenes whose file exists); "
+                         "one scene's file is always written anew")
+    classes = _class_list(args.classes)
+    for t in args.tables:
+        if t.is_dir():
+            raise ValueError(f"{t}: a folder of tables goes with a folder of scenes; for one scene give its table files")
     check_not_an_input(args.output, _scene_inputs(args.scene) + [("a table", t) for t in args.tables], "-o")
     tables = [read_table(f) for f in args.tables]  # every table read before the scene
     scene = load_scene(args.scene, **_reader_kwargs(args))
@@ -128,6 +137,61 @@ def cmd_import(args: argparse.Namespace) -> int:
                          if v is not None},
                       **({"tags": [c for c, on in zip(weak.classes, weak.scene_tags) if on]} if weak.scene_tags is not None else {}),
                       **({"instances": len(set(weak.point_instance.tolist()) - {-1})} if weak.point_instance is not None else {})}))
+    return 0
+
+
+def _import_folder(args: argparse.Namespace) -> int:
+    """``pcweak import FOLDER TABLE_FOLDER... -o OUT``: each scene's tables by its name, one
+    ``OUT/<scene>.npz`` each; resumable (``import_jobs``)."""
+    from tqdm import tqdm
+    from .data.address import check_reader_options
+    from .data.collection import enumerate_scenes
+    from .import_jobs import ImportOptions, import_fingerprint, import_scene, is_current, tables_by_scene
+    from .label_jobs import SCENE_ERRORS, remove_stale_temporaries
+    out = Path(args.output)
+    if out.exists() and not out.is_dir() or not out.exists() and out.suffix.lower() == ".npz":
+        raise ValueError(f"-o {out}: a folder of scenes is written one <scene>.npz each; give a folder")
+    options = ImportOptions(classes=_class_list(args.classes), coords=args.coords, max_distance=args.max_distance,
+                            reader=_reader_kwargs(args))
+    scenes = enumerate_scenes(args.scene)
+    for _, address in scenes:
+        check_reader_options(address, options.reader)
+    found = tables_by_scene([n for n, _ in scenes], args.tables)
+    todo = [(n, a) for n, a in scenes if found[n]]
+    if not todo:
+        raise ValueError(f"no table in {', '.join(map(str, args.tables))} names a scene of {args.scene} "
+                         f"({len(scenes)} scenes, e.g. {scenes[0][0]}): a table is named <scene>.csv or lies in <scene>/")
+    bare = [n for n, _ in scenes if not found[n]]
+    if bare:
+        warnings.warn(f"{len(bare)} of the {len(scenes)} scenes have no table ({', '.join(bare[:5])}{', ...' if len(bare) > 5 else ''}) "
+                      f"and get no weak-label file; pcweak label of the folder needs one per scene", stacklevel=2)
+    for name, address in todo:  # every output checked before the first scene is read
+        check_not_an_input(out / f"{name}.npz", _scene_inputs(address) + [("a table", t) for t in found[name]], "-o")
+    out.mkdir(parents=True, exist_ok=True)
+    imported = skipped = redone = 0
+    failed: list[str] = []
+    with tqdm(todo, desc="import", unit="scene", disable=not sys.stderr.isatty() and len(todo) < 2) as bar:
+        for name, address in bar:
+            bar.set_postfix(scene=name)
+            target = out / f"{name}.npz"
+            fingerprint = import_fingerprint(address, found[name], options, out)
+            remove_stale_temporaries(target)
+            if target.exists() and not args.overwrite:
+                if is_current(target, fingerprint):
+                    skipped += 1
+                    continue
+                redone += 1  # made from other tables or options (or damaged): imported again
+            try:
+                import_scene(address, found[name], options, target, fingerprint)
+                imported += 1
+            except SCENE_ERRORS as e:  # named at the end; the other scenes are imported
+                failed.append(f"{name}: {e}")
+    print(json.dumps({"imported": imported, "skipped_existing": skipped, "redone_other_inputs": redone,
+                      "without_tables": len(bare), **({"failed": len(failed)} if failed else {}), "output": str(out)}))
+    if failed:
+        raise PcweakError(f"{len(failed)} of the {len(todo)} scenes with tables could not be imported ({'; '.join(failed[:5])}"
+                          f"{'; ...' if len(failed) > 5 else ''}); fix the tables and run the same command again: it imports "
+                          "only what is missing")
     return 0
 
 
@@ -652,10 +716,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .weak.from_tables import COORDINATES, MAX_DISTANCE_M
     im = sub.add_parser("import", help="read weak labels made in another tool: clicked points, boxes, image boxes and scene tags as "
                         "text tables")
-    im.add_argument("scene", help=addr_help)
+    im.add_argument("scene", help=addr_help + "; or a folder of scenes")
     im.add_argument("tables", nargs="+", type=Path, help="CSV / TSV / whitespace tables with a header: x,y,z (or index),class[,instance] "
                     "for clicked points; cx,cy,cz,dx,dy,dz[,yaw],class for boxes; x1,y1,x2,y2,class,frame for image boxes; tag (one "
-                    "column) for scene tags; a class by name or index")
+                    "column) for scene tags; a class by name or index. For a folder of scenes: folders holding <scene>.csv "
+                    "(.tsv, .txt) or <scene>/ of tables")
     im.add_argument("--classes", help="the class list, where the scene has none: names separated by commas, or a file of one per line")
     im.add_argument("--coords", choices=COORDINATES, default=COORDINATES[0],
                     help="coordinates as the scene's file holds them (default: a LAS tile's own units and offsets, ScanNet's "
@@ -663,7 +728,10 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--max-distance", type=float, default=MAX_DISTANCE_M, help="metres: a clicked point farther from every point "
                     f"of the scene is refused (default {MAX_DISTANCE_M:g})")
     im.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
-    im.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
+    im.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write, or for a folder of scenes a "
+                    "folder of <scene>.npz (what pcweak label --weak reads)")
+    im.add_argument("--overwrite", action="store_true", help="a folder of scenes: import again the scenes whose file exists "
+                    "(default: skip those made from the same scene, tables and options)")
     im.set_defaults(func=cmd_import)
 
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")

@@ -856,6 +856,36 @@ def _(t, s):  # class names with no list to look them up in
         ["scene 'bare' names no classes: give the class list (--classes)"]
 
 
+@case("import-folder-of-scenes-into-one-file")
+def _(t, s):  # one file cannot hold a weak-label file per scene
+    (t / "sc").mkdir()
+    s.save(t / "sc" / "a.npz")
+    (t / "tb").mkdir()
+    return ["import", str(t / "sc"), str(t / "tb"), "-o", str(t / "w.npz")], ["-o", "w.npz", "one <scene>.npz each; give a folder"]
+
+
+@case("import-folder-of-scenes-with-a-table-file")
+def _(t, s):  # which scene would the one table be for?
+    (t / "sc").mkdir()
+    s.save(t / "sc" / "a.npz")
+    (t / "c.csv").write_text("index,class\n1,wall\n")
+    return ["import", str(t / "sc"), str(t / "c.csv"), "-o", str(t / "w")], ["c.csv", "takes folders of tables"]
+
+
+@case("import-one-scene-with-a-folder-of-tables")
+def _(t, s):
+    (t / "tb").mkdir()
+    return ["import", f"npz:{t / 'room.npz'}", str(t / "tb"), "-o", str(t / "w.npz")], \
+        ["tb", "a folder of tables goes with a folder of scenes"]
+
+
+@case("import-overwrite-of-one-scene")
+def _(t, s):  # one scene's file is written anew anyway: the flag would be dropped without a word
+    (t / "c.csv").write_text("index,class\n1,wall\n")
+    return ["import", f"npz:{t / 'room.npz'}", str(t / "c.csv"), "-o", str(t / "w.npz"), "--overwrite"], \
+        ["--overwrite goes with a folder of scenes"]
+
+
 @case("label-output-over-its-own-scene")
 def _(t, s):  # the pseudo-labels would replace the scan they were made from
     return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "room.npz")], \

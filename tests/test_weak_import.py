@@ -148,6 +148,74 @@ def test_a_table_that_cannot_be_read_is_refused_naming_file_and_line(tmp_path, r
     assert needle in str(e.value)
 
 
+def test_a_folder_of_scenes_takes_each_scenes_tables_by_name_and_resumes(tmp_path, room, capsys):
+    """Tables ``<scene>.csv`` or ``<scene>/*.csv`` of a folder of tables become ``<scene>.npz``
+    each, the folder ``pcweak label --weak`` reads; a second run keeps what the same scene, tables
+    and options made, imports again a scene whose table changed, and every file is what the
+    one-scene import makes of the same tables. A scene without tables is warned of; a table
+    naming no scene is refused before anything is read or written."""
+    scenes, tables, out = tmp_path / "scenes", tmp_path / "tables", tmp_path / "weak"
+    scenes.mkdir()
+    tables.mkdir()
+    for name in ("a", "b", "c"):
+        room.save(scenes / f"{name}.npz")
+    r = np.random.default_rng(1)
+    _clicks(tables / "a.csv", room, pick := r.choice(room.num_points, 20, replace=False), room.coord[pick].astype(np.float64))
+    (tables / "b").mkdir()
+    _clicks(tables / "b" / "clicks.txt", room, pick_b := r.choice(room.num_points, 15, replace=False),
+            room.coord[pick_b].astype(np.float64), sep=" ")
+    (tables / "b" / "tags.csv").write_text("tag\nchair\n")
+    (tables / "b" / "notes.md").write_text("not a table\n")  # other files are left alone
+
+    def run(*extra):
+        assert main(["import", str(scenes), str(tables), "-o", str(out), *extra]) == 0
+        said = capsys.readouterr()
+        assert "warning: 1 of the 3 scenes have no table (c) and get no weak-label file" in said.err
+        return json.loads(said.out)
+
+    assert run() == {"imported": 2, "skipped_existing": 0, "redone_other_inputs": 0, "without_tables": 1, "output": str(out)}
+    assert sorted(f.name for f in out.iterdir()) == ["a.npz", "b.npz"]
+    a, b = pcweak.WeakLabels.load(out / "a.npz"), pcweak.WeakLabels.load(out / "b.npz")
+    assert sorted(a.point_index.tolist()) == sorted(pick.tolist()) and sorted(b.point_index.tolist()) == sorted(pick_b.tolist())
+    assert [c for c, on in zip(b.classes, b.scene_tags) if on] == ["chair"] and a.scene_tags is None
+    one = weak_from_tables(room, [read_table(tables / "a.csv")])
+    assert np.array_equal(one.point_index, a.point_index) and np.array_equal(one.point_semantic, a.point_semantic)
+    assert run()["skipped_existing"] == 2
+    (tables / "a.csv").write_text((tables / "a.csv").read_text().replace("# picked points\n", ""))  # same clicks, other bytes
+    assert run()["redone_other_inputs"] == 1
+    assert run("--max-distance", "0.2")["redone_other_inputs"] == 2  # another option: both again
+    assert run("--overwrite")["imported"] == 2
+    before = (out / "a.npz").read_bytes()
+    (tables / "d.csv").write_text("index,class\n1,wall\n")  # a scene 'd' the folder does not hold
+    with pytest.raises(ValueError, match=r"1 table file matches no scene of the folder \(.*d.csv\)"):
+        from pcweak.import_jobs import tables_by_scene
+        tables_by_scene(["a", "b", "c"], [tables])
+    assert main(["import", str(scenes), str(tables), "-o", str(out), "--overwrite"]) == 2
+    assert "d.csv" in capsys.readouterr().err and (out / "a.npz").read_bytes() == before
+    (tables / "d.csv").unlink()
+    assert main(["label", str(scenes / "a.npz"), "--weak", str(out / "a.npz"), "-o", str(tmp_path / "p.npz")]) == 0
+
+
+def test_a_scene_whose_tables_cannot_be_imported_is_named_and_the_others_are_written(tmp_path, room, capsys):
+    """One scene's click lies off its points: that scene is named at the end (exit 2), the others
+    are written, and once its table is mended the same command imports only it."""
+    scenes, tables, out = tmp_path / "scenes", tmp_path / "tables", tmp_path / "weak"
+    scenes.mkdir()
+    tables.mkdir()
+    for name in ("a", "b"):
+        room.save(scenes / f"{name}.npz")
+        (tables / f"{name}.csv").write_text("index,class\n3,wall\n")
+    (tables / "b.csv").write_text("x,y,z,class\n100,100,100,wall\n")
+    assert main(["import", str(scenes), str(tables), "-o", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["imported"] == 1 and "1 of the 2 scenes with tables could not be imported (b: " in captured.err
+    assert "b.csv" in captured.err and (out / "a.npz").is_file() and not (out / "b.npz").exists()
+    (tables / "b.csv").write_text("index,class\n4,wall\n")
+    assert main(["import", str(scenes), str(tables), "-o", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"imported": 1, "skipped_existing": 1, "redone_other_inputs": 0,
+                                                   "without_tables": 0, "output": str(out)}
+
+
 def test_an_output_that_is_one_of_the_inputs_is_refused_and_left_as_it_was(tmp_path, room, capsys):
     """``-o`` naming the scene's own file (or a link to it), the weak labels read, or an
     annotation table would replace what the command reads: refused before any work, the file
