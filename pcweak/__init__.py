@@ -5,6 +5,7 @@ Python API::
     import pcweak
     scene = pcweak.load_scene("synthetic:0")              # or scannet:/s3dis:/kitti:/ply:/npz:
     weak = pcweak.simulate(scene, "points", count=200, seed=0)   # cheap labels from ground truth
+    weak = pcweak.import_tables(scene, ["clicks.csv"])           # or clicks made in another tool
     pseudo = pcweak.label(scene, weak, "propagate", **{"graph.sigma_color": 0.1})
     print(pcweak.evaluate(scene, pseudo)["miou"])
 """
@@ -17,6 +18,7 @@ from .pseudo.propagate import PropagateConfig, propagate
 from .pseudo.registry import label
 from .scene import Frame, KittiCalib, PseudoLabels, Scene, WeakLabels
 from .segment.superpoints import superpoints
+from .weak.from_tables import import_tables
 
 __version__ = "0.1.0"
 
@@ -28,7 +30,7 @@ def simulate(scene: Scene, kind: str = "points", seed: int = 0, **params) -> Wea
     return _simulate(scene, kind, seed=seed, **params)
 
 
-__all__ = ["load_scene", "simulate", "label", "evaluate", "propagate", "PropagateConfig", "superpoints", "Scene", "Frame",
+__all__ = ["load_scene", "simulate", "import_tables", "label", "evaluate", "propagate", "PropagateConfig", "superpoints", "Scene", "Frame",
            "KittiCalib", "WeakLabels", "PseudoLabels", "PcweakError", "SceneError", "ReaderError", "AddressError", "__version__"]
 
 

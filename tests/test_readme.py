@@ -1,7 +1,7 @@
 """The README's commands work as written: every `pcweak` command of its sections on a synthetic
-scene runs, in order, in a fresh folder; the training commands run as written with a budget
-appended (one epoch, one or two scenes); real-data lines are covered by the reader tests and the
-window by tests/test_window.py."""
+scene runs, in order, in a fresh folder; so does every Python block; the training commands run
+as written with a budget appended (one epoch, one or two scenes); real-data lines are covered by
+the reader tests and the window by tests/test_window.py."""
 from __future__ import annotations
 
 import re
@@ -87,3 +87,16 @@ def test_readme_training_commands_run_as_written_on_a_small_budget(tmp_path, mon
         assert code == 0, f"{line}\n{err[-2000:]}"
     assert (tmp_path / "outputs" / "demo" / "points200" / "version_0" / "checkpoints" / "last.ckpt").is_file()
     assert list((tmp_path / "outputs" / "kitti" / "clicks").glob("version_*/kitti_results/ids.txt"))  # test's own run folder
+
+
+def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
+    """Each ```python block of the README, in order, in a fresh namespace, in a folder holding
+    the files its `printf` lines write."""
+    monkeypatch.chdir(tmp_path)
+    for line in readme_commands():
+        if line.startswith("printf "):
+            subprocess.run(line, shell=True, check=True, cwd=tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 3
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README.md python block {i}", "exec"), {"__name__": f"readme_block_{i}"})

@@ -114,6 +114,10 @@ def test_a_bare_scene_takes_the_class_list_given(tmp_path, room):
     path.write_text("index;class\n5;Ground\n9;1\n9;tree\n")
     w = weak_from_tables(bare, [read_table(path)], classes=("ground", "tree"))
     assert w.point_index.tolist() == [5, 9] and w.point_semantic.tolist() == [0, 1] and w.point_instance is None
+    api = pcweak.import_tables(bare, str(path), classes=["ground", "tree"])  # the Python form: a path, a list of names
+    with pytest.raises(TypeError, match=r"import_tables\(scene, paths\): expected a Scene"):
+        pcweak.import_tables("npz:room.npz", [path])
+    assert api.point_index.tolist() == [5, 9] and api.point_semantic.tolist() == [0, 1] and api.classes == ("ground", "tree")
     with pytest.raises(ValueError, match="names no classes"):
         weak_from_tables(bare, [read_table(path)])
     with pytest.raises(ValueError, match="has its own"):

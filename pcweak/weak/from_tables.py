@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReaderError
-from ..scene import Scene, WeakLabels, clashing_seeds
+from ..scene import Scene, WeakLabels, check_types, clashing_seeds
 
 MAX_DISTANCE_M = 0.1  # a click this far from every point of the scene is refused
 COORDINATES = ("file", "scene")  # the frames clicked coordinates and boxes may be given in
@@ -302,3 +302,16 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
                      meta={"imported_from": [str(t.path) for t in tables], "coords": coords}, **kw)
     out.check_against(scene)  # what `pcweak label` would refuse (image boxes off their image, boxes off the points), now
     return out
+
+
+def import_tables(scene: Scene, paths: str | os.PathLike | list[str | os.PathLike],
+                  classes: tuple[str, ...] | list[str] | None = None, max_distance: float = MAX_DISTANCE_M,
+                  coords: str = "file") -> WeakLabels:
+    """``scene``'s weak labels from the annotation tables at ``paths`` (one path or a list;
+    ``read_table`` each, then ``weak_from_tables`` with the other arguments): the Python form of
+    ``pcweak import``."""
+    check_types("import_tables(scene, paths)", (scene, Scene))
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return weak_from_tables(scene, [read_table(p) for p in paths], classes=tuple(classes) if classes else None,
+                            max_distance=max_distance, coords=coords)
