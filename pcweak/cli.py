@@ -1,7 +1,7 @@
 """The ``pcweak`` command. Every sub-command wires Python functions that can be called directly.
 
     pcweak info SCENE                      JSON summary of a scene
-    pcweak simulate SCENE --weak KIND ...  weak labels drawn from ground truth -> weak.npz
+    pcweak simulate SCENE --weak KIND ...  weak labels drawn from ground truth -> weak.npz (folders: resumable)
     pcweak import SCENE TABLE... -o W      weak labels from another tool's tables -> weak.npz (folders: resumable)
     pcweak label SCENE --weak W -o OUT     pseudo-labels from weak labels (folders: resumable)
     pcweak evaluate SCENE --pseudo P       score pseudo-labels against ground truth
@@ -71,8 +71,9 @@ SIMULATE_OPTIONS: dict[str, dict[str, str]] = {
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .data.address import load_scene
+    from .data.collection import names_one_scene
     from .params import check_ranges
-    from .weak import KINDS, simulate
+    from .weak import KINDS
     kw: dict[str, Any] = {}
     for option, kinds in SIMULATE_OPTIONS.items():
         value = getattr(args, option)
@@ -86,17 +87,80 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise ValueError("--weak points needs exactly one of --count N or --ratio R")
     check_ranges(KINDS[args.weak], args.weak, {**kw, "seed": args.seed})  # before the scene is read
     check_writable(args.output, "-o")
+    if not names_one_scene(args.scene):
+        return _simulate_folder(args, kw)
+    if args.overwrite:
+        raise ValueError("--overwrite goes with a folder of scenes (it draws again the scenes whose file exists); "
+                         "one scene's file is always written anew")
     check_not_an_input(args.output, _scene_inputs(args.scene), "-o")
     scene = load_scene(args.scene, **_reader_kwargs(args))
-    weak = simulate(scene, args.weak, seed=args.seed, **kw)
-    if args.with_boxes:
-        b = simulate(scene, "boxes", seed=args.seed, axis_aligned=False)
-        weak = dataclasses.replace(weak, box=b.box, box_semantic=b.box_semantic, meta={**weak.meta, "boxed": True})
+    weak = _simulated(scene, args.weak, args.seed, kw, args.with_boxes)
     weak.save(args.output)
     print(json.dumps({"output": str(args.output), "scene": scene.name, "kinds": weak.kinds(),
                       **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box),
                                                      ("boxes2d", weak.box2d), ("mask_frames", weak.mask2d)) if v is not None}}))
     return 0
+
+
+def _simulated(scene: Any, kind: str, seed: int, kw: dict[str, Any], with_boxes: bool) -> Any:
+    """``pcweak simulate``'s weak labels of one scene: ``kind`` drawn with ``seed`` and the
+    simulator arguments ``kw``, and with ``with_boxes`` the scene's oriented boxes beside them."""
+    from .weak import simulate
+    weak = simulate(scene, kind, seed=seed, **kw)
+    if with_boxes:
+        b = simulate(scene, "boxes", seed=seed, axis_aligned=False)
+        weak = dataclasses.replace(weak, box=b.box, box_semantic=b.box_semantic, meta={**weak.meta, "boxed": True})
+    return weak
+
+
+def _folder_output(out: Path) -> Path:
+    """``-o`` of a command run on a folder of scenes: a folder (one ``<scene>.npz`` each)."""
+    if out.exists() and not out.is_dir() or not out.exists() and out.suffix.lower() == ".npz":
+        raise ValueError(f"-o {out}: a folder of scenes is written one <scene>.npz each; give a folder")
+    return out
+
+
+def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out: Path, make: Any, fingerprint: Any,
+                       overwrite: bool, extra: dict[str, Any]) -> int:
+    """Run ``weak_jobs.write_weak_files`` with a progress bar named ``verb``, print its JSON line
+    (the count written under ``done``, ``extra`` added), and end in one error naming the scenes
+    refused."""
+    from tqdm import tqdm
+    from .weak_jobs import write_weak_files
+    bar = lambda items: tqdm(items, desc=verb, unit="scene", disable=not sys.stderr.isatty() and len(items) < 2)  # noqa: E731
+    counts, failed = write_weak_files(scenes, out, make, fingerprint, overwrite=overwrite, progress=bar)
+    print(json.dumps({done: counts["written"],
+                      "skipped_existing": counts["skipped_existing"], "redone_other_inputs": counts["redone_other_inputs"],
+                      **extra, **({"failed": len(failed)} if failed else {}), "output": str(out)}))
+    if failed:
+        raise PcweakError(f"{len(failed)} of the {len(scenes)} scenes could not be {done} ({'; '.join(failed[:5])}"
+                          f"{'; ...' if len(failed) > 5 else ''}); the others are written. Fix them and run the same "
+                          f"command again: it {verb}s only what is missing")
+    return 0
+
+
+def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
+    """``pcweak simulate FOLDER --weak KIND ... -o OUT``: ``OUT/<scene>.npz`` per scene, each
+    drawn with ``weak.scene_seed(name, --seed)``; resumable (``weak_jobs``)."""
+    from .data.address import check_reader_options, load_scene
+    from .data.collection import enumerate_scenes
+    from .weak import scene_seed
+    from .weak_jobs import weak_fingerprint
+    out = _folder_output(Path(args.output))
+    reader = _reader_kwargs(args)
+    scenes = enumerate_scenes(args.scene)
+    for name, address in scenes:  # every scene and output checked before the first is read
+        check_reader_options(address, reader)
+        check_not_an_input(out / f"{name}.npz", _scene_inputs(address), "-o")
+    settings = {"kind": args.weak, "simulator": {k: v for k, v in sorted(kw.items())}, "seed": args.seed,
+                "with_boxes": bool(args.with_boxes), "reader": {k: str(v) for k, v in sorted(reader.items())}}
+    files = [Path(v) for v in reader.values() if Path(str(v)).is_file()]
+
+    def make(name: str, address: str) -> Any:
+        return _simulated(load_scene(address, **reader), args.weak, scene_seed(name, args.seed), kw, args.with_boxes)
+
+    return _write_weak_folder("simulate", "simulated", scenes, out, make, lambda n, a: weak_fingerprint(a, settings, files, out),
+                              args.overwrite, {})
 
 
 def _class_list(value: str | None) -> tuple[str, ...] | None:
@@ -142,20 +206,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _import_folder(args: argparse.Namespace) -> int:
     """``pcweak import FOLDER TABLE_FOLDER... -o OUT``: each scene's tables by its name, one
-    ``OUT/<scene>.npz`` each; resumable (``import_jobs``)."""
-    from tqdm import tqdm
-    from .data.address import check_reader_options
+    ``OUT/<scene>.npz`` each; resumable (``weak_jobs``)."""
+    from .data.address import check_reader_options, load_scene
     from .data.collection import enumerate_scenes
-    from .import_jobs import ImportOptions, import_fingerprint, import_scene, is_current, tables_by_scene
-    from .label_jobs import SCENE_ERRORS, remove_stale_temporaries
-    out = Path(args.output)
-    if out.exists() and not out.is_dir() or not out.exists() and out.suffix.lower() == ".npz":
-        raise ValueError(f"-o {out}: a folder of scenes is written one <scene>.npz each; give a folder")
-    options = ImportOptions(classes=_class_list(args.classes), coords=args.coords, max_distance=args.max_distance,
-                            reader=_reader_kwargs(args))
+    from .weak.from_tables import read_table, weak_from_tables
+    from .weak_jobs import tables_by_scene, weak_fingerprint
+    out = _folder_output(Path(args.output))
+    classes = _class_list(args.classes)
+    reader = _reader_kwargs(args)
     scenes = enumerate_scenes(args.scene)
     for _, address in scenes:
-        check_reader_options(address, options.reader)
+        check_reader_options(address, reader)
     found = tables_by_scene([n for n, _ in scenes], args.tables)
     todo = [(n, a) for n, a in scenes if found[n]]
     if not todo:
@@ -167,32 +228,18 @@ def _import_folder(args: argparse.Namespace) -> int:
                       f"and get no weak-label file; pcweak label of the folder needs one per scene", stacklevel=2)
     for name, address in todo:  # every output checked before the first scene is read
         check_not_an_input(out / f"{name}.npz", _scene_inputs(address) + [("a table", t) for t in found[name]], "-o")
-    out.mkdir(parents=True, exist_ok=True)
-    imported = skipped = redone = 0
-    failed: list[str] = []
-    with tqdm(todo, desc="import", unit="scene", disable=not sys.stderr.isatty() and len(todo) < 2) as bar:
-        for name, address in bar:
-            bar.set_postfix(scene=name)
-            target = out / f"{name}.npz"
-            fingerprint = import_fingerprint(address, found[name], options, out)
-            remove_stale_temporaries(target)
-            if target.exists() and not args.overwrite:
-                if is_current(target, fingerprint):
-                    skipped += 1
-                    continue
-                redone += 1  # made from other tables or options (or damaged): imported again
-            try:
-                import_scene(address, found[name], options, target, fingerprint)
-                imported += 1
-            except SCENE_ERRORS as e:  # named at the end; the other scenes are imported
-                failed.append(f"{name}: {e}")
-    print(json.dumps({"imported": imported, "skipped_existing": skipped, "redone_other_inputs": redone,
-                      "without_tables": len(bare), **({"failed": len(failed)} if failed else {}), "output": str(out)}))
-    if failed:
-        raise PcweakError(f"{len(failed)} of the {len(todo)} scenes with tables could not be imported ({'; '.join(failed[:5])}"
-                          f"{'; ...' if len(failed) > 5 else ''}); fix the tables and run the same command again: it imports "
-                          "only what is missing")
-    return 0
+    settings = {"classes": list(classes or ()), "coords": args.coords, "max_distance": args.max_distance,
+                "reader": {k: str(v) for k, v in sorted(reader.items())}}
+    reader_files = [Path(v) for v in reader.values() if Path(str(v)).is_file()]
+
+    def make(name: str, address: str) -> Any:
+        tables = [read_table(t) for t in found[name]]  # every table read before the scene
+        return weak_from_tables(load_scene(address, **reader), tables, classes=classes, max_distance=args.max_distance,
+                                coords=args.coords)
+
+    return _write_weak_folder("import", "imported", todo, out, make,
+                              lambda n, a: weak_fingerprint(a, settings, found[n] + reader_files, out),
+                              args.overwrite, {"without_tables": len(bare)})
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -694,8 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--compact", action="store_true", help="one-line JSON")
     i.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("simulate", help="draw weak labels from a scene's ground truth")
-    s.add_argument("scene", help=addr_help)
+    s = sub.add_parser("simulate", help="draw weak labels from a scene's ground truth (one scene or a folder, resumable)")
+    s.add_argument("scene", help=addr_help + "; or a folder of scenes (each drawn with its own seed, made from --seed and "
+                   "its name, as training draws)")
     s.add_argument("--weak", required=True, choices=["points", "clicks", "clusters", "boxes", "masks2d", "boxes2d", "tags"])
     s.add_argument("--count", type=int, help="points: number of labelled points")
     s.add_argument("--ratio", type=float, help="points: fraction of labelled points (0.001 = 0.1%%)")
@@ -710,7 +758,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--drop-prob", type=float, help="masks2d: chance that a mask is missing")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
-    s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write")
+    s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write, or for a folder of scenes a "
+                   "folder of <scene>.npz (what pcweak label --weak reads)")
+    s.add_argument("--overwrite", action="store_true", help="a folder of scenes: draw again the scenes whose file exists "
+                   "(default: skip those drawn from the same scene and settings)")
     s.set_defaults(func=cmd_simulate)
 
     from .weak.from_tables import COORDINATES, MAX_DISTANCE_M

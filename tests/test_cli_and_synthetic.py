@@ -56,6 +56,37 @@ def test_simulate_and_errors(tmp_path, capsys):
     assert rc == 2 and "--weak points needs exactly one of --count N or --ratio R" in err
 
 
+def test_simulate_a_folder_draws_each_scene_as_training_does_and_resumes(tmp_path, room, capsys):
+    """``pcweak simulate FOLDER -o OUT``: ``OUT/<scene>.npz`` per scene, each drawn with its own
+    seed made from ``--seed`` and its name, the very labels indoor training simulates; a rerun
+    keeps them, another setting draws again; a scene without ground truth is named at the end
+    and the others written."""
+    import pcweak
+    from pcweak.train.datamodule import weak_for
+    scenes, out = tmp_path / "scenes", tmp_path / "weak"
+    scenes.mkdir()
+    for name in ("a", "b"):
+        room.save(scenes / f"{name}.npz")
+    pcweak.Scene(name="c", coord=room.coord).save(scenes / "c.npz")  # a bare scan: nothing to draw from
+    argv = ["simulate", str(scenes), "--weak", "points", "--count", "30", "--seed", "2", "-o", str(out)]
+    rc, text, err = run(argv, capsys)
+    assert rc == 2 and json.loads(text)["simulated"] == 2 and "1 of the 3 scenes could not be simulated (c: " in err
+    a, b = (pcweak.WeakLabels.load(out / f"{n}.npz") for n in ("a", "b"))
+    assert np.array_equal(a.point_index, weak_for(room, "a", None, "points", 30, None, 2).point_index)
+    assert len(b.point_index) == 30 and not np.array_equal(np.sort(a.point_index), np.sort(b.point_index))
+    (scenes / "c.npz").unlink()
+    rc, text, _ = run(argv, capsys)
+    assert rc == 0 and json.loads(text) == {"simulated": 0, "skipped_existing": 2, "redone_other_inputs": 0, "output": str(out)}
+    rc, text, _ = run([*argv[:-3], "3", "-o", str(out)], capsys)  # --seed 3
+    assert rc == 0 and json.loads(text)["redone_other_inputs"] == 2
+    assert not np.array_equal(pcweak.WeakLabels.load(out / "a.npz").point_index, a.point_index)
+    rc, _, err = run([*argv[:-2], "-o", str(tmp_path / "w.npz")], capsys)
+    assert rc == 2 and "one <scene>.npz each; give a folder" in err
+    rc, _, err = run(["simulate", f"npz:{scenes / 'a.npz'}", "--weak", "points", "--count", "5", "-o", str(tmp_path / "w.npz"),
+                      "--overwrite"], capsys)
+    assert rc == 2 and "--overwrite goes with a folder of scenes" in err
+
+
 @pytest.mark.slow
 def test_console_script_demo(tmp_path):
     """The whole demo, with one training epoch per run (make demo trains 30)."""

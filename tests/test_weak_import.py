@@ -192,7 +192,7 @@ def test_a_folder_of_scenes_takes_each_scenes_tables_by_name_and_resumes(tmp_pat
     before = (out / "a.npz").read_bytes()
     (tables / "d.csv").write_text("index,class\n1,wall\n")  # a scene 'd' the folder does not hold
     with pytest.raises(ValueError, match=r"1 table file matches no scene of the folder \(.*d.csv\)"):
-        from pcweak.import_jobs import tables_by_scene
+        from pcweak.weak_jobs import tables_by_scene
         tables_by_scene(["a", "b", "c"], [tables])
     assert main(["import", str(scenes), str(tables), "-o", str(out), "--overwrite"]) == 2
     assert "d.csv" in capsys.readouterr().err and (out / "a.npz").read_bytes() == before
@@ -212,7 +212,7 @@ def test_a_scene_whose_tables_cannot_be_imported_is_named_and_the_others_are_wri
     (tables / "b.csv").write_text("x,y,z,class\n100,100,100,wall\n")
     assert main(["import", str(scenes), str(tables), "-o", str(out)]) == 2
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["imported"] == 1 and "1 of the 2 scenes with tables could not be imported (b: " in captured.err
+    assert json.loads(captured.out)["imported"] == 1 and "1 of the 2 scenes could not be imported (b: " in captured.err
     assert "b.csv" in captured.err and (out / "a.npz").is_file() and not (out / "b.npz").exists()
     (tables / "b.csv").write_text("index,class\n4,wall\n")
     assert main(["import", str(scenes), str(tables), "-o", str(out)]) == 0

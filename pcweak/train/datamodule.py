@@ -19,7 +19,6 @@ A batch (``collate``) holds per voxel ``grid_coord`` (V,3) int32, ``batch`` (V,)
 from __future__ import annotations
 
 import warnings
-import zlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import AddressError
 from ..npzio import can_hold_folder, check_writable
 from ..scene import PseudoLabels, Scene, WeakLabels
+from ..weak import scene_seed
 from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache, read_through
 from .splits import SHOWN, SplitList, check_split, split_names
@@ -90,10 +90,6 @@ def check_simulated_weak_feeds(method: str, params: dict | None, kind: str) -> N
                          f"{kind!r} does not simulate; {method} needs {', '.join(labeller.consumes)}")
 
 
-def _scene_seed(name: str, seed: int) -> int:
-    return (zlib.crc32(name.encode()) + 7919 * seed) % (2 ** 31)
-
-
 def weak_file(weak_dir: str | Path | None, name: str) -> Path | None:
     """``weak_dir/<name>.npz`` when it exists, else None (the weak labels are simulated)."""
     wf = Path(weak_dir) / f"{name}.npz" if weak_dir else None
@@ -110,7 +106,7 @@ def weak_for(scene: Scene, name: str, weak_dir: str | Path | None, kind: str, po
         w.check_against(scene)
         return w
     from .. import weak
-    s = _scene_seed(name, seed)
+    s = scene_seed(name, seed)
     if kind == "points":
         return weak.points(scene, seed=s, **({"ratio": ratio} if ratio else {"count": points}))
     if kind == "clicks":
@@ -462,7 +458,7 @@ class PointDataModule(L.LightningDataModule):
         wf = weak_file(h.weak_dir, name)
         if wf is not None:
             return str(wf)
-        return {"kind": h.weak_kind, "points": h.points, "ratio": h.points_ratio, "seed": _scene_seed(name, h.seed)}
+        return {"kind": h.weak_kind, "points": h.points, "ratio": h.points_ratio, "seed": scene_seed(name, h.seed)}
 
     def predict_list(self) -> list[tuple[str, str]]:
         """(name, address) of the scenes ``pcweak predict`` runs on: ``predict_scenes`` (names

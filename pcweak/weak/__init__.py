@@ -5,6 +5,7 @@ one by name (what ``pcweak simulate --weak KIND`` calls).
 """
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,13 @@ def scene_tags(scene: Scene, min_points: Count = 1, seed: Seed = 0) -> WeakLabel
 KINDS = {"points": points, "clicks": clicks, "clusters": clusters, "boxes": boxes, "masks2d": masks2d, "boxes2d": boxes2d, "tags": scene_tags}
 
 
+def scene_seed(name: str, seed: int) -> int:
+    """The seed of scene ``name``'s draw in a set drawn with ``seed``: one per scene, the same in
+    every process and run (``pcweak simulate`` of a folder and indoor training's simulated weak
+    labels draw alike)."""
+    return (zlib.crc32(name.encode()) + 7919 * seed) % (2 ** 31)
+
+
 def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabels:
     """Simulate weak labels of ``kind`` (one of ``KINDS``) for ``scene``."""
     check_types("simulate(scene, kind)", (scene, Scene))
@@ -36,5 +44,4 @@ def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabel
     return KINDS[kind](scene, seed=seed, **kwargs)
 
 
-__all__ = ["points", "clicks", "clusters", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "KINDS",
-           ]
+__all__ = ["points", "clicks", "clusters", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "scene_seed", "KINDS"]

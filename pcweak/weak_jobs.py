@@ -1,0 +1,103 @@
+"""Weak-label files for a folder of scenes, one ``<output>/<scene>.npz`` each (written
+atomically), the folder ``pcweak label --weak`` reads: ``pcweak import`` (each scene's
+annotation tables, found by its name in folders of tables) and ``pcweak simulate`` (drawn from
+each scene's ground truth). Lives beside ``label_jobs`` because it wires the readers to ``weak``.
+
+Each file records a fingerprint of what made it (the scene's identity, the settings, the
+content of the files they name, pcweak's version); a rerun skips a scene only when its file's
+fingerprint equals the job's, so a file made from other inputs or settings is never kept.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import PcweakError
+from .scene import WeakLabels
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")  # what a folder of tables holds as tables; other files are left alone
+
+
+def _is_table(f: Path) -> bool:
+    return f.is_file() and f.suffix.lower() in TABLE_SUFFIXES and not f.name.startswith(".")
+
+
+def tables_by_scene(names: list[str], folders: list[str | Path]) -> dict[str, list[Path]]:
+    """Each scene name's tables, from every folder of ``folders``: ``<folder>/<name>.csv``
+    (``.tsv``, ``.txt``) and every such file in ``<folder>/<name>/``, sorted. A scene with none
+    maps to ``[]``. ValueError naming a folder that is not one, and the table files that match
+    no scene (a misspelt name would otherwise lose its labels without a word)."""
+    wanted = set(names)
+    found: dict[str, list[Path]] = {n: [] for n in names}
+    stray: list[Path] = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: a folder of scenes takes folders of tables (<folder>/<scene>.csv or "
+                             f"<folder>/<scene>/*.csv), and this is not a folder")
+        for entry in sorted(folder.iterdir()):
+            if entry.is_dir() and entry.name in wanted:
+                found[entry.name] += sorted(f for f in entry.iterdir() if _is_table(f))
+            elif _is_table(entry):
+                (found[entry.stem] if entry.stem in wanted else stray).append(entry)
+    if stray:
+        import difflib
+        first = stray[0]
+        close = difflib.get_close_matches(first.stem, names, n=1)
+        raise ValueError(f"{len(stray)} table file{'s' if len(stray) > 1 else ''} match{'' if len(stray) > 1 else 'es'} no "
+                         f"scene of the folder ({', '.join(str(s) for s in stray[:5])}{', ...' if len(stray) > 5 else ''}); "
+                         f"a table is named <scene>.csv or lies in <scene>/"
+                         + (f" ({first.name}: did you mean {close[0]}?)" if close else ""))
+    return found
+
+
+def weak_fingerprint(address: str, settings: dict[str, Any], files: list[Path], output: str | Path) -> str:
+    """The JSON fingerprint of one scene's weak-label file: the scene's identity
+    (``label_jobs.scene_identity``, ``output`` left out of its files), ``settings`` (plain JSON
+    values), the SHA-256 of each of ``files`` (tables, a reader option's file) and pcweak's version."""
+    from . import __version__
+    from .label_jobs import file_sha256, scene_identity
+    return json.dumps({"scene": scene_identity(address, output), "settings": settings,
+                       "files": [[str(f), file_sha256(f)] for f in files], "pcweak": __version__}, sort_keys=True)
+
+
+def is_current(output: Path, fingerprint: str) -> bool:
+    """True when ``output`` is a readable weak-label file made by a job with ``fingerprint``."""
+    try:
+        return WeakLabels.load(output).meta.get("fingerprint") == fingerprint
+    except PcweakError:
+        return False  # damaged: made again
+
+
+def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[str, str], WeakLabels],
+                     fingerprint: Callable[[str, str], str], overwrite: bool = False,
+                     progress: Callable[[Any], Any] = iter) -> tuple[dict[str, int], list[str]]:
+    """For each ``(name, address)`` of ``scenes``, ``out/<name>.npz`` from ``make(name, address)``
+    stamped with ``fingerprint(name, address)``; an existing file with the same fingerprint is
+    kept unless ``overwrite``. A scene whose files ``make`` refuses (``label_jobs.SCENE_ERRORS``)
+    is left out and the others written. ``progress`` wraps the list (a tqdm bar). Returns the
+    counts ``written``, ``skipped_existing`` and ``redone_other_inputs``, and ``"<name>: <error>"``
+    for each scene refused."""
+    from .label_jobs import SCENE_ERRORS, remove_stale_temporaries
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {"written": 0, "skipped_existing": 0, "redone_other_inputs": 0}
+    failed: list[str] = []
+    for name, address in progress(scenes):
+        target = out / f"{name}.npz"
+        stamp = fingerprint(name, address)
+        remove_stale_temporaries(target)
+        if target.exists() and not overwrite:
+            if is_current(target, stamp):
+                counts["skipped_existing"] += 1
+                continue
+            counts["redone_other_inputs"] += 1  # made from other inputs or settings (or damaged): made again
+        try:
+            weak = make(name, address)
+        except SCENE_ERRORS as e:
+            failed.append(f"{name}: {e}")
+            continue
+        weak.meta["fingerprint"] = stamp
+        weak.save(target)
+        counts["written"] += 1
+    return counts, failed
