@@ -549,7 +549,7 @@ def _evaluate_label_folder(args: argparse.Namespace) -> int:
         warnings.warn(f"--pseudo {labels}: {len(unlabelled)} of the {len(addresses)} scenes of {args.scene} have no label "
                       f"file and are not scored, e.g. {unlabelled[:3]}")
     pairs = _scenes_read_with(args, names, addresses, lambda n: PseudoLabels.load(files[n]))
-    print(json.dumps(_finite_or_null(evaluate_set(pairs)), indent=None if args.json else 2, default=float))
+    print(json.dumps(_finite_or_null(evaluate_set(pairs, names=names)), indent=None if args.json else 2, default=float))
     return 0
 
 

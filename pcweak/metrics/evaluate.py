@@ -1,7 +1,7 @@
 """``evaluate(scene, pseudo)``: how good are pseudo-labels against a scene's ground truth."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -43,26 +43,30 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: Count0 = MIN_R
     return rep
 
 
-def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: int = MIN_REGION_SIZE) -> dict[str, Any]:
+def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: int = MIN_REGION_SIZE,
+                 names: Sequence[str] | None = None) -> dict[str, Any]:
     """``evaluate``'s figures over a set of scenes of one class list, pooled as the benchmarks
     pool them: mIoU and per-class IoU from the confusion summed over the scenes, instance AP over
     every scene's instances at once; with each scene's own mIoU (``per_scene``), so that the
     spread is seen beside the pooled figure. ``pairs``: (scene, its pseudo-labels), read one at a
-    time; SceneError for scenes over different class lists."""
+    time; ``names``: what ``per_scene`` and errors call each scene, in the order of ``pairs``
+    (default: ``Scene.name``; a folder's scene is known by its file's name, which a copied scene
+    file does not share); SceneError for scenes over different class lists."""
     total, classes, rows, found = None, None, [], []
-    for scene, pseudo in pairs:
+    for i, (scene, pseudo) in enumerate(pairs):
         check_types("evaluate_set(pairs)", (scene, Scene), (pseudo, PseudoLabels))
+        name = scene.name if names is None else names[i]
         if scene.semantic is None:
-            raise SceneError(f"scene {scene.name!r}: has no ground-truth semantic labels to evaluate against")
+            raise SceneError(f"scene {name!r}: has no ground-truth semantic labels to evaluate against")
         pseudo.check_against(scene)
         if classes is None:
             classes = scene.classes
         elif tuple(scene.classes) != tuple(classes):
-            raise SceneError(f"scene {scene.name!r}: classes {list(scene.classes)[:4]} ... differ from the other scenes' "
+            raise SceneError(f"scene {name!r}: classes {list(scene.classes)[:4]} ... differ from the other scenes' "
                              f"{list(classes)[:4]} ...; a set is scored over one class list")
         cm = confusion(scene.semantic, pseudo.semantic, len(classes))
         total = cm if total is None else total + cm
-        rows.append({"scene": scene.name, "miou": report_from_confusion(cm, classes)["miou"]})
+        rows.append({"scene": name, "miou": report_from_confusion(cm, classes)["miou"]})
         if scene.instance is not None and (pseudo.instance >= 0).any():
             # matched now: the set keeps each scene's overlaps, not its points
             found.append(match_instances(SceneInstances(scene.semantic, scene.instance, pseudo.instance, *label_file_instances(pseudo)),
