@@ -225,7 +225,7 @@ def _import_folder(args: argparse.Namespace) -> int:
     bare = [n for n, _ in scenes if not found[n]]
     if bare:
         warnings.warn(f"{len(bare)} of the {len(scenes)} scenes have no table ({', '.join(bare[:5])}{', ...' if len(bare) > 5 else ''}) "
-                      f"and get no weak-label file; pcweak label of the folder needs one per scene", stacklevel=2)
+                      f"and get no weak-label file (pcweak label of the folder leaves them out)", stacklevel=2)
     for name, address in todo:  # every output checked before the first scene is read
         check_not_an_input(out / f"{name}.npz", _scene_inputs(address) + [("a table", t) for t in found[name]], "-o")
     settings = {"classes": list(classes or ()), "coords": args.coords, "max_distance": args.max_distance,
@@ -296,24 +296,21 @@ def cmd_label(args: argparse.Namespace) -> int:
         from .train.self_training import predict_pseudo_labels
         print(json.dumps(predict_pseudo_labels(args.ckpt, scenes, args.output, overwrite=args.overwrite, **params)))
         return 0
+    scenes, without_weak = _scenes_with_weak(args.scene, scenes, Path(args.weak))
     if args.method == "model-walk":
         from .train.self_training import model_walk_labels
-        print(json.dumps(model_walk_labels(args.ckpt, scenes, args.weak, args.output, params, overwrite=args.overwrite)))
+        print(json.dumps({**model_walk_labels(args.ckpt, scenes, args.weak, args.output, params, overwrite=args.overwrite),
+                          **({"without_weak": without_weak} if without_weak else {})}))
         return 0
     single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).lower().endswith(".npz")
     weak_path = Path(args.weak)
-    if not weak_path.exists():
-        raise FileNotFoundError(f"--weak {weak_path}: no such file or folder")
     reader = _reader_kwargs(args)
     jobs: list[LabelJob] = []
     skipped = redone = 0
     wfiles = {}
     for name, address in scenes:
         check_reader_options(address, reader)
-        wfile = weak_path if weak_path.is_file() else weak_path / f"{name}.npz"
-        if not wfile.is_file():
-            raise FileNotFoundError(f"--weak: no weak-label file for scene {name!r} at {wfile}")
-        wfiles[name] = wfile
+        wfiles[name] = weak_path if weak_path.is_file() else weak_path / f"{name}.npz"
     if get_labeller(args.method).learns_geometry and "geometry" not in params:
         from .label_jobs import learn_geometry
         geometry, n, source = learn_geometry([(a, str(wfiles[nm])) for nm, a in scenes], reader,
@@ -372,7 +369,8 @@ def cmd_label(args: argparse.Namespace) -> int:
             f"{per_million}): {then}") from None
     bar.close()
     print(json.dumps({"labelled": len(jobs) - len(failed), "skipped_existing": skipped, "redone_other_inputs": redone,
-                      **({"failed": len(failed)} if failed else {}), "output": str(args.output), "method": args.method}))
+                      **({"without_weak": without_weak} if without_weak else {}), **({"failed": len(failed)} if failed else {}),
+                      "output": str(args.output), "method": args.method}))
     if failed:
         rest = len(scenes) - len(failed)
         raise PcweakError(f"{len(failed)} of the {len(scenes)} scenes could not be labelled ({'; '.join(failed[:5])}"
@@ -380,6 +378,29 @@ def cmd_label(args: argparse.Namespace) -> int:
                           f"Fix or remove {'them' if len(failed) > 1 else 'it'} and run the same command again: "
                           "it labels only what is missing")
     return 0
+
+
+def _scenes_with_weak(folder: str, scenes: list[tuple[str, str]], weak: Path) -> tuple[list[tuple[str, str]], int]:
+    """The scenes of ``pcweak label`` that have weak labels, and how many have none: a folder of
+    scenes labels those with a ``<scene>.npz`` in the ``--weak`` folder (the others named in a
+    warning: annotations often cover part of a dataset); FileNotFoundError where none has one,
+    or ``weak`` does not exist."""
+    if not weak.exists():
+        raise FileNotFoundError(f"--weak {weak}: no such file or folder")
+    if weak.is_file():
+        if len(scenes) > 1:
+            raise ValueError(f"--weak {weak}: one weak-label file for the {len(scenes)} scenes of {folder}; give the folder "
+                             f"of <scene>.npz (pcweak simulate / import of the folder writes it)")
+        return scenes, 0
+    kept = [(n, a) for n, a in scenes if (weak / f"{n}.npz").is_file()]
+    if not kept:
+        raise FileNotFoundError(f"--weak {weak}: no weak-label file for any of the {len(scenes)} scenes of {folder} (expected "
+                                f"<scene>.npz, e.g. {weak / (scenes[0][0] + '.npz')})")
+    missing = [n for n, _ in scenes if not (weak / f"{n}.npz").is_file()]
+    if missing:
+        warnings.warn(f"--weak {weak}: {len(missing)} of the {len(scenes)} scenes of {folder} have no weak-label file and are "
+                      f"not labelled, e.g. {missing[:3]}", stacklevel=2)
+    return kept, len(missing)
 
 
 def _model_stamp(model: str | None) -> Any:

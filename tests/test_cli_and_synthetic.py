@@ -87,6 +87,35 @@ def test_simulate_a_folder_draws_each_scene_as_training_does_and_resumes(tmp_pat
     assert rc == 2 and "--overwrite goes with a folder of scenes" in err
 
 
+def test_label_a_folder_labels_the_scenes_that_have_weak_labels(tmp_path, room, capsys):
+    """Annotations often cover part of a dataset: ``pcweak label FOLDER --weak W`` labels the
+    scenes with a ``W/<scene>.npz`` and names the others in a warning; a ``W`` that holds none of
+    them, or one file for several scenes, is refused before any is read."""
+    scenes, weak, out = tmp_path / "scenes", tmp_path / "weak", tmp_path / "pseudo"
+    scenes.mkdir()
+    for name in ("a", "b", "c"):
+        room.save(scenes / f"{name}.npz")
+    assert main(["simulate", str(scenes), "--weak", "points", "--count", "30", "-o", str(weak)]) == 0
+    (weak / "b.npz").unlink()
+    capsys.readouterr()
+    for method in ("nearest", "model-walk"):
+        argv = ["label", str(scenes), "--weak", str(weak), "--method", method, "-o", str(out)]
+        if method == "model-walk":  # refused for want of a checkpoint: the weak folder is checked first
+            argv += ["--ckpt", str(tmp_path / "none.ckpt")]
+            rc, _, err = run(argv, capsys)
+            assert rc == 2 and "1 of the 3 scenes" in err and "none.ckpt" in err
+            continue
+        rc, text, err = run(argv, capsys)
+        assert rc == 0 and json.loads(text)["labelled"] == 2 and json.loads(text)["without_weak"] == 1
+        assert "1 of the 3 scenes of" in err and "have no weak-label file and are not labelled, e.g. ['b']" in err
+    assert sorted(f.name for f in out.iterdir()) == ["a.npz", "c.npz"]
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run(["label", str(scenes), "--weak", str(tmp_path / "empty"), "-o", str(out)], capsys)
+    assert rc == 2 and "no weak-label file for any of the 3 scenes" in err
+    rc, _, err = run(["label", str(scenes), "--weak", str(weak / "a.npz"), "-o", str(out)], capsys)
+    assert rc == 2 and "one weak-label file for the 3 scenes" in err
+
+
 @pytest.mark.slow
 def test_console_script_demo(tmp_path):
     """The whole demo, with one training epoch per run (make demo trains 30)."""
