@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -477,7 +477,7 @@ class Scene:
         """The scene of ``Scene.to_arrays``' members; SceneError naming ``source`` (the file) when
         they do not make one."""
         if "coord" not in d:
-            raise SceneError(f"{source}: no 'coord' array (not a pcweak scene file)")
+            raise SceneError(_not_a(source, d, "scene") or f"{source}: no 'coord' array (not a pcweak scene file)")
         try:
             return cls._from_arrays(d, source)
         except SceneError as e:
@@ -544,6 +544,35 @@ BOX_REACH_MARGIN_M = 1.0
 
 _WEAK_KEYS = ("point_index", "point_semantic", "point_instance", "box", "box_semantic", "scene_tags",
               "box2d", "box2d_semantic", "box2d_frame", "mask2d", "mask2d_frame")
+
+
+def file_kind(members: Iterable[str]) -> str | None:
+    """Which of pcweak's three ``.npz`` files the member names make: ``"scene"`` (points:
+    ``coord``), ``"weak"`` (weak labels), ``"pseudo"`` (per-point ``semantic`` without points), or
+    None. For the message when one kind is given where another belongs: a scene file read as
+    pseudo-labels would score its own ground truth as perfect."""
+    m = set(members)
+    if "coord" in m:
+        return "scene"
+    if "semantic" in m:
+        return "pseudo"
+    if m & set(_WEAK_KEYS):
+        return "weak"
+    return None
+
+
+FILE_KINDS = {"scene": "a scene file (points and their labels; read it as npz:FILE)",
+              "weak": "a weak-label file (what pcweak simulate and import write; --weak takes it)",
+              "pseudo": "a pseudo-label file (what pcweak label writes; --pseudo takes it)"}
+
+
+def _not_a(path: str | os.PathLike, members: Iterable[str], expected: str) -> str | None:
+    """The message for ``path`` when its members make another kind of pcweak file than
+    ``expected`` (``file_kind``), else None."""
+    kind = file_kind(members)
+    if kind is None or kind == expected:
+        return None
+    return f"{path}: this is {FILE_KINDS[kind]}, not {FILE_KINDS[expected].split(' (')[0]}"
 
 
 @dataclass(eq=False)
@@ -702,7 +731,7 @@ class WeakLabels:
         members = npz_members(path)
         unknown = sorted(set(members) - allowed)
         if unknown:
-            raise SceneError(f"{path}: unknown WeakLabels keys {unknown}")
+            raise SceneError(_not_a(path, members, "weak") or f"{path}: unknown WeakLabels keys {unknown}")
         limits = {}
         if "num_points" in members:
             n = _num_points_of(path)
@@ -833,6 +862,9 @@ class PseudoLabels:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "PseudoLabels":
+        other = _not_a(path, npz_members(path), "pseudo")  # before anything is decompressed
+        if other:
+            raise SceneError(other)
         d = load_npz(path)
         if "semantic" not in d:
             raise SceneError(f"{path}: no 'semantic' array (not a PseudoLabels file)")

@@ -907,6 +907,23 @@ def _(t, s):  # a file of the scan's folder the reader names; other files there 
         ["--export", "_vh_clean_2.ply", "is a file of scene"]
 
 
+@case("evaluate-pseudo-is-the-scene-file")
+def _(t, s):  # read as pseudo-labels, a scene file's own ground truth scored mIoU 1.0
+    return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "room.npz")], \
+        ["room.npz", "this is a scene file", "not a pseudo-label file"]
+
+
+@case("label-weak-is-a-pseudo-label-file")
+def _(t, s):
+    pcweak.label(s, weak.points(s, count=30, seed=0), "nearest").save(t / "p.npz")
+    return _label(t, t / "p.npz"), ["p.npz", "this is a pseudo-label file", "not a weak-label file"]
+
+
+@case("info-of-a-weak-label-file")
+def _(t, s):
+    return ["info", f"npz:{t / 'points.npz'}"], ["points.npz", "this is a weak-label file", "not a scene file"]
+
+
 @case("simulate-merge-chance-above-one")
 def _(t, s):
     return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "masks2d", "--merge-prob", "3", "-o", str(t / "w.npz")], \
@@ -1107,7 +1124,7 @@ def _(t, s):
 @case("evaluate-pseudo-not-pseudo-labels")
 def _(t, s):
     return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "points.npz")], \
-        ["points.npz", "no 'semantic' array"]
+        ["points.npz", "this is a weak-label file", "not a pseudo-label file"]
 
 
 @case("evaluate-format-without-submission")
