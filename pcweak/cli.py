@@ -113,11 +113,22 @@ def _simulated(scene: Any, kind: str, seed: int, kw: dict[str, Any], with_boxes:
     return weak
 
 
-def _folder_output(out: Path) -> Path:
-    """``-o`` of a command run on a folder of scenes: a folder (one ``<scene>.npz`` each)."""
+def _folder_output(out: Path, folder: str) -> Path:
+    """``-o`` of a command run on the folder of scenes ``folder``: a folder (one ``<scene>.npz``
+    each), not ``folder`` itself (``_check_not_the_scene_folder``)."""
     if out.exists() and not out.is_dir() or not out.exists() and out.suffix.lower() == ".npz":
         raise ValueError(f"-o {out}: a folder of scenes is written one <scene>.npz each; give a folder")
+    _check_not_the_scene_folder(out, folder)
     return out
+
+
+def _check_not_the_scene_folder(out: Path, folder: str) -> None:
+    """ValueError when ``out`` is the folder of scenes ``folder`` itself: the ``<scene>.npz``
+    files written there would be taken for scenes of the folder the next time it is read."""
+    from .data.collection import scene_folder_path
+    if out.is_dir() and out.resolve() == scene_folder_path(folder).resolve():
+        raise ValueError(f"-o {out}: is the folder of scenes itself; the <scene>.npz files written there would be read "
+                         f"as scenes of it next time: give another folder")
 
 
 def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out: Path, make: Any, fingerprint: Any,
@@ -146,7 +157,7 @@ def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
     from .data.collection import enumerate_scenes
     from .weak import scene_seed
     from .weak_jobs import weak_fingerprint
-    out = _folder_output(Path(args.output))
+    out = _folder_output(Path(args.output), args.scene)
     reader = _reader_kwargs(args)
     scenes = enumerate_scenes(args.scene)
     for name, address in scenes:  # every scene and output checked before the first is read
@@ -211,7 +222,7 @@ def _import_folder(args: argparse.Namespace) -> int:
     from .data.collection import enumerate_scenes
     from .weak.from_tables import read_table, weak_from_tables
     from .weak_jobs import tables_by_scene, weak_fingerprint
-    out = _folder_output(Path(args.output))
+    out = _folder_output(Path(args.output), args.scene)
     classes = _class_list(args.classes)
     reader = _reader_kwargs(args)
     scenes = enumerate_scenes(args.scene)
@@ -258,7 +269,7 @@ LABEL_MEMORY_SHARE = 0.85  # of the memory available when pcweak label --workers
 def cmd_label(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from .data.address import check_reader_options
-    from .data.collection import enumerate_scenes
+    from .data.collection import enumerate_scenes, names_one_scene
     from .parallel import WorkerDied, available_memory_gb, process_map
     from .label_jobs import (LabelJob, is_current, job_fingerprint, label_job_outcome, remove_stale_temporaries,
                              run_label_job)
@@ -292,6 +303,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     if len(scenes) > 1 and str(args.output).lower().endswith(".npz") and not Path(args.output).is_dir():
         raise ValueError(f"-o {args.output}: {args.scene} holds {len(scenes)} scenes, written one <scene>.npz each; "
                          f"give a folder")
+    if not names_one_scene(args.scene):
+        _check_not_the_scene_folder(Path(args.output), args.scene)
     if args.method == "model":
         from .train.self_training import predict_pseudo_labels
         print(json.dumps(predict_pseudo_labels(args.ckpt, scenes, args.output, overwrite=args.overwrite, **params)))

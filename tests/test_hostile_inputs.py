@@ -924,6 +924,21 @@ def _(t, s):
     return ["info", f"npz:{t / 'points.npz'}"], ["points.npz", "this is a weak-label file", "not a scene file"]
 
 
+@case("label-folder-into-the-scene-folder")
+def _(t, s):  # scans/<scene>.npz beside scans/<scene>/ would be read as scenes next time
+    from pcweak.data.scannet import write_scannet
+    scans = write_scannet(s, t / "scannet").parent
+    return ["label", str(scans), "--weak", str(t), "-o", str(scans)], ["-o", "is the folder of scenes itself"]
+
+
+@case("simulate-folder-into-the-scene-folder")
+def _(t, s):
+    (t / "sc").mkdir()
+    s.save(t / "sc" / "a.npz")
+    return ["simulate", str(t / "sc"), "--weak", "points", "--count", "5", "-o", str(t / "sc")], \
+        ["-o", "is the folder of scenes itself"]
+
+
 @case("simulate-merge-chance-above-one")
 def _(t, s):
     return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "masks2d", "--merge-prob", "3", "-o", str(t / "w.npz")], \

@@ -46,6 +46,11 @@ def _dataset_and_path(arg: str) -> tuple[str | None, Path]:
     return None, Path(arg)
 
 
+def scene_folder_path(arg: str) -> Path:
+    """The path a folder argument (``FOLDER`` or ``DATASET:FOLDER``) names."""
+    return _dataset_and_path(arg)[1]
+
+
 def names_one_scene(arg: str) -> bool:
     """Whether ``arg`` (an address, or a path) names one scene rather than a folder of scenes:
     anything but a folder, or a ScanNet scan, S3DIS room or Pointcept scene folder."""
