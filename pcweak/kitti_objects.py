@@ -84,8 +84,11 @@ def read_objects(path: str | os.PathLike, results: bool = False) -> KittiObjects
         if not parts:
             continue
         if len(parts) < want:
+            truth = results and len(parts) == GT_FIELDS  # ground truth scored as detections would match itself
             raise ReaderError(f"{path}:{ln}: expected {want} fields (type, truncated, occluded, alpha, 2D box x4, h w l, x y z, "
-                              f"rotation_y{', score' if results else ''}), got {len(parts)}")
+                              f"rotation_y{', score' if results else ''}), got {len(parts)}"
+                              + (": a label_2 ground-truth line; give the detector's result files, whose lines end in a score"
+                                 if truth else ""))
         try:
             v = [float(x) for x in parts[1:want]]
         except ValueError as e:

@@ -146,6 +146,9 @@ def test_object_files_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.txt").write_text("Car 0 0 0 1 2 3\n")
     with pytest.raises(Exception, match=r"bad.txt:1: expected 16 fields"):
         read_objects(tmp_path / "bad.txt", results=True)
+    gt = write_objects(tmp_path / "gt.txt", objects([obj()]))  # a label_2 file given as results: named as such
+    with pytest.raises(Exception, match=r"gt.txt:1: expected 16 fields .* got 15: a label_2 ground-truth line"):
+        read_objects(gt, results=True)
     (tmp_path / "nan.txt").write_text("Car 0 0 0 1 2 3 4 1 1 1 0 0 nan 0 0.5\n")
     with pytest.raises(Exception, match=r"nan.txt:1: NaN"):
         read_objects(tmp_path / "nan.txt", results=True)
