@@ -164,13 +164,12 @@ def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
         check_reader_options(address, reader)
         check_not_an_input(out / f"{name}.npz", _scene_inputs(address), "-o")
     settings = {"kind": args.weak, "simulator": {k: v for k, v in sorted(kw.items())}, "seed": args.seed,
-                "with_boxes": bool(args.with_boxes), "reader": {k: str(v) for k, v in sorted(reader.items())}}
-    files = [Path(v) for v in reader.values() if Path(str(v)).is_file()]
+                "with_boxes": bool(args.with_boxes)}
 
     def make(name: str, address: str) -> Any:
         return _simulated(load_scene(address, **reader), args.weak, scene_seed(name, args.seed), kw, args.with_boxes)
 
-    return _write_weak_folder("simulate", "simulated", scenes, out, make, lambda n, a: weak_fingerprint(a, settings, files, out),
+    return _write_weak_folder("simulate", "simulated", scenes, out, make, lambda n, a: weak_fingerprint(a, settings, [], reader, out),
                               args.overwrite, {})
 
 
@@ -239,9 +238,7 @@ def _import_folder(args: argparse.Namespace) -> int:
                       f"and get no weak-label file (pcweak label of the folder leaves them out)", stacklevel=2)
     for name, address in todo:  # every output checked before the first scene is read
         check_not_an_input(out / f"{name}.npz", _scene_inputs(address) + [("a table", t) for t in found[name]], "-o")
-    settings = {"classes": list(classes or ()), "coords": args.coords, "max_distance": args.max_distance,
-                "reader": {k: str(v) for k, v in sorted(reader.items())}}
-    reader_files = [Path(v) for v in reader.values() if Path(str(v)).is_file()]
+    settings = {"classes": list(classes or ()), "coords": args.coords, "max_distance": args.max_distance}
 
     def make(name: str, address: str) -> Any:
         tables = [read_table(t) for t in found[name]]  # every table read before the scene
@@ -249,7 +246,7 @@ def _import_folder(args: argparse.Namespace) -> int:
                                 coords=args.coords)
 
     return _write_weak_folder("import", "imported", todo, out, make,
-                              lambda n, a: weak_fingerprint(a, settings, found[n] + reader_files, out),
+                              lambda n, a: weak_fingerprint(a, settings, found[n], reader, out),
                               args.overwrite, {"without_tables": len(bare)})
 
 
@@ -405,11 +402,12 @@ def _scenes_with_weak(folder: str, scenes: list[tuple[str, str]], weak: Path) ->
             raise ValueError(f"--weak {weak}: one weak-label file for the {len(scenes)} scenes of {folder}; give the folder "
                              f"of <scene>.npz (pcweak simulate / import of the folder writes it)")
         return scenes, 0
-    kept = [(n, a) for n, a in scenes if (weak / f"{n}.npz").is_file()]
+    has = [(weak / f"{n}.npz").is_file() for n, _ in scenes]
+    kept = [sc for sc, h in zip(scenes, has) if h]
     if not kept:
         raise FileNotFoundError(f"--weak {weak}: no weak-label file for any of the {len(scenes)} scenes of {folder} (expected "
                                 f"<scene>.npz, e.g. {weak / (scenes[0][0] + '.npz')})")
-    missing = [n for n, _ in scenes if not (weak / f"{n}.npz").is_file()]
+    missing = [n for (n, _), h in zip(scenes, has) if not h]
     if missing:
         warnings.warn(f"--weak {weak}: {len(missing)} of the {len(scenes)} scenes of {folder} have no weak-label file and are "
                       f"not labelled, e.g. {missing[:3]}", stacklevel=2)
@@ -764,6 +762,21 @@ def type_of(v: str) -> Any:
         return v
 
 
+def _add_axis_align(p: argparse.ArgumentParser) -> None:
+    """The reader option of ScanNet-like scenes whose files hold no alignment of their own."""
+    p.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
+
+
+def _add_weak_output(p: argparse.ArgumentParser, again: str, same: str) -> None:
+    """``-o`` and ``--overwrite`` of a command writing weak-label files (simulate, import): one
+    file, or a folder of ``<scene>.npz`` for a folder of scenes; ``again`` / ``same`` say what
+    ``--overwrite`` redoes and what a rerun keeps."""
+    p.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write, or for a folder of scenes a "
+                   "folder of <scene>.npz (what pcweak label --weak reads)")
+    p.add_argument("--overwrite", action="store_true", help=f"a folder of scenes: {again} the scenes whose file exists "
+                   f"(default: skip those {same})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pcweak", description="Weakly supervised 3D point-cloud toolkit.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -791,11 +804,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split-prob", type=float, help="masks2d: chance that a mask is cut in two (over-segmentation)")
     s.add_argument("--drop-prob", type=float, help="masks2d: chance that a mask is missing")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
-    s.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write, or for a folder of scenes a "
-                   "folder of <scene>.npz (what pcweak label --weak reads)")
-    s.add_argument("--overwrite", action="store_true", help="a folder of scenes: draw again the scenes whose file exists "
-                   "(default: skip those drawn from the same scene and settings)")
+    _add_axis_align(s)
+    _add_weak_output(s, "draw again", "drawn from the same scene and settings")
     s.set_defaults(func=cmd_simulate)
 
     from .weak.from_tables import COORDINATES, MAX_DISTANCE_M
@@ -812,11 +822,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "unaligned mesh), or as pcweak holds the scene's points")
     im.add_argument("--max-distance", type=float, default=MAX_DISTANCE_M, help="metres: a clicked point farther from every point "
                     f"of the scene is refused (default {MAX_DISTANCE_M:g})")
-    im.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
-    im.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write, or for a folder of scenes a "
-                    "folder of <scene>.npz (what pcweak label --weak reads)")
-    im.add_argument("--overwrite", action="store_true", help="a folder of scenes: import again the scenes whose file exists "
-                    "(default: skip those made from the same scene, tables and options)")
+    _add_axis_align(im)
+    _add_weak_output(im, "import again", "made from the same scene, tables and options")
     im.set_defaults(func=cmd_import)
 
     lb = sub.add_parser("label", help="turn weak labels into dense pseudo-labels (one scene or a folder, resumable)")
@@ -831,7 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")
     lb.add_argument("--workers", type=int, default=1, help="scenes labelled at once in worker processes (the CPU threads are shared)")
-    lb.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
+    _add_axis_align(lb)
     lb.set_defaults(func=cmd_label)
 
     mk = sub.add_parser("masks", help="2D masks of a scene's frames from SAM, class scores from a CLIP/SigLIP model (the models extra)")
@@ -842,7 +849,7 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--points-per-side", type=int, help="SAM prompt grid (points per image side, at most 256; default 32)")
     mk.add_argument("--frame-step", type=int, default=1, help="use every n-th frame")
     mk.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    mk.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
+    _add_axis_align(mk)
     mk.add_argument("--overwrite", action="store_true", help="redo a folder made with other settings (default: refuse; same settings resume)")
     mk.add_argument("-o", "--output", required=True, type=Path, help="mask folder to write (<frame>.png, scores.npy, masks.json): "
                     "pcweak label --masks; an interrupted run resumes where it stopped")
@@ -863,7 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ids", help="with --detections or --submission: file of frame / scene ids to score, one per line "
                     "(default: every file)")
     ev.add_argument("--json", action="store_true", help="compact one-line JSON")
-    ev.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
+    _add_axis_align(ev)
     ev.add_argument("--plots", help="folder for a per-class IoU bar chart and a confusion matrix (PNG)")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -888,7 +895,7 @@ def build_parser() -> argparse.ArgumentParser:
     vz.add_argument("--export", help="write a PLY (CloudCompare, MeshLab) or LAS / LAZ file (GIS tools; the las extra) with "
                     "label / instance / confidence (and a propagation's superpoint) fields; a LAS file's classification "
                     "holds the pseudo-labels (else the ground truth)")
-    vz.add_argument("--axis-align", help="axis alignment file (ScanNet v1, mmdetection3d points without infos, Pointcept ScanNet)")
+    _add_axis_align(vz)
     vz.set_defaults(func=cmd_viz)
 
     from .bench import BENCHES

@@ -75,6 +75,17 @@ def scene_identity(address: str, exclude: str | os.PathLike | None = None) -> di
     return {"address": address, **files_identity(files)}
 
 
+def reader_identity(reader: dict[str, Any]) -> dict[str, Any]:
+    """A job's reader options for its fingerprint: ``reader`` as text, and where an option names a
+    file (``--axis-align FILE``) that file's SHA-256 under ``reader_sha256``, since it stands for
+    its content."""
+    out: dict[str, Any] = {"reader": {k: str(v) for k, v in sorted(reader.items())}}
+    files = {k: file_sha256(v) for k, v in sorted(reader.items()) if isinstance(v, (str, os.PathLike)) and Path(v).is_file()}
+    if files:
+        out["reader_sha256"] = files
+    return out
+
+
 def job_fingerprint(address: str, weak: str | dict[str, Any], method: str, params: dict[str, Any],
                     reader: dict[str, Any], output: str | os.PathLike | None = None) -> str:
     """The JSON fingerprint of one labelling job (see the module docstring). ``weak``: the weak
@@ -83,17 +94,12 @@ def job_fingerprint(address: str, weak: str | dict[str, Any], method: str, param
     from . import __version__
     from .pseudo.registry import check_params
     config = dataclasses.asdict(check_params(method, params))
-    fp = {"scene": scene_identity(address, output), "method": method, "params": config,
-          "reader": {k: str(v) for k, v in sorted(reader.items())}, "pcweak": __version__}
+    fp = {"scene": scene_identity(address, output), "method": method, "params": config, **reader_identity(reader),
+          "pcweak": __version__}
     if isinstance(weak, dict):
         fp["weak_simulated"] = weak
     else:
         fp["weak_sha256"] = file_sha256(weak)
-    # a reader option naming a file (``--axis-align FILE``) stands for the file's content
-    reader_files = {k: file_sha256(v) for k, v in sorted(reader.items())
-                    if isinstance(v, (str, os.PathLike)) and Path(v).is_file()}
-    if reader_files:
-        fp["reader_sha256"] = reader_files
     masks = config.get("masks")
     if masks and Path(masks).is_dir():
         fp["masks"] = files_identity(sorted(f for f in Path(masks).rglob("*") if f.is_file()))

@@ -52,14 +52,17 @@ def tables_by_scene(names: list[str], folders: list[str | Path]) -> dict[str, li
     return found
 
 
-def weak_fingerprint(address: str, settings: dict[str, Any], files: list[Path], output: str | Path) -> str:
+def weak_fingerprint(address: str, settings: dict[str, Any], files: list[Path], reader: dict[str, Any],
+                     output: str | Path) -> str:
     """The JSON fingerprint of one scene's weak-label file: the scene's identity
     (``label_jobs.scene_identity``, ``output`` left out of its files), ``settings`` (plain JSON
-    values), the SHA-256 of each of ``files`` (tables, a reader option's file) and pcweak's version."""
+    values), the SHA-256 of each of ``files`` (the tables), the reader options as a labelling
+    job's fingerprint holds them (``label_jobs.reader_identity``) and pcweak's version."""
     from . import __version__
-    from .label_jobs import file_sha256, scene_identity
+    from .label_jobs import file_sha256, reader_identity, scene_identity
     return json.dumps({"scene": scene_identity(address, output), "settings": settings,
-                       "files": [[str(f), file_sha256(f)] for f in files], "pcweak": __version__}, sort_keys=True)
+                       "files": [[str(f), file_sha256(f)] for f in files], **reader_identity(reader), "pcweak": __version__},
+                      sort_keys=True)
 
 
 def is_current(output: Path, fingerprint: str) -> bool:
