@@ -142,3 +142,35 @@ def test_semantickitti_reader_on_a_written_scan(tmp_path):
         pcweak.load_scene(f"semantickitti:{seq}/000007")
     with pytest.raises(ReaderError, match="LiDAR scan not found"):
         pcweak.load_scene(f"semantickitti:{seq}/000008")
+
+
+def test_folders_of_lidar_frames_are_told_apart_without_a_dataset_prefix(tmp_path):
+    """A SemanticKITTI sequence given as a bare folder is read with its point labels (not as a
+    KITTI split under KITTI's box classes, which its velodyne/ alone would suggest); the folders
+    above or below a KITTI split name the split to give."""
+    from pcweak.data.collection import enumerate_scenes
+    from pcweak.data.synthetic_lidar import synthetic_lidar
+    from pcweak.errors import AddressError
+    lidar = synthetic_lidar(0, azimuth_steps=200, beams=8)
+    split = tmp_path / "kitti" / "training"
+    velo = write_kitti(lidar, split)
+    seqs = tmp_path / "semantickitti" / "sequences"
+    for seq, labelled in (("00", True), ("11", False)):  # a test sequence has no labels/
+        (seqs / seq / "velodyne").mkdir(parents=True)
+        np.fromfile(velo, np.float32).tofile(seqs / seq / "velodyne" / "000007.bin")
+        if labelled:
+            (seqs / seq / "labels").mkdir()
+            np.zeros(lidar.num_points, np.uint32).tofile(seqs / seq / "labels" / "000007.label")
+    both = [("00_000007", f"semantickitti:{seqs / '00' / '000007'}"), ("11_000007", f"semantickitti:{seqs / '11' / '000007'}")]
+    assert enumerate_scenes(str(seqs.parent)) == both == enumerate_scenes(str(seqs))
+    assert enumerate_scenes(str(seqs / "00")) == both[:1]
+    s = pcweak.load_scene(both[0][1])
+    assert s.semantic is not None and s.classes[0] == "car"
+    # a sequence without labels stays a folder of KITTI frames unless semantickitti: is given
+    assert enumerate_scenes(str(seqs / "11")) == [("000007", f"kitti:{seqs / '11' / '000007'}")]
+    assert enumerate_scenes(f"semantickitti:{seqs / '11'}") == both[1:]
+    assert enumerate_scenes(str(split)) == [("000000", f"kitti:{split / '000000'}")]
+    with pytest.raises(AddressError, match=f"a KITTI root: give one split, {split}\\)$"):
+        enumerate_scenes(str(split.parent))
+    with pytest.raises(AddressError, match=f"give the folder that holds velodyne/, {split}\\)$"):
+        enumerate_scenes(str(split / "velodyne"))

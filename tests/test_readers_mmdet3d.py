@@ -272,6 +272,10 @@ def test_folders_of_processed_scenes_are_enumerated(tmp_path, room, capsys):
     assert len(enumerate_scenes(f"mmdet3d-scannet:{mm}")) == 3
     # a folder of bare points files, as mmdetection3d's demo ships them
     assert enumerate_scenes(f"mmdet3d-scannet:{mm / 'points'}")[1] == ("scene0001_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0001_00.bin'}")
+    # and that folder itself, its dataset told by each file's name as at the root
+    assert enumerate_scenes(str(mm / "points")) == [("Area_2_hallway_1", f"mmdet3d-s3dis:{mm / 'points' / 'Area_2_hallway_1.bin'}"),
+                                                    ("scene0001_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0001_00.bin'}"),
+                                                    ("scene0002_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0002_00.bin'}")]
     ex = tmp_path / "export"
     ex.mkdir()
     np.save(ex / "scene0005_00_vert_all.npy", np.hstack([room.coord, room.color * 255]).astype(np.float32))
@@ -300,7 +304,7 @@ def test_folders_of_processed_scenes_are_enumerated(tmp_path, room, capsys):
     # every address reads, under the name the folder gave it, and is named so on its own too
     # (a scene labelled alone finds the weak file its folder's job wrote, and writes where it would)
     for folder in (str(mm), str(ex), str(pc / "scannet"), str(pc / "s3dis"), f"semantickitti:{sk.parent}",
-                   f"mmdet3d-scannet:{mm / 'points'}", str(tmp_path / "kitti" / "training")):
+                   f"mmdet3d-scannet:{mm / 'points'}", str(mm / "points"), str(tmp_path / "kitti" / "training")):
         for name, address in enumerate_scenes(folder):
             assert load_scene(address).name == name, address
             assert enumerate_scenes(address) == [(name, address)]

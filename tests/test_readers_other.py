@@ -35,6 +35,9 @@ def test_s3dis_reader_survives_known_defects(tmp_path):
     assert s.name == "Area_5_office_19" and s.classes == S3DIS13
     from pcweak.data.collection import enumerate_scenes  # the room alone is named as its area's folder names it
     assert enumerate_scenes(f"s3dis:{room}") == enumerate_scenes(str(room.parent)) == [(s.name, f"s3dis:{room}")]
+    # the release's root of Area_N folders, as the training configs' data.root names it
+    (tmp_path / "Area_1" / "hallway_1" / "Annotations").mkdir(parents=True)
+    assert enumerate_scenes(str(tmp_path)) == [("Area_1_hallway_1", f"s3dis:{tmp_path / 'Area_1' / 'hallway_1'}"), (s.name, f"s3dis:{room}")]
     order = ["ceiling_1", "chair_2", "chair_10", "stairs_1", "wall_3"]  # natural order
     assert list(s.extras["instance_file"]) == order
     np.testing.assert_allclose(s.coord, np.vstack([blocks[n][:, :3] for n in order]), atol=1e-3)

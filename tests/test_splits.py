@@ -59,6 +59,9 @@ def test_s3dis_and_folder_roots_without_the_scenes_asked_for(tmp_path):
     rooms.mkdir(parents=True)
     with pytest.raises(ValueError, match=r"every room is in data.s3dis_val_area \(Area_5\)"):
         PointDataModule(dataset="s3dis", root=str(tmp_path / "s3dis"), supervision="full").scene_lists()
+    with pytest.raises(ValueError, match=r"no scenes to train on; it is one area's folder: give the folder that holds the Area_N folders, "
+                                         + str(tmp_path / "s3dis")):
+        PointDataModule(dataset="s3dis", root=str(tmp_path / "s3dis" / "Area_5"), supervision="full").scene_lists()
 
 
 def test_kitti_frames_from_imagesets_by_default_ids_padded_and_checked(tmp_path):

@@ -19,12 +19,13 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     """One scene address -> [(name, address)]; a folder -> every scene in it, sorted by name.
 
     Folders understood: ScanNet ``scans/`` (sub-folders with ``<name>_vh_clean_2.ply``), a KITTI
-    split (``velodyne/*.bin``), an S3DIS area (rooms with ``Annotations/``), mmdetection3d's
+    split (``velodyne/*.bin``), an S3DIS area (rooms with ``Annotations/``) or root of areas, mmdetection3d's
     processed root (``points/*.bin``; ``Area_*`` names are S3DIS rooms; a root that also holds
     the raw ``scans/`` lists those unless ``mmdet3d-scannet:`` is given), a folder of
     mmdetection3d / VoteNet exports (``*_vert_all.npy``), Pointcept's split or area folders
     (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
-    sequence or ``sequences/`` folder (with ``semantickitti:``), and folders of ``.npz`` /
+    sequence, ``sequences/`` folder or root (told from a KITTI split by its ``labels/``;
+    ``semantickitti:`` for one without), and folders of ``.npz`` /
     ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` scene files. ``DATASET:FOLDER`` forces the dataset."""
     kind, p = _dataset_and_path(arg)
     if names_one_scene(arg):
@@ -33,9 +34,20 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
         return [(scene_name(address), address)]
     out = _scenes_in(p, kind)
     if not out:
-        raise AddressError(f"{p}: no scenes found (expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's "
-                           f"points/ folder, Pointcept scene folders, a SemanticKITTI sequence or .npz/.ply/.las/.laz/.e57 files)")
+        raise AddressError(f"{p}: no scenes found ({_where_the_scenes_are(p)})")
     return sorted(out)
+
+
+def _where_the_scenes_are(p: Path) -> str:
+    """What to give instead of the folder ``p`` that holds no scenes: the folder above or below
+    it for a KITTI root or a ``velodyne/`` folder, else the layouts understood."""
+    splits = [s for s in ("training", "testing") if (p / s / "velodyne").is_dir()]
+    if splits:
+        return f"a KITTI root: give one split, {' or '.join(str(p / s) for s in splits)}"
+    if p.name == "velodyne" and p.is_dir() and any(p.glob("*.bin")):
+        return f"the frames of a KITTI split or SemanticKITTI sequence: give the folder that holds velodyne/, {p.parent}"
+    return ("expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's points/ folder, Pointcept scene folders, "
+            "a SemanticKITTI sequence or .npz/.ply/.las/.laz/.e57 files")
 
 
 def _dataset_and_path(arg: str) -> tuple[str | None, Path]:
@@ -59,6 +71,20 @@ def names_one_scene(arg: str) -> bool:
             or (kind in (None, "pointcept-scannet", "pointcept-s3dis") and _is_pointcept_scene(p)))
 
 
+def _is_semantickitti_sequence(d: Path) -> bool:
+    """A SemanticKITTI sequence: ``velodyne/`` with the point labels' ``labels/`` beside it (a
+    KITTI split holds ``label_2/`` boxes instead)."""
+    return (d / "velodyne").is_dir() and (d / "labels").is_dir() and not (d / "label_2").is_dir()
+
+
+def _holds_semantickitti(p: Path) -> bool:
+    """Whether the folder ``p`` is a SemanticKITTI sequence, its ``sequences/`` folder or the root
+    holding that (one labelled sequence tells it from a KITTI split, whose frames would be read
+    without their point labels, under KITTI's box classes)."""
+    seqs = p / "sequences" if (p / "sequences").is_dir() else p
+    return _is_semantickitti_sequence(seqs) or any(_is_semantickitti_sequence(c) for c in seqs.iterdir() if c.is_dir())
+
+
 def _pointcept_kind(folder: Path) -> str:
     """S3DIS for an ``Area_*`` folder of Pointcept scenes, else ScanNet."""
     return "pointcept-s3dis" if folder.name.startswith("Area_") else "pointcept-scannet"
@@ -70,12 +96,14 @@ def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
 
 def _addresses_in(p: Path, kind: str | None) -> list[str]:
     """The scene addresses of the folder ``p`` (``enumerate_scenes``), unsorted."""
-    if kind == "semantickitti":
+    if kind == "semantickitti" or (kind is None and _holds_semantickitti(p)):
         seqs = p / "sequences" if (p / "sequences").is_dir() else p
         seqs_list = [seqs] if (seqs / "velodyne").is_dir() else sorted(c for c in seqs.iterdir() if (c / "velodyne").is_dir())
         return [f"semantickitti:{q / f.stem}" for q in seqs_list for f in (q / "velodyne").glob("*.bin")]
     if kind in ("mmdet3d-scannet", "mmdet3d-s3dis") and not (p / "points").is_dir():  # a folder of points files
         return [f"{kind}:{f}" for f in p.glob("*.bin")]
+    if kind is None and p.name == "points" and any(p.glob("*.bin")):  # mmdetection3d's points/ folder itself, as its root names it
+        return [f"{'mmdet3d-s3dis' if f.stem.startswith('Area_') else 'mmdet3d-scannet'}:{f}" for f in p.glob("*.bin")]
     if (p / "scans").is_dir() and kind in (None, "scannet"):  # mmdetection3d's root holds the raw scans too
         p = p / "scans"
     if (p / "points").is_dir() and kind in (None, "mmdet3d-scannet", "mmdet3d-s3dis"):
@@ -95,7 +123,8 @@ def _addresses_in(p: Path, kind: str | None) -> list[str]:
             out.append(f"scannet-export:{p / c.name[: -len('_vert_all.npy')]}")
         elif c.suffix.lower() in FILE_KINDS and c.is_file():
             out.append(f"{FILE_KINDS[c.suffix.lower()]}:{c}")
-    if not out:  # a Pointcept root: its split or area folders hold the scenes
-        for c in sorted(c for c in p.iterdir() if c.is_dir() and any(_is_pointcept_scene(g) for g in c.iterdir() if g.is_dir())):
+    if not out:  # an S3DIS or Pointcept root: its area or split folders hold the scenes
+        for c in sorted(c for c in p.iterdir() if c.is_dir() and any(_is_pointcept_scene(g) or (g / "Annotations").is_dir()
+                                                                      for g in c.iterdir() if g.is_dir())):
             out += _addresses_in(c, kind)
     return out

@@ -380,8 +380,11 @@ class PointDataModule(L.LightningDataModule):
                     other = enumerate_scenes(str(root))
                 except AddressError:
                     other = []
-                hint = (f"it holds {len(other)} scenes of another layout, which data.dataset folder reads" if other
-                        else f"S3DIS rooms are read from {root}/Area_N/<room>/Annotations/")
+                if any(a.startswith("s3dis:") for _, a in other):  # the rooms of one area
+                    hint = f"it is one area's folder: give the folder that holds the Area_N folders, {root.parent}"
+                else:
+                    hint = (f"it holds {len(other)} scenes of another layout, which data.dataset folder reads" if other
+                            else f"S3DIS rooms are read from {root}/Area_N/<room>/Annotations/")
             else:
                 hint = f"every room is in data.s3dis_val_area ({h.s3dis_val_area}), kept for validation"
             if check_train:
