@@ -205,3 +205,29 @@ def test_addresses(tmp_path, room):
         pcweak.load_scene("foo:bar")
     with pytest.raises(AddressError, match=r"the seed must be an integer >= 0"):
         pcweak.load_scene("synthetic:abc")
+
+
+def test_scene_folders_given_bare_are_read_by_what_they_hold(tmp_path, room, capsys):
+    """A ScanNet scan, an S3DIS room or a Pointcept scene folder given without ``DATASET:`` is
+    read as one scene by every command, under the name and address its folder's listing gives."""
+    import json
+
+    from pcweak.cli import main
+    from pcweak.data.collection import enumerate_scenes, names_one_scene
+    from pcweak.data.s3dis import write_s3dis
+    from pcweak.data.scannet import write_scannet
+    scan = write_scannet(room, tmp_path / "scannet")
+    s3 = write_s3dis(room, tmp_path / "s3dis", "Area_2", "office_4")
+    pc = tmp_path / "pointcept" / "Area_3" / "hallway_1"
+    pc.mkdir(parents=True)
+    np.save(pc / "coord.npy", room.coord.astype(np.float32))
+    np.save(pc / "segment.npy", np.zeros(room.num_points, np.int16))
+    for folder, kind in ((scan, "scannet"), (s3, "s3dis"), (pc, "pointcept-s3dis")):
+        scene = pcweak.load_scene(str(folder))
+        assert scene.name == pcweak.load_scene(f"{kind}:{folder}").name
+        assert names_one_scene(str(folder)) and enumerate_scenes(str(folder)) == [(scene.name, f"{kind}:{folder}")]
+        assert main(["info", str(folder), "--compact"]) == 0
+        assert json.loads(capsys.readouterr().out)["points"] == room.num_points
+    assert [a for _, a in enumerate_scenes(str(pc.parent))] == [f"pointcept-s3dis:{pc}"]
+    with pytest.raises(AddressError, match=r"a bare path is read as a file of its suffix, or a ScanNet scan, S3DIS room or Pointcept scene folder"):
+        pcweak.load_scene(str(tmp_path))

@@ -9,7 +9,9 @@
 ``mmdet3d-scannet:<root>/<scene>`` and ``mmdet3d-s3dis:<root>/<room>`` (mmdetection3d's processed
 ``points/ semantic_mask/ instance_mask/`` layout, ``data/mmdet3d.py``), ``pointcept-scannet:<dir>``
 and ``pointcept-s3dis:<dir>`` (Pointcept's folders of ``coord.npy`` ..., ``data/pointcept.py``).
-A bare path is accepted when its kind is unambiguous (``.ply``, ``.las``, ``.laz``, ``.e57``, ``.npz``).
+A bare path is accepted when its kind is unambiguous: a file by its suffix (``.ply``, ``.las``,
+``.laz``, ``.e57``, ``.npz``), a folder that is a ScanNet scan, an S3DIS room or a Pointcept scene
+(``folder_kind``).
 """
 from __future__ import annotations
 
@@ -31,8 +33,24 @@ DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "po
 FILE_KINDS = {".ply": "ply", ".las": "las", ".laz": "las", ".e57": "e57", ".npz": "npz"}
 
 
+def folder_kind(path: str | os.PathLike) -> str | None:
+    """The dataset of a scene folder given without ``DATASET:``: ``scannet`` for a ScanNet scan
+    (``<name>_vh_clean_2.ply`` inside), ``s3dis`` for an S3DIS room (``Annotations/``), and for a
+    Pointcept scene (``coord.npy``) ``pointcept-s3dis`` in an ``Area_*`` folder, else
+    ``pointcept-scannet``; None for anything else (a folder of scenes, say)."""
+    p = Path(path)
+    if (p / f"{p.name}_vh_clean_2.ply").is_file():
+        return "scannet"
+    if (p / "Annotations").is_dir():
+        return "s3dis"
+    if (p / "coord.npy").is_file():
+        return "pointcept-s3dis" if p.parent.name.startswith("Area_") else "pointcept-scannet"
+    return None
+
+
 def parse_address(address: str) -> tuple[str, str]:
-    """Split ``DATASET:PATH``; bare ``.ply``/``.las``/``.laz``/``.e57``/``.npz`` paths get their kind from the suffix."""
+    """Split ``DATASET:PATH``; a bare path gets its kind from its suffix (``.ply``, ``.las``,
+    ``.laz``, ``.e57``, ``.npz``) or, for a scene folder, from what it holds (``folder_kind``)."""
     address = str(address)
     if ":" in address:
         kind, rest = address.split(":", 1)
@@ -41,10 +59,11 @@ def parse_address(address: str) -> tuple[str, str]:
                 what = "a seed" if kind.startswith("synthetic") else "a path"
                 raise AddressError(f"scene address {address!r}: {what} is missing after '{kind}:'")
             return kind, rest
-    kind = FILE_KINDS.get(Path(address).suffix.lower())
+    kind = FILE_KINDS.get(Path(address).suffix.lower()) or (folder_kind(address) if os.path.isdir(address) else None)
     if kind is not None:
         return kind, address
-    raise AddressError(f"scene address {address!r}: expected DATASET:PATH with DATASET one of {', '.join(DATASETS)}")
+    raise AddressError(f"scene address {address!r}: expected DATASET:PATH with DATASET one of {', '.join(DATASETS)} "
+                       f"(a bare path is read as a file of its suffix, or a ScanNet scan, S3DIS room or Pointcept scene folder)")
 
 
 # kind -> (module under pcweak.data, reader, how many leading arguments the address fills)

@@ -4,15 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AddressError
-from .address import DATASETS, FILE_KINDS, parse_address, scene_name
-
-
-def _is_scannet_scene(d: Path) -> bool:
-    return (d / f"{d.name}_vh_clean_2.ply").is_file()
-
-
-def _is_pointcept_scene(d: Path) -> bool:
-    return (d / "coord.npy").is_file()
+from .address import DATASETS, FILE_KINDS, folder_kind, parse_address, scene_name
 
 
 def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
@@ -29,7 +21,7 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` scene files. ``DATASET:FOLDER`` forces the dataset."""
     kind, p = _dataset_and_path(arg)
     if names_one_scene(arg):
-        k, rest = parse_address(arg) if kind or not _is_pointcept_scene(p) else (_pointcept_kind(p.parent), str(p))
+        k, rest = parse_address(arg)
         address = arg if ":" in arg else f"{k}:{rest}"
         return [(scene_name(address), address)]
     out = _scenes_in(p, kind)
@@ -65,10 +57,13 @@ def scene_folder_path(arg: str) -> Path:
 
 def names_one_scene(arg: str) -> bool:
     """Whether ``arg`` (an address, or a path) names one scene rather than a folder of scenes:
-    anything but a folder, or a ScanNet scan, S3DIS room or Pointcept scene folder."""
+    anything but a folder, or a ScanNet scan, S3DIS room or Pointcept scene folder (``folder_kind``)
+    given bare or as its dataset."""
     kind, p = _dataset_and_path(arg)
-    return (not p.is_dir() or (kind in ("scannet", None) and _is_scannet_scene(p)) or (kind == "s3dis" and (p / "Annotations").is_dir())
-            or (kind in (None, "pointcept-scannet", "pointcept-s3dis") and _is_pointcept_scene(p)))
+    if not p.is_dir():
+        return True
+    found = folder_kind(p)
+    return found is not None and (kind in (None, found) or (kind.startswith("pointcept-") and found.startswith("pointcept-")))
 
 
 def _is_semantickitti_sequence(d: Path) -> bool:
@@ -83,11 +78,6 @@ def _holds_semantickitti(p: Path) -> bool:
     without their point labels, under KITTI's box classes)."""
     seqs = p / "sequences" if (p / "sequences").is_dir() else p
     return _is_semantickitti_sequence(seqs) or any(_is_semantickitti_sequence(c) for c in seqs.iterdir() if c.is_dir())
-
-
-def _pointcept_kind(folder: Path) -> str:
-    """S3DIS for an ``Area_*`` folder of Pointcept scenes, else ScanNet."""
-    return "pointcept-s3dis" if folder.name.startswith("Area_") else "pointcept-scannet"
 
 
 def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
@@ -113,18 +103,17 @@ def _addresses_in(p: Path, kind: str | None) -> list[str]:
         return [f"kitti:{p / f.stem}" for f in (p / "velodyne").glob("*.bin")]
     out: list[str] = []
     for c in p.iterdir():
-        if c.is_dir() and _is_scannet_scene(c):
-            out.append(f"scannet:{c}")
-        elif c.is_dir() and (c / "Annotations").is_dir():
-            out.append(f"s3dis:{c}")
-        elif c.is_dir() and _is_pointcept_scene(c):
-            out.append(f"{kind if kind in ('pointcept-scannet', 'pointcept-s3dis') else _pointcept_kind(p)}:{c}")
+        found = folder_kind(c) if c.is_dir() else None
+        if found in ("scannet", "s3dis"):
+            out.append(f"{found}:{c}")
+        elif found is not None:  # a Pointcept scene
+            out.append(f"{kind if kind in ('pointcept-scannet', 'pointcept-s3dis') else found}:{c}")
         elif c.name.endswith("_vert_all.npy") and c.is_file():
             out.append(f"scannet-export:{p / c.name[: -len('_vert_all.npy')]}")
         elif c.suffix.lower() in FILE_KINDS and c.is_file():
             out.append(f"{FILE_KINDS[c.suffix.lower()]}:{c}")
     if not out:  # an S3DIS or Pointcept root: its area or split folders hold the scenes
-        for c in sorted(c for c in p.iterdir() if c.is_dir() and any(_is_pointcept_scene(g) or (g / "Annotations").is_dir()
+        for c in sorted(c for c in p.iterdir() if c.is_dir() and any(folder_kind(g) in ("s3dis", "pointcept-scannet", "pointcept-s3dis")
                                                                       for g in c.iterdir() if g.is_dir())):
             out += _addresses_in(c, kind)
     return out
