@@ -231,3 +231,17 @@ def test_scene_folders_given_bare_are_read_by_what_they_hold(tmp_path, room, cap
     assert [a for _, a in enumerate_scenes(str(pc.parent))] == [f"pointcept-s3dis:{pc}"]
     with pytest.raises(AddressError, match=r"a bare path is read as a file of its suffix, or a ScanNet scan, S3DIS room or Pointcept scene folder"):
         pcweak.load_scene(str(tmp_path))
+
+
+def test_label_files_beside_the_scenes_of_a_folder_are_not_scenes(tmp_path, room):
+    """Weak- and pseudo-label files written beside a folder's scene files (`pcweak label
+    room.npz -o room_pseudo.npz`) are not listed as scenes; a damaged .npz still is, so that
+    reading it names what is wrong."""
+    from pcweak import weak
+    from pcweak.data.collection import enumerate_scenes
+    scene = room.save(tmp_path / "room.npz")
+    w = weak.points(room, count=20, seed=0)
+    w.save(tmp_path / "room_weak.npz")
+    pcweak.label(room, w, "nearest").save(tmp_path / "room_pseudo.npz")
+    (tmp_path / "damaged.npz").write_bytes(b"not a zip")
+    assert enumerate_scenes(str(tmp_path)) == [("damaged", f"npz:{tmp_path / 'damaged.npz'}"), ("room", f"npz:{scene}")]

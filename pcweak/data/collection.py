@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import AddressError
+from ..errors import AddressError, ReaderError
 from .address import DATASETS, FILE_KINDS, folder_kind, parse_address, scene_name
 
 
@@ -18,7 +18,8 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
     sequence, ``sequences/`` folder or root (told from a KITTI split by its ``labels/``;
     ``semantickitti:`` for one without), and folders of ``.npz`` /
-    ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` scene files. ``DATASET:FOLDER`` forces the dataset."""
+    ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` scene files (weak- and pseudo-label ``.npz`` files
+    beside them are not scenes). ``DATASET:FOLDER`` forces the dataset."""
     kind, p = _dataset_and_path(arg)
     if names_one_scene(arg):
         k, rest = parse_address(arg)
@@ -66,6 +67,20 @@ def names_one_scene(arg: str) -> bool:
     return found is not None and (kind in (None, found) or (kind.startswith("pointcept-") and found.startswith("pointcept-")))
 
 
+def _holds_labels(f: Path) -> bool:
+    """Whether the file ``f`` is a weak- or pseudo-label ``.npz`` (written beside the scenes it
+    labels), not a scene, told from its member names alone; a damaged one counts as a scene, to
+    be named when it is read."""
+    if f.suffix.lower() != ".npz":
+        return False
+    from ..npzio import npz_members
+    from ..scene import file_kind
+    try:
+        return file_kind(npz_members(f)) in ("weak", "pseudo")
+    except ReaderError:
+        return False
+
+
 def _is_semantickitti_sequence(d: Path) -> bool:
     """A SemanticKITTI sequence: ``velodyne/`` with the point labels' ``labels/`` beside it (a
     KITTI split holds ``label_2/`` boxes instead)."""
@@ -110,7 +125,7 @@ def _addresses_in(p: Path, kind: str | None) -> list[str]:
             out.append(f"{kind if kind in ('pointcept-scannet', 'pointcept-s3dis') else found}:{c}")
         elif c.name.endswith("_vert_all.npy") and c.is_file():
             out.append(f"scannet-export:{p / c.name[: -len('_vert_all.npy')]}")
-        elif c.suffix.lower() in FILE_KINDS and c.is_file():
+        elif c.suffix.lower() in FILE_KINDS and c.is_file() and not _holds_labels(c):
             out.append(f"{FILE_KINDS[c.suffix.lower()]}:{c}")
     if not out:  # an S3DIS or Pointcept root: its area or split folders hold the scenes
         for c in sorted(c for c in p.iterdir() if c.is_dir() and any(folder_kind(g) in ("s3dis", "pointcept-scannet", "pointcept-s3dis")
