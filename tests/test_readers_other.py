@@ -245,3 +245,17 @@ def test_label_files_beside_the_scenes_of_a_folder_are_not_scenes(tmp_path, room
     pcweak.label(room, w, "nearest").save(tmp_path / "room_pseudo.npz")
     (tmp_path / "damaged.npz").write_bytes(b"not a zip")
     assert enumerate_scenes(str(tmp_path)) == [("damaged", f"npz:{tmp_path / 'damaged.npz'}"), ("room", f"npz:{scene}")]
+
+
+def test_two_scenes_of_one_name_in_a_folder_are_refused(tmp_path, room, capsys):
+    """`room1.ply` beside `room1.las` (or `room1.npz`): weak-label and output files are named by
+    the scene, so a folder job would write the second's over the first's; refused before any."""
+    from pcweak.cli import main
+    from pcweak.data.ply import write_ply
+    write_ply(room, tmp_path / "scenes" / "room1.ply")
+    room.save(tmp_path / "scenes" / "room1.npz")
+    write_ply(room, tmp_path / "scenes" / "room2.ply")
+    assert main(["simulate", str(tmp_path / "scenes"), "--weak", "points", "--count", "20", "-o", str(tmp_path / "weak")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error") == 1 and "2 scenes are named 'room1' (npz:" in err and "rename or move all but one" in err
+    assert not (tmp_path / "weak").exists()

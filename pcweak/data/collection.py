@@ -28,7 +28,23 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     out = _scenes_in(p, kind)
     if not out:
         raise AddressError(f"{p}: no scenes found ({_where_the_scenes_are(p)})")
+    _check_one_scene_a_name(p, out)
     return sorted(out)
+
+
+def _check_one_scene_a_name(p: Path, scenes: list[tuple[str, str]]) -> None:
+    """AddressError when two scenes of the folder ``p`` share a name (``room.ply`` beside
+    ``room.las``, say): their weak-label and output files are named by the scene, so the second
+    would overwrite the first's."""
+    by_name: dict[str, list[str]] = {}
+    for name, address in scenes:
+        by_name.setdefault(name, []).append(address)
+    same = sorted((n, a) for n, a in by_name.items() if len(a) > 1)
+    if same:
+        name, addresses = same[0]
+        more = f", and {len(same) - 1} other name(s) likewise" if len(same) > 1 else ""
+        raise AddressError(f"{p}: {len(addresses)} scenes are named {name!r} ({', '.join(sorted(addresses))}){more}: weak-label "
+                           f"and output files are named by the scene, so one would overwrite another's; rename or move all but one")
 
 
 def _where_the_scenes_are(p: Path) -> str:
