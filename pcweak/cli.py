@@ -667,7 +667,12 @@ EXPORT_FORMATS = (".ply", ".las", ".laz")  # what viz --export writes: PLY (Clou
 
 def cmd_viz(args: argparse.Namespace) -> int:
     from .data.address import load_scene
+    from .data.collection import enumerate_scenes, names_one_scene
     from .scene import PseudoLabels, WeakLabels
+    if not names_one_scene(args.scene):  # a folder: say which of its scenes to give
+        scenes = enumerate_scenes(args.scene)
+        raise ValueError(f"{args.scene}: a folder of {len(scenes)} scene(s); viz shows one: give one of them, "
+                         f"e.g. {scenes[0][1]}")
     # options only a picture reads, which would be dropped without a word
     if args.views is not None and not args.png:
         raise ValueError("--views goes with --png (the rows of its grid); the window shows one view you turn")

@@ -52,6 +52,12 @@ def test_simulate_and_errors(tmp_path, capsys):
     assert rc == 2 and "velodyne/000000.bin: LiDAR scan not found" in err
     rc, _, err = run(["info", "weird:thing"], capsys)
     assert rc == 2 and "expected DATASET:PATH" in err
+    rc, _, err = run(["info", str(tmp_path / "nothere")], capsys)
+    assert rc == 2 and err.strip().endswith("nothere': no such file or folder")
+    scenes = tmp_path / "scenes"
+    synthetic_room(1).save(scenes / "room.npz")
+    rc, _, err = run(["viz", str(scenes), "--png", str(tmp_path / "v.png")], capsys)  # one scene, not a folder
+    assert rc == 2 and err.strip().endswith(f"scenes: a folder of 1 scene(s); viz shows one: give one of them, e.g. npz:{scenes / 'room.npz'}")
     rc, _, err = run(["simulate", "synthetic:1", "--weak", "points", "-o", str(out)], capsys)
     assert rc == 2 and "--weak points needs exactly one of --count N or --ratio R" in err
 

@@ -62,6 +62,8 @@ def parse_address(address: str) -> tuple[str, str]:
     kind = FILE_KINDS.get(Path(address).suffix.lower()) or (folder_kind(address) if os.path.isdir(address) else None)
     if kind is not None:
         return kind, address
+    if ":" not in address and not os.path.exists(address):
+        raise AddressError(f"scene address {address!r}: no such file or folder")
     raise AddressError(f"scene address {address!r}: expected DATASET:PATH with DATASET one of {', '.join(DATASETS)} "
                        f"(a bare path is read as a file of its suffix, or a ScanNet scan, S3DIS room or Pointcept scene folder)")
 
