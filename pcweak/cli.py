@@ -92,11 +92,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.overwrite:
         raise ValueError("--overwrite goes with a folder of scenes (it draws again the scenes whose file exists); "
                          "one scene's file is always written anew")
-    check_not_an_input(args.output, _scene_inputs(args.scene), "-o")
+    output = _one_scene_output(Path(args.output), args.scene, _scene_inputs(args.scene))
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = _simulated(scene, args.weak, args.seed, kw, args.with_boxes)
-    weak.save(args.output)
-    print(json.dumps({"output": str(args.output), "scene": scene.name, "kinds": weak.kinds(),
+    weak.save(output)
+    print(json.dumps({"output": str(output), "scene": scene.name, "kinds": weak.kinds(),
                       **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box),
                                                      ("boxes2d", weak.box2d), ("mask_frames", weak.mask2d)) if v is not None}}))
     return 0
@@ -111,6 +111,29 @@ def _simulated(scene: Any, kind: str, seed: int, kw: dict[str, Any], with_boxes:
         b = simulate(scene, "boxes", seed=seed, axis_aligned=False)
         weak = dataclasses.replace(weak, box=b.box, box_semantic=b.box_semantic, meta={**weak.meta, "boxed": True})
     return weak
+
+
+def _one_scene_output(out: Path, address: str, inputs: list[tuple[str, Path]]) -> Path:
+    """The file ``-o`` names for simulate / import of the one scene at ``address``: ``out`` where
+    it names an ``.npz`` file, else (a folder, or a name without ``.npz``) the scene's
+    ``out/<scene>.npz``, as ``pcweak label`` and a folder of scenes write it; neither one of
+    ``inputs`` (``check_not_an_input``) nor another existing file."""
+    check_not_an_input(out, inputs, "-o")
+    if out.suffix.lower() == ".npz" and not out.is_dir():
+        return out
+    _check_not_another_file(out)
+    from .data.address import scene_name
+    out = out / f"{scene_name(address)}.npz"
+    check_not_an_input(out, inputs, "-o")
+    return out
+
+
+def _check_not_another_file(out: Path) -> None:
+    """ValueError when ``-o`` names an existing file that is not ``.npz``: neither the label file
+    to write nor a folder to write ``<scene>.npz`` in (it would be written over, or fail)."""
+    if out.exists() and not out.is_dir() and out.suffix.lower() != ".npz":
+        raise ValueError(f"-o {out}: is a file but not a .npz file; give the .npz file to write, or a folder "
+                         f"(written <scene>.npz inside)")
 
 
 def _folder_output(out: Path, folder: str) -> Path:
@@ -201,12 +224,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     for t in args.tables:
         if t.is_dir():
             raise ValueError(f"{t}: a folder of tables goes with a folder of scenes; for one scene give its table files")
-    check_not_an_input(args.output, _scene_inputs(args.scene) + [("a table", t) for t in args.tables], "-o")
+    output = _one_scene_output(Path(args.output), args.scene, _scene_inputs(args.scene) + [("a table", t) for t in args.tables])
     tables = [read_table(f) for f in args.tables]  # every table read before the scene
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = weak_from_tables(scene, tables, classes=classes, max_distance=args.max_distance, coords=args.coords)
-    weak.save(args.output)
-    print(json.dumps({"output": str(args.output), "scene": scene.name, "kinds": weak.kinds(),
+    weak.save(output)
+    print(json.dumps({"output": str(output), "scene": scene.name, "kinds": weak.kinds(),
                       **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box), ("boxes2d", weak.box2d))
                          if v is not None},
                       **({"tags": [c for c, on in zip(weak.classes, weak.scene_tags) if on]} if weak.scene_tags is not None else {}),
@@ -296,6 +319,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     check_writable(args.output, "-o")
+    _check_not_another_file(Path(args.output))
     scenes = enumerate_scenes(args.scene)
     if len(scenes) > 1 and str(args.output).lower().endswith(".npz") and not Path(args.output).is_dir():
         raise ValueError(f"-o {args.output}: {args.scene} holds {len(scenes)} scenes, written one <scene>.npz each; "

@@ -52,6 +52,10 @@ def test_simulate_and_errors(tmp_path, capsys):
     assert rc == 2 and "velodyne/000000.bin: LiDAR scan not found" in err
     rc, _, err = run(["info", "weird:thing"], capsys)
     assert rc == 2 and "expected DATASET:PATH" in err
+    # -o naming no .npz file is a folder, given the scene's <scene>.npz as pcweak label writes it
+    rc, text, _ = run(["simulate", "synthetic:1", "--weak", "points", "--count", "5", "-o", str(tmp_path / "weak")], capsys)
+    assert rc == 0 and json.loads(text)["output"] == str(tmp_path / "weak" / "synthetic_1.npz")
+    assert [f.name for f in (tmp_path / "weak").iterdir()] == ["synthetic_1.npz"]
     rc, _, err = run(["info", str(tmp_path / "nothere")], capsys)
     assert rc == 2 and err.strip().endswith("nothere': no such file or folder")
     scenes = tmp_path / "scenes"

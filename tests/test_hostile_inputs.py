@@ -939,6 +939,20 @@ def _(t, s):
         ["-o", "is the folder of scenes itself"]
 
 
+@case("simulate-over-a-file-that-is-not-npz")
+def _(t, s):  # notes.txt would have been replaced by a zip
+    (t / "notes.txt").write_text("mine")
+    return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "points", "--count", "5", "-o", str(t / "notes.txt")], \
+        ["-o", "notes.txt: is a file but not a .npz file"]
+
+
+@case("label-over-a-file-that-is-not-npz")
+def _(t, s):  # failed after the work, "cannot write notes/room.npz (File exists)"
+    (t / "notes").write_text("mine")
+    return ["label", f"npz:{t / 'room.npz'}", "--weak", str(t / "points.npz"), "-o", str(t / "notes")], \
+        ["-o", "notes: is a file but not a .npz file"]
+
+
 @case("simulate-merge-chance-above-one")
 def _(t, s):
     return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "masks2d", "--merge-prob", "3", "-o", str(t / "w.npz")], \

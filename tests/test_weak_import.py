@@ -43,6 +43,10 @@ def test_clicks_and_boxes_from_tables_label_the_scene_through_the_cli(tmp_path, 
     np.testing.assert_allclose(w.box, room.boxes, atol=1e-4)
     assert np.array_equal(w.box_semantic, room.box_labels) and w.classes == room.classes
     assert main(["label", f"npz:{tmp_path / 'room.npz'}", "--weak", str(tmp_path / "w.npz"), "-o", str(tmp_path / "p.npz")]) == 0
+    # -o naming a folder: the scene's <scene>.npz inside, the same labels
+    assert main(["import", f"npz:{tmp_path / 'room.npz'}", str(clicks), str(boxes), "-o", str(tmp_path / "weak")]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["output"] == str(tmp_path / "weak" / "room.npz")
+    assert np.array_equal(pcweak.WeakLabels.load(tmp_path / "weak" / "room.npz").point_index, w.point_index)
     assert main(["evaluate", f"npz:{tmp_path / 'room.npz'}", "--pseudo", str(tmp_path / "p.npz"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["miou"] > 0.4
 
