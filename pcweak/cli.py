@@ -414,6 +414,19 @@ def cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file_of_the_scene(path: str, address: str, flag: str) -> Path:
+    """The label file ``--pseudo`` / ``--weak`` gives for the one scene at ``address``: the file
+    ``path``, or in the folder ``path`` (a folder job's output) the scene's ``<scene>.npz``."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    from .data.address import scene_name
+    name = scene_name(address)
+    if not (p / f"{name}.npz").is_file():
+        raise FileNotFoundError(f"{flag} {p}: a folder without {name}.npz, the file of scene {address}")
+    return p / f"{name}.npz"
+
+
 def _scenes_with_weak(folder: str, scenes: list[tuple[str, str]], weak: Path) -> tuple[list[tuple[str, str]], int]:
     """The scenes of ``pcweak label`` that have weak labels, and how many have none: a folder of
     scenes labels those with a ``<scene>.npz`` in the ``--weak`` folder (the others named in a
@@ -539,8 +552,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.address import load_scene
     from .metrics.evaluate import evaluate
     from .scene import PseudoLabels
+    pseudo_file = _file_of_the_scene(args.pseudo, args.scene, "--pseudo")
     scene = load_scene(args.scene, **_reader_kwargs(args))
-    pseudo = PseudoLabels.load(args.pseudo)
+    pseudo = PseudoLabels.load(pseudo_file)
     rep = evaluate(scene, pseudo)
     if args.plots:
         from .viz.plots import write_plots
@@ -719,9 +733,11 @@ def cmd_viz(args: argparse.Namespace) -> int:
         if suffix != ".ply":
             from .data.las import require_laspy
             require_laspy(args.export)
+    pseudo_file = _file_of_the_scene(args.pseudo, args.scene, "--pseudo") if args.pseudo else None
+    weak_file = _file_of_the_scene(args.weak, args.scene, "--weak") if args.weak else None
     scene = load_scene(args.scene, **_reader_kwargs(args))
-    pseudo = PseudoLabels.load(args.pseudo) if args.pseudo else None
-    weak = WeakLabels.load(args.weak) if args.weak else None
+    pseudo = PseudoLabels.load(pseudo_file) if pseudo_file else None
+    weak = WeakLabels.load(weak_file) if weak_file else None
     done = False
     if args.export:
         from .data.ply import write_ply
@@ -914,8 +930,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     vz = sub.add_parser("viz", help="look at a scene and its labels: Open3D window, headless PNG, PLY export")
     vz.add_argument("scene", help=addr_help)
-    vz.add_argument("--pseudo", help="pseudo-label .npz")
-    vz.add_argument("--weak", help="weak-label .npz (seed points drawn as spheres, boxes as lines)")
+    vz.add_argument("--pseudo", help="pseudo-label .npz, or a folder holding the scene's <scene>.npz")
+    vz.add_argument("--weak", help="weak-label .npz, or a folder holding the scene's <scene>.npz (seed points drawn as "
+                                   "spheres, boxes as lines)")
     vz.add_argument("--color-by", choices=["semantic", "instance", "confidence", "error", "rgb", "superpoint"],
                     help="one layer (default: GT | pseudo | error side by side when both exist); superpoint: the cells "
                          "a propagation's labels are uniform over (its superpoints), else the scene's own segments")

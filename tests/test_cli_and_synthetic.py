@@ -124,6 +124,14 @@ def test_label_a_folder_labels_the_scenes_that_have_weak_labels(tmp_path, room, 
     assert rc == 2 and "no weak-label file for any of the 3 scenes" in err
     rc, _, err = run(["label", str(scenes), "--weak", str(weak / "a.npz"), "-o", str(out)], capsys)
     assert rc == 2 and "one weak-label file for the 3 scenes" in err
+    # one scene of the folder reads its file from the folders the folder's jobs wrote
+    rc, text, _ = run(["evaluate", str(scenes / "a.npz"), "--pseudo", str(out), "--json"], capsys)
+    assert rc == 0 and json.loads(text)["miou"] == json.loads(run(["evaluate", str(scenes / "a.npz"), "--pseudo",
+                                                                   str(out / "a.npz"), "--json"], capsys)[1])["miou"]
+    assert run(["viz", str(scenes / "c.npz"), "--pseudo", str(out), "--weak", str(weak), "--png", str(tmp_path / "c.png")],
+               capsys)[0] == 0
+    rc, _, err = run(["evaluate", str(scenes / "b.npz"), "--pseudo", str(out)], capsys)
+    assert rc == 2 and err.strip().endswith(f"--pseudo {out}: a folder without b.npz, the file of scene {scenes / 'b.npz'}")
 
 
 @pytest.mark.slow
