@@ -414,6 +414,15 @@ def cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_one_scene(arg: str, what: str) -> None:
+    """ValueError when ``arg`` is a folder of scenes where a command takes one scene (``what``
+    it does with one), naming the folder's first scene."""
+    from .data.collection import enumerate_scenes, names_one_scene
+    if not names_one_scene(arg):
+        scenes = enumerate_scenes(arg)
+        raise ValueError(f"{arg}: a folder of {len(scenes)} scene(s); {what}: give one of them, e.g. {scenes[0][1]}")
+
+
 def _file_of_the_scene(path: str, address: str, flag: str) -> Path:
     """The label file ``--pseudo`` / ``--weak`` gives for the one scene at ``address``: the file
     ``path``, or in the folder ``path`` (a folder job's output) the scene's ``<scene>.npz``."""
@@ -476,6 +485,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise ValueError("--points-per-side goes with --sam (SAM's prompt grid); --masks scores masks already made")
     check_points_per_side(args.points_per_side, "--points-per-side")
     check_device(args.device, "--device")
+    _check_one_scene(args.scene, "masks are made for one scene's frames")
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out}: exists and is not a folder")
@@ -705,12 +715,8 @@ EXPORT_FORMATS = (".ply", ".las", ".laz")  # what viz --export writes: PLY (Clou
 
 def cmd_viz(args: argparse.Namespace) -> int:
     from .data.address import load_scene
-    from .data.collection import enumerate_scenes, names_one_scene
     from .scene import PseudoLabels, WeakLabels
-    if not names_one_scene(args.scene):  # a folder: say which of its scenes to give
-        scenes = enumerate_scenes(args.scene)
-        raise ValueError(f"{args.scene}: a folder of {len(scenes)} scene(s); viz shows one: give one of them, "
-                         f"e.g. {scenes[0][1]}")
+    _check_one_scene(args.scene, "viz shows one")
     # options only a picture reads, which would be dropped without a word
     if args.views is not None and not args.png:
         raise ValueError("--views goes with --png (the rows of its grid); the window shows one view you turn")
