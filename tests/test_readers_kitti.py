@@ -172,5 +172,8 @@ def test_folders_of_lidar_frames_are_told_apart_without_a_dataset_prefix(tmp_pat
     assert enumerate_scenes(str(split)) == [("000000", f"kitti:{split / '000000'}")]
     with pytest.raises(AddressError, match=f"a KITTI root: give one split, {split}\\)$"):
         enumerate_scenes(str(split.parent))
-    with pytest.raises(AddressError, match=f"give the folder that holds velodyne/, {split}\\)$"):
-        enumerate_scenes(str(split / "velodyne"))
+    for part in ("velodyne", "label_2"):
+        with pytest.raises(AddressError, match=f"it is the {part}/ folder of {split}, which holds 1 scene\\(s\\): give that folder\\)$"):
+            enumerate_scenes(str(split / part))
+    with pytest.raises(AddressError, match=f"it is the labels/ folder of {seqs / '00'}, which holds 1 scene"):
+        enumerate_scenes(str(seqs / "00" / "labels"))

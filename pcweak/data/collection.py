@@ -47,14 +47,25 @@ def _check_one_scene_a_name(p: Path, scenes: list[tuple[str, str]]) -> None:
                            f"and output files are named by the scene, so one would overwrite another's; rename or move all but one")
 
 
+# the folders inside a dataset's tree that hold parts of its scenes, not scenes
+PART_FOLDERS = ("velodyne", "label_2", "calib", "image_2", "labels", "Annotations", "posed_images", "infos",
+                "semantic_mask", "instance_mask", "meta_data", "color", "depth", "pose", "intrinsic")
+
+
 def _where_the_scenes_are(p: Path) -> str:
-    """What to give instead of the folder ``p`` that holds no scenes: the folder above or below
-    it for a KITTI root or a ``velodyne/`` folder, else the layouts understood."""
+    """What to give instead of the folder ``p`` that holds no scenes: a KITTI root's split, the
+    folder above one that holds parts of its scenes (``velodyne/``, ``posed_images/``, ...), else
+    the layouts understood."""
     splits = [s for s in ("training", "testing") if (p / s / "velodyne").is_dir()]
     if splits:
         return f"a KITTI root: give one split, {' or '.join(str(p / s) for s in splits)}"
-    if p.name == "velodyne" and p.is_dir() and any(p.glob("*.bin")):
-        return f"the frames of a KITTI split or SemanticKITTI sequence: give the folder that holds velodyne/, {p.parent}"
+    if p.name in PART_FOLDERS:
+        try:
+            above = enumerate_scenes(str(p.parent))
+        except AddressError:
+            above = []
+        if above:
+            return f"it is the {p.name}/ folder of {p.parent}, which holds {len(above)} scene(s): give that folder"
     return ("expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's points/ folder, Pointcept scene folders, "
             "a SemanticKITTI sequence or .npz/.ply/.las/.laz/.e57 files")
 
