@@ -114,12 +114,12 @@ def _is_semantickitti_sequence(d: Path) -> bool:
     return (d / "velodyne").is_dir() and (d / "labels").is_dir() and not (d / "label_2").is_dir()
 
 
-def _holds_semantickitti(p: Path) -> bool:
-    """Whether the folder ``p`` is a SemanticKITTI sequence, its ``sequences/`` folder or the root
-    holding that (one labelled sequence tells it from a KITTI split, whose frames would be read
-    without their point labels, under KITTI's box classes)."""
+def _lidar_sequences(p: Path) -> list[Path]:
+    """The folders of LiDAR frames (``velodyne/`` inside) that ``p`` names as a SemanticKITTI
+    sequence, its ``sequences/`` folder or the root holding that: ``p`` itself, or its (or its
+    ``sequences/``'s) sub-folders, sorted."""
     seqs = p / "sequences" if (p / "sequences").is_dir() else p
-    return _is_semantickitti_sequence(seqs) or any(_is_semantickitti_sequence(c) for c in seqs.iterdir() if c.is_dir())
+    return [seqs] if (seqs / "velodyne").is_dir() else sorted(c for c in seqs.iterdir() if (c / "velodyne").is_dir())
 
 
 def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
@@ -128,10 +128,11 @@ def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
 
 def _addresses_in(p: Path, kind: str | None) -> list[str]:
     """The scene addresses of the folder ``p`` (``enumerate_scenes``), unsorted."""
-    if kind == "semantickitti" or (kind is None and _holds_semantickitti(p)):
-        seqs = p / "sequences" if (p / "sequences").is_dir() else p
-        seqs_list = [seqs] if (seqs / "velodyne").is_dir() else sorted(c for c in seqs.iterdir() if (c / "velodyne").is_dir())
-        return [f"semantickitti:{q / f.stem}" for q in seqs_list for f in (q / "velodyne").glob("*.bin")]
+    seqs = _lidar_sequences(p) if kind in ("semantickitti", None) else []
+    # one labelled sequence tells SemanticKITTI from a KITTI split, whose frames would be read
+    # without their point labels, under KITTI's box classes
+    if kind == "semantickitti" or any(_is_semantickitti_sequence(q) for q in seqs):
+        return [f"semantickitti:{q / f.stem}" for q in seqs for f in (q / "velodyne").glob("*.bin")]
     if kind in ("mmdet3d-scannet", "mmdet3d-s3dis") and not (p / "points").is_dir():  # a folder of points files
         return [f"{kind}:{f}" for f in p.glob("*.bin")]
     if kind is None and p.name == "points" and any(p.glob("*.bin")):  # mmdetection3d's points/ folder itself, as its root names it
