@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import PcweakError
-from .npzio import check_not_an_input, check_writable
+from .npzio import check_not_an_input, check_writable, names_npz_file
 
 
 def _reader_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.overwrite:
         raise ValueError("--overwrite goes with a folder of scenes (it draws again the scenes whose file exists); "
                          "one scene's file is always written anew")
-    output = _one_scene_output(Path(args.output), args.scene, _scene_inputs(args.scene))
+    output = _one_scene_output(args.output, args.scene, _scene_inputs(args.scene))
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = _simulated(scene, args.weak, args.seed, kw, args.with_boxes)
     weak.save(output)
@@ -113,36 +113,37 @@ def _simulated(scene: Any, kind: str, seed: int, kw: dict[str, Any], with_boxes:
     return weak
 
 
-def _one_scene_output(out: Path, address: str, inputs: list[tuple[str, Path]]) -> Path:
-    """The file ``-o`` names for simulate / import of the one scene at ``address``: ``out`` where
-    it names an ``.npz`` file, else (a folder, or a name without ``.npz``) the scene's
+def _one_scene_output(out: str, address: str, inputs: list[tuple[str, Path]]) -> Path:
+    """The file ``-o`` (as typed) names for simulate / import of the one scene at ``address``:
+    ``out`` where it names an ``.npz`` file (``npzio.names_npz_file``), else the scene's
     ``out/<scene>.npz``, as ``pcweak label`` and a folder of scenes write it; neither one of
     ``inputs`` (``check_not_an_input``) nor another existing file."""
-    check_not_an_input(out, inputs, "-o")
-    if out.suffix.lower() == ".npz" and not out.is_dir():
-        return out
+    check_not_an_input(Path(out), inputs, "-o")
+    if names_npz_file(out):
+        return Path(out)
     _check_not_another_file(out)
     from .data.address import scene_name
-    out = out / f"{scene_name(address)}.npz"
-    check_not_an_input(out, inputs, "-o")
-    return out
+    path = Path(out) / f"{scene_name(address)}.npz"
+    check_not_an_input(path, inputs, "-o")
+    return path
 
 
-def _check_not_another_file(out: Path) -> None:
+def _check_not_another_file(out: str) -> None:
     """ValueError when ``-o`` names an existing file that is not ``.npz``: neither the label file
     to write nor a folder to write ``<scene>.npz`` in (it would be written over, or fail)."""
-    if out.exists() and not out.is_dir() and out.suffix.lower() != ".npz":
-        raise ValueError(f"-o {out}: is a file but not a .npz file; give the .npz file to write, or a folder "
-                         f"(written <scene>.npz inside)")
+    if Path(out).is_file() and not names_npz_file(out):
+        why = "given as a folder (trailing separator)" if out.endswith(("/", os.sep)) else "but not a .npz file"
+        raise ValueError(f"-o {out}: is a file {why}; give the .npz file to write, or a folder (written <scene>.npz inside)")
 
 
-def _folder_output(out: Path, folder: str) -> Path:
-    """``-o`` of a command run on the folder of scenes ``folder``: a folder (one ``<scene>.npz``
-    each), not ``folder`` itself (``_check_not_the_scene_folder``)."""
-    if out.exists() and not out.is_dir() or not out.exists() and out.suffix.lower() == ".npz":
+def _folder_output(out: str, folder: str) -> Path:
+    """``-o`` (as typed) of a command run on the folder of scenes ``folder``: a folder (one
+    ``<scene>.npz`` each), not ``folder`` itself (``_check_not_the_scene_folder``)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir() or names_npz_file(out):
         raise ValueError(f"-o {out}: a folder of scenes is written one <scene>.npz each; give a folder")
-    _check_not_the_scene_folder(out, folder)
-    return out
+    _check_not_the_scene_folder(path, folder)
+    return path
 
 
 def _check_not_the_scene_folder(out: Path, folder: str) -> None:
@@ -180,7 +181,7 @@ def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
     from .data.collection import enumerate_scenes
     from .weak import scene_seed
     from .weak_jobs import weak_fingerprint
-    out = _folder_output(Path(args.output), args.scene)
+    out = _folder_output(args.output, args.scene)
     reader = _reader_kwargs(args)
     scenes = enumerate_scenes(args.scene)
     for name, address in scenes:  # every scene and output checked before the first is read
@@ -224,7 +225,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     for t in args.tables:
         if t.is_dir():
             raise ValueError(f"{t}: a folder of tables goes with a folder of scenes; for one scene give its table files")
-    output = _one_scene_output(Path(args.output), args.scene, _scene_inputs(args.scene) + [("a table", t) for t in args.tables])
+    output = _one_scene_output(args.output, args.scene, _scene_inputs(args.scene) + [("a table", t) for t in args.tables])
     tables = [read_table(f) for f in args.tables]  # every table read before the scene
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = weak_from_tables(scene, tables, classes=classes, max_distance=args.max_distance, coords=args.coords)
@@ -244,7 +245,7 @@ def _import_folder(args: argparse.Namespace) -> int:
     from .data.collection import enumerate_scenes
     from .weak.from_tables import read_table, weak_from_tables
     from .weak_jobs import tables_by_scene, weak_fingerprint
-    out = _folder_output(Path(args.output), args.scene)
+    out = _folder_output(args.output, args.scene)
     classes = _class_list(args.classes)
     reader = _reader_kwargs(args)
     scenes = enumerate_scenes(args.scene)
@@ -319,9 +320,9 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     check_writable(args.output, "-o")
-    _check_not_another_file(Path(args.output))
+    _check_not_another_file(args.output)
     scenes = enumerate_scenes(args.scene)
-    if len(scenes) > 1 and str(args.output).lower().endswith(".npz") and not Path(args.output).is_dir():
+    if len(scenes) > 1 and names_npz_file(args.output):
         raise ValueError(f"-o {args.output}: {args.scene} holds {len(scenes)} scenes, written one <scene>.npz each; "
                          f"give a folder")
     if not names_one_scene(args.scene):
@@ -336,7 +337,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         print(json.dumps({**model_walk_labels(args.ckpt, scenes, args.weak, args.output, params, overwrite=args.overwrite),
                           **({"without_weak": without_weak} if without_weak else {})}))
         return 0
-    single = len(scenes) == 1 and not Path(args.output).is_dir() and str(args.output).lower().endswith(".npz")
+    single = len(scenes) == 1 and names_npz_file(args.output)
     weak_path = Path(args.weak)
     reader = _reader_kwargs(args)
     jobs: list[LabelJob] = []
@@ -822,7 +823,7 @@ def _add_weak_output(p: argparse.ArgumentParser, again: str, same: str) -> None:
     """``-o`` and ``--overwrite`` of a command writing weak-label files (simulate, import): one
     file, or a folder of ``<scene>.npz`` for a folder of scenes; ``again`` / ``same`` say what
     ``--overwrite`` redoes and what a rerun keeps."""
-    p.add_argument("-o", "--output", required=True, type=Path, help="weak-label .npz to write, or for a folder of scenes a "
+    p.add_argument("-o", "--output", required=True, help="weak-label .npz to write, or for a folder of scenes a "
                    "folder of <scene>.npz (what pcweak label --weak reads)")
     p.add_argument("--overwrite", action="store_true", help=f"a folder of scenes: {again} the scenes whose file exists "
                    f"(default: skip those {same})")

@@ -132,6 +132,13 @@ def check_output_file(out: str | os.PathLike, suffix: str, flag: str) -> None:
     check_writable(p, flag)
 
 
+def names_npz_file(out: str | os.PathLike) -> bool:
+    """True when an output argument, as typed, names the one ``.npz`` file to write: it ends in
+    ``.npz`` (no trailing separator) and is no existing folder. Any other name is a folder that
+    gets one ``<scene>.npz`` per scene."""
+    return str(out).lower().endswith(".npz") and not Path(out).is_dir()
+
+
 def check_writable(path: str | os.PathLike, flag: str) -> None:
     """ValueError naming ``flag`` when ``path`` (a file or folder to write, existing or not)
     cannot be made where it is: the nearest existing folder at or above it is read-only (a

@@ -56,6 +56,9 @@ def test_simulate_and_errors(tmp_path, capsys):
     rc, text, _ = run(["simulate", "synthetic:1", "--weak", "points", "--count", "5", "-o", str(tmp_path / "weak")], capsys)
     assert rc == 0 and json.loads(text)["output"] == str(tmp_path / "weak" / "synthetic_1.npz")
     assert [f.name for f in (tmp_path / "weak").iterdir()] == ["synthetic_1.npz"]
+    # a trailing separator says folder even where the name ends in .npz
+    rc, text, _ = run(["simulate", "synthetic:1", "--weak", "points", "--count", "5", "-o", f"{tmp_path / 'v.npz'}/"], capsys)
+    assert rc == 0 and json.loads(text)["output"] == str(tmp_path / "v.npz" / "synthetic_1.npz")
     rc, _, err = run(["info", str(tmp_path / "nothere")], capsys)
     assert rc == 2 and err.strip().endswith("nothere': no such file or folder")
     scenes = tmp_path / "scenes"

@@ -946,6 +946,12 @@ def _(t, s):  # notes.txt would have been replaced by a zip
         ["-o", "notes.txt: is a file but not a .npz file"]
 
 
+@case("simulate-file-given-as-a-folder")
+def _(t, s):  # points.npz/ names a folder; writing points.npz/room.npz failed after the scene was read
+    return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "points", "--count", "5", "-o", f"{t / 'points.npz'}/"], \
+        ["-o", "points.npz/: is a file given as a folder (trailing separator)"]
+
+
 @case("label-over-a-file-that-is-not-npz")
 def _(t, s):  # failed after the work, "cannot write notes/room.npz (File exists)"
     (t / "notes").write_text("mine")

@@ -70,7 +70,8 @@ def _todo(scenes: Sequence[tuple[str, str]], out: str | Path, stamp: dict[str, s
     """The output path of each scene, and the scenes whose output is not current (made from the
     same scene, checkpoint and settings; any other existing output is labelled again)."""
     from ..label_jobs import is_current
-    single = str(out).lower().endswith(".npz") and len(scenes) == 1
+    from ..npzio import names_npz_file
+    single = names_npz_file(out) and len(scenes) == 1
     target = (lambda name: Path(out)) if single else (lambda name: Path(out) / f"{name}.npz")
     return target, [s for s in scenes if overwrite or not is_current(target(s[0]), stamp[s[0]])]
 
