@@ -1096,7 +1096,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the console command (not a caller's main([...])): its process to stop
         _stop_on_sigterm()
     argv = list(sys.argv[1:] if argv is None else argv)
-    from .train.lightning_cli import TRAIN_COMMANDS
+    from .train.lightning_cli import TRAIN_COMMANDS, denied_import
     debug = os.environ.get("PCWEAK_DEBUG", "") not in ("", "0")
     # torch's one-off advice to library authors ("is_fx_tracing will return true ..."), logged
     # when spconv loads: not the user's business
@@ -1123,7 +1123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except argparse.ArgumentError as e:  # the config or an option: jsonargparse's message, without its usage dump
             if debug:
                 raise
-            print(f"pcweak {argv[0]}: error: {e}\n(pcweak {argv[0]} --help lists every option)", file=sys.stderr)
+            why = denied_import(str(e)) or f"{e}\n(pcweak {argv[0]} --help lists every option)"
+            print(f"pcweak {argv[0]}: error: {why}", file=sys.stderr)
             return 2
         # OSError: a file missing, read-only or on a full disk; MisconfigurationException: a
         # trainer setting this machine cannot meet (accelerator, devices)

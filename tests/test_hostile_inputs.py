@@ -276,20 +276,27 @@ def test_code_execution_from_mmdet3d_infos_is_refused(tmp_path, small, capsys):
 
 def test_code_execution_from_a_training_config_is_refused(tmp_path, capsys):
     """A downloaded config naming any importable callable as the data, a callback or through
-    a YAML tag is refused by the parser, never called."""
+    a YAML tag is refused by the parser, never called; a class outside what configs may name
+    (``lightning_cli.CONFIG_IMPORTS_ALLOWED``) is refused before its module is imported (``this``
+    prints the Zen of Python when imported), and so is a LambdaCallback, which has Lightning call
+    the functions the config names."""
+    import sys
     marker = tmp_path / "pwned"
+    not_named = "is not a class or function a pcweak config may name"
     configs = {
         "data.yaml": (f"data:\n  class_path: os.system\n  init_args: {{command: 'touch {marker}'}}\n"
-                      "model:\n  class_path: pcweak.tasks.SemanticSegmentation\n",
-                      "os.system does not correspond to a subclass of LightningDataModule"),
+                      "model:\n  class_path: pcweak.tasks.SemanticSegmentation\n", f"data: os.system {not_named}"),
         "callback.yaml": (f"trainer:\n  callbacks:\n    - class_path: subprocess.Popen\n"
-                          f"      init_args: {{args: [touch, '{marker}']}}\n", 'Parser key "trainer.callbacks"'),
+                          f"      init_args: {{args: [touch, '{marker}']}}\n", f"trainer.callbacks: subprocess.Popen {not_named}"),
         "tag.yaml": (f"model: !!python/object/apply:os.system ['touch {marker}']\n", "could not determine a constructor"),
+        "module.yaml": ("trainer:\n  callbacks:\n    - class_path: this.Anything\n", f"this.Anything {not_named}"),
+        "lambda.yaml": ("trainer:\n  callbacks:\n    - class_path: lightning.pytorch.callbacks.LambdaCallback\n"
+                        "      init_args: {on_fit_start: subprocess.getoutput}\n", f"LambdaCallback {not_named}"),
     }
     for name, (text, needle) in configs.items():
         (tmp_path / name).write_text(text)
         refused(["fit", "--config", str(tmp_path / name), "--trainer.max_epochs", "0"], capsys, "pcweak fit: error:", needle)
-    assert not marker.exists()
+    assert not marker.exists() and "this" not in sys.modules
 
 
 # ---------------------------------------------------------------------------- silent misreads

@@ -15,6 +15,44 @@ from typing import Sequence
 
 TRAIN_COMMANDS = ("fit", "validate", "test", "predict")
 
+# What a config (or a checkpoint's hyper-parameters) may name by import path: a class_path, a
+# callable, a type. Anything else is refused before its module is imported, so a downloaded
+# config runs no code of its own choosing (an import runs the module; Lightning calls a
+# LambdaCallback's functions with the trainer). The most specific entry decides.
+CONFIG_IMPORTS_ALLOWED: tuple[str, ...] = (
+    "pcweak.tasks", "pcweak.train",
+    "lightning.pytorch.callbacks", "lightning.pytorch.loggers", "lightning.pytorch.strategies",
+    "lightning.pytorch.accelerators", "lightning.pytorch.plugins", "lightning.pytorch.profilers",
+    "lightning.fabric.plugins",  # where some of lightning.pytorch.plugins' classes are defined
+    "torch.optim",
+)
+CONFIG_IMPORTS_DENIED: tuple[str, ...] = (
+    "*", "lightning.pytorch.callbacks.LambdaCallback", "lightning.pytorch.callbacks.lambda_function",
+)
+
+
+def restrict_config_imports() -> None:
+    """Make jsonargparse refuse any import path given as a value that ``CONFIG_IMPORTS_ALLOWED``
+    does not cover (``CONFIG_IMPORTS_DENIED`` taking the rest); paths from pcweak's and
+    Lightning's own code (type hints, defaults) are not checked. Process-wide; idempotent."""
+    from jsonargparse import set_parsing_settings
+    set_parsing_settings(import_path_denylist=list(CONFIG_IMPORTS_DENIED),
+                         import_path_allowlist=list(CONFIG_IMPORTS_ALLOWED))
+
+
+def denied_import(message: str) -> str | None:
+    """One line for a parse error whose cause is an import path ``restrict_config_imports``
+    refused (jsonargparse buries it among the union's other alternatives); None for any other."""
+    import re
+    found = re.search(r"Importing '([^']+)' is not allowed", message)
+    if found is None:
+        return None
+    key = re.search(r'Parser key "([^"]+)"', message)
+    return (f"{key.group(1) + ': ' if key else ''}{found.group(1)} is not a class or function a pcweak config may "
+            f"name (those under {', '.join(CONFIG_IMPORTS_ALLOWED)}; not LambdaCallback): a config runs no code "
+            f"of its own choosing")
+
+
 # datamodule attribute -> model init argument, filled in when the command line is parsed, and
 # the data setting it comes from (named when a checkpoint's model was built from another value)
 LINKS: tuple[tuple[str, str, str], ...] = (
@@ -197,6 +235,7 @@ def run_lightning_cli(argv: Sequence[str], run: bool = True):
     import pcweak.tasks  # noqa: F401
 
     import sys
+    restrict_config_imports()
     argv = list(argv)
     from_sys = run and argv == sys.argv[1:]
     cli = _cli_class()(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
