@@ -259,6 +259,10 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert "model settings are used" not in capsys.readouterr().err  # the same config: nothing to say
     newest = max(tmp_path.glob("outputs/**/last.ckpt"), key=lambda p: p.stat().st_mtime)
     assert torch.load(newest, map_location="cpu", weights_only=False)["epoch"] == 1
+    # resuming a fit on other data (it went on training without a word): refused before a batch runs
+    assert main(["fit", *_fit_args(tmp_path, 3), "--ckpt_path", str(newest), "--data.init_args.points", "20"]) == 2
+    assert (f"--ckpt_path {newest}: the checkpoint was trained on other data: data.init_args.points 200 (given 20)"
+            in capsys.readouterr().err)
     # a run from a checkpoint gets the checkpoint's model: a setting given otherwise is named, not used
     assert main(["validate", *_fit_args(tmp_path, 1), "--ckpt_path", str(newest), "--model.init_args.lr", "0.5"]) == 0
     out, err = capsys.readouterr()
@@ -475,6 +479,32 @@ def test_a_model_fact_that_contradicts_the_data_is_refused(capsys):
     assert main(["fit", "--config", DEMO, "--model.init_args.num_classes", "13", "--print_config"]) == 2
     err = capsys.readouterr().err
     assert "pcweak fit: error: model.init_args.num_classes=13 contradicts the data" in err and "Traceback" not in err
+
+
+def test_a_fit_resumes_only_on_the_data_it_was_trained_on():
+    """``check_resumed_data``: settings that change what is trained on are refused, a location
+    of the same data is named in a warning, serving settings pass; data of another module too."""
+    from jsonargparse import Namespace
+
+    from pcweak.train.config_checks import check_resumed_data
+    ckpt = {"datamodule_hyper_parameters": {"_class_path": "pcweak.train.datamodule.PointDataModule", "dataset": "scannet",
+                                            "root": "/old/scans", "points": 200, "seed": 0, "batch_size": 2,
+                                            "feature_names": ["color", "normal"]}}
+
+    def config(cls="pcweak.train.datamodule.PointDataModule", **data):
+        args = {"dataset": "scannet", "root": "/old/scans", "points": 200, "seed": 0, "batch_size": 2,
+                "feature_names": ("color", "normal"), "num_workers": 4, **data}
+        return Namespace(data=Namespace(class_path=cls, init_args=Namespace(**args)))
+
+    assert check_resumed_data(config(batch_size=8), ckpt, "a.ckpt") == []  # a tuple read as the checkpoint's list
+    with pytest.warns(UserWarning, match=r"data.init_args.root '/new/scans' \(trained from '/old/scans'\)"):
+        assert check_resumed_data(config(root="/new/scans"), ckpt, "a.ckpt") == ["root"]
+    with pytest.raises(ValueError, match=r"other data: data.init_args.points 200 \(given 50\); "
+                                         r"data.init_args.seed 0 \(given 1\)"):
+        check_resumed_data(config(points=50, seed=1, root="/new/scans"), ckpt, "a.ckpt")
+    with pytest.raises(ValueError, match="trained on pcweak.train.datamodule.PointDataModule, but the config's data is"):
+        check_resumed_data(config("pcweak.train.lidar_datamodule.LidarDataModule"), ckpt, "a.ckpt")
+    assert check_resumed_data(config(points=50), {"hyper_parameters": {}}, "old.ckpt") == []  # nothing recorded
 
 
 def test_a_checkpoint_built_for_other_data_is_refused():

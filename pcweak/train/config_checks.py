@@ -70,6 +70,47 @@ def check_against_checkpoint(config: Any, checkpoint: dict, ckpt_path: str) -> l
     return ignored
 
 
+# data settings a resumed fit may change: where the same data lies (named in a warning) and how
+# it is served (batches, workers, memory, the predict scenes); any other setting changes what
+# the model trains on
+DATA_LOCATIONS = ("root", "cache_dir", "weak_dir", "pseudo_dir")
+DATA_SERVING = ("batch_size", "num_workers", "scene_cache_gb", "predict_scenes", "predict_split", "predict_ids")
+
+
+def check_resumed_data(config: Any, checkpoint: dict, ckpt_path: str) -> list[str]:
+    """``pcweak fit --ckpt_path``: the data the run resumes on against the data the checkpoint
+    was trained on (its ``datamodule_hyper_parameters``). A setting that changes what is trained
+    on (the scenes, the supervision and its seed, the weak labels' kind and count, the voxel
+    size, the features, the augmentation) is a ValueError naming each with both values: the
+    resumed model, its optimizer and schedule would go on from a training on other data, and
+    its checkpoints hold neither run. ``DATA_LOCATIONS`` that differ are taken as the same data
+    moved, in one warning; ``DATA_SERVING`` may change. Settings the checkpoint does not record
+    (an older pcweak's) are not compared. Returns the locations that differ."""
+    ckpt_data = {k: v for k, v in (checkpoint.get("datamodule_hyper_parameters") or {}).items()
+                 if not k.startswith("_")}
+    data = config.get("data") or {}
+    ckpt_class = (checkpoint.get("datamodule_hyper_parameters") or {}).get("_class_path")
+    if not ckpt_data or not data.get("class_path"):
+        return []
+    if ckpt_class and ckpt_class.rsplit(".", 1)[-1] != str(data.class_path).rsplit(".", 1)[-1]:
+        raise ValueError(f"--ckpt_path {ckpt_path}: trained on {ckpt_class}, but the config's data is "
+                         f"{data.class_path}; give the config the checkpoint was trained with")
+    given = _plain(data.get("init_args")) or {}
+    differ = {k: (_plain(v), given[k]) for k, v in ckpt_data.items() if k in given and _plain(v) != given[k]}
+    other = {k: v for k, v in differ.items() if k not in DATA_LOCATIONS and k not in DATA_SERVING}
+    if other:
+        raise ValueError(f"--ckpt_path {ckpt_path}: the checkpoint was trained on other data: "
+                         + "; ".join(f"data.init_args.{k} {was!r} (given {now!r})" for k, (was, now) in other.items())
+                         + "; resuming would go on training it on these: give the settings it was trained with, or "
+                           "start a new fit without --ckpt_path")
+    moved = [k for k in differ if k in DATA_LOCATIONS]
+    if moved:
+        warnings.warn(f"--ckpt_path {ckpt_path}: resuming on data found elsewhere, taken to be the data it was trained "
+                      f"on: " + "; ".join(f"data.init_args.{k} {differ[k][1]!r} (trained from {differ[k][0]!r})"
+                                          for k in moved))
+    return moved
+
+
 # a task -> the data module whose batches it reads (subclasses included); a model or data
 # class of the user's own passes
 TASK_DATA: tuple[tuple[str, str, str], ...] = (

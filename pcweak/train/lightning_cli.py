@@ -139,8 +139,10 @@ def _cli_class():
                                  f"its {'predictions' if sub == 'predict' else 'scores'} would mean nothing")
             checkpoint = check_ckpt_path(ckpt_path)
             if checkpoint is not None:
-                from .config_checks import check_against_checkpoint
+                from .config_checks import check_against_checkpoint, check_resumed_data
                 check_against_checkpoint(self.config[sub], checkpoint, str(ckpt_path))
+                if sub == "fit":  # validate / test / predict may score a model on any data
+                    check_resumed_data(self.config[sub], checkpoint, str(ckpt_path))
             super()._parse_ckpt_path()
 
         def before_fit(self) -> None:
