@@ -43,6 +43,13 @@ def test_scannet_scenes_missing_from_the_root_are_named_before_any_is_read(tmp_p
     assert tr == [("scene0000_00", f"scannet:{tmp_path / 'scans' / 'scene0000_00'}")] and va == []
     with pytest.raises(ValueError, match=r"data.train_scenes: no scenes to train on"):
         PointDataModule(dataset="scannet", root=str(tmp_path), supervision="full").scene_lists()
+    # a root without scans/: the scans folder itself, another layout, or nothing pcweak reads
+    with pytest.raises(ValueError, match=r"data.root .*scans: holds no scans/ folder; it is the scans/ folder itself: "
+                                         r"give the folder above it"):
+        PointDataModule(dataset="scannet", root=str(tmp_path / "scans"), train_scenes=["scene0000_00"],
+                        supervision="full").scene_lists()
+    with pytest.raises(ValueError, match=r"data.root .*meta_data: holds no scans/ folder; ScanNet's layout is ROOT/scans/"):
+        PointDataModule(dataset="scannet", root=str(tmp_path / "meta_data"), train_scenes=["a"], supervision="full").scene_lists()
     with pytest.raises(ValueError, match=r"data.root .*nowhere: no such folder"):
         PointDataModule(dataset="scannet", root=str(tmp_path / "nowhere"), train_scenes=["a"], supervision="full").scene_lists()
 
@@ -50,7 +57,7 @@ def test_scannet_scenes_missing_from_the_root_are_named_before_any_is_read(tmp_p
 def test_s3dis_and_folder_roots_without_the_scenes_asked_for(tmp_path):
     from pcweak.data.synthetic_indoor import synthetic_room
     synthetic_room(0, density=60.0, n_frames=0).save(tmp_path / "room_a.npz")
-    with pytest.raises(ValueError, match=r"data.root .*: no scenes to train on; it holds 1 scenes of another layout"):
+    with pytest.raises(ValueError, match=r"data.root .*: no scenes to train on; it holds 1 scene of another layout"):
         PointDataModule(dataset="s3dis", root=str(tmp_path), supervision="full").scene_lists()
     dm = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["room_b"])
     with pytest.raises(ValueError, match=r"data.val_scenes: 1 of the 1 scenes are not in .* \(room_b\); it holds 1 scenes \(room_a; pcweak info .* lists them\)"):
@@ -62,6 +69,17 @@ def test_s3dis_and_folder_roots_without_the_scenes_asked_for(tmp_path):
     with pytest.raises(ValueError, match=r"no scenes to train on; it is one area's folder: give the folder that holds the Area_N folders, "
                                          + str(tmp_path / "s3dis")):
         PointDataModule(dataset="s3dis", root=str(tmp_path / "s3dis" / "Area_5"), supervision="full").scene_lists()
+    # a validation area the root lacks, or misspelt: its rooms were trained on and none validated on
+    (tmp_path / "s3dis" / "Area_1" / "office_1" / "Annotations").mkdir(parents=True)
+    (tmp_path / "s3dis" / "Area_10" / "office_1" / "Annotations").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"data.s3dis_val_area Area_6: data.root .*s3dis holds no such area "
+                                         r"\(Area_1, Area_5, Area_10\)"):
+        PointDataModule(dataset="s3dis", root=str(tmp_path / "s3dis"), supervision="full", s3dis_val_area="Area_6").scene_lists()
+    with pytest.raises(ValueError, match=r"data.s3dis_val_area: expected an S3DIS area's folder name, Area_N .*got '5'"):
+        PointDataModule(dataset="s3dis", root=str(tmp_path / "s3dis"), supervision="full", s3dis_val_area="5")
+    tr, va = PointDataModule(dataset="s3dis", root=str(tmp_path / "s3dis"), supervision="full",
+                             s3dis_val_area="Area_1").scene_lists()
+    assert [n for n, _ in va] == ["Area_1_office_1"] and [n for n, _ in tr] == ["Area_10_office_1", "Area_5_office_1"]
 
 
 def test_kitti_frames_from_imagesets_by_default_ids_padded_and_checked(tmp_path):

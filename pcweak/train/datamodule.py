@@ -18,6 +18,7 @@ A batch (``collate``) holds per voxel ``grid_coord`` (V,3) int32, ``batch`` (V,)
 """
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +42,18 @@ DATASETS = ("synthetic", "scannet", "s3dis", "folder")
 WEAK_KINDS = ("points", "clicks", "boxes")
 
 
+def _other_layout(root: Path) -> str:
+    """What a ``data.root`` that holds none of its dataset's scenes holds instead, where pcweak
+    reads scenes in it (``collection.enumerate_scenes``): a hint naming ``data.dataset folder``;
+    empty when it holds none."""
+    from ..data.collection import enumerate_scenes
+    try:
+        n = len(enumerate_scenes(str(root)))
+    except AddressError:
+        return ""
+    return f"it holds {n} scene{'s' if n != 1 else ''} of another layout, which data.dataset folder reads" if n else ""
+
+
 def check_point_data_args(h: Any) -> None:
     """ValueError naming the ``data.`` setting that is out of range, before any scene is read."""
     def need(ok: bool, key: str, want: str) -> None:
@@ -60,6 +73,8 @@ def check_point_data_args(h: Any) -> None:
     need(can_hold_folder(h.cache_dir), "cache_dir", "a folder (or where one can be made), not a file")
     check_writable(h.cache_dir, "data.cache_dir")
     need(h.seed >= 0, "seed", "an integer >= 0")
+    need(h.dataset != "s3dis" or isinstance(h.s3dis_val_area, str) and re.fullmatch(r"Area_\d+", h.s3dis_val_area),
+         "s3dis_val_area", "an S3DIS area's folder name, Area_N (its rooms are validated on, the others trained on)")
     need("pseudo" not in h.supervision or h.pseudo_method or h.pseudo_dir, "pseudo_method",
          "a labeller (or data.pseudo_dir) for pseudo supervision")
     if h.pseudo_method:  # the labeller and its settings, checked now rather than in prepare_data
@@ -364,6 +379,11 @@ class PointDataModule(L.LightningDataModule):
         names = {k: split_names(getattr(h, k), root, k) for k in ("train_scenes", "val_scenes")}
         if h.dataset == "scannet":
             scans = root / "scans"
+            if not scans.is_dir():
+                hint = (f"it is the scans/ folder itself: give the folder above it, {root.parent}"
+                        if any(p.is_dir() and re.fullmatch(r"scene\d{4}_\d{2}", p.name) for p in root.iterdir())
+                        else _other_layout(root) or "ScanNet's layout is ROOT/scans/sceneXXXX_XX/")
+                raise AddressError(f"data.root {root}: holds no scans/ folder; {hint}")
             for k, required in ([("train_scenes", True)] if check_train else []) + [("val_scenes", False)]:
                 check_split(names[k] or [], lambda n: (scans / n).is_dir(), k, f"{scans}/",
                             "name the scenes you have, inline or in a .txt file (e.g. meta_data/scannetv2_train.txt)",
@@ -375,18 +395,16 @@ class PointDataModule(L.LightningDataModule):
             pairs = [(f"{p.parent.name}_{p.name}", f"s3dis:{p}") for p in rooms]
             tr = [x for x in pairs if not x[0].startswith(h.s3dis_val_area + "_")]
             if not pairs:
-                from ..data.collection import enumerate_scenes
-                try:
-                    other = enumerate_scenes(str(root))
-                except AddressError:
-                    other = []
-                if any(a.startswith("s3dis:") for _, a in other):  # the rooms of one area
+                if any((p / "Annotations").is_dir() for p in root.iterdir()):  # the rooms of one area
                     hint = f"it is one area's folder: give the folder that holds the Area_N folders, {root.parent}"
                 else:
-                    hint = (f"it holds {len(other)} scenes of another layout, which data.dataset folder reads" if other
-                            else f"S3DIS rooms are read from {root}/Area_N/<room>/Annotations/")
+                    hint = _other_layout(root) or f"S3DIS rooms are read from {root}/Area_N/<room>/Annotations/"
             else:
                 hint = f"every room is in data.s3dis_val_area ({h.s3dis_val_area}), kept for validation"
+                areas = sorted({p.parent.name for p in rooms}, key=lambda a: int(a[5:]) if a[5:].isdigit() else 0)
+                if h.s3dis_val_area not in areas:  # its rooms would be trained on, none validated on
+                    raise ValueError(f"data.s3dis_val_area {h.s3dis_val_area}: data.root {root} holds no such area "
+                                     f"({', '.join(areas)}); give the area to validate on")
             if check_train:
                 check_split(tr, bool, f"root {root}", f"{root}", hint)
             return tr, [x for x in pairs if x[0].startswith(h.s3dis_val_area + "_")]
