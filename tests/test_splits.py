@@ -99,6 +99,21 @@ def test_kitti_frames_from_imagesets_by_default_ids_padded_and_checked(tmp_path)
     (tmp_path / "ImageSets" / "train.txt").unlink()
     with pytest.raises(ValueError, match=r"data.train_ids: no frames to train on; give frame ids"):
         LidarDataModule(dataset="kitti", root=str(tmp_path)).scene_lists()
+    # a root without training/velodyne/: the split folder itself, a SemanticKITTI sequence, other scenes
+    with pytest.raises(ValueError, match=r"data.root .*training: holds no training/velodyne/ folder; it is a split "
+                                         r"folder itself: give the folder above it"):
+        LidarDataModule(dataset="kitti", root=str(tmp_path / "training"), train_ids=[0]).scene_lists()
+    seq = tmp_path / "sequences" / "00"
+    for part in ("velodyne", "labels"):
+        (seq / part).mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"00: holds no training/velodyne/ folder; it is a SemanticKITTI sequence"):
+        LidarDataModule(dataset="kitti", root=str(seq), train_ids=[0]).scene_lists()
+    from pcweak.data.synthetic_indoor import synthetic_room
+    (tmp_path / "rooms").mkdir()
+    synthetic_room(0, density=60.0, n_frames=0).save(tmp_path / "rooms" / "room_a.npz")
+    with pytest.raises(ValueError, match=r"rooms: holds no training/velodyne/ folder; it holds 1 scene of another layout "
+                                         r"\(pcweak info .*rooms lists them\); KITTI's 3D object layout is ROOT/training/velodyne/"):
+        LidarDataModule(dataset="kitti", root=str(tmp_path / "rooms"), train_ids=[0]).scene_lists()
 
 
 def test_predict_scenes_of_scannet_come_from_scans_or_scans_test(tmp_path):

@@ -34,24 +34,12 @@ from ..scene import PseudoLabels, Scene, WeakLabels
 from ..weak import scene_seed
 from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache, read_through
-from .splits import SHOWN, SplitList, check_split, split_names
+from .splits import SHOWN, SplitList, check_split, other_layout, split_names
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
 SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
 DATASETS = ("synthetic", "scannet", "s3dis", "folder")
 WEAK_KINDS = ("points", "clicks", "boxes")
-
-
-def _other_layout(root: Path) -> str:
-    """What a ``data.root`` that holds none of its dataset's scenes holds instead, where pcweak
-    reads scenes in it (``collection.enumerate_scenes``): a hint naming ``data.dataset folder``;
-    empty when it holds none."""
-    from ..data.collection import enumerate_scenes
-    try:
-        n = len(enumerate_scenes(str(root)))
-    except AddressError:
-        return ""
-    return f"it holds {n} scene{'s' if n != 1 else ''} of another layout, which data.dataset folder reads" if n else ""
 
 
 def check_point_data_args(h: Any) -> None:
@@ -382,7 +370,7 @@ class PointDataModule(L.LightningDataModule):
             if not scans.is_dir():
                 hint = (f"it is the scans/ folder itself: give the folder above it, {root.parent}"
                         if any(p.is_dir() and re.fullmatch(r"scene\d{4}_\d{2}", p.name) for p in root.iterdir())
-                        else _other_layout(root) or "ScanNet's layout is ROOT/scans/sceneXXXX_XX/")
+                        else other_layout(root) or "ScanNet's layout is ROOT/scans/sceneXXXX_XX/")
                 raise AddressError(f"data.root {root}: holds no scans/ folder; {hint}")
             for k, required in ([("train_scenes", True)] if check_train else []) + [("val_scenes", False)]:
                 check_split(names[k] or [], lambda n: (scans / n).is_dir(), k, f"{scans}/",
@@ -398,7 +386,7 @@ class PointDataModule(L.LightningDataModule):
                 if any((p / "Annotations").is_dir() for p in root.iterdir()):  # the rooms of one area
                     hint = f"it is one area's folder: give the folder that holds the Area_N folders, {root.parent}"
                 else:
-                    hint = _other_layout(root) or f"S3DIS rooms are read from {root}/Area_N/<room>/Annotations/"
+                    hint = other_layout(root) or f"S3DIS rooms are read from {root}/Area_N/<room>/Annotations/"
             else:
                 hint = f"every room is in data.s3dis_val_area ({h.s3dis_val_area}), kept for validation"
                 areas = sorted({p.parent.name for p in rooms}, key=lambda a: int(a[5:]) if a[5:].isdigit() else 0)

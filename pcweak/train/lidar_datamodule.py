@@ -28,7 +28,7 @@ from ..npzio import can_hold_folder, check_writable
 from ..scene import KittiCalib, Scene
 from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache
-from .splits import SplitList, check_split, split_names
+from .splits import SplitList, check_split, other_layout, split_names
 
 
 
@@ -330,6 +330,15 @@ class LidarDataModule(L.LightningDataModule):
             if not root.is_dir():
                 raise AddressError(f"data.root {root}: no such folder")
             split = root / "training"
+            if not (split / "velodyne").is_dir():
+                if (root / "velodyne").is_dir() and (root / "labels").is_dir():
+                    hint = "it is a SemanticKITTI sequence (point labels, no boxes); detection trains on KITTI's 3D object split"
+                elif (root / "velodyne").is_dir():
+                    hint = f"it is a split folder itself: give the folder above it, {root.parent}"
+                else:
+                    layout = "KITTI's 3D object layout is ROOT/training/velodyne/, label_2/, calib/"
+                    hint = other_layout(root, f" (pcweak info {root} lists them); {layout}") or layout
+                raise AddressError(f"data.root {root}: holds no training/velodyne/ folder; {hint}")
             lists = []
             for key, default, required in (("train_ids", "ImageSets/train.txt", True), ("val_ids", "ImageSets/val.txt", False)):
                 given = getattr(h, key)

@@ -15,6 +15,19 @@ class SplitList(list):
     source: Path | None = None
 
 
+def other_layout(root: Path, then: str = ", which data.dataset folder reads") -> str:
+    """What a ``data.root`` that holds none of its dataset's scenes holds instead, where pcweak
+    reads scenes in it (``collection.enumerate_scenes``): a hint ending in ``then`` (what to do
+    with them); empty when it holds none."""
+    from ..data.collection import enumerate_scenes
+    from ..errors import AddressError
+    try:
+        n = len(enumerate_scenes(str(root)))
+    except AddressError:
+        return ""
+    return f"it holds {n} scene{'s' if n != 1 else ''} of another layout{then}" if n else ""
+
+
 def split_names(value: Sequence[str] | str | None, root: str | Path | None, key: str) -> SplitList | None:
     """The names ``value`` gives: a list of names as is, or a split file (one name a line, blank
     lines skipped) found as given or under ``root``; None when ``value`` is None. ``key`` names
