@@ -146,3 +146,26 @@ def test_validation_needs_no_training_scans(tmp_path):
     dm.trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"))
     with pytest.raises(ValueError, match=r"data.train_scenes"):
         dm.prepare_data()
+
+
+def test_weak_dir_is_checked_against_the_training_scenes(tmp_path):
+    """A weak_dir that is missing or holds none of the training scenes' files was read as "simulate
+    them all" without a word; scenes without a file there are named in a warning."""
+    def dm(weak_dir, supervision="points"):
+        return PointDataModule(dataset="synthetic", synthetic_train=3, synthetic_val=1, supervision=supervision,
+                               weak_dir=str(weak_dir), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=r"data.weak_dir .*nowhere: no such folder"):
+        dm(tmp_path / "nowhere").setup("fit")
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "scene0000_00.npz").write_bytes(b"")  # another split's
+    with pytest.raises(ValueError, match=r"data.weak_dir .*w: holds no weak-label file of the 3 training scenes "
+                                         r"\(<scene>.npz: synthetic_1000, synthetic_1001, synthetic_1002\)"):
+        dm(tmp_path / "w").setup("fit")
+    (tmp_path / "w" / "synthetic_1001.npz").write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"2 of the 3 training scenes have no file there \(synthetic_1000, synthetic_1002\); "
+                                         r"their weak labels are simulated from their ground truth \(data.weak_kind points, "
+                                         r"data.points 200\)"):
+        dm(tmp_path / "w").setup("fit")
+    dm(tmp_path / "nowhere", "full").setup("fit")  # full supervision reads no weak labels
+    dm(tmp_path / "nowhere").setup("validate")  # nor does validation
+

@@ -500,6 +500,32 @@ class PointDataModule(L.LightningDataModule):
             self._predict = self.predict_list()
             return
         self._train, self._val = self.scene_lists(check_train=stage not in ("validate", "test"))
+        if stage in (None, "fit"):
+            self._check_weak_dir(self._train)
+
+    def _check_weak_dir(self, scenes: list[tuple[str, str]]) -> None:
+        """``weak_dir`` against the training ``scenes``, before any is read: a folder that does
+        not exist, or holds no ``<scene>.npz`` of any of them (another split's, files named
+        otherwise), is a ValueError, since every scene's weak labels would be simulated from its
+        ground truth without a word; scenes without a file there are named in a warning (theirs
+        are simulated, as without ``weak_dir``)."""
+        h = self.hparams
+        if not h.weak_dir or h.supervision == "full" or not scenes:
+            return
+        folder = Path(h.weak_dir)
+        if not folder.is_dir():
+            raise ValueError(f"data.weak_dir {folder}: no such folder")
+        without = [name for name, _ in scenes if weak_file(folder, name) is None]
+        shown = ", ".join(without[:SHOWN]) + (", ..." if len(without) > SHOWN else "")
+        count = f", data.points_ratio {h.points_ratio}" if h.points_ratio else f", data.points {h.points}"
+        simulated = f"data.weak_kind {h.weak_kind}{count if h.weak_kind == 'points' else ''}"
+        if len(without) == len(scenes):
+            raise ValueError(f"data.weak_dir {folder}: holds no weak-label file of the {len(scenes)} training scenes "
+                             f"(<scene>.npz: {shown}); pcweak simulate / import write them so; without data.weak_dir "
+                             f"they are simulated ({simulated})")
+        if without and (self.trainer is None or self.trainer.is_global_zero):
+            warnings.warn(f"data.weak_dir {folder}: {len(without)} of the {len(scenes)} training scenes {'has' if len(without) == 1 else 'have'} no file there "
+                          f"({shown}); their weak labels are simulated from their ground truth ({simulated})")
 
     def evaluation_scenes(self, stage: str) -> list[tuple[str, str]]:
         """(name, address) of the scenes ``stage`` evaluates: those to predict, else validation's."""
