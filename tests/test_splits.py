@@ -169,3 +169,23 @@ def test_weak_dir_is_checked_against_the_training_scenes(tmp_path):
     dm(tmp_path / "nowhere", "full").setup("fit")  # full supervision reads no weak labels
     dm(tmp_path / "nowhere").setup("validate")  # nor does validation
 
+
+def test_a_pseudo_dir_of_ones_own_covers_the_training_scenes(tmp_path):
+    """Pseudo supervision from a folder of the user's pseudo-labels: a scene without its file
+    failed at the first batch that read it (after the fit had started); now before it starts."""
+    def dm(pseudo_dir, **kw):
+        return PointDataModule(dataset="synthetic", synthetic_train=3, synthetic_val=1, supervision="pseudo",
+                               pseudo_dir=str(pseudo_dir), cache_dir=str(tmp_path / "cache"), **kw)
+    with pytest.raises(ValueError, match=r"data.pseudo_dir .*nowhere: no such folder"):
+        dm(tmp_path / "nowhere").setup("fit")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "synthetic_1001.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"data.pseudo_dir .*p: 2 of the 3 training scenes have no pseudo-label file "
+                                         r"there \(synthetic_1000, synthetic_1002\)"):
+        dm(tmp_path / "p").setup("fit")
+    dm(tmp_path / "p", pseudo_method="nearest").setup("fit")  # prepare_data makes them
+    dm(tmp_path / "p", weak_dir=str(tmp_path / "nowhere")).setup("validate")  # validation reads neither
+    for name in ("synthetic_1000", "synthetic_1002"):
+        (tmp_path / "p" / f"{name}.npz").write_bytes(b"")
+    dm(tmp_path / "p", weak_dir=str(tmp_path / "nowhere")).setup("fit")  # without pseudo_method no weak labels are read
+

@@ -502,15 +502,18 @@ class PointDataModule(L.LightningDataModule):
         self._train, self._val = self.scene_lists(check_train=stage not in ("validate", "test"))
         if stage in (None, "fit"):
             self._check_weak_dir(self._train)
+            self._check_pseudo_dir(self._train)
 
     def _check_weak_dir(self, scenes: list[tuple[str, str]]) -> None:
         """``weak_dir`` against the training ``scenes``, before any is read: a folder that does
         not exist, or holds no ``<scene>.npz`` of any of them (another split's, files named
         otherwise), is a ValueError, since every scene's weak labels would be simulated from its
         ground truth without a word; scenes without a file there are named in a warning (theirs
-        are simulated, as without ``weak_dir``)."""
+        are simulated, as without ``weak_dir``). Only where weak labels are read: supervision by
+        points, or a ``pseudo_method`` that labels from them."""
         h = self.hparams
-        if not h.weak_dir or h.supervision == "full" or not scenes:
+        reads_weak = "points" in h.supervision or bool(h.pseudo_method and "pseudo" in h.supervision)
+        if not h.weak_dir or not reads_weak or not scenes:
             return
         folder = Path(h.weak_dir)
         if not folder.is_dir():
@@ -526,6 +529,23 @@ class PointDataModule(L.LightningDataModule):
         if without and (self.trainer is None or self.trainer.is_global_zero):
             warnings.warn(f"data.weak_dir {folder}: {len(without)} of the {len(scenes)} training scenes {'has' if len(without) == 1 else 'have'} no file there "
                           f"({shown}); their weak labels are simulated from their ground truth ({simulated})")
+
+    def _check_pseudo_dir(self, scenes: list[tuple[str, str]]) -> None:
+        """A ``pseudo_dir`` of the user's own (pseudo supervision without ``pseudo_method``, which
+        would make the files) holds every training scene's ``<scene>.npz``: ValueError naming
+        those without one before the fit starts, not at the first batch that reads one."""
+        h = self.hparams
+        if "pseudo" not in h.supervision or h.pseudo_method or not h.pseudo_dir or not scenes:
+            return
+        folder = Path(h.pseudo_dir)
+        if not folder.is_dir():
+            raise ValueError(f"data.pseudo_dir {folder}: no such folder")
+        without = [name for name, _ in scenes if not (folder / f"{name}.npz").is_file()]
+        if without:
+            shown = ", ".join(without[:SHOWN]) + (", ..." if len(without) > SHOWN else "")
+            raise ValueError(f"data.pseudo_dir {folder}: {len(without)} of the {len(scenes)} training scenes have no "
+                             f"pseudo-label file there ({shown}); pcweak label writes <scene>.npz, or set "
+                             f"data.pseudo_method to make them")
 
     def evaluation_scenes(self, stage: str) -> list[tuple[str, str]]:
         """(name, address) of the scenes ``stage`` evaluates: those to predict, else validation's."""
