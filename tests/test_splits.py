@@ -189,3 +189,26 @@ def test_a_pseudo_dir_of_ones_own_covers_the_training_scenes(tmp_path):
         (tmp_path / "p" / f"{name}.npz").write_bytes(b"")
     dm(tmp_path / "p", weak_dir=str(tmp_path / "nowhere")).setup("fit")  # without pseudo_method no weak labels are read
 
+
+def test_validation_scenes_are_kept_out_of_training(tmp_path):
+    """A folder's training scenes were every scene, the validation ones included, when only
+    val_scenes was given; scenes (frames) listed for both are named in a warning."""
+    from pcweak.data.synthetic_indoor import synthetic_room
+    for name in ("room_a", "room_b", "room_c"):
+        synthetic_room(0, density=40.0, n_frames=0).save(tmp_path / f"{name}.npz")
+    tr, va = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["room_b"]).scene_lists()
+    assert [n for n, _ in tr] == ["room_a", "room_c"] and [n for n, _ in va] == ["room_b"]
+    with pytest.warns(UserWarning, match=r"data.val_scenes: 1 of the 2 validation scenes are also training scenes \(room_b\)"):
+        PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", train_scenes=["room_a", "room_b"],
+                        val_scenes=["room_b", "room_c"]).scene_lists()
+    (tmp_path / "scans" / "scene0000_00").mkdir(parents=True)
+    (tmp_path / "split.txt").write_text("scene0000_00\n")
+    with pytest.warns(UserWarning, match=r"1 of the 1 validation scenes are also training scenes \(scene0000_00\)"):
+        PointDataModule(dataset="scannet", root=str(tmp_path), supervision="full", train_scenes="split.txt",
+                        val_scenes="split.txt").scene_lists()
+    velo = tmp_path / "kitti" / "training" / "velodyne"
+    velo.mkdir(parents=True)
+    (velo / "000000.bin").write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"data.val_ids: 1 of the 1 validation frames are also training frames \(000000\)"):
+        LidarDataModule(dataset="kitti", root=str(tmp_path / "kitti"), train_ids=[0], val_ids=[0]).scene_lists()
+

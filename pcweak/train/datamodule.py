@@ -34,7 +34,7 @@ from ..scene import PseudoLabels, Scene, WeakLabels
 from ..weak import scene_seed
 from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache, read_through
-from .splits import SHOWN, SplitList, check_split, other_layout, split_names
+from .splits import SHOWN, SplitList, check_split, other_layout, split_names, warn_overlap
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
 SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
@@ -280,7 +280,8 @@ class PointDataModule(L.LightningDataModule):
     Args:
         dataset: ``synthetic`` (procedural rooms, made in ``cache_dir``), ``scannet``
             (``root`` with ``scans/`` and split lists), ``s3dis`` (``root`` with ``Area_N/``),
-            or ``folder`` (``root`` holding scene files; ``train_scenes``/``val_scenes`` name them).
+            or ``folder`` (``root`` holding scene files; ``train_scenes``/``val_scenes`` name them,
+            the training ones by default every scene but the validation ones).
         train_scenes / val_scenes: scene names, or a split .txt file (one name a line; as
             given or under ``root``). Every listed scene must be under ``root`` (ScanNet:
             ``scans/<name>/``), checked before any is read; no validation scenes is allowed.
@@ -376,6 +377,8 @@ class PointDataModule(L.LightningDataModule):
                 check_split(names[k] or [], lambda n: (scans / n).is_dir(), k, f"{scans}/",
                             "name the scenes you have, inline or in a .txt file (e.g. meta_data/scannetv2_train.txt)",
                             required)
+            if check_train:
+                warn_overlap(names["train_scenes"] or [], names["val_scenes"] or [])
             return ([(n, f"scannet:{scans / n}") for n in names["train_scenes"] or []],
                     [(n, f"scannet:{scans / n}") for n in names["val_scenes"] or []])
         if h.dataset == "s3dis":
@@ -402,8 +405,10 @@ class PointDataModule(L.LightningDataModule):
                 allp = dict(enumerate_scenes(str(root)))
             except AddressError as e:
                 raise AddressError(f"data.root: {e}") from None
-            if names["train_scenes"] is None:
-                names["train_scenes"] = SplitList(sorted(allp))
+            if names["train_scenes"] is None:  # every scene but the validation ones
+                names["train_scenes"] = SplitList(n for n in sorted(allp) if n not in set(names["val_scenes"] or []))
+            elif check_train:
+                warn_overlap(names["train_scenes"], names["val_scenes"] or [])
             held = ", ".join(sorted(allp)[:SHOWN]) + (", ..." if len(allp) > SHOWN else "")
             for k, required in (("train_scenes", True), ("val_scenes", False)):
                 check_split(names[k] or [], allp.__contains__, k, f"{root}",

@@ -28,7 +28,7 @@ from ..npzio import can_hold_folder, check_writable
 from ..scene import KittiCalib, Scene
 from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache
-from .splits import SplitList, check_split, other_layout, split_names
+from .splits import SplitList, check_split, other_layout, split_names, warn_overlap
 
 
 
@@ -348,6 +348,7 @@ class LidarDataModule(L.LightningDataModule):
                 check_split(ids, lambda i: (split / "velodyne" / f"{i}.bin").is_file(), key, f"{split / 'velodyne'}/",
                             f"give frame ids (e.g. ['000000']) or a split file (e.g. {default})", required, "frames")
                 lists.append([(i, f"kitti:{split / i}") for i in ids])
+            warn_overlap([i for i, _ in lists[0]], [i for i, _ in lists[1]], "frames", "val_ids")
             return lists[0], lists[1]
         raise ValueError(f"data.dataset: expected synthetic or kitti, got {h.dataset!r}")
 

@@ -63,3 +63,15 @@ def check_split(names: Sequence[str], present: Callable[[str], bool], key: str, 
         shown = ", ".join(missing[:SHOWN]) + (", ..." if len(missing) > SHOWN else "")
         raise ValueError(f"data.{key}: {len(missing)} of the {len(names)} {noun}{listed} are not in {where} "
                          f"({shown}); {hint}")
+
+
+def warn_overlap(train: Sequence[str], val: Sequence[str], noun: str = "scenes", key: str = "val_scenes") -> None:
+    """A warning naming the validation ``noun`` that are also training ones (the same split
+    file given twice, a scene listed in both): their scores are of what the model trained on."""
+    both = [n for n in val if n in set(train)]
+    if both:
+        import warnings
+        shown = ", ".join(both[:SHOWN]) + (", ..." if len(both) > SHOWN else "")
+        warnings.warn(f"data.{key}: {len(both)} of the {len(val)} validation {noun} are also training {noun} ({shown}); "
+                      f"their scores are of {noun} the model trains on")
+
