@@ -34,7 +34,7 @@ from ..scene import PseudoLabels, Scene, WeakLabels
 from ..weak import scene_seed
 from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache, read_through
-from .splits import SHOWN, SplitList, check_split, other_layout, split_names, warn_overlap
+from .splits import SplitList, check_split, other_layout, shown, split_names, warn_overlap
 from .transforms import Augment, feature_width, features, region_mask, voxel_labels, voxelize_sample
 
 SUPERVISION = ("full", "points", "pseudo", "points+pseudo")
@@ -409,7 +409,7 @@ class PointDataModule(L.LightningDataModule):
                 names["train_scenes"] = SplitList(n for n in sorted(allp) if n not in set(names["val_scenes"] or []))
             elif check_train:
                 warn_overlap(names["train_scenes"], names["val_scenes"] or [])
-            held = ", ".join(sorted(allp)[:SHOWN]) + (", ..." if len(allp) > SHOWN else "")
+            held = shown(sorted(allp))
             for k, required in (("train_scenes", True), ("val_scenes", False)):
                 check_split(names[k] or [], allp.__contains__, k, f"{root}",
                             f"it holds {len(allp)} scenes ({held}; pcweak info {root} lists them)", required)
@@ -524,16 +524,16 @@ class PointDataModule(L.LightningDataModule):
         if not folder.is_dir():
             raise ValueError(f"data.weak_dir {folder}: no such folder")
         without = [name for name, _ in scenes if weak_file(folder, name) is None]
-        shown = ", ".join(without[:SHOWN]) + (", ..." if len(without) > SHOWN else "")
         count = f", data.points_ratio {h.points_ratio}" if h.points_ratio else f", data.points {h.points}"
         simulated = f"data.weak_kind {h.weak_kind}{count if h.weak_kind == 'points' else ''}"
         if len(without) == len(scenes):
             raise ValueError(f"data.weak_dir {folder}: holds no weak-label file of the {len(scenes)} training scenes "
-                             f"(<scene>.npz: {shown}); pcweak simulate / import write them so; without data.weak_dir "
+                             f"(<scene>.npz: {shown(without)}); pcweak simulate / import write them so; without data.weak_dir "
                              f"they are simulated ({simulated})")
         if without and (self.trainer is None or self.trainer.is_global_zero):
-            warnings.warn(f"data.weak_dir {folder}: {len(without)} of the {len(scenes)} training scenes {'has' if len(without) == 1 else 'have'} no file there "
-                          f"({shown}); their weak labels are simulated from their ground truth ({simulated})")
+            have = "has" if len(without) == 1 else "have"
+            warnings.warn(f"data.weak_dir {folder}: {len(without)} of the {len(scenes)} training scenes {have} no file "
+                          f"there ({shown(without)}); their weak labels are simulated from their ground truth ({simulated})")
 
     def _check_pseudo_dir(self, scenes: list[tuple[str, str]]) -> None:
         """A ``pseudo_dir`` of the user's own (pseudo supervision without ``pseudo_method``, which
@@ -547,9 +547,8 @@ class PointDataModule(L.LightningDataModule):
             raise ValueError(f"data.pseudo_dir {folder}: no such folder")
         without = [name for name, _ in scenes if not (folder / f"{name}.npz").is_file()]
         if without:
-            shown = ", ".join(without[:SHOWN]) + (", ..." if len(without) > SHOWN else "")
             raise ValueError(f"data.pseudo_dir {folder}: {len(without)} of the {len(scenes)} training scenes have no "
-                             f"pseudo-label file there ({shown}); pcweak label writes <scene>.npz, or set "
+                             f"pseudo-label file there ({shown(without)}); pcweak label writes <scene>.npz, or set "
                              f"data.pseudo_method to make them")
 
     def evaluation_scenes(self, stage: str) -> list[tuple[str, str]]:

@@ -9,6 +9,11 @@ from typing import Callable, Sequence
 SHOWN = 3  # missing names quoted in an error
 
 
+def shown(names: Sequence[str]) -> str:
+    """The first ``SHOWN`` of ``names``, comma-separated, ``...`` after them when there are more."""
+    return ", ".join(names[:SHOWN]) + (", ..." if len(names) > SHOWN else "")
+
+
 class SplitList(list):
     """A list of names that remembers the split file it was read from (``source``, or None)."""
 
@@ -60,9 +65,8 @@ def check_split(names: Sequence[str], present: Callable[[str], bool], key: str, 
         return
     missing = [n for n in names if not present(n)]
     if missing:
-        shown = ", ".join(missing[:SHOWN]) + (", ..." if len(missing) > SHOWN else "")
         raise ValueError(f"data.{key}: {len(missing)} of the {len(names)} {noun}{listed} are not in {where} "
-                         f"({shown}); {hint}")
+                         f"({shown(missing)}); {hint}")
 
 
 def warn_overlap(train: Sequence[str], val: Sequence[str], noun: str = "scenes", key: str = "val_scenes") -> None:
@@ -71,7 +75,6 @@ def warn_overlap(train: Sequence[str], val: Sequence[str], noun: str = "scenes",
     both = [n for n in val if n in set(train)]
     if both:
         import warnings
-        shown = ", ".join(both[:SHOWN]) + (", ..." if len(both) > SHOWN else "")
-        warnings.warn(f"data.{key}: {len(both)} of the {len(val)} validation {noun} are also training {noun} ({shown}); "
+        warnings.warn(f"data.{key}: {len(both)} of the {len(val)} validation {noun} are also training {noun} ({shown(both)}); "
                       f"their scores are of {noun} the model trains on")
 
