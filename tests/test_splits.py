@@ -28,6 +28,8 @@ def test_check_split_names_what_is_missing():
         check_split([], bool, "k", "R", "hint", noun="frames")
     with pytest.raises(ValueError, match=r"data.k: 4 of the 5 scenes are not in R \(b, c, d, \.\.\.\); hint"):
         check_split(list("abcde"), {"a"}.__contains__, "k", "R", "hint")
+    with pytest.raises(ValueError, match=r"data.k: scenes listed more than once: a, b \(2 in all\)"):
+        check_split(list("abaab"), bool, "k", "R", "hint")  # trained on (or scored) once per listing
 
 
 def test_scannet_scenes_missing_from_the_root_are_named_before_any_is_read(tmp_path):
@@ -94,6 +96,8 @@ def test_kitti_frames_from_imagesets_by_default_ids_padded_and_checked(tmp_path)
     assert [n for n, _ in tr] == ["000000", "000003"] and va == [("000007", f"kitti:{tmp_path / 'training' / '000007'}")]
     tr, va = LidarDataModule(dataset="kitti", root=str(tmp_path), train_ids=[0, "3"], val_ids=[]).scene_lists()
     assert [n for n, _ in tr] == ["000000", "000003"] and va == [] and kitti_id("7") == "000007"
+    with pytest.raises(ValueError, match=r"data.val_ids: frames listed more than once: 000007 \(1 in all\)"):
+        LidarDataModule(dataset="kitti", root=str(tmp_path), val_ids=["000007", 7]).scene_lists()  # one frame
     with pytest.raises(ValueError, match=r"data.val_ids: 1 of the 2 frames are not in .*velodyne/ \(000001\)"):
         LidarDataModule(dataset="kitti", root=str(tmp_path), val_ids=["000007", 1]).scene_lists()
     (tmp_path / "ImageSets" / "train.txt").unlink()

@@ -54,15 +54,22 @@ def split_names(value: Sequence[str] | str | None, root: str | Path | None, key:
 def check_split(names: Sequence[str], present: Callable[[str], bool], key: str, where: str, hint: str,
                 required: bool = True, noun: str = "scenes", purpose: str = "to train on") -> None:
     """ValueError naming ``data.<key>`` when ``names`` is empty (and ``required``) or some of
-    them have no scene: ``present(name)`` says whether the root holds it, ``where`` says where
-    it was looked for, ``hint`` what to give instead, ``noun`` what the names are and ``purpose``
-    what they are for."""
+    them have no scene, or one is listed twice (it would be trained on, or scored, twice an
+    epoch): ``present(name)`` says whether the root holds it, ``where`` says where it was looked
+    for, ``hint`` what to give instead, ``noun`` what the names are and ``purpose`` what they
+    are for."""
     source = getattr(names, "source", None)
     listed = f" listed in {source}" if source is not None else ""
     if not names:
         if required:
             raise ValueError(f"data.{key}: no {noun}{listed} {purpose}; {hint}")
         return
+    seen: set[str] = set()
+    twice = list(dict.fromkeys(n for n in names if n in seen or seen.add(n)))
+    if twice:
+        inside = f" in {source}" if source is not None else ""
+        raise ValueError(f"data.{key}: {noun} listed more than once{inside}: {shown(twice)} ({len(twice)} in all); "
+                         f"each would count once per listing")
     missing = [n for n in names if not present(n)]
     if missing:
         raise ValueError(f"data.{key}: {len(missing)} of the {len(names)} {noun}{listed} are not in {where} "
