@@ -108,7 +108,7 @@ def _holds_labels(f: Path) -> bool:
         return False
 
 
-def _is_semantickitti_sequence(d: Path) -> bool:
+def is_semantickitti_sequence(d: Path) -> bool:
     """A SemanticKITTI sequence: ``velodyne/`` with the point labels' ``labels/`` beside it (a
     KITTI split holds ``label_2/`` boxes instead)."""
     return (d / "velodyne").is_dir() and (d / "labels").is_dir() and not (d / "label_2").is_dir()
@@ -131,7 +131,7 @@ def _addresses_in(p: Path, kind: str | None) -> list[str]:
     seqs = _lidar_sequences(p) if kind in ("semantickitti", None) else []
     # one labelled sequence tells SemanticKITTI from a KITTI split, whose frames would be read
     # without their point labels, under KITTI's box classes
-    if kind == "semantickitti" or any(_is_semantickitti_sequence(q) for q in seqs):
+    if kind == "semantickitti" or any(is_semantickitti_sequence(q) for q in seqs):
         return [f"semantickitti:{q / f.stem}" for q in seqs for f in (q / "velodyne").glob("*.bin")]
     if kind in ("mmdet3d-scannet", "mmdet3d-s3dis") and not (p / "points").is_dir():  # a folder of points files
         return [f"{kind}:{f}" for f in p.glob("*.bin")]

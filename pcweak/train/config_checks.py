@@ -27,6 +27,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _same_class(saved: str | None, given: Any) -> bool:
+    """Whether a checkpoint's saved class path (None: not recorded) names the config's class;
+    by class name, as one class is named through its package or its module
+    (``pcweak.tasks.SemanticSegmentation``, ``pcweak.tasks.semantic.SemanticSegmentation``)."""
+    return not saved or saved.rsplit(".", 1)[-1] == str(given).rsplit(".", 1)[-1]
+
+
 def check_against_checkpoint(config: Any, checkpoint: dict, ckpt_path: str) -> list[str]:
     """The model a ``--ckpt_path`` run gets against the one the config describes. LightningCLI
     builds the checkpoint's model (its class and every saved hyper-parameter replace the
@@ -48,7 +55,7 @@ def check_against_checkpoint(config: Any, checkpoint: dict, ckpt_path: str) -> l
         return []
     ckpt_class = hparams.pop("_class_path", None)
     hparams.pop("_instantiator", None)
-    if ckpt_class and ckpt_class.rsplit(".", 1)[-1] != str(model.class_path).rsplit(".", 1)[-1]:
+    if not _same_class(ckpt_class, model.class_path):
         raise ValueError(f"--ckpt_path {ckpt_path}: a {ckpt_class} checkpoint, but the config's model is "
                          f"{model.class_path}; give the config the checkpoint was trained with")
     given = _plain(model.get("init_args")) or {}
@@ -86,13 +93,13 @@ def check_resumed_data(config: Any, checkpoint: dict, ckpt_path: str) -> list[st
     its checkpoints hold neither run. ``DATA_LOCATIONS`` that differ are taken as the same data
     moved, in one warning; ``DATA_SERVING`` may change. Settings the checkpoint does not record
     (an older pcweak's) are not compared. Returns the locations that differ."""
-    ckpt_data = {k: v for k, v in (checkpoint.get("datamodule_hyper_parameters") or {}).items()
-                 if not k.startswith("_")}
+    saved = checkpoint.get("datamodule_hyper_parameters") or {}
+    ckpt_data = {k: v for k, v in saved.items() if not k.startswith("_")}
     data = config.get("data") or {}
-    ckpt_class = (checkpoint.get("datamodule_hyper_parameters") or {}).get("_class_path")
+    ckpt_class = saved.get("_class_path")
     if not ckpt_data or not data.get("class_path"):
         return []
-    if ckpt_class and ckpt_class.rsplit(".", 1)[-1] != str(data.class_path).rsplit(".", 1)[-1]:
+    if not _same_class(ckpt_class, data.class_path):
         raise ValueError(f"--ckpt_path {ckpt_path}: trained on {ckpt_class}, but the config's data is "
                          f"{data.class_path}; give the config the checkpoint was trained with")
     given = _plain(data.get("init_args")) or {}

@@ -99,6 +99,15 @@ def weak_file(weak_dir: str | Path | None, name: str) -> Path | None:
     return wf if wf is not None and wf.is_file() else None
 
 
+def _scenes_without_file(key: str, folder: str, scenes: Sequence[tuple[str, str]]) -> tuple[Path, list[str]]:
+    """The folder ``data.<key>`` names and the names of ``scenes`` without a ``<scene>.npz``
+    in it; ValueError naming the setting when the folder does not exist."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise ValueError(f"data.{key} {path}: no such folder")
+    return path, [name for name, _ in scenes if not (path / f"{name}.npz").is_file()]
+
+
 def weak_for(scene: Scene, name: str, weak_dir: str | Path | None, kind: str, points: int, ratio: float | None,
              seed: int) -> WeakLabels:
     """The scene's weak labels: ``weak_dir/<name>.npz`` when it exists, else simulated
@@ -406,7 +415,8 @@ class PointDataModule(L.LightningDataModule):
             except AddressError as e:
                 raise AddressError(f"data.root: {e}") from None
             if names["train_scenes"] is None:  # every scene but the validation ones
-                names["train_scenes"] = SplitList(n for n in sorted(allp) if n not in set(names["val_scenes"] or []))
+                validated = set(names["val_scenes"] or [])
+                names["train_scenes"] = SplitList(n for n in sorted(allp) if n not in validated)
             elif check_train:
                 warn_overlap(names["train_scenes"], names["val_scenes"] or [])
             held = shown(sorted(allp))
@@ -520,10 +530,7 @@ class PointDataModule(L.LightningDataModule):
         reads_weak = "points" in h.supervision or bool(h.pseudo_method and "pseudo" in h.supervision)
         if not h.weak_dir or not reads_weak or not scenes:
             return
-        folder = Path(h.weak_dir)
-        if not folder.is_dir():
-            raise ValueError(f"data.weak_dir {folder}: no such folder")
-        without = [name for name, _ in scenes if weak_file(folder, name) is None]
+        folder, without = _scenes_without_file("weak_dir", h.weak_dir, scenes)
         count = f", data.points_ratio {h.points_ratio}" if h.points_ratio else f", data.points {h.points}"
         simulated = f"data.weak_kind {h.weak_kind}{count if h.weak_kind == 'points' else ''}"
         if len(without) == len(scenes):
@@ -542,10 +549,7 @@ class PointDataModule(L.LightningDataModule):
         h = self.hparams
         if "pseudo" not in h.supervision or h.pseudo_method or not h.pseudo_dir or not scenes:
             return
-        folder = Path(h.pseudo_dir)
-        if not folder.is_dir():
-            raise ValueError(f"data.pseudo_dir {folder}: no such folder")
-        without = [name for name, _ in scenes if not (folder / f"{name}.npz").is_file()]
+        folder, without = _scenes_without_file("pseudo_dir", h.pseudo_dir, scenes)
         if without:
             raise ValueError(f"data.pseudo_dir {folder}: {len(without)} of the {len(scenes)} training scenes have no "
                              f"pseudo-label file there ({shown(without)}); pcweak label writes <scene>.npz, or set "

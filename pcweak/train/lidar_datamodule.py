@@ -331,7 +331,8 @@ class LidarDataModule(L.LightningDataModule):
                 raise AddressError(f"data.root {root}: no such folder")
             split = root / "training"
             if not (split / "velodyne").is_dir():
-                if (root / "velodyne").is_dir() and (root / "labels").is_dir():
+                from ..data.collection import is_semantickitti_sequence
+                if is_semantickitti_sequence(root):
                     hint = "it is a SemanticKITTI sequence (point labels, no boxes); detection trains on KITTI's 3D object split"
                 elif (root / "velodyne").is_dir():
                     hint = f"it is a split folder itself: give the folder above it, {root.parent}"

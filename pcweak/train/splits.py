@@ -3,6 +3,7 @@ against what the dataset's root holds before any scene is read, so that a partia
 a mistyped root gives one error naming the setting instead of failing scenes into the run."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -64,8 +65,7 @@ def check_split(names: Sequence[str], present: Callable[[str], bool], key: str, 
         if required:
             raise ValueError(f"data.{key}: no {noun}{listed} {purpose}; {hint}")
         return
-    seen: set[str] = set()
-    twice = list(dict.fromkeys(n for n in names if n in seen or seen.add(n)))
+    twice = [n for n, times in Counter(names).items() if times > 1]
     if twice:
         inside = f" in {source}" if source is not None else ""
         raise ValueError(f"data.{key}: {noun} listed more than once{inside}: {shown(twice)} ({len(twice)} in all); "
@@ -79,7 +79,8 @@ def check_split(names: Sequence[str], present: Callable[[str], bool], key: str, 
 def warn_overlap(train: Sequence[str], val: Sequence[str], noun: str = "scenes", key: str = "val_scenes") -> None:
     """A warning naming the validation ``noun`` that are also training ones (the same split
     file given twice, a scene listed in both): their scores are of what the model trained on."""
-    both = [n for n in val if n in set(train)]
+    trained = set(train)
+    both = [n for n in val if n in trained]
     if both:
         import warnings
         warnings.warn(f"data.{key}: {len(both)} of the {len(val)} validation {noun} are also training {noun} ({shown(both)}); "
