@@ -264,18 +264,21 @@ def test_folders_of_processed_scenes_are_enumerated(tmp_path, room, capsys):
     assert enumerate_scenes(str(mm)) == [("Area_2_hallway_1", f"mmdet3d-s3dis:{mm / 'Area_2_hallway_1'}"),
                                          ("scene0001_00", f"mmdet3d-scannet:{mm / 'scene0001_00'}"),
                                          ("scene0002_00", f"mmdet3d-scannet:{mm / 'scene0002_00'}")]
-    assert [a for _, a in enumerate_scenes(f"mmdet3d-scannet:{mm}")][0] == f"mmdet3d-scannet:{mm / 'Area_2_hallway_1'}"
+    # the points/ folder itself, its dataset told by each file's name as at the root
+    assert enumerate_scenes(str(mm / "points")) == [("Area_2_hallway_1", f"mmdet3d-s3dis:{mm / 'points' / 'Area_2_hallway_1.bin'}"),
+                                                    ("scene0001_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0001_00.bin'}"),
+                                                    ("scene0002_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0002_00.bin'}")]
+    with pytest.raises(ReaderError, match="read it as mmdet3d-s3dis"):  # ScanNet forced on an S3DIS room
+        enumerate_scenes(f"mmdet3d-scannet:{mm}")
+    for kind in ("points", "semantic_mask", "instance_mask"):
+        (mm / kind / "Area_2_hallway_1.bin").unlink()
     # mmdetection3d's data/scannet holds the raw scans/ beside points/: the raw scans by default
     from pcweak.data.scannet import write_scannet
     scan = write_scannet(room, mm)
     assert enumerate_scenes(str(mm)) == [(scan.name, f"scannet:{scan}")]
-    assert len(enumerate_scenes(f"mmdet3d-scannet:{mm}")) == 3
+    assert len(enumerate_scenes(f"mmdet3d-scannet:{mm}")) == 2
     # a folder of bare points files, as mmdetection3d's demo ships them
-    assert enumerate_scenes(f"mmdet3d-scannet:{mm / 'points'}")[1] == ("scene0001_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0001_00.bin'}")
-    # and that folder itself, its dataset told by each file's name as at the root
-    assert enumerate_scenes(str(mm / "points")) == [("Area_2_hallway_1", f"mmdet3d-s3dis:{mm / 'points' / 'Area_2_hallway_1.bin'}"),
-                                                    ("scene0001_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0001_00.bin'}"),
-                                                    ("scene0002_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0002_00.bin'}")]
+    assert enumerate_scenes(f"mmdet3d-scannet:{mm / 'points'}")[0] == ("scene0001_00", f"mmdet3d-scannet:{mm / 'points' / 'scene0001_00.bin'}")
     ex = tmp_path / "export"
     ex.mkdir()
     np.save(ex / "scene0005_00_vert_all.npy", np.hstack([room.coord, room.color * 255]).astype(np.float32))
@@ -313,9 +316,64 @@ def test_folders_of_processed_scenes_are_enumerated(tmp_path, room, capsys):
     # a folder labels end to end, one output per scene, named as the weak files are
     wdir = tmp_path / "weak"
     wdir.mkdir()
-    for name, address in enumerate_scenes(f"mmdet3d-scannet:{mm}")[1:]:
+    for name, address in enumerate_scenes(f"mmdet3d-scannet:{mm}"):
         weak.points(load_scene(address), count=20, seed=0).save(wdir / f"{name}.npz")
-    (mm / "points" / "Area_2_hallway_1.bin").unlink()
     assert main(["label", f"mmdet3d-scannet:{mm}", "--weak", str(wdir), "--method", "nearest", "-o", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["labelled"] == 2
     assert sorted(f.name for f in (tmp_path / "out").glob("*.npz")) == ["scene0001_00.npz", "scene0002_00.npz"]
+
+
+def test_a_layout_forced_on_the_other_datasets_scenes_is_refused(tmp_path, room):
+    """mmdetection3d and Pointcept keep ScanNet scans and S3DIS rooms in the same files; read
+    under the other dataset's prefix, a scene's labels would be decoded under the wrong class
+    list without a word (an S3DIS room's masks as NYU40 ids, a ScanNet scan with S3DIS's
+    classes). Such an address, or such a folder, is refused naming the prefix to use; names of
+    neither dataset read under either."""
+    from pcweak.data.collection import enumerate_scenes
+    from pcweak.errors import AddressError
+    mm = tmp_path / "mmdet3d"
+    _write_scannet(mm, room)
+    rng = np.random.default_rng(0)
+    for name in ("Area_1_office_2", "room_a"):
+        np.hstack([rng.uniform(0, 4, (60, 3)), rng.uniform(0, 255, (60, 3))]).astype(np.float32).tofile(mm / "points" / f"{name}.bin")
+        rng.integers(0, 13, 60).astype(np.int64).tofile(mm / "semantic_mask" / f"{name}.bin")
+    assert pcweak.load_scene(f"mmdet3d-s3dis:{mm}/Area_1_office_2").classes == S3DIS13
+    with pytest.raises(ReaderError, match=rf"'Area_1_office_2' is named as S3DIS names .* read it as mmdet3d-s3dis:{mm}/Area_1_office_2$"):
+        pcweak.load_scene(f"mmdet3d-scannet:{mm}/Area_1_office_2")
+    with pytest.raises(ReaderError, match=rf"'scene0001_00' is named as ScanNet names .* read it as mmdet3d-scannet:{mm}/scene0001_00$"):
+        pcweak.load_scene(f"mmdet3d-s3dis:{mm}/scene0001_00")
+    with pytest.raises(ReaderError, match=rf"read it as mmdet3d-scannet:{mm}/points/scene0001_00.bin$"):
+        pcweak.load_scene(f"mmdet3d-s3dis:{mm}/points/scene0001_00.bin")
+    for kind in ("mmdet3d-scannet", "mmdet3d-s3dis"):  # a name of neither dataset reads under both
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ScanNet's: no infos, so no axis alignment
+            assert pcweak.load_scene(f"{kind}:{mm}/room_a").num_points == 60
+        with pytest.raises(ReaderError, match="read it as mmdet3d-"):  # the folder, before any scene is read
+            enumerate_scenes(f"{kind}:{mm}")
+    assert sorted(a for _, a in enumerate_scenes(str(mm))) == [
+        f"mmdet3d-s3dis:{mm}/Area_1_office_2", f"mmdet3d-scannet:{mm}/room_a", f"mmdet3d-scannet:{mm}/scene0001_00"]
+    with pytest.raises(AddressError, match=rf"no scenes found as s3dis \(without 's3dis:' it holds 3 scene\(s\) of "
+                                           rf"mmdet3d-s3dis, mmdet3d-scannet, e.g. mmdet3d-s3dis:{mm}/Area_1_office_2\)"):
+        enumerate_scenes(f"s3dis:{mm}")
+
+    scan = tmp_path / "pointcept" / "train" / "scene0001_00"
+    _write_pointcept(scan, room)
+    area = tmp_path / "pointcept" / "Area_2" / "office_1"
+    area.mkdir(parents=True)
+    np.save(area / "coord.npy", rng.uniform(0, 4, (50, 3)))
+    np.save(area / "segment.npy", rng.integers(0, 13, 50))
+    with pytest.raises(ReaderError, match=rf"'scene0001_00' is named as ScanNet .* read it as pointcept-scannet:{scan}$"):
+        pcweak.load_scene(f"pointcept-s3dis:{scan}")
+    with pytest.raises(ReaderError, match=rf"'Area_2' is named as S3DIS .* read it as pointcept-s3dis:{area}$"):
+        pcweak.load_scene(f"pointcept-scannet:{area}")
+    moved = tmp_path / "copied" / "office_1"  # out of its area: the labels' file tells
+    moved.parent.mkdir()
+    area.rename(moved)
+    with pytest.raises(ReaderError, match=rf"{moved}: holds segment.npy \(S3DIS labels\) and no segment20.npy, so it is not a "
+                                          rf"pointcept-scannet scene; read it as pointcept-s3dis:{moved}$"):
+        pcweak.load_scene(str(moved))  # a bare Pointcept folder outside an Area_N is taken for ScanNet's
+    (scan.parent.parent / "renamed").mkdir()
+    scan.rename(scan.parent.parent / "renamed" / "kitchen")
+    with pytest.raises(ReaderError, match="holds segment20.npy \\(ScanNet-20 labels\\) and no segment.npy"):
+        pcweak.load_scene(f"pointcept-s3dis:{scan.parent.parent / 'renamed' / 'kitchen'}")
+    assert pcweak.load_scene(f"pointcept-s3dis:{moved}").num_points == 50

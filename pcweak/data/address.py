@@ -20,10 +20,11 @@ import functools
 import importlib
 import inspect
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import AddressError
+from ..errors import AddressError, ReaderError
 from ..scene import Scene
 
 DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis", "s3dis",
@@ -44,8 +45,34 @@ def folder_kind(path: str | os.PathLike) -> str | None:
     if (p / "Annotations").is_dir():
         return "s3dis"
     if (p / "coord.npy").is_file():
-        return "pointcept-s3dis" if p.parent.name.startswith("Area_") else "pointcept-scannet"
+        return "pointcept-s3dis" if dataset_named(p.parent.name) == "s3dis" else "pointcept-scannet"
     return None
+
+
+def dataset_named(name: str) -> str | None:
+    """The indoor dataset whose own naming ``name`` follows: ``"s3dis"`` for an area or a room
+    of one (``Area_1``, mmdetection3d's ``Area_1_office_2``), ``"scannet"`` for a scan
+    (``scene0000_00``); None for any other name. Tells the S3DIS and ScanNet variants of
+    mmdetection3d's and Pointcept's layouts apart, which hold the same files."""
+    if name.startswith("Area_"):
+        return "s3dis"
+    if re.fullmatch(r"scene\d{4}_\d{2}", name):
+        return "scannet"
+    return None
+
+
+def check_indoor_dataset(name: str, dataset: str, layout: str, source: str | os.PathLike, fix: str) -> None:
+    """ReaderError naming ``source`` when ``name`` (a scene's, or its folder's) follows the other
+    indoor dataset's naming than ``dataset`` (``"scannet"`` or ``"s3dis"``) of ``layout``
+    (``mmdet3d``, ``pointcept``): read that way, its labels would be decoded under the wrong
+    class list without a word. ``fix``: the address to give instead (with the other dataset's
+    prefix)."""
+    found = dataset_named(name)
+    if found is not None and found != dataset:
+        names = {"scannet": "as ScanNet names its scans (sceneXXXX_YY)", "s3dis": "as S3DIS names its areas and rooms (Area_N...)"}
+        raise ReaderError(f"{source}: {name!r} is named {names[found]}, but the address reads it as {layout}-{dataset} "
+                          f"({'ScanNet-20' if dataset == 'scannet' else 'S3DIS'} classes); read it as "
+                          f"{layout}-{found}:{fix}")
 
 
 def parse_address(address: str) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AddressError, ReaderError
-from .address import DATASETS, FILE_KINDS, folder_kind, parse_address, scene_name
+from .address import DATASETS, FILE_KINDS, check_indoor_dataset, dataset_named, folder_kind, parse_address, scene_name
 
 
 def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
@@ -27,7 +27,7 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
         return [(scene_name(address), address)]
     out = _scenes_in(p, kind)
     if not out:
-        raise AddressError(f"{p}: no scenes found ({_where_the_scenes_are(p)})")
+        raise AddressError(f"{p}: no scenes found{f' as {kind}' if kind else ''} ({_where_the_scenes_are(p, kind)})")
     _check_one_scene_a_name(p, out)
     return sorted(out)
 
@@ -52,10 +52,19 @@ PART_FOLDERS = ("velodyne", "label_2", "calib", "image_2", "labels", "Annotation
                 "semantic_mask", "instance_mask", "meta_data", "color", "depth", "pose", "intrinsic")
 
 
-def _where_the_scenes_are(p: Path) -> str:
-    """What to give instead of the folder ``p`` that holds no scenes: a KITTI root's split, the
+def _where_the_scenes_are(p: Path, kind: str | None = None) -> str:
+    """What to give instead of the folder ``p`` that holds no scenes (of the dataset ``kind`` its
+    address forces): the scenes it holds read without ``kind``, a KITTI root's split, the
     folder above one that holds parts of its scenes (``velodyne/``, ``posed_images/``, ...), else
     the layouts understood."""
+    if kind is not None:
+        try:
+            found = sorted(_addresses_in(p, None))
+        except (AddressError, ReaderError):
+            found = []
+        if found:
+            kinds = sorted({a.split(":", 1)[0] for a in found})
+            return f"without '{kind}:' it holds {len(found)} scene(s) of {', '.join(kinds)}, e.g. {found[0]}"
     splits = [s for s in ("training", "testing") if (p / s / "velodyne").is_dir()]
     if splits:
         return f"a KITTI root: give one split, {' or '.join(str(p / s) for s in splits)}"
@@ -122,6 +131,12 @@ def _lidar_sequences(p: Path) -> list[Path]:
     return [seqs] if (seqs / "velodyne").is_dir() else sorted(c for c in seqs.iterdir() if (c / "velodyne").is_dir())
 
 
+def _mmdet3d_kind(name: str) -> str:
+    """The dataset of mmdetection3d's points file ``<name>.bin`` given without one: S3DIS for
+    its rooms' names, else ScanNet."""
+    return "mmdet3d-s3dis" if dataset_named(name) == "s3dis" else "mmdet3d-scannet"
+
+
 def _scenes_in(p: Path, kind: str | None) -> list[tuple[str, str]]:
     return [(scene_name(a), a) for a in _addresses_in(p, kind)]
 
@@ -133,15 +148,18 @@ def _addresses_in(p: Path, kind: str | None) -> list[str]:
     # without their point labels, under KITTI's box classes
     if kind == "semantickitti" or any(is_semantickitti_sequence(q) for q in seqs):
         return [f"semantickitti:{q / f.stem}" for q in seqs for f in (q / "velodyne").glob("*.bin")]
-    if kind in ("mmdet3d-scannet", "mmdet3d-s3dis") and not (p / "points").is_dir():  # a folder of points files
-        return [f"{kind}:{f}" for f in p.glob("*.bin")]
+    if kind in ("mmdet3d-scannet", "mmdet3d-s3dis"):
+        root = (p / "points").is_dir()  # mmdetection3d's root, else a folder of points files
+        addresses = {f: f"{p / f.stem if root else f}" for f in (p / "points" if root else p).glob("*.bin")}
+        for f, a in addresses.items():  # one forced on the other dataset's scenes would read them under its classes
+            check_indoor_dataset(f.stem, kind.split("-")[1], "mmdet3d", f, a)
+        return [f"{kind}:{a}" for a in addresses.values()]
     if kind is None and p.name == "points" and any(p.glob("*.bin")):  # mmdetection3d's points/ folder itself, as its root names it
-        return [f"{'mmdet3d-s3dis' if f.stem.startswith('Area_') else 'mmdet3d-scannet'}:{f}" for f in p.glob("*.bin")]
+        return [f"{_mmdet3d_kind(f.stem)}:{f}" for f in p.glob("*.bin")]
     if (p / "scans").is_dir() and kind in (None, "scannet"):  # mmdetection3d's root holds the raw scans too
         p = p / "scans"
-    if (p / "points").is_dir() and kind in (None, "mmdet3d-scannet", "mmdet3d-s3dis"):
-        return [f"{kind or ('mmdet3d-s3dis' if f.stem.startswith('Area_') else 'mmdet3d-scannet')}:{p / f.stem}"
-                for f in (p / "points").glob("*.bin")]
+    if (p / "points").is_dir() and kind is None:
+        return [f"{_mmdet3d_kind(f.stem)}:{p / f.stem}" for f in (p / "points").glob("*.bin")]
     if (p / "velodyne").is_dir():
         return [f"kitti:{p / f.stem}" for f in (p / "velodyne").glob("*.bin")]
     out: list[str] = []

@@ -34,7 +34,7 @@ from ..errors import ReaderError
 from ..geometry import apply_transform
 from ..safe_load import pickle_load
 from ..scene import Scene
-from .address import scene_name
+from .address import check_indoor_dataset, scene_name
 from .scannet import _load_json, _read_frames, axis_alignment_of, axis_matrix, boxes_of_instances, scannet20_of_nyu40
 
 MMDET3D_DATASETS = ("scannet", "s3dis")
@@ -219,6 +219,7 @@ def read_mmdet3d(path: str | os.PathLike, dataset: str, axis_alignment: np.ndarr
     if not pts.is_file():
         raise ReaderError(f"{pts}: points file not found (expected mmdetection3d's <root>/points/<scene>.bin "
                           f"for the address {path})")
+    check_indoor_dataset(name, dataset, "mmdet3d", pts, str(path))
     a = _read_bin(pts, np.float32, 6, "x y z r g b float32")
     if not len(a):
         raise ReaderError(f"{pts}: no points")

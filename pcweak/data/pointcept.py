@@ -27,7 +27,7 @@ from ..errors import ReaderError
 from ..geometry import apply_transform
 from ..safe_load import numpy_load
 from ..scene import Scene
-from .address import scene_name
+from .address import check_indoor_dataset, scene_name
 from .scannet import axis_alignment_of, boxes_of_instances
 
 POINTCEPT_DATASETS = ("scannet", "s3dis")
@@ -78,6 +78,13 @@ def read_pointcept(path: str | os.PathLike, dataset: str,
     d = Path(path)
     if not (d / "coord.npy").is_file():
         raise ReaderError(f"{d}: no coord.npy (expected a Pointcept scene folder of .npy arrays)")
+    for name in (d.name, d.parent.name):  # ScanNet: train/scene0000_00; S3DIS: Area_1/office_1
+        check_indoor_dataset(name, dataset, "pointcept", d, str(d))
+    own, other = ("segment20", "segment") if dataset == "scannet" else ("segment", "segment20")
+    if (d / f"{other}.npy").is_file() and not (d / f"{own}.npy").is_file():
+        found = "s3dis" if dataset == "scannet" else "scannet"
+        raise ReaderError(f"{d}: holds {other}.npy ({'S3DIS' if found == 's3dis' else 'ScanNet-20'} labels) and no {own}.npy, "
+                          f"so it is not a pointcept-{dataset} scene; read it as pointcept-{found}:{d}")
     coord = _array(d, "coord", None, 3).astype(np.float64)
     n = len(coord)
     if not np.isfinite(coord).all():

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..data.address import dataset_named
 from ..errors import AddressError
 from ..npzio import can_hold_folder, check_writable
 from ..scene import PseudoLabels, Scene, WeakLabels
@@ -379,7 +380,7 @@ class PointDataModule(L.LightningDataModule):
             scans = root / "scans"
             if not scans.is_dir():
                 hint = (f"it is the scans/ folder itself: give the folder above it, {root.parent}"
-                        if any(p.is_dir() and re.fullmatch(r"scene\d{4}_\d{2}", p.name) for p in root.iterdir())
+                        if any(p.is_dir() and dataset_named(p.name) == "scannet" for p in root.iterdir())
                         else other_layout(root) or "ScanNet's layout is ROOT/scans/sceneXXXX_XX/")
                 raise AddressError(f"data.root {root}: holds no scans/ folder; {hint}")
             for k, required in ([("train_scenes", True)] if check_train else []) + [("val_scenes", False)]:
