@@ -216,3 +216,30 @@ def test_validation_scenes_are_kept_out_of_training(tmp_path):
     with pytest.warns(UserWarning, match=r"data.val_ids: 1 of the 1 validation frames are also training frames \(000000\)"):
         LidarDataModule(dataset="kitti", root=str(tmp_path / "kitti"), train_ids=[0], val_ids=[0]).scene_lists()
 
+
+
+def test_a_folders_class_list_is_the_one_its_scenes_share(tmp_path):
+    """A folder dataset took its class list from the first training scene: PLY files without
+    class names, whose lists run to their highest label, gave the model too few outputs when
+    that scene lacked the last classes, and a folder mixing S3DIS and ScanNet-20 scenes trained
+    one's labels as the other's classes (or failed inside the metric). The list is now the
+    longest, which every scene's must begin; one that differs in a name is refused."""
+    import numpy as np
+    from plyfile import PlyData, PlyElement
+    from pcweak.classes import S3DIS13
+    from pcweak.scene import Scene
+    rng = np.random.default_rng(0)
+    for name, top in (("a", 3), ("b", 5), ("c", 2)):
+        v = np.zeros(40, [("x", "f4"), ("y", "f4"), ("z", "f4"), ("label", "i4")])
+        v["x"], v["y"], v["z"] = rng.uniform(0, 3, (3, 40))
+        v["label"] = np.arange(40) % (top + 1)
+        PlyData([PlyElement.describe(v, "vertex")]).write(str(tmp_path / f"{name}.ply"))
+    dm = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["c"],
+                         cache_dir=str(tmp_path / "cache"))
+    assert dm.class_names == [f"class_{i}" for i in range(6)] and dm.num_classes == 6
+    Scene(name="office", coord=rng.uniform(0, 3, (30, 3)).astype(np.float32), classes=S3DIS13,
+          semantic=np.arange(30) % 13).save(tmp_path / "office.npz")
+    with pytest.raises(ValueError, match=r"scenes 'a' and 'office' name different classes \(label 0 is 'class_0' in 'a', "
+                                         r"of 4 classes, and 'ceiling' in 'office', of 13\)"):
+        _ = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["c"],
+                            cache_dir=str(tmp_path / "cache")).class_names

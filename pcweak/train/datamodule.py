@@ -142,6 +142,32 @@ def _needs_labels(path: Path, stamp: str, method: str) -> bool:
     return made.method == method and made.fingerprint != stamp
 
 
+def shared_class_list(scenes: Sequence[tuple[str, str]], disk_cache: str | Path, root: str) -> tuple[str, ...]:
+    """The class list that the (name, address) ``scenes`` of the folder ``root`` share: the
+    longest of their lists (``Scene.classes``; a scene without labels has none), which every
+    other must begin. A PLY or LAS file names its classes up to its highest label (``class_0``,
+    ``class_1``, ... where it names none), so one that lacks the last classes has a shorter list;
+    a model built from it alone would have too few outputs for the others. ValueError naming
+    the two scenes when lists differ in a name (ScanNet-20's beside S3DIS's, say): the folder's
+    labels would mean different classes. Every scene is read (through ``disk_cache``, where the
+    training reads them from after), with a progress bar."""
+    from tqdm import tqdm
+    longest: tuple[str, tuple[str, ...]] = ("", ())
+    lists: list[tuple[str, tuple[str, ...]]] = []
+    for name, address in tqdm(scenes, desc="class lists", unit="scene", disable=len(scenes) < 2):
+        lists.append((name, tuple(read_through(disk_cache, name, address).classes)))
+        if len(lists[-1][1]) > len(longest[1]):
+            longest = lists[-1]
+    for name, classes in lists:
+        if classes != longest[1][:len(classes)]:
+            i = next(i for i, (a, b) in enumerate(zip(classes, longest[1])) if a != b)
+            raise ValueError(f"data.root {root}: scenes {name!r} and {longest[0]!r} name different classes (label {i} is "
+                             f"{classes[i]!r} in {name!r}, of {len(classes)} classes, and {longest[1][i]!r} in "
+                             f"{longest[0]!r}, of {len(longest[1])}): a folder dataset trains one class list, so keep scenes "
+                             f"of one dataset (or one class list) in a folder, or list them in train_scenes / val_scenes")
+    return longest[1]
+
+
 class SceneDataset(Dataset):
     """Scenes (addresses) with their training targets; one item = one (augmented) scene. Read
     scenes are kept in memory up to ``cache_bytes`` (``SceneCache``) and, when ``disk_cache``
@@ -326,25 +352,27 @@ class PointDataModule(L.LightningDataModule):
         self.pseudo_dir = pseudo_dir or (str(self.cache_dir / f"pseudo_{dataset}_{pseudo_method}_{tag}_{seed}") if pseudo_method else None)
         self._train: list[tuple[str, str]] = []
         self._val: list[tuple[str, str]] = []
+        self._folder_classes: tuple[str, ...] | None = None
         check_point_data_args(self.hparams)
         self.in_channels = feature_width(feature_names)
 
     # -- facts the model is built from (linked into model.init_args by the CLI)
     @property
     def class_names(self) -> list[str]:
-        """The dataset's class list (label i = class_names[i]); a folder of scenes takes the
-        first training scene's."""
+        """The dataset's class list (label i = class_names[i]); a folder of scenes the one its
+        training and validation scenes share (``shared_class_list``)."""
         from ..classes import S3DIS13, SCANNET20
         h = self.hparams
         if h.dataset in ("synthetic", "scannet"):
             return list(SCANNET20)
         if h.dataset == "s3dis":
             return list(S3DIS13)
-        from ..data.address import load_scene
-        tr, _ = self.scene_lists()
-        if not tr:
-            raise ValueError("data.dataset folder: no training scene to take the class list from")
-        return list(load_scene(tr[0][1]).classes)
+        if self._folder_classes is None:
+            tr, va = self.scene_lists()
+            if not tr:
+                raise ValueError("data.dataset folder: no training scene to take the class list from")
+            self._folder_classes = shared_class_list(tr + va, self.cache_dir / "scenes" / h.dataset, h.root)
+        return list(self._folder_classes)
 
     @property
     def num_classes(self) -> int:
