@@ -1,6 +1,8 @@
 """Class lists and label maps of the supported benchmarks (label i means ``CLASSES[i]``)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 # ScanNet v2 20-class benchmark, in the order of their NYU40 ids.
 SCANNET20_NYU40_IDS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39)
 SCANNET20: tuple[str, ...] = (
@@ -48,6 +50,29 @@ SEMANTICKITTI_RAW_TO_19: dict[int, int] = {
     51: 13, 60: 8, 70: 14, 71: 15, 72: 16, 80: 17, 81: 18, 252: 0, 253: 6, 254: 5, 255: 7, 256: 4, 257: 4,
     258: 3, 259: 4,
 }
+
+
+def placeholder_class(i: int) -> str:
+    """The name a reader gives class ``i`` of a file that labels points but does not name their
+    classes (a PLY's ``label``, a LAS file's codes without a lookup record)."""
+    return f"class_{i}"
+
+
+def joined_class_list(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...] | None:
+    """One class list for labels over ``a`` and over ``b``, or None when they disagree. A file
+    names classes only up to its highest label, and only those it knows: the lists may differ in
+    length (the longer one is taken) and a placeholder (``placeholder_class``) yields to a name
+    at its index; any other difference at an index is a disagreement."""
+    out = []
+    for i in range(max(len(a), len(b))):
+        x, y = (a[i] if i < len(a) else None), (b[i] if i < len(b) else None)
+        if x is None or x == placeholder_class(i):
+            out.append(y if y is not None else x)
+        elif y is None or y == placeholder_class(i) or y == x:
+            out.append(x)
+        else:
+            return None
+    return tuple(out)
 
 
 def nyu40_to_scannet20(nyu40: int) -> int:

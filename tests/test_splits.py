@@ -222,11 +222,13 @@ def test_a_folders_class_list_is_the_one_its_scenes_share(tmp_path):
     """A folder dataset took its class list from the first training scene: PLY files without
     class names, whose lists run to their highest label, gave the model too few outputs when
     that scene lacked the last classes, and a folder mixing S3DIS and ScanNet-20 scenes trained
-    one's labels as the other's classes (or failed inside the metric). The list is now the
-    longest, which every scene's must begin; one that differs in a name is refused."""
+    one's labels as the other's classes (or failed inside the metric). The lists are now
+    joined: the longest, a name taking a placeholder's place; one that names a class otherwise
+    is refused."""
     import numpy as np
     from plyfile import PlyData, PlyElement
-    from pcweak.classes import S3DIS13
+    from pcweak.classes import S3DIS13, joined_class_list, placeholder_class
+    from pcweak.data.ply import write_ply
     from pcweak.scene import Scene
     rng = np.random.default_rng(0)
     for name, top in (("a", 3), ("b", 5), ("c", 2)):
@@ -237,9 +239,18 @@ def test_a_folders_class_list_is_the_one_its_scenes_share(tmp_path):
     dm = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["c"],
                          cache_dir=str(tmp_path / "cache"))
     assert dm.class_names == [f"class_{i}" for i in range(6)] and dm.num_classes == 6
+    # a file that names its classes (pcweak's PLY comment) fills the placeholders
+    named = ("ground", "low vegetation", "car")
+    write_ply(Scene(name="d", coord=rng.uniform(0, 3, (30, 3)).astype(np.float32), classes=named,
+                    semantic=np.arange(30) % 3), tmp_path / "d.ply")
+    _ = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["c"],
+                        cache_dir=str(tmp_path / "cache"))
+    assert _.class_names == [*named, "class_3", "class_4", "class_5"]
+    assert joined_class_list(named, S3DIS13) is None and joined_class_list((), named) == named
+    assert joined_class_list((placeholder_class(0), "car"), ("ground",)) == ("ground", "car")
     Scene(name="office", coord=rng.uniform(0, 3, (30, 3)).astype(np.float32), classes=S3DIS13,
           semantic=np.arange(30) % 13).save(tmp_path / "office.npz")
-    with pytest.raises(ValueError, match=r"scenes 'a' and 'office' name different classes \(label 0 is 'class_0' in 'a', "
-                                         r"of 4 classes, and 'ceiling' in 'office', of 13\)"):
+    with pytest.raises(ValueError, match=r"scene 'office' names other classes than the scenes before it \(label 0 is "
+                                         r"'ceiling' there, 'ground' before\)"):
         _ = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["c"],
                             cache_dir=str(tmp_path / "cache")).class_names

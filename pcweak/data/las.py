@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classes import placeholder_class
 from ..errors import ReaderError
 from ..scene import Scene
 from .crs_units import WKT_RECORD_ID, CrsUnits, crs_units
@@ -160,7 +161,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
             semantic = np.where(semantic == len(classes), -1, semantic)
     if classes is None and semantic is not None:
         names = _lookup_names(las) if sem_f is None else {}
-        classes = tuple(names.get(i, f"class_{i}") for i in range(int(semantic.max()) + 1))
+        classes = tuple(names.get(i, placeholder_class(i)) for i in range(int(semantic.max()) + 1))
     meta = {"dataset": "las", "source": str(path), "las_point_format": int(las.header.point_format.id)}
     if crs:
         meta["las_crs"] = crs

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classes import placeholder_class
 from ..errors import ReaderError
 from ..geometry import vertex_normals
 from ..scene import Scene
@@ -103,7 +104,7 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
             if c.startswith("pcweak_classes "):
                 classes = class_names_from_text(c[len("pcweak_classes "):])
         if classes is None and semantic is not None:
-            classes = tuple(f"class_{i}" for i in range(int(semantic.max()) + 1 if len(semantic) else 0))
+            classes = tuple(placeholder_class(i) for i in range(int(semantic.max()) + 1 if len(semantic) else 0))
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color, normal=normal,
                  intensity=np.asarray(v[inten], np.float32) if inten else None, semantic=semantic,
                  instance=instance,

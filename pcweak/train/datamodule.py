@@ -143,29 +143,28 @@ def _needs_labels(path: Path, stamp: str, method: str) -> bool:
 
 
 def shared_class_list(scenes: Sequence[tuple[str, str]], disk_cache: str | Path, root: str) -> tuple[str, ...]:
-    """The class list that the (name, address) ``scenes`` of the folder ``root`` share: the
-    longest of their lists (``Scene.classes``; a scene without labels has none), which every
-    other must begin. A PLY or LAS file names its classes up to its highest label (``class_0``,
-    ``class_1``, ... where it names none), so one that lacks the last classes has a shorter list;
-    a model built from it alone would have too few outputs for the others. ValueError naming
-    the two scenes when lists differ in a name (ScanNet-20's beside S3DIS's, say): the folder's
-    labels would mean different classes. Every scene is read (through ``disk_cache``, where the
-    training reads them from after), with a progress bar."""
+    """The class list that the (name, address) ``scenes`` of the folder ``root`` share: their
+    lists (``Scene.classes``; a scene without labels has none) joined by
+    ``classes.joined_class_list``. A PLY or LAS file names classes up to its highest label, and
+    with placeholders where it names none, so a model built from one scene's list could lack
+    outputs for the others' labels. ValueError naming the scene whose list disagrees with the
+    others' (ScanNet-20's beside S3DIS's, say): the folder's labels would mean different classes.
+    Every scene is read (through ``disk_cache``, where the training reads them from after), with
+    a progress bar."""
     from tqdm import tqdm
-    longest: tuple[str, tuple[str, ...]] = ("", ())
-    lists: list[tuple[str, tuple[str, ...]]] = []
+    from ..classes import joined_class_list, placeholder_class
+    shared: tuple[str, ...] = ()
     for name, address in tqdm(scenes, desc="class lists", unit="scene", disable=len(scenes) < 2):
-        lists.append((name, tuple(read_through(disk_cache, name, address).classes)))
-        if len(lists[-1][1]) > len(longest[1]):
-            longest = lists[-1]
-    for name, classes in lists:
-        if classes != longest[1][:len(classes)]:
-            i = next(i for i, (a, b) in enumerate(zip(classes, longest[1])) if a != b)
-            raise ValueError(f"data.root {root}: scenes {name!r} and {longest[0]!r} name different classes (label {i} is "
-                             f"{classes[i]!r} in {name!r}, of {len(classes)} classes, and {longest[1][i]!r} in "
-                             f"{longest[0]!r}, of {len(longest[1])}): a folder dataset trains one class list, so keep scenes "
-                             f"of one dataset (or one class list) in a folder, or list them in train_scenes / val_scenes")
-    return longest[1]
+        classes = tuple(read_through(disk_cache, name, address).classes)
+        joined = joined_class_list(shared, classes)
+        if joined is None:
+            i = next(i for i, (a, b) in enumerate(zip(classes, shared)) if a != b and placeholder_class(i) not in (a, b))
+            raise ValueError(f"data.root {root}: scene {name!r} names other classes than the scenes before it (label {i} "
+                             f"is {classes[i]!r} there, {shared[i]!r} before): a folder dataset trains one class list, "
+                             f"so keep scenes of one dataset (or one class list) in a folder, or list them in "
+                             f"train_scenes / val_scenes")
+        shared = joined
+    return shared
 
 
 class SceneDataset(Dataset):
