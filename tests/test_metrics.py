@@ -379,3 +379,46 @@ def test_a_folder_of_label_files_is_scored_as_a_set(tmp_path, capsys):
     assert "1 label file(s) name scenes not in" in capsys.readouterr().err
     assert main(["evaluate", str(scans), "--pseudo", str(labels / "synthetic_4.npz")]) == 2
     assert "is a folder of scenes; give the folder of label files" in capsys.readouterr().err
+
+
+def test_a_set_of_files_naming_classes_up_to_their_highest_label_is_scored_over_one_list():
+    """PLY and LAS files that do not name their classes get placeholders up to their highest
+    label, so a folder's lists differ in length; ``pcweak evaluate FOLDER`` refused such a folder
+    ("classes ['class_0', 'class_1', ...] ... differ from ['class_0', 'class_1', ...]"). The
+    lists are joined as the training joins them; the pooled figures equal those computed over
+    the joined list, and lists that name a class otherwise are refused."""
+    import dataclasses
+    import pcweak
+    from pcweak import weak
+    from pcweak.classes import S3DIS13, placeholder_class
+    from pcweak.data.synthetic_indoor import synthetic_room
+    from pcweak.errors import SceneError
+    from pcweak.metrics.evaluate import evaluate_set
+    from pcweak.metrics.instance import label_file_instances
+    from pcweak.metrics.semantic import confusion, report_from_confusion
+    pairs, total, found = [], 0, []
+    for seed, top in ((4, 9), (5, 19)):
+        room = synthetic_room(seed, density=60.0, n_frames=0)
+        keep = room.semantic <= top
+        sem = np.where(keep, room.semantic, -1)
+        scene = dataclasses.replace(room, classes=tuple(placeholder_class(i) for i in range(int(sem.max()) + 1)), semantic=sem,
+                                    instance=np.where(keep, room.instance, -1), boxes=None, box_labels=None)
+        p = pcweak.label(scene, weak.clicks(scene, seed=0), "nearest")
+        pairs.append((scene, p))
+        total = total + confusion(sem, p.semantic, 20)
+        found.append(from_labels(sem, scene.instance, p.semantic, p.instance))
+        found[-1].pred_class, found[-1].pred_score = label_file_instances(p)
+    assert len(pairs[0][0].classes) == 10 and len(pairs[1][0].classes) == 20
+    got = evaluate_set(pairs)
+    classes = pairs[1][0].classes
+    assert got["miou"] == pytest.approx(report_from_confusion(total, classes)["miou"], abs=1e-12)
+    want = instance_ap(found, classes)
+    assert [got["instance"][k] for k in ("ap", "ap50")] == [round(want[k], 4) for k in ("ap", "ap50")]
+    named = dataclasses.replace(pairs[0][0], classes=("wall",) + pairs[0][0].classes[1:])
+    with pytest.raises(SceneError, match=r"scene 'synthetic_4': names a class as wall, which instance AP leaves out"):
+        evaluate_set([pairs[1], (named, dataclasses.replace(pairs[0][1], classes=named.classes))])
+    other = dataclasses.replace(pairs[0][0], classes=S3DIS13[:10])
+    with pytest.raises(SceneError, match=r"scene 'synthetic_4': names other classes than the scenes before it \(label 0 is "
+                                         r"'ceiling' there, 'wall' before\)"):
+        evaluate_set([(named, dataclasses.replace(pairs[0][1], classes=named.classes)),
+                      (other, dataclasses.replace(pairs[0][1], classes=other.classes))])

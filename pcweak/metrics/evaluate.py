@@ -1,17 +1,19 @@
 """``evaluate(scene, pseudo)``: how good are pseudo-labels against a scene's ground truth."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..classes import stuff_classes
+from ..classes import joined_class_list, placeholder_class, stuff_classes
 from ..errors import SceneError
 from ..params import Count0, ranges_checked
 from ..scene import PseudoLabels, Scene, check_types
 from .boxes import box_quality
 from .calibration import expected_calibration_error
-from .instance import MIN_REGION_SIZE, SceneInstances, instance_ap, label_file_instances, match_instances
+from .instance import (MIN_REGION_SIZE, MatchedInstances, SceneInstances, evaluated_classes, instance_ap,
+                       label_file_instances, match_instances)
 from .semantic import confusion, report_from_confusion, semantic_report
 
 
@@ -43,6 +45,28 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: Count0 = MIN_R
     return rep
 
 
+def _grown(total: np.ndarray, n: int) -> np.ndarray:
+    """A (C, C+1) ``confusion`` total as the (n, n+1) one of a longer class list (whose first C
+    classes are the same): the new classes' rows and columns zero, unlabelled still last."""
+    c = len(total)
+    out = np.zeros((n, n + 1), total.dtype)
+    out[:c, :c], out[:c, n] = total[:, :c], total[:, c]
+    return out
+
+
+def _revalidated(m: MatchedInstances, classes: tuple[str, ...], name: str) -> MatchedInstances:
+    """A scene's matched instances under the set's class list grown to ``classes``: its evaluated
+    classes extended by the new ones, which none of its labels reaches. SceneError naming
+    ``name`` (the scene that grew the list) where a name filled in turns an evaluated class into
+    one that is not (a placeholder become ``wall``): that scene would have to be matched again."""
+    valid = evaluated_classes(classes, stuff_classes(classes))
+    if not set(m.valid) <= set(valid):
+        raise SceneError(f"scene {name!r}: names a class as {', '.join(classes[c] for c in sorted(set(m.valid) - set(valid)))}, "
+                         f"which instance AP leaves out, where the scenes before it give a placeholder, so their "
+                         f"instances were matched as objects; give every file the class names")
+    return dataclasses.replace(m, valid=valid)
+
+
 def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: int = MIN_REGION_SIZE,
                  names: Sequence[str] | None = None) -> dict[str, Any]:
     """``evaluate``'s figures over a set of scenes of one class list, pooled as the benchmarks
@@ -51,7 +75,9 @@ def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: i
     spread is seen beside the pooled figure. ``pairs``: (scene, its pseudo-labels), read one at a
     time; ``names``: what ``per_scene`` and errors call each scene, in the order of ``pairs``
     (default: ``Scene.name``; a folder's scene is known by its file's name, which a copied scene
-    file does not share); SceneError for scenes over different class lists."""
+    file does not share). The scenes' class lists are joined (``classes.joined_class_list``: files
+    that name classes up to their highest label, with placeholders, are scored over the longest
+    list); SceneError for a scene whose list disagrees with the ones before it."""
     total, classes, rows, found = None, None, [], []
     for i, (scene, pseudo) in enumerate(pairs):
         check_types("evaluate_set(pairs)", (scene, Scene), (pseudo, PseudoLabels))
@@ -59,11 +85,15 @@ def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: i
         if scene.semantic is None:
             raise SceneError(f"scene {name!r}: has no ground-truth semantic labels to evaluate against")
         pseudo.check_against(scene)
-        if classes is None:
-            classes = scene.classes
-        elif tuple(scene.classes) != tuple(classes):
-            raise SceneError(f"scene {name!r}: classes {list(scene.classes)[:4]} ... differ from the other scenes' "
-                             f"{list(classes)[:4]} ...; a set is scored over one class list")
+        joined = joined_class_list(classes or (), scene.classes)
+        if joined is None:
+            i = next(i for i, (a, b) in enumerate(zip(scene.classes, classes)) if a != b and placeholder_class(i) not in (a, b))
+            raise SceneError(f"scene {name!r}: names other classes than the scenes before it (label {i} is "
+                             f"{scene.classes[i]!r} there, {classes[i]!r} before); a set is scored over one class list")
+        if classes is not None and joined != tuple(classes):
+            total = _grown(total, len(joined))
+            found = [_revalidated(m, joined, name) for m in found]
+        classes = joined
         cm = confusion(scene.semantic, pseudo.semantic, len(classes))
         total = cm if total is None else total + cm
         rows.append({"scene": name, "miou": report_from_confusion(cm, classes)["miou"]})

@@ -13,7 +13,8 @@ from ..scene import Scene, WeakLabels
 def _need(scene: Scene, *fields: str) -> None:
     for f in fields:
         if getattr(scene, f) is None:
-            raise SceneError(f"scene {scene.name!r}: has no {f} labels to simulate weak labels from")
+            what = "ground-truth boxes" if f == "boxes" else f"{f} labels"
+            raise SceneError(f"scene {scene.name!r}: has no {what} to simulate weak labels from")
 
 
 @ranges_checked("points")
