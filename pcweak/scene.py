@@ -117,9 +117,15 @@ def _from_file(source: str | None, owner: str) -> str:
     return f"{source}: {owner}" if source else owner
 
 
-def _check_same_classes(owner: str, classes: tuple[str, ...], scene: "Scene") -> None:
+def _check_same_classes(owner: str, classes: tuple[str, ...], scene: "Scene", joined: bool = False) -> None:
     """SceneError when labels over ``classes`` meet ``scene`` with another class list (label i
-    would be read as the scene's class i); an empty list on either side is taken as the other's."""
+    would be read as the scene's class i); an empty list on either side is taken as the other's.
+    ``joined``: a list that ``classes.joined_class_list`` joins with the scene's passes too (a
+    model trained on a folder's joined list labels a file that names classes up to its own
+    highest label, with placeholders)."""
+    from .classes import joined_class_list
+    if joined and joined_class_list(classes, scene.classes) is not None:
+        return
     if classes and scene.classes and classes != scene.classes:
         raise SceneError(f"{owner}.classes: labels over {len(classes)} classes ({_few(classes)}) but scene "
                          f"{scene.name!r} has {len(scene.classes)} ({_few(scene.classes)})")
@@ -836,12 +842,19 @@ class PseudoLabels:
 
     def check_against(self, scene: Scene) -> None:
         """Raise SceneError when these labels cannot belong to ``scene`` (naming their file): another
-        point count, or labels over another class list (label i would be scored, drawn and trained
-        as the scene's class i)."""
+        point count, or labels over a class list that disagrees with the scene's (label i would be
+        scored, drawn and trained as the scene's class i); one that joins it
+        (``classes.joined_class_list``) is read under ``classes_with(scene)``."""
         o = _from_file(self.source, "PseudoLabels")
         if self.num_points != scene.num_points:
             raise SceneError(f"{o}.semantic: length {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
-        _check_same_classes(o, self.classes, scene)
+        _check_same_classes(o, self.classes, scene, joined=True)
+
+    def classes_with(self, scene: Scene) -> tuple[str, ...]:
+        """The class list these labels and ``scene``'s ground truth are read under together: the
+        two lists joined (``check_against`` has refused lists that do not join)."""
+        from .classes import joined_class_list
+        return joined_class_list(self.classes, scene.classes) or tuple(scene.classes)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {"semantic": self.semantic, "instance": self.instance, "confidence": self.confidence,

@@ -422,3 +422,32 @@ def test_a_set_of_files_naming_classes_up_to_their_highest_label_is_scored_over_
                                          r"'ceiling' there, 'wall' before\)"):
         evaluate_set([(named, dataclasses.replace(pairs[0][1], classes=named.classes)),
                       (other, dataclasses.replace(pairs[0][1], classes=other.classes))])
+
+
+def test_labels_over_a_joined_list_meet_a_file_that_names_fewer_classes(tmp_path):
+    """A model trained on a folder of PLY files without class names has the folder's joined list
+    (placeholders up to the highest label of any file); its labels of a file whose own labels
+    stop lower were refused by evaluate and viz ("labels over 20 classes but scene 'a' has 10").
+    They are now read under the two lists joined; a list that disagrees is still refused."""
+    import dataclasses
+    from pcweak.classes import S3DIS13, SCANNET20, placeholder_class
+    from pcweak.errors import SceneError
+    from pcweak.metrics.evaluate import evaluate
+    from pcweak.metrics.semantic import confusion, report_from_confusion
+    from pcweak.scene import PseudoLabels, Scene
+    from pcweak.viz.layers import build_layers
+    from pcweak.viz.plots import write_plots
+    rng = np.random.default_rng(0)
+    gt = np.arange(200) % 10
+    scene = Scene(name="a", coord=rng.uniform(0, 3, (200, 3)).astype(np.float32), semantic=gt,
+                  classes=tuple(placeholder_class(i) for i in range(10)))
+    pred = np.where(rng.random(200) < 0.7, gt, rng.integers(0, 20, 200))
+    labels = PseudoLabels(semantic=pred, classes=tuple(placeholder_class(i) for i in range(20)), method="model")
+    rep = evaluate(scene, labels)
+    assert rep["miou"] == pytest.approx(report_from_confusion(confusion(gt, pred, 20), labels.classes)["miou"], abs=1e-12)
+    assert len(write_plots(scene, labels, tmp_path)) == 2
+    legend = dict(build_layers(scene, labels).legend)
+    assert set(legend) == {placeholder_class(i) for i in np.unique(pred)}  # classes 10-19 named and coloured too
+    room = dataclasses.replace(scene, classes=SCANNET20[:10])
+    with pytest.raises(SceneError, match=r"PseudoLabels.classes: labels over 13 classes \(ceiling, .*scene 'a' has 10"):
+        evaluate(room, dataclasses.replace(labels, classes=S3DIS13, semantic=pred % 13))

@@ -29,19 +29,20 @@ def evaluate(scene: Scene, pseudo: PseudoLabels, min_region_size: Count0 = MIN_R
     if scene.semantic is None:
         raise SceneError(f"scene {scene.name!r}: has no ground-truth semantic labels to evaluate against")
     pseudo.check_against(scene)
+    classes = pseudo.classes_with(scene)
     rep: dict[str, Any] = {"scene": scene.name, "method": pseudo.method, "points": scene.num_points}
-    rep.update(semantic_report(scene.semantic, pseudo.semantic, scene.classes))
+    rep.update(semantic_report(scene.semantic, pseudo.semantic, classes))
     m = (scene.semantic >= 0) & (pseudo.semantic >= 0)
     rep["ece"] = expected_calibration_error(pseudo.confidence[m], pseudo.semantic[m] == scene.semantic[m])
     rep["coverage_all_points"] = float((pseudo.semantic >= 0).mean())
     if scene.instance is not None and (pseudo.instance >= 0).any():
         found = SceneInstances(scene.semantic, scene.instance, pseudo.instance, *label_file_instances(pseudo))
-        inst = instance_ap([found], scene.classes, ignore=stuff_classes(scene.classes), min_region_size=min_region_size)
+        inst = instance_ap([found], classes, ignore=stuff_classes(classes), min_region_size=min_region_size)
         rep["instance"] = {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in inst.items()}
     if pseudo.box is not None and scene.boxes is not None:
         keep = scene.box_labels >= 0
         rep["boxes"] = box_quality(pseudo.box, scene.boxes[keep], scene.box_labels[keep],
-                                   pseudo.box_semantic if pseudo.box_semantic is not None else None, scene.classes)
+                                   pseudo.box_semantic if pseudo.box_semantic is not None else None, classes)
     return rep
 
 
@@ -85,11 +86,12 @@ def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: i
         if scene.semantic is None:
             raise SceneError(f"scene {name!r}: has no ground-truth semantic labels to evaluate against")
         pseudo.check_against(scene)
-        joined = joined_class_list(classes or (), scene.classes)
+        own = pseudo.classes_with(scene)
+        joined = joined_class_list(classes or (), own)
         if joined is None:
-            i = next(i for i, (a, b) in enumerate(zip(scene.classes, classes)) if a != b and placeholder_class(i) not in (a, b))
+            i = next(i for i, (a, b) in enumerate(zip(own, classes)) if a != b and placeholder_class(i) not in (a, b))
             raise SceneError(f"scene {name!r}: names other classes than the scenes before it (label {i} is "
-                             f"{scene.classes[i]!r} there, {classes[i]!r} before); a set is scored over one class list")
+                             f"{own[i]!r} there, {classes[i]!r} before); a set is scored over one class list")
         if classes is not None and joined != tuple(classes):
             total = _grown(total, len(joined))
             found = [_revalidated(m, joined, name) for m in found]

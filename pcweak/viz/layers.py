@@ -44,7 +44,10 @@ def error_colors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 def build_layers(scene, pseudo=None, weak=None) -> Layers:
     """All layers available for ``scene`` with optional ``PseudoLabels`` and ``WeakLabels``."""
-    pal = C.palette_for(scene.classes)
+    if pseudo is not None:
+        pseudo.check_against(scene)
+    classes = tuple(scene.classes) if pseudo is None else pseudo.classes_with(scene)
+    pal = C.palette_for(classes)
     meta = scene.meta or {}
     L = Layers(coord=scene.coord, lidar=bool(meta.get("lidar")) or meta.get("dataset") == "kitti")
     if scene.color is not None:
@@ -59,7 +62,6 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
         L.point_layers["segment"] = C.instance_colors(scene.segment)
     shown = set() if scene.semantic is None else set(np.unique(scene.semantic[scene.semantic >= 0]).tolist())
     if pseudo is not None:
-        pseudo.check_against(scene)
         L.point_layers["semantic"] = C.label_colors(pseudo.semantic, pal)
         L.point_layers["instance"] = C.instance_colors(pseudo.instance)
         L.point_layers["confidence"] = C.heat(pseudo.confidence)
@@ -80,7 +82,7 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
             L.seed_colors = C.label_colors(weak.point_semantic if weak.point_semantic is not None else np.full(len(weak.point_index), -1), pal)
         if weak.box is not None and len(weak.box):
             L.boxes["weak boxes"] = (weak.box, C.label_colors(weak.box_semantic, pal))
-    L.legend = [(scene.classes[i], tuple(int(v) for v in pal[i])) for i in sorted(shown) if i < len(pal)]
+    L.legend = [(classes[i], tuple(int(v) for v in pal[i])) for i in sorted(shown) if i < len(pal)]
     rgb = lambda c: tuple(int(v) for v in c)  # noqa: E731
     unlabelled = (scene.semantic is not None and (scene.semantic < 0).any()) or (pseudo is not None and (pseudo.semantic < 0).any())
     if unlabelled:

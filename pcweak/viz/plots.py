@@ -14,7 +14,9 @@ def write_plots(scene, pseudo, out_dir: str | Path, report: dict | None = None) 
     from pcweak.npzio import atomic_write_bytes
     import io
     out_dir = Path(out_dir)
-    C = len(scene.classes)
+    pseudo.check_against(scene)
+    classes = pseudo.classes_with(scene)
+    C = len(classes)
     cm = confusion(scene.semantic, pseudo.semantic, C)
     iou = iou_from_confusion(cm)
     present = np.flatnonzero(np.isfinite(iou))
@@ -26,10 +28,10 @@ def write_plots(scene, pseudo, out_dir: str | Path, report: dict | None = None) 
         plt.close(fig)
         files.append(atomic_write_bytes(out_dir / name, buf.getvalue()))
     from .colors import palette_for
-    pal = palette_for(scene.classes) / 255.0
+    pal = palette_for(classes) / 255.0
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(present) + 2), 4))
     ax.bar(range(len(present)), iou[present], color=pal[present], edgecolor="black", linewidth=0.5)
-    ax.set_xticks(range(len(present)), [scene.classes[i] for i in present], rotation=60, ha="right")
+    ax.set_xticks(range(len(present)), [classes[i] for i in present], rotation=60, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("IoU")
     ax.set_title(f"{scene.name}: per-class IoU ({pseudo.method}), mIoU {np.nanmean(iou):.3f}")
@@ -38,7 +40,7 @@ def write_plots(scene, pseudo, out_dir: str | Path, report: dict | None = None) 
     rows = rows / np.maximum(rows.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(0.45 * len(present) + 3, 0.45 * len(present) + 2))
     im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-    names = [scene.classes[i] for i in present]
+    names = [classes[i] for i in present]
     ax.set_xticks(range(len(present) + 1), names + ["(none)"], rotation=60, ha="right")
     ax.set_yticks(range(len(present)), names)
     ax.set_xlabel("pseudo-label")
