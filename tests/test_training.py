@@ -1,4 +1,5 @@
 """Training stack: losses, batches, LightningCLI fit/resume/validate, self-training, configs."""
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -347,6 +348,16 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert main(walk[:-1] + [str(other), "-o", str(tmp_path / "mw2.npz")]) == 2  # weak labels of another scene
     err = capsys.readouterr().err
     assert str(other) in err and "Traceback" not in err and not (tmp_path / "mw2.npz").exists()
+    # a scene over another dataset's classes: the model's probabilities compare other things
+    from pcweak.classes import S3DIS13
+    office = dataclasses.replace(room, name="office", classes=S3DIS13, semantic=room.semantic % 13, frames=[], boxes=None,
+                                 box_labels=None)
+    office.save(tmp_path / "office.npz")
+    assert main(["simulate", f"npz:{tmp_path / 'office.npz'}", "--weak", "points", "--count", "50", "-o", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["label", f"npz:{tmp_path / 'office.npz'}", "--method", "model-walk", "--ckpt", str(newest), "--weak",
+                 str(other), "-o", str(tmp_path / "mw3.npz")]) == 2
+    assert "the model predicts 20 classes (wall, floor, cabinet, bed ...) that disagree with scene 'office''s 13" in capsys.readouterr().err
 
 
 def test_ema_update_warms_up_and_leaves_counters():

@@ -118,6 +118,7 @@ def model_walk_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], weak:
     from ..scene import WeakLabels
     from .. import __version__
     from ..label_jobs import file_sha256, scene_identity
+    from ..classes import joined_class_list, placeholder_class
     from ..pseudo.propagate import propagate_config
     from ..pseudo.registry import propagate_scene
     cfg = propagate_config(params)
@@ -135,6 +136,9 @@ def model_walk_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], weak:
                               sort_keys=True) for name, address in scenes}
     target, todo = _todo(scenes, out, stamp, overwrite)
     labels = {}
+    # the model's classes (placeholders where an older checkpoint names none), which a scene's own
+    # list must join: a folder's model has the folder's joined list, a file's own may stop lower
+    known = tuple(model.hparams.class_names or ()) or tuple(placeholder_class(i) for i in range(model.hparams.num_classes))
     for name, address in todo:  # every weak file against its scene before the model runs
         w = labels[name] = WeakLabels.load(files[name])
         if w.point_index is None or not len(w.point_index):
@@ -144,9 +148,10 @@ def model_walk_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], weak:
             w.check_against(scene)
         except SceneError as e:
             raise SceneError(f"--weak {files[name]}: {e}") from None
-        if scene.classes and len(scene.classes) != model.hparams.num_classes:
-            raise ValueError(f"--ckpt: the model predicts {model.hparams.num_classes} classes but scene {name!r} has "
-                             f"{len(scene.classes)}")
+        if scene.classes and joined_class_list(known, scene.classes) is None:
+            raise ValueError(f"--ckpt: the model predicts {len(known)} classes ({', '.join(known[:4])}"
+                             f"{' ...' if len(known) > 4 else ''}) that disagree with scene {name!r}'s {len(scene.classes)} "
+                             f"({', '.join(scene.classes[:4])}{' ...' if len(scene.classes) > 4 else ''})")
     for scene, p in _predictions(model, todo, settings, accelerator, devices, strategy):
         res = propagate_scene(scene, labels[p["name"]], cfg, features=p["prob"])
         res.method = "model-walk"
