@@ -548,6 +548,19 @@ def test_a_checkpoint_built_for_other_data_is_refused():
                                                {"class_names": list(SCANNET20), "backbone": {"layers": "spunet14",
                                                                                             "channels": [8, 32]}}),
                                         seg, "a.ckpt") == ["backbone"]
+    # a folder model (placeholders up to its files' highest label) on new files whose lists stop lower
+    from pcweak.classes import placeholder_class
+    names = [placeholder_class(i) for i in range(20)]
+    folder = {"hyper_parameters": {"_class_path": "pcweak.tasks.SemanticSegmentation", "class_names": names,
+                                   "num_classes": 20, "stuff_classes": []}, "datamodule_hyper_parameters": {"dataset": "folder"}}
+
+    def folder_data(classes):
+        return config("pcweak.train.datamodule.PointDataModule", {"dataset": "folder"},
+                      {"class_names": classes, "num_classes": len(classes), "stuff_classes": []})
+    assert check_against_checkpoint(folder_data(names[:10]), folder, "f.ckpt") == []
+    for more in (names + [placeholder_class(20)], ["ground"] + names[1:10]):  # a class the model lacks, or names
+        with pytest.raises(ValueError, match="the checkpoint's model was built for class_names"):
+            check_against_checkpoint(folder_data(more), folder, "f.ckpt")
     lidar = {"hyper_parameters": {"_class_path": "pcweak.tasks.Detection", "voxel_size": [0.05, 0.05, 0.1]},
              "datamodule_hyper_parameters": {"voxel_size": [0.05, 0.05, 0.1]}}
     det = Namespace(model=Namespace(class_path="pcweak.tasks.detection.Detection",

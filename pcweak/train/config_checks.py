@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from ..classes import joined_class_list
 from .lightning_cli import LINKS
 
 
@@ -34,6 +35,10 @@ def _same_class(saved: str | None, given: Any) -> bool:
     return not saved or saved.rsplit(".", 1)[-1] == str(given).rsplit(".", 1)[-1]
 
 
+# the model arguments that follow from its class list
+CLASS_FACTS = ("class_names", "num_classes", "stuff_classes")
+
+
 def check_against_checkpoint(config: Any, checkpoint: dict, ckpt_path: str) -> list[str]:
     """The model a ``--ckpt_path`` run gets against the one the config describes. LightningCLI
     builds the checkpoint's model (its class and every saved hyper-parameter replace the
@@ -43,7 +48,9 @@ def check_against_checkpoint(config: Any, checkpoint: dict, ckpt_path: str) -> l
       number of input channels from ``data.feature_names``, voxel size or point-cloud range, the
       facts ``LINKS`` takes from the data) is a ValueError naming both: the data would reach a
       model that cannot read it (spconv's "channel size mismatch" deep in the first batch) or
-      whose outputs mean other classes;
+      whose outputs mean other classes. Data whose class list the model's holds already
+      (``classes.joined_class_list`` of the two is the model's: a folder model's new files,
+      whose own lists stop at their highest label) is not other data;
     * other model settings that differ (a learning rate, a backbone, a detector's thresholds)
       are not used: one warning lists them with the checkpoint's values, which are.
 
@@ -63,7 +70,13 @@ def check_against_checkpoint(config: Any, checkpoint: dict, ckpt_path: str) -> l
     data_args = _plain((config.get("data") or {}).get("init_args")) or {}
     ckpt_data = checkpoint.get("datamodule_hyper_parameters") or {}
     linked = {target: setting for _, target, setting in LINKS}
+    known = _plain(hparams.get("class_names")) or []
+    # data whose classes the model's list holds already (a folder model's joined list; new files of
+    # that folder whose own lists stop lower): the model's list, count and stuff classes stand
+    covered = bool(known) and joined_class_list(known, given.get("class_names") or []) == tuple(known)
     for target, source in linked.items():
+        if covered and target in CLASS_FACTS:
+            continue
         if target in hparams and target in given and _plain(hparams[target]) != given[target]:
             raise ValueError(f"--ckpt_path {ckpt_path}: the checkpoint's model was built for {target} "
                              f"{_plain(hparams[target])!r} (data.{source} {ckpt_data.get(source, '?')!r} in its "
