@@ -58,20 +58,23 @@ def placeholder_class(i: int) -> str:
     return f"class_{i}"
 
 
+def class_list_disagreement(a: Sequence[str], b: Sequence[str]) -> int | None:
+    """The first label that the class lists ``a`` and ``b`` name differently, neither name a
+    placeholder (``placeholder_class``); None where they join (``joined_class_list``)."""
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y and placeholder_class(i) not in (x, y)), None)
+
+
 def joined_class_list(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...] | None:
     """One class list for labels over ``a`` and over ``b``, or None when they disagree. A file
     names classes only up to its highest label, and only those it knows: the lists may differ in
     length (the longer one is taken) and a placeholder (``placeholder_class``) yields to a name
     at its index; any other difference at an index is a disagreement."""
+    if class_list_disagreement(a, b) is not None:
+        return None
     out = []
     for i in range(max(len(a), len(b))):
-        x, y = (a[i] if i < len(a) else None), (b[i] if i < len(b) else None)
-        if x is None or x == placeholder_class(i):
-            out.append(y if y is not None else x)
-        elif y is None or y == placeholder_class(i) or y == x:
-            out.append(x)
-        else:
-            return None
+        names = [c[i] for c in (a, b) if i < len(c)]
+        out.append(next((x for x in names if x != placeholder_class(i)), names[0]))
     return tuple(out)
 
 

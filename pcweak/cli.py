@@ -168,8 +168,9 @@ def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out:
                       "skipped_existing": counts["skipped_existing"], "redone_other_inputs": counts["redone_other_inputs"],
                       **extra, **({"failed": len(failed)} if failed else {}), "output": str(out)}))
     if failed:
+        others = "the others are" if len(failed) < len(scenes) else "none is"
         raise PcweakError(f"{len(failed)} of the {len(scenes)} scenes could not be {done} ({'; '.join(failed[:5])}"
-                          f"{'; ...' if len(failed) > 5 else ''}); {'the others are' if len(failed) < len(scenes) else 'none is'} written. Fix them and run the same "
+                          f"{'; ...' if len(failed) > 5 else ''}); {others} written. Fix them and run the same "
                           f"command again: it {verb}s only what is missing")
     return 0
 

@@ -6,7 +6,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..classes import joined_class_list, placeholder_class, stuff_classes
+from ..classes import class_list_disagreement, joined_class_list, stuff_classes
 from ..errors import SceneError
 from ..params import Count0, ranges_checked
 from ..scene import PseudoLabels, Scene, check_types
@@ -89,9 +89,9 @@ def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: i
         own = pseudo.classes_with(scene)
         joined = joined_class_list(classes or (), own)
         if joined is None:
-            i = next(i for i, (a, b) in enumerate(zip(own, classes)) if a != b and placeholder_class(i) not in (a, b))
-            raise SceneError(f"scene {name!r}: names other classes than the scenes before it (label {i} is "
-                             f"{own[i]!r} there, {classes[i]!r} before); a set is scored over one class list")
+            k = class_list_disagreement(own, classes)
+            raise SceneError(f"scene {name!r}: names other classes than the scenes before it (label {k} is "
+                             f"{own[k]!r} there, {classes[k]!r} before); a set is scored over one class list")
         if classes is not None and joined != tuple(classes):
             total = _grown(total, len(joined))
             found = [_revalidated(m, joined, name) for m in found]

@@ -152,13 +152,13 @@ def shared_class_list(scenes: Sequence[tuple[str, str]], disk_cache: str | Path,
     Every scene is read (through ``disk_cache``, where the training reads them from after), with
     a progress bar."""
     from tqdm import tqdm
-    from ..classes import joined_class_list, placeholder_class
+    from ..classes import class_list_disagreement, joined_class_list
     shared: tuple[str, ...] = ()
     for name, address in tqdm(scenes, desc="class lists", unit="scene", disable=len(scenes) < 2):
         classes = tuple(read_through(disk_cache, name, address).classes)
         joined = joined_class_list(shared, classes)
         if joined is None:
-            i = next(i for i, (a, b) in enumerate(zip(classes, shared)) if a != b and placeholder_class(i) not in (a, b))
+            i = class_list_disagreement(classes, shared)
             raise ValueError(f"data.root {root}: scene {name!r} names other classes than the scenes before it (label {i} "
                              f"is {classes[i]!r} there, {shared[i]!r} before): a folder dataset trains one class list, "
                              f"so keep scenes of one dataset (or one class list) in a folder, or list them in "
