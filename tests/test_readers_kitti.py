@@ -177,3 +177,12 @@ def test_folders_of_lidar_frames_are_told_apart_without_a_dataset_prefix(tmp_pat
             enumerate_scenes(str(split / part))
     with pytest.raises(AddressError, match=f"it is the labels/ folder of {seqs / '00'}, which holds 1 scene"):
         enumerate_scenes(str(seqs / "00" / "labels"))
+    # the other dataset's prefix forced on a frame or scan: its labels would be left unread
+    from pcweak.errors import ReaderError
+    with pytest.raises(ReaderError, match=rf"{seqs / '00'}: a SemanticKITTI sequence .* read the scan as "
+                                          rf"semantickitti:{seqs / '00' / '000007'}$"):
+        pcweak.load_scene(f"kitti:{seqs / '00' / '000007'}")
+    with pytest.raises(ReaderError, match=rf"{split}: a KITTI split \(label_2/ boxes, no point labels for 000000\), not a "
+                                          rf"SemanticKITTI sequence; read the frame as kitti:{split / '000000'}$"):
+        pcweak.load_scene(f"semantickitti:{split / '000000'}")
+    assert pcweak.load_scene(f"kitti:{seqs / '11' / '000007'}").num_points == lidar.num_points  # no labels/: either reads

@@ -86,6 +86,10 @@ def read_kitti(frame_path: str | os.PathLike) -> Scene:
     split folder and the frame id, e.g. ``data/kitti/training/000001``."""
     p = Path(frame_path)
     split, fid = p.parent, p.name
+    from .collection import is_semantickitti_sequence
+    if is_semantickitti_sequence(split):  # its point labels would be left unread, under KITTI's box classes
+        raise ReaderError(f"{split}: a SemanticKITTI sequence (labels/ beside velodyne/, no label_2/), not a KITTI "
+                          f"split; read the scan as semantickitti:{p}")
     pts = read_velodyne(split / "velodyne" / f"{fid}.bin")
     calib_path = split / "calib" / f"{fid}.txt"
     calib = read_calib(calib_path) if calib_path.is_file() else None

@@ -30,9 +30,12 @@ def read_semantickitti(scan_path: str | os.PathLike) -> Scene:
     p = Path(scan_path)
     seq, sid = p.parent, p.name
     velo = seq / "velodyne" / f"{sid}.bin"
+    lab_path = seq / "labels" / f"{sid}.label"
+    if (seq / "label_2").is_dir() and not lab_path.is_file():  # its boxes and calibration would be left unread
+        raise ReaderError(f"{seq}: a KITTI split (label_2/ boxes, no point labels for {sid}), not a SemanticKITTI "
+                          f"sequence; read the frame as kitti:{p}")
     pts = read_velodyne(velo, "remission")
     semantic = instance = None
-    lab_path = seq / "labels" / f"{sid}.label"
     if lab_path.is_file():
         lab = np.fromfile(lab_path, dtype=np.uint32)
         if len(lab) != len(pts):
