@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .classes import joined_class_list
 from .errors import SceneError
 from .npzio import load_npz, npz_members, save_npz
 
@@ -123,7 +124,6 @@ def _check_same_classes(owner: str, classes: tuple[str, ...], scene: "Scene", jo
     ``joined``: a list that ``classes.joined_class_list`` joins with the scene's passes too (a
     model trained on a folder's joined list labels a file that names classes up to its own
     highest label, with placeholders)."""
-    from .classes import joined_class_list
     if joined and joined_class_list(classes, scene.classes) is not None:
         return
     if classes and scene.classes and classes != scene.classes:
@@ -853,7 +853,6 @@ class PseudoLabels:
     def classes_with(self, scene: Scene) -> tuple[str, ...]:
         """The class list these labels and ``scene``'s ground truth are read under together: the
         two lists joined (``check_against`` has refused lists that do not join)."""
-        from .classes import joined_class_list
         return joined_class_list(self.classes, scene.classes) or tuple(scene.classes)
 
     def to_arrays(self) -> dict[str, np.ndarray]:

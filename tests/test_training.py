@@ -357,7 +357,7 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     capsys.readouterr()
     assert main(["label", f"npz:{tmp_path / 'office.npz'}", "--method", "model-walk", "--ckpt", str(newest), "--weak",
                  str(other), "-o", str(tmp_path / "mw3.npz")]) == 2
-    assert "the model predicts 20 classes (wall, floor, cabinet, bed ...) that disagree with scene 'office''s 13" in capsys.readouterr().err
+    assert "the model predicts 20 classes (wall, floor, cabinet, ...) that disagree with scene 'office''s 13 (ceiling, floor, wall, ...)" in capsys.readouterr().err
 
 
 def test_ema_update_warms_up_and_leaves_counters():

@@ -119,6 +119,7 @@ def model_walk_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], weak:
     from .. import __version__
     from ..label_jobs import file_sha256, scene_identity
     from ..classes import joined_class_list, placeholder_class
+    from .splits import shown
     from ..pseudo.propagate import propagate_config
     from ..pseudo.registry import propagate_scene
     cfg = propagate_config(params)
@@ -149,9 +150,8 @@ def model_walk_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], weak:
         except SceneError as e:
             raise SceneError(f"--weak {files[name]}: {e}") from None
         if scene.classes and joined_class_list(known, scene.classes) is None:
-            raise ValueError(f"--ckpt: the model predicts {len(known)} classes ({', '.join(known[:4])}"
-                             f"{' ...' if len(known) > 4 else ''}) that disagree with scene {name!r}'s {len(scene.classes)} "
-                             f"({', '.join(scene.classes[:4])}{' ...' if len(scene.classes) > 4 else ''})")
+            raise ValueError(f"--ckpt: the model predicts {len(known)} classes ({shown(known)}) that disagree with "
+                             f"scene {name!r}'s {len(scene.classes)} ({shown(scene.classes)})")
     for scene, p in _predictions(model, todo, settings, accelerator, devices, strategy):
         res = propagate_scene(scene, labels[p["name"]], cfg, features=p["prob"])
         res.method = "model-walk"
