@@ -869,7 +869,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "for clicked points; cx,cy,cz,dx,dy,dz[,yaw],class for boxes; x1,y1,x2,y2,class,frame for image boxes; tag (one "
                     "column) for scene tags; a class by name or index. For a folder of scenes: folders holding <scene>.csv "
                     "(.tsv, .txt) or <scene>/ of tables")
-    im.add_argument("--classes", help="the class list, where the scene has none: names separated by commas, or a file of one per line")
+    im.add_argument("--classes", help="the class list, where the scene has none or labels points without naming their "
+                                      "classes (a PLY's class_3): names separated by commas, or a file of one per line")
     im.add_argument("--coords", choices=COORDINATES, default=COORDINATES[0],
                     help="coordinates as the scene's file holds them (default: a LAS tile's own units and offsets, ScanNet's "
                          "unaligned mesh), or as pcweak holds the scene's points")

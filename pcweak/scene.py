@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .classes import joined_class_list
+from .classes import class_list_disagreement, joined_class_list
 from .errors import SceneError
 from .npzio import load_npz, npz_members, save_npz
 
@@ -129,6 +129,11 @@ def _check_same_classes(owner: str, classes: tuple[str, ...], scene: "Scene", jo
     if classes and scene.classes and classes != scene.classes:
         raise SceneError(f"{owner}.classes: labels over {len(classes)} classes ({_few(classes)}) but scene "
                          f"{scene.name!r} has {len(scene.classes)} ({_few(scene.classes)})")
+
+
+def _classes_with(classes: tuple[str, ...], scene: "Scene") -> tuple[str, ...]:
+    """``classes`` and ``scene.classes`` joined; the scene's own where they do not join or one is empty."""
+    return joined_class_list(classes, scene.classes) or tuple(scene.classes) if classes else tuple(scene.classes)
 
 
 def _check_shape(owner: str, name: str, arr: np.ndarray, shape: Sequence[int | None]) -> None:
@@ -425,6 +430,21 @@ class Scene:
     def num_points(self) -> int:
         return len(self.coord)
 
+    def with_classes(self, classes: Sequence[str]) -> "Scene":
+        """This scene (its arrays shared, not copied) under ``classes``: its own list joined with
+        names for the classes it labels without naming (a PLY's ``class_3``; labels made with
+        names, ``WeakLabels.classes_with``). SceneError where ``classes`` names one of the
+        scene's classes otherwise (``classes.joined_class_list``)."""
+        joined = joined_class_list(tuple(classes), self.classes)
+        if joined is None:
+            i = class_list_disagreement(tuple(classes), self.classes)
+            raise SceneError(f"Scene[{self.name}].classes: label {i} is {self.classes[i]!r}, not {classes[i]!r}")
+        if joined == self.classes:
+            return self
+        out = copy.copy(self)
+        out.classes = class_names(f"Scene[{self.name}]", joined)
+        return out
+
     def file_units_and_shift(self) -> tuple[np.ndarray, np.ndarray]:
         """How the scene's file placed its points: (3,) float64 metres per file unit of x, y, z
         (``meta['las_units_m']``, a LAS tile in feet; else 1) and (3,) float64 metres subtracted
@@ -657,13 +677,16 @@ class WeakLabels:
             self.mask2d_frame = check_int(o, "mask2d_frame", self.mask2d_frame, (len(self.mask2d),), 0)
 
     def check_against(self, scene: Scene) -> None:
-        """Raise SceneError when these labels cannot belong to ``scene`` (naming their file)."""
+        """Raise SceneError when these labels cannot belong to ``scene`` (naming their file): another
+        point count, indices or frames out of range, boxes away from its points, a class list that
+        disagrees with the scene's; one that joins it (names where the scene has placeholders,
+        ``classes.joined_class_list``) is labelled under ``classes_with(scene)``."""
         o = _from_file(self.source, f"WeakLabels[{self.scene}]")
         if self.num_points is not None and self.num_points != scene.num_points:
             raise SceneError(f"{o}.num_points: {self.num_points} but scene {scene.name!r} has {scene.num_points} points")
         if self.point_index is not None and len(self.point_index) and self.point_index.max() >= scene.num_points:
             raise SceneError(f"{o}.point_index: index {int(self.point_index.max())} out of range for {scene.num_points} points")
-        _check_same_classes(o, self.classes, scene)
+        _check_same_classes(o, self.classes, scene, joined=True)
         self._check_boxes_reach(o, scene)
         for name in ("box2d_frame", "mask2d_frame"):
             v = getattr(self, name)
@@ -681,6 +704,12 @@ class WeakLabels:
                 if len(out):  # a box of another frame or image size; 1 px of slack for rounding
                     raise SceneError(f"{o}.box2d: box {int(idx[out[0]])} {b[out[0]].round(1).tolist()} lies outside frame "
                                      f"{scene.frames[f].name}'s {W}x{H} image")
+
+    def classes_with(self, scene: Scene) -> tuple[str, ...]:
+        """The class list these labels and ``scene`` are read under together: the two lists
+        joined (``check_against`` has refused lists that do not join). Weak labels imported with
+        names for a PLY's placeholder classes name the scene's classes this way."""
+        return _classes_with(self.classes, scene)
 
     def _check_boxes_reach(self, o: str, scene: Scene) -> None:
         """3D boxes that lie away from every point of ``scene`` (beyond ``BOX_REACH_MARGIN_M`` of
@@ -853,7 +882,7 @@ class PseudoLabels:
     def classes_with(self, scene: Scene) -> tuple[str, ...]:
         """The class list these labels and ``scene``'s ground truth are read under together: the
         two lists joined (``check_against`` has refused lists that do not join)."""
-        return joined_class_list(self.classes, scene.classes) or tuple(scene.classes)
+        return _classes_with(self.classes, scene)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {"semantic": self.semantic, "instance": self.instance, "confidence": self.confidence,

@@ -239,6 +239,15 @@ def test_a_folders_class_list_is_the_one_its_scenes_share(tmp_path):
     dm = PointDataModule(dataset="folder", root=str(tmp_path), supervision="full", val_scenes=["c"],
                          cache_dir=str(tmp_path / "cache"))
     assert dm.class_names == [f"class_{i}" for i in range(6)] and dm.num_classes == 6
+    # weak labels imported with names (pcweak import --classes) name the training files' classes
+    from pcweak.scene import WeakLabels
+    weak = tmp_path.with_name(tmp_path.name + "_weak")
+    weak.mkdir()
+    WeakLabels(scene="a", num_points=40, classes=("ground", "tree", "car", "pole"), point_index=np.array([0, 1]),
+               point_semantic=np.array([0, 1])).save(weak / "a.npz")
+    by_weak = PointDataModule(dataset="folder", root=str(tmp_path), supervision="points", weak_dir=str(weak),
+                              val_scenes=["c"], cache_dir=str(tmp_path / "cache"))
+    assert by_weak.class_names == ["ground", "tree", "car", "pole", "class_4", "class_5"]
     # a file that names its classes (pcweak's PLY comment) fills the placeholders
     named = ("ground", "low vegetation", "car")
     write_ply(Scene(name="d", coord=rng.uniform(0, 3, (30, 3)).astype(np.float32), classes=named,

@@ -112,7 +112,7 @@ def test_image_boxes_from_a_2d_detector_name_their_frames(tmp_path, room, lidar)
 
 def test_a_bare_scene_takes_the_class_list_given(tmp_path, room):
     """A scan without labels names no classes: the list comes with the tables (names or
-    indices), and a scene that has its own refuses another."""
+    indices), and a scene that names its classes refuses a list that names them otherwise."""
     bare = pcweak.Scene(name="bare", coord=room.coord)
     path = tmp_path / "c.csv"
     path.write_text("index;class\n5;Ground\n9;1\n9;tree\n")
@@ -124,7 +124,7 @@ def test_a_bare_scene_takes_the_class_list_given(tmp_path, room):
     assert api.point_index.tolist() == [5, 9] and api.point_semantic.tolist() == [0, 1] and api.classes == ("ground", "tree")
     with pytest.raises(ValueError, match="names no classes"):
         weak_from_tables(bare, [read_table(path)])
-    with pytest.raises(ValueError, match="has its own"):
+    with pytest.raises(ValueError, match=r"label 0 is 'ground' there but scene 'synthetic_3' names it 'wall'"):
         weak_from_tables(room, [read_table(path)], classes=("ground", "tree"))
     path.write_text("index;class\n5;ground\n5;tree\n")
     with pytest.raises(ReaderError, match="1 points of scene 'bare' are given two classes"):
@@ -133,6 +133,43 @@ def test_a_bare_scene_takes_the_class_list_given(tmp_path, room):
     tags.write_text("Tag\ncar\n0\n")
     w = weak_from_tables(bare, [read_table(tags)], classes=("ground", "tree", "car"))
     assert w.scene_tags.tolist() == [True, False, True] and w.point_index is None
+
+
+def test_names_for_the_classes_a_file_leaves_unnamed(tmp_path, room):
+    """A PLY or LAS file that labels points without naming their classes reads as ``class_0``,
+    ``class_1``, ...: ``pcweak import --classes`` refused names for them ("has its own list"), so
+    a user could not name such a file's classes anywhere. The names now take the placeholders'
+    places, and labelling, pictures and a folder's training read the scene under them; a name
+    that differs from one the scene gives is refused."""
+    import dataclasses
+    from pcweak.classes import placeholder_class
+    from pcweak.scene import Scene
+    from pcweak.train.datamodule import named_by_weak_files
+    from pcweak.viz.layers import build_layers
+    gt = room.semantic % 3
+    plain = Scene(name="plain", coord=room.coord, color=room.color, semantic=gt,
+                  classes=tuple(placeholder_class(i) for i in range(3)))
+    idx = np.flatnonzero(gt >= 0)[::97]
+    names = ("stone", "tree", "chair", "table")
+    path = tmp_path / "c.csv"
+    path.write_text("index,class\n" + "".join(f"{i},{names[gt[i]]}\n" for i in idx))
+    w = pcweak.import_tables(plain, [path], classes=names)
+    assert w.classes == names and w.point_semantic.tolist() == gt[idx].tolist()
+    out = pcweak.label(plain, w)
+    assert out.classes == names and out.classes_with(plain) == names
+    assert pcweak.evaluate(plain, out)["per_class_iou"].keys() <= set(names[:3])
+    assert {n for n, _ in build_layers(plain, out, w).legend} <= set(names[:3])
+    bare = Scene(name="bare", coord=room.coord)  # labels of a scene without labels name its classes too
+    assert pcweak.label(bare, dataclasses.replace(w, scene="bare")).classes == names
+    named = dataclasses.replace(plain, classes=("stone", "tree", "chair"))
+    with pytest.raises(ValueError, match=r"label 2 is 'desk' there but scene 'plain' names it 'chair'"):
+        pcweak.import_tables(named, [path.write_text("index,class\n0,desk\n") and path], classes=("stone", "tree", "desk"))
+    with pytest.raises(pcweak.errors.SceneError, match=r"WeakLabels\[plain\].classes: labels over 4 classes"):
+        pcweak.label(named, dataclasses.replace(w, classes=("stone", "tree", "desk", "table")))
+    w.save(tmp_path / "w.npz")
+    assert named_by_weak_files(plain.classes, [tmp_path / "w.npz"]) == names
+    with pytest.raises(ValueError, match=r"w.npz names label 0 'stone', but the folder's scenes .* name it 'ground'"):
+        named_by_weak_files(("ground",), [tmp_path / "w.npz"])
 
 
 @pytest.mark.parametrize("text, needle", [

@@ -185,11 +185,13 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: A
     ``params`` set the labeller's config: nested mappings or dotted names for propagation's
     stages (``graph={"sigma_color": 0.1}`` or ``**{"graph.sigma_color": 0.1}``). The result's
     ``params`` is the full config (``dataclasses.asdict``); what the run found (counts) is in
-    ``stats``."""
+    ``stats``. The scene is labelled under ``weak.classes_with(scene)``: weak labels may name the
+    classes a scene labels without naming, or the classes of a scene without labels."""
     check_types("label(scene, weak)", (scene, Scene), (weak, WeakLabels))
     lab = get_labeller(method)
     cfg = lab.make_config(params)
     weak.check_against(scene)
+    scene = scene.with_classes(weak.classes_with(scene))  # the weak labels' names for a PLY's class_3, say
     lab.check_weak(weak, cfg)
     from ..segment.superpoints import units_problem
     problem = units_problem(scene.coord)

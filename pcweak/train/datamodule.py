@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import lightning as L
 import numpy as np
@@ -165,6 +165,23 @@ def shared_class_list(scenes: Sequence[tuple[str, str]], disk_cache: str | Path,
                              f"train_scenes / val_scenes")
         shared = joined
     return shared
+
+
+def named_by_weak_files(classes: tuple[str, ...], files: Iterable[Path]) -> tuple[str, ...]:
+    """``classes`` (a folder's ``shared_class_list``) joined with the class lists of the weak-label
+    ``files`` the training reads: weak labels imported with names (``pcweak import --classes``)
+    name the classes its PLY files label as ``class_3``. ValueError naming the file whose list
+    names a class otherwise."""
+    from ..classes import class_list_disagreement, joined_class_list
+    for f in files:
+        own = WeakLabels.load(f).classes
+        joined = joined_class_list(classes, own)
+        if joined is None:
+            i = class_list_disagreement(own, classes)
+            raise ValueError(f"data.weak_dir: {f} names label {i} {own[i]!r}, but the folder's scenes (or the weak files "
+                             f"before it) name it {classes[i]!r}")
+        classes = joined
+    return classes
 
 
 class SceneDataset(Dataset):
@@ -359,7 +376,8 @@ class PointDataModule(L.LightningDataModule):
     @property
     def class_names(self) -> list[str]:
         """The dataset's class list (label i = class_names[i]); a folder of scenes the one its
-        training and validation scenes share (``shared_class_list``)."""
+        training and validation scenes share (``shared_class_list``), joined with the names its
+        training scenes' weak-label files give (``named_by_weak_files``)."""
         from ..classes import S3DIS13, SCANNET20
         h = self.hparams
         if h.dataset in ("synthetic", "scannet"):
@@ -370,8 +388,17 @@ class PointDataModule(L.LightningDataModule):
             tr, va = self.scene_lists()
             if not tr:
                 raise ValueError("data.dataset folder: no training scene to take the class list from")
-            self._folder_classes = shared_class_list(tr + va, self.cache_dir / "scenes" / h.dataset, h.root)
+            shared = shared_class_list(tr + va, self.cache_dir / "scenes" / h.dataset, h.root)
+            files = [weak_file(h.weak_dir, name) for name, _ in tr] if self._reads_weak else []
+            self._folder_classes = named_by_weak_files(shared, filter(None, files))
         return list(self._folder_classes)
+
+    @property
+    def _reads_weak(self) -> bool:
+        """Whether training reads weak labels: supervision by points, or a ``pseudo_method`` that
+        labels from them."""
+        h = self.hparams
+        return "points" in h.supervision or bool(h.pseudo_method and "pseudo" in h.supervision)
 
     @property
     def num_classes(self) -> int:
@@ -555,8 +582,7 @@ class PointDataModule(L.LightningDataModule):
         are simulated, as without ``weak_dir``). Only where weak labels are read: supervision by
         points, or a ``pseudo_method`` that labels from them."""
         h = self.hparams
-        reads_weak = "points" in h.supervision or bool(h.pseudo_method and "pseudo" in h.supervision)
-        if not h.weak_dir or not reads_weak or not scenes:
+        if not h.weak_dir or not self._reads_weak or not scenes:
             return
         folder, without = _scenes_without_file("weak_dir", h.weak_dir, scenes)
         count = f", data.points_ratio {h.points_ratio}" if h.points_ratio else f", data.points {h.points}"

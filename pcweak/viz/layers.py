@@ -43,7 +43,11 @@ def error_colors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 def build_layers(scene, pseudo=None, weak=None) -> Layers:
-    """All layers available for ``scene`` with optional ``PseudoLabels`` and ``WeakLabels``."""
+    """All layers available for ``scene`` with optional ``PseudoLabels`` and ``WeakLabels``, named
+    under the class lists of the three joined (weak labels may name a PLY's ``class_3``)."""
+    if weak is not None:
+        weak.check_against(scene)
+        scene = scene.with_classes(weak.classes_with(scene))
     if pseudo is not None:
         pseudo.check_against(scene)
     classes = tuple(scene.classes) if pseudo is None else pseudo.classes_with(scene)
@@ -76,7 +80,6 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
     if scene.boxes is not None and len(scene.boxes):
         L.boxes["gt boxes"] = (scene.boxes, C.label_colors(scene.box_labels, pal))
     if weak is not None:
-        weak.check_against(scene)
         if weak.point_index is not None:
             L.seeds = weak.point_index
             L.seed_colors = C.label_colors(weak.point_semantic if weak.point_semantic is not None else np.full(len(weak.point_index), -1), pal)

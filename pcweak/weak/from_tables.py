@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..classes import class_list_disagreement, joined_class_list, placeholder_class
 from ..errors import ReaderError
 from ..scene import Scene, WeakLabels, check_types, clashing_seeds
 
@@ -242,8 +243,10 @@ def _image_boxes(scene: Scene, table: Table) -> tuple[np.ndarray, np.ndarray]:
 def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...] | None = None,
                      max_distance: float = MAX_DISTANCE_M, coords: str = "file") -> WeakLabels:
     """``scene``'s weak labels from annotation ``tables`` (``read_table``; clicked points of all
-    of them pooled, boxes likewise). ``classes``: the class list where the scene has none
-    (ValueError where it has another one, or neither names any); ``max_distance`` metres;
+    of them pooled, boxes likewise). ``classes``: the class list where the scene has none, or
+    names for the classes it labels without naming (a PLY's ``class_3``: the lists are joined by
+    ``classes.joined_class_list`` and the weak labels name the scene's classes wherever pcweak
+    labels it with them); ValueError where it names a class otherwise, or neither names any; ``max_distance`` metres;
     ``coords`` ``"file"`` or ``"scene"`` (module docstring). ReaderError naming the file and line
     for what cannot be read; a point given two classes is refused, and so is what the scene
     would refuse when labelled (``WeakLabels.check_against``: image boxes outside their image,
@@ -252,10 +255,14 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
         raise ValueError(f"coords must be one of {COORDINATES}, got {coords!r}")
     if not max_distance > 0:
         raise ValueError(f"max_distance must be > 0 metres, got {max_distance}")
-    if classes and scene.classes and tuple(classes) != tuple(scene.classes):
-        raise ValueError(f"classes (--classes): {list(classes)[:6]} ... but scene {scene.name!r} has its own "
-                         f"{list(scene.classes)[:6]} ...; leave the list out")
     names = tuple(scene.classes or classes or ())
+    if classes and scene.classes:
+        names = joined_class_list(tuple(classes), scene.classes)
+        if names is None:
+            i = class_list_disagreement(tuple(classes), scene.classes)
+            raise ValueError(f"classes (--classes): label {i} is {classes[i]!r} there but scene {scene.name!r} names it "
+                             f"{scene.classes[i]!r}; leave the list out, or give one that names only the classes the "
+                             f"scene leaves unnamed ({placeholder_class(i)!r} and the like)")
     if not names:
         raise ValueError(f"scene {scene.name!r} names no classes: give the class list (--classes)")
     from scipy.spatial import cKDTree
