@@ -172,6 +172,26 @@ def test_names_for_the_classes_a_file_leaves_unnamed(tmp_path, room):
         named_by_weak_files(("ground",), [tmp_path / "w.npz"])
 
 
+def test_a_spreadsheets_table_reads_as_written(tmp_path, room):
+    """A spreadsheet's export: a byte-order mark and CRLF line ends (Excel's "CSV UTF-8"), and in
+    European locales ``;`` between the columns with a decimal comma (``1,20``), which was refused
+    ("column 'x' holds '1,20', not a finite number"). Each gives the clicks the plain CSV gives."""
+    i, j = 123, 4567
+    pts = room.coord[[i, j]].astype(np.float64)
+    plain = tmp_path / "plain.csv"
+    plain.write_text("x,y,z,class\n" + "".join(f"{x:.4f},{y:.4f},{z:.4f},wall\n" for x, y, z in pts))
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(b"\xef\xbb\xbf" + plain.read_text().replace("\n", "\r\n").encode())
+    europe = tmp_path / "europe.csv"
+    europe.write_text("x;y;z;class\n" + "".join(f"{x:.4f};{y:.4f};{z:.4f};wall\n".replace(".", ",") for x, y, z in pts))
+    tabbed = tmp_path / "tabbed.txt"
+    tabbed.write_text(europe.read_text().replace(";", "\t"))
+    want = weak_from_tables(room, [read_table(plain)]).point_index.tolist()
+    assert sorted(want) == sorted([i, j])
+    for path in (excel, europe, tabbed):
+        assert weak_from_tables(room, [read_table(path)]).point_index.tolist() == want, path.name
+
+
 @pytest.mark.parametrize("text, needle", [
     ("x,y,z\n1,2,3\n", "names no table pcweak reads"),
     ("x,y,z,class\n1,2\n", "line 2: 2 fields where the header names 4"),
@@ -184,6 +204,8 @@ def test_names_for_the_classes_a_file_leaves_unnamed(tmp_path, room):
     ("# nothing\n", "empty"),
     ("index,x,y,z,class\n1,0,0,0,wall\n", "names both index and x,y,z"),
     ("tag,class\nwall,wall\n", "names no table pcweak reads"),
+    ("x;y;z;class\n1,2,3;0;0;wall\n", "line 2: column 'x' holds '1,2,3', not a finite number"),
+    ("index;class\n1,5;wall\n", "line 2: column 'index' holds '1,5', not a whole number"),
 ])
 def test_a_table_that_cannot_be_read_is_refused_naming_file_and_line(tmp_path, room, text, needle):
     path = tmp_path / "t.csv"

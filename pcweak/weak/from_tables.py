@@ -2,7 +2,9 @@
 tables, turned into a scene's ``WeakLabels`` (``pcweak import``).
 
 A table is CSV, semicolon-, tab- or whitespace-separated text whose first line (after blank
-lines and ``#`` comments) names its columns, in any order and case:
+lines and ``#`` comments) names its columns, in any order and case; where the columns are not
+comma-separated a number may have a decimal comma (``1,20``, as spreadsheets of European locales
+write them):
 
 - clicked points: ``x y z`` (metres, or the scene file's own units) or ``index`` (a point's
   position in the scene's file, from 0), a ``class`` (or ``label``), and optionally an
@@ -57,13 +59,16 @@ DELIMITERS = (",", ";", "\t")  # the first the header line holds; none of them: 
 class Table:
     """One annotation table: its ``kind`` (``"points"``, ``"boxes"``, ``"boxes2d"`` or
     ``"tags"``, as ``read_table`` told it from the header), its lower-case ``columns``, the
-    ``rows`` of text fields and the line number (from 1) of each row in ``path``, for errors."""
+    ``rows`` of text fields and the line number (from 1) of each row in ``path``, for errors.
+    ``decimal_comma``: the columns are not comma-separated, so ``1,20`` is 1.2 (a spreadsheet of
+    a European locale writes numbers so, with ``;`` between the columns)."""
 
     path: Path
     kind: str
     columns: list[str]
     rows: list[list[str]]
     lines: list[int]
+    decimal_comma: bool = False
 
     def column(self, name: str) -> list[str]:
         i = self.columns.index(name)
@@ -76,7 +81,7 @@ class Table:
         for j, name in enumerate(names):
             for r, text in enumerate(self.column(name)):
                 try:
-                    v = float(text)
+                    v = float(text.replace(",", ".", 1) if self.decimal_comma and "." not in text else text)
                 except ValueError:
                     v = float("nan")
                 if not np.isfinite(v) or (integer and v != round(v)):
@@ -131,7 +136,7 @@ def read_table(path: str | os.PathLike) -> Table:
         lines.append(i)
     if not rows:
         raise ReaderError(f"{p}: a header and no rows")
-    return Table(p, kinds[0], columns, rows, lines)
+    return Table(p, kinds[0], columns, rows, lines, decimal_comma=delimiter != ",")
 
 
 def class_ids(table: Table, classes: tuple[str, ...]) -> np.ndarray:
