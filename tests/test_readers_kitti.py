@@ -95,6 +95,22 @@ def test_kitti_errors(tmp_path, lidar):
         read_kitti(split / "000005")
 
 
+def test_a_scan_of_five_floats_per_point_is_refused_not_scrambled(tmp_path, lidar):
+    """nuScenes' .bin scans hold x, y, z, intensity and a ring index per point; read as KITTI's
+    four floats (any point count divisible by 4 passes the size check) every point's coordinates
+    were others' values, without a word. Such a scan is refused naming the layout; KITTI's own
+    scans (and four-float scans whose size would divide by five) read as before."""
+    split = tmp_path / "training"
+    write_kitti(lidar, split, "000006")
+    four = np.fromfile(split / "velodyne" / "000006.bin", np.float32).reshape(-1, 4)[:lidar.num_points // 20 * 20]
+    four.tofile(split / "velodyne" / "000006.bin")  # a count divisible by 4 and 5 both
+    assert read_kitti(split / "000006").num_points == len(four)
+    ring = (np.arange(len(four)) % 32).astype(np.float32)[:, None]
+    np.concatenate([four, ring], 1).tofile(split / "velodyne" / "000006.bin")
+    with pytest.raises(ReaderError, match=r"000006.bin: holds 5 float32 per point \(x, y, z, intensity, ring index"):
+        read_kitti(split / "000006")
+
+
 def test_ground_truth_of_a_box_outside_the_label_space_is_misc():
     """A scene without KITTI types (a converted or synthetic frame) whose box has no class: the
     devkit must see a real object ("Misc"), never a DontCare region with a 3D box."""

@@ -70,7 +70,23 @@ def read_velodyne(path: Path, fourth: str = "reflectance") -> np.ndarray:
     bad = ~np.isfinite(pts).all(1)
     if bad.any():
         raise ReaderError(f"{path}: {int(bad.sum())} points have NaN/inf values")
+    if _five_per_point(raw, pts):
+        raise ReaderError(f"{path}: holds 5 float32 per point (x, y, z, intensity, ring index: nuScenes' layout), "
+                          f"not KITTI's 4 (x, y, z, {fourth}); read as 4 its points would be scrambled. Keep the first "
+                          f"four: np.fromfile(f, np.float32).reshape(-1, 5)[:, :4].tofile(f)")
     return pts
+
+
+def _five_per_point(raw: np.ndarray, four: np.ndarray) -> bool:
+    """Whether float32 records ``raw`` read as (x, y, z, value) ``four`` are a five-float layout
+    (nuScenes' x, y, z, intensity, ring) instead: the fourth float of a KITTI record is an
+    intensity (>= 0), while five-float records read as four put coordinates there (negative for
+    about half the points), and read as five they end in a whole ring index."""
+    if raw.size % 5 or (four[:, 3] < 0).mean() < 0.05:
+        return False
+    five = raw.reshape(-1, 5)
+    ring, intensity = five[:, 4], five[:, 3]
+    return bool((ring == np.round(ring)).all() and (ring >= 0).all() and ring.max() < 1024 and (intensity >= 0).all())
 
 
 def source_paths(frame_path: str | os.PathLike) -> list[Path]:
