@@ -165,6 +165,48 @@ def test_mask_folder_roundtrip_cli_and_sam_gap(tmp_path, room, capsys):
     assert p.method == "lift-masks" and (p.instance >= 0).mean() > 0.3
 
 
+def test_colour_coded_and_one_bit_mask_images_read_as_label_maps(tmp_path, room):
+    """Annotation tools save masks colour-coded (each object a colour, black none; RGBA with
+    transparency) or as one-bit images of one object; both were refused ("expected an (H,W)
+    integer label map, got (240, 320, 3) uint8"). Each colour is now one mask: the same grouping
+    as the label map, so lifting gives the same labels; scores.npy, whose rows follow mask ids,
+    is refused beside them."""
+    from PIL import Image
+    maps = _maps(room)
+    write_mask_folder(tmp_path / "ids", room, maps)
+    rng = np.random.default_rng(0)
+    for name, alpha in (("rgb", False), ("rgba", True)):
+        (tmp_path / name).mkdir()
+        for i, lm in maps:
+            colours = rng.integers(1, 256, (int(lm.max()) + 1, 3)).astype(np.uint8)
+            colours[0] = 0
+            img = colours[lm]
+            if alpha:  # transparent where no mask, whatever colour the pixels hold there
+                img = np.concatenate([np.where(lm[..., None] > 0, img, 200), ((lm > 0) * 255)[..., None]], -1).astype(np.uint8)
+            Image.fromarray(img).save(tmp_path / name / f"{room.frames[i].name}.png")
+        back, scores = load_mask_folder(tmp_path / name, room)
+        assert scores is None and len(back) == len(maps)
+        for (i, a), (j, b) in zip(maps, back):  # the same masks, other ids
+            assert i == j and np.array_equal(a > 0, b > 0)
+            pairs = np.unique(np.stack([a[a > 0], b[a > 0]]), axis=1)
+            assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+    w = weak.points(room, count=20, seed=0)
+    ids = lift_masks(room, load_mask_folder(tmp_path / "ids", room)[0], point_index=w.point_index, point_label=w.point_semantic)
+    rgb = lift_masks(room, load_mask_folder(tmp_path / "rgb", room)[0], point_index=w.point_index, point_label=w.point_semantic)
+    assert np.array_equal(ids.semantic, rgb.semantic)
+    i, lm = maps[0]
+    (tmp_path / "bit").mkdir()
+    Image.fromarray(lm == lm.max()).save(tmp_path / "bit" / f"{room.frames[i].name}.png")  # mode "1"
+    (one,), _ = load_mask_folder(tmp_path / "bit", room)
+    assert one[0] == i and np.array_equal(one[1], (lm == lm.max()).astype(np.int64))
+    np.save(tmp_path / "rgb" / "scores.npy", np.zeros((3, len(room.classes)), np.float32))
+    with pytest.raises(ReaderError, match=r"scores.npy: its rows follow each frame's mask ids 1..m, which colour-coded"):
+        load_mask_folder(tmp_path / "rgb", room)
+    Image.fromarray(np.zeros((*lm.shape, 2), np.uint8)).save(tmp_path / "bit" / f"{room.frames[i].name}.png")  # grey + alpha
+    with pytest.raises(ReaderError, match=r"expected an \(H,W\) label map or a colour-coded RGB\(A\) image, got \(240, 320, 2\)"):
+        load_mask_folder(tmp_path / "bit", room)
+
+
 @pytest.mark.realdata
 def test_real_scannet_frames_lift_rendered_masks():
     """Real depth and poses (posed_images) against the real mesh: masks rendered from the v1

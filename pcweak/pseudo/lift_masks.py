@@ -66,6 +66,12 @@ def _segments(views: MaskViews, min_points: int, merge_overlap: float) -> tuple[
                 parent[max(ra, rb)] = min(ra, rb)
     seg_of_mask = np.unique([find(i) for i in range(M)], return_inverse=True)[1] if M else np.zeros(0, np.int64)
     n_seg = int(seg_of_mask.max()) + 1 if M else 0
+    if n_seg:  # numbered by their first point, not by the masks' ids, which a 2D segmenter draws at random
+        Xc = X.tocsr()
+        first = np.full(n_seg, n, np.int64)
+        has = np.diff(Xc.indptr) > 0
+        np.minimum.at(first, seg_of_mask[has], np.minimum.reduceat(Xc.indices, Xc.indptr[:-1][has]))
+        seg_of_mask = np.argsort(np.argsort(first, kind="stable"), kind="stable")[seg_of_mask]
     S = sp.csr_matrix((np.ones(len(live)), (live, seg_of_mask[live])), shape=(M, max(n_seg, 1)))
     votes = (X.T @ S).tocsr()  # (N, segments)
     views_per_point = np.asarray(X.sum(0)).ravel()

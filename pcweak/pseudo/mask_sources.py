@@ -8,7 +8,9 @@ is ``120.png``)::
     masks/scores.npy   optional (total masks, C) float class scores, rows in frame order
                        (the scene's frame order) then mask id 1..m of each frame
 
-Frames without a mask file are simply not used.
+A PNG may also be a one-bit mask (one object) or colour-coded, as annotation tools save them:
+each colour one mask, black (and, with an alpha channel, transparent) none; such masks carry
+no ids for ``scores.npy`` to follow. Frames without a mask file are simply not used.
 """
 from __future__ import annotations
 
@@ -27,15 +29,18 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
     if not d.is_dir():
         raise ReaderError(f"--masks: folder {d} not found")
     check_made_for(d, scene)  # before any mask file is read
-    out = []
+    out, colour_coded = [], False
     for i, f in enumerate(scene.frames):
         png, npy = d / f"{f.name}.png", d / f"{f.name}.npy"
+        coloured = False
         try:
             if png.is_file():
                 with Image.open(png) as im:
                     lm = np.asarray(im)
+                coloured = lm.ndim == 3
+                lm = image_label_map(png, lm)
             elif npy.is_file():
-                lm = np.load(npy)
+                lm = np.load(npy, allow_pickle=False)
             else:
                 continue
         except (OSError, ValueError) as e:
@@ -43,10 +48,35 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
         if lm.ndim != 2 or lm.dtype.kind not in "iu":
             raise ReaderError(f"{png if png.is_file() else npy}: expected an (H,W) integer label map, got {lm.shape} {lm.dtype}")
         out.append((i, lm.astype(np.int64)))
+        colour_coded = colour_coded or coloured
     if not out:
         raise ReaderError(f"--masks: no mask file in {d} matches a frame of {scene.name!r} (expected e.g. {scene.frames[0].name if scene.frames else 'N'}.png)")
-    scores = np.load(d / "scores.npy") if (d / "scores.npy").is_file() else None
+    scores = np.load(d / "scores.npy", allow_pickle=False) if (d / "scores.npy").is_file() else None
+    if scores is not None and colour_coded:
+        raise ReaderError(f"{d / 'scores.npy'}: its rows follow each frame's mask ids 1..m, which colour-coded masks do "
+                          f"not have; give label maps (uint16 PNG or .npy) with the scores, or leave scores.npy out")
     return out, scores
+
+
+def image_label_map(path: Path, image: np.ndarray) -> np.ndarray:
+    """(H,W) int64 mask ids of a mask image's pixels (0 = no mask): a label map as it is, a
+    one-bit image's set pixels as mask 1, a colour-coded (H,W,3) or (H,W,4) image's colours as
+    masks 1..m in the order of their codes (black and fully transparent pixels none). ReaderError
+    naming ``path`` for other layouts."""
+    if image.ndim == 2 and image.dtype == np.bool_:
+        return image.astype(np.int64)
+    if image.ndim == 2:
+        return image
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype.kind != "u":
+        raise ReaderError(f"{path}: expected an (H,W) label map or a colour-coded RGB(A) image, got {image.shape} {image.dtype}")
+    rgb = image[..., :3].astype(np.int64)
+    code = (rgb[..., 0] << 32) | (rgb[..., 1] << 16) | rgb[..., 2]
+    none = code == 0
+    if image.shape[2] == 4:
+        none |= image[..., 3] == 0
+    _, ids = np.unique(np.where(none, 0, code + 1), return_inverse=True)
+    ids = ids.reshape(code.shape).astype(np.int64)
+    return ids if none.any() else ids + 1
 
 
 MANIFEST = "masks.json"  # what `pcweak masks` made a folder from (cli.cmd_masks)
