@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-shot set-up used by `make demo` and `make test`: system libraries that Open3D needs,
-# a virtual environment in .venv, PyTorch (CPU build unless a GPU is present), and pcweak.
+# One-shot set-up used by `make demo` and `make test`: system libraries that Open3D needs (and
+# what a bare Debian's Python lacks: venv, a C++ compiler, Python's headers), a virtual
+# environment in .venv, PyTorch (CPU build unless a GPU is present), and pcweak.
 # Idempotent: a second run only checks. Environment knobs:
 #   PCWEAK_GPU=1|0          force the GPU / CPU install path (default: GPU iff nvidia-smi works)
 #   PCWEAK_SPCONV=spconv-cu126   spconv wheel for the GPU path (default spconv-cu126: wheels for
@@ -18,16 +19,24 @@ missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# A bare Debian's Python lacks what the set-up needs of it: venv's ensurepip (python3.X-venv), and
+# for pcweak's C++ ops a C++ compiler and Python's headers (python3.X-dev). Asked of the Python
+# that runs the set-up, so a Python not from apt (pyenv, conda) asks nothing of apt here.
+pyver="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+if [ ! -x "$VENV/bin/python" ] && ! "$PY" -c "import ensurepip" 2>/dev/null; then missing+=("python$pyver-venv"); fi
+"$PY" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || missing+=("python$pyver-dev")
+command -v c++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ] && [ "${PCWEAK_SKIP_APT:-0}" != 1 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "[setup] installing system libraries for Open3D: ${missing[*]}"
+    echo "[setup] installing system packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
-    echo "[setup] installing system libraries for Open3D with sudo: ${missing[*]}"
+    echo "[setup] installing system packages with sudo: ${missing[*]}"
     sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "[setup] WARNING: missing system libraries ${missing[*]}; Open3D viewing/rendering will be unavailable" >&2
+    echo "[setup] WARNING: missing system packages ${missing[*]}; without them Open3D viewing/rendering (or a venv, or pcweak's C++ ops) will be unavailable" >&2
   fi
 fi
 
