@@ -712,7 +712,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPORT_FORMATS = (".ply", ".las", ".laz")  # what viz --export writes: PLY (CloudCompare, MeshLab), LAS / LAZ (GIS tools)
+# what viz --export writes: PLY (CloudCompare, MeshLab), LAS / LAZ (GIS tools), PCD (PCL, ROS, Open3D)
+EXPORT_FORMATS = (".ply", ".las", ".laz", ".pcd")
 
 
 def cmd_viz(args: argparse.Namespace) -> int:
@@ -738,7 +739,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
                              f"it is written in)")
         check_output_file(args.export, suffix, "--export")
         check_not_an_input(args.export, _scene_inputs(args.scene), "--export")
-        if suffix != ".ply":
+        if suffix in (".las", ".laz"):
             from .data.las import require_laspy
             require_laspy(args.export)
     pseudo_file = _file_of_the_scene(args.pseudo, args.scene, "--pseudo") if args.pseudo else None
@@ -751,13 +752,18 @@ def cmd_viz(args: argparse.Namespace) -> int:
         from .data.ply import write_ply
         fields = {}
         if pseudo is not None:
+            pseudo.check_against(scene)
             fields = {"pseudo_label": pseudo.semantic, "pseudo_instance": pseudo.instance, "confidence": pseudo.confidence}
             if "superpoint" in pseudo.extras:
                 fields["superpoint"] = pseudo.extras["superpoint"]
+            scene = scene.with_classes(pseudo.classes_with(scene))  # the file names the classes both are read under
         written = [n for n, v in (("label", scene.semantic), ("instance", scene.instance), ("segment", scene.segment))
                    if v is not None] + list(fields)
         if suffix == ".ply":
             print(f"[viz] PLY with scalar fields {written} -> {write_ply(scene, args.export, fields)}")
+        elif suffix == ".pcd":
+            from .data.pcd import write_pcd
+            print(f"[viz] PCD with fields {written} -> {write_pcd(scene, args.export, fields)}")
         else:
             from .data.las import write_las
             by = "pseudo_label" if pseudo is not None else "label"
@@ -833,7 +839,7 @@ def _add_weak_output(p: argparse.ArgumentParser, again: str, same: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pcweak", description="Weakly supervised 3D point-cloud toolkit.")
     sub = p.add_subparsers(dest="command", required=True)
-    addr_help = "scene address: scannet:DIR, scannet-export:DIR/SCENE, mmdet3d-scannet:ROOT/SCENE, mmdet3d-s3dis:ROOT/ROOM, pointcept-scannet:DIR, pointcept-s3dis:DIR, s3dis:DIR, kitti:DIR/training/ID, semantickitti:DIR/sequences/SEQ/ID, ply:FILE, las:FILE (.las/.laz), e57:FILE, npz:FILE, synthetic:SEED, synthetic-lidar:SEED; without DATASET:, a .ply/.las/.laz/.e57/.npz file or a ScanNet scan, S3DIS room or Pointcept scene folder"
+    addr_help = "scene address: scannet:DIR, scannet-export:DIR/SCENE, mmdet3d-scannet:ROOT/SCENE, mmdet3d-s3dis:ROOT/ROOM, pointcept-scannet:DIR, pointcept-s3dis:DIR, s3dis:DIR, kitti:DIR/training/ID, semantickitti:DIR/sequences/SEQ/ID, ply:FILE, las:FILE (.las/.laz), e57:FILE, pcd:FILE, npz:FILE, synthetic:SEED, synthetic-lidar:SEED; without DATASET:, a .ply/.las/.laz/.e57/.pcd/.npz file or a ScanNet scan, S3DIS room or Pointcept scene folder"
 
     i = sub.add_parser("info", help="print a JSON summary of a scene, or list the scenes of a folder")
     i.add_argument("scene", help=addr_help + "; or a folder of scenes (as pcweak label takes): their names and addresses")
@@ -947,7 +953,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "a propagation's labels are uniform over (its superpoints), else the scene's own segments")
     vz.add_argument("--png", help="render headless into this PNG instead of opening a window")
     vz.add_argument("--views", type=int, help="views in the PNG grid (default 4)")
-    vz.add_argument("--export", help="write a PLY (CloudCompare, MeshLab) or LAS / LAZ file (GIS tools; the las extra) with "
+    vz.add_argument("--export", help="write a PLY (CloudCompare, MeshLab), LAS / LAZ (GIS tools; the las extra) or PCD file "
+                    "(PCL, ROS, Open3D) with "
                     "label / instance / confidence (and a propagation's superpoint) fields; a LAS file's classification "
                     "holds the pseudo-labels (else the ground truth)")
     _add_axis_align(vz)

@@ -129,6 +129,8 @@ def _layouts(root: Path, room, lidar) -> dict[str, tuple[str, Path]]:
     e57.write_scan_raw({"cartesianX": xyz[:, 0], "cartesianY": xyz[:, 1], "cartesianZ": xyz[:, 2]})
     e57.close()
     out["e57"] = (f"e57:{root / 'room.e57'}", root / "room.e57")
+    from pcweak.data.pcd import write_pcd
+    out["pcd"] = (f"pcd:{write_pcd(room, root / 'room.pcd')}", root / "room.pcd")
     scan = write_scannet(room, root / "scannet")
     out["scannet"] = (f"scannet:{scan}", scan / f"{scan.name}_vh_clean_2.ply")
     (root / "export").mkdir()

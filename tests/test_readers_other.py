@@ -259,3 +259,70 @@ def test_two_scenes_of_one_name_in_a_folder_are_refused(tmp_path, room, capsys):
     err = capsys.readouterr().err
     assert err.count("error") == 1 and "2 scenes are named 'room1' (npz:" in err and "rename or move all but one" in err
     assert not (tmp_path / "weak").exists()
+
+
+def test_pcd_files_as_pcl_and_open3d_write_them(tmp_path, room):
+    """PCD, the Point Cloud Library's format (ROS, LiDAR and depth-camera tools, annotation tools),
+    was no address at all ("expected DATASET:PATH"). Read with Open3D's tensor reader: ascii,
+    binary and compressed data, PCL's packed ``rgb``, ``label`` (placeholders for its classes),
+    intensity; an organized cloud's NaN points are left out with a warning; files it cannot read
+    are refused by name."""
+    import open3d as o3d
+    lab = np.where(room.semantic >= 0, room.semantic, 255).astype(np.uint32)[:, None]
+    pc = o3d.t.geometry.PointCloud()
+    pc.point.positions = o3d.core.Tensor(room.coord)
+    pc.point.colors = o3d.core.Tensor(np.round(room.color * 255).astype(np.uint8))
+    pc.point.intensity = o3d.core.Tensor(np.linspace(0, 1, room.num_points, dtype=np.float32)[:, None])
+    pc.point.label = o3d.core.Tensor(lab)
+    top = int(room.semantic.max())
+    for ascii_, compressed in ((True, False), (False, False), (False, True)):
+        path = tmp_path / f"room_{int(ascii_)}{int(compressed)}.pcd"
+        assert o3d.t.io.write_point_cloud(str(path), pc, write_ascii=ascii_, compressed=compressed)
+        s = pcweak.load_scene(str(path))
+        assert s.meta["dataset"] == "pcd" and s.num_points == room.num_points
+        assert np.allclose(s.coord, room.coord, atol=1e-4) and np.allclose(s.color, room.color, atol=1 / 255)
+        assert np.array_equal(s.semantic, np.where(lab[:, 0] == 255, -1, lab[:, 0])) and s.normal is None
+        assert s.classes == tuple(f"class_{i}" for i in range(top + 1)) and s.intensity[-1] == pytest.approx(1.0)
+    header = ("VERSION 0.7\nFIELDS x y z rgb label\nSIZE 4 4 4 4 4\nTYPE F F F F U\nCOUNT 1 1 1 1 1\n"
+              "WIDTH 2\nHEIGHT 2\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS 4\nDATA ascii\n")
+    packed = float(np.array([(200 << 16) | (100 << 8) | 50], np.uint32).view(np.float32)[0])
+    (tmp_path / "organized.pcd").write_text(header + "".join(f"{i} 0 1 {packed!r} {i}\n" if i != 2 else "nan nan nan 0 0\n"
+                                                           for i in range(4)))
+    with pytest.warns(UserWarning, match=r"organized.pcd: 1 of 4 points have NaN/inf coordinates .* count the 3 kept"):
+        s = pcweak.load_scene(f"pcd:{tmp_path / 'organized.pcd'}")
+    assert s.coord[:, 0].tolist() == [0, 1, 3] and s.semantic.tolist() == [0, 1, 3]
+    assert np.allclose(s.color[0] * 255, [200, 100, 50])
+    (tmp_path / "text.pcd").write_text("1 2 3\n")
+    with pytest.raises(ReaderError, match=r"text.pcd: not a readable PCD file \(no FIELDS line"):
+        pcweak.load_scene(str(tmp_path / "text.pcd"))
+    (tmp_path / "cut.pcd").write_bytes((tmp_path / "room_00.pcd").read_bytes()[:-40])
+    with pytest.raises(ReaderError, match=r"cut.pcd: no points read"):
+        pcweak.load_scene(str(tmp_path / "cut.pcd"))
+    for bad in ("text.pcd", "cut.pcd", "organized.pcd"):
+        (tmp_path / bad).unlink()
+    from pcweak.data.collection import enumerate_scenes
+    assert sorted(n for n, _ in enumerate_scenes(str(tmp_path))) == ["room_00", "room_01", "room_10"]
+
+
+def test_pcd_written_by_pcweak_reads_back_with_its_class_names(tmp_path, room, capsys):
+    """``write_pcd`` (``pcweak viz --export x.pcd``): colour, normals, labels, pseudo-label fields
+    and the class names (a header comment Open3D and PCL skip) read back as written; the
+    pseudo-labels' names name a file's placeholder classes in the export."""
+    from pcweak.cli import main
+    from pcweak.classes import placeholder_class
+    from pcweak.data.pcd import read_pcd, write_pcd
+    from pcweak.scene import PseudoLabels
+    back = read_pcd(write_pcd(room, tmp_path / "room.pcd", {"confidence": np.full(room.num_points, 0.5)}))
+    assert back.classes == room.classes and np.array_equal(back.semantic, room.semantic)
+    assert np.array_equal(back.instance, room.instance) and np.allclose(back.normal, room.normal)
+    assert np.allclose(back.coord, room.coord) and np.allclose(back.color, room.color, atol=0.5 / 255)
+    import open3d as o3d
+    assert o3d.t.io.read_point_cloud(str(tmp_path / "room.pcd")).point["confidence"].numpy().ravel()[0] == 0.5
+    plain = Scene(name="plain", coord=room.coord, semantic=room.semantic % 3,
+                  classes=tuple(placeholder_class(i) for i in range(3)))
+    write_pcd(plain, tmp_path / "plain.pcd")
+    PseudoLabels(semantic=plain.semantic, classes=("stone", "tree", "car"), method="propagate").save(tmp_path / "p.npz")
+    assert main(["viz", str(tmp_path / "plain.pcd"), "--pseudo", str(tmp_path / "p.npz"), "--export", str(tmp_path / "x.pcd")]) == 0
+    assert "PCD with fields ['label', 'pseudo_label', 'pseudo_instance', 'confidence']" in capsys.readouterr().out
+    x = read_pcd(tmp_path / "x.pcd")
+    assert x.classes == ("stone", "tree", "car") and np.array_equal(x.semantic, plain.semantic)

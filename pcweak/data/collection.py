@@ -18,7 +18,7 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
     sequence, ``sequences/`` folder or root (told from a KITTI split by its ``labels/``;
     ``semantickitti:`` for one without), and folders of ``.npz`` /
-    ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` scene files (weak- and pseudo-label ``.npz`` files
+    ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` / ``.pcd`` scene files (weak- and pseudo-label ``.npz`` files
     beside them are not scenes). ``DATASET:FOLDER`` forces the dataset."""
     kind, p = _dataset_and_path(arg)
     if names_one_scene(arg):
@@ -76,7 +76,7 @@ def _where_the_scenes_are(p: Path, kind: str | None = None) -> str:
         if above:
             return f"it is the {p.name}/ folder of {p.parent}, which holds {len(above)} scene(s): give that folder"
     return ("expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's points/ folder, Pointcept scene folders, "
-            "a SemanticKITTI sequence or .npz/.ply/.las/.laz/.e57 files")
+            "a SemanticKITTI sequence or .npz/.ply/.las/.laz/.e57/.pcd files")
 
 
 def _dataset_and_path(arg: str) -> tuple[str | None, Path]:
