@@ -132,8 +132,11 @@ def _check_same_classes(owner: str, classes: tuple[str, ...], scene: "Scene", jo
 
 
 def _classes_with(classes: tuple[str, ...], scene: "Scene") -> tuple[str, ...]:
-    """``classes`` and ``scene.classes`` joined; the scene's own where they do not join or one is empty."""
-    return joined_class_list(classes, scene.classes) or tuple(scene.classes) if classes else tuple(scene.classes)
+    """``classes`` and ``scene.classes`` joined (either alone where the other is empty); the
+    scene's own where they do not join."""
+    if not classes:
+        return tuple(scene.classes)
+    return joined_class_list(classes, scene.classes) or tuple(scene.classes)
 
 
 def _check_shape(owner: str, name: str, arr: np.ndarray, shape: Sequence[int | None]) -> None:

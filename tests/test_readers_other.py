@@ -292,13 +292,22 @@ def test_pcd_files_as_pcl_and_open3d_write_them(tmp_path, room):
         s = pcweak.load_scene(f"pcd:{tmp_path / 'organized.pcd'}")
     assert s.coord[:, 0].tolist() == [0, 1, 3] and s.semantic.tolist() == [0, 1, 3]
     assert np.allclose(s.color[0] * 255, [200, 100, 50])
+    (tmp_path / "channels.pcd").write_text(header.replace("rgb label", "r g b normal_x normal_y normal_z")
+                                           .replace("SIZE 4 4 4 4 4", "SIZE 4 4 4 1 1 1 4 4 4")
+                                           .replace("TYPE F F F F U", "TYPE F F F U U U F F F")
+                                           .replace("COUNT 1 1 1 1 1", "COUNT 1 1 1 1 1 1 1 1 1")
+                                           .replace("HEIGHT 2", "HEIGHT 1").replace("POINTS 4", "POINTS 2")
+                                           + "0 0 0 10 20 30 0 0 1\n1 1 1 40 50 60 0 1 0\n")
+    s = pcweak.load_scene(str(tmp_path / "channels.pcd"))  # colour channels of their own, not packed
+    assert np.allclose(s.color * 255, [[10, 20, 30], [40, 50, 60]]) and s.normal.tolist() == [[0, 0, 1], [0, 1, 0]]
+    assert s.semantic is None and s.classes == ()
     (tmp_path / "text.pcd").write_text("1 2 3\n")
     with pytest.raises(ReaderError, match=r"text.pcd: not a readable PCD file \(no FIELDS line"):
         pcweak.load_scene(str(tmp_path / "text.pcd"))
     (tmp_path / "cut.pcd").write_bytes((tmp_path / "room_00.pcd").read_bytes()[:-40])
     with pytest.raises(ReaderError, match=r"cut.pcd: no points read"):
         pcweak.load_scene(str(tmp_path / "cut.pcd"))
-    for bad in ("text.pcd", "cut.pcd", "organized.pcd"):
+    for bad in ("text.pcd", "cut.pcd", "organized.pcd", "channels.pcd"):
         (tmp_path / bad).unlink()
     from pcweak.data.collection import enumerate_scenes
     assert sorted(n for n, _ in enumerate_scenes(str(tmp_path))) == ["room_00", "room_01", "room_10"]

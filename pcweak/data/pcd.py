@@ -24,7 +24,7 @@ import numpy as np
 from ..classes import placeholder_class
 from ..errors import ReaderError
 from ..scene import Scene
-from .point_fields import (INSTANCE_FIELDS, INTENSITY_FIELDS, SEMANTIC_FIELDS, class_names_from_text, class_names_text,
+from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, SEMANTIC_FIELDS, class_names_from_text, class_names_text,
                            first_field, unit_colors, whole_labels)
 
 CLASSES_COMMENT = "# pcweak_classes "  # the header line naming a pcweak PCD's classes (point_fields.class_names_text)
@@ -77,8 +77,12 @@ def read_pcd(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         a = fields[named[name]][keep]
         return a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
     color = None
-    if "colors" in fields:
-        color = unit_colors(path, fields["colors"][keep], ("r", "g", "b"))
+    if "colors" in fields:  # Open3D's name for PCL's packed rgb / rgba
+        color = unit_colors(path, fields["colors"][keep], ("rgb",))
+    else:  # channels of their own (r g b, red green blue, ...)
+        channels = next((c for c in COLOR_FIELDS if all(n in named for n in c)), None)
+        if channels is not None:
+            color = unit_colors(path, np.stack([column(n) for n in channels], 1), [named[n] for n in channels])
     normal = fields["normals"][keep].astype(np.float32) if "normals" in fields else None
     have = tuple(named)
     inten, sem_f, ins_f = (first_field(f, have) for f in (INTENSITY_FIELDS, SEMANTIC_FIELDS, INSTANCE_FIELDS))
