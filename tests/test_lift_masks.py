@@ -199,6 +199,14 @@ def test_colour_coded_and_one_bit_mask_images_read_as_label_maps(tmp_path, room)
     Image.fromarray(lm == lm.max()).save(tmp_path / "bit" / f"{room.frames[i].name}.png")  # mode "1"
     (one,), _ = load_mask_folder(tmp_path / "bit", room)
     assert one[0] == i and np.array_equal(one[1], (lm == lm.max()).astype(np.int64))
+    (tmp_path / "voc").mkdir()  # a palette PNG as PASCAL VOC's SegmentationObject: 255 bands the outlines
+    band = (lm > 0) & (np.roll(lm, 1, 0) != lm)
+    voc = Image.fromarray(np.where(band, 255, lm).astype(np.uint8))
+    voc.putpalette([v for k in range(256) for v in ((224, 224, 192) if k == 255 else (k, 2 * k % 256, 0))])
+    assert voc.mode == "P" and band.any()
+    voc.save(tmp_path / "voc" / f"{room.frames[i].name}.png")
+    (got,), _ = load_mask_folder(tmp_path / "voc", room)
+    assert np.array_equal(got[1], np.where(band, 0, lm))
     np.save(tmp_path / "rgb" / "scores.npy", np.zeros((3, len(room.classes)), np.float32))
     with pytest.raises(ReaderError, match=r"scores.npy: its rows follow each frame's mask ids 1..m, which colour-coded"):
         load_mask_folder(tmp_path / "rgb", room)

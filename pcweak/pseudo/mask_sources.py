@@ -10,7 +10,9 @@ is ``120.png``)::
 
 A PNG may also be a one-bit mask (one object) or colour-coded, as annotation tools save them:
 each colour one mask, black (and, with an alpha channel, transparent) none; such masks carry
-no ids for ``scores.npy`` to follow. Frames without a mask file are simply not used.
+no ids for ``scores.npy`` to follow. In a palette PNG (PASCAL VOC's ``SegmentationObject``) the
+index is the mask id and 255, VOC's "void" band along the objects' outlines, is none. Frames
+without a mask file are simply not used.
 """
 from __future__ import annotations
 
@@ -36,9 +38,11 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
         try:
             if png.is_file():
                 with Image.open(png) as im:
-                    lm = np.asarray(im)
+                    lm, palette = np.asarray(im), im.mode == "P"
                 coloured = lm.ndim == 3
                 lm = image_label_map(png, lm)
+                if palette:  # PASCAL VOC's object PNGs: palette index 255 is the "void" band around each object
+                    lm = np.where(lm == 255, 0, lm)
             elif npy.is_file():
                 lm = np.load(npy, allow_pickle=False)
             else:
