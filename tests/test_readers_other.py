@@ -324,6 +324,7 @@ def test_pcd_written_by_pcweak_reads_back_with_its_class_names(tmp_path, room, c
     back = read_pcd(write_pcd(room, tmp_path / "room.pcd", {"confidence": np.full(room.num_points, 0.5)}))
     assert back.classes == room.classes and np.array_equal(back.semantic, room.semantic)
     assert np.array_equal(back.instance, room.instance) and np.allclose(back.normal, room.normal)
+    assert room.segment is not None and np.array_equal(back.segment, room.segment)  # the scene's superpoints kept
     assert np.allclose(back.coord, room.coord) and np.allclose(back.color, room.color, atol=0.5 / 255)
     import open3d as o3d
     assert o3d.t.io.read_point_cloud(str(tmp_path / "room.pcd")).point["confidence"].numpy().ravel()[0] == 0.5

@@ -5,7 +5,7 @@ binary and binary_compressed data.
 Fields, matched whatever their case: ``x y z``; colour as PCL packs it (``rgb`` / ``rgba``) or as
 channels; ``normal_x normal_y normal_z``; an intensity (``intensity``, ``reflectance``, ...);
 labels as ``point_fields.SEMANTIC_FIELDS`` / ``INSTANCE_FIELDS`` name them (PCL's ``PointXYZL``
-writes ``label``). A PCD does not name its classes: labels get placeholders up to the highest
+writes ``label``); ``segment``, a scene's own over-segmentation (``write_pcd`` keeps a mesh's). A PCD does not name its classes: labels get placeholders up to the highest
 (``classes.placeholder_class``), which ``pcweak import --classes`` can name; pcweak's own PCD files
 (``write_pcd``, ``pcweak viz --export``) name them in a header comment, ``# pcweak_classes ...``.
 
@@ -92,11 +92,12 @@ def read_pcd(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         semantic = semantic if (semantic >= 0).any() else None  # every point unlabelled: no labels
     if ins_f is not None:
         instance = whole_labels(path, named[ins_f], column(ins_f), ignore_255=False)
+    segment = whole_labels(path, named["segment"], column("segment"), ignore_255=False) if "segment" in named else None
     if classes is None and semantic is not None:
         classes = _header_classes(path) or tuple(placeholder_class(i) for i in range(int(semantic.max()) + 1))
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color, normal=normal,
                  intensity=None if inten is None else column(inten).astype(np.float32), semantic=semantic,
-                 instance=instance, meta={"dataset": "pcd", "source": str(path)})
+                 instance=instance, segment=segment, meta={"dataset": "pcd", "source": str(path)})
 
 
 def write_pcd(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarray] | None = None) -> Path:
