@@ -47,6 +47,8 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
                 lm = np.load(npy, allow_pickle=False)
             else:
                 continue
+        except ReaderError:
+            raise  # image_label_map's, which names the file itself
         except (OSError, ValueError) as e:
             raise ReaderError(f"{png if png.is_file() else npy}: unreadable mask ({e})") from e
         if lm.ndim != 2 or lm.dtype.kind not in "iu":
