@@ -5,9 +5,11 @@ binary and binary_compressed data.
 Fields, matched whatever their case: ``x y z``; colour as PCL packs it (``rgb`` / ``rgba``) or as
 channels; ``normal_x normal_y normal_z``; an intensity (``intensity``, ``reflectance``, ...);
 labels as ``point_fields.SEMANTIC_FIELDS`` / ``INSTANCE_FIELDS`` name them (PCL's ``PointXYZL``
-writes ``label``); ``segment``, a scene's own over-segmentation (``write_pcd`` keeps a mesh's). A PCD does not name its classes: labels get placeholders up to the highest
+writes ``label``); ``segment``, a scene's own over-segmentation (``write_pcd`` keeps a mesh's).
+A PCD does not name its classes: labels get placeholders up to the highest
 (``classes.placeholder_class``), which ``pcweak import --classes`` can name; pcweak's own PCD files
-(``write_pcd``, ``pcweak viz --export``) name them in a header comment, ``# pcweak_classes ...``.
+(``write_pcd``, ``pcweak viz --export``) name them in a header comment,
+``# pcweak_classes ...`` (``point_fields.class_names_comment``).
 
 An organized cloud (``HEIGHT`` > 1, a depth camera's or a spinning LiDAR's image of points) marks
 pixels without a return by NaN coordinates, as PCL does; those points are left out, with a warning
@@ -16,6 +18,7 @@ pixels without a return by NaN coordinates, as PCL does; those points are left o
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -23,20 +26,19 @@ import numpy as np
 
 from ..classes import placeholder_class
 from ..errors import ReaderError
+from ..npzio import atomic_write_bytes, check_output_file
 from ..scene import Scene
-from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, SEMANTIC_FIELDS, class_names_from_text, class_names_text,
-                           first_field, unit_colors, whole_labels)
-
-CLASSES_COMMENT = "# pcweak_classes "  # the header line naming a pcweak PCD's classes (point_fields.class_names_text)
+from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, SEMANTIC_FIELDS, class_names_comment,
+                           class_names_of_comment, first_field, unit_colors, whole_labels)
 
 
 def _header_classes(path: Path) -> tuple[str, ...] | None:
-    """The class names a ``CLASSES_COMMENT`` line of the file's header gives, or None."""
+    """The class names a ``# `` + ``class_names_comment`` line of the file's header gives, or None."""
     with open(path, "rb") as f:
         for raw in f:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if line.startswith(CLASSES_COMMENT):
-                return class_names_from_text(line[len(CLASSES_COMMENT):])
+            if line.startswith("# ") and (named := class_names_of_comment(line[2:])) is not None:
+                return named
             if line.startswith("DATA") or not line.startswith(("#", "VERSION", "FIELDS", "SIZE", "TYPE", "COUNT", "WIDTH",
                                                                 "HEIGHT", "VIEWPOINT", "POINTS")):
                 return None
@@ -56,7 +58,8 @@ def read_pcd(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         cloud = o3d.t.io.read_point_cloud(str(path))
     fields = {str(k): cloud.point[k].numpy() for k in cloud.point}
     if "positions" not in fields:
-        head = path.read_bytes()[:4096].decode("ascii", "replace")
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("ascii", "replace")
         if "FIELDS" not in head:
             raise ReaderError(f"{path}: not a readable PCD file (no FIELDS line in its header)")
         raise ReaderError(f"{path}: no points read (a PCD without x/y/z fields, an empty cloud, or a corrupt one)")
@@ -71,9 +74,7 @@ def read_pcd(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
                       f"{int(keep.sum())} kept")
     coord = coord[keep]
 
-    def column(name: str | None) -> np.ndarray | None:
-        if name is None:
-            return None
+    def column(name: str) -> np.ndarray:
         a = fields[named[name]][keep]
         return a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
     color = None
@@ -104,12 +105,11 @@ def write_pcd(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
     """Write ``scene`` as a compressed binary PCD that PCL, Open3D and ROS tools read: x y z,
     packed ``rgb``, normals, ``intensity``, ``label`` / ``instance`` / ``segment`` (int32, -1 =
     none) and any extra per-point ``fields`` (e.g. ``pseudo_label``, ``confidence``), the class
-    names in a header comment. Written atomically (a temporary file beside it, then renamed). A
-    scene shifted on reading (``meta['coord_shift']``) is written at its file's own coordinates,
-    in float64."""
-    import tempfile
+    names in a header comment. Written atomically (``npzio.atomic_write_bytes``; Open3D writes
+    into a temporary folder first, so a killed export leaves no ``.pcd`` beside the output that a
+    folder of scenes would list). A scene shifted on reading (``meta['coord_shift']``) is written
+    at its file's own coordinates, in float64."""
     import open3d as o3d
-    from ..npzio import check_output_file
     check_output_file(path, ".pcd", "write_pcd")
     path = Path(path)
     shift = scene.meta.get("coord_shift")
@@ -129,19 +129,12 @@ def write_pcd(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
             raise ValueError(f"write_pcd: field {name!r} has shape {v.shape}, expected ({scene.num_points},)")
         v = v.astype(np.int32) if v.dtype.kind in "iub" else v.astype(np.float32)
         setattr(pc.point, name, o3d.core.Tensor(v[:, None]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".pcd", dir=path.parent)
-    os.close(fd)
-    try:
+    with tempfile.TemporaryDirectory(prefix="pcweak-pcd-") as tmp:
+        written = Path(tmp) / path.name
         with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
-            ok = o3d.t.io.write_point_cloud(tmp, pc, write_ascii=False, compressed=True)
+            ok = o3d.t.io.write_point_cloud(str(written), pc, write_ascii=False, compressed=True)
         if not ok:
             raise OSError(f"cannot write {path} (Open3D's PCD writer failed)")
-        body = Path(tmp).read_bytes()
-        head = f"{CLASSES_COMMENT}{class_names_text(scene.classes)}\n".encode() if scene.classes else b""
-        from ..npzio import atomic_write_bytes
-        atomic_write_bytes(path, head + body)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        body = written.read_bytes()
+    head = f"# {class_names_comment(scene.classes)}\n".encode() if scene.classes else b""
+    return atomic_write_bytes(path, head + body)

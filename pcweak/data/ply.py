@@ -21,7 +21,7 @@ from ..errors import ReaderError
 from ..geometry import vertex_normals
 from ..scene import Scene
 from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, PACKED_COLOR_FIELDS, SEMANTIC_FIELDS,
-                           class_names_from_text, class_names_text, first_field, unit_colors, whole_labels)
+                           class_names_comment, class_names_of_comment, first_field, unit_colors, whole_labels)
 
 
 def _colors(path: Path, v: np.ndarray, have: tuple[str, ...]) -> np.ndarray | None:
@@ -101,8 +101,8 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     instance = whole_labels(path, original.get(ins_f, ins_f), v[ins_f], ignore_255=False) if ins_f else None
     if classes is None:
         for c in ply.comments:
-            if c.startswith("pcweak_classes "):
-                classes = class_names_from_text(c[len("pcweak_classes "):])
+            named = class_names_of_comment(c)
+            classes = classes if named is None else named
         if classes is None and semantic is not None:
             classes = tuple(placeholder_class(i) for i in range(int(semantic.max()) + 1 if len(semantic) else 0))
     return Scene(name=path.stem, coord=coord, classes=classes or (), color=color, normal=normal,
@@ -142,7 +142,7 @@ def write_ply(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
     arr = np.zeros(scene.num_points, dtype=[(n, t) for n, _, t in cols])
     for n, val, _ in cols:
         arr[n] = val
-    comments = [f"pcweak_classes {class_names_text(scene.classes)}"] if scene.classes else []
+    comments = [class_names_comment(scene.classes)] if scene.classes else []
     buf = io.BytesIO()
     PlyData([PlyElement.describe(arr, "vertex")], text=False, comments=comments).write(buf)
     return atomic_write_bytes(path, buf.getvalue())

@@ -68,6 +68,20 @@ def class_names_text(classes: tuple[str, ...] | list[str]) -> str:
     return ",".join(names)
 
 
+# how a header comment of pcweak's (a PLY comment, a PCD header line) names a file's classes
+CLASSES_TAG = "pcweak_classes "
+
+
+def class_names_comment(classes: tuple[str, ...] | list[str]) -> str:
+    """The header comment naming ``classes`` (``CLASSES_TAG`` + ``class_names_text``)."""
+    return CLASSES_TAG + class_names_text(classes)
+
+
+def class_names_of_comment(comment: str) -> tuple[str, ...] | None:
+    """The classes a ``class_names_comment`` names; None for any other comment."""
+    return class_names_from_text(comment[len(CLASSES_TAG):]) if comment.startswith(CLASSES_TAG) else None
+
+
 def class_names_from_text(text: str) -> tuple[str, ...]:
     """The class names ``class_names_text`` wrote (either form)."""
     if text.startswith("["):

@@ -34,12 +34,11 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
     out, colour_coded = [], False
     for i, f in enumerate(scene.frames):
         png, npy = d / f"{f.name}.png", d / f"{f.name}.npy"
-        coloured = False
         try:
             if png.is_file():
                 with Image.open(png) as im:
                     lm, palette = np.asarray(im), im.mode == "P"
-                coloured = lm.ndim == 3
+                colour_coded |= lm.ndim == 3
                 lm = image_label_map(png, lm)
                 if palette:  # PASCAL VOC's object PNGs: palette index 255 is the "void" band around each object
                     lm = np.where(lm == 255, 0, lm)
@@ -54,7 +53,6 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
         if lm.ndim != 2 or lm.dtype.kind not in "iu":
             raise ReaderError(f"{png if png.is_file() else npy}: expected an (H,W) integer label map, got {lm.shape} {lm.dtype}")
         out.append((i, lm.astype(np.int64)))
-        colour_coded = colour_coded or coloured
     if not out:
         raise ReaderError(f"--masks: no mask file in {d} matches a frame of {scene.name!r} (expected e.g. {scene.frames[0].name if scene.frames else 'N'}.png)")
     scores = np.load(d / "scores.npy", allow_pickle=False) if (d / "scores.npy").is_file() else None
