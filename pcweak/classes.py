@@ -52,6 +52,14 @@ SEMANTICKITTI_RAW_TO_19: dict[int, int] = {
 }
 
 
+# Semantic3D's 8 classes (its ``.labels`` files: 0 unlabelled, i + 1 = class i), as its
+# benchmark names them.
+SEMANTIC3D8: tuple[str, ...] = (
+    "man-made terrain", "natural terrain", "high vegetation", "low vegetation", "buildings", "hard scape",
+    "scanning artefacts", "cars",
+)
+
+
 def placeholder_class(i: int) -> str:
     """The name a reader gives class ``i`` of a file that labels points but does not name their
     classes (a PLY's ``label``, a LAS file's codes without a lookup record)."""

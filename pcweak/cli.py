@@ -839,7 +839,7 @@ def _add_weak_output(p: argparse.ArgumentParser, again: str, same: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pcweak", description="Weakly supervised 3D point-cloud toolkit.")
     sub = p.add_subparsers(dest="command", required=True)
-    addr_help = "scene address: scannet:DIR, scannet-export:DIR/SCENE, mmdet3d-scannet:ROOT/SCENE, mmdet3d-s3dis:ROOT/ROOM, pointcept-scannet:DIR, pointcept-s3dis:DIR, s3dis:DIR, kitti:DIR/training/ID, semantickitti:DIR/sequences/SEQ/ID, ply:FILE, las:FILE (.las/.laz), e57:FILE, pcd:FILE, npz:FILE, synthetic:SEED, synthetic-lidar:SEED; without DATASET:, a .ply/.las/.laz/.e57/.pcd/.npz file or a ScanNet scan, S3DIS room or Pointcept scene folder"
+    addr_help = "scene address: scannet:DIR, scannet-export:DIR/SCENE, mmdet3d-scannet:ROOT/SCENE, mmdet3d-s3dis:ROOT/ROOM, pointcept-scannet:DIR, pointcept-s3dis:DIR, s3dis:DIR, kitti:DIR/training/ID, semantickitti:DIR/sequences/SEQ/ID, ply:FILE, las:FILE (.las/.laz), e57:FILE, pcd:FILE, txt:FILE (.txt/.xyz/.pts), npz:FILE, synthetic:SEED, synthetic-lidar:SEED; without DATASET:, a .ply/.las/.laz/.e57/.pcd/.txt/.xyz/.pts/.npz file or a ScanNet scan, S3DIS room or Pointcept scene folder"
 
     i = sub.add_parser("info", help="print a JSON summary of a scene, or list the scenes of a folder")
     i.add_argument("scene", help=addr_help + "; or a folder of scenes (as pcweak label takes): their names and addresses")

@@ -131,6 +131,9 @@ def _layouts(root: Path, room, lidar) -> dict[str, tuple[str, Path]]:
     out["e57"] = (f"e57:{root / 'room.e57'}", root / "room.e57")
     from pcweak.data.pcd import write_pcd
     out["pcd"] = (f"pcd:{write_pcd(room, root / 'room.pcd')}", root / "room.pcd")
+    np.savetxt(root / "room.txt", np.hstack([room.coord, np.zeros((room.num_points, 1)), np.round(room.color * 255)]), fmt="%g")
+    np.savetxt(root / "room.labels", room.semantic % 8 + 1, fmt="%d")  # Semantic3D's labels beside its scan
+    out["txt"] = (f"txt:{root / 'room.txt'}", root / "room.labels")
     scan = write_scannet(room, root / "scannet")
     out["scannet"] = (f"scannet:{scan}", scan / f"{scan.name}_vh_clean_2.ply")
     (root / "export").mkdir()

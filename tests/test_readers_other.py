@@ -336,3 +336,105 @@ def test_pcd_written_by_pcweak_reads_back_with_its_class_names(tmp_path, room, c
     assert "PCD with fields ['label', 'pseudo_label', 'pseudo_instance', 'confidence']" in capsys.readouterr().out
     x = read_pcd(tmp_path / "x.pcd")
     assert x.classes == ("stone", "tree", "car") and np.array_equal(x.semantic, plain.semantic)
+
+
+def _rows(room, intensity=None):
+    """The room's points as text columns x y z [intensity] r g b (whole-number colours)."""
+    cols = [room.coord.astype(np.float64)] + ([intensity[:, None]] if intensity is not None else [])
+    return np.hstack(cols + [np.round(room.color * 255)])
+
+
+def test_text_point_clouds_as_tools_write_them(tmp_path, room):
+    """Points as text were no address at all: Semantic3D's scans (x y z intensity r g b, labels
+    in ``.labels`` beside them, 0 unlabelled), Leica PTS (a point count first), CloudCompare's
+    ASCII export with a first line naming the columns (``//X,Y,Z,...``, commas or semicolons,
+    a BOM and CRLF line ends), plain x y z lists and x y z plus normals or colours."""
+    from pcweak.classes import SEMANTIC3D8
+    from pcweak.data.collection import enumerate_scenes
+    rng = np.random.default_rng(0)
+    inten = rng.integers(-2048, 2048, room.num_points).astype(np.float64)
+    s3d = tmp_path / "sem3d" / "station1_xyz_intensity_rgb.txt"
+    s3d.parent.mkdir()
+    np.savetxt(s3d, _rows(room, inten), fmt=["%.3f"] * 3 + ["%d"] * 4)
+    raw = np.where(rng.random(room.num_points) < 0.2, 0, rng.integers(1, 9, room.num_points))
+    np.savetxt(s3d.with_suffix(".labels"), raw, fmt="%d")
+    s = pcweak.load_scene(str(s3d))
+    assert s.meta["dataset"] == "txt" and s.name == "station1_xyz_intensity_rgb" and s.classes == SEMANTIC3D8
+    assert np.array_equal(s.semantic, raw - 1) and np.array_equal(s.intensity, inten.astype(np.float32))
+    assert np.allclose(s.coord, room.coord, atol=6e-4) and np.allclose(s.color, room.color, atol=0.5 / 255)
+    # a folder of Semantic3D scans: .txt files are listed as scenes only under txt:
+    (s3d.parent / "readme.txt").write_text("classes: see the benchmark's site\n")
+    with pytest.raises(AddressError, match=r"no scenes found \(its 2 .txt file\(s\) .* with txt:"):
+        enumerate_scenes(str(s3d.parent))
+    (s3d.parent / "readme.txt").unlink()
+    assert enumerate_scenes(f"txt:{s3d.parent}") == [(s.name, f"txt:{s3d}")]
+    from pcweak.train.datamodule import PointDataModule
+    tr, va = PointDataModule(dataset="folder", root=f"txt:{s3d.parent}", supervision="full").scene_lists()
+    assert tr == [(s.name, f"txt:{s3d}")] and va == []
+    # Leica PTS: its point count first, the same seven columns
+    pts = tmp_path / "scan.pts"
+    np.savetxt(pts, _rows(room, inten), fmt=["%.4f"] * 3 + ["%d"] * 4, header=str(room.num_points), comments="")
+    s = pcweak.load_scene(str(pts))
+    assert s.semantic is None and np.array_equal(s.intensity, inten.astype(np.float32))
+    assert np.allclose(s.color, room.color, atol=0.5 / 255)
+    # CloudCompare: a line naming the columns, label columns get placeholder classes
+    for sep in (",", ";"):
+        cc = tmp_path / f"cc{'c' if sep == ',' else 's'}.txt"
+        body = np.hstack([_rows(room), room.semantic[:, None], room.instance[:, None]])
+        np.savetxt(cc, body, fmt=["%.4f"] * 3 + ["%d"] * 5, delimiter=sep,
+                   header=sep.join(["X", "Y", "Z", "R", "G", "B", "Scalar_Label", "instance"]), comments="//")
+        cc.write_bytes(b"\xef\xbb\xbf" + cc.read_bytes().replace(b"\n", b"\r\n"))  # a Windows tool's BOM and CRLF
+        s = pcweak.load_scene(str(cc))
+        assert np.array_equal(s.semantic, room.semantic) and np.array_equal(s.instance, room.instance)
+        assert s.classes == tuple(f"class_{i}" for i in range(int(room.semantic.max()) + 1))
+        assert np.allclose(s.color, room.color, atol=0.5 / 255) and s.meta["columns"][-2:] == ["scalar_label", "instance"]
+    # x y z alone, with normals, with colours as Open3D's xyzrgb (floats in [0,1])
+    np.savetxt(tmp_path / "p.xyz", room.coord, fmt="%.4f")
+    s = pcweak.load_scene(str(tmp_path / "p.xyz"))
+    assert s.num_points == room.num_points and s.color is None and s.normal is None
+    np.savetxt(tmp_path / "n.xyz", np.hstack([room.coord, room.normal]), fmt="%.6f")
+    s = pcweak.load_scene(str(tmp_path / "n.xyz"))
+    assert s.color is None and np.allclose(s.normal, room.normal, atol=1e-5)
+    np.savetxt(tmp_path / "c.xyz", np.hstack([room.coord, room.color]), fmt="%.6f")
+    assert np.allclose(pcweak.load_scene(f"txt:{tmp_path / 'c.xyz'}").color, room.color, atol=1e-5)
+    assert sorted(n for n, _ in enumerate_scenes(str(tmp_path))) == ["c", "n", "p", "scan"]  # .xyz and .pts listed
+
+
+def test_text_point_clouds_that_cannot_be_told_are_refused(tmp_path):
+    """Seven or four columns outside PTS and Semantic3D are as often x y z r g b label as x y z
+    intensity r g b: refused with the line that names them, never guessed. Rows of another width,
+    values that are not numbers, labels files of another length or outside Semantic3D's classes,
+    a naming line of another width, a PTS count that disagrees and two sources of labels: refused
+    by file and line."""
+    rng = np.random.default_rng(1)
+    xyz = rng.uniform(0, 3, (20, 3))
+    seven = np.hstack([xyz, rng.integers(0, 256, (20, 3)), rng.integers(0, 5, (20, 1))])
+
+    def refused(name, text, match, labels=None):
+        path = tmp_path / name
+        path.write_text(text)
+        if labels is not None:
+            path.with_suffix(".labels").write_text(labels)
+        with pytest.raises(ReaderError, match=match):
+            pcweak.load_scene(f"txt:{path}")
+
+    lines = "".join(" ".join(f"{v:g}" for v in row) + "\n" for row in seven)
+    refused("seven.txt", lines, r"seven.txt: 7 columns and no first line naming them \(they could be x y z r g b label or "
+            r"x y z intensity r g b\); add one, e.g. `sed -i '1i x y z red green blue label' seven.txt`")
+    refused("four.xyz", "".join(" ".join(f"{v:g}" for v in row[[0, 1, 2, 6]]) + "\n" for row in seven),
+            r"four.xyz: 4 columns .*could be x y z label or x y z intensity")
+    refused("short.xyz", "1 2 3\n4 5 6\n7 8\n", r"short.xyz: line 3 has 2 columns, the first point's 3: '7 8'")
+    refused("word.xyz", "# scanned 2026\n1 2 3\n4 5 six\n", r"word.xyz: line 3 holds 'six', not a number")
+    refused("names.txt", "x y z red green blue\n" + lines, r"names.txt: its first line names 6 columns .*, its points have 7")
+    refused("notes.txt", "classes: wall, floor\n", r"notes.txt: line 1 is neither numbers nor a line naming the columns")
+    refused("empty.xyz", "\n\n", r"empty.xyz: no point in its first 64 lines")
+    refused("count.pts", "21\n" + lines, r"count.pts: its first line gives 21 points, it holds 20")
+    six = "".join(" ".join(f"{v:g}" for v in row[:6]) + "\n" for row in seven)
+    refused("few.txt", six, r"few.labels: 19 labels for the 20 points of few.txt", labels="1\n" * 19)
+    refused("nine.txt", six, r"nine.labels: label 9 on line 3 is outside Semantic3D's 0-8", labels="1\n2\n9\n" + "0\n" * 17)
+    refused("both.txt", "x y z r g b label\n" + lines, r"both.txt: both a 'label' column and both.labels beside it",
+            labels="1\n" * 20)
+    ok = tmp_path / "ok.txt"  # the same columns, named
+    ok.write_text("x y z r g b label\n" + lines)
+    s = pcweak.load_scene(str(ok))
+    assert np.array_equal(s.semantic, seven[:, 6].astype(np.int64)) and np.allclose(s.color * 255, seven[:, 3:6])

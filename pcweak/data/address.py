@@ -2,7 +2,8 @@
 
 ``scannet:<root>/scans/scene0000_00``, ``s3dis:<root>/Area_1/office_1``,
 ``kitti:<root>/training/000000``,
-``semantickitti:<root>/sequences/00/000000``, ``ply:<file.ply>``, ``las:<file.las|.laz>``, ``e57:<file.e57>``, ``pcd:<file.pcd>``, ``npz:<file.npz>``,
+``semantickitti:<root>/sequences/00/000000``, ``ply:<file.ply>``, ``las:<file.las|.laz>``, ``e57:<file.e57>``, ``pcd:<file.pcd>``,
+``txt:<file.txt|.xyz|.pts>`` (points as text: Semantic3D, PTS, CloudCompare), ``npz:<file.npz>``,
 ``synthetic:<seed>`` (indoor room), ``synthetic-lidar:<seed>`` (KITTI-like frame) and
 ``scannet-export:<dir>/<scene>`` (the ``<scene>_vert_all.npy`` / ``_sem_label_all.npy`` /
 ``_ins_label_all.npy`` export of mmdetection3d / VoteNet, e.g. ``scannet_train_instance_data``),
@@ -10,7 +11,7 @@
 ``points/ semantic_mask/ instance_mask/`` layout, ``data/mmdet3d.py``), ``pointcept-scannet:<dir>``
 and ``pointcept-s3dis:<dir>`` (Pointcept's folders of ``coord.npy`` ..., ``data/pointcept.py``).
 A bare path is accepted when its kind is unambiguous: a file by its suffix (``.ply``, ``.las``,
-``.laz``, ``.e57``, ``.pcd``, ``.npz``), a folder that is a ScanNet scan, an S3DIS room or a Pointcept scene
+``.laz``, ``.e57``, ``.pcd``, ``.txt``, ``.xyz``, ``.pts``, ``.npz``), a folder that is a ScanNet scan, an S3DIS room or a Pointcept scene
 (``folder_kind``).
 """
 from __future__ import annotations
@@ -28,10 +29,14 @@ from ..errors import AddressError, ReaderError
 from ..scene import Scene
 
 DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis", "s3dis",
-            "kitti", "semantickitti", "ply", "las", "e57", "pcd", "npz", "synthetic", "synthetic-lidar")
+            "kitti", "semantickitti", "ply", "las", "e57", "pcd", "txt", "npz", "synthetic", "synthetic-lidar")
 
 # a file suffix (lower case) -> the kind of a bare path with it
-FILE_KINDS = {".ply": "ply", ".las": "las", ".laz": "las", ".e57": "e57", ".pcd": "pcd", ".npz": "npz"}
+FILE_KINDS = {".ply": "ply", ".las": "las", ".laz": "las", ".e57": "e57", ".pcd": "pcd", ".npz": "npz", ".txt": "txt",
+              ".xyz": "txt", ".pts": "txt"}
+# suffixes read as scenes when given, but listed in a folder of scenes only under ``txt:FOLDER``
+# (a folder of scans may hold notes and class lists as .txt files)
+LISTED_ONLY_WHEN_NAMED = (".txt",)
 
 
 def folder_kind(path: str | os.PathLike) -> str | None:
@@ -77,7 +82,7 @@ def check_indoor_dataset(name: str, dataset: str, layout: str, source: str | os.
 
 def parse_address(address: str) -> tuple[str, str]:
     """Split ``DATASET:PATH``; a bare path gets its kind from its suffix (``.ply``, ``.las``,
-    ``.laz``, ``.e57``, ``.pcd``, ``.npz``) or, for a scene folder, from what it holds (``folder_kind``)."""
+    ``.laz``, ``.e57``, ``.pcd``, ``.txt``, ``.xyz``, ``.pts``, ``.npz``) or, for a scene folder, from what it holds (``folder_kind``)."""
     address = str(address)
     if ":" in address:
         kind, rest = address.split(":", 1)
@@ -102,7 +107,7 @@ READERS: dict[str, tuple[str, str, int]] = {
     "pointcept-scannet": ("pointcept", "read_pointcept", 2), "pointcept-s3dis": ("pointcept", "read_pointcept", 2),
     "s3dis": ("s3dis", "read_s3dis", 1), "kitti": ("kitti", "read_kitti", 1),
     "semantickitti": ("semantickitti", "read_semantickitti", 1), "ply": ("ply", "read_ply", 1), "las": ("las", "read_las", 1),
-    "e57": ("e57", "read_e57", 1), "pcd": ("pcd", "read_pcd", 1),
+    "e57": ("e57", "read_e57", 1), "pcd": ("pcd", "read_pcd", 1), "txt": ("text_cloud", "read_text_cloud", 1),
     "synthetic": ("synthetic_indoor", "synthetic_room", 1), "synthetic-lidar": ("synthetic_lidar", "synthetic_lidar", 1),
 }
 
@@ -176,7 +181,7 @@ def scene_name(address: str | os.PathLike) -> str:
     the name of a folder's scene in ``pcweak label``'s weak and output folders, whether the
     folder or the one scene is given. ScanNet, VoteNet exports, mmdetection3d and KITTI: the
     scene or frame (``scene0000_00``, ``000003``); S3DIS rooms ``Area_1_office_2``; SemanticKITTI
-    scans ``<sequence>_<scan>`` (``00_000000``); PLY, LAS, E57 and npz files their stem; generated scenes
+    scans ``<sequence>_<scan>`` (``00_000000``); PLY, LAS, E57, PCD, text and npz files their stem; generated scenes
     ``synthetic_<seed>`` / ``synthetic_lidar_<seed>``."""
     kind, rest = parse_address(str(address))
     if kind in ("synthetic", "synthetic-lidar"):
@@ -227,6 +232,9 @@ def source_files(address: str | os.PathLike, folders: bool = True) -> list[Path]
     elif kind == "semantickitti":
         from .semantickitti import source_paths as semantickitti_paths
         paths = semantickitti_paths(p)
+    elif kind == "txt":  # a Semantic3D scan's labels lie beside it
+        from .text_cloud import labels_file
+        paths = [p, labels_file(p)]
     else:  # ply / las / e57 / pcd / npz files, s3dis and pointcept folders
         paths = [p]
     files: set[Path] = set()

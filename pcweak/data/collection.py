@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AddressError, ReaderError
-from .address import DATASETS, FILE_KINDS, check_indoor_dataset, dataset_named, folder_kind, parse_address, scene_name
+from .address import DATASETS, FILE_KINDS, LISTED_ONLY_WHEN_NAMED, check_indoor_dataset, dataset_named, folder_kind, parse_address, scene_name
 
 
 def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
@@ -18,8 +18,9 @@ def enumerate_scenes(arg: str) -> list[tuple[str, str]]:
     (scene folders with ``coord.npy``, or a root holding such folders), a SemanticKITTI
     sequence, ``sequences/`` folder or root (told from a KITTI split by its ``labels/``;
     ``semantickitti:`` for one without), and folders of ``.npz`` /
-    ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` / ``.pcd`` scene files (weak- and pseudo-label ``.npz`` files
-    beside them are not scenes). ``DATASET:FOLDER`` forces the dataset."""
+    ``.ply`` / ``.las`` / ``.laz`` / ``.e57`` / ``.pcd`` / ``.xyz`` / ``.pts`` scene files (weak- and
+    pseudo-label ``.npz`` files beside them are not scenes), and with ``txt:FOLDER`` its ``.txt``
+    point clouds (Semantic3D's scans). ``DATASET:FOLDER`` forces the dataset."""
     kind, p = _dataset_and_path(arg)
     if names_one_scene(arg):
         k, rest = parse_address(arg)
@@ -75,8 +76,11 @@ def _where_the_scenes_are(p: Path, kind: str | None = None) -> str:
             above = []
         if above:
             return f"it is the {p.name}/ folder of {p.parent}, which holds {len(above)} scene(s): give that folder"
+    texts = sorted(c.name for c in p.glob("*") if c.suffix.lower() in LISTED_ONLY_WHEN_NAMED and c.is_file()) if p.is_dir() else []
+    if texts and kind is None:
+        return f"its {len(texts)} .txt file(s) ({texts[0]}, ...) are read as point clouds with txt:{p}"
     return ("expected ScanNet scans, a KITTI split, S3DIS rooms, mmdetection3d's points/ folder, Pointcept scene folders, "
-            "a SemanticKITTI sequence or .npz/.ply/.las/.laz/.e57/.pcd files")
+            "a SemanticKITTI sequence or .npz/.ply/.las/.laz/.e57/.pcd/.xyz/.pts files (.txt point clouds: txt:FOLDER)")
 
 
 def _dataset_and_path(arg: str) -> tuple[str | None, Path]:
@@ -171,7 +175,8 @@ def _addresses_in(p: Path, kind: str | None) -> list[str]:
             out.append(f"{kind if kind in ('pointcept-scannet', 'pointcept-s3dis') else found}:{c}")
         elif c.name.endswith("_vert_all.npy") and c.is_file():
             out.append(f"scannet-export:{p / c.name[: -len('_vert_all.npy')]}")
-        elif c.suffix.lower() in FILE_KINDS and c.is_file() and not _holds_labels(c):
+        elif c.suffix.lower() in FILE_KINDS and c.is_file() and not _holds_labels(c) \
+                and (c.suffix.lower() not in LISTED_ONLY_WHEN_NAMED or kind == FILE_KINDS[c.suffix.lower()]):
             out.append(f"{FILE_KINDS[c.suffix.lower()]}:{c}")
     if not out:  # an S3DIS or Pointcept root: its area or split folders hold the scenes
         for c in sorted(c for c in p.iterdir() if c.is_dir() and any(folder_kind(g) in ("s3dis", "pointcept-scannet", "pointcept-s3dis")

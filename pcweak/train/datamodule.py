@@ -332,8 +332,9 @@ class PointDataModule(L.LightningDataModule):
     Args:
         dataset: ``synthetic`` (procedural rooms, made in ``cache_dir``), ``scannet``
             (``root`` with ``scans/`` and split lists), ``s3dis`` (``root`` with ``Area_N/``),
-            or ``folder`` (``root`` holding scene files; ``train_scenes``/``val_scenes`` name them,
-            the training ones by default every scene but the validation ones).
+            or ``folder`` (``root`` holding scene files, or ``DATASET:FOLDER`` to read them as one
+            dataset, ``txt:FOLDER`` for Semantic3D's ``.txt`` scans; ``train_scenes``/``val_scenes``
+            name them, the training ones by default every scene but the validation ones).
         train_scenes / val_scenes: scene names, or a split .txt file (one name a line; as
             given or under ``root``). Every listed scene must be under ``root`` (ScanNet:
             ``scans/<name>/``), checked before any is read; no validation scenes is allowed.
@@ -426,7 +427,7 @@ class PointDataModule(L.LightningDataModule):
             return tr, va
         if not h.root:
             raise AddressError(f"data.root is required for dataset {h.dataset!r}")
-        root = Path(h.root)
+        root = self._root_folder()
         if not root.is_dir():
             raise AddressError(f"data.root {root}: no such folder")
         names = {k: split_names(getattr(h, k), root, k) for k in ("train_scenes", "val_scenes")}
@@ -466,7 +467,7 @@ class PointDataModule(L.LightningDataModule):
         if h.dataset == "folder":
             from ..data.collection import enumerate_scenes
             try:
-                allp = dict(enumerate_scenes(str(root)))
+                allp = dict(enumerate_scenes(str(h.root)))
             except AddressError as e:
                 raise AddressError(f"data.root: {e}") from None
             if names["train_scenes"] is None:  # every scene but the validation ones
@@ -539,13 +540,19 @@ class PointDataModule(L.LightningDataModule):
             return str(wf)
         return {"kind": h.weak_kind, "points": h.points, "ratio": h.points_ratio, "seed": scene_seed(name, h.seed)}
 
+    def _root_folder(self) -> Path:
+        """The folder ``root`` names (a ``folder`` root may be given as ``DATASET:FOLDER``)."""
+        from ..data.collection import scene_folder_path
+        h = self.hparams
+        return scene_folder_path(str(h.root)) if h.dataset == "folder" else Path(h.root)
+
     def predict_list(self) -> list[tuple[str, str]]:
         """(name, address) of the scenes ``pcweak predict`` runs on: ``predict_scenes`` (names
         or a split file: ScanNet scans under ``scans/`` or, its unlabelled test scans,
         ``scans_test/``; any scene of a ``folder``; S3DIS and synthetic scenes of the training
         or validation lists), else the training and validation scenes."""
         h = self.hparams
-        names = split_names(h.predict_scenes, h.root, "predict_scenes")
+        names = split_names(h.predict_scenes, self._root_folder() if h.root else None, "predict_scenes")
         if names is None:
             tr, va = self.scene_lists()
             return tr + va
