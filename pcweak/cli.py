@@ -244,7 +244,7 @@ def _import_folder(args: argparse.Namespace) -> int:
     ``OUT/<scene>.npz`` each; resumable (``weak_jobs``)."""
     from .data.address import check_reader_options, load_scene
     from .data.collection import enumerate_scenes
-    from .weak.from_tables import read_table, weak_from_tables
+    from .weak.from_tables import read_table, table_companions, weak_from_tables
     from .weak_jobs import tables_by_scene, weak_fingerprint
     out = _folder_output(args.output, args.scene)
     classes = _class_list(args.classes)
@@ -271,7 +271,9 @@ def _import_folder(args: argparse.Namespace) -> int:
                                 coords=args.coords)
 
     return _write_weak_folder("import", "imported", todo, out, make,
-                              lambda n, a: weak_fingerprint(a, settings, found[n], reader, out),
+                              lambda n, a: weak_fingerprint(a, settings, found[n] + sorted({c for t in found[n]
+                                                                                            for c in table_companions(t)}),
+                                                            reader, out),
                               args.overwrite, {"without_tables": len(bare)})
 
 
@@ -869,12 +871,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .weak.from_tables import COORDINATES, MAX_DISTANCE_M
     im = sub.add_parser("import", help="read weak labels made in another tool: clicked points, boxes, image boxes and scene tags as "
-                        "text tables")
+                        "text tables, and boxes as labelCloud and SUSTechPOINTS save them (JSON)")
     im.add_argument("scene", help=addr_help + "; or a folder of scenes")
     im.add_argument("tables", nargs="+", type=Path, help="CSV / TSV / whitespace tables with a header: x,y,z (or index),class[,instance] "
                     "for clicked points; cx,cy,cz,dx,dy,dz[,yaw],class for boxes; x1,y1,x2,y2,class,frame for image boxes; tag (one "
-                    "column) for scene tags; a class by name or index. For a folder of scenes: folders holding <scene>.csv "
-                    "(.tsv, .txt) or <scene>/ of tables")
+                    "column) for scene tags; a class by name or index; boxes also as labelCloud's or SUSTechPOINTS' .json. For a "
+                    "folder of scenes: folders holding <scene>.csv (.tsv, .txt, .json) or <scene>/ of tables")
     im.add_argument("--classes", help="the class list, where the scene has none or labels points without naming their "
                                       "classes (a PLY's class_3): names separated by commas, or a file of one per line")
     im.add_argument("--coords", choices=COORDINATES, default=COORDINATES[0],

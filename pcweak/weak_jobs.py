@@ -17,16 +17,18 @@ from typing import Any
 from .errors import PcweakError
 from .scene import WeakLabels
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt")  # what a folder of tables holds as tables; other files are left alone
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".json")  # what a folder of tables holds as tables; other files are left alone
 
 
 def _is_table(f: Path) -> bool:
-    return f.is_file() and f.suffix.lower() in TABLE_SUFFIXES and not f.name.startswith(".")
+    from .weak.box_json import LABELCLOUD_CLASSES_FILE  # labelCloud's settings in its label folder: no scene's boxes
+    return f.is_file() and f.suffix.lower() in TABLE_SUFFIXES and not f.name.startswith(".") \
+        and f.name != LABELCLOUD_CLASSES_FILE
 
 
 def tables_by_scene(names: list[str], folders: list[str | Path]) -> dict[str, list[Path]]:
     """Each scene name's tables, from every folder of ``folders``: ``<folder>/<name>.csv``
-    (``.tsv``, ``.txt``) and every such file in ``<folder>/<name>/``, sorted. A scene with none
+    (``.tsv``, ``.txt``, an annotation tool's ``.json`` boxes) and every such file in ``<folder>/<name>/``, sorted. A scene with none
     maps to ``[]``. ValueError naming a folder that is not one, and the table files that match
     no scene (a misspelt name would otherwise lose its labels without a word)."""
     wanted = set(names)

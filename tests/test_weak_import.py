@@ -3,6 +3,7 @@ tables, snapped to the scene in the frame its file holds."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -304,3 +305,91 @@ def test_an_output_that_is_one_of_the_inputs_is_refused_and_left_as_it_was(tmp_p
         assert main(argv) == 2, argv
         assert what in capsys.readouterr().err
     assert all(f.read_bytes() == b for f, b in kept.items())
+
+
+def _turned(yaw):
+    return (np.asarray(yaw, np.float64) + np.pi) % (2 * np.pi) - np.pi
+
+
+def _labelcloud_vertices(box):
+    """labelCloud's eight corners of ``box`` [cx,cy,cz,dx,dy,dz,yaw], in its order."""
+    c, (l, w, h), yaw = np.asarray(box[:3], np.float64), box[3:6], box[6]
+    local = np.array([[-l, -w, -h], [-l, w, -h], [l, w, -h], [l, -w, -h], [-l, -w, h], [-l, w, h], [l, w, h], [l, -w, h]]) / 2
+    rot = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+    return (local @ rot.T + c).tolist()
+
+
+def test_boxes_as_annotation_tools_save_them(tmp_path, room, capsys):
+    """Boxes drawn in labelCloud (centroid_abs in degrees, centroid_rel in radians, vertices) and
+    SUSTechPOINTS (radians, a small roll and pitch) were refused as no table; each now reads as
+    the same boxes as the CSV table of them, a folder of labelCloud's labels (its _classes.json
+    beside them, which names the format and is no scene's table) imports by scene name, and a
+    changed _classes.json imports again."""
+    b, lab = room.boxes.astype(np.float64), room.box_labels
+    names = [room.classes[c] for c in lab]
+    labels = tmp_path / "labels"
+    labels.mkdir()
+
+    def centroid(angle):
+        return {"objects": [{"name": n, "centroid": dict(zip("xyz", x[:3])), "rotations": {"x": 0, "y": 0, "z": angle(x[6])},
+                             "dimensions": dict(zip(("length", "width", "height"), x[3:6]))} for x, n in zip(b.tolist(), names)]}
+    (labels / "room.json").write_text(json.dumps(centroid(lambda y: np.degrees(y) % 360)))
+    (labels / "_classes.json").write_text(json.dumps({"classes": [], "default": 0, "type": "object_detection",
+                                                      "format": "centroid_abs"}))
+    (tmp_path / "rel.json").write_text(json.dumps(centroid(float)))
+    (tmp_path / "vertices.json").write_text(json.dumps({"objects": [{"name": n, "vertices": _labelcloud_vertices(x)}
+                                                                    for x, n in zip(b.tolist(), names)]}))
+    tilt = np.where(np.arange(len(b)) % 2, -0.05, 0.0)
+    (tmp_path / "sustech.json").write_text(json.dumps([{"obj_type": n, "obj_id": str(i), "psr": {
+        "position": dict(zip("xyz", x[:3])), "scale": dict(zip("xyz", x[3:6])), "rotation": {"x": t, "y": 0.0, "z": x[6]}}}
+        for i, (x, n, t) in enumerate(zip(b.tolist(), names, tilt))]))
+    for path in (labels / "room.json", tmp_path / "rel.json", tmp_path / "vertices.json", tmp_path / "sustech.json"):
+        if path.name == "sustech.json":
+            with pytest.warns(UserWarning, match=rf"sustech.json: {len(b) // 2} of {len(b)} boxes are tilted about x or y "
+                                                 r"\(up to 2.9 degrees\); read upright"):
+                table = read_table(path)
+        else:
+            table = read_table(path)
+        w = weak_from_tables(room, [table])
+        np.testing.assert_allclose(w.box[:, :6], b[:, :6], atol=1e-4)
+        np.testing.assert_allclose(_turned(w.box[:, 6] - b[:, 6]), 0, atol=1e-5)
+        assert np.array_equal(w.box_semantic, lab), path.name
+    # a folder of labelCloud's labels: room.json is the scene room's boxes, _classes.json no table
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    room.save(scenes / "room.npz")
+    args = ["import", str(scenes), str(labels), "-o", str(tmp_path / "weak")]
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["imported"] == 1
+    np.testing.assert_allclose(pcweak.WeakLabels.load(tmp_path / "weak" / "room.npz").box[:, :6], b[:, :6], atol=1e-4)
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["skipped_existing"] == 1
+    (labels / "_classes.json").write_text((labels / "_classes.json").read_text().replace("centroid_abs", "centroid_rel"))
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["redone_other_inputs"] == 1  # the angles mean radians now
+    turned = pcweak.WeakLabels.load(tmp_path / "weak" / "room.npz").box[:, 6]
+    np.testing.assert_allclose(_turned(turned - np.degrees(b[:, 6]) % 360), 0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name, text, needle", [
+    ("a.json", '{"objects": [{"name": "door", "centroid": {"x": 0, "y": 0, "z": 1}, "dimensions": {"length": 1, "width": 1, '
+     '"height": 2}, "rotations": {"x": 0, "y": 0, "z": 1.2}}]}', r"rotations \(1.2 to 1.2\) read as degrees .* or radians"),
+    ("b.json", '{"objects": [{"name": "door", "centroid": {"x": 0, "y": 0}, "dimensions": {"length": 1, "width": 1, '
+     '"height": 2}, "rotations": {"x": 0, "y": 0, "z": 0}}]}', r"object 1: 'centroid' must be an object with x, y, z"),
+    ("c.json", '[{"obj_type": "door", "psr": {"position": {"x": 0, "y": 0, "z": 1}, "scale": {"x": 1, "y": 1, "z": "2"}, '
+     '"rotation": {"x": 0, "y": 0, "z": 0}}}]', r"object 1: scale.z is '2', not a finite number"),
+    ("d.json", '[{"obj_type": "door", "psr": {"position": {"x": 0, "y": 0, "z": 1}, "scale": {"x": 1, "y": 1, "z": 2}, '
+     '"rotation": {"x": 0.5, "y": 0, "z": 0}}}]', r"object 1: tilted by 28.6 degrees about x or y"),
+    ("e.json", '{"boxes": []}', r"a JSON file pcweak reads as boxes is labelCloud's"),
+    ("f.json", '{"objects": []}', r"no boxes"),
+    ("g.json", '{"objects": [', r"not JSON"),
+    ("h.json", '{"objects": [{"centroid": {}}]}', r"object 1: no class name \('name'\)"),
+    ("i.json", '{"objects": [{"name": "door", "vertices": [[0, 0, 0]]}]}', r"object 1: 'vertices' must be 8 corners"),
+    ("j.json", '[{"obj_type": "sky", "psr": {"position": {"x": 0, "y": 0, "z": 1}, "scale": {"x": 1, "y": 1, "z": 2}, '
+     '"rotation": {"x": 0, "y": 0, "z": 0}}}]', r"object 1: class 'sky' is none of the scene's"),
+    ("k.json", '[{"obj_type": "door", "psr": {"position": {"x": 0, "y": 0, "z": 1}, "scale": {"x": 1, "y": 0, "z": 2}, '
+     '"rotation": {"x": 0, "y": 0, "z": 0}}}]', r"object 1: box sizes \[1.0, 0.0, 2.0\] must be > 0"),
+])
+def test_a_box_file_that_cannot_be_read_is_refused_naming_file_and_object(tmp_path, room, name, text, needle):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ReaderError, match=name) as e:
+        weak_from_tables(room, [read_table(path)])
+    assert re.search(needle, str(e.value)), str(e.value)

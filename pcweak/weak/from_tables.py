@@ -15,6 +15,9 @@ write them):
   (its name, ``color/120.jpg``'s ``120``, or its index; optional for a scene of one frame);
 - scene tags: one column, ``tag``: the classes present in the scene.
 
+Boxes may also come as the JSON files of point-cloud annotation tools (labelCloud,
+SUSTechPOINTS; ``box_json``), read into a boxes table.
+
 A class is a name of the scene's class list (exactly, else the one name equal to it up to case)
 or its index in that list. Clicked coordinates are snapped to the nearest point of the scene;
 one farther than ``max_distance`` metres is refused, since it belongs to another scene or
@@ -69,6 +72,11 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
     decimal_comma: bool = False
+    unit: str = "line"  # what ``lines`` count: lines of a text table, objects of a JSON file
+
+    def at(self, r: int) -> str:
+        """Where row ``r`` lies in the file, for errors: ``line 12`` (``object 3`` in JSON)."""
+        return f"{self.unit} {self.lines[r]}"
 
     def column(self, name: str) -> list[str]:
         i = self.columns.index(name)
@@ -85,7 +93,7 @@ class Table:
                 except ValueError:
                     v = float("nan")
                 if not np.isfinite(v) or (integer and v != round(v)):
-                    raise ReaderError(f"{self.path}, line {self.lines[r]}: column {name!r} holds {text!r}, not "
+                    raise ReaderError(f"{self.path}, {self.at(r)}: column {name!r} holds {text!r}, not "
                                       f"{'a whole number' if integer else 'a finite number'}")
                 out[r, j] = v
         return out.astype(np.int64) if integer else out
@@ -96,6 +104,10 @@ def read_table(path: str | os.PathLike) -> Table:
     file for one that cannot be read, has no header naming points or boxes and a class, names a
     column twice, or has a row with another number of fields than the header."""
     p = Path(path)
+    if p.suffix.lower() == ".json":  # an annotation tool's boxes
+        from .box_json import read_box_json
+        columns, rows = read_box_json(p)
+        return Table(p, "boxes", columns, rows, list(range(1, len(rows) + 1)), unit="object")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -139,6 +151,18 @@ def read_table(path: str | os.PathLike) -> Table:
     return Table(p, kinds[0], columns, rows, lines, decimal_comma=delimiter != ",")
 
 
+def table_companions(path: str | os.PathLike) -> list[Path]:
+    """The files besides the table at ``path`` that its reading depends on, those that exist:
+    labelCloud's ``_classes.json`` for a JSON file of its boxes (it names the angles' unit).
+    Part of what a resumed import compares (``weak_jobs.weak_fingerprint``)."""
+    p = Path(path)
+    if p.suffix.lower() != ".json":
+        return []
+    from .box_json import LABELCLOUD_CLASSES_FILE
+    f = p.parent / LABELCLOUD_CLASSES_FILE
+    return [f] if f.is_file() else []
+
+
 def class_ids(table: Table, classes: tuple[str, ...]) -> np.ndarray:
     """(R,) int64 class of each row: a name of ``classes`` (exactly, else the one equal up to
     case) or an index into them; ReaderError naming the line for any other value."""
@@ -157,7 +181,7 @@ def class_ids(table: Table, classes: tuple[str, ...]) -> np.ndarray:
             out[r] = int(value)
         else:
             few = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
-            raise ReaderError(f"{table.path}, line {table.lines[r]}: class {value!r} is none of the scene's "
+            raise ReaderError(f"{table.path}, {table.at(r)}: class {value!r} is none of the scene's "
                               f"{len(classes)} classes ({few}) nor an index into them")
     return out
 
@@ -182,7 +206,7 @@ def _snapped(scene: Scene, table: Table, max_distance: float, coords: str, neare
         index = table.numbers([INDEX_COLUMN], integer=True)[:, 0]
         bad = np.flatnonzero((index < 0) | (index >= n))
         if len(bad):
-            raise ReaderError(f"{table.path}, line {table.lines[bad[0]]}: index {int(index[bad[0]])} is not a point of scene "
+            raise ReaderError(f"{table.path}, {table.at(bad[0])}: index {int(index[bad[0]])} is not a point of scene "
                               f"{scene.name!r} (0 to {n - 1})")
         return index
     xyz = table.numbers(POINT_COLUMNS)
@@ -193,7 +217,7 @@ def _snapped(scene: Scene, table: Table, max_distance: float, coords: str, neare
         worst = int(far[np.argmax(dist[far])])
         other = "scene" if coords == "file" else "file"
         raise ReaderError(f"{table.path}: {len(far)} of {len(q)} clicked points lie more than {max_distance:g} m from every "
-                          f"point of scene {scene.name!r} (line {table.lines[worst]}: {dist[worst]:.3g} m); points of another "
+                          f"point of scene {scene.name!r} ({table.at(worst)}: {dist[worst]:.3g} m); points of another "
                           f"scene, or in another frame (--coords {other}), or clicked off the points (--max-distance)")
     return index.astype(np.int64)
 
@@ -205,7 +229,7 @@ def _boxes(scene: Scene, table: Table, coords: str) -> np.ndarray:
     yaw = table.numbers([YAW_COLUMN])[:, 0] if YAW_COLUMN in table.columns else np.zeros(len(b))
     bad = np.flatnonzero((b[:, 3:6] <= 0).any(1))
     if len(bad):
-        raise ReaderError(f"{table.path}, line {table.lines[bad[0]]}: box sizes {b[bad[0], 3:6].tolist()} must be > 0")
+        raise ReaderError(f"{table.path}, {table.at(bad[0])}: box sizes {b[bad[0], 3:6].tolist()} must be > 0")
     if coords == "file":
         b[:, :3] = to_scene_frame(scene, b[:, :3])
         b[:, 3:6] *= scene.file_units_and_shift()[0]  # dx, dy in x / y's unit, dz in z's
@@ -225,7 +249,7 @@ def _image_boxes(scene: Scene, table: Table) -> tuple[np.ndarray, np.ndarray]:
     b = table.numbers(IMAGE_BOX_COLUMNS)
     bad = np.flatnonzero((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1]))
     if len(bad):
-        raise ReaderError(f"{table.path}, line {table.lines[bad[0]]}: image box {b[bad[0]].tolist()} needs x1 < x2 and y1 < y2")
+        raise ReaderError(f"{table.path}, {table.at(bad[0])}: image box {b[bad[0]].tolist()} needs x1 < x2 and y1 < y2")
     names = {f.name: i for i, f in enumerate(scene.frames)}
     if FRAME_COLUMN not in table.columns:
         if len(scene.frames) != 1:
@@ -240,7 +264,7 @@ def _image_boxes(scene: Scene, table: Table) -> tuple[np.ndarray, np.ndarray]:
             frame[r] = int(value)
         else:
             few = ", ".join(list(names)[:8]) + (", ..." if len(names) > 8 else "")
-            raise ReaderError(f"{table.path}, line {table.lines[r]}: frame {value!r} is none of scene {scene.name!r}'s "
+            raise ReaderError(f"{table.path}, {table.at(r)}: frame {value!r} is none of scene {scene.name!r}'s "
                               f"{len(scene.frames)} frames ({few or 'none'}) nor an index into them")
     return b.astype(np.float32), frame
 

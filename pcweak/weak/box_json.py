@@ -1,0 +1,159 @@
+"""3D boxes as point-cloud annotation tools save them in JSON, read into a boxes ``Table``
+(``from_tables``), so that ``pcweak import`` treats them as a boxes table: classes by name,
+coordinates in the scene file's frame, sizes checked.
+
+- labelCloud, ``centroid_abs`` / ``centroid_rel`` formats: ``{"objects": [{"name", "centroid":
+  {x, y, z}, "dimensions": {length, width, height}, "rotations": {x, y, z}}]}``, length along
+  x and width along y before the rotation about z; ``centroid_abs`` keeps degrees (0-360),
+  ``centroid_rel`` radians (-pi..pi). The format is read from the ``_classes.json`` labelCloud
+  keeps in the label folder; without it, from the angles where only one reading fits them
+  (beyond pi: degrees; below 0: radians), else refused.
+- labelCloud, ``vertices`` format: ``{"objects": [{"name", "vertices": [8 corners]}]}`` in its
+  corner order (0-3 the bottom face from (-l, -w), 0->3 along the length, 0->1 along the width,
+  4-7 above them).
+- SUSTechPOINTS: ``[{"obj_type", "obj_id", "psr": {"position": {x, y, z}, "scale": {x, y, z},
+  "rotation": {x, y, z}}}]``, radians.
+
+Boxes turn about z only: a roll or pitch up to ``MAX_TILT_RAD`` (a tool's fit to a sloped
+ground) is dropped with a warning, a larger one refused. A JSON file of another shape is
+refused naming what was expected. Parsed with ``json`` (data only; nothing in the file runs).
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ReaderError
+
+MAX_TILT_RAD = 0.2  # about 11 degrees: a roll or pitch up to this is dropped, a larger one refused
+LABELCLOUD_CLASSES_FILE = "_classes.json"  # labelCloud's class list and label format, in its label folder
+BOX_TABLE_COLUMNS = ["cx", "cy", "cz", "dx", "dy", "dz", "yaw", "class"]
+
+
+def _number(path: Path, i: int, where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ReaderError(f"{path}, object {i + 1}: {where} is {value!r}, not a finite number")
+    return float(value)
+
+
+def _xyz(path: Path, i: int, obj: dict, key: str, names: tuple[str, str, str] = ("x", "y", "z")) -> list[float]:
+    d = obj.get(key)
+    if not isinstance(d, dict) or not all(n in d for n in names):
+        raise ReaderError(f"{path}, object {i + 1}: {key!r} must be an object with {', '.join(names)} (got {d!r:.80})")
+    return [_number(path, i, f"{key}.{n}", d[n]) for n in names]
+
+
+def _labelcloud_format(path: Path) -> str | None:
+    """The label format labelCloud's ``_classes.json`` beside ``path`` names, or None."""
+    f = path.parent / LABELCLOUD_CLASSES_FILE
+    if not f.is_file():
+        return None
+    try:
+        fmt = json.loads(f.read_text(encoding="utf-8-sig")).get("format")
+    except (ValueError, AttributeError, OSError):
+        return None
+    return fmt if isinstance(fmt, str) else None
+
+
+def _radians(path: Path, angles: np.ndarray) -> np.ndarray:
+    """labelCloud's centroid angles (R,3) in radians: by its ``_classes.json`` format, else by
+    the only unit the values fit (module docstring)."""
+    fmt = _labelcloud_format(path)
+    if fmt == "centroid_abs":
+        return np.deg2rad(angles)
+    if fmt == "centroid_rel":
+        return angles
+    if (np.abs(angles) > math.pi + 1e-6).any():
+        return np.deg2rad(angles)
+    if (angles < 0).any() or not angles.any():
+        return angles
+    raise ReaderError(f"{path}: its rotations ({angles[angles != 0].min():g} to {angles.max():g}) read as degrees "
+                      f"(labelCloud's centroid_abs) or radians (centroid_rel); keep labelCloud's {LABELCLOUD_CLASSES_FILE} "
+                      f"(which names the format) in the folder beside it")
+
+
+def _upright(path: Path, tilt: np.ndarray) -> None:
+    """Refuse a box tilted by more than ``MAX_TILT_RAD``; warn that smaller tilts are dropped."""
+    tilt = np.abs((tilt + math.pi) % (2 * math.pi) - math.pi)  # the angle's size, whatever its turn
+    worst = tilt.max(1) if len(tilt) else np.zeros(0)
+    if (worst > MAX_TILT_RAD).any():
+        i = int(np.argmax(worst))
+        raise ReaderError(f"{path}, object {i + 1}: tilted by {math.degrees(worst[i]):.1f} degrees about x or y; pcweak's "
+                          f"boxes turn about z only (up to {math.degrees(MAX_TILT_RAD):.0f} degrees of tilt is dropped)")
+    if (worst > 0).any():
+        warnings.warn(f"{path}: {int((worst > 0).sum())} of {len(worst)} boxes are tilted about x or y (up to "
+                      f"{math.degrees(worst.max()):.1f} degrees); read upright, turned about z only")
+
+
+def _corners(path: Path, i: int, obj: dict) -> tuple[list[float], list[float]]:
+    """Centre and sizes, and (tilt, 0, yaw) in radians, of labelCloud's eight ``vertices``."""
+    try:
+        c = np.asarray(obj.get("vertices"), np.float64)
+    except (TypeError, ValueError):
+        c = np.zeros(0)
+    if c.shape != (8, 3) or not np.isfinite(c).all():
+        raise ReaderError(f"{path}, object {i + 1}: 'vertices' must be 8 corners of 3 numbers each")
+    length, width, height = c[3] - c[0], c[1] - c[0], c[4] - c[0]
+    sizes = [float(np.linalg.norm(v)) for v in (length, width, height)]
+    tilt = math.acos(min(1.0, abs(height[2]) / sizes[2])) if sizes[2] > 0 else 0.0
+    return [*map(float, c.mean(0)), *sizes], [tilt, 0.0, math.atan2(length[1], length[0])]
+
+
+def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """The columns (``BOX_TABLE_COLUMNS``) and rows (text, one per box, in the file's order) of
+    the boxes in a labelCloud or SUSTechPOINTS JSON file (module docstring); ReaderError naming
+    the file (and the object, from 1) for one that is not such a file."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise ReaderError(f"{p}: not found") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ReaderError(f"{p}: not JSON ({e})") from None
+    expected = ("labelCloud's {\"objects\": [{\"name\", \"centroid\", \"dimensions\", \"rotations\"} or {\"name\", "
+                "\"vertices\"}]} or SUSTechPOINTS' [{\"obj_type\", \"psr\": {\"position\", \"scale\", \"rotation\"}}]")
+    if isinstance(data, dict) and isinstance(data.get("objects"), list):
+        objects, tool = data["objects"], "labelcloud"
+    elif isinstance(data, list) and all(isinstance(o, dict) and "psr" in o for o in data):
+        objects, tool = data, "sustechpoints"
+    else:
+        raise ReaderError(f"{p}: a JSON file pcweak reads as boxes is {expected}")
+    if not objects:
+        raise ReaderError(f"{p}: no boxes (an empty object list)")
+    rows: list[list[float]] = []
+    names: list[str] = []
+    angles: list[list[float]] = []
+    kind = "psr" if tool == "sustechpoints" else "vertices" if isinstance(objects[0], dict) and "vertices" in objects[0] \
+        else "centroid"
+    for i, o in enumerate(objects):
+        if not isinstance(o, dict):
+            raise ReaderError(f"{p}, object {i + 1}: expected an object, got {o!r:.60}")
+        key = "name" if tool == "labelcloud" else "obj_type"
+        name = o.get(key)
+        if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name).strip() == "":
+            raise ReaderError(f"{p}, object {i + 1}: no class name ({key!r})")
+        names.append(str(name).strip())
+        if kind not in o:
+            raise ReaderError(f"{p}, object {i + 1}: no {kind!r}, which the file's first object has; expected {expected}")
+        if kind == "psr":
+            psr = o["psr"] if isinstance(o["psr"], dict) else {}
+            rows.append(_xyz(p, i, psr, "position") + _xyz(p, i, psr, "scale"))
+            angles.append(_xyz(p, i, psr, "rotation"))
+        elif kind == "vertices":
+            box, turn = _corners(p, i, o)
+            rows.append(box)
+            angles.append(turn)
+        else:
+            rows.append(_xyz(p, i, o, "centroid") + _xyz(p, i, o, "dimensions", ("length", "width", "height")))
+            angles.append(_xyz(p, i, o, "rotations"))
+    a = np.asarray(angles, np.float64)
+    if kind == "centroid":
+        a = _radians(p, a)
+    _upright(p, a[:, :2])
+    yaw = (a[:, 2] + math.pi) % (2 * math.pi) - math.pi  # in [-pi, pi)
+    return list(BOX_TABLE_COLUMNS), [[repr(v) for v in r] + [repr(float(y)), n] for r, y, n in zip(rows, yaw, names)]
