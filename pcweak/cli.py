@@ -871,11 +871,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .weak.from_tables import COORDINATES, MAX_DISTANCE_M
     im = sub.add_parser("import", help="read weak labels made in another tool: clicked points, boxes, image boxes and scene tags as "
-                        "text tables, and boxes as labelCloud and SUSTechPOINTS save them (JSON)")
+                        "text tables, and boxes as labelCloud, SUSTechPOINTS and Supervisely / CVAT save them (JSON)")
     im.add_argument("scene", help=addr_help + "; or a folder of scenes")
     im.add_argument("tables", nargs="+", type=Path, help="CSV / TSV / whitespace tables with a header: x,y,z (or index),class[,instance] "
                     "for clicked points; cx,cy,cz,dx,dy,dz[,yaw],class for boxes; x1,y1,x2,y2,class,frame for image boxes; tag (one "
-                    "column) for scene tags; a class by name or index; boxes also as labelCloud's or SUSTechPOINTS' .json. For a "
+                    "column) for scene tags; a class by name or index; boxes also as labelCloud's, SUSTechPOINTS' or Supervisely's .json. For a "
                     "folder of scenes: folders holding <scene>.csv (.tsv, .txt, .json) or <scene>/ of tables")
     im.add_argument("--classes", help="the class list, where the scene has none or labels points without naming their "
                                       "classes (a PLY's class_3): names separated by commas, or a file of one per line")

@@ -26,9 +26,18 @@ def _is_table(f: Path) -> bool:
         and f.name != LABELCLOUD_CLASSES_FILE
 
 
+def _scene_of(table: Path) -> str:
+    """The scene a table file is named for: its stem, less the point cloud's own suffix that
+    Supervisely's and CVAT's exports keep (``ann/<cloud>.pcd.json``)."""
+    from .data.address import FILE_KINDS
+    inner = Path(table.stem).suffix
+    return table.stem[: -len(inner)] if table.suffix.lower() == ".json" and inner.lower() in FILE_KINDS else table.stem
+
+
 def tables_by_scene(names: list[str], folders: list[str | Path]) -> dict[str, list[Path]]:
     """Each scene name's tables, from every folder of ``folders``: ``<folder>/<name>.csv``
-    (``.tsv``, ``.txt``, an annotation tool's ``.json`` boxes) and every such file in ``<folder>/<name>/``, sorted. A scene with none
+    (``.tsv``, ``.txt``, an annotation tool's ``.json`` boxes, ``<name>.pcd.json`` as Supervisely
+    names them) and every such file in ``<folder>/<name>/``, sorted. A scene with none
     maps to ``[]``. ValueError naming a folder that is not one, and the table files that match
     no scene (a misspelt name would otherwise lose its labels without a word)."""
     wanted = set(names)
@@ -42,7 +51,8 @@ def tables_by_scene(names: list[str], folders: list[str | Path]) -> dict[str, li
             if entry.is_dir() and entry.name in wanted:
                 found[entry.name] += sorted(f for f in entry.iterdir() if _is_table(f))
             elif _is_table(entry):
-                (found[entry.stem] if entry.stem in wanted else stray).append(entry)
+                name = _scene_of(entry)
+                (found[name] if name in wanted else stray).append(entry)
     if stray:
         import difflib
         first = stray[0]

@@ -393,3 +393,35 @@ def test_a_box_file_that_cannot_be_read_is_refused_naming_file_and_object(tmp_pa
     with pytest.raises(ReaderError, match=name) as e:
         weak_from_tables(room, [read_table(path)])
     assert re.search(needle, str(e.value)), str(e.value)
+
+
+def test_supervisely_cuboids_as_cvat_exports_them(tmp_path, room, capsys):
+    """Supervisely's point-cloud annotations (CVAT's and Datumaro's export too): cuboids read as
+    the same boxes as the CSV table of them, figures of other kinds left out with a warning, and
+    ``ann/<cloud>.pcd.json`` found by its cloud's name in a folder import."""
+    b, lab = room.boxes.astype(np.float64), room.box_labels
+    objects = [{"key": f"k{i}", "classTitle": room.classes[c], "tags": []} for i, c in enumerate(lab)]
+    figures = [{"key": f"f{i}", "objectKey": f"k{i}", "geometryType": "cuboid_3d", "geometry": {
+        "position": dict(zip("xyz", x[:3])), "rotation": {"x": 0, "y": 0, "z": x[6]}, "dimensions": dict(zip("xyz", x[3:6]))}}
+        for i, x in enumerate(b.tolist())]
+    figures.append({"key": "seg", "objectKey": "k0", "geometryType": "point_cloud", "geometry": {"indices": [1, 2, 3]}})
+    ann = tmp_path / "ds0" / "ann"
+    ann.mkdir(parents=True)
+    (ann / "room.pcd.json").write_text(json.dumps({"description": "", "key": "a", "tags": [], "objects": objects,
+                                                   "figures": figures}))
+    with pytest.warns(UserWarning, match=r"room.pcd.json: 1 figures other than cuboids \(point_cloud\) are left out"):
+        w = weak_from_tables(room, [read_table(ann / "room.pcd.json")])
+    np.testing.assert_allclose(w.box[:, :6], b[:, :6], atol=1e-4)
+    np.testing.assert_allclose(_turned(w.box[:, 6] - b[:, 6]), 0, atol=1e-5)
+    assert np.array_equal(w.box_semantic, lab)
+    clouds = tmp_path / "ds0" / "pointcloud"
+    clouds.mkdir()
+    room.save(clouds / "room.npz")
+    assert main(["import", str(clouds), str(ann), "-o", str(tmp_path / "weak")]) == 0
+    assert json.loads(capsys.readouterr().out)["imported"] == 1
+    assert np.array_equal(pcweak.WeakLabels.load(tmp_path / "weak" / "room.npz").box_semantic, lab)
+    bad = json.loads((ann / "room.pcd.json").read_text())
+    bad["figures"][1]["geometry"]["dimensions"]["y"] = None
+    (ann / "room.pcd.json").write_text(json.dumps(bad))
+    with pytest.raises(ReaderError, match=r"room.pcd.json, figure 2: dimensions.y is None, not a finite number"):
+        read_table(ann / "room.pcd.json")

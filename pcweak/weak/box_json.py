@@ -13,6 +13,10 @@ coordinates in the scene file's frame, sizes checked.
   4-7 above them).
 - SUSTechPOINTS: ``[{"obj_type", "obj_id", "psr": {"position": {x, y, z}, "scale": {x, y, z},
   "rotation": {x, y, z}}}]``, radians.
+- Supervisely's point-cloud format (which CVAT and Datumaro also write, ``ann/<cloud>.pcd.json``):
+  ``{"objects": [{"key", "classTitle"}], "figures": [{"objectKey", "geometryType": "cuboid_3d",
+  "geometry": {"position", "rotation", "dimensions"}}]}``, radians; figures of other kinds
+  (point sets) are left out with a warning.
 
 Boxes turn about z only: a roll or pitch up to ``MAX_TILT_RAD`` (a tool's fit to a sloped
 ground) is dropped with a warning, a larger one refused. A JSON file of another shape is
@@ -35,17 +39,18 @@ LABELCLOUD_CLASSES_FILE = "_classes.json"  # labelCloud's class list and label f
 BOX_TABLE_COLUMNS = ["cx", "cy", "cz", "dx", "dy", "dz", "yaw", "class"]
 
 
-def _number(path: Path, i: int, where: str, value: Any) -> float:
+def _number(path: Path, where: str, what: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ReaderError(f"{path}, object {i + 1}: {where} is {value!r}, not a finite number")
+        raise ReaderError(f"{path}, {where}: {what} is {value!r}, not a finite number")
     return float(value)
 
 
-def _xyz(path: Path, i: int, obj: dict, key: str, names: tuple[str, str, str] = ("x", "y", "z")) -> list[float]:
+def _xyz(path: Path, where: str, obj: dict, key: str, names: tuple[str, str, str] = ("x", "y", "z")) -> list[float]:
+    """The three numbers ``obj[key][names]``; ReaderError naming ``where`` (``object 3``) otherwise."""
     d = obj.get(key)
     if not isinstance(d, dict) or not all(n in d for n in names):
-        raise ReaderError(f"{path}, object {i + 1}: {key!r} must be an object with {', '.join(names)} (got {d!r:.80})")
-    return [_number(path, i, f"{key}.{n}", d[n]) for n in names]
+        raise ReaderError(f"{path}, {where}: {key!r} must be an object with {', '.join(names)} (got {d!r:.80})")
+    return [_number(path, where, f"{key}.{n}", d[n]) for n in names]
 
 
 def _labelcloud_format(path: Path) -> str | None:
@@ -104,6 +109,30 @@ def _corners(path: Path, i: int, obj: dict) -> tuple[list[float], list[float]]:
     return [*map(float, c.mean(0)), *sizes], [tilt, 0.0, math.atan2(length[1], length[0])]
 
 
+def _supervisely_boxes(path: Path, data: dict) -> list[dict]:
+    """Supervisely's cuboids as SUSTechPOINTS-shaped objects (``obj_type`` their object's
+    ``classTitle``, ``psr`` their geometry), in the figures' order; other figures left out with
+    a warning."""
+    titles = {o.get("key"): o.get("classTitle") for o in data["objects"] if isinstance(o, dict)}
+    out, other = [], {}
+    for i, f in enumerate(data["figures"]):
+        if not isinstance(f, dict):
+            raise ReaderError(f"{path}, figure {i + 1}: expected an object, got {f!r:.60}")
+        if f.get("geometryType") != "cuboid_3d":
+            other[str(f.get("geometryType"))] = other.get(str(f.get("geometryType")), 0) + 1
+            continue
+        if f.get("objectKey") not in titles:
+            raise ReaderError(f"{path}, figure {i + 1}: its objectKey {f.get('objectKey')!r} is none of the file's objects")
+        g = f.get("geometry") if isinstance(f.get("geometry"), dict) else {}
+        at = f"figure {i + 1}"
+        box = {k: dict(zip("xyz", _xyz(path, at, g, k))) for k in ("position", "dimensions", "rotation")}
+        out.append({"classTitle": titles[f["objectKey"]], "psr": {"position": box["position"], "scale": box["dimensions"],
+                                                                 "rotation": box["rotation"]}})
+    if other:
+        warnings.warn(f"{path}: {sum(other.values())} figures other than cuboids ({', '.join(sorted(other))}) are left out")
+    return out
+
+
 def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
     """The columns (``BOX_TABLE_COLUMNS``) and rows (text, one per box, in the file's order) of
     the boxes in a labelCloud or SUSTechPOINTS JSON file (module docstring); ReaderError naming
@@ -116,8 +145,11 @@ def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
     except (ValueError, UnicodeDecodeError) as e:
         raise ReaderError(f"{p}: not JSON ({e})") from None
     expected = ("labelCloud's {\"objects\": [{\"name\", \"centroid\", \"dimensions\", \"rotations\"} or {\"name\", "
-                "\"vertices\"}]} or SUSTechPOINTS' [{\"obj_type\", \"psr\": {\"position\", \"scale\", \"rotation\"}}]")
-    if isinstance(data, dict) and isinstance(data.get("objects"), list):
+                "\"vertices\"}]}, SUSTechPOINTS' [{\"obj_type\", \"psr\": {\"position\", \"scale\", \"rotation\"}}] or "
+                "Supervisely's {\"objects\", \"figures\": [{\"objectKey\", \"geometryType\": \"cuboid_3d\", \"geometry\"}]}")
+    if isinstance(data, dict) and isinstance(data.get("figures"), list) and isinstance(data.get("objects"), list):
+        objects, tool = _supervisely_boxes(p, data), "supervisely"
+    elif isinstance(data, dict) and isinstance(data.get("objects"), list):
         objects, tool = data["objects"], "labelcloud"
     elif isinstance(data, list) and all(isinstance(o, dict) and "psr" in o for o in data):
         objects, tool = data, "sustechpoints"
@@ -128,12 +160,13 @@ def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
     rows: list[list[float]] = []
     names: list[str] = []
     angles: list[list[float]] = []
-    kind = "psr" if tool == "sustechpoints" else "vertices" if isinstance(objects[0], dict) and "vertices" in objects[0] \
-        else "centroid"
+    kind = "psr" if tool in ("sustechpoints", "supervisely") \
+        else "vertices" if isinstance(objects[0], dict) and "vertices" in objects[0] else "centroid"
     for i, o in enumerate(objects):
+        at = f"object {i + 1}"
         if not isinstance(o, dict):
             raise ReaderError(f"{p}, object {i + 1}: expected an object, got {o!r:.60}")
-        key = "name" if tool == "labelcloud" else "obj_type"
+        key = {"labelcloud": "name", "sustechpoints": "obj_type", "supervisely": "classTitle"}[tool]
         name = o.get(key)
         if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name).strip() == "":
             raise ReaderError(f"{p}, object {i + 1}: no class name ({key!r})")
@@ -142,15 +175,15 @@ def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
             raise ReaderError(f"{p}, object {i + 1}: no {kind!r}, which the file's first object has; expected {expected}")
         if kind == "psr":
             psr = o["psr"] if isinstance(o["psr"], dict) else {}
-            rows.append(_xyz(p, i, psr, "position") + _xyz(p, i, psr, "scale"))
-            angles.append(_xyz(p, i, psr, "rotation"))
+            rows.append(_xyz(p, at, psr, "position") + _xyz(p, at, psr, "scale"))
+            angles.append(_xyz(p, at, psr, "rotation"))
         elif kind == "vertices":
             box, turn = _corners(p, i, o)
             rows.append(box)
             angles.append(turn)
         else:
-            rows.append(_xyz(p, i, o, "centroid") + _xyz(p, i, o, "dimensions", ("length", "width", "height")))
-            angles.append(_xyz(p, i, o, "rotations"))
+            rows.append(_xyz(p, at, o, "centroid") + _xyz(p, at, o, "dimensions", ("length", "width", "height")))
+            angles.append(_xyz(p, at, o, "rotations"))
     a = np.asarray(angles, np.float64)
     if kind == "centroid":
         a = _radians(p, a)
