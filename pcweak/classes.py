@@ -60,6 +60,18 @@ SEMANTIC3D8: tuple[str, ...] = (
 )
 
 
+def semantickitti_classes(label: "np.ndarray") -> "np.ndarray":
+    """(N,) int64 index into ``SEMANTICKITTI19`` of each uint32 SemanticKITTI label (semantic id
+    in the lower 16 bits), -1 for the ids the benchmark does not evaluate (0 unlabelled,
+    outliers, other-structure, other-object) and ids it does not know."""
+    import numpy as np
+    raw = (np.asarray(label, np.uint32) & 0xFFFF).astype(np.int64)
+    lut = np.full(max(int(raw.max()) + 1 if raw.size else 0, 260), -1, np.int64)
+    for k, v in SEMANTICKITTI_RAW_TO_19.items():
+        lut[k] = v
+    return lut[raw]
+
+
 def placeholder_class(i: int) -> str:
     """The name a reader gives class ``i`` of a file that labels points but does not name their
     classes (a PLY's ``label``, a LAS file's codes without a lookup record)."""

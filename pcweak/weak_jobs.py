@@ -17,7 +17,7 @@ from typing import Any
 from .errors import PcweakError
 from .scene import WeakLabels
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".json")  # what a folder of tables holds as tables; other files are left alone
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".label")  # what a folder of tables holds as tables; other files are left alone
 
 
 def _is_table(f: Path) -> bool:
@@ -37,7 +37,8 @@ def _scene_of(table: Path) -> str:
 def tables_by_scene(names: list[str], folders: list[str | Path]) -> dict[str, list[Path]]:
     """Each scene name's tables, from every folder of ``folders``: ``<folder>/<name>.csv``
     (``.tsv``, ``.txt``, an annotation tool's ``.json`` boxes, ``<name>.pcd.json`` as Supervisely
-    names them) and every such file in ``<folder>/<name>/``, sorted. A scene with none
+    names them, a ``.label`` file; a SemanticKITTI scan ``<seq>_<id>`` also ``<seq>/<folder>/<id>.label``,
+    as ScribbleKITTI keeps its ``scribbles/``) and every such file in ``<folder>/<name>/``, sorted. A scene with none
     maps to ``[]``. ValueError naming a folder that is not one, and the table files that match
     no scene (a misspelt name would otherwise lose its labels without a word)."""
     wanted = set(names)
@@ -52,6 +53,8 @@ def tables_by_scene(names: list[str], folders: list[str | Path]) -> dict[str, li
                 found[entry.name] += sorted(f for f in entry.iterdir() if _is_table(f))
             elif _is_table(entry):
                 name = _scene_of(entry)
+                if name not in wanted and f"{folder.resolve().parent.name}_{name}" in wanted:  # <seq>/scribbles/<id>.label
+                    name = f"{folder.resolve().parent.name}_{name}"
                 (found[name] if name in wanted else stray).append(entry)
     if stray:
         import difflib

@@ -425,3 +425,42 @@ def test_supervisely_cuboids_as_cvat_exports_them(tmp_path, room, capsys):
     (ann / "room.pcd.json").write_text(json.dumps(bad))
     with pytest.raises(ReaderError, match=r"room.pcd.json, figure 2: dimensions.y is None, not a finite number"):
         read_table(ann / "room.pcd.json")
+
+
+def test_scribbles_of_scribblekitti_import_as_labelled_points(tmp_path, lidar, capsys):
+    """ScribbleKITTI's scribbles (a SemanticKITTI ``.label`` file with about 8 % of the points
+    labelled, 0 elsewhere) were no table at all; they import as labelled points, one scan or a
+    sequence's ``scribbles/`` folder (``<id>.label`` for scene ``<seq>_<id>``), and a file of
+    another scan's length, a truncated file or one labelling nothing is refused."""
+    from pcweak.classes import SEMANTICKITTI19
+    seq = tmp_path / "sequences" / "08"
+    for d in ("velodyne", "labels", "scribbles"):
+        (seq / d).mkdir(parents=True)
+    raw_of = np.array([10, 30, 31, 40])  # the frame's Car, Pedestrian, Cyclist, background as car, person, bicyclist, road
+    full = np.where(lidar.semantic >= 0, raw_of[np.maximum(lidar.semantic, 0)], 0).astype(np.uint32)
+    scribbled = np.random.default_rng(0).random(lidar.num_points) < 0.08
+    for sid in ("000000", "000001"):
+        np.hstack([lidar.coord, lidar.intensity[:, None]]).astype(np.float32).tofile(seq / "velodyne" / f"{sid}.bin")
+        full.tofile(seq / "labels" / f"{sid}.label")
+        np.where(scribbled, full, 0).astype(np.uint32).tofile(seq / "scribbles" / f"{sid}.label")
+    scene = pcweak.load_scene(f"semantickitti:{seq / '000000'}")
+    w = weak_from_tables(scene, [read_table(seq / "scribbles" / "000000.label")])
+    expect = np.flatnonzero(scribbled & (scene.semantic >= 0))
+    assert np.array_equal(np.sort(w.point_index), expect) and w.classes == SEMANTICKITTI19
+    assert np.array_equal(w.point_semantic[np.argsort(w.point_index)], scene.semantic[expect])
+    assert main(["import", str(seq), str(seq / "scribbles"), "-o", str(tmp_path / "weak")]) == 0
+    assert json.loads(capsys.readouterr().out)["imported"] == 2
+    assert sorted(f.name for f in (tmp_path / "weak").iterdir()) == ["08_000000.npz", "08_000001.npz"]
+    assert np.array_equal(pcweak.WeakLabels.load(tmp_path / "weak" / "08_000001.npz").point_index, w.point_index)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    np.zeros(5, np.uint32).tofile(bad / "short.label")
+    (bad / "cut.label").write_bytes(b"\0" * 7)
+    np.zeros(scene.num_points, np.uint32).tofile(bad / "none.label")
+    for name, needle in (("short.label", r"short.label: labels for 5 points, but scene '08_000000' has \d+: another scan's"),
+                         ("cut.label", r"cut.label: 7 bytes, not a whole number of uint32 labels"),
+                         ("none.label", r"none.label: no point carries one of SemanticKITTI's 19 evaluated classes")):
+        with pytest.raises(ReaderError, match=needle):
+            if name == "short.label":
+                np.full(5, 40, np.uint32).tofile(bad / name)
+            weak_from_tables(scene, [read_table(bad / name)])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import SEMANTICKITTI19, SEMANTICKITTI_RAW_TO_19
+from ..classes import SEMANTICKITTI19, semantickitti_classes
 from ..errors import ReaderError
 from ..scene import Scene
 from .address import scene_name
@@ -41,10 +41,7 @@ def read_semantickitti(scan_path: str | os.PathLike) -> Scene:
         if len(lab) != len(pts):
             raise ReaderError(f"{lab_path}: {len(lab)} labels for {len(pts)} points in {velo}")
         sem_raw = (lab & 0xFFFF).astype(np.int64)
-        lut = np.full(max(int(sem_raw.max()) + 1, 260), -1, np.int64)
-        for k, v in SEMANTICKITTI_RAW_TO_19.items():
-            lut[k] = v
-        semantic = lut[sem_raw]
+        semantic = semantickitti_classes(lab)
         thing = ((sem_raw >= 10) & (sem_raw <= 32)) | (sem_raw >= 252)
         key = np.where(thing & (semantic >= 0), semantic * (1 << 16) + (lab >> 16).astype(np.int64), -1)
         _, inv = np.unique(key, return_inverse=True)

@@ -82,27 +82,28 @@ def _radians(path: Path, angles: np.ndarray) -> np.ndarray:
                       f"(which names the format) in the folder beside it")
 
 
-def _upright(path: Path, tilt: np.ndarray) -> None:
-    """Refuse a box tilted by more than ``MAX_TILT_RAD``; warn that smaller tilts are dropped."""
+def _upright(path: Path, tilt: np.ndarray, places: list[str]) -> None:
+    """Refuse a box tilted by more than ``MAX_TILT_RAD`` (``places``: where each box lies in the
+    file, for the error); warn that smaller tilts are dropped."""
     tilt = np.abs((tilt + math.pi) % (2 * math.pi) - math.pi)  # the angle's size, whatever its turn
     worst = tilt.max(1) if len(tilt) else np.zeros(0)
     if (worst > MAX_TILT_RAD).any():
         i = int(np.argmax(worst))
-        raise ReaderError(f"{path}, object {i + 1}: tilted by {math.degrees(worst[i]):.1f} degrees about x or y; pcweak's "
+        raise ReaderError(f"{path}, {places[i]}: tilted by {math.degrees(worst[i]):.1f} degrees about x or y; pcweak's "
                           f"boxes turn about z only (up to {math.degrees(MAX_TILT_RAD):.0f} degrees of tilt is dropped)")
     if (worst > 0).any():
         warnings.warn(f"{path}: {int((worst > 0).sum())} of {len(worst)} boxes are tilted about x or y (up to "
                       f"{math.degrees(worst.max()):.1f} degrees); read upright, turned about z only")
 
 
-def _corners(path: Path, i: int, obj: dict) -> tuple[list[float], list[float]]:
+def _corners(path: Path, at: str, obj: dict) -> tuple[list[float], list[float]]:
     """Centre and sizes, and (tilt, 0, yaw) in radians, of labelCloud's eight ``vertices``."""
     try:
         c = np.asarray(obj.get("vertices"), np.float64)
     except (TypeError, ValueError):
         c = np.zeros(0)
     if c.shape != (8, 3) or not np.isfinite(c).all():
-        raise ReaderError(f"{path}, object {i + 1}: 'vertices' must be 8 corners of 3 numbers each")
+        raise ReaderError(f"{path}, {at}: 'vertices' must be 8 corners of 3 numbers each")
     length, width, height = c[3] - c[0], c[1] - c[0], c[4] - c[0]
     sizes = [float(np.linalg.norm(v)) for v in (length, width, height)]
     tilt = math.acos(min(1.0, abs(height[2]) / sizes[2])) if sizes[2] > 0 else 0.0
@@ -110,9 +111,9 @@ def _corners(path: Path, i: int, obj: dict) -> tuple[list[float], list[float]]:
 
 
 def _supervisely_boxes(path: Path, data: dict) -> list[dict]:
-    """Supervisely's cuboids as SUSTechPOINTS-shaped objects (``obj_type`` their object's
-    ``classTitle``, ``psr`` their geometry), in the figures' order; other figures left out with
-    a warning."""
+    """Supervisely's cuboids as SUSTechPOINTS-shaped objects (``classTitle`` their object's,
+    ``psr`` their geometry, ``at`` the figure's place in the file), in the figures' order; other
+    figures left out with a warning."""
     titles = {o.get("key"): o.get("classTitle") for o in data["objects"] if isinstance(o, dict)}
     out, other = [], {}
     for i, f in enumerate(data["figures"]):
@@ -126,7 +127,7 @@ def _supervisely_boxes(path: Path, data: dict) -> list[dict]:
         g = f.get("geometry") if isinstance(f.get("geometry"), dict) else {}
         at = f"figure {i + 1}"
         box = {k: dict(zip("xyz", _xyz(path, at, g, k))) for k in ("position", "dimensions", "rotation")}
-        out.append({"classTitle": titles[f["objectKey"]], "psr": {"position": box["position"], "scale": box["dimensions"],
+        out.append({"at": at, "classTitle": titles[f["objectKey"]], "psr": {"position": box["position"], "scale": box["dimensions"],
                                                                  "rotation": box["rotation"]}})
     if other:
         warnings.warn(f"{path}: {sum(other.values())} figures other than cuboids ({', '.join(sorted(other))}) are left out")
@@ -135,8 +136,8 @@ def _supervisely_boxes(path: Path, data: dict) -> list[dict]:
 
 def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
     """The columns (``BOX_TABLE_COLUMNS``) and rows (text, one per box, in the file's order) of
-    the boxes in a labelCloud or SUSTechPOINTS JSON file (module docstring); ReaderError naming
-    the file (and the object, from 1) for one that is not such a file."""
+    the boxes in a labelCloud, SUSTechPOINTS or Supervisely JSON file (module docstring);
+    ReaderError naming the file (and the object or figure, from 1) for one that is not such a file."""
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8-sig"))
@@ -159,26 +160,28 @@ def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
         raise ReaderError(f"{p}: no boxes (an empty object list)")
     rows: list[list[float]] = []
     names: list[str] = []
+    places: list[str] = []
     angles: list[list[float]] = []
     kind = "psr" if tool in ("sustechpoints", "supervisely") \
         else "vertices" if isinstance(objects[0], dict) and "vertices" in objects[0] else "centroid"
     for i, o in enumerate(objects):
-        at = f"object {i + 1}"
+        at = o["at"] if tool == "supervisely" else f"object {i + 1}"
+        places.append(at)
         if not isinstance(o, dict):
-            raise ReaderError(f"{p}, object {i + 1}: expected an object, got {o!r:.60}")
+            raise ReaderError(f"{p}, {at}: expected an object, got {o!r:.60}")
         key = {"labelcloud": "name", "sustechpoints": "obj_type", "supervisely": "classTitle"}[tool]
         name = o.get(key)
         if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name).strip() == "":
-            raise ReaderError(f"{p}, object {i + 1}: no class name ({key!r})")
+            raise ReaderError(f"{p}, {at}: no class name ({key!r})")
         names.append(str(name).strip())
         if kind not in o:
-            raise ReaderError(f"{p}, object {i + 1}: no {kind!r}, which the file's first object has; expected {expected}")
+            raise ReaderError(f"{p}, {at}: no {kind!r}, which the file's first object has; expected {expected}")
         if kind == "psr":
             psr = o["psr"] if isinstance(o["psr"], dict) else {}
             rows.append(_xyz(p, at, psr, "position") + _xyz(p, at, psr, "scale"))
             angles.append(_xyz(p, at, psr, "rotation"))
         elif kind == "vertices":
-            box, turn = _corners(p, i, o)
+            box, turn = _corners(p, at, o)
             rows.append(box)
             angles.append(turn)
         else:
@@ -187,6 +190,6 @@ def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
     a = np.asarray(angles, np.float64)
     if kind == "centroid":
         a = _radians(p, a)
-    _upright(p, a[:, :2])
+    _upright(p, a[:, :2], places)
     yaw = (a[:, 2] + math.pi) % (2 * math.pi) - math.pi  # in [-pi, pi)
     return list(BOX_TABLE_COLUMNS), [[repr(v) for v in r] + [repr(float(y)), n] for r, y, n in zip(rows, yaw, names)]

@@ -16,7 +16,9 @@ write them):
 - scene tags: one column, ``tag``: the classes present in the scene.
 
 Boxes may also come as the JSON files of point-cloud annotation tools (labelCloud,
-SUSTechPOINTS; ``box_json``), read into a boxes table.
+SUSTechPOINTS, Supervisely; ``box_json``), read into a boxes table, and labelled points as a
+SemanticKITTI ``.label`` file of which only some points are set (ScribbleKITTI's scribbles;
+``read_label_file``).
 
 A class is a name of the scene's class list (exactly, else the one name equal to it up to case)
 or its index in that list. Clicked coordinates are snapped to the nearest point of the scene;
@@ -40,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..classes import class_list_disagreement, joined_class_list, placeholder_class
+from ..classes import SEMANTICKITTI19, class_list_disagreement, joined_class_list, placeholder_class, semantickitti_classes
 from ..errors import ReaderError
 from ..scene import Scene, WeakLabels, check_types, clashing_seeds
 
@@ -56,6 +58,7 @@ TAG_COLUMN = "tag"
 IMAGE_BOX_COLUMNS = ("x1", "y1", "x2", "y2")
 FRAME_COLUMN = "frame"
 DELIMITERS = (",", ";", "\t")  # the first the header line holds; none of them: whitespace
+LABEL_FILE_SUFFIX = ".label"  # SemanticKITTI's per-point labels (ScribbleKITTI's scribbles): read_label_file
 
 
 @dataclass
@@ -72,7 +75,8 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
     decimal_comma: bool = False
-    unit: str = "line"  # what ``lines`` count: lines of a text table, objects of a JSON file
+    unit: str = "line"  # what ``lines`` count: lines of a text table, objects of a JSON file, points of a label file
+    points_in_file: int | None = None  # a per-point label file's length: the scene's number of points
 
     def at(self, r: int) -> str:
         """Where row ``r`` lies in the file, for errors: ``line 12`` (``object 3`` in JSON)."""
@@ -104,6 +108,8 @@ def read_table(path: str | os.PathLike) -> Table:
     file for one that cannot be read, has no header naming points or boxes and a class, names a
     column twice, or has a row with another number of fields than the header."""
     p = Path(path)
+    if p.suffix.lower() == LABEL_FILE_SUFFIX:  # SemanticKITTI's per-point labels, a few of them set (scribbles)
+        return read_label_file(p)
     if p.suffix.lower() == ".json":  # an annotation tool's boxes
         from .box_json import read_box_json
         columns, rows = read_box_json(p)
@@ -149,6 +155,30 @@ def read_table(path: str | os.PathLike) -> Table:
     if not rows:
         raise ReaderError(f"{p}: a header and no rows")
     return Table(p, kinds[0], columns, rows, lines, decimal_comma=delimiter != ",")
+
+
+def read_label_file(path: str | os.PathLike) -> Table:
+    """The labelled points of a SemanticKITTI-format ``.label`` file (uint32 a point, its
+    semantic id in the lower 16 bits: ScribbleKITTI's scribbles, a partly labelled scan) as a
+    points table: ``index`` and ``class`` (a ``SEMANTICKITTI19`` name) for every point whose id
+    the benchmark evaluates; 0 (unlabelled) and the ids it leaves out are no labels. The file's
+    length must be the scene's number of points (``weak_from_tables``). ReaderError naming the
+    file for one that is missing, not whole uint32s, or labels no point."""
+    p = Path(path)
+    if not p.is_file():
+        raise ReaderError(f"{p}: not found")
+    size = p.stat().st_size
+    if size % 4:
+        raise ReaderError(f"{p}: {size} bytes, not a whole number of uint32 labels (a SemanticKITTI .label holds 4 bytes "
+                          f"a point)")
+    classes = semantickitti_classes(np.fromfile(p, dtype=np.uint32))
+    index = np.flatnonzero(classes >= 0)
+    if not len(index):
+        raise ReaderError(f"{p}: no point carries one of SemanticKITTI's 19 evaluated classes (every label is "
+                          f"unlabelled, an outlier or a class it leaves out)")
+    rows = [[str(int(i)), SEMANTICKITTI19[c]] for i, c in zip(index, classes[index])]
+    return Table(p, "points", [INDEX_COLUMN, CLASS_COLUMNS[0]], rows, (index + 1).tolist(), unit="point",
+                 points_in_file=len(classes))
 
 
 def table_companions(path: str | os.PathLike) -> list[Path]:
@@ -299,6 +329,9 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
     index, label, instance, box, box_label, tags = [], [], [], [], [], []
     image_box, image_box_label, image_box_frame = [], [], []
     for t in tables:
+        if t.points_in_file is not None and t.points_in_file != scene.num_points:
+            raise ReaderError(f"{t.path}: labels for {t.points_in_file} points, but scene {scene.name!r} has "
+                              f"{scene.num_points}: another scan's labels")
         ids = class_ids(t, names)
         if t.kind == "tags":
             tags.append(ids)
