@@ -60,6 +60,11 @@ SEMANTIC3D8: tuple[str, ...] = (
 )
 
 
+# The raw id each of SEMANTICKITTI19 is written as in a benchmark submission (its learning map's
+# inverse: other-vehicle as 20, not the bus or tram ids that also map to it).
+SEMANTICKITTI19_RAW_IDS: tuple[int, ...] = (10, 11, 15, 18, 20, 30, 31, 32, 40, 44, 48, 49, 50, 51, 70, 71, 72, 80, 81)
+
+
 def semantickitti_classes(label: "np.ndarray") -> "np.ndarray":
     """(N,) int64 index into ``SEMANTICKITTI19`` of each uint32 SemanticKITTI label (semantic id
     in the lower 16 bits), -1 for the ids the benchmark does not evaluate (0 unlabelled,

@@ -6,7 +6,7 @@
     pcweak label SCENE --weak W -o OUT     pseudo-labels from weak labels (folders: resumable)
     pcweak evaluate SCENE --pseudo P       score pseudo-labels against ground truth
     pcweak evaluate kitti:R --detections D KITTI AP of result files, as the devkit
-    pcweak export LABELS --format F -o DIR ScanNet benchmark submission files
+    pcweak export LABELS --format F -o DIR ScanNet / SemanticKITTI / Semantic3D submission files
     pcweak bench NAME --json               a benchmark, printing one JSON object
     pcweak fit|validate|test|predict --config configs/X.yaml   training (LightningCLI)
     pcweak demo                            the main job on the built-in synthetic scene
@@ -707,10 +707,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.scene is not None:
         check_scene_name(args.scene, "--scene")
     check_writable(args.output, "-o")
-    task = args.format.split("-", 1)[1]
     progress = lambda x: tqdm(x, desc=f"export[{args.format}]", unit="scene", disable=len(files) < 2)  # noqa: E731
     names = {files[0]: args.scene} if args.scene is not None else None
-    print(json.dumps(export_scannet(files, args.output, task, progress, names)))
+    if args.format == "semantickitti":
+        from .metrics.semantickitti_files import export_semantickitti
+        print(json.dumps(export_semantickitti(files, args.output, progress, names)))
+    elif args.format == "semantic3d":
+        from .metrics.semantic3d_files import export_semantic3d
+        print(json.dumps(export_semantic3d(files, args.output, progress, names)))
+    else:
+        print(json.dumps(export_scannet(files, args.output, args.format.split("-", 1)[1], progress, names)))
     return 0
 
 
@@ -936,11 +942,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--plots", help="folder for a per-class IoU bar chart and a confusion matrix (PNG)")
     ev.set_defaults(func=cmd_evaluate)
 
-    ex = sub.add_parser("export", help="write label files as ScanNet benchmark submission files")
+    ex = sub.add_parser("export", help="write label files as ScanNet, SemanticKITTI or Semantic3D benchmark submission files")
     ex.add_argument("labels", help="a label file (.npz, as pcweak label / predict write) or a folder of them, named <scene>.npz")
-    ex.add_argument("--format", required=True, choices=("scannet-semantic", "scannet-instance"),
+    ex.add_argument("--format", required=True, choices=("scannet-semantic", "scannet-instance", "semantickitti", "semantic3d"),
                     help="scannet-semantic: <scene>.txt with a NYU40 id per point; scannet-instance: <scene>.txt listing "
-                         "predicted_masks/<scene>_<k>.txt, NYU40 id and confidence per instance")
+                         "predicted_masks/<scene>_<k>.txt, NYU40 id and confidence per instance; semantickitti: "
+                         "sequences/<seq>/predictions/<id>.label, a raw label id (and instance) per point, for scene <seq>_<id>; "
+                         "semantic3d: <scene>.labels, a class 1-8 per line")
     ex.add_argument("-o", "--output", required=True, type=Path, help="folder to write (the submission's root)")
     ex.add_argument("--scene", help="the scene a single label file labels (default: the file's name without .npz)")
     ex.set_defaults(func=cmd_export)

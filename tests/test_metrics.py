@@ -1,3 +1,4 @@
+import json
 import numpy as np
 import pytest
 
@@ -451,3 +452,68 @@ def test_labels_over_a_joined_list_meet_a_file_that_names_fewer_classes(tmp_path
     room = dataclasses.replace(scene, classes=SCANNET20[:10])
     with pytest.raises(SceneError, match=r"PseudoLabels.classes: labels over 13 classes \(ceiling, .*scene 'a' has 10"):
         evaluate(room, dataclasses.replace(labels, classes=S3DIS13, semantic=pred % 13))
+
+
+def test_semantickitti_submission_files_read_back_as_the_labels(tmp_path, capsys):
+    """`pcweak export --format semantickitti`: ``sequences/<seq>/predictions/<id>.label`` for
+    scene ``<seq>_<id>``, raw ids by the benchmark's inverse learning map (other-vehicle as 20),
+    0 where a point has no label, instances in the upper 16 bits; read back as a SemanticKITTI
+    scan's labels they are the labels exported. Label files of other classes, or named for no
+    scan, are refused before anything is written."""
+    from pcweak.classes import SEMANTICKITTI19
+    from pcweak.cli import main
+    from pcweak.data.semantickitti import read_semantickitti
+    from pcweak.scene import PseudoLabels
+    rng = np.random.default_rng(0)
+    n = 500
+    semantic = rng.integers(-1, 19, n)
+    instance = np.where(np.isin(semantic, [0, 5]), rng.integers(0, 4, n), -1)  # cars and persons, things
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    PseudoLabels(semantic=semantic, instance=instance, classes=SEMANTICKITTI19, method="propagate").save(labels / "11_000007.npz")
+    PseudoLabels(semantic=semantic[::-1].copy(), classes=SEMANTICKITTI19, method="propagate").save(labels / "08_000000.npz")
+    assert main(["export", str(labels), "--format", "semantickitti", "-o", str(tmp_path / "sub")]) == 0
+    assert json.loads(capsys.readouterr().out) == {"scenes": 2, "sequences": 2, "output": str(tmp_path / "sub")}
+    written = np.fromfile(tmp_path / "sub" / "sequences" / "11" / "predictions" / "000007.label", np.uint32)
+    assert len(written) == n and set(np.unique(written[semantic == 4] & 0xFFFF)) <= {20}
+    assert (written[semantic < 0] == 0).all()
+    seq = tmp_path / "sequences" / "11"  # the export as a scan's ground truth: the same classes and instances
+    (seq / "velodyne").mkdir(parents=True)
+    rng.normal(size=(n, 4)).astype(np.float32).tofile(seq / "velodyne" / "000007.bin")
+    (seq / "labels").mkdir()
+    (seq / "labels" / "000007.label").write_bytes(written.tobytes())
+    back = read_semantickitti(seq / "000007")
+    assert np.array_equal(back.semantic, semantic) and back.name == "11_000007"
+    same = instance >= 0
+    assert len(set(zip(back.instance[same], instance[same]))) == len(set(zip(semantic[same], instance[same])))
+    assert not (np.fromfile(tmp_path / "sub" / "sequences" / "08" / "predictions" / "000000.label", np.uint32) >> 16).any()
+    PseudoLabels(semantic=np.zeros(3, np.int64), classes=("a", "b"), method="nearest").save(tmp_path / "other.npz")
+    assert main(["export", str(tmp_path / "other.npz"), "--format", "semantickitti", "-o", str(tmp_path / "x"),
+                 "--scene", "08_000001"]) == 2
+    assert "need labels over its 19 classes" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["export", str(labels / "08_000000.npz"), "--format", "semantickitti", "-o", str(tmp_path / "x"),
+                 "--scene", "room"]) == 2
+    assert "scene name 'room' is not a SemanticKITTI scan's" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_semantic3d_submission_files_number_classes_from_one(tmp_path, capsys):
+    """`pcweak export --format semantic3d`: ``<scene>.labels``, the class index + 1 per line
+    (Semantic3D's own numbering, as its labels files read back by ``txt:``), 0 where a point has
+    no label; label files of other classes are refused."""
+    from pcweak.classes import SEMANTIC3D8
+    from pcweak.cli import main
+    from pcweak.scene import PseudoLabels
+    semantic = np.array([0, 7, -1, 3, 3])
+    PseudoLabels(semantic=semantic, classes=SEMANTIC3D8, method="propagate").save(tmp_path / "station1_xyz_intensity_rgb.npz")
+    assert main(["export", str(tmp_path / "station1_xyz_intensity_rgb.npz"), "--format", "semantic3d", "-o",
+                 str(tmp_path / "sub")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "sub" / "station1_xyz_intensity_rgb.labels"
+    assert out.read_text().split() == ["1", "8", "0", "4", "4"]
+    scan = tmp_path / "sub" / "station1_xyz_intensity_rgb.txt"  # beside a scan, they read back as its labels
+    scan.write_text("".join(f"{i} 0 0 0 10 10 10\n" for i in range(5)))
+    import pcweak
+    assert pcweak.load_scene(str(scan)).semantic.tolist() == semantic.tolist()
+    PseudoLabels(semantic=np.zeros(3, np.int64), classes=("a", "b"), method="nearest").save(tmp_path / "other.npz")
+    assert main(["export", str(tmp_path / "other.npz"), "--format", "semantic3d", "-o", str(tmp_path / "x")]) == 2
+    assert "need labels over its 8 classes" in capsys.readouterr().err and not (tmp_path / "x").exists()
