@@ -457,6 +457,12 @@ def test_scribbles_of_scribblekitti_import_as_labelled_points(tmp_path, lidar, c
     np.zeros(5, np.uint32).tofile(bad / "short.label")
     (bad / "cut.label").write_bytes(b"\0" * 7)
     np.zeros(scene.num_points, np.uint32).tofile(bad / "none.label")
+    from pcweak.scene import Scene
+    named = Scene(name=scene.name, coord=scene.coord, classes=SEMANTICKITTI19[:8])  # fewer classes: a scribble of another
+    first = int(np.flatnonzero(scribbled & (scene.semantic >= 8))[0])
+    with pytest.raises(ReaderError, match=rf"000000.label, point {first}: class '{SEMANTICKITTI19[scene.semantic[first]]}' is "
+                                          r"none of the scene's 8 classes"):
+        weak_from_tables(named, [read_table(seq / "scribbles" / "000000.label")])
     for name, needle in (("short.label", r"short.label: labels for 5 points, but scene '08_000000' has \d+: another scan's"),
                          ("cut.label", r"cut.label: 7 bytes, not a whole number of uint32 labels"),
                          ("none.label", r"none.label: no point carries one of SemanticKITTI's 19 evaluated classes")):

@@ -75,7 +75,7 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
     decimal_comma: bool = False
-    unit: str = "line"  # what ``lines`` count: lines of a text table, objects of a JSON file, points of a label file
+    unit: str = "line"  # what ``lines`` count: lines of a text table, objects of a JSON file (from 1), points (their index)
     points_in_file: int | None = None  # a per-point label file's length: the scene's number of points
 
     def at(self, r: int) -> str:
@@ -177,7 +177,7 @@ def read_label_file(path: str | os.PathLike) -> Table:
         raise ReaderError(f"{p}: no point carries one of SemanticKITTI's 19 evaluated classes (every label is "
                           f"unlabelled, an outlier or a class it leaves out)")
     rows = [[str(int(i)), SEMANTICKITTI19[c]] for i, c in zip(index, classes[index])]
-    return Table(p, "points", [INDEX_COLUMN, CLASS_COLUMNS[0]], rows, (index + 1).tolist(), unit="point",
+    return Table(p, "points", [INDEX_COLUMN, CLASS_COLUMNS[0]], rows, index.tolist(), unit="point",
                  points_in_file=len(classes))
 
 
