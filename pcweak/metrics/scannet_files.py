@@ -67,6 +67,12 @@ def check_scene_name(name: str, source: str) -> None:
                          f"without a folder")
 
 
+def check_submission_folder(folder: str | Path) -> None:
+    """NotADirectoryError unless ``folder`` (a submission's root) is a folder or does not exist yet."""
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise NotADirectoryError(f"{folder}: is a file; the submission's root must be a folder")
+
+
 def write_semantic(labels: PseudoLabels, scene: str, folder: str | Path, source: str = "labels") -> Path:
     """``<folder>/<scene>.txt`` (atomically)."""
     lines = "\n".join(map(str, semantic_ids(labels, source).tolist())) + "\n"
@@ -100,8 +106,7 @@ def export_scannet(files: list[Path], folder: str | Path, task: str, progress=No
         raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
     for f, name in names.items():
         check_scene_name(name, str(f))
-    if Path(folder).exists() and not Path(folder).is_dir():
-        raise NotADirectoryError(f"{folder}: is a file; the submission's root must be a folder")
+    check_submission_folder(folder)
     labels = {}
     for f in files:
         labels[f] = PseudoLabels.load(f)

@@ -16,7 +16,7 @@ from ..classes import SEMANTIC3D8
 from ..errors import SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels
-from .scannet_files import check_scene_name
+from .scannet_files import check_scene_name, check_submission_folder
 
 
 def semantic3d_lines(labels: PseudoLabels, source: str) -> bytes:
@@ -37,8 +37,7 @@ def export_semantic3d(files: list[Path], folder: str | Path, progress: Any = Non
     names = {f: (names or {}).get(f, f.stem) for f in files}
     for f, name in names.items():
         check_scene_name(name, str(f))
-    if Path(folder).exists() and not Path(folder).is_dir():
-        raise NotADirectoryError(f"{folder}: is a file; the submission's root must be a folder")
+    check_submission_folder(folder)
     text = {f: semantic3d_lines(PseudoLabels.load(f), str(f)) for f in files}
     for f in (progress or (lambda x: x))(files):
         atomic_write_bytes(Path(folder) / f"{names[f]}.labels", text[f])

@@ -21,6 +21,7 @@ from ..classes import SEMANTICKITTI19, SEMANTICKITTI19_RAW_IDS
 from ..errors import SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels
+from .scannet_files import check_submission_folder
 
 SCAN_NAME = re.compile(r"(?P<seq>[0-9]+)_(?P<scan>[0-9]+)")  # a SemanticKITTI scene's name: <sequence>_<scan>
 
@@ -62,8 +63,7 @@ def export_semantickitti(files: list[Path], folder: str | Path, progress: Any = 
     ``progress``: a wrapper for the loop (tqdm)."""
     names = {f: (names or {}).get(f, f.stem) for f in files}
     scans = {f: scan_of(n, str(f)) for f, n in names.items()}
-    if Path(folder).exists() and not Path(folder).is_dir():
-        raise NotADirectoryError(f"{folder}: is a file; the submission's root must be a folder")
+    check_submission_folder(folder)
     labels = {f: raw_labels(PseudoLabels.load(f), str(f)) for f in files}
     for f in (progress or (lambda x: x))(files):
         seq, scan = scans[f]

@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReaderError
+from .from_tables import BOX_COLUMNS, CLASS_COLUMNS, YAW_COLUMN
 
 MAX_TILT_RAD = 0.2  # about 11 degrees: a roll or pitch up to this is dropped, a larger one refused
 LABELCLOUD_CLASSES_FILE = "_classes.json"  # labelCloud's class list and label format, in its label folder
-BOX_TABLE_COLUMNS = ["cx", "cy", "cz", "dx", "dy", "dz", "yaw", "class"]
+BOX_TABLE_COLUMNS = (*BOX_COLUMNS, YAW_COLUMN, CLASS_COLUMNS[0])  # a boxes table's header, as read_table names it
 
 
 def _number(path: Path, where: str, what: str, value: Any) -> float:
