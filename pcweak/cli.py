@@ -298,6 +298,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     from .label_jobs import (LabelJob, is_current, job_fingerprint, label_job_outcome, remove_stale_temporaries,
                              run_label_job)
     from .pseudo.registry import check_params, get_labeller
+    from .pseudo.voxel_subsample import check_voxel
     params = _params(args.param)
     # every argument is checked before any scene is read
     if args.method == "model-walk":
@@ -315,6 +316,12 @@ def cmd_label(args: argparse.Namespace) -> int:
             raise ValueError(f"{option} goes with --method {' or '.join(readers)}; --method {args.method} does not read it")
     if args.method == "model" and args.weak is not None:
         raise ValueError("--weak: --method model labels from the checkpoint alone; model-walk propagates from --weak")
+    voxel = check_voxel(args.voxel, "--voxel")
+    if voxel is not None:
+        if args.method in ("model", "model-walk"):
+            raise ValueError(f"--voxel: --method {args.method} reads its scenes at the checkpoint's own voxel size")
+        if not get_labeller(args.method).voxel_ok:
+            raise ValueError(f"--voxel: --method {args.method} fits its boxes to the points themselves; label without it")
     if args.method in ("model", "model-walk"):  # the model reads its scenes as training does: one process, no reader options
         for given, option in ((args.workers != 1, "--workers"), (args.axis_align is not None, "--axis-align")):
             if given:
@@ -365,14 +372,14 @@ def cmd_label(args: argparse.Namespace) -> int:
             per_scene = Path(args.masks) / name
             kw["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
         check_not_an_input(out, _scene_inputs(address) + [("the weak-label file", wfile)], "-o")
-        fp = job_fingerprint(address, str(wfile), args.method, kw, reader, output=args.output)
+        fp = job_fingerprint(address, str(wfile), args.method, kw, reader, output=args.output, voxel=voxel)
         remove_stale_temporaries(out)
         if out.exists() and not args.overwrite:
             if is_current(out, fp):
                 skipped += 1
                 continue
             redone += 1  # made from other inputs (or damaged): label again
-        jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, reader, fp))
+        jobs.append(LabelJob(name, address, str(wfile), str(out), args.method, kw, reader, fp, voxel))
     if single and jobs:  # no bar for one scene: say what runs (a large scan takes a while)
         print(f"pcweak label: {jobs[0].address} with {args.method} ...", file=sys.stderr, flush=True)
     failed: list[str] = []
@@ -906,6 +913,10 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")
     lb.add_argument("--workers", type=int, default=1, help="scenes labelled at once in worker processes (the CPU threads are shared)")
+    lb.add_argument("--voxel", type=float, metavar="METRES", help="label one point per voxel of this edge and give every point "
+                    "the labels of a kept point beside it, the closest in position, colour and normal (labelled points keep "
+                    "their own): for scans too large to label point by point, e.g. 0.05 for a terrestrial laser scan (not "
+                    "the LiDAR box methods)")
     _add_axis_align(lb)
     lb.set_defaults(func=cmd_label)
 

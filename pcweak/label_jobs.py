@@ -5,7 +5,7 @@ files).
 Each output records a fingerprint of what made it: the scene's identity (its address and the
 size, modification time and, for single files, content hash of its source files), the weak
 file's hash, the method, the full labeller config, the reader options (and the hash of a file
-one names) and pcweak's version.
+one names), the voxel of a subsampled labelling and pcweak's version.
 A resumed ``pcweak label`` skips an existing output only when its fingerprint equals the job's;
 an output made from other inputs is labelled again.
 """
@@ -29,7 +29,8 @@ HASH_FILES_UP_TO = 1 << 30  # bytes: a larger source file is identified by size 
 @dataclass(frozen=True)
 class LabelJob:
     """One scene of ``pcweak label``: read ``address`` and the ``weak`` file, label with
-    ``method`` and ``params`` and write ``output`` (atomically), stamped with ``fingerprint``."""
+    ``method`` and ``params`` (at one point per ``voxel`` metres where given) and write
+    ``output`` (atomically), stamped with ``fingerprint``."""
     name: str
     address: str
     weak: str
@@ -38,6 +39,7 @@ class LabelJob:
     params: dict[str, Any] = field(default_factory=dict)
     reader: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = "{}"
+    voxel: float | None = None
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -87,15 +89,18 @@ def reader_identity(reader: dict[str, Any]) -> dict[str, Any]:
 
 
 def job_fingerprint(address: str, weak: str | dict[str, Any], method: str, params: dict[str, Any],
-                    reader: dict[str, Any], output: str | os.PathLike | None = None) -> str:
+                    reader: dict[str, Any], output: str | os.PathLike | None = None, voxel: float | None = None) -> str:
     """The JSON fingerprint of one labelling job (see the module docstring). ``weak``: the weak
     labels' file, or for labels simulated on the fly what draws them (kind, count, seed);
-    ``output``: where the job writes, left out of the scene's files (``scene_identity``)."""
+    ``output``: where the job writes, left out of the scene's files (``scene_identity``);
+    ``voxel``: the subsampling's voxel (metres), absent from the fingerprint when None."""
     from . import __version__
     from .pseudo.registry import check_params
     config = dataclasses.asdict(check_params(method, params))
     fp = {"scene": scene_identity(address, output), "method": method, "params": config, **reader_identity(reader),
           "pcweak": __version__}
+    if voxel is not None:
+        fp["voxel"] = voxel
     if isinstance(weak, dict):
         fp["weak_simulated"] = weak
     else:
@@ -143,9 +148,16 @@ def _warn_beyond_reach(job: LabelJob, points: int, scan_lines: bool, need: float
     reach = memory_within_reach_gb()
     if reach is None or need <= reach * 2**30:
         return
-    split = ("pdal split --length 100 IN.laz OUT.laz cuts a tile into squares 100 of its units wide" if job.address.lower().endswith((".las", ".laz"))
-             else "label it in parts")
-    warnings.warn(f"scene {job.name!r}: {job.method} on its {points:,} points{' (along scan lines)' if scan_lines else ''} "
+    from .pseudo.registry import get_labeller
+    if job.voxel is not None:
+        split = "a larger --voxel"
+    elif get_labeller(job.method).voxel_ok:
+        split = "--voxel 0.05 labels one point per 5 cm voxel and carries the labels back to every point"
+        if job.address.lower().endswith((".las", ".laz")):
+            split += "; or pdal split --length 100 IN.laz OUT.laz cuts a tile into squares 100 of its units wide"
+    else:
+        split = "label it in parts"
+    warnings.warn(f"scene {job.name!r}: {job.method} on its {points:,} {'points' if job.voxel is None else f'voxels of {job.voxel:g} m'}{' (along scan lines)' if scan_lines else ''} "
                   f"needs about {need / 2**30:.1f} GiB, more than the {reach:.1f} GiB within reach; the kernel may stop the "
                   f"run part way: {split}", stacklevel=2)
 
@@ -155,18 +167,27 @@ def run_label_job(job: LabelJob) -> str:
     Once the scene is read, the labelling waits for its share of the workers' memory budget
     (the labeller's ``memory_bytes`` for the scene's points, and whether they lie along scan
     lines; ``parallel.memory_held``); a scene that needs more than that budget, or than the
-    memory available to a single process, is warned of before it starts."""
+    memory available to a single process, is warned of before it starts. With ``job.voxel`` the
+    scene is subsampled first (``voxel_subsample``) and budgeted by its voxels, plus what
+    subsampling and carrying back hold for its points (``voxel_subsample.carry_bytes``)."""
     from .data.address import load_scene
     from .parallel import memory_held
-    from .pseudo.registry import get_labeller, label
+    from .pseudo.registry import get_labeller, label, subsample_for
+    from .pseudo.voxel_subsample import carry_bytes
     from .segment.descriptors import along_scan_lines
     scene = load_scene(job.address, **job.reader)
+    weak = WeakLabels.load(job.weak)
     labeller = get_labeller(job.method)
-    scan_lines = labeller.scan_line_bytes_per_point is not None and along_scan_lines(scene.coord)
-    need = labeller.memory_bytes(scene.num_points, scan_lines)
-    _warn_beyond_reach(job, scene.num_points, scan_lines, need)
+    sub = None if job.voxel is None else subsample_for(labeller, scene, weak, job.voxel)
+    labelled = scene if sub is None else sub.scene
+    scan_lines = labeller.scan_line_bytes_per_point is not None and along_scan_lines(labelled.coord)
+    need = labeller.memory_bytes(labelled.num_points, scan_lines) + (0 if sub is None else carry_bytes(scene.num_points))
+    _warn_beyond_reach(job, labelled.num_points, scan_lines, need)
     with memory_held(need):
-        out = label(scene, WeakLabels.load(job.weak), job.method, **job.params)
+        if sub is None:
+            out = label(scene, weak, job.method, **job.params)
+        else:
+            out = sub.carry_back(label(sub.scene, sub.weak, job.method, **job.params), keep_seeds=labeller.keeps_seeds)
     out.fingerprint = job.fingerprint
     out.save(job.output)
     return job.name

@@ -164,6 +164,19 @@ def test_bench_lift_rows_per_scene(capsys):
     assert 0.3 < row["coverage"] < 1 and row["perfect_instance_bound_seen"] > 0.1
 
 
+def test_bench_voxel_sets_each_voxel_beside_every_point(capsys):
+    assert main(["bench", "voxel", "--json", "--param", "rooms=1", "--param", "density=1500", "--param", "voxels=[0.05]",
+                 "--param", "methods=propagate", "--param", "shared="]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    full, coarse = r["rows"]
+    assert full["voxel"] is None and full["labelled_points"] == full["points"] > 100_000
+    assert coarse["voxel"] == 0.05 and coarse["labelled_points"] < full["points"] / 2
+    assert 0.3 < coarse["miou"] <= 1 and 0.3 < coarse["nearest_kept_point"] <= 1 and coarse["held_gb"] > 0
+    assert coarse["ratio"]["miou"] == round(coarse["miou"] / full["miou"], 3)
+    assert r["summary"]["propagate voxel 0.05"]["scenes"] == 1
+    assert main(["bench", "voxel", "--param", "methods=click-boxes"]) == 2
+
+
 def test_bench_pseudo_boxes_rows(capsys):
     assert main(["bench", "pseudo-boxes", "--json", "--param", "frames=1", "--param", "boxed=1", "--param", "shared="]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -63,8 +63,10 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
-def _measure(scene_path: str, weak_path: str, method: str, params_json: str) -> dict[str, Any]:
-    """In a fresh process: read the files, label, and return the seconds and memory (GB)."""
+def _measure(scene_path: str, weak_path: str, method: str, params_json: str, score: bool = False) -> dict[str, Any]:
+    """In a fresh process: read the files, label, and return the seconds and memory (GB); with
+    ``score``, the labels' ``evaluate`` figures against the scene's ground truth too (``miou``,
+    ``mean_best_iou`` where the scene has instances), taken after the peak is read."""
     from ..ops.extension import compiled
     from ..pseudo.registry import get_labeller, label
     from ..scene import Scene, WeakLabels
@@ -75,16 +77,24 @@ def _measure(scene_path: str, weak_path: str, method: str, params_json: str) -> 
     reset = _peak_reset()
     before_kb = _status_kb("VmRSS") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
-    label(scene, weak, method, **json.loads(params_json))
+    pseudo = label(scene, weak, method, **json.loads(params_json))
     seconds = time.perf_counter() - t
     peak_kb = (_status_kb("VmHWM") if reset else None) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "before_kb": before_kb, "peak_kb": peak_kb,
-            "peak_from": "VmHWM after clear_refs" if reset else "ru_maxrss (the reading's peak included)"}
+    out = {"seconds": seconds, "before_kb": before_kb, "peak_kb": peak_kb,
+           "peak_from": "VmHWM after clear_refs" if reset else "ru_maxrss (the reading's peak included)"}
+    if score:
+        from ..metrics.evaluate import evaluate
+        e = evaluate(scene, pseudo)
+        out["miou"] = round(e["miou"], 4)
+        if "instance" in e:
+            out["mean_best_iou"] = round(e["instance"]["mean_best_iou"], 4)
+    return out
 
 
-def _in_fresh_process(scene_path: Path, weak_path: Path, method: str, params: dict[str, Any]) -> dict[str, Any]:
+def _in_fresh_process(scene_path: Path, weak_path: Path, method: str, params: dict[str, Any],
+                      score: bool = False) -> dict[str, Any]:
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        return pool.submit(_measure, str(scene_path), str(weak_path), method, json.dumps(params)).result()
+        return pool.submit(_measure, str(scene_path), str(weak_path), method, json.dumps(params), score).result()
 
 
 def _row(scene: Any, scan_lines: bool, method: str, runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -87,7 +87,11 @@ class Labeller:
     before it, and ``fixed_bytes`` what it holds whatever the scene's size: ``pcweak label
     --workers`` budgets each scene by ``memory_bytes`` (the figures lie a little above ``pcweak
     bench memory``'s line through two scene sizes; docs/results.md); ``scan_line_bytes_per_point``:
-    the same on a cloud sampled along scan lines, for the labellers that propagate."""
+    the same on a cloud sampled along scan lines, for the labellers that propagate.
+    ``voxel_ok``: it may label a scene subsampled to one point per voxel, its labels carried back
+    (``voxel_subsample``); not the LiDAR object labellers, whose boxes hold the points they were
+    fitted to. ``keeps_seeds``: a labelled point keeps its own label in what it returns, as it
+    does again after the labels are carried back."""
     name: str
     run: Callable[[Scene, WeakLabels, Any], PseudoLabels]
     config: type
@@ -101,6 +105,8 @@ class Labeller:
     bytes_per_point: float = PROPAGATE_BYTES_PER_POINT
     fixed_bytes: float = PROPAGATE_FIXED_BYTES
     scan_line_bytes_per_point: float | None = None
+    voxel_ok: bool = True
+    keeps_seeds: bool = False
 
     def per_point_bytes(self, scan_lines: bool = False) -> float:
         """The budget per point: ``scan_line_bytes_per_point`` on a cloud sampled along scan lines
@@ -179,8 +185,13 @@ def propagate_scene(scene: Scene, weak: WeakLabels, config: Any = None, features
                      num_classes=len(scene.classes) or None, features=features, config=config)
 
 
-def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: Any) -> PseudoLabels:
+def label(scene: Scene, weak: WeakLabels, method: str = "propagate", *, voxel: float | None = None,
+          **params: Any) -> PseudoLabels:
     """Dense pseudo-labels for ``scene`` from ``weak`` with the labeller ``method``.
+
+    ``voxel`` (metres): label the scene at one point per voxel of that edge and give each point
+    the labels of a kept point beside it (``voxel_subsample``), for a scan too large to label
+    point by point; ``stats`` then holds the voxel and the point counts.
 
     ``params`` set the labeller's config: nested mappings or dotted names for propagation's
     stages (``graph={"sigma_color": 0.1}`` or ``**{"graph.sigma_color": 0.1}``). The result's
@@ -190,6 +201,9 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: A
     check_types("label(scene, weak)", (scene, Scene), (weak, WeakLabels))
     lab = get_labeller(method)
     cfg = lab.make_config(params)
+    if voxel is not None:
+        sub = subsample_for(lab, scene, weak, voxel)
+        return sub.carry_back(label(sub.scene, sub.weak, method, **params), keep_seeds=lab.keeps_seeds)
     weak.check_against(scene)
     scene = scene.with_classes(weak.classes_with(scene))  # the weak labels' names for a PLY's class_3, say
     lab.check_weak(weak, cfg)
@@ -203,6 +217,18 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", **params: A
     out.method = method
     out.params = json.dumps(settings, sort_keys=True)
     return out
+
+
+def subsample_for(lab: Labeller, scene: Scene, weak: WeakLabels, voxel: float) -> Any:
+    """``voxel_subsample.subsample`` of ``scene`` and ``weak`` for labeller ``lab``; ValueError
+    where ``lab`` cannot label a subsampled scene (``Labeller.voxel_ok``) or ``voxel`` is not a
+    size in metres."""
+    from .voxel_subsample import check_voxel, subsample
+    check_voxel(voxel)
+    if not lab.voxel_ok:
+        raise ValueError(f"voxel: --method {lab.name} fits its boxes to the points themselves; label the scene "
+                         f"without subsampling (a LiDAR frame's 10^5 points need no more than a few hundred MB)")
+    return subsample(scene, weak, voxel)
 
 
 _REGISTERED = False
@@ -289,12 +315,12 @@ def _register_all() -> None:
     for lab in (
         Labeller("propagate", run_propagate, PropagateConfig, seeds, ("semantic", "instance", "confidence"),
                  "random walks from labelled points (and clicks) over a superpoint graph",
-                 scan_line_bytes_per_point=PROPAGATE_SCAN_LINE_BYTES_PER_POINT),
+                 scan_line_bytes_per_point=PROPAGATE_SCAN_LINE_BYTES_PER_POINT, keeps_seeds=True),
         Labeller("nearest", run_nearest, signature_config(nearest_seed, "NearestConfig",
                                                           {"coord", "seed_index", "seed_label", "seed_instance", "classes"},
                                                           {"k_vote": (_positive, "an integer >= 1")}),
                  seeds, ("semantic", "instance", "confidence"), "every point takes its nearest seed's label (baseline)",
-                 bytes_per_point=150.0, fixed_bytes=16e6),
+                 bytes_per_point=150.0, fixed_bytes=16e6, keeps_seeds=True),
         Labeller("gp-boxes", run_gp, signature_config(gp_box_labels, "GPBoxConfig", gp_skip, gp_checks), boxes,
                  ("semantic", "instance", "confidence", "box"), "3D boxes: overlaps decided by GP classifiers",
                  bytes_per_point=600.0, fixed_bytes=85e6),
@@ -305,7 +331,8 @@ def _register_all() -> None:
         Labeller("lift-masks", run_lift, lift_cfg, ("mask2d",), ("semantic", "confidence"),
                  "2D masks lifted through depth: they join and cut the propagation's graph, their class scores seed it", (("mask2d", "masks"),),
                  bytes_per_point=2100.0, fixed_bytes=450e6,
-                 scan_line_bytes_per_point=PROPAGATE_SCAN_LINE_BYTES_PER_POINT + 2100.0 - PROPAGATE_BYTES_PER_POINT),
+                 scan_line_bytes_per_point=PROPAGATE_SCAN_LINE_BYTES_PER_POINT + 2100.0 - PROPAGATE_BYTES_PER_POINT,
+                 keeps_seeds=True),
         Labeller("boxes2d-frustum", run_frustum,
                  signature_config(frustum_boxes, "FrustumConfig", {"scene", "box2d", "box2d_semantic", "box2d_frame"},
                                   {"shrink": (lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5)"),
@@ -316,14 +343,17 @@ def _register_all() -> None:
                                    "pad": (_non_negative, ">= 0")}),
                  ("box2d", "box2d_semantic"), ("box", "semantic", "instance", "confidence"),
                  "2D image boxes: a 3D box fitted to the points in each box's frustum, with the learned sizes",
-                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=400.0, fixed_bytes=35e6),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=400.0, fixed_bytes=35e6,
+                 voxel_ok=False),
         Labeller("click-boxes", run_clicks, object_config(click_boxes, "ClickBoxesConfig"), seeds,
                  ("box", "semantic", "instance", "confidence"),
                  "one click per LiDAR object: its points grown from the click, an amodal box with the learned sizes",
-                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=600.0, fixed_bytes=60e6),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=600.0, fixed_bytes=60e6,
+                 voxel_ok=False),
         Labeller("cluster-boxes", run_clusters, object_config(cluster_boxes, "ClusterBoxesConfig"),
                  seeds + ("point_instance",), ("box", "semantic", "instance", "confidence"),
                  "cluster labels of LiDAR objects: an amodal box per cluster with the learned sizes",
-                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=170.0, fixed_bytes=16e6),
+                 or_fields=("box",), given=given_boxes, learns_geometry=True, bytes_per_point=170.0, fixed_bytes=16e6,
+                 voxel_ok=False),
     ):
         register(lab)
