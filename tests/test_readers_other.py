@@ -150,6 +150,20 @@ def test_ply_label_and_intensity_properties_as_datasets_name_them(tmp_path, name
     assert s.coord[:, 0].tolist() == [0, 1, 2, 3] and np.allclose(s.intensity, 0.25)
 
 
+@pytest.mark.parametrize("names", [("nx", "ny", "nz"), ("normal_x", "normal_y", "normal_z"), ("NX", "NY", "NZ")])
+def test_ply_normals_under_the_names_tools_write(tmp_path, names):
+    """PCL writes a PointNormal cloud's normals as ``normal_x normal_y normal_z``: the PLY reader
+    took only ``nx ny nz`` and read such a cloud without normals (the text reader took both)."""
+    from plyfile import PlyData, PlyElement
+    normal = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], np.float32)
+    arr = np.zeros(3, dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")] + [(k, "f4") for k in names])
+    arr["x"] = np.arange(3)
+    for j, k in enumerate(names):
+        arr[k] = normal[:, j]
+    PlyData([PlyElement.describe(arr, "vertex")]).write(str(tmp_path / "n.ply"))
+    np.testing.assert_array_equal(read_ply(tmp_path / "n.ply").normal, normal)
+
+
 UTM = np.array([500000.0, 4600000.0, 0.0])  # an easting and a northing; heights stay
 
 

@@ -20,8 +20,9 @@ from ..classes import placeholder_class
 from ..errors import ReaderError
 from ..geometry import vertex_normals
 from ..scene import Scene
-from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, PACKED_COLOR_FIELDS, SEMANTIC_FIELDS,
-                           class_names_comment, class_names_of_comment, first_field, unit_colors, whole_labels)
+from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, NORMAL_FIELDS, PACKED_COLOR_FIELDS,
+                           SEMANTIC_FIELDS, class_names_comment, class_names_of_comment, first_field, unit_colors,
+                           whole_labels)
 
 
 def _colors(path: Path, v: np.ndarray, have: tuple[str, ...]) -> np.ndarray | None:
@@ -84,8 +85,9 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
             bad = int(np.flatnonzero((faces < 0).any(1) | (faces >= len(coord)).any(1))[0])
             raise ReaderError(f"{path}: face {bad} refers to vertex {faces[bad].tolist()}, outside [0, {len(coord)}) "
                               f"(a corrupt mesh)")
-    if all(k in have for k in ("nx", "ny", "nz")):
-        normal = np.stack([v["nx"], v["ny"], v["nz"]], 1).astype(np.float32)
+    normal_names = next((c for c in NORMAL_FIELDS if all(k in have for k in c)), None)
+    if normal_names is not None:
+        normal = np.stack([v[k] for k in normal_names], 1).astype(np.float32)
     elif faces is not None:
         normal = vertex_normals(coord, faces)
     segment = whole_labels(path, "segment", v["segment"], ignore_255=False) if "segment" in have else None

@@ -1,5 +1,5 @@
-"""Per-point fields as point-cloud files name and store them: the property names that PLY and
-LAS readers look for, and the conversions they share (whole-number labels, colour channels of
+"""Per-point fields as point-cloud files name and store them: the property names that the PLY,
+LAS and text readers look for, and the conversions they share (whole-number labels, colour channels of
 any common range to [0,1], the class names pcweak's writers keep in a file's header)."""
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ INSTANCE_FIELDS = ("instance", "instance_id", "scalar_instance", "ins_class")
 COLOR_FIELDS = (("red", "green", "blue"), ("diffuse_red", "diffuse_green", "diffuse_blue"), ("r", "g", "b"))
 PACKED_COLOR_FIELDS = ("rgb", "rgba")
 INTENSITY_FIELDS = ("intensity", "scalar_intensity", "reflectance", "remission")
+NORMAL_FIELDS = (("nx", "ny", "nz"), ("normal_x", "normal_y", "normal_z"))  # most tools; PCL's PointNormal
 COLOR_RANGES = (1.0, 255.0, 65535.0)  # floats in [0,1], 8-bit and 16-bit channels
 
 

@@ -27,10 +27,9 @@ import numpy as np
 from ..classes import SEMANTIC3D8, placeholder_class
 from ..errors import ReaderError
 from ..scene import Scene
-from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, SEMANTIC_FIELDS, first_field, unit_colors,
-                           whole_labels)
+from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, NORMAL_FIELDS, SEMANTIC_FIELDS, first_field,
+                           unit_colors, whole_labels)
 
-NORMAL_FIELDS = (("nx", "ny", "nz"), ("normal_x", "normal_y", "normal_z"))
 # files whose seven columns are x y z intensity r g b without a line naming them (Leica PTS)
 PTS_SUFFIXES = (".pts",)
 HEAD_LINES = 64  # lines looked at for a point count, a line naming the columns and comments
