@@ -218,7 +218,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not names_one_scene(args.scene):
         return _import_folder(args)
     from .data.address import load_scene
-    from .weak.from_tables import read_table, weak_from_tables
+    from .weak.from_tables import read_tables, weak_from_tables
     if args.overwrite:
         raise ValueError("--overwrite goes with a folder of scenes (it imports again the scenes whose file exists); "
                          "one scene's file is always written anew")
@@ -227,7 +227,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if t.is_dir():
             raise ValueError(f"{t}: a folder of tables goes with a folder of scenes; for one scene give its table files")
     output = _one_scene_output(args.output, args.scene, _scene_inputs(args.scene) + [("a table", t) for t in args.tables])
-    tables = [read_table(f) for f in args.tables]  # every table read before the scene
+    tables = [t for f in args.tables for t in read_tables(f)]  # every table read before the scene
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = weak_from_tables(scene, tables, classes=classes, max_distance=args.max_distance, coords=args.coords)
     weak.save(output)
@@ -244,7 +244,7 @@ def _import_folder(args: argparse.Namespace) -> int:
     ``OUT/<scene>.npz`` each; resumable (``weak_jobs``)."""
     from .data.address import check_reader_options, load_scene
     from .data.collection import enumerate_scenes
-    from .weak.from_tables import read_table, table_companions, weak_from_tables
+    from .weak.from_tables import read_tables, table_companions, weak_from_tables
     from .weak_jobs import tables_by_scene, weak_fingerprint
     out = _folder_output(args.output, args.scene)
     classes = _class_list(args.classes)
@@ -266,7 +266,7 @@ def _import_folder(args: argparse.Namespace) -> int:
     settings = {"classes": list(classes or ()), "coords": args.coords, "max_distance": args.max_distance}
 
     def make(name: str, address: str) -> Any:
-        tables = [read_table(t) for t in found[name]]  # every table read before the scene
+        tables = [t for f in found[name] for t in read_tables(f)]  # every table read before the scene
         return weak_from_tables(load_scene(address, **reader), tables, classes=classes, max_distance=args.max_distance,
                                 coords=args.coords)
 

@@ -397,20 +397,29 @@ def test_a_box_file_that_cannot_be_read_is_refused_naming_file_and_object(tmp_pa
 
 def test_supervisely_cuboids_as_cvat_exports_them(tmp_path, room, capsys):
     """Supervisely's point-cloud annotations (CVAT's and Datumaro's export too): cuboids read as
-    the same boxes as the CSV table of them, figures of other kinds left out with a warning, and
+    the same boxes as the CSV table of them, painted points as labelled points of their object's
+    class and instance (they were left out), figures of other kinds left out with a warning, and
     ``ann/<cloud>.pcd.json`` found by its cloud's name in a folder import."""
+    from pcweak.weak.from_tables import read_tables
     b, lab = room.boxes.astype(np.float64), room.box_labels
     objects = [{"key": f"k{i}", "classTitle": room.classes[c], "tags": []} for i, c in enumerate(lab)]
     figures = [{"key": f"f{i}", "objectKey": f"k{i}", "geometryType": "cuboid_3d", "geometry": {
         "position": dict(zip("xyz", x[:3])), "rotation": {"x": 0, "y": 0, "z": x[6]}, "dimensions": dict(zip("xyz", x[3:6]))}}
         for i, x in enumerate(b.tolist())]
     figures.append({"key": "seg", "objectKey": "k0", "geometryType": "point_cloud", "geometry": {"indices": [1, 2, 3]}})
+    figures.append({"key": "seg2", "objectKey": "k2", "geometryType": "point_cloud", "geometry": {"indices": [7]}})
+    figures.append({"key": "line", "objectKey": "k1", "geometryType": "polyline_3d", "geometry": {}})
     ann = tmp_path / "ds0" / "ann"
     ann.mkdir(parents=True)
     (ann / "room.pcd.json").write_text(json.dumps({"description": "", "key": "a", "tags": [], "objects": objects,
                                                    "figures": figures}))
-    with pytest.warns(UserWarning, match=r"room.pcd.json: 1 figures other than cuboids \(point_cloud\) are left out"):
-        w = weak_from_tables(room, [read_table(ann / "room.pcd.json")])
+    with pytest.warns(UserWarning, match=r"room.pcd.json: 1 figures other than cuboids and painted points "
+                                         r"\(polyline_3d\) are left out"):
+        w = weak_from_tables(room, read_tables(ann / "room.pcd.json"))
+    assert w.point_index.tolist() == [1, 2, 3, 7] and w.point_instance.tolist() == [0, 0, 0, 2]
+    assert w.point_semantic.tolist() == [lab[0]] * 3 + [lab[2]]
+    with pytest.raises(ReaderError, match=r"room.pcd.json: holds boxes and points; read it with read_tables"):
+        read_table(ann / "room.pcd.json")
     np.testing.assert_allclose(w.box[:, :6], b[:, :6], atol=1e-4)
     np.testing.assert_allclose(_turned(w.box[:, 6] - b[:, 6]), 0, atol=1e-5)
     assert np.array_equal(w.box_semantic, lab)
@@ -419,12 +428,21 @@ def test_supervisely_cuboids_as_cvat_exports_them(tmp_path, room, capsys):
     room.save(clouds / "room.npz")
     assert main(["import", str(clouds), str(ann), "-o", str(tmp_path / "weak")]) == 0
     assert json.loads(capsys.readouterr().out)["imported"] == 1
-    assert np.array_equal(pcweak.WeakLabels.load(tmp_path / "weak" / "room.npz").box_semantic, lab)
-    bad = json.loads((ann / "room.pcd.json").read_text())
-    bad["figures"][1]["geometry"]["dimensions"]["y"] = None
-    (ann / "room.pcd.json").write_text(json.dumps(bad))
-    with pytest.raises(ReaderError, match=r"room.pcd.json, figure 2: dimensions.y is None, not a finite number"):
-        read_table(ann / "room.pcd.json")
+    imported = pcweak.WeakLabels.load(tmp_path / "weak" / "room.npz")
+    assert np.array_equal(imported.box_semantic, lab) and imported.point_index.tolist() == [1, 2, 3, 7]
+    good = json.loads((ann / "room.pcd.json").read_text())
+    for change, message in (
+            (lambda d: d["figures"][1]["geometry"]["dimensions"].update(y=None), "figure 2: dimensions.y is None, not a finite number"),
+            (lambda d: d["figures"][-3]["geometry"].update(indices=[1, -2]), f"figure {len(figures) - 2}: 'indices' must be a list of point indices"),
+            (lambda d: d["figures"][-2]["geometry"].update(indices=[10**9]), f"figure {len(figures) - 1}: index 1000000000 is not a point of scene")):
+        bad = json.loads(json.dumps(good))
+        change(bad)
+        (ann / "room.pcd.json").write_text(json.dumps(bad))
+        with pytest.raises(ReaderError, match=message):
+            weak_from_tables(room, read_tables(ann / "room.pcd.json"))
+    only_points = {**good, "figures": [f for f in good["figures"] if f["geometryType"] == "point_cloud"]}
+    (ann / "room.pcd.json").write_text(json.dumps(only_points))
+    assert read_table(ann / "room.pcd.json").kind == "points"
 
 
 def test_scribbles_of_scribblekitti_import_as_labelled_points(tmp_path, lidar, capsys):

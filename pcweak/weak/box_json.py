@@ -1,6 +1,7 @@
 """3D boxes as point-cloud annotation tools save them in JSON, read into a boxes ``Table``
 (``from_tables``), so that ``pcweak import`` treats them as a boxes table: classes by name,
-coordinates in the scene file's frame, sizes checked.
+coordinates in the scene file's frame, sizes checked; and Supervisely's painted points, read
+into a points table.
 
 - labelCloud, ``centroid_abs`` / ``centroid_rel`` formats: ``{"objects": [{"name", "centroid":
   {x, y, z}, "dimensions": {length, width, height}, "rotations": {x, y, z}}]}``, length along
@@ -15,8 +16,11 @@ coordinates in the scene file's frame, sizes checked.
   "rotation": {x, y, z}}}]``, radians.
 - Supervisely's point-cloud format (which CVAT and Datumaro also write, ``ann/<cloud>.pcd.json``):
   ``{"objects": [{"key", "classTitle"}], "figures": [{"objectKey", "geometryType": "cuboid_3d",
-  "geometry": {"position", "rotation", "dimensions"}}]}``, radians; figures of other kinds
-  (point sets) are left out with a warning.
+  "geometry": {"position", "rotation", "dimensions"}}]}``, radians; and its painted points
+  (``"geometryType": "point_cloud", "geometry": {"indices": [...]}``, positions in the cloud's
+  file, from 0) as labelled points, each figure's points of its object's class and, one object one
+  instance, of the object's instance (its place in ``objects``, from 0); figures of other kinds
+  are left out with a warning.
 
 Boxes turn about z only: a roll or pitch up to ``MAX_TILT_RAD`` (a tool's fit to a sloped
 ground) is dropped with a warning, a larger one refused. A JSON file of another shape is
@@ -33,11 +37,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReaderError
-from .from_tables import BOX_COLUMNS, CLASS_COLUMNS, YAW_COLUMN
+from .from_tables import BOX_COLUMNS, CLASS_COLUMNS, INDEX_COLUMN, INSTANCE_COLUMN, YAW_COLUMN, Table
 
 MAX_TILT_RAD = 0.2  # about 11 degrees: a roll or pitch up to this is dropped, a larger one refused
 LABELCLOUD_CLASSES_FILE = "_classes.json"  # labelCloud's class list and label format, in its label folder
 BOX_TABLE_COLUMNS = (*BOX_COLUMNS, YAW_COLUMN, CLASS_COLUMNS[0])  # a boxes table's header, as read_table names it
+POINT_TABLE_COLUMNS = (INDEX_COLUMN, CLASS_COLUMNS[0], INSTANCE_COLUMN)  # a points table's, for painted points
 
 
 def _number(path: Path, where: str, what: str, value: Any) -> float:
@@ -111,34 +116,59 @@ def _corners(path: Path, at: str, obj: dict) -> tuple[list[float], list[float]]:
     return [*map(float, c.mean(0)), *sizes], [tilt, 0.0, math.atan2(length[1], length[0])]
 
 
-def _supervisely_boxes(path: Path, data: dict) -> list[dict]:
+def _indices(path: Path, at: str, geometry: dict) -> list[int]:
+    """The point indices of a painted-points figure; ReaderError naming ``at`` unless they are a
+    list of whole numbers >= 0."""
+    idx = geometry.get("indices")
+    if not isinstance(idx, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in idx):
+        raise ReaderError(f"{path}, {at}: 'indices' must be a list of point indices (whole numbers from 0), got {idx!r:.60}")
+    return idx
+
+
+def _supervisely_figures(path: Path, data: dict) -> tuple[list[dict], Table | None]:
     """Supervisely's cuboids as SUSTechPOINTS-shaped objects (``classTitle`` their object's,
-    ``psr`` their geometry, ``at`` the figure's place in the file), in the figures' order; other
-    figures left out with a warning."""
-    titles = {o.get("key"): o.get("classTitle") for o in data["objects"] if isinstance(o, dict)}
+    ``psr`` their geometry, ``at`` the figure's place in the file), in the figures' order, and its
+    painted points as a points table (``POINT_TABLE_COLUMNS``, each row's place its figure's
+    number), None where it has none; other figures left out with a warning."""
+    objects = [o for o in data["objects"] if isinstance(o, dict)]
+    titles = {o.get("key"): o.get("classTitle") for o in objects}
+    instance = {o.get("key"): i for i, o in enumerate(objects)}
     out, other = [], {}
+    rows: list[list[str]] = []
+    figure_of: list[int] = []
     for i, f in enumerate(data["figures"]):
         if not isinstance(f, dict):
             raise ReaderError(f"{path}, figure {i + 1}: expected an object, got {f!r:.60}")
-        if f.get("geometryType") != "cuboid_3d":
-            other[str(f.get("geometryType"))] = other.get(str(f.get("geometryType")), 0) + 1
+        kind = f.get("geometryType")
+        if kind not in ("cuboid_3d", "point_cloud"):
+            other[str(kind)] = other.get(str(kind), 0) + 1
             continue
         if f.get("objectKey") not in titles:
             raise ReaderError(f"{path}, figure {i + 1}: its objectKey {f.get('objectKey')!r} is none of the file's objects")
         g = f.get("geometry") if isinstance(f.get("geometry"), dict) else {}
         at = f"figure {i + 1}"
+        title = titles[f["objectKey"]]
+        if kind == "point_cloud":
+            painted = _indices(path, at, g)
+            rows += [[str(p), str(title), str(instance[f["objectKey"]])] for p in painted]
+            figure_of += [i + 1] * len(painted)
+            continue
         box = {k: dict(zip("xyz", _xyz(path, at, g, k))) for k in ("position", "dimensions", "rotation")}
-        out.append({"at": at, "classTitle": titles[f["objectKey"]], "psr": {"position": box["position"], "scale": box["dimensions"],
-                                                                 "rotation": box["rotation"]}})
+        out.append({"at": at, "classTitle": title, "psr": {"position": box["position"], "scale": box["dimensions"],
+                                                          "rotation": box["rotation"]}})
     if other:
-        warnings.warn(f"{path}: {sum(other.values())} figures other than cuboids ({', '.join(sorted(other))}) are left out")
-    return out
+        warnings.warn(f"{path}: {sum(other.values())} figures other than cuboids and painted points "
+                      f"({', '.join(sorted(other))}) are left out")
+    points = Table(path, "points", list(POINT_TABLE_COLUMNS), rows, figure_of, unit="figure") if rows else None
+    return out, points
 
 
-def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
-    """The columns (``BOX_TABLE_COLUMNS``) and rows (text, one per box, in the file's order) of
-    the boxes in a labelCloud, SUSTechPOINTS or Supervisely JSON file (module docstring);
-    ReaderError naming the file (and the object or figure, from 1) for one that is not such a file."""
+def read_json_tables(path: str | Path) -> list[Table]:
+    """The tables of a labelCloud, SUSTechPOINTS or Supervisely JSON file (module docstring): its
+    boxes as a boxes table (``BOX_TABLE_COLUMNS``, a row per box in the file's order), and a
+    Supervisely file's painted points as a points table, each where the file holds some;
+    ReaderError naming the file (and the object or figure, from 1) for one that is not such a
+    file or holds neither."""
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8-sig"))
@@ -149,8 +179,9 @@ def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
     expected = ("labelCloud's {\"objects\": [{\"name\", \"centroid\", \"dimensions\", \"rotations\"} or {\"name\", "
                 "\"vertices\"}]}, SUSTechPOINTS' [{\"obj_type\", \"psr\": {\"position\", \"scale\", \"rotation\"}}] or "
                 "Supervisely's {\"objects\", \"figures\": [{\"objectKey\", \"geometryType\": \"cuboid_3d\", \"geometry\"}]}")
+    points = None
     if isinstance(data, dict) and isinstance(data.get("figures"), list) and isinstance(data.get("objects"), list):
-        objects, tool = _supervisely_boxes(p, data), "supervisely"
+        (objects, points), tool = _supervisely_figures(p, data), "supervisely"
     elif isinstance(data, dict) and isinstance(data.get("objects"), list):
         objects, tool = data["objects"], "labelcloud"
     elif isinstance(data, list) and all(isinstance(o, dict) and "psr" in o for o in data):
@@ -158,7 +189,9 @@ def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
     else:
         raise ReaderError(f"{p}: a JSON file pcweak reads as boxes is {expected}")
     if not objects:
-        raise ReaderError(f"{p}: no boxes (an empty object list)")
+        if points is not None:
+            return [points]
+        raise ReaderError(f"{p}: no boxes{' or painted points' if tool == 'supervisely' else ''} (an empty object list)")
     rows: list[list[float]] = []
     names: list[str] = []
     places: list[str] = []
@@ -193,4 +226,7 @@ def read_box_json(path: str | Path) -> tuple[list[str], list[list[str]]]:
         a = _radians(p, a)
     _upright(p, a[:, :2], places)
     yaw = (a[:, 2] + math.pi) % (2 * math.pi) - math.pi  # in [-pi, pi)
-    return list(BOX_TABLE_COLUMNS), [[repr(v) for v in r] + [repr(float(y)), n] for r, y, n in zip(rows, yaw, names)]
+    boxes = Table(p, "boxes", list(BOX_TABLE_COLUMNS), [[repr(v) for v in r] + [repr(float(y)), n]
+                                                         for r, y, n in zip(rows, yaw, names)],
+                  [int(at.split()[-1]) for at in places], unit="figure" if tool == "supervisely" else "object")
+    return [boxes] + ([points] if points is not None else [])

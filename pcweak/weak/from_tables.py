@@ -16,9 +16,9 @@ write them):
 - scene tags: one column, ``tag``: the classes present in the scene.
 
 Boxes may also come as the JSON files of point-cloud annotation tools (labelCloud,
-SUSTechPOINTS, Supervisely; ``box_json``), read into a boxes table, and labelled points as a
-SemanticKITTI ``.label`` file of which only some points are set (ScribbleKITTI's scribbles;
-``read_label_file``).
+SUSTechPOINTS, Supervisely; ``box_json``), read into a boxes table (and Supervisely's painted
+points into a points table: ``read_tables``), and labelled points as a SemanticKITTI ``.label``
+file of which only some points are set (ScribbleKITTI's scribbles; ``read_label_file``).
 
 A class is a name of the scene's class list (exactly, else the one name equal to it up to case)
 or its index in that list. Clicked coordinates are snapped to the nearest point of the scene;
@@ -103,17 +103,30 @@ class Table:
         return out.astype(np.int64) if integer else out
 
 
+def read_tables(path: str | os.PathLike) -> list[Table]:
+    """The annotation tables of the file at ``path``: one (``read_table``), or for an annotation
+    tool's JSON file its boxes and its painted points (``box_json.read_json_tables``)."""
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        from .box_json import read_json_tables
+        return read_json_tables(p)
+    return [read_table(p)]
+
+
 def read_table(path: str | os.PathLike) -> Table:
     """The columns and rows of an annotation table (module docstring); ReaderError naming the
     file for one that cannot be read, has no header naming points or boxes and a class, names a
-    column twice, or has a row with another number of fields than the header."""
+    column twice, or has a row with another number of fields than the header. An annotation
+    tool's JSON file is its one table; one that holds two (boxes and painted points) is refused:
+    ``read_tables`` reads both."""
     p = Path(path)
     if p.suffix.lower() == LABEL_FILE_SUFFIX:  # SemanticKITTI's per-point labels, a few of them set (scribbles)
         return read_label_file(p)
-    if p.suffix.lower() == ".json":  # an annotation tool's boxes
-        from .box_json import read_box_json
-        columns, rows = read_box_json(p)
-        return Table(p, "boxes", columns, rows, list(range(1, len(rows) + 1)), unit="object")
+    if p.suffix.lower() == ".json":  # an annotation tool's boxes, or painted points
+        tables = read_tables(p)
+        if len(tables) > 1:
+            raise ReaderError(f"{p}: holds {' and '.join(t.kind for t in tables)}; read it with read_tables")
+        return tables[0]
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -382,5 +395,5 @@ def import_tables(scene: Scene, paths: str | os.PathLike | list[str | os.PathLik
     check_types("import_tables(scene, paths)", (scene, Scene))
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return weak_from_tables(scene, [read_table(p) for p in paths], classes=tuple(classes) if classes else None,
+    return weak_from_tables(scene, [t for p in paths for t in read_tables(p)], classes=tuple(classes) if classes else None,
                             max_distance=max_distance, coords=coords)
