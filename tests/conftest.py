@@ -49,6 +49,34 @@ def lidar_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("lidar_cache")
 
 
+class Budgeted(Exception):
+    """Raised where ``pcweak label`` would start labelling, by ``label_budgets``."""
+
+
+@pytest.fixture
+def label_budgets(monkeypatch):
+    """The memory each ``label_jobs.run_label_job`` asks ``parallel.memory_held`` for (bytes),
+    in a list; the job then stops with ``Budgeted`` instead of labelling (the budget is what is
+    tested, not the labels)."""
+    import contextlib
+
+    from pcweak import parallel
+    from pcweak.pseudo import registry
+    held: list[float] = []
+
+    @contextlib.contextmanager
+    def recorded(need):
+        held.append(need)
+        yield
+
+    def stop(*args, **kwargs):
+        raise Budgeted
+
+    monkeypatch.setattr(parallel, "memory_held", recorded)
+    monkeypatch.setattr(registry, "label", stop)
+    return held
+
+
 @pytest.fixture
 def two_torch_threads():
     """At least two torch threads for the test (the races it checks need them); the process's

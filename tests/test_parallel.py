@@ -99,30 +99,15 @@ print(json.dumps({"kept": kept, "ran": ran, "after": resident_mib() - start}))
     assert got["after"] < min(40, got["kept"] / 3)
 
 
-def test_a_lidar_scan_is_budgeted_by_its_larger_graph(tmp_path, monkeypatch, room, lidar):
+def test_a_lidar_scan_is_budgeted_by_its_larger_graph(tmp_path, label_budgets, room, lidar):
     """Propagation joins 40 neighbours on scan lines, not 10, and holds more memory per point
     there (docs/results.md): ``pcweak label --workers`` budgets such a scan by
     ``scan_line_bytes_per_point``; a room, and a labeller without the larger graph, as before."""
-    import contextlib
-
-    from pcweak import parallel, weak
+    from pcweak import weak
     from pcweak.label_jobs import LabelJob, run_label_job
     from pcweak.pseudo import registry
-    held = []
-
-    class Budgeted(Exception):
-        pass
-
-    @contextlib.contextmanager
-    def recorded(need):
-        held.append(need)
-        yield
-
-    def stop(*args, **kwargs):  # the budget is what is tested: no labelling after it
-        raise Budgeted
-
-    monkeypatch.setattr(parallel, "memory_held", recorded)
-    monkeypatch.setattr(registry, "label", stop)
+    from tests.conftest import Budgeted
+    held = label_budgets
     for scene, method in ((lidar, "propagate"), (room, "propagate"), (lidar, "nearest")):
         scene.save(tmp_path / "s.npz")
         weak.points(scene, count=40, seed=0).save(tmp_path / "w.npz")

@@ -160,31 +160,16 @@ def test_pcweak_label_refuses_a_voxel_it_cannot_use(tmp_path, room, capsys, extr
     assert not (tmp_path / "p.npz").exists()
 
 
-def test_a_subsampled_job_is_budgeted_and_warned_of_by_its_voxels(tmp_path, monkeypatch, room):
+def test_a_subsampled_job_is_budgeted_and_warned_of_by_its_voxels(tmp_path, monkeypatch, label_budgets, room):
     """``pcweak label --voxel`` holds the memory of the voxels it labels, and of subsampling and
     carrying back for the scene's points; a scene beyond the memory within reach is told to use ``--voxel``, and with one, a
     larger one."""
-    import contextlib
-
     from pcweak import parallel, weak
     from pcweak.label_jobs import LabelJob, run_label_job
     from pcweak.pseudo import registry
     from pcweak.pseudo.voxel_subsample import carry_bytes, voxel_groups
-    held = []
-
-    class Budgeted(Exception):
-        pass
-
-    @contextlib.contextmanager
-    def recorded(need):
-        held.append(need)
-        yield
-
-    def stop(*args, **kwargs):
-        raise Budgeted
-
-    monkeypatch.setattr(parallel, "memory_held", recorded)
-    monkeypatch.setattr(registry, "label", stop)
+    from tests.conftest import Budgeted
+    held = label_budgets
     room.save(tmp_path / "s.npz")
     weak.points(room, count=40, seed=0).save(tmp_path / "w.npz")
 
