@@ -297,8 +297,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     from .parallel import WorkerDied, available_memory_gb, process_map
     from .label_jobs import (LabelJob, is_current, job_fingerprint, label_job_outcome, remove_stale_temporaries,
                              run_label_job)
-    from .pseudo.registry import check_params, get_labeller
-    from .pseudo.voxel_subsample import check_voxel
+    from .pseudo.registry import check_params, check_voxel_for, get_labeller
     params = _params(args.param)
     # every argument is checked before any scene is read
     if args.method == "model-walk":
@@ -316,12 +315,9 @@ def cmd_label(args: argparse.Namespace) -> int:
             raise ValueError(f"{option} goes with --method {' or '.join(readers)}; --method {args.method} does not read it")
     if args.method == "model" and args.weak is not None:
         raise ValueError("--weak: --method model labels from the checkpoint alone; model-walk propagates from --weak")
-    voxel = check_voxel(args.voxel, "--voxel")
-    if voxel is not None:
-        if args.method in ("model", "model-walk"):
-            raise ValueError(f"--voxel: --method {args.method} reads its scenes at the checkpoint's own voxel size")
-        if not get_labeller(args.method).voxel_ok:
-            raise ValueError(f"--voxel: --method {args.method} fits its boxes to the points themselves; label without it")
+    if args.voxel is not None and args.method in ("model", "model-walk"):
+        raise ValueError(f"--voxel: --method {args.method} reads its scenes at the checkpoint's own voxel size")
+    voxel = None if args.method in ("model", "model-walk") else check_voxel_for(get_labeller(args.method), args.voxel, "--voxel")
     if args.method in ("model", "model-walk"):  # the model reads its scenes as training does: one process, no reader options
         for given, option in ((args.workers != 1, "--workers"), (args.axis_align is not None, "--axis-align")):
             if given:

@@ -172,7 +172,7 @@ def run_label_job(job: LabelJob) -> str:
     subsampling and carrying back hold for its points (``voxel_subsample.carry_bytes``)."""
     from .data.address import load_scene
     from .parallel import memory_held
-    from .pseudo.registry import get_labeller, label, subsample_for
+    from .pseudo.registry import get_labeller, label, label_subsampled, subsample_for
     from .pseudo.voxel_subsample import carry_bytes
     from .segment.descriptors import along_scan_lines
     scene = load_scene(job.address, **job.reader)
@@ -184,10 +184,7 @@ def run_label_job(job: LabelJob) -> str:
     need = labeller.memory_bytes(labelled.num_points, scan_lines) + (0 if sub is None else carry_bytes(scene.num_points))
     _warn_beyond_reach(job, labelled.num_points, scan_lines, need)
     with memory_held(need):
-        if sub is None:
-            out = label(scene, weak, job.method, **job.params)
-        else:
-            out = sub.carry_back(label(sub.scene, sub.weak, job.method, **job.params), keep_seeds=labeller.keeps_seeds)
+        out = label(scene, weak, job.method, **job.params) if sub is None else label_subsampled(sub, job.method, **job.params)
     out.fingerprint = job.fingerprint
     out.save(job.output)
     return job.name

@@ -83,18 +83,29 @@ def _measure(scene_path: str, weak_path: str, method: str, params_json: str, sco
     out = {"seconds": seconds, "before_kb": before_kb, "peak_kb": peak_kb,
            "peak_from": "VmHWM after clear_refs" if reset else "ru_maxrss (the reading's peak included)"}
     if score:
-        from ..metrics.evaluate import evaluate
-        e = evaluate(scene, pseudo)
-        out["miou"] = round(e["miou"], 4)
-        if "instance" in e:
-            out["mean_best_iou"] = round(e["instance"]["mean_best_iou"], 4)
+        out.update(scores(scene, pseudo))
     return out
 
 
-def _in_fresh_process(scene_path: Path, weak_path: Path, method: str, params: dict[str, Any],
-                      score: bool = False) -> dict[str, Any]:
+def scores(scene: Any, pseudo: Any) -> dict[str, float]:
+    """``evaluate``'s ``miou`` of ``pseudo`` on ``scene``, and ``mean_best_iou`` where the scene has
+    instances, rounded to 4 places."""
+    from ..metrics.evaluate import evaluate
+    e = evaluate(scene, pseudo)
+    out = {"miou": round(e["miou"], 4)}
+    if "instance" in e:
+        out["mean_best_iou"] = round(e["instance"]["mean_best_iou"], 4)
+    return out
+
+
+def in_fresh_process(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a fresh (spawned) process, so that its peak memory is its own."""
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        return pool.submit(_measure, str(scene_path), str(weak_path), method, json.dumps(params), score).result()
+        return pool.submit(fn, *args).result()
+
+
+def _in_fresh_process(scene_path: Path, weak_path: Path, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return in_fresh_process(_measure, str(scene_path), str(weak_path), method, json.dumps(params))
 
 
 def _row(scene: Any, scan_lines: bool, method: str, runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -60,32 +60,23 @@ def _figure(method: str) -> str:
     return "mean_best_iou" if method == "gp-boxes" else "miou"
 
 
-def _measure_voxel(scene_path: str, weak_path: str, method: str, voxel: float) -> dict[str, Any]:
-    """In a fresh process: ``memory._measure`` of ``label(..., voxel=voxel)``, then (after its
-    peak is read) the same subsampled labels carried back from the nearest kept point alone,
-    scored under ``nearest_kept_point``."""
-    from .memory import _measure
-    from ..metrics.evaluate import evaluate
+def _measure_voxel(scene_path: str, weak_path: str, method: str, voxel: float | None) -> dict[str, Any]:
+    """In a fresh process: ``memory._measure`` of ``label(..., voxel=voxel)`` with its scores and
+    the points labelled; with a voxel, then (after its peak is read) the same subsampled labels
+    carried back from the nearest kept point alone, scored under ``nearest_kept_point``."""
+    from .memory import _measure, scores
     from ..pseudo.registry import get_labeller, label
     from ..pseudo.voxel_subsample import subsample
     from ..scene import Scene, WeakLabels
-    out = _measure(scene_path, weak_path, method, json.dumps({"voxel": voxel}), score=True)
+    out = _measure(scene_path, weak_path, method, json.dumps({} if voxel is None else {"voxel": voxel}), score=True)
     scene, weak = Scene.load(scene_path), WeakLabels.load(weak_path)
-    sub = subsample(scene, weak, voxel)
-    nearest = sub.carry_back(label(sub.scene, sub.weak, method), get_labeller(method).keeps_seeds, neighbours=1)
-    e = evaluate(scene, nearest)
-    out["nearest_kept_point"] = round(e["instance"]["mean_best_iou"] if _figure(method) == "mean_best_iou" else e["miou"], 4)
+    out["labelled_points"] = scene.num_points
+    if voxel is not None:
+        sub = subsample(scene, weak, voxel)
+        nearest = sub.carry_back(label(sub.scene, sub.weak, method), get_labeller(method).keeps_seeds, neighbours=1)
+        out["labelled_points"] = sub.scene.num_points
+        out["nearest_kept_point"] = scores(scene, nearest)[_figure(method)]
     return out
-
-
-def _in_fresh_process(scene_path: Path, weak_path: Path, method: str, voxel: float | None) -> dict[str, Any]:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from .memory import _measure
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        if voxel is None:
-            return pool.submit(_measure, str(scene_path), str(weak_path), method, "{}", True).result()
-        return pool.submit(_measure_voxel, str(scene_path), str(weak_path), method, voxel).result()
 
 
 @ranges_checked("bench voxel")
@@ -96,7 +87,8 @@ def run(voxels: list[float] | float = (0.02, 0.05), methods: list[str] | str = M
     voxel edges in metres; ``methods``: a subset of ``METHODS``; ``rooms``: synthetic rooms (seeds
     ``seed``, ``seed + 1``, ...); ``shared``: the folder of the real samples (default
     ../shared/data, "" for none)."""
-    from ..pseudo.voxel_subsample import check_voxel, voxel_groups
+    from .memory import in_fresh_process
+    from ..pseudo.voxel_subsample import check_voxel
     sizes = [check_voxel(v, "bench voxel: voxels") for v in (voxels if isinstance(voxels, (list, tuple)) else [voxels])]
     wanted = [methods] if isinstance(methods, str) else list(methods)
     for m in wanted:
@@ -118,10 +110,10 @@ def run(voxels: list[float] | float = (0.02, 0.05), methods: list[str] | str = M
                 weak_path = _weak(scene, method).save(Path(tmp) / "weak.npz")
                 base = None
                 for size in [None, *sizes]:
-                    g = _in_fresh_process(scene_path, weak_path, method, size)
+                    g = in_fresh_process(_measure_voxel, str(scene_path), str(weak_path), method, size)
                     key = _figure(method)
                     row = {"scene": scene.name, "method": method, "voxel": size, "points": scene.num_points,
-                           "labelled_points": scene.num_points if size is None else voxel_groups(scene.coord, size)[1],
+                           "labelled_points": g["labelled_points"],
                            "seconds": round(g["seconds"], 2), "held_gb": round(max(g["peak_kb"] - g["before_kb"], 0) / 2**20, 3),
                            key: g.get(key)}
                     if base is None:

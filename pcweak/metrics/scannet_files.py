@@ -33,12 +33,20 @@ UNLABELLED_ID = 0  # NYU40 "unannotated": no evaluated class
 MASKS = "predicted_masks"
 
 
+def check_benchmark_classes(labels: PseudoLabels, classes: tuple[str, ...], benchmark: str, source: str,
+                            named: str | None = None) -> None:
+    """SceneError naming ``source`` unless ``labels`` are over ``classes``, the class list whose
+    ids ``benchmark``'s files hold (``named``: how the error names that list; default "its N
+    classes")."""
+    if tuple(labels.classes) != classes:
+        raise SceneError(f"{source}: {benchmark} benchmark files need labels over {named or f'its {len(classes)} classes'}, "
+                         f"got {list(labels.classes)[:5]}{' ...' if len(labels.classes) > 5 else ''}")
+
+
 def nyu40_ids(labels: PseudoLabels, source: str) -> np.ndarray:
     """(C,) int64 NYU40 id of each class index of ``labels``; SceneError naming ``source``
     unless its class list is ScanNet-20's."""
-    if tuple(labels.classes) != SCANNET20:
-        raise SceneError(f"{source}: ScanNet benchmark files need labels over ScanNet-20's classes, "
-                         f"got {list(labels.classes)[:5]}{' ...' if len(labels.classes) > 5 else ''}")
+    check_benchmark_classes(labels, SCANNET20, "ScanNet", source, "ScanNet-20's classes")
     return np.asarray(SCANNET20_NYU40_IDS, np.int64)
 
 

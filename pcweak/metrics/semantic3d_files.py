@@ -13,18 +13,15 @@ from typing import Any
 import numpy as np
 
 from ..classes import SEMANTIC3D8
-from ..errors import SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels
-from .scannet_files import check_scene_name, check_submission_folder
+from .scannet_files import check_benchmark_classes, check_scene_name, check_submission_folder
 
 
 def semantic3d_lines(labels: PseudoLabels, source: str) -> bytes:
     """The ``.labels`` text of ``labels``; SceneError naming ``source`` unless its classes are
     Semantic3D's 8."""
-    if tuple(labels.classes) != SEMANTIC3D8:
-        raise SceneError(f"{source}: Semantic3D benchmark files need labels over its 8 classes, got "
-                         f"{list(labels.classes)[:5]}{' ...' if len(labels.classes) > 5 else ''}")
+    check_benchmark_classes(labels, SEMANTIC3D8, "Semantic3D", source)
     ids = np.where(labels.semantic >= 0, labels.semantic + 1, 0)
     return ("\n".join(map(str, ids.tolist())) + "\n").encode()
 

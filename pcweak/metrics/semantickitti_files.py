@@ -21,7 +21,7 @@ from ..classes import SEMANTICKITTI19, SEMANTICKITTI19_RAW_IDS
 from ..errors import SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels
-from .scannet_files import check_submission_folder
+from .scannet_files import check_benchmark_classes, check_submission_folder
 
 SCAN_NAME = re.compile(r"(?P<seq>[0-9]+)_(?P<scan>[0-9]+)")  # a SemanticKITTI scene's name: <sequence>_<scan>
 
@@ -39,9 +39,7 @@ def scan_of(name: str, source: str) -> tuple[str, str]:
 def raw_labels(labels: PseudoLabels, source: str) -> np.ndarray:
     """(N,) uint32 submission labels of ``labels`` (module docstring); SceneError naming
     ``source`` unless its classes are SemanticKITTI's 19."""
-    if tuple(labels.classes) != SEMANTICKITTI19:
-        raise SceneError(f"{source}: SemanticKITTI benchmark files need labels over its 19 classes, got "
-                         f"{list(labels.classes)[:5]}{' ...' if len(labels.classes) > 5 else ''}")
+    check_benchmark_classes(labels, SEMANTICKITTI19, "SemanticKITTI", source)
     raw = np.asarray(SEMANTICKITTI19_RAW_IDS, np.uint32)
     semantic = np.where(labels.semantic >= 0, raw[np.maximum(labels.semantic, 0)], 0).astype(np.uint32)
     instance = labels.instance

@@ -202,8 +202,7 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", *, voxel: f
     lab = get_labeller(method)
     cfg = lab.make_config(params)
     if voxel is not None:
-        sub = subsample_for(lab, scene, weak, voxel)
-        return sub.carry_back(label(sub.scene, sub.weak, method, **params), keep_seeds=lab.keeps_seeds)
+        return label_subsampled(subsample_for(lab, scene, weak, voxel), method, **params)
     weak.check_against(scene)
     scene = scene.with_classes(weak.classes_with(scene))  # the weak labels' names for a PLY's class_3, say
     lab.check_weak(weak, cfg)
@@ -219,16 +218,28 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", *, voxel: f
     return out
 
 
-def subsample_for(lab: Labeller, scene: Scene, weak: WeakLabels, voxel: float) -> Any:
-    """``voxel_subsample.subsample`` of ``scene`` and ``weak`` for labeller ``lab``; ValueError
-    where ``lab`` cannot label a subsampled scene (``Labeller.voxel_ok``) or ``voxel`` is not a
-    size in metres."""
-    from .voxel_subsample import check_voxel, subsample
-    check_voxel(voxel)
-    if not lab.voxel_ok:
-        raise ValueError(f"voxel: --method {lab.name} fits its boxes to the points themselves; label the scene "
+def check_voxel_for(lab: Labeller, voxel: Any, where: str = "voxel") -> float | None:
+    """``voxel`` as metres (None for none); ValueError naming ``where`` where it is not a size in
+    metres or ``lab`` cannot label a subsampled scene (``Labeller.voxel_ok``)."""
+    from .voxel_subsample import check_voxel
+    size = check_voxel(voxel, where)
+    if size is not None and not lab.voxel_ok:
+        raise ValueError(f"{where}: --method {lab.name} fits its boxes to the points themselves; label the scene "
                          f"without subsampling (a LiDAR frame's 10^5 points need no more than a few hundred MB)")
-    return subsample(scene, weak, voxel)
+    return size
+
+
+def subsample_for(lab: Labeller, scene: Scene, weak: WeakLabels, voxel: float) -> Any:
+    """``voxel_subsample.subsample`` of ``scene`` and ``weak`` for labeller ``lab``, the voxel
+    checked first (``check_voxel_for``)."""
+    from .voxel_subsample import subsample
+    return subsample(scene, weak, check_voxel_for(lab, voxel))
+
+
+def label_subsampled(sub: Any, method: str, **params: Any) -> PseudoLabels:
+    """``label`` of a ``voxel_subsample.Subsampled`` scene, carried back to all its points (its
+    labelled points keeping their own labels where the labeller ``keeps_seeds``)."""
+    return sub.carry_back(label(sub.scene, sub.weak, method, **params), keep_seeds=get_labeller(method).keeps_seeds)
 
 
 _REGISTERED = False

@@ -75,7 +75,7 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
     decimal_comma: bool = False
-    unit: str = "line"  # what ``lines`` count: lines of a text table, objects of a JSON file (from 1), points (their index)
+    unit: str = "line"  # what ``lines`` count: lines of a text table, objects (figures) of a JSON file from 1, points (their index)
     points_in_file: int | None = None  # a per-point label file's length: the scene's number of points
 
     def at(self, r: int) -> str:
