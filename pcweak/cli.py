@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import functools
 import inspect
 import json
 import logging
@@ -86,12 +87,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.weak == "points" and ("count" in kw) == ("ratio" in kw):
         raise ValueError("--weak points needs exactly one of --count N or --ratio R")
     check_ranges(KINDS[args.weak], args.weak, {**kw, "seed": args.seed})  # before the scene is read
+    _check_workers(args.workers)
     check_writable(args.output, "-o")
     if not names_one_scene(args.scene):
         return _simulate_folder(args, kw)
-    if args.overwrite:
-        raise ValueError("--overwrite goes with a folder of scenes (it draws again the scenes whose file exists); "
-                         "one scene's file is always written anew")
+    _check_folder_options(args, "draws again the scenes whose file exists")
     output = _one_scene_output(args.output, args.scene, _scene_inputs(args.scene))
     scene = load_scene(args.scene, **_reader_kwargs(args))
     weak = _simulated(scene, args.weak, args.seed, kw, args.with_boxes)
@@ -100,6 +100,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                       **{k: int(len(v)) for k, v in (("points", weak.point_index), ("boxes", weak.box),
                                                      ("boxes2d", weak.box2d), ("mask_frames", weak.mask2d)) if v is not None}}))
     return 0
+
+
+def _check_workers(workers: int) -> None:
+    """ValueError unless ``--workers`` is at least 1."""
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+
+
+def _check_folder_options(args: argparse.Namespace, overwrite_does: str) -> None:
+    """ValueError naming ``--overwrite`` or ``--workers`` given to simulate / import of one scene:
+    both act on a folder of scenes only, and would be dropped without a word."""
+    if args.overwrite:
+        raise ValueError(f"--overwrite goes with a folder of scenes (it {overwrite_does}); one scene's file is always "
+                         "written anew")
+    if args.workers != 1:
+        raise ValueError("--workers goes with a folder of scenes (scenes made at once); one scene is made in this process")
 
 
 def _simulated(scene: Any, kind: str, seed: int, kw: dict[str, Any], with_boxes: bool) -> Any:
@@ -156,14 +172,16 @@ def _check_not_the_scene_folder(out: Path, folder: str) -> None:
 
 
 def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out: Path, make: Any, fingerprint: Any,
-                       overwrite: bool, extra: dict[str, Any]) -> int:
-    """Run ``weak_jobs.write_weak_files`` with a progress bar named ``verb``, print its JSON line
-    (the count written under ``done``, ``extra`` added), and end in one error naming the scenes
-    refused."""
+                       args: argparse.Namespace, extra: dict[str, Any]) -> int:
+    """Run ``weak_jobs.write_weak_files`` (``args.overwrite``, ``args.workers``) with a progress
+    bar named ``verb``, print its JSON line (the count written under ``done``, ``extra`` added),
+    and end in one error naming the scenes refused."""
     from tqdm import tqdm
     from .weak_jobs import write_weak_files
-    bar = lambda items: tqdm(items, desc=verb, unit="scene", disable=not sys.stderr.isatty() and len(items) < 2)  # noqa: E731
-    counts, failed = write_weak_files(scenes, out, make, fingerprint, overwrite=overwrite, progress=bar)
+    bar = lambda items, total: tqdm(items, total=total, desc=verb, unit="scene",  # noqa: E731
+                                    disable=not sys.stderr.isatty() and total < 2)
+    counts, failed = write_weak_files(scenes, out, make, fingerprint, overwrite=args.overwrite, progress=bar,
+                                      workers=args.workers)
     print(json.dumps({done: counts["written"],
                       "skipped_existing": counts["skipped_existing"], "redone_other_inputs": counts["redone_other_inputs"],
                       **extra, **({"failed": len(failed)} if failed else {}), "output": str(out)}))
@@ -178,9 +196,8 @@ def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out:
 def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
     """``pcweak simulate FOLDER --weak KIND ... -o OUT``: ``OUT/<scene>.npz`` per scene, each
     drawn with ``weak.scene_seed(name, --seed)``; resumable (``weak_jobs``)."""
-    from .data.address import check_reader_options, load_scene
+    from .data.address import check_reader_options
     from .data.collection import enumerate_scenes
-    from .weak import scene_seed
     from .weak_jobs import weak_fingerprint
     out = _folder_output(args.output, args.scene)
     reader = _reader_kwargs(args)
@@ -191,11 +208,18 @@ def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
     settings = {"kind": args.weak, "simulator": {k: v for k, v in sorted(kw.items())}, "seed": args.seed,
                 "with_boxes": bool(args.with_boxes)}
 
-    def make(name: str, address: str) -> Any:
-        return _simulated(load_scene(address, **reader), args.weak, scene_seed(name, args.seed), kw, args.with_boxes)
-
+    make = functools.partial(_simulate_scene, reader=reader, kind=args.weak, seed=args.seed, kw=kw, with_boxes=args.with_boxes)
     return _write_weak_folder("simulate", "simulated", scenes, out, make, lambda n, a: weak_fingerprint(a, settings, [], reader, out),
-                              args.overwrite, {})
+                              args, {})
+
+
+def _simulate_scene(name: str, address: str, *, reader: dict[str, Any], kind: str, seed: int, kw: dict[str, Any],
+                    with_boxes: bool) -> Any:
+    """One scene of ``pcweak simulate FOLDER``: read, and drawn with ``weak.scene_seed(name,
+    seed)`` (a module-level function, so that worker processes can run it)."""
+    from .data.address import load_scene
+    from .weak import scene_seed
+    return _simulated(load_scene(address, **reader), kind, scene_seed(name, seed), kw, with_boxes)
 
 
 def _class_list(value: str | None) -> tuple[str, ...] | None:
@@ -214,14 +238,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .data.collection import names_one_scene
     if not args.max_distance > 0:  # before the tables and the scene are read
         raise ValueError(f"--max-distance must be > 0 metres, got {args.max_distance}")
+    _check_workers(args.workers)
     check_writable(args.output, "-o")
     if not names_one_scene(args.scene):
         return _import_folder(args)
     from .data.address import load_scene
     from .weak.from_tables import read_tables, weak_from_tables
-    if args.overwrite:
-        raise ValueError("--overwrite goes with a folder of scenes (it imports again the scenes whose file exists); "
-                         "one scene's file is always written anew")
+    _check_folder_options(args, "imports again the scenes whose file exists")
     classes = _class_list(args.classes)
     for t in args.tables:
         if t.is_dir():
@@ -242,9 +265,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 def _import_folder(args: argparse.Namespace) -> int:
     """``pcweak import FOLDER TABLE_FOLDER... -o OUT``: each scene's tables by its name, one
     ``OUT/<scene>.npz`` each; resumable (``weak_jobs``)."""
-    from .data.address import check_reader_options, load_scene
+    from .data.address import check_reader_options
     from .data.collection import enumerate_scenes
-    from .weak.from_tables import read_tables, table_companions, weak_from_tables
+    from .weak.from_tables import table_companions
     from .weak_jobs import tables_by_scene, weak_fingerprint
     out = _folder_output(args.output, args.scene)
     classes = _class_list(args.classes)
@@ -265,16 +288,24 @@ def _import_folder(args: argparse.Namespace) -> int:
         check_not_an_input(out / f"{name}.npz", _scene_inputs(address) + [("a table", t) for t in found[name]], "-o")
     settings = {"classes": list(classes or ()), "coords": args.coords, "max_distance": args.max_distance}
 
-    def make(name: str, address: str) -> Any:
-        tables = [t for f in found[name] for t in read_tables(f)]  # every table read before the scene
-        return weak_from_tables(load_scene(address, **reader), tables, classes=classes, max_distance=args.max_distance,
-                                coords=args.coords)
-
+    make = functools.partial(_import_scene, found=found, reader=reader, classes=classes, max_distance=args.max_distance,
+                             coords=args.coords)
     return _write_weak_folder("import", "imported", todo, out, make,
                               lambda n, a: weak_fingerprint(a, settings, found[n] + sorted({c for t in found[n]
                                                                                             for c in table_companions(t)}),
                                                             reader, out),
-                              args.overwrite, {"without_tables": len(bare)})
+                              args, {"without_tables": len(bare)})
+
+
+def _import_scene(name: str, address: str, *, found: dict[str, list[Path]], reader: dict[str, Any],
+                  classes: tuple[str, ...] | None, max_distance: float, coords: str) -> Any:
+    """One scene of ``pcweak import FOLDER TABLES``: its tables (``found[name]``) read before the
+    scene, then turned into weak labels (a module-level function, so that worker processes can
+    run it)."""
+    from .data.address import load_scene
+    from .weak.from_tables import read_tables, weak_from_tables
+    tables = [t for f in found[name] for t in read_tables(f)]
+    return weak_from_tables(load_scene(address, **reader), tables, classes=classes, max_distance=max_distance, coords=coords)
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -323,8 +354,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             if given:
                 raise ValueError(f"{option}: --method {args.method} reads its scenes as training does, in one process and "
                                  f"without reader options; give it scenes that need none (or label with another method)")
-    if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    _check_workers(args.workers)
     check_writable(args.output, "-o")
     _check_not_another_file(args.output)
     scenes = enumerate_scenes(args.scene)
@@ -845,6 +875,8 @@ def _add_weak_output(p: argparse.ArgumentParser, again: str, same: str) -> None:
                    "folder of <scene>.npz (what pcweak label --weak reads)")
     p.add_argument("--overwrite", action="store_true", help=f"a folder of scenes: {again} the scenes whose file exists "
                    f"(default: skip those {same})")
+    p.add_argument("--workers", type=int, default=1, help="a folder of scenes: scenes read and written at once in worker "
+                   "processes (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:

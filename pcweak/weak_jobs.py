@@ -10,7 +10,7 @@ fingerprint equals the job's, so a file made from other inputs or settings is ne
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,18 +90,25 @@ def is_current(output: Path, fingerprint: str) -> bool:
 
 def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[str, str], WeakLabels],
                      fingerprint: Callable[[str, str], str], overwrite: bool = False,
-                     progress: Callable[[Any], Any] = iter) -> tuple[dict[str, int], list[str]]:
+                     progress: Callable[[Iterable[Any], int], Iterable[Any]] = lambda items, total: items,
+                     workers: int = 1) -> tuple[dict[str, int], list[str]]:
     """For each ``(name, address)`` of ``scenes``, ``out/<name>.npz`` from ``make(name, address)``
     stamped with ``fingerprint(name, address)``; an existing file with the same fingerprint is
     kept unless ``overwrite``. A scene whose files ``make`` refuses (``label_jobs.SCENE_ERRORS``)
-    is left out and the others written. ``progress`` wraps the list (a tqdm bar). Returns the
-    counts ``written``, ``skipped_existing`` and ``redone_other_inputs``, and ``"<name>: <error>"``
-    for each scene refused."""
-    from .label_jobs import SCENE_ERRORS, remove_stale_temporaries
+    is left out and the others written. ``workers`` > 1 makes the scenes in that many processes
+    (``parallel.process_map``; ``make`` must then pickle: a module-level function or a
+    ``functools.partial`` of one), each writing its own file; the files are the same whatever
+    the count. ``progress(results, total)`` wraps the stream of finished scenes (a tqdm bar).
+    Returns the counts ``written``, ``skipped_existing`` and ``redone_other_inputs``, and
+    ``"<name>: <error>"`` for each scene refused, in the order of ``scenes``. A worker killed
+    from outside (the out-of-memory killer) ends it in one ``PcweakError`` naming the scenes
+    left; the files of those finished stay in place."""
+    from .label_jobs import remove_stale_temporaries
+    from .parallel import WorkerDied, available_memory_gb, process_map
     out.mkdir(parents=True, exist_ok=True)
     counts = {"written": 0, "skipped_existing": 0, "redone_other_inputs": 0}
-    failed: list[str] = []
-    for name, address in progress(scenes):
+    todo: list[tuple[Any, str, str, str, str]] = []
+    for name, address in scenes:
         target = out / f"{name}.npz"
         stamp = fingerprint(name, address)
         remove_stale_temporaries(target)
@@ -110,12 +117,33 @@ def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[s
                 counts["skipped_existing"] += 1
                 continue
             counts["redone_other_inputs"] += 1  # made from other inputs or settings (or damaged): made again
-        try:
-            weak = make(name, address)
-        except SCENE_ERRORS as e:
-            failed.append(f"{name}: {e}")
-            continue
-        weak.meta["fingerprint"] = stamp
-        weak.save(target)
-        counts["written"] += 1
-    return counts, failed
+        todo.append((make, name, address, str(target), stamp))
+    problems: dict[int, str] = {}
+    try:
+        for i, problem in progress(process_map(_write_one, todo, workers), len(todo)):
+            if problem is None:
+                counts["written"] += 1
+            else:
+                problems[i] = f"{todo[i][1]}: {problem}"
+    except WorkerDied as e:
+        left = [todo[i][1] for i in e.unfinished]
+        free = available_memory_gb()
+        raise PcweakError(f"a worker process was killed before it finished {len(left)} of the {len(todo)} scenes "
+                          f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}); most often the kernel kills it when "
+                          f"memory runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now): the files "
+                          f"of the scenes finished are kept, and the same command with fewer --workers makes the rest") from None
+    return counts, [problems[i] for i in sorted(problems)]
+
+
+def _write_one(job: tuple[Callable[[str, str], WeakLabels], str, str, str, str]) -> str | None:
+    """One scene of ``write_weak_files``: its file made and written (None), or why its scene's
+    files were refused (``label_jobs.SCENE_ERRORS``)."""
+    from .label_jobs import SCENE_ERRORS
+    make, name, address, target, stamp = job
+    try:
+        weak = make(name, address)
+    except SCENE_ERRORS as e:
+        return str(e) or type(e).__name__
+    weak.meta["fingerprint"] = stamp
+    weak.save(target)
+    return None

@@ -100,6 +100,36 @@ def test_simulate_a_folder_draws_each_scene_as_training_does_and_resumes(tmp_pat
     assert rc == 2 and "--overwrite goes with a folder of scenes" in err
 
 
+def test_simulate_and_import_a_folder_in_worker_processes_write_the_same_files(tmp_path, room, capsys):
+    """``--workers 2``: the scenes of a folder are drawn (simulate) or imported in two worker
+    processes, and every file is byte for byte the one a single process writes; a scene refused
+    in a worker is named at the end as in one process. ``--workers`` below 1, or with one scene,
+    is refused before anything is read."""
+    import pcweak
+    scenes, tables = tmp_path / "scenes", tmp_path / "tables"
+    scenes.mkdir()
+    tables.mkdir()
+    for name in ("a", "b", "d"):
+        room.save(scenes / f"{name}.npz")
+        (tables / f"{name}.csv").write_text(f"index,class\n{ord(name)},wall\n7,floor\n")
+    pcweak.Scene(name="c", coord=room.coord).save(scenes / "c.npz")  # a bare scan: nothing to draw from
+    for workers in ("1", "2"):
+        rc, text, err = run(["simulate", str(scenes), "--weak", "masks2d", "--merge-prob", "0.2", "--seed", "4",
+                             "-o", str(tmp_path / f"sim{workers}"), "--workers", workers], capsys)
+        assert rc == 2 and json.loads(text)["simulated"] == 3 and "1 of the 4 scenes could not be simulated (c: " in err
+        rc, text, err = run(["import", str(scenes), str(tables), "-o", str(tmp_path / f"imp{workers}"), "--workers", workers],
+                            capsys)
+        assert rc == 0 and json.loads(text)["imported"] == 3, err
+    for kind in ("sim", "imp"):
+        for name in ("a", "b", "d"):
+            assert (tmp_path / f"{kind}1" / f"{name}.npz").read_bytes() == (tmp_path / f"{kind}2" / f"{name}.npz").read_bytes()
+    rc, _, err = run(["simulate", str(scenes / "a.npz"), "--weak", "points", "--count", "5", "-o", str(tmp_path / "w.npz"),
+                      "--workers", "2"], capsys)
+    assert rc == 2 and "--workers goes with a folder of scenes" in err and not (tmp_path / "w.npz").exists()
+    rc, _, err = run(["import", str(scenes), str(tables), "-o", str(tmp_path / "imp0"), "--workers", "0"], capsys)
+    assert rc == 2 and "--workers must be at least 1, got 0" in err and not (tmp_path / "imp0").exists()
+
+
 def test_label_a_folder_labels_the_scenes_that_have_weak_labels(tmp_path, room, capsys):
     """Annotations often cover part of a dataset: ``pcweak label FOLDER --weak W`` labels the
     scenes with a ``W/<scene>.npz`` and names the others in a warning; a ``W`` that holds none of
