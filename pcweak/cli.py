@@ -1134,6 +1134,25 @@ def _quiet_third_party_deprecations() -> None:
         warnings.filterwarnings("default", category=category, module=r"pcweak(\.|$)")
 
 
+class _NoLightningAdverts(logging.Filter):
+    """Drops Lightning's tip advertising its cloud experiment tracker (``litlogger``), logged at
+    every fit, test and predict whose loggers are not that service's: pcweak's runs log locally
+    (CSV, TensorBoard). Lightning's other lines (devices, model summary) pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg)
+
+
+def _drop_lightning_adverts() -> None:
+    """``_NoLightningAdverts`` on the loggers Lightning's ``rank_zero_info`` logs through
+    (``lightning.pytorch``'s or ``lightning.fabric``'s ``utilities.rank_zero``, whichever was
+    imported last), once."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoLightningAdverts) for f in logger.filters):
+            logger.addFilter(_NoLightningAdverts())
+
+
 def _stop_on_sigterm() -> None:
     """SIGTERM (``kill``, ``timeout``, a batch scheduler ending or pre-empting a job) stops a
     command as Ctrl-C does: its workers ended, one line, exit status 143, and a fit saves
@@ -1166,6 +1185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("default")
         warnings.showwarning = _plain_warning
         _quiet_third_party_deprecations()
+        _drop_lightning_adverts()
         try:
             code = int(run_lightning_cli(argv))
             _end_process_group()  # after a whole run only: torch can block on an NCCL group with work pending

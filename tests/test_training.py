@@ -360,6 +360,50 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert "the model predicts 20 classes (wall, floor, cabinet, ...) that disagree with scene 'office''s 13 (ceiling, floor, wall, ...)" in capsys.readouterr().err
 
 
+def test_lightnings_cloud_tracker_advert_is_dropped_and_its_other_lines_kept(tmp_path):
+    """A Trainer with a local logger logs a tip advertising Lightning's cloud experiment tracker
+    (``litlogger``); the training commands drop that line (``_drop_lightning_adverts``) and keep
+    Lightning's others (the devices used)."""
+    import logging
+
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+
+    from pcweak.cli import _drop_lightning_adverts, _NoLightningAdverts
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.INFO)
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
+
+    names = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+    for name in names:  # as before any pcweak command ran in this process
+        for f in [f for f in logging.getLogger(name).filters if isinstance(f, _NoLightningAdverts)]:
+            logging.getLogger(name).removeFilter(f)
+    keep, tops = Keep(), [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [t.level for t in tops]
+    for t in tops:  # (another test's quiet fit may have raised them)
+        t.addHandler(keep)
+        t.setLevel(logging.INFO)
+    try:
+        pl.Trainer(logger=CSVLogger(tmp_path), accelerator="cpu", enable_progress_bar=False)
+        before = list(keep.lines)
+        keep.lines.clear()
+        _drop_lightning_adverts()
+        _drop_lightning_adverts()  # once, however often called
+        pl.Trainer(logger=CSVLogger(tmp_path), accelerator="cpu", enable_progress_bar=False)
+    finally:
+        for t, level in zip(tops, levels):
+            t.removeHandler(keep)
+            t.setLevel(level)
+    assert any("litlogger" in line for line in before)
+    assert not any("litlogger" in line for line in keep.lines) and any("GPU available" in line for line in keep.lines)
+    assert sum(isinstance(f, _NoLightningAdverts) for name in names for f in logging.getLogger(name).filters) == 2
+
+
 def test_ema_update_warms_up_and_leaves_counters():
     from pcweak.train.weight_ema import WeightEMA, ema_update_
 
