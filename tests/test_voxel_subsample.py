@@ -22,11 +22,12 @@ def _cloud() -> Scene:
 
 
 def test_a_voxel_is_its_point_nearest_the_mean_or_its_first_labelled_point():
-    from pcweak.pseudo.voxel_subsample import subsample
+    from pcweak.pseudo.voxel_subsample import subsample, voxel_groups
     s = _cloud()
+    assert voxel_groups(s.coord, 1.0)[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 2]
     one = WeakLabels(scene="cloud", num_points=8, classes=s.classes, point_index=np.array([7]), point_semantic=np.array([2]))
     sub = subsample(s, one, 1.0)
-    assert sub.scene.num_points == 3 and sub.inverse.tolist() == [0, 0, 0, 0, 1, 1, 1, 2]
+    assert sub.scene.num_points == 3 and sub.kept.tolist() == [0, 5, 7]
     # voxel 0's mean is (0.4, 0.4, 0.3): point 0 lies nearest; voxel 1's is point 5 itself
     np.testing.assert_array_equal(sub.scene.coord, s.coord[[0, 5, 7]])
     for field in ("color", "normal", "intensity", "segment"):
@@ -37,6 +38,7 @@ def test_a_voxel_is_its_point_nearest_the_mean_or_its_first_labelled_point():
     weak = WeakLabels(scene="cloud", num_points=8, classes=s.classes, point_index=np.array([5, 1, 4]),
                       point_semantic=np.array([1, 0, 2]))
     sub = subsample(s, weak, 1.0)
+    assert sub.kept.tolist() == [1, 5, 7]
     np.testing.assert_array_equal(sub.scene.coord, s.coord[[1, 5, 7]])
     assert sorted(zip(sub.weak.point_index.tolist(), sub.weak.point_semantic.tolist())) == [(0, 0), (1, 1)]
 

@@ -125,13 +125,16 @@ def label_sources(scene: Scene, kept: Scene, size: float, neighbours: int = CARR
 @dataclass
 class Subsampled:
     """A scene reduced to one point per voxel (``scene``, ``weak``) beside the scene and weak labels
-    it was made from (``original``, ``original_weak``), each original point's voxel (``inverse``
-    (N,) int64), the voxel edge (``size``, metres) and what subsampling cost (``seconds``)."""
+    it was made from (``original``, ``original_weak``), the original index of each kept point
+    (``kept`` (M,) int64), the voxel edge (``size``, metres) and what subsampling cost
+    (``seconds``). Nothing of the original's size is held beyond the original itself: the
+    labeller runs while this is alive (each point's voxel, 8 bytes a point, is not kept; the
+    carrying back finds each point's source by its neighbours)."""
     scene: Scene
     weak: WeakLabels
     original: Scene
     original_weak: WeakLabels
-    inverse: np.ndarray
+    kept: np.ndarray
     size: float
     seconds: float = 0.0
 
@@ -188,4 +191,4 @@ def subsample(scene: Scene, weak: WeakLabels, size: float) -> Subsampled:
         meta={**scene.meta, "voxel": size, "voxel_of_points": scene.num_points})
     sub_weak = dataclasses.replace(weak, num_points=m, **points)
     _log.info("%s points subsampled to %s voxels of %g m", f"{scene.num_points:,}", f"{m:,}", size)
-    return Subsampled(sub_scene, sub_weak, scene, weak, inv, size, time.perf_counter() - t)
+    return Subsampled(sub_scene, sub_weak, scene, weak, rep, size, time.perf_counter() - t)
