@@ -579,9 +579,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("give one of --pseudo FILE (score pseudo-labels of one scene), --detections DIR (score KITTI "
                          "result files of a kitti:<root>/training split) or --submission DIR (score ScanNet benchmark "
                          "files over a folder of scans)")
+    _check_workers(args.workers)
     if args.detections is not None:
         if args.format is not None:
             raise ValueError("--format goes with --submission; KITTI result files have one format")
+        if args.workers != 1:
+            raise ValueError("--workers goes with a folder of scenes (--pseudo or --submission); KITTI result files are "
+                             "scored in one process")
         return _evaluate_kitti_results(args)
     if args.submission is not None:
         return _evaluate_scannet_files(args)
@@ -592,6 +596,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.collection import names_one_scene
     if not names_one_scene(args.scene):
         return _evaluate_label_folder(args)
+    if args.workers != 1:
+        raise ValueError("--workers goes with a folder of scenes (scenes read at once); one scene is read in this process")
     if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise ValueError(f"--plots {args.plots}: is a file; give the folder to write the plots in")
     if args.plots:
@@ -642,11 +648,28 @@ def _scene_files(args: argparse.Namespace, option: str, folder: Path, suffix: st
 
 
 def _scenes_read_with(args: argparse.Namespace, names: list[str], addresses: dict[str, str], read: Any) -> Any:
-    """(scene, ``read(name)``) of each of ``names`` in turn, with a progress bar over two or more."""
+    """(scene, ``read(name)``) of each of ``names`` in turn, with a progress bar over two or more:
+    each scene as ``_scene_to_score`` reads it, ``args.workers`` of them read at once in worker
+    processes (``parallel.process_map``), handed on in the order of ``names`` all the same."""
     from tqdm import tqdm
-    from .data.address import load_scene
+    from .parallel import in_order, process_map
     kw = _reader_kwargs(args)
-    return ((load_scene(addresses[n], **kw), read(n)) for n in tqdm(names, desc="evaluate", unit="scene", disable=len(names) < 2))
+    read_scenes = process_map(_scene_to_score, [(addresses[n], kw) for n in names], args.workers)
+    with tqdm(total=len(names), desc="evaluate", unit="scene", disable=len(names) < 2) as bar:
+        for i, scene in in_order(read_scenes):
+            yield scene, read(names[i])
+            bar.update(1)
+
+
+def _scene_to_score(item: tuple[str, dict[str, Any]]) -> Any:
+    """The scene at ``address`` (``item``: address, reader options) with what scoring reads: its
+    points, class list, ground truth and boxes; its colours, normals, segments and frames left
+    out (a worker's scene travels back to the parent pickled, and a ScanNet scan's frames would
+    weigh more than its points)."""
+    from .data.address import load_scene
+    address, kw = item
+    return dataclasses.replace(load_scene(address, **kw), color=None, normal=None, intensity=None, segment=None, frames=[],
+                               extras={})
 
 
 def _evaluate_label_folder(args: argparse.Namespace) -> int:
@@ -979,6 +1002,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="compact one-line JSON")
     _add_axis_align(ev)
     ev.add_argument("--plots", help="folder for a per-class IoU bar chart and a confusion matrix (PNG)")
+    ev.add_argument("--workers", type=int, default=1, help="a folder of scenes (--pseudo or --submission): scenes read at "
+                    "once in worker processes (default 1)")
     ev.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser("export", help="write label files as ScanNet, SemanticKITTI or Semantic3D benchmark submission files")

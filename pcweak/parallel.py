@@ -178,6 +178,18 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
             raise
 
 
+def in_order(results: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """``process_map``'s ``(index, result)`` pairs, which come in completion order, in the order
+    of the indices 0, 1, 2, ...: each held until those before it have come."""
+    held: dict[int, Any] = {}
+    want = 0
+    for i, result in results:
+        held[i] = result
+        while want in held:
+            yield want, held.pop(want)
+            want += 1
+
+
 def _terminate_workers(ex: ProcessPoolExecutor) -> None:
     """Ends ``ex``'s worker processes at once (SIGTERM), so leaving its ``with`` block does not
     wait for the items they run; Python 3.14 has this as a method, older ones keep the

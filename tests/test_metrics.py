@@ -256,6 +256,8 @@ def test_scannet_benchmark_files_are_scored_over_a_folder_of_scans(tmp_path, cap
     want = report_from_confusion(total, room.classes)
     assert got["scenes"] == 2 and got["miou"] == pytest.approx(want["miou"], abs=1e-12)
     assert got["per_class_iou"] == want["per_class_iou"] and got["coverage"] < 1
+    assert main(["evaluate", str(scans), "--submission", str(tmp_path / "sub"), "--json", "--workers", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) == got  # the scans read in two worker processes
     ids = tmp_path / "ids.txt"
     ids.write_text("synthetic_2\n")
     assert main(["evaluate", str(scans), "--submission", str(tmp_path / "sub"), "--ids", str(ids), "--json"]) == 0
@@ -287,6 +289,39 @@ def test_scannet_benchmark_files_are_scored_over_a_folder_of_scans(tmp_path, cap
     sub.unlink()
     ids.write_text("synthetic_1\nsynthetic_2\n")
     refused("no file for 1 scene(s) of --ids", "synthetic_1.txt", ids_file=ids)
+
+
+def test_a_folder_scored_with_workers_gives_the_figures_of_one_process(tmp_path, capsys):
+    """``pcweak evaluate FOLDER --pseudo LABELS --workers 2``: the scenes are read in two worker
+    processes and scored in the folder's order, so the report (pooled figures, instance AP, each
+    scene's row in order) is that of one process; ``--workers`` with one scene, with KITTI result
+    files or below 1 is refused."""
+    import json
+    import pcweak
+    from pcweak import weak
+    from pcweak.cli import main
+    from pcweak.data.synthetic_indoor import synthetic_room
+    scans, labels = tmp_path / "scans", tmp_path / "labels"
+    scans.mkdir()
+    labels.mkdir()
+    for seed in (4, 5, 6):
+        room = synthetic_room(seed, density=150.0, n_frames=0)
+        room.save(scans / f"{room.name}.npz")
+        pcweak.label(room, weak.clicks(room, seed=seed), "nearest").save(labels / f"{room.name}.npz")
+    reports = []
+    for workers in ("1", "2"):
+        assert main(["evaluate", str(scans), "--pseudo", str(labels), "--json", "--workers", workers]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    assert reports[0] == reports[1] and reports[0]["scenes"] == 3 and reports[0]["instance"]["ap50"] is not None
+    assert [r["scene"] for r in reports[1]["per_scene"]] == ["synthetic_4", "synthetic_5", "synthetic_6"]
+    for argv, needle in (([str(scans / "synthetic_4.npz"), "--pseudo", str(labels), "--workers", "2"],
+                          "--workers goes with a folder of scenes"),
+                         (["kitti:/nowhere/training", "--detections", str(labels), "--workers", "2"],
+                          "KITTI result files are scored in one"),
+                         ([str(scans), "--pseudo", str(labels), "--workers", "0"], "--workers must be at least 1, got 0")):
+        assert main(["evaluate", *argv]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err, err
 
 
 def test_scannet_instance_files_are_scored_with_overlapping_masks(tmp_path, capsys):

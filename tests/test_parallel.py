@@ -148,3 +148,9 @@ def test_a_scene_beyond_the_memory_within_reach_is_warned_of(tmp_path, monkeypat
         warnings.simplefilter("error")
         with pytest.raises(Started):
             run_label_job(job)
+
+
+def test_results_in_completion_order_come_back_in_the_order_of_the_items():
+    from pcweak.parallel import in_order
+    assert list(in_order(iter([(2, "c"), (0, "a"), (3, "d"), (1, "b")]))) == [(0, "a"), (1, "b"), (2, "c"), (3, "d")]
+    assert list(in_order(iter([]))) == []
