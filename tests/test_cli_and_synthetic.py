@@ -44,6 +44,25 @@ def test_info_lists_the_scenes_of_a_folder(tmp_path, room, capsys):
     assert rc == 2 and "no scenes found" in err
 
 
+def test_a_scene_path_that_is_no_file_is_answered_with_the_address_its_folder_lists(tmp_path, room, capsys):
+    """A KITTI frame ``training/000007``, an mmdetection3d scene ``points/scene0113_00`` or a scene
+    file typed without its suffix is no file or folder of that name: the error names the address
+    its folder lists for it; a name the folder does not hold gets the plain error."""
+    scenes, split = tmp_path / "scenes", tmp_path / "kitti" / "training"
+    scenes.mkdir()
+    room.save(scenes / "a.npz")
+    (split / "velodyne").mkdir(parents=True)
+    np.random.default_rng(0).random((50, 4), dtype=np.float32).tofile(split / "velodyne" / "000007.bin")
+    for typed, address, folder in ((scenes / "a", f"npz:{scenes / 'a.npz'}", scenes),
+                                   (split / "000007", f"kitti:{split / '000007'}", split)):
+        rc, _, err = run(["info", str(typed)], capsys)
+        assert rc == 2 and f"no such file or folder; did you mean {address} (a scene of the folder {folder}" in err, err
+        rc, _, _ = run(["info", address, "--compact"], capsys)  # the address named works
+        assert rc == 0
+    rc, _, err = run(["info", str(scenes / "b")], capsys)
+    assert rc == 2 and err.strip().endswith("b': no such file or folder")
+
+
 def test_simulate_and_errors(tmp_path, capsys):
     out = tmp_path / "w.npz"
     rc, text, _ = run(["simulate", "synthetic:1", "--weak", "points", "--count", "50", "--seed", "3", "-o", str(out)], capsys)

@@ -95,9 +95,29 @@ def parse_address(address: str) -> tuple[str, str]:
     if kind is not None:
         return kind, address
     if ":" not in address and not os.path.exists(address):
-        raise AddressError(f"scene address {address!r}: no such file or folder")
+        raise AddressError(f"scene address {address!r}: no such file or folder{_address_in_parent(address)}")
     raise AddressError(f"scene address {address!r}: expected DATASET:PATH with DATASET one of {', '.join(DATASETS)} "
                        f"(a bare path is read as a file of its suffix, or a ScanNet scan, S3DIS room or Pointcept scene folder)")
+
+
+def _address_in_parent(path: str) -> str:
+    """For a path that does not exist: ``"; did you mean ADDRESS ..."`` where its folder is a folder
+    of scenes holding one by that name, the address to give (a KITTI frame ``training/000001``, an
+    mmdetection3d scene ``points/scene0113_00``, an exported scan: scenes that are no file or
+    folder of their own name); else ``""``."""
+    from .collection import enumerate_scenes
+    parent, base = Path(path).parent, Path(path).name
+    if not base or not parent.is_dir():
+        return ""
+    try:
+        scenes = enumerate_scenes(str(parent))
+    except (AddressError, ReaderError, OSError, ValueError):
+        return ""
+    for name, found in scenes:
+        where = Path(found.split(":", 1)[1])
+        if base in (name, where.name, where.stem):
+            return f"; did you mean {found} (a scene of the folder {parent}, which pcweak info {parent} lists)?"
+    return ""
 
 
 # kind -> (module under pcweak.data, reader, how many leading arguments the address fills)
