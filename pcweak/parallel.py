@@ -134,7 +134,8 @@ def memory_held(nbytes: float) -> Iterator[None]:
 
 def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2,
                 threads: int | None = None, memory: float | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield ``(index, fn(items[index]))`` in completion order.
+    """Yield ``(index, fn(items[index]))`` in completion order; a result yielded is not held
+    here any more (a folder's scenes handed on one by one are not all kept to the end).
 
     ``fn`` must be a module-level function and items picklable. ``workers == 1`` (or a single
     item) runs in this process, in order. ``threads``: torch threads per worker (default: the
@@ -160,16 +161,17 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
         budget = (cond, multiprocessing.Value("d", 0.0, lock=False), float(memory))
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                              initargs=(threads, os.getpid(), budget)) as ex:
-        futures = {ex.submit(fn, it): i for i, it in enumerate(items)}
+        futures = {ex.submit(fn, it): i for i, it in enumerate(items)}  # those not yet yielded
         finished: set[int] = set()
         try:
             for f in as_completed(futures):
+                i = futures.pop(f)  # its result is the caller's once yielded, not held here till the end
                 try:
                     result = f.result()
                 except BrokenProcessPool:
-                    raise WorkerDied(sorted(set(futures.values()) - finished), len(items)) from None
-                finished.add(futures[f])
-                yield futures[f], result
+                    raise WorkerDied(sorted(set(range(len(items))) - finished), len(items)) from None
+                finished.add(i)
+                yield i, result
         except BaseException as e:
             for f in futures:
                 f.cancel()

@@ -154,3 +154,23 @@ def test_results_in_completion_order_come_back_in_the_order_of_the_items():
     from pcweak.parallel import in_order
     assert list(in_order(iter([(2, "c"), (0, "a"), (3, "d"), (1, "b")]))) == [(0, "a"), (1, "b"), (2, "c"), (3, "d")]
     assert list(in_order(iter([]))) == []
+
+
+def _ones(n: int):
+    import numpy as np
+    return np.ones(n)
+
+
+def test_a_result_once_yielded_is_the_callers_alone():
+    """``process_map`` holds no result after yielding it: a folder's scenes handed on one by one
+    (``pcweak evaluate FOLDER --workers N``) are not all kept until the last is done."""
+    import gc
+    import weakref
+    results = process_map(_ones, [1000] * 6, 2)
+    _, first = next(results)
+    gone = weakref.ref(first)
+    del first
+    next(results)
+    gc.collect()
+    assert gone() is None
+    assert len(list(results)) == 4
