@@ -114,8 +114,14 @@ def _check_folder_options(args: argparse.Namespace, overwrite_does: str) -> None
     if args.overwrite:
         raise ValueError(f"--overwrite goes with a folder of scenes (it {overwrite_does}); one scene's file is always "
                          "written anew")
-    if args.workers != 1:
-        raise ValueError("--workers goes with a folder of scenes (scenes made at once); one scene is made in this process")
+    _check_one_process(args.workers, "made")
+
+
+def _check_one_process(workers: int, verb: str) -> None:
+    """ValueError naming ``--workers`` given to a command on one scene, which it ``verb``s (made,
+    read) in this process: the option acts on a folder of scenes only."""
+    if workers != 1:
+        raise ValueError(f"--workers goes with a folder of scenes (scenes {verb} at once); one scene is {verb} in this process")
 
 
 def _simulated(scene: Any, kind: str, seed: int, kw: dict[str, Any], with_boxes: bool) -> Any:
@@ -596,8 +602,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.collection import names_one_scene
     if not names_one_scene(args.scene):
         return _evaluate_label_folder(args)
-    if args.workers != 1:
-        raise ValueError("--workers goes with a folder of scenes (scenes read at once); one scene is read in this process")
+    _check_one_process(args.workers, "read")
     if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise ValueError(f"--plots {args.plots}: is a file; give the folder to write the plots in")
     if args.plots:

@@ -127,7 +127,7 @@ def _indices(path: Path, at: str, geometry: dict) -> list[int]:
 
 def _supervisely_figures(path: Path, data: dict) -> tuple[list[dict], Table | None]:
     """Supervisely's cuboids as SUSTechPOINTS-shaped objects (``classTitle`` their object's,
-    ``psr`` their geometry, ``at`` the figure's place in the file), in the figures' order, and its
+    ``psr`` their geometry, ``figure`` the figure's number in the file, from 1), in the figures' order, and its
     painted points as a points table (``POINT_TABLE_COLUMNS``, each row's place its figure's
     number), None where it has none; other figures left out with a warning."""
     objects = [o for o in data["objects"] if isinstance(o, dict)]
@@ -154,7 +154,7 @@ def _supervisely_figures(path: Path, data: dict) -> tuple[list[dict], Table | No
             figure_of += [i + 1] * len(painted)
             continue
         box = {k: dict(zip("xyz", _xyz(path, at, g, k))) for k in ("position", "dimensions", "rotation")}
-        out.append({"at": at, "classTitle": title, "psr": {"position": box["position"], "scale": box["dimensions"],
+        out.append({"figure": i + 1, "classTitle": title, "psr": {"position": box["position"], "scale": box["dimensions"],
                                                           "rotation": box["rotation"]}})
     if other:
         warnings.warn(f"{path}: {sum(other.values())} figures other than cuboids and painted points "
@@ -194,13 +194,14 @@ def read_json_tables(path: str | Path) -> list[Table]:
         raise ReaderError(f"{p}: no boxes{' or painted points' if tool == 'supervisely' else ''} (an empty object list)")
     rows: list[list[float]] = []
     names: list[str] = []
-    places: list[str] = []
+    numbers: list[int] = []  # each box's object (figure) in the file, from 1
     angles: list[list[float]] = []
+    unit = "figure" if tool == "supervisely" else "object"
     kind = "psr" if tool in ("sustechpoints", "supervisely") \
         else "vertices" if isinstance(objects[0], dict) and "vertices" in objects[0] else "centroid"
     for i, o in enumerate(objects):
-        at = o["at"] if tool == "supervisely" else f"object {i + 1}"
-        places.append(at)
+        numbers.append(o["figure"] if tool == "supervisely" else i + 1)
+        at = f"{unit} {numbers[-1]}"
         if not isinstance(o, dict):
             raise ReaderError(f"{p}, {at}: expected an object, got {o!r:.60}")
         key = {"labelcloud": "name", "sustechpoints": "obj_type", "supervisely": "classTitle"}[tool]
@@ -224,9 +225,9 @@ def read_json_tables(path: str | Path) -> list[Table]:
     a = np.asarray(angles, np.float64)
     if kind == "centroid":
         a = _radians(p, a)
-    _upright(p, a[:, :2], places)
+    _upright(p, a[:, :2], [f"{unit} {n}" for n in numbers])
     yaw = (a[:, 2] + math.pi) % (2 * math.pi) - math.pi  # in [-pi, pi)
     boxes = Table(p, "boxes", list(BOX_TABLE_COLUMNS), [[repr(v) for v in r] + [repr(float(y)), n]
                                                          for r, y, n in zip(rows, yaw, names)],
-                  [int(at.split()[-1]) for at in places], unit="figure" if tool == "supervisely" else "object")
+                  numbers, unit=unit)
     return [boxes] + ([points] if points is not None else [])
