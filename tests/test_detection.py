@@ -96,6 +96,28 @@ def test_click_and_cluster_modes_train_on_pseudo_boxes(lidar_cache):
                 np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
 
 
+def test_click_boxes_of_training_are_made_from_the_clicks_simulate_writes(tmp_path, lidar_cache, capsys):
+    """A frame's clicks in detection training are the very clicks ``pcweak simulate FOLDER
+    --weak clicks --seed S`` writes for it (each frame drawn with ``weak.scene_seed``), so that a
+    person inspects what the detector learns from."""
+    import pcweak
+    from pcweak.train.lidar_datamodule import LidarDataModule
+    dm = LidarDataModule(synthetic_train=2, synthetic_val=1, weak_mode="clicks", box_fraction=0.5, seed=1,
+                         cache_dir=str(lidar_cache))
+    dm.prepare_data()
+    dm.setup()
+    ds = dm._ds(dm._train, True)
+    out = tmp_path / "weak"
+    assert main(["simulate", str(lidar_cache / "synthetic_lidar"), "--weak", "clicks", "--seed", "1", "-o", str(out)]) == 0
+    capsys.readouterr()
+    weak_frames = [i for i, (name, _) in enumerate(ds.scenes) if name not in ds.boxed]
+    assert weak_frames
+    for i in weak_frames:
+        scene, _, _, anchors = ds.entry(i)
+        clicked = scene.coord[pcweak.WeakLabels.load(out / f"{ds.scenes[i][0]}.npz").point_index].astype(np.float64)
+        assert len(anchors.clicks) and {tuple(c) for c in anchors.clicks} <= {tuple(c) for c in clicked}
+
+
 @pytest.mark.parametrize("mode", ["full", "clicks", "boxes2d", "clusters"])
 def test_each_weak_mode_trains_and_tests(mode, tmp_path, lidar_cache, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -125,7 +125,7 @@ class LidarDataset(Dataset):
         from ..pseudo.agreement import WeakAnchors
         from ..pseudo.registry import label
         if self.mode in ("clicks", "clusters"):
-            seed = zlib.crc32(name.encode()) + self.rng_seed
+            seed = weak.scene_seed(name, self.rng_seed)  # the draw `pcweak simulate FOLDER --seed` writes
             w = weak.clicks(scene, seed=seed) if self.mode == "clicks" else weak.clusters(scene, seed=seed)
             p = label(scene, w, "click-boxes" if self.mode == "clicks" else "cluster-boxes", geometry=self.geometry())
             if self.mode == "clicks":

@@ -31,8 +31,8 @@ KINDS = {"points": points, "clicks": clicks, "clusters": clusters, "boxes": boxe
 
 def scene_seed(name: str, seed: int) -> int:
     """The seed of scene ``name``'s draw in a set drawn with ``seed``: one per scene, the same in
-    every process and run (``pcweak simulate`` of a folder and indoor training's simulated weak
-    labels draw alike)."""
+    every process and run (``pcweak simulate`` of a folder and training's simulated weak labels,
+    indoor and LiDAR, draw alike)."""
     return (zlib.crc32(name.encode()) + 7919 * seed) % (2 ** 31)
 
 
