@@ -655,13 +655,14 @@ def _scene_files(args: argparse.Namespace, option: str, folder: Path, suffix: st
 def _scenes_read_with(args: argparse.Namespace, names: list[str], addresses: dict[str, str], read: Any) -> Any:
     """(scene, ``read(name)``) of each of ``names`` in turn, with a progress bar over two or more:
     each scene as ``_scene_to_score`` reads it, ``args.workers`` of them read at once in worker
-    processes (``parallel.process_map``), handed on in the order of ``names`` all the same."""
+    processes (``parallel.process_map``, a few scenes ahead at most), handed on in the order of
+    ``names`` all the same."""
     from tqdm import tqdm
-    from .parallel import in_order, process_map
+    from .parallel import process_map
     kw = _reader_kwargs(args)
-    read_scenes = process_map(_scene_to_score, [(addresses[n], kw) for n in names], args.workers)
+    read_scenes = process_map(_scene_to_score, [(addresses[n], kw) for n in names], args.workers, ordered=True)
     with tqdm(total=len(names), desc="evaluate", unit="scene", disable=len(names) < 2) as bar:
-        for i, scene in in_order(read_scenes):
+        for i, scene in read_scenes:
             yield scene, read(names[i])
             bar.update(1)
 

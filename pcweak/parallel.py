@@ -11,7 +11,7 @@ import contextlib
 import functools
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator, Sequence
 
@@ -133,16 +133,21 @@ def memory_held(nbytes: float) -> Iterator[None]:
 
 
 def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2,
-                threads: int | None = None, memory: float | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield ``(index, fn(items[index]))`` in completion order; a result yielded is not held
-    here any more (a folder's scenes handed on one by one are not all kept to the end).
+                threads: int | None = None, memory: float | None = None, ordered: bool = False,
+                ahead: int | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, fn(items[index]))`` in completion order, or with ``ordered`` in the order
+    of the items; a result yielded is not held here any more (a folder's scenes handed on one by
+    one are not all kept to the end).
 
     ``fn`` must be a module-level function and items picklable. ``workers == 1`` (or a single
     item) runs in this process, in order. ``threads``: torch threads per worker (default: the
-    CPUs this process may use, divided among the workers). An exception in ``fn`` is raised
-    here, after the items already finished were yielded; a worker killed from outside raises
-    ``WorkerDied`` naming the items left without a result. ``memory``: bytes the workers may
-    hold at once, shared out by ``memory_held`` (which ``fn`` calls once it knows its need).
+    CPUs this process may use, divided among the workers). ``ahead``: items started and not yet
+    yielded, at most (default twice the workers), so that the results waiting here (for the
+    caller, or with ``ordered`` for a slow item before them) are bounded, whatever the number
+    of items. An exception in ``fn`` is raised here, after the items already finished (with
+    ``ordered``: those before it) were yielded; a worker killed from outside raises
+    ``WorkerDied`` naming the items not yielded. ``memory``: bytes the workers may hold at once,
+    shared out by ``memory_held`` (which ``fn`` calls once it knows its need).
     KeyboardInterrupt (Ctrl-C; the workers ignore it) ends the workers at once and is raised
     here: an output a worker was writing is not in place (``npzio.atomic_write_bytes`` renames
     whole files into place; its hidden temporary is removed by the next ``pcweak label``)."""
@@ -153,6 +158,7 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
             yield i, fn(it)
         return
     workers = min(workers, len(items))
+    ahead = max(workers, ahead or 2 * workers)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = threads or max(1, cpus // workers)
     budget = None
@@ -161,35 +167,36 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
         budget = (cond, multiprocessing.Value("d", 0.0, lock=False), float(memory))
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                              initargs=(threads, os.getpid(), budget)) as ex:
-        futures = {ex.submit(fn, it): i for i, it in enumerate(items)}  # those not yet yielded
-        finished: set[int] = set()
+        running: dict[Future, int] = {}
+        waiting: dict[int, Future] = {}  # finished, not yet yielded
+        submitted = want = 0  # want: with ordered, the next index to yield
+        yielded: set[int] = set()
         try:
-            for f in as_completed(futures):
-                i = futures.pop(f)  # its result is the caller's once yielded, not held here till the end
-                try:
-                    result = f.result()
-                except BrokenProcessPool:
-                    raise WorkerDied(sorted(set(range(len(items))) - finished), len(items)) from None
-                finished.add(i)
-                yield i, result
+            while submitted < len(items) or running or waiting:
+                while submitted < len(items) and len(running) + len(waiting) < ahead:
+                    running[ex.submit(fn, items[submitted])] = submitted
+                    submitted += 1
+                for f in wait(running, return_when=FIRST_COMPLETED).done if running else ():
+                    i = running.pop(f)
+                    if isinstance(f.exception(), BrokenProcessPool):
+                        raise WorkerDied(sorted(set(range(len(items))) - yielded), len(items))
+                    waiting[i] = f
+                ready = [want] if ordered and want in waiting else [] if ordered else sorted(waiting)
+                ready.sort(key=lambda i: waiting[i].exception() is not None)  # results first, then the error
+                while ready:
+                    i = ready.pop(0)
+                    result = waiting.pop(i).result()  # its result is the caller's once yielded, not held here
+                    yielded.add(i)
+                    yield i, result
+                    if ordered:
+                        want += 1
+                        ready = [want] if want in waiting else []
         except BaseException as e:
-            for f in futures:
+            for f in running:
                 f.cancel()
             if isinstance(e, KeyboardInterrupt):  # stop now: the items running would finish unseen
                 _terminate_workers(ex)
             raise
-
-
-def in_order(results: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-    """``process_map``'s ``(index, result)`` pairs, which come in completion order, in the order
-    of the indices 0, 1, 2, ...: each held until those before it have come."""
-    held: dict[int, Any] = {}
-    want = 0
-    for i, result in results:
-        held[i] = result
-        while want in held:
-            yield want, held.pop(want)
-            want += 1
 
 
 def _terminate_workers(ex: ProcessPoolExecutor) -> None:

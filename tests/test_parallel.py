@@ -150,10 +150,31 @@ def test_a_scene_beyond_the_memory_within_reach_is_warned_of(tmp_path, monkeypat
             run_label_job(job)
 
 
-def test_results_in_completion_order_come_back_in_the_order_of_the_items():
-    from pcweak.parallel import in_order
-    assert list(in_order(iter([(2, "c"), (0, "a"), (3, "d"), (1, "b")]))) == [(0, "a"), (1, "b"), (2, "c"), (3, "d")]
-    assert list(in_order(iter([]))) == []
+def _timed(seconds: float) -> tuple[float, float]:
+    start = time.monotonic()
+    time.sleep(seconds)
+    return start, time.monotonic()
+
+
+def test_ordered_results_come_in_the_items_order_a_bounded_number_ahead():
+    """``ordered``: item 0 is the slow one, yet the results come 0, 1, 2, ...; and with
+    ``ahead=4`` the items after it wait for it to be yielded once four are started, so no more
+    than four results are ever held for it (the next item starts after it ended)."""
+    got = list(process_map(_timed, [1.5, 0.0, 0.0, 0.0, 0.0, 0.0], 2, ordered=True, ahead=4))
+    assert [i for i, _ in got] == list(range(6))
+    spans = dict(got)
+    assert spans[4][0] >= spans[0][1] and max(s for s, _ in (spans[1], spans[2], spans[3])) < spans[0][1]
+    # in completion order the fast ones come first, and the window moves on without item 0
+    got = list(process_map(_timed, [1.5, 0.0, 0.0, 0.0, 0.0, 0.0], 2, ahead=4))
+    assert got[-1][0] == 0 and dict(got)[5][0] < dict(got)[0][1]
+
+
+def test_an_ordered_error_comes_after_the_items_before_it():
+    got = []
+    with pytest.raises(ValueError, match="math domain"):
+        for i, r in process_map(math.sqrt, [4.0, 9.0, -1.0, 16.0], 2, ordered=True):
+            got.append(i)
+    assert got == [0, 1]
 
 
 def _ones(n: int):
