@@ -1209,6 +1209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # torch's one-off advice to library authors ("is_fx_tracing will return true ..."), logged
     # when spconv loads: not the user's business
     logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
+    _drop_lightning_adverts()  # training commands, bench detect, label's self-training
     if argv and argv[0] in TRAIN_COMMANDS:
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
@@ -1216,7 +1217,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("default")
         warnings.showwarning = _plain_warning
         _quiet_third_party_deprecations()
-        _drop_lightning_adverts()
         try:
             code = int(run_lightning_cli(argv))
             _end_process_group()  # after a whole run only: torch can block on an NCCL group with work pending

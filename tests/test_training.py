@@ -362,14 +362,14 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
 
 def test_lightnings_cloud_tracker_advert_is_dropped_and_its_other_lines_kept(tmp_path):
     """A Trainer with a local logger logs a tip advertising Lightning's cloud experiment tracker
-    (``litlogger``); the training commands drop that line (``_drop_lightning_adverts``) and keep
-    Lightning's others (the devices used)."""
+    (``litlogger``); every command (training, ``bench detect``) drops that line
+    (``_drop_lightning_adverts``) and keeps Lightning's others (the devices used)."""
     import logging
 
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
 
-    from pcweak.cli import _drop_lightning_adverts, _NoLightningAdverts
+    from pcweak.cli import _drop_lightning_adverts, _NoLightningAdverts, main
 
     class Keep(logging.Handler):
         def __init__(self):
@@ -401,6 +401,11 @@ def test_lightnings_cloud_tracker_advert_is_dropped_and_its_other_lines_kept(tmp
             t.setLevel(level)
     assert any("litlogger" in line for line in before)
     assert not any("litlogger" in line for line in keep.lines) and any("GPU available" in line for line in keep.lines)
+    assert sum(isinstance(f, _NoLightningAdverts) for name in names for f in logging.getLogger(name).filters) == 2
+    for name in names:
+        for f in [f for f in logging.getLogger(name).filters if isinstance(f, _NoLightningAdverts)]:
+            logging.getLogger(name).removeFilter(f)
+    assert main(["info", str(tmp_path / "nothing")]) == 2  # a command that is no training one
     assert sum(isinstance(f, _NoLightningAdverts) for name in names for f in logging.getLogger(name).filters) == 2
 
 
