@@ -192,11 +192,19 @@ def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out:
                       "skipped_existing": counts["skipped_existing"], "redone_other_inputs": counts["redone_other_inputs"],
                       **extra, **({"failed": len(failed)} if failed else {}), "output": str(out)}))
     if failed:
-        others = "the others are" if len(failed) < len(scenes) else "none is"
-        raise PcweakError(f"{len(failed)} of the {len(scenes)} scenes could not be {done} ({'; '.join(failed[:5])}"
-                          f"{'; ...' if len(failed) > 5 else ''}); {others} written. Fix them and run the same "
-                          f"command again: it {verb}s only what is missing")
+        raise _scenes_refused(failed, len(scenes), done, f"{verb}s")
     return 0
+
+
+def _scenes_refused(failed: list[str], total: int, done: str, verb: str) -> PcweakError:
+    """The one error that ends a folder job after the scenes ``failed`` (``"<name>: <why>"``,
+    in the folder's order) were refused and the other ones of ``total`` were ``done``: the
+    first five named, and that the same command run again ``verb`` only what is missing."""
+    rest = total - len(failed)
+    others = f"the other {rest} {'are' if rest != 1 else 'is'} {done}" if rest else f"none is {done}"
+    return PcweakError(f"{len(failed)} of the {total} scenes could not be {done} ({'; '.join(failed[:5])}"
+                       f"{'; ...' if len(failed) > 5 else ''}); {others}. Fix or remove {'them' if len(failed) > 1 else 'it'} "
+                       f"and run the same command again: it {verb} only what is missing")
 
 
 def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
@@ -449,11 +457,7 @@ def cmd_label(args: argparse.Namespace) -> int:
                       **({"without_weak": without_weak} if without_weak else {}), **({"failed": len(failed)} if failed else {}),
                       "output": str(args.output), "method": args.method}))
     if failed:
-        rest = len(scenes) - len(failed)
-        raise PcweakError(f"{len(failed)} of the {len(scenes)} scenes could not be labelled ({'; '.join(failed[:5])}"
-                          f"{'; ...' if len(failed) > 5 else ''}); the other {rest} {'are' if rest != 1 else 'is'} labelled. "
-                          f"Fix or remove {'them' if len(failed) > 1 else 'it'} and run the same command again: "
-                          "it labels only what is missing")
+        raise _scenes_refused(failed, len(scenes), "labelled", "labels")
     return 0
 
 
@@ -512,10 +516,10 @@ def _model_stamp(model: str | None) -> Any:
 
 
 def cmd_masks(args: argparse.Namespace) -> int:
-    from .data.address import load_scene
-    from .npzio import atomic_write_bytes
-    from .pseudo.mask_models import check_device, check_model_source, check_points_per_side, iter_sam_masks, vlm_mask_scores
-    from .pseudo.mask_sources import MANIFEST, load_mask_folder, write_mask_file, write_mask_folder
+    """``pcweak masks SCENE -o MASKDIR``, or of a folder of scenes ``-o MASKDIR`` with one
+    ``MASKDIR/<scene>/`` each (``pcweak label FOLDER --masks MASKDIR`` reads them)."""
+    from .data.collection import names_one_scene
+    from .pseudo.mask_models import check_device, check_model_source, check_points_per_side, iter_sam_masks
     if (args.sam is None) == (args.masks is None):
         raise ValueError("give --sam MODEL (make masks) or --masks DIR (score existing masks with --vlm), not both")
     if args.masks is not None and args.vlm is None:
@@ -528,56 +532,143 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise ValueError("--points-per-side goes with --sam (SAM's prompt grid); --masks scores masks already made")
     check_points_per_side(args.points_per_side, "--points-per-side")
     check_device(args.device, "--device")
-    _check_one_scene(args.scene, "masks are made for one scene's frames")
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out}: exists and is not a folder")
     check_writable(out, "-o")
+    one = names_one_scene(args.scene)
+    if not one:
+        scenes, given = _masks_folder_inputs(args, out)
     for what, model in (("--sam", args.sam), ("--vlm", args.vlm)):  # before the scene and its images are read
         if model is not None:
             check_model_source(model, what)
-    scene = load_scene(args.scene, **_reader_kwargs(args))
+    if one:
+        print(json.dumps(_masks_of_scene(args, args.scene, out, args.masks)))
+        return 0
+    return _masks_folder(args, scenes, given, out)
+
+
+def _masks_folder_inputs(args: argparse.Namespace, out: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The scenes of ``pcweak masks FOLDER`` and, with ``--masks IN``, each scene's
+    ``IN/<scene>/``: all checked before the first scene is read (``out`` not the folder itself,
+    the reader options, every scene's mask folder present)."""
+    from .data.address import check_reader_options
+    from .data.collection import enumerate_scenes, scene_folder_path
+    scenes = enumerate_scenes(args.scene)
+    if out.is_dir() and out.resolve() == scene_folder_path(args.scene).resolve():
+        raise ValueError(f"-o {out}: is the folder of scenes itself; give another folder, which gets one <scene>/ "
+                         f"mask folder each")
+    reader = _reader_kwargs(args)
+    for _, address in scenes:
+        check_reader_options(address, reader)
+    given: dict[str, str] = {}
+    if args.masks is not None:
+        missing = [n for n, _ in scenes if not (Path(args.masks) / n).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"--masks {args.masks}: a folder of scenes takes one <scene>/ mask folder each; "
+                                    f"{len(missing)} of the {len(scenes)} scenes have none ({', '.join(missing[:5])}"
+                                    f"{', ...' if len(missing) > 5 else ''})")
+        given = {n: str(Path(args.masks) / n) for n, _ in scenes}
+    if not args.overwrite:  # settings that are the same for every scene: checked before any scene is read
+        model = _mask_model_settings(args)
+        clash = {n: _mask_settings_changed(out / n, model)[1] for n, _ in scenes}
+        clash = {n: c for n, c in clash.items() if c}
+        if clash:
+            keys = sorted({k for c in clash.values() for k in c})
+            raise ValueError(f"-o {out}: the mask folders of {len(clash)} of the {len(scenes)} scenes hold masks made with "
+                             f"other settings ({', '.join(keys)} differ; {', '.join(list(clash)[:3])}"
+                             f"{', ...' if len(clash) > 3 else ''}); pass --overwrite or another folder")
+    return scenes, given
+
+
+def _masks_folder(args: argparse.Namespace, scenes: list[tuple[str, str]], given: dict[str, str], out: Path) -> int:
+    """``pcweak masks FOLDER``: each scene's masks (and scores) into ``out/<scene>/``, the
+    models loaded once; a scene refused (``label_jobs.SCENE_ERRORS``: no frames, a folder of
+    other settings without --overwrite) is named at the end and the others made. Each scene's
+    folder resumes as one scene's does."""
+    from tqdm import tqdm
+    from .label_jobs import SCENE_ERRORS
+    from .pseudo.mask_models import models_held
+    made: list[dict[str, Any]] = []
+    failed: list[str] = []
+    with models_held(), tqdm(scenes, desc="masks", unit="scene", disable=len(scenes) < 2) as bar:
+        for name, address in bar:
+            try:
+                made.append(_masks_of_scene(args, address, out / name, given.get(name)))
+            except SCENE_ERRORS as e:
+                failed.append(f"{name}: {str(e) or type(e).__name__}")
+    print(json.dumps({"output": str(out), "scenes": len(made), "frames": sum(m["frames"] for m in made),
+                      "masks": sum(m["masks"] for m in made), "scores": args.vlm is not None,
+                      **({"failed": len(failed)} if failed else {})}))
+    if failed:
+        raise _scenes_refused(failed, len(scenes), "given masks", "makes")
+    return 0
+
+
+def _masks_of_scene(args: argparse.Namespace, address: str, out: Path, masks: str | None) -> dict[str, Any]:
+    """One scene's mask folder ``out`` (``<frame>.png``, ``scores.npy``, the manifest): SAM's
+    masks of the frames not yet made, or the masks of the folder ``masks``, scored with
+    ``args.vlm``; refused where ``out`` holds masks of other inputs or settings (unless
+    ``args.overwrite``). Returns the summary line's fields."""
+    from .data.address import load_scene
+    from .npzio import atomic_write_bytes
+    from .pseudo.mask_models import iter_sam_masks, vlm_mask_scores
+    from .pseudo.mask_sources import MANIFEST, load_mask_folder, write_mask_file, write_mask_folder
+    scene = load_scene(address, **_reader_kwargs(args))
     if not scene.frames:
-        raise ValueError(f"{args.scene}: the scene has no RGB-D frames to make masks on")
+        raise ValueError(f"{address}: the scene has no RGB-D frames to make masks on")
     frames = list(range(0, len(scene.frames), args.frame_step))
     # the scene's files (its images among them) identify it; masks written inside its folder do not
     from .label_jobs import scene_identity
-    scene_files = {k: v for k, v in scene_identity(args.scene, exclude=out).items() if k != "address"}
-    settings = {"scene": args.scene, "scene_files": scene_files, "scene_name": scene.name, "num_points": scene.num_points,
-                "frames": [scene.frames[i].name for i in frames], "sam": args.sam,
-                "sam_files": _model_stamp(args.sam), "points_per_side": args.points_per_side, "masks": args.masks,
-                "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm)}
-    manifest = out / MANIFEST
-    try:
-        old = json.loads(manifest.read_text()) if manifest.is_file() else None
-    except ValueError:  # unreadable: as a manifest of other settings
-        old = {k: None for k in settings}
-    made = out.is_dir() and (any(out.glob("*.png")) or (out / "scores.npy").is_file())
-    # a key an older manifest lacks reads as the same; a manifest with nothing made under it (a
-    # run that stopped before its first mask, say on a mistyped model) holds nothing to keep or
-    # to serve: the new settings replace it
-    changed = sorted(k for k in settings if old is None or old.get(k, settings[k]) != settings[k])
-    if made and changed:
+    scene_files = {k: v for k, v in scene_identity(address, exclude=out).items() if k != "address"}
+    settings = {"scene": address, "scene_files": scene_files, "scene_name": scene.name, "num_points": scene.num_points,
+                "frames": [scene.frames[i].name for i in frames], "masks": masks, **_mask_model_settings(args)}
+    old, changed = _mask_settings_changed(out, settings)
+    if changed:
         if not args.overwrite:
             what = "masks made from other inputs or settings" if old is not None else "masks pcweak masks did not make"
             raise ValueError(f"-o {out}: holds {what} ({', '.join(changed)} differ); pass --overwrite or another folder")
         for f in list(out.glob("*.png")) + [out / "scores.npy"]:
             f.unlink(missing_ok=True)
-    atomic_write_bytes(manifest, json.dumps(settings, sort_keys=True).encode())
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / MANIFEST, json.dumps(settings, sort_keys=True).encode())
     if args.sam is not None:
         todo = [i for i in frames if not (out / f"{scene.frames[i].name}.png").is_file()]  # done frames are kept
         for fi, lm in iter_sam_masks(scene, args.sam, frames=todo, device=args.device, points_per_side=args.points_per_side):
             write_mask_file(out, scene, fi, lm)
         maps, _ = load_mask_folder(out, scene)
     else:
-        maps, _ = load_mask_folder(args.masks, scene)
+        maps, _ = load_mask_folder(masks, scene)
         wanted = set(frames)
         maps = [(i, m) for i, m in maps if i in wanted]
     scores = vlm_mask_scores(scene, maps, args.vlm, device=args.device) if args.vlm else None
-    write_mask_folder(out, scene, maps if args.masks else [], scores)
-    print(json.dumps({"output": str(out), "frames": len(maps), "masks": int(sum(int(m.max()) for _, m in maps)),
-                      "scores": None if scores is None else list(scores.shape)}))
-    return 0
+    write_mask_folder(out, scene, maps if masks else [], scores)
+    return {"output": str(out), "frames": len(maps), "masks": int(sum(int(m.max()) for _, m in maps)),
+            "scores": None if scores is None else list(scores.shape)}
+
+
+def _mask_model_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings of a mask folder that are the same for every scene: the models (as named
+    and as ``_model_stamp`` identifies them) and SAM's prompt grid."""
+    return {"sam": args.sam, "sam_files": _model_stamp(args.sam), "points_per_side": args.points_per_side,
+            "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm)}
+
+
+def _mask_settings_changed(out: Path, settings: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The manifest of the mask folder ``out`` (None where there is none) and which of
+    ``settings`` it holds otherwise, where masks were made under it (else none: a run that
+    stopped before its first mask, say on a mistyped model, holds nothing to keep or serve).
+    A key an older manifest lacks reads as the same; an unreadable one differs in every key."""
+    from .pseudo.mask_sources import MANIFEST
+    manifest = out / MANIFEST
+    try:
+        old = json.loads(manifest.read_text()) if manifest.is_file() else None
+    except ValueError:
+        old = {k: None for k in settings}
+    made = out.is_dir() and (any(out.glob("*.png")) or (out / "scores.npy").is_file())
+    if not made:
+        return old, []
+    return old, sorted(k for k in settings if old is None or old.get(k, settings[k]) != settings[k])
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -977,10 +1068,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_axis_align(lb)
     lb.set_defaults(func=cmd_label)
 
-    mk = sub.add_parser("masks", help="2D masks of a scene's frames from SAM, class scores from a CLIP/SigLIP model (the models extra)")
-    mk.add_argument("scene", help=addr_help + " (with RGB-D frames)")
+    mk = sub.add_parser("masks", help="2D masks of a scene's frames from SAM, class scores from a CLIP/SigLIP model (one "
+                        "scene or a folder, resumable; the models extra)")
+    mk.add_argument("scene", help=addr_help + " (with RGB-D frames); or a folder of scenes: one -o/<scene>/ each")
     mk.add_argument("--sam", help="SAM model folder or Hugging Face name (e.g. facebook/sam-vit-base): make masks")
-    mk.add_argument("--masks", help="existing mask folder to score with --vlm instead")
+    mk.add_argument("--masks", help="existing mask folder to score with --vlm instead (a folder of scenes: one <scene>/ each)")
     mk.add_argument("--vlm", help="CLIP/SigLIP model folder or name (e.g. openai/clip-vit-base-patch32): scores.npy of each mask vs the scene's classes")
     mk.add_argument("--points-per-side", type=int, help="SAM prompt grid (points per image side, at most 256; default 32)")
     mk.add_argument("--frame-step", type=int, default=1, help="use every n-th frame")

@@ -971,10 +971,10 @@ def _(t, s):  # failed after the work, "cannot write notes/room.npz (File exists
         ["-o", "notes: is a file but not a .npz file"]
 
 
-@case("masks-of-a-folder-of-scenes")
-def _(t, s):  # "expected DATASET:PATH", of a folder that holds scenes
-    return ["masks", str(t), "--sam", "facebook/sam-vit-base", "-o", str(t / "m")], \
-        [f"{t}: a folder of 1 scene(s); masks are made for one scene's frames: give one of them, e.g. npz:{t / 'room.npz'}"]
+@case("masks-of-a-folder-into-the-folder-itself")
+def _(t, s):  # each scene's mask folder would have been written among the scenes
+    return ["masks", str(t), "--sam", "facebook/sam-vit-base", "-o", str(t)], \
+        [f"-o {t}: is the folder of scenes itself; give another folder"]
 
 
 @case("simulate-merge-chance-above-one")

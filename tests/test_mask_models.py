@@ -264,3 +264,61 @@ def test_bench_rows_from_models_and_a_frame_set_without_masks(room, tiny_sam, ti
     alone = propagate(room.coord, w.point_index, w.point_semantic, color=room.color, normal=room.normal,
                       segment=room.segment, num_classes=len(room.classes), classes=room.classes)
     assert r["sam_masks"] == round(semantic_report(room.semantic, alone.semantic, room.classes)["miou"], 4)
+
+
+def test_masks_command_on_a_folder_of_scenes(room, tiny_sam, tiny_clip, tmp_path, capsys, monkeypatch):
+    """``pcweak masks FOLDER -o MASKDIR``: one ``MASKDIR/<scene>/`` each, the model loaded once,
+    a scene without frames named at the end and the others made; a rerun makes nothing again,
+    one with other model settings is refused before any scene is read;
+    ``pcweak label FOLDER --masks MASKDIR`` reads them; ``--masks IN`` scores each scene's
+    ``IN/<scene>/`` and is refused before any work when one is missing."""
+    import functools
+
+    import pcweak
+    from pcweak.pseudo import mask_models
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a", "b"):
+        room.save(scenes / f"{name}.npz")
+    pcweak.Scene(name="c", coord=room.coord).save(scenes / "c.npz")  # no frames: nothing to make masks on
+    loads, seen = [], []
+    real_load, real_sam = mask_models._load_now, mask_models.iter_sam_masks
+    monkeypatch.setattr(mask_models, "_load_now", lambda cls, *a: (loads.append(cls.__name__), real_load(cls, *a))[1])
+
+
+    @functools.wraps(real_sam)
+    def sam(scene, model, frames, **kw):
+        seen.append(list(frames))
+        return real_sam(scene, model, frames, **kw)
+    monkeypatch.setattr(mask_models, "iter_sam_masks", sam)
+    argv = ["masks", str(scenes), "--sam", str(tiny_sam), "--points-per-side", "2", "-o", str(tmp_path / "m")]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["scenes"] == 2
+    assert "1 of the 3 scenes could not be given masks (c: " in err and "no RGB-D frames" in err
+    assert loads.count("SamModel") == 1 and len(seen) == 2
+    a, b = (sorted((tmp_path / "m" / n).glob("*.png")) for n in ("a", "b"))
+    assert len(a) == len(room.frames) and [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    (scenes / "c.npz").unlink()
+    assert main(argv) == 0 and all(frames == [] for frames in seen[2:])  # every frame already made
+    capsys.readouterr()
+    calls = len(seen)
+    assert main([*argv[:-4], "--points-per-side", "3", "-o", str(tmp_path / "m")]) == 2  # refused before any scene is read
+    assert ("the mask folders of 2 of the 2 scenes hold masks made with other settings (points_per_side differ; a, b); "
+            "pass --overwrite") in capsys.readouterr().err and len(seen) == calls
+    for name in ("a", "b"):
+        weak.points(room, count=20, seed=0).save(tmp_path / f"{name}.weak.npz")
+    (tmp_path / "w").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.weak.npz").rename(tmp_path / "w" / f"{name}.npz")
+    assert main(["label", str(scenes), "--weak", str(tmp_path / "w"), "--method", "lift-masks", "--masks", str(tmp_path / "m"),
+                 "-o", str(tmp_path / "p")]) == 0
+    assert np.array_equal(pcweak.PseudoLabels.load(tmp_path / "p" / "a.npz").semantic,
+                          pcweak.PseudoLabels.load(tmp_path / "p" / "b.npz").semantic)
+    assert main(["masks", str(scenes), "--masks", str(tmp_path / "m"), "--vlm", str(tiny_clip), "-o", str(tmp_path / "s")]) == 0
+    assert np.load(tmp_path / "s" / "a" / "scores.npy").shape[1] == len(room.classes)
+    capsys.readouterr()
+    room.save(scenes / "d.npz")
+    assert main(["masks", str(scenes), "--masks", str(tmp_path / "m"), "--vlm", str(tiny_clip), "-o", str(tmp_path / "s")]) == 2
+    assert "a folder of scenes takes one <scene>/ mask folder each; 1 of the 3 scenes have none (d)" in capsys.readouterr().err
+    assert not (tmp_path / "s" / "d").exists()

@@ -86,7 +86,33 @@ def check_model_source(model: str | Path, what: str) -> None:
         _load(tf.AutoConfig, model, what, weights=False)
 
 
+_held: dict[tuple[Any, str, bool], Any] | None = None  # models_held's loaded models, while it is active
+
+
+@contextmanager
+def models_held() -> Iterator[None]:
+    """Within it, each model (and its processor or tokenizer) is loaded once and reused by
+    every call that names it (``pcweak masks`` of a folder of scenes); released on leaving."""
+    global _held
+    outer = _held
+    _held = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _held = outer
+
+
 def _load(cls: Any, model: str | Path, what: str, weights: bool = True) -> Any:
+    key = (cls, str(model), weights)
+    if _held is not None and key in _held:
+        return _held[key]
+    loaded = _load_now(cls, model, what, weights)
+    if _held is not None:
+        _held[key] = loaded
+    return loaded
+
+
+def _load_now(cls: Any, model: str | Path, what: str, weights: bool) -> Any:
     p = Path(model)
     if not p.exists() and (p.is_absolute() or str(model).startswith(".")):
         raise FileNotFoundError(f"{what}: model folder {p} not found")
