@@ -388,6 +388,8 @@ def cmd_label(args: argparse.Namespace) -> int:
                           **({"without_weak": without_weak} if without_weak else {})}))
         return 0
     single = len(scenes) == 1 and names_npz_file(args.output)
+    # one scene: --masks is its mask folder or the folder above it; more: one <scene>/ each
+    masks = {} if not args.masks or len(scenes) == 1 else _mask_folders_per_scene(args.masks, [n for n, _ in scenes])
     weak_path = Path(args.weak)
     reader = _reader_kwargs(args)
     jobs: list[LabelJob] = []
@@ -410,7 +412,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         kw = dict(params)
         if args.masks:
             per_scene = Path(args.masks) / name
-            kw["masks"] = str(per_scene) if per_scene.is_dir() else args.masks
+            kw["masks"] = masks.get(name) or (str(per_scene) if per_scene.is_dir() else args.masks)
         check_not_an_input(out, _scene_inputs(address) + [("the weak-label file", wfile)], "-o")
         fp = job_fingerprint(address, str(wfile), args.method, kw, reader, output=args.output, voxel=voxel)
         remove_stale_temporaries(out)
@@ -548,6 +550,17 @@ def cmd_masks(args: argparse.Namespace) -> int:
     return _masks_folder(args, scenes, given, out)
 
 
+def _mask_folders_per_scene(masks: str, names: list[str]) -> dict[str, str]:
+    """``masks/<name>/`` of each of ``names`` (the layout ``pcweak masks FOLDER`` writes), for a
+    folder of scenes; FileNotFoundError naming the scenes that have none, before any work."""
+    missing = [n for n in names if not (Path(masks) / n).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"--masks {masks}: a folder of scenes takes one <scene>/ mask folder each (pcweak masks "
+                                f"FOLDER writes them); {len(missing)} of the {len(names)} scenes have none "
+                                f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+    return {n: str(Path(masks) / n) for n in names}
+
+
 def _masks_folder_inputs(args: argparse.Namespace, out: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """The scenes of ``pcweak masks FOLDER`` and, with ``--masks IN``, each scene's
     ``IN/<scene>/``: all checked before the first scene is read (``out`` not the folder itself,
@@ -561,14 +574,7 @@ def _masks_folder_inputs(args: argparse.Namespace, out: Path) -> tuple[list[tupl
     reader = _reader_kwargs(args)
     for _, address in scenes:
         check_reader_options(address, reader)
-    given: dict[str, str] = {}
-    if args.masks is not None:
-        missing = [n for n, _ in scenes if not (Path(args.masks) / n).is_dir()]
-        if missing:
-            raise FileNotFoundError(f"--masks {args.masks}: a folder of scenes takes one <scene>/ mask folder each; "
-                                    f"{len(missing)} of the {len(scenes)} scenes have none ({', '.join(missing[:5])}"
-                                    f"{', ...' if len(missing) > 5 else ''})")
-        given = {n: str(Path(args.masks) / n) for n, _ in scenes}
+    given = {} if args.masks is None else _mask_folders_per_scene(args.masks, [n for n, _ in scenes])
     if not args.overwrite:  # settings that are the same for every scene: checked before any scene is read
         model = _mask_model_settings(args)
         clash = {n: _mask_settings_changed(out / n, model)[1] for n, _ in scenes}

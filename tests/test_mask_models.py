@@ -320,5 +320,10 @@ def test_masks_command_on_a_folder_of_scenes(room, tiny_sam, tiny_clip, tmp_path
     capsys.readouterr()
     room.save(scenes / "d.npz")
     assert main(["masks", str(scenes), "--masks", str(tmp_path / "m"), "--vlm", str(tiny_clip), "-o", str(tmp_path / "s")]) == 2
-    assert "a folder of scenes takes one <scene>/ mask folder each; 1 of the 3 scenes have none (d)" in capsys.readouterr().err
+    assert ("a folder of scenes takes one <scene>/ mask folder each (pcweak masks FOLDER writes them); 1 of the 3 scenes "
+            "have none (d)") in capsys.readouterr().err
     assert not (tmp_path / "s" / "d").exists()
+    (tmp_path / "w" / "d.npz").write_bytes((tmp_path / "w" / "a.npz").read_bytes())
+    assert main(["label", str(scenes), "--weak", str(tmp_path / "w"), "--method", "lift-masks", "--masks", str(tmp_path / "m"),
+                 "-o", str(tmp_path / "p")]) == 2  # refused before any scene is labelled, not after the work
+    assert "1 of the 3 scenes have none (d)" in capsys.readouterr().err and not (tmp_path / "p" / "d.npz").exists()
