@@ -590,17 +590,19 @@ def _masks_folder_inputs(args: argparse.Namespace, out: Path) -> tuple[list[tupl
 def _masks_folder(args: argparse.Namespace, scenes: list[tuple[str, str]], given: dict[str, str], out: Path) -> int:
     """``pcweak masks FOLDER``: each scene's masks (and scores) into ``out/<scene>/``, the
     models loaded once; a scene refused (``label_jobs.SCENE_ERRORS``: no frames, a folder of
-    other settings without --overwrite) is named at the end and the others made. Each scene's
-    folder resumes as one scene's does."""
+    other settings without --overwrite) is named at the end and the others made, while a model
+    that cannot be loaded stops it at once. Each scene's folder resumes as one scene's does."""
     from tqdm import tqdm
     from .label_jobs import SCENE_ERRORS
-    from .pseudo.mask_models import models_held
+    from .pseudo.mask_models import ModelUnavailable, models_held
     made: list[dict[str, Any]] = []
     failed: list[str] = []
     with models_held(), tqdm(scenes, desc="masks", unit="scene", disable=len(scenes) < 2) as bar:
         for name, address in bar:
             try:
                 made.append(_masks_of_scene(args, address, out / name, given.get(name)))
+            except ModelUnavailable:  # no scene would fare better: stop at the first
+                raise
             except SCENE_ERRORS as e:
                 failed.append(f"{name}: {str(e) or type(e).__name__}")
     print(json.dumps({"output": str(out), "scenes": len(made), "frames": sum(m["frames"] for m in made),

@@ -327,3 +327,21 @@ def test_masks_command_on_a_folder_of_scenes(room, tiny_sam, tiny_clip, tmp_path
     assert main(["label", str(scenes), "--weak", str(tmp_path / "w"), "--method", "lift-masks", "--masks", str(tmp_path / "m"),
                  "-o", str(tmp_path / "p")]) == 2  # refused before any scene is labelled, not after the work
     assert "1 of the 3 scenes have none (d)" in capsys.readouterr().err and not (tmp_path / "p" / "d.npz").exists()
+
+
+def test_a_folder_stops_at_a_model_that_cannot_be_loaded(room, tiny_sam, tmp_path, capsys):
+    """Weights that cannot be loaded (the folder's configuration reads, so the command starts)
+    fail every scene alike: a folder stops at the first, with the model's error, instead of
+    reading every scan to name each one."""
+    import shutil
+    sam = tmp_path / "sam"
+    shutil.copytree(tiny_sam, sam)
+    (sam / "model.safetensors").unlink()
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a", "b"):
+        room.save(scenes / f"{name}.npz")
+    assert main(["masks", str(scenes), "--sam", str(sam), "--points-per-side", "2", "-o", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "--sam: cannot load" in err and "scenes could not be given masks" not in err
+    assert not (tmp_path / "m" / "b").exists()

@@ -29,6 +29,11 @@ POINTS_PER_SIDE = Range(1, MAX_POINTS_PER_SIDE, integer=True)
 EXTRA = 'the "models" extra of pcweak (pip install -e ".[models]", which installs transformers)'
 
 
+class ModelUnavailable(FileNotFoundError):
+    """A model (``--sam``, ``--vlm``) that cannot be loaded: the same for every scene, so a
+    folder of scenes stops at it rather than naming each scene."""
+
+
 def _transformers() -> Any:
     try:
         import transformers
@@ -80,7 +85,7 @@ def check_points_per_side(points_per_side: int, what: str = "points_per_side") -
 def check_model_source(model: str | Path, what: str) -> None:
     """Before any work: the models extra is installed and ``model`` (a folder or a Hugging Face
     name) holds a readable model configuration (its config.json alone: no weights, no code);
-    FileNotFoundError naming ``what`` otherwise."""
+    ModelUnavailable (a FileNotFoundError) naming ``what`` otherwise."""
     tf = _transformers()
     with _quiet():
         _load(tf.AutoConfig, model, what, weights=False)
@@ -115,12 +120,12 @@ def _load(cls: Any, model: str | Path, what: str, weights: bool = True) -> Any:
 def _load_now(cls: Any, model: str | Path, what: str, weights: bool) -> Any:
     p = Path(model)
     if not p.exists() and (p.is_absolute() or str(model).startswith(".")):
-        raise FileNotFoundError(f"{what}: model folder {p} not found")
+        raise ModelUnavailable(f"{what}: model folder {p} not found")
     try:
         return cls.from_pretrained(str(model), trust_remote_code=False, **({"use_safetensors": True} if weights else {}))
     except (OSError, ValueError) as e:  # no such model; a folder without a model configuration
         held = "with safetensors weights" if weights else "with a model configuration"
-        raise FileNotFoundError(f"{what}: cannot load {model!r} as a model folder or Hugging Face name "
+        raise ModelUnavailable(f"{what}: cannot load {model!r} as a model folder or Hugging Face name "
                                 f"{held} ({str(e).splitlines()[0]})") from e
 
 
