@@ -184,8 +184,10 @@ def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out:
     and end in one error naming the scenes refused."""
     from tqdm import tqdm
     from .weak_jobs import write_weak_files
-    bar = lambda items, total: tqdm(items, total=total, desc=verb, unit="scene",  # noqa: E731
-                                    disable=not sys.stderr.isatty() and total < 2)
+    def bar(items: Any, total: int, stage: str) -> Any:
+        if stage == "check":
+            return _checking(items, total, verb)
+        return tqdm(items, total=total, desc=verb, unit="scene", disable=not sys.stderr.isatty() and total < 2)
     counts, failed = write_weak_files(scenes, out, make, fingerprint, overwrite=args.overwrite, progress=bar,
                                       workers=args.workers)
     print(json.dumps({done: counts["written"],
@@ -194,6 +196,14 @@ def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out:
     if failed:
         raise _scenes_refused(failed, len(scenes), done, f"{verb}s")
     return 0
+
+
+def _checking(items: Any, total: int, verb: str) -> Any:
+    """``items`` (a folder's scenes) with a progress bar while a resumed job checks which of
+    their outputs are current, shown once it has taken two seconds (thousands of scans) and
+    cleared after, before the bar of the work itself."""
+    from tqdm import tqdm
+    return tqdm(items, total=total, desc=f"{verb}: checking outputs", unit="scene", delay=2, leave=False)
 
 
 def _scenes_refused(failed: list[str], total: int, done: str, verb: str) -> PcweakError:
@@ -406,7 +416,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         where = "fully boxed frames" if source == "boxes" else "frames (no 3D box: footprints from how boxes project)"
         print(f"pcweak label: object sizes from {sum(geometry['counts'].values())} {source} in {n} {where} "
               f"(KITTI's means where none): {json.dumps(geometry['sizes'])}", file=sys.stderr)
-    for name, address in scenes:
+    for name, address in _checking(scenes, len(scenes), "label"):
         out = Path(args.output) if single else Path(args.output) / f"{name}.npz"
         wfile = wfiles[name]
         kw = dict(params)

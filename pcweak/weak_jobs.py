@@ -90,7 +90,7 @@ def is_current(output: Path, fingerprint: str) -> bool:
 
 def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[str, str], WeakLabels],
                      fingerprint: Callable[[str, str], str], overwrite: bool = False,
-                     progress: Callable[[Iterable[Any], int], Iterable[Any]] = lambda items, total: items,
+                     progress: Callable[[Iterable[Any], int, str], Iterable[Any]] = lambda items, total, stage: items,
                      workers: int = 1) -> tuple[dict[str, int], list[str]]:
     """For each ``(name, address)`` of ``scenes``, ``out/<name>.npz`` from ``make(name, address)``
     stamped with ``fingerprint(name, address)``; an existing file with the same fingerprint is
@@ -98,7 +98,8 @@ def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[s
     is left out and the others written. ``workers`` > 1 makes the scenes in that many processes
     (``parallel.process_map``; ``make`` must then pickle: a module-level function or a
     ``functools.partial`` of one), each writing its own file; the files are the same whatever
-    the count. ``progress(results, total)`` wraps the stream of finished scenes (a tqdm bar).
+    the count. ``progress(items, total, stage)`` wraps the scenes checked against their existing
+    files (``stage`` "check") and then the stream of finished scenes ("make"): tqdm bars.
     Returns the counts ``written``, ``skipped_existing`` and ``redone_other_inputs``, and
     ``"<name>: <error>"`` for each scene refused, in the order of ``scenes``. A worker killed
     from outside (the out-of-memory killer) ends it in one ``PcweakError`` naming the scenes
@@ -108,7 +109,7 @@ def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[s
     out.mkdir(parents=True, exist_ok=True)
     counts = {"written": 0, "skipped_existing": 0, "redone_other_inputs": 0}
     todo: list[tuple[Any, str, str, str, str]] = []
-    for name, address in scenes:
+    for name, address in progress(scenes, len(scenes), "check"):
         target = out / f"{name}.npz"
         stamp = fingerprint(name, address)
         remove_stale_temporaries(target)
@@ -120,7 +121,7 @@ def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[s
         todo.append((make, name, address, str(target), stamp))
     problems: dict[int, str] = {}
     try:
-        for i, problem in progress(process_map(_write_one, todo, workers), len(todo)):
+        for i, problem in progress(process_map(_write_one, todo, workers), len(todo), "make"):
             if problem is None:
                 counts["written"] += 1
             else:

@@ -119,6 +119,25 @@ def test_simulate_a_folder_draws_each_scene_as_training_does_and_resumes(tmp_pat
     assert rc == 2 and "--overwrite goes with a folder of scenes" in err
 
 
+def test_a_resumed_folder_job_checks_its_outputs_under_a_progress_bar(tmp_path, room, capsys, monkeypatch):
+    """Before the bar of the work, a resumed folder job reads every existing output's
+    fingerprint (thousands of scans take minutes): simulate and label do it through
+    ``_checking``, a bar over every scene of the folder."""
+    import pcweak.cli as cli
+    checked = []
+    real = cli._checking
+    monkeypatch.setattr(cli, "_checking", lambda items, total, verb: (checked.append((verb, total)), real(items, total, verb))[1])
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a", "b", "c"):
+        room.save(scenes / f"{name}.npz")
+    for _ in range(2):  # made, then resumed: checked both times
+        assert main(["simulate", str(scenes), "--weak", "points", "--count", "20", "-o", str(tmp_path / "w")]) == 0
+        assert main(["label", str(scenes), "--weak", str(tmp_path / "w"), "--method", "nearest", "-o", str(tmp_path / "p")]) == 0
+    assert checked == [("simulate", 3), ("label", 3)] * 2
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped_existing"] == 3
+
+
 def test_simulate_and_import_a_folder_in_worker_processes_write_the_same_files(tmp_path, room, capsys):
     """``--workers 2``: the scenes of a folder are drawn (simulate) or imported in two worker
     processes, and every file is byte for byte the one a single process writes; a scene refused
