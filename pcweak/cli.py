@@ -168,13 +168,15 @@ def _folder_output(out: str, folder: str) -> Path:
     return path
 
 
-def _check_not_the_scene_folder(out: Path, folder: str) -> None:
-    """ValueError when ``out`` is the folder of scenes ``folder`` itself: the ``<scene>.npz``
-    files written there would be taken for scenes of the folder the next time it is read."""
+def _check_not_the_scene_folder(out: Path, folder: str,
+                                why: str = "the <scene>.npz files written there would be read as scenes of it next "
+                                           "time: give another folder") -> None:
+    """ValueError when ``out`` is the folder of scenes ``folder`` itself, saying ``why`` not: by
+    default, the ``<scene>.npz`` files written there would be taken for scenes of the folder the
+    next time it is read."""
     from .data.collection import scene_folder_path
     if out.is_dir() and out.resolve() == scene_folder_path(folder).resolve():
-        raise ValueError(f"-o {out}: is the folder of scenes itself; the <scene>.npz files written there would be read "
-                         f"as scenes of it next time: give another folder")
+        raise ValueError(f"-o {out}: is the folder of scenes itself; {why}")
 
 
 def _write_weak_folder(verb: str, done: str, scenes: list[tuple[str, str]], out: Path, make: Any, fingerprint: Any,
@@ -398,8 +400,14 @@ def cmd_label(args: argparse.Namespace) -> int:
                           **({"without_weak": without_weak} if without_weak else {})}))
         return 0
     single = len(scenes) == 1 and names_npz_file(args.output)
-    # one scene: --masks is its mask folder or the folder above it; more: one <scene>/ each
-    masks = {} if not args.masks or len(scenes) == 1 else _mask_folders_per_scene(args.masks, [n for n, _ in scenes])
+    # each scene's mask folder: one scene's is --masks itself or its <scene>/; a folder's, one <scene>/ each
+    if not args.masks:
+        masks: dict[str, str] = {}
+    elif len(scenes) == 1:
+        per_scene = Path(args.masks) / scenes[0][0]
+        masks = {scenes[0][0]: str(per_scene) if per_scene.is_dir() else args.masks}
+    else:
+        masks = _mask_folders_per_scene(args.masks, [n for n, _ in scenes])
     weak_path = Path(args.weak)
     reader = _reader_kwargs(args)
     jobs: list[LabelJob] = []
@@ -421,8 +429,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         wfile = wfiles[name]
         kw = dict(params)
         if args.masks:
-            per_scene = Path(args.masks) / name
-            kw["masks"] = masks.get(name) or (str(per_scene) if per_scene.is_dir() else args.masks)
+            kw["masks"] = masks[name]
         check_not_an_input(out, _scene_inputs(address) + [("the weak-label file", wfile)], "-o")
         fp = job_fingerprint(address, str(wfile), args.method, kw, reader, output=args.output, voxel=voxel)
         remove_stale_temporaries(out)
@@ -451,19 +458,13 @@ def cmd_label(args: argparse.Namespace) -> int:
                 bar.set_postfix(scene=name)
     except WorkerDied as e:
         bar.close()
-        left = [jobs[i].name for i in e.unfinished]
-        free = available_memory_gb()
-        kept = len(jobs) - len(left)
+        kept = len(jobs) - len(e.unfinished)
         then = (f"the {kept} scene{'s' if kept > 1 else ''} labelled {'are' if kept > 1 else 'is'} kept, and the same "
                 "command with fewer --workers labels the rest") if kept else "the same command with fewer --workers labels them"
         lab = get_labeller(args.method)
         per_million = f"{lab.per_point_bytes() / 1e3:.1f} GB per million points of a scene" + (
             f" ({lab.per_point_bytes(True) / 1e3:.1f} along a LiDAR's scan lines)" if lab.scan_line_bytes_per_point else "")
-        raise PcweakError(
-            f"a worker process was killed before it finished {len(left)} of the {len(jobs)} scenes "
-            f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}); most often the kernel kills it when memory "
-            f"runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now; {args.method} holds about "
-            f"{per_million}): {then}") from None
+        raise e.for_scenes([j.name for j in jobs], f"; {args.method} holds about {per_million}", then) from None
     bar.close()
     print(json.dumps({"labelled": len(jobs) - len(failed), "skipped_existing": skipped, "redone_other_inputs": redone,
                       **({"without_weak": without_weak} if without_weak else {}), **({"failed": len(failed)} if failed else {}),
@@ -576,11 +577,9 @@ def _masks_folder_inputs(args: argparse.Namespace, out: Path) -> tuple[list[tupl
     ``IN/<scene>/``: all checked before the first scene is read (``out`` not the folder itself,
     the reader options, every scene's mask folder present)."""
     from .data.address import check_reader_options
-    from .data.collection import enumerate_scenes, scene_folder_path
+    from .data.collection import enumerate_scenes
     scenes = enumerate_scenes(args.scene)
-    if out.is_dir() and out.resolve() == scene_folder_path(args.scene).resolve():
-        raise ValueError(f"-o {out}: is the folder of scenes itself; give another folder, which gets one <scene>/ "
-                         f"mask folder each")
+    _check_not_the_scene_folder(out, args.scene, "give another folder, which gets one <scene>/ mask folder each")
     reader = _reader_kwargs(args)
     for _, address in scenes:
         check_reader_options(address, reader)

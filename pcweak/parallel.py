@@ -31,6 +31,17 @@ class WorkerDied(PcweakError, RuntimeError):
         super().__init__(f"a worker process was killed before it returned; {len(unfinished)} of {total} items "
                          "have no result")
 
+    def for_scenes(self, names: Sequence[str], holds: str, then: str) -> PcweakError:
+        """The one error a folder job whose items are the scenes ``names`` ends in: the scenes
+        left named, the memory available now and what a scene holds (``holds``, appended to it,
+        may be empty), then ``then`` (what was kept, and how to make the rest)."""
+        left = [names[i] for i in self.unfinished]
+        free = available_memory_gb()
+        return PcweakError(f"a worker process was killed before it finished {len(left)} of the {len(names)} scenes "
+                           f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}); most often the kernel kills it "
+                           f"when memory runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now"
+                           f"{holds}): {then}")
+
 
 def available_memory_gb() -> float | None:
     """The memory the kernel can give new work now (``MemAvailable`` of /proc/meminfo), in GiB;

@@ -105,7 +105,7 @@ def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[s
     from outside (the out-of-memory killer) ends it in one ``PcweakError`` naming the scenes
     left; the files of those finished stay in place."""
     from .label_jobs import remove_stale_temporaries
-    from .parallel import WorkerDied, available_memory_gb, process_map
+    from .parallel import WorkerDied, process_map
     out.mkdir(parents=True, exist_ok=True)
     counts = {"written": 0, "skipped_existing": 0, "redone_other_inputs": 0}
     todo: list[tuple[Any, str, str, str, str]] = []
@@ -127,12 +127,8 @@ def write_weak_files(scenes: list[tuple[str, str]], out: Path, make: Callable[[s
             else:
                 problems[i] = f"{todo[i][1]}: {problem}"
     except WorkerDied as e:
-        left = [todo[i][1] for i in e.unfinished]
-        free = available_memory_gb()
-        raise PcweakError(f"a worker process was killed before it finished {len(left)} of the {len(todo)} scenes "
-                          f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}); most often the kernel kills it when "
-                          f"memory runs out ({'unknown' if free is None else f'{free:.1f} GiB'} available now): the files "
-                          f"of the scenes finished are kept, and the same command with fewer --workers makes the rest") from None
+        raise e.for_scenes([job[1] for job in todo], "", "the files of the scenes finished are kept, and the same command "
+                           "with fewer --workers makes the rest") from None
     return counts, [problems[i] for i in sorted(problems)]
 
 

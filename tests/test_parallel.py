@@ -195,3 +195,26 @@ def test_a_result_once_yielded_is_the_callers_alone():
     gc.collect()
     assert gone() is None
     assert len(list(results)) == 4
+
+
+def _killed_on_b(name: str, address: str):
+    from pcweak import weak
+    from pcweak.data.address import load_scene
+    if name == "b":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.5)
+    return weak.points(load_scene(address), count=5)
+
+
+def test_a_weak_label_folder_whose_worker_is_killed_names_the_scenes_left(tmp_path):
+    """``write_weak_files`` (simulate / import of a folder) with a worker killed from outside
+    ends in one error naming the scenes without a file, and keeps the files made."""
+    from pcweak.errors import PcweakError
+    from pcweak.weak_jobs import write_weak_files
+    scenes = [(n, "synthetic:0") for n in ("a", "b", "c")]
+    with pytest.raises(PcweakError, match=r"a worker process was killed before it finished [123] of the 3 scenes \([^)]*b[^)]*\); "
+                                          r"most often the kernel kills it when memory runs out \(.* available now\): the "
+                                          r"files of the scenes finished are kept, and the same command with fewer --workers "
+                                          r"makes the rest"):
+        write_weak_files(scenes, tmp_path, _killed_on_b, lambda name, address: name, workers=2)
+    assert not (tmp_path / "b.npz").exists()
