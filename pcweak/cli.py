@@ -531,6 +531,7 @@ def _model_stamp(model: str | None) -> Any:
 def cmd_masks(args: argparse.Namespace) -> int:
     """``pcweak masks SCENE -o MASKDIR``, or of a folder of scenes ``-o MASKDIR`` with one
     ``MASKDIR/<scene>/`` each (``pcweak label FOLDER --masks MASKDIR`` reads them)."""
+    from .data.address import check_scene_present
     from .data.collection import names_one_scene
     from .pseudo.mask_models import check_device, check_model_source, check_points_per_side, iter_sam_masks
     if (args.sam is None) == (args.masks is None):
@@ -550,7 +551,9 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise NotADirectoryError(f"-o {out}: exists and is not a folder")
     check_writable(out, "-o")
     one = names_one_scene(args.scene)
-    if not one:
+    if one:
+        check_scene_present(args.scene)
+    else:
         scenes, given = _masks_folder_inputs(args, out)
     for what, model in (("--sam", args.sam), ("--vlm", args.vlm)):  # before the scene and its images are read
         if model is not None:

@@ -222,11 +222,20 @@ def test_a_model_that_is_not_there_is_refused_before_the_scene_is_read(room, tmp
     def no_reading(*a, **k):
         raise AssertionError("the scene was read")
     (tmp_path / "sam").mkdir()  # a folder without a model
+    scene = tmp_path / "scene.npz"
+    scene.write_bytes(b"")  # there, though never read
     monkeypatch.setattr(address, "load_scene", no_reading)
-    assert main(["masks", "npz:whatever.npz", "--sam", str(tmp_path / "sam"), "-o", str(tmp_path / "m")]) == 2
+    assert main(["masks", f"npz:{scene}", "--sam", str(tmp_path / "sam"), "-o", str(tmp_path / "m")]) == 2
     assert "--sam: cannot load" in capsys.readouterr().err
-    assert main(["masks", "npz:whatever.npz", "--sam", str(tmp_path / "none"), "-o", str(tmp_path / "m")]) == 2
+    assert main(["masks", f"npz:{scene}", "--sam", str(tmp_path / "none"), "-o", str(tmp_path / "m")]) == 2
     assert f"--sam: model folder {tmp_path / 'none'} not found" in capsys.readouterr().err
+    # a scene that is not there is named first: a model check may reach for the network
+    gone = tmp_path / "gone" / "scene0000_00"
+    for bad, named in ((f"npz:{tmp_path / 'gone.npz'}", tmp_path / "gone.npz"), (f"scannet:{gone}", gone),
+                       (f"kitti:{tmp_path / 'training' / '000001'}", tmp_path / "training" / "velodyne" / "000001.bin")):
+        assert main(["masks", bad, "--sam", str(tmp_path / "none"), "-o", str(tmp_path / "m")]) == 2
+        err = capsys.readouterr().err
+        assert f"{named}: not found (scene address {bad!r} is read from it)" in err and "--sam" not in err
     monkeypatch.setattr(lift, "_scenes", no_reading)
     with pytest.raises(FileNotFoundError, match="--param sam: cannot load"):
         lift.run(sam=str(tmp_path / "sam"), shared=str(_fake_shared(tmp_path)))

@@ -233,34 +233,47 @@ def source_files(address: str | os.PathLike, folders: bool = True) -> list[Path]
     ``folders=False``: only the files the reader names (a scene file, a ScanNet scan's mesh and
     label tables, a KITTI frame's files), not whatever else lies in its folders, where an
     earlier output may be kept: what an output must not replace (``npzio.check_not_an_input``)."""
+    files: set[Path] = set()
+    for q in _named_paths(address):
+        if q.is_file():
+            files.add(q)
+        elif q.is_dir() and folders:
+            files.update(f for f in q.rglob("*") if f.is_file())
+    return sorted(files)
+
+
+def check_scene_present(address: str | os.PathLike) -> None:
+    """Cheaply, before slow checks or work: ReaderError where the file or folder a scene's reader
+    needs first (the scan folder, the points or LiDAR file, the scene file) does not exist, as
+    ``load_scene`` would find only after them."""
+    paths = _named_paths(address)
+    if paths and not paths[0].exists():
+        raise ReaderError(f"{paths[0]}: not found (scene address {str(address)!r} is read from it)")
+
+
+def _named_paths(address: str | os.PathLike) -> list[Path]:
+    """The files and folders a scene's reader reads, whether or not they exist; none for a
+    generated scene."""
     kind, rest = parse_address(str(address))
     p = Path(rest)
     if kind in ("synthetic", "synthetic-lidar"):
         return []
     if kind == "scannet":
         from .scannet import source_paths
-        paths = source_paths(p)
-    elif kind == "scannet-export":
+        return source_paths(p)
+    if kind == "scannet-export":
         from .scannet import export_paths
-        paths = export_paths(p.parent, p.name)
-    elif kind in ("mmdet3d-scannet", "mmdet3d-s3dis"):
+        return export_paths(p.parent, p.name)
+    if kind in ("mmdet3d-scannet", "mmdet3d-s3dis"):
         from .mmdet3d import source_paths as mmdet3d_paths
-        paths = mmdet3d_paths(p)
-    elif kind == "kitti":
+        return mmdet3d_paths(p)
+    if kind == "kitti":
         from .kitti import source_paths as kitti_paths
-        paths = kitti_paths(p)
-    elif kind == "semantickitti":
+        return kitti_paths(p)
+    if kind == "semantickitti":
         from .semantickitti import source_paths as semantickitti_paths
-        paths = semantickitti_paths(p)
-    elif kind == "txt":  # a Semantic3D scan's labels lie beside it
+        return semantickitti_paths(p)
+    if kind == "txt":  # a Semantic3D scan's labels lie beside it
         from .text_cloud import labels_file
-        paths = [p, labels_file(p)]
-    else:  # ply / las / e57 / pcd / npz files, s3dis and pointcept folders
-        paths = [p]
-    files: set[Path] = set()
-    for q in paths:
-        if q.is_file():
-            files.add(q)
-        elif q.is_dir() and folders:
-            files.update(f for f in q.rglob("*") if f.is_file())
-    return sorted(files)
+        return [p, labels_file(p)]
+    return [p]  # ply / las / e57 / pcd / npz files, s3dis and pointcept folders
