@@ -769,13 +769,17 @@ def _scenes_read_with(args: argparse.Namespace, names: list[str], addresses: dic
     processes (``parallel.process_map``, a few scenes ahead at most), handed on in the order of
     ``names`` all the same."""
     from tqdm import tqdm
-    from .parallel import process_map
+    from .parallel import WorkerDied, process_map
     kw = _reader_kwargs(args)
     read_scenes = process_map(_scene_to_score, [(addresses[n], kw) for n in names], args.workers, ordered=True)
     with tqdm(total=len(names), desc="evaluate", unit="scene", disable=len(names) < 2) as bar:
-        for i, scene in read_scenes:
-            yield scene, read(names[i])
-            bar.update(1)
+        try:
+            for i, scene in read_scenes:
+                yield scene, read(names[i])
+                bar.update(1)
+        except WorkerDied as e:
+            raise e.for_scenes(names, "", "the set is scored as a whole, so nothing was reported; the same command with "
+                               "fewer --workers holds fewer scenes at once") from None
 
 
 def _scene_to_score(item: tuple[str, dict[str, Any]]) -> Any:

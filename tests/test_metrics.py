@@ -1,4 +1,5 @@
 import json
+import re
 import numpy as np
 import pytest
 
@@ -291,23 +292,30 @@ def test_scannet_benchmark_files_are_scored_over_a_folder_of_scans(tmp_path, cap
     refused("no file for 1 scene(s) of --ids", "synthetic_1.txt", ids_file=ids)
 
 
+def _labelled_folder(tmp_path, density):
+    """A folder of three generated rooms (``synthetic_4``-``6``, ``density`` points per square
+    metre) and a folder of their ``nearest`` labels from one click per object."""
+    import pcweak
+    from pcweak import weak
+    from pcweak.data.synthetic_indoor import synthetic_room
+    scans, labels = tmp_path / "scans", tmp_path / "labels"
+    scans.mkdir()
+    labels.mkdir()
+    for seed in (4, 5, 6):
+        room = synthetic_room(seed, density=density, n_frames=0)
+        room.save(scans / f"{room.name}.npz")
+        pcweak.label(room, weak.clicks(room, seed=seed), "nearest").save(labels / f"{room.name}.npz")
+    return scans, labels
+
+
 def test_a_folder_scored_with_workers_gives_the_figures_of_one_process(tmp_path, capsys):
     """``pcweak evaluate FOLDER --pseudo LABELS --workers 2``: the scenes are read in two worker
     processes and scored in the folder's order, so the report (pooled figures, instance AP, each
     scene's row in order) is that of one process; ``--workers`` with one scene, with KITTI result
     files or below 1 is refused."""
     import json
-    import pcweak
-    from pcweak import weak
     from pcweak.cli import main
-    from pcweak.data.synthetic_indoor import synthetic_room
-    scans, labels = tmp_path / "scans", tmp_path / "labels"
-    scans.mkdir()
-    labels.mkdir()
-    for seed in (4, 5, 6):
-        room = synthetic_room(seed, density=150.0, n_frames=0)
-        room.save(scans / f"{room.name}.npz")
-        pcweak.label(room, weak.clicks(room, seed=seed), "nearest").save(labels / f"{room.name}.npz")
+    scans, labels = _labelled_folder(tmp_path, 150.0)
     reports = []
     for workers in ("1", "2"):
         assert main(["evaluate", str(scans), "--pseudo", str(labels), "--json", "--workers", workers]) == 0
@@ -322,6 +330,29 @@ def test_a_folder_scored_with_workers_gives_the_figures_of_one_process(tmp_path,
         assert main(["evaluate", *argv]) == 2
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err, err
+
+
+def _read_unless_synthetic_5(item):
+    import os
+    import signal
+    from pcweak.cli import _scene_to_score
+    if item[0].endswith("synthetic_5.npz"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _scene_to_score(item)
+
+
+def test_a_folder_whose_reading_worker_is_killed_names_the_scenes_left(tmp_path, capsys, monkeypatch):
+    """A worker of ``evaluate --workers`` killed from outside (the kernel's out-of-memory killer,
+    say) ends the command with one message naming the scenes left, not the pool's items."""
+    from pcweak import cli
+    scans, labels = _labelled_folder(tmp_path, 60.0)
+    monkeypatch.setattr(cli, "_scene_to_score", _read_unless_synthetic_5)
+    assert cli.main(["evaluate", str(scans), "--pseudo", str(labels), "--json", "--workers", "2"]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" not in out.err
+    assert re.search(r"a worker process was killed before it finished [123] of the 3 scenes \([^)]*synthetic_5[^)]*\); "
+                     r"most often the kernel kills it when memory runs out \(.* available now\): the set is scored as a "
+                     r"whole, so nothing was reported; the same command with fewer --workers", out.err), out.err
 
 
 def test_scannet_instance_files_are_scored_with_overlapping_masks(tmp_path, capsys):
