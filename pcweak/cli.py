@@ -64,7 +64,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 SIMULATE_OPTIONS: dict[str, dict[str, str]] = {
     "count": {"points": "count"}, "ratio": {"points": "ratio"}, "stratified": {"points": "stratified"},
     "per_instance": {"clicks": "per_instance"}, "oriented": {"boxes": "axis_aligned"},
-    "with_boxes": {"clicks": "", "clusters": ""}, "noise": {"boxes": "noise", "boxes2d": "noise_px"},
+    "with_boxes": {"clicks": "", "clusters": ""}, "boxed_fraction": {"clicks": "", "clusters": ""}, "noise": {"boxes": "noise", "boxes2d": "noise_px"},
     "erosion": {"masks2d": "erosion"}, "merge_prob": {"masks2d": "merge_prob"}, "split_prob": {"masks2d": "split_prob"},
     "drop_prob": {"masks2d": "drop_prob"},
 }
@@ -87,10 +87,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.weak == "points" and ("count" in kw) == ("ratio" in kw):
         raise ValueError("--weak points needs exactly one of --count N or --ratio R")
     check_ranges(KINDS[args.weak], args.weak, {**kw, "seed": args.seed})  # before the scene is read
+    if args.boxed_fraction is not None:
+        if args.with_boxes:
+            raise ValueError("--boxed-fraction boxes a share of a folder's frames, --with-boxes every frame: give one")
+        if not 0 < args.boxed_fraction <= 1:
+            raise ValueError(f"--boxed-fraction must be a share in (0, 1], got {args.boxed_fraction}")
     _check_workers(args.workers)
     check_writable(args.output, "-o")
     if not names_one_scene(args.scene):
         return _simulate_folder(args, kw)
+    if args.boxed_fraction is not None:
+        raise ValueError("--boxed-fraction goes with a folder of frames (a share of them boxed); for one frame give "
+                         "--with-boxes")
     _check_folder_options(args, "draws again the scenes whose file exists")
     output = _one_scene_output(args.output, args.scene, _scene_inputs(args.scene))
     scene = load_scene(args.scene, **_reader_kwargs(args))
@@ -224,6 +232,7 @@ def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
     drawn with ``weak.scene_seed(name, --seed)``; resumable (``weak_jobs``)."""
     from .data.address import check_reader_options
     from .data.collection import enumerate_scenes
+    from .weak import boxed_frames
     from .weak_jobs import weak_fingerprint
     out = _folder_output(args.output, args.scene)
     reader = _reader_kwargs(args)
@@ -231,21 +240,25 @@ def _simulate_folder(args: argparse.Namespace, kw: dict[str, Any]) -> int:
     for name, address in scenes:  # every scene and output checked before the first is read
         check_reader_options(address, reader)
         check_not_an_input(out / f"{name}.npz", _scene_inputs(address), "-o")
-    settings = {"kind": args.weak, "simulator": {k: v for k, v in sorted(kw.items())}, "seed": args.seed,
-                "with_boxes": bool(args.with_boxes)}
+    # each frame's own: a share boxed (--boxed-fraction) is redrawn where its frame's part changes
+    boxed = frozenset(n for n, _ in scenes) if args.with_boxes else frozenset(
+        boxed_frames([n for n, _ in scenes], args.boxed_fraction or 0.0, args.seed))
+    settings = {"kind": args.weak, "simulator": {k: v for k, v in sorted(kw.items())}, "seed": args.seed}
 
-    make = functools.partial(_simulate_scene, reader=reader, kind=args.weak, seed=args.seed, kw=kw, with_boxes=args.with_boxes)
-    return _write_weak_folder("simulate", "simulated", scenes, out, make, lambda n, a: weak_fingerprint(a, settings, [], reader, out),
-                              args, {})
+    make = functools.partial(_simulate_scene, reader=reader, kind=args.weak, seed=args.seed, kw=kw, boxed=boxed)
+    return _write_weak_folder("simulate", "simulated", scenes, out, make,
+                              lambda n, a: weak_fingerprint(a, {**settings, "with_boxes": n in boxed}, [], reader, out), args,
+                              {"boxed": len(boxed)} if args.boxed_fraction is not None else {})
 
 
 def _simulate_scene(name: str, address: str, *, reader: dict[str, Any], kind: str, seed: int, kw: dict[str, Any],
-                    with_boxes: bool) -> Any:
+                    boxed: frozenset[str]) -> Any:
     """One scene of ``pcweak simulate FOLDER``: read, and drawn with ``weak.scene_seed(name,
-    seed)`` (a module-level function, so that worker processes can run it)."""
+    seed)``, its boxes stored where ``name`` is one of ``boxed`` (a module-level function, so
+    that worker processes can run it)."""
     from .data.address import load_scene
     from .weak import scene_seed
-    return _simulated(load_scene(address, **reader), kind, scene_seed(name, seed), kw, with_boxes)
+    return _simulated(load_scene(address, **reader), kind, scene_seed(name, seed), kw, name in boxed)
 
 
 def _class_list(value: str | None) -> tuple[str, ...] | None:
@@ -1044,6 +1057,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-instance", type=int, help="clicks: clicks per instance")
     s.add_argument("--oriented", action="store_true", help="boxes: minimum-footprint oriented boxes instead of axis-aligned")
     s.add_argument("--with-boxes", action="store_true", help="clicks, clusters: also store the frame's oriented boxes (KITTI: its annotated boxes); this frame is one of the fully boxed ones that teach click-boxes and cluster-boxes the object sizes")
+    s.add_argument("--boxed-fraction", type=float, help="clicks, clusters, a folder of frames: this share of them (at least one, drawn from --seed as training's box_fraction draws) also store their boxes, as --with-boxes")
     s.add_argument("--noise", type=float, help="boxes: metres of N(0,noise) jitter; boxes2d: pixels")
     s.add_argument("--erosion", type=int, help="masks2d: boundary erosion in pixels")
     s.add_argument("--merge-prob", type=float, help="masks2d: chance that a mask is merged with a neighbouring one (SAM-like under-segmentation)")

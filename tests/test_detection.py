@@ -1,6 +1,7 @@
 """KITTI detection from weak labels: each weak mode trains on synthetic LiDAR frames on CPU and
 ``pcweak test`` prints KITTI AP JSON."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,8 @@ def test_projection_loss_and_target_quality(lidar_cache):
 def test_click_and_cluster_modes_train_on_pseudo_boxes(lidar_cache):
     """The boxed share of the frames keep their GT boxes and teach the sizes; every object of the
     others gets a pseudo box (not only a centre), its regression weighted by its confidence."""
-    from pcweak.train.lidar_datamodule import LidarDataModule, LidarDataset, boxed_frames, target_quality
+    from pcweak.train.lidar_datamodule import LidarDataModule, LidarDataset, target_quality
+    from pcweak.weak import boxed_frames
     names = [f"f{i}" for i in range(8)]
     assert boxed_frames(names, 0.25, seed=3) == boxed_frames(names[::-1], 0.25, seed=3) and len(boxed_frames(names, 0.25)) == 2
     assert len(boxed_frames(names, 0.01)) == 1 and boxed_frames(names, 0.0) == set()
@@ -116,6 +118,16 @@ def test_click_boxes_of_training_are_made_from_the_clicks_simulate_writes(tmp_pa
         scene, _, _, anchors = ds.entry(i)
         clicked = scene.coord[pcweak.WeakLabels.load(out / f"{ds.scenes[i][0]}.npz").point_index].astype(np.float64)
         assert len(anchors.clicks) and {tuple(c) for c in anchors.clicks} <= {tuple(c) for c in clicked}
+    # the boxed share is the one training boxes, drawn over the same frames
+    train = tmp_path / "train"
+    train.mkdir()
+    for name, _ in ds.scenes:
+        shutil.copy(lidar_cache / "synthetic_lidar" / f"{name}.npz", train / f"{name}.npz")
+    assert main(["simulate", str(train), "--weak", "clicks", "--seed", "1", "--boxed-fraction", "0.5", "-o", str(out),
+                 "--overwrite"]) == 0
+    assert json.loads(capsys.readouterr().out)["boxed"] == len(ds.boxed) == 1
+    stored = {n for n, _ in ds.scenes if pcweak.WeakLabels.load(out / f"{n}.npz").box is not None}
+    assert stored == ds.boxed
 
 
 @pytest.mark.parametrize("mode", ["full", "clicks", "boxes2d", "clusters"])

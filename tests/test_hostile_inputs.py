@@ -1007,6 +1007,24 @@ def _(t, s):  # exact boxes drawn, the erosion dropped without a word
         ["--erosion goes with --weak masks2d, not boxes"]
 
 
+@case("simulate-boxed-fraction-of-one-frame")
+def _(t, s):  # a share of one frame: the boxes would have been stored or not without a word
+    return ["simulate", f"npz:{t / 'room.npz'}", "--weak", "clicks", "--boxed-fraction", "0.1", "-o", str(t / "w.npz")], \
+        ["--boxed-fraction goes with a folder of frames (a share of them boxed); for one frame give --with-boxes"]
+
+
+@case("simulate-boxed-fraction-out-of-range")
+def _(t, s):
+    return ["simulate", str(t), "--weak", "clusters", "--boxed-fraction", "1.5", "-o", str(t / "weak")], \
+        ["--boxed-fraction must be a share in (0, 1], got 1.5"]
+
+
+@case("simulate-boxed-fraction-with-boxes")
+def _(t, s):
+    return ["simulate", str(t), "--weak", "clicks", "--boxed-fraction", "0.1", "--with-boxes", "-o", str(t / "weak")], \
+        ["--boxed-fraction boxes a share of a folder's frames, --with-boxes every frame: give one"]
+
+
 @case("simulate-points-without-a-budget")
 def _(t, s):  # exit 1, unlike every other refusal
     return ["simulate", f"npz:{t / 'nowhere.npz'}", "--weak", "points", "-o", str(t / "w.npz")], \

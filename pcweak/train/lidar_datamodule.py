@@ -12,7 +12,6 @@ heatmap, and ``reg_boxes`` (R,7) + ``reg_class`` + ``reg_weight`` for the regres
 """
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from ..kitti_objects import KittiObjects
 from ..errors import AddressError
 from ..npzio import can_hold_folder, check_writable
 from ..scene import KittiCalib, Scene
+from ..weak import boxed_frames
 from .eval_sampler import evaluation_sampler
 from .scene_cache import SceneCache
 from .splits import SplitList, check_split, other_layout, split_names, warn_overlap
@@ -49,16 +49,6 @@ def frame_ids(value: list[str | int] | str | None, root: Path, key: str) -> Spli
     if ids is not None:
         ids[:] = [kitti_id(i) for i in ids]
     return ids
-
-
-def boxed_frames(names: list[str], fraction: float, seed: int = 0) -> set[str]:
-    """The fully boxed share of the training frames: ``round(fraction * n)`` of them (at least
-    one when ``fraction`` > 0), drawn reproducibly from ``seed`` whatever the order of ``names``."""
-    if fraction <= 0 or not names:
-        return set()
-    k = max(1, int(round(fraction * len(names))))
-    order = sorted(names, key=lambda n: (zlib.crc32(f"{seed}:{n}".encode()), n))
-    return set(order[:k])
 
 
 class EvalFrame:

@@ -36,6 +36,18 @@ def scene_seed(name: str, seed: int) -> int:
     return (zlib.crc32(name.encode()) + 7919 * seed) % (2 ** 31)
 
 
+def boxed_frames(names: list[str], fraction: float, seed: int = 0) -> set[str]:
+    """The fully boxed share of a set of LiDAR frames: ``round(fraction * n)`` of the ``names``
+    (at least one when ``fraction`` > 0), drawn reproducibly from ``seed`` whatever their order;
+    the frames whose boxes teach ``click-boxes`` / ``cluster-boxes`` the object sizes (training's
+    ``box_fraction``, ``pcweak simulate FOLDER --boxed-fraction``)."""
+    if fraction <= 0 or not names:
+        return set()
+    k = max(1, int(round(fraction * len(names))))
+    order = sorted(names, key=lambda n: (zlib.crc32(f"{seed}:{n}".encode()), n))
+    return set(order[:k])
+
+
 def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabels:
     """Simulate weak labels of ``kind`` (one of ``KINDS``) for ``scene``."""
     check_types("simulate(scene, kind)", (scene, Scene))
@@ -44,4 +56,4 @@ def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabel
     return KINDS[kind](scene, seed=seed, **kwargs)
 
 
-__all__ = ["points", "clicks", "clusters", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "scene_seed", "KINDS"]
+__all__ = ["points", "clicks", "clusters", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "scene_seed", "boxed_frames", "KINDS"]
