@@ -159,3 +159,8 @@ def test_lidar_frame_from_above_with_boxes_and_camera_image(tmp_path, lidar):
                       [(lidar.boxes, np.tile(car, (len(lidar.boxes), 1)), 2)], SIZE)
     assert _has(bare, car) == 0 and _has(boxed, car) > 20 * int((lidar.boxes[:, 0] < 40).sum())
     assert _has(top, car) > 0
+    # a box as far as KITTI scores (70 m) is drawn: the view reaches past the farthest box
+    far = lidar.boxes[:1].copy()
+    far[0, :2] = (68.0, -35.0)
+    drawn = bev_panel(lidar.coord, np.tile(KITTI_COLORS[3], (lidar.num_points, 1)), [(far, np.tile(car, (1, 1)), 2)], SIZE)
+    assert _has(drawn, car) > 20

@@ -53,7 +53,7 @@ def default_panels(L: Layers, color_by: str | None) -> list[str]:
 
 
 FOV_DEG = 55.0
-BEV_AHEAD, BEV_HALF_WIDTH = 45.0, 30.0  # metres shown in the LiDAR bird's-eye view
+BEV_AHEAD, BEV_HALF_WIDTH = 43.0, 30.0  # metres the LiDAR bird's-eye view shows at least
 
 
 def orbit_camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,17 +68,34 @@ def orbit_camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, 
     return centre, centre + dist * np.array([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)])
 
 
+def bev_reach(boxes: list[np.ndarray], seeds: np.ndarray | None = None) -> tuple[float, float]:
+    """The metres ahead and to either side that a LiDAR top view shows: ``BEV_AHEAD`` and
+    ``BEV_HALF_WIDTH``, or farther where a box's footprint ((M,7) LiDAR-frame boxes, any layer)
+    or a seed point ((K,3)) lies beyond them (KITTI scores objects 70 m ahead), with 3 m to
+    spare."""
+    from pcweak.geometry import bev_corners
+    xy = [bev_corners(box) for b in boxes for box in np.asarray(b, np.float64).reshape(-1, 7)]
+    if seeds is not None and len(seeds):
+        xy.append(np.asarray(seeds, np.float64)[:, :2])
+    if not xy:
+        return BEV_AHEAD, BEV_HALF_WIDTH
+    pts = np.concatenate(xy)
+    return max(BEV_AHEAD, float(pts[:, 0].max()) + 3.0), max(BEV_HALF_WIDTH, float(np.abs(pts[:, 1]).max()) + 3.0)
+
+
 def bev_panel(coord: np.ndarray, colors: np.ndarray, boxes: list[tuple[np.ndarray, np.ndarray, int]], size: tuple[int, int],
-              seeds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+              seeds: tuple[np.ndarray, np.ndarray] | None = None, reach: tuple[float, float] | None = None) -> np.ndarray:
     """(H,W,3) uint8 orthographic top view of a LiDAR frame, drawn directly: x forward up the
-    picture (from 2 m behind the sensor to about ``BEV_AHEAD`` m), y to the left, points 2 px
+    picture, from 2 m behind the sensor to at least ``reach[0]`` m ahead and ``reach[1]`` m to
+    either side (default ``bev_reach`` of the boxes and seeds drawn), y to the left, points 2 px
     (the highest on top), box footprints as outlines with a heading tick, seed markers on top.
     ``boxes``: (boxes (M,7), colours (M,3), line width) per box layer."""
     from PIL import Image, ImageDraw
     from pcweak.geometry import bev_corners
     w, h = size
-    scale = w / (2 * BEV_HALF_WIDTH)  # pixels per metre
     x0 = -2.0
+    ahead, side = reach if reach is not None else bev_reach([b for b, _, _ in boxes], None if seeds is None else seeds[0])
+    scale = min(w / (2 * side), h / (ahead - x0))  # pixels per metre
     to_px = lambda xy: np.stack([w / 2 - xy[..., 1] * scale, h - (xy[..., 0] - x0) * scale], -1)  # noqa: E731
     img = np.full((h, w, 3), 255, np.uint8)
     uv = np.round(to_px(coord[:, :2])).astype(np.int64)
@@ -136,11 +153,12 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
     has_seeds = L.seeds is not None and len(L.seeds) > 0
     if L.lidar:
         tiles = []
+        seeds = (L.coord[L.seeds], L.seed_colors) if has_seeds else None
+        reach = bev_reach([b for b, _ in L.boxes.values()], None if seeds is None else seeds[0])  # one scale for all
         for name in panels:
             boxes = [(b, bc, 3 if bname == "gt boxes" else 2) for bname, (b, bc) in L.boxes.items()
                      if (name == "gt") == (bname == "gt boxes")]
-            seeds = (L.coord[L.seeds], L.seed_colors) if has_seeds else None
-            tiles.append(bev_panel(L.coord, L.point_layers[name], boxes, size, seeds))
+            tiles.append(bev_panel(L.coord, L.point_layers[name], boxes, size, seeds, reach))
         return np.concatenate(tiles, 1)
     from PIL import Image, ImageDraw
     o = o3d()
