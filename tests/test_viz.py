@@ -164,3 +164,22 @@ def test_lidar_frame_from_above_with_boxes_and_camera_image(tmp_path, lidar):
     far[0, :2] = (68.0, -35.0)
     drawn = bev_panel(lidar.coord, np.tile(KITTI_COLORS[3], (lidar.num_points, 1)), [(far, np.tile(car, (1, 1)), 2)], SIZE)
     assert _has(drawn, car) > 20
+
+
+def test_a_lidar_scan_without_a_camera_is_drawn_all_around_the_sensor(tmp_path, lidar):
+    """A LiDAR scan without a camera image (SemanticKITTI's, labelled all around) gets the top
+    view centred on the sensor, where a camera's frame is drawn ahead (what lies 5 m behind the
+    sensor is shown in the one, not in the other); one row of top views, no camera image."""
+    import dataclasses
+    from pcweak.viz.colors import KITTI_COLORS
+    from pcweak.viz.layers import build_layers
+    from pcweak.viz.render import bev_panel, bev_reach
+    bare = dataclasses.replace(lidar, frames=[], meta={"dataset": "semantickitti"})
+    assert build_layers(bare).lidar and build_layers(bare).around and not build_layers(lidar).around
+    car, grey = KITTI_COLORS[0], KITTI_COLORS[3]
+    colors = np.where((lidar.coord[:, 0] < -5)[:, None], car, grey).astype(np.uint8)
+    assert (lidar.coord[:, 0] < -5).sum() > 100
+    assert _has(bev_panel(lidar.coord, colors, [], SIZE, reach=bev_reach([], None)), car) == 0
+    assert _has(bev_panel(lidar.coord, colors, [], SIZE, reach=bev_reach([], None, around=True)), car) > 100
+    img = np.asarray(Image.open(_render(bare, tmp_path / "s.png")))[:, :, :3]
+    assert img.shape[0] == TITLE_H + SIZE[1]  # one row of top views, nothing below

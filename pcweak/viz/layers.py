@@ -20,7 +20,8 @@ class Layers:
     ``boxes`` maps a layer name ("gt boxes", "pseudo boxes") to ((M,7) boxes, (M,3) uint8 colours).
     ``legend`` lists (name, colour) of the classes shown; ``extra_legend`` the other colours a
     picture shows (no label, error / correct, seed markers, box outlines). ``lidar``: a LiDAR
-    frame (drawn from above)."""
+    frame (drawn from above); ``around``: one without a camera image (drawn centred on the
+    sensor)."""
 
     coord: np.ndarray
     point_layers: dict[str, np.ndarray] = field(default_factory=dict)
@@ -30,6 +31,7 @@ class Layers:
     legend: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)
     extra_legend: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)
     lidar: bool = False
+    around: bool = False
 
 
 def error_colors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -53,7 +55,8 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
     classes = tuple(scene.classes) if pseudo is None else pseudo.classes_with(scene)
     pal = C.palette_for(classes)
     meta = scene.meta or {}
-    L = Layers(coord=scene.coord, lidar=bool(meta.get("lidar")) or meta.get("dataset") == "kitti")
+    lidar = bool(meta.get("lidar")) or meta.get("dataset") in ("kitti", "semantickitti")
+    L = Layers(coord=scene.coord, lidar=lidar, around=lidar and not (scene.frames and scene.frames[0].image is not None))
     if scene.color is not None:
         L.point_layers["rgb"] = (np.clip(scene.color, 0, 1) * 255).astype(np.uint8)
     elif scene.intensity is not None:

@@ -53,7 +53,9 @@ def default_panels(L: Layers, color_by: str | None) -> list[str]:
 
 
 FOV_DEG = 55.0
-BEV_AHEAD, BEV_HALF_WIDTH = 43.0, 30.0  # metres the LiDAR bird's-eye view shows at least
+# metres the LiDAR bird's-eye view shows at least (bev_reach): behind and ahead of the sensor and to
+# either side; ahead and behind a scan without a camera
+BEV_BEHIND, BEV_AHEAD, BEV_HALF_WIDTH, BEV_AROUND = 2.0, 43.0, 30.0, 22.5
 
 
 def orbit_camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,34 +70,39 @@ def orbit_camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, 
     return centre, centre + dist * np.array([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)])
 
 
-def bev_reach(boxes: list[np.ndarray], seeds: np.ndarray | None = None) -> tuple[float, float]:
-    """The metres ahead and to either side that a LiDAR top view shows: ``BEV_AHEAD`` and
-    ``BEV_HALF_WIDTH``, or farther where a box's footprint ((M,7) LiDAR-frame boxes, any layer)
-    or a seed point ((K,3)) lies beyond them (KITTI scores objects 70 m ahead), with 3 m to
-    spare."""
+def bev_reach(boxes: list[np.ndarray], seeds: np.ndarray | None = None, around: bool = False) -> tuple[float, float, float]:
+    """The metres behind, ahead and to either side of the sensor that a LiDAR top view shows.
+    A frame seen by a camera (KITTI: its objects are labelled in the camera's view) is drawn
+    ahead: ``BEV_BEHIND``, ``BEV_AHEAD``, ``BEV_HALF_WIDTH``, or farther where a box's footprint
+    ((M,7) LiDAR-frame boxes, any layer) or a seed point ((K,3)) lies beyond them (KITTI scores
+    objects 70 m ahead), with 3 m to spare. A scan without a camera (``around``: SemanticKITTI,
+    labelled all around) is drawn centred on the sensor, ``BEV_AROUND`` each way ahead and
+    behind, farther only for boxes: its seeds lie anywhere in the scan, out to its last ring."""
     from pcweak.geometry import bev_corners
+    behind, ahead = (BEV_AROUND, BEV_AROUND) if around else (BEV_BEHIND, BEV_AHEAD)
     xy = [bev_corners(box) for b in boxes for box in np.asarray(b, np.float64).reshape(-1, 7)]
-    if seeds is not None and len(seeds):
+    if seeds is not None and len(seeds) and not around:
         xy.append(np.asarray(seeds, np.float64)[:, :2])
     if not xy:
-        return BEV_AHEAD, BEV_HALF_WIDTH
+        return behind, ahead, BEV_HALF_WIDTH
     pts = np.concatenate(xy)
-    return max(BEV_AHEAD, float(pts[:, 0].max()) + 3.0), max(BEV_HALF_WIDTH, float(np.abs(pts[:, 1]).max()) + 3.0)
+    return (max(behind, 3.0 - float(pts[:, 0].min())), max(ahead, float(pts[:, 0].max()) + 3.0),
+            max(BEV_HALF_WIDTH, float(np.abs(pts[:, 1]).max()) + 3.0))
 
 
 def bev_panel(coord: np.ndarray, colors: np.ndarray, boxes: list[tuple[np.ndarray, np.ndarray, int]], size: tuple[int, int],
-              seeds: tuple[np.ndarray, np.ndarray] | None = None, reach: tuple[float, float] | None = None) -> np.ndarray:
+              seeds: tuple[np.ndarray, np.ndarray] | None = None, reach: tuple[float, float, float] | None = None) -> np.ndarray:
     """(H,W,3) uint8 orthographic top view of a LiDAR frame, drawn directly: x forward up the
-    picture, from 2 m behind the sensor to at least ``reach[0]`` m ahead and ``reach[1]`` m to
-    either side (default ``bev_reach`` of the boxes and seeds drawn), y to the left, points 2 px
-    (the highest on top), box footprints as outlines with a heading tick, seed markers on top.
-    ``boxes``: (boxes (M,7), colours (M,3), line width) per box layer."""
+    picture, ``reach`` = (metres behind, ahead, to either side) of the sensor at least (default
+    ``bev_reach`` of the boxes and seeds drawn), y to the left, points 2 px (the highest on
+    top), box footprints as outlines with a heading tick, seed markers on top. ``boxes``:
+    (boxes (M,7), colours (M,3), line width) per box layer."""
     from PIL import Image, ImageDraw
     from pcweak.geometry import bev_corners
     w, h = size
-    x0 = -2.0
-    ahead, side = reach if reach is not None else bev_reach([b for b, _, _ in boxes], None if seeds is None else seeds[0])
-    scale = min(w / (2 * side), h / (ahead - x0))  # pixels per metre
+    behind, ahead, side = reach if reach is not None else bev_reach([b for b, _, _ in boxes], None if seeds is None else seeds[0])
+    x0 = -behind
+    scale = min(w / (2 * side), h / (ahead + behind))  # pixels per metre
     to_px = lambda xy: np.stack([w / 2 - xy[..., 1] * scale, h - (xy[..., 0] - x0) * scale], -1)  # noqa: E731
     img = np.full((h, w, 3), 255, np.uint8)
     uv = np.round(to_px(coord[:, :2])).astype(np.int64)
@@ -154,7 +161,7 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
     if L.lidar:
         tiles = []
         seeds = (L.coord[L.seeds], L.seed_colors) if has_seeds else None
-        reach = bev_reach([b for b, _ in L.boxes.values()], None if seeds is None else seeds[0])  # one scale for all
+        reach = bev_reach([b for b, _ in L.boxes.values()], None if seeds is None else seeds[0], L.around)  # one scale for all
         for name in panels:
             boxes = [(b, bc, 3 if bname == "gt boxes" else 2) for bname, (b, bc) in L.boxes.items()
                      if (name == "gt") == (bname == "gt boxes")]
