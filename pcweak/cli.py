@@ -943,6 +943,11 @@ def cmd_viz(args: argparse.Namespace) -> int:
     pseudo_file = _file_of_the_scene(args.pseudo, args.scene, "--pseudo") if args.pseudo else None
     weak_file = _file_of_the_scene(args.weak, args.scene, "--weak") if args.weak else None
     scene = load_scene(args.scene, **_reader_kwargs(args))
+    if args.views is not None:
+        from .viz.layers import drawn_from_above
+        if drawn_from_above(scene):
+            warnings.warn(f"--views {args.views}: {scene.name} is a LiDAR frame, drawn in one row of top views; "
+                          "--views is not used")
     pseudo = PseudoLabels.load(pseudo_file) if pseudo_file else None
     weak = WeakLabels.load(weak_file) if weak_file else None
     done = False

@@ -166,7 +166,7 @@ def test_lidar_frame_from_above_with_boxes_and_camera_image(tmp_path, lidar):
     assert _has(drawn, car) > 20
 
 
-def test_a_lidar_scan_without_a_camera_is_drawn_all_around_the_sensor(tmp_path, lidar):
+def test_a_lidar_scan_without_a_camera_is_drawn_all_around_the_sensor(tmp_path, lidar, capsys):
     """A LiDAR scan without a camera image (SemanticKITTI's, labelled all around) gets the top
     view centred on the sensor, where a camera's frame is drawn ahead (what lies 5 m behind the
     sensor is shown in the one, not in the other); one row of top views, no camera image."""
@@ -183,3 +183,7 @@ def test_a_lidar_scan_without_a_camera_is_drawn_all_around_the_sensor(tmp_path, 
     assert _has(bev_panel(lidar.coord, colors, [], SIZE, reach=bev_reach([], None, around=True)), car) > 100
     img = np.asarray(Image.open(_render(bare, tmp_path / "s.png")))[:, :, :3]
     assert img.shape[0] == TITLE_H + SIZE[1]  # one row of top views, nothing below
+    bare.save(tmp_path / "scan.npz")
+    capsys.readouterr()
+    assert main(["viz", f"npz:{tmp_path / 'scan.npz'}", "--png", str(tmp_path / "v.png"), "--views", "2"]) == 0
+    assert "is a LiDAR frame, drawn in one row of top views; --views is not used" in capsys.readouterr().err

@@ -44,6 +44,13 @@ def error_colors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return out
 
 
+def drawn_from_above(scene) -> bool:
+    """Whether ``scene`` is a LiDAR frame (KITTI, SemanticKITTI, a generated one), which pictures
+    draw in one row of top views rather than in orbit views."""
+    meta = scene.meta or {}
+    return bool(meta.get("lidar")) or meta.get("dataset") in ("kitti", "semantickitti")
+
+
 def build_layers(scene, pseudo=None, weak=None) -> Layers:
     """All layers available for ``scene`` with optional ``PseudoLabels`` and ``WeakLabels``, named
     under the class lists of the three joined (weak labels may name a PLY's ``class_3``)."""
@@ -54,8 +61,7 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
         pseudo.check_against(scene)
     classes = tuple(scene.classes) if pseudo is None else pseudo.classes_with(scene)
     pal = C.palette_for(classes)
-    meta = scene.meta or {}
-    lidar = bool(meta.get("lidar")) or meta.get("dataset") in ("kitti", "semantickitti")
+    lidar = drawn_from_above(scene)
     L = Layers(coord=scene.coord, lidar=lidar, around=lidar and not (scene.frames and scene.frames[0].image is not None))
     if scene.color is not None:
         L.point_layers["rgb"] = (np.clip(scene.color, 0, 1) * 255).astype(np.uint8)
