@@ -122,11 +122,13 @@ def test_simulate_a_folder_draws_each_scene_as_training_does_and_resumes(tmp_pat
 def test_a_resumed_folder_job_checks_its_outputs_under_a_progress_bar(tmp_path, room, capsys, monkeypatch):
     """Before the bar of the work, a resumed folder job reads every existing output's
     fingerprint (thousands of scans take minutes): simulate and label do it through
-    ``_checking``, a bar over every scene of the folder."""
-    import pcweak.cli as cli
+    ``checking_outputs``, a bar over every scene of the folder."""
+    from pcweak.cli import common, label, weak_files
     checked = []
-    real = cli._checking
-    monkeypatch.setattr(cli, "_checking", lambda items, total, verb: (checked.append((verb, total)), real(items, total, verb))[1])
+    real = common.checking_outputs
+    for module in (weak_files, label):
+        monkeypatch.setattr(module, "checking_outputs",
+                            lambda items, total, verb: (checked.append((verb, total)), real(items, total, verb))[1])
     scenes = tmp_path / "scenes"
     scenes.mkdir()
     for name in ("a", "b", "c"):

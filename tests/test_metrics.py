@@ -335,7 +335,7 @@ def test_a_folder_scored_with_workers_gives_the_figures_of_one_process(tmp_path,
 def _read_unless_synthetic_5(item):
     import os
     import signal
-    from pcweak.cli import _scene_to_score
+    from pcweak.cli.evaluate import _scene_to_score
     if item[0].endswith("synthetic_5.npz"):
         os.kill(os.getpid(), signal.SIGKILL)
     return _scene_to_score(item)
@@ -344,10 +344,10 @@ def _read_unless_synthetic_5(item):
 def test_a_folder_whose_reading_worker_is_killed_names_the_scenes_left(tmp_path, capsys, monkeypatch):
     """A worker of ``evaluate --workers`` killed from outside (the kernel's out-of-memory killer,
     say) ends the command with one message naming the scenes left, not the pool's items."""
-    from pcweak import cli
+    from pcweak.cli import evaluate, main
     scans, labels = _labelled_folder(tmp_path, 60.0)
-    monkeypatch.setattr(cli, "_scene_to_score", _read_unless_synthetic_5)
-    assert cli.main(["evaluate", str(scans), "--pseudo", str(labels), "--json", "--workers", "2"]) == 2
+    monkeypatch.setattr(evaluate, "_scene_to_score", _read_unless_synthetic_5)
+    assert main(["evaluate", str(scans), "--pseudo", str(labels), "--json", "--workers", "2"]) == 2
     out = capsys.readouterr()
     assert out.out == "" and "Traceback" not in out.err
     assert re.search(r"a worker process was killed before it finished [123] of the 3 scenes \([^)]*synthetic_5[^)]*\); "

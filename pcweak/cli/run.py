@@ -1,0 +1,34 @@
+"""``pcweak demo`` and ``pcweak bench``: the packaged jobs."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..npzio import check_writable
+from .common import param_values
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+    from ..npzio import can_hold_folder
+    for flag, value in (("--seed", args.seed), ("--epochs", args.epochs)):  # run_demo's ranges, under the flags' names
+        if value < 0:
+            raise ValueError(f"{flag} must be an integer >= 0, got {value}")
+    if not can_hold_folder(args.out):  # "[Errno 17] File exists" from inside otherwise
+        raise NotADirectoryError(f"--out {args.out}: is a file, or lies under one; give a folder for the demo's files")
+    check_writable(args.out, "--out")
+    run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+    from ..bench import BENCHES
+    from ..params import check_kwargs
+    mod = importlib.import_module(BENCHES[args.name])
+    params = param_values(args.param)
+    check_kwargs(mod.run, params, f"bench {args.name}")
+    result = mod.run(**params)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
