@@ -681,6 +681,30 @@ def _(t, s):
         ["solver.name must be one of"]
 
 
+@case("label-param-negative-colour-weight")
+def _(t, s):  # the partition would join points the more their colours differ
+    return _label(t, t / "points.npz", "--param", "partition.color_weight=-1", scene="nowhere.npz"), \
+        ["partition.color_weight must be >= 0 (0 for off), got -1"]
+
+
+@case("label-param-confidence-above-one")
+def _(t, s):  # every label left out without a word
+    return _label(t, t / "points.npz", "--param", "solver.min_confidence=1.5", scene="nowhere.npz"), \
+        ["solver.min_confidence must lie in [0, 1], got 1.5"]
+
+
+@case("label-param-negative-class-balance")
+def _(t, s):  # the classes with the most seeds favoured
+    return _label(t, t / "points.npz", "--param", "solver.class_balance=-0.5", scene="nowhere.npz"), \
+        ["solver.class_balance must be >= 0 (0 for off), got -0.5"]
+
+
+@case("label-param-frustum-fit-iou-in-percent")
+def _(t, s):  # 85 for 0.85: every box moved to its image box
+    return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "--method", "boxes2d-frustum",
+            "-o", str(t / "o.npz"), "--param", "image_fit_below=85"], ["image_fit_below must be an IoU in [0, 1] (0: off), got 85"]
+
+
 @case("label-param-gp-iterations-zero")
 def _(t, s):
     return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "boxes.npz"), "--method", "gp-boxes",

@@ -92,6 +92,11 @@ class PartitionConfig:
             raise ValueError(f"partition.split_below must lie in [0, 1], got {self.split_below}")
         if not self.c > 0 or not self.min_size >= 1:
             raise ValueError(f"partition.c must be > 0 and partition.min_size >= 1, got {self.c} and {self.min_size}")
+        if not self.color_weight >= 0:  # a negative weight would join points the more their colours differ
+            raise ValueError(f"partition.color_weight must be >= 0 (0 for off), got {self.color_weight}")
+        if self.color_max_normal_diff is not None and not self.color_max_normal_diff >= 0:
+            raise ValueError(f"partition.color_max_normal_diff must be >= 0 (or null: colour wherever), "
+                             f"got {self.color_max_normal_diff}")
         if (self.l0_regularization is not None and not self.l0_regularization > 0) or (self.l0_min_size is not None and self.l0_min_size < 1):
             raise ValueError(f"partition.l0_regularization must be > 0 and partition.l0_min_size >= 1, "
                              f"got {self.l0_regularization} and {self.l0_min_size}")
@@ -199,6 +204,11 @@ class SolverConfig:
                              f"got {self.geodesic_temperature} and {self.geodesic_hop}")
         if not 0 < self.alpha < 1 or not self.iterations >= 1:
             raise ValueError(f"solver.alpha must lie in (0, 1) and solver.iterations be >= 1, got {self.alpha} and {self.iterations}")
+        if not self.class_balance >= 0:  # a negative power would favour the classes with the most seeds
+            raise ValueError(f"solver.class_balance must be >= 0 (0 for off), got {self.class_balance}")
+        for name in ("min_confidence", "instance_threshold"):  # probabilities: outside [0, 1] all or nothing passes
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"solver.{name} must lie in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
