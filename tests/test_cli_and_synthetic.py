@@ -27,6 +27,20 @@ def test_info_kitti_000001(capsys):
     assert info["frames"] == 1 and info["calib"] is True
 
 
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    """A MemoryError (numpy's "Unable to allocate ...", a scan too large for the machine) ends a
+    command with one line, exit status 2, no traceback."""
+    from pcweak.data import address
+
+    def too_large(*a, **k):
+        raise MemoryError("Unable to allocate 48.3 GiB for an array with shape (36000000, 480, 3) and data type uint8")
+    monkeypatch.setattr(address, "load_scene", too_large)
+    assert main(["info", "synthetic:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pcweak info: error: out of memory (Unable to allocate 48.3 GiB") and "available now" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_info_lists_the_scenes_of_a_folder(tmp_path, room, capsys):
     from dataclasses import replace
     from pcweak.data.scannet import write_scannet

@@ -1097,7 +1097,13 @@ def _(t, s):
 
 @case("viz-no-views")
 def _(t, s):  # the scene does not exist: the setting is refused before it is read
-    return ["viz", f"npz:{t / 'nope.npz'}", "--png", str(t / "v.png"), "--views", "0"], ["--views must be an integer >= 1"]
+    return ["viz", f"npz:{t / 'nope.npz'}", "--png", str(t / "v.png"), "--views", "0"], ["--views must be an integer in [1, 36]"]
+
+
+@case("viz-views-past-a-full-turn")
+def _(t, s):  # 100000 rows: numpy's MemoryError (48 GiB) and a traceback, after the scene was read
+    return ["viz", f"npz:{t / 'nope.npz'}", "--png", str(t / "v.png"), "--views", "100000"], \
+        ["--views must be an integer in [1, 36] (rows of views in the PNG, each 10 degrees or more apart), got 100000"]
 
 
 @case("viz-views-without-a-png")

@@ -88,6 +88,16 @@ def _caused_by_interrupt(e: BaseException) -> bool:
     return False
 
 
+def _out_of_memory(e: MemoryError) -> str:
+    """One line for a MemoryError: what could not be had (numpy names the size), the memory
+    available now, and where to look."""
+    from ..parallel import available_memory_gb
+    free = available_memory_gb()
+    return (f"out of memory ({str(e) or 'an allocation failed'}; {'unknown' if free is None else f'{free:.1f} GiB'} "
+            f"available now): a smaller input or setting, fewer --workers or --voxel for a large scan; "
+            f"PCWEAK_DEBUG=1 shows where")
+
+
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings reach CLI users as one plain line, without source paths, on a line of its own
     when a progress bar is drawn (``tqdm.write`` moves the bar below it)."""
@@ -174,6 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             why = denied_import(str(e)) or f"{e}\n(pcweak {argv[0]} --help lists every option)"
             print(f"pcweak {argv[0]}: error: {why}", file=sys.stderr)
             return 2
+        except MemoryError as e:
+            if debug:
+                raise
+            print(f"pcweak {argv[0]}: error: {_out_of_memory(e)}", file=sys.stderr)
+            return 2
         # OSError: a file missing, read-only or on a full disk; MisconfigurationException: a
         # trainer setting this machine cannot meet (accelerator, devices)
         except (PcweakError, ValueError, OSError, RuntimeError, MisconfigurationException) as e:
@@ -199,6 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return _interrupted(args.command, debug)
+    except MemoryError as e:
+        if debug:
+            raise
+        print(f"pcweak {args.command}: error: {_out_of_memory(e)}", file=sys.stderr)
+        return 2
     # OSError: a file missing, read-only or on a full disk, each message naming the file
     except (PcweakError, ValueError, OSError, RuntimeError, ImportError) as e:
         if _caused_by_interrupt(e):

@@ -53,6 +53,7 @@ def default_panels(L: Layers, color_by: str | None) -> list[str]:
 
 
 FOV_DEG = 55.0
+MAX_VIEWS = 36  # orbit views 10 degrees apart: more show nothing new, and each row is a panel's height
 # metres the LiDAR bird's-eye view shows at least (bev_reach): behind and ahead of the sensor and to
 # either side; ahead and behind a scan without a camera
 BEV_BEHIND, BEV_AHEAD, BEV_HALF_WIDTH, BEV_AROUND = 2.0, 43.0, 30.0, 22.5
@@ -266,13 +267,14 @@ def compose(grid: np.ndarray, panels: list[str], legend: list[tuple[str, tuple[i
 
 def check_png_output(out: str | Path, views: int | None = None) -> None:
     """Raise ValueError unless ``out`` names a ``.png`` file that is not a folder and ``views``
-    (rows of the grid; None: the default) is an integer >= 1: checked before a scene is read or
-    drawn."""
+    (rows of the grid; None: the default) is an integer from 1 to ``MAX_VIEWS``: checked before a
+    scene is read or drawn."""
     from pcweak.npzio import check_output_file
     from pcweak.params import COUNT_RANGE
     check_output_file(out, ".png", "--png")
-    if views is not None and not COUNT_RANGE.holds(views):
-        raise ValueError(f"--views must be an integer >= 1 (rows of views in the PNG), got {views!r}")
+    if views is not None and not (COUNT_RANGE.holds(views) and views <= MAX_VIEWS):
+        raise ValueError(f"--views must be an integer in [1, {MAX_VIEWS}] (rows of views in the PNG, each "
+                         f"{360 // MAX_VIEWS} degrees or more apart), got {views!r}")
 
 
 def render_png(scene, out: str | Path, pseudo=None, weak=None, color_by: str | None = None, views: int = 4,
