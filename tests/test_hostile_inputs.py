@@ -817,6 +817,12 @@ def _(t, s):
     return _label(t, t / "points.npz", "--workers", "0"), ["--workers must be at least 1"]
 
 
+@case("label-workers-for-one-scene")
+def _(t, s):  # simulate, import and evaluate refuse it; label took it and labelled in one process
+    return _label(t, t / "points.npz", "--workers", "4"), \
+        ["--workers goes with a folder of scenes (scenes labelled at once); one scene is labelled in this process"]
+
+
 @case("label-checkpoint-for-a-method-without-a-model")
 def _(t, s):  # labelled by propagation, the checkpoint unread
     return _label(t, t / "points.npz", "--ckpt", str(t / "last.ckpt")), \

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..npzio import check_not_an_input, check_writable, names_npz_file
 from .common import (
-    check_not_another_file, check_not_the_scene_folder, check_workers, checking_outputs, param_values,
+    check_not_another_file, check_not_the_scene_folder, check_one_process, check_workers, checking_outputs, param_values,
     reader_kwargs, scene_inputs, scenes_refused, stage_lines,
 )
 from .masks import mask_folders_per_scene
@@ -62,6 +62,8 @@ def cmd_label(args: argparse.Namespace) -> int:
                          f"give a folder")
     if not names_one_scene(args.scene):
         check_not_the_scene_folder(Path(args.output), args.scene)
+    else:
+        check_one_process(args.workers, "labelled")
     if args.method == "model":
         from ..train.self_training import predict_pseudo_labels
         print(json.dumps(predict_pseudo_labels(args.ckpt, scenes, args.output, overwrite=args.overwrite, **params)))
