@@ -890,6 +890,14 @@ def _(t, s):  # clicks 100 m off: another scene or frame, snapped to whatever li
         ["far.csv", "1 of 1 clicked points lie more than 0.1 m", "--coords scene"]
 
 
+@case("import-class-list-with-a-gap")
+def _(t, s):  # "a,,b": the gap was dropped, and b took label 1
+    (t / "named.csv").write_text("index,class\n3,b\n")
+    pcweak.Scene(name="bare", coord=s.coord).save(t / "bare.npz")
+    return ["import", f"npz:{t / 'bare.npz'}", str(t / "named.csv"), "--classes", "a,,b", "-o", str(t / "w.npz")], \
+        ["--classes 'a,,b': label 1 has no name; name every label up to the last (class_1 for one you leave unnamed)"]
+
+
 @case("import-bare-scene-without-classes")
 def _(t, s):  # class names with no list to look them up in
     (t / "idx.csv").write_text("index,class\n3,wall\n")

@@ -140,10 +140,14 @@ def _class_list(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     path = Path(value)
-    names = path.read_text(encoding="utf-8-sig").splitlines() if path.is_file() else value.split(",")
-    names = [n.strip() for n in names if n.strip()]
+    names = [n.strip() for n in (path.read_text(encoding="utf-8-sig").splitlines() if path.is_file() else value.split(","))]
+    while names and not names[-1]:  # a file's closing blank lines, a list's closing comma
+        names.pop()
     if not names:
         raise ValueError(f"--classes {value!r}: no class names (names separated by commas, or a file of one per line)")
+    if "" in names:  # left out, every later label would take the name of the next
+        raise ValueError(f"--classes {value!r}: label {names.index('')} has no name; name every label up to the last "
+                         f"(class_{names.index('')} for one you leave unnamed)")
     return tuple(names)
 
 
