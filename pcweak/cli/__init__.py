@@ -88,6 +88,19 @@ def _caused_by_interrupt(e: BaseException) -> bool:
     return False
 
 
+def _error_line(command: str, e: BaseException, debug: bool, hint: str = "") -> int:
+    """End ``command`` on the error ``e``: one line and exit status 2 (``hint`` appended; a
+    MemoryError said as ``_out_of_memory`` says it), or the interrupt it stands for; under
+    PCWEAK_DEBUG, ``e`` itself with its traceback."""
+    if _caused_by_interrupt(e):
+        return _interrupted(command, debug)
+    if debug:
+        raise e
+    why = _out_of_memory(e) if isinstance(e, MemoryError) else f"{e}{hint}"
+    print(f"pcweak {command}: error: {why}", file=sys.stderr)
+    return 2
+
+
 def _out_of_memory(e: MemoryError) -> str:
     """One line for a MemoryError: what could not be had (numpy names the size), the memory
     available now, and where to look."""
@@ -184,20 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             why = denied_import(str(e)) or f"{e}\n(pcweak {argv[0]} --help lists every option)"
             print(f"pcweak {argv[0]}: error: {why}", file=sys.stderr)
             return 2
-        except MemoryError as e:
-            if debug:
-                raise
-            print(f"pcweak {argv[0]}: error: {_out_of_memory(e)}", file=sys.stderr)
-            return 2
         # OSError: a file missing, read-only or on a full disk; MisconfigurationException: a
         # trainer setting this machine cannot meet (accelerator, devices)
-        except (PcweakError, ValueError, OSError, RuntimeError, MisconfigurationException) as e:
-            if _caused_by_interrupt(e):
-                return _interrupted(argv[0], debug)
-            if debug:
-                raise
-            print(f"pcweak {argv[0]}: error: {e} (PCWEAK_DEBUG=1 shows where)", file=sys.stderr)
-            return 2
+        except (PcweakError, ValueError, OSError, RuntimeError, MemoryError, MisconfigurationException) as e:
+            return _error_line(argv[0], e, debug, " (PCWEAK_DEBUG=1 shows where)")
     parser = build_parser()
     if argv and not argv[0].startswith("-"):
         known = command_names(parser)
@@ -214,16 +217,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return _interrupted(args.command, debug)
-    except MemoryError as e:
-        if debug:
-            raise
-        print(f"pcweak {args.command}: error: {_out_of_memory(e)}", file=sys.stderr)
-        return 2
     # OSError: a file missing, read-only or on a full disk, each message naming the file
-    except (PcweakError, ValueError, OSError, RuntimeError, ImportError) as e:
-        if _caused_by_interrupt(e):
-            return _interrupted(args.command, debug)
-        if debug:
-            raise
-        print(f"pcweak {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except (PcweakError, ValueError, OSError, RuntimeError, ImportError, MemoryError) as e:
+        return _error_line(args.command, e, debug)
