@@ -100,6 +100,8 @@ def class_names(owner: str, classes: Sequence[str]) -> tuple[str, ...]:
     (two labels that no reader, metric or picture could tell apart)."""
     if isinstance(classes, (str, bytes)):
         raise SceneError(f"{owner}.classes: a single string {classes!r}; give a list of class names")
+    if isinstance(classes, np.ndarray) and classes.ndim != 1:  # e.g. a file's classes member of shape () or (4, 5)
+        raise SceneError(f"{owner}.classes: an array of shape {classes.shape}; give a list of class names (one dimension)")
     names = tuple(str(c) for c in classes)
     twice = sorted({c for c in names if names.count(c) > 1})
     if twice:
@@ -526,7 +528,7 @@ class Scene:
         kw = {k: d[k] for k in ("color", "normal", "intensity", "semantic", "instance", "segment",
                                  "boxes", "box_labels", "axis_alignment") if k in d}
         return cls(name=str(d["name"]) if "name" in d else Path(source).stem, coord=d["coord"],
-                   classes=tuple(str(c) for c in d.get("classes", ())), frames=frames, calib=calib,
+                   classes=d.get("classes", ()), frames=frames, calib=calib,
                    extras={k[6:]: v for k, v in d.items() if k.startswith("extra_")},
                    meta=_meta(d, source), **kw)
 
@@ -778,7 +780,7 @@ class WeakLabels:
         try:
             return cls(scene=str(d.get("scene", "")),
                        num_points=int(d["num_points"]) if "num_points" in d else None,
-                       classes=tuple(str(c) for c in d.get("classes", ())),
+                       classes=d.get("classes", ()),
                        meta=_meta(d, str(path)), source=str(path), **{k: d[k] for k in _WEAK_KEYS if k in d})
         except SceneError as e:
             raise SceneError(f"{path}: {e}") from e
@@ -808,6 +810,25 @@ def _num_points_of(path: str | os.PathLike) -> int:
 
 
 # ----------------------------------------------------------------------------- pseudo labels
+
+
+def _checked_pseudo_extras(owner: str, extras: dict[str, np.ndarray], n: int, c: int | None) -> dict[str, np.ndarray]:
+    """``extras`` with the members that commands read checked (SceneError naming ``owner``):
+    ``superpoint`` (N,) int64 cell ids (viz draws and exports them); ``instance_class`` (K,) int64
+    labels and ``instance_score`` (K,) float32, one per instance id, given together (instance AP
+    and the ScanNet instance files take them). Other members are kept as they are."""
+    out = dict(extras)
+    if "superpoint" in out:
+        out["superpoint"] = check_int(owner, "extras['superpoint']", out["superpoint"], (n,), -1)
+    given = [k for k in ("instance_class", "instance_score") if k in out]
+    if len(given) == 1:
+        other = ({"instance_class", "instance_score"} - set(given)).pop()
+        raise SceneError(f"{owner}.extras: {given[0]!r} without {other!r}; an instance's class and score come together")
+    if given:
+        cls = check_int(owner, "extras['instance_class']", out["instance_class"], (None,), -1, c)
+        out["instance_class"] = cls
+        out["instance_score"] = check_float(owner, "extras['instance_score']", out["instance_score"], (len(cls),))
+    return out
 
 
 @dataclass(eq=False)
@@ -866,7 +887,7 @@ class PseudoLabels:
         m = None if self.box is None else len(self.box)
         self.box_semantic = _opt(check_int, o, "box_semantic", self.box_semantic, (m,), -1, c)
         self.box_confidence = _opt(check_float, o, "box_confidence", self.box_confidence, (m,))
-        self.extras = {str(k): to_numpy(v) for k, v in self.extras.items()}
+        self.extras = _checked_pseudo_extras(o, {str(k): to_numpy(v) for k, v in self.extras.items()}, n, c)
 
     @property
     def num_points(self) -> int:
@@ -918,7 +939,7 @@ class PseudoLabels:
             return cls(semantic=d["semantic"], instance=d.get("instance"), confidence=d.get("confidence"),
                        method=str(d.get("method", "")), params=str(d.get("params", "{}")), stats=str(d.get("stats", "{}")),
                        fingerprint=str(d.get("fingerprint", "{}")),
-                       classes=tuple(str(c) for c in d.get("classes", ())),
+                       classes=d.get("classes", ()),
                        box=d.get("box"), box_semantic=d.get("box_semantic"), box_confidence=d.get("box_confidence"),
                        extras={k: v for k, v in d.items() if k not in std}, source=str(path))
         except SceneError as e:

@@ -485,6 +485,13 @@ def _(t, s):
     return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["x.npz: Scene[", f"classes: {s.classes[0]!r} named twice"]
 
 
+@case("reader-npz-classes-one-name")
+def _(t, s):  # a 0-d classes member: numpy's "iteration over a 0-d array" with a traceback
+    a = _scene_arrays(s)
+    a["classes"] = np.array("wall")
+    return ["info", f"npz:{_npz(t / 'x.npz', **a)}"], ["x.npz: Scene[", "classes: an array of shape ()"]
+
+
 @case("reader-npz-wrong-length")
 def _(t, s):
     a = _scene_arrays(s)
@@ -1234,6 +1241,32 @@ def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(s.num_points, np.int64), classes=("Car", "Pedestrian")).save(t / "p.npz")
     return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "p.npz")], \
         ["p.npz: PseudoLabels.classes: labels over 2 classes (Car, Pedestrian)"]
+
+
+@case("viz-pseudo-superpoints-of-another-scene")
+def _(t, s):  # the superpoint layer was dropped without a word, the PLY export failed in write_ply
+    a = pcweak.PseudoLabels(semantic=np.zeros(s.num_points, np.int64), classes=s.classes).to_arrays()
+    _npz(t / "p.npz", **a, superpoint=np.arange(3))
+    return ["viz", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "p.npz"), "--color-by", "superpoint", "--png", str(t / "o.png")], \
+        ["p.npz: PseudoLabels.extras['superpoint']: shape (3,)"]
+
+
+@case("evaluate-pseudo-instance-classes-outside-classes")
+def _(t, s):  # a model's instance classes were taken without a check (int() of a word, a class 77)
+    a = pcweak.PseudoLabels(semantic=np.zeros(s.num_points, np.int64), instance=np.zeros(s.num_points, np.int64),
+                            classes=s.classes).to_arrays()
+    _npz(t / "p.npz", **a, instance_class=np.array([77]), instance_score=np.array([0.5]))
+    return ["evaluate", f"npz:{t / 'room.npz'}", "--pseudo", str(t / "p.npz")], \
+        ["p.npz: PseudoLabels.extras['instance_class']: value 77 is out of range"]
+
+
+@case("export-pseudo-instance-classes-without-scores")
+def _(t, s):
+    from pcweak.classes import SCANNET20
+    a = pcweak.PseudoLabels(semantic=np.zeros(5, np.int64), instance=np.zeros(5, np.int64), classes=SCANNET20).to_arrays()
+    _npz(t / "p.npz", **a, instance_class=np.array([2]))
+    return ["export", str(t / "p.npz"), "--format", "scannet-instance", "-o", str(t / "sub")], \
+        ["p.npz: PseudoLabels.extras: 'instance_class' without 'instance_score'"]
 
 
 @case("evaluate-pseudo-not-pseudo-labels")

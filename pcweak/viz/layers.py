@@ -79,7 +79,7 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
         L.point_layers["instance"] = C.instance_colors(pseudo.instance)
         L.point_layers["confidence"] = C.heat(pseudo.confidence)
         cells = pseudo.extras.get("superpoint")
-        if cells is not None and len(cells) == len(pseudo.semantic):  # the cells propagation's labels are uniform over
+        if cells is not None:  # the cells propagation's labels are uniform over
             L.point_layers["superpoint"] = C.instance_colors(np.asarray(cells, np.int64))
         if scene.semantic is not None:
             L.point_layers["error"] = error_colors(scene.semantic, pseudo.semantic)
