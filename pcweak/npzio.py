@@ -106,7 +106,7 @@ def load_npz(path: str | os.PathLike, allowed: set[str] | frozenset[str] | None 
         if unknown:
             raise ReaderError(f"{path}: unknown keys {unknown}; expected some of {sorted(allowed)}")
     for name, limit in (max_bytes or {}).items():
-        if members.get(name, 0) > limit:
+        if name in members and members[name] > limit:
             raise ReaderError(f"{path}: key {name!r} declares {members[name]} bytes, more than the {limit} its "
                               f"shape allows")
     try:

@@ -641,7 +641,7 @@ class WeakLabels:
         o = f"WeakLabels[{self.scene}]"
         self.classes = class_names(o, self.classes)
         c = len(self.classes) or None
-        n = self.num_points
+        n = self.num_points = None if self.num_points is None else _point_count(o, self.num_points)
         self.point_index = _opt(check_int, o, "point_index", self.point_index, (None,), 0, n)
         k = None if self.point_index is None else len(self.point_index)
         for name in ("point_semantic", "point_instance"):
@@ -657,6 +657,10 @@ class WeakLabels:
                                  f"(point {int(clash[0])} among them)")
         self.box = _opt(check_float, o, "box", self.box, (None, 7))
         m = None if self.box is None else len(self.box)
+        if m and (self.box[:, 3:6] < 0).any():
+            first = int(np.flatnonzero((self.box[:, 3:6] < 0).any(1))[0])
+            raise SceneError(f"{o}.box: box {first} has sizes {np.round(self.box[first, 3:6].astype(np.float64), 3).tolist()}; sizes dx,dy,dz must be "
+                             "non-negative")
         if self.box_semantic is not None and m is None:
             raise SceneError(f"{o}.box_semantic: given without box")
         self.box_semantic = _opt(check_int, o, "box_semantic", self.box_semantic, (m,), -1, c)
@@ -777,11 +781,12 @@ class WeakLabels:
             n = _num_points_of(path)
             limits = {k: 256 + 8 * n for k in ("point_index", "point_semantic", "point_instance")}
         d = load_npz(path, allowed, limits)
+        meta = _meta(d, str(path))
         try:
             return cls(scene=str(d.get("scene", "")),
-                       num_points=int(d["num_points"]) if "num_points" in d else None,
+                       num_points=d["num_points"].tolist() if "num_points" in d else None,
                        classes=d.get("classes", ()),
-                       meta=_meta(d, str(path)), source=str(path), **{k: d[k] for k in _WEAK_KEYS if k in d})
+                       meta=meta, source=str(path), **{k: d[k] for k in _WEAK_KEYS if k in d})
         except SceneError as e:
             raise SceneError(f"{path}: {e}") from e
 
@@ -804,9 +809,18 @@ def _num_points_of(path: str | os.PathLike) -> int:
     import zipfile
     try:
         with zipfile.ZipFile(path) as zf, zf.open("num_points.npy") as f:
-            return int(np.lib.format.read_array(f, allow_pickle=False))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, TypeError) as e:
+            value = np.lib.format.read_array(f, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise SceneError(f"{path}: num_points is not a readable integer ({e})") from e
+    return _point_count(str(path), value.tolist())
+
+
+def _point_count(owner: str, value: Any) -> int:
+    """``value`` as a point count, or SceneError naming ``owner``: a float (58383.5), a word, a
+    list or a negative number is no scene's count."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise SceneError(f"{owner}: num_points is {value!r}; expected the scene's point count (an integer >= 0)")
+    return int(value)
 
 
 # ----------------------------------------------------------------------------- pseudo labels

@@ -631,7 +631,16 @@ def _(t, s):
     a = weak.points(s, count=5, seed=0).to_arrays()
     a["meta"] = np.array("{")
     return _label(t, _npz(t / "w.npz", **a)), \
-        ["w.npz", "'meta' is not JSON"]
+        [f"error: {t / 'w.npz'}: 'meta' is not JSON"]  # the file named once
+
+
+@case("weak-box-of-negative-size")
+def _(t, s):  # refused by gp-boxes without naming the file or the box
+    a = weak.boxes(s, seed=0).to_arrays()
+    a["box"] = a["box"].copy()
+    a["box"][1, 4] = -0.5
+    return _label(t, _npz(t / "w.npz", **a), "--method", "gp-boxes"), \
+        ["w.npz: WeakLabels[", ".box: box 1 has sizes [", "-0.5", "sizes dx,dy,dz must be non-negative"]
 
 
 @case("weak-for-another-scene")
@@ -639,6 +648,20 @@ def _(t, s):
     other = synthetic_room(8, density=150.0, n_frames=0)
     weak.points(other, count=5, seed=0).save(t / "w.npz")
     return _label(t, t / "w.npz"), ["points"]
+
+
+@case("weak-negative-point-count")
+def _(t, s):  # the member's size limit went negative: a KeyError and a traceback
+    a = weak.boxes(s, seed=0).to_arrays()
+    a["num_points"] = np.array(-s.num_points)
+    return _label(t, _npz(t / "w.npz", **a)), ["w.npz: num_points is -", "expected the scene's point count"]
+
+
+@case("weak-fractional-point-count")
+def _(t, s):  # 58383.5 was read as 58383
+    a = weak.points(s, count=5, seed=0).to_arrays()
+    a["num_points"] = np.array(s.num_points + 0.5)
+    return _label(t, _npz(t / "w.npz", **a)), [f"w.npz: num_points is {s.num_points}.5"]
 
 
 @case("weak-index-out-of-range")

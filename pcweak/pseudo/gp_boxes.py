@@ -65,8 +65,11 @@ def _check_boxes(scene: Scene, boxes: Any, box_labels: Any) -> tuple[np.ndarray,
     lab = to_numpy(box_labels).astype(np.int64).reshape(-1)
     if len(b) != len(lab):
         raise SceneError(f"gp_box_labels: {len(b)} boxes but {len(lab)} box labels")
-    if not np.isfinite(b).all() or (b[:, 3:6] <= 0).any():
-        raise SceneError("gp_box_labels: boxes must be finite with positive sizes")
+    bad = ~np.isfinite(b).all(1) | (b[:, 3:6] <= 0).any(1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise SceneError(f"gp_box_labels: box {first} {b[first].round(3).tolist()}: boxes must be finite with positive "
+                         f"sizes ({int(bad.sum())} of {len(b)} are not)")
     if scene.classes and len(lab) and (lab.max() >= len(scene.classes) or lab.min() < -1):
         raise SceneError(f"gp_box_labels: box labels must lie in [-1, {len(scene.classes)})")
     return b, lab
