@@ -776,6 +776,17 @@ def _(t, s):
     return ["masks", f"npz:{t / 'nowhere.npz'}", "--masks", str(t), "-o", str(t / "m")], ["--masks DIR needs --vlm MODEL"]
 
 
+@case("label-mask-scores-nan")
+def _(t, s):  # NaN scores were taken, and the softmax spread them over every class of their masks
+    from pcweak.pseudo.mask_sources import masks_from_weak, write_mask_folder
+    maps = masks_from_weak(weak.masks2d(s, seed=0))
+    scores = np.zeros((sum(int(m.max()) for _, m in maps), len(s.classes)))
+    scores[0, 3] = np.nan
+    write_mask_folder(t / "masks", s, maps, scores)
+    return _label(t, t / "points.npz", "--method", "lift-masks", "--masks", str(t / "masks")), \
+        [f"{t / 'masks' / 'scores.npy'}: 1 rows hold NaN or +inf"]
+
+
 @case("label-param-nearest-k-vote")
 def _(t, s):
     return ["label", f"npz:{t / 'nowhere.npz'}", "--weak", str(t / "points.npz"), "--method", "nearest",

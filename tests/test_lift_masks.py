@@ -103,8 +103,15 @@ def test_vlm_scores_restricted_to_tags(room):
     p = lift_masks(room, maps, mask_scores=scores, scene_tags=tags)
     lab = p.semantic[p.semantic >= 0]
     assert len(lab) and (lab == 0).all()
-    with pytest.raises(pcweak.SceneError, match=r"mask_scores: 3 rows but the masks hold"):
+    with pytest.raises(pcweak.SceneError, match=r"mask_scores: shape \(3, \d+\), but the masks hold"):
         lift_masks(room, maps, mask_scores=np.zeros((3, C)))
+    nan = scores.copy()
+    nan[1, 2] = np.nan  # the softmax would spread it over every class of the mask
+    with pytest.raises(pcweak.SceneError, match=r"mask_scores: 1 rows hold NaN or \+inf"):
+        lift_masks(room, maps, mask_scores=nan)
+    shifted = [(f, np.where(m > 0, m, -1)) for f, m in maps]  # -1 would name the previous frame's last mask
+    with pytest.raises(pcweak.SceneError, match=r"mask id -1; ids are 0 \(no mask\) or 1..m"):
+        lift_masks(room, shifted)
 
 
 def test_invalid_pose_frames_are_skipped(room):

@@ -354,3 +354,17 @@ def test_a_folder_stops_at_a_model_that_cannot_be_loaded(room, tiny_sam, tmp_pat
     err = capsys.readouterr().err
     assert "--sam: cannot load" in err and "scenes could not be given masks" not in err
     assert not (tmp_path / "m" / "b").exists()
+
+
+def test_a_manifest_that_is_not_an_object_is_read_as_unreadable(room, tmp_path):
+    """A masks.json holding a JSON list (hand-edited, another tool's) ended label and masks in an
+    AttributeError: label checks nothing against it, masks reads it as made under other settings."""
+    import argparse
+    from pcweak.cli.masks import _mask_settings_changed
+    from pcweak.pseudo.mask_sources import MANIFEST, check_made_for, write_mask_folder
+    maps = [(0, np.ones(room.frames[0].depth.shape, np.int64))]
+    write_mask_folder(tmp_path, room, maps)
+    (tmp_path / MANIFEST).write_text("[1, 2]")
+    check_made_for(tmp_path, room)  # nothing to check
+    old, changed = _mask_settings_changed(tmp_path, {"scene": "a", "sam": "b"})
+    assert old == {"scene": None, "sam": None} and changed == ["sam", "scene"]

@@ -148,9 +148,9 @@ def _masks_of_scene(args: argparse.Namespace, address: str, out: Path, masks: st
         todo = [i for i in frames if not (out / f"{scene.frames[i].name}.png").is_file()]  # done frames are kept
         for fi, lm in iter_sam_masks(scene, args.sam, frames=todo, device=args.device, points_per_side=args.points_per_side):
             write_mask_file(out, scene, fi, lm)
-        maps, _ = load_mask_folder(out, scene)
+        maps, _ = load_mask_folder(out, scene, with_scores=False)
     else:
-        maps, _ = load_mask_folder(masks, scene)
+        maps, _ = load_mask_folder(masks, scene, with_scores=False)
         wanted = set(frames)
         maps = [(i, m) for i, m in maps if i in wanted]
     scores = vlm_mask_scores(scene, maps, args.vlm, device=args.device) if args.vlm else None
@@ -176,6 +176,8 @@ def _mask_settings_changed(out: Path, settings: dict[str, Any]) -> tuple[dict[st
     try:
         old = json.loads(manifest.read_text()) if manifest.is_file() else None
     except ValueError:
+        old = None
+    if manifest.is_file() and not isinstance(old, dict):  # unreadable, or not an object
         old = {k: None for k in settings}
     made = out.is_dir() and (any(out.glob("*.png")) or (out / "scores.npy").is_file())
     if not made:

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from ..errors import SceneError
 from ..scene import PseudoLabels, Scene
-from .mask_views import MaskEvidence, MaskViews
+from .mask_views import MaskEvidence, MaskViews, check_mask_scores
 
 
 def _segments(views: MaskViews, min_points: int, merge_overlap: float) -> tuple[np.ndarray, int]:
@@ -111,11 +111,7 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
     views = MaskViews.from_masks(scene, masks, abs_tol=abs_tol, rel_tol=rel_tol)
     sc = None
     if mask_scores is not None:
-        sc = np.asarray(mask_scores, np.float64)
-        if sc.ndim != 2 or len(sc) != views.num_masks:
-            raise SceneError(f"mask_scores: {len(sc)} rows but the masks hold {views.num_masks} mask ids")
-        if sc.shape[1] != C:
-            raise SceneError(f"mask_scores: {sc.shape[1]} classes but the scene has {C}")
+        sc = check_mask_scores("mask_scores", mask_scores, views.num_masks, C)
         if scene_tags is not None:
             sc = np.where(np.asarray(scene_tags, bool)[None], sc, -np.inf)
     instance, n_seg = _segments(views, min_points, merge_overlap)

@@ -23,9 +23,10 @@ from ..errors import ReaderError
 from ..scene import Scene, WeakLabels
 
 
-def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, np.ndarray]], np.ndarray | None]:
+def load_mask_folder(folder: str | Path, scene: Scene,
+                     with_scores: bool = True) -> tuple[list[tuple[int, np.ndarray]], np.ndarray | None]:
     """(frame index, label map) pairs for the scene's frames that have a mask file, and the
-    optional scores."""
+    optional scores (None, unread, without ``with_scores``)."""
     from PIL import Image
     d = Path(folder)
     if not d.is_dir():
@@ -52,14 +53,29 @@ def load_mask_folder(folder: str | Path, scene: Scene) -> tuple[list[tuple[int, 
             raise ReaderError(f"{png if png.is_file() else npy}: unreadable mask ({e})") from e
         if lm.ndim != 2 or lm.dtype.kind not in "iu":
             raise ReaderError(f"{png if png.is_file() else npy}: expected an (H,W) integer label map, got {lm.shape} {lm.dtype}")
+        if lm.size and lm.min() < 0:
+            raise ReaderError(f"{png if png.is_file() else npy}: mask id {int(lm.min())}; ids are 0 (no mask) or 1..m")
         out.append((i, lm.astype(np.int64)))
     if not out:
         raise ReaderError(f"--masks: no mask file in {d} matches a frame of {scene.name!r} (expected e.g. {scene.frames[0].name if scene.frames else 'N'}.png)")
-    scores = np.load(d / "scores.npy", allow_pickle=False) if (d / "scores.npy").is_file() else None
-    if scores is not None and colour_coded:
+    if not (with_scores and (d / "scores.npy").is_file()):
+        return out, None
+    if colour_coded:
         raise ReaderError(f"{d / 'scores.npy'}: its rows follow each frame's mask ids 1..m, which colour-coded masks do "
                           f"not have; give label maps (uint16 PNG or .npy) with the scores, or leave scores.npy out")
-    return out, scores
+    return out, _load_scores(d / "scores.npy", out, len(scene.classes))
+
+
+def _load_scores(path: Path, masks: list[tuple[int, np.ndarray]], num_classes: int) -> np.ndarray:
+    """``path``'s class scores, checked (``mask_views.check_mask_scores``) against the masks read
+    (one row per mask id 1..m of each frame, in frame order) and the scene's classes."""
+    from .mask_views import check_mask_scores
+    try:
+        scores = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ReaderError(f"{path}: unreadable ({e})") from e
+    rows = sum(int(lm.max()) if lm.size else 0 for _, lm in masks)
+    return check_mask_scores(str(path), scores, rows, num_classes)
 
 
 def image_label_map(path: Path, image: np.ndarray) -> np.ndarray:
@@ -95,6 +111,8 @@ def check_made_for(folder: Path, scene: Scene) -> None:
         made = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return  # no manifest (masks made elsewhere) or an unreadable one: nothing to check
+    if not isinstance(made, dict):
+        return
     name, points = made.get("scene_name"), made.get("num_points")
     if (name is not None and name != scene.name) or (points is not None and points != scene.num_points):
         raise ReaderError(f"--masks {folder}: made for scene {name!r} ({points} points), not {scene.name!r} "

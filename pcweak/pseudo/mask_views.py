@@ -80,6 +80,25 @@ def _unseen_text(why: str, frames: list[tuple[str, float | None]]) -> str:
     return f"{head}: {why}"
 
 
+def check_mask_scores(owner: str, scores: np.ndarray, num_masks: int, num_classes: int) -> np.ndarray:
+    """``scores`` as (num_masks, C) float64 class scores, one row per global mask id (each
+    frame's ids 1..m, in frame order: the layout of ``scores.npy``), logits or probabilities, -inf
+    for a class ruled out; SceneError naming ``owner`` for another shape, words or flags, NaN or
+    +inf (which the softmax would spread over every class)."""
+    sc = np.asarray(scores)
+    if sc.dtype.kind not in "fiu" or sc.ndim != 2:
+        raise SceneError(f"{owner}: expected a (masks, classes) array of numbers, got {sc.shape} {sc.dtype}")
+    if sc.shape != (num_masks, num_classes):
+        raise SceneError(f"{owner}: shape {sc.shape}, but the masks hold {num_masks} mask ids (each frame's 1..m, in "
+                         f"frame order) and the scene has {num_classes} classes")
+    sc = sc.astype(np.float64)
+    bad = np.isnan(sc) | (sc == np.inf)
+    if bad.any():
+        raise SceneError(f"{owner}: {int(bad.any(1).sum())} rows hold NaN or +inf (-inf rules a class out; other "
+                         "scores are logits or probabilities)")
+    return sc
+
+
 @dataclass
 class MaskViews:
     """Per used frame k: ``points[k]`` (V_k,) int64 visible point indices, ``labels[k]`` (V_k,)
@@ -110,6 +129,8 @@ class MaskViews:
             lm = np.asarray(label_map)
             if lm.ndim != 2 or lm.dtype.kind not in "iu":
                 raise SceneError(f"masks: frame {f.name}: expected an (H,W) integer label map, got {lm.shape} {lm.dtype}")
+            if lm.size and lm.min() < 0:  # a negative id would name another frame's mask
+                raise SceneError(f"masks: frame {f.name}: mask id {int(lm.min())}; ids are 0 (no mask) or 1..m")
             top = int(lm.max()) if lm.size else 0
             if not _valid_pose(f.pose) or f.depth is None:
                 mv.skipped.append(f.name)
