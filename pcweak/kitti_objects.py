@@ -23,6 +23,7 @@ from .errors import ReaderError
 from .geometry import projected_hull
 from .npzio import atomic_write_bytes
 from .scene import KittiCalib, summary_repr
+from .textio import read_text
 
 GT_FIELDS = 15
 IMAGE_SIZE = (375, 1242)  # (height, width) of most of KITTI's image_2
@@ -79,7 +80,7 @@ def read_objects(path: str | os.PathLike, results: bool = False) -> KittiObjects
         raise ReaderError(f"{path}: {'detection result' if results else 'label'} file not found")
     want = RESULT_FIELDS if results else GT_FIELDS
     rows, types = [], []
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
+    for ln, line in enumerate(read_text(path, "a KITTI result file" if results else "a KITTI label_2 file").splitlines(), 1):
         parts = line.split()
         if not parts:
             continue

@@ -1264,6 +1264,26 @@ def _(t, s):  # the devkit's figures printed, no plot made, without a word
         ["--plots goes with --pseudo"]
 
 
+@case("evaluate-kitti-result-file-binary")
+def _(t, s):  # "'utf-8' codec can't decode byte 0x80 in position 0", naming no file
+    (t / "training" / "label_2").mkdir(parents=True)
+    (t / "training" / "label_2" / "000000.txt").write_text("")
+    (t / "det").mkdir()
+    (t / "det" / "000000.txt").write_bytes(bytes(range(128, 256)))
+    return ["evaluate", f"kitti:{t / 'training'}", "--detections", str(t / "det")], \
+        [f"{t / 'det' / '000000.txt'}: not UTF-8 text at byte 0 (a KITTI result file is a text file"]
+
+
+@case("evaluate-ids-file-binary")
+def _(t, s):
+    (t / "training" / "label_2").mkdir(parents=True)
+    (t / "det").mkdir()
+    (t / "det" / "000000.txt").write_text("")
+    (t / "ids.txt").write_bytes(b"000000\n\xff\xfe")
+    return ["evaluate", f"kitti:{t / 'training'}", "--detections", str(t / "det"), "--ids", str(t / "ids.txt")], \
+        [f"{t / 'ids.txt'}: not UTF-8 text at byte 7 (an --ids file is a text file"]
+
+
 @case("evaluate-pseudo-for-another-scene")
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")

@@ -20,6 +20,7 @@ from ..classes import KITTI_CLASSES
 from ..errors import ReaderError
 from ..kitti_objects import IMAGE_SIZE, KittiObjects, camera_to_lidar_boxes, objects_from_lidar, read_objects, write_objects
 from ..scene import Frame, KittiCalib, Scene
+from ..textio import read_text
 
 
 
@@ -28,7 +29,7 @@ def read_calib(path: str | os.PathLike) -> KittiCalib:
     if not path.is_file():
         raise ReaderError(f"{path}: calibration file missing (needed to place label_2 boxes in the LiDAR frame)")
     vals = {}
-    for line in path.read_text().splitlines():
+    for line in read_text(path, "a KITTI calibration file").splitlines():
         if ":" not in line:
             continue
         k, v = line.split(":", 1)

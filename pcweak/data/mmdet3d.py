@@ -34,6 +34,7 @@ from ..errors import ReaderError
 from ..geometry import apply_transform
 from ..safe_load import pickle_load
 from ..scene import Scene
+from ..textio import read_text
 from .address import check_indoor_dataset, scene_name
 from .scannet import _load_json, _read_frames, axis_alignment_of, axis_matrix, boxes_of_instances, scannet20_of_nyu40
 
@@ -182,7 +183,7 @@ def _s3dis_classes(root: Path) -> tuple[str, ...]:
     ``<root>/meta_data`` (aliases such as ``stairs`` mapped), else the 13 classes' own order."""
     for p in (root / f for f in CLASS_NAME_FILES):
         if p.is_file():
-            names = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+            names = [ln.strip() for ln in read_text(p, "a class list").splitlines() if ln.strip()]
             out = tuple(S3DIS_ALIASES.get(n, n) for n in names)
             unknown = [n for n in out if n not in S3DIS13]
             if unknown:

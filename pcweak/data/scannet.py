@@ -34,6 +34,7 @@ from ..geometry import aabb_box, apply_transform, vertex_normals
 from ..scene import Frame, Scene, WeakLabels
 from .images import depth_loader, image_loader, image_size
 from ..classes import SCANNET20, SCANNET_STUFF, nyu40_to_scannet20
+from ..textio import read_text
 
 TSV_V2 = "scannetv2-labels.combined.tsv"
 TSV_V1 = "scannet-labels.combined.tsv"
@@ -94,7 +95,7 @@ def read_axis_alignment(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: axis-alignment file not found")
-    text = path.read_text()
+    text = read_text(path, "an axis-alignment file")
     try:
         if path.suffix == ".json":
             m = np.array(json.loads(text)["axis_align_matrix"], np.float64)
@@ -130,7 +131,7 @@ def axis_alignment_of(value: np.ndarray | str | os.PathLike) -> np.ndarray:
 
 def _scene_txt_alignment(scene_dir: Path, name: str) -> np.ndarray | None:
     p = scene_dir / f"{name}.txt"
-    if p.is_file() and "axisAlignment" in p.read_text():
+    if p.is_file() and "axisAlignment" in read_text(p, "a ScanNet scene .txt"):
         return read_axis_alignment(p)
     return None
 

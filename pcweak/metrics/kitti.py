@@ -48,6 +48,7 @@ from ..classes import KITTI_OBJECT_CLASSES, KITTI_OBJECT_TYPES
 from ..errors import ReaderError
 from ..geometry import convex_intersection, image_box_overlap, polygon_area
 from ..kitti_objects import KittiObjects, read_objects
+from ..textio import read_text
 
 MIN_OVERLAP = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
 NEIGHBOUR = {"car": "van", "pedestrian": "person_sitting"}
@@ -285,7 +286,7 @@ def read_ids(path: str | os.PathLike, example: str = "000001") -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise ReaderError(f"{p}: --ids file not found")
-    ids = [line.strip() for line in p.read_text().splitlines() if line.strip()]
+    ids = [line.strip() for line in read_text(p, "an --ids file").splitlines() if line.strip()]
     if not ids:
         raise ReaderError(f"{p}: no ids in it (one id per line, e.g. {example})")
     return ids

@@ -25,6 +25,7 @@ from ..classes import NYU40_TO_SCANNET20, SCANNET20, SCANNET20_NYU40_IDS, SCANNE
 from ..errors import ReaderError, SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels, Scene
+from ..textio import read_text
 from .instance import SceneInstances, instance_ap, label_file_instances, match_instances
 from .semantic import confusion, report_from_confusion
 
@@ -182,7 +183,7 @@ def _instance_lines(path: Path) -> Iterator[tuple[int, int, float, Path]]:
     """(line number from 0, NYU40 id, confidence, mask file) of each mask of an evaluated class
     in an instance file. ReaderError naming the file for a malformed line or an absolute or
     missing mask file."""
-    for j, line in enumerate(path.read_text().splitlines()):
+    for j, line in enumerate(read_text(path, "a ScanNet instance file").splitlines()):
         if not line.strip():
             continue
         parts = line.split()

@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..textio import read_text
+
 SHOWN = 3  # missing names quoted in an error
 
 
@@ -46,7 +48,7 @@ def split_names(value: Sequence[str] | str | None, root: str | Path | None, key:
         if found is None or not found.is_file():
             where = f" nor under data.root {root}" if root is not None else ""
             raise FileNotFoundError(f"data.{key}: split file {str(value)!r} not found as given{where}")
-        names = SplitList(line.strip() for line in found.read_text().splitlines() if line.strip())
+        names = SplitList(line.strip() for line in read_text(found, "a split file").splitlines() if line.strip())
         names.source = found
         return names
     return SplitList(str(v) for v in value)
