@@ -104,7 +104,7 @@ def test_image_boxes_from_a_2d_detector_name_their_frames(tmp_path, room, lidar)
     with pytest.raises(ReaderError, match="line 2: frame 'nope' is none of scene"):
         weak_from_tables(room, [read_table(path)])
     path.write_text("x1,y1,x2,y2,class,frame\n10,20,9000,90,chair,0\n")  # a box of a larger image
-    with pytest.raises(pcweak.errors.SceneError, match="box2d: box 0 .* lies outside frame"):
+    with pytest.raises(ReaderError, match=r"b2.csv: WeakLabels\[synthetic_3\].box2d: box 0 .* lies outside frame"):
         weak_from_tables(room, [read_table(path)])
     path.write_text("x1,y1,x2,y2,class,frame\n60,20,10,90,chair,0\n")
     with pytest.raises(ReaderError, match=r"line 2: image box \[60.0, 20.0, 10.0, 90.0\] needs x1 < x2"):
@@ -187,9 +187,13 @@ def test_a_spreadsheets_table_reads_as_written(tmp_path, room):
     europe.write_text("x;y;z;class\n" + "".join(f"{x:.4f};{y:.4f};{z:.4f};wall\n".replace(".", ",") for x, y, z in pts))
     tabbed = tmp_path / "tabbed.txt"
     tabbed.write_text(europe.read_text().replace(";", "\t"))
+    quoted = tmp_path / "quoted.csv"  # LibreOffice's "quote all text cells", pandas' QUOTE_ALL: the quotes were read as the class
+    quoted.write_text('"x","y","z","class"\n' + "".join(f'"{x:.4f}","{y:.4f}","{z:.4f}","wall"\n' for x, y, z in pts))
+    quoted_europe = tmp_path / "quoted_europe.csv"
+    quoted_europe.write_text(quoted.read_text().replace(",", ";").replace(".", ","))
     want = weak_from_tables(room, [read_table(plain)]).point_index.tolist()
     assert sorted(want) == sorted([i, j])
-    for path in (excel, europe, tabbed):
+    for path in (excel, europe, tabbed, quoted, quoted_europe):
         assert weak_from_tables(room, [read_table(path)]).point_index.tolist() == want, path.name
 
 
@@ -207,6 +211,9 @@ def test_a_spreadsheets_table_reads_as_written(tmp_path, room):
     ("tag,class\nwall,wall\n", "names no table pcweak reads"),
     ("x;y;z;class\n1,2,3;0;0;wall\n", "line 2: column 'x' holds '1,2,3', not a finite number"),
     ("index;class\n1,5;wall\n", "line 2: column 'index' holds '1,5', not a whole number"),
+    ('index,class\n1,"wall, left"\n', "line 2: class 'wall, left' is none of the scene's"),
+    ("index,class,instance\n1,wall,0\n2,wall,-5\n", "line 3: instance -5; an object's clicks share an instance >= 0"),
+    ("cx,cy,cz,dx,dy,dz,class\n1e6,0,0,1,1,1,wall\n", "t.csv: WeakLabels[synthetic_3].box: none of the 1 boxes reaches"),
 ])
 def test_a_table_that_cannot_be_read_is_refused_naming_file_and_line(tmp_path, room, text, needle):
     path = tmp_path / "t.csv"

@@ -2,7 +2,8 @@
 tables, turned into a scene's ``WeakLabels`` (``pcweak import``).
 
 A table is CSV, semicolon-, tab- or whitespace-separated text whose first line (after blank
-lines and ``#`` comments) names its columns, in any order and case; where the columns are not
+lines and ``#`` comments) names its columns, in any order and case; a field may be quoted
+(``"dining table, round"``, as spreadsheets save text); where the columns are not
 comma-separated a number may have a decimal comma (``1,20``, as spreadsheets of European locales
 write them):
 
@@ -33,6 +34,7 @@ takes them as pcweak holds the scene's points (``pcweak viz --export`` of a scen
 neither aligned nor shifted)."""
 from __future__ import annotations
 
+import csv
 import functools
 import os
 from collections.abc import Callable
@@ -43,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..classes import SEMANTICKITTI19, class_list_disagreement, joined_class_list, placeholder_class, semantickitti_classes
-from ..errors import ReaderError
+from ..errors import ReaderError, SceneError
 from ..scene import Scene, WeakLabels, check_types, clashing_seeds
 
 MAX_DISTANCE_M = 0.1  # a click this far from every point of the scene is refused
@@ -142,8 +144,8 @@ def read_table(path: str | os.PathLike) -> Table:
     header = numbered[0][1]
     delimiter = next((d for d in DELIMITERS if d in header), None)
 
-    def fields(line: str) -> list[str]:
-        return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
+    def fields(line: str) -> list[str]:  # a quoted field ("dining table, round") is one, its quotes dropped
+        return [f.strip() for f in (next(csv.reader([line], delimiter=delimiter)) if delimiter else line.split())]
     columns = [c.lower() for c in fields(header)]
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:
@@ -356,8 +358,7 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
         elif t.kind == "points":
             index.append(_snapped(scene, t, max_distance, coords, nearest))
             label.append(ids)
-            instance.append(t.numbers([INSTANCE_COLUMN], integer=True)[:, 0] if INSTANCE_COLUMN in t.columns
-                            else np.full(len(ids), -1, np.int64))
+            instance.append(_instances(t) if INSTANCE_COLUMN in t.columns else np.full(len(ids), -1, np.int64))
         else:
             box.append(_boxes(scene, t, coords))
             box_label.append(ids)
@@ -382,8 +383,22 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
                   box2d_frame=np.concatenate(image_box_frame))
     out = WeakLabels(scene=scene.name, num_points=scene.num_points, classes=names,
                      meta={"imported_from": [str(t.path) for t in tables], "coords": coords}, **kw)
-    out.check_against(scene)  # what `pcweak label` would refuse (image boxes off their image, boxes off the points), now
+    try:  # what `pcweak label` would refuse (image boxes off their image, boxes off the points), now
+        out.check_against(scene)
+    except SceneError as e:
+        raise ReaderError(f"{', '.join(str(t.path) for t in tables)}: {e}") from e
     return out
+
+
+def _instances(t: Table) -> np.ndarray:
+    """(R,) int64 the ``instance`` column of a points table: >= 0 an object's id, -1 none;
+    ReaderError naming the line of another value."""
+    inst = t.numbers([INSTANCE_COLUMN], integer=True)[:, 0]
+    bad = np.flatnonzero(inst < -1)
+    if len(bad):
+        raise ReaderError(f"{t.path}, {t.at(int(bad[0]))}: instance {int(inst[bad[0]])}; an object's clicks share an "
+                          f"instance >= 0 (-1: a click of no object)")
+    return inst
 
 
 def import_tables(scene: Scene, paths: str | os.PathLike | list[str | os.PathLike],
