@@ -393,6 +393,10 @@ def test_boxes_as_annotation_tools_save_them(tmp_path, room, capsys):
      '"rotation": {"x": 0, "y": 0, "z": 0}}}]', r"object 1: class 'sky' is none of the scene's"),
     ("k.json", '[{"obj_type": "door", "psr": {"position": {"x": 0, "y": 0, "z": 1}, "scale": {"x": 1, "y": 0, "z": 2}, '
      '"rotation": {"x": 0, "y": 0, "z": 0}}}]', r"object 1: box sizes \[1.0, 0.0, 2.0\] must be > 0"),
+    ("l.json", '{"objects": [{"key": ["a"], "classTitle": "door"}], "figures": []}',  # was "unhashable type: 'list'"
+     r"object 1: 'key' must be a string, got \['a'\]"),
+    ("m.json", '{"objects": [{"key": "a", "classTitle": "door"}], "figures": [{"objectKey": {}, "geometryType": "cuboid_3d"}]}',
+     r"figure 1: its objectKey \{\} is none of the file's objects"),
 ])
 def test_a_box_file_that_cannot_be_read_is_refused_naming_file_and_object(tmp_path, room, name, text, needle):
     path = tmp_path / name

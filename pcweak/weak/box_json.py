@@ -125,12 +125,20 @@ def _indices(path: Path, at: str, geometry: dict) -> list[int]:
     return idx
 
 
+def _is_key(value: Any) -> bool:
+    """Whether ``value`` can be a Supervisely object key: a string or a whole number."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
 def _supervisely_figures(path: Path, data: dict) -> tuple[list[dict], Table | None]:
     """Supervisely's cuboids as SUSTechPOINTS-shaped objects (``classTitle`` their object's,
     ``psr`` their geometry, ``figure`` the figure's number in the file, from 1), in the figures' order, and its
     painted points as a points table (``POINT_TABLE_COLUMNS``, each row's place its figure's
     number), None where it has none; other figures left out with a warning."""
     objects = [o for o in data["objects"] if isinstance(o, dict)]
+    for i, o in enumerate(objects):
+        if not _is_key(o.get("key")):  # Supervisely's keys are strings (hex ids); a number is taken too
+            raise ReaderError(f"{path}, object {i + 1}: 'key' must be a string, got {o.get('key')!r:.60}")
     titles = {o.get("key"): o.get("classTitle") for o in objects}
     instance = {o.get("key"): i for i, o in enumerate(objects)}
     out, other = [], {}
@@ -143,7 +151,7 @@ def _supervisely_figures(path: Path, data: dict) -> tuple[list[dict], Table | No
         if kind not in ("cuboid_3d", "point_cloud"):
             other[str(kind)] = other.get(str(kind), 0) + 1
             continue
-        if f.get("objectKey") not in titles:
+        if not _is_key(f.get("objectKey")) or f["objectKey"] not in titles:
             raise ReaderError(f"{path}, figure {i + 1}: its objectKey {f.get('objectKey')!r} is none of the file's objects")
         g = f.get("geometry") if isinstance(f.get("geometry"), dict) else {}
         at = f"figure {i + 1}"
