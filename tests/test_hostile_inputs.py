@@ -515,6 +515,24 @@ def _(t, s):
     return ["info", f"ply:{t / 'x.ply'}"], ["x.ply", "not a readable PLY"]
 
 
+def _ascii_ply(path: Path, labels: list[int]) -> Path:
+    rows = "".join(f"{i} {i % 3} {i % 5} {lab}\n" for i, lab in enumerate(labels))
+    path.write_text(f"ply\nformat ascii 1.0\nelement vertex {len(labels)}\nproperty float x\nproperty float y\n"
+                    f"property float z\nproperty int label\nend_header\n{rows}")
+    return path
+
+
+@case("reader-ply-label-below-none")
+def _(t, s):  # "Scene[x].classes: semantic labels are given but the class list is empty", naming no file
+    return ["info", f"ply:{_ascii_ply(t / 'x.ply', [-7] * 5)}"], ["x.ply: property 'label' holds -7 at vertex 0, below -1"]
+
+
+@case("reader-ply-label-an-id")
+def _(t, s):  # two billion placeholder classes made: minutes, then memory
+    return ["info", f"ply:{_ascii_ply(t / 'x.ply', [0, 1, 2_000_000_000, 1])}"], \
+        ["x.ply: property 'label' holds 2000000000 at vertex 2, above 4095"]
+
+
 @case("reader-las-not-las")
 def _(t, s):  # a point cloud saved as text under a LAS name
     (t / "x.laz").write_text("0 0 0\n1 1 1\n")

@@ -146,7 +146,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     sem_f, ins_f = first_field(SEMANTIC_FIELDS, tuple(extra)), first_field(INSTANCE_FIELDS, tuple(extra))
     semantic = instance = None
     if sem_f is not None:
-        semantic = whole_labels(path, extra[sem_f], np.asarray(las[extra[sem_f]]), ignore_255=False)
+        semantic = whole_labels(path, extra[sem_f], np.asarray(las[extra[sem_f]]), ignore_255=False, classes=True)
     else:
         cls = np.asarray(las.classification).astype(np.int64)
         if not (cls.min() == cls.max() and int(cls[0]) in UNLABELLED_CLASSIFICATION):

@@ -89,7 +89,7 @@ def read_pcd(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     inten, sem_f, ins_f = (first_field(f, have) for f in (INTENSITY_FIELDS, SEMANTIC_FIELDS, INSTANCE_FIELDS))
     semantic = instance = None
     if sem_f is not None:
-        semantic = whole_labels(path, named[sem_f], column(sem_f), ignore_255=True)
+        semantic = whole_labels(path, named[sem_f], column(sem_f), ignore_255=True, classes=True)
         semantic = semantic if (semantic >= 0).any() else None  # every point unlabelled: no labels
     if ins_f is not None:
         instance = whole_labels(path, named[ins_f], column(ins_f), ignore_255=False)

@@ -99,7 +99,7 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         meta["segment_source"] = "mesh_segments"
     inten = first_field(INTENSITY_FIELDS, have)
     sem_f, ins_f = first_field(SEMANTIC_FIELDS, have), first_field(INSTANCE_FIELDS, have)
-    semantic = whole_labels(path, original.get(sem_f, sem_f), v[sem_f], ignore_255=True) if sem_f else None
+    semantic = whole_labels(path, original.get(sem_f, sem_f), v[sem_f], ignore_255=True, classes=True) if sem_f else None
     instance = whole_labels(path, original.get(ins_f, ins_f), v[ins_f], ignore_255=False) if ins_f else None
     if classes is None:
         for c in ply.comments:

@@ -27,10 +27,17 @@ def first_field(names: tuple[str, ...], have: tuple[str, ...] | list[str]) -> st
     return next((n for n in names if n in have), None)
 
 
-def whole_labels(path: str | os.PathLike, field: str, values: np.ndarray, ignore_255: bool) -> np.ndarray:
-    """(N,) int64 labels from a per-point field: float values must be whole numbers (ReaderError
-    otherwise, naming the file and the field); with ``ignore_255``, 255 in an unsigned 8-bit
-    field is the common "unlabelled" value and becomes -1."""
+MAX_CLASS_LABEL = 4095  # a label field above this names ids or a missing-value code (65535), not classes
+
+
+def whole_labels(path: str | os.PathLike, field: str, values: np.ndarray, ignore_255: bool,
+                 classes: bool = False) -> np.ndarray:
+    """(N,) int64 labels from a per-point field: float values must be whole numbers and none
+    may lie below -1, pcweak's "none" (ReaderError otherwise, naming the file, the field and the
+    first such point); with ``ignore_255``, 255 in an unsigned 8-bit field is the common
+    "unlabelled" value and becomes -1. ``classes``: the field names classes (a semantic label),
+    so a value above ``MAX_CLASS_LABEL`` is refused too: each label up to the largest becomes a
+    class, and 2,000,000,000 placeholder classes would not fit in memory."""
     a = np.asarray(values)
     if a.dtype.kind == "f":
         if not np.isfinite(a).all() or (a != np.round(a)).any():
@@ -39,6 +46,14 @@ def whole_labels(path: str | os.PathLike, field: str, values: np.ndarray, ignore
     out = a.astype(np.int64)
     if ignore_255 and a.dtype == np.uint8:
         out[a == 255] = -1
+    low = out < -1
+    high = out > MAX_CLASS_LABEL if classes else np.zeros(len(out), bool)
+    if low.any() or high.any():
+        bad = int(np.flatnonzero(low | high)[0])
+        why = ("below -1, pcweak's 'none' (give unlabelled points -1)" if low[bad] else
+               f"above {MAX_CLASS_LABEL}: labels name classes 0, 1, 2, ...; a value this large is an id or a "
+               f"missing-value code")
+        raise ReaderError(f"{path}: property {field!r} holds {int(a[bad])} at vertex {bad}, {why}")
     return out
 
 

@@ -184,7 +184,7 @@ def read_text_cloud(path: str | os.PathLike, classes: tuple[str, ...] | None = N
         raise ReaderError(f"{path}: both a {sem_f!r} column and {labels.name} beside it label the points; "
                           f"move one of them away")
     if sem_f is not None:
-        semantic = whole_labels(path, sem_f, column(sem_f), ignore_255=False)
+        semantic = whole_labels(path, sem_f, column(sem_f), ignore_255=False, classes=True)
         semantic = semantic if (semantic >= 0).any() else None  # every point unlabelled: no labels
         if classes is None and semantic is not None:
             classes = tuple(placeholder_class(i) for i in range(int(semantic.max()) + 1))
