@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -319,8 +321,20 @@ def test_pcd_files_as_pcl_and_open3d_write_them(tmp_path, room):
     with pytest.raises(ReaderError, match=r"text.pcd: not a readable PCD file \(no FIELDS line"):
         pcweak.load_scene(str(tmp_path / "text.pcd"))
     (tmp_path / "cut.pcd").write_bytes((tmp_path / "room_00.pcd").read_bytes()[:-40])
-    with pytest.raises(ReaderError, match=r"cut.pcd: no points read"):
+    with pytest.raises(ReaderError, match=r"cut.pcd: its header gives \d+ POINTS of \d+ bytes, its body holds"):
         pcweak.load_scene(str(tmp_path / "cut.pcd"))
+    # what Open3D's reader takes without a word: a body shorter than POINTS (it read memory's leftovers as
+    # points: a label 15741445), a word (read as 0), a COUNT the body does not follow, DATA it does not know
+    header = "VERSION 0.7\nFIELDS x y z label\nSIZE 4 4 4 4\nTYPE F F F I\nCOUNT 1 1 1 {c}\nWIDTH {n}\nHEIGHT 1\nPOINTS {n}\nDATA {d}\n"
+    for name, text, needle in (
+            ("short.pcd", header.format(c=1, n=3, d="ascii") + "0 0 0 1\n1 1 1 2\n", "its header gives 3 POINTS, its body holds 2 lines"),
+            ("word.pcd", header.format(c=1, n=2, d="ascii") + "0 0 0 1\n1 one 1 2\n", "point 1 holds 'one', not a number"),
+            ("count.pcd", header.format(c=2, n=1, d="ascii") + "0 0 0 1\n", "point 0 has 4 values where the header's fields hold 5"),
+            ("zipped.pcd", header.format(c=1, n=1, d="binary_zipped") + "xxxx", "DATA 'binary_zipped'; PCD data is one of")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ReaderError, match=rf"{name}: {re.escape(needle)}"):
+            pcweak.load_scene(str(tmp_path / name))
+        (tmp_path / name).unlink()
     for bad in ("text.pcd", "cut.pcd", "organized.pcd", "channels.pcd"):
         (tmp_path / bad).unlink()
     from pcweak.data.collection import enumerate_scenes

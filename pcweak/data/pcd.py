@@ -1,6 +1,7 @@
 """PCD files (the Point Cloud Library's format: ROS, LiDAR and depth-camera tools, point-cloud
 annotation tools), read with Open3D's tensor reader, which keeps every field of the file: ascii,
-binary and binary_compressed data.
+binary and binary_compressed data. The header is first checked against the body
+(``check_pcd_header``), which Open3D's reader does not do.
 
 Fields, matched whatever their case: ``x y z``; colour as PCL packs it (``rgb`` / ``rgba``) or as
 channels; ``normal_x normal_y normal_z``; an intensity (``intensity``, ``reflectance``, ...);
@@ -18,6 +19,7 @@ pixels without a return by NaN coordinates, as PCL does; those points are left o
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -45,6 +47,97 @@ def _header_classes(path: Path) -> tuple[str, ...] | None:
     return None
 
 
+PCD_SIZES = {"I": (1, 2, 4, 8), "U": (1, 2, 4, 8), "F": (4, 8)}  # TYPE -> the SIZEs PCL writes for it
+PCD_DATA = ("ascii", "binary", "binary_compressed")
+_NOT_A_NUMBER = re.compile(rb"[^0-9eE+\-.\snNaAiIfF]")  # a byte no number (nan and inf included) holds
+
+
+def _is_number(token: bytes) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def check_pcd_header(path: Path) -> None:
+    """ReaderError naming ``path`` where its header and data disagree, which Open3D's reader does
+    not check: it reads past the end of a body shorter than POINTS (memory's leftovers as points),
+    a word as 0, a field of COUNT 2 from a body of one value a field, and takes DATA it does not
+    know as binary. Checked: FIELDS, SIZE, TYPE and COUNT name as many fields, each TYPE / SIZE
+    one PCL writes, WIDTH x HEIGHT = POINTS, a DATA of ``PCD_DATA``; an ascii body of POINTS lines
+    of as many numbers as the fields' COUNTs add up to; a binary body at least POINTS records
+    long."""
+    with open(path, "rb") as f:
+        raw = f.read(1 << 16)  # the header (a few hundred bytes; PCL's are text lines before DATA)
+    head: dict[str, list[str]] = {}
+    at = 0
+    while at < len(raw):
+        end = raw.find(b"\n", at)
+        end = len(raw) if end < 0 else end
+        line = raw[at:end].decode("ascii", "replace").strip()
+        at = end + 1
+        if not line or line.startswith("#"):
+            continue
+        key, _, rest = line.partition(" ")
+        head[key.upper()] = rest.split()
+        if key.upper() == "DATA":
+            break
+    if "FIELDS" not in head:
+        raise ReaderError(f"{path}: not a readable PCD file (no FIELDS line in its header)")
+    if "DATA" not in head:
+        raise ReaderError(f"{path}: not a readable PCD file (its header has no DATA line)")
+    fields = head["FIELDS"]
+    k = len(fields)
+    twice = sorted({f for f in fields if fields.count(f) > 1})
+    if twice:
+        raise ReaderError(f"{path}: its header names the fields {twice} twice")
+    sizes, types = head.get("SIZE", []), head.get("TYPE", [])
+    counts = head.get("COUNT", ["1"] * k)
+    if not (len(sizes) == len(types) == len(counts) == k):
+        raise ReaderError(f"{path}: its header names {k} FIELDS but {len(sizes)} SIZE, {len(types)} TYPE and "
+                          f"{len(counts)} COUNT values")
+    try:
+        sizes_n, counts_n = [int(x) for x in sizes], [int(x) for x in counts]
+        points = int(head["POINTS"][0]) if "POINTS" in head else None
+        width = int(head["WIDTH"][0]) if "WIDTH" in head else None
+        height = int(head["HEIGHT"][0]) if "HEIGHT" in head else 1
+    except (ValueError, IndexError) as e:
+        raise ReaderError(f"{path}: a SIZE, COUNT, POINTS, WIDTH or HEIGHT of its header is no whole number ({e})") from None
+    for name, t, size, count in zip(fields, types, sizes_n, counts_n):
+        if t.upper() not in PCD_SIZES or size not in PCD_SIZES[t.upper()] or count < 1:
+            raise ReaderError(f"{path}: field {name!r} has TYPE {t}, SIZE {size}, COUNT {count}; PCD fields are I or U "
+                              f"of 1, 2, 4 or 8 bytes, or F of 4 or 8, with a COUNT of 1 or more")
+    points = width * height if points is None and width is not None else points
+    if points is None or points < 0 or (width is not None and width * height != points):
+        raise ReaderError(f"{path}: its header gives POINTS {points} with WIDTH {width} x HEIGHT {height}; POINTS is "
+                          f"their product, the number of points the file holds")
+    data = head["DATA"][0].lower() if head["DATA"] else ""
+    if data not in PCD_DATA:
+        raise ReaderError(f"{path}: DATA {data!r}; PCD data is one of {', '.join(PCD_DATA)}")
+    record = sum(s * c for s, c in zip(sizes_n, counts_n))
+    if data == "ascii":
+        with open(path, "rb") as f:
+            f.seek(at)
+            body = f.read()
+        rows = [r for r in body.split(b"\n") if r.strip()]
+        if len(rows) != points:
+            raise ReaderError(f"{path}: its header gives {points} POINTS, its body holds {len(rows)} lines")
+        want = sum(counts_n)
+        short = next((i for i, r in enumerate(rows) if len(r.split()) != want), None)
+        if short is not None:
+            raise ReaderError(f"{path}: point {short} has {len(rows[short].split())} values where the header's fields "
+                              f"hold {want}")
+        word = _NOT_A_NUMBER.search(body)
+        if word is not None:
+            point = next(i for i, r in enumerate(rows) if _NOT_A_NUMBER.search(r))
+            token = next(t for t in rows[point].split() if not _is_number(t))
+            raise ReaderError(f"{path}: point {point} holds {token.decode('utf-8', 'replace')!r}, not a number")
+    elif data == "binary" and os.path.getsize(path) - at < points * record:
+        raise ReaderError(f"{path}: its header gives {points} POINTS of {record} bytes, its body holds "
+                          f"{os.path.getsize(path) - at} bytes")
+
+
 def read_pcd(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
     """Read a PCD file into a ``Scene`` (point order kept, points without coordinates left out).
     ``classes`` names the labels (default: placeholders up to the highest label); 255 in an
@@ -54,6 +147,7 @@ def read_pcd(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: file not found")
+    check_pcd_header(path)
     with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
         cloud = o3d.t.io.read_point_cloud(str(path))
     fields = {str(k): cloud.point[k].numpy() for k in cloud.point}
