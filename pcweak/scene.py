@@ -355,6 +355,7 @@ class Scene:
     def __post_init__(self) -> None:
         o = f"Scene[{self.name}]"
         self.classes = class_names(o, self.classes)
+        self._check_float32_reach(o)
         self._shift_far_coordinates(o)
         self.coord = check_float(o, "coord", self.coord, (None, 3))
         n = len(self.coord)
@@ -386,6 +387,18 @@ class Scene:
                 raise SceneError(f"{o}.frames: expected Frame objects, got {type(f).__name__}")
         self.extras = {str(k): to_numpy(v) for k, v in self.extras.items()}
         json.dumps(self.meta)  # must be serialisable
+
+    def _check_float32_reach(self, o: str) -> None:
+        """SceneError for finite coordinates that float32, which a scene stores, cannot hold (a
+        value of another unit, a corrupt one: 1e300 became inf and was named "NaN or infinite")."""
+        raw = to_numpy(self.coord)
+        if raw.dtype != np.float64 or raw.ndim != 2 or not len(raw) or not np.isfinite(raw).all():
+            return
+        big = np.abs(raw).max(1) > np.finfo(np.float32).max
+        if big.any():
+            first = int(np.flatnonzero(big)[0])
+            raise SceneError(f"{o}.coord: {int(big.sum())} points lie beyond what float32 holds (+-3.4e38; point {first} "
+                             f"at {raw[first].tolist()}): a corrupt value, or another unit")
 
     def _shift_far_coordinates(self, o: str) -> None:
         """Georeferenced coordinates (``geometry.far_coordinate_shift``) given with more precision

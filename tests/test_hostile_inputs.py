@@ -533,6 +533,13 @@ def _(t, s):  # two billion placeholder classes made: minutes, then memory
         ["x.ply: property 'label' holds 2000000000 at vertex 2, above 4095"]
 
 
+@case("reader-text-coordinate-beyond-float32")
+def _(t, s):  # "Scene[x].coord: 3 entries are NaN or infinite", naming no file, for one value of 1e300
+    (t / "x.xyz").write_text("1e300 0 0\n1 2 3\n2 3 4\n")
+    return ["info", str(t / "x.xyz")], \
+        [f"{t / 'x.xyz'}: Scene[x].coord: 1 points lie beyond what float32 holds (+-3.4e38; point 0 at [1e+300, 0.0, 0.0])"]
+
+
 @case("reader-las-not-las")
 def _(t, s):  # a point cloud saved as text under a LAS name
     (t / "x.laz").write_text("0 0 0\n1 1 1\n")

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import AddressError, ReaderError
+from ..errors import AddressError, ReaderError, SceneError
 from ..scene import Scene
 
 DATASETS = ("scannet", "scannet-export", "mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis", "s3dis",
@@ -168,13 +168,17 @@ def load_scene(address: str | os.PathLike, **kwargs: Any) -> Scene:
     check_reader_options(address, kwargs)
     kind, rest = parse_address(str(address))
     fn, _ = _reader(kind)
-    if kind == "scannet-export":
-        path = Path(rest)
-        return fn(path.parent, path.name, **kwargs)
-    if kind in ("mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis"):
-        return fn(rest, kind.split("-", 1)[1], **kwargs)
     if kind not in ("synthetic", "synthetic-lidar"):
-        return fn(rest, **kwargs)
+        try:
+            if kind == "scannet-export":
+                return fn(Path(rest).parent, Path(rest).name, **kwargs)
+            if kind in ("mmdet3d-scannet", "mmdet3d-s3dis", "pointcept-scannet", "pointcept-s3dis"):
+                return fn(rest, kind.split("-", 1)[1], **kwargs)
+            return fn(rest, **kwargs)
+        except SceneError as e:  # a scene the file's values cannot make (coordinates beyond float32, ...)
+            if rest in str(e):
+                raise
+            raise SceneError(f"{rest}: {e}") from e
     seed = _seed(address, rest)
     try:
         key = tuple(sorted(kwargs.items()))
