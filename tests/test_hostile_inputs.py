@@ -1163,6 +1163,26 @@ def _(t, s):  # "[Errno 17] File exists"
     return ["demo", "--out", str(t / "out")], ["--out", "is a file, or lies under one; give a folder"]
 
 
+def _scan_with_alignment(t: Path, s, name: str, text: str) -> list[str]:
+    """``pcweak info`` of ``s`` written as a ScanNet scan, with the alignment file ``name``."""
+    from pcweak.data.scannet import write_scannet
+    scan = write_scannet(s, t / "scannet")
+    (scan / f"{scan.name}.txt").unlink()  # no alignment of its own: the file given is read
+    (t / name).write_text(text)
+    return ["info", f"scannet:{scan}", "--axis-align", str(t / name)]
+
+
+@case("reader-axis-align-json-list")
+def _(t, s):  # "TypeError: list indices must be integers or slices, not str" and a traceback
+    return _scan_with_alignment(t, s, "a.json", "[1, 2]"), ["a.json: no 4x4 axis-alignment matrix in it (TypeError"]
+
+
+@case("reader-axis-align-not-rigid")
+def _(t, s):  # a scale (or a zero matrix) was applied: every size in metres changed, or every point at one place
+    return _scan_with_alignment(t, s, "a.txt", "2 0 0 0\n0 2 0 0\n0 0 2 0\n0 0 0 1\n"), \
+        ["a.txt: the axis-alignment matrix is not a rotation and a translation", "det 8"]
+
+
 @case("simulate-axis-align-for-a-generated-room")
 def _(t, s):
     return ["simulate", "synthetic:1", "--weak", "boxes", "--axis-align", str(t / "a.txt"), "-o", str(t / "w.npz")], \

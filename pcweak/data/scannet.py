@@ -104,20 +104,31 @@ def read_axis_alignment(path: str | os.PathLike) -> np.ndarray:
             m = np.array([float(x) for x in line.split("=", 1)[1].split()], np.float64)
         else:
             m = np.array(text.split(), np.float64)
-    except (KeyError, ValueError, StopIteration) as e:
-        raise ReaderError(f"{path}: no 4x4 axis-alignment matrix in it ({e})") from e
+    except (KeyError, TypeError, ValueError, StopIteration) as e:  # TypeError: a JSON list, not an object
+        raise ReaderError(f"{path}: no 4x4 axis-alignment matrix in it ({type(e).__name__}: {e})") from e
     return axis_matrix(m, str(path))
+
+
+RIGID_TOL = 1e-3  # how far an axis alignment's rotation part may stray from orthonormal (files round to 6 digits)
 
 
 def axis_matrix(value: Any, where: str) -> np.ndarray:
     """(4,4) float64 axis-alignment matrix of ``value`` (an array or nested list); ReaderError
-    starting with ``where`` when it is not 4x4 or not finite."""
+    starting with ``where`` when it is not 4x4, not finite, or not a rigid motion (a rotation
+    and a translation, last row 0 0 0 1, as ScanNet's and mmdetection3d's are: a scale or a zero
+    matrix would change every size in metres, or put every point at one place)."""
     try:
         m = np.asarray(value, np.float64).reshape(4, 4)
     except (TypeError, ValueError) as e:
         raise ReaderError(f"{where}: no 4x4 axis-alignment matrix in it ({e})") from e
     if not np.isfinite(m).all():
         raise ReaderError(f"{where}: axis-alignment matrix has non-finite values")
+    r = m[:3, :3]
+    if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-6) or not np.allclose(r @ r.T, np.eye(3), atol=RIGID_TOL) \
+            or np.linalg.det(r) <= 0:
+        raise ReaderError(f"{where}: the axis-alignment matrix is not a rotation and a translation (last row "
+                          f"{np.round(m[3], 4).tolist()}, det {np.linalg.det(r):.3g}; its rotation part times its "
+                          f"transpose should be the identity within {RIGID_TOL})")
     return m
 
 
