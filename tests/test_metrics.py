@@ -3,6 +3,7 @@ import re
 import numpy as np
 import pytest
 
+from pcweak.cli.evaluate import _scene_to_score as _SCENE_TO_SCORE
 from pcweak.metrics import expected_calibration_error, from_labels, instance_ap, match_instances, semantic_report
 
 CLS = ("a", "b", "c")
@@ -333,12 +334,15 @@ def test_a_folder_scored_with_workers_gives_the_figures_of_one_process(tmp_path,
 
 
 def _read_unless_synthetic_5(item):
+    """The scene scored as ``evaluate`` scores it, the worker killed on synthetic_5. The function
+    the test replaces is the one captured when this module was imported: looked up at call time
+    it would be this one, recursing (a worker that reached another scene first then ended the
+    command with "maximum recursion depth exceeded")."""
     import os
     import signal
-    from pcweak.cli.evaluate import _scene_to_score
     if item[0].endswith("synthetic_5.npz"):
         os.kill(os.getpid(), signal.SIGKILL)
-    return _scene_to_score(item)
+    return _SCENE_TO_SCORE(item)
 
 
 def test_a_folder_whose_reading_worker_is_killed_names_the_scenes_left(tmp_path, capsys, monkeypatch):
