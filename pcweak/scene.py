@@ -148,6 +148,18 @@ def _check_shape(owner: str, name: str, arr: np.ndarray, shape: Sequence[int | N
         raise SceneError(f"{owner}.{name}: shape {tuple(arr.shape)} does not match the expected {want}")
 
 
+def _check_box_sizes(owner: str, name: str, boxes: np.ndarray | None) -> None:
+    """SceneError naming ``owner``, the field ``name`` and the first box whose sizes dx, dy, dz
+    ((M,7) ``boxes``, checked float) are negative; None or no boxes pass."""
+    if boxes is None or not len(boxes):
+        return
+    bad = (boxes[:, 3:6] < 0).any(1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        sizes = np.round(boxes[first, 3:6].astype(np.float64), 3).tolist()
+        raise SceneError(f"{owner}.{name}: box {first} has sizes {sizes}; sizes dx,dy,dz must be non-negative")
+
+
 def _opt(fn: Callable[..., np.ndarray], owner: str, name: str, value: ArrayLike | None, *a: Any, **kw: Any):
     return None if value is None else fn(owner, name, value, *a, **kw)
 
@@ -355,7 +367,6 @@ class Scene:
     def __post_init__(self) -> None:
         o = f"Scene[{self.name}]"
         self.classes = class_names(o, self.classes)
-        self._check_float32_reach(o)
         self._shift_far_coordinates(o)
         self.coord = check_float(o, "coord", self.coord, (None, 3))
         n = len(self.coord)
@@ -373,8 +384,7 @@ class Scene:
         self.instance = _opt(check_int, o, "instance", self.instance, (n,), -1)
         self.segment = _opt(check_int, o, "segment", self.segment, (n,), -1)
         self.boxes = _opt(check_float, o, "boxes", self.boxes, (None, 7))
-        if self.boxes is not None and len(self.boxes) and (self.boxes[:, 3:6] < 0).any():
-            raise SceneError(f"{o}.boxes: box sizes dx,dy,dz must be non-negative")
+        _check_box_sizes(o, "boxes", self.boxes)
         m = None if self.boxes is None else len(self.boxes)
         if self.box_labels is not None and m is None:
             raise SceneError(f"{o}.box_labels: given without boxes")
@@ -388,29 +398,25 @@ class Scene:
         self.extras = {str(k): to_numpy(v) for k, v in self.extras.items()}
         json.dumps(self.meta)  # must be serialisable
 
-    def _check_float32_reach(self, o: str) -> None:
-        """SceneError for finite coordinates that float32, which a scene stores, cannot hold (a
-        value of another unit, a corrupt one: 1e300 became inf and was named "NaN or infinite")."""
-        raw = to_numpy(self.coord)
-        if raw.dtype != np.float64 or raw.ndim != 2 or not len(raw) or not np.isfinite(raw).all():
-            return
-        big = np.abs(raw).max(1) > np.finfo(np.float32).max
-        if big.any():
-            first = int(np.flatnonzero(big)[0])
-            raise SceneError(f"{o}.coord: {int(big.sum())} points lie beyond what float32 holds (+-3.4e38; point {first} "
-                             f"at {raw[first].tolist()}): a corrupt value, or another unit")
-
     def _shift_far_coordinates(self, o: str) -> None:
         """Georeferenced coordinates (``geometry.far_coordinate_shift``) given with more precision
         than float32 are moved toward the origin before they are stored in float32, with the
         boxes and the frames' poses; the shift (metres, added up over repeated shifts) goes to
         ``meta['coord_shift']``. Coordinates as far already in float32 lost their millimetres in
-        the file: a warning says how far apart their values lie."""
+        the file: a warning says how far apart their values lie. Finite float64 coordinates that
+        float32 cannot hold at all (1e300: a corrupt value, or another unit) are a SceneError
+        naming the first such point (stored, they would be inf, named "NaN or infinite")."""
         from .geometry import FLOAT32_MILLIMETRE_RANGE_M, far_coordinate_shift, float32_step
         raw = to_numpy(self.coord)
         if raw.dtype.kind not in "fiu" or raw.ndim != 2 or raw.shape[-1:] != (3,) or not len(raw) \
                 or (raw.dtype.kind == "f" and not np.isfinite(raw).all()):
             return  # check_float names what is wrong
+        if raw.dtype == np.float64:
+            big = np.abs(raw).max(1) > np.finfo(np.float32).max
+            if big.any():
+                first = int(np.flatnonzero(big)[0])
+                raise SceneError(f"{o}.coord: {int(big.sum())} points lie beyond what float32 holds (+-3.4e38; point "
+                                 f"{first} at {raw[first].tolist()}): a corrupt value, or another unit")
         shift = far_coordinate_shift(raw)
         if shift is None:
             return
@@ -670,10 +676,7 @@ class WeakLabels:
                                  f"(point {int(clash[0])} among them)")
         self.box = _opt(check_float, o, "box", self.box, (None, 7))
         m = None if self.box is None else len(self.box)
-        if m and (self.box[:, 3:6] < 0).any():
-            first = int(np.flatnonzero((self.box[:, 3:6] < 0).any(1))[0])
-            raise SceneError(f"{o}.box: box {first} has sizes {np.round(self.box[first, 3:6].astype(np.float64), 3).tolist()}; sizes dx,dy,dz must be "
-                             "non-negative")
+        _check_box_sizes(o, "box", self.box)
         if self.box_semantic is not None and m is None:
             raise SceneError(f"{o}.box_semantic: given without box")
         self.box_semantic = _opt(check_int, o, "box_semantic", self.box_semantic, (m,), -1, c)

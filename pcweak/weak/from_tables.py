@@ -363,11 +363,12 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
             box.append(_boxes(scene, t, coords))
             box_label.append(ids)
     kw: dict = {}
+    files = ", ".join(str(t.path) for t in tables)  # errors about the tables together name them all
     if index:
         idx, lab = np.concatenate(index), np.concatenate(label)
         clash = clashing_seeds(idx, lab)
         if len(clash):
-            raise ReaderError(f"{', '.join(str(t.path) for t in tables)}: {len(clash)} points of scene {scene.name!r} are given "
+            raise ReaderError(f"{files}: {len(clash)} points of scene {scene.name!r} are given "
                               f"two classes (point {int(clash[0])}: clicks that snapped to the same point?)")
         inst = np.concatenate(instance)
         _, first = np.unique(idx, return_index=True)  # a point clicked twice with one class: once
@@ -386,7 +387,7 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
     try:  # what `pcweak label` would refuse (image boxes off their image, boxes off the points), now
         out.check_against(scene)
     except SceneError as e:
-        raise ReaderError(f"{', '.join(str(t.path) for t in tables)}: {e}") from e
+        raise ReaderError(f"{files}: {e}") from e
     return out
 
 
