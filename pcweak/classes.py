@@ -50,6 +50,9 @@ SEMANTICKITTI_RAW_TO_19: dict[int, int] = {
     51: 13, 60: 8, 70: 14, 71: 15, 72: 16, 80: 17, 81: 18, 252: 0, 253: 6, 254: 5, 255: 7, 256: 4, 257: 4,
     258: 3, 259: 4,
 }
+# The raw ids SemanticKITTI defines but does not evaluate: unlabelled, outlier, other-structure,
+# other-object. With SEMANTICKITTI_RAW_TO_19's keys, every id its label set knows.
+SEMANTICKITTI_UNEVALUATED_IDS: tuple[int, ...] = (0, 1, 52, 99)
 
 
 # Semantic3D's 8 classes (its ``.labels`` files: 0 unlabelled, i + 1 = class i), as its

@@ -585,6 +585,36 @@ def _(t, s):
     return ["info", f"kitti:{t / 'training' / '000007'}"], ["000007.bin", "not a whole number"]
 
 
+@case("reader-kitti-scan-with-trailing-bytes")
+def _(t, s):  # the two extra bytes were dropped and the points read
+    (t / "training" / "velodyne").mkdir(parents=True)
+    (t / "training" / "velodyne" / "000007.bin").write_bytes(np.ones(8, np.float32).tobytes() + b"\0\0")
+    return ["info", f"kitti:{t / 'training' / '000007'}"], ["000007.bin", "size 34 bytes", "16-byte"]
+
+
+def _semantickitti_scan(t: Path, labels: np.ndarray) -> str:
+    seq = t / "sequences" / "00"
+    for d in ("velodyne", "labels"):
+        (seq / d).mkdir(parents=True)
+    np.random.default_rng(0).random((len(labels), 4)).astype(np.float32).tofile(seq / "velodyne" / "000000.bin")
+    labels.astype(np.uint32).tofile(seq / "labels" / "000000.label")
+    return f"semantickitti:{seq / '000000'}"
+
+
+@case("reader-semantickitti-ids-of-another-label-set")
+def _(t, s):  # every point read as unlabelled: simulate wrote a weak file of 0 points
+    scan = _semantickitti_scan(t, np.r_[np.full(30, 40), np.full(20, 77)])
+    return ["simulate", scan, "--weak", "points", "--count", "5", "-o", str(t / "w.npz")], \
+        ["000000.label", "20 of 50 labels hold semantic ids SemanticKITTI does not define (77; the first at point 30)"]
+
+
+@case("simulate-ground-truth-all-unlabelled")
+def _(t, s):  # a weak file of 0 points, rc 0
+    scan = _semantickitti_scan(t, np.zeros(50))
+    return ["simulate", scan, "--weak", "points", "--count", "5", "-o", str(t / "w.npz")], \
+        ["scene '00_000000'", "leave all 50 points unlabelled"]
+
+
 @case("reader-scannet-segs-top-level-list")
 def _(t, s):
     from pcweak.data.scannet import write_scannet

@@ -81,7 +81,7 @@ def test_kitti_errors(tmp_path, lidar):
         read_kitti(split / "000002")
     write_kitti(lidar, split, "000003")
     (split / "velodyne" / "000003.bin").write_bytes(b"\x00" * 10)
-    with pytest.raises(ReaderError, match=r"000003.bin: size 8 bytes is not a whole number"):
+    with pytest.raises(ReaderError, match=r"000003.bin: size 10 bytes is not a whole number"):
         read_kitti(split / "000003")
     write_kitti(lidar, split, "000004")
     pts = np.fromfile(split / "velodyne" / "000004.bin", np.float32)
@@ -158,6 +158,14 @@ def test_semantickitti_reader_on_a_written_scan(tmp_path):
         pcweak.load_scene(f"semantickitti:{seq}/000007")
     with pytest.raises(ReaderError, match="LiDAR scan not found"):
         pcweak.load_scene(f"semantickitti:{seq}/000008")
+    np.r_[lab, np.uint32(0)].tofile(seq / "labels" / "000007.label")
+    (seq / "labels" / "000007.label").write_bytes((seq / "labels" / "000007.label").read_bytes()[:-2])
+    with pytest.raises(ReaderError, match="000007.label: 18 bytes, not a whole number of uint32 labels"):
+        pcweak.load_scene(f"semantickitti:{seq}/000007")
+    np.r_[lab[:3], np.uint32(7 | (2 << 16))].tofile(seq / "labels" / "000007.label")  # SemanticPOSS' car, say
+    with pytest.raises(ReaderError, match=r"000007.label: 1 of 4 labels hold semantic ids SemanticKITTI does not "
+                                          r"define \(7; the first at point 3\)"):
+        pcweak.load_scene(f"semantickitti:{seq}/000007")
 
 
 def test_folders_of_lidar_frames_are_told_apart_without_a_dataset_prefix(tmp_path):

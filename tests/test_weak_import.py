@@ -460,7 +460,8 @@ def test_scribbles_of_scribblekitti_import_as_labelled_points(tmp_path, lidar, c
     """ScribbleKITTI's scribbles (a SemanticKITTI ``.label`` file with about 8 % of the points
     labelled, 0 elsewhere) were no table at all; they import as labelled points, one scan or a
     sequence's ``scribbles/`` folder (``<id>.label`` for scene ``<seq>_<id>``), and a file of
-    another scan's length, a truncated file or one labelling nothing is refused."""
+    another scan's length, a truncated file, one labelling nothing or one with ids SemanticKITTI
+    does not define is refused."""
     from pcweak.classes import SEMANTICKITTI19
     seq = tmp_path / "sequences" / "08"
     for d in ("velodyne", "labels", "scribbles"):
@@ -486,6 +487,7 @@ def test_scribbles_of_scribblekitti_import_as_labelled_points(tmp_path, lidar, c
     np.zeros(5, np.uint32).tofile(bad / "short.label")
     (bad / "cut.label").write_bytes(b"\0" * 7)
     np.zeros(scene.num_points, np.uint32).tofile(bad / "none.label")
+    np.r_[np.uint32(300), np.zeros(scene.num_points - 1, np.uint32)].tofile(bad / "poss.label")  # an id it does not define
     from pcweak.scene import Scene
     named = Scene(name=scene.name, coord=scene.coord, classes=SEMANTICKITTI19[:8])  # fewer classes: a scribble of another
     first = int(np.flatnonzero(scribbled & (scene.semantic >= 8))[0])
@@ -494,7 +496,8 @@ def test_scribbles_of_scribblekitti_import_as_labelled_points(tmp_path, lidar, c
         weak_from_tables(named, [read_table(seq / "scribbles" / "000000.label")])
     for name, needle in (("short.label", r"short.label: labels for 5 points, but scene '08_000000' has \d+: another scan's"),
                          ("cut.label", r"cut.label: 7 bytes, not a whole number of uint32 labels"),
-                         ("none.label", r"none.label: no point carries one of SemanticKITTI's 19 evaluated classes")):
+                         ("none.label", r"none.label: no point carries one of SemanticKITTI's 19 evaluated classes"),
+                         ("poss.label", r"poss.label: 1 of \d+ labels hold semantic ids SemanticKITTI does not define")):
         with pytest.raises(ReaderError, match=needle):
             if name == "short.label":
                 np.full(5, 40, np.uint32).tofile(bad / name)

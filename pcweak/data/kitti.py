@@ -64,9 +64,10 @@ def read_velodyne(path: Path, fourth: str = "reflectance") -> np.ndarray:
     float32 records), refusing a missing, empty, truncated or non-finite file by name."""
     if not path.is_file():
         raise ReaderError(f"{path}: LiDAR scan not found")
+    size = path.stat().st_size
+    if size == 0 or size % 16:
+        raise ReaderError(f"{path}: size {size} bytes is not a whole number of 16-byte (x,y,z,{fourth}) float32 records")
     raw = np.fromfile(path, dtype=np.float32)
-    if raw.size == 0 or raw.size % 4:
-        raise ReaderError(f"{path}: size {raw.size * 4} bytes is not a whole number of (x,y,z,{fourth}) float32 records")
     pts = raw.reshape(-1, 4)
     bad = ~np.isfinite(pts).all(1)
     if bad.any():

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..classes import SEMANTICKITTI19, class_list_disagreement, joined_class_list, placeholder_class, semantickitti_classes
+from ..data.semantickitti import read_label_words
 from ..errors import ReaderError, SceneError
 from ..scene import Scene, WeakLabels, check_types, clashing_seeds
 
@@ -178,15 +179,10 @@ def read_label_file(path: str | os.PathLike) -> Table:
     points table: ``index`` and ``class`` (a ``SEMANTICKITTI19`` name) for every point whose id
     the benchmark evaluates; 0 (unlabelled) and the ids it leaves out are no labels. The file's
     length must be the scene's number of points (``weak_from_tables``). ReaderError naming the
-    file for one that is missing, not whole uint32s, or labels no point."""
+    file for one that is missing, not whole uint32s, holding ids SemanticKITTI does not define
+    (``data.semantickitti.read_label_words``), or labelling no point."""
     p = Path(path)
-    if not p.is_file():
-        raise ReaderError(f"{p}: not found")
-    size = p.stat().st_size
-    if size % 4:
-        raise ReaderError(f"{p}: {size} bytes, not a whole number of uint32 labels (a SemanticKITTI .label holds 4 bytes "
-                          f"a point)")
-    classes = semantickitti_classes(np.fromfile(p, dtype=np.uint32))
+    classes = semantickitti_classes(read_label_words(p))
     index = np.flatnonzero(classes >= 0)
     if not len(index):
         raise ReaderError(f"{p}: no point carries one of SemanticKITTI's 19 evaluated classes (every label is "

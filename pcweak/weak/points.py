@@ -11,10 +11,15 @@ from ..scene import Scene, WeakLabels
 
 
 def _need(scene: Scene, *fields: str) -> None:
+    """SceneError unless ``scene`` has each of ``fields``; semantic labels must also label
+    at least one point (a ground truth of only -1 would give an empty weak file silently)."""
     for f in fields:
         if getattr(scene, f) is None:
             what = "ground-truth boxes" if f == "boxes" else f"{f} labels"
             raise SceneError(f"scene {scene.name!r}: has no {what} to simulate weak labels from")
+        if f == "semantic" and not (scene.semantic >= 0).any():
+            raise SceneError(f"scene {scene.name!r}: its semantic labels leave all {scene.num_points} points unlabelled "
+                             f"(-1), so there is nothing to simulate weak labels from")
 
 
 @ranges_checked("points")
