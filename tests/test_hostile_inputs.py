@@ -572,6 +572,26 @@ def _(t, s):  # degrees as x / y: every neighbourhood in metres would span the w
     return ["info", str(t / "lonlat.las")], ["lonlat.las", "longitude / latitude in degrees", "reproject"]
 
 
+@case("reader-las-zero-scale")
+def _(t, s):  # every point read at one place (x = X * 0 + offset)
+    laspy = pytest.importorskip("laspy")
+    las = laspy.LasData(laspy.LasHeader(point_format=3, version="1.2"))
+    las.x, las.y, las.z = np.arange(10.0), np.arange(10.0), np.zeros(10)
+    las.write(str(t / "full.las"))
+    raw = (t / "full.las").read_bytes()  # the x, y, z scale factors: three doubles at byte 131
+    (t / "flat.las").write_bytes(raw[:131] + np.zeros(3).tobytes() + raw[155:])
+    return ["info", str(t / "flat.las")], ["flat.las", "the header's x scale factor is 0.0", "a corrupt header"]
+
+
+@case("reader-e57-zero-rotation")
+def _(t, s):  # every point put at the station's position
+    pye57 = pytest.importorskip("pye57")
+    e57 = pye57.E57(str(t / "pose.e57"), mode="w")
+    e57.write_scan_raw({"cartesianX": np.arange(5.0), "cartesianY": np.ones(5), "cartesianZ": np.zeros(5)}, rotation=np.zeros(4))
+    e57.close()
+    return ["info", str(t / "pose.e57")], ["pose.e57", "its pose's rotation [0.0, 0.0, 0.0, 0.0] is no rotation"]
+
+
 @case("reader-kitti-missing-scan")
 def _(t, s):
     (t / "training" / "velodyne").mkdir(parents=True)

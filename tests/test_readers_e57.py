@@ -70,6 +70,12 @@ def test_e57_without_colour_and_its_errors(tmp_path, monkeypatch):
         read_e57(tmp_path / "text.e57")
     with pytest.raises(ReaderError, match=r"nowhere.e57: file not found"):
         pcweak.load_scene(str(tmp_path / "nowhere.e57"))
+    e57 = pye57.E57(str(tmp_path / "pose.e57"), mode="w")
+    e57.write_scan_raw({"cartesianX": xyz[:, 0], "cartesianY": xyz[:, 1], "cartesianZ": xyz[:, 2]}, name="north",
+                       rotation=np.zeros(4))  # every point was put at the origin
+    e57.close()
+    with pytest.raises(ReaderError, match=r"pose.e57: scan 'north': its pose's rotation \[0.0, 0.0, 0.0, 0.0\] is no rotation"):
+        read_e57(tmp_path / "pose.e57")
     import sys
     monkeypatch.setitem(sys.modules, "pye57", None)
     with pytest.raises(ReaderError, match=r'plain.e57: reading E57 files needs the "e57" extra of pcweak'):

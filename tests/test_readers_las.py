@@ -104,6 +104,19 @@ def test_las_errors_name_the_file(tmp_path, monkeypatch):
         read_las(_write(tmp_path / "empty.las", np.zeros((0, 3))))
     with pytest.raises(ReaderError, match=r"nowhere.laz: file not found"):
         pcweak.load_scene(str(tmp_path / "nowhere.laz"))
+    import struct  # the header's x, y, z scale factors are three doubles at byte 131, the offsets at 155
+    for name, at, values, needle in (("zero.las", 131, (0.001, 0.0, 0.001), r"zero.las: the header's y scale factor is 0.0"),
+                                     ("mirror.las", 131, (-0.001,) * 3, r"mirror.las: the header's x scale factor is -0.001"),
+                                     ("nan.las", 155, (0.0, 0.0, float("nan")), r"nan.las: the header's z offset is nan")):
+        (tmp_path / name).write_bytes(raw[:at] + struct.pack("<3d", *values) + raw[at + 24:])
+        with pytest.raises(ReaderError, match=needle):  # every point at one place, mirrored, or NaN
+            read_las(tmp_path / name)
+    for unit, needle in (("-0.3048", "-0.3048"), ("0", "0.0"), ("nan", "nan"), ("1e-300", "1e-300")):
+        with pytest.raises(ReaderError, match=rf"u.las: its coordinate reference system gives x / y the unit 'foot' of "
+                                              rf"{needle} metres, not a length"):  # mirrored, kept, NaN, collapsed before
+            read_las(_crs_tile(tmp_path / "u.las", xyz, wkt=f'PROJCS["x",UNIT["foot",{unit}]]'))
+    deep = read_las(_crs_tile(tmp_path / "deep.las", xyz, wkt="A[" * 5000 + "]" * 5000))  # RecursionError, no file, before
+    assert "las_units_m" not in deep.meta and deep.num_points == 100
     monkeypatch.setitem(sys.modules, "laspy", None)  # the extra not installed
     with pytest.raises(ReaderError, match=r't.las: reading LAS/LAZ files needs the "las" extra of pcweak'):
         read_las(path)

@@ -95,7 +95,7 @@ def wkt_units(text: str) -> CrsUnits:
     """The units an OGC WKT coordinate reference system gives x / y and z."""
     try:
         tree = _wkt_tree(text)
-    except IndexError:  # an unbalanced string: says nothing
+    except (IndexError, RecursionError):  # an unbalanced string, or nested deeper than any CRS: says nothing
         return CrsUnits()
     proj, vert = _find(tree, PROJECTED), _find(tree, VERTICAL)
     hname, h = _length_unit(proj)

@@ -56,10 +56,23 @@ def _scan_colors(path: Path, data: dict[str, np.ndarray], header: Any) -> np.nda
     return unit_colors(path, rgb, COLOR_CHANNELS)
 
 
+def _check_rotation(path: Path, header: Any, name: str) -> None:
+    """ReaderError naming ``path`` and the scan where its pose's rotation (a quaternion w, x, y,
+    z, which pye57 normalises) is zero or not finite: it would put every point at one place or
+    nowhere. A scan without a pose is in the file's frame."""
+    try:
+        q = np.array([float(e.value()) for e in header["pose"]["rotation"]], np.float64)
+    except Exception:  # libE57Format's error for an absent node
+        return
+    if q.shape != (4,) or not np.isfinite(q).all() or np.linalg.norm(q) < 1e-6:
+        raise ReaderError(f"{path}: scan {name!r}: its pose's rotation {q.tolist()} is no rotation (E57 stores a unit "
+                          f"quaternion w, x, y, z; [1, 0, 0, 0] for none): a corrupt pose")
+
+
 def read_e57(path: str | os.PathLike) -> Scene:
     """Read every scan of an E57 file into one ``Scene`` (see the module's docstring).
-    ReaderError naming the file for a missing or unreadable file, one without points, or the
-    extra not installed."""
+    ReaderError naming the file for a missing or unreadable file, one without points, a scan
+    whose pose rotation is zero or not finite, or the extra not installed."""
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: file not found")
@@ -73,6 +86,11 @@ def read_e57(path: str | os.PathLike) -> Scene:
         e57 = pye57.E57(str(path))
         for i in range(e57.scan_count):
             header = e57.get_header(i)
+            try:
+                name = str(header["name"].value())
+            except Exception:
+                name = f"scan {i}"
+            _check_rotation(path, header, name)
             data = e57.read_scan(i, intensity=True, colors=True, ignore_missing_fields=True, transform=True)
             xyz = np.stack([np.asarray(data[k], np.float64) for k in ("cartesianX", "cartesianY", "cartesianZ")], 1)
             coords.append(xyz)
@@ -80,10 +98,6 @@ def read_e57(path: str | os.PathLike) -> Scene:
             intensities.append(_unit_intensity(data["intensity"], _limit(header, "intensityLimits", "intensityMinimum"),
                                                _limit(header, "intensityLimits", "intensityMaximum"))
                                if "intensity" in data else None)
-            try:
-                name = str(header["name"].value())
-            except Exception:
-                name = f"scan {i}"
             scans.append([name, len(xyz)])
     except ReaderError:
         raise

@@ -92,6 +92,22 @@ def _crs_records(las) -> list[dict[str, object]]:
     return out
 
 
+def _check_scales(path: Path, scales: np.ndarray, offsets: np.ndarray) -> None:
+    """ReaderError naming ``path`` unless the header's (3,) scale factors are finite and > 0 and
+    its (3,) offsets finite: x = X * scale + offset of each stored integer X, so a scale of 0 puts
+    every point at one place, a negative one mirrors the scan, and NaN or inf leave no point."""
+    for axis, scale, offset in zip("xyz", scales, offsets):
+        if not (np.isfinite(scale) and scale > 0):
+            raise ReaderError(f"{path}: the header's {axis} scale factor is {float(scale)!r}; a LAS file's coordinates are its "
+                              f"integers times a scale > 0 (0.001 for millimetres, say): a corrupt header")
+        if not np.isfinite(offset):
+            raise ReaderError(f"{path}: the header's {axis} offset is {float(offset)!r}; a LAS file's coordinates are its "
+                              f"integers times the scale plus a finite offset: a corrupt header")
+
+
+UNIT_RANGE_M = (1e-4, 1e5)  # metres per linear unit a CRS may give: tenths of a millimetre to 100 km
+
+
 def _metres_per_unit(path: Path, units: CrsUnits, coord: np.ndarray) -> np.ndarray | None:
     """(3,) metres per unit of x, y, z where the file's CRS records (``units``) put its
     coordinates in other units than metres (feet: a US state plane tile), None where in metres
@@ -102,12 +118,16 @@ def _metres_per_unit(path: Path, units: CrsUnits, coord: np.ndarray) -> np.ndarr
         raise ReaderError(f"{path}: x / y are longitude / latitude in degrees (a geographic coordinate reference system); "
                           f"pcweak measures in metres: reproject the file to a projected one first (UTM, say: "
                           f"pdal translate {path.name} out.laz reprojection --filters.reprojection.out_srs=EPSG:<code>)")
+    hname = units.horizontal_name or "metre"
+    vname = units.vertical_name or hname
+    for which, name, m in (("x / y", hname, units.horizontal_m), ("z", vname, units.vertical_m)):
+        if m is not None and not UNIT_RANGE_M[0] <= m <= UNIT_RANGE_M[1]:  # NaN fails both
+            raise ReaderError(f"{path}: its coordinate reference system gives {which} the unit {name!r} of {m!r} metres, "
+                              f"not a length ({UNIT_RANGE_M[0]:g} to {UNIT_RANGE_M[1]:g} m): a corrupt record")
     h = units.horizontal_m or 1.0
     v = units.vertical_m or (units.horizontal_m or 1.0)
     if h == 1.0 and v == 1.0:
         return None
-    hname = units.horizontal_name or "metre"
-    vname = units.vertical_name or hname
     warnings.warn(f"{path}: coordinates in {hname} (x, y) and {vname} (z) by its coordinate reference system are read "
                   f"as metres (x {h:.9g}, z {v:.9g}); pcweak measures in metres, and writes LAS files back in the file's "
                   f"units", stacklevel=3)
@@ -117,7 +137,8 @@ def _metres_per_unit(path: Path, units: CrsUnits, coord: np.ndarray) -> np.ndarr
 def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
     """Read a LAS or LAZ file into a ``Scene`` (see the module's docstring for the fields).
     ReaderError naming the file for a missing, unreadable or truncated file, one with no points,
-    or a LAZ file without a LAZ backend."""
+    a header scale factor not > 0 or offset not finite, a CRS unit that is no length
+    (``UNIT_RANGE_M``), or a LAZ file without a LAZ backend."""
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: file not found")
@@ -131,6 +152,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         raise ReaderError(f"{path}: holds {n} of the {counted} points its header counts (a truncated file?)")
     if n == 0:
         raise ReaderError(f"{path}: no points (empty point cloud)")
+    _check_scales(path, np.asarray(las.header.scales, np.float64), np.asarray(las.header.offsets, np.float64))
     coord = np.stack([np.asarray(las.x, np.float64), np.asarray(las.y, np.float64), np.asarray(las.z, np.float64)], 1)
     crs = _crs_records(las)
     units = crs_units(crs)
