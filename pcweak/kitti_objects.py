@@ -74,7 +74,8 @@ class KittiObjects:
 
 def read_objects(path: str | os.PathLike, results: bool = False) -> KittiObjects:
     """Parse a ``label_2`` file (``results=False``: 15 fields per line) or a result file (16, the
-    last the score). An empty file is a frame without objects. Errors name the file and line."""
+    last the score). An empty file is a frame without objects. Errors name the file and line;
+    a line of more fields is refused too (the devkit would read them as the next object's)."""
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: {'detection result' if results else 'label'} file not found")
@@ -84,12 +85,13 @@ def read_objects(path: str | os.PathLike, results: bool = False) -> KittiObjects
         parts = line.split()
         if not parts:
             continue
-        if len(parts) < want:
-            truth = results and len(parts) == GT_FIELDS  # ground truth scored as detections would match itself
+        if len(parts) != want:  # more: the devkit's fscanf would read the extra fields as the next object's
+            hint = (": a label_2 ground-truth line; give the detector's result files, whose lines end in a score"
+                    if results and len(parts) == GT_FIELDS  # ground truth scored as detections would match itself
+                    else ": a result line (it ends in a score); ground truth has none"
+                    if not results and len(parts) == RESULT_FIELDS else "")
             raise ReaderError(f"{path}:{ln}: expected {want} fields (type, truncated, occluded, alpha, 2D box x4, h w l, x y z, "
-                              f"rotation_y{', score' if results else ''}), got {len(parts)}"
-                              + (": a label_2 ground-truth line; give the detector's result files, whose lines end in a score"
-                                 if truth else ""))
+                              f"rotation_y{', score' if results else ''}), got {len(parts)}{hint}")
         try:
             v = [float(x) for x in parts[1:want]]
         except ValueError as e:

@@ -1451,6 +1451,40 @@ def _(t, s):
         ["room.txt: line 1 is not '<mask file> <NYU40 id> <confidence>'"]
 
 
+def _instance_submission(t: Path, s, lines: list[str]) -> list[str]:
+    """A scans folder holding the room and a ScanNet instance submission of ``lines``, its mask
+    files (each marking the room's first ten points) written where the lines name them inside."""
+    (t / "scans").mkdir()
+    s.save(t / "scans" / "room.npz")
+    (t / "sub" / "masks").mkdir(parents=True)
+    for n in ("a", "b"):
+        (t / "sub" / "masks" / f"{n}.txt").write_text("".join("1\n" if i < 10 else "0\n" for i in range(s.num_points)))
+    (t / "sub" / "room.txt").write_text("".join(f"{x}\n" for x in lines))
+    return ["evaluate", str(t / "scans"), "--submission", str(t / "sub"), "--format", "scannet-instance"]
+
+
+@case("evaluate-submission-instance-mask-named-twice")
+def _(t, s):  # scored as two masks; the evaluator keeps the last entry of a mask file only
+    return _instance_submission(t, s, ["masks/a.txt 5 0.9", "masks/b.txt 5 0.8", "masks/../masks/a.txt 3 0.7"]), \
+        ["room.txt: line 3: mask file masks/../masks/a.txt is named again (first on line 1)"]
+
+
+@case("evaluate-submission-instance-confidence-nan")
+def _(t, s):  # ranked wherever the sort put it
+    return _instance_submission(t, s, ["masks/a.txt 5 nan"]), ["room.txt: line 1: confidence 'nan' is not a finite number"]
+
+
+@case("evaluate-submission-instance-mask-outside")
+def _(t, s):  # read and scored; the evaluator refuses a mask outside the prediction folder
+    return _instance_submission(t, s, ["../sub/masks/a.txt 5 0.9", "../room.npz 5 0.5"]), \
+        ["room.txt: line 2: mask file ../room.npz lies outside the submission's folder"]
+
+
+@case("evaluate-submission-instance-byte-order-mark")
+def _(t, s):  # "mask file .../\ufeffmasks/a.txt not found", the mark invisible
+    return _instance_submission(t, s, ["\ufeffmasks/a.txt 5 0.9"]), ["room.txt: begins with a UTF-8 byte-order mark"]
+
+
 @case("viz-pseudo-for-another-scene")
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")

@@ -149,6 +149,11 @@ def test_object_files_round_trip_and_errors(tmp_path):
     gt = write_objects(tmp_path / "gt.txt", objects([obj()]))  # a label_2 file given as results: named as such
     with pytest.raises(Exception, match=r"gt.txt:1: expected 16 fields .* got 15: a label_2 ground-truth line"):
         read_objects(gt, results=True)
+    (tmp_path / "long.txt").write_text(p.read_text().replace("\n", " 7\n", 1))  # the devkit would read 7 as a type
+    with pytest.raises(Exception, match=r"long.txt:1: expected 16 fields .* got 17$"):
+        read_objects(tmp_path / "long.txt", results=True)
+    with pytest.raises(Exception, match=r"000001.txt:1: expected 15 fields .* got 16: a result line"):
+        read_objects(p)  # results given as ground truth: their scores were dropped
     (tmp_path / "nan.txt").write_text("Car 0 0 0 1 2 3 4 1 1 1 0 0 nan 0 0.5\n")
     with pytest.raises(Exception, match=r"nan.txt:1: NaN"):
         read_objects(tmp_path / "nan.txt", results=True)

@@ -16,6 +16,7 @@ which is the order of a ``scannet:`` scene's points; labels made on a scene read
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -181,11 +182,17 @@ def semantic_files_report(pairs: Iterable[tuple[Scene, Path]]) -> dict[str, Any]
 
 def _instance_lines(path: Path) -> Iterator[tuple[int, int, float, Path]]:
     """(line number from 0, NYU40 id, confidence, mask file) of each mask of an evaluated class
-    in an instance file. ReaderError naming the file for a malformed line or an absolute or
-    missing mask file."""
+    in an instance file. ReaderError naming the file for a malformed line, a confidence that is
+    not finite, an absolute or missing mask file, one outside the file's folder (as the evaluator
+    refuses it), or one named twice (the evaluator keeps one entry per mask file, the last, so
+    the earlier line would silently not count)."""
+    first_line: dict[str, int] = {}
     for j, line in enumerate(read_text(path, "a ScanNet instance file").splitlines()):
         if not line.strip():
             continue
+        if j == 0 and line.startswith("\ufeff"):
+            raise ReaderError(f"{path}: begins with a UTF-8 byte-order mark, which the evaluator reads as part of the first "
+                              f"mask file's name; save the file without one")
         parts = line.split()
         try:
             if len(parts) != 3:
@@ -193,13 +200,24 @@ def _instance_lines(path: Path) -> Iterator[tuple[int, int, float, Path]]:
             rel, nyu, conf = parts[0], int(float(parts[1])), float(parts[2])
         except ValueError:
             raise ReaderError(f"{path}: line {j + 1} is not '<mask file> <NYU40 id> <confidence>': {line[:80]!r}") from None
+        if not np.isfinite(conf):
+            raise ReaderError(f"{path}: line {j + 1}: confidence {parts[2]!r} is not a finite number (masks are ranked by it)")
         if Path(rel).is_absolute():
             raise ReaderError(f"{path}: line {j + 1}: mask file {rel} must be relative to the file's folder")
+        folder = os.path.abspath(path.parent)
+        key = os.path.abspath(os.path.join(folder, rel))  # the evaluator's key for the mask
+        if os.path.commonpath([key, folder]) != folder:
+            raise ReaderError(f"{path}: line {j + 1}: mask file {rel} lies outside the submission's folder, which the "
+                              f"evaluator refuses")
+        if key in first_line:
+            raise ReaderError(f"{path}: line {j + 1}: mask file {rel} is named again (first on line {first_line[key] + 1}); "
+                              f"the evaluator keeps one entry per mask file: give each instance its own file")
+        first_line[key] = j
         if nyu not in NYU40_TO_SCANNET20:
             continue
         mask_file = path.parent / rel
         if not mask_file.is_file():
-            raise ReaderError(f"{path}: line {j + 1}: mask file {mask_file} not found")
+            raise ReaderError(f"{path}: line {j + 1}: mask file {mask_file} {'not a file' if mask_file.exists() else 'not found'}")
         yield j, nyu, conf, mask_file
 
 
