@@ -245,6 +245,31 @@ def test_a_model_that_is_not_there_is_refused_before_the_scene_is_read(room, tmp
         lift.run(sam=str(tmp_path / "sam"), shared="")
 
 
+def test_a_model_of_another_kind_or_damaged_weights_is_refused_by_its_option(room, tiny_sam, tiny_clip, tmp_path, capsys):
+    """A CLIP folder given as --sam loaded into SAM's layers and failed mid-run ("'SizeDict' object
+    has no attribute 'keys'"), a SAM folder as --vlm likewise; a truncated model.safetensors ended
+    in safetensors' own traceback. Each is refused naming its option (the kinds before the scene
+    is read)."""
+    import shutil
+    from pcweak.pseudo.mask_models import ModelUnavailable, sam_masks
+    room.save(tmp_path / "r.npz")
+    for models, needle in ((["--sam", str(tiny_clip)], f"--sam: {tiny_clip} is a 'clip' model, not Segment Anything"),
+                           (["--sam", str(tiny_sam), "--vlm", str(tiny_sam)], f"--vlm: {tiny_sam} is a 'sam' model, not an "
+                                                                                f"image-text model")):
+        assert main(["masks", f"npz:{tmp_path / 'r.npz'}", *models, "-o", str(tmp_path / "m")]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err
+    with pytest.raises(ModelUnavailable, match="is a 'clip' model, not Segment Anything"):
+        sam_masks(room, tiny_clip, frames=[0])  # the Python API checks the same
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_sam, cut)
+    w = cut / "model.safetensors"
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    assert main(["masks", f"npz:{tmp_path / 'r.npz'}", "--sam", str(cut), "--points-per-side", "2", "-o", str(tmp_path / "m2")]) == 2
+    err = capsys.readouterr().err
+    assert f"--sam: cannot load '{cut}'" in err and "Error while deserializing header" in err and "Traceback" not in err
+
+
 def _fake_shared(tmp_path):
     """A folder laid out as the real samples' (../shared/data), the real scan's folder empty."""
     from pcweak.bench import lift

@@ -110,7 +110,7 @@ def run(rooms: Count0 = 3, frames: Count = 12, points: Count = 20, draws: Count 
         from ..pseudo.mask_models import check_model_source
         for what, model in (("sam", sam), ("vlm", vlm)):
             if model is not None:
-                check_model_source(model, f"--param {what}")
+                check_model_source(model, f"--param {what}", what)
     per_scene: dict[str, dict[str, Any]] = {}
     trust = {k: v for k, v in dict(mask_link=mask_link, mask_cut=mask_cut).items() if v is not None}  # None: lift_masks' default
     scored = {} if prior_weight is None else {"prior_weight": prior_weight}

@@ -49,7 +49,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
         scenes, given = _masks_folder_inputs(args, out)
     for what, model in (("--sam", args.sam), ("--vlm", args.vlm)):  # before the scene and its images are read
         if model is not None:
-            check_model_source(model, what)
+            check_model_source(model, what, what.lstrip("-"))
     if one:
         print(json.dumps(_masks_of_scene(args, args.scene, out, args.masks)))
         return 0

@@ -82,13 +82,32 @@ def check_points_per_side(points_per_side: int, what: str = "points_per_side") -
                          f"image; SAM's default is 32), got {points_per_side!r}")
 
 
-def check_model_source(model: str | Path, what: str) -> None:
+MODEL_ROLES = ("sam", "vlm")  # what check_model_source checks a model for: SAM's masks, image-text scores
+
+
+def check_model_source(model: str | Path, what: str, role: str) -> None:
     """Before any work: the models extra is installed and ``model`` (a folder or a Hugging Face
-    name) holds a readable model configuration (its config.json alone: no weights, no code);
-    ModelUnavailable (a FileNotFoundError) naming ``what`` otherwise."""
+    name) holds a readable model configuration (its config.json alone: no weights, no code) of
+    a model that can play ``role`` (``MODEL_ROLES``); ModelUnavailable (a FileNotFoundError)
+    naming ``what`` otherwise."""
     tf = _transformers()
     with _quiet():
-        _load(tf.AutoConfig, model, what, weights=False)
+        _check_role(_load(tf.AutoConfig, model, what, weights=False), model, what, role)
+
+
+def _check_role(config: Any, model: str | Path, what: str, role: str) -> None:
+    """ModelUnavailable naming ``what`` unless the transformers ``config`` is Segment Anything's
+    (``role`` "sam") or has a text and a vision tower (``role`` "vlm": CLIP, SigLIP and their
+    kin): another model's weights would load into SAM's layers with warnings, or fail later."""
+    kind = getattr(config, "model_type", "") or "unnamed"
+    if role == "sam" and kind != "sam":
+        raise ModelUnavailable(f"{what}: {model} is a {kind!r} model, not Segment Anything (model_type 'sam' in its "
+                               f"config.json; SAM 2 and HQ-SAM are other architectures)")
+    if role == "vlm" and not (hasattr(config, "text_config") and hasattr(config, "vision_config")):
+        raise ModelUnavailable(f"{what}: {model} is a {kind!r} model, not an image-text model with a text and a vision "
+                               f"tower (CLIP, SigLIP)")
+    if role not in MODEL_ROLES:
+        raise ValueError(f"check_model_source: role must be one of {MODEL_ROLES}, got {role!r}")
 
 
 _held: dict[tuple[Any, str, bool], Any] | None = None  # models_held's loaded models, while it is active
@@ -123,10 +142,11 @@ def _load_now(cls: Any, model: str | Path, what: str, weights: bool) -> Any:
         raise ModelUnavailable(f"{what}: model folder {p} not found")
     try:
         return cls.from_pretrained(str(model), trust_remote_code=False, **({"use_safetensors": True} if weights else {}))
-    except (OSError, ValueError) as e:  # no such model; a folder without a model configuration
+    except Exception as e:  # no such model, no configuration, damaged safetensors, weights of another shape
         held = "with safetensors weights" if weights else "with a model configuration"
+        said = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
         raise ModelUnavailable(f"{what}: cannot load {model!r} as a model folder or Hugging Face name "
-                                f"{held} ({str(e).splitlines()[0]})") from e
+                                f"{held} ({said})") from e
 
 
 def box_nms(boxes: Any, scores: Any, iou: float) -> Any:
@@ -195,6 +215,7 @@ def iter_sam_masks(scene: Scene, model: str | Path, frames: Sequence[int] | None
             raise ValueError(f"scene {scene.name!r}: no frame has a colour image for SAM")
         return
     with _quiet():
+        _check_role(_load(tf.AutoConfig, model, "--sam", weights=False), model, "--sam", "sam")
         net = _load(tf.SamModel, model, "--sam").to(device).eval()
         from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
         proc = _load(SamImageProcessorPil, model, "--sam")
