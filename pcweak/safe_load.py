@@ -65,12 +65,22 @@ def torch_load(path: str | os.PathLike, what: str) -> Any:
 
 def numpy_load(path: str | os.PathLike, what: str) -> Any:
     """``np.load(path)`` with ``allow_pickle=False``; an object array (a pickled dict, as some
-    ``.npy`` annotation files are) is refused with a message saying how to convert it."""
+    ``.npy`` annotation files are) is refused with a message saying how to convert it, a file
+    that is no ``.npy`` or is cut short as unreadable (ReaderError naming ``what`` and ``path``)."""
     import numpy as np
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise ReaderError(f"{what}: {path} is not a readable .npy file ({e})") from e
+    if head != b"\x93NUMPY" and not head.startswith(b"\x80"):  # neither an array nor a pickle
+        raise ReaderError(f"{what}: {path} is not a .npy file (it does not begin with NumPy's header)")
+    try:
         return np.load(path, allow_pickle=False)
     except ValueError as e:
+        if "pickle" not in str(e):  # a short read: a truncated copy
+            raise ReaderError(f"{what}: {path} is not a readable .npy file ({e})") from e
         raise ReaderError(f"{what}: {path} holds pickled Python objects, which pcweak will not load since "
                           f"loading them could run code; save the dict as .json, .npz or a torch file of "
                           f"tensors instead") from e

@@ -377,3 +377,35 @@ def test_a_layout_forced_on_the_other_datasets_scenes_is_refused(tmp_path, room)
     with pytest.raises(ReaderError, match="holds segment20.npy \\(ScanNet-20 labels\\) and no segment.npy"):
         pcweak.load_scene(f"pointcept-s3dis:{scan.parent.parent / 'renamed' / 'kitchen'}")
     assert pcweak.load_scene(f"pointcept-s3dis:{moved}").num_points == 50
+
+
+def test_a_damaged_scannet_export_is_refused_naming_its_file(tmp_path, room):
+    """votenet / mmdetection3d's ScanNet export (``<scene>_vert_all.npy`` and its labels) was read
+    with ``np.load`` unchecked: a truncated copy or a text file ended in numpy's words naming no
+    file, fractional or NaN labels were cut to whole ids, booleans read as ids 0 / 1, instance ids
+    of -100 read as none. Each is refused naming the file now."""
+    from pcweak.data.scannet import read_scannet_export
+    vert = np.hstack([room.coord, room.color * 255]).astype(np.float32)
+    sem = np.where(room.semantic >= 0, 5, 0).astype(np.uint32)  # NYU40 5: chair
+    ins = (room.instance + 1).astype(np.uint32)
+    for name, a in (("vert_all", vert), ("sem_label_all", sem), ("ins_label_all", ins)):
+        np.save(tmp_path / f"scene0005_00_{name}.npy", a)
+    s = read_scannet_export(tmp_path, "scene0005_00")
+    assert s.num_points == room.num_points and (s.semantic[room.semantic >= 0] == SCANNET20.index("chair")).all()
+    raw = (tmp_path / "scene0005_00_vert_all.npy").read_bytes()
+    for name, bad, needle in (
+            ("vert_all", raw[: len(raw) // 2], r"vert_all.npy is not a readable .npy file \(Failed to read all data"),
+            ("vert_all", b"1 2 3 4 5 6\n", r"vert_all.npy is not a .npy file \(it does not begin with NumPy's header\)"),
+            ("sem_label_all", sem + 0.5, r"sem_label_all.npy: expected integer labels, got float64"),
+            ("sem_label_all", sem > 3, r"sem_label_all.npy: expected a numeric \(\d+,\) array, got bool"),
+            ("ins_label_all", ins.astype(np.int64) - 100, r"ins_label_all.npy: \d+ values below -1 \(e.g. -\d+\)"),
+            ("ins_label_all", ins[:-3], r"ins_label_all.npy: expected a numeric \(\d+,\) array, got uint32 \(\d+,\)")):
+        f = tmp_path / f"scene0005_00_{name}.npy"
+        keep = f.read_bytes()
+        if isinstance(bad, bytes):
+            f.write_bytes(bad)
+        else:
+            np.save(f, bad)
+        with pytest.raises(ReaderError, match=needle):
+            pcweak.load_scene(f"scannet-export:{tmp_path / 'scene0005_00'}")
+        f.write_bytes(keep)

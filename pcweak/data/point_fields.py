@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import ReaderError
+from ..safe_load import numpy_load
 
 # names as lower case (a file's are matched whatever their case: CloudCompare writes
 # ``scalar_Label``); DALES names its labels ``sem_class`` / ``ins_class``, LAS-derived clouds
@@ -55,6 +57,35 @@ def whole_labels(path: str | os.PathLike, field: str, values: np.ndarray, ignore
                f"missing-value code")
         raise ReaderError(f"{path}: property {field!r} holds {int(a[bad])} at vertex {bad}, {why}")
     return out
+
+
+def npy_array(path: Path, n: int | None, width: int | None) -> np.ndarray:
+    """The ``.npy`` array at ``path`` (read without pickles: ``safe_load.numpy_load``), checked to
+    be numeric with ``n`` rows (any, for None) of ``width`` columns, or a vector for None;
+    ReaderError naming the file otherwise."""
+    a = numpy_load(path, "point data")
+    shape = (n, width) if width is not None else (n,)
+    ok = a.ndim == len(shape) and (width is None or a.shape[1] == width) and (n is None or len(a) == n)
+    if not ok or not np.issubdtype(a.dtype, np.number) or a.dtype.kind == "c":
+        want = f"({'N' if n is None else n},{width})" if width is not None else f"({'N' if n is None else n},)"
+        raise ReaderError(f"{path}: expected a numeric {want} array, got {a.dtype} {a.shape}")
+    return a
+
+
+def npy_labels(path: Path, n: int, n_classes: int | None) -> np.ndarray:
+    """(n,) int64 labels from the ``.npy`` vector at ``path``: integers from -1 to ``n_classes``
+    - 1 (any >= -1 for None); ReaderError naming the file for floats (a fraction or NaN would be
+    cut to a label), booleans or values out of range."""
+    a = npy_array(path, n, None)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ReaderError(f"{path}: expected integer labels, got {a.dtype}")
+    a = a.astype(np.int64)
+    high = n_classes - 1 if n_classes is not None else None
+    bad = (a < -1) | ((a > high) if high is not None else False)
+    if bad.any():
+        rng = f"outside -1..{high}" if high is not None else "below -1"
+        raise ReaderError(f"{path}: {int(bad.sum())} values {rng} (e.g. {int(a[bad][0])})")
+    return a
 
 
 def unit_colors(path: str | os.PathLike, rgb: np.ndarray, names: list[str] | tuple[str, ...]) -> np.ndarray:

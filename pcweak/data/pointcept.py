@@ -25,42 +25,24 @@ import numpy as np
 from ..classes import S3DIS13, SCANNET20
 from ..errors import ReaderError
 from ..geometry import apply_transform
-from ..safe_load import numpy_load
 from ..scene import Scene
 from .address import check_indoor_dataset, scene_name
+from .point_fields import npy_array, npy_labels
 from .scannet import axis_alignment_of, boxes_of_instances
 
 POINTCEPT_DATASETS = ("scannet", "s3dis")
 
 
 def _array(d: Path, name: str, n: int | None, width: int | None) -> np.ndarray | None:
-    """``<d>/<name>.npy`` checked to hold ``n`` rows of ``width`` columns (or a vector when
-    ``width`` is None); None when the file is absent."""
+    """``<d>/<name>.npy`` as ``point_fields.npy_array`` checks it; None when the file is absent."""
     p = d / f"{name}.npy"
-    if not p.is_file():
-        return None
-    a = numpy_load(p, f"{name}.npy")
-    shape = (n, width) if width is not None else (n,)
-    ok = a.ndim == len(shape) and (width is None or a.shape[1] == width) and (n is None or len(a) == n)
-    if not ok or not np.issubdtype(a.dtype, np.number):
-        want = f"({'N' if n is None else n},{width})" if width is not None else f"({'N' if n is None else n},)"
-        raise ReaderError(f"{p}: expected a numeric {want} array, got {a.dtype} {a.shape}")
-    return a
+    return npy_array(p, n, width) if p.is_file() else None
 
 
 def _labels(d: Path, name: str, n: int, n_classes: int | None) -> np.ndarray | None:
-    a = _array(d, name, n, None)
-    if a is None:
-        return None
-    if not np.issubdtype(a.dtype, np.integer):
-        raise ReaderError(f"{d / (name + '.npy')}: expected integer labels, got {a.dtype}")
-    a = a.astype(np.int64)
-    high = n_classes - 1 if n_classes is not None else None
-    bad = (a < -1) | ((a > high) if high is not None else False)
-    if bad.any():
-        rng = f"-1..{high}" if high is not None else ">= -1"
-        raise ReaderError(f"{d / (name + '.npy')}: {int(bad.sum())} values outside {rng} (e.g. {int(a[bad][0])})")
-    return a
+    """``<d>/<name>.npy`` as ``point_fields.npy_labels`` checks it; None when the file is absent."""
+    p = d / f"{name}.npy"
+    return npy_labels(p, n, n_classes) if p.is_file() else None
 
 
 def read_pointcept(path: str | os.PathLike, dataset: str,

@@ -33,6 +33,7 @@ from ..safe_load import numpy_load, torch_load
 from ..geometry import aabb_box, apply_transform, vertex_normals
 from ..scene import Frame, Scene, WeakLabels
 from .images import depth_loader, image_loader, image_size
+from .point_fields import npy_labels
 from ..classes import SCANNET20, SCANNET_STUFF, nyu40_to_scannet20
 from ..textio import read_text
 
@@ -528,24 +529,20 @@ def export_paths(folder: str | os.PathLike, scene: str) -> list[Path]:
 def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
     """A scene from mmdetection3d/votenet's ScanNet export (``<scene>_vert_all.npy`` (N,6)
     aligned xyz + rgb 0-255, ``_sem_label_all.npy`` NYU40 ids, ``_ins_label_all.npy`` 1-based
-    instance ids), mapped to the ScanNet-20 classes; no over-segmentation or normals."""
+    instance ids, each integers of the vertices' length: ``point_fields.npy_labels``), mapped to
+    the ScanNet-20 classes; no over-segmentation or normals."""
     d = Path(folder)
     p = d / f"{scene}_vert_all.npy"
     if not p.is_file():
         raise ReaderError(f"{p}: file not found")
-    v = np.load(p)
-    if v.ndim != 2 or v.shape[1] < 6:
-        raise ReaderError(f"{p}: expected (N,6) x y z r g b, got {v.shape}")
+    v = numpy_load(p, p.name)
+    if v.ndim != 2 or v.shape[1] < 6 or not np.issubdtype(v.dtype, np.number) or v.dtype.kind == "c":
+        raise ReaderError(f"{p}: expected a numeric (N,6) array x y z r g b, got {v.dtype} {v.shape}")
     sem = ins = None
     if (d / f"{scene}_sem_label_all.npy").is_file():
-        raw = np.load(d / f"{scene}_sem_label_all.npy").astype(np.int64)
-        if len(raw) != len(v):
-            raise ReaderError(f"{d / f'{scene}_sem_label_all.npy'}: {len(raw)} labels for {len(v)} points")
-        sem = scannet20_of_nyu40(raw)
+        sem = scannet20_of_nyu40(npy_labels(d / f"{scene}_sem_label_all.npy", len(v), None))
     if (d / f"{scene}_ins_label_all.npy").is_file():
-        i = np.load(d / f"{scene}_ins_label_all.npy").astype(np.int64)
-        if len(i) != len(v):
-            raise ReaderError(f"{d / f'{scene}_ins_label_all.npy'}: {len(i)} labels for {len(v)} points")
+        i = npy_labels(d / f"{scene}_ins_label_all.npy", len(v), None)
         ins = np.where(i > 0, i - 1, -1)
     return Scene(name=scene, coord=v[:, :3], classes=SCANNET20, color=v[:, 3:6] / 255.0, semantic=sem, instance=ins,
                  meta={"dataset": "scannet-export", "source": str(d)})
