@@ -55,6 +55,42 @@ def test_scannet_invalid_poses_are_skipped_with_warning(tmp_path, room):
     assert len(s.frames) == len(room.frames) - 1
 
 
+def test_damaged_frames_are_refused_naming_their_file(tmp_path, room):
+    """A zero or scaled camera pose, a zero or NaN camera matrix, a depth image of colour or 8 bits
+    and a file that is no image were read (garbage masks, "'x' must be finite", "Frame[0].depth:
+    expected (H,W)" or PIL's words); each is refused naming its file, as it is read."""
+    from PIL import Image
+    from pcweak import weak
+    d = write_scannet(room, tmp_path)
+    f0 = room.frames[0].name
+    assert len(read_scannet(d).frames) == len(room.frames)  # the written frames pass
+    cases = (
+        (d / "pose" / f"{f0}.txt", "0 0 0 0\n" * 4, r"the camera pose is not a rotation and a translation"),
+        (d / "pose" / f"{f0}.txt", "2 0 0 0\n0 2 0 0\n0 0 2 0\n0 0 0 1\n", r"camera pose .* det 8"),
+        (d / "intrinsic" / "intrinsic_depth.txt", "0 0 0 0\n" * 4, r"intrinsic_depth.txt: not a camera matrix"),
+        (d / "intrinsic" / "intrinsic_color.txt", "nan 0 0 0\n" * 4, r"intrinsic_color.txt: not a camera matrix"),
+        (d / "depth" / f"{f0}.png", "rgb", r"depth/%s.png: a depth image must be one channel .* mode 'RGB'" % f0),
+        (d / "depth" / f"{f0}.png", "8bit", r"depth/%s.png: a depth image must be one channel .* mode 'L'" % f0),
+        (d / "color" / f"{f0}.jpg", "not an image", r"color/%s.jpg: unreadable image" % f0),
+    )
+    for path, bad, needle in cases:
+        keep = path.read_bytes()
+        if bad in ("rgb", "8bit"):
+            Image.new("RGB" if bad == "rgb" else "L", Image.open(path).size).save(path)
+        else:
+            path.write_text(bad)
+        with pytest.raises(ReaderError, match=needle):
+            s = read_scannet(d)
+            weak.masks2d(s)  # the frames' depth maps
+            assert s.frames[0].image is not None  # the colour image, as SAM reads it
+        path.write_bytes(keep)
+    depth = d / "depth" / f"{f0}.png"
+    with Image.open(depth) as im:
+        im.resize((im.size[0] // 2, im.size[1] // 2)).save(depth)  # numpy's "all input arrays must have the same shape"
+    with pytest.raises(ValueError, match=r"frame \S+'s depth map is \d+x\d+, frame \S+'s \d+x\d+; 2D masks need one size"):
+        weak.masks2d(read_scannet(d))
+
+
 def test_scannet_errors(tmp_path, room):
     with pytest.raises(ReaderError, match=r"ScanNet scene folder not found"):
         read_scannet(tmp_path / "scans" / "nothing")

@@ -124,10 +124,16 @@ def axis_matrix(value: Any, where: str) -> np.ndarray:
         raise ReaderError(f"{where}: no 4x4 axis-alignment matrix in it ({e})") from e
     if not np.isfinite(m).all():
         raise ReaderError(f"{where}: axis-alignment matrix has non-finite values")
+    return rigid_matrix(m, where, "axis-alignment matrix")
+
+
+def rigid_matrix(m: np.ndarray, where: str, what: str) -> np.ndarray:
+    """The finite (4,4) ``m``; ReaderError starting with ``where`` unless it is a rotation and a
+    translation (last row 0 0 0 1, the rotation part orthonormal within ``RIGID_TOL``, det > 0)."""
     r = m[:3, :3]
     if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-6) or not np.allclose(r @ r.T, np.eye(3), atol=RIGID_TOL) \
             or np.linalg.det(r) <= 0:
-        raise ReaderError(f"{where}: the axis-alignment matrix is not a rotation and a translation (last row "
+        raise ReaderError(f"{where}: the {what} is not a rotation and a translation (last row "
                           f"{np.round(m[3], 4).tolist()}, det {np.linalg.det(r):.3g}; its rotation part times its "
                           f"transpose should be the identity within {RIGID_TOL})")
     return m
@@ -317,6 +323,16 @@ def _read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise ReaderError(f"{path}: expected a {shape[0]}x{shape[1]} matrix ({e})") from e
 
 
+def _read_intrinsics(path: Path) -> np.ndarray:
+    """(3,3) camera matrix of a ScanNet ``intrinsic*.txt`` (4x4); ReaderError naming the file
+    unless its focal lengths are finite and > 0 and its principal point finite."""
+    K = _read_matrix(path, (4, 4))[:3, :3]
+    if not (np.isfinite(K).all() and K[0, 0] > 0 and K[1, 1] > 0):
+        raise ReaderError(f"{path}: not a camera matrix (focal lengths fx {K[0, 0]:g}, fy {K[1, 1]:g} must be > 0, "
+                          f"every value finite)")
+    return K
+
+
 def _read_frames(d: Path, A: np.ndarray | None, step: int, posed: Path | None = None) -> list[Frame]:
     """SensReader export (``color/ depth/ pose/ intrinsic/``) or ``<root>/posed_images/<scene>/``
     (``posed``: that folder, when it is not beside ``<root>/scans``)."""
@@ -327,8 +343,8 @@ def _read_frames(d: Path, A: np.ndarray | None, step: int, posed: Path | None = 
             c = next((d / "color" / f"{pp.stem}{e}" for e in (".jpg", ".png") if (d / "color" / f"{pp.stem}{e}").is_file()), None)
             dp = d / "depth" / f"{pp.stem}.png"
             items.append((pp.stem, c, dp if dp.is_file() else None, pp))
-        Kc = _read_matrix(d / "intrinsic" / "intrinsic_color.txt", (4, 4))[:3, :3] if (d / "intrinsic" / "intrinsic_color.txt").is_file() else None
-        Kd = _read_matrix(d / "intrinsic" / "intrinsic_depth.txt", (4, 4))[:3, :3] if (d / "intrinsic" / "intrinsic_depth.txt").is_file() else None
+        Kc = _read_intrinsics(d / "intrinsic" / "intrinsic_color.txt") if (d / "intrinsic" / "intrinsic_color.txt").is_file() else None
+        Kd = _read_intrinsics(d / "intrinsic" / "intrinsic_depth.txt") if (d / "intrinsic" / "intrinsic_depth.txt").is_file() else None
     else:
         pd = posed if posed is not None else d.parent.parent / "posed_images" / name
         if not pd.is_dir():
@@ -338,7 +354,7 @@ def _read_frames(d: Path, A: np.ndarray | None, step: int, posed: Path | None = 
                 continue
             c, dp = pd / f"{pp.stem}.jpg", pd / f"{pp.stem}.png"
             items.append((pp.stem, c if c.is_file() else None, dp if dp.is_file() else None, pp))
-        Kc = _read_matrix(pd / "intrinsic.txt", (4, 4))[:3, :3] if (pd / "intrinsic.txt").is_file() else None
+        Kc = _read_intrinsics(pd / "intrinsic.txt") if (pd / "intrinsic.txt").is_file() else None
         Kd = None  # not shipped: derived from the colour matrix below
     if not items:
         return []
@@ -347,9 +363,10 @@ def _read_frames(d: Path, A: np.ndarray | None, step: int, posed: Path | None = 
     frames, skipped = [], []
     for stem, cp, dp, pp in items[::max(1, step)]:
         pose = _read_matrix(pp, (4, 4))
-        if not np.isfinite(pose).all():
+        if not np.isfinite(pose).all():  # SensReader writes -inf where the tracking was lost
             skipped.append(stem)
             continue
+        rigid_matrix(pose, str(pp), "camera pose")
         if A is not None:
             pose = A @ pose
         K = Kd

@@ -41,6 +41,10 @@ def masks2d(scene: Scene, seed: Seed = 0, frames: list[int] | None = None, erosi
         if f.depth is None:
             raise ValueError(f"frame {f.name} of {scene.name!r}: no depth map; masks need a depth test")
         inst = render_label_map(scene.coord, scene.instance, f, max_dist=max_dist, tree=tree)
+        if maps and inst.shape != maps[0].shape:  # one (F,H,W) array holds the maps
+            first = scene.frames[sel[0]]
+            raise ValueError(f"scene {scene.name!r}: frame {f.name}'s depth map is {inst.shape[1]}x{inst.shape[0]}, frame "
+                             f"{first.name}'s {maps[0].shape[1]}x{maps[0].shape[0]}; 2D masks need one size for all frames")
         ids = np.unique(inst[inst >= 0])
         lab = np.zeros(inst.shape, np.int32)
         for j, k in enumerate(ids, 1):
