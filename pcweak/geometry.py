@@ -204,6 +204,19 @@ def fit_height_plane(points: np.ndarray, iterations: int = 5, min_residual: floa
     return sol
 
 
+RIGID_TOL = 1e-3  # how far a file's rotation may stray from orthonormal (files round to 6 or 7 digits)
+
+
+def rotation_problem(r: np.ndarray) -> str | None:
+    """Why the (3,3) ``r`` is no rotation (det and how far ``r @ r.T`` strays from the identity),
+    or None where it is one within ``RIGID_TOL``: a scale, mirror or zero matrix read as a
+    rotation would change every distance in metres or put every point at one place."""
+    det, off = float(np.linalg.det(r)), float(np.abs(r @ r.T - np.eye(3)).max())
+    if off <= RIGID_TOL and det > 0:
+        return None
+    return f"det {det:.3g}, rotation times its transpose off the identity by {off:.3g} (at most {RIGID_TOL})"
+
+
 def apply_transform(points: np.ndarray, T: np.ndarray) -> np.ndarray:
     """(N,3) points under a (4,4) homogeneous transform, float64."""
     return np.asarray(points, np.float64) @ T[:3, :3].T + T[:3, 3]

@@ -95,6 +95,32 @@ def test_kitti_errors(tmp_path, lidar):
         read_kitti(split / "000005")
 
 
+def test_a_damaged_calibration_is_refused_naming_its_file(tmp_path):
+    """A zero P2, R0_rect or Tr_velo_to_cam ended in numpy's "Singular matrix", naming nothing; a
+    scaled rotation or a negative focal length was applied to every box; a key given twice kept
+    its last line. The shared frames' files pass."""
+    from pcweak.data.kitti import read_calib
+    real = shared_path("kitti", "training", "calib")
+    for f in sorted(real.glob("*.txt")):
+        read_calib(f)
+    text = (real / "000000.txt").read_text()
+    lines = text.splitlines()
+
+    def with_key(key, values):
+        return "\n".join(f"{key}: " + " ".join(map(str, values)) if x.startswith(key + ":") else x for x in lines) + "\n"
+    r0 = [float(v) for v in next(x for x in lines if x.startswith("R0_rect:")).split()[1:]]
+    cases = ((with_key("P2", [0] * 12), r"P2's focal lengths must be > 0 \(fx 0, fy 0\)"),
+             (with_key("R0_rect", [2 * v for v in r0]), r"R0_rect's rotation is none \(det 8"),
+             (with_key("Tr_velo_to_cam", [0] * 12), r"Tr_velo_to_cam's rotation is none \(det 0"),
+             (text + "P2: " + " ".join(["0"] * 12) + "\n", rf"c.txt:{len(lines) + 1}: key P2 again \(first on line 3\)"),
+             ("\n".join(x for x in lines if not x.startswith("R0_rect")), r"no R0_rect line"))
+    for bad, needle in cases:
+        (tmp_path / "c.txt").write_text(bad)
+        with pytest.raises(ReaderError, match=needle) as refused:
+            read_calib(tmp_path / "c.txt")
+        assert str(refused.value).startswith(str(tmp_path / "c.txt"))
+
+
 def test_a_scan_of_five_floats_per_point_is_refused_not_scrambled(tmp_path, lidar):
     """nuScenes' .bin scans hold x, y, z, intensity and a ring index per point; read as KITTI's
     four floats (any point count divisible by 4 passes the size check) every point's coordinates

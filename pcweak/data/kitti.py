@@ -18,6 +18,7 @@ import numpy as np
 
 from ..classes import KITTI_CLASSES
 from ..errors import ReaderError
+from ..geometry import rotation_problem
 from ..kitti_objects import IMAGE_SIZE, KittiObjects, camera_to_lidar_boxes, objects_from_lidar, read_objects, write_objects
 from ..scene import Frame, KittiCalib, Scene
 from ..textio import read_text
@@ -28,21 +29,36 @@ def read_calib(path: str | os.PathLike) -> KittiCalib:
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: calibration file missing (needed to place label_2 boxes in the LiDAR frame)")
-    vals = {}
-    for line in read_text(path, "a KITTI calibration file").splitlines():
+    vals, lines = {}, {}
+    for ln, line in enumerate(read_text(path, "a KITTI calibration file").splitlines(), 1):
         if ":" not in line:
             continue
         k, v = line.split(":", 1)
+        k = k.strip()
+        if k in lines:
+            raise ReaderError(f"{path}:{ln}: key {k} again (first on line {lines[k]}): which one holds?")
         try:
-            vals[k.strip()] = np.array(v.split(), np.float64)
+            vals[k], lines[k] = np.array(v.split(), np.float64), ln
         except ValueError as e:
-            raise ReaderError(f"{path}: key {k.strip()} has non-numeric values ({e})") from e
+            raise ReaderError(f"{path}: key {k} has non-numeric values ({e})") from e
+    missing = [names[0] for names in (("P2",), ("R0_rect", "R_rect"), ("Tr_velo_to_cam", "Tr_velo_cam"))
+               if not any(n in vals for n in names)]
+    if missing:
+        raise ReaderError(f"{path}: no {' / '.join(missing)} line (KITTI's calib files hold P0-P3, R0_rect, Tr_velo_to_cam)")
     try:
         tr = vals.get("Tr_velo_to_cam", vals.get("Tr_velo_cam"))
         r0 = vals.get("R0_rect", vals.get("R_rect"))
-        return KittiCalib(P2=vals["P2"].reshape(3, 4), R0_rect=r0.reshape(3, 3), Tr_velo_to_cam=tr.reshape(3, 4))
+        calib = KittiCalib(P2=vals["P2"].reshape(3, 4), R0_rect=r0.reshape(3, 3), Tr_velo_to_cam=tr.reshape(3, 4))
     except (KeyError, AttributeError, ValueError) as e:
         raise ReaderError(f"{path}: missing or malformed P2 / R0_rect / Tr_velo_to_cam ({e})") from e
+    for key, r in (("R0_rect", calib.R0_rect), ("Tr_velo_to_cam", calib.Tr_velo_to_cam[:, :3])):
+        why = rotation_problem(r)
+        if why:
+            raise ReaderError(f"{path}: {key}'s rotation is none ({why}): a damaged calibration")
+    if not (calib.P2[0, 0] > 0 and calib.P2[1, 1] > 0):
+        raise ReaderError(f"{path}: P2's focal lengths must be > 0 (fx {calib.P2[0, 0]:g}, fy {calib.P2[1, 1]:g}): a damaged "
+                          f"calibration")
+    return calib
 
 
 def points_in_camera_boxes(rect: np.ndarray, objs: KittiObjects) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..safe_load import numpy_load, torch_load
-from ..geometry import aabb_box, apply_transform, vertex_normals
+from ..geometry import aabb_box, apply_transform, rotation_problem, vertex_normals
 from ..scene import Frame, Scene, WeakLabels
 from .images import depth_loader, image_loader, image_size
 from .point_fields import npy_labels
@@ -110,9 +110,6 @@ def read_axis_alignment(path: str | os.PathLike) -> np.ndarray:
     return axis_matrix(m, str(path))
 
 
-RIGID_TOL = 1e-3  # how far an axis alignment's rotation part may stray from orthonormal (files round to 6 digits)
-
-
 def axis_matrix(value: Any, where: str) -> np.ndarray:
     """(4,4) float64 axis-alignment matrix of ``value`` (an array or nested list); ReaderError
     starting with ``where`` when it is not 4x4, not finite, or not a rigid motion (a rotation
@@ -129,13 +126,11 @@ def axis_matrix(value: Any, where: str) -> np.ndarray:
 
 def rigid_matrix(m: np.ndarray, where: str, what: str) -> np.ndarray:
     """The finite (4,4) ``m``; ReaderError starting with ``where`` unless it is a rotation and a
-    translation (last row 0 0 0 1, the rotation part orthonormal within ``RIGID_TOL``, det > 0)."""
-    r = m[:3, :3]
-    if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-6) or not np.allclose(r @ r.T, np.eye(3), atol=RIGID_TOL) \
-            or np.linalg.det(r) <= 0:
+    translation (last row 0 0 0 1, the rotation part one: ``geometry.rotation_problem``)."""
+    why = rotation_problem(m[:3, :3])
+    if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-6) or why:
         raise ReaderError(f"{where}: the {what} is not a rotation and a translation (last row "
-                          f"{np.round(m[3], 4).tolist()}, det {np.linalg.det(r):.3g}; its rotation part times its "
-                          f"transpose should be the identity within {RIGID_TOL})")
+                          f"{np.round(m[3], 4).tolist()}; {why or 'it should be 0 0 0 1'})")
     return m
 
 
