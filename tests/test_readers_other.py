@@ -94,6 +94,18 @@ def test_ply_roundtrip_and_errors(tmp_path, room):
     corrupt.write_bytes(b"\x00\x01garbage")
     with pytest.raises(ReaderError, match=r"corrupt.ply: not a readable PLY file"):
         read_ply(corrupt)
+    # a body longer than its header declares (two files joined, a count not updated) was cut silently
+    header = "ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+    (tmp_path / "long.ply").write_text(header + "0 0 0\n1 1 1\n2 2 2\n\n")
+    with pytest.raises(ReaderError, match=r"long.ply: its body holds more than its header declares \(3 lines of rows, its "
+                                          r"header declares 2\)"):
+        read_ply(tmp_path / "long.ply")
+    raw = p.read_bytes()  # write_ply's binary file, twice over
+    (tmp_path / "twice.ply").write_bytes(raw + raw)
+    with pytest.raises(ReaderError, match=r"twice.ply: its body holds more than its header declares \(\d+ bytes"):
+        read_ply(tmp_path / "twice.ply")
+    (tmp_path / "newline.ply").write_bytes(raw + b"\n")  # a line end after the rows is no data
+    assert read_ply(tmp_path / "newline.ply").num_points == room.num_points
 
 
 def test_ply_colours_in_the_forms_tools_write(tmp_path):

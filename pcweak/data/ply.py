@@ -45,10 +45,37 @@ def _colors(path: Path, v: np.ndarray, have: tuple[str, ...]) -> np.ndarray | No
     return None
 
 
+def _body_beyond_header(path: Path, ply) -> str | None:
+    """What a PLY file holds past the rows its header declares, or None: a body that goes on
+    after them (two files joined with ``cat``, a header whose counts were not updated) would be
+    cut silently. ASCII: non-blank lines beyond one a row; binary: bytes beyond the rows, where
+    every property has a fixed size (lists, as faces', make the length unknowable)."""
+    from plyfile import PlyListProperty
+    if not ply.text and any(isinstance(prop, PlyListProperty) for el in ply.elements for prop in el.properties):
+        return None
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+        end = head.find(b"end_header")
+        if end < 0 or head.find(b"\n", end) < 0:
+            return None
+        start = head.find(b"\n", end) + 1
+        if not ply.text:
+            size = sum(el.count * sum(np.dtype(prop.val_dtype).itemsize for prop in el.properties) for el in ply.elements)
+            body = path.stat().st_size - start
+            f.seek(start + size)
+            if body <= size or (body - size <= 64 and not f.read(64).strip()):  # a line end some tools add
+                return None
+            return f"{body} bytes of rows, its header declares {size}"
+        f.seek(start)
+        lines = sum(1 for line in f if line.strip())
+    rows = sum(el.count for el in ply.elements)
+    return f"{lines} lines of rows, its header declares {rows}" if lines > rows else None
+
+
 def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
     """Read a PLY file into a ``Scene`` (vertex order preserved). Labels are whole numbers;
     255 in an unsigned 8-bit label property means unlabelled (-1). A face that refers to a
-    missing vertex is an error."""
+    missing vertex is an error, and so is a body longer than the header declares."""
     from plyfile import PlyData
     path = Path(path)
     if not path.is_file():
@@ -58,6 +85,10 @@ def read_ply(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
         v = ply["vertex"].data
     except Exception as e:
         raise ReaderError(f"{path}: not a readable PLY file ({type(e).__name__}: {e})") from e
+    beyond = _body_beyond_header(path, ply)
+    if beyond:
+        raise ReaderError(f"{path}: its body holds more than its header declares ({beyond}): the rows after would be "
+                          f"dropped unread; correct the header's element counts")
     original = {n.lower(): n for n in v.dtype.names}  # properties are matched whatever their case
     if len(original) == len(v.dtype.names):
         from numpy.lib import recfunctions

@@ -547,7 +547,7 @@ def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
     p = d / f"{scene}_vert_all.npy"
     if not p.is_file():
         raise ReaderError(f"{p}: file not found")
-    v = numpy_load(p, p.name)
+    v = numpy_load(p, "point data")
     if v.ndim != 2 or v.shape[1] < 6 or not np.issubdtype(v.dtype, np.number) or v.dtype.kind == "c":
         raise ReaderError(f"{p}: expected a numeric (N,6) array x y z r g b, got {v.dtype} {v.shape}")
     sem = ins = None
