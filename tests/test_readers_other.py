@@ -49,9 +49,18 @@ def test_s3dis_reader_survives_known_defects(tmp_path):
     assert len(np.unique(s.instance)) == 5
 
 
-def test_s3dis_missing_annotations(tmp_path):
+def test_s3dis_missing_annotations_and_damaged_points(tmp_path):
     with pytest.raises(ReaderError, match=r"no Annotations/ folder"):
         read_s3dis(tmp_path)
+    # a NaN or a colour of 300 was refused for the room's Annotations/ as a whole, naming no file
+    room = tmp_path / "Area_1" / "office_1"
+    (room / "Annotations").mkdir(parents=True)
+    (room / "Annotations" / "chair_1.txt").write_text("0 0 0 10 20 30\n1 1 1 10 20 30\n")
+    for line, needle in (("nan 2 2 10 20 30", r"table_1.txt: 1 points with NaN/inf values .* point 1: \[nan"),
+                         ("2 2 2 300 20 30", r"table_1.txt: 1 points with NaN/inf values or colours outside 0-255 .* point 1")):
+        (room / "Annotations" / "table_1.txt").write_text(f"1 1 1 10 20 30\n{line}\n")
+        with pytest.raises(ReaderError, match=needle):
+            read_s3dis(room)
 
 
 def test_class_names_holding_commas_survive_a_ply(tmp_path, room):

@@ -80,16 +80,17 @@ def read_s3dis(room_dir: str | os.PathLike) -> Scene:
         if cls not in S3DIS13:
             warnings.warn(f"{f}: class {cls!r} is not one of the 13 S3DIS classes; points left unlabelled")
         a = read_xyzrgb(f)
+        bad = ~np.isfinite(a).all(1) | (a[:, 3:6] < 0).any(1) | (a[:, 3:6] > 255).any(1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ReaderError(f"{f}: {int(bad.sum())} points with NaN/inf values or colours outside 0-255 (the first, "
+                              f"point {row}: {a[row].tolist()})")
         xyzrgb.append(a)
         sem.append(np.full(len(a), S3DIS13.index(cls) if cls in S3DIS13 else -1, np.int64))
         inst.append(np.full(len(a), k, np.int64))
         names.append(f.stem)
     a = np.concatenate(xyzrgb)
-    if not np.isfinite(a).all():
-        raise ReaderError(f"{ann}: NaN/inf values in the point files")
     rgb = a[:, 3:6]
-    if rgb.max() > 255 or rgb.min() < 0:
-        raise ReaderError(f"{ann}: colours outside 0-255")
     return Scene(name=scene_name(f"s3dis:{d}"), coord=a[:, :3], classes=S3DIS13, color=rgb / 255.0,
                  semantic=np.concatenate(sem), instance=np.concatenate(inst),
                  extras={"instance_file": np.array(names, dtype=np.str_)},
