@@ -771,6 +771,13 @@ class WeakLabels:
         return [k for k, f in (("points", "point_index"), ("boxes", "box"), ("tags", "scene_tags"),
                                ("boxes2d", "box2d"), ("masks2d", "mask2d")) if getattr(self, f) is not None]
 
+    def holds_nothing(self) -> bool:
+        """Whether no kind holds a label: no labelled point, box, image box, mask pixel or tag (a
+        scene an annotator skipped, or clicks simulated on a scene without instances)."""
+        return not any(v is not None and (np.asarray(v).any() if k in ("scene_tags", "mask2d") else len(v) > 0)
+                       for k, v in (("point_index", self.point_index), ("box", self.box), ("box2d", self.box2d),
+                                    ("mask2d", self.mask2d), ("scene_tags", self.scene_tags)))
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {k: getattr(self, k) for k in _WEAK_KEYS if getattr(self, k) is not None}
         out["scene"] = np.array(self.scene)

@@ -135,3 +135,24 @@ def test_simulators_refuse_scenes_without_labels(room):
         weak.points(bare, count=3)
     with pytest.raises(ValueError, match=r"--weak 'nope': expected one of"):
         weak.simulate(room, "nope")
+
+
+def test_weak_labels_that_hold_nothing_are_said_not_silent(room, tmp_path, capsys):
+    """A ground truth that labels nothing was drawn into an empty weak file (exit status 0), and
+    a scene without instances into a file of 0 clicks, which ``label`` turned into all-unlabelled
+    pseudo-labels without a word. Simulating from the first is refused, the second and labelling
+    from an empty file are said."""
+    from dataclasses import replace
+    from pcweak.cli import main
+    from pcweak.errors import SceneError
+    with pytest.raises(SceneError, match=r"leave all \d+ points unlabelled \(-1\), so there is nothing to simulate"):
+        weak.points(replace(room, semantic=np.full(room.num_points, -1)), count=10)
+    bare = replace(room, name="bare", instance=np.full(room.num_points, -1))
+    with pytest.warns(UserWarning, match=r"scene 'bare': the simulated clicks hold no label"):
+        empty = weak.simulate(bare, "clicks")
+    assert empty.holds_nothing() and not weak.points(room, count=5).holds_nothing()
+    room.save(tmp_path / "r.npz")
+    replace(empty, scene=room.name).save(tmp_path / "w.npz")
+    assert main(["label", f"npz:{tmp_path / 'r.npz'}", "--weak", str(tmp_path / "w.npz"), "--method", "nearest",
+                 "-o", str(tmp_path / "p.npz")]) == 0
+    assert "its weak labels hold no label (points, all empty), so every point is left unlabelled" in capsys.readouterr().err

@@ -206,6 +206,9 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", *, voxel: f
     weak.check_against(scene)
     scene = scene.with_classes(weak.classes_with(scene))  # the weak labels' names for a PLY's class_3, say
     lab.check_weak(weak, cfg)
+    if weak.holds_nothing():
+        warnings.warn(f"scene {scene.name!r}: its weak labels hold no label ({', '.join(weak.kinds()) or 'no kind'}, all "
+                      f"empty), so every point is left unlabelled")
     from ..segment.superpoints import units_problem
     problem = units_problem(scene.coord)
     if problem is not None:

@@ -5,6 +5,7 @@ one by name (what ``pcweak simulate --weak KIND`` calls).
 """
 from __future__ import annotations
 
+import warnings
 import zlib
 from typing import Any
 
@@ -53,7 +54,10 @@ def simulate(scene: Scene, kind: str, seed: int = 0, **kwargs: Any) -> WeakLabel
     check_types("simulate(scene, kind)", (scene, Scene))
     if kind not in KINDS:
         raise ValueError(f"--weak {kind!r}: expected one of {', '.join(KINDS)}")
-    return KINDS[kind](scene, seed=seed, **kwargs)
+    weak = KINDS[kind](scene, seed=seed, **kwargs)
+    if weak.holds_nothing():  # a scene without instances to click, box or mask, say
+        warnings.warn(f"scene {scene.name!r}: the simulated {kind} hold no label (its ground truth gives none to draw)")
+    return weak
 
 
 __all__ = ["points", "clicks", "clusters", "boxes", "boxes2d", "masks2d", "scene_tags", "simulate", "scene_seed", "boxed_frames", "KINDS"]
