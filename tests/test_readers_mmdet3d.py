@@ -399,7 +399,9 @@ def test_a_damaged_scannet_export_is_refused_naming_its_file(tmp_path, room):
             ("sem_label_all", sem + 0.5, r"sem_label_all.npy: expected integer labels, got float64"),
             ("sem_label_all", sem > 3, r"sem_label_all.npy: expected a numeric \(\d+,\) array, got bool"),
             ("ins_label_all", ins.astype(np.int64) - 100, r"ins_label_all.npy: \d+ values below -1 \(e.g. -\d+\)"),
-            ("ins_label_all", ins[:-3], r"ins_label_all.npy: expected a numeric \(\d+,\) array, got uint32 \(\d+,\)")):
+            ("ins_label_all", ins[:-3], r"ins_label_all.npy: expected a numeric \(\d+,\) array, got uint32 \(\d+,\)"),
+            ("sem_label_all", np.where(sem > 0, 1191, 0).astype(np.uint32),  # a ScanNet200 id: read as unlabelled before
+             r"sem_label_all.npy: \d+ labels above 40 \(the first, 1191, at point \d+\): NYU40 ids run 0-40")):
         f = tmp_path / f"scene0005_00_{name}.npy"
         keep = f.read_bytes()
         if isinstance(bad, bytes):
@@ -409,3 +411,11 @@ def test_a_damaged_scannet_export_is_refused_naming_its_file(tmp_path, room):
         with pytest.raises(ReaderError, match=needle):
             pcweak.load_scene(f"scannet-export:{tmp_path / 'scene0005_00'}")
         f.write_bytes(keep)
+    # mmdetection3d's semantic_mask holds NYU40 ids too
+    mm = tmp_path / "mm"
+    _write_scannet(mm, room)
+    np.where(room.semantic >= 0, 1191, 0).astype(np.int64).tofile(mm / "semantic_mask" / "scene0001_00.bin")
+    with pytest.raises(ReaderError, match=r"semantic_mask/scene0001_00.bin: \d+ labels above 40 \(the first, 1191"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # no infos: no axis alignment
+            read_mmdet3d(mm / "scene0001_00", "scannet")

@@ -36,7 +36,8 @@ from ..safe_load import pickle_load
 from ..scene import Scene
 from ..textio import read_text
 from .address import check_indoor_dataset, scene_name
-from .scannet import _load_json, _read_frames, axis_alignment_of, axis_matrix, boxes_of_instances, scannet20_of_nyu40
+from .scannet import (_load_json, _read_frames, axis_alignment_of, axis_matrix, boxes_of_instances, checked_nyu40,
+                      scannet20_of_nyu40)
 
 MMDET3D_DATASETS = ("scannet", "s3dis")
 # where the S3DIS class order may lie, relative to the root, first found wins
@@ -256,7 +257,7 @@ def read_mmdet3d(path: str | os.PathLike, dataset: str, axis_alignment: np.ndarr
             boxes = None
     else:
         xyz = apply_transform(xyz, A)
-    semantic = None if sem_raw is None else scannet20_of_nyu40(sem_raw)
+    semantic = None if sem_raw is None else scannet20_of_nyu40(checked_nyu40(root / "semantic_mask" / f"{name}.bin", sem_raw))
     box7 = box_labels = None
     if boxes is not None:
         box7, box_labels = _scannet_boxes(boxes, box_names, src)

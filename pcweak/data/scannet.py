@@ -524,6 +524,21 @@ def _triangulate_segments(scene: Scene) -> np.ndarray:
 
 
 
+NYU40_MAX_ID = 40  # NYU40 class ids run 1-40, 0 unannotated
+
+
+def checked_nyu40(path: Path, raw: np.ndarray) -> np.ndarray:
+    """(N,) NYU40 ids ``raw`` of the file ``path`` (-1 or 0 for none); ReaderError naming it where
+    an id lies beyond ``NYU40_MAX_ID``: raw ScanNet or ScanNet200 category ids, whose values 1-40
+    would be read as other classes and the rest as unlabelled."""
+    above = np.flatnonzero(np.asarray(raw) > NYU40_MAX_ID)
+    if len(above):
+        raise ReaderError(f"{path}: {len(above)} labels above {NYU40_MAX_ID} (the first, {int(raw[above[0]])}, at point "
+                          f"{int(above[0])}): NYU40 ids run 0-40; raw ScanNet or ScanNet200 category ids would be read "
+                          f"as other classes")
+    return raw
+
+
 def scannet20_of_nyu40(raw: np.ndarray) -> np.ndarray:
     """(N,) int64 ScanNet-20 labels of (N,) NYU40 ids (-1 for 0, unannotated, and for ids
     outside the 20)."""
@@ -552,7 +567,8 @@ def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
         raise ReaderError(f"{p}: expected a numeric (N,6) array x y z r g b, got {v.dtype} {v.shape}")
     sem = ins = None
     if (d / f"{scene}_sem_label_all.npy").is_file():
-        sem = scannet20_of_nyu40(npy_labels(d / f"{scene}_sem_label_all.npy", len(v), None))
+        f = d / f"{scene}_sem_label_all.npy"
+        sem = scannet20_of_nyu40(checked_nyu40(f, npy_labels(f, len(v), None)))
     if (d / f"{scene}_ins_label_all.npy").is_file():
         i = npy_labels(d / f"{scene}_ins_label_all.npy", len(v), None)
         ins = np.where(i > 0, i - 1, -1)
