@@ -49,7 +49,7 @@ def read_calib(path: str | os.PathLike) -> KittiCalib:
         tr = vals.get("Tr_velo_to_cam", vals.get("Tr_velo_cam"))
         r0 = vals.get("R0_rect", vals.get("R_rect"))
         calib = KittiCalib(P2=vals["P2"].reshape(3, 4), R0_rect=r0.reshape(3, 3), Tr_velo_to_cam=tr.reshape(3, 4))
-    except (KeyError, AttributeError, ValueError) as e:
+    except ValueError as e:  # the keys are there (above): a count of values that is no matrix
         raise ReaderError(f"{path}: missing or malformed P2 / R0_rect / Tr_velo_to_cam ({e})") from e
     for key, r in (("R0_rect", calib.R0_rect), ("Tr_velo_to_cam", calib.Tr_velo_to_cam[:, :3])):
         why = rotation_problem(r)

@@ -59,15 +59,17 @@ def whole_labels(path: str | os.PathLike, field: str, values: np.ndarray, ignore
     return out
 
 
-def npy_array(path: Path, n: int | None, width: int | None) -> np.ndarray:
+def npy_array(path: Path, n: int | None, width: int | None, wider: bool = False) -> np.ndarray:
     """The ``.npy`` array at ``path`` (read without pickles: ``safe_load.numpy_load``), checked to
-    be numeric with ``n`` rows (any, for None) of ``width`` columns, or a vector for None;
-    ReaderError naming the file otherwise."""
+    be numeric with ``n`` rows (any, for None) of ``width`` columns (at least, with ``wider``),
+    or a vector for None; ReaderError naming the file otherwise."""
     a = numpy_load(path, "point data")
     shape = (n, width) if width is not None else (n,)
-    ok = a.ndim == len(shape) and (width is None or a.shape[1] == width) and (n is None or len(a) == n)
+    ok = a.ndim == len(shape) and (width is None or a.shape[1] == width or (wider and a.shape[1] > width)) \
+        and (n is None or len(a) == n)
     if not ok or not np.issubdtype(a.dtype, np.number) or a.dtype.kind == "c":
-        want = f"({'N' if n is None else n},{width})" if width is not None else f"({'N' if n is None else n},)"
+        want = f"({'N' if n is None else n},{width}{'+' if wider else ''})" if width is not None else \
+            f"({'N' if n is None else n},)"
         raise ReaderError(f"{path}: expected a numeric {want} array, got {a.dtype} {a.shape}")
     return a
 

@@ -33,7 +33,7 @@ from ..safe_load import numpy_load, torch_load
 from ..geometry import aabb_box, apply_transform, rotation_problem, vertex_normals
 from ..scene import Frame, Scene, WeakLabels
 from .images import depth_loader, image_loader, image_size
-from .point_fields import npy_labels
+from .point_fields import npy_array, npy_labels
 from ..classes import SCANNET20, SCANNET_STUFF, nyu40_to_scannet20
 from ..textio import read_text
 
@@ -562,9 +562,7 @@ def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
     p = d / f"{scene}_vert_all.npy"
     if not p.is_file():
         raise ReaderError(f"{p}: file not found")
-    v = numpy_load(p, "point data")
-    if v.ndim != 2 or v.shape[1] < 6 or not np.issubdtype(v.dtype, np.number) or v.dtype.kind == "c":
-        raise ReaderError(f"{p}: expected a numeric (N,6) array x y z r g b, got {v.dtype} {v.shape}")
+    v = npy_array(p, None, 6, wider=True)  # x y z r g b, and any columns after
     sem = ins = None
     if (d / f"{scene}_sem_label_all.npy").is_file():
         f = d / f"{scene}_sem_label_all.npy"

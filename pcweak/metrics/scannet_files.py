@@ -187,6 +187,7 @@ def _instance_lines(path: Path) -> Iterator[tuple[int, int, float, Path]]:
     refuses it), or one named twice (the evaluator keeps one entry per mask file, the last, so
     the earlier line would silently not count)."""
     first_line: dict[str, int] = {}
+    folder = os.path.abspath(path.parent)
     for j, line in enumerate(read_text(path, "a ScanNet instance file").splitlines()):
         if not line.strip():
             continue
@@ -204,7 +205,6 @@ def _instance_lines(path: Path) -> Iterator[tuple[int, int, float, Path]]:
             raise ReaderError(f"{path}: line {j + 1}: confidence {parts[2]!r} is not a finite number (masks are ranked by it)")
         if Path(rel).is_absolute():
             raise ReaderError(f"{path}: line {j + 1}: mask file {rel} must be relative to the file's folder")
-        folder = os.path.abspath(path.parent)
         key = os.path.abspath(os.path.join(folder, rel))  # the evaluator's key for the mask
         if os.path.commonpath([key, folder]) != folder:
             raise ReaderError(f"{path}: line {j + 1}: mask file {rel} lies outside the submission's folder, which the "

@@ -99,6 +99,8 @@ def _check_role(config: Any, model: str | Path, what: str, role: str) -> None:
     """ModelUnavailable naming ``what`` unless the transformers ``config`` is Segment Anything's
     (``role`` "sam") or has a text and a vision tower (``role`` "vlm": CLIP, SigLIP and their
     kin): another model's weights would load into SAM's layers with warnings, or fail later."""
+    if role not in MODEL_ROLES:
+        raise ValueError(f"check_model_source: role must be one of {MODEL_ROLES}, got {role!r}")
     kind = getattr(config, "model_type", "") or "unnamed"
     if role == "sam" and kind != "sam":
         raise ModelUnavailable(f"{what}: {model} is a {kind!r} model, not Segment Anything (model_type 'sam' in its "
@@ -106,8 +108,6 @@ def _check_role(config: Any, model: str | Path, what: str, role: str) -> None:
     if role == "vlm" and not (hasattr(config, "text_config") and hasattr(config, "vision_config")):
         raise ModelUnavailable(f"{what}: {model} is a {kind!r} model, not an image-text model with a text and a vision "
                                f"tower (CLIP, SigLIP)")
-    if role not in MODEL_ROLES:
-        raise ValueError(f"check_model_source: role must be one of {MODEL_ROLES}, got {role!r}")
 
 
 _held: dict[tuple[Any, str, bool], Any] | None = None  # models_held's loaded models, while it is active
