@@ -37,10 +37,36 @@ def test_a_voxel_is_its_point_nearest_the_mean_or_its_first_labelled_point():
     # a labelled point represents its voxel; of two in one voxel the first (point 5, class b, not point 4)
     weak = WeakLabels(scene="cloud", num_points=8, classes=s.classes, point_index=np.array([5, 1, 4]),
                       point_semantic=np.array([1, 0, 2]))
-    sub = subsample(s, weak, 1.0)
+    with pytest.warns(UserWarning, match=r"voxel 1 m: 1 of its 3 labelled points share a voxel with a labelled point "
+                                         r"of another class and do not seed"):
+        sub = subsample(s, weak, 1.0)
     assert sub.kept.tolist() == [1, 5, 7]
     np.testing.assert_array_equal(sub.scene.coord, s.coord[[1, 5, 7]])
     assert sorted(zip(sub.weak.point_index.tolist(), sub.weak.point_semantic.tolist())) == [(0, 0), (1, 1)]
+
+
+def test_labelled_points_a_voxel_loses_are_counted_and_warned_of():
+    """Two labelled points in one voxel: the second does not seed the subsampled scene. It is
+    counted (and warned of) where its class, or its instance where instances are given, differs
+    from the first's; labelled points in voxels of their own, or agreeing, are not."""
+    import warnings
+    from pcweak.pseudo.voxel_subsample import lost_seeds, subsample, voxel_groups
+    s = _cloud()
+    cells = voxel_groups(s.coord, 1.0)[0]
+
+    def weak(index, semantic, instance=None):
+        return WeakLabels(scene="cloud", num_points=8, classes=s.classes, point_index=np.array(index),
+                          point_semantic=np.array(semantic), point_instance=None if instance is None else np.array(instance))
+    assert lost_seeds(weak([0, 1, 2, 3], [0, 0, 0, 0]), cells[[0, 1, 2, 3]]) == 0
+    assert lost_seeds(weak([0, 1, 2, 3], [0, 1, 0, 2]), cells[[0, 1, 2, 3]]) == 2
+    assert lost_seeds(weak([3, 0, 4, 6], [1, 0, 2, 2]), cells[[3, 0, 4, 6]]) == 1  # voxel 0 of class 1 first
+    assert lost_seeds(weak([0, 1, 4], [0, 0, 1], [5, 6, 7]), cells[[0, 1, 4]]) == 1  # one class, two objects
+    assert lost_seeds(weak([0, 4, 7], [0, 1, 2]), cells[[0, 4, 7]]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        subsample(s, weak([0, 1, 7], [0, 0, 2], [5, 5, 6]), 1.0)  # one object clicked twice: nothing lost
+    with pytest.warns(UserWarning, match=r"scene 'cloud', voxel 10 m: 2 of its 3 labelled points"):
+        subsample(s, weak([0, 4, 7], [0, 1, 2]), 10.0)
 
 
 def test_labels_go_back_to_every_point_and_seeds_keep_their_own():
@@ -48,7 +74,8 @@ def test_labels_go_back_to_every_point_and_seeds_keep_their_own():
     s = _cloud()
     weak = WeakLabels(scene="cloud", num_points=8, classes=s.classes, point_index=np.array([5, 4]),
                       point_semantic=np.array([1, 2]), point_instance=np.array([3, 4]))
-    sub = subsample(s, weak, 1.0)
+    with pytest.warns(UserWarning, match="another class or instance"):
+        sub = subsample(s, weak, 1.0)
     pseudo = PseudoLabels(semantic=np.array([0, 1, 2]), instance=np.array([-1, 3, 8]), confidence=np.array([0.5, 1.0, 0.25]),
                           classes=s.classes, stats=json.dumps({"seeds": 1}), extras={"per_point": np.array([10, 11, 12])})
     out = sub.carry_back(pseudo)

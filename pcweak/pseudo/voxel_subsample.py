@@ -6,7 +6,8 @@ million points). ``subsample`` groups the scene's points into cubic voxels of ed
 (metres) and keeps one point of each, the one nearest its voxel's mean, with its own colour,
 normal, intensity and segment (a mean would blend two surfaces where a voxel straddles an
 edge). The weak labels follow: a voxel that holds a labelled point is labelled and represented
-by it (by the first, where it holds several). ``Subsampled.carry_back`` gives every point the
+by it (by the first, where it holds several; a warning counts the labelled points of another
+class or instance lost that way, as a voxel too large for the labels loses them). ``Subsampled.carry_back`` gives every point the
 labels of a kept point near it, chosen by position, colour and normal (``label_sources``), and a
 labelled point its own label again. Boxes, frames, 2D masks and scene tags live in the scene's
 frame, not on its points, and are used as they are.
@@ -21,6 +22,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,6 +167,27 @@ class Subsampled:
         return out
 
 
+def lost_seeds(weak: WeakLabels, cells: np.ndarray) -> int:
+    """How many of ``weak``'s labelled points lie in a voxel (``cells`` (K,) int64, the voxel of
+    each) whose first labelled point has another class, or another instance where instances are
+    given: those points do not seed the labeller of the subsampled scene."""
+    voxels, first = np.unique(cells, return_index=True)
+    at = np.searchsorted(voxels, cells)
+    other = weak.point_semantic != weak.point_semantic[first][at]
+    if weak.point_instance is not None:
+        other |= weak.point_instance != weak.point_instance[first][at]
+    return int(other.sum())
+
+
+def _warn_lost_seeds(weak: WeakLabels, cells: np.ndarray, size: float) -> None:
+    lost = lost_seeds(weak, cells)
+    if lost:
+        what = "class or instance" if weak.point_instance is not None else "class"
+        warnings.warn(f"scene {weak.scene!r}, voxel {size:g} m: {lost} of its {len(cells)} labelled points share a voxel "
+                      f"with a labelled point of another {what} and do not seed the labeller (they keep their own "
+                      f"labels in the output); a smaller voxel keeps them apart")
+
+
 def subsample(scene: Scene, weak: WeakLabels, size: float) -> Subsampled:
     """``scene`` and ``weak`` at one point per voxel of edge ``size`` metres (module docstring).
     ``weak`` is checked against ``scene`` first (its indices must be the scene's)."""
@@ -176,6 +199,7 @@ def subsample(scene: Scene, weak: WeakLabels, size: float) -> Subsampled:
     points = {}
     if weak.point_index is not None:
         cells = inv[weak.point_index]
+        _warn_lost_seeds(weak, cells, size)
         _, first = np.unique(cells, return_index=True)
         first = np.sort(first)  # a voxel is labelled, and represented, by its first labelled point
         rep[cells[first]] = weak.point_index[first]
