@@ -419,3 +419,22 @@ def test_a_damaged_scannet_export_is_refused_naming_its_file(tmp_path, room):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # no infos: no axis alignment
             read_mmdet3d(mm / "scene0001_00", "scannet")
+    # ids below -1, and instance ids below 0 (-1 for none: object 0 would be read as none), in either layout
+    _write_scannet(mm, room)
+    np.full(room.num_points, -100, np.int64).tofile(mm / "semantic_mask" / "scene0001_00.bin")
+    with pytest.raises(ReaderError, match=r"semantic_mask/scene0001_00.bin: \d+ labels below -1 \(the first, -100, at point 0\)"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            read_mmdet3d(mm / "scene0001_00", "scannet")
+    _write_scannet(mm, room)
+    (room.instance.astype(np.int64) - 1).tofile(mm / "instance_mask" / "scene0001_00.bin")  # 0-based, -1 for none
+    with pytest.raises(ReaderError, match=r"instance_mask/scene0001_00.bin: \d+ instance ids below 0 \(the first, -1, "
+                                          r"at point \d+\): mmdetection3d writes 0 for no instance"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            read_mmdet3d(mm / "scene0001_00", "scannet")
+    s3dis = tmp_path / "s3dis"
+    _, _, ins = _write_s3dis(s3dis)
+    (ins - 1).tofile(s3dis / "instance_mask" / "Area_2_hallway_1.bin")
+    with pytest.raises(ReaderError, match=r"instance_mask/Area_2_hallway_1.bin: \d+ instance ids below 0"):
+        read_mmdet3d(s3dis / "Area_2_hallway_1", "s3dis")

@@ -76,6 +76,18 @@ def _mask(root: Path, kind: str, scene: str, n: int) -> np.ndarray | None:
     return m
 
 
+def _checked_instances(root: Path, scene: str, ids: np.ndarray) -> np.ndarray:
+    """(N,) instance ids of ``<root>/instance_mask/<scene>.bin``; ReaderError naming the file
+    where one is negative: mmdetection3d writes 0 for none and 1.. for objects, and a file of -1
+    for none would have its object 0 read as none."""
+    below = np.flatnonzero(ids < 0)
+    if len(below):
+        raise ReaderError(f"{root / 'instance_mask' / (scene + '.bin')}: {len(below)} instance ids below 0 (the first, "
+                          f"{int(ids[below[0]])}, at point {int(below[0])}): mmdetection3d writes 0 for no instance and "
+                          f"1, 2, ... for objects (a file with -1 for none would lose its object 0)")
+    return ids
+
+
 @functools.lru_cache(maxsize=4)
 def _pickle_cached(path: str, mtime_ns: int, size: int) -> Any:
     return pickle_load(path, "mmdetection3d infos")
@@ -232,7 +244,7 @@ def read_mmdet3d(path: str | os.PathLike, dataset: str, axis_alignment: np.ndarr
         raise ReaderError(f"{pts}: colours outside 0-255 (columns 4-6 must be r g b)")
     n = len(a)
     sem_raw, ins_raw = _mask(root, "semantic_mask", name, n), _mask(root, "instance_mask", name, n)
-    instance = None if ins_raw is None else np.where(ins_raw > 0, ins_raw - 1, -1)
+    instance = None if ins_raw is None else np.where(_checked_instances(root, name, ins_raw) > 0, ins_raw - 1, -1)
     meta: dict[str, Any] = {"dataset": f"mmdet3d-{dataset}", "source": str(pts)}
     xyz = a[:, :3].astype(np.float64)
     if dataset == "s3dis":

@@ -529,13 +529,18 @@ NYU40_MAX_ID = 40  # NYU40 class ids run 1-40, 0 unannotated
 
 def checked_nyu40(path: Path, raw: np.ndarray) -> np.ndarray:
     """(N,) NYU40 ids ``raw`` of the file ``path`` (-1 or 0 for none); ReaderError naming it where
-    an id lies beyond ``NYU40_MAX_ID``: raw ScanNet or ScanNet200 category ids, whose values 1-40
-    would be read as other classes and the rest as unlabelled."""
-    above = np.flatnonzero(np.asarray(raw) > NYU40_MAX_ID)
+    an id lies beyond ``NYU40_MAX_ID`` (raw ScanNet or ScanNet200 category ids, whose values 1-40
+    would be read as other classes and the rest as unlabelled) or below -1."""
+    raw = np.asarray(raw)
+    above = np.flatnonzero(raw > NYU40_MAX_ID)
     if len(above):
         raise ReaderError(f"{path}: {len(above)} labels above {NYU40_MAX_ID} (the first, {int(raw[above[0]])}, at point "
                           f"{int(above[0])}): NYU40 ids run 0-40; raw ScanNet or ScanNet200 category ids would be read "
                           f"as other classes")
+    below = np.flatnonzero(raw < -1)
+    if len(below):
+        raise ReaderError(f"{path}: {len(below)} labels below -1 (the first, {int(raw[below[0]])}, at point "
+                          f"{int(below[0])}): NYU40 ids run 0-40, with 0 or -1 for none")
     return raw
 
 
