@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -63,12 +63,12 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
-def _measure(scene_path: str, weak_path: str, method: str, params_json: str, score: bool = False) -> dict[str, Any]:
-    """In a fresh process: read the files, label, and return the seconds and memory (GB); with
-    ``score``, the labels' ``evaluate`` figures against the scene's ground truth too (``miou``,
-    ``mean_best_iou`` where the scene has instances), taken after the peak is read."""
+def labelled_and_measured(scene_path: str, weak_path: str, method: str, run: Callable[[Any, Any], Any]) -> tuple[Any, dict[str, Any]]:
+    """In a fresh process: read the files and import ``method``'s libraries, then ``run(scene,
+    weak)`` measured; returns what it returned and ``seconds``, ``before_kb``, ``peak_kb``,
+    ``peak_from`` (the labelling's peak, not the reading's)."""
     from ..ops.extension import compiled
-    from ..pseudo.registry import get_labeller, label
+    from ..pseudo.registry import get_labeller
     from ..scene import Scene, WeakLabels
     scene, weak = Scene.load(scene_path), WeakLabels.load(weak_path)
     get_labeller(method)  # imports every labeller's libraries
@@ -77,11 +77,20 @@ def _measure(scene_path: str, weak_path: str, method: str, params_json: str, sco
     reset = _peak_reset()
     before_kb = _status_kb("VmRSS") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
-    pseudo = label(scene, weak, method, **json.loads(params_json))
+    result = run(scene, weak)
     seconds = time.perf_counter() - t
     peak_kb = (_status_kb("VmHWM") if reset else None) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"seconds": seconds, "before_kb": before_kb, "peak_kb": peak_kb,
-           "peak_from": "VmHWM after clear_refs" if reset else "ru_maxrss (the reading's peak included)"}
+    return result, {"seconds": seconds, "before_kb": before_kb, "peak_kb": peak_kb,
+                    "peak_from": "VmHWM after clear_refs" if reset else "ru_maxrss (the reading's peak included)"}
+
+
+def _measure(scene_path: str, weak_path: str, method: str, params_json: str, score: bool = False) -> dict[str, Any]:
+    """In a fresh process: read the files, label, and return the seconds and memory (GB); with
+    ``score``, the labels' ``evaluate`` figures against the scene's ground truth too (``miou``,
+    ``mean_best_iou`` where the scene has instances), taken after the peak is read."""
+    from ..pseudo.registry import label
+    (scene, pseudo), out = labelled_and_measured(
+        scene_path, weak_path, method, lambda scene, weak: (scene, label(scene, weak, method, **json.loads(params_json))))
     if score:
         out.update(scores(scene, pseudo))
     return out

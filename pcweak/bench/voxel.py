@@ -61,21 +61,25 @@ def _figure(method: str) -> str:
 
 
 def _measure_voxel(scene_path: str, weak_path: str, method: str, voxel: float | None) -> dict[str, Any]:
-    """In a fresh process: ``memory._measure`` of ``label(..., voxel=voxel)`` with its scores and
-    the points labelled; with a voxel, then (after its peak is read) the same subsampled labels
-    carried back from the nearest kept point alone, scored under ``nearest_kept_point``."""
-    from .memory import _measure, scores
-    from ..pseudo.registry import get_labeller, label
-    from ..pseudo.voxel_subsample import subsample
-    from ..scene import Scene, WeakLabels
-    out = _measure(scene_path, weak_path, method, json.dumps({} if voxel is None else {"voxel": voxel}), score=True)
-    scene, weak = Scene.load(scene_path), WeakLabels.load(weak_path)
-    out["labelled_points"] = scene.num_points
-    if voxel is not None:
-        sub = subsample(scene, weak, voxel)
-        nearest = sub.carry_back(label(sub.scene, sub.weak, method), get_labeller(method).keeps_seeds, neighbours=1)
-        out["labelled_points"] = sub.scene.num_points
-        out["nearest_kept_point"] = scores(scene, nearest)[_figure(method)]
+    """In a fresh process: ``memory.labelled_and_measured`` of ``label(..., voxel=voxel)`` (with
+    a voxel, its own steps: ``subsample_for``, ``label`` of the subsample, ``carry_back``), its
+    scores and the points labelled; with a voxel, after the peak is read, the same subsampled
+    labels carried back from the nearest kept point alone, scored under ``nearest_kept_point``."""
+    from .memory import labelled_and_measured, scores
+    from ..pseudo.registry import get_labeller, label, subsample_for
+    keeps_seeds = get_labeller(method).keeps_seeds
+
+    def run(scene: Any, weak: Any) -> tuple[Any, Any, Any, Any]:
+        if voxel is None:
+            return scene, None, None, label(scene, weak, method)
+        sub = subsample_for(get_labeller(method), scene, weak, voxel)
+        small = label(sub.scene, sub.weak, method)
+        return scene, sub, small, sub.carry_back(small, keeps_seeds)
+    (scene, sub, small, pseudo), out = labelled_and_measured(scene_path, weak_path, method, run)
+    out.update(scores(scene, pseudo))
+    out["labelled_points"] = scene.num_points if sub is None else sub.scene.num_points
+    if sub is not None:
+        out["nearest_kept_point"] = scores(scene, sub.carry_back(small, keeps_seeds, neighbours=1))[_figure(method)]
     return out
 
 
