@@ -1485,6 +1485,18 @@ def _(t, s):  # "mask file .../\ufeffmasks/a.txt not found", the mark invisible
     return _instance_submission(t, s, ["\ufeffmasks/a.txt 5 0.9"]), ["room.txt: begins with a UTF-8 byte-order mark"]
 
 
+@case("evaluate-submission-instance-fields-by-tab")
+def _(t, s):  # read as three fields; the evaluator splits on single spaces and refuses the file
+    return _instance_submission(t, s, ["masks/a.txt\t5\t0.9"]), \
+        ["room.txt: line 1: fields must be separated by one space each, as the evaluator splits them"]
+
+
+@case("evaluate-submission-instance-empty-line")
+def _(t, s):  # skipped; the evaluator reads it as a mask line and refuses the file
+    return _instance_submission(t, s, ["masks/a.txt 5 0.9", "", "masks/b.txt 5 0.8"]), \
+        ["room.txt: line 2 is empty; the evaluator reads every line as a mask"]
+
+
 @case("viz-pseudo-for-another-scene")
 def _(t, s):
     pcweak.PseudoLabels(semantic=np.zeros(5, np.int64)).save(t / "p.npz")

@@ -182,19 +182,24 @@ def semantic_files_report(pairs: Iterable[tuple[Scene, Path]]) -> dict[str, Any]
 
 def _instance_lines(path: Path) -> Iterator[tuple[int, int, float, Path]]:
     """(line number from 0, NYU40 id, confidence, mask file) of each mask of an evaluated class
-    in an instance file. ReaderError naming the file for a malformed line, a confidence that is
+    in an instance file. ReaderError naming the file for a malformed line (the evaluator's: three
+    fields separated by single spaces, no empty line), a confidence that is
     not finite, an absolute or missing mask file, one outside the file's folder (as the evaluator
     refuses it), or one named twice (the evaluator keeps one entry per mask file, the last, so
     the earlier line would silently not count)."""
     first_line: dict[str, int] = {}
     folder = os.path.abspath(path.parent)
     for j, line in enumerate(read_text(path, "a ScanNet instance file").splitlines()):
-        if not line.strip():
-            continue
         if j == 0 and line.startswith("\ufeff"):
             raise ReaderError(f"{path}: begins with a UTF-8 byte-order mark, which the evaluator reads as part of the first "
                               f"mask file's name; save the file without one")
-        parts = line.split()
+        if not line.strip():
+            raise ReaderError(f"{path}: line {j + 1} is empty; the evaluator reads every line as a mask and refuses the "
+                              f"file (a file of no masks is empty, with no line at all)")
+        parts = line.split(" ")
+        if len(parts) != 3 and len(line.split()) == 3:
+            raise ReaderError(f"{path}: line {j + 1}: fields must be separated by one space each, as the evaluator splits "
+                              f"them (a tab, two spaces or a space at either end make it refuse the file): {line[:80]!r}")
         try:
             if len(parts) != 3:
                 raise ValueError
