@@ -117,6 +117,26 @@ def test_las_errors_name_the_file(tmp_path, monkeypatch):
             read_las(_crs_tile(tmp_path / "u.las", xyz, wkt=f'PROJCS["x",UNIT["foot",{unit}]]'))
     deep = read_las(_crs_tile(tmp_path / "deep.las", xyz, wkt="A[" * 5000 + "]" * 5000))  # RecursionError, no file, before
     assert "las_units_m" not in deep.meta and deep.num_points == 100
+    # more records than the header counts (a count not updated, two files joined): laspy read 60 of 100
+    for version, at in (("1.2", (107,)), ("1.4", (107, 247))):  # the legacy count, and 1.4's 64-bit one
+        h = laspy.LasHeader(point_format=3 if version == "1.2" else 6, version=version)
+        las = laspy.LasData(h)
+        las.x, las.y, las.z = xyz.T
+        las.write(str(tmp_path / "full.las"))
+        full = bytearray((tmp_path / "full.las").read_bytes())
+        for i in at:
+            struct.pack_into("<I" if i == 107 else "<Q", full, i, 60)
+        (tmp_path / "counts60.las").write_bytes(bytes(full))
+        with pytest.raises(ReaderError, match=r"counts60.las: holds 40 more point records after the 60 its header counts"):
+            read_las(tmp_path / "counts60.las")
+    (tmp_path / "padded.las").write_bytes(raw + b"\0" * (size - 1))  # less than a record after the body: padding
+    assert read_las(tmp_path / "padded.las").num_points == 100
+    from laspy.vlrs.vlrlist import VLRList
+    h = laspy.read(str(path))
+    h.evlrs = VLRList([laspy.VLR("pcweak", 1, "after the points", b"x" * 3 * size)])  # extended records after them pass
+    h.write(str(tmp_path / "evlr.las"))
+    assert laspy.read(str(tmp_path / "evlr.las")).header.number_of_evlrs == 1
+    assert read_las(tmp_path / "evlr.las").num_points == 100
     monkeypatch.setitem(sys.modules, "laspy", None)  # the extra not installed
     with pytest.raises(ReaderError, match=r't.las: reading LAS/LAZ files needs the "las" extra of pcweak'):
         read_las(path)

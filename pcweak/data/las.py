@@ -92,6 +92,25 @@ def _crs_records(las) -> list[dict[str, object]]:
     return out
 
 
+def _check_body_length(path: Path, header) -> None:
+    """ReaderError naming the file where an uncompressed LAS file holds whole point records after
+    those its header counts, before its next part (extended records, internal waveforms) or its
+    end: laspy reads the counted records only, so a writer that did not update the count (or two
+    files joined) would lose the rest without a word. Fewer bytes than a record pass (padding)."""
+    if header.are_points_compressed:
+        return  # a LAZ body's length says nothing of its point count
+    size = int(header.point_format.size)
+    end = int(header.offset_to_point_data) + int(header.point_count) * size
+    later = [int(v) for v in (getattr(header, "start_of_first_evlr", 0), getattr(header, "start_of_waveform_data_packet_record", 0))
+             if v and int(v) >= end]
+    limit = min(later) if later else path.stat().st_size
+    extra = (limit - end) // size if size else 0
+    if extra >= 1:
+        raise ReaderError(f"{path}: holds {extra} more point records after the {int(header.point_count)} its header counts "
+                          f"(a writer that did not update the count, or two files joined?); laspy would read the counted "
+                          f"ones only")
+
+
 def _check_scales(path: Path, scales: np.ndarray, offsets: np.ndarray) -> None:
     """ReaderError naming ``path`` unless the header's (3,) scale factors are finite and > 0 and
     its (3,) offsets finite: x = X * scale + offset of each stored integer X, so a scale of 0 puts
@@ -136,7 +155,8 @@ def _metres_per_unit(path: Path, units: CrsUnits, coord: np.ndarray) -> np.ndarr
 
 def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) -> Scene:
     """Read a LAS or LAZ file into a ``Scene`` (see the module's docstring for the fields).
-    ReaderError naming the file for a missing, unreadable or truncated file, one with no points,
+    ReaderError naming the file for a missing, unreadable or truncated file, one holding more
+    point records than its header counts (``_check_body_length``), one with no points,
     a header scale factor not > 0 or offset not finite, a CRS unit that is no length
     (``UNIT_RANGE_M``), or a LAZ file without a LAZ backend."""
     path = Path(path)
@@ -150,6 +170,7 @@ def read_las(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     n, counted = len(las.points), int(las.header.point_count)
     if n != counted:
         raise ReaderError(f"{path}: holds {n} of the {counted} points its header counts (a truncated file?)")
+    _check_body_length(path, las.header)
     if n == 0:
         raise ReaderError(f"{path}: no points (empty point cloud)")
     _check_scales(path, np.asarray(las.header.scales, np.float64), np.asarray(las.header.offsets, np.float64))
