@@ -115,6 +115,18 @@ def test_ply_roundtrip_and_errors(tmp_path, room):
         read_ply(tmp_path / "twice.ply")
     (tmp_path / "newline.ply").write_bytes(raw + b"\n")  # a line end after the rows is no data
     assert read_ply(tmp_path / "newline.ply").num_points == room.num_points
+    # a binary mesh: its faces measured as read (4 x 12 bytes of vertices, 2 + 7 x 4 of a triangle and a quad)
+    from plyfile import PlyData, PlyElement
+    vert = np.array([(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0)], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")])
+    face = np.empty(2, dtype=[("vertex_indices", "O")])
+    face["vertex_indices"] = [np.array([0, 1, 2], np.int32), np.array([0, 1, 3, 2], np.int32)]
+    PlyData([PlyElement.describe(vert, "vertex"), PlyElement.describe(face, "face")]).write(str(tmp_path / "mesh.ply"))
+    mesh = (tmp_path / "mesh.ply").read_bytes()
+    assert read_ply(tmp_path / "mesh.ply").num_points == 4
+    (tmp_path / "mesh2.ply").write_bytes(mesh + mesh[mesh.index(b"end_header\n") + 11:])
+    with pytest.raises(ReaderError, match=r"mesh2.ply: its body holds more than its header declares \(156 bytes of rows, "
+                                          r"its header declares 78\)"):
+        read_ply(tmp_path / "mesh2.ply")
 
 
 def test_ply_colours_in_the_forms_tools_write(tmp_path):

@@ -45,14 +45,26 @@ def _colors(path: Path, v: np.ndarray, have: tuple[str, ...]) -> np.ndarray | No
     return None
 
 
+def _binary_rows_size(ply) -> int:
+    """The bytes a binary PLY's rows take as read: fixed-size properties by their count, list
+    properties (a face's vertex indices) by each row's length prefix plus its values."""
+    from plyfile import PlyListProperty
+    size = 0
+    for el in ply.elements:
+        for prop in el.properties:
+            if isinstance(prop, PlyListProperty):
+                values = int(np.fromiter(map(len, el.data[prop.name]), np.int64, count=len(el.data)).sum()) if len(el.data) else 0
+                size += el.count * np.dtype(prop.len_dtype).itemsize + values * np.dtype(prop.val_dtype).itemsize
+            else:
+                size += el.count * np.dtype(prop.val_dtype).itemsize
+    return size
+
+
 def _body_beyond_header(path: Path, ply) -> str | None:
     """What a PLY file holds past the rows its header declares, or None: a body that goes on
     after them (two files joined with ``cat``, a header whose counts were not updated) would be
-    cut silently. ASCII: non-blank lines beyond one a row; binary: bytes beyond the rows, where
-    every property has a fixed size (lists, as faces', make the length unknowable)."""
-    from plyfile import PlyListProperty
-    if not ply.text and any(isinstance(prop, PlyListProperty) for el in ply.elements for prop in el.properties):
-        return None
+    cut silently. ASCII: non-blank lines beyond one a row; binary: bytes beyond the rows
+    (``_binary_rows_size``)."""
     with open(path, "rb") as f:
         head = f.read(1 << 20)
         end = head.find(b"end_header")
@@ -60,7 +72,7 @@ def _body_beyond_header(path: Path, ply) -> str | None:
             return None
         start = head.find(b"\n", end) + 1
         if not ply.text:
-            size = sum(el.count * sum(np.dtype(prop.val_dtype).itemsize for prop in el.properties) for el in ply.elements)
+            size = _binary_rows_size(ply)
             body = path.stat().st_size - start
             f.seek(start + size)
             if body <= size or (body - size <= 64 and not f.read(64).strip()):  # a line end some tools add
