@@ -360,6 +360,44 @@ def test_cli_fit_resume_validate_and_self_training(tmp_path, monkeypatch, capsys
     assert "the model predicts 20 classes (wall, floor, cabinet, ...) that disagree with scene 'office''s 13 (ceiling, floor, wall, ...)" in capsys.readouterr().err
 
 
+def test_a_checkpoint_save_that_fails_leaves_no_cut_file(tmp_path, monkeypatch, capsys):
+    """Checkpoints are written beside their path and renamed into place (``AtomicCheckpointIO``):
+    Lightning's own save moved a temporary file from the system's temporary folder, a copy
+    across file systems, so a full disk left a cut checkpoint a resume could not read."""
+    import errno
+    import os
+
+    from pcweak import npzio
+    from pcweak.train.atomic_checkpoints import AtomicCheckpointIO
+    saver = AtomicCheckpointIO()
+    f = tmp_path / "run" / "last.ckpt"
+    saver.save_checkpoint({"step": 1, "w": torch.ones(3)}, f)
+    assert torch.load(f, weights_only=True)["step"] == 1
+    fsync = os.fsync
+
+    def full_for_checkpoints(fd):  # the disk fills while a checkpoint is written
+        if ".ckpt." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return fsync(fd)
+    monkeypatch.setattr(npzio.os, "fsync", full_for_checkpoints)
+    with pytest.raises(OSError, match=r"cannot write .*last.ckpt \(No space left on device\)"):
+        saver.save_checkpoint({"step": 2, "w": torch.ones(3)}, f)
+    assert torch.load(f, weights_only=True)["step"] == 1 and [p.name for p in f.parent.iterdir()] == ["last.ckpt"]
+    # pcweak fit saves through it: one line, and no checkpoint, whole or cut
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["fit", *_fit_args(tmp_path, 1)]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "best-epoch=0.ckpt" in err and "Traceback" not in err
+    assert not [p for p in tmp_path.glob("outputs/**/*") if ".ckpt" in p.name]
+    # a quiet fit (the demo's, bench train-weak's) builds its trainer the same way
+    import io
+    from pcweak.train.runs import fit_run
+    monkeypatch.setattr(npzio.os, "fsync", fsync)
+    cli, result = fit_run(DEMO, _fit_args(tmp_path, 1)[4:], tmp_path / "quiet", "q", 1, stream=io.StringIO())
+    assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO) and Path(result["last_checkpoint"]).is_file()
+
+
 def test_lightnings_cloud_tracker_advert_is_dropped_and_its_other_lines_kept(tmp_path):
     """A Trainer with a local logger logs a tip advertising Lightning's cloud experiment tracker
     (``litlogger``); every command (training, ``bench detect``) drops that line

@@ -11,7 +11,7 @@ has no such parameter simply does not receive it.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 TRAIN_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -144,6 +144,12 @@ def _cli_class():
                 if sub == "fit":  # validate / test / predict may score a model on any data
                     check_resumed_data(self.config[sub], checkpoint, str(ckpt_path))
             super()._parse_ckpt_path()
+
+        def instantiate_trainer(self, **kwargs: Any) -> Any:
+            from .atomic_checkpoints import use_atomic_checkpoints
+            trainer = super().instantiate_trainer(**kwargs)
+            use_atomic_checkpoints(trainer)  # a full disk or a crash never leaves a cut checkpoint
+            return trainer
 
         def before_fit(self) -> None:
             from .eval_sampler import check_evaluation_shares
