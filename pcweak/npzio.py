@@ -27,7 +27,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview) -> Path:
     """Write ``data`` to ``path`` atomically (temp file + rename). Creates parent folders;
     IsADirectoryError naming ``path`` where it is a folder (before a temporary file is made
     beside it, in the folder above); any other OSError (a read-only folder, a full disk) names

@@ -63,7 +63,8 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
-def labelled_and_measured(scene_path: str, weak_path: str, method: str, run: Callable[[Any, Any], Any]) -> tuple[Any, dict[str, Any]]:
+def labelled_and_measured(scene_path: str, weak_path: str, method: str,
+                          run: Callable[[Any, Any], Any]) -> tuple[Any, dict[str, Any]]:
     """In a fresh process: read the files and import ``method``'s libraries, then ``run(scene,
     weak)`` measured; returns what it returned and ``seconds``, ``before_kb``, ``peak_kb``,
     ``peak_from`` (the labelling's peak, not the reading's)."""

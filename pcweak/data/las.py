@@ -101,8 +101,8 @@ def _check_body_length(path: Path, header) -> None:
         return  # a LAZ body's length says nothing of its point count
     size = int(header.point_format.size)
     end = int(header.offset_to_point_data) + int(header.point_count) * size
-    later = [int(v) for v in (getattr(header, "start_of_first_evlr", 0), getattr(header, "start_of_waveform_data_packet_record", 0))
-             if v and int(v) >= end]
+    starts = (getattr(header, "start_of_first_evlr", 0), getattr(header, "start_of_waveform_data_packet_record", 0))
+    later = [int(v) for v in starts if v and int(v) >= end]
     limit = min(later) if later else path.stat().st_size
     extra = (limit - end) // size if size else 0
     if extra >= 1:

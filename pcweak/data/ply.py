@@ -53,7 +53,8 @@ def _binary_rows_size(ply) -> int:
     for el in ply.elements:
         for prop in el.properties:
             if isinstance(prop, PlyListProperty):
-                values = int(np.fromiter(map(len, el.data[prop.name]), np.int64, count=len(el.data)).sum()) if len(el.data) else 0
+                lengths = np.fromiter(map(len, el.data[prop.name]), np.int64, count=len(el.data))
+                values = int(lengths.sum())
                 size += el.count * np.dtype(prop.len_dtype).itemsize + values * np.dtype(prop.val_dtype).itemsize
             else:
                 size += el.count * np.dtype(prop.val_dtype).itemsize

@@ -7,9 +7,9 @@ million points). ``subsample`` groups the scene's points into cubic voxels of ed
 normal, intensity and segment (a mean would blend two surfaces where a voxel straddles an
 edge). The weak labels follow: a voxel that holds a labelled point is labelled and represented
 by it (by the first, where it holds several; a warning counts the labelled points of another
-class or instance lost that way, as a voxel too large for the labels loses them). ``Subsampled.carry_back`` gives every point the
-labels of a kept point near it, chosen by position, colour and normal (``label_sources``), and a
-labelled point its own label again. Boxes, frames, 2D masks and scene tags live in the scene's
+class or instance lost that way, as a voxel too large for the labels loses them).
+``Subsampled.carry_back`` gives every point the labels of a kept point near it, chosen by
+position, colour and normal (``label_sources``), and a labelled point its own label again. Boxes, frames, 2D masks and scene tags live in the scene's
 frame, not on its points, and are used as they are.
 
 Per-point ground truth is not carried to the subsampled scene: a labeller never reads it, and
