@@ -47,6 +47,15 @@ def test_s3dis_reader_survives_known_defects(tmp_path):
     sem = np.concatenate([np.full(len(blocks[n]), S3DIS13.index({"stairs": "clutter"}.get(n.split("_")[0], n.split("_")[0]))) for n in order])
     np.testing.assert_array_equal(s.semantic, sem)
     assert len(np.unique(s.instance)) == 5
+    # classes outside the 13: their points unlabelled, named in one warning for the room (one a file before)
+    for name in ("cabinet_1", "cabinet_2", "shelf_1"):
+        np.savetxt(room / "Annotations" / f"{name}.txt", blocks["chair_2"], fmt="%.3f")
+    with pytest.warns(UserWarning) as rec:
+        s = pcweak.load_scene(f"s3dis:{room}")
+    odd = [str(w.message) for w in rec if "none of the 13 S3DIS classes" in str(w.message)]
+    assert odd == [f"{room / 'Annotations'}: classes that are none of the 13 S3DIS classes, their points left unlabelled: "
+                   f"'cabinet' (2 files), 'shelf' (1 file)"]
+    assert (s.semantic == -1).sum() == 3 * len(blocks["chair_2"])
 
 
 def test_s3dis_missing_annotations_and_damaged_points(tmp_path):

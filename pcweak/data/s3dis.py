@@ -74,11 +74,12 @@ def read_s3dis(room_dir: str | os.PathLike) -> Scene:
     if not files:
         raise ReaderError(f"{ann}: no annotation files")
     xyzrgb, sem, inst, names = [], [], [], []
+    unknown: dict[str, int] = {}  # class -> its files, named in one warning for the room
     for k, f in enumerate(files):
         cls = f.stem.split("_")[0]
         cls = S3DIS_ALIASES.get(cls, cls)
         if cls not in S3DIS13:
-            warnings.warn(f"{f}: class {cls!r} is not one of the 13 S3DIS classes; points left unlabelled")
+            unknown[cls] = unknown.get(cls, 0) + 1
         a = read_xyzrgb(f)
         bad = ~np.isfinite(a).all(1) | (a[:, 3:6] < 0).any(1) | (a[:, 3:6] > 255).any(1)
         if bad.any():
@@ -89,6 +90,9 @@ def read_s3dis(room_dir: str | os.PathLike) -> Scene:
         sem.append(np.full(len(a), S3DIS13.index(cls) if cls in S3DIS13 else -1, np.int64))
         inst.append(np.full(len(a), k, np.int64))
         names.append(f.stem)
+    if unknown:
+        listed = ", ".join(f"{c!r} ({n} file{'s' if n > 1 else ''})" for c, n in sorted(unknown.items()))
+        warnings.warn(f"{ann}: classes that are none of the 13 S3DIS classes, their points left unlabelled: {listed}")
     a = np.concatenate(xyzrgb)
     rgb = a[:, 3:6]
     return Scene(name=scene_name(f"s3dis:{d}"), coord=a[:, :3], classes=S3DIS13, color=rgb / 255.0,
