@@ -67,12 +67,13 @@ def _measure_voxel(scene_path: str, weak_path: str, method: str, voxel: float | 
     labels carried back from the nearest kept point alone, scored under ``nearest_kept_point``."""
     from .memory import labelled_and_measured, scores
     from ..pseudo.registry import get_labeller, label, subsample_for
-    keeps_seeds = get_labeller(method).keeps_seeds
+    lab = get_labeller(method)
+    keeps_seeds = lab.keeps_seeds
 
     def run(scene: Any, weak: Any) -> tuple[Any, Any, Any, Any]:
         if voxel is None:
             return scene, None, None, label(scene, weak, method)
-        sub = subsample_for(get_labeller(method), scene, weak, voxel)
+        sub = subsample_for(lab, scene, weak, voxel)
         small = label(sub.scene, sub.weak, method)
         return scene, sub, small, sub.carry_back(small, keeps_seeds)
     (scene, sub, small, pseudo), out = labelled_and_measured(scene_path, weak_path, method, run)

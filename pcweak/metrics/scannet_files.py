@@ -183,9 +183,9 @@ def semantic_files_report(pairs: Iterable[tuple[Scene, Path]]) -> dict[str, Any]
 def _instance_lines(path: Path) -> Iterator[tuple[int, int, float, Path]]:
     """(line number from 0, NYU40 id, confidence, mask file) of each mask of an evaluated class
     in an instance file. ReaderError naming the file for a malformed line (the evaluator's: three
-    fields separated by single spaces, no empty line), a confidence that is
-    not finite, an absolute or missing mask file, one outside the file's folder (as the evaluator
-    refuses it), or one named twice (the evaluator keeps one entry per mask file, the last, so
+    fields separated by single spaces, no empty line), a confidence that is not finite, an
+    absolute or missing mask file, one outside the file's folder (as the evaluator refuses it),
+    or one named twice (the evaluator keeps one entry per mask file, the last, so
     the earlier line would silently not count)."""
     first_line: dict[str, int] = {}
     folder = os.path.abspath(path.parent)

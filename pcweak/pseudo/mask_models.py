@@ -214,8 +214,8 @@ def iter_sam_masks(scene: Scene, model: str | Path, frames: Sequence[int] | None
         if wanted:
             raise ValueError(f"scene {scene.name!r}: no frame has a colour image for SAM")
         return
+    check_model_source(model, "--sam", "sam")
     with _quiet():
-        _check_role(_load(tf.AutoConfig, model, "--sam", weights=False), model, "--sam", "sam")
         net = _load(tf.SamModel, model, "--sam").to(device).eval()
         from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
         proc = _load(SamImageProcessorPil, model, "--sam")

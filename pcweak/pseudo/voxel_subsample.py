@@ -9,8 +9,9 @@ edge). The weak labels follow: a voxel that holds a labelled point is labelled a
 by it (by the first, where it holds several; a warning counts the labelled points of another
 class or instance lost that way, as a voxel too large for the labels loses them).
 ``Subsampled.carry_back`` gives every point the labels of a kept point near it, chosen by
-position, colour and normal (``label_sources``), and a labelled point its own label again. Boxes, frames, 2D masks and scene tags live in the scene's
-frame, not on its points, and are used as they are.
+position, colour and normal (``label_sources``), and a labelled point its own label again.
+Boxes, frames, 2D masks and scene tags live in the scene's frame, not on its points, and are
+used as they are.
 
 Per-point ground truth is not carried to the subsampled scene: a labeller never reads it, and
 scores are taken on the scene's own points after the labels are carried back.
