@@ -192,6 +192,7 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
                     if isinstance(f.exception(), BrokenProcessPool):
                         raise WorkerDied(sorted(set(range(len(items))) - yielded), len(items))
                     waiting[i] = f
+                f = None  # the loop's last future holds its result, which must not outlive its yield
                 ready = [want] if ordered and want in waiting else [] if ordered else sorted(waiting)
                 ready.sort(key=lambda i: waiting[i].exception() is not None)  # results first, then the error
                 while ready:
@@ -199,6 +200,7 @@ def process_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 2
                     result = waiting.pop(i).result()  # its result is the caller's once yielded, not held here
                     yielded.add(i)
                     yield i, result
+                    del result  # nor be held while the next items are awaited
                     if ordered:
                         want += 1
                         ready = [want] if want in waiting else []
