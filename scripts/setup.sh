@@ -73,9 +73,11 @@ fi
 # (templates, examples), which pip skips without failing.
 # Beside it the C++ ops are built into pcweak's cache (~/.cache/pcweak or $PCWEAK_CACHE), so the
 # first pcweak command does not stop to compile them (about 40 s on 2 cores alone). A failed
-# build is not fatal: pcweak then warns and uses its pure-torch reference ops.
+# build is not fatal (it is tried with PCWEAK_OPS=compiled so that it fails loudly here): pcweak
+# then warns and uses its pure-torch reference ops.
 echo "[setup] byte-compiling the environment and building pcweak's C++ ops (log: $VENV/ops-build.log)"
-"$VENV/bin/python" -c "from pcweak.ops.extension import backend; print('ops:', backend())" > "$VENV/ops-build.log" 2>&1 &
+PCWEAK_OPS=compiled "$VENV/bin/python" -c "from pcweak.ops.extension import backend; print('ops:', backend())" \
+  > "$VENV/ops-build.log" 2>&1 &
 ops_build=$!
 mapfile -t site < <("$VENV/bin/python" -c 'import sysconfig; p = sysconfig.get_paths(); print(p["purelib"]); print(p["platlib"])' | sort -u)
 "$VENV/bin/python" -m compileall -qq -j 0 "${site[@]}" pcweak || true

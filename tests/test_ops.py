@@ -1,4 +1,5 @@
 """The compiled ops against the torch reference and an independent numpy brute force."""
+import os
 import shutil
 import subprocess
 import warnings
@@ -238,6 +239,25 @@ def test_bad_arguments():
         ops.scatter(torch.zeros(4, 1), torch.tensor([0, 1, 2, 3]), 3, "sum")
     with pytest.raises(ValueError, match=r"voxel_size must be > 0"):
         ops.voxelize(torch.zeros(4, 3), 0.0)
+
+
+def test_the_build_finds_ninja_without_it_on_path(monkeypatch, tmp_path):
+    """torch's build runs ``ninja`` from PATH; a bare Debian has none but the ``ninja`` package's
+    binary in the environment, whose ``bin/`` is not on PATH unless it is activated."""
+    import torch.utils.cpp_extension as cpp
+    monkeypatch.setenv("PCWEAK_CACHE", str(tmp_path / "cache"))  # no library there: build() compiles
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = {}
+
+    def load(**kw):
+        cpp.verify_ninja_availability()  # what torch's load does first
+        found["ninja"] = shutil.which("ninja")
+        raise RuntimeError("stop here")
+    monkeypatch.setattr(cpp, "load", load)
+    with pytest.raises(RuntimeError, match="stop here"):
+        extension.build()
+    assert found["ninja"] and Path(found["ninja"]).parent != tmp_path
+    assert os.environ["PATH"] == str(tmp_path)  # restored
 
 
 def test_failed_build_warns_once_and_falls_back(monkeypatch):

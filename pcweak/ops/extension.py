@@ -16,6 +16,7 @@ bytes).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -23,6 +24,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -49,6 +51,32 @@ def _sources(with_cuda: bool) -> list[Path]:
     if with_cuda:
         srcs.append(SRC_DIR / "pcweak_ops_cuda.cu")
     return srcs
+
+
+@contextlib.contextmanager
+def ninja_on_path() -> Iterator[None]:
+    """PATH with the ``ninja`` Python package's binary folder in front while the block runs.
+
+    torch's ``cpp_extension.load`` runs ``ninja`` found on PATH; pcweak depends on the ``ninja``
+    package, whose binary lands in the virtual environment's ``bin/``, which is not on PATH
+    where ``.venv/bin/pcweak`` runs without the environment activated. A bare Debian has no
+    system ninja either, so without this the build fails there and pcweak falls back to the
+    reference ops. PATH is restored afterwards; where the package is missing, PATH is left as
+    it is (a system ninja may serve)."""
+    try:
+        import ninja
+    except ImportError:
+        yield
+        return
+    before = os.environ.get("PATH")
+    os.environ["PATH"] = os.pathsep.join(p for p in (str(ninja.BIN_DIR), before) if p)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = before
 
 
 def build(verbose: bool = False) -> ModuleType:
@@ -78,7 +106,8 @@ def build(verbose: bool = False) -> ModuleType:
         if with_cuda:
             kw["extra_cuda_cflags"] = ["-O3", "--fmad=false", "-DPCWEAK_WITH_CUDA"]
             kw["extra_include_paths"] = [str(SRC_DIR)]
-        module = load(**kw)
+        with ninja_on_path():
+            module = load(**kw)
         os.replace(Path(tmp) / f"{name}.so", library)  # atomic: never a half-written library
     module.__file__ = str(library)  # the same file, renamed: its build folder is gone
     return module
