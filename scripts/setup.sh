@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 
-# xvfb + xdotool: the interactive window runs and is tested under a virtual X server
-apt_packages=(libusb-1.0-0 libvulkan1 mesa-vulkan-drivers libgomp1 xvfb xdotool)
+# What Open3D's wheel links (pcweak.open3d_lib.OPEN3D_SYSTEM_PACKAGES, kept in step by a test):
+# libEGL for any import (a bare Debian lacks it), libusb, Vulkan with Mesa's drivers for offscreen
+# rendering, OpenMP. xvfb + xdotool: the interactive window runs and is tested under a virtual X server
+apt_packages=(libegl1 libusb-1.0-0 libvulkan1 mesa-vulkan-drivers libgomp1 xvfb xdotool)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

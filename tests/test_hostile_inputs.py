@@ -1813,6 +1813,22 @@ def test_ctrl_c_while_an_extension_loads_is_an_interrupt(files, capsys, monkeypa
     assert "pcweak info: interrupted; every output written is whole" in err and "initialization failed" not in err
 
 
+def test_open3d_that_cannot_load_is_one_message_naming_the_set_up(files, capsys, monkeypatch):
+    """A bare Debian without libEGL: ``import open3d`` fails naming only the .so file. Labelling
+    (its normals), a PCD file and the pictures each say what to install instead."""
+    import sys
+    pcd = files / "cloud.pcd"
+    pcd.write_text("VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 2\nHEIGHT 1\n"
+                   "POINTS 2\nDATA ascii\n0 0 0\n1 1 1\n")
+    monkeypatch.setitem(sys.modules, "open3d", None)  # what a missing libEGL.so.1 makes of the import
+    needles = ("Open3D cannot be imported", "scripts/setup.sh", "libegl1")
+    refused(["label", f"npz:{files / 'room.npz'}", "--weak", str(files / "points.npz"), "-o", str(files / "p.npz")],
+            capsys, *needles)
+    refused(["info", f"pcd:{pcd}"], capsys, *needles)
+    refused(["viz", f"npz:{files / 'room.npz'}", "--png", str(files / "r.png")], capsys, *needles)
+    assert not (files / "p.npz").exists() and not (files / "r.png").exists()
+
+
 def test_warnings_reach_cli_users_as_one_plain_line(tmp_path, capsys):
     room = tmp_path / "Area_1" / "office_1" / "Annotations"
     room.mkdir(parents=True)

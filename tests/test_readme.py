@@ -100,3 +100,15 @@ def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
     assert len(blocks) >= 3
     for i, block in enumerate(blocks):
         exec(compile(block, f"README.md python block {i}", "exec"), {"__name__": f"readme_block_{i}"})
+
+
+def test_the_set_up_installs_the_system_libraries_open3d_links():
+    """scripts/setup.sh's apt list holds every package pcweak's Open3D message names, and the
+    README names them for a fresh Debian."""
+    from pcweak.open3d_lib import OPEN3D_SYSTEM_PACKAGES
+    setup = (README.parent / "scripts" / "setup.sh").read_text()
+    apt = re.search(r"^apt_packages=\((.*)\)$", setup, re.M)
+    assert apt is not None
+    assert set(OPEN3D_SYSTEM_PACKAGES) <= set(apt.group(1).split())
+    install = README.read_text().split("## 1. Install", 1)[1].split("\n## ", 1)[0]
+    assert all(f"`{p}`" in install for p in OPEN3D_SYSTEM_PACKAGES if p != "libgomp1")

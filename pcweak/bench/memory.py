@@ -68,13 +68,14 @@ def labelled_and_measured(scene_path: str, weak_path: str, method: str,
     """In a fresh process: read the files and import ``method``'s libraries, then ``run(scene,
     weak)`` measured; returns what it returned and ``seconds``, ``before_kb``, ``peak_kb``,
     ``peak_from`` (the labelling's peak, not the reading's)."""
+    from ..open3d_lib import open3d
     from ..ops.extension import compiled
     from ..pseudo.registry import get_labeller
     from ..scene import Scene, WeakLabels
     scene, weak = Scene.load(scene_path), WeakLabels.load(weak_path)
     get_labeller(method)  # imports every labeller's libraries
     compiled()
-    import open3d  # noqa: F401  (the normals' library, imported by the labellers on first use)
+    open3d()  # the normals' library, imported by the labellers on first use
     reset = _peak_reset()
     before_kb = _status_kb("VmRSS") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()

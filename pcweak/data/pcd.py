@@ -29,6 +29,7 @@ import numpy as np
 from ..classes import placeholder_class
 from ..errors import ReaderError
 from ..npzio import atomic_write_bytes, check_output_file
+from ..open3d_lib import open3d
 from ..scene import Scene
 from .point_fields import (COLOR_FIELDS, INSTANCE_FIELDS, INTENSITY_FIELDS, SEMANTIC_FIELDS, class_names_comment,
                            class_names_of_comment, first_field, unit_colors, whole_labels)
@@ -143,7 +144,7 @@ def read_pcd(path: str | os.PathLike, classes: tuple[str, ...] | None = None) ->
     ``classes`` names the labels (default: placeholders up to the highest label); 255 in an
     unsigned 8-bit label field means unlabelled (-1). ReaderError naming the file for one Open3D
     cannot read, without x/y/z, empty, or whose label fields are not whole numbers."""
-    import open3d as o3d
+    o3d = open3d()
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"{path}: file not found")
@@ -203,7 +204,7 @@ def write_pcd(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
     into a temporary folder first, so a killed export leaves no ``.pcd`` beside the output that a
     folder of scenes would list). A scene shifted on reading (``meta['coord_shift']``) is written
     at its file's own coordinates, in float64."""
-    import open3d as o3d
+    o3d = open3d()
     check_output_file(path, ".pcd", "write_pcd")
     path = Path(path)
     shift = scene.meta.get("coord_shift")

@@ -16,6 +16,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 
 from ..errors import SceneError
+from ..open3d_lib import open3d
 
 F = TypeVar("F", bound=Callable[..., Any])
 _shared_lock = threading.Lock()
@@ -135,7 +136,7 @@ def fpfh_features(coord: np.ndarray, normal: np.ndarray | None = None, radius: f
 
     Args: coord (N,3) float; normal (N,3) float, unoriented is fine (estimated when None);
     radius: neighbourhood in metres; voxel: edge of the averaging voxels (None: every point)."""
-    import open3d as o3d
+    o3d = open3d()
     c = np.asarray(coord, np.float64)
     if c.ndim != 2 or c.shape[1] != 3 or len(c) == 0:
         raise SceneError(f"fpfh_features: coord must be a non-empty (N,3) array, got {c.shape}")

@@ -3,13 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def o3d():
-    try:
-        import open3d
-    except (ImportError, OSError) as e:  # missing system libraries (libusb, libvulkan)
-        raise RuntimeError(f"Open3D cannot be imported ({e}); run the set-up (scripts/setup.sh) to install its system libraries") from e
-    return open3d
+from ..open3d_lib import open3d as o3d
 
 
 def cloud(coord: np.ndarray, colors: np.ndarray):

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from . import colors as C
-from .geometry import box_lines, cloud, o3d
+from ..open3d_lib import open3d as o3d
+from .geometry import box_lines, cloud
 from .layers import LAYER_FALLBACK, Layers, build_layers
 
 PANEL_TITLES = {"gt": "ground truth", "semantic": "pseudo-labels", "error": "error (red = pseudo != GT)",

@@ -12,7 +12,8 @@ import os
 import numpy as np
 
 from . import colors as C
-from .geometry import box_lines, cloud, o3d, spheres
+from ..open3d_lib import open3d as o3d
+from .geometry import box_lines, cloud, spheres
 from .layers import LAYER_FALLBACK, Layers, build_layers
 from .render import FOV_DEG, orbit_camera
 

@@ -1,0 +1,30 @@
+"""Open3D, imported through one door that says what to install when it cannot load.
+
+Open3D's wheel links system libraries a bare Debian lacks: ``libEGL.so.1`` (Debian's
+``libegl1``) for any import, ``libusb-1.0`` for its device support, Vulkan (``libvulkan1``,
+``mesa-vulkan-drivers``) for offscreen rendering. Without them ``import open3d`` raises an
+ImportError naming only the ``.so`` file; pcweak's readers, normals and viewers then raise
+``Open3DMissing`` naming the set-up step instead.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+from .errors import PcweakError
+
+# What scripts/setup.sh installs with apt for Open3D (kept in step with its list).
+OPEN3D_SYSTEM_PACKAGES = ("libegl1", "libusb-1.0-0", "libvulkan1", "mesa-vulkan-drivers", "libgomp1")
+
+
+class Open3DMissing(PcweakError, RuntimeError):
+    """Open3D is not installed, or a system library it links is missing."""
+
+
+def open3d() -> ModuleType:
+    """The ``open3d`` module; ``Open3DMissing`` with what to install where it cannot be imported."""
+    try:
+        import open3d as o3d
+    except (ImportError, OSError) as e:
+        raise Open3DMissing(f"Open3D cannot be imported ({e}); run the set-up (scripts/setup.sh), or install the "
+                            f"system libraries it needs: apt-get install {' '.join(OPEN3D_SYSTEM_PACKAGES)}") from e
+    return o3d
