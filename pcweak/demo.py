@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 from .data.synthetic_indoor import synthetic_room
+from .project_files import project_folder
 from .params import Count0, Seed, ranges_checked
 from .scene import Scene, WeakLabels
 from .weak import simulate
 
 
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+DEMO_CONFIG = project_folder("configs") / "demo.yaml"
 # same model, data and budget; only the supervision differs (train.runs.SUPERVISION_RUNS)
 DEMO_RUNS = {"a_points200": "points", "b_points200+propagation": "points+propagate", "c_full_labels": "full"}
 

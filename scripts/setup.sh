@@ -48,7 +48,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/python -m pip"
 stamp="$VENV/.pcweak-installed"
-want="$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-16)"
+want="$(cat pyproject.toml setup.py scripts/setup.sh | sha1sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "[setup] environment up to date ($VENV)"; exit 0
 fi

@@ -30,7 +30,9 @@ from types import ModuleType
 
 import torch
 
-SRC_DIR = Path(__file__).resolve().parents[2] / "cuda_ops"
+from ..project_files import project_folder
+
+SRC_DIR = project_folder("cuda_ops")
 _state: dict[str, object] = {}
 
 
