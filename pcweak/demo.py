@@ -58,6 +58,9 @@ def summary_table(report: dict) -> str:
 def run_demo(out_dir: Path = Path("demo_output"), seed: Seed = 0,
              train_epochs: Count0 = 30) -> dict:
     from .npzio import atomic_write_bytes
+    if train_epochs:  # before the first stage, not after four of them
+        from .models.spconv_compat import require_spconv
+        require_spconv()
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     steps = 4 + (1 if train_epochs else 0)

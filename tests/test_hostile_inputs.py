@@ -1829,6 +1829,23 @@ def test_open3d_that_cannot_load_is_one_message_naming_the_set_up(files, capsys,
     assert not (files / "p.npz").exists() and not (files / "r.png").exists()
 
 
+def test_spconv_that_cannot_load_is_one_message_naming_the_extra(tmp_path, capsys, monkeypatch):
+    """pcweak installed without its ``cpu`` extra: training names what to install, in one line,
+    before any stage runs (the demo) or as the config's classes are imported (fit)."""
+    import subprocess
+    import sys
+    needles = ("spconv cannot be imported", "pip install spconv", "spconv-cu126")
+    code = ("import sys; sys.modules['spconv'] = None; from pcweak.cli import main; "
+            f"sys.exit(main(['fit', '--config', {DEMO!r}, '--trainer.max_epochs', '1']))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert all(n in r.stderr for n in needles) and r.stderr.count("error:") == 1, r.stderr[-2000:]
+    monkeypatch.setitem(sys.modules, "spconv", None)
+    monkeypatch.setitem(sys.modules, "spconv.pytorch", None)
+    refused(["demo", "--epochs", "1", "--out", str(tmp_path / "demo")], capsys, *needles)
+    assert not (tmp_path / "demo").exists()
+
+
 def test_warnings_reach_cli_users_as_one_plain_line(tmp_path, capsys):
     room = tmp_path / "Area_1" / "office_1" / "Annotations"
     room.mkdir(parents=True)

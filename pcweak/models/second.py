@@ -13,7 +13,7 @@ from torch import nn
 
 from . import spconv_compat
 
-spconv_compat.apply()
+spconv_compat.require_spconv()
 import spconv.pytorch as spconv  # noqa: E402
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from . import spconv_compat
 
-spconv_compat.apply()
+spconv_compat.require_spconv()
 import spconv.pytorch as spconv  # noqa: E402
 
 PRESETS = {"spunet14": (1, 1, 1, 1, 1, 1, 1, 1), "spunet18": (2, 2, 2, 2, 2, 2, 2, 2), "spunet34": (2, 3, 4, 6, 2, 2, 2, 2)}

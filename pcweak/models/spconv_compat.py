@@ -37,6 +37,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..errors import PcweakError
+
 _APPLIED = False
 
 
@@ -172,6 +174,22 @@ def use_row_kernels(name: str) -> Iterator[None]:
         yield
     finally:
         ops.SpconvOps, _SafeCpuOps.kernels = proxy, before
+
+
+class SpconvMissing(PcweakError, ImportError):
+    """spconv cannot be imported: the sparse-convolution models cannot be built."""
+
+
+def require_spconv() -> None:
+    """``apply()``, or ``SpconvMissing`` saying what to install where spconv cannot be imported
+    (pcweak installed without its ``cpu`` extra, or a spconv wheel missing its libraries)."""
+    try:
+        import spconv.pytorch  # noqa: F401
+    except ImportError as e:
+        raise SpconvMissing(f"spconv cannot be imported ({e}); the sparse-convolution models need it: pip install "
+                            f"spconv (the CPU build; pcweak's `cpu` extra), or on a GPU machine a CUDA build such as "
+                            f"spconv-cu126 (scripts/setup.sh installs the one this machine needs)") from e
+    apply()
 
 
 def apply() -> bool:
