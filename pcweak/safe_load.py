@@ -17,14 +17,26 @@ from typing import Any
 from .errors import ReaderError
 
 
+def _numpy_core(module: str, names: tuple[str, ...]) -> list[tuple[Any, str]]:
+    """numpy's functions ``names`` of ``numpy._core.<module>`` (numpy 2) or ``numpy.core.<module>``
+    (numpy 1, which has no ``numpy._core.numeric``), each under both module names, since a file
+    names them as the numpy that wrote it called them, whichever numpy reads it."""
+    import importlib
+    try:
+        mod = importlib.import_module(f"numpy._core.{module}")
+        found = [getattr(mod, n) for n in names]
+    except (ImportError, AttributeError):
+        mod = importlib.import_module(f"numpy.core.{module}")
+        found = [getattr(mod, n) for n in names]
+    return [(f, f"{prefix}.{module}.{n}") for f, n in zip(found, names) for prefix in ("numpy._core", "numpy.core")]
+
+
 def _allowed_globals() -> list[Any]:
     """The plain types allowed besides torch's own: numpy arrays and scalars' dtypes (under
     numpy 1's and 2's module names, as files written by either name them) and Lightning's
     ``AttributeDict`` of hyper-parameters."""
     import numpy as np
-    from numpy._core.multiarray import _reconstruct, scalar
-    allowed: list[Any] = [np.ndarray, np.dtype, _reconstruct, scalar,
-                          (_reconstruct, "numpy.core.multiarray._reconstruct"), (scalar, "numpy.core.multiarray.scalar")]
+    allowed: list[Any] = [np.ndarray, np.dtype, *_numpy_core("multiarray", ("_reconstruct", "scalar"))]
     allowed += [type(np.dtype(t)) for t in ("int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64",
                                              "float16", "float32", "float64", "bool")]
     try:
@@ -110,8 +122,7 @@ def pickle_load(path: str | os.PathLike, what: str) -> Any:
     import collections
     # protocol 2 pickles carry arrays' bytes as latin-1 text re-encoded by codecs.encode
     allowed.update({"_codecs.encode": codecs.encode, "collections.OrderedDict": collections.OrderedDict})
-    from numpy._core.numeric import _frombuffer  # protocol 5 rebuilds arrays from their buffer
-    allowed.update({"numpy._core.numeric._frombuffer": _frombuffer, "numpy.core.numeric._frombuffer": _frombuffer})
+    allowed.update({name: f for f, name in _numpy_core("numeric", ("_frombuffer",))})  # protocol 5: arrays from buffers
 
     class _Plain(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:

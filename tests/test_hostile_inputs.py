@@ -279,6 +279,32 @@ def test_code_execution_from_mmdet3d_infos_is_refused(tmp_path, small, capsys):
     assert not marker.exists()
 
 
+def test_infos_pickled_by_either_numpy_read_under_this_one(tmp_path):
+    """mmdetection3d's infos are pickled by whichever numpy made them: numpy 1 names its array
+    functions ``numpy.core...``, numpy 2 ``numpy._core...`` (and numpy 1 has no
+    ``numpy._core.numeric``). Both spellings read, under either numpy."""
+    import pickle
+    from pcweak.safe_load import pickle_load
+    infos = [{"annos": {"gt_boxes_upright_depth": np.arange(14, dtype=np.float32).reshape(2, 7),
+                        "index": np.int64(3)}}]
+    raw = pickle.dumps(infos, protocol=2)  # GLOBAL opcodes: "module\nname\n", no length to fix
+    here = "numpy._core" if b"numpy._core.multiarray" in raw else "numpy.core"
+    for spelling in ("numpy._core", "numpy.core"):
+        f = tmp_path / f"{spelling}.pkl"
+        f.write_bytes(raw.replace(f"c{here}.".encode(), f"c{spelling}.".encode()))
+        assert f.read_bytes().count(f"c{spelling}.multiarray".encode()) >= 2
+        got = pickle_load(f, "infos")
+        assert np.array_equal(got[0]["annos"]["gt_boxes_upright_depth"], infos[0]["annos"]["gt_boxes_upright_depth"])
+        assert got[0]["annos"]["index"] == 3
+    got = pickle_load(_written(tmp_path / "p5.pkl", pickle.dumps(infos, protocol=5)), "infos")  # numpy's _frombuffer
+    assert np.array_equal(got[0]["annos"]["gt_boxes_upright_depth"], infos[0]["annos"]["gt_boxes_upright_depth"])
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def test_code_execution_from_a_training_config_is_refused(tmp_path, capsys):
     """A downloaded config naming any importable callable as the data, a callback or through
     a YAML tag is refused by the parser, never called; a class outside what configs may name
