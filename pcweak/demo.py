@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from .data.synthetic_indoor import synthetic_room
-from .project_files import project_folder
 from .params import Count0, Seed, ranges_checked
+from .project_files import project_folder
 from .scene import Scene, WeakLabels
 from .weak import simulate
 
