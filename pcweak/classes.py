@@ -1,7 +1,7 @@
 """Class lists and label maps of the supported benchmarks (label i means ``CLASSES[i]``)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 # ScanNet v2 20-class benchmark, in the order of their NYU40 ids.
 SCANNET20_NYU40_IDS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39)
@@ -104,6 +104,16 @@ def joined_class_list(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...] | N
         names = [c[i] for c in (a, b) if i < len(c)]
         out.append(next((x for x in names if x != placeholder_class(i)), names[0]))
     return tuple(out)
+
+
+def join_class_lists(a: Sequence[str], b: Sequence[str], mismatch: Callable[[int], Exception]) -> tuple[str, ...]:
+    """``joined_class_list(a, b)``, or where the lists disagree the exception ``mismatch(i)``
+    raised, ``i`` the first label they name differently (``class_list_disagreement``): the
+    caller words it, naming the file or argument each list came from."""
+    i = class_list_disagreement(a, b)
+    if i is not None:
+        raise mismatch(i)
+    return joined_class_list(a, b)
 
 
 def nyu40_to_scannet20(nyu40: int) -> int:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .classes import class_list_disagreement, joined_class_list
+from .classes import join_class_lists, joined_class_list
 from .errors import SceneError
 from .npzio import load_npz, npz_members, save_npz
 
@@ -459,10 +459,8 @@ class Scene:
         names for the classes it labels without naming (a PLY's ``class_3``; labels made with
         names, ``WeakLabels.classes_with``). SceneError where ``classes`` names one of the
         scene's classes otherwise (``classes.joined_class_list``)."""
-        joined = joined_class_list(tuple(classes), self.classes)
-        if joined is None:
-            i = class_list_disagreement(tuple(classes), self.classes)
-            raise SceneError(f"Scene[{self.name}].classes: label {i} is {self.classes[i]!r}, not {classes[i]!r}")
+        joined = join_class_lists(tuple(classes), self.classes, lambda i: SceneError(
+            f"Scene[{self.name}].classes: label {i} is {self.classes[i]!r}, not {classes[i]!r}"))
         if joined == self.classes:
             return self
         out = copy.copy(self)

@@ -227,7 +227,7 @@ def test_a_folders_class_list_is_the_one_its_scenes_share(tmp_path):
     is refused."""
     import numpy as np
     from plyfile import PlyData, PlyElement
-    from pcweak.classes import S3DIS13, joined_class_list, placeholder_class
+    from pcweak.classes import S3DIS13, join_class_lists, joined_class_list, placeholder_class
     from pcweak.data.ply import write_ply
     from pcweak.scene import Scene
     rng = np.random.default_rng(0)
@@ -257,6 +257,9 @@ def test_a_folders_class_list_is_the_one_its_scenes_share(tmp_path):
     assert _.class_names == [*named, "class_3", "class_4", "class_5"]
     assert joined_class_list(named, S3DIS13) is None and joined_class_list((), named) == named
     assert joined_class_list((placeholder_class(0), "car"), ("ground",)) == ("ground", "car")
+    assert join_class_lists((placeholder_class(0), "car"), ("ground",), KeyError) == ("ground", "car")
+    with pytest.raises(KeyError, match="^1$"):  # the first label named otherwise: "low vegetation" against "tree"
+        join_class_lists(named, ("ground", "tree"), KeyError)
     Scene(name="office", coord=rng.uniform(0, 3, (30, 3)).astype(np.float32), classes=S3DIS13,
           semantic=np.arange(30) % 13).save(tmp_path / "office.npz")
     with pytest.raises(ValueError, match=r"scene 'office' names other classes than the scenes before it \(label 0 is "

@@ -6,7 +6,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..classes import class_list_disagreement, joined_class_list, stuff_classes
+from ..classes import join_class_lists, stuff_classes
 from ..errors import SceneError
 from ..params import Count0, ranges_checked
 from ..scene import PseudoLabels, Scene, check_types
@@ -87,11 +87,9 @@ def evaluate_set(pairs: Iterable[tuple[Scene, PseudoLabels]], min_region_size: i
             raise SceneError(f"scene {name!r}: has no ground-truth semantic labels to evaluate against")
         pseudo.check_against(scene)
         own = pseudo.classes_with(scene)
-        joined = joined_class_list(classes or (), own)
-        if joined is None:
-            k = class_list_disagreement(own, classes)
-            raise SceneError(f"scene {name!r}: names other classes than the scenes before it (label {k} is "
-                             f"{own[k]!r} there, {classes[k]!r} before); a set is scored over one class list")
+        joined = join_class_lists(classes or (), own, lambda k: SceneError(
+            f"scene {name!r}: names other classes than the scenes before it (label {k} is {own[k]!r} there, "
+            f"{classes[k]!r} before); a set is scored over one class list"))
         if classes is not None and joined != tuple(classes):
             total = _grown(total, len(joined))
             found = [_revalidated(m, joined, name) for m in found]

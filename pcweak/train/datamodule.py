@@ -152,18 +152,14 @@ def shared_class_list(scenes: Sequence[tuple[str, str]], disk_cache: str | Path,
     Every scene is read (through ``disk_cache``, where the training reads them from after), with
     a progress bar."""
     from tqdm import tqdm
-    from ..classes import class_list_disagreement, joined_class_list
+    from ..classes import join_class_lists
     shared: tuple[str, ...] = ()
     for name, address in tqdm(scenes, desc="class lists", unit="scene", disable=len(scenes) < 2):
         classes = tuple(read_through(disk_cache, name, address).classes)
-        joined = joined_class_list(shared, classes)
-        if joined is None:
-            i = class_list_disagreement(classes, shared)
-            raise ValueError(f"data.root {root}: scene {name!r} names other classes than the scenes before it (label {i} "
-                             f"is {classes[i]!r} there, {shared[i]!r} before): a folder dataset trains one class list, "
-                             f"so keep scenes of one dataset (or one class list) in a folder, or list them in "
-                             f"train_scenes / val_scenes")
-        shared = joined
+        shared = join_class_lists(shared, classes, lambda i: ValueError(
+            f"data.root {root}: scene {name!r} names other classes than the scenes before it (label {i} is "
+            f"{classes[i]!r} there, {shared[i]!r} before): a folder dataset trains one class list, so keep scenes of "
+            f"one dataset (or one class list) in a folder, or list them in train_scenes / val_scenes"))
     return shared
 
 
@@ -172,15 +168,12 @@ def named_by_weak_files(classes: tuple[str, ...], files: Iterable[Path]) -> tupl
     ``files`` the training reads: weak labels imported with names (``pcweak import --classes``)
     name the classes its PLY files label as ``class_3``. ValueError naming the file whose list
     names a class otherwise."""
-    from ..classes import class_list_disagreement, joined_class_list
+    from ..classes import join_class_lists
     for f in files:
         own = WeakLabels.load(f).classes
-        joined = joined_class_list(classes, own)
-        if joined is None:
-            i = class_list_disagreement(own, classes)
-            raise ValueError(f"data.weak_dir: {f} names label {i} {own[i]!r}, but the folder's scenes (or the weak files "
-                             f"before it) name it {classes[i]!r}")
-        classes = joined
+        classes = join_class_lists(classes, own, lambda i: ValueError(
+            f"data.weak_dir: {f} names label {i} {own[i]!r}, but the folder's scenes (or the weak files before it) "
+            f"name it {classes[i]!r}"))
     return classes
 
 

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ..classes import SEMANTICKITTI19, class_list_disagreement, joined_class_list, placeholder_class, semantickitti_classes
+from ..classes import SEMANTICKITTI19, join_class_lists, placeholder_class, semantickitti_classes
 from ..data.semantickitti import read_label_words
 from ..errors import ReaderError, SceneError
 from ..scene import Scene, WeakLabels, check_types, clashing_seeds
@@ -327,12 +327,10 @@ def weak_from_tables(scene: Scene, tables: list[Table], classes: tuple[str, ...]
         raise ValueError(f"max_distance must be > 0 metres, got {max_distance}")
     names = tuple(scene.classes or classes or ())
     if classes and scene.classes:
-        names = joined_class_list(tuple(classes), scene.classes)
-        if names is None:
-            i = class_list_disagreement(tuple(classes), scene.classes)
-            raise ValueError(f"classes (--classes): label {i} is {classes[i]!r} there but scene {scene.name!r} names it "
-                             f"{scene.classes[i]!r}; leave the list out, or give one that names only the classes the "
-                             f"scene leaves unnamed ({placeholder_class(i)!r} and the like)")
+        names = join_class_lists(tuple(classes), scene.classes, lambda i: ValueError(
+            f"classes (--classes): label {i} is {classes[i]!r} there but scene {scene.name!r} names it "
+            f"{scene.classes[i]!r}; leave the list out, or give one that names only the classes the scene leaves "
+            f"unnamed ({placeholder_class(i)!r} and the like)"))
     if not names:
         raise ValueError(f"scene {scene.name!r} names no classes: give the class list (--classes)")
     from scipy.spatial import cKDTree
