@@ -377,20 +377,22 @@ std::vector<at::Tensor> neighbours(at::Tensor support, at::Tensor query, at::Ten
 // ---------------------------------------------------------------------------------- voxelize
 // Returns grid (V,3) int32 relative to each batch's min corner, inverse (N,), counts (V,),
 // voxel offset (B,). Voxels sorted by (batch, x, y, z).
-// Stable LSD radix sort of (key, payload) pairs on the low `bits` bits, 2-pass-per-digit
-// parallel counting sort (per-thread histograms keep it stable and race-free).
-void radix_sort_pairs(std::vector<uint64_t>& key, std::vector<int64_t>& val, int bits) {
+// Stable LSD radix sort of 64-bit keys on their bits [lo_bit, hi_bit), carrying a payload
+// where `val` is given: a 2-pass-per-digit parallel counting sort (per-thread histograms keep
+// it stable and race-free); a digit every key shares is skipped (the order stays as it is).
+void radix_sort(std::vector<uint64_t>& key, std::vector<int64_t>* val, int lo_bit, int hi_bit) {
   const int64_t n = int64_t(key.size());
   std::vector<uint64_t> k2(n);
-  std::vector<int64_t> v2(n);
+  std::vector<int64_t> v2(val ? n : 0);
   const int digit = 11, nb = 1 << digit;
   int nthreads = 1;
 #ifdef _OPENMP
   nthreads = omp_get_max_threads();
 #endif
   std::vector<int64_t> hist(size_t(nthreads) * nb);
-  for (int shift = 0; shift < bits; shift += digit) {
+  for (int shift = lo_bit; shift < hi_bit; shift += digit) {
     std::fill(hist.begin(), hist.end(), 0);
+    bool shared_digit = false;
 #pragma omp parallel num_threads(nthreads)
     {
       int t = 0;
@@ -404,98 +406,160 @@ void radix_sort_pairs(std::vector<uint64_t>& key, std::vector<int64_t>& val, int
 #pragma omp single
       {
         int64_t acc = 0;
-        for (int d = 0; d < nb; ++d)
+        for (int d = 0; d < nb; ++d) {
+          int64_t total = 0;
           for (int tt = 0; tt < nthreads; ++tt) {
             int64_t c = hist[size_t(tt) * nb + d];
             hist[size_t(tt) * nb + d] = acc;
             acc += c;
+            total += c;
           }
-      }
-      for (int64_t i = lo; i < hi; ++i) {
-        const int64_t pos = h[(key[i] >> shift) & (nb - 1)]++;
-        k2[pos] = key[i];
-        v2[pos] = val[i];
+          if (total == n) shared_digit = true;
+        }
+      }  // the single's barrier: every thread sees shared_digit
+      if (!shared_digit) {
+        for (int64_t i = lo; i < hi; ++i) {
+          const int64_t pos = h[(key[i] >> shift) & (nb - 1)]++;
+          k2[pos] = key[i];
+          if (val) v2[pos] = (*val)[i];
+        }
       }
     }
+    if (shared_digit) continue;
     key.swap(k2);
-    val.swap(v2);
+    if (val) val->swap(v2);
   }
 }
 
 // Voxels of each scene: grid (V,3) int32 relative to the scene's min corner, inverse (N,),
-// counts (V,), voxel offset (B,). Voxels sorted by (scene, x, y, z), like torch.unique.
-std::vector<at::Tensor> voxelize_cpu(at::Tensor coord, double voxel, at::Tensor offset) {
-  check_points(coord, "coord");
-  TORCH_CHECK(!coord.is_cuda(), "voxelize_cpu expects CPU tensors");
-  TORCH_CHECK(voxel > 0, "voxel_size must be > 0");
-  coord = coord.to(at::kDouble).contiguous();
-  offset = offset.to(at::kLong).contiguous();
-  const double* P = coord.data_ptr<double>();
+// counts (V,), voxel offset (B,). Voxels sorted by (scene, x, y, z), like torch.unique. A point's
+// voxel is floor((p - lo) / voxel) in double precision, lo the scene's min corner (the reference's
+// arithmetic); the largest such value along an axis is that of the scene's max corner, so one
+// min/max pass sizes a mixed-radix key that each point's voxel is written into directly.
+template <typename scalar_t>
+std::vector<at::Tensor> voxelize_impl(const at::Tensor& coord, double voxel, const at::Tensor& offset) {
+  const scalar_t* P = coord.data_ptr<scalar_t>();
   const int64_t* off = offset.data_ptr<int64_t>();
   const int64_t N = coord.size(0), B = offset.size(0);
   constexpr int64_t axis = int64_t(1) << 18;
-  // per-point voxel coordinates, and per-scene extents for a compact mixed-radix key
-  std::vector<int32_t> gxyz(size_t(N) * 3);
+  std::vector<double> lo(size_t(B) * 3, 0.0);
   int64_t dims[3] = {1, 1, 1};
   for (int64_t b = 0; b < B; ++b) {
     const int64_t s = b ? off[b - 1] : 0, e = off[b];
     if (e <= s) continue;
-    double lo[3] = {P[s * 3], P[s * 3 + 1], P[s * 3 + 2]};
-    for (int64_t i = s; i < e; ++i)
-      for (int a = 0; a < 3; ++a) lo[a] = std::min(lo[a], P[i * 3 + a]);
-    int64_t mx[3] = {0, 0, 0};
-#pragma omp parallel for reduction(max : mx[:3])
+    double mn[3] = {double(P[s * 3]), double(P[s * 3 + 1]), double(P[s * 3 + 2])}, mx[3] = {mn[0], mn[1], mn[2]};
+#pragma omp parallel for reduction(min : mn[:3]) reduction(max : mx[:3])
     for (int64_t i = s; i < e; ++i)
       for (int a = 0; a < 3; ++a) {
-        const int64_t g = int64_t(std::floor((P[i * 3 + a] - lo[a]) / voxel));
-        gxyz[size_t(i) * 3 + a] = int32_t(std::min(g, axis));
-        mx[a] = std::max(mx[a], g);
+        const double x = double(P[i * 3 + a]);
+        mn[a] = std::min(mn[a], x);
+        mx[a] = std::max(mx[a], x);
       }
     for (int a = 0; a < 3; ++a) {
-      TORCH_CHECK(mx[a] < axis, "voxelize: scene ", b, " spans more than 262144 voxels along an axis; use a larger voxel_size");
-      dims[a] = std::max(dims[a], mx[a] + 1);
+      const double top = std::floor((mx[a] - mn[a]) / voxel);
+      TORCH_CHECK(top < double(axis), "voxelize: scene ", b, " spans more than 262144 voxels along an axis; use a larger voxel_size");
+      lo[size_t(b) * 3 + a] = mn[a];
+      dims[a] = std::max(dims[a], int64_t(top) + 1);
     }
-  }
-  // key = ((b * DX + x) * DY + y) * DZ + z: ordered like (b, x, y, z), and only as wide as needed
-  std::vector<int64_t> sb(N);
-  for (int64_t b = 0, i = 0; b < B; ++b)
-    for (; i < off[b]; ++i) sb[i] = b;
-  std::vector<uint64_t> keys(N);
-  std::vector<int64_t> pid(N);
-#pragma omp parallel for
-  for (int64_t i = 0; i < N; ++i) {
-    const int32_t* g = gxyz.data() + size_t(i) * 3;
-    keys[i] = ((uint64_t(sb[i]) * dims[0] + g[0]) * dims[1] + g[1]) * dims[2] + g[2];
-    pid[i] = i;
   }
   const long double span = (long double)std::max<int64_t>(B, 1) * dims[0] * dims[1] * dims[2];
   TORCH_CHECK(span < 1.8e19L, "voxelize: too many voxels for a 64-bit key");
   int bits = 1;
   while (bits < 64 && (long double)(uint64_t(1) << bits) < span) ++bits;
-  radix_sort_pairs(keys, pid, bits);
-  auto inverse = at::empty({N}, at::kLong);
-  int64_t* inv = inverse.data_ptr<int64_t>();
-  std::vector<int64_t> first;  // position of each voxel's first point in sorted order
-  first.reserve(N / 4 + 1);
-  for (int64_t j = 0; j < N; ++j) {
-    if (j == 0 || keys[j] != keys[j - 1]) first.push_back(j);
-    inv[pid[j]] = int64_t(first.size()) - 1;
+  int pid_bits = 1;
+  while (pid_bits < 63 && (int64_t(1) << pid_bits) < N) ++pid_bits;
+  // key = ((b * DX + x) * DY + y) * DZ + z: ordered like (b, x, y, z), and only as wide as needed.
+  // Where key and point index fit one 64-bit word together (any cloud under 2^34 points at a
+  // 30-bit key), the word is sorted alone: half the memory traffic of (key, index) pairs.
+  const bool packed = bits + pid_bits <= 64;
+  const int shift = packed ? pid_bits : 0;
+  const uint64_t pid_mask = packed ? (uint64_t(1) << pid_bits) - 1 : 0;
+  std::vector<uint64_t> keys(N);
+  std::vector<int64_t> pid(packed ? 0 : N);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t s = b ? off[b - 1] : 0, e = off[b];
+    const double* l = lo.data() + size_t(b) * 3;
+#pragma omp parallel for
+    for (int64_t i = s; i < e; ++i) {
+      uint64_t k = uint64_t(b);
+      for (int a = 0; a < 3; ++a) k = k * uint64_t(dims[a]) + uint64_t(std::floor((double(P[i * 3 + a]) - l[a]) / voxel));
+      if (packed) {
+        keys[i] = (k << shift) | uint64_t(i);
+      } else {
+        keys[i] = k;
+        pid[i] = i;
+      }
+    }
   }
-  const int64_t V = int64_t(first.size());
+  radix_sort(keys, packed ? nullptr : &pid, shift, shift + bits);
+  auto new_voxel = [&](int64_t j) { return j == 0 || (keys[j] >> shift) != (keys[j - 1] >> shift); };
+  // voxel ids: each thread counts the new voxels of its block of the sorted order, then numbers them
+  int nthreads = 1;
+#ifdef _OPENMP
+  nthreads = omp_get_max_threads();
+#endif
+  std::vector<int64_t> before(size_t(nthreads) + 1, 0);
+#pragma omp parallel num_threads(nthreads)
+  {
+    int t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    const int64_t lo_j = N * t / nthreads, hi_j = N * (t + 1) / nthreads;
+    int64_t c = 0;
+    for (int64_t j = lo_j; j < hi_j; ++j) c += new_voxel(j);
+    before[size_t(t) + 1] = c;
+  }
+  for (int t = 0; t < nthreads; ++t) before[size_t(t) + 1] += before[size_t(t)];
+  const int64_t V = before[size_t(nthreads)];
+  auto inverse = at::empty({N}, at::kLong);
   auto grid = at::empty({V, 3}, at::kInt);
   auto counts = at::empty({V}, at::kLong);
   auto voff = at::zeros({B}, at::kLong);
+  int64_t* inv = inverse.data_ptr<int64_t>();
   int32_t* G = grid.data_ptr<int32_t>();
   int64_t* cnt = counts.data_ptr<int64_t>();
   int64_t* vo = voff.data_ptr<int64_t>();
+  std::vector<int64_t> first(size_t(V) + 1, N);  // each voxel's first position in the sorted order
+  std::vector<int64_t> scene_of(static_cast<size_t>(V));  // each voxel's scene
+#pragma omp parallel num_threads(nthreads)
+  {
+    int t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    const int64_t lo_j = N * t / nthreads, hi_j = N * (t + 1) / nthreads;
+    int64_t v = before[size_t(t)] - 1;
+    for (int64_t j = lo_j; j < hi_j; ++j) {
+      if (new_voxel(j)) {
+        first[size_t(++v)] = j;
+        uint64_t k = keys[j] >> shift;  // decoded back into (b, x, y, z)
+        for (int a = 2; a >= 0; --a) {
+          G[v * 3 + a] = int32_t(k % uint64_t(dims[a]));
+          k /= uint64_t(dims[a]);
+        }
+        scene_of[size_t(v)] = int64_t(k);
+      }
+      inv[packed ? int64_t(keys[j] & pid_mask) : pid[j]] = v;
+    }
+  }
   for (int64_t v = 0; v < V; ++v) {
-    const int64_t p = pid[first[v]];
-    for (int a = 0; a < 3; ++a) G[v * 3 + a] = gxyz[size_t(p) * 3 + a];
-    cnt[v] = (v + 1 < V ? first[v + 1] : N) - first[v];
-    vo[sb[p]] += 1;
+    cnt[v] = first[size_t(v) + 1] - first[size_t(v)];
+    vo[scene_of[size_t(v)]] += 1;
   }
   for (int64_t b = 1; b < B; ++b) vo[b] += vo[b - 1];
   return {grid, inverse, counts, voff};
+}
+
+std::vector<at::Tensor> voxelize_cpu(at::Tensor coord, double voxel, at::Tensor offset) {
+  check_points(coord, "coord");
+  TORCH_CHECK(!coord.is_cuda(), "voxelize_cpu expects CPU tensors");
+  TORCH_CHECK(voxel > 0, "voxel_size must be > 0");
+  coord = coord.contiguous();
+  offset = offset.to(at::kLong).contiguous();
+  std::vector<at::Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(coord.scalar_type(), "voxelize_cpu", [&] { out = voxelize_impl<scalar_t>(coord, voxel, offset); });
+  return out;
 }
 
 // ---------------------------------------------------------------------------------- scatter
@@ -719,7 +783,7 @@ at::Tensor argsort_stable(at::Tensor w) {
     key[i] = (b >> 63) ? ~b : (b | (uint64_t(1) << 63));
     idx[i] = i;
   }
-  radix_sort_pairs(key, idx, 64);
+  radix_sort(key, &idx, 0, 64);
   auto out = at::empty({n}, at::kLong);
   std::memcpy(out.data_ptr<int64_t>(), idx.data(), size_t(n) * sizeof(int64_t));
   return out;

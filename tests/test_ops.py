@@ -143,6 +143,19 @@ def test_voxelize_matches_torch_unique(mod, c, voxel):
         assert int(got.counts.sum()) == len(support)
 
 
+def test_voxelize_keys_too_wide_to_share_a_word_with_the_point_index(mod):
+    """A cloud whose voxel key (54 bits here: 2,620 m at 1 cm along each axis) and point index
+    (11 bits) do not fit one 64-bit word together is sorted as (key, index) pairs; the grid,
+    inverse and counts are the reference's, float32 and float64 alike."""
+    g = torch.Generator().manual_seed(3)
+    wide = torch.rand(2000, 3, generator=g, dtype=torch.float64) * 2620.0
+    wide[:500] = wide[:1].clone() + torch.rand(500, 3, generator=g, dtype=torch.float64) * 0.03  # shared voxels
+    for c in (wide, wide.float()):
+        got, ref = ops.voxelize(c, 0.01), reference.voxelize(c, 0.01, torch.tensor([len(c)]))
+        assert all(torch.equal(a, b) for a, b in zip(got, ref))
+        assert len(got.counts) < 2000 - 400
+
+
 @pytest.mark.parametrize("backend", ["compiled", "reference"])
 def test_voxelize_refuses_a_scene_too_wide_before_any_kernel(mod, monkeypatch, backend):
     """A scene 262144 voxels wide is refused in Python (the kernels never raise), whichever
