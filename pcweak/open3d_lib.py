@@ -4,11 +4,17 @@ Open3D's wheel links system libraries a bare Debian lacks: ``libEGL.so.1`` (Debi
 ``libegl1``) for any import, ``libusb-1.0`` for its device support, Vulkan (``libvulkan1``,
 ``mesa-vulkan-drivers``) for offscreen rendering. Without them ``import open3d`` raises an
 ImportError naming only the ``.so`` file; pcweak's readers, normals and viewers then raise
-``Open3DMissing`` naming the set-up step instead.
+``Open3DMissing`` naming the set-up step instead. Its renderer's start-up report (GLFW, the
+Filament engine, the Vulkan device: about nine lines written by native code) is held back
+(``native_output_held``) and shown only where the renderer fails.
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 from types import ModuleType
+from typing import Iterator
 
 from .errors import PcweakError
 
@@ -28,3 +34,23 @@ def open3d() -> ModuleType:
         raise Open3DMissing(f"Open3D cannot be imported ({e}); run the set-up (scripts/setup.sh), or install the "
                             f"system libraries it needs: apt-get install {' '.join(OPEN3D_SYSTEM_PACKAGES)}") from e
     return o3d
+
+
+@contextlib.contextmanager
+def native_output_held() -> Iterator[io.StringIO]:
+    """What the block writes to the process's stdout and stderr, held in the yielded buffer
+    instead of reaching the terminal: native code's writes to file descriptors 1 and 2
+    (wurlitzer's pipes) and Python's to ``sys.stdout`` / ``sys.stderr``, where Open3D's logger
+    writes when those are not the descriptors (pytest, Jupyter). Without wurlitzer (no
+    ``fcntl``: Windows) only Python's writes are held."""
+    try:
+        from wurlitzer import STDOUT, pipes
+    except ImportError:
+        held = io.StringIO()
+        with contextlib.redirect_stdout(held), contextlib.redirect_stderr(held):
+            yield held
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with pipes(stderr=STDOUT) as (held, _), contextlib.redirect_stdout(held), contextlib.redirect_stderr(held):
+        yield held

@@ -51,6 +51,30 @@ def test_gt_pseudo_error_panels(tmp_path, room):
     assert _has(_panel(img2, 1), SCANNET20_COLORS[floor]) == 0
 
 
+def test_the_renderers_start_up_report_stays_off_the_terminal(tmp_path, room, capfd):
+    """Open3D's renderer writes about nine lines from native code as it starts (GLFW, Filament,
+    the Vulkan device); a headless render prints none of them."""
+    _render(room, tmp_path / "a.png")
+    out, err = capfd.readouterr()
+    assert "FEngine" not in out + err and "[Open3D" not in out + err, out + err
+
+
+def test_a_renderer_that_cannot_start_says_what_it_printed(tmp_path, room, monkeypatch):
+    """Where the renderer fails, its own last lines join the error (the set-up's packages named)."""
+    import os
+
+    import open3d
+    from pcweak.viz.render import RenderError, render_png
+
+    def fails(w, h):
+        os.write(2, b"EGL: eglInitialize failed\n")
+        raise RuntimeError("no device")
+    monkeypatch.setattr(open3d.visualization.rendering, "OffscreenRenderer", fails)
+    with pytest.raises(RenderError, match=r"cannot start here \(no device\); install libvulkan1 and mesa-vulkan-drivers "
+                                          r"\(scripts/setup.sh does\); the renderer said: EGL: eglInitialize failed$"):
+        render_png(room, tmp_path / "a.png", size=SIZE, views=1)
+
+
 def test_color_by_layers_and_weak_seeds(tmp_path, room, lidar):
     w = weak.points(room, count=50, seed=0)
     p = PseudoLabels(semantic=room.semantic, confidence=np.linspace(0, 1, room.num_points), classes=room.classes)

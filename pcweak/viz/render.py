@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import colors as C
-from ..open3d_lib import open3d as o3d
+from ..open3d_lib import native_output_held, open3d as o3d
 from .geometry import box_lines, cloud
 from .layers import LAYER_FALLBACK, Layers, build_layers
 
@@ -171,10 +171,18 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
         return np.concatenate(tiles, 1)
     from PIL import Image, ImageDraw
     o = o3d()
-    try:
-        r = o.visualization.rendering.OffscreenRenderer(w, h)
-    except Exception as e:
-        raise RenderError(f"Open3D's offscreen renderer cannot start here ({e}); install libvulkan1 and mesa-vulkan-drivers (scripts/setup.sh does)") from e
+    with native_output_held() as engine_report:  # the engine's start-up lines, shown only if it fails
+        try:
+            r = o.visualization.rendering.OffscreenRenderer(w, h)
+        except Exception as e:
+            failure = e
+        else:
+            failure = None
+    if failure is not None:
+        said = " | ".join(line.strip() for line in engine_report.getvalue().splitlines()[-8:] if line.strip())
+        raise RenderError(f"Open3D's offscreen renderer cannot start here ({failure}); install libvulkan1 and "
+                          f"mesa-vulkan-drivers (scripts/setup.sh does)" + (f"; the renderer said: {said}" if said else "")
+                          ) from failure
     r.scene.set_background([1, 1, 1, 1])
     r.scene.view.set_post_processing(False)  # exact class colours, no tone mapping
     R = o.visualization.rendering
