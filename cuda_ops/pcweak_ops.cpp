@@ -24,6 +24,24 @@
 #include <omp.h>
 #endif
 
+namespace {
+// OpenMP's team size for a parallel region and a thread's number in it (1 and 0 without OpenMP).
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+inline int thread_num() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+}  // namespace
+
 #ifdef PCWEAK_WITH_CUDA
 #include "pcweak_ops_cuda.h"
 #include <c10/cuda/CUDAStream.h>
@@ -385,20 +403,14 @@ void radix_sort(std::vector<uint64_t>& key, std::vector<int64_t>* val, int lo_bi
   std::vector<uint64_t> k2(n);
   std::vector<int64_t> v2(val ? n : 0);
   const int digit = 11, nb = 1 << digit;
-  int nthreads = 1;
-#ifdef _OPENMP
-  nthreads = omp_get_max_threads();
-#endif
+  const int nthreads = max_threads();
   std::vector<int64_t> hist(size_t(nthreads) * nb);
   for (int shift = lo_bit; shift < hi_bit; shift += digit) {
     std::fill(hist.begin(), hist.end(), 0);
     bool shared_digit = false;
 #pragma omp parallel num_threads(nthreads)
     {
-      int t = 0;
-#ifdef _OPENMP
-      t = omp_get_thread_num();
-#endif
+      const int t = thread_num();
       const int64_t lo = n * t / nthreads, hi = n * (t + 1) / nthreads;
       int64_t* h = hist.data() + size_t(t) * nb;
       for (int64_t i = lo; i < hi; ++i) h[(key[i] >> shift) & (nb - 1)]++;
@@ -494,17 +506,11 @@ std::vector<at::Tensor> voxelize_impl(const at::Tensor& coord, double voxel, con
   radix_sort(keys, packed ? nullptr : &pid, shift, shift + bits);
   auto new_voxel = [&](int64_t j) { return j == 0 || (keys[j] >> shift) != (keys[j - 1] >> shift); };
   // voxel ids: each thread counts the new voxels of its block of the sorted order, then numbers them
-  int nthreads = 1;
-#ifdef _OPENMP
-  nthreads = omp_get_max_threads();
-#endif
+  const int nthreads = max_threads();
   std::vector<int64_t> before(size_t(nthreads) + 1, 0);
 #pragma omp parallel num_threads(nthreads)
   {
-    int t = 0;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-#endif
+    const int t = thread_num();
     const int64_t lo_j = N * t / nthreads, hi_j = N * (t + 1) / nthreads;
     int64_t c = 0;
     for (int64_t j = lo_j; j < hi_j; ++j) c += new_voxel(j);
@@ -524,10 +530,7 @@ std::vector<at::Tensor> voxelize_impl(const at::Tensor& coord, double voxel, con
   std::vector<int64_t> scene_of(static_cast<size_t>(V));  // each voxel's scene
 #pragma omp parallel num_threads(nthreads)
   {
-    int t = 0;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-#endif
+    const int t = thread_num();
     const int64_t lo_j = N * t / nthreads, hi_j = N * (t + 1) / nthreads;
     int64_t v = before[size_t(t)] - 1;
     for (int64_t j = lo_j; j < hi_j; ++j) {
@@ -575,10 +578,7 @@ void scatter_cpu_impl(const at::Tensor& src, const at::Tensor& index, int64_t G,
   int64_t* A = arg.data_ptr<int64_t>();
   int64_t* K = count.data_ptr<int64_t>();
   for (int64_t i = 0; i < N; ++i) K[I[i]]++;
-  int nthreads = 1;
-#ifdef _OPENMP
-  nthreads = omp_get_max_threads();
-#endif
+  const int nthreads = max_threads();
   // Partition the channels among threads (no write conflicts, deterministic); with fewer
   // channels than threads, partition the groups instead (each thread scans all rows).
   const bool by_channel = C >= nthreads;
@@ -1159,13 +1159,7 @@ int64_t rows_op(int64_t out_addr, int64_t out_rows, int64_t src_addr, int64_t sr
   return 0;
 }
 
-int64_t num_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+int64_t num_threads() { return max_threads(); }
 
 bool with_cuda() {
 #ifdef PCWEAK_WITH_CUDA
