@@ -4,9 +4,9 @@ Open3D's wheel links system libraries a bare Debian lacks: ``libEGL.so.1`` (Debi
 ``libegl1``) for any import, ``libusb-1.0`` for its device support, Vulkan (``libvulkan1``,
 ``mesa-vulkan-drivers``) for offscreen rendering. Without them ``import open3d`` raises an
 ImportError naming only the ``.so`` file; pcweak's readers, normals and viewers then raise
-``Open3DMissing`` naming the set-up step instead. Its renderer's start-up report (GLFW, the
-Filament engine, the Vulkan device: about nine lines written by native code) is held back
-(``native_output_held``) and shown only where the renderer fails.
+``Open3DMissing`` naming the set-up step instead. Its renderer's start-up report on stdout
+(GLFW, the Filament engine, the Vulkan device: about nine lines written by native code) is held
+back (``native_output_held``) and shown only where the renderer fails.
 """
 from __future__ import annotations
 
@@ -38,19 +38,20 @@ def open3d() -> ModuleType:
 
 @contextlib.contextmanager
 def native_output_held() -> Iterator[io.StringIO]:
-    """What the block writes to the process's stdout and stderr, held in the yielded buffer
-    instead of reaching the terminal: native code's writes to file descriptors 1 and 2
-    (wurlitzer's pipes) and Python's to ``sys.stdout`` / ``sys.stderr``, where Open3D's logger
-    writes when those are not the descriptors (pytest, Jupyter). Without wurlitzer (no
-    ``fcntl``: Windows) only Python's writes are held."""
+    """What the block writes to the process's stdout, held in the yielded buffer instead of
+    reaching the terminal: native code's writes to file descriptor 1 (wurlitzer's pipe) and
+    Python's to ``sys.stdout``, where Open3D's logger writes when it is not descriptor 1
+    (pytest, Jupyter). Open3D's and Filament's start-up report goes to stdout; stderr is left
+    alone, so where the native code aborts the process (Filament without a Vulkan device) its
+    reason ("terminate called ... Unable to create Vulkan instance") still reaches the terminal.
+    Without wurlitzer (no ``fcntl``: Windows) only Python's writes are held."""
     try:
-        from wurlitzer import STDOUT, pipes
+        from wurlitzer import pipes
     except ImportError:
         held = io.StringIO()
-        with contextlib.redirect_stdout(held), contextlib.redirect_stderr(held):
+        with contextlib.redirect_stdout(held):
             yield held
         return
     sys.stdout.flush()
-    sys.stderr.flush()
-    with pipes(stderr=STDOUT) as (held, _), contextlib.redirect_stdout(held), contextlib.redirect_stderr(held):
+    with pipes(stderr=None) as (held, _), contextlib.redirect_stdout(held):
         yield held

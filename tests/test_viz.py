@@ -59,20 +59,36 @@ def test_the_renderers_start_up_report_stays_off_the_terminal(tmp_path, room, ca
     assert "FEngine" not in out + err and "[Open3D" not in out + err, out + err
 
 
-def test_a_renderer_that_cannot_start_says_what_it_printed(tmp_path, room, monkeypatch):
-    """Where the renderer fails, its own last lines join the error (the set-up's packages named)."""
+def test_a_renderer_that_cannot_start_says_what_it_printed(tmp_path, room, monkeypatch, capfd):
+    """Where the renderer fails, its own last lines on stdout join the error (the set-up's
+    packages named); what it writes to stderr is not held."""
     import os
 
     import open3d
     from pcweak.viz.render import RenderError, render_png
 
     def fails(w, h):
-        os.write(2, b"EGL: eglInitialize failed\n")
+        os.write(1, b"[Open3D WARNING] EngineInstance: Vulkan context init failed\n")
+        os.write(2, b"on stderr\n")
         raise RuntimeError("no device")
     monkeypatch.setattr(open3d.visualization.rendering, "OffscreenRenderer", fails)
     with pytest.raises(RenderError, match=r"cannot start here \(no device\); install libvulkan1 and mesa-vulkan-drivers "
-                                          r"\(scripts/setup.sh does\); the renderer said: EGL: eglInitialize failed$"):
+                                          r"\(scripts/setup.sh does\); the renderer said: \[Open3D WARNING\] "
+                                          r"EngineInstance: Vulkan context init failed$"):
         render_png(room, tmp_path / "a.png", size=SIZE, views=1)
+    assert capfd.readouterr().err == "on stderr\n"
+
+
+def test_a_renderer_that_aborts_the_process_leaves_its_reason_on_stderr(tmp_path):
+    """Filament without a Vulkan device aborts the process from native code, where no Python
+    runs after it: its reason must reach stderr, not a held buffer."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "VK_ICD_FILENAMES": str(tmp_path / "no-driver.json")}  # no Vulkan driver at all
+    run = subprocess.run([sys.executable, "-m", "pcweak.cli", "viz", "synthetic:0", "--png", str(tmp_path / "v.png"),
+                          "--views", "1"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "Vulkan" in run.stderr, (run.returncode, run.stdout[-2000:], run.stderr[-2000:])
 
 
 def test_color_by_layers_and_weak_seeds(tmp_path, room, lidar):
