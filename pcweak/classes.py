@@ -110,10 +110,10 @@ def join_class_lists(a: Sequence[str], b: Sequence[str], mismatch: Callable[[int
     """``joined_class_list(a, b)``, or where the lists disagree the exception ``mismatch(i)``
     raised, ``i`` the first label they name differently (``class_list_disagreement``): the
     caller words it, naming the file or argument each list came from."""
-    i = class_list_disagreement(a, b)
-    if i is not None:
-        raise mismatch(i)
-    return joined_class_list(a, b)
+    joined = joined_class_list(a, b)
+    if joined is None:
+        raise mismatch(class_list_disagreement(a, b))
+    return joined
 
 
 def nyu40_to_scannet20(nyu40: int) -> int:
