@@ -22,6 +22,20 @@ FLOAT32_MILLIMETRE_RANGE_M = 8192.0
 COORD_SHIFT_STEP_M = 100.0
 
 
+def column_bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minima and maxima of each column of a non-empty (N, D) array, two (D,) arrays of its
+    dtype: the values of ``points.min(0)`` and ``points.max(0)`` (NaN propagates; an empty array
+    raises ValueError as they do). numpy reduces a C-ordered (N, 3) array along axis 0 through
+    an inner loop of length 3, about 20x slower than reducing each column on its own (22 ms
+    against 1 ms for a million float32 points; ``pcweak bench ops``)."""
+    a = np.asarray(points)
+    if a.ndim != 2:
+        raise ValueError(f"column_bounds: expected an (N, D) array, got shape {a.shape}")
+    lo = np.array([a[:, j].min() for j in range(a.shape[1])], a.dtype)
+    hi = np.array([a[:, j].max() for j in range(a.shape[1])], a.dtype)
+    return lo, hi
+
+
 def far_coordinate_shift(coord: np.ndarray) -> np.ndarray | None:
     """(3,) float64 metres to subtract from ``coord`` (N,3), any float or int dtype, so that
     float32 keeps its points to a millimetre; None when every coordinate lies within
@@ -31,7 +45,7 @@ def far_coordinate_shift(coord: np.ndarray) -> np.ndarray | None:
     c = np.asarray(coord)
     if c.size == 0 or c.ndim != 2 or c.shape[1] != 3:
         return None
-    lo, hi = c.min(0).astype(np.float64), c.max(0).astype(np.float64)
+    lo, hi = (b.astype(np.float64) for b in column_bounds(c))
     far = np.maximum(np.abs(lo), np.abs(hi)) >= FLOAT32_MILLIMETRE_RANGE_M
     if not far.any():
         return None
@@ -132,7 +146,7 @@ def box_corners(boxes: np.ndarray) -> np.ndarray:
 
 def aabb_box(points: np.ndarray) -> np.ndarray:
     """(7,) float64 axis-aligned box tightly around (N,3) points (yaw 0)."""
-    lo, hi = points.min(0), points.max(0)
+    lo, hi = column_bounds(points)
     return np.concatenate([(lo + hi) / 2, hi - lo, [0.0]])
 
 

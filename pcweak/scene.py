@@ -21,6 +21,7 @@ import numpy as np
 
 from .classes import join_class_lists, joined_class_list
 from .errors import SceneError
+from .geometry import FLOAT32_MILLIMETRE_RANGE_M, boxes_off_extent, column_bounds, far_coordinate_shift, float32_step
 from .npzio import load_npz, npz_members, save_npz
 
 ArrayLike = Any
@@ -406,7 +407,6 @@ class Scene:
         the file: a warning says how far apart their values lie. Finite float64 coordinates that
         float32 cannot hold at all (1e300: a corrupt value, or another unit) are a SceneError
         naming the first such point (stored, they would be inf, named "NaN or infinite")."""
-        from .geometry import FLOAT32_MILLIMETRE_RANGE_M, far_coordinate_shift, float32_step
         raw = to_numpy(self.coord)
         if raw.dtype.kind not in "fiu" or raw.ndim != 2 or raw.shape[-1:] != (3,) or not len(raw) \
                 or (raw.dtype.kind == "f" and not np.isfinite(raw).all()):
@@ -555,11 +555,12 @@ class Scene:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable overview (what ``pcweak info`` prints)."""
+        lo, hi = column_bounds(self.coord)
         s: dict[str, Any] = {"name": self.name, "points": self.num_points,
                              "fields": [k for k in ("color", "normal", "intensity", "semantic", "instance", "segment")
                                         if getattr(self, k) is not None],
-                             "bounds_min": [round(float(v), 3) for v in self.coord.min(0)],
-                             "bounds_max": [round(float(v), 3) for v in self.coord.max(0)],
+                             "bounds_min": [round(float(v), 3) for v in lo],
+                             "bounds_max": [round(float(v), 3) for v in hi],
                              "classes": list(self.classes)}
         if self.semantic is not None:
             ids, cnt = np.unique(self.semantic[self.semantic >= 0], return_counts=True)
@@ -740,8 +741,7 @@ class WeakLabels:
         some a warning with their count."""
         if self.box is None or not len(self.box):
             return
-        from .geometry import boxes_off_extent
-        lo, hi = scene.coord.min(0), scene.coord.max(0)
+        lo, hi = column_bounds(scene.coord)
         off = boxes_off_extent(self.box, lo, hi, BOX_REACH_MARGIN_M)
         if not off.any():
             return

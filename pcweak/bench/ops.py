@@ -1,5 +1,6 @@
 """``pcweak bench ops``: the compiled ops against scipy's cKDTree, torch_scatter, native torch
-and the pure-torch reference, on the same ScanNet-like inputs in the same run.
+and the pure-torch reference, on the same ScanNet-like inputs in the same run; and numpy's
+reduction of the cloud along axis 0 against ``geometry.column_bounds``.
 
 Inputs: a synthetic room surface-sampled to ~1M points (ScanNet-like density), 250k queries
 (support points with 1 cm jitter), radius 0.1 m, k = 32; scatter of 1M x 32 float32 into 50k
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from . import best_of, machine
+from ..geometry import column_bounds
 from ..params import Count, Seed, ranges_checked
 
 
@@ -124,6 +126,13 @@ def run(n_support: Count = 1_000_000, n_query: Count = 250_000, radius: float = 
     t_uni, _ = timed(lambda: reference.voxelize(S, 0.02, torch.tensor([len(S)], device=dev)), repeat)
     res["voxelize"] = {"pcweak_s": round(t_vox, 4), "torch_unique_s": round(t_uni, 4), "voxels": int(len(vox.counts))}
     res["voxelize_vs_torch_unique"] = round(t_uni / t_vox, 2)
+
+    # -- a cloud's bounds (numpy, on the CPU): column by column vs ndarray.min(0) / max(0)
+    t_cols, (lo, hi) = best_of(lambda: column_bounds(pts), repeat)
+    t_axis, (lo_np, hi_np) = best_of(lambda: (pts.min(0), pts.max(0)), repeat)
+    res["column_bounds"] = {"pcweak_s": round(t_cols, 5), "numpy_axis0_s": round(t_axis, 5), "points": len(pts),
+                            "same": bool(np.array_equal(lo, lo_np) and np.array_equal(hi, hi_np))}
+    res["column_bounds_vs_numpy_axis0"] = round(t_axis / t_cols, 2)
 
     # -- farthest point sampling 100k -> 1024
     sub = S[:100_000]

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..classes import placeholder_class
 from ..errors import ReaderError
+from ..geometry import column_bounds
 from ..scene import Scene
 from .crs_units import WKT_RECORD_ID, CrsUnits, crs_units
 from .point_fields import (INSTANCE_FIELDS, SEMANTIC_FIELDS, class_names_from_text, class_names_text, first_field, unit_colors,
@@ -269,7 +270,7 @@ def write_las(scene: Scene, path: str | os.PathLike, fields: dict[str, np.ndarra
         raise ValueError(f"write_las classify_by={classify_by!r}: not one of the fields {sorted(extra)}")
     units, shift = scene.file_units_and_shift()  # a file in feet is written in feet
     xyz = (scene.coord.astype(np.float64) + shift) / units
-    lo, hi = xyz.min(0), xyz.max(0)
+    lo, hi = column_bounds(xyz)
     span = float((hi - lo).max())
     scale = next((s for s in LAS_SCALES if span / s < 2 ** 31 - 1), LAS_SCALES[-1])
     header = laspy.LasHeader(point_format=7 if scene.color is not None else 6, version="1.4")

@@ -16,6 +16,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 
 from ..errors import SceneError
+from ..geometry import column_bounds
 from ..open3d_lib import open3d
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -149,8 +150,9 @@ def fpfh_features(coord: np.ndarray, normal: np.ndarray | None = None, radius: f
     inv = None
     if voxel:
         cell = np.floor(c / voxel).astype(np.int64)
-        cell -= cell.min(0)
-        dims = cell.max(0) + 1
+        lo, hi = column_bounds(cell)
+        cell -= lo
+        dims = hi - lo + 1
         _, inv = np.unique((cell[:, 0] * dims[1] + cell[:, 1]) * dims[2] + cell[:, 2], return_inverse=True)
         inv = inv.ravel()
         m = int(inv.max()) + 1

@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..geometry import column_bounds
+
 
 @dataclass
 class Augment:
@@ -26,7 +28,8 @@ class Augment:
     def __call__(self, s: dict, rng: np.random.Generator) -> dict:
         s = dict(s)
         c = s["coord"].astype(np.float32)
-        centre = (c.max(0) + c.min(0)) / 2
+        lo, hi = column_bounds(c)
+        centre = (lo + hi) / 2
         c = c - centre
         a = rng.uniform(-self.rotate, self.rotate)
         R = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]], np.float32)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import colors as C
+from ..geometry import column_bounds
 from ..open3d_lib import native_output_held, open3d as o3d
 from .geometry import box_lines, cloud
 from .layers import LAYER_FALLBACK, Layers, build_layers
@@ -63,7 +64,7 @@ BEV_BEHIND, BEV_AHEAD, BEV_HALF_WIDTH, BEV_AROUND = 2.0, 43.0, 30.0, 22.5
 def orbit_camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, np.ndarray]:
     """Centre and eye of orbit view ``view``: the eye far enough back that the bounding sphere
     of the cloud fits the vertical field of view (the narrower one in a landscape panel)."""
-    lo, hi = coord.min(0), coord.max(0)
+    lo, hi = column_bounds(coord)
     centre = (lo + hi) / 2
     radius = 0.5 * float(np.linalg.norm(hi - lo))
     dist = 1.04 * radius / np.sin(np.radians(FOV_DEG) / 2)
@@ -192,7 +193,8 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
     lmat = R.MaterialRecord()
     lmat.shader = "unlitLine"
     lmat.line_width = 2.0
-    ext = float(np.linalg.norm(L.coord.max(0) - L.coord.min(0)))
+    lo, hi = column_bounds(L.coord)
+    ext = float(np.linalg.norm(hi - lo))
     grid = np.zeros((views * h, len(panels) * w, 3), np.uint8)
     seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # view -> seed pixels, visible (the same on every panel)
     for j, name in enumerate(panels):

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from . import colors as C
+from ..geometry import column_bounds
 from ..open3d_lib import open3d as o3d
 from .geometry import box_lines, cloud, spheres
 from .layers import LAYER_FALLBACK, Layers, build_layers
@@ -73,7 +74,8 @@ def show(scene, pseudo=None, weak=None, color_by: str | None = None, point_size:
     for name, colors in L.point_layers.items():
         widget.scene.add_geometry(name, cloud(L.coord, colors), pmat)
         widget.scene.show_geometry(name, name == shown)
-    ext = float(np.linalg.norm(L.coord.max(0) - L.coord.min(0)))
+    lo, hi = column_bounds(L.coord)
+    ext = float(np.linalg.norm(hi - lo))
     overlays: list[str] = []
     if L.seeds is not None and len(L.seeds):
         balls = spheres(L.coord[L.seeds], L.seed_colors, 0.008 * ext)
