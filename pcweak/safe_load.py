@@ -82,14 +82,14 @@ def numpy_load(path: str | os.PathLike, what: str) -> Any:
     import numpy as np
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") as f:  # one open: the header checked, then the same file read
             head = f.read(6)
-    except OSError as e:
-        raise ReaderError(f"{what}: {path} is not a readable .npy file ({e})") from e
-    if head != b"\x93NUMPY" and not head.startswith(b"\x80"):  # neither an array nor a pickle
-        raise ReaderError(f"{what}: {path} is not a .npy file (it does not begin with NumPy's header)")
-    try:
-        return np.load(path, allow_pickle=False)
+            if head != b"\x93NUMPY" and not head.startswith(b"\x80"):  # neither an array nor a pickle
+                raise ReaderError(f"{what}: {path} is not a .npy file (it does not begin with NumPy's header)")
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+    except ReaderError:
+        raise
     except ValueError as e:
         if "pickle" not in str(e):  # a short read: a truncated copy
             raise ReaderError(f"{what}: {path} is not a readable .npy file ({e})") from e
