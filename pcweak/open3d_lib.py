@@ -55,3 +55,12 @@ def native_output_held() -> Iterator[io.StringIO]:
     sys.stdout.flush()
     with pipes(stderr=None) as (held, _), contextlib.redirect_stdout(held):
         yield held
+
+
+def held_lines(held: io.StringIO, lead: str, last: int = 8) -> str:
+    """The last ``last`` non-empty lines of what ``native_output_held`` held, terminal colour
+    codes removed, joined by " | " after ``lead`` (for an error message); "" where it held nothing."""
+    import re
+    text = re.sub(r"\x1b\[[0-9;]*m", "", held.getvalue())
+    said = " | ".join(line.strip() for line in text.splitlines()[-last:] if line.strip())
+    return f"{lead}{said}" if said else ""

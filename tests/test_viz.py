@@ -91,6 +91,32 @@ def test_a_renderer_that_aborts_the_process_leaves_its_reason_on_stderr(tmp_path
     assert run.returncode != 0 and "Vulkan" in run.stderr, (run.returncode, run.stdout[-2000:], run.stderr[-2000:])
 
 
+def test_the_window_refuses_a_display_nobody_answers_at(tmp_path, room, monkeypatch, capsys):
+    """A stale DISPLAY (an ssh session without X forwarding): Open3D would fall back to running
+    without a window and wait forever for it to close; pcweak says so before reading the scene."""
+    import os
+    room.save(tmp_path / "r.npz")
+    free = next(n for n in range(950, 1000) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    monkeypatch.setenv("DISPLAY", f":{free}")
+    assert main(["viz", f"npz:{tmp_path / 'r.npz'}"]) == 2
+    err = capsys.readouterr().err
+    assert f":{free}" in err and "use --png out.png for a headless render" in err, err
+
+
+def test_the_window_refuses_a_window_system_open3d_cannot_use(tmp_path):
+    """Only WAYLAND_DISPLAY set (Open3D's GLFW speaks X11): the window cannot open, and the error
+    carries Open3D's own line instead of a process that waits with no window."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"} | {"WAYLAND_DISPLAY": "wayland-pcweak-test"}
+    run = subprocess.run([sys.executable, "-m", "pcweak.cli", "viz", "synthetic:0"], env=env, capture_output=True,
+                         text=True, timeout=240)
+    assert run.returncode == 2, (run.returncode, run.stdout[-2000:], run.stderr[-2000:])
+    assert "window cannot open on display wayland-pcweak-test" in run.stderr and "headless" in run.stderr, run.stderr
+    assert "\x1b[" not in run.stderr and "FEngine" not in run.stdout + run.stderr
+
+
 def test_color_by_layers_and_weak_seeds(tmp_path, room, lidar):
     w = weak.points(room, count=50, seed=0)
     p = PseudoLabels(semantic=room.semantic, confidence=np.linspace(0, 1, room.num_points), classes=room.classes)

@@ -24,6 +24,9 @@ def cmd_viz(args: argparse.Namespace) -> int:
         for given, option in ((args.color_by, "--color-by"), (args.weak, "--weak")):
             if given is not None:
                 raise ValueError(f"{option} goes with --png or the window; --export writes every label field, no seeds")
+    if not args.png and not args.export:  # the window: a display to open it on, before the scene is read
+        from ..viz.window import check_display
+        check_display()
     render_kw = {} if args.views is None else {"views": args.views}  # render_png holds the default
     if args.png:
         from ..viz.render import check_png_output

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import colors as C
 from ..geometry import column_bounds
-from ..open3d_lib import native_output_held, open3d as o3d
+from ..open3d_lib import held_lines, native_output_held, open3d as o3d
 from .geometry import box_lines, cloud
 from .layers import LAYER_FALLBACK, Layers, build_layers
 
@@ -180,9 +180,8 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
         else:
             failure = None
     if failure is not None:
-        said = " | ".join(line.strip() for line in engine_report.getvalue().splitlines()[-8:] if line.strip())
         raise RenderError(f"Open3D's offscreen renderer cannot start here ({failure}); install libvulkan1 and "
-                          f"mesa-vulkan-drivers (scripts/setup.sh does)" + (f"; the renderer said: {said}" if said else "")
+                          f"mesa-vulkan-drivers (scripts/setup.sh does)" + held_lines(engine_report, "; the renderer said: ")
                           ) from failure
     r.scene.set_background([1, 1, 1, 1])
     r.scene.view.set_post_processing(False)  # exact class colours, no tone mapping

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import colors as C
 from ..geometry import column_bounds
-from ..open3d_lib import open3d as o3d
+from ..open3d_lib import held_lines, native_output_held, open3d as o3d
 from .geometry import box_lines, cloud, spheres
 from .layers import LAYER_FALLBACK, Layers, build_layers
 from .render import FOV_DEG, orbit_camera
@@ -47,15 +47,63 @@ def legend_rows(L: Layers) -> list[tuple[str, tuple[int, int, int] | None]]:
 
 
 def show(scene, pseudo=None, weak=None, color_by: str | None = None, point_size: int = 3) -> None:
-    """Open the window and block until it is closed."""
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise RuntimeError("no display: use --png out.png for a headless render")
-    o = o3d()
-    gui, R = o.visualization.gui, o.visualization.rendering
+    """Open the window and block until it is closed. Open3D's and Filament's start-up report
+    (engine, backend, device, swapchain: nine lines on stdout) is held until the first frame is
+    drawn and shown only in the error where the window cannot open; stderr, where a native
+    abort says why, is left alone (``native_output_held``)."""
+    display = check_display()
+    gui = o3d().visualization.gui
     L = build_layers(scene, pseudo, weak)
     app = gui.Application.instance
-    app.initialize()
-    win = app.create_window(f"pcweak — {scene.name}", 1400, 900)
+    with native_output_held() as engine_report:
+        try:
+            app.initialize()
+            if "headless" in engine_report.getvalue().lower():  # GLFW found no window system and Open3D went on without one
+                raise RuntimeError("no window system answers there")
+            win = app.create_window(f"pcweak — {scene.name}", 1400, 900)
+        except Exception as e:
+            failure = e
+        else:
+            failure = None
+            _fill_window(win, L, color_by, point_size)
+            app.run_one_tick()  # the first frame, whose swapchain is the report's last line
+    if failure is not None:
+        raise RuntimeError(f"Open3D's window cannot open on display {display} ({failure}); use --png out.png for a "
+                           f"headless render" + held_lines(engine_report, "; the window said: ")) from failure
+    app.run()
+
+
+def check_display() -> str:
+    """The display the window would open on (``$DISPLAY``, else ``$WAYLAND_DISPLAY``), checked
+    before any work: none set, or an X display no server answers at (a stale ``DISPLAY``, an ssh
+    session without X forwarding), is a RuntimeError saying so. Open3D itself would go on
+    without a window there and wait for a close that never comes. Where libX11 cannot be loaded
+    the X display is not checked (``show`` still refuses a window system Open3D cannot use)."""
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if not display:
+        raise RuntimeError("no display: use --png out.png for a headless render")
+    if not os.environ.get("DISPLAY"):
+        return display
+    import ctypes
+    try:
+        x11 = ctypes.CDLL("libX11.so.6")
+    except OSError:
+        return display
+    x11.XOpenDisplay.restype, x11.XOpenDisplay.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    handle = x11.XOpenDisplay(display.encode())
+    if not handle:
+        raise RuntimeError(f"DISPLAY={display}: no X server answers there (or it refuses this user); start one, "
+                           f"fix DISPLAY (ssh -X forwards one), or use --png out.png for a headless render")
+    x11.XCloseDisplay(handle)
+    return display
+
+
+def _fill_window(win, L: Layers, color_by: str | None, point_size: int) -> None:
+    """The cloud's layers and overlays in a scene widget, the side panel, the keys and the first
+    view of ``win``."""
+    o = o3d()
+    gui, R = o.visualization.gui, o.visualization.rendering
     em = win.theme.font_size
 
     widget = gui.SceneWidget()
@@ -166,4 +214,3 @@ def show(scene, pseudo=None, weak=None, color_by: str | None = None, point_size:
     win.add_child(widget)
     win.add_child(panel)
     reset_view()
-    app.run()
