@@ -117,6 +117,37 @@ def test_the_window_refuses_a_window_system_open3d_cannot_use(tmp_path):
     assert "\x1b[" not in run.stderr and "FEngine" not in run.stdout + run.stderr
 
 
+def _projected(points: np.ndarray, centre, eye, up, aspect: float = 1096 / 900) -> np.ndarray:
+    """(N,2) points in a pinhole picture of vertical field FOV_DEG: x right, y up, the frame's
+    edges at -1 and 1 (the window's cloud pane is about 1096 x 900)."""
+    from pcweak.viz.render import FOV_DEG
+    f = (np.asarray(centre) - eye) / np.linalg.norm(np.asarray(centre) - eye)
+    r = np.cross(f, up)
+    r /= np.linalg.norm(r)
+    d = points - eye
+    z, t = d @ f, np.tan(np.radians(FOV_DEG) / 2)
+    return np.stack([(d @ r) / (z * t * aspect), (d @ np.cross(r, f)) / (z * t)], 1)
+
+
+def test_the_window_opens_a_lidar_frame_where_its_objects_are(lidar):
+    """The window's first view of a LiDAR frame frames what the top-view PNG draws (every box in
+    the picture, forward up it), and its cars look twice as large as from the whole sweep's
+    bounding sphere, which reaches past 80 m."""
+    from pcweak.geometry import box_corners
+    from pcweak.viz.layers import build_layers
+    from pcweak.viz.render import lidar_camera, orbit_camera
+    L = build_layers(lidar)
+    centre, eye, up = lidar_camera(L)
+    at = _projected(lidar.boxes[:, :3], centre, eye, up)
+    assert np.abs(at).max() < 0.9, at
+    far, near = np.argmax(lidar.boxes[:, 0]), np.argmin(lidar.boxes[:, 0])
+    assert at[far, 1] > at[near, 1] + 0.2  # the farthest box ahead is drawn above the nearest
+
+    def size(cam) -> float:
+        return float(np.mean([np.linalg.norm(np.ptp(_projected(k, *cam), 0)) for k in box_corners(lidar.boxes)]))
+    assert size((centre, eye, up)) > 1.5 * size((*orbit_camera(L.coord, 0, 1), np.array([0.0, 0.0, 1.0])))
+
+
 def test_color_by_layers_and_weak_seeds(tmp_path, room, lidar):
     w = weak.points(room, count=50, seed=0)
     p = PseudoLabels(semantic=room.semantic, confidence=np.linspace(0, 1, room.num_points), classes=room.classes)

@@ -93,6 +93,23 @@ def bev_reach(boxes: list[np.ndarray], seeds: np.ndarray | None = None, around: 
             max(BEV_HALF_WIDTH, float(np.abs(pts[:, 1]).max()) + 3.0))
 
 
+def lidar_camera(L: Layers, tilt_deg: float = 35.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre, eye and up vector of the window's first view of a LiDAR frame: the ground region a
+    top view draws (``bev_reach`` of every box layer and the seeds) seen from above and behind,
+    tilted ``tilt_deg`` from vertical, x forward up the picture, the eye far enough that the
+    region's bounding sphere fits the vertical field of view. The whole sweep's bounding sphere
+    (``orbit_camera``) reaches past 80 m, where cars would be a few pixels long."""
+    seeds = L.coord[L.seeds] if L.seeds is not None and len(L.seeds) else None
+    behind, ahead, side = bev_reach([b for b, _ in L.boxes.values()], seeds, L.around)
+    near = (L.coord[:, 0] >= -behind) & (L.coord[:, 0] <= ahead) & (np.abs(L.coord[:, 1]) <= side)
+    ground = float(np.median(L.coord[near, 2])) if near.any() else 0.0
+    centre = np.array([(ahead - behind) / 2, 0.0, ground])
+    radius = 0.5 * float(np.hypot(ahead + behind, 2 * side))
+    dist = 1.04 * radius / np.sin(np.radians(FOV_DEG) / 2)
+    t = np.radians(tilt_deg)
+    return centre, centre + dist * np.array([-np.sin(t), 0.0, np.cos(t)]), np.array([1.0, 0.0, 0.0])
+
+
 def bev_panel(coord: np.ndarray, colors: np.ndarray, boxes: list[tuple[np.ndarray, np.ndarray, int]], size: tuple[int, int],
               seeds: tuple[np.ndarray, np.ndarray] | None = None, reach: tuple[float, float, float] | None = None) -> np.ndarray:
     """(H,W,3) uint8 orthographic top view of a LiDAR frame, drawn directly: x forward up the

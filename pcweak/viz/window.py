@@ -16,7 +16,7 @@ from ..geometry import column_bounds
 from ..open3d_lib import held_lines, native_output_held, open3d as o3d
 from .geometry import box_lines, cloud, spheres
 from .layers import LAYER_FALLBACK, Layers, build_layers
-from .render import FOV_DEG, orbit_camera
+from .render import FOV_DEG, lidar_camera, orbit_camera
 
 OVERLAY_KEYS = {"seeds": "s", "gt boxes": "g", "pseudo boxes": "p", "weak boxes": "w"}
 TITLES = {"rgb": "RGB / intensity", "gt": "GT classes", "gt instance": "GT instances", "semantic": "pseudo-labels",
@@ -134,10 +134,10 @@ def _fill_window(win, L: Layers, color_by: str | None, point_size: int) -> None:
         widget.scene.add_geometry(bname, box_lines(b, bc), lmat)
         overlays.append(bname)
 
-    def reset_view() -> None:
+    def reset_view() -> None:  # a room from above at an angle; a LiDAR frame where its boxes and seeds lie
         widget.setup_camera(FOV_DEG, widget.scene.bounding_box, widget.scene.bounding_box.get_center())
-        centre, eye = orbit_camera(L.coord, 0, 1)
-        widget.look_at(centre.tolist(), eye.tolist(), [0.0, 0.0, 1.0])
+        centre, eye, up = lidar_camera(L) if L.lidar else (*orbit_camera(L.coord, 0, 1), np.array([0.0, 0.0, 1.0]))
+        widget.look_at(centre.tolist(), eye.tolist(), up.tolist())
 
     panel = gui.ScrollableVert(0.25 * em, gui.Margins(0.5 * em, 0.5 * em, 0.5 * em, 0.5 * em))
     panel.add_child(gui.Label("Colour by  (keys 1-9)"))
