@@ -130,12 +130,15 @@ def _projected(points: np.ndarray, centre, eye, up, aspect: float = 1096 / 900) 
 
 
 def test_the_window_opens_a_lidar_frame_where_its_objects_are(lidar):
-    """The window's first view of a LiDAR frame frames what the top-view PNG draws (every box in
-    the picture, forward up it), and its cars look twice as large as from the whole sweep's
-    bounding sphere, which reaches past 80 m."""
+    """The window's first view of a LiDAR frame frames what the top-view PNG draws (every box and
+    the ground the top view covers in the picture, forward up it; all around the sensor for a scan
+    without a camera), and its cars look about twice as large (at least 1.5x) as from the whole
+    sweep's bounding sphere, which reaches past 80 m."""
+    import dataclasses
+
     from pcweak.geometry import box_corners
     from pcweak.viz.layers import build_layers
-    from pcweak.viz.render import lidar_camera, orbit_camera
+    from pcweak.viz.render import bev_reach, lidar_camera, orbit_camera
     L = build_layers(lidar)
     centre, eye, up = lidar_camera(L)
     at = _projected(lidar.boxes[:, :3], centre, eye, up)
@@ -146,6 +149,13 @@ def test_the_window_opens_a_lidar_frame_where_its_objects_are(lidar):
     def size(cam) -> float:
         return float(np.mean([np.linalg.norm(np.ptp(_projected(k, *cam), 0)) for k in box_corners(lidar.boxes)]))
     assert size((centre, eye, up)) > 1.5 * size((*orbit_camera(L.coord, 0, 1), np.array([0.0, 0.0, 1.0])))
+
+    around = build_layers(dataclasses.replace(lidar, frames=[]))  # no camera: labelled all around, drawn so
+    assert around.around
+    for layers in (L, around):
+        behind, ahead, side = bev_reach([b for b, _ in layers.boxes.values()], None, layers.around)
+        ground = np.array([[x, y, -1.7] for x in (-behind, ahead) for y in (-side, side)])
+        assert np.abs(_projected(ground, *lidar_camera(layers))).max() < 1.0
 
 
 def test_color_by_layers_and_weak_seeds(tmp_path, room, lidar):
