@@ -138,7 +138,7 @@ def test_the_window_opens_a_lidar_frame_where_its_objects_are(lidar):
 
     from pcweak.geometry import box_corners
     from pcweak.viz.layers import build_layers
-    from pcweak.viz.render import bev_reach, lidar_camera, orbit_camera
+    from pcweak.viz.render import layers_reach, lidar_camera, orbit_camera
     L = build_layers(lidar)
     centre, eye, up = lidar_camera(L)
     at = _projected(lidar.boxes[:, :3], centre, eye, up)
@@ -153,7 +153,7 @@ def test_the_window_opens_a_lidar_frame_where_its_objects_are(lidar):
     around = build_layers(dataclasses.replace(lidar, frames=[]))  # no camera: labelled all around, drawn so
     assert around.around
     for layers in (L, around):
-        behind, ahead, side = bev_reach([b for b, _ in layers.boxes.values()], None, layers.around)
+        behind, ahead, side = layers_reach(layers)
         ground = np.array([[x, y, -1.7] for x in (-behind, ahead) for y in (-side, side)])
         assert np.abs(_projected(ground, *lidar_camera(layers))).max() < 1.0
 

@@ -93,14 +93,20 @@ def bev_reach(boxes: list[np.ndarray], seeds: np.ndarray | None = None, around: 
             max(BEV_HALF_WIDTH, float(np.abs(pts[:, 1]).max()) + 3.0))
 
 
+def layers_reach(L: Layers) -> tuple[float, float, float]:
+    """``bev_reach`` of a LiDAR frame's layers (every box layer and the seed points): the one
+    scale of its top-view panels, and the region the window shows first (``lidar_camera``)."""
+    seeds = L.coord[L.seeds] if L.seeds is not None and len(L.seeds) else None
+    return bev_reach([b for b, _ in L.boxes.values()], seeds, L.around)
+
+
 def lidar_camera(L: Layers, tilt_deg: float = 35.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centre, eye and up vector of the window's first view of a LiDAR frame: the ground region a
-    top view draws (``bev_reach`` of every box layer and the seeds) seen from above and behind,
-    tilted ``tilt_deg`` from vertical, x forward up the picture, the eye far enough that the
-    region's bounding sphere fits the vertical field of view. The whole sweep's bounding sphere
+    top view draws (``layers_reach``) seen from above and behind, tilted ``tilt_deg`` from
+    vertical, x forward up the picture, the eye far enough that the region's bounding sphere fits
+    the vertical field of view. The whole sweep's bounding sphere
     (``orbit_camera``) reaches past 80 m, where cars would be a few pixels long."""
-    seeds = L.coord[L.seeds] if L.seeds is not None and len(L.seeds) else None
-    behind, ahead, side = bev_reach([b for b, _ in L.boxes.values()], seeds, L.around)
+    behind, ahead, side = layers_reach(L)
     near = (L.coord[:, 0] >= -behind) & (L.coord[:, 0] <= ahead) & (np.abs(L.coord[:, 1]) <= side)
     ground = float(np.median(L.coord[near, 2])) if near.any() else 0.0
     centre = np.array([(ahead - behind) / 2, 0.0, ground])
@@ -181,7 +187,7 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
     if L.lidar:
         tiles = []
         seeds = (L.coord[L.seeds], L.seed_colors) if has_seeds else None
-        reach = bev_reach([b for b, _ in L.boxes.values()], None if seeds is None else seeds[0], L.around)  # one scale for all
+        reach = layers_reach(L)  # one scale for all
         for name in panels:
             boxes = [(b, bc, 3 if bname == "gt boxes" else 2) for bname, (b, bc) in L.boxes.items()
                      if (name == "gt") == (bname == "gt boxes")]
