@@ -11,14 +11,27 @@ Python API::
 """
 from __future__ import annotations
 
-from .data.address import load_scene
+from typing import TYPE_CHECKING
+
 from .errors import AddressError, PcweakError, ReaderError, SceneError
-from .metrics.evaluate import evaluate
-from .pseudo.propagate import PropagateConfig, propagate
-from .pseudo.registry import label
-from .scene import Frame, KittiCalib, PseudoLabels, Scene, WeakLabels
-from .segment.superpoints import superpoints
-from .weak.from_tables import import_tables
+
+if TYPE_CHECKING:  # the names below, for type checkers and editors; at run time __getattr__
+    from .data.address import load_scene
+    from .metrics.evaluate import evaluate
+    from .pseudo.propagate import PropagateConfig, propagate
+    from .pseudo.registry import label
+    from .scene import Frame, KittiCalib, PseudoLabels, Scene, WeakLabels
+    from .segment.superpoints import superpoints
+    from .weak.from_tables import import_tables
+
+# public name -> the module that defines it, imported on first use: `import pcweak` (and so
+# every `pcweak` command, `--help` included) does not load torch and scipy before it needs them
+_DEFINED_IN = {
+    "load_scene": ".data.address", "evaluate": ".metrics.evaluate", "propagate": ".pseudo.propagate",
+    "PropagateConfig": ".pseudo.propagate", "label": ".pseudo.registry", "superpoints": ".segment.superpoints",
+    "import_tables": ".weak.from_tables",
+    **dict.fromkeys(("Frame", "KittiCalib", "PseudoLabels", "Scene", "WeakLabels"), ".scene"),
+}
 
 __version__ = "0.1.0"
 
@@ -34,8 +47,17 @@ __all__ = ["load_scene", "simulate", "import_tables", "label", "evaluate", "prop
            "KittiCalib", "WeakLabels", "PseudoLabels", "PcweakError", "SceneError", "ReaderError", "AddressError", "__version__"]
 
 
-def __getattr__(name: str):  # lazy subpackages: pcweak.weak, ...
-    if name in ("weak",):
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(name)
+def __getattr__(name: str) -> object:
+    """The API's names and the ``weak`` subpackage, imported when first asked for."""
+    import importlib
+    if name in _DEFINED_IN:
+        value = getattr(importlib.import_module(_DEFINED_IN[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name == "weak":
+        return importlib.import_module(".weak", __name__)
+    raise AttributeError(f"module 'pcweak' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

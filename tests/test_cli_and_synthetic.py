@@ -221,6 +221,24 @@ def test_label_a_folder_labels_the_scenes_that_have_weak_labels(tmp_path, room, 
     assert rc == 2 and err.strip().endswith(f"--pseudo {out}: a folder without b.npz, the file of scene {scenes / 'b.npz'}")
 
 
+def test_import_pcweak_loads_no_torch_until_an_api_name_needs_it():
+    """``import pcweak`` (and every ``pcweak`` command, ``--help`` and ``info`` included) does
+    not pay for torch and scipy (about 1 s) before a name that needs them is used."""
+    code = ("import sys, pcweak; assert 'torch' not in sys.modules and 'scipy' not in sys.modules, 'eager'; "
+            "assert set(pcweak.__all__) <= set(dir(pcweak)); "
+            "import pcweak.cli.parser; pcweak.cli.parser.build_parser(); "
+            "assert 'torch' not in sys.modules, 'cli'; "
+            "from pcweak import label, Scene, PcweakError; from pcweak.pseudo.registry import label as l2; "
+            "assert label is l2 and pcweak.label is l2 and pcweak.Scene is Scene; "
+            "assert 'torch' in sys.modules; "
+            "missing = [n for n in pcweak.__all__ if getattr(pcweak, n, None) is None]; assert not missing, missing")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run([sys.executable, "-c", "import pcweak; pcweak.no_such_name"], capture_output=True, text=True,
+                       timeout=60)
+    assert "AttributeError: module 'pcweak' has no attribute 'no_such_name'" in r.stderr
+
+
 @pytest.mark.slow
 def test_console_script_demo(tmp_path):
     """The whole demo, with one training epoch per run (make demo trains 30)."""
