@@ -239,6 +239,25 @@ def test_import_pcweak_loads_no_torch_until_an_api_name_needs_it():
     assert "AttributeError: module 'pcweak' has no attribute 'no_such_name'" in r.stderr
 
 
+def test_a_reader_that_closes_the_output_early_ends_the_command_quietly(tmp_path):
+    """``pcweak info S | head -1``: the reader closes the pipe, and the command ends as one
+    killed by SIGPIPE would (141), without an error line; a pipe that breaks elsewhere stays an
+    error (one line, status 2)."""
+    import os
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = subprocess.run([sys.executable, "-m", "pcweak.cli", "info", "synthetic:0"], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (r.returncode, r.stderr) == (141, "")
+    r = subprocess.run([sys.executable, "-c", "import sys, unittest.mock as m, pcweak.cli as c; "
+                        "m.patch('pcweak.cli.parser.cmd_info', side_effect=BrokenPipeError(32, 'Broken pipe')).start(); "
+                        "sys.exit(c.main(['info', 'synthetic:0']))"], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr.strip()) == (2, "pcweak info: error: [Errno 32] Broken pipe"), r.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_console_script_demo(tmp_path):
     """The whole demo, with one training epoch per run (make demo trains 30)."""

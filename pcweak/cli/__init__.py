@@ -94,11 +94,41 @@ def _error_line(command: str, e: BaseException, debug: bool, hint: str = "") -> 
     PCWEAK_DEBUG, ``e`` itself with its traceback."""
     if _caused_by_interrupt(e):
         return _interrupted(command, debug)
+    if isinstance(e, BrokenPipeError) and _stdout_reader_gone():
+        return _stop_writing_stdout()
     if debug:
         raise e
     why = _out_of_memory(e) if isinstance(e, MemoryError) else f"{e}{hint}"
     print(f"pcweak {command}: error: {why}", file=sys.stderr)
     return 2
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (``pcweak info S | head``),
+    as opposed to a pipe of pcweak's own (a worker process's) breaking: poll reports POLLERR on
+    the write end of a pipe without readers."""
+    import select
+    import stat
+    try:
+        fd = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), stdout replaced or closed
+        return False
+
+
+def _stop_writing_stdout() -> int:
+    """End quietly when the reader of standard output has gone, as a command killed by SIGPIPE
+    would (exit status 141): Python ignores SIGPIPE, so the write raised instead, and the
+    interpreter's last flush of what is still buffered would raise again at exit."""
+    import signal
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 def _out_of_memory(e: MemoryError) -> str:
