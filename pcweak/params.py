@@ -99,10 +99,23 @@ def declared_ranges(fn: Callable[..., Any]) -> dict[str, Range]:
         return {}
     out = {}
     for name, hint in hints.items():
-        bound = next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Range)), None)
+        bound = next((m for m in _metadata(hint) if isinstance(m, Range)), None)
         if bound is not None and name != "return":
             out[name] = bound
     return out
+
+
+def _metadata(hint: Any) -> tuple[Any, ...]:
+    """The ``Annotated`` metadata of a resolved hint. Python 3.10's ``get_type_hints`` wraps the
+    hint of a parameter that defaults to None in ``Optional`` (``Annotated[int | None, R] = None``
+    comes back as ``Optional[Annotated[...]]``; 3.11 stopped doing so), so the metadata is looked
+    for one union deep as well."""
+    if hasattr(hint, "__metadata__"):
+        return hint.__metadata__
+    import types
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next((a.__metadata__ for a in typing.get_args(hint) if hasattr(a, "__metadata__")), ())
+    return ()
 
 
 def declared_range(fn: Callable[..., Any], name: str) -> Range | None:

@@ -40,6 +40,21 @@ def test_every_simulator_setting_out_of_range_is_refused_before_drawing(room, ki
             weak.simulate(room, kind, **{name: value})
 
 
+def test_a_range_inside_optional_is_found_as_python_3_10_resolves_none_defaults():
+    """Python 3.10's ``get_type_hints`` gives ``Annotated[int | None, R] = None`` back as
+    ``Optional[Annotated[...]]``: the range is found inside it too, on every Python, so a
+    simulator's checks do not fall away there (they did: ``points(count=nan)`` reached numpy)."""
+    from typing import Annotated, Optional
+
+    from pcweak.params import Range, check_ranges
+
+    def draw(count: Optional[Annotated[int, Range(1, 9, integer=True)]] = None) -> None:
+        pass
+    assert declared_ranges(draw) == {"count": Range(1, 9, integer=True)}
+    with pytest.raises(ValueError, match="draw: count must be"):
+        check_ranges(draw, "draw", {"count": 0})
+
+
 def test_masks_of_frames_the_scene_lacks_are_refused(room):
     with pytest.raises(ValueError, match=r"frames must be indices in \[0, 4\)"):
         weak.masks2d(room, frames=[0, 9])
