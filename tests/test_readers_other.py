@@ -339,7 +339,7 @@ def test_pcd_files_as_pcl_and_open3d_write_them(tmp_path, room):
         s = pcweak.load_scene(str(path))
         assert s.meta["dataset"] == "pcd" and s.num_points == room.num_points
         assert np.allclose(s.coord, room.coord, atol=1e-4) and np.allclose(s.color, room.color, atol=1 / 255)
-        assert np.array_equal(s.semantic, np.where(lab[:, 0] == 255, -1, lab[:, 0])) and s.normal is None
+        assert np.array_equal(s.semantic, np.where(lab[:, 0] == 255, -1, lab[:, 0].astype(np.int64))) and s.normal is None
         assert s.classes == tuple(f"class_{i}" for i in range(top + 1)) and s.intensity[-1] == pytest.approx(1.0)
     header = ("VERSION 0.7\nFIELDS x y z rgb label\nSIZE 4 4 4 4 4\nTYPE F F F F U\nCOUNT 1 1 1 1 1\n"
               "WIDTH 2\nHEIGHT 2\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS 4\nDATA ascii\n")
