@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The README's set-up on a bare Debian, as a new user's machine has it (CI never runs this
-# script: it needs root, debootstrap and a Debian mirror). It makes a minimal Debian bookworm in a
-# folder (debootstrap --variant=minbase), installs there only what the README presupposes
-# (python3, git, make), clones this checkout's HEAD into it and runs, in a chroot, the README's
-# command: `make test` (or the command given as arguments, run in the clone). The host's own
-# packages, ninja and libraries are out of reach, so a set-up step that only works because this
-# machine happens to carry something fails here.
+# script: it needs root, debootstrap and a Debian mirror). It makes a minimal Debian (bookworm,
+# or DEBIAN_SUITE=trixie) in a folder (debootstrap --variant=minbase), installs there only what
+# the README presupposes (python3, git, make), clones this checkout's HEAD into it and runs, in a
+# chroot, the README's command: `make test` (or the command given as arguments, run in the
+# clone). The host's own packages, ninja and libraries are out of reach, so a set-up step that
+# only works because this machine happens to carry something fails here.
 #
 #   bash scripts/bare_debian_check.sh [DIR] [-- COMMAND...]    (default DIR: a temporary folder)
 #
@@ -22,6 +22,7 @@ if [ $# -gt 0 ] && [ "$1" = "--" ]; then shift; fi
 ROOT=$(realpath -m "${ROOT:-$(mktemp -d /var/tmp/pcweak-bare-debian.XXXXXX)}")
 CMD=${*:-make test}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=${DEBIAN_SUITE:-bookworm}
 [ "$(id -u)" = 0 ] || { echo "bare_debian_check: needs root (debootstrap, chroot, mounts)" >&2; exit 2; }
 command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
 
@@ -37,8 +38,8 @@ bind() {  # bind HOST_PATH: the same path inside the chroot
 }
 
 if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
-  echo "[bare-debian] debootstrap bookworm (minbase) into $ROOT"
-  debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$ROOT.debootstrap.log" 2>&1
+  echo "[bare-debian] debootstrap $SUITE (minbase) into $ROOT"
+  debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.debootstrap.log" 2>&1
 fi
 cp /etc/resolv.conf "$ROOT/etc/"
 for d in /proc /sys /dev /dev/pts; do bind "$d"; done
@@ -48,7 +49,8 @@ if compgen -G "/usr/local/share/ca-certificates/*" >/dev/null; then
   mkdir -p "$ROOT/usr/local/share/ca-certificates"
   cp /usr/local/share/ca-certificates/* "$ROOT/usr/local/share/ca-certificates/"
 fi
-if [ -f /etc/apt/sources.list.d/debian.sources ]; then  # the host's mirror (a snapshot, a proxy)
+# the host's mirror (a snapshot, a proxy), where it serves the same suite
+if [ -f /etc/apt/sources.list.d/debian.sources ] && grep -q "^Suites: $SUITE\b" /etc/apt/sources.list.d/debian.sources; then
   cp /etc/apt/sources.list.d/debian.sources "$ROOT/etc/apt/sources.list.d/" && rm -f "$ROOT/etc/apt/sources.list"
 fi
 
