@@ -5,6 +5,11 @@ import numpy as np
 
 from ..open3d_lib import open3d as o3d
 
+# The material the clouds are drawn with: flat, each point its own colour. Open3D's
+# "defaultUnlit" draws the same pixels on Debian 12's software Vulkan (Mesa 22, lavapipe) but
+# every point black on Debian 13's (Mesa 25), where "unlitPolygonOffset" is right on both.
+POINT_SHADER = "unlitPolygonOffset"
+
 
 def cloud(coord: np.ndarray, colors: np.ndarray):
     o = o3d()

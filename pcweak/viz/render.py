@@ -18,7 +18,7 @@ import numpy as np
 from . import colors as C
 from ..geometry import column_bounds
 from ..open3d_lib import held_lines, native_output_held, open3d as o3d
-from .geometry import box_lines, cloud
+from .geometry import POINT_SHADER, box_lines, cloud
 from .layers import LAYER_FALLBACK, Layers, build_layers
 
 PANEL_TITLES = {"gt": "ground truth", "semantic": "pseudo-labels", "error": "error (red = pseudo != GT)",
@@ -210,7 +210,7 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
     r.scene.view.set_post_processing(False)  # exact class colours, no tone mapping
     R = o.visualization.rendering
     mat = R.MaterialRecord()
-    mat.shader = "defaultUnlit"
+    mat.shader = POINT_SHADER
     mat.point_size = point_size
     lmat = R.MaterialRecord()
     lmat.shader = "unlitLine"

@@ -14,7 +14,7 @@ import numpy as np
 from . import colors as C
 from ..geometry import column_bounds
 from ..open3d_lib import held_lines, native_output_held, open3d as o3d
-from .geometry import box_lines, cloud, spheres
+from .geometry import POINT_SHADER, box_lines, cloud, spheres
 from .layers import LAYER_FALLBACK, Layers, build_layers
 from .render import FOV_DEG, lidar_camera, orbit_camera
 
@@ -111,7 +111,7 @@ def _fill_window(win, L: Layers, color_by: str | None, point_size: int) -> None:
     widget.scene.set_background([1.0, 1.0, 1.0, 1.0])
     widget.scene.view.set_post_processing(False)  # exact class colours, no tone mapping
     pmat = R.MaterialRecord()
-    pmat.shader, pmat.point_size = "defaultUnlit", float(point_size) * win.scaling
+    pmat.shader, pmat.point_size = POINT_SHADER, float(point_size) * win.scaling
     lmat = R.MaterialRecord()
     lmat.shader, lmat.line_width = "unlitLine", 2.0 * win.scaling
     smat = R.MaterialRecord()
