@@ -211,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_third_party_deprecations()
         try:
             code = int(run_lightning_cli(argv))
+            sys.stdout.flush()
             _end_process_group()  # after a whole run only: torch can block on an NCCL group with work pending
             return code
         except KeyboardInterrupt:  # outside the trainer's own handling (parsing, making pseudo-labels)
@@ -244,7 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _plain_warning
     _quiet_third_party_deprecations()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # output still buffered meets a reader that has gone here, not at exit
+        return code
     except KeyboardInterrupt:
         return _interrupted(args.command, debug)
     # OSError: a file missing, read-only or on a full disk, each message naming the file
