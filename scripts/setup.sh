@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot set-up used by `make demo` and `make test`: system libraries that Open3D needs (and
 # what a bare Debian's Python lacks: venv, a C++ compiler, Python's headers), a virtual
-# environment in .venv, PyTorch (CPU build unless a GPU is present), and pcweak.
+# environment in .venv, PyTorch (without a GPU, its CPU build where the index has one), and pcweak.
 # Idempotent: a second run only checks. Environment knobs:
 #   PCWEAK_GPU=1|0          force the GPU / CPU install path (default: GPU iff nvidia-smi works)
 #   PCWEAK_SPCONV=spconv-cu126   spconv wheel for the GPU path (default spconv-cu126: wheels for
@@ -60,7 +60,7 @@ fi
 extra=()
 [ -n "${PCWEAK_TORCH_INDEX:-}" ] && extra=(--extra-index-url "$PCWEAK_TORCH_INDEX")
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-  echo "[setup] installing torch==2.13.0 ($([ "$gpu" = 1 ] && echo 'GPU build' || echo 'CPU build'))"
+  echo "[setup] installing torch==2.13.0 ($([ "$gpu" = 1 ] && echo 'a GPU is present' || echo 'no GPU: the CPU build where the index has one'))"
   $PIP install -q --no-compile "${extra[@]}" torch==2.13.0
 fi
 if [ "$gpu" = 1 ]; then

@@ -211,8 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_third_party_deprecations()
         try:
             code = int(run_lightning_cli(argv))
-            sys.stdout.flush()
             _end_process_group()  # after a whole run only: torch can block on an NCCL group with work pending
+            sys.stdout.flush()  # as below, after the group has ended whatever the reader did
             return code
         except KeyboardInterrupt:  # outside the trainer's own handling (parsing, making pseudo-labels)
             return _interrupted(argv[0], debug)
