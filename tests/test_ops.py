@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -293,6 +294,23 @@ def test_failed_build_warns_once_and_falls_back(monkeypatch):
         extension.compiled()
     monkeypatch.setenv("PCWEAK_OPS", "reference")
     assert extension.backend() == "reference"
+
+
+def test_a_cuda_torch_without_a_gpu_loads_the_ops_without_torchs_cuda_home_line(tmp_path):
+    """A CUDA build of torch where a CUDA toolkit lies but no GPU answers logs "No CUDA runtime is
+    found, using CUDA_HOME=..." when ``torch.utils.cpp_extension`` is imported; pcweak's import of
+    it keeps that line from every command. Here the CUDA build is faked on the CPU torch
+    (``_is_compiled``, ``version.cuda``) and ``CUDA_HOME`` names a folder; the plain import, the
+    control, logs the line."""
+    fake = ("import torch; torch.cuda._is_compiled = lambda: True; torch.cuda.is_available = lambda: False; "
+            "torch.version.cuda = '13.0'; ")
+    env = {**os.environ, "CUDA_HOME": str(tmp_path)}
+    runs = {how: subprocess.run([sys.executable, "-c", fake + code], capture_output=True, text=True, env=env, timeout=120)
+            for how, code in (("plain", "import torch.utils.cpp_extension"),
+                              ("pcweak", "from pcweak.ops import extension; extension._cpp_extension().load"))}
+    assert runs["plain"].returncode == 0 and "No CUDA runtime is found" in runs["plain"].stderr
+    assert runs["pcweak"].returncode == 0, runs["pcweak"].stderr[-2000:]
+    assert "No CUDA runtime is found" not in runs["pcweak"].stderr
 
 
 def test_second_checkout_reuses_the_built_library(tmp_path, monkeypatch, capfd):

@@ -81,9 +81,26 @@ def ninja_on_path() -> Iterator[None]:
             os.environ["PATH"] = before
 
 
+def _cpp_extension() -> ModuleType:
+    """``torch.utils.cpp_extension``, imported with its logger quiet. A CUDA build of torch on a
+    machine with a CUDA toolkit but no usable GPU (a cluster's login node; PyPI's torch, a CUDA
+    build, on a workstation) logs "No CUDA runtime is found, using CUDA_HOME=..." at that import,
+    once per command and worker; pcweak builds its CPU library there, so the line tells its
+    users nothing."""
+    import logging
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        import torch.utils.cpp_extension as cpp
+    finally:
+        log.setLevel(level)
+    return cpp
+
+
 def build(verbose: bool = False) -> ModuleType:
     """Compile (or load from the cache) the extension; raises on failure."""
-    from torch.utils.cpp_extension import load
+    load = _cpp_extension().load
     with_cuda = torch.cuda.is_available() and torch.version.cuda is not None
     srcs = _sources(with_cuda)
     missing = [s for s in srcs if not s.is_file()]
