@@ -82,7 +82,11 @@ def return_freed_memory() -> bool:
 
 def die_with_parent(parent: int) -> None:
     """Have the kernel kill this process when its parent dies (Linux; elsewhere a no-op), and
-    exit at once when ``parent`` is already gone."""
+    exit at once when ``parent``, the process that asked for it, is already gone. The parent the
+    kernel watches is the one that forked this process: ``parent`` itself under the "fork" and
+    "spawn" start methods, the forkserver (Python 3.14's default on Linux) under "forkserver",
+    which ends when ``parent`` does; so ``parent`` is looked for by its id, not compared with
+    ``os.getppid()``."""
     import ctypes
     import signal
     import sys
@@ -92,8 +96,12 @@ def die_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
         os._exit(1)
+    except PermissionError:  # it exists (under another user: not pcweak's parent, but alive)
+        pass
 
 
 _budget: tuple[Any, Any, float] | None = None  # in a worker of process_map(memory=...): (condition, bytes held, bytes in all)

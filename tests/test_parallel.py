@@ -15,6 +15,22 @@ def test_process_map_pairs_every_result_with_its_item():
         assert got == {i: math.sqrt(x) for i, x in enumerate(items)}
 
 
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_workers_start_under_every_start_method(method):
+    """Python 3.14 starts workers through a forkserver on Linux: a worker's parent is then the
+    forkserver, not the process that asked for it, and must not be taken for a dead parent (each
+    worker exited at once, and the run ended "a worker process was killed"). The memory budget's
+    shared objects go with the workers too."""
+    import subprocess
+    import sys
+    code = (f"import math, multiprocessing as mp; mp.set_start_method({method!r}); "
+            "from pcweak.parallel import process_map; "
+            "print(sorted(process_map(math.sqrt, [1.0, 4.0, 9.0], 2, memory=2**30)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[(0, 1.0), (1, 2.0), (2, 3.0)]"
+
+
 def test_process_map_raises_a_workers_error_and_refuses_zero_workers():
     with pytest.raises(ValueError, match="math domain"):
         list(process_map(math.sqrt, [4.0, -1.0, 9.0], 2))
