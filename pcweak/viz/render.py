@@ -61,13 +61,24 @@ MAX_VIEWS = 36  # orbit views 10 degrees apart: more show nothing new, and each 
 BEV_BEHIND, BEV_AHEAD, BEV_HALF_WIDTH, BEV_AROUND = 2.0, 43.0, 30.0, 22.5
 
 
+def bounds_diagonal(coord: np.ndarray) -> float:
+    """The diagonal of the (N,3) cloud's bounding box, in its units: the scale of seed markers."""
+    lo, hi = column_bounds(coord)
+    return float(np.linalg.norm(hi - lo))
+
+
+def _fit_distance(radius: float) -> float:
+    """How far from a sphere of ``radius`` the eye must stand for it to fit the vertical field of
+    view (the narrower one in a landscape panel), with a 4 % margin."""
+    return 1.04 * radius / np.sin(np.radians(FOV_DEG) / 2)
+
+
 def orbit_camera(coord: np.ndarray, view: int, views: int) -> tuple[np.ndarray, np.ndarray]:
     """Centre and eye of orbit view ``view``: the eye far enough back that the bounding sphere
-    of the cloud fits the vertical field of view (the narrower one in a landscape panel)."""
+    of the cloud fits the vertical field of view."""
     lo, hi = column_bounds(coord)
     centre = (lo + hi) / 2
-    radius = 0.5 * float(np.linalg.norm(hi - lo))
-    dist = 1.04 * radius / np.sin(np.radians(FOV_DEG) / 2)
+    dist = _fit_distance(0.5 * float(np.linalg.norm(hi - lo)))
     az = 2 * np.pi * view / max(views, 1) + np.pi / 4
     el = np.radians(50 if views > 1 else 60)
     return centre, centre + dist * np.array([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)])
@@ -110,8 +121,7 @@ def lidar_camera(L: Layers, tilt_deg: float = 35.0) -> tuple[np.ndarray, np.ndar
     near = (L.coord[:, 0] >= -behind) & (L.coord[:, 0] <= ahead) & (np.abs(L.coord[:, 1]) <= side)
     ground = float(np.median(L.coord[near, 2])) if near.any() else 0.0
     centre = np.array([(ahead - behind) / 2, 0.0, ground])
-    radius = 0.5 * float(np.hypot(ahead + behind, 2 * side))
-    dist = 1.04 * radius / np.sin(np.radians(FOV_DEG) / 2)
+    dist = _fit_distance(0.5 * float(np.hypot(ahead + behind, 2 * side)))
     t = np.radians(tilt_deg)
     return centre, centre + dist * np.array([-np.sin(t), 0.0, np.cos(t)]), np.array([1.0, 0.0, 0.0])
 
@@ -215,8 +225,7 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
     lmat = R.MaterialRecord()
     lmat.shader = "unlitLine"
     lmat.line_width = 2.0
-    lo, hi = column_bounds(L.coord)
-    ext = float(np.linalg.norm(hi - lo))
+    ext = bounds_diagonal(L.coord)
     grid = np.zeros((views * h, len(panels) * w, 3), np.uint8)
     seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # view -> seed pixels, visible (the same on every panel)
     for j, name in enumerate(panels):

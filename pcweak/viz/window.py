@@ -12,11 +12,10 @@ import os
 import numpy as np
 
 from . import colors as C
-from ..geometry import column_bounds
 from ..open3d_lib import held_lines, native_output_held, open3d as o3d
 from .geometry import POINT_SHADER, box_lines, cloud, spheres
 from .layers import LAYER_FALLBACK, Layers, build_layers
-from .render import FOV_DEG, lidar_camera, orbit_camera
+from .render import FOV_DEG, bounds_diagonal, lidar_camera, orbit_camera
 
 OVERLAY_KEYS = {"seeds": "s", "gt boxes": "g", "pseudo boxes": "p", "weak boxes": "w"}
 TITLES = {"rgb": "RGB / intensity", "gt": "GT classes", "gt instance": "GT instances", "semantic": "pseudo-labels",
@@ -122,8 +121,7 @@ def _fill_window(win, L: Layers, color_by: str | None, point_size: int) -> None:
     for name, colors in L.point_layers.items():
         widget.scene.add_geometry(name, cloud(L.coord, colors), pmat)
         widget.scene.show_geometry(name, name == shown)
-    lo, hi = column_bounds(L.coord)
-    ext = float(np.linalg.norm(hi - lo))
+    ext = bounds_diagonal(L.coord)
     overlays: list[str] = []
     if L.seeds is not None and len(L.seeds):
         balls = spheres(L.coord[L.seeds], L.seed_colors, 0.008 * ext)
