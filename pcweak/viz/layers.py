@@ -33,6 +33,13 @@ class Layers:
     lidar: bool = False
     around: bool = False
 
+    @property
+    def seed_points(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """((K,3) coordinates, (K,3) uint8 colours) of the seed points, None where there are none."""
+        if self.seeds is None or not len(self.seeds):
+            return None
+        return self.coord[self.seeds], self.seed_colors
+
 
 def error_colors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Red where the pseudo-label differs from a GT label (unlabelled pseudo points included),
@@ -101,7 +108,7 @@ def build_layers(scene, pseudo=None, weak=None) -> Layers:
         L.extra_legend.append(("no label", rgb(C.UNLABELLED)))
     if "error" in L.point_layers:
         L.extra_legend += [("error: pseudo != GT", rgb(C.ERROR)), ("correct", rgb(C.CORRECT)), ("GT unlabelled", rgb(C.IGNORED))]
-    if L.seeds is not None and len(L.seeds):
+    if L.seed_points is not None:
         L.extra_legend.append(("seed point (class colour, black ring)", (0, 0, 0)))
     for bname in L.boxes:
         L.extra_legend.append((f"{bname}: outline in class colour", (255, 255, 255)))

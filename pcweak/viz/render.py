@@ -107,8 +107,8 @@ def bev_reach(boxes: list[np.ndarray], seeds: np.ndarray | None = None, around: 
 def layers_reach(L: Layers) -> tuple[float, float, float]:
     """``bev_reach`` of a LiDAR frame's layers (every box layer and the seed points): the one
     scale of its top-view panels, and the region the window shows first (``lidar_camera``)."""
-    seeds = L.coord[L.seeds] if L.seeds is not None and len(L.seeds) else None
-    return bev_reach([b for b, _ in L.boxes.values()], seeds, L.around)
+    seeds = L.seed_points
+    return bev_reach([b for b, _ in L.boxes.values()], None if seeds is None else seeds[0], L.around)
 
 
 def lidar_camera(L: Layers, tilt_deg: float = 35.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -193,10 +193,9 @@ def _visible_seeds(r, points: np.ndarray, size: tuple[int, int], tol: float) -> 
 def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int], point_size: float) -> np.ndarray:
     """(views*H, panels*W, 3) uint8 grid; a LiDAR frame gets one row of top views."""
     w, h = size
-    has_seeds = L.seeds is not None and len(L.seeds) > 0
+    seeds = L.seed_points
     if L.lidar:
         tiles = []
-        seeds = (L.coord[L.seeds], L.seed_colors) if has_seeds else None
         reach = layers_reach(L)  # one scale for all
         for name in panels:
             boxes = [(b, bc, 3 if bname == "gt boxes" else 2) for bname, (b, bc) in L.boxes.items()
@@ -238,12 +237,12 @@ def render_views(L: Layers, panels: list[str], views: int, size: tuple[int, int]
             centre, eye = orbit_camera(L.coord, i, views)
             r.setup_camera(FOV_DEG, centre.tolist(), eye.tolist(), [0.0, 0.0, 1.0])
             tile = np.asarray(r.render_to_image())[:, :, :3]
-            if has_seeds:
+            if seeds is not None:
                 if i not in seen:
-                    seen[i] = _visible_seeds(r, L.coord[L.seeds].astype(np.float64), size, 0.01 * ext)
+                    seen[i] = _visible_seeds(r, seeds[0].astype(np.float64), size, 0.01 * ext)
                 uv, ok = seen[i]
                 im = Image.fromarray(np.ascontiguousarray(tile))
-                _markers(ImageDraw.Draw(im), uv[ok], L.seed_colors[ok], radius=max(4, int(1.6 * point_size)))
+                _markers(ImageDraw.Draw(im), uv[ok], seeds[1][ok], radius=max(4, int(1.6 * point_size)))
                 tile = np.asarray(im)
             grid[i * h:(i + 1) * h, j * w:(j + 1) * w] = tile
     return grid

@@ -123,8 +123,8 @@ def _fill_window(win, L: Layers, color_by: str | None, point_size: int) -> None:
         widget.scene.show_geometry(name, name == shown)
     ext = bounds_diagonal(L.coord)
     overlays: list[str] = []
-    if L.seeds is not None and len(L.seeds):
-        balls = spheres(L.coord[L.seeds], L.seed_colors, 0.008 * ext)
+    if L.seed_points is not None:
+        balls = spheres(*L.seed_points, 0.008 * ext)
         balls.compute_vertex_normals()  # a lit mesh needs normals (without them the Vulkan view stays black)
         widget.scene.add_geometry("seeds", balls, smat)
         overlays.append("seeds")
