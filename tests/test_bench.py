@@ -31,11 +31,41 @@ def test_bench_propagate_on_synthetic_rooms(tmp_path, capsys):
     assert r["machine"]["cores"] >= 1 and "one_million" not in r
 
 
-def test_bench_gp_on_synthetic_rooms(tmp_path, capsys):
+def test_bench_propagate_holds_the_bare_scans_to_issue_20():
+    """The bare figure of a scan with its own segments is its ``points_only`` row (the same seeds
+    without them), of a bare scan its ``propagate`` row; each ratio goes with its own ceiling."""
+    from pcweak.bench.propagate import _bare_scan_targets
+    per = {"own": {"propagate": 0.9, "ratio_to_ceiling": 0.95, "points_only": 0.6, "points_only_ratio_to_ceiling": 0.8,
+                   "points_only_fh": 0.5},
+           "bare": {"propagate": 0.7, "ratio_to_ceiling": 0.85, "points_only_fh": 0.6}}
+    sc = {"miou": {"200pts": {"propagate": 0.8}}, "per_scene_200pts": per, "per_scene_clicks_bare": {"own": 0.6, "bare": 0.7}}
+    t = _bare_scan_targets(sc, 4)
+    assert t["bare_200pts_mean"] == 0.65 and t["bare_200pts_ratio_to_ceiling"] == {"own": 0.8, "bare": 0.85}
+    assert t["bare_200pts_fh_mean"] == 0.55 and t["bare_clicks_mean"] == 0.65 and t["with_own_segments_200pts"] == 0.8
+    assert (t["draws"], t["target_draws"], t["target_bare_200pts_mean"], t["target_bare_ratio_to_ceiling"]) == (4, 4, 0.72, 0.9)
+
+
+def test_bench_gp_on_synthetic_rooms(tmp_path, capsys, monkeypatch):
+    """Two generated rooms stand in for the real scans, one with its own segments, one bare:
+    issue 20's GP figure is the scans as bare points, so a scan with segments is scored twice (on
+    them and bare on FH superpoints), one without once, and the bare mean is held to the bar."""
+    from dataclasses import replace
+    from pcweak.bench import gp
+    from pcweak.data.synthetic_indoor import synthetic_room
+    own, bare = synthetic_room(103, n_frames=0), replace(synthetic_room(104, n_frames=0), segment=None)
+    scenes = gp._scenes
+    monkeypatch.setattr(gp, "_scenes", lambda root, n: scenes(root, n) | {"scannet": [own, bare]})
     assert main(["bench", "gp", "--json", "--param", "n_synthetic=2", "--param", "repeats=1", "--param", "iterations=20",
                  "--param", "shared="]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert "scannet" not in r["results"] and len(r["results"]["synthetic"]["scenes"]) == 2
+    assert len(r["results"]["synthetic"]["scenes"]) == 2
+    rows, bare_rows = r["results"]["scannet"]["scenes"], r["results"]["scannet_bare"]["scenes"]
+    assert [x["segments"] for x in rows] == ["own", "fh"]
+    assert [(x["scene"], x["segments"]) for x in bare_rows] == [(own.name, "fh"), (bare.name, "fh")]
+    assert bare_rows[1] == rows[1] and bare_rows[0]["superpoints"] != rows[0]["superpoints"]
+    t = r["targets_scannet"]
+    assert t["bare_gp_mean"] == round((bare_rows[0]["gp_mean_best_iou"] + bare_rows[1]["gp_mean_best_iou"]) / 2, 4)
+    assert t["target_bare_gp_mean"] == 0.82 and set(t["bare_above_smallest_box"]) == {own.name, bare.name}
     for row in r["results"]["synthetic"]["scenes"]:
         assert row["superpoint_upper_bound"] >= max(row["gp_mean_best_iou"], row["smallest_box_mean_best_iou"]) - 1e-9
         # knowing less than the full GT, the box bound lies between the labellers and the superpoint bound
@@ -162,6 +192,9 @@ def test_bench_lift_rows_per_scene(capsys):
         assert 0.1 < row[k] <= 1 and row["spread"][k][0] <= row[k] <= row["spread"][k][1]
     assert row["noisy_masks+scores"] > row["propagation"] + 0.1  # the scores name unseeded objects
     assert 0.3 < row["coverage"] < 1 and row["perfect_instance_bound_seen"] > 0.1
+    t = r["targets"]["synthetic_mean"]  # one room: its figures are the mean's
+    assert t["perfect_masks_over_bar"] == round(row["perfect_masks"] - row["propagation"] - 0.05, 4)
+    assert t["met"] == (min(t["perfect_masks_over_bar"], t["perfect_masks_over_bound"], t["noisy_masks_over_propagation"]) >= 0)
 
 
 def test_bench_voxel_sets_each_voxel_beside_every_point(capsys):

@@ -11,8 +11,10 @@ are uniform over), their ratio and, for a scene with its own over-segmentation, 
 the same seeds without it (the default ensemble of partitions on estimated normals, as ScanNet
 scans shipped without mesh and segments get); ``points_only_fh``: the walk on FH superpoints
 alone (the ensemble's first member), the baseline of the ensemble in the same run.
-``per_scene_clicks_bare``: one click per instance, each scene on its bare points. Separately: a 1M-point
-synthetic room with 200 seeds, timed in a fresh process so its peak memory is its own.
+``per_scene_clicks_bare``: one click per instance, each scene on its bare points.
+``targets_scannet``: the bare scans' figures beside their bars (``_bare_scan_targets``); 4 draws
+per setting by default, as those bars ask. Separately: a 1M-point synthetic room with 200 seeds,
+timed in a fresh process so its peak memory is its own.
 """
 from __future__ import annotations
 
@@ -117,8 +119,29 @@ def _scene_breakdown(acc: dict[str, list[float]], s: Any, w: Any, p: Any, miou_p
     add("points_only_fh", label(bare, w, "propagate", **{"partition.method": "fh"}))
 
 
+def _bare_scan_targets(sc: dict[str, Any], draws: int) -> dict[str, Any]:
+    """The figures the real scans as bare points (a scan's own segments dropped) are held to,
+    each beside its bar (issue 20): 200 random points, the mean over the scans (>= 0.72) and each scan's ratio to
+    its seeded-class ceiling (>= 0.9), over ``draws`` draws (the issue asks >= 4); one click per
+    instance, the mean (>= 0.62). ``with_own_segments_200pts``: the same draws' mean with
+    scene0000_00 on its mesh segments, as the scans ship."""
+    per = sc.get("per_scene_200pts", {})
+    out: dict[str, Any] = {"draws": draws, "target_draws": 4}
+    if per:
+        bare = {n: r.get("points_only", r["propagate"]) for n, r in per.items()}
+        ratio = {n: r.get("points_only_ratio_to_ceiling", r["ratio_to_ceiling"]) for n, r in per.items()}
+        out.update({"bare_200pts_mean": round(float(np.mean(list(bare.values()))), 4), "target_bare_200pts_mean": 0.72,
+                    "bare_200pts_ratio_to_ceiling": ratio, "target_bare_ratio_to_ceiling": 0.9,
+                    "bare_200pts_fh_mean": round(float(np.mean([r["points_only_fh"] for r in per.values()])), 4),
+                    "with_own_segments_200pts": sc["miou"].get("200pts", {}).get("propagate")})
+    cb = sc.get("per_scene_clicks_bare", {})
+    if cb:
+        out.update({"bare_clicks_mean": round(float(np.mean(list(cb.values()))), 4), "target_bare_clicks_mean": 0.62})
+    return out
+
+
 @ranges_checked("bench propagate")
-def run(budgets: Annotated[tuple[int, ...], COUNT_RANGE] = (20, 50, 100, 200), seeds: Count = 2, n_synthetic: Count0 = 2, one_million: bool = True,
+def run(budgets: Annotated[tuple[int, ...], COUNT_RANGE] = (20, 50, 100, 200), seeds: Count = 4, n_synthetic: Count0 = 2, one_million: bool = True,
         shared: str | None = None) -> dict[str, Any]:
     from .. import weak
     from ..metrics import semantic_report
@@ -173,21 +196,7 @@ def run(budgets: Annotated[tuple[int, ...], COUNT_RANGE] = (20, 50, 100, 200), s
                                 "per_scene_clicks_bare": {k: round(float(np.mean(v)), 4) for k, v in clicks_bare.items()}}
     sc = res["results"].get("scannet")
     if isinstance(sc, dict):
-        t = sc["miou"]
-        res["targets_scannet"] = {
-            "200pts_propagate_miou": t.get("200pts", {}).get("propagate"), "target_200pts": 0.75,
-            "200pts_gain_points": t.get("200pts", {}).get("gain_points"), "target_gain_points": 15,
-            "clicks_propagate_miou": t.get("clicks", {}).get("propagate"), "target_clicks": 0.60}
-        per = sc.get("per_scene_200pts", {})
-        bare = {n: r.get("points_only", r["propagate"]) for n, r in per.items()}
-        if bare:  # issue 20: the shared scans as bare points, 200 points, mean over the scenes
-            res["targets_scannet"].update({"bare_200pts_mean": round(float(np.mean(list(bare.values()))), 4),
-                                           "bare_200pts_fh_mean": round(float(np.mean([r["points_only_fh"] for r in per.values()])), 4),
-                                           "target_bare_200pts_mean": 0.72})
-        cb = sc.get("per_scene_clicks_bare", {})
-        if cb:
-            res["targets_scannet"].update({"bare_clicks_mean": round(float(np.mean(list(cb.values()))), 4),
-                                           "target_bare_clicks_mean": 0.62})
+        res["targets_scannet"] = _bare_scan_targets(sc, seeds)
     if one_million:
         res["one_million"] = _one_million(7)
         res["one_million"]["targets"] = {"seconds": 10, "peak_gb": 4}
