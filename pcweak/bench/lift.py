@@ -11,8 +11,8 @@ where the frames see (points under a perfect mask; propagation alone elsewhere),
 cannot group what no frame shows; ``coverage``, the share of labelled points under a perfect
 mask. Also the lifting time per 640x480 frame for ~275k points. With ``sam=MODEL`` (and
 ``vlm=MODEL``), the real scan also gets rows from that SAM's masks (and those scores).
-``targets``: the bars lifting is held to, for the rooms' mean and the real scan (``mask_targets``). Six
-draws by default: one draw moves a scene by up to 0.08 here.
+``targets``: the bars lifting is held to, for the rooms' mean and the real scan
+(``mask_targets``). Six draws by default: one draw moves a scene by up to 0.08 here.
 """
 from __future__ import annotations
 

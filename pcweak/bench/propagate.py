@@ -121,10 +121,10 @@ def _scene_breakdown(acc: dict[str, list[float]], s: Any, w: Any, p: Any, miou_p
 
 def _bare_scan_targets(sc: dict[str, Any], draws: int) -> dict[str, Any]:
     """The figures the real scans as bare points (a scan's own segments dropped) are held to,
-    each beside its bar (issue 20): 200 random points, the mean over the scans (>= 0.72) and each scan's ratio to
-    its seeded-class ceiling (>= 0.9), over ``draws`` draws (the issue asks >= 4); one click per
-    instance, the mean (>= 0.62). ``with_own_segments_200pts``: the same draws' mean with
-    scene0000_00 on its mesh segments, as the scans ship."""
+    each beside its bar (issue 20): 200 random points, the mean over the scans (>= 0.72) and
+    each scan's ratio to its seeded-class ceiling (>= 0.9), over ``draws`` draws (the issue asks
+    >= 4); one click per instance, the mean (>= 0.62). ``with_own_segments_200pts``: the same
+    draws' mean with scene0000_00 on its mesh segments, as the scans ship."""
     per = sc.get("per_scene_200pts", {})
     out: dict[str, Any] = {"draws": draws, "target_draws": 4}
     if per:

@@ -123,8 +123,9 @@ def _fill_window(win, L: Layers, color_by: str | None, point_size: int) -> None:
         widget.scene.show_geometry(name, name == shown)
     ext = bounds_diagonal(L.coord)
     overlays: list[str] = []
-    if L.seed_points is not None:
-        balls = spheres(*L.seed_points, 0.008 * ext)
+    seeds = L.seed_points
+    if seeds is not None:
+        balls = spheres(*seeds, 0.008 * ext)
         balls.compute_vertex_normals()  # a lit mesh needs normals (without them the Vulkan view stays black)
         widget.scene.add_geometry("seeds", balls, smat)
         overlays.append("seeds")
