@@ -20,6 +20,19 @@ def test_same_seed_gives_byte_identical_files(tmp_path, room, kind, kw):
         assert c.read_bytes() != a.read_bytes()
 
 
+@pytest.mark.parametrize("kind, name, small, large, unit", [("boxes", "noise", 0.05, 5.0, "m"),
+                                                        ("boxes2d", "noise_px", 2.0, 500.0, "px")])
+def test_jitter_larger_than_the_boxes_is_warned_of(room, kind, name, small, large, unit):
+    """Jitter in the wrong unit (5 m on a room's furniture) draws boxes beside their objects: a
+    warning names the setting and the boxes' scale; a few centimetres or pixels draw silently."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        weak.simulate(room, kind, **{name: small})
+    with pytest.warns(UserWarning, match=f"{kind} {name} {large:g} {unit} is more than half the median box's shortest side"):
+        weak.simulate(room, kind, **{name: large})
+
+
 def _just_outside(bound):
     """A value just outside ``bound`` (a ``params.Range``), of the setting's own type."""
     if bound.integer:

@@ -1,6 +1,8 @@
 """3D boxes and 2D image boxes from a scene's ground truth (seeded, optional noise)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..classes import stuff_classes
@@ -56,6 +58,7 @@ def boxes(scene: Scene, axis_aligned: bool = True, seed: Seed = 0, exclude: tupl
         b = np.array(out_b, np.float64).reshape(-1, 7)
         lab = np.array(out_l, np.int64)
     if noise > 0 and len(b):
+        _warn_if_noise_swamps(scene.name, "boxes", "noise", noise, "m", b[:, 3:6].min(1))
         b[:, :3] += rng.normal(0, noise, (len(b), 3))
         b[:, 3:6] = np.maximum(b[:, 3:6] + rng.normal(0, noise, (len(b), 3)), 0.01)
     return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes, box=b.astype(np.float32),
@@ -109,6 +112,7 @@ def boxes2d(scene: Scene, seed: Seed = 0, noise_px: NonNegative = 0.0, use_annot
                 size.append((h, w))
     b = np.array(out, np.float64).reshape(-1, 4)
     if noise_px > 0 and len(b):
+        _warn_if_noise_swamps(scene.name, "boxes2d", "noise_px", noise_px, "px", (b[:, 2:] - b[:, :2]).min(1))
         b += rng.normal(0, noise_px, b.shape)
         hw = np.array(size, np.float64)
         b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, hw[:, 1:2] - 1)
@@ -117,3 +121,14 @@ def boxes2d(scene: Scene, seed: Seed = 0, noise_px: NonNegative = 0.0, use_annot
     return WeakLabels(scene=scene.name, num_points=scene.num_points, classes=scene.classes, box2d=b.astype(np.float32),
                       box2d_semantic=np.array(lab, np.int64), box2d_frame=np.array(frm, np.int64),
                       meta={"kind": "boxes2d", "noise_px": float(noise_px), "seed": int(seed)})
+
+
+def _warn_if_noise_swamps(scene: str, kind: str, name: str, noise: float, unit: str, sides: np.ndarray) -> None:
+    """Warn where the jitter's standard deviation exceeds half the median box's shortest side
+    (``sides``: (B,) shortest side of each box, in ``unit``): a centre moved by more than half
+    that side puts most boxes beside their objects, which is seldom meant (a value in the wrong
+    unit, say)."""
+    half = 0.5 * float(np.median(sides))
+    if noise > half:
+        warnings.warn(f"scene {scene!r}: {kind} {name} {noise:g} {unit} is more than half the median box's "
+                      f"shortest side ({half:.3g} {unit}): most boxes will lie beside their objects")
