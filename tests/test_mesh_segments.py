@@ -31,10 +31,11 @@ def _bent_sheet(angle_deg: float, convex: bool) -> tuple[np.ndarray, np.ndarray,
     return v, f, (v[:, 0] > 1e-9).astype(int)
 
 
-def test_mesh_edges_unique_and_undirected():
-    f = np.array([[0, 1, 2], [2, 1, 3]])
+def test_mesh_edges_are_each_faces_three_in_scannets_directions():
+    # per face (i, j, k): i -> j, i -> k, k -> j; the edge 1-2 that two faces share comes twice
+    f = np.array([[0, 1, 2], [2, 1, 3], [4, 4, 5]])
     u, v = mesh_edges(f)
-    assert sorted(zip(u.tolist(), v.tolist())) == [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
+    assert list(zip(u.tolist(), v.tolist())) == [(0, 1), (0, 2), (2, 1), (2, 1), (2, 3), (3, 1), (4, 5), (5, 4)]
 
 
 def test_concave_fold_splits_where_convex_fold_of_the_same_angle_does_not():
@@ -92,14 +93,16 @@ def test_real_scannet_mesh_close_to_scannets_segments():
     own = np.asarray(json.loads((d / "scene0000_00_vh_clean_2.0.010000.segs.json").read_text())["segIndices"])
     seg = mesh_segments(p, f)
     _, own = np.unique(own, return_inverse=True)
-    # same algorithm and parameters on the same mesh: a similar count, and most vertices share
-    # their segment's majority ScanNet segment (measured 743 segments, purity 0.85)
-    assert 0.8 * (own.max() + 1) < seg.max() + 1 < 1.3 * (own.max() + 1)
-    key = seg.astype(np.int64) * (own.max() + 1) + own
-    u, c = np.unique(key, return_counts=True)
-    best = np.zeros(seg.max() + 1)
-    np.maximum.at(best, u // (own.max() + 1), c)
-    assert best.sum() / len(seg) > 0.8
+    # the same algorithm and parameters on the same mesh: the same count (668) and, both ways,
+    # 99.8 % of the vertices in their segment's majority segment of the other (measured; with
+    # each shared edge weighed once, in one direction: 739 segments, 0.85 and 0.76)
+    assert abs((seg.max() + 1) - (own.max() + 1)) <= 0.02 * (own.max() + 1)
+    for a, b in ((seg, own), (own, seg)):
+        key = a.astype(np.int64) * (b.max() + 1) + b
+        u, c = np.unique(key, return_counts=True)
+        best = np.zeros(a.max() + 1)
+        np.maximum.at(best, u // (b.max() + 1), c)
+        assert best.sum() / len(a) > 0.99
 
 
 def test_ply_mesh_without_segments_gets_mesh_segments(tmp_path):
