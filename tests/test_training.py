@@ -179,8 +179,8 @@ def test_read_scenes_are_kept_within_the_memory_bound(tmp_path, monkeypatch):
 
 def test_real_scenes_are_parsed_once_and_again_when_their_files_change(tmp_path, room, monkeypatch):
     """``read_through``: a scene is parsed from its source files once, then loaded from its copy
-    (frames keep their cameras, not their images); a rewritten source is parsed again; an npz
-    scene is read as it is."""
+    (frames keep their cameras, not their images); a rewritten source, or the same source with
+    other reader code, is parsed again; an npz scene is read as it is."""
     from dataclasses import replace
 
     import pcweak.data.address as address
@@ -207,10 +207,35 @@ def test_real_scenes_are_parsed_once_and_again_when_their_files_change(tmp_path,
     room.save(tmp_path / "room.npz")
     read_through(copies, "n", f"npz:{tmp_path / 'room.npz'}")
     assert not (copies / "n.npz").exists()
+    import pcweak.train.scene_cache as scene_cache
+    before = len(reads)
+    monkeypatch.setattr(scene_cache, "reader_stamp", lambda: "another reader")  # pcweak upgraded
+    read_through(copies, "r", addr)
+    assert len(reads) == before + 1
+    read_through(copies, "r", addr)
+    assert len(reads) == before + 1
     (tmp_path / "file").write_text("")  # a cache folder that cannot be made: parsed, with a warning
     with pytest.warns(UserWarning, match="cannot keep a parsed copy"):
         blocked = read_through(tmp_path / "file" / "copies", "r", addr)
     np.testing.assert_array_equal(blocked.coord, moved.coord)
+
+
+def test_code_stamp_follows_every_module_of_a_package(tmp_path, monkeypatch):
+    """A package's stamp covers each module file in it (a reader fixed in any of pcweak.data's
+    modules renews the parsed copies), without importing them."""
+    from pcweak.data.synthetic_cache import code_stamp
+    pkg = tmp_path / "stamped_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "reader.py").write_text("raise RuntimeError('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = code_stamp(("stamped_pkg",))
+    code_stamp.cache_clear()
+    assert code_stamp(("stamped_pkg",)) == first
+    (pkg / "reader.py").write_text("raise RuntimeError('imported, fixed')\n")
+    code_stamp.cache_clear()
+    assert code_stamp(("stamped_pkg",)) != first
+    code_stamp.cache_clear()
 
 
 def test_cached_synthetic_scenes_of_another_generator_are_made_again(tmp_path):

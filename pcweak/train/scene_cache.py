@@ -13,6 +13,17 @@ import numpy as np
 
 from ..scene import Scene
 
+# the modules whose code decides what a read scene holds: the readers and what they compute
+# with (ScanNet's segmentator for a mesh without segments, vertex normals, boxes, class maps)
+READER_MODULES = ("pcweak.data", "pcweak.segment.superpoints", "pcweak.geometry", "pcweak.classes",
+                  "pcweak.scene", "pcweak.camera", "pcweak.kitti_objects")
+
+
+def reader_stamp() -> str:
+    """``synthetic_cache.code_stamp`` of ``READER_MODULES``."""
+    from ..data.synthetic_cache import code_stamp
+    return code_stamp(READER_MODULES)
+
 
 def scene_bytes(scene: Scene) -> int:
     """Bytes of a scene's in-memory arrays (points, labels, boxes; frames' images are read
@@ -54,15 +65,17 @@ def read_through(folder: str | Path | None, name: str, address: str) -> Scene:
     ``folder`` (``<name>.npz``): parsing S3DIS text or a ScanNet mesh takes seconds a scene,
     loading the copy a fraction of that, so an epoch that re-reads scenes dropped from memory
     (``SceneCache``) does not parse them again. The copy holds the identity of the source
-    files (``label_jobs.scene_identity``: paths, sizes, times) and is made again when they
-    change; it keeps each frame's camera but not its images (training reads none). ``npz:``
+    files (``label_jobs.scene_identity``: paths, sizes, times) and of the readers' code
+    (``reader_stamp``), and is made again when either changes (so upgrading pcweak never trains
+    on a scene as an older reader read it); it keeps each frame's camera but not its images (training reads none). ``npz:``
     addresses, and any address when ``folder`` is None, are read as they are."""
     from ..data.address import load_scene
     from ..errors import PcweakError
     from ..label_jobs import scene_identity
     if folder is None or address.startswith("npz:"):
         return load_scene(address)
-    stamp = hashlib.sha256(json.dumps(scene_identity(address), sort_keys=True).encode()).hexdigest()[:16]
+    identity = {"scene": scene_identity(address), "reader": reader_stamp()}
+    stamp = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(folder) / f"{name}.npz"
     if path.is_file():
         try:
