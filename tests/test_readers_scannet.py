@@ -154,6 +154,22 @@ def test_real_scannet_v1_scene_against_v2_export():
 
 
 @pytest.mark.realdata
+@pytest.mark.parametrize("name", ["scene0000_00", "scene0000_01", "scene0000_02"])
+def test_real_scannet_export_boxes_are_its_detection_boxes(name):
+    """The export's instances boxed as mmdetection3d's ScanNet detection ground truth is: the
+    ``<scene>_bbox.npy`` of the same export (centre, size, NYU40 id; its infos' ``bbox_3d``), box
+    for box in instance order, with the class of its NYU40 id."""
+    from pcweak.classes import nyu40_to_scannet20
+    folder = shared_path("scannet", "scannet_train_instance_data")
+    s = pcweak.load_scene(f"scannet-export:{folder}/{name}")
+    ref = np.load(folder / f"{name}_bbox.npy")
+    assert s.boxes.shape == (len(ref), 7)
+    np.testing.assert_allclose(s.boxes[:, :6], ref[:, :6], atol=1e-5)
+    assert not s.boxes[:, 6].any()  # axis-aligned
+    assert s.box_labels.tolist() == [nyu40_to_scannet20(int(x)) for x in ref[:, 6]]
+
+
+@pytest.mark.realdata
 def test_real_scannet_frames_project_onto_the_mesh():
     """Real depth frames (posed_images): visible mesh vertices agree with the depth map."""
     scan = shared_path("scannet", "scans", "scene0000_00")

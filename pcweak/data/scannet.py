@@ -562,7 +562,8 @@ def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
     """A scene from mmdetection3d/votenet's ScanNet export (``<scene>_vert_all.npy`` (N,6)
     aligned xyz + rgb 0-255, ``_sem_label_all.npy`` NYU40 ids, ``_ins_label_all.npy`` 1-based
     instance ids, each integers of the vertices' length: ``point_fields.npy_labels``), mapped to
-    the ScanNet-20 classes; no over-segmentation or normals."""
+    the ScanNet-20 classes, with the detection boxes of its instances (``boxes_of_instances``:
+    those of the export's ``_bbox.npy``); no over-segmentation or normals."""
     d = Path(folder)
     p = d / f"{scene}_vert_all.npy"
     if not p.is_file():
@@ -575,5 +576,6 @@ def read_scannet_export(folder: str | os.PathLike, scene: str) -> Scene:
     if (d / f"{scene}_ins_label_all.npy").is_file():
         i = npy_labels(d / f"{scene}_ins_label_all.npy", len(v), None)
         ins = np.where(i > 0, i - 1, -1)
+    boxes, box_labels = boxes_of_instances(v[:, :3], ins, sem) if sem is not None and ins is not None else (None, None)
     return Scene(name=scene, coord=v[:, :3], classes=SCANNET20, color=v[:, 3:6] / 255.0, semantic=sem, instance=ins,
-                 meta={"dataset": "scannet-export", "source": str(d)})
+                 boxes=boxes, box_labels=box_labels, meta={"dataset": "scannet-export", "source": str(d)})
