@@ -9,7 +9,6 @@ pseudo-labels made from them are redone too (their job fingerprint hashes the sc
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import json
 from functools import lru_cache

@@ -67,8 +67,9 @@ def read_through(folder: str | Path | None, name: str, address: str) -> Scene:
     (``SceneCache``) does not parse them again. The copy holds the identity of the source
     files (``label_jobs.scene_identity``: paths, sizes, times) and of the readers' code
     (``reader_stamp``), and is made again when either changes (so upgrading pcweak never trains
-    on a scene as an older reader read it); it keeps each frame's camera but not its images (training reads none). ``npz:``
-    addresses, and any address when ``folder`` is None, are read as they are."""
+    on a scene as an older reader read it); it keeps each frame's camera but not its images
+    (training reads none). ``npz:`` addresses, and any address when ``folder`` is None, are read
+    as they are."""
     from ..data.address import load_scene
     from ..errors import PcweakError
     from ..label_jobs import scene_identity
