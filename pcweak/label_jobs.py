@@ -5,7 +5,8 @@ files).
 Each output records a fingerprint of what made it: the scene's identity (its address and the
 size, modification time and, for single files, content hash of its source files), the weak
 file's hash, the method, the full labeller config, the reader options (and the hash of a file
-one names), the voxel of a subsampled labelling and pcweak's version.
+one names), the voxel of a subsampled labelling, pcweak's version and a hash of the source of
+the modules that read, simulate and label (``code_stamp.LABELLER_MODULES``).
 A resumed ``pcweak label`` skips an existing output only when its fingerprint equals the job's;
 an output made from other inputs is labelled again.
 """
@@ -94,11 +95,11 @@ def job_fingerprint(address: str, weak: str | dict[str, Any], method: str, param
     labels' file, or for labels simulated on the fly what draws them (kind, count, seed);
     ``output``: where the job writes, left out of the scene's files (``scene_identity``);
     ``voxel``: the subsampling's voxel (metres), absent from the fingerprint when None."""
-    from . import __version__
+    from .code_stamp import LABELLER_MODULES, made_by
     from .pseudo.registry import check_params
     config = dataclasses.asdict(check_params(method, params))
     fp = {"scene": scene_identity(address, output), "method": method, "params": config, **reader_identity(reader),
-          "pcweak": __version__}
+          **made_by(LABELLER_MODULES)}
     if voxel is not None:
         fp["voxel"] = voxel
     if isinstance(weak, dict):

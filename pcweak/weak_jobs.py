@@ -4,7 +4,8 @@ annotation tables, found by its name in folders of tables) and ``pcweak simulate
 each scene's ground truth). Lives beside ``label_jobs`` because it wires the readers to ``weak``.
 
 Each file records a fingerprint of what made it (the scene's identity, the settings, the
-content of the files they name, pcweak's version); a rerun skips a scene only when its file's
+content of the files they name, pcweak's version and a hash of the code that reads and
+simulates); a rerun skips a scene only when its file's
 fingerprint equals the job's, so a file made from other inputs or settings is never kept.
 """
 from __future__ import annotations
@@ -72,12 +73,13 @@ def weak_fingerprint(address: str, settings: dict[str, Any], files: list[Path], 
     """The JSON fingerprint of one scene's weak-label file: the scene's identity
     (``label_jobs.scene_identity``, ``output`` left out of its files), ``settings`` (plain JSON
     values), the SHA-256 of each of ``files`` (the tables), the reader options as a labelling
-    job's fingerprint holds them (``label_jobs.reader_identity``) and pcweak's version."""
-    from . import __version__
+    job's fingerprint holds them (``label_jobs.reader_identity``), pcweak's version and a hash of
+    the source of the modules that read and simulate (``code_stamp.WEAK_MODULES``)."""
+    from .code_stamp import WEAK_MODULES, made_by
     from .label_jobs import file_sha256, reader_identity, scene_identity
     return json.dumps({"scene": scene_identity(address, output), "settings": settings,
-                       "files": [[str(f), file_sha256(f)] for f in files], **reader_identity(reader), "pcweak": __version__},
-                      sort_keys=True)
+                       "files": [[str(f), file_sha256(f)] for f in files], **reader_identity(reader),
+                       **made_by(WEAK_MODULES)}, sort_keys=True)
 
 
 def is_current(output: Path, fingerprint: str) -> bool:

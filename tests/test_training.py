@@ -220,24 +220,6 @@ def test_real_scenes_are_parsed_once_and_again_when_their_files_change(tmp_path,
     np.testing.assert_array_equal(blocked.coord, moved.coord)
 
 
-def test_code_stamp_follows_every_module_of_a_package(tmp_path, monkeypatch):
-    """A package's stamp covers each module file in it (a reader fixed in any of pcweak.data's
-    modules renews the parsed copies), without importing them."""
-    from pcweak.data.synthetic_cache import code_stamp
-    pkg = tmp_path / "stamped_pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "reader.py").write_text("raise RuntimeError('imported')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    first = code_stamp(("stamped_pkg",))
-    code_stamp.cache_clear()
-    assert code_stamp(("stamped_pkg",)) == first
-    (pkg / "reader.py").write_text("raise RuntimeError('imported, fixed')\n")
-    code_stamp.cache_clear()
-    assert code_stamp(("stamped_pkg",)) != first
-    code_stamp.cache_clear()
-
-
 def test_cached_synthetic_scenes_of_another_generator_are_made_again(tmp_path):
     from pcweak.data.synthetic_cache import generator_stamp
     from pcweak.scene import Scene

@@ -8,13 +8,11 @@ pseudo-labels made from them are redone too (their job fingerprint hashes the sc
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from ..code_stamp import code_stamp
 from ..errors import ReaderError
 from ..npzio import load_npz
 from ..scene import Scene
@@ -22,27 +20,6 @@ from ..scene import Scene
 # the modules whose code decides what a synthetic scene holds
 GENERATOR_MODULES = ("pcweak.data.synthetic_indoor", "pcweak.data.synthetic_lidar", "pcweak.data.raycast",
                      "pcweak.geometry", "pcweak.classes", "pcweak.kitti_objects", "pcweak.camera")
-
-
-@lru_cache(maxsize=None)
-def code_stamp(modules: tuple[str, ...]) -> str:
-    """16 hex digits of the SHA-256 of the source files of ``modules`` (dotted names, in the
-    order given; a package stands for every module file in its folder, by name), read without
-    importing them: what a file made by that code records, so that a change of the code makes
-    the file again."""
-    h = hashlib.sha256()
-    for name in modules:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ImportError(f"code_stamp: no source for module {name!r}")
-        if spec.submodule_search_locations:  # a package: its modules, each under its own name
-            files = [(f"{name}.{f.stem}" if f.stem != "__init__" else name, f)
-                     for f in sorted(Path(spec.origin).parent.glob("*.py"))]
-        else:
-            files = [(name, Path(spec.origin))]
-        for mod, path in files:
-            h.update(mod.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
 
 
 def generator_stamp() -> str:

@@ -11,19 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..code_stamp import reader_stamp
 from ..scene import Scene
-
-# the modules whose code decides what a read scene holds: the readers and what they compute
-# with (ScanNet's segmentator for a mesh without segments, vertex normals, boxes, class maps)
-READER_MODULES = ("pcweak.data", "pcweak.segment.superpoints", "pcweak.geometry", "pcweak.classes",
-                  "pcweak.scene", "pcweak.camera", "pcweak.kitti_objects")
-
-
-def reader_stamp() -> str:
-    """``synthetic_cache.code_stamp`` of ``READER_MODULES``."""
-    from ..data.synthetic_cache import code_stamp
-    return code_stamp(READER_MODULES)
-
 
 def scene_bytes(scene: Scene) -> int:
     """Bytes of a scene's in-memory arrays (points, labels, boxes; frames' images are read

@@ -87,13 +87,13 @@ def predict_pseudo_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], o
     output was made from the same scene, checkpoint (SHA-256) and settings is skipped unless
     ``overwrite``; any other existing output is labelled again. Voxel size and input features
     default to the ones the checkpoint was trained with; points below ``min_confidence`` get -1."""
-    from .. import __version__
+    from ..code_stamp import MODEL_MODULES, made_by
     from ..label_jobs import scene_identity
     from .predictions import prediction_labels
     model, settings = _load_model(ckpt, voxel_size, feature_names)
     settings["min_confidence"] = min_confidence
     stamp = {name: json.dumps({"scene": scene_identity(address), "method": "model", "params": settings,
-                               "pcweak": __version__}, sort_keys=True) for name, address in scenes}
+                               **made_by(MODEL_MODULES)}, sort_keys=True) for name, address in scenes}
     target, todo = _todo(scenes, out, stamp, overwrite)
     names = tuple(model.hparams.class_names or ())
     for scene, p in _predictions(model, todo, settings, accelerator, devices, strategy):
@@ -116,7 +116,7 @@ def model_walk_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], weak:
     from ..data.address import load_scene
     from ..errors import SceneError
     from ..scene import WeakLabels
-    from .. import __version__
+    from ..code_stamp import MODEL_MODULES, made_by
     from ..label_jobs import file_sha256, scene_identity
     from ..classes import joined_class_list, placeholder_class
     from .splits import shown
@@ -133,7 +133,8 @@ def model_walk_labels(ckpt: str | Path, scenes: Sequence[tuple[str, str]], weak:
     model, settings = _load_model(ckpt, voxel_size, feature_names)
     config = dataclasses.asdict(cfg)
     stamp = {name: json.dumps({"scene": scene_identity(address), "weak_sha256": file_sha256(files[name]),
-                               "method": "model-walk", "params": config, "model": settings, "pcweak": __version__},
+                               "method": "model-walk", "params": config, "model": settings,
+                               **made_by(MODEL_MODULES)},
                               sort_keys=True) for name, address in scenes}
     target, todo = _todo(scenes, out, stamp, overwrite)
     labels = {}

@@ -1,0 +1,65 @@
+"""Which code made a file: hashes of pcweak's own source, recorded in what it writes, so that a
+file made by other code is made again even where pcweak's version number did not change (an
+edited checkout, a fix installed from a branch).
+
+Each group below names the modules whose code decides what one kind of output holds; a package
+stands for every module in its folder. A group errs on the side of more: a module it names
+needlessly only redoes work, one it misses serves a stale file
+(``tests/test_code_stamp.py`` checks each group against what the work really imports).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+# what a read scene holds: the readers and what they compute with (ScanNet's segmentator for a
+# mesh without segments, vertex normals, boxes, class maps)
+READER_MODULES = ("pcweak.data", "pcweak.segment.superpoints", "pcweak.geometry", "pcweak.classes",
+                  "pcweak.scene", "pcweak.camera", "pcweak.kitti_objects", "pcweak.npzio", "pcweak.textio",
+                  "pcweak.params")
+# what a weak-label file holds (`pcweak simulate`, `pcweak import`): the scene and the simulators
+# or table readers
+WEAK_MODULES = READER_MODULES + ("pcweak.weak", "pcweak.weak_jobs")
+# what a pseudo-label file of `pcweak label` holds: the scene, its weak labels (simulated on the
+# fly for a training split) and the labellers with the partitions and ops they run on
+LABELLER_MODULES = WEAK_MODULES + ("pcweak.pseudo", "pcweak.segment", "pcweak.ops", "pcweak.parallel",
+                                   "pcweak.label_jobs", "pcweak.project_files")
+# what a model's pseudo-labels hold (`pcweak label --method model` / `model-walk`): the above,
+# the network and how a trained model predicts
+MODEL_MODULES = LABELLER_MODULES + ("pcweak.models", "pcweak.train", "pcweak.tasks")
+
+
+@lru_cache(maxsize=None)
+def code_stamp(modules: tuple[str, ...]) -> str:
+    """16 hex digits of the SHA-256 of the source files of ``modules`` (dotted names, in the
+    order given; a package stands for every module file in its folder, by name), read without
+    importing them: what a file made by that code records, so that a change of the code makes
+    the file again."""
+    h = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ImportError(f"code_stamp: no source for module {name!r}")
+        if spec.submodule_search_locations:  # a package: its modules, each under its own name
+            files = [(f"{name}.{f.stem}" if f.stem != "__init__" else name, f)
+                     for f in sorted(Path(spec.origin).parent.glob("*.py"))]
+        else:
+            files = [(name, Path(spec.origin))]
+        for mod, path in files:
+            h.update(mod.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def reader_stamp() -> str:
+    """``code_stamp`` of ``READER_MODULES``."""
+    return code_stamp(READER_MODULES)
+
+
+def made_by(modules: tuple[str, ...]) -> dict[str, Any]:
+    """The fingerprint entries that name the code making an output: pcweak's version
+    (``"pcweak"``) and ``code_stamp(modules)`` (``"code"``)."""
+    from . import __version__
+    return {"pcweak": __version__, "code": code_stamp(modules)}
