@@ -4,8 +4,10 @@ edited checkout, a fix installed from a branch).
 
 Each group below names the modules whose code decides what one kind of output holds; a package
 stands for every module in its folder. A group errs on the side of more: a module it names
-needlessly only redoes work, one it misses serves a stale file
-(``tests/test_code_stamp.py`` checks each group against what the work really imports).
+needlessly only redoes work, one it misses serves a stale file (``tests/test_code_stamp.py``
+checks the readers', simulators' and labellers' groups against what that work imports; the
+masks' and the model's groups, whose work needs a SAM checkpoint or a trained network, are
+not run there).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ WEAK_MODULES = READER_MODULES + ("pcweak.weak", "pcweak.weak_jobs")
 # fly for a training split) and the labellers with the partitions and ops they run on
 LABELLER_MODULES = WEAK_MODULES + ("pcweak.pseudo", "pcweak.segment", "pcweak.ops", "pcweak.parallel",
                                    "pcweak.label_jobs", "pcweak.project_files")
+# what a mask folder of `pcweak masks` holds: the scene's frames and the SAM / CLIP adapters
+MASK_MODULES = READER_MODULES + ("pcweak.pseudo.mask_models", "pcweak.pseudo.mask_sources", "pcweak.cli.masks")
 # what a model's pseudo-labels hold (`pcweak label --method model` / `model-walk`): the above,
 # the network and how a trained model predicts
 MODEL_MODULES = LABELLER_MODULES + ("pcweak.models", "pcweak.train", "pcweak.tasks")

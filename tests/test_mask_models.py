@@ -136,6 +136,11 @@ def test_masks_command_resumes_and_refuses_other_settings(room, tiny_sam, tmp_pa
     dataclasses.replace(room, color=1.0 - room.color).save(tmp_path / "r.npz")
     assert main(args[:-4] + ["--points-per-side", "3", "-o", str(tmp_path / "m")]) == 2
     assert "(scene_files differ)" in capsys.readouterr().err
+    # and masks made by other code (a fix to the adapters within one pcweak version)
+    from pcweak import code_stamp
+    monkeypatch.setattr(code_stamp, "code_stamp", lambda modules: "edited")
+    assert main(args[:-4] + ["--points-per-side", "3", "-o", str(tmp_path / "m")]) == 2
+    assert "(code, scene_files differ)" in capsys.readouterr().err
 
 
 def test_a_masks_run_that_made_nothing_does_not_hold_its_folder(room, tiny_sam, tmp_path, capsys, monkeypatch):

@@ -161,9 +161,11 @@ def _masks_of_scene(args: argparse.Namespace, address: str, out: Path, masks: st
 
 def _mask_model_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings of a mask folder that are the same for every scene: the models (as named
-    and as ``_model_stamp`` identifies them) and SAM's prompt grid."""
+    and as ``_model_stamp`` identifies them), SAM's prompt grid and the code that makes masks
+    (``code_stamp.MASK_MODULES``: ``code`` and ``pcweak``, its version)."""
+    from ..code_stamp import MASK_MODULES, made_by
     return {"sam": args.sam, "sam_files": _model_stamp(args.sam), "points_per_side": args.points_per_side,
-            "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm)}
+            "vlm": args.vlm, "vlm_files": _model_stamp(args.vlm), **made_by(MASK_MODULES)}
 
 
 def _mask_settings_changed(out: Path, settings: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:

@@ -6,7 +6,7 @@ Supervision modes (``supervision``):
                      else simulated with ``weak.points(count=points)``, seeded per scene)
   ``pseudo``         dense pseudo-labels (files in ``pseudo_dir``; made by ``pseudo_method``
                      during ``prepare_data`` when missing or made from other scene files, weak
-                     labels, settings or pcweak version, as ``pcweak label`` resumes; a file
+                     labels, settings or pcweak code, as ``pcweak label`` resumes; a file
                      another labeller made is kept), weighted by confidence
   ``points+pseudo``  both
 Validation and test always score against the scenes' GT labels on the original points.
@@ -132,7 +132,7 @@ def weak_for(scene: Scene, name: str, weak_dir: str | Path | None, kind: str, po
 def _needs_labels(path: Path, stamp: str, method: str) -> bool:
     """Whether ``prepare_data`` must (re)make the pseudo-label file ``path``: it is missing or
     unreadable, or ``method`` made it from other scene files, weak labels, settings or pcweak
-    version (its fingerprint is not ``stamp``). A file another labeller made (a ``pcweak label
+    code (its fingerprint is not ``stamp``). A file another labeller made (a ``pcweak label
     --method model-walk`` folder given as ``pseudo_dir``, say) is the user's and kept."""
     from ..errors import PcweakError
     try:
