@@ -5,9 +5,7 @@ edited checkout, a fix installed from a branch).
 Each group below names the modules whose code decides what one kind of output holds; a package
 stands for every module in its folder. A group errs on the side of more: a module it names
 needlessly only redoes work, one it misses serves a stale file (``tests/test_code_stamp.py``
-checks the readers', simulators' and labellers' groups against what that work imports; the
-masks' and the model's groups, whose work needs a SAM checkpoint or a trained network, are
-not run there).
+checks that each group holds every pcweak module its modules import, in functions too).
 """
 from __future__ import annotations
 
@@ -17,23 +15,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-# what a read scene holds: the readers and what they compute with (ScanNet's segmentator for a
-# mesh without segments, vertex normals, boxes, class maps)
-READER_MODULES = ("pcweak.data", "pcweak.segment.superpoints", "pcweak.geometry", "pcweak.classes",
-                  "pcweak.scene", "pcweak.camera", "pcweak.kitti_objects", "pcweak.npzio", "pcweak.textio",
-                  "pcweak.params")
-# what a weak-label file holds (`pcweak simulate`, `pcweak import`): the scene and the simulators
-# or table readers
-WEAK_MODULES = READER_MODULES + ("pcweak.weak", "pcweak.weak_jobs")
+# what a read or generated scene holds: the readers and generators and what they compute with (ScanNet's segmentator for a
+# mesh without segments and the partitions beside it, vertex normals, boxes, class maps, the
+# pickle-free loaders)
+READER_MODULES = ("pcweak.data", "pcweak.segment", "pcweak.ops", "pcweak.geometry", "pcweak.classes", "pcweak.scene",
+                  "pcweak.camera", "pcweak.kitti_objects", "pcweak.npzio", "pcweak.textio", "pcweak.params",
+                  "pcweak.safe_load", "pcweak.project_files")
+# what a weak-label file holds (`pcweak simulate`, `pcweak import`): the scene, the simulators
+# or table readers and the worker pool that runs them
+WEAK_MODULES = READER_MODULES + ("pcweak.weak", "pcweak.weak_jobs", "pcweak.parallel")
 # what a pseudo-label file of `pcweak label` holds: the scene, its weak labels (simulated on the
 # fly for a training split) and the labellers with the partitions and ops they run on
-LABELLER_MODULES = WEAK_MODULES + ("pcweak.pseudo", "pcweak.segment", "pcweak.ops", "pcweak.parallel",
-                                   "pcweak.label_jobs", "pcweak.project_files")
+LABELLER_MODULES = WEAK_MODULES + ("pcweak.pseudo", "pcweak.label_jobs")
 # what a mask folder of `pcweak masks` holds: the scene's frames and the SAM / CLIP adapters
-MASK_MODULES = READER_MODULES + ("pcweak.pseudo.mask_models", "pcweak.pseudo.mask_sources", "pcweak.cli.masks")
+MASK_MODULES = READER_MODULES + ("pcweak.pseudo.mask_models", "pcweak.pseudo.mask_sources", "pcweak.pseudo.mask_views",
+                                 "pcweak.cli.masks")
 # what a model's pseudo-labels hold (`pcweak label --method model` / `model-walk`): the above,
-# the network and how a trained model predicts
-MODEL_MODULES = LABELLER_MODULES + ("pcweak.models", "pcweak.train", "pcweak.tasks")
+# the network, how a trained model predicts and the box and mask operations its tasks share
+# with the metrics
+MODEL_MODULES = LABELLER_MODULES + ("pcweak.models", "pcweak.train", "pcweak.tasks", "pcweak.metrics")
 
 
 @lru_cache(maxsize=None)

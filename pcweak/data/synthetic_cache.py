@@ -2,7 +2,7 @@
 
 A cached scene file is used only when the generator code that made it is the code that would
 make it now: each file's ``meta["generator"]`` holds ``generator_stamp()``, a hash of the
-generators' source files, and a file without it, with another, or unreadable is made again.
+generators' source files and what they import, and a file without it, with another, or unreadable is made again.
 So upgrading pcweak (or editing a generator) never trains on rooms of an older generator, and
 pseudo-labels made from them are redone too (their job fingerprint hashes the scene file).
 """
@@ -12,19 +12,16 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from ..code_stamp import code_stamp
+from ..code_stamp import READER_MODULES, code_stamp
 from ..errors import ReaderError
 from ..npzio import load_npz
 from ..scene import Scene
 
-# the modules whose code decides what a synthetic scene holds
-GENERATOR_MODULES = ("pcweak.data.synthetic_indoor", "pcweak.data.synthetic_lidar", "pcweak.data.raycast",
-                     "pcweak.geometry", "pcweak.classes", "pcweak.kitti_objects", "pcweak.camera")
-
-
 def generator_stamp() -> str:
-    """``code_stamp`` of ``GENERATOR_MODULES``."""
-    return code_stamp(GENERATOR_MODULES)
+    """``code_stamp`` of ``code_stamp.READER_MODULES``: the generators live in ``pcweak.data``
+    beside the readers and import what those compute with (``address`` for their scenes'
+    names, ``scene``), so one group stamps both."""
+    return code_stamp(READER_MODULES)
 
 
 def stamp_of(path: Path) -> str | None:
