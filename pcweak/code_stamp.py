@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-# what a read or generated scene holds: the readers and generators and what they compute with (ScanNet's segmentator for a
-# mesh without segments and the partitions beside it, vertex normals, boxes, class maps, the
-# pickle-free loaders)
+# what a read or generated scene holds: the readers and generators and what they compute with
+# (ScanNet's segmentator for a mesh without segments and the partitions beside it, vertex
+# normals, boxes, class maps, the pickle-free loaders)
 READER_MODULES = ("pcweak.data", "pcweak.segment", "pcweak.ops", "pcweak.geometry", "pcweak.classes", "pcweak.scene",
                   "pcweak.camera", "pcweak.kitti_objects", "pcweak.npzio", "pcweak.textio", "pcweak.params",
                   "pcweak.safe_load", "pcweak.project_files")

@@ -2,7 +2,8 @@
 
 A cached scene file is used only when the generator code that made it is the code that would
 make it now: each file's ``meta["generator"]`` holds ``generator_stamp()``, a hash of the
-generators' source files and what they import, and a file without it, with another, or unreadable is made again.
+generators' source files and what they import, and a file without it, with another, or
+unreadable is made again.
 So upgrading pcweak (or editing a generator) never trains on rooms of an older generator, and
 pseudo-labels made from them are redone too (their job fingerprint hashes the scene file).
 """
