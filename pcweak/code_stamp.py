@@ -36,23 +36,27 @@ MASK_MODULES = READER_MODULES + ("pcweak.pseudo.mask_models", "pcweak.pseudo.mas
 MODEL_MODULES = LABELLER_MODULES + ("pcweak.models", "pcweak.train", "pcweak.tasks", "pcweak.metrics")
 
 
+def source_files(name: str) -> list[tuple[str, Path]]:
+    """(module name, source file) of each file ``code_stamp`` reads for the dotted ``name``: a
+    module's own file, or a package's modules in its folder (by name, ``__init__`` as the
+    package), found without importing them."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"code_stamp: no source for module {name!r}")
+    if spec.submodule_search_locations:
+        return [(f"{name}.{f.stem}" if f.stem != "__init__" else name, f)
+                for f in sorted(Path(spec.origin).parent.glob("*.py"))]
+    return [(name, Path(spec.origin))]
+
+
 @lru_cache(maxsize=None)
 def code_stamp(modules: tuple[str, ...]) -> str:
     """16 hex digits of the SHA-256 of the source files of ``modules`` (dotted names, in the
-    order given; a package stands for every module file in its folder, by name), read without
-    importing them: what a file made by that code records, so that a change of the code makes
-    the file again."""
+    order given; ``source_files``), read without importing them: what a file made by that code
+    records, so that a change of the code makes the file again."""
     h = hashlib.sha256()
     for name in modules:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ImportError(f"code_stamp: no source for module {name!r}")
-        if spec.submodule_search_locations:  # a package: its modules, each under its own name
-            files = [(f"{name}.{f.stem}" if f.stem != "__init__" else name, f)
-                     for f in sorted(Path(spec.origin).parent.glob("*.py"))]
-        else:
-            files = [(name, Path(spec.origin))]
-        for mod, path in files:
+        for mod, path in source_files(name):
             h.update(mod.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

@@ -21,14 +21,6 @@ WIRING = {"pcweak.label_jobs", "pcweak.cli.common"}
 PCWEAK = Path(pcweak.__file__).parent
 
 
-def _module_files(name: str) -> dict[str, Path]:
-    """The source files ``code_stamp`` hashes for the dotted ``name``, by module name."""
-    path = PCWEAK.joinpath(*name.split(".")[1:])
-    if path.is_dir():
-        return {(f"{name}.{f.stem}" if f.stem != "__init__" else name): f for f in sorted(path.glob("*.py"))}
-    return {name: path.with_suffix(".py")}
-
-
 def _is_module(name: str) -> bool:
     path = PCWEAK.joinpath(*name.split(".")[1:])
     return path.is_dir() or path.with_suffix(".py").is_file()
@@ -67,7 +59,7 @@ def test_each_group_holds_every_module_its_modules_import():
     groups = {name: getattr(stamps, name) for name in dir(stamps) if name.endswith("_MODULES")}
     assert set(groups) == {"READER_MODULES", "WEAK_MODULES", "LABELLER_MODULES", "MASK_MODULES", "MODEL_MODULES"}
     for name, group in groups.items():
-        todo = {m: f for g in group for m, f in _module_files(g).items()}
+        todo = {m: f for g in group for m, f in stamps.source_files(g)}  # what code_stamp(group) hashes
         seen, missed = set(todo), set()
         while todo:
             module, path = todo.popitem()
@@ -76,7 +68,7 @@ def test_each_group_holds_every_module_its_modules_import():
                 if _covers(group, target) or target in NOT_DECIDING | WIRING:
                     continue
                 missed.add(target)
-                todo.update({m: f for m, f in _module_files(target).items() if m == target})
+                todo.update((m, f) for m, f in stamps.source_files(target) if m == target)
         assert not missed, f"{name}: imported but not stamped: {sorted(missed)}"
 
 

@@ -221,11 +221,11 @@ def test_real_scenes_are_parsed_once_and_again_when_their_files_change(tmp_path,
 
 
 def test_cached_synthetic_scenes_of_another_generator_are_made_again(tmp_path):
-    from pcweak.data.synthetic_cache import generator_stamp
+    from pcweak.code_stamp import reader_stamp
     from pcweak.scene import Scene
     dm = _dm(tmp_path)
     files = sorted((tmp_path / "cache" / "synthetic").glob("*.npz"))
-    assert len(files) == 3 and all(Scene.load(f).meta["generator"] == generator_stamp() for f in files)
+    assert len(files) == 3 and all(Scene.load(f).meta["generator"] == reader_stamp() for f in files)
     fresh = [f.read_bytes() for f in files]
     mtimes = [f.stat().st_mtime_ns for f in files]
     dm.prepare_data()  # made by this generator: kept
