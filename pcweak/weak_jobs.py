@@ -5,8 +5,8 @@ each scene's ground truth). Lives beside ``label_jobs`` because it wires the rea
 
 Each file records a fingerprint of what made it (the scene's identity, the settings, the
 content of the files they name, pcweak's version and a hash of the code that reads and
-simulates); a rerun skips a scene only when its file's
-fingerprint equals the job's, so a file made from other inputs or settings is never kept.
+simulates); a rerun skips a scene only when its file's fingerprint equals the job's, so a file
+made from other inputs, settings or code is never kept.
 """
 from __future__ import annotations
 
