@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .data.synthetic_indoor import synthetic_room
-from .params import Count0, Seed, ranges_checked
+from .params import Count, Count0, Seed, ranges_checked
 from .project_files import project_folder
 from .scene import Scene, WeakLabels
 from .weak import simulate
@@ -25,14 +25,17 @@ DEMO_CONFIG = project_folder("configs") / "demo.yaml"
 DEMO_RUNS = {"a_points200": "points", "b_points200+propagation": "points+propagate", "c_full_labels": "full"}
 
 
-def train_demo(out_dir: Path, epochs: int) -> dict:
-    """Train configs/demo.yaml three ways on CPU and return the best val mIoU of each."""
+def train_demo(out_dir: Path, epochs: int, rooms: int | None = None) -> dict:
+    """Train configs/demo.yaml three ways on CPU and return the best val mIoU of each; ``rooms``
+    synthetic training rooms (None: the config's)."""
     from .train.runs import SUPERVISION_RUNS, fit_run
     results = {}
+    data = ["--data.init_args.cache_dir", str(out_dir / "cache")]
+    if rooms is not None:
+        data += ["--data.init_args.synthetic_train", str(rooms)]
     for k, (name, setting) in enumerate(DEMO_RUNS.items(), 1):
         print(f"[demo] training {k}/{len(DEMO_RUNS)}: {name} ({epochs} epochs) ...", flush=True)
-        _, r = fit_run(DEMO_CONFIG, ["--data.init_args.cache_dir", str(out_dir / "cache"), *SUPERVISION_RUNS[setting]],
-                       out_dir / "train", name, epochs, prefix="demo")
+        _, r = fit_run(DEMO_CONFIG, [*data, *SUPERVISION_RUNS[setting]], out_dir / "train", name, epochs, prefix="demo")
         results[name] = {"val_miou": r["best_val_miou"], "seconds": r["seconds"], "checkpoint": r["checkpoint"]}
         print(f"[demo] trained {name:26s} best val mIoU {results[name]['val_miou']}  ({results[name]['seconds']} s)", flush=True)
     return results
@@ -56,7 +59,10 @@ def summary_table(report: dict) -> str:
 
 @ranges_checked("demo")
 def run_demo(out_dir: Path = Path("demo_output"), seed: Seed = 0,
-             train_epochs: Count0 = 30) -> dict:
+             train_epochs: Count0 = 30, train_rooms: Count | None = None) -> dict:
+    """The demo's five stages into ``out_dir``; ``train_epochs`` epochs per training run (0:
+    no training), on ``train_rooms`` synthetic rooms (None: configs/demo.yaml's 8). Returns the
+    report written to ``out_dir/report.json``."""
     from .npzio import atomic_write_bytes
     if train_epochs:  # before the first stage, not after four of them
         from .models.spconv_compat import require_spconv
@@ -109,7 +115,7 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: Seed = 0,
         print(f"[demo] PNG not rendered: {e}")
     if train_epochs:
         print(f"[demo] 5/{steps} training a small SparseUNet three ways on CPU ...", flush=True)
-        report["training"] = train_demo(out_dir, train_epochs)
+        report["training"] = train_demo(out_dir, train_epochs, train_rooms)
     report["seconds"] = round(time.time() - t0, 2)
     report["report"] = str(out_dir / "report.json")
     atomic_write_bytes(out_dir / "report.json", (json.dumps(report, indent=2) + "\n").encode())

@@ -260,14 +260,15 @@ def test_a_reader_that_closes_the_output_early_ends_the_command_quietly(tmp_path
 
 @pytest.mark.slow
 def test_console_script_demo(tmp_path):
-    """The whole demo, with one training epoch per run (make demo trains 30)."""
+    """The whole demo, with one training epoch per run on two rooms (make demo trains 30 on 8)."""
     exe = [sys.executable, "-m", "pcweak.cli"]
-    r = subprocess.run(exe + ["demo", "--out", str(tmp_path), "--epochs", "1"], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    r = subprocess.run(exe + ["demo", "--out", str(tmp_path), "--epochs", "1", "--rooms", "2"], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "synthetic room (procedural, not a real scan)" in r.stdout
     assert (tmp_path / "weak_points200.npz").is_file()
     for run in ("a_points200", "b_points200+propagation", "c_full_labels"):
         assert f"trained {run}" in r.stdout
+    assert "pseudo-labels[propagate]: 100%" in r.stderr and " 2/2 [" in r.stderr  # b's rooms: --rooms 2
     png = tmp_path / "pseudo_labels.png"
     assert png.is_file() or "PNG not rendered" in r.stdout
     # progress per stage, a short closing table (not a JSON dump), the full report in a file

@@ -28,27 +28,6 @@ def _logged(out: str, key: str) -> float:
     return float(found[0])
 
 
-@pytest.mark.slow
-def test_two_processes_fit_and_score_as_one(tmp_path):
-    """The demo model (point head: before, its network's unused voxel classifier stopped the
-    first step, "parameters that were not used in producing the loss"; and per-process class
-    lists made the validation's metric names differ, so the reduction of the first waited
-    forever) fits in two processes; validation and test in two processes give one process's
-    mIoU to the digit on three scenes (two and one: no scene repeated to even the shares)."""
-    data = ["--config", str(ROOT / "configs" / "demo.yaml"), "--data.init_args.synthetic_train", "2",
-            "--data.init_args.synthetic_val", "3", "--data.init_args.voxel_size", "0.1",
-            "--trainer.enable_progress_bar", "false", "--data.init_args.cache_dir", str(tmp_path / "cache")]
-    fit = _run(["fit", *data, *TWO_PROCESSES, "--trainer.max_epochs", "1"], tmp_path)
-    assert fit.returncode == 0, fit.stderr[-3000:]
-    ckpt = tmp_path / "outputs" / "demo" / "points200" / "version_0" / "checkpoints" / "last.ckpt"
-    assert ckpt.is_file(), fit.stderr[-3000:]
-    one = _run(["validate", *data, "--trainer.accelerator", "cpu", "--ckpt_path", str(ckpt)], tmp_path)
-    two = _run(["validate", *data, *TWO_PROCESSES, "--ckpt_path", str(ckpt)], tmp_path)
-    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-3000:]
-    for key in ("val/miou", "val/acc"):
-        assert _logged(two.stdout, key) == _logged(one.stdout, key), key
-
-
 def test_each_process_evaluates_its_own_scenes(monkeypatch):
     """In a distributed run each process takes every other scene, none repeated (Lightning's
     default pads the shares with repeats, which would count twice); fewer scenes than processes
@@ -94,17 +73,23 @@ def test_two_processes_detect_as_one(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX signals")
-def test_interrupting_a_two_process_fit_saves_once_and_stops(tmp_path):
-    """SIGINT to the first process of a two-process fit alone (``kill -INT``; the other trains
+def test_two_processes_fit_stop_once_and_score_as_one(tmp_path):
+    """The demo model fits in two processes (its point head: before, the network's unused voxel
+    classifier stopped the first step, "parameters that were not used in producing the loss";
+    per-process class lists made the validation's metric names differ, so the reduction of the
+    first waited forever). SIGINT to the first process alone (``kill -INT``; the other trains
     on): the checkpoint is written without waiting for the other process (Lightning's
     ``save_checkpoint`` ends in a barrier, where the first waited forever), both stop, and the
-    interruption is one line, not one per process."""
-    args = PCWEAK + ["fit", "--config", str(ROOT / "configs" / "demo.yaml"), "--trainer.max_epochs", "200",
-                     "--data.init_args.synthetic_train", "2", "--data.init_args.synthetic_val", "2",
-                     "--data.init_args.voxel_size", "0.1", "--data.init_args.cache_dir", str(tmp_path / "cache"),
-                     "--trainer.enable_progress_bar", "false", *TWO_PROCESSES]
-    p = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    interruption is one line, not one per process. Validation of the fit's checkpoint in two
+    processes then gives one process's mIoU to the digit on three scenes (two and one: no scene
+    repeated to even the shares). A fit that runs to its end in two processes:
+    ``test_two_processes_detect_as_one``."""
+    data = ["--config", str(ROOT / "configs" / "demo.yaml"), "--data.init_args.synthetic_train", "2",
+            "--data.init_args.synthetic_val", "3", "--data.init_args.voxel_size", "0.1",
+            "--trainer.enable_progress_bar", "false", "--data.init_args.cache_dir", str(tmp_path / "cache")]
+    p = subprocess.Popen(PCWEAK + ["fit", *data, *TWO_PROCESSES, "--trainer.max_epochs", "200"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     folder = tmp_path / "outputs" / "demo" / "points200" / "version_0" / "checkpoints"
     try:
         deadline = time.time() + 240
@@ -120,3 +105,9 @@ def test_interrupting_a_two_process_fit_saves_once_and_stops(tmp_path):
     assert p.returncode == 130, err[-3000:]
     assert (folder / "interrupted.ckpt").is_file(), err[-3000:]
     assert err.count("pcweak fit: interrupted; every output written is whole") == 1, err[-3000:]
+    ckpt = str(folder / "last.ckpt")
+    one = _run(["validate", *data, "--trainer.accelerator", "cpu", "--ckpt_path", ckpt], tmp_path)
+    two = _run(["validate", *data, *TWO_PROCESSES, "--ckpt_path", ckpt], tmp_path)
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-3000:]
+    for key in ("val/miou", "val/acc"):
+        assert _logged(two.stdout, key) == _logged(one.stdout, key), key

@@ -1233,6 +1233,11 @@ def _(t, s):
     return ["demo", "--epochs", "-1", "--out", str(t / "demo")], ["--epochs must be an integer >= 0, got -1"]
 
 
+@case("demo-no-rooms")
+def _(t, s):
+    return ["demo", "--rooms", "0", "--out", str(t / "demo")], ["--rooms must be an integer >= 1, got 0"]
+
+
 @case("demo-out-a-file")
 def _(t, s):  # "[Errno 17] File exists"
     (t / "out").write_text("")

@@ -18,7 +18,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not can_hold_folder(args.out):  # "[Errno 17] File exists" from inside otherwise
         raise NotADirectoryError(f"--out {args.out}: is a file, or lies under one; give a folder for the demo's files")
     check_writable(args.out, "--out")
-    run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs)
+    if args.rooms is not None and args.rooms < 1:
+        raise ValueError(f"--rooms must be an integer >= 1, got {args.rooms}")
+    run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs, train_rooms=args.rooms)
     return 0
 
 
