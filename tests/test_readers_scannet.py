@@ -111,6 +111,27 @@ def test_scannet_errors(tmp_path, room):
         read_scannet(d3)
 
 
+def test_a_segment_two_objects_list_is_the_later_objects(tmp_path, room):
+    """A segment in two objects of the aggregation takes the later object's instance and its
+    class with it: each point's (class, instance) pair is one object's."""
+    d = write_scannet(room, tmp_path)
+    agg = d / f"{room.name}.aggregation.json"
+    data = json.loads(agg.read_text())
+    groups = data["segGroups"]
+    src = next(g for g in groups if g["label"] not in ("wall", "floor"))
+    shared = src["segments"][0]
+    later = next(g for g in groups[::-1] if g["label"] != src["label"] and g["label"] not in ("wall", "floor"))
+    later["segments"].append(shared)
+    agg.write_text(json.dumps(data))
+    base = read_scannet(d, frames=False)
+    seg = json.loads((d / f"{room.name}_vh_clean_2.0.010000.segs.json").read_text())["segIndices"]
+    points = np.flatnonzero(np.asarray(seg) == shared)
+    k = groups.index(later)
+    assert len(points) and (base.instance[points] == k).all()
+    other = base.instance == k
+    assert (base.semantic[points] == base.semantic[other & ~np.isin(np.arange(base.num_points), points)][0]).all()
+
+
 def test_limited_annotation_file(tmp_path, room):
     import torch
     idx = np.array([5, 100, 2000])
