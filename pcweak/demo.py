@@ -64,6 +64,8 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: Seed = 0,
     no training), on ``train_rooms`` synthetic rooms (None: configs/demo.yaml's 8). Returns the
     report written to ``out_dir/report.json``."""
     from .npzio import atomic_write_bytes
+    if train_rooms is not None and not train_epochs:
+        raise ValueError("demo: train_rooms is the training runs' rooms, and train_epochs 0 trains nothing")
     if train_epochs:  # before the first stage, not after four of them
         from .models.spconv_compat import require_spconv
         require_spconv()

@@ -281,6 +281,15 @@ def test_console_script_demo(tmp_path):
     assert "Warning" not in r.stdout + r.stderr and "GPU available" not in r.stdout + r.stderr
 
 
+def test_the_demo_refuses_rooms_it_would_not_train_on(tmp_path):
+    from pcweak.demo import run_demo
+    for kw, needle in (({"train_rooms": 0}, "train_rooms must be an integer >= 1, got 0"),
+                       ({"train_rooms": 2, "train_epochs": 0}, "train_epochs 0 trains nothing")):
+        with pytest.raises(ValueError, match=needle):
+            run_demo(out_dir=tmp_path / "demo", **kw)
+    assert not (tmp_path / "demo").exists()
+
+
 def test_synthetic_room_is_deterministic_and_consistent():
     a, b = synthetic_room(11, n_frames=2), synthetic_room(11, n_frames=2)
     np.testing.assert_array_equal(a.coord, b.coord)

@@ -1238,6 +1238,12 @@ def _(t, s):
     return ["demo", "--rooms", "0", "--out", str(t / "demo")], ["--rooms must be an integer >= 1, got 0"]
 
 
+@case("demo-rooms-without-training")
+def _(t, s):
+    return ["demo", "--rooms", "2", "--epochs", "0", "--out", str(t / "demo")], \
+        ["--rooms is the training runs' rooms, and --epochs 0 trains nothing"]
+
+
 @case("demo-out-a-file")
 def _(t, s):  # "[Errno 17] File exists"
     (t / "out").write_text("")

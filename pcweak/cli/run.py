@@ -20,6 +20,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out")
     if args.rooms is not None and args.rooms < 1:
         raise ValueError(f"--rooms must be an integer >= 1, got {args.rooms}")
+    if args.rooms is not None and args.epochs == 0:
+        raise ValueError("--rooms is the training runs' rooms, and --epochs 0 trains nothing: leave one of them out")
     run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs, train_rooms=args.rooms)
     return 0
 
