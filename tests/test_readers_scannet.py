@@ -123,13 +123,14 @@ def test_a_segment_two_objects_list_is_the_later_objects(tmp_path, room):
     later = next(g for g in groups[::-1] if g["label"] != src["label"] and g["label"] not in ("wall", "floor"))
     later["segments"].append(shared)
     agg.write_text(json.dumps(data))
-    base = read_scannet(d, frames=False)
-    seg = json.loads((d / f"{room.name}_vh_clean_2.0.010000.segs.json").read_text())["segIndices"]
-    points = np.flatnonzero(np.asarray(seg) == shared)
-    k = groups.index(later)
-    assert len(points) and (base.instance[points] == k).all()
-    other = base.instance == k
-    assert (base.semantic[points] == base.semantic[other & ~np.isin(np.arange(base.num_points), points)][0]).all()
+    s = read_scannet(d, frames=False)
+    seg = np.asarray(json.loads((d / f"{room.name}_vh_clean_2.0.010000.segs.json").read_text())["segIndices"])
+    first, k = groups.index(src), groups.index(later)
+    points = seg == shared
+    assert points.any() and (s.instance[points] == k).all()
+    own_class = np.unique(s.semantic[(s.instance == k) & ~points])
+    assert len(own_class) == 1 and (s.semantic[points] == own_class[0]).all()
+    assert own_class[0] not in s.semantic[s.instance == first]  # the two objects' classes differ
 
 
 def test_limited_annotation_file(tmp_path, room):

@@ -15,13 +15,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for flag, value in (("--seed", args.seed), ("--epochs", args.epochs)):  # run_demo's ranges, under the flags' names
         if value < 0:
             raise ValueError(f"{flag} must be an integer >= 0, got {value}")
-    if not can_hold_folder(args.out):  # "[Errno 17] File exists" from inside otherwise
-        raise NotADirectoryError(f"--out {args.out}: is a file, or lies under one; give a folder for the demo's files")
-    check_writable(args.out, "--out")
     if args.rooms is not None and args.rooms < 1:
         raise ValueError(f"--rooms must be an integer >= 1, got {args.rooms}")
     if args.rooms is not None and args.epochs == 0:
         raise ValueError("--rooms is the training runs' rooms, and --epochs 0 trains nothing: leave one of them out")
+    if not can_hold_folder(args.out):  # "[Errno 17] File exists" from inside otherwise
+        raise NotADirectoryError(f"--out {args.out}: is a file, or lies under one; give a folder for the demo's files")
+    check_writable(args.out, "--out")
     run_demo(out_dir=Path(args.out), seed=args.seed, train_epochs=args.epochs, train_rooms=args.rooms)
     return 0
 
