@@ -101,7 +101,9 @@ def test_batches_are_consistent_and_deterministic(tmp_path):
 
 
 def test_pseudo_supervision_makes_labels_once(tmp_path):
-    dm = _dm(tmp_path, supervision="points+pseudo", pseudo_method="propagate", points=100)
+    # the walk without its forest (a third of the time): what is tested is when labels are made
+    fast = {"refine.method": "none"}
+    dm = _dm(tmp_path, supervision="points+pseudo", pseudo_method="propagate", points=100, pseudo_params=fast)
     files = sorted(Path(dm.pseudo_dir).glob("*.npz"))
     assert len(files) == 2 and PseudoLabels.load(files[0]).method == "propagate"
     mtimes = [f.stat().st_mtime_ns for f in files]
@@ -111,7 +113,7 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
     assert (b["pseudo_label"] >= 0).float().mean() > 0.5 and (b["pseudo_weight"] <= 1).all()
     # other labeller settings into the same cache folder: the old labels are not served
     dm2 = _dm(tmp_path, supervision="points+pseudo", pseudo_method="propagate", points=100,
-              pseudo_params={"solver.alpha": 0.5})
+              pseudo_params={**fast, "solver.alpha": 0.5})
     assert dm2.pseudo_dir == dm.pseudo_dir and [f.stat().st_mtime_ns for f in files] != mtimes
     assert all(json.loads(PseudoLabels.load(f).params)["solver"]["alpha"] == 0.5 for f in files)
     # weak labels from a folder instead of the simulation: made again from them
@@ -121,7 +123,7 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
         weak.points(load_scene(f"npz:{tmp_path / 'cache' / 'synthetic' / f.name}"), count=40, seed=3).save(weak_dir / f.name)
     mtimes = [f.stat().st_mtime_ns for f in files]
     dm3 = _dm(tmp_path, supervision="points+pseudo", pseudo_method="propagate", points=100,
-              pseudo_params={"solver.alpha": 0.5}, weak_dir=str(weak_dir))
+              pseudo_params={**fast, "solver.alpha": 0.5}, weak_dir=str(weak_dir))
     assert [f.stat().st_mtime_ns for f in files] != mtimes
     assert all(json.loads(PseudoLabels.load(f).stats)["seeds"] == 40 for f in files)
     # a file another labeller made (a model-walk round's output, say) is the user's: kept
@@ -133,7 +135,7 @@ def test_pseudo_supervision_makes_labels_once(tmp_path):
     assert [f.stat().st_mtime_ns for f in files] == mtimes and PseudoLabels.load(files[0]).method == "nearest"
     # validate / test / predict read no pseudo-labels: none are made for them
     from types import SimpleNamespace
-    dm4 = PointDataModule(**{**dict(dm3.hparams), "pseudo_params": {"solver.alpha": 0.25}})
+    dm4 = PointDataModule(**{**dict(dm3.hparams), "pseudo_params": {**fast, "solver.alpha": 0.25}})
     for fn in ("validate", "test", "predict"):
         dm4.trainer = SimpleNamespace(state=SimpleNamespace(fn=fn))
         dm4.prepare_data()
