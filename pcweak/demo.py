@@ -48,6 +48,11 @@ def summary_table(report: dict) -> str:
     for m, r in report.get("pseudo_labels", {}).items():
         rows.append(f"  {m:32s} {r['miou']:6.3f}  {r['coverage']:8.3f}")
     if report.get("training"):
+        setup = report.get("training_setup", {})
+        if setup:
+            e, r = setup["epochs"], setup["rooms"]
+            rows += ["", f"training: {e} epoch{'s' * (e != 1)} on {r} synthetic room{'s' * (r != 1)}, "
+                         f"validated on {setup['validation_rooms']}"]
         rows += ["", f"{'training (same model, data, budget)':34s} {'val mIoU':>8s}  {'time':>7s}"]
         for name, r in report["training"].items():
             v = "-" if r["val_miou"] is None else f"{r['val_miou']:.3f}"
@@ -57,12 +62,18 @@ def summary_table(report: dict) -> str:
     return "\n".join(rows)
 
 
+def _demo_data_args() -> dict:
+    """configs/demo.yaml's ``data.init_args`` (the demo's rooms, voxel size, supervision)."""
+    import yaml
+    return yaml.safe_load(DEMO_CONFIG.read_text())["data"]["init_args"]
+
+
 @ranges_checked("demo")
 def run_demo(out_dir: Path = Path("demo_output"), seed: Seed = 0,
              train_epochs: Count0 = 30, train_rooms: Count | None = None) -> dict:
     """The demo's five stages into ``out_dir``; ``train_epochs`` epochs per training run (0:
-    no training), on ``train_rooms`` synthetic rooms (None: configs/demo.yaml's 8). Returns the
-    report written to ``out_dir/report.json``."""
+    no training), on ``train_rooms`` synthetic rooms (None: configs/demo.yaml's
+    ``synthetic_train``). Returns the report written to ``out_dir/report.json``."""
     from .npzio import atomic_write_bytes
     if train_rooms is not None and not train_epochs:
         raise ValueError("demo: train_rooms is the training runs' rooms, and train_epochs 0 trains nothing")
@@ -117,6 +128,9 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: Seed = 0,
         print(f"[demo] PNG not rendered: {e}")
     if train_epochs:
         print(f"[demo] 5/{steps} training a small SparseUNet three ways on CPU ...", flush=True)
+        data = _demo_data_args()
+        report["training_setup"] = {"epochs": train_epochs, "validation_rooms": data["synthetic_val"],
+                                    "rooms": data["synthetic_train"] if train_rooms is None else train_rooms}
         report["training"] = train_demo(out_dir, train_epochs, train_rooms)
     report["seconds"] = round(time.time() - t0, 2)
     report["report"] = str(out_dir / "report.json")

@@ -278,6 +278,8 @@ def test_console_script_demo(tmp_path):
     assert len(tail.splitlines()) < 20 and "c_full_labels" in tail and "report.json" in tail and "{" not in tail
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["training"]) == {"a_points200", "b_points200+propagation", "c_full_labels"}
+    assert report["training_setup"] == {"epochs": 1, "rooms": 2, "validation_rooms": 2}
+    assert "training: 1 epoch on 2 synthetic rooms, validated on 2" in tail
     assert "Warning" not in r.stdout + r.stderr and "GPU available" not in r.stdout + r.stderr
 
 

@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--epochs", type=int, default=30, help="training epochs of each demo run (0 skips training)")
     d.add_argument("--rooms", type=int, default=None,
-                   help="synthetic training rooms of each demo run (default: configs/demo.yaml's 8)")
+                   help="synthetic training rooms of each demo run (default: configs/demo.yaml's synthetic_train)")
     d.set_defaults(func=cmd_demo)
     return p
 
