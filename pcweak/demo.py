@@ -62,10 +62,11 @@ def summary_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-def _demo_data_args() -> dict:
-    """configs/demo.yaml's ``data.init_args`` (the demo's rooms, voxel size, supervision)."""
+def demo_config() -> dict:
+    """configs/demo.yaml as a dict (read as safe YAML: its model and data settings, the demo's
+    rooms among them)."""
     import yaml
-    return yaml.safe_load(DEMO_CONFIG.read_text())["data"]["init_args"]
+    return yaml.safe_load(DEMO_CONFIG.read_text())
 
 
 @ranges_checked("demo")
@@ -128,7 +129,7 @@ def run_demo(out_dir: Path = Path("demo_output"), seed: Seed = 0,
         print(f"[demo] PNG not rendered: {e}")
     if train_epochs:
         print(f"[demo] 5/{steps} training a small SparseUNet three ways on CPU ...", flush=True)
-        data = _demo_data_args()
+        data = demo_config()["data"]["init_args"]
         report["training_setup"] = {"epochs": train_epochs, "validation_rooms": data["synthetic_val"],
                                     "rooms": data["synthetic_train"] if train_rooms is None else train_rooms}
         report["training"] = train_demo(out_dir, train_epochs, train_rooms)

@@ -24,9 +24,8 @@ from ..params import Count, Seed, ranges_checked
 
 
 def _demo_model_args() -> dict[str, Any]:
-    import yaml
-    from ..demo import DEMO_CONFIG
-    cfg = yaml.safe_load(DEMO_CONFIG.read_text())
+    from ..demo import demo_config
+    cfg = demo_config()
     return {"backbone": cfg["model"]["init_args"]["backbone"], "lr": cfg["model"]["init_args"]["lr"],
             "voxel_size": cfg["data"]["init_args"]["voxel_size"], "batch_size": cfg["data"]["init_args"]["batch_size"]}
 
