@@ -48,11 +48,10 @@ def summary_table(report: dict) -> str:
     for m, r in report.get("pseudo_labels", {}).items():
         rows.append(f"  {m:32s} {r['miou']:6.3f}  {r['coverage']:8.3f}")
     if report.get("training"):
-        setup = report.get("training_setup", {})
-        if setup:
-            e, r = setup["epochs"], setup["rooms"]
-            rows += ["", f"training: {e} epoch{'s' * (e != 1)} on {r} synthetic room{'s' * (r != 1)}, "
-                         f"validated on {setup['validation_rooms']}"]
+        setup = report["training_setup"]  # run_demo writes it beside "training"
+        e, r = setup["epochs"], setup["rooms"]
+        rows += ["", f"training: {e} epoch{'s' * (e != 1)} on {r} synthetic room{'s' * (r != 1)}, "
+                     f"validated on {setup['validation_rooms']}"]
         rows += ["", f"{'training (same model, data, budget)':34s} {'val mIoU':>8s}  {'time':>7s}"]
         for name, r in report["training"].items():
             v = "-" if r["val_miou"] is None else f"{r['val_miou']:.3f}"

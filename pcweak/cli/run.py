@@ -12,11 +12,10 @@ from .common import param_values
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
     from ..npzio import can_hold_folder
-    for flag, value in (("--seed", args.seed), ("--epochs", args.epochs)):  # run_demo's ranges, under the flags' names
-        if value < 0:
-            raise ValueError(f"{flag} must be an integer >= 0, got {value}")
-    if args.rooms is not None and args.rooms < 1:
-        raise ValueError(f"--rooms must be an integer >= 1, got {args.rooms}")
+    # run_demo's ranges, under the flags' names (no --rooms: the config's rooms)
+    for flag, value, lowest in (("--seed", args.seed, 0), ("--epochs", args.epochs, 0), ("--rooms", args.rooms, 1)):
+        if value is not None and value < lowest:
+            raise ValueError(f"{flag} must be an integer >= {lowest}, got {value}")
     if args.rooms is not None and args.epochs == 0:
         raise ValueError("--rooms is the training runs' rooms, and --epochs 0 trains nothing: leave one of them out")
     if not can_hold_folder(args.out):  # "[Errno 17] File exists" from inside otherwise
