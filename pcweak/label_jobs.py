@@ -4,8 +4,8 @@ files).
 
 Each output records a fingerprint of what made it: the scene's identity (its address and the
 size, modification time and, for single files, content hash of its source files), the weak
-file's hash, the method, the full labeller config, the reader options (and the hash of a file
-one names), the voxel of a subsampled labelling, pcweak's version and a hash of the source of
+file's hash, the method, the full labeller config (and the hash of a proposal file it names, the
+identity of a mask folder), the reader options (and the hash of a file one names), the voxel of a subsampled labelling, pcweak's version and a hash of the source of
 the modules that read, simulate and label (``code_stamp.LABELLER_MODULES``).
 A resumed ``pcweak label`` skips an existing output only when its fingerprint equals the job's;
 an output made from other inputs is labelled again.
@@ -109,6 +109,9 @@ def job_fingerprint(address: str, weak: str | dict[str, Any], method: str, param
     masks = config.get("masks")
     if masks and Path(masks).is_dir():
         fp["masks"] = files_identity(sorted(f for f in Path(masks).rglob("*") if f.is_file()))
+    groups = config.get("groups")
+    if groups and Path(groups).is_file():
+        fp["groups_sha256"] = file_sha256(groups)
     return json.dumps(fp, sort_keys=True)
 
 

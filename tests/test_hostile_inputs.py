@@ -976,6 +976,26 @@ def _(t, s):  # "--param masks: propagate has no parameter 'masks'; it takes ...
     return _label(t, t / "points.npz", "--masks", str(t)), ["--masks goes with --method lift-masks"]
 
 
+@case("label-groups-for-a-method-without-groups")
+def _(t, s):  # "--param groups: nearest has no parameter 'groups'", or read by nothing
+    np.save(t / "groups.npy", np.zeros(s.num_points, np.int64))
+    return _label(t, t / "points.npz", "--method", "nearest", "--groups", str(t / "groups.npy")), \
+        ["--groups goes with --method propagate; --method nearest does not read it"]
+
+
+@case("label-groups-of-another-scene")
+def _(t, s):  # one id short: the walk's arrays would disagree deep inside a stage
+    np.save(t / "groups.npy", np.zeros(s.num_points - 1, np.int64))
+    return _label(t, t / "points.npz", "--groups", str(t / "groups.npy")), \
+        ["groups.npy (proposals of scene", f"expected one proposal id per point, ({s.num_points},), got shape ({s.num_points - 1},)"]
+
+
+@case("label-groups-pickled")
+def _(t, s):  # np.load(allow_pickle=True) would run what the file says
+    np.save(t / "groups.npy", np.array([{"ids": [1, 2]}], dtype=object))
+    return _label(t, t / "points.npz", "--groups", str(t / "groups.npy")), ["groups.npy", "pickled Python objects"]
+
+
 @case("label-model-with-reader-options")
 def _(t, s):  # labelled by the model from the unaligned scene, the alignment dropped without a word
     (t / "align.txt").write_text("axisAlignment = 1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1\n")

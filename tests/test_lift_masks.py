@@ -12,7 +12,7 @@ from pcweak.errors import ReaderError
 from pcweak.pseudo.lift_masks import lift_masks
 from pcweak.metrics import semantic_report
 from pcweak.pseudo.mask_sources import load_mask_folder, masks_from_weak, write_mask_folder
-from pcweak.pseudo.mask_views import MaskEvidence, MaskViews
+from pcweak.pseudo.mask_views import MaskViews, edge_agreement
 from pcweak.pseudo.propagate import propagate
 from pcweak.scene import Frame, PseudoLabels
 
@@ -63,11 +63,11 @@ def test_masks_agree_within_objects_and_apart_across_them(room):
     views = MaskViews.from_masks(room, _maps(room))
     nm = views.node_masks(node, 2 * S)
     half = np.arange(S)
-    same, n_same = MaskEvidence(views, link=1, cut=2, prior_weight=0, prior_agreement=0).edge_agreement(nm, half, half + S)
+    same, n_same = edge_agreement(nm, half, half + S)
     seen = n_same > 0
     assert seen.sum() >= S // 2 and (same[seen] > 0.99).all()
     a, b = np.triu_indices(S, 1)
-    cross, n_cross = MaskEvidence(views, link=1, cut=2, prior_weight=0, prior_agreement=0).edge_agreement(nm, a, b)
+    cross, n_cross = edge_agreement(nm, a, b)
     assert (n_cross > 0).sum() > 10 and (cross[n_cross > 0] < 0.01).all()
 
 

@@ -139,8 +139,9 @@ def test_harmonic_solver_and_errors(room):
         propagate(room.coord, [1, 2, 2], [0, 1, 3])  # was taken without a word
     with pytest.raises(TypeError, match=r"propagate: config must be a PropagateConfig or a mapping .*got str"):
         propagate(room.coord, [1, 2], [0, 1], config="fast")  # was "dictionary update sequence element #0"
-    with pytest.raises(TypeError, match=r"propagate: mask_evidence must be a pcweak.pseudo.mask_views.MaskEvidence"):
-        propagate(room.coord, [1, 2], [0, 1], mask_evidence=np.zeros(3))  # was an AttributeError inside the walk
+    wanted = rf"propagate: groups: expected one proposal id per point, \({room.num_points},\), got shape \(3,\)"
+    with pytest.raises(SceneError, match=wanted):  # as 2D masks' evidence, this was an AttributeError inside the walk
+        propagate(room.coord, [1, 2], [0, 1], groups=np.zeros(3))
     with pytest.raises(ValueError, match=r"propagate: solver.name must be one of"):
         propagate(room.coord, [1], [0], segment=room.segment, config={"solver.name": "magic"})
     with pytest.raises(ValueError, match=r"min_reach must be >= 0"):

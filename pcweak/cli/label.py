@@ -40,7 +40,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.method != "model" and args.weak is None:
         raise ValueError(f"--method {args.method} needs --weak")
     # an argument the method does not read would be dropped without a word
-    for given, option, readers in ((args.ckpt, "--ckpt", ("model", "model-walk")), (args.masks, "--masks", ("lift-masks",))):
+    for given, option, readers in ((args.ckpt, "--ckpt", ("model", "model-walk")), (args.masks, "--masks", ("lift-masks",)),
+                                   (args.groups, "--groups", ("propagate",))):
         if given is not None and args.method not in readers:
             raise ValueError(f"{option} goes with --method {' or '.join(readers)}; --method {args.method} does not read it")
     if args.method == "model" and args.weak is not None:
@@ -48,6 +49,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.voxel is not None and args.method in ("model", "model-walk"):
         raise ValueError(f"--voxel: --method {args.method} reads its scenes at the checkpoint's own voxel size")
     voxel = None if args.method in ("model", "model-walk") else check_voxel_for(get_labeller(args.method), args.voxel, "--voxel")
+    groups = _groups_argument(args, params, voxel)
     if args.method in ("model", "model-walk"):  # the model reads its scenes as training does: one process, no reader options
         for given, option in ((args.workers != 1, "--workers"), (args.axis_align is not None, "--axis-align")):
             if given:
@@ -83,6 +85,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         masks = {scenes[0][0]: str(per_scene) if per_scene.is_dir() else args.masks}
     else:
         masks = mask_folders_per_scene(args.masks, [n for n, _ in scenes])
+    group_files = {} if groups is None else _group_files_per_scene(groups, [n for n, _ in scenes])
     weak_path = Path(args.weak)
     reader = reader_kwargs(args)
     jobs: list[LabelJob] = []
@@ -105,7 +108,10 @@ def cmd_label(args: argparse.Namespace) -> int:
         kw = dict(params)
         if args.masks:
             kw["masks"] = masks[name]
-        check_not_an_input(out, scene_inputs(address) + [("the weak-label file", wfile)], "-o")
+        if groups is not None:
+            kw["groups"] = group_files[name]
+        check_not_an_input(out, scene_inputs(address) + [("the weak-label file", wfile)] +
+                           ([("the proposal file", Path(kw["groups"]))] if groups is not None else []), "-o")
         fp = job_fingerprint(address, str(wfile), args.method, kw, reader, output=args.output, voxel=voxel)
         remove_stale_temporaries(out)
         if out.exists() and not args.overwrite:
@@ -147,6 +153,41 @@ def cmd_label(args: argparse.Namespace) -> int:
     if failed:
         raise scenes_refused(failed, len(scenes), "labelled", "labels")
     return 0
+
+
+def _groups_argument(args: argparse.Namespace, params: dict, voxel: float | None) -> str | None:
+    """The proposals' file or folder (``--groups``, or ``--param groups=``, taken out of
+    ``params``: each scene gets its own file); ValueError where both are given, where it would
+    meet ``--voxel``, or FileNotFoundError where it does not exist."""
+    given = params.pop("groups", None)
+    if given is not None and args.groups is not None:
+        raise ValueError(f"--groups {args.groups} and --param groups={given}: give the proposals once")
+    groups = args.groups if args.groups is not None else given
+    if groups is None:
+        return None
+    if voxel is not None:
+        raise ValueError(f"--groups: the proposals give one id per point of the scene; --voxel {voxel:g} would label one "
+                         f"point per voxel; label without --voxel")
+    if not Path(groups).exists():
+        raise FileNotFoundError(f"--groups {groups}: no such file or folder")
+    return str(groups)
+
+
+def _group_files_per_scene(groups: str, names: list[str]) -> dict[str, str]:
+    """Each scene's proposal file (``group_sources.groups_file``): ``groups`` itself for one
+    scene given a file, ``<groups>/<scene>.npy|.txt|.npz`` otherwise; ValueError for one file
+    given to several scenes and FileNotFoundError naming the scenes that have none, before any
+    scene is read."""
+    from ..pseudo.group_sources import GROUP_SUFFIXES, groups_file
+    if Path(groups).is_file() and len(names) > 1:
+        raise ValueError(f"--groups {groups}: one proposal file for {len(names)} scenes; give a folder of <scene>.npy "
+                         f"(or .txt / .npz) files")
+    found = {n: groups_file(groups, n) for n in names}
+    missing = [n for n, f in found.items() if f is None]
+    if missing:
+        raise FileNotFoundError(f"--groups {groups}: {len(missing)} of the {len(names)} scenes have no proposal file "
+                                f"(<scene>{'|'.join(GROUP_SUFFIXES)}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+    return {n: str(f) for n, f in found.items()}
 
 
 def _scenes_with_weak(folder: str, scenes: list[tuple[str, str]], weak: Path) -> tuple[list[tuple[str, str]], int]:

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--ckpt", help="--method model / model-walk: a checkpoint of pcweak fit")
     lb.add_argument("--masks", help="--method lift-masks: folder of per-frame 2D masks (<frame>.png/.npy, optional scores.npy); "
                                     "a folder of scenes uses <masks>/<scene>/; default: the masks in --weak")
+    lb.add_argument("--groups", help="--method propagate: class-agnostic 3D proposals that join and cut the walk's graph, one id "
+                                     "per point (-1: none) in a .npy, .txt (one per line) or pseudo-label .npz (its instances); "
+                                     "a folder of scenes uses <groups>/<scene>.npy|.txt|.npz")
     lb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="labeller setting, e.g. graph.sigma_color=0.1 or solver.name=harmonic (an unknown name lists them all)")
     lb.add_argument("-o", "--output", required=True, help="pseudo-label .npz, or a folder for a folder of scenes")
     lb.add_argument("--overwrite", action="store_true", help="redo scenes whose output exists (default: skip them)")

@@ -130,7 +130,7 @@ def lift_masks(scene: Scene, masks: Sequence[tuple[int, np.ndarray]], *, point_i
         evidence = MaskEvidence(views, link=mask_link, cut=mask_cut, scores=sc, prior_weight=prior_weight,
                                 prior_agreement=prior_agreement, groups=instance if grouped else None)
         prop = propagate(scene.coord, pi, pl, color=scene.color, normal=scene.normal, segment=scene.segment,
-                         num_classes=C, classes=scene.classes, config=propagate_params, mask_evidence=evidence)
+                         num_classes=C, classes=scene.classes, config=propagate_params, groups=evidence)
         semantic, confidence = prop.semantic, prop.confidence
     params = dict(abs_tol=abs_tol, rel_tol=rel_tol, min_points=min_points, merge_overlap=merge_overlap, mask_link=mask_link,
                   mask_cut=mask_cut, prior_weight=prior_weight, prior_agreement=prior_agreement,

@@ -2,7 +2,7 @@
 
 ``MaskViews`` holds, per usable frame, the scene points the frame's depth camera sees and the
 mask id under each (0 = seen, under no mask). ``MaskEvidence`` turns it into evidence for the
-label walk (``propagate(..., mask_evidence=...)``):
+label walk (``propagate(..., groups=...)``):
 
 - Grouping, per graph edge (a, b): in each frame where both nodes are seen (each by at least
   ``min_seen`` points) and at least one lies under a mask, the two agree when the same mask
@@ -201,6 +201,26 @@ class MaskViews:
         return out
 
 
+def edge_agreement(nm: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(agree, n) per edge (a, b) from an (F,S) table ``nm`` of each node's mask (or group) per
+    view, as ``MaskViews.node_masks`` makes it: n counts the views that see both nodes with at
+    least one under a mask, agree the share of them that put both under the same one."""
+    ma, mb = nm[:, a], nm[:, b]
+    both = (ma > -2) & (mb > -2) & ((ma >= 0) | (mb >= 0))
+    n = both.sum(0)
+    agree = (both & (ma == mb)).sum(0) / np.maximum(n, 1)
+    return agree, n
+
+
+def moved_affinities(C: sp.coo_matrix, agree: np.ndarray, weight: np.ndarray, link: float, cut: float) -> sp.csr_matrix:
+    """The affinities ``C`` (COO) with each edge's w moved to w^(1 - link * r * agree) *
+    exp(-cut * r * (1 - agree)), r = ``weight`` in [0, 1] how far the evidence is trusted: a
+    grouping that keeps two nodes together joins them across a crease, one that keeps them apart
+    cuts their edge."""
+    logw = np.log(np.maximum(C.data, 1e-300)) * (1.0 - link * weight * agree) - cut * weight * (1.0 - agree)
+    return sp.csr_matrix((np.exp(logw), (C.row, C.col)), shape=C.shape)
+
+
 @dataclass
 class MaskEvidence:
     """Mask views plus how much the walk trusts them (see the module docstring; ``lift_masks``
@@ -223,21 +243,12 @@ class MaskEvidence:
         if not self.prior_weight >= 0 or not self.prior_agreement >= 0:
             raise ValueError(f"prior_weight and prior_agreement must be >= 0, got {self.prior_weight} and {self.prior_agreement}")
 
-    def edge_agreement(self, nm: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(agree, n) per edge (a, b) from ``MaskViews.node_masks``' (F,S) table ``nm``."""
-        ma, mb = nm[:, a], nm[:, b]
-        both = (ma > -2) & (mb > -2) & ((ma >= 0) | (mb >= 0))
-        n = both.sum(0)
-        agree = (both & (ma == mb)).sum(0) / np.maximum(n, 1)
-        return agree, n
-
     def reweight(self, W: sp.csr_matrix, nm: np.ndarray) -> sp.csr_matrix:
-        """The affinity matrix with every edge's weight moved by its mask agreement."""
+        """The affinity matrix with every edge's weight moved by its mask agreement, weighed by
+        r = n / (n + 1) of the n frames that tell (module docstring)."""
         C = W.tocoo()
-        agree, n = self.edge_agreement(nm, C.row, C.col)
-        r = n / (n + 1.0)
-        logw = np.log(np.maximum(C.data, 1e-300)) * (1.0 - self.link * r * agree) - self.cut * r * (1.0 - agree)
-        return sp.csr_matrix((np.exp(logw), (C.row, C.col)), shape=W.shape)
+        agree, n = edge_agreement(nm, C.row, C.col)
+        return moved_affinities(C, agree, n / (n + 1.0), self.link, self.cut)
 
     def prior(self, nm: np.ndarray, num_classes: int) -> np.ndarray | None:
         """(S,C) mean class probability of the masks covering each node over the v frames that

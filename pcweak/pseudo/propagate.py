@@ -20,7 +20,9 @@ points are kNN neighbours, with affinity
 exp(-w_dist d^2/sd^2 - w_color |dc|^2/sc^2 - w_normal (1 - |n.n|)/sn - w_feat |df|^2/sf^2
 - w_fpfh |dh|^2/sh^2), h the nodes' mean FPFH descriptors (``descriptors.fpfh_features``);
 the normal term of a convex crease (``edge_convexity``) is scaled by ``convex_factor``; nodes
-of the floor are also joined to their nearest floor nodes (``floor_edges``).
+of the floor are also joined to their nearest floor nodes (``floor_edges``). What says which
+points belong together (``groups``: class-agnostic 3D proposals, ``group_evidence``, or 2D
+masks through depth, ``mask_views``) then joins and cuts the edges.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from ..segment.ensemble import common_refinement, fh_members, l0_members, partit
 from ..segment.l0_partition import L0Config
 from ..segment.superpoints import (NORMAL_NEIGHBOURS, REFERENCE_SPACING, estimate_normals, felzenszwalb, knn_graph, min_size_at, point_spacing,
                                    segment_mean, segment_sum)
+from .group_evidence import GroupingConfig, check_groups, grouped_affinities
 from .mask_views import MaskEvidence
 from .refine import RefineConfig, point_descriptors, refine_probabilities, top_two
 from .room_geometry import above_floor, edge_convexity, floor_edges, floor_level, orient_normals, warn_if_not_z_up
@@ -213,13 +216,15 @@ class SolverConfig:
 
 @dataclass(frozen=True)
 class PropagateConfig:
-    """Every setting of ``propagate``, one stage each; ``dataclasses.asdict`` of it is what a
-    ``PseudoLabels`` made by propagation records in ``params``."""
+    """Every setting of ``propagate``, one stage each, and ``grouping``, the trust in 3D proposals
+    where they are given; ``dataclasses.asdict`` of it is what a ``PseudoLabels`` made by
+    propagation records in ``params``."""
     partition: PartitionConfig = field(default_factory=PartitionConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
+    grouping: GroupingConfig = field(default_factory=GroupingConfig)
 
 
 def _np(x: Any, name: str, dtype=None) -> np.ndarray | None:
@@ -573,9 +578,11 @@ class ClassWalk:
 
 def _class_walk(coord: np.ndarray, node: np.ndarray, color: np.ndarray | None, normal: np.ndarray | None,
                 feat: np.ndarray | None, fpfh: np.ndarray | None, seed_index: np.ndarray, seed_label: np.ndarray, C: int,
-                cfg: PropagateConfig, edges: tuple[np.ndarray, np.ndarray], mask_evidence: Any) -> ClassWalk:
-    """Stages 2-4 on the partition ``node`` (N,) int64: node features, affinity graph, seed
-    mass (class-balanced, plus the masks' class scores on unseeded nodes) and the solver."""
+                cfg: PropagateConfig, edges: tuple[np.ndarray, np.ndarray], mask_evidence: Any,
+                proposals: np.ndarray | None = None) -> ClassWalk:
+    """Stages 2-4 on the partition ``node`` (N,) int64: node features, affinity graph (moved
+    by the 2D masks or the 3D ``proposals`` where given), seed mass (class-balanced, plus
+    the masks' class scores on unseeded nodes) and the solver."""
     n_nodes = int(node.max()) + 1
     feats = node_features(node, n_nodes, coord, color, normal, feat, fpfh)
     W = affinity_graph(coord, node, feats, cfg.graph, edges=edges)
@@ -589,6 +596,8 @@ def _class_walk(coord: np.ndarray, node: np.ndarray, color: np.ndarray | None, n
         nm = mask_evidence.views.node_masks(node, n_nodes, mask_evidence.min_seen)
         W = mask_evidence.reweight(W, nm)
         prior = mask_evidence.prior(nm, C)
+    if proposals is not None:
+        W = grouped_affinities(W, proposals, node, n_nodes, cfg.grouping)
     seeded = Y.sum(1) > 0
     if prior is not None:
         Y = Y + mask_evidence.prior_weight * np.where(seeded[:, None], 0.0, prior)
@@ -612,7 +621,7 @@ def _node_majority(node: np.ndarray, n_nodes: int, label: np.ndarray) -> np.ndar
 def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None, normal: Any = None,
               segment: Any = None, seed_instance: Any = None, features: Any = None, classes: tuple[str, ...] = (),
               num_classes: int | None = None, config: PropagateConfig | dict[str, Any] | None = None,
-              mask_evidence: Any = None) -> PseudoLabels:
+              groups: Any = None) -> PseudoLabels:
     """Dense pseudo-labels from a few labelled points, through five configured stages:
     partition (superpoints) -> node features -> affinity graph -> solver -> refine.
 
@@ -627,17 +636,20 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         classes: class names (recorded; their count is the number of classes unless ``num_classes``).
         num_classes: number of classes C (default len(classes), else max seed label + 1).
         config: a ``PropagateConfig``, or a mapping of its settings (``propagate_config``).
-        mask_evidence: a ``mask_views.MaskEvidence``: 2D masks re-weight the graph's edges and
-            their class scores add seed mass to unseeded nodes (``lift_masks``); with the
-            harmonic solver those nodes become absorbing with the scores' class mix; its
-            ``groups`` (the masks' 3D segments) go to the forest after the walk.
+        groups: which points belong together, either (N,) int class-agnostic 3D proposal
+            ids (-1 = in none; a 3D segmenter's instances), which join and cut the graph's edges
+            (``group_evidence``, ``config.grouping``), or a ``mask_views.MaskEvidence`` (2D masks
+            through depth, ``lift_masks``), which re-weights them by the frames' masks and whose
+            class scores add seed mass to unseeded nodes (with the harmonic solver those nodes
+            become absorbing with the scores' class mix). Either way the 3D groups (the masks'
+            segments) go to the forest after the walk.
     Returns:
         PseudoLabels: semantic (N,) int64, instance (N,) int64 (-1 without clicks), confidence
         (N,) float32 (max class probability); ``params`` = asdict(config), ``stats`` node and
         seed counts (``nodes`` of the first partition, ``partitions``, ``cells``),
         ``graph_k``, ``scan_lines`` and ``normal_k`` (the neighbours estimated normals came from,
-        None when given) and ``floor_left_out``, the points the floor rule left unlabelled;
-        ``extras['margin']`` (top-1 minus top-2 probability) and
+        None when given), ``floor_left_out``, the points the floor rule left unlabelled, and
+        with 3D proposals ``groups``, how many; ``extras['margin']`` (top-1 minus top-2 probability) and
         ``extras['superpoint']`` (per point, the id of the cell its labels are uniform over:
         the node, or with several partitions their ``common_refinement``).
     """
@@ -645,9 +657,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
     x = _check_arrays(coord, seed_index, seed_label, seed_instance, color, normal, features, segment)
     coord, seed_index, seed_label, seed_instance = x["coord"], x["seed_index"], x["seed_label"], x["seed_instance"]
     color, normal, feat, seg = x["color"], x["normal"], x["features"], x["segment"]
-    if mask_evidence is not None and not isinstance(mask_evidence, MaskEvidence):
-        raise TypeError(f"propagate: mask_evidence must be a pcweak.pseudo.mask_views.MaskEvidence (lift_masks makes "
-                        f"one), got {type(mask_evidence).__name__}")
+    mask_evidence = groups if isinstance(groups, MaskEvidence) else None
+    proposals = None if groups is None or mask_evidence is not None else check_groups(groups, len(coord))
     if num_classes is not None and not COUNT_RANGE.holds(num_classes):
         raise SceneError(f"propagate: num_classes must be an integer >= 1 (or None: from classes or the seeds), "
                          f"got {num_classes!r}")
@@ -695,7 +706,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         votes = np.zeros(len(coord))
         members = []
         for node in partition_members(coord, normal, color, seg, seed_index, edges, cfg.partition, g.k, spacing, l0_levels):
-            walk = _class_walk(coord, node, color, normal, feat, fpfh, seed_index, seed_label, C, cfg, edges, mask_evidence)
+            walk = _class_walk(coord, node, color, normal, feat, fpfh, seed_index, seed_label, C, cfg, edges, mask_evidence,
+                               proposals)
             ok, walk_nodes = walk.reached[node], walk.prob.shape[0]
             prob[ok] += walk.prob[node[ok]]
             votes += ok
@@ -716,7 +728,7 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
         floor = floor_level(coord)
         prob = refine_probabilities(prob, lambda index: point_descriptors(coord, color, fpfh, floor, index), seed_index,
                                     seed_label, cfg.refine, cells=cells,
-                                    groups=None if mask_evidence is None else mask_evidence.groups)
+                                    groups=proposals if mask_evidence is None else mask_evidence.groups)
         _log.info("forest after the walk done")
     node = members[0]
     n_nodes = int(node.max()) + 1
@@ -740,6 +752,8 @@ def propagate(coord: Any, seed_index: Any, seed_label: Any, *, color: Any = None
              "graph_k": g.k, "scan_lines": bool(scan_lines),
              "normal_k": stats_normal_k,
              "cells": int(cells.max()) + 1, "floor_left_out": int(left_out.sum())}
+    if proposals is not None:
+        stats["groups"] = int(len(np.unique(proposals[proposals >= 0])))
     if seg is None:
         stats["min_size"] = min_size_at(cfg.partition.min_size, spacing, cfg.partition.reference_spacing)
         if spacing > 0:

@@ -175,14 +175,16 @@ def check_params(method: str, params: dict[str, Any]) -> Any:
     return get_labeller(method).make_config(params)
 
 
-def propagate_scene(scene: Scene, weak: WeakLabels, config: Any = None, features: Any = None) -> PseudoLabels:
+def propagate_scene(scene: Scene, weak: WeakLabels, config: Any = None, features: Any = None,
+                    groups: Any = None) -> PseudoLabels:
     """``propagate`` from ``weak``'s labelled points over ``scene`` (its colours, normals and own
     segments when it has them); ``features`` (N,F) are learned per-point features for the
-    graph's ``w_feat`` term (a model's class probabilities in ``model_walk_labels``)."""
+    graph's ``w_feat`` term (a model's class probabilities in ``model_walk_labels``); ``groups``
+    (N,) class-agnostic 3D proposals (``group_evidence``)."""
     from .propagate import propagate
     return propagate(scene.coord, weak.point_index, weak.point_semantic, color=scene.color, normal=scene.normal,
                      segment=scene.segment, seed_instance=weak.point_instance, classes=scene.classes,
-                     num_classes=len(scene.classes) or None, features=features, config=config)
+                     num_classes=len(scene.classes) or None, features=features, config=config, groups=groups)
 
 
 def label(scene: Scene, weak: WeakLabels, method: str = "propagate", *, voxel: float | None = None,
@@ -201,6 +203,9 @@ def label(scene: Scene, weak: WeakLabels, method: str = "propagate", *, voxel: f
     check_types("label(scene, weak)", (scene, Scene), (weak, WeakLabels))
     lab = get_labeller(method)
     cfg = lab.make_config(params)
+    if voxel is not None and getattr(cfg, "groups", None):
+        raise ValueError(f"groups: the proposals of {cfg.groups} are given per point of the scene, and voxel {voxel} would "
+                         f"label one point per voxel; label the scene without subsampling")
     if voxel is not None:
         return label_subsampled(subsample_for(lab, scene, weak, voxel), method, **params)
     weak.check_against(scene)
@@ -260,10 +265,12 @@ def _register_all() -> None:
     from .mask_sources import load_mask_folder, masks_from_weak
     from .object_boxes import click_boxes, cluster_boxes, given_boxes
     from .box_fit import check_geometry
+    from .group_sources import read_groups
     from .propagate import PropagateConfig, nearest_seed
 
     def run_propagate(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
-        return propagate_scene(scene, weak, cfg)
+        walk = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(PropagateConfig)}
+        return propagate_scene(scene, weak, PropagateConfig(**walk), groups=read_groups(cfg.groups, scene) if cfg.groups else None)
 
     def run_nearest(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
         return nearest_seed(scene.coord, weak.point_index, weak.point_semantic, seed_instance=weak.point_instance,
@@ -326,8 +333,11 @@ def _register_all() -> None:
                                  "prior_agreement": (_non_negative, ">= 0")})
     lift_cfg = dataclasses.make_dataclass(
         "LiftMasksConfig", [("masks", str | None, dataclasses.field(default=None))], bases=(lift_cfg,), frozen=True)
+    # a file of class-agnostic 3D proposals (group_sources) beside the walk's settings
+    propagate_cfg = dataclasses.make_dataclass(
+        "PropagateLabelConfig", [("groups", str | None, dataclasses.field(default=None))], bases=(PropagateConfig,), frozen=True)
     for lab in (
-        Labeller("propagate", run_propagate, PropagateConfig, seeds, ("semantic", "instance", "confidence"),
+        Labeller("propagate", run_propagate, propagate_cfg, seeds, ("semantic", "instance", "confidence"),
                  "random walks from labelled points (and clicks) over a superpoint graph",
                  scan_line_bytes_per_point=PROPAGATE_SCAN_LINE_BYTES_PER_POINT, keeps_seeds=True),
         Labeller("nearest", run_nearest, signature_config(nearest_seed, "NearestConfig",
