@@ -44,7 +44,7 @@ def _text_ids(path: Path) -> np.ndarray:
         return np.array([int(w) for w in words], np.int64)
     except ValueError:
         bad = next(w for w in words if not w.lstrip("+-").isdigit())
-        raise ReaderError(f"{path}: {bad[:40]!r} is not a whole number; a proposal file holds one integer id per point "
+        raise ReaderError(f"{path}: {bad[:40]!r} is not an integer; a proposal file holds one integer id per point "
                           f"(-1: in no proposal)") from None
 
 

@@ -12,8 +12,8 @@ the classes the classifier was trained on (their total kept; other classes, whic
 masks' class scores may name, keep the walk's probability), q the classifier's probabilities
 averaged over up to ``per_cell`` points of each cell the walk's probabilities are uniform over,
 and given to the whole cell (so a superpoint keeps one label). Where points are known to
-form one object (``groups``: 2D masks' 3D segments) and no seed lies in it, the walk's
-probabilities there are only its neighbours' guess (masks cut the object's edges, so a
+form one object (``groups``: 2D masks' 3D segments, or 3D proposals) and no seed lies in it,
+the walk's probabilities there are only its neighbours' guess (they cut the object's edges, so a
 neighbour's class wins it whole): the forest decides such a group alone, q averaged over the
 group times the classes the walk reached. Extremely randomised trees
 (scikit-learn's ``ExtraTreesClassifier``) take the mixed, unscaled descriptors as they are; a
