@@ -45,6 +45,49 @@ def test_bench_propagate_holds_the_bare_scans_to_issue_20():
     assert (t["draws"], t["target_draws"], t["target_bare_200pts_mean"], t["target_bare_ratio_to_ceiling"]) == (4, 4, 0.72, 0.9)
 
 
+def test_bench_proposals_on_a_synthetic_room(capsys):
+    """One bare room, one draw: the walk alone and with proposals at two noise levels, each with
+    its spread and its gain over the walk alone; a bad grid is refused before any scene is read."""
+    args = ["bench", "proposals", "--json", "--param", "draws=1", "--param", "n_synthetic=1", "--param", "shared=",
+            "--param", 'levels=["clean", "poor"]']
+    assert main(args) == 0
+    out = capsys.readouterr()
+    r = json.loads(out.out.strip().splitlines()[-1])
+    assert "[bench] proposals: synthetic_100 (1/1), draw 1/1: 3 walks" in out.err
+    (name, alone), = r["alone"]["per_scene"].items()
+    assert name == "synthetic_100" and alone <= r["per_scene_ceiling"][name] + 0.02
+    key = f"clean link={r['default']['link']:g} cut={r['default']['cut']:g}"
+    assert set(r["with_proposals"]) == {key, key.replace("clean", "poor")}
+    clean = r["with_proposals"][key]
+    assert abs(clean["gain"]["mean"] - (clean["mean"] - alone)) <= 1e-4 and clean["gain"]["mean"] > 0.005
+    assert "leave_one_scene_out" not in r  # one grid point: nothing to choose
+    for bad, message in (("grid=[[1.5, 1]]", "grid: grouping.link must lie in [0, 1]"), ("grid=[[1]]", "[link, cut] pairs"),
+                         ('levels=["awful"]', "levels: ['awful'] are not among")):
+        assert main(["bench", "proposals", "--param", bad]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_leave_one_scene_out_picks_each_scene_by_the_others():
+    """Each scene's pick is made on the other scenes: the best mean gain over the noise levels
+    among the points that lose nothing at any level there (all points where none is safe), ties
+    to the smaller cut, then the smaller link; the gains reported are the scene's own."""
+    from pcweak.bench.proposals import leave_one_scene_out
+
+    def same(clean, poor, own=None):  # a point's gains, alike on scenes a, b, c unless ``own`` sets a's
+        return {"clean": {"a": clean, "b": clean, "c": clean}, "poor": {"a": poor if own is None else own, "b": poor, "c": poor}}
+    gain = {(1.0, 3.0): same(0.10, -0.02), (0.75, 1.5): same(0.05, 0.01, own=-0.03), (0.5, 1.0): same(0.03, 0.02)}
+    r = leave_one_scene_out(gain)
+    assert r["per_scene"]["a"] == {"link": 0.75, "cut": 1.5, "clean": 0.05, "poor": -0.03}  # chosen on b and c
+    # b and c see a's poor -0.03 in (0.75, 1.5): mean poor gain -0.01, not safe; (0.5, 1) is
+    assert r["per_scene"]["b"] == r["per_scene"]["c"] == {"link": 0.5, "cut": 1.0, "clean": 0.03, "poor": 0.02}
+    assert r["chosen"] == {"link=0.75 cut=1.5": 1, "link=0.5 cut=1": 2}
+    assert (r["gain_mean_clean"], r["gain_min_poor"]) == (round((0.05 + 0.03 + 0.03) / 3, 4), -0.03)
+    unsafe = leave_one_scene_out({(1.0, 3.0): same(0.10, -0.02), (0.5, 1.0): same(0.01, -0.01)})
+    assert all(v["link"] == 1.0 for v in unsafe["per_scene"].values())  # none safe: the best mean
+    tie = leave_one_scene_out({(1.0, 2.0): same(0.1, 0.1), (1.0, 1.0): same(0.1, 0.1), (0.5, 1.0): same(0.1, 0.1)})
+    assert all(v["link"] == 0.5 and v["cut"] == 1.0 for v in tie["per_scene"].values())
+
+
 def test_bench_gp_on_synthetic_rooms(tmp_path, capsys, monkeypatch):
     """Two generated rooms stand in for the real scans, one with its own segments, one bare:
     issue 20's GP figure is the scans as bare points, so a scan with segments is scored twice (on

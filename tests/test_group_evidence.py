@@ -62,8 +62,8 @@ def test_proposals_join_edges_inside_and_cut_edges_across():
 
 def test_clean_proposals_lift_the_walk_and_noisy_ones_do_not_sink_it(room):
     """200 labelled points on the bare room: the instances as proposals raise the walk's mIoU
-    (0.877 -> 0.925 at the defaults), and proposals that merge or split one object in five and
-    miss one in ten keep most of that (0.920; ``pcweak bench proposals`` has the figures over
+    (0.877 -> 0.988 at the defaults), and proposals that merge or split one object in five and
+    miss one in ten keep most of that (0.979; ``pcweak bench proposals`` has the figures over
     scans and rooms)."""
     from pcweak.metrics import semantic_report
     s = replace(room, segment=None)
@@ -75,8 +75,8 @@ def test_clean_proposals_lift_the_walk_and_noisy_ones_do_not_sink_it(room):
         scores[name] = semantic_report(s.semantic, p.semantic, s.classes)["miou"]
         if g is not None:
             assert json.loads(p.stats)["groups"] == len(np.unique(g[g >= 0]))
-    assert scores["clean"] >= scores["alone"] + 0.02, scores
-    assert scores["noisy"] >= scores["alone"] + 0.01, scores
+    assert scores["clean"] >= scores["alone"] + 0.05, scores
+    assert scores["noisy"] >= scores["alone"] + 0.03, scores
 
 
 def test_proposal_files_read_alike_and_bad_ones_are_named(tmp_path, room):

@@ -86,4 +86,5 @@ def shared_lidar_scenes(shared: Path | None) -> dict[str, list]:
 BENCHES = {"ops": "pcweak.bench.ops", "propagate": "pcweak.bench.propagate", "gp": "pcweak.bench.gp", "train": "pcweak.bench.train", "lift": "pcweak.bench.lift",
            "train-weak": "pcweak.bench.train_weak", "spconv": "pcweak.bench.spconv_rows",
            "superpoints": "pcweak.bench.superpoints", "pseudo-boxes": "pcweak.bench.pseudo_boxes",
-           "detect": "pcweak.bench.detect", "memory": "pcweak.bench.memory", "voxel": "pcweak.bench.voxel"}
+           "detect": "pcweak.bench.detect", "memory": "pcweak.bench.memory", "voxel": "pcweak.bench.voxel",
+           "proposals": "pcweak.bench.proposals"}
