@@ -4,9 +4,10 @@ files).
 
 Each output records a fingerprint of what made it: the scene's identity (its address and the
 size, modification time and, for single files, content hash of its source files), the weak
-file's hash, the method, the full labeller config (and the hash of a proposal file it names, the
-identity of a mask folder), the reader options (and the hash of a file one names), the voxel of a subsampled labelling, pcweak's version and a hash of the source of
-the modules that read, simulate and label (``code_stamp.LABELLER_MODULES``).
+file's hash, the method, the full labeller config (and the hash of a proposal file it names,
+the identity of a mask folder), the reader options (and the hash of a file one names), the
+voxel of a subsampled labelling, pcweak's version and a hash of the source of the modules that
+read, simulate and label (``code_stamp.LABELLER_MODULES``).
 A resumed ``pcweak label`` skips an existing output only when its fingerprint equals the job's;
 an output made from other inputs is labelled again.
 """

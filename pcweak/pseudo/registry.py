@@ -269,8 +269,8 @@ def _register_all() -> None:
     from .propagate import PropagateConfig, nearest_seed
 
     def run_propagate(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
-        walk = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(PropagateConfig)}
-        return propagate_scene(scene, weak, PropagateConfig(**walk), groups=read_groups(cfg.groups, scene) if cfg.groups else None)
+        walk = PropagateConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(PropagateConfig)})
+        return propagate_scene(scene, weak, walk, groups=read_groups(cfg.groups, scene) if cfg.groups else None)
 
     def run_nearest(scene: Scene, weak: WeakLabels, cfg: Any) -> PseudoLabels:
         return nearest_seed(scene.coord, weak.point_index, weak.point_semantic, seed_instance=weak.point_instance,
