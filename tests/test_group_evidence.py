@@ -100,7 +100,7 @@ def test_proposal_files_read_alike_and_bad_ones_are_named(tmp_path, room):
     with pytest.raises(ReaderError, match="pickled"):
         read_groups(tmp_path / "objects.npy", room)
     (tmp_path / "words.txt").write_text("3\nchair\n")
-    with pytest.raises(ReaderError, match="words.txt: 'chair' is not an integer"):
+    with pytest.raises(ReaderError, match="words.txt: line 2 is not a proposal id"):
         read_groups(tmp_path / "words.txt", room)
     (tmp_path / "g.csv").write_text("1\n")
     with pytest.raises(ReaderError, match=r"g.csv: expected a \.npy, \.txt, \.npz file"):

@@ -10,8 +10,9 @@ draw's seed) at each noise level of ``NOISE`` and each (link, cut) of ``grid``
 range over the scenes. With more than one grid point, ``leave_one_scene_out`` picks for every
 scene a grid point on the other scenes alone (the best mean gain over the noise levels among
 the points that lose nothing at any level) and reports that choice's gains on the scene left
-out: what the default would give on a scan it was not chosen on. ``per_scene_ceiling``: the ceiling of the walk alone on its cells
-(``oracles.seeded_class_oracle``), measured on the first draw.
+out: what the default would give on a scan it was not chosen on. ``per_scene_ceiling``: the
+ceiling of the walk alone on its cells (``oracles.seeded_class_oracle``), measured on the first
+draw.
 """
 from __future__ import annotations
 
@@ -31,10 +32,9 @@ NOISE = {"clean": (0.0, 0.0, 0.0), "noisy": (0.2, 0.2, 0.1), "poor": (0.4, 0.4, 
 
 
 def _walk(s: Any, w: Any, groups: np.ndarray | None, link_cut: tuple[float, float] | None) -> Any:
-    from ..pseudo.propagate import propagate
+    from ..pseudo.registry import propagate_scene
     cfg = None if link_cut is None else {"grouping.link": link_cut[0], "grouping.cut": link_cut[1]}
-    return propagate(s.coord, w.point_index, w.point_semantic, color=s.color, normal=s.normal, segment=s.segment,
-                     num_classes=len(s.classes), classes=s.classes, config=cfg, groups=groups)
+    return propagate_scene(s, w, cfg, groups=groups)
 
 
 def _spread(per_scene: dict[str, float]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from ..classes import NYU40_TO_SCANNET20, SCANNET20, SCANNET20_NYU40_IDS, SCANNE
 from ..errors import ReaderError, SceneError
 from ..npzio import atomic_write_bytes
 from ..scene import PseudoLabels, Scene
-from ..textio import read_text
+from ..textio import read_text, whole_numbers
 from .instance import SceneInstances, instance_ap, label_file_instances, match_instances
 from .semantic import confusion, report_from_confusion
 
@@ -136,18 +136,6 @@ def export_scannet(files: list[Path], folder: str | Path, task: str, progress=No
     return {"scenes": len(files), "task": task, "output": str(folder), **({"instances": instances} if task == "instance" else {})}
 
 
-def _whole_numbers(path: Path, what: str) -> np.ndarray:
-    """(L,) int64 of a file of one whole number per line; ReaderError naming the file and the
-    first line that is not one."""
-    data = path.read_bytes()
-    try:
-        return np.array(data.split(), dtype=np.int64)
-    except (ValueError, OverflowError):
-        line = next((i for i, t in enumerate(data.splitlines(), 1) if not t.strip().lstrip(b"-+").isdigit()), None)
-        where = f"line {line} is not" if line is not None else "a line holds a number too large for"
-        raise ReaderError(f"{path}: {where} {what} (one whole number per line)") from None
-
-
 def read_semantic(path: str | Path, scene: str, num_points: int) -> np.ndarray:
     """(N,) int64 ScanNet-20 class index per point from a benchmark semantic file (one NYU40 id
     per line, the mesh's vertex order); an id of no evaluated class gives -1, which is wrong for
@@ -155,7 +143,7 @@ def read_semantic(path: str | Path, scene: str, num_points: int) -> np.ndarray:
     counts it. ReaderError naming the file for a line that is not a whole number or a line count
     other than ``num_points``."""
     path = Path(path)
-    ids = _whole_numbers(path, "a NYU40 class id")
+    ids = whole_numbers(path, "a NYU40 class id")
     if len(ids) != num_points:
         raise ReaderError(f"{path}: {len(ids)} labels but scene {scene!r} has {num_points} points (one line per vertex "
                           f"of the scan's mesh, in its order)")
@@ -235,7 +223,7 @@ def check_submission_files(paths: Iterable[Path], instances: bool = False) -> No
             for _ in _instance_lines(Path(path)):
                 pass
         else:
-            _whole_numbers(Path(path), "a NYU40 class id")
+            whole_numbers(Path(path), "a NYU40 class id")
 
 
 def read_instances(path: str | Path, scene: str, num_points: int) -> tuple[np.ndarray, np.ndarray, dict[int, int], dict[int, float]]:
@@ -248,7 +236,7 @@ def read_instances(path: str | Path, scene: str, num_points: int) -> tuple[np.nd
     path = Path(path)
     points, numbers, classes, scores = [], [], {}, {}
     for j, nyu, conf, mask_file in _instance_lines(path):
-        mask = _whole_numbers(mask_file, "a mask value")
+        mask = whole_numbers(mask_file, "a mask value")
         if len(mask) != num_points:
             raise ReaderError(f"{mask_file}: {len(mask)} values but scene {scene!r} has {num_points} points (one line "
                               f"per vertex of the scan's mesh, in its order)")

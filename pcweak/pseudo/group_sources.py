@@ -37,22 +37,12 @@ def groups_file(path: str | Path, scene_name: str) -> Path | None:
     return found[0] if found else None
 
 
-def _text_ids(path: Path) -> np.ndarray:
-    from ..textio import read_text
-    words = read_text(path, "a proposal file").split()
-    try:
-        return np.array([int(w) for w in words], np.int64)
-    except ValueError:
-        bad = next(w for w in words if not w.lstrip("+-").isdigit())
-        raise ReaderError(f"{path}: {bad[:40]!r} is not an integer; a proposal file holds one integer id per point "
-                          f"(-1: in no proposal)") from None
-
-
 def read_groups(path: str | Path, scene: Scene) -> np.ndarray:
     """(N,) int64 proposal id per point of ``scene`` from ``path`` (module docstring);
     ReaderError naming the file for another suffix, an unreadable file, another point count or
     ids that are not whole numbers >= -1."""
     from ..safe_load import numpy_load
+    from ..textio import whole_numbers
     p = Path(path)
     if p.suffix.lower() not in GROUP_SUFFIXES:
         raise ReaderError(f"--groups {p}: expected a {', '.join(GROUP_SUFFIXES)} file of one proposal id per point")
@@ -61,7 +51,7 @@ def read_groups(path: str | Path, scene: Scene) -> np.ndarray:
     if p.suffix.lower() == ".npy":
         ids = numpy_load(p, "--groups")
     elif p.suffix.lower() == ".txt":
-        ids = _text_ids(p)
+        ids = whole_numbers(p, "a proposal id")
     else:
         try:
             pseudo = PseudoLabels.load(p)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry import graph_components
 from ..params import Fraction, Seed, ranges_checked
 from ..scene import Scene
 from .points import _need
@@ -52,23 +53,13 @@ def proposals(scene: Scene, seed: Seed = 0, merge_prob: Fraction = 0.2, split_pr
     if (scene.instance < 0).any():  # ids as 0..I-1, -1 kept
         inst -= 1
     n_inst = int(inst.max()) + 1 if len(inst) else 0
-    parent = np.arange(n_inst)
+    merged = np.arange(n_inst)
     if merge_prob > 0 and n_inst:
         touch = _touching(scene.coord, inst)
-        for i in range(n_inst):
-            if rng.random() < merge_prob and touch[i] >= 0:
-                a, b = parent[i], parent[touch[i]]  # roots: a chain of merges joins all its members
-                while parent[a] != a:
-                    a = parent[a]
-                while parent[b] != b:
-                    b = parent[b]
-                parent[max(a, b)] = min(a, b)
-        for i in range(n_inst):
-            r = i
-            while parent[r] != r:
-                r = parent[r]
-            parent[i] = r
-    group = np.where(inst >= 0, parent[np.maximum(inst, 0)], -1)
+        join = (rng.random(n_inst) < merge_prob) & (touch >= 0)
+        # a chain of merges joins all its members; components are numbered by their first instance
+        merged = graph_components(n_inst, np.flatnonzero(join), touch[join])
+    group = np.where(inst >= 0, merged[np.maximum(inst, 0)], -1)
     ids = np.unique(group[group >= 0])
     nxt = int(ids.max()) + 1 if len(ids) else 0
     for g in ids:
